@@ -1,0 +1,165 @@
+"""Host-visible address map and word packing of the accelerator (pure Python; no Amaranth).
+
+The RTL (:mod:`hw.core`) decodes these addresses and every host driver (simulators, cocotb, a board)
+encodes them, so the map is written down once, here.
+
+Write bus (``wr.addr = region << offset_bits | offset``, one word per cycle when ``wr.en``):
+
+* region 0, weights: word ``weight_base(l) + i*groups(l) + g`` holds ``W[l][i, g*lanes : (g+1)*lanes]``
+* region 1, threshold offsets: word ``state_base(l) + g`` holds offsets of neurons ``g*lanes ...``
+* region 2, registers: ``l`` beta_int of layer l; ``L + l`` threshold of layer l; ``2L`` reset mode
+  (0 subtract, 1 zero); ``2L + 1`` command (write 1: clear membranes and counters)
+
+Read bus (``rd.addr = region << read_offset_bits | offset``; ``rd.data`` valid one cycle later):
+
+* region 0, membranes: word ``state_base(l) + g`` (``lanes`` signed ``acc_bits`` values)
+* region 1, counters: index into :func:`sim.model.counter_names` (``spikes_l0..``, then COUNTER_NAMES)
+
+Lane ``k`` of a word occupies bits ``[k*bits, (k+1)*bits)``, two's complement.
+Event payload: ``index`` in bits ``[0, index_bits)``, ``end`` (end of time step) at bit ``index_bits``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from hw.config import COUNTER_BITS, COUNTER_NAMES, ChipConfig, clog2
+
+REGION_WEIGHTS, REGION_OFFSETS, REGION_REGS = 0, 1, 2
+READ_MEMBRANES, READ_COUNTERS = 0, 1
+
+
+@dataclass(frozen=True)
+class BusMap:
+    cfg: ChipConfig
+
+    @property
+    def num_counters(self) -> int:
+        return self.cfg.num_layers + len(COUNTER_NAMES)
+
+    @property
+    def offset_bits(self) -> int:
+        c = self.cfg
+        return clog2(max(c.weight_depth, c.state_depth, 2 * c.num_layers + 2))
+
+    @property
+    def addr_bits(self) -> int:
+        return self.offset_bits + 2
+
+    @property
+    def read_offset_bits(self) -> int:
+        return clog2(max(self.cfg.state_depth, self.num_counters))
+
+    @property
+    def read_addr_bits(self) -> int:
+        return self.read_offset_bits + 1
+
+    @property
+    def write_data_bits(self) -> int:
+        c = self.cfg
+        return max(c.lanes * c.weight_bits, c.lanes * c.threshold_offset_bits, c.membrane_bits,
+                   c.beta_frac_bits, 2)
+
+    @property
+    def read_data_bits(self) -> int:
+        return max(self.cfg.lanes * self.cfg.acc_bits, COUNTER_BITS)
+
+    def reg_beta(self, layer: int) -> int:
+        return layer
+
+    def reg_threshold(self, layer: int) -> int:
+        return self.cfg.num_layers + layer
+
+    @property
+    def reg_reset(self) -> int:
+        return 2 * self.cfg.num_layers
+
+    @property
+    def reg_command(self) -> int:
+        return 2 * self.cfg.num_layers + 1
+
+    def write_addr(self, region: int, offset: int) -> int:
+        return (region << self.offset_bits) | offset
+
+    def read_addr(self, region: int, offset: int) -> int:
+        return (region << self.read_offset_bits) | offset
+
+    # -- payloads ------------------------------------------------------------------------------------
+    def pack_event(self, index: int, end: bool = False) -> int:
+        return int(index) | (int(end) << self.cfg.index_bits)
+
+    def unpack_event(self, word: int) -> tuple[int, bool]:
+        ib = self.cfg.index_bits
+        return word & ((1 << ib) - 1), bool((word >> ib) & 1)
+
+    # -- images --------------------------------------------------------------------------------------
+    def register_writes(self) -> list[tuple[int, int]]:
+        """(address, data) pairs that program beta, threshold and reset mode from the config."""
+        c = self.cfg
+        out = []
+        for l in range(c.num_layers):
+            out.append((self.write_addr(REGION_REGS, self.reg_beta(l)), c.beta_int[l]))
+            out.append((self.write_addr(REGION_REGS, self.reg_threshold(l)), c.threshold[l]))
+        out.append((self.write_addr(REGION_REGS, self.reg_reset), int(c.reset == "zero")))
+        return out
+
+
+def pack_lanes(values: Iterable[int], bits: int) -> int:
+    """Pack signed integers into one word, lane 0 in the least significant bits."""
+    word, mask = 0, (1 << bits) - 1
+    for k, v in enumerate(values):
+        word |= (int(v) & mask) << (k * bits)
+    return word
+
+
+def unpack_lanes(word: int, bits: int, lanes: int) -> list[int]:
+    """Inverse of :func:`pack_lanes` (sign-extends every lane)."""
+    out, mask, sign = [], (1 << bits) - 1, 1 << (bits - 1)
+    for k in range(lanes):
+        v = (word >> (k * bits)) & mask
+        out.append(v - (1 << bits) if v & sign else v)
+    return out
+
+
+def _padded_rows(cfg: ChipConfig, mat: np.ndarray, layer: int) -> np.ndarray:
+    g = cfg.groups(layer)
+    pad = g * cfg.lanes - mat.shape[-1]
+    return np.pad(mat, [(0, 0)] * (mat.ndim - 1) + [(0, pad)]).reshape(mat.shape[:-1] + (g, cfg.lanes))
+
+
+def weight_words(cfg: ChipConfig, weights: Sequence[np.ndarray]) -> list[int]:
+    """The weight memory image, one packed word per address (validated weights)."""
+    words = []
+    for l, w in enumerate(cfg.check_weights(weights)):
+        rows = _padded_rows(cfg, w, l)            # (N_in, G, lanes)
+        words += [pack_lanes(rows[i, g], cfg.weight_bits) for i in range(rows.shape[0]) for g in range(rows.shape[1])]
+    return words
+
+
+def offset_words(cfg: ChipConfig, offsets: Sequence[np.ndarray] | None) -> list[int]:
+    """The threshold-offset memory image (validated offsets; ``None`` = zeros)."""
+    words = []
+    for l, o in enumerate(cfg.check_offsets(offsets)):
+        rows = _padded_rows(cfg, o, l)            # (G, lanes)
+        words += [pack_lanes(r, cfg.threshold_offset_bits) for r in rows]
+    return words
+
+
+def membranes_from_words(cfg: ChipConfig, words: Sequence[int]) -> list[np.ndarray]:
+    """Split membrane words (``state_depth`` of them) into one vector per layer, padding dropped."""
+    out = []
+    for l in range(cfg.num_layers):
+        b = cfg.state_base(l)
+        vals = [v for w in words[b:b + cfg.groups(l)] for v in unpack_lanes(w, cfg.acc_bits, cfg.lanes)]
+        out.append(np.array(vals[:cfg.fan_out(l)], np.int64))
+    return out
+
+
+def write_hex_image(path, words: Sequence[int], bits: int) -> None:
+    """A ``$readmemh`` image: one hexadecimal word per line."""
+    digits = -(-bits // 4)
+    with open(path, "w") as f:
+        for w in words:
+            f.write(f"{w:0{digits}x}\n")

@@ -1,0 +1,264 @@
+"""The one description of a spikeloop chip.
+
+Everything that knows a bit width, a memory layout or a rounding rule reads it from :class:`ChipConfig`:
+the Amaranth design (:mod:`hw.core`), the fast model (:mod:`sim.model`), the bus drivers
+(:mod:`sim.driver`) and the trainer's quantiser. See ``docs/chip.md`` for the arithmetic and the schedule.
+
+Units: weights, membranes and thresholds are integers in membrane LSBs. ``beta`` is a real number in
+(0, 1) that the chip stores as ``beta_int / 2**beta_frac_bits``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+RESET_MODES = ("subtract", "zero")
+
+#: Width of every performance counter, in bits (they saturate at ``2**COUNTER_BITS - 1``).
+COUNTER_BITS = 32
+
+#: Per-sample performance counters, in the order the read bus exposes them after the per-layer spikes.
+COUNTER_NAMES = (
+    "cycles",          # busy cycles (the schedule in docs/chip.md); stalls on the host streams excluded
+    "in_events",       # input address events accepted (layer-0 events)
+    "synops",          # synaptic operations: one per (event, target neuron)
+    "weight_reads",    # weight-memory word reads (one word = `lanes` weights)
+    "state_reads",     # membrane-memory word reads by the datapath
+    "state_writes",    # membrane-memory word writes by the datapath
+    "neuron_updates",  # leak/compare/reset operations (one per neuron per time step)
+    "out_events",      # output address events emitted
+    "stall_cycles",    # cycles spent waiting for the host streams (host-dependent; not part of `cycles`)
+)
+
+
+class ConfigError(ValueError):
+    """A chip parameter is outside its allowed range; the message names the parameter and the range."""
+
+
+def clog2(n: int) -> int:
+    """Bits needed to hold the values ``0 .. n-1`` (at least 1)."""
+    return max(1, math.ceil(math.log2(n))) if n > 1 else 1
+
+
+def _per_layer(name: str, value, n: int) -> tuple:
+    if isinstance(value, (list, tuple, np.ndarray)):
+        value = tuple(value)
+        if len(value) != n:
+            raise ConfigError(f"{name}: expected one value per layer ({n}), got {len(value)}")
+        return value
+    return (value,) * n
+
+
+@dataclass(frozen=True)
+class ChipConfig:
+    """Structure and neuron parameters of a feed-forward LIF accelerator.
+
+    ``layer_sizes = (N0, N1, ..., NL)``: ``N0`` input addresses, then ``L`` fully-connected LIF layers.
+    Fields that change only runtime registers (``beta``, ``threshold``, ``reset``) do not change the RTL;
+    :meth:`structure` returns the part that does.
+    """
+
+    layer_sizes: tuple[int, ...] = (64, 128, 64, 10)
+    weight_bits: int = 8            # signed two's complement weights, range [-2**(w-1), 2**(w-1)-1]
+    membrane_bits: int = 16         # signed membrane, saturating, range [-2**(m-1), 2**(m-1)-1]
+    lanes: int = 8                  # neurons updated per cycle (weights read per cycle)
+    beta_frac_bits: int = 8         # beta = beta_int / 2**beta_frac_bits
+    threshold_offset_bits: int = 8  # signed per-neuron threshold trim
+    beta: tuple[float, ...] | float = 0.9         # per layer, in (0, 1)
+    threshold: tuple[int, ...] | int = 64         # per layer, in [1, 2**(m-1)-1] membrane LSBs
+    reset: str = "subtract"                        # "subtract" or "zero"
+
+    def __post_init__(self) -> None:
+        sizes = tuple(int(s) for s in self.layer_sizes)
+        if len(sizes) < 2:
+            raise ConfigError(f"layer_sizes: need an input size and at least one layer, got {sizes}")
+        for i, s in enumerate(sizes):
+            if not 1 <= s <= 65536:
+                raise ConfigError(f"layer_sizes[{i}]={s}: allowed range is 1..65536")
+        object.__setattr__(self, "layer_sizes", sizes)
+        _check_int("weight_bits", self.weight_bits, 2, 16)
+        _check_int("membrane_bits", self.membrane_bits, 4, 32)
+        _check_int("lanes", self.lanes, 1, 64)
+        _check_int("beta_frac_bits", self.beta_frac_bits, 1, 16)
+        _check_int("threshold_offset_bits", self.threshold_offset_bits, 1, self.membrane_bits)
+        if self.weight_bits > self.membrane_bits:
+            raise ConfigError(f"weight_bits={self.weight_bits}: must not exceed membrane_bits={self.membrane_bits}")
+        n = self.num_layers
+        betas = tuple(float(b) for b in _per_layer("beta", self.beta, n))
+        for b in betas:
+            if not (0.0 < b < 1.0) or math.isnan(b):
+                raise ConfigError(f"beta={b}: allowed range is the open interval (0, 1)")
+        object.__setattr__(self, "beta", betas)
+        thrs = _per_layer("threshold", self.threshold, n)
+        for t in thrs:
+            if int(t) != t or not 1 <= int(t) <= self.membrane_max:
+                raise ConfigError(f"threshold={t}: allowed range is integers 1..{self.membrane_max} (membrane LSBs)")
+        object.__setattr__(self, "threshold", tuple(int(t) for t in thrs))
+        if self.reset not in RESET_MODES:
+            raise ConfigError(f"reset={self.reset!r}: allowed values are {RESET_MODES}")
+
+    # -- derived structure --------------------------------------------------------------------------
+    @property
+    def num_layers(self) -> int:
+        return len(self.layer_sizes) - 1
+
+    def fan_in(self, layer: int) -> int:
+        return self.layer_sizes[layer]
+
+    def fan_out(self, layer: int) -> int:
+        return self.layer_sizes[layer + 1]
+
+    def groups(self, layer: int) -> int:
+        """Words of `lanes` neurons that hold layer ``layer`` (``ceil(N_out / lanes)``)."""
+        return -(-self.fan_out(layer) // self.lanes)
+
+    @property
+    def weight_min(self) -> int:
+        return -(1 << (self.weight_bits - 1))
+
+    @property
+    def weight_max(self) -> int:
+        return (1 << (self.weight_bits - 1)) - 1
+
+    @property
+    def membrane_min(self) -> int:
+        return -(1 << (self.membrane_bits - 1))
+
+    @property
+    def membrane_max(self) -> int:
+        return (1 << (self.membrane_bits - 1)) - 1
+
+    @property
+    def offset_min(self) -> int:
+        return -(1 << (self.threshold_offset_bits - 1))
+
+    @property
+    def offset_max(self) -> int:
+        return (1 << (self.threshold_offset_bits - 1)) - 1
+
+    @property
+    def acc_bits(self) -> int:
+        """Width of a stored membrane word: wide enough that one step's accumulation never overflows."""
+        max_fan_in = max(self.layer_sizes[:-1])
+        return max(self.membrane_bits, self.weight_bits + clog2(max_fan_in + 1)) + 1
+
+    @property
+    def beta_int(self) -> tuple[int, ...]:
+        """Per-layer leak multipliers, ``round(beta * 2**f)`` clipped to ``1 .. 2**f - 1``."""
+        one = 1 << self.beta_frac_bits
+        return tuple(min(one - 1, max(1, int(round(b * one)))) for b in self.beta)
+
+    @property
+    def beta_effective(self) -> tuple[float, ...]:
+        """The beta the chip really uses after encoding."""
+        return tuple(b / (1 << self.beta_frac_bits) for b in self.beta_int)
+
+    def weight_base(self, layer: int) -> int:
+        """First weight-memory word of ``layer``; row ``i`` (source neuron) starts at ``base + i*groups``."""
+        return sum(self.fan_in(k) * self.groups(k) for k in range(layer))
+
+    def state_base(self, layer: int) -> int:
+        """First membrane/offset-memory word of ``layer``."""
+        return sum(self.groups(k) for k in range(layer))
+
+    @property
+    def weight_depth(self) -> int:
+        return self.weight_base(self.num_layers)
+
+    @property
+    def state_depth(self) -> int:
+        return self.state_base(self.num_layers)
+
+    @property
+    def event_depth(self) -> int:
+        """Entries of the internal event list (spikes of one layer in one step)."""
+        return max(self.layer_sizes[1:])
+
+    @property
+    def index_bits(self) -> int:
+        """Width of an address-event index (enough for any layer)."""
+        return clog2(max(self.layer_sizes))
+
+    def structure(self) -> "ChipConfig":
+        """This config with runtime registers at their defaults: equal structures give identical RTL."""
+        return dataclasses.replace(self, beta=0.5, threshold=1, reset="subtract")
+
+    def replace(self, **changes) -> "ChipConfig":
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ChipConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ConfigError(f"unknown chip config fields {sorted(unknown)}; allowed: {sorted(known)}")
+        return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items()})
+
+    # -- validation of runtime data -----------------------------------------------------------------
+    def check_weights(self, weights: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Validate integer weights ``W[l]`` of shape ``(N_l, N_{l+1})``; return them as int64 arrays."""
+        if len(weights) != self.num_layers:
+            raise ConfigError(f"weights: expected {self.num_layers} matrices (one per layer), got {len(weights)}")
+        out = []
+        for l, w in enumerate(weights):
+            w = np.asarray(w)
+            shape = (self.fan_in(l), self.fan_out(l))
+            if w.shape != shape:
+                raise ConfigError(f"weights[{l}]: expected shape {shape}, got {w.shape}")
+            if not np.issubdtype(w.dtype, np.integer):
+                if not np.all(np.isfinite(w)) or np.any(w != np.round(w)):
+                    raise ConfigError(f"weights[{l}]: must be integers (quantise first, see train.quant)")
+            wi = w.astype(np.int64)
+            if wi.min(initial=0) < self.weight_min or wi.max(initial=0) > self.weight_max:
+                raise ConfigError(
+                    f"weights[{l}]: values {wi.min()}..{wi.max()} do not fit {self.weight_bits}-bit weights; "
+                    f"allowed range is {self.weight_min}..{self.weight_max}")
+            out.append(wi)
+        return out
+
+    def check_offsets(self, offsets: Sequence[np.ndarray] | None) -> list[np.ndarray]:
+        """Validate per-neuron threshold offsets (one vector per layer); ``None`` means all zero."""
+        if offsets is None:
+            return [np.zeros(self.fan_out(l), np.int64) for l in range(self.num_layers)]
+        if len(offsets) != self.num_layers:
+            raise ConfigError(f"threshold_offsets: expected {self.num_layers} vectors, got {len(offsets)}")
+        out = []
+        for l, o in enumerate(offsets):
+            o = np.asarray(o)
+            if o.shape != (self.fan_out(l),):
+                raise ConfigError(f"threshold_offsets[{l}]: expected shape ({self.fan_out(l)},), got {o.shape}")
+            oi = o.astype(np.int64)
+            if np.any(oi != o) or oi.min(initial=0) < self.offset_min or oi.max(initial=0) > self.offset_max:
+                raise ConfigError(
+                    f"threshold_offsets[{l}]: allowed range is integers {self.offset_min}..{self.offset_max}")
+            eff = self.threshold[l] + oi
+            if eff.min(initial=1) < 0 or eff.max(initial=0) > self.membrane_max:
+                raise ConfigError(
+                    f"threshold_offsets[{l}]: threshold+offset must stay in 0..{self.membrane_max}, "
+                    f"got {eff.min()}..{eff.max()}")
+            out.append(oi)
+        return out
+
+    def check_spikes(self, spikes: np.ndarray) -> np.ndarray:
+        """Validate an input spike tensor of shape ``(batch, steps, N0)`` with 0/1 entries."""
+        s = np.asarray(spikes)
+        if s.ndim != 3 or s.shape[2] != self.layer_sizes[0]:
+            raise ConfigError(
+                f"spikes: expected shape (batch, steps, {self.layer_sizes[0]}), got {s.shape}")
+        if s.shape[0] < 1 or s.shape[1] < 1:
+            raise ConfigError(f"spikes: batch and steps must be >= 1, got {s.shape}")
+        if s.dtype != bool and not np.all((s == 0) | (s == 1)):
+            raise ConfigError("spikes: entries must be 0 or 1 (one address event per neuron per step)")
+        return s.astype(bool)
+
+
+def _check_int(name: str, v, lo: int, hi: int) -> None:
+    if int(v) != v or not lo <= int(v) <= hi:
+        raise ConfigError(f"{name}={v}: allowed range is integers {lo}..{hi}")

@@ -1,0 +1,139 @@
+"""The host side of the chip's pins: program it, stream a sample through it, read its counters.
+
+One async driver serves every RTL backend (Amaranth simulator, cocotb on Icarus/Verilator, later a board
+bridge): a backend only supplies :class:`Pins`. Timing contract of ``Pins``: after ``await tick()``,
+``get`` returns the values that settled after that rising edge, and values given to ``set`` are what the
+chip samples at the next rising edge. The chip's outputs (``*__ready``, ``*__valid``, payloads, ``busy``,
+``rd__data``) depend on registers only, so reading them after ``set`` in the same cycle is safe.
+"""
+from __future__ import annotations
+
+from typing import Protocol, Sequence
+
+import numpy as np
+
+from hw.bus import (READ_COUNTERS, READ_MEMBRANES, REGION_OFFSETS, REGION_REGS, REGION_WEIGHTS, BusMap,
+                    membranes_from_words, offset_words, weight_words)
+from hw.config import ChipConfig
+from sim.model import counter_names
+
+
+class Pins(Protocol):
+    def set(self, name: str, value: int) -> None: ...
+    def get(self, name: str) -> int: ...
+    async def tick(self) -> None: ...
+
+
+class ChipTimeout(RuntimeError):
+    """The chip did not answer within the cycle budget (a hung design or a broken link)."""
+
+
+class HostDriver:
+    """Drives a :class:`hw.core.LifCore` through :class:`Pins` named like its Verilog ports."""
+
+    def __init__(self, cfg: ChipConfig, pins: Pins, max_wait_cycles: int = 1_000_000):
+        self.cfg, self.pins, self.bus = cfg, pins, BusMap(cfg)
+        self.max_wait = max_wait_cycles
+
+    async def reset(self, cycles: int = 2) -> None:
+        """Assert the synchronous reset (for simulators that do not start from reset values)."""
+        p = self.pins
+        for name in ("wr__en", "events_in__valid", "events_out__ready", "wr__addr", "wr__data", "rd__addr"):
+            p.set(name, 0)
+        p.set("rst", 1)
+        for _ in range(cycles):
+            await p.tick()
+        p.set("rst", 0)
+        await p.tick()
+
+    async def write(self, addr: int, data: int) -> None:
+        p = self.pins
+        p.set("wr__addr", addr)
+        p.set("wr__data", data)
+        p.set("wr__en", 1)
+        await p.tick()
+        p.set("wr__en", 0)
+
+    async def read(self, addr: int) -> int:
+        self.pins.set("rd__addr", addr)
+        await self.pins.tick()
+        return self.pins.get("rd__data")
+
+    async def load(self, cfg: ChipConfig, weights: Sequence[np.ndarray],
+                   threshold_offsets: Sequence[np.ndarray] | None = None) -> None:
+        """Program registers from ``cfg`` (same structure as the chip's), then weights and offsets."""
+        if cfg.structure() != self.cfg.structure():
+            raise ValueError("load: cfg has a different structure from the chip this driver drives")
+        self.cfg, self.bus = cfg, BusMap(cfg)
+        for addr, value in self.bus.register_writes():
+            await self.write(addr, value)
+        for k, word in enumerate(weight_words(cfg, weights)):
+            await self.write(self.bus.write_addr(REGION_WEIGHTS, k), word)
+        for k, word in enumerate(offset_words(cfg, threshold_offsets)):
+            await self.write(self.bus.write_addr(REGION_OFFSETS, k), word)
+
+    async def clear(self) -> None:
+        """Zero the membranes and the counters; returns when the chip is idle again."""
+        await self.write(self.bus.write_addr(REGION_REGS, self.bus.reg_command), 1)
+        await self._wait_idle()
+
+    async def _wait_idle(self) -> None:
+        for _ in range(self.max_wait):
+            if not self.pins.get("busy"):
+                return
+            await self.pins.tick()
+        raise ChipTimeout(f"chip still busy after {self.max_wait} cycles")
+
+    async def step(self, events: Sequence[int]) -> list[int]:
+        """Send one time step's input events (+ end token); return the output events of that step."""
+        p, bus = self.pins, self.bus
+        for word in [bus.pack_event(i) for i in events] + [bus.pack_event(0, end=True)]:
+            p.set("events_in__payload", word)
+            p.set("events_in__valid", 1)
+            for _ in range(self.max_wait):
+                ready = p.get("events_in__ready")
+                await p.tick()
+                if ready:
+                    break
+            else:
+                raise ChipTimeout(f"events_in not ready for {self.max_wait} cycles")
+        p.set("events_in__valid", 0)
+        p.set("events_out__ready", 1)
+        out = []
+        try:
+            for _ in range(self.max_wait):
+                valid, word = p.get("events_out__valid"), p.get("events_out__payload")
+                await p.tick()
+                if valid:
+                    index, end = bus.unpack_event(word)
+                    if end:
+                        return out
+                    out.append(index)
+            raise ChipTimeout(f"no end-of-step token within {self.max_wait} cycles")
+        finally:
+            p.set("events_out__ready", 0)
+
+    async def read_membranes(self) -> list[np.ndarray]:
+        words = [await self.read(self.bus.read_addr(READ_MEMBRANES, k)) for k in range(self.cfg.state_depth)]
+        return membranes_from_words(self.cfg, words)
+
+    async def read_counters(self) -> dict[str, int]:
+        return {name: await self.read(self.bus.read_addr(READ_COUNTERS, k))
+                for k, name in enumerate(counter_names(self.cfg))}
+
+    async def run_sample(self, spikes: np.ndarray, record_state: bool) -> dict:
+        """One sample ``(T, N0)`` bool from a cleared chip: output spikes, states, counters."""
+        cfg = self.cfg
+        T = spikes.shape[0]
+        await self.clear()
+        out = np.zeros((T, cfg.layer_sizes[-1]), bool)
+        state = [np.zeros((T, cfg.fan_out(l)), np.int64) for l in range(cfg.num_layers)] if record_state else None
+        for t in range(T):
+            idx = await self.step(np.flatnonzero(spikes[t]).tolist())
+            if len(set(idx)) != len(idx) or any(i >= cfg.layer_sizes[-1] for i in idx):
+                raise RuntimeError(f"chip emitted malformed output events at step {t}: {idx}")
+            out[t, idx] = True
+            if record_state:
+                for l, v in enumerate(await self.read_membranes()):
+                    state[l][t] = v
+        return {"output": out, "state": state, "counters": await self.read_counters()}
