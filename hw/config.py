@@ -84,7 +84,7 @@ class ChipConfig:
         _check_int("membrane_bits", self.membrane_bits, 4, 32)
         _check_int("lanes", self.lanes, 1, 64)
         _check_int("beta_frac_bits", self.beta_frac_bits, 1, 16)
-        _check_int("threshold_offset_bits", self.threshold_offset_bits, 1, self.membrane_bits)
+        _check_int("threshold_offset_bits", self.threshold_offset_bits, 1, 16)
         if self.weight_bits > self.membrane_bits:
             raise ConfigError(f"weight_bits={self.weight_bits}: must not exceed membrane_bits={self.membrane_bits}")
         n = self.num_layers

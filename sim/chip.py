@@ -32,13 +32,13 @@ class Chip(ABC):
     def load(self, weights: Sequence[np.ndarray], threshold_offsets: Sequence[np.ndarray] | None = None,
              cfg: ChipConfig | None = None) -> None:
         """Validate and store weights (int, ``(N_l, N_{l+1})``), offsets and, optionally, new registers."""
-        if cfg is not None:
-            if cfg.structure() != self.cfg.structure():
-                raise ConfigError("cfg: a loaded config must keep the chip's structure (sizes, widths, lanes); "
-                                  "make a new chip for a new structure")
-            self.cfg = cfg
-        self.weights = self.cfg.check_weights(weights)
-        self.offsets = self.cfg.check_offsets(threshold_offsets)
+        cfg = self.cfg if cfg is None else cfg
+        if cfg.structure() != self.cfg.structure():
+            raise ConfigError("cfg: a loaded config must keep the chip's structure (sizes, widths, lanes); "
+                              "make a new chip for a new structure")
+        weights, offsets = cfg.check_weights(weights), cfg.check_offsets(threshold_offsets)
+        # all checks passed: only now replace the programme (a failed load leaves the chip as it was)
+        self.cfg, self.weights, self.offsets = cfg, weights, offsets
         self._loaded()
 
     def _loaded(self) -> None:
