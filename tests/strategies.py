@@ -18,7 +18,8 @@ def configs(draw, max_size: int = 12, max_layers: int = 3) -> ChipConfig:
         beta_frac_bits=draw(st.integers(1, 9)), threshold_offset_bits=draw(st.integers(1, min(6, mb))),
         beta=tuple(draw(st.floats(0.01, 0.99)) for _ in range(L)),
         # mostly near the weight scale so that neurons fire (several per group), sometimes anywhere
-        threshold=tuple(draw(st.one_of(st.integers(1, 1 << wb), st.integers(1, (1 << (mb - 1)) - 1)))
+        threshold=tuple(draw(st.one_of(st.integers(1, min(1 << wb, (1 << (mb - 1)) - 1)),
+                                           st.integers(1, (1 << (mb - 1)) - 1)))
                         for _ in range(L)),
         reset=draw(st.sampled_from(["subtract", "zero"])))
 
