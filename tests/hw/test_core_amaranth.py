@@ -1,0 +1,144 @@
+"""The RTL in Amaranth's simulator against the fast model (the scoreboard)."""
+import random
+
+import numpy as np
+import pytest
+from amaranth.back import verilog
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hw.config import ChipConfig
+from hw.core import LifCore
+from sim.amaranth_sim import AmaranthChip, AmaranthPins
+from sim.chip import make_chip
+from sim.driver import HostDriver
+from tests.compare import assert_same
+from tests.strategies import configs, programmes
+
+
+def run_both(cfg, weights, offsets, spikes, **kw):
+    fast, rtl = make_chip(cfg, "fast"), AmaranthChip(cfg, **kw)
+    fast.load(weights, offsets)
+    rtl.load(weights, offsets)
+    return fast.run(spikes, record_state=True), rtl.run(spikes, record_state=True)
+
+
+@given(data=st.data())
+@settings(max_examples=100)
+def test_rtl_matches_model_random(data):
+    cfg = data.draw(configs(max_size=10))
+    weights, offsets, spikes = data.draw(programmes(cfg, batch=2, steps=4))
+    assert_same(*run_both(cfg, weights, offsets, spikes))
+
+
+@pytest.mark.slow
+@given(data=st.data())
+@settings(max_examples=300)
+def test_rtl_matches_model_exhaustive(data):
+    cfg = data.draw(configs(max_size=24, max_layers=4))
+    weights, offsets, spikes = data.draw(programmes(cfg, batch=3, steps=8))
+    assert_same(*run_both(cfg, weights, offsets, spikes))
+
+
+@pytest.mark.parametrize("density", [0.0, 1.0])
+@pytest.mark.parametrize("reset", ["subtract", "zero"])
+def test_all_silent_and_all_spiking(density, reset):
+    cfg = ChipConfig(layer_sizes=(9, 7, 5), lanes=3, threshold=20, reset=reset, beta=(0.8, 0.6))
+    rng = np.random.default_rng(3)
+    w = [rng.integers(-20, 60, (9, 7)), rng.integers(-20, 60, (7, 5))]
+    model, rtl = run_both(cfg, w, None, np.full((2, 5, 9), density > 0))
+    assert_same(model, rtl)
+    assert (model.counters["synops"] == 0).all() == (density == 0)
+
+
+def test_saturation_both_rails():
+    cfg = ChipConfig(layer_sizes=(8, 4, 3), lanes=2, weight_bits=6, membrane_bits=6, threshold=31,
+                     threshold_offset_bits=4)
+    w = [np.array([[31, -32, 31, -32]] * 8), np.full((4, 3), 31)]
+    model, rtl = run_both(cfg, w, [np.zeros(4, int), np.array([-7, 0, -5])], np.ones((1, 4, 8), bool))
+    assert_same(model, rtl)
+    assert model.state[0].max() > 0 and model.state[0].min() < 0
+
+
+def test_reprogramming_registers_keeps_structure():
+    cfg = ChipConfig(layer_sizes=(6, 5, 4), lanes=2, threshold=30)
+    rng = np.random.default_rng(5)
+    w = [rng.integers(-50, 100, (6, 5)), rng.integers(-50, 100, (5, 4))]
+    x = rng.random((2, 6, 6)) < 0.5
+    fast, rtl = make_chip(cfg, "fast"), AmaranthChip(cfg)
+    for new in (cfg, cfg.replace(beta=0.3, threshold=(10, 70), reset="zero")):
+        fast.load(w, cfg=new)
+        rtl.load(w, cfg=new)
+        assert_same(fast.run(x, record_state=True), rtl.run(x, record_state=True))
+
+
+class StutteringDriver(HostDriver):
+    """Host with gaps in its input stream and back-pressure on the output stream."""
+
+    def __init__(self, *a, seed=0, **kw):
+        super().__init__(*a, **kw)
+        self.rng = random.Random(seed)
+
+    async def step(self, events):
+        p, bus, out = self.pins, self.bus, []
+        for word in [bus.pack_event(i) for i in events] + [bus.pack_event(0, end=True)]:
+            while self.rng.random() < 0.4:          # idle cycles before offering the token
+                p.set("events_in__valid", 0)
+                await p.tick()
+            p.set("events_in__payload", word)
+            p.set("events_in__valid", 1)
+            while True:
+                ready = p.get("events_in__ready")
+                await p.tick()
+                if ready:
+                    break
+        p.set("events_in__valid", 0)
+        while True:
+            rdy = self.rng.random() < 0.5
+            p.set("events_out__ready", int(rdy))
+            valid, word = p.get("events_out__valid"), p.get("events_out__payload")
+            await p.tick()
+            if valid and rdy:
+                index, end = bus.unpack_event(word)
+                if end:
+                    p.set("events_out__ready", 0)
+                    return out
+                out.append(index)
+
+
+def test_host_stalls_change_nothing_but_stall_cycles():
+    from amaranth.sim import Simulator
+    from sim.chip import result_from_samples
+    cfg = ChipConfig(layer_sizes=(10, 6, 5), lanes=2, threshold=25)
+    rng = np.random.default_rng(7)
+    w = [rng.integers(-30, 80, (10, 6)), rng.integers(-30, 80, (6, 5))]
+    x = rng.random((2, 5, 10)) < 0.4
+    dut, samples = LifCore(cfg), []
+
+    async def tb(ctx):
+        drv = StutteringDriver(cfg, AmaranthPins(ctx, dut), seed=11)
+        await drv.load(cfg, w)
+        for s in x:
+            samples.append(await drv.run_sample(s, True))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(tb)
+    sim.run()
+    rtl = result_from_samples(cfg, samples)
+    fast = make_chip(cfg, "fast")
+    fast.load(w)
+    assert_same(fast.run(x, record_state=True), rtl)
+    assert (rtl.counters["stall_cycles"] > 0).all()
+
+
+def test_default_config_converts_to_verilog():
+    text = verilog.convert(LifCore(ChipConfig()), name="spikeloop_core")
+    assert "module spikeloop_core" in text and "events_in__payload" in text
+
+
+@pytest.mark.slow
+def test_large_config_converts_to_verilog():
+    cfg = ChipConfig(layer_sizes=(1024, 1024, 1024, 1024), lanes=16)
+    text = verilog.convert(LifCore(cfg), name="spikeloop_core")
+    assert "module spikeloop_core" in text
