@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 
 from hw.config import ChipConfig
+from hw.export import TOPLEVEL, verilog_text
 from sim.chip import Chip, result_from_samples
 from sim.model import counter_names
 
-TOPLEVEL = "spikeloop_core"
 SIMULATORS = ("icarus", "verilator")
 
 
@@ -71,10 +71,8 @@ def icarus_time_zero_fix(verilog_text: str) -> str:
 def write_verilog(cfg: ChipConfig, path: Path, weights=None, threshold_offsets=None,
                   for_icarus: bool = False) -> Path:
     """Write the core's Verilog (module ``spikeloop_core``) to ``path``."""
-    from amaranth.back import verilog
-    from hw.core import LifCore
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = verilog.convert(LifCore(cfg, weights, threshold_offsets), name=TOPLEVEL)
+    text = verilog_text(cfg, weights, threshold_offsets)
     path.write_text(icarus_time_zero_fix(text) if for_icarus else text)
     return path
 

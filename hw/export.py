@@ -1,0 +1,67 @@
+"""Everything a board flow needs for one programmed chip: Verilog, memory images, config, port map."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from hw.bus import BusMap, offset_words, weight_words, write_hex_image
+from hw.config import ChipConfig
+
+TOPLEVEL = "spikeloop_core"
+
+
+def verilog_text(cfg: ChipConfig, weights: Sequence[np.ndarray] | None = None,
+                 threshold_offsets: Sequence[np.ndarray] | None = None) -> str:
+    """Verilog of :class:`hw.core.LifCore` (module ``spikeloop_core``); weights become memory contents."""
+    from amaranth.back import verilog
+    from hw.core import LifCore
+    return verilog.convert(LifCore(cfg, weights, threshold_offsets), name=TOPLEVEL)
+
+
+def export_design(cfg: ChipConfig, out: Path, weights: Sequence[np.ndarray] | None = None,
+                  threshold_offsets: Sequence[np.ndarray] | None = None) -> dict[str, Path]:
+    """Write ``spikeloop_core.v``, ``weights.hex``, ``threshold_offsets.hex``, ``config.json`` and
+    ``ports.md`` into ``out``; returns the paths by kind."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    if weights is not None:
+        weights = cfg.check_weights(weights)
+    threshold_offsets = cfg.check_offsets(threshold_offsets)
+    bus = BusMap(cfg)
+    paths = {"verilog": out / f"{TOPLEVEL}.v", "config": out / "config.json", "ports": out / "ports.md",
+             "threshold_offsets": out / "threshold_offsets.hex"}
+    paths["verilog"].write_text(verilog_text(cfg, weights, threshold_offsets))
+    if weights is not None:
+        paths["weights"] = out / "weights.hex"
+        write_hex_image(paths["weights"], weight_words(cfg, weights), cfg.lanes * cfg.weight_bits)
+        np.savez(out / "weights.npz", **{f"w{l}": w for l, w in enumerate(weights)})
+    write_hex_image(paths["threshold_offsets"], offset_words(cfg, threshold_offsets),
+                    cfg.lanes * cfg.threshold_offset_bits)
+    paths["config"].write_text(json.dumps(cfg.to_dict(), indent=2))
+    paths["ports"].write_text(port_map(cfg, bus))
+    return paths
+
+
+def port_map(cfg: ChipConfig, bus: BusMap) -> str:
+    L = cfg.num_layers
+    return f"""# spikeloop_core ports ({cfg.layer_sizes}, lanes={cfg.lanes})
+
+| port | dir | width | meaning |
+|---|---|---|---|
+| clk, rst | in | 1 | clock; synchronous active-high reset |
+| events_in__valid / __ready | in / out | 1 | input address-event stream handshake |
+| events_in__payload | in | {cfg.index_bits + 1} | bits [{cfg.index_bits - 1}:0] neuron index, bit {cfg.index_bits} end of time step |
+| events_out__valid / __ready | out / in | 1 | output address-event stream handshake |
+| events_out__payload | out | {cfg.index_bits + 1} | as events_in__payload, output-layer index |
+| wr__addr / __data / __en | in | {bus.addr_bits} / {bus.write_data_bits} / 1 | word writes: region = addr[{bus.addr_bits - 1}:{bus.offset_bits}] (0 weights, 1 threshold offsets, 2 registers) |
+| rd__addr / rd__data | in / out | {bus.read_addr_bits} / {bus.read_data_bits} | word reads, data one cycle after addr: region = addr[{bus.read_addr_bits - 1}:{bus.read_offset_bits}] (0 membranes, 1 counters) |
+| busy | out | 1 | low while waiting for the first token of a time step |
+
+Registers (region 2): beta_int of layer l at {bus.reg_beta(0)}+l, threshold of layer l at {bus.reg_threshold(0)}+l,
+reset mode at {bus.reg_reset} (0 subtract, 1 zero), command at {bus.reg_command} (write 1: clear membranes and counters).
+Layers: {L}. Weight words: {cfg.weight_depth} x {cfg.lanes * cfg.weight_bits} bits (`weights.hex`).
+State words: {cfg.state_depth} x {cfg.lanes * cfg.acc_bits} bits.
+"""
