@@ -14,7 +14,8 @@ Cycles of one step, with ``E_l`` events into layer ``l``, ``G_l`` groups and ``p
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -73,10 +74,18 @@ def group_spike_cycles(s: np.ndarray, lanes: int) -> np.ndarray:
 class FastModel:
     """Vectorised model of the chip; one instance holds one programmed chip (weights, offsets)."""
 
-    def __init__(self, cfg: ChipConfig, weights, threshold_offsets=None):
+    def __init__(self, cfg: ChipConfig, weights, threshold_offsets=None,
+                 beta_int: Sequence[np.ndarray] | None = None,
+                 distortion: Callable[[np.ndarray, int], np.ndarray] | None = None):
+        """``beta_int`` (per-neuron leak multipliers, one vector per layer) and ``distortion`` (maps the
+        saturated membrane ``v`` of layer ``l`` to a distorted one) model faults the RTL does not have;
+        see :mod:`sim.faults`. Left ``None`` the model is the chip, bit for bit."""
         self.cfg = cfg
         self.weights = cfg.check_weights(weights)
         self.offsets = cfg.check_offsets(threshold_offsets)
+        self.beta_int = [np.int64(b) for b in cfg.beta_int] if beta_int is None else \
+            [np.asarray(b, np.int64) for b in beta_int]
+        self.distortion = distortion
         # float64 matmul is exact for these integers (|acc| < 2**acc_bits <= 2**48).
         self._wf = [w.astype(np.float64) for w in self.weights]
 
@@ -99,8 +108,10 @@ class FastModel:
                 G = cfg.groups(l)
                 acc = u[l] + (x.astype(np.float64) @ self._wf[l]).astype(np.int64)
                 v = np.clip(acc, lo, hi)
+                if self.distortion is not None:
+                    v = np.clip(self.distortion(v, l), lo, hi).astype(np.int64)
                 s = v > thr[l]
-                lv = leak(v, cfg.beta_int[l], f)
+                lv = leak(v, self.beta_int[l], f)
                 if cfg.reset == "subtract":
                     u[l] = np.clip(lv - s * thr[l], lo, hi)
                 else:
