@@ -1,0 +1,116 @@
+"""What the three trainers share: encoded data, rate targets, chip evaluation and the result format."""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from hw.config import ChipConfig, ConfigError
+from sim.chip import Chip
+from train.data import Split
+from train.encode import encode
+
+#: target output firing rates (spikes per step) for the correct class and the others
+RATE_ON, RATE_OFF = 0.8, 0.05
+
+
+@dataclass
+class Encoded:
+    """A dataset split encoded as spike trains (bool, (samples, steps, features))."""
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    n_classes: int
+
+    @classmethod
+    def from_split(cls, split: Split, steps: int = 16, encoder: str = "rate", seed: int = 0) -> "Encoded":
+        return cls(encode(split.x_train, steps, encoder, seed), split.y_train,
+                   encode(split.x_val, steps, encoder, seed + 1), split.y_val,
+                   encode(split.x_test, steps, encoder, seed + 2), split.y_test, split.n_classes)
+
+
+def check_fit(cfg: ChipConfig, data: Encoded) -> None:
+    """Network and data must agree before training starts."""
+    if data.x_train.shape[2] != cfg.layer_sizes[0]:
+        raise ConfigError(f"layer_sizes[0]={cfg.layer_sizes[0]} but the data has {data.x_train.shape[2]} input "
+                          "neurons: they must match")
+    if cfg.layer_sizes[-1] < data.n_classes:
+        raise ConfigError(f"layer_sizes[-1]={cfg.layer_sizes[-1]}: need at least one output per class "
+                          f"({data.n_classes})")
+    if len(data.x_train) == 0:
+        raise ConfigError("data: the training set is empty")
+
+
+def rate_targets(y: np.ndarray, n_out: int) -> np.ndarray:
+    t = np.full((len(y), n_out), RATE_OFF)
+    t[np.arange(len(y)), y] = RATE_ON
+    return t
+
+
+def predict(spikes: np.ndarray) -> np.ndarray:
+    """Class = output neuron with most spikes (ties: lowest index)."""
+    return np.asarray(spikes).sum(axis=1).argmax(axis=1)
+
+
+def accuracy(spikes: np.ndarray, y: np.ndarray) -> float:
+    return float((predict(spikes) == y).mean())
+
+
+def chip_eval(chip: Chip, cfg: ChipConfig, weights: Sequence[np.ndarray], x: np.ndarray, y: np.ndarray
+              ) -> tuple[float, dict[str, float]]:
+    """Load the programme, run ``x``; return accuracy and mean per-sample activity counters."""
+    chip.load(weights, cfg=cfg)
+    r = chip.run(x)
+    return accuracy(r.output, y), {k: float(v.mean()) for k, v in r.counters.items()}
+
+
+@dataclass
+class TrainResult:
+    """The one result format of every trainer."""
+    method: str
+    chip_config: dict                      # the deployed ChipConfig (thresholds/beta as programmed)
+    chip_weights: list                     # integer weights as deployed
+    float_weights: list                    # software weights
+    history: list = field(default_factory=list)    # per epoch / iteration records
+    software_accuracy: float = float("nan")        # test accuracy of the software network
+    chip_accuracy: float = float("nan")            # test accuracy on the chip
+    chip_val_accuracy: float = float("nan")
+    activity: dict = field(default_factory=dict)   # mean per-sample counters on the test set
+    extra: dict = field(default_factory=dict)      # method-specific (acceptance rate, ...)
+    seconds: float = 0.0
+
+    def save(self, path: str | Path) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        d = asdict(self)
+        np.savez(path.with_suffix(".npz"), **{f"w{l}": np.asarray(w) for l, w in enumerate(self.chip_weights)},
+                 **{f"f{l}": np.asarray(w) for l, w in enumerate(self.float_weights)})
+        d.pop("chip_weights"), d.pop("float_weights")
+        path.with_suffix(".json").write_text(json.dumps(d, indent=1, default=float))
+
+    @classmethod
+    def load(cls, path: str | Path) -> "TrainResult":
+        path = Path(path)
+        d = json.loads(path.with_suffix(".json").read_text())
+        with np.load(path.with_suffix(".npz")) as z:
+            L = len([k for k in z.files if k.startswith("w")])
+            d["chip_weights"] = [z[f"w{l}"] for l in range(L)]
+            d["float_weights"] = [z[f"f{l}"] for l in range(L)]
+        return cls(**d)
+
+
+def finish(method: str, chip: Chip, qcfg: ChipConfig, ints, floats, data: Encoded, sw_acc: float,
+           history: list, t0: float, extra: dict | None = None) -> TrainResult:
+    val_acc, _ = chip_eval(chip, qcfg, ints, data.x_val, data.y_val)
+    test_acc, act = chip_eval(chip, qcfg, ints, data.x_test, data.y_test)
+    return TrainResult(method=method, chip_config=qcfg.to_dict(), chip_weights=[np.asarray(w) for w in ints],
+                       float_weights=[np.asarray(w) for w in floats], history=history,
+                       software_accuracy=sw_acc, chip_accuracy=test_acc, chip_val_accuracy=val_acc,
+                       activity=act, extra=extra or {}, seconds=time.perf_counter() - t0)
