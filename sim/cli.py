@@ -90,6 +90,38 @@ def cmd_verilog(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(a: argparse.Namespace) -> int:
+    from sim.faults import Faults
+    from train.network import NetSpec
+    from train.run import run_training
+    cfg = load_config(a.config, a) if (a.config or a.layer_sizes) else None
+    spec = NetSpec(threshold=a.theta, surrogate=a.surrogate, surrogate_scale=a.surrogate_scale)
+    faults = Faults(distortion=a.distortion, threshold_mismatch=a.threshold_mismatch,
+                    leak_mismatch=a.leak_mismatch, stuck_zero=a.stuck_zero, seed=a.seed)
+    kw = {}
+    if a.method == "mh":
+        kw = {"iters": a.iters, "burn_in": a.iters // 2}
+    elif a.epochs:
+        kw = {"epochs": a.epochs}
+    if cfg is None and a.beta is not None:
+        from train.data import load_dataset
+        from train.run import default_chip
+        split = load_dataset(a.dataset)
+        cfg = default_chip(a.dataset, split.n_features, split.n_classes).replace(beta=a.beta)
+    r = run_training(a.method, a.dataset, cfg, spec, faults, a.backend, a.steps, a.encoder, a.seed,
+                     a.train_size, **kw)
+    print(f"{r.method} on {a.dataset}: software accuracy {r.software_accuracy:.4f}, "
+          f"on-chip accuracy {r.chip_accuracy:.4f} (test), {r.seconds:.1f} s")
+    print(f"chip activity per test sample: cycles {r.activity['cycles']:.0f}, synops {r.activity['synops']:.0f}, "
+          f"output events {r.activity['out_events']:.0f}")
+    if r.extra:
+        print("extra:", {k: round(v, 4) if isinstance(v, float) else v for k, v in r.extra.items()})
+    if a.out:
+        r.save(Path(a.out))
+        print(f"saved {a.out}.json / {a.out}.npz")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="spikeloop", description=__doc__)
     sub = ap.add_subparsers(dest="command", required=True)
@@ -107,6 +139,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", help=".npz with integer arrays w0..w{L-1} (e.g. from a trained model)")
     p.add_argument("--out", default="out/verilog")
     p.set_defaults(func=cmd_verilog)
+    p = sub.add_parser("train", help="train a network with the simulated chip (bptt, bptt_qat, mh, cilspl)")
+    _chip_args(p)
+    p.add_argument("--method", default="mh", choices=["bptt", "bptt_qat", "mh", "cilspl"])
+    p.add_argument("--dataset", default="breast_cancer", choices=["breast_cancer", "digits"])
+    p.add_argument("--backend", default="fast", choices=["fast", "amaranth", "icarus", "verilator"])
+    p.add_argument("--steps", type=int, default=16)
+    p.add_argument("--encoder", default="rate", choices=["rate", "latency", "delta"])
+    p.add_argument("--theta", type=float, default=1.0, help="software threshold")
+    p.add_argument("--surrogate", default="atan")
+    p.add_argument("--surrogate-scale", type=float)
+    p.add_argument("--epochs", type=int, help="bptt / cilspl epochs")
+    p.add_argument("--iters", type=int, default=3000, help="mh iterations (half of them burn-in)")
+    p.add_argument("--train-size", type=int)
+    p.add_argument("--distortion", type=float, default=0.0, help="unknown membrane distortion sigma (0..5)")
+    p.add_argument("--threshold-mismatch", type=float, default=0.0)
+    p.add_argument("--leak-mismatch", type=float, default=0.0)
+    p.add_argument("--stuck-zero", type=float, default=0.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="save the result as OUT.json + OUT.npz")
+    p.set_defaults(func=cmd_train)
     return ap
 
 
