@@ -4,8 +4,9 @@
 is the plain chip, bit for bit):
 
 * ``distortion`` σ ≥ 0 — an exponential (EIF-like) non-linearity on the membrane dynamics: after
-  saturation, ``v ← v + σ·Δ·exp((v − thr)/Δ)`` with ``Δ = thr/4`` (rounded to an integer, saturated).
-  It pushes membranes near threshold up, more strongly the larger σ. Fast model only.
+  saturation, ``v ← v + σ·Δ·exp((min(v, thr) − thr)/Δ)`` with ``Δ = thr/4`` (rounded to an integer,
+  saturated). It pushes membranes approaching threshold up (by at most σ·Δ), more strongly the larger σ;
+  the cap at threshold keeps a neuron that fired from latching at the rail. Fast model only.
 * ``threshold_mismatch`` — per-neuron threshold offsets ~ N(0, (mismatch·thr)²), drawn once per chip
   instance (``seed``); expressed through the RTL's threshold-offset memory, so every backend has it.
 * ``leak_mismatch`` — per-neuron ``beta_int`` ~ beta_int·(1 + N(0, mismatch²)); fast model only.
@@ -49,7 +50,7 @@ def eif_distortion(cfg: ChipConfig, sigma: float):
     def f(v: np.ndarray, layer: int) -> np.ndarray:
         thr = cfg.threshold[layer]
         delta = max(thr / 4.0, 1.0)
-        arg = np.minimum((v - thr) / delta, 30.0)
+        arg = (np.minimum(v, thr) - thr) / delta        # sub-threshold exponential, capped at threshold
         return np.rint(v + sigma * delta * np.exp(arg))
     return f
 

@@ -1,8 +1,10 @@
 """Metropolis-Hastings chip-in-the-loop training: weights are inferred from the chip's answers alone.
 
-Target: ``log p(W | D) = −‖W‖²/(2·prior_std²) − Σ_n,k (rate_nk(W) − target_nk)²/(2·lik_std²)`` where
-``rate`` are the chip's output firing rates (spikes per step) on the training set with the quantised
-``W``. Proposal: Gaussian random walk on a random block of ``block_frac`` of the weights (symmetric).
+Target: ``log p(W, g | D) = −‖W‖²/(2·prior_std²) − ‖g‖²/(2·gain_std²) − Σ_n,k (rate_nk − target_nk)²/(2·lik_std²)``
+where ``rate`` are the chip's output firing rates (spikes per step) on the training set with the quantised
+effective weights ``exp(g_l)·W_l``. The per-layer log-gains ``g`` give the chain a direct direction for
+a layer's overall excitability (the quantiser normalises each layer by its largest weight, so a random
+walk on ``W`` alone moves that direction only slowly) — what an unknown distortion needs compensating. Proposal: Gaussian random walk on a random block of ``block_frac`` of the weights (symmetric).
 During burn-in the step size adapts (Robbins-Monro on log step) toward ``target_accept``; afterwards it
 is frozen so the chain is a proper MH chain. Every ``thin``-th post-burn-in state is averaged; the
 posterior mean, quantised, is deployed.
@@ -44,23 +46,28 @@ def check_mh(iters, burn_in, thin, prior_std, lik_std, step, target_accept, bloc
 
 def train_mh(cfg: ChipConfig, spec: NetSpec, data: Encoded, chip: Chip, iters: int = 3000, burn_in: int = 1500,
              thin: int = 5, prior_std: float = 0.5, lik_std: float = 0.5, step: float = 0.05,
-             target_accept: float = 0.3, block_frac: float = 0.1, seed: int = 0,
+             target_accept: float = 0.3, block_frac: float = 0.1, gain_std: float = 1.0, seed: int = 0,
              progress: bool = True) -> TrainResult:
     check_fit(cfg, data)
     check_mh(iters, burn_in, thin, prior_std, lik_std, step, target_accept, block_frac)
+    if not (np.isfinite(gain_std) and gain_std > 0):
+        raise ConfigError(f"gain_std={gain_std}: allowed range is > 0")
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
     theta = spec.threshold
     init = ChipMirrorNet(cfg, spec, seed).float_weights()        # same start as the gradient methods
     shapes = [w.shape for w in init]
     sizes = [w.size for w in init]
-    w = np.concatenate([x.ravel() for x in init])
+    L = len(init)
+    # state: all weights, then one log-gain per layer (a layer's weights act as exp(gain)*W)
+    w = np.concatenate([x.ravel() for x in init] + [np.zeros(L)])
+    n_w = w.size - L
     targets = rate_targets(data.y_train, cfg.layer_sizes[-1])
 
     def unflat(v):
         out, k = [], 0
-        for shp, n in zip(shapes, sizes):
-            out.append(v[k:k + n].reshape(shp))
+        for l, (shp, n) in enumerate(zip(shapes, sizes)):
+            out.append(np.exp(v[n_w + l]) * v[k:k + n].reshape(shp))
             k += n
         return out
 
@@ -68,13 +75,14 @@ def train_mh(cfg: ChipConfig, spec: NetSpec, data: Encoded, chip: Chip, iters: i
         qcfg, ints, _ = quantise(cfg, unflat(v), theta)
         chip.load(ints, cfg=qcfg)
         rates = chip.run(data.x_train).output.mean(axis=1)
-        return (-0.5 * np.sum(v ** 2) / prior_std ** 2 - 0.5 * np.sum((rates - targets) ** 2) / lik_std ** 2,
+        log_prior = -0.5 * np.sum(v[:n_w] ** 2) / prior_std ** 2 - 0.5 * np.sum(v[n_w:] ** 2) / gain_std ** 2
+        return (log_prior - 0.5 * np.sum((rates - targets) ** 2) / lik_std ** 2,
                 float((rates.argmax(1) == data.y_train).mean()))
 
     lp, train_acc = log_post(w)
     log_step = np.log(step)
     n_block = max(1, int(round(block_frac * w.size)))
-    total = np.zeros_like(w)
+    total = np.zeros(n_w)          # running sum of effective weights exp(gain)*W
     kept, accepted, accepted_after = 0, 0, 0
     history = []
     window = []
@@ -92,12 +100,15 @@ def train_mh(cfg: ChipConfig, spec: NetSpec, data: Encoded, chip: Chip, iters: i
         if it < burn_in:
             log_step += (float(ok) - target_accept) / np.sqrt(it + 1.0)     # Robbins-Monro
         elif (it - burn_in) % thin == 0:
-            total += w
+            total += np.concatenate([x.ravel() for x in unflat(w)])
             kept += 1
         if it % 10 == 0 or it == iters - 1:
             history.append({"iter": it, "log_posterior": float(lp), "train_chip_accuracy": train_acc,
                             "step": float(np.exp(log_step)), "accept_rate_recent": float(np.mean(window[-100:]))})
-    mean = unflat(total / kept)
+    mean, k = [], 0
+    for shp, n in zip(shapes, sizes):
+        mean.append((total[k:k + n] / kept).reshape(shp))
+        k += n
     qcfg, ints, _ = quantise(cfg, mean, theta)
     net = ChipMirrorNet(cfg, spec, seed)
     net.set_float_weights(mean)

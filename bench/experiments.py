@@ -1,0 +1,143 @@
+"""Reproduce the seed papers' claims on our chip; writes docs/experiments/*.{json,md,png}.
+
+    python bench/experiments.py distortion   # accuracy vs unknown membrane distortion σ (breast cancer)
+    python bench/experiments.py datasize     # accuracy vs training-set size, BPTT vs MH (breast cancer)
+    python bench/experiments.py deploy       # software vs on-chip accuracy on a 4-bit chip (digits)
+    python bench/experiments.py all
+
+Every number is measured by the run that writes it (``--seeds``, default 5).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+OUT = Path(__file__).resolve().parent.parent / "docs" / "experiments"
+MH_KW = {"iters": 3000, "burn_in": 1500}
+EPOCHS = {"bptt": 30, "bptt_qat": 30, "cilspl": 30}
+
+
+def _job(args):
+    method, dataset, seed, sigma, train_size, chip = args
+    import torch
+    torch.set_num_threads(1)
+    from hw.config import ChipConfig
+    from sim.faults import Faults
+    from train.run import run_training
+    cfg = ChipConfig.from_dict(chip) if chip else None
+    kw = MH_KW if method == "mh" else {"epochs": EPOCHS[method]}
+    r = run_training(method, dataset, cfg=cfg, faults=Faults(distortion=sigma, seed=seed), seed=seed,
+                     train_size=train_size, progress=False, **kw)
+    return {"method": method, "seed": seed, "sigma": sigma, "train_size": train_size,
+            "software": r.software_accuracy, "chip": r.chip_accuracy, "seconds": r.seconds,
+            "cycles": r.activity["cycles"], "synops": r.activity["synops"]}
+
+
+def run_all(jobs, workers):
+    from tqdm import tqdm
+    with ProcessPoolExecutor(workers) as ex:
+        return list(tqdm(ex.map(_job, jobs), total=len(jobs), desc="trainings"))
+
+
+def summarise(rows, key, methods, field="chip"):
+    table = {}
+    for m in methods:
+        for k in sorted({r[key] for r in rows}):
+            vals = [r[field] for r in rows if r["method"] == m and r[key] == k]
+            table[(m, k)] = (float(np.mean(vals)), float(np.std(vals)), len(vals))
+    return table
+
+
+def plot(table, key, methods, xlabel, path, title, logx=False):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for m in methods:
+        ks = sorted(k for mm, k in table if mm == m)
+        mu = np.array([table[(m, k)][0] for k in ks])
+        sd = np.array([table[(m, k)][1] for k in ks])
+        ax.errorbar(ks, mu, yerr=sd, marker="o", capsize=3, label=m)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("on-chip test accuracy")
+    ax.set_title(title)
+    if logx:
+        ax.set_xscale("log")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def md_table(table, key, methods, header):
+    ks = sorted({k for _, k in table})
+    lines = [f"| method | " + " | ".join(f"{header}={k}" for k in ks) + " |", "|---" * (len(ks) + 1) + "|"]
+    for m in methods:
+        lines.append(f"| {m} | " + " | ".join(f"{table[(m, k)][0]:.3f} ± {table[(m, k)][1]:.3f}" for k in ks) + " |")
+    return "\n".join(lines)
+
+
+def distortion(seeds, workers):
+    methods = ["bptt", "cilspl", "mh"]
+    sigmas = [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+    rows = run_all([(m, "breast_cancer", s, sg, None, None) for sg in sigmas for m in methods for s in range(seeds)],
+                   workers)
+    t = summarise(rows, "sigma", methods)
+    (OUT / "distortion.json").write_text(json.dumps(rows, indent=1))
+    plot(t, "sigma", methods, "membrane distortion σ (unknown to the trainer)", OUT / "distortion.png",
+         "breast cancer: accuracy vs chip distortion")
+    md = md_table(t, "sigma", methods, "σ")
+    (OUT / "distortion.md").write_text(md + "\n")
+    print(md)
+
+
+def datasize(seeds, workers):
+    methods = ["bptt", "mh"]
+    sizes = [10, 20, 40, 80, 160, 341]
+    rows = run_all([(m, "breast_cancer", s, 0.0, n, None) for n in sizes for m in methods for s in range(seeds)],
+                   workers)
+    t = summarise(rows, "train_size", methods)
+    (OUT / "datasize.json").write_text(json.dumps(rows, indent=1))
+    plot(t, "train_size", methods, "training samples", OUT / "datasize.png",
+         "breast cancer: accuracy vs training-set size", logx=True)
+    md = md_table(t, "train_size", methods, "n")
+    (OUT / "datasize.md").write_text(md + "\n")
+    print(md)
+
+
+def deploy(seeds, workers):
+    from hw.config import ChipConfig
+    methods = ["bptt", "bptt_qat", "cilspl"]
+    chip = ChipConfig(layer_sizes=(64, 64, 10), lanes=8, beta=0.9, weight_bits=4).to_dict()
+    rows = run_all([(m, "digits", s, 0.0, None, chip) for m in methods for s in range(seeds)], workers)
+    (OUT / "deploy.json").write_text(json.dumps(rows, indent=1))
+    lines = ["| method | software accuracy | on-chip accuracy (4-bit weights) | drop |", "|---|---|---|---|"]
+    for m in methods:
+        sw = np.array([r["software"] for r in rows if r["method"] == m])
+        hw = np.array([r["chip"] for r in rows if r["method"] == m])
+        lines.append(f"| {m} | {sw.mean():.3f} ± {sw.std():.3f} | {hw.mean():.3f} ± {hw.std():.3f} | "
+                     f"{(sw - hw).mean():+.3f} ± {(sw - hw).std():.3f} |")
+    md = "\n".join(lines)
+    (OUT / "deploy.md").write_text(md + "\n")
+    print(md)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("which", choices=["distortion", "datasize", "deploy", "all"])
+    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
+    a = ap.parse_args()
+    OUT.mkdir(parents=True, exist_ok=True)
+    for name in (["distortion", "datasize", "deploy"] if a.which == "all" else [a.which]):
+        globals()[name](a.seeds, a.workers)
+
+
+if __name__ == "__main__":
+    main()
