@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from typing import Callable
 
 import numpy as np
 import torch
@@ -33,8 +34,10 @@ def check_training(epochs: int, lr: float, batch_size: int) -> None:
 
 
 def train_bptt(cfg: ChipConfig, spec: NetSpec, data: Encoded, chip: Chip, epochs: int = 30, lr: float = 5e-3,
-               batch_size: int = 32, seed: int = 0, progress: bool = True) -> TrainResult:
-    """``spec.qat`` selects quantisation-aware training (weights fake-quantised to the chip's format)."""
+               batch_size: int = 32, seed: int = 0, progress: bool = True,
+               callback: Callable[[int, float], None] | None = None) -> TrainResult:
+    """``callback(epoch, validation accuracy)`` after every epoch (it may raise to stop, e.g. a pruner).
+    ``spec.qat`` selects quantisation-aware training (weights fake-quantised to the chip's format)."""
     check_fit(cfg, data)
     check_training(epochs, lr, batch_size)
     t0 = time.perf_counter()
@@ -56,6 +59,8 @@ def train_bptt(cfg: ChipConfig, spec: NetSpec, data: Encoded, chip: Chip, epochs
             losses.append(loss.item())
         history.append({"epoch": epoch, "loss": float(np.mean(losses)),
                         "val_accuracy": software_accuracy(net, data.x_val, data.y_val)})
+        if callback:
+            callback(epoch, history[-1]["val_accuracy"])
     qcfg, ints = net.to_chip()
     return finish("bptt_qat" if spec.qat else "bptt", chip, qcfg, ints, net.float_weights(), data,
                   software_accuracy(net, data.x_test, data.y_test), history, t0)

@@ -8,6 +8,7 @@ graph, BPTT over the time steps); update.
 from __future__ import annotations
 
 import time
+from typing import Callable
 
 import numpy as np
 import torch
@@ -21,7 +22,9 @@ from train.network import ChipMirrorNet, NetSpec
 
 
 def train_cilspl(cfg: ChipConfig, spec: NetSpec, data: Encoded, chip: Chip, epochs: int = 30, lr: float = 5e-3,
-                 batch_size: int = 32, seed: int = 0, progress: bool = True) -> TrainResult:
+                 batch_size: int = 32, seed: int = 0, progress: bool = True,
+                 callback: Callable[[int, float], None] | None = None) -> TrainResult:
+    """``callback(epoch, on-chip training accuracy)`` after every epoch (it may raise to stop)."""
     check_fit(cfg, data)
     check_training(epochs, lr, batch_size)
     t0 = time.perf_counter()
@@ -48,6 +51,8 @@ def train_cilspl(cfg: ChipConfig, spec: NetSpec, data: Encoded, chip: Chip, epoc
             losses.append(loss.item())
             hits += int((chip_out.sum(1).argmax(1).numpy() == data.y_train[idx.numpy()]).sum())
         history.append({"epoch": epoch, "loss": float(np.mean(losses)), "chip_train_accuracy": hits / len(x)})
+        if callback:
+            callback(epoch, hits / len(x))
     qcfg, ints = net.to_chip()
     return finish("cilspl", chip, qcfg, ints, net.float_weights(), data,
                   software_accuracy(net, data.x_test, data.y_test), history, t0)

@@ -16,6 +16,7 @@ weight (0.5 in threshold units); ``target_accept`` 0.2–0.4; ``block_frac`` 0.0
 from __future__ import annotations
 
 import time
+from typing import Callable
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -47,7 +48,8 @@ def check_mh(iters, burn_in, thin, prior_std, lik_std, step, target_accept, bloc
 def train_mh(cfg: ChipConfig, spec: NetSpec, data: Encoded, chip: Chip, iters: int = 3000, burn_in: int = 1500,
              thin: int = 5, prior_std: float = 0.5, lik_std: float = 0.5, step: float = 0.05,
              target_accept: float = 0.3, block_frac: float = 0.1, gain_std: float = 1.0, seed: int = 0,
-             progress: bool = True) -> TrainResult:
+             progress: bool = True, callback: Callable[[int, float], None] | None = None) -> TrainResult:
+    """``callback(iteration // 100, on-chip training accuracy)`` every 100 iterations (it may raise)."""
     check_fit(cfg, data)
     check_mh(iters, burn_in, thin, prior_std, lik_std, step, target_accept, block_frac)
     if not (np.isfinite(gain_std) and gain_std > 0):
@@ -105,6 +107,8 @@ def train_mh(cfg: ChipConfig, spec: NetSpec, data: Encoded, chip: Chip, iters: i
         if it % 10 == 0 or it == iters - 1:
             history.append({"iter": it, "log_posterior": float(lp), "train_chip_accuracy": train_acc,
                             "step": float(np.exp(log_step)), "accept_rate_recent": float(np.mean(window[-100:]))})
+        if callback and it % 100 == 99:
+            callback(it // 100, train_acc)
     mean, k = [], 0
     for shp, n in zip(shapes, sizes):
         mean.append((total[k:k + n] / kept).reshape(shp))

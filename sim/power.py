@@ -1,0 +1,119 @@
+"""Latency, throughput and energy of an inference from the chip's cycle and activity counters.
+
+``latency = cycles / f_clk``; the chip processes one sample at a time, so ``FPS = f_clk / cycles``.
+``energy = Σ_op count_op · E_op + P_static · latency``; ``FPS/W = FPS / P_avg = 1 / energy``.
+
+Per-operation energies and static power come from a :class:`DeviceProfile`. The built-in profiles are
+estimates, not measurements of this design — derived as follows, and meant to be overridden
+(``DeviceProfile.from_dict`` / a study's ``[device]`` table) once a board has been measured:
+
+* ``ice40up5k`` (Lattice iCE40 UltraPlus, 40 nm LP): static current ~75 µA at 1.2 V (iCE40 UltraPlus
+  family data sheet, FPGA-DS-02008) → 0.1 mW; block/single-port RAM dynamic current of the order of
+  10 µA/MHz per active block at 1.2 V → ~12 pJ per word access; fabric add ~1.5 pJ per 8-bit synaptic
+  op and ~15 pJ per active cycle for clock tree and control (scaled from Horowitz, "Computing's energy
+  problem", ISSCC 2014, 45 nm figures, and typical few-mW iCE40 designs at 24 MHz).
+* ``artix7`` (Xilinx 7-series, 28 nm): static ~60 mW for a small Artix-7 device and BRAM read ~5 pJ
+  per word, per the Xilinx Power Estimator (XPE, UG440) for 7-series at 100 MHz; fabric/DSP op energies
+  as above, scaled to 28 nm.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+import numpy as np
+
+from hw.config import ConfigError
+from sim.model import ChipResult
+
+
+@dataclass(frozen=True)
+class DeviceProfile:
+    """Energies in picojoules per event; static power in milliwatts; default clock in MHz."""
+    name: str
+    clock_mhz: float
+    static_mw: float
+    synop_pj: float            # one synaptic accumulate (per weight)
+    weight_read_pj: float      # one weight-memory word read (``lanes`` weights)
+    state_read_pj: float       # one membrane-memory word read
+    state_write_pj: float      # one membrane-memory word write
+    neuron_update_pj: float    # one leak / compare / reset
+    event_pj: float            # one address event moved (in, out, or an internal spike)
+    cycle_pj: float            # clock tree and control, per busy cycle
+    source: str = ""
+
+    def __post_init__(self):
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if f.name not in ("name", "source") and not (np.isfinite(v) and v >= 0):
+                raise ConfigError(f"device.{f.name}={v}: allowed range is >= 0")
+        if self.clock_mhz <= 0:
+            raise ConfigError(f"device.clock_mhz={self.clock_mhz}: allowed range is > 0")
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "DeviceProfile":
+        if "base" in d and d["base"] not in PROFILES:
+            raise ConfigError(f"device.base={d['base']!r}: allowed values are {sorted(PROFILES)}")
+        base = dict(asdict(PROFILES[d["base"]])) if "base" in d else {}
+        known = {f.name for f in fields(cls)}
+        extra = set(d) - known - {"base"}
+        if extra:
+            raise ConfigError(f"device: unknown fields {sorted(extra)}; allowed: {sorted(known)}")
+        base.update({k: v for k, v in d.items() if k != "base"})
+        return cls(**base)
+
+
+PROFILES = {
+    "ice40up5k": DeviceProfile("ice40up5k", clock_mhz=24.0, static_mw=0.1, synop_pj=1.5, weight_read_pj=12.0,
+                               state_read_pj=12.0, state_write_pj=12.0, neuron_update_pj=5.0, event_pj=2.0,
+                               cycle_pj=15.0, source="estimates, see sim/power.py"),
+    "artix7": DeviceProfile("artix7", clock_mhz=100.0, static_mw=60.0, synop_pj=0.5, weight_read_pj=5.0,
+                            state_read_pj=5.0, state_write_pj=5.0, neuron_update_pj=2.0, event_pj=1.0,
+                            cycle_pj=20.0, source="estimates, see sim/power.py"),
+}
+
+
+def get_profile(name: str) -> DeviceProfile:
+    if name not in PROFILES:
+        raise ConfigError(f"device={name!r}: allowed values are {sorted(PROFILES)}")
+    return PROFILES[name]
+
+
+@dataclass(frozen=True)
+class Performance:
+    """Per-inference figures (means over the samples given). Units in the field names."""
+    cycles: float
+    clock_mhz: float
+    latency_us: float
+    fps: float
+    dynamic_energy_nj: float
+    static_energy_nj: float
+    energy_nj: float
+    power_mw: float
+    fps_per_watt: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def performance(counters: dict[str, np.ndarray] | ChipResult, profile: DeviceProfile,
+                clock_mhz: float | None = None) -> Performance:
+    """Latency/FPS/energy from per-sample counters (a ChipResult or its ``counters``)."""
+    c = counters.counters if isinstance(counters, ChipResult) else counters
+    mean = lambda k: float(np.mean(c[k]))
+    f = float(clock_mhz or profile.clock_mhz)
+    if f <= 0:
+        raise ConfigError(f"clock_mhz={f}: allowed range is > 0")
+    cycles = mean("cycles")
+    spikes = sum(mean(k) for k in c if k.startswith("spikes_l"))
+    dyn_pj = (mean("synops") * profile.synop_pj + mean("weight_reads") * profile.weight_read_pj
+              + mean("state_reads") * profile.state_read_pj + mean("state_writes") * profile.state_write_pj
+              + mean("neuron_updates") * profile.neuron_update_pj
+              + (mean("in_events") + spikes) * profile.event_pj + cycles * profile.cycle_pj)
+    latency_us = cycles / f
+    static_nj = profile.static_mw * latency_us          # mW * us = nJ
+    energy_nj = dyn_pj / 1000.0 + static_nj
+    return Performance(cycles=cycles, clock_mhz=f, latency_us=latency_us,
+                       fps=1e6 / latency_us if latency_us > 0 else float("inf"),
+                       dynamic_energy_nj=dyn_pj / 1000.0, static_energy_nj=static_nj, energy_nj=energy_nj,
+                       power_mw=energy_nj / latency_us if latency_us > 0 else 0.0,
+                       fps_per_watt=1e9 / energy_nj if energy_nj > 0 else float("inf"))
