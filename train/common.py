@@ -83,6 +83,7 @@ class TrainResult:
     chip_accuracy: float = float("nan")            # test accuracy on the chip
     chip_val_accuracy: float = float("nan")
     activity: dict = field(default_factory=dict)   # mean per-sample counters on the test set
+    val_activity: dict = field(default_factory=dict)  # the same on the validation set
     extra: dict = field(default_factory=dict)      # method-specific (acceptance rate, ...)
     seconds: float = 0.0
 
@@ -108,9 +109,9 @@ class TrainResult:
 
 def finish(method: str, chip: Chip, qcfg: ChipConfig, ints, floats, data: Encoded, sw_acc: float,
            history: list, t0: float, extra: dict | None = None) -> TrainResult:
-    val_acc, _ = chip_eval(chip, qcfg, ints, data.x_val, data.y_val)
+    val_acc, val_act = chip_eval(chip, qcfg, ints, data.x_val, data.y_val)
     test_acc, act = chip_eval(chip, qcfg, ints, data.x_test, data.y_test)
     return TrainResult(method=method, chip_config=qcfg.to_dict(), chip_weights=[np.asarray(w) for w in ints],
                        float_weights=[np.asarray(w) for w in floats], history=history,
                        software_accuracy=sw_acc, chip_accuracy=test_acc, chip_val_accuracy=val_acc,
-                       activity=act, extra=extra or {}, seconds=time.perf_counter() - t0)
+                       activity=act, val_activity=val_act, extra=extra or {}, seconds=time.perf_counter() - t0)

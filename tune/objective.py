@@ -1,0 +1,87 @@
+"""One Optuna trial: suggest a design, train it with the chip in the loop, measure it on the chip.
+
+Objectives on the validation split, measured on the simulated chip: accuracy (max), mean latency in µs
+(min), FPS/W (max) — or, with ``objective = "weighted"``, their weighted sum (one value, so pruning of
+the long methods works through the reported intermediate values).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import optuna
+
+from sim.chip import make_chip
+from sim.power import performance
+from train.common import Encoded
+from train.network import NetSpec
+from train.surrogates import SURROGATES
+from tune.config import Range, StudyConfig
+
+
+def _suggest(trial: optuna.Trial, name: str, r: Range):
+    if r.fixed:
+        return int(r.low) if r.integer else r.low
+    if r.integer:
+        return trial.suggest_int(name, int(r.low), int(r.high), log=r.log)
+    return trial.suggest_float(name, r.low, r.high, log=r.log)
+
+
+def firing_rate(activity: dict, cfg, steps: int) -> float:
+    """Mean spikes per neuron per time step over all layers."""
+    spikes = sum(v for k, v in activity.items() if k.startswith("spikes_l"))
+    return spikes / (sum(cfg.layer_sizes[1:]) * steps)
+
+
+def objective(trial: optuna.Trial, sc: StudyConfig, data: Encoded):
+    method = trial.suggest_categorical("method", list(sc.methods))
+    surrogate = trial.suggest_categorical("surrogate", list(sc.surrogates))
+    factor = _suggest(trial, "surrogate_scale_factor", sc.ranges["surrogate_scale_factor"])
+    beta = _suggest(trial, "beta", sc.ranges["beta"])
+    theta = _suggest(trial, "threshold", sc.ranges["threshold"])
+    cfg = sc.chip.replace(beta=beta)
+    if sc.lanes:
+        cfg = cfg.replace(lanes=trial.suggest_categorical("lanes", list(sc.lanes)))
+    if sc.weight_bits:
+        cfg = cfg.replace(weight_bits=trial.suggest_categorical("weight_bits", list(sc.weight_bits)))
+    kw = {name: _suggest(trial, f"{method}_{name}", r) for name, r in sc.method_ranges[method].items()}
+    default = SURROGATES[surrogate][2]
+    spec = NetSpec(threshold=theta, surrogate=surrogate,
+                   surrogate_scale=None if default is None else default * factor)
+
+    def report(step: int, value: float) -> None:
+        if sc.objective == "weighted":
+            trial.report(value, step)
+            if trial.should_prune():
+                raise optuna.TrialPruned(f"pruned at step {step} (intermediate value {value:.3f})")
+
+    chip = make_chip(cfg)
+    seed = sc.seed + trial.number
+    if method == "bptt":
+        from train.bptt import train_bptt
+        r = train_bptt(cfg, spec, data, chip, seed=seed, progress=False, callback=report, **kw)
+    elif method == "cilspl":
+        from train.cilspl import train_cilspl
+        r = train_cilspl(cfg, spec, data, chip, seed=seed, progress=False, callback=report, **kw)
+    else:
+        from train.mh import train_mh
+        r = train_mh(cfg, spec, data, chip, seed=seed, progress=False, callback=report,
+                     burn_in=kw["iters"] // 2, **kw)
+    perf = performance({k: np.array([v]) for k, v in r.val_activity.items()}, sc.device)
+    test_perf = performance({k: np.array([v]) for k, v in r.activity.items()}, sc.device)
+    art = sc.out / "trials" / f"{trial.number:05d}"
+    r.save(art / "result")
+    (art / "performance.json").write_text(json.dumps({"validation": perf.to_dict(), "test": test_perf.to_dict(),
+                                                      "device": sc.device.name}, indent=1))
+    attrs = {"artefacts": str(art), "test_accuracy": r.chip_accuracy, "software_test_accuracy": r.software_accuracy,
+             "firing_rate": firing_rate(r.val_activity, cfg, sc.steps), "synops": r.val_activity["synops"],
+             "energy_nj": perf.energy_nj, "cycles": perf.cycles, "train_seconds": r.seconds}
+    for k, v in attrs.items():
+        trial.set_user_attr(k, v)
+    values = (r.chip_val_accuracy, perf.latency_us, perf.fps_per_watt)
+    if sc.objective == "weighted":
+        w = sc.weights
+        return (w.get("accuracy", 0) * values[0] + w.get("latency_us", 0) * values[1]
+                + w.get("fps_per_watt", 0) * values[2])
+    return values
