@@ -122,6 +122,48 @@ def cmd_train(a: argparse.Namespace) -> int:
     return 0
 
 
+def _study_config(a: argparse.Namespace):
+    from tune.config import StudyConfig
+    return StudyConfig.load(a.config, {"storage": a.storage, "name": a.name, "n_trials": getattr(a, "n_trials", None),
+                                       "out": getattr(a, "out", None)})
+
+
+def cmd_study_run(a: argparse.Namespace) -> int:
+    from tune.report import write_report
+    from tune.study import run_study
+    sc = _study_config(a)
+    study = run_study(sc, jobs=a.jobs)
+    done = [t for t in study.trials if t.state.name == "COMPLETE"]
+    print(f"study {sc.name!r} in {sc.storage}: {len(done)} complete, "
+          f"{sum(t.state.name == 'PRUNED' for t in study.trials)} pruned, "
+          f"{sum(t.state.name == 'FAIL' for t in study.trials)} failed")
+    for t in study.best_trials:
+        vals = ", ".join(f"{v:.4g}" for v in t.values)
+        print(f"  Pareto trial {t.number}: {t.params.get('method')}/{t.params.get('surrogate')} "
+              f"beta={t.params.get('beta', 0):.3f} threshold={t.params.get('threshold', 0):.3f} -> ({vals})")
+    paths = write_report(study, sc.out / "report")
+    print(f"report: {paths['markdown']}")
+    return 0
+
+
+def cmd_study_report(a: argparse.Namespace) -> int:
+    from tune.report import write_report
+    from tune.study import open_study
+    sc = _study_config(a)
+    for kind, p in write_report(open_study(sc), Path(a.report_dir or sc.out / "report")).items():
+        print(f"{kind:15s} {p}")
+    return 0
+
+
+def cmd_study_export(a: argparse.Namespace) -> int:
+    from tune.report import export_trial
+    from tune.study import open_study
+    sc = _study_config(a)
+    for kind, p in export_trial(open_study(sc), a.trial, Path(a.dest or sc.out / f"export_{a.trial}")).items():
+        print(f"{kind:18s} {p}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="spikeloop", description=__doc__)
     sub = ap.add_subparsers(dest="command", required=True)
@@ -159,11 +201,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="save the result as OUT.json + OUT.npz")
     p.set_defaults(func=cmd_train)
+
+    study = sub.add_parser("study", help="Optuna co-design studies: run, report, export")
+    ssub = study.add_subparsers(dest="study_command", required=True)
+    for name, fn, hlp in (("run", cmd_study_run, "run (or resume) a study"),
+                          ("report", cmd_study_report, "write Pareto/importance plots and tables"),
+                          ("export", cmd_study_export, "write a trial's weights, config and Verilog")):
+        p = ssub.add_parser(name, help=hlp)
+        p.add_argument("--config", help="study TOML (defaults: tune/config.py DEFAULT_TOML)")
+        p.add_argument("--storage", help="Optuna storage URL, e.g. sqlite:///runs/s.db or postgresql://...")
+        p.add_argument("--name", help="study name")
+        p.set_defaults(func=fn)
+        if name == "run":
+            p.add_argument("--n-trials", type=int, dest="n_trials")
+            p.add_argument("--jobs", type=int, default=1, help="worker processes on this machine")
+            p.add_argument("--out", help="artefact directory")
+        elif name == "report":
+            p.add_argument("--report-dir")
+        else:
+            p.add_argument("trial", type=int)
+            p.add_argument("--dest")
     return ap
 
 
 def main(argv: list[str] | None = None) -> int:
     a = build_parser().parse_args(argv)
+    if a.command == "study":
+        import warnings
+        import optuna
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     try:
         return a.func(a)
     except ConfigError as e:

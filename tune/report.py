@@ -1,0 +1,147 @@
+"""Study report: Pareto-front plot, firing rate vs accuracy per surrogate, parameter importances and a
+table of the Pareto trials (PNG + Markdown + CSV), and export of one trial for a board."""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import optuna
+from optuna.trial import TrialState
+
+from hw.config import ChipConfig, ConfigError
+
+COLUMNS = ("trial", "method", "surrogate", "surrogate_scale_factor", "beta", "threshold", "val_accuracy",
+           "test_accuracy", "latency_us", "fps_per_watt", "energy_nj", "firing_rate", "synops")
+
+
+def _rows(trials, multi: bool):
+    rows = []
+    for t in trials:
+        p, a = t.params, t.user_attrs
+        rows.append({"trial": t.number, "method": p.get("method"), "surrogate": p.get("surrogate"),
+                     "surrogate_scale_factor": p.get("surrogate_scale_factor", 1.0), "beta": p.get("beta"),
+                     "threshold": p.get("threshold"), "val_accuracy": t.values[0] if multi else None,
+                     "test_accuracy": a.get("test_accuracy"),
+                     "latency_us": t.values[1] if multi else a.get("cycles"),
+                     "fps_per_watt": t.values[2] if multi else None, "energy_nj": a.get("energy_nj"),
+                     "firing_rate": a.get("firing_rate"), "synops": a.get("synops")})
+    return rows
+
+
+def _fmt(v):
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return "" if v is None else str(v)
+
+
+def write_report(study: optuna.Study, out: Path) -> dict[str, Path]:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if not done:
+        raise ConfigError(f"study {study.study_name!r}: no completed trials to report")
+    multi = len(study.directions) == 3
+    paths = {}
+    rows = _rows(done, multi)
+    pareto = {t.number for t in study.best_trials}
+    prow = [r for r in rows if r["trial"] in pareto]
+    paths["csv"] = out / "pareto.csv"
+    with open(paths["csv"], "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=COLUMNS)
+        w.writeheader()
+        w.writerows(prow)
+    with open(out / "trials.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=COLUMNS)
+        w.writeheader()
+        w.writerows(rows)
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    lines += ["| " + " | ".join(_fmt(r[c]) for c in COLUMNS) + " |" for r in sorted(prow, key=lambda r: -r["val_accuracy"] if r["val_accuracy"] is not None else 0)]
+    md = [f"# Study {study.study_name}", "", f"{len(done)} completed trials; Pareto trials:", ""] + lines
+    if multi:
+        acc = np.array([r["val_accuracy"] for r in rows])
+        lat = np.array([r["latency_us"] for r in rows])
+        fpw = np.array([r["fps_per_watt"] for r in rows])
+        fig, ax = plt.subplots(figsize=(6.5, 4.5))
+        sc = ax.scatter(lat, acc, c=fpw, cmap="viridis", s=30)
+        pm = np.array([r["trial"] in pareto for r in rows])
+        ax.scatter(lat[pm], acc[pm], facecolors="none", edgecolors="red", s=90, label="Pareto front")
+        fig.colorbar(sc, label="FPS/W")
+        ax.set_xlabel("latency per inference (µs)")
+        ax.set_ylabel("on-chip validation accuracy")
+        ax.set_title(f"{study.study_name}: accuracy vs latency")
+        ax.legend()
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        paths["pareto_png"] = out / "pareto.png"
+        fig.savefig(paths["pareto_png"], dpi=120)
+        plt.close(fig)
+        fig, ax = plt.subplots(figsize=(6.5, 4.5))
+        for s in sorted({r["surrogate"] for r in rows}):
+            sel = [r for r in rows if r["surrogate"] == s]
+            ax.scatter([r["firing_rate"] for r in sel], [r["val_accuracy"] for r in sel], label=s, s=30)
+        ax.set_xlabel("mean firing rate (spikes / neuron / step)")
+        ax.set_ylabel("on-chip validation accuracy")
+        ax.set_title("firing rate vs accuracy per surrogate")
+        ax.legend()
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        paths["firing_png"] = out / "firing_rate_vs_accuracy.png"
+        fig.savefig(paths["firing_png"], dpi=120)
+        plt.close(fig)
+        md += ["", "## Mean per surrogate", "", "| surrogate | trials | val accuracy | firing rate | synops |",
+               "|---|---|---|---|---|"]
+        for s in sorted({r["surrogate"] for r in rows}):
+            sel = [r for r in rows if r["surrogate"] == s]
+            md.append(f"| {s} | {len(sel)} | {np.mean([r['val_accuracy'] for r in sel]):.3f} | "
+                      f"{np.mean([r['firing_rate'] for r in sel]):.4f} | {np.mean([r['synops'] for r in sel]):.0f} |")
+        base = [t for t in done if t.user_attrs.get("baseline")]
+        if base:
+            b = _rows(base, True)[0]
+            best = max(prow, key=lambda r: (r["val_accuracy"] >= b["val_accuracy"] - 0.03, -r["latency_us"]))
+            md += ["", "## Against snnTorch defaults (beta 0.95, threshold 1, arctan, BPTT)", "",
+                   f"baseline trial {b['trial']}: accuracy {b['val_accuracy']:.3f}, latency {b['latency_us']:.2f} µs; "
+                   f"best Pareto trade-off within 3 points of its accuracy: trial {best['trial']} accuracy "
+                   f"{best['val_accuracy']:.3f} ({best['val_accuracy'] - b['val_accuracy']:+.3f}), latency "
+                   f"{best['latency_us']:.2f} µs ({100 * (best['latency_us'] / b['latency_us'] - 1):+.1f} %)"]
+    if len(done) >= 4:
+        try:
+            target = (lambda t: t.values[0]) if multi else None
+            imp = optuna.importance.get_param_importances(
+                study, target=target, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0))
+            md += ["", "## Parameter importances (accuracy)", "", "| parameter | importance |", "|---|---|"]
+            md += [f"| {k} | {v:.3f} |" for k, v in imp.items()]
+            fig, ax = plt.subplots(figsize=(6, 3.5))
+            ax.barh(list(imp)[::-1], list(imp.values())[::-1])
+            ax.set_xlabel("importance for accuracy (fANOVA)")
+            fig.tight_layout()
+            paths["importance_png"] = out / "importances.png"
+            fig.savefig(paths["importance_png"], dpi=120)
+            plt.close(fig)
+        except (RuntimeError, ValueError) as e:
+            md += ["", f"(parameter importances unavailable: {e})"]
+    paths["markdown"] = out / "report.md"
+    paths["markdown"].write_text("\n".join(md) + "\n")
+    return paths
+
+
+def export_trial(study: optuna.Study, number: int, out: Path) -> dict[str, Path]:
+    from hw.export import export_design
+    from train.common import TrainResult
+    trials = [t for t in study.get_trials(deepcopy=False) if t.number == number]
+    if not trials:
+        raise ConfigError(f"trial {number}: not in study {study.study_name!r} "
+                          f"(trials 0..{len(study.trials) - 1})")
+    t = trials[0]
+    if t.state != TrialState.COMPLETE or "artefacts" not in t.user_attrs:
+        raise ConfigError(f"trial {number}: state {t.state.name}, has no artefacts to export")
+    r = TrainResult.load(Path(t.user_attrs["artefacts"]) / "result")
+    cfg = ChipConfig.from_dict(r.chip_config)
+    paths = export_design(cfg, Path(out), r.chip_weights)
+    (Path(out) / "trial.json").write_text(json.dumps({"trial": number, "params": t.params, "values": t.values,
+                                                       "user_attrs": t.user_attrs}, indent=1))
+    return paths
