@@ -154,9 +154,12 @@ class StudyConfig:
         if not p.exists():
             raise ConfigError(f"--config {path}: no such file")
         base = tomllib.loads(DEFAULT_TOML)
-        user = tomllib.loads(p.read_text()) if p.suffix == ".toml" else None
-        if user is None:
+        if p.suffix != ".toml":
             raise ConfigError(f"--config {path}: expected a .toml file")
+        try:
+            user = tomllib.loads(p.read_text())
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"--config {path}: not valid TOML: {e}")
         for section, values in user.items():          # the user's file overrides the defaults per section
             if isinstance(values, dict) and isinstance(base.get(section), dict):
                 if section == "search":

@@ -16,12 +16,14 @@ from optuna.trial import TrialState
 from hw.config import ConfigError
 from tune.config import StudyConfig
 
-HEARTBEAT_S = 10
-GRACE_S = 30
+HEARTBEAT_S = int(os.environ.get("SPIKELOOP_HEARTBEAT_S", 10))   # a running trial's heartbeat period
+GRACE_S = int(os.environ.get("SPIKELOOP_GRACE_S", 30))           # silence after which it counts as dead
 
 
-def storage_for(url: str, heartbeat: int = HEARTBEAT_S, grace: int = GRACE_S) -> optuna.storages.RDBStorage:
+def storage_for(url: str, heartbeat: int | None = None, grace: int | None = None) -> optuna.storages.RDBStorage:
     """An RDBStorage for ``url``; a broken database raises ConfigError naming it (the file is untouched)."""
+    heartbeat = HEARTBEAT_S if heartbeat is None else heartbeat
+    grace = GRACE_S if grace is None else grace
     if url.startswith("sqlite:///"):
         path = Path(url[len("sqlite:///"):])
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,42 @@
+import pytest
+
+from hw.config import ConfigError
+from tune.config import StudyConfig
+from tune.study import storage_for
+
+
+@pytest.mark.parametrize("text, match", [
+    ("[study]\nn_trials = 0", r"study.n_trials=0: allowed range is integers 1..100000"),
+    ("[study]\nsampler = 'grid'", r"study.sampler='grid': allowed values are \('nsga2', 'tpe'\)"),
+    ("[study]\ncolour = 1", r"\[study\]: unknown fields \['colour'\]"),
+    ("[search]\nbeta = [0.5, 1.5]", r"search.beta=\[0.5, 1.5\]: allowed range is 0.01..0.999"),
+    ("[search]\nsurrogates = ['relu']", r"search.surrogates: unknown \['relu'\]"),
+    ("[search]\nmethods = ['sgd']", r"search.methods=\['sgd'\]: allowed values"),
+    ("[search.mh]\niters = [5.5, 10]", r"search.mh.iters=\[5.5, 10\]: allowed range is 10..100000"),
+    ("[chip]\nlayer_sizes = [30, 8, 2]\nbeta = 2.0", r"beta=2.0: allowed range is the open interval"),
+    ("[device]\nbase = 'ecp9'", r"device.base='ecp9'"),
+    ("[study", r"not valid TOML"),
+])
+def test_bad_study_configs(text, match, tmp_path):
+    p = tmp_path / "s.toml"
+    p.write_text(text)
+    with pytest.raises(ConfigError, match=match):
+        StudyConfig.load(p)
+
+
+def test_defaults_and_override(tiny_toml):
+    sc = StudyConfig.load(tiny_toml, {"n_trials": 7})
+    assert sc.n_trials == 7 and sc.methods == ("bptt", "mh") and sc.chip.layer_sizes == (30, 8, 2)
+    assert sc.method_ranges["mh"]["iters"].low == 40 and sc.method_ranges["mh"]["lik_std"].high == 1.0
+    assert StudyConfig.load(None).chip.layer_sizes == (30, 16, 2)
+
+
+def test_broken_database_is_reported_and_left_untouched(tmp_path):
+    db = tmp_path / "study.db"
+    db.write_bytes(b"this is not a database" * 10)
+    before = db.read_bytes()
+    with pytest.raises(ConfigError, match="is not an SQLite database; it was left untouched"):
+        storage_for(f"sqlite:///{db}")
+    assert db.read_bytes() == before
+    with pytest.raises(ConfigError, match="cannot be opened as an Optuna database"):
+        storage_for("postgresql://nobody@127.0.0.1:1/none")
