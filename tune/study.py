@@ -1,13 +1,16 @@
 """Create, run and resume Optuna studies on any Optuna RDB storage (SQLite file by default).
 
 Trials send heartbeats; a trial whose process died (killed, crashed machine) is marked FAILED the next
-time the study is run, and every completed trial is kept. ``run_study`` runs only the trials still
-missing from ``n_trials`` (COMPLETE or PRUNED count as done), split over ``jobs`` worker processes.
+time the study is run, and every completed trial is kept. ``n_trials`` is the study's total: every
+worker (``jobs`` processes here, or the same command on other machines sharing an RDB storage) runs
+trials until that many are COMPLETE or PRUNED; a trial started in a race past the count steps aside
+as FAILED with a ``surplus`` user attribute.
 """
 from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import time
 from pathlib import Path
 
 import optuna
@@ -32,12 +35,17 @@ def storage_for(url: str, heartbeat: int | None = None, grace: int | None = None
                 if f.read(16) != b"SQLite format 3\x00":
                     raise ConfigError(f"storage {url}: {path} exists but is not an SQLite database; "
                                       "it was left untouched — move it away or choose another --storage")
-    try:
-        return optuna.storages.RDBStorage(url, heartbeat_interval=heartbeat, grace_period=grace,
-                                          engine_kwargs={"pool_pre_ping": True})
-    except Exception as e:  # SQLAlchemy/driver errors: report which storage and why
-        raise ConfigError(f"storage {url}: cannot be opened as an Optuna database ({type(e).__name__}: "
-                          f"{str(e).splitlines()[0][:300]}); nothing was changed") from e
+    for attempt in range(6):
+        try:
+            return optuna.storages.RDBStorage(url, heartbeat_interval=heartbeat, grace_period=grace,
+                                              engine_kwargs={"pool_pre_ping": True})
+        except Exception as e:  # SQLAlchemy/driver errors: report which storage and why
+            text = str(e)
+            if attempt < 5 and ("UniqueViolation" in text or "already exists" in text):
+                time.sleep(0.5 * (attempt + 1))   # another worker is creating the schema right now
+                continue
+            raise ConfigError(f"storage {url}: cannot be opened as an Optuna database ({type(e).__name__}: "
+                              f"{text.splitlines()[0][:300]}); nothing was changed") from e
 
 
 def make_sampler(sc: StudyConfig, worker: int = 0):
@@ -68,24 +76,55 @@ def open_study(sc: StudyConfig, storage=None, worker: int = 0) -> optuna.Study:
     return study
 
 
+DONE = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+class SurplusTrial(Exception):
+    """Raised inside a trial that another worker's trials made unnecessary (requested count reached)."""
+
+
 def missing_trials(study: optuna.Study, n_trials: int) -> int:
-    done = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
-    return max(0, n_trials - done)
+    return max(0, n_trials - len(study.get_trials(deepcopy=False, states=DONE)))
 
 
-def _worker(sc: StudyConfig, n: int, worker: int, show_progress: bool) -> None:
+def _ahead_of(study: optuna.Study, number: int) -> int:
+    """Trials that count before trial ``number``: done ones, and running ones with smaller numbers."""
+    return sum(1 for t in study.get_trials(deepcopy=False)
+               if t.state in DONE or (t.state == TrialState.RUNNING and t.number < number))
+
+
+def _worker(sc: StudyConfig, n_total: int, worker: int, show_progress: bool) -> None:
+    """Run trials until ``n_total`` are done in the whole study (every worker on every machine agrees)."""
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    import warnings
     import torch
+    from tqdm import tqdm
     torch.set_num_threads(1)
     from train.common import Encoded
     from train.data import load_dataset
     from tune.objective import objective
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     study = open_study(sc, worker=worker)
     split = load_dataset(sc.dataset, seed=sc.seed, train_size=sc.train_size)
     data = Encoded.from_split(split, steps=sc.steps, encoder=sc.encoder, seed=sc.seed)
-    study.optimize(lambda t: objective(t, sc, data), n_trials=n, show_progress_bar=show_progress,
-                   catch=(RuntimeError, FloatingPointError))
+
+    def guarded(trial: optuna.Trial):
+        if _ahead_of(study, trial.number) >= n_total:
+            trial.set_user_attr("surplus", "requested trial count already reached by other workers")
+            raise SurplusTrial(f"trial {trial.number}: requested count {n_total} reached")
+        return objective(trial, sc, data)
+
+    bar = tqdm(total=n_total, initial=n_total - missing_trials(study, n_total), desc=f"study {sc.name}",
+               disable=not show_progress)
+    while True:
+        trials = study.get_trials(deepcopy=False)
+        if sum(t.state in DONE or t.state == TrialState.RUNNING for t in trials) >= n_total:
+            break
+        study.optimize(guarded, n_trials=1, catch=(RuntimeError, FloatingPointError, SurplusTrial))
+        bar.n = n_total - missing_trials(study, n_total)
+        bar.refresh()
+    bar.close()
 
 
 def run_study(sc: StudyConfig, jobs: int = 1, baseline: bool = True) -> optuna.Study:
@@ -100,16 +139,14 @@ def run_study(sc: StudyConfig, jobs: int = 1, baseline: bool = True) -> optuna.S
         study.enqueue_trial({k: v for k, v in params.items() if k in ("method", "surrogate") or
                              not sc.ranges[k].fixed}, user_attrs={"baseline": "snntorch defaults"},
                             skip_if_exists=True)
-    n = missing_trials(study, sc.n_trials)
     sc.out.mkdir(parents=True, exist_ok=True)
-    if n == 0:
+    if missing_trials(study, sc.n_trials) == 0:
         return study
     if jobs == 1:
-        _worker(sc, n, 0, True)
+        _worker(sc, sc.n_trials, 0, True)
     else:
-        share = [n // jobs + (i < n % jobs) for i in range(jobs)]
         ctx = mp.get_context("spawn")
-        procs = [ctx.Process(target=_worker, args=(sc, k, i, i == 0)) for i, k in enumerate(share) if k > 0]
+        procs = [ctx.Process(target=_worker, args=(sc, sc.n_trials, i, i == 0)) for i in range(jobs)]
         for p in procs:
             p.start()
         for p in procs:
