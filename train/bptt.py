@@ -12,6 +12,7 @@ from hw.config import ChipConfig, ConfigError
 from sim.chip import Chip
 from train.common import Encoded, TrainResult, accuracy, check_fit, finish, rate_targets
 from train.network import ChipMirrorNet, NetSpec
+from train.surrogates import TrainingDiverged
 
 
 def rate_loss(spikes: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -56,6 +57,10 @@ def train_bptt(cfg: ChipConfig, spec: NetSpec, data: Encoded, chip: Chip, epochs
             opt.zero_grad()
             loss.backward()
             opt.step()
+            if not all(torch.isfinite(q).all() for q in net.parameters()):
+                raise TrainingDiverged(f"weights became NaN/infinite in epoch {epoch}: lower lr or change the surrogate")
+            if not torch.isfinite(loss):
+                raise TrainingDiverged(f"loss became {loss.item()} in epoch {epoch}: lower lr or change the surrogate")
             losses.append(loss.item())
         history.append({"epoch": epoch, "loss": float(np.mean(losses)),
                         "val_accuracy": software_accuracy(net, data.x_val, data.y_val)})

@@ -19,6 +19,7 @@ from sim.chip import Chip
 from train.bptt import check_training, rate_loss, software_accuracy
 from train.common import Encoded, TrainResult, accuracy, check_fit, finish, rate_targets
 from train.network import ChipMirrorNet, NetSpec
+from train.surrogates import TrainingDiverged
 
 
 def train_cilspl(cfg: ChipConfig, spec: NetSpec, data: Encoded, chip: Chip, epochs: int = 30, lr: float = 5e-3,
@@ -48,6 +49,10 @@ def train_cilspl(cfg: ChipConfig, spec: NetSpec, data: Encoded, chip: Chip, epoc
             opt.zero_grad()
             loss.backward()
             opt.step()
+            if not all(torch.isfinite(q).all() for q in net.parameters()):
+                raise TrainingDiverged(f"weights became NaN/infinite in epoch {epoch}: lower lr or change the surrogate")
+            if not torch.isfinite(loss):
+                raise TrainingDiverged(f"loss became {loss.item()} in epoch {epoch}: lower lr or change the surrogate")
             losses.append(loss.item())
             hits += int((chip_out.sum(1).argmax(1).numpy() == data.y_train[idx.numpy()]).sum())
         history.append({"epoch": epoch, "loss": float(np.mean(losses)), "chip_train_accuracy": hits / len(x)})

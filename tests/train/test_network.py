@@ -56,3 +56,13 @@ def test_software_network_mirrors_the_chip(reset):
     hw = FastModel(qcfg, ints).run(x).output
     assert hw.mean() > 0.05                                   # a real test: the outputs are active
     assert (sw == hw).mean() > 0.98
+
+
+def test_sigmoid_surrogate_is_finite_far_from_threshold():
+    """snnTorch's own sigmoid surrogate returns NaN here (exp overflow); ours must not."""
+    fn = make_surrogate("sigmoid", 25.0)
+    x = torch.tensor([-100.0, -5.0, 0.0, 5.0, 100.0], requires_grad=True)
+    fn(x).sum().backward()
+    assert torch.isfinite(x.grad).all()
+    assert x.grad[2] == pytest.approx(25.0 / 4)                   # slope * 1/2 * 1/2 at 0
+    assert x.grad[0] == 0.0 and x.grad[4] == 0.0
