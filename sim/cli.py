@@ -137,7 +137,8 @@ def cmd_study_run(a: argparse.Namespace) -> int:
     print(f"study {sc.name!r} in {sc.storage}: {len(done)} complete, "
           f"{sum(t.state.name == 'PRUNED' for t in study.trials)} pruned, "
           f"{sum(t.state.name == 'FAIL' for t in study.trials)} failed")
-    for t in study.best_trials:
+    from tune.report import pareto_trials
+    for t in pareto_trials(study):
         vals = ", ".join(f"{v:.4g}" for v in t.values)
         print(f"  Pareto trial {t.number}: {t.params.get('method')}/{t.params.get('surrogate')} "
               f"beta={t.params.get('beta', 0):.3f} threshold={t.params.get('threshold', 0):.3f} -> ({vals})")

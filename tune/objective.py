@@ -1,7 +1,8 @@
 """One Optuna trial: suggest a design, train it with the chip in the loop, measure it on the chip.
 
 Objectives on the validation split, measured on the simulated chip: accuracy (max), mean latency in µs
-(min), FPS/W (max) — or, with ``objective = "weighted"``, their weighted sum (one value, so pruning of
+(min), FPS/W (max), subject to beating the majority-class accuracy (so silent networks, which are
+fastest, do not crowd the Pareto front) — or, with ``objective = "weighted"``, their weighted sum (one value, so pruning of
 the long methods works through the reported intermediate values).
 """
 from __future__ import annotations
@@ -18,6 +19,15 @@ from train.common import Encoded
 from train.network import NetSpec
 from train.surrogates import SURROGATES
 from tune.config import Range, StudyConfig
+
+
+#: a design must beat the majority-class accuracy by this much to be feasible
+MARGIN = 0.02
+
+
+def constraints(trial: optuna.trial.FrozenTrial) -> list[float]:
+    """Optuna constraints: <= 0 is feasible (see ``MARGIN``); trials without the attribute count as infeasible."""
+    return trial.user_attrs.get("constraint", [1.0])
 
 
 def _suggest(trial: optuna.Trial, name: str, r: Range):
@@ -79,6 +89,9 @@ def objective(trial: optuna.Trial, sc: StudyConfig, data: Encoded):
              "energy_nj": perf.energy_nj, "cycles": perf.cycles, "train_seconds": r.seconds}
     for k, v in attrs.items():
         trial.set_user_attr(k, v)
+    # feasible only if better than always answering the majority class (a silent network does that)
+    majority = float(np.bincount(data.y_val).max() / len(data.y_val))
+    trial.set_user_attr("constraint", [majority + MARGIN - r.chip_val_accuracy])
     values = (r.chip_val_accuracy, perf.latency_us, perf.fps_per_watt)
     if sc.objective == "weighted":
         w = sc.weights

@@ -30,6 +30,23 @@ def _rows(trials, multi: bool):
     return rows
 
 
+def _front(trials):
+    """Non-dominated trials for (accuracy max, latency min, FPS/W max)."""
+    def dominates(a, b):
+        x = (a.values[0], -a.values[1], a.values[2])
+        y = (b.values[0], -b.values[1], b.values[2])
+        return all(p >= q for p, q in zip(x, y)) and x != y
+    return [t for t in trials if not any(dominates(o, t) for o in trials)]
+
+
+def pareto_trials(study: optuna.Study) -> list:
+    """Feasible completed trials on the Pareto front (multi-objective), or the best trial (weighted)."""
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if len(study.directions) != 3:
+        return [study.best_trial] if done else []
+    return _front([t for t in done if max(t.user_attrs.get("constraint", [0.0])) <= 0])
+
+
 def _fmt(v):
     if isinstance(v, float):
         return f"{v:.4g}"
@@ -48,7 +65,8 @@ def write_report(study: optuna.Study, out: Path) -> dict[str, Path]:
     multi = len(study.directions) == 3
     paths = {}
     rows = _rows(done, multi)
-    pareto = {t.number for t in study.best_trials}
+    feasible = [t for t in done if max(t.user_attrs.get("constraint", [0.0])) <= 0]
+    pareto = {t.number for t in pareto_trials(study)}
     prow = [r for r in rows if r["trial"] in pareto]
     paths["csv"] = out / "pareto.csv"
     with open(paths["csv"], "w", newline="") as f:
@@ -61,7 +79,8 @@ def write_report(study: optuna.Study, out: Path) -> dict[str, Path]:
         w.writerows(rows)
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     lines += ["| " + " | ".join(_fmt(r[c]) for c in COLUMNS) + " |" for r in sorted(prow, key=lambda r: -r["val_accuracy"] if r["val_accuracy"] is not None else 0)]
-    md = [f"# Study {study.study_name}", "", f"{len(done)} completed trials; Pareto trials:", ""] + lines
+    md = [f"# Study {study.study_name}", "", f"{len(done)} completed trials, {len(feasible)} feasible (better than "
+          "the majority class); Pareto trials among the feasible:", ""] + lines
     if multi:
         acc = np.array([r["val_accuracy"] for r in rows])
         lat = np.array([r["latency_us"] for r in rows])
@@ -69,7 +88,7 @@ def write_report(study: optuna.Study, out: Path) -> dict[str, Path]:
         fig, ax = plt.subplots(figsize=(6.5, 4.5))
         sc = ax.scatter(lat, acc, c=fpw, cmap="viridis", s=30)
         pm = np.array([r["trial"] in pareto for r in rows])
-        ax.scatter(lat[pm], acc[pm], facecolors="none", edgecolors="red", s=90, label="Pareto front")
+        ax.scatter(lat[pm], acc[pm], facecolors="none", edgecolors="red", s=90, label="Pareto front (feasible)")
         fig.colorbar(sc, label="FPS/W")
         ax.set_xlabel("latency per inference (µs)")
         ax.set_ylabel("on-chip validation accuracy")
@@ -100,7 +119,9 @@ def write_report(study: optuna.Study, out: Path) -> dict[str, Path]:
             md.append(f"| {s} | {len(sel)} | {np.mean([r['val_accuracy'] for r in sel]):.3f} | "
                       f"{np.mean([r['firing_rate'] for r in sel]):.4f} | {np.mean([r['synops'] for r in sel]):.0f} |")
         base = [t for t in done if t.user_attrs.get("baseline")]
-        if base:
+        if base and not prow:
+            md += ["", "No feasible trial yet (none beats the majority class): no trade-off to report."]
+        if base and prow:
             b = _rows(base, True)[0]
             best = max(prow, key=lambda r: (r["val_accuracy"] >= b["val_accuracy"] - 0.03, -r["latency_us"]))
             md += ["", "## Against snnTorch defaults (beta 0.95, threshold 1, arctan, BPTT)", "",
