@@ -72,9 +72,9 @@ def open_study(sc: StudyConfig, storage=None, worker: int = 0) -> optuna.Study:
                                   optuna.study.StudyDirection.MINIMIZE for d in directions]:
         raise ConfigError(f"study {sc.name!r} exists in {sc.storage} with other objectives; "
                           f"choose another study name")
-    if study.user_attrs.get("objectives") is None:
-        study.set_user_attr("objectives", ["accuracy"] if sc.objective == "weighted"
-                            else ["accuracy", "latency_us", "fps_per_watt"])
+    if study.metric_names is None:          # labels for optuna-dashboard and the report
+        study.set_metric_names(["weighted_score"] if sc.objective == "weighted"
+                               else ["accuracy", "latency_us", "fps_per_watt"])
     return study
 
 
