@@ -25,9 +25,9 @@ from tune.config import Range, StudyConfig
 MARGIN = 0.02
 
 
-def constraints(trial: optuna.trial.FrozenTrial) -> list[float]:
-    """Optuna constraints: <= 0 is feasible (see ``MARGIN``); trials without the attribute count as infeasible."""
-    return trial.user_attrs.get("constraint", [1.0])
+def feasible(trial: optuna.trial.FrozenTrial) -> bool:
+    """All of the trial's constraints <= 0 (see ``MARGIN``)."""
+    return all(v <= 0 for v in trial.constraints.values())
 
 
 def _suggest(trial: optuna.Trial, name: str, r: Range):
@@ -91,7 +91,7 @@ def objective(trial: optuna.Trial, sc: StudyConfig, data: Encoded):
         trial.set_user_attr(k, v)
     # feasible only if better than always answering the majority class (a silent network does that)
     majority = float(np.bincount(data.y_val).max() / len(data.y_val))
-    trial.set_user_attr("constraint", [majority + MARGIN - r.chip_val_accuracy])
+    trial.set_constraint("beats_majority_class", majority + MARGIN - r.chip_val_accuracy)
     values = (r.chip_val_accuracy, perf.latency_us, perf.fps_per_watt)
     if sc.objective == "weighted":
         w = sc.weights

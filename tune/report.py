@@ -11,6 +11,7 @@ import optuna
 from optuna.trial import TrialState
 
 from hw.config import ChipConfig, ConfigError
+from tune.objective import feasible
 
 COLUMNS = ("trial", "method", "surrogate", "surrogate_scale_factor", "beta", "threshold", "val_accuracy",
            "test_accuracy", "latency_us", "fps_per_watt", "energy_nj", "firing_rate", "synops")
@@ -44,7 +45,7 @@ def pareto_trials(study: optuna.Study) -> list:
     done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     if len(study.directions) != 3:
         return [study.best_trial] if done else []
-    return _front([t for t in done if max(t.user_attrs.get("constraint", [0.0])) <= 0])
+    return _front([t for t in done if feasible(t)])
 
 
 def _fmt(v):
@@ -65,7 +66,7 @@ def write_report(study: optuna.Study, out: Path) -> dict[str, Path]:
     multi = len(study.directions) == 3
     paths = {}
     rows = _rows(done, multi)
-    feasible = [t for t in done if max(t.user_attrs.get("constraint", [0.0])) <= 0]
+    ok = [t for t in done if feasible(t)]
     pareto = {t.number for t in pareto_trials(study)}
     prow = [r for r in rows if r["trial"] in pareto]
     paths["csv"] = out / "pareto.csv"
@@ -79,7 +80,7 @@ def write_report(study: optuna.Study, out: Path) -> dict[str, Path]:
         w.writerows(rows)
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     lines += ["| " + " | ".join(_fmt(r[c]) for c in COLUMNS) + " |" for r in sorted(prow, key=lambda r: -r["val_accuracy"] if r["val_accuracy"] is not None else 0)]
-    md = [f"# Study {study.study_name}", "", f"{len(done)} completed trials, {len(feasible)} feasible (better than "
+    md = [f"# Study {study.study_name}", "", f"{len(done)} completed trials, {len(ok)} feasible (better than "
           "the majority class); Pareto trials among the feasible:", ""] + lines
     if multi:
         acc = np.array([r["val_accuracy"] for r in rows])

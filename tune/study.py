@@ -49,14 +49,12 @@ def storage_for(url: str, heartbeat: int | None = None, grace: int | None = None
 
 
 def make_sampler(sc: StudyConfig, worker: int = 0):
-    from tune.objective import constraints
     seed = None if sc.seed is None else sc.seed + 1000 * worker
     if sc.objective == "weighted":
         return optuna.samplers.TPESampler(seed=seed)
     if sc.sampler == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=seed, population_size=max(4, min(20, sc.n_trials // 2)),
-                                             constraints_func=constraints)
-    return optuna.samplers.TPESampler(seed=seed, multivariate=True, constraints_func=constraints)
+        return optuna.samplers.NSGAIISampler(seed=seed, population_size=max(4, min(20, sc.n_trials // 2)))
+    return optuna.samplers.TPESampler(seed=seed, multivariate=True)
 
 
 def open_study(sc: StudyConfig, storage=None, worker: int = 0) -> optuna.Study:
