@@ -28,7 +28,65 @@ class ChipTimeout(RuntimeError):
     """The chip did not answer within the cycle budget (a hung design or a broken link)."""
 
 
-class HostDriver:
+class BusHost:
+    """Transactions every host needs, on four primitives a transport supplies: ``write``, ``read``,
+    ``clear`` and ``step`` (all async)."""
+
+    cfg: ChipConfig
+    bus: BusMap
+
+    async def write(self, addr: int, data: int) -> None:
+        raise NotImplementedError
+
+    async def read(self, addr: int) -> int:
+        raise NotImplementedError
+
+    async def clear(self) -> None:
+        raise NotImplementedError
+
+    async def step(self, events: Sequence[int]) -> list[int]:
+        raise NotImplementedError
+
+    async def load(self, cfg: ChipConfig, weights: Sequence[np.ndarray],
+                   threshold_offsets: Sequence[np.ndarray] | None = None) -> None:
+        """Program registers from ``cfg`` (same structure as the chip's), then weights and offsets."""
+        if cfg.structure() != self.cfg.structure():
+            raise ValueError("load: cfg has a different structure from the chip this driver drives")
+        self.cfg, self.bus = cfg, BusMap(cfg)
+        for addr, value in self.bus.register_writes():
+            await self.write(addr, value)
+        for k, word in enumerate(weight_words(cfg, weights)):
+            await self.write(self.bus.write_addr(REGION_WEIGHTS, k), word)
+        for k, word in enumerate(offset_words(cfg, threshold_offsets)):
+            await self.write(self.bus.write_addr(REGION_OFFSETS, k), word)
+
+    async def read_membranes(self) -> list[np.ndarray]:
+        words = [await self.read(self.bus.read_addr(READ_MEMBRANES, k)) for k in range(self.cfg.state_depth)]
+        return membranes_from_words(self.cfg, words)
+
+    async def read_counters(self) -> dict[str, int]:
+        return {name: await self.read(self.bus.read_addr(READ_COUNTERS, k))
+                for k, name in enumerate(counter_names(self.cfg))}
+
+    async def run_sample(self, spikes: np.ndarray, record_state: bool) -> dict:
+        """One sample ``(T, N0)`` bool from a cleared chip: output spikes, states, counters."""
+        cfg = self.cfg
+        T = spikes.shape[0]
+        await self.clear()
+        out = np.zeros((T, cfg.layer_sizes[-1]), bool)
+        state = [np.zeros((T, cfg.fan_out(l)), np.int64) for l in range(cfg.num_layers)] if record_state else None
+        for t in range(T):
+            idx = await self.step(np.flatnonzero(spikes[t]).tolist())
+            if len(set(idx)) != len(idx) or any(i >= cfg.layer_sizes[-1] for i in idx):
+                raise RuntimeError(f"chip emitted malformed output events at step {t}: {idx}")
+            out[t, idx] = True
+            if record_state:
+                for l, v in enumerate(await self.read_membranes()):
+                    state[l][t] = v
+        return {"output": out, "state": state, "counters": await self.read_counters()}
+
+
+class HostDriver(BusHost):
     """Drives a :class:`hw.core.LifCore` through :class:`Pins` named like its Verilog ports."""
 
     def __init__(self, cfg: ChipConfig, pins: Pins, max_wait_cycles: int = 1_000_000):
@@ -59,19 +117,6 @@ class HostDriver:
         self.pins.set("rd__addr", addr)
         await self.pins.tick()
         return self.pins.get("rd__data")
-
-    async def load(self, cfg: ChipConfig, weights: Sequence[np.ndarray],
-                   threshold_offsets: Sequence[np.ndarray] | None = None) -> None:
-        """Program registers from ``cfg`` (same structure as the chip's), then weights and offsets."""
-        if cfg.structure() != self.cfg.structure():
-            raise ValueError("load: cfg has a different structure from the chip this driver drives")
-        self.cfg, self.bus = cfg, BusMap(cfg)
-        for addr, value in self.bus.register_writes():
-            await self.write(addr, value)
-        for k, word in enumerate(weight_words(cfg, weights)):
-            await self.write(self.bus.write_addr(REGION_WEIGHTS, k), word)
-        for k, word in enumerate(offset_words(cfg, threshold_offsets)):
-            await self.write(self.bus.write_addr(REGION_OFFSETS, k), word)
 
     async def clear(self) -> None:
         """Zero the membranes and the counters; returns when the chip is idle again."""
@@ -113,28 +158,3 @@ class HostDriver:
             raise ChipTimeout(f"no end-of-step token within {self.max_wait} cycles")
         finally:
             p.set("events_out__ready", 0)
-
-    async def read_membranes(self) -> list[np.ndarray]:
-        words = [await self.read(self.bus.read_addr(READ_MEMBRANES, k)) for k in range(self.cfg.state_depth)]
-        return membranes_from_words(self.cfg, words)
-
-    async def read_counters(self) -> dict[str, int]:
-        return {name: await self.read(self.bus.read_addr(READ_COUNTERS, k))
-                for k, name in enumerate(counter_names(self.cfg))}
-
-    async def run_sample(self, spikes: np.ndarray, record_state: bool) -> dict:
-        """One sample ``(T, N0)`` bool from a cleared chip: output spikes, states, counters."""
-        cfg = self.cfg
-        T = spikes.shape[0]
-        await self.clear()
-        out = np.zeros((T, cfg.layer_sizes[-1]), bool)
-        state = [np.zeros((T, cfg.fan_out(l)), np.int64) for l in range(cfg.num_layers)] if record_state else None
-        for t in range(T):
-            idx = await self.step(np.flatnonzero(spikes[t]).tolist())
-            if len(set(idx)) != len(idx) or any(i >= cfg.layer_sizes[-1] for i in idx):
-                raise RuntimeError(f"chip emitted malformed output events at step {t}: {idx}")
-            out[t, idx] = True
-            if record_state:
-                for l, v in enumerate(await self.read_membranes()):
-                    state[l][t] = v
-        return {"output": out, "state": state, "counters": await self.read_counters()}

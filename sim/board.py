@@ -1,0 +1,233 @@
+"""A board as the chip in the loop: the host side of :mod:`hw.protocol` over a byte transport.
+
+* :class:`SerialTransport` — a real serial port (pyserial), e.g. an iCEBreaker's FTDI UART.
+* :class:`SimBoardTransport` — the RTL of the whole board top (:class:`hw.board.LinkedChip`, UART
+  included) in Amaranth's simulator, reached through a host-side UART: the same bytes a board sees.
+
+:class:`BoardChip` is a :class:`sim.chip.Chip`, so trainers and studies can use a board directly.
+Every command is answered; a NAK or a missing answer is retried (the same SEQ, so the board never
+executes a write or an event twice), and after the retries a :class:`LinkError` says what failed. A lost
+or corrupted output event cannot be asked for again: it raises :class:`LinkError` — never a silently
+wrong result.
+"""
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+import time
+from typing import Protocol
+
+import numpy as np
+
+from hw import protocol as P
+from hw.bus import REGION_REGS, BusMap
+from hw.config import ChipConfig, ConfigError
+from sim.chip import Chip, result_from_samples
+from sim.driver import BusHost, ChipTimeout
+
+
+class LinkError(ChipTimeout):
+    """The host link failed: no answer, repeated NAKs, or lost output events."""
+
+
+class Transport(Protocol):
+    def write(self, data: bytes) -> None: ...
+    def read(self, n: int, timeout: float) -> bytes: ...
+    def close(self) -> None: ...
+
+
+class SerialTransport:
+    def __init__(self, port: str, baud: int = 115200):
+        import serial
+        self.port = serial.Serial(port, baud, timeout=0.05)
+
+    def write(self, data: bytes) -> None:
+        self.port.write(data)
+
+    def read(self, n: int, timeout: float) -> bytes:
+        self.port.timeout = timeout
+        return self.port.read(n)
+
+    def close(self) -> None:
+        self.port.close()
+
+
+class BoardHost(BusHost):
+    """The four bus primitives as protocol transactions."""
+
+    def __init__(self, cfg: ChipConfig, transport: Transport, timeout: float = 1.0, retries: int = 3):
+        self.cfg, self.bus, self.lay = cfg, BusMap(cfg), P.Layout(cfg)
+        self.t, self.timeout, self.retries = transport, timeout, retries
+        self.seq = 0
+        self.rx = bytearray()
+        self.out: list[int] = []            # output event words received, in order
+        self.out_seq = 0                     # SEQ the next OUT_EVENT must carry
+        self.bad_frames = 0                  # corrupted frames received and dropped
+        self._step_out: list[int] = []       # output indices of the step in progress
+
+    # -- framing ------------------------------------------------------------------------------------------
+    def _frame(self, deadline: float):
+        """Next valid frame (seq, cmd, payload) from the link, or None at the deadline. Resynchronises on SYNC."""
+        while True:
+            while self.rx and self.rx[0] != P.SYNC:
+                self.rx.pop(0)
+            if len(self.rx) >= 5:
+                n = self.rx[3]
+                if len(self.rx) >= 5 + n:
+                    body, crc = bytes(self.rx[1:4 + n]), self.rx[4 + n]
+                    if crc == P.crc8(body):
+                        del self.rx[:5 + n]
+                        return body[0], body[1], body[3:]
+                    self.bad_frames += 1
+                    self.rx.pop(0)           # drop this SYNC and hunt for the next
+                    continue
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            self.rx += self.t.read(64, min(left, 0.05))
+
+    def _take_out_event(self, seq: int, payload: bytes) -> None:
+        if seq != self.out_seq:
+            raise LinkError(f"output events lost on the link: expected OUT_EVENT #{self.out_seq}, got #{seq} "
+                            f"({self.bad_frames} corrupted frames dropped); the step's result is incomplete")
+        self.out_seq = (seq + 1) & 0xFF
+        self.out.append(int.from_bytes(payload, "little"))
+
+    def _transact(self, cmd: int, payload: bytes, answer: int) -> bytes:
+        seq, why = self.seq, "no answer"
+        for _ in range(self.retries + 1):
+            self.t.write(P.encode(seq, cmd, payload))
+            deadline = time.monotonic() + self.timeout
+            while True:
+                f = self._frame(deadline)
+                if f is None:
+                    why = f"no answer within {self.timeout} s"
+                    break
+                fseq, fcmd, fpay = f
+                if fcmd == P.OUT_EVENT:
+                    self._take_out_event(fseq, fpay)
+                elif fseq != seq:
+                    continue                 # a late answer to an earlier try
+                elif fcmd == P.NAK:
+                    why = {P.NAK_CRC: "board saw a bad CRC", P.NAK_COMMAND: "board rejected the command",
+                           P.NAK_TIMEOUT: "board timed out inside the frame"}.get(fpay[0] if fpay else 0, "NAK")
+                    break
+                elif fcmd == answer:
+                    self.seq = (seq + 1) & 0xFF
+                    return fpay
+        raise LinkError(f"command 0x{cmd:02x} (seq {seq}) failed after {self.retries + 1} tries: {why}")
+
+    # -- the bus primitives -------------------------------------------------------------------------------
+    def ping(self) -> None:
+        pay = self._transact(P.PING, b"", P.PONG)
+        version, h = pay[0], int.from_bytes(pay[1:5], "little")
+        if version != P.VERSION or h != self.lay.config_hash:
+            raise ConfigError(f"board: protocol version {version}, config hash {h:08x}; this host expects "
+                              f"version {P.VERSION} and {self.lay.config_hash:08x} — the board carries another chip")
+
+    async def write(self, addr: int, data: int) -> None:
+        self._transact(P.WRITE, P.le(addr, self.lay.addr_bytes) + P.le(data, self.lay.data_bytes), P.ACK)
+
+    async def read(self, addr: int) -> int:
+        return int.from_bytes(self._transact(P.READ, P.le(addr, self.lay.read_addr_bytes), P.READ_DATA), "little")
+
+    async def clear(self) -> None:
+        await self.write(self.bus.write_addr(REGION_REGS, self.bus.reg_command), 1)   # ACKed once idle
+
+    async def step(self, events) -> list[int]:
+        for word in [self.bus.pack_event(i) for i in events] + [self.bus.pack_event(0, end=True)]:
+            self._transact(P.EVENT, P.le(word, self.lay.event_bytes), P.ACK)
+        deadline = time.monotonic() + self.timeout * (self.retries + 1)
+        while True:
+            while self.out:
+                index, end = self.bus.unpack_event(self.out.pop(0))
+                if end:
+                    result, self._step_out = self._step_out, []
+                    return result
+                self._step_out.append(index)
+            f = self._frame(deadline)
+            if f is None:
+                raise LinkError(f"end of time step never arrived ({self.bad_frames} corrupted frames dropped)")
+            if f[1] == P.OUT_EVENT:
+                self._take_out_event(f[0], f[2])
+
+
+class BoardChip(Chip):
+    """A board (or its simulation) behind ``transport`` as the chip in the loop."""
+
+    def __init__(self, cfg: ChipConfig, transport: Transport, timeout: float = 1.0, retries: int = 3):
+        super().__init__(cfg)
+        self.host = BoardHost(cfg.structure(), transport, timeout, retries)
+        self.host.ping()
+
+    def _run(self, spikes, record_state):
+        async def go():
+            await self.host.load(self.cfg, self.weights, self.offsets)
+            return [await self.host.run_sample(x, record_state) for x in spikes]
+        return result_from_samples(self.cfg, asyncio.run(go()))
+
+
+class SimBoardTransport:
+    """The board top's RTL in Amaranth's simulator (own thread), reached through a host-side UART.
+
+    ``divisor`` = cycles per UART bit. ``to_board``/``from_board`` may rewrite the byte stream (tests
+    use them to corrupt, drop or delay bytes)."""
+
+    def __init__(self, cfg: ChipConfig, divisor: int = 4, to_board=None, from_board=None):
+        from amaranth.hdl import Module
+        from amaranth.sim import Simulator
+        from hw.board import LinkedChip
+        from hw.uart import UARTReceiver, UARTTransmitter
+        m = Module()
+        m.submodules.board = board = LinkedChip(cfg.structure(), divisor)
+        m.submodules.htx = htx = UARTTransmitter(divisor)
+        m.submodules.hrx = hrx = UARTReceiver(divisor)
+        m.d.comb += [board.uart_rx.eq(htx.tx), hrx.rx.eq(board.uart_tx)]
+        self._in: queue.Queue[int] = queue.Queue()
+        self._out: queue.Queue[int] = queue.Queue()
+        self._stop = threading.Event()
+        self.to_board, self.from_board = to_board, from_board
+
+        async def testbench(ctx):
+            ctx.set(hrx.data.ready, 1)
+            pending = None
+            while not self._stop.is_set():
+                if pending is None and not self._in.empty():
+                    pending = self._in.get()
+                ctx.set(htx.data.valid, pending is not None)
+                if pending is not None:
+                    ctx.set(htx.data.payload, pending)
+                sent = pending is not None and ctx.get(htx.data.ready)
+                await ctx.tick()
+                if sent:
+                    pending = None
+                if ctx.get(hrx.data.valid):
+                    self._out.put(ctx.get(hrx.data.payload))
+
+        self.sim = Simulator(m)
+        self.sim.add_clock(1e-7)
+        self.sim.add_testbench(testbench)
+        self.thread = threading.Thread(target=self.sim.run, daemon=True)
+        self.thread.start()
+
+    def write(self, data: bytes) -> None:
+        if self.to_board:
+            data = self.to_board(data)
+        for b in data:
+            self._in.put(b)
+
+    def read(self, n: int, timeout: float) -> bytes:
+        out = bytearray()
+        try:
+            out.append(self._out.get(timeout=timeout))
+            while len(out) < n:
+                out.append(self._out.get_nowait())
+        except queue.Empty:
+            pass
+        data = bytes(out)
+        return self.from_board(data) if self.from_board else data
+
+    def close(self) -> None:
+        self._stop.set()
+        self.thread.join(timeout=10)
