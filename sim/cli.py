@@ -122,6 +122,26 @@ def cmd_train(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_synth(a: argparse.Namespace) -> int:
+    from hw.synth import SynthError, synthesize
+    cfg = load_config(a.config, a)
+    weights = None
+    if a.weights:
+        with np.load(a.weights) as z:
+            weights = [z[f"w{l}"] for l in range(cfg.num_layers)]
+    try:
+        r = synthesize(cfg, a.target, Path(a.out), weights, a.baud)
+    except SynthError as e:
+        print(f"spikeloop: synth failed: {e}", file=sys.stderr)
+        return 1
+    print(f"{r.target} ({r.device}) {r.layer_sizes} lanes={r.lanes} w{r.weight_bits}")
+    print(f"  logic cells {r.logic_cells}/{r.logic_cells_total}  LUT4 {r.luts}  FF {r.ffs}  "
+          f"BRAM {r.bram}/{r.bram_total}  DSP {r.dsp}")
+    print(f"  Fmax {r.fmax_mhz:.2f} MHz (board clock {r.clock_mhz:g} MHz)  bitstream {r.bitstream or '-'}")
+    print(f"  report {Path(a.out) / (r.target + '.json')}  ({r.seconds:.0f} s)")
+    return 0
+
+
 def _study_config(a: argparse.Namespace):
     from tune.config import StudyConfig
     return StudyConfig.load(a.config, {"storage": a.storage, "name": a.name, "n_trials": getattr(a, "n_trials", None),
@@ -202,6 +222,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="save the result as OUT.json + OUT.npz")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("synth", help="synthesise, place and route the board top; resource and Fmax report")
+    _chip_args(p)
+    p.add_argument("--target", default="ice40-up5k", choices=["ice40-up5k", "ecp5-25k"])
+    p.add_argument("--weights", help=".npz with integer arrays w0..w{L-1} (memory contents)")
+    p.add_argument("--baud", type=int, default=115200)
+    p.add_argument("--out", default="runs/synth")
+    p.set_defaults(func=cmd_synth)
 
     study = sub.add_parser("study", help="Optuna co-design studies: run, report, export")
     ssub = study.add_subparsers(dest="study_command", required=True)
