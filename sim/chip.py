@@ -5,6 +5,7 @@
 * ``"fast"``      — :class:`sim.model.FastModel` (numpy, batched; the scoreboard)
 * ``"amaranth"``  — the RTL in Amaranth's simulator
 * ``"icarus"`` / ``"verilator"`` — the generated Verilog under cocotb
+* ``"board"``     — a real board over its UART link (``port=``, ``baud=``), see :mod:`sim.board`
 
 Trainers only ever call ``load`` and ``run``, so any backend can be the chip in the loop.
 """
@@ -18,7 +19,7 @@ import numpy as np
 from hw.config import ChipConfig, ConfigError
 from sim.model import ChipResult, FastModel, counter_names
 
-BACKENDS = ("fast", "amaranth", "icarus", "verilator")
+BACKENDS = ("fast", "amaranth", "icarus", "verilator", "board")
 
 
 class Chip(ABC):
@@ -86,4 +87,10 @@ def make_chip(cfg: ChipConfig, backend: str = "fast", **kwargs) -> Chip:
     if backend in ("icarus", "verilator"):
         from sim.cocotb_sim import CocotbChip
         return CocotbChip(cfg, simulator=backend, **kwargs)
+    if backend == "board":
+        from sim.board import BoardChip, SerialTransport
+        port = kwargs.pop("port", None)
+        if not port:
+            raise ConfigError("backend='board' needs port=... (the board's serial port, e.g. /dev/ttyUSB1)")
+        return BoardChip(cfg, SerialTransport(port, kwargs.pop("baud", 115200)), **kwargs)
     raise ConfigError(f"backend={backend!r}: allowed values are {BACKENDS}")

@@ -51,6 +51,12 @@ class DeviceProfile:
 
     @classmethod
     def from_dict(cls, d: dict) -> "DeviceProfile":
+        """``base`` (a profile name) plus overrides; ``synth_report`` (a ``spikeloop synth`` JSON) sets
+        ``clock_mhz`` to the Fmax found for that design."""
+        d = dict(d)
+        if "synth_report" in d:
+            from hw.synth import fmax_from_report
+            d["clock_mhz"] = fmax_from_report(d.pop("synth_report"))
         if "base" in d and d["base"] not in PROFILES:
             raise ConfigError(f"device.base={d['base']!r}: allowed values are {sorted(PROFILES)}")
         base = dict(asdict(PROFILES[d["base"]])) if "base" in d else {}

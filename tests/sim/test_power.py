@@ -36,3 +36,13 @@ def test_profiles_and_overrides():
         DeviceProfile.from_dict({"base": "artix7", "static_mw": -1.0})
     with pytest.raises(ConfigError, match="unknown fields"):
         DeviceProfile.from_dict({"base": "artix7", "leakage": 1})
+
+
+def test_fmax_from_a_synth_report_sets_the_clock(tmp_path):
+    import json
+    rep = tmp_path / "ice40-up5k.json"
+    rep.write_text(json.dumps({"fmax_mhz": 12.65}))
+    p = DeviceProfile.from_dict({"base": "ice40up5k", "synth_report": str(rep)})
+    assert p.clock_mhz == 12.65
+    with pytest.raises(ConfigError, match="no such file"):
+        DeviceProfile.from_dict({"base": "ice40up5k", "synth_report": str(tmp_path / "none.json")})
