@@ -32,6 +32,19 @@ def load_config(path: str | None, overrides: argparse.Namespace) -> ChipConfig:
     return ChipConfig.from_dict(d)
 
 
+def load_weights(path: str | None, cfg: ChipConfig) -> list[np.ndarray] | None:
+    """Integer weights ``w0..w{L-1}`` from an ``.npz`` (as ``spikeloop study export`` writes them)."""
+    if not path:
+        return None
+    if not Path(path).exists():
+        raise ConfigError(f"--weights {path}: no such file")
+    with np.load(path) as z:
+        missing = [f"w{l}" for l in range(cfg.num_layers) if f"w{l}" not in z.files]
+        if missing:
+            raise ConfigError(f"--weights {path}: lacks arrays {missing} for a {cfg.num_layers}-layer chip")
+        return [z[f"w{l}"] for l in range(cfg.num_layers)]
+
+
 def _sizes(text: str) -> tuple[int, ...]:
     try:
         return tuple(int(x) for x in text.split(","))
@@ -80,10 +93,7 @@ def cmd_run(a: argparse.Namespace) -> int:
 def cmd_verilog(a: argparse.Namespace) -> int:
     from hw.export import export_design
     cfg = load_config(a.config, a)
-    weights = None
-    if a.weights:
-        with np.load(a.weights) as z:
-            weights = [z[f"w{l}"] for l in range(cfg.num_layers)]
+    weights = load_weights(a.weights, cfg)
     paths = export_design(cfg, Path(a.out), weights)
     for kind, p in paths.items():
         print(f"{kind:18s} {p}")
@@ -125,10 +135,7 @@ def cmd_train(a: argparse.Namespace) -> int:
 def cmd_synth(a: argparse.Namespace) -> int:
     from hw.synth import SynthError, synthesize
     cfg = load_config(a.config, a)
-    weights = None
-    if a.weights:
-        with np.load(a.weights) as z:
-            weights = [z[f"w{l}"] for l in range(cfg.num_layers)]
+    weights = load_weights(a.weights, cfg)
     try:
         r = synthesize(cfg, a.target, Path(a.out), weights, a.baud)
     except SynthError as e:

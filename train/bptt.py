@@ -34,6 +34,27 @@ def check_training(epochs: int, lr: float, batch_size: int) -> None:
         raise ConfigError(f"batch_size={batch_size}: allowed range is 1..65536")
 
 
+def setup(cfg: ChipConfig, spec: NetSpec, data: Encoded, lr: float, seed: int):
+    """The software network, its Adam optimiser, training inputs, rate targets and the shuffling generator."""
+    net = ChipMirrorNet(cfg, spec, seed)
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    x = torch.as_tensor(data.x_train, dtype=torch.float32)
+    tgt = torch.as_tensor(rate_targets(data.y_train, cfg.layer_sizes[-1]), dtype=torch.float32)
+    return net, opt, x, tgt, torch.Generator().manual_seed(seed)
+
+
+def update(net: ChipMirrorNet, opt: torch.optim.Optimizer, loss: torch.Tensor, epoch: int) -> float:
+    """One optimiser step; :class:`TrainingDiverged` if the loss or any weight is no longer finite."""
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    if not torch.isfinite(loss):
+        raise TrainingDiverged(f"loss became {loss.item()} in epoch {epoch}: lower lr or change the surrogate")
+    if not all(torch.isfinite(q).all() for q in net.parameters()):
+        raise TrainingDiverged(f"weights became NaN/infinite in epoch {epoch}: lower lr or change the surrogate")
+    return loss.item()
+
+
 def train_bptt(cfg: ChipConfig, spec: NetSpec, data: Encoded, chip: Chip, epochs: int = 30, lr: float = 5e-3,
                batch_size: int = 32, seed: int = 0, progress: bool = True,
                callback: Callable[[int, float], None] | None = None) -> TrainResult:
@@ -42,26 +63,14 @@ def train_bptt(cfg: ChipConfig, spec: NetSpec, data: Encoded, chip: Chip, epochs
     check_fit(cfg, data)
     check_training(epochs, lr, batch_size)
     t0 = time.perf_counter()
-    net = ChipMirrorNet(cfg, spec, seed)
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-    x = torch.as_tensor(data.x_train, dtype=torch.float32)
-    tgt = torch.as_tensor(rate_targets(data.y_train, cfg.layer_sizes[-1]), dtype=torch.float32)
-    gen = torch.Generator().manual_seed(seed)
+    net, opt, x, tgt, gen = setup(cfg, spec, data, lr, seed)
     history = []
     for epoch in tqdm(range(epochs), desc="bptt" + ("+qat" if spec.qat else ""), disable=not progress):
         perm = torch.randperm(len(x), generator=gen)
         losses = []
         for i in range(0, len(x), batch_size):
             idx = perm[i:i + batch_size]
-            loss = rate_loss(net(x[idx]), tgt[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            if not all(torch.isfinite(q).all() for q in net.parameters()):
-                raise TrainingDiverged(f"weights became NaN/infinite in epoch {epoch}: lower lr or change the surrogate")
-            if not torch.isfinite(loss):
-                raise TrainingDiverged(f"loss became {loss.item()} in epoch {epoch}: lower lr or change the surrogate")
-            losses.append(loss.item())
+            losses.append(update(net, opt, rate_loss(net(x[idx]), tgt[idx]), epoch))
         history.append({"epoch": epoch, "loss": float(np.mean(losses)),
                         "val_accuracy": software_accuracy(net, data.x_val, data.y_val)})
         if callback:

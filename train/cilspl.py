@@ -16,10 +16,9 @@ from tqdm.auto import tqdm
 
 from hw.config import ChipConfig
 from sim.chip import Chip
-from train.bptt import check_training, rate_loss, software_accuracy
-from train.common import Encoded, TrainResult, accuracy, check_fit, finish, rate_targets
-from train.network import ChipMirrorNet, NetSpec
-from train.surrogates import TrainingDiverged
+from train.bptt import check_training, rate_loss, setup, software_accuracy, update
+from train.common import Encoded, TrainResult, check_fit, finish
+from train.network import NetSpec
 
 
 def train_cilspl(cfg: ChipConfig, spec: NetSpec, data: Encoded, chip: Chip, epochs: int = 30, lr: float = 5e-3,
@@ -29,11 +28,7 @@ def train_cilspl(cfg: ChipConfig, spec: NetSpec, data: Encoded, chip: Chip, epoc
     check_fit(cfg, data)
     check_training(epochs, lr, batch_size)
     t0 = time.perf_counter()
-    net = ChipMirrorNet(cfg, spec, seed)
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-    x = torch.as_tensor(data.x_train, dtype=torch.float32)
-    tgt = torch.as_tensor(rate_targets(data.y_train, cfg.layer_sizes[-1]), dtype=torch.float32)
-    gen = torch.Generator().manual_seed(seed)
+    net, opt, x, tgt, gen = setup(cfg, spec, data, lr, seed)
     history = []
     for epoch in tqdm(range(epochs), desc="cil-spl", disable=not progress):
         perm = torch.randperm(len(x), generator=gen)
@@ -45,15 +40,7 @@ def train_cilspl(cfg: ChipConfig, spec: NetSpec, data: Encoded, chip: Chip, epoc
             chip_out = torch.as_tensor(chip.run(data.x_train[idx.numpy()]).output, dtype=torch.float32)
             sw_out = net(x[idx])
             mixed = sw_out + (chip_out - sw_out).detach()
-            loss = rate_loss(mixed, tgt[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            if not all(torch.isfinite(q).all() for q in net.parameters()):
-                raise TrainingDiverged(f"weights became NaN/infinite in epoch {epoch}: lower lr or change the surrogate")
-            if not torch.isfinite(loss):
-                raise TrainingDiverged(f"loss became {loss.item()} in epoch {epoch}: lower lr or change the surrogate")
-            losses.append(loss.item())
+            losses.append(update(net, opt, rate_loss(mixed, tgt[idx]), epoch))
             hits += int((chip_out.sum(1).argmax(1).numpy() == data.y_train[idx.numpy()]).sum())
         history.append({"epoch": epoch, "loss": float(np.mean(losses)), "chip_train_accuracy": hits / len(x)})
         if callback:
