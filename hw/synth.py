@@ -29,7 +29,14 @@ def _platform(target: str):
         return ICEBreakerPlatform(), {"synth_opts": "-dsp"}
     if target == "ecp5-25k":
         from amaranth_boards.ulx3s import ULX3S_25F_Platform
-        return ULX3S_25F_Platform(), {}
+
+        class BuildOnly(ULX3S_25F_Platform):
+            """The ULX3S platform lists its programmer as a required tool; building needs only the toolchain."""
+            @property
+            def required_tools(self):
+                return [t for t in super().required_tools if t != "openFPGALoader"]
+
+        return BuildOnly(), {}
     raise ConfigError(f"target={target!r}: allowed values are {TARGETS}")
 
 
