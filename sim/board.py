@@ -40,7 +40,10 @@ class Transport(Protocol):
 class SerialTransport:
     def __init__(self, port: str, baud: int = 115200):
         import serial
-        self.port = serial.Serial(port, baud, timeout=0.05)
+        try:
+            self.port = serial.Serial(port, baud, timeout=0.05)
+        except (serial.SerialException, ValueError) as e:
+            raise ConfigError(f"port={port!r} (baud {baud}): cannot open the board's serial port: {e}") from e
 
     def write(self, data: bytes) -> None:
         self.port.write(data)

@@ -70,7 +70,7 @@ def cmd_run(a: argparse.Namespace) -> int:
     cfg = load_config(a.config, a)
     weights = random_weights(cfg, a.seed, a.density)
     x = random_spikes(cfg, a.batch, a.steps, a.density, a.seed + 1)
-    chip = make_chip(cfg, a.backend)
+    chip = make_chip(cfg, a.backend, **_board_kwargs(a))
     chip.load(weights)
     t0 = time.perf_counter()
     r = chip.run(x)
@@ -88,6 +88,10 @@ def cmd_run(a: argparse.Namespace) -> int:
     ideal = r.counters["synops"].sum() / cfg.lanes
     print(f"utilisation (synops/lanes / cycles): {ideal / r.cycles.sum():.3f}")
     return 0
+
+
+def _board_kwargs(a: argparse.Namespace) -> dict:
+    return {"port": a.port, "baud": a.baud} if a.backend == "board" else {}
 
 
 def cmd_verilog(a: argparse.Namespace) -> int:
@@ -197,7 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command", required=True)
     p = sub.add_parser("run", help="run a sample network on the simulated chip; print outputs, cycles, activity")
     _chip_args(p)
-    p.add_argument("--backend", default="fast", choices=["fast", "amaranth", "icarus", "verilator"])
+    p.add_argument("--backend", default="fast", choices=["fast", "amaranth", "icarus", "verilator", "board"])
+    p.add_argument("--port", help="serial port of the board (backend board)")
+    p.add_argument("--baud", type=int, default=115200)
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--density", type=float, default=0.1, help="input spike probability per neuron and step")

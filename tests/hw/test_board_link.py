@@ -106,3 +106,9 @@ def test_board_with_another_chip_is_refused():
             BoardChip(CFG.replace(lanes=3), tr)
     finally:
         tr.close()
+
+
+def test_missing_serial_port_is_a_clear_error():
+    from sim.chip import make_chip as mk
+    with pytest.raises(ConfigError, match=r"port='/dev/nonexistent-spikeloop' \(baud 115200\): cannot open"):
+        mk(CFG, "board", port="/dev/nonexistent-spikeloop")
