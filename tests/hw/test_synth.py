@@ -22,7 +22,7 @@ def test_unknown_target():
         synthesize(ChipConfig(layer_sizes=(2, 2)), "gowin", "/tmp/none")
 
 
-@pytest.mark.slow
 def test_design_that_does_not_fit_fails_clearly(tmp_path):
-    with pytest.raises(SynthError, match="does not fit on ice40-up5k|failed to build on ice40-up5k"):
+    # the default network's weights need more block RAM than the UP5K has
+    with pytest.raises(SynthError, match=r"does not fit on ice40-up5k: ERROR: Unable to place cell"):
         synthesize(ChipConfig(), "ice40-up5k", tmp_path)
