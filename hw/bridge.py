@@ -105,20 +105,37 @@ class ProtocolBridge(wiring.Component):
                 with m.If(got & (rx_byte == P.SYNC)):
                     m.d.sync += [crc.eq(0), timer.eq(0)]
                     m.next = "SEQ"
-            for state, nxt, reg in (("SEQ", "CMD", seq), ("CMD", "LEN", cmd), ("LEN", None, length)):
+            def receive(on_byte):
+                """Accept a byte (``on_byte`` handles it) or, after a frame timeout of silence, NAK."""
+                m.d.comb += self.rx.ready.eq(1)
+                with m.If(got):
+                    m.d.sync += timer.eq(0)
+                    on_byte()
+                with m.Elif(timer == self.timeout):
+                    m.next = "NAK_TIMEOUT"
+                with m.Else():
+                    m.d.sync += timer.eq(timer + 1)
+
+            def header(reg, nxt):
+                def on_byte():
+                    m.d.sync += [reg.eq(rx_byte), crc.eq(crc8_step(crc, rx_byte)), count.eq(0)]
+                    m.next = nxt
+                return on_byte
+
+            def payload_byte():
+                m.d.sync += [buf[count].eq(rx_byte), crc.eq(crc8_step(crc, rx_byte)), count.eq(count + 1)]
+                with m.If(count == length - 1):
+                    m.next = "CRC"
+
+            def crc_byte():
+                with m.If(rx_byte != crc):
+                    m.next = "NAK_CRC"
+                with m.Else():
+                    m.next = "DECODE"
+
+            for state, reg, nxt in (("SEQ", seq, "CMD"), ("CMD", cmd, "LEN"), ("LEN", length, "LENCHK")):
                 with m.State(state):
-                    m.d.comb += self.rx.ready.eq(1)
-                    with m.If(got):
-                        m.d.sync += [reg.eq(rx_byte), crc.eq(crc8_step(crc, rx_byte)), timer.eq(0)]
-                        if nxt:
-                            m.next = nxt
-                        else:
-                            m.d.sync += count.eq(0)
-                            m.next = "LENCHK"
-                    with m.Elif(timer == self.timeout):
-                        m.next = "NAK_TIMEOUT"
-                    with m.Else():
-                        m.d.sync += timer.eq(timer + 1)
+                    receive(header(reg, nxt))
             with m.State("LENCHK"):
                 with m.If(length > lay.max_payload):
                     m.next = "NAK_COMMAND"
@@ -127,27 +144,9 @@ class ProtocolBridge(wiring.Component):
                 with m.Else():
                     m.next = "PAYLOAD"
             with m.State("PAYLOAD"):
-                m.d.comb += self.rx.ready.eq(1)
-                with m.If(got):
-                    m.d.sync += [buf[count].eq(rx_byte), crc.eq(crc8_step(crc, rx_byte)), count.eq(count + 1),
-                                 timer.eq(0)]
-                    with m.If(count == length - 1):
-                        m.next = "CRC"
-                with m.Elif(timer == self.timeout):
-                    m.next = "NAK_TIMEOUT"
-                with m.Else():
-                    m.d.sync += timer.eq(timer + 1)
+                receive(payload_byte)
             with m.State("CRC"):
-                m.d.comb += self.rx.ready.eq(1)
-                with m.If(got):
-                    with m.If(rx_byte != crc):
-                        m.next = "NAK_CRC"
-                    with m.Else():
-                        m.next = "DECODE"
-                with m.Elif(timer == self.timeout):
-                    m.next = "NAK_TIMEOUT"
-                with m.Else():
-                    m.d.sync += timer.eq(timer + 1)
+                receive(crc_byte)
             with m.State("DECODE"):
                 ok_len = Signal()
                 with m.Switch(cmd):
