@@ -19,16 +19,17 @@ RUNS = [
 
 
 def main() -> None:
-    print("| target | network | lanes | weight bits | logic cells | LUT4 | FF | BRAM | DSP | Fmax (MHz) |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| target | network | lanes | weight bits | logic cells | LUT4 | FF | BRAM | DSP | Fmax (MHz) | board clock met |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for i, (target, cfg) in enumerate(RUNS):
         net = ",".join(map(str, cfg.layer_sizes))
         try:
             r = synthesize(cfg, target, f"runs/synth_table/{i}")
             print(f"| {target} | {net} | {cfg.lanes} | {cfg.weight_bits} | {r.logic_cells}/{r.logic_cells_total} | "
-                  f"{r.luts} | {r.ffs} | {r.bram}/{r.bram_total} | {r.dsp} | {r.fmax_mhz:.2f} |", flush=True)
+                  f"{r.luts} | {r.ffs} | {r.bram}/{r.bram_total} | {r.dsp} | {r.fmax_mhz:.2f} | "
+                  f"{'yes' if r.timing_met else 'no'} ({r.clock_mhz:g} MHz) |", flush=True)
         except SynthError as e:
-            print(f"| {target} | {net} | {cfg.lanes} | {cfg.weight_bits} | does not fit: {str(e)[:120]} ||||||",
+            print(f"| {target} | {net} | {cfg.lanes} | {cfg.weight_bits} | {str(e).split(': ', 1)[1][:110]} |||||||",
                   flush=True)
 
 
