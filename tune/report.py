@@ -54,6 +54,20 @@ def _fmt(v):
     return "" if v is None else str(v)
 
 
+def _save(fig, ax, path: Path, xlabel: str, title: str) -> Path:
+    """Label (y: on-chip validation accuracy), legend, grid, save as PNG and close."""
+    import matplotlib.pyplot as plt
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("on-chip validation accuracy")
+    ax.set_title(title)
+    ax.legend()
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def write_report(study: optuna.Study, out: Path) -> dict[str, Path]:
     import matplotlib
     matplotlib.use("Agg")
@@ -91,28 +105,14 @@ def write_report(study: optuna.Study, out: Path) -> dict[str, Path]:
         pm = np.array([r["trial"] in pareto for r in rows])
         ax.scatter(lat[pm], acc[pm], facecolors="none", edgecolors="red", s=90, label="Pareto front (feasible)")
         fig.colorbar(sc, label="FPS/W")
-        ax.set_xlabel("latency per inference (µs)")
-        ax.set_ylabel("on-chip validation accuracy")
-        ax.set_title(f"{study.study_name}: accuracy vs latency")
-        ax.legend()
-        ax.grid(alpha=0.3)
-        fig.tight_layout()
-        paths["pareto_png"] = out / "pareto.png"
-        fig.savefig(paths["pareto_png"], dpi=120)
-        plt.close(fig)
+        paths["pareto_png"] = _save(fig, ax, out / "pareto.png", "latency per inference (µs)",
+                                    f"{study.study_name}: accuracy vs latency")
         fig, ax = plt.subplots(figsize=(6.5, 4.5))
         for s in sorted({r["surrogate"] for r in rows}):
             sel = [r for r in rows if r["surrogate"] == s]
             ax.scatter([r["firing_rate"] for r in sel], [r["val_accuracy"] for r in sel], label=s, s=30)
-        ax.set_xlabel("mean firing rate (spikes / neuron / step)")
-        ax.set_ylabel("on-chip validation accuracy")
-        ax.set_title("firing rate vs accuracy per surrogate")
-        ax.legend()
-        ax.grid(alpha=0.3)
-        fig.tight_layout()
-        paths["firing_png"] = out / "firing_rate_vs_accuracy.png"
-        fig.savefig(paths["firing_png"], dpi=120)
-        plt.close(fig)
+        paths["firing_png"] = _save(fig, ax, out / "firing_rate_vs_accuracy.png",
+                                    "mean firing rate (spikes / neuron / step)", "firing rate vs accuracy per surrogate")
         md += ["", "## Mean per surrogate", "", "| surrogate | trials | val accuracy | firing rate | synops |",
                "|---|---|---|---|---|"]
         for s in sorted({r["surrogate"] for r in rows}):
