@@ -3,6 +3,7 @@
     python bench/experiments.py distortion   # accuracy vs unknown membrane distortion σ (breast cancer)
     python bench/experiments.py datasize     # accuracy vs training-set size, BPTT vs MH (breast cancer)
     python bench/experiments.py deploy       # software vs on-chip accuracy on a 4-bit chip (digits)
+    python bench/experiments.py mhchain      # MH at σ = 4, 5 with 3000 vs 10000 iterations
     python bench/experiments.py all
 
 Every number is measured by the run that writes it (``--seeds``, default 5).
@@ -23,17 +24,19 @@ EPOCHS = {"bptt": 30, "bptt_qat": 30, "cilspl": 30}
 
 
 def _job(args):
-    method, dataset, seed, sigma, train_size, chip = args
+    method, dataset, seed, sigma, train_size, chip = args[:6]
+    mh_kw = args[6] if len(args) > 6 else MH_KW
     import torch
     torch.set_num_threads(1)
     from hw.config import ChipConfig
     from sim.faults import Faults
     from train.run import run_training
     cfg = ChipConfig.from_dict(chip) if chip else None
-    kw = MH_KW if method == "mh" else {"epochs": EPOCHS[method]}
+    kw = mh_kw if method == "mh" else {"epochs": EPOCHS[method]}
     r = run_training(method, dataset, cfg=cfg, faults=Faults(distortion=sigma, seed=seed), seed=seed,
                      train_size=train_size, progress=False, **kw)
-    return {"method": method, "seed": seed, "sigma": sigma, "train_size": train_size,
+    return {"method": method, "seed": seed, "sigma": sigma, "train_size": train_size, "iters": kw.get("iters"),
+            "final_step": r.extra.get("final_step"),
             "software": r.software_accuracy, "chip": r.chip_accuracy, "seconds": r.seconds,
             "cycles": r.activity["cycles"], "synops": r.activity["synops"]}
 
@@ -128,9 +131,27 @@ def deploy(seeds, workers):
     print(md)
 
 
+def mhchain(seeds, workers):
+    """MH at high distortion with longer chains: does more exploration recover the accuracy?"""
+    rows = []
+    for iters in (3000, 10000):
+        rows += run_all([("mh", "breast_cancer", s, sg, None, None, {"iters": iters, "burn_in": iters // 2})
+                         for sg in (4.0, 5.0) for s in range(seeds)], workers)
+    (OUT / "mhchain.json").write_text(json.dumps(rows, indent=1))
+    lines = ["| MH iterations | σ=4.0 | σ=5.0 | seconds per training |", "|---|---|---|---|"]
+    for iters in (3000, 10000):
+        cell = lambda sg: [r["chip"] for r in rows if r["iters"] == iters and r["sigma"] == sg]
+        secs = np.mean([r["seconds"] for r in rows if r["iters"] == iters])
+        lines.append(f"| {iters} | {np.mean(cell(4.0)):.3f} ± {np.std(cell(4.0)):.3f} | "
+                     f"{np.mean(cell(5.0)):.3f} ± {np.std(cell(5.0)):.3f} | {secs:.0f} |")
+    md = "\n".join(lines)
+    (OUT / "mhchain.md").write_text(md + "\n")
+    print(md)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("which", choices=["distortion", "datasize", "deploy", "all"])
+    ap.add_argument("which", choices=["distortion", "datasize", "deploy", "mhchain", "all"])
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     a = ap.parse_args()
