@@ -87,6 +87,9 @@ def cmd_run(a: argparse.Namespace) -> int:
         print(f"  {name:15s} {r.counters[name].mean():12.1f}")
     ideal = r.counters["synops"].sum() / cfg.lanes
     print(f"utilisation (synops/lanes / cycles): {ideal / r.cycles.sum():.3f}")
+    if a.raster:
+        from sim.plots import raster
+        print(f"raster: {raster(r, a.raster)}")
     return 0
 
 
@@ -131,8 +134,10 @@ def cmd_train(a: argparse.Namespace) -> int:
     if r.extra:
         print("extra:", {k: round(v, 4) if isinstance(v, float) else v for k, v in r.extra.items()})
     if a.out:
+        from sim.plots import training_curves
         r.save(Path(a.out))
-        print(f"saved {a.out}.json / {a.out}.npz")
+        png = training_curves(r.history, Path(a.out).with_suffix(".png"), f"{r.method} on {a.dataset}")
+        print(f"saved {a.out}.json / {a.out}.npz / {png}")
     return 0
 
 
@@ -210,6 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--density", type=float, default=0.1, help="input spike probability per neuron and step")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--clock-mhz", type=float, default=100.0)
+    p.add_argument("--raster", help="write a spike raster of sample 0 to this PNG")
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("verilog", help="write Verilog, memory images, config and port map for a chip")
     _chip_args(p)
@@ -234,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--leak-mismatch", type=float, default=0.0)
     p.add_argument("--stuck-zero", type=float, default=0.0)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", help="save the result as OUT.json + OUT.npz")
+    p.add_argument("--out", help="save the result as OUT.json + OUT.npz and its training curves as OUT.png")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("synth", help="synthesise, place and route the board top; resource and Fmax report")
