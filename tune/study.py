@@ -37,8 +37,11 @@ def storage_for(url: str, heartbeat: int | None = None, grace: int | None = None
                                       "it was left untouched — move it away or choose another --storage")
     for attempt in range(6):
         try:
+            engine = {"pool_pre_ping": True}
+            if url.startswith("sqlite"):
+                engine["connect_args"] = {"timeout": 60}     # several worker processes share one file
             return optuna.storages.RDBStorage(url, heartbeat_interval=heartbeat, grace_period=grace,
-                                              engine_kwargs={"pool_pre_ping": True})
+                                              engine_kwargs=engine)
         except Exception as e:  # SQLAlchemy/driver errors: report which storage and why
             text = str(e)
             if attempt < 5 and ("UniqueViolation" in text or "already exists" in text):
