@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -124,7 +125,11 @@ def _worker(sc: StudyConfig, n_total: int, worker: int, show_progress: bool) -> 
         trials = study.get_trials(deepcopy=False)
         if sum(t.state in DONE or t.state == TrialState.RUNNING for t in trials) >= n_total:
             break
-        study.optimize(guarded, n_trials=1, catch=(RuntimeError, FloatingPointError, SurplusTrial))
+        try:
+            study.optimize(guarded, n_trials=1, catch=(RuntimeError, FloatingPointError, SurplusTrial))
+        except optuna.exceptions.UpdateFinishedTrialError as e:
+            # another worker (e.g. on another machine) popped the same enqueued trial and finished it first
+            print(f"worker {worker}: {e}; continuing", file=sys.stderr)
         bar.n = n_total - missing_trials(study, n_total)
         bar.refresh()
     bar.close()
@@ -145,9 +150,12 @@ def run_study(sc: StudyConfig, jobs: int = 1, baseline: bool = True) -> optuna.S
     sc.out.mkdir(parents=True, exist_ok=True)
     if missing_trials(study, sc.n_trials) == 0:
         return study
+    waiting = len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
     if jobs == 1:
         _worker(sc, sc.n_trials, 0, True)
     else:
+        if waiting:   # enqueued trials first, here: parallel workers would race to pop the same one
+            _worker(sc, min(sc.n_trials, sc.n_trials - missing_trials(study, sc.n_trials) + waiting), 0, False)
         ctx = mp.get_context("spawn")
         procs = [ctx.Process(target=_worker, args=(sc, sc.n_trials, i, i == 0)) for i in range(jobs)]
         for p in procs:
