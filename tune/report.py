@@ -23,10 +23,13 @@ def _rows(trials, multi: bool):
         p, a = t.params, t.user_attrs
         rows.append({"trial": t.number, "method": p.get("method"), "surrogate": p.get("surrogate"),
                      "surrogate_scale_factor": p.get("surrogate_scale_factor", 1.0), "beta": p.get("beta"),
-                     "threshold": p.get("threshold"), "val_accuracy": t.values[0] if multi else None,
+                     "threshold": p.get("threshold"),
+                     # measured objectives: user attributes (any study), else the values (multi-objective)
+                     "val_accuracy": a.get("val_accuracy", t.values[0] if multi else None),
                      "test_accuracy": a.get("test_accuracy"),
-                     "latency_us": t.values[1] if multi else a.get("cycles"),
-                     "fps_per_watt": t.values[2] if multi else None, "energy_nj": a.get("energy_nj"),
+                     "latency_us": a.get("latency_us", t.values[1] if multi else None),
+                     "fps_per_watt": a.get("fps_per_watt", t.values[2] if multi else None),
+                     "energy_nj": a.get("energy_nj"),
                      "firing_rate": a.get("firing_rate"), "synops": a.get("synops")})
     return rows
 

@@ -10,7 +10,7 @@ import pytest
 from optuna.trial import TrialState
 
 from tune.config import StudyConfig
-from tune.report import export_trial, write_report
+from tune.report import _rows, export_trial, write_report
 from tune.study import open_study, run_study
 
 
@@ -85,5 +85,9 @@ def test_weighted_objective_reports_intermediate_values(tiny_toml, tmp_path):
     sc = cfg(tiny_toml, tmp_path, n_trials=2)
     sc = sc.__class__(**{**sc.__dict__, "objective": "weighted", "name": "w"})
     study = run_study(sc)
-    assert all(t.intermediate_values for t in study.get_trials(states=(TrialState.COMPLETE,)))
+    done = study.get_trials(states=(TrialState.COMPLETE,))
+    assert all(t.intermediate_values for t in done)
     assert len(study.directions) == 1
+    rows = {r["trial"]: r for r in _rows(done, multi=False)}
+    for t in done:                     # the report shows the measured latency in µs, not the cycle count
+        assert rows[t.number]["latency_us"] == pytest.approx(t.user_attrs["cycles"] / sc.device.clock_mhz)
