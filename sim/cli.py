@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from hw.config import ChipConfig, ConfigError
+from sim.chip import BACKENDS
 
 
 def load_config(path: str | None, overrides: argparse.Namespace) -> ChipConfig:
@@ -207,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command", required=True)
     p = sub.add_parser("run", help="run a sample network on the simulated chip; print outputs, cycles, activity")
     _chip_args(p)
-    p.add_argument("--backend", default="fast", choices=["fast", "amaranth", "icarus", "verilator", "board"])
+    p.add_argument("--backend", default="fast", choices=BACKENDS)
     p.add_argument("--port", help="serial port of the board (backend board)")
     p.add_argument("--baud", type=int, default=115200)
     p.add_argument("--batch", type=int, default=4)
@@ -226,7 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
     _chip_args(p)
     p.add_argument("--method", default="mh", choices=["bptt", "bptt_qat", "mh", "cilspl"])
     p.add_argument("--dataset", default="breast_cancer", choices=["breast_cancer", "digits"])
-    p.add_argument("--backend", default="fast", choices=["fast", "amaranth", "icarus", "verilator"])
+    p.add_argument("--backend", default="fast", choices=[b for b in BACKENDS if b != "board"],
+                   help="chip in the loop (a board is used from Python: make_chip(cfg, 'board', port=...))")
     p.add_argument("--steps", type=int, default=16)
     p.add_argument("--encoder", default="rate", choices=["rate", "latency", "delta"])
     p.add_argument("--theta", type=float, default=1.0, help="software threshold")
