@@ -78,6 +78,18 @@ def plot(table, key, methods, xlabel, path, title, logx=False):
     plt.close(fig)
 
 
+def pm(vals) -> str:
+    """``mean ± std`` of a sample, three decimals."""
+    return f"{np.mean(vals):.3f} ± {np.std(vals):.3f}"
+
+
+def publish(name: str, rows: list, md: str) -> None:
+    """Write ``<name>.json`` (every training's record) and ``<name>.md`` (the table); print the table."""
+    (OUT / f"{name}.json").write_text(json.dumps(rows, indent=1))
+    (OUT / f"{name}.md").write_text(md + "\n")
+    print(md)
+
+
 def md_table(table, key, methods, header):
     ks = sorted({k for _, k in table})
     lines = [f"| method | " + " | ".join(f"{header}={k}" for k in ks) + " |", "|---" * (len(ks) + 1) + "|"]
@@ -92,12 +104,9 @@ def distortion(seeds, workers):
     rows = run_all([(m, "breast_cancer", s, sg, None, None) for sg in sigmas for m in methods for s in range(seeds)],
                    workers)
     t = summarise(rows, "sigma", methods)
-    (OUT / "distortion.json").write_text(json.dumps(rows, indent=1))
     plot(t, "sigma", methods, "membrane distortion σ (unknown to the trainer)", OUT / "distortion.png",
          "breast cancer: accuracy vs chip distortion")
-    md = md_table(t, "sigma", methods, "σ")
-    (OUT / "distortion.md").write_text(md + "\n")
-    print(md)
+    publish("distortion", rows, md_table(t, "sigma", methods, "σ"))
 
 
 def datasize(seeds, workers):
@@ -106,12 +115,9 @@ def datasize(seeds, workers):
     rows = run_all([(m, "breast_cancer", s, 0.0, n, None) for n in sizes for m in methods for s in range(seeds)],
                    workers)
     t = summarise(rows, "train_size", methods)
-    (OUT / "datasize.json").write_text(json.dumps(rows, indent=1))
     plot(t, "train_size", methods, "training samples", OUT / "datasize.png",
          "breast cancer: accuracy vs training-set size", logx=True)
-    md = md_table(t, "train_size", methods, "n")
-    (OUT / "datasize.md").write_text(md + "\n")
-    print(md)
+    publish("datasize", rows, md_table(t, "train_size", methods, "n"))
 
 
 def deploy(seeds, workers):
@@ -119,16 +125,12 @@ def deploy(seeds, workers):
     methods = ["bptt", "bptt_qat", "cilspl"]
     chip = ChipConfig(layer_sizes=(64, 64, 10), lanes=8, beta=0.9, weight_bits=4).to_dict()
     rows = run_all([(m, "digits", s, 0.0, None, chip) for m in methods for s in range(seeds)], workers)
-    (OUT / "deploy.json").write_text(json.dumps(rows, indent=1))
     lines = ["| method | software accuracy | on-chip accuracy (4-bit weights) | drop |", "|---|---|---|---|"]
     for m in methods:
         sw = np.array([r["software"] for r in rows if r["method"] == m])
         hw = np.array([r["chip"] for r in rows if r["method"] == m])
-        lines.append(f"| {m} | {sw.mean():.3f} ± {sw.std():.3f} | {hw.mean():.3f} ± {hw.std():.3f} | "
-                     f"{(sw - hw).mean():+.3f} ± {(sw - hw).std():.3f} |")
-    md = "\n".join(lines)
-    (OUT / "deploy.md").write_text(md + "\n")
-    print(md)
+        lines.append(f"| {m} | {pm(sw)} | {pm(hw)} | {(sw - hw).mean():+.3f} ± {(sw - hw).std():.3f} |")
+    publish("deploy", rows, "\n".join(lines))
 
 
 def mhchain(seeds, workers):
@@ -137,16 +139,12 @@ def mhchain(seeds, workers):
     for iters in (3000, 10000):
         rows += run_all([("mh", "breast_cancer", s, sg, None, None, {"iters": iters, "burn_in": iters // 2})
                          for sg in (4.0, 5.0) for s in range(seeds)], workers)
-    (OUT / "mhchain.json").write_text(json.dumps(rows, indent=1))
     lines = ["| MH iterations | σ=4.0 | σ=5.0 | seconds per training |", "|---|---|---|---|"]
     for iters in (3000, 10000):
         cell = lambda sg: [r["chip"] for r in rows if r["iters"] == iters and r["sigma"] == sg]
         secs = np.mean([r["seconds"] for r in rows if r["iters"] == iters])
-        lines.append(f"| {iters} | {np.mean(cell(4.0)):.3f} ± {np.std(cell(4.0)):.3f} | "
-                     f"{np.mean(cell(5.0)):.3f} ± {np.std(cell(5.0)):.3f} | {secs:.0f} |")
-    md = "\n".join(lines)
-    (OUT / "mhchain.md").write_text(md + "\n")
-    print(md)
+        lines.append(f"| {iters} | {pm(cell(4.0))} | {pm(cell(5.0))} | {secs:.0f} |")
+    publish("mhchain", rows, "\n".join(lines))
 
 
 def main():
