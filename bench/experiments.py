@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "experiments"
-MH_KW = {"iters": 3000, "burn_in": 1500}
+MH_KW = {"iters": 3000}
 EPOCHS = {"bptt": 30, "bptt_qat": 30, "cilspl": 30}
 
 
@@ -30,11 +30,13 @@ def _job(args):
     torch.set_num_threads(1)
     from hw.config import ChipConfig
     from sim.faults import Faults
+    from train.config import TrainConfig
     from train.run import run_training
     cfg = ChipConfig.from_dict(chip) if chip else None
     kw = mh_kw if method == "mh" else {"epochs": EPOCHS[method]}
-    r = run_training(method, dataset, cfg=cfg, faults=Faults(distortion=sigma, seed=seed), seed=seed,
-                     train_size=train_size, progress=False, **kw)
+    tc = TrainConfig(method=method, dataset=dataset, chip=cfg, faults=Faults(distortion=sigma, seed=seed),
+                     seed=seed, train_size=train_size, params=kw)
+    r = run_training(tc, progress=False)
     return {"method": method, "seed": seed, "sigma": sigma, "train_size": train_size, "iters": kw.get("iters"),
             "final_step": r.extra.get("final_step"),
             "software": r.software_accuracy, "chip": r.chip_accuracy, "seconds": r.seconds,
@@ -137,7 +139,7 @@ def mhchain(seeds, workers):
     """MH at high distortion with longer chains: does more exploration recover the accuracy?"""
     rows = []
     for iters in (3000, 10000):
-        rows += run_all([("mh", "breast_cancer", s, sg, None, None, {"iters": iters, "burn_in": iters // 2})
+        rows += run_all([("mh", "breast_cancer", s, sg, None, None, {"iters": iters})
                          for sg in (4.0, 5.0) for s in range(seeds)], workers)
     lines = ["| MH iterations | σ=4.0 | σ=5.0 | seconds per training |", "|---|---|---|---|"]
     for iters in (3000, 10000):

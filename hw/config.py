@@ -73,6 +73,9 @@ class ChipConfig:
     reset: str = "subtract"                        # "subtract" or "zero"
 
     def __post_init__(self) -> None:
+        if isinstance(self.layer_sizes, (str, bytes)) or not isinstance(self.layer_sizes, Sequence) or \
+                not all(_is_int(s) for s in self.layer_sizes):
+            raise ConfigError(f"layer_sizes={self.layer_sizes!r}: expected a list of integers 1..65536")
         sizes = tuple(int(s) for s in self.layer_sizes)
         if len(sizes) < 2:
             raise ConfigError(f"layer_sizes: need an input size and at least one layer, got {sizes}")
@@ -88,17 +91,21 @@ class ChipConfig:
         if self.weight_bits > self.membrane_bits:
             raise ConfigError(f"weight_bits={self.weight_bits}: must not exceed membrane_bits={self.membrane_bits}")
         n = self.num_layers
-        betas = tuple(float(b) for b in _per_layer("beta", self.beta, n))
+        betas = _per_layer("beta", self.beta, n)
+        for b in betas:
+            if isinstance(b, bool) or not isinstance(b, (int, float, np.number)):
+                raise ConfigError(f"beta={b!r}: allowed range is the open interval (0, 1)")
+        betas = tuple(float(b) for b in betas)
         for b in betas:
             if not (0.0 < b < 1.0) or math.isnan(b):
                 raise ConfigError(f"beta={b}: allowed range is the open interval (0, 1)")
         object.__setattr__(self, "beta", betas)
         thrs = _per_layer("threshold", self.threshold, n)
         for t in thrs:
-            if int(t) != t or not 1 <= int(t) <= self.membrane_max:
+            if not _is_int(t) or not 1 <= int(t) <= self.membrane_max:
                 raise ConfigError(f"threshold={t}: allowed range is integers 1..{self.membrane_max} (membrane LSBs)")
         object.__setattr__(self, "threshold", tuple(int(t) for t in thrs))
-        if self.reset not in RESET_MODES:
+        if not isinstance(self.reset, str) or self.reset not in RESET_MODES:
             raise ConfigError(f"reset={self.reset!r}: allowed values are {RESET_MODES}")
 
     # -- derived structure --------------------------------------------------------------------------
@@ -195,6 +202,8 @@ class ChipConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "ChipConfig":
+        if not isinstance(d, dict):
+            raise ConfigError(f"chip config: expected a table of fields, got {d!r}")
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(d) - known
         if unknown:
@@ -259,6 +268,13 @@ class ChipConfig:
         return s.astype(bool)
 
 
+def _is_int(v) -> bool:
+    """An integer value (a float like 8.0 counts; bools and strings do not)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+        return False
+    return math.isfinite(v) and int(v) == v
+
+
 def _check_int(name: str, v, lo: int, hi: int) -> None:
-    if int(v) != v or not lo <= int(v) <= hi:
+    if not _is_int(v) or not lo <= int(v) <= hi:
         raise ConfigError(f"{name}={v}: allowed range is integers {lo}..{hi}")

@@ -11,7 +11,9 @@ Trainers only ever call ``load`` and ``run``, so any backend can be the chip in 
 """
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -20,6 +22,39 @@ from hw.config import ChipConfig, ConfigError
 from sim.model import ChipResult, FastModel, counter_names
 
 BACKENDS = ("fast", "amaranth", "icarus", "verilator", "board")
+
+
+def memory_estimate(cfg: ChipConfig, batch: int, steps: int, record_state: bool = False) -> int:
+    """Bytes a programmed fast chip needs to run ``batch`` samples of ``steps`` steps (an upper estimate):
+    the weights (int64 plus a float working copy), the per-step working arrays, the recorded spikes and,
+    if asked, the recorded membrane states."""
+    synapses = sum(cfg.fan_in(l) * cfg.fan_out(l) for l in range(cfg.num_layers))
+    neurons = sum(cfg.layer_sizes)
+    per_step = batch * neurons * 8 * 6                      # accumulators, membranes, spikes, temporaries
+    recorded = batch * steps * (neurons + cfg.layer_sizes[0])  # bool spikes in and out
+    if record_state:
+        recorded += batch * steps * neurons * 8
+    return synapses * 16 + per_step + recorded
+
+
+def available_memory() -> int:
+    """Bytes of memory available now (``MemAvailable``), or physical memory where that is unknown."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def check_memory(cfg: ChipConfig, batch: int, steps: int, record_state: bool = False) -> None:
+    """Refuse, with the estimate, a run that would not fit in the memory available (before any work)."""
+    need, have = memory_estimate(cfg, batch, steps, record_state), available_memory()
+    if need > 0.8 * have:
+        raise ConfigError(f"layer_sizes={cfg.layer_sizes} with batch {batch} x {steps} steps needs about "
+                          f"{need / 2**30:.1f} GiB; {have / 2**30:.1f} GiB are available — use fewer or smaller "
+                          "layers, or a smaller batch")
 
 
 class Chip(ABC):
@@ -37,6 +72,7 @@ class Chip(ABC):
         if cfg.structure() != self.cfg.structure():
             raise ConfigError("cfg: a loaded config must keep the chip's structure (sizes, widths, lanes); "
                               "make a new chip for a new structure")
+        check_memory(cfg, 1, 1)
         weights, offsets = cfg.check_weights(weights), cfg.check_offsets(threshold_offsets)
         # all checks passed: only now replace the programme (a failed load leaves the chip as it was)
         self.cfg, self.weights, self.offsets = cfg, weights, offsets
@@ -49,17 +85,25 @@ class Chip(ABC):
         """Run ``spikes`` (``(B, T, N0)``, 0/1) from a cleared state, one sample after another."""
         if self.weights is None:
             raise RuntimeError("run: load() weights into the chip first")
-        return self._run(self.cfg.check_spikes(spikes), record_state)
+        spikes = self.cfg.check_spikes(spikes)
+        check_memory(self.cfg, spikes.shape[0], spikes.shape[1], record_state)
+        return self._run(spikes, record_state)
 
     @abstractmethod
     def _run(self, spikes: np.ndarray, record_state: bool) -> ChipResult: ...
 
 
 class FastChip(Chip):
-    """The vectorised model as a chip."""
+    """The vectorised model as a chip. Besides the programme, ``load`` takes the model-only
+    non-idealities of :class:`sim.model.FastModel`: per-neuron ``leak_multipliers`` (``beta_int`` per
+    layer) and a membrane ``distortion`` (see :mod:`sim.faults`)."""
+
+    def load(self, weights, threshold_offsets=None, cfg=None, leak_multipliers=None, distortion=None) -> None:
+        self._perturbation = {"beta_int": leak_multipliers, "distortion": distortion}
+        super().load(weights, threshold_offsets, cfg)
 
     def _loaded(self) -> None:
-        self._model = FastModel(self.cfg, self.weights, self.offsets)
+        self._model = FastModel(self.cfg, self.weights, self.offsets, **getattr(self, "_perturbation", {}))
 
     def _run(self, spikes, record_state):
         return self._model.run(spikes, record_state=record_state)

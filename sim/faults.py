@@ -21,7 +21,11 @@ import numpy as np
 
 from hw.config import ChipConfig, ConfigError
 from sim.chip import Chip, FastChip
-from sim.model import FastModel
+
+
+#: allowed range of each fault strength (inclusive)
+LIMITS = {"distortion": (0.0, 10.0), "threshold_mismatch": (0.0, 2.0), "leak_mismatch": (0.0, 2.0),
+          "stuck_zero": (0.0, 1.0)}
 
 
 @dataclass(frozen=True)
@@ -33,12 +37,18 @@ class Faults:
     seed: int = 0
 
     def __post_init__(self):
-        for name in ("distortion", "threshold_mismatch", "leak_mismatch"):
+        for name, (lo, hi) in LIMITS.items():
             v = getattr(self, name)
-            if not (np.isfinite(v) and v >= 0):
-                raise ConfigError(f"{name}={v}: allowed range is >= 0")
-        if not 0.0 <= self.stuck_zero <= 1.0:
-            raise ConfigError(f"stuck_zero={self.stuck_zero}: allowed range is 0..1")
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.number)) or not lo <= v <= hi:
+                raise ConfigError(f"{name}={v!r}: allowed range is {lo:g}..{hi:g}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or not 0 <= self.seed < 2**32:
+            raise ConfigError(f"faults seed={self.seed!r}: allowed range is integers 0..{2**32 - 1}")
+
+    @classmethod
+    def from_dict(cls, d, where: str = "faults") -> "Faults":
+        if not isinstance(d, dict) or set(d) - set(LIMITS) - {"seed"}:
+            raise ConfigError(f"{where}={d!r}: expected a table with fields {sorted(LIMITS) + ['seed']}")
+        return cls(**d)
 
     @property
     def rtl_expressible(self) -> bool:
@@ -83,13 +93,14 @@ class FaultyChip(Chip):
     def _loaded(self) -> None:
         weights = [np.where(s, 0, w) for w, s in zip(self.weights, self._stuck)]
         offsets = self._faulty_offsets()
-        self.inner.load(weights, offsets, cfg=self.cfg)
-        if not self.faults.rtl_expressible:
-            f = self.faults
-            beta = [np.clip(np.rint(b * (1 + n * f.leak_mismatch)), 1, (1 << self.cfg.beta_frac_bits) - 1)
-                    .astype(np.int64) for b, n in zip(self.cfg.beta_int, self._leak_noise)]
-            dist = eif_distortion(self.cfg, f.distortion) if f.distortion > 0 else None
-            self.inner._model = FastModel(self.cfg, weights, offsets, beta_int=beta, distortion=dist)
+        if self.faults.rtl_expressible:
+            self.inner.load(weights, offsets, cfg=self.cfg)
+            return
+        f = self.faults
+        beta = [np.clip(np.rint(b * (1 + n * f.leak_mismatch)), 1, (1 << self.cfg.beta_frac_bits) - 1)
+                .astype(np.int64) for b, n in zip(self.cfg.beta_int, self._leak_noise)]
+        dist = eif_distortion(self.cfg, f.distortion) if f.distortion > 0 else None
+        self.inner.load(weights, offsets, cfg=self.cfg, leak_multipliers=beta, distortion=dist)
 
     def _run(self, spikes, record_state):
-        return self.inner._run(spikes, record_state)
+        return self.inner.run(spikes, record_state)

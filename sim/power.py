@@ -44,8 +44,11 @@ class DeviceProfile:
     def __post_init__(self):
         for f in fields(self):
             v = getattr(self, f.name)
-            if f.name not in ("name", "source") and not (np.isfinite(v) and v >= 0):
-                raise ConfigError(f"device.{f.name}={v}: allowed range is >= 0")
+            if f.name in ("name", "source"):
+                if not isinstance(v, str):
+                    raise ConfigError(f"device.{f.name}={v!r}: expected a string")
+            elif isinstance(v, bool) or not isinstance(v, (int, float)) or not (np.isfinite(v) and v >= 0):
+                raise ConfigError(f"device.{f.name}={v!r}: allowed range is numbers >= 0")
         if self.clock_mhz <= 0:
             raise ConfigError(f"device.clock_mhz={self.clock_mhz}: allowed range is > 0")
 
@@ -76,12 +79,6 @@ PROFILES = {
                             state_read_pj=5.0, state_write_pj=5.0, neuron_update_pj=2.0, event_pj=1.0,
                             cycle_pj=20.0, source="estimates, see sim/power.py"),
 }
-
-
-def get_profile(name: str) -> DeviceProfile:
-    if name not in PROFILES:
-        raise ConfigError(f"device={name!r}: allowed values are {sorted(PROFILES)}")
-    return PROFILES[name]
 
 
 @dataclass(frozen=True)

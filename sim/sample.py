@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hw.config import ChipConfig
+from hw.config import ConfigError, ChipConfig
 
 
 def random_weights(cfg: ChipConfig, seed: int = 0, input_density: float = 0.1) -> list[np.ndarray]:
@@ -21,5 +21,5 @@ def random_weights(cfg: ChipConfig, seed: int = 0, input_density: float = 0.1) -
 def random_spikes(cfg: ChipConfig, batch: int, steps: int, density: float, seed: int = 0) -> np.ndarray:
     """Bernoulli input spikes ``(batch, steps, N0)`` with probability ``density`` per neuron and step."""
     if not 0.0 <= density <= 1.0:
-        raise ValueError(f"density={density}: allowed range is 0..1")
+        raise ConfigError(f"density={density}: allowed range is 0..1")
     return np.random.default_rng(seed).random((batch, steps, cfg.layer_sizes[0])) < density

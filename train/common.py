@@ -31,6 +31,12 @@ class Encoded:
 
     @classmethod
     def from_split(cls, split: Split, steps: int = 16, encoder: str = "rate", seed: int = 0) -> "Encoded":
+        """Encode a split's features (a split of spike trains is taken as it is)."""
+        if split.spikes:
+            if split.x_train.shape[1] != steps:
+                raise ConfigError(f"steps={steps}: the {split.name} spike trains have {split.x_train.shape[1]} steps")
+            return cls(split.x_train, split.y_train, split.x_val, split.y_val, split.x_test, split.y_test,
+                       split.n_classes)
         return cls(encode(split.x_train, steps, encoder, seed), split.y_train,
                    encode(split.x_val, steps, encoder, seed + 1), split.y_val,
                    encode(split.x_test, steps, encoder, seed + 2), split.y_test, split.n_classes)
@@ -86,6 +92,7 @@ class TrainResult:
     val_activity: dict = field(default_factory=dict)  # the same on the validation set
     extra: dict = field(default_factory=dict)      # method-specific (acceptance rate, ...)
     seconds: float = 0.0
+    train_config: dict = field(default_factory=dict)  # the TrainConfig that produced it (TrainConfig.to_dict)
 
     def save(self, path: str | Path) -> None:
         path = Path(path)
@@ -100,6 +107,7 @@ class TrainResult:
     def load(cls, path: str | Path) -> "TrainResult":
         path = Path(path)
         d = json.loads(path.with_suffix(".json").read_text())
+        d.setdefault("train_config", {})
         with np.load(path.with_suffix(".npz")) as z:
             L = len([k for k in z.files if k.startswith("w")])
             d["chip_weights"] = [z[f"w{l}"] for l in range(L)]

@@ -2,18 +2,60 @@
 
 ``load_dataset(name, seed, train_size)`` returns a :class:`Split` with stratified, seeded
 train/validation/test parts; features are standardised with the training part's mean and std only.
-Built in: ``breast_cancer`` (569x30) and ``digits`` (1797x64) from scikit-learn; local N-MNIST and SVHN
-through :mod:`train.loaders`.
+:data:`DATASETS` is the registry: ``breast_cancer`` (569x30) and ``digits`` (1797x64) from scikit-learn, and
+a user's local ``nmnist`` (a folder with ``Train/<digit>/*.bin``; already spikes, binned into ``steps``) and
+``svhn`` (a cropped-digits ``.mat`` file, grey-scale pooled 4x4 to 64 features) through :mod:`train.loaders`,
+which need ``path``.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
 from hw.config import ConfigError
 
-DATASETS = ("breast_cancer", "digits")
+
+@dataclass(frozen=True)
+class Dataset:
+    """A registered dataset. ``load(path, steps)`` gives ``(x, y)``: features ``(samples, features)`` or, for
+    ``spikes`` datasets, spike trains ``(samples, steps, neurons)`` that need no encoder."""
+    name: str
+    description: str
+    load: Callable[[str | None, int], tuple[np.ndarray, np.ndarray]]
+    needs_path: bool = False
+    spikes: bool = False
+
+
+def _sklearn(name: str):
+    def load(path, steps):
+        from sklearn import datasets
+        d = getattr(datasets, f"load_{name}")()
+        return d.data, d.target
+    return load
+
+
+def _nmnist(path, steps):
+    from train.loaders import load_nmnist
+    return load_nmnist(path, "Train", steps=steps)
+
+
+def _svhn(path, steps):
+    from train.loaders import load_svhn
+    return load_svhn(path, pool=4)
+
+
+DATASETS: dict[str, Dataset] = {d.name: d for d in (
+    Dataset("breast_cancer", "scikit-learn breast cancer, 569 samples x 30 features, 2 classes",
+            _sklearn("breast_cancer")),
+    Dataset("digits", "scikit-learn 8x8 digits, 1797 samples x 64 features, 10 classes", _sklearn("digits")),
+    Dataset("nmnist", "local N-MNIST event files (path: the folder holding Train/); 2312 input neurons",
+            _nmnist, needs_path=True, spikes=True),
+    Dataset("svhn", "local SVHN cropped digits (path: a .mat file); 8x8 grey-scale pooled, 64 features",
+            _svhn, needs_path=True),
+)}
 
 
 @dataclass
@@ -26,16 +68,18 @@ class Split:
     y_test: np.ndarray
     n_classes: int
     name: str = ""
+    spikes: bool = False          # x are spike trains (samples, steps, neurons), not features
 
     @property
     def n_features(self) -> int:
-        return self.x_train.shape[1]
+        return self.x_train.shape[-1]
 
 
-def check_xy(x: np.ndarray, y: np.ndarray, what: str = "data") -> None:
+def check_xy(x: np.ndarray, y: np.ndarray, what: str = "data", spikes: bool = False) -> None:
     """Reject empty, NaN/inf or mismatched data before any training starts."""
-    if x.ndim != 2 or len(x) == 0:
-        raise ConfigError(f"{what}: expected a non-empty (samples, features) array, got shape {x.shape}")
+    if x.ndim != (3 if spikes else 2) or len(x) == 0:
+        shape = "(samples, steps, neurons)" if spikes else "(samples, features)"
+        raise ConfigError(f"{what}: expected a non-empty {shape} array, got shape {x.shape}")
     if len(y) != len(x):
         raise ConfigError(f"{what}: {len(x)} samples but {len(y)} labels")
     if not np.all(np.isfinite(x)):
@@ -43,12 +87,13 @@ def check_xy(x: np.ndarray, y: np.ndarray, what: str = "data") -> None:
 
 
 def split_dataset(x: np.ndarray, y: np.ndarray, seed: int = 0, val_frac: float = 0.2, test_frac: float = 0.2,
-                  train_size: int | None = None, name: str = "") -> Split:
-    """Stratified seeded split; ``train_size`` keeps that many training samples (data-efficiency studies)."""
+                  train_size: int | None = None, name: str = "", spikes: bool = False) -> Split:
+    """Stratified seeded split; ``train_size`` keeps that many training samples (data-efficiency studies).
+    Features are standardised with the training part's statistics; spike trains (``spikes``) are kept."""
     from sklearn.model_selection import train_test_split
-    x = np.asarray(x, np.float64)
+    x = np.asarray(x, bool if spikes else np.float64)
     y = np.asarray(y).astype(np.int64)
-    check_xy(x, y, name or "data")
+    check_xy(x, y, name or "data", spikes)
     if not (0 < val_frac < 1 and 0 < test_frac < 1 and val_frac + test_frac < 1):
         raise ConfigError(f"val_frac={val_frac}, test_frac={test_frac}: each in (0, 1) with sum < 1")
     x_rest, x_test, y_rest, y_test = train_test_split(x, y, test_size=test_frac, random_state=seed, stratify=y)
@@ -61,19 +106,23 @@ def split_dataset(x: np.ndarray, y: np.ndarray, seed: int = 0, val_frac: float =
         if train_size < len(x_train):
             x_train, _, y_train, _ = train_test_split(x_train, y_train, train_size=train_size,
                                                       random_state=seed + 2, stratify=y_train)
+    if spikes:
+        return Split(x_train, y_train, x_val, y_val, x_test, y_test, n_classes, name, spikes=True)
     mean, std = x_train.mean(0), x_train.std(0)
     std = np.where(std > 0, std, 1.0)
     z = lambda a: (a - mean) / std
     return Split(z(x_train), y_train, z(x_val), y_val, z(x_test), y_test, n_classes, name)
 
 
-def load_dataset(name: str, seed: int = 0, train_size: int | None = None) -> Split:
-    from sklearn import datasets
-    if name == "breast_cancer":
-        d = datasets.load_breast_cancer()
-    elif name == "digits":
-        d = datasets.load_digits()
-    else:
-        raise ConfigError(f"dataset={name!r}: allowed values are {DATASETS} (or use train.loaders for "
-                          "local N-MNIST / SVHN files)")
-    return split_dataset(d.data, d.target, seed=seed, train_size=train_size, name=name)
+def load_dataset(name: str, seed: int = 0, train_size: int | None = None, path: str | Path | None = None,
+                 steps: int = 16) -> Split:
+    """The registered dataset ``name`` (see :data:`DATASETS`), split; ``path`` for a user's local files."""
+    if name not in DATASETS:
+        raise ConfigError(f"dataset={name!r}: allowed values are {list(DATASETS)}")
+    d = DATASETS[name]
+    if d.needs_path and not path:
+        raise ConfigError(f"dataset={name!r} reads local files: give their path (--data-path)")
+    if path and not d.needs_path:
+        raise ConfigError(f"data_path={str(path)!r}: dataset {name!r} is built in and takes no path")
+    x, y = d.load(str(path) if path else None, steps)
+    return split_dataset(x, y, seed=seed, train_size=train_size, name=name, spikes=d.spikes)

@@ -17,7 +17,12 @@ import numpy as np
 
 from hw.config import ConfigError
 
-ENCODERS = ("rate", "latency", "delta")
+#: the registry of encoders: name -> what it does (the functions below, dispatched by :func:`encode`)
+ENCODERS = {
+    "rate": "Bernoulli spikes with probability Φ(z) in every step (seeded)",
+    "latency": "one spike at a time that falls with Φ(z); none below min_p",
+    "delta": "sigma-delta modulation of a ramp to Φ(z); deterministic",
+}
 
 
 def to_prob(x: np.ndarray) -> np.ndarray:
@@ -29,7 +34,7 @@ def encode(x: np.ndarray, steps: int, method: str = "rate", seed: int = 0, squas
            min_p: float = 0.05, threshold: float = 0.1) -> np.ndarray:
     """Encode ``x`` (samples, features) into bool spikes ``(samples, steps, features)``."""
     if method not in ENCODERS:
-        raise ConfigError(f"encoder={method!r}: allowed values are {ENCODERS}")
+        raise ConfigError(f"encoder={method!r}: allowed values are {list(ENCODERS)}")
     if not 1 <= int(steps) <= 10000:
         raise ConfigError(f"steps={steps}: allowed range is 1..10000")
     x = np.asarray(x, np.float64)

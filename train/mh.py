@@ -45,18 +45,21 @@ def check_mh(iters, burn_in, thin, prior_std, lik_std, step, target_accept, bloc
         raise ConfigError(f"block_frac={block_frac}: allowed range is (0, 1]")
 
 
-def train_mh(cfg: ChipConfig, spec: NetSpec, data: Encoded, chip: Chip, iters: int = 3000, burn_in: int = 1500,
+def train_mh(cfg: ChipConfig, spec: NetSpec, data: Encoded, chip: Chip, iters: int = 3000,
+             burn_in: int | None = None,
              thin: int = 5, prior_std: float = 0.5, lik_std: float = 0.5, step: float = 0.05,
              target_accept: float = 0.3, block_frac: float = 0.1, gain_std: float = 1.0, seed: int = 0,
              progress: bool = True, callback: Callable[[int, float], None] | None = None) -> TrainResult:
-    """``callback(iteration // 100, on-chip training accuracy)`` every 100 iterations (it may raise)."""
+    """``callback(iteration // 100, on-chip training accuracy)`` every 100 iterations (it may raise).
+    ``burn_in`` defaults to half of ``iters``."""
+    burn_in = iters // 2 if burn_in is None else burn_in
     check_fit(cfg, data)
     check_mh(iters, burn_in, thin, prior_std, lik_std, step, target_accept, block_frac)
     if not (np.isfinite(gain_std) and gain_std > 0):
         raise ConfigError(f"gain_std={gain_std}: allowed range is > 0")
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
-    theta = spec.threshold
+    theta = spec.theta
     init = ChipMirrorNet(cfg, spec, seed).float_weights()        # same start as the gradient methods
     shapes = [w.shape for w in init]
     sizes = [w.size for w in init]

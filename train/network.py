@@ -15,15 +15,16 @@ from train.surrogates import make_surrogate
 
 @dataclass(frozen=True)
 class NetSpec:
-    """Software-side hyper-parameters (beta lives in the ChipConfig; threshold is in software units)."""
-    threshold: float = 1.0
+    """Software-side hyper-parameters (beta lives in the ChipConfig). ``theta`` is the software threshold,
+    in the units of the float weights; the chip's threshold (integer LSBs) comes from the quantiser."""
+    theta: float = 1.0
     surrogate: str = "atan"
     surrogate_scale: float | None = None
     qat: bool = False
 
     def __post_init__(self):
-        if not (np.isfinite(self.threshold) and 0 < self.threshold <= 100):
-            raise ConfigError(f"threshold={self.threshold}: allowed range is (0, 100] (software units)")
+        if not (np.isfinite(self.theta) and 0 < self.theta <= 100):
+            raise ConfigError(f"theta={self.theta}: allowed range is (0, 100] (software threshold)")
         make_surrogate(self.surrogate, self.surrogate_scale)   # validates name and scale
 
 
@@ -37,13 +38,13 @@ class ChipMirrorNet(nn.Module):
                                 for l in range(cfg.num_layers))
         grad = make_surrogate(spec.surrogate, spec.surrogate_scale)
         reset = {"subtract": "subtract", "zero": "zero"}[cfg.reset]
-        self.lif = nn.ModuleList(snn.Leaky(beta=cfg.beta_effective[l], threshold=spec.threshold,
+        self.lif = nn.ModuleList(snn.Leaky(beta=cfg.beta_effective[l], threshold=spec.theta,
                                            spike_grad=grad, reset_mechanism=reset)
                                  for l in range(cfg.num_layers))
 
     def weight(self, l: int) -> torch.Tensor:
         w = self.fc[l].weight.T              # (fan_in, fan_out), the chip's orientation
-        return fake_quantise(w, self.cfg, self.spec.threshold) if self.spec.qat else w
+        return fake_quantise(w, self.cfg, self.spec.theta) if self.spec.qat else w
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x``: (batch, steps, N0) 0/1 -> output spikes (batch, steps, N_L)."""
@@ -69,5 +70,5 @@ class ChipMirrorNet(nn.Module):
 
     def to_chip(self) -> tuple[ChipConfig, list[np.ndarray]]:
         """The chip programme: config with quantised thresholds, and integer weights."""
-        cfg, ints, _ = quantise(self.cfg, self.float_weights(), self.spec.threshold)
+        cfg, ints, _ = quantise(self.cfg, self.float_weights(), self.spec.theta)
         return cfg, ints

@@ -1,42 +1,45 @@
-"""One entry point for a training run: dataset -> encoding -> chip (with optional faults) -> trainer."""
+"""One entry point for a training run: a :class:`train.config.TrainConfig` -> dataset -> encoding -> chip
+(with its faults) -> the registered trainer -> :class:`train.common.TrainResult`."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from typing import Callable
 
-from hw.config import ChipConfig, ConfigError
+from hw.config import ChipConfig
 from sim.chip import make_chip
 from sim.faults import Faults, FaultyChip
-from train.common import Encoded, TrainResult
-from train.data import load_dataset
-from train.network import NetSpec
+from train.common import Encoded, TrainResult, check_fit
+from train.config import TrainConfig, default_chip
+from train.data import Split, load_dataset
 
-METHODS = ("bptt", "bptt_qat", "mh", "cilspl")
-
-
-def default_chip(dataset: str, n_features: int, n_classes: int, hidden: int | None = None) -> ChipConfig:
-    h = hidden or (16 if dataset == "breast_cancer" else 64)
-    return ChipConfig(layer_sizes=(n_features, h, n_classes), lanes=8, beta=0.9)
+__all__ = ["TrainConfig", "default_chip", "prepare", "run_training"]
 
 
-def run_training(method: str, dataset: str = "breast_cancer", cfg: ChipConfig | None = None,
-                 spec: NetSpec = NetSpec(), faults: Faults = Faults(), backend: str = "fast", steps: int = 16,
-                 encoder: str = "rate", seed: int = 0, train_size: int | None = None, progress: bool = True,
-                 **method_kw) -> TrainResult:
-    if method not in METHODS:
-        raise ConfigError(f"method={method!r}: allowed values are {METHODS}")
-    split = load_dataset(dataset, seed=seed, train_size=train_size)
-    cfg = cfg or default_chip(dataset, split.n_features, split.n_classes)
-    data = Encoded.from_split(split, steps=steps, encoder=encoder, seed=seed)
-    chip = make_chip(cfg, backend)
-    if faults != Faults():
-        chip = FaultyChip(chip, faults)
-    if method in ("bptt", "bptt_qat"):
-        from train.bptt import train_bptt
-        from dataclasses import replace
-        return train_bptt(cfg, replace(spec, qat=method == "bptt_qat"), data, chip, seed=seed,
-                          progress=progress, **method_kw)
-    if method == "mh":
-        from train.mh import train_mh
-        return train_mh(cfg, spec, data, chip, seed=seed, progress=progress, **method_kw)
-    from train.cilspl import train_cilspl
-    return train_cilspl(cfg, spec, data, chip, seed=seed, progress=progress, **method_kw)
+def load_split(tc: TrainConfig) -> Split:
+    return load_dataset(tc.dataset, seed=tc.seed, train_size=tc.train_size, path=tc.data_path, steps=tc.steps)
+
+
+def prepare(tc: TrainConfig, split: Split | None = None) -> tuple[ChipConfig, Encoded]:
+    """The chip and the encoded data of ``tc``, checked against each other (before any training)."""
+    split = split or load_split(tc)
+    cfg = tc.chip_for(split.n_features, split.n_classes)
+    data = Encoded.from_split(split, steps=tc.steps, encoder=tc.encoder, seed=tc.seed)
+    check_fit(cfg, data)
+    return cfg, data
+
+
+def run_training(tc: TrainConfig, data: Encoded | None = None, split: Split | None = None, progress: bool = True,
+                 callback: Callable[[int, float], None] | None = None) -> TrainResult:
+    """Train as ``tc`` says. ``data`` (already encoded, e.g. shared by a study's trials) or ``split`` skip
+    loading; ``callback(step, value)`` is the trainer's progress report (it may raise to stop)."""
+    if data is None:
+        cfg, data = prepare(tc, split)
+    else:
+        cfg = tc.chip_for(data.x_train.shape[2], data.n_classes)
+        check_fit(cfg, data)
+    chip = make_chip(cfg, tc.backend)
+    if tc.faults != Faults():
+        chip = FaultyChip(chip, tc.faults)
+    train = tc.trainer.resolve()
+    result = train(cfg, tc.spec, data, chip, seed=tc.seed, progress=progress, callback=callback, **tc.params)
+    result.train_config = tc.to_dict()
+    return result

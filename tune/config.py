@@ -1,11 +1,13 @@
 """Study configuration: a TOML file with validated fields (every error names the field and its range).
 
 Sections: ``[study]`` (name, storage, n_trials, sampler, objective, weights, seed, out), ``[data]``
-(dataset, steps, encoder, train_size), ``[chip]`` (ChipConfig fields; beta/threshold are searched),
-``[device]`` (a profile name in ``base`` plus overrides), ``[search]`` (methods, surrogates,
-surrogate_scale_factor, beta, threshold, optional lanes / weight_bits choices) and
-``[search.bptt]``, ``[search.cilspl]``, ``[search.mh]`` for each method's own ranges.
-A range is ``[low, high]``; a fixed value is a number.
+(dataset, data_path, steps, encoder, train_size), ``[faults]`` (the chip's non-idealities the trainers are
+not told about; see :mod:`sim.faults`), ``[chip]`` (ChipConfig fields; beta is searched, the chip threshold
+follows from the software threshold ``theta``), ``[device]`` (a profile name in ``base`` plus overrides),
+``[search]`` (methods, surrogates, surrogate_scale_factor, beta, theta, optional lanes / weight_bits choices)
+and ``[search.<method>]`` for each method's own ranges (the parameters of :data:`train.trainers.TRAINERS`).
+A range is ``[low, high]``; a fixed value is a number. The data, faults and chip sections make the study's
+base :class:`train.config.TrainConfig`; each trial replaces what it searches.
 """
 from __future__ import annotations
 
@@ -14,25 +16,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hw.config import ChipConfig, ConfigError
+from sim.faults import Faults
 from sim.power import DeviceProfile
-from train.data import DATASETS
-from train.encode import ENCODERS
+from train.config import TrainConfig, check_choice, check_float, check_int
 from train.surrogates import SURROGATES
+from train.trainers import TRAINERS, Param
 
-METHODS = ("bptt", "cilspl", "mh")
+METHODS = tuple(TRAINERS)
 SAMPLERS = ("nsga2", "tpe")
 OBJECTIVES = ("multi", "weighted")
 OBJECTIVE_NAMES = ("accuracy", "latency_us", "fps_per_watt")
 
-#: allowed ranges of searchable parameters: name -> (lowest, highest, log scale)
-LIMITS = {
-    "beta": (0.01, 0.999, False), "threshold": (0.05, 20.0, True), "surrogate_scale_factor": (0.05, 20.0, True),
-    "epochs": (1, 500, False), "lr": (1e-5, 0.5, True),
-    "iters": (10, 100000, False), "lik_std": (0.01, 10.0, True), "block_frac": (0.001, 1.0, True),
-    "prior_std": (0.01, 10.0, True),
+#: the searched parameters common to every method (method parameters: train.trainers.TRAINERS)
+COMMON = {
+    "beta": Param("beta", 0.9, 0.01, 0.999, help="leak factor of every layer"),
+    "theta": Param("theta", 1.0, 0.05, 20.0, log=True, help="software threshold"),
+    "surrogate_scale_factor": Param("surrogate_scale_factor", 1.0, 0.05, 20.0, log=True,
+                                    help="multiplies the surrogate's default slope/alpha/width"),
 }
-METHOD_PARAMS = {"bptt": ("epochs", "lr"), "cilspl": ("epochs", "lr"),
-                 "mh": ("iters", "lik_std", "block_frac", "prior_std")}
+RENAMED = {"threshold": "theta"}
 
 DEFAULT_TOML = """
 [study]
@@ -63,9 +65,13 @@ methods = ["bptt", "cilspl", "mh"]
 surrogates = ["atan", "fast_sigmoid", "sigmoid", "triangular", "straight_through"]
 surrogate_scale_factor = [0.25, 4.0]
 beta = [0.5, 0.99]
-threshold = [0.25, 4.0]
+theta = [0.25, 4.0]
 
 [search.bptt]
+epochs = [5, 20]
+lr = [0.001, 0.03]
+
+[search.bptt_qat]
 epochs = [5, 20]
 lr = [0.001, 0.03]
 
@@ -93,26 +99,36 @@ class Range:
         return self.low == self.high
 
 
-def _range(name: str, value, where: str) -> Range:
-    lo_lim, hi_lim, log = LIMITS[name]
-    integer = name in ("epochs", "iters")
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
+def _range(p: Param, value, where: str) -> Range:
+    number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
+    if number(value):
         lo = hi = value
-    elif isinstance(value, list) and len(value) == 2 and all(isinstance(v, (int, float)) for v in value):
+    elif isinstance(value, list) and len(value) == 2 and all(number(v) for v in value):
         lo, hi = value
     else:
-        raise ConfigError(f"{where}.{name}={value!r}: expected a number or [low, high]")
-    if not (lo_lim <= lo <= hi <= hi_lim):
-        raise ConfigError(f"{where}.{name}={value!r}: allowed range is {lo_lim}..{hi_lim} with low <= high")
-    if integer and (int(lo) != lo or int(hi) != hi):
-        raise ConfigError(f"{where}.{name}={value!r}: must be integers")
-    return Range(lo, hi, log, integer)
+        raise ConfigError(f"{where}.{p.name}={value!r}: expected a number or [low, high]")
+    if not (p.low <= lo <= hi <= p.high):
+        raise ConfigError(f"{where}.{p.name}={value!r}: allowed range is {p.range_text} with low <= high")
+    if p.integer and (int(lo) != lo or int(hi) != hi):
+        raise ConfigError(f"{where}.{p.name}={value!r}: must be integers")
+    return Range(lo, hi, p.log, p.integer)
 
 
 def _check_keys(d: dict, allowed, where: str) -> None:
     extra = set(d) - set(allowed)
+    for old, new in RENAMED.items():
+        if old in extra and new in allowed:
+            raise ConfigError(f"[{where}]: {old!r} is now {new!r} (the software threshold; the chip threshold "
+                              "in LSBs follows from it)")
     if extra:
         raise ConfigError(f"[{where}]: unknown fields {sorted(extra)}; allowed: {sorted(allowed)}")
+
+
+def _table(d: dict, key: str, where: str) -> dict:
+    v = d.get(key, {})
+    if not isinstance(v, dict):
+        raise ConfigError(f"{where}{key}={v!r}: expected a table ([{where}{key}])")
+    return dict(v)
 
 
 @dataclass(frozen=True)
@@ -124,12 +140,8 @@ class StudyConfig:
     objective: str
     weights: dict
     seed: int
-    out: Path
-    dataset: str
-    steps: int
-    encoder: str
-    train_size: int | None
-    chip: ChipConfig
+    out: Path                       # absolute: artefact paths stored in the study work from anywhere
+    train: TrainConfig              # the base of every trial (dataset, encoder, steps, faults, chip, seed)
     device: DeviceProfile
     methods: tuple
     surrogates: tuple
@@ -137,6 +149,13 @@ class StudyConfig:
     method_ranges: dict             # method -> {name -> Range}
     lanes: tuple | None = None      # hardware knobs (None = fixed to [chip])
     weight_bits: tuple | None = None
+
+    # the base training config's parts, by their old names
+    dataset = property(lambda self: self.train.dataset)
+    steps = property(lambda self: self.train.steps)
+    encoder = property(lambda self: self.train.encoder)
+    train_size = property(lambda self: self.train.train_size)
+    chip = property(lambda self: self.train.chip)
 
     @classmethod
     def from_toml(cls, text: str, overrides: dict | None = None) -> "StudyConfig":
@@ -153,11 +172,15 @@ class StudyConfig:
         p = Path(path)
         if not p.exists():
             raise ConfigError(f"--config {path}: no such file")
-        base = tomllib.loads(DEFAULT_TOML)
+        if not p.is_file():
+            raise ConfigError(f"--config {path}: not a file")
         if p.suffix != ".toml":
             raise ConfigError(f"--config {path}: expected a .toml file")
+        base = tomllib.loads(DEFAULT_TOML)
         try:
-            user = tomllib.loads(p.read_text())
+            user = tomllib.loads(p.read_text(encoding="utf-8"))
+        except UnicodeDecodeError:
+            raise ConfigError(f"--config {path}: not a text file")
         except tomllib.TOMLDecodeError as e:
             raise ConfigError(f"--config {path}: not valid TOML: {e}")
         for section, values in user.items():          # the user's file overrides the defaults per section
@@ -176,65 +199,66 @@ class StudyConfig:
 
     @classmethod
     def from_dict(cls, d: dict, overrides: dict | None = None) -> "StudyConfig":
-        _check_keys(d, ("study", "data", "chip", "device", "search"), "top level")
-        st, da = dict(d.get("study", {})), dict(d.get("data", {}))
+        _check_keys(d, ("study", "data", "faults", "chip", "device", "search"), "top level")
+        st, da = _table(d, "study", ""), _table(d, "data", "")
         for k, v in (overrides or {}).items():
             if v is not None:
                 st[k] = v
         _check_keys(st, ("name", "storage", "n_trials", "sampler", "objective", "weights", "seed", "out"), "study")
-        _check_keys(da, ("dataset", "steps", "encoder", "train_size"), "data")
-        n_trials = st.get("n_trials", 12)
-        if not isinstance(n_trials, int) or not 1 <= n_trials <= 100000:
-            raise ConfigError(f"study.n_trials={n_trials!r}: allowed range is integers 1..100000")
-        sampler, objective = st.get("sampler", "nsga2"), st.get("objective", "multi")
-        if sampler not in SAMPLERS:
-            raise ConfigError(f"study.sampler={sampler!r}: allowed values are {SAMPLERS}")
-        if objective not in OBJECTIVES:
-            raise ConfigError(f"study.objective={objective!r}: allowed values are {OBJECTIVES}")
-        weights = dict(st.get("weights", {"accuracy": 1.0, "latency_us": -0.001, "fps_per_watt": 0.0}))
+        _check_keys(da, ("dataset", "data_path", "steps", "encoder", "train_size"), "data")
+        name, storage, out = st.get("name", "spikeloop"), st.get("storage", "sqlite:///runs/spikeloop.db"), \
+            st.get("out", "runs/spikeloop")
+        for key, v in (("name", name), ("storage", storage), ("out", out)):
+            if not isinstance(v, str) or not v.strip():
+                raise ConfigError(f"study.{key}={v!r}: expected a non-empty string")
+        n_trials = check_int("study.n_trials", st.get("n_trials", 12), 1, 100000)
+        seed = check_int("study.seed", st.get("seed", 0), 0, 2**31 - 1)
+        sampler = check_choice("study.sampler", st.get("sampler", "nsga2"), SAMPLERS)
+        objective = check_choice("study.objective", st.get("objective", "multi"), OBJECTIVES)
+        weights = st.get("weights", {"accuracy": 1.0, "latency_us": -0.001, "fps_per_watt": 0.0})
+        if not isinstance(weights, dict):
+            raise ConfigError(f"study.weights={weights!r}: expected a table like {{accuracy = 1.0}}")
         _check_keys(weights, OBJECTIVE_NAMES, "study.weights")
-        dataset = da.get("dataset", "breast_cancer")
-        if dataset not in DATASETS:
-            raise ConfigError(f"data.dataset={dataset!r}: allowed values are {DATASETS}")
-        steps = da.get("steps", 16)
-        if not isinstance(steps, int) or not 1 <= steps <= 1000:
-            raise ConfigError(f"data.steps={steps!r}: allowed range is integers 1..1000")
-        encoder = da.get("encoder", "rate")
-        if encoder not in ENCODERS:
-            raise ConfigError(f"data.encoder={encoder!r}: allowed values are {ENCODERS}")
-        chip = ChipConfig.from_dict(dict(d.get("chip", {})))
-        dev = dict(d.get("device", {"base": "ice40up5k"}))
+        weights = {k: check_float(f"study.weights.{k}", v, -1e12, 1e12) for k, v in weights.items()}
+        fd = _table(d, "faults", "")
+        faults = Faults.from_dict({"seed": seed} | fd, "faults")
+        chip = ChipConfig.from_dict(_table(d, "chip", ""))
+        train = TrainConfig(dataset=da.get("dataset", "breast_cancer"), data_path=da.get("data_path"),
+                            steps=da.get("steps", 16), encoder=da.get("encoder", "rate"),
+                            train_size=da.get("train_size"), faults=faults, chip=chip, seed=seed)
+        dev = _table(d, "device", "") or {"base": "ice40up5k"}
         dev.setdefault("name", dev.get("base", "custom"))
         device = DeviceProfile.from_dict(dev)
-        se = dict(d.get("search", {}))
-        _check_keys(se, ("methods", "surrogates", "surrogate_scale_factor", "beta", "threshold", "lanes",
-                         "weight_bits") + METHODS, "search")
-        methods = tuple(se.get("methods", METHODS))
-        bad = [m for m in methods if m not in METHODS]
-        if bad or not methods:
-            raise ConfigError(f"search.methods={list(methods)}: allowed values are {METHODS} (at least one)")
-        surrogates = tuple(se.get("surrogates", tuple(SURROGATES)))
-        bad = [s for s in surrogates if s not in SURROGATES]
-        if bad or not surrogates:
-            raise ConfigError(f"search.surrogates: unknown {bad}; allowed values are {sorted(SURROGATES)}")
-        ranges = {k: _range(k, se.get(k, default), "search") for k, default in
-                  (("surrogate_scale_factor", [0.25, 4.0]), ("beta", [0.5, 0.99]), ("threshold", [0.25, 4.0]))}
+        se = _table(d, "search", "")
+        _check_keys(se, ("methods", "surrogates", "lanes", "weight_bits") + tuple(COMMON) + METHODS, "search")
+        methods = se.get("methods", ["bptt", "cilspl", "mh"])
+        if not isinstance(methods, list) or not methods or any(m not in METHODS for m in methods):
+            raise ConfigError(f"search.methods={methods!r}: allowed values are {list(METHODS)} (at least one)")
+        surrogates = se.get("surrogates", list(SURROGATES))
+        if not isinstance(surrogates, list) or not surrogates or any(s not in SURROGATES for s in surrogates):
+            bad = [s for s in surrogates if s not in SURROGATES] if isinstance(surrogates, list) else surrogates
+            raise ConfigError(f"search.surrogates: unknown {bad!r}; allowed values are {sorted(SURROGATES)}")
+        defaults = {"surrogate_scale_factor": [0.25, 4.0], "beta": [0.5, 0.99], "theta": [0.25, 4.0]}
+        ranges = {k: _range(p, se.get(k, defaults[k]), "search") for k, p in COMMON.items()}
         method_ranges = {}
-        defaults = tomllib.loads(DEFAULT_TOML)["search"]
+        default_search = tomllib.loads(DEFAULT_TOML)["search"]
         for m in methods:
-            md = dict(defaults[m]) | dict(se.get(m, {}))
-            _check_keys(md, METHOD_PARAMS[m], f"search.{m}")
-            method_ranges[m] = {k: _range(k, v, f"search.{m}") for k, v in md.items()}
+            md = dict(default_search.get(m, {})) | _table(se, m, "search.")
+            trainer = TRAINERS[m]
+            _check_keys(md, trainer.param_names, f"search.{m}")
+            method_ranges[m] = {k: _range(trainer.param(k), v, f"search.{m}") for k, v in md.items()}
         lanes = se.get("lanes")
-        if lanes is not None and (not isinstance(lanes, list) or not all(isinstance(x, int) and 1 <= x <= 64 for x in lanes)):
+        if lanes is not None and (not isinstance(lanes, list) or not lanes or
+                                  not all(isinstance(x, int) and not isinstance(x, bool) and 1 <= x <= 64
+                                          for x in lanes)):
             raise ConfigError(f"search.lanes={lanes!r}: expected a list of integers 1..64")
         wbits = se.get("weight_bits")
-        if wbits is not None and (not isinstance(wbits, list) or
-                                  not all(isinstance(x, int) and 2 <= x <= chip.membrane_bits for x in wbits)):
+        if wbits is not None and (not isinstance(wbits, list) or not wbits or
+                                  not all(isinstance(x, int) and not isinstance(x, bool) and
+                                          2 <= x <= chip.membrane_bits for x in wbits)):
             raise ConfigError(f"search.weight_bits={wbits!r}: expected a list of integers 2..{chip.membrane_bits}")
-        return cls(name=str(st.get("name", "spikeloop")), storage=str(st.get("storage", "sqlite:///runs/spikeloop.db")),
-                   n_trials=n_trials, sampler=sampler, objective=objective, weights=weights,
-                   seed=int(st.get("seed", 0)), out=Path(st.get("out", "runs/spikeloop")), dataset=dataset,
-                   steps=steps, encoder=encoder, train_size=da.get("train_size"), chip=chip, device=device,
-                   methods=methods, surrogates=surrogates, ranges=ranges, method_ranges=method_ranges,
-                   lanes=tuple(lanes) if lanes else None, weight_bits=tuple(wbits) if wbits else None)
+        return cls(name=name, storage=storage, n_trials=n_trials, sampler=sampler, objective=objective,
+                   weights=weights, seed=seed, out=Path(out).expanduser().resolve(), train=train, device=device,
+                   methods=tuple(methods), surrogates=tuple(surrogates), ranges=ranges,
+                   method_ranges=method_ranges, lanes=tuple(lanes) if lanes else None,
+                   weight_bits=tuple(wbits) if wbits else None)

@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import optuna
 
-from sim.chip import make_chip
 from sim.power import performance
 from train.common import Encoded
-from train.network import NetSpec
+from train.config import TrainConfig
+from train.run import run_training
 from train.surrogates import SURROGATES
 from tune.config import Range, StudyConfig
 
@@ -44,21 +44,27 @@ def firing_rate(activity: dict, cfg, steps: int) -> float:
     return spikes / (sum(cfg.layer_sizes[1:]) * steps)
 
 
-def objective(trial: optuna.Trial, sc: StudyConfig, data: Encoded):
+def trial_config(trial: optuna.Trial, sc: StudyConfig) -> TrainConfig:
+    """The trial's training config: the study's base with what this trial searches."""
     method = trial.suggest_categorical("method", list(sc.methods))
     surrogate = trial.suggest_categorical("surrogate", list(sc.surrogates))
     factor = _suggest(trial, "surrogate_scale_factor", sc.ranges["surrogate_scale_factor"])
     beta = _suggest(trial, "beta", sc.ranges["beta"])
-    theta = _suggest(trial, "threshold", sc.ranges["threshold"])
-    cfg = sc.chip.replace(beta=beta)
+    theta = _suggest(trial, "theta", sc.ranges["theta"])
+    cfg = sc.train.chip.replace(beta=beta)
     if sc.lanes:
         cfg = cfg.replace(lanes=trial.suggest_categorical("lanes", list(sc.lanes)))
     if sc.weight_bits:
         cfg = cfg.replace(weight_bits=trial.suggest_categorical("weight_bits", list(sc.weight_bits)))
-    kw = {name: _suggest(trial, f"{method}_{name}", r) for name, r in sc.method_ranges[method].items()}
+    params = {name: _suggest(trial, f"{method}_{name}", r) for name, r in sc.method_ranges[method].items()}
     default = SURROGATES[surrogate][2]
-    spec = NetSpec(threshold=theta, surrogate=surrogate,
-                   surrogate_scale=None if default is None else default * factor)
+    return sc.train.replace(method=method, surrogate=surrogate, theta=theta, params=params, chip=cfg,
+                            surrogate_scale=None if default is None else default * factor,
+                            seed=sc.seed + trial.number)
+
+
+def objective(trial: optuna.Trial, sc: StudyConfig, data: Encoded):
+    tc = trial_config(trial, sc)
 
     def report(step: int, value: float) -> None:
         if sc.objective == "weighted":
@@ -66,26 +72,17 @@ def objective(trial: optuna.Trial, sc: StudyConfig, data: Encoded):
             if trial.should_prune():
                 raise optuna.TrialPruned(f"pruned at step {step} (intermediate value {value:.3f})")
 
-    chip = make_chip(cfg)
-    seed = sc.seed + trial.number
-    if method == "bptt":
-        from train.bptt import train_bptt
-        r = train_bptt(cfg, spec, data, chip, seed=seed, progress=False, callback=report, **kw)
-    elif method == "cilspl":
-        from train.cilspl import train_cilspl
-        r = train_cilspl(cfg, spec, data, chip, seed=seed, progress=False, callback=report, **kw)
-    else:
-        from train.mh import train_mh
-        r = train_mh(cfg, spec, data, chip, seed=seed, progress=False, callback=report,
-                     burn_in=kw["iters"] // 2, **kw)
+    r = run_training(tc, data=data, progress=False, callback=report)
+    cfg = tc.chip
     perf = performance({k: np.array([v]) for k, v in r.val_activity.items()}, sc.device)
     test_perf = performance({k: np.array([v]) for k, v in r.activity.items()}, sc.device)
     art = sc.out / "trials" / f"{trial.number:05d}"
     r.save(art / "result")
     (art / "performance.json").write_text(json.dumps({"validation": perf.to_dict(), "test": test_perf.to_dict(),
                                                       "device": sc.device.name}, indent=1))
-    attrs = {"artefacts": str(art), "test_accuracy": r.chip_accuracy, "software_test_accuracy": r.software_accuracy,
-             "firing_rate": firing_rate(r.val_activity, cfg, sc.steps), "synops": r.val_activity["synops"],
+    attrs = {"artefacts": str(art.resolve()), "test_accuracy": r.chip_accuracy,
+             "software_test_accuracy": r.software_accuracy,
+             "firing_rate": firing_rate(r.val_activity, cfg, tc.steps), "synops": r.val_activity["synops"],
              "energy_nj": perf.energy_nj, "cycles": perf.cycles, "train_seconds": r.seconds,
              # the three measured objectives, also in a weighted study whose value is their weighted sum
              "val_accuracy": r.chip_val_accuracy, "latency_us": perf.latency_us, "fps_per_watt": perf.fps_per_watt}

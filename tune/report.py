@@ -13,7 +13,7 @@ from optuna.trial import TrialState
 from hw.config import ChipConfig, ConfigError
 from tune.objective import feasible
 
-COLUMNS = ("trial", "method", "surrogate", "surrogate_scale_factor", "beta", "threshold", "val_accuracy",
+COLUMNS = ("trial", "method", "surrogate", "surrogate_scale_factor", "beta", "theta", "val_accuracy",
            "test_accuracy", "latency_us", "fps_per_watt", "energy_nj", "firing_rate", "synops")
 
 
@@ -23,7 +23,7 @@ def _rows(trials, multi: bool):
         p, a = t.params, t.user_attrs
         rows.append({"trial": t.number, "method": p.get("method"), "surrogate": p.get("surrogate"),
                      "surrogate_scale_factor": p.get("surrogate_scale_factor", 1.0), "beta": p.get("beta"),
-                     "threshold": p.get("threshold"),
+                     "theta": p.get("theta", p.get("threshold")),   # studies before the rename
                      # measured objectives: user attributes (any study), else the values (multi-objective)
                      "val_accuracy": a.get("val_accuracy", t.values[0] if multi else None),
                      "test_accuracy": a.get("test_accuracy"),
@@ -128,7 +128,7 @@ def write_report(study: optuna.Study, out: Path) -> dict[str, Path]:
         if base and prow:
             b = _rows(base, True)[0]
             best = max(prow, key=lambda r: (r["val_accuracy"] >= b["val_accuracy"] - 0.03, -r["latency_us"]))
-            md += ["", "## Against snnTorch defaults (beta 0.95, threshold 1, arctan, BPTT)", "",
+            md += ["", "## Against snnTorch defaults (beta 0.95, theta 1, arctan, BPTT)", "",
                    f"baseline trial {b['trial']}: accuracy {b['val_accuracy']:.3f}, latency {b['latency_us']:.2f} µs; "
                    f"best Pareto trade-off within 3 points of its accuracy: trial {best['trial']} accuracy "
                    f"{best['val_accuracy']:.3f} ({best['val_accuracy'] - b['val_accuracy']:+.3f}), latency "
@@ -164,7 +164,12 @@ def export_trial(study: optuna.Study, number: int, out: Path) -> dict[str, Path]
     t = trials[0]
     if t.state != TrialState.COMPLETE or "artefacts" not in t.user_attrs:
         raise ConfigError(f"trial {number}: state {t.state.name}, has no artefacts to export")
-    r = TrainResult.load(Path(t.user_attrs["artefacts"]) / "result")
+    art = Path(t.user_attrs["artefacts"])
+    if not (art / "result.json").exists():
+        where = "" if art.is_absolute() else " (a relative path, from a study made before paths were stored " \
+                                             "absolute: run this from the directory the study ran in)"
+        raise ConfigError(f"trial {number}: its artefacts {art} are missing{where}")
+    r = TrainResult.load(art / "result")
     cfg = ChipConfig.from_dict(r.chip_config)
     paths = export_design(cfg, Path(out), r.chip_weights)
     (Path(out) / "trial.json").write_text(json.dumps({"trial": number, "params": t.params, "values": t.values,

@@ -61,6 +61,15 @@ def make_sampler(sc: StudyConfig, worker: int = 0):
     return optuna.samplers.TPESampler(seed=seed, multivariate=True)
 
 
+def existing_study(sc: StudyConfig) -> optuna.Study:
+    """The study ``sc.name`` if it exists in ``sc.storage`` (reports and exports never create one)."""
+    storage = storage_for(sc.storage)
+    names = [s.study_name for s in optuna.study.get_all_study_summaries(storage, include_best_trial=False)]
+    if sc.name not in names:
+        raise ConfigError(f"--name {sc.name!r}: no such study in {sc.storage}; studies there: {names or 'none'}")
+    return open_study(sc, storage)
+
+
 def open_study(sc: StudyConfig, storage=None, worker: int = 0) -> optuna.Study:
     storage = storage or storage_for(sc.storage)
     directions = ["maximize"] if sc.objective == "weighted" else ["maximize", "minimize", "maximize"]
@@ -97,21 +106,33 @@ def _ahead_of(study: optuna.Study, number: int) -> int:
                if t.state in DONE or (t.state == TrialState.RUNNING and t.number < number))
 
 
-def _worker(sc: StudyConfig, n_total: int, worker: int, show_progress: bool) -> None:
+def _exit_with_parent(parent: int) -> None:
+    """A worker process ends itself when the process that started it is gone (killed, even by SIGKILL)."""
+    import threading
+
+    def watch():
+        while True:
+            if os.getppid() != parent:
+                os._exit(1)       # its running trial stops heartbeating and is failed as stale later
+            time.sleep(1.0)
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def _worker(sc: StudyConfig, n_total: int, worker: int, show_progress: bool, parent: int | None = None) -> None:
     """Run trials until ``n_total`` are done in the whole study (every worker on every machine agrees)."""
+    if parent is not None:
+        _exit_with_parent(parent)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import warnings
     import torch
     from tqdm import tqdm
     torch.set_num_threads(1)
-    from train.common import Encoded
-    from train.data import load_dataset
+    from train.run import prepare
     from tune.objective import objective
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     study = open_study(sc, worker=worker)
-    split = load_dataset(sc.dataset, seed=sc.seed, train_size=sc.train_size)
-    data = Encoded.from_split(split, steps=sc.steps, encoder=sc.encoder, seed=sc.seed)
+    _, data = prepare(sc.train)
 
     def guarded(trial: optuna.Trial):
         if _ahead_of(study, trial.number) >= n_total:
@@ -123,8 +144,15 @@ def _worker(sc: StudyConfig, n_total: int, worker: int, show_progress: bool) -> 
                disable=not show_progress)
     while True:
         trials = study.get_trials(deepcopy=False)
-        if sum(t.state in DONE or t.state == TrialState.RUNNING for t in trials) >= n_total:
+        done = sum(t.state in DONE for t in trials)
+        if done >= n_total:
             break
+        if done + sum(t.state == TrialState.RUNNING for t in trials) >= n_total:
+            # the rest is running elsewhere — or was, in a process that died: wait until those trials
+            # finish or their heartbeats lapse (then they fail as stale and are run again here)
+            time.sleep(min(HEARTBEAT_S, 5))
+            optuna.storages.fail_stale_trials(study)
+            continue
         try:
             study.optimize(guarded, n_trials=1, catch=(RuntimeError, FloatingPointError, SurplusTrial))
         except optuna.exceptions.UpdateFinishedTrialError as e:
@@ -135,33 +163,69 @@ def _worker(sc: StudyConfig, n_total: int, worker: int, show_progress: bool) -> 
     bar.close()
 
 
+def _stop_workers_on_signal(procs) -> "Callable[[], None]":
+    """SIGTERM/SIGINT to this process stop its workers too (then the usual exit); returns the clean-up."""
+    import signal
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    def handler(signum, frame):
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
+        for p in procs:
+            p.join(timeout=10)
+        raise KeyboardInterrupt(f"stopped by signal {signal.Signals(signum).name}")
+
+    for sig in previous:
+        signal.signal(sig, handler)
+
+    def restore():
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
+        for sig, h in previous.items():
+            signal.signal(sig, h)
+    return restore
+
+
 def run_study(sc: StudyConfig, jobs: int = 1, baseline: bool = True) -> optuna.Study:
     """Run the missing trials of ``sc`` with ``jobs`` processes; returns the study."""
     if not 1 <= jobs <= 256:
         raise ConfigError(f"--jobs={jobs}: allowed range is 1..256")
+    from hw.cli import check_writable
+    from train.run import prepare
+    check_writable(sc.out, "study.out")                      # all checks before the study is created
+    prepare(sc.train)                                        # the data loads and fits the chip
     study = open_study(sc)                                   # validates storage before any work
     optuna.storages.fail_stale_trials(study)
     if baseline and not study.trials and "bptt" in sc.methods and "atan" in sc.surrogates:
         # snnTorch tutorial defaults (beta 0.95, threshold 1, arctan) as the reference point
-        params = {"method": "bptt", "surrogate": "atan", "surrogate_scale_factor": 1.0, "beta": 0.95, "threshold": 1.0}
+        params = {"method": "bptt", "surrogate": "atan", "surrogate_scale_factor": 1.0, "beta": 0.95, "theta": 1.0}
         study.enqueue_trial({k: v for k, v in params.items() if k in ("method", "surrogate") or
                              not sc.ranges[k].fixed}, user_attrs={"baseline": "snntorch defaults"},
                             skip_if_exists=True)
-    sc.out.mkdir(parents=True, exist_ok=True)
     if missing_trials(study, sc.n_trials) == 0:
         return study
     waiting = len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
     if jobs == 1:
-        _worker(sc, sc.n_trials, 0, True)
+        stop = _stop_workers_on_signal([])      # SIGTERM ends the running trial as FAILED, like Ctrl-C
+        try:
+            _worker(sc, sc.n_trials, 0, True)
+        finally:
+            stop()
     else:
         if waiting:   # enqueued trials first, here: parallel workers would race to pop the same one
             _worker(sc, min(sc.n_trials, sc.n_trials - missing_trials(study, sc.n_trials) + waiting), 0, False)
         ctx = mp.get_context("spawn")
-        procs = [ctx.Process(target=_worker, args=(sc, sc.n_trials, i, i == 0)) for i in range(jobs)]
-        for p in procs:
-            p.start()
-        for p in procs:
-            p.join()
+        procs = [ctx.Process(target=_worker, args=(sc, sc.n_trials, i, i == 0, os.getpid())) for i in range(jobs)]
+        stop = _stop_workers_on_signal(procs)
+        try:
+            for p in procs:
+                p.start()
+            for p in procs:
+                p.join()
+        finally:
+            stop()
         bad = [p.exitcode for p in procs if p.exitcode]
         if bad:
             raise RuntimeError(f"{len(bad)} study worker(s) failed (exit codes {bad}); completed trials are kept, "

@@ -49,7 +49,9 @@ def test_leak_mismatch_changes_membranes():
     assert not all((p == q).all() for p, q in zip(a.state, b.state))
 
 
-@pytest.mark.parametrize("kw, match", [(dict(distortion=-1), "distortion=-1: allowed range is >= 0"),
+@pytest.mark.parametrize("kw, match", [(dict(distortion=-1), "distortion=-1: allowed range is 0..10"),
+                                       (dict(distortion=99), "distortion=99: allowed range is 0..10"),
+                                       (dict(leak_mismatch="x"), "leak_mismatch='x': allowed range"),
                                        (dict(stuck_zero=1.5), "stuck_zero=1.5: allowed range is 0..1")])
 def test_bad_faults(kw, match):
     with pytest.raises(ConfigError, match=match):

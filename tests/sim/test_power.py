@@ -32,8 +32,10 @@ def test_profiles_and_overrides():
     assert p.static_mw == 30.0 and p.synop_pj == PROFILES["artix7"].synop_pj
     with pytest.raises(ConfigError, match="device.base='ecp9'"):
         DeviceProfile.from_dict({"base": "ecp9"})
-    with pytest.raises(ConfigError, match=r"device.static_mw=-1.0: allowed range is >= 0"):
+    with pytest.raises(ConfigError, match=r"device.static_mw=-1.0: allowed range is numbers >= 0"):
         DeviceProfile.from_dict({"base": "artix7", "static_mw": -1.0})
+    with pytest.raises(ConfigError, match=r"device.clock_mhz='fast': allowed range is numbers >= 0"):
+        DeviceProfile.from_dict({"base": "artix7", "clock_mhz": "fast"})
     with pytest.raises(ConfigError, match="unknown fields"):
         DeviceProfile.from_dict({"base": "artix7", "leakage": 1})
 

@@ -13,7 +13,7 @@ from train.surrogates import SURROGATES, make_surrogate
 @pytest.mark.parametrize("name", sorted(SURROGATES))
 def test_every_surrogate_passes_a_gradient(name):
     cfg = ChipConfig(layer_sizes=(6, 5, 3), beta=0.9)
-    net = ChipMirrorNet(cfg, NetSpec(threshold=0.5, surrogate=name))
+    net = ChipMirrorNet(cfg, NetSpec(theta=0.5, surrogate=name))
     x = (torch.rand(4, 8, 6) < 0.5).float()
     net(x).sum().backward()
     assert all(fc.weight.grad is not None and fc.weight.grad.abs().sum() > 0 for fc in net.fc)
@@ -24,8 +24,8 @@ def test_bad_surrogate_and_threshold():
         make_surrogate("relu")
     with pytest.raises(ConfigError, match=r"surrogate_scale=0.0 for atan \(alpha\): allowed range"):
         NetSpec(surrogate="atan", surrogate_scale=0.0)
-    with pytest.raises(ConfigError, match=r"threshold=-1: allowed range is \(0, 100\]"):
-        NetSpec(threshold=-1)
+    with pytest.raises(ConfigError, match=r"theta=-1: allowed range is \(0, 100\]"):
+        NetSpec(theta=-1)
     with pytest.raises(ConfigError, match=r"x: expected shape \(batch, steps, 6\)"):
         ChipMirrorNet(ChipConfig(layer_sizes=(6, 3)))(torch.zeros(2, 3, 5))
 
@@ -47,7 +47,7 @@ def test_software_network_mirrors_the_chip(reset):
     """snnTorch (float) and the chip model (integers) agree on almost every spike; the rest is rounding."""
     cfg = ChipConfig(layer_sizes=(40, 30, 10), beta=0.8, beta_frac_bits=12, reset=reset, membrane_bits=24,
                      weight_bits=12)
-    net = ChipMirrorNet(cfg, NetSpec(threshold=1.0, qat=True), seed=2)
+    net = ChipMirrorNet(cfg, NetSpec(theta=1.0, qat=True), seed=2)
     net.set_float_weights([w * 3 for w in net.float_weights()])
     x = np.random.default_rng(0).random((64, 20, 40)) < 0.3
     with torch.no_grad():

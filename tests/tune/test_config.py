@@ -7,12 +7,14 @@ from tune.study import storage_for
 
 @pytest.mark.parametrize("text, match", [
     ("[study]\nn_trials = 0", r"study.n_trials=0: allowed range is integers 1..100000"),
-    ("[study]\nsampler = 'grid'", r"study.sampler='grid': allowed values are \('nsga2', 'tpe'\)"),
+    ("[study]\nsampler = 'grid'", r"study.sampler='grid': allowed values are \['nsga2', 'tpe'\]"),
     ("[study]\ncolour = 1", r"\[study\]: unknown fields \['colour'\]"),
     ("[search]\nbeta = [0.5, 1.5]", r"search.beta=\[0.5, 1.5\]: allowed range is 0.01..0.999"),
     ("[search]\nsurrogates = ['relu']", r"search.surrogates: unknown \['relu'\]"),
     ("[search]\nmethods = ['sgd']", r"search.methods=\['sgd'\]: allowed values"),
-    ("[search.mh]\niters = [5.5, 10]", r"search.mh.iters=\[5.5, 10\]: allowed range is 10..100000"),
+    ("[search.mh]\niters = [5.5, 10]", r"search.mh.iters=\[5.5, 10\]: must be integers"),
+    ("[search.mh]\niters = [0, 10]", r"search.mh.iters=\[0, 10\]: allowed range is integers 1..10000000"),
+    ("[search]\nthreshold = [0.5, 1]", r"'threshold' is now 'theta'"),
     ("[chip]\nlayer_sizes = [30, 8, 2]\nbeta = 2.0", r"beta=2.0: allowed range is the open interval"),
     ("[device]\nbase = 'ecp9'", r"device.base='ecp9'"),
     ("[study", r"not valid TOML"),

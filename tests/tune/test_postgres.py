@@ -69,7 +69,7 @@ def postgres_url():
 
 def test_two_workers_share_a_postgres_study(postgres_url, tiny_toml, tmp_path):
     n = 5
-    cmd = [sys.executable, "-m", "sim.cli", "study", "run", "--config", str(tiny_toml), "--storage", postgres_url,
+    cmd = [sys.executable, "-m", "tune.cli", "study", "run", "--config", str(tiny_toml), "--storage", postgres_url,
            "--name", "pg", "--n-trials", str(n)]
     procs = [subprocess.Popen(cmd + ["--out", str(tmp_path / f"w{i}")], stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True) for i in range(2)]

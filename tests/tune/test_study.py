@@ -52,7 +52,7 @@ def test_killed_study_resumes_keeping_completed_trials(tiny_toml, tmp_path, monk
     toml = tmp_path / "slow.toml"
     toml.write_text(slow)
     env = dict(os.environ, SPIKELOOP_HEARTBEAT_S="1", SPIKELOOP_GRACE_S="2")
-    cmd = [sys.executable, "-m", "sim.cli", "study", "run", "--config", str(toml),
+    cmd = [sys.executable, "-m", "tune.cli", "study", "run", "--config", str(toml),
            "--storage", f"sqlite:///{tmp_path}/s.db", "--out", str(tmp_path / "out"), "--n-trials", "2"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     sc = StudyConfig.load(toml, {"storage": f"sqlite:///{tmp_path}/s.db", "out": str(tmp_path / "out")})

@@ -1,0 +1,174 @@
+"""``spikeloop verilog`` and ``spikeloop synth``, and the chip options every subcommand shares.
+
+The command line is assembled in :mod:`tune.cli`; each package registers its own subcommands.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tomllib
+from pathlib import Path
+
+import numpy as np
+
+from hw.config import RESET_MODES, ChipConfig, ConfigError
+
+#: chip fields a command line can override, in the order of :func:`chip_arguments`
+CHIP_FLAGS = ("layer_sizes", "lanes", "weight_bits", "membrane_bits", "beta", "threshold", "reset")
+
+
+def read_table(path: str, flag: str = "--config") -> dict:
+    """A JSON or TOML file as a dict; any unreadable file is a ConfigError naming ``flag`` and the path."""
+    p = Path(path)
+    if not p.exists():
+        raise ConfigError(f"{flag} {path}: no such file")
+    if not p.is_file():
+        raise ConfigError(f"{flag} {path}: not a file")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (UnicodeDecodeError, OSError) as e:
+        raise ConfigError(f"{flag} {path}: cannot be read as a text file ({type(e).__name__})")
+    try:
+        d = tomllib.loads(text) if p.suffix == ".toml" else json.loads(text)
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as e:
+        kind = "TOML" if p.suffix == ".toml" else "JSON (use a .toml suffix for TOML)"
+        raise ConfigError(f"{flag} {path}: not valid {kind}: {e}")
+    if not isinstance(d, dict):
+        raise ConfigError(f"{flag} {path}: expected a table of fields, got {type(d).__name__}")
+    return d
+
+
+def chip_overrides(a: argparse.Namespace) -> dict:
+    """The chip fields given on the command line."""
+    return {k: getattr(a, k) for k in CHIP_FLAGS if getattr(a, k, None) is not None}
+
+
+def load_chip(path: str | None, overrides: dict | None = None, base: ChipConfig | None = None) -> ChipConfig:
+    """A ChipConfig from a JSON/TOML file (a ``[chip]`` table, or the fields at top level) — or ``base``,
+    or the defaults — with ``overrides`` applied."""
+    d = base.to_dict() if base is not None else {}
+    if path:
+        t = read_table(path)
+        d = t.get("chip", t)
+    d = dict(d)
+    d.update(overrides or {})
+    return ChipConfig.from_dict(d)
+
+
+def load_weights(path: str | None, cfg: ChipConfig) -> list[np.ndarray] | None:
+    """Integer weights ``w0..w{L-1}`` from an ``.npz`` (as ``spikeloop study export`` writes them)."""
+    if not path:
+        return None
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"--weights {path}: no such file")
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            missing = [f"w{l}" for l in range(cfg.num_layers) if f"w{l}" not in z.files]
+            if missing:
+                raise ConfigError(f"--weights {path}: lacks arrays {missing} for a {cfg.num_layers}-layer chip")
+            return [z[f"w{l}"] for l in range(cfg.num_layers)]
+    except ConfigError:
+        raise
+    except Exception as e:          # zipfile.BadZipFile, EOFError, ValueError (object arrays), OSError
+        raise ConfigError(f"--weights {path}: not a readable .npz of integer arrays w0..w{cfg.num_layers - 1} "
+                          f"({type(e).__name__}); it is corrupt, truncated or another format")
+
+
+def sizes(text: str) -> tuple[int, ...]:
+    try:
+        out = tuple(int(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected comma-separated integers like 64,128,10")
+    return out
+
+
+def number(kind, low=None, high=None, open_low=False):
+    """An argparse type: ``kind`` in ``[low, high]`` (``(low, high]`` with ``open_low``)."""
+    def parse(text: str):
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r}: expected {'an integer' if kind is int else 'a number'}")
+        if v != v or (low is not None and (v <= low if open_low else v < low)) or (high is not None and v > high):
+            lo = "" if low is None else f"{low:g}"
+            hi = "" if high is None else f"{high:g}"
+            raise argparse.ArgumentTypeError(f"{text}: allowed range is {'(' if open_low else '['}{lo}, {hi}]"
+                                             .replace("[, ", "..").replace("(, ", ".."))
+        return v
+    return parse
+
+
+def chip_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("chip (a --config file, then these overrides)")
+    g.add_argument("--config", help="chip config file (.json, or .toml with a [chip] table)")
+    g.add_argument("--sizes", dest="layer_sizes", type=sizes, help="layer sizes, e.g. 64,128,64,10")
+    g.add_argument("--lanes", type=number(int, 1, 64), help="neurons per cycle (1..64)")
+    g.add_argument("--weight-bits", dest="weight_bits", type=number(int, 2, 16), help="2..16")
+    g.add_argument("--membrane-bits", dest="membrane_bits", type=number(int, 4, 32), help="4..32")
+    g.add_argument("--beta", type=number(float, 0, 1, open_low=True), help="leak factor in (0, 1)")
+    g.add_argument("--threshold", type=number(int, 1), help="chip threshold in membrane LSBs")
+    g.add_argument("--reset", choices=RESET_MODES)
+
+
+def cmd_verilog(a: argparse.Namespace) -> int:
+    from hw.export import export_design
+    cfg = load_chip(a.config, chip_overrides(a))
+    weights = load_weights(a.weights, cfg)
+    paths = export_design(cfg, Path(a.out), weights)
+    for kind, p in paths.items():
+        print(f"{kind:18s} {p}")
+    return 0
+
+
+def cmd_synth(a: argparse.Namespace) -> int:
+    from hw.synth import SynthError, synthesize
+    cfg = load_chip(a.config, chip_overrides(a))
+    weights = load_weights(a.weights, cfg)
+    try:
+        r = synthesize(cfg, a.target, Path(a.out), weights, a.baud)
+    except SynthError as e:
+        print(f"spikeloop: synth failed: {e}", file=sys.stderr)
+        return 1
+    print(f"{r.target} ({r.device}) {r.layer_sizes} lanes={r.lanes} w{r.weight_bits}")
+    print(f"  logic cells {r.logic_cells}/{r.logic_cells_total}  LUT4 {r.luts}  FF {r.ffs}  "
+          f"BRAM {r.bram}/{r.bram_total}  DSP {r.dsp}")
+    print(f"  Fmax {r.fmax_mhz:.2f} MHz (board clock {r.clock_mhz:g} MHz: timing "
+          f"{'met' if r.timing_met else 'NOT met - clock the design below Fmax'})  bitstream {r.bitstream or '-'}")
+    print(f"  report {Path(a.out) / (r.target + '.json')}  ({r.seconds:.0f} s)")
+    return 0
+
+
+def register(sub) -> None:
+    from hw.synth import TARGETS
+    p = sub.add_parser("verilog", help="write Verilog, memory images, config and port map for a chip")
+    chip_arguments(p)
+    p.add_argument("--weights", help=".npz with integer arrays w0..w{L-1} (e.g. from a trained model)")
+    p.add_argument("--out", default="out/verilog")
+    p.set_defaults(func=cmd_verilog)
+
+    p = sub.add_parser("synth", help="synthesise, place and route the board top; resource and Fmax report")
+    chip_arguments(p)
+    p.add_argument("--target", default=TARGETS[0], choices=TARGETS)
+    p.add_argument("--weights", help=".npz with integer arrays w0..w{L-1} (memory contents)")
+    p.add_argument("--baud", type=number(int, 300, 12_000_000), default=115200)
+    p.add_argument("--out", default="runs/synth")
+    p.set_defaults(func=cmd_synth)
+
+
+def check_writable(path: str | Path, flag: str = "--out", is_dir: bool = True) -> Path:
+    """``path`` (a directory, or a file's directory) exists or can be made, and takes files — checked before
+    any long work, so nothing is lost at the end."""
+    p = Path(path).expanduser()
+    d = p if is_dir else p.parent
+    try:
+        if d.exists() and not d.is_dir():
+            raise ConfigError(f"{flag} {path}: {d} is a file, not a directory")
+        d.mkdir(parents=True, exist_ok=True)
+        probe = d / ".spikeloop-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as e:
+        raise ConfigError(f"{flag} {path}: cannot write there ({e.strerror or type(e).__name__})")
+    return p

@@ -1,0 +1,100 @@
+"""``spikeloop train``: one training run, built as a :class:`train.config.TrainConfig`.
+
+Choices and method flags come from the registries (datasets, encoders, trainers and their parameters,
+surrogates, faults), so a new registry entry is a new command-line choice.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from hw.cli import chip_arguments, chip_overrides, check_writable, load_chip, number
+from hw.config import ConfigError
+from sim.chip import BACKENDS
+from sim.faults import LIMITS as FAULT_LIMITS
+from train.data import DATASETS
+from train.encode import ENCODERS
+from train.surrogates import SURROGATES
+from train.trainers import TRAINERS
+
+
+def _method_params():
+    """Every method parameter once: name -> (Param of the first method that has it, methods that use it)."""
+    out: dict = {}
+    for t in TRAINERS.values():
+        for p in t.params:
+            out.setdefault(p.name, (p, []))[1].append(t.name)
+    return out
+
+
+def cmd_train(a: argparse.Namespace) -> int:
+    from train.config import TrainConfig, default_chip
+    from train.run import load_split, run_training
+    from sim.faults import Faults
+    params = {}
+    for name, (_, methods) in _method_params().items():
+        v = getattr(a, name)
+        if v is None:
+            continue
+        if a.method not in methods:
+            raise ConfigError(f"--{name.replace('_', '-')} applies to method {' / '.join(methods)}, "
+                              f"not to --method {a.method}")
+        params[name] = v
+    faults = Faults(seed=a.seed, **{k: getattr(a, k) for k in FAULT_LIMITS})
+    tc = TrainConfig(method=a.method, dataset=a.dataset, data_path=a.data_path, encoder=a.encoder, steps=a.steps,
+                     train_size=a.train_size, theta=a.theta, surrogate=a.surrogate,
+                     surrogate_scale=a.surrogate_scale, params=params, faults=faults, backend=a.backend, seed=a.seed)
+    if a.out:
+        check_writable(a.out, "--out", is_dir=False)
+    split = load_split(tc)
+    overrides = chip_overrides(a)
+    if a.config or overrides:
+        base = None if a.config else default_chip(tc.dataset, split.n_features, split.n_classes)
+        tc = tc.replace(chip=load_chip(a.config, overrides, base=base))
+    r = run_training(tc, split=split)
+    print(f"{r.method} on {tc.dataset}: software accuracy {r.software_accuracy:.4f}, "
+          f"on-chip accuracy {r.chip_accuracy:.4f} (test), {r.seconds:.1f} s")
+    print(f"chip activity per test sample: cycles {r.activity['cycles']:.0f}, synops {r.activity['synops']:.0f}, "
+          f"output events {r.activity['out_events']:.0f}")
+    if r.extra:
+        print("extra:", {k: round(v, 4) if isinstance(v, float) else v for k, v in r.extra.items()})
+    if a.out:
+        from sim.plots import training_curves
+        r.save(Path(a.out))
+        png = training_curves(r.history, Path(a.out).with_suffix(".png"), f"{r.method} on {tc.dataset}")
+        print(f"saved {a.out}.json / {a.out}.npz / {png}")
+    return 0
+
+
+def register(sub) -> None:
+    methods = "; ".join(f"{t.name}: {t.description}" for t in TRAINERS.values())
+    p = sub.add_parser("train", help=f"train a network with the simulated chip ({', '.join(TRAINERS)})",
+                       description=f"Methods — {methods}.")
+    chip_arguments(p)
+    p.add_argument("--method", default="mh", choices=list(TRAINERS))
+    p.add_argument("--dataset", default="breast_cancer", choices=list(DATASETS),
+                   help="; ".join(f"{d.name}: {d.description}" for d in DATASETS.values()))
+    p.add_argument("--data-path", dest="data_path", help="local files of datasets that need them (nmnist, svhn)")
+    p.add_argument("--backend", default="fast", choices=[b for b in BACKENDS if b != "board"],
+                   help="chip in the loop (a board is used from Python: make_chip(cfg, 'board', port=...))")
+    p.add_argument("--steps", type=number(int, 1, 10000), default=16, help="time steps per sample (1..10000)")
+    p.add_argument("--encoder", default="rate", choices=list(ENCODERS))
+    p.add_argument("--theta", type=number(float, 0, 100, open_low=True), default=1.0,
+                   help="software threshold (the chip threshold in LSBs follows from quantisation)")
+    p.add_argument("--surrogate", default="atan", choices=list(SURROGATES))
+    p.add_argument("--surrogate-scale", dest="surrogate_scale", type=number(float, 0, open_low=True),
+                   help="the surrogate's slope/alpha/width (default: the surrogate's own)")
+    p.add_argument("--train-size", dest="train_size", type=number(int, 1), help="training samples to keep")
+    g = p.add_argument_group("method parameters (defaults from train.trainers.TRAINERS)")
+    for name, (param, users) in _method_params().items():
+        kind = int if param.integer else float
+        g.add_argument(f"--{name.replace('_', '-')}", dest=name, type=number(kind, param.low, param.high),
+                       help=f"{param.help} [{' / '.join(users)}; {param.range_text}; default "
+                            f"{param.default if param.default is not None else 'see help'}]")
+    g = p.add_argument_group("faults the trainer is not told about")
+    for name, (lo, hi) in FAULT_LIMITS.items():
+        g.add_argument(f"--{name.replace('_', '-')}", dest=name, type=number(float, lo, hi), default=0.0,
+                       help=f"{lo:g}..{hi:g}")
+    p.add_argument("--seed", type=number(int, 0, 2**32 - 1), default=0)
+    p.add_argument("--out", help="save the result as OUT.json + OUT.npz and its training curves as OUT.png")
+    p.set_defaults(func=cmd_train)

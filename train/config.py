@@ -1,0 +1,157 @@
+"""The one description of a training run: :class:`TrainConfig`, frozen and validated on construction.
+
+The command line (``spikeloop train``), :func:`train.run.run_training` and the study objective
+(:mod:`tune.objective`) all build one and hand it over whole; nothing downstream re-assembles its parts.
+Choices come from the registries: :data:`train.data.DATASETS`, :data:`train.encode.ENCODERS`,
+:data:`train.trainers.TRAINERS` (with each method's parameters), :data:`train.surrogates.SURROGATES`,
+:data:`sim.chip.BACKENDS`.
+
+Names: ``theta`` is the **software** firing threshold (float, in the units of the software weights);
+the chip's threshold is ``ChipConfig.threshold``, integer membrane LSBs, set by the quantiser.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from hw.config import ChipConfig, ConfigError
+from sim.chip import BACKENDS
+from sim.faults import Faults
+from train.data import DATASETS
+from train.encode import ENCODERS
+from train.network import NetSpec
+from train.surrogates import SURROGATES
+from train.trainers import TRAINERS, get_trainer
+
+#: hidden-layer width of the default chip per dataset (``dataset -> hidden``; others: 64)
+DEFAULT_HIDDEN = {"breast_cancer": 16}
+
+
+def check_int(name: str, v, lo: int, hi: int) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+        raise ConfigError(f"{name}={v!r}: allowed range is integers {lo}..{hi}")
+    return v
+
+
+def check_float(name: str, v, lo: float, hi: float, open_low: bool = False) -> float:
+    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    ok = ok and (lo < v if open_low else lo <= v) and v <= hi
+    if not ok:
+        raise ConfigError(f"{name}={v!r}: allowed range is {'(' if open_low else '['}{lo:g}, {hi:g}]")
+    return float(v)
+
+
+def check_choice(name: str, v, allowed) -> str:
+    if v not in allowed:
+        raise ConfigError(f"{name}={v!r}: allowed values are {list(allowed)}")
+    return v
+
+
+class FrozenParams(dict):
+    """A read-only dict (method parameters of a frozen config); picklable for worker processes."""
+
+    def _readonly(self, *args, **kwargs):
+        raise TypeError("TrainConfig.params is read-only: use TrainConfig.replace(params=...)")
+
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _readonly
+
+    def __hash__(self):
+        return hash(tuple(sorted(self.items())))
+
+    def __reduce__(self):
+        return FrozenParams, (dict(self),)
+
+
+def default_chip(dataset: str, n_features: int, n_classes: int, hidden: int | None = None) -> ChipConfig:
+    """The chip a dataset trains on when none is given: ``n_features``-``hidden``-``n_classes``, 8 lanes."""
+    h = hidden or DEFAULT_HIDDEN.get(dataset, 64)
+    return ChipConfig(layer_sizes=(n_features, h, n_classes), lanes=8, beta=0.9)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Dataset, encoder, steps, method and its parameters, surrogate, faults, chip and seed of one run."""
+    method: str = "mh"
+    dataset: str = "breast_cancer"
+    data_path: str | None = None          # a user's local files (datasets that need them)
+    encoder: str = "rate"
+    steps: int = 16
+    train_size: int | None = None
+    theta: float = 1.0                    # software threshold
+    surrogate: str = "atan"
+    surrogate_scale: float | None = None  # None: the surrogate's default
+    params: Mapping[str, Any] = field(default_factory=dict)   # method parameters (completed with defaults)
+    faults: Faults = Faults()
+    chip: ChipConfig | None = None        # None: default_chip(dataset, ...)
+    backend: str = "fast"
+    seed: int = 0
+
+    def __post_init__(self):
+        check_choice("method", self.method, TRAINERS)
+        check_choice("dataset", self.dataset, DATASETS)
+        check_choice("encoder", self.encoder, ENCODERS)
+        check_choice("surrogate", self.surrogate, SURROGATES)
+        check_choice("backend", self.backend, [b for b in BACKENDS if b != "board"])
+        check_int("steps", self.steps, 1, 10000)
+        check_int("seed", self.seed, 0, 2**32 - 1)
+        if self.train_size is not None:
+            check_int("train_size", self.train_size, 1, 10_000_000)
+        if self.data_path is not None and not isinstance(self.data_path, str):
+            raise ConfigError(f"data_path={self.data_path!r}: expected a path")
+        if DATASETS[self.dataset].needs_path and not self.data_path:
+            raise ConfigError(f"dataset={self.dataset!r} reads local files: give data_path (--data-path)")
+        check_float("theta", self.theta, 0.0, 100.0, open_low=True)
+        if self.chip is not None and not isinstance(self.chip, ChipConfig):
+            raise ConfigError(f"chip: expected a ChipConfig, got {type(self.chip).__name__}")
+        if not isinstance(self.faults, Faults):
+            raise ConfigError(f"faults: expected a Faults, got {type(self.faults).__name__}")
+        if not isinstance(self.params, Mapping):
+            raise ConfigError(f"params: expected a table of {self.method} parameters, got {self.params!r}")
+        object.__setattr__(self, "params", FrozenParams(get_trainer(self.method).complete(dict(self.params))))
+        self.spec     # validates surrogate and its scale
+
+    # -- what the pieces downstream need -------------------------------------------------------------
+    @property
+    def trainer(self):
+        return TRAINERS[self.method]
+
+    @property
+    def spec(self) -> NetSpec:
+        """The software mirror's hyper-parameters."""
+        return NetSpec(theta=self.theta, surrogate=self.surrogate, surrogate_scale=self.surrogate_scale,
+                       qat=self.trainer.qat)
+
+    def chip_for(self, n_features: int, n_classes: int) -> ChipConfig:
+        return self.chip or default_chip(self.dataset, n_features, n_classes)
+
+    def replace(self, **changes) -> "TrainConfig":
+        if "method" in changes and "params" not in changes and changes["method"] != self.method:
+            changes["params"] = {}          # another method: its own defaults
+        return dataclasses.replace(self, **changes)
+
+    # -- files ----------------------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        d["params"] = {k: v for k, v in self.params.items() if v is not None}
+        d["faults"] = dataclasses.asdict(self.faults)
+        d["chip"] = self.chip.to_dict() if self.chip else None
+        return {k: v for k, v in d.items() if v is not None}
+
+    @classmethod
+    def from_dict(cls, d: Mapping, where: str = "train") -> "TrainConfig":
+        """From a ``[train]`` table (TOML/JSON); every bad field gives a ConfigError naming it."""
+        if not isinstance(d, Mapping):
+            raise ConfigError(f"[{where}]: expected a table, got {d!r}")
+        d = dict(d)
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ConfigError(f"[{where}]: unknown fields {sorted(unknown)}; allowed: {sorted(known)}")
+        if "faults" in d:
+            d["faults"] = Faults.from_dict(d["faults"], f"{where}.faults")
+        if d.get("chip") is not None:
+            d["chip"] = ChipConfig.from_dict(d["chip"])
+        return cls(**d)
+

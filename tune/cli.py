@@ -1,0 +1,125 @@
+"""``spikeloop`` — the one command in front of hw, sim, train and tune.
+
+It lives in the top floor (``tune``), the only package that may import all the others; each package
+registers its own subcommands (:func:`hw.cli.register`: ``verilog``, ``synth``; :func:`sim.cli.register`:
+``run``; :func:`train.cli.register`: ``train``; this module: ``study``). A user's mistake ends in one line on
+stderr and exit code 2; nothing the user did wrong ends in a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from hw.cli import number
+from hw.config import ConfigError
+
+
+def _study_config(a: argparse.Namespace):
+    from tune.config import StudyConfig
+    return StudyConfig.load(a.config, {"storage": a.storage, "name": a.name, "n_trials": getattr(a, "n_trials", None),
+                                       "out": getattr(a, "out", None)})
+
+
+def cmd_study_run(a: argparse.Namespace) -> int:
+    from tune.report import pareto_trials, write_report
+    from tune.study import run_study
+    sc = _study_config(a)
+    study = run_study(sc, jobs=a.jobs)
+    done = [t for t in study.trials if t.state.name == "COMPLETE"]
+    print(f"study {sc.name!r} in {sc.storage}: {len(done)} complete, "
+          f"{sum(t.state.name == 'PRUNED' for t in study.trials)} pruned, "
+          f"{sum(t.state.name == 'FAIL' for t in study.trials)} failed")
+    for t in pareto_trials(study):
+        vals = ", ".join(f"{v:.4g}" for v in t.values)
+        theta = t.params.get("theta", t.params.get("threshold", 0))
+        print(f"  Pareto trial {t.number}: {t.params.get('method')}/{t.params.get('surrogate')} "
+              f"beta={t.params.get('beta', 0):.3f} theta={theta:.3f} -> ({vals})")
+    paths = write_report(study, sc.out / "report")
+    print(f"report: {paths['markdown']}")
+    return 0
+
+
+def cmd_study_report(a: argparse.Namespace) -> int:
+    from hw.cli import check_writable
+    from tune.report import write_report
+    from tune.study import existing_study
+    sc = _study_config(a)
+    out = check_writable(a.report_dir or sc.out / "report", "--report-dir")
+    for kind, p in write_report(existing_study(sc), out).items():
+        print(f"{kind:15s} {p}")
+    return 0
+
+
+def cmd_study_export(a: argparse.Namespace) -> int:
+    from hw.cli import check_writable
+    from tune.report import export_trial
+    from tune.study import existing_study
+    sc = _study_config(a)
+    study = existing_study(sc)
+    out = check_writable(a.dest or sc.out / f"export_{a.trial}", "--dest")
+    for kind, p in export_trial(study, a.trial, out).items():
+        print(f"{kind:18s} {p}")
+    return 0
+
+
+def register(sub) -> None:
+    study = sub.add_parser("study", help="Optuna co-design studies: run, report, export")
+    ssub = study.add_subparsers(dest="study_command", required=True)
+    for name, fn, hlp in (("run", cmd_study_run, "run (or resume) a study"),
+                          ("report", cmd_study_report, "write Pareto/importance plots and tables"),
+                          ("export", cmd_study_export, "write a trial's weights, config and Verilog")):
+        p = ssub.add_parser(name, help=hlp)
+        p.add_argument("--config", help="study TOML (defaults: tune/config.py DEFAULT_TOML)")
+        p.add_argument("--storage", help="Optuna storage URL, e.g. sqlite:///runs/s.db or postgresql://...")
+        p.add_argument("--name", help="study name")
+        p.set_defaults(func=fn)
+        if name == "run":
+            p.add_argument("--n-trials", type=number(int, 1, 100000), dest="n_trials",
+                           help="total trials the study should have (1..100000)")
+            p.add_argument("--jobs", type=number(int, 1, 256), default=1, help="worker processes here (1..256)")
+            p.add_argument("--out", help="artefact directory")
+        elif name == "report":
+            p.add_argument("--report-dir")
+        else:
+            p.add_argument("trial", type=number(int, 0))
+            p.add_argument("--dest")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    import hw.cli
+    import sim.cli
+    import train.cli
+    ap = argparse.ArgumentParser(prog="spikeloop", description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="command", required=True)
+    sim.cli.register(sub)
+    hw.cli.register(sub)
+    train.cli.register(sub)
+    register(sub)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = build_parser().parse_args(argv)
+    if a.command == "study":
+        import warnings
+        import optuna
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    from train.surrogates import TrainingDiverged
+    try:
+        return a.func(a)
+    except ConfigError as e:
+        print(f"spikeloop: error: {e}", file=sys.stderr)
+        return 2
+    except TrainingDiverged as e:
+        print(f"spikeloop: training diverged: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt as e:
+        print(f"spikeloop: interrupted{': ' + str(e) if str(e) else ''}; completed work is kept "
+              "(run the same command again to resume a study)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
