@@ -28,7 +28,7 @@ def read_table(path: str, flag: str = "--config") -> dict:
     try:
         text = p.read_text(encoding="utf-8")
     except (UnicodeDecodeError, OSError) as e:
-        raise ConfigError(f"{flag} {path}: cannot be read as a text file ({type(e).__name__})")
+        raise ConfigError(f"{flag} {path}: not a text file ({type(e).__name__})")
     try:
         d = tomllib.loads(text) if p.suffix == ".toml" else json.loads(text)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as e:
@@ -51,6 +51,8 @@ def load_chip(path: str | None, overrides: dict | None = None, base: ChipConfig 
     if path:
         t = read_table(path)
         d = t.get("chip", t)
+        if not isinstance(d, dict):
+            raise ConfigError(f"--config {path}: chip={d!r}: expected a table ([chip])")
     d = dict(d)
     d.update(overrides or {})
     return ChipConfig.from_dict(d)

@@ -277,4 +277,4 @@ def _is_int(v) -> bool:
 
 def _check_int(name: str, v, lo: int, hi: int) -> None:
     if not _is_int(v) or not lo <= int(v) <= hi:
-        raise ConfigError(f"{name}={v}: allowed range is integers {lo}..{hi}")
+        raise ConfigError(f"{name}={v!r}: allowed range is integers {lo}..{hi}")

@@ -51,6 +51,9 @@ def cmd_train(a: argparse.Namespace) -> int:
     if a.config or overrides:
         base = None if a.config else default_chip(tc.dataset, split.n_features, split.n_classes)
         tc = tc.replace(chip=load_chip(a.config, overrides, base=base))
+    cfg = tc.chip_for(split.n_features, split.n_classes)
+    print(f"chip {cfg.layer_sizes} lanes={cfg.lanes} w{cfg.weight_bits}/m{cfg.membrane_bits} "
+          f"beta={[round(b, 4) for b in cfg.beta_effective]} reset={cfg.reset}; {tc.method} {dict(tc.params)}")
     r = run_training(tc, split=split)
     print(f"{r.method} on {tc.dataset}: software accuracy {r.software_accuracy:.4f}, "
           f"on-chip accuracy {r.chip_accuracy:.4f} (test), {r.seconds:.1f} s")

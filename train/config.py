@@ -134,7 +134,7 @@ class TrainConfig:
     # -- files ----------------------------------------------------------------------------------------
     def to_dict(self) -> dict:
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        d["params"] = {k: v for k, v in self.params.items() if v is not None}
+        d["params"] = dict(self.params)
         d["faults"] = dataclasses.asdict(self.faults)
         d["chip"] = self.chip.to_dict() if self.chip else None
         return {k: v for k, v in d.items() if v is not None}

@@ -119,7 +119,7 @@ def train_mh(cfg: ChipConfig, spec: NetSpec, data: Encoded, chip: Chip, iters: i
     qcfg, ints, _ = quantise(cfg, mean, theta)
     net = ChipMirrorNet(cfg, spec, seed)
     net.set_float_weights(mean)
-    extra = {"acceptance_rate": accepted / iters,
+    extra = {"burn_in": burn_in, "acceptance_rate": accepted / iters,
              "acceptance_rate_after_burn_in": accepted_after / max(1, iters - burn_in),
              "final_step": float(np.exp(log_step)), "posterior_samples": kept}
     return finish("mh", chip, qcfg, ints, mean, data, software_accuracy(net, data.x_test, data.y_test),

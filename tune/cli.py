@@ -86,11 +86,18 @@ def register(sub) -> None:
             p.add_argument("--dest")
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (the usage is one ``--help`` away); subcommand parsers inherit it."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     import hw.cli
     import sim.cli
     import train.cli
-    ap = argparse.ArgumentParser(prog="spikeloop", description=__doc__.split("\n\n")[0])
+    ap = Parser(prog="spikeloop", description=__doc__.split("\n\n")[0], allow_abbrev=False)
     sub = ap.add_subparsers(dest="command", required=True)
     sim.cli.register(sub)
     hw.cli.register(sub)

@@ -1,0 +1,279 @@
+"""The bad-input suite: every user mistake through the real command line ends in one line on stderr and
+exit code 2 (usage errors) — no traceback, nothing created or lost — or in the right state."""
+import os
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def spikeloop(*args, cwd=None, timeout=300, env=None):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), **(env or {}))
+    return subprocess.run([sys.executable, "-m", "tune.cli", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, timeout=timeout, env=env)
+
+
+def fails_cleanly(r, *fragments):
+    """Exit 2, one line on stderr naming what was wrong, no traceback."""
+    err = r.stderr.strip()
+    assert r.returncode == 2, (r.returncode, r.stdout[-2000:], err[-2000:])
+    assert "Traceback" not in err and len(err.splitlines()) == 1, err
+    for f in fragments:
+        assert f in err, (f, err)
+    return err
+
+
+def studies_in(db: Path) -> list[str]:
+    if not db.exists():
+        return []
+    return [s.study_name for s in optuna.study.get_all_study_summaries(f"sqlite:///{db}")]
+
+
+@pytest.fixture
+def study_toml(tiny_toml, tmp_path):
+    """The tiny study with its storage and artefacts under tmp_path."""
+    def make(extra: str = "", **study):
+        text = tiny_toml.read_text()
+        for k, v in study.items():
+            text = text.replace("[study]\n", f"[study]\n{k} = {v!r}\n".replace("'", '"'), 1)
+        p = tmp_path / f"study{len(list(tmp_path.glob('study*.toml')))}.toml"
+        p.write_text(text + extra)
+        return p
+    return make
+
+
+# -- spikeloop run ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("args, fragments", [
+    (["--density", "2"], ["--density", "allowed range is [0, 1]"]),
+    (["--clock-mhz", "0"], ["--clock-mhz", "(0, 10000]"]),
+    (["--batch", "0"], ["--batch", "allowed range"]),
+    (["--sizes", "8,x"], ["--sizes", "comma-separated integers"]),
+    (["--sizes", "8,70000"], ["layer_sizes[1]=70000", "1..65536"]),
+    (["--lanes", "65"], ["--lanes", "[1, 64]"]),
+    (["--sizes", "65536,65536", "--batch", "1000"], ["needs about", "GiB", "available"]),
+    (["--backend", "board"], ["port"]),
+])
+def test_run_rejects(args, fragments):
+    fails_cleanly(spikeloop("run", *args), *fragments)
+
+
+def test_config_that_is_binary_a_directory_or_mistyped(tmp_path):
+    binary = tmp_path / "chip.toml"
+    binary.write_bytes(bytes(range(256)))
+    fails_cleanly(spikeloop("run", "--config", binary), "--config", "not a text file")
+    fails_cleanly(spikeloop("run", "--config", tmp_path), "--config", "not a file")
+    fails_cleanly(spikeloop("run", "--config", tmp_path / "nope.json"), "no such file")
+    bad = tmp_path / "bad.toml"
+    for text, fragment in (('[chip]\nlanes = "x"', "lanes='x'"), ("[chip]\nlayer_sizes = 5", "layer_sizes=5"),
+                           ("[chip]\nbeta = 'slow'", "beta='slow'"), ("chip = 3", "expected a table"),
+                           ("[chip\n", "not valid TOML")):
+        bad.write_text(text)
+        fails_cleanly(spikeloop("run", "--config", bad), fragment)
+
+
+# -- spikeloop verilog: weights files ---------------------------------------------------------------------
+def test_corrupt_truncated_or_pickled_weights(tmp_path):
+    good = tmp_path / "w.npz"
+    np.savez(good, w0=np.zeros((4, 3), np.int64))
+    trunc = tmp_path / "trunc.npz"
+    trunc.write_bytes(good.read_bytes()[:60])
+    text = tmp_path / "text.npz"
+    text.write_text("not a zip")
+    pickled = tmp_path / "objects.npz"
+    np.savez(pickled, w0=np.array([{"a": 1}], dtype=object))
+    for f in (trunc, text, pickled):
+        err = fails_cleanly(spikeloop("verilog", "--sizes", "4,3", "--weights", f, "--out", tmp_path / "v"),
+                            "--weights", "not a readable .npz")
+        assert "pickled" not in err
+    fails_cleanly(spikeloop("verilog", "--sizes", "4,3,2", "--weights", good, "--out", tmp_path / "v"),
+                  "lacks arrays ['w1']")
+    big = tmp_path / "big.npz"
+    np.savez(big, w0=np.full((4, 3), 1e30))
+    err = fails_cleanly(spikeloop("verilog", "--sizes", "4,3", "--weights", big, "--out", tmp_path / "v"),
+                        "weights[0]")
+    assert "-9223372036854775808" not in err
+    assert not (tmp_path / "v").exists() or not any((tmp_path / "v").iterdir())
+
+
+# -- spikeloop train --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("args, fragments", [
+    (["--method", "bptt", "--epochs", "0"], ["--epochs", "[1, 100000]"]),
+    (["--distortion", "99"], ["--distortion", "[0, 10]"]),
+    (["--threshold-mismatch", "-1"], ["--threshold-mismatch"]),
+    (["--method", "bptt", "--iters", "100"], ["--iters applies to method mh", "not to --method bptt"]),
+    (["--method", "mh", "--iters", "10", "--burn-in", "20"], ["burn_in=20", "allowed range"]),
+    (["--dataset", "svhn"], ["svhn", "--data-path"]),
+    (["--dataset", "digits", "--data-path", "/tmp"], ["takes no path"]),
+    (["--sizes", "20,8,2"], ["layer_sizes[0]=20", "30 input neurons"]),
+    (["--theta", "0"], ["--theta", "(0, 100]"]),
+    (["--surrogate", "relu"], ["--surrogate", "invalid choice"]),
+    (["--steps", "abc"], ["--steps", "expected an integer"]),
+])
+def test_train_rejects(args, fragments):
+    fails_cleanly(spikeloop("train", *args), *fragments)
+
+
+def test_train_unwritable_out_is_found_before_training(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    t0 = time.perf_counter()
+    fails_cleanly(spikeloop("train", "--method", "mh", "--iters", "100000", "--out", blocker / "sub" / "result"),
+                  "--out", "cannot write there")
+    assert time.perf_counter() - t0 < 60          # 100000 MH iterations would take minutes
+
+
+def test_train_chip_flags_apply_without_sizes(tmp_path):
+    r = spikeloop("train", "--method", "mh", "--iters", "20", "--train-size", "40", "--lanes", "4",
+                  "--weight-bits", "6", "--reset", "zero", "--beta", "0.8", "--out", tmp_path / "r")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "chip (30, 16, 2) lanes=4 w6/m16 beta=[0.8008, 0.8008] reset=zero" in r.stdout
+    import json
+    saved = json.loads((tmp_path / "r.json").read_text())
+    assert saved["chip_config"]["lanes"] == 4 and saved["chip_config"]["weight_bits"] == 6
+    assert saved["train_config"]["params"]["iters"] == 20 and saved["extra"]["burn_in"] == 10   # half of iters
+
+
+# -- spikeloop study --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("extra, fragments", [
+    ('\n[device]\nclock_mhz = "fast"\n', ["device.clock_mhz='fast'"]),
+    ("", ["study.seed='abc'"]),
+    ("", ["data.train_size"]),
+    ("", ["study.weights.accuracy='1'"]),
+])
+def test_study_config_types(extra, fragments, study_toml, tmp_path):
+    if "seed" in fragments[0]:
+        toml = tmp_path / "seed.toml"
+        toml.write_text(study_toml().read_text().replace("seed = 0", 'seed = "abc"'))
+    elif "train_size" in fragments[0]:
+        toml = Path(str(study_toml())).read_text().replace("train_size = 60", 'train_size = "x"')
+        p = tmp_path / "ts.toml"
+        p.write_text(toml)
+        toml = p
+        fragments = ["train_size='x'"]
+    elif "weights" in fragments[0]:
+        p = tmp_path / "w.toml"
+        p.write_text(study_toml().read_text().replace("[study]\n", '[study]\nweights = {accuracy = "1"}\n', 1))
+        toml = p
+    else:
+        toml = study_toml(extra)
+    db = tmp_path / "s.db"
+    fails_cleanly(spikeloop("study", "run", "--config", toml, "--storage", f"sqlite:///{db}"), *fragments)
+    assert studies_in(db) == []
+
+
+def test_study_section_that_is_not_a_table(tmp_path):
+    p = tmp_path / "s.toml"
+    p.write_text("study = 5\n")
+    fails_cleanly(spikeloop("study", "run", "--config", p, "--storage", f"sqlite:///{tmp_path}/s.db"),
+                  "study=5", "expected a table")
+    p.write_bytes(b"\x00\xff\xfe")
+    fails_cleanly(spikeloop("study", "run", "--config", p), "not a text file")
+    fails_cleanly(spikeloop("study", "run", "--config", tmp_path), "not a file")
+
+
+def test_study_input_size_mismatch_and_bad_out_are_refused_before_the_study_exists(study_toml, tmp_path):
+    db = tmp_path / "s.db"
+    wrong = tmp_path / "wrong.toml"
+    wrong.write_text(study_toml().read_text().replace("layer_sizes = [30, 8, 2]", "layer_sizes = [20, 8, 2]"))
+    fails_cleanly(spikeloop("study", "run", "--config", wrong, "--storage", f"sqlite:///{db}"),
+                  "layer_sizes[0]=20", "30 input neurons")
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    fails_cleanly(spikeloop("study", "run", "--config", study_toml(), "--storage", f"sqlite:///{db}",
+                            "--out", blocker / "out"), "study.out", "cannot write there")
+    assert studies_in(db) == []
+
+
+def test_report_and_export_of_a_misspelt_study_create_nothing(study_toml, tmp_path):
+    db = tmp_path / "s.db"
+    toml = study_toml()
+    r = spikeloop("study", "run", "--config", toml, "--storage", f"sqlite:///{db}", "--out", tmp_path / "out",
+                  "--n-trials", "1", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    fails_cleanly(spikeloop("study", "report", "--config", toml, "--storage", f"sqlite:///{db}", "--name", "tt"),
+                  "--name 'tt'", "no such study", "['t']")
+    fails_cleanly(spikeloop("study", "export", "0", "--config", toml, "--storage", f"sqlite:///{db}",
+                            "--name", "tt"), "no such study")
+    assert studies_in(db) == ["t"]
+    # export works from any directory (artefact paths are stored absolute)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    r = spikeloop("study", "export", "0", "--config", toml, "--storage", f"sqlite:///{db}",
+                  "--dest", elsewhere / "exp", cwd=elsewhere)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "module spikeloop_core" in (elsewhere / "exp" / "spikeloop_core.v").read_text()
+    fails_cleanly(spikeloop("study", "export", "99", "--config", toml, "--storage", f"sqlite:///{db}"),
+                  "trial 99")
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            out += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_to_the_study_stops_its_workers(sig, study_toml, tmp_path):
+    toml = tmp_path / "slow.toml"
+    toml.write_text(study_toml().read_text().replace("iters = [40, 60]", "iters = [100000, 100000]")
+                    .replace('methods = ["bptt", "mh"]', 'methods = ["mh"]'))
+    proc = subprocess.Popen([sys.executable, "-m", "tune.cli", "study", "run", "--config", str(toml),
+                             "--storage", f"sqlite:///{tmp_path}/s.db", "--out", str(tmp_path / "out"),
+                             "--jobs", "2"], env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    workers = []
+    while time.time() < deadline and len(workers) < 2:
+        time.sleep(0.5)
+        workers = [c for c in _children(proc.pid) if "spawn_main" in Path(f"/proc/{c}/cmdline").read_text()
+                   .replace("\0", " ")] if _alive(proc.pid) else []
+    assert len(workers) == 2, proc.communicate(timeout=30)
+    time.sleep(3)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "Traceback" not in err, err[-2000:]
+    assert "interrupted" in err
+    time.sleep(1)
+    assert not any(_alive(w) for w in workers)
+
+
+def test_rerun_right_after_a_kill_reaches_the_requested_count(study_toml, tmp_path, monkeypatch):
+    """A trial of a killed run still looks RUNNING (its heartbeat has not lapsed yet): the rerun waits for
+    it to lapse and runs the missing trial instead of exiting with the study short."""
+    import tune.study
+    from optuna.trial import TrialState
+    from tune.config import StudyConfig
+    from tune.study import open_study, run_study
+    monkeypatch.setattr(tune.study, "HEARTBEAT_S", 1)
+    monkeypatch.setattr(tune.study, "GRACE_S", 3)
+    sc = StudyConfig.load(study_toml(), {"storage": f"sqlite:///{tmp_path}/s.db", "out": str(tmp_path / "out"),
+                                         "n_trials": 2})
+    study = open_study(sc)
+    trial = study.ask()                                  # a running trial whose process is gone
+    study._storage.record_heartbeat(trial._trial_id)
+    t0 = time.perf_counter()
+    study = run_study(sc, baseline=False)
+    states = [t.state for t in study.trials]
+    assert states.count(TrialState.COMPLETE) == 2, states
+    assert states[0] == TrialState.FAIL
+    assert time.perf_counter() - t0 >= 2                 # it waited for the grace period
