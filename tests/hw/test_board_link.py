@@ -7,7 +7,8 @@ import pytest
 
 from hw import protocol as P
 from hw.config import ChipConfig, ConfigError
-from sim.board import BoardChip, LinkError, SimBoardTransport
+from sim.board_link import BoardChip, LinkError
+from sim.simulated_board import SimBoardTransport
 from sim.chip import make_chip
 from tests.compare import assert_same
 
