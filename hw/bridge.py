@@ -1,20 +1,22 @@
 """Protocol bridge: the board side of :mod:`hw.protocol` between a UART's byte streams and the core.
 
-Three components, chained by streams::
+Four components, chained by streams::
 
-    UART bytes ─► FrameReceiver ─► CommandExecutor ─► FrameTransmitter ─► UART bytes
-                                        │  ▲
-                              wr, rd, events_in, events_out, busy (the core)
+    UART bytes ─► FrameReceiver ─► CommandExecutor ─► ReplyMerger ─► FrameTransmitter ─► UART bytes
+                                   │ wr, rd, events_in   ▲ events_out
+                                   ▼                     │
+                                           the core
 
 * :class:`FrameReceiver` turns bytes into checked frames: it hunts for SYNC, collects SEQ, CMD, LEN
   and the payload, checks the CRC and reports a bad CRC, an overlong frame or a timeout as the frame's
   ``error``.
 * :class:`CommandExecutor` carries out each frame on the core's buses and answers it (ACK, READ_DATA,
-  PONG or NAK); a repeated WRITE or EVENT (same SEQ) is answered without running twice. Between answers
-  it sends the core's output events as OUT_EVENT frames.
+  PONG or NAK); a repeated WRITE or EVENT (same SEQ) is answered without running twice.
+* :class:`ReplyMerger` puts the answers and the core's output events (as OUT_EVENT frames) into one
+  stream of frames.
 * :class:`FrameTransmitter` turns frames into bytes, appending the CRC.
 
-:class:`ProtocolBridge` is the three together.
+:class:`ProtocolBridge` is the four together.
 """
 from __future__ import annotations
 
@@ -48,6 +50,11 @@ def frame_layout(max_payload: int) -> data.StructLayout:
 def received_frame_layout(max_payload: int) -> data.StructLayout:
     """A received frame: :func:`frame_layout`'s fields and its :class:`FrameError`."""
     return data.StructLayout({**_frame_fields(max_payload), "error": FrameError})
+
+
+def as_bytes(value, n: int) -> list:
+    """The ``n`` bytes of ``value``, least significant first."""
+    return [value[8 * i:8 * (i + 1)] for i in range(n)]
 
 
 class FrameReceiver(wiring.Component):
@@ -225,75 +232,51 @@ class FrameTransmitter(wiring.Component):
 
 
 class CommandExecutor(wiring.Component):
-    """Carries out received frames on the core and answers them; sends the core's output events.
+    """Carries out received frames on the core's buses and answers each one.
 
-    A frame is taken from ``command`` once its answer is queued for ``reply``. A frame with an error,
-    an unknown command or a wrong length is answered with NAK. A WRITE or EVENT with the SEQ of the last
-    executed one is answered with ACK and not executed again. Output events become OUT_EVENT frames
-    (numbered modulo 256) whenever no answer is waiting.
+    A frame is held on ``command`` until its answer has been taken from ``answer``. A frame with an
+    error, an unknown command or a wrong length is answered with NAK. A WRITE or EVENT with the SEQ of
+    the last executed one is a retry: it is answered with ACK and not executed again.
     """
 
     def __init__(self, cfg: ChipConfig):
         self.format = P.FrameFormat(cfg)
-        events = stream.Signature(event_layout(cfg))
         super().__init__({
             "command": In(stream.Signature(received_frame_layout(self.format.max_payload))),
-            "reply": Out(stream.Signature(frame_layout(self.format.max_reply))),
+            "answer": Out(stream.Signature(frame_layout(self.format.max_reply))),
             "wr": Out(write_bus_signature(self.format.bus)), "rd": Out(read_bus_signature(self.format.bus)),
-            "events_in": Out(events), "events_out": In(events), "busy": In(1),
+            "events_in": Out(stream.Signature(event_layout(cfg))), "busy": In(1),
         })
 
     def elaborate(self, platform):
         m = Module()
         fmt, command = self.format, self.command.payload
-        answer = Signal(frame_layout(fmt.max_reply))
-        answer_waiting = Signal()
         last_seq, executed_any = Signal(8), Signal()
-        out_seq = Signal(8)
+        read_data = Signal.like(self.rd.data)
 
         def argument(offset, n):
             return command.payload[offset:offset + n].as_value()
 
-        # -- the reply stream: a waiting answer first, else an output event ------------------------------
-        out_event = Signal(frame_layout(fmt.max_reply))
-        m.d.comb += [out_event.seq.eq(out_seq), out_event.cmd.eq(P.OUT_EVENT),
-                     out_event.length.eq(fmt.event_bytes),
-                     out_event.payload.as_value().eq(self.events_out.payload.as_value())]
-        m.d.comb += self.reply.valid.eq(answer_waiting | self.events_out.valid)
-        with m.If(answer_waiting):
-            m.d.comb += self.reply.payload.eq(answer)
-            with m.If(self.reply.ready):
-                m.d.sync += answer_waiting.eq(0)
-        with m.Else():
-            m.d.comb += [self.reply.payload.eq(out_event), self.events_out.ready.eq(self.reply.ready)]
-            with m.If(self.events_out.valid & self.reply.ready):
-                m.d.sync += out_seq.eq(out_seq + 1)
-        # an answer may be queued unless one waits or an offered output event was not taken yet
-        reply_free = ~answer_waiting & ~(self.reply.valid & ~self.reply.ready)
-
-        def answer_with(code, payload=()):
-            """Once the reply stream is free: queue the answer, take the command frame, wait for the next."""
-            with m.If(reply_free):
-                m.d.sync += [answer.seq.eq(command.seq), answer.cmd.eq(code), answer.length.eq(len(payload)),
-                             answer_waiting.eq(1)]
-                m.d.sync += [answer.payload[i].eq(byte) for i, byte in enumerate(payload)]
-                m.d.comb += self.command.ready.eq(1)
-                m.next = "IDLE"
-
-        def as_bytes(value, n):
-            return [value[8 * i:8 * (i + 1)] for i in range(n)]
-
         def executed():
             m.d.sync += [last_seq.eq(command.seq), executed_any.eq(1)]
 
-        # -- commands -----------------------------------------------------------------------------------
+        def answer_with(cmd, payload=()):
+            """Offer the answer; once it is taken, so is the command frame."""
+            frame = self.answer.payload
+            m.d.comb += [self.answer.valid.eq(1), frame.seq.eq(command.seq), frame.cmd.eq(cmd),
+                         frame.length.eq(len(payload))]
+            m.d.comb += [frame.payload[i].eq(byte) for i, byte in enumerate(payload)]
+            with m.If(self.answer.ready):
+                m.d.comb += self.command.ready.eq(1)
+                m.next = "IDLE"
+
         length_ok = Signal()
         with m.Switch(command.cmd):
-            for code in P.COMMANDS:
-                with m.Case(code):
-                    m.d.comb += length_ok.eq(command.length == fmt.expected_length(code))
-        retry = (executed_any & (command.seq == last_seq) &
-                 ((command.cmd == P.WRITE) | (command.cmd == P.EVENT)))
+            for cmd in P.COMMANDS:
+                with m.Case(cmd):
+                    m.d.comb += length_ok.eq(command.length == fmt.expected_length(cmd))
+        retry = executed_any & (command.seq == last_seq) & ((command.cmd == P.WRITE) | (command.cmd == P.EVENT))
+
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(self.command.valid):
@@ -321,8 +304,10 @@ class CommandExecutor(wiring.Component):
                 m.d.comb += self.rd.addr.eq(argument(0, fmt.read_addr_bytes))
                 m.next = "READ_DATA"
             with m.State("READ_DATA"):
-                m.d.comb += self.rd.addr.eq(argument(0, fmt.read_addr_bytes))
-                answer_with(P.READ_DATA, as_bytes(self.rd.data, fmt.read_data_bytes))
+                m.d.sync += read_data.eq(self.rd.data)
+                m.next = "ANSWER_READ"
+            with m.State("ANSWER_READ"):
+                answer_with(P.READ_DATA, as_bytes(read_data, fmt.read_data_bytes))
             with m.State("EVENT"):
                 m.d.comb += [self.events_in.valid.eq(1),
                              self.events_in.payload.as_value().eq(argument(0, fmt.event_bytes))]
@@ -334,14 +319,54 @@ class CommandExecutor(wiring.Component):
             with m.State("PONG"):
                 answer_with(P.PONG, [Const(P.VERSION, 8)] + as_bytes(Const(fmt.config_hash, 32), 4))
             with m.State("NAK"):
-                code = Mux(command.error == FrameError.NONE, P.NAK_COMMAND, command.error.as_value())
-                answer_with(P.NAK, [code])
+                reason = Mux(command.error == FrameError.NONE, P.NAK_COMMAND, command.error.as_value())
+                answer_with(P.NAK, [reason])
+        return m
+
+
+class ReplyMerger(wiring.Component):
+    """Answers and the core's output events into one stream of frames to the host.
+
+    An output event becomes an OUT_EVENT frame whose SEQ counts output events modulo 256. A waiting
+    answer goes first, except that an output event already offered stays offered until it is taken.
+
+    Parameters
+    ----------
+    cfg : :class:`ChipConfig`
+        The chip (event word and frame sizes).
+    """
+
+    def __init__(self, cfg: ChipConfig):
+        self.format = P.FrameFormat(cfg)
+        frames = stream.Signature(frame_layout(self.format.max_reply))
+        super().__init__({"answer": In(frames), "events": In(stream.Signature(event_layout(cfg))),
+                          "reply": Out(frames)})
+
+    def elaborate(self, platform):
+        m = Module()
+        event_frame = Signal(frame_layout(self.format.max_reply))
+        event_seq = Signal(8)
+        event_offered = Signal()            # an output event was offered and not taken: keep offering it
+        choose_event = Signal()
+        m.d.comb += [event_frame.seq.eq(event_seq), event_frame.cmd.eq(P.OUT_EVENT),
+                     event_frame.length.eq(self.format.event_bytes),
+                     event_frame.payload.as_value().eq(self.events.payload.as_value()),
+                     choose_event.eq(event_offered | (self.events.valid & ~self.answer.valid))]
+        with m.If(choose_event):
+            m.d.comb += [self.reply.valid.eq(self.events.valid), self.reply.payload.eq(event_frame),
+                         self.events.ready.eq(self.reply.ready)]
+        with m.Else():
+            m.d.comb += [self.reply.valid.eq(self.answer.valid), self.reply.payload.eq(self.answer.payload),
+                         self.answer.ready.eq(self.reply.ready)]
+        m.d.sync += event_offered.eq(choose_event & self.events.valid & ~self.reply.ready)
+        with m.If(self.events.valid & self.events.ready):
+            m.d.sync += event_seq.eq(event_seq + 1)
         return m
 
 
 class ProtocolBridge(wiring.Component):
-    """The board side of the host link: :class:`FrameReceiver`, :class:`CommandExecutor` and
-    :class:`FrameTransmitter` in a chain.
+    """The board side of the host link: :class:`FrameReceiver`, :class:`CommandExecutor`,
+    :class:`ReplyMerger` and :class:`FrameTransmitter` in a chain.
 
     ``rx``/``tx`` are byte streams from/to the UART; ``wr``/``rd``/``events_in``/``events_out``/``busy``
     connect to :class:`hw.core.LifCore`. ``byte_cycles`` is a byte time in clock cycles (for the frame
@@ -362,13 +387,15 @@ class ProtocolBridge(wiring.Component):
         m = Module()
         m.submodules.receiver = receiver = FrameReceiver(self.format.max_payload, self.timeout)
         m.submodules.executor = executor = CommandExecutor(self.cfg)
+        m.submodules.merger = merger = ReplyMerger(self.cfg)
         m.submodules.transmitter = transmitter = FrameTransmitter(self.format.max_reply)
         wiring.connect(m, wiring.flipped(self.rx), receiver.bytes)
         wiring.connect(m, receiver.frame, executor.command)
-        wiring.connect(m, executor.reply, transmitter.frame)
+        wiring.connect(m, executor.answer, merger.answer)
+        wiring.connect(m, wiring.flipped(self.events_out), merger.events)
+        wiring.connect(m, merger.reply, transmitter.frame)
         wiring.connect(m, transmitter.bytes, wiring.flipped(self.tx))
-        for name in ("wr", "rd", "events_in"):
-            wiring.connect(m, getattr(executor, name), wiring.flipped(getattr(self, name)))
-        wiring.connect(m, wiring.flipped(self.events_out), executor.events_out)
+        for bus in ("wr", "rd", "events_in"):
+            wiring.connect(m, getattr(executor, bus), wiring.flipped(getattr(self, bus)))
         m.d.comb += executor.busy.eq(self.busy)
         return m
