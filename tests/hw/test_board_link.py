@@ -260,3 +260,9 @@ def test_bad_frame_is_naked_and_the_board_resynchronises(frame, code):
         assert next_frame(transport) == (8, P.PONG, bytes([P.VERSION]) + P.le(P.config_hash(CFG), 4))
     finally:
         transport.close()
+
+
+def test_config_hash_is_32_bits_of_the_structure_hash():
+    from types import SimpleNamespace
+    assert P.config_hash(SimpleNamespace(structure_hash="0123abcd" + "0" * 56)) == 0x0123ABCD
+    assert P.config_hash(CFG) == P.config_hash(CFG.replace(threshold=99)) != P.config_hash(CFG.replace(lanes=3))
