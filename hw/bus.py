@@ -13,7 +13,7 @@ Write bus (``wr.addr = region << offset_bits | offset``, one word per cycle when
 Read bus (``rd.addr = region << read_offset_bits | offset``; ``rd.data`` valid one cycle later):
 
 * region 0, membranes: word ``state_base(l) + g`` (``lanes`` signed ``acc_bits`` values)
-* region 1, counters: index into :func:`sim.model.counter_names` (``spikes_l0..``, then COUNTER_NAMES)
+* region 1, counters: index into the chip's counter names (``spikes_l0..``, then COUNTER_NAMES)
 
 Lane ``k`` of a word occupies bits ``[k*bits, (k+1)*bits)``, two's complement.
 Event payload: ``index`` in bits ``[0, index_bits)``, ``end`` (end of time step) at bit ``index_bits``.

@@ -5,7 +5,7 @@
 * ``"fast"``      — :class:`sim.model.FastModel` (numpy, batched; the scoreboard)
 * ``"amaranth"``  — the RTL in Amaranth's simulator
 * ``"icarus"`` / ``"verilator"`` — the generated Verilog under cocotb
-* ``"board"``     — a real board over its UART link (``port=``, ``baud=``), see :mod:`sim.board`
+* ``"board"``     — a real board over its UART link (``port=``, ``baud=``), see :mod:`sim.board_link`
 
 Trainers only ever call ``load`` and ``run``, so any backend can be the chip in the loop.
 """
@@ -132,7 +132,7 @@ def make_chip(cfg: ChipConfig, backend: str = "fast", **kwargs) -> Chip:
         from sim.cocotb_sim import CocotbChip
         return CocotbChip(cfg, simulator=backend, **kwargs)
     if backend == "board":
-        from sim.board import BoardChip, SerialTransport
+        from sim.board_link import BoardChip, SerialTransport
         port = kwargs.pop("port", None)
         if not port:
             raise ConfigError("backend='board' needs port=... (the board's serial port, e.g. /dev/ttyUSB1)")
