@@ -23,7 +23,7 @@ from amaranth.lib.wiring import In, Out
 
 from hw.bus import (READ_COUNTERS, READ_MEMBRANES, REGION_OFFSETS, REGION_REGS, REGION_WEIGHTS, BusMap,
                     offset_words, weight_words)
-from hw.config import COUNTER_BITS, COUNTER_NAMES, ChipConfig
+from hw.config import COUNTER_BITS, ChipConfig
 
 
 def event_layout(cfg: ChipConfig) -> data.StructLayout:
@@ -250,7 +250,7 @@ class LifCore(wiring.Component):
             with m.State("OUTPUT"):
                 m.d.comb += [counting.eq(1), src_end.eq(ev_rd == ev_wr),
                              self.events_out.valid.eq(1),
-                             self.events_out.payload.index.eq(e_rp.data),
+                             self.events_out.payload.index.eq(Mux(src_end, 0, e_rp.data)),
                              self.events_out.payload.end.eq(src_end),
                              take.eq(self.events_out.ready), stall.eq(~self.events_out.ready)]
                 with m.If(take & ~src_end):
@@ -270,7 +270,7 @@ class LifCore(wiring.Component):
         m.d.comb += self.busy.eq(~fsm.ongoing("EVENT") | (layer != 0) | have_ev)
 
         # -- performance counters -------------------------------------------------------------------------
-        names = [f"spikes_l{l}" for l in range(L)] + list(COUNTER_NAMES)
+        names = list(cfg.counter_names)
         counters = {n: Signal(COUNTER_BITS, name=f"cnt_{n}") for n in names}
         incr = {n: Signal(range(max(lanes, 2) + 1), name=f"inc_{n}") for n in names}
         m.d.comb += [

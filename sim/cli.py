@@ -66,7 +66,6 @@ def _chip_args(p: argparse.ArgumentParser) -> None:
 
 def cmd_run(a: argparse.Namespace) -> int:
     from sim.chip import make_chip
-    from sim.model import counter_names
     from sim.sample import random_spikes, random_weights
     cfg = load_config(a.config, a)
     weights = random_weights(cfg, a.seed, a.density)
@@ -84,7 +83,7 @@ def cmd_run(a: argparse.Namespace) -> int:
         print(f"sample {b}: output spike counts {counts[b].tolist()}  predicted class {int(counts[b].argmax())}  "
               f"cycles {int(r.cycles[b])}  latency {r.cycles[b] / a.clock_mhz:.1f} us @ {a.clock_mhz:g} MHz")
     print("activity per sample (mean over batch):")
-    for name in counter_names(cfg):
+    for name in cfg.counter_names:
         print(f"  {name:15s} {r.counters[name].mean():12.1f}")
     ideal = r.counters["synops"].sum() / cfg.lanes
     print(f"utilisation (synops/lanes / cycles): {ideal / r.cycles.sum():.3f}")
