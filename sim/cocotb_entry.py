@@ -11,11 +11,10 @@ import os
 
 import cocotb
 import numpy as np
+from amaranth.lib import wiring
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge
 from cocotb.utils import get_sim_time
-
-from amaranth.lib import wiring
 
 from hw.config import ChipConfig
 from hw.core import LifCore
