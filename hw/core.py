@@ -433,7 +433,8 @@ class Sequencer(wiring.Component):
                     m.d.comb += row_base.eq(cfg.weight_base(l) + source_index * cfg.groups(l))
         accumulate = Signal()                             # the words read last cycle are in the lanes
         accumulate_addr = Signal(range(cfg.state_depth + 1))
-        m.d.sync += [accumulate.eq(issue), accumulate_addr.eq(state_base + issue_group)]
+        # (a clear request drops a pending accumulation: CLEAR owns the write port and the counters restart)
+        m.d.sync += [accumulate.eq(issue & ~self.clear), accumulate_addr.eq(state_base + issue_group)]
 
         # UPDATE phase: group `group` is in the lanes; its spikes leave one per cycle
         have_group = Signal()                             # the words of `group` have been read
