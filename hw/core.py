@@ -27,6 +27,7 @@ model.
 """
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Sequence
 
 import numpy as np
@@ -126,6 +127,11 @@ class ReadBusSignature(wiring.Signature):
 # Former factory functions (``hw.bridge`` still calls them); the classes take the same argument.
 write_bus_signature = WriteBusSignature
 read_bus_signature = ReadBusSignature
+
+
+def _signals(**shapes) -> dict:
+    """``Signal(shape, name=name)`` for each ``name=shape``."""
+    return {name: Signal(shape, name=name) for name, shape in shapes.items()}
 
 
 def _lanes_of(shape, cfg: ChipConfig) -> data.ArrayLayout:
@@ -400,171 +406,178 @@ class Sequencer(wiring.Component):
         })
 
     def elaborate(self, platform):
-        cfg = self.cfg
-        L, lanes = cfg.num_layers, cfg.lanes
         m = Module()
+        s = self._state(m)
+        self._datapath(m, s)
+        phases = {"EVENT": self._event_phase, "UPDATE": self._update_phase, "OUTPUT": self._output_phase,
+                  "CLEAR": self._clear_phase}
+        with m.FSM(name="phase") as fsm:
+            for name, phase in phases.items():
+                with m.State(name):
+                    phase(m, s)
+                    with m.If(self.clear):                # a clear request wins in every state
+                        m.next = "CLEAR"
+        with m.If(self.clear):
+            m.d.comb += self.events.restart.eq(1)
+            m.d.sync += [s.clear_addr.eq(0), self.layer.eq(0), s.in_event.eq(0), s.have_group.eq(0),
+                         s.emitting.eq(0)]
+        m.d.comb += self.busy.eq(~fsm.ongoing("EVENT") | (self.layer != 0) | s.in_event)
+        self._count(m, s, fsm)
+        return m
+
+    def _state(self, m) -> SimpleNamespace:
+        """The per-layer constants of the current layer and the signals the phases share."""
+        cfg, layer = self.cfg, self.layer
+        L, lanes = cfg.num_layers, cfg.lanes
         max_groups = max(cfg.groups(l) for l in range(L))
-        layer, events = self.layer, self.events
+        group_range, weight_range = range(max_groups + 1), range(cfg.weight_depth + 1)
+        s = SimpleNamespace(
+            groups=Array(C(cfg.groups(l), group_range) for l in range(L))[layer],
+            state_base=Array(C(cfg.state_base(l), range(cfg.state_depth + 1)) for l in range(L))[layer],
+            last_group_lanes=Array(C(cfg.fan_out(l) - (cfg.groups(l) - 1) * lanes, range(lanes + 1))
+                                   for l in range(L))[layer],
+            **_signals(
+                # the event source of the EVENT phase (layer 0: the input stream; later: the event list)
+                source_valid=1, source_end=1, source_index=cfg.index_bits,
+                take=1,                                   # consume the source's event or end token
+                stall=1,                                  # waiting for the host
+                counting=1,                               # a cycle of the step's schedule
+                # EVENT phase: one (weight word, membrane word) read per cycle, accumulated one cycle later
+                in_event=1,                               # an event is part-way through its groups
+                event_group=group_range,                  # next group of that event
+                weight_addr=weight_range,                 # its next weight word
+                issue=1,                                  # read one word of an event this cycle
+                issue_group=group_range,
+                issue_weight_addr=weight_range,
+                row_base=weight_range,                    # first weight word of the source event's row
+                accumulate=1,                             # the words read last cycle are in the lanes
+                accumulate_addr=range(cfg.state_depth + 1),
+                # UPDATE phase: group `group` is in the lanes; its spikes leave one per cycle
+                have_group=1,                             # the words of `group` have been read
+                group=group_range,
+                emitting=1,                               # sending the spikes left in `pending_spikes`
+                pending_spikes=lanes,
+                fetch=1,                                  # read the words of `fetch_group` this cycle
+                fetch_group=group_range,
+                write_back=1,                             # first cycle of `group`: store it, count it
+                # CLEAR
+                clear_addr=range(cfg.state_depth + 1),
+            ))
+        s.last_group = s.group == s.groups - 1
+        s.unsent = Mux(s.emitting, s.pending_spikes, self.fired)
+        s.unsent_after = s.unsent & (s.unsent - 1)        # all but the lowest spike
+        return s
 
-        # per-layer constants of the current layer
-        groups = Array(C(cfg.groups(l), range(max_groups + 1)) for l in range(L))[layer]
-        state_base = Array(C(cfg.state_base(l), range(cfg.state_depth + 1)) for l in range(L))[layer]
-        last_group_lanes = Array(C(cfg.fan_out(l) - (cfg.groups(l) - 1) * lanes, range(lanes + 1))
-                                 for l in range(L))[layer]
-
-        # the event source of the EVENT phase (layer 0: the input stream; later layers: the event list)
-        source_valid, source_end = Signal(), Signal()
-        source_index = Signal(cfg.index_bits)
-        take = Signal()                                   # consume the source's event or end token
-        stall = Signal()                                  # waiting for the host
-        counting = Signal()                               # a cycle of the step's schedule
-
-        # EVENT phase: one (weight word, membrane word) read per cycle, accumulated one cycle later
-        in_event = Signal()                               # an event is part-way through its groups
-        event_group = Signal(range(max_groups + 1))       # next group of that event
-        weight_addr = Signal(range(cfg.weight_depth + 1)) # its next weight word
-        issue = Signal()                                  # read one word of an event this cycle
-        issue_group = Signal(range(max_groups + 1))
-        issue_weight_addr = Signal(range(cfg.weight_depth + 1))
-        row_base = Signal(range(cfg.weight_depth + 1))    # first weight word of the source event's row
-        with m.Switch(layer):
-            for l in range(L):
+    def _datapath(self, m, s):
+        """Memory addresses, the accumulate write-back and the pick of the next spike to append."""
+        cfg, lanes = self.cfg, self.cfg.lanes
+        with m.Switch(self.layer):
+            for l in range(cfg.num_layers):
                 with m.Case(l):
-                    m.d.comb += row_base.eq(cfg.weight_base(l) + source_index * cfg.groups(l))
-        accumulate = Signal()                             # the words read last cycle are in the lanes
-        accumulate_addr = Signal(range(cfg.state_depth + 1))
+                    m.d.comb += s.row_base.eq(cfg.weight_base(l) + s.source_index * cfg.groups(l))
         # (a clear request drops a pending accumulation: CLEAR owns the write port and the counters restart)
-        m.d.sync += [accumulate.eq(issue & ~self.clear), accumulate_addr.eq(state_base + issue_group)]
-
-        # UPDATE phase: group `group` is in the lanes; its spikes leave one per cycle
-        have_group = Signal()                             # the words of `group` have been read
-        group = Signal(range(max_groups + 1))
-        emitting = Signal()                               # sending the spikes left in `pending_spikes`
-        pending_spikes = Signal(lanes)
-        fetch = Signal()                                  # read the words of `fetch_group` this cycle
-        fetch_group = Signal(range(max_groups + 1))
-        write_back = Signal()                             # first cycle of `group`: store it, count it
-        unsent = Mux(emitting, pending_spikes, self.fired)
-        unsent_after = unsent & (unsent - 1)              # all but the lowest spike
+        m.d.sync += [s.accumulate.eq(s.issue & ~self.clear), s.accumulate_addr.eq(s.state_base + s.issue_group)]
+        m.d.comb += [
+            self.weights.addr.eq(s.issue_weight_addr),
+            self.membrane_read.addr.eq(Mux(s.fetch, s.state_base + s.fetch_group, s.state_base + s.issue_group)),
+            self.offsets.addr.eq(s.state_base + s.fetch_group),
+        ]
+        with m.If(s.accumulate):
+            write = self.membrane_write
+            m.d.comb += [write.data.eq(self.accumulated), write.addr.eq(s.accumulate_addr), write.en.eq(1)]
         lowest = Const(0, range(lanes))
         for k in reversed(range(lanes)):
-            lowest = Mux(unsent[k], k, lowest)
-        last_group = group == groups - 1
-        m.d.comb += [self.active_lanes.eq(Mux(last_group, last_group_lanes, lanes)),
-                     events.append_index.eq(group * lanes + lowest)]
+            lowest = Mux(s.unsent[k], k, lowest)
+        m.d.comb += [self.active_lanes.eq(Mux(s.last_group, s.last_group_lanes, lanes)),
+                     self.events.append_index.eq(s.group * lanes + lowest)]
 
-        # memory addresses
-        m.d.comb += [
-            self.weights.addr.eq(issue_weight_addr),
-            self.membrane_read.addr.eq(Mux(fetch, state_base + fetch_group, state_base + issue_group)),
-            self.offsets.addr.eq(state_base + fetch_group),
-        ]
-        clear_addr = Signal(range(cfg.state_depth + 1))
-        write = self.membrane_write
-        with m.If(accumulate):
-            m.d.comb += [write.data.eq(self.accumulated), write.addr.eq(accumulate_addr), write.en.eq(1)]
+    def _event_phase(self, m, s):
+        events, layer = self.events, self.layer
+        m.d.comb += s.counting.eq(1)
+        with m.If(layer == 0):
+            m.d.comb += [s.source_valid.eq(self.events_in.valid), s.source_end.eq(self.events_in.payload.end),
+                         s.source_index.eq(self.events_in.payload.index), self.events_in.ready.eq(~s.in_event)]
+        with m.Else():
+            m.d.comb += [s.source_valid.eq(1), s.source_end.eq(events.empty), s.source_index.eq(events.head)]
+        with m.If(s.in_event):                            # the next group of the current event
+            m.d.comb += [s.issue.eq(1), s.issue_group.eq(s.event_group), s.issue_weight_addr.eq(s.weight_addr)]
+            m.d.sync += [s.weight_addr.eq(s.weight_addr + 1), s.event_group.eq(s.event_group + 1)]
+            with m.If(s.event_group == s.groups - 1):
+                m.d.sync += s.in_event.eq(0)
+        with m.Elif(s.source_valid & ~s.source_end):      # a new event: its group 0
+            m.d.comb += [s.take.eq(1), s.issue.eq(1), s.issue_group.eq(0), s.issue_weight_addr.eq(s.row_base),
+                         events.advance.eq(layer != 0)]
+            m.d.sync += [s.weight_addr.eq(s.row_base + 1), s.event_group.eq(1), s.in_event.eq(s.groups > 1)]
+        with m.Elif(s.source_valid):                      # end of the layer's events
+            m.d.comb += [s.take.eq(1), events.restart.eq(1)]
+            m.d.sync += [s.have_group.eq(0), s.emitting.eq(0)]
+            m.next = "UPDATE"
+        with m.Else():
+            m.d.comb += s.stall.eq(1)
 
-        with m.FSM(name="phase") as fsm:
-            with m.State("EVENT"):
-                m.d.comb += counting.eq(1)
-                with m.If(layer == 0):
-                    m.d.comb += [source_valid.eq(self.events_in.valid),
-                                 source_end.eq(self.events_in.payload.end),
-                                 source_index.eq(self.events_in.payload.index),
-                                 self.events_in.ready.eq(~in_event)]
-                with m.Else():
-                    m.d.comb += [source_valid.eq(1), source_end.eq(events.empty),
-                                 source_index.eq(events.head)]
-                with m.If(in_event):
-                    m.d.comb += [issue.eq(1), issue_group.eq(event_group), issue_weight_addr.eq(weight_addr)]
-                    m.d.sync += [weight_addr.eq(weight_addr + 1), event_group.eq(event_group + 1)]
-                    with m.If(event_group == groups - 1):
-                        m.d.sync += in_event.eq(0)
-                with m.Elif(source_valid & ~source_end):
-                    m.d.comb += [take.eq(1), issue.eq(1), issue_group.eq(0), issue_weight_addr.eq(row_base),
-                                 events.advance.eq(layer != 0)]
-                    m.d.sync += [weight_addr.eq(row_base + 1), event_group.eq(1), in_event.eq(groups > 1)]
-                with m.Elif(source_valid):
-                    m.d.comb += [take.eq(1), events.restart.eq(1)]
-                    m.d.sync += [have_group.eq(0), emitting.eq(0)]
-                    m.next = "UPDATE"
-                with m.Else():
-                    m.d.comb += stall.eq(1)
-                with m.If(self.clear):
-                    m.next = "CLEAR"
-
-            with m.State("UPDATE"):
-                m.d.comb += counting.eq(1)
-                with m.If(~have_group):                   # fill: read group 0
-                    m.d.comb += [fetch.eq(1), fetch_group.eq(0)]
-                    m.d.sync += [have_group.eq(1), group.eq(0)]
-                with m.Else():
-                    m.d.comb += write_back.eq(~emitting)
-                    with m.If(unsent != 0):
-                        m.d.comb += events.append.eq(1)
-                    with m.If(unsent_after != 0):
-                        m.d.sync += [pending_spikes.eq(unsent_after), emitting.eq(1)]
+    def _update_phase(self, m, s):
+        m.d.comb += s.counting.eq(1)
+        with m.If(~s.have_group):                         # fill: read group 0
+            m.d.comb += [s.fetch.eq(1), s.fetch_group.eq(0)]
+            m.d.sync += [s.have_group.eq(1), s.group.eq(0)]
+        with m.Else():
+            m.d.comb += s.write_back.eq(~s.emitting)
+            with m.If(s.unsent != 0):
+                m.d.comb += self.events.append.eq(1)
+            with m.If(s.unsent_after != 0):
+                m.d.sync += [s.pending_spikes.eq(s.unsent_after), s.emitting.eq(1)]
+            with m.Else():                                # the group is done
+                m.d.sync += s.emitting.eq(0)
+                with m.If(s.last_group):
+                    m.d.sync += s.have_group.eq(0)
+                    with m.If(self.layer == self.cfg.num_layers - 1):
+                        m.next = "OUTPUT"
                     with m.Else():
-                        m.d.sync += emitting.eq(0)
-                        with m.If(last_group):
-                            m.d.sync += have_group.eq(0)
-                            with m.If(layer == L - 1):
-                                m.next = "OUTPUT"
-                            with m.Else():
-                                m.d.sync += [layer.eq(layer + 1), in_event.eq(0)]
-                                m.next = "EVENT"
-                        with m.Else():
-                            m.d.comb += [fetch.eq(1), fetch_group.eq(group + 1)]
-                            m.d.sync += group.eq(group + 1)
-                with m.If(write_back):
-                    m.d.comb += [write.data.eq(self.next_membrane), write.addr.eq(state_base + group),
-                                 write.en.eq(1)]
-                with m.If(self.clear):
-                    m.next = "CLEAR"
+                        m.d.sync += [self.layer.eq(self.layer + 1), s.in_event.eq(0)]
+                        m.next = "EVENT"
+                with m.Else():
+                    m.d.comb += [s.fetch.eq(1), s.fetch_group.eq(s.group + 1)]
+                    m.d.sync += s.group.eq(s.group + 1)
+        with m.If(s.write_back):
+            write = self.membrane_write
+            m.d.comb += [write.data.eq(self.next_membrane), write.addr.eq(s.state_base + s.group), write.en.eq(1)]
 
-            with m.State("OUTPUT"):
-                m.d.comb += [counting.eq(1), source_end.eq(events.empty),
-                             self.events_out.valid.eq(1),
-                             self.events_out.payload.index.eq(Mux(events.empty, 0, events.head)),
-                             self.events_out.payload.end.eq(events.empty),
-                             take.eq(self.events_out.ready), stall.eq(~self.events_out.ready)]
-                with m.If(take & ~source_end):
-                    m.d.comb += events.advance.eq(1)
-                with m.If(take & source_end):
-                    m.d.comb += events.rewind.eq(1)
-                    m.d.sync += [layer.eq(0), in_event.eq(0)]
-                    m.next = "EVENT"
-                with m.If(self.clear):
-                    m.next = "CLEAR"
+    def _output_phase(self, m, s):
+        events, out = self.events, self.events_out
+        m.d.comb += [s.counting.eq(1), s.source_end.eq(events.empty),
+                     out.valid.eq(1), out.payload.index.eq(Mux(events.empty, 0, events.head)),
+                     out.payload.end.eq(events.empty),
+                     s.take.eq(out.ready), s.stall.eq(~out.ready)]
+        with m.If(s.take & ~s.source_end):
+            m.d.comb += events.advance.eq(1)
+        with m.If(s.take & s.source_end):
+            m.d.comb += events.rewind.eq(1)
+            m.d.sync += [self.layer.eq(0), s.in_event.eq(0)]
+            m.next = "EVENT"
 
-            with m.State("CLEAR"):
-                m.d.comb += [write.addr.eq(clear_addr), write.en.eq(1), write.data.eq(0)]
-                m.d.sync += clear_addr.eq(clear_addr + 1)
-                with m.If(clear_addr == cfg.state_depth - 1):
-                    m.next = "EVENT"
-                with m.If(self.clear):
-                    m.next = "CLEAR"
+    def _clear_phase(self, m, s):
+        write = self.membrane_write
+        m.d.comb += [write.addr.eq(s.clear_addr), write.en.eq(1), write.data.eq(0)]
+        m.d.sync += s.clear_addr.eq(s.clear_addr + 1)
+        with m.If(s.clear_addr == self.cfg.state_depth - 1):
+            m.next = "EVENT"
 
-        with m.If(self.clear):                            # every state: start over from CLEAR
-            m.d.comb += events.restart.eq(1)
-            m.d.sync += [clear_addr.eq(0), layer.eq(0), in_event.eq(0), have_group.eq(0), emitting.eq(0)]
-        m.d.comb += self.busy.eq(~fsm.ongoing("EVENT") | (layer != 0) | in_event)
-
-        inc = self.increments
+    def _count(self, m, s, fsm):
+        """This cycle's increment of every performance counter."""
+        inc, layer, lanes = self.increments, self.layer, self.cfg.lanes
         m.d.comb += [
-            inc.cycles.eq(counting & ~stall),
-            inc.stall_cycles.eq(stall),
-            inc.in_events.eq(take & ~source_end & (layer == 0) & fsm.ongoing("EVENT")),
-            inc.synops.eq(Mux(issue, Mux(issue_group == groups - 1, last_group_lanes, lanes), 0)),
-            inc.weight_reads.eq(issue),
-            inc.state_reads.eq(issue | fetch),
-            inc.state_writes.eq(accumulate | write_back),
-            inc.neuron_updates.eq(Mux(write_back, self.active_lanes, 0)),
-            inc.out_events.eq(fsm.ongoing("OUTPUT") & take & ~source_end),
+            inc.cycles.eq(s.counting & ~s.stall),
+            inc.stall_cycles.eq(s.stall),
+            inc.in_events.eq(s.take & ~s.source_end & (layer == 0) & fsm.ongoing("EVENT")),
+            inc.synops.eq(Mux(s.issue, Mux(s.issue_group == s.groups - 1, s.last_group_lanes, lanes), 0)),
+            inc.weight_reads.eq(s.issue),
+            inc.state_reads.eq(s.issue | s.fetch),
+            inc.state_writes.eq(s.accumulate | s.write_back),
+            inc.neuron_updates.eq(Mux(s.write_back, self.active_lanes, 0)),
+            inc.out_events.eq(fsm.ongoing("OUTPUT") & s.take & ~s.source_end),
         ]
-        for l in range(L):
-            m.d.comb += inc[f"spikes_l{l}"].eq(Mux(write_back & (layer == l), self.fired_count, 0))
-        return m
+        for l in range(self.cfg.num_layers):
+            m.d.comb += inc[f"spikes_l{l}"].eq(Mux(s.write_back & (layer == l), self.fired_count, 0))
 
 
 class LifCore(wiring.Component):
