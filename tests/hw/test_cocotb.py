@@ -78,3 +78,13 @@ def test_random_configs_exhaustive(simulator, data):
     need(simulator)
     cfg = data.draw(configs(max_size=20, max_layers=4))
     check(cfg, *data.draw(programmes(cfg, batch=3, steps=6)), simulator)
+
+
+def test_build_cache_key_follows_the_verilog_text():
+    """An RTL change with the same structure must not reuse a stale simulator build."""
+    from sim.cocotb_sim import build_key
+    cfg = FIXED[0]
+    key = build_key(cfg, "icarus", "module a; endmodule")
+    assert key != build_key(cfg, "icarus", "module a;  endmodule")
+    assert key != build_key(cfg, "verilator", "module a; endmodule")
+    assert key == build_key(cfg.replace(threshold=5), "icarus", "module a; endmodule")
