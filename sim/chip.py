@@ -19,7 +19,7 @@ from typing import Sequence
 import numpy as np
 
 from hw.config import ChipConfig, ConfigError
-from sim.model import ChipResult, FastModel, counter_names
+from sim.model import ChipResult, FastModel
 
 BACKENDS = ("fast", "amaranth", "icarus", "verilator", "board")
 
@@ -118,7 +118,7 @@ def result_from_samples(cfg: ChipConfig, samples: list[dict]) -> ChipResult:
     state = None
     if samples[0]["state"] is not None:
         state = [np.stack([s["state"][l] for s in samples]) for l in range(L)]
-    counters = {n: np.array([s["counters"][n] for s in samples], np.int64) for n in counter_names(cfg)}
+    counters = {n: np.array([s["counters"][n] for s in samples], np.int64) for n in cfg.counter_names}
     return ChipResult(spikes=spikes, state=state, counters=counters)
 
 

@@ -30,7 +30,7 @@ def cmd_run(a: argparse.Namespace) -> int:
         print(f"sample {b}: output spike counts {counts[b].tolist()}  predicted class {int(counts[b].argmax())}  "
               f"cycles {int(r.cycles[b])}  latency {r.cycles[b] / a.clock_mhz:.1f} us @ {a.clock_mhz:g} MHz")
     print("activity per sample (mean over batch):")
-    for name in r.counters:
+    for name in cfg.counter_names:
         print(f"  {name:15s} {r.counters[name].mean():12.1f}")
     ideal = r.counters["synops"].sum() / cfg.lanes
     print(f"utilisation (synops/lanes / cycles): {ideal / r.cycles.sum():.3f}")

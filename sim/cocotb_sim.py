@@ -1,7 +1,8 @@
 """The generated Verilog under Icarus Verilog or Verilator, through cocotb 2.x.
 
 The Verilog of a structure (:meth:`hw.config.ChipConfig.structure`) is built once per simulator into a
-cache (``$SPIKELOOP_CACHE`` or ``~/.cache/spikeloop``); each :meth:`CocotbChip.run` is one cocotb test
+cache (``$SPIKELOOP_CACHE`` or ``~/.cache/spikeloop``), keyed by the simulator and a hash of the Verilog
+text itself, so a change to the RTL (not only to the structure) builds afresh; each :meth:`CocotbChip.run` is one cocotb test
 (:mod:`sim.cocotb_entry`) that runs :class:`sim.driver.HostDriver` against it. Data crosses the process
 boundary as ``.npz`` files.
 """
@@ -21,7 +22,6 @@ import numpy as np
 from hw.config import ChipConfig
 from hw.export import TOPLEVEL, verilog_text
 from sim.chip import Chip, result_from_samples
-from sim.model import counter_names
 
 SIMULATORS = ("icarus", "verilator")
 
@@ -68,13 +68,24 @@ def icarus_time_zero_fix(verilog_text: str) -> str:
     return _YOSYS_TRIGGER.sub(repl, verilog_text)
 
 
+def simulator_verilog(cfg: ChipConfig, simulator: str, weights=None, threshold_offsets=None) -> str:
+    """The core's Verilog (module ``spikeloop_core``) as ``simulator`` compiles it."""
+    text = verilog_text(cfg, weights, threshold_offsets)
+    return icarus_time_zero_fix(text) if simulator == "icarus" else text
+
+
 def write_verilog(cfg: ChipConfig, path: Path, weights=None, threshold_offsets=None,
                   for_icarus: bool = False) -> Path:
     """Write the core's Verilog (module ``spikeloop_core``) to ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = verilog_text(cfg, weights, threshold_offsets)
-    path.write_text(icarus_time_zero_fix(text) if for_icarus else text)
+    path.write_text(simulator_verilog(cfg, "icarus" if for_icarus else "verilator", weights, threshold_offsets))
     return path
+
+
+def build_key(cfg: ChipConfig, simulator: str, text: str) -> str:
+    """Cache key of a build: the simulator and a hash of the exact Verilog it compiles, so an RTL change
+    never reuses a stale build; :attr:`~hw.config.ChipConfig.structure_hash` only makes the name readable."""
+    return f"{simulator}-{cfg.structure_hash[:12]}-{hashlib.sha256(text.encode()).hexdigest()[:20]}"
 
 
 class CocotbChip(Chip):
@@ -90,12 +101,14 @@ class CocotbChip(Chip):
 
     def _build(self):
         from cocotb_tools.runner import get_runner
-        key = hashlib.sha256(json.dumps(self.cfg.structure().to_dict(), sort_keys=True).encode()).hexdigest()[:16]
-        build_dir = cache_dir() / "cocotb" / f"{self.simulator}-{key}"
+        text = simulator_verilog(self.cfg.structure(), self.simulator)
+        build_dir = cache_dir() / "cocotb" / build_key(self.cfg, self.simulator, text)
         src = build_dir / f"{TOPLEVEL}.v"
         if not src.exists():
-            write_verilog(self.cfg.structure(), build_dir / "tmp.v",
-                          for_icarus=self.simulator == "icarus").rename(src)
+            build_dir.mkdir(parents=True, exist_ok=True)
+            tmp = build_dir / f"tmp-{os.getpid()}.v"
+            tmp.write_text(text)
+            tmp.rename(src)
         runner = get_runner(self.simulator)
         build_args = ["-Wno-fatal", "-Wno-WIDTH"] if self.simulator == "verilator" else []
         saved = os.environ.get("MAKEFLAGS")
@@ -123,16 +136,19 @@ class CocotbChip(Chip):
             arrays |= {f"o{l}": o for l, o in enumerate(self.offsets)}
             np.savez(job, spikes=spikes, record_state=record_state,
                      cfg=json.dumps(self.cfg.to_dict()), **arrays)
-            xml = self._runner.test(test_module="sim.cocotb_entry", hdl_toplevel=TOPLEVEL, test_dir=tmp,
-                                    build_dir=self._build_dir, results_xml=str(Path(tmp) / "results.xml"),
-                                    extra_env={"SPIKELOOP_JOB": str(job), "SPIKELOOP_RESULT": str(result)},
-                                    log_file=Path(tmp) / "sim.log", timescale=("1ns", "1ps"))
-            _, failed = get_results(xml)
+            try:
+                xml = self._runner.test(test_module="sim.cocotb_entry", hdl_toplevel=TOPLEVEL, test_dir=tmp,
+                                        build_dir=self._build_dir, results_xml=str(Path(tmp) / "results.xml"),
+                                        extra_env={"SPIKELOOP_JOB": str(job), "SPIKELOOP_RESULT": str(result)},
+                                        log_file=Path(tmp) / "sim.log", timescale=("1ns", "1ps"))
+                _, failed = get_results(xml)
+            except SystemExit:          # cocotb's runner exits when the test failed
+                failed = True
             if failed or not result.exists():
                 log = (Path(tmp) / "sim.log").read_text(errors="replace")[-4000:]
                 raise RuntimeError(f"cocotb run on {self.simulator} failed:\n{log}")
             r = np.load(result)
-            names = counter_names(self.cfg)
+            names = self.cfg.counter_names
             L = self.cfg.num_layers
             samples = [{"output": r["output"][b],
                         "state": [r[f"state{l}"][b] for l in range(L)] if record_state else None,

@@ -18,7 +18,6 @@ import numpy as np
 from hw.bus import (READ_COUNTERS, READ_MEMBRANES, REGION_OFFSETS, REGION_REGS, REGION_WEIGHTS, BusMap,
                     membranes_from_words, offset_words, weight_words)
 from hw.config import ChipConfig
-from sim.model import counter_names
 
 
 class Pins(Protocol):
@@ -69,7 +68,7 @@ class BusHost:
 
     async def read_counters(self) -> dict[str, int]:
         return {name: await self.read(self.bus.read_addr(READ_COUNTERS, k))
-                for k, name in enumerate(counter_names(self.cfg))}
+                for k, name in enumerate(self.cfg.counter_names)}
 
     async def run_sample(self, spikes: np.ndarray, record_state: bool) -> dict:
         """One sample ``(T, N0)`` bool from a cleared chip: output spikes, states, counters."""

@@ -19,7 +19,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from hw.config import COUNTER_NAMES, ChipConfig
+from hw.config import ChipConfig
 
 
 @dataclass
@@ -29,8 +29,8 @@ class ChipResult:
     ``spikes[l]``: bool ``(B, T, N_{l+1})`` spikes of layer ``l`` (``spikes[-1]`` is the output).
     ``state[l]``: int64 ``(B, T, N_{l+1})`` stored membrane state after step ``t`` (after leak and reset),
     or ``None`` when the backend was asked not to record it.
-    ``counters``: name -> int64 ``(B,)`` per-sample counters (:data:`hw.config.COUNTER_NAMES` plus
-    ``spikes_l{l}``). ``cycles`` is ``counters["cycles"]``.
+    ``counters``: name -> int64 ``(B,)`` per-sample counters, the names of
+    :attr:`hw.config.ChipConfig.counter_names`. ``cycles`` is ``counters["cycles"]``.
     """
 
     spikes: list[np.ndarray]
@@ -48,11 +48,6 @@ class ChipResult:
     def rates(self) -> np.ndarray:
         """Output firing rate per sample and neuron, spikes per step, shape ``(B, N_L)``."""
         return self.spikes[-1].mean(axis=1)
-
-
-def counter_names(cfg: ChipConfig) -> tuple[str, ...]:
-    """All per-sample counters a backend reports, in read-bus order."""
-    return tuple(f"spikes_l{l}" for l in range(cfg.num_layers)) + COUNTER_NAMES
 
 
 def leak(v: np.ndarray, beta_int: int, frac_bits: int) -> np.ndarray:
@@ -100,7 +95,7 @@ class FastModel:
         u = [np.zeros((B, cfg.fan_out(l)), np.int64) for l in range(L)]
         spk = [np.zeros((B, T, cfg.fan_out(l)), bool) for l in range(L)]
         st = [np.zeros((B, T, cfg.fan_out(l)), np.int64) for l in range(L)] if record_state else None
-        c = {name: np.zeros(B, np.int64) for name in counter_names(cfg)}
+        c = {name: np.zeros(B, np.int64) for name in cfg.counter_names}
         for t in range(T):
             x = x_all[:, t, :]
             for l in range(L):

@@ -109,7 +109,7 @@ def test_bad_weights_offsets_spikes():
         chip.load([np.full((4, 3), 0.5)])
     with pytest.raises(ConfigError, match="expected 1 matrices"):
         chip.load([np.zeros((4, 3), int)] * 2)
-    with pytest.raises(ConfigError, match=r"threshold_offsets\[0\]: allowed range is integers -128\.\.127"):
+    with pytest.raises(ConfigError, match=r"threshold_offsets\[0\]: values 200\.\.200 do not fit 8-bit offsets; allowed range is -128\.\.127"):
         chip.load([np.zeros((4, 3), int)], [np.full(3, 200)])
     with pytest.raises(RuntimeError, match="load"):
         chip.run(np.zeros((1, 1, 4)))
