@@ -26,7 +26,7 @@ from amaranth.lib.wiring import In, Out
 
 from hw import protocol as P
 from hw.config import ChipConfig
-from hw.core import event_layout, read_bus_signature, write_bus_signature
+from hw.core import ReadBusSignature, WriteBusSignature, event_layout
 
 
 class FrameError(enum.Enum, shape=2):
@@ -244,7 +244,7 @@ class CommandExecutor(wiring.Component):
         super().__init__({
             "command": In(stream.Signature(received_frame_layout(self.format.max_payload))),
             "answer": Out(stream.Signature(frame_layout(self.format.max_reply))),
-            "wr": Out(write_bus_signature(self.format.bus)), "rd": Out(read_bus_signature(self.format.bus)),
+            "wr": Out(WriteBusSignature(self.format.bus)), "rd": Out(ReadBusSignature(self.format.bus)),
             "events_in": Out(stream.Signature(event_layout(cfg))), "busy": In(1),
         })
 
@@ -379,7 +379,7 @@ class ProtocolBridge(wiring.Component):
         events = stream.Signature(event_layout(cfg))
         super().__init__({
             "rx": In(stream.Signature(unsigned(8))), "tx": Out(stream.Signature(unsigned(8))),
-            "wr": Out(write_bus_signature(self.format.bus)), "rd": Out(read_bus_signature(self.format.bus)),
+            "wr": Out(WriteBusSignature(self.format.bus)), "rd": Out(ReadBusSignature(self.format.bus)),
             "events_in": Out(events), "events_out": In(events), "busy": In(1),
         })
 

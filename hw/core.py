@@ -124,11 +124,6 @@ class ReadBusSignature(wiring.Signature):
         return f"ReadBusSignature(addr_width={self.addr_width}, data_width={self.data_width})"
 
 
-# Former factory functions (``hw.bridge`` still calls them); the classes take the same argument.
-write_bus_signature = WriteBusSignature
-read_bus_signature = ReadBusSignature
-
-
 def _signals(**shapes) -> dict:
     """``Signal(shape, name=name)`` for each ``name=shape``."""
     return {name: Signal(shape, name=name) for name, shape in shapes.items()}
