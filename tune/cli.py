@@ -58,7 +58,7 @@ def cmd_study_export(a: argparse.Namespace) -> int:
     sc = _study_config(a)
     study = existing_study(sc)
     out = check_writable(a.dest or sc.out / f"export_{a.trial}", "--dest")
-    for kind, p in export_trial(study, a.trial, out).items():
+    for kind, p in export_trial(study, a.trial, out, nir=a.nir).items():
         print(f"{kind:18s} {p}")
     return 0
 
@@ -84,6 +84,7 @@ def register(sub) -> None:
         else:
             p.add_argument("trial", type=number(int, 0))
             p.add_argument("--dest")
+            p.add_argument("--nir", action="store_true", help="also write the network as NIR (model.nir)")
 
 
 class Parser(argparse.ArgumentParser):

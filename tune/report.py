@@ -154,7 +154,8 @@ def write_report(study: optuna.Study, out: Path) -> dict[str, Path]:
     return paths
 
 
-def export_trial(study: optuna.Study, number: int, out: Path) -> dict[str, Path]:
+def export_trial(study: optuna.Study, number: int, out: Path, nir: bool = False) -> dict[str, Path]:
+    """Write a trial's design (Verilog, memory images, config) and, with ``nir``, ``model.nir``."""
     from hw.export import export_design
     from train.common import TrainResult
     trials = [t for t in study.get_trials(deepcopy=False) if t.number == number]
@@ -172,6 +173,9 @@ def export_trial(study: optuna.Study, number: int, out: Path) -> dict[str, Path]
     r = TrainResult.load(art / "result")
     cfg = ChipConfig.from_dict(r.chip_config)
     paths = export_design(cfg, Path(out), r.chip_weights)
+    if nir:
+        from train.nir import export_nir
+        paths["nir"] = export_nir(Path(out) / "model.nir", cfg, r.chip_weights)
     (Path(out) / "trial.json").write_text(json.dumps({"trial": number, "params": t.params, "values": t.values,
                                                        "user_attrs": t.user_attrs}, indent=1))
     return paths
