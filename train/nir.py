@@ -72,7 +72,14 @@ def read_graph(path: str | Path):
         raise ConfigError(f"{path}: no such NIR file")
     try:
         with contextlib.redirect_stdout(io.StringIO()):
-            g = nir.read(p)
+            try:
+                g = nir.read(p)
+            except ValueError as e:
+                if "type" not in str(e).lower():
+                    raise
+                # e.g. Rockpool writes the Input with a batch dimension, (1, N): nir's own type check then
+                # fails; the shapes are checked here from the weights instead (parse_graph)
+                g = nir.read(p, type_check=False)
     except Exception as e:             # OSError from h5py, KeyError/ValueError from a foreign layout, ...
         raise ConfigError(f"{path}: not a readable NIR file ({type(e).__name__}: {str(e)[:120]})")
     if not isinstance(g, nir.NIRGraph):
@@ -139,6 +146,7 @@ class _Layer:
     thr: np.ndarray
     beta: np.ndarray
     reset: str
+    base_threshold: float | None = None     # the layer threshold a spikeloop export recorded
 
 
 def parse_graph(g, dt: float | None = None, drop_biases: bool = False, drop_synapses: bool = False
@@ -245,7 +253,9 @@ def parse_graph(g, dt: float | None = None, drop_biases: bool = False, drop_syna
             if np.any(v_reset != 0):
                 notes.append(f"{nn_}: reset to v_reset = {v_reset.max():.4g} approximated by a reset to 0")
         gain = np.where(np.abs(gain - 1.0) < 1e-5, 1.0, gain)    # float32 noise of r = tau/dt
-        layers.append(_Layer(ln, nn_, type(neu).__name__, (w * gain[:, None]).T, tau, thr, beta, reset))
+        base_thr = (neu.metadata or {}).get("spikeloop_threshold")
+        base_thr = float(np.asarray(base_thr).reshape(-1)[0]) if base_thr is not None else None
+        layers.append(_Layer(ln, nn_, type(neu).__name__, (w * gain[:, None]).T, tau, thr, beta, reset, base_thr))
         size_in = n_out
     out_size = _output_size(g.nodes[chain[-1]])
     if out_size is not None and out_size != size_in:
@@ -309,7 +319,7 @@ def import_graph(g, base: ChipConfig | None = None, dt: float | None = None, dro
             s = layer_scale(base, L.w, float(L.thr.max()))
         wq = np.clip(np.rint(L.w * s), base.weight_min, base.weight_max).astype(np.int64)
         tq = np.clip(np.rint(L.thr * s), 1, base.membrane_max).astype(np.int64)
-        t0 = int(np.median(tq))
+        t0 = int(round(L.base_threshold * s)) if L.base_threshold else int(np.round(np.median(tq)))
         off = np.clip(tq - t0, base.offset_min, base.offset_max)
         off = np.clip(t0 + off, 0, base.membrane_max) - t0
         if np.any(off != tq - t0):
@@ -393,7 +403,8 @@ def chip_to_nir(cfg: ChipConfig, weights: Sequence[np.ndarray], offsets: Sequenc
         nodes[f"lif{l}"] = nir.LIF(tau=tau, r=(tau / dt).astype(np.float32), v_leak=np.zeros(n, np.float32),
                                    v_threshold=(cfg.threshold[l] + offsets[l]).astype(np.float32),
                                    v_reset=np.zeros(n, np.float32),
-                                   metadata={"spikeloop_reset": cfg.reset})
+                                   metadata={"spikeloop_reset": cfg.reset,
+                                             "spikeloop_threshold": int(cfg.threshold[l])})
         edges += [(prev, f"fc{l}"), (f"fc{l}", f"lif{l}")]
         prev = f"lif{l}"
     nodes["output"] = nir.Output(output_type={"output": np.array([cfg.layer_sizes[-1]])})
