@@ -133,6 +133,18 @@ def write_report(study: optuna.Study, out: Path) -> dict[str, Path]:
                    f"best Pareto trade-off within 3 points of its accuracy: trial {best['trial']} accuracy "
                    f"{best['val_accuracy']:.3f} ({best['val_accuracy'] - b['val_accuracy']:+.3f}), latency "
                    f"{best['latency_us']:.2f} µs ({100 * (best['latency_us'] / b['latency_us'] - 1):+.1f} %)"]
+    nb_rows = [t for t in done if t.number in pareto and "nb_synops" in t.user_attrs]
+    if nb_rows:
+        md += ["", "## Chip counters beside NeuroBench 2.x (Pareto trials, validation set, per sample)", "",
+               "synops: the chip counts every (event, neuron) pair; non-zero: only pairs with a non-zero weight, "
+               "NeuroBench's definition (its Effective_ACs on the snnTorch mirror of the same weights and inputs).",
+               "", "| trial | synops (chip) | synops non-zero (chip) | synops (NeuroBench) | activation sparsity "
+               "(chip / NeuroBench) | footprint bytes (chip / NeuroBench float32) |", "|---|---|---|---|---|---|"]
+        for t in sorted(nb_rows, key=lambda t: t.number):
+            a = t.user_attrs
+            md.append(f"| {t.number} | {a.get('synops', 0):.1f} | {a['synops_nonzero']:.1f} | {a['nb_synops']:.1f} | "
+                      f"{a['activation_sparsity']:.5f} / {a['nb_activation_sparsity']:.5f} | "
+                      f"{a['footprint_bytes']} / {a['nb_footprint_bytes']} |")
     if len(done) >= 4:
         try:
             target = (lambda t: t.values[0]) if multi else None
