@@ -133,9 +133,11 @@ def write_report(study: optuna.Study, out: Path) -> dict[str, Path]:
                    f"best Pareto trade-off within 3 points of its accuracy: trial {best['trial']} accuracy "
                    f"{best['val_accuracy']:.3f} ({best['val_accuracy'] - b['val_accuracy']:+.3f}), latency "
                    f"{best['latency_us']:.2f} µs ({100 * (best['latency_us'] / b['latency_us'] - 1):+.1f} %)"]
-    nb_rows = [t for t in done if t.number in pareto and "nb_synops" in t.user_attrs]
+    nb_rows = [t for t in done if "nb_synops" in t.user_attrs]
+    nb_which = "Pareto trials" if any(t.number in pareto for t in nb_rows) else "all trials (no Pareto trial yet)"
+    nb_rows = [t for t in nb_rows if t.number in pareto] or nb_rows
     if nb_rows:
-        md += ["", "## Chip counters beside NeuroBench 2.x (Pareto trials, validation set, per sample)", "",
+        md += ["", f"## Chip counters beside NeuroBench 2.x ({nb_which}, validation set, per sample)", "",
                "synops: the chip counts every (event, neuron) pair; non-zero: only pairs with a non-zero weight, "
                "NeuroBench's definition (its Effective_ACs on the snnTorch mirror of the same weights and inputs).",
                "", "| trial | synops (chip) | synops non-zero (chip) | synops (NeuroBench) | activation sparsity "
