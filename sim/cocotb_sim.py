@@ -89,7 +89,7 @@ def build_key(cfg: ChipConfig, simulator: str, text: str) -> str:
 
 
 class CocotbChip(Chip):
-    def __init__(self, cfg: ChipConfig, simulator: str = "icarus"):
+    def __init__(self, cfg: ChipConfig, simulator: str = "icarus", vcd: str | None = None):
         if simulator not in SIMULATORS:
             raise ValueError(f"simulator={simulator!r}: allowed values are {SIMULATORS}")
         super().__init__(cfg)
@@ -97,12 +97,14 @@ class CocotbChip(Chip):
         if reason:
             raise RuntimeError(f"cocotb backend {simulator!r} unavailable: {reason}")
         self.simulator = simulator
+        self.vcd = vcd                     # write the waveforms of each run to this VCD file
         self._runner = None
 
     def _build(self):
         from cocotb_tools.runner import get_runner
         text = simulator_verilog(self.cfg.structure(), self.simulator)
-        build_dir = cache_dir() / "cocotb" / build_key(self.cfg, self.simulator, text)
+        build_dir = cache_dir() / "cocotb" / (build_key(self.cfg, self.simulator, text) +
+                                              ("-waves" if self.vcd else ""))
         src = build_dir / f"{TOPLEVEL}.v"
         if not src.exists():
             build_dir.mkdir(parents=True, exist_ok=True)
@@ -118,7 +120,7 @@ class CocotbChip(Chip):
             os.environ["MAKEFLAGS"] = f"{saved or ''} CFG_CXXFLAGS_PCH_I=-include".strip()
         try:
             runner.build(sources=[src], hdl_toplevel=TOPLEVEL, build_dir=build_dir, timescale=("1ns", "1ps"),
-                         build_args=build_args, log_file=build_dir / "build.log")
+                         build_args=build_args, log_file=build_dir / "build.log", waves=bool(self.vcd))
         finally:
             if saved is None:
                 os.environ.pop("MAKEFLAGS", None)
@@ -140,13 +142,16 @@ class CocotbChip(Chip):
                 xml = self._runner.test(test_module="sim.cocotb_entry", hdl_toplevel=TOPLEVEL, test_dir=tmp,
                                         build_dir=self._build_dir, results_xml=str(Path(tmp) / "results.xml"),
                                         extra_env={"SPIKELOOP_JOB": str(job), "SPIKELOOP_RESULT": str(result)},
-                                        log_file=Path(tmp) / "sim.log", timescale=("1ns", "1ps"))
+                                        log_file=Path(tmp) / "sim.log", timescale=("1ns", "1ps"),
+                                        **_wave_args(self._runner, self.simulator, self.vcd, Path(tmp)))
                 _, failed = get_results(xml)
             except SystemExit:          # cocotb's runner exits when the test failed
                 failed = True
             if failed or not result.exists():
                 log = (Path(tmp) / "sim.log").read_text(errors="replace")[-4000:]
                 raise RuntimeError(f"cocotb run on {self.simulator} failed:\n{log}")
+            if self.vcd:
+                _keep_waves(Path(tmp) / "waves.vcd", Path(self.vcd))
             r = np.load(result)
             names = self.cfg.counter_names
             L = self.cfg.num_layers
@@ -155,3 +160,26 @@ class CocotbChip(Chip):
                         "counters": dict(zip(names, r["counters"][b]))}
                        for b in range(spikes.shape[0])]
         return result_from_samples(self.cfg, samples)
+
+
+def _wave_args(runner, simulator: str, vcd: str | None, tmp: Path) -> dict:
+    """Runner.test arguments that write a VCD to ``tmp/waves.vcd`` (Icarus: cocotb asks vvp for FST;
+    ``-vcd`` replaces that. Verilator: a ``--trace`` build, the file named by ``--trace-file``)."""
+    if not vcd:
+        return {}
+    if simulator == "icarus":
+        if not getattr(runner, "_spikeloop_vcd", False):
+            test_command = runner._test_command
+            runner._test_command = lambda: [["-vcd" if a == "-fst" else a for a in cmd] for cmd in test_command()]
+            runner._spikeloop_vcd = True
+        return {"waves": True, "plusargs": [f"+dumpfile_path={tmp / 'waves.vcd'}"]}
+    return {"waves": True, "test_args": ["--trace-file", str(tmp / "waves.vcd")]}
+
+
+def _keep_waves(src: Path, dest: Path) -> None:
+    if not src.exists():
+        raise RuntimeError(f"the simulator wrote no waveform file ({src.name})")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(f".{dest.name}.part")
+    shutil.copyfile(src, part)
+    os.replace(part, dest)
