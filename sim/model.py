@@ -19,7 +19,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from hw.config import COUNTER_NAMES, ChipConfig
+from hw.config import COUNTER_NAMES, ChipConfig, ConfigError
 
 
 @dataclass
@@ -72,65 +72,205 @@ def group_spike_cycles(s: np.ndarray, lanes: int) -> np.ndarray:
 
 
 class FastModel:
-    """Vectorised model of the chip; one instance holds one programmed chip (weights, offsets)."""
+    """Vectorised model of the chip; one instance holds one programmed chip (weights, offsets).
+
+    The network is feed-forward, so :meth:`run` evaluates it layer by layer over all steps at once: one
+    synaptic product per layer for the whole batch and every step (dense, or sparse — the weight rows of
+    the active inputs only — below :attr:`SPARSE_BELOW` input density), then the neuron recurrence over
+    the steps, then every counter in closed form from the spike tensors.
+
+    Arithmetic is in floating point but exact: the recurrence works on ``v·c + 1/2`` with
+    ``c = beta_int/2**f`` (so the leak is one ``floor``), and every value is an integer multiple of
+    ``2**-f`` bounded by :meth:`exact_bound`; float32 is used for a layer when that bound is at most
+    ``2**24`` (float32 represents every such value exactly), float64 (exact to ``2**53``, always enough
+    for :class:`ChipConfig`'s ranges) otherwise.
+    """
+
+    #: below this input density (events per input neuron and step) of a layer, the synaptic sums are
+    #: gathered from the weight rows of the active inputs (a CSR product) — crossover measured with
+    #: ``bench/bench_model.py`` on 2 cores (0.01: sparse 2-6x faster; 0.1: dense 1.4x faster)
+    SPARSE_BELOW = 0.05
+    #: below this many dense multiply-accumulates the sparse product's fixed cost is never worth it
+    SPARSE_MIN_WORK = 1 << 21
+    PATHS = ("auto", "dense", "sparse")
+    DTYPES = ("auto", "float64")
 
     def __init__(self, cfg: ChipConfig, weights, threshold_offsets=None,
                  beta_int: Sequence[np.ndarray] | None = None,
-                 distortion: Callable[[np.ndarray, int], np.ndarray] | None = None):
+                 distortion: Callable[[np.ndarray, int], np.ndarray] | None = None,
+                 path: str = "auto", dtype: str = "auto"):
         """``beta_int`` (per-neuron leak multipliers, one vector per layer) and ``distortion`` (maps the
         saturated membrane ``v`` of layer ``l`` to a distorted one) model faults the RTL does not have;
-        see :mod:`sim.faults`. Left ``None`` the model is the chip, bit for bit."""
-        self.cfg = cfg
+        see :mod:`sim.faults`. Left ``None`` the model is the chip, bit for bit.
+
+        ``path`` forces the synaptic product (``"dense"``/``"sparse"``; ``"auto"`` picks by input
+        density) and ``dtype="float64"`` forces the wide arithmetic; results are identical either way."""
+        if path not in self.PATHS:
+            raise ConfigError(f"path={path!r}: allowed values are {self.PATHS}")
+        if dtype not in self.DTYPES:
+            raise ConfigError(f"dtype={dtype!r}: allowed values are {self.DTYPES}")
+        self.cfg, self.path = cfg, path
         self.weights = cfg.check_weights(weights)
         self.offsets = cfg.check_offsets(threshold_offsets)
-        self.beta_int = [np.int64(b) for b in cfg.beta_int] if beta_int is None else \
-            [np.asarray(b, np.int64) for b in beta_int]
+        f = cfg.beta_frac_bits
+        if beta_int is None:
+            self.beta_int = [np.int64(b) for b in cfg.beta_int]
+        else:
+            if len(beta_int) != cfg.num_layers:
+                raise ConfigError(f"beta_int: expected {cfg.num_layers} vectors (one per layer), got {len(beta_int)}")
+            self.beta_int = [np.asarray(b, np.int64) for b in beta_int]
+            for l, b in enumerate(self.beta_int):
+                if b.shape not in ((), (cfg.fan_out(l),)) or b.min() < 1 or b.max() > (1 << f) - 1:
+                    raise ConfigError(f"beta_int[{l}]: allowed are integers 1..{(1 << f) - 1}, a scalar or one "
+                                      f"per neuron ({cfg.fan_out(l)})")
         self.distortion = distortion
-        # float64 matmul is exact for these integers (|acc| < 2**acc_bits <= 2**48).
-        self._wf = [w.astype(np.float64) for w in self.weights]
+        self.dtypes = [np.float32 if dtype == "auto" and self.exact_bound(l) <= 1 << 24 else np.float64
+                       for l in range(cfg.num_layers)]
+        assert all(self.exact_bound(l) <= 1 << 53 for l in range(cfg.num_layers))
+        self._w = [w.astype(dt) for w, dt in zip(self.weights, self.dtypes)]
+        self._c, self._thr, self._thr_s, self._lo_s, self._hi_s = [], [], [], [], []
+        for l, dt in enumerate(self.dtypes):
+            c = (self.beta_int[l] / (1 << f)).astype(dt)            # exact: beta_int < 2**f
+            thr = (cfg.threshold[l] + self.offsets[l]).astype(dt)
+            self._c.append(c)
+            self._thr.append(thr)
+            self._thr_s.append(thr * c + dt(0.5))
+            self._lo_s.append(dt(cfg.membrane_min) * c + dt(0.5))
+            self._hi_s.append(dt(cfg.membrane_max) * c + dt(0.5))
+
+    def exact_bound(self, layer: int) -> int:
+        """Largest integer numerator (in units of ``2**-f``) any intermediate of ``layer`` can reach.
+
+        ``(|u|max + max_j sum_i |W_ij|)·max(beta_int) + 2**(f-1)``: a stored membrane is at most
+        ``2**(m-1)`` in magnitude, one step adds at most the largest column sum of ``|W|`` (never more
+        than ``fan_in·2**(w-1)``), the recurrence scales by ``beta_int`` and adds the rounding half."""
+        cfg = self.cfg
+        u_max = 1 << (cfg.membrane_bits - 1)
+        col = int(np.abs(self.weights[layer]).sum(axis=0).max(initial=0))
+        return (u_max + col) * int(np.max(self.beta_int[layer])) + (1 << (cfg.beta_frac_bits - 1))
+
+    def use_sparse(self, layer: int, rows: int, events: int) -> bool:
+        """Whether the synaptic product of ``layer`` for ``rows`` (sample, step) rows with ``events``
+        input spikes in total goes the sparse way."""
+        if self.path != "auto":
+            return self.path == "sparse"
+        n_in = self.cfg.fan_in(layer)
+        return (events < self.SPARSE_BELOW * rows * n_in
+                and rows * n_in * self.cfg.fan_out(layer) >= self.SPARSE_MIN_WORK)
+
+    def _product(self, layer: int, x: np.ndarray, events: int) -> np.ndarray:
+        """``x @ W`` for bool ``x`` (rows, N_in), in the layer's dtype (a fresh array)."""
+        w = self._w[layer]
+        if self.use_sparse(layer, x.shape[0], events):
+            from scipy.sparse import csr_matrix
+            rows, n_in = x.shape
+            indptr = np.zeros(rows + 1, np.int64)
+            np.cumsum(np.count_nonzero(x, axis=1), out=indptr[1:])
+            cols = np.flatnonzero(x) % n_in
+            m = csr_matrix((np.ones(len(cols), w.dtype), cols, indptr), shape=(rows, n_in))
+            return np.asarray(m @ w, w.dtype)
+        return x.astype(w.dtype) @ w
+
+    def _recurrence(self, layer: int, h: np.ndarray, record_state: bool):
+        """Neuron dynamics over all steps; ``h`` (T, B, N) synaptic sums (overwritten).
+        Returns bool spikes (T, B, N) and the stored state (T, B, N) (or ``None``)."""
+        T, B, N = h.shape
+        dt = self.dtypes[layer]
+        c, thr, thr_s, lo_s, hi_s = (self._c[layer], self._thr[layer], self._thr_s[layer],
+                                     self._lo_s[layer], self._hi_s[layer])
+        h *= c                                  # scaled: a = u·c + h·c + 1/2, exact (see exact_bound)
+        h += dt(0.5)
+        spk = np.empty((T, B, N), dt)
+        st = np.empty((T, B, N), dt) if record_state else None
+        u = np.zeros((B, N), dt)
+        tmp = np.empty((B, N), dt)
+        subtract = self.cfg.reset == "subtract"
+        for t in range(T):
+            a = h[t]
+            if t:
+                np.multiply(u, c, out=tmp)
+                a += tmp
+            np.maximum(a, lo_s, out=a)          # saturate
+            np.minimum(a, hi_s, out=a)
+            s = spk[t]
+            np.greater(a, thr_s, out=s)         # fire: v > thr
+            if record_state:
+                u = st[t]
+            np.floor(a, out=u)                  # leak: floor(v·c + 1/2)
+            if subtract:                        # lv - thr >= -thr >= m_min and lv <= m_max: no clip needed
+                np.multiply(s, thr, out=tmp)
+                u -= tmp
+            else:
+                np.subtract(1, s, out=tmp)
+                u *= tmp
+        return spk.astype(bool), st
+
+    def _recurrence_distorted(self, layer: int, h: np.ndarray, record_state: bool):
+        """The same in int64, step by step, with the distortion applied to the saturated membrane."""
+        cfg = self.cfg
+        T, B, N = h.shape
+        lo, hi = cfg.membrane_min, cfg.membrane_max
+        thr = cfg.threshold[layer] + self.offsets[layer]
+        h = h.astype(np.int64)
+        spk = np.empty((T, B, N), bool)
+        st = np.empty((T, B, N), np.int64) if record_state else None
+        u = np.zeros((B, N), np.int64)
+        for t in range(T):
+            v = np.clip(u + h[t], lo, hi)
+            v = np.clip(self.distortion(v, layer), lo, hi).astype(np.int64)
+            s = v > thr
+            lv = leak(v, self.beta_int[layer], cfg.beta_frac_bits)
+            u = np.clip(lv - s * thr, lo, hi) if cfg.reset == "subtract" else np.where(s, 0, lv)
+            spk[t] = s
+            if record_state:
+                st[t] = u
+        return spk, st
 
     def run(self, spikes: np.ndarray, record_state: bool = True) -> ChipResult:
         cfg = self.cfg
-        x_all = cfg.check_spikes(spikes)
-        B, T, _ = x_all.shape
+        x = cfg.check_spikes(spikes)
+        B, T, _ = x.shape
         L = cfg.num_layers
-        f = cfg.beta_frac_bits
-        lo, hi = cfg.membrane_min, cfg.membrane_max
-        thr = [cfg.threshold[l] + self.offsets[l] for l in range(L)]
-        u = [np.zeros((B, cfg.fan_out(l)), np.int64) for l in range(L)]
-        spk = [np.zeros((B, T, cfg.fan_out(l)), bool) for l in range(L)]
-        st = [np.zeros((B, T, cfg.fan_out(l)), np.int64) for l in range(L)] if record_state else None
+        inp = np.ascontiguousarray(x.transpose(1, 0, 2))          # (T, B, N0): step-major
+        events = [np.count_nonzero(x, axis=(1, 2))]                 # per sample, into layer l
+        spk, st = [], [] if record_state else None
+        for l in range(L):
+            h = self._product(l, inp.reshape(T * B, -1), int(events[l].sum())).reshape(T, B, -1)
+            rec = self._recurrence if self.distortion is None else self._recurrence_distorted
+            s, u = rec(l, h, record_state)
+            spk.append(s)
+            if record_state:
+                st.append(np.ascontiguousarray(u.transpose(1, 0, 2), dtype=np.int64))
+            events.append(np.count_nonzero(s, axis=(0, 2)))
+            inp = s
         c = {name: np.zeros(B, np.int64) for name in counter_names(cfg)}
-        for t in range(T):
-            x = x_all[:, t, :]
-            for l in range(L):
-                e = x.sum(1)
-                G = cfg.groups(l)
-                acc = u[l] + (x.astype(np.float64) @ self._wf[l]).astype(np.int64)
-                v = np.clip(acc, lo, hi)
-                if self.distortion is not None:
-                    v = np.clip(self.distortion(v, l), lo, hi).astype(np.int64)
-                s = v > thr[l]
-                lv = leak(v, self.beta_int[l], f)
-                if cfg.reset == "subtract":
-                    u[l] = np.clip(lv - s * thr[l], lo, hi)
-                else:
-                    u[l] = np.where(s, 0, lv)
-                spk[l][:, t] = s
-                if record_state:
-                    st[l][:, t] = u[l]
-                upd = group_spike_cycles(s, cfg.lanes)
-                c["cycles"] += e * G + 2 + upd
-                c["synops"] += e * cfg.fan_out(l)
-                c["weight_reads"] += e * G
-                c["state_reads"] += e * G + G
-                c["state_writes"] += e * G + G
-                c["neuron_updates"] += cfg.fan_out(l)
-                c[f"spikes_l{l}"] += s.sum(1)
-                if l == 0:
-                    c["in_events"] += e
-                x = s
-            e_out = x.sum(1)
-            c["out_events"] += e_out
-            c["cycles"] += e_out + 1
-        return ChipResult(spikes=spk, state=st, counters=c)
+        c["in_events"] = events[0]
+        for l in range(L):
+            e, n_out, G = events[l], cfg.fan_out(l), cfg.groups(l)
+            c[f"spikes_l{l}"] = events[l + 1]
+            # update phase per step: sum_g max(1, pc_g) = spikes + G - (groups that have a spike)
+            upd = events[l + 1] + T * G - _busy_groups(spk[l], cfg.lanes)
+            c["cycles"] += e * G + 2 * T + upd
+            c["synops"] += e * n_out
+            c["weight_reads"] += e * G
+            c["state_reads"] += e * G + T * G
+            c["state_writes"] += e * G + T * G
+            c["neuron_updates"] += T * n_out
+        c["out_events"] = events[L].copy()
+        c["cycles"] += events[L] + T
+        return ChipResult(spikes=[np.ascontiguousarray(s.transpose(1, 0, 2)) for s in spk], state=st, counters=c)
+
+
+def _busy_groups(s: np.ndarray, lanes: int) -> np.ndarray:
+    """For bool spikes ``s`` (T, B, N): per sample, the number of (step, group of ``lanes``) with a spike."""
+    T, B, n = s.shape
+    if lanes == 1:
+        return np.count_nonzero(s, axis=(0, 2))
+    g = -(-n // lanes)
+    if g * lanes != n:
+        s = np.concatenate([s, np.zeros((T, B, g * lanes - n), bool)], axis=-1)
+    if lanes in (2, 4, 8):                       # a group's bools as one 16/32/64-bit word
+        words = s.view(f"u{lanes}").reshape(T, B, g)
+    else:
+        words = s.reshape(T, B, g, lanes).any(axis=-1)
+    return np.count_nonzero(words, axis=(0, 2))
