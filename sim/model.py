@@ -14,6 +14,8 @@ Cycles of one step, with ``E_l`` events into layer ``l``, ``G_l`` groups and ``p
 """
 from __future__ import annotations
 
+import math
+import threading
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -87,13 +89,17 @@ class FastModel:
     """
 
     #: below this input density (events per input neuron and step) of a layer, the synaptic sums are
-    #: gathered from the weight rows of the active inputs (a CSR product) — crossover measured with
-    #: ``bench/bench_model.py`` on 2 cores (0.01: sparse 2-6x faster; 0.1: dense 1.4x faster)
-    SPARSE_BELOW = 0.05
+    #: gathered from the weight rows of the active inputs (a CSR product); crossover measured with
+    #: ``bench/bench_model.py`` on 2 shared cores against the int8 product
+    SPARSE_BELOW = 0.02
     #: below this many dense multiply-accumulates the sparse product's fixed cost is never worth it
-    SPARSE_MIN_WORK = 1 << 21
-    PATHS = ("auto", "dense", "sparse")
+    SPARSE_MIN_WORK = 1 << 24
+    #: ``"int8"``: spikes and weights as int8, int32 sums (torch's VNNI kernel; weight_bits <= 8);
+    #: ``"float"``: float32/float64 BLAS; ``"sparse"``: CSR rows of the active inputs; ``"auto"`` picks
+    PATHS = ("auto", "int8", "float", "sparse")
     DTYPES = ("auto", "float64")
+    #: neuron arrays (batch x layer width) up to this size use the masked-reset recurrence
+    MASKED_MAX = 2048
 
     def __init__(self, cfg: ChipConfig, weights, threshold_offsets=None,
                  beta_int: Sequence[np.ndarray] | None = None,
@@ -103,8 +109,8 @@ class FastModel:
         saturated membrane ``v`` of layer ``l`` to a distorted one) model faults the RTL does not have;
         see :mod:`sim.faults`. Left ``None`` the model is the chip, bit for bit.
 
-        ``path`` forces the synaptic product (``"dense"``/``"sparse"``; ``"auto"`` picks by input
-        density) and ``dtype="float64"`` forces the wide arithmetic; results are identical either way."""
+        ``path`` forces the synaptic product (see :attr:`PATHS`; ``"auto"`` picks by input density and
+        weight width) and ``dtype="float64"`` forces the wide arithmetic; results are identical either way."""
         if path not in self.PATHS:
             raise ConfigError(f"path={path!r}: allowed values are {self.PATHS}")
         if dtype not in self.DTYPES:
@@ -128,6 +134,10 @@ class FastModel:
                        for l in range(cfg.num_layers)]
         assert all(self.exact_bound(l) <= 1 << 53 for l in range(cfg.num_layers))
         self._w = [w.astype(dt) for w, dt in zip(self.weights, self.dtypes)]
+        self._int8 = cfg.weight_bits <= 8 and _int_mm() is not None
+        if path == "int8" and not self._int8:
+            raise ConfigError(f"path='int8': needs weight_bits <= 8 (got {cfg.weight_bits}) and torch._int_mm")
+        self._w8 = [_int_mm().from_numpy(w.astype(np.int8)) for w in self.weights] if self._int8 else None
         self._c, self._thr, self._thr_s, self._lo_s, self._hi_s = [], [], [], [], []
         for l, dt in enumerate(self.dtypes):
             c = (self.beta_int[l] / (1 << f)).astype(dt)            # exact: beta_int < 2**f
@@ -149,27 +159,44 @@ class FastModel:
         col = int(np.abs(self.weights[layer]).sum(axis=0).max(initial=0))
         return (u_max + col) * int(np.max(self.beta_int[layer])) + (1 << (cfg.beta_frac_bits - 1))
 
-    def use_sparse(self, layer: int, rows: int, events: int) -> bool:
-        """Whether the synaptic product of ``layer`` for ``rows`` (sample, step) rows with ``events``
-        input spikes in total goes the sparse way."""
+    def product_path(self, layer: int, rows: int, events: int) -> str:
+        """How the synaptic product of ``layer`` for ``rows`` (step, sample) rows with ``events`` input
+        spikes in total is computed: ``"sparse"``, ``"int8"`` or ``"float"``."""
         if self.path != "auto":
-            return self.path == "sparse"
+            return self.path
         n_in = self.cfg.fan_in(layer)
-        return (events < self.SPARSE_BELOW * rows * n_in
-                and rows * n_in * self.cfg.fan_out(layer) >= self.SPARSE_MIN_WORK)
+        if events < self.SPARSE_BELOW * rows * n_in and rows * n_in * self.cfg.fan_out(layer) >= self.SPARSE_MIN_WORK:
+            return "sparse"
+        return "int8" if self._int8 else "float"
 
     def _product(self, layer: int, x: np.ndarray, events: int) -> np.ndarray:
-        """``x @ W`` for bool ``x`` (rows, N_in), in the layer's dtype (a fresh array)."""
+        """``x @ W`` for bool ``x`` (rows, N_in), in the layer's dtype (a scratch array)."""
         w = self._w[layer]
-        if self.use_sparse(layer, x.shape[0], events):
+        rows, n_in = x.shape
+        h = _scratch.get(("h", layer), (rows, w.shape[1]), w.dtype)
+        how = self.product_path(layer, rows, events)
+        if how == "sparse":
             from scipy.sparse import csr_matrix
-            rows, n_in = x.shape
             indptr = np.zeros(rows + 1, np.int64)
             np.cumsum(np.count_nonzero(x, axis=1), out=indptr[1:])
             cols = np.flatnonzero(x) % n_in
             m = csr_matrix((np.ones(len(cols), w.dtype), cols, indptr), shape=(rows, n_in))
-            return np.asarray(m @ w, w.dtype)
-        return x.astype(w.dtype) @ w
+            np.copyto(h, m @ w)
+        elif how == "int8":                     # exact: |sum| <= fan_in * 128 < 2**31
+            torch = _int_mm()
+            acc = _scratch.get(("acc", layer), h.shape, np.int32)
+            threads = torch.get_num_threads()
+            if threads != 1:    # its 2-thread kernel took >= 16 ms per call on 2 shared cores, at any size
+                torch.set_num_threads(1)
+            try:
+                torch._int_mm(torch.from_numpy(x.view(np.int8)), self._w8[layer], out=torch.from_numpy(acc))
+            finally:
+                if threads != 1:
+                    torch.set_num_threads(threads)
+            np.copyto(h, acc)
+        else:
+            np.matmul(_copy_to(_scratch.get(("x", layer), x.shape, w.dtype), x), w, out=h)
+        return h
 
     def _recurrence(self, layer: int, h: np.ndarray, record_state: bool):
         """Neuron dynamics over all steps; ``h`` (T, B, N) synaptic sums (overwritten).
@@ -180,18 +207,37 @@ class FastModel:
                                      self._lo_s[layer], self._hi_s[layer])
         h *= c                                  # scaled: a = u·c + h·c + 1/2, exact (see exact_bound)
         h += dt(0.5)
-        spk = np.empty((T, B, N), dt)
-        st = np.empty((T, B, N), dt) if record_state else None
+        # spikes as 0/1 in the arithmetic dtype, reset by arithmetic; small arrays: bool spikes and a
+        # masked reset (fewer calls; masked ufuncs are many times slower on large, irregular masks)
+        masked = B * N <= self.MASKED_MAX
+        spk = _scratch.get(("spk", layer), (T, B, N), bool if masked else dt)
+        st = _scratch.get(("st", layer), (T, B, N), dt) if record_state else None
         u = np.zeros((B, N), dt)
         tmp = np.empty((B, N), dt)
         subtract = self.cfg.reset == "subtract"
+        if masked:
+            for t in range(T):
+                a = h[t]
+                if t:
+                    np.multiply(u, c, out=tmp)
+                    a += tmp
+                a.clip(lo_s, hi_s, out=a)
+                s = spk[t]
+                np.greater(a, thr_s, out=s)
+                if record_state:
+                    u = st[t]
+                np.floor(a, out=u)
+                if subtract:
+                    np.subtract(u, thr, out=u, where=s)
+                else:
+                    np.copyto(u, 0, where=s)
+            return spk, st
         for t in range(T):
             a = h[t]
             if t:
                 np.multiply(u, c, out=tmp)
                 a += tmp
-            np.maximum(a, lo_s, out=a)          # saturate
-            np.minimum(a, hi_s, out=a)
+            a.clip(lo_s, hi_s, out=a)           # saturate
             s = spk[t]
             np.greater(a, thr_s, out=s)         # fire: v > thr
             if record_state:
@@ -203,7 +249,7 @@ class FastModel:
             else:
                 np.subtract(1, s, out=tmp)
                 u *= tmp
-        return spk.astype(bool), st
+        return spk, st
 
     def _recurrence_distorted(self, layer: int, h: np.ndarray, record_state: bool):
         """The same in int64, step by step, with the distortion applied to the saturated membrane."""
@@ -231,17 +277,19 @@ class FastModel:
         x = cfg.check_spikes(spikes)
         B, T, _ = x.shape
         L = cfg.num_layers
-        inp = np.ascontiguousarray(x.transpose(1, 0, 2))          # (T, B, N0): step-major
+        inp = _copy_to(_scratch.get("in", (T, B, x.shape[2]), bool), x.transpose(1, 0, 2))   # step-major
         events = [np.count_nonzero(x, axis=(1, 2))]                 # per sample, into layer l
         spk, st = [], [] if record_state else None
+        rec = self._recurrence if self.distortion is None else self._recurrence_distorted
         for l in range(L):
             h = self._product(l, inp.reshape(T * B, -1), int(events[l].sum())).reshape(T, B, -1)
-            rec = self._recurrence if self.distortion is None else self._recurrence_distorted
             s, u = rec(l, h, record_state)
-            spk.append(s)
+            if s.dtype != bool:
+                s = np.not_equal(s, 0, out=_scratch.get(("spk_b", l), s.shape, bool))
+            spk.append(np.ascontiguousarray(s.transpose(1, 0, 2)))
             if record_state:
-                st.append(np.ascontiguousarray(u.transpose(1, 0, 2), dtype=np.int64))
-            events.append(np.count_nonzero(s, axis=(0, 2)))
+                st.append(u.transpose(1, 0, 2).astype(np.int64, order="C"))
+            events.append(np.count_nonzero(spk[l], axis=(1, 2)))
             inp = s
         c = {name: np.zeros(B, np.int64) for name in counter_names(cfg)}
         c["in_events"] = events[0]
@@ -258,19 +306,62 @@ class FastModel:
             c["neuron_updates"] += T * n_out
         c["out_events"] = events[L].copy()
         c["cycles"] += events[L] + T
-        return ChipResult(spikes=[np.ascontiguousarray(s.transpose(1, 0, 2)) for s in spk], state=st, counters=c)
+        return ChipResult(spikes=spk, state=st, counters=c)
 
 
 def _busy_groups(s: np.ndarray, lanes: int) -> np.ndarray:
-    """For bool spikes ``s`` (T, B, N): per sample, the number of (step, group of ``lanes``) with a spike."""
-    T, B, n = s.shape
+    """For bool spikes ``s`` (B, T, N): per sample, the number of (step, group of ``lanes``) with a spike."""
+    B, T, n = s.shape
     if lanes == 1:
-        return np.count_nonzero(s, axis=(0, 2))
+        return np.count_nonzero(s, axis=(1, 2))
     g = -(-n // lanes)
     if g * lanes != n:
-        s = np.concatenate([s, np.zeros((T, B, g * lanes - n), bool)], axis=-1)
+        s = np.concatenate([s, np.zeros((B, T, g * lanes - n), bool)], axis=-1)
     if lanes in (2, 4, 8):                       # a group's bools as one 16/32/64-bit word
-        words = s.view(f"u{lanes}").reshape(T, B, g)
+        words = s.view(f"u{lanes}").reshape(B, T, g)
     else:
-        words = s.reshape(T, B, g, lanes).any(axis=-1)
-    return np.count_nonzero(words, axis=(0, 2))
+        words = s.reshape(B, T, g, lanes).any(axis=-1)
+    return np.count_nonzero(words, axis=(1, 2))
+
+
+def _copy_to(dst: np.ndarray, src: np.ndarray) -> np.ndarray:
+    np.copyto(dst, src)
+    return dst
+
+
+class _Scratch(threading.local):
+    """Scratch arrays reused across runs and models (a fresh multi-megabyte array costs a page fault per
+    4 KiB on every run). Per thread, so concurrent runs never share one; buffers over ``LIMIT`` bytes
+    are not kept."""
+    LIMIT = 1 << 27
+
+    def __init__(self):
+        self.bufs: dict = {}
+
+    def get(self, tag, shape, dtype) -> np.ndarray:
+        dtype = np.dtype(dtype)
+        n = math.prod(shape) * dtype.itemsize
+        if n > self.LIMIT:
+            return np.empty(shape, dtype)
+        b = self.bufs.get(tag)
+        if b is None or b.nbytes < n:
+            b = self.bufs[tag] = np.empty(max(n, 64), np.uint8)
+        return b[:n].view(dtype).reshape(shape)
+
+
+_scratch = _Scratch()
+_INT_MM: list = []
+
+
+def _int_mm():
+    """torch, if it has a working CPU ``_int_mm`` (int8 x int8 -> int32); else ``None``. Imported lazily."""
+    if not _INT_MM:
+        try:
+            import torch
+            a = torch.tensor([[1, 0, 1]], dtype=torch.int8)
+            b = torch.tensor([[-128, 127], [5, 5], [-128, 127]], dtype=torch.int8)
+            ok = torch._int_mm(a, b).tolist() == [[-256, 254]]
+        except Exception:               # no torch, or a build without the kernel
+            ok = False
+        _INT_MM.append(torch if ok else None)
+    return _INT_MM[0]
