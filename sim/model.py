@@ -142,11 +142,11 @@ class FastModel:
         for l, dt in enumerate(self.dtypes):
             c = (self.beta_int[l] / (1 << f)).astype(dt)            # exact: beta_int < 2**f
             thr = (cfg.threshold[l] + self.offsets[l]).astype(dt)
-            self._c.append(c)
-            self._thr.append(thr)
-            self._thr_s.append(thr * c + dt(0.5))
-            self._lo_s.append(dt(cfg.membrane_min) * c + dt(0.5))
-            self._hi_s.append(dt(cfg.membrane_max) * c + dt(0.5))
+            self._c.append(_scalar_if_uniform(c))
+            self._thr.append(_scalar_if_uniform(thr))
+            self._thr_s.append(_scalar_if_uniform(thr * c + dt(0.5)))
+            self._lo_s.append(_scalar_if_uniform(dt(cfg.membrane_min) * c + dt(0.5)))
+            self._hi_s.append(_scalar_if_uniform(dt(cfg.membrane_max) * c + dt(0.5)))
 
     def exact_bound(self, layer: int) -> int:
         """Largest integer numerator (in units of ``2**-f``) any intermediate of ``layer`` can reach.
@@ -203,17 +203,19 @@ class FastModel:
         Returns bool spikes (T, B, N) and the stored state (T, B, N) (or ``None``)."""
         T, B, N = h.shape
         dt = self.dtypes[layer]
-        c, thr, thr_s, lo_s, hi_s = (self._c[layer], self._thr[layer], self._thr_s[layer],
-                                     self._lo_s[layer], self._hi_s[layer])
+        # flat (B*N) arrays with per-neuron parameters tiled: one contiguous loop per ufunc call
+        c, thr, thr_s, lo_s, hi_s = (p if np.ndim(p) == 0 else np.tile(p, B) for p in (
+            self._c[layer], self._thr[layer], self._thr_s[layer], self._lo_s[layer], self._hi_s[layer]))
+        h = h.reshape(T, B * N)
         h *= c                                  # scaled: a = u·c + h·c + 1/2, exact (see exact_bound)
         h += dt(0.5)
         # spikes as 0/1 in the arithmetic dtype, reset by arithmetic; small arrays: bool spikes and a
         # masked reset (fewer calls; masked ufuncs are many times slower on large, irregular masks)
         masked = B * N <= self.MASKED_MAX
-        spk = _scratch.get(("spk", layer), (T, B, N), bool if masked else dt)
-        st = _scratch.get(("st", layer), (T, B, N), dt) if record_state else None
-        u = np.zeros((B, N), dt)
-        tmp = np.empty((B, N), dt)
+        spk = _scratch.get(("spk", layer), (T, B * N), bool if masked else dt)
+        st = _scratch.get(("st", layer), (T, B * N), dt) if record_state else None
+        u = np.zeros(B * N, dt)
+        tmp = np.empty(B * N, dt)
         subtract = self.cfg.reset == "subtract"
         if masked:
             for t in range(T):
@@ -231,7 +233,7 @@ class FastModel:
                     np.subtract(u, thr, out=u, where=s)
                 else:
                     np.copyto(u, 0, where=s)
-            return spk, st
+            return spk.reshape(T, B, N), None if st is None else st.reshape(T, B, N)
         for t in range(T):
             a = h[t]
             if t:
@@ -249,7 +251,7 @@ class FastModel:
             else:
                 np.subtract(1, s, out=tmp)
                 u *= tmp
-        return spk, st
+        return spk.reshape(T, B, N), None if st is None else st.reshape(T, B, N)
 
     def _recurrence_distorted(self, layer: int, h: np.ndarray, record_state: bool):
         """The same in int64, step by step, with the distortion applied to the saturated membrane."""
@@ -322,6 +324,12 @@ def _busy_groups(s: np.ndarray, lanes: int) -> np.ndarray:
     else:
         words = s.reshape(B, T, g, lanes).any(axis=-1)
     return np.count_nonzero(words, axis=(1, 2))
+
+
+def _scalar_if_uniform(v: np.ndarray):
+    """A per-neuron vector whose entries are all equal as a scalar (faster broadcasting)."""
+    v = np.asarray(v)
+    return v.dtype.type(v.flat[0]) if v.size and np.all(v == v.flat[0]) else v
 
 
 def _copy_to(dst: np.ndarray, src: np.ndarray) -> np.ndarray:
