@@ -50,7 +50,10 @@ def available_memory() -> int:
 
 def check_memory(cfg: ChipConfig, batch: int, steps: int, record_state: bool = False) -> None:
     """Refuse, with the estimate, a run that would not fit in the memory available (before any work)."""
-    need, have = memory_estimate(cfg, batch, steps, record_state), available_memory()
+    need = memory_estimate(cfg, batch, steps, record_state)
+    if need < 2**28:              # 256 MiB: not worth asking the system (this runs on every load and run)
+        return
+    have = available_memory()
     if need > 0.8 * have:
         raise ConfigError(f"layer_sizes={cfg.layer_sizes} with batch {batch} x {steps} steps needs about "
                           f"{need / 2**30:.1f} GiB; {have / 2**30:.1f} GiB are available — use fewer or smaller "

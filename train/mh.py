@@ -22,8 +22,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from hw.config import ChipConfig, ConfigError
-from sim.chip import Chip, FastChip
-from sim.model import FastModel
+from sim.chip import Chip
 from train.common import Encoded, TrainResult, check_fit, finish, rate_targets
 from train.network import ChipMirrorNet, NetSpec
 from train.quant import quantise
@@ -77,19 +76,13 @@ def train_mh(cfg: ChipConfig, spec: NetSpec, data: Encoded, chip: Chip, iters: i
             k += n
         return out
 
-    # the plain fast model is evaluated directly: the quantiser's output is a valid programme of the same
-    # structure and x_train is validated once, so chip.load/chip.run would only re-check them (same result)
-    direct = type(chip) is FastChip
-    x_train = cfg.check_spikes(data.x_train) if direct else data.x_train
+    x_train = data.x_train
     steps = x_train.shape[1]
 
     def log_post(v):
         qcfg, ints, _ = quantise(cfg, unflat(v), theta)
-        if direct:
-            out = FastModel(qcfg, ints).run(x_train, record_state=False).output
-        else:
-            chip.load(ints, cfg=qcfg)
-            out = chip.run(x_train).output
+        chip.load(ints, cfg=qcfg)
+        out = chip.run(x_train).output
         rates = out.sum(axis=1, dtype=np.float64) / steps        # == out.mean(axis=1), bit for bit
         log_prior = -0.5 * np.sum(v[:n_w] ** 2) / prior_std ** 2 - 0.5 * np.sum(v[n_w:] ** 2) / gain_std ** 2
         return (log_prior - 0.5 * np.sum((rates - targets) ** 2) / lik_std ** 2,
