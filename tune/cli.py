@@ -116,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     import hw.cli
     import sim.cli
     import train.cli
-    ap = Parser(prog="spikeloop", description=__doc__.split("\n\n")[0], allow_abbrev=False)
+    ap = Parser(prog="spikeloop", description=__doc__.split("\n\n")[0].replace("``", ""), allow_abbrev=False)
     sub = ap.add_subparsers(dest="command", required=True)
     sim.cli.register(sub)
     hw.cli.register(sub)
