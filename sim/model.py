@@ -95,19 +95,29 @@ class FastModel:
     DTYPES = ("auto", "float64")
     #: neuron arrays (batch x layer width) up to this size use the masked-reset recurrence
     MASKED_MAX = 2048
+    #: the neuron recurrence: ``"compiled"`` (:mod:`sim.kernels`, int64, one pass per neuron),
+    #: ``"numpy"`` (array calls per step) or ``"auto"`` (compiled where numba is installed)
+    RECURRENCES = ("auto", "compiled", "numpy")
 
     def __init__(self, cfg: ChipConfig, weights, threshold_offsets=None,
                  beta_int: Sequence[np.ndarray] | None = None,
                  distortion: Callable[[np.ndarray, int], np.ndarray] | None = None,
-                 path: str = "auto", dtype: str = "auto"):
+                 path: str = "auto", dtype: str = "auto", recurrence: str = "auto"):
         """``beta_int`` (per-neuron leak multipliers, one vector per layer) and ``distortion`` (maps the
         saturated membrane ``v`` of layer ``l`` to a distorted one) model faults the RTL does not have;
         see :mod:`sim.faults`. Left ``None`` the model is the chip, bit for bit.
 
         ``path`` forces the synaptic product (see :attr:`PATHS`; ``"auto"`` picks by input density and
-        weight width) and ``dtype="float64"`` forces the wide arithmetic; results are identical either way."""
+        weight width), ``dtype="float64"`` the wide arithmetic and ``recurrence`` the neuron loop (see
+        :attr:`RECURRENCES`); results are identical either way."""
         if path not in self.PATHS:
             raise ConfigError(f"path={path!r}: allowed values are {self.PATHS}")
+        if recurrence not in self.RECURRENCES:
+            raise ConfigError(f"recurrence={recurrence!r}: allowed values are {self.RECURRENCES}")
+        from sim.kernels import lif_recurrence
+        if recurrence == "compiled" and lif_recurrence is None:
+            raise ConfigError("recurrence='compiled': needs numba (pip install numba)")
+        self.compiled = lif_recurrence is not None and recurrence != "numpy"
         if dtype not in self.DTYPES:
             raise ConfigError(f"dtype={dtype!r}: allowed values are {self.DTYPES}")
         self.cfg, self.path = cfg, path
@@ -248,6 +258,20 @@ class FastModel:
                 u *= tmp
         return spk.reshape(T, B, N), None if st is None else st.reshape(T, B, N)
 
+    def _recurrence_compiled(self, layer: int, h: np.ndarray, record_state: bool):
+        """The same as :meth:`_recurrence` in :func:`sim.kernels.lif_recurrence` (exact int64)."""
+        from sim.kernels import lif_recurrence
+        cfg = self.cfg
+        T, B, N = h.shape
+        h = h.reshape(T, B * N)
+        beta = np.tile(np.broadcast_to(self.beta_int[layer], (N,)).astype(np.int64), B)
+        thr = np.tile((cfg.threshold[layer] + self.offsets[layer]).astype(np.int64), B)
+        spk = _scratch.get(("spk", layer), (T, B * N), bool)
+        st = _scratch.get(("st", layer), (T, B * N), np.int64) if record_state else np.empty((1, 1), np.int64)
+        lif_recurrence(h, beta, thr, np.int64(cfg.membrane_min), np.int64(cfg.membrane_max),
+                       np.int64(cfg.beta_frac_bits), cfg.reset == "subtract", record_state, spk, st)
+        return spk.reshape(T, B, N), st.reshape(T, B, N) if record_state else None
+
     def _recurrence_distorted(self, layer: int, h: np.ndarray, record_state: bool):
         """The same in int64, step by step, with the distortion applied to the saturated membrane."""
         cfg = self.cfg
@@ -277,7 +301,8 @@ class FastModel:
         inp = _copy_to(_scratch.get("in", (T, B, x.shape[2]), bool), x.transpose(1, 0, 2))   # step-major
         events = [np.count_nonzero(x, axis=(1, 2))]                 # per sample, into layer l
         spk, st = [], [] if record_state else None
-        rec = self._recurrence if self.distortion is None else self._recurrence_distorted
+        rec = (self._recurrence_distorted if self.distortion is not None else
+               self._recurrence_compiled if self.compiled else self._recurrence)
         for l in range(L):
             h = self._product(l, inp.reshape(T * B, -1), int(events[l].sum())).reshape(T, B, -1)
             s, u = rec(l, h, record_state)

@@ -146,10 +146,12 @@ def test_every_product_path_and_dtype_matches_reference(data, record_state, dtyp
     weights, offsets, spikes = data.draw(programmes(cfg, batch=3, steps=4))
     results = {}
     for path in product_paths(cfg):
-        r = FastModel(cfg, weights, offsets, path=path, dtype=dtype).run(spikes, record_state=record_state)
-        assert (r.state is None) == (not record_state)
-        assert_matches_reference(cfg, weights, offsets, spikes, r, record_state)
-        results[path] = r
+        for recurrence in ("numpy", "compiled"):
+            r = FastModel(cfg, weights, offsets, path=path, dtype=dtype, recurrence=recurrence).run(
+                spikes, record_state=record_state)
+            assert (r.state is None) == (not record_state)
+            assert_matches_reference(cfg, weights, offsets, spikes, r, record_state)
+            results[path, recurrence] = r
     first = next(iter(results.values()))
     for r in results.values():                 # every counter, not only cycles
         for name in first.counters:
@@ -166,9 +168,10 @@ def test_masked_and_arithmetic_reset_match_reference(batch, reset):
     off = [rng.integers(-10, 10, 40), rng.integers(-5, 5, 7)]
     x = rng.random((batch, 6, 24)) < 0.3
     for path in ("int8", "float", "sparse"):
-        r = FastModel(cfg, w, off, path=path).run(x)
-        assert 0.05 < r.spikes[0].mean() < 0.95 and 0.05 < r.output.mean() < 0.95
-        assert_matches_reference(cfg, w, off, x[:5], r)       # the first samples of the big batch
+        for recurrence in ("numpy", "compiled"):
+            r = FastModel(cfg, w, off, path=path, recurrence=recurrence).run(x)
+            assert 0.05 < r.spikes[0].mean() < 0.95 and 0.05 < r.output.mean() < 0.95
+            assert_matches_reference(cfg, w, off, x[:5], r)       # the first samples of the big batch
 
 
 def test_auto_path_switches_on_input_density():
@@ -184,6 +187,8 @@ def test_auto_path_switches_on_input_density():
         FastModel(wide, [np.ones((512, 512), int), np.ones((512, 8), int)], path="int8")
     with pytest.raises(ConfigError, match="path='gpu'"):
         FastModel(cfg, m.weights, path="gpu")
+    with pytest.raises(ConfigError, match="recurrence='jit'"):
+        FastModel(cfg, m.weights, recurrence="jit")
 
 
 def test_float32_where_exact_and_float64_fallback_beyond_the_bound():
@@ -208,7 +213,8 @@ def test_float32_where_exact_and_float64_fallback_beyond_the_bound():
     r = mb.run(xb)
     assert np.abs(r.state[0]).max() > 1 << 20          # times beta_int ~ 2**16: far beyond 2**24
     for path in ("float", "sparse"):
-        assert_matches_reference(big, wb, None, xb, FastModel(big, wb, path=path).run(xb))
+        for recurrence in ("numpy", "compiled"):
+            assert_matches_reference(big, wb, None, xb, FastModel(big, wb, path=path, recurrence=recurrence).run(xb))
 
 
 @given(data=st.data())
@@ -261,6 +267,7 @@ def test_every_path_matches_reference_exhaustive(data):
     cfg = data.draw(configs(max_size=20))
     weights, offsets, spikes = data.draw(programmes(cfg, batch=4, steps=6))
     for path in product_paths(cfg):
-        for dtype in ("auto", "float64"):
-            r = FastModel(cfg, weights, offsets, path=path, dtype=dtype).run(spikes, record_state=True)
+        for dtype, recurrence in (("auto", "numpy"), ("float64", "numpy"), ("auto", "compiled")):
+            r = FastModel(cfg, weights, offsets, path=path, dtype=dtype, recurrence=recurrence).run(
+                spikes, record_state=True)
             assert_matches_reference(cfg, weights, offsets, spikes, r)
