@@ -43,7 +43,8 @@ def cmd_train(a: argparse.Namespace) -> int:
     faults = Faults(seed=a.seed, **{k: getattr(a, k) for k in FAULT_LIMITS})
     tc = TrainConfig(method=a.method, dataset=a.dataset, data_path=a.data_path, encoder=a.encoder, steps=a.steps,
                      train_size=a.train_size, theta=a.theta, surrogate=a.surrogate,
-                     surrogate_scale=a.surrogate_scale, params=params, faults=faults, backend=a.backend, seed=a.seed)
+                     surrogate_scale=a.surrogate_scale, params=params, faults=faults, backend=a.backend, seed=a.seed,
+                     threads=a.threads)
     if a.out:
         check_writable(a.out, "--out", is_dir=False)
     split = load_split(tc)
@@ -157,5 +158,7 @@ def register(sub) -> None:
         g.add_argument(f"--{name.replace('_', '-')}", dest=name, type=number(float, lo, hi), default=0.0,
                        help=f"{lo:g}..{hi:g}")
     p.add_argument("--seed", type=number(int, 0, 2**32 - 1), default=0)
+    p.add_argument("--threads", type=number(int, 1, 256), default=1,
+                   help="torch threads for the software network (1..256; small networks are fastest with 1)")
     p.add_argument("--out", help="save the result as OUT.json + OUT.npz and its training curves as OUT.png")
     p.set_defaults(func=cmd_train)
