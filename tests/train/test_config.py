@@ -46,6 +46,7 @@ def test_frozen_hashable_picklable_and_round_trips():
     (dict(method="mh", params={"iters": 2.5}), r"mh.iters=2.5: must be an integer"),
     (dict(dataset="svhn"), r"dataset='svhn' reads local files"),
     (dict(backend="board"), r"backend='board': allowed values"),
+    (dict(threads=0), r"threads=0: allowed range is integers 1..256"),
 ])
 def test_bad_fields_name_themselves(kw, match):
     with pytest.raises(ConfigError, match=match):
