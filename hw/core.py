@@ -66,7 +66,20 @@ def event_stream_signature(cfg: ChipConfig) -> stream.Signature:
     return stream.Signature(event_layout(cfg))
 
 
-class WriteBusSignature(wiring.Signature):
+class _WordBusSignature(wiring.Signature):
+    """What the two host buses share: equal when their widths are, shown with them."""
+    addr_width: int
+    data_width: int
+
+    def __eq__(self, other):
+        return (type(self) is type(other) and self.addr_width == other.addr_width and
+                self.data_width == other.data_width)
+
+    def __repr__(self):
+        return f"{type(self).__name__}(addr_width={self.addr_width}, data_width={self.data_width})"
+
+
+class WriteBusSignature(_WordBusSignature):
     """Signature of the host's word write bus (host's view: all outputs). See :mod:`hw.bus` for the map.
 
     Parameters
@@ -88,15 +101,8 @@ class WriteBusSignature(wiring.Signature):
         self.addr_width, self.data_width = bus.addr_bits, bus.write_data_bits
         super().__init__({"addr": Out(self.addr_width), "data": Out(self.data_width), "en": Out(1)})
 
-    def __eq__(self, other):
-        return (type(self) is type(other) and self.addr_width == other.addr_width and
-                self.data_width == other.data_width)
 
-    def __repr__(self):
-        return f"WriteBusSignature(addr_width={self.addr_width}, data_width={self.data_width})"
-
-
-class ReadBusSignature(wiring.Signature):
+class ReadBusSignature(_WordBusSignature):
     """Signature of the host's word read bus (host's view). See :mod:`hw.bus` for the map.
 
     Parameters
@@ -115,13 +121,6 @@ class ReadBusSignature(wiring.Signature):
     def __init__(self, bus: BusMap):
         self.addr_width, self.data_width = bus.read_addr_bits, bus.read_data_bits
         super().__init__({"addr": Out(self.addr_width), "data": In(self.data_width)})
-
-    def __eq__(self, other):
-        return (type(self) is type(other) and self.addr_width == other.addr_width and
-                self.data_width == other.data_width)
-
-    def __repr__(self):
-        return f"ReadBusSignature(addr_width={self.addr_width}, data_width={self.data_width})"
 
 
 def _signals(**shapes) -> dict:
