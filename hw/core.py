@@ -191,12 +191,21 @@ class RuntimeRegisters(wiring.Component):
 
 
 class NeuronLanes(wiring.Component):
-    """The arithmetic of ``lanes`` neurons, combinational (``docs/chip.md``, "Arithmetic").
+    """The arithmetic of ``lanes`` neurons (``docs/chip.md``, "Arithmetic"), pipelined.
 
-    ``accumulated`` is ``membrane + weights`` lane by lane (the EVENT phase). For the UPDATE phase, from
-    the stored ``membrane`` words: saturate, ``fired`` = above ``threshold`` + ``offsets`` (only the first
-    ``active`` lanes: the last group of a layer may be partial), leak by ``beta``, reset; the result is
-    ``next_membrane`` and ``fired_count`` spikes.
+    ``membrane``, ``weights`` and ``offsets`` are the memories' read data. The membrane and weight words are
+    registered (stage 1→2, enabled by ``advance``; the membrane register takes ``accumulated`` instead when
+    ``forward``: the word being written back this cycle is the one just read). EVENT phase:
+    ``accumulated`` is the registered ``membrane + weights`` lane by lane. UPDATE phase, stage by stage
+    (a stage moves on when ``advance``):
+
+    * stage 2: saturate the registered membrane word to ``potential``, ``threshold + offsets``;
+    * stage 3: ``fired`` = above the threshold (only the first ``active`` lanes: the last group of a layer
+      may be partial), ``potential · beta`` (registered product: a DSP multiply on its own);
+    * stage 4: the rounding adder for the leak and, in parallel, the one for the subtract reset;
+    * stage 5 (``fired``, ``fired_count``, ``next_membrane``): clamp and select the stored word.
+
+    So a group read from the memories in cycle ``c`` is in stage 5 in cycle ``c + UPDATE_LATENCY``.
     """
 
     def __init__(self, cfg: ChipConfig):
@@ -208,7 +217,9 @@ class NeuronLanes(wiring.Component):
             "threshold": In(cfg.membrane_bits - 1),
             "beta": In(cfg.beta_frac_bits),
             "reset_zero": In(1),
-            "active": In(range(cfg.lanes + 1)),
+            "active": In(range(cfg.lanes + 1)),          # for the group in stage 3
+            "advance": In(1),
+            "forward": In(1),
             "accumulated": Out(_lanes_of(signed(cfg.acc_bits), cfg)),
             "fired": Out(cfg.lanes),
             "fired_count": Out(range(cfg.lanes + 1)),
@@ -220,21 +231,38 @@ class NeuronLanes(wiring.Component):
         M, F = cfg.membrane_bits, cfg.beta_frac_bits
         lo, hi = cfg.membrane_min, cfg.membrane_max
         m = Module()
+        fired4 = Signal(cfg.lanes)
+        stage = []                                        # the stage registers' updates, under `advance`
         for k in range(cfg.lanes):
-            m.d.comb += self.accumulated[k].eq(self.membrane[k] + self.weights[k])
+            # stage 1 -> 2: the memories' words
+            word = Signal(signed(cfg.acc_bits), name=f"word{k}")
+            weight = Signal(signed(cfg.weight_bits), name=f"weight{k}")
+            offset = Signal(signed(cfg.threshold_offset_bits), name=f"offset{k}")
+            stage += [word.eq(Mux(self.forward, self.accumulated[k], self.membrane[k])),
+                      weight.eq(self.weights[k]), offset.eq(self.offsets[k])]
+            m.d.comb += self.accumulated[k].eq(word + weight)
+            # stage 2 -> 3: saturate; threshold
             potential = Signal(signed(M), name=f"potential{k}")
-            stored = self.membrane[k]
-            m.d.comb += potential.eq(Mux(stored > hi, hi, Mux(stored < lo, lo, stored)))
-            threshold = Signal(signed(M + 1), name=f"threshold{k}")
-            m.d.comb += threshold.eq(self.threshold + self.offsets[k])
-            m.d.comb += self.fired[k].eq((potential > threshold) & (k < self.active))
+            threshold3 = Signal(signed(M + 1), name=f"threshold{k}")
+            stage += [potential.eq(Mux(word > hi, hi, Mux(word < lo, lo, word))),
+                      threshold3.eq(self.threshold + offset)]
+            # stage 3 -> 4: compare; leak multiply; the subtract reset's bias
+            product = Signal(signed(M + F + 1), name=f"product{k}")
+            bias = Signal(signed(M + F + 2), name=f"bias{k}")
+            stage += [fired4[k].eq((potential > threshold3) & (k < self.active)),
+                      product.eq(potential * self.beta),
+                      bias.eq((1 << (F - 1)) - (threshold3 << F))]
+            # stage 4 -> 5: round the leak; leaked - threshold = (product + bias) >> F
             leaked = Signal(signed(M), name=f"leaked{k}")
-            m.d.comb += leaked.eq((potential * self.beta + (1 << (F - 1))) >> F)
-            subtracted = leaked - threshold
-            subtracted = Mux(subtracted < lo, lo, Mux(subtracted > hi, hi, subtracted))
-            m.d.comb += self.next_membrane[k].eq(
-                Mux(self.fired[k], Mux(self.reset_zero, 0, subtracted), leaked))
-        m.d.comb += self.fired_count.eq(sum(self.fired[k] for k in range(cfg.lanes)))
+            subtracted = Signal(signed(M + 2), name=f"subtracted{k}")
+            stage += [leaked.eq((product + (1 << (F - 1))) >> F), subtracted.eq((product + bias) >> F),
+                      self.fired[k].eq(fired4[k])]
+            # stage 5: clamp, reset, select
+            clamped = Mux(subtracted < lo, lo, Mux(subtracted > hi, hi, subtracted))
+            m.d.comb += self.next_membrane[k].eq(Mux(self.fired[k], Mux(self.reset_zero, 0, clamped), leaked))
+        stage += [self.fired_count.eq(sum(fired4[k] for k in range(cfg.lanes)))]
+        with m.If(self.advance):
+            m.d.sync += stage
         return m
 
 
@@ -392,7 +420,9 @@ class Sequencer(wiring.Component):
             "membrane_write": In(membrane_write_port),
             "events": In(EventList.Signature(cfg.index_bits)),   # drives an EventList
             "layer": Out(range(cfg.num_layers)),
-            "active_lanes": Out(range(lanes + 1)),      # lanes holding neurons in the group in UPDATE
+            "active_lanes": Out(range(lanes + 1)),      # lanes holding neurons in the group in stage 3
+            "advance": Out(1),                          # the update pipeline moves on (lanes' stage enable)
+            "forward": Out(1),                          # lanes: take the word being written, not the read one
             "accumulated": In(_lanes_of(signed(cfg.acc_bits), cfg)),
             "fired": In(lanes),
             "fired_count": In(range(lanes + 1)),
@@ -414,8 +444,9 @@ class Sequencer(wiring.Component):
                         m.next = "CLEAR"
         with m.If(self.clear):
             m.d.comb += self.events.restart.eq(1)
-            m.d.sync += [s.clear_addr.eq(0), self.layer.eq(0), s.in_event.eq(0), s.have_group.eq(0),
-                         s.emitting.eq(0)]
+            m.d.sync += [s.clear_addr.eq(0), self.layer.eq(0), s.in_event.eq(0), s.fetching.eq(0),
+                         s.emitting.eq(0), s.forward.eq(0)]
+            m.d.sync += [v.eq(0) for v in s.valid]
         m.d.comb += self.busy.eq(~fsm.ongoing("EVENT") | (self.layer != 0) | s.in_event)
         self._count(m, s, fsm)
         return m
@@ -437,7 +468,7 @@ class Sequencer(wiring.Component):
                 take=1,                                   # consume the source's event or end token
                 stall=1,                                  # waiting for the host
                 counting=1,                               # a cycle of the step's schedule
-                # EVENT phase: one (weight word, membrane word) read per cycle, accumulated one cycle later
+                # EVENT phase: one (weight word, membrane word) read per cycle, accumulated two cycles later
                 in_event=1,                               # an event is part-way through its groups
                 event_group=group_range,                  # next group of that event
                 weight_addr=weight_range,                 # its next weight word
@@ -445,19 +476,28 @@ class Sequencer(wiring.Component):
                 issue_group=group_range,
                 issue_weight_addr=weight_range,
                 row_base=weight_range,                    # first weight word of the source event's row
-                accumulate=1,                             # the words read last cycle are in the lanes
-                accumulate_addr=range(cfg.state_depth + 1),
-                # UPDATE phase: group `group` is in the lanes; its spikes leave one per cycle
-                have_group=1,                             # the words of `group` have been read
-                group=group_range,
-                emitting=1,                               # sending the spikes left in `pending_spikes`
-                pending_spikes=lanes,
+                # UPDATE phase: a pipeline of UPDATE_LATENCY stages; group `group` is in the last one, whose
+                # spikes leave one per cycle (the pipeline holds while it has more than one left)
+                fetching=1,                               # groups are left to read
                 fetch=1,                                  # read the words of `fetch_group` this cycle
                 fetch_group=group_range,
-                write_back=1,                             # first cycle of `group`: store it, count it
+                emitting=1,                               # sending the spikes left in `pending_spikes`
+                pending_spikes=lanes,
+                write_back=1,                             # first cycle of `group` in the last stage
+                forward=1,                                # (registered) see NeuronLanes.forward
                 # CLEAR
                 clear_addr=range(cfg.state_depth + 1),
             ))
+        # per stage 1 .. UPDATE_LATENCY: a group is in it, and which
+        P = cfg.update_latency
+        s.valid = [Signal(name=f"stage{i}_valid") for i in range(1, P + 1)]
+        s.stage_group = [Signal(group_range, name=f"stage{i}_group") for i in range(1, P + 1)]
+        s.group = s.stage_group[-1]
+        s.have_group = s.valid[-1]
+        s.stage3_last = s.stage_group[2] == s.groups - 1
+        # EVENT phase: the read words are registered (stage 2), then added and written back (stage 3)
+        s.acc_valid = [Signal(name=f"acc{i}_valid") for i in (2, 3)]
+        s.acc_addr = [Signal(range(cfg.state_depth + 1), name=f"acc{i}_addr") for i in (2, 3)]
         s.last_group = s.group == s.groups - 1
         s.unsent = Mux(s.emitting, s.pending_spikes, self.fired)
         s.unsent_after = s.unsent & (s.unsent - 1)        # all but the lowest spike
@@ -470,20 +510,35 @@ class Sequencer(wiring.Component):
             for l in range(cfg.num_layers):
                 with m.Case(l):
                     m.d.comb += s.row_base.eq(cfg.weight_base(l) + s.source_index * cfg.groups(l))
-        # (a clear request drops a pending accumulation: CLEAR owns the write port and the counters restart)
-        m.d.sync += [s.accumulate.eq(s.issue & ~self.clear), s.accumulate_addr.eq(s.state_base + s.issue_group)]
+        # (a clear request drops the pending accumulations: CLEAR owns the write port and the counters restart)
+        issue_addr = s.state_base + s.issue_group
+        m.d.sync += [s.acc_valid[0].eq(s.issue & ~self.clear), s.acc_addr[0].eq(issue_addr),
+                     s.acc_valid[1].eq(s.acc_valid[0] & ~self.clear), s.acc_addr[1].eq(s.acc_addr[0]),
+                     # the word read now is written back (by the accumulation of the previous read) in the
+                     # cycle it reaches the lanes' register: take the sum then, not the memory's stale word
+                     s.forward.eq(s.issue & s.acc_valid[0] & (issue_addr == s.acc_addr[0]))]
         m.d.comb += [
             self.weights.addr.eq(s.issue_weight_addr),
-            self.membrane_read.addr.eq(Mux(s.fetch, s.state_base + s.fetch_group, s.state_base + s.issue_group)),
+            self.membrane_read.addr.eq(Mux(s.fetch, s.state_base + s.fetch_group, issue_addr)),
+            self.membrane_read.en.eq(self.advance),
             self.offsets.addr.eq(s.state_base + s.fetch_group),
+            self.offsets.en.eq(self.advance),
+            self.forward.eq(s.forward),
         ]
-        with m.If(s.accumulate):
+        with m.If(s.acc_valid[1]):
             write = self.membrane_write
-            m.d.comb += [write.data.eq(self.accumulated), write.addr.eq(s.accumulate_addr), write.en.eq(1)]
+            m.d.comb += [write.data.eq(self.accumulated), write.addr.eq(s.acc_addr[1]), write.en.eq(1)]
+        # the update pipeline: every stage moves on unless the last one holds more than one unsent spike
+        m.d.comb += self.advance.eq(~(s.have_group & (s.unsent_after != 0)))
+        with m.If(self.advance):
+            m.d.sync += [s.valid[0].eq(s.fetch), s.stage_group[0].eq(s.fetch_group)]
+            m.d.sync += [v.eq(u) for v, u in zip(s.valid[1:], s.valid[:-1])]
+            m.d.sync += [g.eq(h) for g, h in zip(s.stage_group[1:], s.stage_group[:-1])]
         lowest = Const(0, range(lanes))
         for k in reversed(range(lanes)):
             lowest = Mux(s.unsent[k], k, lowest)
-        m.d.comb += [self.active_lanes.eq(Mux(s.last_group, s.last_group_lanes, lanes)),
+        s.last_active = Mux(s.last_group, s.last_group_lanes, lanes)
+        m.d.comb += [self.active_lanes.eq(Mux(s.stage3_last, s.last_group_lanes, lanes)),
                      self.events.append_index.eq(s.group * lanes + lowest)]
 
     def _event_phase(self, m, s):
@@ -505,17 +560,19 @@ class Sequencer(wiring.Component):
             m.d.sync += [s.weight_addr.eq(s.row_base + 1), s.event_group.eq(1), s.in_event.eq(s.groups > 1)]
         with m.Elif(s.source_valid):                      # end of the layer's events
             m.d.comb += [s.take.eq(1), events.restart.eq(1)]
-            m.d.sync += [s.have_group.eq(0), s.emitting.eq(0)]
+            m.d.sync += [s.fetching.eq(1), s.fetch_group.eq(0), s.emitting.eq(0)]
             m.next = "UPDATE"
         with m.Else():
             m.d.comb += s.stall.eq(1)
 
     def _update_phase(self, m, s):
         m.d.comb += s.counting.eq(1)
-        with m.If(~s.have_group):                         # fill: read group 0
-            m.d.comb += [s.fetch.eq(1), s.fetch_group.eq(0)]
-            m.d.sync += [s.have_group.eq(1), s.group.eq(0)]
-        with m.Else():
+        with m.If(s.fetching & self.advance):             # read the next group into the pipeline
+            m.d.comb += s.fetch.eq(1)
+            m.d.sync += s.fetch_group.eq(s.fetch_group + 1)
+            with m.If(s.fetch_group == s.groups - 1):
+                m.d.sync += s.fetching.eq(0)
+        with m.If(s.have_group):                          # the last stage: write back, emit the spikes
             m.d.comb += s.write_back.eq(~s.emitting)
             with m.If(s.unsent != 0):
                 m.d.comb += self.events.append.eq(1)
@@ -524,15 +581,11 @@ class Sequencer(wiring.Component):
             with m.Else():                                # the group is done
                 m.d.sync += s.emitting.eq(0)
                 with m.If(s.last_group):
-                    m.d.sync += s.have_group.eq(0)
                     with m.If(self.layer == self.cfg.num_layers - 1):
                         m.next = "OUTPUT"
                     with m.Else():
                         m.d.sync += [self.layer.eq(self.layer + 1), s.in_event.eq(0)]
                         m.next = "EVENT"
-                with m.Else():
-                    m.d.comb += [s.fetch.eq(1), s.fetch_group.eq(s.group + 1)]
-                    m.d.sync += s.group.eq(s.group + 1)
         with m.If(s.write_back):
             write = self.membrane_write
             m.d.comb += [write.data.eq(self.next_membrane), write.addr.eq(s.state_base + s.group), write.en.eq(1)]
@@ -567,8 +620,8 @@ class Sequencer(wiring.Component):
             inc.synops.eq(Mux(s.issue, Mux(s.issue_group == s.groups - 1, s.last_group_lanes, lanes), 0)),
             inc.weight_reads.eq(s.issue),
             inc.state_reads.eq(s.issue | s.fetch),
-            inc.state_writes.eq(s.accumulate | s.write_back),
-            inc.neuron_updates.eq(Mux(s.write_back, self.active_lanes, 0)),
+            inc.state_writes.eq(s.acc_valid[1] | s.write_back),
+            inc.neuron_updates.eq(Mux(s.write_back, s.last_active, 0)),
             inc.out_events.eq(fsm.ongoing("OUTPUT") & s.take & ~s.source_end),
         ]
         for l in range(self.cfg.num_layers):
@@ -643,6 +696,7 @@ class LifCore(wiring.Component):
             lanes.offsets.eq(offset_read.data),
             lanes.threshold.eq(registers.threshold), lanes.beta.eq(registers.beta),
             lanes.reset_zero.eq(registers.reset_zero), lanes.active.eq(sequencer.active_lanes),
+            lanes.advance.eq(sequencer.advance), lanes.forward.eq(sequencer.forward),
             sequencer.accumulated.eq(lanes.accumulated), sequencer.fired.eq(lanes.fired),
             sequencer.fired_count.eq(lanes.fired_count), sequencer.next_membrane.eq(lanes.next_membrane),
             counters.increments.eq(sequencer.increments),

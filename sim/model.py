@@ -10,7 +10,7 @@ layer ``l`` (``x`` = this layer's input spikes, ``u`` = stored membrane state, a
 * reset      subtract: ``u = clip(lv - s*(thr+offset))``; zero: ``u = 0 if s else lv``
 
 Cycles of one step, with ``E_l`` events into layer ``l``, ``G_l`` groups and ``pc_{l,g}`` spikes of group
-``g``: ``sum_l (E_l*G_l + 2 + sum_g max(1, pc_{l,g})) + E_L + 1``.
+``g``: ``sum_l (E_l*G_l + 1 + P + sum_g max(1, pc_{l,g})) + E_L + 1``, ``P = cfg.update_latency``.
 """
 from __future__ import annotations
 
@@ -115,7 +115,7 @@ class FastModel:
                 if record_state:
                     st[l][:, t] = u[l]
                 upd = group_spike_cycles(s, cfg.lanes)
-                c["cycles"] += e * G + 2 + upd
+                c["cycles"] += e * G + 1 + cfg.update_latency + upd
                 c["synops"] += e * cfg.fan_out(l)
                 c["weight_reads"] += e * G
                 c["state_reads"] += e * G + G
