@@ -223,6 +223,7 @@ class NeuronLanes(wiring.Component):
             "accumulated": Out(_lanes_of(signed(cfg.acc_bits), cfg)),
             "fired": Out(cfg.lanes),
             "fired_count": Out(range(cfg.lanes + 1)),
+            "fired_next": Out(cfg.lanes),                 # `fired` of the group in stage 4
             "next_membrane": Out(_lanes_of(signed(cfg.acc_bits), cfg)),   # in the stored word's width
         })
 
@@ -231,7 +232,7 @@ class NeuronLanes(wiring.Component):
         M, F = cfg.membrane_bits, cfg.beta_frac_bits
         lo, hi = cfg.membrane_min, cfg.membrane_max
         m = Module()
-        fired4 = Signal(cfg.lanes)
+        fired4 = self.fired_next
         stage = []                                        # the stage registers' updates, under `advance`
         for k in range(cfg.lanes):
             # stage 1 -> 2: the memories' words
@@ -426,6 +427,7 @@ class Sequencer(wiring.Component):
             "accumulated": In(_lanes_of(signed(cfg.acc_bits), cfg)),
             "fired": In(lanes),
             "fired_count": In(range(lanes + 1)),
+            "fired_next": In(lanes),
             "next_membrane": In(_lanes_of(signed(cfg.acc_bits), cfg)),
             "increments": Out(increment_layout(cfg)),
         })
@@ -445,7 +447,7 @@ class Sequencer(wiring.Component):
         with m.If(self.clear):
             m.d.comb += self.events.restart.eq(1)
             m.d.sync += [s.clear_addr.eq(0), self.layer.eq(0), s.in_event.eq(0), s.fetching.eq(0),
-                         s.emitting.eq(0), s.forward.eq(0)]
+                         s.emitting.eq(0), s.forward.eq(0), s.hold.eq(0)]
             m.d.sync += [v.eq(0) for v in s.valid]
         m.d.comb += self.busy.eq(~fsm.ongoing("EVENT") | (self.layer != 0) | s.in_event)
         self._count(m, s, fsm)
@@ -485,6 +487,7 @@ class Sequencer(wiring.Component):
                 pending_spikes=lanes,
                 write_back=1,                             # first cycle of `group` in the last stage
                 forward=1,                                # (registered) see NeuronLanes.forward
+                hold=1,                                   # the last stage keeps its group another cycle
                 # CLEAR
                 clear_addr=range(cfg.state_depth + 1),
             ))
@@ -528,8 +531,12 @@ class Sequencer(wiring.Component):
         with m.If(s.acc_valid[1]):
             write = self.membrane_write
             m.d.comb += [write.data.eq(self.accumulated), write.addr.eq(s.acc_addr[1]), write.en.eq(1)]
-        # the update pipeline: every stage moves on unless the last one holds more than one unsent spike
-        m.d.comb += self.advance.eq(~(s.have_group & (s.unsent_after != 0)))
+        # the update pipeline: every stage moves on unless the last one holds more than one unsent spike;
+        # registered (`hold`): from what moves into the last stage, or what is left in it
+        def several(x):
+            return (x & (x - 1)) != 0
+        m.d.comb += self.advance.eq(~s.hold)
+        m.d.sync += s.hold.eq(Mux(self.advance, s.valid[-2] & several(self.fired_next), several(s.unsent_after)))
         with m.If(self.advance):
             m.d.sync += [s.valid[0].eq(s.fetch), s.stage_group[0].eq(s.fetch_group)]
             m.d.sync += [v.eq(u) for v, u in zip(s.valid[1:], s.valid[:-1])]
@@ -698,7 +705,8 @@ class LifCore(wiring.Component):
             lanes.reset_zero.eq(registers.reset_zero), lanes.active.eq(sequencer.active_lanes),
             lanes.advance.eq(sequencer.advance), lanes.forward.eq(sequencer.forward),
             sequencer.accumulated.eq(lanes.accumulated), sequencer.fired.eq(lanes.fired),
-            sequencer.fired_count.eq(lanes.fired_count), sequencer.next_membrane.eq(lanes.next_membrane),
+            sequencer.fired_count.eq(lanes.fired_count), sequencer.fired_next.eq(lanes.fired_next),
+            sequencer.next_membrane.eq(lanes.next_membrane),
             counters.increments.eq(sequencer.increments),
             read_bus.counters.eq(counters.counts),
         ]
