@@ -10,8 +10,8 @@ from typing import Sequence
 
 import numpy as np
 from amaranth.build import ResourceError
-from amaranth.hdl import Elaboratable, Module
-from amaranth.lib import io, wiring
+from amaranth.hdl import Elaboratable, Module, Signal
+from amaranth.lib import fifo, io, wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.bridge import ProtocolBridge
@@ -21,7 +21,12 @@ from hw.uart import UARTReceiver, UARTTransmitter
 
 
 class LinkedChip(wiring.Component):
-    """``divisor``: clock cycles per UART bit (``clk_hz // baud``)."""
+    """``divisor``: clock cycles per UART bit (``clk_hz // baud``).
+
+    Registers cut the paths between the bridge and the core (they only add host-side latency: the core's
+    ``cycles`` do not change): the write bus is registered (the bridge sees the core busy while a write
+    is on its way), and the event streams pass through two-entry FIFOs whose ``ready``/``valid`` are
+    registers."""
 
     def __init__(self, cfg: ChipConfig, divisor: int, weights: Sequence[np.ndarray] | None = None):
         self.cfg, self.divisor, self.weights = cfg, divisor, weights
@@ -35,11 +40,24 @@ class LinkedChip(wiring.Component):
         m.submodules.tx = tx = UARTTransmitter(self.divisor)
         wiring.connect(m, rx.data, bridge.rx)
         wiring.connect(m, bridge.tx, tx.data)
-        wiring.connect(m, bridge.wr, core.wr)
         wiring.connect(m, bridge.rd, core.rd)
-        wiring.connect(m, bridge.events_in, core.events_in)
-        wiring.connect(m, core.events_out, bridge.events_out)
-        m.d.comb += [bridge.busy.eq(core.busy), self.busy.eq(core.busy), rx.rx.eq(self.uart_rx),
+        write_pending = Signal()
+        m.d.sync += [core.wr.addr.eq(bridge.wr.addr), core.wr.data.eq(bridge.wr.data), core.wr.en.eq(bridge.wr.en),
+                     write_pending.eq(bridge.wr.en)]
+        event_bits = len(core.events_in.payload.as_value())
+        m.submodules.events_in = events_in = fifo.SyncFIFO(width=event_bits, depth=2)
+        m.submodules.events_out = events_out = fifo.SyncFIFO(width=event_bits, depth=2)
+        m.d.comb += [
+            events_in.w_data.eq(bridge.events_in.payload), events_in.w_en.eq(bridge.events_in.valid),
+            bridge.events_in.ready.eq(events_in.w_rdy),
+            core.events_in.payload.eq(events_in.r_data), core.events_in.valid.eq(events_in.r_rdy),
+            events_in.r_en.eq(core.events_in.ready),
+            events_out.w_data.eq(core.events_out.payload), events_out.w_en.eq(core.events_out.valid),
+            core.events_out.ready.eq(events_out.w_rdy),
+            bridge.events_out.payload.eq(events_out.r_data), bridge.events_out.valid.eq(events_out.r_rdy),
+            events_out.r_en.eq(bridge.events_out.ready),
+        ]
+        m.d.comb += [bridge.busy.eq(core.busy | write_pending), self.busy.eq(core.busy), rx.rx.eq(self.uart_rx),
                      self.uart_tx.eq(tx.tx)]
         return m
 

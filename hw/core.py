@@ -143,7 +143,8 @@ class RuntimeRegisters(wiring.Component):
     """Beta, threshold and reset-mode registers, and the decoder of the host write bus.
 
     Register writes update the registers; weight and offset writes go straight to the memories' write
-    ports; a command write with bit 0 set raises ``clear`` for that cycle. The registers power up with
+    ports; a command write with bit 0 set raises ``clear`` for one cycle, the cycle after the write (a
+    register: the host bus's decoder stays out of the core's paths). The registers power up with
     ``cfg``'s beta, threshold and reset mode. ``beta`` and ``threshold`` show the registers of ``layer``.
     """
 
@@ -185,8 +186,8 @@ class RuntimeRegisters(wiring.Component):
                     m.d.sync += thresholds[l].eq(self.wr.data)
             with m.If(offset == bus.reg_reset):
                 m.d.sync += reset_zero.eq(self.wr.data[0])
-            with m.If(offset == bus.reg_command):
-                m.d.comb += self.clear.eq(self.wr.data[0])
+        m.d.sync += self.clear.eq(self.wr.en & (region == REGION_REGS) & (offset == bus.reg_command) &
+                                  self.wr.data[0])
         return m
 
 
@@ -697,7 +698,7 @@ class LifCore(wiring.Component):
             registers.layer.eq(sequencer.layer),
             sequencer.clear.eq(registers.clear),
             counters.clear.eq(registers.clear),
-            self.busy.eq(sequencer.busy),
+            self.busy.eq(sequencer.busy | registers.clear),      # a clear on its way is busy already
             # the lanes see the membrane, weight and offset words read in the previous cycle
             lanes.membrane.eq(membrane_read.data), lanes.weights.eq(weight_read.data),
             lanes.offsets.eq(offset_read.data),
