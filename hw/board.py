@@ -11,13 +11,36 @@ from typing import Sequence
 import numpy as np
 from amaranth.build import ResourceError
 from amaranth.hdl import Elaboratable, Module, Signal
-from amaranth.lib import fifo, io, wiring
+from amaranth.lib import io, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.bridge import ProtocolBridge
 from hw.config import ChipConfig
-from hw.core import LifCore
+from hw.core import LifCore, event_stream_signature
 from hw.uart import UARTReceiver, UARTTransmitter
+
+
+class SkidBuffer(wiring.Component):
+    """A stream register slice that registers both ``valid``/``payload`` and ``ready`` (two entries, full
+    throughput): no combinational path from one side to the other."""
+
+    def __init__(self, signature: stream.Signature):
+        super().__init__({"sink": In(signature), "source": Out(signature)})
+
+    def elaborate(self, platform):
+        m = Module()
+        skid_valid = Signal()
+        skid = Signal.like(self.sink.payload)
+        m.d.comb += self.sink.ready.eq(~skid_valid)
+        take = self.sink.valid & ~skid_valid
+        with m.If(~self.source.valid | self.source.ready):    # the output register is free at this edge
+            with m.If(skid_valid):
+                m.d.sync += [self.source.payload.eq(skid), self.source.valid.eq(1), skid_valid.eq(0)]
+            with m.Else():
+                m.d.sync += [self.source.payload.eq(self.sink.payload), self.source.valid.eq(take)]
+        with m.Elif(take):
+            m.d.sync += [skid.eq(self.sink.payload), skid_valid.eq(1)]
+        return m
 
 
 class LinkedChip(wiring.Component):
@@ -25,8 +48,7 @@ class LinkedChip(wiring.Component):
 
     Registers cut the paths between the bridge and the core (they only add host-side latency: the core's
     ``cycles`` do not change): the write bus is registered (the bridge sees the core busy while a write
-    is on its way), and the event streams pass through two-entry FIFOs whose ``ready``/``valid`` are
-    registers."""
+    is on its way), and the event streams pass through :class:`SkidBuffer` s."""
 
     def __init__(self, cfg: ChipConfig, divisor: int, weights: Sequence[np.ndarray] | None = None):
         self.cfg, self.divisor, self.weights = cfg, divisor, weights
@@ -44,19 +66,12 @@ class LinkedChip(wiring.Component):
         write_pending = Signal()
         m.d.sync += [core.wr.addr.eq(bridge.wr.addr), core.wr.data.eq(bridge.wr.data), core.wr.en.eq(bridge.wr.en),
                      write_pending.eq(bridge.wr.en)]
-        event_bits = len(core.events_in.payload.as_value())
-        m.submodules.events_in = events_in = fifo.SyncFIFO(width=event_bits, depth=2)
-        m.submodules.events_out = events_out = fifo.SyncFIFO(width=event_bits, depth=2)
-        m.d.comb += [
-            events_in.w_data.eq(bridge.events_in.payload), events_in.w_en.eq(bridge.events_in.valid),
-            bridge.events_in.ready.eq(events_in.w_rdy),
-            core.events_in.payload.eq(events_in.r_data), core.events_in.valid.eq(events_in.r_rdy),
-            events_in.r_en.eq(core.events_in.ready),
-            events_out.w_data.eq(core.events_out.payload), events_out.w_en.eq(core.events_out.valid),
-            core.events_out.ready.eq(events_out.w_rdy),
-            bridge.events_out.payload.eq(events_out.r_data), bridge.events_out.valid.eq(events_out.r_rdy),
-            events_out.r_en.eq(bridge.events_out.ready),
-        ]
+        m.submodules.events_in = events_in = SkidBuffer(event_stream_signature(self.cfg))
+        m.submodules.events_out = events_out = SkidBuffer(event_stream_signature(self.cfg))
+        wiring.connect(m, bridge.events_in, events_in.sink)
+        wiring.connect(m, events_in.source, core.events_in)
+        wiring.connect(m, core.events_out, events_out.sink)
+        wiring.connect(m, events_out.source, bridge.events_out)
         m.d.comb += [bridge.busy.eq(core.busy | write_pending), self.busy.eq(core.busy), rx.rx.eq(self.uart_rx),
                      self.uart_tx.eq(tx.tx)]
         return m
