@@ -31,7 +31,7 @@ from types import SimpleNamespace
 from typing import Sequence
 
 import numpy as np
-from amaranth.hdl import Array, C, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, C, Cat, Const, Module, Mux, Shape, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -127,6 +127,11 @@ class ReadBusSignature(wiring.Signature):
 def _signals(**shapes) -> dict:
     """``Signal(shape, name=name)`` for each ``name=shape``."""
     return {name: Signal(shape, name=name) for name, shape in shapes.items()}
+
+
+def _row_bits(cfg: ChipConfig) -> int:
+    """Width of a weight-memory address (one past the last word included)."""
+    return Shape.cast(range(cfg.weight_depth + 1)).width
 
 
 def _lanes_of(shape, cfg: ChipConfig) -> data.ArrayLayout:
@@ -285,6 +290,8 @@ class EventList(wiring.Component):
         ----------
         index_bits : :class:`int`
             Width of a neuron index.
+        row_bits : :class:`int`
+            Width of a weight-memory address.
 
         Members
         -------
@@ -292,6 +299,9 @@ class EventList(wiring.Component):
             Write ``append_index`` after the last entry.
         append_index : :py:`In(index_bits)`
             The neuron index to append.
+        append_row : :py:`In(row_bits)`
+            Stored with it: the first weight word of its row in the next layer (so that reading an
+            event back needs no arithmetic before the weight memory's address).
         advance : :py:`In(1)`
             Move the read position to the next entry.
         rewind : :py:`In(1)`
@@ -300,40 +310,46 @@ class EventList(wiring.Component):
             Empty the list.
         head : :py:`Out(index_bits)`
             The entry at the read position.
+        head_row : :py:`Out(row_bits)`
+            Its ``append_row``.
         empty : :py:`Out(1)`
             Every entry has been read (the read position is at the end).
         """
 
-        def __init__(self, index_bits: int):
-            self.index_bits = index_bits
+        def __init__(self, index_bits: int, row_bits: int):
+            self.index_bits, self.row_bits = index_bits, row_bits
             super().__init__({
-                "append": In(1), "append_index": In(index_bits),
+                "append": In(1), "append_index": In(index_bits), "append_row": In(row_bits),
                 "advance": In(1), "rewind": In(1), "restart": In(1),
-                "head": Out(index_bits), "empty": Out(1),
+                "head": Out(index_bits), "head_row": Out(row_bits), "empty": Out(1),
             })
 
         def __eq__(self, other):
-            return type(self) is type(other) and self.index_bits == other.index_bits
+            return (type(self) is type(other) and self.index_bits == other.index_bits and
+                    self.row_bits == other.row_bits)
 
         def __repr__(self):
-            return f"EventList.Signature(index_bits={self.index_bits})"
+            return f"EventList.Signature(index_bits={self.index_bits}, row_bits={self.row_bits})"
 
     def __init__(self, cfg: ChipConfig):
         self.cfg = cfg
-        super().__init__(EventList.Signature(cfg.index_bits))
+        super().__init__(EventList.Signature(cfg.index_bits, _row_bits(cfg)))
 
     def elaborate(self, platform):
         depth = self.cfg.event_depth
         m = Module()
-        m.submodules.storage = storage = memory.Memory(shape=unsigned(self.cfg.index_bits), depth=depth, init=[])
+        index_bits = self.cfg.index_bits
+        m.submodules.storage = storage = memory.Memory(shape=unsigned(index_bits + _row_bits(self.cfg)),
+                                                       depth=depth, init=[])
         write = storage.write_port()
         read = storage.read_port(transparent_for=(write,))
         read_pos = Signal(range(depth + 1))
         count = Signal(range(depth + 1))
         next_pos = Mux(read_pos == depth - 1, 0, read_pos + 1)   # past the last entry: anything in range
-        m.d.comb += [self.head.eq(read.data), self.empty.eq(read_pos == count),
-                     read.addr.eq(Mux(self.advance, next_pos, read_pos)),
-                     write.addr.eq(count), write.data.eq(self.append_index), write.en.eq(self.append)]
+        m.d.comb += [self.head.eq(read.data[:index_bits]), self.head_row.eq(read.data[index_bits:]),
+                     self.empty.eq(read_pos == count), read.addr.eq(Mux(self.advance, next_pos, read_pos)),
+                     write.addr.eq(count), write.data.eq(Cat(self.append_index, self.append_row)),
+                     write.en.eq(self.append)]
         with m.If(self.append):
             m.d.sync += count.eq(count + 1)
         with m.If(self.advance):
@@ -420,7 +436,7 @@ class Sequencer(wiring.Component):
             "offsets": In(offset_port),
             "membrane_read": In(membrane_read_port),
             "membrane_write": In(membrane_write_port),
-            "events": In(EventList.Signature(cfg.index_bits)),   # drives an EventList
+            "events": In(EventList.Signature(cfg.index_bits, _row_bits(cfg))),   # drives an EventList
             "layer": Out(range(cfg.num_layers)),
             "active_lanes": Out(range(lanes + 1)),      # lanes holding neurons in the group in stage 3
             "advance": Out(1),                          # the update pipeline moves on (lanes' stage enable)
@@ -510,10 +526,8 @@ class Sequencer(wiring.Component):
     def _datapath(self, m, s):
         """Memory addresses, the accumulate write-back and the pick of the next spike to append."""
         cfg, lanes = self.cfg, self.cfg.lanes
-        with m.Switch(self.layer):
-            for l in range(cfg.num_layers):
-                with m.Case(l):
-                    m.d.comb += s.row_base.eq(cfg.weight_base(l) + s.source_index * cfg.groups(l))
+        # the source event's row: layer 0 from the input's index; later layers stored with the event
+        m.d.comb += s.row_base.eq(Mux(self.layer == 0, s.source_index * cfg.groups(0), self.events.head_row))
         # (a clear request drops the pending accumulations: CLEAR owns the write port and the counters restart)
         issue_addr = s.state_base + s.issue_group
         m.d.sync += [s.acc_valid[0].eq(s.issue & ~self.clear), s.acc_addr[0].eq(issue_addr),
@@ -546,8 +560,13 @@ class Sequencer(wiring.Component):
         for k in reversed(range(lanes)):
             lowest = Mux(s.unsent[k], k, lowest)
         s.last_active = Mux(s.last_group, s.last_group_lanes, lanes)
+        index = s.group * lanes + lowest
         m.d.comb += [self.active_lanes.eq(Mux(s.stage3_last, s.last_group_lanes, lanes)),
-                     self.events.append_index.eq(s.group * lanes + lowest)]
+                     self.events.append_index.eq(index)]
+        with m.Switch(self.layer):
+            for l in range(cfg.num_layers - 1):
+                with m.Case(l):
+                    m.d.comb += self.events.append_row.eq(cfg.weight_base(l + 1) + index * cfg.groups(l + 1))
 
     def _event_phase(self, m, s):
         events, layer = self.events, self.layer
