@@ -530,6 +530,7 @@ class Sequencer(wiring.Component):
         m.d.comb += s.row_base.eq(Mux(self.layer == 0, s.source_index * cfg.groups(0), self.events.head_row))
         # (a clear request drops the pending accumulations: CLEAR owns the write port and the counters restart)
         issue_addr = s.state_base + s.issue_group
+        update_addr = s.state_base + s.fetch_group - s.hold
         m.d.sync += [s.acc_valid[0].eq(s.issue & ~self.clear), s.acc_addr[0].eq(issue_addr),
                      s.acc_valid[1].eq(s.acc_valid[0] & ~self.clear), s.acc_addr[1].eq(s.acc_addr[0]),
                      # the word read now is written back (by the accumulation of the previous read) in the
@@ -537,10 +538,9 @@ class Sequencer(wiring.Component):
                      s.forward.eq(s.issue & s.acc_valid[0] & (issue_addr == s.acc_addr[0]))]
         m.d.comb += [
             self.weights.addr.eq(s.issue_weight_addr),
-            self.membrane_read.addr.eq(Mux(s.fetch, s.state_base + s.fetch_group, issue_addr)),
-            self.membrane_read.en.eq(self.advance),
-            self.offsets.addr.eq(s.state_base + s.fetch_group),
-            self.offsets.en.eq(self.advance),
+            # UPDATE: the next group; while the pipeline holds, again the group in stage 1 (fetch_group - 1)
+            self.membrane_read.addr.eq(Mux(s.fetch | s.hold, update_addr, issue_addr)),
+            self.offsets.addr.eq(update_addr),
             self.forward.eq(s.forward),
         ]
         with m.If(s.acc_valid[1]):
