@@ -338,18 +338,20 @@ class EventList(wiring.Component):
     def elaborate(self, platform):
         depth = self.cfg.event_depth
         m = Module()
-        index_bits = self.cfg.index_bits
-        m.submodules.storage = storage = memory.Memory(shape=unsigned(index_bits + _row_bits(self.cfg)),
-                                                       depth=depth, init=[])
-        write = storage.write_port()
+        m.submodules.storage = storage = memory.Memory(shape=unsigned(self.cfg.index_bits), depth=depth, init=[])
+        # distributed RAM: a block RAM's read data is too slow for the path into the weight memory's address
+        m.submodules.rows = rows = memory.Memory(shape=unsigned(_row_bits(self.cfg)), depth=depth, init=[],
+                                                 attrs={"ram_style": "distributed"})
+        write, row_write = storage.write_port(), rows.write_port()
         read = storage.read_port(transparent_for=(write,))
+        row_read = rows.read_port(transparent_for=(row_write,))
         read_pos = Signal(range(depth + 1))
         count = Signal(range(depth + 1))
         next_pos = Mux(read_pos == depth - 1, 0, read_pos + 1)   # past the last entry: anything in range
-        m.d.comb += [self.head.eq(read.data[:index_bits]), self.head_row.eq(read.data[index_bits:]),
-                     self.empty.eq(read_pos == count), read.addr.eq(Mux(self.advance, next_pos, read_pos)),
-                     write.addr.eq(count), write.data.eq(Cat(self.append_index, self.append_row)),
-                     write.en.eq(self.append)]
+        m.d.comb += [self.head.eq(read.data), self.head_row.eq(row_read.data), self.empty.eq(read_pos == count),
+                     read.addr.eq(Mux(self.advance, next_pos, read_pos)), row_read.addr.eq(read.addr),
+                     write.addr.eq(count), write.data.eq(self.append_index), write.en.eq(self.append),
+                     row_write.addr.eq(count), row_write.data.eq(self.append_row), row_write.en.eq(self.append)]
         with m.If(self.append):
             m.d.sync += count.eq(count + 1)
         with m.If(self.advance):
@@ -363,7 +365,8 @@ class EventList(wiring.Component):
 
 class PerformanceCounters(wiring.Component):
     """The per-sample counters (:attr:`hw.config.ChipConfig.counter_names`): each adds its field of
-    ``increments`` every cycle and saturates at ``2**COUNTER_BITS - 1``; ``clear`` zeroes them all."""
+    ``increments`` every cycle (one cycle later: the increments are registered) and saturates at
+    ``2**COUNTER_BITS - 1``; ``clear`` zeroes them all."""
 
     def __init__(self, cfg: ChipConfig):
         self.cfg = cfg
@@ -376,9 +379,13 @@ class PerformanceCounters(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         top = (1 << COUNTER_BITS) - 1
+        # the increments are registered first (the counters lag the activity by one cycle; LifCore stays
+        # busy one cycle longer): the paths that decide them end at this register, not at the adders
+        pending = Signal.like(self.increments)
+        m.d.sync += pending.eq(Mux(self.clear, 0, self.increments))
         for k, name in enumerate(self.cfg.counter_names):
             count = Signal(COUNTER_BITS, name=f"count_{name}")
-            total = count + self.increments[name]
+            total = count + pending[name]
             with m.If(self.clear):
                 m.d.sync += count.eq(0)
             with m.Else():
@@ -701,6 +708,8 @@ class LifCore(wiring.Component):
         m.submodules.counters = counters = PerformanceCounters(cfg)
         m.submodules.read_bus = read_bus = ReadBus(cfg, self.bus, membrane_host_read.signature)
 
+        busy_before = Signal()
+        m.d.sync += busy_before.eq(sequencer.busy)
         wiring.connect(m, wiring.flipped(self.wr), registers.wr)
         wiring.connect(m, wiring.flipped(self.rd), read_bus.rd)
         wiring.connect(m, wiring.flipped(self.events_in), sequencer.events_in)
@@ -717,7 +726,8 @@ class LifCore(wiring.Component):
             registers.layer.eq(sequencer.layer),
             sequencer.clear.eq(registers.clear),
             counters.clear.eq(registers.clear),
-            self.busy.eq(sequencer.busy | registers.clear),      # a clear on its way is busy already
+            # busy: also while a clear is on its way, and one cycle longer (the counters' last increment)
+            self.busy.eq(sequencer.busy | busy_before | registers.clear),
             # the lanes see the membrane, weight and offset words read in the previous cycle
             lanes.membrane.eq(membrane_read.data), lanes.weights.eq(weight_read.data),
             lanes.offsets.eq(offset_read.data),
