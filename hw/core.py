@@ -394,6 +394,46 @@ class PerformanceCounters(wiring.Component):
         return m
 
 
+class WeightMemory(wiring.Component):
+    """The weight memory in banks of at most ``BANK_DEPTH`` words, each bank's read data registered before
+    the bank select: reads take two cycles (``read.data`` shows the word at the ``read.addr`` of two cycles
+    before). A block RAM's read data is slow; the bank multiplexer after it would be in the same path."""
+
+    BANK_DEPTH = 512
+
+    def __init__(self, cfg: ChipConfig, init: Sequence[int]):
+        self.cfg, self.init = cfg, list(init)
+        shape = unsigned(_lanes_of(signed(cfg.weight_bits), cfg).size)
+        addr_width = Shape.cast(range(cfg.weight_depth)).width
+        super().__init__({
+            # the memory's view of a write port and a read port (``en`` of the read port is ignored)
+            "write": Out(memory.WritePort.Signature(addr_width=addr_width, shape=shape)),
+            "read": Out(memory.ReadPort.Signature(addr_width=addr_width, shape=shape)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        depth, B = self.cfg.weight_depth, self.BANK_DEPTH
+        bank_bits = (B - 1).bit_length()
+        banks = []
+        for b, base in enumerate(range(0, depth, B)):
+            mem = memory.Memory(shape=self.read.data.shape(), depth=min(B, depth - base),
+                                init=self.init[base:base + B])
+            m.submodules[f"bank{b}"] = mem
+            write, read = mem.write_port(), mem.read_port()
+            data = Signal.like(read.data, name=f"bank{b}_data")
+            m.d.comb += [write.addr.eq(self.write.addr), write.data.eq(self.write.data),
+                         write.en.eq(self.write.en & (self.write.addr[bank_bits:] == b)),
+                         read.addr.eq(self.read.addr)]
+            m.d.sync += data.eq(read.data)
+            banks.append(data)
+        select = Signal(range(len(banks)))
+        select_data = Signal.like(select)
+        m.d.sync += [select.eq(self.read.addr[bank_bits:]), select_data.eq(select)]
+        m.d.comb += self.read.data.eq(Array(banks)[select_data])
+        return m
+
+
 class ReadBus(wiring.Component):
     """The host read bus: region 0 reads membrane words through ``membranes`` (the membrane memory's
     host read port), region 1 the ``counters``; ``rd.data`` follows ``rd.addr`` by one cycle."""
@@ -522,9 +562,10 @@ class Sequencer(wiring.Component):
         s.group = s.stage_group[-1]
         s.have_group = s.valid[-1]
         s.stage3_last = s.stage_group[2] == s.groups - 1
-        # EVENT phase: the read words are registered (stage 2), then added and written back (stage 3)
-        s.acc_valid = [Signal(name=f"acc{i}_valid") for i in (2, 3)]
-        s.acc_addr = [Signal(range(cfg.state_depth + 1), name=f"acc{i}_addr") for i in (2, 3)]
+        # EVENT phase: the weight word is read in the issue cycle (two-cycle read), the membrane word in the
+        # next (`read`); both reach the lanes' registers together (`lanes`), are added and written back
+        s.acc_valid = [Signal(name=f"acc_{i}_valid") for i in ("read", "lanes", "write")]
+        s.acc_addr = [Signal(range(cfg.state_depth + 1), name=f"acc_{i}_addr") for i in ("read", "lanes", "write")]
         s.last_group = s.group == s.groups - 1
         s.unsent = Mux(s.emitting, s.pending_spikes, self.fired)
         s.unsent_after = s.unsent & (s.unsent - 1)        # all but the lowest spike
@@ -538,21 +579,24 @@ class Sequencer(wiring.Component):
         # (a clear request drops the pending accumulations: CLEAR owns the write port and the counters restart)
         issue_addr = s.state_base + s.issue_group
         update_addr = s.state_base + s.fetch_group - s.hold
+        read_addr = Mux(s.fetch | s.hold, update_addr, s.acc_addr[0])
         m.d.sync += [s.acc_valid[0].eq(s.issue & ~self.clear), s.acc_addr[0].eq(issue_addr),
                      s.acc_valid[1].eq(s.acc_valid[0] & ~self.clear), s.acc_addr[1].eq(s.acc_addr[0]),
+                     s.acc_valid[2].eq(s.acc_valid[1] & ~self.clear), s.acc_addr[2].eq(s.acc_addr[1]),
                      # the word read now is written back (by the accumulation of the previous read) in the
                      # cycle it reaches the lanes' register: take the sum then, not the memory's stale word
-                     s.forward.eq(s.issue & s.acc_valid[0] & (issue_addr == s.acc_addr[0]))]
+                     # (an EVENT read right after another of the same word, or the first UPDATE read)
+                     s.forward.eq((s.acc_valid[0] | s.fetch) & s.acc_valid[1] & (read_addr == s.acc_addr[1]))]
         m.d.comb += [
             self.weights.addr.eq(s.issue_weight_addr),
             # UPDATE: the next group; while the pipeline holds, again the group in stage 1 (fetch_group - 1)
-            self.membrane_read.addr.eq(Mux(s.fetch | s.hold, update_addr, issue_addr)),
+            self.membrane_read.addr.eq(read_addr),
             self.offsets.addr.eq(update_addr),
             self.forward.eq(s.forward),
         ]
-        with m.If(s.acc_valid[1]):
+        with m.If(s.acc_valid[2]):
             write = self.membrane_write
-            m.d.comb += [write.data.eq(self.accumulated), write.addr.eq(s.acc_addr[1]), write.en.eq(1)]
+            m.d.comb += [write.data.eq(self.accumulated), write.addr.eq(s.acc_addr[2]), write.en.eq(1)]
         # the update pipeline: every stage moves on unless the last one holds more than one unsent spike;
         # registered (`hold`): from what moves into the last stage, or what is left in it
         def several(x):
@@ -654,7 +698,7 @@ class Sequencer(wiring.Component):
             inc.synops.eq(Mux(s.issue, Mux(s.issue_group == s.groups - 1, s.last_group_lanes, lanes), 0)),
             inc.weight_reads.eq(s.issue),
             inc.state_reads.eq(s.issue | s.fetch),
-            inc.state_writes.eq(s.acc_valid[1] | s.write_back),
+            inc.state_writes.eq(s.acc_valid[2] | s.write_back),
             inc.neuron_updates.eq(Mux(s.write_back, s.last_active, 0)),
             inc.out_events.eq(fsm.ongoing("OUTPUT") & s.take & ~s.source_end),
         ]
@@ -687,14 +731,13 @@ class LifCore(wiring.Component):
 
         def word(shape):
             return unsigned(_lanes_of(shape, cfg).size)
-        m.submodules.weight_memory = weight_memory = memory.Memory(
-            shape=word(signed(cfg.weight_bits)), depth=cfg.weight_depth, init=self._weight_init)
+        m.submodules.weight_memory = weight_memory = WeightMemory(cfg, self._weight_init)
         m.submodules.offset_memory = offset_memory = memory.Memory(
             shape=word(signed(cfg.threshold_offset_bits)), depth=cfg.state_depth, init=self._offset_init)
         m.submodules.membrane_memory = membrane_memory = memory.Memory(
             shape=word(signed(cfg.acc_bits)), depth=cfg.state_depth, init=[])
-        weight_write, offset_write = weight_memory.write_port(), offset_memory.write_port()
-        weight_read, offset_read = weight_memory.read_port(), offset_memory.read_port()
+        weight_write, offset_write = weight_memory.write, offset_memory.write_port()
+        weight_read, offset_read = weight_memory.read, offset_memory.read_port()
         membrane_write = membrane_memory.write_port()
         membrane_read = membrane_memory.read_port(transparent_for=(membrane_write,))
         membrane_host_read = membrane_memory.read_port()

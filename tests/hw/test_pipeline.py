@@ -99,3 +99,16 @@ def test_clear_in_every_cycle_of_a_step(interrupt_after):
     fast = make_chip(cfg, "fast")
     fast.load(w)
     assert_same(fast.run(x, record_state=True), result_from_samples(cfg, samples))
+
+
+def test_weight_memory_in_several_banks():
+    """More weight words than one bank (WeightMemory.BANK_DEPTH): rows on both sides of a bank boundary,
+    consecutive events in different banks."""
+    from hw.core import WeightMemory
+    cfg = ChipConfig(layer_sizes=(45, 90, 3), lanes=8, threshold=(200, 60))
+    assert cfg.weight_depth > WeightMemory.BANK_DEPTH
+    rng = np.random.default_rng(23)
+    w = [rng.integers(-40, 128, (45, 90)), rng.integers(-20, 100, (90, 3))]
+    x = rng.random((1, 3, 45)) < 0.5
+    x[0, 0, 38:45] = True                            # rows 39.. start past word 512
+    assert_same(*run_both(cfg, w, None, x))
