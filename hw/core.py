@@ -552,7 +552,9 @@ class Sequencer(wiring.Component):
                 write_back=1,                             # first cycle of `group` in the last stage
                 forward=1,                                # (registered) see NeuronLanes.forward
                 hold=1,                                   # the last stage keeps its group another cycle
+                write_back_addr=range(cfg.state_depth + 1),   # the state word of `group`
                 # CLEAR
+                clearing=1,
                 clear_addr=range(cfg.state_depth + 1),
             ))
         # per stage 1 .. UPDATE_LATENCY: a group is in it, and which
@@ -594,9 +596,14 @@ class Sequencer(wiring.Component):
             self.offsets.addr.eq(update_addr),
             self.forward.eq(s.forward),
         ]
-        with m.If(s.acc_valid[2]):
-            write = self.membrane_write
-            m.d.comb += [write.data.eq(self.accumulated), write.addr.eq(s.acc_addr[2]), write.en.eq(1)]
+        # the membrane write port, one writer at a time, from registers: CLEAR, an accumulation, or the
+        # UPDATE write-back (its address registered as the group moves into the last stage)
+        write = self.membrane_write
+        m.d.comb += [
+            write.en.eq(s.clearing | s.acc_valid[2] | s.write_back),
+            write.addr.eq(Mux(s.clearing, s.clear_addr, Mux(s.acc_valid[2], s.acc_addr[2], s.write_back_addr))),
+            write.data.eq(Mux(s.clearing, 0, Mux(s.acc_valid[2], self.accumulated, self.next_membrane))),
+        ]
         # the update pipeline: every stage moves on unless the last one holds more than one unsent spike;
         # registered (`hold`): from what moves into the last stage, or what is left in it
         def several(x):
@@ -607,6 +614,7 @@ class Sequencer(wiring.Component):
             m.d.sync += [s.valid[0].eq(s.fetch), s.stage_group[0].eq(s.fetch_group)]
             m.d.sync += [v.eq(u) for v, u in zip(s.valid[1:], s.valid[:-1])]
             m.d.sync += [g.eq(h) for g, h in zip(s.stage_group[1:], s.stage_group[:-1])]
+            m.d.sync += s.write_back_addr.eq(s.state_base + s.stage_group[-2])
         lowest = Const(0, range(lanes))
         for k in reversed(range(lanes)):
             lowest = Mux(s.unsent[k], k, lowest)
@@ -664,9 +672,6 @@ class Sequencer(wiring.Component):
                     with m.Else():
                         m.d.sync += [self.layer.eq(self.layer + 1), s.in_event.eq(0)]
                         m.next = "EVENT"
-        with m.If(s.write_back):
-            write = self.membrane_write
-            m.d.comb += [write.data.eq(self.next_membrane), write.addr.eq(s.state_base + s.group), write.en.eq(1)]
 
     def _output_phase(self, m, s):
         events, out = self.events, self.events_out
@@ -682,8 +687,7 @@ class Sequencer(wiring.Component):
             m.next = "EVENT"
 
     def _clear_phase(self, m, s):
-        write = self.membrane_write
-        m.d.comb += [write.addr.eq(s.clear_addr), write.en.eq(1), write.data.eq(0)]
+        m.d.comb += s.clearing.eq(1)                       # zero the membrane words (see _datapath)
         m.d.sync += s.clear_addr.eq(s.clear_addr + 1)
         with m.If(s.clear_addr == self.cfg.state_depth - 1):
             m.next = "EVENT"
