@@ -38,9 +38,9 @@ COUNTER_NAMES = (
 )
 
 
-#: Depth of the UPDATE pipeline (memory read, saturate, compare + multiply, round, clamp + write back):
-#: the UPDATE phase's fill cycles. Read it as :attr:`ChipConfig.update_latency`.
-UPDATE_LATENCY = 5
+#: Depth of the UPDATE pipeline (read address, memory read, saturate, compare + multiply, round, clamp +
+#: write back): the UPDATE phase's fill cycles. Read it as :attr:`ChipConfig.update_latency`.
+UPDATE_LATENCY = 6
 
 
 class ConfigError(ValueError):

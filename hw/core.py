@@ -211,7 +211,8 @@ class NeuronLanes(wiring.Component):
     * stage 4: the rounding adder for the leak and, in parallel, the one for the subtract reset;
     * stage 5 (``fired``, ``fired_count``, ``next_membrane``): clamp and select the stored word.
 
-    So a group read from the memories in cycle ``c`` is in stage 5 in cycle ``c + UPDATE_LATENCY``.
+    The sequencer registers the read addresses, so a group it fetches in cycle ``c`` is read in ``c + 1``
+    and is in stage 5 in cycle ``c + UPDATE_LATENCY``.
     """
 
     def __init__(self, cfg: ChipConfig):
@@ -395,9 +396,9 @@ class PerformanceCounters(wiring.Component):
 
 
 class WeightMemory(wiring.Component):
-    """The weight memory in banks of at most ``BANK_DEPTH`` words, each bank's read data registered before
-    the bank select: reads take two cycles (``read.data`` shows the word at the ``read.addr`` of two cycles
-    before). A block RAM's read data is slow; the bank multiplexer after it would be in the same path."""
+    """The weight memory in banks of at most ``BANK_DEPTH`` words. The read address is registered (it fans out
+    to every bank) and each bank's read data is registered before the bank select: reads take three cycles
+    (``read.data`` shows the word at the ``read.addr`` of three cycles before)."""
 
     BANK_DEPTH = 512
 
@@ -416,6 +417,8 @@ class WeightMemory(wiring.Component):
         depth, B = self.cfg.weight_depth, self.BANK_DEPTH
         bank_bits = (B - 1).bit_length()
         banks = []
+        addr = Signal.like(self.read.addr)
+        m.d.sync += addr.eq(self.read.addr)
         for b, base in enumerate(range(0, depth, B)):
             mem = memory.Memory(shape=self.read.data.shape(), depth=min(B, depth - base),
                                 init=self.init[base:base + B])
@@ -424,12 +427,12 @@ class WeightMemory(wiring.Component):
             data = Signal.like(read.data, name=f"bank{b}_data")
             m.d.comb += [write.addr.eq(self.write.addr), write.data.eq(self.write.data),
                          write.en.eq(self.write.en & (self.write.addr[bank_bits:] == b)),
-                         read.addr.eq(self.read.addr)]
+                         read.addr.eq(addr)]
             m.d.sync += data.eq(read.data)
             banks.append(data)
         select = Signal(range(len(banks)))
         select_data = Signal.like(select)
-        m.d.sync += [select.eq(self.read.addr[bank_bits:]), select_data.eq(select)]
+        m.d.sync += [select.eq(addr[bank_bits:]), select_data.eq(select)]
         m.d.comb += self.read.data.eq(Array(banks)[select_data])
         return m
 
@@ -563,11 +566,15 @@ class Sequencer(wiring.Component):
         s.stage_group = [Signal(group_range, name=f"stage{i}_group") for i in range(1, P + 1)]
         s.group = s.stage_group[-1]
         s.have_group = s.valid[-1]
-        s.stage3_last = s.stage_group[2] == s.groups - 1
-        # EVENT phase: the weight word is read in the issue cycle (two-cycle read), the membrane word in the
-        # next (`read`); both reach the lanes' registers together (`lanes`), are added and written back
-        s.acc_valid = [Signal(name=f"acc_{i}_valid") for i in ("read", "lanes", "write")]
-        s.acc_addr = [Signal(range(cfg.state_depth + 1), name=f"acc_{i}_addr") for i in ("read", "lanes", "write")]
+        s.compare_last = s.stage_group[P - 3] == s.groups - 1     # the stage that compares
+        # EVENT phase: cycle t decides; the weight word's address is registered in the weight memory (three-
+        # cycle read); the membrane word is read at t+2 (`read`) from a registered address; both reach the
+        # lanes' registers at t+3 (`lanes`), are added and written back at t+4 (`write`)
+        stages = ("issued", "read", "lanes", "write")
+        s.acc_valid = [Signal(name=f"acc_{i}_valid") for i in stages]
+        s.acc_addr = [Signal(range(cfg.state_depth + 1), name=f"acc_{i}_addr") for i in stages]
+        s.read_addr = Signal(range(cfg.state_depth + 1))          # the membrane read port's address
+        s.offset_addr = Signal(range(cfg.state_depth + 1))        # the offset read port's address
         s.last_group = s.group == s.groups - 1
         s.unsent = Mux(s.emitting, s.pending_spikes, self.fired)
         s.unsent_after = s.unsent & (s.unsent - 1)        # all but the lowest spike
@@ -580,29 +587,32 @@ class Sequencer(wiring.Component):
         m.d.comb += s.row_base.eq(Mux(self.layer == 0, s.source_index * cfg.groups(0), self.events.head_row))
         # (a clear request drops the pending accumulations: CLEAR owns the write port and the counters restart)
         issue_addr = s.state_base + s.issue_group
-        update_addr = s.state_base + s.fetch_group - s.hold
-        read_addr = Mux(s.fetch | s.hold, update_addr, s.acc_addr[0])
-        m.d.sync += [s.acc_valid[0].eq(s.issue & ~self.clear), s.acc_addr[0].eq(issue_addr),
-                     s.acc_valid[1].eq(s.acc_valid[0] & ~self.clear), s.acc_addr[1].eq(s.acc_addr[0]),
-                     s.acc_valid[2].eq(s.acc_valid[1] & ~self.clear), s.acc_addr[2].eq(s.acc_addr[1]),
-                     # the word read now is written back (by the accumulation of the previous read) in the
-                     # cycle it reaches the lanes' register: take the sum then, not the memory's stale word
-                     # (an EVENT read right after another of the same word, or the first UPDATE read)
-                     s.forward.eq((s.acc_valid[0] | s.fetch) & s.acc_valid[1] & (read_addr == s.acc_addr[1]))]
+        update_addr = s.state_base + s.fetch_group
+        m.d.sync += [v.eq(u & ~self.clear) for v, u in zip(s.acc_valid, [s.issue] + s.acc_valid[:-1])]
+        m.d.sync += [a.eq(b) for a, b in zip(s.acc_addr, [issue_addr] + s.acc_addr[:-1])]
+        # the read ports' addresses are registers (stage 1); while the pipeline holds, the ports read the
+        # words of the group in stage 2 again (the memories' read data is that stage's register)
+        read_addr_2, offset_addr_2 = Signal.like(s.read_addr), Signal.like(s.offset_addr)
+        with m.If(self.advance):
+            m.d.sync += [s.read_addr.eq(Mux(s.fetch, update_addr, s.acc_addr[0])), s.offset_addr.eq(update_addr),
+                         read_addr_2.eq(s.read_addr), offset_addr_2.eq(s.offset_addr)]
+        # the word read now is written back (by the accumulation of the previous read) in the cycle it
+        # reaches the lanes' register: take the sum then, not the memory's stale word (an EVENT read right
+        # after another of the same word, or the first UPDATE read of a word accumulated last)
+        m.d.sync += s.forward.eq(s.acc_valid[2] & (s.read_addr == s.acc_addr[2]))
         m.d.comb += [
             self.weights.addr.eq(s.issue_weight_addr),
-            # UPDATE: the next group; while the pipeline holds, again the group in stage 1 (fetch_group - 1)
-            self.membrane_read.addr.eq(read_addr),
-            self.offsets.addr.eq(update_addr),
+            self.membrane_read.addr.eq(Mux(s.hold, read_addr_2, s.read_addr)),
+            self.offsets.addr.eq(Mux(s.hold, offset_addr_2, s.offset_addr)),
             self.forward.eq(s.forward),
         ]
         # the membrane write port, one writer at a time, from registers: CLEAR, an accumulation, or the
         # UPDATE write-back (its address registered as the group moves into the last stage)
         write = self.membrane_write
         m.d.comb += [
-            write.en.eq(s.clearing | s.acc_valid[2] | s.write_back),
-            write.addr.eq(Mux(s.clearing, s.clear_addr, Mux(s.acc_valid[2], s.acc_addr[2], s.write_back_addr))),
-            write.data.eq(Mux(s.clearing, 0, Mux(s.acc_valid[2], self.accumulated, self.next_membrane))),
+            write.en.eq(s.clearing | s.acc_valid[3] | s.write_back),
+            write.addr.eq(Mux(s.clearing, s.clear_addr, Mux(s.acc_valid[3], s.acc_addr[3], s.write_back_addr))),
+            write.data.eq(Mux(s.clearing, 0, Mux(s.acc_valid[3], self.accumulated, self.next_membrane))),
         ]
         # the update pipeline: every stage moves on unless the last one holds more than one unsent spike;
         # registered (`hold`): from what moves into the last stage, or what is left in it
@@ -620,7 +630,7 @@ class Sequencer(wiring.Component):
             lowest = Mux(s.unsent[k], k, lowest)
         s.last_active = Mux(s.last_group, s.last_group_lanes, lanes)
         index = s.group * lanes + lowest
-        m.d.comb += [self.active_lanes.eq(Mux(s.stage3_last, s.last_group_lanes, lanes)),
+        m.d.comb += [self.active_lanes.eq(Mux(s.compare_last, s.last_group_lanes, lanes)),
                      self.events.append_index.eq(index)]
         with m.Switch(self.layer):
             for l in range(cfg.num_layers - 1):
@@ -702,7 +712,7 @@ class Sequencer(wiring.Component):
             inc.synops.eq(Mux(s.issue, Mux(s.issue_group == s.groups - 1, s.last_group_lanes, lanes), 0)),
             inc.weight_reads.eq(s.issue),
             inc.state_reads.eq(s.issue | s.fetch),
-            inc.state_writes.eq(s.acc_valid[2] | s.write_back),
+            inc.state_writes.eq(s.acc_valid[3] | s.write_back),
             inc.neuron_updates.eq(Mux(s.write_back, s.last_active, 0)),
             inc.out_events.eq(fsm.ongoing("OUTPUT") & s.take & ~s.source_end),
         ]
