@@ -340,9 +340,11 @@ class EventList(wiring.Component):
         depth = self.cfg.event_depth
         m = Module()
         m.submodules.storage = storage = memory.Memory(shape=unsigned(self.cfg.index_bits), depth=depth, init=[])
-        # distributed RAM: a block RAM's read data is too slow for the path into the weight memory's address
+        # distributed RAM where there is (ECP5): a block RAM's read data is too slow for the path into the
+        # weight memory's address
+        distributed = getattr(platform, "family", None) == "ecp5"
         m.submodules.rows = rows = memory.Memory(shape=unsigned(_row_bits(self.cfg)), depth=depth, init=[],
-                                                 attrs={"ram_style": "distributed"})
+                                                 attrs={"ram_style": "distributed"} if distributed else None)
         write, row_write = storage.write_port(), rows.write_port()
         read = storage.read_port(transparent_for=(write,))
         row_read = rows.read_port(transparent_for=(row_write,))
