@@ -6,8 +6,10 @@ One shared datapath of ``lanes`` neuron units serves all layers in turn. Per tim
    them into the membrane words, one word (``lanes`` synapses) per cycle. Layer 0 takes events from the
    ``events_in`` stream (a token with ``end=1`` closes the step); later layers from the internal event
    list written by the previous layer. No event, no synaptic work. 1 cycle closes the phase.
-2. **UPDATE** — 1 fill cycle, then per group: saturate, compare, leak, reset, write back; the group's
-   spikes are appended to the event list one per cycle (a group costs ``max(1, spikes)`` cycles).
+2. **UPDATE** — a pipeline of ``cfg.update_latency`` stages (read, saturate, compare and multiply,
+   round, clamp and write back) fills, then groups leave it back to back; the group's spikes are
+   appended to the event list one per cycle (a group costs ``max(1, spikes)`` cycles: the pipeline holds
+   while a group has more than one spike left).
 
 After the last layer, **OUTPUT** streams the event list to ``events_out`` and an ``end`` token (whose
 ``index`` is 0). ``docs/chip.md`` specifies the arithmetic; :mod:`sim.model` is its bit- and cycle-exact
@@ -19,7 +21,8 @@ model.
   into them, into the two host-written memories and into clear requests;
 * :class:`Sequencer` — the phase state machine (EVENT, UPDATE, OUTPUT, CLEAR): walks events and groups,
   addresses the memories, accumulates and writes back membranes, emits spikes;
-* :class:`NeuronLanes` — per-lane arithmetic: accumulate, saturate, fire, leak, reset;
+* :class:`NeuronLanes` — per-lane arithmetic, pipelined: accumulate, saturate, fire, leak, reset;
+* :class:`WeightMemory` — the weight memory in banks with registered read data;
 * :class:`EventList` — the spikes of one layer in one step, written by UPDATE, read by the next EVENT
   phase or by OUTPUT;
 * :class:`PerformanceCounters` — the saturating per-sample counters;
