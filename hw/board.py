@@ -48,7 +48,8 @@ class LinkedChip(wiring.Component):
 
     Registers cut the paths between the bridge and the core (they only add host-side latency: the core's
     ``cycles`` do not change): the write bus is registered (the bridge sees the core busy while a write
-    is on its way), and the event streams pass through :class:`SkidBuffer` s."""
+    is on its way), so is the read address (the bridge holds it from the cycle its frame arrives), and the
+    event streams pass through :class:`SkidBuffer` s."""
 
     def __init__(self, cfg: ChipConfig, divisor: int, weights: Sequence[np.ndarray] | None = None):
         self.cfg, self.divisor, self.weights = cfg, divisor, weights
@@ -62,7 +63,8 @@ class LinkedChip(wiring.Component):
         m.submodules.tx = tx = UARTTransmitter(self.divisor)
         wiring.connect(m, rx.data, bridge.rx)
         wiring.connect(m, bridge.tx, tx.data)
-        wiring.connect(m, bridge.rd, core.rd)
+        m.d.sync += core.rd.addr.eq(bridge.rd.addr)            # stable a cycle before the bridge reads
+        m.d.comb += bridge.rd.data.eq(core.rd.data)
         write_pending = Signal()
         m.d.sync += [core.wr.addr.eq(bridge.wr.addr), core.wr.data.eq(bridge.wr.data), core.wr.en.eq(bridge.wr.en),
                      write_pending.eq(bridge.wr.en)]
