@@ -19,7 +19,7 @@ from sim.sample import random_spikes, random_weights
 def dense_cycles(cfg: ChipConfig, r) -> np.ndarray:
     """Cycles of the same datapath if every synapse were visited every step (no event skipping)."""
     steps = r.output.shape[1]
-    per_step = sum(cfg.fan_in(l) * cfg.groups(l) + 2 + cfg.groups(l) for l in range(cfg.num_layers)) + 1
+    per_step = sum(cfg.fan_in(l) * cfg.groups(l) + 1 + cfg.update_latency + cfg.groups(l) for l in range(cfg.num_layers)) + 1
     return steps * per_step + r.counters["out_events"]
 
 

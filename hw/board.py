@@ -10,18 +10,46 @@ from typing import Sequence
 
 import numpy as np
 from amaranth.build import ResourceError
-from amaranth.hdl import Elaboratable, Module
-from amaranth.lib import io, wiring
+from amaranth.hdl import Elaboratable, Module, Signal
+from amaranth.lib import io, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.bridge import ProtocolBridge
 from hw.config import ChipConfig
-from hw.core import LifCore
+from hw.core import LifCore, event_stream_signature
 from hw.uart import UARTReceiver, UARTTransmitter
 
 
+class SkidBuffer(wiring.Component):
+    """A stream register slice that registers both ``valid``/``payload`` and ``ready`` (two entries, full
+    throughput): no combinational path from one side to the other."""
+
+    def __init__(self, signature: stream.Signature):
+        super().__init__({"sink": In(signature), "source": Out(signature)})
+
+    def elaborate(self, platform):
+        m = Module()
+        skid_valid = Signal()
+        skid = Signal.like(self.sink.payload)
+        m.d.comb += self.sink.ready.eq(~skid_valid)
+        take = self.sink.valid & ~skid_valid
+        with m.If(~self.source.valid | self.source.ready):    # the output register is free at this edge
+            with m.If(skid_valid):
+                m.d.sync += [self.source.payload.eq(skid), self.source.valid.eq(1), skid_valid.eq(0)]
+            with m.Else():
+                m.d.sync += [self.source.payload.eq(self.sink.payload), self.source.valid.eq(take)]
+        with m.Elif(take):
+            m.d.sync += [skid.eq(self.sink.payload), skid_valid.eq(1)]
+        return m
+
+
 class LinkedChip(wiring.Component):
-    """``divisor``: clock cycles per UART bit (``clk_hz // baud``)."""
+    """``divisor``: clock cycles per UART bit (``clk_hz // baud``).
+
+    Registers cut the paths between the bridge and the core (they only add host-side latency: the core's
+    ``cycles`` do not change): the write bus is registered (the bridge sees the core busy while a write
+    is on its way), so is the read address (the bridge holds it from the cycle its frame arrives), and the
+    event streams pass through :class:`SkidBuffer` s."""
 
     def __init__(self, cfg: ChipConfig, divisor: int, weights: Sequence[np.ndarray] | None = None):
         self.cfg, self.divisor, self.weights = cfg, divisor, weights
@@ -35,11 +63,18 @@ class LinkedChip(wiring.Component):
         m.submodules.tx = tx = UARTTransmitter(self.divisor)
         wiring.connect(m, rx.data, bridge.rx)
         wiring.connect(m, bridge.tx, tx.data)
-        wiring.connect(m, bridge.wr, core.wr)
-        wiring.connect(m, bridge.rd, core.rd)
-        wiring.connect(m, bridge.events_in, core.events_in)
-        wiring.connect(m, core.events_out, bridge.events_out)
-        m.d.comb += [bridge.busy.eq(core.busy), self.busy.eq(core.busy), rx.rx.eq(self.uart_rx),
+        m.d.sync += core.rd.addr.eq(bridge.rd.addr)            # stable a cycle before the bridge reads
+        m.d.comb += bridge.rd.data.eq(core.rd.data)
+        write_pending = Signal()
+        m.d.sync += [core.wr.addr.eq(bridge.wr.addr), core.wr.data.eq(bridge.wr.data), core.wr.en.eq(bridge.wr.en),
+                     write_pending.eq(bridge.wr.en)]
+        m.submodules.events_in = events_in = SkidBuffer(event_stream_signature(self.cfg))
+        m.submodules.events_out = events_out = SkidBuffer(event_stream_signature(self.cfg))
+        wiring.connect(m, bridge.events_in, events_in.sink)
+        wiring.connect(m, events_in.source, core.events_in)
+        wiring.connect(m, core.events_out, events_out.sink)
+        wiring.connect(m, events_out.source, bridge.events_out)
+        m.d.comb += [bridge.busy.eq(core.busy | write_pending), self.busy.eq(core.busy), rx.rx.eq(self.uart_rx),
                      self.uart_tx.eq(tx.tx)]
         return m
 

@@ -277,6 +277,9 @@ class CommandExecutor(wiring.Component):
                     m.d.comb += length_ok.eq(command.length == fmt.expected_length(cmd))
         retry = executed_any & (command.seq == last_seq) & ((command.cmd == P.WRITE) | (command.cmd == P.EVENT))
 
+        # the read address is the frame's first bytes whatever the state (reads have no side effects): it is
+        # stable from the cycle the frame arrives, so a register may sit between it and the core
+        m.d.comb += self.rd.addr.eq(argument(0, fmt.read_addr_bytes))
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(self.command.valid):
@@ -301,7 +304,6 @@ class CommandExecutor(wiring.Component):
                 with m.If(~self.busy):
                     m.next = "ACK"
             with m.State("READ"):               # the read bus answers one cycle after the address
-                m.d.comb += self.rd.addr.eq(argument(0, fmt.read_addr_bytes))
                 m.next = "READ_DATA"
             with m.State("READ_DATA"):
                 m.d.sync += read_data.eq(self.rd.data)

@@ -38,6 +38,11 @@ COUNTER_NAMES = (
 )
 
 
+#: Depth of the UPDATE pipeline (read address, memory read, saturate, compare + multiply, round, clamp +
+#: write back): the UPDATE phase's fill cycles. Read it as :attr:`ChipConfig.update_latency`.
+UPDATE_LATENCY = 6
+
+
 class ConfigError(ValueError):
     """A chip parameter is outside its allowed range; the message names the parameter and the range."""
 
@@ -155,6 +160,13 @@ class ChipConfig:
         """Width of a stored membrane word: wide enough that one step's accumulation never overflows."""
         max_fan_in = max(self.layer_sizes[:-1])
         return max(self.membrane_bits, self.weight_bits + clog2(max_fan_in + 1)) + 1
+
+    @property
+    def update_latency(self) -> int:
+        """Cycles from reading a group's membrane word in the UPDATE phase to writing it back (the update
+        pipeline's depth): the UPDATE phase of a layer costs ``update_latency + sum_g max(1, pc_g)``
+        cycles (``docs/chip.md``, "Schedule")."""
+        return UPDATE_LATENCY
 
     @property
     def beta_int(self) -> tuple[int, ...]:

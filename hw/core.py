@@ -6,8 +6,10 @@ One shared datapath of ``lanes`` neuron units serves all layers in turn. Per tim
    them into the membrane words, one word (``lanes`` synapses) per cycle. Layer 0 takes events from the
    ``events_in`` stream (a token with ``end=1`` closes the step); later layers from the internal event
    list written by the previous layer. No event, no synaptic work. 1 cycle closes the phase.
-2. **UPDATE** — 1 fill cycle, then per group: saturate, compare, leak, reset, write back; the group's
-   spikes are appended to the event list one per cycle (a group costs ``max(1, spikes)`` cycles).
+2. **UPDATE** — a pipeline of ``cfg.update_latency`` stages (read, saturate, compare and multiply,
+   round, clamp and write back) fills, then groups leave it back to back; the group's spikes are
+   appended to the event list one per cycle (a group costs ``max(1, spikes)`` cycles: the pipeline holds
+   while a group has more than one spike left).
 
 After the last layer, **OUTPUT** streams the event list to ``events_out`` and an ``end`` token (whose
 ``index`` is 0). ``docs/chip.md`` specifies the arithmetic; :mod:`sim.model` is its bit- and cycle-exact
@@ -19,7 +21,8 @@ model.
   into them, into the two host-written memories and into clear requests;
 * :class:`Sequencer` — the phase state machine (EVENT, UPDATE, OUTPUT, CLEAR): walks events and groups,
   addresses the memories, accumulates and writes back membranes, emits spikes;
-* :class:`NeuronLanes` — per-lane arithmetic: accumulate, saturate, fire, leak, reset;
+* :class:`NeuronLanes` — per-lane arithmetic, pipelined: accumulate, saturate, fire, leak, reset;
+* :class:`WeightMemory` — the weight memory in banks with registered read data;
 * :class:`EventList` — the spikes of one layer in one step, written by UPDATE, read by the next EVENT
   phase or by OUTPUT;
 * :class:`PerformanceCounters` — the saturating per-sample counters;
@@ -31,7 +34,7 @@ from types import SimpleNamespace
 from typing import Sequence
 
 import numpy as np
-from amaranth.hdl import Array, C, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, C, Cat, Const, Module, Mux, Shape, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -128,6 +131,11 @@ def _signals(**shapes) -> dict:
     return {name: Signal(shape, name=name) for name, shape in shapes.items()}
 
 
+def _row_bits(cfg: ChipConfig) -> int:
+    """Width of a weight-memory address (one past the last word included)."""
+    return Shape.cast(range(cfg.weight_depth + 1)).width
+
+
 def _lanes_of(shape, cfg: ChipConfig) -> data.ArrayLayout:
     return data.ArrayLayout(shape, cfg.lanes)
 
@@ -142,7 +150,8 @@ class RuntimeRegisters(wiring.Component):
     """Beta, threshold and reset-mode registers, and the decoder of the host write bus.
 
     Register writes update the registers; weight and offset writes go straight to the memories' write
-    ports; a command write with bit 0 set raises ``clear`` for that cycle. The registers power up with
+    ports; a command write with bit 0 set raises ``clear`` for one cycle, the cycle after the write (a
+    register: the host bus's decoder stays out of the core's paths). The registers power up with
     ``cfg``'s beta, threshold and reset mode. ``beta`` and ``threshold`` show the registers of ``layer``.
     """
 
@@ -184,18 +193,28 @@ class RuntimeRegisters(wiring.Component):
                     m.d.sync += thresholds[l].eq(self.wr.data)
             with m.If(offset == bus.reg_reset):
                 m.d.sync += reset_zero.eq(self.wr.data[0])
-            with m.If(offset == bus.reg_command):
-                m.d.comb += self.clear.eq(self.wr.data[0])
+        m.d.sync += self.clear.eq(self.wr.en & (region == REGION_REGS) & (offset == bus.reg_command) &
+                                  self.wr.data[0])
         return m
 
 
 class NeuronLanes(wiring.Component):
-    """The arithmetic of ``lanes`` neurons, combinational (``docs/chip.md``, "Arithmetic").
+    """The arithmetic of ``lanes`` neurons (``docs/chip.md``, "Arithmetic"), pipelined.
 
-    ``accumulated`` is ``membrane + weights`` lane by lane (the EVENT phase). For the UPDATE phase, from
-    the stored ``membrane`` words: saturate, ``fired`` = above ``threshold`` + ``offsets`` (only the first
-    ``active`` lanes: the last group of a layer may be partial), leak by ``beta``, reset; the result is
-    ``next_membrane`` and ``fired_count`` spikes.
+    ``membrane``, ``weights`` and ``offsets`` are the memories' read data. The membrane and weight words are
+    registered (stage 1→2, enabled by ``advance``; the membrane register takes ``accumulated`` instead when
+    ``forward``: the word being written back this cycle is the one just read). EVENT phase:
+    ``accumulated`` is the registered ``membrane + weights`` lane by lane. UPDATE phase, stage by stage
+    (a stage moves on when ``advance``):
+
+    * stage 2: saturate the registered membrane word to ``potential``, ``threshold + offsets``;
+    * stage 3: ``fired`` = above the threshold (only the first ``active`` lanes: the last group of a layer
+      may be partial), ``potential · beta`` (registered product: a DSP multiply on its own);
+    * stage 4: the rounding adder for the leak and, in parallel, the one for the subtract reset;
+    * stage 5 (``fired``, ``fired_count``, ``next_membrane``): clamp and select the stored word.
+
+    The sequencer registers the read addresses, so a group it fetches in cycle ``c`` is read in ``c + 1``
+    and is in stage 5 in cycle ``c + UPDATE_LATENCY``.
     """
 
     def __init__(self, cfg: ChipConfig):
@@ -207,10 +226,13 @@ class NeuronLanes(wiring.Component):
             "threshold": In(cfg.membrane_bits - 1),
             "beta": In(cfg.beta_frac_bits),
             "reset_zero": In(1),
-            "active": In(range(cfg.lanes + 1)),
+            "active": In(range(cfg.lanes + 1)),          # for the group in stage 3
+            "advance": In(1),
+            "forward": In(1),
             "accumulated": Out(_lanes_of(signed(cfg.acc_bits), cfg)),
             "fired": Out(cfg.lanes),
             "fired_count": Out(range(cfg.lanes + 1)),
+            "fired_next": Out(cfg.lanes),                 # `fired` of the group in stage 4
             "next_membrane": Out(_lanes_of(signed(cfg.acc_bits), cfg)),   # in the stored word's width
         })
 
@@ -219,21 +241,38 @@ class NeuronLanes(wiring.Component):
         M, F = cfg.membrane_bits, cfg.beta_frac_bits
         lo, hi = cfg.membrane_min, cfg.membrane_max
         m = Module()
+        fired4 = self.fired_next
+        stage = []                                        # the stage registers' updates, under `advance`
         for k in range(cfg.lanes):
-            m.d.comb += self.accumulated[k].eq(self.membrane[k] + self.weights[k])
+            # stage 1 -> 2: the memories' words
+            word = Signal(signed(cfg.acc_bits), name=f"word{k}")
+            weight = Signal(signed(cfg.weight_bits), name=f"weight{k}")
+            offset = Signal(signed(cfg.threshold_offset_bits), name=f"offset{k}")
+            stage += [word.eq(Mux(self.forward, self.accumulated[k], self.membrane[k])),
+                      weight.eq(self.weights[k]), offset.eq(self.offsets[k])]
+            m.d.comb += self.accumulated[k].eq(word + weight)
+            # stage 2 -> 3: saturate; threshold
             potential = Signal(signed(M), name=f"potential{k}")
-            stored = self.membrane[k]
-            m.d.comb += potential.eq(Mux(stored > hi, hi, Mux(stored < lo, lo, stored)))
-            threshold = Signal(signed(M + 1), name=f"threshold{k}")
-            m.d.comb += threshold.eq(self.threshold + self.offsets[k])
-            m.d.comb += self.fired[k].eq((potential > threshold) & (k < self.active))
+            threshold3 = Signal(signed(M + 1), name=f"threshold{k}")
+            stage += [potential.eq(Mux(word > hi, hi, Mux(word < lo, lo, word))),
+                      threshold3.eq(self.threshold + offset)]
+            # stage 3 -> 4: compare; leak multiply; the subtract reset's bias
+            product = Signal(signed(M + F + 1), name=f"product{k}")
+            bias = Signal(signed(M + F + 2), name=f"bias{k}")
+            stage += [fired4[k].eq((potential > threshold3) & (k < self.active)),
+                      product.eq(potential * self.beta),
+                      bias.eq((1 << (F - 1)) - (threshold3 << F))]
+            # stage 4 -> 5: round the leak; leaked - threshold = (product + bias) >> F
             leaked = Signal(signed(M), name=f"leaked{k}")
-            m.d.comb += leaked.eq((potential * self.beta + (1 << (F - 1))) >> F)
-            subtracted = leaked - threshold
-            subtracted = Mux(subtracted < lo, lo, Mux(subtracted > hi, hi, subtracted))
-            m.d.comb += self.next_membrane[k].eq(
-                Mux(self.fired[k], Mux(self.reset_zero, 0, subtracted), leaked))
-        m.d.comb += self.fired_count.eq(sum(self.fired[k] for k in range(cfg.lanes)))
+            subtracted = Signal(signed(M + 2), name=f"subtracted{k}")
+            stage += [leaked.eq((product + (1 << (F - 1))) >> F), subtracted.eq((product + bias) >> F),
+                      self.fired[k].eq(fired4[k])]
+            # stage 5: clamp, reset, select
+            clamped = Mux(subtracted < lo, lo, Mux(subtracted > hi, hi, subtracted))
+            m.d.comb += self.next_membrane[k].eq(Mux(self.fired[k], Mux(self.reset_zero, 0, clamped), leaked))
+        stage += [self.fired_count.eq(sum(fired4[k] for k in range(cfg.lanes)))]
+        with m.If(self.advance):
+            m.d.sync += stage
         return m
 
 
@@ -254,6 +293,8 @@ class EventList(wiring.Component):
         ----------
         index_bits : :class:`int`
             Width of a neuron index.
+        row_bits : :class:`int`
+            Width of a weight-memory address.
 
         Members
         -------
@@ -261,6 +302,9 @@ class EventList(wiring.Component):
             Write ``append_index`` after the last entry.
         append_index : :py:`In(index_bits)`
             The neuron index to append.
+        append_row : :py:`In(row_bits)`
+            Stored with it: the first weight word of its row in the next layer (so that reading an
+            event back needs no arithmetic before the weight memory's address).
         advance : :py:`In(1)`
             Move the read position to the next entry.
         rewind : :py:`In(1)`
@@ -269,40 +313,50 @@ class EventList(wiring.Component):
             Empty the list.
         head : :py:`Out(index_bits)`
             The entry at the read position.
+        head_row : :py:`Out(row_bits)`
+            Its ``append_row``.
         empty : :py:`Out(1)`
             Every entry has been read (the read position is at the end).
         """
 
-        def __init__(self, index_bits: int):
-            self.index_bits = index_bits
+        def __init__(self, index_bits: int, row_bits: int):
+            self.index_bits, self.row_bits = index_bits, row_bits
             super().__init__({
-                "append": In(1), "append_index": In(index_bits),
+                "append": In(1), "append_index": In(index_bits), "append_row": In(row_bits),
                 "advance": In(1), "rewind": In(1), "restart": In(1),
-                "head": Out(index_bits), "empty": Out(1),
+                "head": Out(index_bits), "head_row": Out(row_bits), "empty": Out(1),
             })
 
         def __eq__(self, other):
-            return type(self) is type(other) and self.index_bits == other.index_bits
+            return (type(self) is type(other) and self.index_bits == other.index_bits and
+                    self.row_bits == other.row_bits)
 
         def __repr__(self):
-            return f"EventList.Signature(index_bits={self.index_bits})"
+            return f"EventList.Signature(index_bits={self.index_bits}, row_bits={self.row_bits})"
 
     def __init__(self, cfg: ChipConfig):
         self.cfg = cfg
-        super().__init__(EventList.Signature(cfg.index_bits))
+        super().__init__(EventList.Signature(cfg.index_bits, _row_bits(cfg)))
 
     def elaborate(self, platform):
         depth = self.cfg.event_depth
         m = Module()
         m.submodules.storage = storage = memory.Memory(shape=unsigned(self.cfg.index_bits), depth=depth, init=[])
-        write = storage.write_port()
+        # distributed RAM where there is (ECP5): a block RAM's read data is too slow for the path into the
+        # weight memory's address
+        distributed = getattr(platform, "family", None) == "ecp5"
+        m.submodules.rows = rows = memory.Memory(shape=unsigned(_row_bits(self.cfg)), depth=depth, init=[],
+                                                 attrs={"ram_style": "distributed"} if distributed else None)
+        write, row_write = storage.write_port(), rows.write_port()
         read = storage.read_port(transparent_for=(write,))
+        row_read = rows.read_port(transparent_for=(row_write,))
         read_pos = Signal(range(depth + 1))
         count = Signal(range(depth + 1))
         next_pos = Mux(read_pos == depth - 1, 0, read_pos + 1)   # past the last entry: anything in range
-        m.d.comb += [self.head.eq(read.data), self.empty.eq(read_pos == count),
-                     read.addr.eq(Mux(self.advance, next_pos, read_pos)),
-                     write.addr.eq(count), write.data.eq(self.append_index), write.en.eq(self.append)]
+        m.d.comb += [self.head.eq(read.data), self.head_row.eq(row_read.data), self.empty.eq(read_pos == count),
+                     read.addr.eq(Mux(self.advance, next_pos, read_pos)), row_read.addr.eq(read.addr),
+                     write.addr.eq(count), write.data.eq(self.append_index), write.en.eq(self.append),
+                     row_write.addr.eq(count), row_write.data.eq(self.append_row), row_write.en.eq(self.append)]
         with m.If(self.append):
             m.d.sync += count.eq(count + 1)
         with m.If(self.advance):
@@ -316,7 +370,8 @@ class EventList(wiring.Component):
 
 class PerformanceCounters(wiring.Component):
     """The per-sample counters (:attr:`hw.config.ChipConfig.counter_names`): each adds its field of
-    ``increments`` every cycle and saturates at ``2**COUNTER_BITS - 1``; ``clear`` zeroes them all."""
+    ``increments`` every cycle (one cycle later: the increments are registered) and saturates at
+    ``2**COUNTER_BITS - 1``; ``clear`` zeroes them all."""
 
     def __init__(self, cfg: ChipConfig):
         self.cfg = cfg
@@ -329,14 +384,60 @@ class PerformanceCounters(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         top = (1 << COUNTER_BITS) - 1
+        # the increments are registered first (the counters lag the activity by one cycle; LifCore stays
+        # busy one cycle longer): the paths that decide them end at this register, not at the adders
+        pending = Signal.like(self.increments)
+        m.d.sync += pending.eq(Mux(self.clear, 0, self.increments))
         for k, name in enumerate(self.cfg.counter_names):
             count = Signal(COUNTER_BITS, name=f"count_{name}")
-            total = count + self.increments[name]
+            total = count + pending[name]
             with m.If(self.clear):
                 m.d.sync += count.eq(0)
             with m.Else():
                 m.d.sync += count.eq(Mux(total > top, top, total))
             m.d.comb += self.counts[k].eq(count)
+        return m
+
+
+class WeightMemory(wiring.Component):
+    """The weight memory in banks of at most ``BANK_DEPTH`` words. The read address is registered (it fans out
+    to every bank) and each bank's read data is registered before the bank select: reads take three cycles
+    (``read.data`` shows the word at the ``read.addr`` of three cycles before)."""
+
+    BANK_DEPTH = 512
+
+    def __init__(self, cfg: ChipConfig, init: Sequence[int]):
+        self.cfg, self.init = cfg, list(init)
+        shape = unsigned(_lanes_of(signed(cfg.weight_bits), cfg).size)
+        addr_width = Shape.cast(range(cfg.weight_depth)).width
+        super().__init__({
+            # the memory's view of a write port and a read port (``en`` of the read port is ignored)
+            "write": Out(memory.WritePort.Signature(addr_width=addr_width, shape=shape)),
+            "read": Out(memory.ReadPort.Signature(addr_width=addr_width, shape=shape)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        depth, B = self.cfg.weight_depth, self.BANK_DEPTH
+        bank_bits = (B - 1).bit_length()
+        banks = []
+        addr = Signal.like(self.read.addr)
+        m.d.sync += addr.eq(self.read.addr)
+        for b, base in enumerate(range(0, depth, B)):
+            mem = memory.Memory(shape=self.read.data.shape(), depth=min(B, depth - base),
+                                init=self.init[base:base + B])
+            m.submodules[f"bank{b}"] = mem
+            write, read = mem.write_port(), mem.read_port()
+            data = Signal.like(read.data, name=f"bank{b}_data")
+            m.d.comb += [write.addr.eq(self.write.addr), write.data.eq(self.write.data),
+                         write.en.eq(self.write.en & (self.write.addr[bank_bits:] == b)),
+                         read.addr.eq(addr)]
+            m.d.sync += data.eq(read.data)
+            banks.append(data)
+        select = Signal(range(len(banks)))
+        select_data = Signal.like(select)
+        m.d.sync += [select.eq(addr[bank_bits:]), select_data.eq(select)]
+        m.d.comb += self.read.data.eq(Array(banks)[select_data])
         return m
 
 
@@ -389,12 +490,15 @@ class Sequencer(wiring.Component):
             "offsets": In(offset_port),
             "membrane_read": In(membrane_read_port),
             "membrane_write": In(membrane_write_port),
-            "events": In(EventList.Signature(cfg.index_bits)),   # drives an EventList
+            "events": In(EventList.Signature(cfg.index_bits, _row_bits(cfg))),   # drives an EventList
             "layer": Out(range(cfg.num_layers)),
-            "active_lanes": Out(range(lanes + 1)),      # lanes holding neurons in the group in UPDATE
+            "active_lanes": Out(range(lanes + 1)),      # lanes holding neurons in the group in stage 3
+            "advance": Out(1),                          # the update pipeline moves on (lanes' stage enable)
+            "forward": Out(1),                          # lanes: take the word being written, not the read one
             "accumulated": In(_lanes_of(signed(cfg.acc_bits), cfg)),
             "fired": In(lanes),
             "fired_count": In(range(lanes + 1)),
+            "fired_next": In(lanes),
             "next_membrane": In(_lanes_of(signed(cfg.acc_bits), cfg)),
             "increments": Out(increment_layout(cfg)),
         })
@@ -413,8 +517,9 @@ class Sequencer(wiring.Component):
                         m.next = "CLEAR"
         with m.If(self.clear):
             m.d.comb += self.events.restart.eq(1)
-            m.d.sync += [s.clear_addr.eq(0), self.layer.eq(0), s.in_event.eq(0), s.have_group.eq(0),
-                         s.emitting.eq(0)]
+            m.d.sync += [s.clear_addr.eq(0), self.layer.eq(0), s.in_event.eq(0), s.fetching.eq(0),
+                         s.emitting.eq(0), s.forward.eq(0), s.hold.eq(0)]
+            m.d.sync += [v.eq(0) for v in s.valid]
         m.d.comb += self.busy.eq(~fsm.ongoing("EVENT") | (self.layer != 0) | s.in_event)
         self._count(m, s, fsm)
         return m
@@ -436,7 +541,7 @@ class Sequencer(wiring.Component):
                 take=1,                                   # consume the source's event or end token
                 stall=1,                                  # waiting for the host
                 counting=1,                               # a cycle of the step's schedule
-                # EVENT phase: one (weight word, membrane word) read per cycle, accumulated one cycle later
+                # EVENT phase: one (weight word, membrane word) read per cycle, accumulated two cycles later
                 in_event=1,                               # an event is part-way through its groups
                 event_group=group_range,                  # next group of that event
                 weight_addr=weight_range,                 # its next weight word
@@ -444,19 +549,36 @@ class Sequencer(wiring.Component):
                 issue_group=group_range,
                 issue_weight_addr=weight_range,
                 row_base=weight_range,                    # first weight word of the source event's row
-                accumulate=1,                             # the words read last cycle are in the lanes
-                accumulate_addr=range(cfg.state_depth + 1),
-                # UPDATE phase: group `group` is in the lanes; its spikes leave one per cycle
-                have_group=1,                             # the words of `group` have been read
-                group=group_range,
-                emitting=1,                               # sending the spikes left in `pending_spikes`
-                pending_spikes=lanes,
+                # UPDATE phase: a pipeline of UPDATE_LATENCY stages; group `group` is in the last one, whose
+                # spikes leave one per cycle (the pipeline holds while it has more than one left)
+                fetching=1,                               # groups are left to read
                 fetch=1,                                  # read the words of `fetch_group` this cycle
                 fetch_group=group_range,
-                write_back=1,                             # first cycle of `group`: store it, count it
+                emitting=1,                               # sending the spikes left in `pending_spikes`
+                pending_spikes=lanes,
+                write_back=1,                             # first cycle of `group` in the last stage
+                forward=1,                                # (registered) see NeuronLanes.forward
+                hold=1,                                   # the last stage keeps its group another cycle
+                write_back_addr=range(cfg.state_depth + 1),   # the state word of `group`
                 # CLEAR
+                clearing=1,
                 clear_addr=range(cfg.state_depth + 1),
             ))
+        # per stage 1 .. UPDATE_LATENCY: a group is in it, and which
+        P = cfg.update_latency
+        s.valid = [Signal(name=f"stage{i}_valid") for i in range(1, P + 1)]
+        s.stage_group = [Signal(group_range, name=f"stage{i}_group") for i in range(1, P + 1)]
+        s.group = s.stage_group[-1]
+        s.have_group = s.valid[-1]
+        s.compare_last = s.stage_group[P - 3] == s.groups - 1     # the stage that compares
+        # EVENT phase: cycle t decides; the weight word's address is registered in the weight memory (three-
+        # cycle read); the membrane word is read at t+2 (`read`) from a registered address; both reach the
+        # lanes' registers at t+3 (`lanes`), are added and written back at t+4 (`write`)
+        stages = ("issued", "read", "lanes", "write")
+        s.acc_valid = [Signal(name=f"acc_{i}_valid") for i in stages]
+        s.acc_addr = [Signal(range(cfg.state_depth + 1), name=f"acc_{i}_addr") for i in stages]
+        s.read_addr = Signal(range(cfg.state_depth + 1))          # the membrane read port's address
+        s.offset_addr = Signal(range(cfg.state_depth + 1))        # the offset read port's address
         s.last_group = s.group == s.groups - 1
         s.unsent = Mux(s.emitting, s.pending_spikes, self.fired)
         s.unsent_after = s.unsent & (s.unsent - 1)        # all but the lowest spike
@@ -465,25 +587,59 @@ class Sequencer(wiring.Component):
     def _datapath(self, m, s):
         """Memory addresses, the accumulate write-back and the pick of the next spike to append."""
         cfg, lanes = self.cfg, self.cfg.lanes
-        with m.Switch(self.layer):
-            for l in range(cfg.num_layers):
-                with m.Case(l):
-                    m.d.comb += s.row_base.eq(cfg.weight_base(l) + s.source_index * cfg.groups(l))
-        # (a clear request drops a pending accumulation: CLEAR owns the write port and the counters restart)
-        m.d.sync += [s.accumulate.eq(s.issue & ~self.clear), s.accumulate_addr.eq(s.state_base + s.issue_group)]
+        # the source event's row: layer 0 from the input's index; later layers stored with the event
+        m.d.comb += s.row_base.eq(Mux(self.layer == 0, s.source_index * cfg.groups(0), self.events.head_row))
+        # (a clear request drops the pending accumulations: CLEAR owns the write port and the counters restart)
+        issue_addr = s.state_base + s.issue_group
+        update_addr = s.state_base + s.fetch_group
+        m.d.sync += [v.eq(u & ~self.clear) for v, u in zip(s.acc_valid, [s.issue] + s.acc_valid[:-1])]
+        m.d.sync += [a.eq(b) for a, b in zip(s.acc_addr, [issue_addr] + s.acc_addr[:-1])]
+        # the read ports' addresses are registers (stage 1); while the pipeline holds, the ports read the
+        # words of the group in stage 2 again (the memories' read data is that stage's register)
+        read_addr_2, offset_addr_2 = Signal.like(s.read_addr), Signal.like(s.offset_addr)
+        with m.If(self.advance):
+            m.d.sync += [s.read_addr.eq(Mux(s.fetch, update_addr, s.acc_addr[0])), s.offset_addr.eq(update_addr),
+                         read_addr_2.eq(s.read_addr), offset_addr_2.eq(s.offset_addr)]
+        # the word read now is written back (by the accumulation of the previous read) in the cycle it
+        # reaches the lanes' register: take the sum then, not the memory's stale word (an EVENT read right
+        # after another of the same word, or the first UPDATE read of a word accumulated last)
+        m.d.sync += s.forward.eq(s.acc_valid[2] & (s.read_addr == s.acc_addr[2]))
         m.d.comb += [
             self.weights.addr.eq(s.issue_weight_addr),
-            self.membrane_read.addr.eq(Mux(s.fetch, s.state_base + s.fetch_group, s.state_base + s.issue_group)),
-            self.offsets.addr.eq(s.state_base + s.fetch_group),
+            self.membrane_read.addr.eq(Mux(s.hold, read_addr_2, s.read_addr)),
+            self.offsets.addr.eq(Mux(s.hold, offset_addr_2, s.offset_addr)),
+            self.forward.eq(s.forward),
         ]
-        with m.If(s.accumulate):
-            write = self.membrane_write
-            m.d.comb += [write.data.eq(self.accumulated), write.addr.eq(s.accumulate_addr), write.en.eq(1)]
+        # the membrane write port, one writer at a time, from registers: CLEAR, an accumulation, or the
+        # UPDATE write-back (its address registered as the group moves into the last stage)
+        write = self.membrane_write
+        m.d.comb += [
+            write.en.eq(s.clearing | s.acc_valid[3] | s.write_back),
+            write.addr.eq(Mux(s.clearing, s.clear_addr, Mux(s.acc_valid[3], s.acc_addr[3], s.write_back_addr))),
+            write.data.eq(Mux(s.clearing, 0, Mux(s.acc_valid[3], self.accumulated, self.next_membrane))),
+        ]
+        # the update pipeline: every stage moves on unless the last one holds more than one unsent spike;
+        # registered (`hold`): from what moves into the last stage, or what is left in it
+        def several(x):
+            return (x & (x - 1)) != 0
+        m.d.comb += self.advance.eq(~s.hold)
+        m.d.sync += s.hold.eq(Mux(self.advance, s.valid[-2] & several(self.fired_next), several(s.unsent_after)))
+        with m.If(self.advance):
+            m.d.sync += [s.valid[0].eq(s.fetch), s.stage_group[0].eq(s.fetch_group)]
+            m.d.sync += [v.eq(u) for v, u in zip(s.valid[1:], s.valid[:-1])]
+            m.d.sync += [g.eq(h) for g, h in zip(s.stage_group[1:], s.stage_group[:-1])]
+            m.d.sync += s.write_back_addr.eq(s.state_base + s.stage_group[-2])
         lowest = Const(0, range(lanes))
         for k in reversed(range(lanes)):
             lowest = Mux(s.unsent[k], k, lowest)
-        m.d.comb += [self.active_lanes.eq(Mux(s.last_group, s.last_group_lanes, lanes)),
-                     self.events.append_index.eq(s.group * lanes + lowest)]
+        s.last_active = Mux(s.last_group, s.last_group_lanes, lanes)
+        index = s.group * lanes + lowest
+        m.d.comb += [self.active_lanes.eq(Mux(s.compare_last, s.last_group_lanes, lanes)),
+                     self.events.append_index.eq(index)]
+        with m.Switch(self.layer):
+            for l in range(cfg.num_layers - 1):
+                with m.Case(l):
+                    m.d.comb += self.events.append_row.eq(cfg.weight_base(l + 1) + index * cfg.groups(l + 1))
 
     def _event_phase(self, m, s):
         events, layer = self.events, self.layer
@@ -504,17 +660,19 @@ class Sequencer(wiring.Component):
             m.d.sync += [s.weight_addr.eq(s.row_base + 1), s.event_group.eq(1), s.in_event.eq(s.groups > 1)]
         with m.Elif(s.source_valid):                      # end of the layer's events
             m.d.comb += [s.take.eq(1), events.restart.eq(1)]
-            m.d.sync += [s.have_group.eq(0), s.emitting.eq(0)]
+            m.d.sync += [s.fetching.eq(1), s.fetch_group.eq(0), s.emitting.eq(0)]
             m.next = "UPDATE"
         with m.Else():
             m.d.comb += s.stall.eq(1)
 
     def _update_phase(self, m, s):
         m.d.comb += s.counting.eq(1)
-        with m.If(~s.have_group):                         # fill: read group 0
-            m.d.comb += [s.fetch.eq(1), s.fetch_group.eq(0)]
-            m.d.sync += [s.have_group.eq(1), s.group.eq(0)]
-        with m.Else():
+        with m.If(s.fetching & self.advance):             # read the next group into the pipeline
+            m.d.comb += s.fetch.eq(1)
+            m.d.sync += s.fetch_group.eq(s.fetch_group + 1)
+            with m.If(s.fetch_group == s.groups - 1):
+                m.d.sync += s.fetching.eq(0)
+        with m.If(s.have_group):                          # the last stage: write back, emit the spikes
             m.d.comb += s.write_back.eq(~s.emitting)
             with m.If(s.unsent != 0):
                 m.d.comb += self.events.append.eq(1)
@@ -523,18 +681,11 @@ class Sequencer(wiring.Component):
             with m.Else():                                # the group is done
                 m.d.sync += s.emitting.eq(0)
                 with m.If(s.last_group):
-                    m.d.sync += s.have_group.eq(0)
                     with m.If(self.layer == self.cfg.num_layers - 1):
                         m.next = "OUTPUT"
                     with m.Else():
                         m.d.sync += [self.layer.eq(self.layer + 1), s.in_event.eq(0)]
                         m.next = "EVENT"
-                with m.Else():
-                    m.d.comb += [s.fetch.eq(1), s.fetch_group.eq(s.group + 1)]
-                    m.d.sync += s.group.eq(s.group + 1)
-        with m.If(s.write_back):
-            write = self.membrane_write
-            m.d.comb += [write.data.eq(self.next_membrane), write.addr.eq(s.state_base + s.group), write.en.eq(1)]
 
     def _output_phase(self, m, s):
         events, out = self.events, self.events_out
@@ -550,8 +701,7 @@ class Sequencer(wiring.Component):
             m.next = "EVENT"
 
     def _clear_phase(self, m, s):
-        write = self.membrane_write
-        m.d.comb += [write.addr.eq(s.clear_addr), write.en.eq(1), write.data.eq(0)]
+        m.d.comb += s.clearing.eq(1)                       # zero the membrane words (see _datapath)
         m.d.sync += s.clear_addr.eq(s.clear_addr + 1)
         with m.If(s.clear_addr == self.cfg.state_depth - 1):
             m.next = "EVENT"
@@ -566,8 +716,8 @@ class Sequencer(wiring.Component):
             inc.synops.eq(Mux(s.issue, Mux(s.issue_group == s.groups - 1, s.last_group_lanes, lanes), 0)),
             inc.weight_reads.eq(s.issue),
             inc.state_reads.eq(s.issue | s.fetch),
-            inc.state_writes.eq(s.accumulate | s.write_back),
-            inc.neuron_updates.eq(Mux(s.write_back, self.active_lanes, 0)),
+            inc.state_writes.eq(s.acc_valid[3] | s.write_back),
+            inc.neuron_updates.eq(Mux(s.write_back, s.last_active, 0)),
             inc.out_events.eq(fsm.ongoing("OUTPUT") & s.take & ~s.source_end),
         ]
         for l in range(self.cfg.num_layers):
@@ -599,14 +749,13 @@ class LifCore(wiring.Component):
 
         def word(shape):
             return unsigned(_lanes_of(shape, cfg).size)
-        m.submodules.weight_memory = weight_memory = memory.Memory(
-            shape=word(signed(cfg.weight_bits)), depth=cfg.weight_depth, init=self._weight_init)
+        m.submodules.weight_memory = weight_memory = WeightMemory(cfg, self._weight_init)
         m.submodules.offset_memory = offset_memory = memory.Memory(
             shape=word(signed(cfg.threshold_offset_bits)), depth=cfg.state_depth, init=self._offset_init)
         m.submodules.membrane_memory = membrane_memory = memory.Memory(
             shape=word(signed(cfg.acc_bits)), depth=cfg.state_depth, init=[])
-        weight_write, offset_write = weight_memory.write_port(), offset_memory.write_port()
-        weight_read, offset_read = weight_memory.read_port(), offset_memory.read_port()
+        weight_write, offset_write = weight_memory.write, offset_memory.write_port()
+        weight_read, offset_read = weight_memory.read, offset_memory.read_port()
         membrane_write = membrane_memory.write_port()
         membrane_read = membrane_memory.read_port(transparent_for=(membrane_write,))
         membrane_host_read = membrane_memory.read_port()
@@ -620,6 +769,8 @@ class LifCore(wiring.Component):
         m.submodules.counters = counters = PerformanceCounters(cfg)
         m.submodules.read_bus = read_bus = ReadBus(cfg, self.bus, membrane_host_read.signature)
 
+        busy_before = Signal()
+        m.d.sync += busy_before.eq(sequencer.busy)
         wiring.connect(m, wiring.flipped(self.wr), registers.wr)
         wiring.connect(m, wiring.flipped(self.rd), read_bus.rd)
         wiring.connect(m, wiring.flipped(self.events_in), sequencer.events_in)
@@ -636,14 +787,17 @@ class LifCore(wiring.Component):
             registers.layer.eq(sequencer.layer),
             sequencer.clear.eq(registers.clear),
             counters.clear.eq(registers.clear),
-            self.busy.eq(sequencer.busy),
+            # busy: also while a clear is on its way, and one cycle longer (the counters' last increment)
+            self.busy.eq(sequencer.busy | busy_before | registers.clear),
             # the lanes see the membrane, weight and offset words read in the previous cycle
             lanes.membrane.eq(membrane_read.data), lanes.weights.eq(weight_read.data),
             lanes.offsets.eq(offset_read.data),
             lanes.threshold.eq(registers.threshold), lanes.beta.eq(registers.beta),
             lanes.reset_zero.eq(registers.reset_zero), lanes.active.eq(sequencer.active_lanes),
+            lanes.advance.eq(sequencer.advance), lanes.forward.eq(sequencer.forward),
             sequencer.accumulated.eq(lanes.accumulated), sequencer.fired.eq(lanes.fired),
-            sequencer.fired_count.eq(lanes.fired_count), sequencer.next_membrane.eq(lanes.next_membrane),
+            sequencer.fired_count.eq(lanes.fired_count), sequencer.fired_next.eq(lanes.fired_next),
+            sequencer.next_membrane.eq(lanes.next_membrane),
             counters.increments.eq(sequencer.increments),
             read_bus.counters.eq(counters.counts),
         ]

@@ -10,7 +10,7 @@ layer ``l`` (``x`` = this layer's input spikes, ``u`` = stored membrane state, a
 * reset      subtract: ``u = clip(lv - s*(thr+offset))``; zero: ``u = 0 if s else lv``
 
 Cycles of one step, with ``E_l`` events into layer ``l``, ``G_l`` groups and ``pc_{l,g}`` spikes of group
-``g``: ``sum_l (E_l*G_l + 2 + sum_g max(1, pc_{l,g})) + E_L + 1``.
+``g``: ``sum_l (E_l*G_l + 1 + P + sum_g max(1, pc_{l,g})) + E_L + 1``, ``P = cfg.update_latency``.
 """
 from __future__ import annotations
 
@@ -320,7 +320,7 @@ class FastModel:
             c[f"spikes_l{l}"] = events[l + 1]
             # update phase per step: sum_g max(1, pc_g) = spikes + G - (groups that have a spike)
             upd = events[l + 1] + T * G - _busy_groups(spk[l], cfg.lanes)
-            c["cycles"] += e * G + 2 * T + upd
+            c["cycles"] += e * G + (1 + cfg.update_latency) * T + upd
             c["synops"] += e * n_out
             c["weight_reads"] += e * G
             c["state_reads"] += e * G + T * G

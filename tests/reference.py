@@ -28,7 +28,7 @@ def reference_run(cfg: ChipConfig, weights, offsets, spikes):
                         if j < n:
                             acc[j] += int(weights[l][i][j])
             cycles += 1                            # end of events
-            cycles += 1                            # update fill
+            cycles += cfg.update_latency           # update fill (the update pipeline's depth)
             new_events = []
             for g in range(groups):
                 fired = 0

@@ -20,8 +20,9 @@ def test_hand_worked_subtract():
     r = FastModel(TINY, [np.array([[7], [5]])]).run(np.array([[[1, 1], [1, 0], [0, 0]]]))
     assert r.output[0, :, 0].tolist() == [True, False, False]
     assert r.state[0][0, :, 0].tolist() == [-1, 5, 4]
-    # cycles per step: E*G + 2 + max(1, spikes) + out_events + 1 -> 7, 5, 4
-    assert r.cycles.tolist() == [16]
+    # cycles per step: E*G + 1 + P + max(1, spikes) + out_events + 1 -> 7, 5, 4 for P = 1 (the
+    # update pipeline's depth, TINY.update_latency): 16 + 3 * (P - 1)
+    assert r.cycles.tolist() == [16 + 3 * (TINY.update_latency - 1)]
     assert r.counters["synops"].tolist() == [3]
     assert r.counters["spikes_l0"].tolist() == [1]
 
@@ -50,7 +51,8 @@ def test_no_input_means_no_synaptic_work():
     w = [np.ones((20, 10), int), np.ones((10, 5), int)]
     r = FastModel(cfg, w).run(np.zeros((3, 4, 20), bool))
     assert r.counters["synops"].sum() == 0 and r.counters["weight_reads"].sum() == 0
-    per_step = (2 + 3) + (2 + 2) + 1      # (fill+end + groups) per layer + end token
+    fill = 1 + cfg.update_latency        # end of events + the update pipeline's fill, per layer
+    per_step = (fill + 3) + (fill + 2) + 1    # (fill+end + groups) per layer + end token
     assert r.cycles.tolist() == [4 * per_step] * 3
 
 
