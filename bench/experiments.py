@@ -20,33 +20,63 @@ import numpy as np
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "experiments"
 MH_KW = {"iters": 3000}
+#: the MH set-ups the diagnosis compares (job fields, see :func:`_setup`)
+DIAG_CONFIGS = {"mh": {"params": {"iters": 3000}}}
 EPOCHS = {"bptt": 30, "bptt_qat": 30, "cilspl": 30}
 
 
-def _job(args):
-    method, dataset, seed, sigma, train_size, chip = args[:6]
-    mh_kw = args[6] if len(args) > 6 else MH_KW
-    import torch
-    torch.set_num_threads(1)
+def _setup(args):
+    """(TrainConfig, ChipConfig, Encoded) of one job. ``args``: a tuple ``(method, dataset, seed, sigma,
+    train_size, chip[, params])`` or a dict with those keys plus ``bias`` (an always-on input channel,
+    :func:`train.common.with_bias_channel`), ``hidden`` (hidden width of the default chip) and ``faults``
+    (more :class:`sim.faults.Faults` fields)."""
+    if not isinstance(args, dict):
+        keys = ("method", "dataset", "seed", "sigma", "train_size", "chip", "params")
+        args = dict(zip(keys, args))
+    a = {"sigma": 0.0, "train_size": None, "chip": None, "params": None, "bias": False, "hidden": None,
+         "faults": {}, "tag": None, **args}
     from hw.config import ChipConfig
     from sim.faults import Faults
-    from train.config import TrainConfig
+    from train.common import with_bias_channel
+    from train.config import TrainConfig, default_chip
+    from train.run import prepare
+    method, seed = a["method"], a["seed"]
+    params = a["params"] if a["params"] is not None else (MH_KW if method == "mh" else {"epochs": EPOCHS[method]})
+    faults = Faults(**{"distortion": a["sigma"], "seed": seed, **a["faults"]})
+    tc = TrainConfig(method=method, dataset=a["dataset"], faults=faults, seed=seed, train_size=a["train_size"],
+                     params=params)
+    _, data = prepare(tc)
+    if a["bias"]:
+        data = with_bias_channel(data)
+    n_in, n_out = data.x_train.shape[2], data.n_classes
+    if a["chip"]:
+        cfg = ChipConfig.from_dict(a["chip"])
+        if a["bias"] and cfg.layer_sizes[0] != n_in:
+            cfg = cfg.replace(layer_sizes=(n_in,) + tuple(cfg.layer_sizes[1:]))
+    else:
+        cfg = default_chip(a["dataset"], n_in, n_out, a["hidden"])
+    return tc.replace(chip=cfg), cfg, data, a
+
+
+def _job(args):
+    """One training (see :func:`_setup`); its record."""
+    import torch
+    torch.set_num_threads(1)
     from train.run import run_training
-    cfg = ChipConfig.from_dict(chip) if chip else None
-    kw = mh_kw if method == "mh" else {"epochs": EPOCHS[method]}
-    tc = TrainConfig(method=method, dataset=dataset, chip=cfg, faults=Faults(distortion=sigma, seed=seed),
-                     seed=seed, train_size=train_size, params=kw)
-    r = run_training(tc, progress=False)
-    return {"method": method, "seed": seed, "sigma": sigma, "train_size": train_size, "iters": kw.get("iters"),
-            "final_step": r.extra.get("final_step"),
-            "software": r.software_accuracy, "chip": r.chip_accuracy, "seconds": r.seconds,
-            "cycles": r.activity["cycles"], "synops": r.activity["synops"]}
+    tc, cfg, data, a = _setup(args)
+    r = run_training(tc, data=data, progress=False)
+    return {"method": tc.method, "tag": a["tag"], "seed": tc.seed, "sigma": a["sigma"], "train_size": a["train_size"],
+            "bias": a["bias"], "hidden": cfg.layer_sizes[1] if cfg.num_layers > 1 else None,
+            "faults": a["faults"], "params": dict(tc.params), "iters": tc.params.get("iters"),
+            "final_step": r.extra.get("final_step"), "final_steps": r.extra.get("final_steps"),
+            "software": r.software_accuracy, "chip": r.chip_accuracy, "val": r.chip_val_accuracy,
+            "seconds": r.seconds, "cycles": r.activity["cycles"], "synops": r.activity["synops"]}
 
 
 def run_all(jobs, workers):
     from tqdm import tqdm
     with ProcessPoolExecutor(workers) as ex:
-        return list(tqdm(ex.map(_job, jobs), total=len(jobs), desc="trainings"))
+        return list(tqdm(ex.map(_job, jobs), total=len(jobs), desc="trainings", mininterval=10))
 
 
 def summarise(rows, key, methods, field="chip"):
@@ -149,9 +179,163 @@ def mhchain(seeds, workers):
     publish("mhchain", rows, "\n".join(lines))
 
 
+def _drift_table():
+    """Zero-input dynamics of one neuron under distortion σ, in threshold units (continuous map) and on the
+    integer chip (threshold 127 LSB, β = 0.9, subtract reset)."""
+    from hw.config import ChipConfig
+    from sim.chip import make_chip
+    from sim.faults import Faults, FaultyChip
+    beta, rows = 0.9, []
+    u = np.linspace(-1, 1, 200001)
+    for sg in (0.0, 1.0, 2.0, 2.5, 3.0, 4.0, 5.0):
+        fixed = bool(np.any((1 - beta) * u >= beta * (sg / 4) * np.exp(4 * (u - 1))))
+        x, first = 0.0, None                 # continuous: first spontaneous spike from rest
+        for t in range(200):
+            x += (sg / 4) * np.exp(4 * (min(x, 1) - 1))
+            if x > 1:
+                first = t
+                break
+            x *= beta
+        cfg = ChipConfig(layer_sizes=(1, 1), lanes=1, beta=beta, threshold=127)
+        chip = FaultyChip(make_chip(cfg), Faults(distortion=sg)) if sg else make_chip(cfg)
+        chip.load([np.full((1, 1), 127)])
+        x_in = np.zeros((2, 16, 1), bool)
+        x_in[1, 0, 0] = True                   # sample 1: one input event at step 0 (one forced spike)
+        out = chip.run(x_in, True)
+        rows.append({"sigma": sg, "fixed_point": fixed, "first_spontaneous_step_continuous": first,
+                     "rest_drift_16_steps_lsb": int(out.state[0][0, -1, 0]),
+                     "spikes_zero_input_16": int(out.output[0].sum()),
+                     "spikes_after_one_kick_16": int(out.output[1].sum())})
+    return rows
+
+
+def _activity(chip, tgt, v):
+    """Per-layer activity of the network ``v`` on the training set: fraction of (sample, neuron) pairs that
+    fire at every step / never, membranes at the rail, and the output rates on and off target."""
+    r = tgt.run(v, record_state=True)
+    y = tgt.data.y_train
+    out = {}
+    for l, s in enumerate(r.spikes):
+        rate = s.mean(axis=1)
+        out[f"l{l}_always"] = float((rate == 1).mean())
+        out[f"l{l}_silent"] = float((rate == 0).mean())
+        out[f"l{l}_rail"] = float((np.abs(r.state[l]) >= tgt.cfg.membrane_max - 1).mean())
+    rate = r.output.mean(axis=1)
+    on = rate[np.arange(len(y)), y]
+    off = np.where(np.arange(rate.shape[1])[None] == y[:, None], np.nan, rate)
+    out.update(on_rate=float(on.mean()), off_rate=float(np.nanmean(off)),
+               off_fires_frac=float((np.nan_to_num(off) > 0).any(1).mean()))
+    return out
+
+
+def mhdiag(seeds, workers, configs=None):
+    """Why MH fails at high σ: zero-input dynamics, activity of the trained networks, the log-posterior
+    along random directions, acceptance vs step size, and what the log-gains do through the quantiser."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sim.chip import make_chip
+    from sim.faults import FaultyChip
+    from train.mh import ChainTarget
+    from train.quant import quantise
+    from train.run import run_training
+    configs = configs or DIAG_CONFIGS
+    drift = _drift_table()
+    sigmas = (0.0, 5.0)
+    runs = [dict(method="mh", dataset="breast_cancer", seed=0, sigma=sg, tag=name, **c)
+            for name, c in configs.items() for sg in sigmas]
+    res = {}
+    print(f"mhdiag: {len(runs)} MH trainings", flush=True)
+    for i, job in enumerate(runs):
+        tc, cfg, data, a = _setup(job)
+        r = run_training(tc, data=data, progress=False)
+        chip = FaultyChip(make_chip(cfg), tc.faults) if a["sigma"] else make_chip(cfg)
+        init_shapes = [np.asarray(w).shape for w in r.float_weights]
+        p = tc.params
+        tgt = ChainTarget(cfg, tc.spec, data, chip, init_shapes, p["prior_std"], p["lik_std"], p["gain_std"],
+                          p["class_temp"])
+        v = np.asarray(r.extra["final_state"])
+        rng = np.random.default_rng(0)
+        base_prior, base_lik, _ = tgt.evaluate(v)
+        ts = np.linspace(-0.1, 0.1, 21)
+        profiles = []
+        for d in range(4):                       # random 10% blocks, unit per-coordinate scale
+            dvec = np.zeros(v.size)
+            idx = rng.choice(v.size, max(1, v.size // 10), replace=False)
+            dvec[idx] = rng.normal(0, 1, idx.size)
+            profiles.append([sum(tgt.evaluate(v + t * dvec)[:2]) - base_prior - base_lik for t in ts])
+        steps = np.logspace(-4, -0.5, 8)
+        accept = []
+        for st in steps:
+            a_ = []
+            for _ in range(25):
+                prop = v.copy()
+                idx = rng.choice(v.size, max(1, v.size // 10), replace=False)
+                prop[idx] += rng.normal(0, st, idx.size)
+                a_.append(min(1.0, float(np.exp(min(0.0, sum(tgt.evaluate(prop)[:2]) - base_prior - base_lik)))))
+            accept.append(float(np.mean(a_)))
+        gains = {}
+        for g in (-1.0, 0.0, 1.0):
+            vv = v.copy()
+            vv[tgt.n_w] = g
+            qcfg, ints, _ = quantise(cfg, tgt.unflat(vv), tc.spec.theta)
+            gains[g] = {"threshold_l0": qcfg.threshold[0], "ints_l0_sum_abs": int(np.abs(ints[0]).sum())}
+        key = f"{a['tag']} σ={a['sigma']:g}"
+        res[key] = {"test": r.chip_accuracy, "val": r.chip_val_accuracy, "final_steps": r.extra["final_steps"],
+                    "gains_state": v[tgt.n_w:].tolist(), "activity": _activity(chip, tgt, v),
+                    "profile_t": ts.tolist(), "profiles": profiles, "steps": steps.tolist(), "accept": accept,
+                    "gain_effect": {str(k): x for k, x in gains.items()}}
+        print(f"  [{i + 1}/{len(runs)}] {key}: test {r.chip_accuracy:.3f} steps {r.extra['final_steps']} "
+              f"activity {res[key]['activity']}", flush=True)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for key, d in res.items():
+        prof = np.array(d["profiles"])
+        axes[0].plot(d["profile_t"], np.median(prof, 0), marker=".", label=key)
+        axes[1].semilogx(d["steps"], d["accept"], marker="o", label=key)
+    axes[0].set_xlabel("step along a random 10% block (per-coordinate std)")
+    axes[0].set_ylabel("Δ log-posterior (median of 4 directions)")
+    axes[0].set_yscale("symlog")
+    axes[1].set_xlabel("proposal step size")
+    axes[1].set_ylabel("expected acceptance min(1, e^Δ)")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(OUT / "mhdiag.png", dpi=120)
+    plt.close(fig)
+    lines = ["Zero-input dynamics (threshold units; integer chip: threshold 127 LSB, β = 0.9, 16 steps):", "",
+             "| σ | stable rest state (continuous) | first spontaneous spike (continuous, step) | "
+             "chip: drift at rest after 16 steps (LSB) | chip: spikes in 16 steps, no input | "
+             "chip: spikes in 16 steps after one kick |", "|---|---|---|---|---|---|"]
+    for r_ in drift:
+        lines.append(f"| {r_['sigma']:g} | {'yes' if r_['fixed_point'] else 'no'} | "
+                     f"{r_['first_spontaneous_step_continuous']} | {r_['rest_drift_16_steps_lsb']} | "
+                     f"{r_['spikes_zero_input_16']} | {r_['spikes_after_one_kick_16']} |")
+    lines += ["", "Trained MH networks (seed 0) on the training set at their final chain state:", "",
+              "| run | test acc | final step(s) | hidden always-on | hidden silent | output always-on | "
+              "on-target rate | off-target rate | off-target neuron fires at all | accept @1e-3 | accept @1e-2 |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for key, d in res.items():
+        a_ = d["activity"]
+        acc = dict(zip(np.round(d["steps"], 6), d["accept"]))
+        i3 = int(np.argmin(np.abs(np.log(np.array(d["steps"]) / 1e-3))))
+        i2 = int(np.argmin(np.abs(np.log(np.array(d["steps"]) / 1e-2))))
+        L = len([k for k in a_ if k.endswith("_always")])
+        lines.append(f"| {key} | {d['test']:.3f} | {', '.join(f'{s:.4f}' for s in d['final_steps'])} | "
+                     f"{a_['l0_always']:.2f} | {a_['l0_silent']:.2f} | {a_[f'l{L - 1}_always']:.2f} | "
+                     f"{a_['on_rate']:.2f} | {a_['off_rate']:.2f} | {a_['off_fires_frac']:.2f} | "
+                     f"{d['accept'][i3]:.2f} | {d['accept'][i2]:.2f} |")
+    lines += ["", "Log-gain of layer 0 vs what the chip gets (first run): "
+              + "; ".join(f"g={k}: threshold {x['threshold_l0']} LSB, Σ|W_int| {x['ints_l0_sum_abs']}"
+                          for k, x in next(iter(res.values()))["gain_effect"].items())]
+    (OUT / "mhdiag.json").write_text(json.dumps({"drift": drift, "runs": res}, indent=1))
+    (OUT / "mhdiag.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("which", choices=["distortion", "datasize", "deploy", "mhchain", "all"])
+    ap.add_argument("which", choices=["distortion", "datasize", "deploy", "mhchain", "mhdiag", "all"])
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     a = ap.parse_args()

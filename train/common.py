@@ -42,6 +42,15 @@ class Encoded:
                    encode(split.x_test, steps, encoder, seed + 2), split.y_test, split.n_classes)
 
 
+def with_bias_channel(data: Encoded) -> Encoded:
+    """``data`` with one more input channel that spikes at every step (the last input address): a constant
+    drive whose weights act as per-neuron biases, e.g. sustained inhibition. The chip needs one more input."""
+    def add(x):
+        return np.concatenate([x, np.ones(x.shape[:2] + (1,), dtype=x.dtype)], axis=2)
+    return Encoded(add(data.x_train), data.y_train, add(data.x_val), data.y_val, add(data.x_test), data.y_test,
+                   data.n_classes)
+
+
 def check_fit(cfg: ChipConfig, data: Encoded) -> None:
     """Network and data must agree before training starts."""
     if data.x_train.shape[2] != cfg.layer_sizes[0]:
