@@ -65,7 +65,7 @@ def _job(args):
     from train.run import run_training
     tc, cfg, data, a = _setup(args)
     r = run_training(tc, data=data, progress=False)
-    return {"method": tc.method, "tag": a["tag"], "seed": tc.seed, "sigma": a["sigma"], "train_size": a["train_size"],
+    return {"method": tc.method, "tag": a["tag"], "label": a["tag"] or tc.method, "seed": tc.seed, "sigma": a["sigma"], "train_size": a["train_size"],
             "bias": a["bias"], "hidden": cfg.layer_sizes[1] if cfg.num_layers > 1 else None,
             "faults": a["faults"], "params": dict(tc.params), "iters": tc.params.get("iters"),
             "final_step": r.extra.get("final_step"), "final_steps": r.extra.get("final_steps"),
@@ -83,7 +83,7 @@ def summarise(rows, key, methods, field="chip"):
     table = {}
     for m in methods:
         for k in sorted({r[key] for r in rows}):
-            vals = [r[field] for r in rows if r["method"] == m and r[key] == k]
+            vals = [r[field] for r in rows if r.get("label", r["method"]) == m and r[key] == k]
             table[(m, k)] = (float(np.mean(vals)), float(np.std(vals)), len(vals))
     return table
 
@@ -130,26 +130,39 @@ def md_table(table, key, methods, header):
     return "\n".join(lines)
 
 
+#: the set-ups compared by ``distortion`` and ``datasize``: label -> job fields (see :func:`_setup`)
+VARIANTS = {
+    "bptt": {"method": "bptt"},
+    "cilspl": {"method": "cilspl"},
+    "mh": {"method": "mh"},
+}
+
+
+def sweep(name, key, values, variants, seeds, workers, xlabel, title, header, logx=False, **fixed):
+    """Every variant at every ``key`` value and seed; table (test, and validation accuracy), JSON, plot."""
+    jobs = [dict(dataset="breast_cancer", seed=s, tag=label, **{key: k}, **fixed, **v)
+            for k in values for label, v in variants.items() for s in range(seeds)]
+    print(f"{name}: {len(jobs)} trainings", flush=True)
+    rows = run_all(jobs, workers)
+    labels = list(variants)
+    t = summarise(rows, key, labels)
+    tv = summarise(rows, key, labels, field="val")
+    plot(t, key, labels, xlabel, OUT / f"{name}.png", title, logx=logx)
+    md = ("On-chip test accuracy:\n\n" + md_table(t, key, labels, header)
+          + "\n\nOn-chip validation accuracy:\n\n" + md_table(tv, key, labels, header))
+    publish(name, rows, md)
+    return rows
+
+
 def distortion(seeds, workers):
-    methods = ["bptt", "cilspl", "mh"]
-    sigmas = [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
-    rows = run_all([(m, "breast_cancer", s, sg, None, None) for sg in sigmas for m in methods for s in range(seeds)],
-                   workers)
-    t = summarise(rows, "sigma", methods)
-    plot(t, "sigma", methods, "membrane distortion σ (unknown to the trainer)", OUT / "distortion.png",
-         "breast cancer: accuracy vs chip distortion")
-    publish("distortion", rows, md_table(t, "sigma", methods, "σ"))
+    sweep("distortion", "sigma", [0.0, 1.0, 2.0, 3.0, 4.0, 5.0], VARIANTS, seeds, workers,
+          "membrane distortion σ (unknown to the trainer)", "breast cancer: accuracy vs chip distortion", "σ")
 
 
 def datasize(seeds, workers):
-    methods = ["bptt", "mh"]
-    sizes = [10, 20, 40, 80, 160, 341]
-    rows = run_all([(m, "breast_cancer", s, 0.0, n, None) for n in sizes for m in methods for s in range(seeds)],
-                   workers)
-    t = summarise(rows, "train_size", methods)
-    plot(t, "train_size", methods, "training samples", OUT / "datasize.png",
-         "breast cancer: accuracy vs training-set size", logx=True)
-    publish("datasize", rows, md_table(t, "train_size", methods, "n"))
+    variants = {k: v for k, v in VARIANTS.items() if k != "cilspl"}
+    sweep("datasize", "train_size", [10, 20, 40, 80, 160, 341], variants, seeds, workers, "training samples",
+          "breast cancer: accuracy vs training-set size", "n", logx=True)
 
 
 def deploy(seeds, workers):
@@ -163,6 +176,41 @@ def deploy(seeds, workers):
         hw = np.array([r["chip"] for r in rows if r["method"] == m])
         lines.append(f"| {m} | {pm(sw)} | {pm(hw)} | {(sw - hw).mean():+.3f} ± {(sw - hw).std():.3f} |")
     publish("deploy", rows, "\n".join(lines))
+
+
+#: deployment conditions of ``deploygap``: name -> (weight bits, faults the offline trainer is not told about)
+GAP_CONDITIONS = {
+    "3-bit": (3, {}),
+    "2-bit": (2, {}),
+    "4-bit, threshold mismatch 0.5": (4, {"threshold_mismatch": 0.5}),
+    "4-bit, 30% synapses stuck at 0": (4, {"stuck_zero": 0.3}),
+}
+GAP_EPOCHS = 20
+
+
+def deploygap(seeds, workers):
+    """Software vs on-chip accuracy (digits) where offline training should fail: 2–3-bit weights and
+    per-chip mismatch / stuck synapses (drawn per chip instance, the same instance in training and test)."""
+    from hw.config import ChipConfig
+    methods = ["bptt", "bptt_qat", "cilspl"]
+    jobs = []
+    for cond, (bits, faults) in GAP_CONDITIONS.items():
+        chip = ChipConfig(layer_sizes=(64, 64, 10), lanes=8, beta=0.9, weight_bits=bits).to_dict()
+        jobs += [dict(method=m, dataset="digits", seed=s, chip=chip, faults=faults, tag=cond,
+                      params={"epochs": GAP_EPOCHS}) for m in methods for s in range(seeds)]
+    print(f"deploygap: {len(jobs)} trainings", flush=True)
+    rows = run_all(jobs, workers)
+    lines = [f"digits, (64, 64, 10), {GAP_EPOCHS} epochs, {seeds} seeds; faults drawn per chip instance "
+             "(seed = training seed), unknown to the offline trainers", "",
+             "| condition | method | software accuracy | on-chip test accuracy | drop | on-chip val accuracy |",
+             "|---|---|---|---|---|---|"]
+    for cond in GAP_CONDITIONS:
+        for m in methods:
+            sel = [r for r in rows if r["tag"] == cond and r["method"] == m]
+            sw, hw_ = np.array([r["software"] for r in sel]), np.array([r["chip"] for r in sel])
+            lines.append(f"| {cond} | {m} | {pm(sw)} | {pm(hw_)} | {(sw - hw_).mean():+.3f} ± {(sw - hw_).std():.3f} "
+                         f"| {pm([r['val'] for r in sel])} |")
+    publish("deploygap", rows, "\n".join(lines))
 
 
 def mhchain(seeds, workers):
@@ -335,7 +383,7 @@ def mhdiag(seeds, workers, configs=None):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("which", choices=["distortion", "datasize", "deploy", "mhchain", "mhdiag", "all"])
+    ap.add_argument("which", choices=["distortion", "datasize", "deploy", "mhchain", "mhdiag", "deploygap", "all"])
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     a = ap.parse_args()
