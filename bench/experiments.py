@@ -4,6 +4,9 @@
     python bench/experiments.py datasize     # accuracy vs training-set size, BPTT vs MH (breast cancer)
     python bench/experiments.py deploy       # software vs on-chip accuracy on a 4-bit chip (digits)
     python bench/experiments.py mhchain      # MH at σ = 4, 5 with 3000 vs 10000 iterations
+    python bench/experiments.py mhdiag       # why MH fails at high σ: dynamics, activity, landscape, acceptance
+    python bench/experiments.py distortionfix  # σ sweep with the bias input, lik_std 1 / zero reset
+    python bench/experiments.py deploygap    # deployment gap at 2-3-bit weights, mismatch, stuck synapses
     python bench/experiments.py all
 
 Every number is measured by the run that writes it (``--seeds``, default 5).
@@ -20,8 +23,12 @@ import numpy as np
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "experiments"
 MH_KW = {"iters": 3000}
+#: a chip that resets a firing neuron to zero (the default subtracts the threshold); ``_setup`` fits its sizes
+ZERO = {"layer_sizes": [30, 16, 2], "lanes": 8, "beta": 0.9, "reset": "zero"}
 #: the MH set-ups the diagnosis compares (job fields, see :func:`_setup`)
-DIAG_CONFIGS = {"mh": {"params": {"iters": 3000}}}
+DIAG_CONFIGS = {"mh": {},
+                "mh +bias, lik_std 1": {"bias": True, "params": {"iters": 3000, "lik_std": 1.0}},
+                "mh +bias, zero reset": {"bias": True, "chip": ZERO}}
 EPOCHS = {"bptt": 30, "bptt_qat": 30, "cilspl": 30}
 
 
@@ -51,8 +58,11 @@ def _setup(args):
     n_in, n_out = data.x_train.shape[2], data.n_classes
     if a["chip"]:
         cfg = ChipConfig.from_dict(a["chip"])
-        if a["bias"] and cfg.layer_sizes[0] != n_in:
-            cfg = cfg.replace(layer_sizes=(n_in,) + tuple(cfg.layer_sizes[1:]))
+        sizes = list(cfg.layer_sizes)
+        sizes[0] = n_in
+        if a["hidden"] and len(sizes) == 3:
+            sizes[1] = a["hidden"]
+        cfg = cfg.replace(layer_sizes=tuple(sizes))
     else:
         cfg = default_chip(a["dataset"], n_in, n_out, a["hidden"])
     return tc.replace(chip=cfg), cfg, data, a
@@ -154,15 +164,51 @@ def sweep(name, key, values, variants, seeds, workers, xlabel, title, header, lo
     return rows
 
 
+#: the networks that remove the high-σ failure (``distortionfix``): every one has the always-on bias input
+FIX_VARIANTS = {
+    "bptt +bias": {"method": "bptt", "bias": True},
+    "cilspl +bias": {"method": "cilspl", "bias": True},
+    "mh +bias, lik_std 1": {"method": "mh", "bias": True, "params": {"iters": 3000, "lik_std": 1.0}},
+    "bptt +bias, zero reset": {"method": "bptt", "bias": True, "chip": ZERO},
+    "cilspl +bias, zero reset": {"method": "cilspl", "bias": True, "chip": ZERO},
+    "mh +bias, zero reset": {"method": "mh", "bias": True, "chip": ZERO},
+}
+#: the set-ups of ``datasize``
+SIZE_VARIANTS = {
+    "bptt": {"method": "bptt"},
+    "bptt +bias, zero reset": {"method": "bptt", "bias": True, "chip": ZERO},
+    "mh": {"method": "mh"},
+    "mh +bias, zero reset": {"method": "mh", "bias": True, "chip": ZERO},
+    "mh +bias, zero reset, 4 hidden": {"method": "mh", "bias": True, "chip": ZERO, "hidden": 4},
+}
+
+
+def distortionfix(seeds, workers):
+    sweep("distortionfix", "sigma", [0.0, 2.0, 3.0, 4.0, 5.0], FIX_VARIANTS, seeds, workers,
+          "membrane distortion σ (unknown to the trainer)",
+          "breast cancer, bias input: accuracy vs chip distortion", "σ")
+
+
 def distortion(seeds, workers):
     sweep("distortion", "sigma", [0.0, 1.0, 2.0, 3.0, 4.0, 5.0], VARIANTS, seeds, workers,
           "membrane distortion σ (unknown to the trainer)", "breast cancer: accuracy vs chip distortion", "σ")
 
 
 def datasize(seeds, workers):
-    variants = {k: v for k, v in VARIANTS.items() if k != "cilspl"}
-    sweep("datasize", "train_size", [10, 20, 40, 80, 160, 341], variants, seeds, workers, "training samples",
-          "breast cancer: accuracy vs training-set size", "n", logx=True)
+    sizes = [10, 20, 40, 80, 160, 341]
+    rows = sweep("datasize", "train_size", sizes, SIZE_VARIANTS, seeds, workers, "training samples",
+                 "breast cancer: accuracy vs training-set size", "n", logx=True)
+    lines = ["", "Smallest training-set size whose mean on-chip accuracy reaches 0.90 (test; validation):", ""]
+    for label in SIZE_VARIANTS:
+        first = {}
+        for field in ("chip", "val"):
+            ok = [n for n in sizes if np.mean([r[field] for r in rows if r["label"] == label
+                                               and r["train_size"] == n]) >= 0.90]
+            first[field] = ok[0] if ok else "not reached"
+        lines.append(f"* {label}: {first['chip']}; {first['val']}")
+    with open(OUT / "datasize.md", "a") as f:
+        f.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
 
 
 def deploy(seeds, workers):
@@ -290,7 +336,7 @@ def mhdiag(seeds, workers, configs=None):
     configs = configs or DIAG_CONFIGS
     drift = _drift_table()
     sigmas = (0.0, 5.0)
-    runs = [dict(method="mh", dataset="breast_cancer", seed=0, sigma=sg, tag=name, **c)
+    runs = [dict(method="mh", dataset="breast_cancer", seed=0, sigma=sg, tag=name, **{"params": MH_KW, **c})
             for name, c in configs.items() for sg in sigmas]
     res = {}
     print(f"mhdiag: {len(runs)} MH trainings", flush=True)
@@ -383,12 +429,13 @@ def mhdiag(seeds, workers, configs=None):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("which", choices=["distortion", "datasize", "deploy", "mhchain", "mhdiag", "deploygap", "all"])
+    ap.add_argument("which", choices=["distortion", "datasize", "deploy", "mhchain", "mhdiag", "deploygap", "distortionfix", "all"])
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     a = ap.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
-    for name in (["distortion", "datasize", "deploy"] if a.which == "all" else [a.which]):
+    every = ["mhdiag", "distortion", "distortionfix", "datasize", "deploy", "deploygap", "mhchain"]
+    for name in (every if a.which == "all" else [a.which]):
         globals()[name](a.seeds, a.workers)
 
 
