@@ -281,7 +281,7 @@ def _drift_table():
     from sim.faults import Faults, FaultyChip
     beta, rows = 0.9, []
     u = np.linspace(-1, 1, 200001)
-    for sg in (0.0, 1.0, 2.0, 2.5, 3.0, 4.0, 5.0):
+    for sg in (0.0, 1.0, 2.0, 2.5, 3.0, 4.0, 4.5, 4.75, 5.0):
         fixed = bool(np.any((1 - beta) * u >= beta * (sg / 4) * np.exp(4 * (u - 1))))
         x, first = 0.0, None                 # continuous: first spontaneous spike from rest
         for t in range(200):
@@ -296,11 +296,32 @@ def _drift_table():
         x_in = np.zeros((2, 16, 1), bool)
         x_in[1, 0, 0] = True                   # sample 1: one input event at step 0 (one forced spike)
         out = chip.run(x_in, True)
-        rows.append({"sigma": sg, "fixed_point": fixed, "first_spontaneous_step_continuous": first,
+        zcfg = cfg.replace(reset="zero")
+        zchip = FaultyChip(make_chip(zcfg), Faults(distortion=sg)) if sg else make_chip(zcfg)
+        zchip.load([np.full((1, 1), 127)])
+        rows.append({"spikes_after_one_kick_16_zero_reset": int(zchip.run(x_in).output[1].sum()),"sigma": sg, "fixed_point": fixed, "first_spontaneous_step_continuous": first,
                      "rest_drift_16_steps_lsb": int(out.state[0][0, -1, 0]),
                      "spikes_zero_input_16": int(out.output[0].sum()),
                      "spikes_after_one_kick_16": int(out.output[1].sum())})
     return rows
+
+
+def _fi_curves():
+    """Spikes in 16 steps of one neuron (threshold 100 LSB, β = 0.9) driven at every step by a constant input
+    of I thresholds, per σ and reset mode: the neuron's transfer function under distortion."""
+    from hw.config import ChipConfig
+    from sim.chip import make_chip
+    from sim.faults import Faults, FaultyChip
+    currents = np.round(np.linspace(-0.3, 1.2, 31), 3)
+    out = {}
+    for reset in ("subtract", "zero"):
+        cfg = ChipConfig(layer_sizes=(len(currents), len(currents)), lanes=8, beta=0.9, threshold=100, reset=reset)
+        w = np.diag(np.rint(currents * 100)).astype(np.int64)
+        for sg in (0.0, 3.0, 4.0, 5.0):
+            chip = FaultyChip(make_chip(cfg), Faults(distortion=sg)) if sg else make_chip(cfg)
+            chip.load([w])
+            out[(reset, sg)] = chip.run(np.ones((1, 16, len(currents)), bool)).output[0].sum(0).tolist()
+    return currents, out
 
 
 def _activity(chip, tgt, v):
@@ -381,6 +402,18 @@ def mhdiag(seeds, workers, configs=None):
                     "gain_effect": {str(k): x for k, x in gains.items()}}
         print(f"  [{i + 1}/{len(runs)}] {key}: test {r.chip_accuracy:.3f} steps {r.extra['final_steps']} "
               f"activity {res[key]['activity']}", flush=True)
+    currents, fi = _fi_curves()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for (reset, sg), counts in fi.items():
+        ax.plot(currents, counts, ("-" if reset == "subtract" else "--"), marker=".", label=f"σ={sg:g}, {reset} reset")
+    ax.set_xlabel("constant input per step (thresholds)")
+    ax.set_ylabel("spikes in 16 steps")
+    ax.set_title("one neuron's transfer function under distortion")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(OUT / "mhdiag_fi.png", dpi=120)
+    plt.close(fig)
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for key, d in res.items():
         prof = np.array(d["profiles"])
@@ -400,11 +433,17 @@ def mhdiag(seeds, workers, configs=None):
     lines = ["Zero-input dynamics (threshold units; integer chip: threshold 127 LSB, β = 0.9, 16 steps):", "",
              "| σ | stable rest state (continuous) | first spontaneous spike (continuous, step) | "
              "chip: drift at rest after 16 steps (LSB) | chip: spikes in 16 steps, no input | "
-             "chip: spikes in 16 steps after one kick |", "|---|---|---|---|---|---|"]
+             "chip: spikes in 16 steps after one kick | the same, zero reset |", "|---|---|---|---|---|---|---|"]
     for r_ in drift:
         lines.append(f"| {r_['sigma']:g} | {'yes' if r_['fixed_point'] else 'no'} | "
                      f"{r_['first_spontaneous_step_continuous']} | {r_['rest_drift_16_steps_lsb']} | "
-                     f"{r_['spikes_zero_input_16']} | {r_['spikes_after_one_kick_16']} |")
+                     f"{r_['spikes_zero_input_16']} | {r_['spikes_after_one_kick_16']} | "
+                     f"{r_['spikes_after_one_kick_16_zero_reset']} |")
+    sel = [i for i, c in enumerate(currents) if c in (-0.1, 0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0)]
+    lines += ["", "Spikes in 16 steps under a constant input of I thresholds per step (`mhdiag_fi.png`):", "",
+              "| reset, σ | " + " | ".join(f"I={currents[i]:g}" for i in sel) + " |", "|---" * (len(sel) + 1) + "|"]
+    for (reset, sg), counts in fi.items():
+        lines.append(f"| {reset}, {sg:g} | " + " | ".join(str(counts[i]) for i in sel) + " |")
     lines += ["", "Trained MH networks (seed 0) on the training set at their final chain state:", "",
               "| run | test acc | final step(s) | hidden always-on | hidden silent | output always-on | "
               "on-target rate | off-target rate | off-target neuron fires at all | accept @1e-3 | accept @1e-2 |",
@@ -422,7 +461,8 @@ def mhdiag(seeds, workers, configs=None):
     lines += ["", "Log-gain of layer 0 vs what the chip gets (first run): "
               + "; ".join(f"g={k}: threshold {x['threshold_l0']} LSB, Σ|W_int| {x['ints_l0_sum_abs']}"
                           for k, x in next(iter(res.values()))["gain_effect"].items())]
-    (OUT / "mhdiag.json").write_text(json.dumps({"drift": drift, "runs": res}, indent=1))
+    (OUT / "mhdiag.json").write_text(json.dumps({"drift": drift, "runs": res, "fi_currents": currents.tolist(),
+                                                 "fi": {f"{r} {sg:g}": c for (r, sg), c in fi.items()}}, indent=1))
     (OUT / "mhdiag.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
