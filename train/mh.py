@@ -22,8 +22,17 @@ frozen, so the chain is a proper MH chain on the untempered posterior. Every ``t
 state is averaged; the posterior mean, quantised, is deployed.
 
 Guidance: ``lik_std`` ~ 0.3–1 (smaller = sharper, greedier; 0.5 gave the best validation accuracy on
-breast cancer); ``prior_std`` a few times the typical weight (0.5 in threshold units);
+breast cancer at σ = 0); ``prior_std`` a few times the typical weight (0.5 in threshold units);
 ``target_accept`` 0.2–0.4; ``block_frac`` 0.05–0.2; ``class_temp`` 1–4 spikes.
+
+Under strong membrane distortion with the subtract reset (σ ≳ 4, ``docs/experiments/mhdiag.md``) a
+spike leaves the membrane near threshold, where the distortion is strongest, so spikes come in bursts
+and, from σ ≈ 4.9, a neuron that fires once fires at every remaining step. The chip's output is then a
+step function of the weights, the rate likelihood a landscape of cliffs, and the adapted step
+collapses. What restores the chain (measured, 5 seeds: ``bench/experiments.py distortionfix``): an
+always-on bias input (:func:`train.common.with_bias_channel`, for sustained inhibition) with
+``lik_std`` 1, or a chip programmed to reset to zero (which removes the bursts for every trainer).
+The categorical likelihood and per-layer steps did not help there (seeds 0–1, validation accuracy).
 """
 from __future__ import annotations
 
