@@ -1,6 +1,7 @@
 """What the three trainers share: encoded data, rate targets, chip evaluation and the result format."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from dataclasses import asdict, dataclass, field
@@ -47,8 +48,7 @@ def with_bias_channel(data: Encoded) -> Encoded:
     drive whose weights act as per-neuron biases, e.g. sustained inhibition. The chip needs one more input."""
     def add(x):
         return np.concatenate([x, np.ones(x.shape[:2] + (1,), dtype=x.dtype)], axis=2)
-    return Encoded(add(data.x_train), data.y_train, add(data.x_val), data.y_val, add(data.x_test), data.y_test,
-                   data.n_classes)
+    return dataclasses.replace(data, x_train=add(data.x_train), x_val=add(data.x_val), x_test=add(data.x_test))
 
 
 def check_fit(cfg: ChipConfig, data: Encoded) -> None:
