@@ -9,8 +9,9 @@ from __future__ import annotations
 from typing import Sequence
 
 import numpy as np
+from amaranth.build import ResourceError
 from amaranth.hdl import Elaboratable, Module
-from amaranth.lib import wiring
+from amaranth.lib import io, wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.bridge import ProtocolBridge
@@ -51,11 +52,14 @@ class BoardTop(Elaboratable):
         m = Module()
         divisor = int(platform.default_clk_frequency // self.baud)
         m.submodules.chip = chip = LinkedChip(self.cfg, divisor, self.weights)
-        uart = platform.request("uart", 0)
-        m.d.comb += [chip.uart_rx.eq(uart.rx.i), uart.tx.o.eq(chip.uart_tx)]
+        uart = platform.request("uart", 0, dir="-")
+        m.submodules.uart_rx = uart_rx = io.Buffer("i", uart.rx)
+        m.submodules.uart_tx = uart_tx = io.Buffer("o", uart.tx)
+        m.d.comb += [chip.uart_rx.eq(uart_rx.i), uart_tx.o.eq(chip.uart_tx)]
         try:
-            led = platform.request("led", 0)
-            m.d.comb += led.o.eq(chip.busy)
-        except Exception:       # a board without LEDs
-            pass
+            led = platform.request("led", 0, dir="-")
+        except ResourceError:       # a board without LEDs
+            return m
+        m.submodules.led = led_buffer = io.Buffer("o", led)
+        m.d.comb += led_buffer.o.eq(chip.busy)
         return m

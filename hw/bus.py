@@ -13,7 +13,8 @@ Write bus (``wr.addr = region << offset_bits | offset``, one word per cycle when
 Read bus (``rd.addr = region << read_offset_bits | offset``; ``rd.data`` valid one cycle later):
 
 * region 0, membranes: word ``state_base(l) + g`` (``lanes`` signed ``acc_bits`` values)
-* region 1, counters: index into :func:`sim.model.counter_names` (``spikes_l0..``, then COUNTER_NAMES)
+* region 1, counters: index into :attr:`hw.config.ChipConfig.counter_names` (``spikes_l0..``, then
+  the fixed names)
 
 Lane ``k`` of a word occupies bits ``[k*bits, (k+1)*bits)``, two's complement.
 Event payload: ``index`` in bits ``[0, index_bits)``, ``end`` (end of time step) at bit ``index_bits``.
@@ -25,7 +26,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from hw.config import COUNTER_BITS, COUNTER_NAMES, ChipConfig, clog2
+from hw.config import COUNTER_BITS, ChipConfig, clog2
 
 REGION_WEIGHTS, REGION_OFFSETS, REGION_REGS = 0, 1, 2
 READ_MEMBRANES, READ_COUNTERS = 0, 1
@@ -37,7 +38,7 @@ class BusMap:
 
     @property
     def num_counters(self) -> int:
-        return self.cfg.num_layers + len(COUNTER_NAMES)
+        return len(self.cfg.counter_names)
 
     @property
     def offset_bits(self) -> int:

@@ -10,6 +10,8 @@ Units: weights, membranes and thresholds are integers in membrane LSBs. ``beta``
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import math
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -21,7 +23,8 @@ RESET_MODES = ("subtract", "zero")
 #: Width of every performance counter, in bits (they saturate at ``2**COUNTER_BITS - 1``).
 COUNTER_BITS = 32
 
-#: Per-sample performance counters, in the order the read bus exposes them after the per-layer spikes.
+#: The fixed per-sample performance counters, in read-bus order after the per-layer ``spikes_l{l}``
+#: counters. The complete list for a chip is :attr:`ChipConfig.counter_names`; use that.
 COUNTER_NAMES = (
     "cycles",          # busy cycles (the schedule in docs/chip.md); stalls on the host streams excluded
     "in_events",       # input address events accepted (layer-0 events)
@@ -155,9 +158,12 @@ class ChipConfig:
 
     @property
     def beta_int(self) -> tuple[int, ...]:
-        """Per-layer leak multipliers, ``round(beta * 2**f)`` clipped to ``1 .. 2**f - 1``."""
+        """Per-layer leak multipliers: ``beta * 2**f`` rounded half to even (Python's :func:`round`), then
+        clipped to ``1 .. 2**f - 1``. E.g. ``f = 2``: beta 0.375 (1.5 quarters) -> 2, 0.625 (2.5) -> 2.
+
+        Only this encoding rounds half to even; the leak itself (``docs/chip.md``) rounds half up."""
         one = 1 << self.beta_frac_bits
-        return tuple(min(one - 1, max(1, int(round(b * one)))) for b in self.beta)
+        return tuple(min(one - 1, max(1, round(b * one))) for b in self.beta)
 
     @property
     def beta_effective(self) -> tuple[float, ...]:
@@ -190,9 +196,22 @@ class ChipConfig:
         """Width of an address-event index (enough for any layer)."""
         return clog2(max(self.layer_sizes))
 
+    @property
+    def counter_names(self) -> tuple[str, ...]:
+        """Every per-sample counter a backend reports, in read-bus order: ``spikes_l0 .. spikes_l{L-1}``,
+        then :data:`COUNTER_NAMES`. The one list the RTL, the bus map, the model and the drivers use."""
+        return tuple(f"spikes_l{l}" for l in range(self.num_layers)) + COUNTER_NAMES
+
     def structure(self) -> "ChipConfig":
         """This config with runtime registers at their defaults: equal structures give identical RTL."""
         return dataclasses.replace(self, beta=0.5, threshold=1, reset="subtract")
+
+    @property
+    def structure_hash(self) -> str:
+        """SHA-256 (hex) of the structure: the sorted-key JSON of :meth:`structure`'s fields. Equal for
+        configs that differ only in runtime registers; stable across processes and Python versions."""
+        text = json.dumps(self.structure().to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
 
     def replace(self, **changes) -> "ChipConfig":
         return dataclasses.replace(self, **changes)
@@ -221,15 +240,8 @@ class ChipConfig:
             shape = (self.fan_in(l), self.fan_out(l))
             if w.shape != shape:
                 raise ConfigError(f"weights[{l}]: expected shape {shape}, got {w.shape}")
-            if not np.issubdtype(w.dtype, np.integer):
-                if not np.all(np.isfinite(w)) or np.any(w != np.round(w)):
-                    raise ConfigError(f"weights[{l}]: must be integers (quantise first, see train.quant)")
-            wi = w.astype(np.int64)
-            if wi.min(initial=0) < self.weight_min or wi.max(initial=0) > self.weight_max:
-                raise ConfigError(
-                    f"weights[{l}]: values {wi.min()}..{wi.max()} do not fit {self.weight_bits}-bit weights; "
-                    f"allowed range is {self.weight_min}..{self.weight_max}")
-            out.append(wi)
+            out.append(_int_array(f"weights[{l}]", w, self.weight_min, self.weight_max,
+                                  f"{self.weight_bits}-bit weights"))
         return out
 
     def check_offsets(self, offsets: Sequence[np.ndarray] | None) -> list[np.ndarray]:
@@ -243,10 +255,8 @@ class ChipConfig:
             o = np.asarray(o)
             if o.shape != (self.fan_out(l),):
                 raise ConfigError(f"threshold_offsets[{l}]: expected shape ({self.fan_out(l)},), got {o.shape}")
-            oi = o.astype(np.int64)
-            if np.any(oi != o) or oi.min(initial=0) < self.offset_min or oi.max(initial=0) > self.offset_max:
-                raise ConfigError(
-                    f"threshold_offsets[{l}]: allowed range is integers {self.offset_min}..{self.offset_max}")
+            oi = _int_array(f"threshold_offsets[{l}]", o, self.offset_min, self.offset_max,
+                            f"{self.threshold_offset_bits}-bit offsets")
             eff = self.threshold[l] + oi
             if eff.min(initial=1) < 0 or eff.max(initial=0) > self.membrane_max:
                 raise ConfigError(
@@ -273,6 +283,34 @@ def _is_int(v) -> bool:
     if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
         return False
     return math.isfinite(v) and int(v) == v
+
+
+def _int_array(name: str, a: np.ndarray, lo: int, hi: int, unit: str) -> np.ndarray:
+    """``a`` as int64 if every entry is an integer in ``lo..hi``, else a :class:`ConfigError` that names
+    the allowed range. The range is checked on the values as given, before any cast: no wrap-around of
+    unsigned or huge values, no numpy warnings. Shared by weights and threshold offsets."""
+    if a.dtype == bool:
+        a = a.astype(np.uint8)
+    if not (np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)):
+        raise ConfigError(f"{name}: expected a numeric array, got dtype {a.dtype}")
+    if a.size == 0:
+        return a.astype(np.int64)
+    if np.issubdtype(a.dtype, np.floating) and (not np.all(np.isfinite(a)) or np.any(a != np.round(a))):
+        raise ConfigError(f"{name}: must be integers (quantise first, see train.quant); "
+                          f"allowed range is {lo}..{hi}")
+    amin, amax = a.min(), a.max()
+    # numpy compares any integer or float scalar with a Python int exactly (uint64 2**64-1 > 7 holds)
+    if amin < lo or amax > hi:
+        raise ConfigError(f"{name}: values {_show(amin)}..{_show(amax)} do not fit {unit}; "
+                          f"allowed range is {lo}..{hi}")
+    return a.astype(np.int64)
+
+
+def _show(v) -> str:
+    """An array extreme for a message: integers exactly, huge floats as ``1e+30``."""
+    if isinstance(v, np.integer) or abs(float(v)) < 2**53:
+        return str(int(v))
+    return f"{float(v):g}"
 
 
 def _check_int(name: str, v, lo: int, hi: int) -> None:

@@ -1,11 +1,13 @@
-"""The host link's framed protocol (pure Python: byte layouts, CRC, frame codec).
+"""The host link's framed protocol (pure Python: frame format, CRC, frame encoder).
 
 Every frame, both directions::
 
-    0xA5 | SEQ | CMD | LEN | PAYLOAD (LEN bytes) | CRC8
+    0xA5 | SEQ | CMD | LEN | PAYLOAD (LEN bytes) | CRC
 
-``CRC8`` is the CRC-8 with polynomial 0x07 (init 0) over SEQ, CMD, LEN and the payload. Multi-byte
-fields are little-endian. Host to board (one operation per frame; the board answers each):
+``CRC`` is :data:`CRC8`, the catalogued CRC-8/SMBUS (polynomial 0x07, initial value 0, not reflected),
+over SEQ, CMD, LEN and the payload. The gateware (:mod:`hw.bridge`) builds its CRC processor from the
+same object, so the CRC is defined once. Multi-byte fields are little-endian. Host to board (one
+operation per frame; the board answers each):
 
 =========  =====  =====================================  =====================================
 command    CMD    payload                                answer
@@ -25,35 +27,49 @@ the board hunts for the next 0xA5: that is the resynchronisation.
 """
 from __future__ import annotations
 
-import zlib
+import hashlib
 from dataclasses import dataclass
+
+from amaranth.lib.crc import catalog
 
 from hw.bus import BusMap
 from hw.config import ChipConfig
 
 SYNC = 0xA5
 WRITE, READ, EVENT, PING = 0x01, 0x02, 0x03, 0x04
+COMMANDS = (WRITE, READ, EVENT, PING)
 ACK, READ_DATA, OUT_EVENT, PONG, NAK = 0x80, 0x82, 0x83, 0x84, 0xFE
 NAK_CRC, NAK_COMMAND, NAK_TIMEOUT = 1, 2, 3
 VERSION = 1
 FRAME_TIMEOUT_BYTES = 4
+PONG_BYTES = 5                          # version, config hash
 
-
-def crc8(data: bytes, crc: int = 0) -> int:
-    for b in data:
-        crc ^= b
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x07) & 0xFF if crc & 0x80 else (crc << 1) & 0xFF
-    return crc
+#: The frame check: CRC-8/SMBUS over bytes. ``CRC8.compute(body)`` on the host, ``CRC8.create()`` (an
+#: :class:`amaranth.lib.crc.Processor`) in the gateware.
+CRC8 = catalog.CRC8_SMBUS(data_width=8)
 
 
 def nbytes(bits: int) -> int:
     return (bits + 7) // 8
 
 
+def config_hash(cfg: ChipConfig) -> int:
+    """32 bits of the structure's SHA-256: the host checks that the board carries the chip it expects.
+
+    Uses ``cfg.structure_hash`` (a SHA-256 hex digest) where :class:`ChipConfig` provides it, else
+    hashes the structure here."""
+    digest = getattr(cfg, "structure_hash", None)
+    if callable(digest):
+        digest = digest()
+    if digest is None:
+        structure = repr(sorted(cfg.structure().to_dict().items())).encode()
+        digest = hashlib.sha256(structure).hexdigest()
+    return int(digest[:8], 16)
+
+
 @dataclass(frozen=True)
-class Layout:
-    """Payload field sizes for one chip configuration (from :class:`hw.bus.BusMap`)."""
+class FrameFormat:
+    """Payload field sizes of the frames for one chip configuration (from :class:`hw.bus.BusMap`)."""
     cfg: ChipConfig
 
     @property
@@ -82,12 +98,17 @@ class Layout:
 
     @property
     def max_payload(self) -> int:
+        """Longest payload of a command (host to board)."""
         return max(self.addr_bytes + self.data_bytes, self.read_addr_bytes, self.event_bytes, 1)
 
     @property
+    def max_reply(self) -> int:
+        """Longest payload of an answer or output event (board to host)."""
+        return max(self.read_data_bytes, self.event_bytes, PONG_BYTES)
+
+    @property
     def config_hash(self) -> int:
-        """CRC-32 of the structure: the host checks that the board carries the chip it expects."""
-        return zlib.crc32(repr(sorted(self.cfg.structure().to_dict().items())).encode())
+        return config_hash(self.cfg)
 
     def expected_length(self, cmd: int) -> int | None:
         return {WRITE: self.addr_bytes + self.data_bytes, READ: self.read_addr_bytes,
@@ -96,7 +117,7 @@ class Layout:
 
 def encode(seq: int, cmd: int, payload: bytes = b"") -> bytes:
     body = bytes([seq & 0xFF, cmd, len(payload)]) + payload
-    return bytes([SYNC]) + body + bytes([crc8(body)])
+    return bytes([SYNC]) + body + bytes([CRC8.compute(body)])
 
 
 def le(value: int, n: int) -> bytes:

@@ -5,7 +5,7 @@
 * ``"fast"``      — :class:`sim.model.FastModel` (numpy, batched; the scoreboard)
 * ``"amaranth"``  — the RTL in Amaranth's simulator
 * ``"icarus"`` / ``"verilator"`` — the generated Verilog under cocotb
-* ``"board"``     — a real board over its UART link (``port=``, ``baud=``), see :mod:`sim.board`
+* ``"board"``     — a real board over its UART link (``port=``, ``baud=``), see :mod:`sim.board_link`
 
 Trainers only ever call ``load`` and ``run``, so any backend can be the chip in the loop.
 """
@@ -19,7 +19,7 @@ from typing import Sequence
 import numpy as np
 
 from hw.config import ChipConfig, ConfigError
-from sim.model import ChipResult, FastModel, counter_names
+from sim.model import ChipResult, FastModel
 
 BACKENDS = ("fast", "amaranth", "icarus", "verilator", "board")
 
@@ -50,7 +50,10 @@ def available_memory() -> int:
 
 def check_memory(cfg: ChipConfig, batch: int, steps: int, record_state: bool = False) -> None:
     """Refuse, with the estimate, a run that would not fit in the memory available (before any work)."""
-    need, have = memory_estimate(cfg, batch, steps, record_state), available_memory()
+    need = memory_estimate(cfg, batch, steps, record_state)
+    if need < 2**28:              # 256 MiB: not worth asking the system (this runs on every load and run)
+        return
+    have = available_memory()
     if need > 0.8 * have:
         raise ConfigError(f"layer_sizes={cfg.layer_sizes} with batch {batch} x {steps} steps needs about "
                           f"{need / 2**30:.1f} GiB; {have / 2**30:.1f} GiB are available — use fewer or smaller "
@@ -118,7 +121,7 @@ def result_from_samples(cfg: ChipConfig, samples: list[dict]) -> ChipResult:
     state = None
     if samples[0]["state"] is not None:
         state = [np.stack([s["state"][l] for s in samples]) for l in range(L)]
-    counters = {n: np.array([s["counters"][n] for s in samples], np.int64) for n in counter_names(cfg)}
+    counters = {n: np.array([s["counters"][n] for s in samples], np.int64) for n in cfg.counter_names}
     return ChipResult(spikes=spikes, state=state, counters=counters)
 
 
@@ -132,7 +135,7 @@ def make_chip(cfg: ChipConfig, backend: str = "fast", **kwargs) -> Chip:
         from sim.cocotb_sim import CocotbChip
         return CocotbChip(cfg, simulator=backend, **kwargs)
     if backend == "board":
-        from sim.board import BoardChip, SerialTransport
+        from sim.board_link import BoardChip, SerialTransport
         port = kwargs.pop("port", None)
         if not port:
             raise ConfigError("backend='board' needs port=... (the board's serial port, e.g. /dev/ttyUSB1)")

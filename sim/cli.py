@@ -5,7 +5,11 @@ import argparse
 import time
 
 from hw.cli import chip_arguments, chip_overrides, check_writable, load_chip, number
+from hw.config import ConfigError
 from sim.chip import BACKENDS
+
+#: backends that can write waveforms (``--vcd``)
+VCD_BACKENDS = ("amaranth", "icarus", "verilator")
 
 
 def cmd_run(a: argparse.Namespace) -> int:
@@ -15,7 +19,14 @@ def cmd_run(a: argparse.Namespace) -> int:
     check_memory(cfg, a.batch, a.steps)                 # refuse before the weights are even drawn
     if a.raster:
         check_writable(a.raster, "--raster", is_dir=False)
-    chip = make_chip(cfg, a.backend, **({"port": a.port, "baud": a.baud} if a.backend == "board" else {}))
+    kwargs = {"port": a.port, "baud": a.baud} if a.backend == "board" else {}
+    if a.vcd:
+        if a.backend not in VCD_BACKENDS:
+            raise ConfigError(f"--vcd: backend {a.backend} has no waveforms; use --backend "
+                              f"{' / '.join(VCD_BACKENDS)}")
+        check_writable(a.vcd, "--vcd", is_dir=False)
+        kwargs["vcd"] = a.vcd
+    chip = make_chip(cfg, a.backend, **kwargs)
     weights = random_weights(cfg, a.seed, a.density)
     x = random_spikes(cfg, a.batch, a.steps, a.density, a.seed + 1)
     chip.load(weights)
@@ -30,10 +41,16 @@ def cmd_run(a: argparse.Namespace) -> int:
         print(f"sample {b}: output spike counts {counts[b].tolist()}  predicted class {int(counts[b].argmax())}  "
               f"cycles {int(r.cycles[b])}  latency {r.cycles[b] / a.clock_mhz:.1f} us @ {a.clock_mhz:g} MHz")
     print("activity per sample (mean over batch):")
-    for name in r.counters:
+    for name in cfg.counter_names:
         print(f"  {name:15s} {r.counters[name].mean():12.1f}")
     ideal = r.counters["synops"].sum() / cfg.lanes
     print(f"utilisation (synops/lanes / cycles): {ideal / r.cycles.sum():.3f}")
+    from sim.metrics import chip_metrics, metrics_table, neurobench_metrics
+    nb = None if a.no_neurobench else neurobench_metrics(cfg, weights, x)
+    print("metrics per sample (chip vs NeuroBench 2.x on the snnTorch mirror of the same weights and inputs):")
+    print("\n".join(metrics_table(chip_metrics(cfg, weights, x, r), nb)))
+    if a.vcd:
+        print(f"waveforms: {a.vcd} (open with gtkwave or surfer)")
     if a.raster:
         from sim.plots import raster
         print(f"raster: {raster(r, a.raster)}")
@@ -54,4 +71,7 @@ def register(sub) -> None:
     p.add_argument("--clock-mhz", dest="clock_mhz", type=number(float, 0, 10_000, open_low=True), default=100.0,
                    help="clock for the latency figures, MHz (> 0)")
     p.add_argument("--raster", help="write a spike raster of sample 0 to this PNG")
+    p.add_argument("--vcd", help=f"write the core's waveforms to this VCD file ({', '.join(VCD_BACKENDS)} backends)")
+    p.add_argument("--no-neurobench", dest="no_neurobench", action="store_true",
+                   help="skip the NeuroBench metrics (they run an snnTorch mirror of the network)")
     p.set_defaults(func=cmd_run)

@@ -1,7 +1,8 @@
 """The generated Verilog under Icarus Verilog or Verilator, through cocotb 2.x.
 
 The Verilog of a structure (:meth:`hw.config.ChipConfig.structure`) is built once per simulator into a
-cache (``$SPIKELOOP_CACHE`` or ``~/.cache/spikeloop``); each :meth:`CocotbChip.run` is one cocotb test
+cache (``$SPIKELOOP_CACHE`` or ``~/.cache/spikeloop``), keyed by the simulator and a hash of the Verilog
+text itself, so a change to the RTL (not only to the structure) builds afresh; each :meth:`CocotbChip.run` is one cocotb test
 (:mod:`sim.cocotb_entry`) that runs :class:`sim.driver.HostDriver` against it. Data crosses the process
 boundary as ``.npz`` files.
 """
@@ -21,7 +22,6 @@ import numpy as np
 from hw.config import ChipConfig
 from hw.export import TOPLEVEL, verilog_text
 from sim.chip import Chip, result_from_samples
-from sim.model import counter_names
 
 SIMULATORS = ("icarus", "verilator")
 
@@ -68,17 +68,28 @@ def icarus_time_zero_fix(verilog_text: str) -> str:
     return _YOSYS_TRIGGER.sub(repl, verilog_text)
 
 
+def simulator_verilog(cfg: ChipConfig, simulator: str, weights=None, threshold_offsets=None) -> str:
+    """The core's Verilog (module ``spikeloop_core``) as ``simulator`` compiles it."""
+    text = verilog_text(cfg, weights, threshold_offsets)
+    return icarus_time_zero_fix(text) if simulator == "icarus" else text
+
+
 def write_verilog(cfg: ChipConfig, path: Path, weights=None, threshold_offsets=None,
                   for_icarus: bool = False) -> Path:
     """Write the core's Verilog (module ``spikeloop_core``) to ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = verilog_text(cfg, weights, threshold_offsets)
-    path.write_text(icarus_time_zero_fix(text) if for_icarus else text)
+    path.write_text(simulator_verilog(cfg, "icarus" if for_icarus else "verilator", weights, threshold_offsets))
     return path
 
 
+def build_key(cfg: ChipConfig, simulator: str, text: str) -> str:
+    """Cache key of a build: the simulator and a hash of the exact Verilog it compiles, so an RTL change
+    never reuses a stale build; :attr:`~hw.config.ChipConfig.structure_hash` only makes the name readable."""
+    return f"{simulator}-{cfg.structure_hash[:12]}-{hashlib.sha256(text.encode()).hexdigest()[:20]}"
+
+
 class CocotbChip(Chip):
-    def __init__(self, cfg: ChipConfig, simulator: str = "icarus"):
+    def __init__(self, cfg: ChipConfig, simulator: str = "icarus", vcd: str | None = None):
         if simulator not in SIMULATORS:
             raise ValueError(f"simulator={simulator!r}: allowed values are {SIMULATORS}")
         super().__init__(cfg)
@@ -86,16 +97,20 @@ class CocotbChip(Chip):
         if reason:
             raise RuntimeError(f"cocotb backend {simulator!r} unavailable: {reason}")
         self.simulator = simulator
+        self.vcd = vcd                     # write the waveforms of each run to this VCD file
         self._runner = None
 
     def _build(self):
         from cocotb_tools.runner import get_runner
-        key = hashlib.sha256(json.dumps(self.cfg.structure().to_dict(), sort_keys=True).encode()).hexdigest()[:16]
-        build_dir = cache_dir() / "cocotb" / f"{self.simulator}-{key}"
+        text = simulator_verilog(self.cfg.structure(), self.simulator)
+        build_dir = cache_dir() / "cocotb" / (build_key(self.cfg, self.simulator, text) +
+                                              ("-waves" if self.vcd else ""))
         src = build_dir / f"{TOPLEVEL}.v"
         if not src.exists():
-            write_verilog(self.cfg.structure(), build_dir / "tmp.v",
-                          for_icarus=self.simulator == "icarus").rename(src)
+            build_dir.mkdir(parents=True, exist_ok=True)
+            tmp = build_dir / f"tmp-{os.getpid()}.v"
+            tmp.write_text(text)
+            tmp.rename(src)
         runner = get_runner(self.simulator)
         build_args = ["-Wno-fatal", "-Wno-WIDTH"] if self.simulator == "verilator" else []
         saved = os.environ.get("MAKEFLAGS")
@@ -105,7 +120,7 @@ class CocotbChip(Chip):
             os.environ["MAKEFLAGS"] = f"{saved or ''} CFG_CXXFLAGS_PCH_I=-include".strip()
         try:
             runner.build(sources=[src], hdl_toplevel=TOPLEVEL, build_dir=build_dir, timescale=("1ns", "1ps"),
-                         build_args=build_args, log_file=build_dir / "build.log")
+                         build_args=build_args, log_file=build_dir / "build.log", waves=bool(self.vcd))
         finally:
             if saved is None:
                 os.environ.pop("MAKEFLAGS", None)
@@ -123,19 +138,48 @@ class CocotbChip(Chip):
             arrays |= {f"o{l}": o for l, o in enumerate(self.offsets)}
             np.savez(job, spikes=spikes, record_state=record_state,
                      cfg=json.dumps(self.cfg.to_dict()), **arrays)
-            xml = self._runner.test(test_module="sim.cocotb_entry", hdl_toplevel=TOPLEVEL, test_dir=tmp,
-                                    build_dir=self._build_dir, results_xml=str(Path(tmp) / "results.xml"),
-                                    extra_env={"SPIKELOOP_JOB": str(job), "SPIKELOOP_RESULT": str(result)},
-                                    log_file=Path(tmp) / "sim.log", timescale=("1ns", "1ps"))
-            _, failed = get_results(xml)
+            try:
+                xml = self._runner.test(test_module="sim.cocotb_entry", hdl_toplevel=TOPLEVEL, test_dir=tmp,
+                                        build_dir=self._build_dir, results_xml=str(Path(tmp) / "results.xml"),
+                                        extra_env={"SPIKELOOP_JOB": str(job), "SPIKELOOP_RESULT": str(result)},
+                                        log_file=Path(tmp) / "sim.log", timescale=("1ns", "1ps"),
+                                        **_wave_args(self._runner, self.simulator, self.vcd, Path(tmp)))
+                _, failed = get_results(xml)
+            except SystemExit:          # cocotb's runner exits when the test failed
+                failed = True
             if failed or not result.exists():
                 log = (Path(tmp) / "sim.log").read_text(errors="replace")[-4000:]
                 raise RuntimeError(f"cocotb run on {self.simulator} failed:\n{log}")
+            if self.vcd:
+                _keep_waves(Path(tmp) / "waves.vcd", Path(self.vcd))
             r = np.load(result)
-            names = counter_names(self.cfg)
+            names = self.cfg.counter_names
             L = self.cfg.num_layers
             samples = [{"output": r["output"][b],
                         "state": [r[f"state{l}"][b] for l in range(L)] if record_state else None,
                         "counters": dict(zip(names, r["counters"][b]))}
                        for b in range(spikes.shape[0])]
         return result_from_samples(self.cfg, samples)
+
+
+def _wave_args(runner, simulator: str, vcd: str | None, tmp: Path) -> dict:
+    """Runner.test arguments that write a VCD to ``tmp/waves.vcd`` (Icarus: cocotb asks vvp for FST;
+    ``-vcd`` replaces that. Verilator: a ``--trace`` build, the file named by ``--trace-file``)."""
+    if not vcd:
+        return {}
+    if simulator == "icarus":
+        if not getattr(runner, "_spikeloop_vcd", False):
+            test_command = runner._test_command
+            runner._test_command = lambda: [["-vcd" if a == "-fst" else a for a in cmd] for cmd in test_command()]
+            runner._spikeloop_vcd = True
+        return {"waves": True, "plusargs": [f"+dumpfile_path={tmp / 'waves.vcd'}"]}
+    return {"waves": True, "test_args": ["--trace-file", str(tmp / "waves.vcd")]}
+
+
+def _keep_waves(src: Path, dest: Path) -> None:
+    if not src.exists():
+        raise RuntimeError(f"the simulator wrote no waveform file ({src.name})")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(f".{dest.name}.part")
+    shutil.copyfile(src, part)
+    os.replace(part, dest)

@@ -1,10 +1,13 @@
 """The host side of the chip's pins: program it, stream a sample through it, read its counters.
 
-One async driver serves every RTL backend (Amaranth simulator, cocotb on Icarus/Verilator, later a board
-bridge): a backend only supplies :class:`Pins`. Timing contract of ``Pins``: after ``await tick()``,
-``get`` returns the values that settled after that rising edge, and values given to ``set`` are what the
-chip samples at the next rising edge. The chip's outputs (``*__ready``, ``*__valid``, payloads, ``busy``,
-``rd__data``) depend on registers only, so reading them after ``set`` in the same cycle is safe.
+One set of host transactions (:class:`BusHost`) serves every RTL backend. :class:`HostDriver` implements
+its bus primitives on the chip's pins, which a simulator backend (Amaranth, cocotb on Icarus/Verilator)
+supplies as :class:`Pins`; a board's :class:`sim.board_link.BoardHost` implements them as protocol frames.
+
+Timing contract of ``Pins``: after ``await tick()``, ``get`` returns the values that settled after that
+rising edge, and values given to ``set`` are what the chip samples at the next rising edge. The chip's
+outputs (``*__ready``, ``*__valid``, payloads, ``busy``, ``rd__data``) depend on registers only, so
+reading them after ``set`` in the same cycle is safe.
 """
 from __future__ import annotations
 
@@ -15,7 +18,6 @@ import numpy as np
 from hw.bus import (READ_COUNTERS, READ_MEMBRANES, REGION_OFFSETS, REGION_REGS, REGION_WEIGHTS, BusMap,
                     membranes_from_words, offset_words, weight_words)
 from hw.config import ChipConfig
-from sim.model import counter_names
 
 
 class Pins(Protocol):
@@ -66,7 +68,7 @@ class BusHost:
 
     async def read_counters(self) -> dict[str, int]:
         return {name: await self.read(self.bus.read_addr(READ_COUNTERS, k))
-                for k, name in enumerate(counter_names(self.cfg))}
+                for k, name in enumerate(self.cfg.counter_names)}
 
     async def run_sample(self, spikes: np.ndarray, record_state: bool) -> dict:
         """One sample ``(T, N0)`` bool from a cleared chip: output spikes, states, counters."""

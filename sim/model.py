@@ -14,12 +14,14 @@ Cycles of one step, with ``E_l`` events into layer ``l``, ``G_l`` groups and ``p
 """
 from __future__ import annotations
 
+import math
+import threading
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
 
-from hw.config import COUNTER_NAMES, ChipConfig
+from hw.config import ChipConfig, ConfigError
 
 
 @dataclass
@@ -29,8 +31,8 @@ class ChipResult:
     ``spikes[l]``: bool ``(B, T, N_{l+1})`` spikes of layer ``l`` (``spikes[-1]`` is the output).
     ``state[l]``: int64 ``(B, T, N_{l+1})`` stored membrane state after step ``t`` (after leak and reset),
     or ``None`` when the backend was asked not to record it.
-    ``counters``: name -> int64 ``(B,)`` per-sample counters (:data:`hw.config.COUNTER_NAMES` plus
-    ``spikes_l{l}``). ``cycles`` is ``counters["cycles"]``.
+    ``counters``: name -> int64 ``(B,)`` per-sample counters, the names of
+    :attr:`hw.config.ChipConfig.counter_names`. ``cycles`` is ``counters["cycles"]``.
     """
 
     spikes: list[np.ndarray]
@@ -50,11 +52,6 @@ class ChipResult:
         return self.spikes[-1].mean(axis=1)
 
 
-def counter_names(cfg: ChipConfig) -> tuple[str, ...]:
-    """All per-sample counters a backend reports, in read-bus order."""
-    return tuple(f"spikes_l{l}" for l in range(cfg.num_layers)) + COUNTER_NAMES
-
-
 def leak(v: np.ndarray, beta_int: int, frac_bits: int) -> np.ndarray:
     """``round_half_up(v * beta_int / 2**frac_bits)`` on int64 arrays."""
     return (v * beta_int + (1 << (frac_bits - 1))) >> frac_bits
@@ -72,65 +69,327 @@ def group_spike_cycles(s: np.ndarray, lanes: int) -> np.ndarray:
 
 
 class FastModel:
-    """Vectorised model of the chip; one instance holds one programmed chip (weights, offsets)."""
+    """Vectorised model of the chip; one instance holds one programmed chip (weights, offsets).
+
+    The network is feed-forward, so :meth:`run` evaluates it layer by layer over all steps at once: one
+    synaptic product per layer for the whole batch and every step (dense, or sparse — the weight rows of
+    the active inputs only — below :attr:`SPARSE_BELOW` input density), then the neuron recurrence over
+    the steps, then every counter in closed form from the spike tensors.
+
+    Arithmetic is in floating point but exact: the recurrence works on ``v·c + 1/2`` with
+    ``c = beta_int/2**f`` (so the leak is one ``floor``), and every value is an integer multiple of
+    ``2**-f`` bounded by :meth:`exact_bound`; float32 is used for a layer when that bound is at most
+    ``2**24`` (float32 represents every such value exactly), float64 (exact to ``2**53``, always enough
+    for :class:`ChipConfig`'s ranges) otherwise.
+    """
+
+    #: below this input density (events per input neuron and step) of a layer, the synaptic sums are
+    #: gathered from the weight rows of the active inputs (a CSR product); crossover measured with
+    #: ``bench/bench_model.py`` on 2 shared cores against the int8 product
+    SPARSE_BELOW = 0.02
+    #: below this many dense multiply-accumulates the sparse product's fixed cost is never worth it
+    SPARSE_MIN_WORK = 1 << 24
+    #: ``"int8"``: spikes and weights as int8, int32 sums (torch's VNNI kernel; weight_bits <= 8);
+    #: ``"float"``: float32/float64 BLAS; ``"sparse"``: CSR rows of the active inputs; ``"auto"`` picks
+    PATHS = ("auto", "int8", "float", "sparse")
+    DTYPES = ("auto", "float64")
+    #: neuron arrays (batch x layer width) up to this size use the masked-reset recurrence
+    MASKED_MAX = 2048
+    #: the neuron recurrence: ``"compiled"`` (:mod:`sim.kernels`, int64, one pass per neuron),
+    #: ``"numpy"`` (array calls per step) or ``"auto"`` (compiled where numba is installed)
+    RECURRENCES = ("auto", "compiled", "numpy")
 
     def __init__(self, cfg: ChipConfig, weights, threshold_offsets=None,
                  beta_int: Sequence[np.ndarray] | None = None,
-                 distortion: Callable[[np.ndarray, int], np.ndarray] | None = None):
+                 distortion: Callable[[np.ndarray, int], np.ndarray] | None = None,
+                 path: str = "auto", dtype: str = "auto", recurrence: str = "auto"):
         """``beta_int`` (per-neuron leak multipliers, one vector per layer) and ``distortion`` (maps the
         saturated membrane ``v`` of layer ``l`` to a distorted one) model faults the RTL does not have;
-        see :mod:`sim.faults`. Left ``None`` the model is the chip, bit for bit."""
-        self.cfg = cfg
+        see :mod:`sim.faults`. Left ``None`` the model is the chip, bit for bit.
+
+        ``path`` forces the synaptic product (see :attr:`PATHS`; ``"auto"`` picks by input density and
+        weight width), ``dtype="float64"`` the wide arithmetic and ``recurrence`` the neuron loop (see
+        :attr:`RECURRENCES`); results are identical either way."""
+        if path not in self.PATHS:
+            raise ConfigError(f"path={path!r}: allowed values are {self.PATHS}")
+        if recurrence not in self.RECURRENCES:
+            raise ConfigError(f"recurrence={recurrence!r}: allowed values are {self.RECURRENCES}")
+        from sim.kernels import lif_recurrence
+        if recurrence == "compiled" and lif_recurrence is None:
+            raise ConfigError("recurrence='compiled': needs numba (pip install numba)")
+        self.compiled = lif_recurrence is not None and recurrence != "numpy"
+        if dtype not in self.DTYPES:
+            raise ConfigError(f"dtype={dtype!r}: allowed values are {self.DTYPES}")
+        self.cfg, self.path = cfg, path
         self.weights = cfg.check_weights(weights)
         self.offsets = cfg.check_offsets(threshold_offsets)
-        self.beta_int = [np.int64(b) for b in cfg.beta_int] if beta_int is None else \
-            [np.asarray(b, np.int64) for b in beta_int]
+        f = cfg.beta_frac_bits
+        if beta_int is None:
+            self.beta_int = [np.int64(b) for b in cfg.beta_int]
+        else:
+            if len(beta_int) != cfg.num_layers:
+                raise ConfigError(f"beta_int: expected {cfg.num_layers} vectors (one per layer), got {len(beta_int)}")
+            self.beta_int = [np.asarray(b, np.int64) for b in beta_int]
+            for l, b in enumerate(self.beta_int):
+                if b.shape not in ((), (cfg.fan_out(l),)) or b.min() < 1 or b.max() > (1 << f) - 1:
+                    raise ConfigError(f"beta_int[{l}]: allowed are integers 1..{(1 << f) - 1}, a scalar or one "
+                                      f"per neuron ({cfg.fan_out(l)})")
         self.distortion = distortion
-        # float64 matmul is exact for these integers (|acc| < 2**acc_bits <= 2**48).
-        self._wf = [w.astype(np.float64) for w in self.weights]
+        self.dtypes = [np.float32 if dtype == "auto" and self.exact_bound(l) <= 1 << 24 else np.float64
+                       for l in range(cfg.num_layers)]
+        assert all(self.exact_bound(l) <= 1 << 53 for l in range(cfg.num_layers))
+        self._w = [w.astype(dt) for w, dt in zip(self.weights, self.dtypes)]
+        self._int8 = cfg.weight_bits <= 8 and _int_mm() is not None
+        if path == "int8" and not self._int8:
+            raise ConfigError(f"path='int8': needs weight_bits <= 8 (got {cfg.weight_bits}) and torch._int_mm")
+        self._w8 = [_int_mm().from_numpy(w.astype(np.int8)) for w in self.weights] if self._int8 else None
+        self._c, self._thr, self._thr_s, self._lo_s, self._hi_s = [], [], [], [], []
+        for l, dt in enumerate(self.dtypes):
+            c = (self.beta_int[l] / (1 << f)).astype(dt)            # exact: beta_int < 2**f
+            thr = (cfg.threshold[l] + self.offsets[l]).astype(dt)
+            self._c.append(_scalar_if_uniform(c))
+            self._thr.append(_scalar_if_uniform(thr))
+            self._thr_s.append(_scalar_if_uniform(thr * c + dt(0.5)))
+            self._lo_s.append(_scalar_if_uniform(dt(cfg.membrane_min) * c + dt(0.5)))
+            self._hi_s.append(_scalar_if_uniform(dt(cfg.membrane_max) * c + dt(0.5)))
+
+    def exact_bound(self, layer: int) -> int:
+        """Largest integer numerator (in units of ``2**-f``) any intermediate of ``layer`` can reach.
+
+        ``(|u|max + max_j sum_i |W_ij|)·max(beta_int) + 2**(f-1)``: a stored membrane is at most
+        ``2**(m-1)`` in magnitude, one step adds at most the largest column sum of ``|W|`` (never more
+        than ``fan_in·2**(w-1)``), the recurrence scales by ``beta_int`` and adds the rounding half."""
+        cfg = self.cfg
+        u_max = 1 << (cfg.membrane_bits - 1)
+        col = int(np.abs(self.weights[layer]).sum(axis=0).max(initial=0))
+        return (u_max + col) * int(np.max(self.beta_int[layer])) + (1 << (cfg.beta_frac_bits - 1))
+
+    def product_path(self, layer: int, rows: int, events: int) -> str:
+        """How the synaptic product of ``layer`` for ``rows`` (step, sample) rows with ``events`` input
+        spikes in total is computed: ``"sparse"``, ``"int8"`` or ``"float"``."""
+        if self.path != "auto":
+            return self.path
+        n_in = self.cfg.fan_in(layer)
+        if events < self.SPARSE_BELOW * rows * n_in and rows * n_in * self.cfg.fan_out(layer) >= self.SPARSE_MIN_WORK:
+            return "sparse"
+        return "int8" if self._int8 else "float"
+
+    def _product(self, layer: int, x: np.ndarray, events: int) -> np.ndarray:
+        """``x @ W`` for bool ``x`` (rows, N_in), in the layer's dtype (a scratch array)."""
+        w = self._w[layer]
+        rows, n_in = x.shape
+        h = _scratch.get(("h", layer), (rows, w.shape[1]), w.dtype)
+        how = self.product_path(layer, rows, events)
+        if how == "sparse":
+            from scipy.sparse import csr_matrix
+            indptr = np.zeros(rows + 1, np.int64)
+            np.cumsum(np.count_nonzero(x, axis=1), out=indptr[1:])
+            cols = np.flatnonzero(x) % n_in
+            m = csr_matrix((np.ones(len(cols), w.dtype), cols, indptr), shape=(rows, n_in))
+            np.copyto(h, m @ w)
+        elif how == "int8":                     # exact: |sum| <= fan_in * 128 < 2**31
+            torch = _int_mm()
+            acc = _scratch.get(("acc", layer), h.shape, np.int32)
+            threads = torch.get_num_threads()
+            if threads != 1:    # its 2-thread kernel took >= 16 ms per call on 2 shared cores, at any size
+                torch.set_num_threads(1)
+            try:
+                torch._int_mm(torch.from_numpy(x.view(np.int8)), self._w8[layer], out=torch.from_numpy(acc))
+            finally:
+                if threads != 1:
+                    torch.set_num_threads(threads)
+            np.copyto(h, acc)
+        else:
+            np.matmul(_copy_to(_scratch.get(("x", layer), x.shape, w.dtype), x), w, out=h)
+        return h
+
+    def _recurrence(self, layer: int, h: np.ndarray, record_state: bool):
+        """Neuron dynamics over all steps; ``h`` (T, B, N) synaptic sums (overwritten).
+        Returns bool spikes (T, B, N) and the stored state (T, B, N) (or ``None``)."""
+        T, B, N = h.shape
+        dt = self.dtypes[layer]
+        # flat (B*N) arrays with per-neuron parameters tiled: one contiguous loop per ufunc call
+        c, thr, thr_s, lo_s, hi_s = (p if np.ndim(p) == 0 else np.tile(p, B) for p in (
+            self._c[layer], self._thr[layer], self._thr_s[layer], self._lo_s[layer], self._hi_s[layer]))
+        h = h.reshape(T, B * N)
+        h *= c                                  # scaled: a = u·c + h·c + 1/2, exact (see exact_bound)
+        h += dt(0.5)
+        # spikes as 0/1 in the arithmetic dtype, reset by arithmetic; small arrays: bool spikes and a
+        # masked reset (fewer calls; masked ufuncs are many times slower on large, irregular masks)
+        masked = B * N <= self.MASKED_MAX
+        spk = _scratch.get(("spk", layer), (T, B * N), bool if masked else dt)
+        st = _scratch.get(("st", layer), (T, B * N), dt) if record_state else None
+        u = np.zeros(B * N, dt)
+        tmp = np.empty(B * N, dt)
+        subtract = self.cfg.reset == "subtract"
+        if masked:
+            for t in range(T):
+                a = h[t]
+                if t:
+                    np.multiply(u, c, out=tmp)
+                    a += tmp
+                a.clip(lo_s, hi_s, out=a)
+                s = spk[t]
+                np.greater(a, thr_s, out=s)
+                if record_state:
+                    u = st[t]
+                np.floor(a, out=u)
+                if subtract:
+                    np.subtract(u, thr, out=u, where=s)
+                else:
+                    np.copyto(u, 0, where=s)
+            return spk.reshape(T, B, N), None if st is None else st.reshape(T, B, N)
+        for t in range(T):
+            a = h[t]
+            if t:
+                np.multiply(u, c, out=tmp)
+                a += tmp
+            a.clip(lo_s, hi_s, out=a)           # saturate
+            s = spk[t]
+            np.greater(a, thr_s, out=s)         # fire: v > thr
+            if record_state:
+                u = st[t]
+            np.floor(a, out=u)                  # leak: floor(v·c + 1/2)
+            if subtract:                        # lv - thr >= -thr >= m_min and lv <= m_max: no clip needed
+                np.multiply(s, thr, out=tmp)
+                u -= tmp
+            else:
+                np.subtract(1, s, out=tmp)
+                u *= tmp
+        return spk.reshape(T, B, N), None if st is None else st.reshape(T, B, N)
+
+    def _recurrence_compiled(self, layer: int, h: np.ndarray, record_state: bool):
+        """The same as :meth:`_recurrence` in :func:`sim.kernels.lif_recurrence` (exact int64)."""
+        from sim.kernels import lif_recurrence
+        cfg = self.cfg
+        T, B, N = h.shape
+        h = h.reshape(T, B * N)
+        beta = np.tile(np.broadcast_to(self.beta_int[layer], (N,)).astype(np.int64), B)
+        thr = np.tile((cfg.threshold[layer] + self.offsets[layer]).astype(np.int64), B)
+        spk = _scratch.get(("spk", layer), (T, B * N), bool)
+        st = _scratch.get(("st", layer), (T, B * N), np.int64) if record_state else np.empty((1, 1), np.int64)
+        lif_recurrence(h, beta, thr, np.int64(cfg.membrane_min), np.int64(cfg.membrane_max),
+                       np.int64(cfg.beta_frac_bits), cfg.reset == "subtract", record_state, spk, st)
+        return spk.reshape(T, B, N), st.reshape(T, B, N) if record_state else None
+
+    def _recurrence_distorted(self, layer: int, h: np.ndarray, record_state: bool):
+        """The same in int64, step by step, with the distortion applied to the saturated membrane."""
+        cfg = self.cfg
+        T, B, N = h.shape
+        lo, hi = cfg.membrane_min, cfg.membrane_max
+        thr = cfg.threshold[layer] + self.offsets[layer]
+        h = h.astype(np.int64)
+        spk = np.empty((T, B, N), bool)
+        st = np.empty((T, B, N), np.int64) if record_state else None
+        u = np.zeros((B, N), np.int64)
+        for t in range(T):
+            v = np.clip(u + h[t], lo, hi)
+            v = np.clip(self.distortion(v, layer), lo, hi).astype(np.int64)
+            s = v > thr
+            lv = leak(v, self.beta_int[layer], cfg.beta_frac_bits)
+            u = np.clip(lv - s * thr, lo, hi) if cfg.reset == "subtract" else np.where(s, 0, lv)
+            spk[t] = s
+            if record_state:
+                st[t] = u
+        return spk, st
 
     def run(self, spikes: np.ndarray, record_state: bool = True) -> ChipResult:
         cfg = self.cfg
-        x_all = cfg.check_spikes(spikes)
-        B, T, _ = x_all.shape
+        x = cfg.check_spikes(spikes)
+        B, T, _ = x.shape
         L = cfg.num_layers
-        f = cfg.beta_frac_bits
-        lo, hi = cfg.membrane_min, cfg.membrane_max
-        thr = [cfg.threshold[l] + self.offsets[l] for l in range(L)]
-        u = [np.zeros((B, cfg.fan_out(l)), np.int64) for l in range(L)]
-        spk = [np.zeros((B, T, cfg.fan_out(l)), bool) for l in range(L)]
-        st = [np.zeros((B, T, cfg.fan_out(l)), np.int64) for l in range(L)] if record_state else None
-        c = {name: np.zeros(B, np.int64) for name in counter_names(cfg)}
-        for t in range(T):
-            x = x_all[:, t, :]
-            for l in range(L):
-                e = x.sum(1)
-                G = cfg.groups(l)
-                acc = u[l] + (x.astype(np.float64) @ self._wf[l]).astype(np.int64)
-                v = np.clip(acc, lo, hi)
-                if self.distortion is not None:
-                    v = np.clip(self.distortion(v, l), lo, hi).astype(np.int64)
-                s = v > thr[l]
-                lv = leak(v, self.beta_int[l], f)
-                if cfg.reset == "subtract":
-                    u[l] = np.clip(lv - s * thr[l], lo, hi)
-                else:
-                    u[l] = np.where(s, 0, lv)
-                spk[l][:, t] = s
-                if record_state:
-                    st[l][:, t] = u[l]
-                upd = group_spike_cycles(s, cfg.lanes)
-                c["cycles"] += e * G + 2 + upd
-                c["synops"] += e * cfg.fan_out(l)
-                c["weight_reads"] += e * G
-                c["state_reads"] += e * G + G
-                c["state_writes"] += e * G + G
-                c["neuron_updates"] += cfg.fan_out(l)
-                c[f"spikes_l{l}"] += s.sum(1)
-                if l == 0:
-                    c["in_events"] += e
-                x = s
-            e_out = x.sum(1)
-            c["out_events"] += e_out
-            c["cycles"] += e_out + 1
+        inp = _copy_to(_scratch.get("in", (T, B, x.shape[2]), bool), x.transpose(1, 0, 2))   # step-major
+        events = [np.count_nonzero(x, axis=(1, 2))]                 # per sample, into layer l
+        spk, st = [], [] if record_state else None
+        rec = (self._recurrence_distorted if self.distortion is not None else
+               self._recurrence_compiled if self.compiled else self._recurrence)
+        for l in range(L):
+            h = self._product(l, inp.reshape(T * B, -1), int(events[l].sum())).reshape(T, B, -1)
+            s, u = rec(l, h, record_state)
+            if s.dtype != bool:
+                s = np.not_equal(s, 0, out=_scratch.get(("spk_b", l), s.shape, bool))
+            spk.append(np.ascontiguousarray(s.transpose(1, 0, 2)))
+            if record_state:
+                st.append(u.transpose(1, 0, 2).astype(np.int64, order="C"))
+            events.append(np.count_nonzero(spk[l], axis=(1, 2)))
+            inp = s
+        c = {name: np.zeros(B, np.int64) for name in cfg.counter_names}
+        c["in_events"] = events[0]
+        for l in range(L):
+            e, n_out, G = events[l], cfg.fan_out(l), cfg.groups(l)
+            c[f"spikes_l{l}"] = events[l + 1]
+            # update phase per step: sum_g max(1, pc_g) = spikes + G - (groups that have a spike)
+            upd = events[l + 1] + T * G - _busy_groups(spk[l], cfg.lanes)
+            c["cycles"] += e * G + 2 * T + upd
+            c["synops"] += e * n_out
+            c["weight_reads"] += e * G
+            c["state_reads"] += e * G + T * G
+            c["state_writes"] += e * G + T * G
+            c["neuron_updates"] += T * n_out
+        c["out_events"] = events[L].copy()
+        c["cycles"] += events[L] + T
         return ChipResult(spikes=spk, state=st, counters=c)
+
+
+def _busy_groups(s: np.ndarray, lanes: int) -> np.ndarray:
+    """For bool spikes ``s`` (B, T, N): per sample, the number of (step, group of ``lanes``) with a spike."""
+    B, T, n = s.shape
+    if lanes == 1:
+        return np.count_nonzero(s, axis=(1, 2))
+    g = -(-n // lanes)
+    if g * lanes != n:
+        s = np.concatenate([s, np.zeros((B, T, g * lanes - n), bool)], axis=-1)
+    if lanes in (2, 4, 8):                       # a group's bools as one 16/32/64-bit word
+        words = s.view(f"u{lanes}").reshape(B, T, g)
+    else:
+        words = s.reshape(B, T, g, lanes).any(axis=-1)
+    return np.count_nonzero(words, axis=(1, 2))
+
+
+def _scalar_if_uniform(v: np.ndarray):
+    """A per-neuron vector whose entries are all equal as a scalar (faster broadcasting)."""
+    v = np.asarray(v)
+    return v.dtype.type(v.flat[0]) if v.size and np.all(v == v.flat[0]) else v
+
+
+def _copy_to(dst: np.ndarray, src: np.ndarray) -> np.ndarray:
+    np.copyto(dst, src)
+    return dst
+
+
+class _Scratch(threading.local):
+    """Scratch arrays reused across runs and models (a fresh multi-megabyte array costs a page fault per
+    4 KiB on every run). Per thread, so concurrent runs never share one; buffers over ``LIMIT`` bytes
+    are not kept."""
+    LIMIT = 1 << 27
+
+    def __init__(self):
+        self.bufs: dict = {}
+
+    def get(self, tag, shape, dtype) -> np.ndarray:
+        dtype = np.dtype(dtype)
+        n = math.prod(shape) * dtype.itemsize
+        if n > self.LIMIT:
+            return np.empty(shape, dtype)
+        b = self.bufs.get(tag)
+        if b is None or b.nbytes < n:
+            b = self.bufs[tag] = np.empty(max(n, 64), np.uint8)
+        return b[:n].view(dtype).reshape(shape)
+
+
+_scratch = _Scratch()
+_INT_MM: list = []
+
+
+def _int_mm():
+    """torch, if it has a working CPU ``_int_mm`` (int8 x int8 -> int32); else ``None``. Imported lazily."""
+    if not _INT_MM:
+        try:
+            import torch
+            a = torch.tensor([[1, 0, 1]], dtype=torch.int8)
+            b = torch.tensor([[-128, 127], [5, 5], [-128, 127]], dtype=torch.int8)
+            ok = torch._int_mm(a, b).tolist() == [[-256, 254]]
+        except Exception:               # no torch, or a build without the kernel
+            ok = False
+        _INT_MM.append(torch if ok else None)
+    return _INT_MM[0]

@@ -1,4 +1,9 @@
-"""Hypothesis strategies for random chips, programmes and inputs (shared by tests/sim and tests/hw)."""
+"""Hypothesis strategies for random chips, programmes and inputs (shared by tests/sim and tests/hw).
+
+Besides uniformly random cases they deliberately draw the corners where RTL bugs hide: layers in which
+every neuron fires (``programmes(..)`` "flood" mode with ``configs(..)``'s threshold 1), layer sizes and
+memory depths that are not powers of two, and the output layer being the widest layer (it then fills the
+event list to its last entry)."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,25 +13,44 @@ from hw.config import ChipConfig
 
 
 @st.composite
-def configs(draw, max_size: int = 12, max_layers: int = 3) -> ChipConfig:
+def configs(draw, max_size: int = 12, max_layers: int = 3, widest_output: bool | None = None,
+            threshold_one: bool = False) -> ChipConfig:
+    """A random chip. ``widest_output``: make the output layer the widest (``None``: sometimes);
+    ``threshold_one``: every layer's threshold is 1 (with :func:`flood`, every neuron fires)."""
     L = draw(st.integers(1, max_layers))
-    sizes = tuple(draw(st.lists(st.integers(1, max_size), min_size=L + 1, max_size=L + 1)))
+    sizes = draw(st.lists(st.integers(1, max_size), min_size=L + 1, max_size=L + 1))
+    if draw(st.booleans()) if widest_output is None else widest_output:
+        widest = max(range(1, L + 1), key=lambda k: sizes[k])
+        sizes[widest], sizes[L] = sizes[L], sizes[widest]
     wb = draw(st.integers(2, 8))
     mb = draw(st.integers(max(wb, 5), 14))          # small membranes make saturation common
+    m_max = (1 << (mb - 1)) - 1
+    # mostly near the weight scale so that neurons fire (several per group), 1 so that a flood fires
+    # every neuron, sometimes anywhere
+    threshold = st.just(1) if threshold_one else \
+        st.one_of(st.integers(1, min(1 << wb, m_max)), st.just(1), st.integers(1, m_max))
     return ChipConfig(
-        layer_sizes=sizes, weight_bits=wb, membrane_bits=mb, lanes=draw(st.integers(1, 5)),
+        layer_sizes=tuple(sizes), weight_bits=wb, membrane_bits=mb, lanes=draw(st.integers(1, 5)),
         beta_frac_bits=draw(st.integers(1, 9)), threshold_offset_bits=draw(st.integers(1, min(6, mb))),
         beta=tuple(draw(st.floats(0.01, 0.99)) for _ in range(L)),
-        # mostly near the weight scale so that neurons fire (several per group), sometimes anywhere
-        threshold=tuple(draw(st.one_of(st.integers(1, min(1 << wb, (1 << (mb - 1)) - 1)),
-                                           st.integers(1, (1 << (mb - 1)) - 1)))
-                        for _ in range(L)),
+        threshold=tuple(draw(threshold) for _ in range(L)),
         reset=draw(st.sampled_from(["subtract", "zero"])))
 
 
+def flood(cfg: ChipConfig, batch: int, steps: int):
+    """The largest weights, the lowest effective thresholds and every input on: a layer with threshold 1
+    fires all its neurons in every step (and so does every later one with threshold 1)."""
+    weights = [np.full((cfg.fan_in(l), cfg.fan_out(l)), cfg.weight_max) for l in range(cfg.num_layers)]
+    offsets = [np.full(cfg.fan_out(l), max(cfg.offset_min, -cfg.threshold[l])) for l in range(cfg.num_layers)]
+    return weights, offsets, np.ones((batch, steps, cfg.layer_sizes[0]), bool)
+
+
 @st.composite
-def programmes(draw, cfg: ChipConfig, batch: int = 2, steps: int = 5):
-    """(weights, offsets, spikes) for ``cfg``: weights over the full range, input density 0, 1 or random."""
+def programmes(draw, cfg: ChipConfig, batch: int = 2, steps: int = 5, flooded: bool | None = None):
+    """(weights, offsets, spikes) for ``cfg``: weights over the full range and input density 0, 1 or
+    random; or a :func:`flood` (``flooded``: always / never; ``None``: one time in four)."""
+    if draw(st.integers(0, 3)) == 0 if flooded is None else flooded:
+        return flood(cfg, batch, steps)
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     weights = [rng.integers(cfg.weight_min, cfg.weight_max + 1, (cfg.fan_in(l), cfg.fan_out(l)))
                for l in range(cfg.num_layers)]

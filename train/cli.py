@@ -43,7 +43,8 @@ def cmd_train(a: argparse.Namespace) -> int:
     faults = Faults(seed=a.seed, **{k: getattr(a, k) for k in FAULT_LIMITS})
     tc = TrainConfig(method=a.method, dataset=a.dataset, data_path=a.data_path, encoder=a.encoder, steps=a.steps,
                      train_size=a.train_size, theta=a.theta, surrogate=a.surrogate,
-                     surrogate_scale=a.surrogate_scale, params=params, faults=faults, backend=a.backend, seed=a.seed)
+                     surrogate_scale=a.surrogate_scale, params=params, faults=faults, backend=a.backend, seed=a.seed,
+                     threads=a.threads)
     if a.out:
         check_writable(a.out, "--out", is_dir=False)
     split = load_split(tc)
@@ -69,7 +70,65 @@ def cmd_train(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import(a: argparse.Namespace) -> int:
+    from train.nir import import_nir, write_import
+    base = load_chip(a.config, chip_overrides(a))
+    check_writable(Path(a.out).parent, "--out")
+    cfg, weights, offsets, rep = import_nir(a.model, base=base, dt=a.dt, drop_biases=a.drop_biases,
+                                            drop_synapses=a.drop_synapses, check_samples=a.check_samples)
+    paths = write_import(a.out, cfg, weights, offsets, rep)
+    print(rep.text())
+    for kind, p in paths.items():
+        print(f"{kind:8s} {p}")
+    return 0
+
+
+def cmd_export(a: argparse.Namespace) -> int:
+    from hw.cli import load_weights
+    from train.nir import export_nir, export_notes
+    cfg = load_chip(a.config, chip_overrides(a))
+    weights = load_weights(a.weights, cfg)
+    if weights is None:
+        raise ConfigError("--weights: give the .npz of integer weights w0..w{L-1} to export")
+    offsets = load_offsets(a.weights, cfg)
+    check_writable(a.out, "--out", is_dir=False)
+    path = export_nir(a.out, cfg, weights, offsets)
+    print(f"NIR {path}: {cfg.layer_sizes}, chip units (weights and thresholds in membrane LSBs), dt 1e-4 s")
+    for n in export_notes(cfg, offsets):
+        print(f"  approximated: {n}")
+    return 0
+
+
+def load_offsets(path: str, cfg):
+    """Threshold offsets ``o0..`` from the weights' ``.npz`` when it has them (``spikeloop import`` writes them)."""
+    import numpy as np
+    with np.load(path, allow_pickle=False) as z:
+        if all(f"o{l}" in z.files for l in range(cfg.num_layers)):
+            return cfg.check_offsets([z[f"o{l}"] for l in range(cfg.num_layers)])
+    return None
+
+
 def register(sub) -> None:
+    p = sub.add_parser("import", help="map a NIR graph (.nir) onto the chip: config, weights, offsets, report")
+    p.add_argument("model", help="NIR file (e.g. from snnTorch export_to_nir or Rockpool to_nir)")
+    chip_arguments(p)
+    p.add_argument("--out", required=True, help="directory for config.json, weights.npz, nir_report.{json,txt}")
+    p.add_argument("--dt", type=number(float, 0, 10, open_low=True),
+                   help="time step, s (default: tau/r when the graph agrees on it, else 1e-4 as snnTorch)")
+    p.add_argument("--drop-biases", dest="drop_biases", action="store_true",
+                   help="drop Affine biases instead of refusing the graph")
+    p.add_argument("--drop-synapses", dest="drop_synapses", action="store_true",
+                   help="drop CubaLIF synaptic currents instead of refusing the graph")
+    p.add_argument("--check-samples", dest="check_samples", type=number(int, 0, 100000), default=64,
+                   help="random samples for the agreement check (0: skip)")
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("export", help="write a chip programme (config + weights) as NIR")
+    chip_arguments(p)
+    p.add_argument("--weights", required=True, help=".npz with integer arrays w0..w{L-1} (and o0.. offsets)")
+    p.add_argument("--out", required=True, help="NIR file to write, e.g. model.nir")
+    p.set_defaults(func=cmd_export)
+
     methods = "; ".join(f"{t.name}: {t.description}" for t in TRAINERS.values())
     p = sub.add_parser("train", help=f"train a network with the simulated chip ({', '.join(TRAINERS)})",
                        description=f"Methods — {methods}.")
@@ -99,5 +158,7 @@ def register(sub) -> None:
         g.add_argument(f"--{name.replace('_', '-')}", dest=name, type=number(float, lo, hi), default=0.0,
                        help=f"{lo:g}..{hi:g}")
     p.add_argument("--seed", type=number(int, 0, 2**32 - 1), default=0)
+    p.add_argument("--threads", type=number(int, 1, 256), default=1,
+                   help="torch threads for the software network (1..256; small networks are fastest with 1)")
     p.add_argument("--out", help="save the result as OUT.json + OUT.npz and its training curves as OUT.png")
     p.set_defaults(func=cmd_train)

@@ -20,15 +20,10 @@ RATE_ON, RATE_OFF = 0.8, 0.05
 
 
 @dataclass
-class Encoded:
-    """A dataset split encoded as spike trains (bool, (samples, steps, features))."""
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_val: np.ndarray
-    y_val: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    n_classes: int
+class Encoded(Split):
+    """A :class:`train.data.Split` whose ``x`` are spike trains (bool, (samples, steps, features)): what the
+    chip and the trainers take."""
+    spikes: bool = True
 
     @classmethod
     def from_split(cls, split: Split, steps: int = 16, encoder: str = "rate", seed: int = 0) -> "Encoded":
@@ -37,10 +32,10 @@ class Encoded:
             if split.x_train.shape[1] != steps:
                 raise ConfigError(f"steps={steps}: the {split.name} spike trains have {split.x_train.shape[1]} steps")
             return cls(split.x_train, split.y_train, split.x_val, split.y_val, split.x_test, split.y_test,
-                       split.n_classes)
+                       split.n_classes, split.name)
         return cls(encode(split.x_train, steps, encoder, seed), split.y_train,
                    encode(split.x_val, steps, encoder, seed + 1), split.y_val,
-                   encode(split.x_test, steps, encoder, seed + 2), split.y_test, split.n_classes)
+                   encode(split.x_test, steps, encoder, seed + 2), split.y_test, split.n_classes, split.name)
 
 
 def with_bias_channel(data: Encoded) -> Encoded:

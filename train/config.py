@@ -87,6 +87,7 @@ class TrainConfig:
     chip: ChipConfig | None = None        # None: default_chip(dataset, ...)
     backend: str = "fast"
     seed: int = 0
+    threads: int = 1                      # torch threads of the software network (see train.run)
 
     def __post_init__(self):
         check_choice("method", self.method, TRAINERS)
@@ -96,6 +97,7 @@ class TrainConfig:
         check_choice("backend", self.backend, [b for b in BACKENDS if b != "board"])
         check_int("steps", self.steps, 1, 10000)
         check_int("seed", self.seed, 0, 2**32 - 1)
+        check_int("threads", self.threads, 1, 256)
         if self.train_size is not None:
             check_int("train_size", self.train_size, 1, 10_000_000)
         if self.data_path is not None and not isinstance(self.data_path, str):

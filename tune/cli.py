@@ -58,17 +58,33 @@ def cmd_study_export(a: argparse.Namespace) -> int:
     sc = _study_config(a)
     study = existing_study(sc)
     out = check_writable(a.dest or sc.out / f"export_{a.trial}", "--dest")
-    for kind, p in export_trial(study, a.trial, out).items():
+    for kind, p in export_trial(study, a.trial, out, nir=a.nir).items():
         print(f"{kind:18s} {p}")
     return 0
 
 
+def cmd_study_dashboard(a: argparse.Namespace) -> int:
+    from tune.dashboard import HOST, make_dashboard
+    sc = _study_config(a)
+    server = make_dashboard(sc, a.port)
+    print(f"optuna-dashboard for study {sc.name!r} in {sc.storage}: http://{HOST}:{server.server_port}/dashboard "
+          "(loopback only; Ctrl-C stops it)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
 def register(sub) -> None:
-    study = sub.add_parser("study", help="Optuna co-design studies: run, report, export")
+    study = sub.add_parser("study", help="Optuna co-design studies: run, report, export, dashboard")
     ssub = study.add_subparsers(dest="study_command", required=True)
     for name, fn, hlp in (("run", cmd_study_run, "run (or resume) a study"),
                           ("report", cmd_study_report, "write Pareto/importance plots and tables"),
-                          ("export", cmd_study_export, "write a trial's weights, config and Verilog")):
+                          ("export", cmd_study_export, "write a trial's weights, config and Verilog"),
+                          ("dashboard", cmd_study_dashboard, "serve optuna-dashboard on 127.0.0.1")):
         p = ssub.add_parser(name, help=hlp)
         p.add_argument("--config", help="study TOML (defaults: tune/config.py DEFAULT_TOML)")
         p.add_argument("--storage", help="Optuna storage URL, e.g. sqlite:///runs/s.db or postgresql://...")
@@ -81,9 +97,12 @@ def register(sub) -> None:
             p.add_argument("--out", help="artefact directory")
         elif name == "report":
             p.add_argument("--report-dir")
+        elif name == "dashboard":
+            p.add_argument("--port", type=number(int, 1, 65535), default=8080, help="TCP port on 127.0.0.1")
         else:
             p.add_argument("trial", type=number(int, 0))
             p.add_argument("--dest")
+            p.add_argument("--nir", action="store_true", help="also write the network as NIR (model.nir)")
 
 
 class Parser(argparse.ArgumentParser):
@@ -97,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     import hw.cli
     import sim.cli
     import train.cli
-    ap = Parser(prog="spikeloop", description=__doc__.split("\n\n")[0], allow_abbrev=False)
+    ap = Parser(prog="spikeloop", description=__doc__.split("\n\n")[0].replace("``", ""), allow_abbrev=False)
     sub = ap.add_subparsers(dest="command", required=True)
     sim.cli.register(sub)
     hw.cli.register(sub)

@@ -63,6 +63,22 @@ def trial_config(trial: optuna.Trial, sc: StudyConfig) -> TrainConfig:
                             seed=sc.seed + trial.number)
 
 
+def interchange_metrics(r, data: Encoded) -> dict:
+    """The chip's non-zero-weight synops, activation sparsity and footprint on the validation set, and
+    NeuroBench's figures for the same weights and inputs (``nb_`` prefix); see :mod:`sim.metrics`."""
+    from hw.config import ChipConfig
+    from sim.chip import make_chip
+    from sim.metrics import chip_metrics, neurobench_metrics
+    cfg = ChipConfig.from_dict(r.chip_config)
+    chip = make_chip(cfg)
+    chip.load(r.chip_weights)
+    m = chip_metrics(cfg, r.chip_weights, data.x_val, chip.run(data.x_val))
+    nb = neurobench_metrics(cfg, r.chip_weights, data.x_val)
+    return {"synops_nonzero": m["synops_nonzero"], "activation_sparsity": m["activation_sparsity"],
+            "footprint_bytes": m["footprint_bytes"], "nb_synops": nb["synops"],
+            "nb_activation_sparsity": nb["activation_sparsity"], "nb_footprint_bytes": nb["footprint_bytes"]}
+
+
 def objective(trial: optuna.Trial, sc: StudyConfig, data: Encoded):
     tc = trial_config(trial, sc)
 
@@ -86,6 +102,7 @@ def objective(trial: optuna.Trial, sc: StudyConfig, data: Encoded):
              "energy_nj": perf.energy_nj, "cycles": perf.cycles, "train_seconds": r.seconds,
              # the three measured objectives, also in a weighted study whose value is their weighted sum
              "val_accuracy": r.chip_val_accuracy, "latency_us": perf.latency_us, "fps_per_watt": perf.fps_per_watt}
+    attrs |= interchange_metrics(r, data)
     for k, v in attrs.items():
         trial.set_user_attr(k, v)
     # feasible only if better than always answering the majority class (a silent network does that)

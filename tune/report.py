@@ -133,6 +133,20 @@ def write_report(study: optuna.Study, out: Path) -> dict[str, Path]:
                    f"best Pareto trade-off within 3 points of its accuracy: trial {best['trial']} accuracy "
                    f"{best['val_accuracy']:.3f} ({best['val_accuracy'] - b['val_accuracy']:+.3f}), latency "
                    f"{best['latency_us']:.2f} µs ({100 * (best['latency_us'] / b['latency_us'] - 1):+.1f} %)"]
+    nb_rows = [t for t in done if "nb_synops" in t.user_attrs]
+    nb_which = "Pareto trials" if any(t.number in pareto for t in nb_rows) else "all trials (no Pareto trial yet)"
+    nb_rows = [t for t in nb_rows if t.number in pareto] or nb_rows
+    if nb_rows:
+        md += ["", f"## Chip counters beside NeuroBench 2.x ({nb_which}, validation set, per sample)", "",
+               "synops: the chip counts every (event, neuron) pair; non-zero: only pairs with a non-zero weight, "
+               "NeuroBench's definition (its Effective_ACs on the snnTorch mirror of the same weights and inputs).",
+               "", "| trial | synops (chip) | synops non-zero (chip) | synops (NeuroBench) | activation sparsity "
+               "(chip / NeuroBench) | footprint bytes (chip / NeuroBench float32) |", "|---|---|---|---|---|---|"]
+        for t in sorted(nb_rows, key=lambda t: t.number):
+            a = t.user_attrs
+            md.append(f"| {t.number} | {a.get('synops', 0):.1f} | {a['synops_nonzero']:.1f} | {a['nb_synops']:.1f} | "
+                      f"{a['activation_sparsity']:.5f} / {a['nb_activation_sparsity']:.5f} | "
+                      f"{a['footprint_bytes']} / {a['nb_footprint_bytes']} |")
     if len(done) >= 4:
         try:
             target = (lambda t: t.values[0]) if multi else None
@@ -154,7 +168,8 @@ def write_report(study: optuna.Study, out: Path) -> dict[str, Path]:
     return paths
 
 
-def export_trial(study: optuna.Study, number: int, out: Path) -> dict[str, Path]:
+def export_trial(study: optuna.Study, number: int, out: Path, nir: bool = False) -> dict[str, Path]:
+    """Write a trial's design (Verilog, memory images, config) and, with ``nir``, ``model.nir``."""
     from hw.export import export_design
     from train.common import TrainResult
     trials = [t for t in study.get_trials(deepcopy=False) if t.number == number]
@@ -172,6 +187,9 @@ def export_trial(study: optuna.Study, number: int, out: Path) -> dict[str, Path]
     r = TrainResult.load(art / "result")
     cfg = ChipConfig.from_dict(r.chip_config)
     paths = export_design(cfg, Path(out), r.chip_weights)
+    if nir:
+        from train.nir import export_nir
+        paths["nir"] = export_nir(Path(out) / "model.nir", cfg, r.chip_weights)
     (Path(out) / "trial.json").write_text(json.dumps({"trial": number, "params": t.params, "values": t.values,
                                                        "user_attrs": t.user_attrs}, indent=1))
     return paths

@@ -142,3 +142,41 @@ def test_large_config_converts_to_verilog():
     cfg = ChipConfig(layer_sizes=(1024, 1024, 1024, 1024), lanes=16)
     text = verilog.convert(LifCore(cfg), name="spikeloop_core")
     assert "module spikeloop_core" in text
+
+
+@pytest.mark.parametrize("interrupt_after", [1, 3, 6, 12, 25])
+def test_clear_request_mid_step_starts_over(interrupt_after):
+    """A clear command written while a step is under way (EVENT, UPDATE or OUTPUT) aborts it: the next
+    samples run as from power-up."""
+    from amaranth.sim import Simulator
+    from sim.chip import result_from_samples
+    cfg = ChipConfig(layer_sizes=(7, 5, 6), lanes=2, threshold=(3, 2))
+    rng = np.random.default_rng(13)
+    w = [rng.integers(0, 40, (7, 5)), rng.integers(0, 40, (5, 6))]
+    x = rng.random((2, 3, 7)) < 0.6
+    dut, samples = LifCore(cfg), []
+
+    async def tb(ctx):
+        drv = HostDriver(cfg, AmaranthPins(ctx, dut))
+        await drv.load(cfg, w)
+        p = drv.pins
+        for i in list(range(7)) + [None]:            # a full step's input; the output is never taken
+            p.set("events_in__payload", drv.bus.pack_event(i or 0, end=i is None))
+            p.set("events_in__valid", 1)
+            while not p.get("events_in__ready"):
+                await p.tick()
+            await p.tick()
+        p.set("events_in__valid", 0)
+        for _ in range(interrupt_after):             # layer 0 UPDATE .. layer 1 .. OUTPUT (stalled)
+            await p.tick()
+        assert p.get("busy")
+        for s in x:
+            samples.append(await drv.run_sample(s, True))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(tb)
+    sim.run()
+    fast = make_chip(cfg, "fast")
+    fast.load(w)
+    assert_same(fast.run(x, record_state=True), result_from_samples(cfg, samples))

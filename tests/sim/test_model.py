@@ -109,7 +109,7 @@ def test_bad_weights_offsets_spikes():
         chip.load([np.full((4, 3), 0.5)])
     with pytest.raises(ConfigError, match="expected 1 matrices"):
         chip.load([np.zeros((4, 3), int)] * 2)
-    with pytest.raises(ConfigError, match=r"threshold_offsets\[0\]: allowed range is integers -128\.\.127"):
+    with pytest.raises(ConfigError, match=r"threshold_offsets\[0\]: values 200\.\.200 do not fit 8-bit offsets; allowed range is -128\.\.127"):
         chip.load([np.zeros((4, 3), int)], [np.full(3, 200)])
     with pytest.raises(RuntimeError, match="load"):
         chip.run(np.zeros((1, 1, 4)))
@@ -122,3 +122,152 @@ def test_bad_weights_offsets_spikes():
         make_chip(cfg, "gpu")
     with pytest.raises(ConfigError, match="structure"):
         chip.load([np.zeros((4, 3), int)], cfg=cfg.replace(lanes=2))
+
+
+# -- every path of the fast model against the reference ----------------------------------------------
+def assert_matches_reference(cfg, weights, offsets, spikes, r, record_state=True):
+    for b in range(spikes.shape[0]):
+        spk, state, cycles = reference_run(cfg, weights, offsets, spikes[b].tolist())
+        for l in range(cfg.num_layers):
+            assert r.spikes[l][b].tolist() == [s[l] for s in spk]
+            if record_state:
+                assert r.state[l][b].tolist() == [s[l] for s in state]
+        assert r.cycles[b] == cycles
+
+
+def product_paths(cfg):
+    return [p for p in ("int8", "float", "sparse") if p != "int8" or cfg.weight_bits <= 8]
+
+
+@given(data=st.data(), record_state=st.booleans(), dtype=st.sampled_from(["auto", "float64"]))
+@settings(max_examples=40)
+def test_every_product_path_and_dtype_matches_reference(data, record_state, dtype):
+    cfg = data.draw(configs())
+    weights, offsets, spikes = data.draw(programmes(cfg, batch=3, steps=4))
+    results = {}
+    for path in product_paths(cfg):
+        for recurrence in ("numpy", "compiled"):
+            r = FastModel(cfg, weights, offsets, path=path, dtype=dtype, recurrence=recurrence).run(
+                spikes, record_state=record_state)
+            assert (r.state is None) == (not record_state)
+            assert_matches_reference(cfg, weights, offsets, spikes, r, record_state)
+            results[path, recurrence] = r
+    first = next(iter(results.values()))
+    for r in results.values():                 # every counter, not only cycles
+        for name in first.counters:
+            assert (r.counters[name] == first.counters[name]).all(), name
+
+
+@pytest.mark.parametrize("batch", [1, 70])     # 70 x 40 neurons is over MASKED_MAX: the arithmetic reset
+@pytest.mark.parametrize("reset", ["subtract", "zero"])
+def test_masked_and_arithmetic_reset_match_reference(batch, reset):
+    cfg = ChipConfig(layer_sizes=(24, 40, 7), lanes=3, threshold=(30, 12), beta=(0.8, 0.6), reset=reset)
+    assert batch * 40 > FastModel.MASKED_MAX or batch == 1
+    rng = np.random.default_rng(batch)
+    w = [rng.integers(-70, 80, (24, 40)), rng.integers(-40, 40, (40, 7))]
+    off = [rng.integers(-10, 10, 40), rng.integers(-5, 5, 7)]
+    x = rng.random((batch, 6, 24)) < 0.3
+    for path in ("int8", "float", "sparse"):
+        for recurrence in ("numpy", "compiled"):
+            r = FastModel(cfg, w, off, path=path, recurrence=recurrence).run(x)
+            assert 0.05 < r.spikes[0].mean() < 0.95 and 0.05 < r.output.mean() < 0.95
+            assert_matches_reference(cfg, w, off, x[:5], r)       # the first samples of the big batch
+
+
+def test_auto_path_switches_on_input_density():
+    cfg = ChipConfig(layer_sizes=(512, 512, 8), lanes=8, threshold=40)
+    m = FastModel(cfg, [np.ones((512, 512), int), np.ones((512, 8), int)])
+    rows = 200
+    assert m.product_path(0, rows, events=int(0.005 * rows * 512)) == "sparse"
+    assert m.product_path(0, rows, events=int(0.2 * rows * 512)) == "int8"
+    assert m.product_path(0, 1, events=1) == "int8"                  # too little work for the sparse one
+    wide = ChipConfig(layer_sizes=(512, 512, 8), lanes=8, threshold=40, weight_bits=9)
+    assert FastModel(wide, [np.ones((512, 512), int), np.ones((512, 8), int)]).product_path(0, rows, 10**6) == "float"
+    with pytest.raises(ConfigError, match="path='int8': needs weight_bits <= 8"):
+        FastModel(wide, [np.ones((512, 512), int), np.ones((512, 8), int)], path="int8")
+    with pytest.raises(ConfigError, match="path='gpu'"):
+        FastModel(cfg, m.weights, path="gpu")
+    with pytest.raises(ConfigError, match="recurrence='jit'"):
+        FastModel(cfg, m.weights, recurrence="jit")
+
+
+def test_float32_where_exact_and_float64_fallback_beyond_the_bound():
+    # (2**15 + 258*127) * 255 + 128 < 2**24: float32, with every input active the sums saturate at the rail
+    cfg = ChipConfig(layer_sizes=(258, 3), weight_bits=8, membrane_bits=16, lanes=2, threshold=32767 - 127,
+                     beta=0.99)
+    w = [np.full((258, 3), 127)]
+    w[0][:, 1] = -128
+    m = FastModel(cfg, w)
+    assert m.exact_bound(0) <= 1 << 24 and m.dtypes == [np.float32]
+    x = np.ones((2, 5, 258), bool)
+    x[1, 2] = False
+    assert_matches_reference(cfg, w, None, x, m.run(x))
+    # wide membrane and weights: beyond 2**24, float64 (exact to 2**53)
+    big = ChipConfig(layer_sizes=(40, 5, 3), weight_bits=16, membrane_bits=32, beta_frac_bits=16, lanes=2,
+                     threshold=(1 << 30, 1 << 20), beta=(0.95, 0.5))
+    rng = np.random.default_rng(2)
+    wb = [rng.integers(-32768, 32768, (40, 5)), rng.integers(-32768, 32768, (5, 3))]
+    mb = FastModel(big, wb)
+    assert mb.exact_bound(0) > 1 << 24 and mb.dtypes == [np.float64, np.float64]
+    xb = rng.random((2, 30, 40)) < 0.7
+    r = mb.run(xb)
+    assert np.abs(r.state[0]).max() > 1 << 20          # times beta_int ~ 2**16: far beyond 2**24
+    for path in ("float", "sparse"):
+        for recurrence in ("numpy", "compiled"):
+            assert_matches_reference(big, wb, None, xb, FastModel(big, wb, path=path, recurrence=recurrence).run(xb))
+
+
+@given(data=st.data())
+@settings(max_examples=15)
+def test_leak_mismatch_and_distortion_match_a_per_neuron_reference(data):
+    """FaultyChip's faults go through beta_int vectors and the distortion hook; check both against a
+    per-neuron Python loop of the same arithmetic."""
+    from sim.faults import Faults, FaultyChip, eif_distortion
+    cfg = data.draw(configs(max_layers=2))
+    weights, offsets, spikes = data.draw(programmes(cfg, batch=2, steps=5))
+    f = Faults(leak_mismatch=data.draw(st.sampled_from([0.0, 0.3])),
+               distortion=data.draw(st.sampled_from([0.0, 2.0])), seed=data.draw(st.integers(0, 9)))
+    chip = FaultyChip(make_chip(cfg), f)
+    chip.load(weights, offsets)
+    r = chip.run(spikes, record_state=True)
+    model = chip.inner._model
+    dist = eif_distortion(cfg, f.distortion) if f.distortion > 0 else None
+    lo, hi, fb = cfg.membrane_min, cfg.membrane_max, cfg.beta_frac_bits
+    for b in range(spikes.shape[0]):
+        u = [np.zeros(cfg.fan_out(l), np.int64) for l in range(cfg.num_layers)]
+        for t in range(spikes.shape[1]):
+            x = spikes[b, t]
+            for l in range(cfg.num_layers):
+                thr = cfg.threshold[l] + model.offsets[l]
+                beta = np.broadcast_to(model.beta_int[l], (cfg.fan_out(l),))
+                s_out, u_new = [], []
+                for j in range(cfg.fan_out(l)):
+                    v = min(max(int(u[l][j]) + sum(int(model.weights[l][i, j]) for i in np.flatnonzero(x)), lo), hi)
+                    if dist is not None:
+                        v = int(min(max(dist(np.array([v]), l)[0], lo), hi))
+                    s = v > thr[j]
+                    lv = (v * int(beta[j]) + (1 << (fb - 1))) >> fb
+                    u_new.append((min(max(lv - thr[j], lo), hi) if cfg.reset == "subtract" else 0) if s else lv)
+                    s_out.append(s)
+                u[l] = np.array(u_new)
+                assert r.spikes[l][b, t].tolist() == s_out and r.state[l][b, t].tolist() == u_new
+                x = np.array(s_out)
+
+
+def test_bad_beta_int():
+    cfg = ChipConfig(layer_sizes=(3, 2), beta_frac_bits=4)
+    with pytest.raises(ConfigError, match=r"beta_int\[0\]: allowed are integers 1\.\.15"):
+        FastModel(cfg, [np.zeros((3, 2), int)], beta_int=[np.array([16, 3])])
+
+
+@pytest.mark.slow
+@given(data=st.data())
+@settings(max_examples=400)
+def test_every_path_matches_reference_exhaustive(data):
+    cfg = data.draw(configs(max_size=20))
+    weights, offsets, spikes = data.draw(programmes(cfg, batch=4, steps=6))
+    for path in product_paths(cfg):
+        for dtype, recurrence in (("auto", "numpy"), ("float64", "numpy"), ("auto", "compiled")):
+            r = FastModel(cfg, weights, offsets, path=path, dtype=dtype, recurrence=recurrence).run(
+                spikes, record_state=True)
+            assert_matches_reference(cfg, weights, offsets, spikes, r)

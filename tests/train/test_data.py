@@ -106,3 +106,33 @@ def test_svhn_loader(tmp_path):
     savemat(tmp_path / "bad.mat", {"X": np.zeros((8, 8)), "y": np.zeros((1, 1))})
     with pytest.raises(ConfigError, match="expected"):
         load_svhn(tmp_path / "bad.mat")
+
+
+def test_registered_local_datasets_load_through_load_dataset(tmp_path):
+    """nmnist and svhn are in the registry and reach training through load_dataset(path=...)."""
+    from train.common import Encoded
+    from train.data import DATASETS, load_dataset
+    rng = np.random.default_rng(0)
+    for digit in range(2):
+        (tmp_path / "nm" / "Train" / str(digit)).mkdir(parents=True)
+        for k in range(10):
+            write_nmnist(tmp_path / "nm" / "Train" / str(digit) / f"{k:05d}.bin",
+                         [(int(rng.integers(34)), int(rng.integers(34)), digit, int(t))
+                          for t in sorted(rng.integers(0, 299_999, 20))])
+    split = load_dataset("nmnist", seed=0, path=tmp_path / "nm", steps=8)
+    assert split.spikes and split.x_train.shape[1:] == (8, 2312) and split.n_classes == 2
+    data = Encoded.from_split(split, steps=8)
+    assert data.x_train.dtype == bool and len(data.x_train) + len(data.x_val) + len(data.x_test) == 20
+    with pytest.raises(ConfigError, match="steps=5: the nmnist spike trains have 8 steps"):
+        Encoded.from_split(split, steps=5)
+    X = rng.integers(0, 256, (32, 32, 3, 30)).astype(np.uint8)
+    savemat(tmp_path / "svhn.mat", {"X": X, "y": (np.arange(30) % 3 + 1)[:, None]})
+    split = load_dataset("svhn", path=tmp_path / "svhn.mat")
+    assert split.n_features == 64 and not split.spikes
+    with pytest.raises(ConfigError, match="reads local files"):
+        load_dataset("svhn")
+    with pytest.raises(ConfigError, match="takes no path"):
+        load_dataset("digits", path=tmp_path)
+    with pytest.raises(ConfigError, match=r"dataset='mnist': allowed values are \['breast_cancer'"):
+        load_dataset("mnist")
+    assert set(DATASETS) == {"breast_cancer", "digits", "nmnist", "svhn"}

@@ -28,11 +28,15 @@ def test_run_report_export(tiny_toml, tmp_path):
         acc, lat, fpw = t.values
         assert 0 <= acc <= 1 and lat > 0 and fpw > 0
         assert os.path.exists(os.path.join(t.user_attrs["artefacts"], "result.npz"))
+        assert t.user_attrs["synops_nonzero"] <= t.user_attrs["synops"]
+        assert abs(t.user_attrs["activation_sparsity"] - t.user_attrs["nb_activation_sparsity"]) < 0.05
     paths = write_report(study, tmp_path / "rep")
     for k in ("pareto_png", "firing_png", "csv", "markdown"):
         assert paths[k].stat().st_size > 0
-    exp = export_trial(study, done[0].number, tmp_path / "exp")
+    assert "beside NeuroBench" in paths["markdown"].read_text()
+    exp = export_trial(study, done[0].number, tmp_path / "exp", nir=True)
     assert "module spikeloop_core" in exp["verilog"].read_text()
+    assert exp["nir"].name == "model.nir" and exp["nir"].stat().st_size > 0
     assert len(run_study(sc).trials) == 3                                              # nothing missing: no new trials
 
 

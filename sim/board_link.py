@@ -1,10 +1,11 @@
-"""A board as the chip in the loop: the host side of :mod:`hw.protocol` over a byte transport.
+"""The host link to a board: the host side of :mod:`hw.protocol` over a byte transport.
 
 * :class:`SerialTransport` — a real serial port (pyserial), e.g. an iCEBreaker's FTDI UART.
-* :class:`SimBoardTransport` — the RTL of the whole board top (:class:`hw.board.LinkedChip`, UART
-  included) in Amaranth's simulator, reached through a host-side UART: the same bytes a board sees.
+* :class:`sim.simulated_board.SimBoardTransport` — the board top's RTL in Amaranth's simulator, behind
+  the same bytes.
 
-:class:`BoardChip` is a :class:`sim.chip.Chip`, so trainers and studies can use a board directly.
+:class:`BoardHost` speaks the protocol; :class:`BoardChip` is a :class:`sim.chip.Chip` on top of it, so
+trainers and studies can use a board directly.
 Every command is answered; a NAK or a missing answer is retried (the same SEQ, so the board never
 executes a write or an event twice), and after the retries a :class:`LinkError` says what failed. A lost
 or corrupted output event cannot be asked for again: it raises :class:`LinkError` — never a silently
@@ -13,8 +14,6 @@ wrong result.
 from __future__ import annotations
 
 import asyncio
-import queue
-import threading
 import time
 from typing import Protocol
 
@@ -60,7 +59,7 @@ class BoardHost(BusHost):
     """The four bus primitives as protocol transactions."""
 
     def __init__(self, cfg: ChipConfig, transport: Transport, timeout: float = 1.0, retries: int = 3):
-        self.cfg, self.bus, self.lay = cfg, BusMap(cfg), P.Layout(cfg)
+        self.cfg, self.bus, self.format = cfg, BusMap(cfg), P.FrameFormat(cfg)
         self.t, self.timeout, self.retries = transport, timeout, retries
         self.seq = 0
         self.rx = bytearray()
@@ -79,7 +78,7 @@ class BoardHost(BusHost):
                 n = self.rx[3]
                 if len(self.rx) >= 5 + n:
                     body, crc = bytes(self.rx[1:4 + n]), self.rx[4 + n]
-                    if crc == P.crc8(body):
+                    if crc == P.CRC8.compute(body):
                         del self.rx[:5 + n]
                         return body[0], body[1], body[3:]
                     self.bad_frames += 1
@@ -125,22 +124,24 @@ class BoardHost(BusHost):
     def ping(self) -> None:
         pay = self._transact(P.PING, b"", P.PONG)
         version, h = pay[0], int.from_bytes(pay[1:5], "little")
-        if version != P.VERSION or h != self.lay.config_hash:
+        if version != P.VERSION or h != self.format.config_hash:
             raise ConfigError(f"board: protocol version {version}, config hash {h:08x}; this host expects "
-                              f"version {P.VERSION} and {self.lay.config_hash:08x} — the board carries another chip")
+                              f"version {P.VERSION} and {self.format.config_hash:08x} — "
+                              f"the board carries another chip")
 
     async def write(self, addr: int, data: int) -> None:
-        self._transact(P.WRITE, P.le(addr, self.lay.addr_bytes) + P.le(data, self.lay.data_bytes), P.ACK)
+        self._transact(P.WRITE, P.le(addr, self.format.addr_bytes) + P.le(data, self.format.data_bytes), P.ACK)
 
     async def read(self, addr: int) -> int:
-        return int.from_bytes(self._transact(P.READ, P.le(addr, self.lay.read_addr_bytes), P.READ_DATA), "little")
+        answer = self._transact(P.READ, P.le(addr, self.format.read_addr_bytes), P.READ_DATA)
+        return int.from_bytes(answer, "little")
 
     async def clear(self) -> None:
         await self.write(self.bus.write_addr(REGION_REGS, self.bus.reg_command), 1)   # ACKed once idle
 
     async def step(self, events) -> list[int]:
         for word in [self.bus.pack_event(i) for i in events] + [self.bus.pack_event(0, end=True)]:
-            self._transact(P.EVENT, P.le(word, self.lay.event_bytes), P.ACK)
+            self._transact(P.EVENT, P.le(word, self.format.event_bytes), P.ACK)
         deadline = time.monotonic() + self.timeout * (self.retries + 1)
         while True:
             while self.out:
@@ -169,68 +170,3 @@ class BoardChip(Chip):
             await self.host.load(self.cfg, self.weights, self.offsets)
             return [await self.host.run_sample(x, record_state) for x in spikes]
         return result_from_samples(self.cfg, asyncio.run(go()))
-
-
-class SimBoardTransport:
-    """The board top's RTL in Amaranth's simulator (own thread), reached through a host-side UART.
-
-    ``divisor`` = cycles per UART bit. ``to_board``/``from_board`` may rewrite the byte stream (tests
-    use them to corrupt, drop or delay bytes)."""
-
-    def __init__(self, cfg: ChipConfig, divisor: int = 4, to_board=None, from_board=None):
-        from amaranth.hdl import Module
-        from amaranth.sim import Simulator
-        from hw.board import LinkedChip
-        from hw.uart import UARTReceiver, UARTTransmitter
-        m = Module()
-        m.submodules.board = board = LinkedChip(cfg.structure(), divisor)
-        m.submodules.htx = htx = UARTTransmitter(divisor)
-        m.submodules.hrx = hrx = UARTReceiver(divisor)
-        m.d.comb += [board.uart_rx.eq(htx.tx), hrx.rx.eq(board.uart_tx)]
-        self._in: queue.Queue[int] = queue.Queue()
-        self._out: queue.Queue[int] = queue.Queue()
-        self._stop = threading.Event()
-        self.to_board, self.from_board = to_board, from_board
-
-        async def testbench(ctx):
-            ctx.set(hrx.data.ready, 1)
-            pending = None
-            while not self._stop.is_set():
-                if pending is None and not self._in.empty():
-                    pending = self._in.get()
-                ctx.set(htx.data.valid, pending is not None)
-                if pending is not None:
-                    ctx.set(htx.data.payload, pending)
-                sent = pending is not None and ctx.get(htx.data.ready)
-                await ctx.tick()
-                if sent:
-                    pending = None
-                if ctx.get(hrx.data.valid):
-                    self._out.put(ctx.get(hrx.data.payload))
-
-        self.sim = Simulator(m)
-        self.sim.add_clock(1e-7)
-        self.sim.add_testbench(testbench)
-        self.thread = threading.Thread(target=self.sim.run, daemon=True)
-        self.thread.start()
-
-    def write(self, data: bytes) -> None:
-        if self.to_board:
-            data = self.to_board(data)
-        for b in data:
-            self._in.put(b)
-
-    def read(self, n: int, timeout: float) -> bytes:
-        out = bytearray()
-        try:
-            out.append(self._out.get(timeout=timeout))
-            while len(out) < n:
-                out.append(self._out.get_nowait())
-        except queue.Empty:
-            pass
-        data = bytes(out)
-        return self.from_board(data) if self.from_board else data
-
-    def close(self) -> None:
-        self._stop.set()
-        self.thread.join(timeout=10)

@@ -1,0 +1,112 @@
+"""Activity metrics of a chip run, in the chip's terms and in NeuroBench's (PyPI ``neurobench``).
+
+Two definitions of a synaptic operation sit side by side:
+
+* ``synops`` — the chip's RTL counter: one per (input event, target neuron) pair, zero weights included (the
+  datapath reads and adds every weight of a word).
+* ``synops_nonzero`` — derived here from the chip's spikes: per event, the source neuron's number of non-zero
+  outgoing weights. This is NeuroBench's ``SynapticOperations`` "Effective_ACs" definition.
+
+``activation_sparsity`` = 1 − spikes / (neurons × steps) over the LIF layers (inputs excluded), as NeuroBench's
+``ActivationSparsity``. ``footprint_bytes`` is the chip's programme: weights at ``weight_bits``, plus per neuron a
+state word (``acc_bits``) and a threshold offset; NeuroBench's ``Footprint`` counts the float32 torch model.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+from typing import Sequence
+
+import numpy as np
+
+from hw.config import ChipConfig
+from sim.model import ChipResult, FastModel
+
+
+def layer_inputs(cfg: ChipConfig, weights, offsets, x: np.ndarray, result: ChipResult) -> list[np.ndarray]:
+    """The event tensors ``(B, T, N_l)`` entering each layer. RTL backends report only the output layer;
+    the hidden layers then come from the fast model (bit-exact with the RTL; checked on the output)."""
+    spikes = result.spikes
+    if any(s is None for s in spikes):
+        r = FastModel(cfg, weights, offsets).run(x, record_state=False)
+        if not np.array_equal(r.output, result.output):
+            raise RuntimeError("chip and fast model disagree on the output spikes; hidden activity unknown")
+        spikes = r.spikes
+    return [np.asarray(x, bool)] + [np.asarray(s, bool) for s in spikes[:-1]]
+
+
+def chip_metrics(cfg: ChipConfig, weights: Sequence[np.ndarray], x: np.ndarray, result: ChipResult,
+                 offsets=None) -> dict[str, float]:
+    """Mean per-sample ``synops`` (chip counter), ``synops_nonzero`` (derived), ``activation_sparsity``
+    (over the batch) and ``footprint_bytes``."""
+    weights = cfg.check_weights(weights)
+    ins = layer_inputs(cfg, weights, offsets, x, result)
+    B, T = ins[0].shape[:2]
+    nz = sum(float((ins[l].sum(axis=(0, 1)) * (weights[l] != 0).sum(axis=1)).sum()) for l in range(cfg.num_layers))
+    dense = sum(float(ins[l].sum()) * cfg.fan_out(l) for l in range(cfg.num_layers))
+    spikes = sum(float(result.counters[f"spikes_l{l}"].sum()) for l in range(cfg.num_layers))
+    neurons = B * T * sum(cfg.layer_sizes[1:])
+    return {"synops": dense / B, "synops_nonzero": nz / B,
+            "synops_counter": float(result.counters["synops"].mean()),
+            "activation_sparsity": 1.0 - spikes / neurons,
+            "footprint_bytes": footprint_bytes(cfg)}
+
+
+def footprint_bytes(cfg: ChipConfig) -> int:
+    synapses = sum(cfg.fan_in(l) * cfg.fan_out(l) for l in range(cfg.num_layers))
+    neurons = sum(cfg.layer_sizes[1:])
+    return -(-(synapses * cfg.weight_bits + neurons * (cfg.acc_bits + cfg.threshold_offset_bits)) // 8)
+
+
+def snntorch_mirror(cfg: ChipConfig, weights, offsets=None):
+    """An snnTorch ``Sequential`` (Linear without bias, Leaky with the chip's beta, per-neuron threshold and
+    reset) carrying the integer weights: what NeuroBench measures."""
+    import snntorch as snn
+    import torch
+    from torch import nn
+    weights, offsets = cfg.check_weights(weights), cfg.check_offsets(offsets)
+    mods = []
+    for l in range(cfg.num_layers):
+        fc = nn.Linear(cfg.fan_in(l), cfg.fan_out(l), bias=False)
+        with torch.no_grad():
+            fc.weight.copy_(torch.as_tensor(weights[l].T, dtype=torch.float32))
+        thr = torch.as_tensor(cfg.threshold[l] + offsets[l], dtype=torch.float32)
+        mods += [fc, snn.Leaky(beta=cfg.beta_effective[l], threshold=thr, reset_mechanism=cfg.reset,
+                               init_hidden=True, output=l == cfg.num_layers - 1)]
+    return nn.Sequential(*mods)
+
+
+def neurobench_metrics(cfg: ChipConfig, weights, x: np.ndarray, offsets=None) -> dict[str, float]:
+    """NeuroBench 2.x's ``SynapticOperations``, ``ActivationSparsity`` and ``Footprint`` of the snnTorch mirror
+    on the inputs ``x`` ``(B, T, N0)``, as one batch; the float model's leak does not round, so its spikes may
+    differ slightly from the chip's."""
+    import torch
+    from neurobench.benchmarks import Benchmark
+    from neurobench.metrics.static import Footprint
+    from neurobench.metrics.workload import ActivationSparsity, SynapticOperations
+    from neurobench.models import SNNTorchModel
+    from torch.utils.data import DataLoader, TensorDataset
+    net = snntorch_mirror(cfg, weights, offsets)
+    xt = torch.as_tensor(np.asarray(x), dtype=torch.float32)
+    loader = DataLoader(TensorDataset(xt, torch.zeros(len(xt))), batch_size=len(xt))
+    bench = Benchmark(SNNTorchModel(net), loader, [], [], [[Footprint], [ActivationSparsity, SynapticOperations]])
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        r = bench.run(quiet=True)
+    so = r["SynapticOperations"]
+    return {"synops": float(so["Effective_ACs"]),
+            "synops_dense": float(so["Dense"]), "activation_sparsity": float(r["ActivationSparsity"]),
+            "footprint_bytes": int(r["Footprint"])}
+
+
+def metrics_table(chip: dict, nb: dict | None) -> list[str]:
+    """Lines comparing the chip's figures with NeuroBench's (``nb`` may be ``None``)."""
+    rows = [("synaptic ops / sample (every event x fan-out; chip counter)", chip["synops"], None),
+            ("synaptic ops / sample (non-zero weights only)", chip["synops_nonzero"], nb and nb["synops"]),
+            ("activation sparsity", chip["activation_sparsity"], nb and nb["activation_sparsity"]),
+            ("footprint, bytes (chip: weight_bits; NeuroBench: float32 model)", chip["footprint_bytes"],
+             nb and nb["footprint_bytes"])]
+    out = [f"  {'metric':66s} {'chip':>14s} {'NeuroBench':>14s}"]
+    for name, c, n in rows:
+        f = (lambda v: "-" if v is None else (f"{v:.5f}" if isinstance(v, float) and v < 1 else (f"{v:.1f}" if isinstance(v, float) else str(v))))
+        out.append(f"  {name:66s} {f(c):>14s} {f(n):>14s}")
+    return out
