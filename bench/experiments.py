@@ -4,6 +4,10 @@
     python bench/experiments.py datasize     # accuracy vs training-set size, BPTT vs MH (breast cancer)
     python bench/experiments.py deploy       # software vs on-chip accuracy on a 4-bit chip (digits)
     python bench/experiments.py mhchain      # MH at σ = 4, 5 with 3000 vs 10000 iterations
+    python bench/experiments.py mhdiag       # why MH fails at high σ: dynamics, activity, landscape, acceptance
+    python bench/experiments.py distortionfix  # σ sweep with the bias input, lik_std 1 / zero reset
+    python bench/experiments.py heldout      # the distortion headline on seeds 5-9 (chose nothing)
+    python bench/experiments.py deploygap    # deployment gap at 2-3-bit weights, mismatch, stuck synapses
     python bench/experiments.py all
 
 Every number is measured by the run that writes it (``--seeds``, default 5).
@@ -20,40 +24,77 @@ import numpy as np
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "experiments"
 MH_KW = {"iters": 3000}
+#: a chip that resets a firing neuron to zero (the default subtracts the threshold); ``_setup`` fits its sizes
+ZERO = {"layer_sizes": [30, 16, 2], "lanes": 8, "beta": 0.9, "reset": "zero"}
+#: the MH set-ups the diagnosis compares (job fields, see :func:`_setup`)
+DIAG_CONFIGS = {"mh": {},
+                "mh +bias, lik_std 1": {"bias": True, "params": {"iters": 3000, "lik_std": 1.0}},
+                "mh +bias, zero reset": {"bias": True, "chip": ZERO}}
 EPOCHS = {"bptt": 30, "bptt_qat": 30, "cilspl": 30}
 
 
-def _job(args):
-    method, dataset, seed, sigma, train_size, chip = args[:6]
-    mh_kw = args[6] if len(args) > 6 else MH_KW
-    import torch
-    torch.set_num_threads(1)
+def _setup(args):
+    """(TrainConfig, ChipConfig, Encoded) of one job. ``args``: a tuple ``(method, dataset, seed, sigma,
+    train_size, chip[, params])`` or a dict with those keys plus ``bias`` (an always-on input channel,
+    :func:`train.common.with_bias_channel`), ``hidden`` (hidden width of the default chip) and ``faults``
+    (more :class:`sim.faults.Faults` fields)."""
+    if not isinstance(args, dict):
+        keys = ("method", "dataset", "seed", "sigma", "train_size", "chip", "params")
+        args = dict(zip(keys, args))
+    a = {"sigma": 0.0, "train_size": None, "chip": None, "params": None, "bias": False, "hidden": None,
+         "faults": {}, "tag": None, **args}
     from hw.config import ChipConfig
     from sim.faults import Faults
-    from train.config import TrainConfig
+    from train.common import with_bias_channel
+    from train.config import TrainConfig, default_chip
+    from train.run import prepare
+    method, seed = a["method"], a["seed"]
+    params = a["params"] if a["params"] is not None else (MH_KW if method == "mh" else {"epochs": EPOCHS[method]})
+    faults = Faults(**{"distortion": a["sigma"], "seed": seed, **a["faults"]})
+    tc = TrainConfig(method=method, dataset=a["dataset"], faults=faults, seed=seed, train_size=a["train_size"],
+                     params=params)
+    _, data = prepare(tc)
+    if a["bias"]:
+        data = with_bias_channel(data)
+    n_in, n_out = data.x_train.shape[2], data.n_classes
+    if a["chip"]:
+        cfg = ChipConfig.from_dict(a["chip"])
+        sizes = list(cfg.layer_sizes)
+        sizes[0] = n_in
+        if a["hidden"] and len(sizes) == 3:
+            sizes[1] = a["hidden"]
+        cfg = cfg.replace(layer_sizes=tuple(sizes))
+    else:
+        cfg = default_chip(a["dataset"], n_in, n_out, a["hidden"])
+    return tc.replace(chip=cfg), cfg, data, a
+
+
+def _job(args):
+    """One training (see :func:`_setup`); its record."""
+    import torch
+    torch.set_num_threads(1)
     from train.run import run_training
-    cfg = ChipConfig.from_dict(chip) if chip else None
-    kw = mh_kw if method == "mh" else {"epochs": EPOCHS[method]}
-    tc = TrainConfig(method=method, dataset=dataset, chip=cfg, faults=Faults(distortion=sigma, seed=seed),
-                     seed=seed, train_size=train_size, params=kw)
-    r = run_training(tc, progress=False)
-    return {"method": method, "seed": seed, "sigma": sigma, "train_size": train_size, "iters": kw.get("iters"),
-            "final_step": r.extra.get("final_step"),
-            "software": r.software_accuracy, "chip": r.chip_accuracy, "seconds": r.seconds,
-            "cycles": r.activity["cycles"], "synops": r.activity["synops"]}
+    tc, cfg, data, a = _setup(args)
+    r = run_training(tc, data=data, progress=False)
+    return {"method": tc.method, "tag": a["tag"], "label": a["tag"] or tc.method, "seed": tc.seed, "sigma": a["sigma"], "train_size": a["train_size"],
+            "bias": a["bias"], "hidden": cfg.layer_sizes[1] if cfg.num_layers > 1 else None,
+            "faults": a["faults"], "params": dict(tc.params), "iters": tc.params.get("iters"),
+            "final_step": r.extra.get("final_step"), "final_steps": r.extra.get("final_steps"),
+            "software": r.software_accuracy, "chip": r.chip_accuracy, "val": r.chip_val_accuracy,
+            "seconds": r.seconds, "cycles": r.activity["cycles"], "synops": r.activity["synops"]}
 
 
 def run_all(jobs, workers):
     from tqdm import tqdm
     with ProcessPoolExecutor(workers) as ex:
-        return list(tqdm(ex.map(_job, jobs), total=len(jobs), desc="trainings"))
+        return list(tqdm(ex.map(_job, jobs), total=len(jobs), desc="trainings", mininterval=10))
 
 
 def summarise(rows, key, methods, field="chip"):
     table = {}
     for m in methods:
         for k in sorted({r[key] for r in rows}):
-            vals = [r[field] for r in rows if r["method"] == m and r[key] == k]
+            vals = [r[field] for r in rows if r.get("label", r["method"]) == m and r[key] == k]
             table[(m, k)] = (float(np.mean(vals)), float(np.std(vals)), len(vals))
     return table
 
@@ -100,26 +141,93 @@ def md_table(table, key, methods, header):
     return "\n".join(lines)
 
 
+#: the set-ups compared by ``distortion`` and ``datasize``: label -> job fields (see :func:`_setup`)
+VARIANTS = {
+    "bptt": {"method": "bptt"},
+    "cilspl": {"method": "cilspl"},
+    "mh": {"method": "mh"},
+}
+
+
+def sweep(name, key, values, variants, seeds, workers, xlabel, title, header, logx=False, **fixed):
+    """Every variant at every ``key`` value and seed; table (test, and validation accuracy), JSON, plot."""
+    jobs = [dict(dataset="breast_cancer", seed=s, tag=label, **{key: k}, **fixed, **v)
+            for k in values for label, v in variants.items() for s in range(seeds)]
+    print(f"{name}: {len(jobs)} trainings", flush=True)
+    rows = run_all(jobs, workers)
+    labels = list(variants)
+    t = summarise(rows, key, labels)
+    tv = summarise(rows, key, labels, field="val")
+    plot(t, key, labels, xlabel, OUT / f"{name}.png", title, logx=logx)
+    md = ("On-chip test accuracy:\n\n" + md_table(t, key, labels, header)
+          + "\n\nOn-chip validation accuracy:\n\n" + md_table(tv, key, labels, header))
+    publish(name, rows, md)
+    return rows
+
+
+#: the networks that remove the high-σ failure (``distortionfix``): every one has the always-on bias input
+FIX_VARIANTS = {
+    "bptt +bias": {"method": "bptt", "bias": True},
+    "cilspl +bias": {"method": "cilspl", "bias": True},
+    "mh +bias, lik_std 1": {"method": "mh", "bias": True, "params": {"iters": 3000, "lik_std": 1.0}},
+    "bptt +bias, zero reset": {"method": "bptt", "bias": True, "chip": ZERO},
+    "cilspl +bias, zero reset": {"method": "cilspl", "bias": True, "chip": ZERO},
+    "mh +bias, zero reset": {"method": "mh", "bias": True, "chip": ZERO},
+}
+#: the set-ups of ``datasize``
+SIZE_VARIANTS = {
+    "bptt": {"method": "bptt"},
+    "bptt +bias, zero reset": {"method": "bptt", "bias": True, "chip": ZERO},
+    "mh": {"method": "mh"},
+    "mh +bias, zero reset": {"method": "mh", "bias": True, "chip": ZERO},
+    "mh +bias, zero reset, 4 hidden": {"method": "mh", "bias": True, "chip": ZERO, "hidden": 4},
+}
+
+
+def distortionfix(seeds, workers):
+    sweep("distortionfix", "sigma", [0.0, 2.0, 3.0, 4.0, 5.0], FIX_VARIANTS, seeds, workers,
+          "membrane distortion σ (unknown to the trainer)",
+          "breast cancer, bias input: accuracy vs chip distortion", "σ")
+
+
 def distortion(seeds, workers):
-    methods = ["bptt", "cilspl", "mh"]
-    sigmas = [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
-    rows = run_all([(m, "breast_cancer", s, sg, None, None) for sg in sigmas for m in methods for s in range(seeds)],
-                   workers)
-    t = summarise(rows, "sigma", methods)
-    plot(t, "sigma", methods, "membrane distortion σ (unknown to the trainer)", OUT / "distortion.png",
-         "breast cancer: accuracy vs chip distortion")
-    publish("distortion", rows, md_table(t, "sigma", methods, "σ"))
+    sweep("distortion", "sigma", [0.0, 1.0, 2.0, 3.0, 4.0, 5.0], VARIANTS, seeds, workers,
+          "membrane distortion σ (unknown to the trainer)", "breast cancer: accuracy vs chip distortion", "σ")
 
 
 def datasize(seeds, workers):
-    methods = ["bptt", "mh"]
     sizes = [10, 20, 40, 80, 160, 341]
-    rows = run_all([(m, "breast_cancer", s, 0.0, n, None) for n in sizes for m in methods for s in range(seeds)],
-                   workers)
-    t = summarise(rows, "train_size", methods)
-    plot(t, "train_size", methods, "training samples", OUT / "datasize.png",
-         "breast cancer: accuracy vs training-set size", logx=True)
-    publish("datasize", rows, md_table(t, "train_size", methods, "n"))
+    rows = sweep("datasize", "train_size", sizes, SIZE_VARIANTS, seeds, workers, "training samples",
+                 "breast cancer: accuracy vs training-set size", "n", logx=True)
+    lines = ["", "Smallest training-set size whose mean on-chip accuracy reaches 0.90 (test; validation):", ""]
+    for label in SIZE_VARIANTS:
+        first = {}
+        for field in ("chip", "val"):
+            ok = [n for n in sizes if np.mean([r[field] for r in rows if r["label"] == label
+                                               and r["train_size"] == n]) >= 0.90]
+            first[field] = ok[0] if ok else "not reached"
+        lines.append(f"* {label}: {first['chip']}; {first['val']}")
+    with open(OUT / "datasize.md", "a") as f:
+        f.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+def heldout(seeds, workers):
+    """The distortion headline on seeds 5.. (not used to choose anything): the two MH fixes and offline BPTT."""
+    variants = {"mh +bias, zero reset": FIX_VARIANTS["mh +bias, zero reset"],
+                "mh +bias, lik_std 1": FIX_VARIANTS["mh +bias, lik_std 1"], "bptt": {"method": "bptt"}}
+    sigmas = (0.0, 3.0, 5.0)
+    jobs = [dict(dataset="breast_cancer", seed=5 + s, sigma=sg, tag=k, **v)
+            for k, v in variants.items() for sg in sigmas for s in range(seeds)]
+    print(f"heldout: {len(jobs)} trainings", flush=True)
+    rows = run_all(jobs, workers)
+    lines = [f"Seeds 5..{4 + seeds}, breast cancer; on-chip test accuracy (validation in brackets):", "",
+             "| method | " + " | ".join(f"σ={sg:g}" for sg in sigmas) + " |", "|---" * (len(sigmas) + 1) + "|"]
+    for k in variants:
+        cell = lambda sg, f: [r[f] for r in rows if r["label"] == k and r["sigma"] == sg]
+        lines.append(f"| {k} | " + " | ".join(f"{pm(cell(sg, 'chip'))} ({np.mean(cell(sg, 'val')):.3f})"
+                                             for sg in sigmas) + " |")
+    publish("heldout", rows, "\n".join(lines))
 
 
 def deploy(seeds, workers):
@@ -133,6 +241,41 @@ def deploy(seeds, workers):
         hw = np.array([r["chip"] for r in rows if r["method"] == m])
         lines.append(f"| {m} | {pm(sw)} | {pm(hw)} | {(sw - hw).mean():+.3f} ± {(sw - hw).std():.3f} |")
     publish("deploy", rows, "\n".join(lines))
+
+
+#: deployment conditions of ``deploygap``: name -> (weight bits, faults the offline trainer is not told about)
+GAP_CONDITIONS = {
+    "3-bit": (3, {}),
+    "2-bit": (2, {}),
+    "4-bit, threshold mismatch 0.5": (4, {"threshold_mismatch": 0.5}),
+    "4-bit, 30% synapses stuck at 0": (4, {"stuck_zero": 0.3}),
+}
+GAP_EPOCHS = 20
+
+
+def deploygap(seeds, workers):
+    """Software vs on-chip accuracy (digits) where offline training should fail: 2–3-bit weights and
+    per-chip mismatch / stuck synapses (drawn per chip instance, the same instance in training and test)."""
+    from hw.config import ChipConfig
+    methods = ["bptt", "bptt_qat", "cilspl"]
+    jobs = []
+    for cond, (bits, faults) in GAP_CONDITIONS.items():
+        chip = ChipConfig(layer_sizes=(64, 64, 10), lanes=8, beta=0.9, weight_bits=bits).to_dict()
+        jobs += [dict(method=m, dataset="digits", seed=s, chip=chip, faults=faults, tag=cond,
+                      params={"epochs": GAP_EPOCHS}) for m in methods for s in range(seeds)]
+    print(f"deploygap: {len(jobs)} trainings", flush=True)
+    rows = run_all(jobs, workers)
+    lines = [f"digits, (64, 64, 10), {GAP_EPOCHS} epochs, {seeds} seeds; faults drawn per chip instance "
+             "(seed = training seed), unknown to the offline trainers", "",
+             "| condition | method | software accuracy | on-chip test accuracy | drop | on-chip val accuracy |",
+             "|---|---|---|---|---|---|"]
+    for cond in GAP_CONDITIONS:
+        for m in methods:
+            sel = [r for r in rows if r["tag"] == cond and r["method"] == m]
+            sw, hw_ = np.array([r["software"] for r in sel]), np.array([r["chip"] for r in sel])
+            lines.append(f"| {cond} | {m} | {pm(sw)} | {pm(hw_)} | {(sw - hw_).mean():+.3f} ± {(sw - hw_).std():.3f} "
+                         f"| {pm([r['val'] for r in sel])} |")
+    publish("deploygap", rows, "\n".join(lines))
 
 
 def mhchain(seeds, workers):
@@ -149,14 +292,209 @@ def mhchain(seeds, workers):
     publish("mhchain", rows, "\n".join(lines))
 
 
+def _drift_table():
+    """Zero-input dynamics of one neuron under distortion σ, in threshold units (continuous map) and on the
+    integer chip (threshold 127 LSB, β = 0.9, subtract reset)."""
+    from hw.config import ChipConfig
+    from sim.chip import make_chip
+    from sim.faults import Faults, FaultyChip
+    beta, rows = 0.9, []
+    u = np.linspace(-1, 1, 200001)
+    for sg in (0.0, 1.0, 2.0, 2.5, 3.0, 4.0, 4.5, 4.75, 5.0):
+        fixed = bool(np.any((1 - beta) * u >= beta * (sg / 4) * np.exp(4 * (u - 1))))
+        x, first = 0.0, None                 # continuous: first spontaneous spike from rest
+        for t in range(200):
+            x += (sg / 4) * np.exp(4 * (min(x, 1) - 1))
+            if x > 1:
+                first = t
+                break
+            x *= beta
+        cfg = ChipConfig(layer_sizes=(1, 1), lanes=1, beta=beta, threshold=127)
+        chip = FaultyChip(make_chip(cfg), Faults(distortion=sg)) if sg else make_chip(cfg)
+        chip.load([np.full((1, 1), 127)])
+        x_in = np.zeros((2, 16, 1), bool)
+        x_in[1, 0, 0] = True                   # sample 1: one input event at step 0 (one forced spike)
+        out = chip.run(x_in, True)
+        zcfg = cfg.replace(reset="zero")
+        zchip = FaultyChip(make_chip(zcfg), Faults(distortion=sg)) if sg else make_chip(zcfg)
+        zchip.load([np.full((1, 1), 127)])
+        rows.append({"spikes_after_one_kick_16_zero_reset": int(zchip.run(x_in).output[1].sum()),"sigma": sg, "fixed_point": fixed, "first_spontaneous_step_continuous": first,
+                     "rest_drift_16_steps_lsb": int(out.state[0][0, -1, 0]),
+                     "spikes_zero_input_16": int(out.output[0].sum()),
+                     "spikes_after_one_kick_16": int(out.output[1].sum())})
+    return rows
+
+
+def _fi_curves():
+    """Spikes in 16 steps of one neuron (threshold 100 LSB, β = 0.9) driven at every step by a constant input
+    of I thresholds, per σ and reset mode: the neuron's transfer function under distortion."""
+    from hw.config import ChipConfig
+    from sim.chip import make_chip
+    from sim.faults import Faults, FaultyChip
+    currents = np.round(np.linspace(-0.3, 1.2, 31), 3)
+    out = {}
+    for reset in ("subtract", "zero"):
+        cfg = ChipConfig(layer_sizes=(len(currents), len(currents)), lanes=8, beta=0.9, threshold=100, reset=reset)
+        w = np.diag(np.rint(currents * 100)).astype(np.int64)
+        for sg in (0.0, 3.0, 4.0, 5.0):
+            chip = FaultyChip(make_chip(cfg), Faults(distortion=sg)) if sg else make_chip(cfg)
+            chip.load([w])
+            out[(reset, sg)] = chip.run(np.ones((1, 16, len(currents)), bool)).output[0].sum(0).tolist()
+    return currents, out
+
+
+def _activity(chip, tgt, v):
+    """Per-layer activity of the network ``v`` on the training set: fraction of (sample, neuron) pairs that
+    fire at every step / never, membranes at the rail, and the output rates on and off target."""
+    r = tgt.run(v, record_state=True)
+    y = tgt.data.y_train
+    out = {}
+    for l, s in enumerate(r.spikes):
+        rate = s.mean(axis=1)
+        out[f"l{l}_always"] = float((rate == 1).mean())
+        out[f"l{l}_silent"] = float((rate == 0).mean())
+        out[f"l{l}_rail"] = float((np.abs(r.state[l]) >= tgt.cfg.membrane_max - 1).mean())
+    rate = r.output.mean(axis=1)
+    on = rate[np.arange(len(y)), y]
+    off = np.where(np.arange(rate.shape[1])[None] == y[:, None], np.nan, rate)
+    out.update(on_rate=float(on.mean()), off_rate=float(np.nanmean(off)),
+               off_fires_frac=float((np.nan_to_num(off) > 0).any(1).mean()))
+    return out
+
+
+def mhdiag(seeds, workers, configs=None):
+    """Why MH fails at high σ: zero-input dynamics, activity of the trained networks, the log-posterior
+    along random directions, acceptance vs step size, and what the log-gains do through the quantiser."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sim.chip import make_chip
+    from sim.faults import FaultyChip
+    from train.mh import ChainTarget
+    from train.quant import quantise
+    from train.run import run_training
+    configs = configs or DIAG_CONFIGS
+    drift = _drift_table()
+    sigmas = (0.0, 5.0)
+    runs = [dict(method="mh", dataset="breast_cancer", seed=0, sigma=sg, tag=name, **{"params": MH_KW, **c})
+            for name, c in configs.items() for sg in sigmas]
+    res = {}
+    print(f"mhdiag: {len(runs)} MH trainings", flush=True)
+    for i, job in enumerate(runs):
+        tc, cfg, data, a = _setup(job)
+        r = run_training(tc, data=data, progress=False)
+        chip = FaultyChip(make_chip(cfg), tc.faults) if a["sigma"] else make_chip(cfg)
+        init_shapes = [np.asarray(w).shape for w in r.float_weights]
+        p = tc.params
+        tgt = ChainTarget(cfg, tc.spec, data, chip, init_shapes, p["prior_std"], p["lik_std"], p["gain_std"],
+                          p["class_temp"])
+        v = np.asarray(r.extra["final_state"])
+        rng = np.random.default_rng(0)
+        base_prior, base_lik, _ = tgt.evaluate(v)
+        ts = np.linspace(-0.1, 0.1, 21)
+        profiles = []
+        for d in range(4):                       # random 10% blocks, unit per-coordinate scale
+            dvec = np.zeros(v.size)
+            idx = rng.choice(v.size, max(1, v.size // 10), replace=False)
+            dvec[idx] = rng.normal(0, 1, idx.size)
+            profiles.append([sum(tgt.evaluate(v + t * dvec)[:2]) - base_prior - base_lik for t in ts])
+        steps = np.logspace(-4, -0.5, 8)
+        accept = []
+        for st in steps:
+            a_ = []
+            for _ in range(25):
+                prop = v.copy()
+                idx = rng.choice(v.size, max(1, v.size // 10), replace=False)
+                prop[idx] += rng.normal(0, st, idx.size)
+                a_.append(min(1.0, float(np.exp(min(0.0, sum(tgt.evaluate(prop)[:2]) - base_prior - base_lik)))))
+            accept.append(float(np.mean(a_)))
+        gains = {}
+        for g in (-1.0, 0.0, 1.0):
+            vv = v.copy()
+            vv[tgt.n_w] = g
+            qcfg, ints, _ = quantise(cfg, tgt.unflat(vv), tc.spec.theta)
+            gains[g] = {"threshold_l0": qcfg.threshold[0], "ints_l0_sum_abs": int(np.abs(ints[0]).sum())}
+        key = f"{a['tag']} σ={a['sigma']:g}"
+        res[key] = {"test": r.chip_accuracy, "val": r.chip_val_accuracy, "final_steps": r.extra["final_steps"],
+                    "gains_state": v[tgt.n_w:].tolist(), "activity": _activity(chip, tgt, v),
+                    "profile_t": ts.tolist(), "profiles": profiles, "steps": steps.tolist(), "accept": accept,
+                    "gain_effect": {str(k): x for k, x in gains.items()}}
+        print(f"  [{i + 1}/{len(runs)}] {key}: test {r.chip_accuracy:.3f} steps {r.extra['final_steps']} "
+              f"activity {res[key]['activity']}", flush=True)
+    currents, fi = _fi_curves()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for (reset, sg), counts in fi.items():
+        ax.plot(currents, counts, ("-" if reset == "subtract" else "--"), marker=".", label=f"σ={sg:g}, {reset} reset")
+    ax.set_xlabel("constant input per step (thresholds)")
+    ax.set_ylabel("spikes in 16 steps")
+    ax.set_title("one neuron's transfer function under distortion")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(OUT / "mhdiag_fi.png", dpi=120)
+    plt.close(fig)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for key, d in res.items():
+        prof = np.array(d["profiles"])
+        axes[0].plot(d["profile_t"], np.median(prof, 0), marker=".", label=key)
+        axes[1].semilogx(d["steps"], d["accept"], marker="o", label=key)
+    axes[0].set_xlabel("step along a random 10% block (per-coordinate std)")
+    axes[0].set_ylabel("Δ log-posterior (median of 4 directions)")
+    axes[0].set_yscale("symlog")
+    axes[1].set_xlabel("proposal step size")
+    axes[1].set_ylabel("expected acceptance min(1, e^Δ)")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(OUT / "mhdiag.png", dpi=120)
+    plt.close(fig)
+    lines = ["Zero-input dynamics (threshold units; integer chip: threshold 127 LSB, β = 0.9, 16 steps):", "",
+             "| σ | stable rest state (continuous) | first spontaneous spike (continuous, step) | "
+             "chip: drift at rest after 16 steps (LSB) | chip: spikes in 16 steps, no input | "
+             "chip: spikes in 16 steps after one kick | the same, zero reset |", "|---|---|---|---|---|---|---|"]
+    for r_ in drift:
+        lines.append(f"| {r_['sigma']:g} | {'yes' if r_['fixed_point'] else 'no'} | "
+                     f"{r_['first_spontaneous_step_continuous']} | {r_['rest_drift_16_steps_lsb']} | "
+                     f"{r_['spikes_zero_input_16']} | {r_['spikes_after_one_kick_16']} | "
+                     f"{r_['spikes_after_one_kick_16_zero_reset']} |")
+    sel = [i for i, c in enumerate(currents) if c in (-0.1, 0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0)]
+    lines += ["", "Spikes in 16 steps under a constant input of I thresholds per step (`mhdiag_fi.png`):", "",
+              "| reset, σ | " + " | ".join(f"I={currents[i]:g}" for i in sel) + " |", "|---" * (len(sel) + 1) + "|"]
+    for (reset, sg), counts in fi.items():
+        lines.append(f"| {reset}, {sg:g} | " + " | ".join(str(counts[i]) for i in sel) + " |")
+    lines += ["", "Trained MH networks (seed 0) on the training set at their final chain state:", "",
+              "| run | test acc | final step(s) | hidden always-on | hidden silent | output always-on | "
+              "on-target rate | off-target rate | off-target neuron fires at all | accept @1e-3 | accept @1e-2 |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for key, d in res.items():
+        a_ = d["activity"]
+        acc = dict(zip(np.round(d["steps"], 6), d["accept"]))
+        i3 = int(np.argmin(np.abs(np.log(np.array(d["steps"]) / 1e-3))))
+        i2 = int(np.argmin(np.abs(np.log(np.array(d["steps"]) / 1e-2))))
+        L = len([k for k in a_ if k.endswith("_always")])
+        lines.append(f"| {key} | {d['test']:.3f} | {', '.join(f'{s:.4f}' for s in d['final_steps'])} | "
+                     f"{a_['l0_always']:.2f} | {a_['l0_silent']:.2f} | {a_[f'l{L - 1}_always']:.2f} | "
+                     f"{a_['on_rate']:.2f} | {a_['off_rate']:.2f} | {a_['off_fires_frac']:.2f} | "
+                     f"{d['accept'][i3]:.2f} | {d['accept'][i2]:.2f} |")
+    lines += ["", "Log-gain of layer 0 vs what the chip gets (first run): "
+              + "; ".join(f"g={k}: threshold {x['threshold_l0']} LSB, Σ|W_int| {x['ints_l0_sum_abs']}"
+                          for k, x in next(iter(res.values()))["gain_effect"].items())]
+    (OUT / "mhdiag.json").write_text(json.dumps({"drift": drift, "runs": res, "fi_currents": currents.tolist(),
+                                                 "fi": {f"{r} {sg:g}": c for (r, sg), c in fi.items()}}, indent=1))
+    (OUT / "mhdiag.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("which", choices=["distortion", "datasize", "deploy", "mhchain", "all"])
+    ap.add_argument("which", choices=["distortion", "datasize", "deploy", "mhchain", "mhdiag", "deploygap", "distortionfix", "heldout", "all"])
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     a = ap.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
-    for name in (["distortion", "datasize", "deploy"] if a.which == "all" else [a.which]):
+    every = ["mhdiag", "distortion", "distortionfix", "heldout", "datasize", "deploy", "deploygap", "mhchain"]
+    for name in (every if a.which == "all" else [a.which]):
         globals()[name](a.seeds, a.workers)
 
 

@@ -1,6 +1,7 @@
 """What the three trainers share: encoded data, rate targets, chip evaluation and the result format."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from dataclasses import asdict, dataclass, field
@@ -35,6 +36,14 @@ class Encoded(Split):
         return cls(encode(split.x_train, steps, encoder, seed), split.y_train,
                    encode(split.x_val, steps, encoder, seed + 1), split.y_val,
                    encode(split.x_test, steps, encoder, seed + 2), split.y_test, split.n_classes, split.name)
+
+
+def with_bias_channel(data: Encoded) -> Encoded:
+    """``data`` with one more input channel that spikes at every step (the last input address): a constant
+    drive whose weights act as per-neuron biases, e.g. sustained inhibition. The chip needs one more input."""
+    def add(x):
+        return np.concatenate([x, np.ones(x.shape[:2] + (1,), dtype=x.dtype)], axis=2)
+    return dataclasses.replace(data, x_train=add(data.x_train), x_val=add(data.x_val), x_test=add(data.x_test))
 
 
 def check_fit(cfg: ChipConfig, data: Encoded) -> None:

@@ -102,7 +102,14 @@ TRAINERS: dict[str, Trainer] = {t.name: t for t in (
         Param("step", 0.05, 1e-6, 10.0, log=True, help="initial proposal step"),
         Param("target_accept", 0.3, 0.01, 0.99, help="acceptance rate the burn-in adapts the step toward"),
         Param("block_frac", 0.1, 1e-4, 1.0, log=True, help="fraction of the weights changed per proposal"),
-        Param("gain_std", 1.0, 1e-3, 100.0, log=True, help="prior std of the per-layer log-gains")),
+        Param("gain_std", 1.0, 1e-3, 100.0, log=True, help="prior std of the per-layer log-gains"),
+        Param("class_temp", None, 1e-3, 1000.0, log=True,
+              help="categorical likelihood on output spike counts with this softmax temperature "
+                   "(default: the rate likelihood)"),
+        Param("temper", 1.0, 1e-4, 1.0, log=True,
+              help="likelihood exponent at the start of burn-in, rising to 1 by half of burn-in"),
+        Param("layer_steps", 0, 0, 1, integer=True,
+              help="1: propose within one layer at a time, one adapted step size per layer")),
         "Metropolis-Hastings: weights inferred from the chip's answers alone (no gradients)"),
 )}
 
