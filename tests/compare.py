@@ -18,3 +18,19 @@ def assert_same(model: ChipResult, rtl: ChipResult) -> None:
     for name, m in model.counters.items():
         if name not in HOST_DEPENDENT:
             assert (rtl.counters[name] == m).all(), f"counter {name}: model {m.tolist()}, rtl {rtl.counters[name].tolist()}"
+
+
+def simulate_against_model(cfg, dut, testbench, weights, x, samples: list) -> ChipResult:
+    """Run ``testbench`` on ``dut`` in Amaranth's simulator (it appends one driver result per sample of
+    ``x`` to ``samples``), then check the RTL's result against the fast model's; returns the RTL's."""
+    from amaranth.sim import Simulator
+    from sim.chip import make_chip, result_from_samples
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(testbench)
+    sim.run()
+    rtl = result_from_samples(cfg, samples)
+    fast = make_chip(cfg, "fast")
+    fast.load(weights)
+    assert_same(fast.run(x, record_state=True), rtl)
+    return rtl

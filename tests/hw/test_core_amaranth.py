@@ -12,7 +12,7 @@ from hw.core import LifCore
 from sim.amaranth_sim import AmaranthChip, AmaranthPins
 from sim.chip import make_chip
 from sim.driver import HostDriver
-from tests.compare import assert_same
+from tests.compare import assert_same, simulate_against_model
 from tests.strategies import configs, programmes
 
 
@@ -107,8 +107,6 @@ class StutteringDriver(HostDriver):
 
 
 def test_host_stalls_change_nothing_but_stall_cycles():
-    from amaranth.sim import Simulator
-    from sim.chip import result_from_samples
     cfg = ChipConfig(layer_sizes=(10, 6, 5), lanes=2, threshold=25)
     rng = np.random.default_rng(7)
     w = [rng.integers(-30, 80, (10, 6)), rng.integers(-30, 80, (6, 5))]
@@ -121,14 +119,7 @@ def test_host_stalls_change_nothing_but_stall_cycles():
         for s in x:
             samples.append(await drv.run_sample(s, True))
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(tb)
-    sim.run()
-    rtl = result_from_samples(cfg, samples)
-    fast = make_chip(cfg, "fast")
-    fast.load(w)
-    assert_same(fast.run(x, record_state=True), rtl)
+    rtl = simulate_against_model(cfg, dut, tb, w, x, samples)
     assert (rtl.counters["stall_cycles"] > 0).all()
 
 
@@ -148,8 +139,6 @@ def test_large_config_converts_to_verilog():
 def test_clear_request_mid_step_starts_over(interrupt_after):
     """A clear command written while a step is under way (EVENT, UPDATE or OUTPUT) aborts it: the next
     samples run as from power-up."""
-    from amaranth.sim import Simulator
-    from sim.chip import result_from_samples
     cfg = ChipConfig(layer_sizes=(7, 5, 6), lanes=2, threshold=(3, 2))
     rng = np.random.default_rng(13)
     w = [rng.integers(0, 40, (7, 5)), rng.integers(0, 40, (5, 6))]
@@ -173,10 +162,4 @@ def test_clear_request_mid_step_starts_over(interrupt_after):
         for s in x:
             samples.append(await drv.run_sample(s, True))
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(tb)
-    sim.run()
-    fast = make_chip(cfg, "fast")
-    fast.load(w)
-    assert_same(fast.run(x, record_state=True), result_from_samples(cfg, samples))
+    simulate_against_model(cfg, dut, tb, w, x, samples)

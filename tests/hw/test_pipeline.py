@@ -10,9 +10,8 @@ import pytest
 from hw.config import ChipConfig
 from hw.core import LifCore
 from sim.amaranth_sim import AmaranthPins
-from sim.chip import make_chip, result_from_samples
 from sim.driver import HostDriver
-from tests.compare import assert_same
+from tests.compare import assert_same, simulate_against_model
 from tests.hw.test_core_amaranth import run_both
 
 
@@ -63,7 +62,6 @@ def test_all_spiking_and_saturating_through_the_pipeline(lanes):
 def test_clear_in_every_cycle_of_a_step(interrupt_after):
     """A clear request in any cycle (EVENT with accumulations in flight, UPDATE with the pipeline full or
     holding, OUTPUT): the next samples run as from power-up."""
-    from amaranth.sim import Simulator
     cfg = ChipConfig(layer_sizes=(4, 5, 6), lanes=2, threshold=(3, 2))
     rng = np.random.default_rng(17)
     w = [rng.integers(0, 40, (4, 5)), rng.integers(0, 40, (5, 6))]
@@ -92,13 +90,7 @@ def test_clear_in_every_cycle_of_a_step(interrupt_after):
         for s in x:
             samples.append(await drv.run_sample(s, True))
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(tb)
-    sim.run()
-    fast = make_chip(cfg, "fast")
-    fast.load(w)
-    assert_same(fast.run(x, record_state=True), result_from_samples(cfg, samples))
+    simulate_against_model(cfg, dut, tb, w, x, samples)
 
 
 def test_weight_memory_in_several_banks():
