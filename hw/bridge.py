@@ -239,14 +239,37 @@ class CommandExecutor(wiring.Component):
     the last executed one is a retry: it is answered with ACK and not executed again.
     """
 
+    class Signature(wiring.Signature):
+        """Signature of a command executor.
+
+        Members
+        -------
+        command: :py:`In(stream.Signature(received_frame_layout(fmt.max_payload)))`
+            Checked frames from the :class:`FrameReceiver`.
+        answer: :py:`Out(stream.Signature(frame_layout(fmt.max_reply)))`
+            One ACK, NAK, PONG or READ answer per frame.
+        wr: :py:`Out(WriteBusSignature(fmt.bus))`
+            The core's word write bus.
+        rd: :py:`Out(ReadBusSignature(fmt.bus))`
+            The core's word read bus.
+        events_in: :py:`Out(event_stream_signature(cfg))`
+            Input address events to the core.
+        busy: :py:`In(1)`
+            The core's ``busy``: a step is under way.
+        """
+
+        def __init__(self, cfg: ChipConfig):
+            fmt = P.FrameFormat(cfg)
+            super().__init__({
+                "command": In(stream.Signature(received_frame_layout(fmt.max_payload))),
+                "answer": Out(stream.Signature(frame_layout(fmt.max_reply))),
+                "wr": Out(WriteBusSignature(fmt.bus)), "rd": Out(ReadBusSignature(fmt.bus)),
+                "events_in": Out(stream.Signature(event_layout(cfg))), "busy": In(1),
+            })
+
     def __init__(self, cfg: ChipConfig):
         self.format = P.FrameFormat(cfg)
-        super().__init__({
-            "command": In(stream.Signature(received_frame_layout(self.format.max_payload))),
-            "answer": Out(stream.Signature(frame_layout(self.format.max_reply))),
-            "wr": Out(WriteBusSignature(self.format.bus)), "rd": Out(ReadBusSignature(self.format.bus)),
-            "events_in": Out(stream.Signature(event_layout(cfg))), "busy": In(1),
-        })
+        super().__init__(self.Signature(cfg))
 
     def elaborate(self, platform):
         m = Module()
@@ -338,11 +361,27 @@ class ReplyMerger(wiring.Component):
         The chip (event word and frame sizes).
     """
 
+    class Signature(wiring.Signature):
+        """Signature of a reply merger.
+
+        Members
+        -------
+        answer: :py:`In(stream.Signature(frame_layout(fmt.max_reply)))`
+            Answers from the :class:`CommandExecutor`.
+        events: :py:`In(event_stream_signature(cfg))`
+            The core's output address events.
+        reply: :py:`Out(stream.Signature(frame_layout(fmt.max_reply)))`
+            Frames to the :class:`FrameTransmitter`.
+        """
+
+        def __init__(self, cfg: ChipConfig):
+            frames = stream.Signature(frame_layout(P.FrameFormat(cfg).max_reply))
+            super().__init__({"answer": In(frames), "events": In(stream.Signature(event_layout(cfg))),
+                              "reply": Out(frames)})
+
     def __init__(self, cfg: ChipConfig):
         self.format = P.FrameFormat(cfg)
-        frames = stream.Signature(frame_layout(self.format.max_reply))
-        super().__init__({"answer": In(frames), "events": In(stream.Signature(event_layout(cfg))),
-                          "reply": Out(frames)})
+        super().__init__(self.Signature(cfg))
 
     def elaborate(self, platform):
         m = Module()
