@@ -89,6 +89,11 @@ class FastModel:
     SPARSE_BELOW = 0.02
     #: below this many dense multiply-accumulates the sparse product's fixed cost is never worth it
     SPARSE_MIN_WORK = 1 << 24
+    #: above this many bytes of (float) weights the sparse product's scattered row reads miss the caches
+    #: and the dense int8 product wins even at 1 % density (layer 0, batch 32 x 25 steps, density 0.01:
+    #: sparse/int8 2.5/4.8 ms at 1024x1024 (4 MB), 12.3/18.3 ms at 2048x2048 (16 MB), 104/65 ms at
+    #: 4096x4096 (64 MB); measured on 2 shared cores)
+    SPARSE_MAX_WEIGHT_BYTES = 1 << 25
     #: ``"int8"``: spikes and weights as int8, int32 sums (torch's VNNI kernel; weight_bits <= 8);
     #: ``"float"``: float32/float64 BLAS; ``"sparse"``: CSR rows of the active inputs; ``"auto"`` picks
     PATHS = ("auto", "int8", "float", "sparse")
@@ -170,7 +175,8 @@ class FastModel:
         if self.path != "auto":
             return self.path
         n_in = self.cfg.fan_in(layer)
-        if events < self.SPARSE_BELOW * rows * n_in and rows * n_in * self.cfg.fan_out(layer) >= self.SPARSE_MIN_WORK:
+        if (events < self.SPARSE_BELOW * rows * n_in and rows * n_in * self.cfg.fan_out(layer) >= self.SPARSE_MIN_WORK
+                and self._w[layer].nbytes <= self.SPARSE_MAX_WEIGHT_BYTES):
             return "sparse"
         return "int8" if self._int8 else "float"
 

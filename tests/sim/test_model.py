@@ -183,6 +183,9 @@ def test_auto_path_switches_on_input_density():
     assert m.product_path(0, rows, events=int(0.005 * rows * 512)) == "sparse"
     assert m.product_path(0, rows, events=int(0.2 * rows * 512)) == "int8"
     assert m.product_path(0, 1, events=1) == "int8"                  # too little work for the sparse one
+    big = ChipConfig(layer_sizes=(4096, 4096, 8), lanes=8, threshold=40)   # 64 MB of float weights
+    mb = FastModel(big, [np.zeros((4096, 4096), np.int8), np.zeros((4096, 8), np.int8)])
+    assert mb.product_path(0, rows, events=int(0.005 * rows * 4096)) == "int8"     # scattered reads miss
     wide = ChipConfig(layer_sizes=(512, 512, 8), lanes=8, threshold=40, weight_bits=9)
     assert FastModel(wide, [np.ones((512, 512), int), np.ones((512, 8), int)]).product_path(0, rows, 10**6) == "float"
     with pytest.raises(ConfigError, match="path='int8': needs weight_bits <= 8"):
