@@ -60,8 +60,14 @@ def load_chip(path: str | None, overrides: dict | None = None, base: ChipConfig 
 
 def load_weights(path: str | None, cfg: ChipConfig) -> list[np.ndarray] | None:
     """Integer weights ``w0..w{L-1}`` from an ``.npz`` (as ``spikeloop study export`` writes them)."""
+    return load_programme(path, cfg)[0]
+
+
+def load_programme(path: str | None, cfg: ChipConfig) -> tuple[list[np.ndarray] | None, list[np.ndarray] | None]:
+    """Integer weights ``w0..w{L-1}`` and, when the file has all of them, threshold offsets ``o0..o{L-1}``
+    (checked against ``cfg``) from one ``.npz``; ``(None, None)`` without a path."""
     if not path:
-        return None
+        return None, None
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"--weights {path}: no such file")
@@ -70,7 +76,11 @@ def load_weights(path: str | None, cfg: ChipConfig) -> list[np.ndarray] | None:
             missing = [f"w{l}" for l in range(cfg.num_layers) if f"w{l}" not in z.files]
             if missing:
                 raise ConfigError(f"--weights {path}: lacks arrays {missing} for a {cfg.num_layers}-layer chip")
-            return [z[f"w{l}"] for l in range(cfg.num_layers)]
+            weights = [z[f"w{l}"] for l in range(cfg.num_layers)]
+            offsets = None
+            if all(f"o{l}" in z.files for l in range(cfg.num_layers)):
+                offsets = cfg.check_offsets([z[f"o{l}"] for l in range(cfg.num_layers)])
+            return weights, offsets
     except ConfigError:
         raise
     except Exception as e:          # zipfile.BadZipFile, EOFError, ValueError (object arrays), OSError
@@ -94,10 +104,13 @@ def number(kind, low=None, high=None, open_low=False):
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r}: expected {'an integer' if kind is int else 'a number'}")
         if v != v or (low is not None and (v <= low if open_low else v < low)) or (high is not None and v > high):
-            lo = "" if low is None else f"{low:g}"
-            hi = "" if high is None else f"{high:g}"
-            raise argparse.ArgumentTypeError(f"{text}: allowed range is {'(' if open_low else '['}{lo}, {hi}]"
-                                             .replace("[, ", "..").replace("(, ", ".."))
+            if high is None:
+                allowed = f"{'>' if open_low else '>='} {low:g}"
+            elif low is None:
+                allowed = f"<= {high:g}"
+            else:
+                allowed = f"{'(' if open_low else '['}{low:g}, {high:g}]"
+            raise argparse.ArgumentTypeError(f"{text}: allowed range is {allowed}")
         return v
     return parse
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hw.cli import chip_arguments, chip_overrides, check_writable, load_chip, number
+from hw.cli import chip_arguments, chip_overrides, check_writable, load_chip, load_programme, number
 from hw.config import ConfigError
 from sim.chip import BACKENDS
 from sim.faults import LIMITS as FAULT_LIMITS
@@ -84,28 +84,15 @@ def cmd_import(a: argparse.Namespace) -> int:
 
 
 def cmd_export(a: argparse.Namespace) -> int:
-    from hw.cli import load_weights
     from train.nir import export_nir, export_notes
     cfg = load_chip(a.config, chip_overrides(a))
-    weights = load_weights(a.weights, cfg)
-    if weights is None:
-        raise ConfigError("--weights: give the .npz of integer weights w0..w{L-1} to export")
-    offsets = load_offsets(a.weights, cfg)
+    weights, offsets = load_programme(a.weights, cfg)          # --weights is a required argument
     check_writable(a.out, "--out", is_dir=False)
     path = export_nir(a.out, cfg, weights, offsets)
     print(f"NIR {path}: {cfg.layer_sizes}, chip units (weights and thresholds in membrane LSBs), dt 1e-4 s")
     for n in export_notes(cfg, offsets):
         print(f"  approximated: {n}")
     return 0
-
-
-def load_offsets(path: str, cfg):
-    """Threshold offsets ``o0..`` from the weights' ``.npz`` when it has them (``spikeloop import`` writes them)."""
-    import numpy as np
-    with np.load(path, allow_pickle=False) as z:
-        if all(f"o{l}" in z.files for l in range(cfg.num_layers)):
-            return cfg.check_offsets([z[f"o{l}"] for l in range(cfg.num_layers)])
-    return None
 
 
 def register(sub) -> None:
