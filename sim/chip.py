@@ -101,12 +101,14 @@ class FastChip(Chip):
     non-idealities of :class:`sim.model.FastModel`: per-neuron ``leak_multipliers`` (``beta_int`` per
     layer) and a membrane ``distortion`` (see :mod:`sim.faults`)."""
 
+    _perturbation: dict = {}        # none until a load names them (replaced, never mutated)
+
     def load(self, weights, threshold_offsets=None, cfg=None, leak_multipliers=None, distortion=None) -> None:
         self._perturbation = {"beta_int": leak_multipliers, "distortion": distortion}
         super().load(weights, threshold_offsets, cfg)
 
     def _loaded(self) -> None:
-        self._model = FastModel(self.cfg, self.weights, self.offsets, **getattr(self, "_perturbation", {}))
+        self._model = FastModel(self.cfg, self.weights, self.offsets, **self._perturbation)
 
     def _run(self, spikes, record_state):
         return self._model.run(spikes, record_state=record_state)

@@ -13,6 +13,7 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import optuna
 from optuna.trial import TrialState
@@ -118,7 +119,8 @@ def _exit_with_parent(parent: int) -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
-def _worker(sc: StudyConfig, n_total: int, worker: int, show_progress: bool, parent: int | None = None) -> None:
+def _worker(sc: StudyConfig, n_total: int, worker: int, show_progress: bool, parent: int | None = None,
+            data=None) -> None:
     """Run trials until ``n_total`` are done in the whole study (every worker on every machine agrees)."""
     if parent is not None:
         _exit_with_parent(parent)
@@ -132,7 +134,8 @@ def _worker(sc: StudyConfig, n_total: int, worker: int, show_progress: bool, par
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     study = open_study(sc, worker=worker)
-    _, data = prepare(sc.train)
+    if data is None:                        # a spawned worker encodes the data itself
+        _, data = prepare(sc.train)
 
     def guarded(trial: optuna.Trial):
         if _ahead_of(study, trial.number) >= n_total:
@@ -163,7 +166,7 @@ def _worker(sc: StudyConfig, n_total: int, worker: int, show_progress: bool, par
     bar.close()
 
 
-def _stop_workers_on_signal(procs) -> "Callable[[], None]":
+def _stop_workers_on_signal(procs) -> Callable[[], None]:
     """SIGTERM/SIGINT to this process stop its workers too (then the usual exit); returns the clean-up."""
     import signal
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
@@ -195,7 +198,7 @@ def run_study(sc: StudyConfig, jobs: int = 1, baseline: bool = True) -> optuna.S
     from hw.cli import check_writable
     from train.run import prepare
     check_writable(sc.out, "study.out")                      # all checks before the study is created
-    prepare(sc.train)                                        # the data loads and fits the chip
+    _, data = prepare(sc.train)                              # the data loads and fits the chip
     study = open_study(sc)                                   # validates storage before any work
     optuna.storages.fail_stale_trials(study)
     if baseline and not study.trials and "bptt" in sc.methods and "atan" in sc.surrogates:
@@ -210,12 +213,13 @@ def run_study(sc: StudyConfig, jobs: int = 1, baseline: bool = True) -> optuna.S
     if jobs == 1:
         stop = _stop_workers_on_signal([])      # SIGTERM ends the running trial as FAILED, like Ctrl-C
         try:
-            _worker(sc, sc.n_trials, 0, True)
+            _worker(sc, sc.n_trials, 0, True, data=data)
         finally:
             stop()
     else:
         if waiting:   # enqueued trials first, here: parallel workers would race to pop the same one
-            _worker(sc, min(sc.n_trials, sc.n_trials - missing_trials(study, sc.n_trials) + waiting), 0, False)
+            _worker(sc, min(sc.n_trials, sc.n_trials - missing_trials(study, sc.n_trials) + waiting), 0, False,
+                    data=data)
         ctx = mp.get_context("spawn")
         procs = [ctx.Process(target=_worker, args=(sc, sc.n_trials, i, i == 0, os.getpid())) for i in range(jobs)]
         stop = _stop_workers_on_signal(procs)
