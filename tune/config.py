@@ -23,7 +23,7 @@ from train.surrogates import SURROGATES
 from train.trainers import TRAINERS, Param
 
 METHODS = tuple(TRAINERS)
-SAMPLERS = ("nsga2", "tpe")
+SAMPLERS = ("nsga2", "tpe", "gp", "random")
 OBJECTIVES = ("multi", "weighted")
 OBJECTIVE_NAMES = ("accuracy", "latency_us", "fps_per_watt")
 

@@ -54,11 +54,19 @@ def storage_for(url: str, heartbeat: int | None = None, grace: int | None = None
 
 
 def make_sampler(sc: StudyConfig, worker: int = 0):
+    """The study's sampler (``[study] sampler``): ``nsga2`` (default), ``tpe`` (multivariate), ``gp``
+    (Optuna's Gaussian-process sampler: expected hypervolume improvement, slower to suggest, for small
+    budgets) or ``random`` (the baseline the others must beat; see ``bench/bench_samplers.py``). A
+    weighted objective always uses TPE (it alone handles the pruned trials that objective reports)."""
     seed = None if sc.seed is None else sc.seed + 1000 * worker
+    if sc.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
     if sc.objective == "weighted":
         return optuna.samplers.TPESampler(seed=seed)
     if sc.sampler == "nsga2":
         return optuna.samplers.NSGAIISampler(seed=seed, population_size=max(4, min(20, sc.n_trials // 2)))
+    if sc.sampler == "gp":
+        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=max(4, min(10, sc.n_trials // 3)))
     return optuna.samplers.TPESampler(seed=seed, multivariate=True)
 
 
