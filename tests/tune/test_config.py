@@ -7,7 +7,7 @@ from tune.study import storage_for
 
 @pytest.mark.parametrize("text, match", [
     ("[study]\nn_trials = 0", r"study.n_trials=0: allowed range is integers 1..100000"),
-    ("[study]\nsampler = 'grid'", r"study.sampler='grid': allowed values are \['nsga2', 'tpe'\]"),
+    ("[study]\nsampler = 'grid'", r"study.sampler='grid': allowed values are \['nsga2', 'tpe', 'gp', 'random'\]"),
     ("[study]\ncolour = 1", r"\[study\]: unknown fields \['colour'\]"),
     ("[search]\nbeta = [0.5, 1.5]", r"search.beta=\[0.5, 1.5\]: allowed range is 0.01..0.999"),
     ("[search]\nsurrogates = ['relu']", r"search.surrogates: unknown \['relu'\]"),

@@ -95,3 +95,17 @@ def test_weighted_objective_reports_intermediate_values(tiny_toml, tmp_path):
     rows = {r["trial"]: r for r in _rows(done, multi=False)}
     for t in done:                     # the report shows the measured latency in µs, not the cycle count
         assert rows[t.number]["latency_us"] == pytest.approx(t.user_attrs["cycles"] / sc.device.clock_mhz)
+
+
+@pytest.mark.parametrize("sampler", ["random", "gp"])
+def test_random_and_gp_samplers_run_a_study(tiny_toml, tmp_path, sampler):
+    from tune.study import make_sampler
+    sc = cfg(tiny_toml, tmp_path, n_trials=5, sampler=sampler)
+    assert type(make_sampler(sc)).__name__ == {"random": "RandomSampler", "gp": "GPSampler"}[sampler]
+    study = run_study(sc, baseline=False)
+    done = study.get_trials(states=(TrialState.COMPLETE,))
+    assert len(done) == 5
+    # the random sampler draws different designs per worker seed, and the same ones for the same seed
+    if sampler == "random":
+        again = run_study(cfg(tiny_toml, tmp_path / "b", n_trials=5, sampler=sampler), baseline=False)
+        assert [t.params for t in again.trials] == [t.params for t in study.trials]
