@@ -91,11 +91,11 @@ class ChipConfig:
             if not 1 <= s <= 65536:
                 raise ConfigError(f"layer_sizes[{i}]={s}: allowed range is 1..65536")
         object.__setattr__(self, "layer_sizes", sizes)
-        _check_int("weight_bits", self.weight_bits, 2, 16)
-        _check_int("membrane_bits", self.membrane_bits, 4, 32)
-        _check_int("lanes", self.lanes, 1, 64)
-        _check_int("beta_frac_bits", self.beta_frac_bits, 1, 16)
-        _check_int("threshold_offset_bits", self.threshold_offset_bits, 1, 16)
+        check_int("weight_bits", self.weight_bits, 2, 16)
+        check_int("membrane_bits", self.membrane_bits, 4, 32)
+        check_int("lanes", self.lanes, 1, 64)
+        check_int("beta_frac_bits", self.beta_frac_bits, 1, 16)
+        check_int("threshold_offset_bits", self.threshold_offset_bits, 1, 16)
         if self.weight_bits > self.membrane_bits:
             raise ConfigError(f"weight_bits={self.weight_bits}: must not exceed membrane_bits={self.membrane_bits}")
         n = self.num_layers
@@ -325,6 +325,11 @@ def _show(v) -> str:
     return f"{float(v):g}"
 
 
-def _check_int(name: str, v, lo: int, hi: int) -> None:
+def check_int(name: str, v, lo: int, hi: int) -> int:
+    """``v`` as an int if it is an integer in ``lo..hi`` (``8.0`` counts; bools and strings do not), else a
+    :class:`ConfigError` naming ``name`` and the range. The one integer check of every package."""
     if not _is_int(v) or not lo <= int(v) <= hi:
         raise ConfigError(f"{name}={v!r}: allowed range is integers {lo}..{hi}")
+    return int(v)
+
+

@@ -16,7 +16,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from hw.config import ChipConfig, ConfigError
+from hw.config import ChipConfig, ConfigError, check_int  # noqa: F401 (re-exported: the one integer check)
 from sim.chip import BACKENDS
 from sim.faults import Faults
 from train.data import DATASETS
@@ -29,10 +29,6 @@ from train.trainers import TRAINERS, get_trainer
 DEFAULT_HIDDEN = {"breast_cancer": 16}
 
 
-def check_int(name: str, v, lo: int, hi: int) -> int:
-    if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-        raise ConfigError(f"{name}={v!r}: allowed range is integers {lo}..{hi}")
-    return v
 
 
 def check_float(name: str, v, lo: float, hi: float, open_low: bool = False) -> float:

@@ -52,25 +52,17 @@ from train.bptt import software_accuracy
 
 def check_mh(iters, burn_in, thin, prior_std, lik_std, step, target_accept, block_frac, gain_std=1.0,
              class_temp=None, temper=1.0, layer_steps=0) -> None:
-    if not 1 <= iters <= 10_000_000:
-        raise ConfigError(f"iters={iters}: allowed range is 1..10000000")
-    if not 0 <= burn_in < iters:
-        raise ConfigError(f"burn_in={burn_in}: allowed range is 0..iters-1 ({iters - 1})")
-    if not 1 <= thin <= iters - burn_in:
-        raise ConfigError(f"thin={thin}: allowed range is 1..iters-burn_in ({iters - burn_in})")
-    for name, v in (("prior_std", prior_std), ("lik_std", lik_std), ("step", step), ("gain_std", gain_std)):
-        if not (np.isfinite(v) and v > 0):
-            raise ConfigError(f"{name}={v}: allowed range is > 0")
-    if class_temp is not None and not (np.isfinite(class_temp) and class_temp > 0):
-        raise ConfigError(f"class_temp={class_temp}: allowed range is > 0 (or None: rate likelihood)")
-    if not 0 < target_accept < 1:
-        raise ConfigError(f"target_accept={target_accept}: allowed range is (0, 1)")
-    if not 0 < block_frac <= 1:
-        raise ConfigError(f"block_frac={block_frac}: allowed range is (0, 1]")
-    if not (np.isfinite(temper) and 0 < temper <= 1):
-        raise ConfigError(f"temper={temper}: allowed range is (0, 1]")
-    if layer_steps not in (0, 1):
-        raise ConfigError(f"layer_steps={layer_steps}: allowed values are 0 (one step) and 1 (one per layer)")
+    """The chain's parameters against their ranges in the registry (:data:`train.trainers.TRAINERS`, the
+    one place they are written), then the rules that relate them (burn-in and thinning fit the chain)."""
+    from train.trainers import TRAINERS
+    TRAINERS["mh"].complete(dict(iters=iters, burn_in=burn_in, thin=thin, prior_std=prior_std, lik_std=lik_std,
+                                 step=step, target_accept=target_accept, block_frac=block_frac,
+                                 gain_std=gain_std, class_temp=class_temp, temper=temper,
+                                 layer_steps=layer_steps))
+    if not burn_in < iters:
+        raise ConfigError(f"mh.burn_in={burn_in}: allowed range is 0..iters-1 ({iters - 1})")
+    if not thin <= iters - burn_in:
+        raise ConfigError(f"mh.thin={thin}: allowed range is 1..iters-burn_in ({iters - burn_in})")
 
 
 class ChainTarget:

@@ -57,7 +57,7 @@ def make_sampler(sc: StudyConfig, worker: int = 0):
     """The study's sampler (``[study] sampler``): ``nsga2`` (default), ``tpe`` (multivariate), ``gp``
     (Optuna's Gaussian-process sampler: expected hypervolume improvement, slower to suggest, for small
     budgets) or ``random`` (the baseline the others must beat; see ``bench/bench_samplers.py``). A
-    weighted objective always uses TPE (it alone handles the pruned trials that objective reports)."""
+    weighted objective uses TPE unless ``random`` is asked for (TPE handles the pruned trials it reports)."""
     seed = None if sc.seed is None else sc.seed + 1000 * worker
     if sc.sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
@@ -66,7 +66,10 @@ def make_sampler(sc: StudyConfig, worker: int = 0):
     if sc.sampler == "nsga2":
         return optuna.samplers.NSGAIISampler(seed=seed, population_size=max(4, min(20, sc.n_trials // 2)))
     if sc.sampler == "gp":
-        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=max(4, min(10, sc.n_trials // 3)))
+        # method-specific parameters (bptt_epochs, mh_iters, ...) form a dynamic space: GP models the common
+        # ones and draws those independently at random (said once here, not in a warning per trial)
+        return optuna.samplers.GPSampler(seed=seed, n_startup_trials=max(4, min(10, sc.n_trials // 3)),
+                                         warn_independent_sampling=False)
     return optuna.samplers.TPESampler(seed=seed, multivariate=True)
 
 

@@ -67,3 +67,15 @@ def test_bad_options_are_refused(bad, blobs):
 def test_bad_options_are_refused_by_the_config(bad):
     with pytest.raises(ConfigError, match=next(iter(bad))):
         TrainConfig(method="mh", params=bad)
+
+
+def test_direct_callers_get_the_registry_ranges():
+    from hw.config import ConfigError
+    from train.mh import check_mh
+    base = dict(iters=100, burn_in=50, thin=5, prior_std=0.5, lik_std=0.5, step=0.05, target_accept=0.3,
+                block_frac=0.1)
+    check_mh(**base)
+    with pytest.raises(ConfigError, match=r"mh.lik_std=1e-09: allowed range is 0.001..100"):
+        check_mh(**base | {"lik_std": 1e-9})       # the registry's range, not a looser "> 0"
+    with pytest.raises(ConfigError, match=r"mh.layer_steps=2: allowed range is integers 0..1"):
+        check_mh(**base, layer_steps=2)
