@@ -7,7 +7,7 @@
     python bench/experiments.py mhdiag       # why MH fails at high σ: dynamics, activity, landscape, acceptance
     python bench/experiments.py distortionfix  # σ sweep with the bias input, lik_std 1 / zero reset
     python bench/experiments.py heldout      # the distortion headline on seeds 5-9 (chose nothing)
-    python bench/experiments.py deploygap    # deployment gap at 2-3-bit weights, mismatch, stuck synapses
+    python bench/experiments.py deploygap    # deployment gap: 2-3-bit weights, mismatch, stuck synapses, async order
     python bench/experiments.py all
 
 Every number is measured by the run that writes it (``--seeds``, default 5).
@@ -42,7 +42,7 @@ def _setup(args):
         keys = ("method", "dataset", "seed", "sigma", "train_size", "chip", "params")
         args = dict(zip(keys, args))
     a = {"sigma": 0.0, "train_size": None, "chip": None, "params": None, "bias": False, "hidden": None,
-         "faults": {}, "tag": None, **args}
+         "faults": {}, "tag": None, "backend": "fast", "quantiser": "maxabs", **args}
     from hw.config import ChipConfig
     from sim.faults import Faults
     from train.common import with_bias_channel
@@ -52,7 +52,7 @@ def _setup(args):
     params = a["params"] if a["params"] is not None else (MH_KW if method == "mh" else {"epochs": EPOCHS[method]})
     faults = Faults(**{"distortion": a["sigma"], "seed": seed, **a["faults"]})
     tc = TrainConfig(method=method, dataset=a["dataset"], faults=faults, seed=seed, train_size=a["train_size"],
-                     params=params)
+                     params=params, backend=a["backend"], quantiser=a["quantiser"])
     _, data = prepare(tc)
     if a["bias"]:
         data = with_bias_channel(data)
@@ -76,12 +76,36 @@ def _job(args):
     from train.run import run_training
     tc, cfg, data, a = _setup(args)
     r = run_training(tc, data=data, progress=False)
-    return {"method": tc.method, "tag": a["tag"], "label": a["tag"] or tc.method, "seed": tc.seed, "sigma": a["sigma"], "train_size": a["train_size"],
+    cross = _cross_mode(tc, r, data) if tc.backend == "async" else {}
+    return {**cross, "backend": tc.backend, "quantiser": tc.quantiser, "method": tc.method, "tag": a["tag"], "label": a["tag"] or tc.method, "seed": tc.seed, "sigma": a["sigma"], "train_size": a["train_size"],
             "bias": a["bias"], "hidden": cfg.layer_sizes[1] if cfg.num_layers > 1 else None,
             "faults": a["faults"], "params": dict(tc.params), "iters": tc.params.get("iters"),
             "final_step": r.extra.get("final_step"), "final_steps": r.extra.get("final_steps"),
             "software": r.software_accuracy, "chip": r.chip_accuracy, "val": r.chip_val_accuracy,
             "seconds": r.seconds, "cycles": r.activity["cycles"], "synops": r.activity["synops"]}
+
+
+def _cross_mode(tc, r, data) -> dict:
+    """The deployed programme of an asynchronous-chip training on the synchronous chip too (test set), and
+    the activity of both: what the event order changes."""
+    from hw.config import ChipConfig
+    from sim.chip import make_chip
+    from sim.faults import Faults, FaultyChip
+    from train.common import accuracy
+    qcfg = ChipConfig.from_dict(r.chip_config)
+    out = {}
+    for mode in ("fast", "async"):
+        chip = make_chip(qcfg, mode, **({"seed": tc.faults.seed} if mode == "async" else {}))
+        if tc.faults != Faults():
+            chip = FaultyChip(chip, tc.faults)
+        chip.load(r.chip_weights, cfg=qcfg)
+        res = chip.run(data.x_test)
+        hid = np.asarray(res.spikes[0])
+        out[f"{mode}_test"] = accuracy(res.output, data.y_test)
+        out[f"{mode}_hidden_spikes"] = float(hid.sum(axis=(1, 2)).mean())
+        out[f"{mode}_out_spikes"] = float(np.asarray(res.output).sum(axis=(1, 2)).mean())
+        out[f"{mode}_hidden_multi"] = float((hid > 1).sum() / max(1, (hid > 0).sum()))
+    return out
 
 
 def run_all(jobs, workers):
@@ -243,38 +267,60 @@ def deploy(seeds, workers):
     publish("deploy", rows, "\n".join(lines))
 
 
-#: deployment conditions of ``deploygap``: name -> (weight bits, faults the offline trainer is not told about)
+#: deployment conditions of ``deploygap``: name -> job fields (weight bits, faults the offline trainers are
+#: not told about, the chip mode, the quantiser's scale rule)
 GAP_CONDITIONS = {
-    "3-bit": (3, {}),
-    "2-bit": (2, {}),
-    "4-bit, threshold mismatch 0.5": (4, {"threshold_mismatch": 0.5}),
-    "4-bit, 30% synapses stuck at 0": (4, {"stuck_zero": 0.3}),
+    "4-bit (baseline)": {"bits": 4},
+    "3-bit": {"bits": 3},
+    "2-bit, MSE scale": {"bits": 2, "quantiser": "mse"},
+    "4-bit, threshold 0.5 + leak 0.2 mismatch": {"bits": 4, "faults": {"threshold_mismatch": 0.5,
+                                                                       "leak_mismatch": 0.2}},
+    "4-bit, 30% synapses stuck at 0": {"bits": 4, "faults": {"stuck_zero": 0.3}},
+    "4-bit, asynchronous event order": {"bits": 4, "backend": "async"},
 }
-GAP_EPOCHS = 20
+GAP_METHODS = ["bptt", "bptt_qat", "cilspl"]
 
 
-def deploygap(seeds, workers):
-    """Software vs on-chip accuracy (digits) where offline training should fail: 2–3-bit weights and
-    per-chip mismatch / stuck synapses (drawn per chip instance, the same instance in training and test)."""
+def deploygap(seeds, workers, conditions=None):
+    """Software vs on-chip accuracy (digits) where offline training should fail: 2–3-bit weights, per-chip
+    threshold and leak mismatch, stuck synapses (drawn per chip instance, the same instance in training and
+    test), the asynchronous event order. Every method trains ``EPOCHS`` epochs (30); CIL-SPL's forward runs
+    on the chip it deploys to (mode and faults)."""
     from hw.config import ChipConfig
-    methods = ["bptt", "bptt_qat", "cilspl"]
+    conditions = conditions or GAP_CONDITIONS
     jobs = []
-    for cond, (bits, faults) in GAP_CONDITIONS.items():
-        chip = ChipConfig(layer_sizes=(64, 64, 10), lanes=8, beta=0.9, weight_bits=bits).to_dict()
-        jobs += [dict(method=m, dataset="digits", seed=s, chip=chip, faults=faults, tag=cond,
-                      params={"epochs": GAP_EPOCHS}) for m in methods for s in range(seeds)]
+    for cond, c in conditions.items():
+        chip = ChipConfig(layer_sizes=(64, 64, 10), lanes=8, beta=0.9, weight_bits=c["bits"]).to_dict()
+        jobs += [dict(method=m, dataset="digits", seed=s, chip=chip, faults=c.get("faults", {}), tag=cond,
+                      backend=c.get("backend", "fast"), quantiser=c.get("quantiser", "maxabs"))
+                 for m in GAP_METHODS for s in range(seeds)]
     print(f"deploygap: {len(jobs)} trainings", flush=True)
     rows = run_all(jobs, workers)
-    lines = [f"digits, (64, 64, 10), {GAP_EPOCHS} epochs, {seeds} seeds; faults drawn per chip instance "
-             "(seed = training seed), unknown to the offline trainers", "",
+    epochs = sorted({EPOCHS[m] for m in GAP_METHODS})
+    lines = [f"digits, (64, 64, 10), β = 0.9, {'/'.join(map(str, epochs))} epochs for every method, {seeds} seeds; "
+             "faults drawn per chip instance (seed = training seed), unknown to the offline trainers; CIL-SPL "
+             "trains on that instance and mode", "",
              "| condition | method | software accuracy | on-chip test accuracy | drop | on-chip val accuracy |",
              "|---|---|---|---|---|---|"]
-    for cond in GAP_CONDITIONS:
-        for m in methods:
+    for cond in conditions:
+        for m in GAP_METHODS:
             sel = [r for r in rows if r["tag"] == cond and r["method"] == m]
             sw, hw_ = np.array([r["software"] for r in sel]), np.array([r["chip"] for r in sel])
             lines.append(f"| {cond} | {m} | {pm(sw)} | {pm(hw_)} | {(sw - hw_).mean():+.3f} ± {(sw - hw_).std():.3f} "
                          f"| {pm([r['val'] for r in sel])} |")
+    asy = [r for r in rows if r["backend"] == "async"]
+    if asy:
+        lines += ["", "Programmes trained for the asynchronous chip, on the test set of both chip modes (per "
+                  "sample: hidden and output spikes; share of hidden (step, neuron) with a spike that fired "
+                  "more than once in the step):", "",
+                  "| method | async test acc | sync test acc | hidden spikes async / sync | output spikes "
+                  "async / sync | hidden multi-spike share (async) |", "|---|---|---|---|---|---|"]
+        for m in GAP_METHODS:
+            sel = [r for r in asy if r["method"] == m]
+            g = lambda k: np.mean([r[k] for r in sel])
+            lines.append(f"| {m} | {pm([r['async_test'] for r in sel])} | {pm([r['fast_test'] for r in sel])} | "
+                         f"{g('async_hidden_spikes'):.0f} / {g('fast_hidden_spikes'):.0f} | "
+                         f"{g('async_out_spikes'):.1f} / {g('fast_out_spikes'):.1f} | {g('async_hidden_multi'):.3f} |")
     publish("deploygap", rows, "\n".join(lines))
 
 
@@ -284,11 +330,13 @@ def mhchain(seeds, workers):
     for iters in (3000, 10000):
         rows += run_all([("mh", "breast_cancer", s, sg, None, None, {"iters": iters})
                          for sg in (4.0, 5.0) for s in range(seeds)], workers)
-    lines = ["| MH iterations | σ=4.0 | σ=5.0 | seconds per training |", "|---|---|---|---|"]
+    lines = ["On-chip test accuracy (validation in brackets):", "",
+             "| MH iterations | σ=4.0 | σ=5.0 | seconds per training |", "|---|---|---|---|"]
     for iters in (3000, 10000):
-        cell = lambda sg: [r["chip"] for r in rows if r["iters"] == iters and r["sigma"] == sg]
+        cell = lambda sg, f: [r[f] for r in rows if r["iters"] == iters and r["sigma"] == sg]
         secs = np.mean([r["seconds"] for r in rows if r["iters"] == iters])
-        lines.append(f"| {iters} | {pm(cell(4.0))} | {pm(cell(5.0))} | {secs:.0f} |")
+        lines.append(f"| {iters} | {pm(cell(4.0, 'chip'))} ({np.mean(cell(4.0, 'val')):.3f}) | "
+                     f"{pm(cell(5.0, 'chip'))} ({np.mean(cell(5.0, 'val')):.3f}) | {secs:.0f} |")
     publish("mhchain", rows, "\n".join(lines))
 
 

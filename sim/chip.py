@@ -3,6 +3,8 @@
 ``make_chip(cfg, backend)`` with ``backend`` one of :data:`BACKENDS`:
 
 * ``"fast"``      — :class:`sim.model.FastModel` (numpy, batched; the scoreboard)
+* ``"async"``     — :class:`sim.async_model.AsyncModel`: the same datapath without a step barrier, events
+  processed in arrival order (``order=``, ``seed=``); a model-only chip mode like SynSense Speck's
 * ``"amaranth"``  — the RTL in Amaranth's simulator
 * ``"icarus"`` / ``"verilator"`` — the generated Verilog under cocotb
 * ``"board"``     — a real board over its UART link (``port=``, ``baud=``), see :mod:`sim.board_link`
@@ -21,7 +23,7 @@ import numpy as np
 from hw.config import ChipConfig, ConfigError
 from sim.model import ChipResult, FastModel
 
-BACKENDS = ("fast", "amaranth", "icarus", "verilator", "board")
+BACKENDS = ("fast", "async", "amaranth", "icarus", "verilator", "board")
 
 
 def memory_estimate(cfg: ChipConfig, batch: int, steps: int, record_state: bool = False) -> int:
@@ -114,6 +116,23 @@ class FastChip(Chip):
         return self._model.run(spikes, record_state=record_state)
 
 
+class AsyncChip(FastChip):
+    """The asynchronous event-order mode (:mod:`sim.async_model`) as a chip; ``load`` takes the same
+    leak multipliers as :class:`FastChip` (the membrane distortion is refused)."""
+
+    def __init__(self, cfg: ChipConfig, order: str = "random", seed: int = 0):
+        super().__init__(cfg)
+        from sim.async_model import ORDERS
+        if order not in ORDERS:
+            raise ConfigError(f"order={order!r}: allowed values are {ORDERS}")
+        self.order, self.seed = order, seed
+
+    def _loaded(self) -> None:
+        from sim.async_model import AsyncModel
+        self._model = AsyncModel(self.cfg, self.weights, self.offsets, **self._perturbation,
+                                 order=self.order, seed=self.seed)
+
+
 def result_from_samples(cfg: ChipConfig, samples: list[dict]) -> ChipResult:
     """Stack per-sample driver results (:meth:`sim.driver.HostDriver.run_sample`) into a ChipResult.
 
@@ -130,6 +149,8 @@ def result_from_samples(cfg: ChipConfig, samples: list[dict]) -> ChipResult:
 def make_chip(cfg: ChipConfig, backend: str = "fast", **kwargs) -> Chip:
     if backend == "fast":
         return FastChip(cfg)
+    if backend == "async":
+        return AsyncChip(cfg, **kwargs)
     if backend == "amaranth":
         from sim.amaranth_sim import AmaranthChip
         return AmaranthChip(cfg, **kwargs)

@@ -73,6 +73,9 @@ class FaultyChip(Chip):
         if not faults.rtl_expressible and not isinstance(inner, FastChip):
             raise ConfigError("faults: membrane distortion and leak mismatch exist only in the fast model "
                               "(backend 'fast'); threshold mismatch and stuck-at-zero work on every backend")
+        if faults.distortion > 0 and type(inner).__name__ == "AsyncChip":
+            raise ConfigError("faults: membrane distortion exists only on the synchronous fast model (backend "
+                              "'fast'), not in the asynchronous mode")
         self.inner, self.faults = inner, faults
         rng = np.random.default_rng(faults.seed)
         cfg = inner.cfg

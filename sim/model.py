@@ -28,7 +28,9 @@ from hw.config import ChipConfig, ConfigError
 class ChipResult:
     """What a chip backend returns for a batch of ``B`` samples of ``T`` steps.
 
-    ``spikes[l]``: bool ``(B, T, N_{l+1})`` spikes of layer ``l`` (``spikes[-1]`` is the output).
+    ``spikes[l]``: bool ``(B, T, N_{l+1})`` spikes of layer ``l`` (``spikes[-1]`` is the output); int32
+    spike counts per step from the asynchronous mode (:mod:`sim.async_model`), where a neuron can fire
+    more than once in a step.
     ``state[l]``: int64 ``(B, T, N_{l+1})`` stored membrane state after step ``t`` (after leak and reset),
     or ``None`` when the backend was asked not to record it.
     ``counters``: name -> int64 ``(B,)`` per-sample counters, the names of

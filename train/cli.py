@@ -11,6 +11,7 @@ from pathlib import Path
 from hw.cli import chip_arguments, chip_overrides, check_writable, load_chip, load_programme, number
 from hw.config import ConfigError
 from sim.chip import BACKENDS
+from train.quant import SCALES
 from sim.faults import LIMITS as FAULT_LIMITS
 from train.data import DATASETS
 from train.encode import ENCODERS
@@ -43,7 +44,7 @@ def cmd_train(a: argparse.Namespace) -> int:
     faults = Faults(seed=a.seed, **{k: getattr(a, k) for k in FAULT_LIMITS})
     tc = TrainConfig(method=a.method, dataset=a.dataset, data_path=a.data_path, encoder=a.encoder, steps=a.steps,
                      train_size=a.train_size, theta=a.theta, surrogate=a.surrogate,
-                     surrogate_scale=a.surrogate_scale, params=params, faults=faults, backend=a.backend, seed=a.seed,
+                     surrogate_scale=a.surrogate_scale, quantiser=a.quantiser, params=params, faults=faults, backend=a.backend, seed=a.seed,
                      threads=a.threads)
     if a.out:
         check_writable(a.out, "--out", is_dir=False)
@@ -133,6 +134,8 @@ def register(sub) -> None:
     p.add_argument("--surrogate", default="atan", choices=list(SURROGATES))
     p.add_argument("--surrogate-scale", dest="surrogate_scale", type=number(float, 0, open_low=True),
                    help="the surrogate's slope/alpha/width (default: the surrogate's own)")
+    p.add_argument("--quantiser", default="maxabs", choices=list(SCALES),
+                   help="per-layer weight scale: max-abs, or least squared error (better at 2-3-bit weights)")
     p.add_argument("--train-size", dest="train_size", type=number(int, 1), help="training samples to keep")
     g = p.add_argument_group("method parameters (defaults from train.trainers.TRAINERS)")
     for name, (param, users) in _method_params().items():

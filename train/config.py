@@ -22,6 +22,7 @@ from sim.faults import Faults
 from train.data import DATASETS
 from train.encode import ENCODERS
 from train.network import NetSpec
+from train.quant import SCALES
 from train.surrogates import SURROGATES
 from train.trainers import TRAINERS, get_trainer
 
@@ -78,6 +79,7 @@ class TrainConfig:
     theta: float = 1.0                    # software threshold
     surrogate: str = "atan"
     surrogate_scale: float | None = None  # None: the surrogate's default
+    quantiser: str = "maxabs"             # per-layer weight scale rule (train.quant.SCALES)
     params: Mapping[str, Any] = field(default_factory=dict)   # method parameters (completed with defaults)
     faults: Faults = Faults()
     chip: ChipConfig | None = None        # None: default_chip(dataset, ...)
@@ -90,6 +92,7 @@ class TrainConfig:
         check_choice("dataset", self.dataset, DATASETS)
         check_choice("encoder", self.encoder, ENCODERS)
         check_choice("surrogate", self.surrogate, SURROGATES)
+        check_choice("quantiser", self.quantiser, SCALES)
         check_choice("backend", self.backend, [b for b in BACKENDS if b != "board"])
         check_int("steps", self.steps, 1, 10000)
         check_int("seed", self.seed, 0, 2**32 - 1)
@@ -119,6 +122,7 @@ class TrainConfig:
     def spec(self) -> NetSpec:
         """The software mirror's hyper-parameters."""
         return NetSpec(theta=self.theta, surrogate=self.surrogate, surrogate_scale=self.surrogate_scale,
+                       quantiser=self.quantiser,
                        qat=self.trainer.qat)
 
     def chip_for(self, n_features: int, n_classes: int) -> ChipConfig:

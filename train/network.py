@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from hw.config import ChipConfig, ConfigError
-from train.quant import fake_quantise, quantise
+from train.quant import SCALES, fake_quantise, quantise
 from train.surrogates import make_surrogate
 
 
@@ -21,11 +21,14 @@ class NetSpec:
     surrogate: str = "atan"
     surrogate_scale: float | None = None
     qat: bool = False
+    quantiser: str = "maxabs"             # the per-layer scale rule, train.quant.SCALES
 
     def __post_init__(self):
         if not (np.isfinite(self.theta) and 0 < self.theta <= 100):
             raise ConfigError(f"theta={self.theta}: allowed range is (0, 100] (software threshold)")
         make_surrogate(self.surrogate, self.surrogate_scale)   # validates name and scale
+        if self.quantiser not in SCALES:
+            raise ConfigError(f"quantiser={self.quantiser!r}: allowed values are {SCALES}")
 
 
 class ChipMirrorNet(nn.Module):
@@ -44,7 +47,7 @@ class ChipMirrorNet(nn.Module):
 
     def weight(self, l: int) -> torch.Tensor:
         w = self.fc[l].weight.T              # (fan_in, fan_out), the chip's orientation
-        return fake_quantise(w, self.cfg, self.spec.theta) if self.spec.qat else w
+        return fake_quantise(w, self.cfg, self.spec.theta, self.spec.quantiser) if self.spec.qat else w
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x``: (batch, steps, N0) 0/1 -> output spikes (batch, steps, N_L)."""
@@ -70,5 +73,5 @@ class ChipMirrorNet(nn.Module):
 
     def to_chip(self) -> tuple[ChipConfig, list[np.ndarray]]:
         """The chip programme: config with quantised thresholds, and integer weights."""
-        cfg, ints, _ = quantise(self.cfg, self.float_weights(), self.spec.theta)
+        cfg, ints, _ = quantise(self.cfg, self.float_weights(), self.spec.theta, rule=self.spec.quantiser)
         return cfg, ints

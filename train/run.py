@@ -37,7 +37,8 @@ def run_training(tc: TrainConfig, data: Encoded | None = None, split: Split | No
     else:
         cfg = tc.chip_for(data.x_train.shape[2], data.n_classes)
         check_fit(cfg, data)
-    chip = make_chip(cfg, tc.backend)
+    # the asynchronous mode's event order is part of the chip instance: seeded like its fault draws
+    chip = make_chip(cfg, tc.backend, **({"seed": tc.faults.seed} if tc.backend == "async" else {}))
     if tc.faults != Faults():
         chip = FaultyChip(chip, tc.faults)
     train = tc.trainer.resolve()

@@ -66,3 +66,21 @@ def test_sigmoid_surrogate_is_finite_far_from_threshold():
     assert torch.isfinite(x.grad).all()
     assert x.grad[2] == pytest.approx(25.0 / 4)                   # slope * 1/2 * 1/2 at 0
     assert x.grad[0] == 0.0 and x.grad[4] == 0.0
+
+
+def test_mse_scale_keeps_more_of_a_2_bit_layer():
+    """At 2 bits (integers -2..1) max-abs rounds a Gaussian layer mostly to 0; the MSE rule's scale is at
+    least max-abs's, never worse in squared error, and keeps most weights non-zero."""
+    from train.quant import layer_scale
+    cfg = ChipConfig(layer_sizes=(64, 32), weight_bits=2)
+    w = np.random.default_rng(0).normal(0, 0.3, (64, 32))
+    err = {}
+    for rule in ("maxabs", "mse"):
+        _, ints, (s,) = quantise(cfg, [w], 1.0, rule=rule)
+        err[rule] = float(((ints[0] / s - w) ** 2).sum())
+        assert s >= layer_scale(cfg, w, 1.0) - 1e-12 and s == layer_scale(cfg, w, 1.0, rule)
+        if rule == "mse":
+            assert (ints[0] != 0).mean() > 0.5
+    assert err["mse"] < 0.5 * err["maxabs"]
+    with pytest.raises(ConfigError, match="quantiser="):
+        NetSpec(quantiser="log")
