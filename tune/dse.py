@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import re
 import shutil
 import time
@@ -90,7 +91,8 @@ def synth_cached(cfg: ChipConfig, target: str, cache: Path, synth: Callable | No
                 return rec | {"cached": True}
         except (json.JSONDecodeError, OSError):
             pass                                   # a torn write: build again
-    build = path.with_suffix("")                   # <hash>/ next to <hash>.json
+    # <hash>.<pid>/ while building (parallel workers may build the same structure), then <hash>/ (the logs)
+    build = path.parent / f"{path.stem}.{os.getpid()}"
     t0 = time.perf_counter()
     structure = cfg.structure()
     try:
@@ -113,8 +115,11 @@ def synth_cached(cfg: ChipConfig, target: str, cache: Path, synth: Callable | No
         for p in build.rglob("*"):
             if p.is_file() and p.suffix not in (".tim", ".rpt"):
                 p.unlink()
+        logs = path.with_suffix("")
+        shutil.rmtree(logs, ignore_errors=True)
+        build.rename(logs)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
     tmp.write_text(json.dumps(rec, indent=1))
     tmp.replace(path)
     return rec | {"cached": False}

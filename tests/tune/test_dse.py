@@ -131,3 +131,38 @@ def test_real_tiny_synthesis_is_cached(tmp_path):
     rows = run_dse(sw, tmp_path, progress=False)
     assert rows[0]["status"] == "ok" and rows[0]["fmax_mhz"] > 10 and not rows[0]["cached"]
     assert run_dse(sw, tmp_path, progress=False)[0]["cached"]
+
+
+def test_study_fits_constraint(tmp_path, fake_toolchain, tiny_toml):
+    """[hardware] fits: a structure that fits gets its resources and Fmax (latency clock); one that does not
+    is pruned before training, with the constraint set and the tool's reason kept."""
+    import optuna
+    from tune.config import StudyConfig
+    from tune.objective import synthesis_check
+    text = tiny_toml.read_text() + f'\n[hardware]\nfits = "ice40-up5k"\nsynth_cache = "{tmp_path}/cache"\n'
+    sc = StudyConfig.from_toml(text)
+    assert sc.fits == "ice40-up5k" and sc.clock == "fmax"
+    study = optuna.create_study(directions=["maximize", "minimize", "maximize"])
+    t = study.ask()
+    assert synthesis_check(t, sc, sc.chip.replace(lanes=2)) == pytest.approx(30.0)       # stand-in Fmax
+    assert t.user_attrs["synth_logic_cells"] == 2400
+    t2 = study.ask()
+    with pytest.raises(optuna.TrialPruned, match="needs 8400 logic cells"):
+        synthesis_check(t2, sc, sc.chip.replace(lanes=8))
+    study.tell(t2, state=optuna.trial.TrialState.PRUNED)
+    frozen = study.trials[1]
+    assert frozen.constraints["fits_ice40_up5k"] == 1.0
+    assert frozen.user_attrs["synth_status"] == "does_not_fit"
+    assert len(fake_toolchain.calls) == 2
+
+
+@pytest.mark.parametrize("table, msg", [
+    ('fits = "gowin"', "hardware.fits='gowin': unknown part"),
+    ('clock = "fmax"', 'hardware.clock="fmax" needs hardware.fits'),
+    ('speed = 1', "[hardware]: unknown fields ['speed']"),
+])
+def test_study_hardware_section_errors(tiny_toml, table, msg):
+    from tune.config import StudyConfig
+    with pytest.raises(ConfigError) as e:
+        StudyConfig.from_toml(tiny_toml.read_text() + f"\n[hardware]\n{table}\n")
+    assert msg in str(e.value)
