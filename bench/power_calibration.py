@@ -5,8 +5,10 @@
 
 Fit: per part, non-negative least squares of the per-counter energies on samples of networks (weight seeds)
 0-2 at input densities 0.05, 0.1, 0.2, 0.3, 0.5 on the fit structure (30,16,2, 4 lanes, w8/m16).
-Held out: weight seeds 3-4 at densities 0.15 and 0.4 (seen neither), same structure; then the same profile on
-other structures (2 and 8 lanes, w4) — the DSE's ``--power fast`` case.
+Held out: weight seeds 3-4 at densities 0.15 and 0.4 (seen neither), same structure; then other structures
+(2 and 8 lanes, w4). Two counter models: the plain profile (one set of per-counter energies, fitted on the
+fit structure) and the structural one (``sim.activity.structural_profile``: the per-cycle and RAM-write energy
+from the elaborated design of each structure, plus four fitted per-unit energies) — the DSE's ``--power fast``.
 """
 from __future__ import annotations
 
@@ -17,7 +19,8 @@ import time
 import numpy as np
 
 from hw.config import ChipConfig
-from sim.activity import PARTS, Activity, calibrate_profile, counter_features, energy_per_sample, measure_activity
+from sim.activity import (PARTS, Activity, calibrate_profile, counter_features, energy_per_sample, fit_structural,
+                          measure_activity, structural_profile)
 from sim.sample import random_spikes, random_weights
 
 STEPS = 16
@@ -41,6 +44,7 @@ def activity(cfg: ChipConfig, seeds, densities, per_density=2) -> Activity:
 
 
 def errors(prof, act: Activity, part) -> dict:
+    """Relative error of the counter model (``prof``) against the RTL estimate, per sample."""
     target = sum(energy_per_sample(act, part).values())
     coef = np.array([prof.synop_pj, prof.weight_read_pj, prof.state_read_pj, prof.state_write_pj,
                      prof.neuron_update_pj, prof.event_pj, prof.cycle_pj])
@@ -60,6 +64,11 @@ def main(out: str | None = None) -> dict:
         entry = {"profile": prof.__dict__ | {}, "fit_max_abs_rel": fit_err, "held_out": errors(prof, held, part),
                  "other_structures": {k: errors(prof, a, part) for k, a in others.items()},
                  "breakdown_nj": {k: float(np.mean(v)) / 1000 for k, v in energy_per_sample(held, part).items()}}
+        units = fit_structural(FIT, fit, part)
+        entry["structural_units_pj"] = units
+        entry["structural"] = {"held_out": errors(structural_profile(FIT, name, units), held, part)} | {
+            k: errors(structural_profile(c, name, units), others[k], part)
+            for k, c in zip(others, OTHER)}
         res["parts"][name] = entry
         h = entry["held_out"]
         print(f"{name}: fit max error {fit_err:.2%}; held-out inputs ({h['n']} samples) max |error| "
@@ -67,6 +76,9 @@ def main(out: str | None = None) -> dict:
               f"per sample; breakdown {({k: round(v, 1) for k, v in entry['breakdown_nj'].items()})}")
         for k, e in entry["other_structures"].items():
             print(f"  other structure {k}: max |error| {e['max_abs_rel']:.2%}, mean {e['mean_rel']:+.2%}")
+        print(f"  structural model (elaborated per-cycle part + fitted units {units}):")
+        for k, e in entry["structural"].items():
+            print(f"    {k}: max |error| {e['max_abs_rel']:.2%}, mean {e['mean_rel']:+.2%}")
         print("  profile: " + ", ".join(f"{k}={v:.4g}" for k, v in prof.__dict__.items()
                                         if isinstance(v, float)))
     res["seconds"] = time.perf_counter() - t0

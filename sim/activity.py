@@ -310,11 +310,80 @@ def calibrate_profile(activity: Activity, part: PartEnergy | str, name: str | No
     return prof, float(np.max(np.abs(pred - target) / target))
 
 
-#: the counter-based profile (:data:`sim.power.PROFILES`) calibrated against this module for each part
-CALIBRATED = {"ice40-up5k": "ice40up5k", "ecp5-25k": "ecp5-25k"}
+# -- the structure-aware counter model ------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DesignFacts:
+    """What elaboration alone (no simulation) tells about a structure's energy: register bits, and the RAM
+    slices its read ports (always enabled in this design) and its membrane / event-list writes touch."""
+    register_bits: int
+    read_slices: int               # RAM slices read on every cycle
+    membrane_write_slices: int     # slices of one membrane-word write
+    event_write_slices: int        # slices of one event-list append (index + row)
 
 
-def calibrated_profile(part: str):
-    from sim.power import PROFILES
-    part_energy(part)
-    return PROFILES[CALIBRATED[part]]
+def design_facts(cfg: ChipConfig, slice_bits: int) -> DesignFacts:
+    from amaranth.hdl import Fragment
+    from hw.core import LifCore
+    registers, _, ports = _design_parts(Fragment.get(LifCore(cfg.structure()), None))
+    sl = lambda width: math.ceil(width / slice_bits)
+    writes = {name: sl(width) for name, kind, _, width in ports if kind == "writes"}
+    return DesignFacts(register_bits=sum(s.shape().width for s in registers),
+                       read_slices=sum(sl(width) for _, kind, _, width in ports if kind == "reads"),
+                       membrane_write_slices=writes.get("membrane_memory", 0),
+                       event_write_slices=writes.get("event_list.storage", 0) + writes.get("event_list.rows", 0))
+
+
+#: per-unit energies (pJ) of what toggles with the data, fitted per part by ``bench/power_calibration.py``
+#: on 30,16,2 / 4 lanes / w8 (residual of the RTL estimate after the elaborated per-cycle and BRAM-write
+#: parts): per synaptic op, per weight *bit* read, per neuron update, per address event
+#: (docs/experiments/power_calibration.json; within 2.1 % of the RTL estimate on held-out inputs and structures)
+STRUCTURAL = {
+    "ice40-up5k": {"synop": 32.10, "weight_bit": 0.2308, "neuron_update": 58.22, "event": 2.911},
+    "ecp5-25k": {"synop": 43.85, "weight_bit": 0.0365, "neuron_update": 76.53, "event": 0.0},
+}
+_UNITS = ("synop", "weight_bit", "neuron_update", "event")
+
+
+def _unit_features(cfg: ChipConfig, counters: dict) -> np.ndarray:
+    f = counter_features(counters)          # synops, weight_reads, state_reads, state_writes, nu, events, cycles
+    return np.stack([f[:, 0], f[:, 1] * cfg.lanes * cfg.weight_bits, f[:, 4], f[:, 5]], axis=1)
+
+
+def _fixed_pj(cfg: ChipConfig, counters: dict, part: PartEnergy, facts: DesignFacts) -> np.ndarray:
+    """The part of the energy elaboration fixes: clock and always-on reads per cycle, RAM writes per event."""
+    f = counter_features(counters)
+    per_cycle = part.clock_cycle_pj + part.clock_ff_pj * facts.register_bits + part.bram_access_pj * facts.read_slices
+    return (f[:, 6] * per_cycle + f[:, 3] * part.bram_access_pj * facts.membrane_write_slices
+            + f[:, 5] * part.bram_access_pj * facts.event_write_slices)
+
+
+def fit_structural(cfg: ChipConfig, activity: Activity, part: PartEnergy | str) -> dict:
+    """Per-unit energies (non-negative, relative least squares) of the RTL estimate's residual after the
+    elaborated part."""
+    from scipy.optimize import nnls
+    part = part_energy(part) if isinstance(part, str) else part
+    facts = design_facts(cfg, part.bram_slice_bits)
+    target = sum(energy_per_sample(activity, part).values())
+    resid = target - _fixed_pj(cfg, activity.counters, part, facts)
+    X = _unit_features(cfg, activity.counters)
+    scale = np.maximum(X.max(axis=0), 1.0)
+    coef, _ = nnls((X / scale) / target[:, None], resid / target)
+    return dict(zip(_UNITS, (coef / scale).tolist()))
+
+
+def structural_profile(cfg: ChipConfig, part: str, units: dict | None = None, clock_mhz: float = 12.0):
+    """A :class:`sim.power.DeviceProfile` for ``cfg``'s structure on ``part``: the per-cycle and RAM-write
+    energies from elaboration (register bits, RAM slices), the data-dependent ones from :data:`STRUCTURAL`
+    (or ``units``). The fast model's counters times this profile is the DSE's ``--power fast`` estimate."""
+    from sim.power import DeviceProfile
+    p = part_energy(part)
+    u = units or STRUCTURAL[part]
+    facts = design_facts(cfg, p.bram_slice_bits)
+    return DeviceProfile(
+        f"{part}:{cfg.structure_hash[:8]}", clock_mhz=clock_mhz, static_mw=p.static_mw, synop_pj=u["synop"],
+        weight_read_pj=u["weight_bit"] * cfg.lanes * cfg.weight_bits, state_read_pj=0.0,
+        state_write_pj=p.bram_access_pj * facts.membrane_write_slices, neuron_update_pj=u["neuron_update"],
+        event_pj=u["event"] + p.bram_access_pj * facts.event_write_slices,
+        cycle_pj=p.clock_cycle_pj + p.clock_ff_pj * facts.register_bits + p.bram_access_pj * facts.read_slices,
+        source=f"sim.activity.structural_profile ({p.source})")

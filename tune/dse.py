@@ -184,7 +184,8 @@ class Sweep:
     steps: int = 16
     density: float = 0.2
     seed: int = 0
-    power: str = "rtl"                  # "rtl": activity of the RTL (sim.activity); "fast": counter profile
+    power: str = "rtl"                  # "rtl": activity of the RTL (sim.activity); "fast": fast-model counters x
+    #                                     sim.activity.structural_profile (for networks too big to simulate)
 
     def __post_init__(self):
         for t in self.targets:
@@ -210,7 +211,7 @@ class Sweep:
 def _score_structure(cfg: ChipConfig, sw: Sweep) -> dict:
     """Cycles (fast model) and activity/energy per part (RTL or counter model) of one structure on the sweep's
     seeded sample network and inputs."""
-    from sim.activity import PARTS, calibrated_profile, estimate_energy, measure_activity
+    from sim.activity import PARTS, estimate_energy, measure_activity, structural_profile
     from sim.chip import make_chip
     from sim.sample import random_spikes, random_weights
     weights = random_weights(cfg, sw.seed, sw.density)
@@ -227,8 +228,7 @@ def _score_structure(cfg: ChipConfig, sw: Sweep) -> dict:
     else:
         from sim.power import performance
         for t in sw.targets:
-            prof = calibrated_profile(t)
-            energy[t] = performance(r, prof).dynamic_energy_nj
+            energy[t] = performance(r, structural_profile(cfg, t)).dynamic_energy_nj
     return {"cycles": cycles, "dynamic_nj": energy}
 
 
