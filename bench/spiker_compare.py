@@ -64,6 +64,16 @@ def main(cache: str, out: str | None = None, rtl: int = 0) -> dict:
                         for i in range(rtl)])
         res["rtl_check"] = {"images": rtl, "rtl_dynamic_uj": e.dynamic_nj / 1000, "fast_dynamic_uj": fast / 1000,
                             "breakdown_uj": {k: v / 1000 for k, v in e.to_dict().items() if k.endswith("_nj")}}
+    # what-if (not implemented): only the addressed weight bank reads (the read address goes to every bank today)
+    import math
+    from dataclasses import replace
+    from hw.core import WeightMemory
+    banks = math.ceil(CFG.weight_depth / WeightMemory.BANK_DEPTH)
+    word = CFG.lanes * CFG.weight_bits
+    saved_pj = (banks - 1) * math.ceil(word / ECP5_25K.bram_slice_bits) * ECP5_25K.bram_access_pj
+    gated = performance(r, replace(prof, cycle_pj=prof.cycle_pj - saved_pj))
+    res["what_if_bank_gating"] = {"weight_banks": banks, "cycle_pj": prof.cycle_pj - saved_pj,
+                                  "cycle_pj_now": prof.cycle_pj, "dynamic_uj": gated.dynamic_energy_nj / 1000}
     rows = []
     for label, static in (("ours (ECP5 static 30 mW, assumed)", ECP5_25K.static_mw),
                           ("equal static: all 180 mW of Spiker+ as static", SPIKER["power_mw"])):

@@ -282,12 +282,12 @@ def run_dse(sw: Sweep, out: Path, jobs: int = 1, progress: bool = True, synth: C
             rows.append(row)
     _pareto(rows)
     out.mkdir(parents=True, exist_ok=True)
-    write_table(rows, sw, out)
+    write_table(rows, sw, out, fit_estimator([r for r in rows if r["status"] in ("ok", "timing")]))
     pareto_plot(rows, out / "pareto.png", sw)
     return rows
 
 
-def write_table(rows: list[dict], sw: Sweep, out: Path) -> dict[str, Path]:
+def write_table(rows: list[dict], sw: Sweep, out: Path, estimator: dict | None = None) -> dict[str, Path]:
     import csv
     paths = {"csv": out / "dse.csv", "json": out / "dse.json"}
     with open(paths["csv"], "w", newline="") as f:
@@ -298,7 +298,8 @@ def write_table(rows: list[dict], sw: Sweep, out: Path) -> dict[str, Path]:
     meta = asdict(sw) | {"estimated": "energy and FPS/W are estimates (sim.activity: RTL activity x per-primitive "
                                       "energies, measured for iCE40 UP5K, assumed for ECP5); latency, area and Fmax "
                                       "are measured (fast model cycles, nextpnr post-route)"}
-    paths["json"].write_text(json.dumps({"sweep": meta, "rows": rows}, indent=1, default=str))
+    paths["json"].write_text(json.dumps({"sweep": meta, "rows": rows, "estimator": estimator or {}}, indent=1,
+                                        default=str))
     return paths
 
 
@@ -351,3 +352,45 @@ def format_table(rows: list[dict]) -> list[str]:
             lines.append(f"| {r['target']} | {r['lanes']} | {r['weight_bits']} | {r['membrane_bits']} | "
                          f"{r['status']}: {r['message']} |||||||||||| |")
     return lines
+
+
+# -- a fitted area / Fmax estimator, checked against nextpnr --------------------------------------------
+
+ESTIMATED = ("logic_cells", "luts", "ffs", "fmax_mhz")
+
+
+def _est_features(lanes, weight_bits, membrane_bits) -> np.ndarray:
+    lanes, w, m = (np.asarray(v, float) for v in (lanes, weight_bits, membrane_bits))
+    return np.stack([np.ones_like(lanes), lanes, lanes * w, lanes * m], axis=-1)
+
+
+def fit_estimator(rows: Sequence[dict]) -> dict:
+    """Per part, least-squares models of logic cells, LUTs, FFs and Fmax on ``[1, lanes, lanes*w, lanes*m]``
+    from the synthesised rows, with their leave-one-out error against nextpnr (each structure predicted by a
+    model fitted without it). Needs at least 3 synthesised structures per part."""
+    out = {}
+    for t in sorted({r["target"] for r in rows}):
+        ok = [r for r in rows if r["target"] == t and r.get("fmax_mhz") not in ("", None)]
+        if len(ok) < 3:
+            continue
+        X = _est_features([r["lanes"] for r in ok], [r["weight_bits"] for r in ok], [r["membrane_bits"] for r in ok])
+        entry = {"n": len(ok), "features": "1, lanes, lanes*weight_bits, lanes*membrane_bits"}
+        for k in ESTIMATED:
+            y = np.array([float(r[k]) for r in ok])
+            coef = np.linalg.lstsq(X, y, rcond=None)[0]
+            loo = []
+            for i in range(len(ok)):
+                keep = np.arange(len(ok)) != i
+                c = np.linalg.lstsq(X[keep], y[keep], rcond=None)[0]
+                loo.append((X[i] @ c - y[i]) / y[i])
+            loo = np.abs(np.array(loo))
+            entry[k] = {"coef": coef.tolist(), "loo_mean_abs_rel": float(loo.mean()),
+                        "loo_max_abs_rel": float(loo.max())}
+        out[t] = entry
+    return out
+
+
+def estimate(model: dict, target: str, lanes: int, weight_bits: int, membrane_bits: int) -> dict:
+    """Predicted logic cells, LUTs, FFs and Fmax of a structure from :func:`fit_estimator`'s model."""
+    x = _est_features(lanes, weight_bits, membrane_bits)
+    return {k: float(x @ np.array(model[target][k]["coef"])) for k in ESTIMATED}

@@ -166,3 +166,16 @@ def test_study_hardware_section_errors(tiny_toml, table, msg):
     with pytest.raises(ConfigError) as e:
         StudyConfig.from_toml(tiny_toml.read_text() + f"\n[hardware]\n{table}\n")
     assert msg in str(e.value)
+
+
+def test_estimator_leave_one_out():
+    """A model that is exactly linear in the features is recovered with zero held-out error."""
+    from tune.dse import estimate, fit_estimator
+    rows = [{"target": "ecp5-25k", "lanes": l, "weight_bits": w, "membrane_bits": 16,
+             "logic_cells": 500 + 300 * l + 20 * l * w, "luts": 400 + 200 * l, "ffs": 300 + 10 * l * w,
+             "fmax_mhz": 120 - 2 * l} for l in (1, 2, 4, 8) for w in (4, 8)]
+    m = fit_estimator(rows)
+    assert m["ecp5-25k"]["n"] == 8
+    for k in ("logic_cells", "luts", "ffs", "fmax_mhz"):
+        assert m["ecp5-25k"][k]["loo_max_abs_rel"] < 1e-9
+    assert estimate(m, "ecp5-25k", 16, 8, 16)["logic_cells"] == pytest.approx(500 + 300 * 16 + 20 * 128)
