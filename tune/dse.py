@@ -67,6 +67,8 @@ def _overflow(log: str) -> str:
     for name, used, total in re.findall(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)", log, re.M):
         if int(used) > int(total) and name in _RESOURCE_NAMES:
             out.append(f"needs {used} {_RESOURCE_NAMES[name]} ({name}), part has {total}")
+    if out:
+        return "; ".join(dict.fromkeys(out))
     for n in re.findall(r"Failed to expand region .* of (\d+) (\w+)", log):
         used, name = n
         out.append(f"needs {used} {_RESOURCE_NAMES.get(name, name)} ({name}), which the part cannot place")

@@ -87,9 +87,9 @@ ARGS = ["dse", "--sizes", "8,4,2", "--batch", "1", "--steps", "3", "--density", 
 
 
 def test_cli_table_and_one_line_reports(tmp_path, capsys, fake_toolchain):
-    assert main(ARGS + ["--lanes", "1", "8", "--weight-bits", "4", "--out", str(tmp_path)]) == 0
+    assert main(ARGS + ["--lanes", "1", "8", "--weight-bits", "4", "--power", "fast", "--out", str(tmp_path)]) == 0
     out, err = capsys.readouterr()
-    assert "| ice40-up5k | 1 | 4 | 16 |" in out and "estimated" in out
+    assert "| ice40-up5k | 1 | 4 | 16 |" in out and "estimated (counter profile" in out
     assert err.count("\n") == 1 and "lanes=8 w4 m16 on ice40-up5k: does_not_fit: needs 8200 logic cells" in err
 
 
@@ -179,3 +179,14 @@ def test_estimator_leave_one_out():
     for k in ("logic_cells", "luts", "ffs", "fmax_mhz"):
         assert m["ecp5-25k"][k]["loo_max_abs_rel"] < 1e-9
     assert estimate(m, "ecp5-25k", 16, 8, 16)["logic_cells"] == pytest.approx(500 + 300 * 16 + 20 * 128)
+
+
+def test_parallel_workers_fill_the_cache(tmp_path, fake_toolchain):
+    from tune.dse import synth_all
+    cfgs = [ChipConfig(layer_sizes=SIZES, lanes=l, weight_bits=w) for l in (1, 2) for w in (4, 8)]
+    recs = synth_all(cfgs, ["ecp5-25k"], tmp_path, jobs=2, progress=False)
+    assert len(recs) == 4 and all(r["status"] == "ok" and not r["cached"] for r in recs.values())
+    again = synth_all(cfgs, ["ecp5-25k"], tmp_path, jobs=1, progress=False)
+    assert all(r["cached"] for r in again.values()) and not fake_toolchain.calls      # built in the workers
+    assert sorted(p.name for p in tmp_path.glob("ecp5-25k/*.json")) == sorted(f"{c.structure_hash}.json"
+                                                                             for c in cfgs)
