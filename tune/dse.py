@@ -77,6 +77,20 @@ def _overflow(log: str) -> str:
     return "; ".join(dict.fromkeys(out))
 
 
+def _failure(logs: Path, target: str, error: str) -> tuple[str, str]:
+    """``(status, one-line reason)`` of a failed build from its logs (nextpnr's, then yosys's)."""
+    tim, rpt = logs / target / "top.tim", logs / target / "top.rpt"
+    why = _overflow(tim.read_text(errors="replace")) if tim.exists() else ""
+    if why:
+        return "does_not_fit", why
+    for log, tool in ((tim, "nextpnr"), (rpt, "yosys")):
+        if log.exists():
+            errs = [l.strip() for l in log.read_text(errors="replace").splitlines() if "ERROR" in l]
+            if errs:
+                return "failed", f"{tool}: {errs[0][:300]}"
+    return ("does_not_fit" if "does not fit" in error else "failed"), error
+
+
 def synth_cached(cfg: ChipConfig, target: str, cache: Path, synth: Callable | None = None) -> dict:
     """The synthesis record of ``cfg``'s structure on ``target``: from the cache, else built now and cached.
 
@@ -90,6 +104,8 @@ def synth_cached(cfg: ChipConfig, target: str, cache: Path, synth: Callable | No
         try:
             rec = json.loads(path.read_text())
             if rec.get("cache_version") == CACHE_VERSION and rec.get("rtl") == rtl_hash():
+                if rec["status"] != "ok" and path.with_suffix("").exists():     # today's reading of its logs
+                    rec["status"], rec["message"] = _failure(path.with_suffix(""), target, rec["message"])
                 return rec | {"cached": True}
         except (json.JSONDecodeError, OSError):
             pass                                   # a torn write: build again
@@ -102,11 +118,8 @@ def synth_cached(cfg: ChipConfig, target: str, cache: Path, synth: Callable | No
         rec = {"status": "ok"} | rep.to_dict() | {"bitstream": ""}     # the build is not kept
         rec["layer_sizes"] = list(rec["layer_sizes"])
     except SynthError as e:
-        tim = build / target / "top.tim"
-        log = tim.read_text(errors="replace") if tim.exists() else ""
-        why = _overflow(log)
-        rec = {"status": "does_not_fit" if why or "does not fit" in str(e) else "failed",
-               "message": why or str(e).splitlines()[0]}
+        status, why = _failure(build, target, str(e).splitlines()[0] if str(e) else repr(e))
+        rec = {"status": status, "message": why}
     rec |= {"cache_version": CACHE_VERSION, "rtl": rtl_hash(), "target": target, "structure": structure.to_dict(),
             "structure_hash": cfg.structure_hash, "seconds": time.perf_counter() - t0}
     rec["structure"]["layer_sizes"] = list(rec["structure"]["layer_sizes"])
