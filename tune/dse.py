@@ -47,12 +47,13 @@ def check_target(target: str) -> str:
 
 
 def rtl_hash() -> str:
-    """SHA-256 of the hardware sources a build depends on: a cached record from other RTL is rebuilt."""
+    """SHA-256 of the sources that define the synthesised design (the board top and all it contains): a
+    cached record from other RTL is rebuilt. Tool options (``hw/synth.py``) are not part of it."""
     import hashlib
     import hw
     h = hashlib.sha256()
     for p in sorted(Path(hw.__file__).parent.glob("*.py")):
-        if p.name not in ("cli.py", "export.py"):
+        if p.name not in ("cli.py", "export.py", "synth.py", "__init__.py"):
             h.update(p.name.encode() + b"\0" + p.read_bytes())
     return h.hexdigest()
 
@@ -113,13 +114,26 @@ def synth_cached(cfg: ChipConfig, target: str, cache: Path, synth: Callable | No
     build = path.parent / f"{path.stem}.{os.getpid()}"
     t0 = time.perf_counter()
     structure = cfg.structure()
-    try:
-        rep = (synth or synthesize)(structure, target, build)
-        rec = {"status": "ok"} | rep.to_dict() | {"bitstream": ""}     # the build is not kept
-        rec["layer_sizes"] = list(rec["layer_sizes"])
-    except SynthError as e:
-        status, why = _failure(build, target, str(e).splitlines()[0] if str(e) else repr(e))
-        rec = {"status": status, "message": why}
+    rec, opts = None, ""
+    for attempt in range(2):
+        try:
+            rep = (synth or synthesize)(structure, target, build, **({"synth_opts": opts} if opts else {}))
+            rec = {"status": "ok"} | rep.to_dict() | {"bitstream": ""}     # the build is not kept
+            rec["layer_sizes"] = list(rec["layer_sizes"])
+            if opts:
+                rec["message"] = f"built with yosys {opts} (default flow: {first_error})"
+            break
+        except SynthError as e:
+            status, why = _failure(build, target, str(e).splitlines()[0] if str(e) else repr(e))
+            rec = {"status": status, "message": why}
+            # a Yosys bug seen here (an assertion in ABC9's re-integration of LUT RAM, ECP5): build once more
+            # without ABC9, and say so in the record's message
+            if attempt == 0 and target.startswith("ecp5") and "yosys: ERROR: Assert" in why:
+                opts, first_error = "-noabc9", why
+                shutil.rmtree(build, ignore_errors=True)
+                continue
+            break
+    rec["synth_opts"] = opts
     rec |= {"cache_version": CACHE_VERSION, "rtl": rtl_hash(), "target": target, "structure": structure.to_dict(),
             "structure_hash": cfg.structure_hash, "seconds": time.perf_counter() - t0}
     rec["structure"]["layer_sizes"] = list(rec["structure"]["layer_sizes"])
