@@ -104,7 +104,7 @@ def _parse(build: Path, family: str) -> dict:
 def synthesize(cfg: ChipConfig, target: str, out: Path, weights: Sequence[np.ndarray] | None = None,
                baud: int = 115200, synth_opts: str = "") -> SynthReport:
     """Build the board top for ``target`` into ``out/<target>``; raise :class:`SynthError` if it fails.
-    ``synth_opts`` are extra options for Yosys's ``synth_ice40`` / ``synth_ecp5`` (e.g. ``-nolutram``)."""
+    ``synth_opts`` are extra options for Yosys's ``synth_ice40`` / ``synth_ecp5`` (e.g. ``-dff``)."""
     from hw.board import BoardTop
     platform, opts = _platform(target)
     if synth_opts:

@@ -126,10 +126,10 @@ def synth_cached(cfg: ChipConfig, target: str, cache: Path, synth: Callable | No
         except SynthError as e:
             status, why = _failure(build, target, str(e).splitlines()[0] if str(e) else repr(e))
             rec = {"status": status, "message": why}
-            # a Yosys 0.70 bug seen here (an assertion when ABC9 re-integrates a design with LUT RAM,
-            # TRELLIS_DPR16X4, on ECP5): build once more without LUT RAM, and say so in the record's message
+            # a Yosys 0.70 bug seen here on ECP5 (an assertion in ABC_OPS_REINTEGRATE after abc9; -nolutram and
+            # -nowidelut do not avoid it, abc9 with -dff does): build once more with -dff, and say so
             if attempt == 0 and target.startswith("ecp5") and "yosys: ERROR: Assert" in why:
-                opts, first_error = "-nolutram", why
+                opts, first_error = "-dff", why
                 shutil.rmtree(build, ignore_errors=True)
                 continue
             break

@@ -192,13 +192,13 @@ def test_parallel_workers_fill_the_cache(tmp_path, fake_toolchain):
                                                                              for c in cfgs)
 
 
-def test_yosys_assertion_on_ecp5_is_retried_without_lutram_and_said(tmp_path):
+def test_yosys_assertion_on_ecp5_is_retried_with_dff_and_said(tmp_path):
     good = FakeSynth()
     seen = []
 
     def flaky(cfg, target, out, weights=None, baud=115200, synth_opts=""):
         seen.append(synth_opts)
-        if synth_opts != "-nolutram":
+        if synth_opts != "-dff":
             d = Path(out) / target
             d.mkdir(parents=True, exist_ok=True)
             (d / "top.rpt").write_text("ERROR: Assert `GetSize(conn.first) == GetSize(conn.second)' failed in rtlil.cc\n")
@@ -206,8 +206,8 @@ def test_yosys_assertion_on_ecp5_is_retried_without_lutram_and_said(tmp_path):
         return good(cfg, target, out)
 
     rec = synth_cached(ChipConfig(layer_sizes=SIZES, lanes=2), "ecp5-25k", tmp_path, flaky)
-    assert seen == ["", "-nolutram"] and rec["status"] == "ok" and rec["synth_opts"] == "-nolutram"
-    assert rec["message"].startswith("built with yosys -nolutram (default flow: yosys: ERROR: Assert")
+    assert seen == ["", "-dff"] and rec["status"] == "ok" and rec["synth_opts"] == "-dff"
+    assert rec["message"].startswith("built with yosys -dff (default flow: yosys: ERROR: Assert")
     # not on iCE40 (no such flow there): the failure is reported as it is
     seen.clear()
     rec = synth_cached(ChipConfig(layer_sizes=SIZES, lanes=2), "ice40-up5k", tmp_path, flaky)
