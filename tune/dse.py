@@ -7,11 +7,17 @@ or the reason it does not build — is cached on disk under ``<out>/synth-cache/
 reused by every later run (and by a study's ``fits`` constraint). Distinct structures are built by
 ``jobs`` worker processes.
 
+A build that fails says why in one line: ``needs N <resource>, part has M`` from nextpnr's utilisation
+report when the structure does not fit, else the first error of nextpnr's or Yosys's log. On ECP5 a Yosys
+0.70 assertion in ABC9 (seen on some structures) is answered by one more build with ``synth_ecp5 -dff``; the
+record's ``synth_opts`` and ``message`` say so.
+
 Each point is then scored: cycles per sample from the fast model (bit- and cycle-exact with the RTL) on
 seeded sample inputs, latency at the post-route Fmax (or at ``clock_mhz``, which must not exceed it), logic
 cells, BRAM, DSP, and energy / FPS/W from :func:`sim.activity.estimate_energy` (static from the part's
 figure, dynamic from the design's activity; see :mod:`sim.activity` for what is measured and what is
-assumed).
+assumed). :func:`fit_estimator` fits logic cells, LUTs, FFs and Fmax to the structures synthesised, with
+its leave-one-out error against nextpnr.
 """
 from __future__ import annotations
 
@@ -374,13 +380,16 @@ def format_table(rows: list[dict]) -> list[str]:
         if r["status"] == "ok":
             lines.append(f"| {r['target']} | {r['lanes']} | {r['weight_bits']} | {r['membrane_bits']} | "
                          f"{r['logic_cells']}/{r['logic_cells_total']} | {r['luts']} | {r['ffs']} | "
-                         f"{r['bram']}/{r['bram_total']} | {r['dsp']} | {r['fmax_mhz']:.1f} | {r['cycles']:.0f} | "
+                         f"{r['bram']}/{r['bram_total']} | {r['dsp']} | {r['fmax_mhz']:.1f}{'†' if r['message'] else ''} | "
+                         f"{r['cycles']:.0f} | "
                          f"{r['latency_us']:.2f} | {r['dynamic_nj']:.0f} | {r['static_mw']:g} | "
                          f"{r['fps_per_watt']:.3g} | {'yes' if r['pareto'] else ''} |")
         else:
             lines.append(f"| {r['target']} | {r['lanes']} | {r['weight_bits']} | {r['membrane_bits']} | "
                          f"{r['status']}: {r['message']} |||||||||||| |")
-    return lines
+    notes = [f"† {r['target']}, {r['lanes']} lanes, w{r['weight_bits']}: {r['message']}" for r in rows
+             if r["status"] == "ok" and r["message"]]
+    return lines + ([""] + notes if notes else [])
 
 
 # -- a fitted area / Fmax estimator, checked against nextpnr --------------------------------------------
