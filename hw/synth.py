@@ -102,10 +102,13 @@ def _parse(build: Path, family: str) -> dict:
 
 
 def synthesize(cfg: ChipConfig, target: str, out: Path, weights: Sequence[np.ndarray] | None = None,
-               baud: int = 115200) -> SynthReport:
-    """Build the board top for ``target`` into ``out/<target>``; raise :class:`SynthError` if it fails."""
+               baud: int = 115200, synth_opts: str = "") -> SynthReport:
+    """Build the board top for ``target`` into ``out/<target>``; raise :class:`SynthError` if it fails.
+    ``synth_opts`` are extra options for Yosys's ``synth_ice40`` / ``synth_ecp5`` (e.g. ``-dff``)."""
     from hw.board import BoardTop
     platform, opts = _platform(target)
+    if synth_opts:
+        opts["synth_opts"] = f"{opts.get('synth_opts', '')} {synth_opts}".strip()
     build = Path(out) / target
     env_backup = {k: os.environ.get(k) for k in TOOLS}
     os.environ.update({k: os.environ.get(k, _tool_path(v)) for k, v in TOOLS.items()})

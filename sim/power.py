@@ -3,18 +3,25 @@
 ``latency = cycles / f_clk``; the chip processes one sample at a time, so ``FPS = f_clk / cycles``.
 ``energy = Σ_op count_op · E_op + P_static · latency``; ``FPS/W = FPS / P_avg = 1 / energy``.
 
-Per-operation energies and static power come from a :class:`DeviceProfile`. The built-in profiles are
-estimates, not measurements of this design — derived as follows, and meant to be overridden
-(``DeviceProfile.from_dict`` / a study's ``[device]`` table) once a board has been measured:
+Per-operation energies and static power come from a :class:`DeviceProfile`. Static power is reported apart
+from dynamic energy in :class:`Performance`. The built-in profiles say what they rest on:
 
-* ``ice40up5k`` (Lattice iCE40 UltraPlus, 40 nm LP): static current ~75 µA at 1.2 V (iCE40 UltraPlus
-  family data sheet, FPGA-DS-02008) → 0.1 mW; block/single-port RAM dynamic current of the order of
-  10 µA/MHz per active block at 1.2 V → ~12 pJ per word access; fabric add ~1.5 pJ per 8-bit synaptic
-  op and ~15 pJ per active cycle for clock tree and control (scaled from Horowitz, "Computing's energy
-  problem", ISSCC 2014, 45 nm figures, and typical few-mW iCE40 designs at 24 MHz).
-* ``artix7`` (Xilinx 7-series, 28 nm): static ~60 mW for a small Artix-7 device and BRAM read ~5 pJ
-  per word, per the Xilinx Power Estimator (XPE, UG440) for 7-series at 100 MHz; fabric/DSP op energies
-  as above, scaled to 28 nm.
+* ``ice40up5k`` and ``ecp5-25k``: per-counter energies fitted (``bench/power_calibration.py``, non-negative
+  least squares) to the activity-based estimate of the RTL (:mod:`sim.activity`: BRAM port enables, DSP
+  activations and register toggles counted in simulation of the design, times per-primitive energies) on
+  the structure 30,16,2 / 4 lanes / w8 / m16. On held-out inputs of that structure the fitted counters are
+  within 0.7 % of the RTL estimate; on other structures (2 or 8 lanes) they are 31-38 % off, because the
+  per-cycle energy grows with the lanes — use :func:`sim.activity.structural_profile` there (within 2.1 %;
+  ``docs/power.md``). iCE40 per-primitive energies and static power (0.104 mW) derive from measured
+  core-rail currents of a UP5K (tinyvision-ai-inc/ice40_power), except the block-RAM access energy (assumed);
+  every ECP5 figure, static 30 mW included, is **assumed** (see :data:`sim.activity.ECP5_25K`).
+* ``artix7`` (Xilinx 7-series, 28 nm): **assumed**, not calibrated — static ~60 mW for a small Artix-7 and
+  BRAM read ~5 pJ per word, of the order the Xilinx Power Estimator (XPE, UG440) gives for 7-series at
+  100 MHz; fabric/DSP op energies scaled from Horowitz, "Computing's energy problem", ISSCC 2014. Its static
+  power is most of its modelled energy: FPS/W figures with it rest on that assumption.
+
+Override any field with ``DeviceProfile.from_dict`` / a study's ``[device]`` table once a board has been
+measured.
 """
 from __future__ import annotations
 
@@ -72,12 +79,18 @@ class DeviceProfile:
 
 
 PROFILES = {
-    "ice40up5k": DeviceProfile("ice40up5k", clock_mhz=24.0, static_mw=0.1, synop_pj=1.5, weight_read_pj=12.0,
-                               state_read_pj=12.0, state_write_pj=12.0, neuron_update_pj=5.0, event_pj=2.0,
-                               cycle_pj=15.0, source="estimates, see sim/power.py"),
+    # fitted to sim.activity on 30,16,2 / 4 lanes / w8 / m16 (docs/experiments/power_calibration.json)
+    "ice40up5k": DeviceProfile("ice40up5k", clock_mhz=24.0, static_mw=0.104, synop_pj=32.2, weight_read_pj=31.75,
+                               state_read_pj=0.0, state_write_pj=0.0, neuron_update_pj=28.9, event_pj=0.0,
+                               cycle_pj=303.6, source="fitted to the RTL activity estimate (sim.activity); iCE40 "
+                                                      "figures measured, BRAM assumed"),
+    "ecp5-25k": DeviceProfile("ecp5-25k", clock_mhz=100.0, static_mw=30.0, synop_pj=41.4, weight_read_pj=43.2,
+                              state_read_pj=0.0, state_write_pj=0.0, neuron_update_pj=54.5, event_pj=0.0,
+                              cycle_pj=348.2, source="fitted to the RTL activity estimate (sim.activity); ECP5 "
+                                                     "per-primitive energies and static power assumed"),
     "artix7": DeviceProfile("artix7", clock_mhz=100.0, static_mw=60.0, synop_pj=0.5, weight_read_pj=5.0,
                             state_read_pj=5.0, state_write_pj=5.0, neuron_update_pj=2.0, event_pj=1.0,
-                            cycle_pj=20.0, source="estimates, see sim/power.py"),
+                            cycle_pj=20.0, source="assumed (XPE-order estimates), not calibrated"),
 }
 
 

@@ -2,8 +2,8 @@
 
 It lives in the top floor (``tune``), the only package that may import all the others; each package
 registers its own subcommands (:func:`hw.cli.register`: ``verilog``, ``synth``; :func:`sim.cli.register`:
-``run``; :func:`train.cli.register`: ``train``; this module: ``study``). A user's mistake ends in one line on
-stderr and exit code 2; nothing the user did wrong ends in a traceback.
+``run``; :func:`train.cli.register`: ``train``; this module: ``study`` and ``dse`` (:mod:`tune.dse`)).
+A user's mistake ends in one line on stderr and exit code 2; nothing the user did wrong ends in a traceback.
 """
 from __future__ import annotations
 
@@ -105,6 +105,59 @@ def register(sub) -> None:
             p.add_argument("--nir", action="store_true", help="also write the network as NIR (model.nir)")
 
 
+def cmd_dse(a: argparse.Namespace) -> int:
+    from hw.cli import check_writable
+    from hw.synth import TARGETS
+    from tune.dse import Sweep, format_table, run_dse
+    targets = tuple(a.target or (TARGETS[0],))
+    sw = Sweep(layer_sizes=a.sizes, lanes=tuple(a.lanes), weight_bits=tuple(a.weight_bits),
+               membrane_bits=tuple(a.membrane_bits), targets=targets, clock_mhz=a.clock_mhz, batch=a.batch,
+               steps=a.steps, density=a.density, seed=a.seed, power=a.power)
+    out = check_writable(a.out, "--out")
+    rows = run_dse(sw, out, jobs=a.jobs, progress=not a.no_progress)
+    print("\n".join(format_table(rows)))
+    bad = [r for r in rows if r["status"] != "ok"]
+    for r in bad:
+        print(f"spikeloop: dse: {','.join(map(str, sw.layer_sizes))} lanes={r['lanes']} w{r['weight_bits']} "
+              f"m{r['membrane_bits']} on {r['target']}: {r['status']}: {r['message']}", file=sys.stderr)
+    from tune.dse import fit_estimator
+    for t, m in fit_estimator([r for r in rows if r["status"] in ("ok", "timing")]).items():
+        print(f"fitted estimator on {t} ({m['n']} structures), leave-one-out error vs nextpnr: " + ", ".join(
+            f"{k} mean {m[k]['loo_mean_abs_rel']:.1%} / max {m[k]['loo_max_abs_rel']:.1%}"
+            for k in ("logic_cells", "luts", "fmax_mhz")))
+    print(f"table: {out / 'dse.csv'}, {out / 'dse.json'}; Pareto plot: {out / 'pareto.png'}; synthesis cache: "
+          f"{out / 'synth-cache'}")
+    print("latency, logic cells, BRAM, DSP and Fmax are measured (fast model, nextpnr); energy and FPS/W are "
+          f"estimated ({'RTL activity' if sw.power == 'rtl' else 'counter profile'} x per-primitive energies, "
+          "see sim/activity.py)")
+    return 1 if len(bad) == len(rows) else 0
+
+
+def register_dse(sub) -> None:
+    from hw.cli import sizes
+    p = sub.add_parser("dse", help="design-space exploration: synthesise lanes x weight bits x membrane bits, "
+                                   "score latency at Fmax, area and FPS/W, Pareto plot")
+    p.add_argument("--sizes", type=sizes, default=(30, 16, 2), help="layer sizes, e.g. 30,16,2")
+    p.add_argument("--lanes", type=number(int, 1, 64), nargs="+", default=[2, 4, 8], help="lane counts (1..64)")
+    p.add_argument("--weight-bits", dest="weight_bits", type=number(int, 2, 16), nargs="+", default=[4, 8],
+                   help="weight widths (2..16)")
+    p.add_argument("--membrane-bits", dest="membrane_bits", type=number(int, 4, 32), nargs="+", default=[16],
+                   help="membrane widths (4..32)")
+    p.add_argument("--target", nargs="+", help="parts: ice40-up5k, ecp5-25k (default ice40-up5k)")
+    p.add_argument("--clock-mhz", dest="clock_mhz", type=number(float, 0, 10_000, open_low=True),
+                   help="run every design at this clock (must not exceed its Fmax); default: its post-route Fmax")
+    p.add_argument("--batch", type=number(int, 1, 10_000), default=4, help="sample inputs scored (1..10000)")
+    p.add_argument("--steps", type=number(int, 1, 100_000), default=16, help="time steps (1..100000)")
+    p.add_argument("--density", type=number(float, 0, 1), default=0.2, help="input spike probability (0..1)")
+    p.add_argument("--seed", type=number(int, 0, 2**32 - 1), default=0)
+    p.add_argument("--power", choices=("rtl", "fast"), default="rtl",
+                   help="energy from the RTL's activity (exact, slow for big nets) or the calibrated counter model")
+    p.add_argument("--jobs", type=number(int, 1, 256), default=1, help="synthesis worker processes (1..256)")
+    p.add_argument("--out", default="runs/dse", help="output directory (table, plot, synthesis cache)")
+    p.add_argument("--no-progress", dest="no_progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_dse)
+
+
 class Parser(argparse.ArgumentParser):
     """argparse with a one-line error (the usage is one ``--help`` away); subcommand parsers inherit it."""
 
@@ -122,6 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     hw.cli.register(sub)
     train.cli.register(sub)
     register(sub)
+    register_dse(sub)
     return ap
 
 

@@ -5,7 +5,10 @@ Sections: ``[study]`` (name, storage, n_trials, sampler, objective, weights, see
 not told about; see :mod:`sim.faults`), ``[chip]`` (ChipConfig fields; beta is searched, the chip threshold
 follows from the software threshold ``theta``), ``[device]`` (a profile name in ``base`` plus overrides),
 ``[search]`` (methods, surrogates, surrogate_scale_factor, beta, theta, optional lanes / weight_bits choices)
-and ``[search.<method>]`` for each method's own ranges (the parameters of :data:`train.trainers.TRAINERS`).
+and ``[search.<method>]`` for each method's own ranges (the parameters of :data:`train.trainers.TRAINERS`);
+``[hardware]`` (optional: ``fits`` — a part every design must fit, synthesised once per structure through
+:func:`tune.dse.synth_cached`; ``synth_cache`` — its directory; ``clock`` — ``"fmax"`` scores latency at the
+design's post-route Fmax, ``"device"`` at ``[device] clock_mhz``).
 A range is ``[low, high]``; a fixed value is a number. The data, faults and chip sections make the study's
 base :class:`train.config.TrainConfig`; each trial replaces what it searches.
 """
@@ -149,6 +152,9 @@ class StudyConfig:
     method_ranges: dict             # method -> {name -> Range}
     lanes: tuple | None = None      # hardware knobs (None = fixed to [chip])
     weight_bits: tuple | None = None
+    fits: str | None = None         # [hardware]: a part the design must fit (a constraint), or None
+    synth_cache: Path | None = None
+    clock: str = "device"           # "fmax": latency at the post-route Fmax on `fits`; "device": [device]
 
     # the base training config's parts, by their old names
     dataset = property(lambda self: self.train.dataset)
@@ -199,7 +205,7 @@ class StudyConfig:
 
     @classmethod
     def from_dict(cls, d: dict, overrides: dict | None = None) -> "StudyConfig":
-        _check_keys(d, ("study", "data", "faults", "chip", "device", "search"), "top level")
+        _check_keys(d, ("study", "data", "faults", "chip", "device", "search", "hardware"), "top level")
         st, da = _table(d, "study", ""), _table(d, "data", "")
         for k, v in (overrides or {}).items():
             if v is not None:
@@ -257,8 +263,22 @@ class StudyConfig:
                                   not all(isinstance(x, int) and not isinstance(x, bool) and
                                           2 <= x <= chip.membrane_bits for x in wbits)):
             raise ConfigError(f"search.weight_bits={wbits!r}: expected a list of integers 2..{chip.membrane_bits}")
+        hw = _table(d, "hardware", "")
+        _check_keys(hw, ("fits", "synth_cache", "clock"), "hardware")
+        fits = hw.get("fits")
+        if fits is not None:
+            from hw.synth import TARGETS
+            if fits not in TARGETS:
+                raise ConfigError(f"hardware.fits={fits!r}: unknown part; allowed values are {', '.join(TARGETS)}")
+        clock = check_choice("hardware.clock", hw.get("clock", "fmax" if fits else "device"), ("fmax", "device"))
+        if clock == "fmax" and not fits:
+            raise ConfigError('hardware.clock="fmax" needs hardware.fits (the part whose Fmax to use)')
+        cache = hw.get("synth_cache", "runs/dse/synth-cache")
+        if not isinstance(cache, str) or not cache.strip():
+            raise ConfigError(f"hardware.synth_cache={cache!r}: expected a directory path")
         return cls(name=name, storage=storage, n_trials=n_trials, sampler=sampler, objective=objective,
                    weights=weights, seed=seed, out=Path(out).expanduser().resolve(), train=train, device=device,
                    methods=tuple(methods), surrogates=tuple(surrogates), ranges=ranges,
                    method_ranges=method_ranges, lanes=tuple(lanes) if lanes else None,
-                   weight_bits=tuple(wbits) if wbits else None)
+                   weight_bits=tuple(wbits) if wbits else None, fits=fits,
+                   synth_cache=Path(cache).expanduser().resolve(), clock=clock)

@@ -79,8 +79,30 @@ def interchange_metrics(r, data: Encoded) -> dict:
             "nb_activation_sparsity": nb["activation_sparsity"], "nb_footprint_bytes": nb["footprint_bytes"]}
 
 
+def synthesis_check(trial: optuna.Trial, sc: StudyConfig, cfg) -> float | None:
+    """With ``[hardware] fits``: the design's structure synthesised on that part (cached per structure), its
+    resources as user attributes and the constraint ``fits_<part>`` (0 fits, 1 does not). A design that does
+    not fit is pruned before training. Returns the clock for the latency objective (MHz) or None."""
+    if not sc.fits:
+        return None
+    from tune.dse import synth_cached
+    rec = synth_cached(cfg, sc.fits, sc.synth_cache)
+    trial.set_user_attr("synth_status", rec["status"])
+    key = f"fits_{sc.fits.replace('-', '_')}"
+    if rec["status"] != "ok":
+        trial.set_user_attr("synth_message", rec.get("message", ""))
+        trial.set_constraint(key, 1.0)
+        raise optuna.TrialPruned(f"lanes={cfg.lanes} w{cfg.weight_bits} m{cfg.membrane_bits} on {sc.fits}: "
+                                 f"{rec['status']}: {rec.get('message', '')}")
+    for k in ("logic_cells", "luts", "ffs", "bram", "dsp", "fmax_mhz"):
+        trial.set_user_attr(f"synth_{k}", rec[k])
+    trial.set_constraint(key, 0.0)
+    return rec["fmax_mhz"] if sc.clock == "fmax" else None
+
+
 def objective(trial: optuna.Trial, sc: StudyConfig, data: Encoded):
     tc = trial_config(trial, sc)
+    clock = synthesis_check(trial, sc, tc.chip)
 
     def report(step: int, value: float) -> None:
         if sc.objective == "weighted":
@@ -90,8 +112,8 @@ def objective(trial: optuna.Trial, sc: StudyConfig, data: Encoded):
 
     r = run_training(tc, data=data, progress=False, callback=report)
     cfg = tc.chip
-    perf = performance({k: np.array([v]) for k, v in r.val_activity.items()}, sc.device)
-    test_perf = performance({k: np.array([v]) for k, v in r.activity.items()}, sc.device)
+    perf = performance({k: np.array([v]) for k, v in r.val_activity.items()}, sc.device, clock)
+    test_perf = performance({k: np.array([v]) for k, v in r.activity.items()}, sc.device, clock)
     art = sc.out / "trials" / f"{trial.number:05d}"
     r.save(art / "result")
     (art / "performance.json").write_text(json.dumps({"validation": perf.to_dict(), "test": test_perf.to_dict(),

@@ -1,0 +1,92 @@
+"""Calibrate the fast, counter-based energy model (sim.power) against the RTL activity estimate
+(sim.activity) and report how well it holds on held-out inputs and networks.
+
+    python bench/power_calibration.py [out.json]     # ~5 min (Amaranth simulation of every cycle)
+
+Fit: per part, non-negative least squares of the per-counter energies on samples of networks (weight seeds)
+0-2 at input densities 0.05, 0.1, 0.2, 0.3, 0.5 on the fit structure (30,16,2, 4 lanes, w8/m16).
+Held out: weight seeds 3-4 at densities 0.15 and 0.4 (seen neither), same structure; then other structures
+(2 and 8 lanes, w4). Two counter models: the plain profile (one set of per-counter energies, fitted on the
+fit structure) and the structural one (``sim.activity.structural_profile``: the per-cycle and RAM-write energy
+from the elaborated design of each structure, plus four fitted per-unit energies) — the DSE's ``--power fast``.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import numpy as np
+
+from hw.config import ChipConfig
+from sim.activity import (PARTS, Activity, calibrate_profile, counter_features, energy_per_sample, fit_structural,
+                          measure_activity, structural_profile)
+from sim.sample import random_spikes, random_weights
+
+STEPS = 16
+FIT = ChipConfig(layer_sizes=(30, 16, 2), lanes=4, weight_bits=8, membrane_bits=16)
+OTHER = [FIT.replace(lanes=2), FIT.replace(lanes=8), FIT.replace(weight_bits=4)]
+
+
+def activity(cfg: ChipConfig, seeds, densities, per_density=2) -> Activity:
+    acts = []
+    for s in seeds:
+        w = random_weights(cfg, s, 0.2)
+        x = np.concatenate([random_spikes(cfg, per_density, STEPS, d, 1000 * s + int(d * 100)) for d in densities])
+        acts.append(measure_activity(cfg, w, x))
+    cat = lambda f: np.concatenate([getattr(a, f) for a in acts])
+    bram = {k: {"reads": np.concatenate([a.bram[k]["reads"] for a in acts]),
+                "writes": np.concatenate([a.bram[k]["writes"] for a in acts]), "width": acts[0].bram[k]["width"]}
+            for k in acts[0].bram}
+    counters = {k: np.concatenate([a.counters[k] for a in acts]) for k in acts[0].counters}
+    return Activity(cycles=cat("cycles"), toggles=cat("toggles"), dsp=cat("dsp"), bram=bram,
+                    register_bits=acts[0].register_bits, counters=counters)
+
+
+def errors(prof, act: Activity, part) -> dict:
+    """Relative error of the counter model (``prof``) against the RTL estimate, per sample."""
+    target = sum(energy_per_sample(act, part).values())
+    coef = np.array([prof.synop_pj, prof.weight_read_pj, prof.state_read_pj, prof.state_write_pj,
+                     prof.neuron_update_pj, prof.event_pj, prof.cycle_pj])
+    rel = (counter_features(act.counters) @ coef - target) / target
+    return {"n": int(len(rel)), "max_abs_rel": float(np.max(np.abs(rel))), "mean_abs_rel": float(np.mean(np.abs(rel))),
+            "mean_rel": float(np.mean(rel)), "rtl_dynamic_nj_mean": float(np.mean(target)) / 1000}
+
+
+def main(out: str | None = None) -> dict:
+    t0 = time.perf_counter()
+    fit = activity(FIT, (0, 1, 2), (0.05, 0.1, 0.2, 0.3, 0.5))
+    held = activity(FIT, (3, 4), (0.15, 0.4))
+    others = {f"lanes{c.lanes}_w{c.weight_bits}": activity(c, (3,), (0.15, 0.4)) for c in OTHER}
+    res = {"fit_structure": FIT.to_dict(), "steps": STEPS, "parts": {}}
+    for name, part in PARTS.items():
+        prof, fit_err = calibrate_profile(fit, part, name=name)
+        entry = {"profile": prof.__dict__ | {}, "fit_max_abs_rel": fit_err, "held_out": errors(prof, held, part),
+                 "other_structures": {k: errors(prof, a, part) for k, a in others.items()},
+                 "breakdown_nj": {k: float(np.mean(v)) / 1000 for k, v in energy_per_sample(held, part).items()}}
+        units = fit_structural(FIT, fit, part)
+        entry["structural_units_pj"] = units
+        entry["structural"] = {"held_out": errors(structural_profile(FIT, name, units), held, part)} | {
+            k: errors(structural_profile(c, name, units), others[k], part)
+            for k, c in zip(others, OTHER)}
+        res["parts"][name] = entry
+        h = entry["held_out"]
+        print(f"{name}: fit max error {fit_err:.2%}; held-out inputs ({h['n']} samples) max |error| "
+              f"{h['max_abs_rel']:.2%}, mean {h['mean_abs_rel']:.2%}; RTL dynamic {h['rtl_dynamic_nj_mean']:.1f} nJ "
+              f"per sample; breakdown {({k: round(v, 1) for k, v in entry['breakdown_nj'].items()})}")
+        for k, e in entry["other_structures"].items():
+            print(f"  other structure {k}: max |error| {e['max_abs_rel']:.2%}, mean {e['mean_rel']:+.2%}")
+        print(f"  structural model (elaborated per-cycle part + fitted units {units}):")
+        for k, e in entry["structural"].items():
+            print(f"    {k}: max |error| {e['max_abs_rel']:.2%}, mean {e['mean_rel']:+.2%}")
+        print("  profile: " + ", ".join(f"{k}={v:.4g}" for k, v in prof.__dict__.items()
+                                        if isinstance(v, float)))
+    res["seconds"] = time.perf_counter() - t0
+    if out:
+        with open(out, "w") as f:
+            json.dump(res, f, indent=1)
+    return res
+
+
+if __name__ == "__main__":
+    main(sys.argv[1] if len(sys.argv) > 1 else None)

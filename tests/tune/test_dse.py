@@ -1,0 +1,214 @@
+"""``spikeloop dse`` with synthesis replaced by a stand-in (the real toolchain: one slow test): the cache,
+scoring, Pareto marking, outputs and the one-line reports for bad input."""
+import json
+from pathlib import Path
+
+import pytest
+
+import hw.synth
+from hw.config import ChipConfig, ConfigError
+from hw.synth import SynthError, SynthReport
+from tune.cli import main
+from tune.dse import Sweep, run_dse, synth_cached
+
+SIZES = (8, 4, 2)
+
+
+class FakeSynth:
+    """Area grows with lanes and weight bits, Fmax falls with lanes; ``fail_lanes`` do not fit."""
+
+    def __init__(self, fail_lanes=()):
+        self.calls = []
+        self.fail_lanes = fail_lanes
+
+    def __call__(self, cfg, target, out, weights=None, baud=115200):
+        self.calls.append((cfg.structure_hash, target))
+        total = 5280 if target == "ice40-up5k" else 24288
+        lc = 1000 * cfg.lanes + 50 * cfg.weight_bits
+        if cfg.lanes in self.fail_lanes:
+            d = Path(out) / target
+            d.mkdir(parents=True, exist_ok=True)
+            (d / "top.tim").write_text(f"Info: Device utilisation:\nInfo:    ICESTORM_LC:  {lc}/ {total}   113%\n"
+                                       "ERROR: Failed to expand region\n")
+            raise SynthError(f"{cfg.layer_sizes} lanes={cfg.lanes} failed to build on {target}: ERROR: ...")
+        return SynthReport(target=target, device="dev", layer_sizes=cfg.layer_sizes, lanes=cfg.lanes,
+                           weight_bits=cfg.weight_bits, logic_cells=lc, logic_cells_total=total, luts=lc - 100,
+                           ffs=lc // 2, bram=2, bram_total=30, dsp=cfg.lanes, fmax_mhz=60.0 / cfg.lanes,
+                           clock_mhz=12.0, timing_met=True, bitstream="", seconds=0.0)
+
+
+def test_sweep_scores_caches_and_writes(tmp_path):
+    fake = FakeSynth()
+    sw = Sweep(layer_sizes=SIZES, lanes=(1, 2), weight_bits=(4, 8), targets=("ice40-up5k", "ecp5-25k"),
+               batch=2, steps=4, density=0.5)
+    rows = run_dse(sw, tmp_path, progress=False, synth=fake)
+    assert len(rows) == 8 and len(fake.calls) == 8 == len(set(fake.calls))     # each structure x part once
+    assert all(r["status"] == "ok" and not r["cached"] for r in rows)
+    for r in rows:
+        assert r["latency_us"] == pytest.approx(r["cycles"] / r["fmax_mhz"])
+        assert r["energy_nj"] == pytest.approx(r["dynamic_nj"] + r["static_mw"] * r["latency_us"])
+        assert r["fps_per_watt"] == pytest.approx(1e9 / r["energy_nj"])
+        assert r["dynamic_nj"] > 0
+    # Pareto per part: more lanes are faster here (fewer cycles) but bigger; w4 dominates w8 (same cycles)
+    for r in rows:
+        if r["weight_bits"] == 8:
+            assert not r["pareto"]
+    assert any(r["pareto"] for r in rows if r["target"] == "ecp5-25k")
+    for name in ("dse.csv", "dse.json", "pareto.png"):
+        assert (tmp_path / name).stat().st_size > 100
+    assert json.loads((tmp_path / "dse.json").read_text())["rows"][0]["target"] == "ice40-up5k"
+    # a second run (another sweep sharing structures) builds nothing again
+    again = run_dse(Sweep(layer_sizes=SIZES, lanes=(2,), weight_bits=(4, 8), targets=("ecp5-25k",), batch=2,
+                          steps=4, density=0.5), tmp_path, progress=False, synth=fake)
+    assert len(fake.calls) == 8 and all(r["cached"] for r in again)
+    # runtime registers are not structure: same cache entry
+    rec = synth_cached(ChipConfig(layer_sizes=SIZES, lanes=2, weight_bits=4, beta=0.7, threshold=9),
+                       "ecp5-25k", tmp_path / "synth-cache", fake)
+    assert rec["cached"] and len(fake.calls) == 8
+
+
+def test_does_not_fit_says_needs_and_has(tmp_path):
+    rec = synth_cached(ChipConfig(layer_sizes=SIZES, lanes=8), "ice40-up5k", tmp_path, FakeSynth(fail_lanes=(8,)))
+    assert rec["status"] == "does_not_fit"
+    assert "needs 8400 logic cells (ICESTORM_LC), part has 5280" in rec["message"]
+    assert "\n" not in rec["message"]
+    # the failure is cached too
+    assert synth_cached(ChipConfig(layer_sizes=SIZES, lanes=8), "ice40-up5k", tmp_path, FakeSynth())["cached"]
+
+
+@pytest.fixture
+def fake_toolchain(monkeypatch):
+    fake = FakeSynth(fail_lanes=(8,))
+    monkeypatch.setattr(hw.synth, "synthesize", fake)
+    return fake
+
+
+ARGS = ["dse", "--sizes", "8,4,2", "--batch", "1", "--steps", "3", "--density", "0.5", "--no-progress"]
+
+
+def test_cli_table_and_one_line_reports(tmp_path, capsys, fake_toolchain):
+    assert main(ARGS + ["--lanes", "1", "8", "--weight-bits", "4", "--power", "fast", "--out", str(tmp_path)]) == 0
+    out, err = capsys.readouterr()
+    assert "| ice40-up5k | 1 | 4 | 16 |" in out and "estimated (counter profile" in out
+    assert err.count("\n") == 1 and "lanes=8 w4 m16 on ice40-up5k: does_not_fit: needs 8200 logic cells" in err
+
+
+def test_cli_clock_above_fmax(tmp_path, capsys, fake_toolchain):
+    # Fmax of the stand-in is 60 MHz / lanes: 2 lanes -> 30 MHz < 40 MHz
+    assert main(ARGS + ["--lanes", "2", "--weight-bits", "4", "--clock-mhz", "40", "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--clock-mhz 40 is above the post-route Fmax 30.00 MHz" in err
+
+
+@pytest.mark.parametrize("args, msg", [
+    (["--target", "gowin-1k"], "target='gowin-1k': unknown part; allowed values are ice40-up5k, ecp5-25k"),
+    (["--weight-bits", "16", "--membrane-bits", "8"], "no combination has weight_bits <= membrane_bits"),
+])
+def test_cli_bad_input_is_one_line(tmp_path, capsys, fake_toolchain, args, msg):
+    assert main(ARGS + args + ["--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and msg in err
+    assert not fake_toolchain.calls
+
+
+def test_cli_bad_number_is_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(ARGS + ["--lanes", "0", "--out", str(tmp_path)])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "allowed range is [1, 64]" in err
+
+
+def test_sweep_refuses_bad_fields():
+    with pytest.raises(ConfigError, match="power='x'"):
+        Sweep(layer_sizes=SIZES, power="x")
+
+
+@pytest.mark.slow
+def test_real_tiny_synthesis_is_cached(tmp_path):
+    """The real toolchain on a tiny net (~1-2 min on iCE40): a second run is a cache hit."""
+    sw = Sweep(layer_sizes=(6, 5, 3), lanes=(2,), weight_bits=(4,), batch=1, steps=3, density=0.5)
+    rows = run_dse(sw, tmp_path, progress=False)
+    assert rows[0]["status"] == "ok" and rows[0]["fmax_mhz"] > 10 and not rows[0]["cached"]
+    assert run_dse(sw, tmp_path, progress=False)[0]["cached"]
+
+
+def test_study_fits_constraint(tmp_path, fake_toolchain, tiny_toml):
+    """[hardware] fits: a structure that fits gets its resources and Fmax (latency clock); one that does not
+    is pruned before training, with the constraint set and the tool's reason kept."""
+    import optuna
+    from tune.config import StudyConfig
+    from tune.objective import synthesis_check
+    text = tiny_toml.read_text() + f'\n[hardware]\nfits = "ice40-up5k"\nsynth_cache = "{tmp_path}/cache"\n'
+    sc = StudyConfig.from_toml(text)
+    assert sc.fits == "ice40-up5k" and sc.clock == "fmax"
+    study = optuna.create_study(directions=["maximize", "minimize", "maximize"])
+    t = study.ask()
+    assert synthesis_check(t, sc, sc.chip.replace(lanes=2)) == pytest.approx(30.0)       # stand-in Fmax
+    assert t.user_attrs["synth_logic_cells"] == 2400
+    t2 = study.ask()
+    with pytest.raises(optuna.TrialPruned, match="needs 8400 logic cells"):
+        synthesis_check(t2, sc, sc.chip.replace(lanes=8))
+    study.tell(t2, state=optuna.trial.TrialState.PRUNED)
+    frozen = study.trials[1]
+    assert frozen.constraints["fits_ice40_up5k"] == 1.0
+    assert frozen.user_attrs["synth_status"] == "does_not_fit"
+    assert len(fake_toolchain.calls) == 2
+
+
+@pytest.mark.parametrize("table, msg", [
+    ('fits = "gowin"', "hardware.fits='gowin': unknown part"),
+    ('clock = "fmax"', 'hardware.clock="fmax" needs hardware.fits'),
+    ('speed = 1', "[hardware]: unknown fields ['speed']"),
+])
+def test_study_hardware_section_errors(tiny_toml, table, msg):
+    from tune.config import StudyConfig
+    with pytest.raises(ConfigError) as e:
+        StudyConfig.from_toml(tiny_toml.read_text() + f"\n[hardware]\n{table}\n")
+    assert msg in str(e.value)
+
+
+def test_estimator_leave_one_out():
+    """A model that is exactly linear in the features is recovered with zero held-out error."""
+    from tune.dse import estimate, fit_estimator
+    rows = [{"target": "ecp5-25k", "lanes": l, "weight_bits": w, "membrane_bits": 16,
+             "logic_cells": 500 + 300 * l + 20 * l * w, "luts": 400 + 200 * l, "ffs": 300 + 10 * l * w,
+             "fmax_mhz": 120 - 2 * l} for l in (1, 2, 4, 8) for w in (4, 8)]
+    m = fit_estimator(rows)
+    assert m["ecp5-25k"]["n"] == 8
+    for k in ("logic_cells", "luts", "ffs", "fmax_mhz"):
+        assert m["ecp5-25k"][k]["loo_max_abs_rel"] < 1e-9
+    assert estimate(m, "ecp5-25k", 16, 8, 16)["logic_cells"] == pytest.approx(500 + 300 * 16 + 20 * 128)
+
+
+def test_parallel_workers_fill_the_cache(tmp_path, fake_toolchain):
+    from tune.dse import synth_all
+    cfgs = [ChipConfig(layer_sizes=SIZES, lanes=l, weight_bits=w) for l in (1, 2) for w in (4, 8)]
+    recs = synth_all(cfgs, ["ecp5-25k"], tmp_path, jobs=2, progress=False)
+    assert len(recs) == 4 and all(r["status"] == "ok" and not r["cached"] for r in recs.values())
+    again = synth_all(cfgs, ["ecp5-25k"], tmp_path, jobs=1, progress=False)
+    assert all(r["cached"] for r in again.values()) and not fake_toolchain.calls      # built in the workers
+    assert sorted(p.name for p in tmp_path.glob("ecp5-25k/*.json")) == sorted(f"{c.structure_hash}.json"
+                                                                             for c in cfgs)
+
+
+def test_yosys_assertion_on_ecp5_is_retried_with_dff_and_said(tmp_path):
+    good = FakeSynth()
+    seen = []
+
+    def flaky(cfg, target, out, weights=None, baud=115200, synth_opts=""):
+        seen.append(synth_opts)
+        if synth_opts != "-dff":
+            d = Path(out) / target
+            d.mkdir(parents=True, exist_ok=True)
+            (d / "top.rpt").write_text("ERROR: Assert `GetSize(conn.first) == GetSize(conn.second)' failed in rtlil.cc\n")
+            raise SynthError("failed to build")
+        return good(cfg, target, out)
+
+    rec = synth_cached(ChipConfig(layer_sizes=SIZES, lanes=2), "ecp5-25k", tmp_path, flaky)
+    assert seen == ["", "-dff"] and rec["status"] == "ok" and rec["synth_opts"] == "-dff"
+    assert rec["message"].startswith("built with yosys -dff (default flow: yosys: ERROR: Assert")
+    # not on iCE40 (no such flow there): the failure is reported as it is
+    seen.clear()
+    rec = synth_cached(ChipConfig(layer_sizes=SIZES, lanes=2), "ice40-up5k", tmp_path, flaky)
+    assert seen == [""] and rec["status"] == "failed" and rec["message"].startswith("yosys: ERROR: Assert")

@@ -1,0 +1,434 @@
+"""``spikeloop dse``: design-space exploration on synthesised area and Fmax.
+
+A sweep is the product ``lanes x weight_bits x membrane_bits`` for one network (``layer_sizes``) and one or
+more parts (:data:`hw.synth.TARGETS`). Each distinct *structure* (``ChipConfig.structure_hash``) is
+synthesised, placed and routed once per part; the result — nextpnr's resource counts and post-route Fmax,
+or the reason it does not build — is cached on disk under ``<out>/synth-cache/<part>/<hash>.json`` and
+reused by every later run (and by a study's ``fits`` constraint). Distinct structures are built by
+``jobs`` worker processes.
+
+A build that fails says why in one line: ``needs N <resource>, part has M`` from nextpnr's utilisation
+report when the structure does not fit, else the first error of nextpnr's or Yosys's log. On ECP5 a Yosys
+0.70 assertion in ABC9 (seen on some structures) is answered by one more build with ``synth_ecp5 -dff``; the
+record's ``synth_opts`` and ``message`` say so.
+
+Each point is then scored: cycles per sample from the fast model (bit- and cycle-exact with the RTL) on
+seeded sample inputs, latency at the post-route Fmax (or at ``clock_mhz``, which must not exceed it), logic
+cells, BRAM, DSP, and energy / FPS/W from :func:`sim.activity.estimate_energy` (static from the part's
+figure, dynamic from the design's activity; see :mod:`sim.activity` for what is measured and what is
+assumed). :func:`fit_estimator` fits logic cells, LUTs, FFs and Fmax to the structures synthesised, with
+its leave-one-out error against nextpnr.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import re
+import shutil
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+
+from hw.config import ChipConfig, ConfigError
+
+#: nextpnr's names of the resources a part may run out of, per family (for "needs N, part has M")
+_RESOURCE_NAMES = {"ICESTORM_LC": "logic cells", "ICESTORM_RAM": "BRAM", "ICESTORM_DSP": "DSP",
+                   "TRELLIS_COMB": "logic cells", "TRELLIS_SLICE": "slices", "DP16KD": "BRAM",
+                   "MULT18X18D": "DSP", "TRELLIS_FF": "flip-flops"}
+
+#: bump when the cached record's meaning changes (old entries are then rebuilt)
+CACHE_VERSION = 1
+
+
+def check_target(target: str) -> str:
+    from hw.synth import TARGETS
+    if target not in TARGETS:
+        raise ConfigError(f"target={target!r}: unknown part; allowed values are {', '.join(TARGETS)}")
+    return target
+
+
+def rtl_hash() -> str:
+    """SHA-256 of the sources that define the synthesised design (the board top and all it contains): a
+    cached record from other RTL is rebuilt. Tool options (``hw/synth.py``) are not part of it."""
+    import hashlib
+    import hw
+    h = hashlib.sha256()
+    for p in sorted(Path(hw.__file__).parent.glob("*.py")):
+        if p.name not in ("cli.py", "export.py", "synth.py", "__init__.py"):
+            h.update(p.name.encode() + b"\0" + p.read_bytes())
+    return h.hexdigest()
+
+
+def cache_path(cache: Path, cfg: ChipConfig, target: str) -> Path:
+    return Path(cache) / target / f"{cfg.structure_hash}.json"
+
+
+def _overflow(log: str) -> str:
+    """``needs N <resource>, part has M`` for each resource nextpnr reported above 100 %, else ''."""
+    out = []
+    for name, used, total in re.findall(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)", log, re.M):
+        if int(used) > int(total) and name in _RESOURCE_NAMES:
+            out.append(f"needs {used} {_RESOURCE_NAMES[name]} ({name}), part has {total}")
+    if out:
+        return "; ".join(dict.fromkeys(out))
+    for n in re.findall(r"Failed to expand region .* of (\d+) (\w+)", log):
+        used, name = n
+        out.append(f"needs {used} {_RESOURCE_NAMES.get(name, name)} ({name}), which the part cannot place")
+    for name in re.findall(r"no BELs remaining to implement cell type '(\w+)'", log):
+        out.append(f"needs more {_RESOURCE_NAMES.get(name, name)} ({name}) than the part has")
+    return "; ".join(dict.fromkeys(out))
+
+
+def _failure(logs: Path, target: str, error: str) -> tuple[str, str]:
+    """``(status, one-line reason)`` of a failed build from its logs (nextpnr's, then yosys's)."""
+    tim, rpt = logs / target / "top.tim", logs / target / "top.rpt"
+    why = _overflow(tim.read_text(errors="replace")) if tim.exists() else ""
+    if why:
+        return "does_not_fit", why
+    for log, tool in ((tim, "nextpnr"), (rpt, "yosys")):
+        if log.exists():
+            errs = [l.strip() for l in log.read_text(errors="replace").splitlines() if "ERROR" in l]
+            if errs:
+                return "failed", f"{tool}: {errs[0][:300]}"
+    return ("does_not_fit" if "does not fit" in error else "failed"), error
+
+
+def synth_cached(cfg: ChipConfig, target: str, cache: Path, synth: Callable | None = None) -> dict:
+    """The synthesis record of ``cfg``'s structure on ``target``: from the cache, else built now and cached.
+
+    A record has ``status`` ``"ok"`` (with the :class:`hw.synth.SynthReport` fields), ``"does_not_fit"`` or
+    ``"failed"`` (with ``message``), ``cached`` (whether this call found it on disk) and ``seconds``.
+    ``synth`` replaces :func:`hw.synth.synthesize` (tests)."""
+    from hw.synth import SynthError, synthesize
+    check_target(target)
+    path = cache_path(cache, cfg, target)
+    if path.exists():
+        try:
+            rec = json.loads(path.read_text())
+            if rec.get("cache_version") == CACHE_VERSION and rec.get("rtl") == rtl_hash():
+                if rec["status"] != "ok" and path.with_suffix("").exists():     # today's reading of its logs
+                    rec["status"], rec["message"] = _failure(path.with_suffix(""), target, rec["message"])
+                return rec | {"cached": True}
+        except (json.JSONDecodeError, OSError):
+            pass                                   # a torn write: build again
+    # <hash>.<pid>/ while building (parallel workers may build the same structure), then <hash>/ (the logs)
+    build = path.parent / f"{path.stem}.{os.getpid()}"
+    t0 = time.perf_counter()
+    structure = cfg.structure()
+    rec, opts = None, ""
+    for attempt in range(2):
+        try:
+            rep = (synth or synthesize)(structure, target, build, **({"synth_opts": opts} if opts else {}))
+            rec = {"status": "ok"} | rep.to_dict() | {"bitstream": ""}     # the build is not kept
+            rec["layer_sizes"] = list(rec["layer_sizes"])
+            if opts:
+                rec["message"] = f"built with yosys {opts} (default flow: {first_error})"
+            break
+        except SynthError as e:
+            status, why = _failure(build, target, str(e).splitlines()[0] if str(e) else repr(e))
+            rec = {"status": status, "message": why}
+            # a Yosys 0.70 bug seen here on ECP5 (an assertion in ABC_OPS_REINTEGRATE after abc9; -nolutram and
+            # -nowidelut do not avoid it, abc9 with -dff does): build once more with -dff, and say so
+            if attempt == 0 and target.startswith("ecp5") and "yosys: ERROR: Assert" in why:
+                opts, first_error = "-dff", why
+                shutil.rmtree(build, ignore_errors=True)
+                continue
+            break
+    rec["synth_opts"] = opts
+    rec |= {"cache_version": CACHE_VERSION, "rtl": rtl_hash(), "target": target, "structure": structure.to_dict(),
+            "structure_hash": cfg.structure_hash, "seconds": time.perf_counter() - t0}
+    rec["structure"]["layer_sizes"] = list(rec["structure"]["layer_sizes"])
+    rec["structure"]["beta"] = list(rec["structure"]["beta"])
+    rec["structure"]["threshold"] = list(rec["structure"]["threshold"])
+    # keep the logs (top.tim: nextpnr, top.rpt: yosys); drop netlists and bitstreams
+    if build.exists():
+        for p in build.rglob("*"):
+            if p.is_file() and p.suffix not in (".tim", ".rpt"):
+                p.unlink()
+        logs = path.with_suffix("")
+        shutil.rmtree(logs, ignore_errors=True)
+        build.rename(logs)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(rec, indent=1))
+    tmp.replace(path)
+    return rec | {"cached": False}
+
+
+def _synth_job(args):
+    cfg_dict, target, cache = args
+    return synth_cached(ChipConfig.from_dict(cfg_dict), target, Path(cache))
+
+
+def synth_all(cfgs: Sequence[ChipConfig], targets: Sequence[str], cache: Path, jobs: int = 1,
+              progress: bool = True, synth: Callable | None = None) -> dict[tuple[str, str], dict]:
+    """Synthesis records keyed by ``(structure_hash, target)``, each distinct structure built once
+    (``jobs`` processes; ``synth`` — a test double — runs in this process)."""
+    todo, seen = [], set()
+    for cfg in cfgs:
+        for t in targets:
+            key = (cfg.structure_hash, t)
+            if key not in seen:
+                seen.add(key)
+                todo.append((cfg, t))
+    out = {}
+    from tqdm import tqdm
+    bar = tqdm(total=len(todo), desc="synthesis", unit="build", disable=not progress, dynamic_ncols=True)
+    try:
+        if jobs <= 1 or synth is not None or len(todo) <= 1:
+            for cfg, t in todo:
+                bar.set_postfix_str(f"{t} lanes={cfg.lanes} w{cfg.weight_bits} m{cfg.membrane_bits}")
+                out[(cfg.structure_hash, t)] = synth_cached(cfg, t, cache, synth)
+                bar.update()
+        else:
+            with ProcessPoolExecutor(max_workers=jobs) as ex:
+                futs = {ex.submit(_synth_job, (cfg.to_dict(), t, str(cache))): (cfg, t) for cfg, t in todo}
+                for f in as_completed(futs):
+                    cfg, t = futs[f]
+                    out[(cfg.structure_hash, t)] = f.result()
+                    bar.update()
+    finally:
+        bar.close()
+    return out
+
+
+# -- the sweep ------------------------------------------------------------------------------------------
+
+#: columns of the DSE table, in order
+COLUMNS = ("target", "lanes", "weight_bits", "membrane_bits", "status", "fmax_mhz", "clock_mhz", "cycles",
+           "latency_us", "logic_cells", "logic_cells_total", "luts", "ffs", "bram", "bram_total", "dsp",
+           "dynamic_nj", "static_mw", "static_nj", "energy_nj", "power_mw", "fps_per_watt", "pareto",
+           "structure_hash", "synth_seconds", "cached", "message")
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """What to explore: one network, the products of the knob lists, on each target."""
+    layer_sizes: tuple
+    lanes: tuple = (2, 4, 8)
+    weight_bits: tuple = (4, 8)
+    membrane_bits: tuple = (16,)
+    targets: tuple = ("ice40-up5k",)
+    clock_mhz: float | None = None      # None: run each design at its post-route Fmax
+    batch: int = 4
+    steps: int = 16
+    density: float = 0.2
+    seed: int = 0
+    power: str = "rtl"                  # "rtl": activity of the RTL (sim.activity); "fast": fast-model counters x
+    #                                     sim.activity.structural_profile (for networks too big to simulate)
+
+    def __post_init__(self):
+        for t in self.targets:
+            check_target(t)
+        if self.power not in ("rtl", "fast"):
+            raise ConfigError(f"power={self.power!r}: allowed values are rtl, fast")
+        if self.clock_mhz is not None and not self.clock_mhz > 0:
+            raise ConfigError(f"clock_mhz={self.clock_mhz}: allowed range is > 0")
+        self.configs()                  # every combination must be a valid chip (ConfigError otherwise)
+
+    def configs(self) -> list[ChipConfig]:
+        out = []
+        for l, w, m in itertools.product(self.lanes, self.weight_bits, self.membrane_bits):
+            if w > m:
+                continue                # weights wider than the membrane are not a chip (ChipConfig refuses)
+            out.append(ChipConfig(layer_sizes=tuple(self.layer_sizes), lanes=l, weight_bits=w, membrane_bits=m))
+        if not out:
+            raise ConfigError(f"weight_bits={list(self.weight_bits)} x membrane_bits={list(self.membrane_bits)}: "
+                              "no combination has weight_bits <= membrane_bits")
+        return out
+
+
+def _score_structure(cfg: ChipConfig, sw: Sweep) -> dict:
+    """Cycles (fast model) and activity/energy per part (RTL or counter model) of one structure on the sweep's
+    seeded sample network and inputs."""
+    from sim.activity import PARTS, estimate_energy, measure_activity, structural_profile
+    from sim.chip import make_chip
+    from sim.sample import random_spikes, random_weights
+    weights = random_weights(cfg, sw.seed, sw.density)
+    x = random_spikes(cfg, sw.batch, sw.steps, sw.density, sw.seed + 1)
+    chip = make_chip(cfg)
+    chip.load(weights)
+    r = chip.run(x)
+    cycles = float(np.mean(r.cycles))
+    energy = {}
+    if sw.power == "rtl":
+        act = measure_activity(cfg, weights, x)
+        for t in sw.targets:
+            energy[t] = estimate_energy(act, PARTS[t]).dynamic_nj
+    else:
+        from sim.power import performance
+        for t in sw.targets:
+            energy[t] = performance(r, structural_profile(cfg, t)).dynamic_energy_nj
+    return {"cycles": cycles, "dynamic_nj": energy}
+
+
+def _pareto(rows: list[dict]) -> None:
+    """Mark, per target, the rows not dominated in (latency_us, luts) — both minimised."""
+    for t in {r["target"] for r in rows}:
+        ok = [r for r in rows if r["target"] == t and r["status"] == "ok"]
+        for r in ok:
+            r["pareto"] = not any(o is not r and o["latency_us"] <= r["latency_us"] and o["luts"] <= r["luts"]
+                                  and (o["latency_us"] < r["latency_us"] or o["luts"] < r["luts"]) for o in ok)
+
+
+def run_dse(sw: Sweep, out: Path, jobs: int = 1, progress: bool = True, synth: Callable | None = None) -> list[dict]:
+    """Synthesise (cached) and score every point of ``sw``; write ``dse.csv``, ``dse.json`` and
+    ``pareto.png`` under ``out``; return the rows."""
+    from sim.activity import PARTS
+    out = Path(out)
+    cfgs = sw.configs()
+    recs = synth_all(cfgs, sw.targets, out / "synth-cache", jobs, progress, synth)
+    from tqdm import tqdm
+    scores = {}
+    for cfg in tqdm(cfgs, desc="activity", unit="design", disable=not progress, dynamic_ncols=True):
+        if any(recs[(cfg.structure_hash, t)]["status"] == "ok" for t in sw.targets):
+            scores[cfg.structure_hash] = _score_structure(cfg, sw)
+    rows = []
+    for cfg in cfgs:
+        for t in sw.targets:
+            rec = recs[(cfg.structure_hash, t)]
+            row = dict.fromkeys(COLUMNS, "")
+            row |= {"target": t, "lanes": cfg.lanes, "weight_bits": cfg.weight_bits,
+                    "membrane_bits": cfg.membrane_bits, "status": rec["status"], "message": rec.get("message", ""),
+                    "structure_hash": cfg.structure_hash[:12], "synth_seconds": round(rec["seconds"], 1),
+                    "cached": rec["cached"], "pareto": False}
+            if rec["status"] == "ok":
+                fmax = rec["fmax_mhz"]
+                clock = sw.clock_mhz or fmax
+                row |= {k: rec[k] for k in ("fmax_mhz", "logic_cells", "logic_cells_total", "luts", "ffs", "bram",
+                                            "bram_total", "dsp")}
+                if clock > fmax:
+                    row |= {"status": "timing", "message": f"--clock-mhz {clock:g} is above the post-route Fmax "
+                                                           f"{fmax:.2f} MHz of this design on {t}"}
+                else:
+                    s = scores[cfg.structure_hash]
+                    latency = s["cycles"] / clock
+                    static_mw = PARTS[t].static_mw
+                    dyn = s["dynamic_nj"][t]
+                    energy = dyn + static_mw * latency
+                    row |= {"clock_mhz": clock, "cycles": s["cycles"], "latency_us": latency, "dynamic_nj": dyn,
+                            "static_mw": static_mw, "static_nj": static_mw * latency, "energy_nj": energy,
+                            "power_mw": energy / latency, "fps_per_watt": 1e9 / energy}
+            rows.append(row)
+    _pareto(rows)
+    out.mkdir(parents=True, exist_ok=True)
+    write_table(rows, sw, out, fit_estimator([r for r in rows if r["status"] in ("ok", "timing")]))
+    pareto_plot(rows, out / "pareto.png", sw)
+    return rows
+
+
+def write_table(rows: list[dict], sw: Sweep, out: Path, estimator: dict | None = None) -> dict[str, Path]:
+    import csv
+    paths = {"csv": out / "dse.csv", "json": out / "dse.json"}
+    with open(paths["csv"], "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=COLUMNS)
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
+    meta = asdict(sw) | {"estimated": "energy and FPS/W are estimates (sim.activity: RTL activity x per-primitive "
+                                      "energies, measured for iCE40 UP5K, assumed for ECP5); latency, area and Fmax "
+                                      "are measured (fast model cycles, nextpnr post-route)"}
+    paths["json"].write_text(json.dumps({"sweep": meta, "rows": rows, "estimator": estimator or {}}, indent=1,
+                                        default=str))
+    return paths
+
+
+def pareto_plot(rows: list[dict], path: Path, sw: Sweep) -> Path | None:
+    ok = [r for r in rows if r["status"] == "ok"]
+    if not ok:
+        return None
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    markers = {t: m for t, m in zip(sorted({r["target"] for r in ok}), "os^D")}
+    fpw = np.array([r["fps_per_watt"] for r in ok])
+    norm = matplotlib.colors.LogNorm(vmin=fpw.min(), vmax=max(fpw.max(), fpw.min() * 1.01))
+    for t, mk in markers.items():
+        pts = [r for r in ok if r["target"] == t]
+        sc = ax.scatter([r["luts"] for r in pts], [r["latency_us"] for r in pts], c=[r["fps_per_watt"] for r in pts],
+                        cmap="viridis", norm=norm, marker=mk, s=70, edgecolors="black", label=t)
+        front = sorted((r for r in pts if r["pareto"]), key=lambda r: r["luts"])
+        ax.step([r["luts"] for r in front], [r["latency_us"] for r in front], where="post", color="grey", lw=1)
+        for r in pts:
+            ax.annotate(f"{r['lanes']}L w{r['weight_bits']}", (r["luts"], r["latency_us"]), fontsize=7,
+                        xytext=(4, 3), textcoords="offset points")
+    fig.colorbar(sc, ax=ax, label="FPS/W (estimated)")
+    ax.set_xlabel("LUT4 (yosys)")
+    ax.set_ylabel("latency per sample at post-route Fmax (µs)" if sw.clock_mhz is None
+                  else f"latency per sample at {sw.clock_mhz:g} MHz (µs)")
+    ax.set_yscale("log")
+    ax.legend(fontsize=8)
+    ax.set_title(f"{','.join(map(str, sw.layer_sizes))}: {sw.steps} steps, input density {sw.density:g}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)
+
+
+def format_table(rows: list[dict]) -> list[str]:
+    """Markdown table of the rows (what ``spikeloop dse`` prints and the README shows)."""
+    lines = ["| part | lanes | w bits | m bits | logic cells | LUT4 | FF | BRAM | DSP | Fmax (MHz) | cycles | "
+             "latency (µs) | dynamic (nJ) | static (mW) | FPS/W (est.) | Pareto |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        if r["status"] == "ok":
+            lines.append(f"| {r['target']} | {r['lanes']} | {r['weight_bits']} | {r['membrane_bits']} | "
+                         f"{r['logic_cells']}/{r['logic_cells_total']} | {r['luts']} | {r['ffs']} | "
+                         f"{r['bram']}/{r['bram_total']} | {r['dsp']} | {r['fmax_mhz']:.1f}{'†' if r['message'] else ''} | "
+                         f"{r['cycles']:.0f} | "
+                         f"{r['latency_us']:.2f} | {r['dynamic_nj']:.0f} | {r['static_mw']:g} | "
+                         f"{r['fps_per_watt']:.3g} | {'yes' if r['pareto'] else ''} |")
+        else:
+            lines.append(f"| {r['target']} | {r['lanes']} | {r['weight_bits']} | {r['membrane_bits']} | "
+                         f"{r['status']}: {r['message']} |||||||||||| |")
+    notes = [f"† {r['target']}, {r['lanes']} lanes, w{r['weight_bits']}: {r['message']}" for r in rows
+             if r["status"] == "ok" and r["message"]]
+    return lines + ([""] + notes if notes else [])
+
+
+# -- a fitted area / Fmax estimator, checked against nextpnr --------------------------------------------
+
+ESTIMATED = ("logic_cells", "luts", "ffs", "fmax_mhz")
+
+
+def _est_features(lanes, weight_bits, membrane_bits) -> np.ndarray:
+    lanes, w, m = (np.asarray(v, float) for v in (lanes, weight_bits, membrane_bits))
+    return np.stack([np.ones_like(lanes), lanes, lanes * w, lanes * m], axis=-1)
+
+
+def fit_estimator(rows: Sequence[dict]) -> dict:
+    """Per part, least-squares models of logic cells, LUTs, FFs and Fmax on ``[1, lanes, lanes*w, lanes*m]``
+    from the synthesised rows, with their leave-one-out error against nextpnr (each structure predicted by a
+    model fitted without it). Needs at least 3 synthesised structures per part."""
+    out = {}
+    for t in sorted({r["target"] for r in rows}):
+        ok = [r for r in rows if r["target"] == t and r.get("fmax_mhz") not in ("", None)]
+        if len(ok) < 3:
+            continue
+        X = _est_features([r["lanes"] for r in ok], [r["weight_bits"] for r in ok], [r["membrane_bits"] for r in ok])
+        entry = {"n": len(ok), "features": "1, lanes, lanes*weight_bits, lanes*membrane_bits"}
+        for k in ESTIMATED:
+            y = np.array([float(r[k]) for r in ok])
+            coef = np.linalg.lstsq(X, y, rcond=None)[0]
+            loo = []
+            for i in range(len(ok)):
+                keep = np.arange(len(ok)) != i
+                c = np.linalg.lstsq(X[keep], y[keep], rcond=None)[0]
+                loo.append((X[i] @ c - y[i]) / y[i])
+            loo = np.abs(np.array(loo))
+            entry[k] = {"coef": coef.tolist(), "loo_mean_abs_rel": float(loo.mean()),
+                        "loo_max_abs_rel": float(loo.max())}
+        out[t] = entry
+    return out
+
+
+def estimate(model: dict, target: str, lanes: int, weight_bits: int, membrane_bits: int) -> dict:
+    """Predicted logic cells, LUTs, FFs and Fmax of a structure from :func:`fit_estimator`'s model."""
+    x = _est_features(lanes, weight_bits, membrane_bits)
+    return {k: float(x @ np.array(model[target][k]["coef"])) for k in ESTIMATED}
