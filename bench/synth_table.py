@@ -1,8 +1,13 @@
 """Resource / Fmax table for the README: default network and lanes / weight-bit variants, both targets.
 
-    python bench/synth_table.py      # several minutes (YoWASP tools); reports in runs/synth_table/
+    python bench/synth_table.py               # about an hour on 2 cores (YoWASP tools); reports in runs/synth_table/
+    python bench/synth_table.py --rows 0,4    # only these rows (0-based)
+
+The MNIST-sized rows (784-128-10) take ~9 minutes each (place and route of ~50 block RAMs).
 """
 from __future__ import annotations
+
+import argparse
 
 from hw.config import ChipConfig
 from hw.synth import SynthError, synthesize
@@ -15,13 +20,22 @@ RUNS = [
     ("ecp5-25k", ChipConfig()),
     ("ecp5-25k", ChipConfig(lanes=16)),
     ("ecp5-25k", ChipConfig(weight_bits=4)),
+    ("ecp5-25k", ChipConfig(layer_sizes=(784, 128, 10), lanes=8)),
+    ("ecp5-25k", ChipConfig(layer_sizes=(784, 128, 10), lanes=16)),
+    ("ecp5-25k", ChipConfig(layer_sizes=(784, 128, 10), lanes=32)),
+    ("ecp5-45k", ChipConfig(layer_sizes=(784, 128, 10), lanes=32)),
 ]
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rows", help="comma-separated 0-based row numbers (default: all)")
+    a = ap.parse_args()
+    rows = [int(v) for v in a.rows.split(",")] if a.rows else range(len(RUNS))
     print("| target | network | lanes | weight bits | logic cells | LUT4 | FF | BRAM | DSP | Fmax (MHz) | board clock met |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
-    for i, (target, cfg) in enumerate(RUNS):
+    for i in rows:
+        target, cfg = RUNS[i]
         net = ",".join(map(str, cfg.layer_sizes))
         try:
             r = synthesize(cfg, target, f"runs/synth_table/{i}")
