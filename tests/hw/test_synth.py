@@ -22,6 +22,8 @@ def test_unknown_target():
                                           "ecp5-45k, ecp5-85k"):
         synthesize(ChipConfig(layer_sizes=(2, 2)), "gowin", "/tmp/none")
     assert TARGETS == ("ice40-up5k", "ecp5-12k", "ecp5-25k", "ecp5-45k", "ecp5-85k")
+    with pytest.raises(ConfigError, match="router='fast': allowed values are router1, router2"):
+        synthesize(ChipConfig(layer_sizes=(2, 2)), "ecp5-25k", "/tmp/none", router="fast")
 
 
 def test_over_capacity_names_each_resource_over_100_percent():
