@@ -1,8 +1,13 @@
 """Resource / Fmax table for the README: default network and lanes / weight-bit variants, both targets.
 
-    python bench/synth_table.py      # several minutes (YoWASP tools); reports in runs/synth_table/
+    python bench/synth_table.py               # about an hour on 2 cores (YoWASP tools); reports in runs/synth_table/
+    python bench/synth_table.py --rows 0,4    # only these rows (0-based)
+
+The MNIST-sized rows (784-128-10) take ~9 minutes each (place and route of ~50 block RAMs).
 """
 from __future__ import annotations
+
+import argparse
 
 from hw.config import ChipConfig
 from hw.synth import SynthError, synthesize
@@ -16,15 +21,24 @@ RUNS = [
     ("ecp5-25k", ChipConfig(lanes=16)),
     ("ecp5-25k", ChipConfig(weight_bits=4)),
 ]
+MNIST = [("ecp5-25k", ChipConfig(layer_sizes=(784, 128, 10), lanes=lanes)) for lanes in (8, 16, 32)] + \
+    [("ecp5-45k", ChipConfig(layer_sizes=(784, 128, 10), lanes=32))]
+RUNS += MNIST        # routed with router2: they fill the block RAMs (see hw.synth.ROUTERS)
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rows", help="comma-separated 0-based row numbers (default: all)")
+    a = ap.parse_args()
+    rows = [int(v) for v in a.rows.split(",")] if a.rows else range(len(RUNS))
     print("| target | network | lanes | weight bits | logic cells | LUT4 | FF | BRAM | DSP | Fmax (MHz) | board clock met |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
-    for i, (target, cfg) in enumerate(RUNS):
+    for i in rows:
+        target, cfg = RUNS[i]
         net = ",".join(map(str, cfg.layer_sizes))
         try:
-            r = synthesize(cfg, target, f"runs/synth_table/{i}")
+            r = synthesize(cfg, target, f"runs/synth_table/{i}",
+                           router="router2" if (target, cfg) in MNIST else "router1")
             print(f"| {target} | {net} | {cfg.lanes} | {cfg.weight_bits} | {r.logic_cells}/{r.logic_cells_total} | "
                   f"{r.luts} | {r.ffs} | {r.bram}/{r.bram_total} | {r.dsp} | {r.fmax_mhz:.2f} | "
                   f"{'yes' if r.timing_met else 'no'} ({r.clock_mhz:g} MHz) |", flush=True)

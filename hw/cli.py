@@ -142,7 +142,7 @@ def cmd_synth(a: argparse.Namespace) -> int:
     cfg = load_chip(a.config, chip_overrides(a))
     weights = load_weights(a.weights, cfg)
     try:
-        r = synthesize(cfg, a.target, Path(a.out), weights, a.baud)
+        r = synthesize(cfg, a.target, Path(a.out), weights, a.baud, a.router)
     except SynthError as e:
         print(f"spikeloop: synth failed: {e}", file=sys.stderr)
         return 1
@@ -156,7 +156,7 @@ def cmd_synth(a: argparse.Namespace) -> int:
 
 
 def register(sub) -> None:
-    from hw.synth import TARGETS
+    from hw.synth import ROUTERS, TARGETS
     p = sub.add_parser("verilog", help="write Verilog, memory images, config and port map for a chip")
     chip_arguments(p)
     p.add_argument("--weights", help=".npz with integer arrays w0..w{L-1} (e.g. from a trained model)")
@@ -168,6 +168,8 @@ def register(sub) -> None:
     p.add_argument("--target", default=TARGETS[0], choices=TARGETS)
     p.add_argument("--weights", help=".npz with integer arrays w0..w{L-1} (memory contents)")
     p.add_argument("--baud", type=number(int, 300, 12_000_000), default=115200)
+    p.add_argument("--router", default=ROUTERS[0], choices=ROUTERS,
+                   help="nextpnr router (router2 for designs that fill the block RAMs)")
     p.add_argument("--out", default="runs/synth")
     p.set_defaults(func=cmd_synth)
 

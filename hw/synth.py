@@ -1,9 +1,11 @@
 """Synthesis, place-and-route and bitstream of the board top with the open toolchain (YoWASP builds of
 Yosys and nextpnr from PyPI; no system install), and the resource / Fmax report.
 
-Targets (amaranth-boards platforms): ``ice40-up5k`` (iCEBreaker, 12 MHz oscillator) and ``ecp5-25k``
-(ULX3S LFE5U-25F, 25 MHz). The report is what nextpnr placed (logic cells, flip-flops, block RAMs,
-DSPs) and the maximum frequency its timing analysis found after routing. A design that routes but misses
+Targets (amaranth-boards platforms): ``ice40-up5k`` (iCEBreaker, 12 MHz oscillator) and ``ecp5-12k``,
+``ecp5-25k``, ``ecp5-45k``, ``ecp5-85k`` (ULX3S with LFE5U-12F/25F/45F/85F, 25 MHz). The report is what nextpnr placed (logic cells, flip-flops, block RAMs,
+DSPs) and the maximum frequency its timing analysis found after routing. A design that does not fit fails with
+one line per resource over capacity (``needs 60 DP16KD (block RAMs), LFE5U-25F has 56``) and nextpnr's error;
+the LFE5U-12F, which nextpnr builds on the 25F die, is held to its data sheet. A design that routes but misses
 the board oscillator's frequency still gets its report, with ``timing_met`` false.
 """
 from __future__ import annotations
@@ -35,20 +37,30 @@ def _platform(target: str):
     if target == "ice40-up5k":
         from amaranth_boards.icebreaker import ICEBreakerPlatform
         return ICEBreakerPlatform(), {"synth_opts": "-dsp", "nextpnr_opts": "--timing-allow-fail"}
-    if target == "ecp5-25k":
-        from amaranth_boards.ulx3s import ULX3S_25F_Platform
+    if target in ECP5_PARTS:
+        import amaranth_boards.ulx3s as ulx3s
+        base = getattr(ulx3s, f"ULX3S_{ECP5_PARTS[target]}_Platform")
 
-        class BuildOnly(ULX3S_25F_Platform):
+        class BuildOnly(base):
             """The ULX3S platform lists its programmer as a required tool; building needs only the toolchain."""
             @property
             def required_tools(self):
                 return [t for t in super().required_tools if t != "openFPGALoader"]
 
         return BuildOnly(), {"nextpnr_opts": "--timing-allow-fail"}
-    raise ConfigError(f"target={target!r}: allowed values are {TARGETS}")
+    raise ConfigError(f"target={target!r}: allowed values are {', '.join(TARGETS)}")
 
 
-TARGETS = ("ice40-up5k", "ecp5-25k")
+#: ECP5 targets: the ULX3S board in its four sizes (LFE5U-12F/25F/45F/85F, 25 MHz oscillator), smallest first.
+ECP5_PARTS = {"ecp5-12k": "12F", "ecp5-25k": "25F", "ecp5-45k": "45F", "ecp5-85k": "85F"}
+TARGETS = ("ice40-up5k", *ECP5_PARTS)
+
+#: Parts that nextpnr builds on a larger die (``nextpnr-ecp5 --12k`` reports the LFE5U-25F's 24288 LUTs,
+#: 56 DP16KD and 28 MULT18X18D) but that the data sheet sells smaller (Lattice FPGA-DS-02012, table 1.1:
+#: LFE5U-12F, 12K LUTs, 32 EBR blocks = 576 kbit, 28 18x18 multipliers). A design is held to the data sheet.
+DATASHEET_LIMITS = {"ecp5-12k": {"logic_cells": 12000, "bram": 32, "dsp": 28, "die": "LFE5U-25F"}}
+
+_WHAT = {"logic_cells": "logic cells", "bram": "block RAMs", "dsp": "DSPs"}
 
 # nextpnr's utilisation lines: resource name -> report field, per family
 _RESOURCES = {
@@ -80,6 +92,7 @@ class SynthReport:
     timing_met: bool            # Fmax >= the board oscillator; if not, run the design from a slower clock
     bitstream: str
     seconds: float
+    router: str = "router1"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -101,14 +114,43 @@ def _parse(build: Path, family: str) -> dict:
     return {"used": used, "fmax": fmax[-1] if fmax else 0.0, "luts": luts, "ffs": ffs}
 
 
+def _over_capacity(log: str, device: str) -> list[str]:
+    """``needs N <resource>, <part> has M`` for every line of nextpnr's utilisation table above 100 %."""
+    out = []
+    for name, used, total in re.findall(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)", log, re.M):
+        if int(used) > int(total):
+            what = _WHAT.get(_RESOURCES.get(name, ""), "")
+            out.append(f"needs {used} {name}{f' ({what})' if what else ''}, {device} has {total}")
+    return out
+
+
+def _over_datasheet(target: str, device: str, used: dict) -> list[str]:
+    """For a part that nextpnr builds on a larger die: ``needs N ..., <part> has M`` per resource over its data sheet."""
+    lim = DATASHEET_LIMITS.get(target)
+    if lim is None:
+        return []
+    return [f"needs {used[k]} {_WHAT[k]}, {device} has {lim[k]} (data sheet; nextpnr placed it on the "
+            f"{lim['die']} die)" for k in ("bram", "dsp", "logic_cells") if used.get(k, 0) > lim[k]]
+
+
+#: nextpnr's routers: ``router1`` (its default) or ``router2``, which resolves congestion much faster on designs that
+#: fill the block RAMs (784-128-10 at 16 lanes on the 25F: router1 still had 25k overused wires after 22 minutes)
+ROUTERS = ("router1", "router2")
+
+
 def synthesize(cfg: ChipConfig, target: str, out: Path, weights: Sequence[np.ndarray] | None = None,
-               baud: int = 115200, synth_opts: str = "") -> SynthReport:
+               baud: int = 115200, synth_opts: str = "", router: str = "router1") -> SynthReport:
     """Build the board top for ``target`` into ``out/<target>``; raise :class:`SynthError` if it fails.
-    ``synth_opts`` are extra options for Yosys's ``synth_ice40`` / ``synth_ecp5`` (e.g. ``-dff``)."""
+    ``synth_opts`` are extra options for Yosys's ``synth_ice40`` / ``synth_ecp5`` (e.g. ``-dff``);
+    ``router`` is nextpnr's router (:data:`ROUTERS`)."""
     from hw.board import BoardTop
+    if router not in ROUTERS:
+        raise ConfigError(f"router={router!r}: allowed values are {', '.join(ROUTERS)}")
     platform, opts = _platform(target)
     if synth_opts:
         opts["synth_opts"] = f"{opts.get('synth_opts', '')} {synth_opts}".strip()
+    if router != "router1":
+        opts = {**opts, "nextpnr_opts": f"{opts['nextpnr_opts']} --router {router}"}
     build = Path(out) / target
     env_backup = {k: os.environ.get(k) for k in TOOLS}
     os.environ.update({k: os.environ.get(k, _tool_path(v)) for k, v in TOOLS.items()})
@@ -118,8 +160,9 @@ def synthesize(cfg: ChipConfig, target: str, out: Path, weights: Sequence[np.nda
     except Exception as e:
         log = (build / "top.tim").read_text(errors="replace") if (build / "top.tim").exists() else ""
         errors = [l for l in log.splitlines() if "ERROR" in l] or [str(e).splitlines()[-1] if str(e) else repr(e)]
-        fits = "does not fit" if any(k in " ".join(errors) for k in ("Unable to place", "not enough", "fit", "exceed")) \
-            else "failed to build"
+        errors = _over_capacity(log, platform.device) + errors
+        fits = "does not fit" if any(k in " ".join(errors) for k in ("Unable to place", "not enough", "fit", "exceed",
+                                                                     "needs")) else "failed to build"
         raise SynthError(f"{cfg.layer_sizes} lanes={cfg.lanes} w{cfg.weight_bits} {fits} on {target}: "
                          + "; ".join(errors[:3])) from e
     finally:
@@ -132,13 +175,20 @@ def synthesize(cfg: ChipConfig, target: str, out: Path, weights: Sequence[np.nda
     p = _parse(build, family)
     lc, lc_total = p["used"].get("logic_cells", (0, 0))
     bram, bram_total = p["used"].get("bram", (0, 0))
+    over = _over_datasheet(target, platform.device, {"logic_cells": lc, "bram": bram,
+                                                     "dsp": p["used"].get("dsp", (0, 0))[0]})
+    if over:
+        raise SynthError(f"{cfg.layer_sizes} lanes={cfg.lanes} w{cfg.weight_bits} does not fit on {target}: "
+                         + "; ".join(over))
+    if target in DATASHEET_LIMITS:
+        lc_total, bram_total = DATASHEET_LIMITS[target]["logic_cells"], DATASHEET_LIMITS[target]["bram"]
     bit = build / ("top.bin" if family == "ice40" else "top.bit")
     rep = SynthReport(target=target, device=platform.device, layer_sizes=cfg.layer_sizes, lanes=cfg.lanes,
                       weight_bits=cfg.weight_bits, logic_cells=lc, logic_cells_total=lc_total, luts=p["luts"],
                       ffs=p["ffs"], bram=bram, bram_total=bram_total, dsp=p["used"].get("dsp", (0, 0))[0],
                       fmax_mhz=p["fmax"], clock_mhz=platform.default_clk_frequency / 1e6,
                       timing_met=p["fmax"] >= platform.default_clk_frequency / 1e6,
-                      bitstream=str(bit) if bit.exists() else "", seconds=time.perf_counter() - t0)
+                      bitstream=str(bit) if bit.exists() else "", seconds=time.perf_counter() - t0, router=router)
     (Path(out) / f"{target}.json").write_text(json.dumps(rep.to_dict(), indent=1))
     return rep
 

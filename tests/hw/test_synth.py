@@ -4,7 +4,7 @@ import json
 import pytest
 
 from hw.config import ChipConfig, ConfigError
-from hw.synth import SynthError, fmax_from_report, synthesize
+from hw.synth import TARGETS, SynthError, _over_capacity, _over_datasheet, fmax_from_report, synthesize
 
 
 def test_ice40_build_reports_resources_and_fmax(tmp_path):
@@ -18,11 +18,36 @@ def test_ice40_build_reports_resources_and_fmax(tmp_path):
 
 
 def test_unknown_target():
-    with pytest.raises(ConfigError, match="target='gowin': allowed values"):
+    with pytest.raises(ConfigError, match="target='gowin': allowed values are ice40-up5k, ecp5-12k, ecp5-25k, "
+                                          "ecp5-45k, ecp5-85k"):
         synthesize(ChipConfig(layer_sizes=(2, 2)), "gowin", "/tmp/none")
+    assert TARGETS == ("ice40-up5k", "ecp5-12k", "ecp5-25k", "ecp5-45k", "ecp5-85k")
+    with pytest.raises(ConfigError, match="router='fast': allowed values are router1, router2"):
+        synthesize(ChipConfig(layer_sizes=(2, 2)), "ecp5-25k", "/tmp/none", router="fast")
+
+
+def test_over_capacity_names_each_resource_over_100_percent():
+    log = ("Info: Device utilisation:\nInfo: \t          TRELLIS_IO:       4/    197     2%\n"
+           "Info: \t              DP16KD:      60/     56   107%\nInfo: \t          MULT18X18D:      32/     28   114%\n"
+           "Info: \t        TRELLIS_COMB:   10715/  24288    44%\n")
+    assert _over_capacity(log, "LFE5U-25F") == ["needs 60 DP16KD (block RAMs), LFE5U-25F has 56",
+                                                "needs 32 MULT18X18D (DSPs), LFE5U-25F has 28"]
+    assert _over_capacity("Info:    ICESTORM_LC:  8400/ 5280   113%", "iCE40UP5K") == [
+        "needs 8400 ICESTORM_LC (logic cells), iCE40UP5K has 5280"]
+    assert _over_capacity(log.replace("60/", "50/").replace("32/", "16/"), "LFE5U-25F") == []
+
+
+def test_12f_is_held_to_its_data_sheet_not_to_the_die_nextpnr_uses():
+    # nextpnr-ecp5 --12k reports the 25F die (24288 LUTs, 56 DP16KD); the data sheet sells 12K LUTs, 32 EBR
+    used = {"logic_cells": 10715, "bram": 53, "dsp": 16}          # 784-128-10, 16 lanes, as placed with --12k
+    assert _over_datasheet("ecp5-12k", "LFE5U-12F", used) == [
+        "needs 53 block RAMs, LFE5U-12F has 32 (data sheet; nextpnr placed it on the LFE5U-25F die)"]
+    assert _over_datasheet("ecp5-25k", "LFE5U-25F", used) == []
+    assert _over_datasheet("ecp5-12k", "LFE5U-12F", {"logic_cells": 6500, "bram": 10, "dsp": 8}) == []
 
 
 def test_design_that_does_not_fit_fails_clearly(tmp_path):
     # the default network's weights need more block RAM than the UP5K has
-    with pytest.raises(SynthError, match=r"does not fit on ice40-up5k: ERROR: Unable to place cell"):
+    with pytest.raises(SynthError, match=r"does not fit on ice40-up5k: (needs [^;]*; )*needs \d+ ICESTORM_RAM "
+                                         r"\(block RAMs\), iCE40UP5K has 30; ERROR: Unable to place cell"):
         synthesize(ChipConfig(), "ice40-up5k", tmp_path)

@@ -1,0 +1,118 @@
+"""The MNIST-sized network on the chip: cycles per image and where they go, per ``lanes``, and latency at the
+post-route Fmax of the synthesised design (issue 10, parts 2 and 5).
+
+Input: no MNIST here, so MNIST-*like*: scikit-learn's 8x8 digits (0..16) scaled to [0, 1], upsampled
+bilinearly to 20x20 and padded with 4 zero pixels on every side to 28x28 (MNIST's own layout: a 20x20 digit
+centred in 28x28), rate-coded (a spike with probability = pixel value in every step): mean input density
+0.169. Network 784-128-10, 25 steps, seeded Gaussian weights (``sim.sample.random_weights`` at that density,
+so the hidden layer fires now and then; no training).
+
+    python bench/bench_mnist.py                       # cycles for lanes 8/16/32 (fast model, seconds)
+    python bench/bench_mnist.py --synth runs/mnist     # + latency from runs/mnist/l{lanes}/<target>.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from hw.config import ChipConfig
+from sim.model import FastModel
+from sim.sample import random_weights
+
+from bench_chip import overlapped_cycles
+
+SIZES = (784, 128, 10)
+STEPS = 25
+TARGET_US = 390.0                     # issue 10: 2x faster than Spiker+
+REFERENCES = {"Spiker+ (arXiv 2401.01141)": 780.0, "snn-fpga, Artix-7 (arXiv 2507.07284)": 520.0}
+
+
+def mnist_like(n: int, steps: int = STEPS, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` rate-coded 28x28 images ``(n, steps, 784)`` from the digits data set, and their labels."""
+    from scipy.ndimage import zoom
+    from sklearn.datasets import load_digits
+    d = load_digits()
+    idx = np.random.default_rng(seed).permutation(len(d.images))[:n]
+    img = np.clip(zoom(d.images[idx] / 16.0, (1, 2.5, 2.5), order=1), 0.0, 1.0)       # 20x20
+    img = np.pad(img, ((0, 0), (4, 4), (4, 4))).reshape(len(idx), 784)                 # 28x28
+    spikes = np.random.default_rng(seed + 1).random((len(idx), steps, 784)) < img[:, None, :]
+    return spikes, d.target[idx]
+
+
+def breakdown(cfg: ChipConfig, r) -> dict[str, np.ndarray]:
+    """Cycles per sample split by phase (they sum to ``r.cycles``; docs/chip.md, "Schedule")."""
+    T = r.output.shape[1]
+    ev = [r.counters["in_events"]] + [r.counters[f"spikes_l{l}"] for l in range(cfg.num_layers)]
+    out = {}
+    for l in range(cfg.num_layers):
+        G = cfg.groups(l)
+        s = r.spikes[l]                                            # (B, T, N)
+        B, _, n = s.shape
+        pad = np.zeros((B, T, G * cfg.lanes), np.int64)
+        pad[:, :, :n] = s
+        pc = pad.reshape(B, T, G, cfg.lanes).sum(-1)
+        out[f"events l{l}"] = ev[l] * G
+        out[f"end + fill l{l}"] = np.full(B, (1 + cfg.update_latency) * T)
+        out[f"update l{l}"] = np.maximum(pc, 1).sum(axis=(1, 2))
+    out["output"] = ev[-1] + T
+    assert (sum(out.values()) == r.cycles).all()
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--samples", type=int, default=256)
+    ap.add_argument("--lanes", default="8,16,32")
+    ap.add_argument("--seeds", type=int, default=5, help="weight/input seeds (mean ± std over them)")
+    ap.add_argument("--synth", help="folder with l{lanes}/<target>.json reports of bench/synth_mnist.py")
+    a = ap.parse_args()
+    rows = []
+    for lanes in (int(v) for v in a.lanes.split(",")):
+        cfg = ChipConfig(layer_sizes=SIZES, lanes=lanes, threshold=64, beta=0.9)
+        per_seed, parts, dens, hid = [], {}, [], []
+        for seed in range(a.seeds):
+            x, _ = mnist_like(a.samples, STEPS, seed)
+            chip = FastModel(cfg, random_weights(cfg, seed=seed, input_density=float(x.mean())))
+            r = chip.run(x, record_state=False)
+            b = breakdown(cfg, r)
+            per_seed.append(r.cycles.mean())
+            b["layer 0 (events+end+fill+update)"] = b["events l0"] + b["end + fill l0"] + b["update l0"]
+            b["with UPDATE->EVENT overlap (model)"] = overlapped_cycles(cfg, r)
+            for k, v in b.items():
+                parts.setdefault(k, []).append(v.mean())
+            dens.append(x.mean())
+            hid.append(r.counters["spikes_l0"].mean() / (STEPS * SIZES[1]))
+        cyc = np.array(per_seed)
+        rows.append((lanes, cyc, np.mean(parts['events l0']) / cyc.mean()))
+        print(f"\nlanes {lanes}: {cyc.mean():,.0f} ± {cyc.std():,.0f} cycles/image over {a.seeds} seeds "
+              f"x {a.samples} images; input density {np.mean(dens):.3f}, hidden firing {np.mean(hid):.3f}/neuron/step")
+        for k, v in parts.items():
+            print(f"  {k:>36}: {np.mean(v):9,.0f}  ({np.mean(v) / cyc.mean():6.1%})")
+        print(f"  {'a layer pipeline of 2 cores (model)':>36}: throughput x{cyc.mean() / np.mean(parts['layer 0 (events+end+fill+update)']):.3f} "
+              f"(one image per layer-0 time)")
+    print("\n| lanes | cycles/image | layer-0 events | target 390 µs needs Fmax | synthesised Fmax | µs/image | "
+          "vs Spiker+ 780 µs | vs snn-fpga 520 µs |")
+    print("|---|---|---|---|---|---|---|---|")
+    for lanes, cyc, f0 in rows:
+        fmax, us = "", ""
+        rep = sorted(Path(a.synth).glob(f"l{lanes}/*.json")) if a.synth else []
+        cells = []
+        for p in rep:
+            d = json.loads(p.read_text())
+            t = cyc.mean() / d["fmax_mhz"]
+            cells.append((d["target"], d["fmax_mhz"], t))
+        need = cyc.mean() / TARGET_US
+        if cells:
+            fmax = "; ".join(f"{f:.1f} MHz ({tg})" for tg, f, _ in cells)
+            us = "; ".join(f"{t:.0f}" for _, _, t in cells)
+            vs = lambda ref: "; ".join(f"{ref / t:.2f}x" for _, _, t in cells)
+        else:
+            vs = lambda ref: ""
+        print(f"| {lanes} | {cyc.mean():,.0f} | {f0:.1%} | {need:.1f} MHz | {fmax} | {us} | {vs(780.0)} | {vs(520.0)} |")
+
+
+if __name__ == "__main__":
+    main()
