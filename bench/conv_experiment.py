@@ -82,9 +82,13 @@ def main():
     ap.add_argument("--dataset", choices=["digits", "mnist1d"], help="only this dataset's jobs (parallel runs)")
     ap.add_argument("--no-mh", action="store_true", help="skip the MH cost measurement")
     ap.add_argument("--summarise", action="store_true", help="only rewrite conv.md from conv*.json")
+    ap.add_argument("--mh-only", action="store_true", help="only measure MH's cost (conv_mh.json)")
     a = ap.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
-    if not a.summarise:
+    if a.mh_only:
+        costs = [mh_cost(net) for net in ("digits conv", "digits fc 64-64-10")]
+        (OUT / "conv_mh.json").write_text(json.dumps({"runs": [], "mh_cost": costs}, indent=1))
+    elif not a.summarise:
         out = OUT / (f"conv_{a.dataset}.json" if a.dataset else "conv.json")
         rows, costs = [], []
         for net, method in JOBS:
@@ -99,10 +103,13 @@ def main():
                 costs.append(mh_cost(net))
                 print(costs[-1], flush=True)
         out.write_text(json.dumps({"runs": rows, "mh_cost": costs}, indent=1))
-    rows, costs = [], []
+    rows, costs, seen = [], [], set()
     for f in sorted(OUT.glob("conv*.json")):
         d = json.loads(f.read_text())
-        rows += d["runs"]
+        for r in d["runs"]:                  # one row per (net, method, seed), the first file's
+            if (r["net"], r["method"], r["seed"]) not in seen:
+                seen.add((r["net"], r["method"], r["seed"]))
+                rows.append(r)
         costs += d["mh_cost"]
     (OUT / "conv.md").write_text(summarise(rows, costs))
 
