@@ -376,8 +376,11 @@ class FastModel:
         weighted = []                                               # sum of V over events, per sample
         for l in range(L):
             if cfg.layer_kind(l) == "conv" or cfg.pool_area(l) > 1:
-                per_addr = inp.sum(axis=0, dtype=np.int64)          # (B, N_raw) events per address
-                weighted.append(per_addr @ self._V[l])
+                if cfg.layer_kind(l) == "conv":                     # fc behind a pool: V = 1
+                    per_addr = inp.sum(axis=0, dtype=np.int32)      # (B, N_raw) events per address
+                    weighted.append(per_addr @ self._V[l])
+                else:
+                    weighted.append(events[l])
                 h = self._image_sums(l, inp)
             else:
                 weighted.append(events[l])
