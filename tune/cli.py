@@ -143,7 +143,8 @@ def register_dse(sub) -> None:
                    help="weight widths (2..16)")
     p.add_argument("--membrane-bits", dest="membrane_bits", type=number(int, 4, 32), nargs="+", default=[16],
                    help="membrane widths (4..32)")
-    p.add_argument("--target", nargs="+", help="parts: ice40-up5k, ecp5-25k (default ice40-up5k)")
+    from hw.synth import TARGETS
+    p.add_argument("--target", nargs="+", help=f"parts: {', '.join(TARGETS)} (default ice40-up5k)")
     p.add_argument("--clock-mhz", dest="clock_mhz", type=number(float, 0, 10_000, open_low=True),
                    help="run every design at this clock (must not exceed its Fmax); default: its post-route Fmax")
     p.add_argument("--batch", type=number(int, 1, 10_000), default=4, help="sample inputs scored (1..10000)")
