@@ -69,6 +69,29 @@ def cycle_breakdown(cfg: ChipConfig, spikes_in: np.ndarray, spikes: list[np.ndar
     return out
 
 
+def calibrate(cfg: ChipConfig, w, x, rate: float) -> ChipConfig:
+    """``cfg`` with per-layer thresholds chosen (bisection, layer by layer) so that every *hidden* layer
+    fires at about ``rate`` spikes per neuron per step on ``x`` (the output layer keeps its threshold)."""
+    from sim.model import FastModel
+    thr = list(cfg.threshold)
+    for l in range(cfg.num_layers - 1):
+        lo, hi = 1, cfg.membrane_max
+        for _ in range(16):
+            mid = (lo + hi) // 2
+            thr[l] = mid
+            c = cfg.replace(threshold=tuple(thr))
+            r = FastModel(c, w).run(x, record_state=False)
+            got = r.counters[f"spikes_l{l}"].mean() / (x.shape[1] * cfg.layer_sizes[l + 1])
+            if got > rate:
+                lo = mid + 1
+            else:
+                hi = mid
+            if lo >= hi:
+                break
+        thr[l] = hi
+    return cfg.replace(threshold=tuple(thr))
+
+
 def timed(model, x, repeat):
     best = float("inf")
     for _ in range(repeat):
@@ -84,6 +107,8 @@ def main() -> None:
     ap.add_argument("--density", type=float, default=0.1)
     ap.add_argument("--lanes", type=int, nargs="+", default=[8, 16])
     ap.add_argument("--samples", type=int, default=64)
+    ap.add_argument("--hidden-rates", type=float, nargs="+", default=[0.02, 0.05, 0.1],
+                    help="hidden firing rates to calibrate thresholds to (besides the uncalibrated random net)")
     a = ap.parse_args()
     from threadpoolctl import threadpool_limits
     from sim.model import FastModel
@@ -91,26 +116,28 @@ def main() -> None:
     threadpool_limits(1)
     rows, speed, parts = [], [], []
     for lanes in a.lanes:
-        cfg = ChipConfig.from_dict({**SCNN, "lanes": lanes, "threshold": 64, "beta": 0.9})
-        w = random_weights(cfg, seed=0, input_density=a.density)
-        m = FastModel(cfg, w)
-        x = random_spikes(cfg, a.samples, a.steps, a.density, seed=1)
-        r = m.run(x)
-        b = cycle_breakdown(cfg, x, r.spikes)
-        total = sum(b[k] for k in PARTS)
-        assert (total == r.cycles).all(), "breakdown does not sum to the cycles counter"
-        cyc = r.cycles.mean()
-        ideal = r.counters["synops"].mean() / lanes
-        dense = (r.cycles - b["input events"] - b["hidden events"] + b["dense events"]).mean()
-        rates = [r.counters[f"spikes_l{l}"].mean() / (a.steps * cfg.layer_sizes[l + 1]) for l in range(cfg.num_layers)]
-        rows.append((lanes, cfg, cyc, ideal, dense, rates))
-        parts.append((lanes, cfg, {k: v.mean() for k, v in b.items()}, cyc))
-        for batch in (1, 32):
-            xb = x[:batch]
-            m.run(xb)
-            reps = 20 if batch == 1 else 5
-            _, t = timed(m, xb, reps)
-            speed.append((lanes, batch, t, batch / t))
+        base = ChipConfig.from_dict({**SCNN, "lanes": lanes, "threshold": 64, "beta": 0.9})
+        w = random_weights(base, seed=0, input_density=a.density)
+        x = random_spikes(base, a.samples, a.steps, a.density, seed=1)
+        for target in [None] + a.hidden_rates:
+            cfg = base if target is None else calibrate(base, w, x[:16], target)
+            m = FastModel(cfg, w)
+            r = m.run(x)
+            b = cycle_breakdown(cfg, x, r.spikes)
+            total = sum(b[k] for k in PARTS)
+            assert (total == r.cycles).all(), "breakdown does not sum to the cycles counter"
+            cyc = r.cycles.mean()
+            ideal = r.counters["synops"].mean() / lanes
+            dense = (r.cycles - b["input events"] - b["hidden events"] + b["dense events"]).mean()
+            rates = [r.counters[f"spikes_l{l}"].mean() / (a.steps * cfg.layer_sizes[l + 1]) for l in range(cfg.num_layers)]
+            rows.append((lanes, cfg, cyc, ideal, dense, rates, target))
+            parts.append((lanes, cfg, {k: v.mean() for k, v in b.items()}, cyc, target))
+            if target is None:
+                for batch in (1, 32):
+                    xb = x[:batch]
+                    m.run(xb)
+                    _, t = timed(m, xb, 20 if batch == 1 else 5)
+                    speed.append((lanes, batch, t, batch / t))
     cfg0 = rows[0][1]
     print(f"network: input {cfg0.input_shape}, layers "
           + ", ".join(f"{L.kind} {L.channels or L.size}" + (f" k{L.kernel} p{L.padding}" if L.kind == 'conv' else '')
@@ -119,19 +146,22 @@ def main() -> None:
     print(f"state words per step: " + ", ".join(f"l{l} {cfg0.state_words(l)}" for l in range(cfg0.num_layers))
           + f" (lanes {rows[0][0]})")
     print()
-    print("| lanes | firing rate per layer | cycles/sample | ideal (synops/lanes) | ideal / cycles | dense cycles | dense / ours |")
-    print("|---|---|---|---|---|---|---|")
-    for lanes, cfg, cyc, ideal, dense, rates in rows:
-        print(f"| {lanes} | {' / '.join(f'{q:.3f}' for q in rates)} | {cyc:.0f} | {ideal:.0f} | {ideal / cyc:.3f} | "
-              f"{dense:.0f} | {dense / cyc:.1f}x |")
+    print("| lanes | thresholds | firing rate l0 / l1 / l2 | cycles/sample | ideal (synops/lanes) | ideal / cycles "
+          "| dense cycles | dense / ours |")
+    print("|---|---|---|---|---|---|---|---|")
+    for lanes, cfg, cyc, ideal, dense, rates, target in rows:
+        name = "random (64)" if target is None else f"hidden ≈ {target}: {'/'.join(map(str, cfg.threshold))}"
+        print(f"| {lanes} | {name} | {' / '.join(f'{q:.3f}' for q in rates)} | {cyc:.0f} | {ideal:.0f} | "
+              f"{ideal / cyc:.3f} | {dense:.0f} | {dense / cyc:.1f}x |")
     print()
-    print("| lanes | " + " | ".join(PARTS) + " |")
-    print("|---" * (len(PARTS) + 1) + "|")
-    for lanes, cfg, b, cyc in parts:
-        print(f"| {lanes} | " + " | ".join(f"{b[k]:.0f} ({100 * b[k] / cyc:.1f} %)" for k in PARTS) + " |")
+    print("| lanes | hidden rate | " + " | ".join(PARTS) + " |")
+    print("|---" * (len(PARTS) + 2) + "|")
+    for lanes, cfg, b, cyc, target in parts:
+        print(f"| {lanes} | {'random' if target is None else target} | "
+              + " | ".join(f"{b[k]:.0f} ({100 * b[k] / cyc:.1f} %)" for k in PARTS) + " |")
     print()
-    for lanes, cfg, b, cyc in parts:
-        print(f"lanes {lanes}: update per layer " + ", ".join(
+    for lanes, cfg, b, cyc, target in parts:
+        print(f"lanes {lanes}, hidden {'random' if target is None else target}: update per layer " + ", ".join(
             f"l{l} {b[f'update_l{l}']:.0f} ({cfg.state_words(l)} words x {a.steps} steps = "
             f"{cfg.state_words(l) * a.steps})" for l in range(cfg.num_layers)))
     print()
