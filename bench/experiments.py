@@ -9,6 +9,7 @@
     python bench/experiments.py heldout      # the distortion headline on seeds 5-9 (chose nothing)
     python bench/experiments.py deploygap    # deployment gap at 2-3-bit weights, mismatch, stuck synapses
     python bench/experiments.py convsurrogate  # surrogate as the only factor on a conv chip (digits)
+    python bench/experiments.py convstudy    # where the cycles go in the conv_seed002 study (after running it)
     python bench/experiments.py all
 
 Every number is measured by the run that writes it (``--seeds``, default 5).
@@ -579,9 +580,83 @@ def convsurrogate_md(rows) -> str:
     return "\n".join(lines)
 
 
+def _trial_cycles(art: str) -> dict:
+    """Cycle breakdown and firing rates of a study trial's deployed chip on its validation and test sets."""
+    from bench_conv import PARTS, cycle_breakdown
+    from hw.config import ChipConfig
+    from sim.model import FastModel
+    from train.common import TrainResult
+    from train.config import TrainConfig
+    from train.run import prepare
+    r = TrainResult.load(Path(art) / "result")
+    tc = TrainConfig.from_dict(r.train_config)
+    _, data = prepare(tc)
+    dep = ChipConfig.from_dict(r.chip_config)
+    rec = {"threshold": list(dep.threshold), "beta": dep.beta}
+    for split, x in (("val", data.x_val), ("test", data.x_test)):
+        res = FastModel(dep, r.chip_weights).run(x, record_state=False)
+        b = cycle_breakdown(dep, x, res.spikes)
+        assert (sum(b[k] for k in PARTS) == res.cycles).all()
+        T = x.shape[1]
+        rec[split] = {"cycles": float(res.cycles.mean()), "parts": {k: float(b[k].mean()) for k in PARTS},
+                      "events_l": [float(b[f"events_l{l}"].mean()) for l in range(dep.num_layers)],
+                      "update_l": [float(b[f"update_l{l}"].mean()) for l in range(dep.num_layers)],
+                      "in_events": float(res.counters["in_events"].mean()),
+                      "rates": [float(res.counters[f"spikes_l{l}"].mean()) / (T * dep.layer_sizes[l + 1])
+                                for l in range(dep.num_layers)]}
+    return rec
+
+
+def convstudy(seeds=None, workers=None, name="conv_seed002"):
+    """The snnTorch-default trial vs the best Pareto trade-off within 3 accuracy points (the rule of
+    ``tune.report``) of the ``conv_seed002`` study, with where their cycles go; every Pareto trial's
+    breakdown in ``<name>_cycles.json``."""
+    import optuna
+    from bench_conv import PARTS
+    from tune.report import pareto_trials
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    root = Path(__file__).resolve().parent.parent
+    study = optuna.load_study(study_name=name, storage=f"sqlite:///{root}/runs/{name}.db")
+    done = [t for t in study.trials if t.state.name == "COMPLETE"]
+    base = next(t for t in done if t.user_attrs.get("baseline"))
+    front = pareto_trials(study)
+    ok = [t for t in front if t.user_attrs["val_accuracy"] >= base.user_attrs["val_accuracy"] - 0.03]
+    best = min(ok, key=lambda t: t.user_attrs["latency_us"]) if ok else None
+    rows = {}
+    for t in sorted({t.number: t for t in [base, *front]}.values(), key=lambda t: t.number):
+        rows[t.number] = {"trial": t.number, "params": t.params, **{k: t.user_attrs[k] for k in (
+            "val_accuracy", "test_accuracy", "latency_us", "firing_rate", "cycles")}, **_trial_cycles(t.user_attrs["artefacts"])}
+        print(t.number, rows[t.number]["val"]["parts"], flush=True)
+    lines = [f"Study `{name}` ({len(done)} completed trials): the snnTorch-default trial against the best Pareto "
+             "trade-off within 3 validation-accuracy points (lowest latency among Pareto trials with val accuracy "
+             ">= default − 0.03), and where the cycles go (validation set, mean per sample; measured by "
+             "`bench/experiments.py convstudy` on the trials' deployed chips).", "",
+             "| trial | surrogate (scale) | beta | theta | val acc | test acc | latency µs (val) | firing rate l0 / l1 / l2 "
+             "| cycles | " + " | ".join(PARTS) + " |", "|---" * (10 + len(PARTS)) + "|"]
+    for n, r in rows.items():
+        p = r["params"]
+        tag = " (snnTorch default)" if n == base.number else " (best trade-off)" if best and n == best.number else ""
+        lines.append(f"| {n}{tag} | {p.get('surrogate')} ({p.get('surrogate_scale_factor', 1.0):.2f}) | "
+                     f"{p.get('beta', 0.95):.3f} | {p.get('theta', 1.0):.3f} | {r['val_accuracy']:.3f} | "
+                     f"{r['test_accuracy']:.3f} | {r['latency_us']:.1f} | "
+                     + " / ".join(f"{q:.3f}" for q in r["val"]["rates"]) + f" | {r['val']['cycles']:.0f} | "
+                     + " | ".join(f"{r['val']['parts'][k]:.0f} ({100 * r['val']['parts'][k] / r['val']['cycles']:.0f} %)"
+                                  for k in PARTS) + " |")
+    if best:
+        b, o = rows[base.number], rows[best.number]
+        lines += ["", f"Trial {best.number} vs the default (trial {base.number}): validation accuracy "
+                  f"{o['val_accuracy'] - b['val_accuracy']:+.3f}, latency "
+                  f"{100 * (o['latency_us'] / b['latency_us'] - 1):+.1f} %; cycle change by part: "
+                  + ", ".join(f"{k} {o['val']['parts'][k] - b['val']['parts'][k]:+.0f}" for k in PARTS) + "."]
+    (OUT / f"{name}_cycles.json").write_text(json.dumps({"baseline": base.number, "best": best and best.number,
+                                                         "rows": list(rows.values())}, indent=1))
+    (OUT / f"{name}_cycles.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("which", choices=["distortion", "datasize", "deploy", "mhchain", "mhdiag", "deploygap", "distortionfix", "heldout", "convsurrogate", "all"])
+    ap.add_argument("which", choices=["distortion", "datasize", "deploy", "mhchain", "mhdiag", "deploygap", "distortionfix", "heldout", "convsurrogate", "convstudy", "all"])
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     ap.add_argument("--summarise", action="store_true", help="convsurrogate: only rewrite the .md from the .json")
