@@ -567,6 +567,18 @@ def convsurrogate_md(rows) -> str:
                      f"{pm([r['val_rate'] for r in rs])} | {pm([r['test_rate'] for r in rs])} | "
                      + " / ".join(f"{m:.3f}" for m in per.mean(axis=0)) + f" | {np.mean([r['test_cycles'] for r in rs]):.0f} ± "
                      f"{np.std([r['test_cycles'] for r in rs]):.0f} |")
+    ref = {r["seed"]: r for r in rows if r["surrogate"] == CONV_SURROGATES[0]}
+    lines += ["", f"Paired by seed (same split and initial weights), minus {CONV_SURROGATES[0]}:", "",
+              "| surrogate | seeds | Δ val acc | Δ test acc | Δ val firing rate | Δ test firing rate | Δ test cycles |",
+              "|---|---|---|---|---|---|---|"]
+    for s in CONV_SURROGATES[1:]:
+        rs = [r for r in rows if r["surrogate"] == s and r["seed"] in ref]
+        if not rs:
+            continue
+        d = lambda k: pm([r[k] - ref[r["seed"]][k] for r in rs])
+        lines.append(f"| {s} | {len(rs)} | {d('val')} | {d('test')} | {d('val_rate')} | {d('test_rate')} | "
+                     f"{np.mean([r['test_cycles'] - ref[r['seed']]['test_cycles'] for r in rs]):+.0f} ± "
+                     f"{np.std([r['test_cycles'] - ref[r['seed']]['test_cycles'] for r in rs]):.0f} |")
     lines += ["", "Where the cycles go (test set, mean per sample, share of the total):", "",
               "| surrogate | " + " | ".join(PARTS) + " |", "|---" * (len(PARTS) + 1) + "|"]
     for s in CONV_SURROGATES:
