@@ -495,7 +495,9 @@ CONV_CHIP = {"input_shape": [1, 8, 8], "layers": [
     {"kind": "fc", "size": 10}], "lanes": 8, "weight_bits": 8, "membrane_bits": 16}
 #: what ``convsurrogate`` holds fixed (snnTorch tutorial defaults; the study's fixed epochs and lr)
 CONV_FIXED = {"method": "bptt", "beta": 0.95, "theta": 1.0, "epochs": 10, "lr": 0.005}
-CONV_SURROGATES = ("atan", "fast_sigmoid", "sigmoid")
+#: "name" or "name@scale" (scale = the surrogate's own slope/alpha; 1.3 gives fast sigmoid, slope/(1+slope·|x|)²
+#: normalised to peak 1, the half-maximum width of atan at alpha 2: |x| = 0.32 threshold units instead of 0.017)
+CONV_SURROGATES = ("atan", "fast_sigmoid", "sigmoid", "fast_sigmoid@1.3")
 
 
 def _conv_job(args):
@@ -510,8 +512,10 @@ def _conv_job(args):
     from train.run import prepare, run_training
     f = CONV_FIXED
     cfg = ChipConfig.from_dict({**CONV_CHIP, "beta": f["beta"]})
+    name, _, scale = args["surrogate"].partition("@")
     tc = TrainConfig(method=f["method"], dataset="digits", chip=cfg, seed=args["seed"], theta=f["theta"],
-                     surrogate=args["surrogate"], params={"epochs": f["epochs"], "lr": f["lr"]})
+                     surrogate=name, surrogate_scale=float(scale) if scale else None,
+                     params={"epochs": f["epochs"], "lr": f["lr"]})
     _, data = prepare(tc)
     r = run_training(tc, data=data, progress=False)
     dep = ChipConfig.from_dict(r.chip_config)
@@ -533,17 +537,20 @@ def _conv_job(args):
 
 def convsurrogate(seeds, workers):
     """Surrogate as the only factor on the conv chip (beta, threshold, method, epochs, lr fixed)."""
-    jobs = [{"surrogate": s, "seed": seed} for seed in range(seeds) for s in CONV_SURROGATES]
-    print(f"convsurrogate: {len(jobs)} trainings", flush=True)
+    path = OUT / "convsurrogate.json"
+    rows = json.loads(path.read_text()) if path.exists() else []        # resume: keep finished runs
+    have = {(r["surrogate"], r["seed"]) for r in rows}
+    jobs = [{"surrogate": s, "seed": seed} for seed in range(seeds) for s in CONV_SURROGATES
+            if (s, seed) not in have]
+    print(f"convsurrogate: {len(jobs)} trainings ({len(rows)} kept from {path.name})", flush=True)
     if workers == 1:
-        rows = []
         for j in jobs:
             rows.append(_conv_job(j))
             print({k: rows[-1][k] for k in ("surrogate", "seed", "val", "test", "val_rate")}, flush=True)
             (OUT / "convsurrogate.json").write_text(json.dumps(rows, indent=1))
     else:
         with ProcessPoolExecutor(workers) as ex:
-            rows = list(ex.map(_conv_job, jobs))
+            rows += list(ex.map(_conv_job, jobs))
     publish("convsurrogate", rows, convsurrogate_md(rows))
 
 
@@ -553,7 +560,7 @@ def convsurrogate_md(rows) -> str:
     seeds = sorted({r["seed"] for r in rows})
     lines = [f"Digits conv chip (1x8x8, conv 8 k3 p1, conv 16 k3 p1, pool 2, fc 10; lanes 8, 8-bit weights), "
              f"{f['method']}, beta {f['beta']}, theta {f['theta']}, {f['epochs']} epochs, lr {f['lr']}, 16 steps, "
-             f"rate encoder; the surrogate (at its default scale) is the only factor; seeds {seeds} (the seed also "
+             f"rate encoder; the surrogate (at its snnTorch default scale unless `name@scale`) is the only factor; seeds {seeds} (the seed also "
              "draws the split and the initial weights). Mean ± std over seeds; firing rate = spikes per neuron per "
              "step over all layers, measured on the chip (fast model).", "",
              "| surrogate | runs | val acc | test acc | val firing rate | test firing rate | rate l0 / l1 / l2 (test) | "
