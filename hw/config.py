@@ -334,6 +334,10 @@ class ChipConfig:
     def out_channels(self, layer: int) -> int:
         return self.out_shape(layer)[0]
 
+    def last_group_lanes(self, layer: int) -> int:
+        """Lanes of the last group of a position that hold neurons: ``C_out - (groups - 1)*lanes``."""
+        return self.out_channels(layer) - (self.groups(layer) - 1) * self.lanes
+
     def positions(self, layer: int) -> int:
         """Output positions ``H'*W'`` of a conv layer (1 for fc)."""
         _, h, w = self.out_shape(layer)

@@ -53,7 +53,7 @@ def port_map(cfg: ChipConfig, bus: BusMap) -> str:
 |---|---|---|---|
 | clk, rst | in | 1 | clock; synchronous active-high reset |
 | events_in__valid / __ready | in / out | 1 | input address-event stream handshake |
-| events_in__payload | in | {cfg.index_bits + 1} | bits [{cfg.index_bits - 1}:0] neuron index, bit {cfg.index_bits} end of time step |
+| events_in__payload | in | {cfg.index_bits + 1} | bits [{cfg.index_bits - 1}:0] {_input_index_text(cfg)}, bit {cfg.index_bits} end of time step |
 | events_out__valid / __ready | out / in | 1 | output address-event stream handshake |
 | events_out__payload | out | {cfg.index_bits + 1} | as events_in__payload, output-layer index |
 | wr__addr / __data / __en | in | {bus.addr_bits} / {bus.write_data_bits} / 1 | word writes: region = addr[{bus.addr_bits - 1}:{bus.offset_bits}] (0 weights, 1 threshold offsets, 2 registers) |
@@ -65,3 +65,14 @@ reset mode at {bus.reg_reset} (0 subtract, 1 zero), command at {bus.reg_command}
 Layers: {L}. Weight words: {cfg.weight_depth} x {cfg.lanes * cfg.weight_bits} bits (`weights.hex`).
 State words: {cfg.state_depth} x {cfg.lanes * cfg.acc_bits} bits.
 """
+
+
+def _input_index_text(cfg) -> str:
+    """What an input event's index carries: the flat input address, or a conv chip's packed (y, x, c)."""
+    if not cfg.packed_input:
+        return "input address"
+    from hw.config import clog2
+    C, H, W = cfg.input_shape
+    bc, bx = clog2(C), clog2(W)
+    return (f"packed input coordinate (y << {bx + bc}) \\| (x << {bc}) \\| c of the "
+            f"{C}x{H}x{W} input (ChipConfig.input_address)")

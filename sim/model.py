@@ -237,7 +237,13 @@ class FastModel:
         ph, pw = cfg.pool_window(layer)
         a = x.reshape(T * B, H, W, C)
         if ph * pw > 1:                                   # sum pooling: events per pooled address (<= 64)
-            a = a.reshape(T * B, H // ph, ph, W // pw, pw, C).sum(axis=(2, 4), dtype=np.int8)
+            v = a.view(np.int8).reshape(T * B, H // ph, ph, W // pw, pw, C)
+            a = _scratch.get(("pool", layer), (T * B, H // ph, W // pw, C), np.int8)
+            np.copyto(a, v[:, :, 0, :, 0])
+            for i in range(ph):                           # ph*pw adds: far faster than a strided sum
+                for j in range(pw):
+                    if i or j:
+                        a += v[:, :, i, :, j]
         if cfg.layer_kind(layer) == "fc":
             m = a.reshape(T * B, -1)
             return self._product(layer, m, int(np.count_nonzero(m))).reshape(T, B, -1)
@@ -246,17 +252,25 @@ class FastModel:
         Hp, Wp = a.shape[1], a.shape[2]
         if a.dtype == bool:
             a = a.view(np.int8)
-        padded = np.zeros((T * B, Hp + 2 * pdh, Wp + 2 * pdw, C), np.int8)
+        padded = _scratch.get(("pad", layer), (T * B, Hp + 2 * pdh, Wp + 2 * pdw, C), np.int8)
+        padded.fill(0)
         padded[:, pdh:pdh + Hp, pdw:pdw + Wp] = a
-        win = np.lib.stride_tricks.sliding_window_view(padded, (kh, kw), axis=(1, 2))   # (TB, ., ., C, kh, kw)
-        win = win[:, :(Ho - 1) * s + 1:s, :(Wo - 1) * s + 1:s]                          # (TB, Ho, Wo, C, kh, kw)
         rows_per_sample, k = Ho * Wo, C * kh * kw
-        out = np.empty((T * B, rows_per_sample * cfg.out_channels(layer)), self.dtypes[layer])
+        n_out = rows_per_sample * cfg.out_channels(layer)
         step = max(1, self.IM2COL_BYTES // max(1, rows_per_sample * k))
+        out = None if step >= T * B else _scratch.get(("conv", layer), (T * B, n_out), self.dtypes[layer])
         for i in range(0, T * B, step):
-            m = np.array(win[i:i + step], order="C").reshape(-1, k)      # a writable copy
+            n = min(step, T * B - i)
+            # im2col: column (c*kh + ky)*kw + kx of row (sample, y', x') is padded[sample, s*y'+ky, s*x'+kx, c]
+            m = _scratch.get(("im2col", layer), (n, Ho, Wo, C, kh, kw), np.int8)
+            for ky in range(kh):
+                for kx in range(kw):
+                    m[..., ky, kx] = padded[i:i + n, ky:ky + s * (Ho - 1) + 1:s, kx:kx + s * (Wo - 1) + 1:s]
+            m = m.reshape(-1, k)
             h = self._product(layer, m, int(np.count_nonzero(m)))
-            out[i:i + step] = h.reshape(-1, out.shape[1])
+            if out is None:
+                return h.reshape(T, B, n_out)
+            out[i:i + n] = h.reshape(n, n_out)
         return out.reshape(T, B, -1)
 
     def _recurrence(self, layer: int, h: np.ndarray, record_state: bool):
@@ -362,8 +376,11 @@ class FastModel:
         weighted = []                                               # sum of V over events, per sample
         for l in range(L):
             if cfg.layer_kind(l) == "conv" or cfg.pool_area(l) > 1:
-                per_addr = inp.sum(axis=0, dtype=np.int64)          # (B, N_raw) events per address
-                weighted.append(per_addr @ self._V[l])
+                if cfg.layer_kind(l) == "conv":                     # fc behind a pool: V = 1
+                    per_addr = inp.sum(axis=0, dtype=np.int32)      # (B, N_raw) events per address
+                    weighted.append(per_addr @ self._V[l])
+                else:
+                    weighted.append(events[l])
                 h = self._image_sums(l, inp)
             else:
                 weighted.append(events[l])
