@@ -8,6 +8,8 @@
     python bench/experiments.py distortionfix  # σ sweep with the bias input, lik_std 1 / zero reset
     python bench/experiments.py heldout      # the distortion headline on seeds 5-9 (chose nothing)
     python bench/experiments.py deploygap    # deployment gap: 2-3-bit weights, mismatch, stuck synapses, async order
+    python bench/experiments.py convsurrogate  # surrogate as the only factor on a conv chip (digits)
+    python bench/experiments.py convstudy    # where the cycles go in the conv_seed002 study (after running it)
     python bench/experiments.py all
 
 Every number is measured by the run that writes it (``--seeds``, default 5).
@@ -534,12 +536,201 @@ def mhdiag(seeds, workers, configs=None):
     print("\n".join(lines))
 
 
+#: ``convsurrogate``: the conv workload of docs/experiments/conv_seed002.toml (hidden events carry most cycles)
+CONV_CHIP = {"input_shape": [1, 8, 8], "layers": [
+    {"kind": "conv", "channels": 8, "kernel": 3, "padding": 1},
+    {"kind": "conv", "channels": 16, "kernel": 3, "padding": 1}, {"kind": "pool", "size": 2},
+    {"kind": "fc", "size": 10}], "lanes": 8, "weight_bits": 8, "membrane_bits": 16}
+#: what ``convsurrogate`` holds fixed (snnTorch tutorial defaults; the study's fixed epochs and lr)
+CONV_FIXED = {"method": "bptt", "beta": 0.95, "theta": 1.0, "epochs": 10, "lr": 0.005}
+#: "name" or "name@scale" (scale = the surrogate's own slope/alpha; 1.3 gives fast sigmoid, slope/(1+slope·|x|)²
+#: normalised to peak 1, the half-maximum width of atan at alpha 2: |x| = 0.32 threshold units instead of 0.017)
+CONV_SURROGATES = ("atan", "fast_sigmoid", "sigmoid", "fast_sigmoid@1.3")
+
+
+def _conv_job(args):
+    """One digits conv training with surrogate ``args["surrogate"]`` and seed ``args["seed"]``; firing rates
+    and the cycle breakdown of the trained chip on the validation and test sets."""
+    import torch
+    torch.set_num_threads(1)
+    from bench_conv import PARTS, cycle_breakdown
+    from hw.config import ChipConfig
+    from sim.model import FastModel
+    from train.config import TrainConfig
+    from train.run import prepare, run_training
+    f = CONV_FIXED
+    cfg = ChipConfig.from_dict({**CONV_CHIP, "beta": f["beta"]})
+    name, _, scale = args["surrogate"].partition("@")
+    tc = TrainConfig(method=f["method"], dataset="digits", chip=cfg, seed=args["seed"], theta=f["theta"],
+                     surrogate=name, surrogate_scale=float(scale) if scale else None,
+                     params={"epochs": f["epochs"], "lr": f["lr"]})
+    _, data = prepare(tc)
+    r = run_training(tc, data=data, progress=False)
+    dep = ChipConfig.from_dict(r.chip_config)
+    rec = {"surrogate": args["surrogate"], "seed": args["seed"], "val": r.chip_val_accuracy, "test": r.chip_accuracy,
+           "software": r.software_accuracy, "seconds": r.seconds, "threshold": dep.threshold}
+    for split, x in (("val", data.x_val), ("test", data.x_test)):
+        res = FastModel(dep, r.chip_weights).run(x, record_state=False)
+        T = x.shape[1]
+        rates = [float(res.counters[f"spikes_l{l}"].mean()) / (T * dep.layer_sizes[l + 1]) for l in range(dep.num_layers)]
+        b = cycle_breakdown(dep, x, res.spikes)
+        assert (sum(b[k] for k in PARTS) == res.cycles).all()
+        rec[f"{split}_rates"] = rates
+        rec[f"{split}_rate"] = float(sum(res.counters[f"spikes_l{l}"].mean() for l in range(dep.num_layers))
+                                     / (T * sum(dep.layer_sizes[1:])))
+        rec[f"{split}_cycles"] = float(res.cycles.mean())
+        rec[f"{split}_parts"] = {k: float(b[k].mean()) for k in PARTS}
+    return rec
+
+
+def convsurrogate(seeds, workers):
+    """Surrogate as the only factor on the conv chip (beta, threshold, method, epochs, lr fixed)."""
+    path = OUT / "convsurrogate.json"
+    rows = json.loads(path.read_text()) if path.exists() else []        # resume: keep finished runs
+    have = {(r["surrogate"], r["seed"]) for r in rows}
+    jobs = [{"surrogate": s, "seed": seed} for seed in range(seeds) for s in CONV_SURROGATES
+            if (s, seed) not in have]
+    print(f"convsurrogate: {len(jobs)} trainings ({len(rows)} kept from {path.name})", flush=True)
+    if workers == 1:
+        for j in jobs:
+            rows.append(_conv_job(j))
+            print({k: rows[-1][k] for k in ("surrogate", "seed", "val", "test", "val_rate")}, flush=True)
+            (OUT / "convsurrogate.json").write_text(json.dumps(rows, indent=1))
+    else:
+        with ProcessPoolExecutor(workers) as ex:
+            rows += list(ex.map(_conv_job, jobs))
+    publish("convsurrogate", rows, convsurrogate_md(rows))
+
+
+def convsurrogate_md(rows) -> str:
+    from bench_conv import PARTS
+    f = CONV_FIXED
+    seeds = sorted({r["seed"] for r in rows})
+    lines = [f"Digits conv chip (1x8x8, conv 8 k3 p1, conv 16 k3 p1, pool 2, fc 10; lanes 8, 8-bit weights), "
+             f"{f['method']}, beta {f['beta']}, theta {f['theta']}, {f['epochs']} epochs, lr {f['lr']}, 16 steps, "
+             f"rate encoder; the surrogate (at its snnTorch default scale unless `name@scale`) is the only factor; seeds {seeds} (the seed also "
+             "draws the split and the initial weights). Mean ± std over seeds; firing rate = spikes per neuron per "
+             "step over all layers, measured on the chip (fast model).", "",
+             "| surrogate | runs | val acc | test acc | val firing rate | test firing rate | rate l0 / l1 / l2 (test) | "
+             "cycles/sample (test) |", "|---|---|---|---|---|---|---|---|"]
+    for s in CONV_SURROGATES:
+        rs = [r for r in rows if r["surrogate"] == s]
+        if not rs:
+            continue
+        per = np.array([r["test_rates"] for r in rs])
+        lines.append(f"| {s} | {len(rs)} | {pm([r['val'] for r in rs])} | {pm([r['test'] for r in rs])} | "
+                     f"{pm([r['val_rate'] for r in rs])} | {pm([r['test_rate'] for r in rs])} | "
+                     + " / ".join(f"{m:.3f}" for m in per.mean(axis=0)) + f" | {np.mean([r['test_cycles'] for r in rs]):.0f} ± "
+                     f"{np.std([r['test_cycles'] for r in rs]):.0f} |")
+    ref = {r["seed"]: r for r in rows if r["surrogate"] == CONV_SURROGATES[0]}
+    lines += ["", f"Paired by seed (same split and initial weights), minus {CONV_SURROGATES[0]}:", "",
+              "| surrogate | seeds | Δ val acc | Δ test acc | Δ val firing rate | Δ test firing rate | Δ test cycles |",
+              "|---|---|---|---|---|---|---|"]
+    for s in CONV_SURROGATES[1:]:
+        rs = [r for r in rows if r["surrogate"] == s and r["seed"] in ref]
+        if not rs:
+            continue
+        d = lambda k: pm([r[k] - ref[r["seed"]][k] for r in rs])
+        lines.append(f"| {s} | {len(rs)} | {d('val')} | {d('test')} | {d('val_rate')} | {d('test_rate')} | "
+                     f"{np.mean([r['test_cycles'] - ref[r['seed']]['test_cycles'] for r in rs]):+.0f} ± "
+                     f"{np.std([r['test_cycles'] - ref[r['seed']]['test_cycles'] for r in rs]):.0f} |")
+    lines += ["", "Where the cycles go (test set, mean per sample, share of the total):", "",
+              "| surrogate | " + " | ".join(PARTS) + " |", "|---" * (len(PARTS) + 1) + "|"]
+    for s in CONV_SURROGATES:
+        rs = [r for r in rows if r["surrogate"] == s]
+        if not rs:
+            continue
+        tot = np.mean([r["test_cycles"] for r in rs])
+        lines.append(f"| {s} | " + " | ".join(
+            f"{np.mean([r['test_parts'][k] for r in rs]):.0f} ({100 * np.mean([r['test_parts'][k] for r in rs]) / tot:.1f} %)"
+            for k in PARTS) + " |")
+    return "\n".join(lines)
+
+
+def _trial_cycles(art: str) -> dict:
+    """Cycle breakdown and firing rates of a study trial's deployed chip on its validation and test sets."""
+    from bench_conv import PARTS, cycle_breakdown
+    from hw.config import ChipConfig
+    from sim.model import FastModel
+    from train.common import TrainResult
+    from train.config import TrainConfig
+    from train.run import prepare
+    r = TrainResult.load(Path(art) / "result")
+    tc = TrainConfig.from_dict(r.train_config)
+    _, data = prepare(tc)
+    dep = ChipConfig.from_dict(r.chip_config)
+    rec = {"threshold": list(dep.threshold), "beta": dep.beta}
+    for split, x in (("val", data.x_val), ("test", data.x_test)):
+        res = FastModel(dep, r.chip_weights).run(x, record_state=False)
+        b = cycle_breakdown(dep, x, res.spikes)
+        assert (sum(b[k] for k in PARTS) == res.cycles).all()
+        T = x.shape[1]
+        rec[split] = {"cycles": float(res.cycles.mean()), "parts": {k: float(b[k].mean()) for k in PARTS},
+                      "events_l": [float(b[f"events_l{l}"].mean()) for l in range(dep.num_layers)],
+                      "update_l": [float(b[f"update_l{l}"].mean()) for l in range(dep.num_layers)],
+                      "in_events": float(res.counters["in_events"].mean()),
+                      "rates": [float(res.counters[f"spikes_l{l}"].mean()) / (T * dep.layer_sizes[l + 1])
+                                for l in range(dep.num_layers)]}
+    return rec
+
+
+def convstudy(seeds=None, workers=None, name="conv_seed002"):
+    """The snnTorch-default trial vs the best Pareto trade-off within 3 accuracy points (the rule of
+    ``tune.report``) of the ``conv_seed002`` study, with where their cycles go; every Pareto trial's
+    breakdown in ``<name>_cycles.json``."""
+    import optuna
+    from bench_conv import PARTS
+    from tune.report import pareto_trials
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    root = Path(__file__).resolve().parent.parent
+    study = optuna.load_study(study_name=name, storage=f"sqlite:///{root}/runs/{name}.db")
+    done = [t for t in study.trials if t.state.name == "COMPLETE"]
+    base = next(t for t in done if t.user_attrs.get("baseline"))
+    front = pareto_trials(study)
+    ok = [t for t in front if t.user_attrs["val_accuracy"] >= base.user_attrs["val_accuracy"] - 0.03]
+    best = min(ok, key=lambda t: t.user_attrs["latency_us"]) if ok else None
+    rows = {}
+    for t in sorted({t.number: t for t in [base, *front]}.values(), key=lambda t: t.number):
+        rows[t.number] = {"trial": t.number, "params": t.params, **{k: t.user_attrs[k] for k in (
+            "val_accuracy", "test_accuracy", "latency_us", "firing_rate", "cycles")}, **_trial_cycles(t.user_attrs["artefacts"])}
+        print(t.number, rows[t.number]["val"]["parts"], flush=True)
+    lines = [f"Study `{name}` ({len(done)} completed trials): the snnTorch-default trial against the best Pareto "
+             "trade-off within 3 validation-accuracy points (lowest latency among Pareto trials with val accuracy "
+             ">= default − 0.03), and where the cycles go (validation set, mean per sample; measured by "
+             "`bench/experiments.py convstudy` on the trials' deployed chips).", "",
+             "| trial | surrogate (scale) | beta | theta | val acc | test acc | latency µs (val) | firing rate l0 / l1 / l2 "
+             "| cycles | " + " | ".join(PARTS) + " |", "|---" * (10 + len(PARTS)) + "|"]
+    for n, r in rows.items():
+        p = r["params"]
+        tag = " (snnTorch default)" if n == base.number else " (best trade-off)" if best and n == best.number else ""
+        lines.append(f"| {n}{tag} | {p.get('surrogate')} ({p.get('surrogate_scale_factor', 1.0):.2f}) | "
+                     f"{p.get('beta', 0.95):.3f} | {p.get('theta', 1.0):.3f} | {r['val_accuracy']:.3f} | "
+                     f"{r['test_accuracy']:.3f} | {r['latency_us']:.1f} | "
+                     + " / ".join(f"{q:.3f}" for q in r["val"]["rates"]) + f" | {r['val']['cycles']:.0f} | "
+                     + " | ".join(f"{r['val']['parts'][k]:.0f} ({100 * r['val']['parts'][k] / r['val']['cycles']:.0f} %)"
+                                  for k in PARTS) + " |")
+    if best:
+        b, o = rows[base.number], rows[best.number]
+        lines += ["", f"Trial {best.number} vs the default (trial {base.number}): validation accuracy "
+                  f"{o['val_accuracy'] - b['val_accuracy']:+.3f}, latency "
+                  f"{100 * (o['latency_us'] / b['latency_us'] - 1):+.1f} %; cycle change by part: "
+                  + ", ".join(f"{k} {o['val']['parts'][k] - b['val']['parts'][k]:+.0f}" for k in PARTS) + "."]
+    (OUT / f"{name}_cycles.json").write_text(json.dumps({"baseline": base.number, "best": best and best.number,
+                                                         "rows": list(rows.values())}, indent=1))
+    (OUT / f"{name}_cycles.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("which", choices=["distortion", "datasize", "deploy", "mhchain", "mhdiag", "deploygap", "distortionfix", "heldout", "all"])
+    ap.add_argument("which", choices=["distortion", "datasize", "deploy", "mhchain", "mhdiag", "deploygap", "distortionfix", "heldout", "convsurrogate", "convstudy", "all"])
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
+    ap.add_argument("--summarise", action="store_true", help="convsurrogate: only rewrite the .md from the .json")
     a = ap.parse_args()
+    if a.summarise and a.which == "convsurrogate":
+        return publish("convsurrogate", json.loads((OUT / "convsurrogate.json").read_text()),
+                       convsurrogate_md(json.loads((OUT / "convsurrogate.json").read_text())))
     OUT.mkdir(parents=True, exist_ok=True)
     every = ["mhdiag", "distortion", "distortionfix", "heldout", "datasize", "deploy", "deploygap", "mhchain"]
     for name in (every if a.which == "all" else [a.which]):

@@ -1,0 +1,47 @@
+"""bench/bench_conv.py's cycle breakdown: its parts sum to the model's cycle counter on random conv/pool/fc
+chips, and a dense schedule never costs fewer EVENT cycles when no pooling merges events."""
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hw.config import ChipConfig
+from sim.model import FastModel
+from tests.strategies import conv_configs, programmes
+
+_spec = importlib.util.spec_from_file_location(
+    "bench_conv", Path(__file__).resolve().parents[2] / "bench" / "bench_conv.py")
+bench_conv = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench_conv)
+
+
+@given(data=st.data())
+@settings(max_examples=20, deadline=None)
+def test_breakdown_sums_to_the_cycle_counter(data):
+    cfg = data.draw(conv_configs())
+    weights, offsets, spikes = data.draw(programmes(cfg, batch=2, steps=3))
+    r = FastModel(cfg, weights, offsets).run(spikes)
+    b = bench_conv.cycle_breakdown(cfg, spikes, r.spikes)
+    assert (sum(b[k] for k in bench_conv.PARTS) == r.cycles).all()
+    assert (b["hidden events"] == sum(b[f"events_l{l}"] for l in range(1, cfg.num_layers))).all()
+    if all(cfg.pool_area(l) == 1 for l in range(cfg.num_layers)):
+        assert (b["dense events"] >= b["input events"] + b["hidden events"]).all()
+
+
+def test_breakdown_hand_worked():
+    """1x4x4 input, conv 3 channels k3 p1 (lanes 2: G = 2), fc 2: one input event at the corner (0, 0)
+    visits 2x2 positions x 2 groups = 8 cycles; silence elsewhere; update 16 words + 1 fc word per step."""
+    cfg = ChipConfig(input_shape=(1, 4, 4), layers=({"kind": "conv", "channels": 3, "kernel": 3, "padding": 1},
+                                                    {"kind": "fc", "size": 2}), lanes=2, threshold=100)
+    w = [np.ones(cfg.weight_shape(l), int) for l in range(2)]
+    x = np.zeros((1, 2, 16), bool)
+    x[0, 0, 0] = True
+    r = FastModel(cfg, w).run(x)
+    b = bench_conv.cycle_breakdown(cfg, x, r.spikes)
+    assert b["input events"][0] == 8 and b["hidden events"][0] == 0
+    assert b["update"][0] == 2 * (16 * 2 + 1)
+    assert b["decoder fill"][0] == 2 * cfg.decode_latency(0)
+    assert b["dense events"][0] == 2 * (16 * 2 * 9 + 1 * 1 * 48)
+    assert sum(b[k] for k in bench_conv.PARTS)[0] == r.cycles[0]
