@@ -5,14 +5,16 @@ encodes them, so the map is written down once, here.
 
 Write bus (``wr.addr = region << offset_bits | offset``, one word per cycle when ``wr.en``):
 
-* region 0, weights: word ``weight_base(l) + i*groups(l) + g`` holds ``W[l][i, g*lanes : (g+1)*lanes]``
-* region 1, threshold offsets: word ``state_base(l) + g`` holds offsets of neurons ``g*lanes ...``
+* region 0, weights: word ``weight_base(l) + r*groups(l) + g`` holds ``W[l][r, g*lanes : (g+1)*lanes]``
+  (conv: ``W[l]`` of shape ``(C_in, kh, kw, C_out)`` reshaped to rows ``r = (c*kh + ky)*kw + kx``)
+* region 1, threshold offsets: word ``state_base(l) + pos*groups(l) + g`` holds offsets of neurons
+  ``pos*C_out + g*lanes ...`` (``pos`` = output position of a conv layer, always 0 for fc)
 * region 2, registers: ``l`` beta_int of layer l; ``L + l`` threshold of layer l; ``2L`` reset mode
   (0 subtract, 1 zero); ``2L + 1`` command (write 1: clear membranes and counters)
 
 Read bus (``rd.addr = region << read_offset_bits | offset``; ``rd.data`` valid one cycle later):
 
-* region 0, membranes: word ``state_base(l) + g`` (``lanes`` signed ``acc_bits`` values)
+* region 0, membranes: word ``state_base(l) + pos*groups(l) + g`` (``lanes`` signed ``acc_bits`` values)
 * region 1, counters: index into :attr:`hw.config.ChipConfig.counter_names` (``spikes_l0..``, then
   the fixed names)
 
@@ -125,16 +127,18 @@ def unpack_lanes(word: int, bits: int, lanes: int) -> list[int]:
 
 
 def _padded_rows(cfg: ChipConfig, mat: np.ndarray, layer: int) -> np.ndarray:
+    """``mat`` (..., C_out) with its last axis padded to ``groups*lanes`` and split: (..., G, lanes)."""
     g = cfg.groups(layer)
     pad = g * cfg.lanes - mat.shape[-1]
     return np.pad(mat, [(0, 0)] * (mat.ndim - 1) + [(0, pad)]).reshape(mat.shape[:-1] + (g, cfg.lanes))
 
 
 def weight_words(cfg: ChipConfig, weights: Sequence[np.ndarray]) -> list[int]:
-    """The weight memory image, one packed word per address (validated weights)."""
+    """The weight memory image, one packed word per address (validated weights; conv kernels
+    ``(C_in, kh, kw, C_out)`` as rows ``(c*kh + ky)*kw + kx``)."""
     words = []
     for l, w in enumerate(cfg.check_weights(weights)):
-        rows = _padded_rows(cfg, w, l)            # (N_in, G, lanes)
+        rows = _padded_rows(cfg, w.reshape(cfg.weight_rows(l), -1), l)     # (rows, G, lanes)
         words += [pack_lanes(rows[i, g], cfg.weight_bits) for i in range(rows.shape[0]) for g in range(rows.shape[1])]
     return words
 
@@ -143,18 +147,19 @@ def offset_words(cfg: ChipConfig, offsets: Sequence[np.ndarray] | None) -> list[
     """The threshold-offset memory image (validated offsets; ``None`` = zeros)."""
     words = []
     for l, o in enumerate(cfg.check_offsets(offsets)):
-        rows = _padded_rows(cfg, o, l)            # (G, lanes)
-        words += [pack_lanes(r, cfg.threshold_offset_bits) for r in rows]
+        rows = _padded_rows(cfg, o.reshape(cfg.positions(l), cfg.out_channels(l)), l)   # (pos, G, lanes)
+        words += [pack_lanes(r, cfg.threshold_offset_bits) for r in rows.reshape(-1, cfg.lanes)]
     return words
 
 
 def membranes_from_words(cfg: ChipConfig, words: Sequence[int]) -> list[np.ndarray]:
-    """Split membrane words (``state_depth`` of them) into one vector per layer, padding dropped."""
+    """Split membrane words (``state_depth`` of them) into one vector per layer (HWC), padding dropped."""
     out = []
     for l in range(cfg.num_layers):
-        b = cfg.state_base(l)
-        vals = [v for w in words[b:b + cfg.groups(l)] for v in unpack_lanes(w, cfg.acc_bits, cfg.lanes)]
-        out.append(np.array(vals[:cfg.fan_out(l)], np.int64))
+        b, n = cfg.state_base(l), cfg.state_words(l)
+        vals = np.array([v for w in words[b:b + n] for v in unpack_lanes(w, cfg.acc_bits, cfg.lanes)], np.int64)
+        vals = vals.reshape(cfg.positions(l), cfg.groups(l) * cfg.lanes)[:, :cfg.out_channels(l)]
+        out.append(vals.reshape(-1))
     return out
 
 

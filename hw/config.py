@@ -42,6 +42,17 @@ COUNTER_NAMES = (
 #: write back): the UPDATE phase's fill cycles. Read it as :attr:`ChipConfig.update_latency`.
 UPDATE_LATENCY = 6
 
+#: Fill cycles of a conv layer's event decoder (pooled coordinate -> first (position, group) issue), paid
+#: once per time step and conv layer at the start of its EVENT phase (``docs/chip.md``, "Convolution and
+#: pooling"). Read it as :meth:`ChipConfig.decode_latency`. Set by the RTL.
+CONV_DECODE_LATENCY = 2
+
+#: Extra cycles per input event of a conv layer (0: the decoder issues an event's first (position,
+#: group) in the cycle after the previous event's last). Read it as :meth:`ChipConfig.event_overhead`.
+CONV_EVENT_OVERHEAD = 0
+
+LAYER_KINDS = ("fc", "conv", "pool")
+
 
 class ConfigError(ValueError):
     """A chip parameter is outside its allowed range; the message names the parameter and the range."""
@@ -62,6 +73,79 @@ def _per_layer(name: str, value, n: int) -> tuple:
 
 
 @dataclass(frozen=True)
+class Layer:
+    """One entry of :attr:`ChipConfig.layers`: ``fc`` (``size`` neurons), ``conv`` (``channels`` output
+    channels, a ``kernel`` x ``kernel`` kernel (1 x ``kernel`` on an input of height 1), ``stride``, zero
+    ``padding``) or ``pool`` (sum pooling, window = stride = ``size``; no neurons)."""
+
+    kind: str
+    size: int | None = None
+    channels: int | None = None
+    kernel: int = 1
+    stride: int = 1
+    padding: int = 0
+
+    def to_dict(self) -> dict:
+        if self.kind == "conv":
+            return {"kind": "conv", "channels": self.channels, "kernel": self.kernel, "stride": self.stride,
+                    "padding": self.padding}
+        return {"kind": self.kind, "size": self.size}
+
+    @classmethod
+    def from_value(cls, i: int, v) -> "Layer":
+        """A :class:`Layer` from a Layer or a table (TOML/JSON); ConfigError names ``layers[i]``."""
+        if isinstance(v, Layer):
+            d = dataclasses.asdict(v)
+        elif isinstance(v, dict):
+            d = dict(v)
+        else:
+            raise ConfigError(f"layers[{i}]={v!r}: expected a table like {{kind=\"conv\", channels=8, kernel=3}}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ConfigError(f"layers[{i}]: unknown fields {sorted(unknown)}; allowed: {sorted(known)}")
+        kind = d.get("kind")
+        if kind not in LAYER_KINDS:
+            raise ConfigError(f"layers[{i}].kind={kind!r}: allowed values are {LAYER_KINDS}")
+        defaults = {"size": None, "channels": None, "kernel": 1, "stride": 1, "padding": 0}
+        need = {"fc": ("size",), "pool": ("size",), "conv": ("channels",)}[kind]
+        allowed = need + (("kernel", "stride", "padding") if kind == "conv" else ())
+        for name, default in defaults.items():
+            if name not in allowed and d.get(name, default) != default:
+                raise ConfigError(f"layers[{i}].{name}: not a field of a {kind} layer (its fields: {need + allowed[len(need):]})")
+        for name in need:
+            if d.get(name) is None:
+                raise ConfigError(f"layers[{i}].{name}: required for a {kind} layer")
+        rng = {"size": (2, 8) if kind == "pool" else (1, 65536), "channels": (1, 65536), "kernel": (1, 7),
+               "stride": (1, 2)}
+        for name in allowed:
+            if name == "padding":
+                continue
+            v = d.get(name, defaults[name])
+            lo, hi = rng[name]
+            _check_int(f"layers[{i}].{name}", v, lo, hi)
+        k = int(d.get("kernel", 1))
+        _check_int(f"layers[{i}].padding", d.get("padding", 0), 0, k - 1)
+        return cls(kind=kind, **{n: int(d[n]) if d.get(n) is not None else defaults[n] for n in defaults})
+
+
+_DEFAULT_LAYER_SIZES = (64, 128, 64, 10)
+
+
+@dataclass(frozen=True)
+class _Geometry:
+    """Derived per-neuron-layer geometry of a chip given by ``layers`` (internal)."""
+    kind: str
+    raw_in: tuple           # (C, H, W) of the spikes the layer receives (before its input pooling)
+    pool: tuple             # (ph, pw) input pooling window (1, 1) for none
+    in_shape: tuple         # (C, H, W) after pooling
+    out_shape: tuple        # (Co, H', W'); fc: (N, 1, 1)
+    kernel: tuple           # (kh, kw); fc: (1, 1)
+    stride: int
+    padding: tuple          # (ph, pw) zero padding
+
+
+@dataclass(frozen=True)
 class ChipConfig:
     """Structure and neuron parameters of a feed-forward LIF accelerator.
 
@@ -79,8 +163,11 @@ class ChipConfig:
     beta: tuple[float, ...] | float = 0.9         # per layer, in (0, 1)
     threshold: tuple[int, ...] | int = 64         # per layer, in [1, 2**(m-1)-1] membrane LSBs
     reset: str = "subtract"                        # "subtract" or "zero"
+    input_shape: tuple[int, int, int] | None = None   # (C, H, W) of the input; HWC address numbering
+    layers: tuple[Layer, ...] | None = None        # fc/conv/pool entries; then layer_sizes is derived
 
     def __post_init__(self) -> None:
+        self._init_layers()
         if isinstance(self.layer_sizes, (str, bytes)) or not isinstance(self.layer_sizes, Sequence) or \
                 not all(_is_int(s) for s in self.layer_sizes):
             raise ConfigError(f"layer_sizes={self.layer_sizes!r}: expected a list of integers 1..65536")
@@ -116,20 +203,240 @@ class ChipConfig:
         if not isinstance(self.reset, str) or self.reset not in RESET_MODES:
             raise ConfigError(f"reset={self.reset!r}: allowed values are {RESET_MODES}")
 
+    def _init_layers(self) -> None:
+        """Validate ``input_shape``/``layers``, derive ``layer_sizes`` and the per-layer geometry."""
+        shape = self.input_shape
+        if shape is not None:
+            if isinstance(shape, (str, bytes)) or not isinstance(shape, Sequence) or len(shape) != 3 or \
+                    not all(_is_int(v) and 1 <= int(v) <= 65536 for v in shape):
+                raise ConfigError(f"input_shape={shape!r}: expected [C, H, W], integers 1..65536")
+            shape = tuple(int(v) for v in shape)
+            if math.prod(shape) > 65536:
+                raise ConfigError(f"input_shape={list(shape)}: C*H*W={math.prod(shape)}, allowed range is 1..65536")
+            object.__setattr__(self, "input_shape", shape)
+        if self.layers is None:
+            geo = None
+            if shape is not None:
+                sizes = self.layer_sizes
+                if isinstance(sizes, Sequence) and len(sizes) >= 1 and _is_int(sizes[0]) and \
+                        int(sizes[0]) != math.prod(shape):
+                    raise ConfigError(f"input_shape={list(shape)}: C*H*W={math.prod(shape)} must equal "
+                                      f"layer_sizes[0]={sizes[0]}")
+            object.__setattr__(self, "_geo", geo)
+            return
+        if shape is None:
+            raise ConfigError("input_shape: required with layers (the input's [C, H, W])")
+        if isinstance(self.layers, (str, bytes, dict)) or not isinstance(self.layers, Sequence) or not self.layers:
+            raise ConfigError(f"layers={self.layers!r}: expected a non-empty list of tables "
+                              f"({{kind=\"fc\"|\"conv\"|\"pool\", ...}})")
+        layers = tuple(Layer.from_value(i, v) for i, v in enumerate(self.layers))
+        object.__setattr__(self, "layers", layers)
+        if layers[-1].kind == "pool":
+            raise ConfigError(f"layers[{len(layers) - 1}]: a pool cannot be the last entry (it has no neurons)")
+        geo, cur, pool, prev_kind = [], shape, (1, 1), "input"
+        pool_start = None
+        for i, ly in enumerate(layers):
+            C, H, W = cur
+            if ly.kind == "pool":
+                if prev_kind == "fc":
+                    raise ConfigError(f"layers[{i}]: a pool after an fc layer (pool needs an image: input, conv or pool)")
+                p = ly.size
+                ph = p if H > 1 else 1
+                if H % ph or W % p:
+                    raise ConfigError(f"layers[{i}].size={p}: pooling must tile the {C}x{H}x{W} input "
+                                      f"(height and width multiples of size; height 1: width only)")
+                cur = (C, H // ph, W // p)
+                pool = (pool[0] * ph, pool[1] * p)
+                pool_start = pool_start or (C, H, W)
+                prev_kind = "pool"
+                continue
+            raw = pool_start or cur
+            if ly.kind == "conv":
+                if prev_kind == "fc":
+                    raise ConfigError(f"layers[{i}]: a conv after an fc layer (a conv needs an image: it must "
+                                      f"follow the input or a conv/pool layer)")
+                k, s_, p = ly.kernel, ly.stride, ly.padding
+                kh, padh = (1, 0) if H == 1 else (k, p)
+                if k > W + 2 * p or kh > H + 2 * padh:
+                    kmax = (W if H == 1 else min(H, W)) + 2 * p
+                    raise ConfigError(f"layers[{i}].kernel={k}: larger than the padded {C}x{H}x{W} input; "
+                                      f"allowed range is 1..{kmax} with padding={p}")
+                if k < s_:
+                    raise ConfigError(f"layers[{i}].stride={s_}: must not exceed kernel={k} (inputs between "
+                                      f"windows would reach no neuron); allowed range is 1..{k}")
+                if (W + 2 * p - k) % s_ > p or (H + 2 * padh - kh) % s_ > padh:
+                    raise ConfigError(f"layers[{i}].stride={s_}: leaves input rows/cols of the {C}x{H}x{W} input "
+                                      f"in no window ((size + 2*padding - kernel) % stride must be <= padding); "
+                                      f"allowed: 1, or another kernel/padding")
+                Ho, Wo = (H + 2 * padh - kh) // s_ + 1, (W + 2 * p - k) // s_ + 1
+                out = (ly.channels, Ho, Wo)
+                geo.append(_Geometry("conv", raw, pool, cur, out, (kh, k), s_, (padh, p)))
+            else:
+                out = (ly.size, 1, 1)
+                geo.append(_Geometry("fc", raw, pool, cur, out, (1, 1), 1, (0, 0)))
+            if math.prod(out) > 65536:
+                raise ConfigError(f"layers[{i}]: {math.prod(out)} neurons ({'x'.join(map(str, out))}); "
+                                  f"allowed range is 1..65536")
+            cur, pool, pool_start, prev_kind = out if ly.kind == "conv" else (ly.size, 1, 1), (1, 1), None, ly.kind
+        derived = (math.prod(shape),) + tuple(math.prod(g.out_shape) for g in geo)
+        given = self.layer_sizes
+        if isinstance(given, (str, bytes)) or not isinstance(given, Sequence) or \
+                tuple(given) not in (_DEFAULT_LAYER_SIZES, derived):
+            raise ConfigError(f"layer_sizes={given!r}: inconsistent with layers (derived {list(derived)}); "
+                              f"leave it out when giving layers")
+        object.__setattr__(self, "layer_sizes", derived)
+        object.__setattr__(self, "_geo", tuple(geo))
+
     # -- derived structure --------------------------------------------------------------------------
     @property
     def num_layers(self) -> int:
         return len(self.layer_sizes) - 1
 
     def fan_in(self, layer: int) -> int:
-        return self.layer_sizes[layer]
+        """Input addresses of ``layer`` after its input pooling (``prod(in_shape(layer))``; FC chips:
+        ``layer_sizes[layer]``). For an fc layer this is its weight matrix's row count."""
+        if self._geo is None:
+            return self.layer_sizes[layer]
+        return math.prod(self._geo[layer].in_shape)
 
     def fan_out(self, layer: int) -> int:
+        """Neurons of ``layer`` (``layer_sizes[layer + 1]``; a conv layer's ``C_out * H' * W'``)."""
         return self.layer_sizes[layer + 1]
 
     def groups(self, layer: int) -> int:
-        """Words of `lanes` neurons that hold layer ``layer`` (``ceil(N_out / lanes)``)."""
-        return -(-self.fan_out(layer) // self.lanes)
+        """Words of `lanes` neurons per position: ``ceil(C_out / lanes)`` for a conv layer, ``ceil(N_out /
+        lanes)`` for an fc layer."""
+        return -(-self.out_channels(layer) // self.lanes)
+
+    # -- layer geometry (FC chips: every layer is "fc", shapes (N, 1, 1)) ----------------------------------
+    def layer_kind(self, layer: int) -> str:
+        """``"fc"`` or ``"conv"`` (pool entries are not neuron layers; see :meth:`input_pool`)."""
+        return "fc" if self._geo is None else self._geo[layer].kind
+
+    def in_shape(self, layer: int) -> tuple[int, int, int]:
+        """(C, H, W) that ``layer`` sees after its input pooling; FC chips: ``(fan_in, 1, 1)``."""
+        if self._geo is None:
+            return (self.layer_sizes[layer], 1, 1) if layer or self.input_shape is None else self.input_shape
+        return self._geo[layer].in_shape
+
+    def raw_in_shape(self, layer: int) -> tuple[int, int, int]:
+        """(C, H, W) of the spikes that arrive at ``layer`` (before its input pooling): the input's
+        shape for layer 0, else the previous neuron layer's :meth:`out_shape`."""
+        if self._geo is None:
+            return self.in_shape(layer)
+        return self._geo[layer].raw_in
+
+    def out_shape(self, layer: int) -> tuple[int, int, int]:
+        """(C_out, H', W') of a conv layer; ``(N, 1, 1)`` of an fc layer. Neuron ``j`` of the layer is
+        ``(y'*W' + x')*C_out + c`` (HWC)."""
+        return (self.fan_out(layer), 1, 1) if self._geo is None else self._geo[layer].out_shape
+
+    def out_channels(self, layer: int) -> int:
+        return self.out_shape(layer)[0]
+
+    def positions(self, layer: int) -> int:
+        """Output positions ``H'*W'`` of a conv layer (1 for fc)."""
+        _, h, w = self.out_shape(layer)
+        return h * w
+
+    def input_pool(self, layer: int) -> int:
+        """Sum-pooling factor in front of ``layer`` (product of the pool entries before it; 1 for none).
+        On an input of height 1 the window is 1 x factor (see :meth:`pool_window`)."""
+        return 1 if self._geo is None else self._geo[layer].pool[1]
+
+    def pool_window(self, layer: int) -> tuple[int, int]:
+        """(ph, pw): input events at ``(c, y, x)`` go to pooled ``(c, y // ph, x // pw)``."""
+        return (1, 1) if self._geo is None else self._geo[layer].pool
+
+    def pool_area(self, layer: int) -> int:
+        """Raw input addresses per pooled address (the most events one pooled address gets per step)."""
+        ph, pw = self.pool_window(layer)
+        return ph * pw
+
+    def kernel(self, layer: int) -> tuple[int, int]:
+        """(kh, kw) of a conv layer: (k, k), or (1, k) when its input height is 1; fc: (1, 1)."""
+        return (1, 1) if self._geo is None else self._geo[layer].kernel
+
+    def stride(self, layer: int) -> int:
+        return 1 if self._geo is None else self._geo[layer].stride
+
+    def padding(self, layer: int) -> tuple[int, int]:
+        """(pad_h, pad_w) zero padding of a conv layer (pad_h = 0 when its input height is 1)."""
+        return (0, 0) if self._geo is None else self._geo[layer].padding
+
+    def weight_rows(self, layer: int) -> int:
+        """Weight-memory rows of ``layer``: ``fan_in`` (fc) or ``C_in*kh*kw`` (conv); row ``(c*kh + ky)*kw +
+        kx`` of a conv layer holds the kernel tap (c, ky, kx) for every output channel."""
+        if self.layer_kind(layer) == "fc":
+            return self.fan_in(layer)
+        kh, kw = self.kernel(layer)
+        return self.in_shape(layer)[0] * kh * kw
+
+    def weight_shape(self, layer: int) -> tuple[int, ...]:
+        """``(N_in, N_out)`` for fc, ``(C_in, kh, kw, C_out)`` for conv."""
+        if self.layer_kind(layer) == "fc":
+            return (self.fan_in(layer), self.fan_out(layer))
+        kh, kw = self.kernel(layer)
+        return (self.in_shape(layer)[0], kh, kw, self.out_channels(layer))
+
+    def state_words(self, layer: int) -> int:
+        """Membrane (and threshold-offset) words of ``layer``: ``positions * groups``; word ``pos*G + g``
+        holds the neurons ``pos*C_out + g*lanes ...``."""
+        return self.positions(layer) * self.groups(layer)
+
+    def decode_latency(self, layer: int) -> int:
+        """Cycles the EVENT phase of ``layer`` spends once per step before its first event's first cycle:
+        0 for fc, :data:`CONV_DECODE_LATENCY` for conv."""
+        return CONV_DECODE_LATENCY if self.layer_kind(layer) == "conv" else 0
+
+    def event_overhead(self, layer: int) -> int:
+        """Extra cycles per input event of ``layer`` (:data:`CONV_EVENT_OVERHEAD` for conv, 0 for fc)."""
+        return CONV_EVENT_OVERHEAD if self.layer_kind(layer) == "conv" else 0
+
+    def receptive_counts(self, layer: int) -> np.ndarray:
+        """``V`` of every raw input address of ``layer`` (HWC flat, before pooling): the output positions
+        an event there visits (``|{y'}| * |{x'}|``); 1 for fc. Closed form of the conv schedule."""
+        C, H, W = self.raw_in_shape(layer)
+        if self.layer_kind(layer) == "fc":
+            return np.ones(C * H * W, np.int64)
+        ph, pw = self.pool_window(layer)
+        _, Hp, Wp = self.in_shape(layer)
+        _, Ho, Wo = self.out_shape(layer)
+        (kh, kw), s, (pdh, pdw) = self.kernel(layer), self.stride(layer), self.padding(layer)
+        vy = np.array([_visits(y, pdh, s, kh, Ho) for y in range(Hp)], np.int64)
+        vx = np.array([_visits(x, pdw, s, kw, Wo) for x in range(Wp)], np.int64)
+        v = vy[np.arange(H) // ph][:, None] * vx[np.arange(W) // pw][None, :]     # (H, W)
+        return np.repeat(v.reshape(-1), C)
+
+    def synaptic_fan_in(self, layer: int) -> int:
+        """Most weight additions one neuron of ``layer`` can get in one step: ``weight_rows * pool_area``
+        (every raw input address that reaches it spiking)."""
+        return self.weight_rows(layer) * self.pool_area(layer)
+
+    @property
+    def packed_input(self) -> bool:
+        """The input stream carries packed (y, x, c) coordinates: the first entry of ``layers`` is a conv
+        or a pool. Otherwise an input event's index is the flat input address."""
+        return self.layers is not None and self.layers[0].kind != "fc"
+
+    def input_address(self, i: int) -> int:
+        """The ``index`` of the input event for flat (HWC) input address ``i``: ``i`` itself, or for a
+        :attr:`packed_input` chip ``(y << (bx + bc)) | (x << bc) | c``, ``bc = clog2(C)``, ``bx = clog2(W)``."""
+        if not self.packed_input:
+            return int(i)
+        C, H, W = self.input_shape
+        c, x, y = int(i) % C, (int(i) // C) % W, int(i) // (C * W)
+        bc, bx = clog2(C), clog2(W)
+        return (y << (bx + bc)) | (x << bc) | c
+
+    def input_index(self, word: int) -> int:
+        """Inverse of :meth:`input_address`: the flat input address of an input event ``index``."""
+        if not self.packed_input:
+            return int(word)
+        C, H, W = self.input_shape
+        bc, bx = clog2(C), clog2(W)
+        c, x, y = word & ((1 << bc) - 1), (word >> bc) & ((1 << bx) - 1), word >> (bx + bc)
+        return (y * W + x) * C + c
 
     @property
     def weight_min(self) -> int:
@@ -157,8 +464,9 @@ class ChipConfig:
 
     @property
     def acc_bits(self) -> int:
-        """Width of a stored membrane word: wide enough that one step's accumulation never overflows."""
-        max_fan_in = max(self.layer_sizes[:-1])
+        """Width of a stored membrane word: wide enough that one step's accumulation never overflows
+        (``max_fan_in`` = the largest :meth:`synaptic_fan_in`; ``layer_sizes[l]`` on an FC chip)."""
+        max_fan_in = max(self.synaptic_fan_in(l) for l in range(self.num_layers))
         return max(self.membrane_bits, self.weight_bits + clog2(max_fan_in + 1)) + 1
 
     @property
@@ -183,12 +491,13 @@ class ChipConfig:
         return tuple(b / (1 << self.beta_frac_bits) for b in self.beta_int)
 
     def weight_base(self, layer: int) -> int:
-        """First weight-memory word of ``layer``; row ``i`` (source neuron) starts at ``base + i*groups``."""
-        return sum(self.fan_in(k) * self.groups(k) for k in range(layer))
+        """First weight-memory word of ``layer``; row ``r`` (fc: source neuron; conv: ``(c*kh + ky)*kw +
+        kx``) starts at ``base + r*groups``."""
+        return sum(self.weight_rows(k) * self.groups(k) for k in range(layer))
 
     def state_base(self, layer: int) -> int:
-        """First membrane/offset-memory word of ``layer``."""
-        return sum(self.groups(k) for k in range(layer))
+        """First membrane/offset-memory word of ``layer`` (word ``pos*groups + g`` of the layer follows)."""
+        return sum(self.state_words(k) for k in range(layer))
 
     @property
     def weight_depth(self) -> int:
@@ -205,8 +514,13 @@ class ChipConfig:
 
     @property
     def index_bits(self) -> int:
-        """Width of an address-event index (enough for any layer)."""
-        return clog2(max(self.layer_sizes))
+        """Width of an address-event index (enough for any layer, and for a :attr:`packed_input` chip's
+        ``clog2(H) + clog2(W) + clog2(C)`` coordinate bits)."""
+        bits = clog2(max(self.layer_sizes))
+        if self.packed_input:
+            C, H, W = self.input_shape
+            bits = max(bits, clog2(H) + clog2(W) + clog2(C))
+        return bits
 
     @property
     def counter_names(self) -> tuple[str, ...]:
@@ -226,10 +540,22 @@ class ChipConfig:
         return hashlib.sha256(text.encode()).hexdigest()
 
     def replace(self, **changes) -> "ChipConfig":
+        """A copy with ``changes``; a new ``layers``/``input_shape`` re-derives ``layer_sizes``."""
+        if self.layers is not None and "layer_sizes" not in changes and ({"layers", "input_shape"} & set(changes)):
+            changes["layer_sizes"] = _DEFAULT_LAYER_SIZES
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """Plain fields (JSON/TOML-able). ``input_shape``/``layers`` appear only when set, so an FC chip's
+        dict (and :attr:`structure_hash`) is what it was before they existed."""
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        if self.input_shape is None:
+            del d["input_shape"]
+        if self.layers is None:
+            del d["layers"]
+        else:
+            d["layers"] = [ly.to_dict() for ly in self.layers]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "ChipConfig":
@@ -243,13 +569,14 @@ class ChipConfig:
 
     # -- validation of runtime data -----------------------------------------------------------------
     def check_weights(self, weights: Sequence[np.ndarray]) -> list[np.ndarray]:
-        """Validate integer weights ``W[l]`` of shape ``(N_l, N_{l+1})``; return them as int64 arrays."""
+        """Validate integer weights ``W[l]`` of shape :meth:`weight_shape` (fc ``(N_in, N_out)``, conv
+        ``(C_in, kh, kw, C_out)``); return them as int64 arrays."""
         if len(weights) != self.num_layers:
             raise ConfigError(f"weights: expected {self.num_layers} matrices (one per layer), got {len(weights)}")
         out = []
         for l, w in enumerate(weights):
             w = np.asarray(w)
-            shape = (self.fan_in(l), self.fan_out(l))
+            shape = self.weight_shape(l)
             if w.shape != shape:
                 raise ConfigError(f"weights[{l}]: expected shape {shape}, got {w.shape}")
             out.append(_int_array(f"weights[{l}]", w, self.weight_min, self.weight_max,
@@ -288,6 +615,11 @@ class ChipConfig:
         if s.dtype != bool and not np.all((s == 0) | (s == 1)):
             raise ConfigError("spikes: entries must be 0 or 1 (one address event per neuron per step)")
         return s.astype(bool)
+
+
+def _visits(y: int, pad: int, s: int, k: int, n_out: int) -> int:
+    """Output positions ``0 <= y' < n_out`` with ``0 <= y + pad - s*y' < k``."""
+    return sum(1 for yo in range(n_out) if 0 <= y + pad - s * yo < k)
 
 
 def _is_int(v) -> bool:

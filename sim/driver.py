@@ -71,14 +71,15 @@ class BusHost:
                 for k, name in enumerate(self.cfg.counter_names)}
 
     async def run_sample(self, spikes: np.ndarray, record_state: bool) -> dict:
-        """One sample ``(T, N0)`` bool from a cleared chip: output spikes, states, counters."""
+        """One sample ``(T, N0)`` bool from a cleared chip: output spikes, states, counters. Input
+        address ``i`` (HWC flat) is sent as ``cfg.input_address(i)`` (packed coordinates on a conv chip)."""
         cfg = self.cfg
         T = spikes.shape[0]
         await self.clear()
         out = np.zeros((T, cfg.layer_sizes[-1]), bool)
         state = [np.zeros((T, cfg.fan_out(l)), np.int64) for l in range(cfg.num_layers)] if record_state else None
         for t in range(T):
-            idx = await self.step(np.flatnonzero(spikes[t]).tolist())
+            idx = await self.step([cfg.input_address(i) for i in np.flatnonzero(spikes[t])])
             if len(set(idx)) != len(idx) or any(i >= cfg.layer_sizes[-1] for i in idx):
                 raise RuntimeError(f"chip emitted malformed output events at step {t}: {idx}")
             out[t, idx] = True

@@ -1,59 +1,111 @@
 """A deliberately naive per-neuron, per-event reference of docs/chip.md, independent of sim.model.
 
 It walks the schedule cycle by cycle in plain Python integers, so it checks the fast model's
-vectorised arithmetic and its closed-form cycle count."""
+vectorised arithmetic and its closed-form cycle count. Conv layers follow "Convolution and pooling":
+every input event is pooled to (c, y // ph, x // pw), then visits its output positions (y' ascending,
+x' ascending, group innermost), one cycle per (position, group)."""
 from __future__ import annotations
 
 from hw.config import ChipConfig
 
 
-def reference_run(cfg: ChipConfig, weights, offsets, spikes):
-    """One sample ``spikes[t][i]``; returns (spikes per layer [t][l] list, state [t][l] list, cycles)."""
+def _pooled(cfg: ChipConfig, l: int, i: int) -> tuple[int, int, int]:
+    """Raw (HWC flat) input address ``i`` of layer ``l`` -> pooled coordinate (c, y, x)."""
+    C, H, W = cfg.raw_in_shape(l)
+    ph, pw = cfg.pool_window(l)
+    c, x, y = i % C, (i // C) % W, i // (C * W)
+    return c, y // ph, x // pw
+
+
+def reference_run(cfg: ChipConfig, weights, offsets, spikes, counters: dict | None = None):
+    """One sample ``spikes[t][i]``; returns (spikes per layer [t][l] list, state [t][l] list, cycles).
+    ``counters``, if given, is filled with every counter of ``cfg.counter_names``."""
     L, lanes, f = cfg.num_layers, cfg.lanes, cfg.beta_frac_bits
     lo, hi = cfg.membrane_min, cfg.membrane_max
     u = [[0] * cfg.fan_out(l) for l in range(L)]
+    cnt = {name: 0 for name in cfg.counter_names}
     out_spk, out_state, cycles = [], [], 0
+
+    def tick(n=1):
+        nonlocal cycles
+        cycles += n
+
     for t in range(len(spikes)):
         events = [i for i, s in enumerate(spikes[t]) if s]
+        cnt["in_events"] += len(events)
         spk_t, st_t = [], []
         for l in range(L):
             n = cfg.fan_out(l)
-            groups = (n + lanes - 1) // lanes
+            co_n = cfg.out_channels(l)
+            groups = (co_n + lanes - 1) // lanes
+            Wi = cfg.in_shape(l)[2]
             acc = list(u[l])
-            for i in events:                       # one cycle per (event, group)
-                for g in range(groups):
-                    cycles += 1
-                    for k in range(lanes):
-                        j = g * lanes + k
-                        if j < n:
-                            acc[j] += int(weights[l][i][j])
-            cycles += 1                            # end of events
-            cycles += cfg.update_latency           # update fill (the update pipeline's depth)
+            tick(cfg.decode_latency(l))
+            for i in events:
+                c, y, x = _pooled(cfg, l, i)
+                tick(cfg.event_overhead(l))
+                if cfg.layer_kind(l) == "fc":
+                    targets = [(0, (y * Wi + x) * cfg.in_shape(l)[0] + c, None)]
+                else:
+                    (kh, kw), s, (pdh, pdw) = cfg.kernel(l), cfg.stride(l), cfg.padding(l)
+                    _, Ho, Wo = cfg.out_shape(l)
+                    targets = []
+                    for yo in range(Ho):                    # y' ascending, then x', then group
+                        for xo in range(Wo):
+                            ky, kx = y + pdh - s * yo, x + pdw - s * xo
+                            if 0 <= ky < kh and 0 <= kx < kw:
+                                targets.append((yo * Wo + xo, None, (c, ky, kx)))
+                for pos, row, tap in targets:              # one cycle per (position, group)
+                    for g in range(groups):
+                        tick()
+                        cnt["weight_reads"] += 1
+                        cnt["state_reads"] += 1
+                        cnt["state_writes"] += 1
+                        for k in range(lanes):
+                            co = g * lanes + k
+                            if co >= co_n:
+                                continue
+                            cnt["synops"] += 1
+                            w = weights[l][row][co] if tap is None else weights[l][tap[0]][tap[1]][tap[2]][co]
+                            acc[pos * co_n + co] += int(w)
+            tick()                                         # end of events
+            tick(cfg.update_latency)                       # update fill (the update pipeline's depth)
             new_events = []
-            for g in range(groups):
-                fired = 0
-                for k in range(lanes):
-                    j = g * lanes + k
-                    if j >= n:
-                        continue
-                    v = min(max(acc[j], lo), hi)
-                    thr = cfg.threshold[l] + (int(offsets[l][j]) if offsets is not None else 0)
-                    s = v > thr
-                    lv = (v * cfg.beta_int[l] + (1 << (f - 1))) // (1 << f)   # floor division
-                    if s and cfg.reset == "zero":
-                        u[l][j] = 0
-                    elif s:
-                        u[l][j] = min(max(lv - thr, lo), hi)
-                    else:
-                        u[l][j] = lv
-                    if s:
-                        fired += 1
-                        new_events.append(j)
-                cycles += max(1, fired)
-            spk_t.append([j in new_events for j in range(n)])
+            for pos in range(cfg.positions(l)):            # state words in address order
+                for g in range(groups):
+                    fired = 0
+                    cnt["state_reads"] += 1
+                    cnt["state_writes"] += 1
+                    for k in range(lanes):
+                        co = g * lanes + k
+                        if co >= co_n:
+                            continue
+                        j = pos * co_n + co
+                        cnt["neuron_updates"] += 1
+                        v = min(max(acc[j], lo), hi)
+                        thr = cfg.threshold[l] + (int(offsets[l][j]) if offsets is not None else 0)
+                        s = v > thr
+                        lv = (v * cfg.beta_int[l] + (1 << (f - 1))) // (1 << f)   # floor division
+                        if s and cfg.reset == "zero":
+                            u[l][j] = 0
+                        elif s:
+                            u[l][j] = min(max(lv - thr, lo), hi)
+                        else:
+                            u[l][j] = lv
+                        if s:
+                            fired += 1
+                            new_events.append(j)
+                    tick(max(1, fired))
+            cnt[f"spikes_l{l}"] += len(new_events)
+            fired_set = set(new_events)
+            spk_t.append([j in fired_set for j in range(n)])
             st_t.append(list(u[l]))
             events = new_events
-        cycles += len(events) + 1                  # output events + end token
+        tick(len(events) + 1)                              # output events + end token
+        cnt["out_events"] += len(events)
         out_spk.append(spk_t)
         out_state.append(st_t)
+    cnt["cycles"] = cycles
+    if counters is not None:
+        counters.update(cnt)
     return out_spk, out_state, cycles
