@@ -11,6 +11,7 @@ Trainers only ever call ``load`` and ``run``, so any backend can be the chip in 
 """
 from __future__ import annotations
 
+import math
 import os
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -27,10 +28,13 @@ BACKENDS = ("fast", "amaranth", "icarus", "verilator", "board")
 def memory_estimate(cfg: ChipConfig, batch: int, steps: int, record_state: bool = False) -> int:
     """Bytes a programmed fast chip needs to run ``batch`` samples of ``steps`` steps (an upper estimate):
     the weights (int64 plus a float working copy), the per-step working arrays, the recorded spikes and,
-    if asked, the recorded membrane states."""
-    synapses = sum(cfg.fan_in(l) * cfg.fan_out(l) for l in range(cfg.num_layers))
+    if asked, the recorded membrane states. A conv layer's im2col matrix is built in chunks of at most
+    ``FastModel.IM2COL_BYTES``; its event counts (int8) are one byte per input address and step."""
+    synapses = sum(math.prod(cfg.weight_shape(l)) for l in range(cfg.num_layers))
     neurons = sum(cfg.layer_sizes)
     per_step = batch * neurons * 8 * 6                      # accumulators, membranes, spikes, temporaries
+    if any(cfg.layer_kind(l) == "conv" or cfg.pool_area(l) > 1 for l in range(cfg.num_layers)):
+        per_step += batch * steps * sum(cfg.layer_sizes[:-1]) * 2 + FastModel.IM2COL_BYTES * 2
     recorded = batch * steps * (neurons + cfg.layer_sizes[0])  # bool spikes in and out
     if record_state:
         recorded += batch * steps * neurons * 8

@@ -78,7 +78,7 @@ class FaultyChip(Chip):
         cfg = inner.cfg
         self._thr_noise = [rng.normal(0, 1, cfg.fan_out(l)) for l in range(cfg.num_layers)]
         self._leak_noise = [rng.normal(0, 1, cfg.fan_out(l)) for l in range(cfg.num_layers)]
-        self._stuck = [rng.random((cfg.fan_in(l), cfg.fan_out(l))) < faults.stuck_zero
+        self._stuck = [rng.random(cfg.weight_shape(l)) < faults.stuck_zero
                        for l in range(cfg.num_layers)]
 
     def _faulty_offsets(self) -> list[np.ndarray]:

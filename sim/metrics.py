@@ -42,8 +42,9 @@ def chip_metrics(cfg: ChipConfig, weights: Sequence[np.ndarray], x: np.ndarray, 
     weights = cfg.check_weights(weights)
     ins = layer_inputs(cfg, weights, offsets, x, result)
     B, T = ins[0].shape[:2]
-    nz = sum(float((ins[l].sum(axis=(0, 1)) * (weights[l] != 0).sum(axis=1)).sum()) for l in range(cfg.num_layers))
-    dense = sum(float(ins[l].sum()) * cfg.fan_out(l) for l in range(cfg.num_layers))
+    nz = sum(float((ins[l].sum(axis=(0, 1)) * address_fan_out(cfg, l, weights[l] != 0)).sum())
+             for l in range(cfg.num_layers))
+    dense = sum(float((ins[l].sum(axis=(0, 1)) * address_fan_out(cfg, l)).sum()) for l in range(cfg.num_layers))
     spikes = sum(float(result.counters[f"spikes_l{l}"].sum()) for l in range(cfg.num_layers))
     neurons = B * T * sum(cfg.layer_sizes[1:])
     return {"synops": dense / B, "synops_nonzero": nz / B,
@@ -52,28 +53,82 @@ def chip_metrics(cfg: ChipConfig, weights: Sequence[np.ndarray], x: np.ndarray, 
             "footprint_bytes": footprint_bytes(cfg)}
 
 
+def address_fan_out(cfg: ChipConfig, layer: int, mask: np.ndarray | None = None) -> np.ndarray:
+    """Per raw input address of ``layer`` (HWC flat, before pooling): the synapses one event there reaches,
+    every one (``mask`` None: ``fan_out`` for fc, ``V*C_out`` for conv) or those where ``mask`` (a bool
+    array of the layer's weight shape, e.g. ``W != 0``) is set."""
+    C, H, W = cfg.raw_in_shape(layer)
+    if mask is None:
+        return cfg.receptive_counts(layer) * cfg.out_channels(layer)
+    ph, pw = cfg.pool_window(layer)
+    Ci, Hp, Wp = cfg.in_shape(layer)
+    if cfg.layer_kind(layer) == "fc":
+        per = mask.sum(axis=1).reshape(Hp, Wp, Ci)
+    else:
+        nnz = mask.sum(axis=3)                          # (C_in, kh, kw): non-zero weights of each tap
+        (kh, kw), s, (pdh, pdw) = cfg.kernel(layer), cfg.stride(layer), cfg.padding(layer)
+        _, Ho, Wo = cfg.out_shape(layer)
+        per = np.zeros((Hp, Wp, Ci), np.int64)
+        for ky in range(kh):                            # input (y, x) meets tap (ky, kx) at most once
+            ys = s * np.arange(Ho) + ky - pdh
+            ys = ys[(ys >= 0) & (ys < Hp)]
+            for kx in range(kw):
+                xs = s * np.arange(Wo) + kx - pdw
+                xs = xs[(xs >= 0) & (xs < Wp)]
+                per[np.ix_(ys, xs)] += nnz[:, ky, kx]
+    return per[np.arange(H) // ph][:, np.arange(W) // pw].reshape(-1)
+
+
 def footprint_bytes(cfg: ChipConfig) -> int:
-    synapses = sum(cfg.fan_in(l) * cfg.fan_out(l) for l in range(cfg.num_layers))
+    synapses = sum(int(np.prod(cfg.weight_shape(l))) for l in range(cfg.num_layers))
     neurons = sum(cfg.layer_sizes[1:])
     return -(-(synapses * cfg.weight_bits + neurons * (cfg.acc_bits + cfg.threshold_offset_bits)) // 8)
 
 
 def snntorch_mirror(cfg: ChipConfig, weights, offsets=None):
-    """An snnTorch ``Sequential`` (Linear without bias, Leaky with the chip's beta, per-neuron threshold and
-    reset) carrying the integer weights: what NeuroBench measures."""
+    """An snnTorch ``Sequential`` (Linear or Conv2d without bias, sum pooling as ``AvgPool2d`` with
+    ``divisor_override=1``, Leaky with the chip's beta, per-neuron threshold and reset) carrying the integer
+    weights: what NeuroBench measures. Activity between layers is flat HWC, as on the chip."""
     import snntorch as snn
     import torch
     from torch import nn
     weights, offsets = cfg.check_weights(weights), cfg.check_offsets(offsets)
     mods = []
     for l in range(cfg.num_layers):
-        fc = nn.Linear(cfg.fan_in(l), cfg.fan_out(l), bias=False)
+        C, H, W = cfg.raw_in_shape(l)
+        image = cfg.layer_kind(l) == "conv" or cfg.pool_area(l) > 1
+        if image:
+            mods += [nn.Unflatten(1, (H, W, C)), _Permute(0, 3, 1, 2)]          # (B, N) HWC -> NCHW
+        if cfg.pool_area(l) > 1:
+            mods.append(nn.AvgPool2d(cfg.pool_window(l), divisor_override=1))
+        if cfg.layer_kind(l) == "conv":
+            Ci = cfg.in_shape(l)[0]
+            fc = nn.Conv2d(Ci, cfg.out_channels(l), cfg.kernel(l), cfg.stride(l), cfg.padding(l), bias=False)
+            w = weights[l].transpose(3, 0, 1, 2)                                  # (C_out, C_in, kh, kw)
+        else:
+            if image:
+                mods += [_Permute(0, 2, 3, 1), nn.Flatten()]                     # pooled NCHW -> HWC flat
+            fc = nn.Linear(cfg.fan_in(l), cfg.fan_out(l), bias=False)
+            w = weights[l].T
         with torch.no_grad():
-            fc.weight.copy_(torch.as_tensor(weights[l].T, dtype=torch.float32))
+            fc.weight.copy_(torch.as_tensor(np.ascontiguousarray(w), dtype=torch.float32))
+        mods.append(fc)
+        if cfg.layer_kind(l) == "conv":
+            mods += [_Permute(0, 2, 3, 1), nn.Flatten()]                         # NCHW -> HWC flat
         thr = torch.as_tensor(cfg.threshold[l] + offsets[l], dtype=torch.float32)
-        mods += [fc, snn.Leaky(beta=cfg.beta_effective[l], threshold=thr, reset_mechanism=cfg.reset,
+        mods += [snn.Leaky(beta=cfg.beta_effective[l], threshold=thr, reset_mechanism=cfg.reset,
                                init_hidden=True, output=l == cfg.num_layers - 1)]
     return nn.Sequential(*mods)
+
+
+def _Permute(*dims):
+    """``x.permute(*dims)`` as a module (for :func:`snntorch_mirror`'s Sequential)."""
+    from torch import nn
+
+    class Permute(nn.Module):
+        def forward(self, x):
+            return x.permute(*dims)
+    return Permute()
 
 
 def neurobench_metrics(cfg: ChipConfig, weights, x: np.ndarray, offsets=None) -> dict[str, float]:

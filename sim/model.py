@@ -11,6 +11,12 @@ layer ``l`` (``x`` = this layer's input spikes, ``u`` = stored membrane state, a
 
 Cycles of one step, with ``E_l`` events into layer ``l``, ``G_l`` groups and ``pc_{l,g}`` spikes of group
 ``g``: ``sum_l (E_l*G_l + 1 + P + sum_g max(1, pc_{l,g})) + E_L + 1``, ``P = cfg.update_latency``.
+
+Conv layers (``docs/chip.md``, "Convolution and pooling"): input events are sum-pooled into per-address
+counts, the synaptic sums are one product of the im2col matrix of those counts (rows: output positions,
+columns: kernel taps ``(c*kh + ky)*kw + kx``) with the ``(C_in*kh*kw, C_out)`` weight matrix, and an event
+costs ``V*G_l`` cycles, ``V`` from :meth:`hw.config.ChipConfig.receptive_counts` (a per-address vector,
+so the EVENT cycles are one matrix-vector product of the per-address event counts).
 """
 from __future__ import annotations
 
@@ -143,11 +149,15 @@ class FastModel:
         self.dtypes = [np.float32 if dtype == "auto" and self.exact_bound(l) <= 1 << 24 else np.float64
                        for l in range(cfg.num_layers)]
         assert all(self.exact_bound(l) <= 1 << 53 for l in range(cfg.num_layers))
-        self._w = [w.astype(dt) for w, dt in zip(self.weights, self.dtypes)]
+        # every layer's weights as a (rows, C_out) matrix: fc (N_in, N_out), conv (C_in*kh*kw, C_out)
+        self._w = [w.reshape(cfg.weight_rows(l), -1).astype(dt)
+                   for l, (w, dt) in enumerate(zip(self.weights, self.dtypes))]
+        self._V = [cfg.receptive_counts(l) for l in range(cfg.num_layers)]
         self._int8 = cfg.weight_bits <= 8 and _int_mm() is not None
         if path == "int8" and not self._int8:
             raise ConfigError(f"path='int8': needs weight_bits <= 8 (got {cfg.weight_bits}) and torch._int_mm")
-        self._w8 = [_int_mm().from_numpy(w.astype(np.int8)) for w in self.weights] if self._int8 else None
+        self._w8 = [_int_mm().from_numpy(w.reshape(cfg.weight_rows(l), -1).astype(np.int8))
+                    for l, w in enumerate(self.weights)] if self._int8 else None
         self._c, self._thr, self._thr_s, self._lo_s, self._hi_s = [], [], [], [], []
         for l, dt in enumerate(self.dtypes):
             c = (self.beta_int[l] / (1 << f)).astype(dt)            # exact: beta_int < 2**f
@@ -161,12 +171,14 @@ class FastModel:
     def exact_bound(self, layer: int) -> int:
         """Largest integer numerator (in units of ``2**-f``) any intermediate of ``layer`` can reach.
 
-        ``(|u|max + max_j sum_i |W_ij|)·max(beta_int) + 2**(f-1)``: a stored membrane is at most
-        ``2**(m-1)`` in magnitude, one step adds at most the largest column sum of ``|W|`` (never more
-        than ``fan_in·2**(w-1)``), the recurrence scales by ``beta_int`` and adds the rounding half."""
+        ``(|u|max + max_j sum_i |W_ij|·pool_area)·max(beta_int) + 2**(f-1)``: a stored membrane is at most
+        ``2**(m-1)`` in magnitude, one step adds at most the largest column sum of ``|W|`` (a conv layer:
+        over its kernel taps) times the events one pooled address can get (never more than
+        ``synaptic_fan_in·2**(w-1)``), the recurrence scales by ``beta_int`` and adds the rounding half."""
         cfg = self.cfg
         u_max = 1 << (cfg.membrane_bits - 1)
-        col = int(np.abs(self.weights[layer]).sum(axis=0).max(initial=0))
+        w = self.weights[layer].reshape(cfg.weight_rows(layer), -1)
+        col = int(np.abs(w).sum(axis=0).max(initial=0)) * cfg.pool_area(layer)
         return (u_max + col) * int(np.max(self.beta_int[layer])) + (1 << (cfg.beta_frac_bits - 1))
 
     def product_path(self, layer: int, rows: int, events: int) -> str:
@@ -174,14 +186,15 @@ class FastModel:
         spikes in total is computed: ``"sparse"``, ``"int8"`` or ``"float"``."""
         if self.path != "auto":
             return self.path
-        n_in = self.cfg.fan_in(layer)
-        if (events < self.SPARSE_BELOW * rows * n_in and rows * n_in * self.cfg.fan_out(layer) >= self.SPARSE_MIN_WORK
+        n_in, n_out = self._w[layer].shape
+        if (events < self.SPARSE_BELOW * rows * n_in and rows * n_in * n_out >= self.SPARSE_MIN_WORK
                 and self._w[layer].nbytes <= self.SPARSE_MAX_WEIGHT_BYTES):
             return "sparse"
         return "int8" if self._int8 else "float"
 
     def _product(self, layer: int, x: np.ndarray, events: int) -> np.ndarray:
-        """``x @ W`` for bool ``x`` (rows, N_in), in the layer's dtype (a scratch array)."""
+        """``x @ W`` for bool ``x`` or int8 event counts ``x`` (rows, N_in) (``W``: the layer's weight
+        matrix, see ``_w``), in the layer's dtype (a scratch array). ``events``: nonzero entries of ``x``."""
         w = self._w[layer]
         rows, n_in = x.shape
         h = _scratch.get(("h", layer), (rows, w.shape[1]), w.dtype)
@@ -190,8 +203,10 @@ class FastModel:
             from scipy.sparse import csr_matrix
             indptr = np.zeros(rows + 1, np.int64)
             np.cumsum(np.count_nonzero(x, axis=1), out=indptr[1:])
-            cols = np.flatnonzero(x) % n_in
-            m = csr_matrix((np.ones(len(cols), w.dtype), cols, indptr), shape=(rows, n_in))
+            flat = np.flatnonzero(x)
+            cols = flat % n_in
+            data = np.ones(len(cols), w.dtype) if x.dtype == bool else x.reshape(-1)[flat].astype(w.dtype)
+            m = csr_matrix((data, cols, indptr), shape=(rows, n_in))
             np.copyto(h, m @ w)
         elif how == "int8":                     # exact: |sum| <= fan_in * 128 < 2**31
             torch = _int_mm()
@@ -200,7 +215,8 @@ class FastModel:
             if threads != 1:    # its 2-thread kernel took >= 16 ms per call on 2 shared cores, at any size
                 torch.set_num_threads(1)
             try:
-                torch._int_mm(torch.from_numpy(x.view(np.int8)), self._w8[layer], out=torch.from_numpy(acc))
+                x8 = x.view(np.int8) if x.dtype == bool else x
+                torch._int_mm(torch.from_numpy(np.ascontiguousarray(x8)), self._w8[layer], out=torch.from_numpy(acc))
             finally:
                 if threads != 1:
                     torch.set_num_threads(threads)
@@ -208,6 +224,40 @@ class FastModel:
         else:
             np.matmul(_copy_to(_scratch.get(("x", layer), x.shape, w.dtype), x), w, out=h)
         return h
+
+    #: im2col matrices are built in chunks of at most this many bytes
+    IM2COL_BYTES = 1 << 25
+
+    def _image_sums(self, layer: int, x: np.ndarray) -> np.ndarray:
+        """Synaptic sums ``(T, B, N_out)`` of a conv layer, or of an fc layer behind a pool, for bool input
+        spikes ``x`` (T, B, N_raw) (HWC): sum pooling to int8 counts, then (conv) im2col and one product."""
+        cfg = self.cfg
+        T, B, _ = x.shape
+        C, H, W = cfg.raw_in_shape(layer)
+        ph, pw = cfg.pool_window(layer)
+        a = x.reshape(T * B, H, W, C)
+        if ph * pw > 1:                                   # sum pooling: events per pooled address (<= 64)
+            a = a.reshape(T * B, H // ph, ph, W // pw, pw, C).sum(axis=(2, 4), dtype=np.int8)
+        if cfg.layer_kind(layer) == "fc":
+            m = a.reshape(T * B, -1)
+            return self._product(layer, m, int(np.count_nonzero(m))).reshape(T, B, -1)
+        (kh, kw), s, (pdh, pdw) = cfg.kernel(layer), cfg.stride(layer), cfg.padding(layer)
+        _, Ho, Wo = cfg.out_shape(layer)
+        Hp, Wp = a.shape[1], a.shape[2]
+        if a.dtype == bool:
+            a = a.view(np.int8)
+        padded = np.zeros((T * B, Hp + 2 * pdh, Wp + 2 * pdw, C), np.int8)
+        padded[:, pdh:pdh + Hp, pdw:pdw + Wp] = a
+        win = np.lib.stride_tricks.sliding_window_view(padded, (kh, kw), axis=(1, 2))   # (TB, ., ., C, kh, kw)
+        win = win[:, :(Ho - 1) * s + 1:s, :(Wo - 1) * s + 1:s]                          # (TB, Ho, Wo, C, kh, kw)
+        rows_per_sample, k = Ho * Wo, C * kh * kw
+        out = np.empty((T * B, rows_per_sample * cfg.out_channels(layer)), self.dtypes[layer])
+        step = max(1, self.IM2COL_BYTES // max(1, rows_per_sample * k))
+        for i in range(0, T * B, step):
+            m = np.array(win[i:i + step], order="C").reshape(-1, k)      # a writable copy
+            h = self._product(layer, m, int(np.count_nonzero(m)))
+            out[i:i + step] = h.reshape(-1, out.shape[1])
+        return out.reshape(T, B, -1)
 
     def _recurrence(self, layer: int, h: np.ndarray, record_state: bool):
         """Neuron dynamics over all steps; ``h`` (T, B, N) synaptic sums (overwritten).
@@ -309,8 +359,15 @@ class FastModel:
         spk, st = [], [] if record_state else None
         rec = (self._recurrence_distorted if self.distortion is not None else
                self._recurrence_compiled if self.compiled else self._recurrence)
+        weighted = []                                               # sum of V over events, per sample
         for l in range(L):
-            h = self._product(l, inp.reshape(T * B, -1), int(events[l].sum())).reshape(T, B, -1)
+            if cfg.layer_kind(l) == "conv" or cfg.pool_area(l) > 1:
+                per_addr = inp.sum(axis=0, dtype=np.int64)          # (B, N_raw) events per address
+                weighted.append(per_addr @ self._V[l])
+                h = self._image_sums(l, inp)
+            else:
+                weighted.append(events[l])
+                h = self._product(l, inp.reshape(T * B, -1), int(events[l].sum())).reshape(T, B, -1)
             s, u = rec(l, h, record_state)
             if s.dtype != bool:
                 s = np.not_equal(s, 0, out=_scratch.get(("spk_b", l), s.shape, bool))
@@ -322,15 +379,18 @@ class FastModel:
         c = {name: np.zeros(B, np.int64) for name in cfg.counter_names}
         c["in_events"] = events[0]
         for l in range(L):
-            e, n_out, G = events[l], cfg.fan_out(l), cfg.groups(l)
+            e, ev, n_out, G = events[l], weighted[l], cfg.fan_out(l), cfg.groups(l)
+            words, pos, co = cfg.state_words(l), cfg.positions(l), cfg.out_channels(l)
             c[f"spikes_l{l}"] = events[l + 1]
-            # update phase per step: sum_g max(1, pc_g) = spikes + G - (groups that have a spike)
-            upd = events[l + 1] + T * G - _busy_groups(spk[l], cfg.lanes)
-            c["cycles"] += e * G + (1 + cfg.update_latency) * T + upd
-            c["synops"] += e * n_out
-            c["weight_reads"] += e * G
-            c["state_reads"] += e * G + T * G
-            c["state_writes"] += e * G + T * G
+            # update phase per step: sum_words max(1, pc) = spikes + words - (words that have a spike)
+            busy = _busy_groups(spk[l].reshape(B, T * pos, co), cfg.lanes)
+            upd = events[l + 1] + T * words - busy
+            c["cycles"] += (T * cfg.decode_latency(l) + ev * G + e * cfg.event_overhead(l)
+                            + (1 + cfg.update_latency) * T + upd)
+            c["synops"] += ev * co
+            c["weight_reads"] += ev * G
+            c["state_reads"] += ev * G + T * words
+            c["state_writes"] += ev * G + T * words
             c["neuron_updates"] += T * n_out
         c["out_events"] = events[L].copy()
         c["cycles"] += events[L] + T

@@ -11,9 +11,9 @@ def random_weights(cfg: ChipConfig, seed: int = 0, input_density: float = 0.1) -
     rng = np.random.default_rng(seed)
     out = []
     for l in range(cfg.num_layers):
-        n_active = max(1.0, cfg.fan_in(l) * (input_density if l == 0 else 0.1))
+        n_active = max(1.0, cfg.synaptic_fan_in(l) * (input_density if l == 0 else 0.1))
         std = 1.5 * cfg.threshold[l] / np.sqrt(n_active)
-        w = np.round(rng.normal(0.0, std, (cfg.fan_in(l), cfg.fan_out(l))))
+        w = np.round(rng.normal(0.0, std, cfg.weight_shape(l)))
         out.append(np.clip(w, cfg.weight_min, cfg.weight_max).astype(np.int64))
     return out
 

@@ -1,0 +1,119 @@
+"""Conv and pool layers: the fast model against the naive reference (docs/chip.md, "Convolution and
+pooling"), spikes, states and every counter, on random conv/pool/fc networks."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hw.config import ChipConfig, ConfigError
+from sim.model import FastModel
+from tests.reference import reference_run
+from tests.strategies import conv_configs, flood, programmes
+
+
+def assert_matches(cfg, weights, offsets, spikes, r, record_state=True):
+    for b in range(spikes.shape[0]):
+        want = {}
+        spk, state, cycles = reference_run(cfg, weights, offsets, spikes[b].tolist(), want)
+        for l in range(cfg.num_layers):
+            assert r.spikes[l][b].tolist() == [s[l] for s in spk], l
+            if record_state:
+                assert r.state[l][b].tolist() == [s[l] for s in state], l
+        assert {k: int(v[b]) for k, v in r.counters.items()} == want
+
+
+@given(data=st.data())
+@settings(max_examples=80, deadline=None)
+def test_conv_model_matches_reference(data):
+    cfg = data.draw(conv_configs())
+    weights, offsets, spikes = data.draw(programmes(cfg, batch=2, steps=3))
+    assert_matches(cfg, weights, offsets, spikes, FastModel(cfg, weights, offsets).run(spikes))
+
+
+@given(data=st.data(), record_state=st.booleans())
+@settings(max_examples=25, deadline=None)
+def test_conv_every_path_matches_reference(data, record_state):
+    cfg = data.draw(conv_configs())
+    weights, offsets, spikes = data.draw(programmes(cfg, batch=2, steps=3))
+    for path in [p for p in ("int8", "float", "sparse") if p != "int8" or cfg.weight_bits <= 8]:
+        for recurrence in ("numpy", "compiled"):
+            r = FastModel(cfg, weights, offsets, path=path, recurrence=recurrence).run(spikes, record_state)
+            assert_matches(cfg, weights, offsets, spikes, r, record_state)
+
+
+@given(data=st.data())
+@settings(max_examples=20, deadline=None)
+def test_conv_flood_fires_everything(data):
+    """Threshold 1, largest weights, every input on: every neuron of every layer fires every step (the
+    saturating, all-spiking corner), and the counters still match."""
+    cfg = data.draw(conv_configs(threshold_one=True))
+    weights, offsets, spikes = flood(cfg, 2, 3)
+    r = FastModel(cfg, weights, offsets).run(spikes)
+    assert all(s.all() for s in r.spikes)
+    assert_matches(cfg, weights, offsets, spikes, r)
+
+
+def test_silent_input_costs_decode_fill_and_updates_only():
+    cfg = ChipConfig(input_shape=(1, 8, 8), layers=({"kind": "conv", "channels": 8, "kernel": 3, "padding": 1},
+                                                    {"kind": "pool", "size": 2}, {"kind": "fc", "size": 10}))
+    w = [np.ones(cfg.weight_shape(l), int) for l in range(2)]
+    r = FastModel(cfg, w).run(np.zeros((2, 4, 64), bool))
+    P = cfg.update_latency
+    per_step = (cfg.decode_latency(0) + 1 + P + cfg.state_words(0)) + (1 + P + cfg.state_words(1)) + 1
+    assert r.cycles.tolist() == [4 * per_step] * 2
+    assert r.counters["synops"].tolist() == [0, 0] and r.counters["weight_reads"].tolist() == [0, 0]
+    assert r.counters["state_reads"].tolist() == [4 * cfg.state_depth] * 2
+
+
+def test_one_event_hand_worked():
+    """One input spike in the corner of a 1x4x4 image, conv 2 channels k3 p1 (lanes 1: G = 2): it visits
+    the 2x2 output positions around it; each (position, group) is one cycle."""
+    cfg = ChipConfig(input_shape=(1, 4, 4), layers=({"kind": "conv", "channels": 2, "kernel": 3, "padding": 1},),
+                     lanes=1, threshold=1000)
+    w = np.arange(18).reshape(1, 3, 3, 2)
+    x = np.zeros((1, 1, 16), bool)
+    x[0, 0, 0] = True                                         # (y, x) = (0, 0)
+    r = FastModel(cfg, [w]).run(x)
+    assert r.counters["synops"][0] == 4 * 2 and r.counters["weight_reads"][0] == 4 * 2
+    # neuron (y', x', co): the tap that carries input (0, 0) is ky = 1 - y', kx = 1 - x'
+    st = r.state[0][0, 0].reshape(4, 4, 2)
+    beta, f = cfg.beta_int[0], cfg.beta_frac_bits
+    for yo, xo in [(0, 0), (0, 1), (1, 0), (1, 1)]:
+        for co in range(2):
+            v = int(w[0, 1 - yo, 1 - xo, co])
+            assert st[yo, xo, co] == (v * beta + (1 << (f - 1))) >> f
+    assert (st[2:] == 0).all() and (st[:, 2:] == 0).all()
+    P = cfg.update_latency
+    assert r.cycles[0] == cfg.decode_latency(0) + 4 * 2 + 1 + P + 16 * 2 + 1
+
+
+def test_conv_bad_weights_name_the_shape():
+    cfg = ChipConfig(input_shape=(1, 4, 4), layers=({"kind": "conv", "channels": 2, "kernel": 3},))
+    with pytest.raises(ConfigError, match=r"weights\[0\]: expected shape \(1, 3, 3, 2\)"):
+        FastModel(cfg, [np.zeros((9, 2), int)])
+
+
+@given(data=st.data())
+@settings(max_examples=15, deadline=None)
+def test_conv_chip_metrics_count_synapses(data):
+    """``synops`` derived from the spikes equals the chip counter; ``synops_nonzero`` counts, per event,
+    the nonzero weights it meets: with 0/1 weights, the synaptic sum a one-hot input produces."""
+    from sim.metrics import chip_metrics
+    cfg = data.draw(conv_configs())
+    weights, offsets, spikes = data.draw(programmes(cfg, batch=2, steps=2, flooded=False))
+    weights = [np.where(np.random.default_rng(l).random(w.shape) < 0.3, 0, w) for l, w in enumerate(weights)]
+    r = FastModel(cfg, weights, offsets).run(spikes)
+    m = chip_metrics(cfg, weights, spikes, r, offsets)
+    assert m["synops"] == m["synops_counter"]
+    ones = FastModel(cfg.replace(weight_bits=2), [(w != 0).astype(int) for w in weights])
+    nz = 0
+    for l in range(cfg.num_layers):
+        ins = spikes if l == 0 else r.spikes[l - 1]                   # (B, T, N_raw)
+        n_raw = ins.shape[2]
+        onehot = np.eye(n_raw, dtype=bool)[None]                      # T=1, B=n_raw samples
+        if cfg.layer_kind(l) == "conv" or cfg.pool_area(l) > 1:
+            h = ones._image_sums(l, onehot)[0]
+        else:
+            h = onehot[0].astype(int) @ ones.weights[l]
+        nz += int((ins.sum(axis=(0, 1)) * h.sum(axis=1)).sum())
+    assert m["synops_nonzero"] * 2 == nz
