@@ -858,20 +858,26 @@ class Sequencer(wiring.Component):
         s.offset_addr = Signal(range(cfg.state_depth + 1))        # the offset read port's address
         s.last_group = s.stage_last[-1]                    # of its position
         s.last_word = s.group == s.words - 1              # of the layer
-        # the neuron in the last stage: channel base `cbase` (g·lanes) and, for conv layers, position
-        # (`out_x`, `out_y`), flat base `nbase` = pos·C_out, and the flat base `qbase` of the position
-        # pooled for the next layer (when that is fc): running counters, moved on as groups leave
-        s.cbase = Signal(range(max_groups * lanes + 1), name="append_cbase")
+        # lane 0 of the group in the last stage, as running registers moved on as groups leave (no multiply
+        # on the path from `fired` to the event list): its flat neuron index `nbase` (pos·C_out + g·lanes)
+        # and its weight row in the next layer `row` (fc next: weight_base + (pooled flat index)·G); for
+        # conv layers also its channel `cbase` (g·lanes), position (`out_x`, `out_y`), position in the
+        # pooling window of the next layer (`pool_x`, `pool_y`), and the rows of lane 0 of the pooled
+        # position (`row_pos`) and of the pooled row's first position (`row_line`)
+        max_out = max(cfg.fan_out(l) for l in range(L))
+        s.nbase = Signal(range(max_out + lanes + 1), name="append_nbase")
+        s.row = Signal(range(cfg.weight_depth + lanes * max_groups + 1), name="append_row")
         if s.spatial:
-            max_out = max(cfg.fan_out(l) for l in range(L))
             max_w = max(max(cfg.out_shape(l)[1:]) for l in range(L))
-            s.nbase = Signal(range(max_out + 1), name="append_nbase")
-            s.qbase = Signal(range(max_out + 1), name="append_qbase")
-            s.qrow = Signal(range(max_out + 1), name="append_qrow")
+            s.cbase = Signal(range(max_groups * lanes + 1), name="append_cbase")
+            s.row_pos = Signal.like(s.row, name="append_row_pos")
+            s.row_line = Signal.like(s.row, name="append_row_line")
             s.out_x = Signal(range(max_w + 1), name="append_x")
             s.out_y = Signal(range(max_w + 1), name="append_y")
             s.pool_x = Signal(range(9), name="append_pool_x")
             s.pool_y = Signal(range(9), name="append_pool_y")
+        s.next_base = Array(C(cfg.weight_base(l + 1) if l + 1 < L else 0, range(cfg.weight_depth + 1))
+                            for l in range(L))[layer]           # the next layer's first weight word
         s.unsent = Mux(s.emitting, s.pending_spikes, self.fired)
         s.unsent_after = s.unsent & (s.unsent - 1)        # all but the lowest spike
         return s
@@ -931,27 +937,26 @@ class Sequencer(wiring.Component):
         s.last_active = Mux(s.last_group, s.last_group_lanes, lanes)
         # the spike's neuron: flat index pos·C_out + g·lanes + lane; into an fc layer with its weight row
         # (of the pooled position when pooled), into a decoded layer as a packed coordinate
-        channel = s.cbase + lowest
-        index = (s.nbase + channel) if s.spatial else channel
         m.d.comb += [self.active_lanes.eq(Mux(s.compare_last, s.last_group_lanes, lanes)),
-                     self.events.append_index.eq(index)]
+                     self.events.append_index.eq(s.nbase + lowest)]
         with m.Switch(self.layer):
             for l in range(cfg.num_layers - 1):
                 with m.Case(l):
                     if decoded_layer(cfg, l + 1):
                         bc, bx, by = aer_fields(cfg.out_shape(l))
+                        channel = s.cbase + lowest
                         m.d.comb += self.events.append_index.eq(Cat(channel[:bc], s.out_x[:bx], s.out_y[:by]))
                     else:
-                        flat = (s.qbase + channel) if s.spatial else channel
-                        m.d.comb += self.events.append_row.eq(cfg.weight_base(l + 1) + flat * cfg.groups(l + 1))
+                        m.d.comb += self.events.append_row.eq(s.row + lowest * cfg.groups(l + 1))
 
     def _start_update(self, m, s):
         """The end-of-events cycle: the next cycle is the layer's first UPDATE cycle."""
         m.d.comb += self.events.restart.eq(1)
-        m.d.sync += [s.fetching.eq(1), s.fetch_group.eq(0), s.emitting.eq(0), s.cbase.eq(0)]
+        m.d.sync += [s.fetching.eq(1), s.fetch_group.eq(0), s.emitting.eq(0), s.nbase.eq(0),
+                     s.row.eq(s.next_base)]
         if s.spatial:
-            m.d.sync += [s.fetch_g.eq(0), s.nbase.eq(0), s.qbase.eq(0), s.qrow.eq(0), s.out_x.eq(0),
-                         s.out_y.eq(0), s.pool_x.eq(0), s.pool_y.eq(0)]
+            m.d.sync += [s.fetch_g.eq(0), s.cbase.eq(0), s.row_pos.eq(s.next_base), s.row_line.eq(s.next_base),
+                         s.out_x.eq(0), s.out_y.eq(0), s.pool_x.eq(0), s.pool_y.eq(0)]
         m.next = "UPDATE"
 
     def _event_phase(self, m, s):
@@ -1029,37 +1034,48 @@ class Sequencer(wiring.Component):
                         m.next = "EVENT"
 
     def _next_neurons(self, m, s):
-        """Move the append counters to the next group (the group in the last stage is done)."""
-        cfg, L = self.cfg, self.cfg.num_layers
+        """Move the append registers to the next group (the group in the last stage is done)."""
+        cfg, L, lanes = self.cfg, self.cfg.num_layers, self.cfg.lanes
+
+        def per_layer(f):
+            values = [f(l) for l in range(L)]
+            return Array(C(v, range(max(values) + 1)) for v in values)[self.layer]
+
+        def next_groups(l):                              # words per row of the next layer (0: none)
+            return cfg.groups(l + 1) if l + 1 < L else 0
         with m.If(~s.last_group):
-            m.d.sync += s.cbase.eq(s.cbase + cfg.lanes)
+            m.d.sync += [s.nbase.eq(s.nbase + lanes), s.row.eq(s.row + per_layer(lambda l: lanes * next_groups(l)))]
+            if s.spatial:
+                m.d.sync += s.cbase.eq(s.cbase + lanes)
         with m.Else():
-            m.d.sync += s.cbase.eq(0)
-            if not s.spatial:
+            m.d.sync += s.nbase.eq(s.nbase + s.last_group_lanes)
+            if not s.spatial:                             # fc only: the layer's last group
                 return
-            def per_layer(f):
-                values = [f(l) for l in range(L)]
-                return Array(C(v, range(max(values) + 1)) for v in values)[self.layer]
+            m.d.sync += s.cbase.eq(0)
+
             def next_pool(l):                             # pooling into the next layer when that is fc
                 return cfg.pool_window(l + 1) if l + 1 < L and not decoded_layer(cfg, l + 1) else (1, 1)
-            co = per_layer(cfg.out_channels)
             last_x = per_layer(lambda l: cfg.out_shape(l)[2] - 1)
             pool_h = per_layer(lambda l: next_pool(l)[0] - 1)
             pool_w = per_layer(lambda l: next_pool(l)[1] - 1)
-            pooled_row = per_layer(lambda l: cfg.out_shape(l)[2] // next_pool(l)[1] * cfg.out_channels(l))
-            m.d.sync += s.nbase.eq(s.nbase + co)
+            # rows: next pooled position (C_out rows on), next pooled row (W'/pw positions on)
+            step_pos = per_layer(lambda l: cfg.out_channels(l) * next_groups(l))
+            step_line = per_layer(lambda l: cfg.out_shape(l)[2] // next_pool(l)[1] * cfg.out_channels(l) *
+                                  next_groups(l))
             with m.If(s.out_x == last_x):                 # next row
                 m.d.sync += [s.out_x.eq(0), s.pool_x.eq(0), s.out_y.eq(s.out_y + 1)]
                 with m.If(s.pool_y == pool_h):
-                    m.d.sync += [s.pool_y.eq(0), s.qrow.eq(s.qrow + pooled_row), s.qbase.eq(s.qrow + pooled_row)]
+                    line = s.row_line + step_line
+                    m.d.sync += [s.pool_y.eq(0), s.row_line.eq(line), s.row_pos.eq(line), s.row.eq(line)]
                 with m.Else():
-                    m.d.sync += [s.pool_y.eq(s.pool_y + 1), s.qbase.eq(s.qrow)]
+                    m.d.sync += [s.pool_y.eq(s.pool_y + 1), s.row_pos.eq(s.row_line), s.row.eq(s.row_line)]
             with m.Else():
                 m.d.sync += s.out_x.eq(s.out_x + 1)
                 with m.If(s.pool_x == pool_w):
-                    m.d.sync += [s.pool_x.eq(0), s.qbase.eq(s.qbase + co)]
+                    pos = s.row_pos + step_pos
+                    m.d.sync += [s.pool_x.eq(0), s.row_pos.eq(pos), s.row.eq(pos)]
                 with m.Else():
-                    m.d.sync += s.pool_x.eq(s.pool_x + 1)
+                    m.d.sync += [s.pool_x.eq(s.pool_x + 1), s.row.eq(s.row_pos)]
 
     def _output_phase(self, m, s):
         events, out = self.events, self.events_out
