@@ -8,7 +8,7 @@ from typing import Sequence
 import numpy as np
 
 from hw.bus import BusMap, offset_words, weight_words, write_hex_image
-from hw.config import ChipConfig
+from hw.config import ChipConfig, clog2
 
 TOPLEVEL = "spikeloop_core"
 
@@ -47,15 +47,21 @@ def export_design(cfg: ChipConfig, out: Path, weights: Sequence[np.ndarray] | No
 
 def port_map(cfg: ChipConfig, bus: BusMap) -> str:
     L = cfg.num_layers
+    what = "neuron index"
+    if cfg.packed_input:
+        C, H, W = cfg.input_shape
+        bc, bx = clog2(C), clog2(W)
+        what = (f"packed input coordinate (y << {bx + bc}) \\| (x << {bc}) \\| c of the {C}x{H}x{W} input "
+                f"(`ChipConfig.input_address`)")
     return f"""# spikeloop_core ports ({cfg.layer_sizes}, lanes={cfg.lanes})
 
 | port | dir | width | meaning |
 |---|---|---|---|
 | clk, rst | in | 1 | clock; synchronous active-high reset |
 | events_in__valid / __ready | in / out | 1 | input address-event stream handshake |
-| events_in__payload | in | {cfg.index_bits + 1} | bits [{cfg.index_bits - 1}:0] neuron index, bit {cfg.index_bits} end of time step |
+| events_in__payload | in | {cfg.index_bits + 1} | bits [{cfg.index_bits - 1}:0] {what}, bit {cfg.index_bits} end of time step |
 | events_out__valid / __ready | out / in | 1 | output address-event stream handshake |
-| events_out__payload | out | {cfg.index_bits + 1} | as events_in__payload, output-layer index |
+| events_out__payload | out | {cfg.index_bits + 1} | bits [{cfg.index_bits - 1}:0] output-layer neuron index (HWC flat for a conv layer), bit {cfg.index_bits} end of time step |
 | wr__addr / __data / __en | in | {bus.addr_bits} / {bus.write_data_bits} / 1 | word writes: region = addr[{bus.addr_bits - 1}:{bus.offset_bits}] (0 weights, 1 threshold offsets, 2 registers) |
 | rd__addr / rd__data | in / out | {bus.read_addr_bits} / {bus.read_data_bits} | word reads, data one cycle after addr: region = addr[{bus.read_addr_bits - 1}:{bus.read_offset_bits}] (0 membranes, 1 counters) |
 | busy | out | 1 | low while waiting for the first token of a time step |

@@ -192,3 +192,21 @@ def test_decoder_issues_back_to_back():
     assert_same(model, rtl)
     # D + 1 visit + end + P + 9 words + end token
     assert rtl.counters["cycles"][0] == CONV_DECODE_LATENCY + 1 + 1 + cfg.update_latency + 9 + 1
+
+
+def test_cli_verilog_of_a_conv_chip_from_toml(tmp_path, capsys):
+    """``spikeloop verilog --config chip.toml`` with input_shape and layers (and conv-shaped weights)."""
+    import argparse
+    from hw.cli import cmd_verilog
+    toml = tmp_path / "chip.toml"
+    toml.write_text('[chip]\ninput_shape = [1, 8, 8]\nlanes = 8\nlayers = [{kind = "conv", channels = 8, kernel = 3, '
+                    'padding = 1}, {kind = "pool", size = 2}, {kind = "fc", size = 10}]\n')
+    cfg = conv_chip((1, 8, 8), [conv(8, 3, 1, 1), pool(2), fc(10)], lanes=8)
+    weights, _ = random_programme(cfg, 1)
+    np.savez(tmp_path / "w.npz", **{f"w{l}": w for l, w in enumerate(weights)})
+    assert cmd_verilog(argparse.Namespace(config=str(toml), weights=str(tmp_path / "w.npz"),
+                                          out=str(tmp_path / "v"))) == 0
+    text = (tmp_path / "v" / "spikeloop_core.v").read_text()
+    assert "module spikeloop_core" in text and "conv_decoder" in text
+    assert "packed input coordinate" in (tmp_path / "v" / "ports.md").read_text()
+    assert ChipConfig.from_dict(__import__("json").loads((tmp_path / "v" / "config.json").read_text())) == cfg
