@@ -89,8 +89,8 @@ def conv_programme(cfg, seed):
     return weights, offsets, rng
 
 
-@pytest.mark.parametrize("simulator", ["icarus", "verilator"])
-@pytest.mark.parametrize("index", range(len(CONV_FIXED)))
+@pytest.mark.parametrize("simulator,index", [("icarus", 0), ("icarus", 1), ("verilator", 0),
+                                             pytest.param("verilator", 1, marks=pytest.mark.slow)])
 def test_conv_fixed_configs(simulator, index):
     """Conv and pool chips (the ConvDecoder) in the generated Verilog: silent, sparse and full input."""
     need(simulator)
