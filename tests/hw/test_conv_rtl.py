@@ -210,3 +210,12 @@ def test_cli_verilog_of_a_conv_chip_from_toml(tmp_path, capsys):
     assert "module spikeloop_core" in text and "conv_decoder" in text
     assert "packed input coordinate" in (tmp_path / "v" / "ports.md").read_text()
     assert ChipConfig.from_dict(__import__("json").loads((tmp_path / "v" / "config.json").read_text())) == cfg
+
+
+def test_conv_weights_in_several_banks():
+    """A conv layer's weight rows on both sides of a WeightMemory bank boundary (more than 512 words)."""
+    from hw.core import WeightMemory
+    cfg = conv_chip((4, 5, 5), [conv(12, 5, 1, 2), fc(3)], lanes=2, threshold=(150, 40))
+    assert cfg.weight_depth > WeightMemory.BANK_DEPTH
+    weights, x = random_programme(cfg, 29, batch=1, steps=1, low=-20, high=40, density=0.15)
+    assert_same(*run_both(cfg, weights, None, x))
