@@ -32,10 +32,11 @@ class Encoded(Split):
             if split.x_train.shape[1] != steps:
                 raise ConfigError(f"steps={steps}: the {split.name} spike trains have {split.x_train.shape[1]} steps")
             return cls(split.x_train, split.y_train, split.x_val, split.y_val, split.x_test, split.y_test,
-                       split.n_classes, split.name)
+                       split.n_classes, split.name, shape=split.shape)
         return cls(encode(split.x_train, steps, encoder, seed), split.y_train,
                    encode(split.x_val, steps, encoder, seed + 1), split.y_val,
-                   encode(split.x_test, steps, encoder, seed + 2), split.y_test, split.n_classes, split.name)
+                   encode(split.x_test, steps, encoder, seed + 2), split.y_test, split.n_classes, split.name,
+                   shape=split.shape)
 
 
 def with_bias_channel(data: Encoded) -> Encoded:
@@ -56,6 +57,9 @@ def check_fit(cfg: ChipConfig, data: Encoded) -> None:
                           f"({data.n_classes})")
     if len(data.x_train) == 0:
         raise ConfigError("data: the training set is empty")
+    if cfg.input_shape is not None and data.shape is not None and tuple(cfg.input_shape) != tuple(data.shape):
+        raise ConfigError(f"chip.input_shape={list(cfg.input_shape)}: the {data.name or 'data'} images have shape "
+                          f"{list(data.shape)} (C, H, W); they must match")
 
 
 def rate_targets(y: np.ndarray, n_out: int) -> np.ndarray:

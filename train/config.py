@@ -19,7 +19,7 @@ from typing import Any, Mapping
 from hw.config import ChipConfig, ConfigError
 from sim.chip import BACKENDS
 from sim.faults import Faults
-from train.data import DATASETS
+from train.data import DATASETS, check_shape
 from train.encode import ENCODERS
 from train.network import NetSpec
 from train.surrogates import SURROGATES
@@ -107,6 +107,8 @@ class TrainConfig:
         check_float("theta", self.theta, 0.0, 100.0, open_low=True)
         if self.chip is not None and not isinstance(self.chip, ChipConfig):
             raise ConfigError(f"chip: expected a ChipConfig, got {type(self.chip).__name__}")
+        if self.chip is not None:
+            check_shape(self.dataset, self.chip.input_shape)
         if not isinstance(self.faults, Faults):
             raise ConfigError(f"faults: expected a Faults, got {type(self.faults).__name__}")
         if not isinstance(self.params, Mapping):

@@ -4,8 +4,13 @@
 train/validation/test parts; features are standardised with the training part's mean and std only.
 :data:`DATASETS` is the registry: ``breast_cancer`` (569x30) and ``digits`` (1797x64) from scikit-learn, and
 a user's local ``nmnist`` (a folder with ``Train/<digit>/*.bin``; already spikes, binned into ``steps``) and
-``svhn`` (a cropped-digits ``.mat`` file, grey-scale pooled 4x4 to 64 features) through :mod:`train.loaders`,
-which need ``path``.
+``svhn`` (a cropped-digits ``.mat`` file, grey-scale pooled 4x4 to 64 features; ``svhn32``: grey 32x32,
+``svhn_rgb``: colour 3x32x32) through :mod:`train.loaders`, which need ``path``; ``mnist1d`` (PyPI
+``mnist1d``, regenerated offline: 5000 signals of 40 samples, 10 classes).
+
+Every image dataset declares its ``shape`` (C, H, W) and delivers its features flattened in HWC order
+(address ``(y*W + x)*C + c``), the order of a conv chip's input (``ChipConfig.input_shape``); a chip whose
+``input_shape`` differs is refused by :func:`check_shape`.
 """
 from __future__ import annotations
 
@@ -27,6 +32,7 @@ class Dataset:
     load: Callable[[str | None, int], tuple[np.ndarray, np.ndarray]]
     needs_path: bool = False
     spikes: bool = False
+    shape: tuple[int, int, int] | None = None     # (C, H, W) of an image/signal dataset (features in HWC order)
 
 
 def _sklearn(name: str):
@@ -42,20 +48,49 @@ def _nmnist(path, steps):
     return load_nmnist(path, "Train", steps=steps)
 
 
-def _svhn(path, steps):
-    from train.loaders import load_svhn
-    return load_svhn(path, pool=4)
+def _svhn(pool: int = 4, colour: bool = False):
+    def load(path, steps):
+        from train.loaders import load_svhn
+        return load_svhn(path, pool=pool, colour=colour)
+    return load
+
+
+def _mnist1d(path, steps):
+    """MNIST-1D (Greydanus 2020) with its default arguments, regenerated from its templates (no download):
+    the package's own train and test parts joined (our split re-splits them, stratified and seeded)."""
+    try:
+        from mnist1d.data import get_dataset_args, make_dataset
+    except ImportError as e:
+        raise ConfigError("dataset='mnist1d': needs the mnist1d package (pip install mnist1d)") from e
+    d = make_dataset(get_dataset_args())
+    return np.concatenate([d["x"], d["x_test"]]), np.concatenate([d["y"], d["y_test"]])
 
 
 DATASETS: dict[str, Dataset] = {d.name: d for d in (
     Dataset("breast_cancer", "scikit-learn breast cancer, 569 samples x 30 features, 2 classes",
             _sklearn("breast_cancer")),
-    Dataset("digits", "scikit-learn 8x8 digits, 1797 samples x 64 features, 10 classes", _sklearn("digits")),
-    Dataset("nmnist", "local N-MNIST event files (path: the folder holding Train/); 2312 input neurons",
-            _nmnist, needs_path=True, spikes=True),
-    Dataset("svhn", "local SVHN cropped digits (path: a .mat file); 8x8 grey-scale pooled, 64 features",
-            _svhn, needs_path=True),
+    Dataset("digits", "scikit-learn 8x8 digits, 1797 samples x 64 features (1x8x8), 10 classes",
+            _sklearn("digits"), shape=(1, 8, 8)),
+    Dataset("mnist1d", "MNIST-1D (PyPI mnist1d, regenerated offline), 5000 signals x 40 (1x1x40), 10 classes",
+            _mnist1d, shape=(1, 1, 40)),
+    Dataset("nmnist", "local N-MNIST event files (path: the folder holding Train/); 2312 input neurons (2x34x34)",
+            _nmnist, needs_path=True, spikes=True, shape=(2, 34, 34)),
+    Dataset("svhn", "local SVHN cropped digits (path: a .mat file); 8x8 grey-scale pooled, 64 features (1x8x8)",
+            _svhn(), needs_path=True, shape=(1, 8, 8)),
+    Dataset("svhn32", "local SVHN cropped digits (path: a .mat file); grey-scale 1x32x32, 1024 features",
+            _svhn(pool=1), needs_path=True, shape=(1, 32, 32)),
+    Dataset("svhn_rgb", "local SVHN cropped digits (path: a .mat file); colour 3x32x32, 3072 features (HWC)",
+            _svhn(pool=1, colour=True), needs_path=True, shape=(3, 32, 32)),
 )}
+
+
+def check_shape(dataset: str, input_shape, where: str = "chip.input_shape") -> None:
+    """A chip's ``input_shape`` must be the dataset's declared (C, H, W) (its features are HWC-flattened);
+    datasets without a shape (tables of features) accept any shape whose C*H*W matches their width."""
+    shape = DATASETS[dataset].shape if dataset in DATASETS else None
+    if input_shape is not None and shape is not None and tuple(input_shape) != shape:
+        raise ConfigError(f"{where}={list(input_shape)}: dataset {dataset!r} has images of shape {list(shape)} "
+                          f"(C, H, W); use that")
 
 
 @dataclass
@@ -69,6 +104,7 @@ class Split:
     n_classes: int
     name: str = ""
     spikes: bool = False          # x are spike trains (samples, steps, neurons), not features
+    shape: tuple | None = None    # (C, H, W) of image datasets (features in HWC order)
 
     @property
     def n_features(self) -> int:
@@ -106,12 +142,13 @@ def split_dataset(x: np.ndarray, y: np.ndarray, seed: int = 0, val_frac: float =
         if train_size < len(x_train):
             x_train, _, y_train, _ = train_test_split(x_train, y_train, train_size=train_size,
                                                       random_state=seed + 2, stratify=y_train)
+    shape = DATASETS[name].shape if name in DATASETS else None
     if spikes:
-        return Split(x_train, y_train, x_val, y_val, x_test, y_test, n_classes, name, spikes=True)
+        return Split(x_train, y_train, x_val, y_val, x_test, y_test, n_classes, name, spikes=True, shape=shape)
     mean, std = x_train.mean(0), x_train.std(0)
     std = np.where(std > 0, std, 1.0)
     z = lambda a: (a - mean) / std
-    return Split(z(x_train), y_train, z(x_val), y_val, z(x_test), y_test, n_classes, name)
+    return Split(z(x_train), y_train, z(x_val), y_val, z(x_test), y_test, n_classes, name, shape=shape)
 
 
 def load_dataset(name: str, seed: int = 0, train_size: int | None = None, path: str | Path | None = None,

@@ -2,9 +2,10 @@
 
 * N-MNIST: the original binary event files (``Train/<digit>/*.bin``, ``Test/<digit>/*.bin``); each
   event is 5 bytes: x (8 bit), y (8 bit), polarity (1 bit) and timestamp (23 bit, µs), big-endian.
-  Events are binned into ``steps`` time steps over 2x34x34 = 2312 input neurons.
+  Events are binned into ``steps`` time steps over 2x34x34 = 2312 input neurons, numbered HWC
+  (``(y*34 + x)*2 + p``, the input order of a conv chip with ``input_shape = [2, 34, 34]``).
 * SVHN: the cropped-digits ``.mat`` files (``X`` of shape 32x32x3xN, ``y`` of shape Nx1 with label 10
-  meaning digit 0); returned as grey-scale feature rows (optionally pooled) and labels 0-9.
+  meaning digit 0); returned as grey-scale (or colour, HWC) feature rows (optionally pooled) and labels 0-9.
 """
 from __future__ import annotations
 
@@ -33,14 +34,14 @@ def read_nmnist_events(path: str | Path) -> np.ndarray:
 
 
 def bin_events(ev: np.ndarray, steps: int, duration_us: int | None = None) -> np.ndarray:
-    """Bool spikes ``(steps, 2*34*34)``: neuron ``p*34*34 + y*34 + x`` fires in a step if it had an event."""
+    """Bool spikes ``(steps, 2*34*34)``: neuron ``(y*34 + x)*2 + p`` (HWC) fires in a step if it had an event."""
     out = np.zeros((steps, 2 * NMNIST_SIZE * NMNIST_SIZE), bool)
     if len(ev) == 0:
         return out
     dur = duration_us or int(ev["t"].max()) + 1
     t = np.minimum(ev["t"] * steps // dur, steps - 1)
     keep = ev["t"] < dur
-    idx = ev["p"] * NMNIST_SIZE * NMNIST_SIZE + ev["y"] * NMNIST_SIZE + ev["x"]
+    idx = (ev["y"] * NMNIST_SIZE + ev["x"]) * 2 + ev["p"]
     out[t[keep], idx[keep]] = True
     return out
 
@@ -60,8 +61,10 @@ def load_nmnist(root: str | Path, split: str = "Train", steps: int = 20, limit: 
     return x, np.array([lab for lab, _ in files], np.int64)
 
 
-def load_svhn(path: str | Path, pool: int = 1, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Grey-scale features ``(samples, (32/pool)^2)`` in [0, 1] and labels 0-9 from an SVHN ``.mat``."""
+def load_svhn(path: str | Path, pool: int = 1, limit: int | None = None, colour: bool = False
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Grey-scale features ``(samples, (32/pool)^2)`` in [0, 1] (``colour``: ``(samples, (32/pool)^2*3)``,
+    HWC) and labels 0-9 from an SVHN ``.mat``."""
     from scipy.io import loadmat
     if not Path(path).exists():
         raise ConfigError(f"SVHN: no file {path}")
@@ -72,8 +75,12 @@ def load_svhn(path: str | Path, pool: int = 1, limit: int | None = None) -> tupl
     if X.ndim != 4 or X.shape[:3] != (32, 32, 3) or X.shape[3] != len(y):
         raise ConfigError(f"SVHN: X has shape {X.shape}, expected (32, 32, 3, N) with N = {len(y)}")
     n = min(len(y), limit or len(y))
-    grey = X[..., :n].astype(np.float64).mean(axis=2) / 255.0          # (32, 32, n)
     if 32 % pool:
         raise ConfigError(f"pool={pool}: must divide 32")
+    if colour:
+        rgb = X[..., :n].astype(np.float64) / 255.0                     # (32, 32, 3, n): HWC per sample
+        g = rgb.reshape(32 // pool, pool, 32 // pool, pool, 3, n).mean(axis=(1, 3))
+        return g.reshape(-1, n).T.copy(), np.where(y[:n] == 10, 0, y[:n])
+    grey = X[..., :n].astype(np.float64).mean(axis=2) / 255.0          # (32, 32, n)
     g = grey.reshape(32 // pool, pool, 32 // pool, pool, n).mean(axis=(1, 3))
     return g.reshape(-1, n).T.copy(), np.where(y[:n] == 10, 0, y[:n])

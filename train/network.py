@@ -1,5 +1,11 @@
 """An snnTorch network that mirrors the chip: same layers, no bias, Leaky neurons with the chip's beta
-(as the chip realises it), threshold and reset mode; surrogate chosen by name and scale."""
+(as the chip realises it), threshold and reset mode; surrogate chosen by name and scale.
+
+Conv chips: ``Conv2d(bias=False)`` for conv layers, sum pooling (``AvgPool2d(p, divisor_override=1)``)
+for pool entries, ``Linear`` for fc layers. Activity between layers is flat HWC, as on the chip (inputs
+arrive HWC-flattened, ``(batch, steps, N0)``): an image layer unflattens (B, H, W, C), permutes to NCHW,
+pools, convolves, and permutes back to NHWC before flattening. Weights are handled in the chip's layout
+(fc ``(N_in, N_out)``, conv ``(C_in, kh, kw, C_out)``), so the quantiser sees what the chip gets."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -34,17 +40,39 @@ class ChipMirrorNet(nn.Module):
         import snntorch as snn
         torch.manual_seed(seed)
         self.cfg, self.spec = cfg, spec
-        self.fc = nn.ModuleList(nn.Linear(cfg.fan_in(l), cfg.fan_out(l), bias=False)
-                                for l in range(cfg.num_layers))
+        self.fc = nn.ModuleList(
+            nn.Conv2d(cfg.in_shape(l)[0], cfg.out_channels(l), cfg.kernel(l), cfg.stride(l), cfg.padding(l),
+                      bias=False) if cfg.layer_kind(l) == "conv" else nn.Linear(cfg.fan_in(l), cfg.fan_out(l), bias=False)
+            for l in range(cfg.num_layers))
+        self.pool = nn.ModuleList(nn.AvgPool2d(cfg.pool_window(l), divisor_override=1) if cfg.pool_area(l) > 1
+                                  else nn.Identity() for l in range(cfg.num_layers))
+        self.image = any(self._image(l) for l in range(cfg.num_layers))
         grad = make_surrogate(spec.surrogate, spec.surrogate_scale)
         reset = {"subtract": "subtract", "zero": "zero"}[cfg.reset]
         self.lif = nn.ModuleList(snn.Leaky(beta=cfg.beta_effective[l], threshold=spec.theta,
                                            spike_grad=grad, reset_mechanism=reset)
                                  for l in range(cfg.num_layers))
 
+    def _image(self, l: int) -> bool:
+        return self.cfg.layer_kind(l) == "conv" or self.cfg.pool_area(l) > 1
+
     def weight(self, l: int) -> torch.Tensor:
-        w = self.fc[l].weight.T              # (fan_in, fan_out), the chip's orientation
+        """Layer ``l``'s weights in the chip's layout (fake-quantised with ``spec.qat``)."""
+        w = self.fc[l].weight
+        w = w.permute(1, 2, 3, 0) if w.ndim == 4 else w.T      # (C_in, kh, kw, C_out) / (fan_in, fan_out)
         return fake_quantise(w, self.cfg, self.spec.theta) if self.spec.qat else w
+
+    def synapse(self, l: int, h: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """Synaptic input of layer ``l`` for flat HWC spikes ``h`` (rows, N_raw); ``w`` in chip layout."""
+        if not self._image(l):
+            return h @ w
+        cfg = self.cfg
+        C, H, W = cfg.raw_in_shape(l)
+        x = self.pool[l](h.reshape(-1, H, W, C).permute(0, 3, 1, 2))
+        if cfg.layer_kind(l) == "fc":
+            return x.permute(0, 2, 3, 1).reshape(len(h), -1) @ w
+        y = nn.functional.conv2d(x, w.permute(3, 0, 1, 2), stride=cfg.stride(l), padding=cfg.padding(l))
+        return y.permute(0, 2, 3, 1).reshape(len(h), -1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x``: (batch, steps, N0) 0/1 -> output spikes (batch, steps, N_L)."""
@@ -52,6 +80,17 @@ class ChipMirrorNet(nn.Module):
             raise ConfigError(f"x: expected shape (batch, steps, {self.cfg.layer_sizes[0]}), got {tuple(x.shape)}")
         mems = [lif.init_leaky() for lif in self.lif]
         ws = [self.weight(l) for l in range(self.cfg.num_layers)]
+        if self.image:          # layer by layer over all steps: one convolution per layer, not per step
+            B, T = x.shape[:2]
+            h = x
+            for l, lif in enumerate(self.lif):
+                cur = self.synapse(l, h.reshape(B * T, -1), ws[l]).reshape(B, T, -1)
+                spk = []
+                for t in range(T):
+                    s, mems[l] = lif(cur[:, t], mems[l])
+                    spk.append(s)
+                h = torch.stack(spk, dim=1)
+            return h
         out = []
         for t in range(x.shape[1]):
             h = x[:, t]
@@ -61,12 +100,22 @@ class ChipMirrorNet(nn.Module):
         return torch.stack(out, dim=1)
 
     def float_weights(self) -> list[np.ndarray]:
-        return [self.fc[l].weight.detach().T.cpu().numpy().astype(np.float64) for l in range(self.cfg.num_layers)]
+        """Software weights in the chip's layout (fc ``(N_in, N_out)``, conv ``(C_in, kh, kw, C_out)``)."""
+        out = []
+        for l in range(self.cfg.num_layers):
+            w = self.fc[l].weight.detach()
+            w = w.permute(1, 2, 3, 0) if w.ndim == 4 else w.T
+            out.append(w.cpu().numpy().astype(np.float64))
+        return out
 
     def set_float_weights(self, weights) -> None:
         with torch.no_grad():
             for l, w in enumerate(weights):
-                self.fc[l].weight.copy_(torch.as_tensor(np.asarray(w).T, dtype=self.fc[l].weight.dtype))
+                w = np.asarray(w)
+                if w.shape != self.cfg.weight_shape(l):
+                    raise ConfigError(f"weights[{l}]: expected shape {self.cfg.weight_shape(l)}, got {w.shape}")
+                w = w.transpose(3, 0, 1, 2) if w.ndim == 4 else w.T
+                self.fc[l].weight.copy_(torch.as_tensor(np.ascontiguousarray(w), dtype=self.fc[l].weight.dtype))
 
     def to_chip(self) -> tuple[ChipConfig, list[np.ndarray]]:
         """The chip programme: config with quantised thresholds, and integer weights."""

@@ -393,6 +393,9 @@ def chip_to_nir(cfg: ChipConfig, weights: Sequence[np.ndarray], offsets: Sequenc
     ``input``, ``fc{l}`` (Linear), ``lif{l}`` (LIF, ``v_reset = 0``), ``output``. The reset mode is kept in
     each LIF node's metadata (``spikeloop_reset``); NIR's own LIF resets to ``v_reset``."""
     import nir
+    if any(cfg.layer_kind(l) == "conv" or cfg.pool_area(l) > 1 for l in range(cfg.num_layers)):
+        raise ConfigError("NIR export: conv and pool layers are not exported yet (fc-only chips); "
+                          f"this chip has layers {[ly.to_dict() for ly in cfg.layers]}")
     weights, offsets = cfg.check_weights(weights), cfg.check_offsets(offsets)
     nodes = {"input": nir.Input(input_type={"input": np.array([cfg.layer_sizes[0]])})}
     edges, prev = [], "input"

@@ -30,8 +30,8 @@ def quantise(cfg: ChipConfig, weights: Sequence[np.ndarray], theta: float,
     ints, scales, thrs = [], [], []
     for l, w in enumerate(weights):
         w = np.asarray(w, np.float64)
-        if w.shape != (cfg.fan_in(l), cfg.fan_out(l)):
-            raise ConfigError(f"weights[{l}]: expected shape {(cfg.fan_in(l), cfg.fan_out(l))}, got {w.shape}")
+        if w.shape != cfg.weight_shape(l):       # conv: (C_in, kh, kw, C_out), one scale for the kernel
+            raise ConfigError(f"weights[{l}]: expected shape {cfg.weight_shape(l)}, got {w.shape}")
         if not np.all(np.isfinite(w)):
             raise ConfigError(f"weights[{l}]: contains NaN or infinite values")
         s = layer_scale(cfg, w, theta)

@@ -2,8 +2,9 @@
 
 Sections: ``[study]`` (name, storage, n_trials, sampler, objective, weights, seed, out), ``[data]``
 (dataset, data_path, steps, encoder, train_size), ``[faults]`` (the chip's non-idealities the trainers are
-not told about; see :mod:`sim.faults`), ``[chip]`` (ChipConfig fields; beta is searched, the chip threshold
-follows from the software threshold ``theta``), ``[device]`` (a profile name in ``base`` plus overrides),
+not told about; see :mod:`sim.faults`), ``[chip]`` (ChipConfig fields, also ``input_shape`` and ``layers`` of a
+conv chip, see ``docs/chip.md``; beta is searched, the chip threshold follows from the software threshold
+``theta``), ``[device]`` (a profile name in ``base`` plus overrides),
 ``[search]`` (methods, surrogates, surrogate_scale_factor, beta, theta, optional lanes / weight_bits choices)
 and ``[search.<method>]`` for each method's own ranges (the parameters of :data:`train.trainers.TRAINERS`).
 A range is ``[low, high]``; a fixed value is a number. The data, faults and chip sections make the study's
@@ -192,6 +193,8 @@ class StudyConfig:
                         else:
                             base["search"][k] = v
                 else:
+                    if section == "chip" and "layers" in values and "layer_sizes" not in values:
+                        base["chip"].pop("layer_sizes", None)     # a conv chip derives its layer_sizes
                     base[section].update(values)
             else:
                 base[section] = values

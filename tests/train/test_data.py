@@ -85,8 +85,9 @@ def test_nmnist_loader(tmp_path):
     assert ev["x"].tolist() == [1, 33] and ev["p"].tolist() == [0, 1] and ev["t"].tolist() == [10, 299_999]
     x, y = load_nmnist(tmp_path, steps=10)
     assert x.shape == (2, 10, 2312) and y.tolist() == [3, 7]
-    assert x[0, 0, 2 * 34 + 1] and x[0, 9, 34 * 34 + 33 * 34 + 33] and x[0].sum() == 2
-    assert x[1, 5, 34 * 34] and x[1].sum() == 1
+    # HWC numbering (y*34 + x)*2 + p, the input order of a conv chip with input_shape [2, 34, 34]
+    assert x[0, 0, (2 * 34 + 1) * 2] and x[0, 9, (33 * 34 + 33) * 2 + 1] and x[0].sum() == 2
+    assert x[1, 5, 1] and x[1].sum() == 1
     (tmp_path / "bad.bin").write_bytes(b"123")
     with pytest.raises(ConfigError, match="not a multiple of 5"):
         read_nmnist_events(tmp_path / "bad.bin")
@@ -135,4 +136,34 @@ def test_registered_local_datasets_load_through_load_dataset(tmp_path):
         load_dataset("digits", path=tmp_path)
     with pytest.raises(ConfigError, match=r"dataset='mnist': allowed values are \['breast_cancer'"):
         load_dataset("mnist")
-    assert set(DATASETS) == {"breast_cancer", "digits", "nmnist", "svhn"}
+    assert set(DATASETS) == {"breast_cancer", "digits", "mnist1d", "nmnist", "svhn", "svhn32", "svhn_rgb"}
+    # image datasets declare their (C, H, W); the features are HWC-flattened
+    split = load_dataset("svhn_rgb", path=tmp_path / "svhn.mat")
+    assert split.shape == (3, 32, 32) and split.n_features == 3072
+    raw = X[..., 0].astype(float) / 255                              # (32, 32, 3) of sample 0, HWC
+    x0 = load_svhn(tmp_path / "svhn.mat", colour=True)[0][0]
+    assert np.allclose(x0, raw.reshape(-1))
+    assert load_dataset("svhn32", path=tmp_path / "svhn.mat").n_features == 1024
+
+
+def test_mnist1d_regenerates_offline_as_1x1x40_signals():
+    from train.data import load_dataset
+    split = load_dataset("mnist1d", seed=0)
+    assert split.shape == (1, 1, 40) and split.n_features == 40 and split.n_classes == 10
+    assert len(split.x_train) + len(split.x_val) + len(split.x_test) == 5000
+
+
+def test_chip_input_shape_must_match_the_dataset():
+    from hw.config import ChipConfig
+    from train.config import TrainConfig
+    conv = ChipConfig(input_shape=(1, 8, 8), layers=({"kind": "conv", "channels": 2, "kernel": 3},
+                                                     {"kind": "fc", "size": 10}))
+    TrainConfig(method="bptt", dataset="digits", chip=conv)
+    with pytest.raises(ConfigError, match=r"chip.input_shape=\[1, 8, 8\]: dataset 'mnist1d' has images of shape "
+                                          r"\[1, 1, 40\]"):
+        TrainConfig(method="bptt", dataset="mnist1d", chip=conv)
+    flat = ChipConfig(input_shape=(2, 4, 8), layers=({"kind": "fc", "size": 10},))
+    with pytest.raises(ConfigError, match=r"chip.input_shape=\[2, 4, 8\]: dataset 'digits'"):
+        TrainConfig(method="bptt", dataset="digits", chip=flat)
+    TrainConfig(method="bptt", dataset="breast_cancer", chip=ChipConfig(input_shape=(1, 1, 30), layers=(
+        {"kind": "conv", "channels": 2, "kernel": 3}, {"kind": "fc", "size": 2})))

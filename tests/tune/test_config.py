@@ -42,3 +42,13 @@ def test_broken_database_is_reported_and_left_untouched(tmp_path):
     assert db.read_bytes() == before
     with pytest.raises(ConfigError, match="cannot be opened as an Optuna database"):
         storage_for("postgresql://nobody@127.0.0.1:1/none")
+
+
+def test_shipped_conv_study_config_builds_a_conv_chip():
+    """docs/experiments/conv_digits.toml: [chip] input_shape/layers replace the default layer_sizes."""
+    from pathlib import Path
+    from tune.config import StudyConfig
+    path = Path(__file__).resolve().parents[2] / "docs" / "experiments" / "conv_digits.toml"
+    sc = StudyConfig.load(path)
+    assert sc.chip.input_shape == (1, 8, 8) and sc.chip.layer_sizes == (64, 512, 10)
+    assert sc.chip.layer_kind(0) == "conv" and sc.dataset == "digits"
