@@ -490,6 +490,13 @@ def event_index_bits(cfg: ChipConfig) -> int:
     return bits
 
 
+def const_mul(value, k: int):
+    """``value * k`` for a constant ``k >= 0`` as shifts and adds (no multiplier cell: a DSP's delay would
+    sit on the decoder's paths)."""
+    terms = [value << i for i in range(k.bit_length()) if (k >> i) & 1]
+    return sum(terms[1:], terms[0]) if terms else C(0, 1)
+
+
 def divide_by_constant(value, divisor: int, bound: int):
     """``value // divisor`` for ``0 <= value < bound``: a shift for a power of two, else a multiply by a
     constant reciprocal and a shift (checked exhaustively here, at elaboration)."""
@@ -500,7 +507,7 @@ def divide_by_constant(value, divisor: int, bound: int):
     for shift in range(1, 40):
         mul = -(-(1 << shift) // divisor)
         if all((v * mul) >> shift == v // divisor for v in range(bound)):
-            return (value * mul) >> shift
+            return const_mul(value, mul) >> shift
     raise AssertionError("no reciprocal found")   # pragma: no cover (shift 2*bits always works)
 
 
@@ -527,54 +534,81 @@ class ConvDecoder(wiring.Component):
     Parameters
     ----------
     cfg : :class:`hw.config.ChipConfig`
-        The chip; only its decoded layers (:func:`decoded_layer`) are decoded.
-
-    Members
-    -------
-    layer : :py:`In(range(cfg.num_layers))`
-        The layer whose events are decoded (constant during its EVENT phase).
-    source_valid : :py:`In(1)`
-        The source offers a token (gate it with "a decoded layer's EVENT phase").
-    source_end : :py:`In(1)`
-        The token is the end of the layer's events.
-    source_index : :py:`In(event_index_bits(cfg))`
-        The event's packed coordinate.
-    accept : :py:`Out(1)`
-        The decoder takes the offered token at this clock edge (from registers only: a stream's ``ready``).
-    take : :py:`Out(1)`
-        ``accept & source_valid``: the token is taken.
-    issue : :py:`Out(1)`
-        A visit is issued this cycle: read ``weight_addr`` and accumulate into ``state_addr``.
-    weight_addr : :py:`Out(range(cfg.weight_depth + 1))`
-        The visit's weight word.
-    state_addr : :py:`Out(range(cfg.state_depth + 1))`
-        The visit's state word.
-    group : :py:`Out(range(max groups + 1))`
-        The visit's group ``g`` (the last one may be partial).
-    end : :py:`Out(1)`
-        The end-of-events cycle: every event has been issued.
-    fill : :py:`Out(1)`
-        One of the first ``CONV_DECODE_LATENCY`` cycles with a token in flight and nothing to issue
-        (counted in ``cycles``; later idle cycles wait for the host).
-    pending : :py:`Out(1)`
-        A token is somewhere in the decoder (the core is busy).
-    restart : :py:`In(1)`
-        Empty the decoder for the next layer or a clear (wins over everything).
+        The chip; only its decoded layers (:func:`decoded_layer`) are decoded. The interface is
+        :class:`ConvDecoder.Signature`.
     """
+
+    class Signature(wiring.Signature):
+        """Signature of a conv event decoder (the decoder's view).
+
+        Parameters
+        ----------
+        num_layers : :class:`int`
+            Neuron layers of the chip.
+        index_bits : :class:`int`
+            Width of an event's index (:func:`event_index_bits`).
+        weight_depth, state_depth : :class:`int`
+            Words of the weight and the state memories.
+        groups : :class:`int`
+            The most groups of a layer.
+
+        Members
+        -------
+        layer : :py:`In(range(num_layers))`
+            The layer whose events are decoded (constant during its EVENT phase).
+        source_valid : :py:`In(1)`
+            The source offers a token (gate it with "a decoded layer's EVENT phase").
+        source_end : :py:`In(1)`
+            The token is the end of the layer's events.
+        source_index : :py:`In(index_bits)`
+            The event's packed coordinate.
+        accept : :py:`Out(1)`
+            The decoder takes the offered token at this clock edge (from registers only: a stream's ``ready``).
+        take : :py:`Out(1)`
+            ``accept & source_valid``: the token is taken.
+        issue : :py:`Out(1)`
+            A visit is issued this cycle: read ``weight_addr`` and accumulate into ``state_addr``.
+        weight_addr : :py:`Out(range(weight_depth + 1))`
+            The visit's weight word.
+        state_addr : :py:`Out(range(state_depth + 1))`
+            The visit's state word.
+        group : :py:`Out(range(groups + 1))`
+            The visit's group ``g`` (the last one may be partial).
+        end : :py:`Out(1)`
+            The end-of-events cycle: every event has been issued.
+        fill : :py:`Out(1)`
+            One of the first ``CONV_DECODE_LATENCY`` cycles with a token in flight and nothing to issue
+            (counted in ``cycles``; later idle cycles wait for the host).
+        pending : :py:`Out(1)`
+            A token is somewhere in the decoder (the core is busy).
+        restart : :py:`In(1)`
+            Empty the decoder for the next layer or a clear (wins over everything).
+        """
+
+        def __init__(self, num_layers: int, index_bits: int, weight_depth: int, state_depth: int, groups: int):
+            self.params = (num_layers, index_bits, weight_depth, state_depth, groups)
+            super().__init__({
+                "layer": In(range(num_layers)),
+                "source_valid": In(1), "source_end": In(1), "source_index": In(index_bits),
+                "accept": Out(1), "take": Out(1),
+                "issue": Out(1), "weight_addr": Out(range(weight_depth + 1)),
+                "state_addr": Out(range(state_depth + 1)), "group": Out(range(groups + 1)),
+                "end": Out(1), "fill": Out(1), "pending": Out(1),
+                "restart": In(1),
+            })
+
+        def __eq__(self, other):
+            return type(self) is type(other) and self.params == other.params
+
+        def __repr__(self):
+            names = ("num_layers", "index_bits", "weight_depth", "state_depth", "groups")
+            return "ConvDecoder.Signature(" + ", ".join(f"{n}={v}" for n, v in zip(names, self.params)) + ")"
 
     def __init__(self, cfg: ChipConfig):
         self.cfg = cfg
         L = cfg.num_layers
-        max_groups = max(cfg.groups(l) for l in range(L))
-        super().__init__({
-            "layer": In(range(L)),
-            "source_valid": In(1), "source_end": In(1), "source_index": In(event_index_bits(cfg)),
-            "accept": Out(1), "take": Out(1),
-            "issue": Out(1), "weight_addr": Out(range(cfg.weight_depth + 1)),
-            "state_addr": Out(range(cfg.state_depth + 1)), "group": Out(range(max_groups + 1)),
-            "end": Out(1), "fill": Out(1), "pending": Out(1),
-            "restart": In(1),
-        })
+        super().__init__(ConvDecoder.Signature(L, event_index_bits(cfg), cfg.weight_depth, cfg.state_depth,
+                                               max(cfg.groups(l) for l in range(L))))
 
     def elaborate(self, platform):
         cfg = self.cfg
@@ -598,7 +632,8 @@ class ConvDecoder(wiring.Component):
                              ylo=Signal(coord, name="s1_ylo"), ky=Signal(coord, name="s1_ky"),
                              ny1=Signal(coord, name="s1_ny1"),
                              xlo=Signal(coord, name="s1_xlo"), kx=Signal(coord, name="s1_kx"),
-                             nx1=Signal(coord, name="s1_nx1"))
+                             nx1=Signal(coord, name="s1_nx1"),
+                             wrow=Signal(wrange, name="s1_wrow"))       # weight word of (c, ky=0, kx=0)
         end_taken = Signal()
         # the visitor
         active, ending = Signal(), Signal()
@@ -658,6 +693,14 @@ class ConvDecoder(wiring.Component):
             with m.Switch(self.layer):
                 for l in layers:
                     with m.Case(l):
+                        G = cfg.groups(l)
+                        if cfg.layer_kind(l) == "conv":
+                            kh, kw = cfg.kernel(l)
+                            m.d.sync += s1.wrow.eq(cfg.weight_base(l) + const_mul(s0.c, kh * kw * G))
+                        else:                    # fc on a packed input: the row of (y, x, c)
+                            Cp, _, Wp = cfg.in_shape(l)
+                            m.d.sync += s1.wrow.eq(cfg.weight_base(l) + const_mul(s0.c, G) +
+                                                   const_mul(s0.y, Wp * Cp * G) + const_mul(s0.x, Cp * G))
                         if cfg.layer_kind(l) == "conv":
                             (kh, kw), st, (pdh, pdw) = cfg.kernel(l), cfg.stride(l), cfg.padding(l)
                             _, Ho, Wo = cfg.out_shape(l)
@@ -666,12 +709,13 @@ class ConvDecoder(wiring.Component):
                             m.d.sync += [s1.ylo.eq(ylo), s1.ky.eq(ky), s1.ny1.eq(ny1),
                                          s1.xlo.eq(xlo), s1.kx.eq(kx), s1.nx1.eq(nx1_)]
                         else:                    # fc on a packed input: one position, row from (y, x, c)
-                            m.d.sync += [s1.ylo.eq(0), s1.ky.eq(s0.y), s1.ny1.eq(0),
-                                         s1.xlo.eq(0), s1.kx.eq(s0.x), s1.nx1.eq(0)]
+                            m.d.sync += [s1.ylo.eq(0), s1.ky.eq(0), s1.ny1.eq(0),
+                                         s1.xlo.eq(0), s1.kx.eq(0), s1.nx1.eq(0)]
         with m.Elif(s1_move):
             m.d.sync += s1.valid.eq(0)
 
-        # stage 2 (into the visitor): first weight and state words, by constant multiplies per layer
+        # stage 2 (into the visitor): first weight and state words; the kernel taps' offsets from tables of
+        # at most 7 constants, the positions' by constant shifts and adds (no multiplier), per layer
         w_start, s_start = Signal(wrange), Signal(srange)
         with m.Switch(self.layer):
             for l in layers:
@@ -679,12 +723,13 @@ class ConvDecoder(wiring.Component):
                     G = cfg.groups(l)
                     if cfg.layer_kind(l) == "conv":
                         (kh, kw), Wo = cfg.kernel(l), cfg.out_shape(l)[2]
-                        kc, ky_, kx_, sy, sx = kh * kw * G, kw * G, G, Wo * G, G
+                        ky_off = Array(C(v * kw * G, wrange) for v in range(kh))[s1.ky[:3]]
+                        kx_off = Array(C(v * G, wrange) for v in range(kw))[s1.kx[:3]]
+                        m.d.comb += [w_start.eq(s1.wrow + ky_off + kx_off),
+                                     s_start.eq(cfg.state_base(l) + const_mul(s1.ylo, Wo * G) +
+                                                const_mul(s1.xlo, G))]
                     else:
-                        Cp, _, Wp = cfg.in_shape(l)
-                        kc, ky_, kx_, sy, sx = G, Wp * Cp * G, Cp * G, 0, 0
-                    m.d.comb += [w_start.eq(cfg.weight_base(l) + s1.c * kc + s1.ky * ky_ + s1.kx * kx_),
-                                 s_start.eq(cfg.state_base(l) + s1.ylo * sy + s1.xlo * sx)]
+                        m.d.comb += [w_start.eq(s1.wrow), s_start.eq(cfg.state_base(l))]
 
         # the visitor: one (weight word, state word) per cycle
         def signed_const(values):
@@ -816,7 +861,7 @@ class Sequencer(wiring.Component):
                 # EVENT phase: one (weight word, membrane word) read per cycle, accumulated two cycles later
                 in_event=1,                               # an event is part-way through its groups
                 event_group=group_range,                  # next group of that event
-                weight_addr=weight_range,                 # its next weight word
+                weight_addr=weight_range,                 # its last issued weight word
                 issue=1,                                  # read one word of an event this cycle
                 issue_group=group_range,
                 issue_weight_addr=weight_range,
@@ -994,14 +1039,15 @@ class Sequencer(wiring.Component):
         events, layer = self.events, self.layer
         m.d.comb += s.issue_state_addr.eq(s.state_base + s.issue_group)
         with m.If(s.in_event):                            # the next group of the current event
-            m.d.comb += [s.issue.eq(1), s.issue_group.eq(s.event_group), s.issue_weight_addr.eq(s.weight_addr)]
-            m.d.sync += [s.weight_addr.eq(s.weight_addr + 1), s.event_group.eq(s.event_group + 1)]
+            next_addr = s.weight_addr + 1
+            m.d.comb += [s.issue.eq(1), s.issue_group.eq(s.event_group), s.issue_weight_addr.eq(next_addr)]
+            m.d.sync += [s.weight_addr.eq(next_addr), s.event_group.eq(s.event_group + 1)]
             with m.If(s.event_group == s.groups - 1):
                 m.d.sync += s.in_event.eq(0)
         with m.Elif(s.source_valid & ~s.source_end):      # a new event: its group 0
             m.d.comb += [s.take.eq(1), s.issue.eq(1), s.issue_group.eq(0), s.issue_weight_addr.eq(s.row_base),
                          events.advance.eq(layer != 0)]
-            m.d.sync += [s.weight_addr.eq(s.row_base + 1), s.event_group.eq(1), s.in_event.eq(s.groups > 1)]
+            m.d.sync += [s.weight_addr.eq(s.row_base), s.event_group.eq(1), s.in_event.eq(s.groups > 1)]
         with m.Elif(s.source_valid):                      # end of the layer's events
             m.d.comb += s.take.eq(1)
             self._start_update(m, s)

@@ -219,3 +219,13 @@ def test_conv_weights_in_several_banks():
     assert cfg.weight_depth > WeightMemory.BANK_DEPTH
     weights, x = random_programme(cfg, 29, batch=1, steps=1, low=-20, high=40, density=0.15)
     assert_same(*run_both(cfg, weights, None, x))
+
+
+def test_decoder_signature():
+    from hw.core import ConvDecoder
+    cfg = conv_chip((1, 8, 8), [conv(8, 3, 1, 1), pool(2), fc(10)], lanes=8)
+    sig = ConvDecoder(cfg).signature
+    assert sig == ConvDecoder.Signature(2, cfg.index_bits, cfg.weight_depth, cfg.state_depth, 2)
+    assert sig != ConvDecoder.Signature(2, cfg.index_bits, cfg.weight_depth, cfg.state_depth, 3)
+    assert repr(sig).startswith("ConvDecoder.Signature(num_layers=2, ")
+    assert {"accept", "issue", "weight_addr", "state_addr", "end", "fill"} <= set(sig.members)
