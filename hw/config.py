@@ -45,7 +45,7 @@ UPDATE_LATENCY = 6
 #: Fill cycles of a conv layer's event decoder (pooled coordinate -> first (position, group) issue), paid
 #: once per time step and conv layer at the start of its EVENT phase (``docs/chip.md``, "Convolution and
 #: pooling"). Read it as :meth:`ChipConfig.decode_latency`. Set by the RTL.
-CONV_DECODE_LATENCY = 2
+CONV_DECODE_LATENCY = 3
 
 #: Extra cycles per input event of a conv layer (0: the decoder issues an event's first (position,
 #: group) in the cycle after the previous event's last). Read it as :meth:`ChipConfig.event_overhead`.
@@ -390,8 +390,11 @@ class ChipConfig:
 
     def decode_latency(self, layer: int) -> int:
         """Cycles the EVENT phase of ``layer`` spends once per step before its first event's first cycle:
-        0 for fc, :data:`CONV_DECODE_LATENCY` for conv."""
-        return CONV_DECODE_LATENCY if self.layer_kind(layer) == "conv" else 0
+        :data:`CONV_DECODE_LATENCY` for a layer whose events go through the conv event decoder — every conv
+        layer, and layer 0 of a :attr:`packed_input` chip (a pool in front of an fc layer: the packed
+        coordinate is pooled and flattened there) — else 0."""
+        decoded = self.layer_kind(layer) == "conv" or (layer == 0 and self.packed_input)
+        return CONV_DECODE_LATENCY if decoded else 0
 
     def event_overhead(self, layer: int) -> int:
         """Extra cycles per input event of ``layer`` (:data:`CONV_EVENT_OVERHEAD` for conv, 0 for fc)."""

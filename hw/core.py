@@ -39,7 +39,7 @@ from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.bus import READ_COUNTERS, REGION_OFFSETS, REGION_REGS, REGION_WEIGHTS, BusMap, offset_words, weight_words
-from hw.config import COUNTER_BITS, ChipConfig
+from hw.config import CONV_DECODE_LATENCY, COUNTER_BITS, ChipConfig, clog2
 
 
 # -- interfaces -------------------------------------------------------------------------------------------
@@ -336,12 +336,12 @@ class EventList(wiring.Component):
 
     def __init__(self, cfg: ChipConfig):
         self.cfg = cfg
-        super().__init__(EventList.Signature(cfg.index_bits, _row_bits(cfg)))
+        super().__init__(EventList.Signature(event_index_bits(cfg), _row_bits(cfg)))
 
     def elaborate(self, platform):
         depth = self.cfg.event_depth
         m = Module()
-        m.submodules.storage = storage = memory.Memory(shape=unsigned(self.cfg.index_bits), depth=depth, init=[])
+        m.submodules.storage = storage = memory.Memory(shape=unsigned(self.signature.index_bits), depth=depth, init=[])
         # distributed RAM where there is (ECP5): a block RAM's read data is too slow for the path into the
         # weight memory's address
         distributed = getattr(platform, "family", None) == "ecp5"
@@ -467,6 +467,310 @@ class ReadBus(wiring.Component):
         return m
 
 
+def decoded_layer(cfg: ChipConfig, layer: int) -> bool:
+    """Whether ``layer``'s events go through the :class:`ConvDecoder`: every conv layer, and layer 0 of a
+    chip whose input stream carries packed (y, x, c) coordinates (a pool in front of an fc layer)."""
+    return cfg.layer_kind(layer) == "conv" or (layer == 0 and cfg.packed_input)
+
+
+def aer_fields(shape: tuple[int, int, int]) -> tuple[int, int, int]:
+    """Bits of the c, x and y fields of a packed event ``(y << (bx + bc)) | (x << bc) | c`` for spikes of
+    shape (C, H, W) (``ChipConfig.input_address``'s packing)."""
+    C, H, W = shape
+    return clog2(C), clog2(W), clog2(H)
+
+
+def event_index_bits(cfg: ChipConfig) -> int:
+    """Width of an event-list entry's index: a flat neuron index, or the packed coordinate of a spike
+    on its way into a decoded layer."""
+    bits = cfg.index_bits
+    for l in range(1, cfg.num_layers):
+        if decoded_layer(cfg, l):
+            bits = max(bits, sum(aer_fields(cfg.raw_in_shape(l))))
+    return bits
+
+
+def const_mul(value, k: int):
+    """``value * k`` for a constant ``k >= 0`` as shifts and adds (no multiplier cell: a DSP's delay would
+    sit on the decoder's paths)."""
+    terms = [value << i for i in range(k.bit_length()) if (k >> i) & 1]
+    return sum(terms[1:], terms[0]) if terms else C(0, 1)
+
+
+def divide_by_constant(value, divisor: int, bound: int):
+    """``value // divisor`` for ``0 <= value < bound``: a shift for a power of two, else a multiply by a
+    constant reciprocal and a shift (checked exhaustively here, at elaboration)."""
+    if divisor == 1:
+        return value
+    if divisor & (divisor - 1) == 0:
+        return value >> (divisor.bit_length() - 1)
+    for shift in range(1, 40):
+        mul = -(-(1 << shift) // divisor)
+        if all((v * mul) >> shift == v // divisor for v in range(bound)):
+            return const_mul(value, mul) >> shift
+    raise AssertionError("no reciprocal found")   # pragma: no cover (shift 2*bits always works)
+
+
+class ConvDecoder(wiring.Component):
+    """The event decoder and address generator of a conv layer (``docs/chip.md``, "Convolution").
+
+    A token (an event's packed coordinate ``(y << (bx + bc)) | (x << bc) | c`` in the layer's raw input
+    shape, or the end of the events) is taken from the source in cycle 0 and moves through two registered
+    stages: stage 0 holds its pooled (c, y, x) (fields by the layer's widths, pooling by a constant shift or
+    reciprocal multiply), stage 1 its decoded ranges — the first output row ``y'`` and column ``x'`` whose
+    receptive field holds it, their counts, and the kernel tap ``(ky0, kx0)`` of the first one. At the end
+    of cycle 2 the *visitor* loads the event's first weight word ``w = base + (c·kh + ky0)·kw·G + kx0·G`` and
+    state word ``s = base + (y'·W' + x')·G`` (constant multiplies), and from cycle 3 (the fill,
+    :data:`hw.config.CONV_DECODE_LATENCY`) issues one (weight word, state word) per cycle: groups ``g``
+    innermost (``w += 1``, ``s += 1``), then ``x'`` ascending (``w -= (s + 1)·G - 1``, ``s += 1``), then ``y'``
+    ascending (from the row start: ``w -= stride·kw·G``, ``s += W'·G``). The next two tokens are decoded
+    while an event is visited, so the visitor takes the next event in the cycle of the current event's last
+    visit: no cycle between events. The end token reaches the visitor the same way; the cycle it is there
+    is the end-of-events cycle (``end``).
+
+    Layer 0 of a chip with packed input in front of an fc layer (a pool, then fc) uses the same stages
+    with one position: its weight row is ``((y // ph)·Wp + x // pw)·C + c``.
+
+    Parameters
+    ----------
+    cfg : :class:`hw.config.ChipConfig`
+        The chip; only its decoded layers (:func:`decoded_layer`) are decoded. The interface is
+        :class:`ConvDecoder.Signature`.
+    """
+
+    class Signature(wiring.Signature):
+        """Signature of a conv event decoder (the decoder's view).
+
+        Parameters
+        ----------
+        num_layers : :class:`int`
+            Neuron layers of the chip.
+        index_bits : :class:`int`
+            Width of an event's index (:func:`event_index_bits`).
+        weight_depth, state_depth : :class:`int`
+            Words of the weight and the state memories.
+        groups : :class:`int`
+            The most groups of a layer.
+
+        Members
+        -------
+        layer : :py:`In(range(num_layers))`
+            The layer whose events are decoded (constant during its EVENT phase).
+        source_valid : :py:`In(1)`
+            The source offers a token (gate it with "a decoded layer's EVENT phase").
+        source_end : :py:`In(1)`
+            The token is the end of the layer's events.
+        source_index : :py:`In(index_bits)`
+            The event's packed coordinate.
+        accept : :py:`Out(1)`
+            The decoder takes the offered token at this clock edge (from registers only: a stream's ``ready``).
+        take : :py:`Out(1)`
+            ``accept & source_valid``: the token is taken.
+        issue : :py:`Out(1)`
+            A visit is issued this cycle: read ``weight_addr`` and accumulate into ``state_addr``.
+        weight_addr : :py:`Out(range(weight_depth + 1))`
+            The visit's weight word.
+        state_addr : :py:`Out(range(state_depth + 1))`
+            The visit's state word.
+        group : :py:`Out(range(groups + 1))`
+            The visit's group ``g`` (the last one may be partial).
+        end : :py:`Out(1)`
+            The end-of-events cycle: every event has been issued.
+        fill : :py:`Out(1)`
+            One of the first ``CONV_DECODE_LATENCY`` cycles with a token in flight and nothing to issue
+            (counted in ``cycles``; later idle cycles wait for the host).
+        pending : :py:`Out(1)`
+            A token is somewhere in the decoder (the core is busy).
+        restart : :py:`In(1)`
+            Empty the decoder for the next layer or a clear (wins over everything).
+        """
+
+        def __init__(self, num_layers: int, index_bits: int, weight_depth: int, state_depth: int, groups: int):
+            self.params = (num_layers, index_bits, weight_depth, state_depth, groups)
+            super().__init__({
+                "layer": In(range(num_layers)),
+                "source_valid": In(1), "source_end": In(1), "source_index": In(index_bits),
+                "accept": Out(1), "take": Out(1),
+                "issue": Out(1), "weight_addr": Out(range(weight_depth + 1)),
+                "state_addr": Out(range(state_depth + 1)), "group": Out(range(groups + 1)),
+                "end": Out(1), "fill": Out(1), "pending": Out(1),
+                "restart": In(1),
+            })
+
+        def __eq__(self, other):
+            return type(self) is type(other) and self.params == other.params
+
+        def __repr__(self):
+            names = ("num_layers", "index_bits", "weight_depth", "state_depth", "groups")
+            return "ConvDecoder.Signature(" + ", ".join(f"{n}={v}" for n, v in zip(names, self.params)) + ")"
+
+    def __init__(self, cfg: ChipConfig):
+        self.cfg = cfg
+        L = cfg.num_layers
+        super().__init__(ConvDecoder.Signature(L, event_index_bits(cfg), cfg.weight_depth, cfg.state_depth,
+                                               max(cfg.groups(l) for l in range(L))))
+
+    def elaborate(self, platform):
+        cfg = self.cfg
+        L = cfg.num_layers
+        layers = [l for l in range(L) if decoded_layer(cfg, l)]
+        m = Module()
+        wrange, srange = range(cfg.weight_depth + 1), range(cfg.state_depth + 1)
+        max_groups = max(cfg.groups(l) for l in range(L))
+        max_c = max(cfg.in_shape(l)[0] for l in layers)
+        max_y = max(max(cfg.in_shape(l)[1:]) for l in layers)           # pooled coordinates
+        max_o = max(max(cfg.out_shape(l)[1:]) for l in layers)          # output rows/columns
+        coord = range(max(max_y, max_o, 8) + 8)                         # also kernel taps (k <= 7)
+        D = CONV_DECODE_LATENCY
+
+        # -- stage 0: the pooled coordinate ------------------------------------------------------------
+        s0 = SimpleNamespace(valid=Signal(name="s0_valid"), end=Signal(name="s0_end"),
+                             c=Signal(range(max_c + 1), name="s0_c"), y=Signal(coord, name="s0_y"),
+                             x=Signal(coord, name="s0_x"))
+        s1 = SimpleNamespace(valid=Signal(name="s1_valid"), end=Signal(name="s1_end"),
+                             c=Signal(range(max_c + 1), name="s1_c"),
+                             ylo=Signal(coord, name="s1_ylo"), ky=Signal(coord, name="s1_ky"),
+                             ny1=Signal(coord, name="s1_ny1"),
+                             xlo=Signal(coord, name="s1_xlo"), kx=Signal(coord, name="s1_kx"),
+                             nx1=Signal(coord, name="s1_nx1"),
+                             wrow=Signal(wrange, name="s1_wrow"))       # weight word of (c, ky=0, kx=0)
+        end_taken = Signal()
+        # the visitor
+        active, ending = Signal(), Signal()
+        waddr, wrow = Signal(wrange, name="visit_waddr"), Signal(wrange, name="visit_wrow")
+        saddr, srow = Signal(srange, name="visit_saddr"), Signal(srange, name="visit_srow")
+        g = Signal(range(max_groups + 1), name="visit_group")
+        xc, yc, nx1 = Signal(coord, name="visit_x_left"), Signal(coord, name="visit_y_left"), Signal(coord)
+        fill_count = Signal(range(D + 1))
+
+        def const(values, shape):
+            return Array(C(v, shape) for v in values)[self.layer]
+
+        def per_layer(f, default=0):
+            return [f(l) if decoded_layer(cfg, l) else default for l in range(L)]
+        groups = const([cfg.groups(l) - 1 for l in range(L)], range(max_groups + 1))
+        g_last = g == groups
+        x_last, y_last = xc == 0, yc == 0
+        last_visit = active & g_last & x_last & y_last
+        vacant = ~ending & (~active | last_visit)
+        s1_move = s1.valid & vacant
+        s1_free = ~s1.valid | s1_move
+        s0_move = s0.valid & s1_free
+        s0_free = ~s0.valid | s0_move
+        m.d.comb += [self.accept.eq(s0_free & ~end_taken),
+                     self.take.eq(self.accept & self.source_valid)]
+
+        # stage 0: fields of the packed coordinate, pooled
+        c0, y0, x0 = Signal.like(s0.c), Signal.like(s0.y), Signal.like(s0.x)
+        with m.Switch(self.layer):
+            for l in layers:
+                with m.Case(l):
+                    C_, H, W = cfg.raw_in_shape(l)
+                    bc, bx, by = aer_fields((C_, H, W))
+                    ph, pw = cfg.pool_window(l)
+                    idx = self.source_index
+                    m.d.comb += [c0.eq(idx[:bc]),
+                                 x0.eq(divide_by_constant(idx[bc:bc + bx], pw, W)),
+                                 y0.eq(divide_by_constant(idx[bc + bx:bc + bx + by], ph, H))]
+        with m.If(self.take):
+            m.d.sync += [s0.valid.eq(1), s0.end.eq(self.source_end), s0.c.eq(c0), s0.y.eq(y0), s0.x.eq(x0)]
+            with m.If(self.source_end):
+                m.d.sync += end_taken.eq(1)
+        with m.Elif(s0_move):
+            m.d.sync += s0.valid.eq(0)
+
+        # stage 1: the output rows/columns an event reaches, and the kernel tap of the first
+        def reach(q, pad, k, stride, n_out):
+            """(first output index, kernel tap there, count - 1) of input index ``q`` along one axis."""
+            t = q + pad
+            first = Mux(t < k, 0, (t - (k - 1)) if stride == 1 else ((t - (k - 2)) >> 1))
+            tap = t - (first if stride == 1 else (first << 1))
+            last = t >> (stride - 1)
+            last = Mux(last > n_out - 1, n_out - 1, last)
+            return first, tap, last - first
+        with m.If(s0_move):
+            m.d.sync += [s1.valid.eq(1), s1.end.eq(s0.end), s1.c.eq(s0.c)]
+            with m.Switch(self.layer):
+                for l in layers:
+                    with m.Case(l):
+                        G = cfg.groups(l)
+                        if cfg.layer_kind(l) == "conv":
+                            kh, kw = cfg.kernel(l)
+                            m.d.sync += s1.wrow.eq(cfg.weight_base(l) + const_mul(s0.c, kh * kw * G))
+                        else:                    # fc on a packed input: the row of (y, x, c)
+                            Cp, _, Wp = cfg.in_shape(l)
+                            m.d.sync += s1.wrow.eq(cfg.weight_base(l) + const_mul(s0.c, G) +
+                                                   const_mul(s0.y, Wp * Cp * G) + const_mul(s0.x, Cp * G))
+                        if cfg.layer_kind(l) == "conv":
+                            (kh, kw), st, (pdh, pdw) = cfg.kernel(l), cfg.stride(l), cfg.padding(l)
+                            _, Ho, Wo = cfg.out_shape(l)
+                            ylo, ky, ny1 = reach(s0.y, pdh, kh, st, Ho)
+                            xlo, kx, nx1_ = reach(s0.x, pdw, kw, st, Wo)
+                            m.d.sync += [s1.ylo.eq(ylo), s1.ky.eq(ky), s1.ny1.eq(ny1),
+                                         s1.xlo.eq(xlo), s1.kx.eq(kx), s1.nx1.eq(nx1_)]
+                        else:                    # fc on a packed input: one position, row from (y, x, c)
+                            m.d.sync += [s1.ylo.eq(0), s1.ky.eq(0), s1.ny1.eq(0),
+                                         s1.xlo.eq(0), s1.kx.eq(0), s1.nx1.eq(0)]
+        with m.Elif(s1_move):
+            m.d.sync += s1.valid.eq(0)
+
+        # stage 2 (into the visitor): first weight and state words; the kernel taps' offsets from tables of
+        # at most 7 constants, the positions' by constant shifts and adds (no multiplier), per layer
+        w_start, s_start = Signal(wrange), Signal(srange)
+        with m.Switch(self.layer):
+            for l in layers:
+                with m.Case(l):
+                    G = cfg.groups(l)
+                    if cfg.layer_kind(l) == "conv":
+                        (kh, kw), Wo = cfg.kernel(l), cfg.out_shape(l)[2]
+                        ky_off = Array(C(v * kw * G, wrange) for v in range(kh))[s1.ky[:3]]
+                        kx_off = Array(C(v * G, wrange) for v in range(kw))[s1.kx[:3]]
+                        m.d.comb += [w_start.eq(s1.wrow + ky_off + kx_off),
+                                     s_start.eq(cfg.state_base(l) + const_mul(s1.ylo, Wo * G) +
+                                                const_mul(s1.xlo, G))]
+                    else:
+                        m.d.comb += [w_start.eq(s1.wrow), s_start.eq(cfg.state_base(l))]
+
+        # the visitor: one (weight word, state word) per cycle
+        def signed_const(values):
+            bits = max(max(abs(v) for v in values).bit_length() + 1, 2)
+            return const(values, signed(bits))
+        x_step = signed_const(per_layer(lambda l: 1 - (cfg.stride(l) + 1) * cfg.groups(l)))
+        y_step_w = signed_const(per_layer(lambda l: -cfg.stride(l) * cfg.kernel(l)[1] * cfg.groups(l)))
+        y_step_s = const(per_layer(lambda l: cfg.out_shape(l)[2] * cfg.groups(l)), srange)
+        with m.If(active):
+            with m.If(~g_last):
+                m.d.sync += [waddr.eq(waddr + 1), saddr.eq(saddr + 1), g.eq(g + 1)]
+            with m.Elif(~x_last):
+                m.d.sync += [waddr.eq(waddr + x_step), saddr.eq(saddr + 1), g.eq(0), xc.eq(xc - 1)]
+            with m.Elif(~y_last):
+                next_wrow, next_srow = wrow + y_step_w, srow + y_step_s
+                m.d.sync += [waddr.eq(next_wrow), wrow.eq(next_wrow), saddr.eq(next_srow), srow.eq(next_srow),
+                             g.eq(0), xc.eq(nx1), yc.eq(yc - 1)]
+        with m.If(s1_move):
+            with m.If(s1.end):
+                m.d.sync += [ending.eq(1), active.eq(0)]
+            with m.Else():
+                m.d.sync += [active.eq(1), waddr.eq(w_start), wrow.eq(w_start), saddr.eq(s_start),
+                             srow.eq(s_start), g.eq(0), xc.eq(s1.nx1), nx1.eq(s1.nx1), yc.eq(s1.ny1)]
+        with m.Elif(last_visit):
+            m.d.sync += active.eq(0)
+
+        idle = ~active & ~ending
+        m.d.comb += [
+            self.issue.eq(active), self.weight_addr.eq(waddr), self.state_addr.eq(saddr), self.group.eq(g),
+            self.end.eq(ending),
+            self.fill.eq(idle & (self.take | s0.valid | s1.valid) & (fill_count != D)),
+            self.pending.eq(s0.valid | s1.valid | active | ending | end_taken),
+        ]
+        with m.If(self.fill):
+            m.d.sync += fill_count.eq(fill_count + 1)
+        with m.If(self.restart):
+            m.d.sync += [s0.valid.eq(0), s1.valid.eq(0), active.eq(0), ending.eq(0), end_taken.eq(0),
+                         fill_count.eq(0)]
+        return m
+
+
 class Sequencer(wiring.Component):
     """The phase state machine: EVENT, UPDATE (per layer), OUTPUT (after the last layer) and CLEAR.
 
@@ -490,7 +794,7 @@ class Sequencer(wiring.Component):
             "offsets": In(offset_port),
             "membrane_read": In(membrane_read_port),
             "membrane_write": In(membrane_write_port),
-            "events": In(EventList.Signature(cfg.index_bits, _row_bits(cfg))),   # drives an EventList
+            "events": In(EventList.Signature(event_index_bits(cfg), _row_bits(cfg))),   # drives an EventList
             "layer": Out(range(cfg.num_layers)),
             "active_lanes": Out(range(lanes + 1)),      # lanes holding neurons in the group in stage 3
             "advance": Out(1),                          # the update pipeline moves on (lanes' stage enable)
@@ -506,6 +810,9 @@ class Sequencer(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         s = self._state(m)
+        if s.decoder is not None:
+            m.submodules.conv_decoder = s.decoder
+            m.d.comb += [s.decoder.layer.eq(self.layer), s.decoder.restart.eq(self.clear | s.decoder.end)]
         self._datapath(m, s)
         phases = {"EVENT": self._event_phase, "UPDATE": self._update_phase, "OUTPUT": self._output_phase,
                   "CLEAR": self._clear_phase}
@@ -520,7 +827,8 @@ class Sequencer(wiring.Component):
             m.d.sync += [s.clear_addr.eq(0), self.layer.eq(0), s.in_event.eq(0), s.fetching.eq(0),
                          s.emitting.eq(0), s.forward.eq(0), s.hold.eq(0)]
             m.d.sync += [v.eq(0) for v in s.valid]
-        m.d.comb += self.busy.eq(~fsm.ongoing("EVENT") | (self.layer != 0) | s.in_event)
+        m.d.comb += self.busy.eq(~fsm.ongoing("EVENT") | (self.layer != 0) | s.in_event |
+                                 (s.decoder.pending if s.decoder is not None else 0))
         self._count(m, s, fsm)
         return m
 
@@ -529,31 +837,42 @@ class Sequencer(wiring.Component):
         cfg, layer = self.cfg, self.layer
         L, lanes = cfg.num_layers, cfg.lanes
         max_groups = max(cfg.groups(l) for l in range(L))
+        max_words = max(cfg.state_words(l) for l in range(L))
         group_range, weight_range = range(max_groups + 1), range(cfg.weight_depth + 1)
+        word_range = range(max_words + 1)
+        decoded = [decoded_layer(cfg, l) for l in range(L)]
         s = SimpleNamespace(
             groups=Array(C(cfg.groups(l), group_range) for l in range(L))[layer],
+            words=Array(C(cfg.state_words(l), word_range) for l in range(L))[layer],
             state_base=Array(C(cfg.state_base(l), range(cfg.state_depth + 1)) for l in range(L))[layer],
-            last_group_lanes=Array(C(cfg.fan_out(l) - (cfg.groups(l) - 1) * lanes, range(lanes + 1))
+            last_group_lanes=Array(C(cfg.out_channels(l) - (cfg.groups(l) - 1) * lanes, range(lanes + 1))
                                    for l in range(L))[layer],
+            # the conv event decoder, when a layer needs one; `decoding`: the current layer's events use it
+            decoder=ConvDecoder(cfg) if any(decoded) else None,
+            decoding=Array(C(d, 1) for d in decoded)[layer] if any(decoded) else C(0, 1),
+            # positions of the layers (conv): the spike's coordinate is tracked by counters in UPDATE
+            spatial=any(cfg.layer_kind(l) == "conv" for l in range(L)),
             **_signals(
                 # the event source of the EVENT phase (layer 0: the input stream; later: the event list)
-                source_valid=1, source_end=1, source_index=cfg.index_bits,
+                source_valid=1, source_end=1, source_index=event_index_bits(cfg),
                 take=1,                                   # consume the source's event or end token
                 stall=1,                                  # waiting for the host
                 counting=1,                               # a cycle of the step's schedule
                 # EVENT phase: one (weight word, membrane word) read per cycle, accumulated two cycles later
                 in_event=1,                               # an event is part-way through its groups
                 event_group=group_range,                  # next group of that event
-                weight_addr=weight_range,                 # its next weight word
+                weight_addr=weight_range,                 # its last issued weight word
                 issue=1,                                  # read one word of an event this cycle
                 issue_group=group_range,
                 issue_weight_addr=weight_range,
+                issue_state_addr=range(cfg.state_depth + 1),
                 row_base=weight_range,                    # first weight word of the source event's row
                 # UPDATE phase: a pipeline of UPDATE_LATENCY stages; group `group` is in the last one, whose
                 # spikes leave one per cycle (the pipeline holds while it has more than one left)
                 fetching=1,                               # groups are left to read
                 fetch=1,                                  # read the words of `fetch_group` this cycle
-                fetch_group=group_range,
+                fetch_group=word_range,                   # a state word of the layer (conv: pos*G + g)
+                fetch_g=group_range,                      # its group within its position
                 emitting=1,                               # sending the spikes left in `pending_spikes`
                 pending_spikes=lanes,
                 write_back=1,                             # first cycle of `group` in the last stage
@@ -567,10 +886,13 @@ class Sequencer(wiring.Component):
         # per stage 1 .. UPDATE_LATENCY: a group is in it, and which
         P = cfg.update_latency
         s.valid = [Signal(name=f"stage{i}_valid") for i in range(1, P + 1)]
-        s.stage_group = [Signal(group_range, name=f"stage{i}_group") for i in range(1, P + 1)]
+        s.stage_group = [Signal(word_range, name=f"stage{i}_group") for i in range(1, P + 1)]
+        # the group is the last (maybe partial) one of its position
+        s.stage_last = [Signal(name=f"stage{i}_last") for i in range(1, P + 1)]
         s.group = s.stage_group[-1]
         s.have_group = s.valid[-1]
-        s.compare_last = s.stage_group[P - 3] == s.groups - 1     # the stage that compares
+        s.compare_last = s.stage_last[P - 3]              # the stage that compares
+        s.fetch_last = (s.fetch_g if s.spatial else s.fetch_group) == s.groups - 1
         # EVENT phase: cycle t decides; the weight word's address is registered in the weight memory (three-
         # cycle read); the membrane word is read at t+2 (`read`) from a registered address; both reach the
         # lanes' registers at t+3 (`lanes`), are added and written back at t+4 (`write`)
@@ -579,7 +901,28 @@ class Sequencer(wiring.Component):
         s.acc_addr = [Signal(range(cfg.state_depth + 1), name=f"acc_{i}_addr") for i in stages]
         s.read_addr = Signal(range(cfg.state_depth + 1))          # the membrane read port's address
         s.offset_addr = Signal(range(cfg.state_depth + 1))        # the offset read port's address
-        s.last_group = s.group == s.groups - 1
+        s.last_group = s.stage_last[-1]                    # of its position
+        s.last_word = s.group == s.words - 1              # of the layer
+        # lane 0 of the group in the last stage, as running registers moved on as groups leave (no multiply
+        # on the path from `fired` to the event list): its flat neuron index `nbase` (pos·C_out + g·lanes)
+        # and its weight row in the next layer `row` (fc next: weight_base + (pooled flat index)·G); for
+        # conv layers also its channel `cbase` (g·lanes), position (`out_x`, `out_y`), position in the
+        # pooling window of the next layer (`pool_x`, `pool_y`), and the rows of lane 0 of the pooled
+        # position (`row_pos`) and of the pooled row's first position (`row_line`)
+        max_out = max(cfg.fan_out(l) for l in range(L))
+        s.nbase = Signal(range(max_out + lanes + 1), name="append_nbase")
+        s.row = Signal(range(cfg.weight_depth + lanes * max_groups + 1), name="append_row")
+        if s.spatial:
+            max_w = max(max(cfg.out_shape(l)[1:]) for l in range(L))
+            s.cbase = Signal(range(max_groups * lanes + 1), name="append_cbase")
+            s.row_pos = Signal.like(s.row, name="append_row_pos")
+            s.row_line = Signal.like(s.row, name="append_row_line")
+            s.out_x = Signal(range(max_w + 1), name="append_x")
+            s.out_y = Signal(range(max_w + 1), name="append_y")
+            s.pool_x = Signal(range(9), name="append_pool_x")
+            s.pool_y = Signal(range(9), name="append_pool_y")
+        s.next_base = Array(C(cfg.weight_base(l + 1) if l + 1 < L else 0, range(cfg.weight_depth + 1))
+                            for l in range(L))[layer]           # the next layer's first weight word
         s.unsent = Mux(s.emitting, s.pending_spikes, self.fired)
         s.unsent_after = s.unsent & (s.unsent - 1)        # all but the lowest spike
         return s
@@ -588,9 +931,12 @@ class Sequencer(wiring.Component):
         """Memory addresses, the accumulate write-back and the pick of the next spike to append."""
         cfg, lanes = self.cfg, self.cfg.lanes
         # the source event's row: layer 0 from the input's index; later layers stored with the event
-        m.d.comb += s.row_base.eq(Mux(self.layer == 0, s.source_index * cfg.groups(0), self.events.head_row))
+        if decoded_layer(cfg, 0):
+            m.d.comb += s.row_base.eq(self.events.head_row)
+        else:
+            m.d.comb += s.row_base.eq(Mux(self.layer == 0, s.source_index * cfg.groups(0), self.events.head_row))
         # (a clear request drops the pending accumulations: CLEAR owns the write port and the counters restart)
-        issue_addr = s.state_base + s.issue_group
+        issue_addr = s.issue_state_addr
         update_addr = s.state_base + s.fetch_group
         m.d.sync += [v.eq(u & ~self.clear) for v, u in zip(s.acc_valid, [s.issue] + s.acc_valid[:-1])]
         m.d.sync += [a.eq(b) for a, b in zip(s.acc_addr, [issue_addr] + s.acc_addr[:-1])]
@@ -625,43 +971,86 @@ class Sequencer(wiring.Component):
         m.d.comb += self.advance.eq(~s.hold)
         m.d.sync += s.hold.eq(Mux(self.advance, s.valid[-2] & several(self.fired_next), several(s.unsent_after)))
         with m.If(self.advance):
-            m.d.sync += [s.valid[0].eq(s.fetch), s.stage_group[0].eq(s.fetch_group)]
+            m.d.sync += [s.valid[0].eq(s.fetch), s.stage_group[0].eq(s.fetch_group), s.stage_last[0].eq(s.fetch_last)]
             m.d.sync += [v.eq(u) for v, u in zip(s.valid[1:], s.valid[:-1])]
             m.d.sync += [g.eq(h) for g, h in zip(s.stage_group[1:], s.stage_group[:-1])]
+            m.d.sync += [g.eq(h) for g, h in zip(s.stage_last[1:], s.stage_last[:-1])]
             m.d.sync += s.write_back_addr.eq(s.state_base + s.stage_group[-2])
         lowest = Const(0, range(lanes))
         for k in reversed(range(lanes)):
             lowest = Mux(s.unsent[k], k, lowest)
         s.last_active = Mux(s.last_group, s.last_group_lanes, lanes)
-        index = s.group * lanes + lowest
+        # the spike's neuron: flat index pos·C_out + g·lanes + lane; into an fc layer with its weight row
+        # (of the pooled position when pooled), into a decoded layer as a packed coordinate
         m.d.comb += [self.active_lanes.eq(Mux(s.compare_last, s.last_group_lanes, lanes)),
-                     self.events.append_index.eq(index)]
+                     self.events.append_index.eq(s.nbase + lowest)]
         with m.Switch(self.layer):
             for l in range(cfg.num_layers - 1):
                 with m.Case(l):
-                    m.d.comb += self.events.append_row.eq(cfg.weight_base(l + 1) + index * cfg.groups(l + 1))
+                    if decoded_layer(cfg, l + 1):
+                        bc, bx, by = aer_fields(cfg.out_shape(l))
+                        channel = s.cbase + lowest
+                        m.d.comb += self.events.append_index.eq(Cat(channel[:bc], s.out_x[:bx], s.out_y[:by]))
+                    else:
+                        m.d.comb += self.events.append_row.eq(s.row + lowest * cfg.groups(l + 1))
+
+    def _start_update(self, m, s):
+        """The end-of-events cycle: the next cycle is the layer's first UPDATE cycle."""
+        m.d.comb += self.events.restart.eq(1)
+        m.d.sync += [s.fetching.eq(1), s.fetch_group.eq(0), s.emitting.eq(0), s.nbase.eq(0),
+                     s.row.eq(s.next_base)]
+        if s.spatial:
+            m.d.sync += [s.fetch_g.eq(0), s.cbase.eq(0), s.row_pos.eq(s.next_base), s.row_line.eq(s.next_base),
+                         s.out_x.eq(0), s.out_y.eq(0), s.pool_x.eq(0), s.pool_y.eq(0)]
+        m.next = "UPDATE"
 
     def _event_phase(self, m, s):
         events, layer = self.events, self.layer
         m.d.comb += s.counting.eq(1)
+        ready = ~s.in_event if s.decoder is None else Mux(s.decoding, s.decoder.accept, ~s.in_event)
         with m.If(layer == 0):
             m.d.comb += [s.source_valid.eq(self.events_in.valid), s.source_end.eq(self.events_in.payload.end),
-                         s.source_index.eq(self.events_in.payload.index), self.events_in.ready.eq(~s.in_event)]
+                         s.source_index.eq(self.events_in.payload.index), self.events_in.ready.eq(ready)]
         with m.Else():
             m.d.comb += [s.source_valid.eq(1), s.source_end.eq(events.empty), s.source_index.eq(events.head)]
+        if s.decoder is None:
+            self._fc_events(m, s)
+        else:
+            with m.If(s.decoding):
+                self._decoded_events(m, s)
+            with m.Else():
+                self._fc_events(m, s)
+
+    def _decoded_events(self, m, s):
+        """A decoded layer's events: the ConvDecoder takes them and issues the visits."""
+        dec, events = s.decoder, self.events
+        m.d.comb += [dec.source_valid.eq(s.source_valid), dec.source_end.eq(s.source_end),
+                     dec.source_index.eq(s.source_index),
+                     s.take.eq(dec.take), events.advance.eq(dec.take & ~s.source_end & (self.layer != 0)),
+                     s.issue.eq(dec.issue), s.issue_group.eq(dec.group), s.issue_weight_addr.eq(dec.weight_addr),
+                     s.issue_state_addr.eq(dec.state_addr)]
+        with m.If(dec.end):
+            self._start_update(m, s)
+        with m.Elif(~dec.issue & ~dec.fill):
+            m.d.comb += s.stall.eq(1)
+
+    def _fc_events(self, m, s):
+        """An fc layer's events: each takes its groups' words from its row, from the cycle it is taken."""
+        events, layer = self.events, self.layer
+        m.d.comb += s.issue_state_addr.eq(s.state_base + s.issue_group)
         with m.If(s.in_event):                            # the next group of the current event
-            m.d.comb += [s.issue.eq(1), s.issue_group.eq(s.event_group), s.issue_weight_addr.eq(s.weight_addr)]
-            m.d.sync += [s.weight_addr.eq(s.weight_addr + 1), s.event_group.eq(s.event_group + 1)]
+            next_addr = s.weight_addr + 1
+            m.d.comb += [s.issue.eq(1), s.issue_group.eq(s.event_group), s.issue_weight_addr.eq(next_addr)]
+            m.d.sync += [s.weight_addr.eq(next_addr), s.event_group.eq(s.event_group + 1)]
             with m.If(s.event_group == s.groups - 1):
                 m.d.sync += s.in_event.eq(0)
         with m.Elif(s.source_valid & ~s.source_end):      # a new event: its group 0
             m.d.comb += [s.take.eq(1), s.issue.eq(1), s.issue_group.eq(0), s.issue_weight_addr.eq(s.row_base),
                          events.advance.eq(layer != 0)]
-            m.d.sync += [s.weight_addr.eq(s.row_base + 1), s.event_group.eq(1), s.in_event.eq(s.groups > 1)]
+            m.d.sync += [s.weight_addr.eq(s.row_base), s.event_group.eq(1), s.in_event.eq(s.groups > 1)]
         with m.Elif(s.source_valid):                      # end of the layer's events
-            m.d.comb += [s.take.eq(1), events.restart.eq(1)]
-            m.d.sync += [s.fetching.eq(1), s.fetch_group.eq(0), s.emitting.eq(0)]
-            m.next = "UPDATE"
+            m.d.comb += s.take.eq(1)
+            self._start_update(m, s)
         with m.Else():
             m.d.comb += s.stall.eq(1)
 
@@ -670,7 +1059,9 @@ class Sequencer(wiring.Component):
         with m.If(s.fetching & self.advance):             # read the next group into the pipeline
             m.d.comb += s.fetch.eq(1)
             m.d.sync += s.fetch_group.eq(s.fetch_group + 1)
-            with m.If(s.fetch_group == s.groups - 1):
+            if s.spatial:
+                m.d.sync += s.fetch_g.eq(Mux(s.fetch_last, 0, s.fetch_g + 1))
+            with m.If(s.fetch_group == s.words - 1):
                 m.d.sync += s.fetching.eq(0)
         with m.If(s.have_group):                          # the last stage: write back, emit the spikes
             m.d.comb += s.write_back.eq(~s.emitting)
@@ -680,12 +1071,57 @@ class Sequencer(wiring.Component):
                 m.d.sync += [s.pending_spikes.eq(s.unsent_after), s.emitting.eq(1)]
             with m.Else():                                # the group is done
                 m.d.sync += s.emitting.eq(0)
-                with m.If(s.last_group):
+                self._next_neurons(m, s)
+                with m.If(s.last_word):
                     with m.If(self.layer == self.cfg.num_layers - 1):
                         m.next = "OUTPUT"
                     with m.Else():
                         m.d.sync += [self.layer.eq(self.layer + 1), s.in_event.eq(0)]
                         m.next = "EVENT"
+
+    def _next_neurons(self, m, s):
+        """Move the append registers to the next group (the group in the last stage is done)."""
+        cfg, L, lanes = self.cfg, self.cfg.num_layers, self.cfg.lanes
+
+        def per_layer(f):
+            values = [f(l) for l in range(L)]
+            return Array(C(v, range(max(values) + 1)) for v in values)[self.layer]
+
+        def next_groups(l):                              # words per row of the next layer (0: none)
+            return cfg.groups(l + 1) if l + 1 < L else 0
+        with m.If(~s.last_group):
+            m.d.sync += [s.nbase.eq(s.nbase + lanes), s.row.eq(s.row + per_layer(lambda l: lanes * next_groups(l)))]
+            if s.spatial:
+                m.d.sync += s.cbase.eq(s.cbase + lanes)
+        with m.Else():
+            m.d.sync += s.nbase.eq(s.nbase + s.last_group_lanes)
+            if not s.spatial:                             # fc only: the layer's last group
+                return
+            m.d.sync += s.cbase.eq(0)
+
+            def next_pool(l):                             # pooling into the next layer when that is fc
+                return cfg.pool_window(l + 1) if l + 1 < L and not decoded_layer(cfg, l + 1) else (1, 1)
+            last_x = per_layer(lambda l: cfg.out_shape(l)[2] - 1)
+            pool_h = per_layer(lambda l: next_pool(l)[0] - 1)
+            pool_w = per_layer(lambda l: next_pool(l)[1] - 1)
+            # rows: next pooled position (C_out rows on), next pooled row (W'/pw positions on)
+            step_pos = per_layer(lambda l: cfg.out_channels(l) * next_groups(l))
+            step_line = per_layer(lambda l: cfg.out_shape(l)[2] // next_pool(l)[1] * cfg.out_channels(l) *
+                                  next_groups(l))
+            with m.If(s.out_x == last_x):                 # next row
+                m.d.sync += [s.out_x.eq(0), s.pool_x.eq(0), s.out_y.eq(s.out_y + 1)]
+                with m.If(s.pool_y == pool_h):
+                    line = s.row_line + step_line
+                    m.d.sync += [s.pool_y.eq(0), s.row_line.eq(line), s.row_pos.eq(line), s.row.eq(line)]
+                with m.Else():
+                    m.d.sync += [s.pool_y.eq(s.pool_y + 1), s.row_pos.eq(s.row_line), s.row.eq(s.row_line)]
+            with m.Else():
+                m.d.sync += s.out_x.eq(s.out_x + 1)
+                with m.If(s.pool_x == pool_w):
+                    pos = s.row_pos + step_pos
+                    m.d.sync += [s.pool_x.eq(0), s.row_pos.eq(pos), s.row.eq(pos)]
+                with m.Else():
+                    m.d.sync += [s.pool_x.eq(s.pool_x + 1), s.row.eq(s.row_pos)]
 
     def _output_phase(self, m, s):
         events, out = self.events, self.events_out

@@ -8,7 +8,7 @@ from typing import Sequence
 import numpy as np
 
 from hw.bus import BusMap, offset_words, weight_words, write_hex_image
-from hw.config import ChipConfig
+from hw.config import ChipConfig, clog2
 
 TOPLEVEL = "spikeloop_core"
 
@@ -55,7 +55,7 @@ def port_map(cfg: ChipConfig, bus: BusMap) -> str:
 | events_in__valid / __ready | in / out | 1 | input address-event stream handshake |
 | events_in__payload | in | {cfg.index_bits + 1} | bits [{cfg.index_bits - 1}:0] {_input_index_text(cfg)}, bit {cfg.index_bits} end of time step |
 | events_out__valid / __ready | out / in | 1 | output address-event stream handshake |
-| events_out__payload | out | {cfg.index_bits + 1} | as events_in__payload, output-layer index |
+| events_out__payload | out | {cfg.index_bits + 1} | bits [{cfg.index_bits - 1}:0] output-layer neuron index (HWC flat for a conv layer), bit {cfg.index_bits} end of time step |
 | wr__addr / __data / __en | in | {bus.addr_bits} / {bus.write_data_bits} / 1 | word writes: region = addr[{bus.addr_bits - 1}:{bus.offset_bits}] (0 weights, 1 threshold offsets, 2 registers) |
 | rd__addr / rd__data | in / out | {bus.read_addr_bits} / {bus.read_data_bits} | word reads, data one cycle after addr: region = addr[{bus.read_addr_bits - 1}:{bus.read_offset_bits}] (0 membranes, 1 counters) |
 | busy | out | 1 | low while waiting for the first token of a time step |
@@ -71,7 +71,6 @@ def _input_index_text(cfg) -> str:
     """What an input event's index carries: the flat input address, or a conv chip's packed (y, x, c)."""
     if not cfg.packed_input:
         return "input address"
-    from hw.config import clog2
     C, H, W = cfg.input_shape
     bc, bx = clog2(C), clog2(W)
     return (f"packed input coordinate (y << {bx + bc}) \\| (x << {bc}) \\| c of the "

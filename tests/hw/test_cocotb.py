@@ -10,7 +10,7 @@ from hw.config import ChipConfig
 from sim.chip import make_chip
 from sim.cocotb_sim import simulator_available
 from tests.compare import assert_same
-from tests.strategies import configs, programmes
+from tests.strategies import configs, conv_configs, programmes
 
 pytestmark = pytest.mark.cocotb
 
@@ -68,6 +68,56 @@ def test_full_firing_widest_output_icarus(data):
     need("icarus")
     cfg = data.draw(configs(max_size=10, widest_output=True, threshold_one=True))
     check(cfg, *data.draw(programmes(cfg, batch=1, steps=3, flooded=True)), "icarus")
+
+
+CONV_FIXED = [
+    # conv (stride 2, padding) -> pool by 3 -> fc; channels not a multiple of the lanes
+    ChipConfig(input_shape=(2, 7, 7), layers=({"kind": "conv", "channels": 5, "kernel": 3, "stride": 2, "padding": 1},
+                                              {"kind": "pool", "size": 2}, {"kind": "fc", "size": 4}),
+               lanes=2, threshold=(30, 20), beta=(0.9, 0.6)),
+    # pool on the packed input -> conv -> conv (a conv output layer: HWC output indices)
+    ChipConfig(input_shape=(1, 8, 8), layers=({"kind": "pool", "size": 2}, {"kind": "conv", "channels": 3, "kernel": 3,
+                                              "padding": 1}, {"kind": "conv", "channels": 2, "kernel": 2}),
+               lanes=3, threshold=(20, 10), reset="zero"),
+]
+
+
+def conv_programme(cfg, seed):
+    rng = np.random.default_rng(seed)
+    weights = [rng.integers(cfg.weight_min // 4, cfg.weight_max + 1, cfg.weight_shape(l)) for l in range(cfg.num_layers)]
+    offsets = [rng.integers(-3, 1, cfg.fan_out(l)) for l in range(cfg.num_layers)]
+    return weights, offsets, rng
+
+
+@pytest.mark.parametrize("simulator,index", [("icarus", 0), ("icarus", 1), ("verilator", 0),
+                                             pytest.param("verilator", 1, marks=pytest.mark.slow)])
+def test_conv_fixed_configs(simulator, index):
+    """Conv and pool chips (the ConvDecoder) in the generated Verilog: silent, sparse and full input."""
+    need(simulator)
+    cfg = CONV_FIXED[index]
+    weights, offsets, rng = conv_programme(cfg, index)
+    spikes = np.concatenate([rng.random((1, 4, cfg.layer_sizes[0])) < d for d in (0.0, 0.3, 1.0)])
+    check(cfg, weights, offsets, spikes, simulator)
+
+
+@given(data=st.data())
+@settings(max_examples=3)
+def test_random_conv_configs_icarus(data):
+    """Random conv/pool/fc networks, flooded one time in four (every neuron firing, the event list full):
+    any X on an output port fails the run."""
+    need("icarus")
+    cfg = data.draw(conv_configs(max_hw=6))
+    check(cfg, *data.draw(programmes(cfg, batch=2, steps=3)), "icarus")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("simulator", ["icarus", "verilator"])
+@given(data=st.data())
+@settings(max_examples=30)
+def test_random_conv_configs_exhaustive(simulator, data):
+    need(simulator)
+    cfg = data.draw(conv_configs(max_hw=8, max_channels=6, max_image_layers=4))
+    check(cfg, *data.draw(programmes(cfg, batch=2, steps=4)), simulator)
 
 
 @pytest.mark.slow
