@@ -120,7 +120,7 @@ def synth_cached(cfg: ChipConfig, target: str, cache: Path, synth: Callable | No
     build = path.parent / f"{path.stem}.{os.getpid()}"
     t0 = time.perf_counter()
     structure = cfg.structure()
-    rec, opts = None, ""
+    rec, opts, first_error = None, "", ""
     for attempt in range(2):
         try:
             rep = (synth or synthesize)(structure, target, build, **({"synth_opts": opts} if opts else {}))
