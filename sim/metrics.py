@@ -24,7 +24,7 @@ from sim.model import ChipResult, FastModel
 
 
 def layer_inputs(cfg: ChipConfig, weights, offsets, x: np.ndarray, result: ChipResult) -> list[np.ndarray]:
-    """The event tensors ``(B, T, N_l)`` entering each layer. RTL backends report only the output layer;
+    """The event tensors ``(B, T, N_l)`` entering each layer (bool, or int counts from the asynchronous mode). RTL backends report only the output layer;
     the hidden layers then come from the fast model (bit-exact with the RTL; checked on the output)."""
     spikes = result.spikes
     if any(s is None for s in spikes):
@@ -32,7 +32,8 @@ def layer_inputs(cfg: ChipConfig, weights, offsets, x: np.ndarray, result: ChipR
         if not np.array_equal(r.output, result.output):
             raise RuntimeError("chip and fast model disagree on the output spikes; hidden activity unknown")
         spikes = r.spikes
-    return [np.asarray(x, bool)] + [np.asarray(s, bool) for s in spikes[:-1]]
+    # the asynchronous mode reports spike counts per step: keep them (a count is that many events)
+    return [np.asarray(x, bool)] + [np.asarray(s) if np.asarray(s).dtype != bool else s for s in spikes[:-1]]
 
 
 def chip_metrics(cfg: ChipConfig, weights: Sequence[np.ndarray], x: np.ndarray, result: ChipResult,

@@ -148,3 +148,13 @@ def test_bad_input_is_refused():
     with pytest.raises(ConfigError, match="seed="):
         AsyncModel(HAND, HAND_W, seed=-1)
     assert isinstance(make_chip(HAND, "async"), AsyncChip)
+
+
+def test_metrics_count_every_event_of_a_multi_spike_step():
+    from sim.metrics import chip_metrics
+    cfg = ChipConfig(layer_sizes=(3, 1, 2), lanes=1, beta=0.5, threshold=5)
+    w = [np.full((3, 1), 7), np.full((1, 2), 1)]
+    x = np.ones((1, 1, 3), bool)
+    r = run(cfg, w, x)
+    m = chip_metrics(cfg, w, x, r)
+    assert r.spikes[0].sum() == 3 and m["synops"] == m["synops_counter"] == 3 * 1 + 3 * 2
