@@ -93,25 +93,22 @@ def main() -> None:
             print(f"  {k:>36}: {np.mean(v):9,.0f}  ({np.mean(v) / cyc.mean():6.1%})")
         print(f"  {'a layer pipeline of 2 cores (model)':>36}: throughput x{cyc.mean() / np.mean(parts['layer 0 (events+end+fill+update)']):.3f} "
               f"(one image per layer-0 time)")
-    print("\n| lanes | cycles/image | layer-0 events | target 390 µs needs Fmax | synthesised Fmax | µs/image | "
-          "vs Spiker+ 780 µs | vs snn-fpga 520 µs |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("\n| lanes | cycles/image | layer-0 events | needed for 390 µs |\n|---|---|---|---|")
     for lanes, cyc, f0 in rows:
-        fmax, us = "", ""
-        rep = sorted(Path(a.synth).glob(f"l{lanes}/*.json")) if a.synth else []
-        cells = []
-        for p in rep:
+        print(f"| {lanes} | {cyc.mean():,.0f} ± {cyc.std():,.0f} | {f0:.1%} | {cyc.mean() / TARGET_US:.1f} MHz |")
+    if not a.synth:
+        return
+    print("\n| lanes | part | logic cells | LUT4 | FF | BRAM | DSP | Fmax (MHz) | µs / image | images/s | "
+          "vs Spiker+ 780 µs | vs snn-fpga 520 µs | logic cells × µs |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for lanes, cyc, _ in rows:
+        for p in sorted(Path(a.synth).glob(f"l{lanes}/*.json")):
             d = json.loads(p.read_text())
-            t = cyc.mean() / d["fmax_mhz"]
-            cells.append((d["target"], d["fmax_mhz"], t))
-        need = cyc.mean() / TARGET_US
-        if cells:
-            fmax = "; ".join(f"{f:.1f} MHz ({tg})" for tg, f, _ in cells)
-            us = "; ".join(f"{t:.0f}" for _, _, t in cells)
-            vs = lambda ref: "; ".join(f"{ref / t:.2f}x" for _, _, t in cells)
-        else:
-            vs = lambda ref: ""
-        print(f"| {lanes} | {cyc.mean():,.0f} | {f0:.1%} | {need:.1f} MHz | {fmax} | {us} | {vs(780.0)} | {vs(520.0)} |")
+            us = cyc.mean() / d["fmax_mhz"]
+            print(f"| {lanes} | {d['device']} | {d['logic_cells']}/{d['logic_cells_total']} | {d['luts']} | {d['ffs']} | "
+                  f"{d['bram']}/{d['bram_total']} | {d['dsp']} | {d['fmax_mhz']:.2f} | {us:.0f} | {1e6 / us:,.0f} | "
+                  f"{REFERENCES['Spiker+ (arXiv 2401.01141)'] / us:.2f}x | "
+                  f"{REFERENCES['snn-fpga, Artix-7 (arXiv 2507.07284)'] / us:.2f}x | {d['logic_cells'] * us / 1e6:.2f} M |")
 
 
 if __name__ == "__main__":

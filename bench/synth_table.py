@@ -43,8 +43,9 @@ def main() -> None:
                   f"{r.luts} | {r.ffs} | {r.bram}/{r.bram_total} | {r.dsp} | {r.fmax_mhz:.2f} | "
                   f"{'yes' if r.timing_met else 'no'} ({r.clock_mhz:g} MHz) |", flush=True)
         except SynthError as e:
-            print(f"| {target} | {net} | {cfg.lanes} | {cfg.weight_bits} | {str(e).split(': ', 1)[1][:110]} |||||||",
-                  flush=True)
+            why = str(e).split(": ", 1)[1]
+            why = why.split("; ERROR")[0] if why.startswith("needs") else why[:110]    # the resources, whole
+            print(f"| {target} | {net} | {cfg.lanes} | {cfg.weight_bits} | {why} |||||||", flush=True)
 
 
 if __name__ == "__main__":
