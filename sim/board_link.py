@@ -17,7 +17,6 @@ import asyncio
 import time
 from typing import Protocol
 
-import numpy as np
 
 from hw import protocol as P
 from hw.bus import REGION_REGS, BusMap

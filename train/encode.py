@@ -11,7 +11,6 @@ Standardised features are squashed to firing probabilities with the standard nor
 """
 from __future__ import annotations
 
-import math
 
 import numpy as np
 

@@ -16,7 +16,7 @@ base :class:`train.config.TrainConfig`; each trial replaces what it searches.
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from hw.config import ChipConfig, ConfigError

@@ -8,7 +8,6 @@ the long methods works through the reported intermediate values).
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import optuna

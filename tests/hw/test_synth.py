@@ -1,5 +1,4 @@
 """Synthesis with the open toolchain: a real build of a small board top, and the report's parser."""
-import json
 
 import pytest
 

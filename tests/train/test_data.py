@@ -6,7 +6,7 @@ from scipy.io import savemat
 from hw.config import ConfigError
 from train.data import load_dataset, split_dataset
 from train.encode import delta_timeseries, encode
-from train.loaders import bin_events, load_nmnist, load_svhn, read_nmnist_events
+from train.loaders import load_nmnist, load_svhn, read_nmnist_events
 
 
 def test_split_is_stratified_disjoint_seeded_and_standardised_on_train_only():

@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from hw.config import ChipConfig, ConfigError
-from sim.chip import make_chip
 from sim.sample import random_spikes, random_weights
 from train import nir as tn
 from tune.cli import main
@@ -69,7 +68,7 @@ def test_snntorch_runs_the_export_and_mostly_agrees_with_the_chip():
 
 
 def test_rockpool_graph_imports_with_a_report(tmp_path):
-    rockpool = pytest.importorskip("rockpool")
+    pytest.importorskip("rockpool")
     from rockpool.nn.combinators import Sequential
     from rockpool.nn.modules import LIFNeuronTorch, LinearTorch
     from rockpool.nn.modules.torch.nir import to_nir
