@@ -34,3 +34,35 @@ def simulate_against_model(cfg, dut, testbench, weights, x, samples: list) -> Ch
     fast.load(weights)
     assert_same(fast.run(x, record_state=True), rtl)
     return rtl
+
+
+def clear_mid_step_testbench(cfg, dut, weights, x, events, interrupt_after: int, samples: list):
+    """A testbench that sends ``events`` (input addresses; ``None`` is the end of the step) and, after
+    ``interrupt_after`` accepted tokens — or that many cycles of waiting — requests a clear, then runs
+    every sample of ``x`` from the cleared state (their results go to ``samples``)."""
+    from sim.amaranth_sim import AmaranthPins
+    from sim.driver import HostDriver
+
+    async def tb(ctx):
+        drv = HostDriver(cfg, AmaranthPins(ctx, dut))
+        await drv.load(cfg, weights)
+        p, n = drv.pins, 0
+        p.set("events_out__ready", 1)                # the output is taken: the step may finish
+        for i in events:
+            word = cfg.input_address(i or 0) if cfg.packed_input else (i or 0)
+            p.set("events_in__payload", drv.bus.pack_event(word, end=i is None))
+            p.set("events_in__valid", 1)
+            while not p.get("events_in__ready"):
+                await p.tick()
+            await p.tick()
+            n += 1
+            if n > interrupt_after:
+                break
+        p.set("events_in__valid", 0)
+        for _ in range(max(0, interrupt_after - n)):
+            await p.tick()
+        p.set("events_out__ready", 0)
+        await drv.clear()
+        for s in x:
+            samples.append(await drv.run_sample(s, True))
+    return tb

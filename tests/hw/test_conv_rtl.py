@@ -12,8 +12,7 @@ from hypothesis import strategies as st
 from hw.config import ChipConfig, ConfigError
 from hw.core import LifCore
 from sim.amaranth_sim import AmaranthPins
-from sim.driver import HostDriver
-from tests.compare import assert_same, simulate_against_model
+from tests.compare import assert_same, clear_mid_step_testbench, simulate_against_model
 from tests.hw.test_core_amaranth import StutteringDriver, run_both
 from tests.strategies import conv_configs, flood, programmes
 
@@ -154,29 +153,7 @@ def test_conv_clear_mid_step(interrupt_after):
     w, x = random_programme(cfg, 13, low=0, high=40, density=0.6)
     dut, samples = LifCore(cfg), []
 
-    async def tb(ctx):
-        drv = HostDriver(cfg, AmaranthPins(ctx, dut))
-        await drv.load(cfg, w)
-        p, n = drv.pins, 0
-        p.set("events_out__ready", 1)
-        for i in [0, 5, 5, 6, 15, None]:
-            word = cfg.input_address(i or 0)
-            p.set("events_in__payload", drv.bus.pack_event(word, end=i is None))
-            p.set("events_in__valid", 1)
-            while not p.get("events_in__ready"):
-                await p.tick()
-            await p.tick()
-            n += 1
-            if n > interrupt_after:
-                break
-        p.set("events_in__valid", 0)
-        for _ in range(max(0, interrupt_after - n)):
-            await p.tick()
-        p.set("events_out__ready", 0)
-        await drv.clear()
-        for s in x:
-            samples.append(await drv.run_sample(s, True))
-
+    tb = clear_mid_step_testbench(cfg, dut, w, x, [0, 5, 5, 6, 15, None], interrupt_after, samples)
     simulate_against_model(cfg, dut, tb, w, x, samples)
 
 

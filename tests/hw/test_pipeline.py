@@ -9,9 +9,7 @@ import pytest
 
 from hw.config import ChipConfig
 from hw.core import LifCore
-from sim.amaranth_sim import AmaranthPins
-from sim.driver import HostDriver
-from tests.compare import assert_same, simulate_against_model
+from tests.compare import assert_same, clear_mid_step_testbench, simulate_against_model
 from tests.hw.test_core_amaranth import run_both
 
 
@@ -68,28 +66,7 @@ def test_clear_in_every_cycle_of_a_step(interrupt_after):
     x = rng.random((2, 3, 4)) < 0.6
     dut, samples = LifCore(cfg), []
 
-    async def tb(ctx):
-        drv = HostDriver(cfg, AmaranthPins(ctx, dut))
-        await drv.load(cfg, w)
-        p, n = drv.pins, 0
-        p.set("events_out__ready", 1)                # the output is taken: the step may finish
-        for i in [0, 1, 1, 2, 3, None]:              # repeated event: back-to-back accumulations
-            p.set("events_in__payload", drv.bus.pack_event(i or 0, end=i is None))
-            p.set("events_in__valid", 1)
-            while not p.get("events_in__ready"):
-                await p.tick()
-            await p.tick()
-            n += 1
-            if n > interrupt_after:
-                break
-        p.set("events_in__valid", 0)
-        for _ in range(max(0, interrupt_after - n)):
-            await p.tick()
-        p.set("events_out__ready", 0)
-        await drv.clear()
-        for s in x:
-            samples.append(await drv.run_sample(s, True))
-
+    tb = clear_mid_step_testbench(cfg, dut, w, x, [0, 1, 1, 2, 3, None], interrupt_after, samples)
     simulate_against_model(cfg, dut, tb, w, x, samples)
 
 
