@@ -98,7 +98,11 @@ def write_report(study: optuna.Study, out: Path) -> dict[str, Path]:
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     lines += ["| " + " | ".join(_fmt(r[c]) for c in COLUMNS) + " |" for r in sorted(prow, key=lambda r: -r["val_accuracy"] if r["val_accuracy"] is not None else 0)]
     md = [f"# Study {study.study_name}", "", f"{len(done)} completed trials, {len(ok)} feasible (better than "
-          "the majority class); Pareto trials among the feasible:", ""] + lines
+          "the majority class); Pareto trials among the feasible:", ""] + lines + [
+        "", "`fps_per_watt` and `energy_nj` are **estimates**: the chip's activity counters × the study's device "
+        "profile (`sim/power.py`: fitted to the RTL's activity; which per-primitive figures are measured and which "
+        "assumed is in `docs/power.md`). Latency is cycles (exact) at the profile's clock, or at the post-route "
+        "Fmax with `[hardware] fits`."]
     if multi:
         acc = np.array([r["val_accuracy"] for r in rows])
         lat = np.array([r["latency_us"] for r in rows])
@@ -107,7 +111,7 @@ def write_report(study: optuna.Study, out: Path) -> dict[str, Path]:
         sc = ax.scatter(lat, acc, c=fpw, cmap="viridis", s=30)
         pm = np.array([r["trial"] in pareto for r in rows])
         ax.scatter(lat[pm], acc[pm], facecolors="none", edgecolors="red", s=90, label="Pareto front (feasible)")
-        fig.colorbar(sc, label="FPS/W")
+        fig.colorbar(sc, label="FPS/W (estimated)")
         paths["pareto_png"] = _save(fig, ax, out / "pareto.png", "latency per inference (µs)",
                                     f"{study.study_name}: accuracy vs latency")
         fig, ax = plt.subplots(figsize=(6.5, 4.5))
