@@ -14,7 +14,10 @@ fc 10; random integer weights (``sim.sample.random_weights``), Bernoulli input e
 * fast-model samples per CPU-second at batch 1 and 32 (one thread, best of several repetitions; wall time
   also printed).
 
-    python bench/bench_conv.py [--steps 25] [--density 0.1] [--lanes 8 16]
+    python bench/bench_conv.py [--steps 25] [--density 0.1] [--lanes 8 16] [--kernel 3]
+
+``--kernel 5`` (padding 2) gives the LeNet-style 5x5 shape: 25/9 of the synaptic work per event for the
+same number of state words, so the per-step UPDATE walk weighs less against the ideal.
 """
 from __future__ import annotations
 
@@ -110,6 +113,7 @@ def main() -> None:
     ap.add_argument("--density", type=float, default=0.1)
     ap.add_argument("--lanes", type=int, nargs="+", default=[8, 16])
     ap.add_argument("--samples", type=int, default=64)
+    ap.add_argument("--kernel", type=int, choices=(3, 5, 7), default=3, help="kernel of both conv layers (padding k//2)")
     ap.add_argument("--hidden-rates", type=float, nargs="+", default=[0.02, 0.05, 0.1],
                     help="hidden firing rates to calibrate thresholds to (besides the uncalibrated random net)")
     a = ap.parse_args()
@@ -119,7 +123,8 @@ def main() -> None:
     threadpool_limits(1)
     rows, speed, parts = [], [], []
     for lanes in a.lanes:
-        base = ChipConfig.from_dict({**SCNN, "lanes": lanes, "threshold": 64, "beta": 0.9})
+        layers = [dict(L, kernel=a.kernel, padding=a.kernel // 2) if L["kind"] == "conv" else L for L in SCNN["layers"]]
+        base = ChipConfig.from_dict({**SCNN, "layers": layers, "lanes": lanes, "threshold": 64, "beta": 0.9})
         w = random_weights(base, seed=0, input_density=a.density)
         x = random_spikes(base, a.samples, a.steps, a.density, seed=1)
         for target in [None] + a.hidden_rates:
