@@ -11,9 +11,8 @@ from hypothesis import strategies as st
 
 from hw.config import ChipConfig, ConfigError
 from hw.core import LifCore
-from sim.amaranth_sim import AmaranthPins
 from tests.compare import assert_same, clear_mid_step_testbench, simulate_against_model
-from tests.hw.test_core_amaranth import StutteringDriver, run_both
+from tests.hw.test_core_amaranth import run_both, simulate_with_stuttering_host
 from tests.strategies import conv_configs, flood, programmes
 
 
@@ -133,15 +132,7 @@ def test_conv_host_stalls_change_nothing_but_stall_cycles():
     for the host are stall cycles, the fill and the visits are not."""
     cfg = conv_chip((2, 5, 5), [conv(3, 3, 2, 1), pool(3), fc(4)], lanes=2, threshold=(20, 15))
     w, x = random_programme(cfg, 7, low=-10, high=40)
-    dut, samples = LifCore(cfg), []
-
-    async def tb(ctx):
-        drv = StutteringDriver(cfg, AmaranthPins(ctx, dut), seed=11)
-        await drv.load(cfg, w)
-        for s in x:
-            samples.append(await drv.run_sample(s, True))
-
-    rtl = simulate_against_model(cfg, dut, tb, w, x, samples)
+    rtl = simulate_with_stuttering_host(cfg, w, x)
     assert (rtl.counters["stall_cycles"] > 0).all()
 
 

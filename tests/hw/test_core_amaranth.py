@@ -106,11 +106,9 @@ class StutteringDriver(HostDriver):
                 out.append(index)
 
 
-def test_host_stalls_change_nothing_but_stall_cycles():
-    cfg = ChipConfig(layer_sizes=(10, 6, 5), lanes=2, threshold=25)
-    rng = np.random.default_rng(7)
-    w = [rng.integers(-30, 80, (10, 6)), rng.integers(-30, 80, (6, 5))]
-    x = rng.random((2, 5, 10)) < 0.4
+def simulate_with_stuttering_host(cfg, w, x):
+    """Run the samples ``x`` through the RTL with a :class:`StutteringDriver` (gaps in the input stream,
+    back-pressure on the output), check the result against the fast model and return the RTL's."""
     dut, samples = LifCore(cfg), []
 
     async def tb(ctx):
@@ -119,7 +117,15 @@ def test_host_stalls_change_nothing_but_stall_cycles():
         for s in x:
             samples.append(await drv.run_sample(s, True))
 
-    rtl = simulate_against_model(cfg, dut, tb, w, x, samples)
+    return simulate_against_model(cfg, dut, tb, w, x, samples)
+
+
+def test_host_stalls_change_nothing_but_stall_cycles():
+    cfg = ChipConfig(layer_sizes=(10, 6, 5), lanes=2, threshold=25)
+    rng = np.random.default_rng(7)
+    w = [rng.integers(-30, 80, (10, 6)), rng.integers(-30, 80, (6, 5))]
+    x = rng.random((2, 5, 10)) < 0.4
+    rtl = simulate_with_stuttering_host(cfg, w, x)
     assert (rtl.counters["stall_cycles"] > 0).all()
 
 
