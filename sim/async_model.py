@@ -34,7 +34,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from hw.config import ChipConfig, ConfigError
-from sim.model import ChipResult
+from sim.model import ChipResult, check_leak_multipliers
 
 ORDERS = ("random", "address")
 
@@ -56,18 +56,8 @@ class AsyncModel:
         self.cfg, self.order, self.seed = cfg, order, int(seed)
         self.weights = cfg.check_weights(weights)
         self.offsets = cfg.check_offsets(threshold_offsets)
-        f, L = cfg.beta_frac_bits, cfg.num_layers
-        if beta_int is None:
-            beta_int = cfg.beta_int
-        elif len(beta_int) != L:
-            raise ConfigError(f"beta_int: expected {L} vectors (one per layer), got {len(beta_int)}")
-        betas = []
-        for l, b in enumerate(beta_int):
-            b = np.broadcast_to(np.asarray(b, np.int64), (cfg.fan_out(l),)) if np.ndim(b) == 0 else np.asarray(b, np.int64)
-            if b.shape != (cfg.fan_out(l),) or b.min() < 1 or b.max() > (1 << f) - 1:
-                raise ConfigError(f"beta_int[{l}]: allowed are integers 1..{(1 << f) - 1}, a scalar or one "
-                                  f"per neuron ({cfg.fan_out(l)})")
-            betas.append(b)
+        L = cfg.num_layers
+        betas = [np.broadcast_to(b, (cfg.fan_out(l),)) for l, b in enumerate(check_leak_multipliers(cfg, beta_int))]
         self._beta = np.concatenate(betas).astype(np.int64)
         self._thr = np.concatenate([cfg.threshold[l] + np.asarray(self.offsets[l], np.int64)
                                     for l in range(L)]).astype(np.int64)

@@ -60,6 +60,21 @@ class ChipResult:
         return self.spikes[-1].mean(axis=1)
 
 
+def check_leak_multipliers(cfg: ChipConfig, beta_int: Sequence[np.ndarray] | None) -> list[np.ndarray]:
+    """Per-layer leak multipliers as int64 (a scalar or one per neuron): ``cfg.beta_int`` when ``None``,
+    else ``beta_int`` checked against ``1 .. 2**f - 1`` and the layer sizes (a one-line ConfigError)."""
+    if beta_int is None:
+        return [np.int64(b) for b in cfg.beta_int]
+    if len(beta_int) != cfg.num_layers:
+        raise ConfigError(f"beta_int: expected {cfg.num_layers} vectors (one per layer), got {len(beta_int)}")
+    out, f = [np.asarray(b, np.int64) for b in beta_int], cfg.beta_frac_bits
+    for l, b in enumerate(out):
+        if b.shape not in ((), (cfg.fan_out(l),)) or b.min() < 1 or b.max() > (1 << f) - 1:
+            raise ConfigError(f"beta_int[{l}]: allowed are integers 1..{(1 << f) - 1}, a scalar or one "
+                              f"per neuron ({cfg.fan_out(l)})")
+    return out
+
+
 def leak(v: np.ndarray, beta_int: int, frac_bits: int) -> np.ndarray:
     """``round_half_up(v * beta_int / 2**frac_bits)`` on int64 arrays."""
     return (v * beta_int + (1 << (frac_bits - 1))) >> frac_bits
@@ -136,17 +151,7 @@ class FastModel:
         self.cfg, self.path = cfg, path
         self.weights = cfg.check_weights(weights)
         self.offsets = cfg.check_offsets(threshold_offsets)
-        f = cfg.beta_frac_bits
-        if beta_int is None:
-            self.beta_int = [np.int64(b) for b in cfg.beta_int]
-        else:
-            if len(beta_int) != cfg.num_layers:
-                raise ConfigError(f"beta_int: expected {cfg.num_layers} vectors (one per layer), got {len(beta_int)}")
-            self.beta_int = [np.asarray(b, np.int64) for b in beta_int]
-            for l, b in enumerate(self.beta_int):
-                if b.shape not in ((), (cfg.fan_out(l),)) or b.min() < 1 or b.max() > (1 << f) - 1:
-                    raise ConfigError(f"beta_int[{l}]: allowed are integers 1..{(1 << f) - 1}, a scalar or one "
-                                      f"per neuron ({cfg.fan_out(l)})")
+        self.beta_int = check_leak_multipliers(cfg, beta_int)
         self.distortion = distortion
         self.dtypes = [np.float32 if dtype == "auto" and self.exact_bound(l) <= 1 << 24 else np.float64
                        for l in range(cfg.num_layers)]
@@ -162,7 +167,7 @@ class FastModel:
                     for l, w in enumerate(self.weights)] if self._int8 else None
         self._c, self._thr, self._thr_s, self._lo_s, self._hi_s = [], [], [], [], []
         for l, dt in enumerate(self.dtypes):
-            c = (self.beta_int[l] / (1 << f)).astype(dt)            # exact: beta_int < 2**f
+            c = (self.beta_int[l] / (1 << cfg.beta_frac_bits)).astype(dt)            # exact: beta_int < 2**f
             thr = (cfg.threshold[l] + self.offsets[l]).astype(dt)
             self._c.append(_scalar_if_uniform(c))
             self._thr.append(_scalar_if_uniform(thr))
