@@ -53,6 +53,10 @@ class AsyncModel:
         if distortion is not None:
             raise ConfigError("distortion: the membrane distortion is modelled on the synchronous fast chip "
                               "only (backend 'fast'), not in the asynchronous mode")
+        image = [l for l in range(cfg.num_layers) if cfg.layer_kind(l) == "conv" or cfg.pool_area(l) > 1]
+        if image:
+            raise ConfigError(f"layers: the asynchronous mode models fully-connected chips only; layer {image[0]} "
+                              "is a conv layer or pooled (use backend 'fast')")
         self.cfg, self.order, self.seed = cfg, order, int(seed)
         self.weights = cfg.check_weights(weights)
         self.offsets = cfg.check_offsets(threshold_offsets)

@@ -158,3 +158,11 @@ def test_metrics_count_every_event_of_a_multi_spike_step():
     r = run(cfg, w, x)
     m = chip_metrics(cfg, w, x, r)
     assert r.spikes[0].sum() == 3 and m["synops"] == m["synops_counter"] == 3 * 1 + 3 * 2
+
+
+def test_conv_chips_are_refused_in_one_line():
+    cfg = ChipConfig(input_shape=(1, 4, 4), layers=({"kind": "conv", "channels": 2, "kernel": 3, "padding": 1},
+                                                    {"kind": "fc", "size": 2}))
+    with pytest.raises(ConfigError, match=r"^layers: the asynchronous mode models fully-connected chips only; "
+                                          r"layer 0 is a conv layer"):
+        make_chip(cfg, "async").load([np.zeros(cfg.weight_shape(l), int) for l in range(cfg.num_layers)])
