@@ -165,6 +165,7 @@ class ChipConfig:
     reset: str = "subtract"                        # "subtract" or "zero"
     input_shape: tuple[int, int, int] | None = None   # (C, H, W) of the input; HWC address numbering
     layers: tuple[Layer, ...] | None = None        # fc/conv/pool entries; then layer_sizes is derived
+    overlap: bool = False   # a layer's UPDATE streams its spikes into the next fc layer's EVENT phase
 
     def __post_init__(self) -> None:
         self._init_layers()
@@ -200,6 +201,9 @@ class ChipConfig:
             if not _is_int(t) or not 1 <= int(t) <= self.membrane_max:
                 raise ConfigError(f"threshold={t}: allowed range is integers 1..{self.membrane_max} (membrane LSBs)")
         object.__setattr__(self, "threshold", tuple(int(t) for t in thrs))
+        if not isinstance(self.overlap, (bool, np.bool_)):
+            raise ConfigError(f"overlap={self.overlap!r}: allowed values are true and false")
+        object.__setattr__(self, "overlap", bool(self.overlap))
         if not isinstance(self.reset, str) or self.reset not in RESET_MODES:
             raise ConfigError(f"reset={self.reset!r}: allowed values are {RESET_MODES}")
 
@@ -393,8 +397,19 @@ class ChipConfig:
         :data:`CONV_DECODE_LATENCY` for a layer whose events go through the conv event decoder — every conv
         layer, and layer 0 of a :attr:`packed_input` chip (a pool in front of an fc layer: the packed
         coordinate is pooled and flattened there) — else 0."""
-        decoded = self.layer_kind(layer) == "conv" or (layer == 0 and self.packed_input)
-        return CONV_DECODE_LATENCY if decoded else 0
+        return CONV_DECODE_LATENCY if self.decoded(layer) else 0
+
+    def decoded(self, layer: int) -> bool:
+        """Whether ``layer``'s events go through the conv event decoder: every conv layer, and layer 0 of a
+        :attr:`packed_input` chip (a pool in front of an fc layer)."""
+        return self.layer_kind(layer) == "conv" or (layer == 0 and self.packed_input)
+
+    def overlapped(self, layer: int) -> bool:
+        """Whether ``layer``'s UPDATE phase streams its spikes into the EVENT phase of ``layer + 1`` (an event
+        starts the cycle after its spike is appended; ``docs/chip.md``, "Overlap"): with :attr:`overlap`, when
+        ``layer + 1`` is a layer whose events are not decoded (fc). The last layer's spikes go to OUTPUT after
+        its UPDATE; a decoded next layer starts after it."""
+        return self.overlap and layer + 1 < self.num_layers and not self.decoded(layer + 1)
 
     def event_overhead(self, layer: int) -> int:
         """Extra cycles per input event of ``layer`` (:data:`CONV_EVENT_OVERHEAD` for conv, 0 for fc)."""

@@ -468,9 +468,8 @@ class ReadBus(wiring.Component):
 
 
 def decoded_layer(cfg: ChipConfig, layer: int) -> bool:
-    """Whether ``layer``'s events go through the :class:`ConvDecoder`: every conv layer, and layer 0 of a
-    chip whose input stream carries packed (y, x, c) coordinates (a pool in front of an fc layer)."""
-    return cfg.layer_kind(layer) == "conv" or (layer == 0 and cfg.packed_input)
+    """Whether ``layer``'s events go through the :class:`ConvDecoder` (:meth:`ChipConfig.decoded`)."""
+    return cfg.decoded(layer)
 
 
 def aer_fields(shape: tuple[int, int, int]) -> tuple[int, int, int]:
