@@ -109,7 +109,7 @@ def test_conv_round_trips_through_dict_and_hashes_stably():
     # FC chips: no new keys, so their dicts and structure hashes are unchanged
     assert set(ChipConfig(layer_sizes=(4, 3)).to_dict()) == {"layer_sizes", "weight_bits", "membrane_bits", "lanes",
                                                             "beta_frac_bits", "threshold_offset_bits", "beta",
-                                                            "threshold", "reset"}
+                                                            "threshold", "reset", "overlap"}
     assert cfg.replace(threshold=3).structure_hash == cfg.structure_hash
     assert cfg.replace(layers=cfg.layers[:2] + (Layer("fc", size=11),)).layer_sizes == (64, 512, 11)
 
