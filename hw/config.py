@@ -522,6 +522,25 @@ class ChipConfig:
         return sum(self.state_words(k) for k in range(layer))
 
     @property
+    def state_banks(self) -> int:
+        """Membrane memories: 2 when a layer's UPDATE overlaps the next layer's EVENT phase (layer ``l`` in bank
+        ``l % 2``, so the two phases never share a memory port), else 1."""
+        return 2 if any(self.overlapped(l) for l in range(self.num_layers)) else 1
+
+    def state_bank(self, layer: int) -> int:
+        """The membrane memory holding ``layer``'s words (:attr:`state_banks`)."""
+        return layer % self.state_banks
+
+    def bank_base(self, layer: int) -> int:
+        """First word of ``layer`` in its membrane memory (:meth:`state_bank`); the host's address map and the
+        threshold offsets use :meth:`state_base`."""
+        return sum(self.state_words(k) for k in range(layer) if self.state_bank(k) == self.state_bank(layer))
+
+    def bank_depth(self, bank: int) -> int:
+        """Words of membrane memory ``bank``."""
+        return sum(self.state_words(k) for k in range(self.num_layers) if self.state_bank(k) == bank)
+
+    @property
     def weight_depth(self) -> int:
         return self.weight_base(self.num_layers)
 

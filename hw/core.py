@@ -201,12 +201,14 @@ class RuntimeRegisters(wiring.Component):
 class NeuronLanes(wiring.Component):
     """The arithmetic of ``lanes`` neurons (``docs/chip.md``, "Arithmetic"), pipelined.
 
-    ``membrane``, ``weights`` and ``offsets`` are the memories' read data. The membrane and weight words are
-    registered (stage 1→2, enabled by ``advance``; the membrane register takes ``accumulated`` instead when
-    ``forward``: the word being written back this cycle is the one just read). EVENT phase:
-    ``accumulated`` is the registered ``membrane + weights`` lane by lane. UPDATE phase, stage by stage
+    ``membrane``, ``membrane_update``, ``weights`` and ``offsets`` are the memories' read data. EVENT
+    (every cycle): the membrane word of the event engine and the weight word are registered (the membrane
+    register takes ``accumulated`` instead when ``forward``: the word being written back this cycle is the one
+    just read); ``accumulated`` is the registered ``membrane + weights`` lane by lane. UPDATE, stage by stage
     (a stage moves on when ``advance``):
 
+    * stage 1→2: the update engine's membrane word (``accumulated`` instead when ``forward_update``) and
+      the offsets are registered;
     * stage 2: saturate the registered membrane word to ``potential``, ``threshold + offsets``;
     * stage 3: ``fired`` = above the threshold (only the first ``active`` lanes: the last group of a layer
       may be partial), ``potential · beta`` (registered product: a DSP multiply on its own);
@@ -220,7 +222,8 @@ class NeuronLanes(wiring.Component):
     def __init__(self, cfg: ChipConfig):
         self.cfg = cfg
         super().__init__({
-            "membrane": In(_lanes_of(signed(cfg.acc_bits), cfg)),
+            "membrane": In(_lanes_of(signed(cfg.acc_bits), cfg)),          # the event engine's word
+            "membrane_update": In(_lanes_of(signed(cfg.acc_bits), cfg)),   # the update engine's word
             "weights": In(_lanes_of(signed(cfg.weight_bits), cfg)),
             "offsets": In(_lanes_of(signed(cfg.threshold_offset_bits), cfg)),
             "threshold": In(cfg.membrane_bits - 1),
@@ -229,6 +232,7 @@ class NeuronLanes(wiring.Component):
             "active": In(range(cfg.lanes + 1)),          # for the group in stage 3
             "advance": In(1),
             "forward": In(1),
+            "forward_update": In(1),
             "accumulated": Out(_lanes_of(signed(cfg.acc_bits), cfg)),
             "fired": Out(cfg.lanes),
             "fired_count": Out(range(cfg.lanes + 1)),
@@ -244,13 +248,17 @@ class NeuronLanes(wiring.Component):
         fired4 = self.fired_next
         stage = []                                        # the stage registers' updates, under `advance`
         for k in range(cfg.lanes):
-            # stage 1 -> 2: the memories' words
-            word = Signal(signed(cfg.acc_bits), name=f"word{k}")
+            # EVENT: the event engine's membrane word and the weight word, every cycle
+            sum_word = Signal(signed(cfg.acc_bits), name=f"sum_word{k}")
             weight = Signal(signed(cfg.weight_bits), name=f"weight{k}")
+            m.d.sync += [sum_word.eq(Mux(self.forward, self.accumulated[k], self.membrane[k])),
+                         weight.eq(self.weights[k])]
+            m.d.comb += self.accumulated[k].eq(sum_word + weight)
+            # UPDATE stage 1 -> 2: the update engine's membrane word and the offsets
+            word = Signal(signed(cfg.acc_bits), name=f"word{k}")
             offset = Signal(signed(cfg.threshold_offset_bits), name=f"offset{k}")
-            stage += [word.eq(Mux(self.forward, self.accumulated[k], self.membrane[k])),
-                      weight.eq(self.weights[k]), offset.eq(self.offsets[k])]
-            m.d.comb += self.accumulated[k].eq(word + weight)
+            stage += [word.eq(Mux(self.forward_update, self.accumulated[k], self.membrane_update[k])),
+                      offset.eq(self.offsets[k])]
             # stage 2 -> 3: saturate; threshold
             potential = Signal(signed(M), name=f"potential{k}")
             threshold3 = Signal(signed(M + 1), name=f"threshold{k}")
@@ -442,28 +450,40 @@ class WeightMemory(wiring.Component):
 
 
 class ReadBus(wiring.Component):
-    """The host read bus: region 0 reads membrane words through ``membranes`` (the membrane memory's
-    host read port), region 1 the ``counters``; ``rd.data`` follows ``rd.addr`` by one cycle."""
+    """The host read bus: region 0 reads membrane words (the host's address map, ``state_base(l) + word``)
+    through the membrane memories' host read ports (``membrane_addr`` in bank ``ChipConfig.state_bank(l)``,
+    data in ``membrane_data``), region 1 the ``counters``; ``rd.data`` follows ``rd.addr`` by one cycle."""
 
-    def __init__(self, cfg: ChipConfig, bus: BusMap, membrane_port: wiring.Signature):
+    def __init__(self, cfg: ChipConfig, bus: BusMap):
         self.cfg, self.bus = cfg, bus
+        word = _lanes_of(signed(cfg.acc_bits), cfg)
+        bank_addr = range(max(cfg.bank_depth(b) for b in range(cfg.state_banks)) + 1)
         super().__init__({
             "rd": In(ReadBusSignature(bus)),
-            "membranes": In(membrane_port),
+            "membrane_addr": Out(bank_addr),
+            "membrane_data": In(data.ArrayLayout(word, cfg.state_banks)),
             "counters": In(data.ArrayLayout(COUNTER_BITS, len(cfg.counter_names))),
         })
 
     def elaborate(self, platform):
-        bus, n = self.bus, len(self.cfg.counter_names)
+        cfg, bus, n = self.cfg, self.bus, len(self.cfg.counter_names)
         m = Module()
         region = self.rd.addr[bus.read_offset_bits:]
         offset = self.rd.addr[:bus.read_offset_bits]
         last_region = Signal.like(region)
         counter = Signal(COUNTER_BITS)
         counters = Array(self.counters[k] for k in range(n))
-        m.d.comb += self.membranes.addr.eq(offset)
-        m.d.sync += [last_region.eq(region), counter.eq(counters[offset[:max(1, (n - 1).bit_length())]])]
-        m.d.comb += self.rd.data.eq(Mux(last_region == READ_COUNTERS, counter, self.membranes.data))
+        # the word's bank and its address there: from the layer whose words hold `offset`
+        bank, last_bank = Signal(range(cfg.state_banks)), Signal(range(cfg.state_banks))
+        m.d.comb += self.membrane_addr.eq(offset)
+        for l in range(cfg.num_layers):
+            with m.If(offset >= cfg.state_base(l)):
+                m.d.comb += [bank.eq(cfg.state_bank(l)),
+                             self.membrane_addr.eq(offset - cfg.state_base(l) + cfg.bank_base(l))]
+        m.d.sync += [last_region.eq(region), last_bank.eq(bank),
+                     counter.eq(counters[offset[:max(1, (n - 1).bit_length())]])]
+        membrane = Array(self.membrane_data[b] for b in range(cfg.state_banks))[last_bank]
+        m.d.comb += self.rd.data.eq(Mux(last_region == READ_COUNTERS, counter, membrane))
         return m
 
 
@@ -725,10 +745,10 @@ class ConvDecoder(wiring.Component):
                         ky_off = Array(C(v * kw * G, wrange) for v in range(kh))[s1.ky[:3]]
                         kx_off = Array(C(v * G, wrange) for v in range(kw))[s1.kx[:3]]
                         m.d.comb += [w_start.eq(s1.wrow + ky_off + kx_off),
-                                     s_start.eq(cfg.state_base(l) + const_mul(s1.ylo, Wo * G) +
+                                     s_start.eq(cfg.bank_base(l) + const_mul(s1.ylo, Wo * G) +
                                                 const_mul(s1.xlo, G))]
                     else:
-                        m.d.comb += [w_start.eq(s1.wrow), s_start.eq(cfg.state_base(l))]
+                        m.d.comb += [w_start.eq(s1.wrow), s_start.eq(cfg.bank_base(l))]
 
         # the visitor: one (weight word, state word) per cycle
         def signed_const(values):
@@ -771,19 +791,27 @@ class ConvDecoder(wiring.Component):
 
 
 class Sequencer(wiring.Component):
-    """The phase state machine: EVENT, UPDATE (per layer), OUTPUT (after the last layer) and CLEAR.
+    """The two engines of a time step and the phase state machine (STEP, OUTPUT, CLEAR).
 
-    It walks the input events and the groups of the current ``layer``, addresses the weight, offset and
-    membrane memories, writes back ``lanes.accumulated`` (EVENT) and ``lanes.next_membrane`` (UPDATE),
-    appends fired neurons to the ``events`` list one per cycle, and reports every cycle's activity as
-    counter ``increments``. A ``clear`` request (from the host) is taken in any state: the FSM goes to
-    CLEAR, which zeroes the membrane memory one word per cycle, then waits for the next time step.
+    The *event engine* takes the events of layer ``event_layer`` — layer 0's from ``events_in``, a later
+    layer's from the ``events`` list — and issues one (weight word, state word) read per cycle; the lanes'
+    sum (``lanes.accumulated``) is written back two cycles later. In the cycle after its last event (the
+    end-of-events cycle) the *update engine* starts on that layer (``layer``): it fetches the layer's state
+    words into the update pipeline back to back, writes ``lanes.next_membrane`` back and appends the fired
+    neurons to the event list, one per cycle. When that UPDATE overlaps the next layer's EVENT phase
+    (:meth:`hw.config.ChipConfig.overlapped`), the event engine moves on to the next layer at once and takes
+    each spike the cycle after it is appended (the two layers' membranes are in different memories,
+    :meth:`hw.config.ChipConfig.state_bank`); otherwise it waits for the UPDATE to end. After the last
+    layer's UPDATE, OUTPUT streams the list out. A ``clear`` request (from the host) is taken in any state:
+    CLEAR zeroes the membrane memories one word per cycle, then the sequencer waits for the next time step.
+    Every cycle's activity is reported as counter ``increments``.
     """
 
-    def __init__(self, cfg: ChipConfig, weight_port: wiring.Signature, offset_port: wiring.Signature,
-                 membrane_read_port: wiring.Signature, membrane_write_port: wiring.Signature):
+    def __init__(self, cfg: ChipConfig, weight_port: wiring.Signature, offset_port: wiring.Signature):
         self.cfg = cfg
-        lanes = cfg.lanes
+        lanes, banks = cfg.lanes, cfg.state_banks
+        bank_addr = range(max(cfg.bank_depth(b) for b in range(banks)) + 1)
+        word = _lanes_of(signed(cfg.acc_bits), cfg)
         super().__init__({
             "events_in": In(event_stream_signature(cfg)),
             "events_out": Out(event_stream_signature(cfg)),
@@ -791,18 +819,24 @@ class Sequencer(wiring.Component):
             "clear": In(1),
             "weights": In(weight_port),                 # read ports: addr out, data in
             "offsets": In(offset_port),
-            "membrane_read": In(membrane_read_port),
-            "membrane_write": In(membrane_write_port),
+            # the membrane memories (one per bank): read address; write enable, address and word
+            "membrane_read_addr": Out(data.ArrayLayout(bank_addr, banks)),
+            "membrane_write_en": Out(banks),
+            "membrane_write_addr": Out(data.ArrayLayout(bank_addr, banks)),
+            "membrane_write_data": Out(data.ArrayLayout(word, banks)),
+            "event_bank": Out(range(banks)),            # the bank whose read data the lanes accumulate now
+            "update_bank": Out(range(banks)),           # the bank whose read data enters the update pipeline
             "events": In(EventList.Signature(event_index_bits(cfg), _row_bits(cfg))),   # drives an EventList
-            "layer": Out(range(cfg.num_layers)),
+            "layer": Out(range(cfg.num_layers)),        # the update engine's layer
             "active_lanes": Out(range(lanes + 1)),      # lanes holding neurons in the group in stage 3
             "advance": Out(1),                          # the update pipeline moves on (lanes' stage enable)
-            "forward": Out(1),                          # lanes: take the word being written, not the read one
-            "accumulated": In(_lanes_of(signed(cfg.acc_bits), cfg)),
+            "forward": Out(1),                          # lanes: accumulate onto the word being written
+            "forward_update": Out(1),                   # lanes: update the word being written, not the read one
+            "accumulated": In(word),
             "fired": In(lanes),
             "fired_count": In(range(lanes + 1)),
             "fired_next": In(lanes),
-            "next_membrane": In(_lanes_of(signed(cfg.acc_bits), cfg)),
+            "next_membrane": In(word),
             "increments": Out(increment_layout(cfg)),
         })
 
@@ -811,73 +845,99 @@ class Sequencer(wiring.Component):
         s = self._state(m)
         if s.decoder is not None:
             m.submodules.conv_decoder = s.decoder
-            m.d.comb += [s.decoder.layer.eq(self.layer), s.decoder.restart.eq(self.clear | s.decoder.end)]
+            m.d.comb += [s.decoder.layer.eq(s.event_layer), s.decoder.restart.eq(self.clear | s.decoder.end)]
         self._datapath(m, s)
-        phases = {"EVENT": self._event_phase, "UPDATE": self._update_phase, "OUTPUT": self._output_phase,
-                  "CLEAR": self._clear_phase}
         with m.FSM(name="phase") as fsm:
-            for name, phase in phases.items():
+            for name, phase in (("STEP", self._step_phase), ("OUTPUT", self._output_phase),
+                                ("CLEAR", self._clear_phase)):
                 with m.State(name):
                     phase(m, s)
                     with m.If(self.clear):                # a clear request wins in every state
                         m.next = "CLEAR"
         with m.If(self.clear):
             m.d.comb += self.events.restart.eq(1)
-            m.d.sync += [s.clear_addr.eq(0), self.layer.eq(0), s.in_event.eq(0), s.fetching.eq(0),
-                         s.emitting.eq(0), s.forward.eq(0), s.hold.eq(0)]
+            m.d.sync += [s.clear_addr.eq(0), self.layer.eq(0), s.event_layer.eq(0), s.event_waiting.eq(0),
+                         s.in_event.eq(0), s.updating.eq(0), s.fetching.eq(0), s.emitting.eq(0),
+                         s.forward.eq(0), s.forward_update.eq(0), s.hold.eq(0)]
             m.d.sync += [v.eq(0) for v in s.valid]
-        m.d.comb += self.busy.eq(~fsm.ongoing("EVENT") | (self.layer != 0) | s.in_event |
-                                 (s.decoder.pending if s.decoder is not None else 0))
+        m.d.comb += self.busy.eq(~fsm.ongoing("STEP") | (s.event_layer != 0) | s.event_waiting | s.updating |
+                                 s.in_event | (s.decoder.pending if s.decoder is not None else 0))
         self._count(m, s, fsm)
         return m
 
+    def _layer_constants(self, layer) -> SimpleNamespace:
+        """The constants of layer ``layer`` (a signal) that an engine needs, as muxes of constants."""
+        cfg, L, lanes = self.cfg, self.cfg.num_layers, self.cfg.lanes
+
+        def per_layer(f, shape=None):
+            values = [int(f(l)) for l in range(L)]
+            return Array(C(v, shape or range(max(values) + 1)) for v in values)[layer]
+        return SimpleNamespace(
+            groups=per_layer(cfg.groups),
+            words=per_layer(cfg.state_words),
+            state_base=per_layer(cfg.state_base, range(cfg.state_depth + 1)),   # offsets: the host's map
+            base=per_layer(cfg.bank_base),                                       # in its membrane memory
+            bank=per_layer(cfg.state_bank, range(cfg.state_banks)),
+            last_group_lanes=per_layer(lambda l: cfg.out_channels(l) - (cfg.groups(l) - 1) * lanes,
+                                       range(lanes + 1)),
+            decoding=per_layer(lambda l: decoded_layer(cfg, l), 1),
+            overlapped=per_layer(cfg.overlapped, 1),
+            next_base=per_layer(lambda l: cfg.weight_base(l + 1) if l + 1 < L else 0,
+                                range(cfg.weight_depth + 1)),     # the next layer's first weight word
+        )
+
     def _state(self, m) -> SimpleNamespace:
-        """The per-layer constants of the current layer and the signals the phases share."""
-        cfg, layer = self.cfg, self.layer
-        L, lanes = cfg.num_layers, cfg.lanes
+        """The per-layer constants of the engines' layers and the signals the phases share."""
+        cfg, L, lanes = self.cfg, self.cfg.num_layers, self.cfg.lanes
         max_groups = max(cfg.groups(l) for l in range(L))
         max_words = max(cfg.state_words(l) for l in range(L))
         group_range, weight_range = range(max_groups + 1), range(cfg.weight_depth + 1)
         word_range = range(max_words + 1)
+        bank_addr = range(max(cfg.bank_depth(b) for b in range(cfg.state_banks)) + 1)
         decoded = [decoded_layer(cfg, l) for l in range(L)]
+        event_layer = Signal(range(L), name="event_layer")
         s = SimpleNamespace(
-            groups=Array(C(cfg.groups(l), group_range) for l in range(L))[layer],
-            words=Array(C(cfg.state_words(l), word_range) for l in range(L))[layer],
-            state_base=Array(C(cfg.state_base(l), range(cfg.state_depth + 1)) for l in range(L))[layer],
-            last_group_lanes=Array(C(cfg.out_channels(l) - (cfg.groups(l) - 1) * lanes, range(lanes + 1))
-                                   for l in range(L))[layer],
-            # the conv event decoder, when a layer needs one; `decoding`: the current layer's events use it
+            event_layer=event_layer,
+            ev=self._layer_constants(event_layer),        # the event engine's layer
+            up=self._layer_constants(self.layer),         # the update engine's layer
+            # the conv event decoder, when a layer needs one
             decoder=ConvDecoder(cfg) if any(decoded) else None,
-            decoding=Array(C(d, 1) for d in decoded)[layer] if any(decoded) else C(0, 1),
             # positions of the layers (conv): the spike's coordinate is tracked by counters in UPDATE
             spatial=any(cfg.layer_kind(l) == "conv" for l in range(L)),
             **_signals(
-                # the event source of the EVENT phase (layer 0: the input stream; later: the event list)
+                event_waiting=1,                          # the event engine waits for the UPDATE to end
+                updating=1,                               # the update engine has a layer
+                # the event source (layer 0: the input stream; later: the event list)
                 source_valid=1, source_end=1, source_index=event_index_bits(cfg),
                 take=1,                                   # consume the source's event or end token
                 stall=1,                                  # waiting for the host
                 counting=1,                               # a cycle of the step's schedule
-                # EVENT phase: one (weight word, membrane word) read per cycle, accumulated two cycles later
+                # event engine: one (weight word, membrane word) read per cycle, accumulated two cycles later
                 in_event=1,                               # an event is part-way through its groups
                 event_group=group_range,                  # next group of that event
                 weight_addr=weight_range,                 # its last issued weight word
                 issue=1,                                  # read one word of an event this cycle
                 issue_group=group_range,
                 issue_weight_addr=weight_range,
-                issue_state_addr=range(cfg.state_depth + 1),
+                issue_state_addr=bank_addr,               # in the event layer's membrane memory
                 row_base=weight_range,                    # first weight word of the source event's row
-                # UPDATE phase: a pipeline of UPDATE_LATENCY stages; group `group` is in the last one, whose
+                forward=1,                                # (registered) see NeuronLanes.forward
+                # update engine: a pipeline of UPDATE_LATENCY stages; group `group` is in the last one, whose
                 # spikes leave one per cycle (the pipeline holds while it has more than one left)
+                update_bank=range(cfg.state_banks),       # the memory of the update engine's layer
+                update_owns=cfg.state_banks,              # (registered) bank b's read port is the update's
                 fetching=1,                               # groups are left to read
                 fetch=1,                                  # read the words of `fetch_group` this cycle
                 fetch_group=word_range,                   # a state word of the layer (conv: pos*G + g)
                 fetch_g=group_range,                      # its group within its position
+                update_addr=bank_addr,                    # the membrane read address (a register)
+                offset_addr=range(cfg.state_depth + 1),   # the offset read address (a register)
                 emitting=1,                               # sending the spikes left in `pending_spikes`
                 pending_spikes=lanes,
                 write_back=1,                             # first cycle of `group` in the last stage
-                forward=1,                                # (registered) see NeuronLanes.forward
+                forward_update=1,                         # (registered) see NeuronLanes.forward_update
                 hold=1,                                   # the last stage keeps its group another cycle
-                write_back_addr=range(cfg.state_depth + 1),   # the state word of `group`
+                write_back_addr=bank_addr,                # the state word of `group` in its memory
                 # CLEAR
                 clearing=1,
                 clear_addr=range(cfg.state_depth + 1),
@@ -891,17 +951,16 @@ class Sequencer(wiring.Component):
         s.group = s.stage_group[-1]
         s.have_group = s.valid[-1]
         s.compare_last = s.stage_last[P - 3]              # the stage that compares
-        s.fetch_last = (s.fetch_g if s.spatial else s.fetch_group) == s.groups - 1
-        # EVENT phase: cycle t decides; the weight word's address is registered in the weight memory (three-
+        s.fetch_last = (s.fetch_g if s.spatial else s.fetch_group) == s.up.groups - 1
+        # event engine: cycle t decides; the weight word's address is registered in the weight memory (three-
         # cycle read); the membrane word is read at t+2 (`read`) from a registered address; both reach the
         # lanes' registers at t+3 (`lanes`), are added and written back at t+4 (`write`)
         stages = ("issued", "read", "lanes", "write")
         s.acc_valid = [Signal(name=f"acc_{i}_valid") for i in stages]
-        s.acc_addr = [Signal(range(cfg.state_depth + 1), name=f"acc_{i}_addr") for i in stages]
-        s.read_addr = Signal(range(cfg.state_depth + 1))          # the membrane read port's address
-        s.offset_addr = Signal(range(cfg.state_depth + 1))        # the offset read port's address
+        s.acc_addr = [Signal(bank_addr, name=f"acc_{i}_addr") for i in stages]
+        s.acc_bank = [Signal(range(cfg.state_banks), name=f"acc_{i}_bank") for i in stages]
         s.last_group = s.stage_last[-1]                    # of its position
-        s.last_word = s.group == s.words - 1              # of the layer
+        s.last_word = s.group == s.up.words - 1           # of the layer
         # lane 0 of the group in the last stage, as running registers moved on as groups leave (no multiply
         # on the path from `fired` to the event list): its flat neuron index `nbase` (pos·C_out + g·lanes)
         # and its weight row in the next layer `row` (fc next: weight_base + (pooled flat index)·G); for
@@ -920,49 +979,61 @@ class Sequencer(wiring.Component):
             s.out_y = Signal(range(max_w + 1), name="append_y")
             s.pool_x = Signal(range(9), name="append_pool_x")
             s.pool_y = Signal(range(9), name="append_pool_y")
-        s.next_base = Array(C(cfg.weight_base(l + 1) if l + 1 < L else 0, range(cfg.weight_depth + 1))
-                            for l in range(L))[layer]           # the next layer's first weight word
         s.unsent = Mux(s.emitting, s.pending_spikes, self.fired)
         s.unsent_after = s.unsent & (s.unsent - 1)        # all but the lowest spike
         return s
 
     def _datapath(self, m, s):
-        """Memory addresses, the accumulate write-back and the pick of the next spike to append."""
-        cfg, lanes = self.cfg, self.cfg.lanes
+        """Memory addresses, the accumulate and update write-backs and the pick of the next spike to append."""
+        cfg, lanes, banks = self.cfg, self.cfg.lanes, self.cfg.state_banks
         # the source event's row: layer 0 from the input's index; later layers stored with the event
         if decoded_layer(cfg, 0):
             m.d.comb += s.row_base.eq(self.events.head_row)
         else:
-            m.d.comb += s.row_base.eq(Mux(self.layer == 0, s.source_index * cfg.groups(0), self.events.head_row))
-        # (a clear request drops the pending accumulations: CLEAR owns the write port and the counters restart)
-        issue_addr = s.issue_state_addr
-        update_addr = s.state_base + s.fetch_group
+            m.d.comb += s.row_base.eq(Mux(s.event_layer == 0, s.source_index * cfg.groups(0),
+                                          self.events.head_row))
+        # the event engine's pipeline (a clear request drops the pending accumulations: CLEAR owns the write
+        # ports and the counters restart); its membrane reads are addressed by the `read` stage's register
         m.d.sync += [v.eq(u & ~self.clear) for v, u in zip(s.acc_valid, [s.issue] + s.acc_valid[:-1])]
-        m.d.sync += [a.eq(b) for a, b in zip(s.acc_addr, [issue_addr] + s.acc_addr[:-1])]
-        # the read ports' addresses are registers (stage 1); while the pipeline holds, the ports read the
-        # words of the group in stage 2 again (the memories' read data is that stage's register)
-        read_addr_2, offset_addr_2 = Signal.like(s.read_addr), Signal.like(s.offset_addr)
+        m.d.sync += [a.eq(b) for a, b in zip(s.acc_addr, [s.issue_state_addr] + s.acc_addr[:-1])]
+        m.d.sync += [a.eq(b) for a, b in zip(s.acc_bank, [s.ev.bank] + s.acc_bank[:-1])]
+        # the update engine's read addresses are registers (stage 1); while the pipeline holds, the ports read
+        # the words of the group in stage 2 again (the memories' read data is that stage's register)
+        update_addr_2, offset_addr_2 = Signal.like(s.update_addr), Signal.like(s.offset_addr)
         with m.If(self.advance):
-            m.d.sync += [s.read_addr.eq(Mux(s.fetch, update_addr, s.acc_addr[0])), s.offset_addr.eq(update_addr),
-                         read_addr_2.eq(s.read_addr), offset_addr_2.eq(s.offset_addr)]
+            m.d.sync += [s.update_addr.eq(s.up.base + s.fetch_group), s.offset_addr.eq(s.up.state_base + s.fetch_group),
+                         update_addr_2.eq(s.update_addr), offset_addr_2.eq(s.offset_addr)]
+        # a bank's read port serves the update engine from the cycle after its first fetch to its end (the
+        # event engine is then on another bank, or its last read of this one was the cycle before)
+        m.d.sync += [s.update_owns[b].eq(s.updating & (s.update_bank == b)) for b in range(banks)]
+        update_read = Mux(s.hold, update_addr_2, s.update_addr)
+        for b in range(banks):
+            m.d.comb += self.membrane_read_addr[b].eq(Mux(s.update_owns[b], update_read, s.acc_addr[1]))
         # the word read now is written back (by the accumulation of the previous read) in the cycle it
-        # reaches the lanes' register: take the sum then, not the memory's stale word (an EVENT read right
+        # reaches the lanes' register: take the sum then, not the memory's stale word (an event's read right
         # after another of the same word, or the first UPDATE read of a word accumulated last)
-        m.d.sync += s.forward.eq(s.acc_valid[2] & (s.read_addr == s.acc_addr[2]))
+        m.d.sync += [s.forward.eq(s.acc_valid[2] & (s.acc_addr[1] == s.acc_addr[2]) & (s.acc_bank[1] == s.acc_bank[2])),
+                     s.forward_update.eq(s.acc_valid[2] & (update_read == s.acc_addr[2]) &
+                                         (s.update_bank == s.acc_bank[2]))]
         m.d.comb += [
             self.weights.addr.eq(s.issue_weight_addr),
-            self.membrane_read.addr.eq(Mux(s.hold, read_addr_2, s.read_addr)),
             self.offsets.addr.eq(Mux(s.hold, offset_addr_2, s.offset_addr)),
-            self.forward.eq(s.forward),
+            self.forward.eq(s.forward), self.forward_update.eq(s.forward_update),
+            self.event_bank.eq(s.acc_bank[2]), self.update_bank.eq(s.update_bank),
         ]
-        # the membrane write port, one writer at a time, from registers: CLEAR, an accumulation, or the
-        # UPDATE write-back (its address registered as the group moves into the last stage)
-        write = self.membrane_write
-        m.d.comb += [
-            write.en.eq(s.clearing | s.acc_valid[3] | s.write_back),
-            write.addr.eq(Mux(s.clearing, s.clear_addr, Mux(s.acc_valid[3], s.acc_addr[3], s.write_back_addr))),
-            write.data.eq(Mux(s.clearing, 0, Mux(s.acc_valid[3], self.accumulated, self.next_membrane))),
-        ]
+        # a bank's write port, one writer at a time, from registers: CLEAR, an accumulation, or the UPDATE
+        # write-back (its address registered as the group moves into the last stage)
+        for b in range(banks):
+            accumulate = s.acc_valid[3] & (s.acc_bank[3] == b)
+            write_back = s.write_back & (s.update_bank == b)
+            m.d.comb += [
+                self.membrane_write_en[b].eq((s.clearing & (s.clear_addr < cfg.bank_depth(b))) |
+                                             accumulate | write_back),
+                self.membrane_write_addr[b].eq(Mux(s.clearing, s.clear_addr,
+                                                   Mux(accumulate, s.acc_addr[3], s.write_back_addr))),
+                self.membrane_write_data[b].eq(Mux(s.clearing, 0, Mux(accumulate, self.accumulated,
+                                                                      self.next_membrane))),
+            ]
         # the update pipeline: every stage moves on unless the last one holds more than one unsent spike;
         # registered (`hold`): from what moves into the last stage, or what is left in it
         def several(x):
@@ -974,14 +1045,14 @@ class Sequencer(wiring.Component):
             m.d.sync += [v.eq(u) for v, u in zip(s.valid[1:], s.valid[:-1])]
             m.d.sync += [g.eq(h) for g, h in zip(s.stage_group[1:], s.stage_group[:-1])]
             m.d.sync += [g.eq(h) for g, h in zip(s.stage_last[1:], s.stage_last[:-1])]
-            m.d.sync += s.write_back_addr.eq(s.state_base + s.stage_group[-2])
+            m.d.sync += s.write_back_addr.eq(s.up.base + s.stage_group[-2])
         lowest = Const(0, range(lanes))
         for k in reversed(range(lanes)):
             lowest = Mux(s.unsent[k], k, lowest)
-        s.last_active = Mux(s.last_group, s.last_group_lanes, lanes)
+        s.last_active = Mux(s.last_group, s.up.last_group_lanes, lanes)
         # the spike's neuron: flat index pos·C_out + g·lanes + lane; into an fc layer with its weight row
         # (of the pooled position when pooled), into a decoded layer as a packed coordinate
-        m.d.comb += [self.active_lanes.eq(Mux(s.compare_last, s.last_group_lanes, lanes)),
+        m.d.comb += [self.active_lanes.eq(Mux(s.compare_last, s.up.last_group_lanes, lanes)),
                      self.events.append_index.eq(s.nbase + lowest)]
         with m.Switch(self.layer):
             for l in range(cfg.num_layers - 1):
@@ -993,29 +1064,41 @@ class Sequencer(wiring.Component):
                     else:
                         m.d.comb += self.events.append_row.eq(s.row + lowest * cfg.groups(l + 1))
 
-    def _start_update(self, m, s):
-        """The end-of-events cycle: the next cycle is the layer's first UPDATE cycle."""
-        m.d.comb += self.events.restart.eq(1)
-        m.d.sync += [s.fetching.eq(1), s.fetch_group.eq(0), s.emitting.eq(0), s.nbase.eq(0),
-                     s.row.eq(s.next_base)]
-        if s.spatial:
-            m.d.sync += [s.fetch_g.eq(0), s.cbase.eq(0), s.row_pos.eq(s.next_base), s.row_line.eq(s.next_base),
-                         s.out_x.eq(0), s.out_y.eq(0), s.pool_x.eq(0), s.pool_y.eq(0)]
-        m.next = "UPDATE"
-
-    def _event_phase(self, m, s):
-        events, layer = self.events, self.layer
+    def _step_phase(self, m, s):
+        """A time step's layers: the event engine (unless it waits) and the update engine (when it has a layer)."""
         m.d.comb += s.counting.eq(1)
-        ready = ~s.in_event if s.decoder is None else Mux(s.decoding, s.decoder.accept, ~s.in_event)
-        with m.If(layer == 0):
+        with m.If(~s.event_waiting):
+            self._event_engine(m, s)
+        with m.If(s.updating):
+            self._update_engine(m, s)
+
+    def _start_update(self, m, s):
+        """The end-of-events cycle of the event engine's layer: the update engine takes that layer from the
+        next cycle; the event engine moves on to the next layer (overlapped) or waits for the UPDATE."""
+        ev, L = s.ev, self.cfg.num_layers
+        m.d.comb += self.events.restart.eq(1)
+        m.d.sync += [s.updating.eq(1), self.layer.eq(s.event_layer), s.update_bank.eq(ev.bank),
+                     s.fetching.eq(1), s.fetch_group.eq(0), s.emitting.eq(0), s.nbase.eq(0), s.row.eq(ev.next_base),
+                     s.event_waiting.eq(~ev.overlapped)]
+        with m.If(s.event_layer != L - 1):
+            m.d.sync += s.event_layer.eq(s.event_layer + 1)
+        if s.spatial:
+            m.d.sync += [s.fetch_g.eq(0), s.cbase.eq(0), s.row_pos.eq(ev.next_base), s.row_line.eq(ev.next_base),
+                         s.out_x.eq(0), s.out_y.eq(0), s.pool_x.eq(0), s.pool_y.eq(0)]
+
+    def _event_engine(self, m, s):
+        events = self.events
+        ready = ~s.in_event if s.decoder is None else Mux(s.ev.decoding, s.decoder.accept, ~s.in_event)
+        with m.If(s.event_layer == 0):
             m.d.comb += [s.source_valid.eq(self.events_in.valid), s.source_end.eq(self.events_in.payload.end),
                          s.source_index.eq(self.events_in.payload.index), self.events_in.ready.eq(ready)]
-        with m.Else():
-            m.d.comb += [s.source_valid.eq(1), s.source_end.eq(events.empty), s.source_index.eq(events.head)]
+        with m.Else():                                    # the list: ended when the UPDATE feeding it is over
+            m.d.comb += [s.source_valid.eq(~events.empty | ~s.updating), s.source_end.eq(events.empty),
+                         s.source_index.eq(events.head)]
         if s.decoder is None:
             self._fc_events(m, s)
         else:
-            with m.If(s.decoding):
+            with m.If(s.ev.decoding):
                 self._decoded_events(m, s)
             with m.Else():
                 self._fc_events(m, s)
@@ -1025,7 +1108,7 @@ class Sequencer(wiring.Component):
         dec, events = s.decoder, self.events
         m.d.comb += [dec.source_valid.eq(s.source_valid), dec.source_end.eq(s.source_end),
                      dec.source_index.eq(s.source_index),
-                     s.take.eq(dec.take), events.advance.eq(dec.take & ~s.source_end & (self.layer != 0)),
+                     s.take.eq(dec.take), events.advance.eq(dec.take & ~s.source_end & (s.event_layer != 0)),
                      s.issue.eq(dec.issue), s.issue_group.eq(dec.group), s.issue_weight_addr.eq(dec.weight_addr),
                      s.issue_state_addr.eq(dec.state_addr)]
         with m.If(dec.end):
@@ -1035,32 +1118,31 @@ class Sequencer(wiring.Component):
 
     def _fc_events(self, m, s):
         """An fc layer's events: each takes its groups' words from its row, from the cycle it is taken."""
-        events, layer = self.events, self.layer
-        m.d.comb += s.issue_state_addr.eq(s.state_base + s.issue_group)
+        events = self.events
+        m.d.comb += s.issue_state_addr.eq(s.ev.base + s.issue_group)
         with m.If(s.in_event):                            # the next group of the current event
             next_addr = s.weight_addr + 1
             m.d.comb += [s.issue.eq(1), s.issue_group.eq(s.event_group), s.issue_weight_addr.eq(next_addr)]
             m.d.sync += [s.weight_addr.eq(next_addr), s.event_group.eq(s.event_group + 1)]
-            with m.If(s.event_group == s.groups - 1):
+            with m.If(s.event_group == s.ev.groups - 1):
                 m.d.sync += s.in_event.eq(0)
         with m.Elif(s.source_valid & ~s.source_end):      # a new event: its group 0
             m.d.comb += [s.take.eq(1), s.issue.eq(1), s.issue_group.eq(0), s.issue_weight_addr.eq(s.row_base),
-                         events.advance.eq(layer != 0)]
-            m.d.sync += [s.weight_addr.eq(s.row_base), s.event_group.eq(1), s.in_event.eq(s.groups > 1)]
+                         events.advance.eq(s.event_layer != 0)]
+            m.d.sync += [s.weight_addr.eq(s.row_base), s.event_group.eq(1), s.in_event.eq(s.ev.groups > 1)]
         with m.Elif(s.source_valid):                      # end of the layer's events
             m.d.comb += s.take.eq(1)
             self._start_update(m, s)
-        with m.Else():
-            m.d.comb += s.stall.eq(1)
+        with m.Else():                                    # the host's next token (layer 0), or the next spike
+            m.d.comb += s.stall.eq(s.event_layer == 0)
 
-    def _update_phase(self, m, s):
-        m.d.comb += s.counting.eq(1)
+    def _update_engine(self, m, s):
         with m.If(s.fetching & self.advance):             # read the next group into the pipeline
             m.d.comb += s.fetch.eq(1)
             m.d.sync += s.fetch_group.eq(s.fetch_group + 1)
             if s.spatial:
                 m.d.sync += s.fetch_g.eq(Mux(s.fetch_last, 0, s.fetch_g + 1))
-            with m.If(s.fetch_group == s.words - 1):
+            with m.If(s.fetch_group == s.up.words - 1):
                 m.d.sync += s.fetching.eq(0)
         with m.If(s.have_group):                          # the last stage: write back, emit the spikes
             m.d.comb += s.write_back.eq(~s.emitting)
@@ -1071,12 +1153,12 @@ class Sequencer(wiring.Component):
             with m.Else():                                # the group is done
                 m.d.sync += s.emitting.eq(0)
                 self._next_neurons(m, s)
-                with m.If(s.last_word):
+                with m.If(s.last_word):                   # the layer is done
+                    m.d.sync += s.updating.eq(0)
                     with m.If(self.layer == self.cfg.num_layers - 1):
                         m.next = "OUTPUT"
-                    with m.Else():
-                        m.d.sync += [self.layer.eq(self.layer + 1), s.in_event.eq(0)]
-                        m.next = "EVENT"
+                    with m.Elif(~s.up.overlapped):        # the event engine waited: it starts next cycle
+                        m.d.sync += s.event_waiting.eq(0)
 
     def _next_neurons(self, m, s):
         """Move the append registers to the next group (the group in the last stage is done)."""
@@ -1093,7 +1175,7 @@ class Sequencer(wiring.Component):
             if s.spatial:
                 m.d.sync += s.cbase.eq(s.cbase + lanes)
         with m.Else():
-            m.d.sync += s.nbase.eq(s.nbase + s.last_group_lanes)
+            m.d.sync += s.nbase.eq(s.nbase + s.up.last_group_lanes)
             if not s.spatial:                             # fc only: the layer's last group
                 return
             m.d.sync += s.cbase.eq(0)
@@ -1132,31 +1214,31 @@ class Sequencer(wiring.Component):
             m.d.comb += events.advance.eq(1)
         with m.If(s.take & s.source_end):
             m.d.comb += events.rewind.eq(1)
-            m.d.sync += [self.layer.eq(0), s.in_event.eq(0)]
-            m.next = "EVENT"
+            m.d.sync += [self.layer.eq(0), s.event_layer.eq(0), s.event_waiting.eq(0), s.in_event.eq(0)]
+            m.next = "STEP"
 
     def _clear_phase(self, m, s):
         m.d.comb += s.clearing.eq(1)                       # zero the membrane words (see _datapath)
         m.d.sync += s.clear_addr.eq(s.clear_addr + 1)
         with m.If(s.clear_addr == self.cfg.state_depth - 1):
-            m.next = "EVENT"
+            m.next = "STEP"
 
     def _count(self, m, s, fsm):
-        """This cycle's increment of every performance counter."""
-        inc, layer, lanes = self.increments, self.layer, self.cfg.lanes
+        """This cycle's increment of every performance counter (both engines may act in one cycle)."""
+        inc, lanes = self.increments, self.cfg.lanes
         m.d.comb += [
             inc.cycles.eq(s.counting & ~s.stall),
             inc.stall_cycles.eq(s.stall),
-            inc.in_events.eq(s.take & ~s.source_end & (layer == 0) & fsm.ongoing("EVENT")),
-            inc.synops.eq(Mux(s.issue, Mux(s.issue_group == s.groups - 1, s.last_group_lanes, lanes), 0)),
+            inc.in_events.eq(s.take & ~s.source_end & (s.event_layer == 0) & fsm.ongoing("STEP")),
+            inc.synops.eq(Mux(s.issue, Mux(s.issue_group == s.ev.groups - 1, s.ev.last_group_lanes, lanes), 0)),
             inc.weight_reads.eq(s.issue),
-            inc.state_reads.eq(s.issue | s.fetch),
-            inc.state_writes.eq(s.acc_valid[3] | s.write_back),
+            inc.state_reads.eq(s.issue + s.fetch),
+            inc.state_writes.eq(s.acc_valid[3] + s.write_back),
             inc.neuron_updates.eq(Mux(s.write_back, s.last_active, 0)),
             inc.out_events.eq(fsm.ongoing("OUTPUT") & s.take & ~s.source_end),
         ]
         for l in range(self.cfg.num_layers):
-            m.d.comb += inc[f"spikes_l{l}"].eq(Mux(s.write_back & (layer == l), self.fired_count, 0))
+            m.d.comb += inc[f"spikes_l{l}"].eq(Mux(s.write_back & (self.layer == l), self.fired_count, 0))
 
 
 class LifCore(wiring.Component):
@@ -1187,22 +1269,32 @@ class LifCore(wiring.Component):
         m.submodules.weight_memory = weight_memory = WeightMemory(cfg, self._weight_init)
         m.submodules.offset_memory = offset_memory = memory.Memory(
             shape=word(signed(cfg.threshold_offset_bits)), depth=cfg.state_depth, init=self._offset_init)
-        m.submodules.membrane_memory = membrane_memory = memory.Memory(
-            shape=word(signed(cfg.acc_bits)), depth=cfg.state_depth, init=[])
+        # the membranes: one memory per bank (ChipConfig.state_bank), each with the sequencer's read and write
+        # ports and a host read port
+        banks = []
+        for b in range(cfg.state_banks):
+            mem = memory.Memory(shape=word(signed(cfg.acc_bits)), depth=cfg.bank_depth(b), init=[])
+            m.submodules[f"membrane_memory{b}" if cfg.state_banks > 1 else "membrane_memory"] = mem
+            write = mem.write_port()
+            banks.append(SimpleNamespace(write=write, read=mem.read_port(transparent_for=(write,)),
+                                         host=mem.read_port()))
         weight_write, offset_write = weight_memory.write, offset_memory.write_port()
         weight_read, offset_read = weight_memory.read, offset_memory.read_port()
-        membrane_write = membrane_memory.write_port()
-        membrane_read = membrane_memory.read_port(transparent_for=(membrane_write,))
-        membrane_host_read = membrane_memory.read_port()
 
         m.submodules.registers = registers = RuntimeRegisters(
             cfg, self.bus, weight_write.signature, offset_write.signature)
-        m.submodules.sequencer = sequencer = Sequencer(
-            cfg, weight_read.signature, offset_read.signature, membrane_read.signature, membrane_write.signature)
+        m.submodules.sequencer = sequencer = Sequencer(cfg, weight_read.signature, offset_read.signature)
         m.submodules.lanes = lanes = NeuronLanes(cfg)
         m.submodules.event_list = event_list = EventList(cfg)
         m.submodules.counters = counters = PerformanceCounters(cfg)
-        m.submodules.read_bus = read_bus = ReadBus(cfg, self.bus, membrane_host_read.signature)
+        m.submodules.read_bus = read_bus = ReadBus(cfg, self.bus)
+        for b, bank in enumerate(banks):
+            m.d.comb += [bank.read.addr.eq(sequencer.membrane_read_addr[b]),
+                         bank.write.en.eq(sequencer.membrane_write_en[b]),
+                         bank.write.addr.eq(sequencer.membrane_write_addr[b]),
+                         bank.write.data.eq(sequencer.membrane_write_data[b]),
+                         bank.host.addr.eq(read_bus.membrane_addr), read_bus.membrane_data[b].eq(bank.host.data)]
+        bank_data = Array(bank.read.data for bank in banks)
 
         busy_before = Signal()
         m.d.sync += busy_before.eq(sequencer.busy)
@@ -1214,10 +1306,7 @@ class LifCore(wiring.Component):
         wiring.connect(m, registers.offsets, offset_write)
         wiring.connect(m, sequencer.weights, weight_read)
         wiring.connect(m, sequencer.offsets, offset_read)
-        wiring.connect(m, sequencer.membrane_read, membrane_read)
-        wiring.connect(m, sequencer.membrane_write, membrane_write)
         wiring.connect(m, sequencer.events, event_list)
-        wiring.connect(m, read_bus.membranes, membrane_host_read)
         m.d.comb += [
             registers.layer.eq(sequencer.layer),
             sequencer.clear.eq(registers.clear),
@@ -1225,11 +1314,13 @@ class LifCore(wiring.Component):
             # busy: also while a clear is on its way, and one cycle longer (the counters' last increment)
             self.busy.eq(sequencer.busy | busy_before | registers.clear),
             # the lanes see the membrane, weight and offset words read in the previous cycle
-            lanes.membrane.eq(membrane_read.data), lanes.weights.eq(weight_read.data),
+            lanes.membrane.eq(bank_data[sequencer.event_bank]),
+            lanes.membrane_update.eq(bank_data[sequencer.update_bank]), lanes.weights.eq(weight_read.data),
             lanes.offsets.eq(offset_read.data),
             lanes.threshold.eq(registers.threshold), lanes.beta.eq(registers.beta),
             lanes.reset_zero.eq(registers.reset_zero), lanes.active.eq(sequencer.active_lanes),
             lanes.advance.eq(sequencer.advance), lanes.forward.eq(sequencer.forward),
+            lanes.forward_update.eq(sequencer.forward_update),
             sequencer.accumulated.eq(lanes.accumulated), sequencer.fired.eq(lanes.fired),
             sequencer.fired_count.eq(lanes.fired_count), sequencer.fired_next.eq(lanes.fired_next),
             sequencer.next_membrane.eq(lanes.next_membrane),

@@ -330,7 +330,8 @@ def design_facts(cfg: ChipConfig, slice_bits: int) -> DesignFacts:
     writes = {name: sl(width) for name, kind, _, width in ports if kind == "writes"}
     return DesignFacts(register_bits=sum(s.shape().width for s in registers),
                        read_slices=sum(sl(width) for _, kind, _, width in ports if kind == "reads"),
-                       membrane_write_slices=writes.get("membrane_memory", 0),
+                       membrane_write_slices=max((w for name, w in writes.items()     # any bank: equal words
+                                                  if name.startswith("membrane_memory")), default=0),
                        event_write_slices=writes.get("event_list.storage", 0) + writes.get("event_list.rows", 0))
 
 
