@@ -11,22 +11,26 @@ One shared datapath of ``lanes`` neuron units serves all layers in turn. Per tim
    appended to the event list one per cycle (a group costs ``max(1, spikes)`` cycles: the pipeline holds
    while a group has more than one spike left).
 
-After the last layer, **OUTPUT** streams the event list to ``events_out`` and an ``end`` token (whose
-``index`` is 0). ``docs/chip.md`` specifies the arithmetic; :mod:`sim.model` is its bit- and cycle-exact
-model.
+The two phases are two engines: with ``cfg.overlap``, layer ``l``'s UPDATE and layer ``l + 1``'s EVENT phase
+run at the same time when ``l + 1`` is an fc layer (:meth:`hw.config.ChipConfig.overlapped`): each spike's
+event starts the cycle after the spike is appended, and the two layers' membranes live in different
+memories (banks by layer parity). After the last layer, **OUTPUT** streams the event list to
+``events_out`` and an ``end`` token (whose ``index`` is 0). ``docs/chip.md`` specifies the arithmetic and
+the schedule; :mod:`sim.model` is its bit- and cycle-exact model.
 
 :class:`LifCore` wires these components around the weight, threshold-offset and membrane memories:
 
 * :class:`RuntimeRegisters` — beta, threshold and reset-mode registers; decodes the host write bus
   into them, into the two host-written memories and into clear requests;
-* :class:`Sequencer` — the phase state machine (EVENT, UPDATE, OUTPUT, CLEAR): walks events and groups,
-  addresses the memories, accumulates and writes back membranes, emits spikes;
+* :class:`Sequencer` — the event engine and the update engine and the phase state machine (STEP, OUTPUT,
+  CLEAR): walks events and groups, addresses the memories, accumulates and writes back membranes, emits
+  spikes;
 * :class:`NeuronLanes` — per-lane arithmetic, pipelined: accumulate, saturate, fire, leak, reset;
 * :class:`WeightMemory` — the weight memory in banks with registered read data;
 * :class:`EventList` — the spikes of one layer in one step, written by UPDATE, read by the next EVENT
   phase or by OUTPUT;
 * :class:`PerformanceCounters` — the saturating per-sample counters;
-* :class:`ReadBus` — the registered host read mux over membranes and counters.
+* :class:`ReadBus` — the registered host read mux over the membrane banks and the counters.
 """
 from __future__ import annotations
 
