@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from hw.cli import number
 from hw.config import ConfigError
@@ -111,7 +110,7 @@ def cmd_dse(a: argparse.Namespace) -> int:
     from tune.dse import Sweep, format_table, run_dse
     targets = tuple(a.target or (TARGETS[0],))
     sw = Sweep(layer_sizes=a.sizes, lanes=tuple(a.lanes), weight_bits=tuple(a.weight_bits),
-               membrane_bits=tuple(a.membrane_bits), targets=targets, clock_mhz=a.clock_mhz, batch=a.batch,
+               membrane_bits=tuple(a.membrane_bits), overlap=tuple(v == "on" for v in a.overlap), targets=targets, clock_mhz=a.clock_mhz, batch=a.batch,
                steps=a.steps, density=a.density, seed=a.seed, power=a.power)
     out = check_writable(a.out, "--out")
     rows = run_dse(sw, out, jobs=a.jobs, progress=not a.no_progress)
@@ -119,7 +118,8 @@ def cmd_dse(a: argparse.Namespace) -> int:
     bad = [r for r in rows if r["status"] != "ok"]
     for r in bad:
         print(f"spikeloop: dse: {','.join(map(str, sw.layer_sizes))} lanes={r['lanes']} w{r['weight_bits']} "
-              f"m{r['membrane_bits']} on {r['target']}: {r['status']}: {r['message']}", file=sys.stderr)
+              f"m{r['membrane_bits']} overlap={'on' if r['overlap'] else 'off'} on {r['target']}: "
+              f"{r['status']}: {r['message']}", file=sys.stderr)
     from tune.dse import fit_estimator
     for t, m in fit_estimator([r for r in rows if r["status"] in ("ok", "timing")]).items():
         print(f"fitted estimator on {t} ({m['n']} structures), leave-one-out error vs nextpnr: " + ", ".join(
@@ -135,7 +135,7 @@ def cmd_dse(a: argparse.Namespace) -> int:
 
 def register_dse(sub) -> None:
     from hw.cli import sizes
-    p = sub.add_parser("dse", help="design-space exploration: synthesise lanes x weight bits x membrane bits, "
+    p = sub.add_parser("dse", help="design-space exploration: synthesise lanes x weight bits x membrane bits x overlap, "
                                    "score latency at Fmax, area and FPS/W, Pareto plot")
     p.add_argument("--sizes", type=sizes, default=(30, 16, 2), help="layer sizes, e.g. 30,16,2")
     p.add_argument("--lanes", type=number(int, 1, 64), nargs="+", default=[2, 4, 8], help="lane counts (1..64)")
@@ -143,6 +143,9 @@ def register_dse(sub) -> None:
                    help="weight widths (2..16)")
     p.add_argument("--membrane-bits", dest="membrane_bits", type=number(int, 4, 32), nargs="+", default=[16],
                    help="membrane widths (4..32)")
+    from hw.config import ChipConfig
+    p.add_argument("--overlap", nargs="+", choices=("on", "off"), default=["on" if ChipConfig.overlap else "off"],
+                   help="a layer's UPDATE overlapping the next fc layer's EVENT phase (ChipConfig.overlap)")
     from hw.synth import TARGETS
     p.add_argument("--target", nargs="+", help=f"parts: {', '.join(TARGETS)} (default ice40-up5k)")
     p.add_argument("--clock-mhz", dest="clock_mhz", type=number(float, 0, 10_000, open_low=True),

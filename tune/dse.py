@@ -1,6 +1,6 @@
 """``spikeloop dse``: design-space exploration on synthesised area and Fmax.
 
-A sweep is the product ``lanes x weight_bits x membrane_bits`` for one network (``layer_sizes``) and one or
+A sweep is the product ``lanes x weight_bits x membrane_bits x overlap`` for one network (``layer_sizes``) and one or
 more parts (:data:`hw.synth.TARGETS`). Each distinct *structure* (``ChipConfig.structure_hash``) is
 synthesised, placed and routed once per part; the result — nextpnr's resource counts and post-route Fmax,
 or the reason it does not build — is cached on disk under ``<out>/synth-cache/<part>/<hash>.json`` and
@@ -28,9 +28,9 @@ import re
 import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -200,7 +200,7 @@ def synth_all(cfgs: Sequence[ChipConfig], targets: Sequence[str], cache: Path, j
 # -- the sweep ------------------------------------------------------------------------------------------
 
 #: columns of the DSE table, in order
-COLUMNS = ("target", "lanes", "weight_bits", "membrane_bits", "status", "fmax_mhz", "clock_mhz", "cycles",
+COLUMNS = ("target", "lanes", "weight_bits", "membrane_bits", "overlap", "status", "fmax_mhz", "clock_mhz", "cycles",
            "latency_us", "logic_cells", "logic_cells_total", "luts", "ffs", "bram", "bram_total", "dsp",
            "dynamic_nj", "static_mw", "static_nj", "energy_nj", "power_mw", "fps_per_watt", "pareto",
            "structure_hash", "synth_seconds", "cached", "message")
@@ -213,6 +213,7 @@ class Sweep:
     lanes: tuple = (2, 4, 8)
     weight_bits: tuple = (4, 8)
     membrane_bits: tuple = (16,)
+    overlap: tuple = (ChipConfig.overlap,)   # the UPDATE -> next EVENT overlap (its default): a pipeline knob
     targets: tuple = ("ice40-up5k",)
     clock_mhz: float | None = None      # None: run each design at its post-route Fmax
     batch: int = 4
@@ -233,10 +234,11 @@ class Sweep:
 
     def configs(self) -> list[ChipConfig]:
         out = []
-        for l, w, m in itertools.product(self.lanes, self.weight_bits, self.membrane_bits):
+        for l, w, m, o in itertools.product(self.lanes, self.weight_bits, self.membrane_bits, self.overlap):
             if w > m:
                 continue                # weights wider than the membrane are not a chip (ChipConfig refuses)
-            out.append(ChipConfig(layer_sizes=tuple(self.layer_sizes), lanes=l, weight_bits=w, membrane_bits=m))
+            out.append(ChipConfig(layer_sizes=tuple(self.layer_sizes), lanes=l, weight_bits=w, membrane_bits=m,
+                                  overlap=o))
         if not out:
             raise ConfigError(f"weight_bits={list(self.weight_bits)} x membrane_bits={list(self.membrane_bits)}: "
                               "no combination has weight_bits <= membrane_bits")
@@ -294,7 +296,7 @@ def run_dse(sw: Sweep, out: Path, jobs: int = 1, progress: bool = True, synth: C
             rec = recs[(cfg.structure_hash, t)]
             row = dict.fromkeys(COLUMNS, "")
             row |= {"target": t, "lanes": cfg.lanes, "weight_bits": cfg.weight_bits,
-                    "membrane_bits": cfg.membrane_bits, "status": rec["status"], "message": rec.get("message", ""),
+                    "membrane_bits": cfg.membrane_bits, "overlap": cfg.overlap, "status": rec["status"], "message": rec.get("message", ""),
                     "structure_hash": cfg.structure_hash[:12], "synth_seconds": round(rec["seconds"], 1),
                     "cached": rec["cached"], "pareto": False}
             if rec["status"] == "ok":
@@ -373,20 +375,21 @@ def pareto_plot(rows: list[dict], path: Path, sw: Sweep) -> Path | None:
 
 def format_table(rows: list[dict]) -> list[str]:
     """Markdown table of the rows (what ``spikeloop dse`` prints and the README shows)."""
-    lines = ["| part | lanes | w bits | m bits | logic cells | LUT4 | FF | BRAM | DSP | Fmax (MHz) | cycles | "
+    lines = ["| part | lanes | w bits | m bits | overlap | logic cells | LUT4 | FF | BRAM | DSP | Fmax (MHz) | cycles | "
              "latency (µs) | dynamic (nJ) | static (mW) | FPS/W (est.) | Pareto |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
+        knobs = f"| {r['target']} | {r['lanes']} | {r['weight_bits']} | {r['membrane_bits']} | " \
+                f"{'on' if r.get('overlap', True) else 'off'} | "
         if r["status"] == "ok":
-            lines.append(f"| {r['target']} | {r['lanes']} | {r['weight_bits']} | {r['membrane_bits']} | "
+            lines.append(knobs +
                          f"{r['logic_cells']}/{r['logic_cells_total']} | {r['luts']} | {r['ffs']} | "
                          f"{r['bram']}/{r['bram_total']} | {r['dsp']} | {r['fmax_mhz']:.1f}{'†' if r['message'] else ''} | "
                          f"{r['cycles']:.0f} | "
                          f"{r['latency_us']:.2f} | {r['dynamic_nj']:.0f} | {r['static_mw']:g} | "
                          f"{r['fps_per_watt']:.3g} | {'yes' if r['pareto'] else ''} |")
         else:
-            lines.append(f"| {r['target']} | {r['lanes']} | {r['weight_bits']} | {r['membrane_bits']} | "
-                         f"{r['status']}: {r['message']} |||||||||||| |")
+            lines.append(knobs + f"{r['status']}: {r['message']} |||||||||||| |")
     notes = [f"† {r['target']}, {r['lanes']} lanes, w{r['weight_bits']}: {r['message']}" for r in rows
              if r["status"] == "ok" and r["message"]]
     return lines + ([""] + notes if notes else [])
@@ -397,13 +400,14 @@ def format_table(rows: list[dict]) -> list[str]:
 ESTIMATED = ("logic_cells", "luts", "ffs", "fmax_mhz")
 
 
-def _est_features(lanes, weight_bits, membrane_bits) -> np.ndarray:
-    lanes, w, m = (np.asarray(v, float) for v in (lanes, weight_bits, membrane_bits))
-    return np.stack([np.ones_like(lanes), lanes, lanes * w, lanes * m], axis=-1)
+def _est_features(lanes, weight_bits, membrane_bits, overlap=True) -> np.ndarray:
+    lanes, w, m, o = (np.asarray(v, float) for v in (lanes, weight_bits, membrane_bits, overlap))
+    return np.stack(np.broadcast_arrays(np.ones_like(lanes), lanes, lanes * w, lanes * m, lanes * o), axis=-1)
 
 
 def fit_estimator(rows: Sequence[dict]) -> dict:
-    """Per part, least-squares models of logic cells, LUTs, FFs and Fmax on ``[1, lanes, lanes*w, lanes*m]``
+    """Per part, least-squares models of logic cells, LUTs, FFs and Fmax on ``[1, lanes, lanes*w, lanes*m,
+    lanes*overlap]`` (the overlap's second membrane register per lane; minimum-norm when a sweep has one value)
     from the synthesised rows, with their leave-one-out error against nextpnr (each structure predicted by a
     model fitted without it). Needs at least 3 synthesised structures per part."""
     out = {}
@@ -411,8 +415,9 @@ def fit_estimator(rows: Sequence[dict]) -> dict:
         ok = [r for r in rows if r["target"] == t and r.get("fmax_mhz") not in ("", None)]
         if len(ok) < 3:
             continue
-        X = _est_features([r["lanes"] for r in ok], [r["weight_bits"] for r in ok], [r["membrane_bits"] for r in ok])
-        entry = {"n": len(ok), "features": "1, lanes, lanes*weight_bits, lanes*membrane_bits"}
+        X = _est_features([r["lanes"] for r in ok], [r["weight_bits"] for r in ok], [r["membrane_bits"] for r in ok],
+                          [bool(r.get("overlap", True)) for r in ok])
+        entry = {"n": len(ok), "features": "1, lanes, lanes*weight_bits, lanes*membrane_bits, lanes*overlap"}
         for k in ESTIMATED:
             y = np.array([float(r[k]) for r in ok])
             coef = np.linalg.lstsq(X, y, rcond=None)[0]
@@ -428,7 +433,8 @@ def fit_estimator(rows: Sequence[dict]) -> dict:
     return out
 
 
-def estimate(model: dict, target: str, lanes: int, weight_bits: int, membrane_bits: int) -> dict:
+def estimate(model: dict, target: str, lanes: int, weight_bits: int, membrane_bits: int,
+             overlap: bool = True) -> dict:
     """Predicted logic cells, LUTs, FFs and Fmax of a structure from :func:`fit_estimator`'s model."""
-    x = _est_features(lanes, weight_bits, membrane_bits)
+    x = _est_features(lanes, weight_bits, membrane_bits, overlap)
     return {k: float(x @ np.array(model[target][k]["coef"])) for k in ESTIMATED}

@@ -89,8 +89,8 @@ ARGS = ["dse", "--sizes", "8,4,2", "--batch", "1", "--steps", "3", "--density", 
 def test_cli_table_and_one_line_reports(tmp_path, capsys, fake_toolchain):
     assert main(ARGS + ["--lanes", "1", "8", "--weight-bits", "4", "--power", "fast", "--out", str(tmp_path)]) == 0
     out, err = capsys.readouterr()
-    assert "| ice40-up5k | 1 | 4 | 16 |" in out and "estimated (counter profile" in out
-    assert err.count("\n") == 1 and "lanes=8 w4 m16 on ice40-up5k: does_not_fit: needs 8200 logic cells" in err
+    assert "| ice40-up5k | 1 | 4 | 16 | " in out and "estimated (counter profile" in out
+    assert err.count("\n") == 1 and "lanes=8 w4 m16 overlap=" in err and " on ice40-up5k: does_not_fit: needs 8200 logic cells" in err
 
 
 def test_cli_clock_above_fmax(tmp_path, capsys, fake_toolchain):
@@ -212,3 +212,12 @@ def test_yosys_assertion_on_ecp5_is_retried_with_dff_and_said(tmp_path):
     seen.clear()
     rec = synth_cached(ChipConfig(layer_sizes=SIZES, lanes=2), "ice40-up5k", tmp_path, flaky)
     assert seen == [""] and rec["status"] == "failed" and rec["message"].startswith("yosys: ERROR: Assert")
+
+
+def test_overlap_is_a_swept_structure_knob():
+    """Overlap on and off are distinct structures (two builds, two cache entries), in every row."""
+    sw = Sweep(layer_sizes=(8, 6, 4, 2), lanes=(2,), weight_bits=(8,), overlap=(True, False))
+    cfgs = sw.configs()
+    assert [c.overlap for c in cfgs] == [True, False]
+    assert cfgs[0].structure_hash != cfgs[1].structure_hash
+    assert cfgs[0].state_banks == 2 and cfgs[1].state_banks == 1
