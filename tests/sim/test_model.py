@@ -365,3 +365,16 @@ def test_overlap_wide_lanes_match_reference(lanes):
     assert 0.05 < r.spikes[0].mean() < 0.95 and 0.05 < r.spikes[1].mean() < 0.95
     assert_matches_reference(cfg, w, None, x, r)
     assert (r.cycles < FastModel(cfg.replace(overlap=False), w).run(x).cycles).all()
+
+
+@pytest.mark.parametrize("rows_per_word", [0, 10**9])        # always word by word / always row by row
+@given(data=st.data())
+@settings(max_examples=25)
+def test_overlap_both_scans_match_reference(rows_per_word, data):
+    import sim.model
+    cfg = data.draw(configs(overlap=True))
+    weights, offsets, spikes = data.draw(programmes(cfg, batch=3, steps=4))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(sim.model, "OVERLAP_ROWS_PER_WORD", rows_per_word)
+        r = FastModel(cfg, weights, offsets).run(spikes)
+    assert_matches_reference(cfg, weights, offsets, spikes, r)
