@@ -10,11 +10,12 @@ fc 10; random integer weights (``sim.sample.random_weights``), Bernoulli input e
   cycles per conv layer, ``fan_in·G`` per fc layer) plus the same decode, end, fill, update and output
   cycles;
 * where the cycles go (:func:`cycle_breakdown`): input events, hidden events, decoder fill, end/fill,
-  update, output emission;
+  update, output emission, and (negative) the cycles the chip's overlap of an UPDATE with the next fc
+  layer's EVENT phase hides (docs/chip.md, "Overlap"; 0 with ``overlap`` off);
 * fast-model samples per CPU-second at batch 1 and 32 (one thread, best of several repetitions; wall time
   also printed).
 
-    python bench/bench_conv.py [--steps 25] [--density 0.1] [--lanes 8 16] [--kernel 3]
+    python bench/bench_conv.py [--steps 25] [--density 0.1] [--lanes 8 16] [--kernel 3] [--overlap on|off]
 
 ``--kernel 5`` (padding 2) gives the LeNet-style 5x5 shape: 25/9 of the synaptic work per event for the
 same number of state words, so the per-step UPDATE walk weighs less against the ideal.
@@ -33,14 +34,18 @@ SCNN = {"input_shape": [1, 28, 28], "layers": [
     {"kind": "conv", "channels": 32, "kernel": 3, "padding": 1}, {"kind": "pool", "size": 2},
     {"kind": "fc", "size": 10}]}
 
-PARTS = ("input events", "hidden events", "decoder fill", "end + update fill", "update", "output emission")
+PARTS = ("input events", "hidden events", "decoder fill", "end + update fill", "update", "output emission",
+         "hidden by overlap")
 
 
 def cycle_breakdown(cfg: ChipConfig, spikes_in: np.ndarray, spikes: list[np.ndarray]) -> dict[str, np.ndarray]:
     """Per-sample cycles split by phase, from the input spikes ``(B, T, N0)`` and every layer's output
     spikes (``ChipResult.spikes``), with the docs/chip.md formula. The parts sum to the ``cycles`` counter
-    (checked by the caller). Also ``update_l{l}`` / ``events_l{l}`` per layer and ``dense events``: the
-    EVENT-phase cycles of a dense schedule (every position x group x weight row, every step)."""
+    (checked by the caller); "hidden by overlap" is negative: the cycles ``cfg.overlap`` saves
+    (:func:`sim.model.overlap_hidden`), as the EVENT phases of the next layers are counted in full. Also
+    ``update_l{l}`` / ``events_l{l}`` per layer and ``dense events``: the EVENT-phase cycles of a dense
+    schedule (every position x group x weight row, every step)."""
+    from sim.model import overlap_hidden
     B, T, _ = spikes_in.shape
     out = {k: np.zeros(B, np.int64) for k in PARTS + ("dense events",)}
     inp = spikes_in
@@ -68,6 +73,8 @@ def cycle_breakdown(cfg: ChipConfig, spikes_in: np.ndarray, spikes: list[np.ndar
         out["update"] += upd
         out[f"update_l{l}"] = upd
         out["dense events"] += T * cfg.positions(l) * G * cfg.weight_rows(l)
+        if cfg.overlapped(l):
+            out["hidden by overlap"] -= overlap_hidden(cfg, l, s)
         inp = s
     out["output emission"] += inp.sum(axis=(1, 2), dtype=np.int64) + T
     return out
@@ -114,6 +121,7 @@ def main() -> None:
     ap.add_argument("--lanes", type=int, nargs="+", default=[8, 16])
     ap.add_argument("--samples", type=int, default=64)
     ap.add_argument("--kernel", type=int, choices=(3, 5, 7), default=3, help="kernel of both conv layers (padding k//2)")
+    ap.add_argument("--overlap", choices=("on", "off"), help="the chip's overlap (default: ChipConfig's)")
     ap.add_argument("--hidden-rates", type=float, nargs="+", default=[0.02, 0.05, 0.1],
                     help="hidden firing rates to calibrate thresholds to (besides the uncalibrated random net)")
     a = ap.parse_args()
@@ -125,6 +133,8 @@ def main() -> None:
     for lanes in a.lanes:
         layers = [dict(L, kernel=a.kernel, padding=a.kernel // 2) if L["kind"] == "conv" else L for L in SCNN["layers"]]
         base = ChipConfig.from_dict({**SCNN, "layers": layers, "lanes": lanes, "threshold": 64, "beta": 0.9})
+        if a.overlap:
+            base = base.replace(overlap=a.overlap == "on")
         w = random_weights(base, seed=0, input_density=a.density)
         x = random_spikes(base, a.samples, a.steps, a.density, seed=1)
         for target in [None] + a.hidden_rates:
@@ -136,7 +146,9 @@ def main() -> None:
             assert (total == r.cycles).all(), "breakdown does not sum to the cycles counter"
             cyc = r.cycles.mean()
             ideal = r.counters["synops"].mean() / lanes
-            dense = (r.cycles - b["input events"] - b["hidden events"] + b["dense events"]).mean()
+            # the dense schedule walks every weight row whatever the spikes: nothing to overlap
+            dense = (r.cycles - b["input events"] - b["hidden events"] - b["hidden by overlap"]
+                     + b["dense events"]).mean()
             rates = [r.counters[f"spikes_l{l}"].mean() / (a.steps * cfg.layer_sizes[l + 1]) for l in range(cfg.num_layers)]
             rows.append((lanes, cfg, cyc, ideal, dense, rates, target))
             parts.append((lanes, cfg, {k: v.mean() for k, v in b.items()}, cyc, target))
@@ -150,7 +162,8 @@ def main() -> None:
     print(f"network: input {cfg0.input_shape}, layers "
           + ", ".join(f"{L.kind} {L.channels or L.size}" + (f" k{L.kernel} p{L.padding}" if L.kind == 'conv' else '')
                       for L in cfg0.layers)
-          + f"; {a.steps} steps, input activity {a.density}, {a.samples} samples, random weights (seed 0)")
+          + f"; {a.steps} steps, input activity {a.density}, {a.samples} samples, random weights (seed 0), "
+          f"overlap {'on' if cfg0.overlap else 'off'}")
     print(f"state words per step: " + ", ".join(f"l{l} {cfg0.state_words(l)}" for l in range(cfg0.num_layers))
           + f" (lanes {rows[0][0]})")
     print()

@@ -8,6 +8,7 @@ centred in 28x28), rate-coded (a spike with probability = pixel value in every s
 so the hidden layer fires now and then; no training).
 
     python bench/bench_mnist.py                       # cycles for lanes 8/16/32 (fast model, seconds)
+    python bench/bench_mnist.py --overlap on          # the chip's UPDATE -> EVENT overlap on (default: ChipConfig's)
     python bench/bench_mnist.py --synth runs/mnist     # + latency from runs/mnist/l{lanes}/<target>.json
 """
 from __future__ import annotations
@@ -19,10 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from hw.config import ChipConfig
-from sim.model import FastModel
+from sim.model import FastModel, overlap_hidden
 from sim.sample import random_weights
-
-from bench_chip import overlapped_cycles
 
 SIZES = (784, 128, 10)
 STEPS = 25
@@ -43,7 +42,9 @@ def mnist_like(n: int, steps: int = STEPS, seed: int = 0) -> tuple[np.ndarray, n
 
 
 def breakdown(cfg: ChipConfig, r) -> dict[str, np.ndarray]:
-    """Cycles per sample split by phase (they sum to ``r.cycles``; docs/chip.md, "Schedule")."""
+    """Cycles per sample split by phase (they sum to ``r.cycles``; docs/chip.md, "Schedule"). With the chip's
+    overlap, "hidden by overlap l{l}" (negative) are the cycles the overlap of layer ``l``'s UPDATE with the
+    next layer's EVENT phase saves (docs/chip.md, "Overlap"): the EVENT phases are counted in full."""
     T = r.output.shape[1]
     ev = [r.counters["in_events"]] + [r.counters[f"spikes_l{l}"] for l in range(cfg.num_layers)]
     out = {}
@@ -57,6 +58,8 @@ def breakdown(cfg: ChipConfig, r) -> dict[str, np.ndarray]:
         out[f"events l{l}"] = ev[l] * G
         out[f"end + fill l{l}"] = np.full(B, (1 + cfg.update_latency) * T)
         out[f"update l{l}"] = np.maximum(pc, 1).sum(axis=(1, 2))
+        if cfg.overlapped(l):
+            out[f"hidden by overlap l{l}"] = -overlap_hidden(cfg, l, s)
     out["output"] = ev[-1] + T
     assert (sum(out.values()) == r.cycles).all()
     return out
@@ -67,11 +70,14 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=256)
     ap.add_argument("--lanes", default="8,16,32")
     ap.add_argument("--seeds", type=int, default=5, help="weight/input seeds (mean ± std over them)")
+    ap.add_argument("--overlap", choices=("on", "off"), help="the chip's overlap (default: ChipConfig's)")
     ap.add_argument("--synth", help="folder with l{lanes}/<target>.json reports of bench/synth_mnist.py")
     a = ap.parse_args()
     rows = []
     for lanes in (int(v) for v in a.lanes.split(",")):
         cfg = ChipConfig(layer_sizes=SIZES, lanes=lanes, threshold=64, beta=0.9)
+        if a.overlap:
+            cfg = cfg.replace(overlap=a.overlap == "on")
         per_seed, parts, dens, hid = [], {}, [], []
         for seed in range(a.seeds):
             x, _ = mnist_like(a.samples, STEPS, seed)
@@ -80,14 +86,16 @@ def main() -> None:
             b = breakdown(cfg, r)
             per_seed.append(r.cycles.mean())
             b["layer 0 (events+end+fill+update)"] = b["events l0"] + b["end + fill l0"] + b["update l0"]
-            b["with UPDATE->EVENT overlap (model)"] = overlapped_cycles(cfg, r)
+            other = FastModel(cfg.replace(overlap=not cfg.overlap), chip.weights).run(x, record_state=False)
+            b[f"the chip with overlap {'off' if cfg.overlap else 'on'}"] = other.cycles
             for k, v in b.items():
                 parts.setdefault(k, []).append(v.mean())
             dens.append(x.mean())
             hid.append(r.counters["spikes_l0"].mean() / (STEPS * SIZES[1]))
         cyc = np.array(per_seed)
         rows.append((lanes, cyc, np.mean(parts['events l0']) / cyc.mean()))
-        print(f"\nlanes {lanes}: {cyc.mean():,.0f} ± {cyc.std():,.0f} cycles/image over {a.seeds} seeds "
+        print(f"\nlanes {lanes}, overlap {'on' if cfg.overlap else 'off'}: {cyc.mean():,.0f} ± {cyc.std():,.0f} "
+              f"cycles/image over {a.seeds} seeds "
               f"x {a.samples} images; input density {np.mean(dens):.3f}, hidden firing {np.mean(hid):.3f}/neuron/step")
         for k, v in parts.items():
             print(f"  {k:>36}: {np.mean(v):9,.0f}  ({np.mean(v) / cyc.mean():6.1%})")

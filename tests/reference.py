@@ -3,7 +3,12 @@
 It walks the schedule cycle by cycle in plain Python integers, so it checks the fast model's
 vectorised arithmetic and its closed-form cycle count. Conv layers follow "Convolution and pooling":
 every input event is pooled to (c, y // ph, x // pw), then visits its output positions (y' ascending,
-x' ascending, group innermost), one cycle per (position, group)."""
+x' ascending, group innermost), one cycle per (position, group).
+
+Overlap (``cfg.overlapped(l)``, docs/chip.md "Overlap"): layer ``l``'s UPDATE is walked cycle by cycle, each
+spike is appended in its cycle, and layer ``l+1``'s event engine takes the spikes one by one, each in the
+cycle after it is appended or when the previous event's ``G`` cycles end; layer ``l+1``'s end-of-events
+cycle follows both the UPDATE and the last event."""
 from __future__ import annotations
 
 from hw.config import ChipConfig
@@ -26,14 +31,18 @@ def reference_run(cfg: ChipConfig, weights, offsets, spikes, counters: dict | No
     cnt = {name: 0 for name in cfg.counter_names}
     out_spk, out_state, cycles = [], [], 0
 
+    timed = True                        # False: this layer's EVENT phase was timed in the previous UPDATE
+
     def tick(n=1):
         nonlocal cycles
-        cycles += n
+        if timed:
+            cycles += n
 
     for t in range(len(spikes)):
         events = [i for i, s in enumerate(spikes[t]) if s]
         cnt["in_events"] += len(events)
         spk_t, st_t = [], []
+        timed = True
         for l in range(L):
             n = cfg.fan_out(l)
             co_n = cfg.out_channels(l)
@@ -69,7 +78,9 @@ def reference_run(cfg: ChipConfig, weights, offsets, spikes, counters: dict | No
                             w = weights[l][row][co] if tap is None else weights[l][tap[0]][tap[1]][tap[2]][co]
                             acc[pos * co_n + co] += int(w)
             tick()                                         # end of events
-            tick(cfg.update_latency)                       # update fill (the update pipeline's depth)
+            timed = True
+            update_cycle = cfg.update_latency              # update fill (the update pipeline's depth)
+            emitted = []                                   # the UPDATE cycle each spike is appended in
             new_events = []
             for pos in range(cfg.positions(l)):            # state words in address order
                 for g in range(groups):
@@ -93,9 +104,19 @@ def reference_run(cfg: ChipConfig, weights, offsets, spikes, counters: dict | No
                         else:
                             u[l][j] = lv
                         if s:
+                            emitted.append(update_cycle + fired)
                             fired += 1
                             new_events.append(j)
-                    tick(max(1, fired))
+                    update_cycle += max(1, fired)
+            if cfg.overlapped(l):                          # layer l+1's events run during this UPDATE
+                G_next, end = cfg.groups(l + 1), 0
+                for cycle in emitted:                      # the event engine, one spike after another
+                    start = max(cycle + 1, end)
+                    end = start + G_next
+                tick(max(update_cycle, end) + 1)           # + layer l+1's end-of-events cycle
+                timed = False
+            else:
+                tick(update_cycle)
             cnt[f"spikes_l{l}"] += len(new_events)
             fired_set = set(new_events)
             spk_t.append([j in fired_set for j in range(n)])

@@ -14,9 +14,10 @@ from hw.config import ChipConfig
 
 @st.composite
 def configs(draw, max_size: int = 12, max_layers: int = 3, widest_output: bool | None = None,
-            threshold_one: bool = False) -> ChipConfig:
+            threshold_one: bool = False, overlap: bool | None = None) -> ChipConfig:
     """A random chip. ``widest_output``: make the output layer the widest (``None``: sometimes);
-    ``threshold_one``: every layer's threshold is 1 (with :func:`flood`, every neuron fires)."""
+    ``threshold_one``: every layer's threshold is 1 (with :func:`flood`, every neuron fires);
+    ``overlap``: the chip's ``overlap`` schedule (``None``: drawn)."""
     L = draw(st.integers(1, max_layers))
     sizes = draw(st.lists(st.integers(1, max_size), min_size=L + 1, max_size=L + 1))
     if draw(st.booleans()) if widest_output is None else widest_output:
@@ -34,7 +35,8 @@ def configs(draw, max_size: int = 12, max_layers: int = 3, widest_output: bool |
         beta_frac_bits=draw(st.integers(1, 9)), threshold_offset_bits=draw(st.integers(1, min(6, mb))),
         beta=tuple(draw(st.floats(0.01, 0.99)) for _ in range(L)),
         threshold=tuple(draw(threshold) for _ in range(L)),
-        reset=draw(st.sampled_from(["subtract", "zero"])))
+        reset=draw(st.sampled_from(["subtract", "zero"])),
+        overlap=draw(st.booleans()) if overlap is None else overlap)
 
 
 def flood(cfg: ChipConfig, batch: int, steps: int):
@@ -99,8 +101,9 @@ def conv_layers(draw, max_hw: int = 7, max_channels: int = 4, max_image_layers: 
 
 
 @st.composite
-def conv_configs(draw, threshold_one: bool = False, **kw) -> ChipConfig:
-    """A random conv/pool/fc chip (:func:`conv_layers`) with random number formats, as :func:`configs`."""
+def conv_configs(draw, threshold_one: bool = False, overlap: bool | None = None, **kw) -> ChipConfig:
+    """A random conv/pool/fc chip (:func:`conv_layers`) with random number formats, as :func:`configs`
+    (``overlap``: the chip's ``overlap`` schedule, ``None``: drawn)."""
     shape, layers = draw(conv_layers(**kw))
     n = sum(1 for ly in layers if ly["kind"] != "pool")
     wb = draw(st.integers(2, 8))
@@ -113,4 +116,5 @@ def conv_configs(draw, threshold_one: bool = False, **kw) -> ChipConfig:
         beta_frac_bits=draw(st.integers(1, 9)), threshold_offset_bits=draw(st.integers(1, min(6, mb))),
         beta=tuple(draw(st.floats(0.01, 0.99)) for _ in range(n)),
         threshold=tuple(draw(threshold) for _ in range(n)),
-        reset=draw(st.sampled_from(["subtract", "zero"])))
+        reset=draw(st.sampled_from(["subtract", "zero"])),
+        overlap=draw(st.booleans()) if overlap is None else overlap)

@@ -45,3 +45,20 @@ def test_breakdown_hand_worked():
     assert b["decoder fill"][0] == 2 * cfg.decode_latency(0)
     assert b["dense events"][0] == 2 * (16 * 2 * 9 + 1 * 1 * 48)
     assert sum(b[k] for k in bench_conv.PARTS)[0] == r.cycles[0]
+
+
+def test_breakdown_hidden_by_overlap_hand_worked():
+    """1x1x4 input, conv 1 channel k1 (weight 5, threshold 1: copies its input), fc 3, lanes 1, overlap on:
+    input spikes at x = 1, 3 fire state words 1 and 3 of the conv layer (U = P + 4), appended in P+1 and
+    P+3; the fc layer (G' = 3) runs them in P+2..P+4 and P+5..P+7, S = P + 8: max(U, S) + 1 is 2 cycles
+    fewer than U + 2*3 + 1, the breakdown's "hidden by overlap"."""
+    cfg = ChipConfig(input_shape=(1, 1, 4), layers=({"kind": "conv", "channels": 1, "kernel": 1},
+                                                    {"kind": "fc", "size": 3}), lanes=1, threshold=1, overlap=True)
+    w = [np.full((1, 1, 1, 1), 5), np.zeros((4, 3), int)]
+    x = np.zeros((1, 1, 4), bool)
+    x[0, 0, [1, 3]] = True
+    r = FastModel(cfg, w).run(x)
+    b = bench_conv.cycle_breakdown(cfg, x, r.spikes)
+    assert b["hidden by overlap"][0] == -2 and b["hidden events"][0] == 2 * 3
+    assert sum(b[k] for k in bench_conv.PARTS)[0] == r.cycles[0]
+    assert r.cycles[0] + 2 == FastModel(cfg.replace(overlap=False), w).run(x).cycles[0]

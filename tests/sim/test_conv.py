@@ -117,3 +117,42 @@ def test_conv_chip_metrics_count_synapses(data):
             h = onehot[0].astype(int) @ ones.weights[l]
         nz += int((ins.sum(axis=(0, 1)) * h.sum(axis=1)).sum())
     assert m["synops_nonzero"] * 2 == nz
+
+
+def _conv_chain(*layers):
+    """Input 1x1x4 (1-D), threshold 1: a kernel-1 conv with weight 5 copies its input spikes."""
+    return ChipConfig(input_shape=(1, 1, 4), layers=layers, lanes=1, threshold=1, overlap=True)
+
+
+def test_overlap_only_the_fc_transition_overlaps():
+    """conv 1ch k1 -> conv 2ch k1 -> pool 2 -> fc 3 (lanes 1), input spikes at x = 1, 3: conv A copies them;
+    conv B fires channel 0 there (neurons 2 and 6 of 8: state words 2 and 6, one per (position, channel)).
+    Only conv B -> fc overlaps: its UPDATE (U = P + 8 words) appends the spikes in P+2 and P+6; the fc layer
+    (G' = 3) takes them in P+3..P+5 and P+7..P+9, S = P + 10 > U: the pair costs P + 11, not U + 2*3 + 1."""
+    cfg = _conv_chain({"kind": "conv", "channels": 1, "kernel": 1}, {"kind": "conv", "channels": 2, "kernel": 1},
+                      {"kind": "pool", "size": 2}, {"kind": "fc", "size": 3})
+    assert [cfg.overlapped(l) for l in range(3)] == [False, True, False]
+    w = [np.full((1, 1, 1, 1), 5), np.array([5, 0]).reshape(1, 1, 1, 2), np.zeros((4, 3), int)]
+    x = np.zeros((1, 1, 4), bool)
+    x[0, 0, [1, 3]] = True
+    on, off = (FastModel(cfg.replace(overlap=v), w).run(x) for v in (True, False))
+    assert on.spikes[1][0, 0].nonzero()[0].tolist() == [2, 6] and not on.output.any()
+    P, D = cfg.update_latency, cfg.decode_latency(0)
+    conv_a = D + 2 * 1 + 1 + (P + 4)
+    assert on.cycles[0] == conv_a + (D + 2 * 2 + 1) + (P + 11) + (P + 3) + 1
+    assert off.cycles[0] == conv_a + (D + 2 * 2 + 1) + (P + 8) + (2 * 3 + 1) + (P + 3) + 1
+    want = {}
+    reference_run(cfg, w, None, x[0].tolist(), want)
+    assert want["cycles"] == on.cycles[0]
+
+
+def test_overlap_conv_next_layer_overlaps_nothing():
+    """conv -> conv: the next layer's events go through the event decoder, so nothing overlaps."""
+    cfg = _conv_chain({"kind": "conv", "channels": 1, "kernel": 1}, {"kind": "conv", "channels": 2, "kernel": 1})
+    assert not any(cfg.overlapped(l) for l in range(2))
+    w = [np.full((1, 1, 1, 1), 5), np.array([5, 0]).reshape(1, 1, 1, 2)]
+    x = np.zeros((1, 1, 4), bool)
+    x[0, 0, [1, 3]] = True
+    on, off = (FastModel(cfg.replace(overlap=v), w).run(x) for v in (True, False))
+    P, D = cfg.update_latency, cfg.decode_latency(0)
+    assert on.cycles[0] == off.cycles[0] == (D + 2 + 1 + P + 4) + (D + 4 + 1 + P + 8) + (2 + 1)

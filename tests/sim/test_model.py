@@ -276,3 +276,105 @@ def test_every_path_matches_reference_exhaustive(data):
             r = FastModel(cfg, weights, offsets, path=path, dtype=dtype, recurrence=recurrence).run(
                 spikes, record_state=True)
             assert_matches_reference(cfg, weights, offsets, spikes, r)
+
+
+# -- overlap: a layer's UPDATE streams into the next fc layer's EVENT phase (docs/chip.md, "Overlap") ----
+def _one_step(cfg, weights, fired_inputs=(0,)):
+    x = np.zeros((1, 1, cfg.layer_sizes[0]), bool)
+    x[0, 0, list(fired_inputs)] = True
+    on, off = (FastModel(cfg.replace(overlap=v), weights).run(x) for v in (True, False))
+    _, _, ref = reference_run(cfg.replace(overlap=True), weights, None, x[0].tolist())
+    assert on.cycles[0] == ref
+    return on, off
+
+
+def test_overlap_hand_worked_events_outlast_the_update():
+    """Layer 0: 8 neurons in 2 words (lanes 4), spikes 1, 2 | 5: pc = (2, 1), U = P + 3, appended in UPDATE
+    cycles P, P+1, P+2. Layer 1 has 16 neurons: G' = 4 cycles per event. The events start in P+1, P+5, P+9
+    (each waits for the previous one) and end at S = P + 13 > U; the end-of-events cycle is P + 13, so the
+    pair costs P + 14 instead of U + 3*4 + 1 = P + 16."""
+    cfg = ChipConfig(layer_sizes=(1, 8, 16), lanes=4, threshold=1)
+    w0 = np.zeros((1, 8), int)
+    w0[0, [1, 2, 5]] = 5
+    on, off = _one_step(cfg, [w0, np.zeros((8, 16), int)])
+    P = cfg.update_latency
+    assert on.spikes[0][0, 0].nonzero()[0].tolist() == [1, 2, 5] and not on.output.any()
+    # EVENT_0 (1 event x 2 groups) + end + pair + UPDATE_1 (4 silent words) + OUTPUT (end token)
+    assert on.cycles[0] == 2 + 1 + (P + 14) + (P + 4) + 1 == 2 * P + 22
+    assert off.cycles[0] == 2 + 1 + (P + 3) + (3 * 4 + 1) + (P + 4) + 1 == 2 * P + 24
+
+
+def test_overlap_hand_worked_events_hidden_by_the_update():
+    """Layer 0: 12 neurons in 3 words (lanes 4), spikes 0, 1 (word 0): pc = (2, 0, 0), U = P + 4, appended
+    in P, P+1. Layer 1 has 4 neurons (G' = 1): the events run in P+1 and P+2, S = P + 3 <= U, so the pair
+    costs U + 1: both events hidden."""
+    cfg = ChipConfig(layer_sizes=(1, 12, 4), lanes=4, threshold=1)
+    w0 = np.zeros((1, 12), int)
+    w0[0, [0, 1]] = 5
+    on, off = _one_step(cfg, [w0, np.zeros((12, 4), int)])
+    P = cfg.update_latency
+    assert on.cycles[0] == 3 + 1 + (P + 5) + (P + 1) + 1 == 2 * P + 11
+    assert off.cycles[0] == 3 + 1 + (P + 4) + (2 + 1) + (P + 1) + 1 == 2 * P + 13
+
+
+def test_overlap_silent_layer_saves_nothing():
+    """No spike in layer 0: S = 0, the pair is U + 1, the same as without overlap."""
+    cfg = ChipConfig(layer_sizes=(1, 8, 16), lanes=4, threshold=1)
+    on, off = _one_step(cfg, [np.zeros((1, 8), int), np.zeros((8, 16), int)])
+    P = cfg.update_latency
+    assert on.cycles[0] == off.cycles[0] == 2 + 1 + (P + 2) + 1 + (P + 4) + 1
+
+
+def test_overlap_output_layer_does_not_overlap():
+    """The last layer's UPDATE is followed by OUTPUT: a one-layer chip costs the same either way."""
+    cfg = ChipConfig(layer_sizes=(3, 8), lanes=4, threshold=1, overlap=True)
+    assert not cfg.overlapped(0)
+    w = [np.full((3, 8), 5)]
+    x = np.ones((2, 3, 3), bool)
+    on, off = (FastModel(cfg.replace(overlap=v), w).run(x) for v in (True, False))
+    assert on.output.all() and (on.cycles == off.cycles).all()
+
+
+@given(data=st.data())
+@settings(max_examples=40)
+def test_overlap_changes_only_the_cycles(data):
+    """The same programme with and without overlap: every spike, membrane and counter but ``cycles`` is
+    equal; ``cycles`` is at most the same, and equal when no layer overlaps."""
+    cfg = data.draw(configs(overlap=True))
+    weights, offsets, spikes = data.draw(programmes(cfg, batch=2, steps=4))
+    on = FastModel(cfg, weights, offsets).run(spikes)
+    off = FastModel(cfg.replace(overlap=False), weights, offsets).run(spikes)
+    for a, b in zip(on.spikes + on.state, off.spikes + off.state):
+        assert (a == b).all()
+    assert all((on.counters[k] == off.counters[k]).all() for k in on.counters if k != "cycles")
+    assert (on.cycles <= off.cycles).all()
+    if not any(cfg.overlapped(l) for l in range(cfg.num_layers)):
+        assert (on.cycles == off.cycles).all()
+
+
+@pytest.mark.parametrize("lanes", [8, 16, 24])
+def test_overlap_wide_lanes_match_reference(lanes):
+    """Lanes that are a multiple of 8 count a word's spikes by a population count: against the reference,
+    with layer widths that leave the last group partly empty."""
+    cfg = ChipConfig(layer_sizes=(20, 2 * lanes + 3, lanes + 5, 7), lanes=lanes, threshold=(60, 60, 20),
+                     overlap=True)
+    rng = np.random.default_rng(lanes)
+    w = [rng.integers(-70, 80, cfg.weight_shape(l)) for l in range(3)]
+    x = rng.random((3, 5, 20)) < 0.4
+    r = FastModel(cfg, w).run(x)
+    assert 0.05 < r.spikes[0].mean() < 0.95 and 0.05 < r.spikes[1].mean() < 0.95
+    assert_matches_reference(cfg, w, None, x, r)
+    assert (r.cycles < FastModel(cfg.replace(overlap=False), w).run(x).cycles).all()
+
+
+@pytest.mark.parametrize("rows_per_word", [0, 10**9])        # always word by word / always row by row
+@given(data=st.data())
+@settings(max_examples=25)
+def test_overlap_both_scans_match_reference(rows_per_word, data):
+    import sim.model
+    cfg = data.draw(configs(overlap=True))
+    weights, offsets, spikes = data.draw(programmes(cfg, batch=3, steps=4))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(sim.model, "OVERLAP_ROWS_PER_WORD", rows_per_word)
+        r = FastModel(cfg, weights, offsets).run(spikes)
+    assert_matches_reference(cfg, weights, offsets, spikes, r)
