@@ -15,7 +15,7 @@ import numpy as np
 from hw.config import RESET_MODES, ChipConfig, ConfigError
 
 #: chip fields a command line can override, in the order of :func:`chip_arguments`
-CHIP_FLAGS = ("layer_sizes", "lanes", "weight_bits", "membrane_bits", "beta", "threshold", "reset")
+CHIP_FLAGS = ("layer_sizes", "lanes", "weight_bits", "membrane_bits", "beta", "threshold", "reset", "overlap")
 
 
 def read_table(path: str, flag: str = "--config") -> dict:
@@ -41,7 +41,10 @@ def read_table(path: str, flag: str = "--config") -> dict:
 
 def chip_overrides(a: argparse.Namespace) -> dict:
     """The chip fields given on the command line."""
-    return {k: getattr(a, k) for k in CHIP_FLAGS if getattr(a, k, None) is not None}
+    out = {k: getattr(a, k) for k in CHIP_FLAGS if getattr(a, k, None) is not None}
+    if "overlap" in out:
+        out["overlap"] = out["overlap"] == "on"
+    return out
 
 
 def load_chip(path: str | None, overrides: dict | None = None, base: ChipConfig | None = None) -> ChipConfig:
@@ -125,6 +128,8 @@ def chip_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--beta", type=number(float, 0, 1, open_low=True), help="leak factor in (0, 1)")
     g.add_argument("--threshold", type=number(int, 1), help="chip threshold in membrane LSBs")
     g.add_argument("--reset", choices=RESET_MODES)
+    g.add_argument("--overlap", choices=("on", "off"), type=str.lower,
+                   help="a layer's UPDATE overlaps the next fc layer's EVENT phase (default on)")
 
 
 def cmd_verilog(a: argparse.Namespace) -> int:

@@ -165,7 +165,7 @@ class ChipConfig:
     reset: str = "subtract"                        # "subtract" or "zero"
     input_shape: tuple[int, int, int] | None = None   # (C, H, W) of the input; HWC address numbering
     layers: tuple[Layer, ...] | None = None        # fc/conv/pool entries; then layer_sizes is derived
-    overlap: bool = False   # a layer's UPDATE streams its spikes into the next fc layer's EVENT phase
+    overlap: bool = True    # a layer's UPDATE streams its spikes into the next fc layer's EVENT phase
 
     def __post_init__(self) -> None:
         self._init_layers()

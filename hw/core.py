@@ -365,18 +365,17 @@ class EventList(wiring.Component):
         read_pos = Signal(range(depth + 1))
         count = Signal(range(depth + 1))
         next_pos = Mux(read_pos == depth - 1, 0, read_pos + 1)   # past the last entry: anything in range
-        m.d.comb += [self.head.eq(read.data), self.head_row.eq(row_read.data), self.empty.eq(read_pos == count),
+        m.d.comb += [self.head.eq(read.data), self.head_row.eq(row_read.data),
                      read.addr.eq(Mux(self.advance, next_pos, read_pos)), row_read.addr.eq(read.addr),
                      write.addr.eq(count), write.data.eq(self.append_index), write.en.eq(self.append),
                      row_write.addr.eq(count), row_write.data.eq(self.append_row), row_write.en.eq(self.append)]
-        with m.If(self.append):
-            m.d.sync += count.eq(count + 1)
-        with m.If(self.advance):
-            m.d.sync += read_pos.eq(read_pos + 1)
-        with m.If(self.rewind | self.restart):
-            m.d.sync += read_pos.eq(0)
-        with m.If(self.restart):
-            m.d.sync += count.eq(0)
+        # the positions' next values, and `empty` as a register of them (`read_pos == count`: the engines'
+        # decisions start at a register, not at a comparator)
+        read_pos_next = Mux(self.rewind | self.restart, 0, Mux(self.advance, read_pos + 1, read_pos))
+        count_next = Mux(self.restart, 0, Mux(self.append, count + 1, count))
+        empty = Signal(init=1)
+        m.d.sync += [read_pos.eq(read_pos_next), count.eq(count_next), empty.eq(read_pos_next == count_next)]
+        m.d.comb += self.empty.eq(empty)
         return m
 
 
@@ -942,8 +941,7 @@ class Sequencer(wiring.Component):
                 forward_update=1,                         # (registered) see NeuronLanes.forward_update
                 hold=1,                                   # the last stage keeps its group another cycle
                 write_back_addr=bank_addr,                # the state word of `group` in its memory
-                # CLEAR
-                clearing=1,
+                # CLEAR: the word zeroed this cycle (in every bank that has it)
                 clear_addr=range(cfg.state_depth + 1),
             ))
         # per stage 1 .. UPDATE_LATENCY: a group is in it, and which
@@ -1025,17 +1023,23 @@ class Sequencer(wiring.Component):
             self.forward.eq(s.forward), self.forward_update.eq(s.forward_update),
             self.event_bank.eq(s.acc_bank[2]), self.update_bank.eq(s.update_bank),
         ]
-        # a bank's write port, one writer at a time, from registers: CLEAR, an accumulation, or the UPDATE
-        # write-back (its address registered as the group moves into the last stage)
+        # a bank's write port, one writer at a time, decided by registers: CLEAR (`clearing_bank`: a request
+        # sets it, the bank's last word clears it), an accumulation (`accumulate`: the write stage's bank), or
+        # the UPDATE write-back (the group in the last stage, on its first cycle; its address registered as it
+        # moves there)
         for b in range(banks):
-            accumulate = s.acc_valid[3] & (s.acc_bank[3] == b)
-            write_back = s.write_back & (s.update_bank == b)
+            clearing, accumulate = Signal(name=f"clearing_bank{b}"), Signal(name=f"accumulate_bank{b}")
+            m.d.sync += accumulate.eq(s.acc_valid[2] & (s.acc_bank[2] == b) & ~self.clear)
+            with m.If(self.clear):
+                m.d.sync += clearing.eq(1)
+            with m.Elif(s.clear_addr == cfg.bank_depth(b) - 1):
+                m.d.sync += clearing.eq(0)
+            write_back = s.valid[-1] & ~s.emitting & (s.update_bank == b)
             m.d.comb += [
-                self.membrane_write_en[b].eq((s.clearing & (s.clear_addr < cfg.bank_depth(b))) |
-                                             accumulate | write_back),
-                self.membrane_write_addr[b].eq(Mux(s.clearing, s.clear_addr,
+                self.membrane_write_en[b].eq(clearing | accumulate | write_back),
+                self.membrane_write_addr[b].eq(Mux(clearing, s.clear_addr,
                                                    Mux(accumulate, s.acc_addr[3], s.write_back_addr))),
-                self.membrane_write_data[b].eq(Mux(s.clearing, 0, Mux(accumulate, self.accumulated,
+                self.membrane_write_data[b].eq(Mux(clearing, 0, Mux(accumulate, self.accumulated,
                                                                       self.next_membrane))),
             ]
         # the update pipeline: every stage moves on unless the last one holds more than one unsent spike;
@@ -1222,8 +1226,7 @@ class Sequencer(wiring.Component):
             m.next = "STEP"
 
     def _clear_phase(self, m, s):
-        m.d.comb += s.clearing.eq(1)                       # zero the membrane words (see _datapath)
-        m.d.sync += s.clear_addr.eq(s.clear_addr + 1)
+        m.d.sync += s.clear_addr.eq(s.clear_addr + 1)     # the banks zero their words (see _datapath)
         with m.If(s.clear_addr == self.cfg.state_depth - 1):
             m.next = "STEP"
 

@@ -24,8 +24,10 @@ def test_counts_agree_with_the_chip_counters(run):
     # busy cycles: the counted cycles plus a fixed overhead (the clear and the end of a sample)
     overhead = a.cycles - c["cycles"]
     assert np.all(overhead == overhead[0]) and 0 < overhead[0] < 10
-    # membrane memory writes: the datapath's state writes plus the clear of every word
-    assert np.array_equal(a.bram["membrane_memory"]["writes"], c["state_writes"] + cfg.state_depth)
+    # membrane memory writes (every bank): the datapath's state writes plus the clear of every word
+    banks = [k for k in a.bram if k.startswith("membrane_memory")]
+    assert len(banks) == cfg.state_banks
+    assert np.array_equal(sum(a.bram[k]["writes"] for k in banks), c["state_writes"] + cfg.state_depth)
     # the event list takes every spike of the hidden and output layers
     spikes = sum(c[f"spikes_l{l}"] for l in range(cfg.num_layers))
     assert np.array_equal(a.bram["event_list.storage"]["writes"], spikes)
