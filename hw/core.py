@@ -1156,7 +1156,7 @@ class Sequencer(wiring.Component):
             m.d.comb += s.write_back.eq(~s.emitting)
             with m.If(s.unsent != 0):
                 m.d.comb += self.events.append.eq(1)
-            with m.If(s.unsent_after != 0):
+            with m.If(s.hold):                            # = more than one unsent spike (a register)
                 m.d.sync += [s.pending_spikes.eq(s.unsent_after), s.emitting.eq(1)]
             with m.Else():                                # the group is done
                 m.d.sync += s.emitting.eq(0)
