@@ -391,14 +391,15 @@ def _read_pj(part: PartEnergy, facts: DesignFacts) -> tuple[float, float]:
     return per_cycle, (weight_word if facts.weight_reads_gated else 0.0)
 
 
-#: per-unit energies (pJ) of what toggles with the data, fitted per part by ``bench/power_calibration.py``
-#: on 30,16,2 / 4 lanes / w8 (residual of the RTL estimate after the elaborated per-cycle and BRAM-write
-#: parts): per synaptic op, per weight *bit* read, per neuron update, per address event
-#: (docs/experiments/power_calibration.json; within 2.1 % of the RTL estimate on held-out inputs and structures)
-STRUCTURAL = {
-    "ice40-up5k": {"synop": 32.10, "weight_bit": 0.2308, "neuron_update": 58.22, "event": 2.911},
-    "ecp5-25k": {"synop": 43.85, "weight_bit": 0.0365, "neuron_update": 76.53, "event": 0.0},
-}
+def structural_units() -> dict:
+    """Per part, the per-unit energies (pJ) of what toggles with the data — per synaptic op, per weight *bit*
+    read, per neuron update, per address event — fitted by ``bench/power_calibration.py --write`` on 30,16,2 /
+    4 lanes / w8 (the residual of the RTL estimate after the elaborated per-cycle and BRAM-read/-write parts)
+    and stored in ``sim/power_fit.json`` (errors: docs/experiments/power_calibration.json, docs/power.md)."""
+    from sim.power import power_fit
+    return power_fit()["structural"]
+
+
 _UNITS = ("synop", "weight_bit", "neuron_update", "event")
 
 
@@ -432,11 +433,11 @@ def fit_structural(cfg: ChipConfig, activity: Activity, part: PartEnergy | str) 
 
 def structural_profile(cfg: ChipConfig, part: str, units: dict | None = None, clock_mhz: float = 12.0):
     """A :class:`sim.power.DeviceProfile` for ``cfg``'s structure on ``part``: the per-cycle and RAM-write
-    energies from elaboration (register bits, RAM slices), the data-dependent ones from :data:`STRUCTURAL`
+    energies from elaboration (register bits, RAM slices), the data-dependent ones from :func:`structural_units`
     (or ``units``). The fast model's counters times this profile is the DSE's ``--power fast`` estimate."""
     from sim.power import DeviceProfile
     p = part_energy(part)
-    u = units or STRUCTURAL[part]
+    u = units or structural_units()[part]
     facts = design_facts(cfg, p.bram_slice_bits)
     read_cycle, read_weight = _read_pj(p, facts)
     return DeviceProfile(
