@@ -10,7 +10,7 @@ from dynamic energy in :class:`Performance`. The built-in profiles say what they
   least squares) to the activity-based estimate of the RTL (:mod:`sim.activity`: BRAM port enables, DSP
   activations and register toggles counted in simulation of the design, times per-primitive energies) on
   the structure 30,16,2 / 4 lanes / w8 / m16. On held-out inputs of that structure the fitted counters are
-  within 0.7 % of the RTL estimate; on other structures (2 or 8 lanes) they are 31-38 % off, because the
+  within 0.7 % of the RTL estimate; on other structures (2 or 8 lanes) they are 30-36 % off, because the
   per-cycle energy grows with the lanes — use :func:`sim.activity.structural_profile` there (within 2.1 %;
   ``docs/power.md``). iCE40 per-primitive energies and static power (0.104 mW) derive from measured
   core-rail currents of a UP5K (tinyvision-ai-inc/ice40_power), except the block-RAM access energy (assumed);
