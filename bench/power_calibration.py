@@ -1,7 +1,12 @@
 """Calibrate the fast, counter-based energy model (sim.power) against the RTL activity estimate
 (sim.activity) and report how well it holds on held-out inputs and networks.
 
-    python bench/power_calibration.py [out.json]     # ~5 min (Amaranth simulation of every cycle)
+    python bench/power_calibration.py --write     # ~5-10 min (Amaranth simulation of every cycle)
+    python bench/power_calibration.py [out.json]  # the same fit, reported only
+
+``--write`` is the re-fit after an RTL change: it stores the fitted energies in ``sim/power_fit.json`` (read by
+``sim.power.PROFILES`` and ``sim.activity.structural_profile``) and the report in
+``docs/experiments/power_calibration.json``, and prints the rows of the table in ``docs/power.md``.
 
 Fit: per part, non-negative least squares of the per-counter energies on samples of networks (weight seeds)
 0-2 at input densities 0.05, 0.1, 0.2, 0.3, 0.5 on the fit structure (30,16,2, 4 lanes, w8/m16).
@@ -12,13 +17,15 @@ from the elaborated design of each structure, plus four fitted per-unit energies
 """
 from __future__ import annotations
 
+import argparse
 import json
-import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
 from hw.config import ChipConfig
+from sim.power import POWER_FIT
 from sim.activity import (PARTS, Activity, calibrate_profile, counter_features, energy_per_sample, fit_structural,
                           measure_activity, structural_profile)
 from sim.sample import random_spikes, random_weights
@@ -26,6 +33,10 @@ from sim.sample import random_spikes, random_weights
 STEPS = 16
 FIT = ChipConfig(layer_sizes=(30, 16, 2), lanes=4, weight_bits=8, membrane_bits=16)
 OTHER = [FIT.replace(lanes=2), FIT.replace(lanes=8), FIT.replace(weight_bits=4)]
+PROFILE_NAMES = {"ice40-up5k": "ice40up5k", "ecp5-25k": "ecp5-25k"}     # part -> its sim.power.PROFILES entry
+REPORT = Path(__file__).resolve().parent.parent / "docs" / "experiments" / "power_calibration.json"
+_PROFILE_FIELDS = ("synop_pj", "weight_read_pj", "state_read_pj", "state_write_pj", "neuron_update_pj", "event_pj",
+                   "cycle_pj")
 
 
 def activity(cfg: ChipConfig, seeds, densities, per_density=2) -> Activity:
@@ -51,6 +62,36 @@ def errors(prof, act: Activity, part) -> dict:
     rel = (counter_features(act.counters) @ coef - target) / target
     return {"n": int(len(rel)), "max_abs_rel": float(np.max(np.abs(rel))), "mean_abs_rel": float(np.mean(np.abs(rel))),
             "mean_rel": float(np.mean(rel)), "rtl_dynamic_nj_mean": float(np.mean(target)) / 1000}
+
+
+def markdown_rows(res: dict) -> str:
+    """The rows of docs/power.md's calibration table."""
+    label = {"ice40-up5k": "iCE40 UP5K", "ecp5-25k": "ECP5-25F"}
+    short = {"lanes2_w8": "2 lanes", "lanes8_w8": "8 lanes", "lanes4_w4": "w4"}
+    rows = []
+    for model, first in (("plain", "one profile per part (`PROFILES[\"ice40up5k\"]`, `[\"ecp5-25k\"]`)"),
+                         ("structural", "structural (`structural_profile(cfg, part)`)")):
+        for i, (name, e) in enumerate(res["parts"].items()):
+            held = e["held_out"] if model == "plain" else e["structural"]["held_out"]
+            others = e["other_structures"] if model == "plain" else {k: v for k, v in e["structural"].items()
+                                                                     if k != "held_out"}
+            o = ", ".join(f"{short.get(k, k)} {v['mean_rel'] * 100:+.1f} %" if model == "plain"
+                          else f"{short.get(k, k)} {v['max_abs_rel'] * 100:.2f} %" for k, v in others.items())
+            rows.append(f"| {first if i == 0 else ''} | {label[name]} | **{held['max_abs_rel'] * 100:.2f} %** "
+                        f"(mean {held['mean_abs_rel'] * 100:.2f} %) | {o} |")
+    return "\n".join(rows)
+
+
+def write_fit(res: dict, path: Path = POWER_FIT) -> None:
+    """Store the fitted energies where sim.power and sim.activity read them."""
+    fit = {"fitted_on": f"{','.join(map(str, FIT.layer_sizes))} / {FIT.lanes} lanes / w{FIT.weight_bits} / "
+                        f"m{FIT.membrane_bits}, {STEPS} steps, weight seeds 0-2 x densities 0.05-0.5",
+           "command": "python bench/power_calibration.py --write",
+           "profiles": {PROFILE_NAMES[n]: {f: round(e["profile"][f], 6) for f in _PROFILE_FIELDS}
+                        for n, e in res["parts"].items()},
+           "structural": {n: {k: round(v, 6) for k, v in e["structural_units_pj"].items()}
+                          for n, e in res["parts"].items()}}
+    path.write_text(json.dumps(fit, indent=1) + "\n")
 
 
 def main(out: str | None = None) -> dict:
@@ -89,4 +130,13 @@ def main(out: str | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else None)
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("out", nargs="?", help="write the report here")
+    ap.add_argument("--write", action="store_true",
+                    help=f"store the fit in {POWER_FIT.name} and the report in docs/experiments/{REPORT.name}")
+    a = ap.parse_args()
+    res = main(a.out or (str(REPORT) if a.write else None))
+    if a.write:
+        write_fit(res)
+        print(f"wrote {POWER_FIT} and {a.out or REPORT}")
+    print(markdown_rows(res))

@@ -9,18 +9,18 @@ per-pixel probability scaled so the mean input density is ~0.17. Cycles from the
 the clock is the post-route Fmax of that structure on the ECP5-25F from the DSE cache (``spikeloop dse --sizes
 784,128,10 --lanes 8 --weight-bits 8 --target ecp5-25k``). Dynamic energy from the fast model's counters x
 ``sim.activity.structural_profile`` (and, with ``--rtl N``, from the RTL's activity on the first N images as a
-check); static power from ``sim.activity.ECP5_25K`` (assumed, see there).
+check, both parts: ~15 min per image); static power from ``sim.activity.ECP5_25K`` (assumed, see there).
 """
 from __future__ import annotations
 
 import json
-import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from hw.config import ChipConfig
-from sim.activity import ECP5_25K, estimate_energy, measure_activity, structural_profile
+from sim.activity import ECP5_25K, PARTS, design_facts, estimate_energy, measure_activity, structural_profile
 from sim.chip import make_chip
 from sim.power import performance
 from sim.sample import random_weights
@@ -63,23 +63,26 @@ def main(cache: str, out: str | None = None, rtl: int = 0, clock_mhz: float | No
            "clock_note": rec.get("clock_note", "post-route Fmax (nextpnr)"), "latency_us": perf.latency_us, "dynamic_uj": perf.dynamic_energy_nj / 1000,
            "spiker": SPIKER | {"energy_uj": SPIKER["power_mw"] * SPIKER["latency_us"] / 1000,
                                "fps_per_watt": 1e9 / (SPIKER["power_mw"] * SPIKER["latency_us"])}}
-    if rtl:
+    if rtl:                     # the RTL's activity on the first images, against the structural counter model
         act = measure_activity(CFG, w, x[:rtl])
-        e = estimate_energy(act, ECP5_25K)
-        fast = np.mean([performance({k: v[i:i + 1] for k, v in r.counters.items()}, prof).dynamic_energy_nj
-                        for i in range(rtl)])
-        res["rtl_check"] = {"images": rtl, "rtl_dynamic_uj": e.dynamic_nj / 1000, "fast_dynamic_uj": fast / 1000,
-                            "breakdown_uj": {k: v / 1000 for k, v in e.to_dict().items() if k.endswith("_nj")}}
-    # what-if (not implemented): only the addressed weight bank reads (the read address goes to every bank today)
-    import math
-    from dataclasses import replace
-    from hw.core import WeightMemory
-    banks = math.ceil(CFG.weight_depth / WeightMemory.BANK_DEPTH)
-    word = CFG.lanes * CFG.weight_bits
-    saved_pj = (banks - 1) * math.ceil(word / ECP5_25K.bram_slice_bits) * ECP5_25K.bram_access_pj
-    gated = performance(r, replace(prof, cycle_pj=prof.cycle_pj - saved_pj))
-    res["what_if_bank_gating"] = {"weight_banks": banks, "cycle_pj": prof.cycle_pj - saved_pj,
-                                  "cycle_pj_now": prof.cycle_pj, "dynamic_uj": gated.dynamic_energy_nj / 1000}
+        counters = {k: v[:rtl] for k, v in r.counters.items()}
+        res["rtl_check"] = {"images": rtl}
+        for part in PARTS:
+            e = estimate_energy(act, part)
+            fast = performance(counters, structural_profile(CFG, part, clock_mhz=fmax)).dynamic_energy_nj
+            res["rtl_check"][part] = {"rtl_dynamic_uj": e.dynamic_nj / 1000, "fast_dynamic_uj": fast / 1000,
+                                      "rel_error": fast / e.dynamic_nj - 1,
+                                      "breakdown_uj": {k[:-3]: v / 1000 for k, v in e.to_dict().items()
+                                                       if k.endswith("_nj")}}
+    facts = design_facts(CFG, ECP5_25K.bram_slice_bits)
+    res["weight_reads_gated"] = facts.weight_reads_gated
+    if not facts.weight_reads_gated:
+        # what-if (not implemented): the sequencer drives WeightMemory.read.en, so that a weight bank reads
+        # only on the cycles that issue a weight read (today the addressed bank reads on every busy cycle)
+        word_pj = facts.weight_word_slices * ECP5_25K.bram_access_pj
+        gated = performance(r, replace(prof, cycle_pj=prof.cycle_pj - word_pj,
+                                       weight_read_pj=prof.weight_read_pj + word_pj))
+        res["what_if_reads_on_issue"] = {"weight_word_pj": word_pj, "dynamic_uj": gated.dynamic_energy_nj / 1000}
     rows = []
     for label, static in (("ours (ECP5 static 30 mW, assumed)", ECP5_25K.static_mw),
                           ("equal static: all 180 mW of Spiker+ as static", SPIKER["power_mw"])):

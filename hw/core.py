@@ -411,9 +411,15 @@ class PerformanceCounters(wiring.Component):
 
 
 class WeightMemory(wiring.Component):
-    """The weight memory in banks of at most ``BANK_DEPTH`` words. The read address is registered (it fans out
-    to every bank) and each bank's read data is registered before the bank select: reads take three cycles
-    (``read.data`` shows the word at the ``read.addr`` of three cycles before)."""
+    """The weight memory in banks of at most ``BANK_DEPTH`` words. The read address and ``read.en`` are
+    registered (they fan out to every bank) and each bank's read data is registered before the bank select:
+    reads take three cycles (``read.data`` shows the word at the ``read.addr`` of three cycles before, if
+    ``read.en`` was high then).
+
+    Only the addressed bank's read port is enabled, and only if ``read.en`` was high: the other banks hold
+    their data (no block-RAM read). ``read.en`` is high unless driven (its reset value): a reader that drives
+    it with "a weight word is read this cycle" saves the block-RAM reads of the other cycles; on those
+    cycles ``read.data`` is whatever the bank last read (not a new word)."""
 
     BANK_DEPTH = 512
 
@@ -422,7 +428,7 @@ class WeightMemory(wiring.Component):
         shape = unsigned(_lanes_of(signed(cfg.weight_bits), cfg).size)
         addr_width = Shape.cast(range(cfg.weight_depth)).width
         super().__init__({
-            # the memory's view of a write port and a read port (``en`` of the read port is ignored)
+            # the memory's view of a write port and a read port (``read.en``: 1 unless driven)
             "write": Out(memory.WritePort.Signature(addr_width=addr_width, shape=shape)),
             "read": Out(memory.ReadPort.Signature(addr_width=addr_width, shape=shape)),
         })
@@ -433,7 +439,8 @@ class WeightMemory(wiring.Component):
         bank_bits = (B - 1).bit_length()
         banks = []
         addr = Signal.like(self.read.addr)
-        m.d.sync += addr.eq(self.read.addr)
+        en = Signal(init=1)
+        m.d.sync += [addr.eq(self.read.addr), en.eq(self.read.en)]
         for b, base in enumerate(range(0, depth, B)):
             mem = memory.Memory(shape=self.read.data.shape(), depth=min(B, depth - base),
                                 init=self.init[base:base + B])
@@ -442,7 +449,7 @@ class WeightMemory(wiring.Component):
             data = Signal.like(read.data, name=f"bank{b}_data")
             m.d.comb += [write.addr.eq(self.write.addr), write.data.eq(self.write.data),
                          write.en.eq(self.write.en & (self.write.addr[bank_bits:] == b)),
-                         read.addr.eq(addr)]
+                         read.addr.eq(addr), read.en.eq(en & (addr[bank_bits:] == b))]
             m.d.sync += data.eq(read.data)
             banks.append(data)
         select = Signal(range(len(banks)))

@@ -315,34 +315,92 @@ def calibrate_profile(activity: Activity, part: PartEnergy | str, name: str | No
 @dataclass(frozen=True)
 class DesignFacts:
     """What elaboration alone (no simulation) tells about a structure's energy: register bits, and the RAM
-    slices its read ports (always enabled in this design) and its membrane / event-list writes touch."""
+    slices its read ports and its membrane / event-list writes touch."""
     register_bits: int
-    read_slices: int               # RAM slices read on every cycle
+    read_slices: int               # RAM slices read on every cycle outside the weight memory (enables not driven)
+    weight_word_slices: int        # RAM slices of one weight-memory read (one bank's word)
+    weight_reads_gated: bool       # WeightMemory.read.en is driven: a bank reads per weight read (else every cycle)
     membrane_write_slices: int     # slices of one membrane-word write
     event_write_slices: int        # slices of one event-list append (index + row)
 
 
+def _drivers(fragment):
+    """Every signal of an elaborated design -> the statements (any domain) that assign it."""
+    from amaranth.hdl._ast import SignalDict
+    from amaranth.hdl._mem import MemoryInstance
+    drivers = SignalDict()
+
+    def walk(frag):
+        if isinstance(frag, MemoryInstance):
+            return
+        for stmts in frag.statements.values():
+            for st in stmts:
+                for sig in st._lhs_signals():
+                    drivers.setdefault(sig, []).append(st)
+        for sub, *_ in frag.subfragments:
+            walk(sub)
+
+    walk(fragment)
+    return drivers
+
+
+def _follows_logic(drivers, signal) -> bool:
+    """Whether ``signal`` is driven by logic: not undriven (its reset value) and not a plain copy, through
+    signals, of an undriven signal or a constant (``wiring.connect`` of an enable no one drives)."""
+    from amaranth.hdl._ast import Assign, Const, Signal
+    for _ in range(64):
+        stmts = drivers.get(signal, [])
+        if not stmts:
+            return False
+        if len(stmts) == 1 and isinstance(stmts[0], Assign) and isinstance(stmts[0].lhs, Signal):
+            rhs = stmts[0].rhs
+            if isinstance(rhs, Const):
+                return False
+            if isinstance(rhs, Signal):
+                signal = rhs
+                continue
+        return True
+    return True
+
+
 def design_facts(cfg: ChipConfig, slice_bits: int) -> DesignFacts:
     from amaranth.hdl import Fragment
-    from hw.core import LifCore
-    registers, _, ports = _design_parts(Fragment.get(LifCore(cfg.structure()), None))
+    from hw.core import LifCore, WeightMemory
+    fragment = Fragment.get(LifCore(cfg.structure()), None)
+    registers, _, ports = _design_parts(fragment)
+    weight_memory = next(sub.origins[0] for sub, *_ in fragment.subfragments
+                         if isinstance((getattr(sub, "origins", None) or (None,))[0], WeightMemory))
     sl = lambda width: math.ceil(width / slice_bits)
     writes = {name: sl(width) for name, kind, _, width in ports if kind == "writes"}
+    weights = [width for name, kind, _, width in ports if kind == "reads" and name.startswith("weight_memory.")]
     return DesignFacts(register_bits=sum(s.shape().width for s in registers),
-                       read_slices=sum(sl(width) for _, kind, _, width in ports if kind == "reads"),
+                       read_slices=sum(sl(width) for name, kind, _, width in ports
+                                       if kind == "reads" and not name.startswith("weight_memory.")),
+                       weight_word_slices=sl(max(weights)),
+                       weight_reads_gated=_follows_logic(_drivers(fragment), weight_memory.read.en),
                        membrane_write_slices=max((w for name, w in writes.items()     # any bank: equal words
                                                   if name.startswith("membrane_memory")), default=0),
                        event_write_slices=writes.get("event_list.storage", 0) + writes.get("event_list.rows", 0))
 
 
-#: per-unit energies (pJ) of what toggles with the data, fitted per part by ``bench/power_calibration.py``
-#: on 30,16,2 / 4 lanes / w8 (residual of the RTL estimate after the elaborated per-cycle and BRAM-write
-#: parts): per synaptic op, per weight *bit* read, per neuron update, per address event
-#: (docs/experiments/power_calibration.json; within 2.1 % of the RTL estimate on held-out inputs and structures)
-STRUCTURAL = {
-    "ice40-up5k": {"synop": 32.10, "weight_bit": 0.2308, "neuron_update": 58.22, "event": 2.911},
-    "ecp5-25k": {"synop": 43.85, "weight_bit": 0.0365, "neuron_update": 76.53, "event": 0.0},
-}
+def _read_pj(part: PartEnergy, facts: DesignFacts) -> tuple[float, float]:
+    """Block-RAM read energy (pJ) per cycle and per weight read: the read ports outside the weight memory
+    read on every cycle; the weight memory reads one bank's word per weight read if its reader drives
+    ``read.en``, else on every cycle (only the addressed bank)."""
+    weight_word = part.bram_access_pj * facts.weight_word_slices
+    per_cycle = part.bram_access_pj * facts.read_slices + (0.0 if facts.weight_reads_gated else weight_word)
+    return per_cycle, (weight_word if facts.weight_reads_gated else 0.0)
+
+
+def structural_units() -> dict:
+    """Per part, the per-unit energies (pJ) of what toggles with the data — per synaptic op, per weight *bit*
+    read, per neuron update, per address event — fitted by ``bench/power_calibration.py --write`` on 30,16,2 /
+    4 lanes / w8 (the residual of the RTL estimate after the elaborated per-cycle and BRAM-read/-write parts)
+    and stored in ``sim/power_fit.json`` (errors: docs/experiments/power_calibration.json, docs/power.md)."""
+    from sim.power import power_fit
+    return power_fit()["structural"]
+
+
 _UNITS = ("synop", "weight_bit", "neuron_update", "event")
 
 
@@ -354,8 +412,9 @@ def _unit_features(cfg: ChipConfig, counters: dict) -> np.ndarray:
 def _fixed_pj(cfg: ChipConfig, counters: dict, part: PartEnergy, facts: DesignFacts) -> np.ndarray:
     """The part of the energy elaboration fixes: clock and always-on reads per cycle, RAM writes per event."""
     f = counter_features(counters)
-    per_cycle = part.clock_cycle_pj + part.clock_ff_pj * facts.register_bits + part.bram_access_pj * facts.read_slices
-    return (f[:, 6] * per_cycle + f[:, 3] * part.bram_access_pj * facts.membrane_write_slices
+    read_cycle, read_weight = _read_pj(part, facts)
+    per_cycle = part.clock_cycle_pj + part.clock_ff_pj * facts.register_bits + read_cycle
+    return (f[:, 6] * per_cycle + f[:, 1] * read_weight + f[:, 3] * part.bram_access_pj * facts.membrane_write_slices
             + f[:, 5] * part.bram_access_pj * facts.event_write_slices)
 
 
@@ -375,16 +434,17 @@ def fit_structural(cfg: ChipConfig, activity: Activity, part: PartEnergy | str) 
 
 def structural_profile(cfg: ChipConfig, part: str, units: dict | None = None, clock_mhz: float = 12.0):
     """A :class:`sim.power.DeviceProfile` for ``cfg``'s structure on ``part``: the per-cycle and RAM-write
-    energies from elaboration (register bits, RAM slices), the data-dependent ones from :data:`STRUCTURAL`
+    energies from elaboration (register bits, RAM slices), the data-dependent ones from :func:`structural_units`
     (or ``units``). The fast model's counters times this profile is the DSE's ``--power fast`` estimate."""
     from sim.power import DeviceProfile
     p = part_energy(part)
-    u = units or STRUCTURAL[part]
+    u = units or structural_units()[part]
     facts = design_facts(cfg, p.bram_slice_bits)
+    read_cycle, read_weight = _read_pj(p, facts)
     return DeviceProfile(
         f"{part}:{cfg.structure_hash[:8]}", clock_mhz=clock_mhz, static_mw=p.static_mw, synop_pj=u["synop"],
-        weight_read_pj=u["weight_bit"] * cfg.lanes * cfg.weight_bits, state_read_pj=0.0,
+        weight_read_pj=u["weight_bit"] * cfg.lanes * cfg.weight_bits + read_weight, state_read_pj=0.0,
         state_write_pj=p.bram_access_pj * facts.membrane_write_slices, neuron_update_pj=u["neuron_update"],
         event_pj=u["event"] + p.bram_access_pj * facts.event_write_slices,
-        cycle_pj=p.clock_cycle_pj + p.clock_ff_pj * facts.register_bits + p.bram_access_pj * facts.read_slices,
+        cycle_pj=p.clock_cycle_pj + p.clock_ff_pj * facts.register_bits + read_cycle,
         source=f"sim.activity.structural_profile ({p.source})")

@@ -10,7 +10,7 @@ from dynamic energy in :class:`Performance`. The built-in profiles say what they
   least squares) to the activity-based estimate of the RTL (:mod:`sim.activity`: BRAM port enables, DSP
   activations and register toggles counted in simulation of the design, times per-primitive energies) on
   the structure 30,16,2 / 4 lanes / w8 / m16. On held-out inputs of that structure the fitted counters are
-  within 0.7 % of the RTL estimate; on other structures (2 or 8 lanes) they are 31-38 % off, because the
+  within 0.7 % of the RTL estimate; on other structures (2 or 8 lanes) they are 30-36 % off, because the
   per-cycle energy grows with the lanes — use :func:`sim.activity.structural_profile` there (within 2.1 %;
   ``docs/power.md``). iCE40 per-primitive energies and static power (0.104 mW) derive from measured
   core-rail currents of a UP5K (tinyvision-ai-inc/ice40_power), except the block-RAM access energy (assumed);
@@ -25,7 +25,9 @@ measured.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 
 import numpy as np
 
@@ -78,16 +80,26 @@ class DeviceProfile:
         return cls(**base)
 
 
+#: where ``bench/power_calibration.py --write`` puts the fitted energies (of the RTL as it was then): the
+#: per-counter profiles below and the per-unit energies of :func:`sim.activity.structural_profile`
+POWER_FIT = Path(__file__).with_name("power_fit.json")
+
+
+def power_fit() -> dict:
+    """The fitted energies (``sim/power_fit.json``)."""
+    return json.loads(POWER_FIT.read_text())
+
+
+def _fitted(name: str, clock_mhz: float, static_mw: float, note: str) -> DeviceProfile:
+    fit = power_fit()
+    return DeviceProfile(name, clock_mhz=clock_mhz, static_mw=static_mw, **fit["profiles"][name],
+                         source=f"fitted to the RTL activity estimate (sim.activity, {fit['fitted_on']}); {note}")
+
+
 PROFILES = {
-    # fitted to sim.activity on 30,16,2 / 4 lanes / w8 / m16 (docs/experiments/power_calibration.json)
-    "ice40up5k": DeviceProfile("ice40up5k", clock_mhz=24.0, static_mw=0.104, synop_pj=32.2, weight_read_pj=31.75,
-                               state_read_pj=0.0, state_write_pj=0.0, neuron_update_pj=28.9, event_pj=0.0,
-                               cycle_pj=303.6, source="fitted to the RTL activity estimate (sim.activity); iCE40 "
-                                                      "figures measured, BRAM assumed"),
-    "ecp5-25k": DeviceProfile("ecp5-25k", clock_mhz=100.0, static_mw=30.0, synop_pj=41.4, weight_read_pj=43.2,
-                              state_read_pj=0.0, state_write_pj=0.0, neuron_update_pj=54.5, event_pj=0.0,
-                              cycle_pj=348.2, source="fitted to the RTL activity estimate (sim.activity); ECP5 "
-                                                     "per-primitive energies and static power assumed"),
+    # fitted to sim.activity on 30,16,2 / 4 lanes / w8 / m16 (sim/power_fit.json, docs/experiments/power_calibration.json)
+    "ice40up5k": _fitted("ice40up5k", 24.0, 0.104, "iCE40 figures measured, BRAM assumed"),
+    "ecp5-25k": _fitted("ecp5-25k", 100.0, 30.0, "ECP5 per-primitive energies and static power assumed"),
     "artix7": DeviceProfile("artix7", clock_mhz=100.0, static_mw=60.0, synop_pj=0.5, weight_read_pj=5.0,
                             state_read_pj=5.0, state_write_pj=5.0, neuron_update_pj=2.0, event_pj=1.0,
                             cycle_pj=20.0, source="assumed (XPE-order estimates), not calibrated"),

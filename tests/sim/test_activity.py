@@ -32,10 +32,29 @@ def test_counts_agree_with_the_chip_counters(run):
     spikes = sum(c[f"spikes_l{l}"] for l in range(cfg.num_layers))
     assert np.array_equal(a.bram["event_list.storage"]["writes"], spikes)
     # read ports whose enable the design does not drive read on every busy cycle
-    assert np.array_equal(a.bram["weight_memory.bank0"]["reads"], a.cycles)
+    assert np.array_equal(a.bram["offset_memory"]["reads"], a.cycles)
     # silence: no multiplier operand changes; activity grows with input
     assert a.dsp[0] == 0 and a.dsp[1] > 0 and a.toggles[0] < a.toggles[1]
     assert a.register_bits > 100
+
+
+def test_only_the_addressed_weight_bank_reads(monkeypatch):
+    """Weight banks of 8 words (so that a small net spans four): at most one bank reads per cycle, the one
+    addressed — on every busy cycle, or, if the sequencer drives the weight memory's ``read.en``, exactly on
+    the weight reads (the chip's ``weight_reads`` counter); ``design_facts`` says which."""
+    from hw.core import WeightMemory
+    from sim.activity import design_facts
+    monkeypatch.setattr(WeightMemory, "BANK_DEPTH", 8)
+    cfg = ChipConfig(layer_sizes=(8, 6, 2), lanes=2)
+    x = random_spikes(cfg, 2, 4, 0.5, 1)
+    x[0] = 0
+    a = measure_activity(cfg, random_weights(cfg, 0, 0.5), x)
+    banks = [m["reads"] for k, m in a.bram.items() if k.startswith("weight_memory.bank")]
+    assert len(banks) == -(-cfg.weight_depth // 8) >= 3
+    total = sum(banks)
+    gated = design_facts(cfg, 16).weight_reads_gated
+    assert np.array_equal(total, a.counters["weight_reads"] if gated else a.cycles)
+    assert all(0 < b[1] < total[1] for b in banks)          # every bank read some cycles, none all
 
 
 def test_energy_arithmetic_by_hand():

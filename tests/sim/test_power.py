@@ -48,3 +48,18 @@ def test_fmax_from_a_synth_report_sets_the_clock(tmp_path):
     assert p.clock_mhz == 12.65
     with pytest.raises(ConfigError, match="no such file"):
         DeviceProfile.from_dict({"base": "ice40up5k", "synth_report": str(tmp_path / "none.json")})
+
+
+def test_fitted_energies_cover_the_parts():
+    """sim/power_fit.json (written by bench/power_calibration.py --write) holds every fitted profile field and
+    the structural units of every part."""
+    from dataclasses import fields
+    from sim.activity import PARTS, structural_units
+    from sim.power import power_fit
+    fit = power_fit()
+    fitted = {f.name for f in fields(DeviceProfile)} - {"name", "clock_mhz", "static_mw", "source"}
+    for name in ("ice40up5k", "ecp5-25k"):
+        assert set(fit["profiles"][name]) == fitted
+        assert all(getattr(PROFILES[name], k) == v for k, v in fit["profiles"][name].items())
+    assert set(structural_units()) == set(PARTS)
+    assert all(set(u) == {"synop", "weight_bit", "neuron_update", "event"} for u in structural_units().values())
