@@ -1025,7 +1025,7 @@ class Sequencer(wiring.Component):
                      s.forward_update.eq(s.acc_valid[2] & (update_read == s.acc_addr[2]) &
                                          (s.update_bank == s.acc_bank[2]))]
         m.d.comb += [
-            self.weights.addr.eq(s.issue_weight_addr),
+            self.weights.addr.eq(s.issue_weight_addr), self.weights.en.eq(s.issue),   # a bank reads on an issue only
             self.offsets.addr.eq(Mux(s.hold, offset_addr_2, s.offset_addr)),
             self.forward.eq(s.forward), self.forward_update.eq(s.forward_update),
             self.event_bank.eq(s.acc_bank[2]), self.update_bank.eq(s.update_bank),
