@@ -2,8 +2,9 @@
 the fast model: read-after-write on the membrane memory in the EVENT phase (the same word read again 1 or
 2 cycles after it was read), the UPDATE pipeline holding while a group's spikes leave (groups with 0, 1
 and many spikes back to back, all-spiking groups, partial last groups), a layer's last group followed at
-once by the next layer's events, saturating values through every stage, and a clear request in every
-cycle of a step (mid-pipeline)."""
+once by the next layer's events, saturating values through every stage, a clear request in every
+cycle of a step (mid-pipeline); and the overlap's (docs/chip.md, "Overlap"): the next layer's events during
+the UPDATE walk, two engines on two membrane banks, a clear request while both run."""
 import numpy as np
 import pytest
 
@@ -81,3 +82,55 @@ def test_weight_memory_in_several_banks():
     x = rng.random((1, 3, 45)) < 0.5
     x[0, 0, 38:45] = True                            # rows 39.. start past word 512
     assert_same(*run_both(cfg, w, None, x))
+
+
+def _overlap_saves(cfg, w, x):
+    """RTL == model with the overlap, and the overlap saved cycles against the sequential schedule."""
+    from sim.chip import make_chip
+    fast, rtl = run_both(cfg, w, None, x)
+    assert_same(fast, rtl)
+    off = make_chip(cfg.replace(overlap=False), "fast")
+    off.load(w)
+    seq = off.run(x)
+    assert np.array_equal(seq.output, fast.output) and np.all(fast.cycles < seq.cycles)
+    return fast
+
+
+@pytest.mark.parametrize("lanes,sizes", [(4, (6, 8, 4)), (2, (6, 9, 40)), (1, (5, 4, 3))])
+def test_overlap_next_layer_events_during_the_update(lanes, sizes):
+    """docs/chip.md "Overlap": the next layer's events start the cycle after their spike is appended — hidden
+    in the UPDATE walk (few groups next), outlasting it (40 neurons next at 2 lanes: 20 cycles per event),
+    one lane (every spike its own group); the event list read in the cycle after its append."""
+    cfg = ChipConfig(layer_sizes=sizes, lanes=lanes, threshold=(20, 30))
+    rng = np.random.default_rng(lanes + sizes[2])
+    w = [rng.integers(0, 60, sizes[:2]), rng.integers(-20, 60, sizes[1:])]
+    x = rng.random((2, 5, sizes[0])) < 0.6
+    _overlap_saves(cfg, w, x)
+
+
+def test_overlap_banks_and_forwarding_across_four_layers():
+    """Four fc layers (banks 0, 1, 0, 1): an update engine and an event engine on different banks in the same
+    cycles, a bank handed from the event engine to the update engine right after its last accumulation
+    (forwarded), and every layer's spikes streaming into the next."""
+    cfg = ChipConfig(layer_sizes=(5, 4, 3, 4, 2), lanes=4, threshold=(10, 10, 10, 10))
+    assert [cfg.state_bank(l) for l in range(4)] == [0, 1, 0, 1] and all(cfg.overlapped(l) for l in range(3))
+    rng = np.random.default_rng(5)
+    w = [rng.integers(5, 60, (5, 4)), rng.integers(5, 60, (4, 3)), rng.integers(5, 60, (3, 4)),
+         rng.integers(-10, 60, (4, 2))]
+    x = np.ones((2, 4, 5), bool)
+    x[1, 2:] = rng.random((2, 5)) < 0.4
+    fast = _overlap_saves(cfg, w, x)
+    assert all(s.any() for s in fast.spikes)
+
+
+@pytest.mark.parametrize("interrupt_after", range(0, 64, 3))
+def test_clear_in_every_cycle_of_an_overlapped_step(interrupt_after):
+    """A clear request while an update engine and an event engine run on both banks: the next samples run as
+    from power-up (both banks zeroed, the event list emptied)."""
+    cfg = ChipConfig(layer_sizes=(4, 6, 5, 3), lanes=2, threshold=(3, 2, 2))
+    rng = np.random.default_rng(19)
+    w = [rng.integers(0, 40, (4, 6)), rng.integers(0, 40, (6, 5)), rng.integers(0, 40, (5, 3))]
+    x = rng.random((2, 3, 4)) < 0.6
+    dut, samples = LifCore(cfg), []
+    tb = clear_mid_step_testbench(cfg, dut, w, x, [0, 1, 1, 2, 3, None], interrupt_after, samples)
+    simulate_against_model(cfg, dut, tb, w, x, samples)
