@@ -5,7 +5,7 @@ Sections: ``[study]`` (name, storage, n_trials, sampler, objective, weights, see
 not told about; see :mod:`sim.faults`), ``[chip]`` (ChipConfig fields, also ``input_shape`` and ``layers`` of a
 conv chip, see ``docs/chip.md``; beta is searched, the chip threshold follows from the software threshold
 ``theta``), ``[device]`` (a profile name in ``base`` plus overrides),
-``[search]`` (methods, surrogates, surrogate_scale_factor, beta, theta, optional lanes / weight_bits choices)
+``[search]`` (methods, surrogates, surrogate_scale_factor, beta, theta, optional lanes / weight_bits / overlap choices)
 and ``[search.<method>]`` for each method's own ranges (the parameters of :data:`train.trainers.TRAINERS`);
 ``[hardware]`` (optional: ``fits`` — a part every design must fit, synthesised once per structure through
 :func:`tune.dse.synth_cached`; ``synth_cache`` — its directory; ``clock`` — ``"fmax"`` scores latency at the
@@ -153,6 +153,7 @@ class StudyConfig:
     method_ranges: dict             # method -> {name -> Range}
     lanes: tuple | None = None      # hardware knobs (None = fixed to [chip])
     weight_bits: tuple | None = None
+    overlap: tuple | None = None    # [search] overlap = [true, false]: the chip's UPDATE/EVENT overlap
     fits: str | None = None         # [hardware]: a part the design must fit (a constraint), or None
     synth_cache: Path | None = None
     clock: str = "device"           # "fmax": latency at the post-route Fmax on `fits`; "device": [device]
@@ -239,7 +240,8 @@ class StudyConfig:
         dev.setdefault("name", dev.get("base", "custom"))
         device = DeviceProfile.from_dict(dev)
         se = _table(d, "search", "")
-        _check_keys(se, ("methods", "surrogates", "lanes", "weight_bits") + tuple(COMMON) + METHODS, "search")
+        _check_keys(se, ("methods", "surrogates", "lanes", "weight_bits", "overlap") + tuple(COMMON) + METHODS,
+                    "search")
         methods = se.get("methods", ["bptt", "cilspl", "mh"])
         if not isinstance(methods, list) or not methods or any(m not in METHODS for m in methods):
             raise ConfigError(f"search.methods={methods!r}: allowed values are {list(METHODS)} (at least one)")
@@ -266,6 +268,10 @@ class StudyConfig:
                                   not all(isinstance(x, int) and not isinstance(x, bool) and
                                           2 <= x <= chip.membrane_bits for x in wbits)):
             raise ConfigError(f"search.weight_bits={wbits!r}: expected a list of integers 2..{chip.membrane_bits}")
+        overlap = se.get("overlap")
+        if overlap is not None and (not isinstance(overlap, list) or not overlap or
+                                    not all(isinstance(x, bool) for x in overlap)):
+            raise ConfigError(f"search.overlap={overlap!r}: expected a list of true/false")
         hw = _table(d, "hardware", "")
         _check_keys(hw, ("fits", "synth_cache", "clock"), "hardware")
         fits = hw.get("fits")
@@ -283,5 +289,6 @@ class StudyConfig:
                    weights=weights, seed=seed, out=Path(out).expanduser().resolve(), train=train, device=device,
                    methods=tuple(methods), surrogates=tuple(surrogates), ranges=ranges,
                    method_ranges=method_ranges, lanes=tuple(lanes) if lanes else None,
-                   weight_bits=tuple(wbits) if wbits else None, fits=fits,
+                   weight_bits=tuple(wbits) if wbits else None,
+                   overlap=tuple(dict.fromkeys(overlap)) if overlap else None, fits=fits,
                    synth_cache=Path(cache).expanduser().resolve(), clock=clock)

@@ -55,6 +55,8 @@ def trial_config(trial: optuna.Trial, sc: StudyConfig) -> TrainConfig:
         cfg = cfg.replace(lanes=trial.suggest_categorical("lanes", list(sc.lanes)))
     if sc.weight_bits:
         cfg = cfg.replace(weight_bits=trial.suggest_categorical("weight_bits", list(sc.weight_bits)))
+    if sc.overlap:
+        cfg = cfg.replace(overlap=trial.suggest_categorical("overlap", list(sc.overlap)))
     params = {name: _suggest(trial, f"{method}_{name}", r) for name, r in sc.method_ranges[method].items()}
     default = SURROGATES[surrogate][2]
     return sc.train.replace(method=method, surrogate=surrogate, theta=theta, params=params, chip=cfg,

@@ -18,6 +18,8 @@ from tune.study import storage_for
     ("[chip]\nlayer_sizes = [30, 8, 2]\nbeta = 2.0", r"beta=2.0: allowed range is the open interval"),
     ("[device]\nbase = 'ecp9'", r"device.base='ecp9'"),
     ("[study", r"not valid TOML"),
+    ("[search]\noverlap = ['yes']", r"search.overlap=\['yes'\]: expected a list of true/false"),
+    ("[chip]\noverlap = 1", r"overlap=1: allowed values are true and false"),
 ])
 def test_bad_study_configs(text, match, tmp_path):
     p = tmp_path / "s.toml"
@@ -52,3 +54,19 @@ def test_shipped_conv_study_config_builds_a_conv_chip():
     sc = StudyConfig.load(path)
     assert sc.chip.input_shape == (1, 8, 8) and sc.chip.layer_sizes == (64, 512, 10)
     assert sc.chip.layer_kind(0) == "conv" and sc.dataset == "digits"
+
+
+def test_overlap_is_a_searched_hardware_knob(tiny_toml):
+    """[search] overlap = [true, false]: each trial's chip takes the sampled value (a structure knob)."""
+    import optuna
+    from tune.objective import trial_config
+    tiny_toml.write_text(tiny_toml.read_text().replace("[search]\n", "[search]\noverlap = [true, false]\n"))
+    sc = StudyConfig.load(tiny_toml)
+    assert sc.overlap == (True, False)
+    seen = set()
+    for v in (True, False):
+        trial = optuna.trial.FixedTrial({"method": "bptt", "surrogate": "atan", "surrogate_scale_factor": 1.0,
+                                         "beta": 0.9, "theta": 1.0, "bptt_epochs": 2, "bptt_lr": 0.01,
+                                         "overlap": v})
+        seen.add(trial_config(trial, sc).chip.overlap)
+    assert seen == {True, False}
