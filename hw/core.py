@@ -1067,17 +1067,21 @@ class Sequencer(wiring.Component):
         s.last_active = Mux(s.last_group, s.up.last_group_lanes, lanes)
         # the spike's neuron: flat index pos·C_out + g·lanes + lane; into an fc layer with its weight row
         # (of the pooled position when pooled), into a decoded layer as a packed coordinate
+        # (each lane's value is added from registers beside the pick, which only selects: no adder after the
+        # priority encoder on the path from `fired` to the event list)
+        def pick(base, step=1):
+            return Array(base + k * step for k in range(lanes))[lowest]
         m.d.comb += [self.active_lanes.eq(Mux(s.compare_last, s.up.last_group_lanes, lanes)),
-                     self.events.append_index.eq(s.nbase + lowest)]
+                     self.events.append_index.eq(pick(s.nbase))]
         with m.Switch(self.layer):
             for l in range(cfg.num_layers - 1):
                 with m.Case(l):
                     if decoded_layer(cfg, l + 1):
                         bc, bx, by = aer_fields(cfg.out_shape(l))
-                        channel = s.cbase + lowest
+                        channel = pick(s.cbase)
                         m.d.comb += self.events.append_index.eq(Cat(channel[:bc], s.out_x[:bx], s.out_y[:by]))
                     else:
-                        m.d.comb += self.events.append_row.eq(s.row + lowest * cfg.groups(l + 1))
+                        m.d.comb += self.events.append_row.eq(pick(s.row, cfg.groups(l + 1)))
 
     def _step_phase(self, m, s):
         """A time step's layers: the event engine (unless it waits) and the update engine (when it has a layer)."""
