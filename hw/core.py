@@ -402,9 +402,16 @@ class PerformanceCounters(wiring.Component):
 class WeightMemory(wiring.Component):
     """The weight memory in banks of at most ``BANK_DEPTH`` words. The read address is registered (it fans out
     to every bank) and each bank's read data is registered before the bank select: reads take three cycles
-    (``read.data`` shows the word at the ``read.addr`` of three cycles before)."""
+    (``read.data`` shows the word at the ``read.addr`` of three cycles before).
+
+    A bank read in the cycle the host writes the same word returns an undefined word (write weights between
+    time steps): :data:`SYNTH_COLLISION_UNDEFINED` tells Yosys so, which spares the bypass it otherwise builds
+    for that collision (the block RAMs leave it undefined) in front of each bank's read-data register."""
 
     BANK_DEPTH = 512
+    #: Yosys command (run after reading the design) marking the banks' read ports as undefined on a collision with
+    #: their write port; the banks are the memories whose name starts with ``bank``
+    SYNTH_COLLISION_UNDEFINED = r"setparam -set COLLISION_X_MASK 1 t:$memrd_v2 r:MEMID=\bank* %i"
 
     def __init__(self, cfg: ChipConfig, init: Sequence[int]):
         self.cfg, self.init = cfg, list(init)
