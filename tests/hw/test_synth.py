@@ -74,3 +74,22 @@ def test_weight_banks_have_no_collision_bypass(tmp_path):
     # the bank registers, the address and select registers, the 2:1 select: no per-bit bypass
     assert marked["TRELLIS_FF"] <= 2 * 64 + 32 < plain["TRELLIS_FF"]
     assert marked["LUT4"] <= 64 + 32 < plain["LUT4"]
+
+
+def test_synth_command_passes_the_router_as_the_router(monkeypatch, tmp_path):
+    # `spikeloop synth --router router2` once passed the router in the place of Yosys's options
+    import argparse
+    import hw.cli
+    import hw.synth
+    seen = {}
+
+    def fake(cfg, target, out, weights=None, baud=115200, synth_opts="", router="router1"):
+        seen.update(target=target, synth_opts=synth_opts, router=router)
+        raise SynthError("stop here")
+    monkeypatch.setattr(hw.synth, "synthesize", fake)
+    parser = argparse.ArgumentParser()
+    hw.cli.register(parser.add_subparsers(dest="command"))
+    a = parser.parse_args(["synth", "--target", "ecp5-25k", "--sizes", "6,5,3", "--router", "router2",
+                           "--out", str(tmp_path)])
+    assert a.func(a) == 1
+    assert seen == {"target": "ecp5-25k", "synth_opts": "", "router": "router2"}
