@@ -39,13 +39,15 @@ def mnist_like(n: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).random((n, STEPS, 784)) < p[:, None, :]
 
 
-def main(cache: str, out: str | None = None, rtl: int = 0, clock_mhz: float | None = None) -> dict:
-    """``clock_mhz``: use this clock (stated in the output as not measured) when the structure has no
-    synthesis record in ``cache`` yet; without it, synthesise (cached)."""
+def main(cache: str, out: str | None = None, rtl: int = 0, clock_mhz: float | None = None,
+         clock_note: str | None = None) -> dict:
+    """``clock_mhz``: use this clock (stated in the output as not measured, or as ``clock_note`` says) when the
+    structure has no synthesis record in ``cache`` yet; without it, synthesise (cached)."""
     from tune.dse import cache_path, synth_cached
     if clock_mhz and not cache_path(Path(cache), CFG, "ecp5-25k").exists():
         rec = {"status": "ok", "fmax_mhz": clock_mhz, "logic_cells": None, "bram": None, "bram_total": None,
-               "dsp": None, "clock_note": f"{clock_mhz} MHz ASSUMED (no post-route Fmax of this structure)"}
+               "dsp": None,
+               "clock_note": clock_note or f"{clock_mhz} MHz ASSUMED (no post-route Fmax of this structure)"}
     else:
         rec = synth_cached(CFG, "ecp5-25k", Path(cache))
     assert rec["status"] == "ok", rec
@@ -103,5 +105,6 @@ if __name__ == "__main__":
     ap.add_argument("out", nargs="?")
     ap.add_argument("--rtl", type=int, default=0, help="also simulate the RTL on this many images")
     ap.add_argument("--clock-mhz", type=float, help="clock to assume if the structure is not synthesised yet")
+    ap.add_argument("--clock-note", help="where --clock-mhz comes from (default: stated as assumed)")
     a = ap.parse_args()
-    main(a.cache, a.out, a.rtl, a.clock_mhz)
+    main(a.cache, a.out, a.rtl, a.clock_mhz, a.clock_note)
