@@ -140,6 +140,17 @@ def _row_bits(cfg: ChipConfig) -> int:
     return Shape.cast(range(cfg.weight_depth + 1)).width
 
 
+def _bank_addr(cfg: ChipConfig) -> range:
+    """A membrane-bank address (one past the deepest bank's last word included)."""
+    return range(max(cfg.bank_depth(b) for b in range(cfg.state_banks)) + 1)
+
+
+def _per_layer(cfg: ChipConfig, layer, f, shape=None):
+    """The constant ``f(l)`` of layer ``layer`` (a signal), as a mux of per-layer constants."""
+    values = [int(f(l)) for l in range(cfg.num_layers)]
+    return Array(C(v, shape or range(max(values) + 1)) for v in values)[layer]
+
+
 def _lanes_of(shape, cfg: ChipConfig) -> data.ArrayLayout:
     return data.ArrayLayout(shape, cfg.lanes)
 
@@ -474,7 +485,7 @@ class ReadBus(wiring.Component):
     def __init__(self, cfg: ChipConfig, bus: BusMap):
         self.cfg, self.bus = cfg, bus
         word = _lanes_of(signed(cfg.acc_bits), cfg)
-        bank_addr = range(max(cfg.bank_depth(b) for b in range(cfg.state_banks)) + 1)
+        bank_addr = _bank_addr(cfg)
         super().__init__({
             "rd": In(ReadBusSignature(bus)),
             "membrane_addr": Out(bank_addr),
@@ -504,11 +515,6 @@ class ReadBus(wiring.Component):
         return m
 
 
-def decoded_layer(cfg: ChipConfig, layer: int) -> bool:
-    """Whether ``layer``'s events go through the :class:`ConvDecoder` (:meth:`ChipConfig.decoded`)."""
-    return cfg.decoded(layer)
-
-
 def aer_fields(shape: tuple[int, int, int]) -> tuple[int, int, int]:
     """Bits of the c, x and y fields of a packed event ``(y << (bx + bc)) | (x << bc) | c`` for spikes of
     shape (C, H, W) (``ChipConfig.input_address``'s packing)."""
@@ -521,7 +527,7 @@ def event_index_bits(cfg: ChipConfig) -> int:
     on its way into a decoded layer."""
     bits = cfg.index_bits
     for l in range(1, cfg.num_layers):
-        if decoded_layer(cfg, l):
+        if cfg.decoded(l):
             bits = max(bits, sum(aer_fields(cfg.raw_in_shape(l))))
     return bits
 
@@ -570,7 +576,7 @@ class ConvDecoder(wiring.Component):
     Parameters
     ----------
     cfg : :class:`hw.config.ChipConfig`
-        The chip; only its decoded layers (:func:`decoded_layer`) are decoded. The interface is
+        The chip; only its decoded layers (:meth:`hw.config.ChipConfig.decoded`) are decoded. The interface is
         :class:`ConvDecoder.Signature`.
     """
 
@@ -649,7 +655,7 @@ class ConvDecoder(wiring.Component):
     def elaborate(self, platform):
         cfg = self.cfg
         L = cfg.num_layers
-        layers = [l for l in range(L) if decoded_layer(cfg, l)]
+        layers = [l for l in range(L) if cfg.decoded(l)]
         m = Module()
         wrange, srange = range(cfg.weight_depth + 1), range(cfg.state_depth + 1)
         max_groups = max(cfg.groups(l) for l in range(L))
@@ -683,7 +689,7 @@ class ConvDecoder(wiring.Component):
             return Array(C(v, shape) for v in values)[self.layer]
 
         def per_layer(f, default=0):
-            return [f(l) if decoded_layer(cfg, l) else default for l in range(L)]
+            return [f(l) if cfg.decoded(l) else default for l in range(L)]
         groups = const([cfg.groups(l) - 1 for l in range(L)], range(max_groups + 1))
         g_last = g == groups
         x_last, y_last = xc == 0, yc == 0
@@ -827,7 +833,7 @@ class Sequencer(wiring.Component):
     def __init__(self, cfg: ChipConfig, weight_port: wiring.Signature, offset_port: wiring.Signature):
         self.cfg = cfg
         lanes, banks = cfg.lanes, cfg.state_banks
-        bank_addr = range(max(cfg.bank_depth(b) for b in range(banks)) + 1)
+        bank_addr = _bank_addr(cfg)
         word = _lanes_of(signed(cfg.acc_bits), cfg)
         super().__init__({
             "events_in": In(event_stream_signature(cfg)),
@@ -887,8 +893,7 @@ class Sequencer(wiring.Component):
         cfg, L, lanes = self.cfg, self.cfg.num_layers, self.cfg.lanes
 
         def per_layer(f, shape=None):
-            values = [int(f(l)) for l in range(L)]
-            return Array(C(v, shape or range(max(values) + 1)) for v in values)[layer]
+            return _per_layer(cfg, layer, f, shape)
         return SimpleNamespace(
             groups=per_layer(cfg.groups),
             words=per_layer(cfg.state_words),
@@ -897,7 +902,7 @@ class Sequencer(wiring.Component):
             bank=per_layer(cfg.state_bank, range(cfg.state_banks)),
             last_group_lanes=per_layer(lambda l: cfg.out_channels(l) - (cfg.groups(l) - 1) * lanes,
                                        range(lanes + 1)),
-            decoding=per_layer(lambda l: decoded_layer(cfg, l), 1),
+            decoding=per_layer(cfg.decoded, 1),
             overlapped=per_layer(cfg.overlapped, 1),
             next_base=per_layer(lambda l: cfg.weight_base(l + 1) if l + 1 < L else 0,
                                 range(cfg.weight_depth + 1)),     # the next layer's first weight word
@@ -910,8 +915,8 @@ class Sequencer(wiring.Component):
         max_words = max(cfg.state_words(l) for l in range(L))
         group_range, weight_range = range(max_groups + 1), range(cfg.weight_depth + 1)
         word_range = range(max_words + 1)
-        bank_addr = range(max(cfg.bank_depth(b) for b in range(cfg.state_banks)) + 1)
-        decoded = [decoded_layer(cfg, l) for l in range(L)]
+        bank_addr = _bank_addr(cfg)
+        decoded = [cfg.decoded(l) for l in range(L)]
         event_layer = Signal(range(L), name="event_layer")
         s = SimpleNamespace(
             event_layer=event_layer,
@@ -1003,7 +1008,7 @@ class Sequencer(wiring.Component):
         """Memory addresses, the accumulate and update write-backs and the pick of the next spike to append."""
         cfg, lanes, banks = self.cfg, self.cfg.lanes, self.cfg.state_banks
         # the source event's row: layer 0 from the input's index; later layers stored with the event
-        if decoded_layer(cfg, 0):
+        if cfg.decoded(0):
             m.d.comb += s.row_base.eq(self.events.head_row)
         else:
             m.d.comb += s.row_base.eq(Mux(s.event_layer == 0, s.source_index * cfg.groups(0),
@@ -1048,7 +1053,7 @@ class Sequencer(wiring.Component):
                 m.d.sync += clearing.eq(1)
             with m.Elif(s.clear_addr == cfg.bank_depth(b) - 1):
                 m.d.sync += clearing.eq(0)
-            write_back = s.valid[-1] & ~s.emitting & (s.update_bank == b)
+            write_back = s.write_back & (s.update_bank == b)
             m.d.comb += [
                 self.membrane_write_en[b].eq(clearing | accumulate | write_back),
                 self.membrane_write_addr[b].eq(Mux(clearing, s.clear_addr,
@@ -1056,6 +1061,9 @@ class Sequencer(wiring.Component):
                 self.membrane_write_data[b].eq(Mux(clearing, 0, Mux(accumulate, self.accumulated,
                                                                       self.next_membrane))),
             ]
+        # the group in the last stage, on its first cycle there, is written back (only in STEP: the last group
+        # leaves the pipeline in the cycle the update engine ends; CLEAR empties it)
+        m.d.comb += s.write_back.eq(s.have_group & ~s.emitting)
         # the update pipeline: every stage moves on unless the last one holds more than one unsent spike;
         # registered (`hold`): from what moves into the last stage, or what is left in it
         def several(x):
@@ -1083,7 +1091,7 @@ class Sequencer(wiring.Component):
         with m.Switch(self.layer):
             for l in range(cfg.num_layers - 1):
                 with m.Case(l):
-                    if decoded_layer(cfg, l + 1):
+                    if cfg.decoded(l + 1):
                         bc, bx, by = aer_fields(cfg.out_shape(l))
                         channel = pick(s.cbase)
                         m.d.comb += self.events.append_index.eq(Cat(channel[:bc], s.out_x[:bx], s.out_y[:by]))
@@ -1171,7 +1179,6 @@ class Sequencer(wiring.Component):
             with m.If(s.fetch_group == s.up.words - 1):
                 m.d.sync += s.fetching.eq(0)
         with m.If(s.have_group):                          # the last stage: write back, emit the spikes
-            m.d.comb += s.write_back.eq(~s.emitting)
             with m.If(s.unsent != 0):
                 m.d.comb += self.events.append.eq(1)
             with m.If(s.hold):                            # = more than one unsent spike (a register)
@@ -1191,8 +1198,7 @@ class Sequencer(wiring.Component):
         cfg, L, lanes = self.cfg, self.cfg.num_layers, self.cfg.lanes
 
         def per_layer(f):
-            values = [f(l) for l in range(L)]
-            return Array(C(v, range(max(values) + 1)) for v in values)[self.layer]
+            return _per_layer(cfg, self.layer, f)
 
         def next_groups(l):                              # words per row of the next layer (0: none)
             return cfg.groups(l + 1) if l + 1 < L else 0
@@ -1207,7 +1213,7 @@ class Sequencer(wiring.Component):
             m.d.sync += s.cbase.eq(0)
 
             def next_pool(l):                             # pooling into the next layer when that is fc
-                return cfg.pool_window(l + 1) if l + 1 < L and not decoded_layer(cfg, l + 1) else (1, 1)
+                return cfg.pool_window(l + 1) if l + 1 < L and not cfg.decoded(l + 1) else (1, 1)
             last_x = per_layer(lambda l: cfg.out_shape(l)[2] - 1)
             pool_h = per_layer(lambda l: next_pool(l)[0] - 1)
             pool_w = per_layer(lambda l: next_pool(l)[1] - 1)
