@@ -41,10 +41,7 @@ def read_table(path: str, flag: str = "--config") -> dict:
 
 def chip_overrides(a: argparse.Namespace) -> dict:
     """The chip fields given on the command line."""
-    out = {k: getattr(a, k) for k in CHIP_FLAGS if getattr(a, k, None) is not None}
-    if "overlap" in out:
-        out["overlap"] = out["overlap"] == "on"
-    return out
+    return {k: getattr(a, k) for k in CHIP_FLAGS if getattr(a, k, None) is not None}
 
 
 def load_chip(path: str | None, overrides: dict | None = None, base: ChipConfig | None = None) -> ChipConfig:
@@ -99,6 +96,14 @@ def sizes(text: str) -> tuple[int, ...]:
     return out
 
 
+def on_off(text: str) -> bool:
+    """An argparse type: ``on`` / ``off`` (any case) as True / False."""
+    v = text.lower()
+    if v not in ("on", "off"):
+        raise argparse.ArgumentTypeError(f"invalid choice: {text!r} (choose from 'on', 'off')")
+    return v == "on"
+
+
 def number(kind, low=None, high=None, open_low=False):
     """An argparse type: ``kind`` in ``[low, high]`` (``(low, high]`` with ``open_low``)."""
     def parse(text: str):
@@ -128,8 +133,9 @@ def chip_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--beta", type=number(float, 0, 1, open_low=True), help="leak factor in (0, 1)")
     g.add_argument("--threshold", type=number(int, 1), help="chip threshold in membrane LSBs")
     g.add_argument("--reset", choices=RESET_MODES)
-    g.add_argument("--overlap", choices=("on", "off"), type=str.lower,
-                   help="a layer's UPDATE overlaps the next fc layer's EVENT phase (default on)")
+    g.add_argument("--overlap", type=on_off, metavar="{on,off}",
+                   help="a layer's UPDATE overlaps the next fc layer's EVENT phase (default "
+                        f"{'on' if ChipConfig.overlap else 'off'})")
 
 
 def cmd_verilog(a: argparse.Namespace) -> int:

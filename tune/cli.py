@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hw.cli import number
+from hw.cli import number, on_off
 from hw.config import ConfigError
 
 
@@ -110,7 +110,8 @@ def cmd_dse(a: argparse.Namespace) -> int:
     from tune.dse import Sweep, format_table, run_dse
     targets = tuple(a.target or (TARGETS[0],))
     sw = Sweep(layer_sizes=a.sizes, lanes=tuple(a.lanes), weight_bits=tuple(a.weight_bits),
-               membrane_bits=tuple(a.membrane_bits), overlap=tuple(v == "on" for v in a.overlap), targets=targets, clock_mhz=a.clock_mhz, batch=a.batch,
+               membrane_bits=tuple(a.membrane_bits), overlap=tuple(a.overlap),
+               targets=targets, clock_mhz=a.clock_mhz, batch=a.batch,
                steps=a.steps, density=a.density, seed=a.seed, power=a.power)
     out = check_writable(a.out, "--out")
     rows = run_dse(sw, out, jobs=a.jobs, progress=not a.no_progress)
@@ -144,7 +145,7 @@ def register_dse(sub) -> None:
     p.add_argument("--membrane-bits", dest="membrane_bits", type=number(int, 4, 32), nargs="+", default=[16],
                    help="membrane widths (4..32)")
     from hw.config import ChipConfig
-    p.add_argument("--overlap", nargs="+", choices=("on", "off"), default=["on" if ChipConfig.overlap else "off"],
+    p.add_argument("--overlap", nargs="+", type=on_off, metavar="{on,off}", default=[ChipConfig.overlap],
                    help="a layer's UPDATE overlapping the next fc layer's EVENT phase (ChipConfig.overlap)")
     from hw.synth import TARGETS
     p.add_argument("--target", nargs="+", help=f"parts: {', '.join(TARGETS)} (default ice40-up5k)")

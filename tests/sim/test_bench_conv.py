@@ -1,7 +1,5 @@
 """bench/bench_conv.py's cycle breakdown: its parts sum to the model's cycle counter on random conv/pool/fc
 chips, and a dense schedule never costs fewer EVENT cycles when no pooling merges events."""
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 from hypothesis import given, settings
@@ -9,12 +7,10 @@ from hypothesis import strategies as st
 
 from hw.config import ChipConfig
 from sim.model import FastModel
+from tests.benches import load_bench
 from tests.strategies import conv_configs, programmes
 
-_spec = importlib.util.spec_from_file_location(
-    "bench_conv", Path(__file__).resolve().parents[2] / "bench" / "bench_conv.py")
-bench_conv = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(bench_conv)
+bench_conv = load_bench("bench_conv")
 
 
 @given(data=st.data())

@@ -1,18 +1,14 @@
 """bench/bench_mnist.py's cycle breakdown: its parts (with the overlap's hidden cycles, negative) sum to the
 model's cycle counter on random FC chips, with overlap on and off."""
-import importlib.util
-from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sim.model import FastModel
+from tests.benches import load_bench
 from tests.strategies import configs, programmes
 
-_bench = Path(__file__).resolve().parents[2] / "bench"
-_spec = importlib.util.spec_from_file_location("bench_mnist", _bench / "bench_mnist.py")
-bench_mnist = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(bench_mnist)
+bench_mnist = load_bench("bench_mnist")
 
 
 @given(data=st.data())
