@@ -38,7 +38,8 @@ from types import SimpleNamespace
 from typing import Sequence
 
 import numpy as np
-from amaranth.hdl import Array, C, Cat, Const, Module, Mux, Shape, Signal, signed, unsigned
+from amaranth.hdl import (Array, C, Cat, ClockSignal, Const, Instance, Module, Mux, ResetSignal, Shape, Signal,
+                          signed, unsigned)
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -421,11 +422,91 @@ class PerformanceCounters(wiring.Component):
         return m
 
 
+class WeightBank(wiring.Component):
+    """One bank of the weight memory: at most 512 words of ``width`` bits, a write port and a read port whose
+    data comes from a register after the block RAM (reads take two cycles: ``read.data`` shows the word at
+    the ``read.addr`` of two cycles before if ``read.en`` was high then, else it holds).
+
+    Members
+    -------
+    write : ``Out(memory.WritePort.Signature(addr_width=9, shape=width))``
+        The host's write port.
+    read : ``Out(memory.ReadPort.Signature(addr_width=9, shape=width))``
+        The read port; ``read.en`` low: no block-RAM read, ``read.data`` holds.
+
+    Built for an ECP5 (``platform.family == "ecp5"``) the bank is ``ceil(width / 36)`` ``DP16KD`` block
+    RAMs in their 512 x 36 pseudo-dual-port mode (as Yosys maps the memory) and the register is the block
+    RAM's own output register (``REGMODE_B = "OUTREG"``): the read data leaves the block RAM from a register
+    instead of from its array (clock-to-output), and no fabric register has to sit between the block RAM and
+    the bank select. Elsewhere (simulation, iCE40) it is an :class:`amaranth.lib.memory.Memory` and a register.
+    ``sim/primitives/DP16KD.v`` models the primitive for simulating the ECP5 build
+    (:func:`hw.export.verilog_text` with ``family="ecp5"``); a bank read in the cycle the host writes the same
+    word is undefined in both."""
+
+    DEPTH = 512
+    TILE_WIDTH = 36
+
+    def __init__(self, width: int, init: Sequence[int], name: str = "bank"):
+        self.width, self.init, self.bank_name = width, list(init), name
+        if len(self.init) > self.DEPTH:
+            raise ValueError(f"a bank holds at most {self.DEPTH} words, got {len(self.init)}")
+        super().__init__({
+            "write": Out(memory.WritePort.Signature(addr_width=9, shape=width)),
+            "read": Out(memory.ReadPort.Signature(addr_width=9, shape=width)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        if getattr(platform, "family", None) == "ecp5":
+            self._ecp5(m)
+            return m
+        mem = memory.Memory(shape=self.width, depth=max(1, len(self.init)), init=self.init)
+        m.submodules[self.bank_name] = mem
+        write, read = mem.write_port(), mem.read_port()
+        data = Signal(self.width, name=f"{self.bank_name}_data")
+        m.d.comb += [write.addr.eq(self.write.addr), write.data.eq(self.write.data), write.en.eq(self.write.en),
+                     read.addr.eq(self.read.addr), read.en.eq(self.read.en), self.read.data.eq(data)]
+        m.d.sync += data.eq(read.data)
+        return m
+
+    @classmethod
+    def initvals(cls, words: Sequence[int]) -> list[int]:
+        """The 64 ``INITVAL_xx`` of a ``DP16KD`` holding 36-bit ``words`` in its 512 x 36 mode: 18-bit halves
+        (the low one first), 16 to a 320-bit row at a stride of 20 bits (Yosys's ``brams_map_16kd.v``)."""
+        halves = [(w >> (18 * h)) & 0x3FFFF for w in list(words) + [0] * (cls.DEPTH - len(words)) for h in (0, 1)]
+        return [sum(halves[16 * r + i] << (20 * i) for i in range(16)) for r in range(64)]
+
+    def _ecp5(self, m):
+        T = self.TILE_WIDTH
+        tiles = -(-self.width // T)
+        write_data, read_data = Signal(T * tiles), Signal(T * tiles)
+        m.d.comb += [write_data.eq(self.write.data), self.read.data.eq(read_data)]
+        for t in range(tiles):
+            words = [(w >> (T * t)) & ((1 << T) - 1) for w in self.init]
+            ports = {}
+            for i in range(18):          # 36-bit words: bits 0-17 on port A's pins, 18-35 on port B's
+                ports |= {f"i_DIA{i}": write_data[T * t + i], f"i_DIB{i}": write_data[T * t + 18 + i],
+                          f"o_DOA{i}": read_data[T * t + i], f"o_DOB{i}": read_data[T * t + 18 + i]}
+            for i in range(14):          # word address on bits 13..5; bits 3..0 of port A are the byte enables
+                ports[f"i_ADA{i}"] = self.write.addr[i - 5] if i >= 5 else C(int(i < 4), 1)
+                ports[f"i_ADB{i}"] = self.read.addr[i - 5] if i >= 5 else C(0, 1)
+            m.submodules[f"{self.bank_name}_tile{t}"] = Instance(
+                "DP16KD",
+                p_DATA_WIDTH_A=T, p_DATA_WIDTH_B=T, p_REGMODE_A="NOREG", p_REGMODE_B="OUTREG",
+                p_RESETMODE="SYNC", p_ASYNC_RESET_RELEASE="SYNC", p_CSDECODE_A="0b000", p_CSDECODE_B="0b000",
+                p_WRITEMODE_A="NORMAL", p_WRITEMODE_B="NORMAL", p_GSR="AUTO",
+                **{f"p_INITVAL_{r:02X}": Const(v, 320) for r, v in enumerate(self.initvals(words))},
+                i_CLKA=ClockSignal("sync"), i_WEA=C(1, 1), i_CEA=self.write.en, i_OCEA=C(0, 1), i_RSTA=C(0, 1),
+                i_CLKB=ClockSignal("sync"), i_WEB=C(0, 1), i_CEB=self.read.en, i_OCEB=C(1, 1),
+                i_RSTB=ResetSignal("sync"),
+                **{f"i_CS{p}{i}": C(0, 1) for p in "AB" for i in range(3)}, **ports)
+
+
 class WeightMemory(wiring.Component):
-    """The weight memory in banks of at most ``BANK_DEPTH`` words. The read address and ``read.en`` are
-    registered (they fan out to every bank) and each bank's read data is registered before the bank select:
-    reads take three cycles (``read.data`` shows the word at the ``read.addr`` of three cycles before, if
-    ``read.en`` was high then).
+    """The weight memory in :class:`WeightBank` s of at most ``WeightBank.DEPTH`` words. The read address and
+    ``read.en`` are registered (they fan out to every bank) and each bank's read data comes from a register
+    before the bank select: reads take three cycles (``read.data`` shows the word at the ``read.addr`` of three
+    cycles before, if ``read.en`` was high then).
 
     Only the addressed bank's read port is enabled, and only if ``read.en`` was high: the other banks hold
     their data (no block-RAM read). ``read.en`` is high unless driven (its reset value): a reader that drives
@@ -436,7 +517,7 @@ class WeightMemory(wiring.Component):
     time steps): :data:`SYNTH_COLLISION_UNDEFINED` tells Yosys so, which spares the bypass it otherwise builds
     for that collision (the block RAMs leave it undefined) in front of each bank's read-data register."""
 
-    BANK_DEPTH = 512
+    BANK_DEPTH = WeightBank.DEPTH
     #: Yosys command (run after reading the design) marking the banks' read ports as undefined on a collision with
     #: their write port; the banks are the memories whose name starts with ``bank``
     SYNTH_COLLISION_UNDEFINED = r"setparam -set COLLISION_X_MASK 1 t:$memrd_v2 r:MEMID=\bank* %i"
@@ -460,16 +541,14 @@ class WeightMemory(wiring.Component):
         en = Signal(init=1)
         m.d.sync += [addr.eq(self.read.addr), en.eq(self.read.en)]
         for b, base in enumerate(range(0, depth, B)):
-            mem = memory.Memory(shape=self.read.data.shape(), depth=min(B, depth - base),
-                                init=self.init[base:base + B])
-            m.submodules[f"bank{b}"] = mem
-            write, read = mem.write_port(), mem.read_port()
-            data = Signal.like(read.data, name=f"bank{b}_data")
-            m.d.comb += [write.addr.eq(self.write.addr), write.data.eq(self.write.data),
-                         write.en.eq(self.write.en & (self.write.addr[bank_bits:] == b)),
-                         read.addr.eq(addr), read.en.eq(en & (addr[bank_bits:] == b))]
-            m.d.sync += data.eq(read.data)
-            banks.append(data)
+            init = self.init[base:base + B]
+            bank = WeightBank(self.read.data.shape().width, init + [0] * (min(B, depth - base) - len(init)),
+                              name=f"bank{b}")
+            m.submodules[f"bank{b}"] = bank
+            m.d.comb += [bank.write.addr.eq(self.write.addr), bank.write.data.eq(self.write.data),
+                         bank.write.en.eq(self.write.en & (self.write.addr[bank_bits:] == b)),
+                         bank.read.addr.eq(addr), bank.read.en.eq(en & (addr[bank_bits:] == b))]
+            banks.append(bank.read.data)
         select = Signal(range(len(banks)))
         select_data = Signal.like(select)
         m.d.sync += [select.eq(addr[bank_bits:]), select_data.eq(select)]

@@ -13,12 +13,22 @@ from hw.config import ChipConfig, clog2
 TOPLEVEL = "spikeloop_core"
 
 
+#: FPGA families whose vendor primitives the core can be elaborated with outside a build (``family=``)
+FAMILIES = ("ecp5",)
+
+
 def verilog_text(cfg: ChipConfig, weights: Sequence[np.ndarray] | None = None,
-                 threshold_offsets: Sequence[np.ndarray] | None = None) -> str:
-    """Verilog of :class:`hw.core.LifCore` (module ``spikeloop_core``); weights become memory contents."""
+                 threshold_offsets: Sequence[np.ndarray] | None = None, family: str | None = None) -> str:
+    """Verilog of :class:`hw.core.LifCore` (module ``spikeloop_core``); weights become memory contents.
+    ``family="ecp5"`` elaborates it as a build for that family does (the weight banks as ``DP16KD`` block
+    RAMs, :class:`hw.core.WeightBank`); :func:`sim.cocotb_sim.primitive_models` simulates those."""
+    from types import SimpleNamespace
     from amaranth.back import verilog
     from hw.core import LifCore
-    return verilog.convert(LifCore(cfg, weights, threshold_offsets), name=TOPLEVEL)
+    if family is not None and family not in FAMILIES:
+        raise ValueError(f"family={family!r}: allowed values are None, {', '.join(FAMILIES)}")
+    platform = SimpleNamespace(family=family) if family else None
+    return verilog.convert(LifCore(cfg, weights, threshold_offsets), name=TOPLEVEL, platform=platform)
 
 
 def export_design(cfg: ChipConfig, out: Path, weights: Sequence[np.ndarray] | None = None,

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from hw.config import ChipConfig
-from hw.export import TOPLEVEL, verilog_text
+from hw.export import FAMILIES, TOPLEVEL, verilog_text
 from sim.chip import Chip, result_from_samples
 
 SIMULATORS = ("icarus", "verilator")
@@ -67,9 +67,17 @@ def icarus_time_zero_fix(verilog_text: str) -> str:
     return _YOSYS_TRIGGER.sub(repl, verilog_text)
 
 
-def simulator_verilog(cfg: ChipConfig, simulator: str, weights=None, threshold_offsets=None) -> str:
-    """The core's Verilog (module ``spikeloop_core``) as ``simulator`` compiles it."""
-    text = verilog_text(cfg, weights, threshold_offsets)
+def primitive_models(family: str | None) -> list[Path]:
+    """The simulation models (``sim/primitives``) of the vendor primitives in the core's Verilog as elaborated
+    for ``family`` (:func:`hw.export.verilog_text`); none for the generic Verilog."""
+    return sorted((Path(__file__).parent / "primitives").glob("*.v")) if family else []
+
+
+def simulator_verilog(cfg: ChipConfig, simulator: str, weights=None, threshold_offsets=None,
+                      family: str | None = None) -> str:
+    """The core's Verilog (module ``spikeloop_core``) as ``simulator`` compiles it; ``family``: as built for
+    that FPGA family (with :func:`primitive_models`)."""
+    text = verilog_text(cfg, weights, threshold_offsets, family=family)
     return icarus_time_zero_fix(text) if simulator == "icarus" else text
 
 
@@ -88,9 +96,16 @@ def build_key(cfg: ChipConfig, simulator: str, text: str) -> str:
 
 
 class CocotbChip(Chip):
-    def __init__(self, cfg: ChipConfig, simulator: str = "icarus", vcd: str | None = None):
+    """The core's Verilog under ``simulator``; ``family="ecp5"`` simulates the core as built for an ECP5 (its
+    weight banks as ``DP16KD`` block RAMs with their output registers, modelled by ``sim/primitives``)."""
+
+    def __init__(self, cfg: ChipConfig, simulator: str = "icarus", vcd: str | None = None,
+                 family: str | None = None):
         if simulator not in SIMULATORS:
             raise ValueError(f"simulator={simulator!r}: allowed values are {SIMULATORS}")
+        if family is not None and family not in FAMILIES:
+            raise ValueError(f"family={family!r}: allowed values are None, {', '.join(FAMILIES)}")
+        self.family = family
         super().__init__(cfg)
         reason = simulator_available(simulator)
         if reason:
@@ -101,8 +116,10 @@ class CocotbChip(Chip):
 
     def _build(self):
         from cocotb_tools.runner import get_runner
-        text = simulator_verilog(self.cfg.structure(), self.simulator)
-        build_dir = cache_dir() / "cocotb" / (build_key(self.cfg, self.simulator, text) +
+        text = simulator_verilog(self.cfg.structure(), self.simulator, family=self.family)
+        models = primitive_models(self.family)
+        key_text = text + "".join(p.read_text() for p in models)
+        build_dir = cache_dir() / "cocotb" / (build_key(self.cfg, self.simulator, key_text) +
                                               ("-waves" if self.vcd else ""))
         src = build_dir / f"{TOPLEVEL}.v"
         if not src.exists():
@@ -118,7 +135,7 @@ class CocotbChip(Chip):
             # `Vtop__pch.h.slow` for an input file; a command-line override (via MAKEFLAGS) restores it.
             os.environ["MAKEFLAGS"] = f"{saved or ''} CFG_CXXFLAGS_PCH_I=-include".strip()
         try:
-            runner.build(sources=[src], hdl_toplevel=TOPLEVEL, build_dir=build_dir, timescale=("1ns", "1ps"),
+            runner.build(sources=[src, *models], hdl_toplevel=TOPLEVEL, build_dir=build_dir, timescale=("1ns", "1ps"),
                          build_args=build_args, log_file=build_dir / "build.log", waves=bool(self.vcd))
         finally:
             if saved is None:

