@@ -423,49 +423,68 @@ class PerformanceCounters(wiring.Component):
 
 
 class WeightBank(wiring.Component):
-    """One bank of the weight memory: at most 512 words of ``width`` bits, a write port and a read port whose
-    data comes from a register after the block RAM (reads take two cycles: ``read.data`` shows the word at
-    the ``read.addr`` of two cycles before if ``read.en`` was high then, else it holds).
+    """One bank of the weight memory: ``depth`` words of ``width`` bits, a write port and a read port whose
+    data comes from a register after the RAM (reads take two cycles: ``read.data`` shows the word at the
+    ``read.addr`` of two cycles before if ``read.en`` was high then, else it holds).
 
     Members
     -------
-    write : ``Out(memory.WritePort.Signature(addr_width=9, shape=width))``
+    write : ``Out(memory.WritePort.Signature(addr_width=ceil_log2(depth), shape=width))``
         The host's write port.
-    read : ``Out(memory.ReadPort.Signature(addr_width=9, shape=width))``
-        The read port; ``read.en`` low: no block-RAM read, ``read.data`` holds.
+    read : ``Out(memory.ReadPort.Signature(addr_width=ceil_log2(depth), shape=width))``
+        The read port; ``read.en`` low: no RAM read, ``read.data`` holds.
 
-    Built for an ECP5 (``platform.family == "ecp5"``) the bank is ``ceil(width / 36)`` ``DP16KD`` block
-    RAMs in their 512 x 36 pseudo-dual-port mode (as Yosys maps the memory) and the register is the block
-    RAM's own output register (``REGMODE_B = "OUTREG"``): the read data leaves the block RAM from a register
-    instead of from its array (clock-to-output), and no fabric register has to sit between the block RAM and
-    the bank select. Elsewhere (simulation, iCE40) it is an :class:`amaranth.lib.memory.Memory` and a register.
-    ``sim/primitives/DP16KD.v`` models the primitive for simulating the ECP5 build
-    (:func:`hw.export.verilog_text` with ``family="ecp5"``); a bank read in the cycle the host writes the same
-    word is undefined in both."""
+    ``kind`` (:data:`KINDS`) is what the bank is built from:
 
-    DEPTH = 512
-    TILE_WIDTH = 36
+    * ``"memory"`` — an :class:`amaranth.lib.memory.Memory` and a register (simulation; block RAM inferred
+      by Yosys on any FPGA);
+    * ``"dp16kd"`` — ECP5: ``ceil(width / 36)`` ``DP16KD`` block RAMs in their 512 x 36 pseudo-dual-port mode
+      (as Yosys maps the memory), the register being the block RAM's own output register
+      (``REGMODE_B = "OUTREG"``): the read data leaves the block RAM from a register, not from its array,
+      and no fabric register has to sit between the block RAM and the bank select;
+    * ``"spram"`` — iCE40 UltraPlus: ``ceil(width / 16)`` ``SB_SPRAM256KA`` (16K x 16 single-port RAMs, one
+      port shared by the host's writes and the reads; a write wins) and a register. SPRAM is not
+      initialised by the bitstream: such a bank starts empty and the host writes the weights.
 
-    def __init__(self, width: int, init: Sequence[int], name: str = "bank"):
-        self.width, self.init, self.bank_name = width, list(init), name
-        if len(self.init) > self.DEPTH:
-            raise ValueError(f"a bank holds at most {self.DEPTH} words, got {len(self.init)}")
+    ``sim/primitives/<family>`` models the primitives for simulating a build (:func:`hw.export.verilog_text`
+    with ``family=``). A read in the cycle the host writes the same word is undefined in every kind."""
+
+    KINDS = ("memory", "dp16kd", "spram")
+    #: words per bank of each kind (a DP16KD in its 36-bit mode, an SPRAM)
+    DEPTH = {"memory": 512, "dp16kd": 512, "spram": 16384}
+    TILE_WIDTH = {"dp16kd": 36, "spram": 16}
+
+    def __init__(self, width: int, depth: int, init: Sequence[int] = (), kind: str = "memory", name: str = "bank"):
+        if kind not in self.KINDS:
+            raise ValueError(f"kind={kind!r}: allowed values are {', '.join(self.KINDS)}")
+        if not 1 <= depth <= self.DEPTH[kind]:
+            raise ValueError(f"depth={depth}: a {kind} bank holds 1 to {self.DEPTH[kind]} words")
+        self.width, self.depth, self.kind, self.bank_name = width, depth, kind, name
+        self.init = list(init) + [0] * (depth - len(init))
+        if kind == "spram" and any(self.init):
+            raise ValueError("weights: SPRAM is not initialised by the bitstream; build without weights and "
+                             "write them over the host link")
+        addr_width = Shape.cast(range(depth)).width
         super().__init__({
-            "write": Out(memory.WritePort.Signature(addr_width=9, shape=width)),
-            "read": Out(memory.ReadPort.Signature(addr_width=9, shape=width)),
+            "write": Out(memory.WritePort.Signature(addr_width=addr_width, shape=width)),
+            "read": Out(memory.ReadPort.Signature(addr_width=addr_width, shape=width)),
         })
 
     def elaborate(self, platform):
         m = Module()
-        if getattr(platform, "family", None) == "ecp5":
-            self._ecp5(m)
+        if self.kind == "dp16kd":
+            self._dp16kd(m)
             return m
-        mem = memory.Memory(shape=self.width, depth=max(1, len(self.init)), init=self.init)
+        data = Signal(self.width, name=f"{self.bank_name}_data")
+        m.d.comb += self.read.data.eq(data)
+        if self.kind == "spram":
+            m.d.sync += data.eq(self._spram(m))
+            return m
+        mem = memory.Memory(shape=self.width, depth=self.depth, init=self.init)
         m.submodules[self.bank_name] = mem
         write, read = mem.write_port(), mem.read_port()
-        data = Signal(self.width, name=f"{self.bank_name}_data")
         m.d.comb += [write.addr.eq(self.write.addr), write.data.eq(self.write.data), write.en.eq(self.write.en),
-                     read.addr.eq(self.read.addr), read.en.eq(self.read.en), self.read.data.eq(data)]
+                     read.addr.eq(self.read.addr), read.en.eq(self.read.en)]
         m.d.sync += data.eq(read.data)
         return m
 
@@ -473,14 +492,19 @@ class WeightBank(wiring.Component):
     def initvals(cls, words: Sequence[int]) -> list[int]:
         """The 64 ``INITVAL_xx`` of a ``DP16KD`` holding 36-bit ``words`` in its 512 x 36 mode: 18-bit halves
         (the low one first), 16 to a 320-bit row at a stride of 20 bits (Yosys's ``brams_map_16kd.v``)."""
-        halves = [(w >> (18 * h)) & 0x3FFFF for w in list(words) + [0] * (cls.DEPTH - len(words)) for h in (0, 1)]
+        halves = [(w >> (18 * h)) & 0x3FFFF for w in list(words) + [0] * (512 - len(words)) for h in (0, 1)]
         return [sum(halves[16 * r + i] << (20 * i) for i in range(16)) for r in range(64)]
 
-    def _ecp5(self, m):
-        T = self.TILE_WIDTH
-        tiles = -(-self.width // T)
+    def _tiles(self):
+        T = self.TILE_WIDTH[self.kind]
+        return T, -(-self.width // T)
+
+    def _dp16kd(self, m):
+        T, tiles = self._tiles()
         write_data, read_data = Signal(T * tiles), Signal(T * tiles)
         m.d.comb += [write_data.eq(self.write.data), self.read.data.eq(read_data)]
+        write_addr, read_addr = Signal(9), Signal(9)
+        m.d.comb += [write_addr.eq(self.write.addr), read_addr.eq(self.read.addr)]
         for t in range(tiles):
             words = [(w >> (T * t)) & ((1 << T) - 1) for w in self.init]
             ports = {}
@@ -488,8 +512,8 @@ class WeightBank(wiring.Component):
                 ports |= {f"i_DIA{i}": write_data[T * t + i], f"i_DIB{i}": write_data[T * t + 18 + i],
                           f"o_DOA{i}": read_data[T * t + i], f"o_DOB{i}": read_data[T * t + 18 + i]}
             for i in range(14):          # word address on bits 13..5; bits 3..0 of port A are the byte enables
-                ports[f"i_ADA{i}"] = self.write.addr[i - 5] if i >= 5 else C(int(i < 4), 1)
-                ports[f"i_ADB{i}"] = self.read.addr[i - 5] if i >= 5 else C(0, 1)
+                ports[f"i_ADA{i}"] = write_addr[i - 5] if i >= 5 else C(int(i < 4), 1)
+                ports[f"i_ADB{i}"] = read_addr[i - 5] if i >= 5 else C(0, 1)
             m.submodules[f"{self.bank_name}_tile{t}"] = Instance(
                 "DP16KD",
                 p_DATA_WIDTH_A=T, p_DATA_WIDTH_B=T, p_REGMODE_A="NOREG", p_REGMODE_B="OUTREG",
@@ -498,26 +522,48 @@ class WeightBank(wiring.Component):
                 **{f"p_INITVAL_{r:02X}": Const(v, 320) for r, v in enumerate(self.initvals(words))},
                 i_CLKA=ClockSignal("sync"), i_WEA=C(1, 1), i_CEA=self.write.en, i_OCEA=C(0, 1), i_RSTA=C(0, 1),
                 i_CLKB=ClockSignal("sync"), i_WEB=C(0, 1), i_CEB=self.read.en, i_OCEB=C(1, 1),
-                i_RSTB=ResetSignal("sync"),
+                i_RSTB=ResetSignal("sync", allow_reset_less=True),
                 **{f"i_CS{p}{i}": C(0, 1) for p in "AB" for i in range(3)}, **ports)
+
+    def _spram(self, m):
+        """The SPRAM tiles; returns their read data (a write wins the port)."""
+        T, tiles = self._tiles()
+        write_data, read_data, addr = Signal(T * tiles), Signal(T * tiles), Signal(14)
+        m.d.comb += [write_data.eq(self.write.data),
+                     addr.eq(Mux(self.write.en, self.write.addr, self.read.addr))]
+        for t in range(tiles):
+            m.submodules[f"{self.bank_name}_tile{t}"] = Instance(
+                "SB_SPRAM256KA",
+                i_ADDRESS=addr, i_DATAIN=write_data[T * t:T * (t + 1)], i_MASKWREN=C(0b1111, 4),
+                i_WREN=self.write.en, i_CHIPSELECT=self.write.en | self.read.en, i_CLOCK=ClockSignal("sync"),
+                i_STANDBY=C(0, 1), i_SLEEP=C(0, 1), i_POWEROFF=C(1, 1),
+                o_DATAOUT=read_data[T * t:T * (t + 1)])
+        return read_data[:self.width]
 
 
 class WeightMemory(wiring.Component):
-    """The weight memory in :class:`WeightBank` s of at most ``WeightBank.DEPTH`` words. The read address and
-    ``read.en`` are registered (they fan out to every bank) and each bank's read data comes from a register
-    before the bank select: reads take three cycles (``read.data`` shows the word at the ``read.addr`` of three
-    cycles before, if ``read.en`` was high then).
+    """The weight memory in :class:`WeightBank` s. The read address and ``read.en`` are registered (they fan
+    out to every bank) and each bank's read data comes from a register before the bank select: reads take
+    three cycles (``read.data`` shows the word at the ``read.addr`` of three cycles before, if ``read.en`` was
+    high then).
 
     Only the addressed bank's read port is enabled, and only if ``read.en`` was high: the other banks hold
-    their data (no block-RAM read). ``read.en`` is high unless driven (its reset value): a reader that drives
-    it with "a weight word is read this cycle" saves the block-RAM reads of the other cycles; on those
+    their data (no RAM read). ``read.en`` is high unless driven (its reset value): a reader that drives
+    it with "a weight word is read this cycle" saves the RAM reads of the other cycles; on those
     cycles ``read.data`` is whatever the bank last read (not a new word).
+
+    The banks' kind follows the platform (:meth:`bank_kind`): ``DP16KD`` block RAMs with output registers on
+    an ECP5, SPRAM on an iCE40 UltraPlus whose block RAMs the weights would not leave room in, else inferred
+    memories of ``BANK_DEPTH`` words.
 
     A bank read in the cycle the host writes the same word returns an undefined word (write weights between
     time steps): :data:`SYNTH_COLLISION_UNDEFINED` tells Yosys so, which spares the bypass it otherwise builds
     for that collision (the block RAMs leave it undefined) in front of each bank's read-data register."""
 
-    BANK_DEPTH = WeightBank.DEPTH
+    BANK_DEPTH = WeightBank.DEPTH["memory"]
+    #: iCE40 UltraPlus: the weights go to SPRAM if, in 256 x 16 block RAMs, they would need more than these of
+    #: the UP5K's 30 (the rest of the chip — membranes, event list, offsets — needs up to 6)
+    EBR_BUDGET = 24
     #: Yosys command (run after reading the design) marking the banks' read ports as undefined on a collision with
     #: their write port; the banks are the memories whose name starts with ``bank``
     SYNTH_COLLISION_UNDEFINED = r"setparam -set COLLISION_X_MASK 1 t:$memrd_v2 r:MEMID=\bank* %i"
@@ -532,18 +578,31 @@ class WeightMemory(wiring.Component):
             "read": Out(memory.ReadPort.Signature(addr_width=addr_width, shape=shape)),
         })
 
+    @classmethod
+    def bank_kind(cls, cfg: ChipConfig, platform) -> str:
+        """The :class:`WeightBank` kind of ``cfg``'s weight memory on ``platform`` (None: simulation)."""
+        family = getattr(platform, "family", None)
+        if family == "ecp5":
+            return "dp16kd"
+        if family == "ice40" and str(getattr(platform, "device", "")).startswith("iCE40UP"):
+            depth, B = cfg.weight_depth, cls.BANK_DEPTH
+            ebr = sum(-(-min(B, depth - base) // 256) for base in range(0, depth, B)) * -(-cfg.lanes * cfg.weight_bits // 16)
+            if ebr > cls.EBR_BUDGET:
+                return "spram"
+        return "memory"
+
     def elaborate(self, platform):
         m = Module()
-        depth, B = self.cfg.weight_depth, self.BANK_DEPTH
+        kind = self.bank_kind(self.cfg, platform)
+        depth, B = self.cfg.weight_depth, (self.BANK_DEPTH if kind == "memory" else WeightBank.DEPTH[kind])
         bank_bits = (B - 1).bit_length()
         banks = []
         addr = Signal.like(self.read.addr)
         en = Signal(init=1)
         m.d.sync += [addr.eq(self.read.addr), en.eq(self.read.en)]
         for b, base in enumerate(range(0, depth, B)):
-            init = self.init[base:base + B]
-            bank = WeightBank(self.read.data.shape().width, init + [0] * (min(B, depth - base) - len(init)),
-                              name=f"bank{b}")
+            bank = WeightBank(self.read.data.shape().width, min(B, depth - base), self.init[base:base + B],
+                              kind=kind, name=f"bank{b}")
             m.submodules[f"bank{b}"] = bank
             m.d.comb += [bank.write.addr.eq(self.write.addr), bank.write.data.eq(self.write.data),
                          bank.write.en.eq(self.write.en & (self.write.addr[bank_bits:] == b)),

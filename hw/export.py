@@ -13,8 +13,9 @@ from hw.config import ChipConfig, clog2
 TOPLEVEL = "spikeloop_core"
 
 
-#: FPGA families whose vendor primitives the core can be elaborated with outside a build (``family=``)
-FAMILIES = ("ecp5",)
+#: FPGA families whose vendor primitives the core can be elaborated with outside a build (``family=``), and the
+#: device assumed for each (the iCE40 UltraPlus has the SPRAM)
+FAMILIES = {"ecp5": "LFE5U-25F", "ice40": "iCE40UP5K"}
 
 
 def verilog_text(cfg: ChipConfig, weights: Sequence[np.ndarray] | None = None,
@@ -27,7 +28,7 @@ def verilog_text(cfg: ChipConfig, weights: Sequence[np.ndarray] | None = None,
     from hw.core import LifCore
     if family is not None and family not in FAMILIES:
         raise ValueError(f"family={family!r}: allowed values are None, {', '.join(FAMILIES)}")
-    platform = SimpleNamespace(family=family) if family else None
+    platform = SimpleNamespace(family=family, device=FAMILIES[family]) if family else None
     return verilog.convert(LifCore(cfg, weights, threshold_offsets), name=TOPLEVEL, platform=platform)
 
 

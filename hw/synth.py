@@ -60,7 +60,7 @@ TARGETS = ("ice40-up5k", *ECP5_PARTS)
 #: LFE5U-12F, 12K LUTs, 32 EBR blocks = 576 kbit, 28 18x18 multipliers). A design is held to the data sheet.
 DATASHEET_LIMITS = {"ecp5-12k": {"logic_cells": 12000, "bram": 32, "dsp": 28, "die": "LFE5U-25F"}}
 
-_WHAT = {"logic_cells": "logic cells", "bram": "block RAMs", "dsp": "DSPs"}
+_WHAT = {"logic_cells": "logic cells", "bram": "block RAMs", "dsp": "DSPs", "spram": "single-port RAMs"}
 
 # nextpnr's utilisation lines: resource name -> report field, per family
 _RESOURCES = {
@@ -93,6 +93,7 @@ class SynthReport:
     bitstream: str
     seconds: float
     router: str = "router1"
+    spram: int = 0              # iCE40 UltraPlus SPRAMs (the weights, if they would crowd the block RAMs)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -148,6 +149,10 @@ def synthesize(cfg: ChipConfig, target: str, out: Path, weights: Sequence[np.nda
     if router not in ROUTERS:
         raise ConfigError(f"router={router!r}: allowed values are {', '.join(ROUTERS)}")
     platform, opts = _platform(target)
+    if weights is not None and WeightMemory.bank_kind(cfg, platform) == "spram":
+        raise ConfigError(f"weights: {cfg.layer_sizes} lanes={cfg.lanes} w{cfg.weight_bits} keeps its weights in "
+                          f"the {platform.device}'s SPRAM, which the bitstream cannot initialise; build without "
+                          "weights and write them over the host link")
     opts["script_after_read"] = WeightMemory.SYNTH_COLLISION_UNDEFINED
     if synth_opts:
         opts["synth_opts"] = f"{opts.get('synth_opts', '')} {synth_opts}".strip()
@@ -190,7 +195,8 @@ def synthesize(cfg: ChipConfig, target: str, out: Path, weights: Sequence[np.nda
                       ffs=p["ffs"], bram=bram, bram_total=bram_total, dsp=p["used"].get("dsp", (0, 0))[0],
                       fmax_mhz=p["fmax"], clock_mhz=platform.default_clk_frequency / 1e6,
                       timing_met=p["fmax"] >= platform.default_clk_frequency / 1e6,
-                      bitstream=str(bit) if bit.exists() else "", seconds=time.perf_counter() - t0, router=router)
+                      bitstream=str(bit) if bit.exists() else "", seconds=time.perf_counter() - t0, router=router,
+                      spram=p["used"].get("spram", (0, 0))[0])
     (Path(out) / f"{target}.json").write_text(json.dumps(rep.to_dict(), indent=1))
     return rep
 

@@ -70,7 +70,7 @@ def icarus_time_zero_fix(verilog_text: str) -> str:
 def primitive_models(family: str | None) -> list[Path]:
     """The simulation models (``sim/primitives``) of the vendor primitives in the core's Verilog as elaborated
     for ``family`` (:func:`hw.export.verilog_text`); none for the generic Verilog."""
-    return sorted((Path(__file__).parent / "primitives").glob("*.v")) if family else []
+    return sorted((Path(__file__).parent / "primitives" / family).glob("*.v")) if family else []
 
 
 def simulator_verilog(cfg: ChipConfig, simulator: str, weights=None, threshold_offsets=None,

@@ -1,6 +1,7 @@
-"""The weight banks as built for an ECP5 (``hw.core.WeightBank``: DP16KD block RAMs with their output
-registers): the same INITVAL encoding as Yosys's own mapping of the generic memory, and the whole core with
-those banks under Icarus and Verilator (``sim/primitives/DP16KD.v``) against the fast model."""
+"""The weight banks as built for an FPGA (``hw.core.WeightBank``): on an ECP5 DP16KD block RAMs with their
+output registers, the same INITVAL encoding as Yosys's own mapping of the generic memory; on an iCE40 UP5K
+SPRAM when the weights would crowd the block RAMs; the whole core with those banks under Icarus and
+Verilator (``sim/primitives/<family>``) against the fast model."""
 import json
 import random
 import subprocess
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 
 from hw.config import ChipConfig
-from hw.core import WeightBank
+from hw.core import WeightBank, WeightMemory
 from hw.synth import _tool_path
 from sim.chip import make_chip
 from tests.compare import assert_same
@@ -20,7 +21,7 @@ def _dp16kd_cells(tmp_path, bank: WeightBank, family) -> list[dict]:
     """The DP16KD cells of ``bank`` after Yosys's ``synth_ecp5`` (generic bank: Yosys's own memory mapping)."""
     from types import SimpleNamespace
     from amaranth.back import rtlil
-    platform = SimpleNamespace(family=family) if family else None
+    platform = SimpleNamespace(family=family, device="LFE5U-25F") if family else None
     tmp_path = tmp_path / (family or "generic")
     tmp_path.mkdir()
     (tmp_path / "bank.il").write_text(rtlil.convert(bank, name="top", platform=platform))
@@ -35,8 +36,8 @@ def _dp16kd_cells(tmp_path, bank: WeightBank, family) -> list[dict]:
 def test_initval_encoding_is_yosys_own(tmp_path, width, depth):
     rng = random.Random(width)
     init = [rng.getrandbits(width) for _ in range(depth)]
-    ours = _dp16kd_cells(tmp_path, WeightBank(width, init), "ecp5")
-    yosys = _dp16kd_cells(tmp_path, WeightBank(width, init), None)
+    ours = _dp16kd_cells(tmp_path, WeightBank(width, depth, init, kind="dp16kd"), "ecp5")
+    yosys = _dp16kd_cells(tmp_path, WeightBank(width, depth, init), None)
     assert len(ours) == -(-width // 36)
     assert all(p["REGMODE_B"] == "OUTREG" and int(p["DATA_WIDTH_A"], 2) == int(p["DATA_WIDTH_B"], 2) == 36 for p in ours)
     key = lambda cells: sorted(tuple(int(p[f"INITVAL_{r:02X}"], 2) for r in range(64)) for p in cells)
@@ -53,22 +54,46 @@ def test_initval_encoding_is_yosys_own(tmp_path, width, depth):
     assert slices == set(range(len(ours)))
 
 
+@pytest.mark.filterwarnings("ignore:.*created but never used")
+def test_bank_kind_follows_the_platform():
+    from types import SimpleNamespace as P
+    up5k, ecp5 = P(family="ice40", device="iCE40UP5K"), P(family="ecp5", device="LFE5U-25F")
+    assert WeightMemory.bank_kind(ChipConfig(), None) == "memory"
+    assert WeightMemory.bank_kind(ChipConfig(), ecp5) == "dp16kd"
+    # 30,16,2 / 4 lanes: 2 block RAMs; the default net (139 kbit) and 784-128-10 (815 kbit) go to SPRAM
+    assert WeightMemory.bank_kind(ChipConfig(layer_sizes=(30, 16, 2), lanes=4), up5k) == "memory"
+    assert WeightMemory.bank_kind(ChipConfig(lanes=4), up5k) == "spram"
+    assert WeightMemory.bank_kind(ChipConfig(layer_sizes=(784, 128, 10), lanes=4), up5k) == "spram"
+    assert WeightMemory.bank_kind(ChipConfig(lanes=4), P(family="ice40", device="iCE40HX8K")) == "memory"
+    with pytest.raises(ValueError, match="weights: SPRAM is not initialised by the bitstream"):
+        WeightBank(32, 100, [0, 5], kind="spram")
+    with pytest.raises(ValueError, match="depth=600: a dp16kd bank holds 1 to 512 words"):
+        WeightBank(32, 600, kind="dp16kd")
+
+
 CONFIGS = [
-    ChipConfig(layer_sizes=(40, 24, 5), lanes=8, weight_bits=8),          # 64-bit words: two tiles per bank
-    ChipConfig(layer_sizes=(12, 9, 7, 4), lanes=3, weight_bits=5, threshold=(40, 30, 20)),    # 15 bits: one
+    ("ecp5", ChipConfig(layer_sizes=(40, 24, 5), lanes=8, weight_bits=8)),     # 64-bit words: two tiles a bank
+    ("ecp5", ChipConfig(layer_sizes=(12, 9, 7, 4), lanes=3, weight_bits=5, threshold=(40, 30, 20))),  # one tile
+    # 3240 words of 32 bits need 26 block RAMs: SPRAM (two tiles a bank; banks of 2048 words here, so that
+    # rows lie on both sides of a bank boundary as in 784-128-10's two banks of 16K)
+    ("ice40", ChipConfig(layer_sizes=(100, 120, 5), lanes=4, weight_bits=8)),
 ]
 
 
 @pytest.mark.cocotb
 @pytest.mark.parametrize("simulator", ["icarus", "verilator"])
 @pytest.mark.parametrize("index", range(len(CONFIGS)))
-def test_core_with_ecp5_banks_matches_the_model(simulator, index):
+def test_core_with_vendor_banks_matches_the_model(simulator, index, monkeypatch):
+    from types import SimpleNamespace
     need(simulator)
-    cfg = CONFIGS[index]
+    family, cfg = CONFIGS[index]
+    if family == "ice40":
+        assert WeightMemory.bank_kind(cfg, SimpleNamespace(family="ice40", device="iCE40UP5K")) == "spram"
+        monkeypatch.setitem(WeightBank.DEPTH, "spram", 2048)
     rng = np.random.default_rng(index)
     weights = [rng.integers(cfg.weight_min, cfg.weight_max + 1, (cfg.fan_in(l), cfg.fan_out(l)))
                for l in range(cfg.num_layers)]
-    fast, rtl = make_chip(cfg, "fast"), make_chip(cfg, simulator, family="ecp5")
+    fast, rtl = make_chip(cfg, "fast"), make_chip(cfg, simulator, family=family)
     fast.load(weights)
     rtl.load(weights)
     spikes = rng.random((2, 6, cfg.layer_sizes[0])) < 0.3
