@@ -115,14 +115,29 @@ def _parse(build: Path, family: str) -> dict:
     return {"used": used, "fmax": fmax[-1] if fmax else 0.0, "luts": luts, "ffs": ffs}
 
 
-def _over_capacity(log: str, device: str) -> list[str]:
-    """``needs N <resource>, <part> has M`` for every line of nextpnr's utilisation table above 100 %."""
+def over_capacity(log: str, device: str) -> list[str]:
+    """What nextpnr's log (``top.tim``) says the design needs beyond ``device``: ``needs N <resource>, <part>
+    has M`` for every line of its utilisation table above 100 %, else its placer's "no BELs remaining" and
+    "failed to expand region" errors; [] if neither. The one reader of these lines (``spikeloop synth`` and
+    ``spikeloop dse`` report them)."""
     out = []
     for name, used, total in re.findall(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)", log, re.M):
         if int(used) > int(total):
             what = _WHAT.get(_RESOURCES.get(name, ""), "")
             out.append(f"needs {used} {name}{f' ({what})' if what else ''}, {device} has {total}")
-    return out
+    if not out:
+        for used, name in re.findall(r"Failed to expand region .* of (\d+) (\w+)", log):
+            what = _WHAT.get(_RESOURCES.get(name, ""), "")
+            out.append(f"needs {used} {name}{f' ({what})' if what else ''}, which {device} cannot place")
+        for name in re.findall(r"no BELs remaining to implement cell type '(\w+)'", log):
+            what = _WHAT.get(_RESOURCES.get(name, ""), "")
+            out.append(f"needs more {name}{f' ({what})' if what else ''} than {device} has")
+    return list(dict.fromkeys(out))
+
+
+def device_of(target: str) -> str:
+    """The FPGA part of ``target`` (its board's), e.g. ``LFE5U-25F``."""
+    return _platform(target)[0].device
 
 
 def _over_datasheet(target: str, device: str, used: dict) -> list[str]:
@@ -167,7 +182,7 @@ def synthesize(cfg: ChipConfig, target: str, out: Path, weights: Sequence[np.nda
     except Exception as e:
         log = (build / "top.tim").read_text(errors="replace") if (build / "top.tim").exists() else ""
         errors = [l for l in log.splitlines() if "ERROR" in l] or [str(e).splitlines()[-1] if str(e) else repr(e)]
-        errors = _over_capacity(log, platform.device) + errors
+        errors = over_capacity(log, platform.device) + errors
         fits = "does not fit" if any(k in " ".join(errors) for k in ("Unable to place", "not enough", "fit", "exceed",
                                                                      "needs")) else "failed to build"
         raise SynthError(f"{cfg.layer_sizes} lanes={cfg.lanes} w{cfg.weight_bits} {fits} on {target}: "

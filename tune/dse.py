@@ -7,8 +7,8 @@ or the reason it does not build — is cached on disk under ``<out>/synth-cache/
 reused by every later run (and by a study's ``fits`` constraint). Distinct structures are built by
 ``jobs`` worker processes.
 
-A build that fails says why in one line: ``needs N <resource>, part has M`` from nextpnr's utilisation
-report when the structure does not fit, else the first error of nextpnr's or Yosys's log. On ECP5 a Yosys
+A build that fails says why in one line: ``needs N <resource>, <part> has M`` from nextpnr's utilisation
+report when the structure does not fit (:func:`hw.synth.over_capacity`), else the first error of nextpnr's or Yosys's log. On ECP5 a Yosys
 0.70 assertion in ABC9 (seen on some structures) is answered by one more build with ``synth_ecp5 -dff``; the
 record's ``synth_opts`` and ``message`` say so.
 
@@ -24,7 +24,6 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import re
 import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -35,11 +34,6 @@ from typing import Callable, Sequence
 import numpy as np
 
 from hw.config import ChipConfig, ConfigError
-
-#: nextpnr's names of the resources a part may run out of, per family (for "needs N, part has M")
-_RESOURCE_NAMES = {"ICESTORM_LC": "logic cells", "ICESTORM_RAM": "BRAM", "ICESTORM_DSP": "DSP",
-                   "TRELLIS_COMB": "logic cells", "TRELLIS_SLICE": "slices", "DP16KD": "BRAM",
-                   "MULT18X18D": "DSP", "TRELLIS_FF": "flip-flops"}
 
 #: bump when the cached record's meaning changes (old entries are then rebuilt)
 CACHE_VERSION = 1
@@ -68,26 +62,11 @@ def cache_path(cache: Path, cfg: ChipConfig, target: str) -> Path:
     return Path(cache) / target / f"{cfg.structure_hash}.json"
 
 
-def _overflow(log: str) -> str:
-    """``needs N <resource>, part has M`` for each resource nextpnr reported above 100 %, else ''."""
-    out = []
-    for name, used, total in re.findall(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)", log, re.M):
-        if int(used) > int(total) and name in _RESOURCE_NAMES:
-            out.append(f"needs {used} {_RESOURCE_NAMES[name]} ({name}), part has {total}")
-    if out:
-        return "; ".join(dict.fromkeys(out))
-    for n in re.findall(r"Failed to expand region .* of (\d+) (\w+)", log):
-        used, name = n
-        out.append(f"needs {used} {_RESOURCE_NAMES.get(name, name)} ({name}), which the part cannot place")
-    for name in re.findall(r"no BELs remaining to implement cell type '(\w+)'", log):
-        out.append(f"needs more {_RESOURCE_NAMES.get(name, name)} ({name}) than the part has")
-    return "; ".join(dict.fromkeys(out))
-
-
 def _failure(logs: Path, target: str, error: str) -> tuple[str, str]:
     """``(status, one-line reason)`` of a failed build from its logs (nextpnr's, then yosys's)."""
     tim, rpt = logs / target / "top.tim", logs / target / "top.rpt"
-    why = _overflow(tim.read_text(errors="replace")) if tim.exists() else ""
+    from hw.synth import device_of, over_capacity
+    why = "; ".join(over_capacity(tim.read_text(errors="replace"), device_of(target))) if tim.exists() else ""
     if why:
         return "does_not_fit", why
     for log, tool in ((tim, "nextpnr"), (rpt, "yosys")):

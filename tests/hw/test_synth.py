@@ -3,7 +3,7 @@
 import pytest
 
 from hw.config import ChipConfig, ConfigError
-from hw.synth import TARGETS, SynthError, _over_capacity, _over_datasheet, fmax_from_report, synthesize
+from hw.synth import TARGETS, SynthError, over_capacity, _over_datasheet, fmax_from_report, synthesize
 
 
 def test_ice40_build_reports_resources_and_fmax(tmp_path):
@@ -25,15 +25,15 @@ def test_unknown_target():
         synthesize(ChipConfig(layer_sizes=(2, 2)), "ecp5-25k", "/tmp/none", router="fast")
 
 
-def test_over_capacity_names_each_resource_over_100_percent():
+def testover_capacity_names_each_resource_over_100_percent():
     log = ("Info: Device utilisation:\nInfo: \t          TRELLIS_IO:       4/    197     2%\n"
            "Info: \t              DP16KD:      60/     56   107%\nInfo: \t          MULT18X18D:      32/     28   114%\n"
            "Info: \t        TRELLIS_COMB:   10715/  24288    44%\n")
-    assert _over_capacity(log, "LFE5U-25F") == ["needs 60 DP16KD (block RAMs), LFE5U-25F has 56",
+    assert over_capacity(log, "LFE5U-25F") == ["needs 60 DP16KD (block RAMs), LFE5U-25F has 56",
                                                 "needs 32 MULT18X18D (DSPs), LFE5U-25F has 28"]
-    assert _over_capacity("Info:    ICESTORM_LC:  8400/ 5280   113%", "iCE40UP5K") == [
+    assert over_capacity("Info:    ICESTORM_LC:  8400/ 5280   113%", "iCE40UP5K") == [
         "needs 8400 ICESTORM_LC (logic cells), iCE40UP5K has 5280"]
-    assert _over_capacity(log.replace("60/", "50/").replace("32/", "16/"), "LFE5U-25F") == []
+    assert over_capacity(log.replace("60/", "50/").replace("32/", "16/"), "LFE5U-25F") == []
 
 
 def test_12f_is_held_to_its_data_sheet_not_to_the_die_nextpnr_uses():

@@ -70,7 +70,7 @@ def test_sweep_scores_caches_and_writes(tmp_path):
 def test_does_not_fit_says_needs_and_has(tmp_path):
     rec = synth_cached(ChipConfig(layer_sizes=SIZES, lanes=8), "ice40-up5k", tmp_path, FakeSynth(fail_lanes=(8,)))
     assert rec["status"] == "does_not_fit"
-    assert "needs 8400 logic cells (ICESTORM_LC), part has 5280" in rec["message"]
+    assert "needs 8400 ICESTORM_LC (logic cells), iCE40UP5K has 5280" in rec["message"]
     assert "\n" not in rec["message"]
     # the failure is cached too
     assert synth_cached(ChipConfig(layer_sizes=SIZES, lanes=8), "ice40-up5k", tmp_path, FakeSynth())["cached"]
@@ -90,7 +90,7 @@ def test_cli_table_and_one_line_reports(tmp_path, capsys, fake_toolchain):
     assert main(ARGS + ["--lanes", "1", "8", "--weight-bits", "4", "--power", "fast", "--out", str(tmp_path)]) == 0
     out, err = capsys.readouterr()
     assert "| ice40-up5k | 1 | 4 | 16 | " in out and "estimated (counter profile" in out
-    assert err.count("\n") == 1 and "lanes=8 w4 m16 overlap=" in err and " on ice40-up5k: does_not_fit: needs 8200 logic cells" in err
+    assert err.count("\n") == 1 and "lanes=8 w4 m16 overlap=" in err and " on ice40-up5k: does_not_fit: needs 8200 ICESTORM_LC (logic cells), iCE40UP5K has 5280" in err
 
 
 def test_cli_clock_above_fmax(tmp_path, capsys, fake_toolchain):
@@ -147,7 +147,7 @@ def test_study_fits_constraint(tmp_path, fake_toolchain, tiny_toml):
     assert synthesis_check(t, sc, sc.chip.replace(lanes=2)) == pytest.approx(30.0)       # stand-in Fmax
     assert t.user_attrs["synth_logic_cells"] == 2400
     t2 = study.ask()
-    with pytest.raises(optuna.TrialPruned, match="needs 8400 logic cells"):
+    with pytest.raises(optuna.TrialPruned, match="needs 8400 ICESTORM_LC \(logic cells\)"):
         synthesis_check(t2, sc, sc.chip.replace(lanes=8))
     study.tell(t2, state=optuna.trial.TrialState.PRUNED)
     frozen = study.trials[1]
