@@ -581,7 +581,7 @@ class WeightMemory(wiring.Component):
     @classmethod
     def bank_kind(cls, cfg: ChipConfig, platform) -> str:
         """The :class:`WeightBank` kind of ``cfg``'s weight memory on ``platform`` (None: simulation)."""
-        family = getattr(platform, "family", None)
+        family = str(getattr(platform, "family", "")).lower()          # Amaranth's: "ecp5", "iCE40", ...
         if family == "ecp5":
             return "dp16kd"
         if family == "ice40" and str(getattr(platform, "device", "")).startswith("iCE40UP"):

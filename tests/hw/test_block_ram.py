@@ -65,6 +65,11 @@ def test_bank_kind_follows_the_platform():
     assert WeightMemory.bank_kind(ChipConfig(lanes=4), up5k) == "spram"
     assert WeightMemory.bank_kind(ChipConfig(layer_sizes=(784, 128, 10), lanes=4), up5k) == "spram"
     assert WeightMemory.bank_kind(ChipConfig(lanes=4), P(family="ice40", device="iCE40HX8K")) == "memory"
+    # the boards' own platforms (Amaranth spells the family "iCE40")
+    from amaranth_boards.icebreaker import ICEBreakerPlatform
+    from amaranth_boards.ulx3s import ULX3S_25F_Platform
+    assert WeightMemory.bank_kind(ChipConfig(lanes=4), ICEBreakerPlatform()) == "spram"
+    assert WeightMemory.bank_kind(ChipConfig(lanes=4), ULX3S_25F_Platform()) == "dp16kd"
     with pytest.raises(ValueError, match="weights: SPRAM is not initialised by the bitstream"):
         WeightBank(32, 100, [0, 5], kind="spram")
     with pytest.raises(ValueError, match="depth=600: a dp16kd bank holds 1 to 512 words"):

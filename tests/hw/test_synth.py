@@ -93,3 +93,14 @@ def test_synth_command_passes_the_router_as_the_router(monkeypatch, tmp_path):
                            "--out", str(tmp_path)])
     assert a.func(a) == 1
     assert seen == {"target": "ecp5-25k", "synth_opts": "", "router": "router2"}
+
+
+def test_spram_weights_cannot_be_baked_into_the_bitstream(tmp_path):
+    # 784-128-10 / 4 lanes keeps its weights in the UP5K's SPRAM: refused before any build, in one line
+    import numpy as np
+    cfg = ChipConfig(layer_sizes=(784, 128, 10), lanes=4)
+    weights = [np.zeros((cfg.fan_in(l), cfg.fan_out(l)), dtype=int) for l in range(cfg.num_layers)]
+    with pytest.raises(ConfigError, match=r"^weights: \(784, 128, 10\) lanes=4 w8 keeps its weights in the iCE40UP5K's "
+                                          r"SPRAM, which the bitstream cannot initialise; build without weights"):
+        synthesize(cfg, "ice40-up5k", tmp_path, weights)
+    assert not any(tmp_path.iterdir())
