@@ -34,6 +34,8 @@ the schedule; :mod:`sim.model` is its bit- and cycle-exact model.
 """
 from __future__ import annotations
 
+import functools
+import operator
 from types import SimpleNamespace
 from typing import Sequence
 
@@ -1094,6 +1096,9 @@ class Sequencer(wiring.Component):
                 offset_addr=range(cfg.state_depth + 1),   # the offset read address (a register)
                 emitting=1,                               # sending the spikes left in `pending_spikes`
                 pending_spikes=lanes,
+                # the lowest spike of `pending_spikes` / of NeuronLanes.fired, one-hot, registered beside them
+                pending_lowest=lanes,
+                fired_lowest=lanes,
                 write_back=1,                             # first cycle of `group` in the last stage
                 forward_update=1,                         # (registered) see NeuronLanes.forward_update
                 hold=1,                                   # the last stage keeps its group another cycle
@@ -1140,6 +1145,7 @@ class Sequencer(wiring.Component):
             s.pool_y = Signal(range(9), name="append_pool_y")
         s.unsent = Mux(s.emitting, s.pending_spikes, self.fired)
         s.unsent_after = s.unsent & (s.unsent - 1)        # all but the lowest spike
+        s.unsent_lowest = Mux(s.emitting, s.pending_lowest, s.fired_lowest)     # = unsent & -unsent
         return s
 
     def _datapath(self, m, s):
@@ -1214,16 +1220,18 @@ class Sequencer(wiring.Component):
             m.d.sync += [g.eq(h) for g, h in zip(s.stage_group[1:], s.stage_group[:-1])]
             m.d.sync += [g.eq(h) for g, h in zip(s.stage_last[1:], s.stage_last[:-1])]
             m.d.sync += s.write_back_addr.eq(s.up.base + s.stage_group[-2])
-        lowest = Const(0, range(lanes))
-        for k in reversed(range(lanes)):
-            lowest = Mux(s.unsent[k], k, lowest)
+        # the lowest unsent spike, one-hot, from registers: `fired`'s is registered with it (from `fired_next`),
+        # `pending_spikes`' with them (from `unsent_after`)
+        with m.If(self.advance):
+            m.d.sync += s.fired_lowest.eq(self.fired_next & -self.fired_next)
         s.last_active = Mux(s.last_group, s.up.last_group_lanes, lanes)
         # the spike's neuron: flat index pos·C_out + g·lanes + lane; into an fc layer with its weight row
         # (of the pooled position when pooled), into a decoded layer as a packed coordinate
-        # (each lane's value is added from registers beside the pick, which only selects: no adder after the
-        # priority encoder on the path from `fired` to the event list)
+        # (each lane's value is added from registers beside the pick, which only selects with the registered
+        # one-hot lowest spike: an AND-OR, no priority encoder or adder on the path to the event list)
         def pick(base, step=1):
-            return Array(base + k * step for k in range(lanes))[lowest]
+            values = [base + k * step for k in range(lanes)]
+            return functools.reduce(operator.or_, [Mux(s.unsent_lowest[k], v, 0) for k, v in enumerate(values)])
         m.d.comb += [self.active_lanes.eq(Mux(s.compare_last, s.up.last_group_lanes, lanes)),
                      self.events.append_index.eq(pick(s.nbase))]
         with m.Switch(self.layer):
@@ -1320,7 +1328,8 @@ class Sequencer(wiring.Component):
             with m.If(s.unsent != 0):
                 m.d.comb += self.events.append.eq(1)
             with m.If(s.hold):                            # = more than one unsent spike (a register)
-                m.d.sync += [s.pending_spikes.eq(s.unsent_after), s.emitting.eq(1)]
+                m.d.sync += [s.pending_spikes.eq(s.unsent_after), s.pending_lowest.eq(s.unsent_after & -s.unsent_after),
+                             s.emitting.eq(1)]
             with m.Else():                                # the group is done
                 m.d.sync += s.emitting.eq(0)
                 self._next_neurons(m, s)
