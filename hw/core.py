@@ -170,7 +170,9 @@ class RuntimeRegisters(wiring.Component):
     Register writes update the registers; weight and offset writes go straight to the memories' write
     ports; a command write with bit 0 set raises ``clear`` for one cycle, the cycle after the write (a
     register: the host bus's decoder stays out of the core's paths). The registers power up with
-    ``cfg``'s beta, threshold and reset mode. ``beta`` and ``threshold`` show the registers of ``layer``.
+    ``cfg``'s beta, threshold and reset mode. ``beta`` and ``threshold`` are registers that show the registers
+    of ``layer`` one cycle later (the update pipeline reads them two or more cycles after its layer is set,
+    and the leak multiplier's input comes from a register instead of through the layer mux).
     """
 
     def __init__(self, cfg: ChipConfig, bus: BusMap, weight_port: wiring.Signature,
@@ -181,8 +183,8 @@ class RuntimeRegisters(wiring.Component):
             "weights": In(weight_port),            # drives the weight memory's write port
             "offsets": In(offset_port),            # drives the threshold-offset memory's write port
             "layer": In(range(cfg.num_layers)),
-            "beta": Out(cfg.beta_frac_bits),
-            "threshold": Out(cfg.membrane_bits - 1),
+            "beta": Out(cfg.beta_frac_bits, init=cfg.beta_int[0]),
+            "threshold": Out(cfg.membrane_bits - 1, init=cfg.threshold[0]),
             "reset_zero": Out(1),
             "clear": Out(1),
         })
@@ -195,8 +197,8 @@ class RuntimeRegisters(wiring.Component):
         thresholds = Array(Signal(self.threshold.shape(), name=f"threshold_l{l}", init=cfg.threshold[l])
                            for l in range(cfg.num_layers))
         reset_zero = Signal(init=int(cfg.reset == "zero"))
-        m.d.comb += [self.beta.eq(betas[self.layer]), self.threshold.eq(thresholds[self.layer]),
-                     self.reset_zero.eq(reset_zero)]
+        m.d.sync += [self.beta.eq(betas[self.layer]), self.threshold.eq(thresholds[self.layer])]
+        m.d.comb += self.reset_zero.eq(reset_zero)
 
         region = self.wr.addr[bus.offset_bits:]
         offset = self.wr.addr[:bus.offset_bits]
