@@ -112,12 +112,13 @@ def number(kind, low=None, high=None, open_low=False):
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r}: expected {'an integer' if kind is int else 'a number'}")
         if v != v or (low is not None and (v <= low if open_low else v < low)) or (high is not None and v > high):
+            f = (lambda x: f"{x:d}") if kind is int else (lambda x: f"{x:g}")
             if high is None:
-                allowed = f"{'>' if open_low else '>='} {low:g}"
+                allowed = f"{'>' if open_low else '>='} {f(low)}"
             elif low is None:
-                allowed = f"<= {high:g}"
+                allowed = f"<= {f(high)}"
             else:
-                allowed = f"{'(' if open_low else '['}{low:g}, {high:g}]"
+                allowed = f"{'(' if open_low else '['}{f(low)}, {f(high)}]"
             raise argparse.ArgumentTypeError(f"{text}: allowed range is {allowed}")
         return v
     return parse
@@ -153,7 +154,7 @@ def cmd_synth(a: argparse.Namespace) -> int:
     cfg = load_chip(a.config, chip_overrides(a))
     weights = load_weights(a.weights, cfg)
     try:
-        r = synthesize(cfg, a.target, Path(a.out), weights, a.baud, router=a.router)
+        r = synthesize(cfg, a.target, Path(a.out), weights, a.baud, router=a.router, seed=a.seed)
     except SynthError as e:
         print(f"spikeloop: synth failed: {e}", file=sys.stderr)
         return 1
@@ -181,6 +182,8 @@ def register(sub) -> None:
     p.add_argument("--baud", type=number(int, 300, 12_000_000), default=115200)
     p.add_argument("--router", default=ROUTERS[0], choices=ROUTERS,
                    help="nextpnr router (router2 for designs that fill the block RAMs)")
+    p.add_argument("--seed", type=number(int, 1, 2 ** 31 - 1), default=None,
+                   help="nextpnr placement seed, 1 to 2^31-1 (Fmax varies by several per cent between seeds)")
     p.add_argument("--out", default="runs/synth")
     p.set_defaults(func=cmd_synth)
 

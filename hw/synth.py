@@ -94,6 +94,7 @@ class SynthReport:
     seconds: float
     router: str = "router1"
     spram: int = 0              # iCE40 UltraPlus SPRAMs (the weights, if they would crowd the block RAMs)
+    seed: int | None = None     # nextpnr's placement seed (None: its default)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -155,14 +156,17 @@ ROUTERS = ("router1", "router2")
 
 
 def synthesize(cfg: ChipConfig, target: str, out: Path, weights: Sequence[np.ndarray] | None = None,
-               baud: int = 115200, synth_opts: str = "", router: str = "router1") -> SynthReport:
+               baud: int = 115200, synth_opts: str = "", router: str = "router1", seed: int | None = None) -> SynthReport:
     """Build the board top for ``target`` into ``out/<target>``; raise :class:`SynthError` if it fails.
     ``synth_opts`` are extra options for Yosys's ``synth_ice40`` / ``synth_ecp5`` (e.g. ``-dff``);
-    ``router`` is nextpnr's router (:data:`ROUTERS`)."""
+    ``router`` is nextpnr's router (:data:`ROUTERS`); ``seed`` its placement seed (post-route Fmax moves by
+    several per cent from seed to seed on the same netlist: ``bench/synth_seeds.py`` measures how much)."""
     from hw.board import BoardTop
     from hw.core import WeightMemory
     if router not in ROUTERS:
         raise ConfigError(f"router={router!r}: allowed values are {', '.join(ROUTERS)}")
+    if seed is not None and not (isinstance(seed, int) and 1 <= seed < 2 ** 31):
+        raise ConfigError(f"seed={seed!r}: allowed values are integers 1 to {2 ** 31 - 1}")
     platform, opts = _platform(target)
     if weights is not None and WeightMemory.bank_kind(cfg, platform) == "spram":
         raise ConfigError(f"weights: {cfg.layer_sizes} lanes={cfg.lanes} w{cfg.weight_bits} keeps its weights in "
@@ -173,6 +177,8 @@ def synthesize(cfg: ChipConfig, target: str, out: Path, weights: Sequence[np.nda
         opts["synth_opts"] = f"{opts.get('synth_opts', '')} {synth_opts}".strip()
     if router != "router1":
         opts = {**opts, "nextpnr_opts": f"{opts['nextpnr_opts']} --router {router}"}
+    if seed is not None:
+        opts = {**opts, "nextpnr_opts": f"{opts['nextpnr_opts']} --seed {seed}"}
     build = Path(out) / target
     env_backup = {k: os.environ.get(k) for k in TOOLS}
     os.environ.update({k: os.environ.get(k, _tool_path(v)) for k, v in TOOLS.items()})
@@ -211,7 +217,7 @@ def synthesize(cfg: ChipConfig, target: str, out: Path, weights: Sequence[np.nda
                       fmax_mhz=p["fmax"], clock_mhz=platform.default_clk_frequency / 1e6,
                       timing_met=p["fmax"] >= platform.default_clk_frequency / 1e6,
                       bitstream=str(bit) if bit.exists() else "", seconds=time.perf_counter() - t0, router=router,
-                      spram=p["used"].get("spram", (0, 0))[0])
+                      spram=p["used"].get("spram", (0, 0))[0], seed=seed)
     (Path(out) / f"{target}.json").write_text(json.dumps(rep.to_dict(), indent=1))
     return rep
 
