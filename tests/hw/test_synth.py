@@ -83,16 +83,18 @@ def test_synth_command_passes_the_router_as_the_router(monkeypatch, tmp_path):
     import hw.synth
     seen = {}
 
-    def fake(cfg, target, out, weights=None, baud=115200, synth_opts="", router="router1"):
-        seen.update(target=target, synth_opts=synth_opts, router=router)
+    def fake(cfg, target, out, weights=None, baud=115200, synth_opts="", router="router1", seed=None):
+        seen.update(target=target, synth_opts=synth_opts, router=router, seed=seed)
         raise SynthError("stop here")
     monkeypatch.setattr(hw.synth, "synthesize", fake)
     parser = argparse.ArgumentParser()
     hw.cli.register(parser.add_subparsers(dest="command"))
     a = parser.parse_args(["synth", "--target", "ecp5-25k", "--sizes", "6,5,3", "--router", "router2",
-                           "--out", str(tmp_path)])
+                           "--seed", "7", "--out", str(tmp_path)])
     assert a.func(a) == 1
-    assert seen == {"target": "ecp5-25k", "synth_opts": "", "router": "router2"}
+    assert seen == {"target": "ecp5-25k", "synth_opts": "", "router": "router2", "seed": 7}
+    with pytest.raises(ConfigError, match=r"seed=0: allowed values are integers 1 to 2147483647"):
+        synthesize(ChipConfig(layer_sizes=(2, 2)), "ecp5-25k", tmp_path, seed=0)
 
 
 def test_spram_weights_cannot_be_baked_into_the_bitstream(tmp_path):
