@@ -46,9 +46,9 @@ def test_12f_is_held_to_its_data_sheet_not_to_the_die_nextpnr_uses():
 
 
 def test_design_that_does_not_fit_fails_clearly(tmp_path):
-    # the default network's weights need more block RAM than the UP5K has
-    with pytest.raises(SynthError, match=r"does not fit on ice40-up5k: (needs [^;]*; )*needs \d+ ICESTORM_RAM "
-                                         r"\(block RAMs\), iCE40UP5K has 30; ERROR: Unable to place cell"):
+    # the default network at 8 lanes: its weights go to SPRAM, but its logic needs more cells than the UP5K has
+    with pytest.raises(SynthError, match=r"^\(64, 128, 64, 10\) lanes=8 w8 does not fit on ice40-up5k: needs \d+ "
+                                         r"ICESTORM_LC \(logic cells\), iCE40UP5K has 5280; ERROR: Unable to place cell"):
         synthesize(ChipConfig(), "ice40-up5k", tmp_path)
 
 
