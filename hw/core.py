@@ -443,8 +443,10 @@ class WeightBank(wiring.Component):
     * ``"memory"`` — an :class:`amaranth.lib.memory.Memory` and a register (simulation; block RAM inferred
       by Yosys on any FPGA);
     * ``"dp16kd"`` — ECP5: ``ceil(width / 36)`` ``DP16KD`` block RAMs in their 512 x 36 pseudo-dual-port mode
-      (as Yosys maps the memory), the register being the block RAM's own output register
-      (``REGMODE_B = "OUTREG"``): the read data leaves the block RAM from a register, not from its array,
+      (as Yosys maps the memory), the register being the block RAM's own output registers
+      (``REGMODE_A = REGMODE_B = "OUTREG"``: in this mode the word's low half leaves on port A's pins through
+      port A's register, the high half on port B's): the read data leaves the block RAM from a register, not
+      from its array (nextpnr: 0.97 instead of 5.61 ns clock-to-output),
       and no fabric register has to sit between the block RAM and the bank select;
     * ``"spram"`` — iCE40 UltraPlus: ``ceil(width / 16)`` ``SB_SPRAM256KA`` (16K x 16 single-port RAMs, one
       port shared by the host's writes and the reads; a write wins) and a register. SPRAM is not
@@ -520,11 +522,12 @@ class WeightBank(wiring.Component):
                 ports[f"i_ADB{i}"] = read_addr[i - 5] if i >= 5 else C(0, 1)
             m.submodules[f"{self.bank_name}_tile{t}"] = Instance(
                 "DP16KD",
-                p_DATA_WIDTH_A=T, p_DATA_WIDTH_B=T, p_REGMODE_A="NOREG", p_REGMODE_B="OUTREG",
+                p_DATA_WIDTH_A=T, p_DATA_WIDTH_B=T, p_REGMODE_A="OUTREG", p_REGMODE_B="OUTREG",
                 p_RESETMODE="SYNC", p_ASYNC_RESET_RELEASE="SYNC", p_CSDECODE_A="0b000", p_CSDECODE_B="0b000",
                 p_WRITEMODE_A="NORMAL", p_WRITEMODE_B="NORMAL", p_GSR="AUTO",
                 **{f"p_INITVAL_{r:02X}": Const(v, 320) for r, v in enumerate(self.initvals(words))},
-                i_CLKA=ClockSignal("sync"), i_WEA=C(1, 1), i_CEA=self.write.en, i_OCEA=C(0, 1), i_RSTA=C(0, 1),
+                i_CLKA=ClockSignal("sync"), i_WEA=C(1, 1), i_CEA=self.write.en, i_OCEA=C(1, 1),
+                i_RSTA=ResetSignal("sync", allow_reset_less=True),
                 i_CLKB=ClockSignal("sync"), i_WEB=C(0, 1), i_CEB=self.read.en, i_OCEB=C(1, 1),
                 i_RSTB=ResetSignal("sync", allow_reset_less=True),
                 **{f"i_CS{p}{i}": C(0, 1) for p in "AB" for i in range(3)}, **ports)

@@ -39,7 +39,7 @@ def test_initval_encoding_is_yosys_own(tmp_path, width, depth):
     ours = _dp16kd_cells(tmp_path, WeightBank(width, depth, init, kind="dp16kd"), "ecp5")
     yosys = _dp16kd_cells(tmp_path, WeightBank(width, depth, init), None)
     assert len(ours) == -(-width // 36)
-    assert all(p["REGMODE_B"] == "OUTREG" and int(p["DATA_WIDTH_A"], 2) == int(p["DATA_WIDTH_B"], 2) == 36 for p in ours)
+    assert all(p["REGMODE_A"] == p["REGMODE_B"] == "OUTREG" and int(p["DATA_WIDTH_A"], 2) == int(p["DATA_WIDTH_B"], 2) == 36 for p in ours)
     key = lambda cells: sorted(tuple(int(p[f"INITVAL_{r:02X}"], 2) for r in range(64)) for p in cells)
     if width >= 36:        # Yosys maps a 512 x 36 bank the same way (one tile per 36 bits)
         assert key(ours) == key(yosys)

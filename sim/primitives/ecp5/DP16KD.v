@@ -3,9 +3,12 @@
 // the 512 x 36 pseudo-dual-port mode (DATA_WIDTH_A = DATA_WIDTH_B = 36; port A writes, port B reads), as
 // Yosys's brams_map_16kd.v maps a 512 x 36 memory: word address on AD*13..AD*5, bits 0-17 of a word on port
 // A's data pins and 18-35 on port B's, ADA3..ADA0 the write enables of the four 9-bit bytes, INITVAL_xx
-// holding 16 18-bit halves (low half first) at a stride of 20 bits. Read: CEB latches the addressed word;
-// with REGMODE_B = "OUTREG" the output register loads the latch when OCEB is high and clears on RSTB
-// (RESETMODE = "SYNC"), with "NOREG" the latch drives the outputs. Any other configuration stops the run.
+// holding 16 18-bit halves (low half first) at a stride of 20 bits. Read: CEB latches the addressed word.
+// The low half leaves on port A's output pins and the high half on port B's, each through its port's output
+// register: with REGMODE_x = "OUTREG" it loads the latch's half when OCEx is high and clears on RSTx
+// (RESETMODE = "SYNC"); with "NOREG" the latch drives the pins (nextpnr times DOA by REGMODE_A and DOB by
+// REGMODE_B). The two REGMODEs must match (a word half registered and half not is refused, not modelled);
+// any other configuration stops the run.
 // Lattice TN1264 (ECP5 and ECP5-5G Memory Usage Guide) describes the primitive; this model is ours.
 `timescale 1ns / 1ps
 module DP16KD(
@@ -94,7 +97,7 @@ module DP16KD(
   wire [8:0] write_addr = {ADA13, ADA12, ADA11, ADA10, ADA9, ADA8, ADA7, ADA6, ADA5};
   wire [8:0] read_addr = {ADB13, ADB12, ADB11, ADB10, ADB9, ADB8, ADB7, ADB6, ADB5};
   wire [35:0] write_data = {DIB17, DIB16, DIB15, DIB14, DIB13, DIB12, DIB11, DIB10, DIB9, DIB8, DIB7, DIB6, DIB5, DIB4, DIB3, DIB2, DIB1, DIB0, DIA17, DIA16, DIA15, DIA14, DIA13, DIA12, DIA11, DIA10, DIA9, DIA8, DIA7, DIA6, DIA5, DIA4, DIA3, DIA2, DIA1, DIA0};
-  wire [35:0] read_data = REGMODE_B == "OUTREG" ? out : latch;
+  wire [35:0] read_data = REGMODE_B == "OUTREG" ? out : latch;      // REGMODE_A == REGMODE_B (checked)
   assign {DOB17, DOB16, DOB15, DOB14, DOB13, DOB12, DOB11, DOB10, DOB9, DOB8, DOB7, DOB6, DOB5, DOB4, DOB3, DOB2, DOB1, DOB0, DOA17, DOA16, DOA15, DOA14, DOA13, DOA12, DOA11, DOA10, DOA9, DOA8, DOA7, DOA6, DOA5, DOA4, DOA3, DOA2, DOA1, DOA0} = read_data;
 
   task load_row(input integer row, input [319:0] value);
@@ -107,9 +110,9 @@ module DP16KD(
   endtask
 
   initial begin
-    if (DATA_WIDTH_A != 36 || DATA_WIDTH_B != 36 || REGMODE_A != "NOREG" || RESETMODE != "SYNC"
+    if (DATA_WIDTH_A != 36 || DATA_WIDTH_B != 36 || REGMODE_A != REGMODE_B || RESETMODE != "SYNC"
         || (REGMODE_B != "OUTREG" && REGMODE_B != "NOREG")) begin
-      $display("DP16KD model: only the 512 x 36 pseudo-dual-port mode with a synchronous reset is modelled");
+      $display("DP16KD model: only the 512 x 36 pseudo-dual-port mode with a synchronous reset and equal REGMODEs is modelled");
       $finish;
     end
     load_row(0, INITVAL_00);
@@ -186,12 +189,19 @@ module DP16KD(
       if (ADA3) mem[write_addr][35:27] <= write_data[35:27];
     end
 
-  always @(posedge CLKB) begin
+  always @(posedge CLKB)
     if (CEB)
       latch <= mem[read_addr];
+
+  always @(posedge CLKA)                 // port A's output register: the low half
+    if (RSTA)
+      out[17:0] <= 18'h0;
+    else if (OCEA)
+      out[17:0] <= latch[17:0];
+
+  always @(posedge CLKB)                 // port B's: the high half
     if (RSTB)
-      out <= 36'h0;
+      out[35:18] <= 18'h0;
     else if (OCEB)
-      out <= latch;
-  end
+      out[35:18] <= latch[35:18];
 endmodule
