@@ -3,7 +3,8 @@
     python bench/synth_table.py               # about an hour on 2 cores (YoWASP tools); reports in runs/synth_table/
     python bench/synth_table.py --rows 0,4    # only these rows (0-based)
 
-The MNIST-sized rows (784-128-10) take ~9 minutes each (place and route of ~50 block RAMs).
+The MNIST-sized ECP5 rows (784-128-10) take 30-50 minutes each on this 2-core machine (routing ~50 block RAMs);
+the UP5K rows with SPRAM weights about 2 minutes.
 """
 from __future__ import annotations
 
@@ -20,6 +21,9 @@ RUNS = [
     ("ecp5-25k", ChipConfig()),
     ("ecp5-25k", ChipConfig(lanes=16)),
     ("ecp5-25k", ChipConfig(weight_bits=4)),
+    # weights in the UP5K's SPRAM (hw.core.WeightMemory.bank_kind): the default network and 784-128-10 at 4 lanes
+    ("ice40-up5k", ChipConfig(lanes=4)),
+    ("ice40-up5k", ChipConfig(layer_sizes=(784, 128, 10), lanes=4)),
 ]
 MNIST = [("ecp5-25k", ChipConfig(layer_sizes=(784, 128, 10), lanes=lanes)) for lanes in (8, 16, 32)] + \
     [("ecp5-45k", ChipConfig(layer_sizes=(784, 128, 10), lanes=32))]
