@@ -187,7 +187,12 @@ def synthesize(cfg: ChipConfig, target: str, out: Path, weights: Sequence[np.nda
         platform.build(BoardTop(cfg, baud, weights), build_dir=str(build), do_program=False, **opts)
     except Exception as e:
         log = (build / "top.tim").read_text(errors="replace") if (build / "top.tim").exists() else ""
-        errors = [l for l in log.splitlines() if "ERROR" in l] or [str(e).splitlines()[-1] if str(e) else repr(e)]
+        errors = [l for l in log.splitlines() if "ERROR" in l]
+        if not log and (build / "top.rpt").exists():          # Yosys stopped: its error, or where it died
+            rpt = [l.strip() for l in (build / "top.rpt").read_text(errors="replace").splitlines() if l.strip()]
+            errors = [f"yosys: {l}" for l in rpt if "ERROR" in l][:1] or (
+                [f"yosys stopped without an error (a crash; its log ends at: {rpt[-1][:120]})"] if rpt else [])
+        errors = errors or [str(e).splitlines()[-1] if str(e) else repr(e)]
         errors = over_capacity(log, platform.device) + errors
         fits = "does not fit" if any(k in " ".join(errors) for k in ("Unable to place", "not enough", "fit", "exceed",
                                                                      "needs")) else "failed to build"

@@ -113,7 +113,9 @@ def synth_cached(cfg: ChipConfig, target: str, cache: Path, synth: Callable | No
             rec = {"status": status, "message": why}
             # a Yosys 0.70 bug seen here on ECP5 (an assertion in ABC_OPS_REINTEGRATE after abc9; -nolutram and
             # -nowidelut do not avoid it, abc9 with -dff does): build once more with -dff, and say so
-            if attempt == 0 and target.startswith("ecp5") and "yosys: ERROR: Assert" in why:
+            # (also when Yosys died without a word: its ABC pass has overflowed the WebAssembly stack on ECP5 once)
+            yosys_died = not (build / target / "top.tim").exists()
+            if attempt == 0 and target.startswith("ecp5") and ("yosys: ERROR: Assert" in why or yosys_died):
                 opts, first_error = "-dff", why
                 shutil.rmtree(build, ignore_errors=True)
                 continue

@@ -208,6 +208,20 @@ def test_yosys_assertion_on_ecp5_is_retried_with_dff_and_said(tmp_path):
     rec = synth_cached(ChipConfig(layer_sizes=SIZES, lanes=2), "ecp5-25k", tmp_path, flaky)
     assert seen == ["", "-dff"] and rec["status"] == "ok" and rec["synth_opts"] == "-dff"
     assert rec["message"].startswith("built with yosys -dff (default flow: yosys: ERROR: Assert")
+    # a Yosys that died without an error line (no nextpnr log) is retried the same way
+    seen.clear()
+
+    def crashing(cfg, target, out, weights=None, baud=115200, synth_opts=""):
+        seen.append(synth_opts)
+        if synth_opts != "-dff":
+            d = Path(out) / target
+            d.mkdir(parents=True, exist_ok=True)
+            (d / "top.rpt").write_text("3.48. Executing ABC9 pass.\n")
+            raise SynthError("yosys stopped without an error (a crash; its log ends at: 3.48. Executing ABC9 pass.)")
+        return good(cfg, target, out)
+    rec = synth_cached(ChipConfig(layer_sizes=SIZES, lanes=3), "ecp5-25k", tmp_path, crashing)
+    assert seen == ["", "-dff"] and rec["status"] == "ok" and rec["synth_opts"] == "-dff"
+    assert "yosys stopped without an error" in rec["message"]
     # not on iCE40 (no such flow there): the failure is reported as it is
     seen.clear()
     rec = synth_cached(ChipConfig(layer_sizes=SIZES, lanes=2), "ice40-up5k", tmp_path, flaky)
