@@ -160,7 +160,7 @@ def cmd_synth(a: argparse.Namespace) -> int:
         return 1
     print(f"{r.target} ({r.device}) {r.layer_sizes} lanes={r.lanes} w{r.weight_bits}")
     print(f"  logic cells {r.logic_cells}/{r.logic_cells_total}  LUT4 {r.luts}  FF {r.ffs}  "
-          f"BRAM {r.bram}/{r.bram_total}  DSP {r.dsp}")
+          f"BRAM {r.bram}/{r.bram_total}  DSP {r.dsp}" + (f"  SPRAM {r.spram} (weights)" if r.spram else ""))
     print(f"  Fmax {r.fmax_mhz:.2f} MHz (board clock {r.clock_mhz:g} MHz: timing "
           f"{'met' if r.timing_met else 'NOT met - clock the design below Fmax'})  bitstream {r.bitstream or '-'}")
     print(f"  report {Path(a.out) / (r.target + '.json')}  ({r.seconds:.0f} s)")
