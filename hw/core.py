@@ -26,7 +26,8 @@ the schedule; :mod:`sim.model` is its bit- and cycle-exact model.
   CLEAR): walks events and groups, addresses the memories, accumulates and writes back membranes, emits
   spikes;
 * :class:`NeuronLanes` — per-lane arithmetic, pipelined: accumulate, saturate, fire, leak, reset;
-* :class:`WeightMemory` — the weight memory in banks with registered read data;
+* :class:`WeightMemory` — the weight memory in :class:`WeightBank` s with registered read data (built from
+  the target's block RAMs or SPRAM, :meth:`WeightMemory.bank_kind`);
 * :class:`EventList` — the spikes of one layer in one step, written by UPDATE, read by the next EVENT
   phase or by OUTPUT;
 * :class:`PerformanceCounters` — the saturating per-sample counters;
