@@ -192,33 +192,32 @@ def test_parallel_workers_fill_the_cache(tmp_path, fake_toolchain):
                                                                              for c in cfgs)
 
 
-def test_yosys_assertion_on_ecp5_is_retried_with_dff_and_said(tmp_path):
+def _fails_without_dff(seen: list, yosys_log: str, error: str):
+    """A stand-in synthesis that fails (Yosys's log ``yosys_log``, no nextpnr log) unless given ``-dff``."""
     good = FakeSynth()
-    seen = []
 
-    def flaky(cfg, target, out, weights=None, baud=115200, synth_opts=""):
+    def synth(cfg, target, out, weights=None, baud=115200, synth_opts=""):
         seen.append(synth_opts)
         if synth_opts != "-dff":
             d = Path(out) / target
             d.mkdir(parents=True, exist_ok=True)
-            (d / "top.rpt").write_text("ERROR: Assert `GetSize(conn.first) == GetSize(conn.second)' failed in rtlil.cc\n")
-            raise SynthError("failed to build")
+            (d / "top.rpt").write_text(yosys_log)
+            raise SynthError(error)
         return good(cfg, target, out)
+    return synth
 
+
+def test_yosys_assertion_on_ecp5_is_retried_with_dff_and_said(tmp_path):
+    seen = []
+    flaky = _fails_without_dff(seen, "ERROR: Assert `GetSize(conn.first) == GetSize(conn.second)' failed in "
+                                     "rtlil.cc\n", "failed to build")
     rec = synth_cached(ChipConfig(layer_sizes=SIZES, lanes=2), "ecp5-25k", tmp_path, flaky)
     assert seen == ["", "-dff"] and rec["status"] == "ok" and rec["synth_opts"] == "-dff"
     assert rec["message"].startswith("built with yosys -dff (default flow: yosys: ERROR: Assert")
     # a Yosys that died without an error line (no nextpnr log) is retried the same way
     seen.clear()
-
-    def crashing(cfg, target, out, weights=None, baud=115200, synth_opts=""):
-        seen.append(synth_opts)
-        if synth_opts != "-dff":
-            d = Path(out) / target
-            d.mkdir(parents=True, exist_ok=True)
-            (d / "top.rpt").write_text("3.48. Executing ABC9 pass.\n")
-            raise SynthError("yosys stopped without an error (a crash; its log ends at: 3.48. Executing ABC9 pass.)")
-        return good(cfg, target, out)
+    crashing = _fails_without_dff(seen, "3.48. Executing ABC9 pass.\n", "yosys stopped without an error (a crash; "
+                                                                        "its log ends at: 3.48. Executing ABC9 pass.)")
     rec = synth_cached(ChipConfig(layer_sizes=SIZES, lanes=3), "ecp5-25k", tmp_path, crashing)
     assert seen == ["", "-dff"] and rec["status"] == "ok" and rec["synth_opts"] == "-dff"
     assert "yosys stopped without an error" in rec["message"]
