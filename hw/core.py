@@ -451,7 +451,7 @@ class WeightBank(wiring.Component):
       and no fabric register has to sit between the block RAM and the bank select;
     * ``"spram"`` — iCE40 UltraPlus: ``ceil(width / 16)`` ``SB_SPRAM256KA`` (16K x 16 single-port RAMs, one
       port shared by the host's writes and the reads; a write wins) and a register. SPRAM is not
-      initialised by the bitstream: such a bank starts empty and the host writes the weights.
+      initialised by the bitstream: such a bank starts undefined and the host writes the weights.
 
     ``sim/primitives/<family>`` models the primitives for simulating a build (:func:`hw.export.verilog_text`
     with ``family=``). A read in the cycle the host writes the same word is undefined in every kind."""
