@@ -17,6 +17,7 @@ import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
+from hw.cli import number, sizes
 from hw.config import ChipConfig, ConfigError
 from hw.synth import ROUTERS, TARGETS, SynthError, synthesize
 
@@ -48,8 +49,8 @@ def _build(cfg_dict: dict, target: str, out: str, seed: int, router: str) -> dic
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--target", default="ecp5-25k", choices=TARGETS)
-    ap.add_argument("--sizes", default=None, help="layer sizes, e.g. 784,128,10 (default: ChipConfig's)")
-    ap.add_argument("--lanes", type=int, default=None)
+    ap.add_argument("--sizes", type=sizes, default=None, help="layer sizes, e.g. 784,128,10 (default: ChipConfig's)")
+    ap.add_argument("--lanes", type=number(int, 1, 64), default=None)
     ap.add_argument("--seeds", type=_seeds, default=_seeds("1-5"), help="e.g. 1-5 or 1,4,9 (default 1-5)")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--router", default=ROUTERS[0], choices=ROUTERS)
@@ -60,7 +61,7 @@ def main(argv=None) -> int:
     kw = {}
     try:
         if a.sizes:
-            kw["layer_sizes"] = tuple(int(v) for v in a.sizes.split(","))
+            kw["layer_sizes"] = a.sizes
         if a.lanes:
             kw["lanes"] = a.lanes
         cfg = ChipConfig(**kw)

@@ -499,7 +499,8 @@ class WeightBank(wiring.Component):
     def initvals(cls, words: Sequence[int]) -> list[int]:
         """The 64 ``INITVAL_xx`` of a ``DP16KD`` holding 36-bit ``words`` in its 512 x 36 mode: 18-bit halves
         (the low one first), 16 to a 320-bit row at a stride of 20 bits (Yosys's ``brams_map_16kd.v``)."""
-        halves = [(w >> (18 * h)) & 0x3FFFF for w in list(words) + [0] * (512 - len(words)) for h in (0, 1)]
+        depth = cls.DEPTH["dp16kd"]
+        halves = [(w >> (18 * h)) & 0x3FFFF for w in list(words) + [0] * (depth - len(words)) for h in (0, 1)]
         return [sum(halves[16 * r + i] << (20 * i) for i in range(16)) for r in range(64)]
 
     def _tiles(self):

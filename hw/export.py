@@ -18,6 +18,13 @@ TOPLEVEL = "spikeloop_core"
 FAMILIES = {"ecp5": "LFE5U-25F", "ice40": "iCE40UP5K"}
 
 
+def check_family(family: str | None) -> str | None:
+    """``family`` if it is None or one of :data:`FAMILIES`, else a ValueError naming the allowed values."""
+    if family is not None and family not in FAMILIES:
+        raise ValueError(f"family={family!r}: allowed values are None, {', '.join(FAMILIES)}")
+    return family
+
+
 def verilog_text(cfg: ChipConfig, weights: Sequence[np.ndarray] | None = None,
                  threshold_offsets: Sequence[np.ndarray] | None = None, family: str | None = None) -> str:
     """Verilog of :class:`hw.core.LifCore` (module ``spikeloop_core``); weights become memory contents.
@@ -26,9 +33,7 @@ def verilog_text(cfg: ChipConfig, weights: Sequence[np.ndarray] | None = None,
     from types import SimpleNamespace
     from amaranth.back import verilog
     from hw.core import LifCore
-    if family is not None and family not in FAMILIES:
-        raise ValueError(f"family={family!r}: allowed values are None, {', '.join(FAMILIES)}")
-    platform = SimpleNamespace(family=family, device=FAMILIES[family]) if family else None
+    platform = SimpleNamespace(family=family, device=FAMILIES[check_family(family)]) if family else None
     return verilog.convert(LifCore(cfg, weights, threshold_offsets), name=TOPLEVEL, platform=platform)
 
 

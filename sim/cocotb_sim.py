@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from hw.config import ChipConfig
-from hw.export import FAMILIES, TOPLEVEL, verilog_text
+from hw.export import TOPLEVEL, check_family, verilog_text
 from sim.chip import Chip, result_from_samples
 
 SIMULATORS = ("icarus", "verilator")
@@ -103,9 +103,7 @@ class CocotbChip(Chip):
                  family: str | None = None):
         if simulator not in SIMULATORS:
             raise ValueError(f"simulator={simulator!r}: allowed values are {SIMULATORS}")
-        if family is not None and family not in FAMILIES:
-            raise ValueError(f"family={family!r}: allowed values are None, {', '.join(FAMILIES)}")
-        self.family = family
+        self.family = check_family(family)
         super().__init__(cfg)
         reason = simulator_available(simulator)
         if reason:
