@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "experiments"
-MH_KW = {"iters": 3000}
+MH_KW = {"iters": 3000, "lik_std": 0.5}          # the set-up these experiments were run with
 #: a chip that resets a firing neuron to zero (the default subtracts the threshold); ``_setup`` fits its sizes
 ZERO = {"layer_sizes": [30, 16, 2], "lanes": 8, "beta": 0.9, "reset": "zero"}
 #: the MH set-ups the diagnosis compares (job fields, see :func:`_setup`)
@@ -47,17 +47,14 @@ def _setup(args):
          "faults": {}, "tag": None, "backend": "fast", "quantiser": "maxabs", **args}
     from hw.config import ChipConfig
     from sim.faults import Faults
-    from train.common import with_bias_channel
     from train.config import TrainConfig, default_chip
     from train.run import prepare
     method, seed = a["method"], a["seed"]
     params = a["params"] if a["params"] is not None else (MH_KW if method == "mh" else {"epochs": EPOCHS[method]})
     faults = Faults(**{"distortion": a["sigma"], "seed": seed, **a["faults"]})
     tc = TrainConfig(method=method, dataset=a["dataset"], faults=faults, seed=seed, train_size=a["train_size"],
-                     params=params, backend=a["backend"], quantiser=a["quantiser"])
-    _, data = prepare(tc)
-    if a["bias"]:
-        data = with_bias_channel(data)
+                     params=params, backend=a["backend"], quantiser=a["quantiser"], bias_input=a["bias"])
+    _, data = prepare(tc)                       # with the bias input channel when a["bias"]
     n_in, n_out = data.x_train.shape[2], data.n_classes
     if a["chip"]:
         cfg = ChipConfig.from_dict(a["chip"])

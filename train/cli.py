@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hw.cli import chip_arguments, chip_overrides, check_writable, load_chip, load_programme, number
+from hw.cli import chip_arguments, chip_overrides, check_writable, load_chip, load_programme, number, on_off
 from hw.config import ConfigError
 from sim.chip import BACKENDS
 from train.quant import SCALES
@@ -29,7 +29,7 @@ def _method_params():
 
 
 def cmd_train(a: argparse.Namespace) -> int:
-    from train.config import TrainConfig, default_chip
+    from train.config import TrainConfig
     from train.run import load_split, run_training
     from sim.faults import Faults
     params = {}
@@ -45,17 +45,18 @@ def cmd_train(a: argparse.Namespace) -> int:
     tc = TrainConfig(method=a.method, dataset=a.dataset, data_path=a.data_path, encoder=a.encoder, steps=a.steps,
                      train_size=a.train_size, theta=a.theta, surrogate=a.surrogate,
                      surrogate_scale=a.surrogate_scale, quantiser=a.quantiser, params=params, faults=faults, backend=a.backend, seed=a.seed,
-                     threads=a.threads)
+                     threads=a.threads, bias_input=a.bias_input)
     if a.out:
         check_writable(a.out, "--out", is_dir=False)
     split = load_split(tc)
     overrides = chip_overrides(a)
     if a.config or overrides:
-        base = None if a.config else default_chip(tc.dataset, split.n_features, split.n_classes)
+        base = None if a.config else tc.chip_for(split.n_features, split.n_classes)
         tc = tc.replace(chip=load_chip(a.config, overrides, base=base))
     cfg = tc.chip_for(split.n_features, split.n_classes)
     print(f"chip {cfg.layer_sizes} lanes={cfg.lanes} w{cfg.weight_bits}/m{cfg.membrane_bits} "
-          f"beta={[round(b, 4) for b in cfg.beta_effective]} reset={cfg.reset}; {tc.method} {dict(tc.params)}")
+          f"beta={[round(b, 4) for b in cfg.beta_effective]} reset={cfg.reset}; {tc.method} {dict(tc.params)}"
+          f"{'; bias input on' if tc.bias else ''}")
     r = run_training(tc, split=split)
     print(f"{r.method} on {tc.dataset}: software accuracy {r.software_accuracy:.4f}, "
           f"on-chip accuracy {r.chip_accuracy:.4f} (test), {r.seconds:.1f} s")
@@ -137,6 +138,11 @@ def register(sub) -> None:
     p.add_argument("--quantiser", default="maxabs", choices=list(SCALES),
                    help="per-layer weight scale: max-abs, or least squared error (better at 2-3-bit weights)")
     p.add_argument("--train-size", dest="train_size", type=number(int, 1), help="training samples to keep")
+    p.add_argument("--bias-input", dest="bias_input", type=on_off, metavar="{on,off}",
+                   help="one more input that spikes at every step (its weights act as biases; the chip gets one "
+                        "more input). Default: the method's (" + ", ".join(
+                            f"{t.name} {'on' if t.bias_input else 'off'}" for t in TRAINERS.values())
+                        + "; off on conv chips)")
     g = p.add_argument_group("method parameters (defaults from train.trainers.TRAINERS)")
     for name, (param, users) in _method_params().items():
         kind = int if param.integer else float

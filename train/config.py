@@ -62,7 +62,8 @@ class FrozenParams(dict):
 
 
 def default_chip(dataset: str, n_features: int, n_classes: int, hidden: int | None = None) -> ChipConfig:
-    """The chip a dataset trains on when none is given: ``n_features``-``hidden``-``n_classes``, 8 lanes."""
+    """The chip a dataset trains on when none is given: ``n_features``-``hidden``-``n_classes``, 8 lanes
+    (``n_features`` counts every input the chip gets, the bias input too)."""
     h = hidden or DEFAULT_HIDDEN.get(dataset, 64)
     return ChipConfig(layer_sizes=(n_features, h, n_classes), lanes=8, beta=0.9)
 
@@ -86,6 +87,10 @@ class TrainConfig:
     backend: str = "fast"
     seed: int = 0
     threads: int = 1                      # torch threads of the software network (see train.run)
+    #: one more input that spikes at every step (:func:`train.common.with_bias_channel`); its weights act as
+    #: per-neuron biases. None: the method's default (``Trainer.bias_input``; off on conv chips).
+    #: The chip's ``layer_sizes[0]`` counts it.
+    bias_input: bool | None = None
 
     def __post_init__(self):
         check_choice("method", self.method, TRAINERS)
@@ -113,12 +118,25 @@ class TrainConfig:
         if not isinstance(self.params, Mapping):
             raise ConfigError(f"params: expected a table of {self.method} parameters, got {self.params!r}")
         object.__setattr__(self, "params", FrozenParams(get_trainer(self.method).complete(dict(self.params))))
+        if self.bias_input is not None and not isinstance(self.bias_input, bool):
+            raise ConfigError(f"bias_input={self.bias_input!r}: expected true or false")
+        if self.bias_input and self.chip is not None and self.chip.input_shape is not None:
+            raise ConfigError("bias_input=true: a conv chip (input_shape) has no place for the always-on bias "
+                              "input; set bias_input=false")
         self.spec     # validates surrogate and its scale
 
     # -- what the pieces downstream need -------------------------------------------------------------
     @property
     def trainer(self):
         return TRAINERS[self.method]
+
+    @property
+    def bias(self) -> bool:
+        """Whether the run has the bias input: ``bias_input``, or when that is None the method's default
+        (off on a conv chip)."""
+        if self.bias_input is not None:
+            return self.bias_input
+        return bool(self.trainer.bias_input and (self.chip is None or self.chip.input_shape is None))
 
     @property
     def spec(self) -> NetSpec:
@@ -128,11 +146,12 @@ class TrainConfig:
                        qat=self.trainer.qat)
 
     def chip_for(self, n_features: int, n_classes: int) -> ChipConfig:
-        return self.chip or default_chip(self.dataset, n_features, n_classes)
+        """The chip for a dataset of ``n_features`` features (the bias input, if any, comes on top)."""
+        return self.chip or default_chip(self.dataset, n_features + self.bias, n_classes)
 
     def replace(self, **changes) -> "TrainConfig":
-        if "method" in changes and "params" not in changes and changes["method"] != self.method:
-            changes["params"] = {}          # another method: its own defaults
+        if "method" in changes and changes["method"] != self.method:
+            changes.setdefault("params", {})        # another method: its own defaults
         return dataclasses.replace(self, **changes)
 
     # -- files ----------------------------------------------------------------------------------------
@@ -141,6 +160,7 @@ class TrainConfig:
         d["params"] = dict(self.params)
         d["faults"] = dataclasses.asdict(self.faults)
         d["chip"] = self.chip.to_dict() if self.chip else None
+        d["bias_input"] = self.bias                 # as the run had it (a method default written out)
         return {k: v for k, v in d.items() if v is not None}
 
     @classmethod

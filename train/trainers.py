@@ -54,6 +54,9 @@ class Trainer:
     description: str
     qat: bool = False               # the software mirror fake-quantises its weights (BPTT+QAT)
     chip_in_loop: bool = True       # the chip is used during training, not only to deploy
+    #: the method's default for :attr:`train.config.TrainConfig.bias_input` (an always-on input channel),
+    #: the set-up chosen on validation accuracy (docs/guides/training.md, record ``mh_setup``)
+    bias_input: bool = False
 
     def resolve(self) -> Callable:
         module, fn = self.function.split(":")

@@ -191,7 +191,9 @@ def main(argv: list[str] | None = None) -> int:
         import optuna
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    from train.common import one_line_warnings
     from train.surrogates import TrainingDiverged
+    one_line_warnings()
     try:
         return a.func(a)
     except ConfigError as e:

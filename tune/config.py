@@ -5,7 +5,8 @@ Sections: ``[study]`` (name, storage, n_trials, sampler, objective, weights, see
 not told about; see :mod:`sim.faults`), ``[chip]`` (ChipConfig fields, also ``input_shape`` and ``layers`` of a
 conv chip, see ``docs/chip.md``; beta is searched, the chip threshold follows from the software threshold
 ``theta``), ``[device]`` (a profile name in ``base`` plus overrides),
-``[search]`` (methods, surrogates, surrogate_scale_factor, beta, theta, optional lanes / weight_bits / overlap choices)
+``[search]`` (methods, surrogates, surrogate_scale_factor, beta, theta, optional lanes / weight_bits / overlap /
+bias_input choices; without ``bias_input`` each method trains with its default, ``Trainer.bias_input``)
 and ``[search.<method>]`` for each method's own ranges (the parameters of :data:`train.trainers.TRAINERS`);
 ``[hardware]`` (optional: ``fits`` — a part every design must fit, synthesised once per structure through
 :func:`tune.dse.synth_cached`; ``synth_cache`` — its directory; ``clock`` — ``"fmax"`` scores latency at the
@@ -154,6 +155,7 @@ class StudyConfig:
     lanes: tuple | None = None      # hardware knobs (None = fixed to [chip])
     weight_bits: tuple | None = None
     overlap: tuple | None = None    # [search] overlap = [true, false]: the chip's UPDATE/EVENT overlap
+    bias_input: tuple | None = None  # [search] bias_input = [true, false] (None: each method's default)
     fits: str | None = None         # [hardware]: a part the design must fit (a constraint), or None
     synth_cache: Path | None = None
     clock: str = "device"           # "fmax": latency at the post-route Fmax on `fits`; "device": [device]
@@ -235,12 +237,14 @@ class StudyConfig:
         chip = ChipConfig.from_dict(_table(d, "chip", ""))
         train = TrainConfig(dataset=da.get("dataset", "breast_cancer"), data_path=da.get("data_path"),
                             steps=da.get("steps", 16), encoder=da.get("encoder", "rate"),
-                            train_size=da.get("train_size"), faults=faults, chip=chip, seed=seed)
+                            train_size=da.get("train_size"), faults=faults, chip=chip, seed=seed,
+                            bias_input=False)   # the shared data; each trial adds the bias input it has
         dev = _table(d, "device", "") or {"base": "ice40up5k"}
         dev.setdefault("name", dev.get("base", "custom"))
         device = DeviceProfile.from_dict(dev)
         se = _table(d, "search", "")
-        _check_keys(se, ("methods", "surrogates", "lanes", "weight_bits", "overlap") + tuple(COMMON) + METHODS,
+        _check_keys(se, ("methods", "surrogates", "lanes", "weight_bits", "overlap", "bias_input") + tuple(COMMON)
+                    + METHODS,
                     "search")
         methods = se.get("methods", ["bptt", "cilspl", "mh"])
         if not isinstance(methods, list) or not methods or any(m not in METHODS for m in methods):
@@ -272,6 +276,15 @@ class StudyConfig:
         if overlap is not None and (not isinstance(overlap, list) or not overlap or
                                     not all(isinstance(x, bool) for x in overlap)):
             raise ConfigError(f"search.overlap={overlap!r}: expected a list of true/false")
+        bias = se.get("bias_input")
+        if isinstance(bias, bool):
+            bias = [bias]
+        if bias is not None and (not isinstance(bias, list) or not bias or
+                                 not all(isinstance(x, bool) for x in bias)):
+            raise ConfigError(f"search.bias_input={bias!r}: expected true, false or a list of them")
+        if bias and any(bias) and chip.input_shape is not None:
+            raise ConfigError("search.bias_input: a conv chip (chip.input_shape) has no place for the bias input; "
+                              "use bias_input = false")
         hw = _table(d, "hardware", "")
         _check_keys(hw, ("fits", "synth_cache", "clock"), "hardware")
         fits = hw.get("fits")
@@ -290,5 +303,6 @@ class StudyConfig:
                    methods=tuple(methods), surrogates=tuple(surrogates), ranges=ranges,
                    method_ranges=method_ranges, lanes=tuple(lanes) if lanes else None,
                    weight_bits=tuple(wbits) if wbits else None,
-                   overlap=tuple(dict.fromkeys(overlap)) if overlap else None, fits=fits,
+                   overlap=tuple(dict.fromkeys(overlap)) if overlap else None,
+                   bias_input=tuple(dict.fromkeys(bias)) if bias else None, fits=fits,
                    synth_cache=Path(cache).expanduser().resolve(), clock=clock)

@@ -2,7 +2,8 @@
 
 Objectives on the validation split, measured on the simulated chip: accuracy (max), mean latency in µs
 (min), FPS/W (max), subject to beating the majority-class accuracy (so silent networks, which are
-fastest, do not crowd the Pareto front) — or, with ``objective = "weighted"``, their weighted sum (one value, so pruning of
+fastest, do not crowd the Pareto front; a dead network — silent output layer, :func:`train.common.dead_network`
+— is pruned with the reason in its ``dead_network`` user attribute, never ranked) — or, with ``objective = "weighted"``, their weighted sum (one value, so pruning of
 the long methods works through the reported intermediate values).
 """
 from __future__ import annotations
@@ -15,7 +16,7 @@ import optuna
 from sim.power import performance
 from train.common import Encoded
 from train.config import TrainConfig
-from train.run import run_training
+from train.run import run_training, with_bias
 from train.surrogates import SURROGATES
 from tune.config import Range, StudyConfig
 
@@ -58,10 +59,18 @@ def trial_config(trial: optuna.Trial, sc: StudyConfig) -> TrainConfig:
     if sc.overlap:
         cfg = cfg.replace(overlap=trial.suggest_categorical("overlap", list(sc.overlap)))
     params = {name: _suggest(trial, f"{method}_{name}", r) for name, r in sc.method_ranges[method].items()}
+    if sc.bias_input is None:
+        bias = sc.train.replace(method=method, bias_input=None, chip=cfg).bias     # the method's default
+    elif len(sc.bias_input) == 1:
+        bias = sc.bias_input[0]
+    else:
+        bias = trial.suggest_categorical("bias_input", list(sc.bias_input))
+    if bias:        # [chip] layer_sizes[0] is the dataset's features: the bias input is one more
+        cfg = cfg.replace(layer_sizes=(cfg.layer_sizes[0] + 1,) + tuple(cfg.layer_sizes[1:]))
     default = SURROGATES[surrogate][2]
     return sc.train.replace(method=method, surrogate=surrogate, theta=theta, params=params, chip=cfg,
                             surrogate_scale=None if default is None else default * factor,
-                            seed=sc.seed + trial.number)
+                            seed=sc.seed + trial.number, bias_input=bias)
 
 
 def interchange_metrics(r, data: Encoded) -> dict:
@@ -112,6 +121,10 @@ def objective(trial: optuna.Trial, sc: StudyConfig, data: Encoded):
                 raise optuna.TrialPruned(f"pruned at step {step} (intermediate value {value:.3f})")
 
     r = run_training(tc, data=data, progress=False, callback=report)
+    if r.extra.get("dead"):     # never ranked: pruned with the reason (a silent network is fast and useless)
+        trial.set_user_attr("dead_network", r.extra["dead"])
+        trial.set_user_attr("train_seconds", r.seconds)
+        raise optuna.TrialPruned(r.extra["dead"])
     cfg = tc.chip
     perf = performance({k: np.array([v]) for k, v in r.val_activity.items()}, sc.device, clock)
     test_perf = performance({k: np.array([v]) for k, v in r.activity.items()}, sc.device, clock)
@@ -125,7 +138,7 @@ def objective(trial: optuna.Trial, sc: StudyConfig, data: Encoded):
              "energy_nj": perf.energy_nj, "cycles": perf.cycles, "train_seconds": r.seconds,
              # the three measured objectives, also in a weighted study whose value is their weighted sum
              "val_accuracy": r.chip_val_accuracy, "latency_us": perf.latency_us, "fps_per_watt": perf.fps_per_watt}
-    attrs |= interchange_metrics(r, data)
+    attrs |= interchange_metrics(r, with_bias(tc, data))
     for k, v in attrs.items():
         trial.set_user_attr(k, v)
     # feasible only if better than always answering the majority class (a silent network does that)

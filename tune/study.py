@@ -140,7 +140,9 @@ def _worker(sc: StudyConfig, n_total: int, worker: int, show_progress: bool, par
     import torch
     from tqdm import tqdm
     torch.set_num_threads(1)
+    from train.common import one_line_warnings
     from train.run import prepare
+    one_line_warnings()
     from tune.objective import objective
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
@@ -215,9 +217,10 @@ def run_study(sc: StudyConfig, jobs: int = 1, baseline: bool = True) -> optuna.S
     if baseline and not study.trials and "bptt" in sc.methods and "atan" in sc.surrogates:
         # snnTorch tutorial defaults (beta 0.95, threshold 1, arctan) as the reference point
         params = {"method": "bptt", "surrogate": "atan", "surrogate_scale_factor": 1.0, "beta": 0.95, "theta": 1.0}
-        study.enqueue_trial({k: v for k, v in params.items() if k in ("method", "surrogate") or
-                             not sc.ranges[k].fixed}, user_attrs={"baseline": "snntorch defaults"},
-                            skip_if_exists=True)
+        params = {k: v for k, v in params.items() if k in ("method", "surrogate") or not sc.ranges[k].fixed}
+        if sc.bias_input and len(sc.bias_input) > 1:
+            params["bias_input"] = False                     # snnTorch's network has no bias input
+        study.enqueue_trial(params, user_attrs={"baseline": "snntorch defaults"}, skip_if_exists=True)
     if missing_trials(study, sc.n_trials) == 0:
         return study
     waiting = len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
