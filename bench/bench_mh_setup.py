@@ -1,12 +1,13 @@
 """Which set-up MH and CIL-SPL train with by default, chosen on validation accuracy; then the check on new seeds.
 
-    python -m bench.bench_mh_setup select [--seeds 0 1 2 3 4] [--publish]   # record mh_setup
+    python -m bench.bench_mh_setup select [--verify 4] [--publish]   # record mh_setup
     python -m bench.bench_mh_setup check [--seeds 101 102 103 104 105] [--publish]   # record mh_cli_distortion
 
-``select`` trains every candidate set-up (bias input on/off, MH's ``lik_std``) on the same seeds (paired: the
-seed draws the split, the initial weights and the chip's fault instance), at membrane distortion σ = 0 and 4,
-and ranks them by mean **validation** accuracy over both σ; the test accuracy is recorded beside it but chooses
-nothing. ``check`` runs ``spikeloop train --method {mh,bptt} --distortion 4`` with default flags (the command
+``select`` compares the candidate set-ups (bias input on/off, MH's ``lik_std``) on the same seeds (paired: the
+seed draws the split, the initial weights and the chip's fault instance) over membrane distortion σ, from the
+runs of ``bench/experiments.py distortion`` / ``distortionfix`` (re-running a few with the current code to show
+they are reproduced), and ranks them by mean **validation** accuracy over σ; the test accuracy is recorded
+beside it but chooses nothing. ``check`` runs ``spikeloop train --method {mh,bptt} --distortion 4`` with default flags (the command
 line itself, in-process) on seeds that chose nothing.
 """
 from __future__ import annotations
@@ -22,17 +23,19 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import numpy as np  # noqa: E402
+
 from bench.records import Recorder, add_record_args, spread  # noqa: E402
 
-SIGMAS = (0.0, 4.0)
-#: candidate set-ups: label -> (method, bias_input, method parameters)
+#: candidate set-ups: label -> (method, bias_input, method parameters, label of its runs in the experiments'
+#: records docs/experiments/distortion.json (no bias input) and distortionfix.json (bias input))
 CANDIDATES = {
-    "mh, no bias, lik_std 0.5": ("mh", False, {"lik_std": 0.5}),
-    "mh, bias, lik_std 0.5": ("mh", True, {"lik_std": 0.5}),
-    "mh, bias, lik_std 1": ("mh", True, {"lik_std": 1.0}),
-    "cilspl, no bias": ("cilspl", False, {}),
-    "cilspl, bias": ("cilspl", True, {}),
+    "mh, no bias, lik_std 0.5": ("mh", False, {"lik_std": 0.5}, "mh"),
+    "mh, bias, lik_std 1": ("mh", True, {"lik_std": 1.0}, "mh +bias, lik_std 1"),
+    "cilspl, no bias": ("cilspl", False, {}, "cilspl"),
+    "cilspl, bias": ("cilspl", True, {}, "cilspl +bias"),
 }
+ROWS = ("docs/experiments/distortion.json", "docs/experiments/distortionfix.json")
 
 
 def _select_job(job):
@@ -42,7 +45,8 @@ def _select_job(job):
     from train.config import TrainConfig
     from train.run import run_training
     label, sigma, seed = job
-    method, bias, params = CANDIDATES[label]
+    method, bias, params, _ = CANDIDATES[label]
+    params = {"iters": 3000, **params} if method == "mh" else {"epochs": 30, **params}
     tc = TrainConfig(method=method, seed=seed, bias_input=bias, params=params,
                      faults=Faults(seed=seed, distortion=sigma))
     r = run_training(tc, progress=False)
@@ -77,31 +81,43 @@ def _run(fn, jobs, workers):
 
 
 def select(a) -> None:
-    jobs = [(label, sg, s) for label in CANDIDATES for sg in SIGMAS for s in a.seeds]
-    with Recorder("mh_setup", args=a, seeds=a.seeds, params={"dataset": "breast_cancer", "sigmas": SIGMAS,
-                  "candidates": {k: list(v) for k, v in CANDIDATES.items()}, "workers": a.workers}) as rec:
-        rows = _run(_select_job, jobs, a.workers)
-        for r in rows:
-            rec.round(**r)
+    """The paired comparison from the training runs of ``bench/experiments.py distortion`` / ``distortionfix``
+    (5 seeds x σ, every run's validation and test accuracy), after re-running ``--verify`` of them with the
+    current code (TrainConfig.bias_input) to show they are reproduced exactly."""
+    from bench.records import ROOT
+    rows = []
+    for f in ROWS:
+        rows += [dict(r, source=f) for r in json.loads((ROOT / f).read_text())]
+    by = {(lab, r["sigma"], r["seed"]): r for lab, c in CANDIDATES.items() for r in rows if r["label"] == c[3]}
+    sigmas = sorted({k[1] for k in by if all((lab, k[1], k[2]) in by for lab in CANDIDATES)})
+    seeds = sorted({k[2] for k in by})
+    verify = [(lab, 4.0, 0) for lab in CANDIDATES][:a.verify]
+    with Recorder("mh_setup", args=a, seeds=seeds, params={"dataset": "breast_cancer", "sigmas": sigmas,
+                  "candidates": {k: list(v) for k, v in CANDIDATES.items()}, "rows_from": list(ROWS),
+                  "verified_by_rerun": verify}) as rec:
+        again = _run(_select_job, verify, a.workers)
+        for (lab, sg, sd), r in zip(verify, again):
+            old = by[(lab, sg, sd)]
+            rec.round(kind="rerun", **r, recorded_val=old["val"], recorded_test=old["chip"],
+                      same=(r["val"] == old["val"] and r["test"] == old["chip"]))
+        for (lab, sg, sd), r in sorted(by.items()):
+            if sg in sigmas:
+                rec.round(kind="row", label=lab, sigma=sg, seed=sd, val=r["val"], test=r["chip"], source=r["source"])
         summary = {}
-        for label in CANDIDATES:
-            mine = [r for r in rows if r["label"] == label]
-            summary[label] = {"method": CANDIDATES[label][0],
-                              "val_mean_over_sigmas": spread([r["val"] for r in mine])["mean"],
-                              **{f"sigma{sg:g}": {"val": spread([r["val"] for r in mine if r["sigma"] == sg]),
-                                                  "test": spread([r["test"] for r in mine if r["sigma"] == sg])}
-                                 for sg in SIGMAS}}
+        for lab in CANDIDATES:
+            summary[lab] = {"method": CANDIDATES[lab][0], "val_mean_over_sigmas": float(np.mean(
+                [by[(lab, sg, sd)]["val"] for sg in sigmas for sd in seeds])),
+                **{f"sigma{sg:g}": {"val": spread([by[(lab, sg, sd)]["val"] for sd in seeds]),
+                                    "test": spread([by[(lab, sg, sd)]["chip"] for sd in seeds])} for sg in sigmas}}
         for method in ("mh", "cilspl"):
             labels = [k for k in CANDIDATES if CANDIDATES[k][0] == method]
             best = max(labels, key=lambda k: summary[k]["val_mean_over_sigmas"])
             ref = labels[0]
-            paired = {}
-            for k in labels[1:]:
-                d = [r["val"] - q["val"] for r in rows if r["label"] == k for q in rows
-                     if q["label"] == ref and q["seed"] == r["seed"] and q["sigma"] == r["sigma"]]
-                paired[k] = spread(d)
+            paired = {k: spread([by[(k, sg, sd)]["val"] - by[(ref, sg, sd)]["val"] for sg in sigmas for sd in seeds])
+                      for k in labels[1:]}
             rec.summary[method] = {"chosen": best, "reference": ref, "paired_val_minus_reference": paired}
         rec.summary["candidates"] = summary
+        rec.summary["reproduced"] = all(r["same"] for r in rec.rounds if r.get("kind") == "rerun")
     print(VIEWS["select"](rec.as_dict()))
 
 
@@ -127,19 +143,26 @@ def _pm(s: dict, scale: float = 1.0, fmt: str = ".3f") -> str:
 
 
 def view_select(rec: dict) -> str:
-    seeds = rec["seeds"]
+    seeds, sigmas = rec["seeds"], rec["params"]["sigmas"]
     c = rec["summary"]["candidates"]
-    lines = [f"Breast cancer, seeds {', '.join(map(str, seeds))} (paired), mean ± std over the seeds; the choice is "
-             "the highest mean validation accuracy over σ = 0 and 4 (test accuracy chose nothing):", "",
-             "| set-up | val σ=0 | val σ=4 | test σ=0 | test σ=4 | chosen |", "|---|---|---|---|---|---|"]
+    lines = [f"Breast cancer, seeds {', '.join(map(str, seeds))} (paired: a seed draws the split, the initial weights "
+             "and the chip's fault instance), mean ± std over the seeds of the on-chip **validation** accuracy; the "
+             f"choice is the highest mean over σ = {', '.join(f'{x:g}' for x in sigmas)} (test accuracy, in the "
+             "record, chose nothing):", "",
+             "| set-up | " + " | ".join(f"val σ={x:g}" for x in sigmas) + " | mean | chosen |",
+             "|---" * (len(sigmas) + 3) + "|"]
     for k, v in c.items():
-        chosen = "**yes**" if rec["summary"][v["method"]]["chosen"] == k else ""
-        lines.append(f"| {k} | {_pm(v['sigma0']['val'])} | {_pm(v['sigma4']['val'])} | {_pm(v['sigma0']['test'])} "
-                     f"| {_pm(v['sigma4']['test'])} | {chosen} |")
-    lines += ["", "Paired validation difference against the first set-up of each method (all σ, "
-              f"{2 * len(seeds)} pairs): " + "; ".join(
-                  f"{k}: {_pm(d, 100, '+.1f')} points" for m in ("mh", "cilspl")
-                  for k, d in rec["summary"][m]["paired_val_minus_reference"].items())]
+        chosen = "**default**" if rec["summary"][v["method"]]["chosen"] == k else ""
+        lines.append(f"| {k} | " + " | ".join(_pm(v[f'sigma{x:g}']['val']) for x in sigmas)
+                     + f" | {v['val_mean_over_sigmas']:.3f} | {chosen} |")
+    n = len(seeds) * len(sigmas)
+    lines += ["", f"Paired validation difference to the first set-up of each method ({n} pairs): " + "; ".join(
+        f"{k}: {_pm(d, 100, '+.1f')} points" for m in ("mh", "cilspl")
+        for k, d in rec["summary"][m]["paired_val_minus_reference"].items())
+        + ". The runs are those of `bench/experiments.py distortion` and `distortionfix`; re-running "
+        f"{len(rec['params']['verified_by_rerun'])} of them with the current code (`TrainConfig.bias_input`) gave "
+        + ("the same accuracies bit for bit." if rec["summary"]["reproduced"] else "DIFFERENT accuracies (see the "
+           "record's rounds).")]
     return "\n".join(lines)
 
 
@@ -161,6 +184,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+")
     ap.add_argument("--sigma", type=float, default=4.0, help="check: the distortion (default 4)")
     ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
+    ap.add_argument("--verify", type=int, default=4, help="select: re-run this many recorded runs (σ=4, seed 0)")
     add_record_args(ap)
     a = ap.parse_args()
     if a.seeds is None:

@@ -94,14 +94,15 @@ TRAINERS: dict[str, Trainer] = {t.name: t for t in (
             "BPTT with quantisation-aware training (weights fake-quantised to the chip's format)",
             qat=True, chip_in_loop=False),
     Trainer("cilspl", "train.cilspl:train_cilspl", _GRADIENT,
-            "CIL-SPL: the chip's spikes forward, the software mirror's surrogate gradients backward"),
+            "CIL-SPL: the chip's spikes forward, the software mirror's surrogate gradients backward",
+            bias_input=True),
     Trainer("mh", "train.mh:train_mh", (
         Param("iters", 3000, 1, 10_000_000, integer=True, help="chain length"),
         Param("burn_in", None, 0, 10_000_000, integer=True,
               help="iterations that adapt the step and are discarded (default: half of iters)"),
         Param("thin", 5, 1, 10_000_000, integer=True, help="keep every thin-th state after burn-in"),
         Param("prior_std", 0.5, 1e-3, 100.0, log=True, help="Gaussian prior std of the weights"),
-        Param("lik_std", 0.5, 1e-3, 100.0, log=True, help="likelihood std on output firing rates"),
+        Param("lik_std", 1.0, 1e-3, 100.0, log=True, help="likelihood std on output firing rates"),
         Param("step", 0.05, 1e-6, 10.0, log=True, help="initial proposal step"),
         Param("target_accept", 0.3, 0.01, 0.99, help="acceptance rate the burn-in adapts the step toward"),
         Param("block_frac", 0.1, 1e-4, 1.0, log=True, help="fraction of the weights changed per proposal"),
@@ -113,7 +114,8 @@ TRAINERS: dict[str, Trainer] = {t.name: t for t in (
               help="likelihood exponent at the start of burn-in, rising to 1 by half of burn-in"),
         Param("layer_steps", 0, 0, 1, integer=True,
               help="1: propose within one layer at a time, one adapted step size per layer")),
-        "Metropolis-Hastings: weights inferred from the chip's answers alone (no gradients)"),
+        "Metropolis-Hastings: weights inferred from the chip's answers alone (no gradients)",
+        bias_input=True),
 )}
 
 METHODS = tuple(TRAINERS)

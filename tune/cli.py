@@ -37,6 +37,13 @@ def cmd_study_run(a: argparse.Namespace) -> int:
     from tune.study import missing_trials, run_study
     sc = _study_config(a)
     study = run_study(sc, jobs=a.jobs, new=a.new)
+    if sc.recheck_seeds and sc.objective == "multi" and not missing_trials(study, sc.n_trials):
+        from tune.recheck import candidates, recheck
+        n = len(candidates(study, sc))
+        if n:
+            print(f"re-checking {n} trial(s) (the baseline and the best Pareto trials) on {sc.recheck_seeds} fresh "
+                  "seeds, paired ([report] recheck_seeds / recheck_trials)", flush=True)
+            recheck(study, sc, jobs=a.jobs)
     done = [t for t in study.trials if t.state.name == "COMPLETE"]
     print(f"study {sc.name!r} in {sc.storage}: {len(done)} complete, "
           f"{sum(t.state.name == 'PRUNED' for t in study.trials)} pruned, "

@@ -1,7 +1,8 @@
 """Study configuration: a TOML file with validated fields (every error names the field and its range).
 
 Sections: ``[study]`` (name, storage, n_trials, sampler, objective, weights, seed, out — default
-``runs/<name>`` —, max_consecutive_failures), ``[data]``
+``runs/<name>`` —, max_consecutive_failures, seeds_per_trial), ``[report]`` (recheck_seeds, recheck_trials: the
+re-run of the Pareto trials on fresh seeds, :mod:`tune.recheck`), ``[data]``
 (dataset, data_path, steps, encoder, train_size), ``[faults]`` (the chip's non-idealities the trainers are
 not told about; see :mod:`sim.faults`), ``[chip]`` (ChipConfig fields, also ``input_shape`` and ``layers`` of a
 conv chip, see ``docs/chip.md``; beta is searched, the chip threshold follows from the software threshold
@@ -34,6 +35,12 @@ METHODS = tuple(TRAINERS)
 SAMPLERS = ("nsga2", "tpe", "gp", "random")
 OBJECTIVES = ("multi", "weighted")
 OBJECTIVE_NAMES = ("accuracy", "latency_us", "fps_per_watt")
+
+#: ``[report]`` defaults: after the search the baseline and up to ``RECHECK_TRIALS`` Pareto trials are re-run on
+#: ``RECHECK_SEEDS`` fresh seeds (new split, encoding, initial weights and fault instance), paired by seed, and
+#: the report ranks them by those means (:mod:`tune.recheck`)
+RECHECK_SEEDS = 5
+RECHECK_TRIALS = 3
 
 #: the searched parameters common to every method (method parameters: train.trainers.TRAINERS)
 COMMON = {
@@ -178,6 +185,9 @@ class StudyConfig:
     synth_cache: Path | None = None
     clock: str = "device"           # "fmax": latency at the post-route Fmax on `fits`; "device": [device]
     max_consecutive_failures: int = 3   # the study stops after this many failed trials in a row (per worker)
+    seeds_per_trial: int = 1        # [study]: training seeds each trial is scored on (mean; std as user attribute)
+    recheck_seeds: int = RECHECK_SEEDS    # [report]: fresh seeds the Pareto trials and the baseline are re-run on
+    recheck_trials: int = RECHECK_TRIALS  # [report]: at most this many Pareto trials re-run (besides the baseline)
 
     # the base training config's parts, by their old names
     dataset = property(lambda self: self.train.dataset)
@@ -230,13 +240,13 @@ class StudyConfig:
 
     @classmethod
     def from_dict(cls, d: dict, overrides: dict | None = None) -> "StudyConfig":
-        _check_keys(d, ("study", "data", "faults", "chip", "device", "search", "hardware"), "top level")
+        _check_keys(d, ("study", "data", "faults", "chip", "device", "search", "hardware", "report"), "top level")
         st, da = _table(d, "study", ""), _table(d, "data", "")
         for k, v in (overrides or {}).items():
             if v is not None:
                 st[k] = v
         _check_keys(st, ("name", "storage", "n_trials", "sampler", "objective", "weights", "seed", "out",
-                         "max_consecutive_failures"), "study")
+                         "max_consecutive_failures", "seeds_per_trial"), "study")
         _check_keys(da, ("dataset", "data_path", "steps", "encoder", "train_size"), "data")
         name = check_name(st.get("name", "spikeloop"), "--name" if (overrides or {}).get("name") else "study.name")
         storage, out = st.get("storage", "sqlite:///runs/spikeloop.db"), st.get("out", f"runs/{name}")
@@ -245,6 +255,11 @@ class StudyConfig:
                 raise ConfigError(f"study.{key}={v!r}: expected a non-empty string")
         if "\n" in storage or "\r" in storage or "\x00" in storage:
             raise ConfigError(f"study.storage={storage!r}: a storage URL is one line")
+        seeds_per_trial = check_int("study.seeds_per_trial", st.get("seeds_per_trial", 1), 1, 50)
+        rep = _table(d, "report", "")
+        _check_keys(rep, ("recheck_seeds", "recheck_trials"), "report")
+        recheck_seeds = check_int("report.recheck_seeds", rep.get("recheck_seeds", RECHECK_SEEDS), 0, 100)
+        recheck_trials = check_int("report.recheck_trials", rep.get("recheck_trials", RECHECK_TRIALS), 1, 1000)
         max_failures = check_int("study.max_consecutive_failures", st.get("max_consecutive_failures", 3), 1, 100000)
         n_trials = check_int("study.n_trials", st.get("n_trials", 12), 1, 100000)
         seed = check_int("study.seed", st.get("seed", 0), 0, 2**31 - 1)
@@ -330,7 +345,8 @@ class StudyConfig:
                    weight_bits=tuple(wbits) if wbits else None,
                    overlap=tuple(dict.fromkeys(overlap)) if overlap else None,
                    bias_input=tuple(dict.fromkeys(bias)) if bias else None, fits=fits,
-                   synth_cache=Path(cache).expanduser().resolve(), clock=clock, max_consecutive_failures=max_failures)
+                   synth_cache=Path(cache).expanduser().resolve(), clock=clock, max_consecutive_failures=max_failures,
+                   seeds_per_trial=seeds_per_trial, recheck_seeds=recheck_seeds, recheck_trials=recheck_trials)
 
     def identity(self) -> dict:
         """What a study's trials were measured against — the data and its split (dataset, path, steps, encoder,
@@ -355,6 +371,8 @@ class StudyConfig:
             flat["study.weights"] = dict(sorted(self.weights.items()))
         flat["hardware.fits"] = self.fits
         flat["hardware.clock"] = self.clock
+        if self.seeds_per_trial != 1:        # what a trial's values mean (absent: one seed, as before)
+            flat["study.seeds_per_trial"] = self.seeds_per_trial
         return json.loads(json.dumps(flat, sort_keys=True, default=_jsonable))
 
 

@@ -47,3 +47,64 @@ def test_bias_input_is_a_study_parameter(tiny_toml, tmp_path):
         with pytest.raises(ConfigError, match=match):
             cfg(edit(tiny_toml, tmp_path, 'methods = ["bptt", "mh"]', 'methods = ["bptt", "mh"]\n' + bad, "b.toml"),
                 tmp_path)
+
+
+def test_seeds_per_trial_scores_the_mean_and_keeps_the_spread(tiny_toml, tmp_path):
+    toml = edit(tiny_toml, tmp_path, 'seed = 0', 'seed = 0\nseeds_per_trial = 2')
+    sc = cfg(toml, tmp_path, n_trials=2)
+    assert sc.seeds_per_trial == 2 and sc.identity()["study.seeds_per_trial"] == 2
+    study = run_study(sc)
+    done = study.get_trials(states=(TrialState.COMPLETE,))
+    assert done
+    for t in done:
+        a = t.user_attrs
+        assert len(a["seeds"]) == 2 and a["seeds"][1] - a["seeds"][0] == 100_000
+        assert t.values[0] == pytest.approx(sum(a["val_accuracy_per_seed"]) / 2)
+        assert a["val_accuracy_std"] == pytest.approx(abs(a["val_accuracy_per_seed"][0]
+                                                          - a["val_accuracy_per_seed"][1]) / 2 ** 0.5)
+    with pytest.raises(ConfigError, match=r"study.seeds_per_trial=0: allowed range is integers 1..50"):
+        cfg(edit(tiny_toml, tmp_path, 'seed = 0', 'seed = 0\nseeds_per_trial = 0', "b.toml"), tmp_path)
+    with pytest.raises(ConfigError, match=r"report.recheck_seeds=-1"):
+        cfg(edit(tiny_toml, tmp_path, '[data]', '[report]\nrecheck_seeds = -1\n[data]', "c.toml"), tmp_path)
+
+
+def test_summary_pairs_by_seed():
+    from tune.recheck import summary
+    m = lambda acc, lat, dead=None: {"val_accuracy": acc, "latency_us": lat, "fps_per_watt": 1.0,
+                                     "test_accuracy": acc, "dead": dead}
+    rec = {"seeds": [1, 2, 3], "trials": {
+        "0": {"1": m(0.90, 100.0), "2": m(0.80, 200.0), "3": m(0.85, 100.0)},
+        "5": {"1": m(0.88, 50.0), "2": m(0.81, 100.0), "3": m(0.50, 100.0, "dead network: x")}}}
+    s = summary(rec, 5, baseline=0)
+    assert s["n"] == 3 and s["dead"] == 1 and s["paired_n"] == 3
+    assert s["d_val_accuracy"][0] == pytest.approx((-0.02 + 0.01 - 0.35) / 3)
+    assert s["d_latency_pct"][0] == pytest.approx((-50 - 50 + 0) / 3)
+    assert s["val_accuracy"][1] == pytest.approx(__import__("statistics").stdev([0.88, 0.81, 0.50]))
+    assert summary(rec, 7) is None and "d_val_accuracy" not in summary(rec, 0, baseline=0)
+
+
+def test_recheck_reruns_the_pareto_trials_paired_and_the_report_uses_it(tiny_toml, tmp_path, monkeypatch):
+    import tune.recheck as rc
+    from tune.report import write_report
+    toml = edit(tiny_toml, tmp_path, '[data]', '[report]\nrecheck_seeds = 2\nrecheck_trials = 1\n[data]')
+    sc = cfg(toml, tmp_path, n_trials=3)
+    study = run_study(sc)
+    text = write_report(study, tmp_path / "rep0")["markdown"].read_text()
+    if rc.baseline_trial(study) is not None and len(rc.candidates(study, sc)) > 1:
+        assert "**One draw each**" in text
+    picked = rc.candidates(study, sc)
+    assert 1 <= len(picked) <= 2
+    rec = rc.recheck(study, sc, progress=False)
+    seeds = rc.fresh_seeds(sc)
+    assert len(seeds) == 2 and not set(seeds) & {t.number for t in study.trials}
+    assert set(rec["trials"]) == {str(t.number) for t in picked}
+    for runs in rec["trials"].values():
+        assert set(runs) == {str(s) for s in seeds}
+    assert study.user_attrs[rc.RECHECK_ATTR] == rec                     # kept in the study
+    monkeypatch.setattr(rc, "_job", lambda job: pytest.fail("re-ran a measured pair"))
+    assert rc.recheck(study, sc, progress=False) == rec                   # resumable: nothing re-run
+    base = rc.baseline_trial(study)
+    text = write_report(study, tmp_path / "rep")["markdown"].read_text()
+    if base is not None and len(picked) > 1:
+        assert "Re-checked after the search on 2 fresh seeds" in text and "(baseline)" in text
+        assert "**One draw each**" not in text
