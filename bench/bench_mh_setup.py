@@ -139,7 +139,7 @@ def check(a) -> None:
 
 
 def _pm(s: dict, scale: float = 1.0, fmt: str = ".3f") -> str:
-    return f"{scale * s['mean']:{fmt}} ± {scale * s['std']:{fmt}}"
+    return f"{scale * s['mean']:{fmt}} ± {scale * s['std']:{fmt.lstrip('+')}}"
 
 
 def view_select(rec: dict) -> str:

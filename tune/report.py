@@ -86,7 +86,7 @@ def against_baseline(study: optuna.Study, b: dict, prow: list) -> list[str]:
     reb = summary(rec, b["trial"])
     re = {r["trial"]: (r, summary(rec, r["trial"], b["trial"])) for r in prow}
     re = {k: v for k, v in re.items() if v[1] is not None and k != b["trial"]}
-    if reb and re:
+    if reb:
         n = reb["n"]
         md += [f"Re-checked after the search on {n} fresh seeds (each seed: a new split, encoding, initial weights "
                "and fault instance, the same for every design: paired with the baseline); mean ± std over the seeds, "
@@ -102,7 +102,9 @@ def against_baseline(study: optuna.Study, b: dict, prow: list) -> list[str]:
                       f"{_pm(sm['d_latency_pct'], '+.1f') if d else '—'} | {sm['dead']} of {sm['n']} | "
                       f"{r['val_accuracy']:.3f}, {r['latency_us']:.2f} |")
         ok = [k for k, (_, sm) in re.items() if sm["val_accuracy"][0] >= reb["val_accuracy"][0] - WITHIN]
-        if ok:
+        if not re:
+            md += ["", "No Pareto trial besides the baseline was re-checked: no trade-off to report."]
+        elif ok:
             k = min(ok, key=lambda k: re[k][1]["latency_us"][0])
             sm = re[k][1]
             md += ["", f"Best trade-off within {pts} points of the baseline's accuracy (by the re-checked means, "

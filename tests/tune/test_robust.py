@@ -83,17 +83,43 @@ def test_summary_pairs_by_seed():
     assert summary(rec, 7) is None and "d_val_accuracy" not in summary(rec, 0, baseline=0)
 
 
-def test_recheck_reruns_the_pareto_trials_paired_and_the_report_uses_it(tiny_toml, tmp_path, monkeypatch):
+ALIVE = """
+[study]
+name = "r"
+n_trials = 3
+seed = 0
+[report]
+recheck_seeds = 2
+recheck_trials = 2
+[data]
+dataset = "breast_cancer"
+train_size = 120
+[chip]
+layer_sizes = [30, 8, 2]
+lanes = 4
+[search]
+methods = ["bptt"]
+surrogates = ["atan"]
+theta = 1.0
+beta = [0.9, 0.97]
+[search.bptt]
+epochs = [4, 5]
+"""
+
+
+def test_recheck_reruns_the_pareto_trials_paired_and_the_report_uses_it(tmp_path, monkeypatch):
     import tune.recheck as rc
     from tune.report import write_report
-    toml = edit(tiny_toml, tmp_path, '[data]', '[report]\nrecheck_seeds = 2\nrecheck_trials = 1\n[data]')
-    sc = cfg(toml, tmp_path, n_trials=3)
+    toml = tmp_path / "alive.toml"
+    toml.write_text(ALIVE)
+    sc = cfg(toml, tmp_path)
     study = run_study(sc)
+    base = rc.baseline_trial(study)
+    assert base is not None
     text = write_report(study, tmp_path / "rep0")["markdown"].read_text()
-    if rc.baseline_trial(study) is not None and len(rc.candidates(study, sc)) > 1:
-        assert "**One draw each**" in text
+    assert "**One draw each**" in text                                    # not re-checked yet: said so
     picked = rc.candidates(study, sc)
-    assert 1 <= len(picked) <= 2
+    assert picked[0].number == base.number and len(picked) <= 3
     rec = rc.recheck(study, sc, progress=False)
     seeds = rc.fresh_seeds(sc)
     assert len(seeds) == 2 and not set(seeds) & {t.number for t in study.trials}
@@ -103,8 +129,24 @@ def test_recheck_reruns_the_pareto_trials_paired_and_the_report_uses_it(tiny_tom
     assert study.user_attrs[rc.RECHECK_ATTR] == rec                     # kept in the study
     monkeypatch.setattr(rc, "_job", lambda job: pytest.fail("re-ran a measured pair"))
     assert rc.recheck(study, sc, progress=False) == rec                   # resumable: nothing re-run
-    base = rc.baseline_trial(study)
     text = write_report(study, tmp_path / "rep")["markdown"].read_text()
-    if base is not None and len(picked) > 1:
-        assert "Re-checked after the search on 2 fresh seeds" in text and "(baseline)" in text
-        assert "**One draw each**" not in text
+    assert "Re-checked after the search on 2 fresh seeds" in text and f"| {base.number} (baseline) |" in text
+    assert "**One draw each**" not in text
+    # the trade-off rule on re-checked means: a synthetic re-check of the baseline and another trial
+    from optuna.trial import TrialState as S
+    from tune.report import _rows, against_baseline
+    rows = _rows(study.get_trials(states=(S.COMPLETE,)), True)
+    b = next(r for r in rows if r["trial"] == base.number)
+    other = next(r["trial"] for r in rows if r["trial"] != base.number)
+    m = lambda acc, lat: {"val_accuracy": acc, "latency_us": lat, "fps_per_watt": 1.0, "test_accuracy": acc,
+                          "dead": None}
+    fake = {"seeds": [1, 2], "trials": {str(base.number): {"1": m(0.90, 100.0), "2": m(0.80, 100.0)},
+                                        str(other): {"1": m(0.88, 50.0), "2": m(0.80, 70.0)}}}
+    study.set_user_attr(rc.RECHECK_ATTR, fake)
+    text = "\n".join(against_baseline(study, b, rows))
+    assert (f"Best trade-off within 3 points of the baseline's accuracy (by the re-checked means, 2 seeds paired): "
+            f"trial {other}, accuracy 0.840 ± 0.057 (-1.0 ± 1.4 points), latency 60.00 ± 14.14 µs "
+            f"(-40.0 ± 14.1 %)") in text
+    fake["trials"][str(other)] = {"1": m(0.70, 50.0), "2": m(0.70, 70.0)}
+    study.set_user_attr(rc.RECHECK_ATTR, fake)
+    assert "No re-checked Pareto trial stays within 3 points" in "\n".join(against_baseline(study, b, rows))
