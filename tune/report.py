@@ -132,6 +132,17 @@ def against_baseline(study: optuna.Study, b: dict, prow: list) -> list[str]:
 
 
 def write_report(study: optuna.Study, out: Path) -> dict[str, Path]:
+    """The report's files in ``out``; a write that fails without naming its file (a full disk on flush)
+    is re-raised naming the report folder."""
+    try:
+        return _write_report(study, out)
+    except OSError as e:
+        if e.filename is None and e.errno is not None:
+            raise OSError(e.errno, e.strerror or str(e), str(out)) from e
+        raise
+
+
+def _write_report(study: optuna.Study, out: Path) -> dict[str, Path]:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -157,10 +168,10 @@ def write_report(study: optuna.Study, out: Path) -> dict[str, Path]:
         w.writerows(rows)
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     lines += ["| " + " | ".join(_fmt(r[c]) for c in COLUMNS) + " |" for r in sorted(prow, key=lambda r: -r["val_accuracy"] if r["val_accuracy"] is not None else 0)]
+    which = ("Pareto trials among the feasible:" if multi else "the best feasible trial:") if ok else \
+        f"no feasible trial yet: no {'Pareto front' if multi else 'best trial'} to report (all trials are in trials.csv)."
     md = [f"# Study {study.study_name}", "", f"{len(done)} completed trials, {len(ok)} feasible (better than "
-          "the majority class); " + ("Pareto trials among the feasible:" if multi else "the best feasible trial:")
-          if ok else "no feasible trial yet: no " + ("Pareto front" if multi else "best trial") + " to report "
-          "(all trials are in trials.csv).", ""] + (lines if ok else []) + [
+          f"the majority class); {which}", ""] + (lines if ok else []) + [
         "", "`fps_per_watt` and `energy_nj` are **estimates**: the chip's activity counters × the study's device "
         "profile (`sim/power.py`: fitted to the RTL's activity; which per-primitive figures are measured and which "
         "assumed is in `docs/power.md`). Latency is cycles (exact) at the profile's clock, or at the post-route "

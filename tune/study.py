@@ -325,51 +325,52 @@ def _worker(sc: StudyConfig, n_total: int, worker: int, show_progress: bool, par
     bar = tqdm(total=n_total, initial=n_total - missing_trials(study, n_total), desc=f"study {sc.name}",
                disable=not show_progress)
     failures = 0
-    while True:
-        trials = study.get_trials(deepcopy=False)
-        done = sum(t.state in DONE for t in trials)
-        if done >= n_total:
-            break
-        if done + sum(t.state == TrialState.RUNNING for t in trials) >= n_total:
-            # the rest is running elsewhere — or was, in a process that died: wait until those trials
-            # finish or their heartbeats lapse (then they fail as stale and are run again here)
-            time.sleep(min(HEARTBEAT_S, 5))
-            optuna.storages.fail_stale_trials(study)
-            continue
-        current.clear()
-        try:
-            study.optimize(guarded, n_trials=1, catch=CAUGHT + (SurplusTrial,))
-        except optuna.exceptions.UpdateFinishedTrialError as e:
-            # another worker (e.g. on another machine) popped the same enqueued trial and finished it first
-            _say(f"spikeloop: worker {worker}: {first_line(e)}; continuing")
-            continue
-        except ValueError as e:
-            # this process was paused (SIGSTOP, a suspended laptop) past the grace period: another worker
-            # failed its trial as stale, so Optuna cannot record the result; the trial runs again elsewhere
-            if "id" in current and str(e).startswith("Cannot tell") and \
-                    study._storage.get_trial(current["id"]).state.is_finished():
-                _say(f"spikeloop: worker {worker}: trial {current['number']} was failed by another process while "
-                     "this one was not responding (heartbeat lapsed); its result is dropped, continuing")
+    try:
+        while True:
+            trials = study.get_trials(deepcopy=False)
+            done = sum(t.state in DONE for t in trials)
+            if done >= n_total:
+                break
+            if done + sum(t.state == TrialState.RUNNING for t in trials) >= n_total:
+                # the rest is running elsewhere — or was, in a process that died: wait until those trials
+                # finish or their heartbeats lapse (then they fail as stale and are run again here)
+                time.sleep(min(HEARTBEAT_S, 5))
+                optuna.storages.fail_stale_trials(study)
                 continue
-            raise
-        if "id" in current:
-            t = study._storage.get_trial(current["id"])
-            if t.state == TrialState.FAIL and "surplus" not in t.user_attrs:
-                failures += 1
-                why = current.get("error", "see the study's failed trial")
-                if failures >= sc.max_consecutive_failures:
-                    bar.close()
-                    raise TooManyFailures(
-                        f"{failures} trials in a row failed (study.max_consecutive_failures = "
-                        f"{sc.max_consecutive_failures}); the last, trial {t.number}: {why} — fix the cause "
-                        "(e.g. a smaller network), then run the same command again; completed trials are kept")
-                _say(f"spikeloop: trial {t.number} failed: {why} ({failures} in a row; the study stops at "
-                     f"{sc.max_consecutive_failures})")
-            elif t.state in DONE:
-                failures = 0
-        bar.n = n_total - missing_trials(study, n_total)
-        bar.refresh()
-    bar.close()
+            current.clear()
+            try:
+                study.optimize(guarded, n_trials=1, catch=CAUGHT + (SurplusTrial,))
+            except optuna.exceptions.UpdateFinishedTrialError as e:
+                # another worker (e.g. on another machine) popped the same enqueued trial and finished it first
+                tqdm.write(f"spikeloop: worker {worker}: {first_line(e)}; continuing", file=sys.stderr)
+                continue
+            except ValueError as e:
+                # this process was paused (SIGSTOP, a suspended laptop) past the grace period: another worker
+                # failed its trial as stale, so Optuna cannot record the result; the trial runs again elsewhere
+                if "id" in current and str(e).startswith("Cannot tell") and \
+                        study._storage.get_trial(current["id"]).state.is_finished():
+                    tqdm.write(f"spikeloop: worker {worker}: trial {current['number']} was failed by another process while "
+                         "this one was not responding (heartbeat lapsed); its result is dropped, continuing", file=sys.stderr)
+                    continue
+                raise
+            if "id" in current:
+                t = study._storage.get_trial(current["id"])
+                if t.state == TrialState.FAIL and "surplus" not in t.user_attrs:
+                    failures += 1
+                    why = current.get("error", "see the study's failed trial")
+                    if failures >= sc.max_consecutive_failures:
+                        raise TooManyFailures(
+                            f"{failures} trials in a row failed (study.max_consecutive_failures = "
+                            f"{sc.max_consecutive_failures}); the last, trial {t.number}: {why} — fix the cause "
+                            "(e.g. a smaller network), then run the same command again; completed trials are kept")
+                    tqdm.write(f"spikeloop: trial {t.number} failed: {why} ({failures} in a row; the study stops at "
+                         f"{sc.max_consecutive_failures})", file=sys.stderr)
+                elif t.state in DONE:
+                    failures = 0
+            bar.n = n_total - missing_trials(study, n_total)
+            bar.refresh()
+    finally:
+        bar.close()           # the progress line ends before any message
 
 
 #: exceptions that fail one trial and let the study go on (anything else stops it: a bug, a full disk)
