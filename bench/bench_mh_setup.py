@@ -32,8 +32,10 @@ from bench.records import Recorder, add_record_args, spread  # noqa: E402
 CANDIDATES = {
     "mh, no bias, lik_std 0.5": ("mh", False, {"lik_std": 0.5}, "mh"),
     "mh, bias, lik_std 1": ("mh", True, {"lik_std": 1.0}, "mh +bias, lik_std 1"),
+    "mh, bias, zero reset, lik_std 0.5": ("mh", True, {"lik_std": 0.5, "reset": "zero"}, "mh +bias, zero reset"),
     "cilspl, no bias": ("cilspl", False, {}, "cilspl"),
     "cilspl, bias": ("cilspl", True, {}, "cilspl +bias"),
+    "cilspl, bias, zero reset": ("cilspl", True, {"reset": "zero"}, "cilspl +bias, zero reset"),
 }
 ROWS = ("docs/experiments/distortion.json", "docs/experiments/distortionfix.json")
 
@@ -46,9 +48,13 @@ def _select_job(job):
     from train.run import run_training
     label, sigma, seed = job
     method, bias, params, _ = CANDIDATES[label]
+    params = dict(params)
+    reset = params.pop("reset", "subtract")             # a chip register, not a method parameter
     params = {"iters": 3000, **params} if method == "mh" else {"epochs": 30, **params}
+    from train.config import default_chip
     tc = TrainConfig(method=method, seed=seed, bias_input=bias, params=params,
-                     faults=Faults(seed=seed, distortion=sigma))
+                     faults=Faults(seed=seed, distortion=sigma), chip=default_chip("breast_cancer", 31 if bias else 30,
+                                                                                   2, reset=reset))
     r = run_training(tc, progress=False)
     return {"label": label, "method": method, "bias_input": bias, "params": dict(tc.params), "sigma": sigma,
             "seed": seed, "val": r.chip_val_accuracy, "test": r.chip_accuracy, "seconds": r.seconds}
@@ -70,6 +76,7 @@ def _cli_job(job):
         d = json.loads(out.with_suffix(".json").read_text())
     return {"command": "spikeloop " + " ".join(argv[:-2]), "method": method, "sigma": sigma, "seed": seed,
             "bias_input": d["train_config"]["bias_input"], "params": d["train_config"]["params"],
+            "reset": d["chip_config"].get("reset", "subtract"),
             "val": d["chip_val_accuracy"], "test": d["chip_accuracy"], "seconds": d["seconds"]}
 
 
@@ -91,7 +98,8 @@ def select(a) -> None:
     by = {(lab, r["sigma"], r["seed"]): r for lab, c in CANDIDATES.items() for r in rows if r["label"] == c[3]}
     sigmas = sorted({k[1] for k in by if all((lab, k[1], k[2]) in by for lab in CANDIDATES)})
     seeds = sorted({k[2] for k in by})
-    verify = [(lab, 4.0, 0) for lab in CANDIDATES][:a.verify]
+    verify = [(lab, 4.0, 0) for lab in CANDIDATES][:a.verify] if a.verify <= len(CANDIDATES) else \
+        [(lab, sg, 0) for sg in (4.0, 0.0) for lab in CANDIDATES][:a.verify]
     with Recorder("mh_setup", args=a, seeds=seeds, params={"dataset": "breast_cancer", "sigmas": sigmas,
                   "candidates": {k: list(v) for k, v in CANDIDATES.items()}, "rows_from": list(ROWS),
                   "verified_by_rerun": verify}) as rec:
@@ -123,7 +131,7 @@ def select(a) -> None:
 
 def check(a) -> None:
     jobs = [(m, a.sigma, s) for m in ("mh", "bptt") for s in a.seeds]
-    with Recorder("mh_cli_distortion", args=a, seeds=a.seeds, params={"sigma": a.sigma, "workers": a.workers,
+    with Recorder(a.name or "mh_cli_distortion", args=a, seeds=a.seeds, params={"sigma": a.sigma, "workers": a.workers,
                   "command": "spikeloop train --method {mh,bptt} --distortion 4 --seed S"}) as rec:
         rows = _run(_cli_job, jobs, a.workers)
         for r in rows:
@@ -169,7 +177,10 @@ def view_select(rec: dict) -> str:
 def view_check(rec: dict) -> str:
     s = rec["summary"]
     load = rec["machine"]["load_before"]
-    return (f"`spikeloop train --method mh --distortion {rec['params']['sigma']:g}` with default flags, seeds "
+    mh = next(r for r in rec["rounds"] if r["method"] == "mh")
+    setup = (f"bias input {'on' if mh['bias_input'] else 'off'}, {mh.get('reset', 'subtract')} reset, lik_std "
+             f"{mh['params']['lik_std']:g}")
+    return (f"`spikeloop train --method mh --distortion {rec['params']['sigma']:g}` with default flags ({setup}), seeds "
             f"{', '.join(map(str, rec['seeds']))} (chose nothing): on-chip test accuracy {_pm(s['mh']['test'])} "
             f"(validation {_pm(s['mh']['val'])}); default BPTT {_pm(s['bptt']['test'])}; MH − BPTT, paired by seed: "
             f"{_pm(s['mh_minus_bptt_test'], 100, '+.1f')} points (load average {load[0]:.1f} at the start).")
@@ -183,8 +194,9 @@ def main() -> None:
     ap.add_argument("which", choices=["select", "check"])
     ap.add_argument("--seeds", type=int, nargs="+")
     ap.add_argument("--sigma", type=float, default=4.0, help="check: the distortion (default 4)")
+    ap.add_argument("--name", help="check: the record's name (default mh_cli_distortion)")
     ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
-    ap.add_argument("--verify", type=int, default=4, help="select: re-run this many recorded runs (σ=4, seed 0)")
+    ap.add_argument("--verify", type=int, default=6, help="select: re-run this many recorded runs (σ=4, seed 0)")
     add_record_args(ap)
     a = ap.parse_args()
     if a.seeds is None:

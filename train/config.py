@@ -61,11 +61,13 @@ class FrozenParams(dict):
         return FrozenParams, (dict(self),)
 
 
-def default_chip(dataset: str, n_features: int, n_classes: int, hidden: int | None = None) -> ChipConfig:
+def default_chip(dataset: str, n_features: int, n_classes: int, hidden: int | None = None,
+                 reset: str = "subtract") -> ChipConfig:
     """The chip a dataset trains on when none is given: ``n_features``-``hidden``-``n_classes``, 8 lanes
-    (``n_features`` counts every input the chip gets, the bias input too)."""
+    (``n_features`` counts every input the chip gets, the bias input too); ``reset``: the training method's
+    (``Trainer.reset``)."""
     h = hidden or DEFAULT_HIDDEN.get(dataset, 64)
-    return ChipConfig(layer_sizes=(n_features, h, n_classes), lanes=8, beta=0.9)
+    return ChipConfig(layer_sizes=(n_features, h, n_classes), lanes=8, beta=0.9, reset=reset)
 
 
 @dataclass(frozen=True)
@@ -147,7 +149,8 @@ class TrainConfig:
 
     def chip_for(self, n_features: int, n_classes: int) -> ChipConfig:
         """The chip for a dataset of ``n_features`` features (the bias input, if any, comes on top)."""
-        return self.chip or default_chip(self.dataset, n_features + self.bias, n_classes)
+        return self.chip or default_chip(self.dataset, n_features + self.bias, n_classes,
+                                         reset=self.trainer.reset)
 
     def replace(self, **changes) -> "TrainConfig":
         if "method" in changes and changes["method"] != self.method:

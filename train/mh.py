@@ -22,9 +22,9 @@ frozen, so the chain is a proper MH chain on the untempered posterior. Every ``t
 state is averaged; the posterior mean, quantised, is deployed.
 
 Defaults: the set-up validation picked (``bench/bench_mh_setup.py select``, docs/guides/training.md): the
-bias input on (:attr:`train.config.TrainConfig.bias_input`) and ``lik_std`` 1 — flat under membrane
-distortion; without the bias input ``lik_std`` 0.5 scores ~3 points higher on validation at σ = 0 and
-collapses from σ ≈ 4. Guidance: ``lik_std`` ~ 0.3–1 (smaller = sharper, greedier); ``prior_std`` a few times the typical weight (0.5 in threshold units);
+bias input on (:attr:`train.config.TrainConfig.bias_input`) and, when no chip is given, a default chip that
+resets to zero (``Trainer.reset``) — flat under membrane distortion, where the bias-less subtract-reset
+set-up collapses from σ ≈ 4. Guidance: ``lik_std`` ~ 0.3–1 (smaller = sharper, greedier; 0.5 the default); ``prior_std`` a few times the typical weight (0.5 in threshold units);
 ``target_accept`` 0.2–0.4; ``block_frac`` 0.05–0.2; ``class_temp`` 1–4 spikes.
 
 Under strong membrane distortion with the subtract reset (σ ≳ 4, ``docs/experiments/mhdiag.md``) a
@@ -72,7 +72,7 @@ class ChainTarget:
     by layer) then one log-gain per layer. ``evaluate(v)`` -> (log prior, log likelihood, train accuracy)."""
 
     def __init__(self, cfg: ChipConfig, spec: NetSpec, data: Encoded, chip: Chip, shapes, prior_std=0.5,
-                 lik_std=1.0, gain_std=1.0, class_temp=None):
+                 lik_std=0.5, gain_std=1.0, class_temp=None):
         self.cfg, self.theta, self.data, self.chip = cfg, spec.theta, data, chip
         self.shapes = list(shapes)
         self.sizes = [int(np.prod(s)) for s in self.shapes]
@@ -126,7 +126,7 @@ class ChainTarget:
 
 def train_mh(cfg: ChipConfig, spec: NetSpec, data: Encoded, chip: Chip, iters: int = 3000,
              burn_in: int | None = None,
-             thin: int = 5, prior_std: float = 0.5, lik_std: float = 1.0, step: float = 0.05,
+             thin: int = 5, prior_std: float = 0.5, lik_std: float = 0.5, step: float = 0.05,
              target_accept: float = 0.3, block_frac: float = 0.1, gain_std: float = 1.0,
              class_temp: float | None = None, temper: float = 1.0, layer_steps: int = 0, seed: int = 0,
              progress: bool = True, callback: Callable[[int, float], None] | None = None) -> TrainResult:

@@ -57,6 +57,9 @@ class Trainer:
     #: the method's default for :attr:`train.config.TrainConfig.bias_input` (an always-on input channel),
     #: the set-up chosen on validation accuracy (docs/guides/training.md, record ``mh_setup``)
     bias_input: bool = False
+    #: the reset mode of the default chip (:func:`train.config.default_chip`, when no chip is given): a chip
+    #: register, chosen with ``bias_input`` on validation accuracy
+    reset: str = "subtract"
 
     def resolve(self) -> Callable:
         module, fn = self.function.split(":")
@@ -95,14 +98,14 @@ TRAINERS: dict[str, Trainer] = {t.name: t for t in (
             qat=True, chip_in_loop=False),
     Trainer("cilspl", "train.cilspl:train_cilspl", _GRADIENT,
             "CIL-SPL: the chip's spikes forward, the software mirror's surrogate gradients backward",
-            bias_input=True),
+            bias_input=True, reset="zero"),
     Trainer("mh", "train.mh:train_mh", (
         Param("iters", 3000, 1, 10_000_000, integer=True, help="chain length"),
         Param("burn_in", None, 0, 10_000_000, integer=True,
               help="iterations that adapt the step and are discarded (default: half of iters)"),
         Param("thin", 5, 1, 10_000_000, integer=True, help="keep every thin-th state after burn-in"),
         Param("prior_std", 0.5, 1e-3, 100.0, log=True, help="Gaussian prior std of the weights"),
-        Param("lik_std", 1.0, 1e-3, 100.0, log=True, help="likelihood std on output firing rates"),
+        Param("lik_std", 0.5, 1e-3, 100.0, log=True, help="likelihood std on output firing rates"),
         Param("step", 0.05, 1e-6, 10.0, log=True, help="initial proposal step"),
         Param("target_accept", 0.3, 0.01, 0.99, help="acceptance rate the burn-in adapts the step toward"),
         Param("block_frac", 0.1, 1e-4, 1.0, log=True, help="fraction of the weights changed per proposal"),
@@ -115,7 +118,7 @@ TRAINERS: dict[str, Trainer] = {t.name: t for t in (
         Param("layer_steps", 0, 0, 1, integer=True,
               help="1: propose within one layer at a time, one adapted step size per layer")),
         "Metropolis-Hastings: weights inferred from the chip's answers alone (no gradients)",
-        bias_input=True),
+        bias_input=True, reset="zero"),
 )}
 
 METHODS = tuple(TRAINERS)
