@@ -29,6 +29,14 @@ def test_bias_input_default_is_the_methods_and_can_be_overridden():
     assert TrainConfig.from_dict(TrainConfig(method="mh").to_dict()).bias == TRAINERS["mh"].bias_input
 
 
+def test_default_chip_reset_follows_the_method_and_a_given_chip_wins():
+    for m, t in TRAINERS.items():
+        assert TrainConfig(method=m).chip_for(30, 2).reset == t.reset
+    given = ChipConfig(layer_sizes=(31, 8, 2), reset="subtract")
+    assert TrainConfig(method="mh", chip=given).chip_for(30, 2) is given
+    assert TRAINERS["mh"].reset == "zero" and TRAINERS["bptt"].reset == "subtract"
+
+
 def test_bias_input_adds_one_always_on_channel_and_one_chip_input():
     tc = TrainConfig(method="bptt", bias_input=True, train_size=60, params={"epochs": 2})
     cfg, data = prepare(tc)
