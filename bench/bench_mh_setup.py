@@ -181,7 +181,7 @@ def view_check(rec: dict) -> str:
     setup = (f"bias input {'on' if mh['bias_input'] else 'off'}, {mh.get('reset', 'subtract')} reset, lik_std "
              f"{mh['params']['lik_std']:g}")
     return (f"`spikeloop train --method mh --distortion {rec['params']['sigma']:g}` with default flags ({setup}), seeds "
-            f"{', '.join(map(str, rec['seeds']))} (chose nothing): on-chip test accuracy {_pm(s['mh']['test'])} "
+            f"{', '.join(map(str, rec['seeds']))}: on-chip test accuracy {_pm(s['mh']['test'])} "
             f"(validation {_pm(s['mh']['val'])}); default BPTT {_pm(s['bptt']['test'])}; MH − BPTT, paired by seed: "
             f"{_pm(s['mh_minus_bptt_test'], 100, '+.1f')} points (load average {load[0]:.1f} at the start).")
 

@@ -67,17 +67,17 @@ def workers(a) -> None:
                 for p in _designs(sc, a.trials):
                     study.enqueue_trial(p)
                 load = os.getloadavg()
-                t0 = time.time()
+                t0, c0 = time.time(), _cpu()
                 study = run_study(sc, jobs=jobs, baseline=False)
-                wall = time.time() - t0
+                wall, cpu = time.time() - t0, _cpu() - c0
                 trials = study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED))
                 starts = sorted(t.datetime_start.timestamp() for t in trials)
                 dur = [(t.datetime_complete - t.datetime_start).total_seconds() for t in trials]
-                res[jobs] = {"wall_s": wall, "trials": len(trials), "trial_seconds_sum": sum(dur),
+                res[jobs] = {"wall_s": wall, "cpu_s": cpu, "trials": len(trials), "trial_seconds_sum": sum(dur),
                              "first_trial_after_s": starts[0] - t0 if starts else None,
                              "load_before": list(load), "load_after": list(os.getloadavg())}
                 rec.round(jobs=jobs, **res[jobs], trial_seconds=dur)
-                print(f"jobs={jobs}: {wall:.1f} s wall, {len(trials)} trials, trials' own time {sum(dur):.1f} s, "
+                print(f"jobs={jobs}: {wall:.1f} s wall, {cpu:.1f} CPU s, {len(trials)} trials, trials' own time {sum(dur):.1f} s, "
                       f"first trial after {res[jobs]['first_trial_after_s']:.1f} s, load {load[0]:.1f}", flush=True)
         rec.summary = {"speedup": res[1]["wall_s"] / res[2]["wall_s"], **{f"jobs{j}": r for j, r in res.items()}}
     print(VIEWS["workers"](rec.as_dict()))
@@ -104,11 +104,12 @@ def recheck_cost(a) -> None:
 
 def view_workers(rec: dict) -> str:
     s = rec["summary"]
-    rows = ["| workers | trials | wall s | trials' own time s | first trial after s | load average (1 min) before |",
-            "|---|---|---|---|---|---|"]
+    rows = ["| workers | trials | wall s | CPU s (all processes) | trials' own wall time s | first trial after s | "
+            "load average (1 min) before |", "|---|---|---|---|---|---|---|"]
     for j in (1, 2):
         r = s[f"jobs{j}"]
-        rows.append(f"| {j} | {r['trials']} | {r['wall_s']:.1f} | {r['trial_seconds_sum']:.1f} | "
+        cpu = f"{r['cpu_s']:.1f}" if "cpu_s" in r else "—"
+        rows.append(f"| {j} | {r['trials']} | {r['wall_s']:.1f} | {cpu} | {r['trial_seconds_sum']:.1f} | "
                     f"{r['first_trial_after_s']:.1f} | {r['load_before'][0]:.1f} |")
     return "\n".join(rows + ["", f"Two workers: {s['speedup']:.2f}x one worker on the same {s['jobs1']['trials']} "
                                  f"trials ({rec['machine']['cores']} cores; load average "
