@@ -652,7 +652,7 @@ def _trial_cycles(art: str) -> dict:
     from train.config import TrainConfig
     from train.run import prepare
     r = TrainResult.load(Path(art) / "result")
-    tc = TrainConfig.from_dict(r.train_config)
+    tc = TrainConfig.from_dict({"bias_input": False, **r.train_config})     # results before the field had none
     _, data = prepare(tc)
     dep = ChipConfig.from_dict(r.chip_config)
     rec = {"threshold": list(dep.threshold), "beta": dep.beta}

@@ -80,7 +80,8 @@ def _job(job) -> dict:
     from tune.objective import measure
     import warnings
     from train.common import DeadNetworkWarning
-    tc = TrainConfig.from_dict(train_config)
+    # a result saved before bias_input existed had none (to_dict now always writes it out)
+    tc = TrainConfig.from_dict({"bias_input": False, **train_config})
     tc = tc.replace(seed=seed, faults=dataclasses.replace(tc.faults, seed=seed))
     if seed not in _DATA:
         _DATA.clear()
