@@ -143,7 +143,20 @@ def view_conv(rec: dict) -> str:
         "", f"Trial 15 − trial 0, paired over seeds {', '.join(map(str, rec['seeds']))} (new split, encoding, "
         f"initial weights and chip instance per seed): validation accuracy {_pm(s['d_val_points'], '+.1f')} points, "
         f"latency {_pm(s['d_latency_pct'], '+.1f')} % — the study's single draw (seed 2) said "
-        f"{s['study_draw']['d_val_points']:+.1f} points, {s['study_draw']['d_latency_pct']:+.1f} %."])
+        f"{s['study_draw']['d_val_points']:+.1f} points, {s['study_draw']['d_latency_pct']:+.1f} %."
+        + _alive_only(rec)])
+
+
+def _alive_only(rec: dict) -> str:
+    """The paired differences over the seeds where neither design is a dead network."""
+    by = {(str(r["trial"]), r["seed"]): r for r in rec["rounds"]}
+    ok = [s for s in rec["seeds"] if not by[("0", s)]["dead"] and not by[("15", s)]["dead"]]
+    if len(ok) == len(rec["seeds"]) or len(ok) < 2:
+        return ""
+    da = spread([100 * (by[("15", s)]["val"] - by[("0", s)]["val"]) for s in ok])
+    dl = spread([100 * (by[("15", s)]["latency_us"] / by[("0", s)]["latency_us"] - 1) for s in ok])
+    return (f" Over the {len(ok)} seeds where neither network is dead: {_pm(da, '+.1f')} points, "
+            f"{_pm(dl, '+.1f')} % latency.")
 
 
 def view_async(rec: dict) -> str:
