@@ -26,7 +26,7 @@ HEARTBEAT_S = int(os.environ.get("SPIKELOOP_HEARTBEAT_S", 10))   # a running tri
 GRACE_S = int(os.environ.get("SPIKELOOP_GRACE_S", 30))           # silence after which it counts as dead
 
 
-MEMORY_URLS = ("sqlite:///:memory:", "sqlite://")
+MEMORY_URLS = ("sqlite:///:memory:", "sqlite://", "sqlite:///")
 _in_memory: dict[str, optuna.storages.BaseStorage] = {}
 
 
@@ -42,6 +42,9 @@ def _check_sqlite_file(url: str, path: Path, create: bool) -> None:
     """The file of an SQLite storage, checked before SQLAlchemy touches it: a directory, a path under a
     regular file, a missing file (for a command that only reads) or a file that is not SQLite are refused
     with one line; nothing is created unless ``create``."""
+    if str(path).startswith("~"):
+        raise ConfigError(f"storage {url}: SQLite does not expand ~; write the folder out, e.g. "
+                          f"sqlite:///{Path(str(path)).expanduser()}")
     try:
         if path.is_dir():
             raise ConfigError(f"storage {url}: {path} is a directory; give a database file in it, e.g. "
@@ -68,6 +71,8 @@ def _check_sqlite_file(url: str, path: Path, create: bool) -> None:
             raise ConfigError(f"storage {url}: {path} is empty (no study was run with this --storage)")
     except OSError as e:
         raise ConfigError(f"storage {url}: {e.filename or path}: {e.strerror or type(e).__name__}") from e
+    except ValueError as e:                       # an embedded NUL byte
+        raise ConfigError(f"storage {url!r}: not a usable path ({e})") from e
 
 
 def storage_for(url: str, heartbeat: int | None = None, grace: int | None = None,
@@ -338,8 +343,10 @@ def _worker(sc: StudyConfig, n_total: int, worker: int, show_progress: bool, par
         bar.close()           # the progress line ends before any message
 
 
-#: exceptions that fail one trial and let the study go on (anything else stops it: a bug, a full disk)
-CAUGHT = (RuntimeError, FloatingPointError)
+#: exceptions that fail one trial and let the study go on (anything else stops it: a bug, a full disk):
+#: torch's allocation errors are RuntimeErrors, numpy's MemoryErrors; a ConfigError is a design the search
+#: drew that the chip or trainer refuses
+CAUGHT = (RuntimeError, FloatingPointError, MemoryError, ConfigError)
 
 
 def _worker_process(*args) -> None:
