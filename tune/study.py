@@ -38,6 +38,28 @@ def sqlite_file(url: str) -> Path | None:
     return None if rest in ("", ":memory:") else Path(rest)
 
 
+def missing_dirs(path: Path) -> list[Path]:
+    """The folders of ``path`` (itself included) that do not exist yet, outermost first."""
+    out = []
+    for d in (path, *path.parents):
+        try:
+            if d.exists():
+                break
+        except (OSError, ValueError):
+            break
+        out.append(d)
+    return out[::-1]
+
+
+def remove_if_empty(dirs: list[Path]) -> None:
+    """Undo :func:`missing_dirs`' folders that were made for a command that was then refused."""
+    for d in reversed(dirs):
+        try:
+            d.rmdir()
+        except OSError:
+            break
+
+
 def _check_sqlite_file(url: str, path: Path, create: bool) -> None:
     """The file of an SQLite storage, checked before SQLAlchemy touches it: a directory, a path under a
     regular file, a missing file (for a command that only reads) or a file that is not SQLite are refused
@@ -69,6 +91,8 @@ def _check_sqlite_file(url: str, path: Path, create: bool) -> None:
                                       "it was left untouched — move it away or choose another --storage")
         elif not create:
             raise ConfigError(f"storage {url}: {path} is empty (no study was run with this --storage)")
+    except ConfigError:
+        raise
     except OSError as e:
         raise ConfigError(f"storage {url}: {e.filename or path}: {e.strerror or type(e).__name__}") from e
     except ValueError as e:                       # an embedded NUL byte
@@ -89,7 +113,9 @@ def storage_for(url: str, heartbeat: int | None = None, grace: int | None = None
                               "made it; use an sqlite:///file.db storage to report or export later")
         return _in_memory.setdefault(url, optuna.storages.InMemoryStorage())
     path = sqlite_file(url)
+    made = []
     if path is not None:
+        made = missing_dirs(path.parent)
         _check_sqlite_file(url, path, create)
     for attempt in range(6):
         try:
@@ -104,6 +130,7 @@ def storage_for(url: str, heartbeat: int | None = None, grace: int | None = None
                 time.sleep(0.5 * (attempt + 1))   # another worker is creating the schema right now
                 continue
             from tune.errors import _root, first_line
+            remove_if_empty(made)
             root = _root(e)
             raise ConfigError(f"storage {url}: cannot be opened as an Optuna database ({type(root).__name__}: "
                               f"{first_line(root)}); nothing was changed") from e
@@ -440,17 +467,23 @@ def run_study(sc: StudyConfig, jobs: int = 1, baseline: bool = True, new: bool =
     from train.run import prepare
     cfg, data = prepare(sc.train)                            # the data loads and fits the chip
     check_study_memory(sc, cfg, data)
-    storage = storage_for(sc.storage)
-    if not new:                                              # an existing study must match this config
-        try:
-            names = {s.study_name for s in optuna.study.get_all_study_summaries(storage, include_best_trial=False)}
-        except (optuna.exceptions.StorageInternalError, _sql_errors()) as e:
-            from tune.errors import storage_problem
-            raise ConfigError(storage_problem(sc.storage, e)) from e
-        if sc.name in names:
-            open_study(sc, storage)
-    check_writable(sc.out, "study.out")                      # the last check: it makes the folder
-    study = open_study(sc, storage, new=new)
+    made = missing_dirs(sc.out)
+    check_writable(sc.out, "study.out")                      # before the storage file is made
+    try:
+        storage = storage_for(sc.storage)
+        if not new:                                          # an existing study must match this config
+            try:
+                names = {s.study_name for s in
+                         optuna.study.get_all_study_summaries(storage, include_best_trial=False)}
+            except (optuna.exceptions.StorageInternalError, _sql_errors()) as e:
+                from tune.errors import storage_problem
+                raise ConfigError(storage_problem(sc.storage, e)) from e
+            if sc.name in names:
+                open_study(sc, storage)
+        study = open_study(sc, storage, new=new)
+    except BaseException:
+        remove_if_empty(made)                                # a refused run leaves no empty --out folder
+        raise
     optuna.storages.fail_stale_trials(study)
     if baseline and not study.trials and "bptt" in sc.methods and "atan" in sc.surrogates:
         # snnTorch tutorial defaults (beta 0.95, threshold 1, arctan) as the reference point

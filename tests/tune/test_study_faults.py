@@ -231,6 +231,12 @@ def test_storage_under_a_file_a_directory_or_mistyped(study_toml, tmp_path, caps
         refused(capsys, "study", *cmd, "--config", toml, "--storage", "sqlit:///x.db",
                 fragments=["cannot be opened as an Optuna database"])
     assert not (tmp_path / "out").exists() and list(folder.iterdir()) == []
+    # a run refused for its --out makes no database (nor its folder); one refused for its storage no --out
+    refused(capsys, "study", "run", "--config", toml, "--storage", f"sqlite:///{tmp_path}/new/s.db",
+            "--out", blocker / "out", fragments=["study.out", "cannot write there"])
+    refused(capsys, "study", "run", "--config", toml, "--storage", "sqlite:////proc/new/s.db",
+            "--out", tmp_path / "out" / "deeper", fragments=["sqlite:////proc/new/s.db"])
+    assert not (tmp_path / "new").exists() and not (tmp_path / "out").exists()
     for cmd in (["report"], ["export", "0"], ["dashboard"]):
         refused(capsys, "study", *cmd, "--config", toml, "--storage", f"sqlite:///{tmp_path}/typo/s.db",
                 fragments=["does not exist"])
