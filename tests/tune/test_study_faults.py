@@ -490,3 +490,11 @@ def test_default_output_folder_follows_the_name(tiny_toml, tmp_path):
     sc = StudyConfig.load(tiny_toml, {"name": "exp-1.b"})
     assert sc.out == Path("runs/exp-1.b").resolve()
     assert StudyConfig.load(tiny_toml, {"name": "exp", "out": str(tmp_path / "o")}).out == tmp_path / "o"
+
+
+@pytest.mark.parametrize("field, value", [("storage", "sqlite:///a\x01b.db"), ("storage", "sqlite:///a\nb.db"),
+                                          ("out", "runs/x\ty")])
+def test_control_characters_in_storage_or_out_are_refused(field, value, tiny_toml):
+    from hw.config import ConfigError
+    with pytest.raises(ConfigError, match=f"study.{field}=.*control characters"):
+        StudyConfig.load(tiny_toml, {field: value})
