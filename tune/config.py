@@ -327,6 +327,8 @@ class StudyConfig:
         sampler, storage and output folder may change between runs."""
         t = self.train.to_dict()
         flat = {f"data.{k}": t.get(k) for k in ("dataset", "data_path", "steps", "encoder", "train_size")}
+        if flat["data.data_path"]:               # the files it names, wherever the command runs
+            flat["data.data_path"] = str(Path(flat["data.data_path"]).expanduser().resolve())
         flat["study.seed"] = self.seed
         flat["train.quantiser"] = t.get("quantiser")
         flat["train.backend"] = t.get("backend")
