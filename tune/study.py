@@ -60,6 +60,20 @@ def remove_if_empty(dirs: list[Path]) -> None:
             break
 
 
+def _sqlite_tables(path: Path) -> set[str] | None:
+    """The table names of an SQLite file, read without writing (None if it cannot be read: SQLAlchemy
+    will then name the problem)."""
+    import sqlite3
+    try:
+        con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=60)
+        try:
+            return {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return None
+
+
 def _check_sqlite_file(url: str, path: Path, create: bool) -> None:
     """The file of an SQLite storage, checked before SQLAlchemy touches it: a directory, a path under a
     regular file, a missing file (for a command that only reads) or a file that is not SQLite are refused
@@ -89,6 +103,14 @@ def _check_sqlite_file(url: str, path: Path, create: bool) -> None:
                 if f.read(16) != b"SQLite format 3\x00":
                     raise ConfigError(f"storage {url}: {path} exists but is not an SQLite database; "
                                       "it was left untouched — move it away or choose another --storage")
+            tables = _sqlite_tables(path)
+            if tables is not None and not tables and not create:
+                raise ConfigError(f"storage {url}: {path} is an empty SQLite database (no study was run with this "
+                                  "--storage)")
+            if tables and "studies" not in tables:
+                raise ConfigError(f"storage {url}: {path} is an SQLite database of something else (tables "
+                                  f"{sorted(tables)[:5]}), not of Optuna studies; it was left untouched — "
+                                  "choose another --storage")
         elif not create:
             raise ConfigError(f"storage {url}: {path} is empty (no study was run with this --storage)")
     except ConfigError:

@@ -498,3 +498,17 @@ def test_control_characters_in_storage_or_out_are_refused(field, value, tiny_tom
     from hw.config import ConfigError
     with pytest.raises(ConfigError, match=f"study.{field}=.*control characters"):
         StudyConfig.load(tiny_toml, {field: value})
+
+
+def test_an_sqlite_database_of_something_else_is_left_untouched(tiny_toml, tmp_path, capsys):
+    import sqlite3
+    db = tmp_path / "app.db"
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE accounts (id INTEGER)")
+    con.commit()
+    con.close()
+    before = db.read_bytes()
+    for cmd in (["run", "--out", tmp_path / "out"], ["report"], ["export", "0"], ["dashboard"]):
+        refused(capsys, "study", *cmd, "--config", tiny_toml, "--storage", f"sqlite:///{db}",
+                fragments=["SQLite database of something else", "['accounts']", "left untouched"])
+    assert db.read_bytes() == before and not (tmp_path / "out").exists()
