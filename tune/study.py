@@ -470,7 +470,7 @@ def _worker_problem(i: int, p) -> str | None:
         except ValueError:
             how = f"was killed by signal {-p.exitcode}"
     else:
-        how = f"ended with exit code {p.exitcode}"
+        return f"spikeloop: study worker {i} (pid {p.pid}) ended with exit code {p.exitcode} (its own line is above)"
     return f"spikeloop: study worker {i} (pid {p.pid}) {how}; its running trial is failed as stale and run again"
 
 
