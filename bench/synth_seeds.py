@@ -158,9 +158,10 @@ HEADER = ("| target | network | lanes | weight bits | logic cells | LUT4 | FF | 
           "Fmax min / median / max (MHz) | commit |\n|---|---|---|---|---|---|---|---|---|---|---|")
 
 
-def view_table(rec: dict) -> str:
-    """A one-row table of this record."""
-    return HEADER + "\n" + view_row(rec)
+def view_table(rec: dict, *others: str) -> str:
+    """A table of this record's row and those of the other ``synth_seeds`` records named in ``others``."""
+    from bench.records import load
+    return "\n".join([HEADER, view_row(rec), *(view_row(load(n)) for n in others)])
 
 
 def view_seeds(rec: dict) -> str:
