@@ -301,7 +301,27 @@ def view_paths(rec: dict) -> str:
     return "\n".join(out)
 
 
-VIEWS = {"conditions": view_conditions, "peers": view_peers, "activity": view_activity, "paths": view_paths}
+_PEER = {"snntorch": "snnTorch", "numpy": "numpy float32"}
+
+
+def view_speedup(rec: dict, width: str, batch: str, density: str, peer: str) -> str:
+    """One paired speed-up in prose: ``median x (min–max)`` of the fast model over ``peer`` (snntorch | numpy)."""
+    for row in rec["summary"]["peers"]:
+        if (row["width"], row["batch"], row["density"]) == (int(width), int(batch), float(density)):
+            return _ratio(row["speedup"][_PEER[peer]])
+    raise KeyError(f"model_speed has no row width {width} batch {batch} density {density}")
+
+
+def view_path_ratio(rec: dict, density: str) -> str:
+    """int8-everywhere time over the automatic choice at width 1024 and ``density``: ``median x (min–max)``."""
+    for r in rec["summary"]["paths"]:
+        if r["density"] == float(density):
+            return _ratio(r["int8_over_auto"])
+    raise KeyError(f"model_speed has no product-path row at density {density}")
+
+
+VIEWS = {"conditions": view_conditions, "peers": view_peers, "activity": view_activity, "paths": view_paths,
+         "speedup": view_speedup, "path_ratio": view_path_ratio}
 
 
 if __name__ == "__main__":
