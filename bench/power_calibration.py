@@ -141,13 +141,15 @@ def main(argv=None) -> int:
         res = measure()
         stored = json.loads(POWER_FIT.read_text()) if POWER_FIT.exists() else None
         new = fit_file(res)
-        same = stored is not None and all(
-            abs(new[k][n][f] - stored[k][n][f]) <= 1e-4 * max(1.0, abs(stored[k][n][f]))
-            for k in ("profiles", "structural") for n in new[k] for f in new[k][n]) if stored else False
+        diff = max((abs(new[k][n][f] - stored[k][n][f]) / max(abs(stored[k][n][f]), 1e-9)
+                    for k in ("profiles", "structural") for n in new[k] for f in new[k][n]
+                    if new[k][n][f] or stored[k][n][f]), default=0.0) if stored else float("inf")
+        same = diff <= 0.01                     # this run's fit within 1 % of the stored (in-use) one
         if a.write:
             POWER_FIT.write_text(json.dumps(new, indent=1) + "\n")
             print(f"wrote {POWER_FIT}")
-        rec.summary = res | {"stored_fit_matches": bool(same or a.write), "wrote_fit": a.write}
+        rec.summary = res | {"stored_fit_matches": bool(same or a.write), "stored_fit_max_rel_diff": diff,
+                             "wrote_fit": a.write}
         for part, e in res["parts"].items():             # every sample's error, as rounds
             for model, sets in (("plain", {"held_out": e["held_out"]} | e["other_structures"]),
                                 ("structural", e["structural"])):
