@@ -320,7 +320,16 @@ def view_path_ratio(rec: dict, density: str) -> str:
     raise KeyError(f"model_speed has no product-path row at density {density}")
 
 
-VIEWS = {"conditions": view_conditions, "peers": view_peers, "activity": view_activity, "paths": view_paths,
+def view_activity_ratio(rec: dict, width: str, density: str) -> str:
+    """The fast model's time at ``density`` over its time at the lowest density (same width, batch 32):
+    ``median x (min–max)``."""
+    for a in rec["summary"]["activity"]:
+        if a["width"] == int(width) and str(float(density)) in a["vs_lowest"]:
+            return _ratio(a["vs_lowest"][str(float(density))])
+    raise KeyError(f"model_speed has no activity row width {width} density {density}")
+
+
+VIEWS = {"activity_ratio": view_activity_ratio, "conditions": view_conditions, "peers": view_peers, "activity": view_activity, "paths": view_paths,
          "speedup": view_speedup, "path_ratio": view_path_ratio}
 
 

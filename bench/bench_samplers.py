@@ -126,6 +126,8 @@ def main(argv=None) -> int:
             seconds[sampler, seed] = time.perf_counter() - t0
             runs[sampler, seed] = study.get_trials(deepcopy=False)
     pooled = np.concatenate([losses(t) for t in runs.values()])
+    if not len(pooled):
+        raise SystemExit("bench_samplers: no run has a feasible complete trial to compare; raise --trials")
     lo, hi = pooled.min(axis=0), pooled.max(axis=0)
     curves = {k: hypervolume_curve(t, lo, hi) for k, t in runs.items()}
     for (sampler, seed), c in curves.items():

@@ -166,12 +166,19 @@ def view_table(rec: dict) -> str:
            "|---|---|---|---|---|---|---|---|",
            f"| Spiker+ (arXiv 2401.01141) | — | {sp['latency_us']:,.0f} µs | — | — ({sp['power_mw']:.0f} mW total) | "
            f"{sp['energy_uj']:.1f} µJ | {sp['fps_per_watt']:,.0f} | 1 |"]
+    rtl = (s.get("rtl_check") or {}).get("ecp5-25k")
     for c in s["clocks"]:
-        for row in c["comparison"]:
-            v = row["vs_spiker_energy"]
-            out.append(f"| {row['case']} | {c['mhz']:.2f} MHz ({c['label']}) | {c['latency_us']:,.0f} µs | "
-                       f"{s['dynamic_uj']:.1f} µJ (est.) | {row['static_mw']:.0f} mW | {row['energy_uj']:.1f} µJ | "
-                       f"{row['fps_per_watt']:,.0f} | {f'{v:.2f}x less' if v >= 1 else f'{1 / v:.2f}x more'} |")
+        rows = [(row["case"], s["dynamic_uj"], "counter model", row["static_mw"]) for row in c["comparison"]]
+        if rtl:                     # the RTL activity estimate of the first image(s) as the dynamic energy
+            rows.append((f"ours, dynamic from the RTL estimate ({s['rtl_check']['images']} image), static "
+                         f"{rec['params']['static_mw_assumed']:.0f} mW (assumed)", rtl["rtl_dynamic_uj"], "RTL est.",
+                         rec["params"]["static_mw_assumed"]))
+        for case, dyn, how, static in rows:
+            energy = dyn + static * c["latency_us"] / 1000
+            v = sp["energy_uj"] / energy
+            out.append(f"| {case} | {c['mhz']:.2f} MHz ({c['label']}) | {c['latency_us']:,.0f} µs | "
+                       f"{dyn:.1f} µJ ({how}) | {static:.0f} mW | {energy:.1f} µJ | "
+                       f"{1e6 / energy:,.0f} | {f'{v:.2f}x less' if v >= 1 else f'{1 / v:.2f}x more'} |")
     return "\n".join(out)
 
 
