@@ -198,7 +198,18 @@ def view_rtl_error(rec: dict, part: str) -> str:
     return f"{abs(e) * 100:.1f} % {'below' if e < 0 else 'above'}"
 
 
-VIEWS = {"table": view_table, "clocks": view_clocks, "rtl_error": view_rtl_error}
+def view_rtl_breakdown(rec: dict, part: str) -> str:
+    """Where the RTL estimate's dynamic energy goes on the ``--rtl`` images: ``72.0 µJ = bram 43.5 (62 %) + ...``."""
+    check = rec["summary"].get("rtl_check")
+    if not check:
+        return "not checked (run with --rtl 1)"
+    b = {k: v for k, v in check[part]["breakdown_uj"].items() if k != "dynamic"}
+    tot = check[part]["rtl_dynamic_uj"]
+    return f"{tot:.1f} µJ = " + " + ".join(f"{k} {v:.1f} µJ ({v / tot:.0%})"
+                                          for k, v in sorted(b.items(), key=lambda kv: -kv[1]))
+
+
+VIEWS = {"table": view_table, "clocks": view_clocks, "rtl_error": view_rtl_error, "rtl_breakdown": view_rtl_breakdown}
 
 
 if __name__ == "__main__":
