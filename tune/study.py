@@ -453,10 +453,10 @@ def _structures(sc: StudyConfig, cfg):
 def check_study_memory(sc: StudyConfig, cfg, data) -> None:
     """The memory check of ``spikeloop run`` (:func:`sim.chip.check_memory`, one source) for the largest
     network the study can draw on the largest data split it runs through the chip."""
-    from sim.chip import check_memory
-    batch = max(len(data.x_train), len(data.x_val), len(data.x_test))
+    from train.run import check_chip_memory          # sim.chip.check_memory with a training run's batch
+    samples = max(len(data.x_train), len(data.x_val), len(data.x_test))
     for c in _structures(sc, cfg):
-        check_memory(c, batch, data.x_train.shape[1])
+        check_chip_memory(c, samples, data.x_train.shape[1])
 
 
 def _worker_problem(i: int, p) -> str | None:
