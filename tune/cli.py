@@ -150,6 +150,10 @@ def cmd_dse(a: argparse.Namespace) -> int:
                membrane_bits=tuple(a.membrane_bits), overlap=tuple(a.overlap),
                targets=targets, clock_mhz=a.clock_mhz, batch=a.batch,
                steps=a.steps, density=a.density, seed=a.seed, power=a.power)
+    from hw.synth import size_problem
+    too_big = [size_problem(c, t) for c in sw.configs() for t in targets]
+    if all(too_big):                    # nothing could be built: refuse before any synthesis or scoring
+        raise ConfigError(min(too_big, key=len))
     out = check_writable(a.out, "--out")
     rows = run_dse(sw, out, jobs=a.jobs, progress=not a.no_progress)
     print("\n".join(format_table(rows)))

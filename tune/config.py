@@ -253,8 +253,9 @@ class StudyConfig:
         for key, v in (("storage", storage), ("out", out)):
             if not isinstance(v, str) or not v.strip():
                 raise ConfigError(f"study.{key}={v!r}: expected a non-empty string")
-        if "\n" in storage or "\r" in storage or "\x00" in storage:
-            raise ConfigError(f"study.storage={storage!r}: a storage URL is one line")
+        for key, v in (("storage", storage), ("out", out)):
+            if any(ord(c) < 32 or ord(c) == 127 for c in v):
+                raise ConfigError(f"study.{key}={v!r}: control characters (newline, tab, ...) are not allowed")
         seeds_per_trial = check_int("study.seeds_per_trial", st.get("seeds_per_trial", 1), 1, 50)
         rep = _table(d, "report", "")
         _check_keys(rep, ("recheck_seeds", "recheck_trials"), "report")
@@ -356,6 +357,8 @@ class StudyConfig:
         sampler, storage and output folder may change between runs."""
         t = self.train.to_dict()
         flat = {f"data.{k}": t.get(k) for k in ("dataset", "data_path", "steps", "encoder", "train_size")}
+        if flat["data.data_path"]:               # the files it names, wherever the command runs
+            flat["data.data_path"] = str(Path(flat["data.data_path"]).expanduser().resolve())
         flat["study.seed"] = self.seed
         flat["train.quantiser"] = t.get("quantiser")
         flat["train.backend"] = t.get("backend")
@@ -404,11 +407,19 @@ def _check_mh_ranges(r: dict) -> None:
     burn_hi = int(burn.high) if burn else lo // 2
     thin_hi = int(thin.high) if thin else p["thin"]
     text = lambda x: "unset" if x is None else (f"{x.low:g}" if x.fixed else f"[{x.low:g}, {x.high:g}]")
+    from train.mh import check_mh
+    try:                                    # the chain's own rule decides, at the worst draw
+        check_mh(**(p | {"iters": lo, "burn_in": burn_hi, "thin": thin_hi}))
+        return
+    except ConfigError as e:
+        rule = str(e)
     if burn is not None and not burn_hi < lo:
         raise ConfigError(f"search.mh.burn_in={text(burn)} with search.mh.iters={text(iters)}: every burn_in "
                           f"drawn must be below every iters drawn — allowed burn_in range is 0..{lo - 1}")
     if not thin_hi <= lo - burn_hi:
-        raise ConfigError(f"search.mh.thin={text(thin) if thin else str(thin_hi) + ' (default)'} with search.mh.iters={text(iters)} and search.mh.burn_in="
+        raise ConfigError(f"search.mh.thin={text(thin) if thin else str(thin_hi) + ' (default)'} with "
+                          f"search.mh.iters={text(iters)} and search.mh.burn_in="
                           f"{text(burn) if burn else 'iters/2'}: thin must not exceed iters - burn_in at any draw — "
                           f"allowed thin range is 1..{max(1, lo - burn_hi)}"
                           + ("" if lo - burn_hi >= 1 else " (lower burn_in first)"))
+    raise ConfigError(f"search.mh at its worst draw (iters={lo}, burn_in={burn_hi}, thin={thin_hi}): {rule}")
