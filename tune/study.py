@@ -560,27 +560,21 @@ def run_study(sc: StudyConfig, jobs: int = 1, baseline: bool = True, new: bool =
                 stop()
         else:
             # enqueued (waiting) trials are popped by the workers: Optuna moves a trial WAITING -> RUNNING in one
-            # storage update that only one worker wins (the others take the next one). This process is worker 0
-            # (it has the stack imported and the data encoded: its trials start at once); the other jobs - 1 are
-            # spawned and pay the imports while it works.
+            # storage update that only one worker wins (the others take the next one)
             ctx = mp.get_context("spawn")
             share = thread_share(jobs)
-            procs = [ctx.Process(target=_worker_process, args=(sc, sc.n_trials, i, False, os.getpid(), data, share))
-                     for i in range(1, jobs)]
+            procs = [ctx.Process(target=_worker_process, args=(sc, sc.n_trials, i, i == 0, os.getpid(), data, share))
+                     for i in range(jobs)]
             stop = _stop_workers_on_signal(procs)
             try:
                 with _thread_env(share):            # the children size their pools when they import numpy
                     for p in procs:
                         p.start()
-                try:
-                    _worker(sc, sc.n_trials, 0, True, data=data, threads=share)
-                except TooManyFailures as e:        # this worker stops; the others go on
-                    _say(f"spikeloop: study stopped: {e}")
                 for p in procs:
                     p.join()
             finally:
                 stop()
-            for i, p in enumerate(procs, start=1):
+            for i, p in enumerate(procs):
                 line = _worker_problem(i, p)
                 if line:
                     _say(line)

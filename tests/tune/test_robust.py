@@ -65,7 +65,7 @@ def test_seeds_per_trial_scores_the_mean_and_keeps_the_spread(tiny_toml, tmp_pat
     with pytest.raises(ConfigError, match=r"study.seeds_per_trial=0: allowed range is integers 1..50"):
         cfg(edit(tiny_toml, tmp_path, 'seed = 0', 'seed = 0\nseeds_per_trial = 0', "b.toml"), tmp_path)
     with pytest.raises(ConfigError, match=r"report.recheck_seeds=-1"):
-        cfg(edit(tiny_toml, tmp_path, '[data]', '[report]\nrecheck_seeds = -1\n[data]', "c.toml"), tmp_path)
+        cfg(edit(tiny_toml, tmp_path, 'recheck_seeds = 0', 'recheck_seeds = -1', "c.toml"), tmp_path)
 
 
 def test_summary_pairs_by_seed():

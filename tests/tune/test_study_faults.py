@@ -424,8 +424,8 @@ def test_a_killed_worker_is_named_and_the_report_still_written(study_toml, tmp_p
         time.sleep(0.5)
     workers = [c for c in _children(proc.pid)
                if "spawn_main" in Path(f"/proc/{c}/cmdline").read_text().replace("\0", " ")]
-    assert len(workers) == 1, proc.communicate(timeout=600)     # --jobs 2: the command is worker 0, one spawned
-    victim = workers[0]
+    assert len(workers) == 2, proc.communicate(timeout=600)
+    victim = workers[1]
     os.kill(victim, signal.SIGKILL)
     out, err = proc.communicate(timeout=1800)
     assert "Traceback" not in err, err[-3000:]
