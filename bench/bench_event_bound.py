@@ -63,7 +63,8 @@ def measure(cfg: ChipConfig, density: float, rate: float, seed: int, batch: int,
             "bound_utilisation": float((synops / (c.lanes * p.bound)).mean()),
             "touched_words": float((p.touched / p.words).mean()), "live_words": float((p.live / p.words).mean()),
             "lazy_words": float((p.lazy / p.words).mean()),
-            "lazy_speedup": float((p.cycles / p.lazy_cycles).mean()), "hidden_rates": hidden,
+            "lazy_speedup": float((p.cycles / p.lazy_cycles).mean()),
+            "lazy_same_output": float(p.lazy_same_output.mean()), "hidden_rates": hidden,
             "thresholds": list(c.threshold)}
 
 
@@ -106,13 +107,15 @@ def main(argv=None):
 def table(record: dict) -> str:
     """Markdown table of the summary: mean ± std over seeds."""
     rows = ["| network | input density | hidden rate | cycles / bound (today) | exact live-word schedule / bound | "
-            "lazy leak / bound (estimate) | utilisation today | lazy (estimate) | bound's own utilisation |",
-            "|---|---|---|---|---|---|---|---|---|"]
+            "lazy leak / bound | utilisation today | lazy leak | bound's own utilisation | lazy: cycles saved | "
+            "lazy: output spikes as today |",
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
     for key, v in record["summary"].items():
         parts = key.split(" | ") if " | " in key else [key, "", ""]
         f = lambda k: f"{v[k][0]:.2f} ± {v[k][1]:.2f}"                          # noqa: E731
         rows.append(f"| {parts[0]} | {parts[1]} | {parts[2]} | {f('ratio')} | {f('live_ratio')} | {f('lazy_ratio')} | "
-                    f"{f('utilisation')} | {f('lazy_utilisation')} | {f('bound_utilisation')} |")
+                    f"{f('utilisation')} | {f('lazy_utilisation')} | {f('bound_utilisation')} | "
+                    f"{f('lazy_speedup')}x | {f('lazy_same_output')} |")
     return "\n".join(rows)
 
 

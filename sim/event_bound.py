@@ -10,8 +10,10 @@ decoder's fill ``D_l``; per step: the output end token; per conv event: ``event_
 :func:`touched_schedule` counts, from a fast-model run, the state words the update-by-touch schedule visits
 (the *live* words: touched in the step, or not settled by their last visit — their update changed the stored
 word or fired) and the cycles it would take: today's cycles with the UPDATE phases walking only the live
-words. This is a **projection** from the specification's arithmetic (the fast model's membranes), not a
-measurement of an RTL: the RTL implements ``update = "all"`` only. Chips with ``overlap`` are projected without
+words (same arithmetic, so exact). :func:`lazy_run` is a model of the lazy-leak schedule's arithmetic
+(``docs/chip.md``, "Update by touch": touched or hot words only, the elapsed leak ``L_k`` at the next
+visit) and its cycles. Both are **projections** from the specification, not measurements of an RTL: the RTL
+implements ``update = "all"`` only. Chips with ``overlap`` are projected without
 the overlap's saving (the emission times change with the skipped words); the functions refuse none, but
 :func:`touched_schedule` reports ``overlap_ignored``.
 """
@@ -84,6 +86,7 @@ class Projection:
     touched_cycles: np.ndarray
     lazy: np.ndarray
     lazy_cycles: np.ndarray
+    lazy_same_output: np.ndarray
     overlap_ignored: bool
 
 
@@ -107,8 +110,6 @@ def touched_schedule(model, spikes: np.ndarray) -> Projection:
     live_n = np.zeros(B, np.int64)
     words_n = np.zeros(B, np.int64)
     saved = np.zeros(B, np.int64)
-    lazy_n = np.zeros(B, np.int64)
-    lazy_saved = np.zeros(B, np.int64)
     for l in range(cfg.num_layers):
         xin = inputs[l]
         t_words = touched_words(cfg, l, xin)                                # (B, T, words)
@@ -124,20 +125,13 @@ def touched_schedule(model, spikes: np.ndarray) -> Projection:
         live_n += live.sum(axis=(1, 2))
         words_n += T * cfg.state_words(l)
         saved += (~live).sum(axis=(1, 2))               # each skipped word saved its one UPDATE cycle
-        # lazy leak: touched words, and words holding a neuron above its firing level (it could fire untouched)
-        level = cfg.threshold[l] + model.offsets[l].reshape(-1)
-        above = _words(cfg, l, u > level).any(axis=4).reshape(B, T, -1)
-        lazy = t_words | np.concatenate([np.zeros_like(above[:, :1]), above[:, :-1]], axis=1)
-        spiking = _words(cfg, l, r.spikes[l]).any(axis=4).reshape(B, T, -1)
-        lazy |= spiking                                 # (an estimate: the model's membranes are today's)
-        lazy_n += lazy.sum(axis=(1, 2))
-        lazy_saved += (~lazy).sum(axis=(1, 2))
     c = dict(r.counters)
     c["_steps"] = T
     ev = [np.count_nonzero(s.reshape(B, -1), axis=1) for s in inputs]
     for l in range(cfg.num_layers):
         c[f"_events_l{l}"] = ev[l]
     overlap_ignored = any(cfg.overlapped(l) for l in range(cfg.num_layers))
+    lz = lazy_run(model, x)
     hidden = 0
     if overlap_ignored:
         from sim.model import overlap_hidden
@@ -145,5 +139,91 @@ def touched_schedule(model, spikes: np.ndarray) -> Projection:
     return Projection(cycles=np.asarray(r.cycles, np.int64), bound=event_bound(cfg, c, touched_n),
                       touched=touched_n, live=live_n, words=words_n,
                       touched_cycles=np.asarray(r.cycles, np.int64) + hidden - saved,
-                      lazy=lazy_n, lazy_cycles=np.asarray(r.cycles, np.int64) + hidden - lazy_saved,
+                      lazy=lz.visited, lazy_cycles=lz.cycles,
+                      lazy_same_output=np.all(lz.spikes[-1] == r.spikes[-1], axis=(1, 2)),
                       overlap_ignored=overlap_ignored)
+
+
+def elapsed_leak_table(beta_int, frac_bits: int, k_max: int) -> np.ndarray:
+    """``B_k`` for ``k = 0 .. k_max`` (``docs/chip.md``, "Update by touch"): the ``k``-th power of the stored
+    leak ``beta_int / 2^f``, rounded once (half up) to ``f`` fraction bits,
+    ``B_k = (beta_int^k + 2^(f(k-1)-1)) >> f(k-1)`` (exact integers; ``B_0 = 2^f``, ``B_1 = beta_int``); it
+    reaches 0 for ``beta_int < 2^f``. ``beta_int`` a scalar or per neuron (then a trailing neuron axis)."""
+    b = np.asarray(beta_int, np.int64)
+
+    def one(v: int) -> list[int]:
+        out = [1 << frac_bits]
+        for k in range(1, k_max + 1):
+            s = frac_bits * (k - 1)
+            out.append((v ** k + ((1 << s) >> 1)) >> s)
+        return out
+    if b.ndim == 0:
+        return np.array(one(int(b)), np.int64)
+    cols = {int(v): one(int(v)) for v in np.unique(b)}
+    return np.array([cols[int(v)] for v in b], np.int64).T
+
+
+@dataclass
+class LazyRun:
+    """The lazy-leak schedule on a batch: spikes and stored states per layer ``(B, T, N)``, the words visited
+    and the cycles per sample."""
+    spikes: list
+    state: list
+    visited: np.ndarray
+    cycles: np.ndarray
+
+
+def lazy_run(model, spikes: np.ndarray, visit_all: bool = False) -> LazyRun:
+    """Run the lazy-leak update-by-touch schedule (``docs/chip.md``) with ``model``'s weights, offsets and
+    leaks. Overlap is not modelled (the cycles are those of the sequential schedule). ``visit_all``: visit every
+    word in every step (then it is ``update = "all"``: the fast model's results and cycles)."""
+    cfg = model.cfg
+    x = cfg.check_spikes(spikes)
+    B, T, _ = x.shape
+    f, half = cfg.beta_frac_bits, 1 << (cfg.beta_frac_bits - 1)
+    lo, hi, P = cfg.membrane_min, cfg.membrane_max, cfg.update_latency
+    out_s, out_u = [], []
+    visited_n = np.zeros(B, np.int64)
+    cycles = np.zeros(B, np.int64)
+    xin = x
+    for l in range(cfg.num_layers):
+        N, lanes, G = cfg.fan_out(l), cfg.lanes, cfg.groups(l)
+        Co, pos = cfg.out_channels(l), cfg.positions(l)
+        word_of = (np.arange(pos)[:, None] * G + np.arange(Co)[None, :] // lanes).reshape(-1)    # neuron -> word
+        level = cfg.threshold[l] + model.offsets[l].reshape(-1).astype(np.int64)
+        table = elapsed_leak_table(model.beta_int[l], f, T)
+        touched = touched_words(cfg, l, xin)
+        h = synaptic_sums(model, l, xin)
+        u = np.zeros((B, N), np.int64)
+        last = np.full((B, N), -1, np.int64)
+        s_all = np.zeros((B, T, N), bool)
+        u_all = np.zeros((B, T, N), np.int64)
+        busy = np.zeros(B, np.int64)
+        for t in range(T):
+            hot = np.zeros((B, cfg.state_words(l)), bool)
+            np.logical_or.at(hot, (slice(None), word_of), u > level)
+            visit_w = touched[:, t] | hot | visit_all
+            visit = visit_w[:, word_of]
+            k = np.where(visit, t - 1 - last, 0)
+            bk = table[k, np.arange(N)[None, :]] if table.ndim == 2 else table[k]
+            word = ((u * bk + half) >> f) + h[:, t]
+            v = np.clip(word, lo, hi)
+            s = (v > level) & visit
+            lv = (v * table[1] + half) >> f
+            new = np.where(s, 0 if cfg.reset == "zero" else np.clip(lv - level, lo, hi), lv)
+            u = np.where(visit, new, u)
+            last = np.where(visit, t, last)
+            s_all[:, t], u_all[:, t] = s, u
+            visited_n += visit_w.sum(axis=1)
+            spiking = np.zeros_like(hot)
+            np.logical_or.at(spiking, (slice(None), word_of), s)
+            busy += (visit_w.sum(axis=1) - spiking.sum(axis=1))       # words with no spike: 1 cycle each
+        e = np.count_nonzero(xin.reshape(B, -1), axis=1)
+        ev = xin.sum(axis=1, dtype=np.int64) @ cfg.receptive_counts(l) if cfg.layer_kind(l) == "conv" else e
+        cycles += (T * cfg.decode_latency(l) + ev * G + e * cfg.event_overhead(l) + (1 + P) * T
+                   + busy + s_all.reshape(B, -1).sum(axis=1))
+        out_s.append(s_all)
+        out_u.append(u_all)
+        xin = s_all
+    cycles += np.count_nonzero(xin.reshape(B, -1), axis=1) + T
+    return LazyRun(spikes=out_s, state=out_u, visited=visited_n, cycles=cycles)

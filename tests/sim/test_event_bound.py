@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hw.config import ChipConfig
-from sim.event_bound import touched_schedule, touched_words
+from sim.event_bound import elapsed_leak_table, lazy_run, touched_schedule, touched_words
 from sim.model import FastModel
 from tests.strategies import configs, conv_configs, programmes
 
@@ -92,3 +92,37 @@ def test_live_word_schedule_is_bit_exact(data):
     for l in range(cfg.num_layers):
         np.testing.assert_array_equal(s[l], r.spikes[l])
         np.testing.assert_array_equal(u[l], r.state[l])
+
+
+@given(data=st.data())
+@settings(max_examples=20, deadline=None)
+def test_lazy_model_visiting_every_word_is_todays_chip(data):
+    """lazy_run's arithmetic and cycle count, with every word visited every step, are the fast model's."""
+    cfg = data.draw(st.one_of(configs(overlap=False), conv_configs(max_hw=6, max_channels=4, overlap=False)))
+    weights, offsets, spikes = data.draw(programmes(cfg, batch=2, steps=4))
+    model = FastModel(cfg, weights, offsets)
+    r = model.run(spikes)
+    lz = lazy_run(model, spikes, visit_all=True)
+    for l in range(cfg.num_layers):
+        np.testing.assert_array_equal(lz.spikes[l], r.spikes[l])
+        np.testing.assert_array_equal(lz.state[l], r.state[l])
+    np.testing.assert_array_equal(lz.cycles, r.cycles)
+
+
+def test_elapsed_leak_is_applied_once_at_the_next_touch():
+    """One neuron, beta 0.75 (f = 2), threshold out of reach: +40 at step 0, no input in steps 1-3, a touch
+    through a zero weight at step 4. The word is visited at steps 0 and 4 only; the read value between them is
+    the stored one; at step 4 the 3 idle steps' leak is applied at once (L_3), then the step's own (L_1)."""
+    cfg = ChipConfig(layer_sizes=(2, 1), lanes=1, beta=0.75, beta_frac_bits=2, threshold=100, weight_bits=8)
+    w = [np.array([[40], [0]])]
+    x = np.zeros((1, 6, 2), bool)
+    x[0, 0, 0] = True
+    x[0, 4, 1] = True
+    lz = lazy_run(FastModel(cfg, w), x)
+    # B_k = round(0.75^k * 4): 4, 3, 2.25 -> 2, 1.69 -> 2, 1.27 -> 1, ..., 0.40 -> 0 at k = 8
+    assert list(elapsed_leak_table(3, 2, 8)) == [4, 3, 2, 2, 1, 1, 1, 1, 0]
+    # step 0: (40*3 + 2) >> 2 = 30; step 4: L_3(30) = (30*2 + 2) >> 2 = 15, then L_1(15) = (15*3 + 2) >> 2 = 11
+    assert list(lz.state[0][0, :, 0]) == [30, 30, 30, 30, 11, 11]
+    assert lz.visited[0] == 2 and not lz.spikes[0].any()
+    # today's schedule leaks every step: 30, 23, 17, 13, 10, 8
+    assert list(FastModel(cfg, w).run(x).state[0][0, :, 0]) == [30, 23, 17, 13, 10, 8]
