@@ -99,6 +99,18 @@ def event_bound(cfg: ChipConfig, counters: dict, touched: np.ndarray) -> np.ndar
             + steps * T_fixed + per_event)
 
 
+def bound_of(cfg: ChipConfig, spikes: np.ndarray, result) -> np.ndarray:
+    """The event bound per sample of a run (``result``: a :class:`sim.model.ChipResult` of input ``spikes``)."""
+    B, T, _ = spikes.shape
+    inputs = [spikes] + list(result.spikes[:-1])
+    touched = sum(touched_words(cfg, l, inputs[l]).sum(axis=(1, 2)) for l in range(cfg.num_layers))
+    c = dict(result.counters)
+    c["_steps"] = T
+    for l in range(cfg.num_layers):
+        c[f"_events_l{l}"] = np.count_nonzero(inputs[l].reshape(B, -1), axis=1)
+    return event_bound(cfg, c, touched)
+
+
 def touched_schedule(model, spikes: np.ndarray) -> Projection:
     """Run ``model`` (a :class:`sim.model.FastModel`) on ``spikes`` ``(B, T, N0)`` and project update by touch."""
     cfg = model.cfg
