@@ -190,6 +190,7 @@ def measure_activity(cfg: ChipConfig, weights: Sequence[np.ndarray], spikes: np.
     """Simulate the RTL on ``spikes`` ``(B, T, N0)`` and count its activity per sample (see module doc)."""
     from amaranth.hdl import Value
     from amaranth.sim import Simulator
+    from hw.bus import READ_COUNTERS
     from hw.core import LifCore
     from sim.amaranth_sim import AmaranthPins
     from sim.driver import HostDriver
@@ -208,6 +209,9 @@ def measure_activity(cfg: ChipConfig, weights: Sequence[np.ndarray], spikes: np.
     async def testbench(ctx):
         drv = HostDriver(cfg.structure(), AmaranthPins(ctx, dut))
         await drv.load(cfg, weights, offsets)
+        # a host that is not reading leaves its read address where its last read was: park it on a counter, as
+        # after every sample (run_sample ends with the counters), so that every sample sees the same host
+        await drv.read(drv.bus.read_addr(READ_COUNTERS, 0))
         for x in spikes:
             counter.reset_sample()
             s = await drv.run_sample(x, False)
