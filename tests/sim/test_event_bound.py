@@ -126,3 +126,22 @@ def test_elapsed_leak_is_applied_once_at_the_next_touch():
     assert lz.visited[0] == 2 and not lz.spikes[0].any()
     # today's schedule leaks every step: 30, 23, 17, 13, 10, 8
     assert list(FastModel(cfg, w).run(x).state[0][0, :, 0]) == [30, 23, 17, 13, 10, 8]
+
+
+@given(data=st.data())
+@settings(max_examples=25, deadline=None)
+def test_lazy_model_matches_the_independent_reference(data):
+    """lazy_run (vectorised) against tests/reference.py's update="touched" (per neuron, per event, per cycle):
+    spikes, stored membranes and cycles, on random fc and conv/pool chips."""
+    from tests.reference import reference_run
+    cfg = data.draw(st.one_of(configs(overlap=False), conv_configs(max_hw=6, max_channels=4, overlap=False)))
+    weights, offsets, spikes = data.draw(programmes(cfg, batch=2, steps=4))
+    lz = lazy_run(FastModel(cfg, weights, offsets), spikes)
+    offs = cfg.check_offsets(offsets)
+    for b in range(spikes.shape[0]):
+        spk, state, cycles = reference_run(cfg, weights, offs, spikes[b], update="touched")
+        assert cycles == lz.cycles[b]
+        for t in range(spikes.shape[1]):
+            for l in range(cfg.num_layers):
+                assert list(lz.spikes[l][b, t]) == spk[t][l]
+                assert list(lz.state[l][b, t]) == state[t][l]
