@@ -22,7 +22,7 @@ from pathlib import Path
 from hw.config import ChipConfig, ConfigError
 from sim.faults import Faults
 from sim.power import DeviceProfile
-from train.config import TrainConfig, check_choice, check_float, check_int
+from train.config import DATA_FIELDS, TrainConfig, check_choice, check_float, check_int
 from train.surrogates import SURROGATES
 from train.trainers import TRAINERS, Param
 
@@ -215,7 +215,7 @@ class StudyConfig:
             if v is not None:
                 st[k] = v
         _check_keys(st, ("name", "storage", "n_trials", "sampler", "objective", "weights", "seed", "out"), "study")
-        _check_keys(da, ("dataset", "data_path", "steps", "encoder", "train_size"), "data")
+        _check_keys(da, DATA_FIELDS, "data")
         name, storage, out = st.get("name", "spikeloop"), st.get("storage", "sqlite:///runs/spikeloop.db"), \
             st.get("out", "runs/spikeloop")
         for key, v in (("name", name), ("storage", storage), ("out", out)):
