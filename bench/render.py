@@ -1,0 +1,142 @@
+"""Render the docs' measured tables and numbers from records (see bench/records.py).
+
+    python -m bench.render            # rewrite every render block in README.md and docs/ from docs/results/
+    python -m bench.render --check    # exit 1 and show what drifted, change nothing
+
+A block is ``<!-- render NAME VIEW [ARG ...] -->`` ... ``<!-- end render -->`` (one line or many). ``NAME`` is a
+record in docs/results/; ``VIEW`` is ``value`` (``ARG`` = a dotted path into the record, then an optional
+format spec such as ``:.2f``) or a key of ``VIEWS`` in the module that wrote the record.
+"""
+from __future__ import annotations
+
+import argparse
+import difflib
+import importlib
+import re
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.records import PUBLISHED, ROOT, load  # noqa: E402
+
+BLOCK = re.compile(r"<!-- render (?P<spec>[^>]*?) -->(?P<body>.*?)<!-- end render -->", re.S)
+
+
+class RenderError(Exception):
+    pass
+
+
+def doc_files(root: Path = ROOT) -> list[Path]:
+    """README.md and every markdown page under docs/ (the site's sources)."""
+    return [root / "README.md", *sorted((root / "docs").rglob("*.md"))]
+
+
+def lookup(record: dict, path: str):
+    x = record
+    for key in path.split("."):
+        if isinstance(x, list):
+            x = x[int(key)]
+        elif isinstance(x, dict) and key in x:
+            x = x[key]
+        else:
+            raise RenderError(f"record {record.get('name')!r} has no {path!r} (stuck at {key!r})")
+    return x
+
+
+def render_spec(spec: str, folder: Path = PUBLISHED) -> str:
+    parts = spec.split()
+    if len(parts) < 2:
+        raise RenderError(f"render block {spec!r}: expected 'NAME VIEW [ARG ...]'")
+    name, view, args = parts[0], parts[1], parts[2:]
+    try:
+        record = load(name, folder)
+    except FileNotFoundError:
+        raise RenderError(f"render block {spec!r}: no record {folder.name}/{name}.json") from None
+    if view == "value":
+        if not args:
+            raise RenderError(f"render block {spec!r}: 'value' needs a dotted path")
+        v = lookup(record, args[0])
+        return format(v, args[1][1:] if len(args) > 1 and args[1].startswith(":") else "")
+    module = record.get("module")
+    if not module:
+        raise RenderError(f"render block {spec!r}: record {name!r} names no module with VIEWS")
+    views = getattr(importlib.import_module(module), "VIEWS", {})
+    if view not in views:
+        raise RenderError(f"render block {spec!r}: {module} has no view {view!r} (has {sorted(views)})")
+    return views[view](record, *args)
+
+
+def render_text(text: str, folder: Path = PUBLISHED) -> str:
+    def one(m: re.Match) -> str:
+        body = render_spec(m["spec"], folder)
+        multiline = "\n" in m["body"] or "\n" in body
+        inner = f"\n{body.strip(chr(10))}\n" if multiline else body
+        return f"<!-- render {m['spec']} -->{inner}<!-- end render -->"
+    return BLOCK.sub(one, text)
+
+
+def drift(files=None, folder: Path = PUBLISHED) -> dict[Path, str]:
+    """{file: unified diff} for every file whose render blocks differ from their records."""
+    out = {}
+    for f in files or doc_files():
+        text = f.read_text()
+        new = render_text(text, folder)
+        if new != text:
+            out[f] = "".join(difflib.unified_diff(text.splitlines(True), new.splitlines(True), str(f), "rendered"))
+    return out
+
+
+NOT_MEASURED = "<!-- not measured -->"
+#: the line before a table of results that were measured once and not since: the commit they were measured at
+#: (the page must say so in words too; tests check that the commit exists)
+HISTORY = re.compile(r"<!-- not re-measured since ([0-9a-f]{7,40}) -->")
+
+
+def history_commits(text: str) -> list[str]:
+    """The commits named by ``<!-- not re-measured since COMMIT -->`` markers."""
+    return HISTORY.findall(text)
+
+
+def unrecorded_tables(text: str) -> list[str]:
+    """Markdown tables with digits in their body that stand outside render blocks and are not marked
+    ``<!-- not measured -->`` (a table of settings or ports, not of results) or ``<!-- not re-measured since
+    COMMIT -->`` (results of an older commit, said so on the page) on the line before."""
+    text = BLOCK.sub("", text)
+    found, lines = [], text.splitlines()
+    i = 0
+    while i < len(lines):
+        if lines[i].lstrip().startswith("|") and i + 1 < len(lines) and re.match(r"\s*\|[\s:|-]+\|\s*$", lines[i + 1]):
+            j = i + 2
+            while j < len(lines) and lines[j].lstrip().startswith("|"):
+                j += 1
+            marked = i > 0 and (lines[i - 1].strip() == NOT_MEASURED or HISTORY.fullmatch(lines[i - 1].strip()))
+            if not marked and any(re.search(r"\d", row) for row in lines[i + 2:j]):
+                found.append(lines[i].strip())
+            i = j
+        else:
+            i += 1
+    return found
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--check", action="store_true", help="report drift, change nothing (exit 1 on drift)")
+    a = ap.parse_args(argv)
+    try:
+        changed = drift()
+    except RenderError as e:
+        print(f"render: {e}", file=sys.stderr)
+        return 1
+    for f, diff in changed.items():
+        if a.check:
+            sys.stdout.write(diff)
+        else:
+            f.write_text(render_text(f.read_text()))
+            print(f"rendered {f.relative_to(ROOT)}")
+    return 1 if (a.check and changed) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
