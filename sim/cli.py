@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from hw.cli import chip_arguments, chip_overrides, check_writable, load_chip, number
+from hw.cli import chip_arguments, chip_overrides, check_writable, load_chip, number, writing
 from hw.config import ConfigError
 from sim.chip import BACKENDS
 
@@ -61,7 +61,8 @@ def cmd_run(a: argparse.Namespace) -> int:
         print(f"waveforms: {a.vcd} (open with gtkwave or surfer)")
     if a.raster:
         from sim.plots import raster
-        print(f"raster: {raster(r, a.raster)}")
+        with writing(a.raster, "--raster"):
+            print(f"raster: {raster(r, a.raster)}")
     return 0
 
 

@@ -172,6 +172,11 @@ layers = [{kind = "conv", channels = 2, kernel = 3, padding = 1}, {kind = "pool"
     code, out, err = cli(capsys, "train", "--config", toml, "--iters", "10")
     assert code == 0, err[-2000:]
     assert "chip (64, 64, 10)" in out and "mh on digits" in out
+    # ... also with a [chip] table that gives only widths and lanes (the network: the dataset's default)
+    toml.write_text('[data]\ndataset = "digits"\nsteps = 2\ntrain_size = 50\n[chip]\nlanes = 4\nweight_bits = 6\n')
+    code, out, err = cli(capsys, "train", "--config", toml, "--iters", "10")
+    assert code == 0, err[-2000:]
+    assert "chip (64, 64, 10) lanes=4 w6/m16" in out
 
 
 # -- local dataset files that are not what they should be --------------------------------------------------
@@ -192,3 +197,9 @@ def test_svhn_path_that_is_not_a_cropped_digits_mat(tmp_path, capsys):
                            (labels, "labels y must be integers 0..10"), (few, "too few for a stratified")):
         code, out, err = cli(capsys, "train", "--dataset", "svhn", "--data-path", path, "--iters", "10")
         assert code == 2 and fragment in err, err
+
+
+def test_a_write_that_fails_midway_is_one_line(tmp_path):
+    (tmp_path / "v" / "spikeloop_core.v").mkdir(parents=True)          # a directory where a file goes
+    fails_cleanly(spikeloop("verilog", "--sizes", "8,4", "--out", tmp_path / "v"), "--out", "writing failed",
+                  "spikeloop_core.v")
