@@ -326,7 +326,7 @@ class StudyConfig:
         refuses to be resumed with another (:func:`tune.study.open_study`); the search space, trial count,
         sampler, storage and output folder may change between runs."""
         t = self.train.to_dict()
-        flat = {f"data.{k}": t.get(k) for k in ("dataset", "data_path", "steps", "encoder", "train_size")}
+        flat = {f"data.{k}": t.get(k) for k in DATA_FIELDS}
         if flat["data.data_path"]:               # the files it names, wherever the command runs
             flat["data.data_path"] = str(Path(flat["data.data_path"]).expanduser().resolve())
         flat["study.seed"] = self.seed
