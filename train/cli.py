@@ -76,7 +76,8 @@ def cmd_import(a: argparse.Namespace) -> int:
     base = load_chip(a.config, chip_overrides(a))
     check_writable(Path(a.out).parent, "--out")
     cfg, weights, offsets, rep = import_nir(a.model, base=base, dt=a.dt, drop_biases=a.drop_biases,
-                                            drop_synapses=a.drop_synapses, check_samples=a.check_samples)
+                                            drop_synapses=a.drop_synapses, check_samples=a.check_samples,
+                                            sizes=a.layer_sizes)
     paths = write_import(a.out, cfg, weights, offsets, rep)
     print(rep.text())
     for kind, p in paths.items():
@@ -88,6 +89,8 @@ def cmd_export(a: argparse.Namespace) -> int:
     from train.nir import export_nir, export_notes
     cfg = load_chip(a.config, chip_overrides(a))
     weights, offsets = load_programme(a.weights, cfg)          # --weights is a required argument
+    if Path(a.out).is_dir():
+        raise ConfigError(f"--out {a.out}: is a directory; give the NIR file to write, e.g. {Path(a.out) / 'model.nir'}")
     check_writable(a.out, "--out", is_dir=False)
     path = export_nir(a.out, cfg, weights, offsets)
     print(f"NIR {path}: {cfg.layer_sizes}, chip units (weights and thresholds in membrane LSBs), dt 1e-4 s")

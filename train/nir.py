@@ -147,6 +147,7 @@ class _Layer:
     beta: np.ndarray
     reset: str
     base_threshold: float | None = None     # the layer threshold a spikeloop export recorded
+    dt_power: int = 1                       # the weights scale with dt**dt_power (IF 0, LIF 1, CubaLIF 1-2)
 
 
 def parse_graph(g, dt: float | None = None, drop_biases: bool = False, drop_synapses: bool = False
@@ -165,6 +166,13 @@ def parse_graph(g, dt: float | None = None, drop_biases: bool = False, drop_syna
             raise ConfigError(f"node {name!r}: {type(node).__name__} is not supported; the chip carries "
                               "Linear/Affine -> LIF/CubaLIF/IF layers")
     body = [n for n in body if not isinstance(g.nodes[n], nir.Flatten)]   # 1-D data: a no-op
+    for name in body:
+        node = g.nodes[name]
+        if isinstance(node, (nir.LIF, nir.CubaLIF, nir.IF)):
+            r = np.asarray(node.r, np.float64).reshape(-1)
+            if not np.all(np.isfinite(r)) or np.any(r <= 0):
+                bad = r[~(np.isfinite(r) & (r > 0))][0]
+                raise ConfigError(f"node {name!r}: r = {bad:g} (input resistance); allowed range is r > 0 and finite")
     if len(body) % 2 or not body:
         raise ConfigError(f"graph: expected pairs of Linear/Affine -> LIF/CubaLIF/IF between Input and Output, "
                           f"got {[f'{n}:{type(g.nodes[n]).__name__}' for n in body]}")
@@ -174,8 +182,9 @@ def parse_graph(g, dt: float | None = None, drop_biases: bool = False, drop_syna
         for n in body[1::2]:
             node = g.nodes[n]
             tau = getattr(node, "tau", getattr(node, "tau_mem", None))
-            if tau is not None:
-                cands.append(np.asarray(tau, np.float64).reshape(-1) / np.asarray(node.r, np.float64).reshape(-1))
+            tau = None if tau is None else np.asarray(tau, np.float64).reshape(-1)
+            if tau is not None and np.all(np.isfinite(tau)) and np.all(tau > 0):
+                cands.append(tau / np.asarray(node.r, np.float64).reshape(-1))
         c = np.concatenate(cands) if cands else np.array([])
         dt = float(c[0]) if c.size and np.all(np.isfinite(c)) and c[0] > 0 and np.allclose(c, c[0], rtol=1e-4) \
             else SNNTORCH_DT
@@ -255,7 +264,11 @@ def parse_graph(g, dt: float | None = None, drop_biases: bool = False, drop_syna
         gain = np.where(np.abs(gain - 1.0) < 1e-5, 1.0, gain)    # float32 noise of r = tau/dt
         base_thr = (neu.metadata or {}).get("spikeloop_threshold")
         base_thr = float(np.asarray(base_thr).reshape(-1)[0]) if base_thr is not None else None
-        layers.append(_Layer(ln, nn_, type(neu).__name__, (w * gain[:, None]).T, tau, thr, beta, reset, base_thr))
+        power = 0 if isinstance(neu, nir.IF) else 1
+        if isinstance(neu, nir.CubaLIF) and np.any(dt < tau_syn):
+            power = 2
+        layers.append(_Layer(ln, nn_, type(neu).__name__, (w * gain[:, None]).T, tau, thr, beta, reset, base_thr,
+                             power))
         size_in = n_out
     out_size = _output_size(g.nodes[chain[-1]])
     if out_size is not None and out_size != size_in:
@@ -285,17 +298,25 @@ def _is_chip_units(cfg: ChipConfig, w: np.ndarray, thr: np.ndarray) -> bool:
     """Weights and thresholds already integers in the chip's ranges (a graph this module exported)."""
     def whole(a):
         return bool(np.all(np.abs(a - np.round(a)) < 1e-4))
+    if np.any(w != 0) and np.abs(w).max() < 0.5:       # "whole" only because every weight rounds to 0
+        return False
     return whole(w) and whole(thr) and round(w.min(initial=0)) >= cfg.weight_min and \
         round(w.max(initial=0)) <= cfg.weight_max and round(thr.max()) <= cfg.membrane_max
 
 
 def import_graph(g, base: ChipConfig | None = None, dt: float | None = None, drop_biases: bool = False,
                  drop_synapses: bool = False, source: str = "<graph>", check_samples: int = 64,
-                 check_steps: int = 32, density: float = 0.2, seed: int = 0):
-    """A NIR graph -> ``(ChipConfig, weights, offsets, NirReport)``; widths/lanes come from ``base``."""
+                 check_steps: int = 32, density: float = 0.2, seed: int = 0, sizes: Sequence[int] | None = None):
+    """A NIR graph -> ``(ChipConfig, weights, offsets, NirReport)``; widths/lanes come from ``base``.
+    ``sizes`` (e.g. the command line's ``--sizes``), when given, must equal the graph's layer sizes."""
     base = base or ChipConfig()
+    dt_given = dt is not None
     layers, dt, notes = parse_graph(g, dt, drop_biases, drop_synapses)
-    sizes = (layers[0].w.shape[0],) + tuple(l.w.shape[1] for l in layers)
+    sizes_g = (layers[0].w.shape[0],) + tuple(l.w.shape[1] for l in layers)
+    if sizes is not None and tuple(sizes) != sizes_g:
+        raise ConfigError(f"--sizes {','.join(map(str, sizes))}: the graph's layer sizes are "
+                          f"{','.join(map(str, sizes_g))} (import takes them from the graph; omit --sizes or give these)")
+    sizes = sizes_g
     base = base.replace(layer_sizes=sizes, beta=0.5, threshold=1, reset=layers[0].reset)
     one = 1 << base.beta_frac_bits
     rep = NirReport(source=source, dt=dt, approximations=list(notes))
@@ -318,6 +339,8 @@ def import_graph(g, base: ChipConfig | None = None, dt: float | None = None, dro
         else:
             s = layer_scale(base, L.w, float(L.thr.max()))
         wq = np.clip(np.rint(L.w * s), base.weight_min, base.weight_max).astype(np.int64)
+        if np.any(L.w != 0) and not np.any(wq):
+            raise ConfigError(_nothing_left(L, layers, dt, dt_given, base, s))
         tq = np.clip(np.rint(L.thr * s), 1, base.membrane_max).astype(np.int64)
         t0 = int(round(L.base_threshold * s)) if L.base_threshold else int(np.round(np.median(tq)))
         off = np.clip(tq - t0, base.offset_min, base.offset_max)
@@ -342,6 +365,25 @@ def import_graph(g, base: ChipConfig | None = None, dt: float | None = None, dro
     if check_samples:
         rep.agreement = agreement(cfg, weights, offsets, layers, check_samples, check_steps, density, seed)
     return cfg, weights, offsets, rep
+
+
+def _nothing_left(L: _Layer, layers: Sequence[_Layer], dt: float, dt_given: bool, cfg: ChipConfig, s: float) -> str:
+    """The one-line refusal of a layer whose weights all quantise to 0 LSB, with the ``dt`` range that
+    keeps at least its largest weight (at ``dt**dt_power`` scaling) and every leak (``dt < tau``)."""
+    m = float(np.abs(L.w).max())
+    ratio = 0.501 / (m * s)                # the largest weight must grow by this factor to reach 0.5 LSB
+    what = f"--dt {dt:g}" if dt_given else f"dt = {dt:g} s (the default, tau/r)"
+    if L.dt_power == 0:
+        return (f"node {L.linear!r}: every weight quantises to 0 LSB against threshold {L.thr.max():.4g} at "
+                f"{cfg.weight_bits}-bit weights / {cfg.membrane_bits}-bit membranes (largest |w| = {m:.3g}); "
+                "the layer would never spike (allowed: weights within a factor "
+                f"{cfg.membrane_max * 2:d} of the threshold)")
+    lo = max(dt * ratio ** (1.0 / l.dt_power) if l is L else 0.0 for l in layers)
+    taus = [float(np.min(l.tau)) for l in layers if np.all(np.isfinite(l.tau))]
+    hi = f"{min(taus):.3g})" if taus else "inf)"
+    return (f"{what}: node {L.linear!r}'s weights times the input gain r*dt/tau (largest {m:.3g}) all quantise to "
+            f"0 LSB against threshold {L.thr.max():.4g}, so the network would never spike; allowed range of dt "
+            f"for this graph is [{lo:.3g}, {hi} s")
 
 
 def import_nir(path: str | Path, base: ChipConfig | None = None, **kw):
@@ -426,14 +468,23 @@ def export_notes(cfg: ChipConfig, offsets=None) -> list[str]:
     return notes
 
 
+def umask() -> int:
+    """The process's file-mode creation mask (read by setting it and setting it back)."""
+    m = os.umask(0o022)
+    os.umask(m)
+    return m
+
+
 def write_atomic(path: str | Path, write) -> Path:
-    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it into place."""
+    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it into place with the mode
+    a plain ``open()`` would have given it (``0o666 & ~umask``; ``mkstemp`` makes it 0600)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
     os.close(fd)
     try:
         write(Path(tmp))
+        os.chmod(tmp, 0o666 & ~umask())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -466,6 +517,7 @@ def write_import(out: str | Path, cfg: ChipConfig, weights, offsets, rep: NirRep
             for n in names.values():
                 os.replace(tmp / n, out / n)
         else:
+            os.chmod(tmp, 0o777 & ~umask())          # mkdtemp makes it 0700; a plain mkdir follows the umask
             os.replace(tmp, out)
     finally:
         if tmp.exists():
