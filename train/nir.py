@@ -477,9 +477,7 @@ def import_graph(g, base: ChipConfig | None = None, dt: float | None = None, dro
     weights, offsets, betas, thrs = [], [], [], []
     for l, L in enumerate(layers):
         if np.all(np.isinf(L.tau)):
-            beta = 1.0 - 1.0 / one
-            rep.approximations.append(f"{L.neuron}: IF (no leak) approximated by beta = {beta:.5f} (largest below 1)")
-            edits.append({L.neuron: _leak_edit(np.full(L.beta.shape, beta), L, dt)})
+            beta = 1.0                  # IF: the chip's beta = 1 (beta_int = 2**f), exact
         else:
             beta = float(np.mean(L.beta))
             if np.ptp(L.beta) > 0.5 / one:
@@ -487,7 +485,7 @@ def import_graph(g, base: ChipConfig | None = None, dt: float | None = None, dro
                                           f"replaced by the layer mean {beta:.4f}")
                 edits.append({L.neuron: _leak_edit(np.full(L.beta.shape, beta), L, dt)})
             beta = min(max(beta, 1.0 / one), 1.0 - 1.0 / one)
-        bq = min(one - 1, max(1, int(round(beta * one)))) / one
+        bq = 1.0 if beta == 1.0 else min(one - 1, max(1, int(round(beta * one)))) / one
         if abs(bq - beta) > 1e-6:
             rep.approximations.append(f"{L.neuron}: beta {beta:.6f} -> {bq:.6f} ({base.beta_frac_bits} fraction bits)")
             edits.append({L.neuron: _leak_edit(np.full(L.beta.shape, bq), L, dt)})
@@ -714,27 +712,63 @@ def _compose(edits: dict) -> dict:
 def chip_to_nir(cfg: ChipConfig, weights: Sequence[np.ndarray], offsets: Sequence[np.ndarray] | None = None,
                 dt: float = SNNTORCH_DT):
     """The chip programme as a NIR graph in chip units (weights and thresholds in membrane LSBs): nodes
-    ``input``, ``fc{l}`` (Linear), ``lif{l}`` (LIF, ``v_reset = 0``), ``output``. The reset mode is kept in
-    each LIF node's metadata (``spikeloop_reset``); NIR's own LIF resets to ``v_reset``."""
+    ``input``, per neuron layer ``l`` a ``fc{l}`` (Linear) or ``conv{l}`` (Conv2d, zero bias, its stride and
+    padding for both axes), then ``lif{l}`` (LIF, ``v_reset = 0``; ``if{l}``, NIR's IF, for ``beta = 1``);
+    ``pool{l}`` (SumPool2d) for the pools before a layer, ``flat{l}`` (Flatten) before an fc layer that
+    takes an image, its weight columns reordered from the chip's HWC to NIR's CHW; ``output``. Per-neuron
+    parameters of a conv layer have NIR's (C, H, W) shape. The reset mode is kept in each neuron node's
+    metadata (``spikeloop_reset``); NIR's own LIF/IF reset to ``v_reset``."""
     import nir
-    if any(cfg.layer_kind(l) == "conv" or cfg.pool_area(l) > 1 for l in range(cfg.num_layers)):
-        raise ConfigError("NIR export: conv and pool layers are not exported yet (fc-only chips); "
-                          f"this chip has layers {[ly.to_dict() for ly in cfg.layers]}")
+    from train.nir_ref import hwc_to_chw
     weights, offsets = cfg.check_weights(weights), cfg.check_offsets(offsets)
-    nodes = {"input": nir.Input(input_type={"input": np.array([cfg.layer_sizes[0]])})}
+    image = cfg.input_shape is not None
+    ishape = tuple(cfg.input_shape) if image else (cfg.layer_sizes[0],)
+    nodes = {"input": nir.Input(input_type={"input": np.array(ishape)})}
     edges, prev = [], "input"
+
+    def add(name, node):
+        nonlocal prev
+        nodes[name] = node
+        edges.append((prev, name))
+        prev = name
+    shape = ishape
     for l in range(cfg.num_layers):
-        n = cfg.fan_out(l)
-        tau = np.full(n, dt / (1.0 - cfg.beta_effective[l]), np.float32)
-        nodes[f"fc{l}"] = nir.Linear(weight=weights[l].T.astype(np.float32))
-        nodes[f"lif{l}"] = nir.LIF(tau=tau, r=(tau / dt).astype(np.float32), v_leak=np.zeros(n, np.float32),
-                                   v_threshold=(cfg.threshold[l] + offsets[l]).astype(np.float32),
-                                   v_reset=np.zeros(n, np.float32),
-                                   metadata={"spikeloop_reset": cfg.reset,
-                                             "spikeloop_threshold": int(cfg.threshold[l])})
-        edges += [(prev, f"fc{l}"), (f"fc{l}", f"lif{l}")]
-        prev = f"lif{l}"
-    nodes["output"] = nir.Output(output_type={"output": np.array([cfg.layer_sizes[-1]])})
+        kind = cfg.layer_kind(l)
+        ph, pw = cfg.pool_window(l)
+        if (ph, pw) != (1, 1):
+            add(f"pool{l}", nir.SumPool2d(kernel_size=np.array([ph, pw]), stride=np.array([ph, pw]),
+                                          padding=np.array([0, 0])))
+            shape = (shape[0], shape[1] // ph, shape[2] // pw)
+        w = weights[l]
+        if kind == "conv":
+            (kh, kw), st, (pdh, pdw) = cfg.kernel(l), cfg.stride(l), cfg.padding(l)
+            sth = st if kh > 1 or shape[1] > 1 else 1
+            add(f"conv{l}", nir.Conv2d(input_shape=shape[1:], weight=w.transpose(3, 0, 1, 2).astype(np.float32),
+                                       stride=(sth, st), padding=(pdh, pdw), dilation=(1, 1), groups=1,
+                                       bias=np.zeros(w.shape[3], np.float32)))
+            out = tuple(cfg.out_shape(l))
+        else:
+            wt = w.T
+            if len(shape) == 3:
+                add(f"flat{l}", nir.Flatten(input_type={"input": np.array(shape)}, start_dim=0, end_dim=-1))
+                wt = hwc_to_chw(wt, shape)
+            add(f"fc{l}", nir.Linear(weight=wt.astype(np.float32)))
+            out = (cfg.fan_out(l),)
+
+        def neuron_shape(v, _out=out):
+            v = np.asarray(v, np.float32)
+            return hwc_to_chw(v, _out).reshape(_out) if len(_out) == 3 else v
+        thr = neuron_shape(cfg.threshold[l] + offsets[l])
+        meta = {"spikeloop_reset": cfg.reset, "spikeloop_threshold": int(cfg.threshold[l])}
+        if cfg.beta_int[l] == 1 << cfg.beta_frac_bits:
+            add(f"if{l}", nir.IF(r=np.ones(out, np.float32), v_threshold=thr, v_reset=np.zeros(out, np.float32),
+                                 metadata=meta))
+        else:
+            tau = np.full(out, dt / (1.0 - cfg.beta_effective[l]), np.float32)
+            add(f"lif{l}", nir.LIF(tau=tau, r=(tau / dt).astype(np.float32), v_leak=np.zeros(out, np.float32),
+                                   v_threshold=thr, v_reset=np.zeros(out, np.float32), metadata=meta))
+        shape = out
+    nodes["output"] = nir.Output(output_type={"output": np.array(shape)})
     edges.append((prev, "output"))
     return nir.NIRGraph(nodes=nodes, edges=edges)
 
