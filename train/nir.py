@@ -708,6 +708,40 @@ def _compose(edits: dict) -> dict:
     return {k: chain_of(v) for k, v in edits.items()}
 
 
+def scnn_nmnist_graph(seed: int = 0, side: int = 34, width: tuple = (16, 16, 8), hidden: int = 256):
+    """The NIR paper's N-MNIST SCNN as Sinabs exports it (Conv2d 2->16 5x5 stride 2 padding 1, IF; Conv2d 16->16
+    3x3 padding 1, IF; SumPool2d 2; Conv2d 16->8 3x3 padding 1, IF; SumPool2d 2; Flatten; Affine 128->256, IF;
+    Affine 256->10, IF, on 2x34x34), built directly as a NIR graph with random weights (normal, std
+    1.5/sqrt(fan-in); thresholds 1, zero biases); ``side``/``width``/``hidden`` shrink it."""
+    import nir
+    rng = np.random.default_rng(seed)
+
+    def conv(co, ci, k, s, p):
+        return nir.Conv2d(input_shape=None, weight=rng.normal(0, 1.5 / np.sqrt(ci * k * k), (co, ci, k, k)),
+                          stride=s, padding=p, dilation=1, groups=1, bias=np.zeros(co))
+
+    def IF(shape):
+        return nir.IF(r=np.ones(shape), v_threshold=np.ones(shape), v_reset=np.zeros(shape))
+    a, b, c = width
+    h0 = (side + 2 - 5) // 2 + 1
+    flat = c * (h0 // 4) ** 2
+    pool = dict(kernel_size=np.array([2, 2]), stride=np.array([2, 2]), padding=np.array([0, 0]))
+    nodes = {"input": nir.Input(input_type={"input": np.array([2, side, side])}),
+             "conv0": conv(a, 2, 5, 2, 1), "if0": IF((a, h0, h0)),
+             "conv1": conv(b, a, 3, 1, 1), "if1": IF((b, h0, h0)),
+             "pool1": nir.SumPool2d(**pool),
+             "conv2": conv(c, b, 3, 1, 1), "if2": IF((c, h0 // 2, h0 // 2)),
+             "pool2": nir.SumPool2d(**pool),
+             "flat": nir.Flatten(input_type={"input": np.array([c, h0 // 4, h0 // 4])}, start_dim=0),
+             "fc0": nir.Affine(weight=rng.normal(0, 1.5 / np.sqrt(flat), (hidden, flat)), bias=np.zeros(hidden)),
+             "if3": IF(hidden),
+             "fc1": nir.Affine(weight=rng.normal(0, 1.5 / np.sqrt(hidden), (10, hidden)), bias=np.zeros(10)),
+             "if4": IF(10),
+             "output": nir.Output(output_type={"output": np.array([10])})}
+    order = list(nodes)
+    return nir.NIRGraph(nodes=nodes, edges=list(zip(order[:-1], order[1:])))
+
+
 # -- export ----------------------------------------------------------------------------------------------
 def chip_to_nir(cfg: ChipConfig, weights: Sequence[np.ndarray], offsets: Sequence[np.ndarray] | None = None,
                 dt: float = SNNTORCH_DT):

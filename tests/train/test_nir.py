@@ -208,3 +208,27 @@ def test_a_neuron_with_r_zero_negative_or_infinite_is_refused(tmp_path, capsys, 
         warnings.simplefilter("error")                  # no numpy divide-by-zero warning on the way
         assert main(["import", str(tmp_path / "r.nir"), "--out", str(tmp_path / "never")]) == 2
     _one_line_error(capsys, "node 'lif1'", "r > 0")
+
+
+# -- issue #22 item 3: the report measures against the original graph ------------------------------------
+def test_report_compares_with_the_original_graph_and_lists_each_approximation():
+    g = tn.chip_to_nir(CFG, _weights())
+    lif = g.nodes["lif0"]
+    g.nodes["lif0"] = nir.CubaLIF(tau_syn=np.full(10, 1e-3), tau_mem=lif.tau, r=lif.r, v_leak=lif.v_leak,
+                                  v_threshold=lif.v_threshold, v_reset=lif.v_reset, w_in=np.full(10, 10.0))
+    _, _, _, rep = tn.import_graph(g, base=CFG, drop_synapses=True, check_samples=32, check_steps=20, density=0.4)
+    from train.nir_ref import run_graph
+    x = np.random.default_rng(0).random((32, 20, 12)) < 0.4                 # the check's own inputs (seed 0)
+    original = run_graph(g, x.astype(float), rep.dt) > 0
+    assert rep.agreement["spikes"][0] == int(original.sum()) > 0          # the ORIGINAL graph, synapse and all
+    syn = [e for e in rep.effects if "synaptic current" in e["approximation"]]
+    assert len(syn) == 1 and syn[0]["alone"] and syn[0]["spike_agreement"] < 0.9
+    assert rep.effects[-1]["approximation"].startswith("the chip's membrane") and not rep.effects[-1]["alone"]
+    assert "effect of" in rep.text()
+
+
+def test_a_silent_check_is_called_meaningless():
+    cfg = CFG.replace(threshold=(30000, 30000))
+    _, _, _, rep = tn.import_graph(tn.chip_to_nir(cfg, _weights()), base=cfg, check_samples=8, check_steps=5)
+    assert rep.agreement["spikes"] == [0, 0]
+    assert "neither side fired" in rep.text()
