@@ -1,19 +1,19 @@
 """NIR (Neuromorphic Intermediate Representation, https://neuroir.org) in and out of the chip.
 
-* :func:`import_nir` maps a NIR graph — a feed-forward chain ``Input → (Linear|Affine → LIF|CubaLIF|IF)+ →
-  Output`` as snnTorch's ``export_to_nir`` or Rockpool's ``to_nir`` write it — onto a :class:`ChipConfig`
-  plus integer weights and threshold offsets, and reports what it had to approximate and how well the chip
-  agrees with the graph's float reference on random inputs.
-* :func:`chip_to_nir` / :func:`export_nir` write a chip programme as NIR that snnTorch's ``import_from_nir``
-  loads (LIF nodes with ``tau = dt/(1-beta)``, ``r = tau/dt``, ``dt = 1e-4``: snnTorch's convention).
+* :func:`import_nir` maps a NIR graph — a feed-forward chain ``Input → ((SumPool2d|AvgPool2d)* Flatten?
+  (Linear|Affine|Conv2d) → LIF|CubaLIF|IF)+ → Output`` as snnTorch, Sinabs or Rockpool write it — onto a
+  :class:`ChipConfig` (fc, conv and pool layers; NIR's CHW reordered to the chip's HWC) plus integer weights and
+  threshold offsets, and reports what it had to approximate and how well the chip agrees with the ORIGINAL
+  graph, run in float64 by the independent simulator :mod:`train.nir_ref`, with each approximation's own effect.
+* :func:`chip_to_nir` / :func:`export_nir` write a chip programme (fc or conv) as NIR: LIF nodes with
+  ``tau = dt/(1-beta)``, ``r = tau/dt``, ``dt = 1e-4`` (snnTorch's convention), IF nodes for ``beta = 1``.
 
 Discretisation (NIR is continuous-time): forward Euler with step ``dt`` as snnTorch's importer, so a LIF node
-gives ``beta = 1 - dt/tau`` and an input gain ``r·dt/tau`` (folded into the weights). ``dt`` defaults to
-``tau/r`` when that is one number for the whole graph (unit gain, snnTorch's and Rockpool's exports), else
-``1e-4``. The chip's membrane is integer, saturating and its leak rounds; NIR's is real: these are the
-approximations :class:`NirReport` lists, with the measured agreement.
-
-Only numpy, ``nir`` and :mod:`train.quant` are needed here; torch/snnTorch only for :func:`snntorch_agreement`.
+gives ``beta = 1 - dt/tau`` and an input gain ``r·dt/tau`` (folded into the weights); an IF node integrates
+``r·I`` per step and maps to the chip's exact ``beta = 1``. ``dt`` defaults to ``tau/r`` when that is one
+number for the whole graph (unit gain, snnTorch's and Rockpool's exports), else ``1e-4``. The chip's membrane
+is integer, saturating and its leak rounds; NIR's is real: these are the approximations :class:`NirReport`
+lists, with the measured agreement. ``docs/guides/nir.md`` is the user's guide.
 """
 from __future__ import annotations
 
@@ -621,23 +621,6 @@ def _nothing_left(L: _Layer, layers: Sequence[_Layer], dt: float, dt_given: bool
 def import_nir(path: str | Path, base: ChipConfig | None = None, **kw):
     """``path`` (a ``.nir`` file) -> ``(ChipConfig, weights, offsets, NirReport)``; see :func:`import_graph`."""
     return import_graph(read_graph(path), base=base, source=str(path), **kw)
-
-
-def float_reference(layers: Sequence[_Layer], x: np.ndarray) -> np.ndarray:
-    """The NIR graph under the chip's discretisation in float64: output spikes ``(B, T, N_L)``."""
-    B, T, _ = x.shape
-    u = [np.zeros((B, L.w.shape[1])) for L in layers]
-    out = np.zeros((B, T, layers[-1].w.shape[1]), bool)
-    for t in range(T):
-        h = x[:, t].astype(np.float64)
-        for l, L in enumerate(layers):
-            v = u[l] + h @ L.w
-            s = v > L.thr
-            lv = v * L.beta
-            u[l] = lv - s * L.thr if L.reset == "subtract" else np.where(s, 0.0, lv)
-            h = s.astype(np.float64)
-        out[:, t] = h
-    return out
 
 
 def spike_agreement(a: np.ndarray, b: np.ndarray) -> dict:
