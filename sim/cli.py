@@ -123,7 +123,8 @@ def cmd_run(a: argparse.Namespace) -> int:
     from sim.metrics import chip_metrics, metrics_table, neurobench_metrics
     nb = None if a.no_neurobench else neurobench_metrics(cfg, weights, x, offsets)
     print("metrics per sample (chip vs NeuroBench 2.x on the snnTorch mirror of the same weights and inputs):")
-    print("\n".join(metrics_table(chip_metrics(cfg, weights, x, r, offsets), nb)))
+    pooled = any(cfg.pool_area(l) > 1 for l in range(cfg.num_layers))
+    print("\n".join(metrics_table(chip_metrics(cfg, weights, x, r, offsets), nb, pooled)))
     if a.vcd:
         print(f"waveforms: {a.vcd} (open with gtkwave or surfer)")
     if a.raster:
