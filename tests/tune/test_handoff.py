@@ -133,3 +133,27 @@ def test_imported_offsets_reach_verilog_and_synthesis(tmp_path, monkeypatch, cap
     capsys.readouterr()
     assert main(["synth", "--model", str(tmp_path / "imp"), "--target", "ecp5-25k", "--out", str(tmp_path / "s2")]) == 1
     assert all(np.array_equal(a, b) for a, b in zip(seen["top"].threshold_offsets, off))
+
+
+def test_nir_scnn_on_nmnist_event_files(tmp_path, capsys):
+    """The whole path for the NIR paper's workload: N-MNIST binary event files (written here in the dataset's
+    format), the SCNN graph imported from NIR, `run --model DIR --dataset nmnist`: accuracy, latency, counters."""
+    from tests.train.test_data import write_nmnist
+    rng = np.random.default_rng(0)
+    for digit in range(10):
+        d = tmp_path / "nmnist" / "Train" / str(digit)
+        d.mkdir(parents=True)
+        for k in range(6):
+            n = 300
+            ev = zip(rng.integers(0, 34, n), rng.integers(0, 34, n), rng.integers(0, 2, n),
+                     np.sort(rng.integers(0, 300_000, n)))
+            write_nmnist(d / f"{k:05d}.bin", [(int(a), int(b), int(c), int(t)) for a, b, c, t in ev])
+    nir.write(tmp_path / "scnn.nir", tn.scnn_nmnist_graph(0))
+    assert main(["import", str(tmp_path / "scnn.nir"), "--check-samples", "0", "--out", str(tmp_path / "imp")]) == 0
+    capsys.readouterr()
+    assert main(["run", "--model", str(tmp_path / "imp"), "--dataset", "nmnist", "--data-path",
+                 str(tmp_path / "nmnist"), "--steps", "10", "--no-neurobench"]) == 0
+    out = capsys.readouterr().out
+    assert "nmnist test split" in out and "(2312, 4096, 4096, 512, 256, 10)" in out
+    n = int(out.split("accuracy ")[1].split("(")[1].split("/")[1].split(";")[0])
+    assert n >= 10 and "latency per sample" in out and "synops" in out
