@@ -778,8 +778,8 @@ def chip_to_nir(cfg: ChipConfig, weights: Sequence[np.ndarray], offsets: Sequenc
         thr = neuron_shape(cfg.threshold[l] + offsets[l])
         meta = {"spikeloop_reset": cfg.reset, "spikeloop_threshold": int(cfg.threshold[l])}
         if cfg.beta_int[l] == 1 << cfg.beta_frac_bits:
-            add(f"if{l}", nir.IF(r=np.ones(out, np.float32), v_threshold=thr, v_reset=np.zeros(out, np.float32),
-                                 metadata=meta))
+            # no v_reset (None means 0): nir <= 1.0.4 (Sinabs' pin) has no IF.v_reset and could not read the file
+            add(f"if{l}", nir.IF(r=np.ones(out, np.float32), v_threshold=thr, metadata=meta))
         else:
             tau = np.full(out, dt / (1.0 - cfg.beta_effective[l]), np.float32)
             add(f"lif{l}", nir.LIF(tau=tau, r=(tau / dt).astype(np.float32), v_leak=np.zeros(out, np.float32),
@@ -828,7 +828,23 @@ def write_atomic(path: str | Path, write) -> Path:
 def export_nir(path: str | Path, cfg: ChipConfig, weights, offsets=None, dt: float = SNNTORCH_DT) -> Path:
     import nir
     g = chip_to_nir(cfg, weights, offsets, dt)
-    return write_atomic(path, lambda p: nir.write(p, g))
+
+    def write(p):
+        nir.write(p, g)
+        _drop_zero_if_resets(p, g)
+    return write_atomic(path, write)
+
+
+def _drop_zero_if_resets(path, g) -> None:
+    """Remove the all-zero ``v_reset`` that nir 1.0.8 writes for every IF node: NIR's default is 0, and nir
+    <= 1.0.4 (the version Sinabs pins) has no ``IF.v_reset`` and refuses a file that carries one."""
+    import h5py
+    import nir
+    with h5py.File(path, "r+") as f:
+        for name, node in g.nodes.items():
+            key = f"node/nodes/{name}/v_reset"
+            if isinstance(node, nir.IF) and key in f and not np.any(f[key][()]):
+                del f[key]
 
 
 def write_import(out: str | Path, cfg: ChipConfig, weights, offsets, rep: NirReport) -> dict[str, Path]:

@@ -38,6 +38,9 @@ def test_conv_chip_round_trips_through_nir_exactly(tmp_path):
     the independent float reference of the file fires exactly the chip's spikes (integer units, no leak)."""
     w, off = _programme(CONV_IF)
     path = tn.export_nir(tmp_path / "c.nir", CONV_IF, w, off)
+    import h5py
+    with h5py.File(path) as f:          # readable by nir <= 1.0.4 (Sinabs' pin): IF nodes carry no v_reset
+        assert "node/nodes/if0/r" in f and "node/nodes/if0/v_reset" not in f
     g = nir.read(path)
     assert [type(g.nodes[n]).__name__ for n in tn._chain(g)] == \
         ["Input", "Conv2d", "IF", "Conv2d", "IF", "SumPool2d", "Flatten", "Linear", "IF", "Output"]
