@@ -5,6 +5,7 @@ The command line is assembled in :mod:`tune.cli`; each package registers its own
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -56,10 +57,10 @@ def chip_table(t: dict, path: str, flag: str = "--config") -> dict:
 
 def load_chip(path: str | None, overrides: dict | None = None, base: ChipConfig | None = None) -> ChipConfig:
     """A ChipConfig from a JSON/TOML file (a ``[chip]`` table, a training run's ``chip_config``, or the fields
-    at top level) — or ``base``, or the defaults — with ``overrides`` applied."""
+    at top level) over ``base`` (or the defaults), with ``overrides`` applied."""
     d = base.to_dict() if base is not None else {}
     if path:
-        d = chip_table(read_table(path), path)
+        d = {**d, **chip_table(read_table(path), path)}
     d = dict(d)
     overrides = overrides or {}
     _fit_per_layer(d, overrides)
@@ -265,7 +266,8 @@ def cmd_verilog(a: argparse.Namespace) -> int:
     from hw.export import check_elaboration_size, export_design
     cfg, weights, offsets, source = load_model_arguments(a, need_weights=False, before_weights=check_elaboration_size)
     check_writable(a.out, "--out")
-    paths = export_design(cfg, Path(a.out), weights, offsets)
+    with writing(a.out, "--out"):
+        paths = export_design(cfg, Path(a.out), weights, offsets)
     print(f"chip from {source}: {cfg.layer_sizes} beta={[round(b, 4) for b in cfg.beta_effective]} "
           f"threshold={list(cfg.threshold)} reset={cfg.reset} offsets {offsets_text(offsets)}")
     for kind, p in paths.items():
@@ -279,8 +281,9 @@ def cmd_synth(a: argparse.Namespace) -> int:
         a, need_weights=False, before_weights=lambda c: check_size(c, a.target))   # before anything is built
     check_writable(a.out, "--out")
     try:
-        r = synthesize(cfg, a.target, Path(a.out), weights, a.baud, router=a.router, seed=a.seed,
-                       threshold_offsets=offsets)
+        with writing(a.out, "--out"):
+            r = synthesize(cfg, a.target, Path(a.out), weights, a.baud, router=a.router, seed=a.seed,
+                           threshold_offsets=offsets)
     except SynthError as e:
         print(f"spikeloop: synth failed: {e}", file=sys.stderr)
         return 1
@@ -314,6 +317,17 @@ def register(sub) -> None:
                    help="nextpnr placement seed, 1 to 2^31-1 (Fmax varies by several per cent between seeds)")
     p.add_argument("--out", default="runs/synth")
     p.set_defaults(func=cmd_synth)
+
+
+@contextlib.contextmanager
+def writing(path, flag: str = "--out"):
+    """Writes to ``path`` inside the block that fail (a full disk, a directory where a file should go, a
+    folder removed meanwhile) end as a one-line ConfigError naming ``flag`` — not a traceback."""
+    try:
+        yield
+    except OSError as e:
+        where = f" ({e.filename})" if getattr(e, "filename", None) else ""
+        raise ConfigError(f"{flag} {path}: writing failed: {e.strerror or type(e).__name__}{where}") from e
 
 
 def check_writable(path: str | Path, flag: str = "--out", is_dir: bool = True,
