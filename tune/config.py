@@ -27,7 +27,7 @@ from pathlib import Path
 from hw.config import ChipConfig, ConfigError
 from sim.faults import Faults
 from sim.power import DeviceProfile
-from train.config import TrainConfig, check_choice, check_float, check_int
+from train.config import DATA_FIELDS, TrainConfig, check_choice, check_float, check_int
 from train.surrogates import SURROGATES
 from train.trainers import TRAINERS, Param
 
@@ -247,7 +247,7 @@ class StudyConfig:
                 st[k] = v
         _check_keys(st, ("name", "storage", "n_trials", "sampler", "objective", "weights", "seed", "out",
                          "max_consecutive_failures", "seeds_per_trial"), "study")
-        _check_keys(da, ("dataset", "data_path", "steps", "encoder", "train_size"), "data")
+        _check_keys(da, DATA_FIELDS, "data")
         name = check_name(st.get("name", "spikeloop"), "--name" if (overrides or {}).get("name") else "study.name")
         storage, out = st.get("storage", "sqlite:///runs/spikeloop.db"), st.get("out", f"runs/{name}")
         for key, v in (("storage", storage), ("out", out)):
@@ -356,7 +356,7 @@ class StudyConfig:
         refuses to be resumed with another (:func:`tune.study.open_study`); the search space, trial count,
         sampler, storage and output folder may change between runs."""
         t = self.train.to_dict()
-        flat = {f"data.{k}": t.get(k) for k in ("dataset", "data_path", "steps", "encoder", "train_size")}
+        flat = {f"data.{k}": t.get(k) for k in DATA_FIELDS}
         if flat["data.data_path"]:               # the files it names, wherever the command runs
             flat["data.data_path"] = str(Path(flat["data.data_path"]).expanduser().resolve())
         flat["study.seed"] = self.seed

@@ -5,6 +5,10 @@ time the study is run, and every completed trial is kept. ``n_trials`` is the st
 worker (``jobs`` processes here, or the same command on other machines sharing an RDB storage) runs
 trials until that many are COMPLETE or PRUNED; a trial started in a race past the count steps aside
 as FAILED with a ``surplus`` user attribute.
+
+A worker stops after ``[study] max_consecutive_failures`` failed trials in a row; a study remembers the config it
+was created with (:meth:`tune.config.StudyConfig.identity`) and refuses another; :func:`storage_for` is the one
+opener of a storage (read-only for report, export and dashboard). The rules are in ``docs/guides/studies.md``.
 """
 from __future__ import annotations
 
