@@ -45,12 +45,13 @@ def chip_overrides(a: argparse.Namespace) -> dict:
 
 
 def load_chip(path: str | None, overrides: dict | None = None, base: ChipConfig | None = None) -> ChipConfig:
-    """A ChipConfig from a JSON/TOML file (a ``[chip]`` table, or the fields at top level) — or ``base``,
+    """A ChipConfig from a JSON/TOML file (a ``[chip]`` table, a training result's ``chip_config``, or the fields
+    at top level) — or ``base``,
     or the defaults — with ``overrides`` applied."""
     d = base.to_dict() if base is not None else {}
     if path:
         t = read_table(path)
-        d = t.get("chip", t)
+        d = t.get("chip", t.get("chip_config", t))      # a chip/study file, or a `spikeloop train --out` result
         if not isinstance(d, dict):
             raise ConfigError(f"--config {path}: chip={d!r}: expected a table ([chip])")
     d = dict(d)
@@ -126,7 +127,9 @@ def number(kind, low=None, high=None, open_low=False):
 
 def chip_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("chip (a --config file, then these overrides)")
-    g.add_argument("--config", help="chip config file (.json, or .toml with a [chip] table)")
+    g.add_argument("--config", help="chip config file (.json, .toml with a [chip] table, or a `train --out` result "
+                                    ".json); a conv chip sets input_shape and layers there "
+                                    "(docs/guides/training.md#convolutional-layers)")
     g.add_argument("--sizes", dest="layer_sizes", type=sizes, help="layer sizes, e.g. 64,128,64,10")
     g.add_argument("--lanes", type=number(int, 1, 64), help="neurons per cycle (1..64)")
     g.add_argument("--weight-bits", dest="weight_bits", type=number(int, 2, 16), help="2..16")

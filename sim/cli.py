@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from hw.cli import chip_arguments, chip_overrides, check_writable, load_chip, number
+from hw.cli import chip_arguments, chip_overrides, check_writable, load_chip, load_programme, number
 from hw.config import ConfigError
 from sim.chip import BACKENDS
 
@@ -26,10 +26,12 @@ def cmd_run(a: argparse.Namespace) -> int:
                               f"{' / '.join(VCD_BACKENDS)}")
         check_writable(a.vcd, "--vcd", is_dir=False)
         kwargs["vcd"] = a.vcd
+    weights, offsets = load_programme(a.weights, cfg)          # checked before any simulator is built
     chip = make_chip(cfg, a.backend, **kwargs)
-    weights = random_weights(cfg, a.seed, a.density)
+    if weights is None:
+        weights = random_weights(cfg, a.seed, a.density)
     x = random_spikes(cfg, a.batch, a.steps, a.density, a.seed + 1)
-    chip.load(weights)
+    chip.load(weights, offsets)
     t0 = time.perf_counter()
     r = chip.run(x)
     dt = time.perf_counter() - t0
@@ -57,9 +59,27 @@ def cmd_run(a: argparse.Namespace) -> int:
     return 0
 
 
+RUN_EXAMPLES = """examples:
+  spikeloop run --sizes 64,32,10 --lanes 4                    # a fully-connected chip
+  spikeloop run --config chip.toml                            # a conv chip: a TOML with a [chip] table, e.g.
+      [chip]
+      input_shape = [1, 8, 8]                                 # C, H, W
+      layers = [{kind = "conv", channels = 8, kernel = 3, padding = 1},
+                {kind = "pool", size = 2}, {kind = "fc", size = 10}]
+  spikeloop run --config out/config.json --weights out/weights.npz   # an imported or exported programme
+  spikeloop run --backend icarus --sizes 16,8,4 --steps 5 --vcd out.vcd   # the RTL, with waveforms
+
+docs: docs/guides/simulator.md (backends), docs/guides/training.md#convolutional-layers (conv chips)"""
+
+
 def register(sub) -> None:
-    p = sub.add_parser("run", help="run a sample network on the simulated chip; print outputs, cycles, activity")
+    p = sub.add_parser("run", help="run a sample network on the simulated chip; print outputs, cycles, activity",
+                       description="Run a network on the simulated chip (or a board) with random input spikes at "
+                                   "--density: seeded random weights, or a programme from --weights.",
+                       epilog=RUN_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     chip_arguments(p)
+    p.add_argument("--weights", help=".npz with integer arrays w0..w{L-1} and optional threshold offsets o0.. "
+                                     "(as spikeloop import / study export write them); default: random weights")
     p.add_argument("--backend", default="fast", choices=BACKENDS)
     p.add_argument("--port", help="serial port of the board (backend board)")
     p.add_argument("--baud", type=number(int, 300, 12_000_000), default=115200)

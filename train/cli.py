@@ -96,6 +96,19 @@ def cmd_export(a: argparse.Namespace) -> int:
     return 0
 
 
+TRAIN_EXAMPLES = """examples:
+  spikeloop train --method mh --dataset breast_cancer                 # an fc chip sized to the dataset
+  spikeloop train --method bptt_qat --dataset digits --config conv.toml --out runs/conv   # a conv chip
+  where conv.toml holds the chip (digits are 1x8x8 images; input_shape must match the dataset's):
+      [chip]
+      input_shape = [1, 8, 8]                                     # C, H, W
+      layers = [{kind = "conv", channels = 8, kernel = 3, padding = 1},
+                {kind = "pool", size = 2}, {kind = "fc", size = 10}]
+  spikeloop verilog --config runs/conv.json --weights runs/conv.npz --out out/conv   # the trained chip's Verilog
+
+docs: docs/guides/training.md (methods, datasets, conv chips), docs/guides/seed-papers.md"""
+
+
 def register(sub) -> None:
     p = sub.add_parser("import", help="map a NIR graph (.nir) onto the chip: config, weights, offsets, report")
     p.add_argument("model", help="NIR file (e.g. from snnTorch export_to_nir or Rockpool to_nir)")
@@ -119,7 +132,8 @@ def register(sub) -> None:
 
     methods = "; ".join(f"{t.name}: {t.description}" for t in TRAINERS.values())
     p = sub.add_parser("train", help=f"train a network with the simulated chip ({', '.join(TRAINERS)})",
-                       description=f"Methods — {methods}.")
+                       description=f"Methods — {methods}.", epilog=TRAIN_EXAMPLES,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     chip_arguments(p)
     p.add_argument("--method", default="mh", choices=list(TRAINERS))
     p.add_argument("--dataset", default="breast_cancer", choices=list(DATASETS),

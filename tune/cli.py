@@ -77,15 +77,34 @@ def cmd_study_dashboard(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_study_template(a: argparse.Namespace) -> int:
+    from tune.config import template
+    sys.stdout.write(template(conv=a.conv))
+    return 0
+
+
 def register(sub) -> None:
-    study = sub.add_parser("study", help="Optuna co-design studies: run, report, export, dashboard")
+    study = sub.add_parser("study", help="Optuna co-design studies: template, run, report, export, dashboard",
+                           description="Optuna co-design studies. Start from `spikeloop study template > my.toml` "
+                                       "(every key, commented), then `spikeloop study run --config my.toml`. "
+                                       "Guide: docs/guides/studies.md")
     ssub = study.add_subparsers(dest="study_command", required=True)
+    p = ssub.add_parser("template", help="print a complete, commented study TOML (every key the loader accepts)",
+                        description="Print a complete, commented study TOML: every section and key `study run "
+                                    "--config` accepts, the defaults filled in, optional keys commented out. "
+                                    "Redirect it to a file, edit it, run it.",
+                        epilog="example: spikeloop study template --conv > conv.toml && "
+                               "spikeloop study run --config conv.toml --n-trials 4")
+    p.add_argument("--conv", action="store_true",
+                   help="a conv chip (digits as 1x8x8 images: conv 8 k3 p1, pool 2, fc 10) instead of the fc default")
+    p.set_defaults(func=cmd_study_template)
     for name, fn, hlp in (("run", cmd_study_run, "run (or resume) a study"),
                           ("report", cmd_study_report, "write Pareto/importance plots and tables"),
                           ("export", cmd_study_export, "write a trial's weights, config and Verilog"),
                           ("dashboard", cmd_study_dashboard, "serve optuna-dashboard on 127.0.0.1")):
         p = ssub.add_parser(name, help=hlp)
-        p.add_argument("--config", help="study TOML (defaults: tune/config.py DEFAULT_TOML)")
+        p.add_argument("--config", help="study TOML; `spikeloop study template` prints every key with its default "
+                                            "(docs/guides/studies.md); without it: the default study")
         p.add_argument("--storage", help="Optuna storage URL, e.g. sqlite:///runs/s.db or postgresql://...")
         p.add_argument("--name", help="study name")
         p.set_defaults(func=fn)
