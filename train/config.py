@@ -33,6 +33,8 @@ DEFAULT_HIDDEN = {"breast_cancer": 16}
 
 
 def check_float(name: str, v, lo: float, hi: float, open_low: bool = False) -> float:
+    """``v`` if it is a finite number in ``[lo, hi]`` (``(lo, hi]`` with ``open_low``), else a ConfigError
+    naming ``name`` and the range."""
     ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
     ok = ok and (lo < v if open_low else lo <= v) and v <= hi
     if not ok:
@@ -41,6 +43,7 @@ def check_float(name: str, v, lo: float, hi: float, open_low: bool = False) -> f
 
 
 def check_choice(name: str, v, allowed) -> str:
+    """``v`` if it is one of ``allowed``, else a ConfigError naming ``name`` and the allowed values."""
     if v not in allowed:
         raise ConfigError(f"{name}={v!r}: allowed values are {list(allowed)}")
     return v
@@ -118,6 +121,7 @@ class TrainConfig:
     # -- what the pieces downstream need -------------------------------------------------------------
     @property
     def trainer(self):
+        """The method's :class:`train.trainers.Trainer` (function, parameters, description)."""
         return TRAINERS[self.method]
 
     @property
@@ -128,15 +132,19 @@ class TrainConfig:
                        qat=self.trainer.qat)
 
     def chip_for(self, n_features: int, n_classes: int) -> ChipConfig:
+        """The chip to train for: ``chip`` if set, else the dataset's default (``n_features``-hidden-``n_classes``)."""
         return self.chip or default_chip(self.dataset, n_features, n_classes)
 
     def replace(self, **changes) -> "TrainConfig":
+        """A copy with ``changes`` (validated again); another ``method`` without ``params`` gets that method's
+        default parameters."""
         if "method" in changes and "params" not in changes and changes["method"] != self.method:
             changes["params"] = {}          # another method: its own defaults
         return dataclasses.replace(self, **changes)
 
     # -- files ----------------------------------------------------------------------------------------
     def to_dict(self) -> dict:
+        """Plain fields (JSON-able): what a :class:`train.common.TrainResult` stores."""
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         d["params"] = dict(self.params)
         d["faults"] = dataclasses.asdict(self.faults)

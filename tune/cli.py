@@ -21,6 +21,7 @@ def _study_config(a: argparse.Namespace):
 
 
 def cmd_study_run(a: argparse.Namespace) -> int:
+    """`spikeloop study run`: run (or resume) the study, print its Pareto trials, write the report."""
     from tune.report import pareto_trials, write_report
     from tune.study import run_study
     sc = _study_config(a)
@@ -40,6 +41,7 @@ def cmd_study_run(a: argparse.Namespace) -> int:
 
 
 def cmd_study_report(a: argparse.Namespace) -> int:
+    """`spikeloop study report`: write the report of an existing study."""
     from hw.cli import check_writable
     from tune.report import write_report
     from tune.study import existing_study
@@ -51,6 +53,7 @@ def cmd_study_report(a: argparse.Namespace) -> int:
 
 
 def cmd_study_export(a: argparse.Namespace) -> int:
+    """`spikeloop study export N`: trial N's weights, config, Verilog (and NIR with --nir)."""
     from hw.cli import check_writable
     from tune.report import export_trial
     from tune.study import existing_study
@@ -63,6 +66,7 @@ def cmd_study_export(a: argparse.Namespace) -> int:
 
 
 def cmd_study_dashboard(a: argparse.Namespace) -> int:
+    """`spikeloop study dashboard`: optuna-dashboard over the study's storage, on 127.0.0.1 only."""
     from tune.dashboard import HOST, make_dashboard
     sc = _study_config(a)
     server = make_dashboard(sc, a.port)
@@ -78,12 +82,14 @@ def cmd_study_dashboard(a: argparse.Namespace) -> int:
 
 
 def cmd_study_template(a: argparse.Namespace) -> int:
+    """`spikeloop study template [--conv]`: print a complete, commented study TOML (:func:`tune.config.template`)."""
     from tune.config import template
     sys.stdout.write(template(conv=a.conv))
     return 0
 
 
 def register(sub) -> None:
+    """Add `spikeloop study` and its subcommands to the command line."""
     study = sub.add_parser("study", help="Optuna co-design studies: template, run, report, export, dashboard",
                            description="Optuna co-design studies. Start from `spikeloop study template > my.toml` "
                                        "(every key, commented), then `spikeloop study run --config my.toml`. "
@@ -124,6 +130,7 @@ def register(sub) -> None:
 
 
 def cmd_dse(a: argparse.Namespace) -> int:
+    """`spikeloop dse`: synthesise and score the sweep, print the table and the estimator's error."""
     from hw.cli import check_writable
     from hw.synth import TARGETS
     from tune.dse import Sweep, format_table, run_dse
@@ -154,6 +161,7 @@ def cmd_dse(a: argparse.Namespace) -> int:
 
 
 def register_dse(sub) -> None:
+    """Add `spikeloop dse` to the command line."""
     from hw.cli import sizes
     p = sub.add_parser("dse", help="design-space exploration: synthesise lanes x weight bits x membrane bits x overlap, "
                                    "score latency at Fmax, area and FPS/W, Pareto plot")
@@ -186,10 +194,12 @@ class Parser(argparse.ArgumentParser):
     """argparse with a one-line error (the usage is one ``--help`` away); subcommand parsers inherit it."""
 
     def error(self, message: str):
+        """One line on stderr naming the mistake, exit code 2."""
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `spikeloop` parser with every floor's subcommands."""
     import hw.cli
     import sim.cli
     import train.cli
@@ -204,6 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run `spikeloop ARGV`; a user's mistake (ConfigError) is one line on stderr and exit code 2."""
     a = build_parser().parse_args(argv)
     if a.command == "study":
         import warnings

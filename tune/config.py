@@ -130,6 +130,7 @@ prior_std = 0.5
 
 @dataclass(frozen=True)
 class Range:
+    """A searched (``low < high``) or fixed (``low == high``) value of one parameter, on a log scale or not."""
     low: float
     high: float
     log: bool = False
@@ -137,6 +138,7 @@ class Range:
 
     @property
     def fixed(self) -> bool:
+        """True for a fixed value (the study does not search it)."""
         return self.low == self.high
 
 
@@ -174,6 +176,14 @@ def _table(d: dict, key: str, where: str) -> dict:
 
 @dataclass(frozen=True)
 class StudyConfig:
+    """A validated study: what to search, how to score it, where to store it.
+
+    Built from a TOML file by :meth:`load` (the user's file over ``DEFAULT_TOML``, section by section) or
+    :meth:`from_toml`; every field is checked, and a mistake is a :class:`hw.config.ConfigError` naming it.
+    ``spikeloop study template`` prints every key (:func:`template`). ``train`` is the base
+    :class:`train.config.TrainConfig` of every trial (data, encoder, steps, faults, chip, seed); ``ranges`` and
+    ``method_ranges`` are what a trial draws (:class:`Range`).
+    """
     name: str
     storage: str
     n_trials: int
@@ -204,6 +214,8 @@ class StudyConfig:
 
     @classmethod
     def from_toml(cls, text: str, overrides: dict | None = None) -> "StudyConfig":
+        """A study from TOML text that holds every section it needs (no defaults merged in); ``overrides``
+        replace ``[study]`` keys (e.g. the command line's ``--n-trials``)."""
         try:
             d = tomllib.loads(text)
         except tomllib.TOMLDecodeError as e:
@@ -212,6 +224,8 @@ class StudyConfig:
 
     @classmethod
     def load(cls, path: str | Path | None, overrides: dict | None = None) -> "StudyConfig":
+        """The study of a TOML file (``None``: the default study): its sections override ``DEFAULT_TOML``'s
+        key by key (``[search.<method>]`` tables too); ``overrides`` replace ``[study]`` keys."""
         if path is None:
             return cls.from_toml(DEFAULT_TOML, overrides)
         p = Path(path)
@@ -246,6 +260,7 @@ class StudyConfig:
 
     @classmethod
     def from_dict(cls, d: dict, overrides: dict | None = None) -> "StudyConfig":
+        """A study from parsed TOML (a dict of sections); validates every key and value."""
         _check_keys(d, ("study", "data", "faults", "chip", "device", "search", "hardware"), "top level")
         st, da = _table(d, "study", ""), _table(d, "data", "")
         for k, v in (overrides or {}).items():
@@ -372,9 +387,11 @@ FAULT_NOTES = {
     "stuck_zero": "fraction of synapses that read as 0",
     "seed": "seed of the drawn faults (default: [study] seed)",
 }
+#: the template's own study (not the default study's name and storage: a copy edited and run must not resume it)
+TEMPLATE_STUDY = {"name": "my_study", "storage": "sqlite:///runs/my_study.db", "out": "runs/my_study"}
 #: what `study template --conv` changes: digits as 1x8x8 images on a conv chip (docs/experiments/conv_digits.toml)
 CONV_TEMPLATE = {
-    "study": {"name": "spikeloop_conv", "storage": "sqlite:///runs/spikeloop_conv.db", "out": "runs/spikeloop_conv",
+    "study": {"name": "my_conv_study", "storage": "sqlite:///runs/my_conv_study.db", "out": "runs/my_conv_study",
               "sampler": "tpe"},
     "data": {"dataset": "digits"},
     "chip": {"input_shape": [1, 8, 8],
@@ -408,13 +425,15 @@ def _line(key: str, value, note: str, on: bool) -> str:
 
 def template(conv: bool = False) -> str:
     """A complete study TOML: every section and key :meth:`StudyConfig.from_dict` accepts, the defaults
-    (``DEFAULT_TOML``) filled in, optional keys commented out, a note on each. ``conv``: a conv chip on digits.
+    (``DEFAULT_TOML``) filled in — under its own study name and storage (:data:`TEMPLATE_STUDY`) —, optional keys
+    commented out, a note on each. ``conv``: a conv chip on digits (:data:`CONV_TEMPLATE`).
     ``spikeloop study template [--conv]`` prints it; ``study run --config`` accepts it as it is."""
     import dataclasses
 
     from hw.synth import TARGETS
     from sim.power import PROFILES
     d = tomllib.loads(DEFAULT_TOML)
+    d["study"].update(TEMPLATE_STUDY)
     if conv:
         for section, values in CONV_TEMPLATE.items():
             d[section].update(values)

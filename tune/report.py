@@ -72,6 +72,8 @@ def _save(fig, ax, path: Path, xlabel: str, title: str) -> Path:
 
 
 def write_report(study: optuna.Study, out: Path) -> dict[str, Path]:
+    """Write the study's report into ``out``: ``pareto.png``, ``firing_rate_vs_accuracy.png``,
+    ``importances.png``, ``report.md``, ``pareto.csv``, ``trials.csv``; returns {kind: path}."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -83,6 +83,8 @@ def existing_study(sc: StudyConfig) -> optuna.Study:
 
 
 def open_study(sc: StudyConfig, storage=None, worker: int = 0) -> optuna.Study:
+    """Create or load the study ``sc`` describes (its sampler seeded per ``worker``); a study of that name with
+    other objectives is a ConfigError."""
     storage = storage or storage_for(sc.storage)
     directions = ["maximize"] if sc.objective == "weighted" else ["maximize", "minimize", "maximize"]
     pruner = optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2)
@@ -109,6 +111,7 @@ class SurplusTrial(Exception):
 
 
 def missing_trials(study: optuna.Study, n_trials: int) -> int:
+    """How many more trials must finish (complete or pruned) for the study to hold ``n_trials``."""
     return max(0, n_trials - len(study.get_trials(deepcopy=False, states=DONE)))
 
 

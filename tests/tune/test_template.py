@@ -1,5 +1,6 @@
 """`spikeloop study template [--conv]`: a complete study TOML that `study run --config` accepts, with every key
 the loader accepts (found by asking the loader itself, so the template and the loader cannot drift apart)."""
+import dataclasses
 import re
 import tomllib
 
@@ -78,7 +79,10 @@ def test_template_loads_as_it_is_and_equals_the_defaults(conv):
         assert sc.chip.input_shape == (1, 8, 8) and [l.kind for l in sc.chip.layers] == ["conv", "pool", "fc"]
         assert sc.dataset == "digits"
     else:
-        assert sc == StudyConfig.from_toml(DEFAULT_TOML)            # the template is the default study, spelt out
+        # the template is the default study spelt out, under its own name and storage
+        default = StudyConfig.from_toml(DEFAULT_TOML)
+        assert (sc.name, sc.storage) == ("my_study", "sqlite:///runs/my_study.db") != (default.name, default.storage)
+        assert dataclasses.replace(sc, name=default.name, storage=default.storage, out=default.out) == default
 
 
 def test_cli_template_to_study_run(tmp_path):
