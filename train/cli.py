@@ -151,7 +151,7 @@ def register(sub) -> None:
     p.add_argument("--quantiser", default="maxabs", choices=list(SCALES),
                    help="per-layer weight scale: max-abs, or least squared error (better at 2-3-bit weights)")
     p.add_argument("--train-size", dest="train_size", type=number(int, 1), help="training samples to keep")
-    g = p.add_argument_group("method parameters (defaults from train.trainers.TRAINERS)")
+    g = p.add_argument_group("method parameters (each says which methods use it, its range and default; docs/guides/training.md)")
     for name, (param, users) in _method_params().items():
         kind = int if param.integer else float
         g.add_argument(f"--{name.replace('_', '-')}", dest=name, type=number(kind, param.low, param.high),
