@@ -85,21 +85,23 @@ def test_template_loads_as_it_is_and_equals_the_defaults(conv):
         assert dataclasses.replace(sc, name=default.name, storage=default.storage, out=default.out) == default
 
 
-def test_cli_template_to_study_run(tmp_path):
-    """template -> file -> `study run --config` (tiny trial counts), for the fc and the conv template."""
+def test_cli_template_to_study_run(tmp_path, capsys):
+    """template -> file -> `study run --config` (the real command line; tiny trial counts), fc and conv."""
+    from tune.cli import main
     for flag, name in (([], "fc"), (["--conv"], "conv")):
-        r = spikeloop("study", "template", *flag)
-        assert r.returncode == 0 and not r.stderr.strip(), r.stderr
-        text = (r.stdout.replace("epochs = [5, 20]", "epochs = [1, 2]")
-                .replace("# train_size = 100", "train_size = 80").replace("steps = 16", "steps = 4"))
-        assert "epochs = [1, 2]" in text and "train_size = 80" in text
+        assert main(["study", "template", *flag]) == 0
+        text = capsys.readouterr().out
+        small = (text.replace("epochs = [5, 20]", "epochs = 1").replace("# train_size = 100", "train_size = 40")
+                 .replace("steps = 16", "steps = 4"))
+        assert small.count("epochs = 1") == 3 and "train_size = 40" in small and "steps = 4" in small
         f = tmp_path / f"{name}.toml"
-        f.write_text(text)
+        f.write_text(small)
         db = tmp_path / f"{name}.db"
         r = spikeloop("study", "run", "--config", f, "--n-trials", 1, "--storage", f"sqlite:///{db}",
                       "--out", tmp_path / name, cwd=tmp_path, timeout=600)
         assert r.returncode == 0, r.stderr[-2000:]
         (summary,) = optuna.study.get_all_study_summaries(f"sqlite:///{db}")
+        assert summary.study_name == ("my_conv_study" if flag else "my_study")
         trials = optuna.load_study(study_name=summary.study_name, storage=f"sqlite:///{db}").trials
         assert [t.state.name for t in trials] == ["COMPLETE"]
         assert (tmp_path / name / "report" / "report.md").exists()
