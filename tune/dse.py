@@ -85,8 +85,11 @@ def synth_cached(cfg: ChipConfig, target: str, cache: Path, synth: Callable | No
     A record has ``status`` ``"ok"`` (with the :class:`hw.synth.SynthReport` fields), ``"does_not_fit"`` or
     ``"failed"`` (with ``message``), ``cached`` (whether this call found it on disk) and ``seconds``.
     ``synth`` replaces :func:`hw.synth.synthesize` (tests)."""
-    from hw.synth import SynthError, synthesize
+    from hw.synth import SynthError, size_problem, synthesize
     check_target(target)
+    too_big = size_problem(cfg, target)
+    if too_big:                                     # found without a build: not cached
+        return {"status": "does_not_fit", "message": too_big, "cached": False, "seconds": 0.0}
     path = cache_path(cache, cfg, target)
     if path.exists():
         try:
