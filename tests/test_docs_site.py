@@ -44,3 +44,13 @@ def test_strict_build_fails_on_a_broken_link_or_reference(tmp_path, breakage):
     r = build(copy / "mkdocs.yml", tmp_path / "site")
     assert r.returncode != 0
     assert ("no-such-page.md" if breakage == "link" else "NoSuchThing") in r.stdout + r.stderr
+
+
+def test_readme_links_name_files_of_the_repository():
+    """README.md is outside the site (mkdocs does not check it): its relative links must name existing files."""
+    import re
+    text = (ROOT / "README.md").read_text()
+    links = [l.split("#")[0] for l in re.findall(r"\]\(([^)\s]+)\)", text) if "://" not in l]
+    assert len(links) >= 10
+    missing = [l for l in links if l and not (ROOT / l).exists()]
+    assert not missing, missing
