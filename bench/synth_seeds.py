@@ -20,7 +20,7 @@ from pathlib import Path
 from bench.records import Recorder, add_record_args, spread
 from hw.cli import load_chip, number, sizes
 from hw.config import ChipConfig, ConfigError
-from hw.synth import ROUTERS, TARGETS, SynthError, synthesize
+from hw.synth import ROUTERS, TARGETS, SynthError, check_size, synthesize
 
 
 def _seeds(text: str) -> list[int]:
@@ -95,6 +95,7 @@ def main(argv=None) -> int:
         if a.weight_bits:
             kw["weight_bits"] = a.weight_bits
         cfg = load_chip(a.config, kw)
+        check_size(cfg, a.target)           # too large for the part: refused before any build
     except (ConfigError, ValueError) as e:
         print(f"synth_seeds: {e}", file=sys.stderr)
         return 2

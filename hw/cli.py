@@ -5,6 +5,7 @@ The command line is assembled in :mod:`tune.cli`; each package registers its own
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -47,14 +48,14 @@ def chip_overrides(a: argparse.Namespace) -> dict:
 
 def load_chip(path: str | None, overrides: dict | None = None, base: ChipConfig | None = None) -> ChipConfig:
     """A ChipConfig from a JSON/TOML file (a ``[chip]`` table, a training result's ``chip_config``, or the fields
-    at top level) — or ``base``,
-    or the defaults — with ``overrides`` applied."""
+    at top level) over ``base`` (or the defaults), with ``overrides`` applied."""
     d = base.to_dict() if base is not None else {}
     if path:
         t = read_table(path)
-        d = t.get("chip", t.get("chip_config", t))      # a chip/study file, or a `spikeloop train --out` result
-        if not isinstance(d, dict):
-            raise ConfigError(f"--config {path}: chip={d!r}: expected a table ([chip])")
+        fd = t.get("chip", t.get("chip_config", t))      # a chip/study file, or a `spikeloop train --out` result
+        if not isinstance(fd, dict):
+            raise ConfigError(f"--config {path}: chip={fd!r}: expected a table ([chip])")
+        d = {**d, **fd}
     d = dict(d)
     overrides = overrides or {}
     _fit_per_layer(d, overrides)
@@ -179,7 +180,8 @@ def cmd_verilog(a: argparse.Namespace) -> int:
     check_elaboration_size(cfg)                        # before the weights are read
     weights = load_weights(a.weights, cfg)
     check_writable(a.out, "--out")
-    paths = export_design(cfg, Path(a.out), weights)
+    with writing(a.out, "--out"):
+        paths = export_design(cfg, Path(a.out), weights)
     for kind, p in paths.items():
         print(f"{kind:18s} {p}")
     return 0
@@ -192,7 +194,8 @@ def cmd_synth(a: argparse.Namespace) -> int:
     weights = load_weights(a.weights, cfg)
     check_writable(a.out, "--out")
     try:
-        r = synthesize(cfg, a.target, Path(a.out), weights, a.baud, router=a.router, seed=a.seed)
+        with writing(a.out, "--out"):
+            r = synthesize(cfg, a.target, Path(a.out), weights, a.baud, router=a.router, seed=a.seed)
     except SynthError as e:
         print(f"spikeloop: synth failed: {e}", file=sys.stderr)
         return 1
@@ -224,6 +227,17 @@ def register(sub) -> None:
                    help="nextpnr placement seed, 1 to 2^31-1 (Fmax varies by several per cent between seeds)")
     p.add_argument("--out", default="runs/synth")
     p.set_defaults(func=cmd_synth)
+
+
+@contextlib.contextmanager
+def writing(path, flag: str = "--out"):
+    """Writes to ``path`` inside the block that fail (a full disk, a directory where a file should go, a
+    folder removed meanwhile) end as a one-line ConfigError naming ``flag`` — not a traceback."""
+    try:
+        yield
+    except OSError as e:
+        where = f" ({e.filename})" if getattr(e, "filename", None) else ""
+        raise ConfigError(f"{flag} {path}: writing failed: {e.strerror or type(e).__name__}{where}") from e
 
 
 def check_writable(path: str | Path, flag: str = "--out", is_dir: bool = True,

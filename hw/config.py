@@ -436,8 +436,10 @@ class ChipConfig:
         return np.repeat(v.reshape(-1), C)
 
     def synaptic_fan_in(self, layer: int) -> int:
-        """Most weight additions one neuron of ``layer`` can get in one step: ``weight_rows * pool_area``
-        (every raw input address that reaches it spiking)."""
+        """An upper bound on the weight additions one neuron of ``layer`` can get in one step:
+        ``weight_rows * pool_area``, reached only when every kernel tap of the neuron lies on the image (not
+        on padding) and every raw input address that reaches it spikes; edge neurons of a padded conv get
+        fewer. ``acc_bits`` is sized by it, so a stored word never overflows within a step."""
         return self.weight_rows(layer) * self.pool_area(layer)
 
     @property
@@ -498,7 +500,8 @@ class ChipConfig:
     @property
     def acc_bits(self) -> int:
         """Width of a stored membrane word: wide enough that one step's accumulation never overflows
-        (``max_fan_in`` = the largest :meth:`synaptic_fan_in`; ``layer_sizes[l]`` on an FC chip)."""
+        (``max_fan_in`` = the largest :meth:`synaptic_fan_in`, an upper bound; ``layer_sizes[l]`` on an FC
+        chip)."""
         max_fan_in = max(self.synaptic_fan_in(l) for l in range(self.num_layers))
         return max(self.membrane_bits, self.weight_bits + clog2(max_fan_in + 1)) + 1
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from hw.cli import chip_arguments, chip_overrides, check_writable, load_chip, load_programme, number
+from hw.cli import chip_arguments, chip_overrides, check_writable, load_chip, load_programme, number, writing
 from hw.config import ConfigError
 from sim.chip import BACKENDS
 
@@ -26,7 +26,14 @@ def cmd_run(a: argparse.Namespace) -> int:
             raise ConfigError(f"--vcd: backend {a.backend} has no waveforms; use --backend "
                               f"{' / '.join(VCD_BACKENDS)}")
         check_writable(a.vcd, "--vcd", is_dir=False)
-        kwargs["vcd"] = a.vcd
+        kwargs |= {"vcd": a.vcd, "vcd_signals": a.vcd_signals, "vcd_steps": a.vcd_steps}
+    for flag, value in (("--vcd-signals", a.vcd_signals), ("--vcd-steps", a.vcd_steps)):
+        if value is not None and not a.vcd:
+            raise ConfigError(f"{flag}: applies to the waveforms; give --vcd FILE (backends "
+                              f"{' / '.join(VCD_BACKENDS)})")
+    if a.vcd_steps is not None and a.vcd_steps[0] >= a.steps:
+        raise ConfigError(f"--vcd-steps {a.vcd_steps[0]}:...: the run has {a.steps} steps (0..{a.steps - 1}); "
+                          f"the window must start below {a.steps}")
     weights, offsets = load_programme(a.weights, cfg)          # checked before any simulator is built
     chip = make_chip(cfg, a.backend, **kwargs)
     if weights is None:
@@ -56,7 +63,8 @@ def cmd_run(a: argparse.Namespace) -> int:
         print(f"waveforms: {a.vcd} (open with gtkwave or surfer)")
     if a.raster:
         from sim.plots import raster
-        print(f"raster: {raster(r, a.raster)}")
+        with writing(a.raster, "--raster"):
+            print(f"raster: {raster(r, a.raster)}")
     return 0
 
 
@@ -93,6 +101,12 @@ def register(sub) -> None:
                    help="clock for the latency figures, MHz (> 0)")
     p.add_argument("--raster", help="write a spike raster of sample 0 to this PNG (or .pdf / .svg)")
     p.add_argument("--vcd", help=f"write the core's waveforms to this VCD file ({', '.join(VCD_BACKENDS)} backends)")
+    from sim.vcd import signal_patterns, step_window
+    p.add_argument("--vcd-signals", dest="vcd_signals", type=signal_patterns, metavar="PATTERN[,PATTERN]",
+                   help="only the signals whose name or dotted path matches one of these glob patterns, "
+                        "e.g. busy,events_*,*.sequencer.*")
+    p.add_argument("--vcd-steps", dest="vcd_steps", type=step_window, metavar="A:B",
+                   help="only time steps A..B-1 of each sample (0-based; A: to the end)")
     p.add_argument("--no-neurobench", dest="no_neurobench", action="store_true",
                    help="skip the NeuroBench metrics (they run an snnTorch mirror of the network)")
     p.set_defaults(func=cmd_run)

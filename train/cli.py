@@ -8,7 +8,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hw.cli import chip_arguments, chip_overrides, check_writable, load_chip, load_programme, number, read_table
+from hw.cli import (chip_arguments, chip_overrides, check_writable, load_chip, load_programme, number, read_table,
+                    writing)
 from hw.config import ConfigError
 from sim.chip import BACKENDS
 from train.quant import SCALES
@@ -70,7 +71,11 @@ def cmd_train(a: argparse.Namespace) -> int:
     # [data], [faults], ...) leaves the dataset's default chip
     chip_file = a.config if a.config and ("chip" in table or not set(table) & SECTIONS) else None
     if chip_file or overrides:
-        base = None if chip_file else default_chip(tc.dataset, split.n_features, split.n_classes)
+        fields = table.get("chip", table) if chip_file else {}
+        # a file that does not give the network (a study's [chip] often has only widths and lanes) sits on
+        # the dataset's default chip, as a study's does
+        given = isinstance(fields, dict) and bool({"layer_sizes", "layers"} & set(fields))
+        base = None if given else default_chip(tc.dataset, split.n_features, split.n_classes)
         tc = tc.replace(chip=load_chip(chip_file, overrides, base=base))
     cfg = tc.chip_for(split.n_features, split.n_classes)
     print(f"chip {cfg.layer_sizes} lanes={cfg.lanes} w{cfg.weight_bits}/m{cfg.membrane_bits} "
@@ -84,8 +89,9 @@ def cmd_train(a: argparse.Namespace) -> int:
         print("extra:", {k: round(v, 4) if isinstance(v, float) else v for k, v in r.extra.items()})
     if a.out:
         from sim.plots import training_curves
-        r.save(Path(a.out))
-        png = training_curves(r.history, Path(a.out).with_suffix(".png"), f"{r.method} on {tc.dataset}")
+        with writing(a.out, "--out"):
+            r.save(Path(a.out))
+            png = training_curves(r.history, Path(a.out).with_suffix(".png"), f"{r.method} on {tc.dataset}")
         print(f"saved {a.out}.json / {a.out}.npz / {png}")
     return 0
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from hw.config import ChipConfig, ConfigError
 from sim.faults import LIMITS, Faults
 from sim.power import DeviceProfile
-from train.config import TrainConfig, check_choice, check_float, check_int
+from train.config import DATA_FIELDS, TrainConfig, check_choice, check_float, check_int
 from train.data import DATASETS
 from train.encode import ENCODERS
 from train.surrogates import SURROGATES
@@ -45,8 +45,9 @@ COMMON = {
 }
 RENAMED = {"threshold": "theta"}
 
-#: the keys of [study], [data] and [hardware] the loader accepts, each with the note `spikeloop study template`
-#: prints beside it (the other sections' keys come from ChipConfig, Faults, DeviceProfile and TRAINERS)
+#: the keys of [study] and [hardware] the loader accepts, each with the note `spikeloop study template` prints
+#: beside it; DATA_KEYS holds only the notes of train.config.DATA_FIELDS (the other sections' keys come from
+#: ChipConfig, Faults, DeviceProfile and TRAINERS)
 STUDY_KEYS = {
     "name": "the study's name in the storage (several studies can share one storage)",
     "storage": "Optuna storage URL: sqlite:///FILE.db (one machine) or postgresql://user@host/db (several)",
@@ -287,7 +288,7 @@ class StudyConfig:
             if v is not None:
                 st[k] = v
         _check_keys(st, tuple(STUDY_KEYS), "study")
-        _check_keys(da, tuple(DATA_KEYS), "data")
+        _check_keys(da, DATA_FIELDS, "data")
         name = check_name(st.get("name", "spikeloop"), "--name" if (overrides or {}).get("name") else "study.name")
         storage, out = st.get("storage", "sqlite:///runs/spikeloop.db"), st.get("out", f"runs/{name}")
         for key, v in (("storage", storage), ("out", out)):
@@ -551,7 +552,8 @@ def template(conv: bool = False) -> str:
         out.append(_line(k, d["study"].get(k, study_defaults.get(k)), note, on))
     section("data")
     data_defaults = {"data_path": "data/", "train_size": 100}
-    for k, note in DATA_KEYS.items():
+    for k in DATA_FIELDS:                               # the loader's [data] keys (train.config)
+        note = DATA_KEYS.get(k, "")
         on = k in d["data"]
         out.append(_line(k, d["data"].get(k, data_defaults.get(k)), note, on))
     section("faults", "non-idealities of the chip the trainers are not told about; all 0 = none")
