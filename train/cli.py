@@ -8,8 +8,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hw.cli import (chip_arguments, chip_overrides, check_writable, load_chip, load_programme, number, read_table,
-                    writing)
+from hw.cli import (chip_arguments, chip_overrides, check_writable, load_chip, load_model_arguments, model_argument,
+                    number, offsets_text, read_table, writing)
 from hw.config import ConfigError
 from sim.chip import BACKENDS
 from train.quant import SCALES
@@ -101,7 +101,8 @@ def cmd_import(a: argparse.Namespace) -> int:
     base = load_chip(a.config, chip_overrides(a))
     check_writable(Path(a.out).parent, "--out")
     cfg, weights, offsets, rep = import_nir(a.model, base=base, dt=a.dt, drop_biases=a.drop_biases,
-                                            drop_synapses=a.drop_synapses, check_samples=a.check_samples)
+                                            drop_synapses=a.drop_synapses, check_samples=a.check_samples,
+                                            sizes=a.layer_sizes)
     paths = write_import(a.out, cfg, weights, offsets, rep)
     print(rep.text())
     for kind, p in paths.items():
@@ -111,10 +112,13 @@ def cmd_import(a: argparse.Namespace) -> int:
 
 def cmd_export(a: argparse.Namespace) -> int:
     from train.nir import export_nir, export_notes
-    cfg = load_chip(a.config, chip_overrides(a))
-    weights, offsets = load_programme(a.weights, cfg)          # --weights is a required argument
+    cfg, weights, offsets, source = load_model_arguments(a)
+    if Path(a.out).is_dir():
+        raise ConfigError(f"--out {a.out}: is a directory; give the NIR file to write, e.g. {Path(a.out) / 'model.nir'}")
     check_writable(a.out, "--out", is_dir=False)
     path = export_nir(a.out, cfg, weights, offsets)
+    print(f"chip from {source}: beta={[round(b, 4) for b in cfg.beta_effective]} threshold={list(cfg.threshold)} "
+          f"reset={cfg.reset} offsets {offsets_text(offsets)}")
     print(f"NIR {path}: {cfg.layer_sizes}, chip units (weights and thresholds in membrane LSBs), dt 1e-4 s")
     for n in export_notes(cfg, offsets):
         print(f"  approximated: {n}")
@@ -151,7 +155,9 @@ def register(sub) -> None:
 
     p = sub.add_parser("export", help="write a chip programme (config + weights) as NIR")
     chip_arguments(p)
-    p.add_argument("--weights", required=True, help=".npz with integer arrays w0..w{L-1} (and o0.. offsets)")
+    model_argument(p)
+    p.add_argument("--weights", help=".npz with integer arrays w0..w{L-1} (and o0.. offsets); its chip config "
+                                     "is --config, or RUN.json / config.json beside it")
     p.add_argument("--out", required=True, help="NIR file to write, e.g. model.nir")
     p.set_defaults(func=cmd_export)
 
