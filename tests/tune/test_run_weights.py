@@ -6,6 +6,7 @@ from tests.tune.test_cli_errors import fails_cleanly, spikeloop
 from tune.cli import main
 
 ARGS = ["run", "--sizes", "4,3,2", "--lanes", "2", "--steps", "4", "--batch", "2", "--density", "1", "--threshold", "10",
+        "--beta", "0.9", "--reset", "subtract",
         "--no-neurobench"]
 
 
