@@ -126,6 +126,19 @@ def cmd_export(a: argparse.Namespace) -> int:
     return 0
 
 
+TRAIN_EXAMPLES = """examples:
+  spikeloop train --method mh --dataset breast_cancer                 # an fc chip sized to the dataset
+  spikeloop train --method bptt_qat --dataset digits --config conv.toml --out runs/conv   # a conv chip
+  where conv.toml holds the chip (digits are 1x8x8 images; input_shape must match the dataset's):
+      [chip]
+      input_shape = [1, 8, 8]                                     # C, H, W
+      layers = [{kind = "conv", channels = 8, kernel = 3, padding = 1},
+                {kind = "pool", size = 2}, {kind = "fc", size = 10}]
+  spikeloop verilog --config runs/conv.json --weights runs/conv.npz --out out/conv   # the trained chip's Verilog
+
+docs: docs/guides/training.md (methods, datasets, conv chips), docs/guides/seed-papers.md"""
+
+
 def register(sub) -> None:
     p = sub.add_parser("import", help="map a NIR graph (.nir) onto the chip: config, weights, offsets, report")
     p.add_argument("model", help="NIR file (e.g. from snnTorch export_to_nir or Rockpool to_nir)")
@@ -151,7 +164,8 @@ def register(sub) -> None:
 
     methods = "; ".join(f"{t.name}: {t.description}" for t in TRAINERS.values())
     p = sub.add_parser("train", help=f"train a network with the simulated chip ({', '.join(TRAINERS)})",
-                       description=f"Methods — {methods}.")
+                       description=f"Methods — {methods}.", epilog=TRAIN_EXAMPLES,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     chip_arguments(p)
     p.add_argument("--method", default="mh", choices=list(TRAINERS))
     p.add_argument("--dataset", choices=list(DATASETS),
@@ -176,7 +190,7 @@ def register(sub) -> None:
                         "more input). Default: the method's (" + ", ".join(
                             f"{t.name} {'on' if t.bias_input else 'off'}" for t in TRAINERS.values())
                         + "; off on conv chips)")
-    g = p.add_argument_group("method parameters (defaults from train.trainers.TRAINERS)")
+    g = p.add_argument_group("method parameters (each says which methods use it, its range and default; docs/guides/training.md)")
     for name, (param, users) in _method_params().items():
         kind = int if param.integer else float
         g.add_argument(f"--{name.replace('_', '-')}", dest=name, type=number(kind, param.low, param.high),

@@ -47,6 +47,8 @@ def data_table(d, where: str = "data") -> dict:
 
 
 def check_float(name: str, v, lo: float, hi: float, open_low: bool = False) -> float:
+    """``v`` if it is a finite number in ``[lo, hi]`` (``(lo, hi]`` with ``open_low``), else a ConfigError
+    naming ``name`` and the range."""
     ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
     ok = ok and (lo < v if open_low else lo <= v) and v <= hi
     if not ok:
@@ -55,6 +57,7 @@ def check_float(name: str, v, lo: float, hi: float, open_low: bool = False) -> f
 
 
 def check_choice(name: str, v, allowed) -> str:
+    """``v`` if it is one of ``allowed``, else a ConfigError naming ``name`` and the allowed values."""
     if v not in allowed:
         raise ConfigError(f"{name}={v!r}: allowed values are {list(allowed)}")
     return v
@@ -144,6 +147,7 @@ class TrainConfig:
     # -- what the pieces downstream need -------------------------------------------------------------
     @property
     def trainer(self):
+        """The method's :class:`train.trainers.Trainer` (function, parameters, description)."""
         return TRAINERS[self.method]
 
     @property
@@ -162,17 +166,21 @@ class TrainConfig:
                        qat=self.trainer.qat)
 
     def chip_for(self, n_features: int, n_classes: int) -> ChipConfig:
-        """The chip for a dataset of ``n_features`` features (the bias input, if any, comes on top)."""
+        """The chip to train for: ``chip`` if set, else the dataset's default (``n_features``-hidden-``n_classes``;
+        the bias input, if any, comes on top; the method's reset mode)."""
         return self.chip or default_chip(self.dataset, n_features + self.bias, n_classes,
                                          reset=self.trainer.reset)
 
     def replace(self, **changes) -> "TrainConfig":
+        """A copy with ``changes`` (validated again); another ``method`` without ``params`` gets that method's
+        default parameters."""
         if "method" in changes and changes["method"] != self.method:
             changes.setdefault("params", {})        # another method: its own defaults
         return dataclasses.replace(self, **changes)
 
     # -- files ----------------------------------------------------------------------------------------
     def to_dict(self) -> dict:
+        """Plain fields (JSON-able): what a :class:`train.common.TrainResult` stores."""
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         d["params"] = dict(self.params)
         d["faults"] = dataclasses.asdict(self.faults)

@@ -128,6 +128,9 @@ def measure(r, sc: StudyConfig, clock) -> dict:
 
 
 def objective(trial: optuna.Trial, sc: StudyConfig, data: Encoded):
+    """One trial: draw a training config, (optionally) check the structure fits ``[hardware] fits``, train with
+    the chip in the loop, store the artefacts under ``sc.out/trials/NNNNN/``, and return the validation
+    accuracy, latency (µs) and FPS/W — or their weighted sum with ``objective = "weighted"``."""
     tc = trial_config(trial, sc)
     clock = synthesis_check(trial, sc, tc.chip)
 
