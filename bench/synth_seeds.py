@@ -1,98 +1,123 @@
-"""Post-route Fmax of one structure over nextpnr placement seeds: how much of a difference between two builds is
-placement, and which seeds meet a clock.
+"""Post-route Fmax of one structure over nextpnr placement seeds, as a record: how much of a difference between
+two builds is placement, and whether every seed meets a clock.
 
-    python bench/synth_seeds.py --target ice40-up5k --sizes 30,16,2 --lanes 4 --seeds 1-5 --jobs 2
-    python bench/synth_seeds.py --target ecp5-25k --seeds 1-5 --clock-mhz 100 --json docs/experiments/seeds.json
+    python -m bench.synth_seeds --target ecp5-25k --seeds 1-8 --publish
+    python -m bench.synth_seeds --target ice40-up5k --sizes 30,16,2 --lanes 4 --seeds 1-8 --jobs 2 --publish
+    python -m bench.synth_seeds --from runs/synth/ecp5-25k-seeds.json --publish     # wrap a `spikeloop synth --seeds` sweep
 
-Each seed is one `hw.synth.synthesize` build of the board top (same netlist: Yosys is deterministic; only
-nextpnr's placement seed changes), in ``--out``/seed<k>. Prints a row per seed, then mean ± std, min and max,
-and the seeds whose Fmax reaches ``--clock-mhz``.
+The builds are :func:`hw.synth.seed_sweep`'s (``spikeloop synth --seeds`` runs the same): one board-top build per
+seed (Yosys is deterministic; only nextpnr's placement seed changes) in ``--build-dir``/seed<k>. The record
+(``synth_seeds-<target>-<sizes>-l<lanes>`` unless ``--name``) keeps every seed's Fmax and resources as a round
+and min / median / max / mean ± std as its summary; ``--clock-mhz`` (default the board clock) lists the seeds
+that reach it. Render a one-line summary in docs with ``<!-- render NAME line -->``, a per-seed table with
+``<!-- render NAME table -->``.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
-from hw.cli import number, sizes
-from hw.config import ChipConfig, ConfigError
-from hw.synth import ROUTERS, TARGETS, SynthError, synthesize
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.records import Recorder, add_record_args  # noqa: E402
+from hw.cli import number, seeds, sizes  # noqa: E402
+from hw.config import ChipConfig, ConfigError  # noqa: E402
 
 
-def _seeds(text: str) -> list[int]:
-    try:
-        if "-" in text:
-            lo, hi = (int(v) for v in text.split("-"))
-            seeds = list(range(lo, hi + 1))
-        else:
-            seeds = [int(v) for v in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a range like 1-5 or a list like 1,4,9")
-    if not seeds or min(seeds) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: seeds are integers >= 1")
-    return seeds
+def record_name(sweep: dict) -> str:
+    return f"synth_seeds-{sweep['target']}-{'-'.join(map(str, sweep['layer_sizes']))}-l{sweep['lanes']}"
 
 
-def _build(cfg_dict: dict, target: str, out: str, seed: int, router: str) -> dict:
-    cfg = ChipConfig.from_dict(cfg_dict)
-    try:
-        r = synthesize(cfg, target, Path(out) / f"seed{seed}", router=router, seed=seed)
-        return {"seed": seed, "status": "ok", "fmax_mhz": r.fmax_mhz, "logic_cells": r.logic_cells,
-                "bram": r.bram, "spram": r.spram, "dsp": r.dsp, "seconds": round(r.seconds)}
-    except SynthError as e:
-        return {"seed": seed, "status": "failed", "message": str(e)}
+def write_record(sweep: dict, args=None, name: str | None = None, folder: Path | None = None) -> Path:
+    """The record of one :func:`hw.synth.seed_sweep` result (its JSON as written under the build folder)."""
+    keys = ("target", "device", "layer_sizes", "lanes", "weight_bits", "membrane_bits", "overlap", "structure_hash",
+            "router", "clock_mhz")
+    with Recorder(name or record_name(sweep), args=args, seeds=sweep["seeds"], folder=folder,
+                  params={k: sweep[k] for k in keys if k in sweep}, script=__file__) as rec:
+        for r in sweep["rows"]:
+            rec.round(**r)
+        ok = [r for r in sweep["rows"] if r["status"] == "ok"]
+        rec.summary["fmax"] = sweep["fmax"]
+        rec.summary["seeds_meeting_clock"] = sweep["seeds_meeting_clock"]
+        rec.summary["failed_seeds"] = [r["seed"] for r in sweep["rows"] if r["status"] != "ok"]
+        if ok:          # the netlist is the same for every seed; placement moves resources a little
+            rec.summary["resources"] = {k: sorted({r[k] for r in ok}) for k in ("logic_cells", "bram", "dsp")}
+    return rec.path
+
+
+def _line(record: dict) -> str:
+    p, s = record["params"], record["summary"]
+    f = s["fmax"]
+    if not f.get("n"):
+        return f"{p['target']} {p['layer_sizes']} lanes={p['lanes']}: no seed built"
+    return (f"{f['min']:.2f} / {f['median']:.2f} / {f['max']:.2f} MHz (min / median / max over {f['n']} placement "
+            f"seeds {_seed_text(record['seeds'])}; {len(s['seeds_meeting_clock'])} of {f['n']} reach "
+            f"{p['clock_mhz']:g} MHz)")
+
+
+def _seed_text(seeds: list[int]) -> str:
+    return f"{seeds[0]}–{seeds[-1]}" if seeds == list(range(seeds[0], seeds[-1] + 1)) and len(seeds) > 2 else \
+        ",".join(map(str, seeds))
+
+
+def _table(record: dict) -> str:
+    lines = ["| seed | Fmax (MHz) | logic cells | BRAM | DSP |", "|---|---|---|---|---|"]
+    for r in record["rounds"]:
+        lines.append(f"| {r['seed']} | {r['fmax_mhz']:.2f} | {r['logic_cells']} | {r['bram']} | {r['dsp']} |"
+                     if r["status"] == "ok" else f"| {r['seed']} | {r['status']}: {r['message']} | | | |")
+    return "\n".join(lines)
+
+
+VIEWS = {"line": _line, "table": _table}
 
 
 def main(argv=None) -> int:
+    from hw.synth import ROUTERS, TARGETS, seed_sweep
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--target", default="ecp5-25k", choices=TARGETS)
     ap.add_argument("--sizes", type=sizes, default=None, help="layer sizes, e.g. 784,128,10 (default: ChipConfig's)")
     ap.add_argument("--lanes", type=number(int, 1, 64), default=None)
-    ap.add_argument("--seeds", type=_seeds, default=_seeds("1-5"), help="e.g. 1-5 or 1,4,9 (default 1-5)")
-    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--seeds", type=seeds, default=seeds("1-8"), help="e.g. 1-8 or 1,4,9 (default 1-8)")
+    ap.add_argument("--jobs", type=number(int, 1, 256), default=None, help="builds at once (default: free cores)")
     ap.add_argument("--router", default=ROUTERS[0], choices=ROUTERS)
-    ap.add_argument("--clock-mhz", type=float, default=None, help="report the seeds whose Fmax reaches it")
-    ap.add_argument("--out", default="runs/synth_seeds")
-    ap.add_argument("--json", default=None, help="write the rows and the summary here")
+    ap.add_argument("--clock-mhz", type=number(float, 0, 10_000, open_low=True), default=None,
+                    help="list the seeds whose Fmax reaches it (default: the board clock)")
+    ap.add_argument("--build-dir", default="runs/synth_seeds", help="where the builds go")
+    ap.add_argument("--from", dest="from_json", default=None,
+                    help="record this `spikeloop synth --seeds` sweep JSON instead of building")
+    ap.add_argument("--name", default=None, help="record name (default synth_seeds-<target>-<sizes>-l<lanes>)")
+    add_record_args(ap)
     a = ap.parse_args(argv)
-    kw = {}
-    try:
+    if a.from_json:
+        try:
+            sweep = json.loads(Path(a.from_json).read_text())
+            sweep["rows"], sweep["fmax"]                    # noqa: B018 - a sweep file has these
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            print(f"synth_seeds: --from {a.from_json}: not a seed-sweep JSON ({type(e).__name__})", file=sys.stderr)
+            return 2
+    else:
+        kw = {}
         if a.sizes:
             kw["layer_sizes"] = a.sizes
         if a.lanes:
             kw["lanes"] = a.lanes
-        cfg = ChipConfig(**kw)
-    except (ConfigError, ValueError) as e:
-        print(f"synth_seeds: {e}", file=sys.stderr)
-        return 2
-    rows = []
-    with ProcessPoolExecutor(max_workers=max(1, a.jobs)) as pool:
-        futures = [pool.submit(_build, cfg.to_dict(), a.target, a.out, s, a.router) for s in a.seeds]
-        for f in as_completed(futures):
-            r = f.result()
-            rows.append(r)
-            print(f"seed {r['seed']}: " + (f"{r['fmax_mhz']:.2f} MHz, {r['logic_cells']} logic cells, {r['seconds']} s"
+        try:
+            cfg = ChipConfig(**kw)
+        except (ConfigError, ValueError) as e:
+            print(f"synth_seeds: {e}", file=sys.stderr)
+            return 2
+        out = Path(a.build_dir) / f"{a.target}-{'-'.join(map(str, cfg.layer_sizes))}-l{cfg.lanes}"
+
+        def row(r):
+            print(f"seed {r['seed']}: " + (f"{r['fmax_mhz']:.2f} MHz, {r['logic_cells']} logic cells, {r['seconds']:.0f} s"
                                            if r["status"] == "ok" else r["message"]), flush=True)
-    rows.sort(key=lambda r: r["seed"])
-    fmax = [r["fmax_mhz"] for r in rows if r["status"] == "ok"]
-    summary = {"target": a.target, "layer_sizes": list(cfg.layer_sizes), "lanes": cfg.lanes, "router": a.router,
-               "seeds": a.seeds}
-    if fmax:
-        summary |= {"mean": statistics.mean(fmax), "std": statistics.stdev(fmax) if len(fmax) > 1 else 0.0,
-                    "min": min(fmax), "max": max(fmax)}
-        print(f"\n{a.target} {cfg.layer_sizes} lanes={cfg.lanes}: Fmax {summary['mean']:.2f} ± {summary['std']:.2f} MHz "
-              f"over {len(fmax)} seeds (min {summary['min']:.2f}, max {summary['max']:.2f})")
-        if a.clock_mhz:
-            meet = [r["seed"] for r in rows if r["status"] == "ok" and r["fmax_mhz"] >= a.clock_mhz]
-            summary |= {"clock_mhz": a.clock_mhz, "seeds_meeting_clock": meet}
-            print(f"seeds reaching {a.clock_mhz:g} MHz: {meet or 'none'} ({len(meet)} of {len(fmax)})")
-    if a.json:
-        Path(a.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(a.json).write_text(json.dumps({"summary": summary, "rows": rows}, indent=1))
-    return 0 if fmax else 1
+        sweep = seed_sweep(cfg, a.target, out, a.seeds, a.jobs, router=a.router, clock_mhz=a.clock_mhz, progress=row)
+    path = write_record(sweep, a, a.name)
+    print(_line(json.loads(path.read_text())))
+    return 0 if sweep["fmax"].get("n") else 1
 
 
 if __name__ == "__main__":

@@ -184,3 +184,23 @@ def test_synth_seeds_bad_input_is_one_line(args, msg, capsys):
     assert e.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and msg in err
+
+
+def test_bench_synth_seeds_wraps_a_sweep_in_a_record(tmp_path):
+    """bench/synth_seeds.py --from: a `spikeloop synth --seeds` sweep becomes a record whose views render it."""
+    import json
+    from bench import synth_seeds
+    from bench.render import render_spec
+    from hw.synth import seed_sweep
+    s = seed_sweep(ChipConfig(layer_sizes=(6, 5, 3), lanes=2), "ecp5-25k", tmp_path / "b", [1, 2, 5],
+                   clock_mhz=102.5, synth=_seed_fake([], failing=(2,)))
+    assert synth_seeds.main(["--from", str(tmp_path / "b" / "ecp5-25k-seeds.json"), "--out", str(tmp_path)]) == 0
+    rec = json.loads((tmp_path / "synth_seeds-ecp5-25k-6-5-3-l2.json").read_text())
+    assert rec["seeds"] == [1, 2, 5] and [r["seed"] for r in rec["rounds"]] == [1, 2, 5]
+    assert rec["summary"]["fmax"] == s["fmax"] and rec["summary"]["failed_seeds"] == [2]
+    assert rec["module"] == "bench.synth_seeds"
+    line = render_spec("synth_seeds-ecp5-25k-6-5-3-l2 line", tmp_path)
+    assert line.startswith("101.00 / 103.00 / 105.00 MHz (min / median / max over 2 placement seeds 1,2,5; "
+                           "1 of 2 reach 102.5 MHz)")
+    assert "| 2 | failed: " in render_spec("synth_seeds-ecp5-25k-6-5-3-l2 table", tmp_path)
+    assert synth_seeds.main(["--from", str(tmp_path / "nope.json"), "--out", str(tmp_path)]) == 2
