@@ -25,8 +25,10 @@ HEARTBEAT_S = int(os.environ.get("SPIKELOOP_HEARTBEAT_S", 10))   # a running tri
 GRACE_S = int(os.environ.get("SPIKELOOP_GRACE_S", 30))           # silence after which it counts as dead
 
 
-def storage_for(url: str, heartbeat: int | None = None, grace: int | None = None) -> optuna.storages.RDBStorage:
-    """An RDBStorage for ``url``; a broken database raises ConfigError naming it (the file is untouched)."""
+def storage_for(url: str, heartbeat: int | None = None, grace: int | None = None,
+                stale_callback: Callable | None = None) -> optuna.storages.RDBStorage:
+    """An RDBStorage for ``url``; a broken database raises ConfigError naming it (the file is untouched).
+    ``stale_callback`` is called with each trial failed for a lapsed heartbeat (e.g. to requeue it)."""
     heartbeat = HEARTBEAT_S if heartbeat is None else heartbeat
     grace = GRACE_S if grace is None else grace
     if url.startswith("sqlite:///"):
@@ -43,7 +45,7 @@ def storage_for(url: str, heartbeat: int | None = None, grace: int | None = None
             if url.startswith("sqlite"):
                 engine["connect_args"] = {"timeout": 60}     # several worker processes share one file
             return optuna.storages.RDBStorage(url, heartbeat_interval=heartbeat, grace_period=grace,
-                                              engine_kwargs=engine)
+                                              engine_kwargs=engine, heartbeat_stale_trial_callback=stale_callback)
         except Exception as e:  # SQLAlchemy/driver errors: report which storage and why
             text = str(e)
             if attempt < 5 and ("UniqueViolation" in text or "already exists" in text):
