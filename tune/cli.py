@@ -104,17 +104,38 @@ def register(sub) -> None:
             p.add_argument("--nir", action="store_true", help="also write the network as NIR (model.nir)")
 
 
+def cmd_dse_worker(a: argparse.Namespace) -> int:
+    """``spikeloop dse --worker``: build whatever the build study in ``--storage`` has queued, then exit."""
+    from hw.cli import check_writable
+    from tune.dse import _pnr_worker
+    from tune.pnr import STUDY, default_storage
+    out = check_writable(a.out, "--out")
+    storage = a.storage or default_storage(out / "synth-cache")
+    name = a.study or STUDY
+    if a.jobs > 1:
+        from concurrent.futures import ProcessPoolExecutor
+        with ProcessPoolExecutor(max_workers=a.jobs) as ex:
+            built = sum(f.result() for f in [ex.submit(_pnr_worker, storage, name, str(out / "synth-cache"), None)
+                                             for _ in range(a.jobs)])
+    else:
+        built = _pnr_worker(storage, name, str(out / "synth-cache"), None)
+    print(f"dse worker: built {built} here; no build left queued or running in study {name!r} of {storage}")
+    return 0
+
+
 def cmd_dse(a: argparse.Namespace) -> int:
     from hw.cli import check_writable
     from hw.synth import TARGETS
     from tune.dse import Sweep, format_table, run_dse
+    if a.worker:
+        return cmd_dse_worker(a)
     targets = tuple(a.target or (TARGETS[0],))
     sw = Sweep(layer_sizes=a.sizes, lanes=tuple(a.lanes), weight_bits=tuple(a.weight_bits),
                membrane_bits=tuple(a.membrane_bits), overlap=tuple(a.overlap),
                targets=targets, clock_mhz=a.clock_mhz, batch=a.batch,
-               steps=a.steps, density=a.density, seed=a.seed, power=a.power)
+               steps=a.steps, density=a.density, seed=a.seed, seeds=tuple(a.seeds or ()), power=a.power)
     out = check_writable(a.out, "--out")
-    rows = run_dse(sw, out, jobs=a.jobs, progress=not a.no_progress)
+    rows = run_dse(sw, out, jobs=a.jobs, progress=not a.no_progress, storage=a.storage, study=a.study)
     print("\n".join(format_table(rows)))
     bad = [r for r in rows if r["status"] != "ok"]
     for r in bad:
@@ -157,7 +178,17 @@ def register_dse(sub) -> None:
     p.add_argument("--seed", type=number(int, 0, 2**32 - 1), default=0)
     p.add_argument("--power", choices=("rtl", "fast"), default="rtl",
                    help="energy from the RTL's activity (exact, slow for big nets) or the calibrated counter model")
+    from hw.cli import seeds
+    p.add_argument("--seeds", type=seeds, default=None,
+                   help="nextpnr placement seeds per structure, e.g. 1-8 or 1,4,9: every (structure, part, seed) is a "
+                        "build; a structure is scored at its minimum Fmax over them (default: nextpnr's seed)")
     p.add_argument("--jobs", type=number(int, 1, 256), default=1, help="synthesis worker processes (1..256)")
+    p.add_argument("--storage", default=None,
+                   help="Optuna storage of the build queue (default sqlite:///<out>/synth-cache/pnr.db); a "
+                        "postgresql:// URL lets `spikeloop dse --worker` on other machines share the builds")
+    p.add_argument("--study", default=None, help="name of the build study in --storage (default spikeloop-pnr)")
+    p.add_argument("--worker", action="store_true",
+                   help="only build what the study has queued (from any machine's sweep), then exit")
     p.add_argument("--out", default="runs/dse", help="output directory (table, plot, synthesis cache)")
     p.add_argument("--no-progress", dest="no_progress", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_dse)
