@@ -142,11 +142,9 @@ def cmd_dse(a: argparse.Namespace) -> int:
         print(f"spikeloop: dse: {','.join(map(str, sw.layer_sizes))} lanes={r['lanes']} w{r['weight_bits']} "
               f"m{r['membrane_bits']} overlap={'on' if r['overlap'] else 'off'} on {r['target']}: "
               f"{r['status']}: {r['message']}", file=sys.stderr)
-    from tune.dse import fit_estimator
-    for t, m in fit_estimator([r for r in rows if r["status"] in ("ok", "timing")]).items():
-        print(f"fitted estimator on {t} ({m['n']} structures), leave-one-out error vs nextpnr: " + ", ".join(
-            f"{k} mean {m[k]['loo_mean_abs_rel']:.1%} / max {m[k]['loo_max_abs_rel']:.1%}"
-            for k in ("logic_cells", "luts", "fmax_mhz")))
+    from tune.dse import estimator_lines, fit_estimator
+    for line in estimator_lines(fit_estimator([r for r in rows if r["status"] in ("ok", "timing")])):
+        print(line)
     print(f"table: {out / 'dse.csv'}, {out / 'dse.json'}; Pareto plot: {out / 'pareto.png'}; synthesis cache: "
           f"{out / 'synth-cache'}")
     print("latency, logic cells, BRAM, DSP and Fmax are measured (fast model, nextpnr); energy and FPS/W are "

@@ -440,8 +440,11 @@ def _est_features(lanes, weight_bits, membrane_bits, overlap=True) -> np.ndarray
 def fit_estimator(rows: Sequence[dict]) -> dict:
     """Per part, least-squares models of logic cells, LUTs, FFs and Fmax on ``[1, lanes, lanes*w, lanes*m,
     lanes*overlap]`` (the overlap's second membrane register per lane; minimum-norm when a sweep has one value)
-    from the synthesised rows, with their leave-one-out error against nextpnr (each structure predicted by a
-    model fitted without it). Needs at least 3 synthesised structures per part."""
+    from the synthesised rows, each with its leave-one-out error against nextpnr (each structure predicted by a
+    model fitted without it) **and the baseline's**: predicting each structure by the mean of the others. A model
+    earns its place only if its leave-one-out mean error is below the baseline's: ``estimates`` lists those
+    metrics, ``no_estimate`` says why each other one is left out (:func:`estimate` predicts only the former).
+    Needs at least 3 synthesised structures per part."""
     out = {}
     for t in sorted({r["target"] for r in rows}):
         ok = [r for r in rows if r["target"] == t and r.get("fmax_mhz") not in ("", None)]
@@ -449,24 +452,49 @@ def fit_estimator(rows: Sequence[dict]) -> dict:
             continue
         X = _est_features([r["lanes"] for r in ok], [r["weight_bits"] for r in ok], [r["membrane_bits"] for r in ok],
                           [bool(r.get("overlap", True)) for r in ok])
-        entry = {"n": len(ok), "features": "1, lanes, lanes*weight_bits, lanes*membrane_bits, lanes*overlap"}
+        entry = {"n": len(ok), "features": "1, lanes, lanes*weight_bits, lanes*membrane_bits, lanes*overlap",
+                 "estimates": [], "no_estimate": {}}
         for k in ESTIMATED:
             y = np.array([float(r[k]) for r in ok])
             coef = np.linalg.lstsq(X, y, rcond=None)[0]
-            loo = []
+            loo, base = [], []
             for i in range(len(ok)):
                 keep = np.arange(len(ok)) != i
                 c = np.linalg.lstsq(X[keep], y[keep], rcond=None)[0]
                 loo.append((X[i] @ c - y[i]) / y[i])
-            loo = np.abs(np.array(loo))
+                base.append((y[keep].mean() - y[i]) / y[i])
+            loo, base = np.abs(np.array(loo)), np.abs(np.array(base))
+            beats = bool(loo.mean() < base.mean())
             entry[k] = {"coef": coef.tolist(), "loo_mean_abs_rel": float(loo.mean()),
-                        "loo_max_abs_rel": float(loo.max())}
+                        "loo_max_abs_rel": float(loo.max()), "baseline_loo_mean_abs_rel": float(base.mean()),
+                        "baseline_loo_max_abs_rel": float(base.max()), "beats_baseline": beats}
+            if beats:
+                entry["estimates"].append(k)
+            else:
+                entry["no_estimate"][k] = (f"no {k} estimate: the model's leave-one-out error ({loo.mean():.1%}) is "
+                                           f"not below predicting the mean of the other structures ({base.mean():.1%})")
         out[t] = entry
     return out
 
 
 def estimate(model: dict, target: str, lanes: int, weight_bits: int, membrane_bits: int,
              overlap: bool = True) -> dict:
-    """Predicted logic cells, LUTs, FFs and Fmax of a structure from :func:`fit_estimator`'s model."""
+    """Predicted logic cells, LUTs, FFs and Fmax of a structure from :func:`fit_estimator`'s model — only the
+    metrics whose model beat the mean-of-others baseline (``model[target]["estimates"]``)."""
     x = _est_features(lanes, weight_bits, membrane_bits, overlap)
-    return {k: float(x @ np.array(model[target][k]["coef"])) for k in ESTIMATED}
+    m = model[target]
+    return {k: float(x @ np.array(m[k]["coef"])) for k in m.get("estimates", ESTIMATED)}
+
+
+def estimator_lines(model: dict) -> list[str]:
+    """What ``spikeloop dse`` prints about the estimator: per part, each metric's leave-one-out error beside the
+    mean-of-others baseline, and "no Fmax estimate" (etc.) where the model does not beat it."""
+    lines = []
+    for t, m in model.items():
+        cmp = ", ".join(f"{k} {m[k]['loo_mean_abs_rel']:.1%} (baseline {m[k]['baseline_loo_mean_abs_rel']:.1%})"
+                        for k in ESTIMATED)
+        lines.append(f"fitted estimator on {t} ({m['n']} structures), leave-one-out mean error vs nextpnr: {cmp}")
+        lines.append(f"  {t}: estimates {', '.join(m['estimates']) or 'nothing'}"
+                     + "".join(f"; {'no Fmax estimate' if k == 'fmax_mhz' else f'no {k} estimate'} (does not beat "
+                               "the mean of the other structures)" for k in m["no_estimate"]))
+    return lines

@@ -235,3 +235,22 @@ def test_overlap_is_a_swept_structure_knob():
     assert [c.overlap for c in cfgs] == [True, False]
     assert cfgs[0].structure_hash != cfgs[1].structure_hash
     assert cfgs[0].state_banks == 2 and cfgs[1].state_banks == 1
+
+
+def test_estimator_must_beat_the_mean_of_the_others():
+    """Fmax that is noise around a constant (placement) loses to the mean-of-others baseline: no Fmax estimate;
+    area that is linear in the features beats it and stays."""
+    from tune.dse import estimate, estimator_lines, fit_estimator
+    noise = [2.0, -3.0, -2.0, 3.0, -1.0, 1.0, 3.0, -2.0]        # uncorrelated with the features
+    rows = [{"target": "ice40-up5k", "lanes": l, "weight_bits": w, "membrane_bits": 16,
+             "logic_cells": 500 + 300 * l + 20 * l * w, "luts": 400 + 200 * l, "ffs": 300 + 10 * l * w,
+             "fmax_mhz": 37 + noise[i]} for i, (l, w) in enumerate((l, w) for l in (1, 2, 4, 8) for w in (4, 8))]
+    m = fit_estimator(rows)["ice40-up5k"]
+    f = m["fmax_mhz"]
+    assert f["loo_mean_abs_rel"] >= f["baseline_loo_mean_abs_rel"] and not f["beats_baseline"]
+    assert m["logic_cells"]["beats_baseline"] and m["logic_cells"]["baseline_loo_mean_abs_rel"] > 0.3
+    assert m["estimates"] == ["logic_cells", "luts", "ffs"] and list(m["no_estimate"]) == ["fmax_mhz"]
+    assert set(estimate({"ice40-up5k": m}, "ice40-up5k", 2, 8, 16)) == {"logic_cells", "luts", "ffs"}
+    text = "\n".join(estimator_lines({"ice40-up5k": m}))
+    assert "no Fmax estimate (does not beat the mean of the other structures)" in text
+    assert f"fmax_mhz {f['loo_mean_abs_rel']:.1%} (baseline {f['baseline_loo_mean_abs_rel']:.1%})" in text
