@@ -43,6 +43,7 @@ def write_record(sweep: dict, args=None, name: str | None = None, folder: Path |
         rec.summary["fmax"] = sweep["fmax"]
         rec.summary["seeds_meeting_clock"] = sweep["seeds_meeting_clock"]
         rec.summary["failed_seeds"] = [r["seed"] for r in sweep["rows"] if r["status"] != "ok"]
+        rec.summary["unfinished_seeds"] = sorted(set(sweep["seeds"]) - {r["seed"] for r in sweep["rows"]})
         if ok:          # the netlist is the same for every seed; placement moves resources a little
             rec.summary["resources"] = {k: sorted({r[k] for r in ok}) for k in ("logic_cells", "bram", "dsp")}
     return rec.path
@@ -53,9 +54,11 @@ def _line(record: dict) -> str:
     f = s["fmax"]
     if not f.get("n"):
         return f"{p['target']} {p['layer_sizes']} lanes={p['lanes']}: no seed built"
+    built = [r["seed"] for r in record["rounds"] if r["status"] == "ok"]
     return (f"{f['min']:.2f} / {f['median']:.2f} / {f['max']:.2f} MHz (min / median / max over {f['n']} placement "
-            f"seeds {_seed_text(record['seeds'])}; {len(s['seeds_meeting_clock'])} of {f['n']} reach "
-            f"{p['clock_mhz']:g} MHz)")
+            f"seeds {_seed_text(built)}; {len(s['seeds_meeting_clock'])} of {f['n']} reach {p['clock_mhz']:g} MHz"
+            + (f"; seeds {_seed_text(s['failed_seeds'])} failed" if s.get("failed_seeds") else "")
+            + (f"; seeds {_seed_text(s['unfinished_seeds'])} not built" if s.get("unfinished_seeds") else "") + ")")
 
 
 def _seed_text(seeds: list[int]) -> str:

@@ -306,7 +306,8 @@ def seed_sweep(cfg: ChipConfig, target: str, out: Path, seeds: Sequence[int], jo
     it runs in this process). Returns, and writes atomically to ``out/<target>-seeds.json``, a dict with the
     structure, one row per seed (``status`` ``ok`` with Fmax and resources, or ``failed`` with ``message``) and
     ``fmax``: :func:`fmax_spread` of the seeds that built; ``clock_mhz`` (default the board clock) and the seeds
-    whose Fmax reaches it. ``progress(row)`` is called as each seed finishes."""
+    whose Fmax reaches it; ``complete`` is false in the file while seeds are still building (it is rewritten as
+    each one finishes). ``progress(row)`` is called as each seed finishes."""
     if target not in TARGETS:
         raise ConfigError(f"target={target!r}: allowed values are {', '.join(TARGETS)}")
     if router not in ROUTERS:
@@ -321,30 +322,36 @@ def seed_sweep(cfg: ChipConfig, target: str, out: Path, seeds: Sequence[int], jo
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     args = [(cfg.to_dict(), target, str(out), s, weights, baud, router) for s in seeds]
-    rows = []
+    platform = _platform(target)[0]
+    clock = float(clock_mhz) if clock_mhz else platform.default_clk_frequency / 1e6
+    rows: list[dict] = []
+
+    def write() -> dict:         # after every seed: a sweep stopped half-way keeps the seeds it finished
+        rows.sort(key=lambda r: r["seed"])
+        ok = [r for r in rows if r["status"] == "ok"]
+        res = {"target": target, "device": platform.device, "layer_sizes": list(cfg.layer_sizes), "lanes": cfg.lanes,
+               "weight_bits": cfg.weight_bits, "membrane_bits": cfg.membrane_bits, "overlap": cfg.overlap,
+               "structure_hash": cfg.structure_hash, "router": router, "seeds": seeds, "jobs": jobs,
+               "complete": len(rows) == len(seeds), "fmax": fmax_spread([r["fmax_mhz"] for r in ok]),
+               "clock_mhz": clock, "seeds_meeting_clock": [r["seed"] for r in ok if r["fmax_mhz"] >= clock],
+               "rows": rows}
+        path = out / f"{target}-seeds.json"
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(res, indent=1))
+        tmp.replace(path)
+        return res
+
+    def done(row: dict) -> None:
+        rows.append(row)
+        write()
+        if progress:
+            progress(row)
     if synth is not None or jobs == 1:
         for a in args:
-            rows.append(_seed_build(*a, synth=synth))
-            if progress:
-                progress(rows[-1])
+            done(_seed_build(*a, synth=synth))
     else:
         from concurrent.futures import ProcessPoolExecutor, as_completed
         with ProcessPoolExecutor(max_workers=jobs) as pool:
             for f in as_completed([pool.submit(_seed_build, *a) for a in args]):
-                rows.append(f.result())
-                if progress:
-                    progress(rows[-1])
-    rows.sort(key=lambda r: r["seed"])
-    ok = [r for r in rows if r["status"] == "ok"]
-    platform = _platform(target)[0]
-    clock = float(clock_mhz) if clock_mhz else platform.default_clk_frequency / 1e6
-    res = {"target": target, "device": platform.device, "layer_sizes": list(cfg.layer_sizes), "lanes": cfg.lanes,
-           "weight_bits": cfg.weight_bits, "membrane_bits": cfg.membrane_bits, "overlap": cfg.overlap,
-           "structure_hash": cfg.structure_hash, "router": router, "seeds": seeds, "jobs": jobs,
-           "fmax": fmax_spread([r["fmax_mhz"] for r in ok]), "clock_mhz": clock,
-           "seeds_meeting_clock": [r["seed"] for r in ok if r["fmax_mhz"] >= clock], "rows": rows}
-    path = out / f"{target}-seeds.json"
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(res, indent=1))
-    tmp.replace(path)
-    return res
+                done(f.result())
+    return write()
