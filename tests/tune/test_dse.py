@@ -254,3 +254,25 @@ def test_estimator_must_beat_the_mean_of_the_others():
     text = "\n".join(estimator_lines({"ice40-up5k": m}))
     assert "no Fmax estimate (does not beat the mean of the other structures)" in text
     assert f"fmax_mhz {f['loo_mean_abs_rel']:.1%} (baseline {f['baseline_loo_mean_abs_rel']:.1%})" in text
+
+
+def test_sweep_over_seeds_scores_at_the_minimum_fmax(tmp_path):
+    """--seeds: every (structure, part, seed) is a build, and a structure is scored at its minimum Fmax."""
+    calls = []
+
+    def synth(cfg, target, out, weights=None, baud=115200, synth_opts="", router="router1", seed=None):
+        calls.append((cfg.lanes, seed))
+        return SynthReport(target=target, device="dev", layer_sizes=cfg.layer_sizes, lanes=cfg.lanes,
+                           weight_bits=cfg.weight_bits, logic_cells=1000, logic_cells_total=24288, luts=900, ffs=500,
+                           bram=1, bram_total=56, dsp=1, fmax_mhz={1: 95.0, 2: 110.0, 3: 101.0}[seed], clock_mhz=25.0,
+                           timing_met=True, bitstream="", seconds=0.0, seed=seed)
+    sw = Sweep(layer_sizes=SIZES, lanes=(1, 2), weight_bits=(4,), targets=("ecp5-25k",), batch=1, steps=3,
+               density=0.5, seeds=(1, 2, 3), power="fast")
+    rows = run_dse(sw, tmp_path, progress=False, synth=synth)
+    assert sorted(calls) == [(l, s) for l in (1, 2) for s in (1, 2, 3)]
+    for r in rows:
+        assert (r["fmax_mhz"], r["fmax_median_mhz"], r["fmax_max_mhz"], r["n_seeds"]) == (95.0, 101.0, 110.0, 3)
+        assert r["latency_us"] == pytest.approx(r["cycles"] / 95.0)
+    assert len(list((tmp_path / "synth-cache" / "ecp5-25k").glob("*-seed*.json"))) == 6
+    with pytest.raises(ConfigError, match=r"seeds=\[0\]: allowed values are integers 1 to 2147483647"):
+        Sweep(layer_sizes=SIZES, seeds=(0,))
