@@ -1,26 +1,39 @@
-"""Fast-model speed against snnTorch and a plain float32 numpy LIF loop (issue #11).
+"""Fast-model speed against snnTorch and a plain float32 numpy LIF loop, as a record (issues #11, #20).
 
-Samples per CPU-second, one thread (BLAS and torch limited to 1), best of several repetitions, all
-measured in this one run on the same integer weights and inputs:
+    python -m bench.bench_model [--quick] [--rounds 20] [--input-seed 1] [--publish]
 
-* batch 1 / 32 / 256 x input density 0.01 / 0.1 / 0.5 on (256, 256, 128, 16), 25 steps;
-* width 256 / 1024 / 4096 (network (W, W, W/2, 16)) at batch 32, density 0.01 / 0.1;
-* torch threads 1 vs 2 for snnTorch and for the int8 product.
+Everything is measured in this one run, on one thread (BLAS, torch and numba limited to 1), on the same
+integer weights (``sim.sample.random_weights``, weight seed 0) and the same inputs (``random_spikes``, input
+seed ``--input-seed``). Rounds are **interleaved**: round r times A, B, C, then round r+1 times A, B, C again,
+so that the load of the shared machine falls on every contestant alike; each timed call follows an untimed
+warm-up call on the same input. A round's time is CPU seconds of this process (``time.process_time``; the
+wall time is kept too). Ratios are **paired**: in each round, the peer's time over the fast model's; the
+record keeps every round, and the docs show the median and the min-max of the paired ratios and each
+contestant's best (min) and median time.
 
-    python bench/bench_model.py [--quick] [--steps 25]
+Sections (record ``model_speed``, ``summary``):
+
+* ``peers``: network (256, 256, 128, 16), batch 1 / 32 / 256 x input density 0.01 / 0.1 / 0.5, 25 steps,
+  and the width sweep (W, W, W/2, 16), W = 1024 / 4096 at batch 32, density 0.01 / 0.1;
+* ``activity``: the fast model alone, interleaved over input density 0.01 / 0.1 / 0.5 on the same network
+  and batch (does cost fall with activity?);
+* ``paths``: width 1024, batch 32: the automatic product choice against the int8, float and sparse products
+  forced everywhere (where does the sparse product pay off?).
 """
 from __future__ import annotations
 
 import argparse
+import os
+import statistics
+import sys
 import time
 
 import numpy as np
-import torch
-from threadpoolctl import threadpool_limits
 
-from hw.config import ChipConfig
-from sim.model import FastModel
-from sim.sample import random_spikes, random_weights
+from bench.records import Recorder, add_record_args
+
+WEIGHT_SEED = 0
+BETA, THRESHOLD = 0.9, 64
 
 
 def plain_loop(ws, beta, thr):
@@ -43,6 +56,7 @@ def plain_loop(ws, beta, thr):
 
 def snntorch_net(ws, beta, thr):
     import snntorch as snn
+    import torch
     wt = [torch.from_numpy(w) for w in ws]
     lifs = [snn.Leaky(beta=beta, threshold=float(thr), reset_mechanism="subtract") for _ in ws]
 
@@ -60,77 +74,255 @@ def snntorch_net(ws, beta, thr):
     return run
 
 
-def rate(fn, x, budget: float, max_reps: int = 20) -> float:
-    """Samples per CPU-second: best of up to ``max_reps`` runs within about ``budget`` CPU-seconds."""
+def timed(fn, x) -> tuple[float, float]:
+    """One warm-up call, then one timed call: (CPU seconds, wall seconds) of the timed one."""
     fn(x)
-    best, spent, reps = float("inf"), 0.0, 0
-    while reps < max_reps and (reps < 2 or spent < budget):
-        t0 = time.process_time()
-        fn(x)
-        dt = time.process_time() - t0
-        best, spent, reps = min(best, dt), spent + dt, reps + 1
-    return x.shape[0] / max(best, 1e-9)
+    c0, w0 = time.process_time(), time.perf_counter()
+    fn(x)
+    return time.process_time() - c0, time.perf_counter() - w0
+
+
+def interleaved(contestants: dict, rounds: int, rec: Recorder, **where) -> dict[str, list[float]]:
+    """Time every contestant ``(fn, x)`` once per round, in the same order every round; keep each round in
+    ``rec``; return {name: [CPU seconds per round]}."""
+    cpu = {k: [] for k in contestants}
+    for r in range(rounds):
+        for name, (fn, x) in contestants.items():
+            c, w = timed(fn, x)
+            cpu[name].append(c)
+            rec.round(**where, round=r, impl=name, cpu_s=c, wall_s=w)
+    return cpu
+
+
+def times(samples: int, secs: list[float]) -> dict:
+    return {"min_s": min(secs), "median_s": statistics.median(secs), "rounds": len(secs),
+            "best_rate": samples / max(min(secs), 1e-12), "median_rate": samples / max(statistics.median(secs), 1e-12)}
+
+
+def paired(num: list[float], den: list[float]) -> dict:
+    """Per-round ratio num/den: median, min, max."""
+    r = [a / max(b, 1e-12) for a, b in zip(num, den)]
+    return {"median": statistics.median(r), "min": min(r), "max": max(r), "rounds": len(r)}
 
 
 def setup(width: int, density: float):
-    cfg = ChipConfig(layer_sizes=(width, width, width // 2, 16), lanes=8, threshold=64, beta=0.9)
-    w = random_weights(cfg, seed=0, input_density=density)
+    from hw.config import ChipConfig
+    from sim.model import FastModel
+    from sim.sample import random_weights
+    cfg = ChipConfig(layer_sizes=(width, width, width // 2, 16), lanes=8, threshold=THRESHOLD, beta=BETA)
+    w = random_weights(cfg, seed=WEIGHT_SEED, input_density=density)
     wf = [a.astype(np.float32) for a in w]
-    return cfg, w, {"fast model": lambda x, m=FastModel(cfg, w): m.run(x, record_state=False),
-                    "snnTorch": snntorch_net(wf, 0.9, 64), "numpy float32": plain_loop(wf, 0.9, 64)}
+    fast = FastModel(cfg, w)
+    return cfg, w, {"fast model": lambda x, m=fast: m.run(x, record_state=False),
+                    "snnTorch": snntorch_net(wf, BETA, THRESHOLD), "numpy float32": plain_loop(wf, BETA, THRESHOLD)}
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--steps", type=int, default=25)
-    ap.add_argument("--quick", action="store_true", help="fewer repetitions, no width 4096")
-    a = ap.parse_args()
-    threadpool_limits(1)
-    torch.set_num_threads(1)
-    budget = 0.3 if a.quick else 1.0
-    print(f"one thread, {a.steps} steps, samples per CPU-second (best of repetitions)\n")
-    print("| network | batch | input density | fast model | snnTorch | numpy float32 | fast / snnTorch | fast / numpy |")
-    print("|---|---|---|---|---|---|---|---|")
-    rows = [(256, b, d) for d in (0.01, 0.1, 0.5) for b in (1, 32, 256)]
-    rows += [(wd, 32, d) for wd in ((1024,) if a.quick else (1024, 4096)) for d in (0.01, 0.1)]
+def check_exact(cfg, w, x) -> None:
+    from sim.model import FastModel
+    exact = FastModel(cfg, w, path="float", dtype="float64").run(x, record_state=False)
+    fast = FastModel(cfg, w).run(x, record_state=False)
+    if not all((p == q).all() for p, q in zip(fast.spikes, exact.spikes)):
+        raise SystemExit("bench_model: the fast model's paths disagree (not a speed question: a bug)")
+
+
+def peers(a, rec: Recorder, rows) -> list[dict]:
+    from sim.sample import random_spikes
+    out = []
     for width, batch, density in rows:
         cfg, w, impls = setup(width, density)
-        x = random_spikes(cfg, batch, a.steps, density, seed=1)
-        exact = FastModel(cfg, w, path="float", dtype="float64").run(x, record_state=False)
-        fast = impls["fast model"](x)
-        assert all((p == q).all() for p, q in zip(fast.spikes, exact.spikes)), "fast model paths disagree"
-        bud = budget * (3 if width >= 4096 else 1)
-        r = {k: rate(f, x, bud, max_reps=3 if width >= 4096 else 20) for k, f in impls.items()}
-        f, s, n = r["fast model"], r["snnTorch"], r["numpy float32"]
-        print(f"| {cfg.layer_sizes} | {batch} | {density} | {f:,.0f} | {s:,.0f} | {n:,.0f} | {f / s:.1f}x | {f / n:.1f}x |")
+        x = random_spikes(cfg, batch, a.steps, density, seed=a.input_seed)
+        check_exact(cfg, w, x)
+        where = {"section": "peers", "width": width, "batch": batch, "density": density}
+        load = os.getloadavg()[0]
+        cpu = interleaved({k: (f, x) for k, f in impls.items()}, a.rounds, rec, **where)
+        row = where | {"net": list(cfg.layer_sizes), "load_1min": load,
+                       "times": {k: times(batch, v) for k, v in cpu.items()},
+                       "speedup": {k: paired(cpu[k], cpu["fast model"]) for k in impls if k != "fast model"}}
+        out.append(row)
+        s = row["speedup"]
+        print(f"{cfg.layer_sizes} batch {batch} density {density}: fast {row['times']['fast model']['best_rate']:,.0f}/s; "
+              f"/snnTorch {s['snnTorch']['median']:.2f}x ({s['snnTorch']['min']:.2f}-{s['snnTorch']['max']:.2f}); "
+              f"/numpy {s['numpy float32']['median']:.2f}x ({s['numpy float32']['min']:.2f}-{s['numpy float32']['max']:.2f})",
+              flush=True)
+    return out
 
-    print("\nproduct path of the fast model (auto) per layer, width 1024, batch 32:")
-    for density in (0.005, 0.01, 0.1):
-        cfg, w, _ = setup(1024, density)
-        x = random_spikes(cfg, 32, a.steps, density, seed=1)
-        m = FastModel(cfg, w)
-        per = {p: rate(lambda x, m=FastModel(cfg, w, path=p): m.run(x, record_state=False), x, budget)
-               for p in ("sparse", "int8", "float")}
-        print(f"  density {density}: layer-0 path {m.product_path(0, 32 * a.steps, int(x.sum()))}; "
-              + ", ".join(f"all-{p} {v:,.0f}/s" for p, v in per.items()))
 
-    print("\ntorch threads (1 vs 2), width 256, batch 256, density 0.1, samples per wall-second:")
-    cfg, w, impls = setup(256, 0.1)
-    x = random_spikes(cfg, 256, a.steps, 0.1, seed=1)
-    xi = torch.from_numpy(np.ascontiguousarray(x.transpose(1, 0, 2)).reshape(-1, 256).view(np.int8))
-    w8 = torch.from_numpy(w[0].astype(np.int8))
-    for threads in (1, 2):
-        torch.set_num_threads(threads)
-        t0 = time.perf_counter()
-        impls["snnTorch"](x)
-        t_snn = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        for _ in range(5):
-            torch._int_mm(xi, w8)
-        t_mm = (time.perf_counter() - t0) / 5
-        print(f"  {threads} thread(s): snnTorch {256 / t_snn:,.0f}/s; int8 layer-0 product {t_mm * 1e3:.2f} ms")
+def activity(a, rec: Recorder, width: int, batch: int, densities) -> dict:
+    """The fast model alone, rounds interleaved over input density (same network shape and batch)."""
+    from sim.sample import random_spikes
+    contestants = {}
+    for d in densities:
+        cfg, w, impls = setup(width, d)
+        x = random_spikes(cfg, batch, a.steps, d, seed=a.input_seed)
+        contestants[str(d)] = (impls["fast model"], x)
+    cpu = interleaved(contestants, a.rounds, rec, section="activity", width=width, batch=batch)
+    lo = str(densities[0])
+    res = {"width": width, "batch": batch, "densities": list(densities),
+           "times": {k: times(batch, v) for k, v in cpu.items()},
+           "vs_lowest": {k: paired(v, cpu[lo]) for k, v in cpu.items() if k != lo}}
+    print(f"activity, width {width} batch {batch}: " + ", ".join(
+        f"density {k}: median {v['median_s'] * 1e3:.2f} ms" for k, v in res["times"].items()), flush=True)
+    return res
+
+
+def paths(a, rec: Recorder, width: int, batch: int, densities) -> list[dict]:
+    """Automatic product choice against each product forced on every layer."""
+    from sim.model import FastModel
+    from sim.sample import random_spikes
+    out = []
+    for d in densities:
+        cfg, w, _ = setup(width, d)
+        x = random_spikes(cfg, batch, a.steps, d, seed=a.input_seed)
+        auto = FastModel(cfg, w)
+        contestants = {"auto": (lambda x, m=auto: m.run(x, record_state=False), x)}
+        for p in ("int8", "float", "sparse"):
+            contestants[p] = (lambda x, m=FastModel(cfg, w, path=p): m.run(x, record_state=False), x)
+        cpu = interleaved(contestants, a.rounds, rec, section="paths", width=width, batch=batch, density=d)
+        row = {"width": width, "batch": batch, "density": d,
+               "layer0_auto": auto.product_path(0, batch * a.steps, int(x.sum())),
+               "times": {k: times(batch, v) for k, v in cpu.items()},
+               "int8_over_auto": paired(cpu["int8"], cpu["auto"])}
+        out.append(row)
+        print(f"paths, width {width} density {d}: layer 0 auto -> {row['layer0_auto']}; int8-everywhere / auto "
+              f"{row['int8_over_auto']['median']:.2f}x", flush=True)
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--steps", type=int, default=25)
+    ap.add_argument("--rounds", type=int, default=20, help="interleaved rounds per comparison (default 20)")
+    ap.add_argument("--input-seed", type=int, default=1, help="seed of the input spikes (default 1)")
+    ap.add_argument("--widths", default="1024,4096", help="widths of the width sweep (default 1024,4096)")
+    ap.add_argument("--quick", action="store_true",
+                    help="a smoke run: 3 rounds, 5 steps, batch 1/32 at density 0.1, width 256 only")
+    add_record_args(ap)
+    a = ap.parse_args(argv)
+    if a.steps < 1 or a.rounds < 1:
+        print("bench_model: --steps and --rounds must be >= 1", file=sys.stderr)
+        return 2
+    try:
+        widths = [int(v) for v in a.widths.split(",") if v]
+    except ValueError:
+        print(f"bench_model: --widths {a.widths!r}: expected widths like 1024,4096", file=sys.stderr)
+        return 2
+    import torch
+    from threadpoolctl import threadpool_limits
+    threadpool_limits(1)
     torch.set_num_threads(1)
+    try:
+        import numba
+        numba.set_num_threads(1)
+    except (ImportError, ValueError):
+        pass
+    if a.quick:
+        a.rounds, a.steps = 3, 5
+        rows = [(256, b, 0.1) for b in (1, 32)]
+        widths, act_widths, path_dens = [], [256], []
+    else:
+        rows = [(256, b, d) for d in (0.01, 0.1, 0.5) for b in (1, 32, 256)]
+        act_widths, path_dens = [256, 1024], [0.005, 0.01, 0.1]
+    rows += [(wd, 32, d) for wd in widths for d in (0.01, 0.1)]
+    params = {"threads": 1, "steps": a.steps, "rounds": a.rounds, "weight_seed": WEIGHT_SEED,
+              "input_seed": a.input_seed, "beta": BETA, "threshold": THRESHOLD, "lanes": 8,
+              "timer": "process_time (CPU seconds of this process); wall time kept per round",
+              "order": "interleaved: every contestant once per round, warm-up call before each timed call",
+              "quick": a.quick}
+    with Recorder("model_speed", args=a, seeds=[WEIGHT_SEED, a.input_seed], params=params,
+                  script=__file__) as rec:
+        rec.summary["peers"] = peers(a, rec, rows)
+        rec.summary["activity"] = [activity(a, rec, wd, 32, (0.01, 0.1, 0.5)) for wd in act_widths]
+        rec.summary["paths"] = paths(a, rec, 1024, 32, path_dens)
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------- views
+
+def _net(row) -> str:
+    return ",".join(map(str, row["net"]))
+
+
+def _ratio(p: dict) -> str:
+    return f"{p['median']:.2f}x ({p['min']:.2f}–{p['max']:.2f})"
+
+
+def view_conditions(rec: dict) -> str:
+    """One line: how the speed tables were measured."""
+    p, m = rec["params"], rec["machine"]
+    lb, la = m.get("load_before") or [0], m.get("load_after") or [0]
+    return (f"one thread, {p['steps']} steps, {p['rounds']} interleaved rounds per row (warm-up call before each "
+            f"timed call, CPU seconds), weight seed {p['weight_seed']}, input seed {p['input_seed']}; "
+            f"{m['cores']} shared cores, load average {lb[0]:.1f} before / {la[0]:.1f} after; "
+            f"commit {str(rec['commit'])[:7]}{' (dirty)' if rec.get('dirty') else ''}, {rec['date'][:10]}")
+
+
+def view_peers(rec: dict, widths: str = "all") -> str:
+    """Samples per CPU-second (best / median round) and paired speed-ups: median (min–max over rounds)."""
+    keep = None if widths == "all" else {int(v) for v in widths.split(",")}
+    out = ["| network | batch | input density | fast model (best / median) | snnTorch (best / median) "
+           "| numpy float32 (best / median) | fast ÷ snnTorch | fast ÷ numpy |",
+           "|---|---|---|---|---|---|---|---|"]
+    for row in rec["summary"]["peers"]:
+        if keep is not None and row["width"] not in keep:
+            continue
+        t = row["times"]
+        cell = lambda k: f"{t[k]['best_rate']:,.0f} / {t[k]['median_rate']:,.0f}"
+        out.append(f"| {_net(row)} | {row['batch']} | {row['density']} | {cell('fast model')} | {cell('snnTorch')} | "
+                   f"{cell('numpy float32')} | {_ratio(row['speedup']['snnTorch'])} | "
+                   f"{_ratio(row['speedup']['numpy float32'])} |")
+    return "\n".join(out)
+
+
+def view_activity(rec: dict) -> str:
+    """The fast model's median time per batch over input density, and its paired ratio to the lowest density."""
+    out = ["| network | batch | input density | median ms per batch (best) | time ÷ time at lowest density |",
+           "|---|---|---|---|---|"]
+    for a in rec["summary"]["activity"]:
+        net = f"{a['width']},{a['width']},{a['width'] // 2},16"
+        for d in a["densities"]:
+            t = a["times"][str(d)]
+            rel = a["vs_lowest"].get(str(d))
+            out.append(f"| {net} | {a['batch']} | {d} | {t['median_s'] * 1e3:.2f} ({t['min_s'] * 1e3:.2f}) | "
+                       f"{_ratio(rel) if rel else '1'} |")
+    return "\n".join(out)
+
+
+def view_paths(rec: dict) -> str:
+    """Automatic product choice against each product forced everywhere (samples per CPU-second, median)."""
+    out = ["| network | batch | input density | layer 0 (auto) | auto | int8 everywhere | float everywhere "
+           "| sparse everywhere | int8-everywhere time ÷ auto |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    for r in rec["summary"]["paths"]:
+        t = r["times"]
+        out.append(f"| {r['width']},{r['width']},{r['width'] // 2},16 | {r['batch']} | {r['density']} | "
+                   f"{r['layer0_auto']} | " + " | ".join(f"{t[k]['median_rate']:,.0f}" for k in
+                                                       ("auto", "int8", "float", "sparse"))
+                   + f" | {_ratio(r['int8_over_auto'])} |")
+    return "\n".join(out)
+
+
+_PEER = {"snntorch": "snnTorch", "numpy": "numpy float32"}
+
+
+def view_speedup(rec: dict, width: str, batch: str, density: str, peer: str) -> str:
+    """One paired speed-up in prose: ``median x (min–max)`` of the fast model over ``peer`` (snntorch | numpy)."""
+    for row in rec["summary"]["peers"]:
+        if (row["width"], row["batch"], row["density"]) == (int(width), int(batch), float(density)):
+            return _ratio(row["speedup"][_PEER[peer]])
+    raise KeyError(f"model_speed has no row width {width} batch {batch} density {density}")
+
+
+def view_path_ratio(rec: dict, density: str) -> str:
+    """int8-everywhere time over the automatic choice at width 1024 and ``density``: ``median x (min–max)``."""
+    for r in rec["summary"]["paths"]:
+        if r["density"] == float(density):
+            return _ratio(r["int8_over_auto"])
+    raise KeyError(f"model_speed has no product-path row at density {density}")
+
+
+VIEWS = {"conditions": view_conditions, "peers": view_peers, "activity": view_activity, "paths": view_paths,
+         "speedup": view_speedup, "path_ratio": view_path_ratio}
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,30 +1,40 @@
-"""Reproduce the seed papers' claims on our chip; writes docs/experiments/*.{json,md,png}.
+"""Reproduce the seed papers' claims on our chip: pages (md, json, png) and a record per experiment.
 
-    python bench/experiments.py distortion   # accuracy vs unknown membrane distortion σ (breast cancer)
-    python bench/experiments.py datasize     # accuracy vs training-set size, BPTT vs MH (breast cancer)
-    python bench/experiments.py deploy       # software vs on-chip accuracy on a 4-bit chip (digits)
-    python bench/experiments.py mhchain      # MH at σ = 4, 5 with 3000 vs 10000 iterations
-    python bench/experiments.py mhdiag       # why MH fails at high σ: dynamics, activity, landscape, acceptance
-    python bench/experiments.py distortionfix  # σ sweep with the bias input, lik_std 1 / zero reset
-    python bench/experiments.py heldout      # the distortion headline on seeds 5-9 (chose nothing)
-    python bench/experiments.py deploygap    # deployment gap: 2-3-bit weights, mismatch, stuck synapses, async order
-    python bench/experiments.py convsurrogate  # surrogate as the only factor on a conv chip (digits)
-    python bench/experiments.py convstudy    # where the cycles go in the conv_seed002 study (after running it)
-    python bench/experiments.py all
+    python -m bench.experiments distortion   # accuracy vs unknown membrane distortion σ (breast cancer)
+    python -m bench.experiments datasize     # accuracy vs training-set size, BPTT vs MH (breast cancer)
+    python -m bench.experiments deploy       # software vs on-chip accuracy on a 4-bit chip (digits)
+    python -m bench.experiments mhchain      # MH at σ = 4, 5 with 3000 vs 10000 iterations
+    python -m bench.experiments mhdiag       # why MH fails at high σ: dynamics, activity, landscape, acceptance
+    python -m bench.experiments distortionfix  # σ sweep with the bias input, lik_std 1 / zero reset
+    python -m bench.experiments heldout      # the distortion headline on seeds 5-9 (chose nothing)
+    python -m bench.experiments deploygap    # deployment gap: 2-3-bit weights, mismatch, stuck synapses, async order
+    python -m bench.experiments convsurrogate  # surrogate as the only factor on a conv chip (digits)
+    python -m bench.experiments convstudy    # where the cycles go in the conv_seed002 study (after running it)
+    python -m bench.experiments all
 
-Every number is measured by the run that writes it (``--seeds``, default 5).
+Every number is measured by the run that writes it. Seeds: ``--seeds 5`` (seeds ``offset .. offset+4``, offset
+``--seed-offset``, default 0; ``heldout`` defaults to offset 5) or a list ``--seeds 31337,2718,...``. Output:
+``runs/experiments/`` (pages) and ``runs/results/experiment_<name>.json`` (the record: every training as a round)
+by default, everything into ``--out DIR``, or, only with ``--publish``, docs/experiments/ and docs/results/ (the
+published page is a render block of its record, so the drift test keeps it honest).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
-OUT = Path(__file__).resolve().parent.parent / "docs" / "experiments"
+ROOT = Path(__file__).resolve().parent.parent
+PAGES = ROOT / "docs" / "experiments"           # where --publish puts the pages
+#: where this run writes its pages (set by main: runs/experiments, --out DIR, or PAGES with --publish)
+OUT = ROOT / "runs" / "experiments"
+#: the parsed command line (record destination) and seed list of this run
+RUN: dict = {"args": None, "seeds": []}
 MH_KW = {"iters": 3000}
 #: a chip that resets a firing neuron to zero (the default subtracts the threshold); ``_setup`` fits its sizes
 ZERO = {"layer_sizes": [30, 16, 2], "lanes": 8, "beta": 0.9, "reset": "zero"}
@@ -152,11 +162,28 @@ def pm(vals) -> str:
     return f"{np.mean(vals):.3f} ± {np.std(vals):.3f}"
 
 
-def publish(name: str, rows: list, md: str) -> None:
-    """Write ``<name>.json`` (every training's record) and ``<name>.md`` (the table); print the table."""
+def publish(name: str, rows, md: str, seeds=None) -> None:
+    """Write ``<name>.json`` (every training's record), the record ``experiment_<name>`` (every training a
+    round, the page's markdown as its summary) and ``<name>.md`` (a render block of that record); print it."""
+    from bench.records import Recorder
+    OUT.mkdir(parents=True, exist_ok=True)
     (OUT / f"{name}.json").write_text(json.dumps(rows, indent=1))
-    (OUT / f"{name}.md").write_text(md + "\n")
+    rec = Recorder(f"experiment_{name}", args=RUN["args"], seeds=RUN["seeds"] if seeds is None else seeds,
+                   params={"experiment": name, "workers": getattr(RUN["args"], "workers", None)}, script=__file__)
+    with rec:
+        for r in (rows if isinstance(rows, list) else [rows]):
+            rec.round(**r)
+        rec.summary = {"md": md}
+    (OUT / f"{name}.md").write_text(f"<!-- render experiment_{name} md -->\n{md}\n<!-- end render -->\n")
     print(md)
+
+
+def view_md(rec: dict) -> str:
+    """The experiment's page, as the run that measured it wrote it."""
+    return rec["summary"]["md"]
+
+
+VIEWS = {"md": view_md}
 
 
 def md_table(table, key, methods, header):
@@ -175,18 +202,21 @@ VARIANTS = {
 }
 
 
-def sweep(name, key, values, variants, seeds, workers, xlabel, title, header, logx=False, **fixed):
+def sweep(name, key, values, variants, seeds, workers, xlabel, title, header, logx=False, extra=None, **fixed):
     """Every variant at every ``key`` value and seed; table (test, and validation accuracy), JSON, plot."""
     jobs = [dict(dataset="breast_cancer", seed=s, tag=label, **{key: k}, **fixed, **v)
-            for k in values for label, v in variants.items() for s in range(seeds)]
+            for k in values for label, v in variants.items() for s in seeds]
     print(f"{name}: {len(jobs)} trainings", flush=True)
     rows = run_all(jobs, workers)
     labels = list(variants)
     t = summarise(rows, key, labels)
     tv = summarise(rows, key, labels, field="val")
     plot(t, key, labels, xlabel, OUT / f"{name}.png", title, logx=logx)
-    md = ("On-chip test accuracy:\n\n" + md_table(t, key, labels, header)
+    md = (f"Seeds {', '.join(map(str, seeds))}; mean ± std over seeds.\n\nOn-chip test accuracy:\n\n"
+          + md_table(t, key, labels, header)
           + "\n\nOn-chip validation accuracy:\n\n" + md_table(tv, key, labels, header))
+    if extra is not None:
+        md += "\n" + extra(rows)
     publish(name, rows, md)
     return rows
 
@@ -223,31 +253,32 @@ def distortion(seeds, workers):
 
 def datasize(seeds, workers):
     sizes = [10, 20, 40, 80, 160, 341]
-    rows = sweep("datasize", "train_size", sizes, SIZE_VARIANTS, seeds, workers, "training samples",
-                 "breast cancer: accuracy vs training-set size", "n", logx=True)
-    lines = ["", "Smallest training-set size whose mean on-chip accuracy reaches 0.90 (test; validation):", ""]
-    for label in SIZE_VARIANTS:
-        first = {}
-        for field in ("chip", "val"):
-            ok = [n for n in sizes if np.mean([r[field] for r in rows if r["label"] == label
-                                               and r["train_size"] == n]) >= 0.90]
-            first[field] = ok[0] if ok else "not reached"
-        lines.append(f"* {label}: {first['chip']}; {first['val']}")
-    with open(OUT / "datasize.md", "a") as f:
-        f.write("\n".join(lines) + "\n")
-    print("\n".join(lines))
+
+    def smallest(rows) -> str:
+        lines = ["", "Smallest training-set size whose mean on-chip accuracy reaches 0.90 (test; validation):", ""]
+        for label in SIZE_VARIANTS:
+            first = {}
+            for field in ("chip", "val"):
+                ok = [n for n in sizes if np.mean([r[field] for r in rows if r["label"] == label
+                                                   and r["train_size"] == n]) >= 0.90]
+                first[field] = ok[0] if ok else "not reached"
+            lines.append(f"* {label}: {first['chip']}; {first['val']}")
+        return "\n".join(lines)
+    sweep("datasize", "train_size", sizes, SIZE_VARIANTS, seeds, workers, "training samples",
+          "breast cancer: accuracy vs training-set size", "n", logx=True, extra=smallest)
 
 
 def heldout(seeds, workers):
-    """The distortion headline on seeds 5.. (not used to choose anything): the two MH fixes and offline BPTT."""
+    """The distortion headline on held-out seeds (default 5..9, not used to choose anything): the two MH fixes
+    and offline BPTT."""
     variants = {"mh +bias, zero reset": FIX_VARIANTS["mh +bias, zero reset"],
                 "mh +bias, lik_std 1": FIX_VARIANTS["mh +bias, lik_std 1"], "bptt": {"method": "bptt"}}
     sigmas = (0.0, 3.0, 5.0)
-    jobs = [dict(dataset="breast_cancer", seed=5 + s, sigma=sg, tag=k, **v)
-            for k, v in variants.items() for sg in sigmas for s in range(seeds)]
+    jobs = [dict(dataset="breast_cancer", seed=s, sigma=sg, tag=k, **v)
+            for k, v in variants.items() for sg in sigmas for s in seeds]
     print(f"heldout: {len(jobs)} trainings", flush=True)
     rows = run_all(jobs, workers)
-    lines = [f"Seeds 5..{4 + seeds}, breast cancer; on-chip test accuracy (validation in brackets):", "",
+    lines = [f"Seeds {', '.join(map(str, seeds))}, breast cancer; on-chip test accuracy (validation in brackets):", "",
              "| method | " + " | ".join(f"σ={sg:g}" for sg in sigmas) + " |", "|---" * (len(sigmas) + 1) + "|"]
     for k in variants:
         cell = lambda sg, f: [r[f] for r in rows if r["label"] == k and r["sigma"] == sg]
@@ -260,8 +291,8 @@ def deploy(seeds, workers):
     from hw.config import ChipConfig
     methods = ["bptt", "bptt_qat", "cilspl"]
     chip = ChipConfig(layer_sizes=(64, 64, 10), lanes=8, beta=0.9, weight_bits=4).to_dict()
-    rows = run_all([(m, "digits", s, 0.0, None, chip) for m in methods for s in range(seeds)], workers)
-    lines = ["| method | software accuracy | on-chip accuracy (4-bit weights) | drop |", "|---|---|---|---|"]
+    rows = run_all([(m, "digits", s, 0.0, None, chip) for m in methods for s in seeds], workers)
+    lines = [f"Seeds {', '.join(map(str, seeds))}; mean ± std over seeds.", "", "| method | software accuracy | on-chip accuracy (4-bit weights) | drop |", "|---|---|---|---|"]
     for m in methods:
         sw = np.array([r["software"] for r in rows if r["method"] == m])
         hw = np.array([r["chip"] for r in rows if r["method"] == m])
@@ -295,11 +326,12 @@ def deploygap(seeds, workers, conditions=None):
         chip = ChipConfig(layer_sizes=(64, 64, 10), lanes=8, beta=0.9, weight_bits=c["bits"]).to_dict()
         jobs += [dict(method=m, dataset="digits", seed=s, chip=chip, faults=c.get("faults", {}), tag=cond,
                       backend=c.get("backend", "fast"), quantiser=c.get("quantiser", "maxabs"))
-                 for m in GAP_METHODS for s in range(seeds)]
+                 for m in GAP_METHODS for s in seeds]
     print(f"deploygap: {len(jobs)} trainings", flush=True)
     rows = run_all(jobs, workers)
     epochs = sorted({EPOCHS[m] for m in GAP_METHODS})
-    lines = [f"digits, (64, 64, 10), β = 0.9, {'/'.join(map(str, epochs))} epochs for every method, {seeds} seeds; "
+    lines = [f"digits, (64, 64, 10), β = 0.9, {'/'.join(map(str, epochs))} epochs for every method, seeds "
+             f"{', '.join(map(str, seeds))}; "
              "faults drawn per chip instance (seed = training seed), unknown to the offline trainers; CIL-SPL "
              "trains on that instance and mode", "",
              "| condition | method | software accuracy | on-chip test accuracy | drop | on-chip val accuracy |",
@@ -331,8 +363,8 @@ def mhchain(seeds, workers):
     rows = []
     for iters in (3000, 10000):
         rows += run_all([("mh", "breast_cancer", s, sg, None, None, {"iters": iters})
-                         for sg in (4.0, 5.0) for s in range(seeds)], workers)
-    lines = ["On-chip test accuracy (validation in brackets):", "",
+                         for sg in (4.0, 5.0) for s in seeds], workers)
+    lines = [f"Seeds {', '.join(map(str, seeds))}. On-chip test accuracy (validation in brackets):", "",
              "| MH iterations | σ=4.0 | σ=5.0 | seconds per training |", "|---|---|---|---|"]
     for iters in (3000, 10000):
         cell = lambda sg, f: [r[f] for r in rows if r["iters"] == iters and r["sigma"] == sg]
@@ -530,10 +562,9 @@ def mhdiag(seeds, workers, configs=None):
     lines += ["", "Log-gain of layer 0 vs what the chip gets (first run): "
               + "; ".join(f"g={k}: threshold {x['threshold_l0']} LSB, Σ|W_int| {x['ints_l0_sum_abs']}"
                           for k, x in next(iter(res.values()))["gain_effect"].items())]
-    (OUT / "mhdiag.json").write_text(json.dumps({"drift": drift, "runs": res, "fi_currents": currents.tolist(),
-                                                 "fi": {f"{r} {sg:g}": c for (r, sg), c in fi.items()}}, indent=1))
-    (OUT / "mhdiag.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    publish("mhdiag", json.loads(json.dumps({"drift": drift, "runs": res, "fi_currents": currents.tolist(),
+                                             "fi": {f"{r} {sg:g}": c for (r, sg), c in fi.items()}},
+                                            default=_plain)), "\n".join(lines), seeds=[0])
 
 
 #: ``convsurrogate``: the conv workload of docs/experiments/conv_seed002.toml (hidden events carry most cycles)
@@ -553,7 +584,7 @@ def _conv_job(args):
     and the cycle breakdown of the trained chip on the validation and test sets."""
     import torch
     torch.set_num_threads(1)
-    from bench_conv import PARTS, cycle_breakdown
+    from bench.bench_conv import PARTS, cycle_breakdown
     from hw.config import ChipConfig
     from sim.model import FastModel
     from train.config import TrainConfig
@@ -588,7 +619,7 @@ def convsurrogate(seeds, workers):
     path = OUT / "convsurrogate.json"
     rows = json.loads(path.read_text()) if path.exists() else []        # resume: keep finished runs
     have = {(r["surrogate"], r["seed"]) for r in rows}
-    jobs = [{"surrogate": s, "seed": seed} for seed in range(seeds) for s in CONV_SURROGATES
+    jobs = [{"surrogate": s, "seed": seed} for seed in seeds for s in CONV_SURROGATES
             if (s, seed) not in have]
     print(f"convsurrogate: {len(jobs)} trainings ({len(rows)} kept from {path.name})", flush=True)
     if workers == 1:
@@ -603,7 +634,7 @@ def convsurrogate(seeds, workers):
 
 
 def convsurrogate_md(rows) -> str:
-    from bench_conv import PARTS
+    from bench.bench_conv import PARTS
     f = CONV_FIXED
     seeds = sorted({r["seed"] for r in rows})
     lines = [f"Digits conv chip (1x8x8, conv 8 k3 p1, conv 16 k3 p1, pool 2, fc 10; lanes 8, 8-bit weights), "
@@ -648,7 +679,7 @@ def convsurrogate_md(rows) -> str:
 
 def _trial_cycles(art: str) -> dict:
     """Cycle breakdown and firing rates of a study trial's deployed chip on its validation and test sets."""
-    from bench_conv import PARTS, cycle_breakdown
+    from bench.bench_conv import PARTS, cycle_breakdown
     from hw.config import ChipConfig
     from sim.model import FastModel
     from train.common import TrainResult
@@ -678,7 +709,7 @@ def convstudy(seeds=None, workers=None, name="conv_seed002"):
     ``tune.report``) of the ``conv_seed002`` study, with where their cycles go; every Pareto trial's
     breakdown in ``<name>_cycles.json``."""
     import optuna
-    from bench_conv import PARTS
+    from bench.bench_conv import PARTS
     from tune.report import pareto_trials
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     root = Path(__file__).resolve().parent.parent
@@ -714,27 +745,82 @@ def convstudy(seeds=None, workers=None, name="conv_seed002"):
                   f"{o['val_accuracy'] - b['val_accuracy']:+.3f}, latency "
                   f"{100 * (o['latency_us'] / b['latency_us'] - 1):+.1f} %; cycle change by part: "
                   + ", ".join(f"{k} {o['val']['parts'][k] - b['val']['parts'][k]:+.0f}" for k in PARTS) + "."]
-    (OUT / f"{name}_cycles.json").write_text(json.dumps({"baseline": base.number, "best": best and best.number,
-                                                         "rows": list(rows.values())}, indent=1))
-    (OUT / f"{name}_cycles.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    publish(f"{name}_cycles", {"baseline": base.number, "best": best and best.number, "rows": list(rows.values())},
+            "\n".join(lines), seeds=[])
 
 
-def main():
+def _plain(x):
+    """numpy scalars and arrays as JSON values."""
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    raise TypeError(f"not JSON-serialisable: {type(x).__name__}")
+
+
+def seed_list(text: str, offset: int) -> list[int]:
+    """``--seeds``: a count N (seeds ``offset .. offset+N-1``) or a comma-separated list of seeds."""
+    try:
+        if "," not in text:
+            n = int(text)
+            if n < 1:
+                raise ValueError
+            return list(range(offset, offset + n))
+        seeds = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seeds {text!r}: expected a count >= 1 (e.g. 5) or a list of "
+                                         "seeds (e.g. 31337,2718)") from None
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise argparse.ArgumentTypeError(f"--seeds {text!r}: seeds are distinct integers >= 0")
+    return seeds
+
+
+EXPERIMENTS = ["distortion", "datasize", "deploy", "mhchain", "mhdiag", "deploygap", "distortionfix", "heldout",
+               "convsurrogate", "convstudy"]
+
+
+def main(argv=None) -> int:
+    global OUT
+    from bench.records import add_record_args
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("which", choices=["distortion", "datasize", "deploy", "mhchain", "mhdiag", "deploygap", "distortionfix", "heldout", "convsurrogate", "convstudy", "all"])
-    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("which", choices=[*EXPERIMENTS, "all"])
+    ap.add_argument("--seeds", default="5", help="a count N (seeds offset..offset+N-1) or a list like 31337,2718 "
+                                                 "(default 5)")
+    ap.add_argument("--seed-offset", type=int, default=None,
+                    help="first seed of a counted --seeds (default 0; heldout: 5)")
     ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     ap.add_argument("--summarise", action="store_true", help="convsurrogate: only rewrite the .md from the .json")
-    a = ap.parse_args()
-    if a.summarise and a.which == "convsurrogate":
-        return publish("convsurrogate", json.loads((OUT / "convsurrogate.json").read_text()),
-                       convsurrogate_md(json.loads((OUT / "convsurrogate.json").read_text())))
+    add_record_args(ap)
+    a = ap.parse_args(argv)
+    if a.workers < 1:
+        print(f"experiments: --workers {a.workers}: allowed range is >= 1", file=sys.stderr)
+        return 2
+    if a.seed_offset is not None and a.seed_offset < 0:
+        print(f"experiments: --seed-offset {a.seed_offset}: allowed range is >= 0", file=sys.stderr)
+        return 2
+    OUT = PAGES if a.publish else (Path(a.out) if a.out else OUT)
+    if a.out and a.publish:
+        print("experiments: give --publish or --out, not both", file=sys.stderr)
+        return 2
     OUT.mkdir(parents=True, exist_ok=True)
+    RUN["args"] = a
+    if a.summarise and a.which == "convsurrogate":
+        rows = json.loads((OUT / "convsurrogate.json").read_text())
+        RUN["seeds"] = sorted({r["seed"] for r in rows})
+        publish("convsurrogate", rows, convsurrogate_md(rows))
+        return 0
     every = ["mhdiag", "distortion", "distortionfix", "heldout", "datasize", "deploy", "deploygap", "mhchain"]
     for name in (every if a.which == "all" else [a.which]):
-        globals()[name](a.seeds, a.workers)
+        offset = a.seed_offset if a.seed_offset is not None else (5 if name == "heldout" else 0)
+        try:
+            seeds = seed_list(a.seeds, offset)
+        except argparse.ArgumentTypeError as e:
+            print(f"experiments: {e}", file=sys.stderr)
+            return 2
+        RUN["seeds"] = seeds
+        globals()[name](seeds, a.workers)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,12 +1,13 @@
 """Calibrate the fast, counter-based energy model (sim.power) against the RTL activity estimate
 (sim.activity) and report how well it holds on held-out inputs and networks.
 
-    python bench/power_calibration.py --write     # ~5-10 min (Amaranth simulation of every cycle)
-    python bench/power_calibration.py [out.json]  # the same fit, reported only
+    python -m bench.power_calibration [--publish]   # ~5-10 min (Amaranth simulation of every cycle)
+    python -m bench.power_calibration --write       # also store the fit in sim/power_fit.json
 
-``--write`` is the re-fit after an RTL change: it stores the fitted energies in ``sim/power_fit.json`` (read by
-``sim.power.PROFILES`` and ``sim.activity.structural_profile``) and the report in
-``docs/experiments/power_calibration.json``, and prints the rows of the table in ``docs/power.md``.
+Writes the record ``power_calibration`` (bench/records.py: runs/results/, or docs/results/ with ``--publish``,
+which docs/power.md renders from), holding every sample's relative error. ``--write`` is the re-fit after an
+RTL change: it stores the fitted energies in ``sim/power_fit.json`` (read by ``sim.power.PROFILES`` and
+``sim.activity.structural_profile``); without it the record says whether this run's fit equals the stored one.
 
 Fit: per part, non-negative least squares of the per-counter energies on samples of networks (weight seeds)
 0-2 at input densities 0.05, 0.1, 0.2, 0.3, 0.5 on the fit structure (30,16,2, 4 lanes, w8/m16).
@@ -19,11 +20,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
+from bench.records import Recorder, add_record_args
 from hw.config import ChipConfig
 from sim.power import POWER_FIT
 from sim.activity import (PARTS, Activity, calibrate_profile, counter_features, energy_per_sample, fit_structural,
@@ -34,7 +37,6 @@ STEPS = 16
 FIT = ChipConfig(layer_sizes=(30, 16, 2), lanes=4, weight_bits=8, membrane_bits=16)
 OTHER = [FIT.replace(lanes=2), FIT.replace(lanes=8), FIT.replace(weight_bits=4)]
 PROFILE_NAMES = {"ice40-up5k": "ice40up5k", "ecp5-25k": "ecp5-25k"}     # part -> its sim.power.PROFILES entry
-REPORT = Path(__file__).resolve().parent.parent / "docs" / "experiments" / "power_calibration.json"
 _PROFILE_FIELDS = ("synop_pj", "weight_read_pj", "state_read_pj", "state_write_pj", "neuron_update_pj", "event_pj",
                    "cycle_pj")
 
@@ -61,7 +63,8 @@ def errors(prof, act: Activity, part) -> dict:
                      prof.neuron_update_pj, prof.event_pj, prof.cycle_pj])
     rel = (counter_features(act.counters) @ coef - target) / target
     return {"n": int(len(rel)), "max_abs_rel": float(np.max(np.abs(rel))), "mean_abs_rel": float(np.mean(np.abs(rel))),
-            "mean_rel": float(np.mean(rel)), "rtl_dynamic_nj_mean": float(np.mean(target)) / 1000}
+            "mean_rel": float(np.mean(rel)), "rtl_dynamic_nj_mean": float(np.mean(target)) / 1000,
+            "rel": [float(v) for v in rel]}
 
 
 def markdown_rows(res: dict) -> str:
@@ -82,19 +85,18 @@ def markdown_rows(res: dict) -> str:
     return "\n".join(rows)
 
 
-def write_fit(res: dict, path: Path = POWER_FIT) -> None:
-    """Store the fitted energies where sim.power and sim.activity read them."""
-    fit = {"fitted_on": f"{','.join(map(str, FIT.layer_sizes))} / {FIT.lanes} lanes / w{FIT.weight_bits} / "
-                        f"m{FIT.membrane_bits}, {STEPS} steps, weight seeds 0-2 x densities 0.05-0.5",
-           "command": "python bench/power_calibration.py --write",
-           "profiles": {PROFILE_NAMES[n]: {f: round(e["profile"][f], 6) for f in _PROFILE_FIELDS}
-                        for n, e in res["parts"].items()},
-           "structural": {n: {k: round(v, 6) for k, v in e["structural_units_pj"].items()}
-                          for n, e in res["parts"].items()}}
-    path.write_text(json.dumps(fit, indent=1) + "\n")
+def fit_file(res: dict) -> dict:
+    """What ``--write`` stores in sim/power_fit.json."""
+    return {"fitted_on": f"{','.join(map(str, FIT.layer_sizes))} / {FIT.lanes} lanes / w{FIT.weight_bits} / "
+                         f"m{FIT.membrane_bits}, {STEPS} steps, weight seeds 0-2 x densities 0.05-0.5",
+            "command": "python -m bench.power_calibration --write",
+            "profiles": {PROFILE_NAMES[n]: {f: round(e["profile"][f], 6) for f in _PROFILE_FIELDS}
+                         for n, e in res["parts"].items()},
+            "structural": {n: {k: round(v, 6) for k, v in e["structural_units_pj"].items()}
+                           for n, e in res["parts"].items()}}
 
 
-def main(out: str | None = None) -> dict:
+def measure() -> dict:
     t0 = time.perf_counter()
     fit = activity(FIT, (0, 1, 2), (0.05, 0.1, 0.2, 0.3, 0.5))
     held = activity(FIT, (3, 4), (0.15, 0.4))
@@ -123,20 +125,70 @@ def main(out: str | None = None) -> dict:
         print("  profile: " + ", ".join(f"{k}={v:.4g}" for k, v in prof.__dict__.items()
                                         if isinstance(v, float)))
     res["seconds"] = time.perf_counter() - t0
-    if out:
-        with open(out, "w") as f:
-            json.dump(res, f, indent=1)
     return res
 
 
-if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("out", nargs="?", help="write the report here")
-    ap.add_argument("--write", action="store_true",
-                    help=f"store the fit in {POWER_FIT.name} and the report in docs/experiments/{REPORT.name}")
-    a = ap.parse_args()
-    res = main(a.out or (str(REPORT) if a.write else None))
-    if a.write:
-        write_fit(res)
-        print(f"wrote {POWER_FIT} and {a.out or REPORT}")
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--write", action="store_true", help=f"store the fit in sim/{POWER_FIT.name}")
+    add_record_args(ap)
+    a = ap.parse_args(argv)
+    params = {"fit_structure": "30,16,2 / 4 lanes / w8 / m16", "steps": STEPS,
+              "fit": "weight seeds 0-2 x densities 0.05,0.1,0.2,0.3,0.5, 2 samples each",
+              "held_out": "weight seeds 3-4 x densities 0.15,0.4; other structures: weight seed 3 x 0.15,0.4",
+              "other_structures": [f"lanes{c.lanes}_w{c.weight_bits}" for c in OTHER]}
+    with Recorder("power_calibration", args=a, seeds=[0, 1, 2, 3, 4], params=params, script=__file__) as rec:
+        res = measure()
+        stored = json.loads(POWER_FIT.read_text()) if POWER_FIT.exists() else None
+        new = fit_file(res)
+        diff = max((abs(new[k][n][f] - stored[k][n][f]) / max(abs(stored[k][n][f]), 1e-9)
+                    for k in ("profiles", "structural") for n in new[k] for f in new[k][n]
+                    if new[k][n][f] or stored[k][n][f]), default=0.0) if stored else float("inf")
+        same = diff <= 0.01                     # this run's fit within 1 % of the stored (in-use) one
+        if a.write:
+            POWER_FIT.write_text(json.dumps(new, indent=1) + "\n")
+            print(f"wrote {POWER_FIT}")
+        rec.summary = res | {"stored_fit_matches": bool(same or a.write), "stored_fit_max_rel_diff": diff,
+                             "wrote_fit": a.write}
+        for part, e in res["parts"].items():             # every sample's error, as rounds
+            for model, sets in (("plain", {"held_out": e["held_out"]} | e["other_structures"]),
+                                ("structural", e["structural"])):
+                for set_name, er in sets.items():
+                    for i, v in enumerate(er["rel"]):
+                        rec.round(part=part, model=model, set=set_name, sample=i, rel_error=v)
     print(markdown_rows(res))
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------- views
+
+def view_table(rec: dict) -> str:
+    """docs/power.md's calibration table."""
+    head = ["| counter model | part | held-out inputs, max \\|error\\| | other structures (per-counter: mean error; "
+            "structural: max \\|error\\|) |", "|---|---|---|---|"]
+    return "\n".join(head) + "\n" + markdown_rows(rec["summary"])
+
+
+def view_pct(rec: dict, path: str, fmt: str = ".2f") -> str:
+    """A relative error at ``path`` (dotted, under summary.parts) as a percentage."""
+    from bench.render import lookup
+    return format(lookup(rec["summary"]["parts"], path) * 100, fmt)
+
+
+def view_breakdown(rec: dict) -> str:
+    """Where the energy goes on the held-out inputs (RTL estimate, per sample)."""
+    out = []
+    for name, label in (("ice40-up5k", "iCE40"), ("ecp5-25k", "ECP5")):
+        b = rec["summary"]["parts"][name]["breakdown_nj"]
+        tot = sum(b.values())
+        parts = sorted(b.items(), key=lambda kv: -kv[1])
+        out.append(f"{label} {tot:.1f} nJ = " + " + ".join(
+            f"{k.removesuffix('_nj')} {v:.1f} ({v / tot:.0%})" for k, v in parts))
+    return "; ".join(out)
+
+
+VIEWS = {"table": view_table, "pct": view_pct, "breakdown": view_breakdown}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -89,11 +89,20 @@ def drift(files=None, folder: Path = PUBLISHED) -> dict[Path, str]:
 
 
 NOT_MEASURED = "<!-- not measured -->"
+#: the line before a table of results that were measured once and not since: the commit they were measured at
+#: (the page must say so in words too; tests check that the commit exists)
+HISTORY = re.compile(r"<!-- not re-measured since ([0-9a-f]{7,40}) -->")
+
+
+def history_commits(text: str) -> list[str]:
+    """The commits named by ``<!-- not re-measured since COMMIT -->`` markers."""
+    return HISTORY.findall(text)
 
 
 def unrecorded_tables(text: str) -> list[str]:
     """Markdown tables with digits in their body that stand outside render blocks and are not marked
-    ``<!-- not measured -->`` on the line before (a table of settings or ports, not of results)."""
+    ``<!-- not measured -->`` (a table of settings or ports, not of results) or ``<!-- not re-measured since
+    COMMIT -->`` (results of an older commit, said so on the page) on the line before."""
     text = BLOCK.sub("", text)
     found, lines = [], text.splitlines()
     i = 0
@@ -102,7 +111,7 @@ def unrecorded_tables(text: str) -> list[str]:
             j = i + 2
             while j < len(lines) and lines[j].lstrip().startswith("|"):
                 j += 1
-            marked = i > 0 and lines[i - 1].strip() == NOT_MEASURED
+            marked = i > 0 and (lines[i - 1].strip() == NOT_MEASURED or HISTORY.fullmatch(lines[i - 1].strip()))
             if not marked and any(re.search(r"\d", row) for row in lines[i + 2:j]):
                 found.append(lines[i].strip())
             i = j

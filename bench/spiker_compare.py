@@ -1,24 +1,35 @@
 """Energy per image of the MNIST-sized network against Spiker+ (arXiv 2401.01141: 780 us, 180 mW per MNIST
 image), at our estimate and at equal static power.
 
-    python bench/spiker_compare.py SYNTH_CACHE [out.json] [--rtl N] [--clock-mhz F]
+    python -m bench.spiker_compare --fmax-record synth_seeds_ecp5-25k_784-128-10_l8 [--rtl N] [--publish]
+    python -m bench.spiker_compare --cache SYNTH_CACHE            # one build of the DSE cache
+    python -m bench.spiker_compare --clock-mhz F --clock-note "where F comes from"
+
+Writes the record ``spiker_compare`` (bench/records.py). Cycles and dynamic energy are measured here (fast model,
+cycle-exact; deterministic for the seeded network and inputs); latency and static energy follow from the clock,
+which is *not* measured here: it is taken from a ``bench/synth_seeds.py`` record (min / median / max Fmax over
+placement seeds), from one build in a DSE cache, or from ``--clock-mhz`` with a note saying where it comes from.
+Without any of them the record holds cycles and dynamic energy only.
 
 Network 784-128-10, 8 lanes, w8/m16, 25 steps; weights are the seeded sample network (sim.sample, not
 trained); inputs are MNIST-like: scikit-learn's 8x8 digits upsampled to 28x28 (bilinear) and rate-coded with a
 per-pixel probability scaled so the mean input density is ~0.17. Cycles from the fast model (cycle-exact);
-the clock is the post-route Fmax of that structure on the ECP5-25F from the DSE cache (``spikeloop dse --sizes
-784,128,10 --lanes 8 --weight-bits 8 --target ecp5-25k``). Dynamic energy from the fast model's counters x
+the clock is the post-route Fmax of that structure on the ECP5-25F (``python -m bench.synth_seeds --sizes
+784,128,10 --lanes 8 --target ecp5-25k --seeds 1-5 --publish``, ~45 min per seed here). Dynamic energy from the fast model's counters x
 ``sim.activity.structural_profile`` (and, with ``--rtl N``, from the RTL's activity on the first N images as a
 check, both parts: ~15 min per image); static power from ``sim.activity.ECP5_25K`` (assumed, see there).
 """
 from __future__ import annotations
 
+import argparse
 import json
+import sys
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
+from bench.records import PUBLISHED, Recorder, add_record_args
 from hw.config import ChipConfig
 from sim.activity import ECP5_25K, PARTS, design_facts, estimate_energy, measure_activity, structural_profile
 from sim.chip import make_chip
@@ -39,30 +50,48 @@ def mnist_like(n: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).random((n, STEPS, 784)) < p[:, None, :]
 
 
-def main(cache: str, out: str | None = None, rtl: int = 0, clock_mhz: float | None = None,
-         clock_note: str | None = None) -> dict:
-    """``clock_mhz``: use this clock (stated in the output as not measured, or as ``clock_note`` says) when the
-    structure has no synthesis record in ``cache`` yet; without it, synthesise (cached)."""
-    from tune.dse import cache_path, synth_cached
-    if clock_mhz and not cache_path(Path(cache), CFG, "ecp5-25k").exists():
-        rec = {"status": "ok", "fmax_mhz": clock_mhz, "logic_cells": None, "bram": None, "bram_total": None,
-               "dsp": None,
-               "clock_note": clock_note or f"{clock_mhz} MHz ASSUMED (no post-route Fmax of this structure)"}
-    else:
-        rec = synth_cached(CFG, "ecp5-25k", Path(cache))
-    assert rec["status"] == "ok", rec
-    fmax = rec["fmax_mhz"]
+def clocks_of(a) -> list[dict]:
+    """The clocks to evaluate at: [{label, mhz, note}]."""
+    out = []
+    if a.fmax_record:
+        path = PUBLISHED / f"{a.fmax_record}.json"
+        if not path.exists():
+            raise SystemExit(f"spiker_compare: --fmax-record {a.fmax_record!r}: no record {path}")
+        r = json.loads(path.read_text())
+        p = r["params"]
+        if (p.get("target"), list(p.get("layer_sizes", ())), p.get("lanes")) != ("ecp5-25k", list(CFG.layer_sizes),
+                                                                                 CFG.lanes):
+            raise SystemExit(f"spiker_compare: --fmax-record {a.fmax_record!r} is {p.get('target')} "
+                             f"{p.get('layer_sizes')} / {p.get('lanes')} lanes, not ecp5-25k 784,128,10 / 8 lanes")
+        f = r["summary"]["fmax"]
+        note = (f"post-route Fmax over {f['n']} placement seeds ({a.fmax_record}, commit "
+                f"{str(r['commit'])[:7]})")
+        out += [{"label": k, "mhz": f[k], "note": note} for k in ("min", "median", "max")]
+    if a.cache:
+        from tune.dse import synth_cached
+        rec = synth_cached(CFG, "ecp5-25k", Path(a.cache))
+        if rec["status"] != "ok":
+            raise SystemExit(f"spiker_compare: --cache: the build of 784-128-10 / 8 lanes {rec['status']}")
+        out.append({"label": "one build", "mhz": rec["fmax_mhz"],
+                    "note": "post-route Fmax of one build (DSE cache, nextpnr's default seed)"})
+    if a.clock_mhz:
+        if a.clock_mhz <= 0:
+            raise SystemExit("spiker_compare: --clock-mhz must be > 0")
+        out.append({"label": "given", "mhz": a.clock_mhz,
+                    "note": a.clock_note or f"{a.clock_mhz} MHz ASSUMED (no post-route Fmax of this structure)"})
+    return out
+
+
+def measure(clocks: list[dict], rtl: int = 0) -> tuple[dict, np.ndarray]:
     x = mnist_like(IMAGES)
     w = random_weights(CFG, 0, DENSITY)
     chip = make_chip(CFG)
     chip.load(w)
     r = chip.run(x)
-    prof = structural_profile(CFG, "ecp5-25k", clock_mhz=fmax)
-    perf = performance(r, prof)
+    prof = structural_profile(CFG, "ecp5-25k")
+    perf = performance(r, prof, clock_mhz=100.0)          # the clock does not enter cycles or dynamic energy
     res = {"network": "784-128-10", "lanes": 8, "steps": STEPS, "images": IMAGES,
-           "input_density": float(x.mean()), "fmax_mhz": fmax, "logic_cells": rec["logic_cells"],
-           "bram": rec["bram"], "bram_total": rec["bram_total"], "dsp": rec["dsp"], "cycles": perf.cycles,
-           "clock_note": rec.get("clock_note", "post-route Fmax (nextpnr)"), "latency_us": perf.latency_us, "dynamic_uj": perf.dynamic_energy_nj / 1000,
+           "input_density": float(x.mean()), "cycles": perf.cycles, "dynamic_uj": perf.dynamic_energy_nj / 1000,
            "spiker": SPIKER | {"energy_uj": SPIKER["power_mw"] * SPIKER["latency_us"] / 1000,
                                "fps_per_watt": 1e9 / (SPIKER["power_mw"] * SPIKER["latency_us"])}}
     if rtl:                     # the RTL's activity on the first images, against the structural counter model
@@ -71,7 +100,7 @@ def main(cache: str, out: str | None = None, rtl: int = 0, clock_mhz: float | No
         res["rtl_check"] = {"images": rtl}
         for part in PARTS:
             e = estimate_energy(act, part)
-            fast = performance(counters, structural_profile(CFG, part, clock_mhz=fmax)).dynamic_energy_nj
+            fast = performance(counters, structural_profile(CFG, part), clock_mhz=100.0).dynamic_energy_nj
             res["rtl_check"][part] = {"rtl_dynamic_uj": e.dynamic_nj / 1000, "fast_dynamic_uj": fast / 1000,
                                       "rel_error": fast / e.dynamic_nj - 1,
                                       "breakdown_uj": {k[:-3]: v / 1000 for k, v in e.to_dict().items()
@@ -83,28 +112,77 @@ def main(cache: str, out: str | None = None, rtl: int = 0, clock_mhz: float | No
         # only on the cycles that issue a weight read (today the addressed bank reads on every busy cycle)
         word_pj = facts.weight_word_slices * ECP5_25K.bram_access_pj
         gated = performance(r, replace(prof, cycle_pj=prof.cycle_pj - word_pj,
-                                       weight_read_pj=prof.weight_read_pj + word_pj))
+                                       weight_read_pj=prof.weight_read_pj + word_pj), clock_mhz=100.0)
         res["what_if_reads_on_issue"] = {"weight_word_pj": word_pj, "dynamic_uj": gated.dynamic_energy_nj / 1000}
-    rows = []
-    for label, static in (("ours (ECP5 static 30 mW, assumed)", ECP5_25K.static_mw),
-                          ("equal static: all 180 mW of Spiker+ as static", SPIKER["power_mw"])):
-        energy = res["dynamic_uj"] + static * res["latency_us"] / 1000
-        rows.append({"case": label, "static_mw": static, "energy_uj": energy, "fps_per_watt": 1e6 / energy,
-                     "vs_spiker_energy": res["spiker"]["energy_uj"] / energy})
-    res["comparison"] = rows
+    res["clocks"] = []
+    for c in clocks:
+        latency = res["cycles"] / c["mhz"]
+        rows = []
+        for label, static in (("ours (ECP5 static 30 mW, assumed)", ECP5_25K.static_mw),
+                              ("equal static: all 180 mW of Spiker+ as static", SPIKER["power_mw"])):
+            energy = res["dynamic_uj"] + static * latency / 1000
+            rows.append({"case": label, "static_mw": static, "energy_uj": energy, "fps_per_watt": 1e6 / energy,
+                         "vs_spiker_energy": res["spiker"]["energy_uj"] / energy})
+        res["clocks"].append(c | {"latency_us": latency, "vs_spiker_latency": SPIKER["latency_us"] / latency,
+                                  "comparison": rows})
+    return res, r.counters["cycles"]
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--fmax-record", help="a bench/synth_seeds.py record in docs/results/ (784-128-10 / 8 lanes, "
+                                          "ecp5-25k): evaluate at its min / median / max Fmax")
+    ap.add_argument("--cache", help="a DSE synthesis cache: evaluate at its one build's Fmax (built if missing)")
+    ap.add_argument("--rtl", type=int, default=0, help="also simulate the RTL on this many images (~5 min each)")
+    ap.add_argument("--clock-mhz", type=float, help="evaluate at this clock too (say where it comes from)")
+    ap.add_argument("--clock-note", help="where --clock-mhz comes from (default: stated as assumed)")
+    add_record_args(ap)
+    a = ap.parse_args(argv)
+    if a.rtl < 0:
+        print("spiker_compare: --rtl must be >= 0", file=sys.stderr)
+        return 2
+    clocks = clocks_of(a)
+    params = {"network": "784-128-10", "lanes": CFG.lanes, "weight_bits": CFG.weight_bits,
+              "membrane_bits": CFG.membrane_bits, "steps": STEPS, "images": IMAGES, "input_density": DENSITY,
+              "weights": "sim.sample.random_weights seed 0 (untrained)", "inputs": "sklearn digits 0..19, "
+              "upsampled to 28x28, rate-coded with seed 0", "rtl_images": a.rtl,
+              "static_mw_assumed": ECP5_25K.static_mw}
+    with Recorder("spiker_compare", args=a, seeds=[0], params=params, script=__file__) as rec:
+        res, per_image = measure(clocks, a.rtl)
+        rec.summary = res
+        for i, c in enumerate(per_image):
+            rec.round(image=i, cycles=int(c))
     print(json.dumps(res, indent=1))
-    if out:
-        Path(out).write_text(json.dumps(res, indent=1))
-    return res
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------- views
+
+def view_table(rec: dict) -> str:
+    """Latency, energy and FPS/W against Spiker+ at each clock the record was evaluated at."""
+    s = rec["summary"]
+    sp = s["spiker"]
+    out = ["| | clock | latency / image | dynamic | static power | energy / image | FPS/W | energy vs Spiker+ |",
+           "|---|---|---|---|---|---|---|---|",
+           f"| Spiker+ (arXiv 2401.01141) | — | {sp['latency_us']:,.0f} µs | — | — ({sp['power_mw']:.0f} mW total) | "
+           f"{sp['energy_uj']:.1f} µJ | {sp['fps_per_watt']:,.0f} | 1 |"]
+    for c in s["clocks"]:
+        for row in c["comparison"]:
+            v = row["vs_spiker_energy"]
+            out.append(f"| {row['case']} | {c['mhz']:.2f} MHz ({c['label']}) | {c['latency_us']:,.0f} µs | "
+                       f"{s['dynamic_uj']:.1f} µJ (est.) | {row['static_mw']:.0f} mW | {row['energy_uj']:.1f} µJ | "
+                       f"{row['fps_per_watt']:,.0f} | {f'{v:.2f}x less' if v >= 1 else f'{1 / v:.2f}x more'} |")
+    return "\n".join(out)
+
+
+def view_clocks(rec: dict) -> str:
+    """Where the clocks come from (one line)."""
+    notes = sorted({c["note"] for c in rec["summary"]["clocks"]})
+    return "; ".join(notes) if notes else "no clock: latency not evaluated"
+
+
+VIEWS = {"table": view_table, "clocks": view_clocks}
 
 
 if __name__ == "__main__":
-    import argparse
-    ap = argparse.ArgumentParser()
-    ap.add_argument("cache")
-    ap.add_argument("out", nargs="?")
-    ap.add_argument("--rtl", type=int, default=0, help="also simulate the RTL on this many images")
-    ap.add_argument("--clock-mhz", type=float, help="clock to assume if the structure is not synthesised yet")
-    ap.add_argument("--clock-note", help="where --clock-mhz comes from (default: stated as assumed)")
-    a = ap.parse_args()
-    main(a.cache, a.out, a.rtl, a.clock_mhz, a.clock_note)
+    sys.exit(main())

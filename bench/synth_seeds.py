@@ -1,16 +1,17 @@
-"""Post-route Fmax of one structure over nextpnr placement seeds, as a record: how much of a difference between
-two builds is placement, and whether every seed meets a clock.
+"""Post-route Fmax of one structure over nextpnr placement seeds: how much of a difference between two builds is
+placement, and which seeds meet a clock.
 
-    python -m bench.synth_seeds --target ecp5-25k --seeds 1-8 --publish
-    python -m bench.synth_seeds --target ice40-up5k --sizes 30,16,2 --lanes 4 --seeds 1-8 --jobs 2 --publish
-    python -m bench.synth_seeds --from runs/synth/ecp5-25k-seeds.json --publish     # wrap a `spikeloop synth --seeds` sweep
+    python -m bench.synth_seeds --target ice40-up5k --sizes 30,16,2 --lanes 4 --seeds 1-5 --jobs 2
+    python -m bench.synth_seeds --target ecp5-25k --config docs/experiments/conv_digits.toml --seeds 1-5 --publish
 
-The builds are :func:`hw.synth.seed_sweep`'s (``spikeloop synth --seeds`` runs the same): one board-top build per
-seed (Yosys is deterministic; only nextpnr's placement seed changes) in ``--build-dir``/seed<k>. The record
-(``synth_seeds-<target>-<sizes>-l<lanes>`` unless ``--name``) keeps every seed's Fmax and resources as a round
-and min / median / max / mean ± std as its summary; ``--clock-mhz`` (default the board clock) lists the seeds
-that reach it. Render a one-line summary in docs with ``<!-- render NAME line -->``, a per-seed table with
-``<!-- render NAME table -->``.
+    python -m bench.synth_seeds --from runs/synth/ecp5-25k-seeds.json --publish   # a `spikeloop synth --seeds` sweep
+
+The builds are :func:`hw.synth.seed_sweep`'s (what ``spikeloop synth --seeds`` runs): one build of the board top per
+seed (same netlist: Yosys is deterministic; only nextpnr's placement seed changes), in
+``--build-dir``/<record name>/seed<k>. Prints a row per seed, then min / median / max and mean ± std, and the seeds
+whose Fmax reaches ``--clock-mhz`` (default the board clock). ``--from`` records a finished (or stopped) sweep's
+JSON instead of building. Writes the record
+``synth_seeds_<target>_<network>_l<lanes>[_w<bits>]`` (or ``--name``; bench/records.py) with every build as a round.
 """
 from __future__ import annotations
 
@@ -22,105 +23,179 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.records import Recorder, add_record_args  # noqa: E402
-from hw.cli import number, seeds, sizes  # noqa: E402
+from bench.records import Recorder, add_record_args, spread  # noqa: E402
+from hw.cli import load_chip, number, sizes  # noqa: E402
 from hw.config import ChipConfig, ConfigError  # noqa: E402
+from hw.synth import ROUTERS, TARGETS  # noqa: E402
 
 
-def record_name(sweep: dict) -> str:
-    return f"synth_seeds-{sweep['target']}-{'-'.join(map(str, sweep['layer_sizes']))}-l{sweep['lanes']}"
+def network_label(cfg: ChipConfig) -> str:
+    """``784-128-10`` for an fc chip; ``conv1x8x8-c8k3p1-pool2-fc10`` for a chip with conv layers."""
+    if not getattr(cfg, "input_shape", None) or all(cfg.layer_kind(l) == "fc" for l in range(cfg.num_layers)):
+        return "-".join(map(str, cfg.layer_sizes))
+    d = cfg.to_dict()
+    parts = ["conv" + "x".join(map(str, d["input_shape"]))]
+    for layer in d.get("layers", []):
+        k = layer.get("kind")
+        if k == "conv":
+            parts.append(f"c{layer['channels']}k{layer['kernel']}p{layer.get('padding', 0)}")
+        elif k == "pool":
+            parts.append(f"pool{layer['size']}")
+        else:
+            parts.append(f"fc{layer['size']}")
+    return "-".join(parts)
 
 
-def write_record(sweep: dict, args=None, name: str | None = None, folder: Path | None = None) -> Path:
-    """The record of one :func:`hw.synth.seed_sweep` result (its JSON as written under the build folder)."""
-    keys = ("target", "device", "layer_sizes", "lanes", "weight_bits", "membrane_bits", "overlap", "structure_hash",
-            "router", "clock_mhz")
-    with Recorder(name or record_name(sweep), args=args, seeds=sweep["seeds"], folder=folder,
-                  params={k: sweep[k] for k in keys if k in sweep}, script=__file__) as rec:
-        for r in sweep["rows"]:
+def record_name(cfg: ChipConfig, target: str) -> str:
+    name = f"synth_seeds_{target}_{network_label(cfg)}_l{cfg.lanes}"
+    return name + (f"_w{cfg.weight_bits}" if cfg.weight_bits != 8 else "")
+
+
+def write_record(cfg: ChipConfig, sweep: dict, args=None, name: str | None = None, config: str | None = None,
+                 folder: Path | None = None) -> Path:
+    """The record of one :func:`hw.synth.seed_sweep` result: every seed a round, Fmax min / median / max."""
+    target = sweep["target"]
+    params = {"target": target, "network": network_label(cfg), "layer_sizes": list(cfg.layer_sizes),
+              "lanes": cfg.lanes, "weight_bits": cfg.weight_bits, "router": sweep["router"], "config": config,
+              "chip": cfg.to_dict(), "clock_mhz": sweep["clock_mhz"]}
+    rows = sweep["rows"]
+    with Recorder(name or record_name(cfg, target), args=args, seeds=sweep["seeds"], params=params, folder=folder,
+                  script=__file__) as rec:
+        for r in rows:
             rec.round(**r)
-        ok = [r for r in sweep["rows"] if r["status"] == "ok"]
-        rec.summary["fmax"] = sweep["fmax"]
-        rec.summary["seeds_meeting_clock"] = sweep["seeds_meeting_clock"]
-        rec.summary["failed_seeds"] = [r["seed"] for r in sweep["rows"] if r["status"] != "ok"]
-        rec.summary["unfinished_seeds"] = sorted(set(sweep["seeds"]) - {r["seed"] for r in sweep["rows"]})
-        if ok:          # the netlist is the same for every seed; placement moves resources a little
-            rec.summary["resources"] = {k: sorted({r[k] for r in ok}) for k in ("logic_cells", "bram", "dsp")}
+        ok = [r for r in rows if r["status"] == "ok"]
+        rec.summary = {"builds": len(rows), "ok": len(ok),
+                       "failed_seeds": [r["seed"] for r in rows if r["status"] != "ok"],
+                       "unfinished_seeds": sorted(set(sweep["seeds"]) - {r["seed"] for r in rows}),
+                       "seeds_meeting_clock": sweep["seeds_meeting_clock"]}
+        if ok:
+            rec.summary["fmax"] = spread(r["fmax_mhz"] for r in ok)
+            for k in ("logic_cells", "logic_cells_total", "luts", "ffs", "bram", "bram_total", "spram", "dsp",
+                      "clock_mhz"):
+                vals = sorted({r.get(k) for r in ok}, key=lambda v: (v is None, v))
+                rec.summary[k] = vals[0] if len(vals) == 1 else {"min": vals[0], "max": vals[-1]}
     return rec.path
 
 
-def _line(record: dict) -> str:
-    p, s = record["params"], record["summary"]
-    f = s["fmax"]
-    if not f.get("n"):
-        return f"{p['target']} {p['layer_sizes']} lanes={p['lanes']}: no seed built"
-    built = [r["seed"] for r in record["rounds"] if r["status"] == "ok"]
-    return (f"{f['min']:.2f} / {f['median']:.2f} / {f['max']:.2f} MHz (min / median / max over {f['n']} placement "
-            f"seeds {_seed_text(built)}; {len(s['seeds_meeting_clock'])} of {f['n']} reach {p['clock_mhz']:g} MHz"
-            + (f"; seeds {_seed_text(s['failed_seeds'])} failed" if s.get("failed_seeds") else "")
-            + (f"; seeds {_seed_text(s['unfinished_seeds'])} not built" if s.get("unfinished_seeds") else "") + ")")
-
-
-def _seed_text(seeds: list[int]) -> str:
-    return f"{seeds[0]}–{seeds[-1]}" if seeds == list(range(seeds[0], seeds[-1] + 1)) and len(seeds) > 2 else \
-        ",".join(map(str, seeds))
-
-
-def _table(record: dict) -> str:
-    lines = ["| seed | Fmax (MHz) | logic cells | BRAM | DSP |", "|---|---|---|---|---|"]
-    for r in record["rounds"]:
-        lines.append(f"| {r['seed']} | {r['fmax_mhz']:.2f} | {r['logic_cells']} | {r['bram']} | {r['dsp']} |"
-                     if r["status"] == "ok" else f"| {r['seed']} | {r['status']}: {r['message']} | | | |")
-    return "\n".join(lines)
-
-
-VIEWS = {"line": _line, "table": _table}
-
-
 def main(argv=None) -> int:
-    from hw.synth import ROUTERS, TARGETS, seed_sweep
+    from hw.cli import seeds
+    from hw.synth import seed_sweep
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--target", default="ecp5-25k", choices=TARGETS)
+    ap.add_argument("--config", default=None, help="chip config file (.toml with a [chip] table, or .json)")
     ap.add_argument("--sizes", type=sizes, default=None, help="layer sizes, e.g. 784,128,10 (default: ChipConfig's)")
     ap.add_argument("--lanes", type=number(int, 1, 64), default=None)
-    ap.add_argument("--seeds", type=seeds, default=seeds("1-8"), help="e.g. 1-8 or 1,4,9 (default 1-8)")
-    ap.add_argument("--jobs", type=number(int, 1, 256), default=None, help="builds at once (default: free cores)")
+    ap.add_argument("--weight-bits", type=number(int, 2, 16), default=None)
+    ap.add_argument("--seeds", type=seeds, default=seeds("1-5"), help="e.g. 1-8, 1,4,9 or 1-4,9 (default 1-5)")
+    ap.add_argument("--jobs", type=number(int, 1, 64), default=None,
+                    help="builds at once (default: the cores the load average leaves free)")
     ap.add_argument("--router", default=ROUTERS[0], choices=ROUTERS)
     ap.add_argument("--clock-mhz", type=number(float, 0, 10_000, open_low=True), default=None,
-                    help="list the seeds whose Fmax reaches it (default: the board clock)")
-    ap.add_argument("--build-dir", default="runs/synth_seeds", help="where the builds go")
+                    help="report the seeds whose Fmax reaches it (default: the board clock)")
+    ap.add_argument("--build-dir", default="runs/synth_seeds",
+                    help="where the builds go: <build-dir>/<record name>/seed<k> (default runs/synth_seeds)")
     ap.add_argument("--from", dest="from_json", default=None,
-                    help="record this `spikeloop synth --seeds` sweep JSON instead of building")
-    ap.add_argument("--name", default=None, help="record name (default synth_seeds-<target>-<sizes>-l<lanes>)")
+                    help="record this `spikeloop synth --seeds` sweep (<out>/<target>-seeds.json) instead of building")
+    ap.add_argument("--name", default=None, help="the record's name (default synth_seeds_<target>_<net>_l<lanes>)")
     add_record_args(ap)
     a = ap.parse_args(argv)
     if a.from_json:
         try:
             sweep = json.loads(Path(a.from_json).read_text())
-            sweep["rows"], sweep["fmax"]                    # noqa: B018 - a sweep file has these
+            cfg = ChipConfig.from_dict(sweep["chip"])
+            sweep["rows"], sweep["seeds"], sweep["target"]           # noqa: B018 - a sweep file has these
         except (OSError, ValueError, KeyError, TypeError) as e:
-            print(f"synth_seeds: --from {a.from_json}: not a seed-sweep JSON ({type(e).__name__})", file=sys.stderr)
+            print(f"synth_seeds: --from {a.from_json}: not a seed-sweep JSON of spikeloop synth --seeds "
+                  f"({type(e).__name__})", file=sys.stderr)
             return 2
     else:
         kw = {}
-        if a.sizes:
-            kw["layer_sizes"] = a.sizes
-        if a.lanes:
-            kw["lanes"] = a.lanes
         try:
-            cfg = ChipConfig(**kw)
+            if a.sizes:
+                kw["layer_sizes"] = a.sizes
+            if a.lanes:
+                kw["lanes"] = a.lanes
+            if a.weight_bits:
+                kw["weight_bits"] = a.weight_bits
+            cfg = load_chip(a.config, kw)
         except (ConfigError, ValueError) as e:
             print(f"synth_seeds: {e}", file=sys.stderr)
             return 2
-        out = Path(a.build_dir) / f"{a.target}-{'-'.join(map(str, cfg.layer_sizes))}-l{cfg.lanes}"
 
         def row(r):
-            print(f"seed {r['seed']}: " + (f"{r['fmax_mhz']:.2f} MHz, {r['logic_cells']} logic cells, {r['seconds']:.0f} s"
-                                           if r["status"] == "ok" else r["message"]), flush=True)
-        sweep = seed_sweep(cfg, a.target, out, a.seeds, a.jobs, router=a.router, clock_mhz=a.clock_mhz, progress=row)
-    path = write_record(sweep, a, a.name)
-    print(_line(json.loads(path.read_text())))
-    return 0 if sweep["fmax"].get("n") else 1
+            print(f"seed {r['seed']}: " + (f"{r['fmax_mhz']:.2f} MHz, {r['logic_cells']} logic cells, "
+                                           f"{r['seconds']:.0f} s" if r["status"] == "ok" else r["message"]),
+                  flush=True)
+        sweep = seed_sweep(cfg, a.target, Path(a.build_dir) / (a.name or record_name(cfg, a.target)), a.seeds,
+                           a.jobs, router=a.router, clock_mhz=a.clock_mhz, progress=row)
+    path = write_record(cfg, sweep, a, a.name, a.config)
+    rec = json.loads(path.read_text())
+    if rec["summary"]["ok"]:
+        print(f"\n{sweep['target']} {network_label(cfg)} lanes={cfg.lanes}: Fmax {view_line(rec)}")
+    return 0 if rec["summary"]["ok"] else 1
+
+
+# ----------------------------------------------------------------------------------------------- views
+
+def _range(v) -> str:
+    return f"{v['min']}–{v['max']}" if isinstance(v, dict) else f"{v}"
+
+
+def view_row(rec: dict) -> str:
+    """One table row: target | network | lanes | w bits | LC | LUT4 | FF | BRAM | DSP | Fmax min/median/max."""
+    s, p = rec["summary"], rec["params"]
+    if not s.get("ok"):
+        why = next((r.get("message", "") for r in rec["rounds"]), "")[:110]
+        return f"| {p['target']} | {p['network']} | {p['lanes']} | {p['weight_bits']} | failed: {why} ||||||"
+    f = s["fmax"]
+    return (f"| {p['target']} | {p['network']} | {p['lanes']} | {p['weight_bits']} | "
+            f"{_range(s['logic_cells'])}/{_range(s['logic_cells_total'])} | {_range(s['luts'])} | {_range(s['ffs'])} | "
+            f"{_range(s['bram'])}/{_range(s['bram_total'])} | {_range(s['dsp'])} | "
+            f"{f['min']:.2f} / {f['median']:.2f} / {f['max']:.2f} ({f['n']} seeds) | "
+            f"{str(rec['commit'])[:7]} |")
+
+
+HEADER = ("| target | network | lanes | weight bits | logic cells | LUT4 | FF | BRAM | DSP | "
+          "Fmax min / median / max (MHz) | commit |\n|---|---|---|---|---|---|---|---|---|---|---|")
+
+
+def view_table(rec: dict, *others: str) -> str:
+    """A table of this record's row and those of the other ``synth_seeds`` records named in ``others``."""
+    from bench.records import load
+    return "\n".join([HEADER, view_row(rec), *(view_row(load(n)) for n in others)])
+
+
+def view_seeds(rec: dict) -> str:
+    """Every seed's build: seed, Fmax, logic cells, seconds."""
+    out = ["| placement seed | Fmax (MHz) | logic cells | build seconds |", "|---|---|---|---|"]
+    for r in rec["rounds"]:
+        out.append(f"| {r['seed']} | " + (f"{r['fmax_mhz']:.2f} | {r['logic_cells']} | {r['seconds']} |"
+                                          if r["status"] == "ok" else f"failed | | |"))
+    return "\n".join(out)
+
+
+def _seed_text(seeds: list[int]) -> str:
+    return f"{seeds[0]}–{seeds[-1]}" if len(seeds) > 2 and seeds == list(range(seeds[0], seeds[-1] + 1)) else \
+        ",".join(map(str, seeds))
+
+
+def view_line(rec: dict) -> str:
+    """One line for prose: ``min / median / max MHz (... over n placement seeds a–b; k of n reach C MHz)``."""
+    s, p = rec["summary"], rec["params"]
+    if not s.get("ok"):
+        return f"no seed built ({p['target']} {p['network']} lanes={p['lanes']})"
+    f = s["fmax"]
+    built = [r["seed"] for r in rec["rounds"] if r["status"] == "ok"]
+    clock = p.get("clock_mhz") or s.get("clock_mhz")
+    meet = s.get("seeds_meeting_clock")
+    return (f"{f['min']:.2f} / {f['median']:.2f} / {f['max']:.2f} MHz (min / median / max over {f['n']} placement "
+            f"seeds {_seed_text(built)}" + (f"; {len(meet)} of {f['n']} reach {clock:g} MHz" if meet is not None
+                                           and isinstance(clock, (int, float)) else "")
+            + (f"; seeds {_seed_text(s['failed_seeds'])} failed" if s.get("failed_seeds") else "")
+            + (f"; seeds {_seed_text(s['unfinished_seeds'])} not built" if s.get("unfinished_seeds") else "") + ")")
+
+
+VIEWS = {"row": view_row, "table": view_table, "seeds": view_seeds, "line": view_line}
 
 
 if __name__ == "__main__":

@@ -290,9 +290,10 @@ def _seed_build(cfg_dict: dict, target: str, out: str, seed: int, weights, baud:
     cfg = ChipConfig.from_dict(cfg_dict)
     try:
         r = (synth or synthesize)(cfg, target, Path(out) / f"seed{seed}", weights, baud, router=router, seed=seed)
-        return {"seed": seed, "status": "ok", "fmax_mhz": r.fmax_mhz, "logic_cells": r.logic_cells, "luts": r.luts,
-                "ffs": r.ffs, "bram": r.bram, "spram": r.spram, "dsp": r.dsp, "timing_met": r.timing_met,
-                "seconds": round(r.seconds, 1)}
+        return {"seed": seed, "status": "ok", "fmax_mhz": r.fmax_mhz, "logic_cells": r.logic_cells,
+                "logic_cells_total": r.logic_cells_total, "luts": r.luts, "ffs": r.ffs, "bram": r.bram,
+                "bram_total": r.bram_total, "spram": r.spram, "dsp": r.dsp, "clock_mhz": r.clock_mhz,
+                "timing_met": r.timing_met, "seconds": round(r.seconds, 1)}
     except SynthError as e:
         return {"seed": seed, "status": "failed", "message": str(e).splitlines()[0] if str(e) else repr(e)}
 
@@ -331,7 +332,7 @@ def seed_sweep(cfg: ChipConfig, target: str, out: Path, seeds: Sequence[int], jo
         ok = [r for r in rows if r["status"] == "ok"]
         res = {"target": target, "device": platform.device, "layer_sizes": list(cfg.layer_sizes), "lanes": cfg.lanes,
                "weight_bits": cfg.weight_bits, "membrane_bits": cfg.membrane_bits, "overlap": cfg.overlap,
-               "structure_hash": cfg.structure_hash, "router": router, "seeds": seeds, "jobs": jobs,
+               "structure_hash": cfg.structure_hash, "chip": cfg.to_dict(), "router": router, "seeds": seeds, "jobs": jobs,
                "complete": len(rows) == len(seeds), "fmax": fmax_spread([r["fmax_mhz"] for r in ok]),
                "clock_mhz": clock, "seeds_meeting_clock": [r["seed"] for r in ok if r["fmax_mhz"] >= clock],
                "rows": rows}
@@ -339,7 +340,7 @@ def seed_sweep(cfg: ChipConfig, target: str, out: Path, seeds: Sequence[int], jo
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(json.dumps(res, indent=1))
         tmp.replace(path)
-        return res
+        return json.loads(path.read_text())          # what the file says (lists, not tuples)
 
     def done(row: dict) -> None:
         rows.append(row)

@@ -41,3 +41,15 @@ def test_renderer_catches_drift_and_missing_records(tmp_path):
 def test_unrecorded_tables_are_found():
     page = "| a | b |\n|---|---|\n| 1 | 2 |\n\n<!-- not measured -->\n| port | width |\n|---|---|\n| x | 8 |\n"
     assert render.unrecorded_tables(page) == ["| a | b |"]
+    old = "<!-- not re-measured since 98f753f -->\n| f | MHz |\n|---|---|\n| x | 96.7 |\n"
+    assert render.unrecorded_tables(old) == []
+    assert render.unrecorded_tables(old.replace("98f753f", "HEAD")) == ["| f | MHz |"]
+
+
+@pytest.mark.parametrize("page", render.doc_files(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_history_markers_name_real_commits(page):
+    """A table kept as 'not re-measured since COMMIT' names a commit of this repository."""
+    import subprocess
+    for commit in render.history_commits(page.read_text()):
+        r = subprocess.run(["git", "cat-file", "-e", f"{commit}^{{commit}}"], cwd=ROOT, capture_output=True)
+        assert r.returncode == 0, f"{page.name}: 'not re-measured since {commit}': no such commit"
