@@ -1,4 +1,4 @@
-"""Conv and pool layers in the RTL (hw/core.py's ConvDecoder and the Sequencer's conv paths) in Amaranth's
+"""Conv and pool layers in the RTL (hw/core/conv.py's ConvDecoder and the Sequencer's conv paths) in Amaranth's
 simulator against the fast model (the scoreboard): output spikes, the membranes of every layer after every
 step and every counter including ``cycles`` (docs/chip.md, "Convolution and pooling" and "Conv event
 decoder"). Random conv/pool/fc networks, and the corners: kernels 1..7, strides 1..2, paddings, image

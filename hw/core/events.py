@@ -1,0 +1,147 @@
+"""Address events: the event payload and stream signature (the chip's input and output ports), the packed
+AER coordinate of a spike on its way into a decoded layer (:func:`aer_fields`, :func:`event_index_bits`),
+and :class:`EventList` — the spikes of one layer in one time step, written by UPDATE and read by the next
+EVENT phase or by OUTPUT."""
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal, unsigned
+from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from hw.config import ChipConfig, clog2
+from hw.core.shapes import _row_bits
+
+
+def event_layout(cfg: ChipConfig) -> data.StructLayout:
+    """Address-event payload: a neuron index, or ``end`` closing the time step."""
+    return data.StructLayout({"index": unsigned(cfg.index_bits), "end": unsigned(1)})
+
+
+def event_stream_signature(cfg: ChipConfig) -> stream.Signature:
+    """Signature of an address-event stream: Amaranth's own :class:`amaranth.lib.stream.Signature` (a
+    final class, so not subclassed here) with an :func:`event_layout` payload.
+
+    Parameters
+    ----------
+    cfg : :class:`hw.config.ChipConfig`
+        Chip whose ``index_bits`` size the payload.
+
+    Members
+    -------
+    valid : :py:`Out(1)`
+        The payload holds an event.
+    ready : :py:`In(1)`
+        The sink takes the payload at this clock edge.
+    payload : :py:`Out(event_layout(cfg))`
+        ``index`` (neuron index) and ``end`` (closes the time step; the index of an end token is 0).
+    """
+    return stream.Signature(event_layout(cfg))
+
+
+def aer_fields(shape: tuple[int, int, int]) -> tuple[int, int, int]:
+    """Bits of the c, x and y fields of a packed event ``(y << (bx + bc)) | (x << bc) | c`` for spikes of
+    shape (C, H, W) (``ChipConfig.input_address``'s packing)."""
+    C, H, W = shape
+    return clog2(C), clog2(W), clog2(H)
+
+
+def event_index_bits(cfg: ChipConfig) -> int:
+    """Width of an event-list entry's index: a flat neuron index, or the packed coordinate of a spike
+    on its way into a decoded layer."""
+    bits = cfg.index_bits
+    for l in range(1, cfg.num_layers):
+        if cfg.decoded(l):
+            bits = max(bits, sum(aer_fields(cfg.raw_in_shape(l))))
+    return bits
+
+
+class EventList(wiring.Component):
+    """The spikes of one layer in one time step, in order: a memory of ``event_depth`` neuron indices.
+
+    ``append`` writes ``append_index`` at the end. ``head`` is the entry at the read position (valid when
+    not ``empty``: everything appended has been read); ``advance`` moves to the next entry. ``rewind``
+    reads from the start again, ``restart`` also empties the list (these two win over the others).
+    The read port is addressed one entry ahead and never beyond the memory; it is transparent to the
+    write port, so an entry appended in one cycle is the ``head`` in the next.
+    """
+
+    class Signature(wiring.Signature):
+        """Signature of an event list (the list's view).
+
+        Parameters
+        ----------
+        index_bits : :class:`int`
+            Width of a neuron index.
+        row_bits : :class:`int`
+            Width of a weight-memory address.
+
+        Members
+        -------
+        append : :py:`In(1)`
+            Write ``append_index`` after the last entry.
+        append_index : :py:`In(index_bits)`
+            The neuron index to append.
+        append_row : :py:`In(row_bits)`
+            Stored with it: the first weight word of its row in the next layer (so that reading an
+            event back needs no arithmetic before the weight memory's address).
+        advance : :py:`In(1)`
+            Move the read position to the next entry.
+        rewind : :py:`In(1)`
+            Move the read position to the first entry.
+        restart : :py:`In(1)`
+            Empty the list.
+        head : :py:`Out(index_bits)`
+            The entry at the read position.
+        head_row : :py:`Out(row_bits)`
+            Its ``append_row``.
+        empty : :py:`Out(1)`
+            Every entry has been read (the read position is at the end).
+        """
+
+        def __init__(self, index_bits: int, row_bits: int):
+            self.index_bits, self.row_bits = index_bits, row_bits
+            super().__init__({
+                "append": In(1), "append_index": In(index_bits), "append_row": In(row_bits),
+                "advance": In(1), "rewind": In(1), "restart": In(1),
+                "head": Out(index_bits), "head_row": Out(row_bits), "empty": Out(1),
+            })
+
+        def __eq__(self, other):
+            return (type(self) is type(other) and self.index_bits == other.index_bits and
+                    self.row_bits == other.row_bits)
+
+        def __repr__(self):
+            return f"EventList.Signature(index_bits={self.index_bits}, row_bits={self.row_bits})"
+
+    def __init__(self, cfg: ChipConfig):
+        self.cfg = cfg
+        super().__init__(EventList.Signature(event_index_bits(cfg), _row_bits(cfg)))
+
+    def elaborate(self, platform):
+        depth = self.cfg.event_depth
+        m = Module()
+        m.submodules.storage = storage = memory.Memory(shape=unsigned(self.signature.index_bits), depth=depth, init=[])
+        # distributed RAM where there is (ECP5): a block RAM's read data is too slow for the path into the
+        # weight memory's address
+        distributed = getattr(platform, "family", None) == "ecp5"
+        m.submodules.rows = rows = memory.Memory(shape=unsigned(_row_bits(self.cfg)), depth=depth, init=[],
+                                                 attrs={"ram_style": "distributed"} if distributed else None)
+        write, row_write = storage.write_port(), rows.write_port()
+        read = storage.read_port(transparent_for=(write,))
+        row_read = rows.read_port(transparent_for=(row_write,))
+        read_pos = Signal(range(depth + 1))
+        count = Signal(range(depth + 1))
+        next_pos = Mux(read_pos == depth - 1, 0, read_pos + 1)   # past the last entry: anything in range
+        m.d.comb += [self.head.eq(read.data), self.head_row.eq(row_read.data),
+                     read.addr.eq(Mux(self.advance, next_pos, read_pos)), row_read.addr.eq(read.addr),
+                     write.addr.eq(count), write.data.eq(self.append_index), write.en.eq(self.append),
+                     row_write.addr.eq(count), row_write.data.eq(self.append_row), row_write.en.eq(self.append)]
+        # the positions' next values, and `empty` as a register of them (`read_pos == count`: the engines'
+        # decisions start at a register, not at a comparator)
+        read_pos_next = Mux(self.rewind | self.restart, 0, Mux(self.advance, read_pos + 1, read_pos))
+        count_next = Mux(self.restart, 0, Mux(self.append, count + 1, count))
+        empty = Signal(init=1)
+        m.d.sync += [read_pos.eq(read_pos_next), count.eq(count_next), empty.eq(read_pos_next == count_next)]
+        m.d.comb += self.empty.eq(empty)
+        return m
+

@@ -1,0 +1,97 @@
+"""The neuron lanes: :class:`NeuronLanes`, the per-lane arithmetic of ``docs/chip.md`` ("Arithmetic") —
+accumulate (EVENT) and the update pipeline's saturate, fire, leak and reset (UPDATE)."""
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from hw.config import ChipConfig
+from hw.core.shapes import _lanes_of
+
+
+class NeuronLanes(wiring.Component):
+    """The arithmetic of ``lanes`` neurons (``docs/chip.md``, "Arithmetic"), pipelined.
+
+    ``membrane``, ``membrane_update``, ``weights`` and ``offsets`` are the memories' read data. EVENT
+    (every cycle): the membrane word of the event engine and the weight word are registered (the membrane
+    register takes ``accumulated`` instead when ``forward``: the word being written back this cycle is the one
+    just read); ``accumulated`` is the registered ``membrane + weights`` lane by lane. UPDATE, stage by stage
+    (a stage moves on when ``advance``):
+
+    * stage 1→2: the update engine's membrane word (``accumulated`` instead when ``forward_update``) and
+      the offsets are registered;
+    * stage 2: saturate the registered membrane word to ``potential``, ``threshold + offsets``;
+    * stage 3: ``fired`` = above the threshold (only the first ``active`` lanes: the last group of a layer
+      may be partial), ``potential · beta`` (registered product: a DSP multiply on its own);
+    * stage 4: the rounding adder for the leak and, in parallel, the one for the subtract reset;
+    * stage 5 (``fired``, ``fired_count``, ``next_membrane``): clamp and select the stored word.
+
+    The sequencer registers the read addresses, so a group it fetches in cycle ``c`` is read in ``c + 1``
+    and is in stage 5 in cycle ``c + UPDATE_LATENCY``.
+    """
+
+    def __init__(self, cfg: ChipConfig):
+        self.cfg = cfg
+        super().__init__({
+            "membrane": In(_lanes_of(signed(cfg.acc_bits), cfg)),          # the event engine's word
+            "membrane_update": In(_lanes_of(signed(cfg.acc_bits), cfg)),   # the update engine's word
+            "weights": In(_lanes_of(signed(cfg.weight_bits), cfg)),
+            "offsets": In(_lanes_of(signed(cfg.threshold_offset_bits), cfg)),
+            "threshold": In(cfg.membrane_bits - 1),
+            "beta": In(cfg.beta_frac_bits),
+            "reset_zero": In(1),
+            "active": In(range(cfg.lanes + 1)),          # for the group in stage 3
+            "advance": In(1),
+            "forward": In(1),
+            "forward_update": In(1),
+            "accumulated": Out(_lanes_of(signed(cfg.acc_bits), cfg)),
+            "fired": Out(cfg.lanes),
+            "fired_count": Out(range(cfg.lanes + 1)),
+            "fired_next": Out(cfg.lanes),                 # `fired` of the group in stage 4
+            "next_membrane": Out(_lanes_of(signed(cfg.acc_bits), cfg)),   # in the stored word's width
+        })
+
+    def elaborate(self, platform):
+        cfg = self.cfg
+        M, F = cfg.membrane_bits, cfg.beta_frac_bits
+        lo, hi = cfg.membrane_min, cfg.membrane_max
+        m = Module()
+        fired4 = self.fired_next
+        stage = []                                        # the stage registers' updates, under `advance`
+        for k in range(cfg.lanes):
+            # EVENT: the event engine's membrane word and the weight word, every cycle
+            sum_word = Signal(signed(cfg.acc_bits), name=f"sum_word{k}")
+            weight = Signal(signed(cfg.weight_bits), name=f"weight{k}")
+            m.d.sync += [sum_word.eq(Mux(self.forward, self.accumulated[k], self.membrane[k])),
+                         weight.eq(self.weights[k])]
+            m.d.comb += self.accumulated[k].eq(sum_word + weight)
+            # UPDATE stage 1 -> 2: the update engine's membrane word and the offsets
+            word = Signal(signed(cfg.acc_bits), name=f"word{k}")
+            offset = Signal(signed(cfg.threshold_offset_bits), name=f"offset{k}")
+            stage += [word.eq(Mux(self.forward_update, self.accumulated[k], self.membrane_update[k])),
+                      offset.eq(self.offsets[k])]
+            # stage 2 -> 3: saturate; threshold
+            potential = Signal(signed(M), name=f"potential{k}")
+            threshold3 = Signal(signed(M + 1), name=f"threshold{k}")
+            stage += [potential.eq(Mux(word > hi, hi, Mux(word < lo, lo, word))),
+                      threshold3.eq(self.threshold + offset)]
+            # stage 3 -> 4: compare; leak multiply; the subtract reset's bias
+            product = Signal(signed(M + F + 1), name=f"product{k}")
+            bias = Signal(signed(M + F + 2), name=f"bias{k}")
+            stage += [fired4[k].eq((potential > threshold3) & (k < self.active)),
+                      product.eq(potential * self.beta),
+                      bias.eq((1 << (F - 1)) - (threshold3 << F))]
+            # stage 4 -> 5: round the leak; leaked - threshold = (product + bias) >> F
+            leaked = Signal(signed(M), name=f"leaked{k}")
+            subtracted = Signal(signed(M + 2), name=f"subtracted{k}")
+            stage += [leaked.eq((product + (1 << (F - 1))) >> F), subtracted.eq((product + bias) >> F),
+                      self.fired[k].eq(fired4[k])]
+            # stage 5: clamp, reset, select
+            clamped = Mux(subtracted < lo, lo, Mux(subtracted > hi, hi, subtracted))
+            m.d.comb += self.next_membrane[k].eq(Mux(self.fired[k], Mux(self.reset_zero, 0, clamped), leaked))
+        stage += [self.fired_count.eq(sum(fired4[k] for k in range(cfg.lanes)))]
+        with m.If(self.advance):
+            m.d.sync += stage
+        return m
+
