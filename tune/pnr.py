@@ -48,9 +48,12 @@ def build_key(structure_hash: str, target: str, seed: int | None, rtl: str) -> s
 
 def open_queue(storage: str, name: str = STUDY, heartbeat: int | None = None, grace: int | None = None) -> optuna.Study:
     """The build study in ``storage`` (created if missing), with heartbeats and the retry of stale trials."""
+    import warnings
     from tune.study import storage_for
-    st = storage_for(storage, heartbeat, grace,
-                     stale_callback=optuna.storages.RetryHeartbeatStaleTrialCallback())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        retry = optuna.storages.RetryHeartbeatStaleTrialCallback()
+    st = storage_for(storage, heartbeat, grace, stale_callback=retry)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         return optuna.create_study(study_name=name, storage=st, direction="minimize", load_if_exists=True)
@@ -93,7 +96,7 @@ def _fail_silent_claims(study: optuna.Study, grace: float) -> None:
         if t.datetime_start is not None and (now - t.datetime_start).total_seconds() > grace:
             try:
                 if storage.set_trial_state_values(t._trial_id, TrialState.FAIL):
-                    optuna.storages.RetryHeartbeatStaleTrialCallback()(study, storage.get_trial(t._trial_id))
+                    storage.get_heartbeat_stale_trial_callback()(study, storage.get_trial(t._trial_id))
             except optuna.exceptions.UpdateFinishedTrialError:
                 pass
 

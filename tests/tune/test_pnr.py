@@ -125,3 +125,29 @@ def test_duplicate_claims_yield_and_lost_builds_are_requeued(tmp_path, monkeypat
     assert set(results(q)) == {key, key2}
     assert q.trials[-1].user_attrs["requeued_from"] == lost.number
     assert isinstance(q, optuna.Study)
+
+
+def test_worker_with_a_bad_storage_is_one_line(tmp_path, capsys):
+    from tune.cli import main
+    bad = tmp_path / "not.db"
+    bad.write_text("not a database")
+    assert main(["dse", "--worker", "--storage", f"sqlite:///{bad}", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "exists but is not an SQLite database" in err
+    assert bad.read_text() == "not a database"
+
+
+def test_a_claim_without_a_heartbeat_is_requeued(tmp_path):
+    """A worker killed between claiming a trial and its first heartbeat (Optuna's stale check skips such a trial):
+    once it is older than the grace period it is failed and its build queued again."""
+    from tune.pnr import _claim, _fail_silent_claims
+    q = open_queue(f"sqlite:///{tmp_path / 'q.db'}")
+    enqueue(q, [(CFGS[0], TARGET, 1)], rtl_hash())
+    claimed = _claim(q)
+    assert claimed is not None and _claim(q) is None                 # one claim only
+    _fail_silent_claims(q, grace=3600)
+    assert q.trials[0].state == TrialState.RUNNING                     # young: left alone
+    _fail_silent_claims(q, grace=-1)
+    t = q.trials
+    assert [x.state for x in t] == [TrialState.FAIL, TrialState.WAITING]
+    assert t[1].user_attrs["build"] == t[0].user_attrs["build"] and t[1].system_attrs["failed_trial"] == 0
