@@ -124,7 +124,10 @@ class _Heartbeat:
 
     def _run(self):
         while not self.stop.wait(self.every):
-            self.storage.record_heartbeat(self.trial_id)
+            try:
+                self.storage.record_heartbeat(self.trial_id)
+            except Exception:          # a busy or briefly unreachable database: beat again next period
+                pass
 
     def close(self):
         self.stop.set()
