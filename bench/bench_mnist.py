@@ -7,18 +7,23 @@ centred in 28x28), rate-coded (a spike with probability = pixel value in every s
 0.169. Network 784-128-10, 25 steps, seeded Gaussian weights (``sim.sample.random_weights`` at that density,
 so the hidden layer fires now and then; no training).
 
-    python bench/bench_mnist.py                       # cycles for lanes 8/16/32 (fast model, seconds)
-    python bench/bench_mnist.py --overlap on          # the chip's UPDATE -> EVENT overlap on (default: ChipConfig's)
-    python bench/bench_mnist.py --synth runs/mnist     # + latency from runs/mnist/l{lanes}/<target>.json
+    python -m bench.bench_mnist [--publish]           # cycles for lanes 8/16/32 (fast model, seconds)
+    python -m bench.bench_mnist --overlap on          # the chip's UPDATE -> EVENT overlap on (default: ChipConfig's)
+    python -m bench.bench_mnist --synth runs/mnist     # + latency from runs/mnist/l{lanes}/<target>.json (printed)
+
+Writes the record ``mnist_cycles`` (bench/records.py): every (lanes, seed) as a round, cycles per image as mean ±
+std over the seeds. Cycles are counts of the cycle-exact model, not timings: the machine's load does not move them.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 
+from bench.records import Recorder, add_record_args, spread
 from hw.config import ChipConfig
 from sim.model import FastModel, overlap_hidden
 from sim.sample import random_weights
@@ -65,16 +70,30 @@ def breakdown(cfg: ChipConfig, r) -> dict[str, np.ndarray]:
     return out
 
 
-def main() -> None:
+def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--samples", type=int, default=256)
     ap.add_argument("--lanes", default="8,16,32")
     ap.add_argument("--seeds", type=int, default=5, help="weight/input seeds (mean ± std over them)")
     ap.add_argument("--overlap", choices=("on", "off"), help="the chip's overlap (default: ChipConfig's)")
     ap.add_argument("--synth", help="folder with l{lanes}/<target>.json reports of bench/synth_mnist.py")
-    a = ap.parse_args()
+    add_record_args(ap)
+    a = ap.parse_args(argv)
+    try:
+        lanes_list = [int(v) for v in a.lanes.split(",")]
+    except ValueError:
+        print(f"bench_mnist: --lanes {a.lanes!r}: expected lane counts like 8,16,32", file=sys.stderr)
+        return 2
+    if a.samples < 1 or a.seeds < 1 or min(lanes_list) < 1:
+        print("bench_mnist: --samples, --seeds and --lanes must be >= 1", file=sys.stderr)
+        return 2
+    params = {"network": "784-128-10", "steps": STEPS, "samples": a.samples, "threshold": 64, "beta": 0.9,
+              "overlap": a.overlap or "ChipConfig default", "inputs": "sklearn digits, 20x20 in 28x28, rate-coded",
+              "weights": "sim.sample.random_weights (untrained), seed = input seed"}
+    rec = Recorder("mnist_cycles", args=a, seeds=list(range(a.seeds)), params=params, script=__file__)
+    rec.__enter__()
     rows = []
-    for lanes in (int(v) for v in a.lanes.split(",")):
+    for lanes in lanes_list:
         cfg = ChipConfig(layer_sizes=SIZES, lanes=lanes, threshold=64, beta=0.9)
         if a.overlap:
             cfg = cfg.replace(overlap=a.overlap == "on")
@@ -92,8 +111,15 @@ def main() -> None:
                 parts.setdefault(k, []).append(v.mean())
             dens.append(x.mean())
             hid.append(r.counters["spikes_l0"].mean() / (STEPS * SIZES[1]))
+            rec.round(lanes=lanes, overlap=bool(cfg.overlap), seed=seed, cycles_mean=float(r.cycles.mean()),
+                      input_density=float(x.mean()), hidden_rate=float(hid[-1]),
+                      parts={k: float(np.mean(v)) for k, v in b.items()})
         cyc = np.array(per_seed)
         rows.append((lanes, cyc, np.mean(parts['events l0']) / cyc.mean()))
+        rec.summary[str(lanes)] = {"overlap": bool(cfg.overlap), "cycles": spread(cyc),
+                                   "layer0_events_share": float(np.mean(parts['events l0']) / cyc.mean()),
+                                   "input_density": float(np.mean(dens)), "hidden_rate": float(np.mean(hid)),
+                                   "parts": {k: float(np.mean(v)) for k, v in parts.items()}}
         print(f"\nlanes {lanes}, overlap {'on' if cfg.overlap else 'off'}: {cyc.mean():,.0f} ± {cyc.std():,.0f} "
               f"cycles/image over {a.seeds} seeds "
               f"x {a.samples} images; input density {np.mean(dens):.3f}, hidden firing {np.mean(hid):.3f}/neuron/step")
@@ -104,8 +130,9 @@ def main() -> None:
     print("\n| lanes | cycles/image | layer-0 events | needed for 390 µs |\n|---|---|---|---|")
     for lanes, cyc, f0 in rows:
         print(f"| {lanes} | {cyc.mean():,.0f} ± {cyc.std():,.0f} | {f0:.1%} | {cyc.mean() / TARGET_US:.1f} MHz |")
+    rec.__exit__(None, None, None)
     if not a.synth:
-        return
+        return 0
     print("\n| lanes | part | logic cells | LUT4 | FF | BRAM | DSP | Fmax (MHz) | µs / image | images/s | "
           "vs Spiker+ 780 µs | vs snn-fpga 520 µs | logic cells × µs |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
@@ -117,7 +144,22 @@ def main() -> None:
                   f"{d['bram']}/{d['bram_total']} | {d['dsp']} | {d['fmax_mhz']:.2f} | {us:.0f} | {1e6 / us:,.0f} | "
                   f"{REFERENCES['Spiker+ (arXiv 2401.01141)'] / us:.2f}x | "
                   f"{REFERENCES['snn-fpga, Artix-7 (arXiv 2507.07284)'] / us:.2f}x | {d['logic_cells'] * us / 1e6:.2f} M |")
+    return 0
+
+
+def view_table(rec: dict) -> str:
+    """Cycles per image (mean ± std over seeds), share of layer-0 events, clock needed for 390 µs."""
+    out = ["| lanes | overlap | cycles / image (mean ± std over seeds) | layer-0 events | clock for 390 µs |",
+           "|---|---|---|---|---|"]
+    for lanes, s in rec["summary"].items():
+        c = s["cycles"]
+        out.append(f"| {lanes} | {'on' if s['overlap'] else 'off'} | {c['mean']:,.0f} ± {c['std']:,.0f} ({c['n']} seeds) "
+                   f"| {s['layer0_events_share']:.1%} | {c['mean'] / TARGET_US:.1f} MHz |")
+    return "\n".join(out)
+
+
+VIEWS = {"table": view_table}
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

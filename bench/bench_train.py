@@ -1,35 +1,88 @@
-"""Wall-clock time of one chip-in-the-loop training on breast cancer (target: <= 60 s each, 2 cores),
-and the cost of one Metropolis-Hastings iteration (target: <= 2 ms; issue #11).
+"""Wall-clock time of one chip-in-the-loop training on breast cancer (target: <= 60 s each, 2 cores), and the
+cost of one Metropolis-Hastings iteration (target: <= 2 ms; issue #11), as the record ``train_speed``.
 
-    python bench/bench_train.py
+    python -m bench.bench_train [--repeats 5] [--publish]
+
+Each repeat runs, in this order, MH with 1 iteration, MH with 3000, CIL-SPL 30 epochs and BPTT 30 epochs
+(training seed 0); the cost of an MH iteration is, per repeat, (3000-iteration run - 1-iteration run) / 2999.
+A warm-up run first pays the process's one-time costs (imports, compiling the recurrence). Wall seconds
+(``perf_counter``): the trainers use the machine as a user's run would. Every run is kept.
 """
 from __future__ import annotations
 
+import argparse
+import os
+import statistics
+import sys
 import time
 
-from train.config import TrainConfig
-from train.run import run_training
+from bench.records import Recorder, add_record_args, spread
+
+RUNS = [("mh", {"iters": 1, "burn_in": 0, "thin": 1}, "2 x 341 samples (fixed cost)"),
+        ("mh", {"iters": 3000}, "3001 x 341 samples"),
+        ("cilspl", {"epochs": 30}, "330 batches of 32"),
+        ("bptt", {"epochs": 30}, "2 (deployment)")]
 
 
-def main() -> None:
-    print("| method | settings | chip evaluations | seconds | on-chip test accuracy |")
-    print("|---|---|---|---|---|")
-    seconds = {}
-    # a warm-up run first pays the one-time costs of the process (imports, loading the compiled
-    # recurrence), which belong to neither of the two runs whose difference is the cost of 2999 iterations
-    run_training(TrainConfig(method="mh", params={"iters": 1, "burn_in": 0, "thin": 1}), progress=False)
-    for method, kw, evals in [("mh", {"iters": 1, "burn_in": 0, "thin": 1}, "2 x 341 samples (fixed cost)"),
-                              ("mh", {"iters": 3000}, "3001 x 341 samples"),
-                              ("cilspl", {"epochs": 30}, "330 batches of 32"),
-                              ("bptt", {"epochs": 30}, "2 (deployment)")]:
-        t0 = time.perf_counter()
-        r = run_training(TrainConfig(method=method, dataset="breast_cancer", params=kw), progress=False)
-        dt = time.perf_counter() - t0
-        seconds[(method, kw.get("iters"))] = dt
-        print(f"| {method} | {kw} | {evals} | {dt:.1f} | {r.chip_accuracy:.3f} |")
-    per_iter = (seconds[("mh", 3000)] - seconds[("mh", 1)]) / 2999
-    print(f"\nMH: {per_iter * 1e3:.2f} ms per iteration (3000-iteration run minus the 1-iteration run)")
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repeats", type=int, default=5, help="repeats of the four runs (default 5)")
+    add_record_args(ap)
+    a = ap.parse_args(argv)
+    if a.repeats < 1:
+        print("bench_train: --repeats must be >= 1", file=sys.stderr)
+        return 2
+    from train.config import TrainConfig
+    from train.run import run_training
+    params = {"dataset": "breast_cancer", "seed": 0, "repeats": a.repeats, "timer": "wall seconds (perf_counter)",
+              "runs": [{"method": m, "params": kw, "chip_evaluations": ev} for m, kw, ev in RUNS]}
+    with Recorder("train_speed", args=a, seeds=[0], params=params, script=__file__) as rec:
+        run_training(TrainConfig(method="mh", params={"iters": 1, "burn_in": 0, "thin": 1}), progress=False)
+        per_iter = []
+        for rep in range(a.repeats):
+            secs = {}
+            for method, kw, _ in RUNS:
+                load = os.getloadavg()[0]
+                t0 = time.perf_counter()
+                r = run_training(TrainConfig(method=method, dataset="breast_cancer", params=kw), progress=False)
+                dt = time.perf_counter() - t0
+                secs[(method, kw.get("iters"))] = dt
+                rec.round(repeat=rep, method=method, params=kw, seconds=dt, chip_accuracy=r.chip_accuracy,
+                          load_1min=load)
+                print(f"repeat {rep}: {method} {kw}: {dt:.1f} s, on-chip test accuracy {r.chip_accuracy:.3f}",
+                      flush=True)
+            per_iter.append((secs[("mh", 3000)] - secs[("mh", 1)]) / 2999)
+        rows = {}
+        for i, (method, kw, ev) in enumerate(RUNS):
+            sel = [x for x in rec.rounds if x["method"] == method and x["params"] == kw]
+            rows[str(i)] = {"method": method, "params": kw, "chip_evaluations": ev,
+                            "seconds": spread(x["seconds"] for x in sel),
+                            "chip_accuracy": spread(x["chip_accuracy"] for x in sel)}
+        rec.summary = {"runs": rows, "mh_ms_per_iteration": spread(v * 1e3 for v in per_iter)}
+        s = rec.summary["mh_ms_per_iteration"]
+        print(f"MH: {s['median']:.2f} ms per iteration (median; min {s['min']:.2f}, max {s['max']:.2f})")
+    return 0
+
+
+def view_table(rec: dict) -> str:
+    """Seconds per training (min / median over repeats) and on-chip test accuracy (mean ± std)."""
+    out = ["| method | settings | chip evaluations | seconds: min / median | on-chip test accuracy |",
+           "|---|---|---|---|---|"]
+    for r in rec["summary"]["runs"].values():
+        s, acc = r["seconds"], r["chip_accuracy"]
+        out.append(f"| {r['method']} | {r['params']} | {r['chip_evaluations']} | {s['min']:.1f} / {s['median']:.1f} "
+                   f"| {acc['mean']:.3f} ± {acc['std']:.3f} |")
+    return "\n".join(out)
+
+
+def view_mh(rec: dict) -> str:
+    """MH milliseconds per iteration: median (min–max over repeats)."""
+    s = rec["summary"]["mh_ms_per_iteration"]
+    return f"{s['median']:.2f} ms ({s['min']:.2f}–{s['max']:.2f}, {s['n']} repeats)"
+
+
+VIEWS = {"table": view_table, "mh": view_mh}
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -170,9 +170,10 @@ def view_table(rec: dict) -> str:
 
 
 def view_pct(rec: dict, path: str, fmt: str = ".2f") -> str:
-    """A relative error at ``path`` (dotted, under summary.parts) as a percentage."""
+    """A fraction at ``path`` (dotted, under ``summary``) as a percentage, e.g. ``pct
+    parts.ecp5-25k.held_out.max_abs_rel .1f``."""
     from bench.render import lookup
-    return format(lookup(rec["summary"]["parts"], path) * 100, fmt)
+    return format(lookup(rec["summary"], path) * 100, fmt)
 
 
 def view_breakdown(rec: dict) -> str:

@@ -181,7 +181,17 @@ def view_clocks(rec: dict) -> str:
     return "; ".join(notes) if notes else "no clock: latency not evaluated"
 
 
-VIEWS = {"table": view_table, "clocks": view_clocks}
+def view_rtl_error(rec: dict, part: str) -> str:
+    """``1.2 % below`` / ``0.4 % above``: the structural counter model against the RTL estimate on the
+    record's ``--rtl`` images."""
+    check = rec["summary"].get("rtl_check")
+    if not check:
+        return "not checked (run with --rtl 1)"
+    e = check[part]["rel_error"]
+    return f"{abs(e) * 100:.1f} % {'below' if e < 0 else 'above'}"
+
+
+VIEWS = {"table": view_table, "clocks": view_clocks, "rtl_error": view_rtl_error}
 
 
 if __name__ == "__main__":

@@ -1,0 +1,82 @@
+"""The bench scripts write records and their VIEWS render them (bench/records.py, bench/render.py)."""
+import json
+
+import pytest
+
+from bench import bench_model, bench_study, experiments, synth_seeds, synth_table
+from bench.records import Recorder
+
+
+def test_paired_ratios_are_per_round():
+    # round 2 is slow for both (load): a paired ratio stays 2, a ratio of medians would not see it
+    r = bench_model.paired([2.0, 20.0, 4.0], [1.0, 10.0, 2.0])
+    assert r == {"median": 2.0, "min": 2.0, "max": 2.0, "rounds": 3}
+    t = bench_model.times(32, [0.5, 0.25, 1.0])
+    assert t["min_s"] == 0.25 and t["median_s"] == 0.5 and t["best_rate"] == 128 and t["median_rate"] == 64
+
+
+def test_bench_model_quick_writes_a_record_its_views_render(tmp_path):
+    assert bench_model.main(["--quick", "--out", str(tmp_path)]) == 0
+    rec = json.loads((tmp_path / "model_speed.json").read_text())
+    assert rec["module"] == "bench.bench_model" and rec["params"]["threads"] == 1
+    impls = {"fast model", "snnTorch", "numpy float32"}
+    peers = [r for r in rec["rounds"] if r["section"] == "peers"]
+    assert len(peers) == 2 * 3 * len(impls)                 # 2 rows x 3 rounds x 3 contestants, every round kept
+    assert [r["impl"] for r in peers[:6]] == ["fast model", "snnTorch", "numpy float32"] * 2     # interleaved
+    table = bench_model.VIEWS["peers"](rec)
+    assert table.count("\n| 256,256,128,16 |") == 2 and "x (" in table
+    assert bench_model.VIEWS["speedup"](rec, "256", "32", "0.1", "numpy").endswith(")")
+    with pytest.raises(KeyError):
+        bench_model.VIEWS["speedup"](rec, "256", "256", "0.1", "numpy")
+    assert "load average" in bench_model.VIEWS["conditions"](rec)
+
+
+def _synth_record(tmp_path, rows, name="probe_synth"):
+    with Recorder(name, folder=tmp_path, seeds=[r["seed"] for r in rows], script=synth_seeds.__file__,
+                  params={"target": "ecp5-25k", "network": "64-128-64-10", "lanes": 8, "weight_bits": 8}) as rec:
+        for r in rows:
+            rec.round(**r)
+        ok = [r for r in rows if r["status"] == "ok"]
+        rec.summary = {"builds": len(rows), "ok": len(ok)}
+        if ok:
+            from bench.records import spread
+            rec.summary["fmax"] = spread(r["fmax_mhz"] for r in ok)
+            for k in ("logic_cells", "logic_cells_total", "luts", "ffs", "bram", "bram_total", "dsp"):
+                vals = sorted({r[k] for r in ok})
+                rec.summary[k] = vals[0] if len(vals) == 1 else {"min": vals[0], "max": vals[-1]}
+    return json.loads((tmp_path / f"{name}.json").read_text())
+
+
+def test_synth_row_shows_fmax_over_seeds(tmp_path):
+    base = {"status": "ok", "logic_cells": 7430, "logic_cells_total": 24288, "luts": 4674, "ffs": 3684, "bram": 15,
+            "bram_total": 56, "dsp": 8, "seconds": 300}
+    rec = _synth_record(tmp_path, [base | {"seed": s, "fmax_mhz": f} for s, f in ((1, 96.0), (2, 99.5), (3, 98.0))])
+    row = synth_seeds.view_row(rec)
+    assert "| 96.00 / 98.00 / 99.50 (3 seeds) |" in row and "| 7430/24288 | 4674 | 3684 | 15/56 | 8 |" in row
+    assert synth_seeds.view_seeds(rec).count("\n| ") == 3
+    failed = _synth_record(tmp_path, [{"seed": 1, "status": "failed", "message": "needs 60 ICESTORM_RAM"}], "f")
+    assert "failed: needs 60 ICESTORM_RAM" in synth_seeds.view_row(failed)
+
+
+def test_synth_table_rows_and_bad_rows(capsys):
+    assert synth_table.main(["--rows", "99"]) == 2
+    assert "allowed row numbers are 0 to" in capsys.readouterr().err
+    conv = synth_table.row_args(len(synth_table.RUNS))
+    assert conv[:2] == ["--target", "ecp5-25k"] and conv[-1].endswith("conv_digits.toml")
+
+
+def test_experiment_seeds_are_a_count_with_offset_or_a_list():
+    assert experiments.seed_list("3", 5) == [5, 6, 7]
+    assert experiments.seed_list("31337,2718", 0) == [31337, 2718]
+    for bad in ("0", "x", "3,3", "1,-2"):
+        with pytest.raises(Exception, match="--seeds"):
+            experiments.seed_list(bad, 0)
+
+
+def test_study_workers_view():
+    rec = {"params": {"trials": 4}, "rounds": [{"load_1min": 3.0}, {"load_1min": 5.0}],
+           "summary": {"trials_per_hour": {"1": {"median": 100, "min": 90, "max": 110},
+                                           "2": {"median": 150, "min": 140, "max": 160}},
+                       "two_over_one": {"median": 1.5, "min": 1.4, "max": 1.6, "n": 2}}}
+    t = bench_study.view_table(rec)
+    assert "| 2 | 4 | 150 (140–160) | 1.50x (1.40–1.60, 2 pairs) |" in t and "3.0–5.0" in t
