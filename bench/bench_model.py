@@ -194,6 +194,10 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=20, help="interleaved rounds per comparison (default 20)")
     ap.add_argument("--input-seed", type=int, default=1, help="seed of the input spikes (default 1)")
     ap.add_argument("--widths", default="1024,4096", help="widths of the width sweep (default 1024,4096)")
+    ap.add_argument("--sections", default="peers,activity,paths",
+                    help="which sections to run (default peers,activity,paths)")
+    ap.add_argument("--name", default="model_speed",
+                    help="the record's name (default model_speed; e.g. model_speed_seed7 for a re-check)")
     ap.add_argument("--quick", action="store_true",
                     help="a smoke run: 3 rounds, 5 steps, batch 1/32 at density 0.1, width 256 only")
     add_record_args(ap)
@@ -205,6 +209,10 @@ def main(argv=None) -> int:
         widths = [int(v) for v in a.widths.split(",") if v]
     except ValueError:
         print(f"bench_model: --widths {a.widths!r}: expected widths like 1024,4096", file=sys.stderr)
+        return 2
+    sections = [v for v in a.sections.split(",") if v]
+    if not sections or set(sections) - {"peers", "activity", "paths"}:
+        print(f"bench_model: --sections {a.sections!r}: choose from peers,activity,paths", file=sys.stderr)
         return 2
     import torch
     from threadpoolctl import threadpool_limits
@@ -228,11 +236,12 @@ def main(argv=None) -> int:
               "timer": "process_time (CPU seconds of this process); wall time kept per round",
               "order": "interleaved: every contestant once per round, warm-up call before each timed call",
               "quick": a.quick}
-    with Recorder("model_speed", args=a, seeds=[WEIGHT_SEED, a.input_seed], params=params,
-                  script=__file__) as rec:
-        rec.summary["peers"] = peers(a, rec, rows)
-        rec.summary["activity"] = [activity(a, rec, wd, 32, (0.01, 0.1, 0.5)) for wd in act_widths]
-        rec.summary["paths"] = paths(a, rec, 1024, 32, path_dens)
+    params["sections"] = sections
+    with Recorder(a.name, args=a, seeds=[WEIGHT_SEED, a.input_seed], params=params, script=__file__) as rec:
+        rec.summary["peers"] = peers(a, rec, rows) if "peers" in sections else []
+        rec.summary["activity"] = ([activity(a, rec, wd, 32, (0.01, 0.1, 0.5)) for wd in act_widths]
+                                   if "activity" in sections else [])
+        rec.summary["paths"] = paths(a, rec, 1024, 32, path_dens) if "paths" in sections else []
     return 0
 
 
@@ -254,6 +263,26 @@ def view_conditions(rec: dict) -> str:
             f"timed call, CPU seconds), weight seed {p['weight_seed']}, input seed {p['input_seed']}; "
             f"{m['cores']} shared cores, load average {lb[0]:.1f} before / {la[0]:.1f} after; "
             f"commit {str(rec['commit'])[:7]}{' (dirty)' if rec.get('dirty') else ''}, {rec['date'][:10]}")
+
+
+def view_runs(rec: dict, *others: str) -> str:
+    """Run-to-run check: each peers row's paired speed-ups in this record and in the ``others`` (records of
+    re-runs, e.g. with other input seeds at another time), side by side."""
+    from bench.records import load
+    recs = [rec] + [load(n) for n in others]
+    key = lambda r: (r["width"], r["batch"], r["density"])
+    rows = [{key(r): r for r in x["summary"]["peers"]} for x in recs]
+    head = " | ".join(f"{x['name']} (input seed {x['params']['input_seed']}, load "
+                      f"{(x['machine'].get('load_before') or [0])[0]:.0f}–{(x['machine'].get('load_after') or [0])[0]:.0f})"
+                      for x in recs)
+    out = [f"| network | batch | input density | peer | {head} |", "|---|---|---|---|" + "---|" * len(recs)]
+    for k, r in rows[0].items():
+        if not all(k in x for x in rows[1:]):
+            continue
+        for peer, label in (("snnTorch", "fast ÷ snnTorch"), ("numpy float32", "fast ÷ numpy")):
+            out.append(f"| {_net(r)} | {r['batch']} | {r['density']} | {label} | "
+                       + " | ".join(_ratio(x[k]["speedup"][peer]) for x in rows) + " |")
+    return "\n".join(out)
 
 
 def view_peers(rec: dict, widths: str = "all") -> str:
@@ -320,7 +349,16 @@ def view_path_ratio(rec: dict, density: str) -> str:
     raise KeyError(f"model_speed has no product-path row at density {density}")
 
 
-VIEWS = {"conditions": view_conditions, "peers": view_peers, "activity": view_activity, "paths": view_paths,
+def view_activity_ratio(rec: dict, width: str, density: str) -> str:
+    """The fast model's time at ``density`` over its time at the lowest density (same width, batch 32):
+    ``median x (min–max)``."""
+    for a in rec["summary"]["activity"]:
+        if a["width"] == int(width) and str(float(density)) in a["vs_lowest"]:
+            return _ratio(a["vs_lowest"][str(float(density))])
+    raise KeyError(f"model_speed has no activity row width {width} density {density}")
+
+
+VIEWS = {"runs": view_runs, "activity_ratio": view_activity_ratio, "conditions": view_conditions, "peers": view_peers, "activity": view_activity, "paths": view_paths,
          "speedup": view_speedup, "path_ratio": view_path_ratio}
 
 

@@ -7,8 +7,12 @@ objectives (accuracy max, latency min, FPS/W max), each normalised to [0, 1] by 
 over **all** runs of this bench (so every sampler is measured on one scale), as losses, with the reference
 point (1.1, 1.1, 1.1). Reported: mean ± std over the seeds at several budgets, and a plot.
 
-    python bench/bench_samplers.py [--trials 20] [--seeds 5] [--samplers random,tpe,nsga2,gp]
-                                   [--config study.toml] [--out docs/experiments/samplers]
+    python -m bench.bench_samplers [--trials 20] [--seeds 5 | --seeds 31337,2718,...] [--seed-offset 0]
+                                   [--samplers random,tpe,nsga2,gp] [--config study.toml] [--pages DIR] [--publish]
+
+Writes the record ``samplers`` (bench/records.py: every sampler x seed run, its hypervolume curve and seconds, as a
+round) and the page, plot and json into ``--pages`` (default runs/samplers; with ``--publish``
+docs/experiments/samplers, where the page is a render block of the record).
 
 The default study is small on purpose (breast cancer 30-16-2, BPTT and CIL-SPL, short epochs) so that
 4 samplers x 5 seeds x 20 trials fit in well under an hour on one core.
@@ -26,6 +30,8 @@ import numpy as np
 import optuna
 from optuna._hypervolume import compute_hypervolume
 from tqdm import tqdm
+
+from bench.records import Recorder, add_record_args
 
 from tune.config import SAMPLERS, StudyConfig
 from tune.study import run_study
@@ -78,26 +84,39 @@ def hypervolume_curve(trials, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     return np.array(curve)
 
 
-def main() -> None:
+def main(argv=None) -> int:
+    from bench.experiments import seed_list
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--trials", type=int, default=20)
-    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--seeds", default="5", help="a count N (seeds offset..offset+N-1) or a list like 31337,2718")
+    ap.add_argument("--seed-offset", type=int, default=0, help="first seed of a counted --seeds (default 0)")
     ap.add_argument("--samplers", default=",".join(SAMPLERS))
     ap.add_argument("--config", default=None, help="a study TOML (default: the small bench study above)")
-    ap.add_argument("--out", default="docs/experiments/samplers")
-    a = ap.parse_args()
+    ap.add_argument("--pages", default=None, help="folder for the page, plot and json (default runs/samplers; "
+                                                  "--publish: docs/experiments/samplers)")
+    add_record_args(ap)
+    a = ap.parse_args(argv)
     samplers = a.samplers.split(",")
     bad = [s for s in samplers if s not in SAMPLERS]
-    if bad or a.trials < 2 or a.seeds < 1:
-        raise SystemExit(f"--samplers: allowed values are {list(SAMPLERS)}; --trials >= 2; --seeds >= 1")
+    try:
+        seeds = seed_list(a.seeds, max(a.seed_offset, 0))
+    except argparse.ArgumentTypeError as e:
+        raise SystemExit(f"bench_samplers: {e}") from None
+    if bad or a.trials < 2:
+        raise SystemExit(f"--samplers: allowed values are {list(SAMPLERS)}; --trials >= 2")
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     warnings.filterwarnings("ignore")
     text = Path(a.config).read_text() if a.config else BENCH_TOML
-    out = Path(a.out)
+    root = Path(__file__).resolve().parents[1]
+    out = Path(a.pages) if a.pages else root / ("docs/experiments/samplers" if a.publish else "runs/samplers")
     out.mkdir(parents=True, exist_ok=True)
+    rec = Recorder("samplers", args=a, seeds=seeds, script=__file__,
+                   params={"trials": a.trials, "samplers": samplers, "config": a.config or "the bench study",
+                           "reference": REFERENCE})
+    rec.__enter__()
     runs, seconds = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
-        jobs = [(s, seed) for seed in range(a.seeds) for s in samplers]
+        jobs = [(s, seed) for seed in seeds for s in samplers]
         for sampler, seed in tqdm(jobs, desc="sampler x seed runs"):
             sc = StudyConfig.from_toml(text, {"storage": f"sqlite:///{tmp}/{sampler}{seed}.db",
                                               "out": f"{tmp}/{sampler}{seed}", "name": f"{sampler}-{seed}",
@@ -107,15 +126,20 @@ def main() -> None:
             seconds[sampler, seed] = time.perf_counter() - t0
             runs[sampler, seed] = study.get_trials(deepcopy=False)
     pooled = np.concatenate([losses(t) for t in runs.values()])
+    if not len(pooled):
+        raise SystemExit("bench_samplers: no run has a feasible complete trial to compare; raise --trials")
     lo, hi = pooled.min(axis=0), pooled.max(axis=0)
     curves = {k: hypervolume_curve(t, lo, hi) for k, t in runs.items()}
+    for (sampler, seed), c in curves.items():
+        rec.round(sampler=sampler, seed=seed, hypervolume=list(map(float, c)), seconds=seconds[sampler, seed],
+                  feasible=len(losses(runs[sampler, seed])))
     budgets = sorted({b for b in (5, 10, 15, 20, 30, 40, 50, a.trials) if b <= a.trials})
     table = {}
     for s in samplers:
-        c = np.array([curves[s, seed] for seed in range(a.seeds)])
+        c = np.array([curves[s, seed] for seed in seeds])
         table[s] = {"mean": c.mean(0).tolist(), "std": c.std(0).tolist(),
-                    "seconds_mean": float(np.mean([seconds[s, seed] for seed in range(a.seeds)])),
-                    "feasible_mean": float(np.mean([len(losses(runs[s, seed])) for seed in range(a.seeds)]))}
+                    "seconds_mean": float(np.mean([seconds[s, seed] for seed in seeds])),
+                    "feasible_mean": float(np.mean([len(losses(runs[s, seed])) for seed in seeds]))}
     lines = ["| sampler | " + " | ".join(f"HV @ {b}" for b in budgets) + " | feasible trials | s per run |",
              "|---|" + "---|" * (len(budgets) + 2)]
     for s in samplers:
@@ -124,11 +148,14 @@ def main() -> None:
                      + f" | {table[s]['feasible_mean']:.1f} | {table[s]['seconds_mean']:.0f} |")
     report = "\n".join(lines)
     print(report)
-    (out / "samplers.md").write_text(
-        f"# Hypervolume vs trials ({a.seeds} seeds, {a.trials} trials per run)\n\n"
-        f"Normalisation over all runs: loss minima {lo.round(4).tolist()}, maxima {hi.round(4).tolist()} "
-        f"(1 - accuracy, latency µs, -FPS/W); reference point {REFERENCE} in each.\n\n{report}\n")
-    (out / "samplers.json").write_text(json.dumps({"trials": a.trials, "seeds": a.seeds, "lo": lo.tolist(),
+    md = (f"Seeds {', '.join(map(str, seeds))}, {a.trials} trials per run; mean ± std over the seeds.\n\n"
+          f"Normalisation over all runs: loss minima {lo.round(4).tolist()}, maxima {hi.round(4).tolist()} "
+          f"(1 - accuracy, latency µs, -FPS/W); reference point {REFERENCE} in each.\n\n{report}")
+    rec.summary = {"lo": lo.tolist(), "hi": hi.tolist(), "samplers": table, "md": md}
+    rec.__exit__(None, None, None)
+    (out / "samplers.md").write_text(f"# Hypervolume vs trials\n\n<!-- render samplers md -->\n{md}\n"
+                                     "<!-- end render -->\n")
+    (out / "samplers.json").write_text(json.dumps({"trials": a.trials, "seeds": seeds, "lo": lo.tolist(),
                                                    "hi": hi.tolist(), "samplers": table}, indent=1))
     import matplotlib
     matplotlib.use("Agg")
@@ -141,12 +168,21 @@ def main() -> None:
         ax.fill_between(x, m - sd, m + sd, alpha=0.15)
     ax.set_xlabel("trials")
     ax.set_ylabel("hypervolume (normalised, validation objectives)")
-    ax.set_title(f"Pareto-front hypervolume, mean ± std over {a.seeds} seeds")
+    ax.set_title(f"Pareto-front hypervolume, mean ± std over {len(seeds)} seeds")
     ax.legend()
     fig.tight_layout()
     fig.savefig(out / "samplers.png", dpi=120)
     print(f"wrote {out}/samplers.md, .json, .png")
+    return 0
+
+
+def view_md(rec: dict) -> str:
+    """The page's table, as the run that measured it wrote it."""
+    return rec["summary"]["md"]
+
+
+VIEWS = {"md": view_md}
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

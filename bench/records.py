@@ -129,6 +129,7 @@ class Recorder:
         main = sys.modules.get("__main__")
         self.module = _module_of(script or getattr(main, "__file__", None))
         self._load_before = None
+        self._start = None
 
     @property
     def path(self) -> Path:
@@ -141,6 +142,7 @@ class Recorder:
     def __enter__(self) -> "Recorder":
         self.folder.mkdir(parents=True, exist_ok=True)      # fail before the work, not after it
         self._load_before = os.getloadavg()
+        self._start = provenance()                          # the code that runs is the code at the start
         return self
 
     def __exit__(self, kind, exc, tb) -> None:
@@ -148,8 +150,14 @@ class Recorder:
             self.write()
 
     def as_dict(self) -> dict:
+        end = provenance()
+        start = self._start or end
         rec = {"name": self.name, "module": self.module, "command": [Path(sys.argv[0]).name, *sys.argv[1:]],
-               "seeds": self.seeds, "params": self.params, **provenance()}
+               "seeds": self.seeds, "params": self.params, **start}
+        rec["machine"] = dict(start["machine"])
+        if (end["commit"], end["dirty"]) != (start["commit"], start["dirty"]):   # the checkout moved during the run
+            rec["commit_at_end"], rec["dirty_at_end"] = end["commit"], end["dirty"]
+        rec["date_end"] = end["date"]
         rec["machine"]["load_before"] = list(self._load_before) if self._load_before else None
         rec["machine"]["load_after"] = list(os.getloadavg())
         rec["summary"] = self.summary

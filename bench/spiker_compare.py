@@ -166,12 +166,19 @@ def view_table(rec: dict) -> str:
            "|---|---|---|---|---|---|---|---|",
            f"| Spiker+ (arXiv 2401.01141) | — | {sp['latency_us']:,.0f} µs | — | — ({sp['power_mw']:.0f} mW total) | "
            f"{sp['energy_uj']:.1f} µJ | {sp['fps_per_watt']:,.0f} | 1 |"]
+    rtl = (s.get("rtl_check") or {}).get("ecp5-25k")
     for c in s["clocks"]:
-        for row in c["comparison"]:
-            v = row["vs_spiker_energy"]
-            out.append(f"| {row['case']} | {c['mhz']:.2f} MHz ({c['label']}) | {c['latency_us']:,.0f} µs | "
-                       f"{s['dynamic_uj']:.1f} µJ (est.) | {row['static_mw']:.0f} mW | {row['energy_uj']:.1f} µJ | "
-                       f"{row['fps_per_watt']:,.0f} | {f'{v:.2f}x less' if v >= 1 else f'{1 / v:.2f}x more'} |")
+        rows = [(row["case"], s["dynamic_uj"], "counter model", row["static_mw"]) for row in c["comparison"]]
+        if rtl:                     # the RTL activity estimate of the first image(s) as the dynamic energy
+            rows.append((f"ours, dynamic from the RTL estimate ({s['rtl_check']['images']} image), static "
+                         f"{rec['params']['static_mw_assumed']:.0f} mW (assumed)", rtl["rtl_dynamic_uj"], "RTL est.",
+                         rec["params"]["static_mw_assumed"]))
+        for case, dyn, how, static in rows:
+            energy = dyn + static * c["latency_us"] / 1000
+            v = sp["energy_uj"] / energy
+            out.append(f"| {case} | {c['mhz']:.2f} MHz ({c['label']}) | {c['latency_us']:,.0f} µs | "
+                       f"{dyn:.1f} µJ ({how}) | {static:.0f} mW | {energy:.1f} µJ | "
+                       f"{1e6 / energy:,.0f} | {f'{v:.2f}x less' if v >= 1 else f'{1 / v:.2f}x more'} |")
     return "\n".join(out)
 
 
@@ -191,7 +198,18 @@ def view_rtl_error(rec: dict, part: str) -> str:
     return f"{abs(e) * 100:.1f} % {'below' if e < 0 else 'above'}"
 
 
-VIEWS = {"table": view_table, "clocks": view_clocks, "rtl_error": view_rtl_error}
+def view_rtl_breakdown(rec: dict, part: str) -> str:
+    """Where the RTL estimate's dynamic energy goes on the ``--rtl`` images: ``72.0 µJ = bram 43.5 (62 %) + ...``."""
+    check = rec["summary"].get("rtl_check")
+    if not check:
+        return "not checked (run with --rtl 1)"
+    b = {k: v for k, v in check[part]["breakdown_uj"].items() if k != "dynamic"}
+    tot = check[part]["rtl_dynamic_uj"]
+    return f"{tot:.1f} µJ = " + " + ".join(f"{k} {v:.1f} µJ ({v / tot:.0%})"
+                                          for k, v in sorted(b.items(), key=lambda kv: -kv[1]))
+
+
+VIEWS = {"table": view_table, "clocks": view_clocks, "rtl_error": view_rtl_error, "rtl_breakdown": view_rtl_breakdown}
 
 
 if __name__ == "__main__":

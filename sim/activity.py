@@ -396,7 +396,7 @@ def structural_units() -> dict:
     """Per part, the per-unit energies (pJ) of what toggles with the data — per synaptic op, per weight *bit*
     read, per neuron update, per address event — fitted by ``bench/power_calibration.py --write`` on 30,16,2 /
     4 lanes / w8 (the residual of the RTL estimate after the elaborated per-cycle and BRAM-read/-write parts)
-    and stored in ``sim/power_fit.json`` (errors: docs/experiments/power_calibration.json, docs/power.md)."""
+    and stored in ``sim/power_fit.json`` (errors: the record docs/results/power_calibration.json, docs/power.md)."""
     from sim.power import power_fit
     return power_fit()["structural"]
 

@@ -97,7 +97,7 @@ def _fitted(name: str, clock_mhz: float, static_mw: float, note: str) -> DeviceP
 
 
 PROFILES = {
-    # fitted to sim.activity on 30,16,2 / 4 lanes / w8 / m16 (sim/power_fit.json, docs/experiments/power_calibration.json)
+    # fitted to sim.activity on 30,16,2 / 4 lanes / w8 / m16 (sim/power_fit.json; errors: docs/results/power_calibration.json)
     "ice40up5k": _fitted("ice40up5k", 24.0, 0.104, "iCE40 figures measured, BRAM assumed"),
     "ecp5-25k": _fitted("ecp5-25k", 100.0, 30.0, "ECP5 per-primitive energies and static power assumed"),
     "artix7": DeviceProfile("artix7", clock_mhz=100.0, static_mw=60.0, synop_pj=0.5, weight_read_pj=5.0,

@@ -29,6 +29,8 @@ def test_bench_model_quick_writes_a_record_its_views_render(tmp_path):
     with pytest.raises(KeyError):
         bench_model.VIEWS["speedup"](rec, "256", "256", "0.1", "numpy")
     assert "load average" in bench_model.VIEWS["conditions"](rec)
+    assert bench_model.VIEWS["runs"](rec).count("| fast ÷ numpy |") == 2
+    assert rec["date_end"] >= rec["date"] and "commit_at_end" not in rec      # provenance of the run's start
 
 
 def _synth_record(tmp_path, rows, name="probe_synth"):
