@@ -9,7 +9,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 from optuna.trial import TrialState
 
 from hw.config import ChipConfig
