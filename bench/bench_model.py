@@ -22,6 +22,12 @@ Sections (record ``model_speed``, ``summary``):
 """
 from __future__ import annotations
 
+import sys as _sys
+from pathlib import Path as _Path
+
+if __package__ in (None, ""):                   # run as a file (python bench/x.py): the repository on the path
+    _sys.path.insert(0, str(_Path(__file__).resolve().parents[1]))
+
 import argparse
 import os
 import statistics
@@ -285,6 +291,26 @@ def view_runs(rec: dict, *others: str) -> str:
     return "\n".join(out)
 
 
+def view_runs_within(rec: dict, other: str) -> str:
+    """``k of n``: how many of the re-run ``other``'s median paired speed-ups fall inside this record's min–max
+    for the same row and peer, and which do not."""
+    from bench.records import load
+    mine = {(r["width"], r["batch"], r["density"]): r for r in rec["summary"]["peers"]}
+    inside, outside = 0, []
+    for r in load(other)["summary"]["peers"]:
+        k = (r["width"], r["batch"], r["density"])
+        if k not in mine:
+            continue
+        for peer, label in (("snnTorch", "snnTorch"), ("numpy float32", "numpy")):
+            m, p = r["speedup"][peer]["median"], mine[k]["speedup"][peer]
+            if p["min"] <= m <= p["max"]:
+                inside += 1
+            else:
+                outside.append(f"batch {k[1]} density {k[2]} ÷ {label}: {m:.2f}x against {p['min']:.2f}–{p['max']:.2f}x")
+    n = inside + len(outside)
+    return f"{inside} of {n}" + (f" (outside: {'; '.join(outside)})" if outside else "")
+
+
 def view_peers(rec: dict, widths: str = "all") -> str:
     """Samples per CPU-second (best / median round) and paired speed-ups: median (min–max over rounds)."""
     keep = None if widths == "all" else {int(v) for v in widths.split(",")}
@@ -358,7 +384,7 @@ def view_activity_ratio(rec: dict, width: str, density: str) -> str:
     raise KeyError(f"model_speed has no activity row width {width} density {density}")
 
 
-VIEWS = {"runs": view_runs, "activity_ratio": view_activity_ratio, "conditions": view_conditions, "peers": view_peers, "activity": view_activity, "paths": view_paths,
+VIEWS = {"runs": view_runs, "runs_within": view_runs_within, "activity_ratio": view_activity_ratio, "conditions": view_conditions, "peers": view_peers, "activity": view_activity, "paths": view_paths,
          "speedup": view_speedup, "path_ratio": view_path_ratio}
 
 

@@ -19,6 +19,12 @@ The default study is small on purpose (breast cancer 30-16-2, BPTT and CIL-SPL, 
 """
 from __future__ import annotations
 
+import sys as _sys
+from pathlib import Path as _Path
+
+if __package__ in (None, ""):                   # run as a file (python bench/x.py): the repository on the path
+    _sys.path.insert(0, str(_Path(__file__).resolve().parents[1]))
+
 import argparse
 import json
 import tempfile

@@ -20,6 +20,12 @@ published page is a render block of its record, so the drift test keeps it hones
 """
 from __future__ import annotations
 
+import sys as _sys
+from pathlib import Path as _Path
+
+if __package__ in (None, ""):                   # run as a file (python bench/x.py): the repository on the path
+    _sys.path.insert(0, str(_Path(__file__).resolve().parents[1]))
+
 import argparse
 import json
 import os
@@ -162,14 +168,15 @@ def pm(vals) -> str:
     return f"{np.mean(vals):.3f} ± {np.std(vals):.3f}"
 
 
-def publish(name: str, rows, md: str, seeds=None) -> None:
+def publish(name: str, rows, md: str, seeds=None, source: str | None = None) -> None:
     """Write ``<name>.json`` (every training's record), the record ``experiment_<name>`` (every training a
     round, the page's markdown as its summary) and ``<name>.md`` (a render block of that record); print it."""
     from bench.records import Recorder
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / f"{name}.json").write_text(json.dumps(rows, indent=1))
     rec = Recorder(f"experiment_{name}", args=RUN["args"], seeds=RUN["seeds"] if seeds is None else seeds,
-                   params={"experiment": name, "workers": getattr(RUN["args"], "workers", None)}, script=__file__)
+                   params={"experiment": name, "workers": getattr(RUN["args"], "workers", None),
+                           "source": source or "measured by this run"}, script=__file__)
     with rec:
         for r in (rows if isinstance(rows, list) else [rows]):
             rec.round(**r)
@@ -807,7 +814,9 @@ def main(argv=None) -> int:
     if a.summarise and a.which == "convsurrogate":
         rows = json.loads((OUT / "convsurrogate.json").read_text())
         RUN["seeds"] = sorted({r["seed"] for r in rows})
-        publish("convsurrogate", rows, convsurrogate_md(rows))
+        publish("convsurrogate", rows, convsurrogate_md(rows),
+                source=f"rows read from {OUT / 'convsurrogate.json'} (measured by an earlier run; this record's "
+                       "commit is the summary's, not the measurement's)")
         return 0
     every = ["mhdiag", "distortion", "distortionfix", "heldout", "datasize", "deploy", "deploygap", "mhchain"]
     for name in (every if a.which == "all" else [a.which]):

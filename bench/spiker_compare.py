@@ -21,6 +21,12 @@ check, both parts: ~15 min per image); static power from ``sim.activity.ECP5_25K
 """
 from __future__ import annotations
 
+import sys as _sys
+from pathlib import Path as _Path
+
+if __package__ in (None, ""):                   # run as a file (python bench/x.py): the repository on the path
+    _sys.path.insert(0, str(_Path(__file__).resolve().parents[1]))
+
 import argparse
 import json
 import sys

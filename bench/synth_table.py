@@ -11,6 +11,12 @@ default network on the ECP5 ~5-10 min, the MNIST-sized ECP5 rows 30-50 min per b
 """
 from __future__ import annotations
 
+import sys as _sys
+from pathlib import Path as _Path
+
+if __package__ in (None, ""):                   # run as a file (python bench/x.py): the repository on the path
+    _sys.path.insert(0, str(_Path(__file__).resolve().parents[1]))
+
 import argparse
 import sys
 from pathlib import Path

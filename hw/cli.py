@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tomllib
 from pathlib import Path
@@ -54,8 +55,38 @@ def load_chip(path: str | None, overrides: dict | None = None, base: ChipConfig 
         if not isinstance(d, dict):
             raise ConfigError(f"--config {path}: chip={d!r}: expected a table ([chip])")
     d = dict(d)
-    d.update(overrides or {})
+    overrides = overrides or {}
+    _fit_per_layer(d, overrides)
+    d.update(overrides)
     return ChipConfig.from_dict(d)
+
+
+#: ChipConfig fields that hold one value per layer (or one for all)
+PER_LAYER_FIELDS = ("beta", "threshold")
+
+
+def _fit_per_layer(d: dict, overrides: dict) -> None:
+    """When ``overrides`` change the number of layers, the per-layer fields of ``d`` that the overrides do
+    not set follow the new count: a list of equal values becomes that one value (for every layer); a list
+    of different values cannot be stretched and is a ConfigError naming the field."""
+    if "layer_sizes" in overrides:
+        sizes = overrides["layer_sizes"]
+        n = len(sizes) - 1 if isinstance(sizes, (list, tuple)) else None
+    elif overrides.get("layers") is not None and isinstance(overrides["layers"], (list, tuple)):
+        n = sum(1 for ly in overrides["layers"]
+                if (ly.get("kind") if isinstance(ly, dict) else getattr(ly, "kind", None)) != "pool")
+    else:
+        return
+    for k in PER_LAYER_FIELDS:
+        v = d.get(k)
+        if k in overrides or n is None or not isinstance(v, (list, tuple)) or len(v) == n:
+            continue
+        if len(set(v)) <= 1 and len(v):
+            d[k] = v[0]
+        else:
+            raise ConfigError(f"{k}={list(v)}: one value per layer of the config's {len(v)} layers, but the "
+                              f"command line gives {n} layers; give --{k} (one value for every layer) or a "
+                              f"config with {n} values")
 
 
 def load_weights(path: str | None, cfg: ChipConfig) -> list[np.ndarray] | None:
@@ -140,9 +171,11 @@ def chip_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_verilog(a: argparse.Namespace) -> int:
-    from hw.export import export_design
+    from hw.export import check_elaboration_size, export_design
     cfg = load_chip(a.config, chip_overrides(a))
+    check_elaboration_size(cfg)                        # before the weights are read
     weights = load_weights(a.weights, cfg)
+    check_writable(a.out, "--out")
     paths = export_design(cfg, Path(a.out), weights)
     for kind, p in paths.items():
         print(f"{kind:18s} {p}")
@@ -159,9 +192,11 @@ def seeds(text: str) -> list[int]:
 
 
 def cmd_synth(a: argparse.Namespace) -> int:
-    from hw.synth import SynthError, synthesize
+    from hw.synth import SynthError, check_size, synthesize
     cfg = load_chip(a.config, chip_overrides(a))
+    check_size(cfg, a.target)                          # before the weights are read or anything is built
     weights = load_weights(a.weights, cfg)
+    check_writable(a.out, "--out")
     if a.seeds:
         return _synth_seeds(a, cfg, weights)
     try:
@@ -225,16 +260,32 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_synth)
 
 
-def check_writable(path: str | Path, flag: str = "--out", is_dir: bool = True) -> Path:
-    """``path`` (a directory, or a file's directory) exists or can be made, and takes files — checked before
-    any long work, so nothing is lost at the end."""
+def check_writable(path: str | Path, flag: str = "--out", is_dir: bool = True,
+                   suffixes: tuple[str, ...] | None = None) -> Path:
+    """The one check of an output path, run before any long work so nothing is lost at the end: ``path``
+    (a directory, or with ``is_dir=False`` a file, whose suffix must then be one of ``suffixes`` if given)
+    exists or can be made, is of the right kind, and its directory takes files (a probe file is written
+    and removed: this catches read-only mounts, ``/proc``, ``/sys`` and full permissions alike, even for
+    root). Every refusal is a ConfigError naming ``flag``. Directories are created."""
+    text = str(path)
+    if not text.strip() or "\0" in text:
+        raise ConfigError(f"{flag} {text!r}: not a usable path")
     p = Path(path).expanduser()
+    if suffixes is not None and not is_dir and p.suffix.lower() not in suffixes:
+        raise ConfigError(f"{flag} {path}: expected a file ending in {' / '.join(suffixes)}")
     d = p if is_dir else p.parent
     try:
-        if d.exists() and not d.is_dir():
-            raise ConfigError(f"{flag} {path}: {d} is a file, not a directory")
+        if not is_dir and p.is_dir():
+            raise ConfigError(f"{flag} {path}: is a directory, expected a file name")
+        if not is_dir and p.exists() and not p.is_file():
+            raise ConfigError(f"{flag} {path}: exists and is not a regular file")
+        for a in (d, *d.parents):           # the nearest existing ancestor must be a directory
+            if a.exists() or a.is_symlink():
+                if not a.is_dir():
+                    raise ConfigError(f"{flag} {path}: cannot write there ({a} is a file, not a directory)")
+                break
         d.mkdir(parents=True, exist_ok=True)
-        probe = d / ".spikeloop-write-test"
+        probe = d / f".spikeloop-write-test.{os.getpid()}"
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as e:

@@ -8,7 +8,7 @@ from typing import Sequence
 import numpy as np
 
 from hw.bus import BusMap, offset_words, weight_words, write_hex_image
-from hw.config import ChipConfig, clog2
+from hw.config import ChipConfig, ConfigError, clog2
 
 TOPLEVEL = "spikeloop_core"
 
@@ -25,6 +25,38 @@ def check_family(family: str | None) -> str | None:
     return family
 
 
+#: the most memory bits (weights and membranes, :func:`memory_bits`) a design is elaborated with. Amaranth's
+#: elaboration and Verilog conversion take about 3 s and 5 MB per Mbit of memory (measured here: 1024x1024
+#: at 8 lanes, 8.4 Mbit, 29 s and 190 MB; 256x256 7 s), so this cap is about 6 minutes and 1 GB; the largest
+#: target part (the ECP5-85F) holds 4.4 Mbit in all, a 30th of it
+MAX_ELABORATION_BITS = 1 << 27
+
+
+def memory_bits(cfg: ChipConfig) -> dict[str, int]:
+    """The bits of the design's two large memories, a lower bound of what a build must store:
+    ``weights`` (:attr:`ChipConfig.weight_depth` words of ``lanes * weight_bits``) and ``membranes``
+    (:attr:`ChipConfig.state_depth` words of ``lanes * acc_bits``); ``total`` is their sum."""
+    w = cfg.weight_depth * cfg.lanes * cfg.weight_bits
+    m = cfg.state_depth * cfg.lanes * cfg.acc_bits
+    return {"weights": w, "membranes": m, "total": w + m}
+
+
+def describe_size(cfg: ChipConfig) -> str:
+    """``layer_sizes=(...) lanes=L w8 m16: memories of 8.4 Mbit (weights 8.4, membranes 0.02)``."""
+    b = memory_bits(cfg)
+    mb = lambda n: f"{n / 2**20:.3g}"
+    return (f"layer_sizes={cfg.layer_sizes} lanes={cfg.lanes} w{cfg.weight_bits} m{cfg.membrane_bits}: memories of "
+            f"{mb(b['total'])} Mbit (weights {mb(b['weights'])}, membranes {mb(b['membranes'])})")
+
+
+def check_elaboration_size(cfg: ChipConfig) -> None:
+    """Refuse, before elaboration starts, a design whose memories exceed :data:`MAX_ELABORATION_BITS`."""
+    if memory_bits(cfg)["total"] > MAX_ELABORATION_BITS:
+        raise ConfigError(f"{describe_size(cfg)}; a design is elaborated with at most "
+                          f"{MAX_ELABORATION_BITS / 2**20:.0f} Mbit (MAX_ELABORATION_BITS: about 6 min and 1 GB) "
+                          "— use fewer or smaller layers, or fewer weight bits")
+
+
 def verilog_text(cfg: ChipConfig, weights: Sequence[np.ndarray] | None = None,
                  threshold_offsets: Sequence[np.ndarray] | None = None, family: str | None = None) -> str:
     """Verilog of :class:`hw.core.LifCore` (module ``spikeloop_core``); weights become memory contents.
@@ -33,6 +65,7 @@ def verilog_text(cfg: ChipConfig, weights: Sequence[np.ndarray] | None = None,
     from types import SimpleNamespace
     from amaranth.back import verilog
     from hw.core import LifCore
+    check_elaboration_size(cfg)
     platform = SimpleNamespace(family=family, device=FAMILIES[check_family(family)]) if family else None
     return verilog.convert(LifCore(cfg, weights, threshold_offsets), name=TOPLEVEL, platform=platform)
 
@@ -42,6 +75,7 @@ def export_design(cfg: ChipConfig, out: Path, weights: Sequence[np.ndarray] | No
     """Write ``spikeloop_core.v``, ``weights.hex``, ``threshold_offsets.hex``, ``config.json`` and
     ``ports.md`` into ``out``; returns the paths by kind."""
     out = Path(out)
+    check_elaboration_size(cfg)
     out.mkdir(parents=True, exist_ok=True)
     if weights is not None:
         weights = cfg.check_weights(weights)

@@ -60,6 +60,41 @@ TARGETS = ("ice40-up5k", *ECP5_PARTS)
 #: LFE5U-12F, 12K LUTs, 32 EBR blocks = 576 kbit, 28 18x18 multipliers). A design is held to the data sheet.
 DATASHEET_LIMITS = {"ecp5-12k": {"logic_cells": 12000, "bram": 32, "dsp": 28, "die": "LFE5U-25F"}}
 
+#: Storage of each target's part, bits, from the data sheets — block RAM, SPRAM, distributed (LUT) RAM and one
+#: flip-flop per LUT: iCE40 UltraPlus (Lattice FPGA-DS-02008, table 1.1): UP5K 30 EBR x 4 kbit, 4 SPRAM x
+#: 256 kbit, 5280 LUTs, no distributed RAM; ECP5 (FPGA-DS-02012, table 1.1): LFE5U-12F/25F/45F/85F embedded
+#: memory 576/1008/1944/3744 kbit, distributed RAM 97/194/351/669 kbit, 12K/24K/44K/84K LUTs. A design whose
+#: memories (:func:`hw.export.memory_bits`, a lower bound) exceed it cannot fit and is refused before any build.
+PART_STORAGE_BITS = {
+    "ice40-up5k": 30 * 4096 + 4 * 256 * 1024 + 5280,
+    "ecp5-12k": (576 + 97) * 1024 + 12 * 1024,
+    "ecp5-25k": (1008 + 194) * 1024 + 24 * 1024,
+    "ecp5-45k": (1944 + 351) * 1024 + 44 * 1024,
+    "ecp5-85k": (3744 + 669) * 1024 + 84 * 1024,
+}
+
+
+def size_problem(cfg: ChipConfig, target: str) -> str | None:
+    """Why ``cfg`` cannot be built for ``target`` whatever the tools do (its memories exceed the part's
+    storage, :data:`PART_STORAGE_BITS`, or the elaboration cap), in one line; ``None`` if it may fit."""
+    from hw.export import describe_size, memory_bits
+    if target not in PART_STORAGE_BITS:
+        raise ConfigError(f"target={target!r}: allowed values are {', '.join(TARGETS)}")
+    need, have = memory_bits(cfg)["total"], PART_STORAGE_BITS[target]
+    if need > have:                     # every part holds far less than hw.export.MAX_ELABORATION_BITS
+        return (f"{describe_size(cfg)}; {target} holds {have / 2**20:.3g} Mbit in all (block RAM, SPRAM, "
+                "distributed RAM and flip-flops; PART_STORAGE_BITS) — use fewer or smaller layers, fewer weight "
+                "bits, or a larger --target")
+    return None
+
+
+def check_size(cfg: ChipConfig, target: str) -> None:
+    """:func:`size_problem` as a ConfigError (before elaboration starts)."""
+    why = size_problem(cfg, target)
+    if why:
+        raise ConfigError(why)
+
+
 _WHAT = {"logic_cells": "logic cells", "bram": "block RAMs", "dsp": "DSPs", "spram": "single-port RAMs"}
 
 # nextpnr's utilisation lines: resource name -> report field, per family
@@ -163,6 +198,7 @@ def synthesize(cfg: ChipConfig, target: str, out: Path, weights: Sequence[np.nda
     several per cent from seed to seed on the same netlist: ``bench/synth_seeds.py`` measures how much)."""
     from hw.board import BoardTop
     from hw.core import WeightMemory
+    check_size(cfg, target)
     if router not in ROUTERS:
         raise ConfigError(f"router={router!r}: allowed values are {', '.join(ROUTERS)}")
     if seed is not None and not (isinstance(seed, int) and 1 <= seed < 2 ** 31):

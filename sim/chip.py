@@ -155,6 +155,9 @@ def make_chip(cfg: ChipConfig, backend: str = "fast", **kwargs) -> Chip:
         return FastChip(cfg)
     if backend == "async":
         return AsyncChip(cfg, **kwargs)
+    if backend in ("amaranth", "icarus", "verilator"):
+        from hw.export import check_elaboration_size
+        check_elaboration_size(cfg)                 # the RTL of a huge chip would take hours to elaborate
     if backend == "amaranth":
         from sim.amaranth_sim import AmaranthChip
         return AmaranthChip(cfg, **kwargs)

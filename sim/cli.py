@@ -18,7 +18,8 @@ def cmd_run(a: argparse.Namespace) -> int:
     cfg = load_chip(a.config, chip_overrides(a))
     check_memory(cfg, a.batch, a.steps)                 # refuse before the weights are even drawn
     if a.raster:
-        check_writable(a.raster, "--raster", is_dir=False)
+        from sim.plots import FIGURE_SUFFIXES
+        check_writable(a.raster, "--raster", is_dir=False, suffixes=FIGURE_SUFFIXES)
     kwargs = {"port": a.port, "baud": a.baud} if a.backend == "board" else {}
     if a.vcd:
         if a.backend not in VCD_BACKENDS:
@@ -70,7 +71,7 @@ def register(sub) -> None:
     p.add_argument("--seed", type=number(int, 0, 2**32 - 1), default=0)
     p.add_argument("--clock-mhz", dest="clock_mhz", type=number(float, 0, 10_000, open_low=True), default=100.0,
                    help="clock for the latency figures, MHz (> 0)")
-    p.add_argument("--raster", help="write a spike raster of sample 0 to this PNG")
+    p.add_argument("--raster", help="write a spike raster of sample 0 to this PNG (or .pdf / .svg)")
     p.add_argument("--vcd", help=f"write the core's waveforms to this VCD file ({', '.join(VCD_BACKENDS)} backends)")
     p.add_argument("--no-neurobench", dest="no_neurobench", action="store_true",
                    help="skip the NeuroBench metrics (they run an snnTorch mirror of the network)")

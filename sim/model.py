@@ -33,7 +33,23 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from hw.config import ChipConfig, ConfigError
+from hw.config import COUNTER_BITS, ChipConfig, ConfigError
+
+#: the largest value a performance counter holds: the chip's counters saturate there
+COUNTER_MAX = (1 << COUNTER_BITS) - 1
+
+
+def saturate_counters(counters: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Every counter capped at :data:`COUNTER_MAX` (in place), as the RTL's ``PerformanceCounters`` do.
+
+    The chip adds non-negative increments each cycle and holds at ``2**COUNTER_BITS - 1``, so its count is
+    ``min(total, COUNTER_MAX)`` of the exact total a model computes in int64."""
+    values = [v for v in counters.values() if v is not None and np.size(v)]
+    if values and np.concatenate(values, axis=None).max() > COUNTER_MAX:    # one array call on the hot path
+        for name, v in counters.items():
+            if v is not None:
+                counters[name] = np.minimum(v, COUNTER_MAX)
+    return counters
 
 
 @dataclass
@@ -46,12 +62,20 @@ class ChipResult:
     ``state[l]``: int64 ``(B, T, N_{l+1})`` stored membrane state after step ``t`` (after leak and reset),
     or ``None`` when the backend was asked not to record it.
     ``counters``: name -> int64 ``(B,)`` per-sample counters, the names of
-    :attr:`hw.config.ChipConfig.counter_names`. ``cycles`` is ``counters["cycles"]``.
+    :attr:`hw.config.ChipConfig.counter_names`, saturated at :data:`COUNTER_MAX` like the chip's 32-bit
+    counters (every backend's result goes through :func:`saturate_counters`). ``cycles`` is
+    ``counters["cycles"]``.
+
+    Every array is the result's own: none is a view of a backend's scratch memory, so a later run never
+    changes a result already returned.
     """
 
     spikes: list[np.ndarray]
     state: list[np.ndarray] | None
     counters: dict[str, np.ndarray]
+
+    def __post_init__(self):
+        saturate_counters(self.counters)
 
     @property
     def output(self) -> np.ndarray:
@@ -401,9 +425,11 @@ class FastModel:
             s, u = rec(l, h, record_state)
             if s.dtype != bool:
                 s = np.not_equal(s, 0, out=_scratch.get(("spk_b", l), s.shape, bool))
-            spk.append(np.ascontiguousarray(s.transpose(1, 0, 2)))
+            # always a copy: with B == 1 or T == 1 the transposed scratch is already contiguous, and
+            # ascontiguousarray would hand out the scratch memory itself (the next run overwrites it)
+            spk.append(s.transpose(1, 0, 2).copy())
             if record_state:
-                st.append(u.transpose(1, 0, 2).astype(np.int64, order="C"))
+                st.append(u.transpose(1, 0, 2).astype(np.int64, order="C", copy=True))
             events.append(np.count_nonzero(spk[l], axis=(1, 2)))
             inp = s
         c = {name: np.zeros(B, np.int64) for name in cfg.counter_names}

@@ -7,6 +7,9 @@ import numpy as np
 
 from sim.model import ChipResult
 
+#: the figure formats :func:`raster` writes (matplotlib's Agg backend; the suffix picks the format)
+FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
+
 
 def raster(result: ChipResult, path: str | Path, sample: int = 0, title: str = "") -> Path:
     """One panel per layer the backend reports (hidden layers: fast model only), neuron vs time step."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hw.cli import chip_arguments, chip_overrides, check_writable, load_chip, load_programme, number
+from hw.cli import chip_arguments, chip_overrides, check_writable, load_chip, load_programme, number, read_table
 from hw.config import ConfigError
 from sim.chip import BACKENDS
 from train.quant import SCALES
@@ -28,8 +28,12 @@ def _method_params():
     return out
 
 
+#: sections of a config file besides ``[chip]`` (a study's config is a valid ``train --config``)
+SECTIONS = {"data", "faults", "study", "search", "device", "hardware"}
+
+
 def cmd_train(a: argparse.Namespace) -> int:
-    from train.config import TrainConfig, default_chip
+    from train.config import DATA_FIELDS, TrainConfig, data_table, default_chip
     from train.run import load_split, run_training
     from sim.faults import Faults
     params = {}
@@ -41,18 +45,33 @@ def cmd_train(a: argparse.Namespace) -> int:
             raise ConfigError(f"--{name.replace('_', '-')} applies to method {' / '.join(methods)}, "
                               f"not to --method {a.method}")
         params[name] = v
-    faults = Faults(seed=a.seed, **{k: getattr(a, k) for k in FAULT_LIMITS})
-    tc = TrainConfig(method=a.method, dataset=a.dataset, data_path=a.data_path, encoder=a.encoder, steps=a.steps,
-                     train_size=a.train_size, theta=a.theta, surrogate=a.surrogate,
-                     surrogate_scale=a.surrogate_scale, quantiser=a.quantiser, params=params, faults=faults, backend=a.backend, seed=a.seed,
-                     threads=a.threads)
+    # a --config file's [data] and [faults] tables (a study's config works as it is); flags override them
+    data, fault_table, table = {}, {}, {}
+    if a.config:
+        table = read_table(a.config)
+        data = data_table(table.get("data", {}))
+        fault_table = table.get("faults", {})
+        if not isinstance(fault_table, dict):
+            raise ConfigError(f"--config {a.config}: faults={fault_table!r}: expected a table ([faults])")
+    for k in DATA_FIELDS:
+        if getattr(a, k) is not None:
+            data[k] = getattr(a, k)
+    fault_table = {k: v for k, v in fault_table.items() if k != "seed"} | {
+        k: getattr(a, k) for k in FAULT_LIMITS if getattr(a, k) is not None}
+    faults = Faults.from_dict({"seed": a.seed} | fault_table)
+    tc = TrainConfig(method=a.method, **data, theta=a.theta, surrogate=a.surrogate,
+                     surrogate_scale=a.surrogate_scale, quantiser=a.quantiser, params=params, faults=faults,
+                     backend=a.backend, seed=a.seed, threads=a.threads)
     if a.out:
         check_writable(a.out, "--out", is_dir=False)
     split = load_split(tc)
     overrides = chip_overrides(a)
-    if a.config or overrides:
-        base = None if a.config else default_chip(tc.dataset, split.n_features, split.n_classes)
-        tc = tc.replace(chip=load_chip(a.config, overrides, base=base))
+    # the chip: the file's [chip] table, or its top-level fields; a file of other sections only (a study's
+    # [data], [faults], ...) leaves the dataset's default chip
+    chip_file = a.config if a.config and ("chip" in table or not set(table) & SECTIONS) else None
+    if chip_file or overrides:
+        base = None if chip_file else default_chip(tc.dataset, split.n_features, split.n_classes)
+        tc = tc.replace(chip=load_chip(chip_file, overrides, base=base))
     cfg = tc.chip_for(split.n_features, split.n_classes)
     print(f"chip {cfg.layer_sizes} lanes={cfg.lanes} w{cfg.weight_bits}/m{cfg.membrane_bits} "
           f"beta={[round(b, 4) for b in cfg.beta_effective]} reset={cfg.reset}; {tc.method} {dict(tc.params)}")
@@ -122,13 +141,15 @@ def register(sub) -> None:
                        description=f"Methods — {methods}.")
     chip_arguments(p)
     p.add_argument("--method", default="mh", choices=list(TRAINERS))
-    p.add_argument("--dataset", default="breast_cancer", choices=list(DATASETS),
-                   help="; ".join(f"{d.name}: {d.description}" for d in DATASETS.values()))
+    p.add_argument("--dataset", choices=list(DATASETS),
+                   help="default: the --config file's [data] dataset, else breast_cancer; " +
+                        "; ".join(f"{d.name}: {d.description}" for d in DATASETS.values()))
     p.add_argument("--data-path", dest="data_path", help="local files of datasets that need them (nmnist, svhn)")
     p.add_argument("--backend", default="fast", choices=[b for b in BACKENDS if b != "board"],
                    help="chip in the loop (a board is used from Python: make_chip(cfg, 'board', port=...))")
-    p.add_argument("--steps", type=number(int, 1, 10000), default=16, help="time steps per sample (1..10000)")
-    p.add_argument("--encoder", default="rate", choices=list(ENCODERS))
+    p.add_argument("--steps", type=number(int, 1, 10000),
+                   help="time steps per sample (1..10000; default: [data] steps, else 16)")
+    p.add_argument("--encoder", choices=list(ENCODERS), help="default: [data] encoder, else rate")
     p.add_argument("--theta", type=number(float, 0, 100, open_low=True), default=1.0,
                    help="software threshold (the chip threshold in LSBs follows from quantisation)")
     p.add_argument("--surrogate", default="atan", choices=list(SURROGATES))
@@ -145,8 +166,8 @@ def register(sub) -> None:
                             f"{param.default if param.default is not None else 'see help'}]")
     g = p.add_argument_group("faults the trainer is not told about")
     for name, (lo, hi) in FAULT_LIMITS.items():
-        g.add_argument(f"--{name.replace('_', '-')}", dest=name, type=number(float, lo, hi), default=0.0,
-                       help=f"{lo:g}..{hi:g}")
+        g.add_argument(f"--{name.replace('_', '-')}", dest=name, type=number(float, lo, hi),
+                       help=f"{lo:g}..{hi:g} (default: the --config file's [faults], else 0)")
     p.add_argument("--seed", type=number(int, 0, 2**32 - 1), default=0)
     p.add_argument("--threads", type=number(int, 1, 256), default=1,
                    help="torch threads for the software network (1..256; small networks are fastest with 1)")

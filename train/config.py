@@ -29,6 +29,20 @@ from train.trainers import TRAINERS, get_trainer
 #: hidden-layer width of the default chip per dataset (``dataset -> hidden``; others: 64)
 DEFAULT_HIDDEN = {"breast_cancer": 16}
 
+#: the fields of a config file's ``[data]`` table: :class:`TrainConfig` fields, read by ``spikeloop train
+#: --config`` and by a study's config alike
+DATA_FIELDS = ("dataset", "data_path", "steps", "encoder", "train_size")
+
+
+def data_table(d, where: str = "data") -> dict:
+    """A ``[data]`` table checked for unknown fields (the values are checked by :class:`TrainConfig`)."""
+    if not isinstance(d, Mapping):
+        raise ConfigError(f"[{where}]: expected a table, got {d!r}")
+    unknown = set(d) - set(DATA_FIELDS)
+    if unknown:
+        raise ConfigError(f"[{where}]: unknown fields {sorted(unknown)}; allowed: {sorted(DATA_FIELDS)}")
+    return dict(d)
+
 
 
 

@@ -132,9 +132,15 @@ def split_dataset(x: np.ndarray, y: np.ndarray, seed: int = 0, val_frac: float =
     check_xy(x, y, name or "data", spikes)
     if not (0 < val_frac < 1 and 0 < test_frac < 1 and val_frac + test_frac < 1):
         raise ConfigError(f"val_frac={val_frac}, test_frac={test_frac}: each in (0, 1) with sum < 1")
-    x_rest, x_test, y_rest, y_test = train_test_split(x, y, test_size=test_frac, random_state=seed, stratify=y)
-    x_train, x_val, y_train, y_val = train_test_split(
-        x_rest, y_rest, test_size=val_frac / (1 - test_frac), random_state=seed + 1, stratify=y_rest)
+    try:
+        x_rest, x_test, y_rest, y_test = train_test_split(x, y, test_size=test_frac, random_state=seed, stratify=y)
+        x_train, x_val, y_train, y_val = train_test_split(
+            x_rest, y_rest, test_size=val_frac / (1 - test_frac), random_state=seed + 1, stratify=y_rest)
+    except ValueError as e:         # sklearn: too few samples of a class for a stratified split
+        counts = np.bincount(y - y.min()) if len(y) else np.zeros(1, np.int64)
+        raise ConfigError(f"{name or 'data'}: {len(x)} samples, the smallest of {np.count_nonzero(counts)} classes "
+                          f"has {counts[counts > 0].min()}: too few for a stratified train/validation/test split "
+                          f"({str(e).splitlines()[0][:100]})")
     n_classes = int(y.max()) + 1
     if train_size is not None:
         if not n_classes <= train_size <= len(x_train):

@@ -20,7 +20,10 @@ NMNIST_SIZE = 34
 
 def read_nmnist_events(path: str | Path) -> np.ndarray:
     """Events of one N-MNIST file as a structured array with fields x, y, p, t (µs)."""
-    raw = np.fromfile(path, dtype=np.uint8)
+    try:
+        raw = np.fromfile(path, dtype=np.uint8)
+    except OSError as e:
+        raise ConfigError(f"N-MNIST: cannot read {path} ({e.strerror or type(e).__name__})")
     if raw.size % 5:
         raise ConfigError(f"{path}: size {raw.size} is not a multiple of 5 bytes (not an N-MNIST event file)")
     raw = raw.reshape(-1, 5).astype(np.uint32)
@@ -68,10 +71,26 @@ def load_svhn(path: str | Path, pool: int = 1, limit: int | None = None, colour:
     from scipy.io import loadmat
     if not Path(path).exists():
         raise ConfigError(f"SVHN: no file {path}")
-    m = loadmat(path)
+    if not Path(path).is_file():
+        raise ConfigError(f"SVHN: {path} is not a file (expected a cropped-digits .mat file, e.g. train_32x32.mat)")
+    try:
+        m = loadmat(path, appendmat=False)
+    except MemoryError:
+        raise
+    except Exception as e:          # MatReadError, ValueError (unknown version), NotImplementedError (v7.3), ...
+        raise ConfigError(f"SVHN: {path} is not a readable MATLAB .mat file of the cropped-digits format "
+                          f"({type(e).__name__}: {str(e).splitlines()[0][:120] if str(e) else ''})")
     if "X" not in m or "y" not in m:
         raise ConfigError(f"SVHN: {path} lacks the X and y arrays of the cropped-digits format")
-    X, y = m["X"], m["y"].reshape(-1).astype(np.int64)
+    X, y = np.asarray(m["X"]), np.asarray(m["y"])
+    if X.dtype.kind not in "uif" or y.dtype.kind not in "uif":
+        raise ConfigError(f"SVHN: {path}: X and y must be numeric arrays (got {X.dtype} and {y.dtype})")
+    y = y.reshape(-1)
+    if y.size and (y.min() < 0 or y.max() > 10 or np.any(y != np.round(y))):
+        raise ConfigError(f"SVHN: {path}: labels y must be integers 0..10 (10 meaning digit 0)")
+    y = y.astype(np.int64)
+    if y.size == 0:
+        raise ConfigError(f"SVHN: {path} holds no samples")
     if X.ndim != 4 or X.shape[:3] != (32, 32, 3) or X.shape[3] != len(y):
         raise ConfigError(f"SVHN: X has shape {X.shape}, expected (32, 32, 3, N) with N = {len(y)}")
     n = min(len(y), limit or len(y))

@@ -6,7 +6,7 @@ from contextlib import contextmanager
 from typing import Callable
 
 from hw.config import ChipConfig
-from sim.chip import make_chip
+from sim.chip import check_memory, make_chip
 from sim.faults import Faults, FaultyChip
 from train.common import Encoded, TrainResult, check_fit
 from train.config import TrainConfig, default_chip
@@ -23,9 +23,17 @@ def prepare(tc: TrainConfig, split: Split | None = None) -> tuple[ChipConfig, En
     """The chip and the encoded data of ``tc``, checked against each other (before any training)."""
     split = split or load_split(tc)
     cfg = tc.chip_for(split.n_features, split.n_classes)
+    check_chip_memory(cfg, max(len(split.x_train), len(split.x_val), len(split.x_test)), tc.steps)
     data = Encoded.from_split(split, steps=tc.steps, encoder=tc.encoder, seed=tc.seed)
     check_fit(cfg, data)
     return cfg, data
+
+
+def check_chip_memory(cfg: ChipConfig, samples: int, steps: int) -> None:
+    """:func:`sim.chip.check_memory` for a training run, before any long work: a trainer hands the chip at
+    most one part of the data at once (MH: the whole training part; every method: the validation and the
+    test part), so ``samples`` is the largest part."""
+    check_memory(cfg, samples, steps)
 
 
 def run_training(tc: TrainConfig, data: Encoded | None = None, split: Split | None = None, progress: bool = True,
@@ -36,6 +44,7 @@ def run_training(tc: TrainConfig, data: Encoded | None = None, split: Split | No
         cfg, data = prepare(tc, split)
     else:
         cfg = tc.chip_for(data.x_train.shape[2], data.n_classes)
+        check_chip_memory(cfg, max(len(data.x_train), len(data.x_val), len(data.x_test)), tc.steps)
         check_fit(cfg, data)
     # the asynchronous mode's event order is part of the chip instance: seeded like its fault draws
     chip = make_chip(cfg, tc.backend, **({"seed": tc.faults.seed} if tc.backend == "async" else {}))

@@ -16,15 +16,27 @@ from hw.config import ConfigError
 
 def _study_config(a: argparse.Namespace):
     from tune.config import StudyConfig
-    return StudyConfig.load(a.config, {"storage": a.storage, "name": a.name, "n_trials": getattr(a, "n_trials", None),
-                                       "out": getattr(a, "out", None)})
+    sc = StudyConfig.load(a.config, {"storage": a.storage, "name": a.name, "n_trials": getattr(a, "n_trials", None),
+                                     "out": getattr(a, "out", None),
+                                     "max_consecutive_failures": getattr(a, "max_failures", None)})
+    a.storage_url = sc.storage                  # for the one-line storage errors of main()
+    return sc
+
+
+def _no_feasible_line(study) -> str | None:
+    from tune.objective import feasible
+    done = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
+    if done and not any(feasible(t) for t in done):
+        return (f"spikeloop: study {study.study_name!r}: no feasible trial yet ({len(done)} complete, none beats "
+                "the majority class by the margin): the report lists them, without a best trial or Pareto front")
+    return None
 
 
 def cmd_study_run(a: argparse.Namespace) -> int:
     from tune.report import pareto_trials, write_report
-    from tune.study import run_study
+    from tune.study import missing_trials, run_study
     sc = _study_config(a)
-    study = run_study(sc, jobs=a.jobs)
+    study = run_study(sc, jobs=a.jobs, new=a.new)
     done = [t for t in study.trials if t.state.name == "COMPLETE"]
     print(f"study {sc.name!r} in {sc.storage}: {len(done)} complete, "
           f"{sum(t.state.name == 'PRUNED' for t in study.trials)} pruned, "
@@ -34,8 +46,17 @@ def cmd_study_run(a: argparse.Namespace) -> int:
         theta = t.params.get("theta", t.params.get("threshold", 0))
         print(f"  Pareto trial {t.number}: {t.params.get('method')}/{t.params.get('surrogate')} "
               f"beta={t.params.get('beta', 0):.3f} theta={theta:.3f} -> ({vals})")
-    paths = write_report(study, sc.out / "report")
-    print(f"report: {paths['markdown']}")
+    line = _no_feasible_line(study)
+    if line:
+        print(line, file=sys.stderr)
+    if done:
+        paths = write_report(study, sc.out / "report")
+        print(f"report: {paths['markdown']}")
+    short = missing_trials(study, sc.n_trials)
+    if short:
+        print(f"spikeloop: study {sc.name!r} stopped {short} trial(s) short of n_trials = {sc.n_trials}; completed "
+              "trials are kept (run the same command again to go on)", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -44,8 +65,12 @@ def cmd_study_report(a: argparse.Namespace) -> int:
     from tune.report import write_report
     from tune.study import existing_study
     sc = _study_config(a)
+    study = existing_study(sc)                    # before any folder is made
     out = check_writable(a.report_dir or sc.out / "report", "--report-dir")
-    for kind, p in write_report(existing_study(sc), out).items():
+    line = _no_feasible_line(study)
+    if line:
+        print(line, file=sys.stderr)
+    for kind, p in write_report(study, out).items():
         print(f"{kind:15s} {p}")
     return 0
 
@@ -93,7 +118,12 @@ def register(sub) -> None:
             p.add_argument("--n-trials", type=number(int, 1, 100000), dest="n_trials",
                            help="total trials the study should have (1..100000)")
             p.add_argument("--jobs", type=number(int, 1, 256), default=1, help="worker processes here (1..256)")
-            p.add_argument("--out", help="artefact directory")
+            p.add_argument("--out", help="artefact directory (default runs/<name>)")
+            p.add_argument("--max-consecutive-failures", dest="max_failures", type=number(int, 1, 100000),
+                           help="stop after this many failed trials in a row (1..100000; "
+                                "[study] max_consecutive_failures, default 3)")
+            p.add_argument("--new", action="store_true",
+                           help="delete an existing study of this name (its trials) and start again")
         elif name == "report":
             p.add_argument("--report-dir")
         elif name == "dashboard":
@@ -134,6 +164,10 @@ def cmd_dse(a: argparse.Namespace) -> int:
                membrane_bits=tuple(a.membrane_bits), overlap=tuple(a.overlap),
                targets=targets, clock_mhz=a.clock_mhz, batch=a.batch,
                steps=a.steps, density=a.density, seed=a.seed, seeds=tuple(a.seeds or ()), power=a.power)
+    from hw.synth import size_problem
+    too_big = [size_problem(c, t) for c in sw.configs() for t in targets]
+    if all(too_big):                    # nothing could be built: refuse before any synthesis or scoring
+        raise ConfigError(min(too_big, key=len))
     out = check_writable(a.out, "--out")
     rows = run_dse(sw, out, jobs=a.jobs, progress=not a.no_progress, storage=a.storage, study=a.study)
     print("\n".join(format_table(rows)))
@@ -220,19 +254,15 @@ def main(argv: list[str] | None = None) -> int:
         import optuna
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    from train.surrogates import TrainingDiverged
+    from tune.errors import explain
     try:
         return a.func(a)
-    except ConfigError as e:
-        print(f"spikeloop: error: {e}", file=sys.stderr)
-        return 2
-    except TrainingDiverged as e:
-        print(f"spikeloop: training diverged: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt as e:
-        print(f"spikeloop: interrupted{': ' + str(e) if str(e) else ''}; completed work is kept "
-              "(run the same command again to resume a study)", file=sys.stderr)
-        return 130
+    except BaseException as e:            # the one place an exception becomes the line a user sees
+        known = explain(e, getattr(a, "storage_url", None))
+        if known is None:
+            raise
+        print(known[1], file=sys.stderr)
+        return known[0]
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Study configuration: a TOML file with validated fields (every error names the field and its range).
 
-Sections: ``[study]`` (name, storage, n_trials, sampler, objective, weights, seed, out), ``[data]``
+Sections: ``[study]`` (name, storage, n_trials, sampler, objective, weights, seed, out — default
+``runs/<name>`` —, max_consecutive_failures), ``[data]``
 (dataset, data_path, steps, encoder, train_size), ``[faults]`` (the chip's non-idealities the trainers are
 not told about; see :mod:`sim.faults`), ``[chip]`` (ChipConfig fields, also ``input_shape`` and ``layers`` of a
 conv chip, see ``docs/chip.md``; beta is searched, the chip threshold follows from the software threshold
@@ -15,6 +16,8 @@ base :class:`train.config.TrainConfig`; each trial replaces what it searches.
 """
 from __future__ import annotations
 
+import json
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +43,21 @@ COMMON = {
 }
 RENAMED = {"threshold": "theta"}
 
+#: a study name: it names the study in its storage, the default output folder ``runs/<name>`` and the progress
+#: line, so it is one safe folder name (no path separators, no leading dot, no spaces or control characters)
+NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+=@,-]*")
+NAME_MAX = 100
+
+
+def check_name(name, where: str = "study.name") -> str:
+    """``name`` if it is a safe study name, else a ConfigError naming the rule (one source for every command)."""
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"{where}={name!r}: expected a non-empty string")
+    if len(name) > NAME_MAX or not NAME_RE.fullmatch(name):
+        raise ConfigError(f"{where}={name!r}: allowed are 1..{NAME_MAX} characters of letters, digits and "
+                          "_ . + = @ , - (not starting with . + = @ , -); the name is also a folder name")
+    return name
+
 DEFAULT_TOML = """
 [study]
 name = "spikeloop"
@@ -48,7 +66,7 @@ n_trials = 12
 sampler = "nsga2"
 objective = "multi"
 seed = 0
-out = "runs/spikeloop"
+max_consecutive_failures = 3
 
 [data]
 dataset = "breast_cancer"
@@ -157,6 +175,7 @@ class StudyConfig:
     fits: str | None = None         # [hardware]: a part the design must fit (a constraint), or None
     synth_cache: Path | None = None
     clock: str = "device"           # "fmax": latency at the post-route Fmax on `fits`; "device": [device]
+    max_consecutive_failures: int = 3   # the study stops after this many failed trials in a row (per worker)
 
     # the base training config's parts, by their old names
     dataset = property(lambda self: self.train.dataset)
@@ -214,13 +233,17 @@ class StudyConfig:
         for k, v in (overrides or {}).items():
             if v is not None:
                 st[k] = v
-        _check_keys(st, ("name", "storage", "n_trials", "sampler", "objective", "weights", "seed", "out"), "study")
+        _check_keys(st, ("name", "storage", "n_trials", "sampler", "objective", "weights", "seed", "out",
+                         "max_consecutive_failures"), "study")
         _check_keys(da, ("dataset", "data_path", "steps", "encoder", "train_size"), "data")
-        name, storage, out = st.get("name", "spikeloop"), st.get("storage", "sqlite:///runs/spikeloop.db"), \
-            st.get("out", "runs/spikeloop")
-        for key, v in (("name", name), ("storage", storage), ("out", out)):
+        name = check_name(st.get("name", "spikeloop"), "--name" if (overrides or {}).get("name") else "study.name")
+        storage, out = st.get("storage", "sqlite:///runs/spikeloop.db"), st.get("out", f"runs/{name}")
+        for key, v in (("storage", storage), ("out", out)):
             if not isinstance(v, str) or not v.strip():
                 raise ConfigError(f"study.{key}={v!r}: expected a non-empty string")
+        if "\n" in storage or "\r" in storage or "\x00" in storage:
+            raise ConfigError(f"study.storage={storage!r}: a storage URL is one line")
+        max_failures = check_int("study.max_consecutive_failures", st.get("max_consecutive_failures", 3), 1, 100000)
         n_trials = check_int("study.n_trials", st.get("n_trials", 12), 1, 100000)
         seed = check_int("study.seed", st.get("seed", 0), 0, 2**31 - 1)
         sampler = check_choice("study.sampler", st.get("sampler", "nsga2"), SAMPLERS)
@@ -258,6 +281,8 @@ class StudyConfig:
             trainer = TRAINERS[m]
             _check_keys(md, trainer.param_names, f"search.{m}")
             method_ranges[m] = {k: _range(trainer.param(k), v, f"search.{m}") for k, v in md.items()}
+        if "mh" in method_ranges:
+            _check_mh_ranges(method_ranges["mh"])
         lanes = se.get("lanes")
         if lanes is not None and (not isinstance(lanes, list) or not lanes or
                                   not all(isinstance(x, int) and not isinstance(x, bool) and 1 <= x <= 64
@@ -291,4 +316,75 @@ class StudyConfig:
                    method_ranges=method_ranges, lanes=tuple(lanes) if lanes else None,
                    weight_bits=tuple(wbits) if wbits else None,
                    overlap=tuple(dict.fromkeys(overlap)) if overlap else None, fits=fits,
-                   synth_cache=Path(cache).expanduser().resolve(), clock=clock)
+                   synth_cache=Path(cache).expanduser().resolve(), clock=clock, max_consecutive_failures=max_failures)
+
+    def identity(self) -> dict:
+        """What a study's trials were measured against — the data and its split (dataset, path, steps, encoder,
+        train size, seed), the chip, the faults, the device profile, the objective (and its weights) and the
+        hardware constraint — as flat ``section.field`` -> JSON value. A study remembers it when created and
+        refuses to be resumed with another (:func:`tune.study.open_study`); the search space, trial count,
+        sampler, storage and output folder may change between runs."""
+        t = self.train.to_dict()
+        flat = {f"data.{k}": t.get(k) for k in ("dataset", "data_path", "steps", "encoder", "train_size")}
+        flat["study.seed"] = self.seed
+        flat["train.quantiser"] = t.get("quantiser")
+        flat["train.backend"] = t.get("backend")
+        for k, v in t.get("faults", {}).items():
+            flat[f"faults.{k}"] = v
+        for k, v in (t.get("chip") or {}).items():
+            if k not in ("beta", "threshold"):        # searched per trial (beta, theta)
+                flat[f"chip.{k}"] = v
+        for k, v in _as_dict(self.device).items():
+            flat[f"device.{k}"] = v
+        flat["study.objective"] = self.objective
+        if self.objective == "weighted":
+            flat["study.weights"] = dict(sorted(self.weights.items()))
+        flat["hardware.fits"] = self.fits
+        flat["hardware.clock"] = self.clock
+        return json.loads(json.dumps(flat, sort_keys=True, default=_jsonable))
+
+
+def _as_dict(obj) -> dict:
+    import dataclasses
+    if hasattr(obj, "to_dict"):
+        return dict(obj.to_dict())
+    return dataclasses.asdict(obj)
+
+
+def _jsonable(v):
+    if isinstance(v, Path):
+        return str(v)
+    if isinstance(v, (tuple, set, frozenset)):
+        return list(v)
+    if hasattr(v, "item"):                # numpy scalars
+        return v.item()
+    return repr(v)
+
+
+def _check_mh_ranges(r: dict) -> None:
+    """Every (iters, burn_in, thin) the sampler can draw must be a valid chain — checked at the worst draw
+    (fewest iters, most burn-in, widest thinning) by the chain's own rule (:func:`train.mh.check_mh`), so a
+    study never starts with ranges that fail at its first MH trial."""
+    iters, burn, thin = r.get("iters"), r.get("burn_in"), r.get("thin")
+    from train.trainers import TRAINERS
+    p = {x.name: x.default for x in TRAINERS["mh"].params}
+    lo = int(iters.low) if iters else p["iters"]
+    burn_hi = int(burn.high) if burn else lo // 2
+    thin_hi = int(thin.high) if thin else p["thin"]
+    text = lambda x: "unset" if x is None else (f"{x.low:g}" if x.fixed else f"[{x.low:g}, {x.high:g}]")
+    from train.mh import check_mh
+    try:                                    # the chain's own rule decides, at the worst draw
+        check_mh(**(p | {"iters": lo, "burn_in": burn_hi, "thin": thin_hi}))
+        return
+    except ConfigError as e:
+        rule = str(e)
+    if burn is not None and not burn_hi < lo:
+        raise ConfigError(f"search.mh.burn_in={text(burn)} with search.mh.iters={text(iters)}: every burn_in "
+                          f"drawn must be below every iters drawn — allowed burn_in range is 0..{lo - 1}")
+    if not thin_hi <= lo - burn_hi:
+        raise ConfigError(f"search.mh.thin={text(thin) if thin else str(thin_hi) + ' (default)'} with "
+                          f"search.mh.iters={text(iters)} and search.mh.burn_in="
+                          f"{text(burn) if burn else 'iters/2'}: thin must not exceed iters - burn_in at any draw — "
+                          f"allowed thin range is 1..{max(1, lo - burn_hi)}"
+                          + ("" if lo - burn_hi >= 1 else " (lower burn_in first)"))
+    raise ConfigError(f"search.mh at its worst draw (iters={lo}, burn_in={burn_hi}, thin={thin_hi}): {rule}")

@@ -30,7 +30,7 @@ def make_dashboard(sc: StudyConfig, port: int):
     """A WSGI server (not yet serving) of optuna-dashboard over ``sc.storage``; the study must exist."""
     from optuna_dashboard import wsgi
     existing_study(sc)                           # a clear error for a wrong --storage/--name
-    app = wsgi(storage_for(sc.storage))
+    app = wsgi(storage_for(sc.storage, create=False))
     try:
         return make_server(HOST, port, app, handler_class=_QuietHandler)
     except OSError as e:

@@ -88,8 +88,12 @@ def synth_cached(cfg: ChipConfig, target: str, cache: Path, synth: Callable | No
     ``synth`` replaces :func:`hw.synth.synthesize` (tests); ``seed`` is nextpnr's placement seed (None: its default).
     The record is written atomically (a temporary file renamed over it), so a reader — or a worker killed
     mid-build — never leaves or sees a torn entry."""
-    from hw.synth import SynthError, synthesize
+    from hw.synth import SynthError, size_problem, synthesize
     check_target(target)
+    too_big = size_problem(cfg, target)
+    if too_big:                                     # found without a build: not cached
+        return {"status": "does_not_fit", "message": too_big, "cached": False, "seconds": 0.0, "target": target,
+                "seed": seed}
     path = cache_path(cache, cfg, target, seed)
     if path.exists():
         try:

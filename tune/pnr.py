@@ -49,7 +49,10 @@ def build_key(structure_hash: str, target: str, seed: int | None, rtl: str) -> s
 def open_queue(storage: str, name: str = STUDY, heartbeat: int | None = None, grace: int | None = None) -> optuna.Study:
     """The build study in ``storage`` (created if missing), with heartbeats and the retry of stale trials."""
     import warnings
-    from tune.study import storage_for
+    from tune.study import MEMORY_URLS, storage_for
+    if storage in MEMORY_URLS:
+        raise ConfigError(f"--storage {storage}: the build queue needs a database that worker processes share "
+                          "(an sqlite:///file.db or a postgresql:// URL), not memory")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         retry = optuna.storages.RetryHeartbeatStaleTrialCallback()

@@ -45,10 +45,11 @@ def _front(trials):
 
 def pareto_trials(study: optuna.Study) -> list:
     """Feasible completed trials on the Pareto front (multi-objective), or the best trial (weighted)."""
-    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    if len(study.directions) != 3:
-        return [study.best_trial] if done else []
-    return _front([t for t in done if feasible(t)])
+    done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if feasible(t)]
+    if len(study.directions) != 3:       # weighted: the best feasible trial (none: no best trial yet)
+        sign = 1 if study.direction == optuna.study.StudyDirection.MAXIMIZE else -1
+        return [max(done, key=lambda t: sign * t.value)] if done else []
+    return _front(done)
 
 
 def _fmt(v):
@@ -72,6 +73,17 @@ def _save(fig, ax, path: Path, xlabel: str, title: str) -> Path:
 
 
 def write_report(study: optuna.Study, out: Path) -> dict[str, Path]:
+    """The report's files in ``out``; a write that fails without naming its file (a full disk on flush)
+    is re-raised naming the report folder."""
+    try:
+        return _write_report(study, out)
+    except OSError as e:
+        if e.filename is None and e.errno is not None:
+            raise OSError(e.errno, e.strerror or str(e), str(out)) from e
+        raise
+
+
+def _write_report(study: optuna.Study, out: Path) -> dict[str, Path]:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -97,8 +109,10 @@ def write_report(study: optuna.Study, out: Path) -> dict[str, Path]:
         w.writerows(rows)
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     lines += ["| " + " | ".join(_fmt(r[c]) for c in COLUMNS) + " |" for r in sorted(prow, key=lambda r: -r["val_accuracy"] if r["val_accuracy"] is not None else 0)]
+    which = ("Pareto trials among the feasible:" if multi else "the best feasible trial:") if ok else \
+        f"no feasible trial yet: no {'Pareto front' if multi else 'best trial'} to report (all trials are in trials.csv)."
     md = [f"# Study {study.study_name}", "", f"{len(done)} completed trials, {len(ok)} feasible (better than "
-          "the majority class); Pareto trials among the feasible:", ""] + lines + [
+          f"the majority class); {which}", ""] + (lines if ok else []) + [
         "", "`fps_per_watt` and `energy_nj` are **estimates**: the chip's activity counters × the study's device "
         "profile (`sim/power.py`: fitted to the RTL's activity; which per-primitive figures are measured and which "
         "assumed is in `docs/power.md`). Latency is cycles (exact) at the profile's clock, or at the post-route "
@@ -188,8 +202,14 @@ def export_trial(study: optuna.Study, number: int, out: Path, nir: bool = False)
         where = "" if art.is_absolute() else " (a relative path, from a study made before paths were stored " \
                                              "absolute: run this from the directory the study ran in)"
         raise ConfigError(f"trial {number}: its artefacts {art} are missing{where}")
-    r = TrainResult.load(art / "result")
-    cfg = ChipConfig.from_dict(r.chip_config)
+    try:
+        r = TrainResult.load(art / "result")
+        cfg = ChipConfig.from_dict(r.chip_config)
+        cfg.check_weights(r.chip_weights)
+    except Exception as e:      # any damage to the files (truncated, edited, wrong arrays): name them
+        from tune.errors import first_line
+        raise ConfigError(f"trial {number}: its artefacts {art / 'result'}.* cannot be read "
+                          f"({type(e).__name__}: {first_line(e, 200)}); run the trial again or export another") from e
     paths = export_design(cfg, Path(out), r.chip_weights)
     if nir:
         from train.nir import export_nir

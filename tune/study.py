@@ -20,25 +20,78 @@ from optuna.trial import TrialState
 
 from hw.config import ConfigError
 from tune.config import StudyConfig
+from tune.errors import StudyStopped
 
 HEARTBEAT_S = int(os.environ.get("SPIKELOOP_HEARTBEAT_S", 10))   # a running trial's heartbeat period
 GRACE_S = int(os.environ.get("SPIKELOOP_GRACE_S", 30))           # silence after which it counts as dead
 
 
-def storage_for(url: str, heartbeat: int | None = None, grace: int | None = None,
-                stale_callback: Callable | None = None) -> optuna.storages.RDBStorage:
-    """An RDBStorage for ``url``; a broken database raises ConfigError naming it (the file is untouched).
-    ``stale_callback`` is called with each trial failed for a lapsed heartbeat (e.g. to requeue it)."""
-    heartbeat = HEARTBEAT_S if heartbeat is None else heartbeat
-    grace = GRACE_S if grace is None else grace
-    if url.startswith("sqlite:///"):
-        path = Path(url[len("sqlite:///"):])
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if path.exists() and path.stat().st_size > 0:
+MEMORY_URLS = ("sqlite:///:memory:", "sqlite://", "sqlite:///")
+_in_memory: dict[str, optuna.storages.BaseStorage] = {}
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The database file of an ``sqlite:///`` URL (query string dropped), or None (another database, memory)."""
+    if not url.startswith("sqlite:///"):
+        return None
+    rest = url[len("sqlite:///"):].split("?", 1)[0]
+    return None if rest in ("", ":memory:") else Path(rest)
+
+
+def _check_sqlite_file(url: str, path: Path, create: bool) -> None:
+    """The file of an SQLite storage, checked before SQLAlchemy touches it: a directory, a path under a
+    regular file, a missing file (for a command that only reads) or a file that is not SQLite are refused
+    with one line; nothing is created unless ``create``."""
+    if str(path).startswith("~"):
+        raise ConfigError(f"storage {url}: SQLite does not expand ~; write the folder out, e.g. "
+                          f"sqlite:///{Path(str(path)).expanduser()}")
+    try:
+        if path.is_dir():
+            raise ConfigError(f"storage {url}: {path} is a directory; give a database file in it, e.g. "
+                              f"sqlite:///{path / 'study.db'}")
+        parent = path.parent
+        for anc in (parent, *parent.parents):
+            if anc.exists():
+                if not anc.is_dir():
+                    raise ConfigError(f"storage {url}: {anc} is a file, not a directory")
+                break
+        if not path.exists():
+            if not create:
+                raise ConfigError(f"storage {url}: {path} does not exist (no study was run with this --storage; "
+                                  "check the path, relative paths start in the current directory)")
+            parent.mkdir(parents=True, exist_ok=True)
+        elif not path.is_file():
+            raise ConfigError(f"storage {url}: {path} is not a regular file")
+        elif path.stat().st_size > 0:
             with open(path, "rb") as f:
                 if f.read(16) != b"SQLite format 3\x00":
                     raise ConfigError(f"storage {url}: {path} exists but is not an SQLite database; "
                                       "it was left untouched — move it away or choose another --storage")
+        elif not create:
+            raise ConfigError(f"storage {url}: {path} is empty (no study was run with this --storage)")
+    except OSError as e:
+        raise ConfigError(f"storage {url}: {e.filename or path}: {e.strerror or type(e).__name__}") from e
+    except ValueError as e:                       # an embedded NUL byte
+        raise ConfigError(f"storage {url!r}: not a usable path ({e})") from e
+
+
+def storage_for(url: str, heartbeat: int | None = None, grace: int | None = None,
+                create: bool = True, stale_callback: Callable | None = None) -> optuna.storages.BaseStorage:
+    """The one opener of a study storage (an RDBStorage for ``url``): every problem with the URL or the
+    database becomes one ConfigError naming it, and the file is left untouched. ``create=False`` (report,
+    export, dashboard) never creates a file or a folder. ``sqlite:///:memory:`` is one in-process memory
+    storage per URL (it cannot be shared with worker processes: ``run_study`` refuses ``jobs > 1``).
+    ``stale_callback`` is called with each trial failed for a lapsed heartbeat (e.g. to requeue it)."""
+    heartbeat = HEARTBEAT_S if heartbeat is None else heartbeat
+    grace = GRACE_S if grace is None else grace
+    if url in MEMORY_URLS:
+        if not create and url not in _in_memory:
+            raise ConfigError(f"storage {url}: an in-memory storage lives only as long as the `study run` that "
+                              "made it; use an sqlite:///file.db storage to report or export later")
+        return _in_memory.setdefault(url, optuna.storages.InMemoryStorage())
+    path = sqlite_file(url)
+    if path is not None:
+        _check_sqlite_file(url, path, create)
     for attempt in range(6):
         try:
             engine = {"pool_pre_ping": True}
@@ -51,8 +104,10 @@ def storage_for(url: str, heartbeat: int | None = None, grace: int | None = None
             if attempt < 5 and ("UniqueViolation" in text or "already exists" in text):
                 time.sleep(0.5 * (attempt + 1))   # another worker is creating the schema right now
                 continue
-            raise ConfigError(f"storage {url}: cannot be opened as an Optuna database ({type(e).__name__}: "
-                              f"{text.splitlines()[0][:300]}); nothing was changed") from e
+            from tune.errors import _root, first_line
+            root = _root(e)
+            raise ConfigError(f"storage {url}: cannot be opened as an Optuna database ({type(root).__name__}: "
+                              f"{first_line(root)}); nothing was changed") from e
 
 
 def make_sampler(sc: StudyConfig, worker: int = 0):
@@ -76,30 +131,90 @@ def make_sampler(sc: StudyConfig, worker: int = 0):
 
 
 def existing_study(sc: StudyConfig) -> optuna.Study:
-    """The study ``sc.name`` if it exists in ``sc.storage`` (reports and exports never create one)."""
-    storage = storage_for(sc.storage)
-    names = [s.study_name for s in optuna.study.get_all_study_summaries(storage, include_best_trial=False)]
-    if sc.name not in names:
-        raise ConfigError(f"--name {sc.name!r}: no such study in {sc.storage}; studies there: {names or 'none'}")
-    return open_study(sc, storage)
+    """The study ``sc.name`` if it exists in ``sc.storage``, opened read-only: reports, exports and the
+    dashboard never create a study, a database file or a folder, and never write to the storage."""
+    storage = storage_for(sc.storage, create=False)
+    try:
+        names = [s.study_name for s in optuna.study.get_all_study_summaries(storage, include_best_trial=False)]
+        if sc.name not in names:
+            raise ConfigError(f"--name {sc.name!r}: no such study in {sc.storage}; "
+                              f"studies there: {names or 'none'}")
+        return optuna.load_study(study_name=sc.name, storage=storage)
+    except (optuna.exceptions.StorageInternalError, _sql_errors()) as e:
+        from tune.errors import storage_problem
+        raise ConfigError(storage_problem(sc.storage, e)) from e
 
 
-def open_study(sc: StudyConfig, storage=None, worker: int = 0) -> optuna.Study:
+def _sql_errors():
+    import sqlalchemy.exc
+    return sqlalchemy.exc.SQLAlchemyError
+
+
+IDENTITY_ATTR = "spikeloop_config"            # the study's identity (StudyConfig.identity), set when created
+IDENTITY_HASH_ATTR = "spikeloop_config_sha256"
+
+
+def identity_hash(identity: dict) -> str:
+    import hashlib
+    import json
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+
+
+def check_identity(study: optuna.Study, sc: StudyConfig) -> None:
+    """A study is resumed only with the config it was created with (data, chip, faults, device, objective;
+    :meth:`StudyConfig.identity`): another one is refused with one line naming the differing fields. A
+    study made before identities were recorded gets this config's."""
+    mine = sc.identity()
+    attrs = study.user_attrs
+    theirs = attrs.get(IDENTITY_ATTR)
+    if theirs is None:
+        if study.trials:
+            study.set_user_attr("spikeloop_config_recorded_late", "identity recorded on a resume")
+        study.set_user_attr(IDENTITY_ATTR, mine)
+        study.set_user_attr(IDENTITY_HASH_ATTR, identity_hash(mine))
+        return
+    if attrs.get(IDENTITY_HASH_ATTR) == identity_hash(mine):
+        return
+    diff = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+    if not diff:
+        return
+    show = lambda v: repr(v) if not isinstance(v, str) or len(v) < 60 else repr(v[:57] + "...")
+    parts = [f"{k} {show(theirs.get(k))} -> {show(mine.get(k))}" for k in diff[:6]]
+    more = f" and {len(diff) - 6} more" if len(diff) > 6 else ""
+    raise ConfigError(f"study {sc.name!r} in {sc.storage} was created with another config ({'; '.join(parts)}{more}); "
+                      "its trials would not be comparable — choose another --name, or add --new to delete "
+                      "the old study and start again")
+
+
+def open_study(sc: StudyConfig, storage=None, worker: int = 0, new: bool = False) -> optuna.Study:
+    """Create or resume the study ``sc.name`` (checking it was made with the same config); with ``new``,
+    an existing study of that name is deleted first."""
     storage = storage or storage_for(sc.storage)
     directions = ["maximize"] if sc.objective == "weighted" else ["maximize", "minimize", "maximize"]
     pruner = optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2)
     try:
+        if new:
+            try:
+                optuna.delete_study(study_name=sc.name, storage=storage)
+            except KeyError:
+                pass                                  # nothing to delete
         study = optuna.create_study(study_name=sc.name, storage=storage, directions=directions,
                                     sampler=make_sampler(sc, worker), pruner=pruner, load_if_exists=True)
+        if list(study.directions) != [optuna.study.StudyDirection.MAXIMIZE if d == "maximize" else
+                                      optuna.study.StudyDirection.MINIMIZE for d in directions]:
+            raise ConfigError(f"study {sc.name!r} exists in {sc.storage} with other objectives; "
+                              f"choose another --name, or add --new to delete the old study and start again")
+        check_identity(study, sc)
+        if study.metric_names is None:          # labels for optuna-dashboard and the report
+            study.set_metric_names(["weighted_score"] if sc.objective == "weighted"
+                                   else ["accuracy", "latency_us", "fps_per_watt"])
+    except ConfigError:
+        raise
+    except (optuna.exceptions.StorageInternalError, _sql_errors()) as e:
+        from tune.errors import storage_problem
+        raise ConfigError(storage_problem(sc.storage, e)) from e
     except ValueError as e:
         raise ConfigError(f"study {sc.name!r} in {sc.storage}: {e}") from e
-    if list(study.directions) != [optuna.study.StudyDirection.MAXIMIZE if d == "maximize" else
-                                  optuna.study.StudyDirection.MINIMIZE for d in directions]:
-        raise ConfigError(f"study {sc.name!r} exists in {sc.storage} with other objectives; "
-                          f"choose another study name")
-    if study.metric_names is None:          # labels for optuna-dashboard and the report
-        study.set_metric_names(["weighted_score"] if sc.objective == "weighted"
-                               else ["accuracy", "latency_us", "fps_per_watt"])
     return study
 
 
@@ -132,9 +247,23 @@ def _exit_with_parent(parent: int) -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
+class TooManyFailures(StudyStopped):
+    """``[study] max_consecutive_failures`` trials in a row failed in one worker (e.g. a network too big
+    for memory): the study stops instead of failing trial after trial."""
+
+
+#: a worker process's exit code when it stopped after too many failed trials (it printed the line itself)
+EXIT_TOO_MANY_FAILURES = 3
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
 def _worker(sc: StudyConfig, n_total: int, worker: int, show_progress: bool, parent: int | None = None,
             data=None) -> None:
-    """Run trials until ``n_total`` are done in the whole study (every worker on every machine agrees)."""
+    """Run trials until ``n_total`` are done in the whole study (every worker on every machine agrees), or
+    until ``sc.max_consecutive_failures`` of this worker's trials in a row failed (TooManyFailures)."""
     if parent is not None:
         _exit_with_parent(parent)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -143,40 +272,99 @@ def _worker(sc: StudyConfig, n_total: int, worker: int, show_progress: bool, par
     from tqdm import tqdm
     torch.set_num_threads(1)
     from train.run import prepare
+    from tune.errors import first_line
     from tune.objective import objective
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # a failed trial is one line from here, not Optuna's warning with the whole traceback
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     study = open_study(sc, worker=worker)
     if data is None:                        # a spawned worker encodes the data itself
         _, data = prepare(sc.train)
+    current: dict = {}
 
     def guarded(trial: optuna.Trial):
+        current.update(id=trial._trial_id, number=trial.number)
         if _ahead_of(study, trial.number) >= n_total:
             trial.set_user_attr("surplus", "requested trial count already reached by other workers")
             raise SurplusTrial(f"trial {trial.number}: requested count {n_total} reached")
-        return objective(trial, sc, data)
+        try:
+            return objective(trial, sc, data)
+        except CAUGHT as e:
+            current["error"] = f"{type(e).__name__}: {first_line(e, 200)}"
+            raise
 
     bar = tqdm(total=n_total, initial=n_total - missing_trials(study, n_total), desc=f"study {sc.name}",
                disable=not show_progress)
-    while True:
-        trials = study.get_trials(deepcopy=False)
-        done = sum(t.state in DONE for t in trials)
-        if done >= n_total:
-            break
-        if done + sum(t.state == TrialState.RUNNING for t in trials) >= n_total:
-            # the rest is running elsewhere — or was, in a process that died: wait until those trials
-            # finish or their heartbeats lapse (then they fail as stale and are run again here)
-            time.sleep(min(HEARTBEAT_S, 5))
-            optuna.storages.fail_stale_trials(study)
-            continue
-        try:
-            study.optimize(guarded, n_trials=1, catch=(RuntimeError, FloatingPointError, SurplusTrial))
-        except optuna.exceptions.UpdateFinishedTrialError as e:
-            # another worker (e.g. on another machine) popped the same enqueued trial and finished it first
-            print(f"worker {worker}: {e}; continuing", file=sys.stderr)
-        bar.n = n_total - missing_trials(study, n_total)
-        bar.refresh()
-    bar.close()
+    failures = 0
+    try:
+        while True:
+            trials = study.get_trials(deepcopy=False)
+            done = sum(t.state in DONE for t in trials)
+            if done >= n_total:
+                break
+            if done + sum(t.state == TrialState.RUNNING for t in trials) >= n_total:
+                # the rest is running elsewhere — or was, in a process that died: wait until those trials
+                # finish or their heartbeats lapse (then they fail as stale and are run again here)
+                time.sleep(min(HEARTBEAT_S, 5))
+                optuna.storages.fail_stale_trials(study)
+                continue
+            current.clear()
+            try:
+                study.optimize(guarded, n_trials=1, catch=CAUGHT + (SurplusTrial,))
+            except optuna.exceptions.UpdateFinishedTrialError as e:
+                # another worker (e.g. on another machine) popped the same enqueued trial and finished it first
+                tqdm.write(f"spikeloop: worker {worker}: {first_line(e)}; continuing", file=sys.stderr)
+                continue
+            except ValueError as e:
+                # this process was paused (SIGSTOP, a suspended laptop) past the grace period: another worker
+                # failed its trial as stale, so Optuna cannot record the result; the trial runs again elsewhere
+                if "id" in current and str(e).startswith("Cannot tell") and \
+                        study._storage.get_trial(current["id"]).state.is_finished():
+                    tqdm.write(f"spikeloop: worker {worker}: trial {current['number']} was failed by another process while "
+                         "this one was not responding (heartbeat lapsed); its result is dropped, continuing", file=sys.stderr)
+                    continue
+                raise
+            if "id" in current:
+                t = study._storage.get_trial(current["id"])
+                if t.state == TrialState.FAIL and "surplus" not in t.user_attrs:
+                    failures += 1
+                    why = current.get("error", "see the study's failed trial")
+                    if failures >= sc.max_consecutive_failures:
+                        raise TooManyFailures(
+                            f"{failures} trials in a row failed (study.max_consecutive_failures = "
+                            f"{sc.max_consecutive_failures}); the last, trial {t.number}: {why} — fix the cause "
+                            "(e.g. a smaller network), then run the same command again; completed trials are kept")
+                    tqdm.write(f"spikeloop: trial {t.number} failed: {why} ({failures} in a row; the study stops at "
+                         f"{sc.max_consecutive_failures})", file=sys.stderr)
+                elif t.state in DONE:
+                    failures = 0
+            bar.n = n_total - missing_trials(study, n_total)
+            bar.refresh()
+    finally:
+        bar.close()           # the progress line ends before any message
+
+
+#: exceptions that fail one trial and let the study go on (anything else stops it: a bug, a full disk):
+#: torch's allocation errors are RuntimeErrors, numpy's MemoryErrors; a ConfigError is a design the search
+#: drew that the chip or trainer refuses
+CAUGHT = (RuntimeError, FloatingPointError, MemoryError, ConfigError)
+
+
+def _worker_process(*args) -> None:
+    """A spawned worker: a problem the user can act on ends it with one line and its exit code (no
+    traceback from the multiprocessing machinery)."""
+    from tune.errors import explain
+    try:
+        _worker(*args)
+    except TooManyFailures as e:
+        _say(f"spikeloop: study stopped: {e}")
+        sys.exit(EXIT_TOO_MANY_FAILURES)
+    except BaseException as e:
+        known = explain(e)
+        if known is None:
+            raise
+        _say(known[1])
+        sys.exit(known[0])
 
 
 def _stop_workers_on_signal(procs) -> Callable[[], None]:
@@ -204,15 +392,66 @@ def _stop_workers_on_signal(procs) -> Callable[[], None]:
     return restore
 
 
-def run_study(sc: StudyConfig, jobs: int = 1, baseline: bool = True) -> optuna.Study:
-    """Run the missing trials of ``sc`` with ``jobs`` processes; returns the study."""
+def _structures(sc: StudyConfig, cfg):
+    """Every chip structure the search can draw (lanes x weight bits), for the memory check."""
+    for lanes in sc.lanes or (cfg.lanes,):
+        for bits in sc.weight_bits or (cfg.weight_bits,):
+            try:
+                yield cfg.replace(lanes=lanes, weight_bits=bits)
+            except ConfigError:
+                continue                            # a combination the trial itself will refuse
+
+
+def check_study_memory(sc: StudyConfig, cfg, data) -> None:
+    """The memory check of ``spikeloop run`` (:func:`sim.chip.check_memory`, one source) for the largest
+    network the study can draw on the largest data split it runs through the chip."""
+    from sim.chip import check_memory
+    batch = max(len(data.x_train), len(data.x_val), len(data.x_test))
+    for c in _structures(sc, cfg):
+        check_memory(c, batch, data.x_train.shape[1])
+
+
+def _worker_problem(i: int, p) -> str | None:
+    """One line about worker ``i``'s exit, or None if it ended normally (or said why itself)."""
+    import signal
+    if p.exitcode in (0, EXIT_TOO_MANY_FAILURES) or p.exitcode is None:
+        return None
+    if p.exitcode < 0:
+        try:
+            how = f"was killed by {signal.Signals(-p.exitcode).name}"
+        except ValueError:
+            how = f"was killed by signal {-p.exitcode}"
+    else:
+        how = f"ended with exit code {p.exitcode}"
+    return f"spikeloop: study worker {i} (pid {p.pid}) {how}; its running trial is failed as stale and run again"
+
+
+def run_study(sc: StudyConfig, jobs: int = 1, baseline: bool = True, new: bool = False) -> optuna.Study:
+    """Run the missing trials of ``sc`` with ``jobs`` processes; returns the study. Everything is checked
+    before the study (or its output folder) is created: jobs, storage, data, memory, the study's identity.
+    A worker that dies or stops is reported (one line) and the others go on; the study may then be short of
+    ``n_trials`` (``missing_trials`` tells; the caller reports what is there). ``new`` deletes an existing
+    study of this name first."""
     if not 1 <= jobs <= 256:
         raise ConfigError(f"--jobs={jobs}: allowed range is 1..256")
+    if sc.storage in MEMORY_URLS and jobs > 1:
+        raise ConfigError(f"--jobs {jobs} with storage {sc.storage}: an in-memory storage cannot be shared between "
+                          "worker processes; use --jobs 1, or a file storage such as sqlite:///runs/study.db")
     from hw.cli import check_writable
     from train.run import prepare
-    check_writable(sc.out, "study.out")                      # all checks before the study is created
-    _, data = prepare(sc.train)                              # the data loads and fits the chip
-    study = open_study(sc)                                   # validates storage before any work
+    cfg, data = prepare(sc.train)                            # the data loads and fits the chip
+    check_study_memory(sc, cfg, data)
+    storage = storage_for(sc.storage)
+    if not new:                                              # an existing study must match this config
+        try:
+            names = {s.study_name for s in optuna.study.get_all_study_summaries(storage, include_best_trial=False)}
+        except (optuna.exceptions.StorageInternalError, _sql_errors()) as e:
+            from tune.errors import storage_problem
+            raise ConfigError(storage_problem(sc.storage, e)) from e
+        if sc.name in names:
+            open_study(sc, storage)
+    check_writable(sc.out, "study.out")                      # the last check: it makes the folder
+    study = open_study(sc, storage, new=new)
     optuna.storages.fail_stale_trials(study)
     if baseline and not study.trials and "bptt" in sc.methods and "atan" in sc.surrogates:
         # snnTorch tutorial defaults (beta 0.95, threshold 1, arctan) as the reference point
@@ -223,28 +462,32 @@ def run_study(sc: StudyConfig, jobs: int = 1, baseline: bool = True) -> optuna.S
     if missing_trials(study, sc.n_trials) == 0:
         return study
     waiting = len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
-    if jobs == 1:
-        stop = _stop_workers_on_signal([])      # SIGTERM ends the running trial as FAILED, like Ctrl-C
-        try:
-            _worker(sc, sc.n_trials, 0, True, data=data)
-        finally:
-            stop()
-    else:
-        if waiting:   # enqueued trials first, here: parallel workers would race to pop the same one
-            _worker(sc, min(sc.n_trials, sc.n_trials - missing_trials(study, sc.n_trials) + waiting), 0, False,
-                    data=data)
-        ctx = mp.get_context("spawn")
-        procs = [ctx.Process(target=_worker, args=(sc, sc.n_trials, i, i == 0, os.getpid())) for i in range(jobs)]
-        stop = _stop_workers_on_signal(procs)
-        try:
-            for p in procs:
-                p.start()
-            for p in procs:
-                p.join()
-        finally:
-            stop()
-        bad = [p.exitcode for p in procs if p.exitcode]
-        if bad:
-            raise RuntimeError(f"{len(bad)} study worker(s) failed (exit codes {bad}); completed trials are kept, "
-                               "run the same command again to resume")
-    return open_study(sc)
+    try:
+        if jobs == 1:
+            stop = _stop_workers_on_signal([])      # SIGTERM ends the running trial as FAILED, like Ctrl-C
+            try:
+                _worker(sc, sc.n_trials, 0, True, data=data)
+            finally:
+                stop()
+        else:
+            if waiting:   # enqueued trials first, here: parallel workers would race to pop the same one
+                _worker(sc, min(sc.n_trials, sc.n_trials - missing_trials(study, sc.n_trials) + waiting), 0, False,
+                        data=data)
+            ctx = mp.get_context("spawn")
+            procs = [ctx.Process(target=_worker_process, args=(sc, sc.n_trials, i, i == 0, os.getpid()))
+                     for i in range(jobs)]
+            stop = _stop_workers_on_signal(procs)
+            try:
+                for p in procs:
+                    p.start()
+                for p in procs:
+                    p.join()
+            finally:
+                stop()
+            for i, p in enumerate(procs):
+                line = _worker_problem(i, p)
+                if line:
+                    _say(line)
+    except TooManyFailures as e:
+        _say(f"spikeloop: study stopped: {e}")
+    return open_study(sc, storage)

@@ -36,19 +36,6 @@ def studies_in(db: Path) -> list[str]:
     return [s.study_name for s in optuna.study.get_all_study_summaries(f"sqlite:///{db}")]
 
 
-@pytest.fixture
-def study_toml(tiny_toml, tmp_path):
-    """The tiny study with its storage and artefacts under tmp_path."""
-    def make(extra: str = "", **study):
-        text = tiny_toml.read_text()
-        for k, v in study.items():
-            text = text.replace("[study]\n", f"[study]\n{k} = {v!r}\n".replace("'", '"'), 1)
-        p = tmp_path / f"study{len(list(tmp_path.glob('study*.toml')))}.toml"
-        p.write_text(text + extra)
-        return p
-    return make
-
-
 # -- spikeloop run ----------------------------------------------------------------------------------------
 @pytest.mark.parametrize("args, fragments", [
     (["--density", "2"], ["--density", "allowed range is [0, 1]"]),

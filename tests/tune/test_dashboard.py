@@ -63,4 +63,10 @@ def test_dashboard_refuses_a_missing_study(tiny_toml, tmp_path, capsys):
     rc = main(["study", "dashboard", "--config", str(tiny_toml), "--storage", f"sqlite:///{tmp_path}/none.db",
                "--name", "nope", "--port", str(free_port())])
     assert rc == 2
+    assert "does not exist" in capsys.readouterr().err and not (tmp_path / "none.db").exists()
+    storage = f"sqlite:///{tmp_path}/s.db"
+    open_study(StudyConfig.load(tiny_toml, {"storage": storage, "out": str(tmp_path / "out")}))
+    rc = main(["study", "dashboard", "--config", str(tiny_toml), "--storage", storage,
+               "--name", "nope", "--port", str(free_port())])
+    assert rc == 2
     assert "no such study" in capsys.readouterr().err
