@@ -127,6 +127,7 @@ def main() -> None:
     a = ap.parse_args()
     from threadpoolctl import threadpool_limits
     from sim.model import FastModel
+    from sim.event_bound import bound_of
     from sim.sample import random_spikes, random_weights
     threadpool_limits(1)
     rows, speed, parts = [], [], []
@@ -150,7 +151,8 @@ def main() -> None:
             dense = (r.cycles - b["input events"] - b["hidden events"] - b["hidden by overlap"]
                      + b["dense events"]).mean()
             rates = [r.counters[f"spikes_l{l}"].mean() / (a.steps * cfg.layer_sizes[l + 1]) for l in range(cfg.num_layers)]
-            rows.append((lanes, cfg, cyc, ideal, dense, rates, target))
+            bound = bound_of(cfg, x, r).mean()              # docs/chip.md, "Event bound"
+            rows.append((lanes, cfg, cyc, ideal, dense, rates, target, bound))
             parts.append((lanes, cfg, {k: v.mean() for k, v in b.items()}, cyc, target))
             if target is None:
                 for batch in (1, 32):
@@ -168,12 +170,12 @@ def main() -> None:
           + f" (lanes {rows[0][0]})")
     print()
     print("| lanes | thresholds | firing rate l0 / l1 / l2 | cycles/sample | ideal (synops/lanes) | ideal / cycles "
-          "| dense cycles | dense / ours |")
-    print("|---|---|---|---|---|---|---|---|")
-    for lanes, cfg, cyc, ideal, dense, rates, target in rows:
+          "| dense cycles | dense / ours | cycles / event bound |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for lanes, cfg, cyc, ideal, dense, rates, target, bound in rows:
         name = "random (64)" if target is None else f"hidden ≈ {target}: {'/'.join(map(str, cfg.threshold))}"
         print(f"| {lanes} | {name} | {' / '.join(f'{q:.3f}' for q in rates)} | {cyc:.0f} | {ideal:.0f} | "
-              f"{ideal / cyc:.3f} | {dense:.0f} | {dense / cyc:.1f}x |")
+              f"{ideal / cyc:.3f} | {dense:.0f} | {dense / cyc:.1f}x | {cyc / bound:.3f} |")
     print()
     print("| lanes | hidden rate | " + " | ".join(PARTS) + " |")
     print("|---" * (len(PARTS) + 2) + "|")

@@ -19,7 +19,6 @@ if __package__ in (None, ""):                   # run as a file (python bench/x.
 
 import argparse
 import os
-import statistics
 import sys
 import time
 

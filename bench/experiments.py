@@ -40,7 +40,7 @@ PAGES = ROOT / "docs" / "experiments"           # where --publish puts the pages
 #: where this run writes its pages (set by main: runs/experiments, --out DIR, or PAGES with --publish)
 OUT = ROOT / "runs" / "experiments"
 #: the parsed command line (record destination) and seed list of this run
-RUN: dict = {"args": None, "seeds": []}
+RUN: dict = {"args": None, "seeds": [], "started": None}
 MH_KW = {"iters": 3000}
 #: a chip that resets a firing neuron to zero (the default subtracts the threshold); ``_setup`` fits its sizes
 ZERO = {"layer_sizes": [30, 16, 2], "lanes": 8, "beta": 0.9, "reset": "zero"}
@@ -176,7 +176,7 @@ def publish(name: str, rows, md: str, seeds=None, source: str | None = None) -> 
     (OUT / f"{name}.json").write_text(json.dumps(rows, indent=1))
     rec = Recorder(f"experiment_{name}", args=RUN["args"], seeds=RUN["seeds"] if seeds is None else seeds,
                    params={"experiment": name, "workers": getattr(RUN["args"], "workers", None),
-                           "source": source or "measured by this run"}, script=__file__)
+                           "source": source or "measured by this run"}, script=__file__, started=RUN["started"])
     with rec:
         for r in (rows if isinstance(rows, list) else [rows]):
             rec.round(**r)
@@ -811,6 +811,8 @@ def main(argv=None) -> int:
         return 2
     OUT.mkdir(parents=True, exist_ok=True)
     RUN["args"] = a
+    from bench.records import provenance
+    RUN["started"] = provenance()           # the records are written after the trainings: the code at the start
     if a.summarise and a.which == "convsurrogate":
         rows = json.loads((OUT / "convsurrogate.json").read_text())
         RUN["seeds"] = sorted({r["seed"] for r in rows})

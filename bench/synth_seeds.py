@@ -26,7 +26,7 @@ if __package__ in (None, ""):
 from bench.records import Recorder, add_record_args, spread  # noqa: E402
 from hw.cli import load_chip, number, sizes  # noqa: E402
 from hw.config import ChipConfig, ConfigError  # noqa: E402
-from hw.synth import ROUTERS, TARGETS  # noqa: E402
+from hw.synth import ROUTERS, TARGETS, check_size  # noqa: E402
 
 
 def network_label(cfg: ChipConfig) -> str:
@@ -118,6 +118,7 @@ def main(argv=None) -> int:
             if a.weight_bits:
                 kw["weight_bits"] = a.weight_bits
             cfg = load_chip(a.config, kw)
+            check_size(cfg, a.target)           # too large for the part: refused before any build
         except (ConfigError, ValueError) as e:
             print(f"synth_seeds: {e}", file=sys.stderr)
             return 2

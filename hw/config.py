@@ -5,7 +5,8 @@ the Amaranth design (:mod:`hw.core`), the fast model (:mod:`sim.model`), the bus
 (:mod:`sim.driver`) and the trainer's quantiser. See ``docs/chip.md`` for the arithmetic and the schedule.
 
 Units: weights, membranes and thresholds are integers in membrane LSBs. ``beta`` is a real number in
-(0, 1) that the chip stores as ``beta_int / 2**beta_frac_bits``.
+(0, 1] that the chip stores as ``beta_int / 2**beta_frac_bits``; ``beta = 1`` exactly is the integrate-and-fire
+neuron (no leak, ``beta_int = 2**beta_frac_bits``).
 """
 from __future__ import annotations
 
@@ -160,7 +161,7 @@ class ChipConfig:
     lanes: int = 8                  # neurons updated per cycle (weights read per cycle)
     beta_frac_bits: int = 8         # beta = beta_int / 2**beta_frac_bits
     threshold_offset_bits: int = 8  # signed per-neuron threshold trim
-    beta: tuple[float, ...] | float = 0.9         # per layer, in (0, 1)
+    beta: tuple[float, ...] | float = 0.9         # per layer, in (0, 1]; 1 = IF (no leak)
     threshold: tuple[int, ...] | int = 64         # per layer, in [1, 2**(m-1)-1] membrane LSBs
     reset: str = "subtract"                        # "subtract" or "zero"
     input_shape: tuple[int, int, int] | None = None   # (C, H, W) of the input; HWC address numbering
@@ -190,11 +191,11 @@ class ChipConfig:
         betas = _per_layer("beta", self.beta, n)
         for b in betas:
             if isinstance(b, bool) or not isinstance(b, (int, float, np.number)):
-                raise ConfigError(f"beta={b!r}: allowed range is the open interval (0, 1)")
+                raise ConfigError(f"beta={b!r}: allowed range is (0, 1] (1: no leak, an IF neuron)")
         betas = tuple(float(b) for b in betas)
         for b in betas:
-            if not (0.0 < b < 1.0) or math.isnan(b):
-                raise ConfigError(f"beta={b}: allowed range is the open interval (0, 1)")
+            if not (0.0 < b <= 1.0) or math.isnan(b):
+                raise ConfigError(f"beta={b}: allowed range is (0, 1] (1: no leak, an IF neuron)")
         object.__setattr__(self, "beta", betas)
         thrs = _per_layer("threshold", self.threshold, n)
         for t in thrs:
@@ -431,8 +432,10 @@ class ChipConfig:
         return np.repeat(v.reshape(-1), C)
 
     def synaptic_fan_in(self, layer: int) -> int:
-        """Most weight additions one neuron of ``layer`` can get in one step: ``weight_rows * pool_area``
-        (every raw input address that reaches it spiking)."""
+        """An upper bound on the weight additions one neuron of ``layer`` can get in one step:
+        ``weight_rows * pool_area``, reached only when every kernel tap of the neuron lies on the image (not
+        on padding) and every raw input address that reaches it spikes; edge neurons of a padded conv get
+        fewer. ``acc_bits`` is sized by it, so a stored word never overflows within a step."""
         return self.weight_rows(layer) * self.pool_area(layer)
 
     @property
@@ -487,7 +490,8 @@ class ChipConfig:
     @property
     def acc_bits(self) -> int:
         """Width of a stored membrane word: wide enough that one step's accumulation never overflows
-        (``max_fan_in`` = the largest :meth:`synaptic_fan_in`; ``layer_sizes[l]`` on an FC chip)."""
+        (``max_fan_in`` = the largest :meth:`synaptic_fan_in`, an upper bound; ``layer_sizes[l]`` on an FC
+        chip)."""
         max_fan_in = max(self.synaptic_fan_in(l) for l in range(self.num_layers))
         return max(self.membrane_bits, self.weight_bits + clog2(max_fan_in + 1)) + 1
 
@@ -502,10 +506,12 @@ class ChipConfig:
     def beta_int(self) -> tuple[int, ...]:
         """Per-layer leak multipliers: ``beta * 2**f`` rounded half to even (Python's :func:`round`), then
         clipped to ``1 .. 2**f - 1``. E.g. ``f = 2``: beta 0.375 (1.5 quarters) -> 2, 0.625 (2.5) -> 2.
+        ``beta = 1`` exactly (and only then) is ``2**f``: no leak, the IF neuron (the leak ``(v·2**f + 2**(f-1))
+        >> f`` is ``v`` exactly); a beta just below 1 still encodes as ``2**f - 1``.
 
         Only this encoding rounds half to even; the leak itself (``docs/chip.md``) rounds half up."""
         one = 1 << self.beta_frac_bits
-        return tuple(min(one - 1, max(1, round(b * one))) for b in self.beta)
+        return tuple(one if b == 1.0 else min(one - 1, max(1, round(b * one))) for b in self.beta)
 
     @property
     def beta_effective(self) -> tuple[float, ...]:

@@ -190,6 +190,7 @@ def measure_activity(cfg: ChipConfig, weights: Sequence[np.ndarray], spikes: np.
     """Simulate the RTL on ``spikes`` ``(B, T, N0)`` and count its activity per sample (see module doc)."""
     from amaranth.hdl import Value
     from amaranth.sim import Simulator
+    from hw.bus import READ_COUNTERS
     from hw.core import LifCore
     from sim.amaranth_sim import AmaranthPins
     from sim.driver import HostDriver
@@ -208,6 +209,9 @@ def measure_activity(cfg: ChipConfig, weights: Sequence[np.ndarray], spikes: np.
     async def testbench(ctx):
         drv = HostDriver(cfg.structure(), AmaranthPins(ctx, dut))
         await drv.load(cfg, weights, offsets)
+        # a host that is not reading leaves its read address where its last read was: park it on a counter, as
+        # after every sample (run_sample ends with the counters), so that every sample sees the same host
+        await drv.read(drv.bus.read_addr(READ_COUNTERS, 0))
         for x in spikes:
             counter.reset_sample()
             s = await drv.run_sample(x, False)
@@ -318,6 +322,7 @@ class DesignFacts:
     slices its read ports and its membrane / event-list writes touch."""
     register_bits: int
     read_slices: int               # RAM slices read on every cycle outside the weight memory (enables not driven)
+    offset_read_slices: int        # slices of one threshold-offset read, if its enable is driven (one per UPDATE fetch)
     weight_word_slices: int        # RAM slices of one weight-memory read (one bank's word)
     weight_reads_gated: bool       # WeightMemory.read.en is driven: a bank reads per weight read (else every cycle)
     membrane_write_slices: int     # slices of one membrane-word write
@@ -371,11 +376,18 @@ def design_facts(cfg: ChipConfig, slice_bits: int) -> DesignFacts:
     weight_memory = next(sub.origins[0] for sub, *_ in fragment.subfragments
                          if isinstance((getattr(sub, "origins", None) or (None,))[0], WeightMemory))
     sl = lambda width: math.ceil(width / slice_bits)
+    drivers = _drivers(fragment)
     writes = {name: sl(width) for name, kind, _, width in ports if kind == "writes"}
     weights = [width for name, kind, _, width in ports if kind == "reads" and name.startswith("weight_memory.")]
+    # read ports outside the weight memory: an undriven enable reads on every cycle; a driven one reads when
+    # used — the threshold offsets once per UPDATE fetch, the membranes' host ports on host reads only (not
+    # charged: a sample's busy cycles have none)
+    other = [(name, en, width) for name, kind, en, width in ports
+             if kind == "reads" and not name.startswith("weight_memory.")]
     return DesignFacts(register_bits=sum(s.shape().width for s in registers),
-                       read_slices=sum(sl(width) for name, kind, _, width in ports
-                                       if kind == "reads" and not name.startswith("weight_memory.")),
+                       read_slices=sum(sl(width) for name, en, width in other if not _follows_logic(drivers, en)),
+                       offset_read_slices=sum(sl(width) for name, en, width in other
+                                              if name == "offset_memory" and _follows_logic(drivers, en)),
                        weight_word_slices=sl(max(weights)),
                        weight_reads_gated=_follows_logic(_drivers(fragment), weight_memory.read.en),
                        membrane_write_slices=max((w for name, w in writes.items()     # any bank: equal words
@@ -414,7 +426,9 @@ def _fixed_pj(cfg: ChipConfig, counters: dict, part: PartEnergy, facts: DesignFa
     f = counter_features(counters)
     read_cycle, read_weight = _read_pj(part, facts)
     per_cycle = part.clock_cycle_pj + part.clock_ff_pj * facts.register_bits + read_cycle
+    fetches = f[:, 2] - f[:, 1]             # state reads that are not an event's: the UPDATE fetches
     return (f[:, 6] * per_cycle + f[:, 1] * read_weight + f[:, 3] * part.bram_access_pj * facts.membrane_write_slices
+            + fetches * part.bram_access_pj * facts.offset_read_slices
             + f[:, 5] * part.bram_access_pj * facts.event_write_slices)
 
 

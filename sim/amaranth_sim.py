@@ -1,6 +1,8 @@
 """The RTL in Amaranth's Python simulator, driven through :class:`sim.driver.HostDriver`."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from amaranth.hdl import Value
 from amaranth.sim import Simulator
 
@@ -30,11 +32,12 @@ class AmaranthPins:
 
 
 class AmaranthChip(Chip):
-    """Slow but exact: every cycle of the real design. ``vcd`` names a waveform file to write."""
+    """Slow but exact: every cycle of the real design. ``vcd`` names a waveform file to write, reduced to
+    the signals matching ``vcd_signals`` and the time steps ``vcd_steps`` (see :mod:`sim.vcd`)."""
 
-    def __init__(self, cfg: ChipConfig, vcd: str | None = None):
+    def __init__(self, cfg: ChipConfig, vcd: str | None = None, vcd_signals=None, vcd_steps=None):
         super().__init__(cfg)
-        self.vcd = vcd
+        self.vcd, self.vcd_signals, self.vcd_steps = vcd, vcd_signals, vcd_steps
 
     def _run(self, spikes, record_state):
         dut = LifCore(self.cfg.structure())
@@ -49,9 +52,21 @@ class AmaranthChip(Chip):
         sim = Simulator(dut)
         sim.add_clock(1e-8)
         sim.add_testbench(testbench)
-        if self.vcd:
+        if not self.vcd:
+            sim.run()
+        elif self.vcd_signals is None and self.vcd_steps is None:
             with sim.write_vcd(self.vcd):
                 sim.run()
         else:
-            sim.run()
+            from sim.vcd import filter_vcd, step_cycles
+            dest = Path(self.vcd)
+            full = dest.with_name(f".{dest.name}.full")
+            try:
+                with sim.write_vcd(str(full)):
+                    sim.run()
+                cycles = (None if self.vcd_steps is None else
+                          step_cycles([s["step_cycles"] for s in samples], self.vcd_steps))
+                filter_vcd(full, dest, self.vcd_signals, cycles)
+            finally:
+                full.unlink(missing_ok=True)
         return result_from_samples(self.cfg, samples)

@@ -30,8 +30,12 @@ class LinkError(ChipTimeout):
 
 
 class Transport(Protocol):
+    """Bytes to and from a board. ``now()`` is the link's clock in seconds (a real port: the wall clock; a
+    simulated board: simulated time), and ``read``'s ``timeout`` and every answer deadline of
+    :class:`BoardHost` are measured on it."""
     def write(self, data: bytes) -> None: ...
     def read(self, n: int, timeout: float) -> bytes: ...
+    def now(self) -> float: ...
     def close(self) -> None: ...
 
 
@@ -50,6 +54,9 @@ class SerialTransport:
         self.port.timeout = timeout
         return self.port.read(n)
 
+    def now(self) -> float:
+        return time.monotonic()
+
     def close(self) -> None:
         self.port.close()
 
@@ -60,6 +67,7 @@ class BoardHost(BusHost):
     def __init__(self, cfg: ChipConfig, transport: Transport, timeout: float = 1.0, retries: int = 3):
         self.cfg, self.bus, self.format = cfg, BusMap(cfg), P.FrameFormat(cfg)
         self.t, self.timeout, self.retries = transport, timeout, retries
+        self.now = getattr(transport, "now", time.monotonic)     # the link's clock (see Transport)
         self.seq = 0
         self.rx = bytearray()
         self.out: list[int] = []            # output event words received, in order
@@ -83,7 +91,7 @@ class BoardHost(BusHost):
                     self.bad_frames += 1
                     self.rx.pop(0)           # drop this SYNC and hunt for the next
                     continue
-            left = deadline - time.monotonic()
+            left = deadline - self.now()
             if left <= 0:
                 return None
             self.rx += self.t.read(64, min(left, 0.05))
@@ -99,7 +107,7 @@ class BoardHost(BusHost):
         seq, why = self.seq, "no answer"
         for _ in range(self.retries + 1):
             self.t.write(P.encode(seq, cmd, payload))
-            deadline = time.monotonic() + self.timeout
+            deadline = self.now() + self.timeout
             while True:
                 f = self._frame(deadline)
                 if f is None:
@@ -141,7 +149,7 @@ class BoardHost(BusHost):
     async def step(self, events) -> list[int]:
         for word in [self.bus.pack_event(i) for i in events] + [self.bus.pack_event(0, end=True)]:
             self._transact(P.EVENT, P.le(word, self.format.event_bytes), P.ACK)
-        deadline = time.monotonic() + self.timeout * (self.retries + 1)
+        deadline = self.now() + self.timeout * (self.retries + 1)
         while True:
             while self.out:
                 index, end = self.bus.unpack_event(self.out.pop(0))

@@ -89,7 +89,8 @@ async def run_job(dut):
     samples = [await drv.run_sample(x, record) for x in job["spikes"]]
     names = cfg.counter_names
     arrays = {"output": np.stack([s["output"] for s in samples]),
-              "counters": np.array([[s["counters"][n] for n in names] for s in samples], np.int64)}
+              "counters": np.array([[s["counters"][n] for n in names] for s in samples], np.int64),
+              "step_cycles": np.array([s["step_cycles"] for s in samples], np.int64)}
     if record:
         arrays |= {f"state{l}": np.stack([s["state"][l] for s in samples]) for l in range(L)}
     np.savez(os.environ["SPIKELOOP_RESULT"], **arrays)

@@ -100,7 +100,7 @@ class CocotbChip(Chip):
     weight banks as ``DP16KD`` block RAMs with their output registers, modelled by ``sim/primitives``)."""
 
     def __init__(self, cfg: ChipConfig, simulator: str = "icarus", vcd: str | None = None,
-                 family: str | None = None):
+                 family: str | None = None, vcd_signals=None, vcd_steps=None):
         if simulator not in SIMULATORS:
             raise ValueError(f"simulator={simulator!r}: allowed values are {SIMULATORS}")
         self.family = check_family(family)
@@ -110,6 +110,7 @@ class CocotbChip(Chip):
             raise RuntimeError(f"cocotb backend {simulator!r} unavailable: {reason}")
         self.simulator = simulator
         self.vcd = vcd                     # write the waveforms of each run to this VCD file
+        self.vcd_signals, self.vcd_steps = vcd_signals, vcd_steps   # reduced to these (sim.vcd)
         self._runner = None
 
     def _build(self):
@@ -164,9 +165,14 @@ class CocotbChip(Chip):
             if failed or not result.exists():
                 log = (Path(tmp) / "sim.log").read_text(errors="replace")[-4000:]
                 raise RuntimeError(f"cocotb run on {self.simulator} failed:\n{log}")
-            if self.vcd:
-                _keep_waves(Path(tmp) / "waves.vcd", Path(self.vcd))
             r = np.load(result)
+            if self.vcd and (self.vcd_signals is not None or self.vcd_steps is not None):
+                from sim.vcd import filter_vcd, step_cycles
+                cycles = None if self.vcd_steps is None else step_cycles(r["step_cycles"], self.vcd_steps)
+                Path(self.vcd).parent.mkdir(parents=True, exist_ok=True)
+                filter_vcd(Path(tmp) / "waves.vcd", Path(self.vcd), self.vcd_signals, cycles)
+            elif self.vcd:
+                _keep_waves(Path(tmp) / "waves.vcd", Path(self.vcd))
             names = self.cfg.counter_names
             L = self.cfg.num_layers
             samples = [{"output": r["output"][b],

@@ -78,7 +78,9 @@ class BusHost:
         await self.clear()
         out = np.zeros((T, cfg.layer_sizes[-1]), bool)
         state = [np.zeros((T, cfg.fan_out(l)), np.int64) for l in range(cfg.num_layers)] if record_state else None
+        marks = []                  # clock cycle at the start of each step, then at the end of the last
         for t in range(T):
+            marks.append(getattr(self, "cycles", 0))
             idx = await self.step([cfg.input_address(i) for i in np.flatnonzero(spikes[t])])
             if len(set(idx)) != len(idx) or any(i >= cfg.layer_sizes[-1] for i in idx):
                 raise RuntimeError(f"chip emitted malformed output events at step {t}: {idx}")
@@ -86,7 +88,16 @@ class BusHost:
             if record_state:
                 for l, v in enumerate(await self.read_membranes()):
                     state[l][t] = v
-        return {"output": out, "state": state, "counters": await self.read_counters()}
+        marks.append(getattr(self, "cycles", 0))
+        return {"output": out, "state": state, "counters": await self.read_counters(), "step_cycles": marks}
+
+
+class _CountingPins:
+    """``pins`` with ``tick`` replaced (the driver counts its cycles)."""
+
+    def __init__(self, pins: Pins, tick):
+        self._pins, self.tick = pins, tick
+        self.set, self.get = pins.set, pins.get
 
 
 class HostDriver(BusHost):
@@ -95,6 +106,13 @@ class HostDriver(BusHost):
     def __init__(self, cfg: ChipConfig, pins: Pins, max_wait_cycles: int = 1_000_000):
         self.cfg, self.pins, self.bus = cfg, pins, BusMap(cfg)
         self.max_wait = max_wait_cycles
+        self.cycles = 0             # clock cycles this driver has waited (ticks), for waveform windows
+        tick = pins.tick
+
+        async def counted_tick() -> None:
+            self.cycles += 1
+            await tick()
+        self.pins = _CountingPins(pins, counted_tick)
 
     async def reset(self, cycles: int = 2) -> None:
         """Assert the synchronous reset (for simulators that do not start from reset values)."""

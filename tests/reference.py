@@ -8,7 +8,12 @@ x' ascending, group innermost), one cycle per (position, group).
 Overlap (``cfg.overlapped(l)``, docs/chip.md "Overlap"): layer ``l``'s UPDATE is walked cycle by cycle, each
 spike is appended in its cycle, and layer ``l+1``'s event engine takes the spikes one by one, each in the
 cycle after it is appended or when the previous event's ``G`` cycles end; layer ``l+1``'s end-of-events
-cycle follows both the UPDATE and the last event."""
+cycle follows both the UPDATE and the last event.
+
+``update="touched"``: the lazy-leak update by touch of docs/chip.md ("Update by touch"; specified, not built in
+the RTL): UPDATE visits only the words an event accumulated into or that hold a neuron above its firing level;
+a visited word first gets the leak of its idle steps, ``k`` of them, as one multiply by ``B_k``, the ``k``-th
+power of ``beta_int / 2^f`` rounded once. Overlap is not modelled in that mode."""
 from __future__ import annotations
 
 from hw.config import ChipConfig
@@ -22,10 +27,22 @@ def _pooled(cfg: ChipConfig, l: int, i: int) -> tuple[int, int, int]:
     return c, y // ph, x // pw
 
 
-def reference_run(cfg: ChipConfig, weights, offsets, spikes, counters: dict | None = None):
+def reference_run(cfg: ChipConfig, weights, offsets, spikes, counters: dict | None = None, update: str = "all"):
     """One sample ``spikes[t][i]``; returns (spikes per layer [t][l] list, state [t][l] list, cycles).
-    ``counters``, if given, is filled with every counter of ``cfg.counter_names``."""
+    ``counters``, if given, is filled with every counter of ``cfg.counter_names``; ``update``: ``"all"`` (the
+    chip) or ``"touched"`` (see the module doc)."""
     L, lanes, f = cfg.num_layers, cfg.lanes, cfg.beta_frac_bits
+    lazy = update == "touched"
+    if lazy and any(cfg.overlapped(l) for l in range(L)):
+        raise ValueError("update='touched' is specified without overlap")
+    last = [[-1] * cfg.state_words(l) for l in range(L)]     # the step of each word's last update
+
+    def elapsed(u_j, k, l):                                   # L_k(u): k idle steps' leak at once
+        if k == 0:
+            return u_j
+        s = f * (k - 1)
+        b = (cfg.beta_int[l] ** k + ((1 << s) >> 1)) >> s
+        return (u_j * b + (1 << (f - 1))) >> f
     lo, hi = cfg.membrane_min, cfg.membrane_max
     u = [[0] * cfg.fan_out(l) for l in range(L)]
     cnt = {name: 0 for name in cfg.counter_names}
@@ -49,6 +66,7 @@ def reference_run(cfg: ChipConfig, weights, offsets, spikes, counters: dict | No
             groups = (co_n + lanes - 1) // lanes
             Wi = cfg.in_shape(l)[2]
             acc = list(u[l])
+            touched = set()
             tick(cfg.decode_latency(l))
             for i in events:
                 c, y, x = _pooled(cfg, l, i)
@@ -67,6 +85,7 @@ def reference_run(cfg: ChipConfig, weights, offsets, spikes, counters: dict | No
                 for pos, row, tap in targets:              # one cycle per (position, group)
                     for g in range(groups):
                         tick()
+                        touched.add(pos * groups + g)
                         cnt["weight_reads"] += 1
                         cnt["state_reads"] += 1
                         cnt["state_writes"] += 1
@@ -82,8 +101,18 @@ def reference_run(cfg: ChipConfig, weights, offsets, spikes, counters: dict | No
             update_cycle = cfg.update_latency              # update fill (the update pipeline's depth)
             emitted = []                                   # the UPDATE cycle each spike is appended in
             new_events = []
+            def level(j):
+                return cfg.threshold[l] + (int(offsets[l][j]) if offsets is not None else 0)
             for pos in range(cfg.positions(l)):            # state words in address order
                 for g in range(groups):
+                    lanes_j = [pos * co_n + co for co in range(g * lanes, min(co_n, (g + 1) * lanes))]
+                    if lazy:
+                        w_ = pos * groups + g
+                        if w_ not in touched and not any(u[l][j] > level(j) for j in lanes_j):
+                            continue                       # not visited: no cycle, the word keeps its value
+                        for j in lanes_j:                  # the idle steps' leak, then this step's input
+                            acc[j] = elapsed(u[l][j], t - 1 - last[l][w_], l) + acc[j] - u[l][j]
+                        last[l][w_] = t
                     fired = 0
                     cnt["state_reads"] += 1
                     cnt["state_writes"] += 1

@@ -8,7 +8,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hw.cli import chip_arguments, chip_overrides, check_writable, load_chip, load_programme, number, read_table
+from hw.cli import (chip_arguments, chip_overrides, check_writable, load_chip, load_model_arguments, model_argument,
+                    number, offsets_text, read_table, writing)
 from hw.config import ConfigError
 from sim.chip import BACKENDS
 from train.quant import SCALES
@@ -70,7 +71,11 @@ def cmd_train(a: argparse.Namespace) -> int:
     # [data], [faults], ...) leaves the dataset's default chip
     chip_file = a.config if a.config and ("chip" in table or not set(table) & SECTIONS) else None
     if chip_file or overrides:
-        base = None if chip_file else default_chip(tc.dataset, split.n_features, split.n_classes)
+        fields = table.get("chip", table) if chip_file else {}
+        # a file that does not give the network (a study's [chip] often has only widths and lanes) sits on
+        # the dataset's default chip, as a study's does
+        given = isinstance(fields, dict) and bool({"layer_sizes", "layers"} & set(fields))
+        base = None if given else default_chip(tc.dataset, split.n_features, split.n_classes)
         tc = tc.replace(chip=load_chip(chip_file, overrides, base=base))
     cfg = tc.chip_for(split.n_features, split.n_classes)
     print(f"chip {cfg.layer_sizes} lanes={cfg.lanes} w{cfg.weight_bits}/m{cfg.membrane_bits} "
@@ -84,8 +89,9 @@ def cmd_train(a: argparse.Namespace) -> int:
         print("extra:", {k: round(v, 4) if isinstance(v, float) else v for k, v in r.extra.items()})
     if a.out:
         from sim.plots import training_curves
-        r.save(Path(a.out))
-        png = training_curves(r.history, Path(a.out).with_suffix(".png"), f"{r.method} on {tc.dataset}")
+        with writing(a.out, "--out"):
+            r.save(Path(a.out))
+            png = training_curves(r.history, Path(a.out).with_suffix(".png"), f"{r.method} on {tc.dataset}")
         print(f"saved {a.out}.json / {a.out}.npz / {png}")
     return 0
 
@@ -95,7 +101,8 @@ def cmd_import(a: argparse.Namespace) -> int:
     base = load_chip(a.config, chip_overrides(a))
     check_writable(Path(a.out).parent, "--out")
     cfg, weights, offsets, rep = import_nir(a.model, base=base, dt=a.dt, drop_biases=a.drop_biases,
-                                            drop_synapses=a.drop_synapses, check_samples=a.check_samples)
+                                            drop_synapses=a.drop_synapses, check_samples=a.check_samples,
+                                            sizes=a.layer_sizes)
     paths = write_import(a.out, cfg, weights, offsets, rep)
     print(rep.text())
     for kind, p in paths.items():
@@ -105,10 +112,13 @@ def cmd_import(a: argparse.Namespace) -> int:
 
 def cmd_export(a: argparse.Namespace) -> int:
     from train.nir import export_nir, export_notes
-    cfg = load_chip(a.config, chip_overrides(a))
-    weights, offsets = load_programme(a.weights, cfg)          # --weights is a required argument
+    cfg, weights, offsets, source = load_model_arguments(a)
+    if Path(a.out).is_dir():
+        raise ConfigError(f"--out {a.out}: is a directory; give the NIR file to write, e.g. {Path(a.out) / 'model.nir'}")
     check_writable(a.out, "--out", is_dir=False)
     path = export_nir(a.out, cfg, weights, offsets)
+    print(f"chip from {source}: beta={[round(b, 4) for b in cfg.beta_effective]} threshold={list(cfg.threshold)} "
+          f"reset={cfg.reset} offsets {offsets_text(offsets)}")
     print(f"NIR {path}: {cfg.layer_sizes}, chip units (weights and thresholds in membrane LSBs), dt 1e-4 s")
     for n in export_notes(cfg, offsets):
         print(f"  approximated: {n}")
@@ -132,7 +142,9 @@ def register(sub) -> None:
 
     p = sub.add_parser("export", help="write a chip programme (config + weights) as NIR")
     chip_arguments(p)
-    p.add_argument("--weights", required=True, help=".npz with integer arrays w0..w{L-1} (and o0.. offsets)")
+    model_argument(p)
+    p.add_argument("--weights", help=".npz with integer arrays w0..w{L-1} (and o0.. offsets); its chip config "
+                                     "is --config, or RUN.json / config.json beside it")
     p.add_argument("--out", required=True, help="NIR file to write, e.g. model.nir")
     p.set_defaults(func=cmd_export)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from typing import Callable
 
-from hw.config import ChipConfig
+from hw.config import ChipConfig, ConfigError
 from sim.chip import check_memory, make_chip
 from sim.faults import Faults, FaultyChip
 from train.common import Encoded, TrainResult, check_fit
@@ -69,3 +69,29 @@ def torch_threads(n: int):
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def test_inputs(train_config: dict | None, dataset: str | None = None, data_path: str | None = None,
+                steps: int | None = None, seed: int = 0):
+    """The test inputs a deployed chip is scored on: ``(x (B, T, N0) bool, y, description)``. With a training
+    run's ``train_config`` (RUN.json) its own split and encoding (so ``spikeloop run --model RUN`` reproduces
+    the run's on-chip test accuracy); otherwise (an imported chip) ``dataset`` split with ``seed``, encoded
+    with the rate encoder over ``steps``. ``dataset``/``data_path`` override the run's."""
+    if train_config:
+        tc = TrainConfig.from_dict(train_config, "train_config")
+        changes = {k: v for k, v in (("dataset", dataset), ("data_path", data_path)) if v is not None}
+        if dataset is not None and dataset != tc.dataset:
+            changes["chip"] = None            # the run's chip shape belongs to its own dataset
+        if steps is not None and steps != tc.steps:
+            changes["steps"] = steps
+        tc = tc.replace(**changes) if changes else tc
+        where = f"the run's test split ({tc.dataset}, seed {tc.seed}, {tc.encoder} encoder, {tc.steps} steps)"
+    else:
+        if dataset is None:
+            raise ConfigError("--dataset: required to score a chip without a training run's train_config "
+                              "(or give --spikes FILE.npz)")
+        tc = TrainConfig(dataset=dataset, data_path=data_path, steps=steps or 16, seed=seed)
+        where = f"{tc.dataset} test split (seed {tc.seed}, rate encoder, {tc.steps} steps)"
+    split = load_split(tc)
+    data = Encoded.from_split(split, steps=tc.steps, encoder=tc.encoder, seed=tc.seed)
+    return data.x_test, data.y_test, where

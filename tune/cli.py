@@ -226,6 +226,11 @@ def register_dse(sub) -> None:
     p.set_defaults(func=cmd_dse)
 
 
+def _test_inputs(*args):
+    from train.run import test_inputs
+    return test_inputs(*args)
+
+
 class Parser(argparse.ArgumentParser):
     """argparse with a one-line error (the usage is one ``--help`` away); subcommand parsers inherit it."""
 
@@ -240,6 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap = Parser(prog="spikeloop", description=__doc__.split("\n\n")[0].replace("``", ""), allow_abbrev=False)
     sub = ap.add_subparsers(dest="command", required=True)
     sim.cli.register(sub)
+    sub.choices["run"].set_defaults(dataset_inputs=_test_inputs)   # the top floor hands `run` its dataset loader
     hw.cli.register(sub)
     train.cli.register(sub)
     register(sub)

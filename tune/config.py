@@ -25,7 +25,7 @@ from pathlib import Path
 from hw.config import ChipConfig, ConfigError
 from sim.faults import Faults
 from sim.power import DeviceProfile
-from train.config import TrainConfig, check_choice, check_float, check_int
+from train.config import DATA_FIELDS, TrainConfig, check_choice, check_float, check_int
 from train.surrogates import SURROGATES
 from train.trainers import TRAINERS, Param
 
@@ -235,14 +235,15 @@ class StudyConfig:
                 st[k] = v
         _check_keys(st, ("name", "storage", "n_trials", "sampler", "objective", "weights", "seed", "out",
                          "max_consecutive_failures"), "study")
-        _check_keys(da, ("dataset", "data_path", "steps", "encoder", "train_size"), "data")
+        _check_keys(da, DATA_FIELDS, "data")
         name = check_name(st.get("name", "spikeloop"), "--name" if (overrides or {}).get("name") else "study.name")
         storage, out = st.get("storage", "sqlite:///runs/spikeloop.db"), st.get("out", f"runs/{name}")
         for key, v in (("storage", storage), ("out", out)):
             if not isinstance(v, str) or not v.strip():
                 raise ConfigError(f"study.{key}={v!r}: expected a non-empty string")
-        if "\n" in storage or "\r" in storage or "\x00" in storage:
-            raise ConfigError(f"study.storage={storage!r}: a storage URL is one line")
+        for key, v in (("storage", storage), ("out", out)):
+            if any(ord(c) < 32 or ord(c) == 127 for c in v):
+                raise ConfigError(f"study.{key}={v!r}: control characters (newline, tab, ...) are not allowed")
         max_failures = check_int("study.max_consecutive_failures", st.get("max_consecutive_failures", 3), 1, 100000)
         n_trials = check_int("study.n_trials", st.get("n_trials", 12), 1, 100000)
         seed = check_int("study.seed", st.get("seed", 0), 0, 2**31 - 1)
@@ -325,7 +326,9 @@ class StudyConfig:
         refuses to be resumed with another (:func:`tune.study.open_study`); the search space, trial count,
         sampler, storage and output folder may change between runs."""
         t = self.train.to_dict()
-        flat = {f"data.{k}": t.get(k) for k in ("dataset", "data_path", "steps", "encoder", "train_size")}
+        flat = {f"data.{k}": t.get(k) for k in DATA_FIELDS}
+        if flat["data.data_path"]:               # the files it names, wherever the command runs
+            flat["data.data_path"] = str(Path(flat["data.data_path"]).expanduser().resolve())
         flat["study.seed"] = self.seed
         flat["train.quantiser"] = t.get("quantiser")
         flat["train.backend"] = t.get("backend")

@@ -8,7 +8,7 @@ from amaranth.hdl import Array, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.bus import READ_COUNTERS, REGION_OFFSETS, REGION_REGS, REGION_WEIGHTS, BusMap
+from hw.bus import READ_COUNTERS, READ_MEMBRANES, REGION_OFFSETS, REGION_REGS, REGION_WEIGHTS, BusMap
 from hw.config import COUNTER_BITS, ChipConfig
 from hw.core.shapes import _bank_addr, _lanes_of
 
@@ -89,7 +89,7 @@ class RuntimeRegisters(wiring.Component):
             "weights": In(weight_port),            # drives the weight memory's write port
             "offsets": In(offset_port),            # drives the threshold-offset memory's write port
             "layer": In(range(cfg.num_layers)),
-            "beta": Out(cfg.beta_frac_bits, init=cfg.beta_int[0]),
+            "beta": Out(cfg.beta_frac_bits + 1, init=cfg.beta_int[0]),     # 2**f: no leak (IF)
             "threshold": Out(cfg.membrane_bits - 1, init=cfg.threshold[0]),
             "reset_zero": Out(1),
             "clear": Out(1),
@@ -127,7 +127,13 @@ class RuntimeRegisters(wiring.Component):
 class ReadBus(wiring.Component):
     """The host read bus: region 0 reads membrane words (the host's address map, ``state_base(l) + word``)
     through the membrane memories' host read ports (``membrane_addr`` in bank ``ChipConfig.state_bank(l)``,
-    data in ``membrane_data``), region 1 the ``counters``; ``rd.data`` follows ``rd.addr`` by one cycle."""
+    data in ``membrane_data``), region 1 the ``counters``; ``rd.data`` follows ``rd.addr`` by one cycle.
+
+    The host read ports read (``membrane_en``) only when their word can differ from the one they hold: the
+    address is in region 0 and is another word than the last one read, or a membrane was written
+    (``membrane_written``, any bank) in or after the cycle of the last read. ``rd.data`` is the same as with
+    ports that read on every cycle; a host that is not reading, or keeps reading one word of a chip at rest,
+    costs no block-RAM reads."""
 
     def __init__(self, cfg: ChipConfig, bus: BusMap):
         self.cfg, self.bus = cfg, bus
@@ -136,6 +142,8 @@ class ReadBus(wiring.Component):
         super().__init__({
             "rd": In(ReadBusSignature(bus)),
             "membrane_addr": Out(bank_addr),
+            "membrane_en": Out(1),
+            "membrane_written": In(1),
             "membrane_data": In(data.ArrayLayout(word, cfg.state_banks)),
             "counters": In(data.ArrayLayout(COUNTER_BITS, len(cfg.counter_names))),
         })
@@ -157,6 +165,13 @@ class ReadBus(wiring.Component):
                              self.membrane_addr.eq(offset - cfg.state_base(l) + cfg.bank_base(l))]
         m.d.sync += [last_region.eq(region), last_bank.eq(bank),
                      counter.eq(counters[offset[:max(1, (n - 1).bit_length())]])]
+        # the host ports' read enable: a new word, or a write since the last read (the ports are not transparent:
+        # a write in the cycle of a read is not in that read's data)
+        last_offset, dirty = Signal.like(offset, name="host_last_offset"), Signal(init=1, name="host_dirty")
+        m.d.comb += self.membrane_en.eq((region == READ_MEMBRANES) & ((offset != last_offset) | dirty))
+        with m.If(self.membrane_en):
+            m.d.sync += last_offset.eq(offset)
+        m.d.sync += dirty.eq(self.membrane_written | (dirty & ~self.membrane_en))
         membrane = Array(self.membrane_data[b] for b in range(cfg.state_banks))[last_bank]
         m.d.comb += self.rd.data.eq(Mux(last_region == READ_COUNTERS, counter, membrane))
         return m

@@ -251,7 +251,9 @@ class Sequencer(EventEngine, UpdateEngine, wiring.Component):
                                          (s.update_bank == s.acc_bank[2]))]
         m.d.comb += [
             self.weights.addr.eq(s.issue_weight_addr), self.weights.en.eq(s.issue),   # a bank reads on an issue only
-            self.offsets.addr.eq(Mux(s.hold, offset_addr_2, s.offset_addr)),
+            # the offsets are read for a group moving into stage 2 only (held while the pipeline holds; other
+            # cycles' words would enter invalid stages)
+            self.offsets.addr.eq(Mux(s.hold, offset_addr_2, s.offset_addr)), self.offsets.en.eq(self.advance & s.valid[0]),
             self.forward.eq(s.forward), self.forward_update.eq(s.forward_update),
             self.event_bank.eq(s.acc_bank[2]), self.update_bank.eq(s.update_bank),
         ]

@@ -74,7 +74,8 @@ class LifCore(wiring.Component):
                          bank.write.en.eq(sequencer.membrane_write_en[b]),
                          bank.write.addr.eq(sequencer.membrane_write_addr[b]),
                          bank.write.data.eq(sequencer.membrane_write_data[b]),
-                         bank.host.addr.eq(read_bus.membrane_addr), read_bus.membrane_data[b].eq(bank.host.data)]
+                         bank.host.addr.eq(read_bus.membrane_addr), bank.host.en.eq(read_bus.membrane_en),
+                         read_bus.membrane_data[b].eq(bank.host.data)]
         bank_data = Array(bank.read.data for bank in banks)
 
         busy_before = Signal()
@@ -92,6 +93,7 @@ class LifCore(wiring.Component):
             registers.layer.eq(sequencer.layer),
             sequencer.clear.eq(registers.clear),
             counters.clear.eq(registers.clear),
+            read_bus.membrane_written.eq(sequencer.membrane_write_en.any()),
             # busy: also while a clear is on its way, and one cycle longer (the counters' last increment)
             self.busy.eq(sequencer.busy | busy_before | registers.clear),
             # the lanes see the membrane, weight and offset words read in the previous cycle

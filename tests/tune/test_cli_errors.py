@@ -14,7 +14,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def spikeloop(*args, cwd=None, timeout=300, env=None):
+#: a cap on one command of this suite, s: only a hang reaches it (a loaded machine must not; see issue #19)
+COMMAND_TIMEOUT = 1800
+
+
+def spikeloop(*args, cwd=None, timeout=COMMAND_TIMEOUT, env=None):
     env = dict(os.environ, PYTHONPATH=str(ROOT), **(env or {}))
     return subprocess.run([sys.executable, "-m", "tune.cli", *map(str, args)], capture_output=True, text=True,
                           cwd=cwd, timeout=timeout, env=env)
@@ -110,10 +114,9 @@ def test_train_rejects(args, fragments):
 def test_train_unwritable_out_is_found_before_training(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    t0 = time.perf_counter()
-    fails_cleanly(spikeloop("train", "--method", "mh", "--iters", "100000", "--out", blocker / "sub" / "result"),
-                  "--out", "cannot write there")
-    assert time.perf_counter() - t0 < 60          # 100000 MH iterations would take minutes
+    r = spikeloop("train", "--method", "mh", "--iters", "100000", "--out", blocker / "sub" / "result")
+    fails_cleanly(r, "--out", "cannot write there")
+    assert r.stdout == ""                         # refused before the chip line, i.e. before any training
 
 
 def test_train_chip_flags_apply_without_sizes(tmp_path):
@@ -227,19 +230,21 @@ def test_signal_to_the_study_stops_its_workers(sig, study_toml, tmp_path):
                              "--storage", f"sqlite:///{tmp_path}/s.db", "--out", str(tmp_path / "out"),
                              "--jobs", "2"], env=dict(os.environ, PYTHONPATH=str(ROOT)),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
+    deadline = time.monotonic() + 900             # generous: only a hang reaches it, not a loaded machine
     workers = []
-    while time.time() < deadline and len(workers) < 2:
+    while time.monotonic() < deadline and len(workers) < 2:
         time.sleep(0.5)
         workers = [c for c in _children(proc.pid) if "spawn_main" in Path(f"/proc/{c}/cmdline").read_text()
                    .replace("\0", " ")] if _alive(proc.pid) else []
-    assert len(workers) == 2, proc.communicate(timeout=30)
+    assert len(workers) == 2, proc.communicate(timeout=600)
     time.sleep(3)
     proc.send_signal(sig)
-    _, err = proc.communicate(timeout=60)
+    _, err = proc.communicate(timeout=600)
     assert proc.returncode == 130 and "Traceback" not in err, err[-2000:]
     assert "interrupted" in err
-    time.sleep(1)
+    deadline = time.monotonic() + 300             # terminated workers exit; how soon depends on the load
+    while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
     assert not any(_alive(w) for w in workers)
 
 

@@ -55,15 +55,15 @@ def postgres_url():
         shutil.chown(base, "postgres")
         shutil.chown(sock, "postgres")
         as_user = ["runuser", "-u", "postgres", "--"]
-    run = lambda *cmd: subprocess.run(as_user + list(cmd), check=True, capture_output=True, text=True, timeout=120)
+    run = lambda *cmd: subprocess.run(as_user + list(cmd), check=True, capture_output=True, text=True, timeout=600)
     run(f"{bindir}/initdb", "-D", str(data), "-A", "trust", "-U", "postgres")
-    run(f"{bindir}/pg_ctl", "-D", str(data), "-l", str(base / "log"), "-w", "-o",
+    run(f"{bindir}/pg_ctl", "-D", str(data), "-l", str(base / "log"), "-w", "-t", "600", "-o",
         f"-p {port} -k {sock} -c listen_addresses=127.0.0.1", "start")
     try:
         run(f"{bindir}/createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "spikeloop")
         yield f"postgresql://postgres@127.0.0.1:{port}/spikeloop"
     finally:
-        run(f"{bindir}/pg_ctl", "-D", str(data), "-m", "fast", "-w", "stop")
+        run(f"{bindir}/pg_ctl", "-D", str(data), "-m", "fast", "-w", "-t", "600", "stop")
         shutil.rmtree(base, ignore_errors=True)
 
 

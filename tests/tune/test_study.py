@@ -59,8 +59,8 @@ def test_killed_study_resumes_keeping_completed_trials(tiny_toml, tmp_path, monk
            "--storage", f"sqlite:///{tmp_path}/s.db", "--out", str(tmp_path / "out"), "--n-trials", "2"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     sc = StudyConfig.load(toml, {"storage": f"sqlite:///{tmp_path}/s.db", "out": str(tmp_path / "out")})
-    deadline = time.time() + 120
-    while time.time() < deadline:                     # wait until a trial is running
+    deadline = time.monotonic() + 900                 # generous: only a hang reaches it, not a loaded machine
+    while time.monotonic() < deadline:                # wait until a trial is running
         time.sleep(0.5)
         try:
             if any(t.state == TrialState.RUNNING for t in open_study(sc).trials):

@@ -1,0 +1,126 @@
+"""Cycles against the event bound (``docs/chip.md``, "Event bound"), today's schedule and update by touch
+projected (:mod:`sim.event_bound`), over input densities and hidden firing rates, as the ``event_bound`` record.
+
+    python -m bench.bench_event_bound [--seeds 3] [--quick] [--publish]
+
+Networks: fc 256-256-128-16 (bench_chip's), and the conv chip of issue 23 with 3x3 and with 5x5 kernels
+(2x16x16 -> conv 16 kxk -> conv 16 kxk -> pool 2 -> fc 10, 'same' padding), 8 lanes, overlap off, 30 steps,
+4 samples; an N-MNIST-shaped SCNN (2x34x34 -> conv 16 5x5 p1 -> pool 2 -> conv 32 5x5 p1 -> pool 2 -> fc 10;
+a stand-in, not the NIR paper's exact net) at 300 steps, 2 samples, input density 0.6 %. Inputs are Bernoulli
+spikes; weights ``sim.sample.random_weights``; the hidden layers' thresholds are set by bisection so that they
+fire at the hidden rate (``bench.bench_conv.calibrate``). Every (network, density, rate, seed) is a round."""
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+from bench.records import Recorder, add_record_args
+from hw.config import ChipConfig
+from sim.event_bound import touched_schedule
+from sim.model import FastModel
+from sim.sample import random_spikes, random_weights
+
+DENSITIES = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
+RATES = (0.01, 0.07, 0.2)
+
+
+def conv(c, k, p):
+    return {"kind": "conv", "channels": c, "kernel": k, "stride": 1, "padding": p}
+
+
+def networks() -> dict[str, ChipConfig]:
+    return {
+        "conv 3x3": ChipConfig(input_shape=(2, 16, 16), layers=(conv(16, 3, 1), conv(16, 3, 1), {"kind": "pool", "size": 2},
+                                                                {"kind": "fc", "size": 10}), lanes=8, overlap=False),
+        "conv 5x5": ChipConfig(input_shape=(2, 16, 16), layers=(conv(16, 5, 2), conv(16, 5, 2), {"kind": "pool", "size": 2},
+                                                                {"kind": "fc", "size": 10}), lanes=8, overlap=False),
+        "fc 256-256-128-16": ChipConfig(layer_sizes=(256, 256, 128, 16), lanes=8, beta=0.9, overlap=False),
+    }
+
+
+NMNIST = ChipConfig(input_shape=(2, 34, 34), layers=(conv(16, 5, 1), {"kind": "pool", "size": 2}, conv(32, 5, 1),
+                                                     {"kind": "pool", "size": 2}, {"kind": "fc", "size": 10}),
+                    lanes=8, overlap=False)
+
+
+def measure(cfg: ChipConfig, density: float, rate: float, seed: int, batch: int, steps: int) -> dict:
+    from bench.bench_conv import calibrate
+    w = random_weights(cfg, seed, density)
+    x = random_spikes(cfg, batch, steps, density, seed + 1000)
+    c = calibrate(cfg, w, x, rate)
+    model = FastModel(c, w)
+    p = touched_schedule(model, x)
+    r = model.run(x, record_state=False)
+    synops = r.counters["synops"].astype(float)
+    hidden = [float(r.counters[f"spikes_l{l}"].mean() / (steps * c.fan_out(l))) for l in range(c.num_layers - 1)]
+    return {"cycles": float(p.cycles.mean()), "bound": float(p.bound.mean()),
+            "ratio": float((p.cycles / p.bound).mean()),
+            "live_ratio": float((p.touched_cycles / p.bound).mean()),
+            "lazy_ratio": float((p.lazy_cycles / p.bound).mean()),
+            "utilisation": float((synops / (c.lanes * p.cycles)).mean()),
+            "lazy_utilisation": float((synops / (c.lanes * p.lazy_cycles)).mean()),
+            "bound_utilisation": float((synops / (c.lanes * p.bound)).mean()),
+            "touched_words": float((p.touched / p.words).mean()), "live_words": float((p.live / p.words).mean()),
+            "lazy_words": float((p.lazy / p.words).mean()),
+            "lazy_speedup": float((p.cycles / p.lazy_cycles).mean()),
+            "lazy_same_output": float(p.lazy_same_output.mean()), "hidden_rates": hidden,
+            "thresholds": list(c.threshold)}
+
+
+def _ms(v):
+    v = np.asarray(v, float)
+    return [float(v.mean()), float(v.std())]
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, default=2, help="weight/input seeds per point (1..10)")
+    ap.add_argument("--quick", action="store_true", help="densities 0.02 and 0.1, rates 0.02 and 0.07, no N-MNIST")
+    add_record_args(ap)
+    a = ap.parse_args(argv)
+    if not 1 <= a.seeds <= 10:
+        ap.error(f"--seeds={a.seeds}: allowed range is 1..10")
+    dens, rates = ((0.02, 0.1), (0.02, 0.07)) if a.quick else (DENSITIES, RATES)
+    seeds = list(range(a.seeds))
+    params = {"densities": dens, "rates": rates, "steps": 30, "batch": 4, "lanes": 8,
+              "nmnist": {"steps": 300, "batch": 2, "density": 0.006, "rate": 0.05}}
+    with Recorder("event_bound", args=a, seeds=seeds, params=params) as rec:
+        for name, cfg in networks().items():
+            for d in dens:
+                for q in rates:
+                    got = [measure(cfg, d, q, s, 4, 30) for s in seeds]
+                    for s, g in zip(seeds, got):
+                        rec.round(net=name, density=d, rate=q, seed=s, **g)
+                    key = f"{name} | {d} | {q}"
+                    rec.summary[key] = {k: _ms([g[k] for g in got]) for k in got[0] if k not in ("hidden_rates", "thresholds")}
+                    print(key, {k: round(v[0], 3) for k, v in rec.summary[key].items()}, flush=True)
+        if not a.quick:
+            got = [measure(NMNIST, 0.006, 0.05, s, 2, 300) for s in seeds]
+            for s, g in zip(seeds, got):
+                rec.round(net="nmnist-shaped", density=0.006, rate=0.05, seed=s, **g)
+            rec.summary["nmnist-shaped"] = {k: _ms([g[k] for g in got]) for k in got[0]
+                                            if k not in ("hidden_rates", "thresholds")}
+            print("nmnist", {k: round(v[0], 3) for k, v in rec.summary["nmnist-shaped"].items()})
+
+
+def table(record: dict) -> str:
+    """Markdown table of the summary: mean ± std over seeds."""
+    rows = ["| network | input density | hidden rate | cycles / bound (today) | exact live-word schedule / bound | "
+            "lazy leak / bound | utilisation today | lazy leak | bound's own utilisation | lazy: cycles saved | "
+            "lazy: output spikes as today |",
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for key, v in record["summary"].items():
+        parts = key.split(" | ") if " | " in key else [key, "", ""]
+        f = lambda k: f"{v[k][0]:.2f} ± {v[k][1]:.2f}"                          # noqa: E731
+        rows.append(f"| {parts[0]} | {parts[1]} | {parts[2]} | {f('ratio')} | {f('live_ratio')} | {f('lazy_ratio')} | "
+                    f"{f('utilisation')} | {f('lazy_utilisation')} | {f('bound_utilisation')} | "
+                    f"{f('lazy_speedup')}x | {f('lazy_same_output')} |")
+    return "\n".join(rows)
+
+
+VIEWS = {"table": table}
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,241 @@
+"""Cycles against the event bound, and what an update-by-touch schedule would take (``docs/chip.md``,
+"Event bound" and "Update by touch").
+
+:func:`event_bound` is the least a schedule whose work is proportional to events can take for a sample:
+``synops / lanes`` (every synaptic add, ``lanes`` per cycle) + the *touched* state words (a word an event
+accumulated into in the step: each must be updated once) + the output events + the documented fixed
+overheads (per step and layer: the end-of-events cycle, the update pipeline's fill ``P`` and the conv
+decoder's fill ``D_l``; per step: the output end token; per conv event: ``event_overhead``).
+
+:func:`touched_schedule` counts, from a fast-model run, the state words the update-by-touch schedule visits
+(the *live* words: touched in the step, or not settled by their last visit — their update changed the stored
+word or fired) and the cycles it would take: today's cycles with the UPDATE phases walking only the live
+words (same arithmetic, so exact). :func:`lazy_run` is a model of the lazy-leak schedule's arithmetic
+(``docs/chip.md``, "Update by touch": touched or hot words only, the elapsed leak ``L_k`` at the next
+visit) and its cycles. Both are **projections** from the specification, not measurements of an RTL: the RTL
+implements ``update = "all"`` only. Chips with ``overlap`` are projected without
+the overlap's saving (the emission times change with the skipped words); the functions refuse none, but
+:func:`touched_schedule` reports ``overlap_ignored``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from hw.config import ChipConfig
+
+
+def touched_words(cfg: ChipConfig, layer: int, x: np.ndarray) -> np.ndarray:
+    """Bool ``(B, T, state_words(layer))``: the state words an event accumulates into, per step, for the
+    layer's input spikes ``x`` ``(B, T, N_raw)`` (HWC flat, before pooling). An fc event visits every word of
+    its layer; a conv event the words of the output positions whose receptive field holds its pooled address
+    (all ``G`` groups of each)."""
+    B, T, _ = x.shape
+    G = cfg.groups(layer)
+    if cfg.layer_kind(layer) == "fc":
+        any_event = x.reshape(B, T, -1).any(axis=2)
+        return np.repeat(any_event[:, :, None], cfg.state_words(layer), axis=2)
+    C, H, W = cfg.raw_in_shape(layer)
+    ph, pw = cfg.pool_window(layer)
+    a = x.reshape(B * T, H, W, C).any(axis=3)
+    a = a.reshape(B * T, H // ph, ph, W // pw, pw).any(axis=(2, 4))       # pooled address has an event
+    (kh, kw), s, (pdh, pdw) = cfg.kernel(layer), cfg.stride(layer), cfg.padding(layer)
+    _, Ho, Wo = cfg.out_shape(layer)
+    Hp, Wp = a.shape[1:]
+    padded = np.zeros((B * T, Hp + 2 * pdh, Wp + 2 * pdw), bool)
+    padded[:, pdh:pdh + Hp, pdw:pdw + Wp] = a
+    reach = np.zeros((B * T, Ho, Wo), bool)
+    for ky in range(kh):
+        for kx in range(kw):
+            reach |= padded[:, ky:ky + s * (Ho - 1) + 1:s, kx:kx + s * (Wo - 1) + 1:s]
+    return np.repeat(reach.reshape(B, T, Ho * Wo, 1), G, axis=3).reshape(B, T, Ho * Wo * G)
+
+
+def _words(cfg: ChipConfig, layer: int, v: np.ndarray) -> np.ndarray:
+    """``(B, T, N)`` per neuron (HWC flat) -> ``(B, T, positions, G, lanes)``, the channels padded to whole
+    words with zeros."""
+    B, T, _ = v.shape
+    P, Co, G, lanes = cfg.positions(layer), cfg.out_channels(layer), cfg.groups(layer), cfg.lanes
+    out = np.zeros((B, T, P, G * lanes), v.dtype)
+    out[..., :Co] = v.reshape(B, T, P, Co)
+    return out.reshape(B, T, P, G, lanes)
+
+
+def synaptic_sums(model, layer: int, x: np.ndarray) -> np.ndarray:
+    """``(B, T, N)`` int64: what the layer's events add to each neuron per step (the fast model's product)."""
+    cfg = model.cfg
+    B, T, _ = x.shape
+    inp = np.ascontiguousarray(x.transpose(1, 0, 2))
+    if cfg.layer_kind(layer) == "conv" or cfg.pool_area(layer) > 1:
+        h = model._image_sums(layer, inp)
+    else:
+        h = model._product(layer, inp.reshape(T * B, -1), int(np.count_nonzero(inp))).reshape(T, B, -1)
+    return np.rint(np.asarray(h, np.float64)).astype(np.int64).transpose(1, 0, 2)
+
+
+@dataclass
+class Projection:
+    """Per sample (``(B,)`` arrays): today's cycles, the event bound, the live and touched words visited, the
+    projected cycles of update by touch; ``overlap_ignored``: the chip overlaps (the projection does not)."""
+    cycles: np.ndarray
+    bound: np.ndarray
+    touched: np.ndarray
+    live: np.ndarray
+    words: np.ndarray
+    touched_cycles: np.ndarray
+    lazy: np.ndarray
+    lazy_cycles: np.ndarray
+    lazy_same_output: np.ndarray
+    overlap_ignored: bool
+
+
+def event_bound(cfg: ChipConfig, counters: dict, touched: np.ndarray) -> np.ndarray:
+    """The event bound per sample (see module doc); ``touched``: touched state words per sample, all layers."""
+    T_fixed = sum(1 + cfg.update_latency + cfg.decode_latency(l) for l in range(cfg.num_layers)) + 1
+    steps = counters["_steps"]
+    per_event = sum(np.asarray(counters[f"_events_l{l}"]) * cfg.event_overhead(l) for l in range(cfg.num_layers))
+    return (np.asarray(counters["synops"], float) / cfg.lanes + touched + counters["out_events"]
+            + steps * T_fixed + per_event)
+
+
+def bound_of(cfg: ChipConfig, spikes: np.ndarray, result) -> np.ndarray:
+    """The event bound per sample of a run (``result``: a :class:`sim.model.ChipResult` of input ``spikes``)."""
+    B, T, _ = spikes.shape
+    inputs = [spikes] + list(result.spikes[:-1])
+    touched = sum(touched_words(cfg, l, inputs[l]).sum(axis=(1, 2)) for l in range(cfg.num_layers))
+    c = dict(result.counters)
+    c["_steps"] = T
+    for l in range(cfg.num_layers):
+        c[f"_events_l{l}"] = np.count_nonzero(inputs[l].reshape(B, -1), axis=1)
+    return event_bound(cfg, c, touched)
+
+
+def touched_schedule(model, spikes: np.ndarray) -> Projection:
+    """Run ``model`` (a :class:`sim.model.FastModel`) on ``spikes`` ``(B, T, N0)`` and project update by touch."""
+    cfg = model.cfg
+    x = cfg.check_spikes(spikes)
+    r = model.run(x, record_state=True)
+    B, T, _ = x.shape
+    inputs = [x] + [s for s in r.spikes[:-1]]
+    touched_n = np.zeros(B, np.int64)
+    live_n = np.zeros(B, np.int64)
+    words_n = np.zeros(B, np.int64)
+    saved = np.zeros(B, np.int64)
+    for l in range(cfg.num_layers):
+        xin = inputs[l]
+        t_words = touched_words(cfg, l, xin)                                # (B, T, words)
+        h = synaptic_sums(model, l, xin)
+        u = r.state[l]
+        before = np.concatenate([np.zeros_like(u[:, :1]), u[:, :-1]], axis=1) + h     # the word UPDATE reads
+        changed = _words(cfg, l, (u != before) | r.spikes[l]).any(axis=4).reshape(B, T, -1)
+        unsettled_before = np.concatenate([np.zeros_like(changed[:, :1]), changed[:, :-1]], axis=1)
+        live = t_words | unsettled_before
+        # every word with a spike is live (it was visited: only visited words fire)
+        assert not (_words(cfg, l, r.spikes[l]).any(axis=4).reshape(B, T, -1) & ~live).any()
+        touched_n += t_words.sum(axis=(1, 2))
+        live_n += live.sum(axis=(1, 2))
+        words_n += T * cfg.state_words(l)
+        saved += (~live).sum(axis=(1, 2))               # each skipped word saved its one UPDATE cycle
+    c = dict(r.counters)
+    c["_steps"] = T
+    ev = [np.count_nonzero(s.reshape(B, -1), axis=1) for s in inputs]
+    for l in range(cfg.num_layers):
+        c[f"_events_l{l}"] = ev[l]
+    overlap_ignored = any(cfg.overlapped(l) for l in range(cfg.num_layers))
+    lz = lazy_run(model, x)
+    hidden = 0
+    if overlap_ignored:
+        from sim.model import overlap_hidden
+        hidden = sum(overlap_hidden(cfg, l, r.spikes[l]) for l in range(cfg.num_layers) if cfg.overlapped(l))
+    return Projection(cycles=np.asarray(r.cycles, np.int64), bound=event_bound(cfg, c, touched_n),
+                      touched=touched_n, live=live_n, words=words_n,
+                      touched_cycles=np.asarray(r.cycles, np.int64) + hidden - saved,
+                      lazy=lz.visited, lazy_cycles=lz.cycles,
+                      lazy_same_output=np.all(lz.spikes[-1] == r.spikes[-1], axis=(1, 2)),
+                      overlap_ignored=overlap_ignored)
+
+
+def elapsed_leak_table(beta_int, frac_bits: int, k_max: int) -> np.ndarray:
+    """``B_k`` for ``k = 0 .. k_max`` (``docs/chip.md``, "Update by touch"): the ``k``-th power of the stored
+    leak ``beta_int / 2^f``, rounded once (half up) to ``f`` fraction bits,
+    ``B_k = (beta_int^k + 2^(f(k-1)-1)) >> f(k-1)`` (exact integers; ``B_0 = 2^f``, ``B_1 = beta_int``); it
+    reaches 0 for ``beta_int < 2^f``. ``beta_int`` a scalar or per neuron (then a trailing neuron axis)."""
+    b = np.asarray(beta_int, np.int64)
+
+    def one(v: int) -> list[int]:
+        out = [1 << frac_bits]
+        for k in range(1, k_max + 1):
+            s = frac_bits * (k - 1)
+            out.append((v ** k + ((1 << s) >> 1)) >> s)
+        return out
+    if b.ndim == 0:
+        return np.array(one(int(b)), np.int64)
+    cols = {int(v): one(int(v)) for v in np.unique(b)}
+    return np.array([cols[int(v)] for v in b], np.int64).T
+
+
+@dataclass
+class LazyRun:
+    """The lazy-leak schedule on a batch: spikes and stored states per layer ``(B, T, N)``, the words visited
+    and the cycles per sample."""
+    spikes: list
+    state: list
+    visited: np.ndarray
+    cycles: np.ndarray
+
+
+def lazy_run(model, spikes: np.ndarray, visit_all: bool = False) -> LazyRun:
+    """Run the lazy-leak update-by-touch schedule (``docs/chip.md``) with ``model``'s weights, offsets and
+    leaks. Overlap is not modelled (the cycles are those of the sequential schedule). ``visit_all``: visit every
+    word in every step (then it is ``update = "all"``: the fast model's results and cycles)."""
+    cfg = model.cfg
+    x = cfg.check_spikes(spikes)
+    B, T, _ = x.shape
+    f, half = cfg.beta_frac_bits, 1 << (cfg.beta_frac_bits - 1)
+    lo, hi, P = cfg.membrane_min, cfg.membrane_max, cfg.update_latency
+    out_s, out_u = [], []
+    visited_n = np.zeros(B, np.int64)
+    cycles = np.zeros(B, np.int64)
+    xin = x
+    for l in range(cfg.num_layers):
+        N, lanes, G = cfg.fan_out(l), cfg.lanes, cfg.groups(l)
+        Co, pos = cfg.out_channels(l), cfg.positions(l)
+        word_of = (np.arange(pos)[:, None] * G + np.arange(Co)[None, :] // lanes).reshape(-1)    # neuron -> word
+        level = cfg.threshold[l] + model.offsets[l].reshape(-1).astype(np.int64)
+        table = elapsed_leak_table(model.beta_int[l], f, T)
+        touched = touched_words(cfg, l, xin)
+        h = synaptic_sums(model, l, xin)
+        u = np.zeros((B, N), np.int64)
+        last = np.full((B, N), -1, np.int64)
+        s_all = np.zeros((B, T, N), bool)
+        u_all = np.zeros((B, T, N), np.int64)
+        busy = np.zeros(B, np.int64)
+        for t in range(T):
+            hot = np.zeros((B, cfg.state_words(l)), bool)
+            np.logical_or.at(hot, (slice(None), word_of), u > level)
+            visit_w = touched[:, t] | hot | visit_all
+            visit = visit_w[:, word_of]
+            k = np.where(visit, t - 1 - last, 0)
+            bk = table[k, np.arange(N)[None, :]] if table.ndim == 2 else table[k]
+            word = ((u * bk + half) >> f) + h[:, t]
+            v = np.clip(word, lo, hi)
+            s = (v > level) & visit
+            lv = (v * table[1] + half) >> f
+            new = np.where(s, 0 if cfg.reset == "zero" else np.clip(lv - level, lo, hi), lv)
+            u = np.where(visit, new, u)
+            last = np.where(visit, t, last)
+            s_all[:, t], u_all[:, t] = s, u
+            visited_n += visit_w.sum(axis=1)
+            spiking = np.zeros_like(hot)
+            np.logical_or.at(spiking, (slice(None), word_of), s)
+            busy += (visit_w.sum(axis=1) - spiking.sum(axis=1))       # words with no spike: 1 cycle each
+        e = np.count_nonzero(xin.reshape(B, -1), axis=1)
+        ev = xin.sum(axis=1, dtype=np.int64) @ cfg.receptive_counts(l) if cfg.layer_kind(l) == "conv" else e
+        cycles += (T * cfg.decode_latency(l) + ev * G + e * cfg.event_overhead(l) + (1 + P) * T
+                   + busy + s_all.reshape(B, -1).sum(axis=1))
+        out_s.append(s_all)
+        out_u.append(u_all)
+        xin = s_all
+    cycles += np.count_nonzero(xin.reshape(B, -1), axis=1) + T
+    return LazyRun(spikes=out_s, state=out_u, visited=visited_n, cycles=cycles)

@@ -1,0 +1,147 @@
+"""sim.event_bound: the touched words of an event against the config's closed form, the order of the schedules'
+cycles (bound <= lazy <= live <= today's, overlap off), and the claim docs/chip.md makes for the live-word
+schedule: skipping the words that are neither touched nor unsettled leaves every membrane and spike as they are
+(checked with a naive per-word loop of the arithmetic, independent of the fast model's recurrence)."""
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hw.config import ChipConfig
+from sim.event_bound import elapsed_leak_table, lazy_run, touched_schedule, touched_words
+from sim.model import FastModel
+from tests.strategies import configs, conv_configs, programmes
+
+
+@given(data=st.data())
+@settings(max_examples=25, deadline=None)
+def test_one_event_touches_its_receptive_positions(data):
+    cfg = data.draw(conv_configs(max_hw=7, max_channels=3))
+    n = cfg.layer_sizes[0]
+    i = data.draw(st.integers(0, n - 1))
+    x = np.zeros((1, 1, n), bool)
+    x[0, 0, i] = True
+    t = touched_words(cfg, 0, x)
+    assert t.sum() == cfg.receptive_counts(0)[i] * cfg.groups(0)
+    assert not touched_words(cfg, 0, np.zeros_like(x)).any()
+
+
+def test_fc_event_touches_every_word():
+    cfg = ChipConfig(layer_sizes=(5, 11, 3), lanes=4)
+    x = np.zeros((2, 3, 5), bool)
+    x[0, 1, 2] = x[1, 2, 0] = True
+    t = touched_words(cfg, 0, x)
+    assert t.shape == (2, 3, 3)
+    assert t[0, 1].all() and t[1, 2].all() and t.sum() == 6
+
+
+@given(data=st.data())
+@settings(max_examples=20, deadline=None)
+def test_schedules_order(data):
+    cfg = data.draw(st.one_of(configs(overlap=False), conv_configs(max_hw=6, max_channels=4, overlap=False)))
+    weights, offsets, spikes = data.draw(programmes(cfg, batch=2, steps=4))
+    p = touched_schedule(FastModel(cfg, weights, offsets), spikes)
+    assert not p.overlap_ignored
+    assert (p.bound <= p.lazy_cycles + 1e-9).all()
+    assert (p.lazy_cycles <= p.touched_cycles).all() and (p.touched_cycles <= p.cycles).all()
+    assert (p.touched <= p.lazy).all() and (p.lazy <= p.live).all() and (p.live <= p.words).all()
+
+
+def _skipping_run(cfg: ChipConfig, weights, offsets, x):
+    """fc chips: the docs/chip.md arithmetic per neuron, visiting only live words; returns (spikes, states)."""
+    B, T, _ = x.shape
+    f = cfg.beta_frac_bits
+    lo, hi = cfg.membrane_min, cfg.membrane_max
+    spikes, states = [], []
+    inp = x.astype(np.int64)
+    for l in range(cfg.num_layers):
+        n, lanes = cfg.fan_out(l), cfg.lanes
+        thr = cfg.threshold[l] + np.asarray(offsets[l], np.int64).reshape(-1)
+        u = np.zeros((B, n), np.int64)
+        unsettled = np.zeros((B, cfg.groups(l)), bool)
+        s_out, u_out = np.zeros((B, T, n), bool), np.zeros((B, T, n), np.int64)
+        for t in range(T):
+            for b in range(B):
+                touched = inp[b, t].any()
+                for g in range(cfg.groups(l)):
+                    if not (touched or unsettled[b, g]):
+                        continue
+                    changed = False
+                    for j in range(g * lanes, min(n, (g + 1) * lanes)):
+                        word = u[b, j] + int(inp[b, t] @ np.asarray(weights[l], np.int64)[:, j])
+                        v = min(max(word, lo), hi)
+                        s = v > thr[j]
+                        lv = (v * cfg.beta_int[l] + (1 << (f - 1))) >> f
+                        new = (0 if cfg.reset == "zero" else min(max(lv - thr[j], lo), hi)) if s else lv
+                        changed |= bool(s) or new != word
+                        u[b, j], s_out[b, t, j] = new, s
+                    unsettled[b, g] = changed
+            u_out[:, t] = u
+        spikes.append(s_out)
+        states.append(u_out)
+        inp = s_out.astype(np.int64)
+    return spikes, states
+
+
+@given(data=st.data())
+@settings(max_examples=25, deadline=None)
+def test_live_word_schedule_is_bit_exact(data):
+    cfg = data.draw(configs(max_size=9, max_layers=2, overlap=False))
+    weights, offsets, spikes = data.draw(programmes(cfg, batch=2, steps=5))
+    r = FastModel(cfg, weights, offsets).run(spikes)
+    s, u = _skipping_run(cfg, weights, cfg.check_offsets(offsets), spikes)
+    for l in range(cfg.num_layers):
+        np.testing.assert_array_equal(s[l], r.spikes[l])
+        np.testing.assert_array_equal(u[l], r.state[l])
+
+
+@given(data=st.data())
+@settings(max_examples=20, deadline=None)
+def test_lazy_model_visiting_every_word_is_todays_chip(data):
+    """lazy_run's arithmetic and cycle count, with every word visited every step, are the fast model's."""
+    cfg = data.draw(st.one_of(configs(overlap=False), conv_configs(max_hw=6, max_channels=4, overlap=False)))
+    weights, offsets, spikes = data.draw(programmes(cfg, batch=2, steps=4))
+    model = FastModel(cfg, weights, offsets)
+    r = model.run(spikes)
+    lz = lazy_run(model, spikes, visit_all=True)
+    for l in range(cfg.num_layers):
+        np.testing.assert_array_equal(lz.spikes[l], r.spikes[l])
+        np.testing.assert_array_equal(lz.state[l], r.state[l])
+    np.testing.assert_array_equal(lz.cycles, r.cycles)
+
+
+def test_elapsed_leak_is_applied_once_at_the_next_touch():
+    """One neuron, beta 0.75 (f = 2), threshold out of reach: +40 at step 0, no input in steps 1-3, a touch
+    through a zero weight at step 4. The word is visited at steps 0 and 4 only; the read value between them is
+    the stored one; at step 4 the 3 idle steps' leak is applied at once (L_3), then the step's own (L_1)."""
+    cfg = ChipConfig(layer_sizes=(2, 1), lanes=1, beta=0.75, beta_frac_bits=2, threshold=100, weight_bits=8)
+    w = [np.array([[40], [0]])]
+    x = np.zeros((1, 6, 2), bool)
+    x[0, 0, 0] = True
+    x[0, 4, 1] = True
+    lz = lazy_run(FastModel(cfg, w), x)
+    # B_k = round(0.75^k * 4): 4, 3, 2.25 -> 2, 1.69 -> 2, 1.27 -> 1, ..., 0.40 -> 0 at k = 8
+    assert list(elapsed_leak_table(3, 2, 8)) == [4, 3, 2, 2, 1, 1, 1, 1, 0]
+    # step 0: (40*3 + 2) >> 2 = 30; step 4: L_3(30) = (30*2 + 2) >> 2 = 15, then L_1(15) = (15*3 + 2) >> 2 = 11
+    assert list(lz.state[0][0, :, 0]) == [30, 30, 30, 30, 11, 11]
+    assert lz.visited[0] == 2 and not lz.spikes[0].any()
+    # today's schedule leaks every step: 30, 23, 17, 13, 10, 8
+    assert list(FastModel(cfg, w).run(x).state[0][0, :, 0]) == [30, 23, 17, 13, 10, 8]
+
+
+@given(data=st.data())
+@settings(max_examples=25, deadline=None)
+def test_lazy_model_matches_the_independent_reference(data):
+    """lazy_run (vectorised) against tests/reference.py's update="touched" (per neuron, per event, per cycle):
+    spikes, stored membranes and cycles, on random fc and conv/pool chips."""
+    from tests.reference import reference_run
+    cfg = data.draw(st.one_of(configs(overlap=False), conv_configs(max_hw=6, max_channels=4, overlap=False)))
+    weights, offsets, spikes = data.draw(programmes(cfg, batch=2, steps=4))
+    lz = lazy_run(FastModel(cfg, weights, offsets), spikes)
+    offs = cfg.check_offsets(offsets)
+    for b in range(spikes.shape[0]):
+        spk, state, cycles = reference_run(cfg, weights, offs, spikes[b], update="touched")
+        assert cycles == lz.cycles[b]
+        for t in range(spikes.shape[1]):
+            for l in range(cfg.num_layers):
+                assert list(lz.spikes[l][b, t]) == spk[t][l]
+                assert list(lz.state[l][b, t]) == state[t][l]
