@@ -290,7 +290,7 @@ def cmd_synth(a: argparse.Namespace) -> int:
         a, need_weights=False, before_weights=lambda c: check_size(c, a.target))   # before anything is built
     check_writable(a.out, "--out")
     if a.seeds:
-        return _synth_seeds(a, cfg, weights)
+        return _synth_seeds(a, cfg, weights, offsets)
     try:
         with writing(a.out, "--out"):
             r = synthesize(cfg, a.target, Path(a.out), weights, a.baud, router=a.router, seed=a.seed,
@@ -307,7 +307,7 @@ def cmd_synth(a: argparse.Namespace) -> int:
     return 0
 
 
-def _synth_seeds(a: argparse.Namespace, cfg: ChipConfig, weights) -> int:
+def _synth_seeds(a: argparse.Namespace, cfg: ChipConfig, weights, offsets=None) -> int:
     from hw.synth import seed_sweep
     out = check_writable(a.out, "--out")
 
@@ -315,7 +315,8 @@ def _synth_seeds(a: argparse.Namespace, cfg: ChipConfig, weights) -> int:
         print(f"  seed {r['seed']}: " + (f"Fmax {r['fmax_mhz']:.2f} MHz, {r['logic_cells']} logic cells, "
                                          f"{r['seconds']:.0f} s" if r["status"] == "ok" else r["message"]), flush=True)
     print(f"{a.target} {cfg.layer_sizes} lanes={cfg.lanes} w{cfg.weight_bits}: {len(a.seeds)} placement seeds")
-    s = seed_sweep(cfg, a.target, out, a.seeds, a.jobs, weights, a.baud, router=a.router, progress=row)
+    s = seed_sweep(cfg, a.target, out, a.seeds, a.jobs, weights, a.baud, router=a.router, progress=row,
+                   threshold_offsets=offsets)
     f = s["fmax"]
     if not f["n"]:
         print(f"spikeloop: synth failed on every seed: {s['rows'][0]['message']}", file=sys.stderr)

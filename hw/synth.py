@@ -325,10 +325,11 @@ def fmax_spread(values: Sequence[float]) -> dict:
 
 
 def _seed_build(cfg_dict: dict, target: str, out: str, seed: int, weights, baud: int, router: str,
-                synth=None) -> dict:
+                offsets=None, synth=None) -> dict:
     cfg = ChipConfig.from_dict(cfg_dict)
     try:
-        r = (synth or synthesize)(cfg, target, Path(out) / f"seed{seed}", weights, baud, router=router, seed=seed)
+        r = (synth or synthesize)(cfg, target, Path(out) / f"seed{seed}", weights, baud, router=router, seed=seed,
+                                  **({"threshold_offsets": offsets} if offsets is not None else {}))
         return {"seed": seed, "status": "ok", "fmax_mhz": r.fmax_mhz, "logic_cells": r.logic_cells,
                 "logic_cells_total": r.logic_cells_total, "luts": r.luts, "ffs": r.ffs, "bram": r.bram,
                 "bram_total": r.bram_total, "spram": r.spram, "dsp": r.dsp, "clock_mhz": r.clock_mhz,
@@ -339,7 +340,8 @@ def _seed_build(cfg_dict: dict, target: str, out: str, seed: int, weights, baud:
 
 def seed_sweep(cfg: ChipConfig, target: str, out: Path, seeds: Sequence[int], jobs: int | None = None,
                weights: Sequence[np.ndarray] | None = None, baud: int = 115200, router: str = "router1",
-               clock_mhz: float | None = None, progress=None, synth=None) -> dict:
+               clock_mhz: float | None = None, progress=None, synth=None,
+               threshold_offsets: Sequence[np.ndarray] | None = None) -> dict:
     """Build ``cfg`` on ``target`` once per nextpnr placement seed (``out/seed<k>/``) and summarise post-route Fmax.
 
     ``jobs`` builds run at once (default :func:`free_cores`); ``synth`` replaces :func:`synthesize` (a test double;
@@ -361,7 +363,7 @@ def seed_sweep(cfg: ChipConfig, target: str, out: Path, seeds: Sequence[int], jo
     jobs = min(jobs, len(seeds))
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    args = [(cfg.to_dict(), target, str(out), s, weights, baud, router) for s in seeds]
+    args = [(cfg.to_dict(), target, str(out), s, weights, baud, router, threshold_offsets) for s in seeds]
     platform = _platform(target)[0]
     clock = float(clock_mhz) if clock_mhz else platform.default_clk_frequency / 1e6
     rows: list[dict] = []

@@ -83,7 +83,8 @@ def test_synth_command_passes_the_router_as_the_router(monkeypatch, tmp_path):
     import hw.synth
     seen = {}
 
-    def fake(cfg, target, out, weights=None, baud=115200, synth_opts="", router="router1", seed=None):
+    def fake(cfg, target, out, weights=None, baud=115200, synth_opts="", router="router1", seed=None,
+             threshold_offsets=None):
         seen.update(target=target, synth_opts=synth_opts, router=router, seed=seed)
         raise SynthError("stop here")
     monkeypatch.setattr(hw.synth, "synthesize", fake)
