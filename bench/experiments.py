@@ -41,7 +41,7 @@ PAGES = ROOT / "docs" / "experiments"           # where --publish puts the pages
 OUT = ROOT / "runs" / "experiments"
 #: the parsed command line (record destination) and seed list of this run
 RUN: dict = {"args": None, "seeds": [], "started": None}
-MH_KW = {"iters": 3000}
+MH_KW = {"iters": 3000, "lik_std": 0.5}          # the set-up these experiments were run with
 #: a chip that resets a firing neuron to zero (the default subtracts the threshold); ``_setup`` fits its sizes
 ZERO = {"layer_sizes": [30, 16, 2], "lanes": 8, "beta": 0.9, "reset": "zero"}
 #: the MH set-ups the diagnosis compares (job fields, see :func:`_setup`)
@@ -63,17 +63,14 @@ def _setup(args):
          "faults": {}, "tag": None, "backend": "fast", "quantiser": "maxabs", **args}
     from hw.config import ChipConfig
     from sim.faults import Faults
-    from train.common import with_bias_channel
     from train.config import TrainConfig, default_chip
     from train.run import prepare
     method, seed = a["method"], a["seed"]
     params = a["params"] if a["params"] is not None else (MH_KW if method == "mh" else {"epochs": EPOCHS[method]})
     faults = Faults(**{"distortion": a["sigma"], "seed": seed, **a["faults"]})
     tc = TrainConfig(method=method, dataset=a["dataset"], faults=faults, seed=seed, train_size=a["train_size"],
-                     params=params, backend=a["backend"], quantiser=a["quantiser"])
-    _, data = prepare(tc)
-    if a["bias"]:
-        data = with_bias_channel(data)
+                     params=params, backend=a["backend"], quantiser=a["quantiser"], bias_input=a["bias"])
+    _, data = prepare(tc)                       # with the bias input channel when a["bias"]
     n_in, n_out = data.x_train.shape[2], data.n_classes
     if a["chip"]:
         cfg = ChipConfig.from_dict(a["chip"])
@@ -693,7 +690,7 @@ def _trial_cycles(art: str) -> dict:
     from train.config import TrainConfig
     from train.run import prepare
     r = TrainResult.load(Path(art) / "result")
-    tc = TrainConfig.from_dict(r.train_config)
+    tc = TrainConfig.from_dict({"bias_input": False, **r.train_config})     # results before the field had none
     _, data = prepare(tc)
     dep = ChipConfig.from_dict(r.chip_config)
     rec = {"threshold": list(dep.threshold), "beta": dep.beta}

@@ -87,6 +87,8 @@ class Layer:
     padding: int = 0
 
     def to_dict(self) -> dict:
+        """The entry as a TOML/JSON table (``{kind = "conv", channels, kernel, stride, padding}`` or
+        ``{kind, size}``)."""
         if self.kind == "conv":
             return {"kind": "conv", "channels": self.channels, "kernel": self.kernel, "stride": self.stride,
                     "padding": self.padding}
@@ -295,6 +297,7 @@ class ChipConfig:
     # -- derived structure --------------------------------------------------------------------------
     @property
     def num_layers(self) -> int:
+        """Layers with neurons (``len(layer_sizes) - 1``; pool entries are not layers)."""
         return len(self.layer_sizes) - 1
 
     def fan_in(self, layer: int) -> int:
@@ -337,6 +340,7 @@ class ChipConfig:
         return (self.fan_out(layer), 1, 1) if self._geo is None else self._geo[layer].out_shape
 
     def out_channels(self, layer: int) -> int:
+        """Output channels of ``layer`` (an fc layer: its size)."""
         return self.out_shape(layer)[0]
 
     def last_group_lanes(self, layer: int) -> int:
@@ -367,6 +371,7 @@ class ChipConfig:
         return (1, 1) if self._geo is None else self._geo[layer].kernel
 
     def stride(self, layer: int) -> int:
+        """Stride of a conv layer (1 for an fc layer)."""
         return 1 if self._geo is None else self._geo[layer].stride
 
     def padding(self, layer: int) -> tuple[int, int]:
@@ -465,26 +470,32 @@ class ChipConfig:
 
     @property
     def weight_min(self) -> int:
+        """Smallest weight: ``-2**(weight_bits-1)``."""
         return -(1 << (self.weight_bits - 1))
 
     @property
     def weight_max(self) -> int:
+        """Largest weight: ``2**(weight_bits-1) - 1``."""
         return (1 << (self.weight_bits - 1)) - 1
 
     @property
     def membrane_min(self) -> int:
+        """Lower saturation rail of a membrane: ``-2**(membrane_bits-1)``."""
         return -(1 << (self.membrane_bits - 1))
 
     @property
     def membrane_max(self) -> int:
+        """Upper saturation rail of a membrane (and the largest threshold): ``2**(membrane_bits-1) - 1``."""
         return (1 << (self.membrane_bits - 1)) - 1
 
     @property
     def offset_min(self) -> int:
+        """Smallest per-neuron threshold offset: ``-2**(threshold_offset_bits-1)``."""
         return -(1 << (self.threshold_offset_bits - 1))
 
     @property
     def offset_max(self) -> int:
+        """Largest per-neuron threshold offset: ``2**(threshold_offset_bits-1) - 1``."""
         return (1 << (self.threshold_offset_bits - 1)) - 1
 
     @property
@@ -548,10 +559,12 @@ class ChipConfig:
 
     @property
     def weight_depth(self) -> int:
+        """Words of the weight memory (every layer's rows)."""
         return self.weight_base(self.num_layers)
 
     @property
     def state_depth(self) -> int:
+        """Words of the membrane (state) memory (every layer's groups)."""
         return self.state_base(self.num_layers)
 
     @property
@@ -606,6 +619,8 @@ class ChipConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "ChipConfig":
+        """A ChipConfig from a table of its fields (lists for tuples); an unknown field is a
+        :class:`ConfigError` naming it and listing the allowed ones."""
         if not isinstance(d, dict):
             raise ConfigError(f"chip config: expected a table of fields, got {d!r}")
         known = {f.name for f in dataclasses.fields(cls)}

@@ -142,9 +142,23 @@ def cmd_run(a: argparse.Namespace) -> int:
     return 0
 
 
+RUN_EXAMPLES = """examples:
+  spikeloop run --sizes 64,32,10 --lanes 4                    # a fully-connected chip
+  spikeloop run --config chip.toml                            # a conv chip: a TOML with a [chip] table, e.g.
+      [chip]
+      input_shape = [1, 8, 8]                                 # C, H, W
+      layers = [{kind = "conv", channels = 8, kernel = 3, padding = 1},
+                {kind = "pool", size = 2}, {kind = "fc", size = 10}]
+  spikeloop run --config out/config.json --weights out/weights.npz   # an imported or exported programme
+  spikeloop run --backend icarus --sizes 16,8,4 --steps 5 --vcd out.vcd   # the RTL, with waveforms
+
+docs: docs/guides/simulator.md (backends), docs/guides/training.md#convolutional-layers (conv chips)"""
+
+
 def register(sub) -> None:
     p = sub.add_parser("run", help="run a network on the simulated chip (random, or a trained/imported --model); "
-                                   "print outputs, accuracy, cycles, latency, activity")
+                                   "print outputs, accuracy, cycles, latency, activity",
+                       epilog=RUN_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     chip_arguments(p)
     model_argument(p)
     p.add_argument("--weights", help=".npz with integer arrays w0..w{L-1} (and o0.. offsets); its chip config is "
