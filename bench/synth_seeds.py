@@ -4,49 +4,29 @@ placement, and which seeds meet a clock.
     python -m bench.synth_seeds --target ice40-up5k --sizes 30,16,2 --lanes 4 --seeds 1-5 --jobs 2
     python -m bench.synth_seeds --target ecp5-25k --config docs/experiments/conv_digits.toml --seeds 1-5 --publish
 
-Each seed is one `hw.synth.synthesize` build of the board top (same netlist: Yosys is deterministic; only
-nextpnr's placement seed changes), in ``--build-dir``/seed<k>. Prints a row per seed, then min / median / max
-and mean ± std, and the seeds whose Fmax reaches ``--clock-mhz``. Writes the record
+    python -m bench.synth_seeds --from runs/synth/ecp5-25k-seeds.json --publish   # a `spikeloop synth --seeds` sweep
+
+The builds are :func:`hw.synth.seed_sweep`'s (what ``spikeloop synth --seeds`` runs): one build of the board top per
+seed (same netlist: Yosys is deterministic; only nextpnr's placement seed changes), in
+``--build-dir``/<record name>/seed<k>. Prints a row per seed, then min / median / max and mean ± std, and the seeds
+whose Fmax reaches ``--clock-mhz`` (default the board clock). ``--from`` records a finished (or stopped) sweep's
+JSON instead of building. Writes the record
 ``synth_seeds_<target>_<network>_l<lanes>[_w<bits>]`` (or ``--name``; bench/records.py) with every build as a round.
 """
 from __future__ import annotations
 
 import argparse
-import statistics
+import json
 import sys
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
-from bench.records import Recorder, add_record_args, spread
-from hw.cli import load_chip, number, sizes
-from hw.config import ChipConfig, ConfigError
-from hw.synth import ROUTERS, TARGETS, SynthError, check_size, synthesize
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-
-def _seeds(text: str) -> list[int]:
-    try:
-        if "-" in text:
-            lo, hi = (int(v) for v in text.split("-"))
-            seeds = list(range(lo, hi + 1))
-        else:
-            seeds = [int(v) for v in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a range like 1-5 or a list like 1,4,9")
-    if not seeds or min(seeds) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: seeds are integers >= 1")
-    return seeds
-
-
-def _build(cfg_dict: dict, target: str, out: str, seed: int, router: str) -> dict:
-    cfg = ChipConfig.from_dict(cfg_dict)
-    try:
-        r = synthesize(cfg, target, Path(out) / f"seed{seed}", router=router, seed=seed)
-        return {"seed": seed, "status": "ok", "fmax_mhz": r.fmax_mhz, "logic_cells": r.logic_cells,
-                "logic_cells_total": r.logic_cells_total, "luts": r.luts, "ffs": r.ffs, "bram": r.bram,
-                "bram_total": r.bram_total, "spram": r.spram, "dsp": r.dsp, "clock_mhz": r.clock_mhz,
-                "timing_met": r.timing_met, "seconds": round(r.seconds)}
-    except SynthError as e:
-        return {"seed": seed, "status": "failed", "message": str(e)}
+from bench.records import Recorder, add_record_args, spread  # noqa: E402
+from hw.cli import load_chip, number, sizes  # noqa: E402
+from hw.config import ChipConfig, ConfigError  # noqa: E402
+from hw.synth import ROUTERS, TARGETS, check_size  # noqa: E402
 
 
 def network_label(cfg: ChipConfig) -> str:
@@ -71,68 +51,89 @@ def record_name(cfg: ChipConfig, target: str) -> str:
     return name + (f"_w{cfg.weight_bits}" if cfg.weight_bits != 8 else "")
 
 
+def write_record(cfg: ChipConfig, sweep: dict, args=None, name: str | None = None, config: str | None = None,
+                 folder: Path | None = None) -> Path:
+    """The record of one :func:`hw.synth.seed_sweep` result: every seed a round, Fmax min / median / max."""
+    target = sweep["target"]
+    params = {"target": target, "network": network_label(cfg), "layer_sizes": list(cfg.layer_sizes),
+              "lanes": cfg.lanes, "weight_bits": cfg.weight_bits, "router": sweep["router"], "config": config,
+              "chip": cfg.to_dict(), "clock_mhz": sweep["clock_mhz"]}
+    rows = sweep["rows"]
+    with Recorder(name or record_name(cfg, target), args=args, seeds=sweep["seeds"], params=params, folder=folder,
+                  script=__file__) as rec:
+        for r in rows:
+            rec.round(**r)
+        ok = [r for r in rows if r["status"] == "ok"]
+        rec.summary = {"builds": len(rows), "ok": len(ok),
+                       "failed_seeds": [r["seed"] for r in rows if r["status"] != "ok"],
+                       "unfinished_seeds": sorted(set(sweep["seeds"]) - {r["seed"] for r in rows}),
+                       "seeds_meeting_clock": sweep["seeds_meeting_clock"]}
+        if ok:
+            rec.summary["fmax"] = spread(r["fmax_mhz"] for r in ok)
+            for k in ("logic_cells", "logic_cells_total", "luts", "ffs", "bram", "bram_total", "spram", "dsp",
+                      "clock_mhz"):
+                vals = sorted({r.get(k) for r in ok}, key=lambda v: (v is None, v))
+                rec.summary[k] = vals[0] if len(vals) == 1 else {"min": vals[0], "max": vals[-1]}
+    return rec.path
+
+
 def main(argv=None) -> int:
+    from hw.cli import seeds
+    from hw.synth import seed_sweep
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--target", default="ecp5-25k", choices=TARGETS)
     ap.add_argument("--config", default=None, help="chip config file (.toml with a [chip] table, or .json)")
     ap.add_argument("--sizes", type=sizes, default=None, help="layer sizes, e.g. 784,128,10 (default: ChipConfig's)")
     ap.add_argument("--lanes", type=number(int, 1, 64), default=None)
     ap.add_argument("--weight-bits", type=number(int, 2, 16), default=None)
-    ap.add_argument("--seeds", type=_seeds, default=_seeds("1-5"), help="e.g. 1-5 or 1,4,9 (default 1-5)")
-    ap.add_argument("--jobs", type=number(int, 1, 64), default=2)
+    ap.add_argument("--seeds", type=seeds, default=seeds("1-5"), help="e.g. 1-8, 1,4,9 or 1-4,9 (default 1-5)")
+    ap.add_argument("--jobs", type=number(int, 1, 64), default=None,
+                    help="builds at once (default: the cores the load average leaves free)")
     ap.add_argument("--router", default=ROUTERS[0], choices=ROUTERS)
-    ap.add_argument("--clock-mhz", type=float, default=None, help="report the seeds whose Fmax reaches it")
-    ap.add_argument("--build-dir", default="runs/synth_seeds", help="where the builds go (default runs/synth_seeds)")
+    ap.add_argument("--clock-mhz", type=number(float, 0, 10_000, open_low=True), default=None,
+                    help="report the seeds whose Fmax reaches it (default: the board clock)")
+    ap.add_argument("--build-dir", default="runs/synth_seeds",
+                    help="where the builds go: <build-dir>/<record name>/seed<k> (default runs/synth_seeds)")
+    ap.add_argument("--from", dest="from_json", default=None,
+                    help="record this `spikeloop synth --seeds` sweep (<out>/<target>-seeds.json) instead of building")
     ap.add_argument("--name", default=None, help="the record's name (default synth_seeds_<target>_<net>_l<lanes>)")
     add_record_args(ap)
     a = ap.parse_args(argv)
-    kw = {}
-    try:
-        if a.sizes:
-            kw["layer_sizes"] = a.sizes
-        if a.lanes:
-            kw["lanes"] = a.lanes
-        if a.weight_bits:
-            kw["weight_bits"] = a.weight_bits
-        cfg = load_chip(a.config, kw)
-        check_size(cfg, a.target)           # too large for the part: refused before any build
-    except (ConfigError, ValueError) as e:
-        print(f"synth_seeds: {e}", file=sys.stderr)
-        return 2
-    params = {"target": a.target, "network": network_label(cfg), "layer_sizes": list(cfg.layer_sizes),
-              "lanes": cfg.lanes, "weight_bits": cfg.weight_bits, "router": a.router, "config": a.config,
-              "chip": cfg.to_dict(), "clock_mhz": a.clock_mhz}
-    rows = []
-    with Recorder(a.name or record_name(cfg, a.target), args=a, seeds=a.seeds, params=params,
-                  script=__file__) as rec:
-        with ProcessPoolExecutor(max_workers=max(1, a.jobs)) as pool:
-            futures = [pool.submit(_build, cfg.to_dict(), a.target, a.build_dir, s, a.router) for s in a.seeds]
-            for f in as_completed(futures):
-                r = f.result()
-                rows.append(r)
-                print(f"seed {r['seed']}: " + (f"{r['fmax_mhz']:.2f} MHz, {r['logic_cells']} logic cells, "
-                                               f"{r['seconds']} s" if r["status"] == "ok" else r["message"]),
-                      flush=True)
-        rows.sort(key=lambda r: r["seed"])
-        for r in rows:
-            rec.round(**r)
-        ok = [r for r in rows if r["status"] == "ok"]
-        rec.summary = {"builds": len(rows), "ok": len(ok)}
-        if ok:
-            rec.summary["fmax"] = spread(r["fmax_mhz"] for r in ok)
-            for k in ("logic_cells", "logic_cells_total", "luts", "ffs", "bram", "bram_total", "spram", "dsp",
-                      "clock_mhz"):
-                vals = sorted({r.get(k) for r in ok})
-                rec.summary[k] = vals[0] if len(vals) == 1 else {"min": vals[0], "max": vals[-1]}
-            f = rec.summary["fmax"]
-            print(f"\n{a.target} {network_label(cfg)} lanes={cfg.lanes}: Fmax min {f['min']:.2f} / median "
-                  f"{f['median']:.2f} / max {f['max']:.2f} MHz (mean {f['mean']:.2f} ± {f['std']:.2f}) over "
-                  f"{f['n']} seeds")
-            if a.clock_mhz:
-                meet = [r["seed"] for r in ok if r["fmax_mhz"] >= a.clock_mhz]
-                rec.summary |= {"clock_mhz_asked": a.clock_mhz, "seeds_meeting_clock": meet}
-                print(f"seeds reaching {a.clock_mhz:g} MHz: {meet or 'none'} ({len(meet)} of {len(ok)})")
-    return 0 if ok else 1
+    if a.from_json:
+        try:
+            sweep = json.loads(Path(a.from_json).read_text())
+            cfg = ChipConfig.from_dict(sweep["chip"])
+            sweep["rows"], sweep["seeds"], sweep["target"]           # noqa: B018 - a sweep file has these
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            print(f"synth_seeds: --from {a.from_json}: not a seed-sweep JSON of spikeloop synth --seeds "
+                  f"({type(e).__name__})", file=sys.stderr)
+            return 2
+    else:
+        kw = {}
+        try:
+            if a.sizes:
+                kw["layer_sizes"] = a.sizes
+            if a.lanes:
+                kw["lanes"] = a.lanes
+            if a.weight_bits:
+                kw["weight_bits"] = a.weight_bits
+            cfg = load_chip(a.config, kw)
+            check_size(cfg, a.target)           # too large for the part: refused before any build
+        except (ConfigError, ValueError) as e:
+            print(f"synth_seeds: {e}", file=sys.stderr)
+            return 2
+
+        def row(r):
+            print(f"seed {r['seed']}: " + (f"{r['fmax_mhz']:.2f} MHz, {r['logic_cells']} logic cells, "
+                                           f"{r['seconds']:.0f} s" if r["status"] == "ok" else r["message"]),
+                  flush=True)
+        sweep = seed_sweep(cfg, a.target, Path(a.build_dir) / (a.name or record_name(cfg, a.target)), a.seeds,
+                           a.jobs, router=a.router, clock_mhz=a.clock_mhz, progress=row)
+    path = write_record(cfg, sweep, a, a.name, a.config)
+    rec = json.loads(path.read_text())
+    if rec["summary"]["ok"]:
+        print(f"\n{sweep['target']} {network_label(cfg)} lanes={cfg.lanes}: Fmax {view_line(rec)}")
+    return 0 if rec["summary"]["ok"] else 1
 
 
 # ----------------------------------------------------------------------------------------------- views
@@ -174,7 +175,28 @@ def view_seeds(rec: dict) -> str:
     return "\n".join(out)
 
 
-VIEWS = {"row": view_row, "table": view_table, "seeds": view_seeds}
+def _seed_text(seeds: list[int]) -> str:
+    return f"{seeds[0]}–{seeds[-1]}" if len(seeds) > 2 and seeds == list(range(seeds[0], seeds[-1] + 1)) else \
+        ",".join(map(str, seeds))
+
+
+def view_line(rec: dict) -> str:
+    """One line for prose: ``min / median / max MHz (... over n placement seeds a–b; k of n reach C MHz)``."""
+    s, p = rec["summary"], rec["params"]
+    if not s.get("ok"):
+        return f"no seed built ({p['target']} {p['network']} lanes={p['lanes']})"
+    f = s["fmax"]
+    built = [r["seed"] for r in rec["rounds"] if r["status"] == "ok"]
+    clock = p.get("clock_mhz") or s.get("clock_mhz")
+    meet = s.get("seeds_meeting_clock")
+    return (f"{f['min']:.2f} / {f['median']:.2f} / {f['max']:.2f} MHz (min / median / max over {f['n']} placement "
+            f"seeds {_seed_text(built)}" + (f"; {len(meet)} of {f['n']} reach {clock:g} MHz" if meet is not None
+                                           and isinstance(clock, (int, float)) else "")
+            + (f"; seeds {_seed_text(s['failed_seeds'])} failed" if s.get("failed_seeds") else "")
+            + (f"; seeds {_seed_text(s['unfinished_seeds'])} not built" if s.get("unfinished_seeds") else "") + ")")
+
+
+VIEWS = {"row": view_row, "table": view_table, "seeds": view_seeds, "line": view_line}
 
 
 if __name__ == "__main__":

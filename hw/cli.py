@@ -275,11 +275,22 @@ def cmd_verilog(a: argparse.Namespace) -> int:
     return 0
 
 
+def seeds(text: str) -> list[int]:
+    """An argparse type: placement seeds ``1-8``, ``1,4,9`` or ``1-4,9`` (:func:`hw.synth.parse_seeds`)."""
+    from hw.synth import parse_seeds
+    try:
+        return parse_seeds(text)
+    except ConfigError as e:
+        raise argparse.ArgumentTypeError(str(e).removeprefix(f"--seeds {text}: "))
+
+
 def cmd_synth(a: argparse.Namespace) -> int:
     from hw.synth import SynthError, check_size, synthesize
     cfg, weights, offsets, source = load_model_arguments(
         a, need_weights=False, before_weights=lambda c: check_size(c, a.target))   # before anything is built
     check_writable(a.out, "--out")
+    if a.seeds:
+        return _synth_seeds(a, cfg, weights, offsets)
     try:
         with writing(a.out, "--out"):
             r = synthesize(cfg, a.target, Path(a.out), weights, a.baud, router=a.router, seed=a.seed,
@@ -294,6 +305,27 @@ def cmd_synth(a: argparse.Namespace) -> int:
           f"{'met' if r.timing_met else 'NOT met - clock the design below Fmax'})  bitstream {r.bitstream or '-'}")
     print(f"  report {Path(a.out) / (r.target + '.json')}  ({r.seconds:.0f} s)")
     return 0
+
+
+def _synth_seeds(a: argparse.Namespace, cfg: ChipConfig, weights, offsets=None) -> int:
+    from hw.synth import seed_sweep
+    out = check_writable(a.out, "--out")
+
+    def row(r: dict) -> None:
+        print(f"  seed {r['seed']}: " + (f"Fmax {r['fmax_mhz']:.2f} MHz, {r['logic_cells']} logic cells, "
+                                         f"{r['seconds']:.0f} s" if r["status"] == "ok" else r["message"]), flush=True)
+    print(f"{a.target} {cfg.layer_sizes} lanes={cfg.lanes} w{cfg.weight_bits}: {len(a.seeds)} placement seeds")
+    s = seed_sweep(cfg, a.target, out, a.seeds, a.jobs, weights, a.baud, router=a.router, progress=row,
+                   threshold_offsets=offsets)
+    f = s["fmax"]
+    if not f["n"]:
+        print(f"spikeloop: synth failed on every seed: {s['rows'][0]['message']}", file=sys.stderr)
+        return 1
+    print(f"  Fmax min / median / max over {f['n']} seeds: {f['min']:.2f} / {f['median']:.2f} / {f['max']:.2f} MHz "
+          f"(mean {f['mean']:.2f} ± {f['std']:.2f}); {len(s['seeds_meeting_clock'])} of {f['n']} reach the "
+          f"{s['clock_mhz']:g} MHz board clock")
+    print(f"  sweep {out / (a.target + '-seeds.json')}  ({s['jobs']} builds at a time)")
+    return 0 if f["n"] == len(s["rows"]) else 1
 
 
 def register(sub) -> None:
@@ -313,8 +345,14 @@ def register(sub) -> None:
     p.add_argument("--baud", type=number(int, 300, 12_000_000), default=115200)
     p.add_argument("--router", default=ROUTERS[0], choices=ROUTERS,
                    help="nextpnr router (router2 for designs that fill the block RAMs)")
-    p.add_argument("--seed", type=number(int, 1, 2 ** 31 - 1), default=None,
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--seed", type=number(int, 1, 2 ** 31 - 1), default=None,
                    help="nextpnr placement seed, 1 to 2^31-1 (Fmax varies by several per cent between seeds)")
+    g.add_argument("--seeds", type=seeds, default=None,
+                   help="a placement-seed sweep, e.g. 1-8 or 1,4,9: one build per seed (out/seed<k>/), then Fmax "
+                        "min / median / max, written to out/<target>-seeds.json")
+    p.add_argument("--jobs", type=number(int, 1, 256), default=None,
+                   help="seed builds at once (1..256; default: the cores the load average leaves free)")
     p.add_argument("--out", default="runs/synth")
     p.set_defaults(func=cmd_synth)
 

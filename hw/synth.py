@@ -275,3 +275,125 @@ def fmax_from_report(path: str | Path) -> float:
     if not f > 0:
         raise ConfigError(f"synth_report {path}: no positive fmax_mhz in it")
     return float(f)
+
+
+# -- placement-seed sweeps -----------------------------------------------------------------------------------
+
+#: nextpnr's placement seed range
+SEED_MAX = 2 ** 31 - 1
+
+
+def parse_seeds(text: str) -> list[int]:
+    """Placement seeds from ``1-8``, ``1,4,9`` or a mix (``1-4,9``): sorted, each once, 1 to :data:`SEED_MAX`.
+    A malformed list raises :class:`~hw.config.ConfigError` naming ``--seeds`` and what is allowed."""
+    allowed = f"a range like 1-8, a list like 1,4,9 or both (1-4,9) of integers 1 to {SEED_MAX}"
+    seeds: list[int] = []
+    for part in str(text).split(","):
+        part = part.strip()
+        try:
+            lo, hi = (int(v) for v in part.split("-", 1)) if "-" in part[1:] else (int(part),) * 2
+        except ValueError:
+            raise ConfigError(f"--seeds {text}: {part!r} is not a seed; expected {allowed}") from None
+        if lo > hi:
+            raise ConfigError(f"--seeds {text}: range {part} runs backwards; expected {allowed}")
+        if hi - lo >= 10_000:
+            raise ConfigError(f"--seeds {text}: range {part} has {hi - lo + 1} seeds; at most 10000")
+        seeds.extend(range(lo, hi + 1))
+    bad = [s for s in seeds if not 1 <= s <= SEED_MAX]
+    if bad:
+        raise ConfigError(f"--seeds {text}: seed {bad[0]} is out of range; allowed values are integers 1 to {SEED_MAX}")
+    return sorted(set(seeds))
+
+
+def free_cores() -> int:
+    """Cores this process may use that the machine's 1-minute load average leaves idle (at least 1)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:                      # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, cores - int(round(os.getloadavg()[0])))
+
+
+def fmax_spread(values: Sequence[float]) -> dict:
+    """``n``, ``min``, ``median``, ``max``, ``mean`` and sample ``std`` of Fmax values (MHz)."""
+    import statistics
+    v = [float(x) for x in values]
+    if not v:
+        return {"n": 0}
+    return {"n": len(v), "min": min(v), "median": statistics.median(v), "max": max(v),
+            "mean": statistics.fmean(v), "std": statistics.stdev(v) if len(v) > 1 else 0.0}
+
+
+def _seed_build(cfg_dict: dict, target: str, out: str, seed: int, weights, baud: int, router: str,
+                offsets=None, synth=None) -> dict:
+    cfg = ChipConfig.from_dict(cfg_dict)
+    try:
+        r = (synth or synthesize)(cfg, target, Path(out) / f"seed{seed}", weights, baud, router=router, seed=seed,
+                                  **({"threshold_offsets": offsets} if offsets is not None else {}))
+        return {"seed": seed, "status": "ok", "fmax_mhz": r.fmax_mhz, "logic_cells": r.logic_cells,
+                "logic_cells_total": r.logic_cells_total, "luts": r.luts, "ffs": r.ffs, "bram": r.bram,
+                "bram_total": r.bram_total, "spram": r.spram, "dsp": r.dsp, "clock_mhz": r.clock_mhz,
+                "timing_met": r.timing_met, "seconds": round(r.seconds, 1)}
+    except SynthError as e:
+        return {"seed": seed, "status": "failed", "message": str(e).splitlines()[0] if str(e) else repr(e)}
+
+
+def seed_sweep(cfg: ChipConfig, target: str, out: Path, seeds: Sequence[int], jobs: int | None = None,
+               weights: Sequence[np.ndarray] | None = None, baud: int = 115200, router: str = "router1",
+               clock_mhz: float | None = None, progress=None, synth=None,
+               threshold_offsets: Sequence[np.ndarray] | None = None) -> dict:
+    """Build ``cfg`` on ``target`` once per nextpnr placement seed (``out/seed<k>/``) and summarise post-route Fmax.
+
+    ``jobs`` builds run at once (default :func:`free_cores`); ``synth`` replaces :func:`synthesize` (a test double;
+    it runs in this process). Returns, and writes atomically to ``out/<target>-seeds.json``, a dict with the
+    structure, one row per seed (``status`` ``ok`` with Fmax and resources, or ``failed`` with ``message``) and
+    ``fmax``: :func:`fmax_spread` of the seeds that built; ``clock_mhz`` (default the board clock) and the seeds
+    whose Fmax reaches it; ``complete`` is false in the file while seeds are still building (it is rewritten as
+    each one finishes). ``progress(row)`` is called as each seed finishes."""
+    if target not in TARGETS:
+        raise ConfigError(f"target={target!r}: allowed values are {', '.join(TARGETS)}")
+    if router not in ROUTERS:
+        raise ConfigError(f"router={router!r}: allowed values are {', '.join(ROUTERS)}")
+    seeds = sorted(set(int(s) for s in seeds))
+    if not seeds or not all(1 <= s <= SEED_MAX for s in seeds):
+        raise ConfigError(f"seeds={seeds}: allowed values are one or more integers 1 to {SEED_MAX}")
+    jobs = free_cores() if jobs is None else int(jobs)
+    if jobs < 1:
+        raise ConfigError(f"jobs={jobs}: allowed range is >= 1")
+    jobs = min(jobs, len(seeds))
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    args = [(cfg.to_dict(), target, str(out), s, weights, baud, router, threshold_offsets) for s in seeds]
+    platform = _platform(target)[0]
+    clock = float(clock_mhz) if clock_mhz else platform.default_clk_frequency / 1e6
+    rows: list[dict] = []
+
+    def write() -> dict:         # after every seed: a sweep stopped half-way keeps the seeds it finished
+        rows.sort(key=lambda r: r["seed"])
+        ok = [r for r in rows if r["status"] == "ok"]
+        res = {"target": target, "device": platform.device, "layer_sizes": list(cfg.layer_sizes), "lanes": cfg.lanes,
+               "weight_bits": cfg.weight_bits, "membrane_bits": cfg.membrane_bits, "overlap": cfg.overlap,
+               "structure_hash": cfg.structure_hash, "chip": cfg.to_dict(), "router": router, "seeds": seeds, "jobs": jobs,
+               "complete": len(rows) == len(seeds), "fmax": fmax_spread([r["fmax_mhz"] for r in ok]),
+               "clock_mhz": clock, "seeds_meeting_clock": [r["seed"] for r in ok if r["fmax_mhz"] >= clock],
+               "rows": rows}
+        path = out / f"{target}-seeds.json"
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(res, indent=1))
+        tmp.replace(path)
+        return json.loads(path.read_text())          # what the file says (lists, not tuples)
+
+    def done(row: dict) -> None:
+        rows.append(row)
+        write()
+        if progress:
+            progress(row)
+    if synth is not None or jobs == 1:
+        for a in args:
+            done(_seed_build(*a, synth=synth))
+    else:
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            for f in as_completed([pool.submit(_seed_build, *a) for a in args]):
+                done(f.result())
+    return write()

@@ -166,33 +166,52 @@ def register(sub) -> None:
             p.add_argument("--nir", action="store_true", help="also write the network as NIR (model.nir)")
 
 
+def cmd_dse_worker(a: argparse.Namespace) -> int:
+    """``spikeloop dse --worker``: build whatever the build study in ``--storage`` has queued, then exit."""
+    from hw.cli import check_writable
+    from tune.dse import _pnr_worker
+    from tune.pnr import STUDY, default_storage
+    out = check_writable(a.out, "--out")
+    storage = a.storage or default_storage(out / "synth-cache")
+    name = a.study or STUDY
+    if a.jobs > 1:
+        from concurrent.futures import ProcessPoolExecutor
+        with ProcessPoolExecutor(max_workers=a.jobs) as ex:
+            built = sum(f.result() for f in [ex.submit(_pnr_worker, storage, name, str(out / "synth-cache"), None)
+                                             for _ in range(a.jobs)])
+    else:
+        built = _pnr_worker(storage, name, str(out / "synth-cache"), None)
+    print(f"dse worker: built {built} here; no build left queued or running in study {name!r} of {storage}")
+    return 0
+
+
 def cmd_dse(a: argparse.Namespace) -> int:
     """`spikeloop dse`: synthesise and score the sweep, print the table and the estimator's error."""
     from hw.cli import check_writable
     from hw.synth import TARGETS
     from tune.dse import Sweep, format_table, run_dse
+    if a.worker:
+        return cmd_dse_worker(a)
     targets = tuple(a.target or (TARGETS[0],))
     sw = Sweep(layer_sizes=a.sizes, lanes=tuple(a.lanes), weight_bits=tuple(a.weight_bits),
                membrane_bits=tuple(a.membrane_bits), overlap=tuple(a.overlap),
                targets=targets, clock_mhz=a.clock_mhz, batch=a.batch,
-               steps=a.steps, density=a.density, seed=a.seed, power=a.power)
+               steps=a.steps, density=a.density, seed=a.seed, seeds=tuple(a.seeds or ()), power=a.power)
     from hw.synth import size_problem
     too_big = [size_problem(c, t) for c in sw.configs() for t in targets]
     if all(too_big):                    # nothing could be built: refuse before any synthesis or scoring
         raise ConfigError(min(too_big, key=len))
     out = check_writable(a.out, "--out")
-    rows = run_dse(sw, out, jobs=a.jobs, progress=not a.no_progress)
+    rows = run_dse(sw, out, jobs=a.jobs, progress=not a.no_progress, storage=a.storage, study=a.study)
     print("\n".join(format_table(rows)))
     bad = [r for r in rows if r["status"] != "ok"]
     for r in bad:
         print(f"spikeloop: dse: {','.join(map(str, sw.layer_sizes))} lanes={r['lanes']} w{r['weight_bits']} "
               f"m{r['membrane_bits']} overlap={'on' if r['overlap'] else 'off'} on {r['target']}: "
               f"{r['status']}: {r['message']}", file=sys.stderr)
-    from tune.dse import fit_estimator
-    for t, m in fit_estimator([r for r in rows if r["status"] in ("ok", "timing")]).items():
-        print(f"fitted estimator on {t} ({m['n']} structures), leave-one-out error vs nextpnr: " + ", ".join(
-            f"{k} mean {m[k]['loo_mean_abs_rel']:.1%} / max {m[k]['loo_max_abs_rel']:.1%}"
-            for k in ("logic_cells", "luts", "fmax_mhz")))
+    from tune.dse import estimator_lines, fit_estimator
+    for line in estimator_lines(fit_estimator([r for r in rows if r["status"] in ("ok", "timing")])):
+        print(line)
     print(f"table: {out / 'dse.csv'}, {out / 'dse.json'}; Pareto plot: {out / 'pareto.png'}; synthesis cache: "
           f"{out / 'synth-cache'}")
     print("latency, logic cells, BRAM, DSP and Fmax are measured (fast model, nextpnr); energy and FPS/W are "
@@ -225,7 +244,17 @@ def register_dse(sub) -> None:
     p.add_argument("--seed", type=number(int, 0, 2**32 - 1), default=0)
     p.add_argument("--power", choices=("rtl", "fast"), default="rtl",
                    help="energy from the RTL's activity (exact, slow for big nets) or the calibrated counter model")
+    from hw.cli import seeds
+    p.add_argument("--seeds", type=seeds, default=None,
+                   help="nextpnr placement seeds per structure, e.g. 1-8 or 1,4,9: every (structure, part, seed) is a "
+                        "build; a structure is scored at its minimum Fmax over them (default: nextpnr's seed)")
     p.add_argument("--jobs", type=number(int, 1, 256), default=1, help="synthesis worker processes (1..256)")
+    p.add_argument("--storage", default=None,
+                   help="Optuna storage of the build queue (default sqlite:///<out>/synth-cache/pnr.db); a "
+                        "postgresql:// URL lets `spikeloop dse --worker` on other machines share the builds")
+    p.add_argument("--study", default=None, help="name of the build study in --storage (default spikeloop-pnr)")
+    p.add_argument("--worker", action="store_true",
+                   help="only build what the study has queued (from any machine's sweep), then exit")
     p.add_argument("--out", default="runs/dse", help="output directory (table, plot, synthesis cache)")
     p.add_argument("--no-progress", dest="no_progress", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_dse)

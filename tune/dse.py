@@ -26,7 +26,7 @@ import json
 import os
 import shutil
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -53,15 +53,16 @@ def rtl_hash() -> str:
     import hashlib
     import hw
     h = hashlib.sha256()
-    for p in sorted(Path(hw.__file__).parent.glob("*.py")):
-        if p.name not in ("cli.py", "export.py", "synth.py", "__init__.py"):
-            h.update(p.name.encode() + b"\0" + p.read_bytes())
+    root = Path(hw.__file__).parent
+    for p in sorted(root.rglob("*.py")):          # hw/ and its subpackages (hw/core/ ...)
+        if p.relative_to(root).as_posix() not in ("cli.py", "export.py", "synth.py", "__init__.py"):
+            h.update(p.relative_to(root).as_posix().encode() + b"\0" + p.read_bytes())
     return h.hexdigest()
 
 
-def cache_path(cache: Path, cfg: ChipConfig, target: str) -> Path:
-    """Where the synthesis result of ``cfg``'s structure on ``target`` is cached."""
-    return Path(cache) / target / f"{cfg.structure_hash}.json"
+def cache_path(cache: Path, cfg: ChipConfig, target: str, seed: int | None = None) -> Path:
+    """``<cache>/<part>/<structure hash>.json`` (nextpnr's default seed) or ``...<hash>-seed<k>.json``."""
+    return Path(cache) / target / f"{cfg.structure_hash}{'' if seed is None else f'-seed{seed}'}.json"
 
 
 def _failure(logs: Path, target: str, error: str) -> tuple[str, str]:
@@ -79,18 +80,22 @@ def _failure(logs: Path, target: str, error: str) -> tuple[str, str]:
     return ("does_not_fit" if "does not fit" in error else "failed"), error
 
 
-def synth_cached(cfg: ChipConfig, target: str, cache: Path, synth: Callable | None = None) -> dict:
+def synth_cached(cfg: ChipConfig, target: str, cache: Path, synth: Callable | None = None,
+                 seed: int | None = None) -> dict:
     """The synthesis record of ``cfg``'s structure on ``target``: from the cache, else built now and cached.
 
     A record has ``status`` ``"ok"`` (with the :class:`hw.synth.SynthReport` fields), ``"does_not_fit"`` or
     ``"failed"`` (with ``message``), ``cached`` (whether this call found it on disk) and ``seconds``.
-    ``synth`` replaces :func:`hw.synth.synthesize` (tests)."""
+    ``synth`` replaces :func:`hw.synth.synthesize` (tests); ``seed`` is nextpnr's placement seed (None: its default).
+    The record is written atomically (a temporary file renamed over it), so a reader — or a worker killed
+    mid-build — never leaves or sees a torn entry."""
     from hw.synth import SynthError, size_problem, synthesize
     check_target(target)
     too_big = size_problem(cfg, target)
     if too_big:                                     # found without a build: not cached
-        return {"status": "does_not_fit", "message": too_big, "cached": False, "seconds": 0.0}
-    path = cache_path(cache, cfg, target)
+        return {"status": "does_not_fit", "message": too_big, "cached": False, "seconds": 0.0, "target": target,
+                "seed": seed}
+    path = cache_path(cache, cfg, target, seed)
     if path.exists():
         try:
             rec = json.loads(path.read_text())
@@ -107,7 +112,8 @@ def synth_cached(cfg: ChipConfig, target: str, cache: Path, synth: Callable | No
     rec, opts, first_error = None, "", ""
     for attempt in range(2):
         try:
-            rep = (synth or synthesize)(structure, target, build, **({"synth_opts": opts} if opts else {}))
+            kw = ({"synth_opts": opts} if opts else {}) | ({"seed": seed} if seed is not None else {})
+            rep = (synth or synthesize)(structure, target, build, **kw)
             rec = {"status": "ok"} | rep.to_dict() | {"bitstream": ""}     # the build is not kept
             rec["layer_sizes"] = list(rec["layer_sizes"])
             if opts:
@@ -126,7 +132,8 @@ def synth_cached(cfg: ChipConfig, target: str, cache: Path, synth: Callable | No
                 continue
             break
     rec["synth_opts"] = opts
-    rec |= {"cache_version": CACHE_VERSION, "rtl": rtl_hash(), "target": target, "structure": structure.to_dict(),
+    rec |= {"cache_version": CACHE_VERSION, "rtl": rtl_hash(), "target": target, "seed": seed,
+            "structure": structure.to_dict(),
             "structure_hash": cfg.structure_hash, "seconds": time.perf_counter() - t0}
     rec["structure"]["layer_sizes"] = list(rec["structure"]["layer_sizes"])
     rec["structure"]["beta"] = list(rec["structure"]["beta"])
@@ -146,47 +153,63 @@ def synth_cached(cfg: ChipConfig, target: str, cache: Path, synth: Callable | No
     return rec | {"cached": False}
 
 
-def _synth_job(args):
-    cfg_dict, target, cache = args
-    return synth_cached(ChipConfig.from_dict(cfg_dict), target, Path(cache))
+def _pnr_worker(storage: str, name: str, cache: str, keys: list[str]) -> int:
+    from tune.pnr import open_queue, work
+    return work(open_queue(storage, name), Path(cache), keys=keys)
 
 
 def synth_all(cfgs: Sequence[ChipConfig], targets: Sequence[str], cache: Path, jobs: int = 1,
-              progress: bool = True, synth: Callable | None = None) -> dict[tuple[str, str], dict]:
-    """Synthesis records keyed by ``(structure_hash, target)``, each distinct structure built once
-    (``jobs`` processes; ``synth`` — a test double — runs in this process)."""
+              progress: bool = True, synth: Callable | None = None, seeds: Sequence[int | None] = (None,),
+              storage: str | None = None, study: str | None = None) -> dict[tuple[str, str, int | None], dict]:
+    """Synthesis records keyed by ``(structure_hash, target, seed)``: every distinct build of the sweep queued once
+    as a trial of the build study (:mod:`tune.pnr`; ``storage`` default ``sqlite:///<cache>/pnr.db``) and built by
+    ``jobs`` processes here plus any ``spikeloop dse --worker`` on other machines sharing the storage; returns when
+    all of them are done. A build done before this call (in the study or the on-disk cache) has ``cached`` true.
+    ``synth`` — a test double — runs in this process."""
+    from tune.pnr import STUDY, build_key, default_storage, enqueue, open_queue, results, work
+    cache = Path(cache)
+    cache.mkdir(parents=True, exist_ok=True)
+    storage = storage or default_storage(cache)
+    name = study or STUDY
+    rtl = rtl_hash()
     todo, seen = [], set()
     for cfg in cfgs:
         for t in targets:
-            key = (cfg.structure_hash, t)
-            if key not in seen:
-                seen.add(key)
-                todo.append((cfg, t))
-    out = {}
+            for seed in seeds:
+                key = (cfg.structure_hash, t, seed)
+                if key not in seen:
+                    seen.add(key)
+                    todo.append((cfg, t, seed))
+    keys = {k: build_key(k[0], k[1], k[2], rtl) for k in seen}
+    q = open_queue(storage, name)
+    before = set(results(q))
+    enqueue(q, todo, rtl)
     from tqdm import tqdm
     bar = tqdm(total=len(todo), desc="synthesis", unit="build", disable=not progress, dynamic_ncols=True)
+
+    def tick(n_done: int):
+        bar.n = n_done
+        bar.refresh()
     try:
         if jobs <= 1 or synth is not None or len(todo) <= 1:
-            for cfg, t in todo:
-                bar.set_postfix_str(f"{t} lanes={cfg.lanes} w{cfg.weight_bits} m{cfg.membrane_bits}")
-                out[(cfg.structure_hash, t)] = synth_cached(cfg, t, cache, synth)
-                bar.update()
+            work(q, cache, synth, keys=list(keys.values()), progress=tick)
         else:
-            with ProcessPoolExecutor(max_workers=jobs) as ex:
-                futs = {ex.submit(_synth_job, (cfg.to_dict(), t, str(cache))): (cfg, t) for cfg, t in todo}
-                for f in as_completed(futs):
-                    cfg, t = futs[f]
-                    out[(cfg.structure_hash, t)] = f.result()
-                    bar.update()
+            with ProcessPoolExecutor(max_workers=jobs - 1) as ex:
+                futs = [ex.submit(_pnr_worker, storage, name, str(cache), list(keys.values())) for _ in range(jobs - 1)]
+                work(q, cache, keys=list(keys.values()), progress=tick)
+                for f in futs:
+                    f.result()
     finally:
         bar.close()
-    return out
+    done = results(q)
+    return {k: done[v] | {"cached": v in before or done[v].get("cached", False)} for k, v in keys.items()}
 
 
 # -- the sweep ------------------------------------------------------------------------------------------
 
 #: columns of the DSE table, in order
-COLUMNS = ("target", "lanes", "weight_bits", "membrane_bits", "overlap", "status", "fmax_mhz", "clock_mhz", "cycles",
+COLUMNS = ("target", "lanes", "weight_bits", "membrane_bits", "overlap", "status", "fmax_mhz", "fmax_median_mhz",
+           "fmax_max_mhz", "n_seeds", "clock_mhz", "cycles",
            "latency_us", "logic_cells", "logic_cells_total", "luts", "ffs", "bram", "bram_total", "dsp",
            "dynamic_nj", "static_mw", "static_nj", "energy_nj", "power_mw", "fps_per_watt", "pareto",
            "structure_hash", "synth_seconds", "cached", "message")
@@ -206,6 +229,7 @@ class Sweep:
     steps: int = 16
     density: float = 0.2
     seed: int = 0
+    seeds: tuple = ()                   # nextpnr placement seeds per build (): its default seed; else Fmax = min
     power: str = "rtl"                  # "rtl": activity of the RTL (sim.activity); "fast": fast-model counters x
     #                                     sim.activity.structural_profile (for networks too big to simulate)
 
@@ -214,6 +238,9 @@ class Sweep:
             check_target(t)
         if self.power not in ("rtl", "fast"):
             raise ConfigError(f"power={self.power!r}: allowed values are rtl, fast")
+        from hw.synth import SEED_MAX
+        if not all(isinstance(k, int) and 1 <= k <= SEED_MAX for k in self.seeds):
+            raise ConfigError(f"seeds={list(self.seeds)}: allowed values are integers 1 to {SEED_MAX}")
         if self.clock_mhz is not None and not self.clock_mhz > 0:
             raise ConfigError(f"clock_mhz={self.clock_mhz}: allowed range is > 0")
         self.configs()                  # every combination must be a valid chip (ConfigError otherwise)
@@ -266,13 +293,35 @@ def _pareto(rows: list[dict]) -> None:
                                   and (o["latency_us"] < r["latency_us"] or o["luts"] < r["luts"]) for o in ok)
 
 
-def run_dse(sw: Sweep, out: Path, jobs: int = 1, progress: bool = True, synth: Callable | None = None) -> list[dict]:
-    """Synthesise (cached) and score every point of ``sw``; write ``dse.csv``, ``dse.json`` and
-    ``pareto.png`` under ``out``; return the rows."""
+def over_seeds(recs: Sequence[dict]) -> dict:
+    """One structure's records on one part over placement seeds as one: ``ok`` only if every seed built, then
+    ``fmax_mhz`` the **minimum** over seeds (the clock every placement reaches), ``fmax_median_mhz`` and
+    ``fmax_max_mhz`` beside it; resources from the first seed (same netlist); ``seconds`` summed."""
+    import statistics
+    bad = [r for r in recs if r["status"] != "ok"]
+    first = dict(bad[0] if bad else recs[0])
+    first |= {"seconds": sum(r["seconds"] for r in recs), "cached": all(r["cached"] for r in recs),
+              "seeds": [r.get("seed") for r in recs]}
+    if bad and len(recs) > 1:
+        first["message"] = f"seed {bad[0].get('seed')}: {bad[0].get('message', '')}"
+    if not bad:
+        f = [float(r["fmax_mhz"]) for r in recs]
+        first |= {"fmax_mhz": min(f), "fmax_median_mhz": statistics.median(f), "fmax_max_mhz": max(f)}
+    return first
+
+
+def run_dse(sw: Sweep, out: Path, jobs: int = 1, progress: bool = True, synth: Callable | None = None,
+            storage: str | None = None, study: str | None = None) -> list[dict]:
+    """Synthesise (through the build study, cached) and score every point of ``sw``; write ``dse.csv``,
+    ``dse.json`` and ``pareto.png`` under ``out``; return the rows. With ``sw.seeds``, each structure is built
+    once per placement seed and scored at its minimum Fmax over them."""
     from sim.activity import PARTS
     out = Path(out)
     cfgs = sw.configs()
-    recs = synth_all(cfgs, sw.targets, out / "synth-cache", jobs, progress, synth)
+    seeds = tuple(sw.seeds) or (None,)
+    per_seed = synth_all(cfgs, sw.targets, out / "synth-cache", jobs, progress, synth, seeds, storage, study)
+    recs = {(c.structure_hash, t): over_seeds([per_seed[(c.structure_hash, t, s)] for s in seeds])
+            for c in cfgs for t in sw.targets}
     from tqdm import tqdm
     scores = {}
     for cfg in tqdm(cfgs, desc="activity", unit="design", disable=not progress, dynamic_ncols=True):
@@ -290,6 +339,8 @@ def run_dse(sw: Sweep, out: Path, jobs: int = 1, progress: bool = True, synth: C
             if rec["status"] == "ok":
                 fmax = rec["fmax_mhz"]
                 clock = sw.clock_mhz or fmax
+                row |= {k: rec.get(k, rec["fmax_mhz"]) for k in ("fmax_median_mhz", "fmax_max_mhz")}
+                row["n_seeds"] = len(seeds)
                 row |= {k: rec[k] for k in ("fmax_mhz", "logic_cells", "logic_cells_total", "luts", "ffs", "bram",
                                             "bram_total", "dsp")}
                 if clock > fmax:
@@ -398,8 +449,11 @@ def _est_features(lanes, weight_bits, membrane_bits, overlap=True) -> np.ndarray
 def fit_estimator(rows: Sequence[dict]) -> dict:
     """Per part, least-squares models of logic cells, LUTs, FFs and Fmax on ``[1, lanes, lanes*w, lanes*m,
     lanes*overlap]`` (the overlap's second membrane register per lane; minimum-norm when a sweep has one value)
-    from the synthesised rows, with their leave-one-out error against nextpnr (each structure predicted by a
-    model fitted without it). Needs at least 3 synthesised structures per part."""
+    from the synthesised rows, each with its leave-one-out error against nextpnr (each structure predicted by a
+    model fitted without it) **and the baseline's**: predicting each structure by the mean of the others. A model
+    earns its place only if its leave-one-out mean error is below the baseline's: ``estimates`` lists those
+    metrics, ``no_estimate`` says why each other one is left out (:func:`estimate` predicts only the former).
+    Needs at least 3 synthesised structures per part."""
     out = {}
     for t in sorted({r["target"] for r in rows}):
         ok = [r for r in rows if r["target"] == t and r.get("fmax_mhz") not in ("", None)]
@@ -407,24 +461,49 @@ def fit_estimator(rows: Sequence[dict]) -> dict:
             continue
         X = _est_features([r["lanes"] for r in ok], [r["weight_bits"] for r in ok], [r["membrane_bits"] for r in ok],
                           [bool(r.get("overlap", True)) for r in ok])
-        entry = {"n": len(ok), "features": "1, lanes, lanes*weight_bits, lanes*membrane_bits, lanes*overlap"}
+        entry = {"n": len(ok), "features": "1, lanes, lanes*weight_bits, lanes*membrane_bits, lanes*overlap",
+                 "estimates": [], "no_estimate": {}}
         for k in ESTIMATED:
             y = np.array([float(r[k]) for r in ok])
             coef = np.linalg.lstsq(X, y, rcond=None)[0]
-            loo = []
+            loo, base = [], []
             for i in range(len(ok)):
                 keep = np.arange(len(ok)) != i
                 c = np.linalg.lstsq(X[keep], y[keep], rcond=None)[0]
                 loo.append((X[i] @ c - y[i]) / y[i])
-            loo = np.abs(np.array(loo))
+                base.append((y[keep].mean() - y[i]) / y[i])
+            loo, base = np.abs(np.array(loo)), np.abs(np.array(base))
+            beats = bool(loo.mean() < base.mean())
             entry[k] = {"coef": coef.tolist(), "loo_mean_abs_rel": float(loo.mean()),
-                        "loo_max_abs_rel": float(loo.max())}
+                        "loo_max_abs_rel": float(loo.max()), "baseline_loo_mean_abs_rel": float(base.mean()),
+                        "baseline_loo_max_abs_rel": float(base.max()), "beats_baseline": beats}
+            if beats:
+                entry["estimates"].append(k)
+            else:
+                entry["no_estimate"][k] = (f"no {k} estimate: the model's leave-one-out error ({loo.mean():.1%}) is "
+                                           f"not below predicting the mean of the other structures ({base.mean():.1%})")
         out[t] = entry
     return out
 
 
 def estimate(model: dict, target: str, lanes: int, weight_bits: int, membrane_bits: int,
              overlap: bool = True) -> dict:
-    """Predicted logic cells, LUTs, FFs and Fmax of a structure from :func:`fit_estimator`'s model."""
+    """Predicted logic cells, LUTs, FFs and Fmax of a structure from :func:`fit_estimator`'s model — only the
+    metrics whose model beat the mean-of-others baseline (``model[target]["estimates"]``)."""
     x = _est_features(lanes, weight_bits, membrane_bits, overlap)
-    return {k: float(x @ np.array(model[target][k]["coef"])) for k in ESTIMATED}
+    m = model[target]
+    return {k: float(x @ np.array(m[k]["coef"])) for k in m.get("estimates", ESTIMATED)}
+
+
+def estimator_lines(model: dict) -> list[str]:
+    """What ``spikeloop dse`` prints about the estimator: per part, each metric's leave-one-out error beside the
+    mean-of-others baseline, and "no Fmax estimate" (etc.) where the model does not beat it."""
+    lines = []
+    for t, m in model.items():
+        cmp = ", ".join(f"{k} {m[k]['loo_mean_abs_rel']:.1%} (baseline {m[k]['baseline_loo_mean_abs_rel']:.1%})"
+                        for k in ESTIMATED)
+        lines.append(f"fitted estimator on {t} ({m['n']} structures), leave-one-out mean error vs nextpnr: {cmp}")
+        lines.append(f"  {t}: estimates {', '.join(m['estimates']) or 'nothing'}"
+                     + "".join(f"; {'no Fmax estimate' if k == 'fmax_mhz' else f'no {k} estimate'} (does not beat "
+                               "the mean of the other structures)" for k in m["no_estimate"]))
+    return lines

@@ -127,11 +127,12 @@ def _check_sqlite_file(url: str, path: Path, create: bool) -> None:
 
 
 def storage_for(url: str, heartbeat: int | None = None, grace: int | None = None,
-                create: bool = True) -> optuna.storages.BaseStorage:
+                create: bool = True, stale_callback: Callable | None = None) -> optuna.storages.BaseStorage:
     """The one opener of a study storage (an RDBStorage for ``url``): every problem with the URL or the
     database becomes one ConfigError naming it, and the file is left untouched. ``create=False`` (report,
     export, dashboard) never creates a file or a folder. ``sqlite:///:memory:`` is one in-process memory
-    storage per URL (it cannot be shared with worker processes: ``run_study`` refuses ``jobs > 1``)."""
+    storage per URL (it cannot be shared with worker processes: ``run_study`` refuses ``jobs > 1``).
+    ``stale_callback`` is called with each trial failed for a lapsed heartbeat (e.g. to requeue it)."""
     heartbeat = HEARTBEAT_S if heartbeat is None else heartbeat
     grace = GRACE_S if grace is None else grace
     if url in MEMORY_URLS:
@@ -150,7 +151,7 @@ def storage_for(url: str, heartbeat: int | None = None, grace: int | None = None
             if url.startswith("sqlite"):
                 engine["connect_args"] = {"timeout": 60}     # several worker processes share one file
             return optuna.storages.RDBStorage(url, heartbeat_interval=heartbeat, grace_period=grace,
-                                              engine_kwargs=engine)
+                                              engine_kwargs=engine, heartbeat_stale_trial_callback=stale_callback)
         except Exception as e:  # SQLAlchemy/driver errors: report which storage and why
             text = str(e)
             if attempt < 5 and ("UniqueViolation" in text or "already exists" in text):

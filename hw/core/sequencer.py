@@ -13,6 +13,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.config import ChipConfig
+from hw.core.bits import at_least
 from hw.core.conv import ConvDecoder
 from hw.core.counters import increment_layout
 from hw.core.event_engine import EventEngine
@@ -279,11 +280,10 @@ class Sequencer(EventEngine, UpdateEngine, wiring.Component):
         # leaves the pipeline in the cycle the update engine ends; CLEAR empties it)
         m.d.comb += s.write_back.eq(s.have_group & ~s.emitting)
         # the update pipeline: every stage moves on unless the last one holds more than one unsent spike;
-        # registered (`hold`): from what moves into the last stage, or what is left in it
-        def several(x):
-            return (x & (x - 1)) != 0
+        # registered (`hold`): from what moves into the last stage (2+ spikes), or what is left in it (2+ spikes
+        # after the one sent now: 3+ unsent) — counted by a LUT tree, not `x & (x - 1)`'s carry chain (hw.core.bits)
         m.d.comb += self.advance.eq(~s.hold)
-        m.d.sync += s.hold.eq(Mux(self.advance, s.valid[-2] & several(self.fired_next), several(s.unsent_after)))
+        m.d.sync += s.hold.eq(Mux(self.advance, s.valid[-2] & at_least(self.fired_next, 2), at_least(s.unsent, 3)))
         with m.If(self.advance):
             m.d.sync += [s.valid[0].eq(s.fetch), s.stage_group[0].eq(s.fetch_group), s.stage_last[0].eq(s.fetch_last)]
             m.d.sync += [v.eq(u) for v, u in zip(s.valid[1:], s.valid[:-1])]

@@ -83,7 +83,8 @@ def test_synth_command_passes_the_router_as_the_router(monkeypatch, tmp_path):
     import hw.synth
     seen = {}
 
-    def fake(cfg, target, out, weights=None, baud=115200, synth_opts="", router="router1", seed=None):
+    def fake(cfg, target, out, weights=None, baud=115200, synth_opts="", router="router1", seed=None,
+             threshold_offsets=None):
         seen.update(target=target, synth_opts=synth_opts, router=router, seed=seed)
         raise SynthError("stop here")
     monkeypatch.setattr(hw.synth, "synthesize", fake)
@@ -106,3 +107,102 @@ def test_spram_weights_cannot_be_baked_into_the_bitstream(tmp_path):
                                           r"SPRAM, which the bitstream cannot initialise; build without weights"):
         synthesize(cfg, "ice40-up5k", tmp_path, weights)
     assert not any(tmp_path.iterdir())
+
+
+def _seed_fake(calls: list, failing=()):
+    """A stand-in for synthesize whose Fmax is 100 + seed MHz (seeds in ``failing`` do not route)."""
+    from hw.synth import SynthReport
+
+    def fake(cfg, target, out, weights=None, baud=115200, synth_opts="", router="router1", seed=None):
+        calls.append((seed, str(out)))
+        if seed in failing:
+            raise SynthError(f"{cfg.layer_sizes} failed to build on {target}: ERROR: router gave up\nmore")
+        return SynthReport(target=target, device="LFE5U-25F", layer_sizes=cfg.layer_sizes, lanes=cfg.lanes,
+                           weight_bits=cfg.weight_bits, logic_cells=1000, logic_cells_total=24288, luts=800, ffs=600,
+                           bram=2, bram_total=56, dsp=2, fmax_mhz=100.0 + seed, clock_mhz=25.0, timing_met=True,
+                           bitstream="", seconds=1.0, router=router, seed=seed)
+    return fake
+
+
+@pytest.mark.parametrize("text, seeds", [("1-8", list(range(1, 9))), ("3,1,3", [1, 3]), ("1-3,9", [1, 2, 3, 9]),
+                                         (" 5 ", [5]), ("2147483647", [2147483647])])
+def test_parse_seeds(text, seeds):
+    from hw.synth import parse_seeds
+    assert parse_seeds(text) == seeds
+
+
+@pytest.mark.parametrize("text, msg", [
+    ("0-3", "seed 0 is out of range; allowed values are integers 1 to 2147483647"),
+    ("8-1", "range 8-1 runs backwards"), ("a", "'a' is not a seed"), ("1,,2", "'' is not a seed"),
+    ("1-2-3", "'1-2-3' is not a seed"), ("-1", "seed -1 is out of range"), ("1-20000", "at most 10000"),
+])
+def test_parse_seeds_refuses_bad_lists(text, msg):
+    from hw.synth import parse_seeds
+    with pytest.raises(ConfigError) as e:
+        parse_seeds(text)
+    assert str(e.value).startswith(f"--seeds {text}: ") and msg in str(e.value) and "\n" not in str(e.value)
+
+
+def test_seed_sweep_summarises_and_writes_json(tmp_path):
+    import json
+    from hw.synth import seed_sweep
+    calls = []
+    cfg = ChipConfig(layer_sizes=(6, 5, 3), lanes=2)
+    s = seed_sweep(cfg, "ecp5-25k", tmp_path, [4, 1, 2, 3, 9], synth=_seed_fake(calls, failing=(9,)))
+    assert sorted(c[0] for c in calls) == [1, 2, 3, 4, 9]
+    assert {c[1] for c in calls} == {str(tmp_path / f"seed{k}") for k in (1, 2, 3, 4, 9)}   # one folder per seed
+    assert s["fmax"]["n"] == 4 and s["fmax"]["min"] == 101 and s["fmax"]["median"] == 102.5 and s["fmax"]["max"] == 104
+    assert [r["seed"] for r in s["rows"]] == [1, 2, 3, 4, 9]
+    assert s["rows"][-1] == {"seed": 9, "status": "failed",
+                             "message": "(6, 5, 3) failed to build on ecp5-25k: ERROR: router gave up"}
+    assert s["clock_mhz"] == 25.0 and s["seeds_meeting_clock"] == [1, 2, 3, 4]
+    assert json.loads((tmp_path / "ecp5-25k-seeds.json").read_text()) == s
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_synth_seeds_command(monkeypatch, tmp_path, capsys):
+    import argparse
+    import hw.cli
+    calls = []
+    monkeypatch.setattr(hw.synth, "synthesize", _seed_fake(calls))
+    parser = argparse.ArgumentParser()
+    hw.cli.register(parser.add_subparsers(dest="command"))
+    a = parser.parse_args(["synth", "--target", "ecp5-25k", "--sizes", "6,5,3", "--seeds", "1-3,7", "--jobs", "1",
+                           "--out", str(tmp_path)])
+    assert a.func(a) == 0
+    out = capsys.readouterr().out
+    assert "Fmax min / median / max over 4 seeds: 101.00 / 102.50 / 107.00 MHz" in out
+    assert sorted(c[0] for c in calls) == [1, 2, 3, 7]
+
+
+@pytest.mark.parametrize("args, msg", [(["--seeds", "5-1"], "argument --seeds: range 5-1 runs backwards"),
+                                       (["--seeds", "1-3", "--seed", "2"], "not allowed with argument"),
+                                       (["--seeds", "1-3", "--jobs", "0"], "argument --jobs: 0: allowed range")])
+def test_synth_seeds_bad_input_is_one_line(args, msg, capsys):
+    from tune.cli import main
+    with pytest.raises(SystemExit) as e:
+        main(["synth", "--sizes", "6,5,3", *args])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and msg in err
+
+
+def test_bench_synth_seeds_wraps_a_sweep_in_a_record(tmp_path):
+    """bench/synth_seeds.py --from: a `spikeloop synth --seeds` sweep becomes a record whose views render it."""
+    import json
+    from bench import synth_seeds
+    from bench.render import render_spec
+    from hw.synth import seed_sweep
+    s = seed_sweep(ChipConfig(layer_sizes=(6, 5, 3), lanes=2), "ecp5-25k", tmp_path / "b", [1, 2, 5],
+                   clock_mhz=102.5, synth=_seed_fake([], failing=(2,)))
+    assert synth_seeds.main(["--from", str(tmp_path / "b" / "ecp5-25k-seeds.json"), "--out", str(tmp_path)]) == 0
+    name = "synth_seeds_ecp5-25k_6-5-3_l2"
+    rec = json.loads((tmp_path / f"{name}.json").read_text())
+    assert rec["seeds"] == [1, 2, 5] and [r["seed"] for r in rec["rounds"]] == [1, 2, 5]
+    assert rec["summary"]["fmax"]["min"] == s["fmax"]["min"] == 101 and rec["summary"]["fmax"]["max"] == 105
+    assert rec["summary"]["failed_seeds"] == [2] and rec["module"] == "bench.synth_seeds"
+    assert render_spec(f"{name} line", tmp_path) == ("101.00 / 103.00 / 105.00 MHz (min / median / max over 2 "
+                                                     "placement seeds 1,5; 1 of 2 reach 102.5 MHz; seeds 2 failed)")
+    assert "| 2 | failed |" in render_spec(f"{name} seeds", tmp_path)
+    assert "| 101.00 / 103.00 / 105.00 (2 seeds) |" in render_spec(f"{name} row", tmp_path)
+    assert synth_seeds.main(["--from", str(tmp_path / "nope.json"), "--out", str(tmp_path)]) == 2

@@ -147,7 +147,7 @@ def test_study_fits_constraint(tmp_path, fake_toolchain, tiny_toml):
     assert synthesis_check(t, sc, sc.chip.replace(lanes=2)) == pytest.approx(30.0)       # stand-in Fmax
     assert t.user_attrs["synth_logic_cells"] == 2400
     t2 = study.ask()
-    with pytest.raises(optuna.TrialPruned, match="needs 8400 ICESTORM_LC \(logic cells\)"):
+    with pytest.raises(optuna.TrialPruned, match=r"needs 8400 ICESTORM_LC \(logic cells\)"):
         synthesis_check(t2, sc, sc.chip.replace(lanes=8))
     study.tell(t2, state=optuna.trial.TrialState.PRUNED)
     frozen = study.trials[1]
@@ -186,8 +186,9 @@ def test_parallel_workers_fill_the_cache(tmp_path, fake_toolchain):
     cfgs = [ChipConfig(layer_sizes=SIZES, lanes=l, weight_bits=w) for l in (1, 2) for w in (4, 8)]
     recs = synth_all(cfgs, ["ecp5-25k"], tmp_path, jobs=2, progress=False)
     assert len(recs) == 4 and all(r["status"] == "ok" and not r["cached"] for r in recs.values())
+    here = len(fake_toolchain.calls)                # this process built some, the worker process the rest
     again = synth_all(cfgs, ["ecp5-25k"], tmp_path, jobs=1, progress=False)
-    assert all(r["cached"] for r in again.values()) and not fake_toolchain.calls      # built in the workers
+    assert all(r["cached"] for r in again.values()) and len(fake_toolchain.calls) == here
     assert sorted(p.name for p in tmp_path.glob("ecp5-25k/*.json")) == sorted(f"{c.structure_hash}.json"
                                                                              for c in cfgs)
 
@@ -234,3 +235,44 @@ def test_overlap_is_a_swept_structure_knob():
     assert [c.overlap for c in cfgs] == [True, False]
     assert cfgs[0].structure_hash != cfgs[1].structure_hash
     assert cfgs[0].state_banks == 2 and cfgs[1].state_banks == 1
+
+
+def test_estimator_must_beat_the_mean_of_the_others():
+    """Fmax that is noise around a constant (placement) loses to the mean-of-others baseline: no Fmax estimate;
+    area that is linear in the features beats it and stays."""
+    from tune.dse import estimate, estimator_lines, fit_estimator
+    noise = [2.0, -3.0, -2.0, 3.0, -1.0, 1.0, 3.0, -2.0]        # uncorrelated with the features
+    rows = [{"target": "ice40-up5k", "lanes": l, "weight_bits": w, "membrane_bits": 16,
+             "logic_cells": 500 + 300 * l + 20 * l * w, "luts": 400 + 200 * l, "ffs": 300 + 10 * l * w,
+             "fmax_mhz": 37 + noise[i]} for i, (l, w) in enumerate((l, w) for l in (1, 2, 4, 8) for w in (4, 8))]
+    m = fit_estimator(rows)["ice40-up5k"]
+    f = m["fmax_mhz"]
+    assert f["loo_mean_abs_rel"] >= f["baseline_loo_mean_abs_rel"] and not f["beats_baseline"]
+    assert m["logic_cells"]["beats_baseline"] and m["logic_cells"]["baseline_loo_mean_abs_rel"] > 0.3
+    assert m["estimates"] == ["logic_cells", "luts", "ffs"] and list(m["no_estimate"]) == ["fmax_mhz"]
+    assert set(estimate({"ice40-up5k": m}, "ice40-up5k", 2, 8, 16)) == {"logic_cells", "luts", "ffs"}
+    text = "\n".join(estimator_lines({"ice40-up5k": m}))
+    assert "no Fmax estimate (does not beat the mean of the other structures)" in text
+    assert f"fmax_mhz {f['loo_mean_abs_rel']:.1%} (baseline {f['baseline_loo_mean_abs_rel']:.1%})" in text
+
+
+def test_sweep_over_seeds_scores_at_the_minimum_fmax(tmp_path):
+    """--seeds: every (structure, part, seed) is a build, and a structure is scored at its minimum Fmax."""
+    calls = []
+
+    def synth(cfg, target, out, weights=None, baud=115200, synth_opts="", router="router1", seed=None):
+        calls.append((cfg.lanes, seed))
+        return SynthReport(target=target, device="dev", layer_sizes=cfg.layer_sizes, lanes=cfg.lanes,
+                           weight_bits=cfg.weight_bits, logic_cells=1000, logic_cells_total=24288, luts=900, ffs=500,
+                           bram=1, bram_total=56, dsp=1, fmax_mhz={1: 95.0, 2: 110.0, 3: 101.0}[seed], clock_mhz=25.0,
+                           timing_met=True, bitstream="", seconds=0.0, seed=seed)
+    sw = Sweep(layer_sizes=SIZES, lanes=(1, 2), weight_bits=(4,), targets=("ecp5-25k",), batch=1, steps=3,
+               density=0.5, seeds=(1, 2, 3), power="fast")
+    rows = run_dse(sw, tmp_path, progress=False, synth=synth)
+    assert sorted(calls) == [(l, s) for l in (1, 2) for s in (1, 2, 3)]
+    for r in rows:
+        assert (r["fmax_mhz"], r["fmax_median_mhz"], r["fmax_max_mhz"], r["n_seeds"]) == (95.0, 101.0, 110.0, 3)
+        assert r["latency_us"] == pytest.approx(r["cycles"] / 95.0)
+    assert len(list((tmp_path / "synth-cache" / "ecp5-25k").glob("*-seed*.json"))) == 6
+    with pytest.raises(ConfigError, match=r"seeds=\[0\]: allowed values are integers 1 to 2147483647"):
+        Sweep(layer_sizes=SIZES, seeds=(0,))
