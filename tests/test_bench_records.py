@@ -76,9 +76,10 @@ def test_experiment_seeds_are_a_count_with_offset_or_a_list():
 
 
 def test_study_workers_view():
-    rec = {"params": {"trials": 4}, "rounds": [{"load_1min": 3.0}, {"load_1min": 5.0}],
-           "summary": {"trials_per_hour": {"1": {"median": 100, "min": 90, "max": 110},
-                                           "2": {"median": 150, "min": 140, "max": 160}},
-                       "two_over_one": {"median": 1.5, "min": 1.4, "max": 1.6, "n": 2}}}
-    t = bench_study.view_table(rec)
-    assert "| 2 | 4 | 150 (140–160) | 1.50x (1.40–1.60, 2 pairs) |" in t and "3.0–5.0" in t
+    run = lambda wall, cpu: {"wall_s": wall, "cpu_s": cpu, "trials": 8, "trial_seconds_sum": wall - 5,
+                             "first_trial_after_s": 3.0, "load_before": [4.0, 4.0, 4.0]}
+    rec = {"machine": {"cores": 2, "load_before": [4.0, 4.0, 4.0]},
+           "summary": {"speedup": 1.5, "jobs1": run(90.0, 20.0), "jobs2": run(60.0, 25.0)}}
+    t = bench_study.view_workers(rec)
+    assert "| 2 | 8 | 60.0 | 25.0 |" in t and "1.50x one worker" in t and "NOT an idle machine" in t
+    assert "2 × 20.0 / 25.0 = 1.60x" in t
