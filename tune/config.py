@@ -241,8 +241,9 @@ class StudyConfig:
         for key, v in (("storage", storage), ("out", out)):
             if not isinstance(v, str) or not v.strip():
                 raise ConfigError(f"study.{key}={v!r}: expected a non-empty string")
-        if "\n" in storage or "\r" in storage or "\x00" in storage:
-            raise ConfigError(f"study.storage={storage!r}: a storage URL is one line")
+        for key, v in (("storage", storage), ("out", out)):
+            if any(ord(c) < 32 or ord(c) == 127 for c in v):
+                raise ConfigError(f"study.{key}={v!r}: control characters (newline, tab, ...) are not allowed")
         max_failures = check_int("study.max_consecutive_failures", st.get("max_consecutive_failures", 3), 1, 100000)
         n_trials = check_int("study.n_trials", st.get("n_trials", 12), 1, 100000)
         seed = check_int("study.seed", st.get("seed", 0), 0, 2**31 - 1)
@@ -326,6 +327,8 @@ class StudyConfig:
         sampler, storage and output folder may change between runs."""
         t = self.train.to_dict()
         flat = {f"data.{k}": t.get(k) for k in ("dataset", "data_path", "steps", "encoder", "train_size")}
+        if flat["data.data_path"]:               # the files it names, wherever the command runs
+            flat["data.data_path"] = str(Path(flat["data.data_path"]).expanduser().resolve())
         flat["study.seed"] = self.seed
         flat["train.quantiser"] = t.get("quantiser")
         flat["train.backend"] = t.get("backend")

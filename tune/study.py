@@ -5,6 +5,10 @@ time the study is run, and every completed trial is kept. ``n_trials`` is the st
 worker (``jobs`` processes here, or the same command on other machines sharing an RDB storage) runs
 trials until that many are COMPLETE or PRUNED; a trial started in a race past the count steps aside
 as FAILED with a ``surplus`` user attribute.
+
+A worker stops after ``[study] max_consecutive_failures`` failed trials in a row; a study remembers the config it
+was created with (:meth:`tune.config.StudyConfig.identity`) and refuses another; :func:`storage_for` is the one
+opener of a storage (read-only for report, export and dashboard). The rules are in ``docs/guides/studies.md``.
 """
 from __future__ import annotations
 
@@ -38,6 +42,42 @@ def sqlite_file(url: str) -> Path | None:
     return None if rest in ("", ":memory:") else Path(rest)
 
 
+def missing_dirs(path: Path) -> list[Path]:
+    """The folders of ``path`` (itself included) that do not exist yet, outermost first."""
+    out = []
+    for d in (path, *path.parents):
+        try:
+            if d.exists():
+                break
+        except (OSError, ValueError):
+            break
+        out.append(d)
+    return out[::-1]
+
+
+def remove_if_empty(dirs: list[Path]) -> None:
+    """Undo :func:`missing_dirs`' folders that were made for a command that was then refused."""
+    for d in reversed(dirs):
+        try:
+            d.rmdir()
+        except OSError:
+            break
+
+
+def _sqlite_tables(path: Path) -> set[str] | None:
+    """The table names of an SQLite file, read without writing (None if it cannot be read: SQLAlchemy
+    will then name the problem)."""
+    import sqlite3
+    try:
+        con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=60)
+        try:
+            return {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return None
+
+
 def _check_sqlite_file(url: str, path: Path, create: bool) -> None:
     """The file of an SQLite storage, checked before SQLAlchemy touches it: a directory, a path under a
     regular file, a missing file (for a command that only reads) or a file that is not SQLite are refused
@@ -67,8 +107,18 @@ def _check_sqlite_file(url: str, path: Path, create: bool) -> None:
                 if f.read(16) != b"SQLite format 3\x00":
                     raise ConfigError(f"storage {url}: {path} exists but is not an SQLite database; "
                                       "it was left untouched — move it away or choose another --storage")
+            tables = _sqlite_tables(path)
+            if tables is not None and not tables and not create:
+                raise ConfigError(f"storage {url}: {path} is an empty SQLite database (no study was run with this "
+                                  "--storage)")
+            if tables and "studies" not in tables:
+                raise ConfigError(f"storage {url}: {path} is an SQLite database of something else (tables "
+                                  f"{sorted(tables)[:5]}), not of Optuna studies; it was left untouched — "
+                                  "choose another --storage")
         elif not create:
             raise ConfigError(f"storage {url}: {path} is empty (no study was run with this --storage)")
+    except ConfigError:
+        raise
     except OSError as e:
         raise ConfigError(f"storage {url}: {e.filename or path}: {e.strerror or type(e).__name__}") from e
     except ValueError as e:                       # an embedded NUL byte
@@ -89,7 +139,9 @@ def storage_for(url: str, heartbeat: int | None = None, grace: int | None = None
                               "made it; use an sqlite:///file.db storage to report or export later")
         return _in_memory.setdefault(url, optuna.storages.InMemoryStorage())
     path = sqlite_file(url)
+    made = []
     if path is not None:
+        made = missing_dirs(path.parent)
         _check_sqlite_file(url, path, create)
     for attempt in range(6):
         try:
@@ -104,6 +156,7 @@ def storage_for(url: str, heartbeat: int | None = None, grace: int | None = None
                 time.sleep(0.5 * (attempt + 1))   # another worker is creating the schema right now
                 continue
             from tune.errors import _root, first_line
+            remove_if_empty(made)
             root = _root(e)
             raise ConfigError(f"storage {url}: cannot be opened as an Optuna database ({type(root).__name__}: "
                               f"{first_line(root)}); nothing was changed") from e
@@ -404,10 +457,10 @@ def _structures(sc: StudyConfig, cfg):
 def check_study_memory(sc: StudyConfig, cfg, data) -> None:
     """The memory check of ``spikeloop run`` (:func:`sim.chip.check_memory`, one source) for the largest
     network the study can draw on the largest data split it runs through the chip."""
-    from sim.chip import check_memory
-    batch = max(len(data.x_train), len(data.x_val), len(data.x_test))
+    from train.run import check_chip_memory          # sim.chip.check_memory with a training run's batch
+    samples = max(len(data.x_train), len(data.x_val), len(data.x_test))
     for c in _structures(sc, cfg):
-        check_memory(c, batch, data.x_train.shape[1])
+        check_chip_memory(c, samples, data.x_train.shape[1])
 
 
 def _worker_problem(i: int, p) -> str | None:
@@ -421,7 +474,7 @@ def _worker_problem(i: int, p) -> str | None:
         except ValueError:
             how = f"was killed by signal {-p.exitcode}"
     else:
-        how = f"ended with exit code {p.exitcode}"
+        return f"spikeloop: study worker {i} (pid {p.pid}) ended with exit code {p.exitcode} (its own line is above)"
     return f"spikeloop: study worker {i} (pid {p.pid}) {how}; its running trial is failed as stale and run again"
 
 
@@ -440,17 +493,23 @@ def run_study(sc: StudyConfig, jobs: int = 1, baseline: bool = True, new: bool =
     from train.run import prepare
     cfg, data = prepare(sc.train)                            # the data loads and fits the chip
     check_study_memory(sc, cfg, data)
-    storage = storage_for(sc.storage)
-    if not new:                                              # an existing study must match this config
-        try:
-            names = {s.study_name for s in optuna.study.get_all_study_summaries(storage, include_best_trial=False)}
-        except (optuna.exceptions.StorageInternalError, _sql_errors()) as e:
-            from tune.errors import storage_problem
-            raise ConfigError(storage_problem(sc.storage, e)) from e
-        if sc.name in names:
-            open_study(sc, storage)
-    check_writable(sc.out, "study.out")                      # the last check: it makes the folder
-    study = open_study(sc, storage, new=new)
+    made = missing_dirs(sc.out)
+    check_writable(sc.out, "study.out")                      # before the storage file is made
+    try:
+        storage = storage_for(sc.storage)
+        if not new:                                          # an existing study must match this config
+            try:
+                names = {s.study_name for s in
+                         optuna.study.get_all_study_summaries(storage, include_best_trial=False)}
+            except (optuna.exceptions.StorageInternalError, _sql_errors()) as e:
+                from tune.errors import storage_problem
+                raise ConfigError(storage_problem(sc.storage, e)) from e
+            if sc.name in names:
+                open_study(sc, storage)
+        study = open_study(sc, storage, new=new)
+    except BaseException:
+        remove_if_empty(made)                                # a refused run leaves no empty --out folder
+        raise
     optuna.storages.fail_stale_trials(study)
     if baseline and not study.trials and "bptt" in sc.methods and "atan" in sc.surrogates:
         # snnTorch tutorial defaults (beta 0.95, threshold 1, arctan) as the reference point
