@@ -168,6 +168,14 @@ def parse_graph(g, dt: float | None = None, drop_biases: bool = False, drop_syna
     if len(body) % 2 or not body:
         raise ConfigError(f"graph: expected pairs of Linear/Affine -> LIF/CubaLIF/IF between Input and Output, "
                           f"got {[f'{n}:{type(g.nodes[n]).__name__}' for n in body]}")
+    for n in body[1::2]:                          # r scales the input: 0 would drop it, < 0 flip its sign
+        r = getattr(g.nodes[n], "r", None)
+        if r is not None:
+            r = np.asarray(r, np.float64)
+            if not np.all(np.isfinite(r)):
+                raise ConfigError(f"node {n!r}: r contains NaN or infinite values")
+            if r.size and np.min(r) <= 0:
+                raise ConfigError(f"node {n!r}: r must be > 0, got min {np.min(r):g}")
     # dt: tau/r when one number for the whole graph (unit input gain), else snnTorch's 1e-4
     if dt is None:
         cands = []
@@ -426,6 +434,12 @@ def export_notes(cfg: ChipConfig, offsets=None) -> list[str]:
     return notes
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_atomic(path: str | Path, write) -> Path:
     """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it into place."""
     path = Path(path)
@@ -434,6 +448,7 @@ def write_atomic(path: str | Path, write) -> Path:
     os.close(fd)
     try:
         write(Path(tmp))
+        os.chmod(tmp, 0o666 & ~_umask())          # mkstemp makes 0600; a written file follows the umask
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -453,6 +468,7 @@ def write_import(out: str | Path, cfg: ChipConfig, weights, offsets, rep: NirRep
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    os.chmod(tmp, 0o777 & ~_umask())              # mkdtemp makes 0700; the folder follows the umask
     names = {"config": "config.json", "weights": "weights.npz", "report": "nir_report.json", "text": "nir_report.txt"}
     try:
         (tmp / names["config"]).write_text(json.dumps(cfg.to_dict(), indent=2))

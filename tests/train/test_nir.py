@@ -138,3 +138,26 @@ def test_command_line_import_export_and_bad_files(tmp_path, capsys):
     assert "do not chain" in capsys.readouterr().err
     assert not (tmp_path / "never").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]          # no temporary left behind
+
+
+@pytest.mark.parametrize("r, message", [(0.0, "r must be > 0, got min 0"), (-1.0, "r must be > 0, got min -1"),
+                                        (np.nan, "r contains NaN")])
+def test_a_neuron_node_with_r_not_positive_is_refused(r, message):
+    """r = 0 dropped every input (all-zero weights, divide-by-zero warning), r < 0 flipped every weight's sign."""
+    g = tn.chip_to_nir(CFG, _weights())
+    lif = g.nodes["lif0"]
+    g.nodes["lif0"] = nir.LIF(tau=lif.tau, r=np.full_like(np.asarray(lif.r, float), r), v_leak=lif.v_leak,
+                              v_threshold=lif.v_threshold)
+    with pytest.raises(ConfigError, match=f"node 'lif0': {message}"):
+        tn.import_graph(g, base=CFG, check_samples=0)
+
+
+def test_nir_files_and_import_folders_follow_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        src = tn.export_nir(tmp_path / "m.nir", CFG, _weights())
+        assert main(["import", str(src), "--lanes", "4", "--out", str(tmp_path / "imp"), "--check-samples", "0"]) == 0
+    finally:
+        os.umask(old)
+    assert src.stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "imp").stat().st_mode & 0o777 == 0o755
