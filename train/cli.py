@@ -102,6 +102,11 @@ def cmd_import(a: argparse.Namespace) -> int:
     check_writable(Path(a.out).parent, "--out")
     cfg, weights, offsets, rep = import_nir(a.model, base=base, dt=a.dt, drop_biases=a.drop_biases,
                                             drop_synapses=a.drop_synapses, check_samples=a.check_samples)
+    asked = chip_overrides(a).get("layer_sizes")
+    if asked is not None and tuple(asked) != tuple(cfg.layer_sizes):
+        raise ConfigError(f"--sizes {','.join(map(str, asked))}: the graph's layers are "
+                          f"{','.join(map(str, cfg.layer_sizes))}; the sizes of an import come from the graph "
+                          "(leave out --sizes)")
     paths = write_import(a.out, cfg, weights, offsets, rep)
     print(rep.text())
     for kind, p in paths.items():

@@ -326,6 +326,10 @@ def import_graph(g, base: ChipConfig | None = None, dt: float | None = None, dro
         else:
             s = layer_scale(base, L.w, float(L.thr.max()))
         wq = np.clip(np.rint(L.w * s), base.weight_min, base.weight_max).astype(np.int64)
+        if np.any(L.w != 0) and not np.any(wq):
+            raise ConfigError(f"node {L.linear!r}: every weight rounds to 0 on the chip (largest |w| "
+                              f"{np.abs(L.w).max():.3g} units at {s:.3g} LSB/unit, dt {dt:g} s); the layer could "
+                              "never spike — check --dt (default: tau/r of the graph)")
         tq = np.clip(np.rint(L.thr * s), 1, base.membrane_max).astype(np.int64)
         t0 = int(round(L.base_threshold * s)) if L.base_threshold else int(np.round(np.median(tq)))
         off = np.clip(tq - t0, base.offset_min, base.offset_max)

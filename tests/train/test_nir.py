@@ -161,3 +161,19 @@ def test_nir_files_and_import_folders_follow_the_umask(tmp_path):
         os.umask(old)
     assert src.stat().st_mode & 0o777 == 0o644
     assert (tmp_path / "imp").stat().st_mode & 0o777 == 0o755
+
+
+def test_import_refuses_a_dt_that_rounds_every_weight_to_zero_and_sizes_the_graph_does_not_have(tmp_path, capsys):
+    """--dt 1e-300 wrote an all-zero network and reported agreement 1.0000; --sizes was silently ignored."""
+    src = tn.export_nir(tmp_path / "m.nir", CFG, _weights())
+    capsys.readouterr()
+    assert main(["import", str(src), "--out", str(tmp_path / "a"), "--dt", "1e-300", "--check-samples", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "every weight rounds to 0" in err and "--dt" in err
+    other = ",".join(str(n + 1) for n in CFG.layer_sizes)
+    assert main(["import", str(src), "--out", str(tmp_path / "b"), "--sizes", other, "--check-samples", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"--sizes {other}" in err
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    same = ",".join(map(str, CFG.layer_sizes))
+    assert main(["import", str(src), "--out", str(tmp_path / "c"), "--sizes", same, "--check-samples", "0"]) == 0
