@@ -40,8 +40,8 @@ PAGES = ROOT / "docs" / "experiments"           # where --publish puts the pages
 #: where this run writes its pages (set by main: runs/experiments, --out DIR, or PAGES with --publish)
 OUT = ROOT / "runs" / "experiments"
 #: the parsed command line (record destination) and seed list of this run
-RUN: dict = {"args": None, "seeds": []}
-MH_KW = {"iters": 3000}
+RUN: dict = {"args": None, "seeds": [], "started": None}
+MH_KW = {"iters": 3000, "lik_std": 0.5}          # the set-up these experiments were run with
 #: a chip that resets a firing neuron to zero (the default subtracts the threshold); ``_setup`` fits its sizes
 ZERO = {"layer_sizes": [30, 16, 2], "lanes": 8, "beta": 0.9, "reset": "zero"}
 #: the MH set-ups the diagnosis compares (job fields, see :func:`_setup`)
@@ -63,17 +63,14 @@ def _setup(args):
          "faults": {}, "tag": None, "backend": "fast", "quantiser": "maxabs", **args}
     from hw.config import ChipConfig
     from sim.faults import Faults
-    from train.common import with_bias_channel
     from train.config import TrainConfig, default_chip
     from train.run import prepare
     method, seed = a["method"], a["seed"]
     params = a["params"] if a["params"] is not None else (MH_KW if method == "mh" else {"epochs": EPOCHS[method]})
     faults = Faults(**{"distortion": a["sigma"], "seed": seed, **a["faults"]})
     tc = TrainConfig(method=method, dataset=a["dataset"], faults=faults, seed=seed, train_size=a["train_size"],
-                     params=params, backend=a["backend"], quantiser=a["quantiser"])
-    _, data = prepare(tc)
-    if a["bias"]:
-        data = with_bias_channel(data)
+                     params=params, backend=a["backend"], quantiser=a["quantiser"], bias_input=a["bias"])
+    _, data = prepare(tc)                       # with the bias input channel when a["bias"]
     n_in, n_out = data.x_train.shape[2], data.n_classes
     if a["chip"]:
         cfg = ChipConfig.from_dict(a["chip"])
@@ -176,7 +173,7 @@ def publish(name: str, rows, md: str, seeds=None, source: str | None = None) -> 
     (OUT / f"{name}.json").write_text(json.dumps(rows, indent=1))
     rec = Recorder(f"experiment_{name}", args=RUN["args"], seeds=RUN["seeds"] if seeds is None else seeds,
                    params={"experiment": name, "workers": getattr(RUN["args"], "workers", None),
-                           "source": source or "measured by this run"}, script=__file__)
+                           "source": source or "measured by this run"}, script=__file__, started=RUN["started"])
     with rec:
         for r in (rows if isinstance(rows, list) else [rows]):
             rec.round(**r)
@@ -693,7 +690,7 @@ def _trial_cycles(art: str) -> dict:
     from train.config import TrainConfig
     from train.run import prepare
     r = TrainResult.load(Path(art) / "result")
-    tc = TrainConfig.from_dict(r.train_config)
+    tc = TrainConfig.from_dict({"bias_input": False, **r.train_config})     # results before the field had none
     _, data = prepare(tc)
     dep = ChipConfig.from_dict(r.chip_config)
     rec = {"threshold": list(dep.threshold), "beta": dep.beta}
@@ -811,6 +808,8 @@ def main(argv=None) -> int:
         return 2
     OUT.mkdir(parents=True, exist_ok=True)
     RUN["args"] = a
+    from bench.records import provenance
+    RUN["started"] = provenance()           # the records are written after the trainings: the code at the start
     if a.summarise and a.which == "convsurrogate":
         rows = json.loads((OUT / "convsurrogate.json").read_text())
         RUN["seeds"] = sorted({r["seed"] for r in rows})

@@ -111,10 +111,13 @@ class Recorder:
         The settings that define the measurement (network, batch, steps, ...).
     script : str, optional
         The file whose ``VIEWS`` render this record (default: the running ``__main__``'s file).
+    started : dict, optional
+        :func:`provenance` taken when the measurement began, for a record opened only after the work (default:
+        taken on entering the ``with`` block).
     """
 
     def __init__(self, name: str, *, args: argparse.Namespace | None = None, seeds=(), params: dict | None = None,
-                 script: str | None = None, folder: Path | None = None):
+                 script: str | None = None, folder: Path | None = None, started: dict | None = None):
         if not name or any(c in name for c in "/\\ \n") or name.startswith("."):
             raise ValueError(f"record name {name!r}: use letters, digits, '_' and '-'")
         self.name = name
@@ -129,7 +132,7 @@ class Recorder:
         main = sys.modules.get("__main__")
         self.module = _module_of(script or getattr(main, "__file__", None))
         self._load_before = None
-        self._start = None
+        self._start = started
 
     @property
     def path(self) -> Path:
@@ -142,7 +145,8 @@ class Recorder:
     def __enter__(self) -> "Recorder":
         self.folder.mkdir(parents=True, exist_ok=True)      # fail before the work, not after it
         self._load_before = os.getloadavg()
-        self._start = provenance()                          # the code that runs is the code at the start
+        if self._start is None:
+            self._start = provenance()                      # the code that runs is the code at the start
         return self
 
     def __exit__(self, kind, exc, tb) -> None:

@@ -51,13 +51,14 @@ class LinkedChip(wiring.Component):
     is on its way), so is the read address (the bridge holds it from the cycle its frame arrives), and the
     event streams pass through :class:`SkidBuffer` s."""
 
-    def __init__(self, cfg: ChipConfig, divisor: int, weights: Sequence[np.ndarray] | None = None):
-        self.cfg, self.divisor, self.weights = cfg, divisor, weights
+    def __init__(self, cfg: ChipConfig, divisor: int, weights: Sequence[np.ndarray] | None = None,
+                 threshold_offsets: Sequence[np.ndarray] | None = None):
+        self.cfg, self.divisor, self.weights, self.threshold_offsets = cfg, divisor, weights, threshold_offsets
         super().__init__({"uart_rx": In(1, init=1), "uart_tx": Out(1, init=1), "busy": Out(1)})
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.core = core = LifCore(self.cfg, self.weights)
+        m.submodules.core = core = LifCore(self.cfg, self.weights, self.threshold_offsets)
         m.submodules.bridge = bridge = ProtocolBridge(self.cfg, byte_cycles=10 * self.divisor)
         m.submodules.rx = rx = UARTReceiver(self.divisor)
         m.submodules.tx = tx = UARTTransmitter(self.divisor)
@@ -80,13 +81,14 @@ class LinkedChip(wiring.Component):
 
 
 class BoardTop(Elaboratable):
-    def __init__(self, cfg: ChipConfig, baud: int = 115200, weights: Sequence[np.ndarray] | None = None):
-        self.cfg, self.baud, self.weights = cfg, baud, weights
+    def __init__(self, cfg: ChipConfig, baud: int = 115200, weights: Sequence[np.ndarray] | None = None,
+                 threshold_offsets: Sequence[np.ndarray] | None = None):
+        self.cfg, self.baud, self.weights, self.threshold_offsets = cfg, baud, weights, threshold_offsets
 
     def elaborate(self, platform):
         m = Module()
         divisor = int(platform.default_clk_frequency // self.baud)
-        m.submodules.chip = chip = LinkedChip(self.cfg, divisor, self.weights)
+        m.submodules.chip = chip = LinkedChip(self.cfg, divisor, self.weights, self.threshold_offsets)
         uart = platform.request("uart", 0, dir="-")
         m.submodules.uart_rx = uart_rx = io.Buffer("i", uart.rx)
         m.submodules.uart_tx = uart_tx = io.Buffer("o", uart.tx)

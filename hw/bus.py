@@ -63,7 +63,7 @@ class BusMap:
     def write_data_bits(self) -> int:
         c = self.cfg
         return max(c.lanes * c.weight_bits, c.lanes * c.threshold_offset_bits, c.membrane_bits,
-                   c.beta_frac_bits, 2)
+                   c.beta_frac_bits + 1, 2)
 
     @property
     def read_data_bits(self) -> int:

@@ -46,16 +46,21 @@ def chip_overrides(a: argparse.Namespace) -> dict:
     return {k: getattr(a, k) for k in CHIP_FLAGS if getattr(a, k, None) is not None}
 
 
+def chip_table(t: dict, path: str, flag: str = "--config") -> dict:
+    """The chip fields of a config table: a ``[chip]`` table, a training run's ``chip_config`` (``spikeloop
+    train --out RUN`` writes RUN.json: the deployed thresholds, betas and reset), or the fields at top level."""
+    d = t.get("chip", t.get("chip_config", t))
+    if not isinstance(d, dict):
+        raise ConfigError(f"{flag} {path}: chip={d!r}: expected a table ([chip])")
+    return d
+
+
 def load_chip(path: str | None, overrides: dict | None = None, base: ChipConfig | None = None) -> ChipConfig:
-    """A ChipConfig from a JSON/TOML file (a ``[chip]`` table, or the fields at top level) over ``base``
-    (or the defaults), with ``overrides`` applied."""
+    """A ChipConfig from a JSON/TOML file (a ``[chip]`` table, a training run's ``chip_config``, or the fields
+    at top level) over ``base`` (or the defaults), with ``overrides`` applied."""
     d = base.to_dict() if base is not None else {}
     if path:
-        t = read_table(path)
-        fd = t.get("chip", t)
-        if not isinstance(fd, dict):
-            raise ConfigError(f"--config {path}: chip={fd!r}: expected a table ([chip])")
-        d = {**d, **fd}
+        d = {**d, **chip_table(read_table(path), path)}
     d = dict(d)
     overrides = overrides or {}
     _fit_per_layer(d, overrides)
@@ -121,6 +126,85 @@ def load_programme(path: str | None, cfg: ChipConfig) -> tuple[list[np.ndarray] 
                           f"({type(e).__name__}); it is corrupt, truncated or another format")
 
 
+def companion_config(weights: str | Path) -> Path | None:
+    """The chip config that belongs to a weights file: ``RUN.json`` beside ``RUN.npz`` (a training run, or any
+    chip config of the same stem), else ``config.json`` in the same folder (``spikeloop import``, ``study
+    export``, ``verilog``); None when there is neither."""
+    p = Path(weights)
+    for c in (p.with_suffix(".json"), p.parent / "config.json"):
+        if c.is_file():
+            return c
+    return None
+
+
+def model_paths(model: str | Path, flag: str = "--model") -> tuple[Path, Path]:
+    """``(config, weights)`` of a model: a folder holding ``config.json`` + ``weights.npz`` (``spikeloop import``,
+    ``study export``, ``verilog``), or a training run ``RUN`` / ``RUN.json`` / ``RUN.npz`` (``train --out RUN``)."""
+    p = Path(model)
+    if p.is_dir():
+        cfg, w = p / "config.json", p / "weights.npz"
+    else:
+        stem = p.with_suffix("") if p.suffix in (".json", ".npz") else p
+        cfg, w = stem.with_name(stem.name + ".json"), stem.with_name(stem.name + ".npz")
+    missing = [str(f) for f in (cfg, w) if not f.is_file()]
+    if missing:
+        raise ConfigError(f"{flag} {model}: no {' and '.join(missing)}; expected a folder with config.json and "
+                          "weights.npz (spikeloop import / study export) or a training run RUN.json + RUN.npz "
+                          "(spikeloop train --out RUN)")
+    return cfg, w
+
+
+def load_model_arguments(a: argparse.Namespace, need_weights: bool = True, before_weights=None
+                         ) -> tuple[ChipConfig, list[np.ndarray] | None, list[np.ndarray] | None, str]:
+    """The chip and its programme from the command line: ``--model`` (a folder or a training run), or
+    ``--config`` + ``--weights``, or ``--weights`` with the config beside it (:func:`companion_config`);
+    chip flags apply on top. Weights without any of these are refused: the file alone does not carry the
+    thresholds, betas and reset it was trained with. Returns ``(cfg, weights, offsets, where the chip came
+    from)``; ``weights`` is None without any (when ``need_weights`` is False). ``before_weights(cfg)`` (a size
+    check) runs once the chip is known, before the weights file is read."""
+    model = getattr(a, "model", None)
+    config, weights = a.config, getattr(a, "weights", None)
+    if model:
+        for flag, v in (("--config", config), ("--weights", weights)):
+            if v:
+                raise ConfigError(f"{flag}: give either --model or --config/--weights, not both")
+        config, weights = (str(x) for x in model_paths(model))
+    source = f"--model {model}" if model else f"--config {config}" if config else ""
+    overrides = chip_overrides(a)
+    if weights and not config:
+        comp = companion_config(weights)
+        if comp is not None:
+            config, source = str(comp), f"{comp} (beside --weights)"
+    unconfigured = weights and not config and not {"threshold", "beta", "reset"} <= set(overrides)
+    if unconfigured and "layer_sizes" not in overrides:
+        raise ConfigError(unconfigured_message(weights))
+    cfg = load_chip(config, overrides)
+    if before_weights is not None:
+        before_weights(cfg)
+    w, off = load_programme(weights, cfg)
+    if w is None:
+        if need_weights:
+            raise ConfigError("--weights: required (or --model DIR|RUN)")
+        return cfg, None, None, source or "defaults and flags"
+    w = cfg.check_weights(w)
+    if unconfigured:
+        raise ConfigError(unconfigured_message(weights))
+    return cfg, w, off, source or "flags"
+
+
+def offsets_text(offsets) -> str:
+    """How a command line reports the per-neuron threshold offsets it loaded."""
+    if offsets is None or not any(np.any(o) for o in offsets):
+        return "zero"
+    return "from the weights file (" + ", ".join(f"{int(np.min(o))}..{int(np.max(o))}" for o in offsets) + ")"
+
+
+def unconfigured_message(weights) -> str:
+    return (f"--weights {weights}: no chip config beside it (RUN.json or config.json) and no --config: the "
+            "weights alone do not carry the thresholds, betas and reset they were trained with; give --config (a "
+            "training run's RUN.json works) or --model, or all of --threshold, --beta and --reset")
+
+
 def sizes(text: str) -> tuple[int, ...]:
     try:
         out = tuple(int(x) for x in text.split(","))
@@ -164,7 +248,7 @@ def chip_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--lanes", type=number(int, 1, 64), help="neurons per cycle (1..64)")
     g.add_argument("--weight-bits", dest="weight_bits", type=number(int, 2, 16), help="2..16")
     g.add_argument("--membrane-bits", dest="membrane_bits", type=number(int, 4, 32), help="4..32")
-    g.add_argument("--beta", type=number(float, 0, 1, open_low=True), help="leak factor in (0, 1)")
+    g.add_argument("--beta", type=number(float, 0, 1, open_low=True), help="leak factor in (0, 1]; 1: no leak (IF neurons)")
     g.add_argument("--threshold", type=number(int, 1), help="chip threshold in membrane LSBs")
     g.add_argument("--reset", choices=RESET_MODES)
     g.add_argument("--overlap", type=on_off, metavar="{on,off}",
@@ -172,14 +256,20 @@ def chip_arguments(p: argparse.ArgumentParser) -> None:
                         f"{'on' if ChipConfig.overlap else 'off'})")
 
 
+def model_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", help="a trained or imported chip: a folder with config.json + weights.npz "
+                                   "(spikeloop import, study export) or a training run RUN (RUN.json + RUN.npz "
+                                   "from spikeloop train --out RUN); its thresholds, betas, reset and offsets go along")
+
+
 def cmd_verilog(a: argparse.Namespace) -> int:
     from hw.export import check_elaboration_size, export_design
-    cfg = load_chip(a.config, chip_overrides(a))
-    check_elaboration_size(cfg)                        # before the weights are read
-    weights = load_weights(a.weights, cfg)
+    cfg, weights, offsets, source = load_model_arguments(a, need_weights=False, before_weights=check_elaboration_size)
     check_writable(a.out, "--out")
     with writing(a.out, "--out"):
-        paths = export_design(cfg, Path(a.out), weights)
+        paths = export_design(cfg, Path(a.out), weights, offsets)
+    print(f"chip from {source}: {cfg.layer_sizes} beta={[round(b, 4) for b in cfg.beta_effective]} "
+          f"threshold={list(cfg.threshold)} reset={cfg.reset} offsets {offsets_text(offsets)}")
     for kind, p in paths.items():
         print(f"{kind:18s} {p}")
     return 0
@@ -187,13 +277,13 @@ def cmd_verilog(a: argparse.Namespace) -> int:
 
 def cmd_synth(a: argparse.Namespace) -> int:
     from hw.synth import SynthError, check_size, synthesize
-    cfg = load_chip(a.config, chip_overrides(a))
-    check_size(cfg, a.target)                          # before the weights are read or anything is built
-    weights = load_weights(a.weights, cfg)
+    cfg, weights, offsets, source = load_model_arguments(
+        a, need_weights=False, before_weights=lambda c: check_size(c, a.target))   # before anything is built
     check_writable(a.out, "--out")
     try:
         with writing(a.out, "--out"):
-            r = synthesize(cfg, a.target, Path(a.out), weights, a.baud, router=a.router, seed=a.seed)
+            r = synthesize(cfg, a.target, Path(a.out), weights, a.baud, router=a.router, seed=a.seed,
+                           threshold_offsets=offsets)
     except SynthError as e:
         print(f"spikeloop: synth failed: {e}", file=sys.stderr)
         return 1
@@ -210,12 +300,14 @@ def register(sub) -> None:
     from hw.synth import ROUTERS, TARGETS
     p = sub.add_parser("verilog", help="write Verilog, memory images, config and port map for a chip")
     chip_arguments(p)
+    model_argument(p)
     p.add_argument("--weights", help=".npz with integer arrays w0..w{L-1} (e.g. from a trained model)")
     p.add_argument("--out", default="out/verilog")
     p.set_defaults(func=cmd_verilog)
 
     p = sub.add_parser("synth", help="synthesise, place and route the board top; resource and Fmax report")
     chip_arguments(p)
+    model_argument(p)
     p.add_argument("--target", default=TARGETS[0], choices=TARGETS)
     p.add_argument("--weights", help=".npz with integer arrays w0..w{L-1} (memory contents)")
     p.add_argument("--baud", type=number(int, 300, 12_000_000), default=115200)

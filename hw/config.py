@@ -5,7 +5,8 @@ the Amaranth design (:mod:`hw.core`), the fast model (:mod:`sim.model`), the bus
 (:mod:`sim.driver`) and the trainer's quantiser. See ``docs/chip.md`` for the arithmetic and the schedule.
 
 Units: weights, membranes and thresholds are integers in membrane LSBs. ``beta`` is a real number in
-(0, 1) that the chip stores as ``beta_int / 2**beta_frac_bits``.
+(0, 1] that the chip stores as ``beta_int / 2**beta_frac_bits``; ``beta = 1`` exactly is the integrate-and-fire
+neuron (no leak, ``beta_int = 2**beta_frac_bits``).
 """
 from __future__ import annotations
 
@@ -86,6 +87,8 @@ class Layer:
     padding: int = 0
 
     def to_dict(self) -> dict:
+        """The entry as a TOML/JSON table (``{kind = "conv", channels, kernel, stride, padding}`` or
+        ``{kind, size}``)."""
         if self.kind == "conv":
             return {"kind": "conv", "channels": self.channels, "kernel": self.kernel, "stride": self.stride,
                     "padding": self.padding}
@@ -160,7 +163,7 @@ class ChipConfig:
     lanes: int = 8                  # neurons updated per cycle (weights read per cycle)
     beta_frac_bits: int = 8         # beta = beta_int / 2**beta_frac_bits
     threshold_offset_bits: int = 8  # signed per-neuron threshold trim
-    beta: tuple[float, ...] | float = 0.9         # per layer, in (0, 1)
+    beta: tuple[float, ...] | float = 0.9         # per layer, in (0, 1]; 1 = IF (no leak)
     threshold: tuple[int, ...] | int = 64         # per layer, in [1, 2**(m-1)-1] membrane LSBs
     reset: str = "subtract"                        # "subtract" or "zero"
     input_shape: tuple[int, int, int] | None = None   # (C, H, W) of the input; HWC address numbering
@@ -190,11 +193,11 @@ class ChipConfig:
         betas = _per_layer("beta", self.beta, n)
         for b in betas:
             if isinstance(b, bool) or not isinstance(b, (int, float, np.number)):
-                raise ConfigError(f"beta={b!r}: allowed range is the open interval (0, 1)")
+                raise ConfigError(f"beta={b!r}: allowed range is (0, 1] (1: no leak, an IF neuron)")
         betas = tuple(float(b) for b in betas)
         for b in betas:
-            if not (0.0 < b < 1.0) or math.isnan(b):
-                raise ConfigError(f"beta={b}: allowed range is the open interval (0, 1)")
+            if not (0.0 < b <= 1.0) or math.isnan(b):
+                raise ConfigError(f"beta={b}: allowed range is (0, 1] (1: no leak, an IF neuron)")
         object.__setattr__(self, "beta", betas)
         thrs = _per_layer("threshold", self.threshold, n)
         for t in thrs:
@@ -294,6 +297,7 @@ class ChipConfig:
     # -- derived structure --------------------------------------------------------------------------
     @property
     def num_layers(self) -> int:
+        """Layers with neurons (``len(layer_sizes) - 1``; pool entries are not layers)."""
         return len(self.layer_sizes) - 1
 
     def fan_in(self, layer: int) -> int:
@@ -336,6 +340,7 @@ class ChipConfig:
         return (self.fan_out(layer), 1, 1) if self._geo is None else self._geo[layer].out_shape
 
     def out_channels(self, layer: int) -> int:
+        """Output channels of ``layer`` (an fc layer: its size)."""
         return self.out_shape(layer)[0]
 
     def last_group_lanes(self, layer: int) -> int:
@@ -366,6 +371,7 @@ class ChipConfig:
         return (1, 1) if self._geo is None else self._geo[layer].kernel
 
     def stride(self, layer: int) -> int:
+        """Stride of a conv layer (1 for an fc layer)."""
         return 1 if self._geo is None else self._geo[layer].stride
 
     def padding(self, layer: int) -> tuple[int, int]:
@@ -464,26 +470,32 @@ class ChipConfig:
 
     @property
     def weight_min(self) -> int:
+        """Smallest weight: ``-2**(weight_bits-1)``."""
         return -(1 << (self.weight_bits - 1))
 
     @property
     def weight_max(self) -> int:
+        """Largest weight: ``2**(weight_bits-1) - 1``."""
         return (1 << (self.weight_bits - 1)) - 1
 
     @property
     def membrane_min(self) -> int:
+        """Lower saturation rail of a membrane: ``-2**(membrane_bits-1)``."""
         return -(1 << (self.membrane_bits - 1))
 
     @property
     def membrane_max(self) -> int:
+        """Upper saturation rail of a membrane (and the largest threshold): ``2**(membrane_bits-1) - 1``."""
         return (1 << (self.membrane_bits - 1)) - 1
 
     @property
     def offset_min(self) -> int:
+        """Smallest per-neuron threshold offset: ``-2**(threshold_offset_bits-1)``."""
         return -(1 << (self.threshold_offset_bits - 1))
 
     @property
     def offset_max(self) -> int:
+        """Largest per-neuron threshold offset: ``2**(threshold_offset_bits-1) - 1``."""
         return (1 << (self.threshold_offset_bits - 1)) - 1
 
     @property
@@ -505,10 +517,12 @@ class ChipConfig:
     def beta_int(self) -> tuple[int, ...]:
         """Per-layer leak multipliers: ``beta * 2**f`` rounded half to even (Python's :func:`round`), then
         clipped to ``1 .. 2**f - 1``. E.g. ``f = 2``: beta 0.375 (1.5 quarters) -> 2, 0.625 (2.5) -> 2.
+        ``beta = 1`` exactly (and only then) is ``2**f``: no leak, the IF neuron (the leak ``(v·2**f + 2**(f-1))
+        >> f`` is ``v`` exactly); a beta just below 1 still encodes as ``2**f - 1``.
 
         Only this encoding rounds half to even; the leak itself (``docs/chip.md``) rounds half up."""
         one = 1 << self.beta_frac_bits
-        return tuple(min(one - 1, max(1, round(b * one))) for b in self.beta)
+        return tuple(one if b == 1.0 else min(one - 1, max(1, round(b * one))) for b in self.beta)
 
     @property
     def beta_effective(self) -> tuple[float, ...]:
@@ -545,10 +559,12 @@ class ChipConfig:
 
     @property
     def weight_depth(self) -> int:
+        """Words of the weight memory (every layer's rows)."""
         return self.weight_base(self.num_layers)
 
     @property
     def state_depth(self) -> int:
+        """Words of the membrane (state) memory (every layer's groups)."""
         return self.state_base(self.num_layers)
 
     @property
@@ -603,6 +619,8 @@ class ChipConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "ChipConfig":
+        """A ChipConfig from a table of its fields (lists for tuples); an unknown field is a
+        :class:`ConfigError` naming it and listing the allowed ones."""
         if not isinstance(d, dict):
             raise ConfigError(f"chip config: expected a table of fields, got {d!r}")
         known = {f.name for f in dataclasses.fields(cls)}

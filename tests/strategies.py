@@ -33,7 +33,7 @@ def configs(draw, max_size: int = 12, max_layers: int = 3, widest_output: bool |
     return ChipConfig(
         layer_sizes=tuple(sizes), weight_bits=wb, membrane_bits=mb, lanes=draw(st.integers(1, 5)),
         beta_frac_bits=draw(st.integers(1, 9)), threshold_offset_bits=draw(st.integers(1, min(6, mb))),
-        beta=tuple(draw(st.floats(0.01, 0.99)) for _ in range(L)),
+        beta=tuple(draw(st.one_of(st.floats(0.01, 0.99), st.just(1.0))) for _ in range(L)),     # 1.0: IF
         threshold=tuple(draw(threshold) for _ in range(L)),
         reset=draw(st.sampled_from(["subtract", "zero"])),
         overlap=draw(st.booleans()) if overlap is None else overlap)
@@ -114,7 +114,7 @@ def conv_configs(draw, threshold_one: bool = False, overlap: bool | None = None,
     return ChipConfig(
         input_shape=shape, layers=tuple(layers), weight_bits=wb, membrane_bits=mb, lanes=draw(st.integers(1, 5)),
         beta_frac_bits=draw(st.integers(1, 9)), threshold_offset_bits=draw(st.integers(1, min(6, mb))),
-        beta=tuple(draw(st.floats(0.01, 0.99)) for _ in range(n)),
+        beta=tuple(draw(st.one_of(st.floats(0.01, 0.99), st.just(1.0))) for _ in range(n)),     # 1.0: IF
         threshold=tuple(draw(threshold) for _ in range(n)),
         reset=draw(st.sampled_from(["subtract", "zero"])),
         overlap=draw(st.booleans()) if overlap is None else overlap)

@@ -20,6 +20,13 @@ def rate_loss(spikes: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return ((spikes.mean(dim=1) - targets) ** 2).mean()
 
 
+def silent_loss(y: np.ndarray, n_out: int) -> float:
+    """:func:`rate_loss` of an output layer that never fires, on targets for labels ``y`` (what a dead
+    network's loss stays at; :func:`train.common.dead_network`)."""
+    tgt = torch.as_tensor(rate_targets(y, n_out), dtype=torch.float32)
+    return float(rate_loss(torch.zeros(len(y), 1, n_out), tgt))
+
+
 def software_accuracy(net: ChipMirrorNet, x: np.ndarray, y: np.ndarray) -> float:
     with torch.no_grad():
         return accuracy(net(torch.as_tensor(x, dtype=torch.float32)).numpy(), y)
@@ -77,4 +84,5 @@ def train_bptt(cfg: ChipConfig, spec: NetSpec, data: Encoded, chip: Chip, epochs
             callback(epoch, history[-1]["val_accuracy"])
     qcfg, ints = net.to_chip()
     return finish("bptt_qat" if spec.qat else "bptt", chip, qcfg, ints, net.float_weights(), data,
-                  software_accuracy(net, data.x_test, data.y_test), history, t0)
+                  software_accuracy(net, data.x_test, data.y_test), history, t0,
+                  {"silent_loss": silent_loss(data.y_train, cfg.layer_sizes[-1])})

@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 from hw.config import ChipConfig
 from sim.chip import Chip
-from train.bptt import check_training, rate_loss, setup, software_accuracy, update
+from train.bptt import check_training, rate_loss, setup, silent_loss, software_accuracy, update
 from train.common import Encoded, TrainResult, check_fit, finish
 from train.network import NetSpec
 
@@ -47,4 +47,5 @@ def train_cilspl(cfg: ChipConfig, spec: NetSpec, data: Encoded, chip: Chip, epoc
             callback(epoch, hits / len(x))
     qcfg, ints = net.to_chip()
     return finish("cilspl", chip, qcfg, ints, net.float_weights(), data,
-                  software_accuracy(net, data.x_test, data.y_test), history, t0)
+                  software_accuracy(net, data.x_test, data.y_test), history, t0,
+                  {"silent_loss": silent_loss(data.y_train, cfg.layer_sizes[-1])})

@@ -8,8 +8,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hw.cli import (chip_arguments, chip_overrides, check_writable, load_chip, load_programme, number, read_table,
-                    writing)
+from hw.cli import (chip_arguments, chip_overrides, check_writable, load_chip, load_model_arguments, model_argument,
+                    number, offsets_text, on_off, read_table, writing)
 from hw.config import ConfigError
 from sim.chip import BACKENDS
 from train.quant import SCALES
@@ -34,7 +34,7 @@ SECTIONS = {"data", "faults", "study", "search", "device", "hardware"}
 
 
 def cmd_train(a: argparse.Namespace) -> int:
-    from train.config import DATA_FIELDS, TrainConfig, data_table, default_chip
+    from train.config import DATA_FIELDS, TrainConfig, data_table
     from train.run import load_split, run_training
     from sim.faults import Faults
     params = {}
@@ -62,7 +62,7 @@ def cmd_train(a: argparse.Namespace) -> int:
     faults = Faults.from_dict({"seed": a.seed} | fault_table)
     tc = TrainConfig(method=a.method, **data, theta=a.theta, surrogate=a.surrogate,
                      surrogate_scale=a.surrogate_scale, quantiser=a.quantiser, params=params, faults=faults,
-                     backend=a.backend, seed=a.seed, threads=a.threads)
+                     backend=a.backend, seed=a.seed, threads=a.threads, bias_input=a.bias_input)
     if a.out:
         check_writable(a.out, "--out", is_dir=False)
     split = load_split(tc)
@@ -75,11 +75,12 @@ def cmd_train(a: argparse.Namespace) -> int:
         # a file that does not give the network (a study's [chip] often has only widths and lanes) sits on
         # the dataset's default chip, as a study's does
         given = isinstance(fields, dict) and bool({"layer_sizes", "layers"} & set(fields))
-        base = None if given else default_chip(tc.dataset, split.n_features, split.n_classes)
+        base = None if given else tc.chip_for(split.n_features, split.n_classes)
         tc = tc.replace(chip=load_chip(chip_file, overrides, base=base))
     cfg = tc.chip_for(split.n_features, split.n_classes)
     print(f"chip {cfg.layer_sizes} lanes={cfg.lanes} w{cfg.weight_bits}/m{cfg.membrane_bits} "
-          f"beta={[round(b, 4) for b in cfg.beta_effective]} reset={cfg.reset}; {tc.method} {dict(tc.params)}")
+          f"beta={[round(b, 4) for b in cfg.beta_effective]} reset={cfg.reset}; {tc.method} {dict(tc.params)}"
+          f"{'; bias input on' if tc.bias else ''}")
     r = run_training(tc, split=split)
     print(f"{r.method} on {tc.dataset}: software accuracy {r.software_accuracy:.4f}, "
           f"on-chip accuracy {r.chip_accuracy:.4f} (test), {r.seconds:.1f} s")
@@ -101,12 +102,8 @@ def cmd_import(a: argparse.Namespace) -> int:
     base = load_chip(a.config, chip_overrides(a))
     check_writable(Path(a.out).parent, "--out")
     cfg, weights, offsets, rep = import_nir(a.model, base=base, dt=a.dt, drop_biases=a.drop_biases,
-                                            drop_synapses=a.drop_synapses, check_samples=a.check_samples)
-    asked = chip_overrides(a).get("layer_sizes")
-    if asked is not None and tuple(asked) != tuple(cfg.layer_sizes):
-        raise ConfigError(f"--sizes {','.join(map(str, asked))}: the graph's layers are "
-                          f"{','.join(map(str, cfg.layer_sizes))}; the sizes of an import come from the graph "
-                          "(leave out --sizes)")
+                                            drop_synapses=a.drop_synapses, check_samples=a.check_samples,
+                                            sizes=a.layer_sizes)
     paths = write_import(a.out, cfg, weights, offsets, rep)
     print(rep.text())
     for kind, p in paths.items():
@@ -116,14 +113,30 @@ def cmd_import(a: argparse.Namespace) -> int:
 
 def cmd_export(a: argparse.Namespace) -> int:
     from train.nir import export_nir, export_notes
-    cfg = load_chip(a.config, chip_overrides(a))
-    weights, offsets = load_programme(a.weights, cfg)          # --weights is a required argument
+    cfg, weights, offsets, source = load_model_arguments(a)
+    if Path(a.out).is_dir():
+        raise ConfigError(f"--out {a.out}: is a directory; give the NIR file to write, e.g. {Path(a.out) / 'model.nir'}")
     check_writable(a.out, "--out", is_dir=False)
     path = export_nir(a.out, cfg, weights, offsets)
+    print(f"chip from {source}: beta={[round(b, 4) for b in cfg.beta_effective]} threshold={list(cfg.threshold)} "
+          f"reset={cfg.reset} offsets {offsets_text(offsets)}")
     print(f"NIR {path}: {cfg.layer_sizes}, chip units (weights and thresholds in membrane LSBs), dt 1e-4 s")
     for n in export_notes(cfg, offsets):
         print(f"  approximated: {n}")
     return 0
+
+
+TRAIN_EXAMPLES = """examples:
+  spikeloop train --method mh --dataset breast_cancer                 # an fc chip sized to the dataset
+  spikeloop train --method bptt_qat --dataset digits --config conv.toml --out runs/conv   # a conv chip
+  where conv.toml holds the chip (digits are 1x8x8 images; input_shape must match the dataset's):
+      [chip]
+      input_shape = [1, 8, 8]                                     # C, H, W
+      layers = [{kind = "conv", channels = 8, kernel = 3, padding = 1},
+                {kind = "pool", size = 2}, {kind = "fc", size = 10}]
+  spikeloop verilog --config runs/conv.json --weights runs/conv.npz --out out/conv   # the trained chip's Verilog
+
+docs: docs/guides/training.md (methods, datasets, conv chips), docs/guides/seed-papers.md"""
 
 
 def register(sub) -> None:
@@ -143,13 +156,16 @@ def register(sub) -> None:
 
     p = sub.add_parser("export", help="write a chip programme (config + weights) as NIR")
     chip_arguments(p)
-    p.add_argument("--weights", required=True, help=".npz with integer arrays w0..w{L-1} (and o0.. offsets)")
+    model_argument(p)
+    p.add_argument("--weights", help=".npz with integer arrays w0..w{L-1} (and o0.. offsets); its chip config "
+                                     "is --config, or RUN.json / config.json beside it")
     p.add_argument("--out", required=True, help="NIR file to write, e.g. model.nir")
     p.set_defaults(func=cmd_export)
 
     methods = "; ".join(f"{t.name}: {t.description}" for t in TRAINERS.values())
     p = sub.add_parser("train", help=f"train a network with the simulated chip ({', '.join(TRAINERS)})",
-                       description=f"Methods — {methods}.")
+                       description=f"Methods — {methods}.", epilog=TRAIN_EXAMPLES,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     chip_arguments(p)
     p.add_argument("--method", default="mh", choices=list(TRAINERS))
     p.add_argument("--dataset", choices=list(DATASETS),
@@ -169,7 +185,12 @@ def register(sub) -> None:
     p.add_argument("--quantiser", default="maxabs", choices=list(SCALES),
                    help="per-layer weight scale: max-abs, or least squared error (better at 2-3-bit weights)")
     p.add_argument("--train-size", dest="train_size", type=number(int, 1), help="training samples to keep")
-    g = p.add_argument_group("method parameters (defaults from train.trainers.TRAINERS)")
+    p.add_argument("--bias-input", dest="bias_input", type=on_off, metavar="{on,off}",
+                   help="one more input that spikes at every step (its weights act as biases; the chip gets one "
+                        "more input). Default: the method's (" + ", ".join(
+                            f"{t.name} {'on' if t.bias_input else 'off'}" for t in TRAINERS.values())
+                        + "; off on conv chips)")
+    g = p.add_argument_group("method parameters (each says which methods use it, its range and default; docs/guides/training.md)")
     for name, (param, users) in _method_params().items():
         kind = int if param.integer else float
         g.add_argument(f"--{name.replace('_', '-')}", dest=name, type=number(kind, param.low, param.high),

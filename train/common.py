@@ -22,8 +22,10 @@ RATE_ON, RATE_OFF = 0.8, 0.05
 @dataclass
 class Encoded(Split):
     """A :class:`train.data.Split` whose ``x`` are spike trains (bool, (samples, steps, features)): what the
-    chip and the trainers take."""
+    chip and the trainers take. ``bias``: the last input channel is the always-on bias input
+    (:func:`with_bias_channel`), not part of the dataset."""
     spikes: bool = True
+    bias: bool = False
 
     @classmethod
     def from_split(cls, split: Split, steps: int = 16, encoder: str = "rate", seed: int = 0) -> "Encoded":
@@ -41,17 +43,23 @@ class Encoded(Split):
 
 def with_bias_channel(data: Encoded) -> Encoded:
     """``data`` with one more input channel that spikes at every step (the last input address): a constant
-    drive whose weights act as per-neuron biases, e.g. sustained inhibition. The chip needs one more input."""
+    drive whose weights act as per-neuron biases, e.g. sustained inhibition. The chip needs one more input.
+    Selected by :attr:`train.config.TrainConfig.bias_input` (``--bias-input on``)."""
+    if data.bias:
+        raise ConfigError("data: already has the bias input channel")
+
     def add(x):
         return np.concatenate([x, np.ones(x.shape[:2] + (1,), dtype=x.dtype)], axis=2)
-    return dataclasses.replace(data, x_train=add(data.x_train), x_val=add(data.x_val), x_test=add(data.x_test))
+    return dataclasses.replace(data, x_train=add(data.x_train), x_val=add(data.x_val), x_test=add(data.x_test),
+                               bias=True)
 
 
 def check_fit(cfg: ChipConfig, data: Encoded) -> None:
     """Network and data must agree before training starts."""
     if data.x_train.shape[2] != cfg.layer_sizes[0]:
+        extra = f" ({data.x_train.shape[2] - 1} features + the bias input)" if getattr(data, "bias", False) else ""
         raise ConfigError(f"layer_sizes[0]={cfg.layer_sizes[0]} but the data has {data.x_train.shape[2]} input "
-                          "neurons: they must match")
+                          f"neurons{extra}: they must match")
     if cfg.layer_sizes[-1] < data.n_classes:
         raise ConfigError(f"layer_sizes[-1]={cfg.layer_sizes[-1]}: need at least one output per class "
                           f"({data.n_classes})")
@@ -60,6 +68,45 @@ def check_fit(cfg: ChipConfig, data: Encoded) -> None:
     if cfg.input_shape is not None and data.shape is not None and tuple(cfg.input_shape) != tuple(data.shape):
         raise ConfigError(f"chip.input_shape={list(cfg.input_shape)}: the {data.name or 'data'} images have shape "
                           f"{list(data.shape)} (C, H, W); they must match")
+
+
+class DeadNetworkWarning(UserWarning):
+    """A trained network whose output layer is silent: it answers class 0 for every sample."""
+
+
+def one_line_warnings() -> None:
+    """Show :class:`DeadNetworkWarning` as one line (``spikeloop: warning: ...``); other warnings as before."""
+    import warnings
+    if getattr(warnings.formatwarning, "_spikeloop", False):
+        return
+    plain = warnings.formatwarning
+
+    def fmt(message, category, filename, lineno, line=None):
+        if issubclass(category, DeadNetworkWarning):
+            return f"spikeloop: warning: {message}\n"
+        return plain(message, category, filename, lineno, line)
+    fmt._spikeloop = True
+    warnings.formatwarning = fmt
+
+
+def dead_network(result: "TrainResult") -> str | None:
+    """Why ``result`` is a dead network, or None: its chip output layer fired no spike on the validation set,
+    or its training loss ended at the value a silent output has (``extra["silent_loss"]``, which the
+    gradient trainers derive from their loss; e.g. rate MSE (0.8² + 9·0.05²)/10 for 10 classes)."""
+    out = result.val_activity.get("out_events")
+    if out is not None and out == 0:
+        return "dead network: the output layer fired no spike on the validation set (every answer is class 0)"
+    silent = result.extra.get("silent_loss")
+    losses = [h["loss"] for h in result.history if "loss" in h]
+    if silent is not None and losses and np.isclose(losses[-1], silent, rtol=1e-6, atol=0.0):
+        n = 0
+        for v in reversed(losses):
+            if not np.isclose(v, silent, rtol=1e-6, atol=0.0):
+                break
+            n += 1
+        return (f"dead network: the training loss stayed at {silent:.6g}, the loss of a silent output layer, "
+                f"for the last {n} of {len(losses)} epochs")
+    return None
 
 
 def rate_targets(y: np.ndarray, n_out: int) -> np.ndarray:

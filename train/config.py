@@ -47,6 +47,8 @@ def data_table(d, where: str = "data") -> dict:
 
 
 def check_float(name: str, v, lo: float, hi: float, open_low: bool = False) -> float:
+    """``v`` if it is a finite number in ``[lo, hi]`` (``(lo, hi]`` with ``open_low``), else a ConfigError
+    naming ``name`` and the range."""
     ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
     ok = ok and (lo < v if open_low else lo <= v) and v <= hi
     if not ok:
@@ -55,6 +57,7 @@ def check_float(name: str, v, lo: float, hi: float, open_low: bool = False) -> f
 
 
 def check_choice(name: str, v, allowed) -> str:
+    """``v`` if it is one of ``allowed``, else a ConfigError naming ``name`` and the allowed values."""
     if v not in allowed:
         raise ConfigError(f"{name}={v!r}: allowed values are {list(allowed)}")
     return v
@@ -75,10 +78,13 @@ class FrozenParams(dict):
         return FrozenParams, (dict(self),)
 
 
-def default_chip(dataset: str, n_features: int, n_classes: int, hidden: int | None = None) -> ChipConfig:
-    """The chip a dataset trains on when none is given: ``n_features``-``hidden``-``n_classes``, 8 lanes."""
+def default_chip(dataset: str, n_features: int, n_classes: int, hidden: int | None = None,
+                 reset: str = "subtract") -> ChipConfig:
+    """The chip a dataset trains on when none is given: ``n_features``-``hidden``-``n_classes``, 8 lanes
+    (``n_features`` counts every input the chip gets, the bias input too); ``reset``: the training method's
+    (``Trainer.reset``)."""
     h = hidden or DEFAULT_HIDDEN.get(dataset, 64)
-    return ChipConfig(layer_sizes=(n_features, h, n_classes), lanes=8, beta=0.9)
+    return ChipConfig(layer_sizes=(n_features, h, n_classes), lanes=8, beta=0.9, reset=reset)
 
 
 @dataclass(frozen=True)
@@ -100,6 +106,10 @@ class TrainConfig:
     backend: str = "fast"
     seed: int = 0
     threads: int = 1                      # torch threads of the software network (see train.run)
+    #: one more input that spikes at every step (:func:`train.common.with_bias_channel`); its weights act as
+    #: per-neuron biases. None: the method's default (``Trainer.bias_input``; off on conv chips).
+    #: The chip's ``layer_sizes[0]`` counts it.
+    bias_input: bool | None = None
 
     def __post_init__(self):
         check_choice("method", self.method, TRAINERS)
@@ -127,12 +137,26 @@ class TrainConfig:
         if not isinstance(self.params, Mapping):
             raise ConfigError(f"params: expected a table of {self.method} parameters, got {self.params!r}")
         object.__setattr__(self, "params", FrozenParams(get_trainer(self.method).complete(dict(self.params))))
+        if self.bias_input is not None and not isinstance(self.bias_input, bool):
+            raise ConfigError(f"bias_input={self.bias_input!r}: expected true or false")
+        if self.bias_input and self.chip is not None and self.chip.input_shape is not None:
+            raise ConfigError("bias_input=true: a conv chip (input_shape) has no place for the always-on bias "
+                              "input; set bias_input=false")
         self.spec     # validates surrogate and its scale
 
     # -- what the pieces downstream need -------------------------------------------------------------
     @property
     def trainer(self):
+        """The method's :class:`train.trainers.Trainer` (function, parameters, description)."""
         return TRAINERS[self.method]
+
+    @property
+    def bias(self) -> bool:
+        """Whether the run has the bias input: ``bias_input``, or when that is None the method's default
+        (off on a conv chip)."""
+        if self.bias_input is not None:
+            return self.bias_input
+        return bool(self.trainer.bias_input and (self.chip is None or self.chip.input_shape is None))
 
     @property
     def spec(self) -> NetSpec:
@@ -142,19 +166,26 @@ class TrainConfig:
                        qat=self.trainer.qat)
 
     def chip_for(self, n_features: int, n_classes: int) -> ChipConfig:
-        return self.chip or default_chip(self.dataset, n_features, n_classes)
+        """The chip to train for: ``chip`` if set, else the dataset's default (``n_features``-hidden-``n_classes``;
+        the bias input, if any, comes on top; the method's reset mode)."""
+        return self.chip or default_chip(self.dataset, n_features + self.bias, n_classes,
+                                         reset=self.trainer.reset)
 
     def replace(self, **changes) -> "TrainConfig":
-        if "method" in changes and "params" not in changes and changes["method"] != self.method:
-            changes["params"] = {}          # another method: its own defaults
+        """A copy with ``changes`` (validated again); another ``method`` without ``params`` gets that method's
+        default parameters."""
+        if "method" in changes and changes["method"] != self.method:
+            changes.setdefault("params", {})        # another method: its own defaults
         return dataclasses.replace(self, **changes)
 
     # -- files ----------------------------------------------------------------------------------------
     def to_dict(self) -> dict:
+        """Plain fields (JSON-able): what a :class:`train.common.TrainResult` stores."""
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         d["params"] = dict(self.params)
         d["faults"] = dataclasses.asdict(self.faults)
         d["chip"] = self.chip.to_dict() if self.chip else None
+        d["bias_input"] = self.bias                 # as the run had it (a method default written out)
         return {k: v for k, v in d.items() if v is not None}
 
     @classmethod

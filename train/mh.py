@@ -21,8 +21,10 @@ rises geometrically from ``temper`` to 1 over the first half of burn-in. After b
 frozen, so the chain is a proper MH chain on the untempered posterior. Every ``thin``-th post-burn-in
 state is averaged; the posterior mean, quantised, is deployed.
 
-Guidance: ``lik_std`` ~ 0.3–1 (smaller = sharper, greedier; 0.5 gave the best validation accuracy on
-breast cancer at σ = 0); ``prior_std`` a few times the typical weight (0.5 in threshold units);
+Defaults: the set-up validation picked (``bench/bench_mh_setup.py select``, docs/guides/training.md): the
+bias input on (:attr:`train.config.TrainConfig.bias_input`) and, when no chip is given, a default chip that
+resets to zero (``Trainer.reset``) — flat under membrane distortion, where the bias-less subtract-reset
+set-up collapses from σ ≈ 4. Guidance: ``lik_std`` ~ 0.3–1 (smaller = sharper, greedier; 0.5 the default); ``prior_std`` a few times the typical weight (0.5 in threshold units);
 ``target_accept`` 0.2–0.4; ``block_frac`` 0.05–0.2; ``class_temp`` 1–4 spikes.
 
 Under strong membrane distortion with the subtract reset (σ ≳ 4, ``docs/experiments/mhdiag.md``) a

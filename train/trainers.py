@@ -54,6 +54,12 @@ class Trainer:
     description: str
     qat: bool = False               # the software mirror fake-quantises its weights (BPTT+QAT)
     chip_in_loop: bool = True       # the chip is used during training, not only to deploy
+    #: the method's default for :attr:`train.config.TrainConfig.bias_input` (an always-on input channel),
+    #: the set-up chosen on validation accuracy (docs/guides/training.md, record ``mh_setup``)
+    bias_input: bool = False
+    #: the reset mode of the default chip (:func:`train.config.default_chip`, when no chip is given): a chip
+    #: register, chosen with ``bias_input`` on validation accuracy
+    reset: str = "subtract"
 
     def resolve(self) -> Callable:
         module, fn = self.function.split(":")
@@ -91,7 +97,8 @@ TRAINERS: dict[str, Trainer] = {t.name: t for t in (
             "BPTT with quantisation-aware training (weights fake-quantised to the chip's format)",
             qat=True, chip_in_loop=False),
     Trainer("cilspl", "train.cilspl:train_cilspl", _GRADIENT,
-            "CIL-SPL: the chip's spikes forward, the software mirror's surrogate gradients backward"),
+            "CIL-SPL: the chip's spikes forward, the software mirror's surrogate gradients backward",
+            bias_input=True, reset="zero"),
     Trainer("mh", "train.mh:train_mh", (
         Param("iters", 3000, 1, 10_000_000, integer=True, help="chain length"),
         Param("burn_in", None, 0, 10_000_000, integer=True,
@@ -110,7 +117,8 @@ TRAINERS: dict[str, Trainer] = {t.name: t for t in (
               help="likelihood exponent at the start of burn-in, rising to 1 by half of burn-in"),
         Param("layer_steps", 0, 0, 1, integer=True,
               help="1: propose within one layer at a time, one adapted step size per layer")),
-        "Metropolis-Hastings: weights inferred from the chip's answers alone (no gradients)"),
+        "Metropolis-Hastings: weights inferred from the chip's answers alone (no gradients)",
+        bias_input=True, reset="zero"),
 )}
 
 METHODS = tuple(TRAINERS)

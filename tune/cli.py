@@ -33,10 +33,18 @@ def _no_feasible_line(study) -> str | None:
 
 
 def cmd_study_run(a: argparse.Namespace) -> int:
+    """`spikeloop study run`: run (or resume) the study, print its Pareto trials, write the report."""
     from tune.report import pareto_trials, write_report
     from tune.study import missing_trials, run_study
     sc = _study_config(a)
     study = run_study(sc, jobs=a.jobs, new=a.new)
+    if sc.recheck_seeds and sc.objective == "multi" and not missing_trials(study, sc.n_trials):
+        from tune.recheck import candidates, recheck
+        n = len(candidates(study, sc))
+        if n:
+            print(f"re-checking {n} trial(s) (the baseline and the best Pareto trials) on {sc.recheck_seeds} fresh "
+                  "seeds, paired ([report] recheck_seeds / recheck_trials)", flush=True)
+            recheck(study, sc, jobs=a.jobs)
     done = [t for t in study.trials if t.state.name == "COMPLETE"]
     print(f"study {sc.name!r} in {sc.storage}: {len(done)} complete, "
           f"{sum(t.state.name == 'PRUNED' for t in study.trials)} pruned, "
@@ -61,6 +69,7 @@ def cmd_study_run(a: argparse.Namespace) -> int:
 
 
 def cmd_study_report(a: argparse.Namespace) -> int:
+    """`spikeloop study report`: write the report of an existing study."""
     from hw.cli import check_writable
     from tune.report import write_report
     from tune.study import existing_study
@@ -76,6 +85,7 @@ def cmd_study_report(a: argparse.Namespace) -> int:
 
 
 def cmd_study_export(a: argparse.Namespace) -> int:
+    """`spikeloop study export N`: trial N's weights, config, Verilog (and NIR with --nir)."""
     from hw.cli import check_writable
     from tune.report import export_trial
     from tune.study import existing_study
@@ -88,6 +98,7 @@ def cmd_study_export(a: argparse.Namespace) -> int:
 
 
 def cmd_study_dashboard(a: argparse.Namespace) -> int:
+    """`spikeloop study dashboard`: optuna-dashboard over the study's storage, on 127.0.0.1 only."""
     from tune.dashboard import HOST, make_dashboard
     sc = _study_config(a)
     server = make_dashboard(sc, a.port)
@@ -102,15 +113,36 @@ def cmd_study_dashboard(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_study_template(a: argparse.Namespace) -> int:
+    """`spikeloop study template [--conv]`: print a complete, commented study TOML (:func:`tune.config.template`)."""
+    from tune.config import template
+    sys.stdout.write(template(conv=a.conv))
+    return 0
+
+
 def register(sub) -> None:
-    study = sub.add_parser("study", help="Optuna co-design studies: run, report, export, dashboard")
+    """Add `spikeloop study` and its subcommands to the command line."""
+    study = sub.add_parser("study", help="Optuna co-design studies: template, run, report, export, dashboard",
+                           description="Optuna co-design studies. Start from `spikeloop study template > my.toml` "
+                                       "(every key, commented), then `spikeloop study run --config my.toml`. "
+                                       "Guide: docs/guides/studies.md")
     ssub = study.add_subparsers(dest="study_command", required=True)
+    p = ssub.add_parser("template", help="print a complete, commented study TOML (every key the loader accepts)",
+                        description="Print a complete, commented study TOML: every section and key `study run "
+                                    "--config` accepts, the defaults filled in, optional keys commented out. "
+                                    "Redirect it to a file, edit it, run it.",
+                        epilog="example: spikeloop study template --conv > conv.toml && "
+                               "spikeloop study run --config conv.toml --n-trials 4")
+    p.add_argument("--conv", action="store_true",
+                   help="a conv chip (digits as 1x8x8 images: conv 8 k3 p1, pool 2, fc 10) instead of the fc default")
+    p.set_defaults(func=cmd_study_template)
     for name, fn, hlp in (("run", cmd_study_run, "run (or resume) a study"),
                           ("report", cmd_study_report, "write Pareto/importance plots and tables"),
                           ("export", cmd_study_export, "write a trial's weights, config and Verilog"),
                           ("dashboard", cmd_study_dashboard, "serve optuna-dashboard on 127.0.0.1")):
         p = ssub.add_parser(name, help=hlp)
-        p.add_argument("--config", help="study TOML (defaults: tune/config.py DEFAULT_TOML)")
+        p.add_argument("--config", help="study TOML; `spikeloop study template` prints every key with its default "
+                                            "(docs/guides/studies.md); without it: the default study")
         p.add_argument("--storage", help="Optuna storage URL, e.g. sqlite:///runs/s.db or postgresql://...")
         p.add_argument("--name", help="study name")
         p.set_defaults(func=fn)
@@ -135,6 +167,7 @@ def register(sub) -> None:
 
 
 def cmd_dse(a: argparse.Namespace) -> int:
+    """`spikeloop dse`: synthesise and score the sweep, print the table and the estimator's error."""
     from hw.cli import check_writable
     from hw.synth import TARGETS
     from tune.dse import Sweep, format_table, run_dse
@@ -169,6 +202,7 @@ def cmd_dse(a: argparse.Namespace) -> int:
 
 
 def register_dse(sub) -> None:
+    """Add `spikeloop dse` to the command line."""
     from hw.cli import sizes
     p = sub.add_parser("dse", help="design-space exploration: synthesise lanes x weight bits x membrane bits x overlap, "
                                    "score latency at Fmax, area and FPS/W, Pareto plot")
@@ -197,20 +231,28 @@ def register_dse(sub) -> None:
     p.set_defaults(func=cmd_dse)
 
 
+def _test_inputs(*args):
+    from train.run import test_inputs
+    return test_inputs(*args)
+
+
 class Parser(argparse.ArgumentParser):
     """argparse with a one-line error (the usage is one ``--help`` away); subcommand parsers inherit it."""
 
     def error(self, message: str):
+        """One line on stderr naming the mistake, exit code 2."""
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `spikeloop` parser with every floor's subcommands."""
     import hw.cli
     import sim.cli
     import train.cli
     ap = Parser(prog="spikeloop", description=__doc__.split("\n\n")[0].replace("``", ""), allow_abbrev=False)
     sub = ap.add_subparsers(dest="command", required=True)
     sim.cli.register(sub)
+    sub.choices["run"].set_defaults(dataset_inputs=_test_inputs)   # the top floor hands `run` its dataset loader
     hw.cli.register(sub)
     train.cli.register(sub)
     register(sub)
@@ -219,13 +261,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run `spikeloop ARGV`; a user's mistake (ConfigError) is one line on stderr and exit code 2."""
     a = build_parser().parse_args(argv)
     if a.command == "study":
         import warnings
         import optuna
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    from train.common import one_line_warnings
     from tune.errors import explain
+    one_line_warnings()
     try:
         return a.func(a)
     except BaseException as e:            # the one place an exception becomes the line a user sees

@@ -1,12 +1,14 @@
 """Study configuration: a TOML file with validated fields (every error names the field and its range).
 
 Sections: ``[study]`` (name, storage, n_trials, sampler, objective, weights, seed, out — default
-``runs/<name>`` —, max_consecutive_failures), ``[data]``
+``runs/<name>`` —, max_consecutive_failures, seeds_per_trial), ``[report]`` (recheck_seeds, recheck_trials: the
+re-run of the Pareto trials on fresh seeds, :mod:`tune.recheck`), ``[data]``
 (dataset, data_path, steps, encoder, train_size), ``[faults]`` (the chip's non-idealities the trainers are
 not told about; see :mod:`sim.faults`), ``[chip]`` (ChipConfig fields, also ``input_shape`` and ``layers`` of a
 conv chip, see ``docs/chip.md``; beta is searched, the chip threshold follows from the software threshold
 ``theta``), ``[device]`` (a profile name in ``base`` plus overrides),
-``[search]`` (methods, surrogates, surrogate_scale_factor, beta, theta, optional lanes / weight_bits / overlap choices)
+``[search]`` (methods, surrogates, surrogate_scale_factor, beta, theta, optional lanes / weight_bits / overlap /
+bias_input choices; without ``bias_input`` each method trains with its default, ``Trainer.bias_input``)
 and ``[search.<method>]`` for each method's own ranges (the parameters of :data:`train.trainers.TRAINERS`);
 ``[hardware]`` (optional: ``fits`` — a part every design must fit, synthesised once per structure through
 :func:`tune.dse.synth_cached`; ``synth_cache`` — its directory; ``clock`` — ``"fmax"`` scores latency at the
@@ -23,9 +25,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hw.config import ChipConfig, ConfigError
-from sim.faults import Faults
+from sim.faults import LIMITS, Faults
 from sim.power import DeviceProfile
 from train.config import DATA_FIELDS, TrainConfig, check_choice, check_float, check_int
+from train.data import DATASETS
+from train.encode import ENCODERS
 from train.surrogates import SURROGATES
 from train.trainers import TRAINERS, Param
 
@@ -33,6 +37,12 @@ METHODS = tuple(TRAINERS)
 SAMPLERS = ("nsga2", "tpe", "gp", "random")
 OBJECTIVES = ("multi", "weighted")
 OBJECTIVE_NAMES = ("accuracy", "latency_us", "fps_per_watt")
+
+#: ``[report]`` defaults: after the search the baseline and up to ``RECHECK_TRIALS`` Pareto trials are re-run on
+#: ``RECHECK_SEEDS`` fresh seeds (new split, encoding, initial weights and fault instance), paired by seed, and
+#: the report ranks them by those means (:mod:`tune.recheck`)
+RECHECK_SEEDS = 5
+RECHECK_TRIALS = 3
 
 #: the searched parameters common to every method (method parameters: train.trainers.TRAINERS)
 COMMON = {
@@ -42,6 +52,45 @@ COMMON = {
                                     help="multiplies the surrogate's default slope/alpha/width"),
 }
 RENAMED = {"threshold": "theta"}
+
+#: the keys of [study] and [hardware] the loader accepts, each with the note `spikeloop study template` prints
+#: beside it; DATA_KEYS holds only the notes of train.config.DATA_FIELDS (the other sections' keys come from
+#: ChipConfig, Faults, DeviceProfile and TRAINERS)
+STUDY_KEYS = {
+    "name": "the study's name in the storage (several studies can share one storage)",
+    "storage": "Optuna storage URL: sqlite:///FILE.db (one machine) or postgresql://user@host/db (several)",
+    "n_trials": "the study's total number of trials over every worker (1..100000); --n-trials overrides",
+    "sampler": "nsga2, tpe (multivariate), gp (Gaussian process) or random (the baseline)",
+    "objective": "multi: accuracy, latency_us, fps_per_watt as a Pareto front; weighted: one weighted sum "
+                 "(with a median pruner on the trainers' intermediate values)",
+    "weights": "objective = \"weighted\" only: the sum's weight of each objective (any real number)",
+    "seed": "seed of the sampler, the data split and every trial's training (0..2147483647)",
+    "out": "directory for every trial's artefacts and the report (default runs/<name>)",
+    "max_consecutive_failures": "stop the study after this many failed trials in a row (1..100000)",
+    "seeds_per_trial": "training seeds each trial is scored on: the mean, std as user attributes (1..50)",
+}
+DATA_KEYS = {
+    "dataset": f"one of {', '.join(DATASETS)}",
+    "data_path": "local files of the datasets that need them (nmnist: a directory, svhn: a .mat file)",
+    "steps": "time steps per sample (1..10000)",
+    "encoder": f"one of {', '.join(ENCODERS)}; event datasets (nmnist) need none",
+    "train_size": "keep only this many training samples (data-efficiency studies); default: all",
+}
+HARDWARE_KEYS = {
+    "fits": "a part every design must fit (a `spikeloop synth --target`): each trial's structure is "
+            "synthesised once (cached) and a design that does not fit is pruned",
+    "synth_cache": "directory of the synthesis cache (shared with spikeloop dse)",
+    "clock": "fmax: latency at the design's post-route Fmax on `fits` (default with fits); "
+             "device: at [device] clock_mhz",
+}
+SEARCH_KEYS = {
+    "methods": "training methods to search (train.trainers.TRAINERS), at least one",
+    "surrogates": "surrogate gradients to search (train.surrogates.SURROGATES)",
+    "lanes": "optional hardware knob: a list of lane counts 1..64 to search (default: [chip] lanes)",
+    "weight_bits": "optional hardware knob: a list of weight widths 2..membrane_bits to search",
+    "overlap": "optional hardware knob: [true, false] searches the UPDATE/EVENT overlap",
+    "bias_input": "optional: [true, false] searches the always-on bias input (default: each method's own)",
+}
 
 #: a study name: it names the study in its storage, the default output folder ``runs/<name>`` and the progress
 #: line, so it is one safe folder name (no path separators, no leading dot, no spaces or control characters)
@@ -111,6 +160,7 @@ prior_std = 0.5
 
 @dataclass(frozen=True)
 class Range:
+    """A searched (``low < high``) or fixed (``low == high``) value of one parameter, on a log scale or not."""
     low: float
     high: float
     log: bool = False
@@ -118,6 +168,7 @@ class Range:
 
     @property
     def fixed(self) -> bool:
+        """True for a fixed value (the study does not search it)."""
         return self.low == self.high
 
 
@@ -155,6 +206,14 @@ def _table(d: dict, key: str, where: str) -> dict:
 
 @dataclass(frozen=True)
 class StudyConfig:
+    """A validated study: what to search, how to score it, where to store it.
+
+    Built from a TOML file by :meth:`load` (the user's file over ``DEFAULT_TOML``, section by section) or
+    :meth:`from_toml`; every field is checked, and a mistake is a :class:`hw.config.ConfigError` naming it.
+    ``spikeloop study template`` prints every key (:func:`template`). ``train`` is the base
+    :class:`train.config.TrainConfig` of every trial (data, encoder, steps, faults, chip, seed); ``ranges`` and
+    ``method_ranges`` are what a trial draws (:class:`Range`).
+    """
     name: str
     storage: str
     n_trials: int
@@ -172,10 +231,14 @@ class StudyConfig:
     lanes: tuple | None = None      # hardware knobs (None = fixed to [chip])
     weight_bits: tuple | None = None
     overlap: tuple | None = None    # [search] overlap = [true, false]: the chip's UPDATE/EVENT overlap
+    bias_input: tuple | None = None  # [search] bias_input = [true, false] (None: each method's default)
     fits: str | None = None         # [hardware]: a part the design must fit (a constraint), or None
     synth_cache: Path | None = None
     clock: str = "device"           # "fmax": latency at the post-route Fmax on `fits`; "device": [device]
     max_consecutive_failures: int = 3   # the study stops after this many failed trials in a row (per worker)
+    seeds_per_trial: int = 1        # [study]: training seeds each trial is scored on (mean; std as user attribute)
+    recheck_seeds: int = RECHECK_SEEDS    # [report]: fresh seeds the Pareto trials and the baseline are re-run on
+    recheck_trials: int = RECHECK_TRIALS  # [report]: at most this many Pareto trials re-run (besides the baseline)
 
     # the base training config's parts, by their old names
     dataset = property(lambda self: self.train.dataset)
@@ -186,6 +249,8 @@ class StudyConfig:
 
     @classmethod
     def from_toml(cls, text: str, overrides: dict | None = None) -> "StudyConfig":
+        """A study from TOML text that holds every section it needs (no defaults merged in); ``overrides``
+        replace ``[study]`` keys (e.g. the command line's ``--n-trials``)."""
         try:
             d = tomllib.loads(text)
         except tomllib.TOMLDecodeError as e:
@@ -194,6 +259,8 @@ class StudyConfig:
 
     @classmethod
     def load(cls, path: str | Path | None, overrides: dict | None = None) -> "StudyConfig":
+        """The study of a TOML file (``None``: the default study): its sections override ``DEFAULT_TOML``'s
+        key by key (``[search.<method>]`` tables too); ``overrides`` replace ``[study]`` keys."""
         if path is None:
             return cls.from_toml(DEFAULT_TOML, overrides)
         p = Path(path)
@@ -228,13 +295,13 @@ class StudyConfig:
 
     @classmethod
     def from_dict(cls, d: dict, overrides: dict | None = None) -> "StudyConfig":
-        _check_keys(d, ("study", "data", "faults", "chip", "device", "search", "hardware"), "top level")
+        """A study from parsed TOML (a dict of sections); validates every key and value."""
+        _check_keys(d, ("study", "data", "faults", "chip", "device", "search", "hardware", "report"), "top level")
         st, da = _table(d, "study", ""), _table(d, "data", "")
         for k, v in (overrides or {}).items():
             if v is not None:
                 st[k] = v
-        _check_keys(st, ("name", "storage", "n_trials", "sampler", "objective", "weights", "seed", "out",
-                         "max_consecutive_failures"), "study")
+        _check_keys(st, tuple(STUDY_KEYS), "study")
         _check_keys(da, DATA_FIELDS, "data")
         name = check_name(st.get("name", "spikeloop"), "--name" if (overrides or {}).get("name") else "study.name")
         storage, out = st.get("storage", "sqlite:///runs/spikeloop.db"), st.get("out", f"runs/{name}")
@@ -244,6 +311,11 @@ class StudyConfig:
         for key, v in (("storage", storage), ("out", out)):
             if any(ord(c) < 32 or ord(c) == 127 for c in v):
                 raise ConfigError(f"study.{key}={v!r}: control characters (newline, tab, ...) are not allowed")
+        seeds_per_trial = check_int("study.seeds_per_trial", st.get("seeds_per_trial", 1), 1, 50)
+        rep = _table(d, "report", "")
+        _check_keys(rep, ("recheck_seeds", "recheck_trials"), "report")
+        recheck_seeds = check_int("report.recheck_seeds", rep.get("recheck_seeds", RECHECK_SEEDS), 0, 100)
+        recheck_trials = check_int("report.recheck_trials", rep.get("recheck_trials", RECHECK_TRIALS), 1, 1000)
         max_failures = check_int("study.max_consecutive_failures", st.get("max_consecutive_failures", 3), 1, 100000)
         n_trials = check_int("study.n_trials", st.get("n_trials", 12), 1, 100000)
         seed = check_int("study.seed", st.get("seed", 0), 0, 2**31 - 1)
@@ -259,13 +331,13 @@ class StudyConfig:
         chip = ChipConfig.from_dict(_table(d, "chip", ""))
         train = TrainConfig(dataset=da.get("dataset", "breast_cancer"), data_path=da.get("data_path"),
                             steps=da.get("steps", 16), encoder=da.get("encoder", "rate"),
-                            train_size=da.get("train_size"), faults=faults, chip=chip, seed=seed)
+                            train_size=da.get("train_size"), faults=faults, chip=chip, seed=seed,
+                            bias_input=False)   # the shared data; each trial adds the bias input it has
         dev = _table(d, "device", "") or {"base": "ice40up5k"}
         dev.setdefault("name", dev.get("base", "custom"))
         device = DeviceProfile.from_dict(dev)
         se = _table(d, "search", "")
-        _check_keys(se, ("methods", "surrogates", "lanes", "weight_bits", "overlap") + tuple(COMMON) + METHODS,
-                    "search")
+        _check_keys(se, tuple(SEARCH_KEYS) + tuple(COMMON) + METHODS, "search")
         methods = se.get("methods", ["bptt", "cilspl", "mh"])
         if not isinstance(methods, list) or not methods or any(m not in METHODS for m in methods):
             raise ConfigError(f"search.methods={methods!r}: allowed values are {list(METHODS)} (at least one)")
@@ -298,8 +370,17 @@ class StudyConfig:
         if overlap is not None and (not isinstance(overlap, list) or not overlap or
                                     not all(isinstance(x, bool) for x in overlap)):
             raise ConfigError(f"search.overlap={overlap!r}: expected a list of true/false")
+        bias = se.get("bias_input")
+        if isinstance(bias, bool):
+            bias = [bias]
+        if bias is not None and (not isinstance(bias, list) or not bias or
+                                 not all(isinstance(x, bool) for x in bias)):
+            raise ConfigError(f"search.bias_input={bias!r}: expected true, false or a list of them")
+        if bias and any(bias) and chip.input_shape is not None:
+            raise ConfigError("search.bias_input: a conv chip (chip.input_shape) has no place for the bias input; "
+                              "use bias_input = false")
         hw = _table(d, "hardware", "")
-        _check_keys(hw, ("fits", "synth_cache", "clock"), "hardware")
+        _check_keys(hw, tuple(HARDWARE_KEYS), "hardware")
         fits = hw.get("fits")
         if fits is not None:
             from hw.synth import TARGETS
@@ -316,8 +397,10 @@ class StudyConfig:
                    methods=tuple(methods), surrogates=tuple(surrogates), ranges=ranges,
                    method_ranges=method_ranges, lanes=tuple(lanes) if lanes else None,
                    weight_bits=tuple(wbits) if wbits else None,
-                   overlap=tuple(dict.fromkeys(overlap)) if overlap else None, fits=fits,
-                   synth_cache=Path(cache).expanduser().resolve(), clock=clock, max_consecutive_failures=max_failures)
+                   overlap=tuple(dict.fromkeys(overlap)) if overlap else None,
+                   bias_input=tuple(dict.fromkeys(bias)) if bias else None, fits=fits,
+                   synth_cache=Path(cache).expanduser().resolve(), clock=clock, max_consecutive_failures=max_failures,
+                   seeds_per_trial=seeds_per_trial, recheck_seeds=recheck_seeds, recheck_trials=recheck_trials)
 
     def identity(self) -> dict:
         """What a study's trials were measured against — the data and its split (dataset, path, steps, encoder,
@@ -326,7 +409,7 @@ class StudyConfig:
         refuses to be resumed with another (:func:`tune.study.open_study`); the search space, trial count,
         sampler, storage and output folder may change between runs."""
         t = self.train.to_dict()
-        flat = {f"data.{k}": t.get(k) for k in ("dataset", "data_path", "steps", "encoder", "train_size")}
+        flat = {f"data.{k}": t.get(k) for k in DATA_FIELDS}
         if flat["data.data_path"]:               # the files it names, wherever the command runs
             flat["data.data_path"] = str(Path(flat["data.data_path"]).expanduser().resolve())
         flat["study.seed"] = self.seed
@@ -344,6 +427,8 @@ class StudyConfig:
             flat["study.weights"] = dict(sorted(self.weights.items()))
         flat["hardware.fits"] = self.fits
         flat["hardware.clock"] = self.clock
+        if self.seeds_per_trial != 1:        # what a trial's values mean (absent: one seed, as before)
+            flat["study.seeds_per_trial"] = self.seeds_per_trial
         return json.loads(json.dumps(flat, sort_keys=True, default=_jsonable))
 
 
@@ -391,3 +476,180 @@ def _check_mh_ranges(r: dict) -> None:
                           f"allowed thin range is 1..{max(1, lo - burn_hi)}"
                           + ("" if lo - burn_hi >= 1 else " (lower burn_in first)"))
     raise ConfigError(f"search.mh at its worst draw (iters={lo}, burn_in={burn_hi}, thin={thin_hi}): {rule}")
+
+
+# -- `spikeloop study template`: every key the loader accepts, with the defaults and a note on each -------------
+
+#: notes on the [chip] fields (the fields themselves: hw.config.ChipConfig)
+CHIP_NOTES = {
+    "layer_sizes": "input size, then one size per fully-connected layer (1..65536 each)",
+    "weight_bits": "signed weights, 2..16 (at most membrane_bits)",
+    "membrane_bits": "signed saturating membrane, 4..32",
+    "lanes": "neurons updated (weights read) per cycle, 1..64",
+    "beta_frac_bits": "beta = beta_int / 2**beta_frac_bits, 1..16",
+    "threshold_offset_bits": "signed per-neuron threshold trim, 1..16",
+    "beta": "leak factor in (0, 1), one or per layer (in a study: searched, see [search] beta)",
+    "threshold": "chip threshold in membrane LSBs (in a study: follows from the software threshold theta)",
+    "reset": "subtract or zero",
+    "input_shape": "conv chip: the input's [C, H, W] (features arrive HWC-flattened)",
+    "layers": "conv chip: conv / pool / fc entries; layer_sizes is then derived "
+              "(docs/guides/training.md#convolutional-layers)",
+    "overlap": "a layer's UPDATE streams its spikes into the next fc layer's EVENT phase",
+}
+#: notes on the [device] fields (the fields themselves: sim.power.DeviceProfile)
+DEVICE_NOTES = {
+    "base": "the profile the other fields override: {profiles}",
+    "synth_report": "a `spikeloop synth` report (JSON): its post-route Fmax becomes clock_mhz",
+    "name": "a label for the report",
+    "clock_mhz": "clock for the latency figures, MHz",
+    "static_mw": "static power, mW",
+    "synop_pj": "energy of one synaptic accumulate, pJ",
+    "weight_read_pj": "one weight-memory word read (lanes weights), pJ",
+    "state_read_pj": "one membrane-memory word read, pJ",
+    "state_write_pj": "one membrane-memory word write, pJ",
+    "neuron_update_pj": "one leak / compare / reset, pJ",
+    "event_pj": "one address event moved, pJ",
+    "cycle_pj": "clock tree and control per busy cycle, pJ",
+    "source": "what the figures rest on (free text)",
+}
+#: notes on the [faults] fields (sim.faults.Faults)
+FAULT_NOTES = {
+    "distortion": "membrane distortion sigma (EIF-like, fast model only)",
+    "threshold_mismatch": "per-neuron threshold offsets ~ N(0, (mismatch*thr)^2)",
+    "leak_mismatch": "per-neuron beta_int * (1 + N(0, mismatch^2)), fast model only",
+    "stuck_zero": "fraction of synapses that read as 0",
+    "seed": "seed of the drawn faults (default: [study] seed)",
+}
+#: the template's own study (not the default study's name and storage: a copy edited and run must not resume it)
+TEMPLATE_STUDY = {"name": "my_study", "storage": "sqlite:///runs/my_study.db", "out": "runs/my_study"}
+#: what `study template --conv` changes: digits as 1x8x8 images on a conv chip (docs/experiments/conv_digits.toml)
+CONV_TEMPLATE = {
+    "study": {"name": "my_conv_study", "storage": "sqlite:///runs/my_conv_study.db", "out": "runs/my_conv_study",
+              "sampler": "tpe"},
+    "data": {"dataset": "digits"},
+    "chip": {"input_shape": [1, 8, 8],
+             "layers": [{"kind": "conv", "channels": 8, "kernel": 3, "padding": 1},
+                        {"kind": "pool", "size": 2}, {"kind": "fc", "size": 10}]},
+    "search": {"methods": ["bptt", "bptt_qat", "cilspl"]},
+}
+
+
+def _toml(v) -> str:
+    """One TOML value (the subset a study file uses)."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k} = {_toml(x)}" for k, x in v.items()) + "}"
+    if isinstance(v, float):
+        return repr(v)
+    return str(v)
+
+
+def _line(key: str, value, note: str, on: bool) -> str:
+    text = f"{key} = {_toml(value)}"
+    if not on:
+        text = "# " + text
+    return f"{text:<44s} # {note}" if note else text
+
+
+def template(conv: bool = False) -> str:
+    """A complete study TOML: every section and key :meth:`StudyConfig.from_dict` accepts, the defaults
+    (``DEFAULT_TOML``) filled in — under its own study name and storage (:data:`TEMPLATE_STUDY`) —, optional keys
+    commented out, a note on each. ``conv``: a conv chip on digits (:data:`CONV_TEMPLATE`).
+    ``spikeloop study template [--conv]`` prints it; ``study run --config`` accepts it as it is."""
+    import dataclasses
+
+    from hw.synth import TARGETS
+    from sim.power import PROFILES
+    d = tomllib.loads(DEFAULT_TOML)
+    d["study"].update(TEMPLATE_STUDY)
+    if conv:
+        for section, values in CONV_TEMPLATE.items():
+            d[section].update(values)
+        d["chip"].pop("layer_sizes", None)
+    out = ["# A spikeloop study: `spikeloop study run --config THIS.toml`. Generated by `spikeloop study template"
+           + (" --conv" if conv else "") + "`.",
+           "# A range is [low, high] (searched); a single number is fixed. A file needs only the sections and keys",
+           "# it changes: the rest come from the defaults, section by section. Commented keys are optional.",
+           "# Guide: docs/guides/studies.md"]
+
+    def section(name, comment=""):
+        out.append("")
+        out.append(f"[{name}]" + (f"  # {comment}" if comment else ""))
+
+    section("study")
+    study_defaults = {"weights": {"accuracy": 1.0, "latency_us": -0.001, "fps_per_watt": 0.0}, "max_consecutive_failures": 3,
+                      "seeds_per_trial": 1}
+    for k, note in STUDY_KEYS.items():
+        on = k in d["study"]
+        out.append(_line(k, d["study"].get(k, study_defaults.get(k)), note, on))
+    section("data")
+    data_defaults = {"data_path": "data/", "train_size": 100}
+    for k in DATA_FIELDS:                               # the loader's [data] keys (train.config)
+        note = DATA_KEYS.get(k, "")
+        on = k in d["data"]
+        out.append(_line(k, d["data"].get(k, data_defaults.get(k)), note, on))
+    section("faults", "non-idealities of the chip the trainers are not told about; all 0 = none")
+    for k, note in FAULT_NOTES.items():
+        allowed = f"{LIMITS[k][0]:g}..{LIMITS[k][1]:g}" if k in LIMITS else f"integers 0..{2**32 - 1}"
+        out.append(_line(k, 0 if k == "seed" else 0.0, f"{note} ({allowed})", False))
+    section("chip", "hw.config.ChipConfig; docs/chip.md")
+    cdef = ChipConfig()
+    for f in dataclasses.fields(ChipConfig):
+        k = f.name
+        on = k in d["chip"]
+        if on:
+            v = d["chip"][k]
+        elif k == "layer_sizes":
+            v = list(cdef.layer_sizes)
+        elif k == "input_shape":
+            v = CONV_TEMPLATE["chip"]["input_shape"]
+        elif k == "layers":
+            v = CONV_TEMPLATE["chip"]["layers"]
+        else:
+            v = getattr(cdef, k)
+            v = v[0] if isinstance(v, tuple) else v
+        out.append(_line(k, v, CHIP_NOTES.get(k, ""), on))
+    section("device", "latency and energy model (sim.power; docs/power.md)")
+    base = d["device"].get("base", "ice40up5k")
+    prof = PROFILES[base]
+    out.append(_line("base", base, DEVICE_NOTES["base"].format(profiles=", ".join(PROFILES)), True))
+    out.append(_line("synth_report", "runs/synth/ice40-up5k.json", DEVICE_NOTES["synth_report"], False))
+    for f in dataclasses.fields(type(prof)):
+        v = getattr(prof, f.name)
+        out.append(_line(f.name, round(v, 6) if isinstance(v, float) else v, DEVICE_NOTES.get(f.name, ""), False))
+    section("hardware", "optional: synthesis in the loop of the study (docs/guides/fpga.md)")
+    hw_defaults = {"fits": TARGETS[0], "synth_cache": "runs/dse/synth-cache", "clock": "fmax"}
+    for k, note in HARDWARE_KEYS.items():
+        out.append(_line(k, hw_defaults[k], note, False))
+    section("report", "after the search: the baseline and the best Pareto trials re-run on fresh seeds (tune.recheck)")
+    rep = d.get("report", {})
+    out.append(_line("recheck_seeds", rep.get("recheck_seeds", RECHECK_SEEDS), "fresh seeds, paired (0..100; 0: off)",
+                     "recheck_seeds" in rep))
+    out.append(_line("recheck_trials", rep.get("recheck_trials", RECHECK_TRIALS),
+                     "at most this many Pareto trials besides the baseline (1..1000)", "recheck_trials" in rep))
+    section("search", "what every trial draws; method parameters in [search.<method>]")
+    se = d["search"]
+    out.append(_line("methods", se["methods"], f"{SEARCH_KEYS['methods']}: {', '.join(METHODS)}", True))
+    out.append(_line("surrogates", se["surrogates"], f"{SEARCH_KEYS['surrogates']}: {', '.join(SURROGATES)}",
+                     True))
+    for k, p in COMMON.items():
+        out.append(_line(k, se.get(k, [p.low, p.high]), f"{p.help} ({p.range_text})", True))
+    hw_choices = {"lanes": [4, 8], "weight_bits": [4, 8], "overlap": [True, False]}
+    for k in ("lanes", "weight_bits", "overlap"):
+        out.append(_line(k, hw_choices[k], SEARCH_KEYS[k], k in se))
+    out.append(_line("bias_input", se.get("bias_input", [True, False]), SEARCH_KEYS["bias_input"], "bias_input" in se))
+    for m, trainer in TRAINERS.items():
+        section(f"search.{m}", trainer.description + ("" if m in se["methods"] else
+                                                      " (not in methods: add it there to search it)"))
+        given = se.get(m, {})
+        for p in trainer.params:
+            on = p.name in given
+            v = given[p.name] if on else (p.default if p.default is not None else p.low)
+            default = "" if p.default is None else f"; default {p.default:g}"
+            out.append(_line(p.name, v, f"{p.help} ({p.range_text}{default})", on))
+    return "\n".join(out) + "\n"

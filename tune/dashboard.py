@@ -21,6 +21,7 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 def free_port() -> int:
+    """A free TCP port on the loopback interface."""
     with socket.socket() as s:
         s.bind((HOST, 0))
         return s.getsockname()[1]

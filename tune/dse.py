@@ -40,6 +40,7 @@ CACHE_VERSION = 1
 
 
 def check_target(target: str) -> str:
+    """``target`` if it is a part :mod:`hw.synth` builds for, else a one-line ConfigError listing them."""
     from hw.synth import TARGETS
     if target not in TARGETS:
         raise ConfigError(f"target={target!r}: unknown part; allowed values are {', '.join(TARGETS)}")
@@ -59,6 +60,7 @@ def rtl_hash() -> str:
 
 
 def cache_path(cache: Path, cfg: ChipConfig, target: str) -> Path:
+    """Where the synthesis result of ``cfg``'s structure on ``target`` is cached."""
     return Path(cache) / target / f"{cfg.structure_hash}.json"
 
 
@@ -217,6 +219,8 @@ class Sweep:
         self.configs()                  # every combination must be a valid chip (ConfigError otherwise)
 
     def configs(self) -> list[ChipConfig]:
+        """Every chip of the sweep (lanes x weight bits x membrane bits x overlap; weights no wider than the
+        membrane)."""
         out = []
         for l, w, m, o in itertools.product(self.lanes, self.weight_bits, self.membrane_bits, self.overlap):
             if w > m:
@@ -309,6 +313,7 @@ def run_dse(sw: Sweep, out: Path, jobs: int = 1, progress: bool = True, synth: C
 
 
 def write_table(rows: list[dict], sw: Sweep, out: Path, estimator: dict | None = None) -> dict[str, Path]:
+    """Write ``dse.csv`` and ``dse.json`` (the sweep, every row, what is estimated, the fitted estimator)."""
     import csv
     paths = {"csv": out / "dse.csv", "json": out / "dse.json"}
     with open(paths["csv"], "w", newline="") as f:
@@ -325,6 +330,7 @@ def write_table(rows: list[dict], sw: Sweep, out: Path, estimator: dict | None =
 
 
 def pareto_plot(rows: list[dict], path: Path, sw: Sweep) -> Path | None:
+    """Latency against LUT4 per part, coloured by FPS/W, the Pareto front marked; None without a built row."""
     ok = [r for r in rows if r["status"] == "ok"]
     if not ok:
         return None

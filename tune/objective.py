@@ -2,7 +2,8 @@
 
 Objectives on the validation split, measured on the simulated chip: accuracy (max), mean latency in µs
 (min), FPS/W (max), subject to beating the majority-class accuracy (so silent networks, which are
-fastest, do not crowd the Pareto front) — or, with ``objective = "weighted"``, their weighted sum (one value, so pruning of
+fastest, do not crowd the Pareto front; a dead network — silent output layer, :func:`train.common.dead_network`
+— is pruned with the reason in its ``dead_network`` user attribute, never ranked) — or, with ``objective = "weighted"``, their weighted sum (one value, so pruning of
 the long methods works through the reported intermediate values).
 """
 from __future__ import annotations
@@ -15,7 +16,7 @@ import optuna
 from sim.power import performance
 from train.common import Encoded
 from train.config import TrainConfig
-from train.run import run_training
+from train.run import run_training, with_bias
 from train.surrogates import SURROGATES
 from tune.config import Range, StudyConfig
 
@@ -58,10 +59,18 @@ def trial_config(trial: optuna.Trial, sc: StudyConfig) -> TrainConfig:
     if sc.overlap:
         cfg = cfg.replace(overlap=trial.suggest_categorical("overlap", list(sc.overlap)))
     params = {name: _suggest(trial, f"{method}_{name}", r) for name, r in sc.method_ranges[method].items()}
+    if sc.bias_input is None:
+        bias = sc.train.replace(method=method, bias_input=None, chip=cfg).bias     # the method's default
+    elif len(sc.bias_input) == 1:
+        bias = sc.bias_input[0]
+    else:
+        bias = trial.suggest_categorical("bias_input", list(sc.bias_input))
+    if bias:        # [chip] layer_sizes[0] is the dataset's features: the bias input is one more
+        cfg = cfg.replace(layer_sizes=(cfg.layer_sizes[0] + 1,) + tuple(cfg.layer_sizes[1:]))
     default = SURROGATES[surrogate][2]
     return sc.train.replace(method=method, surrogate=surrogate, theta=theta, params=params, chip=cfg,
                             surrogate_scale=None if default is None else default * factor,
-                            seed=sc.seed + trial.number)
+                            seed=sc.seed + trial.number, bias_input=bias)
 
 
 def interchange_metrics(r, data: Encoded) -> dict:
@@ -101,7 +110,27 @@ def synthesis_check(trial: optuna.Trial, sc: StudyConfig, cfg) -> float | None:
     return rec["fmax_mhz"] if sc.clock == "fmax" else None
 
 
+#: the training seeds of a trial's extra draws are ``seed + SEED_STRIDE * i`` (``[study] seeds_per_trial``)
+SEED_STRIDE = 100_000
+
+
+def trial_seeds(sc: StudyConfig, tc: TrainConfig) -> list[int]:
+    """The training seeds a trial is scored on: its own, then ``seeds_per_trial - 1`` more (initial weights,
+    shuffling, the MH chain; the study's data split and chip instance stay the same)."""
+    return [(tc.seed + SEED_STRIDE * i) % 2**32 for i in range(sc.seeds_per_trial)]
+
+
+def measure(r, sc: StudyConfig, clock) -> dict:
+    """The objectives of one training on the validation set (and its test accuracy)."""
+    perf = performance({k: np.array([v]) for k, v in r.val_activity.items()}, sc.device, clock)
+    return {"val_accuracy": r.chip_val_accuracy, "latency_us": perf.latency_us, "fps_per_watt": perf.fps_per_watt,
+            "test_accuracy": r.chip_accuracy}
+
+
 def objective(trial: optuna.Trial, sc: StudyConfig, data: Encoded):
+    """One trial: draw a training config, (optionally) check the structure fits ``[hardware] fits``, train with
+    the chip in the loop, store the artefacts under ``sc.out/trials/NNNNN/``, and return the validation
+    accuracy, latency (µs) and FPS/W — or their weighted sum with ``objective = "weighted"``."""
     tc = trial_config(trial, sc)
     clock = synthesis_check(trial, sc, tc.chip)
 
@@ -111,7 +140,19 @@ def objective(trial: optuna.Trial, sc: StudyConfig, data: Encoded):
             if trial.should_prune():
                 raise optuna.TrialPruned(f"pruned at step {step} (intermediate value {value:.3f})")
 
+    seeds = trial_seeds(sc, tc)
     r = run_training(tc, data=data, progress=False, callback=report)
+    draws = [(seeds[0], r)]
+    for s in seeds[1:]:             # more draws of the same design: the value is their mean
+        if r.extra.get("dead"):
+            break
+        draws.append((s, run_training(tc.replace(seed=s), data=data, progress=False)))
+    dead = [(s, d.extra["dead"]) for s, d in draws if d.extra.get("dead")]
+    if dead:     # never ranked: pruned with the reason (a silent network is fast and useless)
+        s, why = dead[0]
+        trial.set_user_attr("dead_network", why if len(seeds) == 1 else f"seed {s}: {why}")
+        trial.set_user_attr("train_seconds", sum(d.seconds for _, d in draws))
+        raise optuna.TrialPruned(why)
     cfg = tc.chip
     perf = performance({k: np.array([v]) for k, v in r.val_activity.items()}, sc.device, clock)
     test_perf = performance({k: np.array([v]) for k, v in r.activity.items()}, sc.device, clock)
@@ -119,19 +160,27 @@ def objective(trial: optuna.Trial, sc: StudyConfig, data: Encoded):
     r.save(art / "result")
     (art / "performance.json").write_text(json.dumps({"validation": perf.to_dict(), "test": test_perf.to_dict(),
                                                       "device": sc.device.name}, indent=1))
-    attrs = {"artefacts": str(art.resolve()), "test_accuracy": r.chip_accuracy,
+    per = [measure(d, sc, clock) for _, d in draws]
+    mean = {k: float(np.mean([m[k] for m in per])) for k in per[0]}
+    attrs = {"artefacts": str(art.resolve()), "test_accuracy": mean["test_accuracy"],
              "software_test_accuracy": r.software_accuracy,
              "firing_rate": firing_rate(r.val_activity, cfg, tc.steps), "synops": r.val_activity["synops"],
-             "energy_nj": perf.energy_nj, "cycles": perf.cycles, "train_seconds": r.seconds,
+             "energy_nj": perf.energy_nj, "cycles": perf.cycles, "train_seconds": sum(d.seconds for _, d in draws),
              # the three measured objectives, also in a weighted study whose value is their weighted sum
-             "val_accuracy": r.chip_val_accuracy, "latency_us": perf.latency_us, "fps_per_watt": perf.fps_per_watt}
-    attrs |= interchange_metrics(r, data)
+             "val_accuracy": mean["val_accuracy"], "latency_us": mean["latency_us"],
+             "fps_per_watt": mean["fps_per_watt"]}
+    if len(draws) > 1:      # the spread over the trial's seeds (sample std); the artefacts are the first seed's
+        attrs["seeds"] = [s for s, _ in draws]
+        for k in ("val_accuracy", "latency_us", "fps_per_watt", "test_accuracy"):
+            attrs[f"{k}_std"] = float(np.std([m[k] for m in per], ddof=1))
+            attrs[f"{k}_per_seed"] = [m[k] for m in per]
+    attrs |= interchange_metrics(r, with_bias(tc, data))
     for k, v in attrs.items():
         trial.set_user_attr(k, v)
     # feasible only if better than always answering the majority class (a silent network does that)
     majority = float(np.bincount(data.y_val).max() / len(data.y_val))
-    trial.set_constraint("beats_majority_class", majority + MARGIN - r.chip_val_accuracy)
-    values = (r.chip_val_accuracy, perf.latency_us, perf.fps_per_watt)
+    trial.set_constraint("beats_majority_class", majority + MARGIN - mean["val_accuracy"])
+    values = (mean["val_accuracy"], mean["latency_us"], mean["fps_per_watt"])
     if sc.objective == "weighted":
         w = sc.weights
         return (w.get("accuracy", 0) * values[0] + w.get("latency_us", 0) * values[1]

@@ -13,6 +13,7 @@ opener of a storage (read-only for report, export and dashboard). The rules are 
 from __future__ import annotations
 
 import multiprocessing as mp
+from contextlib import contextmanager
 import os
 import sys
 import time
@@ -312,19 +313,53 @@ def _say(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
+def thread_share(jobs: int) -> int:
+    """Threads each of ``jobs`` worker processes may use: its share of the cores (at least 1)."""
+    return max(1, (os.cpu_count() or 1) // jobs)
+
+
+#: the environment variables that size the thread pools of OpenBLAS, OpenMP, MKL and numba at import time
+THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
+
+
+def limit_threads(n: int):
+    """Cap this process's BLAS/OpenMP thread pools at ``n`` (threadpoolctl; returned, keep it alive). Two
+    workers on two cores each running a 2-thread OpenBLAS pool oversubscribe the cores: spinning BLAS
+    threads then wait for cores the other worker holds."""
+    from threadpoolctl import threadpool_limits
+    return threadpool_limits(limits=n)
+
+
+@contextmanager
+def _thread_env(n: int):
+    """:data:`THREAD_ENV` set to ``n`` for the block (processes started in it inherit them), then restored."""
+    saved = {k: os.environ.get(k) for k in THREAD_ENV}
+    os.environ.update({k: str(n) for k in THREAD_ENV})
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def _worker(sc: StudyConfig, n_total: int, worker: int, show_progress: bool, parent: int | None = None,
-            data=None) -> None:
+            data=None, threads: int = 1) -> None:
     """Run trials until ``n_total`` are done in the whole study (every worker on every machine agrees), or
     until ``sc.max_consecutive_failures`` of this worker's trials in a row failed (TooManyFailures)."""
     if parent is not None:
         _exit_with_parent(parent)
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
     import warnings
     import torch
     from tqdm import tqdm
     torch.set_num_threads(1)
+    _limits = limit_threads(threads)                # BLAS/OpenMP pools of this process: its share of the cores
+    from train.common import one_line_warnings
     from train.run import prepare
     from tune.errors import first_line
+    one_line_warnings()
     from tune.objective import objective
     # a failed trial is one line from here, not Optuna's warning with the whole traceback
     optuna.logging.set_verbosity(optuna.logging.ERROR)
@@ -514,30 +549,31 @@ def run_study(sc: StudyConfig, jobs: int = 1, baseline: bool = True, new: bool =
     if baseline and not study.trials and "bptt" in sc.methods and "atan" in sc.surrogates:
         # snnTorch tutorial defaults (beta 0.95, threshold 1, arctan) as the reference point
         params = {"method": "bptt", "surrogate": "atan", "surrogate_scale_factor": 1.0, "beta": 0.95, "theta": 1.0}
-        study.enqueue_trial({k: v for k, v in params.items() if k in ("method", "surrogate") or
-                             not sc.ranges[k].fixed}, user_attrs={"baseline": "snntorch defaults"},
-                            skip_if_exists=True)
+        params = {k: v for k, v in params.items() if k in ("method", "surrogate") or not sc.ranges[k].fixed}
+        if sc.bias_input and len(sc.bias_input) > 1:
+            params["bias_input"] = False                     # snnTorch's network has no bias input
+        study.enqueue_trial(params, user_attrs={"baseline": "snntorch defaults"}, skip_if_exists=True)
     if missing_trials(study, sc.n_trials) == 0:
         return study
-    waiting = len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
     try:
         if jobs == 1:
             stop = _stop_workers_on_signal([])      # SIGTERM ends the running trial as FAILED, like Ctrl-C
             try:
-                _worker(sc, sc.n_trials, 0, True, data=data)
+                _worker(sc, sc.n_trials, 0, True, data=data, threads=thread_share(1))
             finally:
                 stop()
         else:
-            if waiting:   # enqueued trials first, here: parallel workers would race to pop the same one
-                _worker(sc, min(sc.n_trials, sc.n_trials - missing_trials(study, sc.n_trials) + waiting), 0, False,
-                        data=data)
+            # enqueued (waiting) trials are popped by the workers: Optuna moves a trial WAITING -> RUNNING in one
+            # storage update that only one worker wins (the others take the next one)
             ctx = mp.get_context("spawn")
-            procs = [ctx.Process(target=_worker_process, args=(sc, sc.n_trials, i, i == 0, os.getpid()))
+            share = thread_share(jobs)
+            procs = [ctx.Process(target=_worker_process, args=(sc, sc.n_trials, i, i == 0, os.getpid(), data, share))
                      for i in range(jobs)]
             stop = _stop_workers_on_signal(procs)
             try:
-                for p in procs:
-                    p.start()
+                with _thread_env(share):            # the children size their pools when they import numpy
+                    for p in procs:
+                        p.start()
                 for p in procs:
                     p.join()
             finally:

@@ -89,7 +89,7 @@ class RuntimeRegisters(wiring.Component):
             "weights": In(weight_port),            # drives the weight memory's write port
             "offsets": In(offset_port),            # drives the threshold-offset memory's write port
             "layer": In(range(cfg.num_layers)),
-            "beta": Out(cfg.beta_frac_bits, init=cfg.beta_int[0]),
+            "beta": Out(cfg.beta_frac_bits + 1, init=cfg.beta_int[0]),     # 2**f: no leak (IF)
             "threshold": Out(cfg.membrane_bits - 1, init=cfg.threshold[0]),
             "reset_zero": Out(1),
             "clear": Out(1),

@@ -39,7 +39,7 @@ class NeuronLanes(wiring.Component):
             "weights": In(_lanes_of(signed(cfg.weight_bits), cfg)),
             "offsets": In(_lanes_of(signed(cfg.threshold_offset_bits), cfg)),
             "threshold": In(cfg.membrane_bits - 1),
-            "beta": In(cfg.beta_frac_bits),
+            "beta": In(cfg.beta_frac_bits + 1),        # beta_int, 1 .. 2**f (2**f: no leak, exact)
             "reset_zero": In(1),
             "active": In(range(cfg.lanes + 1)),          # for the group in stage 3
             "advance": In(1),

@@ -35,6 +35,10 @@ FIXED = [
     ChipConfig(layer_sizes=(5, 3), lanes=1, weight_bits=6, membrane_bits=6, threshold=31,
                threshold_offset_bits=4, reset="zero"),
     ChipConfig(layer_sizes=(16, 16, 16), lanes=16, threshold=60, beta_frac_bits=12),
+    # exact IF neurons (beta = 1: beta_int = 2**f, no leak), a saturating membrane, both reset modes
+    ChipConfig(layer_sizes=(10, 7, 5), lanes=3, weight_bits=5, membrane_bits=8, threshold=(40, 25), beta=1.0,
+               beta_frac_bits=4, reset="subtract"),
+    ChipConfig(layer_sizes=(10, 7, 5), lanes=4, threshold=(40, 25), beta=(1.0, 0.75), reset="zero"),
 ]
 
 
@@ -79,6 +83,10 @@ CONV_FIXED = [
     ChipConfig(input_shape=(1, 8, 8), layers=({"kind": "pool", "size": 2}, {"kind": "conv", "channels": 3, "kernel": 3,
                                               "padding": 1}, {"kind": "conv", "channels": 2, "kernel": 2}),
                lanes=3, threshold=(20, 10), reset="zero"),
+    # the NIR paper's SCNN pattern in small: conv -> IF, pool, fc -> IF (beta = 1)
+    ChipConfig(input_shape=(2, 6, 6), layers=({"kind": "conv", "channels": 3, "kernel": 3, "stride": 1, "padding": 1},
+                                              {"kind": "pool", "size": 2}, {"kind": "fc", "size": 4}),
+               lanes=2, threshold=(25, 20), beta=1.0, reset="zero", weight_bits=8, membrane_bits=16),
 ]
 
 
@@ -90,7 +98,8 @@ def conv_programme(cfg, seed):
 
 
 @pytest.mark.parametrize("simulator,index", [("icarus", 0), ("icarus", 1), ("verilator", 0),
-                                             pytest.param("verilator", 1, marks=pytest.mark.slow)])
+                                             pytest.param("verilator", 1, marks=pytest.mark.slow),
+                                             ("icarus", 2), ("verilator", 2)])
 def test_conv_fixed_configs(simulator, index):
     """Conv and pool chips (the ConvDecoder) in the generated Verilog: silent, sparse and full input."""
     need(simulator)

@@ -86,3 +86,26 @@ def test_run_with_a_failing_neurobench_metric_prints_one_line_and_the_chip_colum
     cap = capsys.readouterr()
     assert "Traceback" not in cap.err and cap.err.count("NeuroBench metrics failed") == 1
     assert "activation sparsity" in cap.out
+def test_pooled_chips_show_neurobench_macs_apart():
+    """Behind a sum pool NeuroBench sees counts and counts MACs, not ACs: the table shows them apart (issue #22)."""
+    from sim.metrics import metrics_table
+    cfg = ChipConfig(input_shape=(1, 6, 6), lanes=2, threshold=(3, 3), beta=0.9, reset="zero",
+                     layers=({"kind": "conv", "channels": 2, "kernel": 3, "padding": 1}, {"kind": "pool", "size": 2},
+                             {"kind": "fc", "size": 3}))
+    rng = np.random.default_rng(0)
+    w = [rng.integers(1, 4, cfg.weight_shape(l)) for l in range(2)]
+    x = random_spikes(cfg, 8, 6, 0.5, 1)
+    chip = make_chip(cfg)
+    chip.load(w)
+    m = chip_metrics(cfg, w, x, chip.run(x))
+    nb = neurobench_metrics(cfg, w, x)
+    assert nb["macs"] > 0
+    # the chip's non-zero synops cover both layers; NeuroBench's ACs only the conv (binary input)
+    assert m["synops_nonzero"] > nb["synops"]
+    lines = metrics_table(m, nb, pooled=True)
+    assert any("NeuroBench MACs" in l for l in lines) and "not one metric" in lines[-1]
+    fc = ChipConfig(layer_sizes=(8, 4), lanes=2, threshold=3)
+    wf = [np.ones((8, 4), np.int64)]
+    xf = random_spikes(fc, 4, 5, 0.5, 2)
+    assert neurobench_metrics(fc, wf, xf)["macs"] == 0
+    assert not any("not one metric" in l for l in metrics_table(m, nb, pooled=False))

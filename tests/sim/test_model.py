@@ -82,7 +82,8 @@ def test_batch_independent():
 
 # -- bad input ----------------------------------------------------------------------------------------
 @pytest.mark.parametrize("kwargs, match", [
-    (dict(beta=1.0), r"beta=1.0: allowed range is the open interval \(0, 1\)"),
+    (dict(beta=1.5), r"beta=1.5: allowed range is \(0, 1\] \(1: no leak"),
+    (dict(beta=0.0), r"beta=0.0: allowed range is \(0, 1\]"),
     (dict(beta=0.0), "beta"),
     (dict(beta=float("nan")), "beta"),
     (dict(threshold=0), r"threshold=0: allowed range is integers 1\.\.32767"),

@@ -42,10 +42,11 @@ def test_quantiser_uses_the_chip_format():
         quantise(cfg, [w * np.nan], 1.0)
 
 
-@pytest.mark.parametrize("reset", ["subtract", "zero"])
-def test_software_network_mirrors_the_chip(reset):
-    """snnTorch (float) and the chip model (integers) agree on almost every spike; the rest is rounding."""
-    cfg = ChipConfig(layer_sizes=(40, 30, 10), beta=0.8, beta_frac_bits=12, reset=reset, membrane_bits=24,
+@pytest.mark.parametrize("reset, beta", [("subtract", 0.8), ("zero", 0.8), ("subtract", 1.0), ("zero", 1.0)])
+def test_software_network_mirrors_the_chip(reset, beta):
+    """snnTorch (float) and the chip model (integers) agree on almost every spike; the rest is rounding.
+    beta = 1: IF neurons, no leak on either side (the chip's beta_int = 2**f)."""
+    cfg = ChipConfig(layer_sizes=(40, 30, 10), beta=beta, beta_frac_bits=12, reset=reset, membrane_bits=24,
                      weight_bits=12)
     net = ChipMirrorNet(cfg, NetSpec(theta=1.0, qat=True), seed=2)
     net.set_float_weights([w * 3 for w in net.float_weights()])

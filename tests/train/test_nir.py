@@ -140,40 +140,95 @@ def test_command_line_import_export_and_bad_files(tmp_path, capsys):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]          # no temporary left behind
 
 
-@pytest.mark.parametrize("r, message", [(0.0, "r must be > 0, got min 0"), (-1.0, "r must be > 0, got min -1"),
-                                        (np.nan, "r contains NaN")])
-def test_a_neuron_node_with_r_not_positive_is_refused(r, message):
-    """r = 0 dropped every input (all-zero weights, divide-by-zero warning), r < 0 flipped every weight's sign."""
-    g = tn.chip_to_nir(CFG, _weights())
-    lif = g.nodes["lif0"]
-    g.nodes["lif0"] = nir.LIF(tau=lif.tau, r=np.full_like(np.asarray(lif.r, float), r), v_leak=lif.v_leak,
-                              v_threshold=lif.v_threshold)
-    with pytest.raises(ConfigError, match=f"node 'lif0': {message}"):
-        tn.import_graph(g, base=CFG, check_samples=0)
+# -- issue #19: the NIR command line's bad inputs ----------------------------------------------------------
+def _one_line_error(capsys, *fragments):
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    for f in fragments:
+        assert f in err, (f, err)
+    return err
 
 
-def test_nir_files_and_import_folders_follow_the_umask(tmp_path):
-    old = os.umask(0o022)
+def test_dt_that_quantises_every_weight_to_zero_is_refused_with_its_range(tmp_path, capsys):
+    src = tn.export_nir(tmp_path / "m.nir", CFG, _weights())
+    assert main(["import", str(src), "--dt", "1e-300", "--out", str(tmp_path / "never")]) == 2
+    err = _one_line_error(capsys, "--dt 1e-300", "node 'fc0'", "quantise to 0 LSB", "allowed range of dt")
+    lo, hi = (float(v) for v in err.split("[")[1].split(")")[0].split(","))
+    assert not (tmp_path / "never").exists()
+    # the range it names is right: just above its lower end the import works and some weight is non-zero
+    cfg, w, _, _ = tn.import_nir(src, base=CFG, dt=lo * 1.01, check_samples=0)
+    assert any(np.any(x) for x in w)
+    with pytest.raises(ConfigError, match="quantise to 0 LSB"):
+        tn.import_nir(src, base=CFG, dt=lo * 0.9, check_samples=0)
+    assert hi == pytest.approx(min(1e-4 / (1 - b) for b in CFG.beta_effective), rel=1e-2)
+
+
+def test_sizes_must_match_the_graph(tmp_path, capsys):
+    src = tn.export_nir(tmp_path / "m.nir", CFG, _weights())
+    assert main(["import", str(src), "--sizes", "5,5", "--out", str(tmp_path / "never")]) == 2
+    _one_line_error(capsys, "--sizes 5,5", "12,10,4")
+    assert not (tmp_path / "never").exists()
+    assert main(["import", str(src), "--sizes", "12,10,4", "--lanes", "4", "--check-samples", "0",
+                 "--out", str(tmp_path / "ok")]) == 0
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o027, 0o002])
+def test_export_and_import_follow_the_umask(tmp_path, mask):
+    old = os.umask(mask)
     try:
         src = tn.export_nir(tmp_path / "m.nir", CFG, _weights())
-        assert main(["import", str(src), "--lanes", "4", "--out", str(tmp_path / "imp"), "--check-samples", "0"]) == 0
+        assert main(["import", str(src), "--lanes", "4", "--check-samples", "0", "--out", str(tmp_path / "imp")]) == 0
+        assert main(["export", "--config", str(tmp_path / "imp" / "config.json"), "--weights",
+                     str(tmp_path / "imp" / "weights.npz"), "--out", str(tmp_path / "again.nir")]) == 0
     finally:
         os.umask(old)
-    assert src.stat().st_mode & 0o777 == 0o644
-    assert (tmp_path / "imp").stat().st_mode & 0o777 == 0o755
+    for f in (src, tmp_path / "again.nir", *(tmp_path / "imp").iterdir()):
+        assert f.stat().st_mode & 0o777 == 0o666 & ~mask, f
+    assert (tmp_path / "imp").stat().st_mode & 0o777 == 0o777 & ~mask
 
 
-def test_import_refuses_a_dt_that_rounds_every_weight_to_zero_and_sizes_the_graph_does_not_have(tmp_path, capsys):
-    """--dt 1e-300 wrote an all-zero network and reported agreement 1.0000; --sizes was silently ignored."""
+def test_export_onto_a_directory_is_one_line(tmp_path, capsys):
     src = tn.export_nir(tmp_path / "m.nir", CFG, _weights())
+    assert main(["import", str(src), "--lanes", "4", "--check-samples", "0", "--out", str(tmp_path / "imp")]) == 0
     capsys.readouterr()
-    assert main(["import", str(src), "--out", str(tmp_path / "a"), "--dt", "1e-300", "--check-samples", "0"]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "every weight rounds to 0" in err and "--dt" in err
-    other = ",".join(str(n + 1) for n in CFG.layer_sizes)
-    assert main(["import", str(src), "--out", str(tmp_path / "b"), "--sizes", other, "--check-samples", "0"]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and f"--sizes {other}" in err
-    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
-    same = ",".join(map(str, CFG.layer_sizes))
-    assert main(["import", str(src), "--out", str(tmp_path / "c"), "--sizes", same, "--check-samples", "0"]) == 0
+    assert main(["export", "--config", str(tmp_path / "imp" / "config.json"), "--weights",
+                 str(tmp_path / "imp" / "weights.npz"), "--out", str(tmp_path / "imp")]) == 2
+    _one_line_error(capsys, "--out", "is a directory")
+
+
+@pytest.mark.parametrize("r", [0.0, -1.0, np.inf])
+def test_a_neuron_with_r_zero_negative_or_infinite_is_refused(tmp_path, capsys, r):
+    g = tn.chip_to_nir(CFG, _weights())
+    lif = g.nodes["lif1"]
+    g.nodes["lif1"] = nir.LIF(tau=lif.tau, r=np.full(4, r, np.float32), v_leak=lif.v_leak,
+                              v_threshold=lif.v_threshold, v_reset=lif.v_reset)
+    nir.write(tmp_path / "r.nir", g)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                  # no numpy divide-by-zero warning on the way
+        assert main(["import", str(tmp_path / "r.nir"), "--out", str(tmp_path / "never")]) == 2
+    _one_line_error(capsys, "node 'lif1'", "r > 0")
+
+
+# -- issue #22 item 3: the report measures against the original graph ------------------------------------
+def test_report_compares_with_the_original_graph_and_lists_each_approximation():
+    g = tn.chip_to_nir(CFG, _weights())
+    lif = g.nodes["lif0"]
+    g.nodes["lif0"] = nir.CubaLIF(tau_syn=np.full(10, 1e-3), tau_mem=lif.tau, r=lif.r, v_leak=lif.v_leak,
+                                  v_threshold=lif.v_threshold, v_reset=lif.v_reset, w_in=np.full(10, 10.0))
+    _, _, _, rep = tn.import_graph(g, base=CFG, drop_synapses=True, check_samples=32, check_steps=20, density=0.4)
+    from train.nir_ref import run_graph
+    x = np.random.default_rng(0).random((32, 20, 12)) < 0.4                 # the check's own inputs (seed 0)
+    original = run_graph(g, x.astype(float), rep.dt) > 0
+    assert rep.agreement["spikes"][0] == int(original.sum()) > 0          # the ORIGINAL graph, synapse and all
+    syn = [e for e in rep.effects if "synaptic current" in e["approximation"]]
+    assert len(syn) == 1 and syn[0]["alone"] and syn[0]["spike_agreement"] < 0.9
+    assert rep.effects[-1]["approximation"].startswith("the chip's membrane") and not rep.effects[-1]["alone"]
+    assert "effect of" in rep.text()
+
+
+def test_a_silent_check_is_called_meaningless():
+    cfg = CFG.replace(threshold=(30000, 30000))
+    _, _, _, rep = tn.import_graph(tn.chip_to_nir(cfg, _weights()), base=cfg, check_samples=8, check_steps=5)
+    assert rep.agreement["spikes"] == [0, 0]
+    assert "neither side fired" in rep.text()

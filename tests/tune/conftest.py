@@ -21,6 +21,8 @@ TINY = textwrap.dedent("""
     epochs = [2, 3]
     [search.mh]
     iters = [40, 60]
+    [report]
+    recheck_seeds = 0
 """)
 
 

@@ -102,7 +102,9 @@ def test_corrupt_truncated_or_pickled_weights(tmp_path):
     (["--method", "mh", "--iters", "10", "--burn-in", "20"], ["burn_in=20", "allowed range"]),
     (["--dataset", "svhn"], ["svhn", "--data-path"]),
     (["--dataset", "digits", "--data-path", "/tmp"], ["takes no path"]),
-    (["--sizes", "20,8,2"], ["layer_sizes[0]=20", "30 input neurons"]),
+    (["--sizes", "20,8,2"], ["layer_sizes[0]=20", "31 input neurons (30 features + the bias input)"]),
+    (["--method", "bptt", "--sizes", "20,8,2"], ["layer_sizes[0]=20", "30 input neurons"]),
+    (["--bias-input", "yes"], ["--bias-input", "invalid choice"]),
     (["--theta", "0"], ["--theta", "(0, 100]"]),
     (["--surrogate", "relu"], ["--surrogate", "invalid choice"]),
     (["--steps", "abc"], ["--steps", "expected an integer"]),
@@ -123,7 +125,7 @@ def test_train_chip_flags_apply_without_sizes(tmp_path):
     r = spikeloop("train", "--method", "mh", "--iters", "20", "--train-size", "40", "--lanes", "4",
                   "--weight-bits", "6", "--reset", "zero", "--beta", "0.8", "--out", tmp_path / "r")
     assert r.returncode == 0, r.stderr[-2000:]
-    assert "chip (30, 16, 2) lanes=4 w6/m16 beta=[0.8008, 0.8008] reset=zero" in r.stdout
+    assert "chip (31, 16, 2) lanes=4 w6/m16 beta=[0.8008, 0.8008] reset=zero" in r.stdout     # + the bias input
     import json
     saved = json.loads((tmp_path / "r.json").read_text())
     assert saved["chip_config"]["lanes"] == 4 and saved["chip_config"]["weight_bits"] == 6

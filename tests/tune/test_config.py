@@ -15,7 +15,7 @@ from tune.study import storage_for
     ("[search.mh]\niters = [5.5, 10]", r"search.mh.iters=\[5.5, 10\]: must be integers"),
     ("[search.mh]\niters = [0, 10]", r"search.mh.iters=\[0, 10\]: allowed range is integers 1..10000000"),
     ("[search]\nthreshold = [0.5, 1]", r"'threshold' is now 'theta'"),
-    ("[chip]\nlayer_sizes = [30, 8, 2]\nbeta = 2.0", r"beta=2.0: allowed range is the open interval"),
+    ("[chip]\nlayer_sizes = [30, 8, 2]\nbeta = 2.0", r"beta=2.0: allowed range is \(0, 1\]"),
     ("[device]\nbase = 'ecp9'", r"device.base='ecp9'"),
     ("[study", r"not valid TOML"),
     ("[search]\noverlap = ['yes']", r"search.overlap=\['yes'\]: expected a list of true/false"),

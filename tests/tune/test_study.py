@@ -17,11 +17,18 @@ def cfg(tiny_toml, tmp_path, **kw):
     return StudyConfig.load(tiny_toml, {"storage": f"sqlite:///{tmp_path}/s.db", "out": str(tmp_path / "out")} | kw)
 
 
+def finished(study):
+    """Trials that count toward n_trials: complete, or pruned — here only as dead networks (silent output)."""
+    pruned = study.get_trials(states=(TrialState.PRUNED,))
+    assert all("dead network" in t.user_attrs["dead_network"] for t in pruned)
+    return study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED))
+
+
 def test_run_report_export(tiny_toml, tmp_path):
     sc = cfg(tiny_toml, tmp_path)
     study = run_study(sc)
+    assert len(finished(study)) == 3             # complete, or pruned as a dead network (tiny trainings)
     done = study.get_trials(states=(TrialState.COMPLETE,))
-    assert len(done) == 3
     assert done[0].user_attrs.get("baseline") and done[0].params["beta"] == 0.95      # snnTorch defaults first
     for t in done:
         acc, lat, fpw = t.values
@@ -42,8 +49,7 @@ def test_run_report_export(tiny_toml, tmp_path):
 def test_two_jobs_share_one_sqlite_study(tiny_toml, tmp_path):
     sc = cfg(tiny_toml, tmp_path, n_trials=4)
     study = run_study(sc, jobs=2)
-    done = study.get_trials(states=(TrialState.COMPLETE,))
-    assert len(done) == 4 and len({t.number for t in study.trials}) == len(study.trials)
+    assert len(finished(study)) == 4 and len({t.number for t in study.trials}) == len(study.trials)
 
 
 def test_killed_study_resumes_keeping_completed_trials(tiny_toml, tmp_path, monkeypatch):
@@ -79,7 +85,7 @@ def test_killed_study_resumes_keeping_completed_trials(tiny_toml, tmp_path, monk
     study = run_study(fast)
     states = [t.state for t in study.trials]
     assert TrialState.FAIL in states                  # the interrupted trial, marked failed
-    assert states.count(TrialState.COMPLETE) == 2     # requested count reached
+    assert states.count(TrialState.COMPLETE) + states.count(TrialState.PRUNED) == 2     # requested count reached
     kept = [t.number for t in before if t.state == TrialState.COMPLETE]
     assert all(study.trials[n].state == TrialState.COMPLETE for n in kept)
 
@@ -102,8 +108,7 @@ def test_random_and_gp_samplers_run_a_study(tiny_toml, tmp_path, sampler):
     sc = cfg(tiny_toml, tmp_path, n_trials=5, sampler=sampler)
     assert type(make_sampler(sc)).__name__ == {"random": "RandomSampler", "gp": "GPSampler"}[sampler]
     study = run_study(sc, baseline=False)
-    done = study.get_trials(states=(TrialState.COMPLETE,))
-    assert len(done) == 5
+    assert len(finished(study)) == 5
     # the random sampler draws different designs per worker seed, and the same ones for the same seed
     if sampler == "random":
         again = run_study(cfg(tiny_toml, tmp_path / "b", n_trials=5, sampler=sampler), baseline=False)

@@ -231,6 +231,12 @@ def test_storage_under_a_file_a_directory_or_mistyped(study_toml, tmp_path, caps
         refused(capsys, "study", *cmd, "--config", toml, "--storage", "sqlit:///x.db",
                 fragments=["cannot be opened as an Optuna database"])
     assert not (tmp_path / "out").exists() and list(folder.iterdir()) == []
+    # a run refused for its --out makes no database (nor its folder); one refused for its storage no --out
+    refused(capsys, "study", "run", "--config", toml, "--storage", f"sqlite:///{tmp_path}/new/s.db",
+            "--out", blocker / "out", fragments=["study.out", "cannot write there"])
+    refused(capsys, "study", "run", "--config", toml, "--storage", "sqlite:////proc/new/s.db",
+            "--out", tmp_path / "out" / "deeper", fragments=["sqlite:////proc/new/s.db"])
+    assert not (tmp_path / "new").exists() and not (tmp_path / "out").exists()
     for cmd in (["report"], ["export", "0"], ["dashboard"]):
         refused(capsys, "study", *cmd, "--config", toml, "--storage", f"sqlite:///{tmp_path}/typo/s.db",
                 fragments=["does not exist"])
@@ -413,7 +419,7 @@ def test_a_killed_worker_is_named_and_the_report_still_written(study_toml, tmp_p
     proc = subprocess.Popen([sys.executable, "-m", "tune.cli", "study", "run", "--config", str(toml), "--storage",
                              storage, "--out", str(tmp_path / "out"), "--jobs", "2", "--n-trials", "2"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 900              # generous: reached by a hang only
+    deadline = time.monotonic() + 900             # generous: only a hang reaches it
     while time.monotonic() < deadline and len(_running(storage)) < 2:       # both workers are in a trial
         time.sleep(0.5)
     workers = [c for c in _children(proc.pid)
@@ -421,7 +427,7 @@ def test_a_killed_worker_is_named_and_the_report_still_written(study_toml, tmp_p
     assert len(workers) == 2, proc.communicate(timeout=600)
     victim = workers[1]
     os.kill(victim, signal.SIGKILL)
-    out, err = proc.communicate(timeout=600)
+    out, err = proc.communicate(timeout=1800)
     assert "Traceback" not in err, err[-3000:]
     assert proc.returncode == 0, (out[-1000:], err[-2000:])
     assert f"(pid {victim}) was killed by SIGKILL" in err
@@ -437,7 +443,7 @@ def test_a_paused_runner_whose_trial_was_failed_ends_cleanly(study_toml, tmp_pat
     proc = subprocess.Popen([sys.executable, "-m", "tune.cli", "study", "run", "--config", str(toml), "--storage",
                              storage, "--out", str(tmp_path / "out"), "--n-trials", "1"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 900              # generous: reached by a hang only
+    deadline = time.monotonic() + 900             # generous: only a hang reaches it
     while time.monotonic() < deadline and not _running(storage):
         time.sleep(0.3)
     assert _running(storage), proc.communicate(timeout=600)
@@ -450,7 +456,7 @@ def test_a_paused_runner_whose_trial_was_failed_ends_cleanly(study_toml, tmp_pat
         assert [t.state for t in study.trials] == [TrialState.FAIL]
     finally:
         os.kill(proc.pid, signal.SIGCONT)
-    out, err = proc.communicate(timeout=600)
+    out, err = proc.communicate(timeout=1800)
     assert "Traceback" not in err, err[-3000:]
     assert proc.returncode == 0, (out[-1000:], err[-2000:])
     assert "was failed by another process" in err
@@ -484,3 +490,25 @@ def test_default_output_folder_follows_the_name(tiny_toml, tmp_path):
     sc = StudyConfig.load(tiny_toml, {"name": "exp-1.b"})
     assert sc.out == Path("runs/exp-1.b").resolve()
     assert StudyConfig.load(tiny_toml, {"name": "exp", "out": str(tmp_path / "o")}).out == tmp_path / "o"
+
+
+@pytest.mark.parametrize("field, value", [("storage", "sqlite:///a\x01b.db"), ("storage", "sqlite:///a\nb.db"),
+                                          ("out", "runs/x\ty")])
+def test_control_characters_in_storage_or_out_are_refused(field, value, tiny_toml):
+    from hw.config import ConfigError
+    with pytest.raises(ConfigError, match=f"study.{field}=.*control characters"):
+        StudyConfig.load(tiny_toml, {field: value})
+
+
+def test_an_sqlite_database_of_something_else_is_left_untouched(tiny_toml, tmp_path, capsys):
+    import sqlite3
+    db = tmp_path / "app.db"
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE accounts (id INTEGER)")
+    con.commit()
+    con.close()
+    before = db.read_bytes()
+    for cmd in (["run", "--out", tmp_path / "out"], ["report"], ["export", "0"], ["dashboard"]):
+        refused(capsys, "study", *cmd, "--config", tiny_toml, "--storage", f"sqlite:///{db}",
+                fragments=["SQLite database of something else", "['accounts']", "left untouched"])
+    assert db.read_bytes() == before and not (tmp_path / "out").exists()

@@ -1,0 +1,140 @@
+"""A one-off check against Sinabs: the NIR paper's N-MNIST SCNN built in Sinabs (IAF with SingleSpike and a
+reset to zero, random weights x 2.5, no biases), exported with ``sinabs.to_nir``, run by Sinabs itself on
+random events; then imported by spikeloop and run on the fast chip at two widths, and run by train/nir_ref.py.
+
+Sinabs 3.1.3 pins ``nir <= 1.0.4`` and does not go into the project's venv. The export step runs with Sinabs,
+nir 1.0.4 and nirtorch 1.0 installed into a throwaway folder (``pip install --target DIR --no-deps sinabs==3.1.3
+nir==1.0.4 nirtorch==1.0 pbr``) in front of the venv; the check step runs in the project's venv:
+
+    PYTHONPATH=DIR python -m bench.nir_sinabs export OUT.nir --seed 0
+    python -m bench.nir_sinabs check OUT.nir [OUT2.nir ...] [--publish]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+B, T, DENSITY = 16, 60, 0.2
+WIDTHS = ((16, 32), (8, 16))
+
+
+def export(path: str, seed: int) -> None:
+    import nir
+    import sinabs
+    import sinabs.layers as sl
+    import torch
+    from sinabs.activation import MembraneReset, SingleSpike
+    torch.manual_seed(seed)
+
+    def iaf():
+        return sl.IAFSqueeze(batch_size=B, spike_fn=SingleSpike, reset_fn=MembraneReset())
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(2, 16, 5, 2, 1, bias=False), iaf(),
+        torch.nn.Conv2d(16, 16, 3, 1, 1, bias=False), iaf(), sl.SumPool2d(2),
+        torch.nn.Conv2d(16, 8, 3, 1, 1, bias=False), iaf(), sl.SumPool2d(2),
+        torch.nn.Flatten(), torch.nn.Linear(128, 256, bias=False), iaf(), torch.nn.Linear(256, 10, bias=False), iaf())
+    with torch.no_grad():
+        for m in net:
+            if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
+                m.weight.mul_(2.5)
+    g = sinabs.to_nir(net, torch.zeros(B, 2, 34, 34))
+    # sinabs 3.1.3 leaves some types None, which nir 1.0.4's writer cannot store: fill them in
+    for k, (i, o) in {"4": ((16, 16, 16), (16, 8, 8)), "7": ((8, 8, 8), (8, 4, 4)), "8": ((8, 4, 4), (128,))}.items():
+        g.nodes[k].input_type, g.nodes[k].output_type = {"input": np.array(i)}, {"output": np.array(o)}
+    for k, hw in (("0", (34, 34)), ("2", (16, 16)), ("5", (8, 8))):
+        g.nodes[k].input_shape = np.array(hw)
+    for v in g.nodes.values():
+        for a in ("weight", "bias", "r", "v_threshold"):
+            if isinstance(getattr(v, a, None), torch.Tensor):
+                setattr(v, a, getattr(v, a).detach().numpy())
+    nir.write(path, g)
+    x = (np.random.default_rng(1000 + seed).random((B, T, 2, 34, 34)) < DENSITY).astype(np.float32)
+    with torch.no_grad():
+        out = net(torch.as_tensor(x.reshape(B * T, 2, 34, 34))).reshape(B, T, 10).numpy() > 0
+    np.savez(path + ".run.npz", x=x, out=out, seed=seed)
+    print(f"{path}: Sinabs fired {int(out.sum())} output spikes")
+
+
+def check(paths: list[str], args) -> None:
+    from bench.records import Recorder, spread
+    from hw.config import ChipConfig
+    from sim.chip import make_chip
+    from train import nir as tn
+    from train.nir_ref import chw_to_hwc, run_graph
+    seeds = []
+    rows = {f"{wb}-bit / {mb}-bit": [] for wb, mb in WIDTHS}
+    refs = []
+    with Recorder("nir_sinabs", args=args, params={"samples": B, "steps": T, "density": DENSITY, "widths": WIDTHS,
+                                                   "sinabs": "3.1.3 (nir 1.0.4, nirtorch 1.0, outside the venv)"},
+                  seeds=seeds, script=__file__) as rec:
+        for path in paths:
+            d = np.load(path + ".run.npz")
+            x, sin, seed = d["x"], d["out"], int(d["seed"])
+            seeds.append(seed)
+            rec.seeds = seeds
+            g = tn.read_graph(path)
+            ref = None
+            for wb, mb in WIDTHS:
+                cfg, w, off, rep = tn.import_graph(g, base=ChipConfig(lanes=8, weight_bits=wb, membrane_bits=mb),
+                                                   check_samples=0)
+                chip = make_chip(cfg, "fast")
+                chip.load(w, off)
+                out = chip.run(chw_to_hwc(x.reshape(B, T, -1), (2, 34, 34)) > 0).output
+                a = tn.spike_agreement(sin, out)
+                rec.round(seed=seed, weight_bits=wb, membrane_bits=mb, what="chip vs sinabs", **a)
+                rows[f"{wb}-bit / {mb}-bit"].append(a)
+                if ref is None:
+                    ref = tn.reference_outputs(run_graph(g, x.astype(float), rep.dt))
+            r = tn.spike_agreement(sin, ref)
+            rec.round(seed=seed, what="train.nir_ref vs sinabs", **r)
+            refs.append(r)
+            print(path, r, flush=True)
+        for key, v in rows.items():
+            rec.summary[key] = {k: spread([a[k] for a in v]) for k in ("class_agreement", "spike_agreement",
+                                                                       "entry_agreement")}
+        rec.summary["nir_ref"] = {k: spread([a[k] for a in refs]) for k in ("class_agreement", "spike_agreement",
+                                                                            "entry_agreement")}
+
+
+def table(record: dict) -> str:
+    s, p = record["summary"], record["params"]
+    out = ["| against Sinabs' own run | predicted class | output spikes (matched/union) | entries |", "|---|---|---|---|"]
+    for key, v in s.items():
+        name = "train/nir_ref.py (float64)" if key == "nir_ref" else f"the chip, {key}"
+        out.append(f"| {name} | {v['class_agreement']['mean']:.3f} ± {v['class_agreement']['std']:.3f} | "
+                   f"{v['spike_agreement']['mean']:.3f} ± {v['spike_agreement']['std']:.3f} | "
+                   f"{v['entry_agreement']['mean']:.4f} ± {v['entry_agreement']['std']:.4f} |")
+    out += ["", f"Mean ± std over {len(record['seeds'])} Sinabs networks (seeds {record['seeds']}), {p['samples']} samples "
+            f"x {p['steps']} steps of random events at density {p['density']} each; Sinabs {p['sinabs']}."]
+    return "\n".join(out)
+
+
+VIEWS = {"table": table}
+
+
+def main(argv=None) -> int:
+    from bench.records import add_record_args
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="step", required=True)
+    e = sub.add_parser("export")
+    e.add_argument("path")
+    e.add_argument("--seed", type=int, default=0)
+    c = sub.add_parser("check")
+    c.add_argument("paths", nargs="+")
+    add_record_args(c)
+    a = ap.parse_args(argv)
+    if a.step == "export":
+        export(a.path, a.seed)
+    else:
+        check(a.paths, a)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

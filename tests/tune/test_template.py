@@ -1,0 +1,123 @@
+"""`spikeloop study template [--conv]`: a complete study TOML that `study run --config` accepts, with every key
+the loader accepts (found by asking the loader itself, so the template and the loader cannot drift apart)."""
+import dataclasses
+import re
+import tomllib
+
+import optuna
+import pytest
+
+from hw.config import ConfigError
+from tests.tune.test_cli_errors import spikeloop
+from tune.config import DEFAULT_TOML, StudyConfig, template
+from train.trainers import TRAINERS
+
+PROBE = "zz_not_a_key"
+
+
+def _allowed(error: str) -> set[str]:
+    """The key names a loader's unknown-key error lists (``allowed: [...]`` or ``with fields [...]``)."""
+    m = re.search(r"(?:allowed:|with fields) \[([^\]]*)\]", error)
+    assert m, error
+    return set(re.findall(r"'([^']+)'", m[1]))
+
+
+def accepted_keys() -> dict[str, set[str]]:
+    """{section: keys} as the loader reports them when handed an unknown key in each section."""
+    base = tomllib.loads(DEFAULT_TOML)
+    out = {}
+    for section in ("study", "data", "faults", "chip", "device", "search", "hardware"):
+        d = {k: dict(v) for k, v in base.items()}
+        d.setdefault(section, {})[PROBE] = 1
+        with pytest.raises(ConfigError) as e:
+            StudyConfig.from_dict(d)
+        out[section] = _allowed(str(e.value)) - {PROBE}
+    for m in TRAINERS:
+        d = {k: dict(v) for k, v in base.items()}
+        d["search"] = dict(d["search"], methods=[m], **{m: {PROBE: 1}})
+        with pytest.raises(ConfigError) as e:
+            StudyConfig.from_dict(d)
+        out[f"search.{m}"] = _allowed(str(e.value)) - {PROBE}
+    d = {k: dict(v) for k, v in base.items()}
+    with pytest.raises(ConfigError) as e:
+        StudyConfig.from_dict(d | {PROBE: {}})
+    out[""] = _allowed(str(e.value)) - {PROBE}
+    return out
+
+
+def keys_in(text: str) -> dict[str, set[str]]:
+    """{section: keys} written in a template, commented-out keys (``# key = ...``) included."""
+    out, section = {"": set()}, ""
+    for line in text.splitlines():
+        if m := re.match(r"\[([\w.]+)\]", line):
+            section = m[1]
+            parent, _, child = section.rpartition(".")
+            out.setdefault(parent, set()).add(child)          # [search.bptt]: key "bptt" of [search]
+            out.setdefault(section, set())
+        elif m := re.match(r"(?:# )?(\w+) = ", line):
+            out.setdefault(section, set()).add(m[1])
+    return out
+
+
+@pytest.mark.parametrize("conv", [False, True], ids=["fc", "conv"])
+def test_template_has_every_key_the_loader_accepts(conv):
+    accepted = accepted_keys()
+    assert accepted["chip"] >= {"layer_sizes", "lanes", "input_shape", "layers"}       # the probe found them
+    assert "epochs" in accepted["search.bptt"] and "iters" in accepted["search.mh"]
+    written = keys_in(template(conv))
+    for section, keys in accepted.items():
+        missing = keys - written.get(section, set())
+        assert not missing, f"[{section}] keys the loader accepts but the template lacks: {sorted(missing)}"
+    assert "base" in written["device"] and "synth_report" in written["device"]
+
+
+@pytest.mark.parametrize("conv", [False, True], ids=["fc", "conv"])
+def test_template_loads_as_it_is_and_equals_the_defaults(conv):
+    text = template(conv)
+    sc = StudyConfig.from_toml(text)
+    if conv:
+        assert sc.chip.input_shape == (1, 8, 8) and [l.kind for l in sc.chip.layers] == ["conv", "pool", "fc"]
+        assert sc.dataset == "digits"
+    else:
+        # the template is the default study spelt out, under its own name and storage
+        default = StudyConfig.from_toml(DEFAULT_TOML)
+        assert (sc.name, sc.storage) == ("my_study", "sqlite:///runs/my_study.db") != (default.name, default.storage)
+        assert dataclasses.replace(sc, name=default.name, storage=default.storage, out=default.out) == default
+
+
+def test_cli_template_to_study_run(tmp_path, capsys):
+    """template -> file -> `study run --config` (the real command line; tiny trial counts), fc and conv."""
+    from tune.cli import main
+    for flag, name in (([], "fc"), (["--conv"], "conv")):
+        assert main(["study", "template", *flag]) == 0
+        text = capsys.readouterr().out
+        small = (text.replace("epochs = [5, 20]", "epochs = 1").replace("# train_size = 100", "train_size = 40")
+                 .replace("steps = 16", "steps = 4"))
+        assert small.count("epochs = 1") == 3 and "train_size = 40" in small and "steps = 4" in small
+        f = tmp_path / f"{name}.toml"
+        f.write_text(small)
+        db = tmp_path / f"{name}.db"
+        r = spikeloop("study", "run", "--config", f, "--n-trials", 1, "--storage", f"sqlite:///{db}",
+                      "--out", tmp_path / name, cwd=tmp_path, timeout=600)
+        assert r.returncode == 0, r.stderr[-2000:]
+        (summary,) = optuna.study.get_all_study_summaries(f"sqlite:///{db}")
+        assert summary.study_name == ("my_conv_study" if flag else "my_study")
+        trials = optuna.load_study(study_name=summary.study_name, storage=f"sqlite:///{db}").trials
+        assert [t.state.name for t in trials] == ["COMPLETE"]
+        assert (tmp_path / name / "report" / "report.md").exists()
+
+
+def _help(capsys, *cmd) -> str:
+    from tune.cli import main
+    with pytest.raises(SystemExit) as e:
+        main([*cmd, "--help"])
+    assert e.value.code == 0
+    return capsys.readouterr().out
+
+
+def test_help_texts_point_to_docs_not_source_names(capsys):
+    for cmd in (["train"], ["run"], ["study", "run"], ["study", "template"], ["study"]):
+        assert "DEFAULT_TOML" not in _help(capsys, *cmd)
+    for cmd in (["train"], ["run"]):                     # how to use a conv chip, and where to read on
+        h = _help(capsys, *cmd)
+        assert "input_shape" in h and 'kind = "conv"' in h and "docs/guides/training.md" in h, cmd
