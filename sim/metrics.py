@@ -132,6 +132,20 @@ def _Permute(*dims):
     return Permute()
 
 
+def _recording(cls, failed: list[str]):
+    """``cls`` (a NeuroBench workload metric, same name) that notes its exceptions in ``failed`` before
+    NeuroBench swallows them."""
+    class Recording(cls):
+        def __call__(self, *args, **kwargs):
+            try:
+                return super().__call__(*args, **kwargs)
+            except Exception as e:
+                failed.append(f"{cls.__name__}: {type(e).__name__}: {e}")
+                raise
+    Recording.__name__ = Recording.__qualname__ = cls.__name__
+    return Recording
+
+
 def neurobench_metrics(cfg: ChipConfig, weights, x: np.ndarray, offsets=None) -> dict[str, float]:
     """NeuroBench 2.x's ``SynapticOperations``, ``ActivationSparsity`` and ``Footprint`` of the snnTorch mirror
     on the inputs ``x`` ``(B, T, N0)``, as one batch; the float model's leak does not round, so its spikes may
@@ -145,9 +159,14 @@ def neurobench_metrics(cfg: ChipConfig, weights, x: np.ndarray, offsets=None) ->
     net = snntorch_mirror(cfg, weights, offsets)
     xt = torch.as_tensor(np.asarray(x), dtype=torch.float32)
     loader = DataLoader(TensorDataset(xt, torch.zeros(len(xt))), batch_size=len(xt))
-    bench = Benchmark(SNNTorchModel(net), loader, [], [], [[Footprint], [ActivationSparsity, SynapticOperations]])
+    failed: list[str] = []
+    workload = [_recording(m, failed) for m in (ActivationSparsity, SynapticOperations)]
+    bench = Benchmark(SNNTorchModel(net), loader, [], [], [[Footprint], workload])
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         r = bench.run(quiet=True)
+    if failed or not isinstance(r.get("SynapticOperations"), dict):
+        # NeuroBench catches a metric's exception (e.g. a MemoryError) and stores 0.0: that is not a result
+        raise RuntimeError(f"NeuroBench metrics failed: {'; '.join(failed) or 'SynapticOperations has no counts'}")
     so = r["SynapticOperations"]
     return {"synops": float(so["Effective_ACs"]), "macs": float(so["Effective_MACs"]),
             "synops_dense": float(so["Dense"]), "activation_sparsity": float(r["ActivationSparsity"]),

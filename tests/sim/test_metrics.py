@@ -61,6 +61,31 @@ def test_run_prints_both_definitions(capsys):
     assert "non-zero weights only" in out and "NeuroBench" in out and "activation sparsity" in out
 
 
+@pytest.mark.parametrize("metric", ["SynapticOperations", "ActivationSparsity"])
+def test_a_neurobench_metric_that_fails_is_an_error_not_a_zero(monkeypatch, metric):
+    """NeuroBench catches a workload metric's exception and stores 0.0; that is refused, not returned
+    (a MemoryError in SynapticOperations used to end a whole study with a TypeError traceback)."""
+    import neurobench.metrics.workload as wl
+    cls = getattr(wl, metric)
+
+    def boom(self, *a, **k):
+        raise MemoryError("injected")
+    monkeypatch.setattr(cls, "__call__", boom)
+    cfg, w, x = _hand_made()
+    with pytest.raises(RuntimeError, match=f"NeuroBench metrics failed: {metric}: MemoryError: injected"):
+        neurobench_metrics(cfg, w, x)
+
+
+def test_run_with_a_failing_neurobench_metric_prints_one_line_and_the_chip_column(monkeypatch, capsys):
+    import neurobench.metrics.workload as wl
+
+    def boom(self, *a, **k):
+        raise MemoryError("injected")
+    monkeypatch.setattr(wl.SynapticOperations, "__call__", boom)
+    assert main(["run", "--sizes", "16,8,4", "--lanes", "4", "--batch", "2", "--steps", "5"]) == 0
+    cap = capsys.readouterr()
+    assert "Traceback" not in cap.err and cap.err.count("NeuroBench metrics failed") == 1
+    assert "activation sparsity" in cap.out
 def test_pooled_chips_show_neurobench_macs_apart():
     """Behind a sum pool NeuroBench sees counts and counts MACs, not ACs: the table shows them apart (issue #22)."""
     from sim.metrics import metrics_table
