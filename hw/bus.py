@@ -165,7 +165,6 @@ def membranes_from_words(cfg: ChipConfig, words: Sequence[int]) -> list[np.ndarr
 
 def write_hex_image(path, words: Sequence[int], bits: int) -> None:
     """A ``$readmemh`` image: one hexadecimal word per line."""
+    from hw.files import write_text
     digits = -(-bits // 4)
-    with open(path, "w") as f:
-        for w in words:
-            f.write(f"{w:0{digits}x}\n")
+    write_text(path, "".join(f"{w:0{digits}x}\n" for w in words))

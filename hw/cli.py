@@ -359,22 +359,62 @@ def register(sub) -> None:
 
 @contextlib.contextmanager
 def writing(path, flag: str = "--out"):
-    """Writes to ``path`` inside the block that fail (a full disk, a directory where a file should go, a
-    folder removed meanwhile) end as a one-line ConfigError naming ``flag`` — not a traceback."""
+    """Writes to ``path`` inside the block that fail end as one line naming ``flag`` and the path — not a
+    traceback. The one rule for the exit code: a path the user can correct (a directory where a file should go,
+    no permission, a folder removed meanwhile) is a ConfigError, exit 2; the machine's problem (a full disk, a
+    quota, an I/O error: :data:`hw.files.MACHINE_ERRNOS`) is a :class:`hw.files.WriteFailed`, exit 1. Library
+    messages over several lines (HDF5's) are collapsed into one."""
+    from hw.files import MACHINE_ERRNOS, WriteFailed
     try:
         yield
     except OSError as e:
-        where = f" ({e.filename})" if getattr(e, "filename", None) else ""
-        raise ConfigError(f"{flag} {path}: writing failed: {e.strerror or type(e).__name__}{where}") from e
+        reason = " ".join(str(e.strerror or e or type(e).__name__).split())
+        errno_ = e.errno
+        if errno_ is None and "No space left on device" in reason:      # h5py's errors carry errno in text only
+            import errno as errno_mod
+            errno_ = errno_mod.ENOSPC
+        if errno_ is not None and errno_ in MACHINE_ERRNOS:
+            reason = os.strerror(errno_) if len(reason) > 120 else reason
+        where = f" ({e.filename})" if getattr(e, "filename", None) and str(e.filename) != str(path) else ""
+        line = f"{flag} {path}: writing failed: {reason}{where}"
+        if errno_ in MACHINE_ERRNOS:
+            raise WriteFailed(f"{line}; free some space (or fix the device) and run the command again") from e
+        raise ConfigError(line) from e
+
+
+#: folders :func:`check_writable` made in this process, outermost first; :func:`remove_made_dirs` undoes them
+MADE_DIRS: list[Path] = []
+
+
+def remove_made_dirs() -> None:
+    """Remove the folders this process's output checks made, deepest first, where they are still empty: a
+    command refused or failed after its check leaves no empty output folder. Never a folder that existed
+    before the command, never one with anything in it."""
+    while MADE_DIRS:
+        d = MADE_DIRS.pop()
+        try:
+            d.rmdir()
+        except OSError:
+            pass
+
+
+def _dangling(a: Path) -> str | None:
+    """The target of ``a`` if it is a symbolic link to nothing, else None."""
+    if a.is_symlink() and not a.exists():
+        return os.readlink(a)
+    return None
 
 
 def check_writable(path: str | Path, flag: str = "--out", is_dir: bool = True,
-                   suffixes: tuple[str, ...] | None = None) -> Path:
+                   suffixes: tuple[str, ...] | None = None, files: tuple[str | Path, ...] = ()) -> Path:
     """The one check of an output path, run before any long work so nothing is lost at the end: ``path``
     (a directory, or with ``is_dir=False`` a file, whose suffix must then be one of ``suffixes`` if given)
     exists or can be made, is of the right kind, and its directory takes files (a probe file is written
     and removed: this catches read-only mounts, ``/proc``, ``/sys`` and full permissions alike, even for
-    root). Every refusal is a ConfigError naming ``flag``. Directories are created."""
+    root). ``files``: the other files the command will write for this option (``train --out RUN`` writes
+    RUN.json, RUN.npz, RUN.png): each must be free to be a file too. A symbolic link to nothing is refused
+    (writing through it would make its target's folders wherever it points). Every refusal is a ConfigError
+    naming ``flag``. Directories are created; those made are recorded for :func:`remove_made_dirs`."""
     text = str(path)
     if not text.strip() or "\0" in text:
         raise ConfigError(f"{flag} {text!r}: not a usable path")
@@ -383,16 +423,28 @@ def check_writable(path: str | Path, flag: str = "--out", is_dir: bool = True,
         raise ConfigError(f"{flag} {path}: expected a file ending in {' / '.join(suffixes)}")
     d = p if is_dir else p.parent
     try:
-        if not is_dir and p.is_dir():
-            raise ConfigError(f"{flag} {path}: is a directory, expected a file name")
-        if not is_dir and p.exists() and not p.is_file():
-            raise ConfigError(f"{flag} {path}: exists and is not a regular file")
+        for a in (p, *p.parents):
+            t = _dangling(a)
+            if t is not None:
+                what = f"{flag} {path} is" if a == p else f"{flag} {path}: {a} is"
+                raise ConfigError(f"{what} a symbolic link to {t}, which does not exist")
+            if a.exists():
+                break
+        for f in (p, *map(Path, files)) if not is_dir else ():
+            if f.is_dir():
+                raise ConfigError(f"{flag} {path}: " + ("is a directory, expected a file name" if f == p else
+                                                        f"{f} is a directory; the command writes a file there"))
+            if f.exists() and not f.is_file():
+                raise ConfigError(f"{flag} {path}: " + ("exists and is not a regular file" if f == p else
+                                                        f"{f} exists and is not a regular file"))
         for a in (d, *d.parents):           # the nearest existing ancestor must be a directory
-            if a.exists() or a.is_symlink():
+            if a.exists():
                 if not a.is_dir():
                     raise ConfigError(f"{flag} {path}: cannot write there ({a} is a file, not a directory)")
                 break
+        made = [a for a in (d, *d.parents) if not a.exists()][::-1]
         d.mkdir(parents=True, exist_ok=True)
+        MADE_DIRS.extend(made)
         probe = d / f".spikeloop-write-test.{os.getpid()}"
         probe.write_bytes(b"")
         probe.unlink()

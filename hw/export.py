@@ -83,15 +83,16 @@ def export_design(cfg: ChipConfig, out: Path, weights: Sequence[np.ndarray] | No
     bus = BusMap(cfg)
     paths = {"verilog": out / f"{TOPLEVEL}.v", "config": out / "config.json", "ports": out / "ports.md",
              "threshold_offsets": out / "threshold_offsets.hex"}
-    paths["verilog"].write_text(verilog_text(cfg, weights, threshold_offsets))
+    from hw.files import write_atomic, write_text
+    write_text(paths["verilog"], verilog_text(cfg, weights, threshold_offsets))
     if weights is not None:
         paths["weights"] = out / "weights.hex"
         write_hex_image(paths["weights"], weight_words(cfg, weights), cfg.lanes * cfg.weight_bits)
-        np.savez(out / "weights.npz", **{f"w{l}": w for l, w in enumerate(weights)})
+        write_atomic(out / "weights.npz", lambda p: np.savez(p, **{f"w{l}": w for l, w in enumerate(weights)}))
     write_hex_image(paths["threshold_offsets"], offset_words(cfg, threshold_offsets),
                     cfg.lanes * cfg.threshold_offset_bits)
-    paths["config"].write_text(json.dumps(cfg.to_dict(), indent=2))
-    paths["ports"].write_text(port_map(cfg, bus))
+    write_text(paths["config"], json.dumps(cfg.to_dict(), indent=2))
+    write_text(paths["ports"], port_map(cfg, bus))
     return paths
 
 

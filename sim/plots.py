@@ -26,7 +26,8 @@ def raster(result: ChipResult, path: str | Path, sample: int = 0, title: str = "
     axes[-1, 0].set_xlabel("time step")
     axes[0, 0].set_title(title or f"spikes of sample {sample}, {int(result.cycles[sample])} cycles")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    from hw.files import write_atomic
+    write_atomic(path, lambda p: fig.savefig(p, dpi=120))
     plt.close(fig)
     return Path(path)
 
@@ -47,6 +48,7 @@ def training_curves(history: list[dict], path: str | Path, title: str = "") -> P
     axes[-1, 0].set_xlabel(xkey)
     axes[0, 0].set_title(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    from hw.files import write_atomic
+    write_atomic(path, lambda p: fig.savefig(p, dpi=120))
     plt.close(fig)
     return Path(path)

@@ -64,7 +64,7 @@ def cmd_train(a: argparse.Namespace) -> int:
                      surrogate_scale=a.surrogate_scale, quantiser=a.quantiser, params=params, faults=faults,
                      backend=a.backend, seed=a.seed, threads=a.threads, bias_input=a.bias_input)
     if a.out:
-        check_writable(a.out, "--out", is_dir=False)
+        check_writable(a.out, "--out", is_dir=False, files=training_files(a.out))
     split = load_split(tc)
     overrides = chip_overrides(a)
     # the chip: the file's [chip] table, or its top-level fields; a file of other sections only (a study's
@@ -92,9 +92,14 @@ def cmd_train(a: argparse.Namespace) -> int:
         from sim.plots import training_curves
         with writing(a.out, "--out"):
             r.save(Path(a.out))
-            png = training_curves(r.history, Path(a.out).with_suffix(".png"), f"{r.method} on {tc.dataset}")
+            png = training_curves(r.history, training_files(a.out)[2], f"{r.method} on {tc.dataset}")
         print(f"saved {a.out}.json / {a.out}.npz / {png}")
     return 0
+
+
+def training_files(out: str) -> tuple[Path, ...]:
+    """The files ``train --out RUN`` writes: RUN.json and RUN.npz (:meth:`TrainResult.save`), RUN.png."""
+    return tuple(Path(out).with_suffix(s) for s in (".json", ".npz", ".png"))
 
 
 def cmd_import(a: argparse.Namespace) -> int:
@@ -104,7 +109,8 @@ def cmd_import(a: argparse.Namespace) -> int:
     cfg, weights, offsets, rep = import_nir(a.model, base=base, dt=a.dt, drop_biases=a.drop_biases,
                                             drop_synapses=a.drop_synapses, check_samples=a.check_samples,
                                             sizes=a.layer_sizes)
-    paths = write_import(a.out, cfg, weights, offsets, rep)
+    with writing(a.out, "--out"):
+        paths = write_import(a.out, cfg, weights, offsets, rep)
     print(rep.text())
     for kind, p in paths.items():
         print(f"{kind:8s} {p}")
@@ -117,7 +123,8 @@ def cmd_export(a: argparse.Namespace) -> int:
     if Path(a.out).is_dir():
         raise ConfigError(f"--out {a.out}: is a directory; give the NIR file to write, e.g. {Path(a.out) / 'model.nir'}")
     check_writable(a.out, "--out", is_dir=False)
-    path = export_nir(a.out, cfg, weights, offsets)
+    with writing(a.out, "--out"):
+        path = export_nir(a.out, cfg, weights, offsets)
     print(f"chip from {source}: beta={[round(b, 4) for b in cfg.beta_effective]} threshold={list(cfg.threshold)} "
           f"reset={cfg.reset} offsets {offsets_text(offsets)}")
     print(f"NIR {path}: {cfg.layer_sizes}, chip units (weights and thresholds in membrane LSBs), dt 1e-4 s")

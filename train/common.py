@@ -153,10 +153,14 @@ class TrainResult:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         d = asdict(self)
-        np.savez(path.with_suffix(".npz"), **{f"w{l}": np.asarray(w) for l, w in enumerate(self.chip_weights)},
-                 **{f"f{l}": np.asarray(w) for l, w in enumerate(self.float_weights)})
+        from hw.files import write_atomic, write_text
         d.pop("chip_weights"), d.pop("float_weights")
-        path.with_suffix(".json").write_text(json.dumps(d, indent=1, default=float))
+
+        def write(p):                   # both written before either is replaced: no run half saved on a full disk
+            np.savez(p, **{f"w{l}": np.asarray(w) for l, w in enumerate(self.chip_weights)},
+                     **{f"f{l}": np.asarray(w) for l, w in enumerate(self.float_weights)})
+            write_text(path.with_suffix(".json"), json.dumps(d, indent=1, default=float))
+        write_atomic(path.with_suffix(".npz"), write)
 
     @classmethod
     def load(cls, path: str | Path) -> "TrainResult":

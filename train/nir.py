@@ -30,6 +30,7 @@ from typing import Sequence
 import numpy as np
 
 from hw.config import ChipConfig, ConfigError
+from hw.files import umask, write_atomic
 from train.quant import layer_scale
 
 #: snnTorch's fixed NIR time step (``snntorch.export_nir`` / ``import_nir``)
@@ -799,30 +800,6 @@ def export_notes(cfg: ChipConfig, offsets=None) -> list[str]:
         notes.append("per-neuron thresholds (offsets): valid NIR, but snnTorch's import_from_nir needs one "
                      "threshold per layer")
     return notes
-
-
-def umask() -> int:
-    """The process's file-mode creation mask (read by setting it and setting it back)."""
-    m = os.umask(0o022)
-    os.umask(m)
-    return m
-
-
-def write_atomic(path: str | Path, write) -> Path:
-    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it into place with the mode
-    a plain ``open()`` would have given it (``0o666 & ~umask``; ``mkstemp`` makes it 0600)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.chmod(tmp, 0o666 & ~umask())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
 
 
 def export_nir(path: str | Path, cfg: ChipConfig, weights, offsets=None, dt: float = SNNTORCH_DT) -> Path:

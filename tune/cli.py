@@ -34,8 +34,11 @@ def _no_feasible_line(study) -> str | None:
 
 def cmd_study_run(a: argparse.Namespace) -> int:
     """`spikeloop study run`: run (or resume) the study, print its Pareto trials, write the report."""
+    from hw.cli import check_writable, writing
     from tune.report import pareto_trials, write_report
     from tune.study import missing_trials, run_study
+    if a.out:
+        check_writable(a.out, "--out")          # as given: resolving it would follow a symbolic link to nothing
     sc = _study_config(a)
     study = run_study(sc, jobs=a.jobs, new=a.new)
     if sc.recheck_seeds and sc.objective == "multi" and not missing_trials(study, sc.n_trials):
@@ -58,7 +61,8 @@ def cmd_study_run(a: argparse.Namespace) -> int:
     if line:
         print(line, file=sys.stderr)
     if done:
-        paths = write_report(study, sc.out / "report")
+        with writing(sc.out / "report", "--out" if a.out else "[study] out"):
+            paths = write_report(study, sc.out / "report")
         print(f"report: {paths['markdown']}")
     short = missing_trials(study, sc.n_trials)
     if short:
@@ -70,7 +74,7 @@ def cmd_study_run(a: argparse.Namespace) -> int:
 
 def cmd_study_report(a: argparse.Namespace) -> int:
     """`spikeloop study report`: write the report of an existing study."""
-    from hw.cli import check_writable
+    from hw.cli import check_writable, writing
     from tune.report import write_report
     from tune.study import existing_study
     sc = _study_config(a)
@@ -79,20 +83,24 @@ def cmd_study_report(a: argparse.Namespace) -> int:
     line = _no_feasible_line(study)
     if line:
         print(line, file=sys.stderr)
-    for kind, p in write_report(study, out).items():
+    with writing(out, "--report-dir"):
+        paths = write_report(study, out)
+    for kind, p in paths.items():
         print(f"{kind:15s} {p}")
     return 0
 
 
 def cmd_study_export(a: argparse.Namespace) -> int:
     """`spikeloop study export N`: trial N's weights, config, Verilog (and NIR with --nir)."""
-    from hw.cli import check_writable
+    from hw.cli import check_writable, writing
     from tune.report import export_trial
     from tune.study import existing_study
     sc = _study_config(a)
     study = existing_study(sc)
     out = check_writable(a.dest or sc.out / f"export_{a.trial}", "--dest")
-    for kind, p in export_trial(study, a.trial, out, nir=a.nir).items():
+    with writing(out, "--dest"):
+        paths = export_trial(study, a.trial, out, nir=a.nir)
+    for kind, p in paths.items():
         print(f"{kind:18s} {p}")
     return 0
 
@@ -297,12 +305,15 @@ def main(argv: list[str] | None = None) -> int:
         import optuna
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    from hw.cli import MADE_DIRS, remove_made_dirs
     from train.common import one_line_warnings
     from tune.errors import explain
     one_line_warnings()
+    MADE_DIRS.clear()
     try:
         return a.func(a)
     except BaseException as e:            # the one place an exception becomes the line a user sees
+        remove_made_dirs()                # a refused or failed command leaves no empty output folder it made
         known = explain(e, getattr(a, "storage_url", None))
         if known is None:
             raise

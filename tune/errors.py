@@ -8,10 +8,10 @@ that completed work is kept. Anything else is a bug and keeps its traceback.
 """
 from __future__ import annotations
 
-import errno
 import os
 
 from hw.config import ConfigError
+from hw.files import MACHINE_ERRNOS
 
 
 class StudyStopped(Exception):
@@ -51,6 +51,9 @@ def explain(e: BaseException, storage: str | None = None) -> tuple[int, str] | N
         return 2, f"spikeloop: error: {e}"
     if isinstance(e, TrainingDiverged):
         return 1, f"spikeloop: training diverged: {e}"
+    from hw.files import WriteFailed
+    if isinstance(e, WriteFailed):              # hw.cli.writing: a full disk while writing an output
+        return 1, f"spikeloop: error: {e}"
     if isinstance(e, StudyStopped):
         return 1, f"spikeloop: study stopped: {e}"
     if isinstance(e, KeyboardInterrupt):
@@ -64,7 +67,7 @@ def explain(e: BaseException, storage: str | None = None) -> tuple[int, str] | N
         storage_errors = ()
     if storage_errors and isinstance(e, storage_errors):
         return 1, f"spikeloop: error: {storage_problem(storage or 'the study database', e)}"
-    if isinstance(e, OSError) and (e.filename is not None or e.errno in (errno.ENOSPC, errno.EDQUOT)):
+    if isinstance(e, OSError) and (e.filename is not None or e.errno in MACHINE_ERRNOS):
         where = (f"{e.filename}" + (f" -> {e.filename2}" if e.filename2 else "")) if e.filename else "writing a file"
         reason = e.strerror or (os.strerror(e.errno) if e.errno else first_line(e))
         return 1, f"spikeloop: error: {where}: {reason}; completed work is kept"

@@ -11,6 +11,7 @@ import optuna
 from optuna.trial import TrialState
 
 from hw.config import ChipConfig, ConfigError
+from hw.files import write_atomic, write_text
 from tune.objective import feasible
 
 COLUMNS = ("trial", "method", "surrogate", "surrogate_scale_factor", "beta", "theta", "val_accuracy",
@@ -67,9 +68,20 @@ def _save(fig, ax, path: Path, xlabel: str, title: str) -> Path:
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    try:
+        write_atomic(path, lambda p: fig.savefig(p, dpi=120))
+    finally:
+        plt.close(fig)
     return path
+
+
+def _write_csv(path: Path, rows: list[dict]) -> None:
+    def write(p):
+        with open(p, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=COLUMNS)
+            w.writeheader()
+            w.writerows(rows)
+    write_atomic(path, write)
 
 
 def _pm(v: tuple, fmt: str = ".3f") -> str:
@@ -158,14 +170,8 @@ def _write_report(study: optuna.Study, out: Path) -> dict[str, Path]:
     pareto = {t.number for t in pareto_trials(study)}
     prow = [r for r in rows if r["trial"] in pareto]
     paths["csv"] = out / "pareto.csv"
-    with open(paths["csv"], "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=COLUMNS)
-        w.writeheader()
-        w.writerows(prow)
-    with open(out / "trials.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=COLUMNS)
-        w.writeheader()
-        w.writerows(rows)
+    _write_csv(paths["csv"], prow)
+    _write_csv(out / "trials.csv", rows)
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     lines += ["| " + " | ".join(_fmt(r[c]) for c in COLUMNS) + " |" for r in sorted(prow, key=lambda r: -r["val_accuracy"] if r["val_accuracy"] is not None else 0)]
     which = ("Pareto trials among the feasible:" if multi else "the best feasible trial:") if ok else \
@@ -234,12 +240,14 @@ def _write_report(study: optuna.Study, out: Path) -> dict[str, Path]:
             ax.set_xlabel("importance for accuracy (fANOVA)")
             fig.tight_layout()
             paths["importance_png"] = out / "importances.png"
-            fig.savefig(paths["importance_png"], dpi=120)
-            plt.close(fig)
+            try:
+                write_atomic(paths["importance_png"], lambda p: fig.savefig(p, dpi=120))
+            finally:
+                plt.close(fig)
         except (RuntimeError, ValueError) as e:
             md += ["", f"(parameter importances unavailable: {e})"]
     paths["markdown"] = out / "report.md"
-    paths["markdown"].write_text("\n".join(md) + "\n")
+    write_text(paths["markdown"], "\n".join(md) + "\n")
     return paths
 
 
@@ -271,6 +279,6 @@ def export_trial(study: optuna.Study, number: int, out: Path, nir: bool = False)
     if nir:
         from train.nir import export_nir
         paths["nir"] = export_nir(Path(out) / "model.nir", cfg, r.chip_weights)
-    (Path(out) / "trial.json").write_text(json.dumps({"trial": number, "params": t.params, "values": t.values,
+    write_text(Path(out) / "trial.json", json.dumps({"trial": number, "params": t.params, "values": t.values,
                                                        "user_attrs": t.user_attrs}, indent=1))
     return paths
