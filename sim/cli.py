@@ -71,8 +71,9 @@ def _model_inputs(a: argparse.Namespace, cfg):
 def _ignored_flags(a: argparse.Namespace, programme: bool, inputs: str | None) -> None:
     """Refuse flags this run would not use (a flag silently dropped is a wrong run); ``inputs`` names where
     the input spikes come from (None: random spikes)."""
-    if a.port is not None and a.backend != "board":
-        raise ConfigError(f"--port: the serial port of a board; give --backend board (not {a.backend})")
+    for flag, v in (("--port", a.port), ("--baud", a.baud)):
+        if v is not None and a.backend != "board":
+            raise ConfigError(f"{flag}: the serial link of a board; give --backend board (not {a.backend})")
     if a.limit is not None and a.spikes:
         raise ConfigError("--limit: applies to a dataset's test split; --spikes runs every sample in its file")
     if a.steps is not None and a.spikes:
@@ -107,7 +108,7 @@ def cmd_run(a: argparse.Namespace) -> int:
     if a.raster:
         from sim.plots import FIGURE_SUFFIXES
         check_writable(a.raster, "--raster", is_dir=False, suffixes=FIGURE_SUFFIXES)
-    kwargs = {"port": a.port, "baud": a.baud} if a.backend == "board" else {}
+    kwargs = {"port": a.port, "baud": a.baud or 115200} if a.backend == "board" else {}
     if a.vcd:
         if a.backend not in VCD_BACKENDS:
             raise ConfigError(f"--vcd: backend {a.backend} has no waveforms; use --backend "
@@ -200,7 +201,8 @@ def register(sub) -> None:
     p.add_argument("--limit", type=number(int, 1), help="score only the first LIMIT test samples")
     p.add_argument("--backend", default="fast", choices=BACKENDS)
     p.add_argument("--port", help="serial port of the board (backend board)")
-    p.add_argument("--baud", type=number(int, 300, 12_000_000), default=115200)
+    p.add_argument("--baud", type=number(int, 300, 12_000_000),
+                   help="UART rate of the board (backend board; 300..12000000, default 115200)")
     p.add_argument("--batch", type=number(int, 1, 1_000_000),
                    help="random input samples (1..1000000; default 4); not with --spikes or a dataset")
     p.add_argument("--steps", type=number(int, 1, 100_000), help="time steps (1..100000; default 20, or the "

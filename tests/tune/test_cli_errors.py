@@ -52,6 +52,7 @@ def studies_in(db: Path) -> list[str]:
     (["--backend", "board"], ["port"]),
     # issue #19: flags the run would not use are refused, not dropped
     (["--port", "/dev/ttyUSB0"], ["--port", "--backend board"]),
+    (["--baud", "9600"], ["--baud", "--backend board"]),
     (["--limit", "3"], ["--limit", "random input spikes"]),
     (["--dataset", "breast_cancer", "--batch", "3"], ["--batch", "--dataset sets the samples", "--limit"]),
     (["--spikes", "s.npz", "--batch", "3"], ["--batch", "--spikes sets the samples"]),
@@ -68,6 +69,12 @@ def test_run_batch_with_a_spikes_file_is_refused_after_reading_a_real_one(tmp_pa
     fails_cleanly(spikeloop("run", "--sizes", "8,4", "--spikes", tmp_path / "s.npz", "--batch", "5"), "--batch")
     r = spikeloop("run", "--sizes", "8,4", "--spikes", tmp_path / "s.npz", "--no-neurobench")
     assert r.returncode == 0 and "2 samples x 3 steps" in r.stdout, r.stderr[-2000:]
+
+
+def test_synth_jobs_without_a_seed_sweep_is_refused_before_building(tmp_path):
+    r = spikeloop("synth", "--sizes", "8,4", "--jobs", "2", "--out", tmp_path / "s")
+    fails_cleanly(r, "--jobs", "--seeds")
+    assert not (tmp_path / "s").exists()
 
 
 # -- unrecognised options name the subcommand's help (issue #19) ------------------------------------------
@@ -206,6 +213,9 @@ def test_study_input_size_mismatch_and_bad_out_are_refused_before_the_study_exis
     wrong.write_text(study_toml().read_text().replace("layer_sizes = [30, 8, 2]", "layer_sizes = [20, 8, 2]"))
     fails_cleanly(spikeloop("study", "run", "--config", wrong, "--storage", f"sqlite:///{db}"),
                   "layer_sizes[0]=20", "30 input neurons")
+    wrong.write_text(study_toml().read_text().replace("layer_sizes = [30, 8, 2]", "layer_sizes = [30, 8, 3]"))
+    fails_cleanly(spikeloop("study", "run", "--config", wrong, "--storage", f"sqlite:///{db}"),   # issue #19
+                  "layer_sizes[-1]=3", "allowed value is 2")
     blocker = tmp_path / "file"
     blocker.write_text("x")
     fails_cleanly(spikeloop("study", "run", "--config", study_toml(), "--storage", f"sqlite:///{db}",
