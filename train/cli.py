@@ -79,7 +79,9 @@ def cmd_train(a: argparse.Namespace) -> int:
         # the dataset's default chip, as a study's does
         given = isinstance(fields, dict) and bool({"layer_sizes", "layers"} & set(fields))
         base = None if given else tc.chip_for(split.n_features, split.n_classes)
-        tc = tc.replace(chip=load_chip(chip_file, overrides, base=base))
+        # a file's chip thresholds are not used either (the quantiser sets them from theta): a placeholder, so
+        # that a file's per-layer thresholds do not have to follow a --sizes with another layer count
+        tc = tc.replace(chip=load_chip(chip_file, overrides | {"threshold": 1}, base=base))
     cfg = tc.chip_for(split.n_features, split.n_classes)
     print(f"chip {cfg.layer_sizes} lanes={cfg.lanes} w{cfg.weight_bits}/m{cfg.membrane_bits} "
           f"beta={[round(b, 4) for b in cfg.beta_effective]} reset={cfg.reset}; {tc.method} {dict(tc.params)}"
