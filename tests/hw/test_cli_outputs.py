@@ -176,12 +176,12 @@ layers = [{kind = "conv", channels = 2, kernel = 3, padding = 1}, {kind = "pool"
     toml.write_text('[study]\nname = "x"\n[data]\ndataset = "digits"\nsteps = 2\ntrain_size = 50\n')
     code, out, err = cli(capsys, "train", "--config", toml, "--iters", "10")
     assert code == 0, err[-2000:]
-    assert "chip (64, 64, 10)" in out and "mh on digits" in out
+    assert "chip (65, 64, 10)" in out and "mh on digits" in out        # 64 pixels + mh's bias input
     # ... also with a [chip] table that gives only widths and lanes (the network: the dataset's default)
     toml.write_text('[data]\ndataset = "digits"\nsteps = 2\ntrain_size = 50\n[chip]\nlanes = 4\nweight_bits = 6\n')
     code, out, err = cli(capsys, "train", "--config", toml, "--iters", "10")
     assert code == 0, err[-2000:]
-    assert "chip (64, 64, 10) lanes=4 w6/m16" in out
+    assert "chip (65, 64, 10) lanes=4 w6/m16" in out
 
 
 # -- local dataset files that are not what they should be --------------------------------------------------
