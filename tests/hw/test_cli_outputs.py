@@ -110,6 +110,7 @@ def cli(capsys, *args):
 
 
 def test_train_sizes_may_change_the_number_of_layers(tmp_path, capsys):
+    # (MH's default bias input would add a 31st input neuron: this test is about the layer count)
     code, out, err = cli(capsys, "train", "--sizes", "30,16,8,2", "--method", "mh", "--iters", "10",
                          "--train-size", "40", "--bias-input", "off")
     assert code == 0, err[-2000:]
