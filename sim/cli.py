@@ -68,21 +68,47 @@ def _model_inputs(a: argparse.Namespace, cfg):
     return None, None, ""
 
 
+def _ignored_flags(a: argparse.Namespace, programme: bool, inputs: str | None) -> None:
+    """Refuse flags this run would not use (a flag silently dropped is a wrong run); ``inputs`` names where
+    the input spikes come from (None: random spikes)."""
+    for flag, v in (("--port", a.port), ("--baud", a.baud)):
+        if v is not None and a.backend != "board":
+            raise ConfigError(f"{flag}: the serial link of a board; give --backend board (not {a.backend})")
+    if a.limit is not None and a.spikes:
+        raise ConfigError("--limit: applies to a dataset's test split; --spikes runs every sample in its file")
+    if a.steps is not None and a.spikes:
+        raise ConfigError("--steps: the --spikes file sets the time steps (its array is batch x steps x inputs)")
+    if a.batch is not None and inputs:
+        raise ConfigError(f"--batch: {inputs} sets the samples; "
+                          f"{'cut the file' if a.spikes else 'give --limit'} to run fewer")
+    if a.density is not None and programme and inputs:
+        raise ConfigError(f"--density: draws random weights and input spikes; this run has its weights and "
+                          f"{inputs} for inputs")
+
+
 def cmd_run(a: argparse.Namespace) -> int:
     from sim.chip import check_memory, make_chip
     from sim.sample import random_spikes, random_weights
     programme = bool(a.model or a.weights)
+    _ignored_flags(a, programme, "--spikes" if a.spikes else "--dataset" if a.dataset else None)
     cfg, weights, offsets, source = load_model_arguments(a, need_weights=False)
     a.steps_given = a.steps
     a.steps = a.steps or 20
     x, y, where = _model_inputs(a, cfg)
+    if x is None and a.limit is not None:
+        raise ConfigError("--limit: applies to a dataset's test split; this run has random input spikes "
+                          "(give --dataset, or --model of a training run)")
     if x is not None:
+        if not (a.spikes or a.dataset):                 # a training run's own test split
+            _ignored_flags(a, programme, f"the training run's test split ({where})")
         a.batch, a.steps = x.shape[0], x.shape[1]
+    a.batch = a.batch or 4
+    a.density = 0.1 if a.density is None else a.density
     check_memory(cfg, a.batch, a.steps)                 # refuse before the weights are even drawn
     if a.raster:
         from sim.plots import FIGURE_SUFFIXES
         check_writable(a.raster, "--raster", is_dir=False, suffixes=FIGURE_SUFFIXES)
-    kwargs = {"port": a.port, "baud": a.baud} if a.backend == "board" else {}
+    kwargs = {"port": a.port, "baud": a.baud or 115200} if a.backend == "board" else {}
     if a.vcd:
         if a.backend not in VCD_BACKENDS:
             raise ConfigError(f"--vcd: backend {a.backend} has no waveforms; use --backend "
@@ -175,12 +201,15 @@ def register(sub) -> None:
     p.add_argument("--limit", type=number(int, 1), help="score only the first LIMIT test samples")
     p.add_argument("--backend", default="fast", choices=BACKENDS)
     p.add_argument("--port", help="serial port of the board (backend board)")
-    p.add_argument("--baud", type=number(int, 300, 12_000_000), default=115200)
-    p.add_argument("--batch", type=number(int, 1, 1_000_000), default=4, help="samples (1..1000000)")
+    p.add_argument("--baud", type=number(int, 300, 12_000_000),
+                   help="UART rate of the board (backend board; 300..12000000, default 115200)")
+    p.add_argument("--batch", type=number(int, 1, 1_000_000),
+                   help="random input samples (1..1000000; default 4); not with --spikes or a dataset")
     p.add_argument("--steps", type=number(int, 1, 100_000), help="time steps (1..100000; default 20, or the "
                                                                     "training run's)")
-    p.add_argument("--density", type=number(float, 0, 1), default=0.1,
-                   help="input spike probability per neuron and step (0..1)")
+    p.add_argument("--density", type=number(float, 0, 1),
+                   help="probability of a random input spike per neuron and step, and of a non-zero random "
+                        "weight (0..1; default 0.1); not when the run has both weights and inputs")
     p.add_argument("--seed", type=number(int, 0, 2**32 - 1), default=0)
     p.add_argument("--clock-mhz", dest="clock_mhz", type=number(float, 0, 10_000, open_low=True), default=100.0,
                    help="clock for the latency figures, MHz (> 0)")

@@ -37,6 +37,9 @@ def cmd_train(a: argparse.Namespace) -> int:
     from train.config import DATA_FIELDS, TrainConfig, data_table
     from train.run import load_split, run_training
     from sim.faults import Faults
+    if a.threshold is not None:         # the quantiser sets every layer's chip threshold from theta
+        raise ConfigError("--threshold: training sets the chip threshold (membrane LSBs) from the software "
+                          "threshold when it quantises the weights; give --theta (software units) instead")
     params = {}
     for name, (_, methods) in _method_params().items():
         v = getattr(a, name)
@@ -76,7 +79,9 @@ def cmd_train(a: argparse.Namespace) -> int:
         # the dataset's default chip, as a study's does
         given = isinstance(fields, dict) and bool({"layer_sizes", "layers"} & set(fields))
         base = None if given else tc.chip_for(split.n_features, split.n_classes)
-        tc = tc.replace(chip=load_chip(chip_file, overrides, base=base))
+        # a file's chip thresholds are not used either (the quantiser sets them from theta): a placeholder, so
+        # that a file's per-layer thresholds do not have to follow a --sizes with another layer count
+        tc = tc.replace(chip=load_chip(chip_file, overrides | {"threshold": 1}, base=base))
     cfg = tc.chip_for(split.n_features, split.n_classes)
     print(f"chip {cfg.layer_sizes} lanes={cfg.lanes} w{cfg.weight_bits}/m{cfg.membrane_bits} "
           f"beta={[round(b, 4) for b in cfg.beta_effective]} reset={cfg.reset}; {tc.method} {dict(tc.params)}"
@@ -102,10 +107,25 @@ def training_files(out: str) -> tuple[Path, ...]:
     return tuple(Path(out).with_suffix(s) for s in (".json", ".npz", ".png"))
 
 
+#: chip flags ``import`` cannot apply: the graph sets them (``--sizes`` is checked against the graph instead)
+GRAPH_FLAGS = {"beta": "the graph sets beta (from tau and dt)", "threshold": "the graph sets the thresholds",
+               "reset": "the graph's neuron type sets the reset"}
+
+
 def cmd_import(a: argparse.Namespace) -> int:
     from train.nir import import_nir, write_import
+    for k, why in GRAPH_FLAGS.items():
+        if getattr(a, k) is not None:
+            raise ConfigError(f"--{k}: {why}; import takes it from the NIR file (change the graph, or change the "
+                              f"imported config.json afterwards)")
     base = load_chip(a.config, chip_overrides(a))
-    check_writable(Path(a.out).parent, "--out")
+    out = Path(a.out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {a.out}: is a file, not a directory")
+    try:
+        check_writable(out.parent, "--out")
+    except ConfigError as e:            # name the path given, not its parent
+        raise ConfigError(str(e).replace(f"--out {out.parent}:", f"--out {a.out}:", 1)) from None
     cfg, weights, offsets, rep = import_nir(a.model, base=base, dt=a.dt, drop_biases=a.drop_biases,
                                             drop_synapses=a.drop_synapses, check_samples=a.check_samples,
                                             sizes=a.layer_sizes)
@@ -117,12 +137,16 @@ def cmd_import(a: argparse.Namespace) -> int:
     return 0
 
 
+#: file suffixes ``export --out`` writes (NIR files are HDF5)
+NIR_SUFFIXES = (".nir", ".h5")
+
+
 def cmd_export(a: argparse.Namespace) -> int:
     from train.nir import export_nir, export_notes
     cfg, weights, offsets, source = load_model_arguments(a)
     if Path(a.out).is_dir():
         raise ConfigError(f"--out {a.out}: is a directory; give the NIR file to write, e.g. {Path(a.out) / 'model.nir'}")
-    check_writable(a.out, "--out", is_dir=False)
+    check_writable(a.out, "--out", is_dir=False, suffixes=NIR_SUFFIXES)
     with writing(a.out, "--out"):
         path = export_nir(a.out, cfg, weights, offsets)
     print(f"chip from {source}: beta={[round(b, 4) for b in cfg.beta_effective]} threshold={list(cfg.threshold)} "

@@ -60,9 +60,12 @@ def check_fit(cfg: ChipConfig, data: Encoded) -> None:
         extra = f" ({data.x_train.shape[2] - 1} features + the bias input)" if getattr(data, "bias", False) else ""
         raise ConfigError(f"layer_sizes[0]={cfg.layer_sizes[0]} but the data has {data.x_train.shape[2]} input "
                           f"neurons{extra}: they must match")
-    if cfg.layer_sizes[-1] < data.n_classes:
-        raise ConfigError(f"layer_sizes[-1]={cfg.layer_sizes[-1]}: need at least one output per class "
-                          f"({data.n_classes})")
+    if cfg.layer_sizes[-1] != data.n_classes:    # the decoder: class = the output neuron with most spikes
+        few = cfg.layer_sizes[-1] < data.n_classes
+        raise ConfigError(f"layer_sizes[-1]={cfg.layer_sizes[-1]}: allowed value is {data.n_classes}, one output "
+                          f"per class of the {data.name or 'data'} ({data.n_classes} classes): "
+                          + ("need at least one output per class" if few else
+                             "output neuron i is class i, so the extra outputs answer classes that do not exist"))
     if len(data.x_train) == 0:
         raise ConfigError("data: the training set is empty")
     if cfg.input_shape is not None and data.shape is not None and tuple(cfg.input_shape) != tuple(data.shape):

@@ -280,6 +280,17 @@ class Parser(argparse.ArgumentParser):
         """One line on stderr naming the mistake, exit code 2."""
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
+    def parse_args(self, args=None, namespace=None):
+        """As argparse's, but unrecognised arguments are reported against the subcommand that was given
+        (``spikeloop study report: error: unrecognized arguments: --out o (see spikeloop study report --help)``):
+        argparse leaves them to the top parser, whose help does not list the subcommand's options."""
+        a, extras = self.parse_known_args(args, namespace)
+        if extras:
+            words = [self.prog] + [c for c in (getattr(a, "command", None), getattr(a, "study_command", None)) if c]
+            prog = " ".join(words)
+            self.exit(2, f"{prog}: error: unrecognized arguments: {' '.join(extras)} (see {prog} --help)\n")
+        return a
+
 
 def build_parser() -> argparse.ArgumentParser:
     """The `spikeloop` parser with every floor's subcommands."""

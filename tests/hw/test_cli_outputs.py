@@ -110,19 +110,25 @@ def cli(capsys, *args):
 
 
 def test_train_sizes_may_change_the_number_of_layers(tmp_path, capsys):
+    # (MH's default bias input would add a 31st input neuron: this test is about the layer count)
     code, out, err = cli(capsys, "train", "--sizes", "30,16,8,2", "--method", "mh", "--iters", "10",
-                         "--train-size", "40")
+                         "--train-size", "40", "--bias-input", "off")
     assert code == 0, err[-2000:]
     assert "chip (30, 16, 8, 2)" in out and "beta=[0.8984, 0.8984, 0.8984]" in out
     # a config file's per-layer values that are all equal follow the new count; different ones cannot
     cfg = tmp_path / "chip.json"
-    cfg.write_text(json.dumps({"layer_sizes": [30, 16, 2], "beta": [0.8, 0.8], "threshold": [40, 50]}))
-    code, out, err = cli(capsys, "train", "--config", cfg, "--sizes", "30,16,8,2", "--iters", "10")
-    assert code == 2 and "threshold=[40, 50]" in err and "3 layers" in err and "--threshold" in err, err
-    code, out, err = cli(capsys, "train", "--config", cfg, "--sizes", "30,16,8,2", "--threshold", "45",
-                         "--iters", "10", "--train-size", "40")
+    cfg.write_text(json.dumps({"layer_sizes": [30, 16, 2], "beta": [0.8, 0.9], "threshold": [40, 50]}))
+    code, out, err = cli(capsys, "train", "--config", cfg, "--sizes", "30,16,8,2", "--iters", "10",
+                         "--bias-input", "off")
+    assert code == 2 and "beta=[0.8, 0.9]" in err and "3 layers" in err and "--beta" in err, err
+    # ... but the thresholds are not used by training (the quantiser sets them from --theta), so they need not
+    # follow, and --threshold is refused (issue #19)
+    code, out, err = cli(capsys, "train", "--config", cfg, "--sizes", "30,16,8,2", "--beta", "0.8",
+                         "--iters", "10", "--train-size", "40", "--bias-input", "off")
     assert code == 0, err[-2000:]
     assert "chip (30, 16, 8, 2)" in out and "beta=[0.8008, 0.8008, 0.8008]" in out
+    code, out, err = cli(capsys, "train", "--config", cfg, "--threshold", "45", "--iters", "10")
+    assert code == 2 and "--threshold" in err and "--theta" in err, err
 
 
 def test_load_chip_per_layer_fields_follow_the_layer_count():
@@ -171,12 +177,12 @@ layers = [{kind = "conv", channels = 2, kernel = 3, padding = 1}, {kind = "pool"
     toml.write_text('[study]\nname = "x"\n[data]\ndataset = "digits"\nsteps = 2\ntrain_size = 50\n')
     code, out, err = cli(capsys, "train", "--config", toml, "--iters", "10")
     assert code == 0, err[-2000:]
-    assert "chip (64, 64, 10)" in out and "mh on digits" in out
+    assert "chip (65, 64, 10)" in out and "mh on digits" in out        # 64 pixels + mh's bias input
     # ... also with a [chip] table that gives only widths and lanes (the network: the dataset's default)
     toml.write_text('[data]\ndataset = "digits"\nsteps = 2\ntrain_size = 50\n[chip]\nlanes = 4\nweight_bits = 6\n')
     code, out, err = cli(capsys, "train", "--config", toml, "--iters", "10")
     assert code == 0, err[-2000:]
-    assert "chip (64, 64, 10) lanes=4 w6/m16" in out
+    assert "chip (65, 64, 10) lanes=4 w6/m16" in out
 
 
 # -- local dataset files that are not what they should be --------------------------------------------------

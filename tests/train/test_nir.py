@@ -232,3 +232,35 @@ def test_a_silent_check_is_called_meaningless():
     _, _, _, rep = tn.import_graph(tn.chip_to_nir(cfg, _weights()), base=cfg, check_samples=8, check_steps=5)
     assert rep.agreement["spikes"] == [0, 0]
     assert "neither side fired" in rep.text()
+
+
+# -- issue #19: flags import cannot apply, the --out it names, export's suffix ------------------------------
+@pytest.mark.parametrize("flag, value", [("--beta", "0.3"), ("--threshold", "5"), ("--reset", "zero")])
+def test_import_refuses_chip_flags_the_graph_sets(tmp_path, flag, value):
+    from tests.tune.test_cli_errors import fails_cleanly, spikeloop
+    src = tn.export_nir(tmp_path / "m.nir", CFG, _weights())
+    r = spikeloop("import", src, flag, value, "--out", tmp_path / "o")
+    fails_cleanly(r, f"{flag}:", "import takes it from the NIR file")
+    assert not (tmp_path / "o").exists() and r.stdout == ""
+
+
+def test_import_out_it_cannot_write_names_the_path_given(tmp_path):
+    from tests.tune.test_cli_errors import fails_cleanly, spikeloop
+    src = tn.export_nir(tmp_path / "m.nir", CFG, _weights())
+    (tmp_path / "file").write_text("x")
+    given = tmp_path / "file" / "imp"
+    err = fails_cleanly(spikeloop("import", src, "--out", given), f"--out {given}:", "cannot write there")
+    assert f"--out {given.parent}:" not in err
+    err = fails_cleanly(spikeloop("import", src, "--out", tmp_path / "file"), "is a file, not a directory")
+
+
+@pytest.mark.parametrize("name", ["m.txt", "m", "m.npz"])
+def test_export_refuses_a_suffix_that_is_not_nir(tmp_path, name):
+    from tests.tune.test_cli_errors import fails_cleanly, spikeloop
+    src = tn.export_nir(tmp_path / "m.nir", CFG, _weights())
+    assert main(["import", str(src), "--lanes", "4", "--check-samples", "0", "--out", str(tmp_path / "imp")]) == 0
+    r = spikeloop("export", "--model", tmp_path / "imp", "--out", tmp_path / name)
+    fails_cleanly(r, f"--out {tmp_path / name}", ".nir / .h5")
+    assert not (tmp_path / name).exists()
+    r = spikeloop("export", "--model", tmp_path / "imp", "--out", tmp_path / "again.h5")
+    assert r.returncode == 0 and (tmp_path / "again.h5").is_file(), r.stderr[-2000:]

@@ -50,9 +50,42 @@ def studies_in(db: Path) -> list[str]:
     (["--lanes", "65"], ["--lanes", "[1, 64]"]),
     (["--sizes", "65536,65536", "--batch", "1000"], ["needs about", "GiB", "available"]),
     (["--backend", "board"], ["port"]),
+    # issue #19: flags the run would not use are refused, not dropped
+    (["--port", "/dev/ttyUSB0"], ["--port", "--backend board"]),
+    (["--baud", "9600"], ["--baud", "--backend board"]),
+    (["--limit", "3"], ["--limit", "random input spikes"]),
+    (["--dataset", "breast_cancer", "--batch", "3"], ["--batch", "--dataset sets the samples", "--limit"]),
+    (["--spikes", "s.npz", "--batch", "3"], ["--batch", "--spikes sets the samples"]),
+    (["--spikes", "s.npz", "--steps", "3"], ["--steps", "--spikes file sets the time steps"]),
+    (["--spikes", "s.npz", "--limit", "3"], ["--limit", "--spikes runs every sample"]),
+    (["--spikes", "s.npz", "--weights", "w.npz", "--density", "0.3"], ["--density", "has its weights"]),
 ])
 def test_run_rejects(args, fragments):
     fails_cleanly(spikeloop("run", *args), *fragments)
+
+
+def test_run_batch_with_a_spikes_file_is_refused_after_reading_a_real_one(tmp_path):
+    np.savez(tmp_path / "s.npz", x=np.zeros((2, 3, 8), np.uint8))
+    fails_cleanly(spikeloop("run", "--sizes", "8,4", "--spikes", tmp_path / "s.npz", "--batch", "5"), "--batch")
+    r = spikeloop("run", "--sizes", "8,4", "--spikes", tmp_path / "s.npz", "--no-neurobench")
+    assert r.returncode == 0 and "2 samples x 3 steps" in r.stdout, r.stderr[-2000:]
+
+
+def test_synth_jobs_without_a_seed_sweep_is_refused_before_building(tmp_path):
+    r = spikeloop("synth", "--sizes", "8,4", "--jobs", "2", "--out", tmp_path / "s")
+    fails_cleanly(r, "--jobs", "--seeds")
+    assert not (tmp_path / "s").exists()
+
+
+# -- unrecognised options name the subcommand's help (issue #19) ------------------------------------------
+@pytest.mark.parametrize("args, prog", [
+    (["study", "report", "--out", "o"], "spikeloop study report"),
+    (["study", "export", "3", "--out", "e"], "spikeloop study export"),
+    (["verilog", "--bogus"], "spikeloop verilog"),
+])
+def test_unrecognised_option_points_to_the_subcommand_help(args, prog):
+    err = fails_cleanly(spikeloop(*args), "unrecognized arguments", f"(see {prog} --help)")
+    assert err.startswith(f"{prog}: error:"), err
 
 
 def test_config_that_is_binary_a_directory_or_mistyped(tmp_path):
@@ -108,6 +141,10 @@ def test_corrupt_truncated_or_pickled_weights(tmp_path):
     (["--theta", "0"], ["--theta", "(0, 100]"]),
     (["--surrogate", "relu"], ["--surrogate", "invalid choice"]),
     (["--steps", "abc"], ["--steps", "expected an integer"]),
+    # issue #19: an ignored --threshold, and more outputs than the dataset has classes
+    (["--threshold", "5"], ["--threshold", "--theta"]),
+    (["--sizes", "31,8,3"], ["layer_sizes[-1]=3", "allowed value is 2", "classes that do not exist"]),
+    (["--method", "bptt", "--sizes", "30,8,1"], ["layer_sizes[-1]=1", "allowed value is 2"]),
 ])
 def test_train_rejects(args, fragments):
     fails_cleanly(spikeloop("train", *args), *fragments)
@@ -176,6 +213,9 @@ def test_study_input_size_mismatch_and_bad_out_are_refused_before_the_study_exis
     wrong.write_text(study_toml().read_text().replace("layer_sizes = [30, 8, 2]", "layer_sizes = [20, 8, 2]"))
     fails_cleanly(spikeloop("study", "run", "--config", wrong, "--storage", f"sqlite:///{db}"),
                   "layer_sizes[0]=20", "30 input neurons")
+    wrong.write_text(study_toml().read_text().replace("layer_sizes = [30, 8, 2]", "layer_sizes = [30, 8, 3]"))
+    fails_cleanly(spikeloop("study", "run", "--config", wrong, "--storage", f"sqlite:///{db}"),   # issue #19
+                  "layer_sizes[-1]=3", "allowed value is 2")
     blocker = tmp_path / "file"
     blocker.write_text("x")
     fails_cleanly(spikeloop("study", "run", "--config", study_toml(), "--storage", f"sqlite:///{db}",
