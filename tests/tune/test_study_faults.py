@@ -233,7 +233,7 @@ def test_storage_under_a_file_a_directory_or_mistyped(study_toml, tmp_path, caps
     assert not (tmp_path / "out").exists() and list(folder.iterdir()) == []
     # a run refused for its --out makes no database (nor its folder); one refused for its storage no --out
     refused(capsys, "study", "run", "--config", toml, "--storage", f"sqlite:///{tmp_path}/new/s.db",
-            "--out", blocker / "out", fragments=["study.out", "cannot write there"])
+            "--out", blocker / "out", fragments=[f"--out {blocker / 'out'}", "cannot write there"])
     refused(capsys, "study", "run", "--config", toml, "--storage", "sqlite:////proc/new/s.db",
             "--out", tmp_path / "out" / "deeper", fragments=["sqlite:////proc/new/s.db"])
     assert not (tmp_path / "new").exists() and not (tmp_path / "out").exists()
