@@ -133,3 +133,23 @@ def test_a_dangling_symlink_as_out_is_refused(tiny_toml, tmp_path):
     fails_cleanly(spikeloop("verilog", "--sizes", "8,4", "--out", o / "sub"), f"{o} is a symbolic link to {gone}")
     assert not (tmp_path / "gone").exists() and not (tmp_path / "s.db").exists()
     assert os.path.islink(o)
+
+
+def test_study_run_whose_report_meets_a_full_disk(tiny_toml, tmp_path, tiny_tmpfs, monkeypatch, capsys):
+    """The study runs (trials kept in the storage), its report then meets a full disk: exit 1, one line naming
+    --out, the old report files whole."""
+    import tune.objective
+    from tests.tune.test_study_faults import _main
+    monkeypatch.setattr(tune.objective, "objective", lambda trial, sc, data: (0.9, 3.0 + trial.number, 1e5))
+    rep = tiny_tmpfs / "o" / "report"
+    rep.mkdir(parents=True)
+    old = {"pareto.png": b"old png", "report.md": b"# old\n"}
+    for name, data in old.items():
+        (rep / name).write_bytes(data)
+    _fill(tiny_tmpfs)
+    code, out, err = _main(capsys, "study", "run", "--config", tiny_toml, "--storage", f"sqlite:///{tmp_path}/s.db",
+                           "--n-trials", "4", "--out", tiny_tmpfs / "o")
+    lines = [l for l in err.strip().splitlines() if l.startswith("spikeloop")]
+    assert code == 1 and len(lines) == 1 and "Traceback" not in err, err[-2000:]
+    assert f"--out {rep}" in lines[0] and "No space left on device" in lines[0], lines
+    assert {n: (rep / n).read_bytes() for n in old} == old and sorted(p.name for p in rep.iterdir()) == sorted(old)
