@@ -77,10 +77,3 @@ def test_gradient_trainers_learn_on_a_conv_chip(method, bars):
 def test_mh_perturbs_kernels_on_a_conv_chip(bars):
     r = train_mh(CONV, NetSpec(), bars, make_chip(CONV), iters=60, burn_in=30, seed=1, progress=False)
     assert r.chip_weights[0].shape == (1, 3, 3, 4) and 0 < r.extra["acceptance_rate"] <= 1
-
-
-def test_nir_export_refuses_conv_chips(tmp_path):
-    from train.nir import export_nir
-    ws = [np.zeros(CONV.weight_shape(l), int) for l in range(2)]
-    with pytest.raises(ConfigError, match="NIR export: conv and pool layers are not exported yet"):
-        export_nir(tmp_path / "x.nir", CONV, ws)
