@@ -64,7 +64,7 @@ def cmd_study_run(a: argparse.Namespace) -> int:
         with writing(sc.out / "report", "--out" if a.out else "[study] out"):
             paths = write_report(study, sc.out / "report")
         print(f"report: {paths['markdown']}")
-    elif study.trials:
+    elif study.trials and not missing_trials(study, sc.n_trials):    # (a study stopped short says so below)
         dead = sum("dead_network" in t.user_attrs for t in study.trials)
         print(f"spikeloop: study {sc.name!r}: no complete trial, so no report"
               + (f" ({dead} pruned as dead networks: see their dead_network attribute)" if dead else "")

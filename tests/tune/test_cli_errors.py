@@ -219,7 +219,7 @@ def test_study_input_size_mismatch_and_bad_out_are_refused_before_the_study_exis
     blocker = tmp_path / "file"
     blocker.write_text("x")
     fails_cleanly(spikeloop("study", "run", "--config", study_toml(), "--storage", f"sqlite:///{db}",
-                            "--out", blocker / "out"), "study.out", "cannot write there")
+                            "--out", blocker / "out"), "--out", "cannot write there")
     assert studies_in(db) == []
 
 
