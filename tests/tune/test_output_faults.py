@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from tests.tune.test_cli_errors import fails_cleanly, spikeloop
-from tests.tune.test_study_faults import _add_trials, _save_result, _sc, refused, tiny_tmpfs  # noqa: F401
+from tests.tune.test_study_faults import (_add_trials, _save_result, _sc, fill_disk, refused,  # noqa: F401
+                                         tiny_tmpfs)
 from tune.study import open_study
 
 
@@ -46,22 +47,13 @@ def test_train_refuses_a_directory_where_one_of_its_files_goes(blocked, tmp_path
 
 
 # -- 5 and 6. a full disk: old files kept whole, one line, exit 1, the option and the path -------------------
-def _fill(mnt: Path) -> None:
-    with open(mnt / "filler", "ab", buffering=0) as f:          # fill the disk to the last block
-        try:
-            while True:
-                f.write(b"\0" * 4096)
-        except OSError:
-            pass
-
-
 def _on_full_disk(argv, flag, out: Path, old: dict[str, bytes], mnt: Path):
     """Run ``argv`` writing into ``out`` (which holds ``old`` files) once ``mnt`` is full: exit 1, one line
     naming ``flag`` and ``out``, the old files unchanged, no temporary file left."""
     out.mkdir(parents=True, exist_ok=True)
     for name, data in old.items():
         (out / name).write_bytes(data)
-    _fill(mnt)
+    fill_disk(mnt)
     r = spikeloop(*argv)
     err = r.stderr.strip()
     assert r.returncode == 1, (r.returncode, r.stdout[-1000:], err[-2000:])
@@ -146,7 +138,7 @@ def test_study_run_whose_report_meets_a_full_disk(tiny_toml, tmp_path, tiny_tmpf
     old = {"pareto.png": b"old png", "report.md": b"# old\n"}
     for name, data in old.items():
         (rep / name).write_bytes(data)
-    _fill(tiny_tmpfs)
+    fill_disk(tiny_tmpfs)
     code, out, err = _main(capsys, "study", "run", "--config", tiny_toml, "--storage", f"sqlite:///{tmp_path}/s.db",
                            "--n-trials", "4", "--out", tiny_tmpfs / "o")
     lines = [l for l in err.strip().splitlines() if l.startswith("spikeloop")]

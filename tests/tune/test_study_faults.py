@@ -289,19 +289,23 @@ def tiny_tmpfs(tmp_path):
     subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
 
 
+def fill_disk(mnt: Path, block: int = 4096) -> None:
+    """Fill the file system at ``mnt`` to its last ``block`` (a file ``filler`` that grows until ENOSPC)."""
+    with open(mnt / "filler", "ab", buffering=0) as f:
+        try:
+            while True:
+                f.write(b"\0" * block)
+        except OSError:
+            pass
+
+
 def test_sqlite_commit_onto_a_full_disk_is_one_line_and_keeps_completed_trials(tiny_toml, tmp_path, tiny_tmpfs,
                                                                                 monkeypatch, capsys):
     import tune.objective
     storage = f"sqlite:///{tiny_tmpfs}/s.db"
     sc = _sc(tiny_toml, tmp_path, storage=storage)
     _add_trials(open_study(sc), 2)
-    (tiny_tmpfs / "filler").write_bytes(b"")
-    with open(tiny_tmpfs / "filler", "ab", buffering=0) as f:      # fill the disk to the last block
-        try:
-            while True:
-                f.write(b"\0" * 512)
-        except OSError:
-            pass
+    fill_disk(tiny_tmpfs, block=512)
 
     def chatty(trial, sc, data):                             # a trial that records a lot
         for k in range(200):
