@@ -60,16 +60,16 @@ def cmd_study_run(a: argparse.Namespace) -> int:
     line = _no_feasible_line(study)
     if line:
         print(line, file=sys.stderr)
+    short = missing_trials(study, sc.n_trials)
     if done:
         with writing(sc.out / "report", "--out" if a.out else "[study] out"):
             paths = write_report(study, sc.out / "report")
         print(f"report: {paths['markdown']}")
-    elif study.trials and not missing_trials(study, sc.n_trials):    # (a study stopped short says so below)
+    elif study.trials and not short:                # (a study stopped short says so below)
         dead = sum("dead_network" in t.user_attrs for t in study.trials)
         print(f"spikeloop: study {sc.name!r}: no complete trial, so no report"
               + (f" ({dead} pruned as dead networks: see their dead_network attribute)" if dead else "")
               + "; run more trials with --n-trials", file=sys.stderr)
-    short = missing_trials(study, sc.n_trials)
     if short:
         print(f"spikeloop: study {sc.name!r} stopped {short} trial(s) short of n_trials = {sc.n_trials}; completed "
               "trials are kept (run the same command again to go on)", file=sys.stderr)
