@@ -278,3 +278,15 @@ def test_snntorch_conv2d_leaky_graph_is_bit_and_cycle_exact_on_verilator():
     a, b = fast.run(x, record_state=True), rtl.run(x, record_state=True)
     assert a.output.sum() > 0
     assert_same(a, b)
+
+
+@pytest.mark.slow
+def test_full_nmnist_scnn_on_a_weight_grid_is_exact_on_the_fast_chip():
+    """The issue's architecture at full size (2x34x34) with random weights on a 2**-14 grid: the import takes the
+    power-of-two scale 2**14 for every layer and the fast chip fires the float graph's spikes one for one."""
+    g = tn.scnn_nmnist_graph(21, grid=14)
+    cfg, w, off, rep = tn.import_graph(g, base=ChipConfig(lanes=8, weight_bits=16, membrane_bits=32),
+                                       check_samples=4, check_steps=40)
+    assert [d["scale"] for d in rep.layers] == [2.0 ** 14] * 5
+    a = rep.agreement
+    assert a["spikes"][0] > 20 and a["entry_agreement"] == 1.0 and a["spike_agreement"] == 1.0
