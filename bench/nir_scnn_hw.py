@@ -19,22 +19,38 @@ import numpy as np
 from bench.records import Recorder, add_record_args, spread
 
 
+def utilisation(tim: str) -> dict:
+    """nextpnr's "Device utilisation" of a build (its log, top.tim): what the synthesised netlist needs."""
+    names = {"TRELLIS_COMB": "logic_cells", "TRELLIS_FF": "ffs", "DP16KD": "bram", "MULT18X18D": "dsp"}
+    out = {}
+    for line in Path(tim).read_text().splitlines():
+        parts = line.replace("Info:", "").split()
+        if len(parts) >= 3 and parts[0].rstrip(":") in names and parts[1].endswith("/"):
+            k = names[parts[0].rstrip(":")]
+            out.setdefault(k, int(parts[1].rstrip("/")))
+            out.setdefault(k + "_total", int(parts[2]))
+    out["luts"] = out.get("logic_cells")
+    return out
+
+
 def table(record: dict) -> str:
     s, p = record["summary"], record["params"]
     f = s["fmax"]
+    fm = (f"{f['min']:.1f} / {f['median']:.1f} / {f['max']:.1f}" if f else
+          "not measured: the build had not finished routing (the row is nextpnr's utilisation of the netlist)")
     out = [f"| part | logic cells | LUTs / FFs | block RAMs (DP16KD) | DSPs | Fmax, MHz (min / median / max over "
-           f"{f['n']} seeds) |", "|---|---|---|---|---|---|",
+           f"{f['n'] if f else 0} seeds) |", "|---|---|---|---|---|---|",
            f"| {p['device']} ({p['target']}) | {s['logic_cells']} of {s['logic_cells_total']} | {s['luts']} / "
-           f"{s['ffs']} | {s['bram']} of {s['bram_total']} | {s['dsp']} | {f['min']:.1f} / {f['median']:.1f} / "
-           f"{f['max']:.1f} |"]
+           f"{s['ffs']} | {s['bram']} of {s['bram_total']} | {s['dsp']} | {fm} |"]
     for fail in p.get("failed", []):
         out.append(f"| {fail['target']} | does not fit: {fail['message']} | | | | |")
     out += ["", f"| input events per pixel and bin | cycles per sample ({p['steps']} bins) | spikes per neuron per bin, "
             f"layers 1..{len(p['layer_sizes']) - 1} | µs per sample at min / median Fmax |", "|---|---|---|---|"]
     for d in s["latency"]:
         act = ", ".join(f"{a:.3f}" for a in d["activity"])
-        out.append(f"| {d['density']} | {d['cycles']['mean']:,.0f} ± {d['cycles']['std']:,.0f} | {act} | "
-                   f"{d['us_at_min_fmax']:,.0f} / {d['us_at_median_fmax']:,.0f} |")
+        us = (f"{d['us_at_min_fmax']:,.0f} / {d['us_at_median_fmax']:,.0f}" if d["us_at_min_fmax"] else
+              "cycles / Fmax (MHz)")
+        out.append(f"| {d['density']} | {d['cycles']['mean']:,.0f} ± {d['cycles']['std']:,.0f} | {act} | {us} |")
     out += ["", f"{p['network']}, lanes {p['lanes']}, {p['weight_bits']}-bit weights / {p['membrane_bits']}-bit "
             f"membranes; cycles: fast model, mean ± std over {p['samples']} samples of random events (seed "
             f"{p['seed']}) at {p['steps']} bins each."]
@@ -57,13 +73,18 @@ def main(argv=None) -> int:
     ap.add_argument("--samples", type=int, default=4)
     ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--target", default="ecp5-85k", help="with a .tim --sweep: the target it builds")
+    ap.add_argument("--device", default="LFE5U-85F", help="with a .tim --sweep: the part it builds")
     add_record_args(ap)
     a = ap.parse_args(argv)
     ns = argparse.Namespace(model=a.model, config=None, weights=None)
     cfg, w, off, _ = load_model_arguments(ns)
-    sweep = json.loads(Path(a.sweep).read_text())
+    if a.sweep.endswith(".tim"):        # a build still placing/routing: its post-synthesis utilisation only
+        sweep = {"target": a.target, "device": a.device, "rows": [], "utilisation": utilisation(a.sweep)}
+    else:
+        sweep = json.loads(Path(a.sweep).read_text())
     ok = [r for r in sweep["rows"] if r["status"] == "ok"]
-    if not ok:
+    if not ok and "utilisation" not in sweep:
         raise SystemExit(f"{a.sweep}: no seed built")
     failed = []
     for log in a.failed:
@@ -76,14 +97,17 @@ def main(argv=None) -> int:
               "layer_sizes": list(cfg.layer_sizes), "lanes": cfg.lanes, "weight_bits": cfg.weight_bits,
               "membrane_bits": cfg.membrane_bits, "samples": a.samples, "steps": a.steps, "seed": a.seed,
               "densities": a.densities, "model": str(model_paths(a.model)[0]), "sweep": a.sweep, "failed": failed}
-    fmax = spread(r["fmax_mhz"] for r in ok)
+    fmax = spread(r["fmax_mhz"] for r in ok) if ok else None
     with Recorder("nir_scnn_hw", args=a, seeds=[r["seed"] for r in ok], params=params) as rec:
         for r in sweep["rows"]:
             rec.round(kind="build", **r)
         rec.summary["fmax"] = fmax
-        for k in ("logic_cells", "logic_cells_total", "luts", "ffs", "bram", "bram_total", "dsp"):
-            vals = sorted({r[k] for r in ok})
-            rec.summary[k] = vals[0] if len(vals) == 1 else f"{vals[0]}..{vals[-1]}"
+        if ok:
+            for k in ("logic_cells", "logic_cells_total", "luts", "ffs", "bram", "bram_total", "dsp"):
+                vals = sorted({r[k] for r in ok})
+                rec.summary[k] = vals[0] if len(vals) == 1 else f"{vals[0]}..{vals[-1]}"
+        else:
+            rec.summary.update(sweep["utilisation"])
         chip = make_chip(cfg, "fast")
         chip.load(w, off)
         lat = []
@@ -94,11 +118,11 @@ def main(argv=None) -> int:
             act = [float(np.asarray(r.counters[f"spikes_l{l}"]).sum() / (a.samples * a.steps * cfg.layer_sizes[l + 1]))
                    for l in range(cfg.num_layers)]
             row = {"density": d, "cycles": spread(cyc), "activity": act,
-                   "us_at_min_fmax": float(np.mean(cyc)) / fmax["min"],
-                   "us_at_median_fmax": float(np.mean(cyc)) / fmax["median"]}
+                   "us_at_min_fmax": float(np.mean(cyc)) / fmax["min"] if fmax else None,
+                   "us_at_median_fmax": float(np.mean(cyc)) / fmax["median"] if fmax else None}
             rec.round(kind="latency", density=d, cycles=cyc, activity=act)
             lat.append(row)
-            print(f"density {d}: {row['cycles']['mean']:.0f} cycles, {row['us_at_median_fmax']:.0f} us at median "
+            print(f"density {d}: {row['cycles']['mean']:.0f} cycles, {row['us_at_median_fmax']} us at median "
                   f"Fmax; activity {[round(v, 4) for v in act]}", flush=True)
         rec.summary["latency"] = lat
     return 0
