@@ -45,12 +45,14 @@ def table(record: dict) -> str:
     for fail in p.get("failed", []):
         out.append(f"| {fail['target']} | does not fit: {fail['message']} | | | | |")
     out += ["", f"| input events per pixel and bin | cycles per sample ({p['steps']} bins) | spikes per neuron per bin, "
-            f"layers 1..{len(p['layer_sizes']) - 1} | µs per sample at min / median Fmax |", "|---|---|---|---|"]
+            f"layers 1..{len(p['layer_sizes']) - 1} | µs per sample at min / median Fmax | µs per sample at the board's "
+            f"{p.get('clock_mhz') or 0:g} MHz clock |", "|---|---|---|---|---|"]
     for d in s["latency"]:
         act = ", ".join(f"{a:.3f}" for a in d["activity"])
         us = (f"{d['us_at_min_fmax']:,.0f} / {d['us_at_median_fmax']:,.0f}" if d["us_at_min_fmax"] else
               "cycles / Fmax (MHz)")
-        out.append(f"| {d['density']} | {d['cycles']['mean']:,.0f} ± {d['cycles']['std']:,.0f} | {act} | {us} |")
+        board = f"{d['cycles']['mean'] / p['clock_mhz']:,.0f}" if p.get("clock_mhz") else "-"
+        out.append(f"| {d['density']} | {d['cycles']['mean']:,.0f} ± {d['cycles']['std']:,.0f} | {act} | {us} | {board} |")
     out += ["", f"{p['network']}, lanes {p['lanes']}, {p['weight_bits']}-bit weights / {p['membrane_bits']}-bit "
             f"membranes; cycles: fast model, mean ± std over {p['samples']} samples of random events (seed "
             f"{p['seed']}) at {p['steps']} bins each."]
@@ -96,7 +98,8 @@ def main(argv=None) -> int:
     params = {"target": sweep["target"], "device": sweep["device"], "network": network_label(cfg),
               "layer_sizes": list(cfg.layer_sizes), "lanes": cfg.lanes, "weight_bits": cfg.weight_bits,
               "membrane_bits": cfg.membrane_bits, "samples": a.samples, "steps": a.steps, "seed": a.seed,
-              "densities": a.densities, "model": str(model_paths(a.model)[0]), "sweep": a.sweep, "failed": failed}
+              "densities": a.densities, "model": str(model_paths(a.model)[0]), "sweep": a.sweep, "failed": failed,
+              "clock_mhz": sweep.get("clock_mhz")}
     fmax = spread(r["fmax_mhz"] for r in ok) if ok else None
     with Recorder("nir_scnn_hw", args=a, seeds=[r["seed"] for r in ok], params=params) as rec:
         for r in sweep["rows"]:
