@@ -216,8 +216,7 @@ class FastModel:
             for l, w in enumerate(self.weights):
                 wi = w.reshape(cfg.weight_rows(l), -1)
                 self._wg.append(wi.astype(np.int16))                       # weight_bits <= 16
-                col = int(np.abs(wi).sum(axis=0, dtype=np.int64).max(initial=0)) * max(64, cfg.pool_area(l))
-                self._gather_acc.append(np.int32 if col < 1 << 31 else np.int64)
+                self._gather_acc.append(np.int32 if self._column_bound(l) < 1 << 31 else np.int64)
         self._c, self._thr, self._thr_s, self._lo_s, self._hi_s = [], [], [], [], []
         for l, dt in enumerate(self.dtypes):
             c = (self.beta_int[l] / (1 << cfg.beta_frac_bits)).astype(dt)            # exact: beta_int < 2**f
@@ -237,9 +236,17 @@ class FastModel:
         ``synaptic_fan_in·2**(w-1)``), the recurrence scales by ``beta_int`` and adds the rounding half."""
         cfg = self.cfg
         u_max = 1 << (cfg.membrane_bits - 1)
-        w = self.weights[layer].reshape(cfg.weight_rows(layer), -1)
-        col = int(np.abs(w).sum(axis=0).max(initial=0)) * cfg.pool_area(layer)
+        col = self._column_bound(layer)
         return (u_max + col) * int(np.max(self.beta_int[layer])) + (1 << (cfg.beta_frac_bits - 1))
+
+    def _column_bound(self, layer: int) -> int:
+        """The largest column sum of ``|W|`` of ``layer`` times its pool area: the most one step's events add
+        to a neuron (computed once per layer)."""
+        cache = self.__dict__.setdefault("_col_bounds", {})
+        if layer not in cache:
+            w = self.weights[layer].reshape(self.cfg.weight_rows(layer), -1)
+            cache[layer] = int(np.abs(w).sum(axis=0, dtype=np.int64).max(initial=0)) * self.cfg.pool_area(layer)
+        return cache[layer]
 
     def product_path(self, layer: int, rows: int, events: int) -> str:
         """How the synaptic product of ``layer`` for ``rows`` (step, sample) rows with ``events`` input
