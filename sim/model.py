@@ -208,15 +208,11 @@ class FastModel:
             raise ConfigError(f"path='int8': needs weight_bits <= 8 (got {cfg.weight_bits}) and torch._int_mm")
         self._w8 = [_int_mm().from_numpy(w.reshape(cfg.weight_rows(l), -1).astype(np.int8))
                     for l, w in enumerate(self.weights)] if self._int8 else None
-        # the event-driven (gathered) product: integer weights and sums, int32 where every sum fits
+        # the event-driven (gathered) product (numba, beside the compiled recurrence); its int16 weights are
+        # made on first use (:meth:`_gather_weights`: a chip reloaded per proposal may never take it)
         from sim.kernels import gather_product
         self._gather = gather_product is not None and self.compiled
-        self._wg, self._gather_acc = [], []
-        if self._gather:
-            for l, w in enumerate(self.weights):
-                wi = w.reshape(cfg.weight_rows(l), -1)
-                self._wg.append(wi.astype(np.int16))                       # weight_bits <= 16
-                self._gather_acc.append(np.int32 if self._column_bound(l) < 1 << 31 else np.int64)
+        self._wg: dict = {}
         self._c, self._thr, self._thr_s, self._lo_s, self._hi_s = [], [], [], [], []
         for l, dt in enumerate(self.dtypes):
             c = (self.beta_int[l] / (1 << cfg.beta_frac_bits)).astype(dt)            # exact: beta_int < 2**f
@@ -248,6 +244,14 @@ class FastModel:
             cache[layer] = int(np.abs(w).sum(axis=0, dtype=np.int64).max(initial=0)) * self.cfg.pool_area(layer)
         return cache[layer]
 
+    def _gather_weights(self, layer: int):
+        """The gathered product's weights of ``layer`` as int16 ``(rows, C_out)`` (weight_bits <= 16) and the
+        dtype of its sums (int32 where every sum fits, see :meth:`_column_bound`), made once."""
+        if layer not in self._wg:
+            w = self.weights[layer].reshape(self.cfg.weight_rows(layer), -1).astype(np.int16)
+            self._wg[layer] = (w, np.int32 if self._column_bound(layer) < 1 << 31 else np.int64)
+        return self._wg[layer]
+
     def product_path(self, layer: int, rows: int, events: int) -> str:
         """How the synaptic product of ``layer`` for ``rows`` (step, sample) rows with ``events`` input
         spikes in total is computed: ``"sparse"``, ``"int8"`` or ``"float"``."""
@@ -255,7 +259,7 @@ class FastModel:
             return self.path
         n_in, n_out = self._w[layer].shape
         if self._gather:
-            below = (self.GATHER_BELOW_LARGE if self._wg[layer].nbytes > self.GATHER_CACHE_BYTES
+            below = (self.GATHER_BELOW_LARGE if 2 * self._w[layer].size > self.GATHER_CACHE_BYTES
                      else self.GATHER_BELOW if self._int8 else self.GATHER_BELOW_FLOAT)
             return "sparse" if events < below * rows * n_in else "int8" if self._int8 else "float"
         if (events < self.SPARSE_BELOW * rows * n_in and rows * n_in * n_out >= self.SPARSE_MIN_WORK
@@ -274,8 +278,9 @@ class FastModel:
         how = self.product_path(layer, rows, events)
         if how == "sparse" and self._gather:
             from sim.kernels import gather_product
-            acc = _scratch.get(("acc", layer), h.shape, self._gather_acc[layer])
-            gather_product(x.view(np.uint8) if x.dtype == bool else x, self._wg[layer], acc)
+            wg, acc_dtype = self._gather_weights(layer)
+            acc = _scratch.get(("acc", layer), h.shape, acc_dtype)
+            gather_product(x.view(np.uint8) if x.dtype == bool else x, wg, acc)
             return acc                          # integer sums: the int64 recurrences take them as they are
         if how == "sparse":
             from scipy.sparse import csr_matrix
