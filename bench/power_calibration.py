@@ -328,7 +328,10 @@ def view_plain(rec: dict) -> str:
 
 def view_rates(rec: dict, kind: str) -> str:
     """The fitted rates of ``kind`` (toggles / dsp) per unit, one line."""
-    return ", ".join(f"{v:.3g} per {k.replace('_', ' ')}" for k, v in rec["summary"]["structural_units"][kind].items())
+    label = {"cycle": "cycle", "lane_cycle": "lane × cycle", "lane_weight_bit": "lane × weight bit × weight read",
+             "follow": "lane × followed weight read", "neuron_update": "neuron update", "event": "event",
+             "lane_read": "lane × weight read"}
+    return ", ".join(f"{v:.3g} per {label.get(k, k)}" for k, v in rec["summary"]["structural_units"][kind].items())
 
 
 def view_worst(rec: dict, key: str = "left_out") -> str:
