@@ -1,20 +1,24 @@
-"""Calibrate the fast, counter-based energy model (sim.power) against the RTL activity estimate
-(sim.activity) and report how well it holds on held-out inputs and networks.
+"""Calibrate the fast, counter-based energy models (sim.power, sim.activity.structural_profile) against the RTL
+activity estimate (sim.activity) and report how well they hold on held-out inputs and structures.
 
-    python -m bench.power_calibration [--publish]   # ~5-10 min (Amaranth simulation of every cycle)
+    python -m bench.power_calibration [--publish]   # cached RTL activity: ~1 min; from scratch ~20-30 min
     python -m bench.power_calibration --write       # also store the fit in sim/power_fit.json
 
 Writes the record ``power_calibration`` (bench/records.py: runs/results/, or docs/results/ with ``--publish``,
 which docs/power.md renders from), holding every sample's relative error. ``--write`` is the re-fit after an
 RTL change: it stores the fitted energies in ``sim/power_fit.json`` (read by ``sim.power.PROFILES`` and
 ``sim.activity.structural_profile``); without it the record says whether this run's fit equals the stored one.
+The RTL activity of every structure is simulated once and cached (``--cache``, default runs/power_activity/),
+keyed by the structure, the inputs and a hash of the RTL's sources and of the counting code.
 
-Fit: per part, non-negative least squares of the per-counter energies on samples of networks (weight seeds)
-0-2 at input densities 0.05, 0.1, 0.2, 0.3, 0.5 on the fit structure (30,16,2, 4 lanes, w8/m16).
-Held out: weight seeds 3-4 at densities 0.15 and 0.4 (seen neither), same structure; then other structures
-(2 and 8 lanes, w4). Two counter models: the plain profile (one set of per-counter energies, fitted on the
-fit structure) and the structural one (``sim.activity.structural_profile``: the per-cycle and RAM-write energy
-from the elaborated design of each structure, plus four fitted per-unit energies) — the DSE's ``--power fast``.
+Plain profile (one set of per-counter energies per part): non-negative least squares on samples of networks
+(weight seeds) 0-2 at input densities 0.05, 0.1, 0.2, 0.3, 0.5 on the fit structure (30,16,2, 4 lanes,
+w8/m16); held out: weight seeds 3-4 at densities 0.15 and 0.4, same structure, then the other structures.
+Structural model (``sim.activity.structural_profile``, the DSE's ``--power fast``): clock and block RAM from
+the elaborated design, register toggles and DSP activations from part-independent rates
+(``sim.activity.STRUCTURAL_TERMS``) fitted on every structure — 30,16,2 at 2/4/8 lanes and w4, 100,64,10 and
+64,128,10 at 8 lanes, 784-128-10 / 8 lanes on MNIST-like images (``--mnist-images``) — and validated leave one
+structure out (each structure predicted by rates fitted on the others).
 """
 from __future__ import annotations
 
