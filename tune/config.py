@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from hw.config import ChipConfig, ConfigError
@@ -241,8 +241,8 @@ class StudyConfig:
     recheck_trials: int = RECHECK_TRIALS  # [report]: at most this many Pareto trials re-run (besides the baseline)
     # ``out`` as written (the TOML's [study] out or --out), before resolving: resolving follows a symbolic link to
     # nothing, so the output check (hw.cli.check_writable, in tune.study.run_study) must see this one
-    out_given: str = ""
-    out_option: str = "[study] out"       # how errors name it: "[study] out", or "--out" when the flag set it
+    out_given: str = field(default="", compare=False)
+    out_option: str = field(default="[study] out", compare=False)   # how errors name it ("--out" when the flag set it)
 
     # the base training config's parts, by their old names
     dataset = property(lambda self: self.train.dataset)

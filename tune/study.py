@@ -531,7 +531,8 @@ def run_study(sc: StudyConfig, jobs: int = 1, baseline: bool = True, new: bool =
     check_study_memory(sc, cfg, data)
     made = missing_dirs(sc.out)
     # as written, not resolved (a symbolic link to nothing would resolve to its target); before the storage file
-    check_writable(sc.out_given or sc.out, sc.out_option)
+    given = sc.out_given if sc.out_given and Path(sc.out_given).expanduser().resolve() == sc.out else sc.out
+    check_writable(given, sc.out_option)
     try:
         storage = storage_for(sc.storage)
         if not new:                                          # an existing study must match this config
