@@ -115,3 +115,14 @@ def test_study_workers_view():
     t = bench_study.view_workers(rec)
     assert "| 2 | 8 | 60.0 | 25.0 |" in t and "1.50x one worker" in t and "NOT an idle machine" in t
     assert "2 × 20.0 / 25.0 = 1.60x" in t
+
+
+def test_bench_model_conditions_run_in_child_processes(tmp_path, monkeypatch):
+    """The conditions section times the batch-32 row in a fresh process per condition and keeps both clocks."""
+    monkeypatch.setattr(bench_model, "CONDITIONS", {"pinned (as the bench)": bench_model.CONDITIONS["pinned (as the bench)"]})
+    assert bench_model.main(["--sections", "conditions", "--rounds", "2", "--steps", "2", "--out", str(tmp_path)]) == 0
+    rec = json.loads((tmp_path / "model_speed.json").read_text())
+    (row,) = rec["summary"]["conditions"]
+    assert row["condition"] == "pinned (as the bench)" and row["cpu"]["rounds"] == 2 and row["wall"]["rounds"] == 2
+    assert {r["impl"] for r in rec["rounds"]} == {"fast model", "numpy float32"} and len(rec["rounds"]) == 4
+    assert bench_model.VIEWS["conditions_table"](rec).count("\n| pinned") == 1
