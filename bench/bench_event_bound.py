@@ -15,7 +15,7 @@ import argparse
 
 import numpy as np
 
-from bench.records import Recorder, add_record_args
+from bench.records import Recorder, add_record_args, spread
 from hw.config import ChipConfig
 from sim.event_bound import touched_schedule
 from sim.model import FastModel
@@ -69,8 +69,9 @@ def measure(cfg: ChipConfig, density: float, rate: float, seed: int, batch: int,
 
 
 def _ms(v):
-    v = np.asarray(v, float)
-    return [float(v.mean()), float(v.std())]
+    """[mean, std] over seeds, by :func:`bench.records.spread` (sample std, ddof=1, as every record's spread)."""
+    s = spread(v)
+    return [s["mean"], s["std"]]
 
 
 def main(argv=None):
@@ -119,7 +120,37 @@ def table(record: dict) -> str:
     return "\n".join(rows)
 
 
-VIEWS = {"table": table}
+def _in(x: str, rng: str) -> bool:
+    if rng == "*":
+        return True
+    lo, _, hi = rng.partition("-")
+    return float(lo) <= float(x) <= float(hi or lo)
+
+
+def stat(record: dict, field: str, agg: str, net: str = "*", densities: str = "*", hidden: str = "*",
+         fmt: str = ".2f") -> str:
+    """One figure of the summary's means for prose: ``agg`` (``min`` / ``max`` / ``span``: ``lo–hi``) of ``field``
+    over the rows whose network matches ``net`` (fnmatch, ``_`` for a space: ``conv_3x3``, ``conv*``,
+    ``nmnist-shaped``) and whose input density and hidden rate lie in ``densities`` / ``hidden`` (``0.01-0.02``,
+    ``0.01``, ``*``)."""
+    from fnmatch import fnmatch
+    vals = []
+    for key, v in record["summary"].items():
+        parts = key.split(" | ") if " | " in key else [key, None, None]
+        if not fnmatch(parts[0], net.replace("_", " ")):
+            continue
+        if parts[1] is not None and not (_in(parts[1], densities) and _in(parts[2], hidden)):
+            continue
+        vals.append(v[field][0])
+    if not vals:
+        raise ValueError(f"event_bound stat: no row matches {net} {densities} {hidden}")
+    if agg == "span":
+        lo, hi = format(min(vals), fmt), format(max(vals), fmt)
+        return lo if lo == hi else f"{lo}–{hi}"
+    return format({"min": min, "max": max}[agg](vals), fmt)
+
+
+VIEWS = {"table": table, "stat": stat}
 
 
 if __name__ == "__main__":
