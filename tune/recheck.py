@@ -121,9 +121,10 @@ def recheck(study: optuna.Study, sc: StudyConfig, jobs: int = 1, progress: bool 
         for number, job in todo:
             keep(number, job[3], _job(job))
     else:
-        import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
-        with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as ex:
+        from tune.study import _adopt, parent_state, worker_context
+        with ProcessPoolExecutor(jobs, mp_context=worker_context(), initializer=_adopt,
+                                 initargs=(parent_state(),)) as ex:
             for (number, job), m in zip(todo, ex.map(_job, [j for _, j in todo])):
                 keep(number, job[3], m)
     bar.close()

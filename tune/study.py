@@ -30,6 +30,47 @@ from tune.errors import StudyStopped
 HEARTBEAT_S = int(os.environ.get("SPIKELOOP_HEARTBEAT_S", 10))   # a running trial's heartbeat period
 GRACE_S = int(os.environ.get("SPIKELOOP_GRACE_S", 30))           # silence after which it counts as dead
 
+#: what a worker process imports before and during its trials (torch alone is ~2 CPU s; numba, sklearn,
+#: neurobench are imported by the first trial). Worker processes are forks of one fork server that imported
+#: these once (:func:`worker_context`), not fresh interpreters that each import them again: two spawned workers
+#: cost +42 % CPU time over one worker in start-up (docs/guides/studies.md, bench/bench_study.py). Of
+#: spikeloop's own modules only ``tune.study`` reads the environment at import; a worker re-reads it after
+#: taking on the command's environment (:func:`_adopt`).
+WORKER_PRELOAD = ["torch", "snntorch", "optuna", "sqlalchemy", "tqdm", "numba", "neurobench", "sklearn.metrics",
+                  "sklearn.model_selection", "tune.study", "tune.objective", "tune.recheck", "train.run",
+                  "train.trainers", "sim.metrics"]
+
+
+def worker_context():
+    """The multiprocessing context of study and re-check workers: ``forkserver`` (Linux, macOS) with
+    :data:`WORKER_PRELOAD` imported once in the server, else ``spawn``. A worker is a fork of a process that
+    never trained anything (no thread pools, no open databases), unlike a fork of the command itself."""
+    if "forkserver" not in mp.get_all_start_methods():
+        return mp.get_context("spawn")
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(WORKER_PRELOAD)       # used when the server starts (once per command)
+    return ctx
+
+
+def parent_state() -> dict:
+    """What a spawned worker would inherit from the command at this moment: environment, working directory,
+    import path. A fork server's workers inherit the server's, frozen when it started; :func:`_adopt`
+    applies this instead."""
+    return {"environ": dict(os.environ), "cwd": os.getcwd(), "sys_path": list(sys.path)}
+
+
+def _adopt(state: dict | None) -> None:
+    """Take on the command's :func:`parent_state` (in a worker, before spikeloop reads any of it)."""
+    global HEARTBEAT_S, GRACE_S
+    if not state:
+        return
+    os.environ.clear()
+    os.environ.update(state["environ"])
+    os.chdir(state["cwd"])
+    sys.path[:] = state["sys_path"]
+    HEARTBEAT_S = int(os.environ.get("SPIKELOOP_HEARTBEAT_S", 10))
+    GRACE_S = int(os.environ.get("SPIKELOOP_GRACE_S", 30))
+
 
 MEMORY_URLS = ("sqlite:///:memory:", "sqlite://", "sqlite:///")
 _in_memory: dict[str, optuna.storages.BaseStorage] = {}
@@ -290,13 +331,25 @@ def _ahead_of(study: optuna.Study, number: int) -> int:
 
 
 def _exit_with_parent(parent: int) -> None:
-    """A worker process ends itself when the process that started it is gone (killed, even by SIGKILL)."""
+    """A worker process ends itself when the command that started it is gone (killed, even by SIGKILL); its
+    running trial stops heartbeating and is failed as stale later. The command is watched through a pidfd
+    (Linux): a fork server's worker is not the command's child, so its parent pid says nothing."""
+    import select
     import threading
+    try:
+        fd = os.pidfd_open(parent)
+    except ProcessLookupError:
+        os._exit(1)
+    except (AttributeError, OSError):
+        fd = None
 
     def watch():
+        if fd is not None:
+            select.select([fd], [], [])     # readable once the command has ended
+            os._exit(1)
         while True:
             if os.getppid() != parent:
-                os._exit(1)       # its running trial stops heartbeating and is failed as stale later
+                os._exit(1)
             time.sleep(1.0)
     threading.Thread(target=watch, daemon=True).start()
 
@@ -347,9 +400,10 @@ def _thread_env(n: int):
 
 
 def _worker(sc: StudyConfig, n_total: int, worker: int, show_progress: bool, parent: int | None = None,
-            data=None, threads: int = 1) -> None:
+            data=None, threads: int = 1, state: dict | None = None) -> None:
     """Run trials until ``n_total`` are done in the whole study (every worker on every machine agrees), or
     until ``sc.max_consecutive_failures`` of this worker's trials in a row failed (TooManyFailures)."""
+    _adopt(state)
     if parent is not None:
         _exit_with_parent(parent)
     import warnings
@@ -566,9 +620,11 @@ def run_study(sc: StudyConfig, jobs: int = 1, baseline: bool = True, new: bool =
         else:
             # enqueued (waiting) trials are popped by the workers: Optuna moves a trial WAITING -> RUNNING in one
             # storage update that only one worker wins (the others take the next one)
-            ctx = mp.get_context("spawn")
+            ctx = worker_context()
             share = thread_share(jobs)
-            procs = [ctx.Process(target=_worker_process, args=(sc, sc.n_trials, i, i == 0, os.getpid(), data, share))
+            state = parent_state()
+            procs = [ctx.Process(target=_worker_process,
+                                 args=(sc, sc.n_trials, i, i == 0, os.getpid(), data, share, state))
                      for i in range(jobs)]
             stop = _stop_workers_on_signal(procs)
             try:
