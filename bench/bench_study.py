@@ -96,12 +96,14 @@ def _one_run(a, jobs: int) -> dict:
         starts = sorted(t.datetime_start.timestamp() for t in trials)
         dur = [(t.datetime_complete - t.datetime_start).total_seconds()
                for t in sorted(trials, key=lambda t: t.number)]
+        trial_cpu = [t.user_attrs.get("cpu_s", 0.0) for t in sorted(trials, key=lambda t: t.number)]
     if jobs == 1:
         serial, parallel = cpu, 0.0
     else:
         serial, parallel = command + server_own, cpu - command - server_own
     return {"jobs": jobs, "wall_s": wall, "cpu_s": cpu, "serial_cpu_s": serial, "workers_cpu_s": parallel,
             "trials": len(trials), "cpu_s_per_trial": cpu / max(1, len(trials)), "trial_seconds_sum": sum(dur),
+            "trials_own_cpu_s": sum(trial_cpu), "trial_cpu_s": trial_cpu,
             "first_trial_after_s": starts[0] - t0 if starts else None, "load_before": list(load),
             "load_after": list(os.getloadavg()), "trial_seconds": dur}
 
@@ -141,6 +143,7 @@ def summarise(runs: list[dict]) -> dict:
             "wall_s": {str(j): [r["wall_s"] for r in by[j]] for j in (1, 2)},
             "cpu_s": {str(j): mean(j, "cpu_s") for j in (1, 2)},
             "cpu_s_per_trial": {str(j): mean(j, "cpu_s_per_trial") for j in (1, 2)},
+            "trials_own_cpu_s": {str(j): mean(j, "trials_own_cpu_s") for j in (1, 2)},
             "serial_cpu_s_jobs2": serial2, "workers_cpu_s_jobs2": parallel2, "balance": balance,
             "projected_idle_wall_s": {"1": cpu1, "2": projected_wall2},
             "projected_idle_speedup": cpu1 / projected_wall2,

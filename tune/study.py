@@ -429,11 +429,14 @@ def _worker(sc: StudyConfig, n_total: int, worker: int, show_progress: bool, par
         if _ahead_of(study, trial.number) >= n_total:
             trial.set_user_attr("surplus", "requested trial count already reached by other workers")
             raise SurplusTrial(f"trial {trial.number}: requested count {n_total} reached")
+        cpu = time.process_time()
         try:
             return objective(trial, sc, data)
         except CAUGHT as e:
             current["error"] = f"{type(e).__name__}: {first_line(e, 200)}"
             raise
+        finally:                                    # this process's CPU time for the trial (load-insensitive)
+            trial.set_user_attr("cpu_s", round(time.process_time() - cpu, 3))
 
     bar = tqdm(total=n_total, initial=n_total - missing_trials(study, n_total), desc=f"study {sc.name}",
                disable=not show_progress)
@@ -579,6 +582,10 @@ def run_study(sc: StudyConfig, jobs: int = 1, baseline: bool = True, new: bool =
     if sc.storage in MEMORY_URLS and jobs > 1:
         raise ConfigError(f"--jobs {jobs} with storage {sc.storage}: an in-memory storage cannot be shared between "
                           "worker processes; use --jobs 1, or a file storage such as sqlite:///runs/study.db")
+    if jobs > 1 and worker_context().get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+        with _thread_env(thread_share(jobs)):
+            forkserver.ensure_running()      # its imports overlap this set-up's (data, storage) (no-op if running)
     from hw.cli import check_writable
     from train.run import prepare
     cfg, data = prepare(sc.train)                            # the data loads and fits the chip
