@@ -96,7 +96,7 @@ def conv(a) -> None:
     rows = {r["trial"]: r["params"] for r in json.loads(TRIALS.read_text())["rows"]}
     designs = {0: rows[0], 15: rows[15]}
     jobs = [(t, p, s) for s in a.seeds for t, p in designs.items()]
-    with Recorder("lever_conv_seed002", args=a, seeds=a.seeds, params={"study": str(STUDY.relative_to(ROOT)),
+    with Recorder(a.name or "lever_conv_seed002", args=a, seeds=a.seeds, params={"study": str(STUDY.relative_to(ROOT)),
                   "designs": designs, "epochs": 10, "lr": 0.005}) as rec:
         res = _run(_conv_job, jobs, a.workers)
         for r in res:
@@ -115,7 +115,7 @@ def conv(a) -> None:
 
 def async_order(a) -> None:
     jobs = [(m, s) for s in a.seeds for m in ASYNC_METHODS]
-    with Recorder("lever_async_order", args=a, seeds=a.seeds, params={"dataset": "digits", "chip": "64-64-10, "
+    with Recorder(a.name or "lever_async_order", args=a, seeds=a.seeds, params={"dataset": "digits", "chip": "64-64-10, "
                   "4-bit, lanes 8, beta 0.9", "epochs": 30, "methods": ASYNC_METHODS}) as rec:
         res = _run(_async_job, jobs, a.workers)
         for r in res:
@@ -178,6 +178,7 @@ def main() -> None:
     ap.add_argument("which", choices=["conv", "async"])
     ap.add_argument("--seeds", type=int, nargs="+", default=[301, 302, 303, 304, 305])
     ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
+    ap.add_argument("--name", help="the record's name (default lever_conv_seed002 / lever_async_order)")
     add_record_args(ap)
     a = ap.parse_args()
     conv(a) if a.which == "conv" else async_order(a)
