@@ -161,9 +161,12 @@ def recheck_cost(a) -> None:
             study = run_study(sc, jobs=1)
             c1, t1 = _cpu(), time.time()
             n = len(candidates(study, sc))
-            recheck(study, sc, jobs=1, progress=False)
+            r = recheck(study, sc, jobs=1, progress=False)
             c2, t2 = _cpu(), time.time()
+        runs = sum(len(v) for v in r["trials"].values())
         rec.summary = {"n_trials": sc.n_trials, "recheck_seeds": sc.recheck_seeds, "rechecked_trials": n,
+                       "recheck_runs": runs, "stopped": r.get("stopped", {}),
+                       "runs_without_stopping": n * sc.recheck_seeds,
                        "search_cpu_s": c1 - c0, "recheck_cpu_s": c2 - c1, "search_wall_s": t1 - t0,
                        "recheck_wall_s": t2 - t1, "recheck_share_of_search_cpu": (c2 - c1) / (c1 - c0)}
     print(VIEWS["recheck"](rec.as_dict()))
@@ -220,6 +223,16 @@ def _view_workers_v1(rec: dict) -> str:
 
 def view_recheck(rec: dict) -> str:
     s = rec["summary"]
+    if "recheck_runs" in s:
+        stopped = (f"; {len(s['stopped'])} candidate(s) stopped as out of reach after "
+                   f"{', '.join(map(str, s['stopped'].values()))} seed(s)" if s["stopped"] else "; none stopped")
+        return (f"Default study ({s['n_trials']} trials, one worker): search {s['search_cpu_s']:.0f} CPU s "
+                f"({s['search_wall_s']:.0f} s wall); re-check of {s['rechecked_trials']} trials (the baseline and "
+                f"{s['rechecked_trials'] - 1} Pareto trial(s) in the window) on {s['recheck_seeds']} fresh seeds: "
+                f"{s['recheck_runs']} trainings of at most {s['runs_without_stopping']}{stopped}; "
+                f"{s['recheck_cpu_s']:.0f} CPU s ({s['recheck_wall_s']:.0f} s wall), "
+                f"**{100 * s['recheck_share_of_search_cpu']:.0f} % of the search** (load average "
+                f"{rec['machine']['load_before'][0]:.1f} at the start).")
     return (f"Default study ({s['n_trials']} trials, one worker): search {s['search_cpu_s']:.0f} CPU s "
             f"({s['search_wall_s']:.0f} s wall); re-check of {s['rechecked_trials']} trials on "
             f"{s['recheck_seeds']} fresh seeds {s['recheck_cpu_s']:.0f} CPU s ({s['recheck_wall_s']:.0f} s wall), "
