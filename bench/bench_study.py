@@ -176,13 +176,13 @@ def view_workers(rec: dict) -> str:
     s = rec["summary"]
     if "projected_idle_speedup" not in s:
         return _view_workers_v1(rec)
-    rows = ["| workers | runs | wall s (each run, in order) | CPU s, all processes | CPU s per trial | "
-            "of which serial (command + fork server) |", "|---|---|---|---|---|---|"]
+    rows = ["| workers | runs | wall s (each run, in order) | CPU s, all processes (mean) | CPU s per trial | "
+            "of which inside the trials | serial: command + fork server |", "|---|---|---|---|---|---|---|"]
     for j in ("1", "2"):
         runs = [r for r in rec["rounds"] if str(r["jobs"]) == j]
         serial = "all" if j == "1" else f"{s['serial_cpu_s_jobs2']:.1f}"
         rows.append(f"| {j} | {len(runs)} | {', '.join(f'{w:.0f}' for w in s['wall_s'][j])} | {s['cpu_s'][j]:.1f} | "
-                    f"{s['cpu_s_per_trial'][j]:.2f} | {serial} |")
+                    f"{s['cpu_s_per_trial'][j]:.2f} | {s['trials_own_cpu_s'][j]:.1f} | {serial} |")
     n = rec["rounds"][0]["trials"]
     p = s["projected_idle_wall_s"]
     return "\n".join(rows + ["", (

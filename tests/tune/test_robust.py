@@ -133,6 +133,8 @@ def test_recheck_reruns_the_pareto_trials_paired_and_the_report_uses_it(tmp_path
     text = write_report(study, tmp_path / "rep")["markdown"].read_text()
     assert "Re-checked after the search on 2 fresh seeds" in text and f"| {base.number} (baseline) |" in text
     assert "**One draw each**" not in text
+    import re                                                           # per-surrogate means say what backs them
+    assert re.search(r"\| atan \| \d+ \| 1 \| [0-9.]+ \| [0-9.]+ \| \d+ \| .*trial %d: [0-9.]+ \(2\)" % base.number, text)
     # the trade-off rule on re-checked means: a synthetic re-check of the baseline and another trial
     from optuna.trial import TrialState as S
     from tune.report import _rows, against_baseline
