@@ -347,9 +347,13 @@ def _exit_with_parent(parent: int) -> None:
         if fd is not None:
             select.select([fd], [], [])     # readable once the command has ended
             os._exit(1)
-        while True:
-            if os.getppid() != parent:
+        while True:                         # no pidfd (not Linux): poll the command's pid
+            try:
+                os.kill(parent, 0)
+            except ProcessLookupError:
                 os._exit(1)
+            except PermissionError:
+                pass
             time.sleep(1.0)
     threading.Thread(target=watch, daemon=True).start()
 
@@ -435,7 +439,7 @@ def _worker(sc: StudyConfig, n_total: int, worker: int, show_progress: bool, par
         except CAUGHT as e:
             current["error"] = f"{type(e).__name__}: {first_line(e, 200)}"
             raise
-        finally:                                    # this process's CPU time for the trial (load-insensitive)
+        finally:                  # this process's CPU time in the trial (the rest: start-up, polling)
             trial.set_user_attr("cpu_s", round(time.process_time() - cpu, 3))
 
     bar = tqdm(total=n_total, initial=n_total - missing_trials(study, n_total), desc=f"study {sc.name}",
@@ -630,6 +634,7 @@ def run_study(sc: StudyConfig, jobs: int = 1, baseline: bool = True, new: bool =
             ctx = worker_context()
             share = thread_share(jobs)
             state = parent_state()
+            state["environ"].update({k: str(share) for k in THREAD_ENV})     # as _thread_env gave spawned ones
             procs = [ctx.Process(target=_worker_process,
                                  args=(sc, sc.n_trials, i, i == 0, os.getpid(), data, share, state))
                      for i in range(jobs)]
