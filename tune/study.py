@@ -30,15 +30,16 @@ from tune.errors import StudyStopped
 HEARTBEAT_S = int(os.environ.get("SPIKELOOP_HEARTBEAT_S", 10))   # a running trial's heartbeat period
 GRACE_S = int(os.environ.get("SPIKELOOP_GRACE_S", 30))           # silence after which it counts as dead
 
-#: what a worker process imports before and during its trials (torch alone is ~2 CPU s; numba, sklearn,
-#: neurobench are imported by the first trial). Worker processes are forks of one fork server that imported
-#: these once (:func:`worker_context`), not fresh interpreters that each import them again: two spawned workers
-#: cost +42 % CPU time over one worker in start-up (docs/guides/studies.md, bench/bench_study.py). Of
+#: what a worker process imports before and during its trials: torch (~2 CPU s), and torch._dynamo, which
+#: torch.optim.Adam imports on the first trial (another ~2 CPU s: the first trial of a process cost 4.5 CPU s,
+#: the next ones of the same design 2.3), numba, scikit-learn, NeuroBench. Worker processes are forks of one fork
+#: server that imported these once (:func:`worker_context`), not fresh interpreters that each import them again
+#: (two spawned workers cost +42 % CPU time over one worker; docs/guides/studies.md, bench/bench_study.py). Of
 #: spikeloop's own modules only ``tune.study`` reads the environment at import; a worker re-reads it after
 #: taking on the command's environment (:func:`_adopt`).
-WORKER_PRELOAD = ["torch", "snntorch", "optuna", "sqlalchemy", "tqdm", "numba", "neurobench", "sklearn.metrics",
-                  "sklearn.model_selection", "tune.study", "tune.objective", "tune.recheck", "train.run",
-                  "train.trainers", "sim.metrics"]
+WORKER_PRELOAD = ["torch", "torch._dynamo", "snntorch", "optuna", "sqlalchemy", "tqdm", "numba", "neurobench",
+                  "sklearn.metrics", "sklearn.model_selection", "tune.study", "tune.objective", "tune.recheck",
+                  "train.run", "train.trainers", "sim.metrics"]
 
 
 def worker_context():
