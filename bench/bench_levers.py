@@ -248,7 +248,10 @@ def rerun(a) -> None:
             sv, nv = spread(values(stated)), spread(values(new))
             n, m = sv["n"], nv["n"]
             half = T975.get(n - 1, 1.96) * sv["std"] * (1 / n + 1 / m) ** 0.5 if n > 1 else float("inf")
+            pooled = spread(values(stated) + values(new))
+            pooled_half = T975.get(pooled["n"] - 1, 1.96) * pooled["std"] / pooled["n"] ** 0.5
             rows.append({"label": label, "fmt": fmt, "stated_record": stated_name, "stated_seeds": stated["seeds"],
+                         "pooled": pooled, "pooled_ci95_half_width": pooled_half,
                          "rerun_record": new_name, "rerun_seeds": new["seeds"], "stated": sv, "rerun": nv,
                          "within_std": abs(nv["mean"] - sv["mean"]) <= sv["std"],
                          "prediction_half_width": half, "within_prediction": abs(nv["mean"] - sv["mean"]) <= half})
@@ -261,14 +264,15 @@ def rerun(a) -> None:
 def view_rerun(rec: dict) -> str:
     s = rec["summary"]
     lines = ["| lever | stated (seeds) | re-run on new seeds | within ± std? | 95 % interval for a new run's mean | "
-             "within it? |", "|---|---|---|---|---|---|"]
+             "within it? | both runs pooled: mean ± std; 95 % CI of the mean |", "|---|---|---|---|---|---|---|"]
     for r in s["rows"]:
         f = r["fmt"]
         seeds = lambda ss: f"{min(ss)}–{max(ss)}"
         lines.append(f"| {r['label']} | {_pm(r['stated'], f)} ({seeds(r['stated_seeds'])}) | "
                      f"{_pm(r['rerun'], f)} ({seeds(r['rerun_seeds'])}) | {'yes' if r['within_std'] else '**no**'} | "
                      f"{r['stated']['mean']:{f}} ± {r['prediction_half_width']:{f.lstrip('+')}} | "
-                     f"{'yes' if r['within_prediction'] else '**no**'} |")
+                     f"{'yes' if r['within_prediction'] else '**no**'} | {_pm(r['pooled'], f)} ({r['pooled']['n']} seeds); "
+                     f"{r['pooled']['mean']:{f}} ± {r['pooled_ci95_half_width']:{f.lstrip('+')}} |")
     return "\n".join(lines + ["", f"{s['within_std']} of {s['n']} re-run means land within the stated mean ± std; "
                               f"{s['within_prediction']} of {s['n']} within the 95 % prediction interval for the mean "
                               "of a new run of as many seeds (mean ± t(0.975, n−1) · std · √(1/n + 1/m))."])
