@@ -9,9 +9,9 @@ weights and fault instance, the **same** for every re-run design (paired) — an
 the study's user attribute ``recheck``. The report ranks the trade-offs by those means and states how many
 seeds back each number (:mod:`tune.report`).
 
-Which Pareto trials: those the report's rule can pick first — within :data:`WINDOW` of the baseline's search
-accuracy, lowest latency first — then the most accurate others. Resumable: a (trial, seed) pair already
-measured is not re-run.
+Which Pareto trials: those the report's rule can pick — within :data:`WINDOW` of the baseline's search
+accuracy, lowest latency first, each design once — run seed by seed after the baseline, each stopped once it is
+:func:`out_of_reach`. Resumable: a (trial, seed) pair already measured is not re-run.
 """
 from __future__ import annotations
 
