@@ -117,6 +117,21 @@ def test_study_workers_view():
     assert "2 × 20.0 / 25.0 = 1.60x" in t
 
 
+def test_study_workers_projection_from_cpu_time():
+    run = lambda jobs, wall, cpu, serial: {
+        "jobs": jobs, "wall_s": wall, "cpu_s": cpu, "serial_cpu_s": serial, "workers_cpu_s": cpu - serial if jobs == 2
+        else 0.0, "trials": 4, "cpu_s_per_trial": cpu / 4, "trials_own_cpu_s": cpu - 2, "trial_seconds": [3, 1, 1, 3],
+        "load_before": [4.0, 4.0, 4.0]}
+    runs = [run(1, 90.0, 20.0, 20.0), run(2, 60.0, 24.0, 2.0), run(2, 50.0, 22.0, 2.0), run(1, 110.0, 20.0, 20.0)]
+    s = bench_study.summarise(runs)
+    assert s["speedup"] == pytest.approx(200 / 110)
+    assert s["balance"] == pytest.approx(2 * 5 / 8)          # in order: A runs 3; B runs 1, 1, 3 (ends at 5)
+    assert s["projected_idle_wall_s"]["2"] == pytest.approx(2.0 + 1.25 * 21.0 / 2)
+    assert s["projected_idle_speedup"] == pytest.approx(20.0 / 15.125)
+    rec = {"machine": {"cores": 2}, "params": {"order": [1, 2, 2, 1]}, "summary": s, "rounds": runs}
+    assert "**1.32x**" in bench_study.view_workers(rec)
+
+
 def test_bench_model_conditions_run_in_child_processes(tmp_path, monkeypatch):
     """The conditions section times the batch-32 row in a fresh process per condition and keeps both clocks."""
     monkeypatch.setattr(bench_model, "CONDITIONS", {"pinned (as the bench)": bench_model.CONDITIONS["pinned (as the bench)"]})
