@@ -111,7 +111,20 @@ def table(record: dict) -> str:
     return "\n".join(out)
 
 
-VIEWS = {"table": table}
+#: short names of the summary's rows, for the one-value view below (render arguments cannot hold spaces)
+SHORT = {"16/32": "16-bit / 32-bit", "8/16": "8-bit / 16-bit", "noise16": "noise 16-bit LSB",
+         "noise24": "noise 24-bit LSB", "grid": "grid 16-bit / 32-bit"}
+
+
+def agreement(record: dict, row: str) -> str:
+    """One row's predicted-class agreement as 'mean ± std' (row: one of :data:`SHORT`)."""
+    if row not in SHORT:
+        raise ValueError(f"agreement: row {row!r} is not one of {sorted(SHORT)}")
+    v = record["summary"][SHORT[row]]["class_agreement"]
+    return f"{v['mean']:.3f} ± {v['std']:.3f}"
+
+
+VIEWS = {"table": table, "agreement": agreement}
 
 
 def main(argv=None) -> int:
