@@ -61,8 +61,17 @@ def parent_state() -> dict:
 
 
 def _adopt(state: dict | None) -> None:
-    """Take on the command's :func:`parent_state` (in a worker, before spikeloop reads any of it)."""
+    """Take on the command's :func:`parent_state` (in a worker, before spikeloop reads any of it).
+
+    Also keeps the worker's progress bars off multiprocessing locks: tqdm's first bar creates a
+    ``multiprocessing.RLock``, a named semaphore registered with the command's resource tracker, which a worker
+    ended by a signal (Ctrl-C, SIGTERM, its command killed) never unregisters, and the tracker then prints a
+    "leaked semaphore objects" warning under the command's one-line message. A worker's bars need only its own
+    thread lock (one worker draws the study's bar)."""
     global HEARTBEAT_S, GRACE_S
+    from tqdm.std import TqdmDefaultWriteLock
+    if not hasattr(TqdmDefaultWriteLock, "mp_lock"):
+        TqdmDefaultWriteLock.mp_lock = None     # tqdm then never creates one (create_mp_lock checks hasattr)
     if not state:
         return
     os.environ.clear()

@@ -150,3 +150,37 @@ def test_random_and_gp_samplers_run_a_study(tiny_toml, tmp_path, sampler):
     if sampler == "random":
         again = run_study(cfg(tiny_toml, tmp_path / "b", n_trials=5, sampler=sampler), baseline=False)
         assert [t.params for t in again.trials] == [t.params for t in study.trials]
+
+
+def _bar_then_wait(conn):
+    """A worker as the study's: takes on the command's state, draws a progress bar, waits to be stopped."""
+    from tqdm import tqdm
+    from tune.study import _adopt
+    _adopt(None)
+    bar = tqdm(total=2, desc="worker")
+    bar.update()
+    conn.send("drawn")
+    conn.recv()                              # never comes: the worker is terminated here
+
+
+def test_a_stopped_worker_leaves_no_leaked_semaphore_warning():
+    """A worker ended by a signal (Ctrl-C, SIGTERM, its command killed) after drawing a progress bar: the command's
+    resource tracker must not print "leaked semaphore objects" under the command's one-line message (tqdm's
+    first bar used to create a multiprocessing lock in every worker)."""
+    script = ("import sys\nfrom tune.study import worker_context\n"
+              "from tests.tune.test_study import _bar_then_wait\n"
+              "if __name__ == '__main__':\n"
+              "    ctx = worker_context()\n"
+              "    ctx.set_forkserver_preload([])\n"
+              "    a, b = ctx.Pipe()\n"
+              "    p = ctx.Process(target=_bar_then_wait, args=(b,))\n"
+              "    p.start()\n"
+              "    assert a.recv() == 'drawn'\n"
+              "    p.terminate()\n"
+              "    p.join()\n"
+              "    print('exit', p.exitcode, file=sys.stderr)\n")
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    r = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=300,
+                       env=os.environ | {"PYTHONPATH": root})
+    assert "exit -15" in r.stderr, r.stderr
+    assert "leaked" not in r.stderr, r.stderr
