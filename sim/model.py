@@ -268,7 +268,7 @@ class FastModel:
         return "int8" if self._int8 else "float"
 
     def _product(self, layer: int, x: np.ndarray, events: int) -> np.ndarray:
-        """``x @ W`` for bool ``x`` or int8 event counts ``x`` (rows, N_in) (``W``: the layer's weight
+        """``x @ W`` for bool ``x`` or int8/int16 event counts ``x`` (rows, N_in) (``W``: the layer's weight
         matrix, see ``_w``), in the layer's dtype (a scratch array), or as the integer sums themselves (int32
         or int64 scratch) where the recurrence is an int64 one (compiled or distorted), which takes any integer
         dtype. ``events``: nonzero entries of ``x``."""
@@ -276,6 +276,8 @@ class FastModel:
         rows, n_in = x.shape
         h = _scratch.get(("h", layer), (rows, w.shape[1]), w.dtype)
         how = self.product_path(layer, rows, events)
+        if how == "int8" and x.dtype not in (np.bool_, np.int8):
+            how = "float"                       # int16 event counts (stacked pools): no int8 product
         if how == "sparse" and self._gather:
             from sim.kernels import gather_product
             wg, acc_dtype = self._gather_weights(layer)
@@ -321,9 +323,11 @@ class FastModel:
         C, H, W = cfg.raw_in_shape(layer)
         ph, pw = cfg.pool_window(layer)
         a = x.reshape(T * B, H, W, C)
-        if ph * pw > 1:                                   # sum pooling: events per pooled address (<= 64)
+        # events per pooled address: at most the pool area, int8 up to 127 (stacked pools reach 16x16 = 256)
+        counts = np.int8 if ph * pw <= 127 else np.int16
+        if ph * pw > 1:                                   # sum pooling
             v = a.view(np.int8).reshape(T * B, H // ph, ph, W // pw, pw, C)
-            a = _scratch.get(("pool", layer), (T * B, H // ph, W // pw, C), np.int8)
+            a = _scratch.get(("pool", layer), (T * B, H // ph, W // pw, C), counts)
             np.copyto(a, v[:, :, 0, :, 0])
             for i in range(ph):                           # ph*pw adds: far faster than a strided sum
                 for j in range(pw):
@@ -337,7 +341,7 @@ class FastModel:
         Hp, Wp = a.shape[1], a.shape[2]
         if a.dtype == bool:
             a = a.view(np.int8)
-        padded = _scratch.get(("pad", layer), (T * B, Hp + 2 * pdh, Wp + 2 * pdw, C), np.int8)
+        padded = _scratch.get(("pad", layer), (T * B, Hp + 2 * pdh, Wp + 2 * pdw, C), counts)
         padded.fill(0)
         padded[:, pdh:pdh + Hp, pdw:pdw + Wp] = a
         rows_per_sample, k = Ho * Wo, C * kh * kw
@@ -347,7 +351,7 @@ class FastModel:
         for i in range(0, T * B, step):
             n = min(step, T * B - i)
             # im2col: column (c*kh + ky)*kw + kx of row (sample, y', x') is padded[sample, s*y'+ky, s*x'+kx, c]
-            m = _scratch.get(("im2col", layer), (n, Ho, Wo, C, kh, kw), np.int8)
+            m = _scratch.get(("im2col", layer), (n, Ho, Wo, C, kh, kw), counts)
             for ky in range(kh):
                 for kx in range(kw):
                     m[..., ky, kx] = padded[i:i + n, ky:ky + s * (Ho - 1) + 1:s, kx:kx + s * (Wo - 1) + 1:s]

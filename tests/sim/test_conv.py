@@ -156,3 +156,26 @@ def test_overlap_conv_next_layer_overlaps_nothing():
     on, off = (FastModel(cfg.replace(overlap=v), w).run(x) for v in (True, False))
     P, D = cfg.update_latency, cfg.decode_latency(0)
     assert on.cycles[0] == off.cycles[0] == (D + 2 + 1 + P + 4) + (D + 4 + 1 + P + 8) + (2 + 1)
+
+
+@pytest.mark.parametrize("shape, layers", [
+    ((1, 16, 16), [{"kind": "pool", "size": 8}, {"kind": "pool", "size": 2}, {"kind": "fc", "size": 3}]),
+    ((2, 16, 16), [{"kind": "pool", "size": 2}, {"kind": "pool", "size": 8},
+                   {"kind": "conv", "channels": 2, "kernel": 1}, {"kind": "fc", "size": 2}]),
+    ((1, 1, 128), [{"kind": "pool", "size": 8}, {"kind": "pool", "size": 8}, {"kind": "pool", "size": 2},
+                   {"kind": "conv", "channels": 2, "kernel": 1}]),
+])
+@pytest.mark.parametrize("density", [1.0, 0.6, 0.02])
+def test_stacked_pools_count_past_127_events_per_address(shape, layers, density):
+    """Stacked pools whose area exceeds 127 (8x8 then 2x2: 256 raw addresses per pooled one): the model's
+    per-address event counts must not wrap around in int8, on every product path."""
+    n = sum(ly["kind"] != "pool" for ly in layers)
+    cfg = ChipConfig(input_shape=shape, layers=tuple(layers), weight_bits=4, membrane_bits=16, lanes=2,
+                     threshold=(150,) * n, beta=(1.0,) * n, reset="subtract")
+    assert cfg.pool_area(0) >= 128
+    rng = np.random.default_rng(0)
+    weights = [rng.integers(0, cfg.weight_max + 1, cfg.weight_shape(l)) for l in range(cfg.num_layers)]
+    spikes = rng.random((2, 3, cfg.layer_sizes[0])) < density
+    for path in ("auto", "int8", "float", "sparse"):
+        r = FastModel(cfg, weights, None, path=path).run(spikes, True)
+        assert_matches(cfg, weights, None, spikes, r)
