@@ -100,8 +100,13 @@ class FaultyChip(Chip):
             self.inner.load(weights, offsets, cfg=self.cfg)
             return
         f = self.faults
-        beta = [np.clip(np.rint(b * (1 + n * f.leak_mismatch)), 1, (1 << self.cfg.beta_frac_bits) - 1)
-                .astype(np.int64) for b, n in zip(self.cfg.beta_int, self._leak_noise)]
+        # only a leak mismatch changes the leak multipliers (a distortion alone keeps the chip's, IF layers
+        # included); a mismatched neuron never leaks less than none (2**f: the IF neuron) and a leaky layer's
+        # neurons keep leaking (at most 2**f - 1, as the chip encodes a beta just below 1)
+        one = 1 << self.cfg.beta_frac_bits
+        beta = None if f.leak_mismatch == 0 else [
+            np.clip(np.rint(b * (1 + n * f.leak_mismatch)), 1, one if b == one else one - 1).astype(np.int64)
+            for b, n in zip(self.cfg.beta_int, self._leak_noise)]
         dist = eif_distortion(self.cfg, f.distortion) if f.distortion > 0 else None
         self.inner.load(weights, offsets, cfg=self.cfg, leak_multipliers=beta, distortion=dist)
 

@@ -92,16 +92,17 @@ class ChipResult:
 
 def check_leak_multipliers(cfg: ChipConfig, beta_int: Sequence[np.ndarray] | None) -> list[np.ndarray]:
     """Per-layer leak multipliers as int64 (a scalar or one per neuron): ``cfg.beta_int`` when ``None``,
-    else ``beta_int`` checked against ``1 .. 2**f - 1`` and the layer sizes (a one-line ConfigError)."""
+    else ``beta_int`` checked against ``1 .. 2**f`` (``2**f``: no leak, the IF neuron, as ``cfg.beta_int`` encodes
+    beta = 1) and the layer sizes (a one-line ConfigError)."""
     if beta_int is None:
         return [np.int64(b) for b in cfg.beta_int]
     if len(beta_int) != cfg.num_layers:
         raise ConfigError(f"beta_int: expected {cfg.num_layers} vectors (one per layer), got {len(beta_int)}")
     out, f = [np.asarray(b, np.int64) for b in beta_int], cfg.beta_frac_bits
     for l, b in enumerate(out):
-        if b.shape not in ((), (cfg.fan_out(l),)) or b.min() < 1 or b.max() > (1 << f) - 1:
-            raise ConfigError(f"beta_int[{l}]: allowed are integers 1..{(1 << f) - 1}, a scalar or one "
-                              f"per neuron ({cfg.fan_out(l)})")
+        if b.shape not in ((), (cfg.fan_out(l),)) or b.min() < 1 or b.max() > 1 << f:
+            raise ConfigError(f"beta_int[{l}]: allowed are integers 1..{1 << f} ({1 << f}: no leak), a scalar "
+                              f"or one per neuron ({cfg.fan_out(l)})")
     return out
 
 

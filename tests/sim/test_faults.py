@@ -56,3 +56,25 @@ def test_leak_mismatch_changes_membranes():
 def test_bad_faults(kw, match):
     with pytest.raises(ConfigError, match=match):
         Faults(**kw)
+
+
+def test_distortion_alone_keeps_the_leak_of_integrate_and_fire_layers():
+    """A distortion without leak mismatch must not touch the leak: an IF layer (beta = 1, beta_int = 2**f) stays
+    IF. A distortion too small to move any integer membrane (sigma 0.001) is then the plain chip bit for bit (it
+    used to turn IF layers into leaky ones, beta_int 2**f - 1)."""
+    cfg = CFG.replace(beta=(1.0, 0.85))
+    plain = run(make_chip(cfg))
+    faulty = FaultyChip(make_chip(cfg), Faults(distortion=0.001))
+    got = run(faulty)
+    assert_same(plain, got)
+    assert [int(np.max(b)) for b in faulty.inner._model.beta_int] == list(cfg.beta_int)
+
+
+def test_leak_mismatch_never_leaks_less_than_none():
+    """Mismatched leak multipliers stay in 1..2**f: an IF layer's neurons leak or stay IF (never grow), a leaky
+    layer's neurons keep leaking (at most 2**f - 1)."""
+    cfg = CFG.replace(beta=(1.0, 0.99), beta_frac_bits=6)
+    chip = FaultyChip(make_chip(cfg), Faults(leak_mismatch=0.5, seed=2))
+    run(chip)
+    b_if, b_leaky = chip.inner._model.beta_int
+    assert b_if.max() == 64 and b_if.min() < 64 and b_leaky.max() == 63

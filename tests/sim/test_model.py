@@ -282,8 +282,9 @@ def test_leak_mismatch_and_distortion_match_a_per_neuron_reference(data):
 
 def test_bad_beta_int():
     cfg = ChipConfig(layer_sizes=(3, 2), beta_frac_bits=4)
-    with pytest.raises(ConfigError, match=r"beta_int\[0\]: allowed are integers 1\.\.15"):
-        FastModel(cfg, [np.zeros((3, 2), int)], beta_int=[np.array([16, 3])])
+    with pytest.raises(ConfigError, match=r"beta_int\[0\]: allowed are integers 1\.\.16 \(16: no leak\)"):
+        FastModel(cfg, [np.zeros((3, 2), int)], beta_int=[np.array([17, 3])])
+    FastModel(cfg, [np.zeros((3, 2), int)], beta_int=[np.array([16, 3])])        # 16 = 2**f: IF, allowed
 
 
 @pytest.mark.slow
