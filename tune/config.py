@@ -172,6 +172,15 @@ class Range:
         return self.low == self.high
 
 
+def resolved_path(value: str, where: str) -> Path:
+    """``value`` made absolute (``~`` expanded, symbolic links followed); a loop of symbolic links is a ConfigError
+    naming ``where`` (pathlib raises RuntimeError, or OSError ELOOP, for one)."""
+    try:
+        return Path(value).expanduser().resolve()
+    except (RuntimeError, OSError) as e:
+        raise ConfigError(f"{where} {value}: cannot be resolved: a loop of symbolic links ({e})") from None
+
+
 def _range(p: Param, value, where: str) -> Range:
     number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
     if number(value):
@@ -396,16 +405,17 @@ class StudyConfig:
         cache = hw.get("synth_cache", "runs/dse/synth-cache")
         if not isinstance(cache, str) or not cache.strip():
             raise ConfigError(f"hardware.synth_cache={cache!r}: expected a directory path")
+        out_option = "--out" if (overrides or {}).get("out") is not None else "[study] out"
         return cls(name=name, storage=storage, n_trials=n_trials, sampler=sampler, objective=objective,
-                   weights=weights, seed=seed, out=Path(out).expanduser().resolve(), train=train, device=device,
+                   weights=weights, seed=seed, out=resolved_path(out, out_option), train=train, device=device,
                    methods=tuple(methods), surrogates=tuple(surrogates), ranges=ranges,
                    method_ranges=method_ranges, lanes=tuple(lanes) if lanes else None,
                    weight_bits=tuple(wbits) if wbits else None,
                    overlap=tuple(dict.fromkeys(overlap)) if overlap else None,
                    bias_input=tuple(dict.fromkeys(bias)) if bias else None, fits=fits,
-                   synth_cache=Path(cache).expanduser().resolve(), clock=clock, max_consecutive_failures=max_failures,
+                   synth_cache=resolved_path(cache, "hardware.synth_cache"), clock=clock, max_consecutive_failures=max_failures,
                    seeds_per_trial=seeds_per_trial, recheck_seeds=recheck_seeds, recheck_trials=recheck_trials,
-                   out_given=out, out_option="--out" if (overrides or {}).get("out") is not None else "[study] out")
+                   out_given=out, out_option=out_option)
 
     def identity(self) -> dict:
         """What a study's trials were measured against — the data and its split (dataset, path, steps, encoder,
@@ -416,7 +426,7 @@ class StudyConfig:
         t = self.train.to_dict()
         flat = {f"data.{k}": t.get(k) for k in DATA_FIELDS}
         if flat["data.data_path"]:               # the files it names, wherever the command runs
-            flat["data.data_path"] = str(Path(flat["data.data_path"]).expanduser().resolve())
+            flat["data.data_path"] = str(resolved_path(flat["data.data_path"], "data.data_path"))
         flat["study.seed"] = self.seed
         flat["train.quantiser"] = t.get("quantiser")
         flat["train.backend"] = t.get("backend")

@@ -539,3 +539,18 @@ def test_an_sqlite_database_of_something_else_is_left_untouched(tiny_toml, tmp_p
         refused(capsys, "study", *cmd, "--config", tiny_toml, "--storage", f"sqlite:///{db}",
                 fragments=["SQLite database of something else", "['accounts']", "left untouched"])
     assert db.read_bytes() == before and not (tmp_path / "out").exists()
+
+
+def test_an_output_folder_in_a_loop_of_symbolic_links_is_one_line(study_toml, tmp_path, capsys):
+    """``[study] out`` (or ``hardware.synth_cache``) through a loop of symbolic links: one line naming the key,
+    exit 2, no database made (pathlib's resolve raised RuntimeError, a traceback)."""
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    db = tmp_path / "s.db"
+    for out in (tmp_path / "a", tmp_path / "a" / "sub"):
+        refused(capsys, "study", "run", "--config", study_toml(out=str(out), storage=f"sqlite:///{db}"),
+                fragments=[f"[study] out {out}", "loop of symbolic links"])
+    toml = study_toml("\n[hardware]\nsynth_cache = \"%s\"\n" % (tmp_path / "a"), storage=f"sqlite:///{db}")
+    refused(capsys, "study", "run", "--config", toml, "--out", tmp_path / "o",
+            fragments=[f"hardware.synth_cache {tmp_path / 'a'}", "loop of symbolic links"])
+    assert not db.exists() and not (tmp_path / "o").exists()
