@@ -313,8 +313,24 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+def _sigterm_interrupts() -> None:
+    """SIGTERM ends the command as Ctrl-C does (the one line below, made folders removed), from its first moment,
+    not only once a study's trials run (:func:`tune.study.run_study` has its own handler, which also stops its
+    workers); only where SIGTERM has its default action, and only in the main thread."""
+    import signal
+    import threading
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt("stopped by signal SIGTERM")
+    signal.signal(signal.SIGTERM, handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run `spikeloop ARGV`; a user's mistake (ConfigError) is one line on stderr and exit code 2."""
+    _sigterm_interrupts()
     a = build_parser().parse_args(argv)
     if a.command == "study":
         import warnings

@@ -156,7 +156,8 @@ def recheck(study: optuna.Study, sc: StudyConfig, jobs: int = 1, progress: bool 
     pool = None
     if jobs > 1:
         from concurrent.futures import ProcessPoolExecutor
-        from tune.study import _adopt, parent_state, worker_context
+        from tune.study import _adopt, parent_state, start_fork_server, worker_context
+        start_fork_server(jobs)
         pool = ProcessPoolExecutor(jobs, mp_context=worker_context(), initializer=_adopt,
                                    initargs=(parent_state(),))
 

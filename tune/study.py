@@ -57,7 +57,31 @@ def parent_state() -> dict:
     """What a spawned worker would inherit from the command at this moment: environment, working directory,
     import path. A fork server's workers inherit the server's, frozen when it started; :func:`_adopt`
     applies this instead."""
-    return {"environ": dict(os.environ), "cwd": os.getcwd(), "sys_path": list(sys.path)}
+    import signal
+    return {"environ": dict(os.environ), "cwd": os.getcwd(), "sys_path": list(sys.path),
+            "sigint_ignored": signal.getsignal(signal.SIGINT) is signal.SIG_IGN}
+
+
+def start_fork_server(jobs: int) -> None:
+    """Start :func:`worker_context`'s fork server now (a no-op if it runs, or without one), its thread pools sized
+    for ``jobs`` workers, with Ctrl-C ignored: the server ignores SIGINT only once its imports are done, so a
+    Ctrl-C in the seconds before would print its import's traceback under the command's one line. Its workers
+    take Ctrl-C as the command does again (:func:`_adopt`)."""
+    if worker_context().get_start_method() != "forkserver":
+        return
+    import signal
+    import threading
+    from multiprocessing import forkserver
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGINT) if main else None
+    if previous is not None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)        # inherited by the server's interpreter
+    try:
+        with _thread_env(thread_share(jobs)):
+            forkserver.ensure_running()
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
 
 
 def _adopt(state: dict | None) -> None:
@@ -74,6 +98,9 @@ def _adopt(state: dict | None) -> None:
         TqdmDefaultWriteLock.mp_lock = None     # tqdm then never creates one (create_mp_lock checks hasattr)
     if not state:
         return
+    if not state.get("sigint_ignored", True):   # the fork server started with Ctrl-C ignored (start_fork_server)
+        import signal
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     os.environ.clear()
     os.environ.update(state["environ"])
     os.chdir(state["cwd"])
@@ -596,10 +623,16 @@ def run_study(sc: StudyConfig, jobs: int = 1, baseline: bool = True, new: bool =
     if sc.storage in MEMORY_URLS and jobs > 1:
         raise ConfigError(f"--jobs {jobs} with storage {sc.storage}: an in-memory storage cannot be shared between "
                           "worker processes; use --jobs 1, or a file storage such as sqlite:///runs/study.db")
-    if jobs > 1 and worker_context().get_start_method() == "forkserver":
-        from multiprocessing import forkserver
-        with _thread_env(thread_share(jobs)):
-            forkserver.ensure_running()      # its imports overlap this set-up's (data, storage) (no-op if running)
+    stop = _stop_workers_on_signal([])          # SIGTERM during the set-up: the same one line as later
+    try:
+        return _run_study(sc, jobs, baseline, new)
+    finally:
+        stop()
+
+
+def _run_study(sc: StudyConfig, jobs: int, baseline: bool, new: bool) -> optuna.Study:
+    if jobs > 1:
+        start_fork_server(jobs)     # its imports overlap this set-up's (data, storage) (no-op if running)
     from hw.cli import check_writable
     from train.run import prepare
     cfg, data = prepare(sc.train)                            # the data loads and fits the chip

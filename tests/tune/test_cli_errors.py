@@ -328,3 +328,24 @@ def test_rerun_right_after_a_kill_reaches_the_requested_count(study_toml, tmp_pa
     assert states.count(TrialState.COMPLETE) == 2, states
     assert states[0] == TrialState.FAIL
     assert time.perf_counter() - t0 >= 2                 # it waited for the grace period
+
+
+
+def test_sigterm_before_a_study_runs_is_the_one_line():
+    """SIGTERM while the command is still setting up (here: inside `study template`) ends it as Ctrl-C does,
+    exit 130 and one line; it used to kill the command silently until a study's trials ran."""
+    script = ("import os, signal, sys\n"
+              "import tune.config\n"
+              "from tune import cli\n"
+              "def terminated(conv=False):\n"
+              "    os.kill(os.getpid(), signal.SIGTERM)\n"
+              "    signal.pause()                    # the handler runs once the signal arrives\n"
+              "    return 'not interrupted'\n"
+              "tune.config.template = terminated\n"
+              "sys.exit(cli.main(['study', 'template']))\n")
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=COMMAND_TIMEOUT,
+                       cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    err = r.stderr.strip()
+    assert r.returncode == 130, (r.returncode, err[-2000:])
+    assert "not interrupted" not in r.stdout
+    assert len(err.splitlines()) == 1 and "stopped by signal SIGTERM" in err, err

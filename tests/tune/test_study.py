@@ -184,3 +184,36 @@ def test_a_stopped_worker_leaves_no_leaked_semaphore_warning():
                        env=os.environ | {"PYTHONPATH": root})
     assert "exit -15" in r.stderr, r.stderr
     assert "leaked" not in r.stderr, r.stderr
+
+
+def _sigint_is_the_default(conn, state):
+    """A worker as the study's: after taking on the command's state, does Ctrl-C raise KeyboardInterrupt?"""
+    import signal
+    from tune.study import _adopt
+    _adopt(state)
+    conn.send(signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+
+
+def test_ctrl_c_while_the_fork_server_imports_is_no_traceback():
+    """Ctrl-C (SIGINT to the whole process group) in the seconds the fork server spends importing torch & co.:
+    the server must not print its import's KeyboardInterrupt traceback under the command's one line (it ignores
+    SIGINT only once its imports are done), and its workers still take Ctrl-C as the command does."""
+    script = ("import os, signal, sys\n"
+              "from tune.study import parent_state, start_fork_server, worker_context\n"
+              "from tests.tune.test_study import _sigint_is_the_default\n"
+              "if __name__ == '__main__':\n"
+              "    state = parent_state()\n"
+              "    start_fork_server(2)\n"
+              "    signal.signal(signal.SIGINT, signal.SIG_IGN)     # this script outlives the Ctrl-C\n"
+              "    os.killpg(0, signal.SIGINT)                      # while the server imports its preload\n"
+              "    ctx = worker_context()\n"
+              "    a, b = ctx.Pipe()\n"
+              "    p = ctx.Process(target=_sigint_is_the_default, args=(b, state))\n"
+              "    p.start()\n"
+              "    print('worker default', a.recv(), file=sys.stderr)\n"
+              "    p.join()\n")
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    r = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=600,
+                       env=os.environ | {"PYTHONPATH": root}, start_new_session=True)
+    assert "worker default True" in r.stderr, r.stderr[-3000:]
+    assert "Traceback" not in r.stderr and "KeyboardInterrupt" not in r.stderr, r.stderr[-3000:]
