@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hw.config import ChipConfig
+from hw.config import TOUCHED_UPDATE_LATENCY, UPDATE_LATENCY, ChipConfig
 
 
 def touched_words(cfg: ChipConfig, layer: int, x: np.ndarray) -> np.ndarray:
@@ -187,13 +187,17 @@ class LazyRun:
 
 def lazy_run(model, spikes: np.ndarray, visit_all: bool = False) -> LazyRun:
     """Run the lazy-leak update-by-touch schedule (``docs/chip.md``) with ``model``'s weights, offsets and
-    leaks. Overlap is not modelled (the cycles are those of the sequential schedule). ``visit_all``: visit every
-    word in every step (then it is ``update = "all"``: the fast model's results and cycles)."""
+    leaks. Overlap is not modelled (the cycles are those of the sequential schedule); the UPDATE fill is the touched
+    chip's, :data:`hw.config.TOUCHED_UPDATE_LATENCY`. ``visit_all``: visit every word in every step (then it is
+    ``update = "all"``, with its fill :data:`hw.config.UPDATE_LATENCY`: the fast model's results and cycles)."""
     cfg = model.cfg
     x = cfg.check_spikes(spikes)
     B, T, _ = x.shape
     f, half = cfg.beta_frac_bits, 1 << (cfg.beta_frac_bits - 1)
-    lo, hi, P = cfg.membrane_min, cfg.membrane_max, cfg.update_latency
+    # the touched chip's UPDATE pipeline is deeper (hw.config.TOUCHED_UPDATE_LATENCY), also when projecting
+    # it from an "all" chip's model; visiting every word is the "all" chip
+    lo, hi = cfg.membrane_min, cfg.membrane_max
+    P = UPDATE_LATENCY if visit_all else TOUCHED_UPDATE_LATENCY
     out_s, out_u = [], []
     visited_n = np.zeros(B, np.int64)
     cycles = np.zeros(B, np.int64)
