@@ -1,0 +1,107 @@
+"""Update by touch (ChipConfig.update = "touched", hw/core/touched.py) in the RTL against the fast model (the
+scoreboard, sim/lazy.py): output spikes, every layer's stored membranes after every step and every counter
+including ``cycles``, in Amaranth's simulator, on random fc and conv/pool chips and the corners — every neuron
+firing (hot words), silent input (no word visited: the UPDATE is its fill alone), IF neurons, a clear mid-step,
+a host that stalls; the leak table reprogrammed with beta. Icarus and Verilator runs are in test_cocotb.py."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hw.config import ChipConfig
+from hw.core import LifCore
+from sim.chip import make_chip
+from tests.compare import assert_same, clear_mid_step_testbench, simulate_against_model
+from tests.hw.test_core_amaranth import run_both, simulate_with_stuttering_host
+from tests.strategies import configs, conv_configs, programmes
+
+
+def touched(cfg: ChipConfig, max_steps: int = 8) -> ChipConfig:
+    return cfg.replace(update="touched", max_steps=max_steps)
+
+
+@given(data=st.data())
+@settings(max_examples=12, deadline=None)
+def test_touched_rtl_matches_model_random(data):
+    cfg = touched(data.draw(configs(max_size=10, overlap=False)), data.draw(st.integers(4, 9)))
+    weights, offsets, spikes = data.draw(programmes(cfg, batch=2, steps=4))
+    assert_same(*run_both(cfg, weights, offsets, spikes))
+
+
+@given(data=st.data())
+@settings(max_examples=6, deadline=None)
+def test_touched_conv_rtl_matches_model_random(data):
+    cfg = touched(data.draw(conv_configs(max_hw=6, max_channels=4, overlap=False)))
+    weights, offsets, spikes = data.draw(programmes(cfg, batch=2, steps=3))
+    assert_same(*run_both(cfg, weights, offsets, spikes))
+
+
+@pytest.mark.slow
+@given(data=st.data())
+@settings(max_examples=150, deadline=None)
+def test_touched_rtl_matches_model_exhaustive(data):
+    cfg = data.draw(st.one_of(configs(max_size=20, max_layers=4, overlap=False),
+                              conv_configs(max_hw=8, max_channels=6, max_image_layers=4, overlap=False)))
+    cfg = touched(cfg, data.draw(st.integers(8, 40)))
+    weights, offsets, spikes = data.draw(programmes(cfg, batch=2, steps=8))
+    assert_same(*run_both(cfg, weights, offsets, spikes))
+
+
+def test_sparse_conv_chip_skips_words_and_leaks_lazily():
+    """A quiet conv chip: most words are skipped, touched words get several idle steps' leak at once."""
+    conv = {"kind": "conv", "channels": 3, "kernel": 3, "padding": 1}
+    cfg = ChipConfig(input_shape=(2, 6, 6), layers=(conv, {"kind": "pool", "size": 2}, {"kind": "fc", "size": 4}),
+                     lanes=2, threshold=(30, 20), beta=(0.7, 0.9), overlap=False, update="touched", max_steps=10)
+    rng = np.random.default_rng(4)
+    w = [rng.integers(-5, 40, cfg.weight_shape(l)) for l in range(2)]
+    x = rng.random((2, 10, 72)) < 0.04
+    model, rtl = run_both(cfg, w, None, x)
+    assert_same(model, rtl)
+    full = make_chip(cfg.replace(update="all"), "fast")
+    full.load(w)
+    assert (model.counters["state_reads"] < full.run(x).counters["state_reads"]).all()
+
+
+@pytest.mark.parametrize("reset", ["subtract", "zero"])
+def test_every_neuron_firing_and_silent_input(reset):
+    from tests.strategies import flood
+    cfg = ChipConfig(layer_sizes=(7, 5, 4), lanes=2, threshold=1, reset=reset, overlap=False, update="touched",
+                     max_steps=6)
+    weights, offsets, x = flood(cfg, 1, 4)
+    assert_same(*run_both(cfg, weights, offsets, np.concatenate([x, ~x])))
+
+
+def test_if_neurons_and_reprogrammed_beta():
+    """beta = 1 (B_k = 2^f: no leak), then new betas through load(): the driver rewrites the leak table."""
+    cfg = ChipConfig(layer_sizes=(6, 5, 3), lanes=3, threshold=(25, 15), beta=1.0, overlap=False, update="touched",
+                     max_steps=7, beta_frac_bits=4)
+    rng = np.random.default_rng(5)
+    w = [rng.integers(-10, 30, (6, 5)), rng.integers(-10, 30, (5, 3))]
+    x = rng.random((2, 7, 6)) < 0.25
+    fast, rtl = make_chip(cfg, "fast"), make_chip(cfg, "amaranth")
+    for new in (cfg, cfg.replace(beta=(0.6, 0.85), reset="zero")):
+        fast.load(w, cfg=new)
+        rtl.load(w, cfg=new)
+        assert_same(fast.run(x, record_state=True), rtl.run(x, record_state=True))
+
+
+def test_host_stalls_change_nothing_but_stall_cycles():
+    cfg = ChipConfig(layer_sizes=(8, 6, 4), lanes=2, threshold=25, overlap=False, update="touched", max_steps=5)
+    rng = np.random.default_rng(7)
+    w = [rng.integers(-30, 80, (8, 6)), rng.integers(-30, 80, (6, 4))]
+    rtl = simulate_with_stuttering_host(cfg, w, rng.random((2, 5, 8)) < 0.3)
+    assert (rtl.counters["stall_cycles"] > 0).all()
+
+
+@pytest.mark.parametrize("interrupt_after", [1, 5, 14, 35])
+def test_clear_mid_step(interrupt_after):
+    """A clear in the middle of a step zeroes the stamps and the touched/hot words too."""
+    conv = {"kind": "conv", "channels": 3, "kernel": 3, "padding": 1}
+    cfg = ChipConfig(input_shape=(1, 4, 4), layers=(conv, {"kind": "fc", "size": 3}), lanes=2, threshold=(3, 2),
+                     overlap=False, update="touched", max_steps=4)
+    rng = np.random.default_rng(13)
+    w = [rng.integers(0, 40, cfg.weight_shape(l)) for l in range(2)]
+    x = rng.random((2, 3, 16)) < 0.3
+    dut, samples = LifCore(cfg), []
+    tb = clear_mid_step_testbench(cfg, dut, w, x, [0, 5, 5, 6, 15, None], interrupt_after, samples)
+    simulate_against_model(cfg, dut, tb, w, x, samples)
