@@ -129,3 +129,31 @@ def run_touched(model, x: np.ndarray, record_state: bool = True):
     c["out_events"] = c[f"spikes_l{L - 1}"].copy()
     c["cycles"] += c["out_events"] + T
     return ChipResult(spikes=spk, state=st, counters=c)
+
+
+def flushed_membranes(model, x: np.ndarray, result) -> list[np.ndarray]:
+    """What a *flush* after the last step of ``x`` leaves in each layer's membranes (``(B, N)`` per layer):
+    every neuron's stored ``u`` with the leak of the steps since its word's last visit applied,
+    ``L_{T - 1 - last}(u)`` (``docs/chip.md``, "Update by touch"). ``result``: ``model.run(x)`` with states. The
+    visits are read back from the run: a word is visited in step ``t`` iff it is touched or was hot after step
+    ``t - 1``."""
+    from sim.event_bound import touched_words
+    cfg = model.cfg
+    B, T, _ = x.shape
+    f, half = cfg.beta_frac_bits, 1 << (cfg.beta_frac_bits - 1)
+    out, xin = [], x
+    for l in range(cfg.num_layers):
+        N, G, co, lanes = cfg.fan_out(l), cfg.groups(l), cfg.out_channels(l), cfg.lanes
+        word_of = (np.arange(cfg.positions(l))[:, None] * G + np.arange(co)[None, :] // lanes).reshape(-1)
+        level = cfg.threshold[l] + model.offsets[l].reshape(-1).astype(np.int64)
+        u = result.state[l]                                                  # (B, T, N)
+        above = np.zeros((B, T, cfg.state_words(l)), bool)
+        np.logical_or.at(above, (slice(None), slice(None), word_of), u > level)
+        visited = touched_words(cfg, l, xin).copy()
+        visited[:, 1:] |= above[:, :-1]
+        last = np.where(visited.any(axis=1), T - 1 - np.argmax(visited[:, ::-1], axis=1), -1)   # (B, words)
+        k = (T - 1 - last)[:, word_of]                                       # (B, N) idle steps since
+        table = leak_tables(cfg, model.beta_int[l], T, N)
+        out.append((u[:, -1] * table[k, np.arange(N)] + half) >> f)
+        xin = result.spikes[l]
+    return out

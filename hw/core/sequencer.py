@@ -60,6 +60,8 @@ class Sequencer(EventEngine, UpdateEngine, TouchedUpdate, wiring.Component):
             "leak_en": Out(1),
             "hot": In(1),
             "flush": In(1),
+            "stored": In(cfg.lanes * cfg.acc_bits),                          # u of the word entering UPDATE
+            "elapsed": In(cfg.beta_frac_bits + 1),                           # the leak table's read data
         } if cfg.touched else {}
         super().__init__({
             "events_in": In(event_stream_signature(cfg)),
@@ -98,8 +100,10 @@ class Sequencer(EventEngine, UpdateEngine, TouchedUpdate, wiring.Component):
             m.d.comb += [s.decoder.layer.eq(s.event_layer), s.decoder.restart.eq(self.clear | s.decoder.end)]
         self._datapath(m, s)
         with m.FSM(name="phase") as fsm:
-            for name, phase in (("STEP", self._step_phase), ("OUTPUT", self._output_phase),
-                                ("CLEAR", self._clear_phase)):
+            phases = (("STEP", self._step_phase), ("OUTPUT", self._output_phase), ("CLEAR", self._clear_phase))
+            if self.cfg.touched:
+                phases += (("FLUSH", self._flush_phase),)
+            for name, phase in phases:
                 with m.State(name):
                     phase(m, s)
                     with m.If(self.clear):                # a clear request wins in every state
@@ -111,9 +115,13 @@ class Sequencer(EventEngine, UpdateEngine, TouchedUpdate, wiring.Component):
                          s.forward.eq(0), s.forward_update.eq(0), s.hold.eq(0)]
             m.d.sync += [v.eq(0) for v in s.valid]
             if self.cfg.touched:
-                m.d.sync += [s.now.eq(0), s.touched_words.eq(0), s.hot_words.eq(0)] + [e.eq(0) for e in s.stage_end]
+                m.d.sync += ([s.now.eq(0), s.touched_words.eq(0), s.hot_words.eq(0), s.flush_pending.eq(0)] +
+                             [e.eq(0) for e in s.stage_end])
         m.d.comb += self.busy.eq(~fsm.ongoing("STEP") | (s.event_layer != 0) | s.event_waiting | s.updating |
                                  s.in_event | (s.decoder.pending if s.decoder is not None else 0))
+        if self.cfg.touched:                              # a flush is waiting for the step to end
+            m.d.comb += self.busy.eq(~fsm.ongoing("STEP") | (s.event_layer != 0) | s.event_waiting | s.updating |
+                                     s.in_event | (s.decoder.pending if s.decoder is not None else 0) | s.flush_pending)
         self._count(m, s, fsm)
         return m
 
@@ -344,6 +352,17 @@ class Sequencer(EventEngine, UpdateEngine, TouchedUpdate, wiring.Component):
 
     def _step_phase(self, m, s):
         """A time step's layers: the event engine (unless it waits) and the update engine (when it has a layer)."""
+        if self.cfg.touched:
+            with m.If(s.flush_pending & (s.event_layer == 0) & ~s.event_waiting & ~s.updating & ~s.in_event &
+                      (~s.decoder.pending if s.decoder is not None else 1)):
+                m.d.sync += [s.flush_pending.eq(0), s.flush_addr.eq(0), s.flush_cycle.eq(0)]
+                m.next = "FLUSH"                          # between steps: the flush (hw.core.touched), uncounted
+            with m.Else():
+                self._step_engines(m, s)
+            return
+        self._step_engines(m, s)
+
+    def _step_engines(self, m, s):
         m.d.comb += s.counting.eq(1)
         with m.If(~s.event_waiting):
             self._event_engine(m, s)

@@ -91,7 +91,8 @@ class LifCore(wiring.Component):
             m.d.comb += [leak_read.addr.eq(sequencer.leak_addr), leak_read.en.eq(sequencer.leak_en),
                          lanes.elapsed.eq(leak_read.data), lanes.membrane_stored.eq(update_word[LA:2 * LA]),
                          sequencer.update_stamp.eq(update_word[2 * LA:]), sequencer.event_stored.eq(event_word[LA:]),
-                         sequencer.hot.eq(lanes.hot), sequencer.flush.eq(registers.flush)]
+                         sequencer.hot.eq(lanes.hot), sequencer.flush.eq(registers.flush),
+                         sequencer.stored.eq(update_word[LA:2 * LA]), sequencer.elapsed.eq(leak_read.data)]
             bank_data = Array(bank.read.data[:LA] for bank in banks)
 
         busy_before = Signal()
@@ -111,7 +112,8 @@ class LifCore(wiring.Component):
             counters.clear.eq(registers.clear),
             read_bus.membrane_written.eq(sequencer.membrane_write_en.any()),
             # busy: also while a clear is on its way, and one cycle longer (the counters' last increment)
-            self.busy.eq(sequencer.busy | busy_before | registers.clear),
+            self.busy.eq(sequencer.busy | busy_before | registers.clear if not cfg.touched else
+                         sequencer.busy | busy_before | registers.clear | registers.flush),
             # the lanes see the membrane, weight and offset words read in the previous cycle
             lanes.membrane.eq(bank_data[sequencer.event_bank]),
             lanes.membrane_update.eq(bank_data[sequencer.update_bank]), lanes.weights.eq(weight_read.data),

@@ -54,6 +54,11 @@ class TouchedUpdate:
         s.stage_end = [Signal(name=f"stage{i}_end") for i in range(1, P + 1)]
         s.event_stored = Signal.like(self.event_stored, name="event_stored")   # u, stamp of the accumulated word
         s.fetch_word = s.scan_word
+        s.flush_pending = Signal(name="flush_pending")         # a flush command waits for the step to end
+        s.flush_addr = Signal(range(cfg.state_depth + 1), name="flush_addr")
+        s.flush_cycle = Signal(2, name="flush_cycle")           # read, table read, leak, write
+        s.flush_u = Signal(cfg.lanes * cfg.acc_bits, name="flush_stored")
+        s.flush_new = Signal(cfg.lanes * cfg.acc_bits, name="flush_leaked")
         last = Signal(name="fetch_last_touched")
         s.fetch_last = last
         with m.Switch(self.layer):
@@ -84,6 +89,47 @@ class TouchedUpdate:
         with m.If(self.advance):
             m.d.sync += [s.stage_end[0].eq(s.end_token)] + [a.eq(b) for a, b in zip(s.stage_end[1:], s.stage_end[:-1])]
         self._touched_append_registers(m, s)
+        self._flush_datapath(m, s)
+
+    def _flush_datapath(self, m, s):
+        """The flush's memory ports (overriding the engines', idle then) and its leak: word ``flush_addr``'s u and
+        stamp are read (cycle 0), the stamp addresses the table (1), ``L_k(u)`` per lane is registered (2), the
+        word is written back with ``h = 0``, ``L_k(u)`` and the stamp ``now`` (3)."""
+        cfg, A, F = self.cfg, self.cfg.acc_bits, self.cfg.beta_frac_bits
+        S = cfg.max_steps
+        with m.If(self.flush):
+            m.d.sync += s.flush_pending.eq(1)
+        flushing = Signal(name="flushing")
+        m.d.comb += flushing.eq(s.flush_addr < cfg.state_depth)
+        layer_base = Signal(range(cfg.leak_table_depth + 1), name="flush_layer_base")
+        for l in range(cfg.num_layers):
+            with m.If(s.flush_addr >= cfg.state_base(l)):
+                m.d.comb += layer_base.eq(l * (S + 1))
+        s.flush_active = Signal(name="flush_active")              # set by the FLUSH state
+        with m.If(s.flush_active):
+            m.d.comb += [self.membrane_read_addr[0].eq(s.flush_addr),
+                         self.leak_addr.eq(layer_base + s.now - self.update_stamp), self.leak_en.eq(1)]
+            with m.If(s.flush_cycle == 1):
+                m.d.sync += s.flush_u.eq(self.stored)
+            with m.If(s.flush_cycle == 2):
+                leaked = []
+                for k in range(cfg.lanes):
+                    u = s.flush_u[k * A:(k + 1) * A].as_signed()
+                    leaked.append(((u * self.elapsed + (1 << (F - 1))) >> F)[:A])
+                m.d.sync += s.flush_new.eq(Cat(*leaked))
+            with m.If(s.flush_cycle == 3):
+                m.d.comb += [self.membrane_write_en[0].eq(1), self.membrane_write_addr[0].eq(s.flush_addr),
+                             self.membrane_write_data[0].eq(Cat(C(0, cfg.lanes * A), s.flush_new,
+                                                                s.now[:cfg.stamp_bits]))]
+
+    def _flush_phase(self, m, s):
+        """FLUSH: every word, 4 cycles each (not counted in ``cycles``), then back to STEP."""
+        m.d.comb += s.flush_active.eq(1)
+        m.d.sync += s.flush_cycle.eq(s.flush_cycle + 1)
+        with m.If(s.flush_cycle == 3):
+            m.d.sync += s.flush_addr.eq(s.flush_addr + 1)
+            with m.If(s.flush_addr == self.cfg.state_depth - 1):
+                m.next = "STEP"
 
     def _touched_write_data(self, s, kind: str):
         """The membrane word written: ``accumulate`` (``h + W``, ``u`` and stamp as read) or ``update`` (``h =

@@ -105,3 +105,52 @@ def test_clear_mid_step(interrupt_after):
     dut, samples = LifCore(cfg), []
     tb = clear_mid_step_testbench(cfg, dut, w, x, [0, 5, 5, 6, 15, None], interrupt_after, samples)
     simulate_against_model(cfg, dut, tb, w, x, samples)
+
+
+@pytest.mark.parametrize("conv_chip", [False, True])
+def test_flush_applies_the_pending_leak(conv_chip):
+    """A flush after a sample: every word's membrane read back leaked by the steps since its last visit
+    (sim.lazy.flushed_membranes); a second flush changes nothing; the counters do not count it."""
+    from sim.amaranth_sim import AmaranthPins
+    from sim.driver import HostDriver
+    from sim.lazy import flushed_membranes
+    from sim.model import FastModel
+    if conv_chip:
+        conv = {"kind": "conv", "channels": 3, "kernel": 3, "padding": 1}
+        cfg = ChipConfig(input_shape=(1, 5, 5), layers=(conv, {"kind": "fc", "size": 3}), lanes=2,
+                         threshold=(60, 40), beta=(0.75, 0.9), overlap=False, update="touched", max_steps=8)
+    else:
+        cfg = ChipConfig(layer_sizes=(6, 5, 3), lanes=2, threshold=(60, 40), beta=(0.75, 0.5), overlap=False,
+                         update="touched", max_steps=8, beta_frac_bits=4)
+    rng = np.random.default_rng(21)
+    w = [rng.integers(0, 40, cfg.weight_shape(l)) for l in range(2)]
+    x = np.zeros((1, 6, cfg.layer_sizes[0]), bool)
+    x[0, 0, :3] = x[0, 1, 2] = True                    # early input, then idle steps: pending leak everywhere
+    model = FastModel(cfg, w)
+    r = model.run(x)
+    want = flushed_membranes(model, x, r)
+    assert any((a != b[:, -1]).any() for a, b in zip(want, r.state))      # the flush has work to do
+    dut, got = LifCore(cfg), {}
+
+    async def tb(ctx):
+        drv = HostDriver(cfg, AmaranthPins(ctx, dut))
+        await drv.load(cfg, w)
+        got["sample"] = await drv.run_sample(x[0], True)
+        await drv.flush()
+        got["flushed"] = await drv.read_membranes()
+        await drv.flush()
+        got["again"] = await drv.read_membranes()
+        got["counters"] = await drv.read_counters()
+
+    from amaranth.sim import Simulator
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(tb)
+    sim.run()
+    for l in range(cfg.num_layers):
+        np.testing.assert_array_equal(got["sample"]["state"][l], r.state[l][0])
+        np.testing.assert_array_equal(got["flushed"][l], want[l][0])
+        np.testing.assert_array_equal(got["again"][l], want[l][0])
+    host = ("stall_cycles",)                    # the host's reads between steps are stall cycles
+    assert {k: v for k, v in got["counters"].items() if k not in host} == \
+        {k: v for k, v in got["sample"]["counters"].items() if k not in host}
