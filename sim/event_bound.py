@@ -12,9 +12,10 @@ decoder's fill ``D_l``; per step: the output end token; per conv event: ``event_
 word or fired) and the cycles it would take: today's cycles with the UPDATE phases walking only the live
 words (same arithmetic, so exact). :func:`lazy_run` is a model of the lazy-leak schedule's arithmetic
 (``docs/chip.md``, "Update by touch": touched or hot words only, the elapsed leak ``L_k`` at the next
-visit) and its cycles. Both are **projections** from the specification, not measurements of an RTL: the RTL
-implements ``update = "all"`` only. Chips with ``overlap`` are projected without
-the overlap's saving (the emission times change with the skipped words); the functions refuse none, but
+visit) and its cycles: the executable specification of the built ``update = "touched"`` chip (its RTL in
+:mod:`hw.core.touched`, its fast model :mod:`sim.lazy`, which ``tests/sim/test_lazy.py`` checks against it). The
+live-word schedule is a projection only (not built). Chips with ``overlap`` are projected without the overlap's
+saving (the emission times change with the skipped words); the functions refuse none, but
 :func:`touched_schedule` reports ``overlap_ignored``.
 """
 from __future__ import annotations

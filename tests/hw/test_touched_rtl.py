@@ -154,3 +154,22 @@ def test_flush_applies_the_pending_leak(conv_chip):
     host = ("stall_cycles",)                    # the host's reads between steps are stall cycles
     assert {k: v for k, v in got["counters"].items() if k not in host} == \
         {k: v for k, v in got["sample"]["counters"].items() if k not in host}
+
+
+def test_cli_verilog_of_a_touched_chip(tmp_path):
+    """``spikeloop verilog`` with update = "touched" in the TOML: the leak table is in the Verilog (a memory with
+    the config's B_k as its power-up contents) and ports.md names region 3 and the flush."""
+    import argparse
+    import json
+    from hw.cli import cmd_verilog
+    toml = tmp_path / "chip.toml"
+    toml.write_text('[chip]\nlayer_sizes = [8, 6, 4]\nlanes = 2\noverlap = false\nupdate = "touched"\nmax_steps = 12\n')
+    assert cmd_verilog(argparse.Namespace(config=str(toml), weights=None, out=str(tmp_path / "v"))) == 0
+    text = (tmp_path / "v" / "spikeloop_core.v").read_text()
+    assert "leak_table" in text and "touched_words" in text and "hot_words" in text
+    assert "region 3 holds the elapsed-leak table" in (tmp_path / "v" / "ports.md").read_text()
+    cfg = ChipConfig.from_dict(json.loads((tmp_path / "v" / "config.json").read_text()))
+    assert cfg.touched and cfg.max_steps == 12
+    plain = ChipConfig(layer_sizes=(8, 6, 4), lanes=2, overlap=False)
+    from amaranth.back import verilog
+    assert "touched_words" not in verilog.convert(LifCore(plain), name="spikeloop_core")
