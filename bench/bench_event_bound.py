@@ -130,7 +130,14 @@ def table(record: dict) -> str:
     return "\n".join(rows)
 
 
-VIEWS = {"table": table}
+def point(record: dict, net: str, density: str, rate: str, field: str, fmt: str = ".2f") -> str:
+    """One summary value, ``mean ± std``: ``net`` with ``_`` for spaces (``conv_3x3``), e.g. ``<!-- render
+    event_bound point conv_3x3 0.01 0.01 lazy_speedup -->``."""
+    v = record["summary"][f"{net.replace('_', ' ')} | {density} | {rate}"][field]
+    return f"{v[0]:{fmt}} ± {v[1]:{fmt}}"
+
+
+VIEWS = {"table": table, "point": point}
 
 
 if __name__ == "__main__":
