@@ -130,14 +130,37 @@ def table(record: dict) -> str:
     return "\n".join(rows)
 
 
-def point(record: dict, net: str, density: str, rate: str, field: str, fmt: str = ".2f") -> str:
-    """One summary value, ``mean ± std``: ``net`` with ``_`` for spaces (``conv_3x3``), e.g. ``<!-- render
-    event_bound point conv_3x3 0.01 0.01 lazy_speedup -->``."""
-    v = record["summary"][f"{net.replace('_', ' ')} | {density} | {rate}"][field]
-    return f"{v[0]:{fmt}} ± {v[1]:{fmt}}"
+def _in(x: str, rng: str) -> bool:
+    if rng == "*":
+        return True
+    lo, _, hi = rng.partition("-")
+    return float(lo) <= float(x) <= float(hi or lo)
 
 
-VIEWS = {"table": table, "point": point}
+def stat(record: dict, field: str, agg: str, net: str = "*", densities: str = "*", hidden: str = "*",
+         fmt: str = ".2f") -> str:
+    """One figure of the summary's means for prose: ``agg`` (``min`` / ``max`` / ``span``: ``lo–hi``) of ``field``
+    over the rows whose network matches ``net`` (fnmatch, ``_`` for a space: ``conv_3x3``, ``conv*``,
+    ``nmnist-shaped``) and whose input density and hidden rate lie in ``densities`` / ``hidden`` (``0.01-0.02``,
+    ``0.01``, ``*``)."""
+    from fnmatch import fnmatch
+    vals = []
+    for key, v in record["summary"].items():
+        parts = key.split(" | ") if " | " in key else [key, None, None]
+        if not fnmatch(parts[0], net.replace("_", " ")):
+            continue
+        if parts[1] is not None and not (_in(parts[1], densities) and _in(parts[2], hidden)):
+            continue
+        vals.append(v[field][0])
+    if not vals:
+        raise ValueError(f"event_bound stat: no row matches {net} {densities} {hidden}")
+    if agg == "span":
+        lo, hi = format(min(vals), fmt), format(max(vals), fmt)
+        return lo if lo == hi else f"{lo}–{hi}"
+    return format({"min": min, "max": max}[agg](vals), fmt)
+
+
+VIEWS = {"table": table, "stat": stat}
 
 
 if __name__ == "__main__":

@@ -530,7 +530,9 @@ def run_study(sc: StudyConfig, jobs: int = 1, baseline: bool = True, new: bool =
     cfg, data = prepare(sc.train)                            # the data loads and fits the chip
     check_study_memory(sc, cfg, data)
     made = missing_dirs(sc.out)
-    check_writable(sc.out, "study.out")                      # before the storage file is made
+    # as written, not resolved (a symbolic link to nothing would resolve to its target); before the storage file
+    given = sc.out_given if sc.out_given and Path(sc.out_given).expanduser().resolve() == sc.out else sc.out
+    check_writable(given, sc.out_option)
     try:
         storage = storage_for(sc.storage)
         if not new:                                          # an existing study must match this config
