@@ -18,7 +18,7 @@ import argparse
 
 import numpy as np
 
-from bench.records import Recorder, add_record_args
+from bench.records import Recorder, add_record_args, spread
 from hw.config import ChipConfig
 from sim.event_bound import touched_schedule
 from sim.model import FastModel
@@ -79,8 +79,9 @@ def measure(cfg: ChipConfig, density: float, rate: float, seed: int, batch: int,
 
 
 def _ms(v):
-    v = np.asarray(v, float)
-    return [float(v.mean()), float(v.std())]
+    """[mean, std] over seeds, by :func:`bench.records.spread` (sample std, ddof=1, as every record's spread)."""
+    s = spread(v)
+    return [s["mean"], s["std"]]
 
 
 def main(argv=None):
