@@ -21,9 +21,9 @@ def _wait(cond, what: str, timeout: float = 600.0):
         time.sleep(0.05)
 
 
-def lapse(url: str, db, trial_id: int, name: str = "t") -> None:
+def lapse(url: str, db, trial_id: int, name: str = "t", timeout: float = 60) -> None:
     """Another process finds ``trial_id``'s heartbeat a day old and fails the trial as stale."""
-    con = sqlite3.connect(db, timeout=60)
+    con = sqlite3.connect(db, timeout=timeout)
     try:
         has_beat = lambda: con.execute("SELECT COUNT(*) FROM trial_heartbeats WHERE trial_id = ?",
                                        (trial_id,)).fetchone()[0] > 0
