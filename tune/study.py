@@ -604,7 +604,7 @@ def _worker(sc: StudyConfig, n_total: int, worker: int, show_progress: bool, par
                 tqdm.write(f"spikeloop: worker {worker}: trial {current['number']} was failed by another process while "
                            f"this one was still running it (its heartbeat lapsed: grace {GRACE_S} s"
                            + ("" if gap is None else f", longest gap here {gap:.0f} s")
-                           + "); its result is dropped, the trial is run again, continuing", file=sys.stderr)
+                           + "); its result is dropped and another trial takes its place, continuing", file=sys.stderr)
                 continue
             if "id" in current:
                 t = study._storage.get_trial(current["id"])
