@@ -548,7 +548,8 @@ def _worker(sc: StudyConfig, n_total: int, worker: int, show_progress: bool, par
             trial.set_user_attr("surplus", "requested trial count already reached by other workers")
             raise SurplusTrial(f"trial {trial.number}: requested count {n_total} reached")
         # this worker's mark, after a first heartbeat (a RUNNING trial without it is a claim by a dead process)
-        study._storage.record_heartbeat(trial._trial_id)
+        if optuna.storages._heartbeat.is_heartbeat_enabled(study._storage):
+            study._storage.record_heartbeat(trial._trial_id)
         study._storage.set_trial_system_attr(trial._trial_id, CLAIM_ATTR, os.getpid())
         cpu = time.process_time()
         try:
