@@ -266,6 +266,8 @@ def storage_for(url: str, heartbeat: int | None = None, grace: int | None = None
     ``stale_callback`` is called with each trial failed for a lapsed heartbeat (e.g. to requeue it); by default
     :func:`note_stale_trial` records the lapse on the study."""
     stale_callback = note_stale_trial if stale_callback is None else stale_callback
+    if heartbeat is None or grace is None:
+        heartbeat_settings()                       # a bad SPIKELOOP_HEARTBEAT_S / _GRACE_S is one line anywhere
     heartbeat = HEARTBEAT_S if heartbeat is None else heartbeat
     grace = GRACE_S if grace is None else grace
     if url in MEMORY_URLS:

@@ -145,3 +145,11 @@ def test_bad_heartbeat_setting_is_one_line_from_the_command(study_toml, tmp_path
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "SPIKELOOP_GRACE_S='soon'" in err, err
     assert not (tmp_path / "s.db").exists()
+
+
+def test_a_bad_heartbeat_setting_is_refused_by_any_storage_opener(tmp_path, monkeypatch):
+    """`spikeloop dse` workers and reports open storages through storage_for too."""
+    monkeypatch.setenv("SPIKELOOP_HEARTBEAT_S", "-3")
+    with pytest.raises(ConfigError, match="SPIKELOOP_HEARTBEAT_S=-3: allowed range is 1..86400"):
+        tune.study.storage_for(f"sqlite:///{tmp_path}/x.db")
+    assert not (tmp_path / "x.db").exists()
