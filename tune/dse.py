@@ -1,6 +1,6 @@
 """``spikeloop dse``: design-space exploration on synthesised area and Fmax.
 
-A sweep is the product ``lanes x weight_bits x membrane_bits x overlap`` for one network (``layer_sizes``) and one or
+A sweep is the product ``lanes x weight_bits x membrane_bits x overlap x update`` for one network (``layer_sizes``) and one or
 more parts (:data:`hw.synth.TARGETS`). Each distinct *structure* (``ChipConfig.structure_hash``) is
 synthesised, placed and routed once per part; the result — nextpnr's resource counts and post-route Fmax,
 or the reason it does not build — is cached on disk under ``<out>/synth-cache/<part>/<hash>.json`` and
@@ -13,7 +13,8 @@ report when the structure does not fit (:func:`hw.synth.over_capacity`), else th
 record's ``synth_opts`` and ``message`` say so.
 
 Each point is then scored: cycles per sample from the fast model (bit- and cycle-exact with the RTL) on
-seeded sample inputs, latency at the post-route Fmax (or at ``clock_mhz``, which must not exceed it), logic
+seeded sample inputs (for ``update = "touched"`` the touched schedule's cycles, :mod:`sim.lazy`; such a chip
+has overlap off, so its ``overlap`` on and off are one point), latency at the post-route Fmax (or at ``clock_mhz``, which must not exceed it), logic
 cells, BRAM, DSP, and energy / FPS/W from :func:`sim.activity.estimate_energy` (static from the part's
 figure, dynamic from the design's activity; see :mod:`sim.activity` for what is measured and what is
 assumed). :func:`fit_estimator` fits logic cells, LUTs, FFs and Fmax to the structures synthesised, with
@@ -33,7 +34,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from hw.config import ChipConfig, ConfigError
+from hw.config import MAX_STEPS_DEFAULT, ChipConfig, ConfigError
 
 #: bump when the cached record's meaning changes (old entries are then rebuilt)
 CACHE_VERSION = 1
@@ -208,7 +209,7 @@ def synth_all(cfgs: Sequence[ChipConfig], targets: Sequence[str], cache: Path, j
 # -- the sweep ------------------------------------------------------------------------------------------
 
 #: columns of the DSE table, in order
-COLUMNS = ("target", "lanes", "weight_bits", "membrane_bits", "overlap", "status", "fmax_mhz", "fmax_median_mhz",
+COLUMNS = ("target", "lanes", "weight_bits", "membrane_bits", "overlap", "update", "status", "fmax_mhz", "fmax_median_mhz",
            "fmax_max_mhz", "n_seeds", "clock_mhz", "cycles",
            "latency_us", "logic_cells", "logic_cells_total", "luts", "ffs", "bram", "bram_total", "dsp",
            "dynamic_nj", "static_mw", "static_nj", "energy_nj", "power_mw", "fps_per_watt", "pareto",
@@ -223,6 +224,8 @@ class Sweep:
     weight_bits: tuple = (4, 8)
     membrane_bits: tuple = (16,)
     overlap: tuple = (ChipConfig.overlap,)   # the UPDATE -> next EVENT overlap (its default): a pipeline knob
+    update: tuple = (ChipConfig.update,)     # UPDATE schedules (hw.config.UPDATE_MODES); "touched": overlap off
+    max_steps: int = MAX_STEPS_DEFAULT       # a touched chip's longest sample (ChipConfig.max_steps; >= steps)
     targets: tuple = ("ice40-up5k",)
     clock_mhz: float | None = None      # None: run each design at its post-route Fmax
     batch: int = 4
@@ -246,14 +249,22 @@ class Sweep:
         self.configs()                  # every combination must be a valid chip (ConfigError otherwise)
 
     def configs(self) -> list[ChipConfig]:
-        """Every chip of the sweep (lanes x weight bits x membrane bits x overlap; weights no wider than the
-        membrane)."""
+        """Every chip of the sweep (lanes x weight bits x membrane bits x overlap x update; weights no wider than
+        the membrane; an ``update = "touched"`` chip has overlap off — ChipConfig refuses the pair — so its
+        overlap values are one chip)."""
         out = []
-        for l, w, m, o in itertools.product(self.lanes, self.weight_bits, self.membrane_bits, self.overlap):
+        for l, w, m, u, o in itertools.product(self.lanes, self.weight_bits, self.membrane_bits, self.update,
+                                               self.overlap):
             if w > m:
                 continue                # weights wider than the membrane are not a chip (ChipConfig refuses)
-            out.append(ChipConfig(layer_sizes=tuple(self.layer_sizes), lanes=l, weight_bits=w, membrane_bits=m,
-                                  overlap=o))
+            extra = {"update": u, "overlap": False, "max_steps": self.max_steps} if u == "touched" else \
+                {"update": u, "overlap": o}
+            cfg = ChipConfig(layer_sizes=tuple(self.layer_sizes), lanes=l, weight_bits=w, membrane_bits=m, **extra)
+            if cfg.touched and cfg.max_steps < self.steps:
+                raise ConfigError(f"steps={self.steps}: a chip with update='touched' runs at most "
+                                  f"max_steps={cfg.max_steps} steps per sample; allowed range is 1..{cfg.max_steps}")
+            if cfg not in out:
+                out.append(cfg)
         if not out:
             raise ConfigError(f"weight_bits={list(self.weight_bits)} x membrane_bits={list(self.membrane_bits)}: "
                               "no combination has weight_bits <= membrane_bits")
@@ -333,7 +344,7 @@ def run_dse(sw: Sweep, out: Path, jobs: int = 1, progress: bool = True, synth: C
             rec = recs[(cfg.structure_hash, t)]
             row = dict.fromkeys(COLUMNS, "")
             row |= {"target": t, "lanes": cfg.lanes, "weight_bits": cfg.weight_bits,
-                    "membrane_bits": cfg.membrane_bits, "overlap": cfg.overlap, "status": rec["status"], "message": rec.get("message", ""),
+                    "membrane_bits": cfg.membrane_bits, "overlap": cfg.overlap, "update": cfg.update, "status": rec["status"], "message": rec.get("message", ""),
                     "structure_hash": cfg.structure_hash[:12], "synth_seconds": round(rec["seconds"], 1),
                     "cached": rec["cached"], "pareto": False}
             if rec["status"] == "ok":
@@ -416,12 +427,12 @@ def pareto_plot(rows: list[dict], path: Path, sw: Sweep) -> Path | None:
 
 def format_table(rows: list[dict]) -> list[str]:
     """Markdown table of the rows (what ``spikeloop dse`` prints and the README shows)."""
-    lines = ["| part | lanes | w bits | m bits | overlap | logic cells | LUT4 | FF | BRAM | DSP | Fmax (MHz) | cycles | "
+    lines = ["| part | lanes | w bits | m bits | overlap | update | logic cells | LUT4 | FF | BRAM | DSP | Fmax (MHz) | cycles | "
              "latency (µs) | dynamic (nJ) | static (mW) | FPS/W (est.) | Pareto |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         knobs = f"| {r['target']} | {r['lanes']} | {r['weight_bits']} | {r['membrane_bits']} | " \
-                f"{'on' if r.get('overlap', True) else 'off'} | "
+                f"{'on' if r.get('overlap', True) else 'off'} | {r.get('update') or ChipConfig.update} | "
         if r["status"] == "ok":
             lines.append(knobs +
                          f"{r['logic_cells']}/{r['logic_cells_total']} | {r['luts']} | {r['ffs']} | "
