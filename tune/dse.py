@@ -452,9 +452,19 @@ def format_table(rows: list[dict]) -> list[str]:
 ESTIMATED = ("logic_cells", "luts", "ffs", "fmax_mhz")
 
 
-def _est_features(lanes, weight_bits, membrane_bits, overlap=True) -> np.ndarray:
+def _est_features(lanes, weight_bits, membrane_bits, overlap=True, touched=None) -> np.ndarray:
+    """The estimator's features; ``touched`` (``update = "touched"``, None: a sweep without touched chips) adds
+    one column, ``touched`` (its step stamps, elapsed-leak table and deeper pipeline: per structure)."""
     lanes, w, m, o = (np.asarray(v, float) for v in (lanes, weight_bits, membrane_bits, overlap))
-    return np.stack(np.broadcast_arrays(np.ones_like(lanes), lanes, lanes * w, lanes * m, lanes * o), axis=-1)
+    cols = [np.ones_like(lanes), lanes, lanes * w, lanes * m, lanes * o]
+    if touched is not None:
+        cols.append(np.asarray(touched, float))
+    return np.stack(np.broadcast_arrays(*cols), axis=-1)
+
+
+#: the estimator's feature names (:func:`_est_features`); with touched chips in the sweep, ``TOUCHED_FEATURE`` too
+FEATURES = "1, lanes, lanes*weight_bits, lanes*membrane_bits, lanes*overlap"
+TOUCHED_FEATURE = "touched"
 
 
 def fit_estimator(rows: Sequence[dict]) -> dict:
@@ -470,9 +480,11 @@ def fit_estimator(rows: Sequence[dict]) -> dict:
         ok = [r for r in rows if r["target"] == t and r.get("fmax_mhz") not in ("", None)]
         if len(ok) < 3:
             continue
+        touched = [r.get("update") == "touched" for r in ok]
+        touched = touched if any(touched) else None
         X = _est_features([r["lanes"] for r in ok], [r["weight_bits"] for r in ok], [r["membrane_bits"] for r in ok],
-                          [bool(r.get("overlap", True)) for r in ok])
-        entry = {"n": len(ok), "features": "1, lanes, lanes*weight_bits, lanes*membrane_bits, lanes*overlap",
+                          [bool(r.get("overlap", True)) for r in ok], touched)
+        entry = {"n": len(ok), "features": FEATURES + (f", {TOUCHED_FEATURE}" if touched else ""),
                  "estimates": [], "no_estimate": {}}
         for k in ESTIMATED:
             y = np.array([float(r[k]) for r in ok])
@@ -498,11 +510,16 @@ def fit_estimator(rows: Sequence[dict]) -> dict:
 
 
 def estimate(model: dict, target: str, lanes: int, weight_bits: int, membrane_bits: int,
-             overlap: bool = True) -> dict:
+             overlap: bool = True, update: str = "all") -> dict:
     """Predicted logic cells, LUTs, FFs and Fmax of a structure from :func:`fit_estimator`'s model — only the
-    metrics whose model beat the mean-of-others baseline (``model[target]["estimates"]``)."""
-    x = _est_features(lanes, weight_bits, membrane_bits, overlap)
+    metrics whose model beat the mean-of-others baseline (``model[target]["estimates"]``). A touched structure
+    needs a model fitted on a sweep with touched chips (a ConfigError otherwise)."""
     m = model[target]
+    fitted = m.get("features", FEATURES).endswith(TOUCHED_FEATURE)
+    if update == "touched" and not fitted:
+        raise ConfigError("update='touched': the estimator was fitted without touched chips; sweep --update "
+                          "all touched to fit one")
+    x = _est_features(lanes, weight_bits, membrane_bits, overlap, (update == "touched") if fitted else None)
     return {k: float(x @ np.array(m[k]["coef"])) for k in m.get("estimates", ESTIMATED)}
 
 

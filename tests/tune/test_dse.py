@@ -314,3 +314,21 @@ def test_cli_dse_update_flag(tmp_path, capsys, monkeypatch):
         main(["dse", "--update", "lazy", "--out", str(tmp_path)])
     assert e.value.code == 2
     assert "--update: invalid choice: 'lazy' (choose from" in capsys.readouterr().err
+
+
+def test_estimator_gains_a_touched_feature_only_with_touched_chips():
+    """A sweep with touched chips fits one more feature (their per-structure extra logic) and predicts it; a model
+    fitted without them refuses to predict a touched structure."""
+    from tune.dse import estimate, fit_estimator
+    rows = [{"target": "ice40-up5k", "lanes": l, "weight_bits": w, "membrane_bits": 16, "overlap": u == "all",
+             "update": u, "logic_cells": 500 + 300 * l + 20 * l * w + (200 if u == "touched" else 0),
+             "luts": 400 + 200 * l, "ffs": 300 + 10 * l * w, "fmax_mhz": 40.0 - l}
+            for l in (1, 2, 4) for w in (4, 8) for u in ("all", "touched")]
+    m = fit_estimator(rows)
+    assert m["ice40-up5k"]["features"].endswith(", touched")
+    assert estimate(m, "ice40-up5k", 2, 8, 16, overlap=False, update="touched")["logic_cells"] == pytest.approx(
+        500 + 600 + 320 + 200)
+    plain = fit_estimator([r for r in rows if r["update"] == "all"])
+    assert not plain["ice40-up5k"]["features"].endswith("touched")
+    with pytest.raises(ConfigError, match="fitted without touched chips"):
+        estimate(plain, "ice40-up5k", 2, 8, 16, update="touched")
