@@ -410,7 +410,8 @@ def pareto_plot(rows: list[dict], path: Path, sw: Sweep) -> Path | None:
         front = sorted((r for r in pts if r["pareto"]), key=lambda r: r["luts"])
         ax.step([r["luts"] for r in front], [r["latency_us"] for r in front], where="post", color="grey", lw=1)
         for r in pts:
-            ax.annotate(f"{r['lanes']}L w{r['weight_bits']}", (r["luts"], r["latency_us"]), fontsize=7,
+            ax.annotate(f"{r['lanes']}L w{r['weight_bits']}" + (" touched" if r.get("update") == "touched" else ""),
+                        (r["luts"], r["latency_us"]), fontsize=7,
                         xytext=(4, 3), textcoords="offset points")
     fig.colorbar(sc, ax=ax, label="FPS/W (estimated)")
     ax.set_xlabel("LUT4 (yosys)")
