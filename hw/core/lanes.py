@@ -17,7 +17,10 @@ class NeuronLanes(wiring.Component):
     (every cycle): the membrane word of the event engine and the weight word are registered (the membrane
     register takes ``accumulated`` instead when ``forward``: the word being written back this cycle is the one
     just read); ``accumulated`` is the registered ``membrane + weights`` lane by lane. UPDATE, stage by stage
-    (a stage moves on when ``advance``):
+    (a stage's registers load when ``advance`` and a group moves into it: ``valid[k]``, the sequencer's
+    valid bit of the stage before, is high; otherwise they hold, so between UPDATE phases — when the update
+    engine's bank reads at the event engine's address — the pipeline, the leak multiplier's operand included,
+    stands still instead of following the event reads; the registers of an empty stage are never used):
 
     * stage 1→2: the update engine's membrane word (``accumulated`` instead when ``forward_update``) and
       the offsets are registered;
@@ -43,6 +46,7 @@ class NeuronLanes(wiring.Component):
             "reset_zero": In(1),
             "active": In(range(cfg.lanes + 1)),          # for the group in stage 3
             "advance": In(1),
+            "valid": In(cfg.update_latency),             # the sequencer's stage valid bits (stage k + 1: valid[k])
             "forward": In(1),
             "forward_update": In(1),
             "accumulated": Out(_lanes_of(signed(cfg.acc_bits), cfg)),
@@ -58,7 +62,8 @@ class NeuronLanes(wiring.Component):
         lo, hi = cfg.membrane_min, cfg.membrane_max
         m = Module()
         fired4 = self.fired_next
-        stage = []                                        # the stage registers' updates, under `advance`
+        # the stage registers' updates, by the stage they load (the group moving in is valid[k], k = 1 .. 4)
+        stage = {k: [] for k in range(1, 5)}
         for k in range(cfg.lanes):
             # EVENT: the event engine's membrane word and the weight word, every cycle
             sum_word = Signal(signed(cfg.acc_bits), name=f"sum_word{k}")
@@ -69,29 +74,30 @@ class NeuronLanes(wiring.Component):
             # UPDATE stage 1 -> 2: the update engine's membrane word and the offsets
             word = Signal(signed(cfg.acc_bits), name=f"word{k}")
             offset = Signal(signed(cfg.threshold_offset_bits), name=f"offset{k}")
-            stage += [word.eq(Mux(self.forward_update, self.accumulated[k], self.membrane_update[k])),
-                      offset.eq(self.offsets[k])]
+            stage[1] += [word.eq(Mux(self.forward_update, self.accumulated[k], self.membrane_update[k])),
+                         offset.eq(self.offsets[k])]
             # stage 2 -> 3: saturate; threshold
             potential = Signal(signed(M), name=f"potential{k}")
             threshold3 = Signal(signed(M + 1), name=f"threshold{k}")
-            stage += [potential.eq(Mux(word > hi, hi, Mux(word < lo, lo, word))),
-                      threshold3.eq(self.threshold + offset)]
+            stage[2] += [potential.eq(Mux(word > hi, hi, Mux(word < lo, lo, word))),
+                         threshold3.eq(self.threshold + offset)]
             # stage 3 -> 4: compare; leak multiply; the subtract reset's bias
             product = Signal(signed(M + F + 1), name=f"product{k}")
             bias = Signal(signed(M + F + 2), name=f"bias{k}")
-            stage += [fired4[k].eq((potential > threshold3) & (k < self.active)),
-                      product.eq(potential * self.beta),
-                      bias.eq((1 << (F - 1)) - (threshold3 << F))]
+            stage[3] += [fired4[k].eq((potential > threshold3) & (k < self.active)),
+                         product.eq(potential * self.beta),
+                         bias.eq((1 << (F - 1)) - (threshold3 << F))]
             # stage 4 -> 5: round the leak; leaked - threshold = (product + bias) >> F
             leaked = Signal(signed(M), name=f"leaked{k}")
             subtracted = Signal(signed(M + 2), name=f"subtracted{k}")
-            stage += [leaked.eq((product + (1 << (F - 1))) >> F), subtracted.eq((product + bias) >> F),
-                      self.fired[k].eq(fired4[k])]
+            stage[4] += [leaked.eq((product + (1 << (F - 1))) >> F), subtracted.eq((product + bias) >> F),
+                         self.fired[k].eq(fired4[k])]
             # stage 5: clamp, reset, select
             clamped = Mux(subtracted < lo, lo, Mux(subtracted > hi, hi, subtracted))
             m.d.comb += self.next_membrane[k].eq(Mux(self.fired[k], Mux(self.reset_zero, 0, clamped), leaked))
-        stage += [self.fired_count.eq(sum(fired4[k] for k in range(cfg.lanes)))]
-        with m.If(self.advance):
-            m.d.sync += stage
+        stage[4] += [self.fired_count.eq(sum(fired4[k] for k in range(cfg.lanes)))]
+        for k, updates in stage.items():
+            with m.If(self.advance & self.valid[k]):
+                m.d.sync += updates
         return m
 
