@@ -621,6 +621,8 @@ def run_study(sc: StudyConfig, jobs: int = 1, baseline: bool = True, new: bool =
         params = {k: v for k, v in params.items() if k in ("method", "surrogate") or not sc.ranges[k].fixed}
         if sc.bias_input and len(sc.bias_input) > 1:
             params["bias_input"] = False                     # snnTorch's network has no bias input
+        if sc.update and len(sc.update) > 1 and sc.chip.update in sc.update:
+            params["update"] = sc.chip.update                # the [chip] schedule (default "all": today's)
         study.enqueue_trial(params, user_attrs={"baseline": "snntorch defaults"}, skip_if_exists=True)
     if missing_trials(study, sc.n_trials) == 0:
         return study
