@@ -419,8 +419,9 @@ def seed_sweep(cfg: ChipConfig, target: str, out: Path, seeds: Sequence[int], jo
         netlist = None                  # one Yosys run: later seeds reuse the first finished build's netlist
         for a in args:
             row = _seed_build(*a, synth=synth, netlist_from=netlist)
-            if synth is None and row["status"] == "ok" and netlist is None:
-                netlist = out / f"seed{row['seed']}" / target
+            built = out / f"seed{row['seed']}" / target
+            if synth is None and row["status"] == "ok" and netlist is None and (built / "top.json").exists():
+                netlist = built
             done(row)
     else:
         from concurrent.futures import ProcessPoolExecutor, as_completed
