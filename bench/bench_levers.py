@@ -2,6 +2,13 @@
 
     python -m bench.bench_levers conv [--seeds 301 302 303 304 305] [--publish]    # record lever_conv_seed002
     python -m bench.bench_levers async [--seeds 301 302 303 304 305] [--publish]   # record lever_async_order
+    python -m bench.bench_levers rerun [--publish]                                  # record lever_rerun
+
+``rerun``: issue #21's test of a stated lever — does a fresh re-run on seeds no record used land within the
+spread the docs state? For each lever rendered in the docs (the two above, and MH's default set-up,
+``bench/bench_mh_setup.py``), the stated record against its re-run on new seeds (``--name X_401`` /
+``mh_cli_default_301``, run first): the new mean against the stated mean ± std, and against the 95 %
+prediction interval for the mean of a new run of m seeds, mean ± t(0.975, n−1) · std · √(1/n + 1/m).
 
 ``conv``: the conv_seed002 study's "best trade-off" (trial 15: atan ×2.24, beta 0.967, theta 0.512) against its
 snnTorch-default trial (trial 0: atan, beta 0.95, theta 1), the study's fixed BPTT (10 epochs, lr 0.005) on
@@ -96,7 +103,7 @@ def conv(a) -> None:
     rows = {r["trial"]: r["params"] for r in json.loads(TRIALS.read_text())["rows"]}
     designs = {0: rows[0], 15: rows[15]}
     jobs = [(t, p, s) for s in a.seeds for t, p in designs.items()]
-    with Recorder("lever_conv_seed002", args=a, seeds=a.seeds, params={"study": str(STUDY.relative_to(ROOT)),
+    with Recorder(a.name or "lever_conv_seed002", args=a, seeds=a.seeds, params={"study": str(STUDY.relative_to(ROOT)),
                   "designs": designs, "epochs": 10, "lr": 0.005}) as rec:
         res = _run(_conv_job, jobs, a.workers)
         for r in res:
@@ -115,7 +122,7 @@ def conv(a) -> None:
 
 def async_order(a) -> None:
     jobs = [(m, s) for s in a.seeds for m in ASYNC_METHODS]
-    with Recorder("lever_async_order", args=a, seeds=a.seeds, params={"dataset": "digits", "chip": "64-64-10, "
+    with Recorder(a.name or "lever_async_order", args=a, seeds=a.seeds, params={"dataset": "digits", "chip": "64-64-10, "
                   "4-bit, lanes 8, beta 0.9", "epochs": 30, "methods": ASYNC_METHODS}) as rec:
         res = _run(_async_job, jobs, a.workers)
         for r in res:
@@ -170,17 +177,119 @@ def view_async(rec: dict) -> str:
                               "(paired by seed; cost = synchronous − asynchronous accuracy)."])
 
 
-VIEWS = {"conv": view_conv, "async": view_async}
+#: (label, stated record, re-run record, how to read a quantity's per-seed values from a record, scale, unit)
+def _conv_d(rec, alive_only=False):
+    by = {(str(r["trial"]), r["seed"]): r for r in rec["rounds"]}
+    seeds = [s for s in rec["seeds"] if not alive_only or not (by[("0", s)]["dead"] or by[("15", s)]["dead"])]
+    return seeds, by
+
+
+def _conv_val(rec, alive_only=False):
+    seeds, by = _conv_d(rec, alive_only)
+    return [100 * (by[("15", s)]["val"] - by[("0", s)]["val"]) for s in seeds]
+
+
+def _conv_lat(rec, alive_only=False):
+    seeds, by = _conv_d(rec, alive_only)
+    return [100 * (by[("15", s)]["latency_us"] / by[("0", s)]["latency_us"] - 1) for s in seeds]
+
+
+def _async_cost(method, split):
+    key = "fast_test" if split == "test" else "fast_val"
+    return lambda rec: [100 * (r[key] - r[f"async_{split}"]) for r in rec["rounds"] if r["method"] == method]
+
+
+def _mh(rec):
+    return [r["test"] for r in rec["rounds"] if r["method"] == "mh"]
+
+
+def _mh_minus_bptt(rec):
+    mh = {r["seed"]: r["test"] for r in rec["rounds"] if r["method"] == "mh"}
+    bp = {r["seed"]: r["test"] for r in rec["rounds"] if r["method"] == "bptt"}
+    return [100 * (mh[s] - bp[s]) for s in mh if s in bp]
+
+
+LEVERS = [
+    ("conv seed-002 lever: Δ val accuracy, points (trial 15 − trial 0)", "lever_conv_seed002", "lever_conv_seed002_401",
+     _conv_val, "+.1f"),
+    ("conv seed-002 lever: Δ latency, %", "lever_conv_seed002", "lever_conv_seed002_401", _conv_lat, "+.1f"),
+    ("conv seed-002 lever, seeds where neither is dead: Δ val accuracy, points", "lever_conv_seed002",
+     "lever_conv_seed002_401", lambda r: _conv_val(r, True), "+.1f"),
+    ("conv seed-002 lever, seeds where neither is dead: Δ latency, %", "lever_conv_seed002",
+     "lever_conv_seed002_401", lambda r: _conv_lat(r, True), "+.1f"),
+    ("async order cost, BPTT, test points", "lever_async_order", "lever_async_order_401",
+     _async_cost("bptt", "test"), "+.1f"),
+    ("async order cost, BPTT, val points", "lever_async_order", "lever_async_order_401",
+     _async_cost("bptt", "val"), "+.1f"),
+    ("async order cost, BPTT+QAT, test points", "lever_async_order", "lever_async_order_401",
+     _async_cost("bptt_qat", "test"), "+.1f"),
+    ("async order cost, BPTT+QAT, val points", "lever_async_order", "lever_async_order_401",
+     _async_cost("bptt_qat", "val"), "+.1f"),
+    ("`train --method mh --distortion 4`: MH test accuracy", "mh_cli_default", "mh_cli_default_301", _mh, ".3f"),
+    ("`train --method mh --distortion 4`: MH − BPTT, test points", "mh_cli_default", "mh_cli_default_301",
+     _mh_minus_bptt, "+.1f"),
+]
+
+#: t(0.975, df) for the small seed counts the records use
+T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228}
+
+
+def rerun(a) -> None:
+    from bench.records import PUBLISHED, SCRATCH, load
+    def find(name):
+        for folder in (PUBLISHED, SCRATCH):
+            if (folder / f"{name}.json").exists():
+                return load(name, folder)
+        raise SystemExit(f"bench_levers rerun: record {name} not found in docs/results or runs/results; run it first")
+    with Recorder("lever_rerun", args=a, seeds=[], params={"levers": [x[0] for x in LEVERS]}) as rec:
+        rows = []
+        for label, stated_name, new_name, values, fmt in LEVERS:
+            stated, new = find(stated_name), find(new_name)
+            sv, nv = spread(values(stated)), spread(values(new))
+            n, m = sv["n"], nv["n"]
+            half = T975.get(n - 1, 1.96) * sv["std"] * (1 / n + 1 / m) ** 0.5 if n > 1 else float("inf")
+            pooled = spread(values(stated) + values(new))
+            pooled_half = T975.get(pooled["n"] - 1, 1.96) * pooled["std"] / pooled["n"] ** 0.5
+            rows.append({"label": label, "fmt": fmt, "stated_record": stated_name, "stated_seeds": stated["seeds"],
+                         "pooled": pooled, "pooled_ci95_half_width": pooled_half,
+                         "rerun_record": new_name, "rerun_seeds": new["seeds"], "stated": sv, "rerun": nv,
+                         "within_std": abs(nv["mean"] - sv["mean"]) <= sv["std"],
+                         "prediction_half_width": half, "within_prediction": abs(nv["mean"] - sv["mean"]) <= half})
+            rec.seeds = sorted(set(rec.seeds) | set(new["seeds"]))      # the new seeds this check rests on
+        rec.summary = {"rows": rows, "within_std": sum(r["within_std"] for r in rows),
+                       "within_prediction": sum(r["within_prediction"] for r in rows), "n": len(rows)}
+    print(VIEWS["rerun"](rec.as_dict()))
+
+
+def view_rerun(rec: dict) -> str:
+    s = rec["summary"]
+    lines = ["| lever | stated (seeds) | re-run on new seeds | within ± std? | 95 % interval for a new run's mean | "
+             "within it? | both runs pooled: mean ± std; 95 % CI of the mean |", "|---|---|---|---|---|---|---|"]
+    for r in s["rows"]:
+        f = r["fmt"]
+        seeds = lambda ss: f"{min(ss)}–{max(ss)}"
+        lines.append(f"| {r['label']} | {_pm(r['stated'], f)} ({seeds(r['stated_seeds'])}) | "
+                     f"{_pm(r['rerun'], f)} ({seeds(r['rerun_seeds'])}) | {'yes' if r['within_std'] else '**no**'} | "
+                     f"{r['stated']['mean']:{f}} ± {r['prediction_half_width']:{f.lstrip('+')}} | "
+                     f"{'yes' if r['within_prediction'] else '**no**'} | {_pm(r['pooled'], f)} ({r['pooled']['n']} seeds); "
+                     f"{r['pooled']['mean']:{f}} ± {r['pooled_ci95_half_width']:{f.lstrip('+')}} |")
+    return "\n".join(lines + ["", f"{s['within_std']} of {s['n']} re-run means land within the stated mean ± std; "
+                              f"{s['within_prediction']} of {s['n']} within the 95 % prediction interval for the mean "
+                              "of a new run of as many seeds (mean ± t(0.975, n−1) · std · √(1/n + 1/m))."])
+
+
+VIEWS = {"conv": view_conv, "async": view_async, "rerun": view_rerun}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("which", choices=["conv", "async"])
+    ap.add_argument("which", choices=["conv", "async", "rerun"])
     ap.add_argument("--seeds", type=int, nargs="+", default=[301, 302, 303, 304, 305])
     ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
+    ap.add_argument("--name", help="the record's name (default lever_conv_seed002 / lever_async_order)")
     add_record_args(ap)
     a = ap.parse_args()
-    conv(a) if a.which == "conv" else async_order(a)
+    {"conv": conv, "async": async_order, "rerun": rerun}[a.which](a)
 
 
 if __name__ == "__main__":

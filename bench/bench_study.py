@@ -51,36 +51,109 @@ def _designs(sc, n: int) -> list[dict]:
     return out
 
 
-def workers(a) -> None:
-    import optuna
+def _proc_cpu(pid: int) -> tuple[float, float]:
+    """(own, reaped children's) CPU seconds of a running process, from /proc."""
+    f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return (int(f[11]) + int(f[12])) / tick, (int(f[13]) + int(f[14])) / tick
+
+
+def _in_order_makespan(durations: list[float], workers: int) -> float:
+    """Wall time of ``workers`` processes taking the trials in order, each the next one when free."""
+    free = [0.0] * workers
+    for d in durations:
+        i = free.index(min(free))
+        free[i] += d
+    return max(free)
+
+
+def _one_run(a, jobs: int) -> dict:
+    """One study of ``a.trials`` enqueued designs with ``jobs`` workers in a fresh storage; wall and CPU time
+    split into the command's own (serial: data, storage, the fork server's imports) and the workers'."""
+    import multiprocessing.forkserver as fs
     from optuna.trial import TrialState
     from tune.config import StudyConfig
     from tune.study import open_study, run_study
-    with Recorder("study_workers", args=a, seeds=[0, 1], params={"trials": a.trials, "study": "DEFAULT_TOML",
-                  "design_sampler": "random, seed 1", "cores": os.cpu_count()}) as rec:
-        res = {}
-        for jobs in (1, 2):
-            with tempfile.TemporaryDirectory() as tmp:
-                sc = StudyConfig.load(None, {"storage": f"sqlite:///{tmp}/s.db", "out": f"{tmp}/out",
-                                             "n_trials": a.trials, "name": f"bench{jobs}"})
-                study = open_study(sc)
-                for p in _designs(sc, a.trials):
-                    study.enqueue_trial(p)
-                load = os.getloadavg()
-                t0, c0 = time.time(), _cpu()
-                study = run_study(sc, jobs=jobs, baseline=False)
-                wall, cpu = time.time() - t0, _cpu() - c0
-                trials = study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED))
-                starts = sorted(t.datetime_start.timestamp() for t in trials)
-                dur = [(t.datetime_complete - t.datetime_start).total_seconds() for t in trials]
-                res[jobs] = {"wall_s": wall, "cpu_s": cpu, "trials": len(trials), "trial_seconds_sum": sum(dur),
-                             "first_trial_after_s": starts[0] - t0 if starts else None,
-                             "load_before": list(load), "load_after": list(os.getloadavg())}
-                rec.round(jobs=jobs, **res[jobs], trial_seconds=dur)
-                print(f"jobs={jobs}: {wall:.1f} s wall, {cpu:.1f} CPU s, {len(trials)} trials, trials' own time {sum(dur):.1f} s, "
-                      f"first trial after {res[jobs]['first_trial_after_s']:.1f} s, load {load[0]:.1f}", flush=True)
-        rec.summary = {"speedup": res[1]["wall_s"] / res[2]["wall_s"], **{f"jobs{j}": r for j, r in res.items()}}
+    with tempfile.TemporaryDirectory() as tmp:
+        sc = StudyConfig.load(None, {"storage": f"sqlite:///{tmp}/s.db", "out": f"{tmp}/out",
+                                     "n_trials": a.trials, "name": f"bench{jobs}"})
+        study = open_study(sc)
+        for p in _designs(sc, a.trials):
+            study.enqueue_trial(p)
+        fs._forkserver._stop()                    # each run starts its own fork server, as a command does
+        load = os.getloadavg()
+        own0 = resource.getrusage(resource.RUSAGE_SELF)
+        t0, c0 = time.time(), _cpu()
+        study = run_study(sc, jobs=jobs, baseline=False)
+        wall = time.time() - t0
+        server = fs._forkserver._forkserver_pid
+        server_own, workers_cpu = _proc_cpu(server) if server else (0.0, 0.0)
+        fs._forkserver._stop()
+        cpu = _cpu() - c0
+        own1 = resource.getrusage(resource.RUSAGE_SELF)
+        command = own1.ru_utime + own1.ru_stime - own0.ru_utime - own0.ru_stime
+        trials = study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED))
+        starts = sorted(t.datetime_start.timestamp() for t in trials)
+        dur = [(t.datetime_complete - t.datetime_start).total_seconds()
+               for t in sorted(trials, key=lambda t: t.number)]
+        trial_cpu = [t.user_attrs.get("cpu_s", 0.0) for t in sorted(trials, key=lambda t: t.number)]
+    if jobs == 1:
+        serial, parallel = cpu, 0.0
+    else:
+        serial, parallel = command + server_own, cpu - command - server_own
+    return {"jobs": jobs, "wall_s": wall, "cpu_s": cpu, "serial_cpu_s": serial, "workers_cpu_s": parallel,
+            "command_cpu_s": command if jobs > 1 else cpu, "server_cpu_s": server_own,
+            "trials": len(trials), "cpu_s_per_trial": cpu / max(1, len(trials)), "trial_seconds_sum": sum(dur),
+            "trials_own_cpu_s": sum(trial_cpu), "trial_cpu_s": trial_cpu,
+            "first_trial_after_s": starts[0] - t0 if starts else None, "load_before": list(load),
+            "load_after": list(os.getloadavg()), "trial_seconds": dur}
+
+
+def workers(a) -> None:
+    order = [1, 2, 2, 1] * a.repeats               # interleaved (ABBA): a drifting load hits both alike
+    import torch  # noqa: F401  the command's own imports, paid alike with one or two workers, are not timed
+    import train.run  # noqa: F401
+    import tune.objective  # noqa: F401
+    with Recorder("study_workers", args=a, seeds=[1], params={"trials": a.trials, "study": "DEFAULT_TOML",
+                  "design_sampler": "random, seed 1", "cores": os.cpu_count(), "order": order,
+                  "start_method": "forkserver (tune.study.worker_context)"}) as rec:
+        runs = []
+        for jobs in order:
+            r = _one_run(a, jobs)
+            runs.append(r)
+            rec.round(**r)
+            print(f"jobs={jobs}: {r['wall_s']:.1f} s wall, {r['cpu_s']:.1f} CPU s ({r['serial_cpu_s']:.1f} serial), "
+                  f"{r['trials']} trials, first trial after {r['first_trial_after_s']:.1f} s, "
+                  f"load {r['load_before'][0]:.1f}", flush=True)
+        rec.summary = summarise(runs)
     print(VIEWS["workers"](rec.as_dict()))
+
+
+def summarise(runs: list[dict]) -> dict:
+    """Same-run ratio (summed walls, ABBA order), CPU per trial, and the idle projection from CPU time."""
+    import statistics as st
+    by = {j: [r for r in runs if r["jobs"] == j] for j in (1, 2)}
+    mean = lambda j, k: st.mean(r[k] for r in by[j])
+    durations = by[1][0]["trial_seconds"]
+    balance = 2 * _in_order_makespan(durations, 2) / sum(durations)      # >= 1: trials do not split evenly
+    cpu1 = mean(1, "cpu_s")
+    serial2, parallel2 = mean(2, "serial_cpu_s"), mean(2, "workers_cpu_s")
+    # before the workers start, the command's set-up and the fork server's imports run at the same time (the
+    # server is started first thing in run_study); after it, the command only waits for the workers
+    head2 = max(mean(2, "command_cpu_s"), mean(2, "server_cpu_s")) if "server_cpu_s" in by[2][0] else serial2
+    projected_wall2 = head2 + balance * parallel2 / 2
+    return {"speedup": sum(r["wall_s"] for r in by[1]) / sum(r["wall_s"] for r in by[2]),
+            "pairs": len(by[2]),
+            "wall_s": {str(j): [r["wall_s"] for r in by[j]] for j in (1, 2)},
+            "cpu_s": {str(j): mean(j, "cpu_s") for j in (1, 2)},
+            "cpu_s_per_trial": {str(j): mean(j, "cpu_s_per_trial") for j in (1, 2)},
+            "trials_own_cpu_s": {str(j): mean(j, "trials_own_cpu_s") for j in (1, 2)},
+            "serial_cpu_s_jobs2": serial2, "workers_cpu_s_jobs2": parallel2, "balance": balance, "head_cpu_s_jobs2": head2,
+            **({"command_cpu_s_jobs2": mean(2, "command_cpu_s"), "server_cpu_s_jobs2": mean(2, "server_cpu_s")}
+               if "server_cpu_s" in by[2][0] else {}),
+            "projected_idle_wall_s": {"1": cpu1, "2": projected_wall2},
+            "projected_idle_speedup": cpu1 / projected_wall2,
+            "load_mean": st.mean(r["load_before"][0] for r in runs)}
 
 
 def recheck_cost(a) -> None:
@@ -94,15 +167,47 @@ def recheck_cost(a) -> None:
             study = run_study(sc, jobs=1)
             c1, t1 = _cpu(), time.time()
             n = len(candidates(study, sc))
-            recheck(study, sc, jobs=1, progress=False)
+            r = recheck(study, sc, jobs=1, progress=False)
             c2, t2 = _cpu(), time.time()
+        runs = sum(len(v) for v in r["trials"].values())
         rec.summary = {"n_trials": sc.n_trials, "recheck_seeds": sc.recheck_seeds, "rechecked_trials": n,
+                       "recheck_runs": runs, "stopped": r.get("stopped", {}),
+                       "runs_without_stopping": n * sc.recheck_seeds,
                        "search_cpu_s": c1 - c0, "recheck_cpu_s": c2 - c1, "search_wall_s": t1 - t0,
                        "recheck_wall_s": t2 - t1, "recheck_share_of_search_cpu": (c2 - c1) / (c1 - c0)}
     print(VIEWS["recheck"](rec.as_dict()))
 
 
 def view_workers(rec: dict) -> str:
+    s = rec["summary"]
+    if "projected_idle_speedup" not in s:
+        return _view_workers_v1(rec)
+    rows = ["| workers | runs | wall s (each run, in order) | CPU s, all processes (mean) | CPU s per trial | "
+            "of which inside the trials | serial: command + fork server |", "|---|---|---|---|---|---|---|"]
+    for j in ("1", "2"):
+        runs = [r for r in rec["rounds"] if str(r["jobs"]) == j]
+        serial = "all" if j == "1" else f"{s['serial_cpu_s_jobs2']:.1f}"
+        rows.append(f"| {j} | {len(runs)} | {', '.join(f'{w:.0f}' for w in s['wall_s'][j])} | {s['cpu_s'][j]:.1f} | "
+                    f"{s['cpu_s_per_trial'][j]:.2f} | {s['trials_own_cpu_s'][j]:.1f} | {serial} |")
+    n = rec["rounds"][0]["trials"]
+    p = s["projected_idle_wall_s"]
+    return "\n".join(rows + ["", (
+        f"Measured, same runs interleaved (order {' '.join(map(str, rec['params']['order']))}) on the same {n} "
+        f"trials: two workers {s['speedup']:.2f}x one (summed wall times; {rec['machine']['cores']} cores, "
+        f"load average {s['load_mean']:.1f} at the runs' starts — a shared machine, where two processes get "
+        f"more than one process's share of the cores, so this is not the idle machine's ratio). "
+        f"CPU time per trial: {s['cpu_s_per_trial']['1']:.2f} s with one worker, {s['cpu_s_per_trial']['2']:.2f} s "
+        f"with two ({100 * (s['cpu_s']['2'] / s['cpu_s']['1'] - 1):+.0f} %). Projected for an idle machine "
+        f"(not measured): one worker's wall = its CPU time, {p['1']:.1f} s; two workers' = the head "
+        + (f"(the longer of the command's {s['command_cpu_s_jobs2']:.1f} s and the fork server's "
+           f"{s['server_cpu_s_jobs2']:.1f} s, which run at the same time: {s['head_cpu_s_jobs2']:.1f} s)"
+           if "server_cpu_s_jobs2" in s else f"({s['serial_cpu_s_jobs2']:.1f} s, command + fork server)")
+        + f" + the workers' CPU time ({s['workers_cpu_s_jobs2']:.1f} s) / 2 × "
+        f"{s['balance']:.2f} (how unevenly these trials split over two workers taking them in order, from the "
+        f"one-worker run's trial times) = {p['2']:.1f} s: **{s['projected_idle_speedup']:.2f}x**.")])
+
+
+def _view_workers_v1(rec: dict) -> str:
     s = rec["summary"]
     rows = ["| workers | trials | wall s | CPU s (all processes) | trials' own wall time s | first trial after s | "
             "load average (1 min) before |", "|---|---|---|---|---|---|---|"]
@@ -127,6 +232,16 @@ def view_workers(rec: dict) -> str:
 
 def view_recheck(rec: dict) -> str:
     s = rec["summary"]
+    if "recheck_runs" in s:
+        stopped = (f"; {len(s['stopped'])} candidate(s) stopped as out of reach after "
+                   f"{', '.join(map(str, s['stopped'].values()))} seed(s)" if s["stopped"] else "; none stopped")
+        return (f"Default study ({s['n_trials']} trials, one worker): search {s['search_cpu_s']:.0f} CPU s "
+                f"({s['search_wall_s']:.0f} s wall); re-check of {s['rechecked_trials']} trials (the baseline and "
+                f"{s['rechecked_trials'] - 1} Pareto trial(s) in the window) on {s['recheck_seeds']} fresh seeds: "
+                f"{s['recheck_runs']} trainings of at most {s['runs_without_stopping']}{stopped}; "
+                f"{s['recheck_cpu_s']:.0f} CPU s ({s['recheck_wall_s']:.0f} s wall), "
+                f"**{100 * s['recheck_share_of_search_cpu']:.0f} % of the search** (load average "
+                f"{rec['machine']['load_before'][0]:.1f} at the start).")
     return (f"Default study ({s['n_trials']} trials, one worker): search {s['search_cpu_s']:.0f} CPU s "
             f"({s['search_wall_s']:.0f} s wall); re-check of {s['rechecked_trials']} trials on "
             f"{s['recheck_seeds']} fresh seeds {s['recheck_cpu_s']:.0f} CPU s ({s['recheck_wall_s']:.0f} s wall), "
@@ -141,6 +256,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("which", choices=["workers", "recheck"])
     ap.add_argument("--trials", type=int, default=8)
+    ap.add_argument("--repeats", type=int, default=1, help="workers: ABBA blocks (1 2 2 1) to run")
     add_record_args(ap)
     a = ap.parse_args()
     import optuna

@@ -24,40 +24,53 @@ B, T, DENSITY = 16, 60, 0.2
 WIDTHS = ((16, 32), (8, 16))
 
 
-def export(path: str, seed: int) -> None:
+def export(path: str, seed: int, side: int = 34, width: tuple = (16, 16, 8), hidden: int = 256, grid: int | None = None,
+           threshold: float = 1.0, samples: int = B, steps: int = T) -> None:
+    """Build, export and run one Sinabs SCNN (``side``/``width``/``hidden`` shrink it). ``grid``: weights rounded to
+    multiples of ``2**-grid`` (a binary fixed-point grid, as quantisation-aware training leaves them; float32
+    holds them exactly); ``threshold`` of every IAF (Sinabs fires at ``v >= threshold``, NIR and the chip at
+    ``v > threshold``: a threshold off the weights' grid keeps the two from ever meeting a tie)."""
     import nir
     import sinabs
     import sinabs.layers as sl
     import torch
     from sinabs.activation import MembraneReset, SingleSpike
     torch.manual_seed(seed)
+    a, b, c = width
+    h0 = (side + 2 - 5) // 2 + 1
 
     def iaf():
-        return sl.IAFSqueeze(batch_size=B, spike_fn=SingleSpike, reset_fn=MembraneReset())
+        return sl.IAFSqueeze(batch_size=samples, spike_fn=SingleSpike, reset_fn=MembraneReset(),
+                             spike_threshold=threshold)
     net = torch.nn.Sequential(
-        torch.nn.Conv2d(2, 16, 5, 2, 1, bias=False), iaf(),
-        torch.nn.Conv2d(16, 16, 3, 1, 1, bias=False), iaf(), sl.SumPool2d(2),
-        torch.nn.Conv2d(16, 8, 3, 1, 1, bias=False), iaf(), sl.SumPool2d(2),
-        torch.nn.Flatten(), torch.nn.Linear(128, 256, bias=False), iaf(), torch.nn.Linear(256, 10, bias=False), iaf())
+        torch.nn.Conv2d(2, a, 5, 2, 1, bias=False), iaf(),
+        torch.nn.Conv2d(a, b, 3, 1, 1, bias=False), iaf(), sl.SumPool2d(2),
+        torch.nn.Conv2d(b, c, 3, 1, 1, bias=False), iaf(), sl.SumPool2d(2),
+        torch.nn.Flatten(), torch.nn.Linear(c * (h0 // 4) ** 2, hidden, bias=False), iaf(),
+        torch.nn.Linear(hidden, 10, bias=False), iaf())
     with torch.no_grad():
         for m in net:
             if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
                 m.weight.mul_(2.5)
-    g = sinabs.to_nir(net, torch.zeros(B, 2, 34, 34))
+                if grid is not None:
+                    m.weight.copy_(torch.round(m.weight * 2.0 ** grid) / 2.0 ** grid)
+    g = sinabs.to_nir(net, torch.zeros(samples, 2, side, side))
     # sinabs 3.1.3 leaves some types None, which nir 1.0.4's writer cannot store: fill them in
-    for k, (i, o) in {"4": ((16, 16, 16), (16, 8, 8)), "7": ((8, 8, 8), (8, 4, 4)), "8": ((8, 4, 4), (128,))}.items():
+    q = h0 // 2
+    for k, (i, o) in {"4": ((b, h0, h0), (b, q, q)), "7": ((c, q, q), (c, q // 2, q // 2)),
+                      "8": ((c, q // 2, q // 2), (c * (q // 2) ** 2,))}.items():
         g.nodes[k].input_type, g.nodes[k].output_type = {"input": np.array(i)}, {"output": np.array(o)}
-    for k, hw in (("0", (34, 34)), ("2", (16, 16)), ("5", (8, 8))):
+    for k, hw in (("0", (side, side)), ("2", (h0, h0)), ("5", (q, q))):
         g.nodes[k].input_shape = np.array(hw)
     for v in g.nodes.values():
-        for a in ("weight", "bias", "r", "v_threshold"):
-            if isinstance(getattr(v, a, None), torch.Tensor):
-                setattr(v, a, getattr(v, a).detach().numpy())
+        for attr in ("weight", "bias", "r", "v_threshold"):
+            if isinstance(getattr(v, attr, None), torch.Tensor):
+                setattr(v, attr, getattr(v, attr).detach().numpy())
     nir.write(path, g)
-    x = (np.random.default_rng(1000 + seed).random((B, T, 2, 34, 34)) < DENSITY).astype(np.float32)
+    x = (np.random.default_rng(1000 + seed).random((samples, steps, 2, side, side)) < DENSITY).astype(np.float32)
     with torch.no_grad():
-        out = net(torch.as_tensor(x.reshape(B * T, 2, 34, 34))).reshape(B, T, 10).numpy() > 0
-    np.savez(path + ".run.npz", x=x, out=out, seed=seed)
+        out = net(torch.as_tensor(x.reshape(samples * steps, 2, side, side))).reshape(samples, steps, 10).numpy() > 0
+    np.savez_compressed(path + ".run.npz", x=x, out=out, seed=seed, grid=-1 if grid is None else grid)
     print(f"{path}: Sinabs fired {int(out.sum())} output spikes")
 
 
@@ -125,12 +138,19 @@ def main(argv=None) -> int:
     e = sub.add_parser("export")
     e.add_argument("path")
     e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--side", type=int, default=34)
+    e.add_argument("--width", type=int, nargs=3, default=[16, 16, 8])
+    e.add_argument("--hidden", type=int, default=256)
+    e.add_argument("--grid", type=int, default=None, help="round the weights to multiples of 2**-GRID")
+    e.add_argument("--threshold", type=float, default=1.0)
+    e.add_argument("--samples", type=int, default=B)
+    e.add_argument("--steps", type=int, default=T)
     c = sub.add_parser("check")
     c.add_argument("paths", nargs="+")
     add_record_args(c)
     a = ap.parse_args(argv)
     if a.step == "export":
-        export(a.path, a.seed)
+        export(a.path, a.seed, a.side, tuple(a.width), a.hidden, a.grid, a.threshold, a.samples, a.steps)
     else:
         check(a.paths, a)
     return 0

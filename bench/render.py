@@ -120,6 +120,67 @@ def unrecorded_tables(text: str) -> list[str]:
     return found
 
 
+#: a page of results measured once, kept as the lab notebook of their commits (the page says so in words):
+#: ``<!-- historical page: not re-measured since COMMIT -->`` anywhere on it exempts its prose and tables
+HISTORICAL_PAGE = re.compile(r"<!-- historical page: not re-measured since ([0-9a-f]{7,40}) -->")
+#: numbers prose may only carry from a record: speed ratios (``2.1x``), clocks (``98.3 MHz``), energies
+#: (``70.1 µJ``), FPS/W and mean ± std. A number right after a comparator (``≥ 100 MHz``: a target) or a
+#: setting's ``=`` is not a result; nor is a product of sizes (``3x3``, ``1×8×8``).
+MEASURED = re.compile(r"(?<![\w.≥≤<>=~/-])(?<![≥≤<>=] )(?<!up to )(?<!below )(?<!above )(?<!under )(?<!least )"
+                      r"(?<!most )(?<!than )\d[\d,]*(?:\.\d+)?(?:[–-]\d[\d,]*(?:\.\d+)?)?"
+                      r"(?:\s?x(?![\w×])|\s?(?:MHz|µJ|uJ|nJ|mJ)\b|\s?FPS/W|\s±\s\d)")
+
+
+def unrecorded_prose(text: str) -> list[str]:
+    """Paragraphs of prose (outside render blocks, code, inline code and tables) that carry a measured-looking
+    number (:data:`MEASURED`) and are not marked: ``<!-- not measured -->`` (a definition, a setting, a
+    figure from a paper) or ``<!-- not re-measured since COMMIT -->`` (a result of that commit, said so on the
+    page) on the line before the paragraph, or the page marked :data:`HISTORICAL_PAGE`. Returns the offending
+    numbers with their paragraph's first words."""
+    if HISTORICAL_PAGE.search(text):
+        return []
+    text = BLOCK.sub("⟦rendered⟧", text)
+    found, para, marked, prev, fence = [], [], False, "", False
+
+    def flush():
+        body = re.sub(r"`[^`]*`", "", " ".join(para))
+        body = re.sub(r"\[([^]]*)\]\([^)]*\)", r"\1", body)            # links: their text only
+        hits = [m.group(0).strip() for m in MEASURED.finditer(body)]
+        if hits and not marked:
+            found.append(f"{', '.join(hits)}: {body.strip()[:80]}")
+
+    for line in text.splitlines():
+        st = line.strip()
+        if st.startswith("```"):
+            fence = not fence
+            continue
+        if fence or line.startswith("    ") and not para:
+            continue
+        if st.startswith("|"):                  # a table (tables have their own test) ends a paragraph
+            if para:
+                flush()
+            para, prev = [], line
+            continue
+        if not st or st.startswith("<!--") or st.startswith("#"):
+            if para:
+                flush()
+            para = []
+            if st.startswith("#"):
+                para, marked = [st], prev.strip() == NOT_MEASURED or bool(HISTORY.fullmatch(prev.strip()))
+                flush()
+                para = []
+            if st:
+                prev = line
+            continue
+        if not para:
+            marked = prev.strip() == NOT_MEASURED or bool(HISTORY.fullmatch(prev.strip()))
+        para.append(st)
+        prev = line
+    if para:
+        flush()
+    return found
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--check", action="store_true", help="report drift, change nothing (exit 1 on drift)")

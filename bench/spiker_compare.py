@@ -16,8 +16,8 @@ trained); inputs are MNIST-like: scikit-learn's 8x8 digits upsampled to 28x28 (b
 per-pixel probability scaled so the mean input density is ~0.17. Cycles from the fast model (cycle-exact);
 the clock is the post-route Fmax of that structure on the ECP5-25F (``python -m bench.synth_seeds --sizes
 784,128,10 --lanes 8 --target ecp5-25k --seeds 1-5 --publish``, ~45 min per seed here). Dynamic energy from the fast model's counters x
-``sim.activity.structural_profile`` (and, with ``--rtl N``, from the RTL's activity on the first N images as a
-check, both parts: ~15 min per image); static power from ``sim.activity.ECP5_25K`` (assumed, see there).
+``sim.activity.structural_profile`` (and, with ``--rtl N``, from the RTL's activity on N images as a check, both
+parts: ~10-15 min per image, cached by ``bench/power_calibration.py``); static power from ``sim.activity.ECP5_25K`` (assumed, see there).
 """
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ import numpy as np
 
 from bench.records import PUBLISHED, Recorder, add_record_args
 from hw.config import ChipConfig
-from sim.activity import ECP5_25K, PARTS, design_facts, estimate_energy, measure_activity, structural_profile
+from sim.activity import ECP5_25K, PARTS, design_facts, estimate_energy, structural_profile
 from sim.chip import make_chip
 from sim.power import performance
 from sim.sample import random_weights
@@ -101,7 +101,9 @@ def measure(clocks: list[dict], rtl: int = 0) -> tuple[dict, np.ndarray]:
            "spiker": SPIKER | {"energy_uj": SPIKER["power_mw"] * SPIKER["latency_us"] / 1000,
                                "fps_per_watt": 1e9 / (SPIKER["power_mw"] * SPIKER["latency_us"])}}
     if rtl:                     # the RTL's activity on the first images, against the structural counter model
-        act = measure_activity(CFG, w, x[:rtl])
+        # simulated once and cached by bench.power_calibration (keyed by the RTL's sources)
+        from bench.power_calibration import mnist_activity
+        act = mnist_activity(rtl)
         counters = {k: v[:rtl] for k, v in r.counters.items()}
         res["rtl_check"] = {"images": rtl}
         for part in PARTS:
@@ -176,7 +178,8 @@ def view_table(rec: dict) -> str:
     for c in s["clocks"]:
         rows = [(row["case"], s["dynamic_uj"], "counter model", row["static_mw"]) for row in c["comparison"]]
         if rtl:                     # the RTL activity estimate of the first image(s) as the dynamic energy
-            rows.append((f"ours, dynamic from the RTL estimate ({s['rtl_check']['images']} image), static "
+            n = s['rtl_check']['images']
+            rows.append((f"ours, dynamic from the RTL estimate ({n} image{'s' if n > 1 else ''}), static "
                          f"{rec['params']['static_mw_assumed']:.0f} mW (assumed)", rtl["rtl_dynamic_uj"], "RTL est.",
                          rec["params"]["static_mw_assumed"]))
         for case, dyn, how, static in rows:

@@ -327,6 +327,27 @@ class DesignFacts:
     weight_reads_gated: bool       # WeightMemory.read.en is driven: a bank reads per weight read (else every cycle)
     membrane_write_slices: int     # slices of one membrane-word write
     event_write_slices: int        # slices of one event-list append (index + row)
+    # the update pipeline follows the event engine's reads: between UPDATE phases the update engine's membrane
+    # bank (the last layer's) reads at the event engine's address; with two or more words there (or one bank
+    # for both engines) its read data, and so the pipeline's registers and the leak multiplier's operand, change
+    # on EVENT cycles (see :func:`follows_events`)
+    update_follows_events: bool = False
+
+
+def follows_events(cfg: ChipConfig) -> bool:
+    """Whether the update pipeline's registers follow the event engine's membrane reads in the EVENT phase.
+
+    The lanes register the update engine's bank's read data whenever the pipeline advances (every cycle
+    outside a hold, ``hw.core.lanes.NeuronLanes``), and a membrane bank the update engine does not own reads
+    at the event engine's address (``hw.core.sequencer``). Between UPDATE phases the update engine's bank is
+    the last layer's: if it holds one word, the address does not matter and the data stands still; with two
+    or more, consecutive event reads return different words of it, and ``word``, ``potential``, ``product``
+    ... toggle with them (the DSP's operand included). With one membrane bank (no overlap) the update bank
+    is the event engine's own. This is the term the counter model lacked on large chips: on 30,16,2 (the old
+    fit structure) the last layer is one word, on 784-128-10 / 8 lanes it is two."""
+    if cfg.state_banks == 1:
+        return True
+    return cfg.bank_depth(cfg.state_bank(cfg.num_layers - 1)) >= 2
 
 
 def _drivers(fragment):
@@ -392,7 +413,8 @@ def design_facts(cfg: ChipConfig, slice_bits: int) -> DesignFacts:
                        weight_reads_gated=_follows_logic(_drivers(fragment), weight_memory.read.en),
                        membrane_write_slices=max((w for name, w in writes.items()     # any bank: equal words
                                                   if name.startswith("membrane_memory")), default=0),
-                       event_write_slices=writes.get("event_list.storage", 0) + writes.get("event_list.rows", 0))
+                       event_write_slices=writes.get("event_list.storage", 0) + writes.get("event_list.rows", 0),
+                       update_follows_events=follows_events(cfg))
 
 
 def _read_pj(part: PartEnergy, facts: DesignFacts) -> tuple[float, float]:
@@ -404,61 +426,89 @@ def _read_pj(part: PartEnergy, facts: DesignFacts) -> tuple[float, float]:
     return per_cycle, (weight_word if facts.weight_reads_gated else 0.0)
 
 
+#: part-independent activity per counted unit, fitted by ``bench/power_calibration.py --write`` (sim/power_fit.json,
+#: "structural"): register toggles and DSP activations per
+#:   cycle, lane_cycle (lanes x cycles), lane_weight_bit (lanes x weight bits x weight reads: the event datapath),
+#:   follow (lanes x weight reads, where the update pipeline follows the event reads: :func:`follows_events`),
+#:   neuron_update (the ``neuron_updates`` counter), event (address events moved)
+STRUCTURAL_TERMS = {"toggles": ("cycle", "lane_cycle", "lane_weight_bit", "follow", "neuron_update", "event"),
+                    "dsp": ("lane_read", "follow", "neuron_update")}
+
+
 def structural_units() -> dict:
-    """Per part, the per-unit energies (pJ) of what toggles with the data — per synaptic op, per weight *bit*
-    read, per neuron update, per address event — fitted by ``bench/power_calibration.py --write`` on 30,16,2 /
-    4 lanes / w8 (the residual of the RTL estimate after the elaborated per-cycle and BRAM-read/-write parts)
-    and stored in ``sim/power_fit.json`` (errors: the record docs/results/power_calibration.json, docs/power.md)."""
+    """The fitted activity rates (:data:`STRUCTURAL_TERMS`: register toggles and DSP activations per unit) —
+    part-independent counts, priced by each part's ``toggle_pj`` / ``dsp_pj``; fitted by
+    ``bench/power_calibration.py --write`` on several structures (30,16,2 at 2/4/8 lanes and w4/w8, 100,64,10
+    and 64,128,10 at 8 lanes, 784-128-10 / 8 lanes on MNIST-like images) and stored in ``sim/power_fit.json``
+    (errors, leave-one-structure-out: the record docs/results/power_calibration.json, docs/power.md)."""
     from sim.power import power_fit
     return power_fit()["structural"]
 
 
-_UNITS = ("synop", "weight_bit", "neuron_update", "event")
-
-
-def _unit_features(cfg: ChipConfig, counters: dict) -> np.ndarray:
+def structural_features(cfg: ChipConfig, counters: dict, facts: DesignFacts | None = None) -> dict[str, np.ndarray]:
+    """``{"toggles": (B, 6), "dsp": (B, 3)}``: the units of :data:`STRUCTURAL_TERMS` of each sample."""
     f = counter_features(counters)          # synops, weight_reads, state_reads, state_writes, nu, events, cycles
-    return np.stack([f[:, 0], f[:, 1] * cfg.lanes * cfg.weight_bits, f[:, 4], f[:, 5]], axis=1)
+    follow = (facts.update_follows_events if facts is not None else follows_events(cfg))
+    L, reads, cycles = cfg.lanes, f[:, 1], f[:, 6]
+    units = {"cycle": cycles, "lane_cycle": L * cycles, "lane_weight_bit": L * cfg.weight_bits * reads,
+             "follow": L * reads * float(follow), "neuron_update": f[:, 4], "event": f[:, 5], "lane_read": L * reads}
+    return {k: np.stack([units[t] for t in terms], axis=1) for k, terms in STRUCTURAL_TERMS.items()}
 
 
 def _fixed_pj(cfg: ChipConfig, counters: dict, part: PartEnergy, facts: DesignFacts) -> np.ndarray:
-    """The part of the energy elaboration fixes: clock and always-on reads per cycle, RAM writes per event."""
+    """The part of the energy elaboration fixes: clock and always-on reads per cycle, RAM reads and writes."""
     f = counter_features(counters)
     read_cycle, read_weight = _read_pj(part, facts)
     per_cycle = part.clock_cycle_pj + part.clock_ff_pj * facts.register_bits + read_cycle
-    fetches = f[:, 2] - f[:, 1]             # state reads that are not an event's: the UPDATE fetches
+    fetches = f[:, 2] - f[:, 1]
     return (f[:, 6] * per_cycle + f[:, 1] * read_weight + f[:, 3] * part.bram_access_pj * facts.membrane_write_slices
             + fetches * part.bram_access_pj * facts.offset_read_slices
             + f[:, 5] * part.bram_access_pj * facts.event_write_slices)
 
 
-def fit_structural(cfg: ChipConfig, activity: Activity, part: PartEnergy | str) -> dict:
-    """Per-unit energies (non-negative, relative least squares) of the RTL estimate's residual after the
-    elaborated part."""
+def fit_structural(runs: Sequence[tuple[ChipConfig, Activity]]) -> dict:
+    """The rates of :data:`STRUCTURAL_TERMS` (non-negative least squares of the RTL's register toggles and DSP
+    activations, relative error, each structure weighted alike) over ``runs`` of several structures."""
     from scipy.optimize import nnls
-    part = part_energy(part) if isinstance(part, str) else part
-    facts = design_facts(cfg, part.bram_slice_bits)
-    target = sum(energy_per_sample(activity, part).values())
-    resid = target - _fixed_pj(cfg, activity.counters, part, facts)
-    X = _unit_features(cfg, activity.counters)
-    scale = np.maximum(X.max(axis=0), 1.0)
-    coef, _ = nnls((X / scale) / target[:, None], resid / target)
-    return dict(zip(_UNITS, (coef / scale).tolist()))
+    out = {}
+    for kind, terms in STRUCTURAL_TERMS.items():
+        X, y, w = [], [], []
+        for cfg, a in runs:
+            X.append(structural_features(cfg, a.counters)[kind])
+            t = np.asarray(a.toggles if kind == "toggles" else a.dsp, float)
+            y.append(t)
+            w.append(np.full(len(t), 1 / np.sqrt(len(t))))
+        X, y, w = np.concatenate(X), np.concatenate(y), np.concatenate(w)
+        w = w / np.maximum(y, 1.0)
+        scale = np.maximum(X.max(axis=0), 1.0)
+        coef, _ = nnls((X / scale) * w[:, None], y * w)
+        out[kind] = dict(zip(terms, (coef / scale).tolist()))
+    return out
 
 
 def structural_profile(cfg: ChipConfig, part: str, units: dict | None = None, clock_mhz: float = 12.0):
-    """A :class:`sim.power.DeviceProfile` for ``cfg``'s structure on ``part``: the per-cycle and RAM-write
-    energies from elaboration (register bits, RAM slices), the data-dependent ones from :func:`structural_units`
-    (or ``units``). The fast model's counters times this profile is the DSE's ``--power fast`` estimate."""
+    """A :class:`sim.power.DeviceProfile` for ``cfg``'s structure on ``part``: the clock and block-RAM energies
+    from elaboration (register bits, RAM slices, gated ports), the register toggles and DSP activations from
+    the fitted rates (:func:`structural_units`, or ``units``) times the part's ``toggle_pj`` / ``dsp_pj``. The
+    fast model's counters times this profile is the DSE's ``--power fast`` estimate."""
     from sim.power import DeviceProfile
     p = part_energy(part)
-    u = units or structural_units()[part]
+    u = units or structural_units()
     facts = design_facts(cfg, p.bram_slice_bits)
     read_cycle, read_weight = _read_pj(p, facts)
+    t, d = u["toggles"], u["dsp"]
+    L, follow = cfg.lanes, float(facts.update_follows_events)
+    tog, dsp = p.toggle_pj, p.dsp_pj
+    per_read = (tog * (t["lane_weight_bit"] * L * cfg.weight_bits + t["follow"] * L * follow)
+                + dsp * (d["lane_read"] * L + d["follow"] * L * follow))
+    # the threshold-offset read of an UPDATE fetch (one per ``lanes`` neuron updates)
+    offset_read = p.bram_access_pj * facts.offset_read_slices / L
     return DeviceProfile(
-        f"{part}:{cfg.structure_hash[:8]}", clock_mhz=clock_mhz, static_mw=p.static_mw, synop_pj=u["synop"],
-        weight_read_pj=u["weight_bit"] * cfg.lanes * cfg.weight_bits + read_weight, state_read_pj=0.0,
-        state_write_pj=p.bram_access_pj * facts.membrane_write_slices, neuron_update_pj=u["neuron_update"],
-        event_pj=u["event"] + p.bram_access_pj * facts.event_write_slices,
-        cycle_pj=p.clock_cycle_pj + p.clock_ff_pj * facts.register_bits + read_cycle,
+        f"{part}:{cfg.structure_hash[:8]}", clock_mhz=clock_mhz, static_mw=p.static_mw, synop_pj=0.0,
+        weight_read_pj=read_weight + per_read, state_read_pj=0.0,
+        state_write_pj=p.bram_access_pj * facts.membrane_write_slices,
+        neuron_update_pj=tog * t["neuron_update"] + dsp * d["neuron_update"] + offset_read,
+        event_pj=tog * t["event"] + p.bram_access_pj * facts.event_write_slices,
+        cycle_pj=p.clock_cycle_pj + p.clock_ff_pj * facts.register_bits + read_cycle
+        + tog * (t["cycle"] + t["lane_cycle"] * L),
         source=f"sim.activity.structural_profile ({p.source})")

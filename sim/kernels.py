@@ -99,3 +99,101 @@ def _async(x, order, wflat, woff, sizes, thr, beta_int, noff, lo, hi, frac_bits,
 
 #: numba-compiled where numba is installed, else the same function in plain Python (slow, same results)
 async_events = njit(cache=True, nogil=True)(_async) if njit is not None else _async
+
+
+def _row_sums(a, out):
+    """``out[b]`` = the sum of row ``b`` of ``a`` (B, n) (unsigned bytes: a bool array's uint8 view counts its
+    spikes; a plain sum, so that it vectorises)."""
+    B, n = a.shape
+    for b in range(B):
+        c = np.int64(0)
+        for i in range(n):
+            c += a[b, i]
+        out[b] = c
+
+
+def _row_nonzero(a, out):
+    """``out[b]`` = the nonzero entries of row ``b`` of ``a`` (B, n)."""
+    B, n = a.shape
+    for b in range(B):
+        c = np.int64(0)
+        for i in range(n):
+            c += a[b, i] != 0
+        out[b] = c
+
+
+def _overlap(pc, gn, out):
+    """Per sample the cycles the overlap hides (:func:`sim.model.overlap_hidden`, the same closed form:
+    per step ``c_{W-1} - max(0, max_w c_w) + gn*n`` with ``c_w`` the inclusive sums of
+    ``d = (pc == 0) - (gn - 1)*pc`` and 1 taken off the last word), for the spikes per state word ``pc``
+    (B, T, W) in address order and ``gn`` the next layer's groups."""
+    B, T, W = pc.shape
+    for b in range(B):
+        total = np.int64(0)
+        for t in range(T):
+            c = np.int64(0)                 # inclusive sum up to the current word
+            top = np.int64(0)               # max(0, c_w) over the words so far
+            before = np.int64(0)            # the same before the current word
+            n = np.int64(0)
+            for w in range(W):
+                p = np.int64(pc[b, t, w])
+                n += p
+                if p == 0:
+                    c += 1
+                else:
+                    c -= (gn - 1) * p
+                before = top
+                if c > top:
+                    top = c
+            last = c - 1
+            total += last - max(before, last) + gn * n
+        out[b] = total
+
+
+def _gather(x, w, out):
+    """``out = x @ w`` by events: for each row of ``x`` (rows, n_in) (0/1 spikes as uint8, or int8 event
+    counts), the sum of the rows of ``w`` (n_in, n_out) of its nonzero inputs, each times its count; ``out``
+    (rows, n_out) integers wide enough for the sums. Work: one pass over ``x`` plus ``n_out`` adds per
+    event (two weight rows per pass over the accumulator), against ``n_in * n_out`` for a dense product."""
+    rows, n_in = x.shape
+    n_out = w.shape[1]
+    idx = np.empty(n_in, np.int64)
+    acc = np.zeros(n_out, out.dtype)
+    for r in range(rows):
+        k = 0
+        unit = True
+        for i in range(n_in):                   # branch-free compaction of the active inputs
+            v = x[r, i]
+            idx[k] = i
+            k += v != 0
+            unit &= v == 0 or v == 1
+        acc[:] = 0
+        m = 0
+        if unit:
+            while m + 1 < k:
+                a = w[idx[m]]
+                b = w[idx[m + 1]]
+                for j in range(n_out):
+                    acc[j] += a[j] + b[j]
+                m += 2
+            if m < k:
+                a = w[idx[m]]
+                for j in range(n_out):
+                    acc[j] += a[j]
+        else:
+            for m in range(k):
+                a = w[idx[m]]
+                c = x[r, idx[m]]
+                for j in range(n_out):
+                    acc[j] += c * a[j]
+        for j in range(n_out):
+            out[r, j] = acc[j]
+
+
+if njit is not None:
+    row_sums = njit(cache=True, nogil=True)(_row_sums)
+    row_nonzero = njit(cache=True, nogil=True)(_row_nonzero)
+    overlap_hidden = njit(cache=True, nogil=True)(_overlap)
+    gather_product = njit(cache=True, nogil=True)(_gather)
+else:                           # pragma: no cover - numba ships with neurobench
+    row_sums = row_nonzero = overlap_hidden = gather_product = None

@@ -136,13 +136,25 @@ class FastModel:
     for :class:`ChipConfig`'s ranges) otherwise.
     """
 
-    #: below this input density (events per input neuron and step) of a layer, the synaptic sums are
-    #: gathered from the weight rows of the active inputs (a CSR product); crossover measured with
-    #: ``bench/bench_model.py`` on 2 shared cores against the int8 product
+    #: the sparse product where numba is installed (:func:`sim.kernels.gather_product`, event-driven: one
+    #: pass over the inputs plus ``N_out`` adds per event, no fixed cost): below this input density of a
+    #: layer (events per input neuron and step) against the int8 product, and below
+    #: :attr:`GATHER_BELOW_FLOAT` against the float one. Crossover measured on 2 shared cores, 800 rows
+    #: (``runs``-free micro-benchmark, CPU time): 256x256 gather/int8 0.11/0.25 ms at 1 %, 0.23/0.25 at
+    #: 10 %, 0.48/0.25 at 20 % (25 rows: 5/13 us at 1 %, 16/13 us at 20 %); 1024x1024 0.75/4.1 ms at 1 %,
+    #: 3.4/4.1 ms at 10 %
+    GATHER_BELOW = 0.08
+    GATHER_BELOW_FLOAT = 0.2
+    #: above this many bytes of (int16) weights the gathered rows miss the caches: the crossover falls to
+    #: :attr:`GATHER_BELOW_LARGE` (4096x4096, 32 MB: gather/int8 10/63 ms at 0.5 %, 65/63 ms at 5 %)
+    GATHER_CACHE_BYTES = 1 << 23
+    GATHER_BELOW_LARGE = 0.03
+    #: without numba the sparse product is scipy's CSR product: below this input density of a layer;
+    #: crossover measured with ``bench/bench_model.py`` on 2 shared cores against the int8 product
     SPARSE_BELOW = 0.02
-    #: below this many dense multiply-accumulates the sparse product's fixed cost is never worth it
+    #: below this many dense multiply-accumulates the CSR product's fixed cost is never worth it
     SPARSE_MIN_WORK = 1 << 24
-    #: above this many bytes of (float) weights the sparse product's scattered row reads miss the caches
+    #: above this many bytes of (float) weights the CSR product's scattered row reads miss the caches
     #: and the dense int8 product wins even at 1 % density (layer 0, batch 32 x 25 steps, density 0.01:
     #: sparse/int8 2.5/4.8 ms at 1024x1024 (4 MB), 12.3/18.3 ms at 2048x2048 (16 MB), 104/65 ms at
     #: 4096x4096 (64 MB); measured on 2 shared cores)
@@ -182,6 +194,8 @@ class FastModel:
         self.weights = cfg.check_weights(weights)
         self.offsets = cfg.check_offsets(threshold_offsets)
         self.beta_int = check_leak_multipliers(cfg, beta_int)
+        if distortion is not None and cfg.touched:
+            raise ConfigError("distortion: the membrane distortion is not modelled with update='touched'")
         self.distortion = distortion
         self.dtypes = [np.float32 if dtype == "auto" and self.exact_bound(l) <= 1 << 24 else np.float64
                        for l in range(cfg.num_layers)]
@@ -190,11 +204,17 @@ class FastModel:
         self._w = [w.reshape(cfg.weight_rows(l), -1).astype(dt)
                    for l, (w, dt) in enumerate(zip(self.weights, self.dtypes))]
         self._V = [cfg.receptive_counts(l) for l in range(cfg.num_layers)]
+        self._tiled: dict = {}
         self._int8 = cfg.weight_bits <= 8 and _int_mm() is not None
         if path == "int8" and not self._int8:
             raise ConfigError(f"path='int8': needs weight_bits <= 8 (got {cfg.weight_bits}) and torch._int_mm")
         self._w8 = [_int_mm().from_numpy(w.reshape(cfg.weight_rows(l), -1).astype(np.int8))
                     for l, w in enumerate(self.weights)] if self._int8 else None
+        # the event-driven (gathered) product (numba, beside the compiled recurrence); its int16 weights are
+        # made on first use (:meth:`_gather_weights`: a chip reloaded per proposal may never take it)
+        from sim.kernels import gather_product
+        self._gather = gather_product is not None and self.compiled
+        self._wg: dict = {}
         self._c, self._thr, self._thr_s, self._lo_s, self._hi_s = [], [], [], [], []
         for l, dt in enumerate(self.dtypes):
             c = (self.beta_int[l] / (1 << cfg.beta_frac_bits)).astype(dt)            # exact: beta_int < 2**f
@@ -214,9 +234,25 @@ class FastModel:
         ``synaptic_fan_in·2**(w-1)``), the recurrence scales by ``beta_int`` and adds the rounding half."""
         cfg = self.cfg
         u_max = 1 << (cfg.membrane_bits - 1)
-        w = self.weights[layer].reshape(cfg.weight_rows(layer), -1)
-        col = int(np.abs(w).sum(axis=0).max(initial=0)) * cfg.pool_area(layer)
+        col = self._column_bound(layer)
         return (u_max + col) * int(np.max(self.beta_int[layer])) + (1 << (cfg.beta_frac_bits - 1))
+
+    def _column_bound(self, layer: int) -> int:
+        """The largest column sum of ``|W|`` of ``layer`` times its pool area: the most one step's events add
+        to a neuron (computed once per layer)."""
+        cache = self.__dict__.setdefault("_col_bounds", {})
+        if layer not in cache:
+            w = self.weights[layer].reshape(self.cfg.weight_rows(layer), -1)
+            cache[layer] = int(np.abs(w).sum(axis=0, dtype=np.int64).max(initial=0)) * self.cfg.pool_area(layer)
+        return cache[layer]
+
+    def _gather_weights(self, layer: int):
+        """The gathered product's weights of ``layer`` as int16 ``(rows, C_out)`` (weight_bits <= 16) and the
+        dtype of its sums (int32 where every sum fits, see :meth:`_column_bound`), made once."""
+        if layer not in self._wg:
+            w = self.weights[layer].reshape(self.cfg.weight_rows(layer), -1).astype(np.int16)
+            self._wg[layer] = (w, np.int32 if self._column_bound(layer) < 1 << 31 else np.int64)
+        return self._wg[layer]
 
     def product_path(self, layer: int, rows: int, events: int) -> str:
         """How the synaptic product of ``layer`` for ``rows`` (step, sample) rows with ``events`` input
@@ -224,6 +260,10 @@ class FastModel:
         if self.path != "auto":
             return self.path
         n_in, n_out = self._w[layer].shape
+        if self._gather:
+            below = (self.GATHER_BELOW_LARGE if 2 * self._w[layer].size > self.GATHER_CACHE_BYTES
+                     else self.GATHER_BELOW if self._int8 else self.GATHER_BELOW_FLOAT)
+            return "sparse" if events < below * rows * n_in else "int8" if self._int8 else "float"
         if (events < self.SPARSE_BELOW * rows * n_in and rows * n_in * n_out >= self.SPARSE_MIN_WORK
                 and self._w[layer].nbytes <= self.SPARSE_MAX_WEIGHT_BYTES):
             return "sparse"
@@ -231,11 +271,19 @@ class FastModel:
 
     def _product(self, layer: int, x: np.ndarray, events: int) -> np.ndarray:
         """``x @ W`` for bool ``x`` or int8 event counts ``x`` (rows, N_in) (``W``: the layer's weight
-        matrix, see ``_w``), in the layer's dtype (a scratch array). ``events``: nonzero entries of ``x``."""
+        matrix, see ``_w``), in the layer's dtype (a scratch array), or as the integer sums themselves (int32
+        or int64 scratch) where the recurrence is an int64 one (compiled or distorted), which takes any integer
+        dtype. ``events``: nonzero entries of ``x``."""
         w = self._w[layer]
         rows, n_in = x.shape
         h = _scratch.get(("h", layer), (rows, w.shape[1]), w.dtype)
         how = self.product_path(layer, rows, events)
+        if how == "sparse" and self._gather:
+            from sim.kernels import gather_product
+            wg, acc_dtype = self._gather_weights(layer)
+            acc = _scratch.get(("acc", layer), h.shape, acc_dtype)
+            gather_product(x.view(np.uint8) if x.dtype == bool else x, wg, acc)
+            return acc                          # integer sums: the int64 recurrences take them as they are
         if how == "sparse":
             from scipy.sparse import csr_matrix
             indptr = np.zeros(rows + 1, np.int64)
@@ -257,6 +305,8 @@ class FastModel:
             finally:
                 if threads != 1:
                     torch.set_num_threads(threads)
+            if self.compiled or self.distortion is not None:
+                return acc                      # integer sums: the int64 recurrences take them as they are
             np.copyto(h, acc)
         else:
             np.matmul(_copy_to(_scratch.get(("x", layer), x.shape, w.dtype), x), w, out=h)
@@ -371,8 +421,13 @@ class FastModel:
         cfg = self.cfg
         T, B, N = h.shape
         h = h.reshape(T, B * N)
-        beta = np.tile(np.broadcast_to(self.beta_int[layer], (N,)).astype(np.int64), B)
-        thr = np.tile((cfg.threshold[layer] + self.offsets[layer]).astype(np.int64), B)
+        key = (layer, B)
+        if key not in self._tiled:                  # per-neuron parameters tiled over the batch, kept per batch size
+            if len(self._tiled) > 64:
+                self._tiled.clear()
+            self._tiled[key] = (np.tile(np.broadcast_to(self.beta_int[layer], (N,)).astype(np.int64), B),
+                                np.tile((cfg.threshold[layer] + self.offsets[layer]).astype(np.int64), B))
+        beta, thr = self._tiled[key]
         spk = _scratch.get(("spk", layer), (T, B * N), bool)
         st = _scratch.get(("st", layer), (T, B * N), np.int64) if record_state else np.empty((1, 1), np.int64)
         lif_recurrence(h, beta, thr, np.int64(cfg.membrane_min), np.int64(cfg.membrane_max),
@@ -403,10 +458,13 @@ class FastModel:
     def run(self, spikes: np.ndarray, record_state: bool = True) -> ChipResult:
         cfg = self.cfg
         x = cfg.check_spikes(spikes)
+        if cfg.touched:                 # update by touch: its own code path (sim/lazy.py)
+            from sim.lazy import run_touched
+            return run_touched(self, x, record_state)
         B, T, _ = x.shape
         L = cfg.num_layers
         inp = _copy_to(_scratch.get("in", (T, B, x.shape[2]), bool), x.transpose(1, 0, 2))   # step-major
-        events = [np.count_nonzero(x, axis=(1, 2))]                 # per sample, into layer l
+        events = [_spike_counts(x)]                                 # per sample, into layer l
         spk, st = [], [] if record_state else None
         rec = (self._recurrence_distorted if self.distortion is not None else
                self._recurrence_compiled if self.compiled else self._recurrence)
@@ -430,7 +488,7 @@ class FastModel:
             spk.append(s.transpose(1, 0, 2).copy())
             if record_state:
                 st.append(u.transpose(1, 0, 2).astype(np.int64, order="C", copy=True))
-            events.append(np.count_nonzero(spk[l], axis=(1, 2)))
+            events.append(_spike_counts(spk[l]))
             inp = s
         c = {name: np.zeros(B, np.int64) for name in cfg.counter_names}
         c["in_events"] = events[0]
@@ -492,7 +550,15 @@ def overlap_hidden(cfg: ChipConfig, layer: int, s: np.ndarray) -> np.ndarray:
 
     With few words and many (sample, step) rows (``W * OVERLAP_ROWS_PER_WORD <= rows``) the sum runs word
     by word over every row at once (an array call per word); otherwise row by row (an axis-wise cumsum,
-    whose cost per row dominates short rows)."""
+    whose cost per row dominates short rows). Where numba is installed (and :data:`COMPILED_COUNTERS`), one
+    compiled pass over the spikes computes the same sums (:func:`sim.kernels.overlap_hidden`)."""
+    if COMPILED_COUNTERS:
+        from sim import kernels
+        if kernels.overlap_hidden is not None:
+            pc = word_spike_counts(cfg, layer, s)
+            out = np.empty(pc.shape[0], np.int64)
+            kernels.overlap_hidden(pc, cfg.groups(layer + 1), out)
+            return out
     pc = word_spike_counts(cfg, layer, s)                                       # (B, T, W) uint8
     B, T, W = pc.shape
     Gn = cfg.groups(layer + 1)
@@ -525,13 +591,17 @@ def overlap_hidden(cfg: ChipConfig, layer: int, s: np.ndarray) -> np.ndarray:
 #: (crossover measured on 2 shared cores, lanes 8: rows x words 800 x 32 equal, 6400 x 32 0.41 vs 0.70 ms,
 #: 6400 x 256 6.1 vs 4.6 ms, 1600 x 784 6.8 vs 2.7 ms for word vs row scans)
 OVERLAP_ROWS_PER_WORD = 64
+#: the per-sample counters from spikes (:func:`overlap_hidden`, :func:`_busy_groups`, :func:`_spike_counts`) in
+#: one compiled pass each (:mod:`sim.kernels`) where numba is installed; ``False``: the numpy versions (tests
+#: compare both)
+COMPILED_COUNTERS = True
 
 
 def _busy_groups(s: np.ndarray, lanes: int) -> np.ndarray:
     """For bool spikes ``s`` (B, T, N): per sample, the number of (step, group of ``lanes``) with a spike."""
     B, T, n = s.shape
     if lanes == 1:
-        return np.count_nonzero(s, axis=(1, 2))
+        return _spike_counts(s)
     g = -(-n // lanes)
     if g * lanes != n:
         s = np.concatenate([s, np.zeros((B, T, g * lanes - n), bool)], axis=-1)
@@ -539,7 +609,27 @@ def _busy_groups(s: np.ndarray, lanes: int) -> np.ndarray:
         words = s.view(f"u{lanes}").reshape(B, T, g)
     else:
         words = s.reshape(B, T, g, lanes).any(axis=-1)
+    if COMPILED_COUNTERS:
+        from sim import kernels
+        if kernels.row_nonzero is not None:
+            out = np.empty(B, np.int64)
+            kernels.row_nonzero(words.reshape(B, -1), out)
+            return out
     return np.count_nonzero(words, axis=(1, 2))
+
+
+def _spike_counts(s: np.ndarray) -> np.ndarray:
+    """Per sample, the spikes of bool ``s`` (B, ...) as int64 (B,): one compiled pass where numba is installed
+    (numpy's ``count_nonzero`` over trailing axes is a slow generic reduction)."""
+    B = s.shape[0]
+    flat = s.reshape(B, -1)
+    if COMPILED_COUNTERS:
+        from sim import kernels
+        if kernels.row_sums is not None:
+            out = np.empty(B, np.int64)
+            kernels.row_sums(flat.view(np.uint8), out)
+            return out
+    return np.count_nonzero(flat, axis=1).astype(np.int64)
 
 
 def _scalar_if_uniform(v: np.ndarray):

@@ -10,9 +10,11 @@ from dynamic energy in :class:`Performance`. The built-in profiles say what they
   least squares) to the activity-based estimate of the RTL (:mod:`sim.activity`: BRAM port enables, DSP
   activations and register toggles counted in simulation of the design, times per-primitive energies) on
   the structure 30,16,2 / 4 lanes / w8 / m16. On held-out inputs of that structure the fitted counters are
-  within a few per cent of the RTL estimate; on other structures (2 or 8 lanes) they are tens of per cent off,
-  because the per-cycle energy grows with the lanes — use :func:`sim.activity.structural_profile` there (the
-  errors: record ``docs/results/power_calibration.json``, rendered in ``docs/power.md``). iCE40 per-primitive energies and static power (0.104 mW) derive from measured
+  within a few per cent of the RTL estimate; on other structures they are tens of per cent off (the per-cycle
+  energy grows with the lanes; on large chips the update pipeline also toggles on event cycles) — use
+  :func:`sim.activity.structural_profile` there, fitted and validated leave-one-structure-out on several
+  structures up to 784-128-10 (the errors: record ``docs/results/power_calibration.json``, rendered in
+  ``docs/power.md``). iCE40 per-primitive energies and static power (0.104 mW) derive from measured
   core-rail currents of a UP5K (tinyvision-ai-inc/ice40_power), except the block-RAM access energy (assumed);
   every ECP5 figure, static 30 mW included, is **assumed** (see :data:`sim.activity.ECP5_25K`).
 * ``artix7`` (Xilinx 7-series, 28 nm): **assumed**, not calibrated — static ~60 mW for a small Artix-7 and

@@ -31,6 +31,38 @@ def test_bench_model_quick_writes_a_record_its_views_render(tmp_path):
     assert "load average" in bench_model.VIEWS["conditions"](rec)
     assert bench_model.VIEWS["runs"](rec).count("| fast ÷ numpy |") == 2
     assert rec["date_end"] >= rec["date"] and "commit_at_end" not in rec      # provenance of the run's start
+    conv = [r for r in rec["rounds"] if r["section"] == "conv"]
+    assert [r["impl"] for r in conv[:4]] == ["fast model", "torch conv loop"] * 2
+    assert bench_model.VIEWS["conv"](rec).count("\n| 1x28x28") == 1
+    assert bench_model.VIEWS["conv_speedup"](rec, "8").endswith(")")
+    state = rec["params"]["threads_state"]                  # the bench states and controls its thread pools
+    assert state["torch_threads"] == 1 and all(p["num_threads"] == 1 for p in state["pools"])
+    assert "VNNI" in bench_model.VIEWS["machine"](rec)
+    assert [a["weights"] for a in rec["summary"]["activity"]] == ["fixed", "scaled"]
+
+
+def test_plain_torch_conv_loop_computes_the_chip_network():
+    """The conv peer is a real conv net on the chip's weights: with beta 1 (no leak), a threshold no membrane
+    reaches never fires, and the first layer's currents equal the fast model's synaptic sums."""
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+    from bench.bench_conv import SCNN
+    from hw.config import ChipConfig
+    from sim.sample import random_spikes, random_weights
+    cfg = ChipConfig.from_dict({**SCNN, "lanes": 8, "threshold": 64, "beta": 0.9})
+    w = random_weights(cfg, seed=0)
+    x = random_spikes(cfg, 2, 3, 0.3, seed=1)
+    out = bench_model.plain_torch_conv(cfg, [v.astype(np.float32) for v in w], 1.0, 1e9)(x)
+    assert out.shape == (2, 3, 10) and not out.any()
+    from sim.model import FastModel
+    m = FastModel(cfg, w)
+    inp = np.ascontiguousarray(x.transpose(1, 0, 2))
+    h = np.asarray(m._image_sums(0, inp), np.int64).reshape(3, 2, 28, 28, 16)          # (T, B, H, W, C)
+    xt = torch.from_numpy(x.reshape(2, 3, 28, 28, 1).astype(np.float32)).permute(0, 1, 4, 2, 3)
+    wt = torch.from_numpy(np.ascontiguousarray(w[0].transpose(3, 0, 1, 2)).astype(np.float32))
+    ref = F.conv2d(xt[:, 1], wt, padding=1).permute(0, 2, 3, 1).numpy()                 # step 1, (B, H, W, C)
+    assert (h[1] == ref).all()
 
 
 def _synth_record(tmp_path, rows, name="probe_synth"):
@@ -83,3 +115,29 @@ def test_study_workers_view():
     t = bench_study.view_workers(rec)
     assert "| 2 | 8 | 60.0 | 25.0 |" in t and "1.50x one worker" in t and "NOT an idle machine" in t
     assert "2 × 20.0 / 25.0 = 1.60x" in t
+
+
+def test_study_workers_projection_from_cpu_time():
+    run = lambda jobs, wall, cpu, serial: {
+        "jobs": jobs, "wall_s": wall, "cpu_s": cpu, "serial_cpu_s": serial, "workers_cpu_s": cpu - serial if jobs == 2
+        else 0.0, "trials": 4, "cpu_s_per_trial": cpu / 4, "trials_own_cpu_s": cpu - 2, "trial_seconds": [3, 1, 1, 3],
+        "load_before": [4.0, 4.0, 4.0]}
+    runs = [run(1, 90.0, 20.0, 20.0), run(2, 60.0, 24.0, 2.0), run(2, 50.0, 22.0, 2.0), run(1, 110.0, 20.0, 20.0)]
+    s = bench_study.summarise(runs)
+    assert s["speedup"] == pytest.approx(200 / 110)
+    assert s["balance"] == pytest.approx(2 * 5 / 8)          # in order: A runs 3; B runs 1, 1, 3 (ends at 5)
+    assert s["projected_idle_wall_s"]["2"] == pytest.approx(2.0 + 1.25 * 21.0 / 2)
+    assert s["projected_idle_speedup"] == pytest.approx(20.0 / 15.125)
+    rec = {"machine": {"cores": 2}, "params": {"order": [1, 2, 2, 1]}, "summary": s, "rounds": runs}
+    assert "**1.32x**" in bench_study.view_workers(rec)
+
+
+def test_bench_model_conditions_run_in_child_processes(tmp_path, monkeypatch):
+    """The conditions section times the batch-32 row in a fresh process per condition and keeps both clocks."""
+    monkeypatch.setattr(bench_model, "CONDITIONS", {"pinned (as the bench)": bench_model.CONDITIONS["pinned (as the bench)"]})
+    assert bench_model.main(["--sections", "conditions", "--rounds", "2", "--steps", "2", "--out", str(tmp_path)]) == 0
+    rec = json.loads((tmp_path / "model_speed.json").read_text())
+    (row,) = rec["summary"]["conditions"]
+    assert row["condition"] == "pinned (as the bench)" and row["cpu"]["rounds"] == 2 and row["wall"]["rounds"] == 2
+    assert {r["impl"] for r in rec["rounds"]} == {"fast model", "numpy float32"} and len(rec["rounds"]) == 4
+    assert bench_model.VIEWS["conditions_table"](rec).count("\n| pinned") == 1

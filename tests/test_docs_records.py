@@ -21,6 +21,34 @@ def test_measured_tables_come_from_records(page):
     assert render.unrecorded_tables(page.read_text()) == []
 
 
+@pytest.mark.parametrize("page", [p for p in render.doc_files() if str(p.relative_to(ROOT)) not in LEGACY
+                                  and "experiments" not in p.parts], ids=lambda p: str(p.relative_to(ROOT)))
+def test_measured_prose_comes_from_records(page):
+    """A speed ratio, a clock, an energy or a mean ± std in prose is rendered from a record, or its paragraph
+    is marked (not measured / not re-measured since COMMIT), or the page is marked historical."""
+    assert render.unrecorded_prose(page.read_text()) == []
+
+
+def test_unrecorded_prose_is_found():
+    page = ("# Results\n\nThe fast model is 2.1x faster than numpy.\n\nIt closes timing at 98.3 MHz and\n"
+            "uses 70.1 µJ per image; accuracy 0.965 ± 0.018.\n")
+    found = render.unrecorded_prose(page)
+    assert len(found) == 2 and found[0].startswith("2.1x") and found[1].startswith("98.3 MHz, 70.1 µJ, 0.965 ± 0")
+    # rendered, marked, in code, in a table, or a target / setting / size: not a finding
+    fine = ("It is <!-- render m value summary.x :.1f -->2.1<!-- end render -->x faster.\n\n"
+            "<!-- not measured -->\nSpiker+ reports 780 µs at 180 mW, 140.4 µJ per image.\n\n"
+            "<!-- not re-measured since 98f753f -->\n\nAt that commit: 102.38 MHz.\n\n"
+            "Run `bench --clock 98.3 MHz`:\n\n```\n2.1x\n```\n\n    indented 3.5x\n\n"
+            "| f | MHz |\n|---|---|\n| x | 96.7 |\n\n"
+            "The target is ≥ 100 MHz on every seed, at least 5x fewer cycles, below 100 MHz is missed; "
+            "a 3x3 conv on 1×8×8 images, 2x34x34 inputs, clock = 25 MHz.\n")
+    assert render.unrecorded_prose(fine) == []
+    # a marker covers the next paragraph only; a table in between ends it
+    assert render.unrecorded_prose("<!-- not measured -->\nA 1.5x\n\nB 1.6x\n") == ["1.6x: B 1.6x"]
+    assert len(render.unrecorded_prose("<!-- not measured -->\n| a |\n|---|\n| 1 |\nThen 1.6x.\n")) == 1
+    assert render.unrecorded_prose("<!-- historical page: not re-measured since 98f753f -->\n1.6x\n") == []
+
+
 def test_renderer_catches_drift_and_missing_records(tmp_path):
     with Recorder("probe", folder=tmp_path, seeds=[3, 4], params={"k": 1}) as rec:
         for s in (3, 4):

@@ -8,8 +8,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hw.cli import (chip_arguments, chip_overrides, check_writable, load_chip, load_model_arguments, model_argument,
-                    number, offsets_text, on_off, read_table, writing)
+from hw.cli import (chip_arguments, chip_overrides, chip_table, check_writable, load_chip, load_model_arguments,
+                    model_argument, number, offsets_text, on_off, read_table, writing)
 from hw.config import ConfigError
 from sim.chip import BACKENDS
 from train.quant import SCALES
@@ -118,6 +118,12 @@ def cmd_import(a: argparse.Namespace) -> int:
         if getattr(a, k) is not None:
             raise ConfigError(f"--{k}: {why}; import takes it from the NIR file (change the graph, or change the "
                               f"imported config.json afterwards)")
+    if a.config:                        # the same refusal for a --config file that sets them (it would be ignored)
+        table = chip_table(read_table(a.config), a.config)
+        for k, why in GRAPH_FLAGS.items():
+            if k in table:
+                raise ConfigError(f"--config {a.config}: sets {k} = {table[k]!r} but {why}; import takes it from "
+                                  f"the NIR file (remove {k} from the config, which gives widths and lanes)")
     base = load_chip(a.config, chip_overrides(a))
     out = Path(a.out)
     if out.exists() and not out.is_dir():

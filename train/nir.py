@@ -441,6 +441,44 @@ def _is_chip_units(cfg: ChipConfig, w: np.ndarray, thr: np.ndarray) -> bool:
         round(w.max(initial=0)) <= cfg.weight_max and round(thr.max()) <= cfg.membrane_max
 
 
+def exact_scale(cfg: ChipConfig, w: np.ndarray, thr: np.ndarray) -> float | None:
+    """A scale ``s`` (LSB per unit) at which every weight ``w·s`` is an integer in the chip's weight range and
+    every threshold ``thr·s`` fits the membrane, or ``None``. Tried: powers of two (weights on a binary grid,
+    e.g. float16/fixed-point or quantisation-aware trained), and ``K/max|w|`` for ``K = 2**(b-1) - 1``, ``b`` up
+    to the weight bits (a symmetric max-abs quantiser). At such a scale the chip's integer membrane is the
+    graph's membrane times ``s`` exactly (IF; a LIF's leak still rounds), and with :func:`chip_threshold`
+    every spike is the graph's."""
+    w = np.asarray(w, np.float64)
+    m = float(np.abs(w).max()) if w.size else 0.0
+    if m == 0 or not np.isfinite(m):
+        return None
+    tmax = float(np.max(thr))
+
+    def fits(s, tol):              # every weight an integer (a non-zero weight a non-zero one) in range
+        ws = w * s
+        iw = np.rint(ws)
+        return (np.abs(iw).max() <= cfg.weight_max and tmax * s <= cfg.membrane_max and
+                bool(np.all(np.abs(ws - iw) <= tol)) and not np.any((iw == 0) & (w != 0)))
+    top = math.floor(math.log2(cfg.weight_max / m))          # the largest power of two that keeps the range
+    for k in range(top - 40, top + 1):                        # the smallest power of two that is exact
+        if fits(2.0 ** k, 0.0):                               # (w * 2**k is exact in floating point)
+            return 2.0 ** k
+    for b in range(2, cfg.weight_bits + 1):
+        s = ((1 << (b - 1)) - 1) / m
+        if fits(s, 1e-6):
+            return s
+    return None
+
+
+def chip_threshold(x: np.ndarray) -> np.ndarray:
+    """The integer threshold ``T`` for a real threshold ``x`` in membrane LSBs: the chip fires when its integer
+    membrane ``V > T`` and the graph when ``v > x``; for integer ``V``, ``V > x`` exactly when ``V > floor(x)``
+    (rounding ``x`` to nearest would fire one LSB late whenever ``V = round(x) > x``). ``x`` within 1e-6 LSB of
+    an integer counts as that integer (float noise of ``thr·s``)."""
+    x = np.asarray(x, np.float64)
+    return np.floor(np.where(np.abs(x - np.rint(x)) < 1e-6, np.rint(x), x))
+
+
 def import_graph(g, base: ChipConfig | None = None, dt: float | None = None, drop_biases: bool = False,
                  drop_synapses: bool = False, source: str = "<graph>", check_samples: int = 64,
                  check_steps: int = 32, density: float = 0.2, seed: int = 0, sizes: Sequence[int] | None = None):
@@ -493,11 +531,11 @@ def import_graph(g, base: ChipConfig | None = None, dt: float | None = None, dro
         if _is_chip_units(base, L.w, L.thr):
             s = 1.0
         else:
-            s = layer_scale(base, L.w, float(L.thr.max()))
+            s = exact_scale(base, L.w, L.thr) or layer_scale(base, L.w, float(L.thr.max()))
         wq = np.clip(np.rint(L.w * s), base.weight_min, base.weight_max).astype(np.int64)
         if np.any(L.w != 0) and not np.any(wq):
             raise ConfigError(_nothing_left(L, layers, dt, dt_given, base, s))
-        tq = np.clip(np.rint(L.thr * s), 1, base.membrane_max).astype(np.int64)
+        tq = np.clip(chip_threshold(L.thr * s), 1, base.membrane_max).astype(np.int64)
         t0 = int(round(L.base_threshold * s)) if L.base_threshold else int(np.round(np.median(tq)))
         t0 = min(max(t0, 1), base.membrane_max)
         off = np.clip(tq - t0, base.offset_min, base.offset_max)
@@ -692,16 +730,23 @@ def _compose(edits: dict) -> dict:
     return {k: chain_of(v) for k, v in edits.items()}
 
 
-def scnn_nmnist_graph(seed: int = 0, side: int = 34, width: tuple = (16, 16, 8), hidden: int = 256):
+def scnn_nmnist_graph(seed: int = 0, side: int = 34, width: tuple = (16, 16, 8), hidden: int = 256,
+                      grid: int | None = None):
     """The NIR paper's N-MNIST SCNN as Sinabs exports it (Conv2d 2->16 5x5 stride 2 padding 1, IF; Conv2d 16->16
     3x3 padding 1, IF; SumPool2d 2; Conv2d 16->8 3x3 padding 1, IF; SumPool2d 2; Flatten; Affine 128->256, IF;
     Affine 256->10, IF, on 2x34x34), built directly as a NIR graph with random weights (normal, std
-    1.5/sqrt(fan-in); thresholds 1, zero biases); ``side``/``width``/``hidden`` shrink it."""
+    1.5/sqrt(fan-in); thresholds 1, zero biases); ``side``/``width``/``hidden`` shrink it. ``grid``: the
+    weights rounded to multiples of ``2**-grid`` (a fixed-point grid, as quantisation-aware training leaves
+    them)."""
     import nir
     rng = np.random.default_rng(seed)
 
+    def normal(std, shape):
+        w = rng.normal(0, std, shape)
+        return w if grid is None else np.round(w * 2.0 ** grid) / 2.0 ** grid
+
     def conv(co, ci, k, s, p):
-        return nir.Conv2d(input_shape=None, weight=rng.normal(0, 1.5 / np.sqrt(ci * k * k), (co, ci, k, k)),
+        return nir.Conv2d(input_shape=None, weight=normal(1.5 / np.sqrt(ci * k * k), (co, ci, k, k)),
                           stride=s, padding=p, dilation=1, groups=1, bias=np.zeros(co))
 
     def IF(shape):
@@ -717,9 +762,9 @@ def scnn_nmnist_graph(seed: int = 0, side: int = 34, width: tuple = (16, 16, 8),
              "conv2": conv(c, b, 3, 1, 1), "if2": IF((c, h0 // 2, h0 // 2)),
              "pool2": nir.SumPool2d(**pool),
              "flat": nir.Flatten(input_type={"input": np.array([c, h0 // 4, h0 // 4])}, start_dim=0),
-             "fc0": nir.Affine(weight=rng.normal(0, 1.5 / np.sqrt(flat), (hidden, flat)), bias=np.zeros(hidden)),
+             "fc0": nir.Affine(weight=normal(1.5 / np.sqrt(flat), (hidden, flat)), bias=np.zeros(hidden)),
              "if3": IF(hidden),
-             "fc1": nir.Affine(weight=rng.normal(0, 1.5 / np.sqrt(hidden), (10, hidden)), bias=np.zeros(10)),
+             "fc1": nir.Affine(weight=normal(1.5 / np.sqrt(hidden), (10, hidden)), bias=np.zeros(10)),
              "if4": IF(10),
              "output": nir.Output(output_type={"output": np.array([10])})}
     order = list(nodes)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from hw.config import ChipConfig, ConfigError
@@ -239,6 +239,10 @@ class StudyConfig:
     seeds_per_trial: int = 1        # [study]: training seeds each trial is scored on (mean; std as user attribute)
     recheck_seeds: int = RECHECK_SEEDS    # [report]: fresh seeds the Pareto trials and the baseline are re-run on
     recheck_trials: int = RECHECK_TRIALS  # [report]: at most this many Pareto trials re-run (besides the baseline)
+    # ``out`` as written (the TOML's [study] out or --out), before resolving: resolving follows a symbolic link to
+    # nothing, so the output check (hw.cli.check_writable, in tune.study.run_study) must see this one
+    out_given: str = field(default="", compare=False)
+    out_option: str = field(default="[study] out", compare=False)   # how errors name it ("--out" when the flag set it)
 
     # the base training config's parts, by their old names
     dataset = property(lambda self: self.train.dataset)
@@ -400,7 +404,8 @@ class StudyConfig:
                    overlap=tuple(dict.fromkeys(overlap)) if overlap else None,
                    bias_input=tuple(dict.fromkeys(bias)) if bias else None, fits=fits,
                    synth_cache=Path(cache).expanduser().resolve(), clock=clock, max_consecutive_failures=max_failures,
-                   seeds_per_trial=seeds_per_trial, recheck_seeds=recheck_seeds, recheck_trials=recheck_trials)
+                   seeds_per_trial=seeds_per_trial, recheck_seeds=recheck_seeds, recheck_trials=recheck_trials,
+                   out_given=out, out_option="--out" if (overrides or {}).get("out") is not None else "[study] out")
 
     def identity(self) -> dict:
         """What a study's trials were measured against — the data and its split (dataset, path, steps, encoder,

@@ -9,9 +9,9 @@ weights and fault instance, the **same** for every re-run design (paired) — an
 the study's user attribute ``recheck``. The report ranks the trade-offs by those means and states how many
 seeds back each number (:mod:`tune.report`).
 
-Which Pareto trials: those the report's rule can pick first — within :data:`WINDOW` of the baseline's search
-accuracy, lowest latency first — then the most accurate others. Resumable: a (trial, seed) pair already
-measured is not re-run.
+Which Pareto trials: those the report's rule can pick — within :data:`WINDOW` of the baseline's search
+accuracy, lowest latency first, each design once — run seed by seed after the baseline, each stopped once it is
+:func:`out_of_reach`. Resumable: a (trial, seed) pair already measured is not re-run.
 """
 from __future__ import annotations
 
@@ -45,20 +45,46 @@ def baseline_trial(study: optuna.Study):
                  if t.user_attrs.get("baseline")), None)
 
 
+def _design(t) -> str:
+    """A trial's design (its parameters): two trials with the same design are re-checked once."""
+    return json.dumps(t.params, sort_keys=True, default=str)
+
+
 def candidates(study: optuna.Study, sc: StudyConfig) -> list:
-    """The baseline (first, if complete) and up to ``sc.recheck_trials`` Pareto trials to re-run."""
+    """The baseline (first, if complete) and up to ``sc.recheck_trials`` Pareto trials to re-run: with a
+    baseline, only those the report's rule can pick — within :data:`WINDOW` of the baseline's search
+    accuracy, lowest latency first (a trial further below cannot be a trade-off "within 3 points" unless its
+    draw was that unlucky: the window is twice the rule's width); without one, the most accurate. A design
+    equal to one already listed (the same parameters, another draw) is not listed again."""
     from tune.report import pareto_trials
     base = baseline_trial(study)
     front = [t for t in pareto_trials(study) if base is None or t.number != base.number]
     acc = lambda t: t.user_attrs.get("val_accuracy", t.values[0])
     lat = lambda t: t.user_attrs.get("latency_us", t.values[1] if len(t.values) > 1 else 0.0)
     if base is not None:
-        near = sorted((t for t in front if acc(t) >= acc(base) - WINDOW), key=lat)
-        rest = sorted((t for t in front if acc(t) < acc(base) - WINDOW), key=lambda t: -acc(t))
-        order = near + rest
+        order = sorted((t for t in front if acc(t) >= acc(base) - WINDOW), key=lat)
     else:
         order = sorted(front, key=lambda t: -acc(t))
-    return ([base] if base is not None else []) + order[:sc.recheck_trials]
+    seen = {_design(base)} if base is not None else set()
+    picked = []
+    for t in order:
+        if _design(t) not in seen and len(picked) < sc.recheck_trials:
+            seen.add(_design(t))
+            picked.append(t)
+    return ([base] if base is not None else []) + picked
+
+
+def out_of_reach(rec: dict, number: int, baseline: int, seeds: list[int]) -> bool:
+    """True once trial ``number`` cannot meet the report's rule any more — its mean validation accuracy over
+    ``seeds`` within :data:`WITHIN` of the baseline's — even if it scored 1.0 on every seed not yet run
+    (the baseline has run them all). Such a trial cannot change the report; its re-check stops."""
+    runs, base = rec["trials"].get(str(number), {}), rec["trials"].get(str(baseline), {})
+    if any(str(s) not in base for s in seeds):
+        return False
+    done = [str(s) for s in seeds if str(s) in runs]
+    best = sum(runs[s]["val_accuracy"] for s in done) + (len(seeds) - len(done))
+    need = sum(base[str(s)]["val_accuracy"] for s in seeds) - len(seeds) * WITHIN
+    return best < need - 1e-12
 
 
 def stored(study: optuna.Study) -> dict:
@@ -66,7 +92,8 @@ def stored(study: optuna.Study) -> dict:
     return json.loads(json.dumps(study.user_attrs.get(RECHECK_ATTR) or {"seeds": [], "trials": {}}))
 
 
-_DATA: dict = {}            # per process: the encoded data of a seed (every design of that seed shares it)
+_DATA: dict = {}            # per process: the encoded data of the last seeds (every design of a seed shares it)
+_DATA_SEEDS = 8
 
 
 def _job(job) -> dict:
@@ -84,7 +111,8 @@ def _job(job) -> dict:
     tc = TrainConfig.from_dict({"bias_input": False, **train_config})
     tc = tc.replace(seed=seed, faults=dataclasses.replace(tc.faults, seed=seed))
     if seed not in _DATA:
-        _DATA.clear()
+        while len(_DATA) >= _DATA_SEEDS:
+            _DATA.pop(next(iter(_DATA)))
         _DATA[seed] = prepare(sc.train.replace(seed=seed, faults=tc.faults, bias_input=False))[1]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeadNetworkWarning)         # kept in the record instead
@@ -93,40 +121,71 @@ def _job(job) -> dict:
 
 
 def recheck(study: optuna.Study, sc: StudyConfig, jobs: int = 1, progress: bool = True) -> dict:
-    """Re-run the candidates on the fresh seeds (missing pairs only); store and return the measurements."""
+    """Re-run the candidates on the fresh seeds (missing pairs only); store and return the measurements.
+
+    The baseline runs on every seed first; then the other candidates seed by seed, and a candidate stops as
+    soon as it is :func:`out_of_reach` (``rec["stopped"]``: after how many seeds; e.g. a network dead on its
+    first seed). The report's choice is the same as re-running every candidate on every seed would give;
+    only a stopped trial's row rests on fewer seeds, and says so."""
     seeds = fresh_seeds(sc)
     rec = stored(study)
     if not seeds or sc.objective != "multi":
         return rec
-    todo = []
+    jobs_of = {}
     for t in candidates(study, sc):
-        have = rec["trials"].get(str(t.number), {})
         art = Path(t.user_attrs["artefacts"]) / "result.json"
         train_config = json.loads(art.read_text())["train_config"]
         clock = t.user_attrs.get("synth_fmax_mhz") if sc.clock == "fmax" else None
-        todo += [(t.number, (sc, train_config, clock, s)) for s in seeds if str(s) not in have]
+        jobs_of[t.number] = (sc, train_config, clock)
     rec["seeds"] = sorted(set(rec["seeds"]) | set(seeds))
-    if not todo:
+    rec.setdefault("stopped", {})
+    base = baseline_trial(study)
+    base = base.number if base is not None and base.number in jobs_of else None
+    missing = lambda n, ss: [(n, s) for s in ss if str(s) not in rec["trials"].get(str(n), {})]
+    total = sum(len(missing(n, seeds)) for n in jobs_of)
+    if not total:
         return rec
-    todo.sort(key=lambda x: x[1][3])             # seed by seed: one data encoding per seed and process
     from tqdm import tqdm
-    bar = tqdm(total=len(todo), desc=f"re-check on {len(seeds)} fresh seeds", disable=not progress)
+    bar = tqdm(total=total, desc=f"re-check on {len(seeds)} fresh seeds", disable=not progress)
 
     def keep(number, seed, m):
         rec["trials"].setdefault(str(number), {})[str(seed)] = m
         study.set_user_attr(RECHECK_ATTR, rec)      # after every run: a stopped re-check resumes
         bar.update()
 
-    if jobs == 1:
-        for number, job in todo:
-            keep(number, job[3], _job(job))
-    else:
-        import multiprocessing as mp
+    pool = None
+    if jobs > 1:
         from concurrent.futures import ProcessPoolExecutor
-        with ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as ex:
-            for (number, job), m in zip(todo, ex.map(_job, [j for _, j in todo])):
-                keep(number, job[3], m)
-    bar.close()
+        from tune.study import _adopt, parent_state, worker_context
+        pool = ProcessPoolExecutor(jobs, mp_context=worker_context(), initializer=_adopt,
+                                   initargs=(parent_state(),))
+
+    def run(pairs):
+        args = [(*jobs_of[n], s) for n, s in pairs]
+        results = map(_job, args) if pool is None else pool.map(_job, args)
+        for (n, s), m in zip(pairs, results):
+            keep(n, s, m)
+
+    try:
+        others = [n for n in jobs_of if n != base]
+        if base is None:
+            run(sorted((p for n in others for p in missing(n, seeds)), key=lambda p: p[1]))
+        else:
+            run(missing(base, seeds))
+            alive = list(others)
+            for i, seed in enumerate(seeds):
+                run([p for n in alive for p in missing(n, [seed])])
+                for n in [n for n in alive if out_of_reach(rec, n, base, seeds)]:
+                    alive.remove(n)
+                    done = sum(str(s) in rec["trials"].get(str(n), {}) for s in seeds)
+                    rec["stopped"][str(n)] = done
+                    study.set_user_attr(RECHECK_ATTR, rec)
+                    bar.total -= len(seeds) - done
+                    bar.refresh()
+    finally:
+        if pool is not None:
+            pool.shutdown()
+        bar.close()
     return rec
 
 

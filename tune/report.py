@@ -106,14 +106,21 @@ def against_baseline(study: optuna.Study, b: dict, prow: list) -> list[str]:
                "| trial | method / surrogate | seeds | val accuracy | Δ accuracy vs baseline (points, paired) | "
                "latency µs | Δ latency vs baseline (%, paired) | dead networks | search draw: accuracy, latency µs |",
                "|---|---|---|---|---|---|---|---|---|"]
+        stopped = rec.get("stopped", {})
         for r, sm in [(b, reb)] + [re[k] for k in sorted(re)]:
             d = sm.get("d_val_accuracy")
+            seeds = (f"{sm['n']} (stopped: below reach)" if str(r["trial"]) in stopped else f"{sm['n']}")
             md.append(f"| {r['trial']}{' (baseline)' if r is b else ''} | {r['method']} / {r['surrogate']} | "
-                      f"{sm['n']} | {_pm(sm['val_accuracy'])} | "
+                      f"{seeds} | {_pm(sm['val_accuracy'])} | "
                       f"{_pm((100 * d[0], 100 * d[1]), '+.1f') if d else '—'} | {_pm(sm['latency_us'], '.2f')} | "
                       f"{_pm(sm['d_latency_pct'], '+.1f') if d else '—'} | {sm['dead']} of {sm['n']} | "
                       f"{r['val_accuracy']:.3f}, {r['latency_us']:.2f} |")
-        ok = [k for k, (_, sm) in re.items() if sm["val_accuracy"][0] >= reb["val_accuracy"][0] - WITHIN]
+        if stopped:
+            md += ["", f"A trial marked *stopped* was re-run only until even a perfect accuracy on the remaining seeds "
+                   f"could not bring its mean within {pts} points of the baseline's (`tune.recheck.out_of_reach`): "
+                   "it cannot be the trade-off below, and its row rests on the seeds it ran."]
+        ok = [k for k, (_, sm) in re.items() if sm["val_accuracy"][0] >= reb["val_accuracy"][0] - WITHIN
+              and str(k) not in stopped]
         if not re:
             md += ["", "No Pareto trial besides the baseline was re-checked: no trade-off to report."]
         elif ok:
@@ -199,12 +206,28 @@ def _write_report(study: optuna.Study, out: Path) -> dict[str, Path]:
             ax.scatter([r["firing_rate"] for r in sel], [r["val_accuracy"] for r in sel], label=s, s=30)
         paths["firing_png"] = _save(fig, ax, out / "firing_rate_vs_accuracy.png",
                                     "mean firing rate (spikes / neuron / step)", "firing rate vs accuracy per surrogate")
-        md += ["", "## Mean per surrogate", "", "| surrogate | trials | val accuracy | firing rate | synops |",
-               "|---|---|---|---|---|"]
+        from tune.recheck import stored, summary
+        rec = stored(study)
+        seeds_of = {t.number: len(t.user_attrs.get("seeds", [0])) for t in done}
+        k = sorted(set(seeds_of.values()))
+        md += ["", "## Mean per surrogate", "",
+               f"Over the search's trials, each scored on {'/'.join(map(str, k))} training seed"
+               f"{'s' if k != [1] else ''} (`[study] seeds_per_trial`): a mean over different designs as the search "
+               "drew them, each design one draw — which surrogate the search found good designs with, not a "
+               "measured lever. The last column: the trials of that surrogate re-checked after the search "
+               "(mean validation accuracy over their fresh seeds, seeds per trial in brackets).", "",
+               "| surrogate | trials | seeds per trial | val accuracy | firing rate | synops | re-checked val accuracy |",
+               "|---|---|---|---|---|---|---|"]
         for s in sorted({r["surrogate"] for r in rows}):
             sel = [r for r in rows if r["surrogate"] == s]
-            md.append(f"| {s} | {len(sel)} | {np.mean([r['val_accuracy'] for r in sel]):.3f} | "
-                      f"{np.mean([r['firing_rate'] for r in sel]):.4f} | {np.mean([r['synops'] for r in sel]):.0f} |")
+            re_s = [summary(rec, r["trial"]) for r in sel]
+            re_s = [(r, x) for r, x in zip(sel, re_s) if x is not None]
+            re_txt = (", ".join(f"trial {r['trial']}: {x['val_accuracy'][0]:.3f} ({x['n']})" for r, x in re_s)
+                      if re_s else "—")
+            ks = sorted({seeds_of[r["trial"]] for r in sel})
+            md.append(f"| {s} | {len(sel)} | {'/'.join(map(str, ks))} | {np.mean([r['val_accuracy'] for r in sel]):.3f} | "
+                      f"{np.mean([r['firing_rate'] for r in sel]):.4f} | {np.mean([r['synops'] for r in sel]):.0f} | "
+                      f"{re_txt} |")
         base = [t for t in done if t.user_attrs.get("baseline")]
         if base and not prow:
             md += ["", "No feasible trial yet (none beats the majority class): no trade-off to report."]
@@ -231,9 +254,12 @@ def _write_report(study: optuna.Study, out: Path) -> dict[str, Path]:
                 study, target=target, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0))
             k = max(len(t.user_attrs.get("seeds", [0])) for t in done)
             md += ["", "## Parameter importances (accuracy)", "",
-                   f"From the search's values ({k} training seed{'s' if k > 1 else ''} per trial, "
-                   "`[study] seeds_per_trial`): which parameters moved accuracy in this search, not a measured "
-                   "lever — the re-checked table above is.", "", "| parameter | importance |", "|---|---|"]
+                   f"From the search's values: {len(done)} completed trials, {k} training seed{'s' if k > 1 else ''} "
+                   "per trial (`[study] seeds_per_trial`): each design's value is "
+                   + ("one draw" if k == 1 else f"the mean of {k} draws") + "; fANOVA over those values. "
+                   "Which parameters moved accuracy in "
+                   "this search, not a measured lever — the re-checked table above is.", "",
+                   "| parameter | importance |", "|---|---|"]
             md += [f"| {k} | {v:.3f} |" for k, v in imp.items()]
             fig, ax = plt.subplots(figsize=(6, 3.5))
             ax.barh(list(imp)[::-1], list(imp.values())[::-1])

@@ -30,6 +30,48 @@ from tune.errors import StudyStopped
 HEARTBEAT_S = int(os.environ.get("SPIKELOOP_HEARTBEAT_S", 10))   # a running trial's heartbeat period
 GRACE_S = int(os.environ.get("SPIKELOOP_GRACE_S", 30))           # silence after which it counts as dead
 
+#: what a worker process imports before and during its trials: torch (~2 CPU s), and torch._dynamo, which
+#: torch.optim.Adam imports on the first trial (another ~2 CPU s: the first trial of a process cost 4.5 CPU s,
+#: the next ones of the same design 2.3), numba, scikit-learn, NeuroBench. Worker processes are forks of one fork
+#: server that imported these once (:func:`worker_context`), not fresh interpreters that each import them again
+#: (two spawned workers cost +42 % CPU time over one worker; docs/guides/studies.md, bench/bench_study.py). Of
+#: spikeloop's own modules only ``tune.study`` reads the environment at import; a worker re-reads it after
+#: taking on the command's environment (:func:`_adopt`).
+WORKER_PRELOAD = ["torch", "torch._dynamo", "snntorch", "optuna", "sqlalchemy", "tqdm", "numba", "neurobench",
+                  "sklearn.metrics", "sklearn.model_selection", "tune.study", "tune.objective", "tune.recheck",
+                  "train.run", "train.trainers", "sim.metrics"]
+
+
+def worker_context():
+    """The multiprocessing context of study and re-check workers: ``forkserver`` (Linux, macOS) with
+    :data:`WORKER_PRELOAD` imported once in the server, else ``spawn``. A worker is a fork of a process that
+    never trained anything (no thread pools, no open databases), unlike a fork of the command itself."""
+    if "forkserver" not in mp.get_all_start_methods():
+        return mp.get_context("spawn")
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(WORKER_PRELOAD)       # used when the server starts (once per command)
+    return ctx
+
+
+def parent_state() -> dict:
+    """What a spawned worker would inherit from the command at this moment: environment, working directory,
+    import path. A fork server's workers inherit the server's, frozen when it started; :func:`_adopt`
+    applies this instead."""
+    return {"environ": dict(os.environ), "cwd": os.getcwd(), "sys_path": list(sys.path)}
+
+
+def _adopt(state: dict | None) -> None:
+    """Take on the command's :func:`parent_state` (in a worker, before spikeloop reads any of it)."""
+    global HEARTBEAT_S, GRACE_S
+    if not state:
+        return
+    os.environ.clear()
+    os.environ.update(state["environ"])
+    os.chdir(state["cwd"])
+    sys.path[:] = state["sys_path"]
+    HEARTBEAT_S = int(os.environ.get("SPIKELOOP_HEARTBEAT_S", 10))
+    GRACE_S = int(os.environ.get("SPIKELOOP_GRACE_S", 30))
+
 
 MEMORY_URLS = ("sqlite:///:memory:", "sqlite://", "sqlite:///")
 _in_memory: dict[str, optuna.storages.BaseStorage] = {}
@@ -290,13 +332,29 @@ def _ahead_of(study: optuna.Study, number: int) -> int:
 
 
 def _exit_with_parent(parent: int) -> None:
-    """A worker process ends itself when the process that started it is gone (killed, even by SIGKILL)."""
+    """A worker process ends itself when the command that started it is gone (killed, even by SIGKILL); its
+    running trial stops heartbeating and is failed as stale later. The command is watched through a pidfd
+    (Linux): a fork server's worker is not the command's child, so its parent pid says nothing."""
+    import select
     import threading
+    try:
+        fd = os.pidfd_open(parent)
+    except ProcessLookupError:
+        os._exit(1)
+    except (AttributeError, OSError):
+        fd = None
 
     def watch():
-        while True:
-            if os.getppid() != parent:
-                os._exit(1)       # its running trial stops heartbeating and is failed as stale later
+        if fd is not None:
+            select.select([fd], [], [])     # readable once the command has ended
+            os._exit(1)
+        while True:                         # no pidfd (not Linux): poll the command's pid
+            try:
+                os.kill(parent, 0)
+            except ProcessLookupError:
+                os._exit(1)
+            except PermissionError:
+                pass
             time.sleep(1.0)
     threading.Thread(target=watch, daemon=True).start()
 
@@ -347,9 +405,10 @@ def _thread_env(n: int):
 
 
 def _worker(sc: StudyConfig, n_total: int, worker: int, show_progress: bool, parent: int | None = None,
-            data=None, threads: int = 1) -> None:
+            data=None, threads: int = 1, state: dict | None = None) -> None:
     """Run trials until ``n_total`` are done in the whole study (every worker on every machine agrees), or
     until ``sc.max_consecutive_failures`` of this worker's trials in a row failed (TooManyFailures)."""
+    _adopt(state)
     if parent is not None:
         _exit_with_parent(parent)
     import warnings
@@ -375,11 +434,14 @@ def _worker(sc: StudyConfig, n_total: int, worker: int, show_progress: bool, par
         if _ahead_of(study, trial.number) >= n_total:
             trial.set_user_attr("surplus", "requested trial count already reached by other workers")
             raise SurplusTrial(f"trial {trial.number}: requested count {n_total} reached")
+        cpu = time.process_time()
         try:
             return objective(trial, sc, data)
         except CAUGHT as e:
             current["error"] = f"{type(e).__name__}: {first_line(e, 200)}"
             raise
+        finally:                  # this process's CPU time in the trial (the rest: start-up, polling)
+            trial.set_user_attr("cpu_s", round(time.process_time() - cpu, 3))
 
     bar = tqdm(total=n_total, initial=n_total - missing_trials(study, n_total), desc=f"study {sc.name}",
                disable=not show_progress)
@@ -525,12 +587,18 @@ def run_study(sc: StudyConfig, jobs: int = 1, baseline: bool = True, new: bool =
     if sc.storage in MEMORY_URLS and jobs > 1:
         raise ConfigError(f"--jobs {jobs} with storage {sc.storage}: an in-memory storage cannot be shared between "
                           "worker processes; use --jobs 1, or a file storage such as sqlite:///runs/study.db")
+    if jobs > 1 and worker_context().get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+        with _thread_env(thread_share(jobs)):
+            forkserver.ensure_running()      # its imports overlap this set-up's (data, storage) (no-op if running)
     from hw.cli import check_writable
     from train.run import prepare
     cfg, data = prepare(sc.train)                            # the data loads and fits the chip
     check_study_memory(sc, cfg, data)
     made = missing_dirs(sc.out)
-    check_writable(sc.out, "study.out")                      # before the storage file is made
+    # as written, not resolved (a symbolic link to nothing would resolve to its target); before the storage file
+    given = sc.out_given if sc.out_given and Path(sc.out_given).expanduser().resolve() == sc.out else sc.out
+    check_writable(given, sc.out_option)
     try:
         storage = storage_for(sc.storage)
         if not new:                                          # an existing study must match this config
@@ -566,9 +634,12 @@ def run_study(sc: StudyConfig, jobs: int = 1, baseline: bool = True, new: bool =
         else:
             # enqueued (waiting) trials are popped by the workers: Optuna moves a trial WAITING -> RUNNING in one
             # storage update that only one worker wins (the others take the next one)
-            ctx = mp.get_context("spawn")
+            ctx = worker_context()
             share = thread_share(jobs)
-            procs = [ctx.Process(target=_worker_process, args=(sc, sc.n_trials, i, i == 0, os.getpid(), data, share))
+            state = parent_state()
+            state["environ"].update({k: str(share) for k in THREAD_ENV})     # as _thread_env gave spawned ones
+            procs = [ctx.Process(target=_worker_process,
+                                 args=(sc, sc.n_trials, i, i == 0, os.getpid(), data, share, state))
                      for i in range(jobs)]
             stop = _stop_workers_on_signal(procs)
             try:

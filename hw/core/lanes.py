@@ -2,7 +2,7 @@
 accumulate (EVENT) and the update pipeline's saturate, fire, leak and reset (UPDATE)."""
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -50,6 +50,9 @@ class NeuronLanes(wiring.Component):
             "fired_count": Out(range(cfg.lanes + 1)),
             "fired_next": Out(cfg.lanes),                 # `fired` of the group in stage 4
             "next_membrane": Out(_lanes_of(signed(cfg.acc_bits), cfg)),   # in the stored word's width
+            **({"membrane_stored": In(_lanes_of(signed(cfg.acc_bits), cfg)),   # update by touch: the stored u
+                "elapsed": In(cfg.beta_frac_bits + 1),    # B_k of the word in stage 1 -> 2, from the leak table
+                "hot": Out(1)} if cfg.touched else {}),    # a lane of next_membrane is above its firing level
         })
 
     def elaborate(self, platform):
@@ -59,6 +62,7 @@ class NeuronLanes(wiring.Component):
         m = Module()
         fired4 = self.fired_next
         stage = []                                        # the stage registers' updates, under `advance`
+        above = []
         for k in range(cfg.lanes):
             # EVENT: the event engine's membrane word and the weight word, every cycle
             sum_word = Signal(signed(cfg.acc_bits), name=f"sum_word{k}")
@@ -71,6 +75,8 @@ class NeuronLanes(wiring.Component):
             offset = Signal(signed(cfg.threshold_offset_bits), name=f"offset{k}")
             stage += [word.eq(Mux(self.forward_update, self.accumulated[k], self.membrane_update[k])),
                       offset.eq(self.offsets[k])]
+            if cfg.touched:
+                word, offset = self._elapsed_leak(m, k, word, offset, stage)
             # stage 2 -> 3: saturate; threshold
             potential = Signal(signed(M), name=f"potential{k}")
             threshold3 = Signal(signed(M + 1), name=f"threshold{k}")
@@ -90,8 +96,30 @@ class NeuronLanes(wiring.Component):
             # stage 5: clamp, reset, select
             clamped = Mux(subtracted < lo, lo, Mux(subtracted > hi, hi, subtracted))
             m.d.comb += self.next_membrane[k].eq(Mux(self.fired[k], Mux(self.reset_zero, 0, clamped), leaked))
+            if cfg.touched:                               # the level of the group in the last stage
+                level4, level5 = (Signal(signed(M + 1), name=f"level{i}_{k}") for i in (4, 5))
+                stage += [level4.eq(threshold3), level5.eq(level4)]
+                above.append(self.next_membrane[k] > level5)
         stage += [self.fired_count.eq(sum(fired4[k] for k in range(cfg.lanes)))]
+        if cfg.touched:
+            m.d.comb += self.hot.eq(Cat(above).any())
         with m.If(self.advance):
             m.d.sync += stage
         return m
+
+    def _elapsed_leak(self, m, k, h, offset, stage):
+        """Update by touch, lane ``k``: two stages between the registered word and the saturate stage. The word
+        holds the stored membrane ``u`` and the step's synaptic sum ``h`` apart; stage A registers ``u·B_k``
+        (``B_k``: ``elapsed``, read from the leak table for the word's idle steps), stage B the word the
+        saturate stage takes, ``L_k(u) + h = ((u·B_k + 2^(f-1)) >> f) + h``. The offset moves along. Returns
+        (that word, the offset) as the saturate stage's inputs."""
+        cfg, F = self.cfg, self.cfg.beta_frac_bits
+        u = Signal(signed(cfg.acc_bits), name=f"stored{k}")
+        stage.append(u.eq(self.membrane_stored[k]))
+        product = Signal(signed(cfg.acc_bits + F + 2), name=f"elapsed_product{k}")
+        h_a, h_b = Signal.like(h, name=f"sum_a{k}"), Signal(signed(cfg.acc_bits), name=f"sum_b{k}")
+        offset_a, offset_b = (Signal.like(offset, name=f"offset_{i}{k}") for i in "ab")
+        stage += [product.eq(u * self.elapsed), h_a.eq(h), offset_a.eq(offset),
+                  h_b.eq(((product + (1 << (F - 1))) >> F) + h_a), offset_b.eq(offset_a)]
+        return h_b, offset_b
 

@@ -83,8 +83,13 @@ def test_clean_link_is_exact(model):
     assert host.bad_frames == 0
 
 
-@pytest.mark.parametrize("cmd, nth, action", [(P.WRITE, 3, "flip"), (P.EVENT, 1, "flip"), (P.WRITE, 7, "drop"),
-                                              (P.EVENT, 2, "drop")])
+#: each case simulates the whole board through its UART (tens of seconds): one flip and one drop of each frame
+#: kind by default, the rest with ``-m slow``
+SLOW = pytest.mark.slow
+
+
+@pytest.mark.parametrize("cmd, nth, action", [(P.WRITE, 3, "flip"), pytest.param(P.EVENT, 1, "flip", marks=SLOW),
+                                              pytest.param(P.WRITE, 7, "drop", marks=SLOW), (P.EVENT, 2, "drop")])
 def test_corrupted_or_truncated_commands_are_retried(model, cmd, nth, action):
     fault = FrameFault(cmd, nth, action)
     r, _ = run(to_board=fault)
@@ -93,7 +98,7 @@ def test_corrupted_or_truncated_commands_are_retried(model, cmd, nth, action):
 
 
 # load = 5 register + 28 weight + 5 offset writes, then 1 clear: ACK #39 (0-based) is the first event's
-@pytest.mark.parametrize("cmd, nth", [(P.ACK, 39), (P.ACK, 40), (P.READ_DATA, 4)])
+@pytest.mark.parametrize("cmd, nth", [(P.ACK, 39), pytest.param(P.ACK, 40, marks=SLOW), (P.READ_DATA, 4)])
 def test_corrupted_answers_are_dropped_and_retried_without_double_execution(model, cmd, nth):
     fault = FrameFault(cmd, nth)     # an event's ACK lost -> resent with the same SEQ, must not run twice
     r, host = run(from_board=fault)

@@ -178,17 +178,37 @@ def test_masked_and_arithmetic_reset_match_reference(batch, reset):
 
 
 def test_auto_path_switches_on_input_density():
+    """With numba: the gathered (event-driven) product below GATHER_BELOW input density (GATHER_BELOW_LARGE
+    for weights beyond the caches, GATHER_BELOW_FLOAT against the float product); without (the numpy
+    recurrence stands for it here): scipy's CSR product below SPARSE_BELOW, given enough work and weights that
+    fit the caches."""
     cfg = ChipConfig(layer_sizes=(512, 512, 8), lanes=8, threshold=40)
-    m = FastModel(cfg, [np.ones((512, 512), int), np.ones((512, 8), int)])
+    w = [np.ones((512, 512), int), np.ones((512, 8), int)]
+    m = FastModel(cfg, w)
+    assert m._gather
     rows = 200
     assert m.product_path(0, rows, events=int(0.005 * rows * 512)) == "sparse"
+    assert m.product_path(0, rows, events=int(0.05 * rows * 512)) == "sparse"
     assert m.product_path(0, rows, events=int(0.2 * rows * 512)) == "int8"
-    assert m.product_path(0, 1, events=1) == "int8"                  # too little work for the sparse one
-    big = ChipConfig(layer_sizes=(4096, 4096, 8), lanes=8, threshold=40)   # 64 MB of float weights
-    mb = FastModel(big, [np.zeros((4096, 4096), np.int8), np.zeros((4096, 8), np.int8)])
-    assert mb.product_path(0, rows, events=int(0.005 * rows * 4096)) == "int8"     # scattered reads miss
+    assert m.product_path(0, 1, events=1) == "sparse"                 # no fixed cost: one row, one event
+    big = ChipConfig(layer_sizes=(4096, 4096, 8), lanes=8, threshold=40)   # 32 MB of int16 weights
+    wb = [np.zeros((4096, 4096), np.int8), np.zeros((4096, 8), np.int8)]
+    mb = FastModel(big, wb)
+    assert mb.product_path(0, rows, events=int(0.005 * rows * 4096)) == "sparse"
+    assert mb.product_path(0, rows, events=int(0.05 * rows * 4096)) == "int8"     # scattered reads miss
     wide = ChipConfig(layer_sizes=(512, 512, 8), lanes=8, threshold=40, weight_bits=9)
-    assert FastModel(wide, [np.ones((512, 512), int), np.ones((512, 8), int)]).product_path(0, rows, 10**6) == "float"
+    mw = FastModel(wide, w)
+    assert mw.product_path(0, rows, 10**6) == "float"
+    assert mw.product_path(0, rows, events=int(0.15 * rows * 512)) == "sparse"
+
+    m = FastModel(cfg, w, recurrence="numpy")                          # scipy's CSR product
+    assert not m._gather
+    assert m.product_path(0, rows, events=int(0.005 * rows * 512)) == "sparse"
+    assert m.product_path(0, rows, events=int(0.05 * rows * 512)) == "int8"
+    assert m.product_path(0, 1, events=1) == "int8"                  # too little work for the sparse one
+    mb = FastModel(big, wb, recurrence="numpy")                       # 64 MB of float weights
+    assert mb.product_path(0, rows, events=int(0.005 * rows * 4096)) == "int8"     # scattered reads miss
+    assert FastModel(wide, w, recurrence="numpy").product_path(0, rows, 10**6) == "float"
     with pytest.raises(ConfigError, match="path='int8': needs weight_bits <= 8"):
         FastModel(wide, [np.ones((512, 512), int), np.ones((512, 8), int)], path="int8")
     with pytest.raises(ConfigError, match="path='gpu'"):
@@ -368,14 +388,88 @@ def test_overlap_wide_lanes_match_reference(lanes):
     assert (r.cycles < FastModel(cfg.replace(overlap=False), w).run(x).cycles).all()
 
 
-@pytest.mark.parametrize("rows_per_word", [0, 10**9])        # always word by word / always row by row
+@pytest.mark.parametrize("rows_per_word, compiled", [(0, False), (10**9, False), (64, True)])
 @given(data=st.data())
 @settings(max_examples=25)
-def test_overlap_both_scans_match_reference(rows_per_word, data):
+def test_overlap_both_scans_match_reference(rows_per_word, compiled, data):
+    """numpy word by word / numpy row by row / the compiled counters (sim.kernels)."""
     import sim.model
     cfg = data.draw(configs(overlap=True))
     weights, offsets, spikes = data.draw(programmes(cfg, batch=3, steps=4))
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(sim.model, "OVERLAP_ROWS_PER_WORD", rows_per_word)
+        mp.setattr(sim.model, "COMPILED_COUNTERS", compiled)
         r = FastModel(cfg, weights, offsets).run(spikes)
     assert_matches_reference(cfg, weights, offsets, spikes, r)
+
+
+@given(data=st.data(), lanes=st.integers(1, 24), Gn=st.integers(1, 4), positions=st.integers(1, 4),
+       co=st.integers(1, 40), density=st.sampled_from([0.0, 0.05, 0.3, 0.9, 1.0]))
+@settings(max_examples=60, deadline=None)
+def test_compiled_counters_equal_numpy(data, lanes, Gn, positions, co, density):
+    """The compiled per-sample counters (spikes, busy groups, overlap-hidden cycles) against the numpy ones on
+    random spike tensors, including partly empty last groups and all-silent / all-firing steps."""
+    import sim.model as M
+    from sim import kernels
+    if kernels.overlap_hidden is None:
+        pytest.skip("numba not installed")
+    cfg = ChipConfig(input_shape=(1, positions, 1), layers=[{"kind": "conv", "channels": co, "kernel": 1},
+                                                             {"kind": "fc", "size": Gn * lanes}], lanes=lanes)
+    assert (cfg.positions(0), cfg.out_channels(0), cfg.groups(1)) == (positions, co, Gn)
+    seed = data.draw(st.integers(0, 2**32 - 1))
+    s = np.random.default_rng(seed).random((data.draw(st.integers(1, 5)), data.draw(st.integers(1, 6)),
+                                             positions * co)) < density
+    got = {}
+    for compiled in (True, False):
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(M, "COMPILED_COUNTERS", compiled)
+            got[compiled] = (M._spike_counts(s), M._busy_groups(s.reshape(s.shape[0], -1, co), lanes),
+                             M._busy_groups(s, lanes), M.overlap_hidden(cfg, 0, s))
+            for rows_per_word in (0, 10**9):                # both numpy scans
+                mp.setattr(M, "OVERLAP_ROWS_PER_WORD", rows_per_word)
+                got[compiled, rows_per_word] = (M.overlap_hidden(cfg, 0, s),)
+    assert (got[True, 0][0] == got[False, 0][0]).all() and (got[False, 0][0] == got[False, 10**9][0]).all()
+    for a, b in zip(got[True], got[False]):
+        assert a.dtype == np.int64 and (a == b).all()
+
+
+@given(data=st.data(), rows=st.integers(1, 30), n_in=st.integers(1, 70), n_out=st.integers(1, 40),
+       bits=st.integers(2, 16), counts=st.booleans(), density=st.sampled_from([0.0, 0.02, 0.3, 1.0]),
+       wide=st.booleans())
+@settings(max_examples=60, deadline=None)
+def test_gathered_product_equals_matmul(data, rows, n_in, n_out, bits, counts, density, wide):
+    """The event-driven product (sim.kernels.gather_product: bool spikes or int8 event counts up to 64, int16
+    weights over the whole weight range, int32 or int64 sums) against an int64 matmul."""
+    from sim import kernels
+    if kernels.gather_product is None:
+        pytest.skip("numba not installed")
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    x = rng.random((rows, n_in)) < density
+    if counts:
+        x = (x * rng.integers(1, 65, (rows, n_in))).astype(np.int8)
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    w = rng.choice([lo, hi, 0, 1, -1], (n_in, n_out)) if data.draw(st.booleans()) else rng.integers(lo, hi + 1, (n_in, n_out))
+    out = np.full((rows, n_out), 7, np.int64 if wide else np.int32)
+    want = x.astype(np.int64) @ w.astype(np.int64)
+    if not wide and np.abs(want).max(initial=0) >= 1 << 31:
+        return
+    kernels.gather_product(x.view(np.uint8) if x.dtype == bool else x, w.astype(np.int16), out)
+    assert (out == want).all()
+
+
+@given(data=st.data())
+@settings(max_examples=30, deadline=None)
+def test_auto_product_choice_is_exact_over_densities(data):
+    """Whatever product the automatic choice takes per layer (gathered at low density, int8 above), the result
+    is the float64 one, every counter included."""
+    cfg = data.draw(configs())
+    weights, offsets, _ = data.draw(programmes(cfg, batch=2, steps=3))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    x = rng.random((data.draw(st.integers(1, 6)), 5, cfg.layer_sizes[0])) < data.draw(
+        st.sampled_from([0.01, 0.05, 0.12, 0.5]))
+    a = FastModel(cfg, weights, offsets).run(x)
+    b = FastModel(cfg, weights, offsets, path="float", dtype="float64", recurrence="numpy").run(x)
+    for p, q in zip(a.spikes + a.state, b.spikes + b.state):
+        assert (p == q).all()
+    for name in a.counters:
+        assert (a.counters[name] == b.counters[name]).all(), name

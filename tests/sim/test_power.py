@@ -52,14 +52,16 @@ def test_fmax_from_a_synth_report_sets_the_clock(tmp_path):
 
 def test_fitted_energies_cover_the_parts():
     """sim/power_fit.json (written by bench/power_calibration.py --write) holds every fitted profile field and
-    the structural units of every part."""
+    the structural model's rates (part-independent counts per unit, every term of STRUCTURAL_TERMS)."""
     from dataclasses import fields
-    from sim.activity import PARTS, structural_units
+    from sim.activity import STRUCTURAL_TERMS, structural_units
     from sim.power import power_fit
     fit = power_fit()
     fitted = {f.name for f in fields(DeviceProfile)} - {"name", "clock_mhz", "static_mw", "source"}
     for name in ("ice40up5k", "ecp5-25k"):
         assert set(fit["profiles"][name]) == fitted
         assert all(getattr(PROFILES[name], k) == v for k, v in fit["profiles"][name].items())
-    assert set(structural_units()) == set(PARTS)
-    assert all(set(u) == {"synop", "weight_bit", "neuron_update", "event"} for u in structural_units().values())
+    units = structural_units()
+    assert set(units) == set(STRUCTURAL_TERMS)
+    assert all(set(units[k]) == set(terms) and all(v >= 0 for v in units[k].values())
+               for k, terms in STRUCTURAL_TERMS.items())

@@ -264,3 +264,22 @@ def test_export_refuses_a_suffix_that_is_not_nir(tmp_path, name):
     assert not (tmp_path / name).exists()
     r = spikeloop("export", "--model", tmp_path / "imp", "--out", tmp_path / "again.h5")
     assert r.returncode == 0 and (tmp_path / "again.h5").is_file(), r.stderr[-2000:]
+
+
+@pytest.mark.parametrize("line", ["beta = 0.5", "threshold = [7, 9]", 'reset = "subtract"'])
+def test_import_refuses_a_config_file_that_sets_what_the_graph_sets(tmp_path, line):
+    """--config gives widths and lanes; a beta/threshold/reset in it would be silently overridden by the graph,
+    so it is refused in one line naming the parameter, like the command-line flags."""
+    from tests.tune.test_cli_errors import fails_cleanly, spikeloop
+    src = tn.export_nir(tmp_path / "m.nir", CFG, _weights())
+    conf = tmp_path / "c.toml"
+    conf.write_text(f"[chip]\nweight_bits = 12\n{line}\n")
+    r = spikeloop("import", src, "--config", conf, "--out", tmp_path / "o")
+    fails_cleanly(r, f"--config {conf}: sets {line.split()[0]} =", "import takes it from the NIR file")
+    assert not (tmp_path / "o").exists() and r.stdout == ""
+    conf.write_text("[chip]\nweight_bits = 12\nlanes = 2\n")                  # widths and lanes are what it is for
+    r = spikeloop("import", src, "--config", conf, "--out", tmp_path / "o", "--check-samples", "2")
+    assert r.returncode == 0, r.stderr
+    import json
+    d = json.loads((tmp_path / "o" / "config.json").read_text())
+    assert d.get("chip", d)["weight_bits"] == 12 and d.get("chip", d)["lanes"] == 2

@@ -255,6 +255,25 @@ def _children(pid: int) -> list[int]:
     return out
 
 
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ")
+    except OSError:
+        return ""
+
+
+def study_workers(pid: int) -> list[int]:
+    """The study worker processes of the command ``pid``: forks of its fork server (tune.study.worker_context),
+    or spawned children where there is no fork server."""
+    out = []
+    for c in _children(pid):
+        if "spawn_main" in _cmdline(c):
+            out.append(c)
+        elif "forkserver" in _cmdline(c):
+            out += _children(c)
+    return out
+
+
 def _alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
@@ -276,8 +295,7 @@ def test_signal_to_the_study_stops_its_workers(sig, study_toml, tmp_path):
     workers = []
     while time.monotonic() < deadline and len(workers) < 2:
         time.sleep(0.5)
-        workers = [c for c in _children(proc.pid) if "spawn_main" in Path(f"/proc/{c}/cmdline").read_text()
-                   .replace("\0", " ")] if _alive(proc.pid) else []
+        workers = study_workers(proc.pid) if _alive(proc.pid) else []
     assert len(workers) == 2, proc.communicate(timeout=600)
     time.sleep(3)
     proc.send_signal(sig)

@@ -127,6 +127,24 @@ def test_a_dangling_symlink_as_out_is_refused(tiny_toml, tmp_path):
     assert os.path.islink(o)
 
 
+def test_a_dangling_symlink_as_study_out_in_the_toml_is_refused(study_toml, tmp_path, capsys):
+    """The TOML's ``[study] out`` goes through the same check as ``--out`` (hw.cli.check_writable, as written:
+    resolving it would follow the link), before the storage is made or any trial runs."""
+    gone = tmp_path / "gone" / "dir"
+    o = tmp_path / "o"
+    o.symlink_to(gone)
+    db = tmp_path / "s.db"
+    for out in (o, o / "sub"):
+        err = refused(capsys, "study", "run", "--config", study_toml(out=str(out)), "--storage", f"sqlite:///{db}",
+                      fragments=["[study] out", str(out), f"symbolic link to {gone}, which does not exist"])
+        assert "--out" not in err
+    assert not (tmp_path / "gone").exists() and not db.exists() and os.path.islink(o)
+    # the flag still names itself when it overrides the TOML
+    refused(capsys, "study", "run", "--config", study_toml(out=str(tmp_path / "fine")), "--storage",
+            f"sqlite:///{db}", "--out", o, fragments=[f"--out {o} is a symbolic link to {gone}"])
+    assert not db.exists()
+
+
 def test_study_run_whose_report_meets_a_full_disk(tiny_toml, tmp_path, tiny_tmpfs, monkeypatch, capsys):
     """The study runs (trials kept in the storage), its report then meets a full disk: exit 1, one line naming
     --out, the old report files whole."""

@@ -1,5 +1,6 @@
 """Studies that survive a new seed: dead networks never ranked, the bias input as a study parameter,
 trials judged on several seeds and the Pareto trials re-checked on fresh ones."""
+import optuna
 import pytest
 from optuna.trial import TrialState
 
@@ -132,6 +133,8 @@ def test_recheck_reruns_the_pareto_trials_paired_and_the_report_uses_it(tmp_path
     text = write_report(study, tmp_path / "rep")["markdown"].read_text()
     assert "Re-checked after the search on 2 fresh seeds" in text and f"| {base.number} (baseline) |" in text
     assert "**One draw each**" not in text
+    import re                                                           # per-surrogate means say what backs them
+    assert re.search(r"\| atan \| \d+ \| 1 \| [0-9.]+ \| [0-9.]+ \| \d+ \| .*trial %d: [0-9.]+ \(2\)" % base.number, text)
     # the trade-off rule on re-checked means: a synthetic re-check of the baseline and another trial
     from optuna.trial import TrialState as S
     from tune.report import _rows, against_baseline
@@ -150,3 +153,63 @@ def test_recheck_reruns_the_pareto_trials_paired_and_the_report_uses_it(tmp_path
     fake["trials"][str(other)] = {"1": m(0.70, 50.0), "2": m(0.70, 70.0)}
     study.set_user_attr(rc.RECHECK_ATTR, fake)
     assert "No re-checked Pareto trial stays within 3 points" in "\n".join(against_baseline(study, b, rows))
+
+
+def _front_study(tmp_path, designs):
+    """A multi-objective in-memory study of complete trials: ``designs`` = [(beta, acc, latency, baseline)]."""
+    import json
+    from optuna.distributions import FloatDistribution
+    study = optuna.create_study(directions=["maximize", "minimize", "maximize"])
+    for i, (beta, acc, lat, base) in enumerate(designs):
+        art = tmp_path / f"t{i}"
+        art.mkdir()
+        (art / "result.json").write_text(json.dumps({"train_config": {"beta": beta}}))
+        study.add_trial(optuna.trial.create_trial(
+            values=[acc, lat, 1.0], params={"beta": beta}, distributions={"beta": FloatDistribution(0.5, 1.0)},
+            user_attrs={"artefacts": str(art), "val_accuracy": acc, "latency_us": lat,
+                        **({"baseline": "snntorch defaults"} if base else {})}))
+    return study
+
+
+def test_out_of_reach_only_when_a_perfect_rest_cannot_reach_the_band():
+    from tune.recheck import out_of_reach
+    m = lambda acc: {"val_accuracy": acc}
+    seeds = [1, 2, 3, 4, 5]
+    rec = {"trials": {"0": {str(s): m(0.96) for s in seeds}, "7": {"1": m(0.10)}, "8": {"1": m(0.85)}}}
+    assert out_of_reach(rec, 7, 0, seeds)              # dead on its first seed: 0.1 + 4 < 5 · 0.93
+    assert not out_of_reach(rec, 8, 0, seeds)          # 0.85 + 4 >= 4.65: could still make it
+    rec["trials"]["8"].update({"2": m(0.85), "3": m(0.85)})
+    assert out_of_reach(rec, 8, 0, seeds)              # 2.55 + 2 < 4.65
+    del rec["trials"]["0"]["5"]
+    assert not out_of_reach(rec, 7, 0, seeds)          # the baseline has not run every seed yet: no verdict
+
+
+def test_recheck_stops_a_hopeless_candidate_and_lists_a_design_once(tmp_path, monkeypatch):
+    import tune.recheck as rc
+    from tune.config import StudyConfig
+    from tune.report import against_baseline, _rows
+    study = _front_study(tmp_path, [(0.95, 0.95, 100.0, True), (0.80, 0.94, 50.0, False),
+                                    (0.80, 0.945, 55.0, False), (0.70, 0.96, 90.0, False)])
+    sc = StudyConfig.load(None, {"storage": "sqlite:///:memory:", "out": str(tmp_path / "o")})
+    picked = [t.number for t in rc.candidates(study, sc)]
+    assert {t.number for t in pareto_trials(study)} >= {1, 2, 3}
+    assert picked == [0, 1, 3]                          # trial 2 (on the front too) is trial 1's design again
+    runs = []
+
+    def fake(job):
+        beta, seed = job[1]["beta"], job[3]
+        runs.append((beta, seed))
+        acc = {0.95: 0.95, 0.80: 0.10, 0.70: 0.96}[beta]  # beta 0.8 is a dead network on every seed
+        return {"val_accuracy": acc, "latency_us": 100.0 * beta, "fps_per_watt": 1.0, "test_accuracy": acc,
+                "dead": "dead network: silent" if acc < 0.2 else None, "seconds": 0.0}
+    monkeypatch.setattr(rc, "_job", fake)
+    rec = rc.recheck(study, sc, progress=False)
+    seeds = rc.fresh_seeds(sc)
+    assert len(seeds) == 5 and runs[:5] == [(0.95, s) for s in seeds]       # the baseline first, every seed
+    assert runs.count((0.80, seeds[0])) == 1 and sum(b == 0.80 for b, _ in runs) == 1   # stopped after one seed
+    assert sum(b == 0.70 for b, _ in runs) == 5 and rec["stopped"] == {"1": 1}
+    monkeypatch.setattr(rc, "_job", lambda job: pytest.fail("re-ran a measured pair"))
+    assert rc.recheck(study, sc, progress=False) == rec                      # resumable: nothing re-run
+    rows = _rows(study.get_trials(), True)
+    text = "\n".join(against_baseline(study, rows[0], rows))
+    assert "| 1 | " in text and "1 (stopped: below reach)" in text and "trial 3, accuracy 0.960" in text

@@ -52,6 +52,43 @@ def test_two_jobs_share_one_sqlite_study(tiny_toml, tmp_path):
     assert len(finished(study)) == 4 and len({t.number for t in study.trials}) == len(study.trials)
 
 
+def _probe(path, state):
+    """A worker's view of the command: folder, an environment variable, the heartbeat period."""
+    import json
+    import tune.study
+    tune.study._adopt(state)
+    from pathlib import Path
+    Path(path).write_text(json.dumps([os.getcwd(), os.environ.get("SPIKELOOP_PROBE"), tune.study.HEARTBEAT_S]))
+
+
+def test_workers_preload_what_trials_import():
+    import importlib
+    from tune.study import WORKER_PRELOAD
+    for name in WORKER_PRELOAD:               # the fork server skips a name it cannot import, silently
+        importlib.import_module(name)
+
+
+def test_forked_workers_take_the_commands_folder_and_environment(tiny_toml, tmp_path, monkeypatch):
+    """Workers are forks of a fork server started once per process, with the folder and environment of
+    that moment; they take on the command's current ones, as spawned processes would."""
+    import json
+    from tune.study import parent_state, worker_context
+    ctx = worker_context()
+    first = ctx.Process(target=os.getpid)            # the server starts here, before the changes below
+    first.start()
+    first.join()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SPIKELOOP_PROBE", "seen")
+    monkeypatch.setenv("SPIKELOOP_HEARTBEAT_S", "7")
+    p = ctx.Process(target=_probe, args=(str(tmp_path / "probe.json"), parent_state()))
+    p.start()
+    p.join()
+    assert json.loads((tmp_path / "probe.json").read_text()) == [str(tmp_path), "seen", 7]
+    sc = StudyConfig.load(tiny_toml, {"storage": "sqlite:///rel.db", "out": str(tmp_path / "out"), "n_trials": 2})
+    study = run_study(sc, jobs=2)                    # a relative storage: the workers open the command's file
+    assert len(finished(study)) == 2 and (tmp_path / "rel.db").exists()
+
+
 def test_killed_study_resumes_keeping_completed_trials(tiny_toml, tmp_path, monkeypatch):
     import tune.study
     monkeypatch.setattr(tune.study, "HEARTBEAT_S", 1)

@@ -16,7 +16,7 @@ import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState
 
-from tests.tune.test_cli_errors import ROOT, _children, fails_cleanly, spikeloop, studies_in
+from tests.tune.test_cli_errors import ROOT, fails_cleanly, spikeloop, studies_in, study_workers
 from tune import cli
 from tune.config import StudyConfig
 from tune.study import open_study
@@ -426,8 +426,7 @@ def test_a_killed_worker_is_named_and_the_report_still_written(study_toml, tmp_p
     deadline = time.monotonic() + 900             # generous: only a hang reaches it
     while time.monotonic() < deadline and len(_running(storage)) < 2:       # both workers are in a trial
         time.sleep(0.5)
-    workers = [c for c in _children(proc.pid)
-               if "spawn_main" in Path(f"/proc/{c}/cmdline").read_text().replace("\0", " ")]
+    workers = study_workers(proc.pid)
     assert len(workers) == 2, proc.communicate(timeout=600)
     victim = workers[1]
     os.kill(victim, signal.SIGKILL)
@@ -438,6 +437,30 @@ def test_a_killed_worker_is_named_and_the_report_still_written(study_toml, tmp_p
     assert (tmp_path / "out" / "report" / "report.md").exists() and "report:" in out
     states = [t.state for t in optuna.load_study(study_name="t", storage=storage).trials]
     assert states.count(TrialState.COMPLETE) == 2 and TrialState.FAIL in states
+
+
+def test_workers_end_when_the_command_is_killed(study_toml, tmp_path):
+    """SIGKILL to `study run --jobs 2` (no clean-up runs): its workers, forks of a fork server rather than its
+    children, notice and end themselves, and so does the fork server."""
+    from tests.tune.test_cli_errors import _alive, _children
+    toml = _slow_toml(study_toml, tmp_path, iters=100000)
+    storage = f"sqlite:///{tmp_path}/s.db"
+    proc = subprocess.Popen([sys.executable, "-m", "tune.cli", "study", "run", "--config", str(toml), "--storage",
+                             storage, "--out", str(tmp_path / "out"), "--jobs", "2", "--n-trials", "2"],
+                            env=dict(os.environ, PYTHONPATH=str(ROOT)), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 900             # generous: only a hang reaches it
+    while time.monotonic() < deadline and len(_running(storage)) < 2:
+        time.sleep(0.5)
+    workers = study_workers(proc.pid)
+    helpers = _children(proc.pid)                 # the fork server (and multiprocessing's resource tracker)
+    assert len(workers) == 2
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 300
+    while any(_alive(w) for w in workers + helpers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(_alive(w) for w in workers + helpers)
 
 
 def test_a_paused_runner_whose_trial_was_failed_ends_cleanly(study_toml, tmp_path):
