@@ -81,6 +81,7 @@ class Sequencer(EventEngine, UpdateEngine, TouchedUpdate, wiring.Component):
             "layer": Out(range(cfg.num_layers)),        # the update engine's layer
             "active_lanes": Out(range(lanes + 1)),      # lanes holding neurons in the group in stage 3
             "advance": Out(1),                          # the update pipeline moves on (lanes' stage enable)
+            "stage_valid": Out(cfg.update_latency),     # a group is in stage k + 1 (lanes: which stages load)
             "forward": Out(1),                          # lanes: accumulate onto the word being written
             "forward_update": Out(1),                   # lanes: update the word being written, not the read one
             "accumulated": In(word),
@@ -318,7 +319,7 @@ class Sequencer(EventEngine, UpdateEngine, TouchedUpdate, wiring.Component):
         # the update pipeline: every stage moves on unless the last one holds more than one unsent spike;
         # registered (`hold`): from what moves into the last stage (2+ spikes), or what is left in it (2+ spikes
         # after the one sent now: 3+ unsent) — counted by a LUT tree, not `x & (x - 1)`'s carry chain (hw.core.bits)
-        m.d.comb += self.advance.eq(~s.hold)
+        m.d.comb += [self.advance.eq(~s.hold), self.stage_valid.eq(Cat(*s.valid))]
         m.d.sync += s.hold.eq(Mux(self.advance, s.valid[-2] & at_least(self.fired_next, 2), at_least(s.unsent, 3)))
         with m.If(self.advance):
             m.d.sync += [s.valid[0].eq(s.fetch), s.stage_group[0].eq(s.fetch_word), s.stage_last[0].eq(s.fetch_last)]
