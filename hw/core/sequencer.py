@@ -13,7 +13,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.config import ChipConfig
-from hw.core.bits import at_least
+from hw.core.bits import at_least, lowest_one
 from hw.core.conv import ConvDecoder
 from hw.core.counters import increment_layout
 from hw.core.event_engine import EventEngine
@@ -245,8 +245,8 @@ class Sequencer(EventEngine, UpdateEngine, TouchedUpdate, wiring.Component):
             s.pool_x = Signal(range(9), name="append_pool_x")
             s.pool_y = Signal(range(9), name="append_pool_y")
         s.unsent = Mux(s.emitting, s.pending_spikes, self.fired)
-        s.unsent_after = s.unsent & (s.unsent - 1)        # all but the lowest spike
         s.unsent_lowest = Mux(s.emitting, s.pending_lowest, s.fired_lowest)     # = unsent & -unsent
+        s.unsent_after = s.unsent & ~s.unsent_lowest      # all but the lowest spike (no carry chain)
         return s
 
     def _datapath(self, m, s):
@@ -330,7 +330,7 @@ class Sequencer(EventEngine, UpdateEngine, TouchedUpdate, wiring.Component):
         # the lowest unsent spike, one-hot, from registers: `fired`'s is registered with it (from `fired_next`),
         # `pending_spikes`' with them (from `unsent_after`)
         with m.If(self.advance):
-            m.d.sync += s.fired_lowest.eq(self.fired_next & -self.fired_next)
+            m.d.sync += s.fired_lowest.eq(lowest_one(self.fired_next))
         s.last_active = Mux(s.last_group, s.up.last_group_lanes, lanes)
         # the spike's neuron: flat index pos·C_out + g·lanes + lane; into an fc layer with its weight row
         # (of the pooled position when pooled), into a decoded layer as a packed coordinate
