@@ -160,6 +160,7 @@ def test_seed_sweep_summarises_and_writes_json(tmp_path):
     assert not list(tmp_path.glob("*.tmp"))
 
 
+@pytest.mark.slow        # two real builds; the reuse rule itself is the next test
 def test_seed_sweep_runs_yosys_once(tmp_path):
     """A sequential sweep synthesises once: later seeds take the first build's netlist (same Yosys input, byte
     for byte) and run nextpnr only, with their own seed; each still reports its own Fmax."""
