@@ -1,5 +1,7 @@
-"""Cycles against the event bound (``docs/chip.md``, "Event bound"), today's schedule and update by touch
-projected (:mod:`sim.event_bound`), over input densities and hidden firing rates, as the ``event_bound`` record.
+"""Cycles against the event bound (``docs/chip.md``, "Event bound"): today's schedule, the live-word schedule
+projected (:mod:`sim.event_bound`) and the built update-by-touch chip (``update = "touched"``, measured on its fast
+model, which is cycle-exact with the RTL), over input densities and hidden firing rates, as the ``event_bound``
+record.
 
     python -m bench.bench_event_bound [--seeds 3] [--quick] [--publish]
 
@@ -8,7 +10,8 @@ Networks: fc 256-256-128-16 (bench_chip's), and the conv chip of issue 23 with 3
 4 samples; an N-MNIST-shaped SCNN (2x34x34 -> conv 16 5x5 p1 -> pool 2 -> conv 32 5x5 p1 -> pool 2 -> fc 10;
 a stand-in, not the NIR paper's exact net) at 300 steps, 2 samples, input density 0.6 %. Inputs are Bernoulli
 spikes; weights ``sim.sample.random_weights``; the hidden layers' thresholds are set by bisection so that they
-fire at the hidden rate (``bench.bench_conv.calibrate``). Every (network, density, rate, seed) is a round."""
+fire at the hidden rate (``bench.bench_conv.calibrate``) on today's chip; the touched chip runs with the same
+weights and thresholds (its hidden rates are recorded too). Every (network, density, rate, seed) is a round."""
 from __future__ import annotations
 
 import argparse
@@ -52,20 +55,27 @@ def measure(cfg: ChipConfig, density: float, rate: float, seed: int, batch: int,
     model = FastModel(c, w)
     p = touched_schedule(model, x)
     r = model.run(x, record_state=False)
+    # the built update-by-touch chip (hw/core/touched.py; its fast model sim/lazy.py is bit- and cycle-exact with
+    # the RTL), same weights and thresholds: its cycles are the specification's (lazy_run) or this is a bug
+    t = FastModel(c.replace(update="touched", max_steps=steps), w).run(x, record_state=False)
+    if not (t.cycles == p.lazy_cycles).all():
+        raise AssertionError("the touched chip's cycles differ from sim.event_bound.lazy_run's")
     synops = r.counters["synops"].astype(float)
+    t_synops = t.counters["synops"].astype(float)
     hidden = [float(r.counters[f"spikes_l{l}"].mean() / (steps * c.fan_out(l))) for l in range(c.num_layers - 1)]
+    t_hidden = [float(t.counters[f"spikes_l{l}"].mean() / (steps * c.fan_out(l))) for l in range(c.num_layers - 1)]
     return {"cycles": float(p.cycles.mean()), "bound": float(p.bound.mean()),
             "ratio": float((p.cycles / p.bound).mean()),
             "live_ratio": float((p.touched_cycles / p.bound).mean()),
-            "lazy_ratio": float((p.lazy_cycles / p.bound).mean()),
+            "lazy_ratio": float((t.cycles / p.bound).mean()),
             "utilisation": float((synops / (c.lanes * p.cycles)).mean()),
-            "lazy_utilisation": float((synops / (c.lanes * p.lazy_cycles)).mean()),
+            "lazy_utilisation": float((t_synops / (c.lanes * t.cycles)).mean()),
             "bound_utilisation": float((synops / (c.lanes * p.bound)).mean()),
             "touched_words": float((p.touched / p.words).mean()), "live_words": float((p.live / p.words).mean()),
             "lazy_words": float((p.lazy / p.words).mean()),
-            "lazy_speedup": float((p.cycles / p.lazy_cycles).mean()),
-            "lazy_same_output": float(p.lazy_same_output.mean()), "hidden_rates": hidden,
-            "thresholds": list(c.threshold)}
+            "lazy_speedup": float((p.cycles / t.cycles).mean()),
+            "lazy_same_output": float(np.all(t.output == r.output, axis=(1, 2)).mean()), "hidden_rates": hidden,
+            "touched_hidden_rates": t_hidden, "thresholds": list(c.threshold)}
 
 
 def _ms(v):
@@ -94,22 +104,23 @@ def main(argv=None):
                     for s, g in zip(seeds, got):
                         rec.round(net=name, density=d, rate=q, seed=s, **g)
                     key = f"{name} | {d} | {q}"
-                    rec.summary[key] = {k: _ms([g[k] for g in got]) for k in got[0] if k not in ("hidden_rates", "thresholds")}
+                    rec.summary[key] = {k: _ms([g[k] for g in got]) for k in got[0]
+                                        if k not in ("hidden_rates", "touched_hidden_rates", "thresholds")}
                     print(key, {k: round(v[0], 3) for k, v in rec.summary[key].items()}, flush=True)
         if not a.quick:
             got = [measure(NMNIST, 0.006, 0.05, s, 2, 300) for s in seeds]
             for s, g in zip(seeds, got):
                 rec.round(net="nmnist-shaped", density=0.006, rate=0.05, seed=s, **g)
             rec.summary["nmnist-shaped"] = {k: _ms([g[k] for g in got]) for k in got[0]
-                                            if k not in ("hidden_rates", "thresholds")}
+                                            if k not in ("hidden_rates", "touched_hidden_rates", "thresholds")}
             print("nmnist", {k: round(v[0], 3) for k, v in rec.summary["nmnist-shaped"].items()})
 
 
 def table(record: dict) -> str:
     """Markdown table of the summary: mean ± std over seeds."""
     rows = ["| network | input density | hidden rate | cycles / bound (today) | exact live-word schedule / bound | "
-            "lazy leak / bound | utilisation today | lazy leak | bound's own utilisation | lazy: cycles saved | "
-            "lazy: output spikes as today |",
+            "touched chip / bound | utilisation today | touched chip | bound's own utilisation | touched: cycles "
+            "saved | touched: output spikes as today |",
             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for key, v in record["summary"].items():
         parts = key.split(" | ") if " | " in key else [key, "", ""]

@@ -57,8 +57,10 @@ def main(argv=None) -> int:
                   params={"dse": a.dse, "sweep": sweep["sweep"], "features": next(iter(model.values()))["features"]}) as rec:
         for t in model:
             ok = [r for r in rows if r["target"] == t]
+            touched = [r.get("update") == "touched" for r in ok]       # as fit_estimator: a column only if any
             X = _est_features([r["lanes"] for r in ok], [r["weight_bits"] for r in ok],
-                              [r["membrane_bits"] for r in ok], [bool(r.get("overlap", True)) for r in ok])
+                              [r["membrane_bits"] for r in ok], [bool(r.get("overlap", True)) for r in ok],
+                              touched if any(touched) else None)
             for k in ESTIMATED:
                 y = np.array([float(r[k]) for r in ok])
                 for i, r in enumerate(ok):

@@ -10,7 +10,11 @@ Write bus (``wr.addr = region << offset_bits | offset``, one word per cycle when
 * region 1, threshold offsets: word ``state_base(l) + pos*groups(l) + g`` holds offsets of neurons
   ``pos*C_out + g*lanes ...`` (``pos`` = output position of a conv layer, always 0 for fc)
 * region 2, registers: ``l`` beta_int of layer l; ``L + l`` threshold of layer l; ``2L`` reset mode
-  (0 subtract, 1 zero); ``2L + 1`` command (write 1: clear membranes and counters)
+  (0 subtract, 1 zero); ``2L + 1`` command (write 1: clear membranes and counters; ``update = "touched"``
+  chips: write 2: *flush*, apply every word's pending leak)
+* region 3 (``update = "touched"`` chips only), the elapsed-leak table: word ``l*(max_steps + 1) + k`` holds
+  ``B_{l,k}`` (:func:`leak_table_words`; the registers' beta and this table must agree, :meth:`BusMap.register_writes`
+  writes both)
 
 Read bus (``rd.addr = region << read_offset_bits | offset``; ``rd.data`` valid one cycle later):
 
@@ -30,7 +34,11 @@ import numpy as np
 
 from hw.config import COUNTER_BITS, ChipConfig, clog2
 
-REGION_WEIGHTS, REGION_OFFSETS, REGION_REGS = 0, 1, 2
+REGION_WEIGHTS, REGION_OFFSETS, REGION_REGS, REGION_LEAK = 0, 1, 2, 3
+
+#: command register bits: clear (membranes, stamps and counters), flush (``update = "touched"``: every word's
+#: pending leak applied; docs/chip.md, "Update by touch")
+COMMAND_CLEAR, COMMAND_FLUSH = 1, 2
 READ_MEMBRANES, READ_COUNTERS = 0, 1
 
 
@@ -45,6 +53,8 @@ class BusMap:
     @property
     def offset_bits(self) -> int:
         c = self.cfg
+        if c.touched:
+            return clog2(max(c.weight_depth, c.state_depth, 2 * c.num_layers + 2, c.leak_table_depth))
         return clog2(max(c.weight_depth, c.state_depth, 2 * c.num_layers + 2))
 
     @property
@@ -106,6 +116,7 @@ class BusMap:
             out.append((self.write_addr(REGION_REGS, self.reg_beta(l)), c.beta_int[l]))
             out.append((self.write_addr(REGION_REGS, self.reg_threshold(l)), c.threshold[l]))
         out.append((self.write_addr(REGION_REGS, self.reg_reset), int(c.reset == "zero")))
+        out += [(self.write_addr(REGION_LEAK, k), v) for k, v in enumerate(leak_table_words(c))]
         return out
 
 
@@ -141,6 +152,27 @@ def weight_words(cfg: ChipConfig, weights: Sequence[np.ndarray]) -> list[int]:
         rows = _padded_rows(cfg, w.reshape(cfg.weight_rows(l), -1), l)     # (rows, G, lanes)
         words += [pack_lanes(rows[i, g], cfg.weight_bits) for i in range(rows.shape[0]) for g in range(rows.shape[1])]
     return words
+
+
+def leak_table_words(cfg: ChipConfig) -> list[int]:
+    """The elapsed-leak table of an ``update = "touched"`` chip (empty otherwise): ``B_{l,k}`` for ``k = 0 ..
+    max_steps`` per layer (``sim.event_bound.elapsed_leak_table`` of the layer's ``beta_int``), layer by layer."""
+    if not cfg.touched:
+        return []
+    out = []
+    f, S = cfg.beta_frac_bits, cfg.max_steps
+    for b in cfg.beta_int:
+        if b == 1 << f:                                  # IF: no leak, B_k = 2^f
+            out += [1 << f] * (S + 1)
+            continue
+        row, p = [1 << f], 1
+        for k in range(1, S + 1):                        # B_k falls with k: 0 once, 0 for good
+            p, s = p * b, f * (k - 1)
+            row.append((p + ((1 << s) >> 1)) >> s)
+            if row[-1] == 0:
+                break
+        out += row + [0] * (S + 1 - len(row))
+    return out
 
 
 def offset_words(cfg: ChipConfig, offsets: Sequence[np.ndarray] | None) -> list[int]:

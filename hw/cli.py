@@ -14,10 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from hw.config import RESET_MODES, ChipConfig, ConfigError
+from hw.config import MAX_STEPS_RANGE, RESET_MODES, UPDATE_MODES, ChipConfig, ConfigError
 
 #: chip fields a command line can override, in the order of :func:`chip_arguments`
-CHIP_FLAGS = ("layer_sizes", "lanes", "weight_bits", "membrane_bits", "beta", "threshold", "reset", "overlap")
+CHIP_FLAGS = ("layer_sizes", "lanes", "weight_bits", "membrane_bits", "beta", "threshold", "reset", "overlap",
+              "update", "max_steps")
 
 
 def read_table(path: str, flag: str = "--config") -> dict:
@@ -254,6 +255,11 @@ def chip_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--overlap", type=on_off, metavar="{on,off}",
                    help="a layer's UPDATE overlaps the next fc layer's EVENT phase (default "
                         f"{'on' if ChipConfig.overlap else 'off'})")
+    g.add_argument("--update", choices=UPDATE_MODES,
+                   help=f"UPDATE schedule (default {ChipConfig.update}): every word, or only touched/hot words "
+                        "with the lazy leak (needs --overlap off; docs/chip.md, 'Update by touch')")
+    g.add_argument("--max-steps", dest="max_steps", type=number(int, *MAX_STEPS_RANGE),
+                   help=f"--update touched: the longest sample in steps ({MAX_STEPS_RANGE[0]}..{MAX_STEPS_RANGE[1]})")
 
 
 def model_argument(p: argparse.ArgumentParser) -> None:

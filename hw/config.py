@@ -21,6 +21,16 @@ import numpy as np
 
 RESET_MODES = ("subtract", "zero")
 
+#: UPDATE schedules (``ChipConfig.update``, ``docs/chip.md``, "Update by touch"): ``"all"`` walks every state word
+#: of a layer in every step; ``"touched"`` visits only the words an event accumulated into or that hold a neuron
+#: above its firing level, and applies the idle steps' leak at the next visit.
+UPDATE_MODES = ("all", "touched")
+
+#: ``ChipConfig.max_steps`` (the steps of one sample an ``update = "touched"`` chip can run: its step stamps are
+#: ``clog2(max_steps + 1)`` bits): default and allowed range.
+MAX_STEPS_DEFAULT = 1024
+MAX_STEPS_RANGE = (1, 65535)
+
 #: Width of every performance counter, in bits (they saturate at ``2**COUNTER_BITS - 1``).
 COUNTER_BITS = 32
 
@@ -42,6 +52,11 @@ COUNTER_NAMES = (
 #: Depth of the UPDATE pipeline (read address, memory read, saturate, compare + multiply, round, clamp +
 #: write back): the UPDATE phase's fill cycles. Read it as :attr:`ChipConfig.update_latency`.
 UPDATE_LATENCY = 6
+
+#: The UPDATE pipeline of an ``update = "touched"`` chip: two stages more (the idle steps' leak ``u·B_k`` and
+#: its rounding plus the step's synaptic sum, before the saturate stage). Read it as
+#: :attr:`ChipConfig.update_latency`.
+TOUCHED_UPDATE_LATENCY = UPDATE_LATENCY + 2
 
 #: Fill cycles of a conv layer's event decoder (pooled coordinate -> first (position, group) issue), paid
 #: once per time step and conv layer at the start of its EVENT phase (``docs/chip.md``, "Convolution and
@@ -169,6 +184,8 @@ class ChipConfig:
     input_shape: tuple[int, int, int] | None = None   # (C, H, W) of the input; HWC address numbering
     layers: tuple[Layer, ...] | None = None        # fc/conv/pool entries; then layer_sizes is derived
     overlap: bool = True    # a layer's UPDATE streams its spikes into the next fc layer's EVENT phase
+    update: str = "all"     # "all": UPDATE walks every word; "touched": only touched or hot words (lazy leak)
+    max_steps: int = MAX_STEPS_DEFAULT   # update="touched": the longest sample (step stamps' width)
 
     def __post_init__(self) -> None:
         self._init_layers()
@@ -209,6 +226,22 @@ class ChipConfig:
         object.__setattr__(self, "overlap", bool(self.overlap))
         if not isinstance(self.reset, str) or self.reset not in RESET_MODES:
             raise ConfigError(f"reset={self.reset!r}: allowed values are {RESET_MODES}")
+        self._init_update()
+
+    def _init_update(self) -> None:
+        """Validate ``update`` and ``max_steps``; refuse ``update = "touched"`` where a layer overlaps (the
+        schedule is specified, built and modelled without overlap). With ``update = "all"`` ``max_steps`` means
+        nothing and is kept at its default (so it never changes an ``"all"`` chip's structure)."""
+        if not isinstance(self.update, str) or self.update not in UPDATE_MODES:
+            raise ConfigError(f"update={self.update!r}: allowed values are {UPDATE_MODES}")
+        if self.update == "all":
+            object.__setattr__(self, "max_steps", MAX_STEPS_DEFAULT)
+            return
+        object.__setattr__(self, "max_steps", check_int("max_steps", self.max_steps, *MAX_STEPS_RANGE))
+        over = [l for l in range(self.num_layers) if self.overlapped(l)]
+        if over:
+            raise ConfigError(f"update='touched': not built with overlap (layer {over[0]}'s UPDATE would overlap "
+                              f"layer {over[0] + 1}'s events); set overlap=false")
 
     def _init_layers(self) -> None:
         """Validate ``input_shape``/``layers``, derive ``layer_sizes`` and the per-layer geometry."""
@@ -510,8 +543,26 @@ class ChipConfig:
     def update_latency(self) -> int:
         """Cycles from reading a group's membrane word in the UPDATE phase to writing it back (the update
         pipeline's depth): the UPDATE phase of a layer costs ``update_latency + sum_g max(1, pc_g)``
-        cycles (``docs/chip.md``, "Schedule")."""
-        return UPDATE_LATENCY
+        cycles (``docs/chip.md``, "Schedule"; with ``update = "touched"`` the sum runs over the visited words
+        and the pipeline is :data:`TOUCHED_UPDATE_LATENCY` deep)."""
+        return TOUCHED_UPDATE_LATENCY if self.update == "touched" else UPDATE_LATENCY
+
+    @property
+    def touched(self) -> bool:
+        """``update == "touched"``: the update-by-touch schedule (``docs/chip.md``, "Update by touch")."""
+        return self.update == "touched"
+
+    @property
+    def stamp_bits(self) -> int:
+        """Width of a word's step stamp (``update = "touched"``): ``clog2(max_steps + 1)``, the stamps hold
+        ``0 .. max_steps``."""
+        return clog2(self.max_steps + 1)
+
+    @property
+    def leak_table_depth(self) -> int:
+        """Entries of the elapsed-leak table (``update = "touched"``): ``B_{l,k}`` for ``k = 0 .. max_steps``
+        per layer, layer ``l`` from ``l * (max_steps + 1)``; 0 for ``update = "all"``."""
+        return self.num_layers * (self.max_steps + 1) if self.touched else 0
 
     @property
     def beta_int(self) -> tuple[int, ...]:
@@ -606,8 +657,9 @@ class ChipConfig:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict:
-        """Plain fields (JSON/TOML-able). ``input_shape``/``layers`` appear only when set, so an FC chip's
-        dict (and :attr:`structure_hash`) is what it was before they existed."""
+        """Plain fields (JSON/TOML-able). ``input_shape``/``layers`` appear only when set, and ``update``/
+        ``max_steps`` only with ``update = "touched"``, so an FC chip's dict (and :attr:`structure_hash`) is what
+        it was before they existed."""
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
         if self.input_shape is None:
             del d["input_shape"]
@@ -615,6 +667,8 @@ class ChipConfig:
             del d["layers"]
         else:
             d["layers"] = [ly.to_dict() for ly in self.layers]
+        if self.update == "all":                # an "all" chip's dict and structure hash are as before
+            del d["update"], d["max_steps"]
         return d
 
     @classmethod
@@ -667,13 +721,17 @@ class ChipConfig:
         return out
 
     def check_spikes(self, spikes: np.ndarray) -> np.ndarray:
-        """Validate an input spike tensor of shape ``(batch, steps, N0)`` with 0/1 entries."""
+        """Validate an input spike tensor of shape ``(batch, steps, N0)`` with 0/1 entries (at most
+        :attr:`max_steps` steps on an ``update = "touched"`` chip)."""
         s = np.asarray(spikes)
         if s.ndim != 3 or s.shape[2] != self.layer_sizes[0]:
             raise ConfigError(
                 f"spikes: expected shape (batch, steps, {self.layer_sizes[0]}), got {s.shape}")
         if s.shape[0] < 1 or s.shape[1] < 1:
             raise ConfigError(f"spikes: batch and steps must be >= 1, got {s.shape}")
+        if self.touched and s.shape[1] > self.max_steps:
+            raise ConfigError(f"spikes: {s.shape[1]} steps per sample; a chip with update='touched' runs at most "
+                              f"max_steps={self.max_steps} (its step stamps), allowed range is 1..{self.max_steps}")
         if s.dtype != bool and not np.all((s == 0) | (s == 1)):
             raise ConfigError("spikes: entries must be 0 or 1 (one address event per neuron per step)")
         return s.astype(bool)

@@ -115,7 +115,11 @@ Registers (region 2): beta_int of layer l at {bus.reg_beta(0)}+l, threshold of l
 reset mode at {bus.reg_reset} (0 subtract, 1 zero), command at {bus.reg_command} (write 1: clear membranes and counters).
 Layers: {L}. Weight words: {cfg.weight_depth} x {cfg.lanes * cfg.weight_bits} bits (`weights.hex`).
 State words: {cfg.state_depth} x {cfg.lanes * cfg.acc_bits} bits.
-"""
+""" + (f"""
+Update by touch (`update = "touched"`, max_steps = {cfg.max_steps}): region 3 holds the elapsed-leak table, word
+l*{cfg.max_steps + 1}+k = B_(l,k) ({cfg.beta_frac_bits + 1} bits; written with the registers by the drivers); command
+value 2 flushes (every membrane's pending leak applied). A sample runs at most {cfg.max_steps} steps.
+""" if cfg.touched else "")
 
 
 def _input_index_text(cfg) -> str:

@@ -53,6 +53,9 @@ class AsyncModel:
         if distortion is not None:
             raise ConfigError("distortion: the membrane distortion is modelled on the synchronous fast chip "
                               "only (backend 'fast'), not in the asynchronous mode")
+        if cfg.touched:
+            raise ConfigError("update='touched': the asynchronous mode has no UPDATE phase to skip (its leak is one "
+                              "tick per step); use update='all' or backend 'fast'")
         image = [l for l in range(cfg.num_layers) if cfg.layer_kind(l) == "conv" or cfg.pool_area(l) > 1]
         if image:
             raise ConfigError(f"layers: the asynchronous mode models fully-connected chips only; layer {image[0]} "

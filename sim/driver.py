@@ -144,6 +144,13 @@ class HostDriver(BusHost):
         await self.write(self.bus.write_addr(REGION_REGS, self.bus.reg_command), 1)
         await self._wait_idle()
 
+    async def flush(self) -> None:
+        """``update = "touched"`` chips: apply every word's pending leak (docs/chip.md, "Update by touch"); returns
+        when the chip is idle again. Between steps only."""
+        from hw.bus import COMMAND_FLUSH
+        await self.write(self.bus.write_addr(REGION_REGS, self.bus.reg_command), COMMAND_FLUSH)
+        await self._wait_idle()
+
     async def _wait_idle(self) -> None:
         for _ in range(self.max_wait):
             if not self.pins.get("busy"):

@@ -12,9 +12,10 @@ decoder's fill ``D_l``; per step: the output end token; per conv event: ``event_
 word or fired) and the cycles it would take: today's cycles with the UPDATE phases walking only the live
 words (same arithmetic, so exact). :func:`lazy_run` is a model of the lazy-leak schedule's arithmetic
 (``docs/chip.md``, "Update by touch": touched or hot words only, the elapsed leak ``L_k`` at the next
-visit) and its cycles. Both are **projections** from the specification, not measurements of an RTL: the RTL
-implements ``update = "all"`` only. Chips with ``overlap`` are projected without
-the overlap's saving (the emission times change with the skipped words); the functions refuse none, but
+visit) and its cycles: the executable specification of the built ``update = "touched"`` chip (its RTL in
+:mod:`hw.core.touched`, its fast model :mod:`sim.lazy`, which ``tests/sim/test_lazy.py`` checks against it). The
+live-word schedule is a projection only (not built). Chips with ``overlap`` are projected without the overlap's
+saving (the emission times change with the skipped words); the functions refuse none, but
 :func:`touched_schedule` reports ``overlap_ignored``.
 """
 from __future__ import annotations
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hw.config import ChipConfig
+from hw.config import TOUCHED_UPDATE_LATENCY, UPDATE_LATENCY, ChipConfig
 
 
 def touched_words(cfg: ChipConfig, layer: int, x: np.ndarray) -> np.ndarray:
@@ -187,13 +188,17 @@ class LazyRun:
 
 def lazy_run(model, spikes: np.ndarray, visit_all: bool = False) -> LazyRun:
     """Run the lazy-leak update-by-touch schedule (``docs/chip.md``) with ``model``'s weights, offsets and
-    leaks. Overlap is not modelled (the cycles are those of the sequential schedule). ``visit_all``: visit every
-    word in every step (then it is ``update = "all"``: the fast model's results and cycles)."""
+    leaks. Overlap is not modelled (the cycles are those of the sequential schedule); the UPDATE fill is the touched
+    chip's, :data:`hw.config.TOUCHED_UPDATE_LATENCY`. ``visit_all``: visit every word in every step (then it is
+    ``update = "all"``, with its fill :data:`hw.config.UPDATE_LATENCY`: the fast model's results and cycles)."""
     cfg = model.cfg
     x = cfg.check_spikes(spikes)
     B, T, _ = x.shape
     f, half = cfg.beta_frac_bits, 1 << (cfg.beta_frac_bits - 1)
-    lo, hi, P = cfg.membrane_min, cfg.membrane_max, cfg.update_latency
+    # the touched chip's UPDATE pipeline is deeper (hw.config.TOUCHED_UPDATE_LATENCY), also when projecting
+    # it from an "all" chip's model; visiting every word is the "all" chip
+    lo, hi = cfg.membrane_min, cfg.membrane_max
+    P = UPDATE_LATENCY if visit_all else TOUCHED_UPDATE_LATENCY
     out_s, out_u = [], []
     visited_n = np.zeros(B, np.int64)
     cycles = np.zeros(B, np.int64)

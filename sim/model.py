@@ -195,6 +195,8 @@ class FastModel:
         self.weights = cfg.check_weights(weights)
         self.offsets = cfg.check_offsets(threshold_offsets)
         self.beta_int = check_leak_multipliers(cfg, beta_int)
+        if distortion is not None and cfg.touched:
+            raise ConfigError("distortion: the membrane distortion is not modelled with update='touched'")
         self.distortion = distortion
         self.dtypes = [np.float32 if dtype == "auto" and self.exact_bound(l) <= 1 << 24 else np.float64
                        for l in range(cfg.num_layers)]
@@ -461,6 +463,9 @@ class FastModel:
     def run(self, spikes: np.ndarray, record_state: bool = True) -> ChipResult:
         cfg = self.cfg
         x = cfg.check_spikes(spikes)
+        if cfg.touched:                 # update by touch: its own code path (sim/lazy.py)
+            from sim.lazy import run_touched
+            return run_touched(self, x, record_state)
         B, T, _ = x.shape
         L = cfg.num_layers
         inp = _copy_to(_scratch.get("in", (T, B, x.shape[2]), bool), x.transpose(1, 0, 2))   # step-major

@@ -10,13 +10,13 @@ spike is appended in its cycle, and layer ``l+1``'s event engine takes the spike
 cycle after it is appended or when the previous event's ``G`` cycles end; layer ``l+1``'s end-of-events
 cycle follows both the UPDATE and the last event.
 
-``update="touched"``: the lazy-leak update by touch of docs/chip.md ("Update by touch"; specified, not built in
-the RTL): UPDATE visits only the words an event accumulated into or that hold a neuron above its firing level;
+``update="touched"``: the lazy-leak update by touch of docs/chip.md ("Update by touch"): UPDATE visits only the words an event accumulated into or that hold a neuron above its firing level;
 a visited word first gets the leak of its idle steps, ``k`` of them, as one multiply by ``B_k``, the ``k``-th
-power of ``beta_int / 2^f`` rounded once. Overlap is not modelled in that mode."""
+power of ``beta_int / 2^f`` rounded once; its UPDATE pipeline is ``TOUCHED_UPDATE_LATENCY`` deep. Overlap is not
+modelled in that mode."""
 from __future__ import annotations
 
-from hw.config import ChipConfig
+from hw.config import TOUCHED_UPDATE_LATENCY, UPDATE_LATENCY, ChipConfig
 
 
 def _pooled(cfg: ChipConfig, l: int, i: int) -> tuple[int, int, int]:
@@ -27,12 +27,13 @@ def _pooled(cfg: ChipConfig, l: int, i: int) -> tuple[int, int, int]:
     return c, y // ph, x // pw
 
 
-def reference_run(cfg: ChipConfig, weights, offsets, spikes, counters: dict | None = None, update: str = "all"):
+def reference_run(cfg: ChipConfig, weights, offsets, spikes, counters: dict | None = None, update: str | None = None):
     """One sample ``spikes[t][i]``; returns (spikes per layer [t][l] list, state [t][l] list, cycles).
-    ``counters``, if given, is filled with every counter of ``cfg.counter_names``; ``update``: ``"all"`` (the
-    chip) or ``"touched"`` (see the module doc)."""
+    ``counters``, if given, is filled with every counter of ``cfg.counter_names``; ``update``: ``"all"`` or
+    ``"touched"`` (see the module doc; ``None``: ``cfg.update``)."""
     L, lanes, f = cfg.num_layers, cfg.lanes, cfg.beta_frac_bits
-    lazy = update == "touched"
+    lazy = (update or cfg.update) == "touched"
+    P = TOUCHED_UPDATE_LATENCY if lazy else UPDATE_LATENCY     # the touched chip's UPDATE pipeline is deeper
     if lazy and any(cfg.overlapped(l) for l in range(L)):
         raise ValueError("update='touched' is specified without overlap")
     last = [[-1] * cfg.state_words(l) for l in range(L)]     # the step of each word's last update
@@ -98,7 +99,7 @@ def reference_run(cfg: ChipConfig, weights, offsets, spikes, counters: dict | No
                             acc[pos * co_n + co] += int(w)
             tick()                                         # end of events
             timed = True
-            update_cycle = cfg.update_latency              # update fill (the update pipeline's depth)
+            update_cycle = P                               # update fill (the update pipeline's depth)
             emitted = []                                   # the UPDATE cycle each spike is appended in
             new_events = []
             def level(j):

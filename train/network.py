@@ -5,7 +5,13 @@ Conv chips: ``Conv2d(bias=False)`` for conv layers, sum pooling (``AvgPool2d(p, 
 for pool entries, ``Linear`` for fc layers. Activity between layers is flat HWC, as on the chip (inputs
 arrive HWC-flattened, ``(batch, steps, N0)``): an image layer unflattens (B, H, W, C), permutes to NCHW,
 pools, convolves, and permutes back to NHWC before flattening. Weights are handled in the chip's layout
-(fc ``(N_in, N_out)``, conv ``(C_in, kh, kw, C_out)``), so the quantiser sees what the chip gets."""
+(fc ``(N_in, N_out)``, conv ``(C_in, kh, kw, C_out)``), so the quantiser sees what the chip gets.
+
+An ``update = "touched"`` chip (``docs/chip.md``, "Update by touch") needs nothing else here: in real numbers its
+lazy leak *is* the per-step leak (an untouched word that is not hot cannot fire, and ``β^k·u`` after ``k`` idle
+steps is ``k`` steps of ``β·u``); the two schedules differ only in the chip's rounding (once per catch-up instead
+of once per step), which the chip in the loop (``sim.model.FastModel``, ``sim/lazy.py``) carries.
+``tests/train/test_touched_mirror.py`` checks the mirror's forward against the touched chip."""
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -207,7 +207,8 @@ def cmd_dse(a: argparse.Namespace) -> int:
         return cmd_dse_worker(a)
     targets = tuple(a.target or (TARGETS[0],))
     sw = Sweep(layer_sizes=a.sizes, lanes=tuple(a.lanes), weight_bits=tuple(a.weight_bits),
-               membrane_bits=tuple(a.membrane_bits), overlap=tuple(a.overlap),
+               membrane_bits=tuple(a.membrane_bits), overlap=tuple(a.overlap), update=tuple(a.update),
+               max_steps=a.max_steps,
                targets=targets, clock_mhz=a.clock_mhz, batch=a.batch,
                steps=a.steps, density=a.density, seed=a.seed, seeds=tuple(a.seeds or ()), power=a.power)
     from hw.synth import size_problem
@@ -220,7 +221,7 @@ def cmd_dse(a: argparse.Namespace) -> int:
     bad = [r for r in rows if r["status"] != "ok"]
     for r in bad:
         print(f"spikeloop: dse: {','.join(map(str, sw.layer_sizes))} lanes={r['lanes']} w{r['weight_bits']} "
-              f"m{r['membrane_bits']} overlap={'on' if r['overlap'] else 'off'} on {r['target']}: "
+              f"m{r['membrane_bits']} overlap={'on' if r['overlap'] else 'off'} update={r['update']} on {r['target']}: "
               f"{r['status']}: {r['message']}", file=sys.stderr)
     from tune.dse import estimator_lines, fit_estimator
     for line in estimator_lines(fit_estimator([r for r in rows if r["status"] in ("ok", "timing")])):
@@ -236,7 +237,8 @@ def cmd_dse(a: argparse.Namespace) -> int:
 def register_dse(sub) -> None:
     """Add `spikeloop dse` to the command line."""
     from hw.cli import sizes
-    p = sub.add_parser("dse", help="design-space exploration: synthesise lanes x weight bits x membrane bits x overlap, "
+    p = sub.add_parser("dse", help="design-space exploration: synthesise lanes x weight bits x membrane bits x overlap "
+                                   "x update, "
                                    "score latency at Fmax, area and FPS/W, Pareto plot")
     p.add_argument("--sizes", type=sizes, default=(30, 16, 2), help="layer sizes, e.g. 30,16,2")
     p.add_argument("--lanes", type=number(int, 1, 64), nargs="+", default=[2, 4, 8], help="lane counts (1..64)")
@@ -247,6 +249,13 @@ def register_dse(sub) -> None:
     from hw.config import ChipConfig
     p.add_argument("--overlap", nargs="+", type=on_off, metavar="{on,off}", default=[ChipConfig.overlap],
                    help="a layer's UPDATE overlapping the next fc layer's EVENT phase (ChipConfig.overlap)")
+    from hw.config import MAX_STEPS_DEFAULT, MAX_STEPS_RANGE, UPDATE_MODES
+    p.add_argument("--update", nargs="+", choices=UPDATE_MODES, default=[ChipConfig.update],
+                   help="UPDATE schedules to sweep: every word, or only touched/hot words (docs/chip.md, \"Update by "
+                        "touch\"; a touched chip has overlap off)")
+    p.add_argument("--max-steps", dest="max_steps", type=number(int, *MAX_STEPS_RANGE), default=MAX_STEPS_DEFAULT,
+                   help=f"--update touched: the longest sample in steps, at least --steps ({MAX_STEPS_RANGE[0]}.."
+                        f"{MAX_STEPS_RANGE[1]}; default {MAX_STEPS_DEFAULT})")
     from hw.synth import TARGETS
     p.add_argument("--target", nargs="+", help=f"parts: {', '.join(TARGETS)} (default ice40-up5k)")
     p.add_argument("--clock-mhz", dest="clock_mhz", type=number(float, 0, 10_000, open_low=True),

@@ -8,7 +8,9 @@ not told about; see :mod:`sim.faults`), ``[chip]`` (ChipConfig fields, also ``in
 conv chip, see ``docs/chip.md``; beta is searched, the chip threshold follows from the software threshold
 ``theta``), ``[device]`` (a profile name in ``base`` plus overrides),
 ``[search]`` (methods, surrogates, surrogate_scale_factor, beta, theta, optional lanes / weight_bits / overlap /
-bias_input choices; without ``bias_input`` each method trains with its default, ``Trainer.bias_input``)
+update / bias_input choices; a trial whose chip has ``update = "touched"`` has overlap off — the schedule is built
+without it, :class:`hw.config.ChipConfig` refuses the pair —, and ``[chip] update = "touched"`` without an
+``overlap`` key sets it off; without ``bias_input`` each method trains with its default, ``Trainer.bias_input``)
 and ``[search.<method>]`` for each method's own ranges (the parameters of :data:`train.trainers.TRAINERS`);
 ``[hardware]`` (optional: ``fits`` — a part every design must fit, synthesised once per structure through
 :func:`tune.dse.synth_cached`; ``synth_cache`` — its directory; ``clock`` — ``"fmax"`` scores latency at the
@@ -24,7 +26,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hw.config import ChipConfig, ConfigError
+from hw.config import MAX_STEPS_DEFAULT, MAX_STEPS_RANGE, UPDATE_MODES, ChipConfig, ConfigError
 from sim.faults import LIMITS, Faults
 from sim.power import DeviceProfile
 from train.config import DATA_FIELDS, TrainConfig, check_choice, check_float, check_int
@@ -89,6 +91,8 @@ SEARCH_KEYS = {
     "lanes": "optional hardware knob: a list of lane counts 1..64 to search (default: [chip] lanes)",
     "weight_bits": "optional hardware knob: a list of weight widths 2..membrane_bits to search",
     "overlap": "optional hardware knob: [true, false] searches the UPDATE/EVENT overlap",
+    "update": f"optional hardware knob: UPDATE schedules to search, of {', '.join(UPDATE_MODES)} (a trial drawing \"touched\" "
+              "has overlap off; docs/chip.md#update-by-touch)",
     "bias_input": "optional: [true, false] searches the always-on bias input (default: each method's own)",
 }
 
@@ -240,6 +244,8 @@ class StudyConfig:
     lanes: tuple | None = None      # hardware knobs (None = fixed to [chip])
     weight_bits: tuple | None = None
     overlap: tuple | None = None    # [search] overlap = [true, false]: the chip's UPDATE/EVENT overlap
+    update: tuple | None = None     # [search] update = ["all", "touched"]: the UPDATE schedule (None = [chip] update)
+    max_steps: int = MAX_STEPS_DEFAULT   # a touched trial chip's max_steps ([chip] max_steps)
     bias_input: tuple | None = None  # [search] bias_input = [true, false] (None: each method's default)
     fits: str | None = None         # [hardware]: a part the design must fit (a constraint), or None
     synth_cache: Path | None = None
@@ -341,7 +347,10 @@ class StudyConfig:
         weights = {k: check_float(f"study.weights.{k}", v, -1e12, 1e12) for k, v in weights.items()}
         fd = _table(d, "faults", "")
         faults = Faults.from_dict({"seed": seed} | fd, "faults")
-        chip = ChipConfig.from_dict(_table(d, "chip", ""))
+        ct = _table(d, "chip", "")
+        if ct.get("update") == "touched" and "overlap" not in ct:
+            ct["overlap"] = False       # the touched schedule is built without overlap (ChipConfig refuses the pair)
+        chip = ChipConfig.from_dict(ct)
         train = TrainConfig(dataset=da.get("dataset", "breast_cancer"), data_path=da.get("data_path"),
                             steps=da.get("steps", 16), encoder=da.get("encoder", "rate"),
                             train_size=da.get("train_size"), faults=faults, chip=chip, seed=seed,
@@ -383,6 +392,20 @@ class StudyConfig:
         if overlap is not None and (not isinstance(overlap, list) or not overlap or
                                     not all(isinstance(x, bool) for x in overlap)):
             raise ConfigError(f"search.overlap={overlap!r}: expected a list of true/false")
+        update = _update_choices(se.get("update"))
+        max_steps = chip.max_steps if chip.touched else ct.get("max_steps", MAX_STEPS_DEFAULT)
+        if chip.touched or (update and "touched" in update):
+            # the touched chip of every trial that can draw it: ChipConfig's own checks (max_steps, overlap) now,
+            # never at a trial
+            touched = chip.replace(update="touched", overlap=False, max_steps=max_steps)
+            if touched.max_steps < train.steps:
+                raise ConfigError(f"data.steps={train.steps}: a chip with update='touched' runs at most "
+                                  f"chip.max_steps={touched.max_steps} steps per sample; allowed range is "
+                                  f"1..{touched.max_steps} (or raise chip.max_steps)")
+            if faults.distortion:
+                raise ConfigError(f"faults.distortion={faults.distortion:g}: the membrane distortion is not "
+                                  "modelled with update='touched'; allowed is 0 (or leave \"touched\" out)")
+            max_steps = touched.max_steps
         bias = se.get("bias_input")
         if isinstance(bias, bool):
             bias = [bias]
@@ -411,7 +434,7 @@ class StudyConfig:
                    methods=tuple(methods), surrogates=tuple(surrogates), ranges=ranges,
                    method_ranges=method_ranges, lanes=tuple(lanes) if lanes else None,
                    weight_bits=tuple(wbits) if wbits else None,
-                   overlap=tuple(dict.fromkeys(overlap)) if overlap else None,
+                   overlap=tuple(dict.fromkeys(overlap)) if overlap else None, update=update, max_steps=max_steps,
                    bias_input=tuple(dict.fromkeys(bias)) if bias else None, fits=fits,
                    synth_cache=resolved_path(cache, "hardware.synth_cache"), clock=clock, max_consecutive_failures=max_failures,
                    seeds_per_trial=seeds_per_trial, recheck_seeds=recheck_seeds, recheck_trials=recheck_trials,
@@ -464,6 +487,17 @@ def _jsonable(v):
     return repr(v)
 
 
+def _update_choices(v) -> tuple | None:
+    """``[search] update``: a schedule or a list of them (:data:`hw.config.UPDATE_MODES`), as a tuple without
+    repeats; ``None`` when not given (each trial keeps ``[chip] update``)."""
+    if v is None:
+        return None
+    vals = [v] if isinstance(v, str) else v
+    if not isinstance(vals, list) or not vals or not all(isinstance(x, str) and x in UPDATE_MODES for x in vals):
+        raise ConfigError(f"search.update={v!r}: allowed values are {list(UPDATE_MODES)} (one or a list)")
+    return tuple(dict.fromkeys(vals))
+
+
 def _check_mh_ranges(r: dict) -> None:
     """Every (iters, burn_in, thin) the sampler can draw must be a valid chain — checked at the worst draw
     (fewest iters, most burn-in, widest thinning) by the chain's own rule (:func:`train.mh.check_mh`), so a
@@ -510,6 +544,10 @@ CHIP_NOTES = {
     "layers": "conv chip: conv / pool / fc entries; layer_sizes is then derived "
               "(docs/guides/training.md#convolutional-layers)",
     "overlap": "a layer's UPDATE streams its spikes into the next fc layer's EVENT phase",
+    "update": f"UPDATE schedule, one of {', '.join(UPDATE_MODES)}: \"touched\" visits only touched/hot words (quiet conv chips), "
+              "sets overlap off unless given",
+    "max_steps": f"update = \"touched\": the longest sample in steps (its step stamps' width), "
+                 f"{MAX_STEPS_RANGE[0]}..{MAX_STEPS_RANGE[1]}",
 }
 #: notes on the [device] fields (the fields themselves: sim.power.DeviceProfile)
 DEVICE_NOTES = {
@@ -654,8 +692,8 @@ def template(conv: bool = False) -> str:
                      True))
     for k, p in COMMON.items():
         out.append(_line(k, se.get(k, [p.low, p.high]), f"{p.help} ({p.range_text})", True))
-    hw_choices = {"lanes": [4, 8], "weight_bits": [4, 8], "overlap": [True, False]}
-    for k in ("lanes", "weight_bits", "overlap"):
+    hw_choices = {"lanes": [4, 8], "weight_bits": [4, 8], "overlap": [True, False], "update": list(UPDATE_MODES)}
+    for k in ("lanes", "weight_bits", "overlap", "update"):
         out.append(_line(k, hw_choices[k], SEARCH_KEYS[k], k in se))
     out.append(_line("bias_input", se.get("bias_input", [True, False]), SEARCH_KEYS["bias_input"], "bias_input" in se))
     for m, trainer in TRAINERS.items():

@@ -1,6 +1,6 @@
 """``spikeloop dse``: design-space exploration on synthesised area and Fmax.
 
-A sweep is the product ``lanes x weight_bits x membrane_bits x overlap`` for one network (``layer_sizes``) and one or
+A sweep is the product ``lanes x weight_bits x membrane_bits x overlap x update`` for one network (``layer_sizes``) and one or
 more parts (:data:`hw.synth.TARGETS`). Each distinct *structure* (``ChipConfig.structure_hash``) is
 synthesised, placed and routed once per part; the result — nextpnr's resource counts and post-route Fmax,
 or the reason it does not build — is cached on disk under ``<out>/synth-cache/<part>/<hash>.json`` and
@@ -13,7 +13,8 @@ report when the structure does not fit (:func:`hw.synth.over_capacity`), else th
 record's ``synth_opts`` and ``message`` say so.
 
 Each point is then scored: cycles per sample from the fast model (bit- and cycle-exact with the RTL) on
-seeded sample inputs, latency at the post-route Fmax (or at ``clock_mhz``, which must not exceed it), logic
+seeded sample inputs (for ``update = "touched"`` the touched schedule's cycles, :mod:`sim.lazy`; such a chip
+has overlap off, so its ``overlap`` on and off are one point), latency at the post-route Fmax (or at ``clock_mhz``, which must not exceed it), logic
 cells, BRAM, DSP, and energy / FPS/W from :func:`sim.activity.estimate_energy` (static from the part's
 figure, dynamic from the design's activity; see :mod:`sim.activity` for what is measured and what is
 assumed). :func:`fit_estimator` fits logic cells, LUTs, FFs and Fmax to the structures synthesised, with
@@ -33,7 +34,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from hw.config import ChipConfig, ConfigError
+from hw.config import MAX_STEPS_DEFAULT, ChipConfig, ConfigError
 
 #: bump when the cached record's meaning changes (old entries are then rebuilt)
 CACHE_VERSION = 1
@@ -208,7 +209,7 @@ def synth_all(cfgs: Sequence[ChipConfig], targets: Sequence[str], cache: Path, j
 # -- the sweep ------------------------------------------------------------------------------------------
 
 #: columns of the DSE table, in order
-COLUMNS = ("target", "lanes", "weight_bits", "membrane_bits", "overlap", "status", "fmax_mhz", "fmax_median_mhz",
+COLUMNS = ("target", "lanes", "weight_bits", "membrane_bits", "overlap", "update", "status", "fmax_mhz", "fmax_median_mhz",
            "fmax_max_mhz", "n_seeds", "clock_mhz", "cycles",
            "latency_us", "logic_cells", "logic_cells_total", "luts", "ffs", "bram", "bram_total", "dsp",
            "dynamic_nj", "static_mw", "static_nj", "energy_nj", "power_mw", "fps_per_watt", "pareto",
@@ -223,6 +224,8 @@ class Sweep:
     weight_bits: tuple = (4, 8)
     membrane_bits: tuple = (16,)
     overlap: tuple = (ChipConfig.overlap,)   # the UPDATE -> next EVENT overlap (its default): a pipeline knob
+    update: tuple = (ChipConfig.update,)     # UPDATE schedules (hw.config.UPDATE_MODES); "touched": overlap off
+    max_steps: int = MAX_STEPS_DEFAULT       # a touched chip's longest sample (ChipConfig.max_steps; >= steps)
     targets: tuple = ("ice40-up5k",)
     clock_mhz: float | None = None      # None: run each design at its post-route Fmax
     batch: int = 4
@@ -246,14 +249,22 @@ class Sweep:
         self.configs()                  # every combination must be a valid chip (ConfigError otherwise)
 
     def configs(self) -> list[ChipConfig]:
-        """Every chip of the sweep (lanes x weight bits x membrane bits x overlap; weights no wider than the
-        membrane)."""
+        """Every chip of the sweep (lanes x weight bits x membrane bits x overlap x update; weights no wider than
+        the membrane; an ``update = "touched"`` chip has overlap off — ChipConfig refuses the pair — so its
+        overlap values are one chip)."""
         out = []
-        for l, w, m, o in itertools.product(self.lanes, self.weight_bits, self.membrane_bits, self.overlap):
+        for l, w, m, u, o in itertools.product(self.lanes, self.weight_bits, self.membrane_bits, self.update,
+                                               self.overlap):
             if w > m:
                 continue                # weights wider than the membrane are not a chip (ChipConfig refuses)
-            out.append(ChipConfig(layer_sizes=tuple(self.layer_sizes), lanes=l, weight_bits=w, membrane_bits=m,
-                                  overlap=o))
+            extra = {"update": u, "overlap": False, "max_steps": self.max_steps} if u == "touched" else \
+                {"update": u, "overlap": o}
+            cfg = ChipConfig(layer_sizes=tuple(self.layer_sizes), lanes=l, weight_bits=w, membrane_bits=m, **extra)
+            if cfg.touched and cfg.max_steps < self.steps:
+                raise ConfigError(f"steps={self.steps}: a chip with update='touched' runs at most "
+                                  f"max_steps={cfg.max_steps} steps per sample; allowed range is 1..{cfg.max_steps}")
+            if cfg not in out:
+                out.append(cfg)
         if not out:
             raise ConfigError(f"weight_bits={list(self.weight_bits)} x membrane_bits={list(self.membrane_bits)}: "
                               "no combination has weight_bits <= membrane_bits")
@@ -333,7 +344,7 @@ def run_dse(sw: Sweep, out: Path, jobs: int = 1, progress: bool = True, synth: C
             rec = recs[(cfg.structure_hash, t)]
             row = dict.fromkeys(COLUMNS, "")
             row |= {"target": t, "lanes": cfg.lanes, "weight_bits": cfg.weight_bits,
-                    "membrane_bits": cfg.membrane_bits, "overlap": cfg.overlap, "status": rec["status"], "message": rec.get("message", ""),
+                    "membrane_bits": cfg.membrane_bits, "overlap": cfg.overlap, "update": cfg.update, "status": rec["status"], "message": rec.get("message", ""),
                     "structure_hash": cfg.structure_hash[:12], "synth_seconds": round(rec["seconds"], 1),
                     "cached": rec["cached"], "pareto": False}
             if rec["status"] == "ok":
@@ -399,7 +410,8 @@ def pareto_plot(rows: list[dict], path: Path, sw: Sweep) -> Path | None:
         front = sorted((r for r in pts if r["pareto"]), key=lambda r: r["luts"])
         ax.step([r["luts"] for r in front], [r["latency_us"] for r in front], where="post", color="grey", lw=1)
         for r in pts:
-            ax.annotate(f"{r['lanes']}L w{r['weight_bits']}", (r["luts"], r["latency_us"]), fontsize=7,
+            ax.annotate(f"{r['lanes']}L w{r['weight_bits']}" + (" touched" if r.get("update") == "touched" else ""),
+                        (r["luts"], r["latency_us"]), fontsize=7,
                         xytext=(4, 3), textcoords="offset points")
     fig.colorbar(sc, ax=ax, label="FPS/W (estimated)")
     ax.set_xlabel("LUT4 (yosys)")
@@ -416,12 +428,12 @@ def pareto_plot(rows: list[dict], path: Path, sw: Sweep) -> Path | None:
 
 def format_table(rows: list[dict]) -> list[str]:
     """Markdown table of the rows (what ``spikeloop dse`` prints and the README shows)."""
-    lines = ["| part | lanes | w bits | m bits | overlap | logic cells | LUT4 | FF | BRAM | DSP | Fmax (MHz) | cycles | "
+    lines = ["| part | lanes | w bits | m bits | overlap | update | logic cells | LUT4 | FF | BRAM | DSP | Fmax (MHz) | cycles | "
              "latency (µs) | dynamic (nJ) | static (mW) | FPS/W (est.) | Pareto |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         knobs = f"| {r['target']} | {r['lanes']} | {r['weight_bits']} | {r['membrane_bits']} | " \
-                f"{'on' if r.get('overlap', True) else 'off'} | "
+                f"{'on' if r.get('overlap', True) else 'off'} | {r.get('update') or ChipConfig.update} | "
         if r["status"] == "ok":
             lines.append(knobs +
                          f"{r['logic_cells']}/{r['logic_cells_total']} | {r['luts']} | {r['ffs']} | "
@@ -441,9 +453,19 @@ def format_table(rows: list[dict]) -> list[str]:
 ESTIMATED = ("logic_cells", "luts", "ffs", "fmax_mhz")
 
 
-def _est_features(lanes, weight_bits, membrane_bits, overlap=True) -> np.ndarray:
+def _est_features(lanes, weight_bits, membrane_bits, overlap=True, touched=None) -> np.ndarray:
+    """The estimator's features; ``touched`` (``update = "touched"``, None: a sweep without touched chips) adds
+    one column, ``touched`` (its step stamps, elapsed-leak table and deeper pipeline: per structure)."""
     lanes, w, m, o = (np.asarray(v, float) for v in (lanes, weight_bits, membrane_bits, overlap))
-    return np.stack(np.broadcast_arrays(np.ones_like(lanes), lanes, lanes * w, lanes * m, lanes * o), axis=-1)
+    cols = [np.ones_like(lanes), lanes, lanes * w, lanes * m, lanes * o]
+    if touched is not None:
+        cols.append(np.asarray(touched, float))
+    return np.stack(np.broadcast_arrays(*cols), axis=-1)
+
+
+#: the estimator's feature names (:func:`_est_features`); with touched chips in the sweep, ``TOUCHED_FEATURE`` too
+FEATURES = "1, lanes, lanes*weight_bits, lanes*membrane_bits, lanes*overlap"
+TOUCHED_FEATURE = "touched"
 
 
 def fit_estimator(rows: Sequence[dict]) -> dict:
@@ -459,9 +481,11 @@ def fit_estimator(rows: Sequence[dict]) -> dict:
         ok = [r for r in rows if r["target"] == t and r.get("fmax_mhz") not in ("", None)]
         if len(ok) < 3:
             continue
+        touched = [r.get("update") == "touched" for r in ok]
+        touched = touched if any(touched) else None
         X = _est_features([r["lanes"] for r in ok], [r["weight_bits"] for r in ok], [r["membrane_bits"] for r in ok],
-                          [bool(r.get("overlap", True)) for r in ok])
-        entry = {"n": len(ok), "features": "1, lanes, lanes*weight_bits, lanes*membrane_bits, lanes*overlap",
+                          [bool(r.get("overlap", True)) for r in ok], touched)
+        entry = {"n": len(ok), "features": FEATURES + (f", {TOUCHED_FEATURE}" if touched else ""),
                  "estimates": [], "no_estimate": {}}
         for k in ESTIMATED:
             y = np.array([float(r[k]) for r in ok])
@@ -487,11 +511,16 @@ def fit_estimator(rows: Sequence[dict]) -> dict:
 
 
 def estimate(model: dict, target: str, lanes: int, weight_bits: int, membrane_bits: int,
-             overlap: bool = True) -> dict:
+             overlap: bool = True, update: str = "all") -> dict:
     """Predicted logic cells, LUTs, FFs and Fmax of a structure from :func:`fit_estimator`'s model — only the
-    metrics whose model beat the mean-of-others baseline (``model[target]["estimates"]``)."""
-    x = _est_features(lanes, weight_bits, membrane_bits, overlap)
+    metrics whose model beat the mean-of-others baseline (``model[target]["estimates"]``). A touched structure
+    needs a model fitted on a sweep with touched chips (a ConfigError otherwise)."""
     m = model[target]
+    fitted = m.get("features", FEATURES).endswith(TOUCHED_FEATURE)
+    if update == "touched" and not fitted:
+        raise ConfigError("update='touched': the estimator was fitted without touched chips; sweep --update "
+                          "all touched to fit one")
+    x = _est_features(lanes, weight_bits, membrane_bits, overlap, (update == "touched") if fitted else None)
     return {k: float(x @ np.array(m[k]["coef"])) for k in m.get("estimates", ESTIMATED)}
 
 

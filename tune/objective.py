@@ -56,8 +56,15 @@ def trial_config(trial: optuna.Trial, sc: StudyConfig) -> TrainConfig:
         cfg = cfg.replace(lanes=trial.suggest_categorical("lanes", list(sc.lanes)))
     if sc.weight_bits:
         cfg = cfg.replace(weight_bits=trial.suggest_categorical("weight_bits", list(sc.weight_bits)))
-    if sc.overlap:
-        cfg = cfg.replace(overlap=trial.suggest_categorical("overlap", list(sc.overlap)))
+    update = cfg.update
+    if sc.update:
+        update = sc.update[0] if len(sc.update) == 1 else trial.suggest_categorical("update", list(sc.update))
+    if update == "touched":     # built without overlap (ChipConfig refuses the pair): overlap is off, not drawn
+        cfg = cfg.replace(update="touched", overlap=False, max_steps=sc.max_steps)
+    else:
+        cfg = cfg.replace(update="all")
+        if sc.overlap:
+            cfg = cfg.replace(overlap=trial.suggest_categorical("overlap", list(sc.overlap)))
     params = {name: _suggest(trial, f"{method}_{name}", r) for name, r in sc.method_ranges[method].items()}
     if sc.bias_input is None:
         bias = sc.train.replace(method=method, bias_input=None, chip=cfg).bias     # the method's default

@@ -8,7 +8,8 @@ from amaranth.hdl import Array, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.bus import READ_COUNTERS, READ_MEMBRANES, REGION_OFFSETS, REGION_REGS, REGION_WEIGHTS, BusMap
+from hw.bus import (COMMAND_FLUSH, READ_COUNTERS, READ_MEMBRANES, REGION_LEAK, REGION_OFFSETS, REGION_REGS,
+                    REGION_WEIGHTS, BusMap)
 from hw.config import COUNTER_BITS, ChipConfig
 from hw.core.shapes import _bank_addr, _lanes_of
 
@@ -82,9 +83,9 @@ class RuntimeRegisters(wiring.Component):
     """
 
     def __init__(self, cfg: ChipConfig, bus: BusMap, weight_port: wiring.Signature,
-                 offset_port: wiring.Signature):
+                 offset_port: wiring.Signature, leak_port: wiring.Signature | None = None):
         self.cfg, self.bus = cfg, bus
-        super().__init__({
+        members = {
             "wr": In(WriteBusSignature(bus)),
             "weights": In(weight_port),            # drives the weight memory's write port
             "offsets": In(offset_port),            # drives the threshold-offset memory's write port
@@ -93,7 +94,10 @@ class RuntimeRegisters(wiring.Component):
             "threshold": Out(cfg.membrane_bits - 1, init=cfg.threshold[0]),
             "reset_zero": Out(1),
             "clear": Out(1),
-        })
+        }
+        if cfg.touched:                            # update by touch: the elapsed-leak table and the flush command
+            members.update(leak=In(leak_port), flush=Out(1))
+        super().__init__(members)
 
     def elaborate(self, platform):
         cfg, bus = self.cfg, self.bus
@@ -121,6 +125,11 @@ class RuntimeRegisters(wiring.Component):
                 m.d.sync += reset_zero.eq(self.wr.data[0])
         m.d.sync += self.clear.eq(self.wr.en & (region == REGION_REGS) & (offset == bus.reg_command) &
                                   self.wr.data[0])
+        if cfg.touched:
+            m.d.comb += [self.leak.addr.eq(offset), self.leak.data.eq(self.wr.data),
+                         self.leak.en.eq(self.wr.en & (region == REGION_LEAK))]
+            m.d.sync += self.flush.eq(self.wr.en & (region == REGION_REGS) & (offset == bus.reg_command) &
+                                      self.wr.data[COMMAND_FLUSH.bit_length() - 1])
         return m
 
 

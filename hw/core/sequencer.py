@@ -8,21 +8,30 @@ import functools
 import operator
 from types import SimpleNamespace
 
-from amaranth.hdl import Cat, Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.config import ChipConfig
-from hw.core.bits import at_least
+from hw.core.bits import at_least, lowest_one
 from hw.core.conv import ConvDecoder
 from hw.core.counters import increment_layout
 from hw.core.event_engine import EventEngine
 from hw.core.events import EventList, aer_fields, event_index_bits, event_stream_signature
 from hw.core.shapes import _bank_addr, _lanes_of, _per_layer, _row_bits, _signals
+from hw.core.touched import TouchedUpdate
 from hw.core.update_engine import UpdateEngine
 
 
-class Sequencer(EventEngine, UpdateEngine, wiring.Component):
+def state_word_shape(cfg: ChipConfig):
+    """A membrane memory word: ``lanes`` signed ``acc_bits`` values; with ``update = "touched"`` the step's
+    sums ``h``, the stored membranes ``u`` (each ``lanes`` x ``acc_bits``) and the stamp (:mod:`hw.core.touched`)."""
+    if cfg.touched:
+        return unsigned(2 * cfg.lanes * cfg.acc_bits + cfg.stamp_bits)
+    return _lanes_of(signed(cfg.acc_bits), cfg)
+
+
+class Sequencer(EventEngine, UpdateEngine, TouchedUpdate, wiring.Component):
     """The two engines of a time step and the phase state machine (STEP, OUTPUT, CLEAR).
 
     The *event engine* takes the events of layer ``event_layer`` — layer 0's from ``events_in``, a later
@@ -44,6 +53,16 @@ class Sequencer(EventEngine, UpdateEngine, wiring.Component):
         lanes, banks = cfg.lanes, cfg.state_banks
         bank_addr = _bank_addr(cfg)
         word = _lanes_of(signed(cfg.acc_bits), cfg)
+        touched = {
+            "event_stored": In(cfg.lanes * cfg.acc_bits + cfg.stamp_bits),   # u, stamp of the event engine's word
+            "update_stamp": In(cfg.stamp_bits),                              # stamp of the word entering UPDATE
+            "leak_addr": Out(range(max(1, cfg.leak_table_depth))),           # the elapsed-leak table's read port
+            "leak_en": Out(1),
+            "hot": In(1),
+            "flush": In(1),
+            "stored": In(cfg.lanes * cfg.acc_bits),                          # u of the word entering UPDATE
+            "elapsed": In(cfg.beta_frac_bits + 1),                           # the leak table's read data
+        } if cfg.touched else {}
         super().__init__({
             "events_in": In(event_stream_signature(cfg)),
             "events_out": Out(event_stream_signature(cfg)),
@@ -55,13 +74,14 @@ class Sequencer(EventEngine, UpdateEngine, wiring.Component):
             "membrane_read_addr": Out(data.ArrayLayout(bank_addr, banks)),
             "membrane_write_en": Out(banks),
             "membrane_write_addr": Out(data.ArrayLayout(bank_addr, banks)),
-            "membrane_write_data": Out(data.ArrayLayout(word, banks)),
+            "membrane_write_data": Out(data.ArrayLayout(state_word_shape(cfg), banks)),
             "event_bank": Out(range(banks)),            # the bank whose read data the lanes accumulate now
             "update_bank": Out(range(banks)),           # the bank whose read data enters the update pipeline
             "events": In(EventList.Signature(event_index_bits(cfg), _row_bits(cfg))),   # drives an EventList
             "layer": Out(range(cfg.num_layers)),        # the update engine's layer
             "active_lanes": Out(range(lanes + 1)),      # lanes holding neurons in the group in stage 3
             "advance": Out(1),                          # the update pipeline moves on (lanes' stage enable)
+            "stage_valid": Out(cfg.update_latency),     # a group is in stage k + 1 (lanes: which stages load)
             "forward": Out(1),                          # lanes: accumulate onto the word being written
             "forward_update": Out(1),                   # lanes: update the word being written, not the read one
             "accumulated": In(word),
@@ -70,6 +90,7 @@ class Sequencer(EventEngine, UpdateEngine, wiring.Component):
             "fired_next": In(lanes),
             "next_membrane": In(word),
             "increments": Out(increment_layout(cfg)),
+            **touched,
         })
 
     def elaborate(self, platform):
@@ -80,8 +101,10 @@ class Sequencer(EventEngine, UpdateEngine, wiring.Component):
             m.d.comb += [s.decoder.layer.eq(s.event_layer), s.decoder.restart.eq(self.clear | s.decoder.end)]
         self._datapath(m, s)
         with m.FSM(name="phase") as fsm:
-            for name, phase in (("STEP", self._step_phase), ("OUTPUT", self._output_phase),
-                                ("CLEAR", self._clear_phase)):
+            phases = (("STEP", self._step_phase), ("OUTPUT", self._output_phase), ("CLEAR", self._clear_phase))
+            if self.cfg.touched:
+                phases += (("FLUSH", self._flush_phase),)
+            for name, phase in phases:
                 with m.State(name):
                     phase(m, s)
                     with m.If(self.clear):                # a clear request wins in every state
@@ -92,8 +115,14 @@ class Sequencer(EventEngine, UpdateEngine, wiring.Component):
                          s.in_event.eq(0), s.updating.eq(0), s.fetching.eq(0), s.emitting.eq(0),
                          s.forward.eq(0), s.forward_update.eq(0), s.hold.eq(0)]
             m.d.sync += [v.eq(0) for v in s.valid]
+            if self.cfg.touched:
+                m.d.sync += ([s.now.eq(0), s.touched_words.eq(0), s.hot_words.eq(0), s.flush_pending.eq(0)] +
+                             [e.eq(0) for e in s.stage_end])
         m.d.comb += self.busy.eq(~fsm.ongoing("STEP") | (s.event_layer != 0) | s.event_waiting | s.updating |
                                  s.in_event | (s.decoder.pending if s.decoder is not None else 0))
+        if self.cfg.touched:                              # a flush is waiting for the step to end
+            m.d.comb += self.busy.eq(~fsm.ongoing("STEP") | (s.event_layer != 0) | s.event_waiting | s.updating |
+                                     s.in_event | (s.decoder.pending if s.decoder is not None else 0) | s.flush_pending)
         self._count(m, s, fsm)
         return m
 
@@ -185,6 +214,9 @@ class Sequencer(EventEngine, UpdateEngine, wiring.Component):
         s.have_group = s.valid[-1]
         s.compare_last = s.stage_last[P - 3]              # the stage that compares
         s.fetch_last = (s.fetch_g if s.spatial else s.fetch_group) == s.up.groups - 1
+        s.fetch_word = s.fetch_group                      # the word fetched (update by touch: the scan's)
+        if cfg.touched:
+            self._touched_state(m, s, word_range)
         # event engine: cycle t decides; the weight word's address is registered in the weight memory (three-
         # cycle read); the membrane word is read at t+2 (`read`) from a registered address; both reach the
         # lanes' registers at t+3 (`lanes`), are added and written back at t+4 (`write`)
@@ -213,8 +245,8 @@ class Sequencer(EventEngine, UpdateEngine, wiring.Component):
             s.pool_x = Signal(range(9), name="append_pool_x")
             s.pool_y = Signal(range(9), name="append_pool_y")
         s.unsent = Mux(s.emitting, s.pending_spikes, self.fired)
-        s.unsent_after = s.unsent & (s.unsent - 1)        # all but the lowest spike
         s.unsent_lowest = Mux(s.emitting, s.pending_lowest, s.fired_lowest)     # = unsent & -unsent
+        s.unsent_after = s.unsent & ~s.unsent_lowest      # all but the lowest spike (no carry chain)
         return s
 
     def _datapath(self, m, s):
@@ -235,7 +267,7 @@ class Sequencer(EventEngine, UpdateEngine, wiring.Component):
         # the words of the group in stage 2 again (the memories' read data is that stage's register)
         update_addr_2, offset_addr_2 = Signal.like(s.update_addr), Signal.like(s.offset_addr)
         with m.If(self.advance):
-            m.d.sync += [s.update_addr.eq(s.up.base + s.fetch_group), s.offset_addr.eq(s.up.state_base + s.fetch_group),
+            m.d.sync += [s.update_addr.eq(s.up.base + s.fetch_word), s.offset_addr.eq(s.up.state_base + s.fetch_word),
                          update_addr_2.eq(s.update_addr), offset_addr_2.eq(s.offset_addr)]
         # a bank's read port serves the update engine from the cycle after its first fetch to its end (the
         # event engine is then on another bank, or its last read of this one was the cycle before)
@@ -274,18 +306,23 @@ class Sequencer(EventEngine, UpdateEngine, wiring.Component):
                 self.membrane_write_addr[b].eq(Mux(clearing, s.clear_addr,
                                                    Mux(accumulate, s.acc_addr[3], s.write_back_addr))),
                 self.membrane_write_data[b].eq(Mux(clearing, 0, Mux(accumulate, self.accumulated,
-                                                                      self.next_membrane))),
+                                                                      self.next_membrane))
+                                               if not cfg.touched else
+                                               Mux(clearing, 0, Mux(accumulate, self._touched_write_data(s, "accumulate"),
+                                                                    self._touched_write_data(s, "update")))),
             ]
         # the group in the last stage, on its first cycle there, is written back (only in STEP: the last group
         # leaves the pipeline in the cycle the update engine ends; CLEAR empties it)
         m.d.comb += s.write_back.eq(s.have_group & ~s.emitting)
+        if cfg.touched:
+            self._touched_datapath(m, s)
         # the update pipeline: every stage moves on unless the last one holds more than one unsent spike;
         # registered (`hold`): from what moves into the last stage (2+ spikes), or what is left in it (2+ spikes
         # after the one sent now: 3+ unsent) — counted by a LUT tree, not `x & (x - 1)`'s carry chain (hw.core.bits)
-        m.d.comb += self.advance.eq(~s.hold)
+        m.d.comb += [self.advance.eq(~s.hold), self.stage_valid.eq(Cat(*s.valid))]
         m.d.sync += s.hold.eq(Mux(self.advance, s.valid[-2] & at_least(self.fired_next, 2), at_least(s.unsent, 3)))
         with m.If(self.advance):
-            m.d.sync += [s.valid[0].eq(s.fetch), s.stage_group[0].eq(s.fetch_group), s.stage_last[0].eq(s.fetch_last)]
+            m.d.sync += [s.valid[0].eq(s.fetch), s.stage_group[0].eq(s.fetch_word), s.stage_last[0].eq(s.fetch_last)]
             m.d.sync += [v.eq(u) for v, u in zip(s.valid[1:], s.valid[:-1])]
             m.d.sync += [g.eq(h) for g, h in zip(s.stage_group[1:], s.stage_group[:-1])]
             m.d.sync += [g.eq(h) for g, h in zip(s.stage_last[1:], s.stage_last[:-1])]
@@ -293,7 +330,7 @@ class Sequencer(EventEngine, UpdateEngine, wiring.Component):
         # the lowest unsent spike, one-hot, from registers: `fired`'s is registered with it (from `fired_next`),
         # `pending_spikes`' with them (from `unsent_after`)
         with m.If(self.advance):
-            m.d.sync += s.fired_lowest.eq(self.fired_next & -self.fired_next)
+            m.d.sync += s.fired_lowest.eq(lowest_one(self.fired_next))
         s.last_active = Mux(s.last_group, s.up.last_group_lanes, lanes)
         # the spike's neuron: flat index pos·C_out + g·lanes + lane; into an fc layer with its weight row
         # (of the pooled position when pooled), into a decoded layer as a packed coordinate
@@ -316,11 +353,25 @@ class Sequencer(EventEngine, UpdateEngine, wiring.Component):
 
     def _step_phase(self, m, s):
         """A time step's layers: the event engine (unless it waits) and the update engine (when it has a layer)."""
+        if self.cfg.touched:
+            with m.If(s.flush_pending & (s.event_layer == 0) & ~s.event_waiting & ~s.updating & ~s.in_event &
+                      (~s.decoder.pending if s.decoder is not None else 1)):
+                m.d.sync += [s.flush_pending.eq(0), s.flush_addr.eq(0), s.flush_cycle.eq(0)]
+                m.next = "FLUSH"                          # between steps: the flush (hw.core.touched), uncounted
+            with m.Else():
+                self._step_engines(m, s)
+            return
+        self._step_engines(m, s)
+
+    def _step_engines(self, m, s):
         m.d.comb += s.counting.eq(1)
         with m.If(~s.event_waiting):
             self._event_engine(m, s)
         with m.If(s.updating):
-            self._update_engine(m, s)
+            if self.cfg.touched:
+                self._touched_update_engine(m, s)
+            else:
+                self._update_engine(m, s)
 
     def _output_phase(self, m, s):
         events, out = self.events, self.events_out
@@ -333,6 +384,8 @@ class Sequencer(EventEngine, UpdateEngine, wiring.Component):
         with m.If(s.take & s.source_end):
             m.d.comb += events.rewind.eq(1)
             m.d.sync += [self.layer.eq(0), s.event_layer.eq(0), s.event_waiting.eq(0), s.in_event.eq(0)]
+            if self.cfg.touched:
+                m.d.sync += s.now.eq(s.now + 1)
             m.next = "STEP"
 
     def _clear_phase(self, m, s):

@@ -59,9 +59,9 @@ def test_fixed_configs(simulator, index):
     weights = [rng.integers(cfg.weight_min, cfg.weight_max + 1, (cfg.fan_in(l), cfg.fan_out(l)))
                for l in range(cfg.num_layers)]
     offsets = [rng.integers(-3, 1, cfg.fan_out(l)) for l in range(cfg.num_layers)]
-    for density in (0.0, 0.3, 1.0):
-        spikes = rng.random((2, 5, cfg.layer_sizes[0])) < density
-        check(cfg, weights, offsets, spikes, simulator)
+    # silent, sparse and full samples in one batch: one simulator launch (each costs seconds)
+    spikes = np.concatenate([rng.random((2, 5, cfg.layer_sizes[0])) < d for d in (0.0, 0.3, 1.0)])
+    check(cfg, weights, offsets, spikes, simulator)
 
 
 @given(data=st.data())
@@ -156,3 +156,53 @@ def test_build_cache_key_follows_the_verilog_text():
     assert key != build_key(cfg, "icarus", "module a;  endmodule")
     assert key != build_key(cfg, "verilator", "module a; endmodule")
     assert key == build_key(cfg.replace(threshold=5), "icarus", "module a; endmodule")
+
+
+TOUCHED_FIXED = [
+    # update by touch (hw/core/touched.py): fc, the leak table, IF in one layer, zero reset
+    ChipConfig(layer_sizes=(12, 9, 7, 4), lanes=3, threshold=(40, 30, 20), beta=(0.9, 0.7, 1.0), overlap=False,
+               update="touched", max_steps=12),
+    # conv (stride 2) -> pool -> fc, channels not a multiple of the lanes: the append registers by divides
+    ChipConfig(input_shape=(2, 11, 11), layers=({"kind": "conv", "channels": 5, "kernel": 3, "stride": 2, "padding": 1},
+                                                {"kind": "pool", "size": 3}, {"kind": "fc", "size": 4}),
+               lanes=2, threshold=(30, 20), beta=(0.8, 0.6), reset="zero", overlap=False, update="touched", max_steps=9),
+    # packed input -> conv -> conv (a decoded next layer)
+    ChipConfig(input_shape=(1, 8, 8), layers=({"kind": "pool", "size": 2}, {"kind": "conv", "channels": 3, "kernel": 3,
+                                              "padding": 1}, {"kind": "conv", "channels": 2, "kernel": 2}),
+               lanes=3, threshold=(20, 10), overlap=False, update="touched", max_steps=9),
+]
+
+
+@pytest.mark.parametrize("simulator,index", [("icarus", 0), ("icarus", 1), ("icarus", 2), ("verilator", 0),
+                                             pytest.param("verilator", 1, marks=pytest.mark.slow),
+                                             pytest.param("verilator", 2, marks=pytest.mark.slow)])
+def test_touched_fixed_configs(simulator, index):
+    """update = "touched": silent, sparse and dense input (no word, some words, most words visited), 7 steps (idle
+    stretches of several steps: the leak table's B_k for k > 1)."""
+    need(simulator)
+    cfg = TOUCHED_FIXED[index]
+    weights, offsets, rng = conv_programme(cfg, 40 + index)
+    spikes = np.concatenate([rng.random((1, 7, cfg.layer_sizes[0])) < d for d in (0.0, 0.05, 0.3)])
+    check(cfg, weights, offsets, spikes, simulator)
+
+
+@given(data=st.data())
+@settings(max_examples=2, deadline=None)
+def test_random_touched_configs_icarus(data):
+    """Random update = "touched" fc and conv/pool chips under Icarus: any X on an output port fails."""
+    need("icarus")
+    cfg = data.draw(st.one_of(configs(max_size=10, overlap=False), conv_configs(max_hw=6, overlap=False)))
+    cfg = cfg.replace(update="touched", max_steps=data.draw(st.integers(3, 10)))
+    check(cfg, *data.draw(programmes(cfg, batch=2, steps=3)), "icarus")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("simulator", ["icarus", "verilator"])
+@given(data=st.data())
+@settings(max_examples=25, deadline=None)
+def test_random_touched_configs_exhaustive(simulator, data):
+    need(simulator)
+    cfg = data.draw(st.one_of(configs(max_size=16, max_layers=4, overlap=False),
+                              conv_configs(max_hw=8, max_channels=6, max_image_layers=3, overlap=False)))
+    cfg = cfg.replace(update="touched", max_steps=data.draw(st.integers(6, 30)))
+    check(cfg, *data.draw(programmes(cfg, batch=2, steps=6)), simulator)

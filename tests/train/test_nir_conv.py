@@ -182,6 +182,7 @@ def test_small_scnn_on_the_fast_chip_agrees_with_the_float_graph():
 
 
 @pytest.mark.cocotb
+@pytest.mark.slow       # the Sinabs export's and the snnTorch graph's Verilator tests below cover these kinds by default
 def test_small_imported_scnn_is_bit_and_cycle_exact_on_verilator():
     """A small SCNN of the same kinds (conv s2 p1 -> IF, conv -> IF, pool, conv -> IF, pool, flatten, fc -> IF,
     fc -> IF), imported from NIR: Verilator's run of the generated Verilog equals the fast model's in every

@@ -20,6 +20,14 @@ from tune.study import storage_for
     ("[study", r"not valid TOML"),
     ("[search]\noverlap = ['yes']", r"search.overlap=\['yes'\]: expected a list of true/false"),
     ("[chip]\noverlap = 1", r"overlap=1: allowed values are true and false"),
+    ("[search]\nupdate = ['all', 'lazy']", r"search.update=\['all', 'lazy'\]: allowed values are \['all', 'touched'\]"),
+    ("[chip]\nupdate = 'lazy'", r"update='lazy': allowed values are \('all', 'touched'\)"),
+    ("[chip]\nupdate = 'touched'\noverlap = true", r"update='touched': not built with overlap .* set overlap=false"),
+    ("[search]\nupdate = ['touched']\n[chip]\nmax_steps = 8",
+     r"data.steps=16: a chip with update='touched' runs at most chip.max_steps=8 steps per sample"),
+    ("[search]\nupdate = ['touched']\n[chip]\nmax_steps = 0", r"max_steps=0: allowed range is integers 1..65535"),
+    ("[chip]\nupdate = 'touched'\n[faults]\ndistortion = 0.1", r"faults.distortion=0.1: .* not modelled with "
+                                                                   r"update='touched'"),
 ])
 def test_bad_study_configs(text, match, tmp_path):
     p = tmp_path / "s.toml"
@@ -70,3 +78,48 @@ def test_overlap_is_a_searched_hardware_knob(tiny_toml):
                                          "overlap": v})
         seen.add(trial_config(trial, sc).chip.overlap)
     assert seen == {True, False}
+
+
+FIXED = {"method": "bptt", "surrogate": "atan", "surrogate_scale_factor": 1.0, "beta": 0.9, "theta": 1.0,
+         "bptt_epochs": 2, "bptt_lr": 0.01}
+
+
+def test_update_is_a_searched_hardware_knob_with_overlap_off_when_touched(tiny_toml):
+    """[search] update = ["all", "touched"]: a trial drawing "touched" gets a touched chip with overlap off (not
+    drawn: ChipConfig refuses the pair), one drawing "all" draws overlap as before; [chip] max_steps goes with it."""
+    import optuna
+    from tune.objective import trial_config
+    tiny_toml.write_text(tiny_toml.read_text().replace("[search]\n", "[search]\nupdate = ['all', 'touched']\n"
+                                                       "overlap = [true, false]\n")
+                         .replace("[chip]\n", "[chip]\nmax_steps = 12\n"))
+    sc = StudyConfig.load(tiny_toml)
+    assert sc.update == ("all", "touched") and sc.max_steps == 12 and sc.chip.update == "all"
+    chip = trial_config(optuna.trial.FixedTrial(FIXED | {"update": "touched", "overlap": True}), sc).chip
+    assert (chip.update, chip.overlap, chip.max_steps) == ("touched", False, 12)
+    for o in (True, False):
+        chip = trial_config(optuna.trial.FixedTrial(FIXED | {"update": "all", "overlap": o}), sc).chip
+        assert (chip.update, chip.overlap) == ("all", o)
+
+
+def test_fixed_touched_chip_sets_overlap_off(tiny_toml):
+    """[chip] update = "touched" without an overlap key: overlap off (the schedule is built without it); the
+    touched chip is part of the study's identity, so a resumed study cannot switch schedules silently."""
+    import optuna
+    from tune.objective import trial_config
+    tiny_toml.write_text(tiny_toml.read_text().replace("[chip]\n", "[chip]\nupdate = 'touched'\nmax_steps = 6\n"))
+    sc = StudyConfig.load(tiny_toml)
+    assert (sc.chip.update, sc.chip.overlap, sc.chip.max_steps, sc.update) == ("touched", False, 6, None)
+    assert sc.identity()["chip.update"] == "touched" and sc.identity()["chip.max_steps"] == 6
+    chip = trial_config(optuna.trial.FixedTrial(FIXED), sc).chip
+    assert (chip.update, chip.overlap, chip.max_steps) == ("touched", False, 6)
+
+
+def test_bad_update_is_one_line_from_the_command_line(tmp_path):
+    """`study run --config` with a bad [search] update: exit 2, one line naming the key and the allowed values."""
+    from tests.tune.test_cli_errors import fails_cleanly, spikeloop
+    p = tmp_path / "bad.toml"
+    p.write_text("[search]\nupdate = 'lazy'\n")
+    fails_cleanly(spikeloop("study", "run", "--config", p, "--storage", f"sqlite:///{tmp_path}/s.db",
+                            "--out", tmp_path / "out", cwd=tmp_path),
+                  "search.update='lazy': allowed values are ['all', 'touched']")
+    assert not (tmp_path / "s.db").exists()

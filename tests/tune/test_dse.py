@@ -276,3 +276,59 @@ def test_sweep_over_seeds_scores_at_the_minimum_fmax(tmp_path):
     assert len(list((tmp_path / "synth-cache" / "ecp5-25k").glob("*-seed*.json"))) == 6
     with pytest.raises(ConfigError, match=r"seeds=\[0\]: allowed values are integers 1 to 2147483647"):
         Sweep(layer_sizes=SIZES, seeds=(0,))
+
+
+def test_update_is_a_swept_dimension_scored_by_its_own_schedule(tmp_path):
+    """--update all touched: a touched chip is its own structure with overlap off (its overlap on and off are one
+    point, never refused), and its latency rests on the fast model's cycles of the touched schedule."""
+    from sim.chip import make_chip
+    from sim.sample import random_spikes, random_weights
+    sw = Sweep(layer_sizes=SIZES, lanes=(2,), weight_bits=(4,), overlap=(True, False), update=("all", "touched"),
+               batch=2, steps=5, density=0.3, power="fast", max_steps=8)
+    cfgs = sw.configs()
+    assert [(c.update, c.overlap) for c in cfgs] == [("all", True), ("all", False), ("touched", False)]
+    assert cfgs[2].max_steps == 8 and len({c.structure_hash for c in cfgs}) == 3
+    rows = run_dse(sw, tmp_path, progress=False, synth=FakeSynth())
+    assert [r["update"] for r in rows] == ["all", "all", "touched"] and all(r["status"] == "ok" for r in rows)
+    for cfg, r in zip(cfgs, rows):
+        chip = make_chip(cfg)
+        chip.load(random_weights(cfg, sw.seed, sw.density))
+        cycles = chip.run(random_spikes(cfg, sw.batch, sw.steps, sw.density, sw.seed + 1)).cycles
+        assert r["cycles"] == pytest.approx(float(cycles.mean()))
+        assert r["latency_us"] == pytest.approx(r["cycles"] / r["fmax_mhz"])
+    assert rows[2]["cycles"] != rows[1]["cycles"]          # another schedule, other cycles
+    with pytest.raises(ConfigError, match=r"steps=9: a chip with update='touched' runs at most max_steps=8"):
+        Sweep(layer_sizes=SIZES, update=("touched",), steps=9, max_steps=8)
+    with pytest.raises(ConfigError, match=r"update='lazy': allowed values are \('all', 'touched'\)"):
+        Sweep(layer_sizes=SIZES, update=("lazy",))
+
+
+def test_cli_dse_update_flag(tmp_path, capsys, monkeypatch):
+    """`spikeloop dse --update all touched`: both schedules in the table; a bad value is argparse's one line."""
+    monkeypatch.setattr(hw.synth, "synthesize", FakeSynth())
+    assert main(["dse", "--sizes", "8,4,2", "--lanes", "2", "--weight-bits", "4", "--update", "all", "touched",
+                 "--steps", "4", "--batch", "1", "--power", "fast", "--out", str(tmp_path), "--no-progress"]) == 0
+    table = [l for l in capsys.readouterr().out.splitlines() if l.startswith("| ice40-up5k")]
+    assert [l.split(" | ")[4:6] for l in table] == [["on", "all"], ["off", "touched"]]
+    with pytest.raises(SystemExit) as e:
+        main(["dse", "--update", "lazy", "--out", str(tmp_path)])
+    assert e.value.code == 2
+    assert "--update: invalid choice: 'lazy' (choose from" in capsys.readouterr().err
+
+
+def test_estimator_gains_a_touched_feature_only_with_touched_chips():
+    """A sweep with touched chips fits one more feature (their per-structure extra logic) and predicts it; a model
+    fitted without them refuses to predict a touched structure."""
+    from tune.dse import estimate, fit_estimator
+    rows = [{"target": "ice40-up5k", "lanes": l, "weight_bits": w, "membrane_bits": 16, "overlap": u == "all",
+             "update": u, "logic_cells": 500 + 300 * l + 20 * l * w + (200 if u == "touched" else 0),
+             "luts": 400 + 200 * l, "ffs": 300 + 10 * l * w, "fmax_mhz": 40.0 - l}
+            for l in (1, 2, 4) for w in (4, 8) for u in ("all", "touched")]
+    m = fit_estimator(rows)
+    assert m["ice40-up5k"]["features"].endswith(", touched")
+    assert estimate(m, "ice40-up5k", 2, 8, 16, overlap=False, update="touched")["logic_cells"] == pytest.approx(
+        500 + 600 + 320 + 200)
+    plain = fit_estimator([r for r in rows if r["update"] == "all"])
+    assert not plain["ice40-up5k"]["features"].endswith("touched")
+    with pytest.raises(ConfigError, match="fitted without touched chips"):
+        estimate(plain, "ice40-up5k", 2, 8, 16, update="touched")

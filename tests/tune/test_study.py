@@ -6,6 +6,7 @@ import sys
 import time
 
 import pytest
+from pathlib import Path
 from optuna.trial import TrialState
 
 from tune.config import StudyConfig
@@ -102,20 +103,20 @@ def test_killed_study_resumes_keeping_completed_trials(tiny_toml, tmp_path, monk
            "--storage", f"sqlite:///{tmp_path}/s.db", "--out", str(tmp_path / "out"), "--n-trials", "2"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     sc = StudyConfig.load(toml, {"storage": f"sqlite:///{tmp_path}/s.db", "out": str(tmp_path / "out")})
+    from tune.study import CLAIM_ATTR
     deadline = time.monotonic() + 900                 # generous: only a hang reaches it, not a loaded machine
-    while time.monotonic() < deadline:                # wait until a trial is running
+    while time.monotonic() < deadline:                # wait until a trial is running and has sent a heartbeat
         time.sleep(0.5)
         try:
-            if any(t.state == TrialState.RUNNING for t in open_study(sc).trials):
+            if any(t.state == TrialState.RUNNING and CLAIM_ATTR in t.system_attrs for t in open_study(sc).trials):
                 break
         except Exception:
             pass
-    time.sleep(1.5)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     before = open_study(sc).trials
     assert any(t.state == TrialState.RUNNING for t in before)
-    time.sleep(3)                                     # heartbeat silence > grace period
+    # no waiting here: the rerun waits until the dead trial's heartbeat lapses (grace 2 s), however long it takes
     fast = StudyConfig.load(tiny_toml, {"storage": f"sqlite:///{tmp_path}/s.db", "out": str(tmp_path / "out"),
                                         "n_trials": 2})
     fast = fast.__class__(**{**fast.__dict__, "methods": ("mh",), "name": sc.name})
@@ -150,6 +151,31 @@ def test_random_and_gp_samplers_run_a_study(tiny_toml, tmp_path, sampler):
     if sampler == "random":
         again = run_study(cfg(tiny_toml, tmp_path / "b", n_trials=5, sampler=sampler), baseline=False)
         assert [t.params for t in again.trials] == [t.params for t in study.trials]
+
+
+def test_study_searching_update_runs_both_schedules(tiny_toml, tmp_path):
+    """[search] update = ["all", "touched"] with overlap searched too: the baseline keeps [chip] update ("all"), an
+    enqueued "touched" trial trains and is measured on a touched chip with overlap off — no trial fails."""
+    import json
+
+    from hw.config import ChipConfig
+    tiny_toml.write_text(tiny_toml.read_text().replace('methods = ["bptt", "mh"]', 'methods = ["bptt"]')
+                         .replace("[search]\n", "[search]\nupdate = ['all', 'touched']\noverlap = [true, false]\n"))
+    sc = cfg(tiny_toml, tmp_path, n_trials=1)
+    study = run_study(sc)
+    (first,) = study.trials
+    assert first.params["update"] == "all" and first.user_attrs.get("baseline")
+    study.enqueue_trial({k: v for k, v in first.params.items() if k != "overlap"} | {"update": "touched"})
+    study = run_study(cfg(tiny_toml, tmp_path, n_trials=2))
+    assert [t.params["update"] for t in study.trials] == ["all", "touched"]
+    assert not study.get_trials(states=(TrialState.FAIL,))
+    assert len(finished(study)) == 2
+    touched = study.trials[1]
+    assert "overlap" not in touched.params                   # not drawn: a touched chip has overlap off
+    assert touched.state == TrialState.COMPLETE, touched.user_attrs    # the baseline's design, seeded: trains
+    art = json.loads((Path(touched.user_attrs["artefacts"]) / "result.json").read_text())   # measured on it
+    chip = ChipConfig.from_dict(art["chip_config"])
+    assert (chip.update, chip.overlap) == ("touched", False) and touched.user_attrs["cycles"] > 0
 
 
 def _bar_then_wait(conn):

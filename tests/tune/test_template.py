@@ -126,3 +126,31 @@ def test_help_texts_point_to_docs_not_source_names(capsys):
     for cmd in (["train"], ["run"]):                     # how to use a conv chip, and where to read on
         h = _help(capsys, *cmd)
         assert "input_shape" in h and 'kind = "conv"' in h and "docs/guides/training.md" in h, cmd
+
+
+def test_template_lists_update_and_run_accepts_it_uncommented(tmp_path, capsys):
+    """[chip] update / max_steps and [search] update are in the template with their allowed values (from
+    hw.config, not copied); uncommented, the template is still a study `study run --config` runs."""
+    from hw.config import UPDATE_MODES
+    from tune.cli import main
+    assert main(["study", "template"]) == 0
+    text = capsys.readouterr().out
+    modes = ", ".join(UPDATE_MODES)
+    chip_line = next(l for l in text.splitlines() if l.startswith('# update = "all"'))
+    search_line = next(l for l in text.splitlines() if l.startswith('# update = ["all", "touched"]'))
+    assert f"one of {modes}" in chip_line and f"of {modes}" in search_line and "overlap off" in search_line
+    assert "# max_steps = 1024" in text
+    small = (text.replace('# update = ["all", "touched"]', 'update = ["all", "touched"]')
+             .replace("epochs = [5, 20]", "epochs = 1").replace("# train_size = 100", "train_size = 40")
+             .replace("steps = 16", "steps = 4").replace('methods = ["bptt", "cilspl", "mh"]', 'methods = ["bptt"]'))
+    f = tmp_path / "t.toml"
+    f.write_text(small)
+    sc = StudyConfig.load(f)
+    assert sc.update == ("all", "touched") and sc.methods == ("bptt",)
+    db = tmp_path / "t.db"
+    r = spikeloop("study", "run", "--config", f, "--n-trials", 2, "--storage", f"sqlite:///{db}",
+                  "--out", tmp_path / "out", cwd=tmp_path, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    trials = optuna.load_study(study_name="my_study", storage=f"sqlite:///{db}").trials
+    assert len(trials) == 2 and all(t.state.name in ("COMPLETE", "PRUNED") for t in trials)
+    assert trials[0].params["update"] == "all"               # the baseline: [chip] update

@@ -1,0 +1,191 @@
+"""Update by touch (``ChipConfig.update = "touched"``; ``docs/chip.md``, "Update by touch"): the parts of the
+:class:`hw.core.sequencer.Sequencer` built only for such a chip (a default chip's RTL has none of them).
+
+* **The word.** A membrane word holds, per lane, the step's synaptic sum ``h`` (what the event engine
+  accumulates into, in the place a default chip's membrane has), the stored membrane ``u``, and the word's
+  step stamp (``last + 1``: 0 after a clear, ``t + 1`` after its visit in step ``t``). The event engine writes
+  ``h + W`` with ``u`` and the stamp as it read them; the update engine writes ``h = 0``, the new ``u`` and
+  ``t + 1``.
+* **Which words.** Two bit vectors over the state words: *touched* (set by every issue of the event engine,
+  cleared by the word's write-back) and *hot* (written by the write-back: a lane of the new ``u`` is above
+  its firing level, ``NeuronLanes.hot``). The fetch takes, every cycle the pipeline moves, the first word at or
+  after its pointer that is touched or hot (a find-first tree), so words that are neither cost no cycle; when
+  none is left it sends an *end* token down the pipeline, and the layer's UPDATE ends in the cycle the token
+  is in stage ``P - 1`` and the pipeline moves (the cycle the last word's last spike leaves, or ``P`` cycles
+  after the fetch began when no word is visited): ``P + sum_visited max(1, pc)`` cycles.
+* **The leak.** The stamp of the word the memory presents to the pipeline addresses the elapsed-leak table
+  (``B_{l,k}``, ``k = now - stamp``, written by the host, :func:`hw.bus.leak_table_words`); the lanes apply
+  ``L_k(u) + h`` in two extra stages (:meth:`hw.core.lanes.NeuronLanes._elapsed_leak`).
+* **Where the spikes go.** The fetch skips words, so the append registers (neuron index, next-layer row,
+  position) are computed from the word number of the group moving into the last stage (constant divides as
+  reciprocal multiplies, :func:`hw.core.conv.divide_by_constant`) instead of being stepped group by group.
+* **Flush** (command bit 1): every word's pending leak applied, ``u = L_{now - stamp}(u)``, stamp ``= now``,
+  one word at a time (``FLUSH`` state, 4 cycles per word, not counted).
+"""
+from __future__ import annotations
+
+from amaranth.hdl import C, Cat, Mux, Signal
+
+from hw.core.conv import const_mul, divide_by_constant
+from hw.core.shapes import _per_layer
+
+
+def _first_set(bits: list, lo: int = 0):
+    """(any, index) of the first of ``bits`` (a list of 1-bit values) that is set: a balanced tree."""
+    if len(bits) == 1:
+        return bits[0], C(lo, max(1, lo.bit_length()))
+    half = len(bits) // 2
+    a_any, a_idx = _first_set(bits[:half], lo)
+    b_any, b_idx = _first_set(bits[half:], lo + half)
+    return a_any | b_any, Mux(a_any, a_idx, b_idx)
+
+
+class TouchedUpdate:
+    """The update-by-touch methods of :class:`hw.core.sequencer.Sequencer` (``s``: its shared state)."""
+
+    def _touched_state(self, m, s, word_range):
+        cfg, P = self.cfg, self.cfg.update_latency
+        s.now = Signal(range(cfg.max_steps + 1), name="step_now")          # steps since the clear
+        s.touched_words = Signal(cfg.state_depth, name="touched_words")
+        s.hot_words = Signal(cfg.state_depth, name="hot_words")
+        s.scan_word = Signal(word_range, name="scan_word")     # the first visited word at or after fetch_group
+        s.scan_any = Signal(name="scan_any")
+        s.end_token = Signal(name="update_end_token")          # no word left: the end token enters the pipeline
+        s.stage_end = [Signal(name=f"stage{i}_end") for i in range(1, P + 1)]
+        s.event_stored = Signal.like(self.event_stored, name="event_stored")   # u, stamp of the accumulated word
+        s.fetch_word = s.scan_word
+        s.flush_pending = Signal(name="flush_pending")         # a flush command waits for the step to end
+        s.flush_addr = Signal(range(cfg.state_depth + 1), name="flush_addr")
+        s.flush_cycle = Signal(2, name="flush_cycle")           # read, table read, leak, write
+        s.flush_u = Signal(cfg.lanes * cfg.acc_bits, name="flush_stored")
+        s.flush_new = Signal(cfg.lanes * cfg.acc_bits, name="flush_leaked")
+        last = Signal(name="fetch_last_touched")
+        s.fetch_last = last
+        with m.Switch(self.layer):
+            for l in range(cfg.num_layers):
+                with m.Case(l):
+                    base, n = cfg.bank_base(l), cfg.state_words(l)
+                    bits = [(s.touched_words[base + w] | s.hot_words[base + w]) & (s.fetch_group <= w)
+                            for w in range(n)]
+                    found, index = _first_set(bits)
+                    G = cfg.groups(l)
+                    g = s.scan_word - const_mul(divide_by_constant(s.scan_word, G, n + 1), G)
+                    m.d.comb += [s.scan_any.eq(found), s.scan_word.eq(index), last.eq(g == G - 1)]
+
+    def _touched_datapath(self, m, s):
+        """The word's other fields on the write ports, the word bits, the leak table's address, the end token
+        and the append registers of the group moving into the last stage."""
+        cfg, lanes, P = self.cfg, self.cfg.lanes, self.cfg.update_latency
+        m.d.sync += s.event_stored.eq(self.event_stored)    # beside the lanes' sum register, every cycle
+        S = cfg.max_steps
+        m.d.comb += [self.leak_addr.eq(_per_layer(cfg, self.layer, lambda l: l * (S + 1), range(cfg.leak_table_depth))
+                                       + s.now - self.update_stamp),
+                     self.leak_en.eq(self.advance)]
+        with m.If(s.issue):
+            m.d.sync += s.touched_words.bit_select(s.issue_state_addr, 1).eq(1)
+        with m.If(s.write_back):
+            m.d.sync += [s.touched_words.bit_select(s.write_back_addr, 1).eq(0),
+                         s.hot_words.bit_select(s.write_back_addr, 1).eq(self.hot)]
+        with m.If(self.advance):
+            m.d.sync += [s.stage_end[0].eq(s.end_token)] + [a.eq(b) for a, b in zip(s.stage_end[1:], s.stage_end[:-1])]
+        self._touched_append_registers(m, s)
+        self._flush_datapath(m, s)
+
+    def _flush_datapath(self, m, s):
+        """The flush's memory ports (overriding the engines', idle then) and its leak: word ``flush_addr``'s u and
+        stamp are read (cycle 0), the stamp addresses the table (1), ``L_k(u)`` per lane is registered (2), the
+        word is written back with ``h = 0``, ``L_k(u)`` and the stamp ``now`` (3)."""
+        cfg, A, F = self.cfg, self.cfg.acc_bits, self.cfg.beta_frac_bits
+        S = cfg.max_steps
+        with m.If(self.flush):
+            m.d.sync += s.flush_pending.eq(1)
+        flushing = Signal(name="flushing")
+        m.d.comb += flushing.eq(s.flush_addr < cfg.state_depth)
+        layer_base = Signal(range(cfg.leak_table_depth + 1), name="flush_layer_base")
+        for l in range(cfg.num_layers):
+            with m.If(s.flush_addr >= cfg.state_base(l)):
+                m.d.comb += layer_base.eq(l * (S + 1))
+        s.flush_active = Signal(name="flush_active")              # set by the FLUSH state
+        with m.If(s.flush_active):
+            m.d.comb += [self.membrane_read_addr[0].eq(s.flush_addr),
+                         self.leak_addr.eq(layer_base + s.now - self.update_stamp), self.leak_en.eq(1)]
+            with m.If(s.flush_cycle == 1):
+                m.d.sync += s.flush_u.eq(self.stored)
+            with m.If(s.flush_cycle == 2):
+                leaked = []
+                for k in range(cfg.lanes):
+                    u = s.flush_u[k * A:(k + 1) * A].as_signed()
+                    leaked.append(((u * self.elapsed + (1 << (F - 1))) >> F)[:A])
+                m.d.sync += s.flush_new.eq(Cat(*leaked))
+            with m.If(s.flush_cycle == 3):
+                m.d.comb += [self.membrane_write_en[0].eq(1), self.membrane_write_addr[0].eq(s.flush_addr),
+                             self.membrane_write_data[0].eq(Cat(C(0, cfg.lanes * A), s.flush_new,
+                                                                s.now[:cfg.stamp_bits]))]
+
+    def _flush_phase(self, m, s):
+        """FLUSH: every word, 4 cycles each (not counted in ``cycles``), then back to STEP."""
+        m.d.comb += s.flush_active.eq(1)
+        m.d.sync += s.flush_cycle.eq(s.flush_cycle + 1)
+        with m.If(s.flush_cycle == 3):
+            m.d.sync += s.flush_addr.eq(s.flush_addr + 1)
+            with m.If(s.flush_addr == self.cfg.state_depth - 1):
+                m.next = "STEP"
+
+    def _touched_write_data(self, s, kind: str):
+        """The membrane word written: ``accumulate`` (``h + W``, ``u`` and stamp as read) or ``update`` (``h =
+        0``, the new ``u``, the stamp ``now + 1``)."""
+        if kind == "accumulate":
+            return Cat(self.accumulated, s.event_stored)
+        return Cat(C(0, len(self.accumulated.as_value())), self.next_membrane, (s.now + 1)[:self.cfg.stamp_bits])
+
+    def _touched_append_registers(self, m, s):
+        cfg, L, lanes = self.cfg, self.cfg.num_layers, self.cfg.lanes
+        w = s.stage_group[-2]
+        with m.If(self.advance):
+            with m.Switch(self.layer):
+                for l in range(L):
+                    with m.Case(l):
+                        n, G, Co = cfg.state_words(l), cfg.groups(l), cfg.out_channels(l)
+                        Gn = cfg.groups(l + 1) if l + 1 < L else 0
+                        next_base = cfg.weight_base(l + 1) if l + 1 < L else 0
+                        if cfg.layer_kind(l) == "fc":
+                            m.d.sync += [s.nbase.eq(const_mul(w, lanes)), s.row.eq(next_base + const_mul(w, lanes * Gn))]
+                            if s.spatial:
+                                m.d.sync += [s.cbase.eq(const_mul(w, lanes)), s.out_x.eq(0), s.out_y.eq(0)]
+                            continue
+                        _, Ho, Wo = cfg.out_shape(l)
+                        pos = divide_by_constant(w, G, n + 1)
+                        cbase = const_mul(w - const_mul(pos, G), lanes)
+                        y = divide_by_constant(pos, Wo, Ho * Wo + 1)
+                        x = pos - const_mul(y, Wo)
+                        m.d.sync += [s.nbase.eq(const_mul(pos, Co) + cbase), s.cbase.eq(cbase), s.out_x.eq(x),
+                                     s.out_y.eq(y)]
+                        if l + 1 < L and not cfg.decoded(l + 1):          # into an fc layer (maybe pooled)
+                            ph, pw = cfg.pool_window(l + 1)
+                            pooled = (const_mul(divide_by_constant(y, ph, Ho + 1), Wo // pw)
+                                      + divide_by_constant(x, pw, Wo + 1))
+                            m.d.sync += s.row.eq(next_base + const_mul(pooled, Co * Gn) + const_mul(cbase, Gn))
+
+    def _touched_update_engine(self, m, s):
+        P = self.cfg.update_latency
+        with m.If(s.fetching & self.advance):             # the next visited word, or the end token
+            with m.If(s.scan_any):
+                m.d.comb += s.fetch.eq(1)
+                m.d.sync += s.fetch_group.eq(s.scan_word + 1)
+            with m.Else():
+                m.d.comb += s.end_token.eq(1)
+                m.d.sync += s.fetching.eq(0)
+        with m.If(s.have_group):                          # the last stage: write back, emit the spikes
+            with m.If(s.unsent != 0):
+                m.d.comb += self.events.append.eq(1)
+            with m.If(s.hold):
+                m.d.sync += [s.pending_spikes.eq(s.unsent_after), s.pending_lowest.eq(s.unsent_after & -s.unsent_after),
+                             s.emitting.eq(1)]
+            with m.Else():
+                m.d.sync += s.emitting.eq(0)
+        with m.If(s.stage_end[P - 2] & self.advance):     # the layer is done (its last word leaves now)
+            m.d.sync += s.updating.eq(0)
+            with m.If(self.layer == self.cfg.num_layers - 1):
+                m.next = "OUTPUT"
+            with m.Else():
+                m.d.sync += s.event_waiting.eq(0)

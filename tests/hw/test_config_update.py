@@ -1,0 +1,75 @@
+"""ChipConfig.update ("all" | "touched") and max_steps: validation, the overlap refusal, the structure hash
+(an "all" chip's dict is as before), the step limit of a touched chip and the command-line flags."""
+import json
+
+import numpy as np
+import pytest
+
+from hw.config import MAX_STEPS_DEFAULT, TOUCHED_UPDATE_LATENCY, UPDATE_LATENCY, ChipConfig, ConfigError
+
+
+def test_default_is_all_and_its_dict_is_unchanged():
+    cfg = ChipConfig(layer_sizes=(4, 3))
+    assert cfg.update == "all" and not cfg.touched and cfg.update_latency == UPDATE_LATENCY
+    assert "update" not in cfg.to_dict() and "max_steps" not in cfg.to_dict()
+    assert cfg.leak_table_depth == 0
+
+
+def test_touched_round_trips_and_changes_the_structure():
+    cfg = ChipConfig(layer_sizes=(4, 3, 2), update="touched", overlap=False, max_steps=20)
+    d = json.loads(json.dumps(cfg.to_dict()))
+    assert d["update"] == "touched" and d["max_steps"] == 20
+    again = ChipConfig.from_dict(d)
+    assert again == cfg and again.structure_hash == cfg.structure_hash
+    assert cfg.structure_hash != cfg.replace(update="all").structure_hash
+    assert cfg.structure_hash != cfg.replace(max_steps=21).structure_hash
+    assert cfg.replace(threshold=7).structure_hash == cfg.structure_hash
+    assert cfg.update_latency == TOUCHED_UPDATE_LATENCY and cfg.stamp_bits == 5 and cfg.leak_table_depth == 2 * 21
+
+
+def test_max_steps_means_nothing_with_update_all():
+    assert ChipConfig(layer_sizes=(4, 3), max_steps=7).max_steps == MAX_STEPS_DEFAULT
+    assert ChipConfig(layer_sizes=(4, 3), max_steps=7) == ChipConfig(layer_sizes=(4, 3))
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(update="lazy"), r"^update='lazy': allowed values are \('all', 'touched'\)$"),
+    (dict(update=None), r"^update=None: allowed values are"),
+    (dict(update="touched", overlap=False, max_steps=0), r"^max_steps=0: allowed range is integers 1..65535$"),
+    (dict(update="touched", overlap=False, max_steps=2.5), r"^max_steps=2.5: allowed range is integers 1..65535$"),
+    (dict(update="touched"), r"^update='touched': not built with overlap \(layer 0's UPDATE would overlap layer 1's "
+                             r"events\); set overlap=false$"),
+])
+def test_bad_update_settings_are_one_line_errors(kwargs, match):
+    with pytest.raises(ConfigError, match=match):
+        ChipConfig(layer_sizes=(4, 3, 2), **kwargs)
+
+
+def test_touched_with_overlap_on_where_no_layer_overlaps():
+    """overlap only matters between a layer and an fc next layer: a one-layer chip or conv -> conv is accepted."""
+    assert ChipConfig(layer_sizes=(4, 3), update="touched").touched
+    conv = {"kind": "conv", "channels": 2, "kernel": 3, "padding": 1}
+    assert ChipConfig(input_shape=(1, 4, 4), layers=(conv, conv), update="touched").touched
+
+
+def test_a_sample_longer_than_max_steps_is_refused():
+    cfg = ChipConfig(layer_sizes=(4, 3), update="touched", max_steps=5)
+    cfg.check_spikes(np.zeros((1, 5, 4), bool))
+    with pytest.raises(ConfigError, match=r"^spikes: 6 steps per sample; a chip with update='touched' runs at most "
+                                          r"max_steps=5 \(its step stamps\), allowed range is 1..5$"):
+        cfg.check_spikes(np.zeros((1, 6, 4), bool))
+    ChipConfig(layer_sizes=(4, 3)).check_spikes(np.zeros((1, 5000, 4), bool))      # "all": no limit
+
+
+def test_command_line_flags(tmp_path):
+    import argparse
+    from hw.cli import chip_arguments, chip_overrides, load_chip
+    p = argparse.ArgumentParser()
+    chip_arguments(p)
+    a = p.parse_args(["--sizes", "6,4,2", "--overlap", "off", "--update", "touched", "--max-steps", "30"])
+    cfg = load_chip(None, chip_overrides(a))
+    assert cfg.touched and cfg.max_steps == 30 and not cfg.overlap
+    with pytest.raises(SystemExit):
+        p.parse_args(["--update", "some"])
+    with pytest.raises(SystemExit):
+        p.parse_args(["--max-steps", "0"])

@@ -1,0 +1,176 @@
+"""Update by touch (ChipConfig.update = "touched", hw/core/touched.py) in the RTL against the fast model (the
+scoreboard, sim/lazy.py): output spikes, every layer's stored membranes after every step and every counter
+including ``cycles``, in Amaranth's simulator, on random fc and conv/pool chips and the corners — every neuron
+firing (hot words), silent input (no word visited: the UPDATE is its fill alone), IF neurons, a clear mid-step,
+a host that stalls; the leak table reprogrammed with beta. Icarus and Verilator runs are in test_cocotb.py."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hw.config import ChipConfig
+from hw.core import LifCore
+from sim.chip import make_chip
+from tests.compare import assert_same, clear_mid_step_testbench, simulate_against_model
+from tests.hw.test_core_amaranth import run_both, simulate_with_stuttering_host
+from tests.strategies import configs, conv_configs, programmes
+
+
+def touched(cfg: ChipConfig, max_steps: int = 8) -> ChipConfig:
+    return cfg.replace(update="touched", max_steps=max_steps)
+
+
+@given(data=st.data())
+@settings(max_examples=5, deadline=None)
+def test_touched_rtl_matches_model_random(data):
+    cfg = touched(data.draw(configs(max_size=10, overlap=False)), data.draw(st.integers(4, 9)))
+    weights, offsets, spikes = data.draw(programmes(cfg, batch=2, steps=4))
+    assert_same(*run_both(cfg, weights, offsets, spikes))
+
+
+@given(data=st.data())
+@settings(max_examples=4, deadline=None)
+def test_touched_conv_rtl_matches_model_random(data):
+    cfg = touched(data.draw(conv_configs(max_hw=6, max_channels=4, overlap=False)))
+    weights, offsets, spikes = data.draw(programmes(cfg, batch=2, steps=3))
+    assert_same(*run_both(cfg, weights, offsets, spikes))
+
+
+@pytest.mark.slow
+@given(data=st.data())
+@settings(max_examples=150, deadline=None)
+def test_touched_rtl_matches_model_exhaustive(data):
+    cfg = data.draw(st.one_of(configs(max_size=20, max_layers=4, overlap=False),
+                              conv_configs(max_hw=8, max_channels=6, max_image_layers=4, overlap=False)))
+    cfg = touched(cfg, data.draw(st.integers(8, 40)))
+    weights, offsets, spikes = data.draw(programmes(cfg, batch=2, steps=8))
+    assert_same(*run_both(cfg, weights, offsets, spikes))
+
+
+def test_sparse_conv_chip_skips_words_and_leaks_lazily():
+    """A quiet conv chip: most words are skipped, touched words get several idle steps' leak at once."""
+    conv = {"kind": "conv", "channels": 3, "kernel": 3, "padding": 1}
+    cfg = ChipConfig(input_shape=(2, 6, 6), layers=(conv, {"kind": "pool", "size": 2}, {"kind": "fc", "size": 4}),
+                     lanes=2, threshold=(30, 20), beta=(0.7, 0.9), overlap=False, update="touched", max_steps=10)
+    rng = np.random.default_rng(4)
+    w = [rng.integers(-5, 40, cfg.weight_shape(l)) for l in range(2)]
+    x = rng.random((1, 10, 72)) < 0.04
+    model, rtl = run_both(cfg, w, None, x)
+    assert_same(model, rtl)
+    full = make_chip(cfg.replace(update="all"), "fast")
+    full.load(w)
+    assert (model.counters["state_reads"] < full.run(x).counters["state_reads"]).all()
+
+
+@pytest.mark.parametrize("reset", ["subtract", "zero"])
+def test_every_neuron_firing_and_silent_input(reset):
+    from tests.strategies import flood
+    cfg = ChipConfig(layer_sizes=(7, 5, 4), lanes=2, threshold=1, reset=reset, overlap=False, update="touched",
+                     max_steps=6)
+    weights, offsets, x = flood(cfg, 1, 4)
+    assert_same(*run_both(cfg, weights, offsets, np.concatenate([x, ~x])))
+
+
+def test_if_neurons_and_reprogrammed_beta():
+    """beta = 1 (B_k = 2^f: no leak), then new betas through load(): the driver rewrites the leak table."""
+    cfg = ChipConfig(layer_sizes=(6, 5, 3), lanes=3, threshold=(25, 15), beta=1.0, overlap=False, update="touched",
+                     max_steps=7, beta_frac_bits=4)
+    rng = np.random.default_rng(5)
+    w = [rng.integers(-10, 30, (6, 5)), rng.integers(-10, 30, (5, 3))]
+    x = rng.random((2, 7, 6)) < 0.25
+    fast, rtl = make_chip(cfg, "fast"), make_chip(cfg, "amaranth")
+    for new in (cfg, cfg.replace(beta=(0.6, 0.85), reset="zero")):
+        fast.load(w, cfg=new)
+        rtl.load(w, cfg=new)
+        assert_same(fast.run(x, record_state=True), rtl.run(x, record_state=True))
+
+
+def test_host_stalls_change_nothing_but_stall_cycles():
+    cfg = ChipConfig(layer_sizes=(8, 6, 4), lanes=2, threshold=25, overlap=False, update="touched", max_steps=5)
+    rng = np.random.default_rng(7)
+    w = [rng.integers(-30, 80, (8, 6)), rng.integers(-30, 80, (6, 4))]
+    rtl = simulate_with_stuttering_host(cfg, w, rng.random((2, 5, 8)) < 0.3)
+    assert (rtl.counters["stall_cycles"] > 0).all()
+
+
+@pytest.mark.parametrize("interrupt_after", [pytest.param(1, marks=pytest.mark.slow), 5,
+                                             pytest.param(14, marks=pytest.mark.slow), 35])
+def test_clear_mid_step(interrupt_after):
+    """A clear in the middle of a step zeroes the stamps and the touched/hot words too."""
+    conv = {"kind": "conv", "channels": 3, "kernel": 3, "padding": 1}
+    cfg = ChipConfig(input_shape=(1, 4, 4), layers=(conv, {"kind": "fc", "size": 3}), lanes=2, threshold=(3, 2),
+                     overlap=False, update="touched", max_steps=4)
+    rng = np.random.default_rng(13)
+    w = [rng.integers(0, 40, cfg.weight_shape(l)) for l in range(2)]
+    x = rng.random((2, 3, 16)) < 0.3
+    dut, samples = LifCore(cfg), []
+    tb = clear_mid_step_testbench(cfg, dut, w, x, [0, 5, 5, 6, 15, None], interrupt_after, samples)
+    simulate_against_model(cfg, dut, tb, w, x, samples)
+
+
+@pytest.mark.parametrize("conv_chip", [False, True])
+def test_flush_applies_the_pending_leak(conv_chip):
+    """A flush after a sample: every word's membrane read back leaked by the steps since its last visit
+    (sim.lazy.flushed_membranes); a second flush changes nothing; the counters do not count it."""
+    from sim.amaranth_sim import AmaranthPins
+    from sim.driver import HostDriver
+    from sim.lazy import flushed_membranes
+    from sim.model import FastModel
+    if conv_chip:
+        conv = {"kind": "conv", "channels": 3, "kernel": 3, "padding": 1}
+        cfg = ChipConfig(input_shape=(1, 5, 5), layers=(conv, {"kind": "fc", "size": 3}), lanes=2,
+                         threshold=(60, 40), beta=(0.75, 0.9), overlap=False, update="touched", max_steps=8)
+    else:
+        cfg = ChipConfig(layer_sizes=(6, 5, 3), lanes=2, threshold=(60, 40), beta=(0.75, 0.5), overlap=False,
+                         update="touched", max_steps=8, beta_frac_bits=4)
+    rng = np.random.default_rng(21)
+    w = [rng.integers(0, 40, cfg.weight_shape(l)) for l in range(2)]
+    x = np.zeros((1, 6, cfg.layer_sizes[0]), bool)
+    x[0, 0, :3] = x[0, 1, 2] = True                    # early input, then idle steps: pending leak everywhere
+    model = FastModel(cfg, w)
+    r = model.run(x)
+    want = flushed_membranes(model, x, r)
+    assert any((a != b[:, -1]).any() for a, b in zip(want, r.state))      # the flush has work to do
+    dut, got = LifCore(cfg), {}
+
+    async def tb(ctx):
+        drv = HostDriver(cfg, AmaranthPins(ctx, dut))
+        await drv.load(cfg, w)
+        got["sample"] = await drv.run_sample(x[0], True)
+        await drv.flush()
+        got["flushed"] = await drv.read_membranes()
+        await drv.flush()
+        got["again"] = await drv.read_membranes()
+        got["counters"] = await drv.read_counters()
+
+    from amaranth.sim import Simulator
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(tb)
+    sim.run()
+    for l in range(cfg.num_layers):
+        np.testing.assert_array_equal(got["sample"]["state"][l], r.state[l][0])
+        np.testing.assert_array_equal(got["flushed"][l], want[l][0])
+        np.testing.assert_array_equal(got["again"][l], want[l][0])
+    host = ("stall_cycles",)                    # the host's reads between steps are stall cycles
+    assert {k: v for k, v in got["counters"].items() if k not in host} == \
+        {k: v for k, v in got["sample"]["counters"].items() if k not in host}
+
+
+def test_cli_verilog_of_a_touched_chip(tmp_path):
+    """``spikeloop verilog`` with update = "touched" in the TOML: the leak table is in the Verilog (a memory with
+    the config's B_k as its power-up contents) and ports.md names region 3 and the flush."""
+    import argparse
+    import json
+    from hw.cli import cmd_verilog
+    toml = tmp_path / "chip.toml"
+    toml.write_text('[chip]\nlayer_sizes = [8, 6, 4]\nlanes = 2\noverlap = false\nupdate = "touched"\nmax_steps = 12\n')
+    assert cmd_verilog(argparse.Namespace(config=str(toml), weights=None, out=str(tmp_path / "v"))) == 0
+    text = (tmp_path / "v" / "spikeloop_core.v").read_text()
+    assert "leak_table" in text and "touched_words" in text and "hot_words" in text
+    assert "region 3 holds the elapsed-leak table" in (tmp_path / "v" / "ports.md").read_text()
+    cfg = ChipConfig.from_dict(json.loads((tmp_path / "v" / "config.json").read_text()))
+    assert cfg.touched and cfg.max_steps == 12
+    plain = ChipConfig(layer_sizes=(8, 6, 4), lanes=2, overlap=False)
+    from amaranth.back import verilog
+    assert "touched_words" not in verilog.convert(LifCore(plain), name="spikeloop_core")
