@@ -177,7 +177,8 @@ docs: docs/guides/training.md (methods, datasets, conv chips), docs/guides/seed-
 
 
 def register(sub) -> None:
-    p = sub.add_parser("import", help="map a NIR graph (.nir) onto the chip: config, weights, offsets, report")
+    p = sub.add_parser("import", help="map a NIR graph (.nir) onto the chip: config, weights, offsets, report",
+                       epilog="docs: docs/guides/nir.md (import, report, hand-off), docs/guides/interchange.md")
     p.add_argument("model", help="NIR file (e.g. from snnTorch export_to_nir or Rockpool to_nir)")
     chip_arguments(p)
     p.add_argument("--out", required=True, help="directory for config.json, weights.npz, nir_report.{json,txt}")
@@ -191,7 +192,8 @@ def register(sub) -> None:
                    help="random samples for the agreement check (0: skip)")
     p.set_defaults(func=cmd_import)
 
-    p = sub.add_parser("export", help="write a chip programme (config + weights) as NIR")
+    p = sub.add_parser("export", help="write a chip programme (config + weights) as NIR",
+                       epilog="docs: docs/guides/nir.md (export), docs/guides/interchange.md")
     chip_arguments(p)
     model_argument(p)
     p.add_argument("--weights", help=".npz with integer arrays w0..w{L-1} (and o0.. offsets); its chip config "
