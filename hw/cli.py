@@ -250,7 +250,7 @@ def chip_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--weight-bits", dest="weight_bits", type=number(int, 2, 16), help="2..16")
     g.add_argument("--membrane-bits", dest="membrane_bits", type=number(int, 4, 32), help="4..32")
     g.add_argument("--beta", type=number(float, 0, 1, open_low=True), help="leak factor in (0, 1]; 1: no leak (IF neurons)")
-    g.add_argument("--threshold", type=number(int, 1), help="chip threshold in membrane LSBs")
+    g.add_argument("--threshold", type=number(int, 1), help="chip threshold in membrane LSBs (>= 1; default 64)")
     g.add_argument("--reset", choices=RESET_MODES)
     g.add_argument("--overlap", type=on_off, metavar="{on,off}",
                    help="a layer's UPDATE overlaps the next fc layer's EVENT phase (default "

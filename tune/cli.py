@@ -173,7 +173,8 @@ def register(sub) -> None:
         elif name == "report":
             p.add_argument("--report-dir", help="where the report goes (default: the study's out/report)")
         elif name == "dashboard":
-            p.add_argument("--port", type=number(int, 1, 65535), default=8080, help="TCP port on 127.0.0.1")
+            p.add_argument("--port", type=number(int, 1, 65535), default=8080,
+                           help="TCP port on 127.0.0.1 (1..65535; default 8080)")
         else:
             p.add_argument("trial", type=number(int, 0), help="trial number (0..)")
             p.add_argument("--dest", help="output directory (default: the study's out/export_<trial>)")
@@ -263,7 +264,8 @@ def register_dse(sub) -> None:
     from hw.synth import TARGETS
     p.add_argument("--target", nargs="+", help=f"parts: {', '.join(TARGETS)} (default ice40-up5k)")
     p.add_argument("--clock-mhz", dest="clock_mhz", type=number(float, 0, 10_000, open_low=True),
-                   help="run every design at this clock (must not exceed its Fmax); default: its post-route Fmax")
+                   help="run every design at this clock, MHz (0..10000, above 0; must not exceed its Fmax); default: "
+                        "its post-route Fmax")
     p.add_argument("--batch", type=number(int, 1, 10_000), default=4, help="sample inputs scored (1..10000; default 4)")
     p.add_argument("--steps", type=number(int, 1, 100_000), default=16, help="time steps (1..100000; default 16)")
     p.add_argument("--density", type=number(float, 0, 1), default=0.2, help="input spike probability (0..1; default 0.2)")

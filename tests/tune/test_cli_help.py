@@ -51,3 +51,14 @@ def test_help_names_no_source_files(prog, parser):
     text = " ".join(parser.format_help().split())
     assert not re.search(r"\b[\w/]+\.py\b", text), f"{prog} --help names a source file"
     assert "ChipConfig." not in text, f"{prog} --help names a source attribute"
+
+
+@pytest.mark.parametrize("prog,parser", PARSERS, ids=[p for p, _ in PARSERS])
+def test_numeric_options_state_their_range(prog, parser):
+    """`spikeloop COMMAND --help lists every option with its allowed range` (README): each option parsed by
+    hw.cli.number says its range in its help."""
+    for act in parser._actions:
+        if getattr(act.type, "__qualname__", "").startswith("number.") and act.option_strings:
+            help_ = act.help or ""
+            assert re.search(r"\d\.\.|\.\.\d|[<>]=? ?\d|\d to \d|[(\[]\d, \d[)\]]", help_), \
+                f"{prog} {act.option_strings[-1]}: no range in its help {help_!r}"
