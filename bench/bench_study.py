@@ -97,6 +97,8 @@ def _one_run(a, jobs: int) -> dict:
         dur = [(t.datetime_complete - t.datetime_start).total_seconds()
                for t in sorted(trials, key=lambda t: t.number)]
         trial_cpu = [t.user_attrs.get("cpu_s", 0.0) for t in sorted(trials, key=lambda t: t.number)]
+        from tune.study import heartbeat_lapses
+        beats = heartbeat_lapses(study)          # trials failed as stale and run again; duplicates of live ones
     if jobs == 1:
         serial, parallel = cpu, 0.0
     else:
@@ -106,7 +108,9 @@ def _one_run(a, jobs: int) -> dict:
             "trials": len(trials), "cpu_s_per_trial": cpu / max(1, len(trials)), "trial_seconds_sum": sum(dur),
             "trials_own_cpu_s": sum(trial_cpu), "trial_cpu_s": trial_cpu,
             "first_trial_after_s": starts[0] - t0 if starts else None, "load_before": list(load),
-            "load_after": list(os.getloadavg()), "trial_seconds": dur}
+            "load_after": list(os.getloadavg()), "trial_seconds": dur,
+            "heartbeat_lapsed": beats["lapsed"], "heartbeat_discarded": beats["discarded"],
+            "heartbeat_max_gap_s": beats["max_gap_s"]}
 
 
 def workers(a) -> None:

@@ -47,7 +47,8 @@ from sim.sample import random_spikes, random_weights
 STEPS = 16
 FIT = ChipConfig(layer_sizes=(30, 16, 2), lanes=4, weight_bits=8, membrane_bits=16)
 OTHER = [FIT.replace(lanes=2), FIT.replace(lanes=8), FIT.replace(weight_bits=4)]
-#: larger structures whose last layer spans two words (the update pipeline follows the event reads)
+#: larger structures whose last layer spans two words (where lanes without the update stages' hold follow the
+#: event reads: sim.activity.follows_events)
 MID = [ChipConfig(layer_sizes=(100, 64, 10), lanes=8, weight_bits=8, membrane_bits=16),
        ChipConfig(layer_sizes=(64, 128, 10), lanes=8, weight_bits=8, membrane_bits=16)]
 PROFILE_NAMES = {"ice40-up5k": "ice40up5k", "ecp5-25k": "ecp5-25k"}     # part -> its sim.power.PROFILES entry

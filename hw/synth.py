@@ -192,12 +192,16 @@ ROUTERS = ("router1", "router2")
 
 def synthesize(cfg: ChipConfig, target: str, out: Path, weights: Sequence[np.ndarray] | None = None,
                baud: int = 115200, synth_opts: str = "", router: str = "router1", seed: int | None = None,
-               threshold_offsets: Sequence[np.ndarray] | None = None) -> SynthReport:
+               threshold_offsets: Sequence[np.ndarray] | None = None,
+               netlist_from: Path | None = None) -> SynthReport:
     """Build the board top for ``target`` into ``out/<target>``; raise :class:`SynthError` if it fails.
     ``synth_opts`` are extra options for Yosys's ``synth_ice40`` / ``synth_ecp5`` (e.g. ``-dff``);
     ``router`` is nextpnr's router (:data:`ROUTERS`); ``seed`` its placement seed (post-route Fmax moves by
     several per cent from seed to seed on the same netlist: ``bench/synth_seeds.py`` measures how much).
-    ``weights`` and ``threshold_offsets`` become the memories' power-up contents (offsets: zero without)."""
+    ``weights`` and ``threshold_offsets`` become the memories' power-up contents (offsets: zero without).
+    ``netlist_from`` is an earlier build folder (``<out>/<target>``) of the same design: where its Yosys input
+    (``top.il``, ``top.ys``) is byte for byte this build's, its netlist (``top.json``, ``top.rpt``) is reused and
+    only nextpnr and the packer run (Yosys is deterministic: a placement-seed sweep needs one synthesis)."""
     from hw.board import BoardTop
     from hw.core import WeightMemory
     check_size(cfg, target)
@@ -223,7 +227,10 @@ def synthesize(cfg: ChipConfig, target: str, out: Path, weights: Sequence[np.nda
     t0 = time.perf_counter()
     try:
         offsets = cfg.check_offsets(threshold_offsets) if threshold_offsets is not None else None
-        platform.build(BoardTop(cfg, baud, weights, offsets), build_dir=str(build), do_program=False, **opts)
+        plan = platform.build(BoardTop(cfg, baud, weights, offsets), build_dir=str(build), do_build=False, **opts)
+        if netlist_from is not None:
+            _reuse_netlist(plan, Path(netlist_from))
+        plan.execute_local(str(build))
     except Exception as e:
         log = (build / "top.tim").read_text(errors="replace") if (build / "top.tim").exists() else ""
         errors = [l for l in log.splitlines() if "ERROR" in l]
@@ -264,6 +271,25 @@ def synthesize(cfg: ChipConfig, target: str, out: Path, weights: Sequence[np.nda
                       spram=p["used"].get("spram", (0, 0))[0], seed=seed)
     (Path(out) / f"{target}.json").write_text(json.dumps(rep.to_dict(), indent=1))
     return rep
+
+
+def _reuse_netlist(plan, prev: Path) -> bool:
+    """Give ``plan`` the netlist Yosys wrote in ``prev`` and drop its Yosys step, if ``prev`` ran Yosys on the same
+    input (``top.il``, ``top.ys``, compared byte for byte) and finished it; else leave ``plan`` as it is."""
+    def same(name: str) -> bool:
+        f, mine = prev / name, plan.files.get(name)
+        if not f.exists() or mine is None:
+            return False
+        return f.read_bytes() == (mine.encode() if isinstance(mine, str) else mine)
+    script = f"{plan.script}.sh"
+    if not (same("top.il") and same("top.ys") and (prev / "top.json").exists() and (prev / "top.rpt").exists()
+            and script in plan.files):
+        return False
+    lines = plan.files[script].splitlines(keepends=True)
+    plan.files[script] = "".join(l for l in lines if not l.startswith('"$YOSYS"'))
+    plan.files["top.json"] = (prev / "top.json").read_bytes()
+    plan.files["top.rpt"] = (prev / "top.rpt").read_bytes()
+    return True
 
 
 def fmax_from_report(path: str | Path) -> float:
@@ -325,11 +351,12 @@ def fmax_spread(values: Sequence[float]) -> dict:
 
 
 def _seed_build(cfg_dict: dict, target: str, out: str, seed: int, weights, baud: int, router: str,
-                offsets=None, synth=None) -> dict:
+                offsets=None, synth=None, netlist_from=None) -> dict:
     cfg = ChipConfig.from_dict(cfg_dict)
     try:
         r = (synth or synthesize)(cfg, target, Path(out) / f"seed{seed}", weights, baud, router=router, seed=seed,
-                                  **({"threshold_offsets": offsets} if offsets is not None else {}))
+                                  **({"threshold_offsets": offsets} if offsets is not None else {}),
+                                  **({"netlist_from": netlist_from} if netlist_from is not None else {}))
         return {"seed": seed, "status": "ok", "fmax_mhz": r.fmax_mhz, "logic_cells": r.logic_cells,
                 "logic_cells_total": r.logic_cells_total, "luts": r.luts, "ffs": r.ffs, "bram": r.bram,
                 "bram_total": r.bram_total, "spram": r.spram, "dsp": r.dsp, "clock_mhz": r.clock_mhz,
@@ -389,8 +416,13 @@ def seed_sweep(cfg: ChipConfig, target: str, out: Path, seeds: Sequence[int], jo
         if progress:
             progress(row)
     if synth is not None or jobs == 1:
+        netlist = None                  # one Yosys run: later seeds reuse the first finished build's netlist
         for a in args:
-            done(_seed_build(*a, synth=synth))
+            row = _seed_build(*a, synth=synth, netlist_from=netlist)
+            built = out / f"seed{row['seed']}" / target
+            if synth is None and row["status"] == "ok" and netlist is None and (built / "top.json").exists():
+                netlist = built
+            done(row)
     else:
         from concurrent.futures import ProcessPoolExecutor, as_completed
         with ProcessPoolExecutor(max_workers=jobs) as pool:

@@ -337,17 +337,35 @@ class DesignFacts:
 def follows_events(cfg: ChipConfig) -> bool:
     """Whether the update pipeline's registers follow the event engine's membrane reads in the EVENT phase.
 
-    The lanes register the update engine's bank's read data whenever the pipeline advances (every cycle
-    outside a hold, ``hw.core.lanes.NeuronLanes``), and a membrane bank the update engine does not own reads
-    at the event engine's address (``hw.core.sequencer``). Between UPDATE phases the update engine's bank is
-    the last layer's: if it holds one word, the address does not matter and the data stands still; with two
-    or more, consecutive event reads return different words of it, and ``word``, ``potential``, ``product``
-    ... toggle with them (the DSP's operand included). With one membrane bank (no overlap) the update bank
-    is the event engine's own. This is the term the counter model lacked on large chips: on 30,16,2 (the old
-    fit structure) the last layer is one word, on 784-128-10 / 8 lanes it is two."""
+    A membrane bank the update engine does not own reads at the event engine's address (``hw.core.sequencer``).
+    Between UPDATE phases the update engine's bank is the last layer's: if it holds one word, the address does
+    not matter and the data stands still; with two or more, consecutive event reads return different words of
+    it (with one membrane bank, no overlap, the update bank is the event engine's own). Lanes that register
+    that read data whenever the pipeline advances (every cycle outside a hold) then toggle ``word``,
+    ``potential``, ``product`` ... with it, the DSP's operand included: the term the counter model lacked on
+    784-128-10 / 8 lanes, whose last layer is two words. ``hw.core.lanes.NeuronLanes`` loads a stage's registers
+    only when a valid group moves in (:func:`update_stages_hold`, read from the elaborated lanes), so on this
+    RTL the pipeline follows nothing; the rule stays for lanes that do not hold."""
+    if update_stages_hold(cfg):
+        return False
     if cfg.state_banks == 1:
         return True
     return cfg.bank_depth(cfg.state_bank(cfg.num_layers - 1)) >= 2
+
+
+def update_stages_hold(cfg: ChipConfig) -> bool:
+    """Whether the elaborated ``NeuronLanes`` load the leak multiplier's operand register (``potential0``)
+    only under an enable that includes the sequencer's stage valid bits (``valid``): then the update pipeline
+    stands still between groups instead of registering whatever the update bank reads."""
+    from amaranth.hdl import Fragment
+    from amaranth.hdl._ast import Switch
+    from hw.core import NeuronLanes
+    lanes = NeuronLanes(cfg)
+    drivers = _drivers(Fragment.get(lanes, None))
+    stmts = next((st for sig, st in drivers.items() if sig.name == "potential0"), [])
+    valid = getattr(lanes, "valid", None)
+    return bool(stmts) and valid is not None and all(isinstance(st, Switch) and valid in st.test._rhs_signals()
+                                                     for st in stmts)
 
 
 def _drivers(fragment):

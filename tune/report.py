@@ -161,6 +161,24 @@ def write_report(study: optuna.Study, out: Path) -> dict[str, Path]:
         raise
 
 
+def heartbeat_lines(study: optuna.Study) -> list[str]:
+    """The report's paragraph on heartbeat lapses (:func:`tune.study.heartbeat_lapses`): trials failed for a
+    lapsed heartbeat and run again, those whose worker was alive (duplicate work), the longest gap measured."""
+    from tune.study import heartbeat_lapses
+    h = heartbeat_lapses(study)
+    if not h["lapsed"] and not h["discarded"] and h["max_gap_s"] is None:
+        return []                                   # a study from before heartbeats were timed
+    grace = "/".join(map(str, h["grace_s"])) or "?"
+    text = (f"Heartbeats: {len(h['lapsed'])} trial{'s' if len(h['lapsed']) != 1 else ''} failed for a lapsed "
+            f"heartbeat and run again" + (f" (trials {', '.join(map(str, h['lapsed']))}; grace {grace} s)"
+                                          if h["lapsed"] else ""))
+    text += (f"; {len(h['discarded'])} of them were still running in a live worker, which dropped its result: "
+             f"duplicate work" + (f" (trials {', '.join(map(str, h['discarded']))})" if h["discarded"] else ""))
+    if h["max_gap_s"] is not None:
+        text += f". Longest heartbeat gap measured in a trial: {h['max_gap_s']:.1f} s"
+    return ["", text + "."]
+
+
 def _write_report(study: optuna.Study, out: Path) -> dict[str, Path]:
     import matplotlib
     matplotlib.use("Agg")
@@ -190,6 +208,7 @@ def _write_report(study: optuna.Study, out: Path) -> dict[str, Path]:
         "profile (`sim/power.py`: fitted to the RTL's activity; which per-primitive figures are measured and which "
         "assumed is in `docs/power.md`). Latency is cycles (exact) at the profile's clock, or at the post-route "
         "Fmax with `[hardware] fits`."]
+    md += heartbeat_lines(study)
     if multi:
         acc = np.array([r["val_accuracy"] for r in rows])
         lat = np.array([r["latency_us"] for r in rows])

@@ -27,8 +27,41 @@ from hw.config import ConfigError
 from tune.config import StudyConfig
 from tune.errors import StudyStopped
 
-HEARTBEAT_S = int(os.environ.get("SPIKELOOP_HEARTBEAT_S", 10))   # a running trial's heartbeat period
-GRACE_S = int(os.environ.get("SPIKELOOP_GRACE_S", 30))           # silence after which it counts as dead
+#: a running trial's heartbeat period and the silence after which it counts as dead (s). The grace period is
+#: long against a starved process's scheduling delay: at 30 s, a live worker on a loaded 2-core machine (load
+#: 11-20, nice 10) went silent long enough to have its trial failed and run again (docs/guides/studies.md,
+#: "Heartbeats"); each trial records its longest measured heartbeat gap (``heartbeat_max_gap_s``).
+DEFAULT_HEARTBEAT_S = 10
+DEFAULT_GRACE_S = 120
+
+
+def heartbeat_settings(environ=None) -> tuple[int, int]:
+    """(heartbeat period, grace period) in s from ``SPIKELOOP_HEARTBEAT_S`` / ``SPIKELOOP_GRACE_S``; a bad value
+    is a ConfigError naming the variable and its allowed range (grace >= 2 x period, Optuna's advice)."""
+    environ = os.environ if environ is None else environ
+    got = {}
+    for name, default in (("SPIKELOOP_HEARTBEAT_S", DEFAULT_HEARTBEAT_S), ("SPIKELOOP_GRACE_S", DEFAULT_GRACE_S)):
+        raw = environ.get(name)
+        if raw is None or raw.strip() == "":
+            got[name] = default
+            continue
+        try:
+            got[name] = int(raw)
+        except ValueError:
+            raise ConfigError(f"{name}={raw!r}: not a whole number of seconds; allowed range is 1..86400") from None
+        if not 1 <= got[name] <= 86400:
+            raise ConfigError(f"{name}={raw}: allowed range is 1..86400 (seconds)")
+    beat, grace = got["SPIKELOOP_HEARTBEAT_S"], got["SPIKELOOP_GRACE_S"]
+    if grace < 2 * beat:
+        raise ConfigError(f"SPIKELOOP_GRACE_S={grace}: must be at least twice SPIKELOOP_HEARTBEAT_S={beat} "
+                          f"(allowed range {2 * beat}..86400), or a trial is failed between two heartbeats")
+    return beat, grace
+
+
+try:
+    HEARTBEAT_S, GRACE_S = heartbeat_settings()
+except ConfigError:                   # said by run_study (one line, exit 2), not as a traceback at import
+    HEARTBEAT_S, GRACE_S = DEFAULT_HEARTBEAT_S, DEFAULT_GRACE_S
 
 #: what a worker process imports before and during its trials: torch (~2 CPU s), and torch._dynamo, which
 #: torch.optim.Adam imports on the first trial (another ~2 CPU s: the first trial of a process cost 4.5 CPU s,
@@ -69,8 +102,7 @@ def _adopt(state: dict | None) -> None:
     os.environ.update(state["environ"])
     os.chdir(state["cwd"])
     sys.path[:] = state["sys_path"]
-    HEARTBEAT_S = int(os.environ.get("SPIKELOOP_HEARTBEAT_S", 10))
-    GRACE_S = int(os.environ.get("SPIKELOOP_GRACE_S", 30))
+    HEARTBEAT_S, GRACE_S = heartbeat_settings()      # checked by the command before it started this worker
 
 
 MEMORY_URLS = ("sqlite:///:memory:", "sqlite://", "sqlite:///")
@@ -168,13 +200,74 @@ def _check_sqlite_file(url: str, path: Path, create: bool) -> None:
         raise ConfigError(f"storage {url!r}: not a usable path ({e})") from e
 
 
+import threading
+
+_beats: dict[tuple, list[float]] = {}         # (storage URL, trial id) -> [time of its last heartbeat here, longest gap]
+_beats_lock = threading.Lock()
+_clock = time.monotonic                       # (a test replaces it)
+
+
+class HeartbeatTimedStorage(optuna.storages.RDBStorage):
+    """Optuna's RDBStorage, timing this process's heartbeats: :func:`heartbeat_gap` is the longest silence
+    between two heartbeats of a trial as this process wrote them (the heartbeat thread's scheduling delay, the
+    GIL, and any wait for the database's write lock all count)."""
+
+    def record_heartbeat(self, trial_id: int) -> None:
+        super().record_heartbeat(trial_id)
+        now = _clock()
+        with _beats_lock:
+            last = _beats.get((self.url, trial_id))
+            if last is None:
+                _beats[self.url, trial_id] = [now, 0.0]
+            else:
+                last[1] = max(last[1], now - last[0])
+                last[0] = now
+
+
+def heartbeat_gap(storage, trial_id: int) -> float | None:
+    """The longest heartbeat silence of ``trial_id`` of ``storage`` (a study's, or a :class:`HeartbeatTimedStorage`)
+    in this process so far, the open one included (s), or None if this process sent it no heartbeat."""
+    url = getattr(getattr(storage, "_backend", storage), "url", None)
+    with _beats_lock:
+        last = _beats.get((url, trial_id))
+        return None if last is None else max(last[1], _clock() - last[0])
+
+
+#: study user attributes: a trial failed for a lapsed heartbeat (by whichever process noticed), and one whose
+#: worker was alive after all and dropped its result (the trial's work was done twice)
+LAPSED_ATTR = "heartbeat_lapsed:"
+DISCARDED_ATTR = "heartbeat_lapsed_discarded:"
+
+
+def note_stale_trial(study: optuna.Study, trial) -> None:
+    """The heartbeat-stale callback of study storages: records the lapse on the study (the failed trial itself
+    cannot take attributes any more)."""
+    study.set_user_attr(f"{LAPSED_ATTR}{trial.number}", {"grace_s": GRACE_S, "failed_by_pid": os.getpid()})
+
+
+def heartbeat_lapses(study: optuna.Study) -> dict:
+    """The study's heartbeat lapses: ``lapsed`` and ``discarded`` (sorted trial numbers, see :data:`LAPSED_ATTR`),
+    and the longest heartbeat gap measured in a finished trial (``max_gap_s``, None if none was)."""
+    attrs = study.user_attrs
+    nums = lambda prefix: sorted(int(k[len(prefix):]) for k in attrs if k.startswith(prefix))
+    gaps = [t.user_attrs["heartbeat_max_gap_s"] for t in study.get_trials(deepcopy=False)
+            if t.user_attrs.get("heartbeat_max_gap_s") is not None]
+    graces = [v.get("grace_s") for k, v in attrs.items() if k.startswith(LAPSED_ATTR) and isinstance(v, dict)]
+    return {"lapsed": nums(LAPSED_ATTR), "discarded": nums(DISCARDED_ATTR), "max_gap_s": max(gaps, default=None),
+            "grace_s": sorted({g for g in graces if g is not None})}
+
+
 def storage_for(url: str, heartbeat: int | None = None, grace: int | None = None,
                 create: bool = True, stale_callback: Callable | None = None) -> optuna.storages.BaseStorage:
     """The one opener of a study storage (an RDBStorage for ``url``): every problem with the URL or the
     database becomes one ConfigError naming it, and the file is left untouched. ``create=False`` (report,
     export, dashboard) never creates a file or a folder. ``sqlite:///:memory:`` is one in-process memory
     storage per URL (it cannot be shared with worker processes: ``run_study`` refuses ``jobs > 1``).
-    ``stale_callback`` is called with each trial failed for a lapsed heartbeat (e.g. to requeue it)."""
+    ``stale_callback`` is called with each trial failed for a lapsed heartbeat (e.g. to requeue it); by default
+    :func:`note_stale_trial` records the lapse on the study."""
+    stale_callback = note_stale_trial if stale_callback is None else stale_callback
+    if heartbeat is None or grace is None:
+        heartbeat_settings()                       # a bad SPIKELOOP_HEARTBEAT_S / _GRACE_S is one line anywhere
     heartbeat = HEARTBEAT_S if heartbeat is None else heartbeat
     grace = GRACE_S if grace is None else grace
     if url in MEMORY_URLS:
@@ -192,7 +285,7 @@ def storage_for(url: str, heartbeat: int | None = None, grace: int | None = None
             engine = {"pool_pre_ping": True}
             if url.startswith("sqlite"):
                 engine["connect_args"] = {"timeout": 60}     # several worker processes share one file
-            return optuna.storages.RDBStorage(url, heartbeat_interval=heartbeat, grace_period=grace,
+            return HeartbeatTimedStorage(url, heartbeat_interval=heartbeat, grace_period=grace,
                                               engine_kwargs=engine, heartbeat_stale_trial_callback=stale_callback)
         except Exception as e:  # SQLAlchemy/driver errors: report which storage and why
             text = str(e)
@@ -331,6 +424,28 @@ def _ahead_of(study: optuna.Study, number: int) -> int:
                if t.state in DONE or (t.state == TrialState.RUNNING and t.number < number))
 
 
+CLAIM_ATTR = "spikeloop_worker_pid"        # trial system attribute: the worker process running it
+
+
+def fail_silent_claims(study: optuna.Study, grace: float | None = None) -> None:
+    """Fail RUNNING trials that never reached a worker's objective (no :data:`CLAIM_ATTR`) and started more than
+    ``grace`` s ago: a worker killed between claiming a trial and its first heartbeat. Optuna's stale check
+    skips a trial without a heartbeat, so the study would wait for it forever."""
+    import datetime
+    grace = GRACE_S if grace is None else grace
+    storage = study._storage
+    now = datetime.datetime.now()                  # Optuna stamps datetime_start with this clock
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if CLAIM_ATTR in t.system_attrs or t.datetime_start is None or \
+                (now - t.datetime_start).total_seconds() <= grace:
+            continue
+        try:
+            if storage.set_trial_state_values(t._trial_id, TrialState.FAIL):
+                note_stale_trial(study, t)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            pass
+
+
 def _exit_with_parent(parent: int) -> None:
     """A worker process ends itself when the command that started it is gone (killed, even by SIGKILL); its
     running trial stops heartbeating and is failed as stale later. The command is watched through a pidfd
@@ -434,14 +549,25 @@ def _worker(sc: StudyConfig, n_total: int, worker: int, show_progress: bool, par
         if _ahead_of(study, trial.number) >= n_total:
             trial.set_user_attr("surplus", "requested trial count already reached by other workers")
             raise SurplusTrial(f"trial {trial.number}: requested count {n_total} reached")
+        # this worker's mark, after a first heartbeat (a RUNNING trial without it is a claim by a dead process)
+        if optuna.storages._heartbeat.is_heartbeat_enabled(study._storage):
+            study._storage.record_heartbeat(trial._trial_id)
+        study._storage.set_trial_system_attr(trial._trial_id, CLAIM_ATTR, os.getpid())
         cpu = time.process_time()
         try:
             return objective(trial, sc, data)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            raise                 # another process failed this trial (heartbeat lapse): the loop below says so
         except CAUGHT as e:
             current["error"] = f"{type(e).__name__}: {first_line(e, 200)}"
             raise
         finally:                  # this process's CPU time in the trial (the rest: start-up, polling)
-            trial.set_user_attr("cpu_s", round(time.process_time() - cpu, 3))
+            current["cpu_s"] = round(time.process_time() - cpu, 3)
+            current["gap_s"] = heartbeat_gap(study._storage, trial._trial_id)
+            if study._storage.get_trial(trial._trial_id).state == TrialState.RUNNING:
+                trial.set_user_attr("cpu_s", current["cpu_s"])
+                if current["gap_s"] is not None:
+                    trial.set_user_attr("heartbeat_max_gap_s", round(current["gap_s"], 3))
 
     bar = tqdm(total=n_total, initial=n_total - missing_trials(study, n_total), desc=f"study {sc.name}",
                disable=not show_progress)
@@ -457,23 +583,32 @@ def _worker(sc: StudyConfig, n_total: int, worker: int, show_progress: bool, par
                 # finish or their heartbeats lapse (then they fail as stale and are run again here)
                 time.sleep(min(HEARTBEAT_S, 5))
                 optuna.storages.fail_stale_trials(study)
+                fail_silent_claims(study)
                 continue
             current.clear()
             try:
                 study.optimize(guarded, n_trials=1, catch=CAUGHT + (SurplusTrial,))
-            except optuna.exceptions.UpdateFinishedTrialError as e:
-                # another worker (e.g. on another machine) popped the same enqueued trial and finished it first
-                tqdm.write(f"spikeloop: worker {worker}: {first_line(e)}; continuing", file=sys.stderr)
-                continue
-            except ValueError as e:
-                # this process was paused (SIGSTOP, a suspended laptop) past the grace period: another worker
-                # failed its trial as stale, so Optuna cannot record the result; the trial runs again elsewhere
-                if "id" in current and str(e).startswith("Cannot tell") and \
-                        study._storage.get_trial(current["id"]).state.is_finished():
-                    tqdm.write(f"spikeloop: worker {worker}: trial {current['number']} was failed by another process while "
-                         "this one was not responding (heartbeat lapsed); its result is dropped, continuing", file=sys.stderr)
+            except (ValueError, optuna.exceptions.UpdateFinishedTrialError) as e:
+                # Optuna cannot record this trial's result ("Cannot tell a FAIL trial", or a report/attribute
+                # refused mid-trial): this worker was paused or starved (SIGSTOP, a suspended laptop, a loaded
+                # machine) past the grace period and another process failed its trial as stale; the trial's work
+                # is done again elsewhere, so this result is dropped (a duplicate, counted in the report)
+                if "id" not in current or study._storage.get_trial(current["id"]).state == TrialState.RUNNING:
+                    raise
+                if isinstance(e, optuna.exceptions.UpdateFinishedTrialError) and \
+                        f"{LAPSED_ATTR}{current['number']}" not in study.user_attrs:
+                    # another worker (e.g. on another machine) popped the same enqueued trial and finished it first
+                    tqdm.write(f"spikeloop: worker {worker}: {first_line(e)}; continuing", file=sys.stderr)
                     continue
-                raise
+                gap = current.get("gap_s")
+                study.set_user_attr(f"{DISCARDED_ATTR}{current['number']}", {
+                    "worker": worker, "pid": os.getpid(), "cpu_s": current.get("cpu_s"),
+                    "max_gap_s": None if gap is None else round(gap, 3)})
+                tqdm.write(f"spikeloop: worker {worker}: trial {current['number']} was failed by another process while "
+                           f"this one was still running it (its heartbeat lapsed: grace {GRACE_S} s"
+                           + ("" if gap is None else f", longest gap here {gap:.0f} s")
+                           + "); its result is dropped and another trial takes its place, continuing", file=sys.stderr)
+                continue
             if "id" in current:
                 t = study._storage.get_trial(current["id"])
                 if t.state == TrialState.FAIL and "surplus" not in t.user_attrs:
@@ -584,6 +719,7 @@ def run_study(sc: StudyConfig, jobs: int = 1, baseline: bool = True, new: bool =
     study of this name first."""
     if not 1 <= jobs <= 256:
         raise ConfigError(f"--jobs={jobs}: allowed range is 1..256")
+    heartbeat_settings()                           # SPIKELOOP_HEARTBEAT_S / SPIKELOOP_GRACE_S, one line if bad
     if sc.storage in MEMORY_URLS and jobs > 1:
         raise ConfigError(f"--jobs {jobs} with storage {sc.storage}: an in-memory storage cannot be shared between "
                           "worker processes; use --jobs 1, or a file storage such as sqlite:///runs/study.db")
@@ -615,6 +751,7 @@ def run_study(sc: StudyConfig, jobs: int = 1, baseline: bool = True, new: bool =
         remove_if_empty(made)                                # a refused run leaves no empty --out folder
         raise
     optuna.storages.fail_stale_trials(study)
+    fail_silent_claims(study)
     if baseline and not study.trials and "bptt" in sc.methods and "atan" in sc.surrogates:
         # snnTorch tutorial defaults (beta 0.95, threshold 1, arctan) as the reference point
         params = {"method": "bptt", "surrogate": "atan", "surrogate_scale_factor": 1.0, "beta": 0.95, "theta": 1.0}

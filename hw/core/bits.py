@@ -36,6 +36,16 @@ def count_to_3(x: Value) -> Value:
     return level[0]
 
 
+def lowest_one(x: Value) -> Value:
+    """``x & -x`` (the lowest set bit, one-hot; 0 for 0) without the negation's carry chain: bit ``i`` is set if
+    ``x[i]`` is and no lower bit is (a prefix OR, a LUT tree)."""
+    seen, out = C(0, 1), []
+    for i in range(len(x)):
+        out.append(x[i] & ~seen)
+        seen = seen | x[i]
+    return Cat(*out)
+
+
 def at_least(x: Value, k: int) -> Value:
     """1 if at least ``k`` (1, 2 or 3) bits of ``x`` are set."""
     if k == 1:

@@ -17,7 +17,10 @@ class NeuronLanes(wiring.Component):
     (every cycle): the membrane word of the event engine and the weight word are registered (the membrane
     register takes ``accumulated`` instead when ``forward``: the word being written back this cycle is the one
     just read); ``accumulated`` is the registered ``membrane + weights`` lane by lane. UPDATE, stage by stage
-    (a stage moves on when ``advance``):
+    (a stage's registers load when ``advance`` and a group moves into it: ``valid[k]``, the sequencer's
+    valid bit of the stage before, is high; otherwise they hold, so between UPDATE phases — when the update
+    engine's bank reads at the event engine's address — the pipeline, the leak multiplier's operand included,
+    stands still instead of following the event reads; the registers of an empty stage are never used):
 
     * stage 1→2: the update engine's membrane word (``accumulated`` instead when ``forward_update``) and
       the offsets are registered;
@@ -43,6 +46,7 @@ class NeuronLanes(wiring.Component):
             "reset_zero": In(1),
             "active": In(range(cfg.lanes + 1)),          # for the group in stage 3
             "advance": In(1),
+            "valid": In(cfg.update_latency),             # the sequencer's stage valid bits (stage k + 1: valid[k])
             "forward": In(1),
             "forward_update": In(1),
             "accumulated": Out(_lanes_of(signed(cfg.acc_bits), cfg)),
@@ -61,7 +65,10 @@ class NeuronLanes(wiring.Component):
         lo, hi = cfg.membrane_min, cfg.membrane_max
         m = Module()
         fired4 = self.fired_next
-        stage = []                                        # the stage registers' updates, under `advance`
+        # the stage registers' updates, by the stage they load: stage[k] when the group moving in is valid[k]
+        # (update by touch: two more stages, A and B, before the saturate stage)
+        X = 2 if cfg.touched else 0
+        stage = {k: [] for k in range(1, 5 + X)}
         above = []
         for k in range(cfg.lanes):
             # EVENT: the event engine's membrane word and the weight word, every cycle
@@ -73,38 +80,40 @@ class NeuronLanes(wiring.Component):
             # UPDATE stage 1 -> 2: the update engine's membrane word and the offsets
             word = Signal(signed(cfg.acc_bits), name=f"word{k}")
             offset = Signal(signed(cfg.threshold_offset_bits), name=f"offset{k}")
-            stage += [word.eq(Mux(self.forward_update, self.accumulated[k], self.membrane_update[k])),
-                      offset.eq(self.offsets[k])]
+            stage[1] += [word.eq(Mux(self.forward_update, self.accumulated[k], self.membrane_update[k])),
+                         offset.eq(self.offsets[k])]
             if cfg.touched:
                 word, offset = self._elapsed_leak(m, k, word, offset, stage)
             # stage 2 -> 3: saturate; threshold
             potential = Signal(signed(M), name=f"potential{k}")
             threshold3 = Signal(signed(M + 1), name=f"threshold{k}")
-            stage += [potential.eq(Mux(word > hi, hi, Mux(word < lo, lo, word))),
-                      threshold3.eq(self.threshold + offset)]
+            stage[2 + X] += [potential.eq(Mux(word > hi, hi, Mux(word < lo, lo, word))),
+                             threshold3.eq(self.threshold + offset)]
             # stage 3 -> 4: compare; leak multiply; the subtract reset's bias
             product = Signal(signed(M + F + 1), name=f"product{k}")
             bias = Signal(signed(M + F + 2), name=f"bias{k}")
-            stage += [fired4[k].eq((potential > threshold3) & (k < self.active)),
-                      product.eq(potential * self.beta),
-                      bias.eq((1 << (F - 1)) - (threshold3 << F))]
+            stage[3 + X] += [fired4[k].eq((potential > threshold3) & (k < self.active)),
+                             product.eq(potential * self.beta),
+                             bias.eq((1 << (F - 1)) - (threshold3 << F))]
             # stage 4 -> 5: round the leak; leaked - threshold = (product + bias) >> F
             leaked = Signal(signed(M), name=f"leaked{k}")
             subtracted = Signal(signed(M + 2), name=f"subtracted{k}")
-            stage += [leaked.eq((product + (1 << (F - 1))) >> F), subtracted.eq((product + bias) >> F),
-                      self.fired[k].eq(fired4[k])]
+            stage[4 + X] += [leaked.eq((product + (1 << (F - 1))) >> F), subtracted.eq((product + bias) >> F),
+                             self.fired[k].eq(fired4[k])]
             # stage 5: clamp, reset, select
             clamped = Mux(subtracted < lo, lo, Mux(subtracted > hi, hi, subtracted))
             m.d.comb += self.next_membrane[k].eq(Mux(self.fired[k], Mux(self.reset_zero, 0, clamped), leaked))
             if cfg.touched:                               # the level of the group in the last stage
                 level4, level5 = (Signal(signed(M + 1), name=f"level{i}_{k}") for i in (4, 5))
-                stage += [level4.eq(threshold3), level5.eq(level4)]
+                stage[3 + X].append(level4.eq(threshold3))
+                stage[4 + X].append(level5.eq(level4))
                 above.append(self.next_membrane[k] > level5)
-        stage += [self.fired_count.eq(sum(fired4[k] for k in range(cfg.lanes)))]
+        stage[4 + X] += [self.fired_count.eq(sum(fired4[k] for k in range(cfg.lanes)))]
         if cfg.touched:
             m.d.comb += self.hot.eq(Cat(above).any())
-        with m.If(self.advance):
-            m.d.sync += stage
+        for k, updates in stage.items():
+            with m.If(self.advance & self.valid[k]):
+                m.d.sync += updates
         return m
 
     def _elapsed_leak(self, m, k, h, offset, stage):
@@ -115,11 +124,11 @@ class NeuronLanes(wiring.Component):
         (that word, the offset) as the saturate stage's inputs."""
         cfg, F = self.cfg, self.cfg.beta_frac_bits
         u = Signal(signed(cfg.acc_bits), name=f"stored{k}")
-        stage.append(u.eq(self.membrane_stored[k]))
+        stage[1].append(u.eq(self.membrane_stored[k]))
         product = Signal(signed(cfg.acc_bits + F + 2), name=f"elapsed_product{k}")
         h_a, h_b = Signal.like(h, name=f"sum_a{k}"), Signal(signed(cfg.acc_bits), name=f"sum_b{k}")
         offset_a, offset_b = (Signal.like(offset, name=f"offset_{i}{k}") for i in "ab")
-        stage += [product.eq(u * self.elapsed), h_a.eq(h), offset_a.eq(offset),
-                  h_b.eq(((product + (1 << (F - 1))) >> F) + h_a), offset_b.eq(offset_a)]
+        stage[2] += [product.eq(u * self.elapsed), h_a.eq(h), offset_a.eq(offset)]          # stage A
+        stage[3] += [h_b.eq(((product + (1 << (F - 1))) >> F) + h_a), offset_b.eq(offset_a)]   # stage B
         return h_b, offset_b
 

@@ -13,7 +13,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.config import ChipConfig
-from hw.core.bits import at_least
+from hw.core.bits import at_least, lowest_one
 from hw.core.conv import ConvDecoder
 from hw.core.counters import increment_layout
 from hw.core.event_engine import EventEngine
@@ -81,6 +81,7 @@ class Sequencer(EventEngine, UpdateEngine, TouchedUpdate, wiring.Component):
             "layer": Out(range(cfg.num_layers)),        # the update engine's layer
             "active_lanes": Out(range(lanes + 1)),      # lanes holding neurons in the group in stage 3
             "advance": Out(1),                          # the update pipeline moves on (lanes' stage enable)
+            "stage_valid": Out(cfg.update_latency),     # a group is in stage k + 1 (lanes: which stages load)
             "forward": Out(1),                          # lanes: accumulate onto the word being written
             "forward_update": Out(1),                   # lanes: update the word being written, not the read one
             "accumulated": In(word),
@@ -244,8 +245,8 @@ class Sequencer(EventEngine, UpdateEngine, TouchedUpdate, wiring.Component):
             s.pool_x = Signal(range(9), name="append_pool_x")
             s.pool_y = Signal(range(9), name="append_pool_y")
         s.unsent = Mux(s.emitting, s.pending_spikes, self.fired)
-        s.unsent_after = s.unsent & (s.unsent - 1)        # all but the lowest spike
         s.unsent_lowest = Mux(s.emitting, s.pending_lowest, s.fired_lowest)     # = unsent & -unsent
+        s.unsent_after = s.unsent & ~s.unsent_lowest      # all but the lowest spike (no carry chain)
         return s
 
     def _datapath(self, m, s):
@@ -318,7 +319,7 @@ class Sequencer(EventEngine, UpdateEngine, TouchedUpdate, wiring.Component):
         # the update pipeline: every stage moves on unless the last one holds more than one unsent spike;
         # registered (`hold`): from what moves into the last stage (2+ spikes), or what is left in it (2+ spikes
         # after the one sent now: 3+ unsent) — counted by a LUT tree, not `x & (x - 1)`'s carry chain (hw.core.bits)
-        m.d.comb += self.advance.eq(~s.hold)
+        m.d.comb += [self.advance.eq(~s.hold), self.stage_valid.eq(Cat(*s.valid))]
         m.d.sync += s.hold.eq(Mux(self.advance, s.valid[-2] & at_least(self.fired_next, 2), at_least(s.unsent, 3)))
         with m.If(self.advance):
             m.d.sync += [s.valid[0].eq(s.fetch), s.stage_group[0].eq(s.fetch_word), s.stage_last[0].eq(s.fetch_last)]
@@ -329,7 +330,7 @@ class Sequencer(EventEngine, UpdateEngine, TouchedUpdate, wiring.Component):
         # the lowest unsent spike, one-hot, from registers: `fired`'s is registered with it (from `fired_next`),
         # `pending_spikes`' with them (from `unsent_after`)
         with m.If(self.advance):
-            m.d.sync += s.fired_lowest.eq(self.fired_next & -self.fired_next)
+            m.d.sync += s.fired_lowest.eq(lowest_one(self.fired_next))
         s.last_active = Mux(s.last_group, s.up.last_group_lanes, lanes)
         # the spike's neuron: flat index pos·C_out + g·lanes + lane; into an fc layer with its weight row
         # (of the pooled position when pooled), into a decoded layer as a packed coordinate

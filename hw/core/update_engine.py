@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from amaranth.hdl import Mux
 
+from hw.core.bits import lowest_one
 from hw.core.shapes import _per_layer
 
 
@@ -24,7 +25,7 @@ class UpdateEngine:
             with m.If(s.unsent != 0):
                 m.d.comb += self.events.append.eq(1)
             with m.If(s.hold):                            # = more than one unsent spike (a register)
-                m.d.sync += [s.pending_spikes.eq(s.unsent_after), s.pending_lowest.eq(s.unsent_after & -s.unsent_after),
+                m.d.sync += [s.pending_spikes.eq(s.unsent_after), s.pending_lowest.eq(lowest_one(s.unsent_after)),
                              s.emitting.eq(1)]
             with m.Else():                                # the group is done
                 m.d.sync += s.emitting.eq(0)

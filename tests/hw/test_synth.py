@@ -160,6 +160,35 @@ def test_seed_sweep_summarises_and_writes_json(tmp_path):
     assert not list(tmp_path.glob("*.tmp"))
 
 
+@pytest.mark.slow        # two real builds; the reuse rule itself is the next test
+def test_seed_sweep_runs_yosys_once(tmp_path):
+    """A sequential sweep synthesises once: later seeds take the first build's netlist (same Yosys input, byte
+    for byte) and run nextpnr only, with their own seed; each still reports its own Fmax."""
+    from hw.synth import seed_sweep
+    s = seed_sweep(ChipConfig(layer_sizes=(6, 5, 3), lanes=2), "ice40-up5k", tmp_path, [1, 2], jobs=1)
+    assert [r["status"] for r in s["rows"]] == ["ok", "ok"] and all(r["fmax_mhz"] > 1 for r in s["rows"])
+    first, second = ((tmp_path / f"seed{k}" / "ice40-up5k" / "build_top.sh").read_text() for k in (1, 2))
+    assert '"$YOSYS"' in first and "--seed 1" in first
+    assert '"$YOSYS"' not in second and "--seed 2" in second
+    assert (tmp_path / "seed2" / "ice40-up5k" / "top.json").read_bytes() == \
+        (tmp_path / "seed1" / "ice40-up5k" / "top.json").read_bytes()
+
+
+def test_reused_netlist_only_for_the_same_yosys_input(tmp_path):
+    from types import SimpleNamespace
+    from hw.synth import _reuse_netlist
+    (tmp_path / "top.il").write_text("design A")
+    (tmp_path / "top.ys").write_text("synth")
+    (tmp_path / "top.json").write_text("{}")
+    (tmp_path / "top.rpt").write_text("report")
+    script = '"$YOSYS" -q -l top.rpt top.ys\n"$NEXTPNR_ICE40" --seed 3\n'
+    other = SimpleNamespace(script="build_top", files={"top.il": "design B", "top.ys": "synth", "build_top.sh": script})
+    assert not _reuse_netlist(other, tmp_path) and other.files["build_top.sh"] == script
+    same = SimpleNamespace(script="build_top", files={"top.il": "design A", "top.ys": "synth", "build_top.sh": script})
+    assert _reuse_netlist(same, tmp_path)
+    assert same.files["build_top.sh"] == '"$NEXTPNR_ICE40" --seed 3\n' and same.files["top.json"] == b"{}"
+
+
 def test_synth_seeds_command(monkeypatch, tmp_path, capsys):
     import argparse
     import hw.cli

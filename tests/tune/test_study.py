@@ -103,20 +103,20 @@ def test_killed_study_resumes_keeping_completed_trials(tiny_toml, tmp_path, monk
            "--storage", f"sqlite:///{tmp_path}/s.db", "--out", str(tmp_path / "out"), "--n-trials", "2"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     sc = StudyConfig.load(toml, {"storage": f"sqlite:///{tmp_path}/s.db", "out": str(tmp_path / "out")})
+    from tune.study import CLAIM_ATTR
     deadline = time.monotonic() + 900                 # generous: only a hang reaches it, not a loaded machine
-    while time.monotonic() < deadline:                # wait until a trial is running
+    while time.monotonic() < deadline:                # wait until a trial is running and has sent a heartbeat
         time.sleep(0.5)
         try:
-            if any(t.state == TrialState.RUNNING for t in open_study(sc).trials):
+            if any(t.state == TrialState.RUNNING and CLAIM_ATTR in t.system_attrs for t in open_study(sc).trials):
                 break
         except Exception:
             pass
-    time.sleep(1.5)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     before = open_study(sc).trials
     assert any(t.state == TrialState.RUNNING for t in before)
-    time.sleep(3)                                     # heartbeat silence > grace period
+    # no waiting here: the rerun waits until the dead trial's heartbeat lapses (grace 2 s), however long it takes
     fast = StudyConfig.load(tiny_toml, {"storage": f"sqlite:///{tmp_path}/s.db", "out": str(tmp_path / "out"),
                                         "n_trials": 2})
     fast = fast.__class__(**{**fast.__dict__, "methods": ("mh",), "name": sc.name})
