@@ -334,7 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run `spikeloop ARGV`; a user's mistake (ConfigError) is one line on stderr and exit code 2."""
     a = build_parser().parse_args(argv)
-    if a.command == "study":
+    if a.command in ("study", "dse"):          # both drive Optuna storages (dse: its build queue)
         import warnings
         import optuna
         optuna.logging.set_verbosity(optuna.logging.WARNING)

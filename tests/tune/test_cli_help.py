@@ -62,3 +62,18 @@ def test_numeric_options_state_their_range(prog, parser):
             help_ = act.help or ""
             assert re.search(r"\d\.\.|\.\.\d|[<>]=? ?\d|\d to \d|[(\[]\d, \d[)\]]", help_), \
                 f"{prog} {act.option_strings[-1]}: no range in its help {help_!r}"
+
+
+def test_dse_prints_no_optuna_experimental_warnings(tmp_path, capsys):
+    """`spikeloop dse` drives an Optuna build queue (heartbeats, stale trials): Optuna's ExperimentalWarnings are
+    noise to its user, as in `spikeloop study`."""
+    import warnings
+
+    import optuna
+
+    from tune.cli import main
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        assert main(["dse", "--worker", "--out", str(tmp_path / "dse")]) == 0
+    assert not [w for w in seen if issubclass(w.category, optuna.exceptions.ExperimentalWarning)]
+    assert "built 0 here" in capsys.readouterr().out
