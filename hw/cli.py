@@ -250,7 +250,7 @@ def chip_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--weight-bits", dest="weight_bits", type=number(int, 2, 16), help="2..16")
     g.add_argument("--membrane-bits", dest="membrane_bits", type=number(int, 4, 32), help="4..32")
     g.add_argument("--beta", type=number(float, 0, 1, open_low=True), help="leak factor in (0, 1]; 1: no leak (IF neurons)")
-    g.add_argument("--threshold", type=number(int, 1), help="chip threshold in membrane LSBs")
+    g.add_argument("--threshold", type=number(int, 1), help="chip threshold in membrane LSBs (>= 1; default 64)")
     g.add_argument("--reset", choices=RESET_MODES)
     g.add_argument("--overlap", type=on_off, metavar="{on,off}",
                    help="a layer's UPDATE overlaps the next fc layer's EVENT phase (default "
@@ -338,19 +338,24 @@ def _synth_seeds(a: argparse.Namespace, cfg: ChipConfig, weights, offsets=None) 
 
 def register(sub) -> None:
     from hw.synth import ROUTERS, TARGETS
-    p = sub.add_parser("verilog", help="write Verilog, memory images, config and port map for a chip")
+    p = sub.add_parser("verilog", help="write Verilog, memory images, config and port map for a chip",
+                       epilog="docs: docs/guides/fpga.md (the Verilog and the board), docs/guides/run_and_build.md "
+                              "(checks before the work), docs/guides/nir.md (a trained or imported --model)")
     chip_arguments(p)
     model_argument(p)
     p.add_argument("--weights", help=".npz with integer arrays w0..w{L-1} (e.g. from a trained model)")
-    p.add_argument("--out", default="out/verilog")
+    p.add_argument("--out", default="out/verilog", help="output directory (default out/verilog)")
     p.set_defaults(func=cmd_verilog)
 
-    p = sub.add_parser("synth", help="synthesise, place and route the board top; resource and Fmax report")
+    p = sub.add_parser("synth", help="synthesise, place and route the board top; resource and Fmax report",
+                       epilog="docs: docs/guides/fpga.md (boards, programming), docs/guides/synthesis.md (seed "
+                              "sweeps, builds as a study)")
     chip_arguments(p)
     model_argument(p)
     p.add_argument("--target", default=TARGETS[0], choices=TARGETS)
     p.add_argument("--weights", help=".npz with integer arrays w0..w{L-1} (memory contents)")
-    p.add_argument("--baud", type=number(int, 300, 12_000_000), default=115200)
+    p.add_argument("--baud", type=number(int, 300, 12_000_000), default=115200,
+                   help="UART rate of the board's host link (300..12000000; default 115200)")
     p.add_argument("--router", default=ROUTERS[0], choices=ROUTERS,
                    help="nextpnr router (router2 for designs that fill the block RAMs)")
     g = p.add_mutually_exclusive_group()
@@ -361,7 +366,8 @@ def register(sub) -> None:
                         "min / median / max, written to out/<target>-seeds.json")
     p.add_argument("--jobs", type=number(int, 1, 256), default=None,
                    help="seed builds at once (1..256; default: the cores the load average leaves free)")
-    p.add_argument("--out", default="runs/synth")
+    p.add_argument("--out", default="runs/synth", help="output directory; the build goes to OUT/<target>/ "
+                                                        "(default runs/synth)")
     p.set_defaults(func=cmd_synth)
 
 

@@ -198,7 +198,7 @@ def register(sub) -> None:
     p.add_argument("--spikes", help=".npz of input spikes: x (batch, steps, N0) 0/1, optional labels y")
     p.add_argument("--dataset", help="score on this dataset's test split (a training run's own by default)")
     p.add_argument("--data-path", dest="data_path", help="local files of datasets that need them (nmnist, svhn)")
-    p.add_argument("--limit", type=number(int, 1), help="score only the first LIMIT test samples")
+    p.add_argument("--limit", type=number(int, 1), help="score only the first LIMIT test samples (>= 1)")
     p.add_argument("--backend", default="fast", choices=BACKENDS)
     p.add_argument("--port", help="serial port of the board (backend board)")
     p.add_argument("--baud", type=number(int, 300, 12_000_000),
@@ -210,9 +210,10 @@ def register(sub) -> None:
     p.add_argument("--density", type=number(float, 0, 1),
                    help="probability of a random input spike per neuron and step, and of a non-zero random "
                         "weight (0..1; default 0.1); not when the run has both weights and inputs")
-    p.add_argument("--seed", type=number(int, 0, 2**32 - 1), default=0)
+    p.add_argument("--seed", type=number(int, 0, 2**32 - 1), default=0,
+                   help="seed of the random inputs and weights (0..2^32-1; default 0)")
     p.add_argument("--clock-mhz", dest="clock_mhz", type=number(float, 0, 10_000, open_low=True), default=100.0,
-                   help="clock for the latency figures, MHz (> 0)")
+                   help="clock for the latency figures, MHz (0..10000, above 0; default 100)")
     p.add_argument("--raster", help="write a spike raster of sample 0 to this PNG (or .pdf / .svg)")
     p.add_argument("--vcd", help=f"write the core's waveforms to this VCD file ({', '.join(VCD_BACKENDS)} backends)")
     from sim.vcd import signal_patterns, step_window

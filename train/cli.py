@@ -177,21 +177,24 @@ docs: docs/guides/training.md (methods, datasets, conv chips), docs/guides/seed-
 
 
 def register(sub) -> None:
-    p = sub.add_parser("import", help="map a NIR graph (.nir) onto the chip: config, weights, offsets, report")
+    p = sub.add_parser("import", help="map a NIR graph (.nir) onto the chip: config, weights, offsets, report",
+                       epilog="docs: docs/guides/nir.md (import, report, hand-off), docs/guides/interchange.md")
     p.add_argument("model", help="NIR file (e.g. from snnTorch export_to_nir or Rockpool to_nir)")
     chip_arguments(p)
     p.add_argument("--out", required=True, help="directory for config.json, weights.npz, nir_report.{json,txt}")
     p.add_argument("--dt", type=number(float, 0, 10, open_low=True),
-                   help="time step, s (default: tau/r when the graph agrees on it, else 1e-4 as snnTorch)")
+                   help="time step, s (0..10, above 0; default: tau/r when the graph agrees on it, else 1e-4 as "
+                        "snnTorch)")
     p.add_argument("--drop-biases", dest="drop_biases", action="store_true",
                    help="drop Affine biases instead of refusing the graph")
     p.add_argument("--drop-synapses", dest="drop_synapses", action="store_true",
                    help="drop CubaLIF synaptic currents instead of refusing the graph")
     p.add_argument("--check-samples", dest="check_samples", type=number(int, 0, 100000), default=64,
-                   help="random samples for the agreement check (0: skip)")
+                   help="random samples for the agreement check (0..100000; 0: skip; default 64)")
     p.set_defaults(func=cmd_import)
 
-    p = sub.add_parser("export", help="write a chip programme (config + weights) as NIR")
+    p = sub.add_parser("export", help="write a chip programme (config + weights) as NIR",
+                       epilog="docs: docs/guides/nir.md (export), docs/guides/interchange.md")
     chip_arguments(p)
     model_argument(p)
     p.add_argument("--weights", help=".npz with integer arrays w0..w{L-1} (and o0.. offsets); its chip config "
@@ -215,13 +218,15 @@ def register(sub) -> None:
                    help="time steps per sample (1..10000; default: [data] steps, else 16)")
     p.add_argument("--encoder", choices=list(ENCODERS), help="default: [data] encoder, else rate")
     p.add_argument("--theta", type=number(float, 0, 100, open_low=True), default=1.0,
-                   help="software threshold (the chip threshold in LSBs follows from quantisation)")
+                   help="software threshold (the chip threshold in LSBs follows from quantisation; 0..100, above 0; "
+                        "default 1.0)")
     p.add_argument("--surrogate", default="atan", choices=list(SURROGATES))
     p.add_argument("--surrogate-scale", dest="surrogate_scale", type=number(float, 0, open_low=True),
-                   help="the surrogate's slope/alpha/width (default: the surrogate's own)")
+                   help="the surrogate's slope/alpha/width (> 0; default: the surrogate's own)")
     p.add_argument("--quantiser", default="maxabs", choices=list(SCALES),
                    help="per-layer weight scale: max-abs, or least squared error (better at 2-3-bit weights)")
-    p.add_argument("--train-size", dest="train_size", type=number(int, 1), help="training samples to keep")
+    p.add_argument("--train-size", dest="train_size", type=number(int, 1),
+                   help="training samples to keep (1..10000000; default: all)")
     p.add_argument("--bias-input", dest="bias_input", type=on_off, metavar="{on,off}",
                    help="one more input that spikes at every step (its weights act as biases; the chip gets one "
                         "more input). Default: the method's (" + ", ".join(
@@ -237,7 +242,8 @@ def register(sub) -> None:
     for name, (lo, hi) in FAULT_LIMITS.items():
         g.add_argument(f"--{name.replace('_', '-')}", dest=name, type=number(float, lo, hi),
                        help=f"{lo:g}..{hi:g} (default: the --config file's [faults], else 0)")
-    p.add_argument("--seed", type=number(int, 0, 2**32 - 1), default=0)
+    p.add_argument("--seed", type=number(int, 0, 2**32 - 1), default=0,
+                   help="training seed (0..2^32-1; default 0)")
     p.add_argument("--threads", type=number(int, 1, 256), default=1,
                    help="torch threads for the software network (1..256; small networks are fastest with 1)")
     p.add_argument("--out", help="save the result as OUT.json + OUT.npz and its training curves as OUT.png")

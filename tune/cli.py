@@ -145,7 +145,7 @@ def register(sub) -> None:
                                     "--config` accepts, the defaults filled in, optional keys commented out. "
                                     "Redirect it to a file, edit it, run it.",
                         epilog="example: spikeloop study template --conv > conv.toml && "
-                               "spikeloop study run --config conv.toml --n-trials 4")
+                               "spikeloop study run --config conv.toml --n-trials 4; docs: docs/guides/studies.md")
     p.add_argument("--conv", action="store_true",
                    help="a conv chip (digits as 1x8x8 images: conv 8 k3 p1, pool 2, fc 10) instead of the fc default")
     p.set_defaults(func=cmd_study_template)
@@ -153,7 +153,8 @@ def register(sub) -> None:
                           ("report", cmd_study_report, "write Pareto/importance plots and tables"),
                           ("export", cmd_study_export, "write a trial's weights, config and Verilog"),
                           ("dashboard", cmd_study_dashboard, "serve optuna-dashboard on 127.0.0.1")):
-        p = ssub.add_parser(name, help=hlp)
+        p = ssub.add_parser(name, help=hlp, epilog="docs: docs/guides/studies.md"
+                            + (" (the dashboard: docs/guides/interchange.md)" if name == "dashboard" else ""))
         p.add_argument("--config", help="study TOML; `spikeloop study template` prints every key with its default "
                                             "(docs/guides/studies.md); without it: the default study")
         p.add_argument("--storage", help="Optuna storage URL, e.g. sqlite:///runs/s.db or postgresql://...")
@@ -170,12 +171,13 @@ def register(sub) -> None:
             p.add_argument("--new", action="store_true",
                            help="delete an existing study of this name (its trials) and start again")
         elif name == "report":
-            p.add_argument("--report-dir")
+            p.add_argument("--report-dir", help="where the report goes (default: the study's out/report)")
         elif name == "dashboard":
-            p.add_argument("--port", type=number(int, 1, 65535), default=8080, help="TCP port on 127.0.0.1")
+            p.add_argument("--port", type=number(int, 1, 65535), default=8080,
+                           help="TCP port on 127.0.0.1 (1..65535; default 8080)")
         else:
-            p.add_argument("trial", type=number(int, 0))
-            p.add_argument("--dest")
+            p.add_argument("trial", type=number(int, 0), help="trial number (0..)")
+            p.add_argument("--dest", help="output directory (default: the study's out/export_<trial>)")
             p.add_argument("--nir", action="store_true", help="also write the network as NIR (model.nir)")
 
 
@@ -230,7 +232,7 @@ def cmd_dse(a: argparse.Namespace) -> int:
           f"{out / 'synth-cache'}")
     print("latency, logic cells, BRAM, DSP and Fmax are measured (fast model, nextpnr); energy and FPS/W are "
           f"estimated ({'RTL activity' if sw.power == 'rtl' else 'counter profile'} x per-primitive energies, "
-          "see sim/activity.py)")
+          "docs/power.md)")
     return 1 if len(bad) == len(rows) else 0
 
 
@@ -239,38 +241,43 @@ def register_dse(sub) -> None:
     from hw.cli import sizes
     p = sub.add_parser("dse", help="design-space exploration: synthesise lanes x weight bits x membrane bits x overlap "
                                    "x update, "
-                                   "score latency at Fmax, area and FPS/W, Pareto plot")
+                                   "score latency at Fmax, area and FPS/W, Pareto plot",
+                       epilog="docs: docs/dse.md, docs/guides/fpga.md#design-space-exploration, "
+                              "docs/guides/synthesis.md (seed sweeps, builds shared through --storage), "
+                              "docs/power.md (energy)")
     p.add_argument("--sizes", type=sizes, default=(30, 16, 2), help="layer sizes, e.g. 30,16,2")
-    p.add_argument("--lanes", type=number(int, 1, 64), nargs="+", default=[2, 4, 8], help="lane counts (1..64)")
+    p.add_argument("--lanes", type=number(int, 1, 64), nargs="+", default=[2, 4, 8], help="lane counts (1..64; default 2 4 8)")
     p.add_argument("--weight-bits", dest="weight_bits", type=number(int, 2, 16), nargs="+", default=[4, 8],
-                   help="weight widths (2..16)")
+                   help="weight widths (2..16; default 4 8)")
     p.add_argument("--membrane-bits", dest="membrane_bits", type=number(int, 4, 32), nargs="+", default=[16],
-                   help="membrane widths (4..32)")
+                   help="membrane widths (4..32; default 16)")
     from hw.config import ChipConfig
     p.add_argument("--overlap", nargs="+", type=on_off, metavar="{on,off}", default=[ChipConfig.overlap],
-                   help="a layer's UPDATE overlapping the next fc layer's EVENT phase (ChipConfig.overlap)")
+                   help="a layer's UPDATE overlapping the next fc layer's EVENT phase (default on)")
     from hw.config import MAX_STEPS_DEFAULT, MAX_STEPS_RANGE, UPDATE_MODES
     p.add_argument("--update", nargs="+", choices=UPDATE_MODES, default=[ChipConfig.update],
                    help="UPDATE schedules to sweep: every word, or only touched/hot words (docs/chip.md, \"Update by "
-                        "touch\"; a touched chip has overlap off)")
+                        "touch\"; a touched chip has overlap off; default all)")
     p.add_argument("--max-steps", dest="max_steps", type=number(int, *MAX_STEPS_RANGE), default=MAX_STEPS_DEFAULT,
                    help=f"--update touched: the longest sample in steps, at least --steps ({MAX_STEPS_RANGE[0]}.."
                         f"{MAX_STEPS_RANGE[1]}; default {MAX_STEPS_DEFAULT})")
     from hw.synth import TARGETS
     p.add_argument("--target", nargs="+", help=f"parts: {', '.join(TARGETS)} (default ice40-up5k)")
     p.add_argument("--clock-mhz", dest="clock_mhz", type=number(float, 0, 10_000, open_low=True),
-                   help="run every design at this clock (must not exceed its Fmax); default: its post-route Fmax")
-    p.add_argument("--batch", type=number(int, 1, 10_000), default=4, help="sample inputs scored (1..10000)")
-    p.add_argument("--steps", type=number(int, 1, 100_000), default=16, help="time steps (1..100000)")
-    p.add_argument("--density", type=number(float, 0, 1), default=0.2, help="input spike probability (0..1)")
-    p.add_argument("--seed", type=number(int, 0, 2**32 - 1), default=0)
+                   help="run every design at this clock, MHz (0..10000, above 0; must not exceed its Fmax); default: "
+                        "its post-route Fmax")
+    p.add_argument("--batch", type=number(int, 1, 10_000), default=4, help="sample inputs scored (1..10000; default 4)")
+    p.add_argument("--steps", type=number(int, 1, 100_000), default=16, help="time steps (1..100000; default 16)")
+    p.add_argument("--density", type=number(float, 0, 1), default=0.2, help="input spike probability (0..1; default 0.2)")
+    p.add_argument("--seed", type=number(int, 0, 2**32 - 1), default=0,
+                   help="seed of the random inputs (0..2^32-1; default 0)")
     p.add_argument("--power", choices=("rtl", "fast"), default="rtl",
                    help="energy from the RTL's activity (exact, slow for big nets) or the calibrated counter model")
     from hw.cli import seeds
     p.add_argument("--seeds", type=seeds, default=None,
                    help="nextpnr placement seeds per structure, e.g. 1-8 or 1,4,9: every (structure, part, seed) is a "
                         "build; a structure is scored at its minimum Fmax over them (default: nextpnr's seed)")
-    p.add_argument("--jobs", type=number(int, 1, 256), default=1, help="synthesis worker processes (1..256)")
+    p.add_argument("--jobs", type=number(int, 1, 256), default=1, help="synthesis worker processes (1..256; default 1)")
     p.add_argument("--storage", default=None,
                    help="Optuna storage of the build queue (default sqlite:///<out>/synth-cache/pnr.db); a "
                         "postgresql:// URL lets `spikeloop dse --worker` on other machines share the builds")
@@ -311,7 +318,9 @@ def build_parser() -> argparse.ArgumentParser:
     import hw.cli
     import sim.cli
     import train.cli
-    ap = Parser(prog="spikeloop", description=__doc__.split("\n\n")[0].replace("``", ""), allow_abbrev=False)
+    ap = Parser(prog="spikeloop", description=__doc__.split("\n\n")[0].replace("``", ""), allow_abbrev=False,
+                epilog="`spikeloop COMMAND --help` lists every option with its allowed range. docs: "
+                       "docs/getting-started.md (a tour of every command), docs/index.md (the site)")
     sub = ap.add_subparsers(dest="command", required=True)
     sim.cli.register(sub)
     sub.choices["run"].set_defaults(dataset_inputs=_test_inputs)   # the top floor hands `run` its dataset loader
@@ -341,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run `spikeloop ARGV`; a user's mistake (ConfigError) is one line on stderr and exit code 2."""
     _sigterm_interrupts()
     a = build_parser().parse_args(argv)
-    if a.command == "study":
+    if a.command in ("study", "dse"):          # both drive Optuna storages (dse: its build queue)
         import warnings
         import optuna
         optuna.logging.set_verbosity(optuna.logging.WARNING)

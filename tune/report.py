@@ -196,7 +196,8 @@ def _write_report(study: optuna.Study, out: Path) -> dict[str, Path]:
     prow = [r for r in rows if r["trial"] in pareto]
     paths["csv"] = out / "pareto.csv"
     _write_csv(paths["csv"], prow)
-    _write_csv(out / "trials.csv", rows)
+    paths["trials_csv"] = out / "trials.csv"
+    _write_csv(paths["trials_csv"], rows)
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     lines += ["| " + " | ".join(_fmt(r[c]) for c in COLUMNS) + " |" for r in sorted(prow, key=lambda r: -r["val_accuracy"] if r["val_accuracy"] is not None else 0)]
     which = ("Pareto trials among the feasible:" if multi else "the best feasible trial:") if ok else \

@@ -38,7 +38,7 @@ def test_run_report_export(tiny_toml, tmp_path):
         assert t.user_attrs["synops_nonzero"] <= t.user_attrs["synops"]
         assert abs(t.user_attrs["activation_sparsity"] - t.user_attrs["nb_activation_sparsity"]) < 0.05
     paths = write_report(study, tmp_path / "rep")
-    for k in ("pareto_png", "firing_png", "csv", "markdown"):
+    for k in ("pareto_png", "firing_png", "csv", "trials_csv", "markdown"):
         assert paths[k].stat().st_size > 0
     assert "beside NeuroBench" in paths["markdown"].read_text()
     exp = export_trial(study, done[0].number, tmp_path / "exp", nir=True)
