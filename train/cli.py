@@ -6,6 +6,7 @@ surrogates, faults), so a new registry entry is a new command-line choice.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from hw.cli import (chip_arguments, chip_overrides, chip_table, check_writable, load_chip, load_model_arguments,
@@ -118,13 +119,16 @@ def cmd_import(a: argparse.Namespace) -> int:
         if getattr(a, k) is not None:
             raise ConfigError(f"--{k}: {why}; import takes it from the NIR file (change the graph, or change the "
                               f"imported config.json afterwards)")
-    if a.config:                        # the same refusal for a --config file that sets them (it would be ignored)
+    base = load_chip(None, chip_overrides(a))
+    if a.config:        # a file is a bundle (import's own config.json, a training run's RUN.json): say, don't refuse
         table = chip_table(read_table(a.config), a.config)
-        for k, why in GRAPH_FLAGS.items():
-            if k in table:
-                raise ConfigError(f"--config {a.config}: sets {k} = {table[k]!r} but {why}; import takes it from "
-                                  f"the NIR file (remove {k} from the config, which gives widths and lanes)")
-    base = load_chip(a.config, chip_overrides(a))
+        unused = [k for k in GRAPH_FLAGS if k in table]
+        if unused:
+            print(f"note: --config {a.config}: its {', '.join(unused)} {'is' if len(unused) == 1 else 'are'} not "
+                  f"used; the NIR file sets {'it' if len(unused) == 1 else 'them'} (the file gives widths and lanes)",
+                  file=sys.stderr)
+        kept = {k: v for k, v in table.items() if k not in GRAPH_FLAGS}      # not validated: the graph replaces them
+        base = load_chip(None, {**kept, **chip_overrides(a)})
     out = Path(a.out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {a.out}: is a file, not a directory")
