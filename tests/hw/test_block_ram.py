@@ -87,8 +87,9 @@ CONFIGS = [
 
 @pytest.mark.cocotb
 @pytest.mark.parametrize("simulator,index", [
-    ("icarus", 0), ("icarus", 1), ("icarus", 2), ("verilator", 0), ("verilator", 2),
-    pytest.param("verilator", 1, marks=pytest.mark.slow)])   # one ECP5 tile: Icarus covers it by default
+    ("icarus", 0), ("icarus", 1), ("icarus", 2), ("verilator", 0),
+    # one ECP5 tile, and SPRAM banks: Icarus covers them by default
+    pytest.param("verilator", 1, marks=pytest.mark.slow), pytest.param("verilator", 2, marks=pytest.mark.slow)])
 def test_core_with_vendor_banks_matches_the_model(simulator, index, monkeypatch):
     from types import SimpleNamespace
     need(simulator)
