@@ -119,7 +119,7 @@ def cmd_import(a: argparse.Namespace) -> int:
         if getattr(a, k) is not None:
             raise ConfigError(f"--{k}: {why}; import takes it from the NIR file (change the graph, or change the "
                               f"imported config.json afterwards)")
-    base = load_chip(None, chip_overrides(a))
+    kept = {}
     if a.config:        # a file is a bundle (import's own config.json, a training run's RUN.json): say, don't refuse
         table = chip_table(read_table(a.config), a.config)
         unused = [k for k in GRAPH_FLAGS if k in table]
@@ -128,7 +128,7 @@ def cmd_import(a: argparse.Namespace) -> int:
                   f"used; the NIR file sets {'it' if len(unused) == 1 else 'them'} (the file gives widths and lanes)",
                   file=sys.stderr)
         kept = {k: v for k, v in table.items() if k not in GRAPH_FLAGS}      # not validated: the graph replaces them
-        base = load_chip(None, {**kept, **chip_overrides(a)})
+    base = load_chip(None, {**kept, **chip_overrides(a)})
     out = Path(a.out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {a.out}: is a file, not a directory")

@@ -205,11 +205,16 @@ def test_a_stopped_worker_leaves_no_leaked_semaphore_warning():
               "    p.terminate()\n"
               "    p.join()\n"
               "    print('exit', p.exitcode, file=sys.stderr)\n")
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    r = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=300,
-                       env=os.environ | {"PYTHONPATH": root})
+    r = _run_script(script, timeout=300)
     assert "exit -15" in r.stderr, r.stderr
     assert "leaked" not in r.stderr, r.stderr
+
+
+def _run_script(script: str, **kw) -> subprocess.CompletedProcess:
+    """``script`` in a fresh interpreter from the repository root (so it imports the tests), output captured."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    return subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True,
+                          env=os.environ | {"PYTHONPATH": root}, **kw)
 
 
 def _sigint_is_the_default(conn, state):
@@ -238,8 +243,6 @@ def test_ctrl_c_while_the_fork_server_imports_is_no_traceback():
               "    p.start()\n"
               "    print('worker default', a.recv(), file=sys.stderr)\n"
               "    p.join()\n")
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    r = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=600,
-                       env=os.environ | {"PYTHONPATH": root}, start_new_session=True)
+    r = _run_script(script, timeout=600, start_new_session=True)
     assert "worker default True" in r.stderr, r.stderr[-3000:]
     assert "Traceback" not in r.stderr and "KeyboardInterrupt" not in r.stderr, r.stderr[-3000:]
