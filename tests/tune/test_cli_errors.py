@@ -1,7 +1,7 @@
 """The bad-input suite: every user mistake through the command line ends in one line on stderr and
 exit code 2 (usage errors) — no traceback, nothing created or lost — or in the right state.
 
-Most mistakes go through ``cli(...)`` (tests/tune/conftest.py: :func:`tune.cli.main` in this process, what the
+Most mistakes go through ``cli(...)`` (tests/conftest.py: :func:`tune.cli.main` in this process, what the
 console command runs, without an interpreter start per case); the real command, ``spikeloop(...)`` (a
 ``python -m tune.cli`` process), still runs where the process itself matters — the usage errors' program
 names, a run that succeeds, a study and its export from another directory, signals — and in the other files'

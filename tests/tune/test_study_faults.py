@@ -1,7 +1,7 @@
 """Studies under bad inputs and faults (issue 19): runaway failing trials, a study resumed with another config,
 memory storage, MH ranges, no feasible trial, broken storage paths, a full disk, a read-only database, corrupt
 artefacts, a killed or paused worker, unsafe names. In-process through :func:`tune.cli.main` (``cli(...)``,
-tests/tune/conftest.py, or ``refused``) for a refusal and where a fault must be injected (a trial that fails, a
+tests/conftest.py, or ``refused``) for a refusal and where a fault must be injected (a trial that fails, a
 study that exists already); through the real command line (``spikeloop(...)``, a subprocess) where the process
 itself matters (killed or paused workers, a full disk, a read-only database) and once for corrupt artefacts."""
 import os
