@@ -24,7 +24,7 @@ def run_both(cfg, weights, offsets, spikes, **kw):
 
 
 @given(data=st.data())
-@settings(max_examples=100)
+@settings(max_examples=50)     # the depth is test_rtl_matches_model_exhaustive's (slow: 300 examples, larger chips)
 def test_rtl_matches_model_random(data):
     cfg = data.draw(configs(max_size=10))
     weights, offsets, spikes = data.draw(programmes(cfg, batch=2, steps=4))
