@@ -25,11 +25,12 @@ WIDTHS = ((16, 32), (8, 16))
 
 
 def export(path: str, seed: int, side: int = 34, width: tuple = (16, 16, 8), hidden: int = 256, grid: int | None = None,
-           threshold: float = 1.0, samples: int = B, steps: int = T) -> None:
+           threshold: float = 1.0, samples: int = B, steps: int = T, bias: float = 0.0) -> None:
     """Build, export and run one Sinabs SCNN (``side``/``width``/``hidden`` shrink it). ``grid``: weights rounded to
     multiples of ``2**-grid`` (a binary fixed-point grid, as quantisation-aware training leaves them; float32
     holds them exactly); ``threshold`` of every IAF (Sinabs fires at ``v >= threshold``, NIR and the chip at
-    ``v > threshold``: a threshold off the weights' grid keeps the two from ever meeting a tie)."""
+    ``v > threshold``: a threshold off the weights' grid keeps the two from ever meeting a tie). ``bias``: every
+    Conv2d and Linear gets a bias, torch's default draw times ``bias`` (on the grid too); 0: no biases."""
     import nir
     import sinabs
     import sinabs.layers as sl
@@ -42,19 +43,27 @@ def export(path: str, seed: int, side: int = 34, width: tuple = (16, 16, 8), hid
     def iaf():
         return sl.IAFSqueeze(batch_size=samples, spike_fn=SingleSpike, reset_fn=MembraneReset(),
                              spike_threshold=threshold)
+    on = bias != 0
     net = torch.nn.Sequential(
-        torch.nn.Conv2d(2, a, 5, 2, 1, bias=False), iaf(),
-        torch.nn.Conv2d(a, b, 3, 1, 1, bias=False), iaf(), sl.SumPool2d(2),
-        torch.nn.Conv2d(b, c, 3, 1, 1, bias=False), iaf(), sl.SumPool2d(2),
-        torch.nn.Flatten(), torch.nn.Linear(c * (h0 // 4) ** 2, hidden, bias=False), iaf(),
-        torch.nn.Linear(hidden, 10, bias=False), iaf())
+        torch.nn.Conv2d(2, a, 5, 2, 1, bias=on), iaf(),
+        torch.nn.Conv2d(a, b, 3, 1, 1, bias=on), iaf(), sl.SumPool2d(2),
+        torch.nn.Conv2d(b, c, 3, 1, 1, bias=on), iaf(), sl.SumPool2d(2),
+        torch.nn.Flatten(), torch.nn.Linear(c * (h0 // 4) ** 2, hidden, bias=on), iaf(),
+        torch.nn.Linear(hidden, 10, bias=on), iaf())
     with torch.no_grad():
         for m in net:
             if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
                 m.weight.mul_(2.5)
                 if grid is not None:
                     m.weight.copy_(torch.round(m.weight * 2.0 ** grid) / 2.0 ** grid)
+                if on:
+                    m.bias.mul_(bias)
+                    if grid is not None:
+                        m.bias.copy_(torch.round(m.bias * 2.0 ** grid) / 2.0 ** grid)
     g = sinabs.to_nir(net, torch.zeros(samples, 2, side, side))
+    # to_nir runs the net on its zero input to trace it: with biases that charges the IAF membranes, and the run
+    # below must start from rest as NIR's (and the chip's) does
+    sinabs.reset_states(net)
     # sinabs 3.1.3 leaves some types None, which nir 1.0.4's writer cannot store: fill them in
     q = h0 // 2
     for k, (i, o) in {"4": ((b, h0, h0), (b, q, q)), "7": ((c, q, q), (c, q // 2, q // 2)),
@@ -70,7 +79,7 @@ def export(path: str, seed: int, side: int = 34, width: tuple = (16, 16, 8), hid
     x = (np.random.default_rng(1000 + seed).random((samples, steps, 2, side, side)) < DENSITY).astype(np.float32)
     with torch.no_grad():
         out = net(torch.as_tensor(x.reshape(samples * steps, 2, side, side))).reshape(samples, steps, 10).numpy() > 0
-    np.savez_compressed(path + ".run.npz", x=x, out=out, seed=seed, grid=-1 if grid is None else grid)
+    np.savez_compressed(path + ".run.npz", x=x, out=out, seed=seed, grid=-1 if grid is None else grid, bias=bias)
     print(f"{path}: Sinabs fired {int(out.sum())} output spikes")
 
 
@@ -145,12 +154,13 @@ def main(argv=None) -> int:
     e.add_argument("--threshold", type=float, default=1.0)
     e.add_argument("--samples", type=int, default=B)
     e.add_argument("--steps", type=int, default=T)
+    e.add_argument("--bias", type=float, default=0.0, help="biases on every layer: torch's default draw times BIAS")
     c = sub.add_parser("check")
     c.add_argument("paths", nargs="+")
     add_record_args(c)
     a = ap.parse_args(argv)
     if a.step == "export":
-        export(a.path, a.seed, a.side, tuple(a.width), a.hidden, a.grid, a.threshold, a.samples, a.steps)
+        export(a.path, a.seed, a.side, tuple(a.width), a.hidden, a.grid, a.threshold, a.samples, a.steps, a.bias)
     else:
         check(a.paths, a)
     return 0
