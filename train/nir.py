@@ -775,15 +775,23 @@ def _compose(edits: dict) -> dict:
 
 
 def scnn_nmnist_graph(seed: int = 0, side: int = 34, width: tuple = (16, 16, 8), hidden: int = 256,
-                      grid: int | None = None):
+                      grid: int | None = None, bias: float = 0.0):
     """The NIR paper's N-MNIST SCNN as Sinabs exports it (Conv2d 2->16 5x5 stride 2 padding 1, IF; Conv2d 16->16
     3x3 padding 1, IF; SumPool2d 2; Conv2d 16->8 3x3 padding 1, IF; SumPool2d 2; Flatten; Affine 128->256, IF;
     Affine 256->10, IF, on 2x34x34), built directly as a NIR graph with random weights (normal, std
     1.5/sqrt(fan-in); thresholds 1, zero biases); ``side``/``width``/``hidden`` shrink it. ``grid``: the
     weights rounded to multiples of ``2**-grid`` (a fixed-point grid, as quantisation-aware training leaves
-    them)."""
+    them). ``bias``: every Conv2d/Affine gets a bias, normal with std ``bias`` (on the grid too; drawn from a
+    generator of its own, so the weights are those of ``bias = 0``)."""
     import nir
     rng = np.random.default_rng(seed)
+    brng = np.random.default_rng(seed + 1_000_003)
+
+    def biases(n):
+        if not bias:
+            return np.zeros(n)
+        b = brng.normal(0, bias, n)
+        return b if grid is None else np.round(b * 2.0 ** grid) / 2.0 ** grid
 
     def normal(std, shape):
         w = rng.normal(0, std, shape)
@@ -791,7 +799,7 @@ def scnn_nmnist_graph(seed: int = 0, side: int = 34, width: tuple = (16, 16, 8),
 
     def conv(co, ci, k, s, p):
         return nir.Conv2d(input_shape=None, weight=normal(1.5 / np.sqrt(ci * k * k), (co, ci, k, k)),
-                          stride=s, padding=p, dilation=1, groups=1, bias=np.zeros(co))
+                          stride=s, padding=p, dilation=1, groups=1, bias=biases(co))
 
     def IF(shape):
         return nir.IF(r=np.ones(shape), v_threshold=np.ones(shape), v_reset=np.zeros(shape))
@@ -806,9 +814,9 @@ def scnn_nmnist_graph(seed: int = 0, side: int = 34, width: tuple = (16, 16, 8),
              "conv2": conv(c, b, 3, 1, 1), "if2": IF((c, h0 // 2, h0 // 2)),
              "pool2": nir.SumPool2d(**pool),
              "flat": nir.Flatten(input_type={"input": np.array([c, h0 // 4, h0 // 4])}, start_dim=0),
-             "fc0": nir.Affine(weight=normal(1.5 / np.sqrt(flat), (hidden, flat)), bias=np.zeros(hidden)),
+             "fc0": nir.Affine(weight=normal(1.5 / np.sqrt(flat), (hidden, flat)), bias=biases(hidden)),
              "if3": IF(hidden),
-             "fc1": nir.Affine(weight=normal(1.5 / np.sqrt(hidden), (10, hidden)), bias=np.zeros(10)),
+             "fc1": nir.Affine(weight=normal(1.5 / np.sqrt(hidden), (10, hidden)), bias=biases(10)),
              "if4": IF(10),
              "output": nir.Output(output_type={"output": np.array([10])})}
     order = list(nodes)

@@ -64,7 +64,8 @@ def test_conv_import_refuses_what_the_chip_cannot_carry():
         return nir.Conv2d(**d)
     cases = [(conv(dilation=(2, 2)), "node 'conv0': dilation"),
              (conv(stride=(1, 2)), r"node 'conv0': kernel 3x3, stride \(1, 2\)"),
-             (conv(bias=np.ones(3, np.float32)), "node 'conv0': Conv2d bias"),
+             (conv(bias=np.ones(5, np.float32)), "node 'conv0': bias has 5 entries; expected 3"),
+             (conv(bias=np.array([1.0, np.nan, 0.0])), "node 'conv0': bias contains NaN"),
              (conv(padding="same"), "node 'conv0': padding = 'same'")]
     for node, msg in cases:
         g2 = tn.chip_to_nir(CONV_IF, w, off)
