@@ -827,7 +827,7 @@ def scnn_nmnist_graph(seed: int = 0, side: int = 34, width: tuple = (16, 16, 8),
 def chip_to_nir(cfg: ChipConfig, weights: Sequence[np.ndarray], offsets: Sequence[np.ndarray] | None = None,
                 dt: float = SNNTORCH_DT):
     """The chip programme as a NIR graph in chip units (weights and thresholds in membrane LSBs): nodes
-    ``input``, per neuron layer ``l`` a ``fc{l}`` (Linear; Affine on a chip with a bias, ``ChipConfig.bias``) or
+    ``input``, per neuron layer ``l`` a ``fc{l}`` (Affine, its bias the chip's, ``ChipConfig.bias``, or zero) or
     ``conv{l}`` (Conv2d, its bias the chip's per channel or zero, its stride and
     padding for both axes), then ``lif{l}`` (LIF, ``v_reset = 0``; ``if{l}``, NIR's IF, for ``beta = 1``);
     ``pool{l}`` (SumPool2d) for the pools before a layer, ``flat{l}`` (Flatten) before an fc layer that
@@ -872,8 +872,9 @@ def chip_to_nir(cfg: ChipConfig, weights: Sequence[np.ndarray], offsets: Sequenc
             if len(shape) == 3:
                 add(f"flat{l}", nir.Flatten(input_type={"input": np.array(shape)}, start_dim=0, end_dim=-1))
                 wt = hwc_to_chw(wt, shape)
-            add(f"fc{l}", nir.Affine(weight=wt.astype(np.float32), bias=cfg_bias(l)) if cfg.has_bias else
-                nir.Linear(weight=wt.astype(np.float32)))
+            # always an Affine (a zero bias without one): Sinabs 3.1.3's from_nir maps Affine but not Linear, and
+            # nirtorch 1.0 then drops the node and its edges silently (docs/guides/nir.md, "Export")
+            add(f"fc{l}", nir.Affine(weight=wt.astype(np.float32), bias=cfg_bias(l)))
             out = (cfg.fan_out(l),)
 
         def neuron_shape(v, _out=out):
