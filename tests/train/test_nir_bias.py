@@ -111,6 +111,7 @@ def test_a_bias_off_the_weights_grid_is_quantised_and_reported():
     assert cfg2.bias == (tuple(int(v) for v in np.rint(np.array([4, -2, 0, 8]) * gain * s2)),) and cfg2.bias[0][3] > 8
 
 
+@pytest.mark.slow       # 50 s; the small Sinabs export above covers the same kinds by default
 def test_full_size_scnn_with_biases_maps_and_agrees_on_the_fast_chip():
     """The issue's architecture at full size (2x34x34) with biases on every layer and weights and biases on a 2**-14
     grid: the import is exact and the fast chip fires the float graph's spikes one for one."""
