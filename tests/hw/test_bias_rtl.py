@@ -50,3 +50,14 @@ def test_reprogrammed_biases_on_one_build():
         want = fast.run(x, record_state=True)
         assert_same(want, rtl.run(x, record_state=True))
         assert any(s.any() for s in want.spikes)
+
+
+def test_a_chip_without_bias_elaborates_none_of_it():
+    """hw/core/bias.py is built only for a chip with a bias: no bias memory, no add stage elsewhere (the Verilog of a
+    chip without one was compared with the code before the bias existed: equal apart from source attributes)."""
+    from hw.export import verilog_text
+    plain = ChipConfig(layer_sizes=(6, 5, 3), lanes=2)
+    text = verilog_text(plain)          # (the lanes' `bias{k}` is the subtract reset's, not this)
+    assert "bias_memory" not in text and "biased" not in text and "bias_addr" not in text
+    text = verilog_text(plain.replace(bias=((0,) * 5, (1, 2, 3))))
+    assert "bias_memory" in text and "biased0" in text
