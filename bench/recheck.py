@@ -166,7 +166,9 @@ def main(argv=None) -> int:
         return 2
     folder = a.out if a.out is not None else (PUBLISHED if a.publish else SCRATCH)
     names = [f"{a.base}_seed{s}" for s in seeds]
-    basis = family(a.base, PUBLISHED, exclude=names if a.no_run else ())
+    # --no-run on the published records: the re-runs are on record beside the runs they are checked against
+    same = Path(folder).resolve() == PUBLISHED.resolve()
+    basis = family(a.base, PUBLISHED, exclude=names if a.no_run and same else ())
     used = {hooks["seed"](r): r["name"] for r in basis}
     seen = [f"{s} ({used[s]})" for s in seeds if s in used]
     if seen:
