@@ -242,6 +242,23 @@ def view_stated(rec: dict, key: str) -> str:
     return f"{_x(r['median'])}x ({_x(r['lo'])}–{_x(r['hi'])}; {r['rounds']} rounds of {r['runs']} run{'s' * (r['runs'] > 1)})"
 
 
+#: the order of the tables' sections (the order of the page); other keys after them, by name
+_SECTIONS = ("peers", "conv", "paths", "activity", "conditions", "workers")
+
+
+def _order(key: str) -> tuple:
+    """Sort key of a ratio key: its section in page order, then its parts, numbers as numbers."""
+    head, *rest = key.split("/")
+    rank = _SECTIONS.index(head) if head in _SECTIONS else len(_SECTIONS)
+
+    def part(p):
+        try:
+            return (0, float(p), "")
+        except ValueError:
+            return (1, 0.0, p)
+    return (rank, head, *map(part, rest))
+
+
 def view_table(rec: dict, prefix: str = "") -> str:
     """Every ratio (keys starting with ``prefix``): the stated spread and what backs it, each run on record's
     value, each re-run's value and whether it is inside."""
@@ -251,7 +268,7 @@ def view_table(rec: dict, prefix: str = "") -> str:
     out = ["| ratio | stated spread (pooled median) | runs, rounds | each run on record | "
            + " | ".join(f"re-run seed {seed[n]}" for n in checks) + " |",
            "|---|---|---|---|" + "---|" * len(checks)]
-    for k, r in s["ratios"].items():
+    for k, r in sorted(s["ratios"].items(), key=lambda kv: _order(kv[0])):
         if not k.startswith(prefix):
             continue
         stated = "none" if r["lo"] is None else f"{_x(r['lo'])}–{_x(r['hi'])}x ({_x(r['median'])}x)"
