@@ -143,6 +143,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("base", help="the bench's record, e.g. model_speed or study_workers (in docs/results/)")
     ap.add_argument("--seeds", required=True, help="unseen seeds to re-run with, e.g. 29,31")
+    ap.add_argument("--name", default=None,
+                    help="the check's record (default recheck_BASE; e.g. recheck_BASE_2 to keep an earlier check)")
     ap.add_argument("--no-run", action="store_true",
                     help="run nothing: compare re-runs BASE_seedN already in the output folder")
     add_record_args(ap)
@@ -164,6 +166,10 @@ def main(argv=None) -> int:
     except LookupError as e:
         print(f"recheck: base {a.base!r}: {e}", file=sys.stderr)
         return 2
+    name = a.name or f"recheck_{a.base}"
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", name):
+        print(f"recheck: --name {name!r}: use letters, digits, '_' and '-'", file=sys.stderr)
+        return 2
     folder = a.out if a.out is not None else (PUBLISHED if a.publish else SCRATCH)
     names = [f"{a.base}_seed{s}" for s in seeds]
     # --no-run on the published records: the re-runs are on record beside the runs they are checked against
@@ -180,7 +186,7 @@ def main(argv=None) -> int:
         if missing:
             print(f"recheck: --no-run: no re-run record {', '.join(missing)} in {folder}", file=sys.stderr)
             return 2
-    with Recorder(f"recheck_{a.base}", args=a, seeds=seeds, params={"base": a.base, "definition": DEFINITION},
+    with Recorder(name, args=a, seeds=seeds, params={"base": a.base, "definition": DEFINITION},
                   script=__file__) as rec:
         if not a.no_run:
             out = ["--publish"] if folder == PUBLISHED else ["--out", str(folder)]

@@ -143,10 +143,13 @@ def test_recheck_command_compares_reruns_and_refuses_seen_seeds(tmp_path, monkey
     assert s["counts"]["model_speed_seed31"]["outside"] == ["peers/256/1/0.1/snntorch"]
     assert rec["module"] == "bench.recheck" and rec["seeds"] == [29, 31] and len(rec["rounds"]) == 2 * 5
     assert "9 of 10" in capsys.readouterr().out
+    assert recheck.main(["model_speed", "--seeds", "29", "--no-run", "--out", str(out), "--name", "recheck_2"]) == 0
+    assert json.loads((out / "recheck_2.json").read_text())["summary"]["total"] == {"inside": 5, "of": 5}
     # a seed a run on record used is not unseen; bad seeds and bases are one-line errors (exit 2)
     assert recheck.main(["model_speed", "--seeds", "7,29", "--no-run", "--out", str(out)]) == 2
     assert "7 (model_speed_seed7) already on record" in capsys.readouterr().err
     assert recheck.main(["model_speed", "--seeds", "29,29"]) == 2
+    assert recheck.main(["model_speed", "--seeds", "29", "--name", "a b"]) == 2
     assert recheck.main(["nope", "--seeds", "29"]) == 2
     assert recheck.main(["model_speed", "--seeds", "30", "--no-run", "--out", str(out)]) == 2
     assert "no re-run record model_speed_seed30" in capsys.readouterr().err
