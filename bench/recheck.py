@@ -213,6 +213,16 @@ def _x(v: float) -> str:
     return f"{v:.2f}"
 
 
+def _against(v: float, lo: float, hi: float) -> tuple[str, str, str]:
+    """``v``, ``lo`` and ``hi`` formatted alike: 2 decimals, more (up to 6) where fewer would make a value
+    look equal to a bound it is not equal to."""
+    for d in range(2, 7):
+        f = [f"{x:.{d}f}" for x in (v, lo, hi)]
+        if (f[0] != f[1] or v == lo) and (f[0] != f[2] or v == hi):
+            break
+    return f[0], f[1], f[2]
+
+
 def view_count(rec: dict, run: str = "all") -> str:
     """``k of n`` ratios inside their stated spread, over every re-run (``all``) or one (its record name), and
     which are outside (the re-run's value against the spread)."""
@@ -222,9 +232,12 @@ def view_count(rec: dict, run: str = "all") -> str:
         raise KeyError(f"{rec['name']} has no re-run {run!r} (has {sorted(s['counts'])})")
     k = sum(s["counts"][n]["inside"] for n in names)
     n = sum(s["counts"][n]["of"] for n in names)
-    outside = [f"{s['ratios'][key]['label']} ({name.rsplit('_', 1)[-1]}): {_x(s['ratios'][key]['checks'][name]['value'])}x "
-               f"against {_x(s['ratios'][key]['lo'])}–{_x(s['ratios'][key]['hi'])}x"
-               for name in names for key in s["counts"][name]["outside"]]
+    outside = []
+    for name in names:
+        for key in s["counts"][name]["outside"]:
+            r = s["ratios"][key]
+            v, lo, hi = _against(r["checks"][name]["value"], r["lo"], r["hi"])
+            outside.append(f"{r['label']} (seed {name.rsplit('_seed', 1)[-1]}): {v}x against {lo}–{hi}x")
     return f"{k} of {n}" + (f" (outside: {'; '.join(outside)})" if outside else "")
 
 
@@ -281,8 +294,9 @@ def view_table(rec: dict, prefix: str = "") -> str:
         cells = []
         for n in checks:
             c = r["checks"].get(n)
-            cells.append("–" if c is None else f"{_x(c['value'])}x " + {True: "inside", False: "**outside**",
-                                                                         None: "(nothing stated)"}[c["inside"]])
+            v = c and (_x(c["value"]) if r["lo"] is None else _against(c["value"], r["lo"], r["hi"])[0])
+            cells.append("–" if c is None else f"{v}x " + {True: "inside", False: "**outside**",
+                                                          None: "(nothing stated)"}[c["inside"]])
         out.append(f"| {r['label']} | {stated} | {r['runs']}, {r['rounds']} | "
                    f"{', '.join(_x(v) for v in r['run_values']) or '–'} | " + " | ".join(cells) + " |")
     return "\n".join(out)

@@ -51,7 +51,7 @@ def test_check_states_the_spread_of_the_runs_on_record_and_judges_each_rerun():
     assert s["total"] == {"inside": 2, "of": 4}
     rec = {"name": "recheck_m", "summary": s}
     count = recheck.view_count(rec)
-    assert count.startswith("2 of 4 (outside: B (seed29): 1.60x against 1.00–1.40x; A (seed31): 1.90x against")
+    assert count.startswith("2 of 4 (outside: B (seed 29): 1.60x against 1.00–1.40x; A (seed 31): 1.90x against")
     assert recheck.view_count(rec, "m_seed29").startswith("1 of 2 (outside: B")
     with pytest.raises(KeyError):
         recheck.view_count(rec, "m_seed5")
@@ -63,6 +63,10 @@ def test_check_states_the_spread_of_the_runs_on_record_and_judges_each_rerun():
     assert "| A | 2.00–3.50x (2.75x) | 2, 4 | 2.50, 3.00 | 3.30x inside | 1.90x **outside** |" in table
     assert "| C | none | 0, 0 | – | – | 1.00x (nothing stated) |" in table
     assert "re-run seed 29 | re-run seed 31 |" in table and recheck.view_table(rec, "b").count("\n| B") == 1
+    # a value outside by less than the second decimal is shown to three
+    s["ratios"]["b"]["checks"]["m_seed29"]["value"] = 1.4004
+    assert "B (seed 29): 1.4004x against 1.0000–1.4000x" in recheck.view_count(rec)
+    assert "| 1.4004x **outside** |" in recheck.view_table(rec, "b")
     assert "`m_seed7` (seed 7" in recheck.view_basis(rec) and "re-runs with unseen inputs: `m_seed29`" in recheck.view_basis(rec)
 
 
