@@ -44,8 +44,8 @@ from pathlib import Path
 from bench.records import PUBLISHED, ROOT, SCRATCH, Recorder, add_record_args
 
 DEFINITION = ("min–max of the paired per-round ratios pooled over every run on record that measured the ratio; "
-              "a re-run's ratio (what the docs show: the median of its per-round ratios) is inside when it lies "
-              "in that closed range")
+              "a re-run's ratio (what the docs show for the run: the bench's own summary of it, for model_speed "
+              "the median of its per-round ratios) is inside when it lies in that closed range")
 
 
 def family(base: str, folder: Path = PUBLISHED, exclude=()) -> list[dict]:
