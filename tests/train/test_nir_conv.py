@@ -246,9 +246,11 @@ def test_exact_scale_and_chip_threshold():
 
 
 @pytest.mark.cocotb
+@pytest.mark.slow
 def test_sinabs_export_is_bit_and_cycle_exact_on_verilator():
     """The Sinabs export above on Verilator: the generated Verilog equals the fast model (every spike, membrane
-    and counter), so it, too, fires Sinabs' spikes."""
+    and counter), so it, too, fires Sinabs' spikes. Slow: the default suite runs the same layer kinds with a bias
+    on every layer on Verilator (tests/train/test_nir_bias.py)."""
     from tests.compare import assert_same
     from tests.hw.test_cocotb import need
     need("verilator")
