@@ -166,6 +166,18 @@ def main(argv=None) -> int:
     except LookupError as e:
         print(f"recheck: base {a.base!r}: {e}", file=sys.stderr)
         return 2
+    m = re.fullmatch(r"(.+)_seed\d+", a.base)
+    if m and (PUBLISHED / f"{m.group(1)}.json").exists():
+        print(f"recheck: base {a.base!r}: a re-run of {m.group(1)}; re-check {m.group(1)} instead", file=sys.stderr)
+        return 2
+    try:                    # the base must measure the ratios the module's re-check covers (not another bench)
+        measured = hooks["ratios"](json.loads((PUBLISHED / f"{a.base}.json").read_text()))
+    except (LookupError, TypeError, ValueError, ZeroDivisionError) as e:
+        measured = f"{type(e).__name__}: {e}"
+    if not isinstance(measured, dict) or not measured:
+        print(f"recheck: base {a.base!r}: the record measured none of the ratios its module's re-check covers "
+              f"(another bench of the module{'; ' + measured if isinstance(measured, str) else ''})", file=sys.stderr)
+        return 2
     name = a.name or f"recheck_{a.base}"
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", name):
         print(f"recheck: --name {name!r}: use letters, digits, '_' and '-'", file=sys.stderr)

@@ -172,3 +172,28 @@ def test_study_workers_ratios_pair_neighbouring_runs():
     assert r["workers/cpu"]["rounds"] == pytest.approx([22 / 20, 24 / 20])
     assert r["workers/projected"]["rounds"] == pytest.approx([20 / (2 + 20 / 2), 20 / (2 + 22 / 2)])
     assert bench_study.RECHECK["seed"](rec) == 1
+
+
+def test_recheck_refuses_a_base_that_is_no_run_of_the_bench(tmp_path, monkeypatch, capsys):
+    """A record of a RECHECK module that measured none of its ratios (another bench of the module, like
+    study_recheck_cost or study_workers_spawn beside study_workers) or is itself a re-run (BASE_seedN) is no base:
+    a one-line error (exit 2) before any bench runs, never a '0 of 0' check or a traceback after minutes."""
+    pub, out = tmp_path / "pub", tmp_path / "out"
+    pub.mkdir(), out.mkdir()
+    other = {"name": "study_other", "module": "bench.bench_study", "seeds": [0], "params": {"study": "x"},
+             "summary": {"wall_s": 1.0}, "rounds": [{"jobs": 1, "wall_s": 1.0}, {"jobs": 2, "wall_s": 0.6}]}
+    (pub / "study_other.json").write_text(json.dumps(other))
+    (out / "study_other_seed5.json").write_text(json.dumps({**other, "name": "study_other_seed5"}))
+    for rec in (_speed_record("model_speed", 1, [1.0], [30.0]), _speed_record("model_speed_seed7", 7, [1.0], [20.0])):
+        (pub / f"{rec['name']}.json").write_text(json.dumps(rec))
+    monkeypatch.setattr(recheck, "PUBLISHED", pub)
+    real = recheck.subprocess.run
+    monkeypatch.setattr(recheck.subprocess, "run", lambda cmd, *a, **k: pytest.fail("no bench may run")
+                        if cmd[0] == recheck.sys.executable else real(cmd, *a, **k))
+    capsys.readouterr()
+    for argv in (["study_other", "--seeds", "5", "--no-run", "--out", str(out)], ["study_other", "--seeds", "5"],
+                 ["model_speed_seed7", "--seeds", "9"]):
+        assert recheck.main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.startswith("recheck: base ") and err.count("\n") == 1, err
+    assert not (out / "recheck_study_other.json").exists()
