@@ -184,6 +184,16 @@ def main(argv=None) -> int:
         return 2
     folder = a.out if a.out is not None else (PUBLISHED if a.publish else SCRATCH)
     names = [f"{a.base}_seed{s}" for s in seeds]
+    target = Path(folder) / f"{name}.json"
+    try:
+        theirs = json.loads(target.read_text()).get("module") if target.exists() else None
+    except (OSError, ValueError, AttributeError):
+        theirs = "?"
+    if name == a.base or name in names or re.fullmatch(rf"{re.escape(a.base)}_seed\d+", name) or \
+            theirs not in (None, "bench.recheck"):
+        print(f"recheck: --name {name!r}: a bench record of that name is (or would be) in {folder}; the check "
+              f"needs a name of its own (default recheck_{a.base})", file=sys.stderr)
+        return 2
     # --no-run on the published records: the re-runs are on record beside the runs they are checked against
     same = Path(folder).resolve() == PUBLISHED.resolve()
     basis = family(a.base, PUBLISHED, exclude=names if a.no_run and same else ())

@@ -197,3 +197,23 @@ def test_recheck_refuses_a_base_that_is_no_run_of_the_bench(tmp_path, monkeypatc
         err = capsys.readouterr().err
         assert err.startswith("recheck: base ") and err.count("\n") == 1, err
     assert not (out / "recheck_study_other.json").exists()
+
+
+def test_recheck_name_never_overwrites_a_bench_record(tmp_path, monkeypatch, capsys):
+    """--name is the check's own record: naming it after the base, a run on record or a re-run being checked
+    would overwrite that bench record (with --publish: in docs/results); a one-line error (exit 2), nothing
+    written."""
+    pub = tmp_path / "pub"
+    pub.mkdir()
+    for rec in (_speed_record("model_speed", 1, [1.0], [30.0]), _speed_record("model_speed_seed7", 7, [1.0], [20.0]),
+                _speed_record("model_speed_seed29", 29, [1.0], [25.0])):
+        (pub / f"{rec['name']}.json").write_text(json.dumps(rec))
+    monkeypatch.setattr(recheck, "PUBLISHED", pub)
+    before = {p.name: p.read_text() for p in pub.iterdir()}
+    capsys.readouterr()
+    for name in ("model_speed", "model_speed_seed7", "model_speed_seed29"):
+        assert recheck.main(["model_speed", "--seeds", "29", "--no-run", "--out", str(pub), "--name", name]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("recheck: --name ") and err.count("\n") == 1, err
+    assert {p.name: p.read_text() for p in pub.iterdir()} == before
+    assert recheck.main(["model_speed", "--seeds", "29", "--no-run", "--out", str(pub), "--name", "recheck_x"]) == 0
