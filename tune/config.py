@@ -548,6 +548,8 @@ CHIP_NOTES = {
               "sets overlap off unless given",
     "max_steps": f"update = \"touched\": the longest sample in steps (its step stamps' width), "
                  f"{MAX_STEPS_RANGE[0]}..{MAX_STEPS_RANGE[1]}",
+    "bias": "per layer, one integer per output neuron (fc) / channel (conv) in membrane LSBs, in the membrane's "
+            "range; left out: no bias memory; not with update = \"touched\" (docs/chip.md#bias)",
 }
 #: notes on the [device] fields (the fields themselves: sim.power.DeviceProfile)
 DEVICE_NOTES = {
@@ -663,6 +665,9 @@ def template(conv: bool = False) -> str:
             v = CONV_TEMPLATE["chip"]["input_shape"]
         elif k == "layers":
             v = CONV_TEMPLATE["chip"]["layers"]
+        elif k == "bias":                               # no bias by default: zeros of the template's chip
+            c = ChipConfig.from_dict(d["chip"])
+            v = [[0] * c.out_channels(l) for l in range(c.num_layers)]
         else:
             v = getattr(cdef, k)
             v = v[0] if isinstance(v, tuple) else v
