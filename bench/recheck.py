@@ -208,6 +208,19 @@ def main(argv=None) -> int:
         if missing:
             print(f"recheck: --no-run: no re-run record {', '.join(missing)} in {folder}", file=sys.stderr)
             return 2
+        module = json.loads((PUBLISHED / f"{a.base}.json").read_text()).get("module")
+        for n in names:                     # each must be a run of the base's bench, readable
+            try:
+                r = json.loads((Path(folder) / f"{n}.json").read_text())
+                ok = isinstance(r, dict) and r.get("module") == module
+            except (OSError, ValueError) as e:
+                print(f"recheck: --no-run: {n}.json in {folder} is no readable record ({type(e).__name__})",
+                      file=sys.stderr)
+                return 2
+            if not ok:
+                print(f"recheck: --no-run: {n}.json in {folder} was not written by {module} (the bench of "
+                      f"{a.base}); re-run it or choose other seeds", file=sys.stderr)
+                return 2
     with Recorder(name, args=a, seeds=seeds, params={"base": a.base, "definition": DEFINITION},
                   script=__file__) as rec:
         if not a.no_run:

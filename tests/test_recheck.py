@@ -217,3 +217,22 @@ def test_recheck_name_never_overwrites_a_bench_record(tmp_path, monkeypatch, cap
         assert err.startswith("recheck: --name ") and err.count("\n") == 1, err
     assert {p.name: p.read_text() for p in pub.iterdir()} == before
     assert recheck.main(["model_speed", "--seeds", "29", "--no-run", "--out", str(pub), "--name", "recheck_x"]) == 0
+
+
+def test_no_run_refuses_a_rerun_record_of_another_bench_or_unreadable(tmp_path, monkeypatch, capsys):
+    """--no-run reads BASE_seedN from the output folder: one written by another bench (a KeyError traceback in
+    the seed hook) or not JSON (a JSONDecodeError traceback) is a one-line error (exit 2)."""
+    pub, out = tmp_path / "pub", tmp_path / "out"
+    pub.mkdir(), out.mkdir()
+    for rec in (_speed_record("model_speed", 1, [1.0], [30.0]), _speed_record("model_speed_seed7", 7, [1.0], [20.0])):
+        (pub / f"{rec['name']}.json").write_text(json.dumps(rec))
+    (out / "model_speed_seed5.json").write_text(json.dumps({"name": "model_speed_seed5", "module": "bench.bench_study",
+                                                            "params": {}, "seeds": [5], "rounds": []}))
+    (out / "model_speed_seed6.json").write_text('{"name": "model_speed_seed6", ')
+    monkeypatch.setattr(recheck, "PUBLISHED", pub)
+    capsys.readouterr()
+    for seed in ("5", "6"):
+        assert recheck.main(["model_speed", "--seeds", seed, "--no-run", "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("recheck: --no-run: ") and f"model_speed_seed{seed}" in err and err.count("\n") == 1, err
+    assert not (out / "recheck_model_speed.json").exists()
