@@ -283,6 +283,7 @@ def workers_ratios(rec: dict) -> dict[str, dict]:
 #: how ``python -m bench.recheck study_workers`` re-runs ``workers`` with unseen inputs: other designs (the
 #: random sampler's seed) and another study seed (data split, training), the base record's 8 trials
 RECHECK = {
+    "bases": ("study_workers",),        # study_workers_spawn / study_recheck_cost: other benches, not re-checked
     "seed": lambda rec: rec["params"].get("design_seed", rec["seeds"][0]),
     "argv": lambda seed, name: ["-m", "bench.bench_study", "workers", "--trials", "8", "--seed", str(seed),
                                 "--name", name],

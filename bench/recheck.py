@@ -20,7 +20,7 @@ bench module's ``RECHECK["argv"]`` says how: for ``model_speed`` the input seed)
 ``BASE_seedN`` of its own, then compares every ratio of each re-run with the spread stated by the runs on
 record *before* the check, and writes the record ``recheck_BASE``: the definition, the runs behind the
 spread, the spread of every ratio, each re-run's value and inside/outside. A bench takes part by giving its
-module a ``RECHECK`` dict: ``seed(record)`` (the unseen-input seed of a run), ``argv(seed, name)`` (the
+module a ``RECHECK`` dict: ``bases`` (the records it re-checks, optional), ``seed(record)`` (the unseen-input seed of a run), ``argv(seed, name)`` (the
 arguments of ``python`` for one re-run) and ``ratios(record)`` (``{key: {"label", "rounds", "value"}}``).
 """
 from __future__ import annotations
@@ -165,6 +165,10 @@ def main(argv=None) -> int:
         hooks = _hooks(a.base, PUBLISHED)
     except LookupError as e:
         print(f"recheck: base {a.base!r}: {e}", file=sys.stderr)
+        return 2
+    if "bases" in hooks and a.base not in hooks["bases"]:
+        print(f"recheck: base {a.base!r}: not a record its module re-checks (bases: {', '.join(hooks['bases'])})",
+              file=sys.stderr)
         return 2
     m = re.fullmatch(r"(.+)_seed\d+", a.base)
     if m and (PUBLISHED / f"{m.group(1)}.json").exists():

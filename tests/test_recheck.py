@@ -236,3 +236,20 @@ def test_no_run_refuses_a_rerun_record_of_another_bench_or_unreadable(tmp_path, 
         err = capsys.readouterr().err
         assert err.startswith("recheck: --no-run: ") and f"model_speed_seed{seed}" in err and err.count("\n") == 1, err
     assert not (out / "recheck_model_speed.json").exists()
+
+
+def test_recheck_refuses_the_records_the_docs_say_are_not_rechecked(tmp_path, monkeypatch, capsys):
+    """model_speed_before (older code) and study_workers_spawn are no runs of today's bench (docs/guides/
+    benchmarks.md): a bench's RECHECK names the bases it re-checks; another record of its module is refused in
+    one line before anything runs (model_speed_before measured ratios, so it passed every other check)."""
+    assert bench_model.RECHECK["bases"] == ("model_speed",) and bench_study.RECHECK["bases"] == ("study_workers",)
+    pub = tmp_path / "pub"
+    pub.mkdir()
+    rec = _speed_record("model_speed_before", 3, [1.0], [9.0])
+    (pub / "model_speed_before.json").write_text(json.dumps(rec))
+    monkeypatch.setattr(recheck, "PUBLISHED", pub)
+    monkeypatch.setattr(recheck.subprocess, "run", lambda cmd, *a, **k: pytest.fail("no bench may run"))
+    capsys.readouterr()
+    assert recheck.main(["model_speed_before", "--seeds", "9"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("recheck: base 'model_speed_before': ") and "model_speed" in err and err.count("\n") == 1
