@@ -20,8 +20,8 @@ bench module's ``RECHECK["argv"]`` says how: for ``model_speed`` the input seed)
 ``BASE_seedN`` of its own, then compares every ratio of each re-run with the spread stated by the runs on
 record *before* the check, and writes the record ``recheck_BASE``: the definition, the runs behind the
 spread, the spread of every ratio, each re-run's value and inside/outside. A bench takes part by giving its
-module a ``RECHECK`` dict: ``bases`` (the records it re-checks, optional), ``seed(record)`` (the unseen-input seed of a run), ``argv(seed, name)`` (the
-arguments of ``python`` for one re-run) and ``ratios(record)`` (``{key: {"label", "rounds", "value"}}``).
+module a ``RECHECK`` dict: ``bases`` (the records it re-checks, optional), ``seed(record)`` (the
+unseen-input seed of a run), ``argv(seed, name)`` (the arguments of ``python`` for one re-run) and ``ratios(record)`` (``{key: {"label", "rounds", "value"}}``).
 """
 from __future__ import annotations
 
