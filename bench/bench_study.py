@@ -197,11 +197,13 @@ def recheck_cost(a) -> None:
             c0, t0 = _cpu(), time.time()
             study = run_study(sc, jobs=1)
             c1, t1 = _cpu(), time.time()
-            n = len(candidates(study, sc))
+            first = len(candidates(study, sc))
             r = recheck(study, sc, jobs=1, progress=False)
             c2, t2 = _cpu(), time.time()
+        n = len(r["trials"])              # with a stopped candidate, the window's next one took its place
         runs = sum(len(v) for v in r["trials"].values())
         rec.summary = {"n_trials": sc.n_trials, "recheck_seeds": sc.recheck_seeds, "rechecked_trials": n,
+                       "recheck_trials": sc.recheck_trials, "first_candidates": first,
                        "recheck_runs": runs, "stopped": r.get("stopped", {}),
                        "runs_without_stopping": n * sc.recheck_seeds,
                        "search_cpu_s": c1 - c0, "recheck_cpu_s": c2 - c1, "search_wall_s": t1 - t0,
@@ -299,7 +301,8 @@ def view_recheck(rec: dict) -> str:
     if "recheck_runs" in s:
         stopped = (f"; {len(s['stopped'])} candidate(s) stopped as out of reach after "
                    f"{', '.join(map(str, s['stopped'].values()))} seed(s)" if s["stopped"] else "; none stopped")
-        return (f"Default study ({s['n_trials']} trials, one worker): search {s['search_cpu_s']:.0f} CPU s "
+        at_a_time = (f", `recheck_trials` = {s['recheck_trials']}" if "recheck_trials" in s else "")
+        return (f"Default study ({s['n_trials']} trials, one worker{at_a_time}): search {s['search_cpu_s']:.0f} CPU s "
                 f"({s['search_wall_s']:.0f} s wall); re-check of {s['rechecked_trials']} trials (the baseline and "
                 f"{s['rechecked_trials'] - 1} Pareto trial(s) in the window) on {s['recheck_seeds']} fresh seeds: "
                 f"{s['recheck_runs']} trainings of at most {s['runs_without_stopping']}{stopped}; "
