@@ -39,12 +39,12 @@ def _cpu() -> float:
     return r.ru_utime + r.ru_stime + c.ru_utime + c.ru_stime
 
 
-def _designs(sc, n: int) -> list[dict]:
-    """``n`` designs of ``sc``'s search space, drawn by a seeded random sampler (no training)."""
+def _designs(sc, n: int, seed: int = 1) -> list[dict]:
+    """``n`` designs of ``sc``'s search space, drawn by a random sampler of ``seed`` (no training)."""
     import optuna
     from tune.objective import trial_config
     study = optuna.create_study(directions=["maximize", "minimize", "maximize"],
-                                sampler=optuna.samplers.RandomSampler(seed=1))
+                                sampler=optuna.samplers.RandomSampler(seed=seed))
     out = []
     for _ in range(n):
         t = study.ask()
@@ -79,9 +79,10 @@ def _one_run(a, jobs: int) -> dict:
     from tune.study import open_study, run_study
     with tempfile.TemporaryDirectory() as tmp:
         sc = StudyConfig.load(None, {"storage": f"sqlite:///{tmp}/s.db", "out": f"{tmp}/out",
-                                     "n_trials": a.trials, "name": f"bench{jobs}"})
+                                     "n_trials": a.trials, "name": f"bench{jobs}",
+                                     **({} if a.seed is None else {"seed": a.seed})})
         study = open_study(sc)
-        for p in _designs(sc, a.trials):
+        for p in _designs(sc, a.trials, 1 if a.seed is None else a.seed):
             study.enqueue_trial(p)
         fs._forkserver._stop()                    # each run starts its own fork server, as a command does
         load = os.getloadavg()
@@ -130,8 +131,10 @@ def workers(a) -> None:
     import torch  # noqa: F401  the command's own imports, paid alike with one or two workers, are not timed
     import train.run  # noqa: F401
     import tune.objective  # noqa: F401
-    with Recorder("study_workers", args=a, seeds=[1], params={"trials": a.trials, "study": "DEFAULT_TOML",
-                  "design_sampler": "random, seed 1", "cores": os.cpu_count(), "order": order,
+    design_seed, study_seed = (1, 0) if a.seed is None else (a.seed, a.seed)
+    with Recorder(a.name, args=a, seeds=[design_seed], params={"trials": a.trials, "study": "DEFAULT_TOML",
+                  "design_sampler": f"random, seed {design_seed}", "design_seed": design_seed,
+                  "study_seed": study_seed, "cores": os.cpu_count(), "order": order,
                   "start_method": "forkserver (tune.study.worker_context); the command is worker 0"}) as rec:
         runs = []
         for jobs in order:
@@ -163,8 +166,11 @@ def _lanes(run: dict) -> float:
 
 
 def summarise(runs: list[dict]) -> dict:
-    """Same-run ratio (summed walls, ABBA order), CPU per trial, and the idle projection from CPU time."""
+    """Same-run ratio (summed walls, ABBA order), CPU per trial, and the idle projection from CPU time (runs of
+    records before the command became worker 0: :func:`_summarise_v2`)."""
     import statistics as st
+    if any("trial_by_command" not in r for r in runs):
+        return _summarise_v2(runs)
     by = {j: [r for r in runs if r["jobs"] == j] for j in (1, 2)}
     mean = lambda j, k: st.mean(r[k] for r in by[j])
     cpu1 = mean(1, "cpu_s")
@@ -184,6 +190,31 @@ def summarise(runs: list[dict]) -> dict:
             "threads": sorted({json.dumps(t, sort_keys=True) for r in runs for t in r["threads"]}),
             "projected_idle_wall_s": {"1": cpu1, "2": wall2},
             "projected_idle_speedup": cpu1 / wall2,
+            "load_mean": st.mean(r["load_before"][0] for r in runs)}
+
+
+def _summarise_v2(runs: list[dict]) -> dict:
+    """The summary of runs recorded before the command became worker 0 (fork server, all workers forked)."""
+    import statistics as st
+    by = {j: [r for r in runs if r["jobs"] == j] for j in (1, 2)}
+    mean = lambda j, k: st.mean(r[k] for r in by[j])
+    durations = by[1][0]["trial_seconds"]
+    balance = 2 * _in_order_makespan(durations, 2) / sum(durations)      # >= 1: trials do not split evenly
+    cpu1 = mean(1, "cpu_s")
+    serial2, parallel2 = mean(2, "serial_cpu_s"), mean(2, "workers_cpu_s")
+    head2 = max(mean(2, "command_cpu_s"), mean(2, "server_cpu_s")) if "server_cpu_s" in by[2][0] else serial2
+    projected_wall2 = head2 + balance * parallel2 / 2
+    return {"speedup": sum(r["wall_s"] for r in by[1]) / sum(r["wall_s"] for r in by[2]),
+            "pairs": len(by[2]),
+            "wall_s": {str(j): [r["wall_s"] for r in by[j]] for j in (1, 2)},
+            "cpu_s": {str(j): mean(j, "cpu_s") for j in (1, 2)},
+            "cpu_s_per_trial": {str(j): mean(j, "cpu_s_per_trial") for j in (1, 2)},
+            "trials_own_cpu_s": {str(j): mean(j, "trials_own_cpu_s") for j in (1, 2)},
+            "serial_cpu_s_jobs2": serial2, "workers_cpu_s_jobs2": parallel2, "balance": balance, "head_cpu_s_jobs2": head2,
+            **({"command_cpu_s_jobs2": mean(2, "command_cpu_s"), "server_cpu_s_jobs2": mean(2, "server_cpu_s")}
+               if "server_cpu_s" in by[2][0] else {}),
+            "projected_idle_wall_s": {"1": cpu1, "2": projected_wall2},
+            "projected_idle_speedup": cpu1 / projected_wall2,
             "load_mean": st.mean(r["load_before"][0] for r in runs)}
 
 
@@ -319,14 +350,55 @@ def view_recheck(rec: dict) -> str:
 VIEWS = {"workers": view_workers, "recheck": view_recheck}
 
 
+def workers_ratios(rec: dict) -> dict[str, dict]:
+    """The speed ratios the ``workers`` view renders, for bench/recheck.py: ``{key: {"label", "rounds",
+    "value"}}``. A *round* is one pair of runs next to each other in the interleaved order (1 2 | 2 1): the
+    i-th one-worker run with the i-th two-worker run, each pair summarised as the whole record is; ``value`` is
+    the record's own summary (what the docs show). Keys: ``workers/wall`` (two workers' speed ÷ one's, summed
+    wall times), ``workers/projected`` (the idle-machine projection from CPU time), ``workers/cpu`` (CPU time
+    with two workers ÷ with one)."""
+    runs = rec["rounds"]
+    ones, twos = [r for r in runs if r["jobs"] == 1], [r for r in runs if r["jobs"] == 2]
+    pairs = [summarise([a, b]) for a, b in zip(ones, twos)]
+    s = rec["summary"]
+    if not pairs or "projected_idle_speedup" not in s:
+        return {}
+    what = {"workers/wall": ("two workers ÷ one worker, wall time (measured, loaded machine)",
+                             lambda x: x["speedup"]),
+            "workers/projected": ("two workers ÷ one worker, projected for an idle machine from CPU time",
+                                  lambda x: x["projected_idle_speedup"]),
+            "workers/cpu": ("CPU time with two workers ÷ with one", lambda x: x["cpu_s"]["2"] / x["cpu_s"]["1"])}
+    return {k: {"label": label, "rounds": [f(p) for p in pairs], "value": f(s)} for k, (label, f) in what.items()}
+
+
+#: how ``python -m bench.recheck study_workers`` re-runs ``workers`` with unseen inputs: other designs (the
+#: random sampler's seed) and another study seed (data split, training), the base record's 8 trials
+RECHECK = {
+    "seed": lambda rec: rec["params"].get("design_seed", rec["seeds"][0]),
+    "argv": lambda seed, name: ["-m", "bench.bench_study", "workers", "--trials", "8", "--seed", str(seed),
+                                "--name", name],
+    "ratios": workers_ratios,
+}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("which", choices=["workers", "recheck"])
     ap.add_argument("--trials", type=int, default=None,
                     help="workers: designs to run (default: the default study's n_trials)")
     ap.add_argument("--repeats", type=int, default=1, help="workers: ABBA blocks (1 2 2 1) to run")
+    ap.add_argument("--seed", type=int, default=None,
+                    help="workers: seed of the drawn designs and of the study (data split, training); "
+                         "default: designs of seed 1, study seed 0 (the published record)")
+    ap.add_argument("--name", default="study_workers_default",
+                    help="workers: the record's name (default study_workers_default: the default study's trial "
+                         "count, the command as worker 0; study_workers_seedN for a re-check)")
     add_record_args(ap)
     a = ap.parse_args()
+    if a.seed is not None and not 0 <= a.seed <= 2**31 - 1:
+        ap.exit(2, f"bench_study: --seed {a.seed}: expected 0..2147483647\n")
+    if (a.trials is not None and a.trials < 1) or a.repeats < 1:
+        ap.exit(2, "bench_study: --trials and --repeats must be >= 1\n")
     import optuna
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     warnings.filterwarnings("ignore")
