@@ -714,21 +714,19 @@ def _worker_process(*args) -> None:
         sys.exit(known[0])
 
 
-def _stop_workers_on_signal(procs, lock=None, stopping=None) -> Callable[[], None]:
+def _stop_workers_on_signal(procs, stopping=None) -> Callable[[], None]:
     """SIGTERM/SIGINT to this process stop its workers too (then the usual exit); returns the clean-up. With
-    ``lock`` and ``stopping`` (a thread starting ``procs``): no process is started after the clean-up began."""
+    ``stopping`` (an event a thread starting ``procs`` checks after each start): that thread ends a worker it
+    started after the clean-up began."""
     import signal
-    from contextlib import nullcontext
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
 
     def end_all(wait: bool):
         if stopping is not None:
             stopping.set()
-        # a signal handler runs in the main thread, never while it holds the lock: the starter thread does
-        with (lock if lock is not None and not wait else nullcontext()):
-            for p in procs:
-                if p.pid is not None and p.is_alive():
-                    p.terminate()
+        for p in procs:
+            if p.pid is not None and p.is_alive():
+                p.terminate()
         if wait:
             for p in procs:
                 if p.pid is not None:
@@ -795,16 +793,19 @@ def _run_parallel(sc: StudyConfig, jobs: int, data) -> None:
     procs = [ctx.Process(target=_worker_process, args=(sc, sc.n_trials, i, False, os.getpid(), data, share, state))
              for i in range(1, jobs)]
     stopping = threading.Event()
-    lock = threading.Lock()                 # a process is started, or not, whole, against the clean-up's terminate
+    cancelled = set()                       # workers started after the study ended (or the command stopped)
 
     def start_all():
-        for p in procs:
-            with lock:
-                if stopping.is_set():
-                    return
-                p.start()
+        for i, p in enumerate(procs, start=1):
+            if stopping.is_set():
+                return
+            p.start()                       # blocks while the fork server imports
+            if stopping.is_set():           # set meanwhile: this worker is not needed (the clean-up may not have
+                cancelled.add(i)            # seen its pid yet, so it is ended here)
+                p.terminate()
+                return
 
-    stop = _stop_workers_on_signal(procs, lock, stopping)
+    stop = _stop_workers_on_signal(procs, stopping)
     try:
         if ctx.get_start_method() == "forkserver":
             # Process.start blocks until the server has imported WORKER_PRELOAD: a thread waits for it
@@ -818,16 +819,19 @@ def _run_parallel(sc: StudyConfig, jobs: int, data) -> None:
             _worker(sc, sc.n_trials, 0, True, data=data, threads=share)
         except TooManyFailures as e:            # this worker stops; the others go on
             _say(f"spikeloop: study stopped: {e}")
-        stopping.set()                          # the study is done: a worker not started yet is not needed
-        if starter is not None:
-            starter.join()
-        for p in procs:
-            if p.pid is not None:
+            if starter is not None:
+                starter.join()
+        else:
+            # the study is done: a worker not started yet is not needed, and one whose start still waits for the
+            # fork server is ended by the starter thread (not waited for: that would wait for the server's imports)
+            stopping.set()
+        for i, p in enumerate(procs, start=1):
+            if p.pid is not None and i not in cancelled:
                 p.join()
     finally:
         stop()
     for i, p in enumerate(procs, start=1):
-        line = _worker_problem(i, p)
+        line = None if i in cancelled else _worker_problem(i, p)
         if line:
             _say(line)
 
