@@ -133,6 +133,7 @@ def workers(a) -> None:
     import tune.objective  # noqa: F401
     design_seed, study_seed = (1, 0) if a.seed is None else (a.seed, a.seed)
     with Recorder(a.name, args=a, seeds=[design_seed], params={"trials": a.trials, "study": "DEFAULT_TOML",
+                  "default_study_trials": StudyConfig.load(None).n_trials,
                   "design_sampler": f"random, seed {design_seed}", "design_seed": design_seed,
                   "study_seed": study_seed, "cores": os.cpu_count(), "order": order,
                   "start_method": "forkserver (tune.study.worker_context); the command is worker 0"}) as rec:
@@ -262,8 +263,10 @@ def view_workers(rec: dict) -> str:
     idle = max(rec["machine"]["load_before"][0], s["load_mean"]) < 0.5
     threads = "; ".join(", ".join(f"{k} {v}" for k, v in json.loads(t).items()) for t in s["threads"])
     return "\n".join(rows + ["", (
-        f"Same runs interleaved (order {' '.join(map(str, rec['params']['order']))}) on the same {n} trials (the "
-        f"default study's count): two workers **{s['speedup']:.2f}x** one (summed wall times; "
+        f"Same runs interleaved (order {' '.join(map(str, rec['params']['order']))}) on the same {n} trials ("
+        + ("the default study's count" if rec["params"].get("default_study_trials", n) == n else
+           f"the default study runs {rec['params']['default_study_trials']}")
+        + f"): two workers **{s['speedup']:.2f}x** one (summed wall times; "
         f"{rec['machine']['cores']} cores, load average {s['load_mean']:.1f} at the runs' starts"
         + (")." if idle else " — a shared machine: not the idle machine's ratio).")
         + f" CPU time per trial: {s['cpu_s_per_trial']['1']:.2f} s with one worker, {s['cpu_s_per_trial']['2']:.2f} s "
