@@ -34,11 +34,28 @@ def _no_feasible_line(study) -> str | None:
 
 def cmd_study_run(a: argparse.Namespace) -> int:
     """`spikeloop study run`: run (or resume) the study, print its Pareto trials, write the report."""
-    from hw.cli import check_writable, writing
-    from tune.report import pareto_trials, write_report
-    from tune.study import missing_trials, run_study
+    from hw.cli import check_writable
     if a.out:
         check_writable(a.out, "--out")          # as given: resolving it would follow a symbolic link to nothing
+    started = False
+    if a.jobs > 1:
+        # before this command's own imports (torch, for the config) and data: the fork server's imports, the
+        # head of the other workers, overlap them (tune.workers imports the standard library only)
+        from tune.workers import start_fork_server
+        started = start_fork_server(a.jobs)
+    try:
+        return _study_run(a)
+    except BaseException:
+        if started:                             # refused or stopped: the server, maybe still importing, ends now
+            from tune.workers import stop_fork_server
+            stop_fork_server()
+        raise
+
+
+def _study_run(a: argparse.Namespace) -> int:
+    from hw.cli import writing
+    from tune.report import pareto_trials, write_report
+    from tune.study import missing_trials, run_study
     sc = _study_config(a)
     study = run_study(sc, jobs=a.jobs, new=a.new)
     if sc.recheck_seeds and sc.objective == "multi" and not missing_trials(study, sc.n_trials):

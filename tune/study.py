@@ -12,8 +12,6 @@ opener of a storage (read-only for report, export and dashboard). The rules are 
 """
 from __future__ import annotations
 
-import multiprocessing as mp
-from contextlib import contextmanager
 import os
 import sys
 import time
@@ -26,6 +24,8 @@ from optuna.trial import TrialState
 from hw.config import ConfigError
 from tune.config import StudyConfig
 from tune.errors import StudyStopped
+from tune.workers import (THREAD_ENV, WORKER_PRELOAD, _thread_env, start_fork_server,  # noqa: F401 (re-exported)
+                          stop_fork_server, thread_share, worker_context)
 
 #: a running trial's heartbeat period and the silence after which it counts as dead (s). The grace period is
 #: long against a starved process's scheduling delay: at 30 s, a live worker on a loaded 2-core machine (load
@@ -63,34 +63,6 @@ try:
 except ConfigError:                   # said by run_study (one line, exit 2), not as a traceback at import
     HEARTBEAT_S, GRACE_S = DEFAULT_HEARTBEAT_S, DEFAULT_GRACE_S
 
-#: what a worker process imports before and during its trials: torch (~2 CPU s), and torch._dynamo, which
-#: torch.optim.Adam imports on the first trial (another ~2 CPU s: the first trial of a process cost 4.5 CPU s,
-#: the next ones of the same design 2.3), numba, scikit-learn, NeuroBench; and what opening an RDB storage
-#: imports (alembic, mako, pygments, SQLAlchemy's dialects, Optuna's models: ~1 s of each forked worker's
-#: start-up before they were listed here) and the trainers a trial imports lazily. Worker processes are forks
-#: of one fork server that imported these once (:func:`worker_context`), not fresh interpreters that each import
-#: them again (two spawned workers cost +42 % CPU time over one worker; docs/guides/studies.md,
-#: bench/bench_study.py). Of spikeloop's own modules only ``tune.study`` reads the environment at import; a
-#: worker re-reads it after taking on the command's environment (:func:`_adopt`).
-WORKER_PRELOAD = ["torch", "torch._dynamo", "snntorch", "optuna", "sqlalchemy", "tqdm", "numba", "neurobench",
-                  "sklearn.metrics", "sklearn.model_selection", "sqlalchemy.orm", "sqlalchemy.dialects.sqlite",
-                  "sqlalchemy.dialects.postgresql", "sqlalchemy.dialects.mysql", "alembic.command", "alembic.config",
-                  "alembic.migration", "alembic.script", "optuna.storages._rdb.models", "tune.study",
-                  "tune.objective", "tune.recheck", "train.run", "train.trainers", "train.bptt", "train.cilspl",
-                  "train.mh", "sim.metrics", "sim.kernels", "sim.lazy"]
-
-
-def worker_context():
-    """The multiprocessing context of study and re-check workers: ``forkserver`` (Linux, macOS) with
-    :data:`WORKER_PRELOAD` imported once in the server, else ``spawn``. A worker is a fork of a process that
-    never trained anything (no thread pools, no open databases), unlike a fork of the command itself."""
-    if "forkserver" not in mp.get_all_start_methods():
-        return mp.get_context("spawn")
-    ctx = mp.get_context("forkserver")
-    ctx.set_forkserver_preload(WORKER_PRELOAD)       # used when the server starts (once per command)
-    return ctx
-
-
 def parent_state() -> dict:
     """What a spawned worker would inherit from the command at this moment: environment, working directory,
     import path. A fork server's workers inherit the server's, frozen when it started; :func:`_adopt`
@@ -98,28 +70,6 @@ def parent_state() -> dict:
     import signal
     return {"environ": dict(os.environ), "cwd": os.getcwd(), "sys_path": list(sys.path),
             "sigint_ignored": signal.getsignal(signal.SIGINT) is signal.SIG_IGN}
-
-
-def start_fork_server(jobs: int) -> None:
-    """Start :func:`worker_context`'s fork server now (a no-op if it runs, or without one), its thread pools sized
-    for ``jobs`` workers, with Ctrl-C ignored: the server ignores SIGINT only once its imports are done, so a
-    Ctrl-C in the seconds before would print its import's traceback under the command's one line. Its workers
-    take Ctrl-C as the command does again (:func:`_adopt`)."""
-    if worker_context().get_start_method() != "forkserver":
-        return
-    import signal
-    import threading
-    from multiprocessing import forkserver
-    main = threading.current_thread() is threading.main_thread()
-    previous = signal.getsignal(signal.SIGINT) if main else None
-    if previous is not None:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)        # inherited by the server's interpreter
-    try:
-        with _thread_env(thread_share(jobs)):
-            forkserver.ensure_running()
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
 
 
 def _adopt(state: dict | None) -> None:
@@ -532,15 +482,6 @@ def _say(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def thread_share(jobs: int) -> int:
-    """Threads each of ``jobs`` worker processes may use: its share of the cores (at least 1)."""
-    return max(1, (os.cpu_count() or 1) // jobs)
-
-
-#: the environment variables that size the thread pools of OpenBLAS, OpenMP, MKL and numba at import time
-THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
-
-
 def limit_threads(n: int):
     """Cap this process's BLAS/OpenMP thread pools at ``n`` (threadpoolctl; returned, keep it alive). Two
     workers on two cores each running a 2-thread OpenBLAS pool oversubscribe the cores: spinning BLAS
@@ -562,21 +503,6 @@ def thread_pools() -> dict:
     if "numba" in sys.modules:
         out["numba"] = sys.modules["numba"].config.NUMBA_NUM_THREADS
     return out
-
-
-@contextmanager
-def _thread_env(n: int):
-    """:data:`THREAD_ENV` set to ``n`` for the block (processes started in it inherit them), then restored."""
-    saved = {k: os.environ.get(k) for k in THREAD_ENV}
-    os.environ.update({k: str(n) for k in THREAD_ENV})
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def _worker(sc: StudyConfig, n_total: int, worker: int, show_progress: bool, parent: int | None = None,

@@ -356,3 +356,33 @@ def test_sigterm_before_a_study_runs_is_the_one_line():
     assert r.returncode == 130, (r.returncode, err[-2000:])
     assert "not interrupted" not in r.stdout
     assert len(err.splitlines()) == 1 and "stopped by signal SIGTERM" in err, err
+
+
+def test_study_run_starts_the_fork_server_before_its_heavy_imports(tmp_path):
+    """``study run --jobs 2`` starts the fork server right after parsing its arguments, before the command imports
+    torch (tune.config) for its config, so the server's imports overlap the command's; a config refused after
+    that still exits 2 with one line, and the server (maybe still importing) is ended with it. ``--jobs 1``
+    starts none."""
+    script = (
+        "import sys\n"
+        "import tune.cli, tune.workers\n"
+        "from multiprocessing import forkserver\n"
+        "seen = []\n"
+        "real = tune.workers.start_fork_server\n"
+        "def spy(jobs):\n"
+        "    seen.append((jobs, 'torch' in sys.modules, 'tune.config' in sys.modules))\n"
+        "    return real(jobs)\n"
+        "tune.workers.start_fork_server = spy\n"
+        f"rc2 = tune.cli.main(['study', 'run', '--jobs', '2', '--storage', 'sqlite:///:memory:', '--out', "
+        f"{str(tmp_path / 'out')!r}])\n"
+        "pid = forkserver._forkserver._forkserver_pid\n"
+        f"rc1 = tune.cli.main(['study', 'run', '--jobs', '1', '--config', {str(tmp_path / 'none.toml')!r}])\n"
+        "print(rc1, len(seen), rc2, seen, pid)\n")
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=COMMAND_TIMEOUT,
+                       env=dict(os.environ, PYTHONPATH=str(ROOT)), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.split() == ["2", "1", "2", "[(2,", "False,", "False)]", "None"], (r.stdout, r.stderr[-2000:])
+    err = r.stderr.strip().splitlines()
+    assert len(err) == 2 and "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert "in-memory storage cannot be shared" in err[0] and "none.toml" in err[1], err
+    assert not (tmp_path / "out").exists()
