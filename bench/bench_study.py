@@ -1,6 +1,7 @@
 """Study speed, as records: one worker vs two on the same trials, and what the re-check adds to the default study.
 
     python -m bench.bench_study workers [--trials N] [--repeats 2] [--publish]    # record study_workers
+    python -m bench.bench_study workers --cli [--repeats 2] [--publish]    # record study_workers_cli
     python -m bench.bench_study recheck [--publish]                 # record study_recheck_cost
 
 ``workers``: the same designs — as many as the default study's trials (``n_trials`` of DEFAULT_TOML, 12; or
@@ -10,6 +11,14 @@ exactly the same trials — run with ``--jobs 1`` and ``--jobs 2``; wall time, C
 took its first trial, the trials' own CPU time and the thread pools they ran with. The goal is >= 1.6x on an
 idle 2-core machine; a loaded machine shares its cores with other work, so the record keeps the load average
 before and after (``machine``) and the ratio is only comparable at similar load.
+
+``workers --cli``: what a user sees — the wall time of ``spikeloop study run --jobs 1`` and ``--jobs 2`` as
+fresh processes (``python -m tune.cli``; each pays its own imports, which the in-process runs above do not:
+there the bench has imported torch & co. before timing), on the same enqueued designs in a fresh storage per
+run, runs interleaved (1 2 2 1, ``--repeats`` blocks) after one throwaway run (``--jobs 2``: it warms the disk
+cache for every import). The default study without its re-check (``[report] recheck_seeds = 0``: the search
+only, as in-process); the command's report (plots, tables) is in both wall times. A run's wall time ends when
+the command exits (its output goes to a file, not a pipe that a fork server still ending would hold open).
 
 ``recheck``: the default study (``tune/config.py`` DEFAULT_TOML) with ``spikeloop study run``'s steps —
 search, then the re-check of the baseline and the best Pareto trials on fresh seeds — with the CPU time and
@@ -132,7 +141,7 @@ def workers(a) -> None:
     import train.run  # noqa: F401
     import tune.objective  # noqa: F401
     design_seed, study_seed = (1, 0) if a.seed is None else (a.seed, a.seed)
-    with Recorder(a.name, args=a, seeds=[design_seed], params={"trials": a.trials, "study": "DEFAULT_TOML",
+    with Recorder(a.name or "study_workers_default", args=a, seeds=[design_seed], params={"trials": a.trials, "study": "DEFAULT_TOML",
                   "default_study_trials": StudyConfig.load(None).n_trials,
                   "design_sampler": f"random, seed {design_seed}", "design_seed": design_seed,
                   "study_seed": study_seed, "cores": os.cpu_count(), "order": order,
@@ -148,6 +157,96 @@ def workers(a) -> None:
                   f"load {r['load_before'][0]:.1f}", flush=True)
         rec.summary = summarise(runs)
     print(VIEWS["workers"](rec.as_dict()))
+
+
+def _cli_run(a, jobs: int, tmp: Path, toml: Path, k: int, designs: list[dict]) -> dict:
+    """``spikeloop study run --jobs {jobs}`` as a fresh process on ``designs`` enqueued in a fresh storage."""
+    import subprocess
+    from optuna.trial import TrialState
+    from tune.config import StudyConfig
+    from tune.study import open_study
+    run = tmp / f"run{k}"
+    run.mkdir()
+    over = {"storage": f"sqlite:///{run}/s.db", "out": str(run / "out"), "n_trials": len(designs),
+            "name": f"cli{k}"}
+    study = open_study(StudyConfig.load(toml, over))
+    for p in designs:
+        study.enqueue_trial(p)
+    del study
+    argv = [sys.executable, "-m", "tune.cli", "study", "run", "--config", str(toml), "--storage", over["storage"],
+            "--out", over["out"], "--n-trials", str(len(designs)), "--name", over["name"], "--jobs", str(jobs)]
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(root)] + ([os.environ["PYTHONPATH"]]
+                                                                      if os.environ.get("PYTHONPATH") else [])))
+    load = os.getloadavg()
+    with open(run / "log.txt", "w") as log:
+        t0 = time.time()
+        rc = subprocess.call(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=run, env=env)
+        wall = time.time() - t0
+    study = open_study(StudyConfig.load(toml, over))
+    done = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
+    if rc != 0 or done != len(designs):
+        raise SystemExit(f"bench_study: `{' '.join(argv)}` exited {rc} with {done} of {len(designs)} trials; "
+                         f"its output:\n{(run / 'log.txt').read_text()[-3000:]}")
+    return {"jobs": jobs, "wall_s": wall, "trials": done, "returncode": rc, "load_before": list(load),
+            "load_after": list(os.getloadavg())}
+
+
+def workers_cli(a) -> None:
+    """``workers --cli``: ``spikeloop study run`` as fresh processes, --jobs 1 against --jobs 2."""
+    import statistics as st
+    from tune.config import DEFAULT_TOML, StudyConfig
+    if a.trials is None:
+        a.trials = StudyConfig.load(None).n_trials
+    order = [1, 2, 2, 1] * a.repeats
+    design_seed = 1 if a.seed is None else a.seed
+    text = DEFAULT_TOML + "\n[report]\nrecheck_seeds = 0\n"
+    if a.seed is not None:
+        text = text.replace("\nseed = 0\n", f"\nseed = {a.seed}\n", 1)
+    with tempfile.TemporaryDirectory() as tmp_name, \
+            Recorder(a.name or "study_workers_cli", args=a,
+                     seeds=[design_seed], params={
+                         "trials": a.trials, "study": "DEFAULT_TOML, [report] recheck_seeds = 0",
+                         "design_sampler": f"random, seed {design_seed}", "design_seed": design_seed,
+                         "study_seed": 0 if a.seed is None else a.seed, "cores": os.cpu_count(), "order": order,
+                         "warm_up": "one throwaway run with --jobs 2 first",
+                         "command": "python -m tune.cli study run --config T --storage S --out O --n-trials N "
+                                    "--name X --jobs J (a fresh process per run)"}) as rec:
+        tmp = Path(tmp_name)
+        toml = tmp / "study.toml"
+        toml.write_text(text)
+        designs = _designs(StudyConfig.load(toml), a.trials, design_seed)
+        warm = _cli_run(a, 2, tmp, toml, 0, designs)
+        print(f"throwaway jobs=2: {warm['wall_s']:.1f} s", flush=True)
+        runs = []
+        for k, jobs in enumerate(order, start=1):
+            r = _cli_run(a, jobs, tmp, toml, k, designs)
+            runs.append(r)
+            rec.round(**r)
+            print(f"jobs={jobs}: {r['wall_s']:.1f} s wall, load {r['load_before'][0]:.1f}", flush=True)
+        by = {j: [r["wall_s"] for r in runs if r["jobs"] == j] for j in (1, 2)}
+        rec.summary = {"speedup": sum(by[1]) / sum(by[2]), "pairs": len(by[2]), "throwaway_wall_s": warm["wall_s"],
+                       "wall_s": {str(j): by[j] for j in (1, 2)},
+                       "mean_wall_s": {str(j): st.mean(by[j]) for j in (1, 2)},
+                       "std_wall_s": {str(j): st.stdev(by[j]) if len(by[j]) > 1 else 0.0 for j in (1, 2)},
+                       "load_mean": st.mean(r["load_before"][0] for r in runs)}
+    print(VIEWS["workers_cli"](rec.as_dict()))
+
+
+def view_workers_cli(rec: dict) -> str:
+    s = rec["summary"]
+    rows = ["| `spikeloop study run` | runs | wall s (each run, in order) | wall s, mean ± std |", "|---|---|---|---|"]
+    for j in ("1", "2"):
+        rows.append(f"| `--jobs {j}` | {len(s['wall_s'][j])} | {', '.join(f'{w:.1f}' for w in s['wall_s'][j])} | "
+                    f"{s['mean_wall_s'][j]:.1f} ± {s['std_wall_s'][j]:.1f} |")
+    idle = max(rec["machine"]["load_before"][0], s["load_mean"]) < 0.5
+    return "\n".join(rows + ["", (
+        f"The command as a user runs it, a fresh process per run (its imports included), on the same "
+        f"{rec['params']['trials']} enqueued trials, runs interleaved (order "
+        f"{' '.join(map(str, rec['params']['order']))}) after a throwaway run: `--jobs 2` **{s['speedup']:.2f}x** "
+        f"`--jobs 1` (summed wall times; {rec['machine']['cores']} cores, load average {s['load_mean']:.1f} at the "
+        f"runs' starts" + (")." if idle else " — a shared machine: not the idle machine's ratio).")
+        + " The search only (re-check off) plus the report both commands write.")])
 
 
 def _lanes(run: dict) -> float:
@@ -350,7 +449,7 @@ def view_recheck(rec: dict) -> str:
             f"{rec['machine']['load_before'][0]:.1f} at the start).")
 
 
-VIEWS = {"workers": view_workers, "recheck": view_recheck}
+VIEWS = {"workers": view_workers, "workers_cli": view_workers_cli, "recheck": view_recheck}
 
 
 def workers_ratios(rec: dict) -> dict[str, dict]:
@@ -391,12 +490,16 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=None,
                     help="workers: designs to run (default: the default study's n_trials)")
     ap.add_argument("--repeats", type=int, default=1, help="workers: ABBA blocks (1 2 2 1) to run")
+    ap.add_argument("--cli", action="store_true",
+                    help="workers: time `spikeloop study run --jobs 1/2` as fresh processes (record "
+                         "study_workers_cli) instead of run_study in this process")
     ap.add_argument("--seed", type=int, default=None,
                     help="workers: seed of the drawn designs and of the study (data split, training); "
                          "default: designs of seed 1, study seed 0 (the published record)")
-    ap.add_argument("--name", default="study_workers_default",
+    ap.add_argument("--name", default=None,
                     help="workers: the record's name (default study_workers_default: the default study's trial "
-                         "count, the command as worker 0; study_workers_seedN for a re-check)")
+                         "count, the command as worker 0; study_workers_seedN for a re-check; with --cli "
+                         "study_workers_cli)")
     add_record_args(ap)
     a = ap.parse_args()
     if a.seed is not None and not 0 <= a.seed <= 2**31 - 1:
@@ -406,7 +509,12 @@ def main() -> None:
     import optuna
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     warnings.filterwarnings("ignore")
-    workers(a) if a.which == "workers" else recheck_cost(a)
+    if a.cli and a.which != "workers":
+        ap.exit(2, "bench_study: --cli goes with workers\n")
+    if a.which == "recheck":
+        recheck_cost(a)
+    else:
+        workers_cli(a) if a.cli else workers(a)
 
 
 if __name__ == "__main__":
