@@ -194,7 +194,6 @@ def _cli_run(a, jobs: int, tmp: Path, toml: Path, k: int, designs: list[dict]) -
 
 def workers_cli(a) -> None:
     """``workers --cli``: ``spikeloop study run`` as fresh processes, --jobs 1 against --jobs 2."""
-    import statistics as st
     from tune.config import DEFAULT_TOML, StudyConfig
     if a.trials is None:
         a.trials = StudyConfig.load(None).n_trials
@@ -224,13 +223,18 @@ def workers_cli(a) -> None:
             runs.append(r)
             rec.round(**r)
             print(f"jobs={jobs}: {r['wall_s']:.1f} s wall, load {r['load_before'][0]:.1f}", flush=True)
-        by = {j: [r["wall_s"] for r in runs if r["jobs"] == j] for j in (1, 2)}
-        rec.summary = {"speedup": sum(by[1]) / sum(by[2]), "pairs": len(by[2]), "throwaway_wall_s": warm["wall_s"],
-                       "wall_s": {str(j): by[j] for j in (1, 2)},
-                       "mean_wall_s": {str(j): st.mean(by[j]) for j in (1, 2)},
-                       "std_wall_s": {str(j): st.stdev(by[j]) if len(by[j]) > 1 else 0.0 for j in (1, 2)},
-                       "load_mean": st.mean(r["load_before"][0] for r in runs)}
+        rec.summary = {**summarise_cli(runs), "throwaway_wall_s": warm["wall_s"]}
     print(VIEWS["workers_cli"](rec.as_dict()))
+
+
+def summarise_cli(runs: list[dict]) -> dict:
+    """``workers --cli``: summed wall times of the --jobs 1 runs over the --jobs 2 runs, each run's, mean ± std."""
+    import statistics as st
+    by = {j: [r["wall_s"] for r in runs if r["jobs"] == j] for j in (1, 2)}
+    return {"speedup": sum(by[1]) / sum(by[2]), "pairs": len(by[2]), "wall_s": {str(j): by[j] for j in (1, 2)},
+            "mean_wall_s": {str(j): st.mean(by[j]) for j in (1, 2)},
+            "std_wall_s": {str(j): st.stdev(by[j]) if len(by[j]) > 1 else 0.0 for j in (1, 2)},
+            "load_mean": st.mean(r["load_before"][0] for r in runs)}
 
 
 def view_workers_cli(rec: dict) -> str:

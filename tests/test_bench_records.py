@@ -152,3 +152,32 @@ def test_bench_model_conditions_run_in_child_processes(tmp_path, monkeypatch):
     assert row["condition"] == "pinned (as the bench)" and row["cpu"]["rounds"] == 2 and row["wall"]["rounds"] == 2
     assert {r["impl"] for r in rec["rounds"]} == {"fast model", "numpy float32"} and len(rec["rounds"]) == 4
     assert bench_model.VIEWS["conditions_table"](rec).count("\n| pinned") == 1
+
+
+def test_study_workers_cli_summary_and_view():
+    runs = [{"jobs": j, "wall_s": w, "load_before": [0.2, 0.2, 0.2]}
+            for j, w in ((1, 20.0), (2, 12.0), (2, 13.0), (1, 22.0))]
+    s = bench_study.summarise_cli(runs)
+    assert s["speedup"] == pytest.approx(42 / 25) and s["wall_s"] == {"1": [20.0, 22.0], "2": [12.0, 13.0]}
+    assert s["mean_wall_s"]["2"] == 12.5 and s["std_wall_s"]["1"] == pytest.approx(2 ** 0.5)
+    rec = {"machine": {"cores": 2, "load_before": [0.2, 0.2, 0.2]}, "summary": s,
+           "params": {"trials": 12, "order": [1, 2, 2, 1]}}
+    t = bench_study.view_workers_cli(rec)
+    assert "| `--jobs 2` | 2 | 12.0, 13.0 | 12.5 ± 0.7 |" in t and "**1.68x**" in t and "load average 0.2" in t
+    assert "shared machine" not in t and "fresh process per run" in t
+
+
+def test_study_workers_cli_run_times_the_command_on_the_enqueued_trials(tmp_path):
+    """One --cli run: the designs enqueued in a fresh storage, `spikeloop study run --jobs 2` as a fresh process
+    (the fork server started before its own imports) runs exactly them, and the run is recorded."""
+    from tune.config import DEFAULT_TOML, StudyConfig
+    toml = tmp_path / "study.toml"
+    toml.write_text(DEFAULT_TOML + "\n[report]\nrecheck_seeds = 0\n")
+    designs = bench_study._designs(StudyConfig.load(toml), 1, 1)
+    r = bench_study._cli_run(None, 2, tmp_path, toml, 1, designs)
+    assert r["jobs"] == 2 and r["returncode"] == 0 and r["trials"] == 1 and r["wall_s"] > 0
+    log = (tmp_path / "run1" / "log.txt").read_text()
+    assert "report:" in log and "Traceback" not in log
+    import optuna
+    study = optuna.load_study(study_name="cli1", storage=f"sqlite:///{tmp_path}/run1/s.db")
+    assert [t.params for t in study.trials] == designs
