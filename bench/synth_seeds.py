@@ -11,7 +11,7 @@ seed (same netlist: Yosys is deterministic; only nextpnr's placement seed change
 ``--build-dir``/<record name>/seed<k>. Prints a row per seed, then min / median / max and mean ± std, and the seeds
 whose Fmax reaches ``--clock-mhz`` (default the board clock). ``--from`` records a finished (or stopped) sweep's
 JSON instead of building. Writes the record
-``synth_seeds_<target>_<network>_l<lanes>[_w<bits>]`` (or ``--name``; bench/records.py) with every build as a round.
+``synth_seeds_<target>_<network>_l<lanes>[_w<bits>][_touched]`` (or ``--name``; bench/records.py) with every build as a round.
 """
 from __future__ import annotations
 
@@ -48,7 +48,8 @@ def network_label(cfg: ChipConfig) -> str:
 
 def record_name(cfg: ChipConfig, target: str) -> str:
     name = f"synth_seeds_{target}_{network_label(cfg)}_l{cfg.lanes}"
-    return name + (f"_w{cfg.weight_bits}" if cfg.weight_bits != 8 else "")
+    name += f"_w{cfg.weight_bits}" if cfg.weight_bits != 8 else ""
+    return name + ("_touched" if cfg.touched else "")
 
 
 def write_record(cfg: ChipConfig, sweep: dict, args=None, name: str | None = None, config: str | None = None,
