@@ -58,6 +58,7 @@ class TouchedUpdate:
         s.flush_addr = Signal(range(cfg.state_depth + 1), name="flush_addr")
         s.flush_cycle = Signal(2, name="flush_cycle")           # read, table read, leak, write
         s.flush_u = Signal(cfg.lanes * cfg.acc_bits, name="flush_stored")
+        s.flush_b = Signal(cfg.beta_frac_bits + 1, name="flush_elapsed")
         s.flush_new = Signal(cfg.lanes * cfg.acc_bits, name="flush_leaked")
         last = Signal(name="fetch_last_touched")
         s.fetch_last = last
@@ -93,8 +94,8 @@ class TouchedUpdate:
 
     def _flush_datapath(self, m, s):
         """The flush's memory ports (overriding the engines', idle then) and its leak: word ``flush_addr``'s u and
-        stamp are read (cycle 0), the stamp addresses the table (1), ``L_k(u)`` per lane is registered (2), the
-        word is written back with ``h = 0``, ``L_k(u)`` and the stamp ``now`` (3)."""
+        stamp are read (cycle 0), the stamp addresses the table (1), the table's ``B_k`` is registered (2), the
+        word is written back with ``h = 0``, ``L_k(u)`` (computed from the registers) and the stamp ``now`` (3)."""
         cfg, A, F = self.cfg, self.cfg.acc_bits, self.cfg.beta_frac_bits
         S = cfg.max_steps
         with m.If(self.flush):
@@ -111,12 +112,13 @@ class TouchedUpdate:
                          self.leak_addr.eq(layer_base + s.now - self.update_stamp), self.leak_en.eq(1)]
             with m.If(s.flush_cycle == 1):
                 m.d.sync += s.flush_u.eq(self.stored)
-            with m.If(s.flush_cycle == 2):
-                leaked = []
-                for k in range(cfg.lanes):
-                    u = s.flush_u[k * A:(k + 1) * A].as_signed()
-                    leaked.append(((u * self.elapsed + (1 << (F - 1))) >> F)[:A])
-                m.d.sync += s.flush_new.eq(Cat(*leaked))
+            with m.If(s.flush_cycle == 2):             # the table's word, registered (nothing follows a block
+                m.d.sync += s.flush_b.eq(self.elapsed)   # RAM read without an output register but a register)
+            leaked = []
+            for k in range(cfg.lanes):
+                u = s.flush_u[k * A:(k + 1) * A].as_signed()
+                leaked.append(((u * s.flush_b + (1 << (F - 1))) >> F)[:A])
+            m.d.comb += s.flush_new.eq(Cat(*leaked))
             with m.If(s.flush_cycle == 3):
                 m.d.comb += [self.membrane_write_en[0].eq(1), self.membrane_write_addr[0].eq(s.flush_addr),
                              self.membrane_write_data[0].eq(Cat(C(0, cfg.lanes * A), s.flush_new,
