@@ -146,11 +146,12 @@ def _range(v) -> str:
 def view_row(rec: dict) -> str:
     """One table row: target | network | lanes | w bits | LC | LUT4 | FF | BRAM | DSP | Fmax min/median/max."""
     s, p = rec["summary"], rec["params"]
+    net = p["network"] + (", update touched" if (p.get("chip") or {}).get("update") == "touched" else "")
     if not s.get("ok"):
         why = next((r.get("message", "") for r in rec["rounds"]), "")[:110]
-        return f"| {p['target']} | {p['network']} | {p['lanes']} | {p['weight_bits']} | failed: {why} ||||||"
+        return f"| {p['target']} | {net} | {p['lanes']} | {p['weight_bits']} | failed: {why} ||||||"
     f = s["fmax"]
-    return (f"| {p['target']} | {p['network']} | {p['lanes']} | {p['weight_bits']} | "
+    return (f"| {p['target']} | {net} | {p['lanes']} | {p['weight_bits']} | "
             f"{_range(s['logic_cells'])}/{_range(s['logic_cells_total'])} | {_range(s['luts'])} | {_range(s['ffs'])} | "
             f"{_range(s['bram'])}/{_range(s['bram_total'])} | {_range(s['dsp'])} | "
             f"{f['min']:.2f} / {f['median']:.2f} / {f['max']:.2f} ({f['n']} seeds) | "
