@@ -79,9 +79,14 @@ class TouchedUpdate:
         cfg, lanes, P = self.cfg, self.cfg.lanes, self.cfg.update_latency
         m.d.sync += s.event_stored.eq(self.event_stored)    # beside the lanes' sum register, every cycle
         S = cfg.max_steps
-        m.d.comb += [self.leak_addr.eq(_per_layer(cfg, self.layer, lambda l: l * (S + 1), range(cfg.leak_table_depth))
-                                       + s.now - self.update_stamp),
-                     self.leak_en.eq(self.advance)]
+        # The table's address is l·(S+1) + now - stamp, the stamp straight from the membrane block RAM (late in the
+        # cycle): l·(S+1) + now is a register (the update engine's layer and `now` are set at least two cycles
+        # before the first word of a layer is presented, the flush's word address a cycle before its table read),
+        # so only the subtract follows the memory.
+        s.leak_base = Signal(range(cfg.leak_table_depth + 1), name="leak_base")
+        m.d.sync += s.leak_base.eq(_per_layer(cfg, self.layer, lambda l: l * (S + 1), range(cfg.leak_table_depth))
+                                   + s.now)
+        m.d.comb += [self.leak_addr.eq(s.leak_base - self.update_stamp), self.leak_en.eq(self.advance)]
         with m.If(s.issue):
             m.d.sync += s.touched_words.bit_select(s.issue_state_addr, 1).eq(1)
         with m.If(s.write_back):
@@ -108,8 +113,8 @@ class TouchedUpdate:
                 m.d.comb += layer_base.eq(l * (S + 1))
         s.flush_active = Signal(name="flush_active")              # set by the FLUSH state
         with m.If(s.flush_active):
-            m.d.comb += [self.membrane_read_addr[0].eq(s.flush_addr),
-                         self.leak_addr.eq(layer_base + s.now - self.update_stamp), self.leak_en.eq(1)]
+            m.d.sync += s.leak_base.eq(layer_base + s.now)        # word flush_addr's, from its cycle 0 on
+            m.d.comb += [self.membrane_read_addr[0].eq(s.flush_addr), self.leak_en.eq(1)]
             with m.If(s.flush_cycle == 1):
                 m.d.sync += s.flush_u.eq(self.stored)
             with m.If(s.flush_cycle == 2):             # the table's word, registered (nothing follows a block
