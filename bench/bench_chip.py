@@ -1,7 +1,13 @@
 """Chip benchmark: simulator speed (fast model vs Verilator vs Icarus vs Amaranth) and schedule efficiency.
 
 Everything printed is measured in this one run on the same network and inputs. Usage:
-    python bench/bench_chip.py [--steps 25] [--density 0.1] [--quick] [--cycles-only]
+    python -m bench.bench_chip [--steps 25] [--density 0.1] [--quick] [--cycles-only] [--seeds 3] [--publish]
+
+The schedule table (fast model, cycle-exact with the RTL) has three chips per row: ``update = "all"`` with overlap
+off and on (the default chip), and ``update = "touched"`` (overlap off, as it is built; ``max_steps = --steps``).
+It is the record ``chip_schedule`` (every (row, seed, chip) a round; mean ± std over the weight/input seeds: weights
+``seed``, inputs ``seed + 2``); ``cycles / event bound`` is against each chip's own bound (its own pipeline depth,
+``sim.event_bound.bound_of``).
 """
 from __future__ import annotations
 
@@ -10,6 +16,7 @@ import time
 
 import numpy as np
 
+from bench.records import Recorder, add_record_args, spread
 from hw.config import ChipConfig
 from sim.chip import make_chip
 from sim.cocotb_sim import simulator_available
@@ -39,7 +46,13 @@ def main() -> None:
     ap.add_argument("--density", type=float, default=0.1)
     ap.add_argument("--quick", action="store_true", help="fewer RTL samples")
     ap.add_argument("--cycles-only", action="store_true", help="only the schedule table (fast model, seconds)")
+    ap.add_argument("--seeds", type=int, default=3, help="weight/input seeds of the schedule table (1..10)")
+    add_record_args(ap)
     a = ap.parse_args()
+    if not 1 <= a.seeds <= 10:
+        ap.error(f"--seeds {a.seeds}: allowed range 1..10")
+    if not 1 <= a.steps <= 65535:
+        ap.error(f"--steps {a.steps}: allowed range 1..65535")
     cfg = ChipConfig(layer_sizes=(256, 256, 128, 16), lanes=8, threshold=64, beta=0.9)
     w = random_weights(cfg, seed=0, input_density=a.density)
     x = random_spikes(cfg, 256, a.steps, a.density, seed=1)
@@ -71,35 +84,91 @@ def main() -> None:
     for name, n, t in rows:
         print(f"| {name} | {n} | {t:.3f} | {n / t:.1f} | {fast_rate / (n / t):.0f}x |")
 
+    schedule_table(cfg, a)
+
+
+#: the schedule table's chips: label -> ChipConfig overrides (the touched chip is built without overlap)
+CHIPS = {"all, overlap off": {"overlap": False}, "all, overlap on": {"overlap": True},
+         "touched": {"overlap": False, "update": "touched"}}
+DENSITIES = (0.02, 0.05, 0.1, 0.2, 0.5)
+EVERY_LAYER = "0.1, every layer ~0.1 (thr 138/142/172)"
+
+
+def schedule_row(c: ChipConfig, wd, xd) -> dict:
+    """Per chip of :data:`CHIPS`: mean cycles, utilisation (synops / (lanes x cycles)), dense / ours and cycles /
+    event bound of one (weights, inputs), and the hidden firing rate of the "all" chip."""
+    out = {}
+    steps = xd.shape[1]
+    for label, over in CHIPS.items():
+        cc = c.replace(**over, **({"max_steps": steps} if over.get("update") == "touched" else {}))
+        chip = make_chip(cc, "fast")
+        chip.load(wd)
+        r = chip.run(xd)
+        cyc, ideal, dense = r.cycles.mean(), r.counters["synops"].mean() / c.lanes, dense_cycles(c, r).mean()
+        bound = bound_of(cc, xd, r).mean()                   # docs/chip.md, "Event bound"
+        out[label] = {"cycles": float(cyc), "utilisation": float(ideal / cyc), "dense_ratio": float(dense / cyc),
+                      "bound_ratio": float(cyc / bound), "ideal": float(ideal), "dense": float(dense)}
+        if label == "all, overlap off":
+            out["hidden"] = [float(r.counters[f"spikes_l{l}"].mean() / (steps * n))
+                             for l, n in enumerate(c.layer_sizes[1:])]
+    return out
+
+
+def schedule_table(cfg: ChipConfig, a) -> None:
     print()
-    print("Schedule (fast model, 64 samples; cycles per sample with the chip's overlap off and on, docs/chip.md):")
-    print("| input density | hidden firing | ideal (synops/lanes) | dense cycles | dense / ideal | cycles, overlap off "
-          "| utilisation | dense / ours | cycles / event bound | cycles, overlap on | utilisation | dense / ours | "
-          "cycles / event bound |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print(f"Schedule (fast model, 64 samples, mean ± std over {a.seeds} seeds; docs/chip.md):")
+    cols = ("cycles", "utilisation", "dense_ratio", "bound_ratio")
+    params = {"layer_sizes": list(cfg.layer_sizes), "lanes": cfg.lanes, "steps": a.steps, "samples": 64,
+              "chips": CHIPS, "densities": list(DENSITIES), "every_layer_thresholds": [138, 142, 172]}
+    with Recorder("chip_schedule", args=a, seeds=list(range(a.seeds)), params=params) as rec:
+        rows = {}
+        for name in [str(d) for d in DENSITIES] + [EVERY_LAYER]:
+            per_seed = []
+            for seed in range(a.seeds):
+                d = 0.1 if name == EVERY_LAYER else float(name)
+                c = cfg.replace(threshold=(138, 142, 172)) if name == EVERY_LAYER else cfg
+                m = schedule_row(c, random_weights(cfg, seed=seed, input_density=d),
+                                 random_spikes(cfg, 64, a.steps, d, seed=seed + 2))
+                per_seed.append(m)
+                for label in CHIPS:
+                    rec.round(row=name, seed=seed, chip=label, **m[label])
+            rows[name] = {"hidden": [spread([m["hidden"][l] for m in per_seed])["mean"]
+                                     for l in range(cfg.num_layers)]}
+            for label in CHIPS:
+                rows[name][label] = {k: [spread([m[label][k] for m in per_seed])["mean"],
+                                         spread([m[label][k] for m in per_seed])["std"]] for k in cols}
+        rec.summary = rows
+    print(table({"summary": rows}))
 
-    def row(c: ChipConfig, wd, xd) -> tuple[str, str]:
+
+def _pm(v, fmt):
+    return f"{format(v[0], fmt)} ± {format(v[1], fmt)}"
+
+
+def table(record: dict) -> str:
+    """The schedule table: per row, each chip's cycles, utilisation, dense / ours and cycles / event bound."""
+    head = "| input density | hidden firing (all) | " + " | ".join(
+        f"{label}: cycles | utilisation | dense / ours | cycles / bound" for label in CHIPS) + " |"
+    lines = [head, "|---|---|" + "---|" * (4 * len(CHIPS))]
+    for name, row in record["summary"].items():
         cells = []
-        for overlap in (False, True):
-            chip = make_chip(c.replace(overlap=overlap), "fast")
-            chip.load(wd)
-            r = chip.run(xd)
-            cyc, ideal, dense = r.cycles.mean(), r.counters["synops"].mean() / c.lanes, dense_cycles(c, r).mean()
-            bound = bound_of(c, xd, r).mean()                # docs/chip.md, "Event bound"
-            cells.append(f"{cyc:.0f} | {ideal / cyc:.3f} | {dense / cyc:.2f}x | {cyc / bound:.3f}")
-        return r, f"{ideal:.0f} | {dense:.0f} | {dense / ideal:.2f}x | " + " | ".join(cells)
+        for label in CHIPS:
+            m = row[label]
+            cells += [_pm(m["cycles"], ".0f"), _pm(m["utilisation"], ".3f"), _pm(m["dense_ratio"], ".2f") + "x",
+                      _pm(m["bound_ratio"], ".3f")]
+        lines.append(f"| {name} | {'/'.join(f'{h:.3f}' for h in row['hidden'][:-1])} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
-    for d in (0.02, 0.05, 0.1, 0.2, 0.5):
-        r, cells = row(cfg, random_weights(cfg, seed=0, input_density=d), random_spikes(cfg, 64, a.steps, d, seed=2))
-        hid = sum(r.counters[f"spikes_l{l}"].mean() for l in range(cfg.num_layers - 1)) / \
-            (a.steps * sum(cfg.layer_sizes[1:-1]))
-        print(f"| {d} | {hid:.3f} | {cells} |")
-    # the same weights and 10 % input, thresholds raised so that every layer fires at ~10 % (found by iterating
-    # thr *= (rate / 0.1) ** 0.7 from 64 on this seed): activity 10 % everywhere, not only at the input
-    cfg10 = ChipConfig(layer_sizes=cfg.layer_sizes, lanes=cfg.lanes, threshold=(138, 142, 172), beta=0.9)
-    r, cells = row(cfg10, random_weights(cfg, seed=0, input_density=0.1), random_spikes(cfg, 64, a.steps, 0.1, seed=2))
-    rates = "/".join(f"{r.counters[f'spikes_l{l}'].mean() / (a.steps * n):.3f}" for l, n in enumerate(cfg.layer_sizes[1:]))
-    print(f"| 0.1, every layer ~0.1 (thr 138/142/172) | {rates} | {cells} |")
+
+def point(record: dict, row: str, chip: str, field: str, fmt: str = ".3f") -> str:
+    """One mean of the summary for prose: ``row`` (``0.1``, or ``every`` for the every-layer row), ``chip``
+    (``all_on``, ``all_off``, ``touched``), ``field`` (cycles, utilisation, dense_ratio, bound_ratio)."""
+    key = EVERY_LAYER if row == "every" else row
+    label = {"all_on": "all, overlap on", "all_off": "all, overlap off", "touched": "touched"}[chip]
+    return format(record["summary"][key][label][field][0], fmt)
+
+
+VIEWS = {"table": table, "point": point}
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ seed (same netlist: Yosys is deterministic; only nextpnr's placement seed change
 ``--build-dir``/<record name>/seed<k>. Prints a row per seed, then min / median / max and mean ± std, and the seeds
 whose Fmax reaches ``--clock-mhz`` (default the board clock). ``--from`` records a finished (or stopped) sweep's
 JSON instead of building. Writes the record
-``synth_seeds_<target>_<network>_l<lanes>[_w<bits>]`` (or ``--name``; bench/records.py) with every build as a round.
+``synth_seeds_<target>_<network>_l<lanes>[_w<bits>][_touched]`` (or ``--name``; bench/records.py) with every build as a round.
 """
 from __future__ import annotations
 
@@ -48,7 +48,8 @@ def network_label(cfg: ChipConfig) -> str:
 
 def record_name(cfg: ChipConfig, target: str) -> str:
     name = f"synth_seeds_{target}_{network_label(cfg)}_l{cfg.lanes}"
-    return name + (f"_w{cfg.weight_bits}" if cfg.weight_bits != 8 else "")
+    name += f"_w{cfg.weight_bits}" if cfg.weight_bits != 8 else ""
+    return name + ("_touched" if cfg.touched else "")
 
 
 def write_record(cfg: ChipConfig, sweep: dict, args=None, name: str | None = None, config: str | None = None,
@@ -145,11 +146,12 @@ def _range(v) -> str:
 def view_row(rec: dict) -> str:
     """One table row: target | network | lanes | w bits | LC | LUT4 | FF | BRAM | DSP | Fmax min/median/max."""
     s, p = rec["summary"], rec["params"]
+    net = p["network"] + (", update touched" if (p.get("chip") or {}).get("update") == "touched" else "")
     if not s.get("ok"):
         why = next((r.get("message", "") for r in rec["rounds"]), "")[:110]
-        return f"| {p['target']} | {p['network']} | {p['lanes']} | {p['weight_bits']} | failed: {why} ||||||"
+        return f"| {p['target']} | {net} | {p['lanes']} | {p['weight_bits']} | failed: {why} ||||||"
     f = s["fmax"]
-    return (f"| {p['target']} | {p['network']} | {p['lanes']} | {p['weight_bits']} | "
+    return (f"| {p['target']} | {net} | {p['lanes']} | {p['weight_bits']} | "
             f"{_range(s['logic_cells'])}/{_range(s['logic_cells_total'])} | {_range(s['luts'])} | {_range(s['ffs'])} | "
             f"{_range(s['bram'])}/{_range(s['bram_total'])} | {_range(s['dsp'])} | "
             f"{f['min']:.2f} / {f['median']:.2f} / {f['max']:.2f} ({f['n']} seeds) | "

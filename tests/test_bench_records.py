@@ -92,6 +92,21 @@ def test_synth_row_shows_fmax_over_seeds(tmp_path):
     assert "failed: needs 60 ICESTORM_RAM" in synth_seeds.view_row(failed)
 
 
+def test_a_touched_chip_has_its_own_synth_record_and_row(tmp_path):
+    """A touched chip's sweep is never filed under (or shown as) the same structure's "all" chip."""
+    from hw.config import ChipConfig
+    cfg = ChipConfig(layer_sizes=(64, 128, 64, 10), lanes=8)
+    touched = cfg.replace(overlap=False, update="touched")
+    assert synth_seeds.record_name(cfg, "ecp5-25k") == "synth_seeds_ecp5-25k_64-128-64-10_l8"
+    assert synth_seeds.record_name(touched, "ecp5-25k") == "synth_seeds_ecp5-25k_64-128-64-10_l8_touched"
+    base = {"seed": 1, "status": "ok", "fmax_mhz": 60.0, "logic_cells": 9000, "logic_cells_total": 24288,
+            "luts": 5000, "ffs": 5000, "bram": 21, "bram_total": 56, "dsp": 24, "seconds": 300}
+    rec = _synth_record(tmp_path, [base])
+    assert "| 64-128-64-10 | 8 |" in synth_seeds.view_row(rec)
+    rec["params"]["chip"] = touched.to_dict()
+    assert "| 64-128-64-10, update touched | 8 |" in synth_seeds.view_row(rec)
+
+
 def test_synth_table_rows_and_bad_rows(capsys):
     assert synth_table.main(["--rows", "99"]) == 2
     assert "allowed row numbers are 0 to" in capsys.readouterr().err

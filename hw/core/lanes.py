@@ -123,16 +123,25 @@ class NeuronLanes(wiring.Component):
     def _elapsed_leak(self, m, k, h, offset, stage):
         """Update by touch, lane ``k``: two stages between the registered word and the saturate stage. The word
         holds the stored membrane ``u`` and the step's synaptic sum ``h`` apart; stage A registers ``u·B_k``
-        (``B_k``: ``elapsed``, read from the leak table for the word's idle steps), stage B the word the
-        saturate stage takes, ``L_k(u) + h = ((u·B_k + 2^(f-1)) >> f) + h``. The offset moves along. Returns
+        (``B_k``: ``elapsed``, read from the leak table for the word's idle steps) — as the registered ``B_k``,
+        ``u`` and ``(h << f) + 2^(f-1)``, the multiply left to stage B — and stage B the word the saturate stage
+        takes, ``L_k(u) + h = ((u·B_k + 2^(f-1)) >> f) + h``. The offset moves along. Returns
         (that word, the offset) as the saturate stage's inputs."""
         cfg, F = self.cfg, self.cfg.beta_frac_bits
         u = Signal(signed(cfg.acc_bits), name=f"stored{k}")
         stage[1].append(u.eq(self.membrane_stored[k]))
-        product = Signal(signed(cfg.acc_bits + F + 2), name=f"elapsed_product{k}")
-        h_a, h_b = Signal.like(h, name=f"sum_a{k}"), Signal(signed(cfg.acc_bits), name=f"sum_b{k}")
+        # Stage A only registers: the table's word (a block RAM read without an output register, so its data
+        # arrives late in the cycle: nothing may follow it but a register), u, and h scaled and biased for the
+        # rounding, (h << f) + 2^(f-1). Stage B multiplies and adds once: ((u·B_k + 2^(f-1)) >> f) + h equals
+        # (u·B_k + (h << f) + 2^(f-1)) >> f, as h << f is a multiple of 2^f (the floor shift commutes with it).
+        if k == 0:
+            self._elapsed_a = Signal.like(self.elapsed, name="elapsed_a")      # one B_k for every lane
+            stage[2].append(self._elapsed_a.eq(self.elapsed))
+        u_a = Signal(signed(cfg.acc_bits), name=f"stored_a{k}")
+        hs_a = Signal(signed(len(h) + F + 1), name=f"sum_scaled_a{k}")
+        h_b = Signal(signed(cfg.acc_bits), name=f"sum_b{k}")
         offset_a, offset_b = (Signal.like(offset, name=f"offset_{i}{k}") for i in "ab")
-        stage[2] += [product.eq(u * self.elapsed), h_a.eq(h), offset_a.eq(offset)]          # stage A
-        stage[3] += [h_b.eq(((product + (1 << (F - 1))) >> F) + h_a), offset_b.eq(offset_a)]   # stage B
+        stage[2] += [u_a.eq(u), hs_a.eq((h << F) + (1 << (F - 1))), offset_a.eq(offset)]   # stage A
+        stage[3] += [h_b.eq((u_a * self._elapsed_a + hs_a) >> F), offset_b.eq(offset_a)]     # stage B
         return h_b, offset_b
 

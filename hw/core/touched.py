@@ -58,6 +58,7 @@ class TouchedUpdate:
         s.flush_addr = Signal(range(cfg.state_depth + 1), name="flush_addr")
         s.flush_cycle = Signal(2, name="flush_cycle")           # read, table read, leak, write
         s.flush_u = Signal(cfg.lanes * cfg.acc_bits, name="flush_stored")
+        s.flush_b = Signal(cfg.beta_frac_bits + 1, name="flush_elapsed")
         s.flush_new = Signal(cfg.lanes * cfg.acc_bits, name="flush_leaked")
         last = Signal(name="fetch_last_touched")
         s.fetch_last = last
@@ -78,9 +79,14 @@ class TouchedUpdate:
         cfg, lanes, P = self.cfg, self.cfg.lanes, self.cfg.update_latency
         m.d.sync += s.event_stored.eq(self.event_stored)    # beside the lanes' sum register, every cycle
         S = cfg.max_steps
-        m.d.comb += [self.leak_addr.eq(_per_layer(cfg, self.layer, lambda l: l * (S + 1), range(cfg.leak_table_depth))
-                                       + s.now - self.update_stamp),
-                     self.leak_en.eq(self.advance)]
+        # The table's address is l·(S+1) + now - stamp, the stamp straight from the membrane block RAM (late in the
+        # cycle): l·(S+1) + now is a register (the update engine's layer and `now` are set at least two cycles
+        # before the first word of a layer is presented, the flush's word address a cycle before its table read),
+        # so only the subtract follows the memory.
+        s.leak_base = Signal(range(cfg.leak_table_depth + 1), name="leak_base")
+        m.d.sync += s.leak_base.eq(_per_layer(cfg, self.layer, lambda l: l * (S + 1), range(cfg.leak_table_depth))
+                                   + s.now)
+        m.d.comb += [self.leak_addr.eq(s.leak_base - self.update_stamp), self.leak_en.eq(self.advance)]
         with m.If(s.issue):
             m.d.sync += s.touched_words.bit_select(s.issue_state_addr, 1).eq(1)
         with m.If(s.write_back):
@@ -93,8 +99,8 @@ class TouchedUpdate:
 
     def _flush_datapath(self, m, s):
         """The flush's memory ports (overriding the engines', idle then) and its leak: word ``flush_addr``'s u and
-        stamp are read (cycle 0), the stamp addresses the table (1), ``L_k(u)`` per lane is registered (2), the
-        word is written back with ``h = 0``, ``L_k(u)`` and the stamp ``now`` (3)."""
+        stamp are read (cycle 0), the stamp addresses the table (1), the table's ``B_k`` is registered (2), the
+        word is written back with ``h = 0``, ``L_k(u)`` (computed from the registers) and the stamp ``now`` (3)."""
         cfg, A, F = self.cfg, self.cfg.acc_bits, self.cfg.beta_frac_bits
         S = cfg.max_steps
         with m.If(self.flush):
@@ -107,16 +113,17 @@ class TouchedUpdate:
                 m.d.comb += layer_base.eq(l * (S + 1))
         s.flush_active = Signal(name="flush_active")              # set by the FLUSH state
         with m.If(s.flush_active):
-            m.d.comb += [self.membrane_read_addr[0].eq(s.flush_addr),
-                         self.leak_addr.eq(layer_base + s.now - self.update_stamp), self.leak_en.eq(1)]
+            m.d.sync += s.leak_base.eq(layer_base + s.now)        # word flush_addr's, from its cycle 0 on
+            m.d.comb += [self.membrane_read_addr[0].eq(s.flush_addr), self.leak_en.eq(1)]
             with m.If(s.flush_cycle == 1):
                 m.d.sync += s.flush_u.eq(self.stored)
-            with m.If(s.flush_cycle == 2):
-                leaked = []
-                for k in range(cfg.lanes):
-                    u = s.flush_u[k * A:(k + 1) * A].as_signed()
-                    leaked.append(((u * self.elapsed + (1 << (F - 1))) >> F)[:A])
-                m.d.sync += s.flush_new.eq(Cat(*leaked))
+            with m.If(s.flush_cycle == 2):             # the table's word, registered (nothing follows a block
+                m.d.sync += s.flush_b.eq(self.elapsed)   # RAM read without an output register but a register)
+            leaked = []
+            for k in range(cfg.lanes):
+                u = s.flush_u[k * A:(k + 1) * A].as_signed()
+                leaked.append(((u * s.flush_b + (1 << (F - 1))) >> F)[:A])
+            m.d.comb += s.flush_new.eq(Cat(*leaked))
             with m.If(s.flush_cycle == 3):
                 m.d.comb += [self.membrane_write_en[0].eq(1), self.membrane_write_addr[0].eq(s.flush_addr),
                              self.membrane_write_data[0].eq(Cat(C(0, cfg.lanes * A), s.flush_new,
