@@ -93,12 +93,12 @@ class NeuronLanes(wiring.Component):
             # stage 3 -> 4: compare; leak multiply; the subtract reset's bias
             product = Signal(signed(M + F + 1), name=f"product{k}")
             bias = Signal(signed(M + F + 2), name=f"bias{k}")
-            stage[3 + X] += [fired4[k].eq((potential > threshold3) & (k < self.active)),
-                             bias.eq((1 << (F - 1)) - (threshold3 << F))]
+            stage[3 + X].append(fired4[k].eq((potential > threshold3) & (k < self.active)))
             if self.dsp_kind(cfg, platform) == "mult18x18d":
                 self._leak_multiply(m, k, potential, product, self.advance & self.valid[3 + X])
             else:
                 stage[3 + X].append(product.eq(potential * self.beta))
+            stage[3 + X].append(bias.eq((1 << (F - 1)) - (threshold3 << F)))
             # stage 4 -> 5: round the leak; leaked - threshold = (product + bias) >> F
             leaked = Signal(signed(M), name=f"leaked{k}")
             subtracted = Signal(signed(M + 2), name=f"subtracted{k}")
