@@ -626,6 +626,83 @@ def view_spread_check(rec: dict, other: str) -> str:
     return f"{len(pairs) - len(outside)} of {len(pairs)}" + (f" (outside: {'; '.join(outside)})" if outside else "")
 
 
+# ------------------------------------------------------------------------------- re-check (bench/recheck.py)
+
+#: short ids of the peers and conditions in ratio keys (keys are one word: render specs split on spaces)
+_PEER_ID = {"snnTorch": "snntorch", "numpy float32": "numpy"}
+_CONDITION_ID = {"pinned (as the bench)": "pinned", "thread pools not pinned": "unpinned",
+                 "oneDNN without AVX-512 VNNI": "avx2"}
+
+
+def ratio_rounds(rec: dict) -> dict[str, dict]:
+    """Every speed ratio this record's views render, from its raw rounds: ``{key: {"label", "rounds", "value"}}``
+    with the per-round paired ratios (as :func:`paired` forms them) and ``value`` their median (what the docs
+    show). Keys (one word each): ``peers/W/B/D/snntorch|numpy`` (peer time ÷ fast model time), ``conv/B/torch``,
+    ``paths/W/B/D`` (int8-everywhere ÷ automatic), ``activity/W/B/fixed|scaled/D`` (time at D ÷ time at the
+    lowest density), ``conditions/pinned|unpinned|avx2/cpu|wall`` (numpy ÷ fast model)."""
+    groups: dict[tuple, dict[int, dict[str, dict]]] = {}
+    for r in rec["rounds"]:
+        sec = r.get("section")
+        if sec in ("peers", "paths"):
+            g = (sec, r["width"], r["batch"], r["density"])
+        elif sec == "conv":
+            g = (sec, r["batch"])
+        elif sec == "activity":
+            g = (sec, r["width"], r["batch"], r.get("weights", "scaled"))
+        elif sec == "conditions":
+            g = (sec, r["condition"])
+        else:
+            continue
+        groups.setdefault(g, {}).setdefault(r["round"], {})[r["impl"]] = r
+
+    def per_round(rounds, num, den, clock="cpu_s"):
+        return [rd[num][clock] / max(rd[den][clock], 1e-12) for _, rd in sorted(rounds.items())
+                if num in rd and den in rd]
+
+    out = {}
+
+    def put(key, label, values):
+        if values:
+            out[key] = {"label": label, "rounds": values, "value": statistics.median(values)}
+
+    for g, rounds in groups.items():
+        sec = g[0]
+        if sec == "peers":
+            _, w, b, d = g
+            for peer, pid in _PEER_ID.items():
+                put(f"peers/{w}/{b}/{d}/{pid}", f"width {w}, batch {b}, density {d}: fast ÷ {peer}",
+                    per_round(rounds, peer, "fast model"))
+        elif sec == "conv":
+            put(f"conv/{g[1]}/torch", f"conv net, batch {g[1]}: fast ÷ torch conv loop",
+                per_round(rounds, "torch conv loop", "fast model"))
+        elif sec == "paths":
+            _, w, b, d = g
+            put(f"paths/{w}/{b}/{d}", f"width {w}, batch {b}, density {d}: int8 everywhere ÷ automatic",
+                per_round(rounds, "int8", "auto"))
+        elif sec == "activity":
+            _, w, b, weights = g
+            dens = sorted({k for rd in rounds.values() for k in rd}, key=float)
+            for d in dens[1:]:
+                put(f"activity/{w}/{b}/{weights}/{d}", f"width {w}, batch {b}, weights {weights}: time at density "
+                    f"{d} ÷ at {dens[0]}", per_round(rounds, d, dens[0]))
+        elif sec == "conditions":
+            cid = _CONDITION_ID.get(g[1], g[1].replace(" ", "-"))
+            for clock in ("cpu", "wall"):
+                put(f"conditions/{cid}/{clock}", f"{g[1]}, batch 32, density 0.1: fast ÷ numpy, {clock} seconds",
+                    per_round(rounds, "numpy float32", "fast model", f"{clock}_s"))
+    return out
+
+
+#: how ``python -m bench.recheck model_speed`` re-runs this bench with unseen inputs: the input seed is what a
+#: run has not seen (the weights are the bench's fixed ones), every section that renders a ratio runs
+RECHECK = {
+    "seed": lambda rec: rec["params"]["input_seed"],
+    "argv": lambda seed, name: ["-m", "bench.bench_model", "--widths", "1024", "--seed", str(seed),
+                                "--name", name],
+    "ratios": ratio_rounds,
+}
+
+
 VIEWS = {"conv": view_conv, "conv_speedup": view_conv_speedup, "conditions_table": view_conditions_table,
          "machine": view_machine, "spread_check": view_spread_check,
          "runs": view_runs, "runs_within": view_runs_within, "activity_ratio": view_activity_ratio, "conditions": view_conditions, "peers": view_peers, "activity": view_activity, "paths": view_paths,

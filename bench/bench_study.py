@@ -36,12 +36,12 @@ def _cpu() -> float:
     return r.ru_utime + r.ru_stime + c.ru_utime + c.ru_stime
 
 
-def _designs(sc, n: int) -> list[dict]:
-    """``n`` designs of ``sc``'s search space, drawn by a seeded random sampler (no training)."""
+def _designs(sc, n: int, seed: int = 1) -> list[dict]:
+    """``n`` designs of ``sc``'s search space, drawn by a random sampler of ``seed`` (no training)."""
     import optuna
     from tune.objective import trial_config
     study = optuna.create_study(directions=["maximize", "minimize", "maximize"],
-                                sampler=optuna.samplers.RandomSampler(seed=1))
+                                sampler=optuna.samplers.RandomSampler(seed=seed))
     out = []
     for _ in range(n):
         t = study.ask()
@@ -76,9 +76,10 @@ def _one_run(a, jobs: int) -> dict:
     from tune.study import open_study, run_study
     with tempfile.TemporaryDirectory() as tmp:
         sc = StudyConfig.load(None, {"storage": f"sqlite:///{tmp}/s.db", "out": f"{tmp}/out",
-                                     "n_trials": a.trials, "name": f"bench{jobs}"})
+                                     "n_trials": a.trials, "name": f"bench{jobs}",
+                                     **({} if a.seed is None else {"seed": a.seed})})
         study = open_study(sc)
-        for p in _designs(sc, a.trials):
+        for p in _designs(sc, a.trials, 1 if a.seed is None else a.seed):
             study.enqueue_trial(p)
         fs._forkserver._stop()                    # each run starts its own fork server, as a command does
         load = os.getloadavg()
@@ -118,8 +119,10 @@ def workers(a) -> None:
     import torch  # noqa: F401  the command's own imports, paid alike with one or two workers, are not timed
     import train.run  # noqa: F401
     import tune.objective  # noqa: F401
-    with Recorder("study_workers", args=a, seeds=[1], params={"trials": a.trials, "study": "DEFAULT_TOML",
-                  "design_sampler": "random, seed 1", "cores": os.cpu_count(), "order": order,
+    design_seed, study_seed = (1, 0) if a.seed is None else (a.seed, a.seed)
+    with Recorder(a.name, args=a, seeds=[design_seed], params={"trials": a.trials, "study": "DEFAULT_TOML",
+                  "design_sampler": f"random, seed {design_seed}", "design_seed": design_seed,
+                  "study_seed": study_seed, "cores": os.cpu_count(), "order": order,
                   "start_method": "forkserver (tune.study.worker_context)"}) as rec:
         runs = []
         for jobs in order:
@@ -256,13 +259,53 @@ def view_recheck(rec: dict) -> str:
 VIEWS = {"workers": view_workers, "recheck": view_recheck}
 
 
+def workers_ratios(rec: dict) -> dict[str, dict]:
+    """The speed ratios the ``workers`` view renders, for bench/recheck.py: ``{key: {"label", "rounds",
+    "value"}}``. A *round* is one pair of runs next to each other in the interleaved order (1 2 | 2 1): the
+    i-th one-worker run with the i-th two-worker run, each pair summarised as the whole record is; ``value`` is
+    the record's own summary (what the docs show). Keys: ``workers/wall`` (two workers' speed ÷ one's, summed
+    wall times), ``workers/projected`` (the idle-machine projection from CPU time), ``workers/cpu`` (CPU time
+    with two workers ÷ with one)."""
+    runs = rec["rounds"]
+    ones, twos = [r for r in runs if r["jobs"] == 1], [r for r in runs if r["jobs"] == 2]
+    pairs = [summarise([a, b]) for a, b in zip(ones, twos)]
+    s = rec["summary"]
+    if not pairs or "projected_idle_speedup" not in s:
+        return {}
+    what = {"workers/wall": ("two workers ÷ one worker, wall time (measured, loaded machine)",
+                             lambda x: x["speedup"]),
+            "workers/projected": ("two workers ÷ one worker, projected for an idle machine from CPU time",
+                                  lambda x: x["projected_idle_speedup"]),
+            "workers/cpu": ("CPU time with two workers ÷ with one", lambda x: x["cpu_s"]["2"] / x["cpu_s"]["1"])}
+    return {k: {"label": label, "rounds": [f(p) for p in pairs], "value": f(s)} for k, (label, f) in what.items()}
+
+
+#: how ``python -m bench.recheck study_workers`` re-runs ``workers`` with unseen inputs: other designs (the
+#: random sampler's seed) and another study seed (data split, training), the base record's 8 trials
+RECHECK = {
+    "seed": lambda rec: rec["params"].get("design_seed", rec["seeds"][0]),
+    "argv": lambda seed, name: ["-m", "bench.bench_study", "workers", "--trials", "8", "--seed", str(seed),
+                                "--name", name],
+    "ratios": workers_ratios,
+}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("which", choices=["workers", "recheck"])
     ap.add_argument("--trials", type=int, default=8)
     ap.add_argument("--repeats", type=int, default=1, help="workers: ABBA blocks (1 2 2 1) to run")
+    ap.add_argument("--seed", type=int, default=None,
+                    help="workers: seed of the drawn designs and of the study (data split, training); "
+                         "default: designs of seed 1, study seed 0 (the published record)")
+    ap.add_argument("--name", default="study_workers",
+                    help="workers: the record's name (default study_workers; study_workers_seedN for a re-check)")
     add_record_args(ap)
     a = ap.parse_args()
+    if a.seed is not None and not 0 <= a.seed <= 2**31 - 1:
+        ap.exit(2, f"bench_study: --seed {a.seed}: expected 0..2147483647\n")
+    if a.trials < 1 or a.repeats < 1:
+        ap.exit(2, "bench_study: --trials and --repeats must be >= 1\n")
     import optuna
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     warnings.filterwarnings("ignore")

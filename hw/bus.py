@@ -15,6 +15,9 @@ Write bus (``wr.addr = region << offset_bits | offset``, one word per cycle when
 * region 3 (``update = "touched"`` chips only), the elapsed-leak table: word ``l*(max_steps + 1) + k`` holds
   ``B_{l,k}`` (:func:`leak_table_words`; the registers' beta and this table must agree, :meth:`BusMap.register_writes`
   writes both)
+* region 3 (chips with a bias, ``ChipConfig.bias``; never ``update = "touched"``), the bias memory: word
+  ``bias_base(l) + g`` holds the biases of channels (fc: neurons) ``g*lanes ...`` of layer ``l``, ``membrane_bits``
+  per lane (:func:`bias_words`; :meth:`BusMap.register_writes` writes them from the config)
 
 Read bus (``rd.addr = region << read_offset_bits | offset``; ``rd.data`` valid one cycle later):
 
@@ -35,6 +38,8 @@ import numpy as np
 from hw.config import COUNTER_BITS, ChipConfig, clog2
 
 REGION_WEIGHTS, REGION_OFFSETS, REGION_REGS, REGION_LEAK = 0, 1, 2, 3
+#: the bias memory's region (a chip with a bias is never ``update = "touched"``, whose region 3 is the leak table)
+REGION_BIAS = 3
 
 #: command register bits: clear (membranes, stamps and counters), flush (``update = "touched"``: every word's
 #: pending leak applied; docs/chip.md, "Update by touch")
@@ -55,7 +60,7 @@ class BusMap:
         c = self.cfg
         if c.touched:
             return clog2(max(c.weight_depth, c.state_depth, 2 * c.num_layers + 2, c.leak_table_depth))
-        return clog2(max(c.weight_depth, c.state_depth, 2 * c.num_layers + 2))
+        return clog2(max(c.weight_depth, c.state_depth, 2 * c.num_layers + 2, c.bias_depth))
 
     @property
     def addr_bits(self) -> int:
@@ -73,7 +78,7 @@ class BusMap:
     def write_data_bits(self) -> int:
         c = self.cfg
         return max(c.lanes * c.weight_bits, c.lanes * c.threshold_offset_bits, c.membrane_bits,
-                   c.beta_frac_bits + 1, 2)
+                   c.beta_frac_bits + 1, 2, c.lanes * c.membrane_bits if c.has_bias else 0)
 
     @property
     def read_data_bits(self) -> int:
@@ -117,6 +122,7 @@ class BusMap:
             out.append((self.write_addr(REGION_REGS, self.reg_threshold(l)), c.threshold[l]))
         out.append((self.write_addr(REGION_REGS, self.reg_reset), int(c.reset == "zero")))
         out += [(self.write_addr(REGION_LEAK, k), v) for k, v in enumerate(leak_table_words(c))]
+        out += [(self.write_addr(REGION_BIAS, k), v) for k, v in enumerate(bias_words(c))]
         return out
 
 
@@ -173,6 +179,18 @@ def leak_table_words(cfg: ChipConfig) -> list[int]:
                 break
         out += row + [0] * (S + 1 - len(row))
     return out
+
+
+def bias_words(cfg: ChipConfig) -> list[int]:
+    """The bias memory image of a chip with a bias (empty otherwise): per layer, one word per group, the
+    biases of its ``lanes`` channels (fc: neurons) in ``membrane_bits`` each, the last group zero-padded."""
+    if not cfg.has_bias:
+        return []
+    words = []
+    for l, b in enumerate(cfg.bias):
+        rows = _padded_rows(cfg, np.asarray(b, np.int64)[None, :], l)[0]       # (G, lanes)
+        words += [pack_lanes(r, cfg.membrane_bits) for r in rows]
+    return words
 
 
 def offset_words(cfg: ChipConfig, offsets: Sequence[np.ndarray] | None) -> list[int]:

@@ -58,6 +58,10 @@ UPDATE_LATENCY = 6
 #: :attr:`ChipConfig.update_latency`.
 TOUCHED_UPDATE_LATENCY = UPDATE_LATENCY + 2
 
+#: Stages the per-layer bias adds to the UPDATE pipeline of a chip with :attr:`ChipConfig.bias` (one: the
+#: registered ``word + b`` before the saturate stage). Read the depth as :attr:`ChipConfig.update_latency`.
+BIAS_UPDATE_STAGES = 1
+
 #: Fill cycles of a conv layer's event decoder (pooled coordinate -> first (position, group) issue), paid
 #: once per time step and conv layer at the start of its EVENT phase (``docs/chip.md``, "Convolution and
 #: pooling"). Read it as :meth:`ChipConfig.decode_latency`. Set by the RTL.
@@ -186,6 +190,9 @@ class ChipConfig:
     overlap: bool = True    # a layer's UPDATE streams its spikes into the next fc layer's EVENT phase
     update: str = "all"     # "all": UPDATE walks every word; "touched": only touched or hot words (lazy leak)
     max_steps: int = MAX_STEPS_DEFAULT   # update="touched": the longest sample (step stamps' width)
+    # per layer, the bias in membrane LSBs: one per output neuron (fc) / output channel (conv), added to the
+    # membrane with the layer's input each step (docs/chip.md, "Bias"); None: the chip has no bias memory
+    bias: tuple[tuple[int, ...], ...] | None = None
 
     def __post_init__(self) -> None:
         self._init_layers()
@@ -227,6 +234,52 @@ class ChipConfig:
         if not isinstance(self.reset, str) or self.reset not in RESET_MODES:
             raise ConfigError(f"reset={self.reset!r}: allowed values are {RESET_MODES}")
         self._init_update()
+        self._init_bias()
+
+    def _init_bias(self) -> None:
+        """Validate ``bias``: ``None`` (no bias memory) or one list per layer of ``out_channels(l)`` integers in
+        the membrane range. Refused with ``update = "touched"`` (not built there: a biased layer would have to
+        visit every word each step, docs/chip.md "Bias")."""
+        if self.bias is None:
+            return
+        n = self.num_layers
+        if isinstance(self.bias, (str, bytes)) or not isinstance(self.bias, Sequence) or len(self.bias) != n:
+            raise ConfigError(f"bias: expected {n} lists (one per layer, out_channels integers each) or none")
+        out = []
+        for l, b in enumerate(self.bias):
+            a = np.asarray(b)
+            if a.shape != (self.out_channels(l),):
+                raise ConfigError(f"bias[{l}]: expected {self.out_channels(l)} values (one per output "
+                                  f"{'channel' if self.layer_kind(l) == 'conv' else 'neuron'}), got shape {a.shape}")
+            a = _int_array(f"bias[{l}]", a, self.membrane_min, self.membrane_max,
+                           f"{self.membrane_bits}-bit membranes")
+            out.append(tuple(int(v) for v in a))
+        object.__setattr__(self, "bias", tuple(out))
+        if self.touched:
+            raise ConfigError("bias: not built with update='touched' (a biased layer would visit every word in "
+                              "every step); use update='all'")
+
+    @property
+    def has_bias(self) -> bool:
+        """The chip has a bias memory (:attr:`bias` is set, also when all zero)."""
+        return self.bias is not None
+
+    def bias_vector(self, layer: int) -> np.ndarray:
+        """The bias of every neuron of ``layer`` in HWC order (a conv channel's bias repeated per position),
+        int64; zeros without a bias."""
+        if self.bias is None:
+            return np.zeros(self.fan_out(layer), np.int64)
+        return np.tile(np.asarray(self.bias[layer], np.int64), self.positions(layer))
+
+    def bias_base(self, layer: int) -> int:
+        """First bias-memory word of ``layer``: word ``bias_base(l) + g`` holds the bias of channels (fc:
+        neurons) ``g*lanes ...``; one word per group, shared by every position of a conv layer."""
+        return sum(self.groups(k) for k in range(layer))
+
+    @property
+    def bias_depth(self) -> int:
+        """Words of the bias memory (0 without a bias)."""
+        return self.bias_base(self.num_layers) if self.has_bias else 0
 
     def _init_update(self) -> None:
         """Validate ``update`` and ``max_steps``; refuse ``update = "touched"`` where a layer overlaps (the
@@ -545,7 +598,8 @@ class ChipConfig:
         pipeline's depth): the UPDATE phase of a layer costs ``update_latency + sum_g max(1, pc_g)``
         cycles (``docs/chip.md``, "Schedule"; with ``update = "touched"`` the sum runs over the visited words
         and the pipeline is :data:`TOUCHED_UPDATE_LATENCY` deep)."""
-        return TOUCHED_UPDATE_LATENCY if self.update == "touched" else UPDATE_LATENCY
+        return (TOUCHED_UPDATE_LATENCY if self.update == "touched" else UPDATE_LATENCY) + \
+            (BIAS_UPDATE_STAGES if self.bias is not None else 0)
 
     @property
     def touched(self) -> bool:
@@ -641,7 +695,8 @@ class ChipConfig:
 
     def structure(self) -> "ChipConfig":
         """This config with runtime registers at their defaults: equal structures give identical RTL."""
-        return dataclasses.replace(self, beta=0.5, threshold=1, reset="subtract")
+        return dataclasses.replace(self, beta=0.5, threshold=1, reset="subtract",
+                                   bias=None if self.bias is None else tuple((0,) * len(b) for b in self.bias))
 
     @property
     def structure_hash(self) -> str:
@@ -669,6 +724,10 @@ class ChipConfig:
             d["layers"] = [ly.to_dict() for ly in self.layers]
         if self.update == "all":                # an "all" chip's dict and structure hash are as before
             del d["update"], d["max_steps"]
+        if self.bias is None:                   # so is a chip's without a bias
+            del d["bias"]
+        else:
+            d["bias"] = [list(b) for b in self.bias]
         return d
 
     @classmethod
@@ -681,7 +740,8 @@ class ChipConfig:
         unknown = set(d) - known
         if unknown:
             raise ConfigError(f"unknown chip config fields {sorted(unknown)}; allowed: {sorted(known)}")
-        return cls(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items()})
+        return cls(**{k: (tuple(tuple(b) if isinstance(b, list) else b for b in v) if k == "bias" and
+                          isinstance(v, list) else tuple(v) if isinstance(v, list) else v) for k, v in d.items()})
 
     # -- validation of runtime data -----------------------------------------------------------------
     def check_weights(self, weights: Sequence[np.ndarray]) -> list[np.ndarray]:

@@ -7,7 +7,7 @@ from typing import Sequence
 
 import numpy as np
 
-from hw.bus import BusMap, offset_words, weight_words, write_hex_image
+from hw.bus import BusMap, bias_words, offset_words, weight_words, write_hex_image
 from hw.config import ChipConfig, ConfigError, clog2
 
 TOPLEVEL = "spikeloop_core"
@@ -73,7 +73,8 @@ def verilog_text(cfg: ChipConfig, weights: Sequence[np.ndarray] | None = None,
 def export_design(cfg: ChipConfig, out: Path, weights: Sequence[np.ndarray] | None = None,
                   threshold_offsets: Sequence[np.ndarray] | None = None) -> dict[str, Path]:
     """Write ``spikeloop_core.v``, ``weights.hex``, ``threshold_offsets.hex``, ``config.json`` and
-    ``ports.md`` into ``out``; returns the paths by kind."""
+    ``ports.md`` (and ``bias.hex`` on a chip with a bias: the bias memory's power-up image, ``cfg.bias``) into
+    ``out``; returns the paths by kind."""
     out = Path(out)
     check_elaboration_size(cfg)
     out.mkdir(parents=True, exist_ok=True)
@@ -91,6 +92,9 @@ def export_design(cfg: ChipConfig, out: Path, weights: Sequence[np.ndarray] | No
         write_atomic(out / "weights.npz", lambda p: np.savez(p, **{f"w{l}": w for l, w in enumerate(weights)}))
     write_hex_image(paths["threshold_offsets"], offset_words(cfg, threshold_offsets),
                     cfg.lanes * cfg.threshold_offset_bits)
+    if cfg.has_bias:
+        paths["bias"] = out / "bias.hex"
+        write_hex_image(paths["bias"], bias_words(cfg), cfg.lanes * cfg.membrane_bits)
     write_text(paths["config"], json.dumps(cfg.to_dict(), indent=2))
     write_text(paths["ports"], port_map(cfg, bus))
     return paths
@@ -119,7 +123,11 @@ State words: {cfg.state_depth} x {cfg.lanes * cfg.acc_bits} bits.
 Update by touch (`update = "touched"`, max_steps = {cfg.max_steps}): region 3 holds the elapsed-leak table, word
 l*{cfg.max_steps + 1}+k = B_(l,k) ({cfg.beta_frac_bits + 1} bits; written with the registers by the drivers); command
 value 2 flushes (every membrane's pending leak applied). A sample runs at most {cfg.max_steps} steps.
-""" if cfg.touched else "")
+""" if cfg.touched else "") + (f"""
+Bias (`bias`): region 3 holds the bias memory, word bias_base(l)+g = the biases of channels (fc: neurons)
+g*{cfg.lanes}.. of layer l, {cfg.membrane_bits} bits each ({cfg.bias_depth} x {cfg.lanes * cfg.membrane_bits} bits, `bias.hex`; powered up with
+the config's biases, written with the registers by the drivers). The UPDATE pipeline is {cfg.update_latency} stages deep.
+""" if cfg.has_bias else "")
 
 
 def _input_index_text(cfg) -> str:

@@ -53,6 +53,9 @@ class AsyncModel:
         if distortion is not None:
             raise ConfigError("distortion: the membrane distortion is modelled on the synchronous fast chip "
                               "only (backend 'fast'), not in the asynchronous mode")
+        if cfg.has_bias:
+            raise ConfigError("bias: the asynchronous mode has no step to add a bias in; use backend 'fast' "
+                              "(or a chip without bias)")
         if cfg.touched:
             raise ConfigError("update='touched': the asynchronous mode has no UPDATE phase to skip (its leak is one "
                               "tick per step); use update='all' or backend 'fast'")

@@ -4,7 +4,8 @@ The arithmetic and the schedule are specified in ``docs/chip.md``; in short, per
 layer ``l`` (``x`` = this layer's input spikes, ``u`` = stored membrane state, all integers):
 
 * integrate  ``acc = u + x @ W``                      (exact: the stored word is ``acc_bits`` wide)
-* saturate   ``v = clip(acc, m_min, m_max)``           (``v`` is the membrane potential at step t)
+* saturate   ``v = clip(acc + b, m_min, m_max)``       (``v`` is the membrane potential at step t; ``b`` the
+  layer's bias, ``ChipConfig.bias``, 0 without one)
 * fire       ``s = v > thr + offset``                  (strict, like snnTorch's Heaviside)
 * leak       ``lv = (v * beta_int + 2**(f-1)) >> f``    (round half up; arithmetic shift)
 * reset      subtract: ``u = clip(lv - s*(thr+offset))``; zero: ``u = 0 if s else lv``
@@ -245,6 +246,8 @@ class FastModel:
         if layer not in cache:
             w = self.weights[layer].reshape(self.cfg.weight_rows(layer), -1)
             cache[layer] = int(np.abs(w).sum(axis=0, dtype=np.int64).max(initial=0)) * self.cfg.pool_area(layer)
+            if self.cfg.has_bias:                    # the bias is added with the step's sums (docs/chip.md, "Bias")
+                cache[layer] += int(np.abs(self.cfg.bias_vector(layer)).max(initial=0))
         return cache[layer]
 
     def _gather_weights(self, layer: int):
@@ -485,6 +488,9 @@ class FastModel:
             else:
                 weighted.append(events[l])
                 h = self._product(l, inp.reshape(T * B, -1), int(events[l].sum())).reshape(T, B, -1)
+            if cfg.has_bias and any(cfg.bias[l]):         # v = clip(u + x@W + b): b joins the step's sums
+                b = cfg.bias_vector(l)
+                h = h.astype(np.int64) + b if np.issubdtype(h.dtype, np.integer) else np.add(h, b.astype(h.dtype), out=h)
             s, u = rec(l, h, record_state)
             if s.dtype != bool:
                 s = np.not_equal(s, 0, out=_scratch.get(("spk_b", l), s.shape, bool))

@@ -16,7 +16,7 @@ power of ``beta_int / 2^f`` rounded once; its UPDATE pipeline is ``TOUCHED_UPDAT
 modelled in that mode."""
 from __future__ import annotations
 
-from hw.config import TOUCHED_UPDATE_LATENCY, UPDATE_LATENCY, ChipConfig
+from hw.config import BIAS_UPDATE_STAGES, TOUCHED_UPDATE_LATENCY, UPDATE_LATENCY, ChipConfig
 
 
 def _pooled(cfg: ChipConfig, l: int, i: int) -> tuple[int, int, int]:
@@ -34,6 +34,8 @@ def reference_run(cfg: ChipConfig, weights, offsets, spikes, counters: dict | No
     L, lanes, f = cfg.num_layers, cfg.lanes, cfg.beta_frac_bits
     lazy = (update or cfg.update) == "touched"
     P = TOUCHED_UPDATE_LATENCY if lazy else UPDATE_LATENCY     # the touched chip's UPDATE pipeline is deeper
+    if cfg.bias is not None:                                   # so is a biased chip's (the add: docs/chip.md, "Bias")
+        P += BIAS_UPDATE_STAGES
     if lazy and any(cfg.overlapped(l) for l in range(L)):
         raise ValueError("update='touched' is specified without overlap")
     last = [[-1] * cfg.state_words(l) for l in range(L)]     # the step of each word's last update
@@ -123,7 +125,8 @@ def reference_run(cfg: ChipConfig, weights, offsets, spikes, counters: dict | No
                             continue
                         j = pos * co_n + co
                         cnt["neuron_updates"] += 1
-                        v = min(max(acc[j], lo), hi)
+                        b = cfg.bias[l][co] if cfg.bias is not None else 0    # per output channel (fc: neuron)
+                        v = min(max(acc[j] + b, lo), hi)
                         thr = cfg.threshold[l] + (int(offsets[l][j]) if offsets is not None else 0)
                         s = v > thr
                         lv = (v * cfg.beta_int[l] + (1 << (f - 1))) // (1 << f)   # floor division

@@ -118,3 +118,20 @@ def conv_configs(draw, threshold_one: bool = False, overlap: bool | None = None,
         threshold=tuple(draw(threshold) for _ in range(n)),
         reset=draw(st.sampled_from(["subtract", "zero"])),
         overlap=draw(st.booleans()) if overlap is None else overlap)
+
+
+@st.composite
+def biased(draw, chips) -> ChipConfig:
+    """A chip of the strategy ``chips`` with a per-layer bias (``ChipConfig.bias``): per layer all zero, small
+    (about a weight), near the threshold (so a neuron with no input fires or not on its bias alone) or anywhere
+    in the membrane range (saturation); one value per output neuron (fc) / channel (conv)."""
+    cfg = draw(chips)
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    out = []
+    for l in range(cfg.num_layers):
+        n, kind = cfg.out_channels(l), draw(st.sampled_from(["zero", "small", "threshold", "any"]))
+        lo, hi = {"zero": (0, 0), "small": (-(1 << (cfg.weight_bits - 1)), 1 << (cfg.weight_bits - 1)),
+                  "threshold": (-cfg.threshold[l], cfg.threshold[l] + 1),
+                  "any": (cfg.membrane_min, cfg.membrane_max)}[kind]
+        out.append(tuple(int(v) for v in np.clip(rng.integers(lo, hi + 1, n), cfg.membrane_min, cfg.membrane_max)))
+    return cfg.replace(bias=tuple(out))

@@ -47,3 +47,14 @@ def test_max_fan_in_is_an_upper_bound_in_doc_docstring_and_fact():
     received = np.round(r.state[0][0, 0] / beta)          # u' = leak(v); v = the additions (no spike)
     bound = cfg.synaptic_fan_in(0)
     assert received.max() == bound and received.min() < bound
+
+
+def test_bias_section_states_the_order_cost_and_what_is_not_built():
+    from hw.config import BIAS_UPDATE_STAGES, UPDATE_LATENCY
+    text = section("Bias")
+    assert "`v = clamp(acc + b_j)`" in text and f"`P = {UPDATE_LATENCY + BIAS_UPDATE_STAGES}`" in text
+    assert "Not built with `update = \"touched\"`" in text
+    with pytest.raises(ConfigError, match="not built with update='touched'"):
+        ChipConfig(layer_sizes=(4, 3), overlap=False, update="touched", bias=((1, 2, 3),))
+    assert ChipConfig(layer_sizes=(4, 3), bias=((1, 2, 3),)).update_latency == UPDATE_LATENCY + BIAS_UPDATE_STAGES
+    assert "7 on a chip with a bias" in section("Schedule (cycle count)")

@@ -190,7 +190,8 @@ def register(sub) -> None:
                    help="time step, s (0..10, above 0; default: tau/r when the graph agrees on it, else 1e-4 as "
                         "snnTorch)")
     p.add_argument("--drop-biases", dest="drop_biases", action="store_true",
-                   help="drop Affine biases instead of refusing the graph")
+                   help="drop Affine/Conv2d biases (by default every layer's bias maps onto the chip's per-layer "
+                        "bias, docs/chip.md 'Bias'; the report lists what dropping them costs)")
     p.add_argument("--drop-synapses", dest="drop_synapses", action="store_true",
                    help="drop CubaLIF synaptic currents instead of refusing the graph")
     p.add_argument("--check-samples", dest="check_samples", type=number(int, 0, 100000), default=64,

@@ -1,4 +1,4 @@
-"""An snnTorch network that mirrors the chip: same layers, no bias, Leaky neurons with the chip's beta
+"""An snnTorch network that mirrors the chip: same layers, Leaky neurons with the chip's beta
 (as the chip realises it), threshold and reset mode; surrogate chosen by name and scale.
 
 Conv chips: ``Conv2d(bias=False)`` for conv layers, sum pooling (``AvgPool2d(p, divisor_override=1)``)
@@ -11,7 +11,13 @@ An ``update = "touched"`` chip (``docs/chip.md``, "Update by touch") needs nothi
 lazy leak *is* the per-step leak (an untouched word that is not hot cannot fire, and ``β^k·u`` after ``k`` idle
 steps is ``k`` steps of ``β·u``); the two schedules differ only in the chip's rounding (once per catch-up instead
 of once per step), which the chip in the loop (``sim.model.FastModel``, ``sim/lazy.py``) carries.
-``tests/train/test_touched_mirror.py`` checks the mirror's forward against the touched chip."""
+``tests/train/test_touched_mirror.py`` checks the mirror's forward against the touched chip.
+
+A chip with a bias (``ChipConfig.bias``, ``docs/chip.md`` "Bias") gets a trainable bias per layer (per output
+neuron, per conv channel), started at the chip's bias over the layer's first scale, added to the layer's input
+current every step (snnTorch's ``mem = β·mem + I + b``: the chip's ``v = leak(u) + ΣW + b``); with ``qat`` it is
+fake-quantised at the weights' scale (an integer number of membrane LSBs, clipped to the membrane range), and
+:meth:`ChipMirrorNet.to_chip` writes it into the config. A chip without a bias has no bias parameters."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -21,7 +27,7 @@ import torch
 from torch import nn
 
 from hw.config import ChipConfig, ConfigError
-from train.quant import SCALES, fake_quantise, quantise
+from train.quant import SCALES, fake_quantise, layer_scale, quantise
 from train.surrogates import make_surrogate
 
 
@@ -61,6 +67,30 @@ class ChipMirrorNet(nn.Module):
         self.lif = nn.ModuleList(snn.Leaky(beta=cfg.beta_effective[l], threshold=spec.theta,
                                            spike_grad=grad, reset_mechanism=reset)
                                  for l in range(cfg.num_layers))
+        self.bias = None
+        if cfg.has_bias:            # software units: the chip's LSBs over the layer's scale at the start
+            scales = [self._scale(l) for l in range(cfg.num_layers)]
+            self.bias = nn.ParameterList(
+                nn.Parameter(torch.as_tensor(np.asarray(cfg.bias[l], np.float64) / scales[l], dtype=torch.float32))
+                for l in range(cfg.num_layers))
+
+    def _scale(self, l: int) -> float:
+        """The quantiser's scale of layer ``l`` for the current weights (LSB per software unit)."""
+        w = self.fc[l].weight.detach()
+        w = w.permute(1, 2, 3, 0) if w.ndim == 4 else w.T
+        return float(layer_scale(self.cfg, w.cpu().numpy(), self.spec.theta, self.spec.quantiser))
+
+    def layer_bias(self, l: int):
+        """Layer ``l``'s bias per neuron in HWC order (a conv channel's repeated per position; fake-quantised with
+        ``spec.qat``), or ``None`` without a bias."""
+        if self.bias is None:
+            return None
+        b = self.bias[l]
+        if self.spec.qat:
+            s = self._scale(l)
+            q = torch.clamp(torch.round(b * s), self.cfg.membrane_min, self.cfg.membrane_max) / s
+            b = b + (q - b).detach()
+        return b.repeat(self.cfg.positions(l))
 
     def _image(self, l: int) -> bool:
         return self.cfg.layer_kind(l) == "conv" or self.cfg.pool_area(l) > 1
@@ -89,11 +119,14 @@ class ChipMirrorNet(nn.Module):
             raise ConfigError(f"x: expected shape (batch, steps, {self.cfg.layer_sizes[0]}), got {tuple(x.shape)}")
         mems = [lif.init_leaky() for lif in self.lif]
         ws = [self.weight(l) for l in range(self.cfg.num_layers)]
+        bs = [self.layer_bias(l) for l in range(self.cfg.num_layers)]
         if self.image:          # layer by layer over all steps: one convolution per layer, not per step
             B, T = x.shape[:2]
             h = x
             for l, lif in enumerate(self.lif):
                 cur = self.synapse(l, h.reshape(B * T, -1), ws[l]).reshape(B, T, -1)
+                if bs[l] is not None:
+                    cur = cur + bs[l]
                 spk = []
                 for t in range(T):
                     s, mems[l] = lif(cur[:, t], mems[l])
@@ -104,7 +137,7 @@ class ChipMirrorNet(nn.Module):
         for t in range(x.shape[1]):
             h = x[:, t]
             for l, lif in enumerate(self.lif):
-                h, mems[l] = lif(h @ ws[l], mems[l])
+                h, mems[l] = lif(h @ ws[l] if bs[l] is None else h @ ws[l] + bs[l], mems[l])
             out.append(h)
         return torch.stack(out, dim=1)
 
@@ -128,5 +161,10 @@ class ChipMirrorNet(nn.Module):
 
     def to_chip(self) -> tuple[ChipConfig, list[np.ndarray]]:
         """The chip programme: config with quantised thresholds, and integer weights."""
-        cfg, ints, _ = quantise(self.cfg, self.float_weights(), self.spec.theta, rule=self.spec.quantiser)
+        cfg, ints, scales = quantise(self.cfg, self.float_weights(), self.spec.theta, rule=self.spec.quantiser)
+        if self.bias is not None:       # the trained bias in membrane LSBs at each layer's scale
+            cfg = cfg.replace(bias=tuple(
+                tuple(int(v) for v in np.clip(np.rint(self.bias[l].detach().cpu().numpy().astype(np.float64) * s),
+                                              cfg.membrane_min, cfg.membrane_max))
+                for l, s in enumerate(scales)))
         return cfg, ints

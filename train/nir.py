@@ -168,6 +168,7 @@ class _Layer:
     flat_from: tuple | None = None                     # the (C, H, W) a Flatten before it flattened
     gain: np.ndarray | None = None                     # per-neuron input gain folded into w (HWC), pool scale incl.
     pool_scale: float = 1.0                            # 1/k^2 of the AvgPool2d before it (folded into gain)
+    bias: np.ndarray | None = None                     # per neuron (fc) / channel (conv), the neuron's gain folded in
 
 
 def _pair(node_name: str, what: str, v) -> tuple[int, int]:
@@ -317,14 +318,22 @@ def parse_graph(g, dt: float | None = None, drop_biases: bool = False, drop_syna
             wc = (chw_to_hwc(w, flat_from) if flat_from else w).T      # rows in the chip's HWC order
             out_shape = (n_out,)
             entry = {"kind": "fc", "size": n_out}
+        b = None
         if bias is not None:
             b = np.asarray(bias, np.float64).reshape(-1)
-            if np.any(b != 0):
-                if not drop_biases:
-                    raise ConfigError(f"node {ln!r}: {type(lin).__name__} bias (max |b| = {np.abs(b).max():.4g}) cannot "
-                                      "be mapped: the chip has no bias (retrain without bias, or drop it with "
-                                      "--drop-biases and read its effect in the report)")
+            n_b = out_shape[0]
+            if b.size == 1:
+                b = np.full(n_b, b[0])
+            if b.size != n_b:
+                raise ConfigError(f"node {ln!r}: bias has {b.size} entries; expected {n_b} (one per output "
+                                  f"{'channel' if conv else 'neuron'})")
+            if not np.all(np.isfinite(b)):
+                raise ConfigError(f"node {ln!r}: bias contains NaN or infinite values")
+            if not np.any(b != 0):
+                b = None
+            elif drop_biases:
                 notes.append(f"{ln}: dropped {type(lin).__name__} bias (max |b| = {np.abs(b).max():.4g})")
+                b = None
 
         def per_neuron(what, v, _shape=out_shape, _nn=nn_):
             from train.nir_ref import _arr
@@ -400,6 +409,8 @@ def parse_graph(g, dt: float | None = None, drop_biases: bool = False, drop_syna
         L = _Layer(ln, nn_, type(neu).__name__, wf, tau, thr, beta, reset, base_thr, power)
         L.entry, L.pool, L.out_shape, L.in_shape, L.flat_from = entry, pool, out_shape, raw_shape, flat_from
         L.gain, L.pool_scale = gain, pool_scale
+        if b is not None:             # the bias joins the input current after the pool: the neuron's gain, no 1/k^2
+            L.bias = b * _bias_gain(L)
         layers.append(L)
         pool, pool_scale, flat_from = [], 1.0, None
         shape = raw_shape = out_shape
@@ -414,6 +425,14 @@ def parse_graph(g, dt: float | None = None, drop_biases: bool = False, drop_syna
     if len({l.reset for l in layers}) > 1:
         raise ConfigError("graph: layers use different reset modes; the chip has one")
     return layers, dt, notes
+
+
+def _bias_gain(L: _Layer) -> np.ndarray:
+    """The gain a layer's bias takes into the chip's membrane units per output channel (conv) or neuron (fc): the
+    neuron node's input gain (``r·dt/tau``, ``r`` for IF), without an AvgPool's ``1/k²`` (the pool is before the
+    Linear/Conv2d, the bias after it)."""
+    g = L.gain / L.pool_scale
+    return g.reshape(-1, L.out_shape[0])[0] if L.entry["kind"] == "conv" else g
 
 
 def _input_size(node):
@@ -441,13 +460,14 @@ def _is_chip_units(cfg: ChipConfig, w: np.ndarray, thr: np.ndarray) -> bool:
         round(w.max(initial=0)) <= cfg.weight_max and round(thr.max()) <= cfg.membrane_max
 
 
-def exact_scale(cfg: ChipConfig, w: np.ndarray, thr: np.ndarray) -> float | None:
+def exact_scale(cfg: ChipConfig, w: np.ndarray, thr: np.ndarray, bias: np.ndarray | None = None) -> float | None:
     """A scale ``s`` (LSB per unit) at which every weight ``w·s`` is an integer in the chip's weight range and
     every threshold ``thr·s`` fits the membrane, or ``None``. Tried: powers of two (weights on a binary grid,
     e.g. float16/fixed-point or quantisation-aware trained), and ``K/max|w|`` for ``K = 2**(b-1) - 1``, ``b`` up
     to the weight bits (a symmetric max-abs quantiser). At such a scale the chip's integer membrane is the
     graph's membrane times ``s`` exactly (IF; a LIF's leak still rounds), and with :func:`chip_threshold`
-    every spike is the graph's."""
+    every spike is the graph's. ``bias`` (chip units per unit, optional): every ``bias·s`` must be an integer in
+    the membrane range too."""
     w = np.asarray(w, np.float64)
     m = float(np.abs(w).max()) if w.size else 0.0
     if m == 0 or not np.isfinite(m):
@@ -457,6 +477,10 @@ def exact_scale(cfg: ChipConfig, w: np.ndarray, thr: np.ndarray) -> float | None
     def fits(s, tol):              # every weight an integer (a non-zero weight a non-zero one) in range
         ws = w * s
         iw = np.rint(ws)
+        if bias is not None:
+            bs = np.asarray(bias, np.float64) * s
+            if np.abs(bs).max() > cfg.membrane_max or np.any(np.abs(bs - np.rint(bs)) > tol):
+                return False
         return (np.abs(iw).max() <= cfg.weight_max and tmax * s <= cfg.membrane_max and
                 bool(np.all(np.abs(ws - iw) <= tol)) and not np.any((iw == 0) & (w != 0)))
     top = math.floor(math.log2(cfg.weight_max / m))          # the largest power of two that keeps the range
@@ -498,14 +522,14 @@ def import_graph(g, base: ChipConfig | None = None, dt: float | None = None, dro
             entries += [{"kind": "pool", "size": k} for _, k in L.pool] + [L.entry]
         try:
             base = base.replace(layers=tuple(entries), input_shape=ishape, beta=0.5, threshold=1,
-                                reset=layers[0].reset)
+                                reset=layers[0].reset, bias=None)
         except ConfigError as e:
             names = [n for L in layers for n in [p for p, _ in L.pool] + [L.linear]]
             raise ConfigError(f"{e} (layers[i] = NIR nodes {names})")
     else:
         sizes_g = (layers[0].w.shape[0],) + tuple(l.w.shape[1] for l in layers)
         base = base.replace(layer_sizes=sizes_g, beta=0.5, threshold=1, reset=layers[0].reset,
-                            input_shape=ishape if len(ishape) == 3 else None, layers=None)
+                            input_shape=ishape if len(ishape) == 3 else None, layers=None, bias=None)
     if sizes is not None and tuple(sizes) != base.layer_sizes:
         raise ConfigError(f"--sizes {','.join(map(str, sizes))}: the graph's layer sizes are "
                           f"{','.join(map(str, base.layer_sizes))} (import takes them from the graph; omit --sizes "
@@ -513,7 +537,7 @@ def import_graph(g, base: ChipConfig | None = None, dt: float | None = None, dro
     one = 1 << base.beta_frac_bits
     rep = NirReport(source=source, dt=dt, approximations=list(notes))
     edits = [_note_edit(g, n, dt) for n in notes]
-    weights, offsets, betas, thrs = [], [], [], []
+    weights, offsets, betas, thrs, biases = [], [], [], [], []
     for l, L in enumerate(layers):
         if np.all(np.isinf(L.tau)):
             beta = 1.0                  # IF: the chip's beta = 1 (beta_int = 2**f), exact
@@ -531,7 +555,8 @@ def import_graph(g, base: ChipConfig | None = None, dt: float | None = None, dro
         if _is_chip_units(base, L.w, L.thr):
             s = 1.0
         else:
-            s = exact_scale(base, L.w, L.thr) or layer_scale(base, L.w, float(L.thr.max()))
+            s = exact_scale(base, L.w, L.thr, L.bias) or exact_scale(base, L.w, L.thr) or \
+                layer_scale(base, L.w, float(L.thr.max()))
         wq = np.clip(np.rint(L.w * s), base.weight_min, base.weight_max).astype(np.int64)
         if np.any(L.w != 0) and not np.any(wq):
             raise ConfigError(_nothing_left(L, layers, dt, dt_given, base, s))
@@ -549,6 +574,16 @@ def import_graph(g, base: ChipConfig | None = None, dt: float | None = None, dro
             rep.approximations.append(f"{L.linear}: weights quantised to {base.weight_bits} bits at {s:.4g} LSB/unit "
                                       f"(largest error {err:.3g} units); threshold {L.thr.max():.4g} -> {t0} LSB")
             edits.append({L.linear: _weight_edit(wq / s, L), L.neuron: _threshold_edit((t0 + off) / s, L)})
+        if L.bias is not None:          # the chip's bias (ChipConfig.bias), in membrane LSBs
+            bs = L.bias * s
+            biq = np.clip(np.rint(bs), base.membrane_min, base.membrane_max).astype(np.int64)
+            if np.any(np.abs(biq - bs) > 1e-6):
+                rep.approximations.append(f"{L.linear}: bias quantised to membrane LSBs at {s:.4g} LSB/unit (largest "
+                                          f"error {np.abs(biq - bs).max():.3g} LSB{', clipped to the membrane range' if np.any(np.abs(np.rint(bs)) > base.membrane_max) else ''})")
+                edits.append({L.linear: _bias_edit(biq / s, L)})
+            biases.append(tuple(int(v) for v in biq))
+        else:
+            biases.append((0,) * int(L.out_shape[0]))
         weights.append(wq)
         offsets.append(off.astype(np.int64))
         betas.append(bq)
@@ -557,7 +592,8 @@ def import_graph(g, base: ChipConfig | None = None, dt: float | None = None, dro
                            "fan_in": int(np.prod(L.w.shape[:-1])), "fan_out": int(np.prod(L.out_shape)),
                            "pools": [k for _, k in L.pool], "beta": float(np.mean(L.beta)), "beta_chip": bq,
                            "scale": s, "threshold": t0, "offsets": [int(off.min()), int(off.max())]})
-    cfg = base.replace(beta=tuple(betas), threshold=tuple(thrs))
+    cfg = base.replace(beta=tuple(betas), threshold=tuple(thrs),
+                       bias=tuple(biases) if any(L.bias is not None for L in layers) else None)
     rep.approximations.append("the chip's membrane is an integer that saturates at "
                               f"{cfg.membrane_min}..{cfg.membrane_max} and its leak rounds half up")
     edits.append(None)
@@ -596,6 +632,14 @@ def _leak_edit(beta: np.ndarray, L: _Layer, dt: float):
 def _threshold_edit(thr: np.ndarray, L: _Layer):
     def edit(node):
         return _replace(node, v_threshold=_nir_shape(thr, L))
+    return edit
+
+
+def _bias_edit(bdq: np.ndarray, L: _Layer):
+    """The Linear/Affine/Conv2d node with the chip's dequantised bias ``bdq`` (per channel / neuron, the gain folded
+    in) in the node's own units."""
+    def edit(node):
+        return _replace(node, bias=(bdq / _bias_gain(L)).reshape(np.shape(node.bias)))
     return edit
 
 
@@ -731,15 +775,23 @@ def _compose(edits: dict) -> dict:
 
 
 def scnn_nmnist_graph(seed: int = 0, side: int = 34, width: tuple = (16, 16, 8), hidden: int = 256,
-                      grid: int | None = None):
+                      grid: int | None = None, bias: float = 0.0):
     """The NIR paper's N-MNIST SCNN as Sinabs exports it (Conv2d 2->16 5x5 stride 2 padding 1, IF; Conv2d 16->16
     3x3 padding 1, IF; SumPool2d 2; Conv2d 16->8 3x3 padding 1, IF; SumPool2d 2; Flatten; Affine 128->256, IF;
     Affine 256->10, IF, on 2x34x34), built directly as a NIR graph with random weights (normal, std
     1.5/sqrt(fan-in); thresholds 1, zero biases); ``side``/``width``/``hidden`` shrink it. ``grid``: the
     weights rounded to multiples of ``2**-grid`` (a fixed-point grid, as quantisation-aware training leaves
-    them)."""
+    them). ``bias``: every Conv2d/Affine gets a bias, normal with std ``bias`` (on the grid too; drawn from a
+    generator of its own, so the weights are those of ``bias = 0``)."""
     import nir
     rng = np.random.default_rng(seed)
+    brng = np.random.default_rng(seed + 1_000_003)
+
+    def biases(n):
+        if not bias:
+            return np.zeros(n)
+        b = brng.normal(0, bias, n)
+        return b if grid is None else np.round(b * 2.0 ** grid) / 2.0 ** grid
 
     def normal(std, shape):
         w = rng.normal(0, std, shape)
@@ -747,7 +799,7 @@ def scnn_nmnist_graph(seed: int = 0, side: int = 34, width: tuple = (16, 16, 8),
 
     def conv(co, ci, k, s, p):
         return nir.Conv2d(input_shape=None, weight=normal(1.5 / np.sqrt(ci * k * k), (co, ci, k, k)),
-                          stride=s, padding=p, dilation=1, groups=1, bias=np.zeros(co))
+                          stride=s, padding=p, dilation=1, groups=1, bias=biases(co))
 
     def IF(shape):
         return nir.IF(r=np.ones(shape), v_threshold=np.ones(shape), v_reset=np.zeros(shape))
@@ -762,9 +814,9 @@ def scnn_nmnist_graph(seed: int = 0, side: int = 34, width: tuple = (16, 16, 8),
              "conv2": conv(c, b, 3, 1, 1), "if2": IF((c, h0 // 2, h0 // 2)),
              "pool2": nir.SumPool2d(**pool),
              "flat": nir.Flatten(input_type={"input": np.array([c, h0 // 4, h0 // 4])}, start_dim=0),
-             "fc0": nir.Affine(weight=normal(1.5 / np.sqrt(flat), (hidden, flat)), bias=np.zeros(hidden)),
+             "fc0": nir.Affine(weight=normal(1.5 / np.sqrt(flat), (hidden, flat)), bias=biases(hidden)),
              "if3": IF(hidden),
-             "fc1": nir.Affine(weight=normal(1.5 / np.sqrt(hidden), (10, hidden)), bias=np.zeros(10)),
+             "fc1": nir.Affine(weight=normal(1.5 / np.sqrt(hidden), (10, hidden)), bias=biases(10)),
              "if4": IF(10),
              "output": nir.Output(output_type={"output": np.array([10])})}
     order = list(nodes)
@@ -775,7 +827,8 @@ def scnn_nmnist_graph(seed: int = 0, side: int = 34, width: tuple = (16, 16, 8),
 def chip_to_nir(cfg: ChipConfig, weights: Sequence[np.ndarray], offsets: Sequence[np.ndarray] | None = None,
                 dt: float = SNNTORCH_DT):
     """The chip programme as a NIR graph in chip units (weights and thresholds in membrane LSBs): nodes
-    ``input``, per neuron layer ``l`` a ``fc{l}`` (Linear) or ``conv{l}`` (Conv2d, zero bias, its stride and
+    ``input``, per neuron layer ``l`` a ``fc{l}`` (Affine, its bias the chip's, ``ChipConfig.bias``, or zero) or
+    ``conv{l}`` (Conv2d, its bias the chip's per channel or zero, its stride and
     padding for both axes), then ``lif{l}`` (LIF, ``v_reset = 0``; ``if{l}``, NIR's IF, for ``beta = 1``);
     ``pool{l}`` (SumPool2d) for the pools before a layer, ``flat{l}`` (Flatten) before an fc layer that
     takes an image, its weight columns reordered from the chip's HWC to NIR's CHW; ``output``. Per-neuron
@@ -795,6 +848,10 @@ def chip_to_nir(cfg: ChipConfig, weights: Sequence[np.ndarray], offsets: Sequenc
         edges.append((prev, name))
         prev = name
     shape = ishape
+
+    def cfg_bias(l):                # in membrane LSBs per channel (fc: neuron): the exported neuron's gain is 1
+        b = np.asarray(cfg.bias[l] if cfg.has_bias else np.zeros(cfg.out_channels(l)), np.int64)
+        return b.astype(np.float32 if np.abs(b).max(initial=0) <= 1 << 24 else np.float64)   # float32 when exact
     for l in range(cfg.num_layers):
         kind = cfg.layer_kind(l)
         ph, pw = cfg.pool_window(l)
@@ -808,14 +865,16 @@ def chip_to_nir(cfg: ChipConfig, weights: Sequence[np.ndarray], offsets: Sequenc
             sth = st if kh > 1 or shape[1] > 1 else 1
             add(f"conv{l}", nir.Conv2d(input_shape=shape[1:], weight=w.transpose(3, 0, 1, 2).astype(np.float32),
                                        stride=(sth, st), padding=(pdh, pdw), dilation=(1, 1), groups=1,
-                                       bias=np.zeros(w.shape[3], np.float32)))
+                                       bias=cfg_bias(l)))
             out = tuple(cfg.out_shape(l))
         else:
             wt = w.T
             if len(shape) == 3:
                 add(f"flat{l}", nir.Flatten(input_type={"input": np.array(shape)}, start_dim=0, end_dim=-1))
                 wt = hwc_to_chw(wt, shape)
-            add(f"fc{l}", nir.Linear(weight=wt.astype(np.float32)))
+            # always an Affine (a zero bias without one): Sinabs 3.1.3's from_nir maps Affine but not Linear, and
+            # nirtorch 1.0 then drops the node and its edges silently (docs/guides/nir.md, "Export")
+            add(f"fc{l}", nir.Affine(weight=wt.astype(np.float32), bias=cfg_bias(l)))
             out = (cfg.fan_out(l),)
 
         def neuron_shape(v, _out=out):

@@ -8,7 +8,7 @@ from amaranth.hdl import Array, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.bus import (COMMAND_FLUSH, READ_COUNTERS, READ_MEMBRANES, REGION_LEAK, REGION_OFFSETS, REGION_REGS,
+from hw.bus import (COMMAND_FLUSH, READ_COUNTERS, READ_MEMBRANES, REGION_BIAS, REGION_LEAK, REGION_OFFSETS, REGION_REGS,
                     REGION_WEIGHTS, BusMap)
 from hw.config import COUNTER_BITS, ChipConfig
 from hw.core.shapes import _bank_addr, _lanes_of
@@ -83,7 +83,8 @@ class RuntimeRegisters(wiring.Component):
     """
 
     def __init__(self, cfg: ChipConfig, bus: BusMap, weight_port: wiring.Signature,
-                 offset_port: wiring.Signature, leak_port: wiring.Signature | None = None):
+                 offset_port: wiring.Signature, leak_port: wiring.Signature | None = None,
+                 bias_port: wiring.Signature | None = None):
         self.cfg, self.bus = cfg, bus
         members = {
             "wr": In(WriteBusSignature(bus)),
@@ -97,6 +98,8 @@ class RuntimeRegisters(wiring.Component):
         }
         if cfg.touched:                            # update by touch: the elapsed-leak table and the flush command
             members.update(leak=In(leak_port), flush=Out(1))
+        if cfg.has_bias:                           # the bias memory's write port (region 3)
+            members.update(bias=In(bias_port))
         super().__init__(members)
 
     def elaborate(self, platform):
@@ -130,6 +133,9 @@ class RuntimeRegisters(wiring.Component):
                          self.leak.en.eq(self.wr.en & (region == REGION_LEAK))]
             m.d.sync += self.flush.eq(self.wr.en & (region == REGION_REGS) & (offset == bus.reg_command) &
                                       self.wr.data[COMMAND_FLUSH.bit_length() - 1])
+        if cfg.has_bias:
+            m.d.comb += [self.bias.addr.eq(offset), self.bias.data.eq(self.wr.data),
+                         self.bias.en.eq(self.wr.en & (region == REGION_BIAS))]
         return m
 
 

@@ -7,6 +7,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.config import ChipConfig
+from hw.core.bias import bias_stage
 from hw.core.shapes import _lanes_of
 
 
@@ -58,6 +59,7 @@ class NeuronLanes(wiring.Component):
             **({"membrane_stored": In(_lanes_of(signed(cfg.acc_bits), cfg)),   # update by touch: the stored u
                 "elapsed": In(cfg.beta_frac_bits + 1),    # B_k of the word in stage 1 -> 2, from the leak table
                 "hot": Out(1)} if cfg.touched else {}),    # a lane of next_membrane is above its firing level
+            **({"bias": In(_lanes_of(signed(cfg.membrane_bits), cfg))} if cfg.has_bias else {}),   # hw.core.bias
         })
 
     def elaborate(self, platform):
@@ -68,7 +70,7 @@ class NeuronLanes(wiring.Component):
         fired4 = self.fired_next
         # the stage registers' updates, by the stage they load: stage[k] when the group moving in is valid[k]
         # (update by touch: two more stages, A and B, before the saturate stage)
-        X = 2 if cfg.touched else 0
+        X = 2 if cfg.touched else 1 if cfg.has_bias else 0      # (a chip with a bias: one, the add)
         stage = {k: [] for k in range(1, 5 + X)}
         above = []
         for k in range(cfg.lanes):
@@ -85,6 +87,8 @@ class NeuronLanes(wiring.Component):
                          offset.eq(self.offsets[k])]
             if cfg.touched:
                 word, offset = self._elapsed_leak(m, k, word, offset, stage)
+            elif cfg.has_bias:                            # stage 2: word + b (hw.core.bias)
+                word, offset = bias_stage(cfg, k, word, offset, self.bias, stage, 1)
             # stage 2 -> 3: saturate; threshold
             potential = Signal(signed(M), name=f"potential{k}")
             threshold3 = Signal(signed(M + 1), name=f"threshold{k}")

@@ -13,6 +13,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from hw.config import ChipConfig
+from hw.core.bias import BiasPath, bias_members
 from hw.core.bits import at_least, lowest_one
 from hw.core.conv import ConvDecoder
 from hw.core.counters import increment_layout
@@ -31,7 +32,7 @@ def state_word_shape(cfg: ChipConfig):
     return _lanes_of(signed(cfg.acc_bits), cfg)
 
 
-class Sequencer(EventEngine, UpdateEngine, TouchedUpdate, wiring.Component):
+class Sequencer(EventEngine, UpdateEngine, TouchedUpdate, BiasPath, wiring.Component):
     """The two engines of a time step and the phase state machine (STEP, OUTPUT, CLEAR).
 
     The *event engine* takes the events of layer ``event_layer`` — layer 0's from ``events_in``, a later
@@ -48,7 +49,8 @@ class Sequencer(EventEngine, UpdateEngine, TouchedUpdate, wiring.Component):
     Every cycle's activity is reported as counter ``increments``.
     """
 
-    def __init__(self, cfg: ChipConfig, weight_port: wiring.Signature, offset_port: wiring.Signature):
+    def __init__(self, cfg: ChipConfig, weight_port: wiring.Signature, offset_port: wiring.Signature,
+                 bias_port: wiring.Signature | None = None):
         self.cfg = cfg
         lanes, banks = cfg.lanes, cfg.state_banks
         bank_addr = _bank_addr(cfg)
@@ -91,6 +93,7 @@ class Sequencer(EventEngine, UpdateEngine, TouchedUpdate, wiring.Component):
             "next_membrane": In(word),
             "increments": Out(increment_layout(cfg)),
             **touched,
+            **bias_members(cfg, bias_port),             # the bias memory's read port (hw.core.bias)
         })
 
     def elaborate(self, platform):
@@ -316,6 +319,7 @@ class Sequencer(EventEngine, UpdateEngine, TouchedUpdate, wiring.Component):
         m.d.comb += s.write_back.eq(s.have_group & ~s.emitting)
         if cfg.touched:
             self._touched_datapath(m, s)
+        self._bias_datapath(m, s)
         # the update pipeline: every stage moves on unless the last one holds more than one unsent spike;
         # registered (`hold`): from what moves into the last stage (2+ spikes), or what is left in it (2+ spikes
         # after the one sent now: 3+ unsent) — counted by a LUT tree, not `x & (x - 1)`'s carry chain (hw.core.bits)

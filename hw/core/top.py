@@ -13,6 +13,7 @@ from amaranth.lib.wiring import In, Out
 
 from hw.bus import BusMap, leak_table_words, offset_words, weight_words
 from hw.config import ChipConfig
+from hw.core.bias import bias_memory
 from hw.core.counters import PerformanceCounters
 from hw.core.events import EventList, event_stream_signature
 from hw.core.host import ReadBus, ReadBusSignature, RuntimeRegisters, WriteBusSignature
@@ -68,11 +69,22 @@ class LifCore(wiring.Component):
             m.submodules.leak_table = leak_table = memory.Memory(
                 shape=unsigned(cfg.beta_frac_bits + 1), depth=cfg.leak_table_depth, init=leak_table_words(cfg))
             leak_write, leak_read = leak_table.write_port(), leak_table.read_port()
+        bias_write = bias_read = None
+        if cfg.has_bias:                    # the per-layer bias (hw.core.bias), powered up with cfg.bias
+            m.submodules.bias_memory = bias_mem = bias_memory(cfg)
+            bias_write, bias_read = bias_mem.write_port(), bias_mem.read_port()
         m.submodules.registers = registers = RuntimeRegisters(
             cfg, self.bus, weight_write.signature, offset_write.signature,
-            leak_write.signature if leak_write is not None else None)
-        m.submodules.sequencer = sequencer = Sequencer(cfg, weight_read.signature, offset_read.signature)
+            leak_write.signature if leak_write is not None else None,
+            bias_write.signature if bias_write is not None else None)
+        m.submodules.sequencer = sequencer = Sequencer(cfg, weight_read.signature, offset_read.signature,
+                                                       bias_read.signature if bias_read is not None else None)
+        if cfg.has_bias:
+            wiring.connect(m, registers.bias, bias_write)
+            wiring.connect(m, sequencer.bias, bias_read)
         m.submodules.lanes = lanes = NeuronLanes(cfg)
+        if cfg.has_bias:
+            m.d.comb += lanes.bias.eq(bias_read.data)
         m.submodules.event_list = event_list = EventList(cfg)
         m.submodules.counters = counters = PerformanceCounters(cfg)
         m.submodules.read_bus = read_bus = ReadBus(cfg, self.bus)

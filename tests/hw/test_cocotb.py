@@ -10,7 +10,7 @@ from hw.config import ChipConfig
 from sim.chip import make_chip
 from sim.cocotb_sim import simulator_available
 from tests.compare import assert_same
-from tests.strategies import configs, conv_configs, programmes
+from tests.strategies import biased, configs, conv_configs, programmes
 
 pytestmark = pytest.mark.cocotb
 
@@ -207,3 +207,47 @@ def test_random_touched_configs_exhaustive(simulator, data):
                               conv_configs(max_hw=8, max_channels=6, max_image_layers=3, overlap=False)))
     cfg = cfg.replace(update="touched", max_steps=data.draw(st.integers(6, 30)))
     check(cfg, *data.draw(programmes(cfg, batch=2, steps=6)), simulator)
+
+
+BIAS_FIXED = [
+    # fc with a bias on every layer (the bias memory, region 3, one more UPDATE stage): leaky, IF, overlap
+    ChipConfig(layer_sizes=(12, 9, 7, 4), lanes=3, threshold=(40, 30, 20), beta=(0.9, 1.0, 0.5),
+               bias=((5, -7, 12, 0, 41, -3, 2, 9, -40), (3, -1, 0, 6, -6, 20, 1), (-2, 8, 0, 30))),
+    # the NIR paper's SCNN pattern in small, biased: conv -> IF, pool, fc -> IF, a saturating bias
+    ChipConfig(input_shape=(2, 6, 6), layers=({"kind": "conv", "channels": 3, "kernel": 3, "padding": 1},
+                                              {"kind": "pool", "size": 2}, {"kind": "fc", "size": 4}),
+               lanes=2, threshold=(25, 20), beta=1.0, reset="zero", weight_bits=8, membrane_bits=12,
+               bias=((6, -2048, 11), (-9, 2047, 4, 0))),
+]
+
+
+@pytest.mark.parametrize("simulator,index", [("icarus", 0), ("icarus", 1), ("verilator", 1),
+                                             pytest.param("verilator", 0, marks=pytest.mark.slow)])
+def test_bias_fixed_configs(simulator, index):
+    """Chips with a per-layer bias (docs/chip.md, "Bias"): silent input (the bias alone drives the neurons),
+    sparse and full; the biases reach the chip through the host's writes (the build's are zero)."""
+    need(simulator)
+    cfg = BIAS_FIXED[index]
+    weights, offsets, rng = conv_programme(cfg, 60 + index)
+    spikes = np.concatenate([rng.random((1, 5, cfg.layer_sizes[0])) < d for d in (0.0, 0.3, 1.0)])
+    check(cfg, weights, offsets, spikes, simulator)
+
+
+@given(data=st.data())
+@settings(max_examples=3, deadline=None)
+def test_random_biased_configs_icarus(data):
+    """Random biased fc and conv/pool chips under Icarus: any X on an output port fails."""
+    need("icarus")
+    cfg = data.draw(biased(st.one_of(configs(max_size=10), conv_configs(max_hw=6))))
+    check(cfg, *data.draw(programmes(cfg, batch=2, steps=3)), "icarus")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("simulator", ["icarus", "verilator"])
+@given(data=st.data())
+@settings(max_examples=20, deadline=None)
+def test_random_biased_configs_exhaustive(simulator, data):
+    need(simulator)
+    cfg = data.draw(biased(st.one_of(configs(max_size=16, max_layers=4),
+                                     conv_configs(max_hw=8, max_channels=6, max_image_layers=3))))
+    check(cfg, *data.draw(programmes(cfg, batch=2, steps=5)), simulator)

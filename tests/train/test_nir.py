@@ -102,7 +102,7 @@ def _edit(g, **nodes):
 
 @pytest.mark.parametrize("make, message", [
     (lambda g: setattr(g, "edges", g.edges + [("lif0", "fc0")]) or g, "node 'fc0'"),                    # recurrence
-    (lambda g: _edit(g, fc1=nir.Affine(weight=g.nodes["fc1"].weight, bias=np.ones(4))), "node 'fc1': Affine bias"),
+    (lambda g: _edit(g, fc1=nir.Affine(weight=g.nodes["fc1"].weight, bias=np.ones(3))), "node 'fc1': bias has 3 entries"),
     (lambda g: _edit(g, fc1=nir.Linear(weight=np.ones((4, 7)))), "node 'fc1': weight takes 7 inputs"),
     (lambda g: _edit(g, lif1=nir.Delay(delay=np.ones(4))), "node 'lif1': Delay is not supported"),
     (lambda g: _edit(g, lif0=nir.LIF(tau=g.nodes["lif0"].tau, r=g.nodes["lif0"].r, v_leak=np.ones(10),

@@ -43,7 +43,7 @@ def test_conv_chip_round_trips_through_nir_exactly(tmp_path):
         assert "node/nodes/if0/r" in f and "node/nodes/if0/v_reset" not in f
     g = nir.read(path)
     assert [type(g.nodes[n]).__name__ for n in tn._chain(g)] == \
-        ["Input", "Conv2d", "IF", "Conv2d", "IF", "SumPool2d", "Flatten", "Linear", "IF", "Output"]
+        ["Input", "Conv2d", "IF", "Conv2d", "IF", "SumPool2d", "Flatten", "Affine", "IF", "Output"]
     cfg2, w2, off2, rep = tn.import_graph(g, base=CONV_IF, check_samples=24, check_steps=12, density=0.3)
     assert cfg2 == CONV_IF
     assert all(np.array_equal(a, b) for a, b in zip(w, w2)) and all(np.array_equal(a, b) for a, b in zip(off, off2))
@@ -64,7 +64,8 @@ def test_conv_import_refuses_what_the_chip_cannot_carry():
         return nir.Conv2d(**d)
     cases = [(conv(dilation=(2, 2)), "node 'conv0': dilation"),
              (conv(stride=(1, 2)), r"node 'conv0': kernel 3x3, stride \(1, 2\)"),
-             (conv(bias=np.ones(3, np.float32)), "node 'conv0': Conv2d bias"),
+             (conv(bias=np.ones(5, np.float32)), "node 'conv0': bias has 5 entries; expected 3"),
+             (conv(bias=np.array([1.0, np.nan, 0.0])), "node 'conv0': bias contains NaN"),
              (conv(padding="same"), "node 'conv0': padding = 'same'")]
     for node, msg in cases:
         g2 = tn.chip_to_nir(CONV_IF, w, off)
@@ -245,9 +246,11 @@ def test_exact_scale_and_chip_threshold():
 
 
 @pytest.mark.cocotb
+@pytest.mark.slow
 def test_sinabs_export_is_bit_and_cycle_exact_on_verilator():
     """The Sinabs export above on Verilator: the generated Verilog equals the fast model (every spike, membrane
-    and counter), so it, too, fires Sinabs' spikes."""
+    and counter), so it, too, fires Sinabs' spikes. Slow: the default suite runs the same layer kinds with a bias
+    on every layer on Verilator (tests/train/test_nir_bias.py)."""
     from tests.compare import assert_same
     from tests.hw.test_cocotb import need
     need("verilator")

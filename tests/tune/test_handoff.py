@@ -157,3 +157,43 @@ def test_nir_scnn_on_nmnist_event_files(tmp_path, capsys):
     assert "nmnist test split" in out and "(2312, 4096, 4096, 512, 256, 10)" in out
     n = int(out.split("accuracy ")[1].split("(")[1].split("/")[1].split(";")[0])
     assert n >= 10 and "latency per sample" in out and "synops" in out
+
+
+@pytest.mark.filterwarnings("ignore:.*created but never used")
+def test_imported_biases_reach_verilog_synthesis_and_nir(tmp_path, monkeypatch, capsys):
+    """A NIR graph with a bias on every layer: `import` keeps them (ChipConfig.bias in config.json), `verilog`
+    writes `bias.hex` (the bias memory's power-up image) and `export` writes them back as the Affine biases."""
+    from hw.bus import bias_words
+    cfg = ChipConfig(layer_sizes=(12, 10, 4), lanes=4, beta=(0.9, 1.0), threshold=(20, 15), reset="zero",
+                     bias=(tuple(range(-5, 5)), (7, -3, 0, 12)))
+    w = random_weights(cfg, 0, 0.3)
+    src = tn.export_nir(tmp_path / "m.nir", cfg, w)
+    assert main(["import", str(src), "--lanes", "4", "--check-samples", "0", "--out", str(tmp_path / "imp")]) == 0
+    assert json.loads((tmp_path / "imp" / "config.json").read_text())["bias"] == [list(b) for b in cfg.bias]
+    assert main(["verilog", "--model", str(tmp_path / "imp"), "--out", str(tmp_path / "v")]) == 0
+    got = _hex(tmp_path / "v" / "bias.hex")
+    assert got == _hex_of(bias_words(cfg), cfg.lanes * cfg.membrane_bits) and any(got)
+    assert "region 3 holds the bias memory" in (tmp_path / "v" / "ports.md").read_text()
+    assert main(["export", "--model", str(tmp_path / "imp"), "--out", str(tmp_path / "back.nir")]) == 0
+    g = nir.read(tmp_path / "back.nir")
+    assert [np.asarray(g.nodes[f"fc{l}"].bias).tolist() for l in range(2)] == [list(b) for b in cfg.bias]
+    import hw.synth
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def build(top, **kw):
+        seen["top"] = top
+        raise Stop
+
+    real = hw.synth._platform
+
+    def platform(target):
+        p, opts = real(target)
+        p.build = build
+        return p, opts
+    monkeypatch.setattr(hw.synth, "_platform", platform)
+    capsys.readouterr()
+    assert main(["synth", "--model", str(tmp_path / "imp"), "--target", "ecp5-25k", "--out", str(tmp_path / "s")]) == 1
+    assert seen["top"].cfg.bias == cfg.bias           # the board's core powers up with them

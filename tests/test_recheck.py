@@ -1,0 +1,174 @@
+"""bench/recheck.py: the stated spread of a speed ratio (pooled over the runs on record) and the inside/outside
+check of a re-run, on synthetic records (no timing here: benchmarks stay out of the unit tests)."""
+import json
+
+import pytest
+
+from bench import bench_model, bench_study, recheck
+
+
+def _ratios(**keys):
+    """``key=(rounds, value)`` -> the ``ratios`` form a bench's RECHECK gives."""
+    return {k: {"label": k.upper(), "rounds": list(r), "value": v} for k, (r, v) in keys.items()}
+
+
+def test_stated_spread_pools_every_round_of_every_run_that_measured_the_ratio():
+    runs = [_ratios(a=([2.0, 3.0, 4.0], 3.0), b=([1.0, 1.2], 1.1)),
+            _ratios(a=([1.5, 5.0], 3.25))]                   # b not measured in the second run
+    s = recheck.stated_spread(runs)
+    assert s["a"]["lo"] == 1.5 and s["a"]["hi"] == 5.0 and s["a"]["runs"] == 2 and s["a"]["rounds"] == 5
+    assert s["a"]["median"] == 3.0 and s["a"]["run_values"] == [3.0, 3.25] and s["a"]["label"] == "A"
+    assert (s["b"]["lo"], s["b"]["hi"], s["b"]["runs"], s["b"]["rounds"]) == (1.0, 1.2, 1, 2)
+
+
+def test_inside_is_the_closed_range_and_unstated_ratios_are_not_counted():
+    stated = recheck.stated_spread([_ratios(a=([2.0, 4.0], 3.0), b=([1.0, 2.0], 1.5))])
+    got = recheck.compare(stated, _ratios(a=([9.0], 4.0), b=([9.0], 2.0001), c=([1.0], 1.0)))
+    assert got["a"] == {"value": 4.0, "inside": True}          # the edge is inside
+    assert got["b"]["inside"] is False and got["c"]["inside"] is None
+    t = recheck.tally(got)
+    assert (t["inside"], t["of"], t["outside"], t["unstated"]) == (1, 2, ["b"], ["c"])
+
+
+def _rec(name, seed, ratios, module="probe"):
+    return {"name": name, "module": module, "seed": seed, "ratios": ratios, "commit": "abcdef0123",
+            "date": f"2026-12-0{seed % 9}T00:00:00", "machine": {"load_before": [3.0], "load_after": [4.0]}}
+
+
+HOOKS = {"seed": lambda r: r["seed"], "ratios": lambda r: r["ratios"]}
+
+
+def test_check_states_the_spread_of_the_runs_on_record_and_judges_each_rerun():
+    basis = [_rec("m", 1, _ratios(a=([2.0, 3.0], 2.5), b=([1.0, 1.4], 1.2))),
+             _rec("m_seed7", 7, _ratios(a=([2.5, 3.5], 3.0)))]
+    checks = [_rec("m_seed29", 29, _ratios(a=([3.2, 3.4], 3.3), b=([1.5, 1.7], 1.6))),
+              _rec("m_seed31", 31, _ratios(a=([1.0, 4.0], 1.9), b=([1.1, 1.3], 1.2), c=([1.0], 1.0)))]
+    s = recheck.check("m", checks, basis, HOOKS)
+    assert [r["name"] for r in s["basis"]] == ["m", "m_seed7"] and [r["seed"] for r in s["checks"]] == [29, 31]
+    assert s["ratios"]["a"]["lo"] == 2.0 and s["ratios"]["a"]["hi"] == 3.5 and s["ratios"]["a"]["runs"] == 2
+    assert s["counts"]["m_seed29"]["outside"] == ["b"] and s["counts"]["m_seed31"]["outside"] == ["a"]
+    assert s["counts"]["m_seed31"]["unstated"] == ["c"] and s["ratios"]["c"]["lo"] is None
+    assert s["total"] == {"inside": 2, "of": 4}
+    rec = {"name": "recheck_m", "summary": s}
+    count = recheck.view_count(rec)
+    assert count.startswith("2 of 4 (outside: B (seed 29): 1.60x against 1.00–1.40x; A (seed 31): 1.90x against")
+    assert recheck.view_count(rec, "m_seed29").startswith("1 of 2 (outside: B")
+    with pytest.raises(KeyError):
+        recheck.view_count(rec, "m_seed5")
+    assert recheck.view_stated(rec, "a") == "2.75x (2.00–3.50; 4 rounds of 2 runs)"
+    assert recheck.view_stated(rec, "b").endswith("; 2 rounds of 1 run)")
+    with pytest.raises(KeyError):
+        recheck.view_stated(rec, "c")                        # nothing stated for it
+    table = recheck.view_table(rec)
+    assert "| A | 2.00–3.50x (2.75x) | 2, 4 | 2.50, 3.00 | 3.30x inside | 1.90x **outside** |" in table
+    assert "| C | none | 0, 0 | – | – | 1.00x (nothing stated) |" in table
+    assert "re-run seed 29 | re-run seed 31 |" in table and recheck.view_table(rec, "b").count("\n| B") == 1
+    # a value outside by less than the second decimal is shown to three
+    s["ratios"]["b"]["checks"]["m_seed29"]["value"] = 1.4004
+    assert "B (seed 29): 1.4004x against 1.0000–1.4000x" in recheck.view_count(rec)
+    assert "| 1.4004x **outside** |" in recheck.view_table(rec, "b")
+    assert "`m_seed7` (seed 7" in recheck.view_basis(rec) and "re-runs with unseen inputs: `m_seed29`" in recheck.view_basis(rec)
+
+
+def _speed_record(name, seed, fast, snn, module="bench.bench_model"):
+    """A model_speed-like record: one peers row, per-round CPU seconds of the fast model and snnTorch (numpy
+    twice the fast model's), one activity group and one condition."""
+    rounds = []
+    for i, (f, s) in enumerate(zip(fast, snn)):
+        for impl, c in (("fast model", f), ("snnTorch", s), ("numpy float32", 2 * f)):
+            rounds.append({"section": "peers", "width": 256, "batch": 1, "density": 0.1, "round": i, "impl": impl,
+                           "cpu_s": c, "wall_s": c})
+        for impl, c in (("0.01", f), ("0.1", 3 * f)):
+            rounds.append({"section": "activity", "width": 256, "batch": 32, "weights": "fixed", "round": i,
+                           "impl": impl, "cpu_s": c, "wall_s": c})
+        for impl, c, w in (("fast model", f, 1.0), ("numpy float32", 4 * f, 5.0)):
+            rounds.append({"section": "conditions", "condition": "pinned (as the bench)", "round": i,
+                           "impl": impl, "cpu_s": c, "wall_s": w})
+    return {"name": name, "module": module, "params": {"input_seed": seed}, "seeds": [0, seed], "rounds": rounds,
+            "commit": "abc", "date": f"2026-12-06T0{seed % 10}:00:00", "machine": {}, "summary": {}}
+
+
+def test_model_speed_ratios_come_from_the_raw_rounds_as_the_tables_pair_them():
+    rec = _speed_record("model_speed", 1, fast=[1.0, 2.0, 1.0], snn=[30.0, 40.0, 50.0])
+    r = bench_model.ratio_rounds(rec)
+    assert sorted(r) == ["activity/256/32/fixed/0.1", "conditions/pinned/cpu", "conditions/pinned/wall",
+                         "peers/256/1/0.1/numpy", "peers/256/1/0.1/snntorch"]
+    snn = r["peers/256/1/0.1/snntorch"]
+    assert snn["rounds"] == [30.0, 20.0, 50.0]
+    assert snn["value"] == bench_model.paired([30.0, 40.0, 50.0], [1.0, 2.0, 1.0])["median"] == 30.0
+    assert r["peers/256/1/0.1/numpy"]["rounds"] == [2.0] * 3 and r["activity/256/32/fixed/0.1"]["value"] == 3.0
+    assert r["conditions/pinned/cpu"]["value"] == 4.0 and r["conditions/pinned/wall"]["value"] == 5.0
+
+
+def test_model_speed_ratios_match_the_published_summary():
+    """The re-check's per-round ratios are the ones the published tables summarise (a record, not a timing)."""
+    from bench.records import load
+    rec = load("model_speed")
+    r = bench_model.ratio_rounds(rec)
+    for row in rec["summary"]["peers"]:
+        for peer, pid in bench_model._PEER_ID.items():
+            got, want = r[f"peers/{row['width']}/{row['batch']}/{row['density']}/{pid}"], row["speedup"][peer]
+            assert (got["value"], min(got["rounds"]), max(got["rounds"])) == pytest.approx(
+                (want["median"], want["min"], want["max"]))
+    for p in rec["summary"]["paths"]:
+        assert r[f"paths/{p['width']}/{p['batch']}/{p['density']}"]["value"] == pytest.approx(p["int8_over_auto"]["median"])
+    for c in rec["summary"]["conv"]:
+        assert r[f"conv/{c['batch']}/torch"]["value"] == pytest.approx(c["speedup"]["torch conv loop"]["median"])
+
+
+def test_family_is_the_base_and_its_seed_reruns_of_the_same_module(tmp_path):
+    for rec in (_speed_record("model_speed", 1, [1.0], [30.0]), _speed_record("model_speed_seed7", 7, [1.0], [35.0]),
+                _speed_record("model_speed_seed29", 29, [1.0], [99.0]),
+                _speed_record("model_speed_before", 3, [1.0], [9.0]),                      # older code: not a run
+                _speed_record("model_speed_seed5", 5, [1.0], [9.0], module="bench.other")):  # another bench
+        (tmp_path / f"{rec['name']}.json").write_text(json.dumps(rec))
+    assert [r["name"] for r in recheck.family("model_speed", tmp_path)] == [
+        "model_speed", "model_speed_seed7", "model_speed_seed29"]
+    assert [r["name"] for r in recheck.family("model_speed", tmp_path, exclude=["model_speed_seed29"])] == [
+        "model_speed", "model_speed_seed7"]
+
+
+def test_recheck_command_compares_reruns_and_refuses_seen_seeds(tmp_path, monkeypatch, capsys):
+    pub, out = tmp_path / "pub", tmp_path / "out"
+    pub.mkdir(), out.mkdir()
+    for rec in (_speed_record("model_speed", 1, [1.0, 1.0], [30.0, 40.0]),
+                _speed_record("model_speed_seed7", 7, [1.0, 1.0], [20.0, 35.0])):
+        (pub / f"{rec['name']}.json").write_text(json.dumps(rec))
+    for rec in (_speed_record("model_speed_seed29", 29, [1.0, 1.0], [25.0, 27.0]),      # median 26: inside
+                _speed_record("model_speed_seed31", 31, [1.0, 1.0], [50.0, 60.0])):     # median 55: outside
+        (out / f"{rec['name']}.json").write_text(json.dumps(rec))
+    monkeypatch.setattr(recheck, "PUBLISHED", pub)
+    assert recheck.main(["model_speed", "--seeds", "29,31", "--no-run", "--out", str(out)]) == 0
+    rec = json.loads((out / "recheck_model_speed.json").read_text())
+    s = rec["summary"]
+    assert [b["name"] for b in s["basis"]] == ["model_speed", "model_speed_seed7"]
+    assert s["ratios"]["peers/256/1/0.1/snntorch"]["lo"] == 20.0 and s["ratios"]["peers/256/1/0.1/snntorch"]["hi"] == 40.0
+    assert s["counts"]["model_speed_seed29"]["outside"] == []
+    assert s["counts"]["model_speed_seed31"]["outside"] == ["peers/256/1/0.1/snntorch"]
+    assert rec["module"] == "bench.recheck" and rec["seeds"] == [29, 31] and len(rec["rounds"]) == 2 * 5
+    assert "9 of 10" in capsys.readouterr().out
+    assert recheck.main(["model_speed", "--seeds", "29", "--no-run", "--out", str(out), "--name", "recheck_2"]) == 0
+    assert json.loads((out / "recheck_2.json").read_text())["summary"]["total"] == {"inside": 5, "of": 5}
+    # a seed a run on record used is not unseen; bad seeds and bases are one-line errors (exit 2)
+    assert recheck.main(["model_speed", "--seeds", "7,29", "--no-run", "--out", str(out)]) == 2
+    assert "7 (model_speed_seed7) already on record" in capsys.readouterr().err
+    assert recheck.main(["model_speed", "--seeds", "29,29"]) == 2
+    assert recheck.main(["model_speed", "--seeds", "29", "--name", "a b"]) == 2
+    assert recheck.main(["nope", "--seeds", "29"]) == 2
+    assert recheck.main(["model_speed", "--seeds", "30", "--no-run", "--out", str(out)]) == 2
+    assert "no re-run record model_speed_seed30" in capsys.readouterr().err
+
+
+def test_study_workers_ratios_pair_neighbouring_runs():
+    run = lambda jobs, wall, cpu: {
+        "jobs": jobs, "wall_s": wall, "cpu_s": cpu, "serial_cpu_s": cpu if jobs == 1 else 2.0,
+        "workers_cpu_s": 0.0 if jobs == 1 else cpu - 2.0, "trials": 4, "cpu_s_per_trial": cpu / 4,
+        "trials_own_cpu_s": cpu - 2, "trial_seconds": [2, 2, 2, 2], "load_before": [4.0, 4.0, 4.0]}
+    runs = [run(1, 90.0, 20.0), run(2, 60.0, 22.0), run(2, 50.0, 24.0), run(1, 100.0, 20.0)]
+    rec = {"rounds": runs, "summary": bench_study.summarise(runs), "params": {}, "seeds": [1]}
+    r = bench_study.workers_ratios(rec)
+    assert r["workers/wall"]["rounds"] == pytest.approx([90 / 60, 100 / 50])
+    assert r["workers/wall"]["value"] == pytest.approx(190 / 110)            # the record's own summary
+    assert r["workers/cpu"]["rounds"] == pytest.approx([22 / 20, 24 / 20])
+    assert r["workers/projected"]["rounds"] == pytest.approx([20 / (2 + 20 / 2), 20 / (2 + 22 / 2)])
+    assert bench_study.RECHECK["seed"](rec) == 1
