@@ -68,7 +68,9 @@ def _run(tmp_path: Path, cfg: ChipConfig, model: str, cycles: int = 4000, seed: 
 
 CONFIGS = [ChipConfig(layer_sizes=(40, 24, 5), lanes=3),                                  # 16-bit membranes, f = 8
            ChipConfig(layer_sizes=(12, 9, 4), lanes=2, membrane_bits=18, beta_frac_bits=16),   # the widest operands
-           ChipConfig(layer_sizes=(12, 9, 4), lanes=2, membrane_bits=8, beta_frac_bits=3)]
+           ChipConfig(layer_sizes=(12, 9, 4), lanes=2, membrane_bits=8, beta_frac_bits=3),
+           ChipConfig(layer_sizes=(12, 9, 4), lanes=2, bias=((1, -2, 3, 0, 5, -6, 7, 8, 9), (4, -3, 2, 1))),  # +1 stage
+           ChipConfig(layer_sizes=(12, 9, 4), lanes=2, update="touched", overlap=False)]              # +2 stages
 
 
 @pytest.mark.skipif(not shutil.which("iverilog"), reason="Icarus Verilog not installed")
