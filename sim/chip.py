@@ -22,7 +22,7 @@ from typing import Sequence
 import numpy as np
 
 from hw.config import ChipConfig, ConfigError
-from sim.model import ChipResult, FastModel
+from sim.model import ChipResult, FastModel, input_dtype
 
 BACKENDS = ("fast", "async", "amaranth", "icarus", "verilator", "board")
 
@@ -30,13 +30,31 @@ BACKENDS = ("fast", "async", "amaranth", "icarus", "verilator", "board")
 def memory_estimate(cfg: ChipConfig, batch: int, steps: int, record_state: bool = False) -> int:
     """Bytes a programmed fast chip needs to run ``batch`` samples of ``steps`` steps (an upper estimate):
     the weights (int64 plus a float working copy), the per-step working arrays, the recorded spikes and,
-    if asked, the recorded membrane states. A conv layer's im2col matrix is built in chunks of at most
-    ``FastModel.IM2COL_BYTES``; its event counts (int8) are one byte per input address and step."""
+    if asked, the recorded membrane states. A conv or pooled layer keeps its event counts
+    (:func:`sim.model.input_dtype`: int8, or int16 behind stacked pools; one per pooled input address and step)
+    and a conv layer also a zero-padded copy and its im2col matrix, in chunks of at most
+    ``FastModel.IM2COL_BYTES`` counts; int16 counts go through the float product, which copies its input (as
+    float64 at most). Each layer keeps its own such arrays (the model's scratch memory is per layer)."""
     synapses = sum(math.prod(cfg.weight_shape(l)) for l in range(cfg.num_layers))
     neurons = sum(cfg.layer_sizes)
     per_step = batch * neurons * 8 * 6                      # accumulators, membranes, spikes, temporaries
-    if any(cfg.layer_kind(l) == "conv" or cfg.pool_area(l) > 1 for l in range(cfg.num_layers)):
-        per_step += batch * steps * sum(cfg.layer_sizes[:-1]) * 2 + FastModel.IM2COL_BYTES * 2
+    for l in range(cfg.num_layers):
+        dtype = input_dtype(cfg, l)
+        if dtype == np.bool_:
+            continue
+        size = np.dtype(dtype).itemsize
+        C, H, W = cfg.in_shape(l)
+        (ph, pw), conv = cfg.padding(l), cfg.layer_kind(l) == "conv"
+        pooled = batch * steps * C * H * W
+        padded = batch * steps * C * (H + 2 * ph) * (W + 2 * pw) if conv else 0
+        per_step += (pooled + padded) * size
+        if conv:                                    # im2col: as FastModel._image_sums chunks it
+            per_sample = math.prod(cfg.out_shape(l)[1:]) * C * math.prod(cfg.kernel(l))
+            im2col = min(batch * steps, max(1, FastModel.IM2COL_BYTES // per_sample)) * per_sample
+            per_step += im2col * size
+        product_in = im2col if conv else pooled
+        if dtype == np.int16:                       # the float product's copy of its input
+            per_step += product_in * 8
     recorded = batch * steps * (neurons + cfg.layer_sizes[0])  # bool spikes in and out
     if record_state:
         recorded += batch * steps * neurons * 8

@@ -91,6 +91,18 @@ class ChipResult:
         return self.spikes[-1].mean(axis=1)
 
 
+def input_dtype(cfg: ChipConfig, layer: int) -> type:
+    """The dtype of what ``layer``'s synaptic product multiplies (the one place it is decided): bool spikes for an fc
+    layer without input pooling; otherwise event counts per (pooled) input address — int8 where at most 127 events
+    can reach one address (pool area <= 127; a conv layer without pooling: 0 or 1), int16 beyond (stacked pools
+    reach 16x16 = 256). int16 counts have no int8 product (:meth:`FastModel.product_path`: float instead) and take
+    two bytes each (:func:`sim.chip.memory_estimate`)."""
+    area = cfg.pool_area(layer)
+    if cfg.layer_kind(layer) == "fc" and area == 1:
+        return np.bool_
+    return np.int8 if area <= 127 else np.int16
+
+
 def check_leak_multipliers(cfg: ChipConfig, beta_int: Sequence[np.ndarray] | None) -> list[np.ndarray]:
     """Per-layer leak multipliers as int64 (a scalar or one per neuron): ``cfg.beta_int`` when ``None``,
     else ``beta_int`` checked against ``1 .. 2**f`` (``2**f``: no leak, the IF neuron, as ``cfg.beta_int`` encodes
@@ -261,17 +273,19 @@ class FastModel:
     def product_path(self, layer: int, rows: int, events: int) -> str:
         """How the synaptic product of ``layer`` for ``rows`` (step, sample) rows with ``events`` input
         spikes in total is computed: ``"sparse"``, ``"int8"`` or ``"float"``."""
+        # int16 event counts (:func:`input_dtype`: stacked pools) have no int8 product: float instead
+        int8 = self._int8 and input_dtype(self.cfg, layer) != np.int16
         if self.path != "auto":
-            return self.path
+            return "float" if self.path == "int8" and not int8 else self.path
         n_in, n_out = self._w[layer].shape
         if self._gather:
             below = (self.GATHER_BELOW_LARGE if 2 * self._w[layer].size > self.GATHER_CACHE_BYTES
-                     else self.GATHER_BELOW if self._int8 else self.GATHER_BELOW_FLOAT)
-            return "sparse" if events < below * rows * n_in else "int8" if self._int8 else "float"
+                     else self.GATHER_BELOW if int8 else self.GATHER_BELOW_FLOAT)
+            return "sparse" if events < below * rows * n_in else "int8" if int8 else "float"
         if (events < self.SPARSE_BELOW * rows * n_in and rows * n_in * n_out >= self.SPARSE_MIN_WORK
                 and self._w[layer].nbytes <= self.SPARSE_MAX_WEIGHT_BYTES):
             return "sparse"
-        return "int8" if self._int8 else "float"
+        return "int8" if int8 else "float"
 
     def _product(self, layer: int, x: np.ndarray, events: int) -> np.ndarray:
         """``x @ W`` for bool ``x`` or int8/int16 event counts ``x`` (rows, N_in) (``W``: the layer's weight
@@ -282,8 +296,7 @@ class FastModel:
         rows, n_in = x.shape
         h = _scratch.get(("h", layer), (rows, w.shape[1]), w.dtype)
         how = self.product_path(layer, rows, events)
-        if how == "int8" and x.dtype not in (np.bool_, np.int8):
-            how = "float"                       # int16 event counts (stacked pools): no int8 product
+        assert how != "int8" or x.dtype in (np.bool_, np.int8), (layer, x.dtype)   # input_dtype's int16 counts
         if how == "sparse" and self._gather:
             from sim.kernels import gather_product
             wg, acc_dtype = self._gather_weights(layer)
@@ -329,8 +342,7 @@ class FastModel:
         C, H, W = cfg.raw_in_shape(layer)
         ph, pw = cfg.pool_window(layer)
         a = x.reshape(T * B, H, W, C)
-        # events per pooled address: at most the pool area, int8 up to 127 (stacked pools reach 16x16 = 256)
-        counts = np.int8 if ph * pw <= 127 else np.int16
+        counts = input_dtype(cfg, layer)                  # events per pooled address: int8 or int16
         if ph * pw > 1:                                   # sum pooling
             v = a.view(np.int8).reshape(T * B, H // ph, ph, W // pw, pw, C)
             a = _scratch.get(("pool", layer), (T * B, H // ph, W // pw, C), counts)

@@ -6,10 +6,15 @@ its register and the next one; on the ECP5 that chain and its routing were the c
 pipeline's ``hold`` (nextpnr, default net, 8 lanes). Here each pair of inputs is a 2-bit count saturating at
 3, and two counts combine by ``min(a + b, 3)`` written as logic: every output bit depends on 4 input bits, one
 LUT4, so ``lanes`` bits take ``ceil(log2(lanes))`` LUT levels and no carry.
+
+Pass the module ``m``: each level's counts are then wires of their own (``m.d.comb``). The logic is the same,
+but an expression tree refers to each child count several times, and Amaranth's Python simulator expands such a
+tree in full: without the wires its size grows ~11x per doubling of the width (a ``lanes = 64`` core took
+minutes to even start simulating; hardware and Verilog simulators share the subexpressions anyway).
 """
 from __future__ import annotations
 
-from amaranth.hdl import C, Cat, Value
+from amaranth.hdl import C, Cat, Module, Signal, Value
 
 
 def _sat_add(a: Value, b: Value) -> Value:
@@ -19,8 +24,9 @@ def _sat_add(a: Value, b: Value) -> Value:
     return Cat((a0 ^ b0) | ge3, a1 | b1 | (a0 & b0))
 
 
-def count_to_3(x: Value) -> Value:
-    """The number of set bits of ``x``, saturated at 3 (2 bits)."""
+def count_to_3(x: Value, m: Module | None = None, name: str = "count") -> Value:
+    """The number of set bits of ``x``, saturated at 3 (2 bits); with ``m``, every level's counts are wires
+    ``{name}_l{level}_{i}`` of ``m`` (see the module's docstring)."""
     width = len(x)
     if width == 0:
         return C(0, 2)
@@ -30,10 +36,17 @@ def count_to_3(x: Value) -> Value:
             level.append(Cat(x[i] ^ x[i + 1], x[i] & x[i + 1]))
         else:
             level.append(Cat(x[i], C(0, 1)))
-    while len(level) > 1:
+    depth = 0
+    while True:
+        if m is not None and width > 2:
+            wires = [Signal(2, name=f"{name}_l{depth}_{i}") for i in range(len(level))]
+            m.d.comb += [w.eq(v) for w, v in zip(wires, level)]
+            level = wires
+        if len(level) == 1:
+            return level[0]
         level = [_sat_add(level[i], level[i + 1]) if i + 1 < len(level) else level[i]
                  for i in range(0, len(level), 2)]
-    return level[0]
+        depth += 1
 
 
 def lowest_one(x: Value) -> Value:
@@ -46,11 +59,11 @@ def lowest_one(x: Value) -> Value:
     return Cat(*out)
 
 
-def at_least(x: Value, k: int) -> Value:
-    """1 if at least ``k`` (1, 2 or 3) bits of ``x`` are set."""
+def at_least(x: Value, k: int, m: Module | None = None, name: str = "count") -> Value:
+    """1 if at least ``k`` (1, 2 or 3) bits of ``x`` are set (``m``, ``name``: see :func:`count_to_3`)."""
     if k == 1:
         return x.any()
-    c = count_to_3(x)
+    c = count_to_3(x, m, name)
     if k == 2:
         return c[1]
     if k == 3:

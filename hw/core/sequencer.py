@@ -324,7 +324,8 @@ class Sequencer(EventEngine, UpdateEngine, TouchedUpdate, BiasPath, wiring.Compo
         # registered (`hold`): from what moves into the last stage (2+ spikes), or what is left in it (2+ spikes
         # after the one sent now: 3+ unsent) — counted by a LUT tree, not `x & (x - 1)`'s carry chain (hw.core.bits)
         m.d.comb += [self.advance.eq(~s.hold), self.stage_valid.eq(Cat(*s.valid))]
-        m.d.sync += s.hold.eq(Mux(self.advance, s.valid[-2] & at_least(self.fired_next, 2), at_least(s.unsent, 3)))
+        m.d.sync += s.hold.eq(Mux(self.advance, s.valid[-2] & at_least(self.fired_next, 2, m, "fired_next_count"),
+                                 at_least(s.unsent, 3, m, "unsent_count")))
         with m.If(self.advance):
             m.d.sync += [s.valid[0].eq(s.fetch), s.stage_group[0].eq(s.fetch_word), s.stage_last[0].eq(s.fetch_last)]
             m.d.sync += [v.eq(u) for v, u in zip(s.valid[1:], s.valid[:-1])]

@@ -34,18 +34,18 @@ def blocker(tmp_path):
     (["train", "--method", "mh", "--iters", "100000"], "--out", "dir"),
     (["train", "--method", "mh", "--iters", "100000"], "--out", "/proc/self/result"),
 ])
-def test_bad_output_path_is_refused_before_any_work(command, flag, where, blocker, tmp_path):
+def test_bad_output_path_is_refused_before_any_work(command, flag, where, blocker, tmp_path, cli):
     path = {"file": str(blocker), "under_file": str(blocker / "sub" / "x.vcd"), "dir": str(tmp_path),
             "txt": str(tmp_path / "raster.txt")}.get(where, where)
     before = sorted(tmp_path.rglob("*"))
-    r = spikeloop(*command, flag, path)
+    r = cli(*command, flag, path)
     fails_cleanly(r, flag)
     assert r.stdout == ""                       # refused before the run / build / training printed anything
     assert sorted(tmp_path.rglob("*")) == before
 
 
-def test_synth_bad_out_exits_2_not_1(blocker):
-    r = spikeloop("synth", "--sizes", "4,3,2", "--out", blocker)
+def test_synth_bad_out_exits_2_not_1(blocker, cli):
+    r = cli("synth", "--sizes", "4,3,2", "--out", blocker)
     fails_cleanly(r, "--out", "is a file, not a directory")
 
 
@@ -74,9 +74,9 @@ def test_check_writable_accepts_good_paths(tmp_path):
      ["MAX_ELABORATION_BITS"]),
     (["train", "--sizes", "30,65536,65536,2", "--iters", "10"], ["needs about", "GiB"]),
 ])
-def test_oversized_builds_and_runs_are_refused_first(args, fragments, tmp_path):
-    r = spikeloop(*args, "--out" if args[0] in ("verilog", "synth", "dse") else "--seed",
-                  tmp_path / "out" if args[0] in ("verilog", "synth", "dse") else "0")
+def test_oversized_builds_and_runs_are_refused_first(args, fragments, tmp_path, cli):
+    r = cli(*args, "--out" if args[0] in ("verilog", "synth", "dse") else "--seed",
+            tmp_path / "out" if args[0] in ("verilog", "synth", "dse") else "0")
     fails_cleanly(r, *fragments)
     assert not (tmp_path / "out").exists()
 
@@ -100,7 +100,7 @@ def test_size_estimate_is_a_lower_bound_that_passes_what_builds():
 
 # -- train: --sizes with another number of layers, and a --config file's [data] ------------------------------
 # (in this process: the command line's own entry point, without a new interpreter's imports per call)
-def cli(capsys, *args):
+def in_process(capsys, *args):
     from tune.cli import main
     code = main([str(a) for a in args])
     out, err = capsys.readouterr()
@@ -111,23 +111,23 @@ def cli(capsys, *args):
 
 def test_train_sizes_may_change_the_number_of_layers(tmp_path, capsys):
     # (MH's default bias input would add a 31st input neuron: this test is about the layer count)
-    code, out, err = cli(capsys, "train", "--sizes", "30,16,8,2", "--method", "mh", "--iters", "10",
+    code, out, err = in_process(capsys, "train", "--sizes", "30,16,8,2", "--method", "mh", "--iters", "10",
                          "--train-size", "40", "--bias-input", "off")
     assert code == 0, err[-2000:]
     assert "chip (30, 16, 8, 2)" in out and "beta=[0.8984, 0.8984, 0.8984]" in out
     # a config file's per-layer values that are all equal follow the new count; different ones cannot
     cfg = tmp_path / "chip.json"
     cfg.write_text(json.dumps({"layer_sizes": [30, 16, 2], "beta": [0.8, 0.9], "threshold": [40, 50]}))
-    code, out, err = cli(capsys, "train", "--config", cfg, "--sizes", "30,16,8,2", "--iters", "10",
+    code, out, err = in_process(capsys, "train", "--config", cfg, "--sizes", "30,16,8,2", "--iters", "10",
                          "--bias-input", "off")
     assert code == 2 and "beta=[0.8, 0.9]" in err and "3 layers" in err and "--beta" in err, err
     # ... but the thresholds are not used by training (the quantiser sets them from --theta), so they need not
     # follow, and --threshold is refused (issue #19)
-    code, out, err = cli(capsys, "train", "--config", cfg, "--sizes", "30,16,8,2", "--beta", "0.8",
+    code, out, err = in_process(capsys, "train", "--config", cfg, "--sizes", "30,16,8,2", "--beta", "0.8",
                          "--iters", "10", "--train-size", "40", "--bias-input", "off")
     assert code == 0, err[-2000:]
     assert "chip (30, 16, 8, 2)" in out and "beta=[0.8008, 0.8008, 0.8008]" in out
-    code, out, err = cli(capsys, "train", "--config", cfg, "--threshold", "45", "--iters", "10")
+    code, out, err = in_process(capsys, "train", "--config", cfg, "--threshold", "45", "--iters", "10")
     assert code == 2 and "--threshold" in err and "--theta" in err, err
 
 
@@ -160,27 +160,27 @@ threshold_mismatch = 0.25
 input_shape = [1, 8, 8]
 layers = [{kind = "conv", channels = 2, kernel = 3, padding = 1}, {kind = "pool", size = 2}, {kind = "fc", size = 10}]
 """)
-    code, out, err = cli(capsys, "train", "--config", toml, "--method", "mh", "--iters", "10", "--out", tmp_path / "r")
+    code, out, err = in_process(capsys, "train", "--config", toml, "--method", "mh", "--iters", "10", "--out", tmp_path / "r")
     assert code == 0, err[-2000:]
     assert "mh on digits" in out
     saved = json.loads((tmp_path / "r.json").read_text())["train_config"]
     assert saved["dataset"] == "digits" and saved["steps"] == 3 and saved["train_size"] == 50
     assert saved["faults"]["threshold_mismatch"] == 0.25
     # a flag overrides the file (and the conv chip's 64 inputs are then refused for the 30 features)
-    code, out, err = cli(capsys, "train", "--config", toml, "--dataset", "breast_cancer", "--iters", "10")
+    code, out, err = in_process(capsys, "train", "--config", toml, "--dataset", "breast_cancer", "--iters", "10")
     assert code == 2 and "layer_sizes[0]=64" in err and "30 input neurons" in err, err
     # a typo in [data] is named
     toml.write_text('[data]\ndataset = "digits"\nstep = 3\n')
-    code, out, err = cli(capsys, "train", "--config", toml, "--iters", "10")
+    code, out, err = in_process(capsys, "train", "--config", toml, "--iters", "10")
     assert code == 2 and "[data]" in err and "step" in err, err
     # a study's config (only [data] and other study sections) trains on the dataset's default chip
     toml.write_text('[study]\nname = "x"\n[data]\ndataset = "digits"\nsteps = 2\ntrain_size = 50\n')
-    code, out, err = cli(capsys, "train", "--config", toml, "--iters", "10")
+    code, out, err = in_process(capsys, "train", "--config", toml, "--iters", "10")
     assert code == 0, err[-2000:]
     assert "chip (65, 64, 10)" in out and "mh on digits" in out        # 64 pixels + mh's bias input
     # ... also with a [chip] table that gives only widths and lanes (the network: the dataset's default)
     toml.write_text('[data]\ndataset = "digits"\nsteps = 2\ntrain_size = 50\n[chip]\nlanes = 4\nweight_bits = 6\n')
-    code, out, err = cli(capsys, "train", "--config", toml, "--iters", "10")
+    code, out, err = in_process(capsys, "train", "--config", toml, "--iters", "10")
     assert code == 0, err[-2000:]
     assert "chip (65, 64, 10) lanes=4 w6/m16" in out
 
@@ -201,7 +201,7 @@ def test_svhn_path_that_is_not_a_cropped_digits_mat(tmp_path, capsys):
     for path, fragment in ((text, "not a readable MATLAB .mat"), (noise, "not a readable MATLAB .mat"),
                            (tmp_path, "is not a file"), (empty, "holds no samples"),
                            (labels, "labels y must be integers 0..10"), (few, "too few for a stratified")):
-        code, out, err = cli(capsys, "train", "--dataset", "svhn", "--data-path", path, "--iters", "10")
+        code, out, err = in_process(capsys, "train", "--dataset", "svhn", "--data-path", path, "--iters", "10")
         assert code == 2 and fragment in err, err
 
 

@@ -24,7 +24,7 @@ def run_both(cfg, weights, offsets, spikes, **kw):
 
 
 @given(data=st.data())
-@settings(max_examples=100)
+@settings(max_examples=50)     # the depth is test_rtl_matches_model_exhaustive's (slow: 300 examples, larger chips)
 def test_rtl_matches_model_random(data):
     cfg = data.draw(configs(max_size=10))
     weights, offsets, spikes = data.draw(programmes(cfg, batch=2, steps=4))
@@ -169,3 +169,17 @@ def test_clear_request_mid_step_starts_over(interrupt_after):
             samples.append(await drv.run_sample(s, True))
 
     simulate_against_model(cfg, dut, tb, w, x, samples)
+
+
+def test_widest_lanes_simulate_and_match_the_model():
+    """lanes = 64 (the most ChipConfig allows) in Amaranth's simulator: a hidden layer of 70 neurons (a full group
+    and a partial one) with groups that fire 3+ spikes (the `hold` path of hw.core.bits' spike count). The
+    simulator once spent minutes expanding that count's expression tree before the first cycle."""
+    cfg = ChipConfig(layer_sizes=(12, 70, 5), lanes=64, threshold=20)
+    rng = np.random.default_rng(5)
+    w = [rng.integers(-10, 40, (12, 70)), rng.integers(-20, 40, (70, 5))]
+    model, rtl = run_both(cfg, w, None, rng.random((1, 3, 12)) < 0.5)
+    assert_same(model, rtl)
+    hidden = model.spikes[0]
+    assert hidden[..., :64].sum(-1).max() >= 3 and hidden[..., 64:].sum(-1).max() >= 3
+    assert not hidden.all()

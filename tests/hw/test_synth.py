@@ -45,6 +45,33 @@ def test_12f_is_held_to_its_data_sheet_not_to_the_die_nextpnr_uses():
     assert _over_datasheet("ecp5-12k", "LFE5U-12F", {"logic_cells": 6500, "bram": 10, "dsp": 8}) == []
 
 
+def _fake_tool(path, script: str) -> str:
+    path.write_text("#!/bin/sh\n" + script)
+    path.chmod(0o755)
+    return str(path)
+
+
+def test_build_that_does_not_fit_fails_in_one_line_with_what_it_needs(tmp_path, monkeypatch):
+    """synthesize's failure path end to end, with stand-ins for the tools (a Yosys that writes an empty netlist,
+    a nextpnr that logs an overfull device and gives up as it does): the message names the design, the target,
+    what it needs beyond the part and nextpnr's error. The real over-capacity build is the slow test below; a
+    real build that fits is test_ice40_build_reports_resources_and_fmax."""
+    monkeypatch.setenv("YOSYS", _fake_tool(tmp_path / "yosys", "echo '{}' > top.json\n"))
+    monkeypatch.setenv("NEXTPNR_ICE40", _fake_tool(tmp_path / "nextpnr", (
+        "printf 'Info: Device utilisation:\\nInfo:    ICESTORM_LC:  8400/ 5280   159%%\\n"
+        "ERROR: Unable to place cell x, no BELs remaining to implement cell type ICESTORM_LC\\n' > top.tim\n"
+        "exit 1\n")))
+    with pytest.raises(SynthError, match=r"^\(6, 5, 3\) lanes=2 w8 does not fit on ice40-up5k: needs 8400 "
+                                         r"ICESTORM_LC \(logic cells\), iCE40UP5K has 5280; ERROR: Unable to place "
+                                         r"cell x, no BELs remaining to implement cell type ICESTORM_LC$"):
+        synthesize(ChipConfig(layer_sizes=(6, 5, 3), lanes=2), "ice40-up5k", tmp_path / "out")
+    monkeypatch.setenv("YOSYS", _fake_tool(tmp_path / "yosys", "echo 'ERROR: out of memory' > top.rpt\nexit 1\n"))
+    with pytest.raises(SynthError, match=r"^\(6, 5, 3\) lanes=2 w8 failed to build on ice40-up5k: "
+                                         r"yosys: ERROR: out of memory$"):
+        synthesize(ChipConfig(layer_sizes=(6, 5, 3), lanes=2), "ice40-up5k", tmp_path / "out2")
+
+
+@pytest.mark.slow        # a full Yosys run and placement of the default network; the path is the test above's
 def test_design_that_does_not_fit_fails_clearly(tmp_path):
     # the default network at 8 lanes: its weights go to SPRAM, but its logic needs more cells than the UP5K has
     with pytest.raises(SynthError, match=r"^\(64, 128, 64, 10\) lanes=8 w8 does not fit on ice40-up5k: needs \d+ "

@@ -179,3 +179,38 @@ def test_stacked_pools_count_past_127_events_per_address(shape, layers, density)
     for path in ("auto", "int8", "float", "sparse"):
         r = FastModel(cfg, weights, None, path=path).run(spikes, True)
         assert_matches(cfg, weights, None, spikes, r)
+
+
+def test_stacked_pool_counts_are_int16_in_the_product_path_and_the_memory_estimate():
+    """One place (sim.model.input_dtype) says what a layer's product multiplies: bool spikes (fc), int8 counts
+    (conv, pools up to 127 addresses), int16 counts (stacked pools, 8x8 then 2x2 = 256). product_path names the
+    float product for int16 counts even where int8 was asked for (there is no int8 product for them), and
+    memory_estimate counts them at 2 bytes plus the float product's copy."""
+    from sim.chip import memory_estimate
+    from sim.model import input_dtype
+    stacked = ChipConfig(input_shape=(1, 64, 64), layers=({"kind": "pool", "size": 8}, {"kind": "pool", "size": 2},
+                                                          {"kind": "fc", "size": 3}), weight_bits=4, lanes=2)
+    single = stacked.replace(layers=({"kind": "pool", "size": 8}, {"kind": "fc", "size": 3}))
+    conv = ChipConfig(input_shape=(1, 8, 8), layers=({"kind": "conv", "channels": 2, "kernel": 3},
+                                                     {"kind": "fc", "size": 3}), lanes=2)
+    assert input_dtype(stacked, 0) == np.int16 and input_dtype(single, 0) == np.int8
+    assert input_dtype(conv, 0) == np.int8 and input_dtype(conv, 1) == np.bool_
+    assert input_dtype(ChipConfig(layer_sizes=(4, 3)), 0) == np.bool_
+    w = [np.ones(stacked.weight_shape(0), int)]
+    for path in ("auto", "int8"):
+        m = FastModel(stacked, w, None, path=path)
+        assert m.product_path(0, rows=8, events=8 * 16 * 256) == "float"
+        if m._int8:                               # torch's int8 product is there: int8 counts would take it
+            assert FastModel(single, [np.ones(single.weight_shape(0), int)], None,
+                             path=path).product_path(0, rows=8, events=8 * 64 * 64) == "int8"
+    B, T = 10, 20
+    # the same network but for the count dtype: 4x4 = 16 pooled addresses (int16: 2 bytes + an 8-byte float
+    # copy) vs 8x8 = 64 (int8: 1 byte); both from the same 4096 inputs, so spikes and weights differ only by
+    # the fc layer's fan-in
+    est16, est8 = memory_estimate(stacked, B, T), memory_estimate(single, B, T)
+    base16 = memory_estimate(stacked.replace(layers=None, input_shape=None, layer_sizes=(4096, 3)), B, T) \
+        + 16 * (16 - 4096) * 3
+    base8 = memory_estimate(single.replace(layers=None, input_shape=None, layer_sizes=(4096, 3)), B, T) \
+        + 16 * (64 - 4096) * 3
+    assert est16 - base16 == B * T * 16 * (2 + 8)
+    assert est8 - base8 == B * T * 64 * 1

@@ -236,48 +236,47 @@ def test_a_silent_check_is_called_meaningless():
 
 # -- issue #19: flags import cannot apply, the --out it names, export's suffix ------------------------------
 @pytest.mark.parametrize("flag, value", [("--beta", "0.3"), ("--threshold", "5"), ("--reset", "zero")])
-def test_import_refuses_chip_flags_the_graph_sets(tmp_path, flag, value):
-    from tests.tune.test_cli_errors import fails_cleanly, spikeloop
+def test_import_refuses_chip_flags_the_graph_sets(tmp_path, flag, value, cli):
+    from tests.tune.test_cli_errors import fails_cleanly
     src = tn.export_nir(tmp_path / "m.nir", CFG, _weights())
-    r = spikeloop("import", src, flag, value, "--out", tmp_path / "o")
+    r = cli("import", src, flag, value, "--out", tmp_path / "o")
     fails_cleanly(r, f"{flag}:", "import takes it from the NIR file")
     assert not (tmp_path / "o").exists() and r.stdout == ""
 
 
-def test_import_out_it_cannot_write_names_the_path_given(tmp_path):
-    from tests.tune.test_cli_errors import fails_cleanly, spikeloop
+def test_import_out_it_cannot_write_names_the_path_given(tmp_path, cli):
+    from tests.tune.test_cli_errors import fails_cleanly
     src = tn.export_nir(tmp_path / "m.nir", CFG, _weights())
     (tmp_path / "file").write_text("x")
     given = tmp_path / "file" / "imp"
-    err = fails_cleanly(spikeloop("import", src, "--out", given), f"--out {given}:", "cannot write there")
+    err = fails_cleanly(cli("import", src, "--out", given), f"--out {given}:", "cannot write there")
     assert f"--out {given.parent}:" not in err
-    err = fails_cleanly(spikeloop("import", src, "--out", tmp_path / "file"), "is a file, not a directory")
+    err = fails_cleanly(cli("import", src, "--out", tmp_path / "file"), "is a file, not a directory")
 
 
 @pytest.mark.parametrize("name", ["m.txt", "m", "m.npz"])
-def test_export_refuses_a_suffix_that_is_not_nir(tmp_path, name):
-    from tests.tune.test_cli_errors import fails_cleanly, spikeloop
+def test_export_refuses_a_suffix_that_is_not_nir(tmp_path, name, cli):
+    from tests.tune.test_cli_errors import fails_cleanly
     src = tn.export_nir(tmp_path / "m.nir", CFG, _weights())
     assert main(["import", str(src), "--lanes", "4", "--check-samples", "0", "--out", str(tmp_path / "imp")]) == 0
-    r = spikeloop("export", "--model", tmp_path / "imp", "--out", tmp_path / name)
+    r = cli("export", "--model", tmp_path / "imp", "--out", tmp_path / name)
     fails_cleanly(r, f"--out {tmp_path / name}", ".nir / .h5")
     assert not (tmp_path / name).exists()
-    r = spikeloop("export", "--model", tmp_path / "imp", "--out", tmp_path / "again.h5")
+    r = cli("export", "--model", tmp_path / "imp", "--out", tmp_path / "again.h5")
     assert r.returncode == 0 and (tmp_path / "again.h5").is_file(), r.stderr[-2000:]
 
 
 @pytest.mark.parametrize("line, key", [("beta = 0.5", "beta"), ("threshold = [7, 9]", "threshold"),
                                        ('reset = "subtract"', "reset")])
-def test_import_config_file_that_sets_what_the_graph_sets_is_said_not_silent(tmp_path, line, key):
+def test_import_config_file_that_sets_what_the_graph_sets_is_said_not_silent(tmp_path, line, key, cli):
     """--config gives widths and lanes; a beta/threshold/reset in it (import's own config.json and a training run's
     RUN.json always carry them) is not used — the graph sets them — and the command says so in one line, then
     imports. (The command-line flags, an explicit ask, are refused.)"""
     import json
-    from tests.tune.test_cli_errors import spikeloop
     src = tn.export_nir(tmp_path / "m.nir", CFG, _weights())
     conf = tmp_path / "c.toml"
     conf.write_text(f"[chip]\nweight_bits = 12\nlanes = 2\n{line}\n")
-    r = spikeloop("import", src, "--config", conf, "--out", tmp_path / "o", "--check-samples", "2")
+    r = cli("import", src, "--config", conf, "--out", tmp_path / "o", "--check-samples", "2")
     assert r.returncode == 0, r.stderr
     notes = [ln for ln in r.stderr.splitlines() if ln.startswith("note:")]
     assert len(notes) == 1 and f"--config {conf}: its {key} is not used; the NIR file sets it" in notes[0], r.stderr
@@ -288,6 +287,6 @@ def test_import_config_file_that_sets_what_the_graph_sets_is_said_not_silent(tmp
     assert (imported.threshold, imported.reset) == (CFG.threshold, CFG.reset)                        # the graph's
     assert np.allclose(imported.beta, CFG.beta, atol=0.01)                          # the graph's, not the file's 0.5
     # import's own output as the next import's --config: accepted, its graph-set values noted as unused
-    r = spikeloop("import", src, "--config", tmp_path / "o" / "config.json", "--out", tmp_path / "o2",
+    r = cli("import", src, "--config", tmp_path / "o" / "config.json", "--out", tmp_path / "o2",
                   "--check-samples", "0")
     assert r.returncode == 0 and "beta, threshold, reset are not used" in r.stderr, r.stderr

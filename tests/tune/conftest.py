@@ -44,3 +44,4 @@ def study_toml(tiny_toml, tmp_path):
         p.write_text(text + extra)
         return p
     return make
+

@@ -1,5 +1,11 @@
-"""The bad-input suite: every user mistake through the real command line ends in one line on stderr and
-exit code 2 (usage errors) — no traceback, nothing created or lost — or in the right state."""
+"""The bad-input suite: every user mistake through the command line ends in one line on stderr and
+exit code 2 (usage errors) — no traceback, nothing created or lost — or in the right state.
+
+Most mistakes go through ``cli(...)`` (tests/conftest.py: :func:`tune.cli.main` in this process, what the
+console command runs, without an interpreter start per case); the real command, ``spikeloop(...)`` (a
+``python -m tune.cli`` process), still runs where the process itself matters — the usage errors' program
+names, a run that succeeds, a study and its export from another directory, signals — and in the other files'
+checks that import it."""
 import os
 import signal
 import subprocess
@@ -60,8 +66,8 @@ def studies_in(db: Path) -> list[str]:
     (["--spikes", "s.npz", "--limit", "3"], ["--limit", "--spikes runs every sample"]),
     (["--spikes", "s.npz", "--weights", "w.npz", "--density", "0.3"], ["--density", "has its weights"]),
 ])
-def test_run_rejects(args, fragments):
-    fails_cleanly(spikeloop("run", *args), *fragments)
+def test_run_rejects(args, fragments, cli):
+    fails_cleanly(cli("run", *args), *fragments)
 
 
 def test_run_batch_with_a_spikes_file_is_refused_after_reading_a_real_one(tmp_path):
@@ -71,8 +77,8 @@ def test_run_batch_with_a_spikes_file_is_refused_after_reading_a_real_one(tmp_pa
     assert r.returncode == 0 and "2 samples x 3 steps" in r.stdout, r.stderr[-2000:]
 
 
-def test_synth_jobs_without_a_seed_sweep_is_refused_before_building(tmp_path):
-    r = spikeloop("synth", "--sizes", "8,4", "--jobs", "2", "--out", tmp_path / "s")
+def test_synth_jobs_without_a_seed_sweep_is_refused_before_building(tmp_path, cli):
+    r = cli("synth", "--sizes", "8,4", "--jobs", "2", "--out", tmp_path / "s")
     fails_cleanly(r, "--jobs", "--seeds")
     assert not (tmp_path / "s").exists()
 
@@ -88,22 +94,22 @@ def test_unrecognised_option_points_to_the_subcommand_help(args, prog):
     assert err.startswith(f"{prog}: error:"), err
 
 
-def test_config_that_is_binary_a_directory_or_mistyped(tmp_path):
+def test_config_that_is_binary_a_directory_or_mistyped(tmp_path, cli):
     binary = tmp_path / "chip.toml"
     binary.write_bytes(bytes(range(256)))
-    fails_cleanly(spikeloop("run", "--config", binary), "--config", "not a text file")
-    fails_cleanly(spikeloop("run", "--config", tmp_path), "--config", "not a file")
-    fails_cleanly(spikeloop("run", "--config", tmp_path / "nope.json"), "no such file")
+    fails_cleanly(cli("run", "--config", binary), "--config", "not a text file")
+    fails_cleanly(cli("run", "--config", tmp_path), "--config", "not a file")
+    fails_cleanly(cli("run", "--config", tmp_path / "nope.json"), "no such file")
     bad = tmp_path / "bad.toml"
     for text, fragment in (('[chip]\nlanes = "x"', "lanes='x'"), ("[chip]\nlayer_sizes = 5", "layer_sizes=5"),
                            ("[chip]\nbeta = 'slow'", "beta='slow'"), ("chip = 3", "expected a table"),
                            ("[chip\n", "not valid TOML")):
         bad.write_text(text)
-        fails_cleanly(spikeloop("run", "--config", bad), fragment)
+        fails_cleanly(cli("run", "--config", bad), fragment)
 
 
 # -- spikeloop verilog: weights files ---------------------------------------------------------------------
-def test_corrupt_truncated_or_pickled_weights(tmp_path):
+def test_corrupt_truncated_or_pickled_weights(tmp_path, cli):
     good = tmp_path / "w.npz"
     np.savez(good, w0=np.zeros((4, 3), np.int64))
     trunc = tmp_path / "trunc.npz"
@@ -113,14 +119,14 @@ def test_corrupt_truncated_or_pickled_weights(tmp_path):
     pickled = tmp_path / "objects.npz"
     np.savez(pickled, w0=np.array([{"a": 1}], dtype=object))
     for f in (trunc, text, pickled):
-        err = fails_cleanly(spikeloop("verilog", "--sizes", "4,3", "--weights", f, "--out", tmp_path / "v"),
+        err = fails_cleanly(cli("verilog", "--sizes", "4,3", "--weights", f, "--out", tmp_path / "v"),
                             "--weights", "not a readable .npz")
         assert "pickled" not in err
-    fails_cleanly(spikeloop("verilog", "--sizes", "4,3,2", "--weights", good, "--out", tmp_path / "v"),
+    fails_cleanly(cli("verilog", "--sizes", "4,3,2", "--weights", good, "--out", tmp_path / "v"),
                   "lacks arrays ['w1']")
     big = tmp_path / "big.npz"
     np.savez(big, w0=np.full((4, 3), 1e30))
-    err = fails_cleanly(spikeloop("verilog", "--sizes", "4,3", "--weights", big, "--out", tmp_path / "v"),
+    err = fails_cleanly(cli("verilog", "--sizes", "4,3", "--weights", big, "--out", tmp_path / "v"),
                         "weights[0]")
     assert "-9223372036854775808" not in err
     assert not (tmp_path / "v").exists() or not any((tmp_path / "v").iterdir())
@@ -146,20 +152,20 @@ def test_corrupt_truncated_or_pickled_weights(tmp_path):
     (["--sizes", "31,8,3"], ["layer_sizes[-1]=3", "allowed value is 2", "classes that do not exist"]),
     (["--method", "bptt", "--sizes", "30,8,1"], ["layer_sizes[-1]=1", "allowed value is 2"]),
 ])
-def test_train_rejects(args, fragments):
-    fails_cleanly(spikeloop("train", *args), *fragments)
+def test_train_rejects(args, fragments, cli):
+    fails_cleanly(cli("train", *args), *fragments)
 
 
-def test_train_unwritable_out_is_found_before_training(tmp_path):
+def test_train_unwritable_out_is_found_before_training(tmp_path, cli):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    r = spikeloop("train", "--method", "mh", "--iters", "100000", "--out", blocker / "sub" / "result")
+    r = cli("train", "--method", "mh", "--iters", "100000", "--out", blocker / "sub" / "result")
     fails_cleanly(r, "--out", "cannot write there")
     assert r.stdout == ""                         # refused before the chip line, i.e. before any training
 
 
-def test_train_chip_flags_apply_without_sizes(tmp_path):
-    r = spikeloop("train", "--method", "mh", "--iters", "20", "--train-size", "40", "--lanes", "4",
+def test_train_chip_flags_apply_without_sizes(tmp_path, cli):
+    r = cli("train", "--method", "mh", "--iters", "20", "--train-size", "40", "--lanes", "4",
                   "--weight-bits", "6", "--reset", "zero", "--beta", "0.8", "--out", tmp_path / "r")
     assert r.returncode == 0, r.stderr[-2000:]
     assert "chip (31, 16, 2) lanes=4 w6/m16 beta=[0.8008, 0.8008] reset=zero" in r.stdout     # + the bias input
@@ -176,7 +182,7 @@ def test_train_chip_flags_apply_without_sizes(tmp_path):
     ("", ["data.train_size"]),
     ("", ["study.weights.accuracy='1'"]),
 ])
-def test_study_config_types(extra, fragments, study_toml, tmp_path):
+def test_study_config_types(extra, fragments, study_toml, tmp_path, cli):
     if "seed" in fragments[0]:
         toml = tmp_path / "seed.toml"
         toml.write_text(study_toml().read_text().replace("seed = 0", 'seed = "abc"'))
@@ -193,45 +199,45 @@ def test_study_config_types(extra, fragments, study_toml, tmp_path):
     else:
         toml = study_toml(extra)
     db = tmp_path / "s.db"
-    fails_cleanly(spikeloop("study", "run", "--config", toml, "--storage", f"sqlite:///{db}"), *fragments)
+    fails_cleanly(cli("study", "run", "--config", toml, "--storage", f"sqlite:///{db}"), *fragments)
     assert studies_in(db) == []
 
 
-def test_study_section_that_is_not_a_table(tmp_path):
+def test_study_section_that_is_not_a_table(tmp_path, cli):
     p = tmp_path / "s.toml"
     p.write_text("study = 5\n")
-    fails_cleanly(spikeloop("study", "run", "--config", p, "--storage", f"sqlite:///{tmp_path}/s.db"),
+    fails_cleanly(cli("study", "run", "--config", p, "--storage", f"sqlite:///{tmp_path}/s.db"),
                   "study=5", "expected a table")
     p.write_bytes(b"\x00\xff\xfe")
-    fails_cleanly(spikeloop("study", "run", "--config", p), "not a text file")
-    fails_cleanly(spikeloop("study", "run", "--config", tmp_path), "not a file")
+    fails_cleanly(cli("study", "run", "--config", p), "not a text file")
+    fails_cleanly(cli("study", "run", "--config", tmp_path), "not a file")
 
 
-def test_study_input_size_mismatch_and_bad_out_are_refused_before_the_study_exists(study_toml, tmp_path):
+def test_study_input_size_mismatch_and_bad_out_are_refused_before_the_study_exists(study_toml, tmp_path, cli):
     db = tmp_path / "s.db"
     wrong = tmp_path / "wrong.toml"
     wrong.write_text(study_toml().read_text().replace("layer_sizes = [30, 8, 2]", "layer_sizes = [20, 8, 2]"))
-    fails_cleanly(spikeloop("study", "run", "--config", wrong, "--storage", f"sqlite:///{db}"),
+    fails_cleanly(cli("study", "run", "--config", wrong, "--storage", f"sqlite:///{db}"),
                   "layer_sizes[0]=20", "30 input neurons")
     wrong.write_text(study_toml().read_text().replace("layer_sizes = [30, 8, 2]", "layer_sizes = [30, 8, 3]"))
-    fails_cleanly(spikeloop("study", "run", "--config", wrong, "--storage", f"sqlite:///{db}"),   # issue #19
+    fails_cleanly(cli("study", "run", "--config", wrong, "--storage", f"sqlite:///{db}"),   # issue #19
                   "layer_sizes[-1]=3", "allowed value is 2")
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    fails_cleanly(spikeloop("study", "run", "--config", study_toml(), "--storage", f"sqlite:///{db}",
+    fails_cleanly(cli("study", "run", "--config", study_toml(), "--storage", f"sqlite:///{db}",
                             "--out", blocker / "out"), "--out", "cannot write there")
     assert studies_in(db) == []
 
 
-def test_report_and_export_of_a_misspelt_study_create_nothing(study_toml, tmp_path):
+def test_report_and_export_of_a_misspelt_study_create_nothing(study_toml, tmp_path, cli):
     db = tmp_path / "s.db"
     toml = study_toml()
     r = spikeloop("study", "run", "--config", toml, "--storage", f"sqlite:///{db}", "--out", tmp_path / "out",
                   "--n-trials", "1", cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
-    fails_cleanly(spikeloop("study", "report", "--config", toml, "--storage", f"sqlite:///{db}", "--name", "tt"),
+    fails_cleanly(cli("study", "report", "--config", toml, "--storage", f"sqlite:///{db}", "--name", "tt"),
                   "--name 'tt'", "no such study", "['t']")
-    fails_cleanly(spikeloop("study", "export", "0", "--config", toml, "--storage", f"sqlite:///{db}",
+    fails_cleanly(cli("study", "export", "0", "--config", toml, "--storage", f"sqlite:///{db}",
                             "--name", "tt"), "no such study")
     assert studies_in(db) == ["t"]
     # export works from any directory (artefact paths are stored absolute)
@@ -241,7 +247,7 @@ def test_report_and_export_of_a_misspelt_study_create_nothing(study_toml, tmp_pa
                   "--dest", elsewhere / "exp", cwd=elsewhere)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "module spikeloop_core" in (elsewhere / "exp" / "spikeloop_core.v").read_text()
-    fails_cleanly(spikeloop("study", "export", "99", "--config", toml, "--storage", f"sqlite:///{db}"),
+    fails_cleanly(cli("study", "export", "99", "--config", toml, "--storage", f"sqlite:///{db}"),
                   "trial 99")
 
 

@@ -1,8 +1,9 @@
 """Studies under bad inputs and faults (issue 19): runaway failing trials, a study resumed with another config,
 memory storage, MH ranges, no feasible trial, broken storage paths, a full disk, a read-only database, corrupt
-artefacts, a killed or paused worker, unsafe names. Through the real command line (``spikeloop(...)``, a
-subprocess) where the input is a user's; in-process through :func:`tune.cli.main` where a fault must be
-injected (a trial that fails, a study that exists already)."""
+artefacts, a killed or paused worker, unsafe names. In-process through :func:`tune.cli.main` (``cli(...)``,
+tests/conftest.py, or ``refused``) for a refusal and where a fault must be injected (a trial that fails, a
+study that exists already); through the real command line (``spikeloop(...)``, a subprocess) where the process
+itself matters (killed or paused workers, a full disk, a read-only database) and once for corrupt artefacts."""
 import os
 import shutil
 import signal
@@ -113,17 +114,17 @@ def test_max_consecutive_failures_is_validated(study_toml, tmp_path, capsys):
     assert studies_in(db) == []
 
 
-def test_study_too_big_for_memory_is_refused_before_it_exists(study_toml, tmp_path):
+def test_study_too_big_for_memory_is_refused_before_it_exists(study_toml, tmp_path, cli):
     toml = tmp_path / "big.toml"
     toml.write_text(study_toml().read_text().replace("layer_sizes = [30, 8, 2]", "layer_sizes = [30, 65536, 65536, 2]"))
     db = tmp_path / "s.db"
-    fails_cleanly(spikeloop("study", "run", "--config", toml, "--storage", f"sqlite:///{db}", "--out", tmp_path / "out"),
+    fails_cleanly(cli("study", "run", "--config", toml, "--storage", f"sqlite:///{db}", "--out", tmp_path / "out"),
                   "needs about", "GiB", "available")
     assert studies_in(db) == [] and not (tmp_path / "out").exists()
 
 
 # -- 2. a study remembers its config ---------------------------------------------------------------------------
-def test_resuming_with_another_dataset_or_chip_is_refused(study_toml, tmp_path):
+def test_resuming_with_another_dataset_or_chip_is_refused(study_toml, tmp_path, cli):
     toml = study_toml()
     db = tmp_path / "s.db"
     sc = _sc(toml, tmp_path)
@@ -131,7 +132,7 @@ def test_resuming_with_another_dataset_or_chip_is_refused(study_toml, tmp_path):
     other = tmp_path / "digits.toml"
     other.write_text(toml.read_text().replace('"breast_cancer"', '"digits"')
                      .replace("layer_sizes = [30, 8, 2]", "layer_sizes = [64, 8, 10]").replace("lanes = 4", "lanes = 2"))
-    err = fails_cleanly(spikeloop("study", "run", "--config", other, "--storage", f"sqlite:///{db}",
+    err = fails_cleanly(cli("study", "run", "--config", other, "--storage", f"sqlite:///{db}",
                                   "--out", tmp_path / "out2"),
                         "study 't'", "created with another config", "data.dataset 'breast_cancer' -> 'digits'",
                         "chip.layer_sizes [30, 8, 2] -> [64, 8, 10]", "chip.lanes 4 -> 2", "--new")
@@ -149,8 +150,8 @@ def test_resuming_with_another_dataset_or_chip_is_refused(study_toml, tmp_path):
 
 
 # -- 3. memory storage -----------------------------------------------------------------------------------------
-def test_memory_storage_with_jobs_is_refused_and_runs_in_process(study_toml, tmp_path, capsys):
-    fails_cleanly(spikeloop("study", "run", "--config", study_toml(), "--storage", "sqlite:///:memory:",
+def test_memory_storage_with_jobs_is_refused_and_runs_in_process(study_toml, tmp_path, capsys, cli):
+    fails_cleanly(cli("study", "run", "--config", study_toml(), "--storage", "sqlite:///:memory:",
                             "--jobs", "2", "--out", tmp_path / "out"),
                   "--jobs 2", "in-memory storage cannot be shared")
     assert not (tmp_path / "out").exists()
@@ -171,7 +172,7 @@ def test_memory_storage_with_jobs_is_refused_and_runs_in_process(study_toml, tmp
                                                        "allowed thin range is 1..5"]),
     ("iters = 8", ["search.mh.thin=5 (default)", "allowed thin range is 1..4"]),
 ])
-def test_mh_ranges_that_conflict_with_iters_are_refused_at_load(mh, fragments, study_toml, tmp_path, capsys):
+def test_mh_ranges_that_conflict_with_iters_are_refused_at_load(mh, fragments, study_toml, tmp_path, capsys, cli):
     toml = tmp_path / "mh.toml"
     toml.write_text(study_toml().read_text().replace("iters = [40, 60]", mh))
     db = tmp_path / "s.db"
@@ -179,7 +180,7 @@ def test_mh_ranges_that_conflict_with_iters_are_refused_at_load(mh, fragments, s
             fragments=fragments)
     assert not db.exists() and not (tmp_path / "out").exists()
     if "burn_in = [10, 50]" in mh:               # and through a new interpreter, once
-        fails_cleanly(spikeloop("study", "run", "--config", toml, "--storage", f"sqlite:///{db}"), *fragments)
+        fails_cleanly(cli("study", "run", "--config", toml, "--storage", f"sqlite:///{db}"), *fragments)
 
 
 def test_mh_ranges_that_fit_are_accepted(tiny_toml):
@@ -215,13 +216,13 @@ def test_weighted_study_without_a_feasible_trial_reports(tiny_toml, tmp_path, mo
 
 
 # -- 6. storage paths ------------------------------------------------------------------------------------------
-def test_storage_under_a_file_a_directory_or_mistyped(study_toml, tmp_path, capsys):
+def test_storage_under_a_file_a_directory_or_mistyped(study_toml, tmp_path, capsys, cli):
     toml = study_toml()
     blocker = tmp_path / "some_file"
     blocker.write_text("x")
     folder = tmp_path / "folder"
     folder.mkdir()
-    fails_cleanly(spikeloop("study", "run", "--config", toml, "--storage", f"sqlite:///{blocker}/x.db",
+    fails_cleanly(cli("study", "run", "--config", toml, "--storage", f"sqlite:///{blocker}/x.db",
                             "--out", tmp_path / "out"), f"{blocker} is a file, not a directory")
     for cmd in (["run", "--out", tmp_path / "out"], ["report"], ["export", "0"], ["dashboard"]):
         refused(capsys, "study", *cmd, "--config", toml, "--storage", f"sqlite:///{blocker}/x.db",
@@ -512,11 +513,11 @@ def test_a_paused_runner_whose_trial_was_failed_ends_cleanly(study_toml, tmp_pat
 
 # -- 10. study names -------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", ["../../evil", "a\nb"])
-def test_unsafe_study_names_are_refused(name, study_toml, tmp_path, capsys):
+def test_unsafe_study_names_are_refused(name, study_toml, tmp_path, capsys, cli):
     db = tmp_path / "s.db"
     toml = tmp_path / "n.toml"
     toml.write_text(study_toml().read_text().replace('name = "t"', f'name = {name!r}'.replace("'", '"')))
-    fails_cleanly(spikeloop("study", "run", "--config", toml, "--storage", f"sqlite:///{db}"),
+    fails_cleanly(cli("study", "run", "--config", toml, "--storage", f"sqlite:///{db}"),
                   "study.name=", "allowed are 1..100 characters")
     for cmd in (["run"], ["report"], ["export", "0"], ["dashboard"]):
         refused(capsys, "study", *cmd, "--config", study_toml(), "--storage", f"sqlite:///{db}", "--name", name,
