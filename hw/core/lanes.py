@@ -152,7 +152,7 @@ class NeuronLanes(wiring.Component):
         ports = {}
         for i in range(18):
             ports |= {f"i_A{i}": a[i], f"i_B{i}": b[i], f"i_C{i}": C(0, 1)}
-        for i in range(36):
+        for i in range(len(product)):                 # the product's bits (the rest of P: its sign extension)
             ports[f"o_P{i}"] = p[i]
         m.submodules[f"leak_mult{k}"] = Instance(
             "MULT18X18D",
