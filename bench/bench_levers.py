@@ -3,12 +3,19 @@
     python -m bench.bench_levers conv [--seeds 301 302 303 304 305] [--publish]    # record lever_conv_seed002
     python -m bench.bench_levers async [--seeds 301 302 303 304 305] [--publish]   # record lever_async_order
     python -m bench.bench_levers rerun [--publish]                                  # record lever_rerun
+    python -m bench.bench_levers fresh [--publish]                                  # record lever_fresh
 
 ``rerun``: issue #21's test of a stated lever — does a fresh re-run on seeds no record used land within the
 spread the docs state? For each lever rendered in the docs (the two above, and MH's default set-up,
 ``bench/bench_mh_setup.py``), the stated record against its re-run on new seeds (``--name X_401`` /
 ``mh_cli_default_301``, run first): the new mean against the stated mean ± std, and against the 95 %
 prediction interval for the mean of a new run of m seeds, mean ± t(0.975, n−1) · std · √(1/n + 1/m).
+
+``fresh``: the same test for what the docs state since ``rerun``: each lever's two runs pooled (ten seeds) and
+the 95 % prediction interval for the mean of a new run of m seeds, mean ± t(0.975, n−1) · std · √(1/n + 1/m)
+with n the pooled seeds — what a user re-running the lever on m new seeds should land in — against a fresh run
+on seeds no record used before (501–505: ``--name lever_conv_seed002_501`` / ``lever_async_order_501`` /
+``bench_mh_setup check --name mh_cli_default_501``, run first).
 
 ``conv``: the conv_seed002 study's "best trade-off" (trial 15: atan ×2.24, beta 0.967, theta 0.512) against its
 snnTorch-default trial (trial 0: atan, beta 0.95, theta 1), the study's fixed BPTT (10 epochs, lr 0.005) on
@@ -261,6 +268,82 @@ def rerun(a) -> None:
     print(VIEWS["rerun"](rec.as_dict()))
 
 
+#: the stated (pooled) records and the fresh record of each lever of LEVERS, by its stated record
+FRESH = {"lever_conv_seed002": (("lever_conv_seed002", "lever_conv_seed002_401"), "lever_conv_seed002_501"),
+         "lever_async_order": (("lever_async_order", "lever_async_order_401"), "lever_async_order_501"),
+         "mh_cli_default": (("mh_cli_default", "mh_cli_default_301"), "mh_cli_default_501")}
+
+
+def prediction_half_width(values: list[float], m: int) -> float:
+    """Half-width of the 95 % prediction interval for the mean of m new draws, from ``values`` (n draws):
+    t(0.975, n−1) · std · √(1/n + 1/m)."""
+    st = spread(values)
+    n = st["n"]
+    if n < 2 or m < 1:
+        return float("inf")
+    return T975.get(n - 1, 1.96) * st["std"] * (1 / n + 1 / m) ** 0.5
+
+
+def fresh(a) -> None:
+    from bench.records import PUBLISHED, SCRATCH, load
+    def find(name):
+        for folder in (PUBLISHED, SCRATCH):
+            if (folder / f"{name}.json").exists():
+                return load(name, folder)
+        raise SystemExit(f"bench_levers fresh: record {name} not found in docs/results or runs/results; run it first")
+    with Recorder("lever_fresh", args=a, seeds=[], params={"levers": [x[0] for x in LEVERS],
+                  "interval": "pooled mean ± t(0.975, n−1) · std · √(1/n + 1/m)"}) as rec:
+        rows = []
+        for label, stated_name, _, values, fmt in LEVERS:
+            names, new_name = FRESH[stated_name]
+            stated = [find(n) for n in names]
+            new = find(new_name)
+            pooled_values = [v for r in stated for v in values(r)]
+            pooled, nv = spread(pooled_values), spread(values(new))
+            m = nv["n"]
+            planned = len(new["seeds"])
+            # the interval stated for a new run of as many seeds as it runs (a seed-filtered row: as many as count)
+            half = prediction_half_width(pooled_values, m)
+            rows.append({"label": label, "fmt": fmt, "stated_records": list(names),
+                         "stated_seeds": sorted(s for r in stated for s in r["seeds"]), "pooled": pooled,
+                         "m": m, "planned_m": planned, "prediction_half_width": half,
+                         "prediction_half_width_5": prediction_half_width(pooled_values, 5),
+                         "fresh_record": new_name, "fresh_seeds": new["seeds"], "fresh": nv,
+                         "inside": abs(nv["mean"] - pooled["mean"]) <= half})
+            rec.seeds = sorted(set(rec.seeds) | set(new["seeds"]))
+        rec.summary = {"rows": rows, "inside": sum(r["inside"] for r in rows), "n": len(rows)}
+    print(VIEWS["fresh"](rec.as_dict()))
+
+
+def view_fresh_stated(rec: dict) -> str:
+    """What the docs state per lever: the pooled seeds and the interval a new five-seed run should land in."""
+    lines = ["| lever | pooled: mean ± std (seeds) | a new run of 5 seeds: 95 % prediction interval of its mean |",
+             "|---|---|---|"]
+    for r in rec["summary"]["rows"]:
+        f = r["fmt"]
+        lo, hi = r["pooled"]["mean"] - r["prediction_half_width_5"], r["pooled"]["mean"] + r["prediction_half_width_5"]
+        lines.append(f"| {r['label']} | {_pm(r['pooled'], f)} ({r['pooled']['n']} seeds) | "
+                     f"{r['pooled']['mean']:{f}} ± {r['prediction_half_width_5']:{f.lstrip('+')}} "
+                     f"[{lo:{f.lstrip('+')}}, {hi:{f.lstrip('+')}}] |")
+    return "\n".join(lines)
+
+
+def view_fresh(rec: dict) -> str:
+    s = rec["summary"]
+    seeds = rec["seeds"]
+    lines = ["| lever | stated: pooled mean ± std (seeds) | 95 % prediction interval for the fresh run's mean | "
+             "fresh run: mean ± std (seeds that count) | inside? |", "|---|---|---|---|---|"]
+    for r in s["rows"]:
+        f = r["fmt"]
+        lines.append(f"| {r['label']} | {_pm(r['pooled'], f)} ({r['pooled']['n']}) | "
+                     f"{r['pooled']['mean']:{f}} ± {r['prediction_half_width']:{f.lstrip('+')}} (m = {r['m']}) | "
+                     f"{_pm(r['fresh'], f)} ({r['m']} of {r['planned_m']}) | {'yes' if r['inside'] else '**no**'} |")
+    return "\n".join(lines + ["", f"**{s['inside']} of {s['n']}** fresh means (seeds {min(seeds)}–{max(seeds)}, "
+                              "used by no record before) land inside the 95 % prediction interval stated from the "
+                              "pooled seeds, mean ± t(0.975, n−1) · std · √(1/n + 1/m) (n pooled seeds, m fresh seeds "
+                              "that count: a row over the seeds where neither network is dead counts those)."])
+
+
 def view_rerun(rec: dict) -> str:
     s = rec["summary"]
     lines = ["| lever | stated (seeds) | re-run on new seeds | within ± std? | 95 % interval for a new run's mean | "
@@ -278,18 +361,19 @@ def view_rerun(rec: dict) -> str:
                               "of a new run of as many seeds (mean ± t(0.975, n−1) · std · √(1/n + 1/m))."])
 
 
-VIEWS = {"conv": view_conv, "async": view_async, "rerun": view_rerun}
+VIEWS = {"conv": view_conv, "async": view_async, "rerun": view_rerun, "fresh": view_fresh,
+         "fresh_stated": view_fresh_stated}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("which", choices=["conv", "async", "rerun"])
+    ap.add_argument("which", choices=["conv", "async", "rerun", "fresh"])
     ap.add_argument("--seeds", type=int, nargs="+", default=[301, 302, 303, 304, 305])
     ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     ap.add_argument("--name", help="the record's name (default lever_conv_seed002 / lever_async_order)")
     add_record_args(ap)
     a = ap.parse_args()
-    {"conv": conv, "async": async_order, "rerun": rerun}[a.which](a)
+    {"conv": conv, "async": async_order, "rerun": rerun, "fresh": fresh}[a.which](a)
 
 
 if __name__ == "__main__":

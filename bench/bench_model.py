@@ -696,6 +696,7 @@ def ratio_rounds(rec: dict) -> dict[str, dict]:
 #: how ``python -m bench.recheck model_speed`` re-runs this bench with unseen inputs: the input seed is what a
 #: run has not seen (the weights are the bench's fixed ones), every section that renders a ratio runs
 RECHECK = {
+    "bases": ("model_speed",),          # model_speed_before is older code (docs/guides/benchmarks.md): not re-checked
     "seed": lambda rec: rec["params"]["input_seed"],
     "argv": lambda seed, name: ["-m", "bench.bench_model", "--widths", "1024", "--seed", str(seed),
                                 "--name", name],

@@ -1,13 +1,15 @@
 """Study speed, as records: one worker vs two on the same trials, and what the re-check adds to the default study.
 
-    python -m bench.bench_study workers [--trials 8] [--publish]    # record study_workers
+    python -m bench.bench_study workers [--trials N] [--repeats 2] [--publish]    # record study_workers
     python -m bench.bench_study recheck [--publish]                 # record study_recheck_cost
 
-``workers``: the same ``--trials`` designs (drawn once by a seeded random sampler from the default study's
-search space and enqueued, so both runs train exactly the same trials) run with ``--jobs 1`` and ``--jobs 2``;
-wall time, each worker's start-up (spawn to its first trial) and the trials' own durations. The goal is
->= 1.6x on an idle 2-core machine; a loaded machine shares its cores with other work, so the record keeps the
-load average before and after (``machine``) and the ratio is only comparable at similar load.
+``workers``: the same designs — as many as the default study's trials (``n_trials`` of DEFAULT_TOML, 12; or
+``--trials``), drawn once by a seeded random sampler from its search space and enqueued, so both runs train
+exactly the same trials — run with ``--jobs 1`` and ``--jobs 2``; wall time, CPU time of the command (with
+``--jobs 2`` it is worker 0 and trains too) and of the fork server and its forked worker, when each worker
+took its first trial, the trials' own CPU time and the thread pools they ran with. The goal is >= 1.6x on an
+idle 2-core machine; a loaded machine shares its cores with other work, so the record keeps the load average
+before and after (``machine``) and the ratio is only comparable at similar load.
 
 ``recheck``: the default study (``tune/config.py`` DEFAULT_TOML) with ``spikeloop study run``'s steps —
 search, then the re-check of the baseline and the best Pareto trials on fresh seeds — with the CPU time and
@@ -16,6 +18,7 @@ wall time of each part (CPU time of this process: ``--jobs 1`` runs everything h
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import sys
@@ -97,47 +100,102 @@ def _one_run(a, jobs: int) -> dict:
         starts = sorted(t.datetime_start.timestamp() for t in trials)
         dur = [(t.datetime_complete - t.datetime_start).total_seconds()
                for t in sorted(trials, key=lambda t: t.number)]
-        trial_cpu = [t.user_attrs.get("cpu_s", 0.0) for t in sorted(trials, key=lambda t: t.number)]
+        ordered = sorted(trials, key=lambda t: t.number)
+        trial_cpu = [t.user_attrs.get("cpu_s", 0.0) for t in ordered]
+        from tune.study import CLAIM_ATTR
+        me = os.getpid()
+        by_command = [t.system_attrs.get(CLAIM_ATTR) == me for t in ordered]
+        forked = [t.datetime_start.timestamp() for t, c in zip(ordered, by_command) if not c]
+        threads = sorted({json.dumps(t.user_attrs.get("threads"), sort_keys=True) for t in ordered})
         from tune.study import heartbeat_lapses
         beats = heartbeat_lapses(study)          # trials failed as stale and run again; duplicates of live ones
-    if jobs == 1:
-        serial, parallel = cpu, 0.0
-    else:
-        serial, parallel = command + server_own, cpu - command - server_own
-    return {"jobs": jobs, "wall_s": wall, "cpu_s": cpu, "serial_cpu_s": serial, "workers_cpu_s": parallel,
-            "command_cpu_s": command if jobs > 1 else cpu, "server_cpu_s": server_own,
+    # jobs 1: everything is the command's; jobs 2: the command (worker 0: set-up and trials), the fork server's
+    # own (its imports) and its reaped children's (the forked worker)
+    return {"jobs": jobs, "wall_s": wall, "cpu_s": cpu, "command_cpu_s": command if jobs > 1 else cpu,
+            "server_cpu_s": server_own, "forked_cpu_s": cpu - command - server_own if jobs > 1 else 0.0,
             "trials": len(trials), "cpu_s_per_trial": cpu / max(1, len(trials)), "trial_seconds_sum": sum(dur),
             "trials_own_cpu_s": sum(trial_cpu), "trial_cpu_s": trial_cpu,
-            "first_trial_after_s": starts[0] - t0 if starts else None, "load_before": list(load),
+            "first_trial_after_s": starts[0] - t0 if starts else None,
+            "forked_first_trial_after_s": min(forked) - t0 if forked else None,
+            "trial_by_command": by_command, "threads": [json.loads(x) for x in threads], "load_before": list(load),
             "load_after": list(os.getloadavg()), "trial_seconds": dur,
             "heartbeat_lapsed": beats["lapsed"], "heartbeat_discarded": beats["discarded"],
             "heartbeat_max_gap_s": beats["max_gap_s"]}
 
 
 def workers(a) -> None:
+    from tune.config import StudyConfig
+    if a.trials is None:
+        a.trials = StudyConfig.load(None).n_trials          # what `spikeloop study run` runs by default
     order = [1, 2, 2, 1] * a.repeats               # interleaved (ABBA): a drifting load hits both alike
     import torch  # noqa: F401  the command's own imports, paid alike with one or two workers, are not timed
     import train.run  # noqa: F401
     import tune.objective  # noqa: F401
     design_seed, study_seed = (1, 0) if a.seed is None else (a.seed, a.seed)
     with Recorder(a.name, args=a, seeds=[design_seed], params={"trials": a.trials, "study": "DEFAULT_TOML",
+                  "default_study_trials": StudyConfig.load(None).n_trials,
                   "design_sampler": f"random, seed {design_seed}", "design_seed": design_seed,
                   "study_seed": study_seed, "cores": os.cpu_count(), "order": order,
-                  "start_method": "forkserver (tune.study.worker_context)"}) as rec:
+                  "start_method": "forkserver (tune.study.worker_context); the command is worker 0"}) as rec:
         runs = []
         for jobs in order:
             r = _one_run(a, jobs)
             runs.append(r)
             rec.round(**r)
-            print(f"jobs={jobs}: {r['wall_s']:.1f} s wall, {r['cpu_s']:.1f} CPU s ({r['serial_cpu_s']:.1f} serial), "
-                  f"{r['trials']} trials, first trial after {r['first_trial_after_s']:.1f} s, "
+            print(f"jobs={jobs}: {r['wall_s']:.1f} s wall, {r['cpu_s']:.1f} CPU s (fork server {r['server_cpu_s']:.1f}), "
+                  f"{r['trials']} trials ({r['trials_own_cpu_s']:.1f} CPU s inside), first trial after "
+                  f"{r['first_trial_after_s']:.1f} s, forked worker's after {r['forked_first_trial_after_s']}, "
                   f"load {r['load_before'][0]:.1f}", flush=True)
         rec.summary = summarise(runs)
     print(VIEWS["workers"](rec.as_dict()))
 
 
+def _lanes(run: dict) -> float:
+    """Projected idle wall time of a two-worker run from its CPU times: lane 0 (the command) starts at once,
+    lane 1 (the forked worker) after the fork server's imports and its own start-up; each lane also pays its CPU
+    time outside trials; the trials (their measured CPU times, in trial order) go to whichever lane is free
+    first, as workers take them."""
+    own = run["trial_cpu_s"]
+    mine = [c for c, b in zip(own, run["trial_by_command"]) if b]
+    theirs = [c for c, b in zip(own, run["trial_by_command"]) if not b]
+    lane = [max(0.0, run["command_cpu_s"] - sum(mine)),
+            run["server_cpu_s"] + max(0.0, run["forked_cpu_s"] - sum(theirs))]
+    for c in own:
+        i = lane.index(min(lane))
+        lane[i] += c
+    return max(lane)
+
+
 def summarise(runs: list[dict]) -> dict:
-    """Same-run ratio (summed walls, ABBA order), CPU per trial, and the idle projection from CPU time."""
+    """Same-run ratio (summed walls, ABBA order), CPU per trial, and the idle projection from CPU time (runs of
+    records before the command became worker 0: :func:`_summarise_v2`)."""
+    import statistics as st
+    if any("trial_by_command" not in r for r in runs):
+        return _summarise_v2(runs)
+    by = {j: [r for r in runs if r["jobs"] == j] for j in (1, 2)}
+    mean = lambda j, k: st.mean(r[k] for r in by[j])
+    cpu1 = mean(1, "cpu_s")
+    wall2 = st.mean(_lanes(r) for r in by[2])
+    forked = [r["forked_first_trial_after_s"] for r in by[2] if r.get("forked_first_trial_after_s") is not None]
+    return {"version": 3, "speedup": sum(r["wall_s"] for r in by[1]) / sum(r["wall_s"] for r in by[2]),
+            "pairs": len(by[2]),
+            "wall_s": {str(j): [r["wall_s"] for r in by[j]] for j in (1, 2)},
+            "cpu_s": {str(j): mean(j, "cpu_s") for j in (1, 2)},
+            "cpu_s_per_trial": {str(j): mean(j, "cpu_s_per_trial") for j in (1, 2)},
+            "trials_own_cpu_s": {str(j): mean(j, "trials_own_cpu_s") for j in (1, 2)},
+            "command_cpu_s_jobs2": mean(2, "command_cpu_s"), "server_cpu_s_jobs2": mean(2, "server_cpu_s"),
+            "forked_cpu_s_jobs2": mean(2, "forked_cpu_s"),
+            "trials_by_command_jobs2": st.mean(sum(r["trial_by_command"]) for r in by[2]),
+            "first_trial_after_s": {str(j): mean(j, "first_trial_after_s") for j in (1, 2)},
+            "forked_first_trial_after_s": st.mean(forked) if forked else None,
+            "threads": sorted({json.dumps(t, sort_keys=True) for r in runs for t in r["threads"]}),
+            "projected_idle_wall_s": {"1": cpu1, "2": wall2},
+            "projected_idle_speedup": cpu1 / wall2,
+            "load_mean": st.mean(r["load_before"][0] for r in runs)}
+
+
+def _summarise_v2(runs: list[dict]) -> dict:
+    """The summary of runs recorded before the command became worker 0 (fork server, all workers forked)."""
     import statistics as st
     by = {j: [r for r in runs if r["jobs"] == j] for j in (1, 2)}
     mean = lambda j, k: st.mean(r[k] for r in by[j])
@@ -145,8 +203,6 @@ def summarise(runs: list[dict]) -> dict:
     balance = 2 * _in_order_makespan(durations, 2) / sum(durations)      # >= 1: trials do not split evenly
     cpu1 = mean(1, "cpu_s")
     serial2, parallel2 = mean(2, "serial_cpu_s"), mean(2, "workers_cpu_s")
-    # before the workers start, the command's set-up and the fork server's imports run at the same time (the
-    # server is started first thing in run_study); after it, the command only waits for the workers
     head2 = max(mean(2, "command_cpu_s"), mean(2, "server_cpu_s")) if "server_cpu_s" in by[2][0] else serial2
     projected_wall2 = head2 + balance * parallel2 / 2
     return {"speedup": sum(r["wall_s"] for r in by[1]) / sum(r["wall_s"] for r in by[2]),
@@ -173,11 +229,13 @@ def recheck_cost(a) -> None:
             c0, t0 = _cpu(), time.time()
             study = run_study(sc, jobs=1)
             c1, t1 = _cpu(), time.time()
-            n = len(candidates(study, sc))
+            first = len(candidates(study, sc))
             r = recheck(study, sc, jobs=1, progress=False)
             c2, t2 = _cpu(), time.time()
+        n = len(r["trials"])              # with a stopped candidate, the window's next one took its place
         runs = sum(len(v) for v in r["trials"].values())
         rec.summary = {"n_trials": sc.n_trials, "recheck_seeds": sc.recheck_seeds, "rechecked_trials": n,
+                       "recheck_trials": sc.recheck_trials, "first_candidates": first,
                        "recheck_runs": runs, "stopped": r.get("stopped", {}),
                        "runs_without_stopping": n * sc.recheck_seeds,
                        "search_cpu_s": c1 - c0, "recheck_cpu_s": c2 - c1, "search_wall_s": t1 - t0,
@@ -189,6 +247,41 @@ def view_workers(rec: dict) -> str:
     s = rec["summary"]
     if "projected_idle_speedup" not in s:
         return _view_workers_v1(rec)
+    if s.get("version") != 3:
+        return _view_workers_v2(rec)
+    rows = ["| workers | runs | wall s (each run, in order) | CPU s, all processes (mean) | CPU s per trial | "
+            "of which inside the trials | first trial after s | the forked worker's first trial after s |",
+            "|---|---|---|---|---|---|---|---|"]
+    for j in ("1", "2"):
+        runs = [r for r in rec["rounds"] if str(r["jobs"]) == j]
+        forked = "—" if j == "1" or s["forked_first_trial_after_s"] is None else f"{s['forked_first_trial_after_s']:.1f}"
+        rows.append(f"| {j} | {len(runs)} | {', '.join(f'{w:.0f}' for w in s['wall_s'][j])} | {s['cpu_s'][j]:.1f} | "
+                    f"{s['cpu_s_per_trial'][j]:.2f} | {s['trials_own_cpu_s'][j]:.1f} | "
+                    f"{s['first_trial_after_s'][j]:.1f} | {forked} |")
+    n = rec["rounds"][0]["trials"]
+    p = s["projected_idle_wall_s"]
+    idle = max(rec["machine"]["load_before"][0], s["load_mean"]) < 0.5
+    threads = "; ".join(", ".join(f"{k} {v}" for k, v in json.loads(t).items()) for t in s["threads"])
+    return "\n".join(rows + ["", (
+        f"Same runs interleaved (order {' '.join(map(str, rec['params']['order']))}) on the same {n} trials ("
+        + ("the default study's count" if rec["params"].get("default_study_trials", n) == n else
+           f"the default study runs {rec['params']['default_study_trials']}")
+        + f"): two workers **{s['speedup']:.2f}x** one (summed wall times; "
+        f"{rec['machine']['cores']} cores, load average {s['load_mean']:.1f} at the runs' starts"
+        + (")." if idle else " — a shared machine: not the idle machine's ratio).")
+        + f" CPU time per trial: {s['cpu_s_per_trial']['1']:.2f} s with one worker, {s['cpu_s_per_trial']['2']:.2f} s "
+        f"with two ({100 * (s['cpu_s']['2'] / s['cpu_s']['1'] - 1):+.0f} %: the fork server's imports, "
+        f"{s['server_cpu_s_jobs2']:.1f} s, and the forked worker's start-up). With two workers the command is "
+        f"worker 0 and took {s['trials_by_command_jobs2']:.1f} of the {n} trials; the forked worker's imports ran "
+        f"beside them. The trials ran with these thread pools: {threads}. Projected for an idle machine from the "
+        f"CPU times (not measured: two lanes, the command from the start and the forked worker after the fork "
+        f"server's imports and its start-up, each trial to the lane free first): {p['1']:.1f} s against "
+        f"{p['2']:.1f} s, **{s['projected_idle_speedup']:.2f}x**.")])
+
+
+def _view_workers_v2(rec: dict) -> str:
+    """Records of the fork server before the command became worker 0."""
+    s = rec["summary"]
     rows = ["| workers | runs | wall s (each run, in order) | CPU s, all processes (mean) | CPU s per trial | "
             "of which inside the trials | serial: command + fork server |", "|---|---|---|---|---|---|---|"]
     for j in ("1", "2"):
@@ -242,7 +335,8 @@ def view_recheck(rec: dict) -> str:
     if "recheck_runs" in s:
         stopped = (f"; {len(s['stopped'])} candidate(s) stopped as out of reach after "
                    f"{', '.join(map(str, s['stopped'].values()))} seed(s)" if s["stopped"] else "; none stopped")
-        return (f"Default study ({s['n_trials']} trials, one worker): search {s['search_cpu_s']:.0f} CPU s "
+        at_a_time = (f", `recheck_trials` = {s['recheck_trials']}" if "recheck_trials" in s else "")
+        return (f"Default study ({s['n_trials']} trials, one worker{at_a_time}): search {s['search_cpu_s']:.0f} CPU s "
                 f"({s['search_wall_s']:.0f} s wall); re-check of {s['rechecked_trials']} trials (the baseline and "
                 f"{s['rechecked_trials'] - 1} Pareto trial(s) in the window) on {s['recheck_seeds']} fresh seeds: "
                 f"{s['recheck_runs']} trainings of at most {s['runs_without_stopping']}{stopped}; "
@@ -283,6 +377,7 @@ def workers_ratios(rec: dict) -> dict[str, dict]:
 #: how ``python -m bench.recheck study_workers`` re-runs ``workers`` with unseen inputs: other designs (the
 #: random sampler's seed) and another study seed (data split, training), the base record's 8 trials
 RECHECK = {
+    "bases": ("study_workers",),        # study_workers_spawn / study_recheck_cost: other benches, not re-checked
     "seed": lambda rec: rec["params"].get("design_seed", rec["seeds"][0]),
     "argv": lambda seed, name: ["-m", "bench.bench_study", "workers", "--trials", "8", "--seed", str(seed),
                                 "--name", name],
@@ -293,18 +388,20 @@ RECHECK = {
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("which", choices=["workers", "recheck"])
-    ap.add_argument("--trials", type=int, default=8)
+    ap.add_argument("--trials", type=int, default=None,
+                    help="workers: designs to run (default: the default study's n_trials)")
     ap.add_argument("--repeats", type=int, default=1, help="workers: ABBA blocks (1 2 2 1) to run")
     ap.add_argument("--seed", type=int, default=None,
                     help="workers: seed of the drawn designs and of the study (data split, training); "
                          "default: designs of seed 1, study seed 0 (the published record)")
-    ap.add_argument("--name", default="study_workers",
-                    help="workers: the record's name (default study_workers; study_workers_seedN for a re-check)")
+    ap.add_argument("--name", default="study_workers_default",
+                    help="workers: the record's name (default study_workers_default: the default study's trial "
+                         "count, the command as worker 0; study_workers_seedN for a re-check)")
     add_record_args(ap)
     a = ap.parse_args()
     if a.seed is not None and not 0 <= a.seed <= 2**31 - 1:
         ap.exit(2, f"bench_study: --seed {a.seed}: expected 0..2147483647\n")
-    if a.trials < 1 or a.repeats < 1:
+    if (a.trials is not None and a.trials < 1) or a.repeats < 1:
         ap.exit(2, "bench_study: --trials and --repeats must be >= 1\n")
     import optuna
     optuna.logging.set_verbosity(optuna.logging.ERROR)

@@ -20,8 +20,8 @@ bench module's ``RECHECK["argv"]`` says how: for ``model_speed`` the input seed)
 ``BASE_seedN`` of its own, then compares every ratio of each re-run with the spread stated by the runs on
 record *before* the check, and writes the record ``recheck_BASE``: the definition, the runs behind the
 spread, the spread of every ratio, each re-run's value and inside/outside. A bench takes part by giving its
-module a ``RECHECK`` dict: ``seed(record)`` (the unseen-input seed of a run), ``argv(seed, name)`` (the
-arguments of ``python`` for one re-run) and ``ratios(record)`` (``{key: {"label", "rounds", "value"}}``).
+module a ``RECHECK`` dict: ``bases`` (the records it re-checks, optional), ``seed(record)`` (the
+unseen-input seed of a run), ``argv(seed, name)`` (the arguments of ``python`` for one re-run) and ``ratios(record)`` (``{key: {"label", "rounds", "value"}}``).
 """
 from __future__ import annotations
 
@@ -166,12 +166,38 @@ def main(argv=None) -> int:
     except LookupError as e:
         print(f"recheck: base {a.base!r}: {e}", file=sys.stderr)
         return 2
+    if "bases" in hooks and a.base not in hooks["bases"]:
+        print(f"recheck: base {a.base!r}: not a record its module re-checks (bases: {', '.join(hooks['bases'])})",
+              file=sys.stderr)
+        return 2
+    m = re.fullmatch(r"(.+)_seed\d+", a.base)
+    if m and (PUBLISHED / f"{m.group(1)}.json").exists():
+        print(f"recheck: base {a.base!r}: a re-run of {m.group(1)}; re-check {m.group(1)} instead", file=sys.stderr)
+        return 2
+    try:                    # the base must measure the ratios the module's re-check covers (not another bench)
+        measured = hooks["ratios"](json.loads((PUBLISHED / f"{a.base}.json").read_text()))
+    except (LookupError, TypeError, ValueError, ZeroDivisionError) as e:
+        measured = f"{type(e).__name__}: {e}"
+    if not isinstance(measured, dict) or not measured:
+        print(f"recheck: base {a.base!r}: the record measured none of the ratios its module's re-check covers "
+              f"(another bench of the module{'; ' + measured if isinstance(measured, str) else ''})", file=sys.stderr)
+        return 2
     name = a.name or f"recheck_{a.base}"
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", name):
         print(f"recheck: --name {name!r}: use letters, digits, '_' and '-'", file=sys.stderr)
         return 2
     folder = a.out if a.out is not None else (PUBLISHED if a.publish else SCRATCH)
     names = [f"{a.base}_seed{s}" for s in seeds]
+    target = Path(folder) / f"{name}.json"
+    try:
+        theirs = json.loads(target.read_text()).get("module") if target.exists() else None
+    except (OSError, ValueError, AttributeError):
+        theirs = "?"
+    if name == a.base or name in names or re.fullmatch(rf"{re.escape(a.base)}_seed\d+", name) or \
+            theirs not in (None, "bench.recheck"):
+        print(f"recheck: --name {name!r}: a bench record of that name is (or would be) in {folder}; the check "
+              f"needs a name of its own (default recheck_{a.base})", file=sys.stderr)
+        return 2
     # --no-run on the published records: the re-runs are on record beside the runs they are checked against
     same = Path(folder).resolve() == PUBLISHED.resolve()
     basis = family(a.base, PUBLISHED, exclude=names if a.no_run and same else ())
@@ -186,6 +212,19 @@ def main(argv=None) -> int:
         if missing:
             print(f"recheck: --no-run: no re-run record {', '.join(missing)} in {folder}", file=sys.stderr)
             return 2
+        module = json.loads((PUBLISHED / f"{a.base}.json").read_text()).get("module")
+        for n in names:                     # each must be a run of the base's bench, readable
+            try:
+                r = json.loads((Path(folder) / f"{n}.json").read_text())
+                ok = isinstance(r, dict) and r.get("module") == module
+            except (OSError, ValueError) as e:
+                print(f"recheck: --no-run: {n}.json in {folder} is no readable record ({type(e).__name__})",
+                      file=sys.stderr)
+                return 2
+            if not ok:
+                print(f"recheck: --no-run: {n}.json in {folder} was not written by {module} (the bench of "
+                      f"{a.base}); re-run it or choose other seeds", file=sys.stderr)
+                return 2
     with Recorder(name, args=a, seeds=seeds, params={"base": a.base, "definition": DEFINITION},
                   script=__file__) as rec:
         if not a.no_run:

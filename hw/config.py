@@ -246,11 +246,19 @@ class ChipConfig:
         if isinstance(self.bias, (str, bytes)) or not isinstance(self.bias, Sequence) or len(self.bias) != n:
             raise ConfigError(f"bias: expected {n} lists (one per layer, out_channels integers each) or none")
         out = []
+        rng = f"allowed range is {self.membrane_min}..{self.membrane_max}"
         for l, b in enumerate(self.bias):
-            a = np.asarray(b)
+            try:
+                a = np.asarray(b)
+            except (ValueError, TypeError):     # ragged nesting: numpy refuses it
+                raise ConfigError(f"bias[{l}]: expected a flat list of {self.out_channels(l)} integers, got a "
+                                  f"ragged nesting; {rng}") from None
             if a.shape != (self.out_channels(l),):
                 raise ConfigError(f"bias[{l}]: expected {self.out_channels(l)} values (one per output "
-                                  f"{'channel' if self.layer_kind(l) == 'conv' else 'neuron'}), got shape {a.shape}")
+                                  f"{'channel' if self.layer_kind(l) == 'conv' else 'neuron'}), got shape {a.shape}; "
+                                  f"{rng}")
+            if not (a.dtype == bool or np.issubdtype(a.dtype, np.number)):   # null, text, integers beyond int64
+                raise ConfigError(f"bias[{l}]: expected integers (membrane LSBs), got {a.tolist()!r:.60}; {rng}")
             a = _int_array(f"bias[{l}]", a, self.membrane_min, self.membrane_max,
                            f"{self.membrane_bits}-bit membranes")
             out.append(tuple(int(v) for v in a))

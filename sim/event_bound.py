@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hw.config import TOUCHED_UPDATE_LATENCY, UPDATE_LATENCY, ChipConfig
+from hw.config import TOUCHED_UPDATE_LATENCY, UPDATE_LATENCY, ChipConfig, ConfigError
 
 
 def touched_words(cfg: ChipConfig, layer: int, x: np.ndarray) -> np.ndarray:
@@ -112,9 +112,18 @@ def bound_of(cfg: ChipConfig, spikes: np.ndarray, result) -> np.ndarray:
     return event_bound(cfg, c, touched)
 
 
+def _no_bias(cfg: ChipConfig) -> None:
+    """The update-by-touch projections model no bias (a bias changes untouched words; not built, docs/chip.md
+    "Bias"): refuse a biased chip rather than answer for the chip without its bias."""
+    if cfg.has_bias:
+        raise ConfigError("bias: the update-by-touch projection (lazy leak, touched words) models no bias "
+                          "(docs/chip.md \"Bias\"); use a chip without bias")
+
+
 def touched_schedule(model, spikes: np.ndarray) -> Projection:
     """Run ``model`` (a :class:`sim.model.FastModel`) on ``spikes`` ``(B, T, N0)`` and project update by touch."""
     cfg = model.cfg
+    _no_bias(cfg)
     x = cfg.check_spikes(spikes)
     r = model.run(x, record_state=True)
     B, T, _ = x.shape
@@ -192,6 +201,7 @@ def lazy_run(model, spikes: np.ndarray, visit_all: bool = False) -> LazyRun:
     chip's, :data:`hw.config.TOUCHED_UPDATE_LATENCY`. ``visit_all``: visit every word in every step (then it is
     ``update = "all"``, with its fill :data:`hw.config.UPDATE_LATENCY`: the fast model's results and cycles)."""
     cfg = model.cfg
+    _no_bias(cfg)
     x = cfg.check_spikes(spikes)
     B, T, _ = x.shape
     f, half = cfg.beta_frac_bits, 1 << (cfg.beta_frac_bits - 1)

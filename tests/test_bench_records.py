@@ -118,18 +118,29 @@ def test_study_workers_view():
 
 
 def test_study_workers_projection_from_cpu_time():
-    run = lambda jobs, wall, cpu, serial: {
-        "jobs": jobs, "wall_s": wall, "cpu_s": cpu, "serial_cpu_s": serial, "workers_cpu_s": cpu - serial if jobs == 2
-        else 0.0, "trials": 4, "cpu_s_per_trial": cpu / 4, "trials_own_cpu_s": cpu - 2, "trial_seconds": [3, 1, 1, 3],
-        "load_before": [4.0, 4.0, 4.0]}
-    runs = [run(1, 90.0, 20.0, 20.0), run(2, 60.0, 24.0, 2.0), run(2, 50.0, 22.0, 2.0), run(1, 110.0, 20.0, 20.0)]
-    s = bench_study.summarise(runs)
-    assert s["speedup"] == pytest.approx(200 / 110)
-    assert s["balance"] == pytest.approx(2 * 5 / 8)          # in order: A runs 3; B runs 1, 1, 3 (ends at 5)
-    assert s["projected_idle_wall_s"]["2"] == pytest.approx(2.0 + 1.25 * 21.0 / 2)
-    assert s["projected_idle_speedup"] == pytest.approx(20.0 / 15.125)
-    rec = {"machine": {"cores": 2}, "params": {"order": [1, 2, 2, 1]}, "summary": s, "rounds": runs}
-    assert "**1.32x**" in bench_study.view_workers(rec)
+    """Two lanes: the command (worker 0) from the start, the forked worker after the fork server's imports and its
+    own start-up; each trial's CPU time to the lane free first, in trial order."""
+    def run(jobs, wall, trial_cpu, by_command, command, server=0.0, forked=0.0):
+        return {"jobs": jobs, "wall_s": wall, "cpu_s": command + server + forked, "command_cpu_s": command,
+                "server_cpu_s": server, "forked_cpu_s": forked, "trials": len(trial_cpu),
+                "cpu_s_per_trial": (command + server + forked) / len(trial_cpu), "trials_own_cpu_s": sum(trial_cpu),
+                "trial_cpu_s": trial_cpu, "trial_by_command": by_command, "first_trial_after_s": 0.5,
+                "forked_first_trial_after_s": None if jobs == 1 else 3.0,
+                "threads": [{"torch": 1, "blas_openmp": 2 // jobs}], "load_before": [4.0, 4.0, 4.0]}
+    one = run(1, 20.0, [3.0, 3.0, 3.0, 3.0], [True] * 4, command=13.0)
+    # two workers: the command ran trials 0, 1, 3 (+1 s outside them), the forked one trial 2 (+0.5 s), server 2 s
+    two = run(2, 12.0, [3.0, 3.0, 3.0, 3.0], [True, True, False, True], command=10.0, server=2.0, forked=3.5)
+    s = bench_study.summarise([one, two, two, one])
+    assert s["speedup"] == pytest.approx(40 / 24)
+    # lanes start at 1.0 (command) and 2.5 (server + forked start-up): 1+3=4, 2.5+3=5.5, 4+3=7, 5.5+3=8.5
+    assert s["projected_idle_wall_s"] == {"1": 13.0, "2": pytest.approx(8.5)}
+    assert s["projected_idle_speedup"] == pytest.approx(13.0 / 8.5)
+    assert s["trials_by_command_jobs2"] == 3 and s["forked_first_trial_after_s"] == 3.0
+    rec = {"machine": {"cores": 2, "load_before": [4.0, 4.0, 4.0]}, "params": {"order": [1, 2, 2, 1]}, "summary": s,
+           "rounds": [one, two, two, one]}
+    t = bench_study.view_workers(rec)
+    assert "**1.53x**" in t and "two workers **1.67x** one" in t and "not the idle machine's ratio" in t
+    assert "| 2 | 2 | 12, 12 | 15.5 | 3.88 | 12.0 | 0.5 | 3.0 |" in t and "torch 1" in t
 
 
 def test_bench_model_conditions_run_in_child_processes(tmp_path, monkeypatch):

@@ -172,3 +172,84 @@ def test_study_workers_ratios_pair_neighbouring_runs():
     assert r["workers/cpu"]["rounds"] == pytest.approx([22 / 20, 24 / 20])
     assert r["workers/projected"]["rounds"] == pytest.approx([20 / (2 + 20 / 2), 20 / (2 + 22 / 2)])
     assert bench_study.RECHECK["seed"](rec) == 1
+
+
+def test_recheck_refuses_a_base_that_is_no_run_of_the_bench(tmp_path, monkeypatch, capsys):
+    """A record of a RECHECK module that measured none of its ratios (another bench of the module, like
+    study_recheck_cost or study_workers_spawn beside study_workers) or is itself a re-run (BASE_seedN) is no base:
+    a one-line error (exit 2) before any bench runs, never a '0 of 0' check or a traceback after minutes."""
+    pub, out = tmp_path / "pub", tmp_path / "out"
+    pub.mkdir(), out.mkdir()
+    other = {"name": "study_other", "module": "bench.bench_study", "seeds": [0], "params": {"study": "x"},
+             "summary": {"wall_s": 1.0}, "rounds": [{"jobs": 1, "wall_s": 1.0}, {"jobs": 2, "wall_s": 0.6}]}
+    (pub / "study_other.json").write_text(json.dumps(other))
+    (out / "study_other_seed5.json").write_text(json.dumps({**other, "name": "study_other_seed5"}))
+    for rec in (_speed_record("model_speed", 1, [1.0], [30.0]), _speed_record("model_speed_seed7", 7, [1.0], [20.0])):
+        (pub / f"{rec['name']}.json").write_text(json.dumps(rec))
+    monkeypatch.setattr(recheck, "PUBLISHED", pub)
+    real = recheck.subprocess.run
+    monkeypatch.setattr(recheck.subprocess, "run", lambda cmd, *a, **k: pytest.fail("no bench may run")
+                        if cmd[0] == recheck.sys.executable else real(cmd, *a, **k))
+    capsys.readouterr()
+    for argv in (["study_other", "--seeds", "5", "--no-run", "--out", str(out)], ["study_other", "--seeds", "5"],
+                 ["model_speed_seed7", "--seeds", "9"]):
+        assert recheck.main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.startswith("recheck: base ") and err.count("\n") == 1, err
+    assert not (out / "recheck_study_other.json").exists()
+
+
+def test_recheck_name_never_overwrites_a_bench_record(tmp_path, monkeypatch, capsys):
+    """--name is the check's own record: naming it after the base, a run on record or a re-run being checked
+    would overwrite that bench record (with --publish: in docs/results); a one-line error (exit 2), nothing
+    written."""
+    pub = tmp_path / "pub"
+    pub.mkdir()
+    for rec in (_speed_record("model_speed", 1, [1.0], [30.0]), _speed_record("model_speed_seed7", 7, [1.0], [20.0]),
+                _speed_record("model_speed_seed29", 29, [1.0], [25.0])):
+        (pub / f"{rec['name']}.json").write_text(json.dumps(rec))
+    monkeypatch.setattr(recheck, "PUBLISHED", pub)
+    before = {p.name: p.read_text() for p in pub.iterdir()}
+    capsys.readouterr()
+    for name in ("model_speed", "model_speed_seed7", "model_speed_seed29"):
+        assert recheck.main(["model_speed", "--seeds", "29", "--no-run", "--out", str(pub), "--name", name]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("recheck: --name ") and err.count("\n") == 1, err
+    assert {p.name: p.read_text() for p in pub.iterdir()} == before
+    assert recheck.main(["model_speed", "--seeds", "29", "--no-run", "--out", str(pub), "--name", "recheck_x"]) == 0
+
+
+def test_no_run_refuses_a_rerun_record_of_another_bench_or_unreadable(tmp_path, monkeypatch, capsys):
+    """--no-run reads BASE_seedN from the output folder: one written by another bench (a KeyError traceback in
+    the seed hook) or not JSON (a JSONDecodeError traceback) is a one-line error (exit 2)."""
+    pub, out = tmp_path / "pub", tmp_path / "out"
+    pub.mkdir(), out.mkdir()
+    for rec in (_speed_record("model_speed", 1, [1.0], [30.0]), _speed_record("model_speed_seed7", 7, [1.0], [20.0])):
+        (pub / f"{rec['name']}.json").write_text(json.dumps(rec))
+    (out / "model_speed_seed5.json").write_text(json.dumps({"name": "model_speed_seed5", "module": "bench.bench_study",
+                                                            "params": {}, "seeds": [5], "rounds": []}))
+    (out / "model_speed_seed6.json").write_text('{"name": "model_speed_seed6", ')
+    monkeypatch.setattr(recheck, "PUBLISHED", pub)
+    capsys.readouterr()
+    for seed in ("5", "6"):
+        assert recheck.main(["model_speed", "--seeds", seed, "--no-run", "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("recheck: --no-run: ") and f"model_speed_seed{seed}" in err and err.count("\n") == 1, err
+    assert not (out / "recheck_model_speed.json").exists()
+
+
+def test_recheck_refuses_the_records_the_docs_say_are_not_rechecked(tmp_path, monkeypatch, capsys):
+    """model_speed_before (older code) and study_workers_spawn are no runs of today's bench (docs/guides/
+    benchmarks.md): a bench's RECHECK names the bases it re-checks; another record of its module is refused in
+    one line before anything runs (model_speed_before measured ratios, so it passed every other check)."""
+    assert bench_model.RECHECK["bases"] == ("model_speed",) and bench_study.RECHECK["bases"] == ("study_workers",)
+    pub = tmp_path / "pub"
+    pub.mkdir()
+    rec = _speed_record("model_speed_before", 3, [1.0], [9.0])
+    (pub / "model_speed_before.json").write_text(json.dumps(rec))
+    monkeypatch.setattr(recheck, "PUBLISHED", pub)
+    monkeypatch.setattr(recheck.subprocess, "run", lambda cmd, *a, **k: pytest.fail("no bench may run"))
+    capsys.readouterr()
+    assert recheck.main(["model_speed_before", "--seeds", "9"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("recheck: base 'model_speed_before': ") and "model_speed" in err and err.count("\n") == 1

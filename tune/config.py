@@ -40,11 +40,13 @@ SAMPLERS = ("nsga2", "tpe", "gp", "random")
 OBJECTIVES = ("multi", "weighted")
 OBJECTIVE_NAMES = ("accuracy", "latency_us", "fps_per_watt")
 
-#: ``[report]`` defaults: after the search the baseline and up to ``RECHECK_TRIALS`` Pareto trials are re-run on
-#: ``RECHECK_SEEDS`` fresh seeds (new split, encoding, initial weights and fault instance), paired by seed, and
-#: the report ranks them by those means (:mod:`tune.recheck`)
+#: ``[report]`` defaults: after the search the baseline and ``RECHECK_TRIALS`` Pareto trial(s) at a time are
+#: re-run on ``RECHECK_SEEDS`` fresh seeds (new split, encoding, initial weights and fault instance), paired by
+#: seed, and the report ranks them by those means (:mod:`tune.recheck`). One at a time: the trade-off the report
+#: headlines (the lowest-latency one in the window); one stopped as out of reach gives its place to the next.
+#: Five seeds for the baseline and one trade-off, 10 trainings, is the floor for a paired five-seed number.
 RECHECK_SEEDS = 5
-RECHECK_TRIALS = 3
+RECHECK_TRIALS = 1
 
 #: the searched parameters common to every method (method parameters: train.trainers.TRAINERS)
 COMMON = {
@@ -253,7 +255,7 @@ class StudyConfig:
     max_consecutive_failures: int = 3   # the study stops after this many failed trials in a row (per worker)
     seeds_per_trial: int = 1        # [study]: training seeds each trial is scored on (mean; std as user attribute)
     recheck_seeds: int = RECHECK_SEEDS    # [report]: fresh seeds the Pareto trials and the baseline are re-run on
-    recheck_trials: int = RECHECK_TRIALS  # [report]: at most this many Pareto trials re-run (besides the baseline)
+    recheck_trials: int = RECHECK_TRIALS  # [report]: Pareto trials re-run at a time (besides the baseline)
     # ``out`` as written (the TOML's [study] out or --out), before resolving: resolving follows a symbolic link to
     # nothing, so the output check (hw.cli.check_writable, in tune.study.run_study) must see this one
     out_given: str = field(default="", compare=False)
@@ -548,6 +550,8 @@ CHIP_NOTES = {
               "sets overlap off unless given",
     "max_steps": f"update = \"touched\": the longest sample in steps (its step stamps' width), "
                  f"{MAX_STEPS_RANGE[0]}..{MAX_STEPS_RANGE[1]}",
+    "bias": "per layer, one integer per output neuron (fc) / channel (conv) in membrane LSBs, in the membrane's "
+            "range; left out: no bias memory; not with update = \"touched\" (docs/chip.md#bias)",
 }
 #: notes on the [device] fields (the fields themselves: sim.power.DeviceProfile)
 DEVICE_NOTES = {
@@ -663,6 +667,9 @@ def template(conv: bool = False) -> str:
             v = CONV_TEMPLATE["chip"]["input_shape"]
         elif k == "layers":
             v = CONV_TEMPLATE["chip"]["layers"]
+        elif k == "bias":                               # no bias by default: zeros of the template's chip
+            c = ChipConfig.from_dict(d["chip"])
+            v = [[0] * c.out_channels(l) for l in range(c.num_layers)]
         else:
             v = getattr(cdef, k)
             v = v[0] if isinstance(v, tuple) else v
@@ -684,7 +691,7 @@ def template(conv: bool = False) -> str:
     out.append(_line("recheck_seeds", rep.get("recheck_seeds", RECHECK_SEEDS), "fresh seeds, paired (0..100; 0: off)",
                      "recheck_seeds" in rep))
     out.append(_line("recheck_trials", rep.get("recheck_trials", RECHECK_TRIALS),
-                     "at most this many Pareto trials besides the baseline (1..1000)", "recheck_trials" in rep))
+                     "Pareto trials re-run at a time besides the baseline; a stopped one gives its place to the next (1..1000)", "recheck_trials" in rep))
     section("search", "what every trial draws; method parameters in [search.<method>]")
     se = d["search"]
     out.append(_line("methods", se["methods"], f"{SEARCH_KEYS['methods']}: {', '.join(METHODS)}", True))

@@ -50,13 +50,15 @@ def _design(t) -> str:
     return json.dumps(t.params, sort_keys=True, default=str)
 
 
-def candidates(study: optuna.Study, sc: StudyConfig) -> list:
-    """The baseline (first, if complete) and up to ``sc.recheck_trials`` Pareto trials to re-run: with a
-    baseline, only those the report's rule can pick — within :data:`WINDOW` of the baseline's search
-    accuracy, lowest latency first (a trial further below cannot be a trade-off "within 3 points" unless its
-    draw was that unlucky: the window is twice the rule's width); without one, the most accurate. A design
-    equal to one already listed (the same parameters, another draw) is not listed again."""
+def candidates(study: optuna.Study, sc: StudyConfig, limit: int | None = None) -> list:
+    """The baseline (first, if complete) and up to ``limit`` (default ``sc.recheck_trials``) Pareto trials to
+    re-run: with a baseline, only those the report's rule can pick — within :data:`WINDOW` of the baseline's
+    search accuracy, lowest latency first (a trial further below cannot be a trade-off "within 3 points" unless
+    its draw was that unlucky: the window is twice the rule's width); without one, the most accurate. A design
+    equal to one already listed (the same parameters, another draw) is not listed again. ``limit=0``: every
+    such trial (the order in which :func:`recheck` takes them on)."""
     from tune.report import pareto_trials
+    limit = sc.recheck_trials if limit is None else limit
     base = baseline_trial(study)
     front = [t for t in pareto_trials(study) if base is None or t.number != base.number]
     acc = lambda t: t.user_attrs.get("val_accuracy", t.values[0])
@@ -68,7 +70,7 @@ def candidates(study: optuna.Study, sc: StudyConfig) -> list:
     seen = {_design(base)} if base is not None else set()
     picked = []
     for t in order:
-        if _design(t) not in seen and len(picked) < sc.recheck_trials:
+        if _design(t) not in seen and (not limit or len(picked) < limit):
             seen.add(_design(t))
             picked.append(t)
     return ([base] if base is not None else []) + picked
@@ -125,18 +127,27 @@ def recheck(study: optuna.Study, sc: StudyConfig, jobs: int = 1, progress: bool 
 
     The baseline runs on every seed first; then the other candidates seed by seed, and a candidate stops as
     soon as it is :func:`out_of_reach` (``rec["stopped"]``: after how many seeds; e.g. a network dead on its
-    first seed). The report's choice is the same as re-running every candidate on every seed would give;
-    only a stopped trial's row rests on fewer seeds, and says so."""
+    first seed) and the window's next trial (:func:`candidates` with ``limit=0``) takes its place, so up to
+    ``recheck_trials`` trade-offs that can be reported rest on every fresh seed. Among the trials re-run, the
+    report's choice is the one re-running each on every seed would give; a stopped trial's row rests on fewer
+    seeds, and says so."""
     seeds = fresh_seeds(sc)
     rec = stored(study)
     if not seeds or sc.objective != "multi":
         return rec
     jobs_of = {}
-    for t in candidates(study, sc):
+
+    def job_of(t):
         art = Path(t.user_attrs["artefacts"]) / "result.json"
         train_config = json.loads(art.read_text())["train_config"]
         clock = t.user_attrs.get("synth_fmax_mhz") if sc.clock == "fmax" else None
         jobs_of[t.number] = (sc, train_config, clock)
+
+    picked = candidates(study, sc)
+    for t in picked:
+        job_of(t)
+    # the window's further candidates, in order: one takes the place of a candidate stopped as out of reach
+    reserve = [t for t in candidates(study, sc, limit=0) if t.number not in jobs_of]
     rec["seeds"] = sorted(set(rec["seeds"]) | set(seeds))
     rec.setdefault("stopped", {})
     base = baseline_trial(study)
@@ -173,15 +184,35 @@ def recheck(study: optuna.Study, sc: StudyConfig, jobs: int = 1, progress: bool 
             run(sorted((p for n in others for p in missing(n, seeds)), key=lambda p: p[1]))
         else:
             run(missing(base, seeds))
-            alive = list(others)
-            for i, seed in enumerate(seeds):
-                run([p for n in alive for p in missing(n, [seed])])
+            # the candidates in the window's order: up to len(others) at a time; a stopped one (now or in an
+            # earlier, resumed re-check) gives its place to the next
+            queue = iter([t for t in picked if t.number != base] + reserve)
+
+            def take():
+                for t in queue:
+                    if t.number not in jobs_of:
+                        job_of(t)
+                    if str(t.number) not in rec["stopped"]:
+                        return t.number
+                return None
+
+            alive = [n for n in (take() for _ in others) if n is not None]
+            while True:
+                # each alive candidate's next missing seed (together: a pool runs them in parallel)
+                pairs = [p for n in alive for p in missing(n, seeds)[:1]]
+                if not pairs:
+                    break
+                run(pairs)
                 for n in [n for n in alive if out_of_reach(rec, n, base, seeds)]:
                     alive.remove(n)
                     done = sum(str(s) in rec["trials"].get(str(n), {}) for s in seeds)
                     rec["stopped"][str(n)] = done
                     study.set_user_attr(RECHECK_ATTR, rec)
                     bar.total -= len(seeds) - done
+                    nxt = take()                # the next trial of the window takes its place
+                    if nxt is not None:
+                        alive.append(nxt)
+                        bar.total += len(missing(nxt, seeds))
                     bar.refresh()
     finally:
         if pool is not None:

@@ -65,14 +65,19 @@ except ConfigError:                   # said by run_study (one line, exit 2), no
 
 #: what a worker process imports before and during its trials: torch (~2 CPU s), and torch._dynamo, which
 #: torch.optim.Adam imports on the first trial (another ~2 CPU s: the first trial of a process cost 4.5 CPU s,
-#: the next ones of the same design 2.3), numba, scikit-learn, NeuroBench. Worker processes are forks of one fork
-#: server that imported these once (:func:`worker_context`), not fresh interpreters that each import them again
-#: (two spawned workers cost +42 % CPU time over one worker; docs/guides/studies.md, bench/bench_study.py). Of
-#: spikeloop's own modules only ``tune.study`` reads the environment at import; a worker re-reads it after
-#: taking on the command's environment (:func:`_adopt`).
+#: the next ones of the same design 2.3), numba, scikit-learn, NeuroBench; and what opening an RDB storage
+#: imports (alembic, mako, pygments, SQLAlchemy's dialects, Optuna's models: ~1 s of each forked worker's
+#: start-up before they were listed here) and the trainers a trial imports lazily. Worker processes are forks
+#: of one fork server that imported these once (:func:`worker_context`), not fresh interpreters that each import
+#: them again (two spawned workers cost +42 % CPU time over one worker; docs/guides/studies.md,
+#: bench/bench_study.py). Of spikeloop's own modules only ``tune.study`` reads the environment at import; a
+#: worker re-reads it after taking on the command's environment (:func:`_adopt`).
 WORKER_PRELOAD = ["torch", "torch._dynamo", "snntorch", "optuna", "sqlalchemy", "tqdm", "numba", "neurobench",
-                  "sklearn.metrics", "sklearn.model_selection", "tune.study", "tune.objective", "tune.recheck",
-                  "train.run", "train.trainers", "sim.metrics"]
+                  "sklearn.metrics", "sklearn.model_selection", "sqlalchemy.orm", "sqlalchemy.dialects.sqlite",
+                  "sqlalchemy.dialects.postgresql", "sqlalchemy.dialects.mysql", "alembic.command", "alembic.config",
+                  "alembic.migration", "alembic.script", "optuna.storages._rdb.models", "tune.study",
+                  "tune.objective", "tune.recheck", "train.run", "train.trainers", "train.bptt", "train.cilspl",
+                  "train.mh", "sim.metrics", "sim.kernels", "sim.lazy"]
 
 
 def worker_context():
@@ -445,6 +450,10 @@ def open_study(sc: StudyConfig, storage=None, worker: int = 0, new: bool = False
 
 DONE = (TrialState.COMPLETE, TrialState.PRUNED)
 
+#: how often a worker with no trial left to take looks whether the study is done (s): the study ends at most
+#: this long after its last trial (it was 5 s, half of it lost on average at the end of every multi-worker run)
+WAIT_POLL_S = 0.5
+
 
 class SurplusTrial(Exception):
     """Raised inside a trial that another worker's trials made unnecessary (requested count reached)."""
@@ -540,6 +549,21 @@ def limit_threads(n: int):
     return threadpool_limits(limits=n)
 
 
+def thread_pools() -> dict:
+    """The thread pools this process runs with: torch's intra-op threads, the largest BLAS/OpenMP pool
+    threadpoolctl sees, and numba's configured pool size (if imported). numba's pool is read from its config, not
+    ``numba.get_num_threads()``: that call launches numba's threading layer, whose OpenMP start resets the
+    process's OpenMP threads — torch's among them — to numba's count (seen: torch at 2 threads in a worker that
+    had set 1). spikeloop has no parallel numba kernels, so that pool is never launched otherwise."""
+    import torch
+    from threadpoolctl import threadpool_info
+    out = {"torch": torch.get_num_threads(), "blas_openmp": max((p["num_threads"] for p in threadpool_info()),
+                                                               default=None)}
+    if "numba" in sys.modules:
+        out["numba"] = sys.modules["numba"].config.NUMBA_NUM_THREADS
+    return out
+
+
 @contextmanager
 def _thread_env(n: int):
     """:data:`THREAD_ENV` set to ``n`` for the block (processes started in it inherit them), then restored."""
@@ -565,8 +589,8 @@ def _worker(sc: StudyConfig, n_total: int, worker: int, show_progress: bool, par
     import warnings
     import torch
     from tqdm import tqdm
-    torch.set_num_threads(1)
     _limits = limit_threads(threads)                # BLAS/OpenMP pools of this process: its share of the cores
+    torch.set_num_threads(1)                        # after threadpoolctl, whose OpenMP limit also sets torch's
     from train.common import one_line_warnings
     from train.run import prepare
     from tune.errors import first_line
@@ -579,6 +603,7 @@ def _worker(sc: StudyConfig, n_total: int, worker: int, show_progress: bool, par
     if data is None:                        # a spawned worker encodes the data itself
         _, data = prepare(sc.train)
     current: dict = {}
+    pools = thread_pools()                  # what this worker's trials run with (user attribute "threads")
 
     def guarded(trial: optuna.Trial):
         current.update(id=trial._trial_id, number=trial.number)
@@ -602,6 +627,7 @@ def _worker(sc: StudyConfig, n_total: int, worker: int, show_progress: bool, par
             current["gap_s"] = heartbeat_gap(study._storage, trial._trial_id)
             if study._storage.get_trial(trial._trial_id).state == TrialState.RUNNING:
                 trial.set_user_attr("cpu_s", current["cpu_s"])
+                trial.set_user_attr("threads", pools)
                 if current["gap_s"] is not None:
                     trial.set_user_attr("heartbeat_max_gap_s", round(current["gap_s"], 3))
 
@@ -617,7 +643,7 @@ def _worker(sc: StudyConfig, n_total: int, worker: int, show_progress: bool, par
             if done + sum(t.state == TrialState.RUNNING for t in trials) >= n_total:
                 # the rest is running elsewhere — or was, in a process that died: wait until those trials
                 # finish or their heartbeats lapse (then they fail as stale and are run again here)
-                time.sleep(min(HEARTBEAT_S, 5))
+                time.sleep(min(HEARTBEAT_S, WAIT_POLL_S))
                 optuna.storages.fail_stale_trials(study)
                 fail_silent_claims(study)
                 continue
@@ -688,26 +714,33 @@ def _worker_process(*args) -> None:
         sys.exit(known[0])
 
 
-def _stop_workers_on_signal(procs) -> Callable[[], None]:
-    """SIGTERM/SIGINT to this process stop its workers too (then the usual exit); returns the clean-up."""
+def _stop_workers_on_signal(procs, stopping=None) -> Callable[[], None]:
+    """SIGTERM/SIGINT to this process stop its workers too (then the usual exit); returns the clean-up. With
+    ``stopping`` (an event a thread starting ``procs`` checks after each start): that thread ends a worker it
+    started after the clean-up began."""
     import signal
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
 
-    def handler(signum, frame):
+    def end_all(wait: bool):
+        if stopping is not None:
+            stopping.set()
         for p in procs:
-            if p.is_alive():
+            if p.pid is not None and p.is_alive():
                 p.terminate()
-        for p in procs:
-            p.join(timeout=10)
+        if wait:
+            for p in procs:
+                if p.pid is not None:
+                    p.join(timeout=10)
+
+    def handler(signum, frame):
+        end_all(wait=True)
         raise KeyboardInterrupt(f"stopped by signal {signal.Signals(signum).name}")
 
     for sig in previous:
         signal.signal(sig, handler)
 
     def restore():
-        for p in procs:
-            if p.is_alive():
-                p.terminate()
+        end_all(wait=False)
         for sig, h in previous.items():
             signal.signal(sig, h)
     return restore
@@ -745,6 +778,62 @@ def _worker_problem(i: int, p) -> str | None:
     else:
         return f"spikeloop: study worker {i} (pid {p.pid}) ended with exit code {p.exitcode} (its own line is above)"
     return f"spikeloop: study worker {i} (pid {p.pid}) {how}; its running trial is failed as stale and run again"
+
+
+def _run_parallel(sc: StudyConfig, jobs: int, data) -> None:
+    """``jobs`` workers: this process is worker 0 and starts its trials at once; workers 1.. are forks of the fork
+    server, started by a thread while worker 0 trains, so the server's imports overlap worker 0's first trials
+    instead of standing serially at the head of the study. Enqueued (waiting) trials are popped by whichever
+    worker asks first: Optuna moves a trial WAITING -> RUNNING in one storage update that only one worker wins."""
+    import threading
+    ctx = worker_context()
+    share = thread_share(jobs)
+    state = parent_state()
+    state["environ"].update({k: str(share) for k in THREAD_ENV})     # as _thread_env gives spawned ones
+    procs = [ctx.Process(target=_worker_process, args=(sc, sc.n_trials, i, False, os.getpid(), data, share, state))
+             for i in range(1, jobs)]
+    stopping = threading.Event()
+    cancelled = set()                       # workers started after the study ended (or the command stopped)
+
+    def start_all():
+        for i, p in enumerate(procs, start=1):
+            if stopping.is_set():
+                return
+            p.start()                       # blocks while the fork server imports
+            if stopping.is_set():           # set meanwhile: this worker is not needed (the clean-up may not have
+                cancelled.add(i)            # seen its pid yet, so it is ended here)
+                p.terminate()
+                return
+
+    stop = _stop_workers_on_signal(procs, stopping)
+    try:
+        if ctx.get_start_method() == "forkserver":
+            # Process.start blocks until the server has imported WORKER_PRELOAD: a thread waits for it
+            starter = threading.Thread(target=start_all, name="spikeloop-worker-starter", daemon=True)
+            starter.start()
+        else:
+            starter = None
+            with _thread_env(share):            # spawned children size their pools when they import numpy
+                start_all()
+        try:
+            _worker(sc, sc.n_trials, 0, True, data=data, threads=share)
+        except TooManyFailures as e:            # this worker stops; the others go on
+            _say(f"spikeloop: study stopped: {e}")
+            if starter is not None:
+                starter.join()
+        else:
+            # the study is done: a worker not started yet is not needed, and one whose start still waits for the
+            # fork server is ended by the starter thread (not waited for: that would wait for the server's imports)
+            stopping.set()
+        for i, p in enumerate(procs, start=1):
+            if p.pid is not None and i not in cancelled:
+                p.join()
+    finally:
+        stop()
+    for i, p in enumerate(procs, start=1):
+        line = None if i in cancelled else _worker_problem(i, p)
+        if line:
+            _say(line)
 
 
 def run_study(sc: StudyConfig, jobs: int = 1, baseline: bool = True, new: bool = False) -> optuna.Study:
@@ -813,28 +902,7 @@ def _run_study(sc: StudyConfig, jobs: int, baseline: bool, new: bool) -> optuna.
             finally:
                 stop()
         else:
-            # enqueued (waiting) trials are popped by the workers: Optuna moves a trial WAITING -> RUNNING in one
-            # storage update that only one worker wins (the others take the next one)
-            ctx = worker_context()
-            share = thread_share(jobs)
-            state = parent_state()
-            state["environ"].update({k: str(share) for k in THREAD_ENV})     # as _thread_env gave spawned ones
-            procs = [ctx.Process(target=_worker_process,
-                                 args=(sc, sc.n_trials, i, i == 0, os.getpid(), data, share, state))
-                     for i in range(jobs)]
-            stop = _stop_workers_on_signal(procs)
-            try:
-                with _thread_env(share):            # the children size their pools when they import numpy
-                    for p in procs:
-                        p.start()
-                for p in procs:
-                    p.join()
-            finally:
-                stop()
-            for i, p in enumerate(procs):
-                line = _worker_problem(i, p)
-                if line:
-                    _say(line)
+            _run_parallel(sc, jobs, data)
     except TooManyFailures as e:
         _say(f"spikeloop: study stopped: {e}")
     return open_study(sc, storage)

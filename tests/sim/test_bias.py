@@ -110,3 +110,14 @@ def test_bias_words_pack_per_layer_and_group():
     assert [unpack_lanes(w, 8, 2) for w in words] == [[1, -2], [3, -4], [5, 0], [-128, 127]]
     regs = BusMap(cfg).register_writes()
     assert [v for _, v in regs[-4:]] == words                          # the host writes them with the registers
+
+
+@pytest.mark.parametrize("bad", [([[1], [2, 3]], [4, 5]),          # ragged (a JSON/TOML typo): was a numpy traceback
+                                 ([1, None, 3], [4, 5]),            # null in a JSON config
+                                 ([10 ** 30, 0, 0], [4, 5]),        # an integer beyond int64
+                                 (["a", "b", "c"], [4, 5])])
+def test_bad_bias_values_are_one_line_errors_naming_the_range(bad):
+    cfg = ChipConfig(layer_sizes=(4, 3, 2), lanes=2)
+    with pytest.raises(ConfigError, match=r"^bias\[0\]: .*allowed range is -32768\.\.32767") as e:
+        cfg.replace(bias=bad)
+    assert "\n" not in str(e.value)

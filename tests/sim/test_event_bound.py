@@ -147,3 +147,21 @@ def test_lazy_model_matches_the_independent_reference(data):
             for l in range(cfg.num_layers):
                 assert list(lz.spikes[l][b, t]) == spk[t][l]
                 assert list(lz.state[l][b, t]) == state[t][l]
+
+
+def test_lazy_run_and_touched_schedule_refuse_a_biased_chip():
+    """The lazy-leak schedule adds no bias (update = "touched" is not built with one, docs/chip.md "Bias"):
+    ``lazy_run(visit_all=True)`` claimed the fast model's spikes and cycles but silently dropped the bias; both
+    projections refuse a biased chip in one line instead of answering for another chip."""
+    import pytest
+
+    from hw.config import ConfigError
+    cfg = ChipConfig(layer_sizes=(6, 5, 3), lanes=2, beta=1.0, threshold=20, reset="zero", overlap=False,
+                     bias=((7, 0, 0, -3, 2), (5, 0, 1)))
+    rng = np.random.default_rng(0)
+    m = FastModel(cfg, [rng.integers(-10, 10, cfg.weight_shape(l)) for l in range(2)])
+    x = rng.random((2, 8, 6)) < 0.05
+    for f in (lambda: lazy_run(m, x), lambda: lazy_run(m, x, visit_all=True), lambda: touched_schedule(m, x)):
+        with pytest.raises(ConfigError, match=r"^bias: .*update-by-touch") as e:
+            f()
+        assert "\n" not in str(e.value)

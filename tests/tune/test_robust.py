@@ -193,7 +193,9 @@ def test_recheck_stops_a_hopeless_candidate_and_lists_a_design_once(tmp_path, mo
     sc = StudyConfig.load(None, {"storage": "sqlite:///:memory:", "out": str(tmp_path / "o")})
     picked = [t.number for t in rc.candidates(study, sc)]
     assert {t.number for t in pareto_trials(study)} >= {1, 2, 3}
-    assert picked == [0, 1, 3]                          # trial 2 (on the front too) is trial 1's design again
+    assert sc.recheck_trials == 1 and picked == [0, 1]  # the default: the baseline and the headline candidate
+    # the window's order; trial 2 (on the front too) is trial 1's design again
+    assert [t.number for t in rc.candidates(study, sc, limit=0)] == [0, 1, 3]
     runs = []
 
     def fake(job):
@@ -207,7 +209,8 @@ def test_recheck_stops_a_hopeless_candidate_and_lists_a_design_once(tmp_path, mo
     seeds = rc.fresh_seeds(sc)
     assert len(seeds) == 5 and runs[:5] == [(0.95, s) for s in seeds]       # the baseline first, every seed
     assert runs.count((0.80, seeds[0])) == 1 and sum(b == 0.80 for b, _ in runs) == 1   # stopped after one seed
-    assert sum(b == 0.70 for b, _ in runs) == 5 and rec["stopped"] == {"1": 1}
+    # trial 1 stopped as out of reach: trial 3, next in the window, took its place and ran every seed
+    assert sum(b == 0.70 for b, _ in runs) == 5 and rec["stopped"] == {"1": 1} and set(rec["trials"]) == {"0", "1", "3"}
     monkeypatch.setattr(rc, "_job", lambda job: pytest.fail("re-ran a measured pair"))
     assert rc.recheck(study, sc, progress=False) == rec                      # resumable: nothing re-run
     rows = _rows(study.get_trials(), True)

@@ -53,6 +53,23 @@ def test_two_jobs_share_one_sqlite_study(tiny_toml, tmp_path):
     assert len(finished(study)) == 4 and len({t.number for t in study.trials}) == len(study.trials)
 
 
+def test_with_two_jobs_the_command_is_worker_0_and_every_worker_has_its_share_of_threads(tiny_toml, tmp_path):
+    """``--jobs 2``: the command trains from the start (the fork server's imports run beside its first trials,
+    not before them), and every trial ran with torch at 1 thread and BLAS/OpenMP at ``cores // jobs``, also in
+    a second study of the same process."""
+    from tune.study import CLAIM_ATTR, thread_share
+    run_study(cfg(tiny_toml, tmp_path / "first", n_trials=2), jobs=2)
+    sc = cfg(tiny_toml, tmp_path, n_trials=4)
+    study = run_study(sc, jobs=2)
+    done = finished(study)
+    assert len(done) == 4
+    assert any(t.system_attrs.get(CLAIM_ATTR) == os.getpid() for t in done)      # trials the command ran itself
+    share = thread_share(2)
+    for t in done:
+        pools = t.user_attrs["threads"]
+        assert pools["torch"] == 1 and pools["blas_openmp"] in (None, share), pools
+
+
 def _probe(path, state):
     """A worker's view of the command: folder, an environment variable, the heartbeat period."""
     import json

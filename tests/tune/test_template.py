@@ -154,3 +154,19 @@ def test_template_lists_update_and_run_accepts_it_uncommented(tmp_path, capsys):
     trials = optuna.load_study(study_name="my_study", storage=f"sqlite:///{db}").trials
     assert len(trials) == 2 and all(t.state.name in ("COMPLETE", "PRUNED") for t in trials)
     assert trials[0].params["update"] == "all"               # the baseline: [chip] update
+
+
+@pytest.mark.parametrize("conv", [False, True], ids=["fc", "conv"])
+def test_every_commented_chip_key_is_valid_toml_with_a_note(conv):
+    """Uncommenting one optional [chip] line gives a TOML value (``# bias = None`` did not: TOML has no None)
+    with a note on what it means; the bias line, uncommented, is a study the loader accepts."""
+    text = template(conv)
+    chip = text.split("\n[chip]")[1].split("\n[")[0]
+    for line in chip.splitlines():
+        if line.startswith("# ") and " = " in line:
+            key = line[2:].split(" = ")[0]
+            tomllib.loads(line[2:])                          # key = value   # note
+            assert " # " in line[2:] and line[2:].split(" # ", 1)[1].strip(), f"[chip] {key}: no note"
+    bias = next(l for l in chip.splitlines() if l.startswith("# bias = "))
+    sc = StudyConfig.from_toml(text.replace(bias, bias[2:]))
+    assert sc.chip.has_bias
