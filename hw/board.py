@@ -48,8 +48,9 @@ class LinkedChip(wiring.Component):
 
     Registers cut the paths between the bridge and the core (they only add host-side latency: the core's
     ``cycles`` do not change): the write bus is registered (the bridge sees the core busy while a write
-    is on its way), so is the read address (the bridge holds it from the cycle its frame arrives), and the
-    event streams pass through :class:`SkidBuffer` s."""
+    is on its way), so are the ``busy`` the bridge waits on (a write's acknowledgement leaves one cycle
+    later) and the read address (the bridge holds it from the cycle its frame arrives), and the event
+    streams pass through :class:`SkidBuffer` s."""
 
     def __init__(self, cfg: ChipConfig, divisor: int, weights: Sequence[np.ndarray] | None = None,
                  threshold_offsets: Sequence[np.ndarray] | None = None):
@@ -75,7 +76,13 @@ class LinkedChip(wiring.Component):
         wiring.connect(m, events_in.source, core.events_in)
         wiring.connect(m, core.events_out, events_out.sink)
         wiring.connect(m, events_out.source, bridge.events_out)
-        m.d.comb += [bridge.busy.eq(core.busy | write_pending), self.busy.eq(core.busy), rx.rx.eq(self.uart_rx),
+        # the bridge sees ``busy`` through a register (the core's busy logic and the bridge sit apart on the die):
+        # a write reaches the core a cycle after the bridge issues it (``write_pending`` covers that cycle) and
+        # the core's ``busy`` answers it the cycle after, which ``busy_seen`` shows one cycle later still, so the
+        # write itself holds ``busy_seen`` for the cycle between; the acknowledgement waits one cycle more
+        busy_seen = Signal()
+        m.d.sync += busy_seen.eq(core.busy | core.wr.en)
+        m.d.comb += [bridge.busy.eq(busy_seen | write_pending), self.busy.eq(core.busy), rx.rx.eq(self.uart_rx),
                      self.uart_tx.eq(tx.tx)]
         return m
 

@@ -2,7 +2,7 @@
 accumulate (EVENT) and the update pipeline's saturate, fire, leak and reset (UPDATE)."""
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, Signal, signed
+from amaranth.hdl import C, Cat, ClockSignal, Instance, Module, Mux, ResetSignal, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -27,7 +27,8 @@ class NeuronLanes(wiring.Component):
       the offsets are registered;
     * stage 2: saturate the registered membrane word to ``potential``, ``threshold + offsets``;
     * stage 3: ``fired`` = above the threshold (only the first ``active`` lanes: the last group of a layer
-      may be partial), ``potential · beta`` (registered product: a DSP multiply on its own);
+      may be partial), ``potential · beta`` (registered product: a DSP multiply on its own; on an ECP5 the
+      product register is the ``MULT18X18D``'s own output register, :meth:`_leak_multiply`);
     * stage 4: the rounding adder for the leak and, in parallel, the one for the subtract reset;
     * stage 5 (``fired``, ``fired_count``, ``next_membrane``): clamp and select the stored word.
 
@@ -96,9 +97,12 @@ class NeuronLanes(wiring.Component):
             # stage 3 -> 4: compare; leak multiply; the subtract reset's bias
             product = Signal(signed(M + F + 1), name=f"product{k}")
             bias = Signal(signed(M + F + 2), name=f"bias{k}")
-            stage[3 + X] += [fired4[k].eq((potential > threshold3) & (k < self.active)),
-                             product.eq(potential * self.beta),
-                             bias.eq((1 << (F - 1)) - (threshold3 << F))]
+            stage[3 + X].append(fired4[k].eq((potential > threshold3) & (k < self.active)))
+            if self.dsp_kind(cfg, platform) == "mult18x18d":
+                self._leak_multiply(m, k, potential, product, self.advance & self.valid[3 + X])
+            else:
+                stage[3 + X].append(product.eq(potential * self.beta))
+            stage[3 + X].append(bias.eq((1 << (F - 1)) - (threshold3 << F)))
             # stage 4 -> 5: round the leak; leaked - threshold = (product + bias) >> F
             leaked = Signal(signed(M), name=f"leaked{k}")
             subtracted = Signal(signed(M + 2), name=f"subtracted{k}")
@@ -119,6 +123,47 @@ class NeuronLanes(wiring.Component):
             with m.If(self.advance & self.valid[k]):
                 m.d.sync += updates
         return m
+
+    @staticmethod
+    def dsp_kind(cfg: ChipConfig, platform) -> str:
+        """How the leak multiply is built on ``platform`` (None: simulation): ``"mult18x18d"`` — an ECP5
+        ``MULT18X18D`` whose output register is the stage-4 ``product`` register (the potential and beta fit its
+        18-bit inputs) — or ``"generic"`` (a multiply and a register; Yosys maps it to a DSP with no register
+        inside, ``share/lattice/dsp_map_18x18.v``)."""
+        family = str(getattr(platform, "family", "")).lower()
+        if family == "ecp5" and cfg.membrane_bits <= 18 and cfg.beta_frac_bits + 1 <= 17:
+            return "mult18x18d"
+        return "generic"
+
+    def _leak_multiply(self, m, k, potential, product, enable):
+        """Lane ``k``'s leak multiply as an ECP5 ``MULT18X18D`` with its output register on (``REG_OUTPUT_CLK``
+        = ``CLK0``, clock enable ``CE0`` = ``enable``, the stage-3 load; synchronous reset ``RST0`` = the
+        domain's reset, as the generic register's): ``product`` shows ``potential · beta`` as registered at the
+        group's stage-3 load, the same cycle and value as the generic register. The inputs are not registered
+        (``potential`` is the stage register; ``beta`` the runtime register), so nextpnr times the path from
+        them through the multiplier to the DSP's register (its ``REGS_OUTPUT`` timing), and the path from the
+        register to the stage-4 adders apart: the long routes to and from the few DSP rows are no longer one
+        path. Both operands are signed 18-bit words: ``potential`` sign-extended, ``beta`` (at most 17 bits)
+        zero-extended. ``sim/primitives/ecp5/MULT18X18D.v`` models this configuration for the RTL
+        simulators."""
+        cfg, M = self.cfg, self.cfg.membrane_bits
+        a, b, p = Signal(signed(18), name=f"leak_a{k}"), Signal(signed(18), name=f"leak_b{k}"), Signal(36, name=f"leak_p{k}")
+        m.d.comb += [a.eq(potential), b.eq(self.beta), product.eq(p[:len(product)])]
+        ports = {}
+        for i in range(18):
+            ports |= {f"i_A{i}": a[i], f"i_B{i}": b[i], f"i_C{i}": C(0, 1)}
+        for i in range(len(product)):                 # the product's bits (the rest of P: its sign extension)
+            ports[f"o_P{i}"] = p[i]
+        m.submodules[f"leak_mult{k}"] = Instance(
+            "MULT18X18D",
+            p_REG_INPUTA_CLK="NONE", p_REG_INPUTB_CLK="NONE", p_REG_INPUTC_CLK="NONE", p_REG_PIPELINE_CLK="NONE",
+            p_REG_OUTPUT_CLK="CLK0", p_REG_OUTPUT_CE="CE0", p_REG_OUTPUT_RST="RST0",
+            p_CLK0_DIV="ENABLED", p_HIGHSPEED_CLK="NONE", p_GSR="DISABLED", p_CAS_MATCH_REG="FALSE",
+            p_SOURCEB_MODE="B_SHIFT", p_MULT_BYPASS="DISABLED", p_RESETMODE="SYNC",
+            i_SIGNEDA=C(1, 1), i_SIGNEDB=C(1, 1), i_SOURCEA=C(0, 1), i_SOURCEB=C(0, 1),
+            i_CLK0=ClockSignal("sync"), i_CE0=enable, i_RST0=ResetSignal("sync", allow_reset_less=True),
+            **{f"i_{n}{j}": C(0, 1) for n in ("CLK", "CE", "RST") for j in (1, 2, 3)},
+            **ports)
 
     def _elapsed_leak(self, m, k, h, offset, stage):
         """Update by touch, lane ``k``: two stages between the registered word and the saturate stage. The word
