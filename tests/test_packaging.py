@@ -23,7 +23,8 @@ def test_wheel_builds_quietly_and_carries_the_primitive_models(tmp_path):
     assert "would be ignored" not in log, log[log.find("would be ignored") - 2000:][:4000]
     (wheel,) = tmp_path.glob("spikeloop-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    for f in ("sim/power_fit.json", "sim/primitives/ecp5/DP16KD.v", "sim/primitives/ice40/SB_SPRAM256KA.v"):
+    for f in ("sim/power_fit.json", "sim/primitives/ecp5/DP16KD.v", "sim/primitives/ecp5/MULT18X18D.v",
+              "sim/primitives/ice40/SB_SPRAM256KA.v"):
         assert f in names, f
     assert not any("__pycache__" in n or n.startswith(("tests/", "bench/")) for n in names)
     # an installed copy (the wheel unpacked) finds its primitive models
@@ -34,4 +35,4 @@ def test_wheel_builds_quietly_and_carries_the_primitive_models(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
                          env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"}, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
-    assert out.stdout.strip() == "['DP16KD.v', 'SB_SPRAM256KA.v'] True"
+    assert out.stdout.strip() == "['DP16KD.v', 'MULT18X18D.v', 'SB_SPRAM256KA.v'] True"
