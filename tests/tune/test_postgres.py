@@ -16,7 +16,7 @@ import pytest
 from optuna.trial import TrialState
 
 from tune.config import StudyConfig
-from tune.study import open_study
+from tune.study import CLAIM_ATTR, open_study
 
 
 def _pg_bin():
@@ -78,10 +78,12 @@ def test_two_workers_share_a_postgres_study(postgres_url, tiny_toml, tmp_path):
     sc = StudyConfig.load(tiny_toml, {"storage": postgres_url, "name": "pg"})
     trials = open_study(sc).trials
     done = [t for t in trials if t.state == TrialState.COMPLETE]
-    assert len(done) == n                                              # the requested count, nothing lost
+    pruned = [t for t in trials if t.state == TrialState.PRUNED]
+    assert len(done) + len(pruned) == n                                # the requested count, nothing lost
+    assert done and all("dead_network" in t.user_attrs for t in pruned)  # a pruned trial here is a dead net
     assert len({t.number for t in trials}) == len(trials)             # no duplicates
     assert all(t.state != TrialState.RUNNING for t in trials)
     surplus = [t for t in trials if t.state == TrialState.FAIL]
     assert all("surplus" in t.user_attrs for t in surplus)            # any extra trial says why it stopped
-    workers = {os.path.dirname(t.user_attrs["artefacts"]) for t in done}
+    workers = {t.system_attrs[CLAIM_ATTR] for t in done + pruned}    # the pid of the process that ran it
     assert len(workers) == 2                                           # both processes did trials
