@@ -4,6 +4,8 @@
     python -m bench.bench_levers async [--seeds 301 302 303 304 305] [--publish]   # record lever_async_order
     python -m bench.bench_levers rerun [--publish]                                  # record lever_rerun
     python -m bench.bench_levers fresh [--publish]                                  # record lever_fresh
+    python -m bench.bench_levers stated [--publish]                                 # record lever_stated
+    python -m bench.bench_levers fresh --against lever_stated --fresh-run 601 [--publish]   # record lever_fresh_601
 
 ``rerun``: issue #21's test of a stated lever — does a fresh re-run on seeds no record used land within the
 spread the docs state? For each lever rendered in the docs (the two above, and MH's default set-up,
@@ -16,6 +18,16 @@ the 95 % prediction interval for the mean of a new run of m seeds, mean ± t(0.9
 with n the pooled seeds — what a user re-running the lever on m new seeds should land in — against a fresh run
 on seeds no record used before (501–505: ``--name lever_conv_seed002_501`` / ``lever_async_order_501`` /
 ``bench_mh_setup check --name mh_cli_default_501``, run first).
+
+``stated``: what the docs state per lever now: EVERY run on record pooled (``RUNS``: the levers' 301–305,
+401–405 and 501–505, fifteen seeds; MH's default set-up 101–105, 201–205, 301–305 and 501–505, twenty) with the
+95 % prediction interval for the mean of a new run of five seeds. ``fresh --against lever_stated --fresh-run T``
+checks the runs ``X_T`` (``--name lever_conv_seed002_T`` / ``lever_async_order_T`` / ``mh_cli_default_T``, on
+seeds no record used, run first) against that statement, as record ``lever_fresh_T``.
+
+A run named as a fresh check (``--name`` other than the default) must use seeds no published record of its
+lever used: ``conv`` / ``async`` (and ``bench_mh_setup check``) refuse an overlapping ``--seeds`` in one line,
+and ``fresh`` refuses a fresh record whose seeds overlap the stated ones.
 
 ``conv``: the conv_seed002 study's "best trade-off" (trial 15: atan ×2.24, beta 0.967, theta 0.512) against its
 snnTorch-default trial (trial 0: atan, beta 0.95, theta 1), the study's fixed BPTT (10 epochs, lr 0.005) on
@@ -238,7 +250,18 @@ LEVERS = [
 ]
 
 #: t(0.975, df) for the small seed counts the records use
-T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228}
+T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228,
+        11: 2.201, 12: 2.179, 13: 2.160, 14: 2.145, 15: 2.131, 16: 2.120, 17: 2.110, 18: 2.101, 19: 2.093,
+        20: 2.086, 21: 2.080, 22: 2.074, 23: 2.069, 24: 2.064, 25: 2.060, 26: 2.056, 27: 2.052, 28: 2.048,
+        29: 2.045, 30: 2.042}
+
+
+def t975(df: int) -> float:
+    """t(0.975, df): the table up to 30 degrees of freedom, scipy beyond."""
+    if df in T975:
+        return T975[df]
+    from scipy.stats import t
+    return float(t.ppf(0.975, df))
 
 
 def rerun(a) -> None:
@@ -254,9 +277,9 @@ def rerun(a) -> None:
             stated, new = find(stated_name), find(new_name)
             sv, nv = spread(values(stated)), spread(values(new))
             n, m = sv["n"], nv["n"]
-            half = T975.get(n - 1, 1.96) * sv["std"] * (1 / n + 1 / m) ** 0.5 if n > 1 else float("inf")
+            half = t975(n - 1) * sv["std"] * (1 / n + 1 / m) ** 0.5 if n > 1 else float("inf")
             pooled = spread(values(stated) + values(new))
-            pooled_half = T975.get(pooled["n"] - 1, 1.96) * pooled["std"] / pooled["n"] ** 0.5
+            pooled_half = t975(pooled["n"] - 1) * pooled["std"] / pooled["n"] ** 0.5
             rows.append({"label": label, "fmt": fmt, "stated_record": stated_name, "stated_seeds": stated["seeds"],
                          "pooled": pooled, "pooled_ci95_half_width": pooled_half,
                          "rerun_record": new_name, "rerun_seeds": new["seeds"], "stated": sv, "rerun": nv,
@@ -281,16 +304,88 @@ def prediction_half_width(values: list[float], m: int) -> float:
     n = st["n"]
     if n < 2 or m < 1:
         return float("inf")
-    return T975.get(n - 1, 1.96) * st["std"] * (1 / n + 1 / m) ** 0.5
+    return t975(n - 1) * st["std"] * (1 / n + 1 / m) ** 0.5
+
+
+#: every run on record of each lever of LEVERS (by its stated record), pooled by ``stated``: the same command
+#: and set-up on disjoint seeds (MH's 101–105 ran the final default too, after the 201–205 check)
+RUNS = {"lever_conv_seed002": ("lever_conv_seed002", "lever_conv_seed002_401", "lever_conv_seed002_501"),
+        "lever_async_order": ("lever_async_order", "lever_async_order_401", "lever_async_order_501"),
+        "mh_cli_default": ("mh_cli_default_101", "mh_cli_default", "mh_cli_default_301", "mh_cli_default_501")}
+
+
+def _find(prog, name):
+    from bench.records import PUBLISHED, SCRATCH, load
+    for folder in (PUBLISHED, SCRATCH):
+        if (folder / f"{name}.json").exists():
+            return load(name, folder)
+    raise SystemExit(f"bench_levers {prog}: record {name} not found in docs/results or runs/results; run it first")
+
+
+def _ranges(seeds) -> str:
+    """``[301, 302, 303, 401, 402]`` -> ``301–303, 401–402`` (runs of consecutive seeds)."""
+    seeds, out = sorted(seeds), []
+    for x in seeds:
+        if out and x == out[-1][1] + 1:
+            out[-1][1] = x
+        else:
+            out.append([x, x])
+    return ", ".join(f"{a}–{b}" if a != b else f"{a}" for a, b in out)
+
+
+def overlapping_records(base: str, name: str, seeds, folder=None) -> list[tuple[str, list[int]]]:
+    """The published records of lever ``base`` (``base`` or ``base_*``) other than ``name`` that used any of
+    ``seeds``: a fresh check must use seeds none of them used."""
+    from bench.records import PUBLISHED
+    folder = folder or PUBLISHED
+    hits = []
+    for f in sorted(folder.glob(f"{base}*.json")):
+        other = f.stem
+        if other == name or not (other == base or other.startswith(base + "_")):
+            continue
+        used = json.loads(f.read_text()).get("seeds", [])
+        if set(used) & set(seeds):
+            hits.append((other, used))
+    return hits
+
+
+def refuse_overlap(prog: str, base: str, name: str | None, seeds, folder=None) -> None:
+    """One-line refusal of a run named as a fresh check (``--name`` other than ``base``) on seeds a record of the
+    same lever used."""
+    if not name or name == base:
+        return
+    hits = overlapping_records(base, name, seeds, folder)
+    if hits:
+        other, used = hits[0]
+        both = sorted(set(used) & set(seeds))
+        raise SystemExit(f"{prog}: --seeds {' '.join(map(str, both))} already used by record {other} (seeds "
+                         f"{_ranges(used)}); a fresh check (--name {name}) needs seeds no record of {base} used")
+
+
+def stated(a) -> None:
+    """Every run on record of each lever pooled (``RUNS``), and the 95 % prediction interval for a new five-seed
+    run's mean: what the docs state."""
+    with Recorder(a.name or "lever_stated", args=a, seeds=[], params={
+            "levers": [x[0] for x in LEVERS], "runs": {k: list(v) for k, v in RUNS.items()},
+            "interval": "pooled mean ± t(0.975, n−1) · std · √(1/n + 1/m), m = 5"}) as rec:
+        rows = []
+        for label, base, _, values, fmt in LEVERS:
+            runs = [_find("stated", n) for n in RUNS[base]]
+            pooled_values = [v for r in runs for v in values(r)]
+            seeds = sorted(s for r in runs for s in r["seeds"])
+            rows.append({"label": label, "fmt": fmt, "lever": base, "stated_records": list(RUNS[base]),
+                         "stated_seeds": seeds, "values": pooled_values, "pooled": spread(pooled_values),
+                         "prediction_half_width_5": prediction_half_width(pooled_values, 5)})
+            rec.seeds = sorted(set(rec.seeds) | set(seeds))
+        rec.summary = {"rows": rows, "n": len(rows)}
+    print(VIEWS["stated"](rec.as_dict()))
 
 
 def fresh(a) -> None:
-    from bench.records import PUBLISHED, SCRATCH, load
+    if a.against:
+        return fresh_against(a)
     def find(name):
-        for folder in (PUBLISHED, SCRATCH):
-            if (folder / f"{name}.json").exists():
-                return load(name, folder)
-        raise SystemExit(f"bench_levers fresh: record {name} not found in docs/results or runs/results; run it first")
+        return _find("fresh", name)
     with Recorder("lever_fresh", args=a, seeds=[], params={"levers": [x[0] for x in LEVERS],
                   "interval": "pooled mean ± t(0.975, n−1) · std · √(1/n + 1/m)"}) as rec:
         rows = []
@@ -313,6 +408,60 @@ def fresh(a) -> None:
             rec.seeds = sorted(set(rec.seeds) | set(new["seeds"]))
         rec.summary = {"rows": rows, "inside": sum(r["inside"] for r in rows), "n": len(rows)}
     print(VIEWS["fresh"](rec.as_dict()))
+
+
+def fresh_against(a) -> None:
+    """Each lever's fresh run ``X_T`` (T = ``--fresh-run``) against the statement in record ``--against``
+    (``stated``): its per-seed values are re-read from the stated records and must match the statement."""
+    if not a.fresh_run:
+        raise SystemExit("bench_levers fresh: --against needs --fresh-run T (the fresh runs' suffix, e.g. 601)")
+    st = _find("fresh", a.against)
+    name = a.name or f"lever_fresh_{a.fresh_run}"
+    with Recorder(name, args=a, seeds=[], params={"levers": [x[0] for x in LEVERS], "against": a.against,
+                  "fresh_run": a.fresh_run,
+                  "interval": "pooled mean ± t(0.975, n−1) · std · √(1/n + 1/m)"}) as rec:
+        rows = []
+        for (label, base, _, values, fmt), srow in zip(LEVERS, st["summary"]["rows"]):
+            if srow["label"] != label:
+                raise SystemExit(f"bench_levers fresh: record {a.against} states {srow['label']!r}, not {label!r}")
+            pooled_values = [v for n in srow["stated_records"] for v in values(_find("fresh", n))]
+            if pooled_values != srow["values"]:
+                raise SystemExit(f"bench_levers fresh: the records of {label!r} no longer give what {a.against} "
+                                 "states; re-run `bench_levers stated` first")
+            new_name = f"{base}_{a.fresh_run}"
+            new = _find("fresh", new_name)
+            both = sorted(set(new["seeds"]) & set(srow["stated_seeds"]))
+            if both:
+                raise SystemExit(f"bench_levers fresh: record {new_name} used seeds {' '.join(map(str, both))} that "
+                                 f"{a.against} already pools; a fresh check needs seeds no record used")
+            pooled, nv = spread(pooled_values), spread(values(new))
+            m = nv["n"]
+            half = prediction_half_width(pooled_values, m)
+            rows.append({"label": label, "fmt": fmt, "stated_records": srow["stated_records"],
+                         "stated_seeds": srow["stated_seeds"], "pooled": pooled, "m": m,
+                         "planned_m": len(new["seeds"]), "prediction_half_width": half,
+                         "prediction_half_width_5": srow["prediction_half_width_5"],
+                         "fresh_record": new_name, "fresh_seeds": new["seeds"], "fresh_values": values(new),
+                         "fresh": nv, "inside": abs(nv["mean"] - pooled["mean"]) <= half})
+            rec.seeds = sorted(set(rec.seeds) | set(new["seeds"]))
+        rec.summary = {"rows": rows, "inside": sum(r["inside"] for r in rows), "n": len(rows)}
+    print(VIEWS["fresh"](rec.as_dict()))
+
+
+def view_stated(rec: dict) -> str:
+    """What the docs state per lever: every run on record pooled, and where a new five-seed run's mean should
+    land."""
+    lines = ["| lever | seeds pooled | pooled: mean ± std | a new run of 5 seeds: 95 % prediction interval of its "
+             "mean |", "|---|---|---|---|"]
+    for r in rec["summary"]["rows"]:
+        f, h = r["fmt"], r["prediction_half_width_5"]
+        lo, hi = r["pooled"]["mean"] - h, r["pooled"]["mean"] + h
+        n, planned = r["pooled"]["n"], len(r["stated_seeds"])
+        which = f"{n} ({_ranges(r['stated_seeds'])})" if n == planned else \
+            f"{n} of {planned} ({_ranges(r['stated_seeds'])}; {planned - n} with a dead network left out)"
+        lines.append(f"| {r['label']} | {which} | {_pm(r['pooled'], f)} | "
+                     f"{r['pooled']['mean']:{f}} ± {h:{f.lstrip('+')}} [{lo:{f.lstrip('+')}}, {hi:{f.lstrip('+')}}] |")
+    return "\n".join(lines)
 
 
 def view_fresh_stated(rec: dict) -> str:
@@ -338,9 +487,12 @@ def view_fresh(rec: dict) -> str:
         lines.append(f"| {r['label']} | {_pm(r['pooled'], f)} ({r['pooled']['n']}) | "
                      f"{r['pooled']['mean']:{f}} ± {r['prediction_half_width']:{f.lstrip('+')}} (m = {r['m']}) | "
                      f"{_pm(r['fresh'], f)} ({r['m']} of {r['planned_m']}) | {'yes' if r['inside'] else '**no**'} |")
+    against = rec["params"].get("against")
+    stated = (f"stated in record `{against}` from every run on record pooled" if against else
+              "stated from the pooled seeds")
     return "\n".join(lines + ["", f"**{s['inside']} of {s['n']}** fresh means (seeds {min(seeds)}–{max(seeds)}, "
-                              "used by no record before) land inside the 95 % prediction interval stated from the "
-                              "pooled seeds, mean ± t(0.975, n−1) · std · √(1/n + 1/m) (n pooled seeds, m fresh seeds "
+                              f"used by no record before) land inside the 95 % prediction interval {stated}, "
+                              "mean ± t(0.975, n−1) · std · √(1/n + 1/m) (n pooled seeds, m fresh seeds "
                               "that count: a row over the seeds where neither network is dead counts those)."])
 
 
@@ -362,18 +514,25 @@ def view_rerun(rec: dict) -> str:
 
 
 VIEWS = {"conv": view_conv, "async": view_async, "rerun": view_rerun, "fresh": view_fresh,
-         "fresh_stated": view_fresh_stated}
+         "fresh_stated": view_fresh_stated, "stated": view_stated}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("which", choices=["conv", "async", "rerun", "fresh"])
+    ap.add_argument("which", choices=["conv", "async", "rerun", "fresh", "stated"])
     ap.add_argument("--seeds", type=int, nargs="+", default=[301, 302, 303, 304, 305])
     ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
-    ap.add_argument("--name", help="the record's name (default lever_conv_seed002 / lever_async_order)")
+    ap.add_argument("--name", help="the record's name (default lever_conv_seed002 / lever_async_order / "
+                    "lever_stated / lever_fresh[_T]); conv / async: a name other than the default is a fresh "
+                    "check, refused on seeds a published record of the lever used")
+    ap.add_argument("--against", help="fresh: the stated record to check against (e.g. lever_stated)")
+    ap.add_argument("--fresh-run", help="fresh --against: the fresh runs' suffix T (records X_T, e.g. 601)")
     add_record_args(ap)
     a = ap.parse_args()
-    {"conv": conv, "async": async_order, "rerun": rerun, "fresh": fresh}[a.which](a)
+    if a.which in ("conv", "async"):
+        refuse_overlap(f"bench_levers {a.which}", "lever_conv_seed002" if a.which == "conv" else "lever_async_order",
+                       a.name, a.seeds)
+    {"conv": conv, "async": async_order, "rerun": rerun, "fresh": fresh, "stated": stated}[a.which](a)
 
 
 if __name__ == "__main__":

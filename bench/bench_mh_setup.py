@@ -201,6 +201,9 @@ def main() -> None:
     a = ap.parse_args()
     if a.seeds is None:
         a.seeds = [0, 1, 2, 3, 4] if a.which == "select" else [101, 102, 103, 104, 105]
+    if a.which == "check" and a.name and a.name.startswith("mh_cli_default_"):
+        from bench.bench_levers import refuse_overlap      # a fresh check of the default: seeds no record used
+        refuse_overlap("bench_mh_setup check", "mh_cli_default", a.name, a.seeds)
     select(a) if a.which == "select" else check(a)
 
 
