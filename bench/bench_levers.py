@@ -374,7 +374,8 @@ def stated(a) -> None:
             pooled_values = [v for r in runs for v in values(r)]
             seeds = sorted(s for r in runs for s in r["seeds"])
             rows.append({"label": label, "fmt": fmt, "lever": base, "stated_records": list(RUNS[base]),
-                         "stated_seeds": seeds, "values": pooled_values, "pooled": spread(pooled_values),
+                         "stated_seeds": seeds, "stated_seed_ranges": _ranges(seeds), "values": pooled_values,
+                         "pooled": spread(pooled_values),
                          "prediction_half_width_5": prediction_half_width(pooled_values, 5)})
             rec.seeds = sorted(set(rec.seeds) | set(seeds))
         rec.summary = {"rows": rows, "n": len(rows)}
@@ -415,6 +416,7 @@ def fresh_against(a) -> None:
     (``stated``): its per-seed values are re-read from the stated records and must match the statement."""
     if not a.fresh_run:
         raise SystemExit("bench_levers fresh: --against needs --fresh-run T (the fresh runs' suffix, e.g. 601)")
+    from bench import records
     st = _find("fresh", a.against)
     name = a.name or f"lever_fresh_{a.fresh_run}"
     with Recorder(name, args=a, seeds=[], params={"levers": [x[0] for x in LEVERS], "against": a.against,
@@ -429,6 +431,12 @@ def fresh_against(a) -> None:
                 raise SystemExit(f"bench_levers fresh: the records of {label!r} no longer give what {a.against} "
                                  "states; re-run `bench_levers stated` first")
             new_name = f"{base}_{a.fresh_run}"
+            if not any((folder / f"{new_name}.json").exists() for folder in (records.PUBLISHED, records.SCRATCH)):
+                rows.append({"label": label, "fmt": fmt, "stated_records": srow["stated_records"],
+                             "stated_seeds": srow["stated_seeds"], "pooled": spread(pooled_values),
+                             "prediction_half_width_5": srow["prediction_half_width_5"], "fresh_record": new_name,
+                             "fresh": None, "inside": None})          # not run (yet): said so, not left out
+                continue
             new = _find("fresh", new_name)
             both = sorted(set(new["seeds"]) & set(srow["stated_seeds"]))
             if both:
@@ -444,7 +452,8 @@ def fresh_against(a) -> None:
                          "fresh_record": new_name, "fresh_seeds": new["seeds"], "fresh_values": values(new),
                          "fresh": nv, "inside": abs(nv["mean"] - pooled["mean"]) <= half})
             rec.seeds = sorted(set(rec.seeds) | set(new["seeds"]))
-        rec.summary = {"rows": rows, "inside": sum(r["inside"] for r in rows), "n": len(rows)}
+        run = [r for r in rows if r["fresh"] is not None]
+        rec.summary = {"rows": rows, "inside": sum(r["inside"] for r in run), "n": len(run), "n_levers": len(rows)}
     print(VIEWS["fresh"](rec.as_dict()))
 
 
@@ -484,12 +493,18 @@ def view_fresh(rec: dict) -> str:
              "fresh run: mean ± std (seeds that count) | inside? |", "|---|---|---|---|---|"]
     for r in s["rows"]:
         f = r["fmt"]
+        if r["fresh"] is None:
+            lines.append(f"| {r['label']} | {_pm(r['pooled'], f)} ({r['pooled']['n']}) | | not run "
+                         f"(`{r['fresh_record']}`) | — |")
+            continue
         lines.append(f"| {r['label']} | {_pm(r['pooled'], f)} ({r['pooled']['n']}) | "
                      f"{r['pooled']['mean']:{f}} ± {r['prediction_half_width']:{f.lstrip('+')}} (m = {r['m']}) | "
                      f"{_pm(r['fresh'], f)} ({r['m']} of {r['planned_m']}) | {'yes' if r['inside'] else '**no**'} |")
     against = rec["params"].get("against")
     stated = (f"stated in record `{against}` from every run on record pooled" if against else
               "stated from the pooled seeds")
+    missing = s.get("n_levers", s["n"]) - s["n"]
+    lines += ["", f"{missing} of {s['n_levers']} rows not run (yet)."] if missing else []
     return "\n".join(lines + ["", f"**{s['inside']} of {s['n']}** fresh means (seeds {min(seeds)}–{max(seeds)}, "
                               f"used by no record before) land inside the 95 % prediction interval {stated}, "
                               "mean ± t(0.975, n−1) · std · √(1/n + 1/m) (n pooled seeds, m fresh seeds "

@@ -78,6 +78,12 @@ def test_stated_pools_every_run_and_fresh_checks_against_it(tmp_path, monkeypatc
     assert not by["async order cost, BPTT, test points"]["inside"]          # shifted by 5 points: outside
     assert by["`train --method mh --distortion 4`: MH test accuracy"]["inside"]
     assert "stated in record `lever_stated`" in bl.VIEWS["fresh"](rec)
+    # a lever whose fresh run is missing is said so, not left out
+    (pub / "mh_cli_default_601.json").unlink()
+    bl.fresh(f)
+    rec = json.loads((tmp_path / "out" / "lever_fresh_601.json").read_text())
+    assert rec["summary"]["n"] == 8 and rec["summary"]["n_levers"] == 10
+    assert "not run (`mh_cli_default_601`)" in bl.VIEWS["fresh"](rec) and "2 of 10 rows not run" in bl.VIEWS["fresh"](rec)
     # a fresh record whose seeds the statement pools is refused
     _lever_records(pub, "_701", [505, 701, 702, 703, 704])
     with pytest.raises(SystemExit, match="505"):
