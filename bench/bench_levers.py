@@ -505,7 +505,7 @@ def view_fresh(rec: dict) -> str:
               "stated from the pooled seeds")
     missing = s.get("n_levers", s["n"]) - s["n"]
     lines += ["", f"{missing} of {s['n_levers']} rows not run (yet)."] if missing else []
-    return "\n".join(lines + ["", f"**{s['inside']} of {s['n']}** fresh means (seeds {min(seeds)}–{max(seeds)}, "
+    return "\n".join(lines + ["", f"**{s['inside']} of {s['n']}** fresh means (seeds {_ranges(seeds) or 'none yet'}, "
                               f"used by no record before) land inside the 95 % prediction interval {stated}, "
                               "mean ± t(0.975, n−1) · std · √(1/n + 1/m) (n pooled seeds, m fresh seeds "
                               "that count: a row over the seeds where neither network is dead counts those)."])
