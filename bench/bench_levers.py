@@ -448,6 +448,7 @@ def fresh_against(a) -> None:
             rows.append({"label": label, "fmt": fmt, "stated_records": srow["stated_records"],
                          "stated_seeds": srow["stated_seeds"], "pooled": pooled, "m": m,
                          "planned_m": len(new["seeds"]), "prediction_half_width": half,
+                         "prediction_interval": [pooled["mean"] - half, pooled["mean"] + half],
                          "prediction_half_width_5": srow["prediction_half_width_5"],
                          "fresh_record": new_name, "fresh_seeds": new["seeds"], "fresh_values": values(new),
                          "fresh": nv, "inside": abs(nv["mean"] - pooled["mean"]) <= half})
