@@ -6,6 +6,7 @@
     python -m bench.bench_levers fresh [--publish]                                  # record lever_fresh
     python -m bench.bench_levers stated [--publish]                                 # record lever_stated
     python -m bench.bench_levers fresh --against lever_stated --fresh-run 601 [--publish]   # record lever_fresh_601
+    python -m bench.bench_levers reproduce --seeds 301 501 [--publish]              # record lever_async_reproduced
 
 ``rerun``: issue #21's test of a stated lever — does a fresh re-run on seeds no record used land within the
 spread the docs state? For each lever rendered in the docs (the two above, and MH's default set-up,
@@ -458,6 +459,36 @@ def fresh_against(a) -> None:
     print(VIEWS["fresh"](rec.as_dict()))
 
 
+def reproduce(a) -> None:
+    """Re-run the BPTT+QAT programme of ``--seeds`` at this commit and compare with the async-order record that
+    holds each seed (``RUNS``): are runs made at different commits one experiment?"""
+    held = {}
+    for name in RUNS["lever_async_order"]:
+        for r in _find("reproduce", name)["rounds"]:
+            if r["method"] == "bptt_qat":
+                held[r["seed"]] = (name, r)
+    missing = [s for s in a.seeds if s not in held]
+    if missing:
+        raise SystemExit(f"bench_levers reproduce: --seeds {' '.join(map(str, missing))} are in no record of "
+                         f"{', '.join(RUNS['lever_async_order'])}")
+    with Recorder(a.name or "lever_async_reproduced", args=a, seeds=a.seeds,
+                  params={"method": "bptt_qat", "records": sorted({held[s][0] for s in a.seeds})}) as rec:
+        res = _run(_async_job, [("bptt_qat", s) for s in a.seeds], a.workers)
+        for r in res:
+            name, old = held[r["seed"]]
+            rec.round(record=name, recorded_commit=_find("reproduce", name)["commit"], **r,
+                      same=all(old[k] == r[k] for k in r))
+        rec.summary = {"same": sum(r["same"] for r in rec.rounds), "n": len(rec.rounds)}
+    print(VIEWS["reproduced"](rec.as_dict()))
+
+
+def view_reproduced(rec: dict) -> str:
+    s = rec["summary"]
+    return (f"{s['same']} of {s['n']} BPTT+QAT programmes (seeds {', '.join(map(str, rec['seeds']))}, from "
+            f"{', '.join(rec['params']['records'])}) re-run at commit {rec['commit'][:7]} give the recorded "
+            "synchronous and asynchronous accuracies bit for bit.")
+
+
 def view_stated(rec: dict) -> str:
     """What the docs state per lever: every run on record pooled, and where a new five-seed run's mean should
     land."""
@@ -530,12 +561,12 @@ def view_rerun(rec: dict) -> str:
 
 
 VIEWS = {"conv": view_conv, "async": view_async, "rerun": view_rerun, "fresh": view_fresh,
-         "fresh_stated": view_fresh_stated, "stated": view_stated}
+         "fresh_stated": view_fresh_stated, "stated": view_stated, "reproduced": view_reproduced}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("which", choices=["conv", "async", "rerun", "fresh", "stated"])
+    ap.add_argument("which", choices=["conv", "async", "rerun", "fresh", "stated", "reproduce"])
     ap.add_argument("--seeds", type=int, nargs="+", default=[301, 302, 303, 304, 305])
     ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     ap.add_argument("--name", help="the record's name (default lever_conv_seed002 / lever_async_order / "
@@ -548,7 +579,8 @@ def main() -> None:
     if a.which in ("conv", "async"):
         refuse_overlap(f"bench_levers {a.which}", "lever_conv_seed002" if a.which == "conv" else "lever_async_order",
                        a.name, a.seeds)
-    {"conv": conv, "async": async_order, "rerun": rerun, "fresh": fresh, "stated": stated}[a.which](a)
+    {"conv": conv, "async": async_order, "rerun": rerun, "fresh": fresh, "stated": stated,
+     "reproduce": reproduce}[a.which](a)
 
 
 if __name__ == "__main__":
