@@ -739,15 +739,21 @@ class ChipConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ChipConfig":
-        """A ChipConfig from a table of its fields (lists for tuples); an unknown field is a
-        :class:`ConfigError` naming it and listing the allowed ones."""
+    def check_fields(cls, d: dict) -> None:
+        """Refuse a table that is not one of chip fields: an unknown field is a :class:`ConfigError` naming it
+        and listing the allowed ones (the values are checked when the config is built)."""
         if not isinstance(d, dict):
             raise ConfigError(f"chip config: expected a table of fields, got {d!r}")
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(d) - known
         if unknown:
             raise ConfigError(f"unknown chip config fields {sorted(unknown)}; allowed: {sorted(known)}")
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ChipConfig":
+        """A ChipConfig from a table of its fields (lists for tuples); an unknown field is a
+        :class:`ConfigError` naming it and listing the allowed ones."""
+        cls.check_fields(d)
         return cls(**{k: (tuple(tuple(b) if isinstance(b, list) else b for b in v) if k == "bias" and
                           isinstance(v, list) else tuple(v) if isinstance(v, list) else v) for k, v in d.items()})
 
