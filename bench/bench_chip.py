@@ -168,7 +168,15 @@ def point(record: dict, row: str, chip: str, field: str, fmt: str = ".3f") -> st
     return format(record["summary"][key][label][field][0], fmt)
 
 
-VIEWS = {"table": table, "point": point}
+def hidden(record: dict, row: str | None = None) -> str:
+    """The span of the hidden layers' mean firing rates (the output layer left out, as in the table), in per cent:
+    over one ``row`` (``0.1``, ...) or, without it, over every input-density row (not the every-layer row)."""
+    rows = [row] if row else [str(d) for d in DENSITIES]
+    rates = [h for key in rows for h in record["summary"][key]["hidden"][:-1]]
+    return f"{100 * min(rates):.0f}–{100 * max(rates):.0f} %"
+
+
+VIEWS = {"table": table, "point": point, "hidden": hidden}
 
 
 if __name__ == "__main__":
