@@ -94,15 +94,23 @@ NOT_MEASURED = "<!-- not measured -->"
 HISTORY = re.compile(r"<!-- not re-measured since ([0-9a-f]{7,40}) -->")
 
 
+#: a page of results measured once, kept as the lab notebook of their commits (the page says so in words):
+#: ``<!-- historical page: not re-measured since COMMIT -->`` anywhere on it exempts its prose and tables
+HISTORICAL_PAGE = re.compile(r"<!-- historical page: not re-measured since ([0-9a-f]{7,40}) -->")
+
+
 def history_commits(text: str) -> list[str]:
     """The commits named by ``<!-- not re-measured since COMMIT -->`` markers."""
-    return HISTORY.findall(text)
+    return HISTORY.findall(text) + HISTORICAL_PAGE.findall(text)
 
 
 def unrecorded_tables(text: str) -> list[str]:
     """Markdown tables with digits in their body that stand outside render blocks and are not marked
     ``<!-- not measured -->`` (a table of settings or ports, not of results) or ``<!-- not re-measured since
-    COMMIT -->`` (results of an older commit, said so on the page) on the line before."""
+    COMMIT -->`` (results of an older commit, said so on the page) on the line before, on a page not marked
+    :data:`HISTORICAL_PAGE`."""
+    if HISTORICAL_PAGE.search(text):
+        return []
     text = BLOCK.sub("", text)
     found, lines = [], text.splitlines()
     i = 0
@@ -120,9 +128,6 @@ def unrecorded_tables(text: str) -> list[str]:
     return found
 
 
-#: a page of results measured once, kept as the lab notebook of their commits (the page says so in words):
-#: ``<!-- historical page: not re-measured since COMMIT -->`` anywhere on it exempts its prose and tables
-HISTORICAL_PAGE = re.compile(r"<!-- historical page: not re-measured since ([0-9a-f]{7,40}) -->")
 #: numbers prose may only carry from a record: speed ratios (``2.1x``), clocks (``98.3 MHz``), energies
 #: (``70.1 µJ``), FPS/W and mean ± std; times (``9.3 ns`` path delays, ``1.3 s`` of CPU, ``1.05 ms``, ``780 µs``),
 #: power (``30 mW``), resources (``4141 LUT4``, ``2989 FF``, ``7941 logic cells``) and relative changes
