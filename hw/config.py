@@ -95,7 +95,7 @@ def _per_layer(name: str, value, n: int) -> tuple:
 @dataclass(frozen=True)
 class Layer:
     """One entry of :attr:`ChipConfig.layers`: ``fc`` (``size`` neurons), ``conv`` (``channels`` output
-    channels, a ``kernel`` x ``kernel`` kernel (1 x ``kernel`` on an input of height 1), ``stride``, zero
+    channels, a ``kernel`` x ``kernel`` kernel (1×``kernel`` on an input of height 1), ``stride``, zero
     ``padding``) or ``pool`` (sum pooling, window = stride = ``size``; no neurons)."""
 
     kind: str
@@ -448,7 +448,7 @@ class ChipConfig:
 
     def input_pool(self, layer: int) -> int:
         """Sum-pooling factor in front of ``layer`` (product of the pool entries before it; 1 for none).
-        On an input of height 1 the window is 1 x factor (see :meth:`pool_window`)."""
+        On an input of height 1 the window is 1×factor (see :meth:`pool_window`)."""
         return 1 if self._geo is None else self._geo[layer].pool[1]
 
     def pool_window(self, layer: int) -> tuple[int, int]:
