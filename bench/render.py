@@ -143,7 +143,7 @@ MEASURED = re.compile(r"(?<![\w.≥≤<>=~/+−-])(?<![≥≤<>=] )(?<!up to )(?
 
 def unrecorded_prose(text: str) -> list[str]:
     """Paragraphs of prose (outside render blocks, code, inline code and tables) that carry a measured-looking
-    number (:data:`MEASURED`) and are not marked: ``<!-- not measured -->`` (a definition, a setting, a
+    number (:data:`MEASURED`) or a figure (an image: a plot the renderer cannot draw) and are not marked: ``<!-- not measured -->`` (a definition, a setting, a
     figure from a paper) or ``<!-- not re-measured since COMMIT -->`` (a result of that commit, said so on the
     page) on the line before the paragraph, or the page marked :data:`HISTORICAL_PAGE`. Returns the offending
     numbers with their paragraph's first words."""
@@ -154,8 +154,9 @@ def unrecorded_prose(text: str) -> list[str]:
 
     def flush():
         body = re.sub(r"`[^`]*`", "", " ".join(para))
+        figures = [f"figure {m}" for m in re.findall(r"!\[[^]]*\]\(([^)\s]+)[^)]*\)", body)]  # a plot: measured
         body = re.sub(r"\[([^]]*)\]\([^)]*\)", r"\1", body)            # links: their text only
-        hits = [m.group(0).strip() for m in MEASURED.finditer(body)]
+        hits = [m.group(0).strip() for m in MEASURED.finditer(body)] + figures
         if hits and not marked:
             found.append(f"{', '.join(hits)}: {body.strip()[:80]}")
 

@@ -64,6 +64,9 @@ def test_unrecorded_times_resources_and_changes_are_found():
     admonition = '!!! note "Measured"\n    The chip runs 3.5x faster\n    at 98.3 MHz.\n\nAfter it.\n'
     assert render.unrecorded_prose(admonition) == ["3.5x, 98.3 MHz: The chip runs 3.5x faster at 98.3 MHz."]
     assert render.unrecorded_prose("Text:\n\n    indented code 3.5x\n") == []
+    # a figure (a plot the renderer cannot draw) is a measurement too, unless marked
+    assert render.unrecorded_prose("Text.\n\n![Pareto](exp/pareto.png)\n") == ["figure exp/pareto.png: !Pareto"]
+    assert render.unrecorded_prose("<!-- not re-measured since 98f753f -->\n![Pareto](exp/pareto.png)\n") == []
 
 
 def test_renderer_catches_drift_and_missing_records(tmp_path):

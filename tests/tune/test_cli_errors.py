@@ -65,6 +65,8 @@ def studies_in(db: Path) -> list[str]:
     (["--spikes", "s.npz", "--steps", "3"], ["--steps", "--spikes file sets the time steps"]),
     (["--spikes", "s.npz", "--limit", "3"], ["--limit", "--spikes runs every sample"]),
     (["--spikes", "s.npz", "--weights", "w.npz", "--density", "0.3"], ["--density", "has its weights"]),
+    (["--update", "touched", "--overlap", "off", "--max-steps", "3", "--steps", "5", "--backend", "icarus"],
+     ["--steps 5", "max_steps=3", "--max-steps"]),
 ])
 def test_run_rejects(args, fragments, cli):
     fails_cleanly(cli("run", *args), *fragments)
