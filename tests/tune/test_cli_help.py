@@ -72,6 +72,8 @@ def test_dse_prints_no_optuna_experimental_warnings(tmp_path, capsys):
     import optuna
 
     from tune.cli import main
+    from tune.pnr import default_storage, open_queue
+    open_queue(default_storage(tmp_path / "dse" / "synth-cache"))      # a sweep's (empty) queue for the worker
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
         assert main(["dse", "--worker", "--out", str(tmp_path / "dse")]) == 0
