@@ -249,8 +249,8 @@ def register(sub) -> None:
     for name, (param, users) in _method_params().items():
         kind = int if param.integer else float
         g.add_argument(f"--{name.replace('_', '-')}", dest=name, type=number(kind, param.low, param.high),
-                       help=f"{param.help} [{' / '.join(users)}; {param.range_text}; default "
-                            f"{param.default if param.default is not None else 'see help'}]")
+                       help=f"{param.help} [{' / '.join(users)}; {param.range_text}"
+                            f"{'' if param.default is None else f'; default {param.default}'}]")  # None: the text says
     g = p.add_argument_group("faults the trainer is not told about")
     for name, (lo, hi) in FAULT_LIMITS.items():
         g.add_argument(f"--{name.replace('_', '-')}", dest=name, type=number(float, lo, hi),
