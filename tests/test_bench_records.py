@@ -205,3 +205,5 @@ def test_chip_schedule_hidden_rates_view():
     record = {"summary": rows}
     assert hidden(record, "0.1") == "20–30 %"
     assert hidden(record) == "20–30 %" and hidden({"summary": {**rows, "0.5": {"hidden": [0.36, 0.1, 0.9]}}}) == "10–36 %"
+    from bench.bench_chip import seeds
+    assert seeds({"seeds": [0, 1, 2, 3, 4]}) == "5 seeds (0–4)" and seeds({"seeds": [7]}) == "1 seed (7)"
