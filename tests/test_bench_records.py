@@ -207,3 +207,5 @@ def test_chip_schedule_hidden_rates_view():
     assert hidden(record) == "20–30 %" and hidden({"summary": {**rows, "0.5": {"hidden": [0.36, 0.1, 0.9]}}}) == "10–36 %"
     from bench.bench_chip import seeds
     assert seeds({"seeds": [0, 1, 2, 3, 4]}) == "5 seeds (0–4)" and seeds({"seeds": [7]}) == "1 seed (7)"
+    from bench.bench_event_bound import VIEWS
+    assert VIEWS["seeds"]({"seeds": [0, 1]}) == "2 seeds (0–1)"
