@@ -1,7 +1,7 @@
 """Chip benchmark: simulator speed (fast model vs Verilator vs Icarus vs Amaranth) and schedule efficiency.
 
 Everything printed is measured in this one run on the same network and inputs. Usage:
-    python -m bench.bench_chip [--steps 25] [--density 0.1] [--quick] [--cycles-only] [--seeds 3] [--publish]
+    python -m bench.bench_chip [--steps 25] [--density 0.1] [--quick] [--cycles-only] [--seeds 5] [--publish]
 
 The schedule table (fast model, cycle-exact with the RTL) has three chips per row: ``update = "all"`` with overlap
 off and on (the default chip), and ``update = "touched"`` (overlap off, as it is built; ``max_steps = --steps``).
@@ -46,7 +46,7 @@ def main() -> None:
     ap.add_argument("--density", type=float, default=0.1)
     ap.add_argument("--quick", action="store_true", help="fewer RTL samples")
     ap.add_argument("--cycles-only", action="store_true", help="only the schedule table (fast model, seconds)")
-    ap.add_argument("--seeds", type=int, default=3, help="weight/input seeds of the schedule table (1..10)")
+    ap.add_argument("--seeds", type=int, default=5, help="weight/input seeds of the schedule table (1..10)")
     add_record_args(ap)
     a = ap.parse_args()
     if not 1 <= a.seeds <= 10:
@@ -168,7 +168,21 @@ def point(record: dict, row: str, chip: str, field: str, fmt: str = ".3f") -> st
     return format(record["summary"][key][label][field][0], fmt)
 
 
-VIEWS = {"table": table, "point": point}
+def hidden(record: dict, row: str | None = None) -> str:
+    """The span of the hidden layers' mean firing rates (the output layer left out, as in the table), in per cent:
+    over one ``row`` (``0.1``, ...) or, without it, over every input-density row (not the every-layer row)."""
+    rows = [row] if row else [str(d) for d in DENSITIES]
+    rates = [h for key in rows for h in record["summary"][key]["hidden"][:-1]]
+    return f"{100 * min(rates):.0f}–{100 * max(rates):.0f} %"
+
+
+def seeds(record: dict) -> str:
+    """How many weight/input seeds the means are over: ``5 seeds (0–4)``."""
+    s = record["seeds"]
+    return f"{len(s)} seed{'s' * (len(s) > 1)} ({s[0]}–{s[-1]})" if len(s) > 1 else f"1 seed ({s[0]})"
+
+
+VIEWS = {"table": table, "point": point, "hidden": hidden, "seeds": seeds}
 
 
 if __name__ == "__main__":

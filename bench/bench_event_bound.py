@@ -3,7 +3,7 @@ projected (:mod:`sim.event_bound`) and the built update-by-touch chip (``update 
 model, which is cycle-exact with the RTL), over input densities and hidden firing rates, as the ``event_bound``
 record.
 
-    python -m bench.bench_event_bound [--seeds 3] [--quick] [--publish]
+    python -m bench.bench_event_bound [--seeds 5] [--quick] [--publish]
 
 Networks: fc 256-256-128-16 (bench_chip's), and the conv chip of issue 23 with 3x3 and with 5x5 kernels
 (2x16x16 -> conv 16 kxk -> conv 16 kxk -> pool 2 -> fc 10, 'same' padding), 8 lanes, overlap off, 30 steps,
@@ -106,7 +106,7 @@ def _ms(v):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", type=int, default=2, help="weight/input seeds per point (1..10)")
+    ap.add_argument("--seeds", type=int, default=5, help="weight/input seeds per point (1..10)")
     ap.add_argument("--quick", action="store_true", help="densities 0.02 and 0.1, rates 0.02 and 0.07, no N-MNIST")
     add_record_args(ap)
     a = ap.parse_args(argv)
@@ -184,7 +184,13 @@ def stat(record: dict, field: str, agg: str, net: str = "*", densities: str = "*
     return format({"min": min, "max": max}[agg](vals), fmt)
 
 
-VIEWS = {"table": table, "stat": stat}
+def seeds(record: dict) -> str:
+    """How many weight/input seeds the means are over (``bench.bench_chip.seeds``)."""
+    from bench.bench_chip import seeds as of
+    return of(record)
+
+
+VIEWS = {"table": table, "stat": stat, "seeds": seeds}
 
 
 if __name__ == "__main__":

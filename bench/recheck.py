@@ -292,6 +292,15 @@ def view_basis(rec: dict) -> str:
             f"{', '.join(one(r) for r in s['checks'])}")
 
 
+def view_loads(rec: dict) -> str:
+    """The machine's load average over the runs behind the stated spread (before and after each run), for a
+    headline that quotes the spread without the whole basis: ``load average 3–21``."""
+    loads = [r[k] for r in rec["summary"]["basis"] for k in ("load_before", "load_after") if r.get(k) is not None]
+    if not loads:
+        raise KeyError(f"{rec['name']}: its runs on record have no load average")
+    return f"load average {min(loads):.0f}–{max(loads):.0f}"
+
+
 def view_stated(rec: dict, key: str) -> str:
     """One ratio in prose: ``pooled median x (stated spread lo–hi; R rounds of N runs)``."""
     r = rec["summary"]["ratios"].get(key)
@@ -341,7 +350,8 @@ def view_table(rec: dict, prefix: str = "") -> str:
     return "\n".join(out)
 
 
-VIEWS = {"count": view_count, "basis": view_basis, "stated": view_stated, "table": view_table}
+VIEWS = {"count": view_count, "basis": view_basis, "loads": view_loads, "stated": view_stated,
+         "table": view_table}
 
 
 if __name__ == "__main__":

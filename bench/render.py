@@ -94,15 +94,23 @@ NOT_MEASURED = "<!-- not measured -->"
 HISTORY = re.compile(r"<!-- not re-measured since ([0-9a-f]{7,40}) -->")
 
 
+#: a page of results measured once, kept as the lab notebook of their commits (the page says so in words):
+#: ``<!-- historical page: not re-measured since COMMIT -->`` anywhere on it exempts its prose and tables
+HISTORICAL_PAGE = re.compile(r"<!-- historical page: not re-measured since ([0-9a-f]{7,40}) -->")
+
+
 def history_commits(text: str) -> list[str]:
     """The commits named by ``<!-- not re-measured since COMMIT -->`` markers."""
-    return HISTORY.findall(text)
+    return HISTORY.findall(text) + HISTORICAL_PAGE.findall(text)
 
 
 def unrecorded_tables(text: str) -> list[str]:
     """Markdown tables with digits in their body that stand outside render blocks and are not marked
     ``<!-- not measured -->`` (a table of settings or ports, not of results) or ``<!-- not re-measured since
-    COMMIT -->`` (results of an older commit, said so on the page) on the line before."""
+    COMMIT -->`` (results of an older commit, said so on the page) on the line before, on a page not marked
+    :data:`HISTORICAL_PAGE`."""
+    if HISTORICAL_PAGE.search(text):
+        return []
     text = BLOCK.sub("", text)
     found, lines = [], text.splitlines()
     i = 0
@@ -120,20 +128,22 @@ def unrecorded_tables(text: str) -> list[str]:
     return found
 
 
-#: a page of results measured once, kept as the lab notebook of their commits (the page says so in words):
-#: ``<!-- historical page: not re-measured since COMMIT -->`` anywhere on it exempts its prose and tables
-HISTORICAL_PAGE = re.compile(r"<!-- historical page: not re-measured since ([0-9a-f]{7,40}) -->")
 #: numbers prose may only carry from a record: speed ratios (``2.1x``), clocks (``98.3 MHz``), energies
-#: (``70.1 µJ``), FPS/W and mean ± std. A number right after a comparator (``≥ 100 MHz``: a target) or a
-#: setting's ``=`` is not a result; nor is a product of sizes (``3x3``, ``1×8×8``).
-MEASURED = re.compile(r"(?<![\w.≥≤<>=~/-])(?<![≥≤<>=] )(?<!up to )(?<!below )(?<!above )(?<!under )(?<!least )"
-                      r"(?<!most )(?<!than )\d[\d,]*(?:\.\d+)?(?:[–-]\d[\d,]*(?:\.\d+)?)?"
-                      r"(?:\s?x(?![\w×])|\s?(?:MHz|µJ|uJ|nJ|mJ)\b|\s?FPS/W|\s±\s\d)")
+#: (``70.1 µJ``), FPS/W and mean ± std; times (``9.3 ns`` path delays, ``1.3 s`` of CPU, ``1.05 ms``, ``780 µs``),
+#: power (``30 mW``), resources (``4141 LUT4``, ``2989 FF``, ``7941 logic cells``) and relative changes
+#: (``+42 %``). A number right after a comparator (``≥ 100 MHz``: a target) or a setting's ``=`` is not a
+#: result; nor is a product of sizes (``3x3``, ``1×8×8``).
+MEASURED = re.compile(r"(?<![\w.≥≤<>=~/+−-])(?<![≥≤<>=] )(?<!up to )(?<!below )(?<!above )(?<!under )"
+                      r"(?<!least )(?<!most )(?<!than )"
+                      r"(?:[+−]\d[\d,]*(?:\.\d+)?\s?%"
+                      r"|\d[\d,]*(?:\.\d+)?(?:[–-]\d[\d,]*(?:\.\d+)?)?"
+                      r"(?:\s?x(?![\w×])|\s?(?:MHz|µJ|uJ|nJ|mJ|ns|ms|µs|mW|LUT4s?|LUTs|FFs?|CPU s)\b|\s?FPS/W"
+                      r"|\s±\s\d|\slogic cells\b|\sflip-flops\b))")
 
 
 def unrecorded_prose(text: str) -> list[str]:
     """Paragraphs of prose (outside render blocks, code, inline code and tables) that carry a measured-looking
-    number (:data:`MEASURED`) and are not marked: ``<!-- not measured -->`` (a definition, a setting, a
+    number (:data:`MEASURED`) or a figure (an image: a plot the renderer cannot draw) and are not marked: ``<!-- not measured -->`` (a definition, a setting, a
     figure from a paper) or ``<!-- not re-measured since COMMIT -->`` (a result of that commit, said so on the
     page) on the line before the paragraph, or the page marked :data:`HISTORICAL_PAGE`. Returns the offending
     numbers with their paragraph's first words."""
@@ -144,16 +154,25 @@ def unrecorded_prose(text: str) -> list[str]:
 
     def flush():
         body = re.sub(r"`[^`]*`", "", " ".join(para))
+        figures = [f"figure {m}" for m in re.findall(r"!\[[^]]*\]\(([^)\s]+)[^)]*\)", body)]  # a plot: measured
         body = re.sub(r"\[([^]]*)\]\([^)]*\)", r"\1", body)            # links: their text only
-        hits = [m.group(0).strip() for m in MEASURED.finditer(body)]
+        hits = [m.group(0).strip() for m in MEASURED.finditer(body)] + figures
         if hits and not marked:
             found.append(f"{', '.join(hits)}: {body.strip()[:80]}")
 
+    admonition = False                          # inside a ``!!! note`` block: its 4-space body is prose
     for line in text.splitlines():
         st = line.strip()
         if st.startswith("```"):
             fence = not fence
             continue
+        if st.startswith(("!!!", "???")):
+            admonition = True
+            line = st = ""                      # the header: a paragraph break (its title is not prose)
+        elif admonition and st and not line.startswith("    "):
+            admonition = False
+        elif admonition:
+            line = line[4:]
         if fence or line.startswith("    ") and not para:
             continue
         if st.startswith("|"):                  # a table (tables have their own test) ends a paragraph

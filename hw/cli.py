@@ -50,6 +50,16 @@ def chip_overrides(a: argparse.Namespace) -> dict:
 def chip_table(t: dict, path: str, flag: str = "--config") -> dict:
     """The chip fields of a config table: a ``[chip]`` table, a training run's ``chip_config`` (``spikeloop
     train --out RUN`` writes RUN.json: the deployed thresholds, betas and reset), or the fields at top level."""
+    if "chip" not in t and "chip_config" not in t:
+        tables = sorted(k for k, v in t.items() if isinstance(v, dict))
+        if tables:      # a study-style file without [chip]: its tables are not chip fields
+            raise ConfigError(f"{flag} {path}: no [chip] table (the file has "
+                              f"{', '.join(f'[{k}]' for k in tables)}); a chip's fields go under [chip]")
+    elif "chip" in t and Path(path).suffix == ".toml":
+        loose = sorted(k for k, v in t.items() if not isinstance(v, dict) and k != "chip")
+        if loose:       # TOML keys above the first [table]: outside [chip], so they would be dropped
+            raise ConfigError(f"{flag} {path}: {', '.join(loose)} at the top level, outside every table; a "
+                              f"chip's fields go under [chip]")
     d = t.get("chip", t.get("chip_config", t))
     if not isinstance(d, dict):
         raise ConfigError(f"{flag} {path}: chip={d!r}: expected a table ([chip])")

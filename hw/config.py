@@ -95,7 +95,7 @@ def _per_layer(name: str, value, n: int) -> tuple:
 @dataclass(frozen=True)
 class Layer:
     """One entry of :attr:`ChipConfig.layers`: ``fc`` (``size`` neurons), ``conv`` (``channels`` output
-    channels, a ``kernel`` x ``kernel`` kernel (1 x ``kernel`` on an input of height 1), ``stride``, zero
+    channels, a ``kernel`` x ``kernel`` kernel (1×``kernel`` on an input of height 1), ``stride``, zero
     ``padding``) or ``pool`` (sum pooling, window = stride = ``size``; no neurons)."""
 
     kind: str
@@ -448,7 +448,7 @@ class ChipConfig:
 
     def input_pool(self, layer: int) -> int:
         """Sum-pooling factor in front of ``layer`` (product of the pool entries before it; 1 for none).
-        On an input of height 1 the window is 1 x factor (see :meth:`pool_window`)."""
+        On an input of height 1 the window is 1×factor (see :meth:`pool_window`)."""
         return 1 if self._geo is None else self._geo[layer].pool[1]
 
     def pool_window(self, layer: int) -> tuple[int, int]:
@@ -739,15 +739,21 @@ class ChipConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ChipConfig":
-        """A ChipConfig from a table of its fields (lists for tuples); an unknown field is a
-        :class:`ConfigError` naming it and listing the allowed ones."""
+    def check_fields(cls, d: dict) -> None:
+        """Refuse a table that is not one of chip fields: an unknown field is a :class:`ConfigError` naming it
+        and listing the allowed ones (the values are checked when the config is built)."""
         if not isinstance(d, dict):
             raise ConfigError(f"chip config: expected a table of fields, got {d!r}")
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(d) - known
         if unknown:
             raise ConfigError(f"unknown chip config fields {sorted(unknown)}; allowed: {sorted(known)}")
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ChipConfig":
+        """A ChipConfig from a table of its fields (lists for tuples); an unknown field is a
+        :class:`ConfigError` naming it and listing the allowed ones."""
+        cls.check_fields(d)
         return cls(**{k: (tuple(tuple(b) if isinstance(b, list) else b for b in v) if k == "bias" and
                           isinstance(v, list) else tuple(v) if isinstance(v, list) else v) for k, v in d.items()})
 

@@ -53,7 +53,7 @@ def check_elaboration_size(cfg: ChipConfig) -> None:
     """Refuse, before elaboration starts, a design whose memories exceed :data:`MAX_ELABORATION_BITS`."""
     if memory_bits(cfg)["total"] > MAX_ELABORATION_BITS:
         raise ConfigError(f"{describe_size(cfg)}; a design is elaborated with at most "
-                          f"{MAX_ELABORATION_BITS / 2**20:.0f} Mbit (MAX_ELABORATION_BITS: about 6 min and 1 GB) "
+                          f"{MAX_ELABORATION_BITS / 2**20:.0f} Mbit (about 6 min and 1 GB; docs/guides/run_and_build.md#size-estimates) "
                           "— use fewer or smaller layers, or fewer weight bits")
 
 

@@ -83,7 +83,7 @@ def size_problem(cfg: ChipConfig, target: str) -> str | None:
     need, have = memory_bits(cfg)["total"], PART_STORAGE_BITS[target]
     if need > have:                     # every part holds far less than hw.export.MAX_ELABORATION_BITS
         return (f"{describe_size(cfg)}; {target} holds {have / 2**20:.3g} Mbit in all (block RAM, SPRAM, "
-                "distributed RAM and flip-flops; PART_STORAGE_BITS) — use fewer or smaller layers, fewer weight "
+                "distributed RAM and flip-flops; docs/guides/run_and_build.md#size-estimates) — use fewer or smaller layers, fewer weight "
                 "bits, or a larger --target")
     return None
 

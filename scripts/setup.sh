@@ -4,14 +4,21 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v iverilog >/dev/null 2>&1; then
-    echo "setup: installing Icarus Verilog (apt-get)"
+PY=${PYTHON:-python3}
+# system packages a fresh Debian lacks: Icarus Verilog; g++ and make (Verilator compiles the RTL to C++);
+# python3-venv (Debian's Python has no ensurepip without it, so `python3 -m venv` fails)
+need=()
+command -v iverilog >/dev/null 2>&1 || need+=(iverilog)
+command -v g++ >/dev/null 2>&1 || need+=(g++)
+command -v make >/dev/null 2>&1 || need+=(make)
+[ -x .venv/bin/python ] || "$PY" -c "import ensurepip, venv" >/dev/null 2>&1 || need+=(python3-venv)
+if [ ${#need[@]} -gt 0 ]; then
+    echo "setup: installing ${need[*]} (apt-get)"
     SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq iverilog >/dev/null
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
-PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 stamp=.venv/.spikeloop-installed
 want=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)

@@ -105,6 +105,10 @@ def cmd_run(a: argparse.Namespace) -> int:
     a.batch = a.batch or 4
     a.density = 0.1 if a.density is None else a.density
     check_memory(cfg, a.batch, a.steps)                 # refuse before the weights are even drawn
+    if cfg.touched and a.steps > cfg.max_steps:         # its step stamps: refused before a backend is built
+        given = f"--steps {a.steps}" if x is None else f"{where}: {a.steps} steps per sample"
+        raise ConfigError(f"{given}: a chip with update='touched' runs at most max_steps={cfg.max_steps} steps "
+                          f"(--max-steps, 1..65535)")
     if a.raster:
         from sim.plots import FIGURE_SUFFIXES
         check_writable(a.raster, "--raster", is_dir=False, suffixes=FIGURE_SUFFIXES)

@@ -46,8 +46,11 @@ class Faults:
 
     @classmethod
     def from_dict(cls, d, where: str = "faults") -> "Faults":
-        if not isinstance(d, dict) or set(d) - set(LIMITS) - {"seed"}:
+        if not isinstance(d, dict):
             raise ConfigError(f"{where}={d!r}: expected a table with fields {sorted(LIMITS) + ['seed']}")
+        unknown = set(d) - set(LIMITS) - {"seed"}
+        if unknown:
+            raise ConfigError(f"[{where}]: unknown fields {sorted(unknown)}; allowed: {sorted(LIMITS) + ['seed']}")
         return cls(**d)
 
     @property

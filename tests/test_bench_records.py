@@ -196,3 +196,16 @@ def test_study_workers_cli_run_times_the_command_on_the_enqueued_trials(tmp_path
     import optuna
     study = optuna.load_study(study_name="cli1", storage=f"sqlite:///{tmp_path}/run1/s.db")
     assert [t.params for t in study.trials] == designs
+
+
+def test_chip_schedule_hidden_rates_view():
+    """The prose's hidden firing rates come from the chip_schedule record (the output layer left out)."""
+    from bench.bench_chip import DENSITIES, hidden
+    rows = {str(d): {"hidden": [0.2, 0.3, 0.9]} for d in DENSITIES}
+    record = {"summary": rows}
+    assert hidden(record, "0.1") == "20–30 %"
+    assert hidden(record) == "20–30 %" and hidden({"summary": {**rows, "0.5": {"hidden": [0.36, 0.1, 0.9]}}}) == "10–36 %"
+    from bench.bench_chip import seeds
+    assert seeds({"seeds": [0, 1, 2, 3, 4]}) == "5 seeds (0–4)" and seeds({"seeds": [7]}) == "1 seed (7)"
+    from bench.bench_event_bound import VIEWS
+    assert VIEWS["seeds"]({"seeds": [0, 1]}) == "2 seeds (0–1)"

@@ -36,3 +36,38 @@ def test_wheel_builds_quietly_and_carries_the_primitive_models(tmp_path):
                          env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"}, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.strip() == "['DP16KD.v', 'MULT18X18D.v', 'SB_SPRAM256KA.v'] True"
+
+
+def test_setup_installs_the_system_packages_a_fresh_debian_lacks(tmp_path):
+    """scripts/setup.sh asks apt-get for Icarus, g++ and make (Verilator builds C++) and python3-venv (Debian's
+    Python has no ensurepip without it) when they are missing — here a PATH without them and a fake apt-get."""
+    repo, fake = tmp_path / "repo", tmp_path / "bin"
+    (repo / "scripts").mkdir(parents=True)
+    fake.mkdir()
+    shutil.copy(ROOT / "scripts" / "setup.sh", repo / "scripts" / "setup.sh")
+    (repo / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    for tool in ("cat", "sha256sum", "cut", "id", "grep", "dirname"):
+        (fake / tool).symlink_to(shutil.which(tool))
+    log = tmp_path / "apt.log"
+    (fake / "apt-get").write_text(f"#!/bin/bash\necho \"$*\" >> {log}\n")
+    (fake / "python3").write_text("#!/bin/bash\nexit 1\n")             # no ensurepip, no venv
+    for f in ("apt-get", "python3"):
+        (fake / f).chmod(0o755)
+    env = {"PATH": str(fake), "HOME": str(tmp_path)}
+    subprocess.run(["/bin/bash", str(repo / "scripts" / "setup.sh")], env=env, capture_output=True, timeout=60)
+    lines = log.read_text().splitlines()
+    assert lines[0] == "update -qq" and lines[1] == "install -y -qq iverilog g++ make python3-venv", lines
+    # with a venv and the tools present, nothing is asked for
+    log.unlink()
+    for tool in ("iverilog", "g++", "make"):
+        (fake / tool).write_text("#!/bin/bash\n")
+        (fake / tool).chmod(0o755)
+    venv = repo / ".venv" / "bin"
+    venv.mkdir(parents=True)
+    for tool in ("python", "pip"):
+        (venv / tool).write_text("#!/bin/bash\nexit 0\n")
+        (venv / tool).chmod(0o755)
+    r = subprocess.run(["/bin/bash", str(repo / "scripts" / "setup.sh")], env=env, capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert not log.exists()

@@ -253,3 +253,11 @@ def test_recheck_refuses_the_records_the_docs_say_are_not_rechecked(tmp_path, mo
     assert recheck.main(["model_speed_before", "--seeds", "9"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("recheck: base 'model_speed_before': ") and "model_speed" in err and err.count("\n") == 1
+
+
+def test_loads_view_spans_the_load_of_every_run_behind_the_spread():
+    basis = [{"load_before": 17.2, "load_after": 20.4}, {"load_before": 2.8, "load_after": 3.0},
+             {"load_before": None, "load_after": None}]
+    assert recheck.view_loads({"name": "r", "summary": {"basis": basis}}) == "load average 3–20"
+    with pytest.raises(KeyError, match="no load average"):
+        recheck.view_loads({"name": "r", "summary": {"basis": basis[2:]}})

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from hw.cli import (chip_arguments, chip_overrides, chip_table, check_writable, load_chip, load_model_arguments,
                     model_argument, number, offsets_text, on_off, read_table, writing)
-from hw.config import ConfigError
+from hw.config import ChipConfig, ConfigError
 from sim.chip import BACKENDS
 from train.quant import SCALES
 from sim.faults import LIMITS as FAULT_LIMITS
@@ -31,7 +31,7 @@ def _method_params():
 
 
 #: sections of a config file besides ``[chip]`` (a study's config is a valid ``train --config``)
-SECTIONS = {"data", "faults", "study", "search", "device", "hardware"}
+SECTIONS = {"data", "faults", "study", "search", "device", "hardware", "report"}
 
 
 def cmd_train(a: argparse.Namespace) -> int:
@@ -58,6 +58,7 @@ def cmd_train(a: argparse.Namespace) -> int:
         fault_table = table.get("faults", {})
         if not isinstance(fault_table, dict):
             raise ConfigError(f"--config {a.config}: faults={fault_table!r}: expected a table ([faults])")
+        Faults.from_dict(fault_table)           # every field checked, the seed too (--seed replaces it)
     for k in DATA_FIELDS:
         if getattr(a, k) is not None:
             data[k] = getattr(a, k)
@@ -69,13 +70,20 @@ def cmd_train(a: argparse.Namespace) -> int:
                      backend=a.backend, seed=a.seed, threads=a.threads, bias_input=a.bias_input)
     if a.out:
         check_writable(a.out, "--out", is_dir=False, files=training_files(a.out))
-    split = load_split(tc)
     overrides = chip_overrides(a)
     # the chip: the file's [chip] table, or its top-level fields; a file of other sections only (a study's
     # [data], [faults], ...) leaves the dataset's default chip
     chip_file = a.config if a.config and ("chip" in table or not set(table) & SECTIONS) else None
+    fields = table.get("chip", table) if chip_file else {}
+    if a.config and not chip_file:        # a study-style file: fields above its first [table] would be dropped
+        loose = sorted(k for k, v in table.items() if not isinstance(v, dict))
+        if loose:
+            raise ConfigError(f"--config {a.config}: {', '.join(loose)} at the top level, outside every table; "
+                              f"a chip's fields go under [chip]")
+    if chip_file:                         # a misspelt chip field is refused before the data are loaded
+        ChipConfig.check_fields(chip_table(table, chip_file))
+    split = load_split(tc)
     if chip_file or overrides:
-        fields = table.get("chip", table) if chip_file else {}
         # a file that does not give the network (a study's [chip] often has only widths and lanes) sits on
         # the dataset's default chip, as a study's does
         given = isinstance(fields, dict) and bool({"layer_sizes", "layers"} & set(fields))
@@ -241,8 +249,8 @@ def register(sub) -> None:
     for name, (param, users) in _method_params().items():
         kind = int if param.integer else float
         g.add_argument(f"--{name.replace('_', '-')}", dest=name, type=number(kind, param.low, param.high),
-                       help=f"{param.help} [{' / '.join(users)}; {param.range_text}; default "
-                            f"{param.default if param.default is not None else 'see help'}]")
+                       help=f"{param.help} [{' / '.join(users)}; {param.range_text}"
+                            f"{'' if param.default is None else f'; default {param.default}'}]")  # None: the text says
     g = p.add_argument_group("faults the trainer is not told about")
     for name, (lo, hi) in FAULT_LIMITS.items():
         g.add_argument(f"--{name.replace('_', '-')}", dest=name, type=number(float, lo, hi),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from hw.cli import number, on_off
 from hw.config import ConfigError
@@ -200,12 +201,19 @@ def register(sub) -> None:
 
 def cmd_dse_worker(a: argparse.Namespace) -> int:
     """``spikeloop dse --worker``: build whatever the build study in ``--storage`` has queued, then exit."""
+    import optuna
     from hw.cli import check_writable
     from tune.dse import _pnr_worker
     from tune.pnr import STUDY, default_storage
-    out = check_writable(a.out, "--out")
-    storage = a.storage or default_storage(out / "synth-cache")
+    from tune.study import storage_for
+    storage = a.storage or default_storage(Path(a.out) / "synth-cache")
     name = a.study or STUDY
+    # a worker only takes builds a sweep queued: a misspelt storage or study is refused, not created empty
+    names = optuna.get_all_study_names(storage=storage_for(storage, create=False))
+    if name not in names:
+        raise ConfigError(f"--study {name!r}: no such build study in {storage} (studies there: {names}); a sweep "
+                          f"queues its builds there first: spikeloop dse --storage {storage}")
+    out = check_writable(a.out, "--out")
     if a.jobs > 1:
         from concurrent.futures import ProcessPoolExecutor
         with ProcessPoolExecutor(max_workers=a.jobs) as ex:

@@ -88,8 +88,8 @@ HARDWARE_KEYS = {
              "device: at [device] clock_mhz",
 }
 SEARCH_KEYS = {
-    "methods": "training methods to search (train.trainers.TRAINERS), at least one",
-    "surrogates": "surrogate gradients to search (train.surrogates.SURROGATES)",
+    "methods": "training methods to search (docs/guides/training.md), at least one",
+    "surrogates": "surrogate gradients to search (docs/guides/training.md)",
     "lanes": "optional hardware knob: a list of lane counts 1..64 to search (default: [chip] lanes)",
     "weight_bits": "optional hardware knob: a list of weight widths 2..membrane_bits to search",
     "overlap": "optional hardware knob: [true, false] searches the UPDATE/EVENT overlap",
@@ -654,7 +654,7 @@ def template(conv: bool = False) -> str:
     for k, note in FAULT_NOTES.items():
         allowed = f"{LIMITS[k][0]:g}..{LIMITS[k][1]:g}" if k in LIMITS else f"integers 0..{2**32 - 1}"
         out.append(_line(k, 0 if k == "seed" else 0.0, f"{note} ({allowed})", False))
-    section("chip", "hw.config.ChipConfig; docs/chip.md")
+    section("chip", "the chip: docs/chip.md, every field in docs/reference/hw-config.md")
     cdef = ChipConfig()
     for f in dataclasses.fields(ChipConfig):
         k = f.name
@@ -674,7 +674,7 @@ def template(conv: bool = False) -> str:
             v = getattr(cdef, k)
             v = v[0] if isinstance(v, tuple) else v
         out.append(_line(k, v, CHIP_NOTES.get(k, ""), on))
-    section("device", "latency and energy model (sim.power; docs/power.md)")
+    section("device", "latency and energy model (docs/power.md)")
     base = d["device"].get("base", "ice40up5k")
     prof = PROFILES[base]
     out.append(_line("base", base, DEVICE_NOTES["base"].format(profiles=", ".join(PROFILES)), True))
@@ -686,7 +686,7 @@ def template(conv: bool = False) -> str:
     hw_defaults = {"fits": TARGETS[0], "synth_cache": "runs/dse/synth-cache", "clock": "fmax"}
     for k, note in HARDWARE_KEYS.items():
         out.append(_line(k, hw_defaults[k], note, False))
-    section("report", "after the search: the baseline and the best Pareto trials re-run on fresh seeds (tune.recheck)")
+    section("report", "after the search: the baseline and the best Pareto trials re-run on fresh seeds (docs/guides/studies.md#trials-judged-on-more-than-one-draw)")
     rep = d.get("report", {})
     out.append(_line("recheck_seeds", rep.get("recheck_seeds", RECHECK_SEEDS), "fresh seeds, paired (0..100; 0: off)",
                      "recheck_seeds" in rep))

@@ -1,9 +1,9 @@
 """After the search: the baseline and the best Pareto trials re-run on fresh seeds, paired by seed.
 
 A study scores each trial on one draw (or ``[study] seeds_per_trial``): one split of the data, one set of
-initial weights, one chip instance. A lever measured on one draw may not survive another (a trade-off that
-gave −35.8 % latency on its draw gave −18.7 % and −6.4 % on two new seeds and a dead network on three of
-five). So before the report, :func:`recheck` re-runs the baseline trial and up to ``[report] recheck_trials``
+initial weights, one chip instance. A lever measured on one draw may not survive another (the conv_seed002
+study's latency trade-off did not survive new seeds: docs/guides/studies.md, record ``lever_conv_seed002``).
+So before the report, :func:`recheck` re-runs the baseline trial and up to ``[report] recheck_trials``
 Pareto trials on ``[report] recheck_seeds`` fresh seeds — each seed draws a new split, encoding, initial
 weights and fault instance, the **same** for every re-run design (paired) — and keeps every measurement in
 the study's user attribute ``recheck``. The report ranks the trade-offs by those means and states how many

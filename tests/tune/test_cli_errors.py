@@ -65,6 +65,8 @@ def studies_in(db: Path) -> list[str]:
     (["--spikes", "s.npz", "--steps", "3"], ["--steps", "--spikes file sets the time steps"]),
     (["--spikes", "s.npz", "--limit", "3"], ["--limit", "--spikes runs every sample"]),
     (["--spikes", "s.npz", "--weights", "w.npz", "--density", "0.3"], ["--density", "has its weights"]),
+    (["--update", "touched", "--overlap", "off", "--max-steps", "3", "--steps", "5", "--backend", "icarus"],
+     ["--steps 5", "max_steps=3", "--max-steps"]),
 ])
 def test_run_rejects(args, fragments, cli):
     fails_cleanly(cli("run", *args), *fragments)
@@ -106,6 +108,30 @@ def test_config_that_is_binary_a_directory_or_mistyped(tmp_path, cli):
                            ("[chip\n", "not valid TOML")):
         bad.write_text(text)
         fails_cleanly(cli("run", "--config", bad), fragment)
+
+
+def test_config_fields_a_command_would_drop(tmp_path, cli, monkeypatch):
+    """A TOML key above the first [table] lies outside [chip]; a study-style file without [chip] has no chip
+    fields: both are refused by name, not dropped (run, verilog, train) — and train refuses them, and a
+    misspelt [chip] or [faults] field, before it loads the data."""
+    loose = tmp_path / "loose.toml"
+    loose.write_text("lanes = 4\n[chip]\nlayer_sizes = [30, 16, 2]\n")
+    for cmd in (["run"], ["verilog", "--out", tmp_path / "v"], ["train", "--method", "mh", "--iters", "5"]):
+        fails_cleanly(cli(*cmd, "--config", loose), "--config", "lanes at the top level", "under [chip]")
+    mixed = tmp_path / "mixed.toml"
+    mixed.write_text("lanes = 4\n[data]\nsteps = 3\n")
+    fails_cleanly(cli("run", "--config", mixed), "no [chip] table (the file has [data])")
+
+    def no_data(*a, **k):
+        raise AssertionError("the data were loaded before the config was checked")
+    monkeypatch.setattr("train.run.load_split", no_data)
+    fails_cleanly(cli("train", "--method", "mh", "--iters", "5", "--config", mixed), "lanes at the top level")
+    bad = tmp_path / "bad.toml"
+    for text, fragment in (("[chip]\nlane = 4\n", "unknown chip config fields ['lane']"),
+                           ("[faults]\nstuck = 0.1\n", "[faults]: unknown fields ['stuck']"),
+                           ("[faults]\nseed = -4\n", "faults seed=-4")):
+        bad.write_text(text)
+        fails_cleanly(cli("train", "--method", "mh", "--iters", "5", "--config", bad), fragment)
 
 
 # -- spikeloop verilog: weights files ---------------------------------------------------------------------

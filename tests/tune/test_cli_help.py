@@ -72,8 +72,23 @@ def test_dse_prints_no_optuna_experimental_warnings(tmp_path, capsys):
     import optuna
 
     from tune.cli import main
+    from tune.pnr import default_storage, open_queue
+    open_queue(default_storage(tmp_path / "dse" / "synth-cache"))      # a sweep's (empty) queue for the worker
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
         assert main(["dse", "--worker", "--out", str(tmp_path / "dse")]) == 0
     assert not [w for w in seen if issubclass(w.category, optuna.exceptions.ExperimentalWarning)]
     assert "built 0 here" in capsys.readouterr().out
+
+
+def test_every_method_parameter_states_its_default(capsys):
+    """`train --help` gives each method parameter's default, in its bracket or (when it follows from another
+    setting) in its text — never a pointer back to the help itself."""
+    from train.cli import _method_params
+    from tune.cli import main
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "see help" not in text
+    for name, (param, _) in _method_params().items():
+        assert param.default is not None or "(default:" in param.help, name

@@ -136,6 +136,22 @@ def test_worker_with_a_bad_storage_is_one_line(tmp_path, capsys):
     assert bad.read_text() == "not a database"
 
 
+def test_worker_on_a_misspelt_storage_or_study_creates_nothing(tmp_path, cli):
+    """A worker only takes builds a sweep queued: a storage file that does not exist, or a study not in it, is one
+    line naming it (not a new empty database and a worker that found nothing)."""
+    missing = tmp_path / "typo.db"
+    r = cli("dse", "--worker", "--storage", f"sqlite:///{missing}", "--out", tmp_path / "o")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "does not exist" in r.stderr, r.stderr
+    assert not missing.exists() and not (tmp_path / "o").exists()
+    queue = f"sqlite:///{tmp_path / 'queue.db'}"
+    open_queue(queue)
+    r = cli("dse", "--worker", "--storage", queue, "--study", "spikeloop-pnrr", "--out", tmp_path / "o")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert "--study 'spikeloop-pnrr': no such build study" in r.stderr and "spikeloop-pnr'" in r.stderr
+    r = cli("dse", "--worker", "--storage", queue, "--out", tmp_path / "o")
+    assert r.returncode == 0 and "built 0 here" in r.stdout, r.stderr
+
+
 def test_a_claim_without_a_heartbeat_is_requeued(tmp_path):
     """A worker killed between claiming a trial and its first heartbeat (Optuna's stale check skips such a trial):
     once it is older than the grace period it is failed and its build queued again."""

@@ -3,6 +3,7 @@ the loader accepts (found by asking the loader itself, so the template and the l
 import dataclasses
 import re
 import tomllib
+from pathlib import Path
 
 import optuna
 import pytest
@@ -126,6 +127,13 @@ def test_help_texts_point_to_docs_not_source_names(capsys):
     for cmd in (["train"], ["run"]):                     # how to use a conv chip, and where to read on
         h = _help(capsys, *cmd)
         assert "input_shape" in h and 'kind = "conv"' in h and "docs/guides/training.md" in h, cmd
+    # the template's notes are help text too: docs pages, not registries or modules of the source
+    root = Path(__file__).resolve().parents[2]
+    notes = [line.split("#", 2)[-1] for line in template().splitlines() if "#" in line and "source =" not in line]
+    named = [m for n in notes for m in re.findall(r"\b(?:hw|sim|train|tune)\.[a-z_]+(?:\.[A-Za-z_]+)?", n)]
+    assert not named, named
+    for page in {m for n in notes for m in re.findall(r"docs/[\w./-]+?\.md", n)}:
+        assert (root / page).is_file(), page
 
 
 def test_template_lists_update_and_run_accepts_it_uncommented(tmp_path, capsys):
