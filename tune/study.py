@@ -506,9 +506,10 @@ def thread_pools() -> dict:
 
 
 def _worker(sc: StudyConfig, n_total: int, worker: int, show_progress: bool, parent: int | None = None,
-            data=None, threads: int = 1, state: dict | None = None) -> None:
+            data=None, threads: int = 1, state: dict | None = None, on_idle: Callable[[], None] | None = None) -> None:
     """Run trials until ``n_total`` are done in the whole study (every worker on every machine agrees), or
-    until ``sc.max_consecutive_failures`` of this worker's trials in a row failed (TooManyFailures)."""
+    until ``sc.max_consecutive_failures`` of this worker's trials in a row failed (TooManyFailures).
+    ``on_idle`` is called once, the first time no trial is left to take while others still run."""
     _adopt(state)
     if parent is not None:
         _exit_with_parent(parent)
@@ -569,6 +570,10 @@ def _worker(sc: StudyConfig, n_total: int, worker: int, show_progress: bool, par
             if done + sum(t.state == TrialState.RUNNING for t in trials) >= n_total:
                 # the rest is running elsewhere — or was, in a process that died: wait until those trials
                 # finish or their heartbeats lapse (then they fail as stale and are run again here)
+                if on_idle is not None:
+                    on_idle()
+                    on_idle = None
+                    continue
                 time.sleep(min(HEARTBEAT_S, WAIT_POLL_S))
                 optuna.storages.fail_stale_trials(study)
                 fail_silent_claims(study)
@@ -742,7 +747,9 @@ def _run_parallel(sc: StudyConfig, jobs: int, data) -> None:
             with _thread_env(share):            # spawned children size their pools when they import numpy
                 start_all()
         try:
-            _worker(sc, sc.n_trials, 0, True, data=data, threads=share)
+            # the command writes the report after the study: its imports while the other workers end their trials
+            from tune.report import preload
+            _worker(sc, sc.n_trials, 0, True, data=data, threads=share, on_idle=preload)
         except TooManyFailures as e:            # this worker stops; the others go on
             _say(f"spikeloop: study stopped: {e}")
             if starter is not None:
