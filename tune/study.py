@@ -16,6 +16,7 @@ import os
 import sqlite3
 import sys
 import time
+import weakref
 from pathlib import Path
 from typing import Callable
 
@@ -275,6 +276,28 @@ class _SQLiteReader(_SQLiteWriter):
     convert = False
 
 
+#: one closer per SQLite storage this process opened (``weakref.finalize``: run when the storage is collected,
+#: at exit, also a quick one, or by :func:`close_storages`)
+_closers: list = []
+
+
+def _track(storage) -> None:
+    _closers[:] = [c for c in _closers if c.alive]
+    _closers.append(weakref.finalize(storage, storage.engine.dispose))
+
+
+def close_storages() -> None:
+    """Close the connections of the SQLite storages this process opened (a worker process when its work ends:
+    multiprocessing ends it without the ``atexit`` handlers; the command at exit): in WAL mode the last
+    connection to close folds the log into the database file and removes its ``-wal`` and ``-shm`` files, so a
+    study's file is whole on its own again."""
+    for c in list(_closers):
+        try:
+            c()
+        except Exception:  # noqa: BLE001 — closing is best effort; the log is recovered by the next opener
+            pass
+
+
 def storage_for(url: str, heartbeat: int | None = None, grace: int | None = None,
                 create: bool = True, stale_callback: Callable | None = None) -> optuna.storages.BaseStorage:
     """The one opener of a study storage (an RDBStorage for ``url``): every problem with the URL or the
@@ -303,8 +326,11 @@ def storage_for(url: str, heartbeat: int | None = None, grace: int | None = None
             engine = {"pool_pre_ping": True}
             if url.startswith("sqlite"):                     # several worker processes share one file
                 engine["connect_args"] = {"timeout": 60, "factory": _SQLiteWriter if create else _SQLiteReader}
-            return HeartbeatTimedStorage(url, heartbeat_interval=heartbeat, grace_period=grace,
-                                              engine_kwargs=engine, heartbeat_stale_trial_callback=stale_callback)
+            st = HeartbeatTimedStorage(url, heartbeat_interval=heartbeat, grace_period=grace,
+                                       engine_kwargs=engine, heartbeat_stale_trial_callback=stale_callback)
+            if url.startswith("sqlite"):
+                _track(st)
+            return st
         except Exception as e:  # SQLAlchemy/driver errors: report which storage and why
             text = str(e)
             if attempt < 5 and ("UniqueViolation" in text or "already exists" in text):
@@ -660,7 +686,10 @@ def _worker_process(*args) -> None:
     traceback from the multiprocessing machinery)."""
     from tune.errors import explain
     try:
-        _worker(*args)
+        try:
+            _worker(*args)
+        finally:
+            close_storages()            # a process of multiprocessing ends without the atexit handlers
     except TooManyFailures as e:
         _say(f"spikeloop: study stopped: {e}")
         sys.exit(EXIT_TOO_MANY_FAILURES)
