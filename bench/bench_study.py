@@ -293,6 +293,9 @@ def summarise_cli(runs: list[dict]) -> dict:
         forked = [r["first_trial_after_s"]["forked"] for r in runs if "forked" in r["first_trial_after_s"]]
         out["forked_first_trial_after_s"] = st.mean(forked) if forked else None
         out["serial_s"] = out["phases"]["1"]["head_s"] + out["phases"]["1"]["tail_s"]
+        # the ratio if the one-worker run's trials split perfectly over two workers and the rest stayed serial
+        out["bound_speedup"] = out["mean_wall_s"]["1"] / (out["serial_s"] + out["phases"]["1"]["trials_s"] / 2)
+        out["trials_speedup"] = out["phases"]["1"]["trials_s"] / out["phases"]["2"]["trials_s"]
     return out
 
 
@@ -321,7 +324,9 @@ def view_workers_cli(rec: dict) -> str:
         sched = rec["rounds"][0].get("sched", {})
         text += (f" Serial in both (means): {ph['1']['head_s']:.1f} s before the first trial (interpreter, imports, "
                  f"data, storage) and {ph['1']['tail_s']:.1f} s after the last one (report, exit), "
-                 f"{s['serial_s']:.1f} s of the one-worker run's {s['mean_wall_s']['1']:.1f} s; with two workers "
+                 f"{s['serial_s']:.1f} s of the one-worker run's {s['mean_wall_s']['1']:.1f} s, so even its trials "
+                 f"split perfectly over two workers would give at most {s['bound_speedup']:.2f}x; the trials "
+                 f"themselves ran {s['trials_speedup']:.2f}x faster with two workers. With two workers "
                  f"the forked worker took its first trial {s['forked_first_trial_after_s']:.1f} s after the start "
                  f"(the command {ph['2']['head_s']:.1f} s), and the last trial ran alone for "
                  f"{ph['2']['end_alone_s']:.1f} s at the end."

@@ -208,6 +208,8 @@ def test_study_workers_cli_phases():
     t = bench_study.view_workers_cli(rec)
     assert "| `--jobs 2` | 2 | 12.0, 14.0 | 13.0 ± 1.4 | 2.0 | 9.0 | 2.0 |" in t
     assert "4.0 s of the one-worker run's 21.0 s" in t and "ran alone for 1.0 s" in t
+    assert s["bound_speedup"] == pytest.approx(21 / (4 + 17 / 2)) and "at most 1.68x" in t
+    assert s["trials_speedup"] == pytest.approx(17 / 9) and "ran 1.89x faster" in t
 
 
 def test_study_workers_cli_run_times_the_command_on_the_enqueued_trials(tmp_path):

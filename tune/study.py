@@ -339,8 +339,23 @@ def storage_for(url: str, heartbeat: int | None = None, grace: int | None = None
             from tune.errors import _root, first_line
             remove_if_empty(made)
             root = _root(e)
+            if path is not None and path.exists() and _nearly_full(path.parent):
+                # a file in WAL mode needs room for its -wal and -shm files to be opened at all: on a full disk
+                # that is the disk's problem, met during the work (exit 1), not a bad storage URL
+                raise optuna.exceptions.StorageInternalError(
+                    f"database or disk is full: SQLite could not open the file's write-ahead log "
+                    f"({first_line(root)})") from None
             raise ConfigError(f"storage {url}: cannot be opened as an Optuna database ({type(root).__name__}: "
                               f"{first_line(root)}); nothing was changed") from e
+
+
+def _nearly_full(folder: Path, room: int = 1 << 20) -> bool:
+    """Less than ``room`` bytes free where ``folder`` is (unknown: False)."""
+    import shutil
+    try:
+        return shutil.disk_usage(folder).free < room
+    except OSError:
+        return False
 
 
 def make_sampler(sc: StudyConfig, worker: int = 0):
