@@ -296,6 +296,10 @@ def summarise_cli(runs: list[dict]) -> dict:
         # the ratio if the one-worker run's trials split perfectly over two workers and the rest stayed serial
         out["bound_speedup"] = out["mean_wall_s"]["1"] / (out["serial_s"] + out["phases"]["1"]["trials_s"] / 2)
         out["trials_speedup"] = out["phases"]["1"]["trials_s"] / out["phases"]["2"]["trials_s"]
+        # the workers' seconds inside trials (all workers summed) with two workers over one: > 0 when two workers
+        # slow each other down (caches, the storage's write lock, disk flushes)
+        busy = {j: st.mean(sum(r["busy_s"].values()) for r in runs if r["jobs"] == j) for j in (1, 2)}
+        out["trials_busy_extra"] = busy[2] / busy[1] - 1
     return out
 
 
@@ -326,7 +330,8 @@ def view_workers_cli(rec: dict) -> str:
                  f"data, storage) and {ph['1']['tail_s']:.1f} s after the last one (report, exit), "
                  f"{s['serial_s']:.1f} s of the one-worker run's {s['mean_wall_s']['1']:.1f} s, so even its trials "
                  f"split perfectly over two workers would give at most {s['bound_speedup']:.2f}x; the trials "
-                 f"themselves ran {s['trials_speedup']:.2f}x faster with two workers. With two workers "
+                 f"themselves ran {s['trials_speedup']:.2f}x faster with two workers, whose seconds inside trials "
+                 f"added up to {100 * s['trials_busy_extra']:+.0f} % of one worker's. With two workers "
                  f"the forked worker took its first trial {s['forked_first_trial_after_s']:.1f} s after the start "
                  f"(the command {ph['2']['head_s']:.1f} s), and the last trial ran alone for "
                  f"{ph['2']['end_alone_s']:.1f} s at the end."

@@ -200,7 +200,8 @@ def test_study_workers_cli_phases():
     assert p["end_alone_s"] == pytest.approx(3.0) and p["trials_by"] == {"command": 2, "forked": 1}
     runs = [dict(jobs=j, wall_s=w, load_before=[0.2] * 3, head_s=2.0, trials_s=w - 4, tail_s=2.0,
                  first_trial_after_s={"command": 2.0, **({"forked": 3.5} if j == 2 else {})},
-                 end_alone_s=0.0 if j == 1 else 1.0) for j, w in ((1, 20.0), (2, 12.0), (2, 14.0), (1, 22.0))]
+                 end_alone_s=0.0 if j == 1 else 1.0, busy_s={"command": w - 5} if j == 1 else
+                 {"command": 5.0, "forked": 5.0}) for j, w in ((1, 20.0), (2, 12.0), (2, 14.0), (1, 22.0))]
     s = bench_study.summarise_cli(runs)
     assert s["serial_s"] == 4.0 and s["phases"]["2"]["end_alone_s"] == 1.0 and s["forked_first_trial_after_s"] == 3.5
     rec = {"machine": {"cores": 2, "load_before": [0.2] * 3}, "summary": s, "rounds": runs,
@@ -210,6 +211,7 @@ def test_study_workers_cli_phases():
     assert "4.0 s of the one-worker run's 21.0 s" in t and "ran alone for 1.0 s" in t
     assert s["bound_speedup"] == pytest.approx(21 / (4 + 17 / 2)) and "at most 1.68x" in t
     assert s["trials_speedup"] == pytest.approx(17 / 9) and "ran 1.89x faster" in t
+    assert s["trials_busy_extra"] == pytest.approx(10 / 16 - 1) and "added up to -38 % of one worker's" in t
 
 
 def test_study_workers_cli_run_times_the_command_on_the_enqueued_trials(tmp_path):
