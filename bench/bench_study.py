@@ -129,7 +129,7 @@ def _one_run(a, jobs: int) -> dict:
             "trial_by_command": by_command, "threads": [json.loads(x) for x in threads], "load_before": list(load),
             "load_after": list(os.getloadavg()), "trial_seconds": dur,
             "heartbeat_lapsed": beats["lapsed"], "heartbeat_discarded": beats["discarded"],
-            "heartbeat_max_gap_s": beats["max_gap_s"]}
+            "heartbeat_max_gap_s": beats["max_gap_s"], "sched": _sched()}
 
 
 def workers(a) -> None:
@@ -181,15 +181,52 @@ def _cli_run(a, jobs: int, tmp: Path, toml: Path, k: int, designs: list[dict]) -
     load = os.getloadavg()
     with open(run / "log.txt", "w") as log:
         t0 = time.time()
-        rc = subprocess.call(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=run, env=env)
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=run,
+                                env=env)
+        rc = proc.wait()
         wall = time.time() - t0
     study = open_study(StudyConfig.load(toml, over))
-    done = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
+    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+    done = len(trials)
     if rc != 0 or done != len(designs):
         raise SystemExit(f"bench_study: `{' '.join(argv)}` exited {rc} with {done} of {len(designs)} trials; "
                          f"its output:\n{(run / 'log.txt').read_text()[-3000:]}")
     return {"jobs": jobs, "wall_s": wall, "trials": done, "returncode": rc, "load_before": list(load),
-            "load_after": list(os.getloadavg())}
+            "load_after": list(os.getloadavg()), **_phases(trials, t0, wall, proc.pid), "sched": _sched()}
+
+
+def _phases(trials, t0: float, wall: float, command: int) -> dict:
+    """Where a run's wall time went, from its trials' start and end times (Optuna stamps them with this machine's
+    clock): ``head_s`` from the command's start to its first trial (interpreter, imports, data, storage),
+    ``tail_s`` from the last trial's end to the command's exit (the report, the exit), ``trials_s`` between,
+    the forked workers' first trial, each worker's trial seconds, and ``end_alone_s``: how long the last trial
+    ran alone at the end while the other workers had nothing left to take."""
+    from tune.study import CLAIM_ATTR
+    start = [t.datetime_start.timestamp() - t0 for t in trials]
+    end = [t.datetime_complete.timestamp() - t0 for t in trials]
+    by: dict[str, list] = {}
+    for t, a, b in zip(trials, start, end):
+        who = "command" if t.system_attrs.get(CLAIM_ATTR) == command else "forked"
+        by.setdefault(who, []).append((a, b))
+    last = {w: max(b for _, b in v) for w, v in by.items()}
+    return {"head_s": min(start), "trials_s": max(end) - min(start), "tail_s": wall - max(end),
+            "first_trial_after_s": {w: min(a for a, _ in v) for w, v in by.items()},
+            "busy_s": {w: sum(b - a for a, b in v) for w, v in by.items()},
+            "trials_by": {w: len(v) for w, v in by.items()},
+            "end_alone_s": max(last.values()) - min(last.values()) if len(last) > 1 else 0.0}
+
+
+def _sched() -> dict:
+    """This process's CPU scheduling (inherited by the command): its nice value and, where the kernel groups
+    processes by session (autogroup), its group's nice, which weighs it against other sessions' processes
+    (a process's own nice value does not)."""
+    out = {"nice": os.nice(0)}
+    try:
+        out["autogroup"] = Path("/proc/self/autogroup").read_text().strip()
+        out["autogroup_enabled"] = Path("/proc/sys/kernel/sched_autogroup_enabled").read_text().strip() == "1"
+    except OSError:
+        pass
+    return out
 
 
 def workers_cli(a) -> None:
@@ -227,30 +264,80 @@ def workers_cli(a) -> None:
     print(VIEWS["workers_cli"](rec.as_dict()))
 
 
+def pair_ratios(runs: list[dict]) -> dict:
+    """The ratio per pair of runs next to each other in the interleaved order (1 2 | 2 1: the i-th --jobs 1 run
+    over the i-th --jobs 2 run): each, mean ± std, min / median / max."""
+    import statistics as st
+    ones, twos = [r["wall_s"] for r in runs if r["jobs"] == 1], [r["wall_s"] for r in runs if r["jobs"] == 2]
+    rs = [a / b for a, b in zip(ones, twos)]
+    return {"each": rs, "mean": st.mean(rs), "std": st.stdev(rs) if len(rs) > 1 else 0.0, "min": min(rs),
+            "median": st.median(rs), "max": max(rs)}
+
+
 def summarise_cli(runs: list[dict]) -> dict:
-    """``workers --cli``: summed wall times of the --jobs 1 runs over the --jobs 2 runs, each run's, mean ± std."""
+    """``workers --cli``: summed wall times of the --jobs 1 runs over the --jobs 2 runs, the ratio per pair, each
+    run's wall time, mean ± std; where the runs recorded them, the phases (:func:`_phases`) per --jobs, mean."""
     import statistics as st
     by = {j: [r["wall_s"] for r in runs if r["jobs"] == j] for j in (1, 2)}
-    return {"speedup": sum(by[1]) / sum(by[2]), "pairs": len(by[2]), "wall_s": {str(j): by[j] for j in (1, 2)},
-            "mean_wall_s": {str(j): st.mean(by[j]) for j in (1, 2)},
-            "std_wall_s": {str(j): st.stdev(by[j]) if len(by[j]) > 1 else 0.0 for j in (1, 2)},
-            "load_mean": st.mean(r["load_before"][0] for r in runs)}
+    out = {"speedup": sum(by[1]) / sum(by[2]), "pairs": len(by[2]), "wall_s": {str(j): by[j] for j in (1, 2)},
+           "mean_wall_s": {str(j): st.mean(by[j]) for j in (1, 2)},
+           "std_wall_s": {str(j): st.stdev(by[j]) if len(by[j]) > 1 else 0.0 for j in (1, 2)},
+           "load_mean": st.mean(r["load_before"][0] for r in runs),
+           "load_max": max(max(r["load_before"][0], r.get("load_after", r["load_before"])[0]) for r in runs),
+           "pair_ratio": pair_ratios(runs)}
+    if all("head_s" in r for r in runs):
+        mean = lambda j, f: st.mean(f(r) for r in runs if r["jobs"] == j)
+        out["phases"] = {str(j): {"head_s": mean(j, lambda r: r["head_s"]), "trials_s": mean(j, lambda r: r["trials_s"]),
+                                  "tail_s": mean(j, lambda r: r["tail_s"]),
+                                  "end_alone_s": mean(j, lambda r: r["end_alone_s"])} for j in (1, 2)}
+        forked = [r["first_trial_after_s"]["forked"] for r in runs if "forked" in r["first_trial_after_s"]]
+        out["forked_first_trial_after_s"] = st.mean(forked) if forked else None
+        out["serial_s"] = out["phases"]["1"]["head_s"] + out["phases"]["1"]["tail_s"]
+        # the ratio if the one-worker run's trials split perfectly over two workers and the rest stayed serial
+        out["bound_speedup"] = out["mean_wall_s"]["1"] / (out["serial_s"] + out["phases"]["1"]["trials_s"] / 2)
+        out["trials_speedup"] = out["phases"]["1"]["trials_s"] / out["phases"]["2"]["trials_s"]
+        # the workers' seconds inside trials (all workers summed) with two workers over one: > 0 when two workers
+        # slow each other down (caches, the storage's write lock, disk flushes)
+        busy = {j: st.mean(sum(r["busy_s"].values()) for r in runs if r["jobs"] == j) for j in (1, 2)}
+        out["trials_busy_extra"] = busy[2] / busy[1] - 1
+    return out
 
 
 def view_workers_cli(rec: dict) -> str:
     s = rec["summary"]
-    rows = ["| `spikeloop study run` | runs | wall s (each run, in order) | wall s, mean ± std |", "|---|---|---|---|"]
+    ph = s.get("phases")
+    rows = ["| `spikeloop study run` | runs | wall s (each run, in order) | wall s, mean ± std |"
+            + (" before the first trial s | trials s | after the last trial s |" if ph else ""),
+            "|---|---|---|---|" + ("---|---|---|" if ph else "")]
     for j in ("1", "2"):
         rows.append(f"| `--jobs {j}` | {len(s['wall_s'][j])} | {', '.join(f'{w:.1f}' for w in s['wall_s'][j])} | "
-                    f"{s['mean_wall_s'][j]:.1f} ± {s['std_wall_s'][j]:.1f} |")
+                    f"{s['mean_wall_s'][j]:.1f} ± {s['std_wall_s'][j]:.1f} |"
+                    + (f" {ph[j]['head_s']:.1f} | {ph[j]['trials_s']:.1f} | {ph[j]['tail_s']:.1f} |" if ph else ""))
     idle = max(rec["machine"]["load_before"][0], s["load_mean"]) < 0.5
-    return "\n".join(rows + ["", (
-        f"The command as a user runs it, a fresh process per run (its imports included), on the same "
-        f"{rec['params']['trials']} enqueued trials, runs interleaved (order "
-        f"{' '.join(map(str, rec['params']['order']))}) after a throwaway run: `--jobs 2` **{s['speedup']:.2f}x** "
-        f"`--jobs 1` (summed wall times; {rec['machine']['cores']} cores, load average {s['load_mean']:.1f} at the "
-        f"runs' starts" + (")." if idle else " — a shared machine: not the idle machine's ratio).")
-        + " The search only (re-check off) plus the report both commands write.")])
+    pr = s.get("pair_ratio")
+    spread = (f"; per pair of runs {pr['mean']:.2f} ± {pr['std']:.2f}, min / median / max {pr['min']:.2f} / "
+              f"{pr['median']:.2f} / {pr['max']:.2f} over {len(pr['each'])} pairs" if pr else "")
+    text = (f"The command as a user runs it, a fresh process per run (its imports included), on the same "
+            f"{rec['params']['trials']} enqueued trials, runs interleaved (order "
+            f"{' '.join(map(str, rec['params']['order']))}) after a throwaway run: `--jobs 2` **{s['speedup']:.2f}x** "
+            f"`--jobs 1` (summed wall times{spread}; {rec['machine']['cores']} cores, load average "
+            f"{s['load_mean']:.1f} at the runs' starts"
+            + (")." if idle else " — a shared machine: not the idle machine's ratio).")
+            + " The search only (re-check off) plus the report both commands write.")
+    if ph:
+        sched = rec["rounds"][0].get("sched", {})
+        text += (f" Serial in both (means): {ph['1']['head_s']:.1f} s before the first trial (interpreter, imports, "
+                 f"data, storage) and {ph['1']['tail_s']:.1f} s after the last one (report, exit), "
+                 f"{s['serial_s']:.1f} s of the one-worker run's {s['mean_wall_s']['1']:.1f} s, so even its trials "
+                 f"split perfectly over two workers would give at most {s['bound_speedup']:.2f}x; the trials "
+                 f"themselves ran {s['trials_speedup']:.2f}x faster with two workers, whose seconds inside trials "
+                 f"added up to {100 * s['trials_busy_extra']:+.0f} % of one worker's. With two workers "
+                 f"the forked worker took its first trial {s['forked_first_trial_after_s']:.1f} s after the start "
+                 f"(the command {ph['2']['head_s']:.1f} s), and the last trial ran alone for "
+                 f"{ph['2']['end_alone_s']:.1f} s at the end."
+                 + (f" The runs' scheduling: nice {sched['nice']}, session group ({sched['autogroup']})."
+                    if "autogroup" in sched else ""))
+    return "\n".join(rows + ["", text])
 
 
 def _lanes(run: dict) -> float:
@@ -294,7 +381,7 @@ def summarise(runs: list[dict]) -> dict:
             "threads": sorted({json.dumps(t, sort_keys=True) for r in runs for t in r["threads"]}),
             "projected_idle_wall_s": {"1": cpu1, "2": wall2},
             "projected_idle_speedup": cpu1 / wall2,
-            "load_mean": st.mean(r["load_before"][0] for r in runs)}
+            "load_mean": st.mean(r["load_before"][0] for r in runs), "pair_ratio": pair_ratios(runs)}
 
 
 def _summarise_v2(runs: list[dict]) -> dict:
@@ -369,7 +456,10 @@ def view_workers(rec: dict) -> str:
         f"Same runs interleaved (order {' '.join(map(str, rec['params']['order']))}) on the same {n} trials ("
         + ("the default study's count" if rec["params"].get("default_study_trials", n) == n else
            f"the default study runs {rec['params']['default_study_trials']}")
-        + f"): two workers **{s['speedup']:.2f}x** one (summed wall times; "
+        + f"): two workers **{s['speedup']:.2f}x** one (summed wall times"
+        + (f"; per pair of runs {s['pair_ratio']['mean']:.2f} ± {s['pair_ratio']['std']:.2f}, min / median / max "
+           f"{s['pair_ratio']['min']:.2f} / {s['pair_ratio']['median']:.2f} / {s['pair_ratio']['max']:.2f}"
+           if "pair_ratio" in s else "") + "; "
         f"{rec['machine']['cores']} cores, load average {s['load_mean']:.1f} at the runs' starts"
         + (")." if idle else " — a shared machine: not the idle machine's ratio).")
         + f" CPU time per trial: {s['cpu_s_per_trial']['1']:.2f} s with one worker, {s['cpu_s_per_trial']['2']:.2f} s "

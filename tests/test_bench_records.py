@@ -180,6 +180,38 @@ def test_study_workers_cli_summary_and_view():
     t = bench_study.view_workers_cli(rec)
     assert "| `--jobs 2` | 2 | 12.0, 13.0 | 12.5 ± 0.7 |" in t and "**1.68x**" in t and "load average 0.2" in t
     assert "shared machine" not in t and "fresh process per run" in t
+    # the ratio per pair (20/12, 22/13) with its spread
+    assert s["pair_ratio"]["each"] == pytest.approx([20 / 12, 22 / 13]) and "per pair of runs 1.68 ± 0.02" in t
+    assert "min / median / max 1.67 / 1.68 / 1.69 over 2 pairs" in t
+
+
+def test_study_workers_cli_phases():
+    """Where the wall time went: before the first trial, trials, after the last one; the last trial alone."""
+    import datetime
+
+    class T:
+        def __init__(self, pid, a, b):
+            self.system_attrs = {"spikeloop_worker_pid": pid}
+            self.datetime_start = datetime.datetime.fromtimestamp(100 + a)
+            self.datetime_complete = datetime.datetime.fromtimestamp(100 + b)
+    p = bench_study._phases([T(7, 2.0, 5.0), T(8, 4.0, 6.0), T(7, 5.0, 9.0)], 100.0, 11.0, 7)
+    assert p["head_s"] == pytest.approx(2.0) and p["trials_s"] == pytest.approx(7.0) and p["tail_s"] == pytest.approx(2.0)
+    assert p["first_trial_after_s"] == pytest.approx({"command": 2.0, "forked": 4.0})
+    assert p["end_alone_s"] == pytest.approx(3.0) and p["trials_by"] == {"command": 2, "forked": 1}
+    runs = [dict(jobs=j, wall_s=w, load_before=[0.2] * 3, head_s=2.0, trials_s=w - 4, tail_s=2.0,
+                 first_trial_after_s={"command": 2.0, **({"forked": 3.5} if j == 2 else {})},
+                 end_alone_s=0.0 if j == 1 else 1.0, busy_s={"command": w - 5} if j == 1 else
+                 {"command": 5.0, "forked": 5.0}) for j, w in ((1, 20.0), (2, 12.0), (2, 14.0), (1, 22.0))]
+    s = bench_study.summarise_cli(runs)
+    assert s["serial_s"] == 4.0 and s["phases"]["2"]["end_alone_s"] == 1.0 and s["forked_first_trial_after_s"] == 3.5
+    rec = {"machine": {"cores": 2, "load_before": [0.2] * 3}, "summary": s, "rounds": runs,
+           "params": {"trials": 12, "order": [1, 2, 2, 1]}}
+    t = bench_study.view_workers_cli(rec)
+    assert "| `--jobs 2` | 2 | 12.0, 14.0 | 13.0 ± 1.4 | 2.0 | 9.0 | 2.0 |" in t
+    assert "4.0 s of the one-worker run's 21.0 s" in t and "ran alone for 1.0 s" in t
+    assert s["bound_speedup"] == pytest.approx(21 / (4 + 17 / 2)) and "at most 1.68x" in t
+    assert s["trials_speedup"] == pytest.approx(17 / 9) and "ran 1.89x faster" in t
+    assert s["trials_busy_extra"] == pytest.approx(10 / 16 - 1) and "added up to -38 % of one worker's" in t
 
 
 def test_study_workers_cli_run_times_the_command_on_the_enqueued_trials(tmp_path):

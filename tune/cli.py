@@ -8,6 +8,7 @@ A user's mistake ends in one line on stderr and exit code 2; nothing the user di
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -38,14 +39,21 @@ def cmd_study_run(a: argparse.Namespace) -> int:
     from hw.cli import check_writable
     if a.out:
         check_writable(a.out, "--out")          # as given: resolving it would follow a symbolic link to nothing
+    global FAST_EXIT
+    from contextlib import nullcontext
+    from tune.workers import _thread_env, start_fork_server, thread_share
     started = False
     if a.jobs > 1:
         # before this command's own imports (torch, for the config) and data: the fork server's imports, the
         # head of the other workers, overlap them (tune.workers imports the standard library only)
-        from tune.workers import start_fork_server
         started = start_fork_server(a.jobs)
     try:
-        return _study_run(a)
+        # with --jobs N this command is worker 0: its thread pools (numba's and OpenMP's sized from the
+        # environment when imported, below) are one worker's share of the cores, as the other workers' are
+        with _thread_env(thread_share(a.jobs)) if a.jobs > 1 else nullcontext():
+            code = _study_run(a)
+        FAST_EXIT = True                        # done: no interpreter teardown (entry)
+        return code
     except BaseException:
         if started:                             # refused or stopped: the server, maybe still importing, ends now
             from tune.workers import stop_fork_server
@@ -396,5 +404,38 @@ def main(argv: list[str] | None = None) -> int:
         return known[0]
 
 
+#: set by a command whose work is done (today ``study run``): :func:`entry` then ends the process at once
+FAST_EXIT = False
+
+
+def exit_now(code: int) -> None:
+    """End the process with ``code`` the quick way: non-daemon threads joined, the ``atexit`` handlers run (the
+    fork server and worker clean-up of multiprocessing, temporary folders, logging), standard streams flushed,
+    then ``os._exit`` without the interpreter's teardown: after a study that teardown (torch, torch._dynamo,
+    numba, SQLAlchemy, Optuna modules and their objects) took 1.3 s of wall time, serial in every run, one worker
+    or several (bench/bench_study.py)."""
+    import atexit
+    import threading
+    for t in threading.enumerate():
+        if t is not threading.current_thread() and not t.daemon:
+            t.join()
+    atexit._run_exitfuncs()
+    for f in (sys.stdout, sys.stderr):
+        try:
+            f.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
+
+
+def entry() -> None:
+    """The console command ``spikeloop`` and ``python -m tune.cli``: :func:`main`, then the exit (quick after a
+    command that set :data:`FAST_EXIT`; an exception, e.g. argparse's exit or a traceback, leaves the usual way)."""
+    code = main()
+    if FAST_EXIT:
+        exit_now(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

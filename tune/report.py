@@ -150,6 +150,16 @@ def against_baseline(study: optuna.Study, b: dict, prow: list) -> list[str]:
     return md
 
 
+def preload() -> None:
+    """Import what :func:`write_report` imports (matplotlib with its Agg backend, Optuna's fANOVA importances:
+    ~0.6 s) ahead of it: the command's worker, once it has no trial left to take while the last ones run in
+    the other workers, does it then instead of after them (:func:`tune.study._run_parallel`)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot  # noqa: F401
+    import optuna.importance._fanova  # noqa: F401
+
+
 def write_report(study: optuna.Study, out: Path) -> dict[str, Path]:
     """The report's files in ``out``; a write that fails without naming its file (a full disk on flush)
     is re-raised naming the report folder."""

@@ -263,3 +263,29 @@ def test_ctrl_c_while_the_fork_server_imports_is_no_traceback():
     r = _run_script(script, timeout=600, start_new_session=True)
     assert "worker default True" in r.stderr, r.stderr[-3000:]
     assert "Traceback" not in r.stderr and "KeyboardInterrupt" not in r.stderr, r.stderr[-3000:]
+
+
+def test_the_command_with_two_workers_leaves_a_whole_wal_file_and_one_thread_each(tiny_toml, tmp_path):
+    """`spikeloop study run --jobs 2` as a user runs it (a fresh process, its quick exit): the storage is in WAL
+    mode, its -wal/-shm companions are folded back when the command ends (the file is whole on its own), the
+    report is written, and both workers' trials ran with one thread per pool."""
+    import json
+    import sqlite3
+    db = tmp_path / "s.db"
+    root = Path(__file__).resolve().parents[2]
+    r = subprocess.run([sys.executable, "-m", "tune.cli", "study", "run", "--config", str(tiny_toml), "--storage",
+                        f"sqlite:///{db}", "--out", str(tmp_path / "out"), "--n-trials", "3", "--jobs", "2"],
+                       capture_output=True, text=True, timeout=600, cwd=tmp_path,
+                       env=dict(os.environ, PYTHONPATH=str(root)))
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert (tmp_path / "out" / "report" / "report.md").exists() and "report:" in r.stdout
+    assert sorted(p.name for p in tmp_path.glob("s.db*")) == ["s.db"]
+    con = sqlite3.connect(db)
+    try:
+        assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        pools = [json.loads(v) for (v,) in con.execute(
+            "SELECT value_json FROM trial_user_attributes WHERE key = 'threads'")]
+    finally:
+        con.close()
+    assert pools and all(p["torch"] == 1 and p.get("numba", 1) == 1 and p["blas_openmp"] in (1, None) for p in pools)
+    assert sorted(p.name for p in tmp_path.glob("s.db*")) == ["s.db"]
