@@ -254,9 +254,9 @@ class _SQLiteWriter(sqlite3.Connection):
     """An SQLite connection of a storage that runs studies: the file in write-ahead-log mode (kept by the file
     once set), its commits without a flush to disk each (``synchronous = NORMAL``: still consistent after a
     crash of the process or of the machine, where the last commits may be lost). In the default rollback
-    journal every commit flushed the file 2-3 times: a study of 12 trials made ~1,500 flushes, 6 s of 28 at
-    4 ms each on the bench machine, and two workers waited for each other's flushes while holding the file's
-    write lock (their trials took 15 % longer than one worker's; 4 % in WAL mode: bench/bench_study.py).
+    journal every commit flushed the file 2-3 times (a 12-trial study made about 1,500 flushes), and two workers
+    waited for each other's flushes while holding the file's write lock (what that cost and what WAL saves: the
+    records ``study_workers_cli_rollback`` and ``study_workers_cli`` of bench/bench_study.py).
     WAL needs the file on a local disk shared by processes of one machine (for several machines: PostgreSQL).
     A file that cannot change its journal (read-only, locked by another program) keeps it."""
     convert = True
