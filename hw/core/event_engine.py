@@ -23,16 +23,21 @@ class EventEngine:
             m.d.sync += [s.fetch_g.eq(0), s.cbase.eq(0), s.row_pos.eq(ev.next_base), s.row_line.eq(ev.next_base),
                          s.out_x.eq(0), s.out_y.eq(0), s.pool_x.eq(0), s.pool_y.eq(0)]
 
-    def _ready_ahead(self, m, s):
+    def _ready_ahead(self, m, s, fsm):
         """The fc event engine's take decision from registers decided a cycle ahead: ``ready_list`` / ``ready_in``
         are the next values of "STEP, not waiting, no event part-way, an fc layer after the first / layer 0",
         computed from the next values of the phase, ``event_waiting``, ``in_event`` and ``event_layer``
-        (:attr:`nxt`). Same cycles: each equals its expression of the registers in every cycle."""
-        cfg, nxt = self.cfg, s.nxt
-        free = nxt.step & ~nxt.event_waiting & ~nxt.in_event
-        if s.decoder is not None:
-            free = free & ~_per_layer(cfg, nxt.event_layer, cfg.decoded, 1)
-        m.d.sync += [s.ready_list.eq(free & (nxt.event_layer != 0)), s.ready_in.eq(free & (nxt.event_layer == 0))]
+        (``s.nxt``). Same cycles: each equals :meth:`_ready_now` (its expression of the registers) in every cycle."""
+        def ready(step, waiting, in_event, layer):
+            free = step & ~waiting & ~in_event
+            if s.decoder is not None:
+                free = free & ~_per_layer(self.cfg, layer, self.cfg.decoded, 1)
+            return free & (layer != 0), free & (layer == 0)
+        nxt = s.nxt
+        ready_list, ready_in = ready(nxt.step, nxt.event_waiting, nxt.in_event, nxt.event_layer)
+        m.d.sync += [s.ready_list.eq(ready_list), s.ready_in.eq(ready_in)]
+        # what the registers stand for, from the phase and the engine's registers (for the tests; not built)
+        s.ready_now = ready(fsm.ongoing("STEP"), s.event_waiting, s.in_event, s.event_layer)
 
     def _event_engine(self, m, s):
         """A decoded layer's event source and events (in STEP, the event engine not waiting); an fc layer's

@@ -136,7 +136,7 @@ class Sequencer(EventEngine, UpdateEngine, TouchedUpdate, BiasPath, wiring.Compo
             m.d.comb += self.busy.eq(~fsm.ongoing("STEP") | (s.event_layer != 0) | s.event_waiting | s.updating |
                                      s.in_event | (s.decoder.pending if s.decoder is not None else 0) | s.flush_pending)
         self._count(m, s, fsm)
-        self._ready_ahead(m, s)
+        self._ready_ahead(m, s, fsm)
         return m
 
     @staticmethod
