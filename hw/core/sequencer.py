@@ -103,19 +103,28 @@ class Sequencer(EventEngine, UpdateEngine, TouchedUpdate, BiasPath, wiring.Compo
             m.submodules.conv_decoder = s.decoder
             m.d.comb += [s.decoder.layer.eq(s.event_layer), s.decoder.restart.eq(self.clear | s.decoder.end)]
         self._datapath(m, s)
+        # the event engine's registers are written through their next values (``s.nxt``), from which its take
+        # decision is registered a cycle ahead (:meth:`_ready_ahead`)
+        nxt = s.nxt
+        m.d.comb += [nxt.event_waiting.eq(s.event_waiting), nxt.in_event.eq(s.in_event),
+                     nxt.event_layer.eq(s.event_layer)]
+        m.d.sync += [s.event_waiting.eq(nxt.event_waiting), s.in_event.eq(nxt.in_event),
+                     s.event_layer.eq(nxt.event_layer)]
+        self._fc_events(m, s)                             # in STEP by its registers (the decoded: in the phase)
         with m.FSM(name="phase") as fsm:
             phases = (("STEP", self._step_phase), ("OUTPUT", self._output_phase), ("CLEAR", self._clear_phase))
             if self.cfg.touched:
                 phases += (("FLUSH", self._flush_phase),)
             for name, phase in phases:
                 with m.State(name):
+                    m.d.comb += nxt.step.eq(name == "STEP")
                     phase(m, s)
                     with m.If(self.clear):                # a clear request wins in every state
-                        m.next = "CLEAR"
+                        self._goto(m, s, "CLEAR")
         with m.If(self.clear):
-            m.d.comb += self.events.restart.eq(1)
-            m.d.sync += [s.clear_addr.eq(0), self.layer.eq(0), s.event_layer.eq(0), s.event_waiting.eq(0),
-                         s.in_event.eq(0), s.updating.eq(0), s.fetching.eq(0), s.emitting.eq(0),
+            m.d.comb += [self.events.restart.eq(1), nxt.event_layer.eq(0), nxt.event_waiting.eq(0),
+                         nxt.in_event.eq(0)]
+            m.d.sync += [s.clear_addr.eq(0), self.layer.eq(0), s.updating.eq(0), s.fetching.eq(0), s.emitting.eq(0),
                          s.forward.eq(0), s.forward_update.eq(0), s.hold.eq(0)]
             m.d.sync += [v.eq(0) for v in s.valid]
             if self.cfg.touched:
@@ -127,7 +136,14 @@ class Sequencer(EventEngine, UpdateEngine, TouchedUpdate, BiasPath, wiring.Compo
             m.d.comb += self.busy.eq(~fsm.ongoing("STEP") | (s.event_layer != 0) | s.event_waiting | s.updating |
                                      s.in_event | (s.decoder.pending if s.decoder is not None else 0) | s.flush_pending)
         self._count(m, s, fsm)
+        self._ready_ahead(m, s, fsm)
         return m
+
+    @staticmethod
+    def _goto(m, s, state: str):
+        """The phase moves to ``state`` next cycle (and ``s.nxt.step`` says whether that is STEP)."""
+        m.next = state
+        m.d.comb += s.nxt.step.eq(state == "STEP")
 
     def _layer_constants(self, layer) -> SimpleNamespace:
         """The constants of layer ``layer`` (a signal) that an engine needs, as muxes of constants."""
@@ -173,6 +189,10 @@ class Sequencer(EventEngine, UpdateEngine, TouchedUpdate, BiasPath, wiring.Compo
                 # the event source (layer 0: the input stream; later: the event list)
                 source_valid=1, source_end=1, source_index=event_index_bits(cfg),
                 take=1,                                   # consume the source's event or end token
+                taken_in=1,                               # an input event (not the end token) is taken
+                # registered a cycle ahead (Sequencer._ready_ahead): STEP, not waiting, no event part-way, and
+                # an fc layer after the first / layer 0 (the fc event engine's decision starts at these)
+                ready_list=1,
                 stall=1,                                  # waiting for the host
                 counting=1,                               # a cycle of the step's schedule
                 # event engine: one (weight word, membrane word) read per cycle, accumulated two cycles later
@@ -210,6 +230,11 @@ class Sequencer(EventEngine, UpdateEngine, TouchedUpdate, BiasPath, wiring.Compo
         # per stage 1 .. UPDATE_LATENCY: a group is in it, and which
         P = cfg.update_latency
         s.valid = [Signal(name=f"stage{i}_valid") for i in range(1, P + 1)]
+        s.ready_in = Signal(init=int(not cfg.decoded(0)), name="ready_in")   # reset: STEP, layer 0
+        s.flush_go = Signal(name="flush_go")              # update by touch: STEP moves to FLUSH
+        s.nxt = SimpleNamespace(step=Signal(name="step_next"), event_waiting=Signal(name="event_waiting_next"),
+                                in_event=Signal(name="in_event_next"),
+                                event_layer=Signal.like(event_layer, name="event_layer_next"))
         s.stage_group = [Signal(word_range, name=f"stage{i}_group") for i in range(1, P + 1)]
         # the group is the last (maybe partial) one of its position
         s.stage_last = [Signal(name=f"stage{i}_last") for i in range(1, P + 1)]
@@ -259,7 +284,7 @@ class Sequencer(EventEngine, UpdateEngine, TouchedUpdate, BiasPath, wiring.Compo
         if cfg.decoded(0):
             m.d.comb += s.row_base.eq(self.events.head_row)
         else:
-            m.d.comb += s.row_base.eq(Mux(s.event_layer == 0, s.source_index * cfg.groups(0),
+            m.d.comb += s.row_base.eq(Mux(s.event_layer == 0, self.events_in.payload.index * cfg.groups(0),
                                           self.events.head_row))
         # the event engine's pipeline (a clear request drops the pending accumulations: CLEAR owns the write
         # ports and the counters restart); its membrane reads are addressed by the `read` stage's register
@@ -359,10 +384,11 @@ class Sequencer(EventEngine, UpdateEngine, TouchedUpdate, BiasPath, wiring.Compo
     def _step_phase(self, m, s):
         """A time step's layers: the event engine (unless it waits) and the update engine (when it has a layer)."""
         if self.cfg.touched:
-            with m.If(s.flush_pending & (s.event_layer == 0) & ~s.event_waiting & ~s.updating & ~s.in_event &
-                      (~s.decoder.pending if s.decoder is not None else 1)):
+            m.d.comb += s.flush_go.eq(s.flush_pending & (s.event_layer == 0) & ~s.event_waiting & ~s.updating &
+                                      ~s.in_event & (~s.decoder.pending if s.decoder is not None else 1))
+            with m.If(s.flush_go):
                 m.d.sync += [s.flush_pending.eq(0), s.flush_addr.eq(0), s.flush_cycle.eq(0)]
-                m.next = "FLUSH"                          # between steps: the flush (hw.core.touched), uncounted
+                self._goto(m, s, "FLUSH")                 # between steps: the flush (hw.core.touched), uncounted
             with m.Else():
                 self._step_engines(m, s)
             return
@@ -388,15 +414,16 @@ class Sequencer(EventEngine, UpdateEngine, TouchedUpdate, BiasPath, wiring.Compo
             m.d.comb += events.advance.eq(1)
         with m.If(s.take & s.source_end):
             m.d.comb += events.rewind.eq(1)
-            m.d.sync += [self.layer.eq(0), s.event_layer.eq(0), s.event_waiting.eq(0), s.in_event.eq(0)]
+            m.d.sync += self.layer.eq(0)
+            m.d.comb += [s.nxt.event_layer.eq(0), s.nxt.event_waiting.eq(0), s.nxt.in_event.eq(0)]
             if self.cfg.touched:
                 m.d.sync += s.now.eq(s.now + 1)
-            m.next = "STEP"
+            self._goto(m, s, "STEP")
 
     def _clear_phase(self, m, s):
         m.d.sync += s.clear_addr.eq(s.clear_addr + 1)     # the banks zero their words (see _datapath)
         with m.If(s.clear_addr == self.cfg.state_depth - 1):
-            m.next = "STEP"
+            self._goto(m, s, "STEP")
 
     def _count(self, m, s, fsm):
         """This cycle's increment of every performance counter (both engines may act in one cycle)."""
@@ -404,7 +431,7 @@ class Sequencer(EventEngine, UpdateEngine, TouchedUpdate, BiasPath, wiring.Compo
         m.d.comb += [
             inc.cycles.eq(s.counting & ~s.stall),
             inc.stall_cycles.eq(s.stall),
-            inc.in_events.eq(s.take & ~s.source_end & (s.event_layer == 0) & fsm.ongoing("STEP")),
+            inc.in_events.eq(s.taken_in),
             inc.synops.eq(Mux(s.issue, Mux(s.issue_group == s.ev.groups - 1, s.ev.last_group_lanes, lanes), 0)),
             inc.weight_reads.eq(s.issue),
             inc.state_reads.eq(s.issue + s.fetch),

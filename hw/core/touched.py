@@ -136,7 +136,7 @@ class TouchedUpdate:
         with m.If(s.flush_cycle == 3):
             m.d.sync += s.flush_addr.eq(s.flush_addr + 1)
             with m.If(s.flush_addr == self.cfg.state_depth - 1):
-                m.next = "STEP"
+                self._goto(m, s, "STEP")
 
     def _touched_write_data(self, s, kind: str):
         """The membrane word written: ``accumulate`` (``h + W``, ``u`` and stamp as read) or ``update`` (``h =
@@ -193,6 +193,6 @@ class TouchedUpdate:
         with m.If(s.stage_end[P - 2] & self.advance):     # the layer is done (its last word leaves now)
             m.d.sync += s.updating.eq(0)
             with m.If(self.layer == self.cfg.num_layers - 1):
-                m.next = "OUTPUT"
+                self._goto(m, s, "OUTPUT")
             with m.Else():
-                m.d.sync += s.event_waiting.eq(0)
+                m.d.comb += s.nxt.event_waiting.eq(0)

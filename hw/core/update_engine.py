@@ -33,9 +33,9 @@ class UpdateEngine:
                 with m.If(s.last_word):                   # the layer is done
                     m.d.sync += s.updating.eq(0)
                     with m.If(self.layer == self.cfg.num_layers - 1):
-                        m.next = "OUTPUT"
+                        self._goto(m, s, "OUTPUT")
                     with m.Elif(~s.up.overlapped):        # the event engine waited: it starts next cycle
-                        m.d.sync += s.event_waiting.eq(0)
+                        m.d.comb += s.nxt.event_waiting.eq(0)
 
     def _next_neurons(self, m, s):
         """Move the append registers to the next group (the group in the last stage is done)."""
