@@ -26,7 +26,10 @@ def _bank_addr(cfg: ChipConfig) -> range:
 def _per_layer(cfg: ChipConfig, layer, f, shape=None):
     """The constant ``f(l)`` of layer ``layer`` (a signal), as a mux of per-layer constants."""
     values = [int(f(l)) for l in range(cfg.num_layers)]
-    return Array(C(v, shape or range(max(values) + 1)) for v in values)[layer]
+    shape = shape or range(max(values) + 1)
+    if len(set(values)) == 1:       # one layer (a zero-width index) or the same constant everywhere: no mux
+        return C(values[0], shape)
+    return Array(C(v, shape) for v in values)[layer]
 
 
 def _lanes_of(shape, cfg: ChipConfig) -> data.ArrayLayout:
