@@ -567,14 +567,39 @@ def workers_ratios(rec: dict) -> dict[str, dict]:
     return {k: {"label": label, "rounds": [f(p) for p in pairs], "value": f(s)} for k, (label, f) in what.items()}
 
 
-#: how ``python -m bench.recheck study_workers`` re-runs ``workers`` with unseen inputs: other designs (the
-#: random sampler's seed) and another study seed (data split, training), the base record's 8 trials
+def workers_cli_ratios(rec: dict) -> dict[str, dict]:
+    """The speed ratio the ``workers --cli`` view renders, for bench/recheck.py: ``{"workers_cli/wall": {"label",
+    "rounds", "value"}}``. A *round* is one pair of runs next to each other in the interleaved order (1 2 | 2 1):
+    the i-th ``--jobs 1`` run's wall time over the i-th ``--jobs 2`` run's (:func:`pair_ratios`, from the record's
+    runs, so records written before the summary kept them count alike); ``value`` is the record's own summary
+    (summed wall times, what the docs show). ``{}`` for a record of another bench (no ``--cli`` runs)."""
+    runs = [r for r in rec.get("rounds", []) if r.get("jobs") in (1, 2) and "wall_s" in r]
+    if "command" not in rec.get("params", {}) or not any(r["jobs"] == 2 for r in runs) or \
+            not any(r["jobs"] == 1 for r in runs):
+        return {}
+    return {"workers_cli/wall": {"label": "`spikeloop study run --jobs 2` ÷ `--jobs 1`, wall time of the command "
+                                          "(measured, loaded machine)",
+                                 "rounds": pair_ratios(runs)["each"], "value": summarise_cli(runs)["speedup"]}}
+
+
+def _recheck_argv(seed: int, name: str) -> list[str]:
+    """A re-run of ``workers --cli`` for bench/recheck.py: ``name`` is ``study_workers_cli_seedN``."""
+    return ["-m", "bench.bench_study", "workers", "--cli", "--repeats", "2", "--seed", str(seed), "--name", name]
+
+
+#: how ``python -m bench.recheck study_workers_cli`` re-runs ``workers --cli`` with unseen inputs: other designs
+#: (the random sampler's seed) and another study seed (data split, training), the default study's 12 trials, two
+#: ABBA blocks. The in-process 8-trial base ``study_workers`` is retired: it measured the fork server before the
+#: command became worker 0, so today's ``workers --trials 8`` is not a run of the code its spread describes (its
+#: three re-checks on record, ``recheck_study_workers*``, are of that older code). ``older`` names records
+#: called ``BASE_seedN`` that are not runs of today's bench: ``study_workers_cli_seed29`` predates the
+#: write-ahead-log storage and the command's head changes, so it stays out of the stated spread.
 RECHECK = {
-    "bases": ("study_workers",),        # study_workers_spawn / study_recheck_cost: other benches, not re-checked
+    "bases": ("study_workers_cli",),    # study_workers (older code), _spawn, _default, recheck_cost: not re-checked
+    "older": {"study_workers_cli": ("study_workers_cli_seed29",)},
     "seed": lambda rec: rec["params"].get("design_seed", rec["seeds"][0]),
-    "argv": lambda seed, name: ["-m", "bench.bench_study", "workers", "--trials", "8", "--seed", str(seed),
-                                "--name", name],
-    "ratios": workers_ratios,
+    "argv": _recheck_argv,
+    "ratios": workers_cli_ratios,
 }
 
 

@@ -1,7 +1,7 @@
 """Re-check a bench's speed ratios with unseen inputs against the spread the docs state for them (issue #20).
 
     python -m bench.recheck model_speed --seeds 29,31 --publish     # re-run twice, compare, record recheck_model_speed
-    python -m bench.recheck study_workers --seeds 29,31 --publish
+    python -m bench.recheck study_workers_cli --seeds 61,62 --publish
     python -m bench.recheck model_speed --seeds 29,31 --no-run      # compare re-runs already on record, run nothing
 
 **The runs on record** of a bench are the record ``BASE`` (e.g. ``model_speed``) and every record
@@ -21,7 +21,8 @@ bench module's ``RECHECK["argv"]`` says how: for ``model_speed`` the input seed)
 record *before* the check, and writes the record ``recheck_BASE``: the definition, the runs behind the
 spread, the spread of every ratio, each re-run's value and inside/outside. A bench takes part by giving its
 module a ``RECHECK`` dict: ``bases`` (the records it re-checks, optional), ``seed(record)`` (the
-unseen-input seed of a run), ``argv(seed, name)`` (the arguments of ``python`` for one re-run) and ``ratios(record)`` (``{key: {"label", "rounds", "value"}}``).
+unseen-input seed of a run), ``argv(seed, name)`` (the arguments of ``python`` for one re-run), ``ratios(record)`` (``{key: {"label", "rounds", "value"}}``) and ``older`` (optional: ``{base: names}``, records named
+``BASE_seedN`` that ran older code, left out of the runs on record).
 """
 from __future__ import annotations
 
@@ -141,7 +142,7 @@ def _hooks(base: str, folder: Path) -> dict:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("base", help="the bench's record, e.g. model_speed or study_workers (in docs/results/)")
+    ap.add_argument("base", help="the bench's record, e.g. model_speed or study_workers_cli (in docs/results/)")
     ap.add_argument("--seeds", required=True, help="unseen seeds to re-run with, e.g. 29,31")
     ap.add_argument("--name", default=None,
                     help="the check's record (default recheck_BASE; e.g. recheck_BASE_2 to keep an earlier check)")
@@ -200,7 +201,8 @@ def main(argv=None) -> int:
         return 2
     # --no-run on the published records: the re-runs are on record beside the runs they are checked against
     same = Path(folder).resolve() == PUBLISHED.resolve()
-    basis = family(a.base, PUBLISHED, exclude=names if a.no_run and same else ())
+    older = tuple(hooks.get("older", {}).get(a.base, ()))
+    basis = family(a.base, PUBLISHED, exclude=(tuple(names) if a.no_run and same else ()) + older)
     used = {hooks["seed"](r): r["name"] for r in basis}
     seen = [f"{s} ({used[s]})" for s in seeds if s in used]
     if seen:
