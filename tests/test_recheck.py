@@ -174,6 +174,52 @@ def test_study_workers_ratios_pair_neighbouring_runs():
     assert bench_study.RECHECK["seed"](rec) == 1
 
 
+def _cli_record(name, seed, walls):
+    """A ``workers --cli`` record of ``walls`` (``[(jobs, wall_s)]`` in run order)."""
+    runs = [{"jobs": j, "wall_s": w, "trials": 12, "load_before": [4.0, 4.0, 4.0]} for j, w in walls]
+    return {"name": name, "module": "bench.bench_study", "seeds": [seed], "rounds": runs,
+            "params": {"design_seed": seed, "command": "python -m tune.cli study run ...", "order": [1, 2, 2, 1]},
+            "summary": bench_study.summarise_cli(runs), "commit": "abcdef0123", "date": f"2026-12-0{seed % 9}",
+            "machine": {"load_before": [4.0], "load_after": [4.0]}}
+
+
+def test_study_workers_cli_ratios_pair_neighbouring_runs_and_rerun_the_command():
+    """The re-checkable study-workers base is the command's record: rounds are the per-pair ratios (1 2 | 2 1),
+    the value the summed wall times' ratio the docs show; the in-process records measure no ratio of it; a
+    re-run is `workers --cli --repeats 2 --seed N --name NAME`."""
+    rec = _cli_record("study_workers_cli", 1, [(1, 18.0), (2, 12.0), (2, 10.0), (1, 20.0)])
+    r = bench_study.RECHECK["ratios"](rec)
+    assert list(r) == ["workers_cli/wall"]
+    assert r["workers_cli/wall"]["rounds"] == pytest.approx([18 / 12, 20 / 10])
+    assert r["workers_cli/wall"]["value"] == pytest.approx(38 / 22) == rec["summary"]["speedup"]
+    assert bench_study.RECHECK["seed"](rec) == 1
+    inproc = {"rounds": [{"jobs": 1, "wall_s": 9.0}, {"jobs": 2, "wall_s": 6.0}], "params": {}, "seeds": [1],
+              "summary": {"speedup": 1.5}}
+    assert bench_study.RECHECK["ratios"](inproc) == {}
+    assert bench_study.RECHECK["argv"](61, "study_workers_cli_seed61") == [
+        "-m", "bench.bench_study", "workers", "--cli", "--repeats", "2", "--seed", "61",
+        "--name", "study_workers_cli_seed61"]
+
+
+def test_recheck_leaves_older_code_named_like_a_rerun_out_of_the_spread(tmp_path, monkeypatch):
+    """``RECHECK["older"]``: study_workers_cli_seed29 ran older code; it is not a run on record of the base (its
+    pairs would widen the spread), and the check states the spread of today's runs only."""
+    pub, out = tmp_path / "pub", tmp_path / "out"
+    pub.mkdir(), out.mkdir()
+    for rec in (_cli_record("study_workers_cli", 1, [(1, 15.0), (2, 10.0), (2, 10.0), (1, 16.0)]),
+                _cli_record("study_workers_cli_seed29", 29, [(1, 13.0), (2, 10.0), (2, 10.0), (1, 13.0)])):
+        (pub / f"{rec['name']}.json").write_text(json.dumps(rec))
+    rerun = _cli_record("study_workers_cli_seed61", 61, [(1, 14.0), (2, 10.0), (2, 10.0), (1, 14.0)])
+    (out / "study_workers_cli_seed61.json").write_text(json.dumps(rerun))
+    monkeypatch.setattr(recheck, "PUBLISHED", pub)
+    assert recheck.main(["study_workers_cli", "--seeds", "61", "--no-run", "--out", str(out)]) == 0
+    s = json.loads((out / "recheck_study_workers_cli.json").read_text())["summary"]
+    assert [b["name"] for b in s["basis"]] == ["study_workers_cli"]
+    w = s["ratios"]["workers_cli/wall"]
+    assert (w["lo"], w["hi"], w["runs"], w["rounds"]) == pytest.approx((1.5, 1.6, 1, 2))
+    assert w["checks"]["study_workers_cli_seed61"] == {"value": pytest.approx(1.4), "inside": False}
+
+
 def test_recheck_refuses_a_base_that_is_no_run_of_the_bench(tmp_path, monkeypatch, capsys):
     """A record of a RECHECK module that measured none of its ratios (another bench of the module, like
     study_recheck_cost or study_workers_spawn beside study_workers) or is itself a re-run (BASE_seedN) is no base:
@@ -242,7 +288,7 @@ def test_recheck_refuses_the_records_the_docs_say_are_not_rechecked(tmp_path, mo
     """model_speed_before (older code) and study_workers_spawn are no runs of today's bench (docs/guides/
     benchmarks.md): a bench's RECHECK names the bases it re-checks; another record of its module is refused in
     one line before anything runs (model_speed_before measured ratios, so it passed every other check)."""
-    assert bench_model.RECHECK["bases"] == ("model_speed",) and bench_study.RECHECK["bases"] == ("study_workers",)
+    assert bench_model.RECHECK["bases"] == ("model_speed",) and bench_study.RECHECK["bases"] == ("study_workers_cli",)
     pub = tmp_path / "pub"
     pub.mkdir()
     rec = _speed_record("model_speed_before", 3, [1.0], [9.0])
