@@ -3,8 +3,9 @@ ECP5: resources and post-route Fmax over nextpnr placement seeds (a finished ``s
 the parts it does not fit (failed sweeps), and the time per sample at 300 time bins: cycles from the fast model
 (cycle-exact with the RTL) on random input events at each density, at the seeds' Fmax (min and median).
 
+    python -c "import nir; from train.nir import scnn_nmnist_graph; nir.write('scnn0.nir', scnn_nmnist_graph(0))"
     spikeloop import scnn0.nir --out imp16 --weight-bits 16 --membrane-bits 32 --lanes 8
-    nice spikeloop synth --model imp16 --target ecp5-85k --seeds 1-3 --jobs 1 --out synth/ecp5-85k
+    nice spikeloop synth --model imp16 --target ecp5-85k --seeds 1-5 --jobs 1 --out synth/ecp5-85k
     python -m bench.nir_scnn_hw --model imp16 --sweep synth/ecp5-85k/ecp5-85k-seeds.json \\
         [--failed synth/ecp5-25k.log ...] [--densities 0.01 0.2] [--samples 4] [--steps 300] [--publish]
 """

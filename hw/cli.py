@@ -196,11 +196,28 @@ def load_model_arguments(a: argparse.Namespace, need_weights: bool = True, befor
     if w is None:
         if need_weights:
             raise ConfigError("--weights: required (or --model DIR|RUN)")
+        beside = _weights_beside(config)
+        if beside is not None:          # a training run's RUN.json (or an import's config.json): its weights unused
+            print(f"note: --config {config}: the weights beside it ({beside}) are not used; --model "
+                  f"{beside.parent if beside.name == 'weights.npz' else beside.with_suffix('')} takes both",
+                  file=sys.stderr)
         return cfg, None, None, source or "defaults and flags"
     w = cfg.check_weights(w)
     if unconfigured:
         raise ConfigError(unconfigured_message(weights))
     return cfg, w, off, source or "flags"
+
+
+def _weights_beside(config) -> Path | None:
+    """The weights file of the model a ``--config`` file belongs to (``RUN.npz`` beside ``RUN.json``, or
+    ``weights.npz`` beside a folder's ``config.json``), or None."""
+    if not config or not str(config).endswith(".json"):
+        return None
+    p = Path(config)
+    for w in (p.with_suffix(".npz"), p.parent / "weights.npz" if p.name == "config.json" else None):
+        if w is not None and w.is_file():
+            return w
+    return None
 
 
 def offsets_text(offsets) -> str:

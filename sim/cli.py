@@ -20,7 +20,8 @@ VCD_BACKENDS = ("amaranth", "icarus", "verilator")
 
 
 def load_spikes(path: str, cfg) -> tuple[np.ndarray, np.ndarray | None]:
-    """Input spikes ``x`` (or ``spikes``) ``(B, T, N0)`` and optional labels ``y`` (or ``labels``) from an .npz."""
+    """Input spikes ``x`` (or ``spikes``) ``(B, T, N0)`` and optional labels ``y`` (or ``labels``) from an .npz.
+    A chip with an image input also takes ``(B, T, C, H, W)`` (NIR's and torch's layout) and numbers it HWC."""
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"--spikes {path}: no such file")
@@ -37,6 +38,15 @@ def load_spikes(path: str, cfg) -> tuple[np.ndarray, np.ndarray | None]:
         raise
     except Exception as e:
         raise ConfigError(f"--spikes {path}: not a readable .npz ({type(e).__name__})")
+    shape = tuple(cfg.input_shape or ())
+    if len(shape) == 3 and x.ndim in (4, 5) and tuple(x.shape[-3:]) == shape:
+        # (batch, steps, C, H, W) as NIR, torch and tonic shape an image: the chip numbers its inputs HWC
+        # (docs/chip.md), so reorder; a flat (batch, steps, N0) is taken as HWC already
+        x = x[None] if x.ndim == 4 else x
+        x = np.ascontiguousarray(x.transpose(0, 1, 3, 4, 2)).reshape(x.shape[0], x.shape[1], -1)
+    elif len(shape) == 3 and x.ndim in (4, 5):
+        raise ConfigError(f"--spikes {path}: an image input must be (batch, steps, {', '.join(map(str, shape))}) "
+                          f"(C, H, W) or flat (batch, steps, {cfg.layer_sizes[0]}) in HWC order, got {x.shape}")
     x = cfg.check_spikes(x) if x.ndim == 3 else cfg.check_spikes(x[None] if x.ndim == 2 else x)
     if y is not None:
         y = np.asarray(y).reshape(-1)
@@ -199,7 +209,8 @@ def register(sub) -> None:
     model_argument(p)
     p.add_argument("--weights", help=".npz with integer arrays w0..w{L-1} (and o0.. offsets); its chip config is "
                                      "--config, or RUN.json / config.json beside it")
-    p.add_argument("--spikes", help=".npz of input spikes: x (batch, steps, N0) 0/1, optional labels y")
+    p.add_argument("--spikes", help=".npz of input spikes: x (batch, steps, N0) 0/1, optional labels y; a conv "
+                   "chip's x may be (batch, steps, C, H, W) (flat N0 is HWC order)")
     p.add_argument("--dataset", help="score on this dataset's test split (a training run's own by default)")
     p.add_argument("--data-path", dest="data_path", help="local files of datasets that need them (nmnist, svhn)")
     p.add_argument("--limit", type=number(int, 1), help="score only the first LIMIT test samples (>= 1)")

@@ -72,7 +72,7 @@ class NirReport:
             for e in self.effects:
                 how = "alone (original vs original with only this change)" if e["alone"] else \
                     "(chip vs the float graph with every change above)"
-                out.append(f"  effect of {e['approximation'][:90]!r} {how}: spikes {e['spike_agreement']:.4f}, "
+                out.append(f"  effect of {e['approximation']!r} {how}: spikes {e['spike_agreement']:.4f}, "
                            f"class {e['class_agreement']:.4f}, output spikes {e['spikes'][0]} -> {e['spikes'][1]}")
         return "\n".join(out)
 
@@ -573,7 +573,9 @@ def import_graph(g, base: ChipConfig | None = None, dt: float | None = None, dro
             err = np.abs(wq / s - L.w).max()
             rep.approximations.append(f"{L.linear}: weights quantised to {base.weight_bits} bits at {s:.4g} LSB/unit "
                                       f"(largest error {err:.3g} units); threshold {L.thr.max():.4g} -> {t0} LSB")
-            edits.append({L.linear: _weight_edit(wq / s, L), L.neuron: _threshold_edit((t0 + off) / s, L)})
+            # the thresholds as quantised, not as clipped to the offset range: that clip is its own approximation
+            # (above), and this edit measures the weights' and thresholds' rounding alone
+            edits.append({L.linear: _weight_edit(wq / s, L), L.neuron: _threshold_edit(tq / s, L)})
         if L.bias is not None:          # the chip's bias (ChipConfig.bias), in membrane LSBs
             bs = L.bias * s
             biq = np.clip(np.rint(bs), base.membrane_min, base.membrane_max).astype(np.int64)

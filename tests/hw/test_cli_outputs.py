@@ -213,3 +213,27 @@ def test_a_write_that_fails_midway_is_one_line(tmp_path):
     (tmp_path / "v" / "spikeloop_core.v").mkdir(parents=True)          # a directory where a file goes
     fails_cleanly(spikeloop("verilog", "--sizes", "8,4", "--out", tmp_path / "v"), "--out", "writing failed",
                   "spikeloop_core.v")
+
+
+@pytest.mark.parametrize("layout", ["run", "folder"])
+def test_a_config_with_its_weights_beside_it_says_they_are_not_used(tmp_path, capsys, layout):
+    """``verilog --config RUN.json`` builds the run's thresholds, betas and reset but not its weights (the memories
+    power up zero): one note names the weights beside the config and the --model that takes both."""
+    from hw.cli import load_model_arguments
+    import argparse
+    cfg = ChipConfig(layer_sizes=(6, 4), lanes=2, threshold=(9,), beta=(0.75,), reset="zero")
+    if layout == "run":
+        config, weights = tmp_path / "r.json", tmp_path / "r.npz"
+        config.write_text(json.dumps({"method": "bptt", "chip_config": cfg.to_dict()}))
+    else:
+        config, weights = tmp_path / "config.json", tmp_path / "weights.npz"
+        config.write_text(json.dumps(cfg.to_dict()))
+    ns = argparse.Namespace(model=None, config=str(config), weights=None)
+    got, w, _, _ = load_model_arguments(ns, need_weights=False)
+    assert got.threshold == (9,) and w is None and capsys.readouterr().err == ""      # nothing beside it yet
+    np.savez(weights, w0=np.ones((6, 4), np.int64))
+    load_model_arguments(ns, need_weights=False)
+    err = capsys.readouterr().err.strip()
+    model = tmp_path / "r" if layout == "run" else tmp_path
+    assert err.splitlines() == [f"note: --config {config}: the weights beside it ({weights}) are not used; "
+                                f"--model {model} takes both"]

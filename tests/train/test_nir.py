@@ -290,3 +290,31 @@ def test_import_config_file_that_sets_what_the_graph_sets_is_said_not_silent(tmp
     r = cli("import", src, "--config", tmp_path / "o" / "config.json", "--out", tmp_path / "o2",
                   "--check-samples", "0")
     assert r.returncode == 0 and "beta, threshold, reset are not used" in r.stderr, r.stderr
+
+
+def test_the_weights_effect_is_alone_when_per_neuron_thresholds_are_clipped():
+    """An import whose per-neuron thresholds do not fit the offset bits lists two approximations, the clip and the
+    weights' rounding; each one's effect is measured alone, so the weights' does not depend on the offset bits (it
+    used to carry the clipped thresholds, and equal the clip's effect)."""
+    rng = np.random.default_rng(3)
+    w0, w1 = rng.normal(0, 0.6, (10, 12)), rng.normal(0, 0.6, (4, 10))
+    g = nir.NIRGraph(nodes={"input": nir.Input(input_type={"input": np.array([12])}),
+                            "fc0": nir.Affine(weight=w0, bias=np.zeros(10)),
+                            "if0": nir.IF(r=np.ones(10), v_threshold=1 + 0.3 * rng.random(10), v_reset=np.zeros(10)),
+                            "fc1": nir.Affine(weight=w1, bias=np.zeros(4)),
+                            "if1": nir.IF(r=np.ones(4), v_threshold=np.ones(4), v_reset=np.zeros(4)),
+                            "output": nir.Output(output_type={"output": np.array([4])})},
+                     edges=[("input", "fc0"), ("fc0", "if0"), ("if0", "fc1"), ("fc1", "if1"), ("if1", "output")])
+
+    def effects(bits):
+        base = ChipConfig(lanes=4, weight_bits=8, membrane_bits=24, threshold_offset_bits=bits)
+        _, _, _, rep = tn.import_graph(g, base=base, check_samples=32, check_steps=20, density=0.4)
+        return {e["approximation"].split(" at ")[0]: e for e in rep.effects}
+    narrow, wide = effects(4), effects(16)
+    assert "if0: per-neuron thresholds clipped to the 4-bit offset range" in "\n".join(narrow)
+    assert not [k for k in wide if "clipped" in k]
+    clip = next(e for k, e in narrow.items() if "clipped" in k)
+    key = "fc0: weights quantised to 8 bits"
+    assert narrow[key]["spikes"] == wide[key]["spikes"]
+    assert narrow[key]["spike_agreement"] == wide[key]["spike_agreement"]
+    assert clip["spikes"][1] != narrow[key]["spikes"][1]

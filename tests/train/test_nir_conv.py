@@ -151,6 +151,26 @@ def test_conv_chip_export_is_read_by_snntorch():
     assert out.sum() > 20 and a["entry_agreement"] > 0.9 and a["class_agreement"] > 0.8
 
 
+def test_pooled_conv_chip_export_is_read_by_snntorch():
+    """snnTorch 1.0 (with nirtorch 2) reads the export's SumPool2d as LPPool2d(norm_type=1), a sum pool: a LIF conv
+    chip with a pool runs there and agrees with the chip except where the chip's leak rounds."""
+    cfg = ChipConfig(input_shape=(2, 8, 8), lanes=4, beta=(0.75, 0.5), threshold=(6, 5), reset="zero",
+                     layers=({"kind": "conv", "channels": 3, "kernel": 3, "stride": 1, "padding": 1},
+                             {"kind": "pool", "size": 2}, {"kind": "fc", "size": 4}))
+    rng = np.random.default_rng(4)
+    w = [rng.integers(-2, 5, cfg.weight_shape(l)) for l in range(2)]
+    g = tn.chip_to_nir(cfg, w)
+    net = tn.snntorch_model(g)
+    assert any(type(m).__name__ == "LPPool2d" and m.norm_type == 1 for m in net.modules())
+    x = random_spikes(cfg, 16, 12, 0.3, 5)
+    sn = _run_snntorch_unbatched(net, tn.reference_inputs(cfg, x, (2, 8, 8))).reshape(16, 12, -1)
+    chip = make_chip(cfg, "fast")
+    chip.load(w)
+    out = chip.run(x).output
+    a = tn.spike_agreement(out, sn)
+    assert out.sum() > 20 and a["entry_agreement"] > 0.9 and a["class_agreement"] > 0.8
+
+
 def scnn_graph(seed=0, side=34, width=(16, 16, 8), hidden=256):
     return tn.scnn_nmnist_graph(seed, side, width, hidden)
 
