@@ -63,4 +63,4 @@ def test_no_module_level_import_cycle():
 
 def test_one_console_command_in_the_top_floor():
     text = (ROOT / "pyproject.toml").read_text()
-    assert 'spikeloop = "tune.cli:main"' in text
+    assert 'spikeloop = "tune.cli:entry"' in text
