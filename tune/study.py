@@ -258,7 +258,11 @@ class _SQLiteWriter(sqlite3.Connection):
     waited for each other's flushes while holding the file's write lock (what that cost and what WAL saves: the
     records ``study_workers_cli_rollback`` and ``study_workers_cli`` of bench/bench_study.py).
     WAL needs the file on a local disk shared by processes of one machine (for several machines: PostgreSQL).
-    A file that cannot change its journal (read-only, locked by another program) keeps it."""
+    A file that cannot change its journal (read-only, locked by another program) keeps it.
+
+    Its transactions take the file's write lock when they begin (``BEGIN IMMEDIATE``, :func:`_begin_immediate`):
+    Python's sqlite3 begins a transaction only at the first write, so Optuna's read-then-update of a trial's state
+    (a worker claiming a WAITING trial) was two transactions, and two workers could both claim the same trial."""
     convert = True
 
     def __init__(self, *args, **kwargs):
@@ -269,6 +273,8 @@ class _SQLiteWriter(sqlite3.Connection):
                 self.execute("PRAGMA synchronous=NORMAL")
         except sqlite3.Error:
             pass                    # Optuna's first query then says what is wrong with the file, if anything
+        if self.convert:
+            self.isolation_level = None     # no implicit BEGIN: the engine's "begin" event says BEGIN IMMEDIATE
 
 
 class _SQLiteReader(_SQLiteWriter):
@@ -284,6 +290,17 @@ _closers: list = []
 def _track(storage) -> None:
     _closers[:] = [c for c in _closers if c.alive]
     _closers.append(weakref.finalize(storage, storage.engine.dispose))
+
+
+def _begin_immediate(engine) -> None:
+    """Every transaction of ``engine`` (a :class:`_SQLiteWriter` storage's) begins with the file's write lock, so
+    a read and the update that depends on it are one atomic step across processes (SQLAlchemy's recipe for
+    pysqlite's transactions)."""
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def close_storages() -> None:
@@ -330,6 +347,8 @@ def storage_for(url: str, heartbeat: int | None = None, grace: int | None = None
                                        engine_kwargs=engine, heartbeat_stale_trial_callback=stale_callback)
             if url.startswith("sqlite"):
                 _track(st)
+                if create:
+                    _begin_immediate(st.engine)
             return st
         except Exception as e:  # SQLAlchemy/driver errors: report which storage and why
             text = str(e)

@@ -166,3 +166,37 @@ def test_a_claim_without_a_heartbeat_is_requeued(tmp_path):
     t = q.trials
     assert [x.state for x in t] == [TrialState.FAIL, TrialState.WAITING]
     assert t[1].user_attrs["build"] == t[0].user_attrs["build"] and t[1].system_attrs["failed_trial"] == 0
+
+
+def _claim_all(url, name, conn):
+    import optuna
+    from tune.pnr import _claim
+    from tune.study import storage_for
+    study = optuna.load_study(study_name=name, storage=storage_for(url))
+    got = []
+    while (t := _claim(study)) is not None:
+        got.append(t.number)
+    conn.send(got)
+
+
+def test_two_processes_never_claim_the_same_waiting_trial(tmp_path):
+    """SQLite study storages begin every transaction with the write lock: Optuna's read-then-update of a trial's
+    state is atomic across processes, so two workers draining one queue claim disjoint trials (before, both could
+    read WAITING and both set RUNNING: the same build twice, the second `tell` refused)."""
+    import multiprocessing as mp
+    import optuna
+    from tune.study import storage_for
+    url, name = f"sqlite:///{tmp_path / 'q.db'}", "queue"
+    study = optuna.create_study(study_name=name, storage=storage_for(url))
+    for i in range(60):
+        study.enqueue_trial({}, user_attrs={"i": i}, skip_if_exists=False)
+    ctx = mp.get_context("spawn")
+    pipes = [ctx.Pipe() for _ in range(2)]
+    procs = [ctx.Process(target=_claim_all, args=(url, name, b)) for _, b in pipes]
+    for p in procs:
+        p.start()
+    claims = [a.recv() for a, _ in pipes]
+    for p in procs:
+        p.join(60)
+    numbers = claims[0] + claims[1]
+    assert sorted(numbers) == list(range(60)), (claims[0], claims[1])
