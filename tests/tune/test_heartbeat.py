@@ -22,19 +22,26 @@ def _wait(cond, what: str, timeout: float = 600.0):
 
 
 def lapse(url: str, db, trial_id: int, name: str = "t", timeout: float = 60) -> None:
-    """Another process finds ``trial_id``'s heartbeat a day old and fails the trial as stale."""
-    con = sqlite3.connect(db, timeout=timeout)
-    try:
-        has_beat = lambda: con.execute("SELECT COUNT(*) FROM trial_heartbeats WHERE trial_id = ?",
-                                       (trial_id,)).fetchone()[0] > 0
-        _wait(has_beat, "the trial's first heartbeat")
-        with con:
-            con.execute("UPDATE trial_heartbeats SET heartbeat = datetime('now', '-1 day') WHERE trial_id = ?",
-                        (trial_id,))
-    finally:
-        con.close()
+    """Another process finds ``trial_id``'s heartbeat a day old and fails the trial as stale. The worker beats
+    twice at a trial's start, once itself (before its objective) and once from Optuna's heartbeat thread, whose
+    first beat can land after the set-back on a loaded machine: then the trial is still fresh, and the set-back is
+    made again (the thread's next beat is an hour away)."""
     other = optuna.load_study(study_name=name, storage=tune.study.storage_for(url))
-    optuna.storages.fail_stale_trials(other)
+    for _ in range(20):
+        con = sqlite3.connect(db, timeout=timeout)
+        try:
+            has_beat = lambda: con.execute("SELECT COUNT(*) FROM trial_heartbeats WHERE trial_id = ?",
+                                           (trial_id,)).fetchone()[0] > 0
+            _wait(has_beat, "the trial's first heartbeat")
+            with con:
+                con.execute("UPDATE trial_heartbeats SET heartbeat = datetime('now', '-1 day') WHERE trial_id = ?",
+                            (trial_id,))
+        finally:
+            con.close()
+        optuna.storages.fail_stale_trials(other)
+        if other._storage.get_trial(trial_id).state != TrialState.RUNNING:
+            break
+        time.sleep(0.2)
     assert other._storage.get_trial(trial_id).state == TrialState.FAIL
 
 
