@@ -12,6 +12,7 @@ from hw.config import ChipConfig, ConfigError
 from sim.chip import Chip
 from train.common import Encoded, TrainResult, accuracy, check_fit, finish, rate_targets
 from train.network import ChipMirrorNet, NetSpec
+from train.optim import Adam
 from train.surrogates import TrainingDiverged
 
 
@@ -44,13 +45,13 @@ def check_training(epochs: int, lr: float, batch_size: int) -> None:
 def setup(cfg: ChipConfig, spec: NetSpec, data: Encoded, lr: float, seed: int):
     """The software network, its Adam optimiser, training inputs, rate targets and the shuffling generator."""
     net = ChipMirrorNet(cfg, spec, seed)
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    opt = Adam(net.parameters(), lr=lr)
     x = torch.as_tensor(data.x_train, dtype=torch.float32)
     tgt = torch.as_tensor(rate_targets(data.y_train, cfg.layer_sizes[-1]), dtype=torch.float32)
     return net, opt, x, tgt, torch.Generator().manual_seed(seed)
 
 
-def update(net: ChipMirrorNet, opt: torch.optim.Optimizer, loss: torch.Tensor, epoch: int) -> float:
+def update(net: ChipMirrorNet, opt: Adam, loss: torch.Tensor, epoch: int) -> float:
     """One optimiser step; :class:`TrainingDiverged` if the loss or any weight is no longer finite."""
     opt.zero_grad()
     loss.backward()

@@ -411,7 +411,7 @@ FAST_EXIT = False
 def exit_now(code: int) -> None:
     """End the process with ``code`` the quick way: non-daemon threads joined, the ``atexit`` handlers run (the
     fork server and worker clean-up of multiprocessing, temporary folders, logging), standard streams flushed,
-    then ``os._exit`` without the interpreter's teardown: after a study that teardown (torch, torch._dynamo,
+    then ``os._exit`` without the interpreter's teardown: after a study that teardown (torch,
     numba, SQLAlchemy, Optuna modules and their objects) took 1.3 s of wall time, serial in every run, one worker
     or several (bench/bench_study.py)."""
     import atexit
