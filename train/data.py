@@ -35,11 +35,39 @@ class Dataset:
     shape: tuple[int, int, int] | None = None     # (C, H, W) of an image/signal dataset (features in HWC order)
 
 
+#: scikit-learn's bundled data files, read here directly: importing scikit-learn
+#: (its estimators' base, SciPy's statistics) costs ~1.2 CPU s at the head of every command that trains
+_SKLEARN_FILES = {"digits": "digits.csv.gz", "breast_cancer": "breast_cancer.csv"}
+
+
+def _sklearn_file(name: str) -> Path | None:
+    """scikit-learn's data file of dataset ``name``, found without importing scikit-learn; None if not there."""
+    import importlib.util
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    f = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data" / _SKLEARN_FILES[name]
+    return f if f.is_file() else None
+
+
 def _sklearn(name: str):
+    """Dataset ``name`` as scikit-learn's ``load_<name>()`` gives it (the same arrays, dtypes included:
+    tests/train/test_data_fast.py), read from its bundled file; through scikit-learn where the file is not found."""
     def load(path, steps):
-        from sklearn import datasets
-        d = getattr(datasets, f"load_{name}")()
-        return d.data, d.target
+        f = _sklearn_file(name)
+        if f is None:
+            from sklearn import datasets
+            d = getattr(datasets, f"load_{name}")()
+            return d.data, d.target
+        if name == "digits":                # rows of 64 pixel values and the label
+            data = np.loadtxt(f, delimiter=",")
+            return data[:, :-1], data[:, -1].astype(int, copy=False)
+        with open(f) as fh:                 # a header "samples,features,names...", then features and the label
+            n, m = (int(v) for v in fh.readline().split(",")[:2])
+            data = np.loadtxt(fh, delimiter=",", ndmin=2)
+        if data.shape != (n, m + 1):
+            raise ConfigError(f"dataset={name!r}: {f} holds {data.shape}, its header says {n} x {m + 1}")
+        return data[:, :m].astype(np.float64), data[:, m].astype(int)
     return load
 
 
@@ -122,21 +150,74 @@ def check_xy(x: np.ndarray, y: np.ndarray, what: str = "data", spikes: bool = Fa
         raise ConfigError(f"{what}: contains NaN or infinite values")
 
 
+def _approximate_mode(counts: np.ndarray, draws: int, rng: np.random.RandomState) -> np.ndarray:
+    """How many of ``draws`` to take from each class of ``counts``: the floor of its share, then one more for the
+    largest remainders, ties broken by ``rng`` (scikit-learn's ``_approximate_mode``)."""
+    continuous = counts / counts.sum() * draws
+    floored = np.floor(continuous)
+    need = int(draws - floored.sum())
+    if need > 0:
+        remainder = continuous - floored
+        for value in np.sort(np.unique(remainder))[::-1]:
+            (inds,) = np.where(remainder == value)
+            add = min(len(inds), need)
+            floored[rng.choice(inds, size=add, replace=False)] += 1
+            need -= add
+            if need == 0:
+                break
+    return floored.astype(int)
+
+
+def stratified_split(y: np.ndarray, seed: int, test_frac: float | None = None,
+                     train_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Indices ``(keep, held_out)`` of a stratified, seeded split of labels ``y``: ``held_out`` is ``test_frac``
+    of the samples (rounded up), or ``keep`` is ``train_size`` samples. Exactly
+    ``sklearn.model_selection.train_test_split(..., stratify=y, random_state=seed)``'s draw (scikit-learn
+    1.x's ``StratifiedShuffleSplit``; tests/train/test_data_fast.py compares them), written out: the split is
+    spikeloop's own, the same with any scikit-learn, and needs no scikit-learn import (~1.2 CPU s).
+    ValueError if a class has fewer than 2 samples or a part would hold fewer samples than there are classes."""
+    from math import ceil
+    n = len(y)
+    if train_size is None:
+        n_test = ceil(test_frac * n)
+        n_train = n - n_test
+    else:
+        n_train, n_test = train_size, n - train_size
+    if n_train <= 0 or n_test <= 0:
+        raise ValueError(f"a split of {n} samples into {n_train} and {n_test}")
+    classes, y_indices, counts = np.unique(y, return_inverse=True, return_counts=True)
+    if counts.min() < 2:
+        raise ValueError(f"the least populated classes have only 1 member: {classes[counts < 2].tolist()}")
+    if n_train < len(classes) or n_test < len(classes):
+        raise ValueError(f"a part of {min(n_train, n_test)} samples is smaller than the {len(classes)} classes")
+    class_indices = np.split(np.argsort(y_indices, kind="stable"), np.cumsum(counts)[:-1])
+    rng = np.random.RandomState(seed)
+    n_i = _approximate_mode(counts, n_train, rng)
+    t_i = _approximate_mode(counts - n_i, n_test, rng)
+    keep: list = []
+    held: list = []
+    for i in range(len(classes)):
+        perm = class_indices[i].take(rng.permutation(counts[i]), mode="clip")
+        keep.extend(perm[:n_i[i]])
+        held.extend(perm[n_i[i]:n_i[i] + t_i[i]])
+    return rng.permutation(keep), rng.permutation(held)
+
+
 def split_dataset(x: np.ndarray, y: np.ndarray, seed: int = 0, val_frac: float = 0.2, test_frac: float = 0.2,
                   train_size: int | None = None, name: str = "", spikes: bool = False) -> Split:
     """Stratified seeded split; ``train_size`` keeps that many training samples (data-efficiency studies).
     Features are standardised with the training part's statistics; spike trains (``spikes``) are kept."""
-    from sklearn.model_selection import train_test_split
     x = np.asarray(x, bool if spikes else np.float64)
     y = np.asarray(y).astype(np.int64)
     check_xy(x, y, name or "data", spikes)
     if not (0 < val_frac < 1 and 0 < test_frac < 1 and val_frac + test_frac < 1):
         raise ConfigError(f"val_frac={val_frac}, test_frac={test_frac}: each in (0, 1) with sum < 1")
     try:
-        x_rest, x_test, y_rest, y_test = train_test_split(x, y, test_size=test_frac, random_state=seed, stratify=y)
-        x_train, x_val, y_train, y_val = train_test_split(
-            x_rest, y_rest, test_size=val_frac / (1 - test_frac), random_state=seed + 1, stratify=y_rest)
-    except ValueError as e:         # sklearn: too few samples of a class for a stratified split
+        rest, test = stratified_split(y, seed, test_frac=test_frac)
+        x_rest, x_test, y_rest, y_test = x[rest], x[test], y[rest], y[test]
+        train, val = stratified_split(y_rest, seed + 1, test_frac=val_frac / (1 - test_frac))
+        x_train, x_val, y_train, y_val = x_rest[train], x_rest[val], y_rest[train], y_rest[val]
+    except ValueError as e:         # too few samples of a class for a stratified split
         counts = np.bincount(y - y.min()) if len(y) else np.zeros(1, np.int64)
         raise ConfigError(f"{name or 'data'}: {len(x)} samples, the smallest of {np.count_nonzero(counts)} classes "
                           f"has {counts[counts > 0].min()}: too few for a stratified train/validation/test split "
@@ -146,8 +227,8 @@ def split_dataset(x: np.ndarray, y: np.ndarray, seed: int = 0, val_frac: float =
         if not n_classes <= train_size <= len(x_train):
             raise ConfigError(f"train_size={train_size}: allowed range is {n_classes}..{len(x_train)}")
         if train_size < len(x_train):
-            x_train, _, y_train, _ = train_test_split(x_train, y_train, train_size=train_size,
-                                                      random_state=seed + 2, stratify=y_train)
+            keep, _ = stratified_split(y_train, seed + 2, train_size=train_size)
+            x_train, y_train = x_train[keep], y_train[keep]
     shape = DATASETS[name].shape if name in DATASETS else None
     if spikes:
         return Split(x_train, y_train, x_val, y_val, x_test, y_test, n_classes, name, spikes=True, shape=shape)

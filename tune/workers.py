@@ -36,8 +36,7 @@ def _thread_env(n: int):
                 os.environ[k] = v
 
 
-#: what a worker process imports before and during its trials: torch (~2 CPU s), numba, scikit-learn,
-#: NeuroBench; what opening an RDB storage imports (alembic, mako, pygments, SQLAlchemy's dialects, Optuna's
+#: what a worker process imports before and during its trials: torch (~2 CPU s), numba, NeuroBench; what opening an RDB storage imports (alembic, mako, pygments, SQLAlchemy's dialects, Optuna's
 #: models: ~1 s of each forked worker's start-up before they were listed here) and the trainers a trial imports
 #: lazily. (Not torch._dynamo: torch.optim.Adam imported it, ~1.7 CPU s more per process, so the trainers use
 #: :class:`train.optim.Adam`, which does not.) Worker processes are forks of one fork server that imported these
@@ -46,7 +45,7 @@ def _thread_env(n: int):
 #: ``tune.study`` reads the environment at import; a worker re-reads it after taking on the command's environment
 #: (:func:`tune.study._adopt`).
 WORKER_PRELOAD = ["torch", "snntorch", "optuna", "sqlalchemy", "tqdm", "numba", "neurobench",
-                  "sklearn.metrics", "sklearn.model_selection", "sqlalchemy.orm", "sqlalchemy.dialects.sqlite",
+                  "sqlalchemy.orm", "sqlalchemy.dialects.sqlite",
                   "sqlalchemy.dialects.postgresql", "sqlalchemy.dialects.mysql", "alembic.command", "alembic.config",
                   "alembic.migration", "alembic.script", "optuna.storages._rdb.models", "tune.study",
                   "tune.objective", "tune.recheck", "train.run", "train.trainers", "train.bptt", "train.cilspl",

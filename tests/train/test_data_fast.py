@@ -1,0 +1,79 @@
+"""train.data without scikit-learn: its bundled datasets read directly and its stratified split written out give
+exactly what scikit-learn's loaders and train_test_split give, and training imports no scikit-learn."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hw.config import ConfigError
+from train.data import DATASETS, split_dataset, stratified_split
+
+sklearn = pytest.importorskip("sklearn")
+
+
+@pytest.mark.parametrize("name", ["digits", "breast_cancer"])
+def test_bundled_files_as_sklearn_loads_them(name):
+    from sklearn import datasets
+    x, y = DATASETS[name].load(None, 16)
+    d = getattr(datasets, f"load_{name}")()
+    assert x.dtype == d.data.dtype and y.dtype == d.target.dtype
+    assert np.array_equal(x, d.data) and np.array_equal(y, d.target)
+
+
+@settings(max_examples=150, deadline=None)
+@given(counts=st.lists(st.integers(2, 40), min_size=2, max_size=12), seed=st.integers(0, 2**31 - 1),
+       frac=st.floats(0.05, 0.6), shuffle_seed=st.integers(0, 1000))
+def test_split_is_sklearns(counts, seed, frac, shuffle_seed):
+    from sklearn.model_selection import train_test_split
+    y = np.random.default_rng(shuffle_seed).permutation(np.repeat(np.arange(len(counts)), counts))
+    idx = np.arange(len(y))
+    try:
+        want = train_test_split(idx, test_size=frac, random_state=seed, stratify=y)
+    except ValueError:
+        with pytest.raises(ValueError):
+            stratified_split(y, seed, test_frac=frac)
+        return
+    got = stratified_split(y, seed, test_frac=frac)
+    assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+    size = max(len(counts), len(y) // 3)
+    if size < len(y) - len(counts):
+        want = train_test_split(idx, train_size=size, random_state=seed, stratify=y)
+        got = stratified_split(y, seed, train_size=size)
+        assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+
+
+@pytest.mark.parametrize("name,seed,train_size", [("digits", 0, None), ("digits", 7, 200), ("breast_cancer", 3, None),
+                                                  ("breast_cancer", 31337, 50)])
+def test_dataset_split_as_before(name, seed, train_size):
+    """The whole split (three parts, the train_size subset, standardised) as the scikit-learn calls made it."""
+    from sklearn.model_selection import train_test_split
+    x, y = DATASETS[name].load(None, 16)
+    s = split_dataset(x, y, seed=seed, train_size=train_size, name=name)
+    xr, xt, yr, yt = train_test_split(x, y, test_size=0.2, random_state=seed, stratify=y)
+    xtr, xv, ytr, yv = train_test_split(xr, yr, test_size=0.25, random_state=seed + 1, stratify=yr)
+    if train_size is not None:
+        xtr, _, ytr, _ = train_test_split(xtr, ytr, train_size=train_size, random_state=seed + 2, stratify=ytr)
+    mean, std = xtr.mean(0), xtr.std(0)
+    std = np.where(std > 0, std, 1.0)
+    for a, b in ((s.x_train, (xtr - mean) / std), (s.x_val, (xv - mean) / std), (s.x_test, (xt - mean) / std),
+                 (s.y_train, ytr), (s.y_val, yv), (s.y_test, yt)):
+        assert np.array_equal(a, b)
+
+
+def test_too_small_a_class_is_one_line():
+    with pytest.raises(ConfigError, match="too few for a stratified"):
+        split_dataset(np.zeros((7, 2)), np.array([0, 0, 0, 1, 1, 1, 2]), name="tiny")
+
+
+def test_training_imports_no_sklearn():
+    code = ("import sys\n"
+            "from train.config import TrainConfig\n"
+            "from train.run import run_training\n"
+            "run_training(TrainConfig(method='bptt', dataset='digits', params={'epochs': 1}), progress=False)\n"
+            "print(sorted(m for m in sys.modules if m == 'sklearn' or m.startswith('sklearn.'))[:3])\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]"
