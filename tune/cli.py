@@ -62,11 +62,22 @@ def cmd_study_run(a: argparse.Namespace) -> int:
 
 
 def _study_run(a: argparse.Namespace) -> int:
+    from tune.report import ReportProcess
+    sc = _study_config(a)
+    # with several workers the report is written by a process of its own that imports its modules beside them
+    report = ReportProcess(sc) if a.jobs > 1 else None
+    try:
+        return _study_run_report(a, sc, report)
+    finally:
+        if report is not None:
+            report.close()
+
+
+def _study_run_report(a: argparse.Namespace, sc, report) -> int:
     from hw.cli import writing
     from tune.report import pareto_trials, write_report
     from tune.study import missing_trials, run_study
-    sc = _study_config(a)
-    study = run_study(sc, jobs=a.jobs, new=a.new)
+    study = run_study(sc, jobs=a.jobs, new=a.new, report=report)
     if sc.recheck_seeds and sc.objective == "multi" and not missing_trials(study, sc.n_trials):
         from tune.recheck import candidates, recheck
         n = len(candidates(study, sc))
@@ -89,7 +100,7 @@ def _study_run(a: argparse.Namespace) -> int:
     short = missing_trials(study, sc.n_trials)
     if done:
         with writing(sc.out / "report", "--out" if a.out else "[study] out"):
-            paths = write_report(study, sc.out / "report")
+            paths = (report.write(sc.out / "report") if report else None) or write_report(study, sc.out / "report")
         print(f"report: {paths['markdown']}")
     elif study.trials and not short:                # (a study stopped short says so below)
         dead = sum("dead_network" in t.user_attrs for t in study.trials)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -158,6 +159,100 @@ def preload() -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot  # noqa: F401
     import optuna.importance._fanova  # noqa: F401
+
+
+class ReportProcess:
+    """The report of a study with several workers, written by a process of its own.
+
+    Started beside the workers (:func:`tune.study.run_study`'s ``report``), a fork of the workers' fork server,
+    at the lowest CPU priority: it imports what :func:`write_report` needs (matplotlib, and Optuna's fANOVA
+    importances, which import scikit-learn: ~2 CPU s) on whatever CPU time the workers leave, in practice once
+    the first of them has no trial left, then waits. :meth:`write` has it write the report of the finished study
+    then — instead of the command importing all that after the last trial, serially. A report process that
+    failed, or never started, writes nothing: :meth:`write` returns None and the caller writes the report itself
+    (and says any error in its one line).
+    """
+
+    def __init__(self, sc):
+        self.sc = sc
+        self._proc = self._conn = None
+
+    def start(self) -> None:
+        """Start the process (blocks while the fork server imports: call it from a thread that may wait)."""
+        from tune.study import parent_state
+        from tune.workers import worker_context
+        ctx = worker_context()
+        if ctx.get_start_method() != "forkserver":
+            return                          # spawned, it would import everything itself: no gain
+        conn, child = ctx.Pipe()
+        proc = ctx.Process(target=_report_process, args=(child, self.sc, parent_state(), os.getpid()),
+                           name="spikeloop-report", daemon=True)
+        proc.start()
+        child.close()
+        self._proc, self._conn = proc, conn
+
+    def write(self, out: Path) -> dict[str, Path] | None:
+        """The report of the study as it is now, written into ``out`` by the process; None if it could not."""
+        if self._conn is None:
+            return None
+        try:
+            self._conn.send(str(out))
+            ok, value = self._conn.recv()
+        except (EOFError, OSError):
+            ok, value = False, None
+        self.close()
+        return {k: Path(v) for k, v in value.items()} if ok else None
+
+    def close(self) -> None:
+        """End the process (it writes nothing more)."""
+        if self._proc is None:
+            return
+        try:
+            self._conn.send(None)
+        except (OSError, ValueError):
+            pass
+        self._conn.close()
+        self._proc.join(timeout=5)
+        if self._proc.exitcode is None:
+            self._proc.terminate()
+            self._proc.join()
+        self._proc = self._conn = None
+
+
+def _report_process(conn, sc, state: dict, parent: int) -> None:
+    """:class:`ReportProcess`'s body: lowest priority, the imports, then one report when asked. Its process name
+    (``/proc/PID/comm``, Linux) is ``spikeloop-repor`` (15 characters), which tells it from the study workers."""
+    import signal
+    try:
+        import ctypes
+        ctypes.CDLL(None).prctl(15, b"spikeloop-report", 0, 0, 0)      # PR_SET_NAME
+    except (OSError, AttributeError):
+        pass
+    signal.signal(signal.SIGINT, signal.SIG_IGN)          # the command handles Ctrl-C and ends this process
+    from tune.study import _adopt, _exit_with_parent, close_storages, open_study
+    _adopt(dict(state, sigint_ignored=True))
+    _exit_with_parent(parent)
+    try:
+        os.nice(19)
+    except OSError:
+        pass
+    try:
+        preload()
+        out = conn.recv()
+        if out is None:
+            return
+        import warnings
+        optuna.logging.set_verbosity(optuna.logging.ERROR)
+        warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+        paths = write_report(open_study(sc), Path(out))
+        conn.send((True, {k: str(v) for k, v in paths.items()}))
+    except BaseException:                       # the command writes the report itself, and says what is wrong
+        try:
+            conn.send((False, None))
+        except (OSError, ValueError):
+            pass
+    finally:
+        close_storages()
 
 
 def write_report(study: optuna.Study, out: Path) -> dict[str, Path]:

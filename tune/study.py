@@ -801,11 +801,12 @@ def _worker_problem(i: int, p) -> str | None:
     return f"spikeloop: study worker {i} (pid {p.pid}) {how}; its running trial is failed as stale and run again"
 
 
-def _run_parallel(sc: StudyConfig, jobs: int, data) -> None:
+def _run_parallel(sc: StudyConfig, jobs: int, data, report=None) -> None:
     """``jobs`` workers: this process is worker 0 and starts its trials at once; workers 1.. are forks of the fork
     server, started by a thread while worker 0 trains, so the server's imports overlap worker 0's first trials
     instead of standing serially at the head of the study. Enqueued (waiting) trials are popped by whichever
-    worker asks first: Optuna moves a trial WAITING -> RUNNING in one storage update that only one worker wins."""
+    worker asks first: Optuna moves a trial WAITING -> RUNNING in one storage update that only one worker wins.
+    ``report`` (a :class:`tune.report.ReportProcess`) is started by the same thread after the workers."""
     import threading
     ctx = worker_context()
     share = thread_share(jobs)
@@ -825,6 +826,11 @@ def _run_parallel(sc: StudyConfig, jobs: int, data) -> None:
                 cancelled.add(i)            # seen its pid yet, so it is ended here)
                 p.terminate()
                 return
+        if report is not None:
+            try:
+                report.start()
+            except Exception:               # no report process: the command writes the report itself
+                pass
 
     stop = _stop_workers_on_signal(procs, stopping)
     try:
@@ -837,9 +843,10 @@ def _run_parallel(sc: StudyConfig, jobs: int, data) -> None:
             with _thread_env(share):            # spawned children size their pools when they import numpy
                 start_all()
         try:
-            # the command writes the report after the study: its imports while the other workers end their trials
+            # without a report process the command writes the report after the study: its imports while the other
+            # workers end their trials
             from tune.report import preload
-            _worker(sc, sc.n_trials, 0, True, data=data, threads=share, on_idle=preload)
+            _worker(sc, sc.n_trials, 0, True, data=data, threads=share, on_idle=None if report else preload)
         except TooManyFailures as e:            # this worker stops; the others go on
             _say(f"spikeloop: study stopped: {e}")
             if starter is not None:
@@ -859,12 +866,14 @@ def _run_parallel(sc: StudyConfig, jobs: int, data) -> None:
             _say(line)
 
 
-def run_study(sc: StudyConfig, jobs: int = 1, baseline: bool = True, new: bool = False) -> optuna.Study:
+def run_study(sc: StudyConfig, jobs: int = 1, baseline: bool = True, new: bool = False,
+              report=None) -> optuna.Study:
     """Run the missing trials of ``sc`` with ``jobs`` processes; returns the study. Everything is checked
     before the study (or its output folder) is created: jobs, storage, data, memory, the study's identity.
     A worker that dies or stops is reported (one line) and the others go on; the study may then be short of
     ``n_trials`` (``missing_trials`` tells; the caller reports what is there). ``new`` deletes an existing
-    study of this name first."""
+    study of this name first. With ``jobs`` > 1, ``report`` (a :class:`tune.report.ReportProcess`, not started)
+    is started beside the workers."""
     if not 1 <= jobs <= 256:
         raise ConfigError(f"--jobs={jobs}: allowed range is 1..256")
     heartbeat_settings()                           # SPIKELOOP_HEARTBEAT_S / SPIKELOOP_GRACE_S, one line if bad
@@ -873,12 +882,12 @@ def run_study(sc: StudyConfig, jobs: int = 1, baseline: bool = True, new: bool =
                           "worker processes; use --jobs 1, or a file storage such as sqlite:///runs/study.db")
     stop = _stop_workers_on_signal([])          # SIGTERM during the set-up: the same one line as later
     try:
-        return _run_study(sc, jobs, baseline, new)
+        return _run_study(sc, jobs, baseline, new, report)
     finally:
         stop()
 
 
-def _run_study(sc: StudyConfig, jobs: int, baseline: bool, new: bool) -> optuna.Study:
+def _run_study(sc: StudyConfig, jobs: int, baseline: bool, new: bool, report=None) -> optuna.Study:
     if jobs > 1:
         start_fork_server(jobs)     # its imports overlap this set-up's (data, storage) (no-op if running)
     from hw.cli import check_writable
@@ -925,7 +934,7 @@ def _run_study(sc: StudyConfig, jobs: int, baseline: bool, new: bool) -> optuna.
             finally:
                 stop()
         else:
-            _run_parallel(sc, jobs, data)
+            _run_parallel(sc, jobs, data, report)
     except TooManyFailures as e:
         _say(f"spikeloop: study stopped: {e}")
     return open_study(sc, storage)

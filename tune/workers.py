@@ -44,12 +44,12 @@ def _thread_env(n: int):
 #: +42 % CPU time over one worker; docs/guides/studies.md, bench/bench_study.py). Of spikeloop's own modules only
 #: ``tune.study`` reads the environment at import; a worker re-reads it after taking on the command's environment
 #: (:func:`tune.study._adopt`).
-WORKER_PRELOAD = ["torch", "snntorch", "optuna", "sqlalchemy", "tqdm", "numba", "neurobench",
-                  "sqlalchemy.orm", "sqlalchemy.dialects.sqlite",
-                  "sqlalchemy.dialects.postgresql", "sqlalchemy.dialects.mysql", "alembic.command", "alembic.config",
-                  "alembic.migration", "alembic.script", "optuna.storages._rdb.models", "tune.study",
-                  "tune.objective", "tune.recheck", "train.run", "train.trainers", "train.bptt", "train.cilspl",
-                  "train.mh", "sim.metrics", "sim.kernels", "sim.lazy"]
+WORKER_PRELOAD = ["torch", "snntorch", "optuna", "sqlalchemy", "tqdm", "numba", "neurobench", "sqlalchemy.orm",
+                  "sqlalchemy.dialects.sqlite", "sqlalchemy.dialects.postgresql", "sqlalchemy.dialects.mysql",
+                  "alembic.command", "alembic.config", "alembic.migration", "alembic.script",
+                  "optuna.storages._rdb.models", "tune.study", "tune.objective", "tune.recheck", "tune.report",
+                  "train.run", "train.trainers", "train.bptt", "train.cilspl", "train.mh", "sim.metrics",
+                  "sim.kernels", "sim.lazy"]
 
 
 def worker_context():

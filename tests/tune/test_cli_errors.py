@@ -297,14 +297,21 @@ def _cmdline(pid: int) -> str:
 def study_workers(pid: int) -> list[int]:
     """The study worker processes of the command ``pid`` besides itself (with ``--jobs N`` the command is worker 0
     and starts N - 1 more): forks of its fork server (tune.study.worker_context), or spawned children where there
-    is no fork server."""
+    is no fork server. Not the report process (tune.report.ReportProcess), which names itself."""
     out = []
     for c in _children(pid):
         if "spawn_main" in _cmdline(c):
             out.append(c)
         elif "forkserver" in _cmdline(c):
-            out += _children(c)
+            out += [w for w in _children(c) if _comm(w) != "spikeloop-repor"]
     return out
+
+
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
 
 
 def _alive(pid: int) -> bool:
@@ -329,8 +336,9 @@ def test_signal_to_the_study_stops_its_workers(sig, study_toml, tmp_path):
     while time.monotonic() < deadline and len(workers) < 1:
         time.sleep(0.5)
         workers = study_workers(proc.pid) if _alive(proc.pid) else []
-    assert len(workers) == 1, proc.communicate(timeout=600)      # --jobs 2: the command and one forked worker
     time.sleep(3)
+    workers = study_workers(proc.pid)             # again: the report process has named itself by now
+    assert len(workers) == 1, proc.communicate(timeout=600)      # --jobs 2: the command and one forked worker
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=600)
     assert proc.returncode == 130 and "Traceback" not in err, err[-2000:]

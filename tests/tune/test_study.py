@@ -290,3 +290,36 @@ def test_the_command_with_two_workers_leaves_a_whole_wal_file_and_one_thread_eac
         con.close()
     assert pools and all(p["torch"] == 1 and p.get("numba", 1) == 1 and p["blas_openmp"] in (1, None) for p in pools)
     assert sorted(p.name for p in tmp_path.glob("s.db*")) == ["s.db"]
+
+
+def test_report_process_writes_the_report_and_the_command_imports_none_of_it(tiny_toml, tmp_path):
+    """``study run --jobs N``: the report is written by tune.report.ReportProcess, a fork of the fork server
+    that imported matplotlib and Optuna's fANOVA (scikit-learn) beside the workers; the command imports neither,
+    and the report is the one write_report gives. A report process that cannot write leaves it to the caller."""
+    sc = cfg(tiny_toml, tmp_path, n_trials=2)
+    run_study(sc)
+    code = ("import sys, json\n"
+            "from pathlib import Path\n"
+            "from tune.config import StudyConfig\n"
+            "from tune.report import ReportProcess\n"
+            "from tune.workers import start_fork_server\n"
+            "start_fork_server(2)\n"
+            f"sc = StudyConfig.load({str(tiny_toml)!r}, {{'storage': {sc.storage!r}, 'out': {str(tmp_path / 'out')!r}}})\n"
+            "r = ReportProcess(sc); r.start()\n"
+            f"paths = r.write(Path({str(tmp_path / 'by_process')!r}))\n"
+            "print(json.dumps({'paths': {k: str(v) for k, v in (paths or {}).items()},\n"
+            "                  'imported': sorted(m for m in ('matplotlib', 'sklearn') if m in sys.modules)}))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600,
+                         env=dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2])))
+    assert out.returncode == 0, out.stderr[-3000:]
+    import json
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["imported"] == [] and set(got["paths"]) >= {"markdown", "pareto_png", "csv", "trials_csv"}
+    here = write_report(open_study(sc), tmp_path / "here")
+    assert Path(got["paths"]["csv"]).read_text() == here["csv"].read_text()
+    assert Path(got["paths"]["trials_csv"]).read_text() == here["trials_csv"].read_text()
+
+    from tune.report import ReportProcess
+    broken = ReportProcess(cfg(tiny_toml, tmp_path / "nowhere", n_trials=2))   # no such study: it cannot write
+    broken.start()
+    assert broken.write(tmp_path / "none") is None and not (tmp_path / "none" / "report.md").exists()
