@@ -165,12 +165,14 @@ class ReportProcess:
     """The report of a study with several workers, written by a process of its own.
 
     Started beside the workers (:func:`tune.study.run_study`'s ``report``), a fork of the workers' fork server,
-    at the lowest CPU priority: it imports what :func:`write_report` needs (matplotlib, and Optuna's fANOVA
-    importances, which import scikit-learn: ~2 CPU s) on whatever CPU time the workers leave, in practice once
-    the first of them has no trial left, then waits. :meth:`write` has it write the report of the finished study
-    then — instead of the command importing all that after the last trial, serially. A report process that
-    failed, or never started, writes nothing: :meth:`write` returns None and the caller writes the report itself
-    (and says any error in its one line).
+    at a lower CPU priority than theirs (nice + 5: about a quarter of a core beside two busy workers), it imports
+    what :func:`write_report` needs (matplotlib, and Optuna's fANOVA importances, which import scikit-learn:
+    ~2 CPU s) while they train, then waits; :meth:`write` has it write the report of the finished study. Those
+    imports then cost the study their CPU time spread over its cores instead of their whole time serially after
+    the last trial, in the command. (At the lowest priority they waited for an idle core, and a study whose
+    workers end together has none before its end: measured, no gain.) A report process that failed, or never
+    started, writes nothing: :meth:`write` returns None and the caller writes the report itself (and says any
+    error in its one line).
     """
 
     def __init__(self, sc):
@@ -220,7 +222,7 @@ class ReportProcess:
 
 
 def _report_process(conn, sc, state: dict, parent: int) -> None:
-    """:class:`ReportProcess`'s body: lowest priority, the imports, then one report when asked. Its process name
+    """:class:`ReportProcess`'s body: a lower priority, the imports, then one report when asked. Its process name
     (``/proc/PID/comm``, Linux) is ``spikeloop-repor`` (15 characters), which tells it from the study workers."""
     import signal
     try:
@@ -233,7 +235,7 @@ def _report_process(conn, sc, state: dict, parent: int) -> None:
     _adopt(dict(state, sigint_ignored=True))
     _exit_with_parent(parent)
     try:
-        os.nice(19)
+        os.nice(5)
     except OSError:
         pass
     try:
