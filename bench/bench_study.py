@@ -596,7 +596,10 @@ def _recheck_argv(seed: int, name: str) -> list[str]:
 #: write-ahead-log storage and the command's head changes, so it stays out of the stated spread.
 RECHECK = {
     "bases": ("study_workers_cli",),    # study_workers (older code), _spawn, _default, recheck_cost: not re-checked
-    "older": {"study_workers_cli": ("study_workers_cli_seed29",)},
+    # ran code before the start-up cuts of session 10 (no torch._dynamo, no scikit-learn in training, the report
+    # process): study_workers_cli_session9 is that code's base
+    "older": {"study_workers_cli": ("study_workers_cli_seed29", "study_workers_cli_seed61", "study_workers_cli_seed62",
+                                    "study_workers_cli_seed63", "study_workers_cli_seed64")},
     "seed": lambda rec: rec["params"].get("design_seed", rec["seeds"][0]),
     "argv": _recheck_argv,
     "ratios": workers_cli_ratios,
