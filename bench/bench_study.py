@@ -3,6 +3,7 @@
     python -m bench.bench_study workers [--trials N] [--repeats 2] [--publish]    # record study_workers
     python -m bench.bench_study workers --cli [--repeats 2] [--publish]    # record study_workers_cli
     python -m bench.bench_study recheck [--publish]                 # record study_recheck_cost
+    python -m bench.bench_study machine [--repeats 4] [--publish]   # record machine_scaling
 
 ``workers``: the same designs — as many as the default study's trials (``n_trials`` of DEFAULT_TOML, 12; or
 ``--trials``), drawn once by a seeded random sampler from its search space and enqueued, so both runs train
@@ -19,6 +20,12 @@ run, runs interleaved (1 2 2 1, ``--repeats`` blocks) after one throwaway run (`
 cache for every import). The default study without its re-check (``[report] recheck_seeds = 0``: the search
 only, as in-process); the command's report (plots, tables) is in both wall times. A run's wall time ends when
 the command exits (its output goes to a file, not a pipe that a fork server still ending would hold open).
+
+``machine``: what two busy processes get from this machine's two cores, with no study in it: a pure-Python busy
+loop (no memory traffic, no I/O, no shared state) run for ``SECONDS`` in one process, then in two at once,
+interleaved (1 2 2 1, ``--repeats`` blocks); the loop's iterations per second, the two processes' sum over the one
+process's rate (2.0 would be two independent cores), and the kernel's user / system / idle / steal shares over each
+run (``/proc/stat``). The ceiling any two-worker study has on this machine, whatever its code.
 
 ``recheck``: the default study (``tune/config.py`` DEFAULT_TOML) with ``spikeloop study run``'s steps —
 search, then the re-check of the baseline and the best Pareto trials on fresh seeds — with the CPU time and
@@ -39,7 +46,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.records import Recorder, add_record_args  # noqa: E402
+from bench.records import Recorder, add_record_args, spread  # noqa: E402
 
 
 def _cpu() -> float:
@@ -543,6 +550,54 @@ def view_recheck(rec: dict) -> str:
             f"{rec['machine']['load_before'][0]:.1f} at the start).")
 
 
+#: how long each busy-loop run of ``machine`` lasts (s)
+SECONDS = 4.0
+_BUSY = ("import time\nend = time.perf_counter() + {secs}\nn = 0\nwhile time.perf_counter() < end:\n"
+         "    n += 1\nprint(n)\n")
+
+
+def _cpu_shares() -> list[int]:
+    with open("/proc/stat") as f:
+        return [int(v) for v in f.readline().split()[1:9]]
+
+
+def _busy(n: int) -> dict:
+    """``n`` busy-loop processes at once for :data:`SECONDS`: each one's iterations per second, and the
+    machine's CPU shares over the run."""
+    import subprocess
+    before = _cpu_shares()
+    procs = [subprocess.Popen([sys.executable, "-c", _BUSY.format(secs=SECONDS)], stdout=subprocess.PIPE,
+                              text=True) for _ in range(n)]
+    rates = [int(p.communicate()[0]) / SECONDS for p in procs]
+    d = [b - a for a, b in zip(before, _cpu_shares())]
+    total = sum(d) or 1
+    return {"processes": n, "rates": rates, "user": d[0] / total, "system": d[2] / total, "idle": d[3] / total,
+            "steal": d[7] / total, "load_before": list(os.getloadavg())}
+
+
+def machine(a) -> None:
+    """``machine``: one busy process against two, interleaved (record machine_scaling)."""
+    order = [1, 2, 2, 1] * a.repeats
+    with Recorder(a.name or "machine_scaling", args=a, seeds=[], params={
+            "loop": "pure-Python busy loop (a counter against time.perf_counter)", "seconds": SECONDS,
+            "order": order, "cores": os.cpu_count()}) as rec:
+        _busy(2)                                            # warm-up, not kept
+        runs = [_busy(n) for n in order]
+        rec.rounds = runs
+        ones = [r["rates"][0] for r in runs if r["processes"] == 1]
+        twos = [sum(r["rates"]) for r in runs if r["processes"] == 2]
+        pairs = [b / a_ for a_, b in zip(ones, twos)]
+        per = [x / o for r, o in zip([r for r in runs if r["processes"] == 2], ones) for x in r["rates"]]
+        rec.summary = {"scaling": sum(twos) / sum(ones), "pair_scaling": spread(pairs),
+                       "per_process_of_alone": spread(per),
+                       "steal_max": max(r["steal"] for r in runs),
+                       "idle_two_mean": spread([r["idle"] for r in runs if r["processes"] == 2])["mean"]}
+    s = rec.summary
+    print(f"two busy processes: {s['scaling']:.2f}x one (per pair {s['pair_scaling']['min']:.2f}-"
+          f"{s['pair_scaling']['max']:.2f}; each at {s['per_process_of_alone']['mean']:.0%} of its speed alone; "
+          f"steal at most {s['steal_max']:.1%})")
+
+
 VIEWS = {"workers": view_workers, "workers_cli": view_workers_cli, "recheck": view_recheck}
 
 
@@ -608,7 +663,7 @@ RECHECK = {
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("which", choices=["workers", "recheck"])
+    ap.add_argument("which", choices=["workers", "recheck", "machine"])
     ap.add_argument("--trials", type=int, default=None,
                     help="workers: designs to run (default: the default study's n_trials)")
     ap.add_argument("--repeats", type=int, default=1, help="workers: ABBA blocks (1 2 2 1) to run")
@@ -633,7 +688,9 @@ def main() -> None:
     warnings.filterwarnings("ignore")
     if a.cli and a.which != "workers":
         ap.exit(2, "bench_study: --cli goes with workers\n")
-    if a.which == "recheck":
+    if a.which == "machine":
+        machine(a)
+    elif a.which == "recheck":
         recheck_cost(a)
     else:
         workers_cli(a) if a.cli else workers(a)

@@ -1,5 +1,6 @@
 """The bench scripts write records and their VIEWS render them (bench/records.py, bench/render.py)."""
 import json
+import sys
 
 import pytest
 
@@ -241,3 +242,20 @@ def test_chip_schedule_hidden_rates_view():
     assert seeds({"seeds": [0, 1, 2, 3, 4]}) == "5 seeds (0–4)" and seeds({"seeds": [7]}) == "1 seed (7)"
     from bench.bench_event_bound import VIEWS
     assert VIEWS["seeds"]({"seeds": [0, 1]}) == "2 seeds (0–1)"
+
+
+def test_machine_scaling_record(tmp_path, monkeypatch):
+    """``bench_study machine``: one busy process against two, interleaved; the record keeps every run's rates
+    and CPU shares and sums the two processes' rates over the one's (no wall-clock assertion on the values)."""
+    import json
+    from bench import bench_study
+    monkeypatch.setattr(bench_study, "SECONDS", 0.2)
+    monkeypatch.setattr(sys, "argv", ["bench_study.py", "machine", "--repeats", "1", "--out", str(tmp_path)])
+    bench_study.main()
+    rec = json.loads((tmp_path / "machine_scaling.json").read_text())
+    assert [r["processes"] for r in rec["rounds"]] == [1, 2, 2, 1]
+    assert all(len(r["rates"]) == r["processes"] and min(r["rates"]) > 0 for r in rec["rounds"])
+    ones = [r["rates"][0] for r in rec["rounds"] if r["processes"] == 1]
+    twos = [sum(r["rates"]) for r in rec["rounds"] if r["processes"] == 2]
+    assert rec["summary"]["scaling"] == pytest.approx(sum(twos) / sum(ones))
+    assert rec["summary"]["pair_scaling"]["n"] == 2 and 0 <= rec["summary"]["steal_max"] <= 1
