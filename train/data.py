@@ -36,7 +36,7 @@ class Dataset:
 
 
 #: scikit-learn's bundled data files, read here directly: importing scikit-learn
-#: (its estimators' base, SciPy's statistics) costs ~1.2 CPU s at the head of every command that trains
+#: (its estimators' base, SciPy's statistics) costs about a second of CPU time at the head of every command that trains
 _SKLEARN_FILES = {"digits": "digits.csv.gz", "breast_cancer": "breast_cancer.csv"}
 
 
@@ -174,7 +174,8 @@ def stratified_split(y: np.ndarray, seed: int, test_frac: float | None = None,
     of the samples (rounded up), or ``keep`` is ``train_size`` samples. Exactly
     ``sklearn.model_selection.train_test_split(..., stratify=y, random_state=seed)``'s draw (scikit-learn
     1.x's ``StratifiedShuffleSplit``; tests/train/test_data_fast.py compares them), written out: the split is
-    spikeloop's own, the same with any scikit-learn, and needs no scikit-learn import (~1.2 CPU s).
+    spikeloop's own, the same with any scikit-learn, and needs no scikit-learn import (about a second of CPU
+    time at the head of every command that trains).
     ValueError if a class has fewer than 2 samples or a part would hold fewer samples than there are classes."""
     from math import ceil
     n = len(y)

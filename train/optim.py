@@ -1,8 +1,8 @@
 """Adam for the software networks, without ``torch._dynamo``.
 
 ``torch.optim.Adam`` imports ``torch._dynamo`` when it is built (its ``add_param_group`` is wrapped by
-``torch._disable_dynamo``, which imports the compiler on the first call): about 1.7 CPU s in every process that
-trains, as much as importing torch itself — serial at the head of ``spikeloop train`` and of every study worker.
+``torch._disable_dynamo``, which imports the compiler on the first call): about as much CPU time as importing
+torch itself, in every process that trains — serial at the head of ``spikeloop train`` and of every study worker.
 Nothing here is compiled, so :class:`Adam` is torch's CPU update written out: the operations, in the order, of
 ``torch.optim.adam._single_tensor_adam`` (the path ``torch.optim.Adam`` takes for CPU tensors with its default
 flags: no AMSGrad, weight decay, maximize, foreach, fused, capturable or differentiable), so its parameters are

@@ -36,14 +36,16 @@ def _thread_env(n: int):
                 os.environ[k] = v
 
 
-#: what a worker process imports before and during its trials: torch (~2 CPU s), numba, NeuroBench; what opening an RDB storage imports (alembic, mako, pygments, SQLAlchemy's dialects, Optuna's
-#: models: ~1 s of each forked worker's start-up before they were listed here) and the trainers a trial imports
-#: lazily. (Not torch._dynamo: torch.optim.Adam imported it, ~1.7 CPU s more per process, so the trainers use
-#: :class:`train.optim.Adam`, which does not.) Worker processes are forks of one fork server that imported these
-#: once (:func:`worker_context`), not fresh interpreters that each import them again (two spawned workers cost
-#: +42 % CPU time over one worker; docs/guides/studies.md, bench/bench_study.py). Of spikeloop's own modules only
-#: ``tune.study`` reads the environment at import; a worker re-reads it after taking on the command's environment
-#: (:func:`tune.study._adopt`).
+#: what a worker process imports before and during its trials: torch (~2 CPU s), numba, NeuroBench, the report's
+#: module (a report process is a fork too: tune.report.ReportProcess); what opening an RDB storage imports
+#: (alembic, mako, pygments, SQLAlchemy's dialects, Optuna's models: ~1 s of each forked worker's start-up before
+#: they were listed here) and the trainers a trial imports lazily. (Not torch._dynamo: torch.optim.Adam imported
+#: it, as much again as torch per process, so the trainers use :class:`train.optim.Adam`, which does not; and not
+#: scikit-learn, which training no longer imports: train.data.) Worker processes are forks of one fork server
+#: that imported these once (:func:`worker_context`), not fresh interpreters that each import them again (two
+#: spawned workers cost +42 % CPU time over one worker; docs/guides/studies.md, bench/bench_study.py). Of
+#: spikeloop's own modules only ``tune.study`` reads the environment at import; a worker re-reads it after taking
+#: on the command's environment (:func:`tune.study._adopt`).
 WORKER_PRELOAD = ["torch", "snntorch", "optuna", "sqlalchemy", "tqdm", "numba", "neurobench", "sqlalchemy.orm",
                   "sqlalchemy.dialects.sqlite", "sqlalchemy.dialects.postgresql", "sqlalchemy.dialects.mysql",
                   "alembic.command", "alembic.config", "alembic.migration", "alembic.script",
