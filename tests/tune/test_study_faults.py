@@ -470,6 +470,7 @@ def test_workers_end_when_the_command_is_killed(study_toml, tmp_path):
         time.sleep(0.5)
     workers = study_workers(proc.pid)
     helpers = _children(proc.pid)                 # the fork server (and multiprocessing's resource tracker)
+    helpers += [p for h in helpers for p in _children(h) if p not in workers]     # the report process
     assert len(workers) == 1                      # --jobs 2: the command is worker 0, and one forked worker
     proc.kill()
     proc.wait()
