@@ -8,6 +8,7 @@
     python -m bench.bench_levers fresh --against lever_stated --fresh-run 601 [--publish]   # record lever_fresh_601
     python -m bench.bench_levers reproduce --seeds 301 501 [--publish]              # record lever_async_reproduced
     python -m bench.bench_levers reproduce --seeds 601 --workers 1 --name X         # one seed alone, one process
+    python -m bench.bench_levers draws [--records ...] [--publish]                  # record lever_async_draws
 
 ``rerun``: issue #21's test of a stated lever — does a fresh re-run on seeds no record used land within the
 spread the docs state? For each lever rendered in the docs (the two above, and MH's default set-up,
@@ -115,6 +116,45 @@ def _async_job(job):
         for split, x, y in (("val", data.x_val, data.y_val), ("test", data.x_test, data.y_test)):
             out[f"{mode}_{split}"] = accuracy(np.asarray(c.run(x).output), y)
     return out
+
+
+def _async_draws_job(job):
+    """One seed's BPTT(+QAT) programme (trained as ``_async_job`` does) and its asynchronous-order cost on test
+    under new input draws: ``orders`` arrival orders on the recorded test encoding, and ``draws`` new test
+    encodings each with a new arrival order (seeds far from any record's: no stream shared with a seed's own)."""
+    import numpy as np
+    import torch
+    torch.set_num_threads(1)
+    from hw.config import ChipConfig
+    from sim.chip import make_chip
+    from train.common import accuracy
+    from train.config import TrainConfig
+    from train.encode import encode
+    from train.run import load_split, prepare, run_training
+    method, seed, orders, draws = job
+    chip = ChipConfig(layer_sizes=(64, 64, 10), lanes=8, beta=0.9, weight_bits=4)
+    tc = TrainConfig(method=method, dataset="digits", chip=chip, seed=seed, params={"epochs": 30})
+    split = load_split(tc)
+    _, data = prepare(tc, split)
+    r = run_training(tc, data=data, progress=False)
+    q = ChipConfig.from_dict(r.chip_config)
+
+    def acc(mode, x, order_seed=None):
+        c = make_chip(q, mode, **({"seed": order_seed} if mode == "async" else {}))
+        c.load(r.chip_weights, cfg=q)
+        return accuracy(np.asarray(c.run(x).output), data.y_test)
+    fast = acc("fast", data.x_test)
+    out = {"method": method, "seed": seed, "fast_test": fast, "async_test": acc("async", data.x_test, seed),
+           "order_costs": [100 * (fast - acc("async", data.x_test, ORDER_BASE + 1000 * seed + i))
+                           for i in range(orders)], "draw_costs": []}
+    for i in range(draws):
+        x = encode(split.x_test, tc.steps, tc.encoder, DRAW_BASE + 1000 * seed + i)
+        out["draw_costs"].append(100 * (acc("fast", x) - acc("async", x, ORDER_BASE + 500 + 1000 * seed + i)))
+    return out
+
+
+#: seeds of the new input draws of ``draws``: far above any training seed s and its streams s, s + 1, s + 2
+ORDER_BASE, DRAW_BASE = 10_000_000, 20_000_000
 
 
 def _run(fn, jobs, workers):
@@ -540,6 +580,60 @@ def reproduce(a) -> None:
     print(VIEWS["reproduced"](rec.as_dict()))
 
 
+def draws(a) -> None:
+    """Where the async-order cost's scatter lives: each seed's programme of the runs ``--records`` re-trained at
+    this commit (its recorded accuracies re-derived bit for bit), then its cost under ``--orders`` new arrival
+    orders and ``--draws`` new test encodings (each with a new order): one-way ANOVA over the runs of the recorded
+    per-seed costs and of each network's mean cost over the new draws (the input noise averaged out)."""
+    recs = {n: _find("draws", n) for n in a.records}
+    held = {r["seed"]: (n, r) for n, rec in recs.items() for r in rec["rounds"] if r["method"] == a.method}
+    seeds = sorted(held)
+    with Recorder(a.name or "lever_async_draws", args=a, seeds=seeds, params={
+            "method": a.method, "records": list(a.records), "orders": a.orders, "draws": a.draws,
+            "order_seeds": f"{ORDER_BASE} + 1000·seed + i", "encoding_seeds": f"{DRAW_BASE} + 1000·seed + i"}) as rec:
+        res = _run(_async_draws_job, [(a.method, s, a.orders, a.draws) for s in seeds], a.workers)
+        for r in res:
+            name, old = held[r["seed"]]
+            rec.round(record=name, recorded_cost=100 * (old["fast_test"] - old["async_test"]),
+                      same=old["fast_test"] == r["fast_test"] and old["async_test"] == r["async_test"], **r)
+        by = {r["seed"]: r for r in rec.rounds}
+        groups = {"recorded": [], "order_mean": [], "draw_mean": []}
+        for n in a.records:
+            ss = [s for s in seeds if held[s][0] == n]
+            groups["recorded"].append([by[s]["recorded_cost"] for s in ss])
+            groups["order_mean"].append([sum(by[s]["order_costs"]) / len(by[s]["order_costs"]) for s in ss])
+            groups["draw_mean"].append([sum(by[s]["draw_costs"]) / len(by[s]["draw_costs"]) for s in ss])
+        import statistics
+        within = lambda key: statistics.fmean(statistics.variance(by[s][key]) for s in seeds) ** 0.5
+        rec.summary = {
+            "same": sum(r["same"] for r in rec.rounds), "n": len(rec.rounds),
+            "anova": {k: between_runs(g) for k, g in groups.items()},
+            "spread": {k: spread([v for x in g for v in x]) for k, g in groups.items()},
+            "run_means": {k: [sum(x) / len(x) for x in g] for k, g in groups.items()},
+            # one network's cost from one input draw scatters this much (rms over networks of the std over draws)
+            "std_within_network_orders": within("order_costs"), "std_within_network_draws": within("draw_costs")}
+    print(VIEWS["draws"](rec.as_dict()))
+
+
+def view_draws(rec: dict) -> str:
+    s, p = rec["summary"], rec["params"]
+    runs = [f"{min(x['seed'] for x in rec['rounds'] if x['record'] == n)}–"
+            f"{max(x['seed'] for x in rec['rounds'] if x['record'] == n)}" for n in p["records"]]
+    lines = [f"| {p['method']} cost on test, points | " + " | ".join(runs) + " | all seeds: mean ± std | "
+             "runs differ? ANOVA p |", "|---" * (len(runs) + 3) + "|"]
+    what = {"recorded": "as recorded (one arrival order, the run's test encoding)",
+            "order_mean": f"mean over {p['orders']} new arrival orders (the test encoding as recorded)",
+            "draw_mean": f"mean over {p['draws']} new test encodings, each with a new order"}
+    for k, label in what.items():
+        lines.append(f"| {label} | " + " | ".join(f"{m:+.2f}" for m in s["run_means"][k]) +
+                     f" | {_pm(s['spread'][k], '+.2f')} | {_p(s['anova'][k]['p'])} |")
+    return "\n".join(lines + ["", f"{s['same']} of {s['n']} programmes re-trained at commit {rec['commit'][:7]} give "
+                              "the recorded synchronous and asynchronous accuracies bit for bit. One network's cost "
+                              f"scatters ± {s['std_within_network_orders']:.2f} points over arrival orders alone "
+                              f"and ± {s['std_within_network_draws']:.2f} over new encodings with new orders "
+                              "(rms over the networks of the std over draws)."])
+
+
 def view_reproduced(rec: dict) -> str:
     s = rec["summary"]
     return (f"{s['same']} of {s['n']} BPTT+QAT programmes (seeds {', '.join(map(str, rec['seeds']))}, from "
@@ -657,12 +751,13 @@ def view_rerun(rec: dict) -> str:
 
 
 VIEWS = {"conv": view_conv, "async": view_async, "rerun": view_rerun, "fresh": view_fresh,
-         "fresh_stated": view_fresh_stated, "stated": view_stated, "reproduced": view_reproduced}
+         "fresh_stated": view_fresh_stated, "stated": view_stated, "reproduced": view_reproduced,
+         "draws": view_draws}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("which", choices=["conv", "async", "rerun", "fresh", "stated", "reproduce"])
+    ap.add_argument("which", choices=["conv", "async", "rerun", "fresh", "stated", "reproduce", "draws"])
     ap.add_argument("--seeds", type=int, nargs="+", default=[301, 302, 303, 304, 305])
     ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     ap.add_argument("--name", help="the record's name (default lever_conv_seed002 / lever_async_order / "
@@ -670,13 +765,18 @@ def main() -> None:
                     "check, refused on seeds a published record of the lever used")
     ap.add_argument("--against", help="fresh: the stated record to check against (e.g. lever_stated)")
     ap.add_argument("--fresh-run", help="fresh --against: the fresh runs' suffix T (records X_T, e.g. 601)")
+    ap.add_argument("--records", nargs="+", default=list(RUNS["lever_async_order"]),
+                    help="draws: the async-order runs whose seeds are re-trained (default every run on record)")
+    ap.add_argument("--method", choices=ASYNC_METHODS, default="bptt_qat", help="draws: the training method")
+    ap.add_argument("--orders", type=int, default=10, help="draws: new arrival orders per network")
+    ap.add_argument("--draws", type=int, default=10, help="draws: new test encodings (each with a new order)")
     add_record_args(ap)
     a = ap.parse_args()
     if a.which in ("conv", "async"):
         refuse_overlap(f"bench_levers {a.which}", "lever_conv_seed002" if a.which == "conv" else "lever_async_order",
                        a.name, a.seeds)
     {"conv": conv, "async": async_order, "rerun": rerun, "fresh": fresh, "stated": stated,
-     "reproduce": reproduce}[a.which](a)
+     "reproduce": reproduce, "draws": draws}[a.which](a)
 
 
 if __name__ == "__main__":
