@@ -597,12 +597,16 @@ def draws(a) -> None:
             rec.round(record=name, recorded_cost=100 * (old["fast_test"] - old["async_test"]),
                       same=old["fast_test"] == r["fast_test"] and old["async_test"] == r["async_test"], **r)
         by = {r["seed"]: r for r in rec.rounds}
-        groups = {"recorded": [], "order_mean": [], "draw_mean": []}
+        groups = {"recorded": [], "order_mean": [], "draw_mean": [], "order_effect": [], "encoding_effect": []}
+        mean = lambda v: sum(v) / len(v)
         for n in a.records:
             ss = [s for s in seeds if held[s][0] == n]
             groups["recorded"].append([by[s]["recorded_cost"] for s in ss])
-            groups["order_mean"].append([sum(by[s]["order_costs"]) / len(by[s]["order_costs"]) for s in ss])
-            groups["draw_mean"].append([sum(by[s]["draw_costs"]) / len(by[s]["draw_costs"]) for s in ss])
+            groups["order_mean"].append([mean(by[s]["order_costs"]) for s in ss])
+            groups["draw_mean"].append([mean(by[s]["draw_costs"]) for s in ss])
+            # the recorded arrival order's part of a seed's cost, and the recorded test encoding's part
+            groups["order_effect"].append([by[s]["recorded_cost"] - mean(by[s]["order_costs"]) for s in ss])
+            groups["encoding_effect"].append([mean(by[s]["order_costs"]) - mean(by[s]["draw_costs"]) for s in ss])
         import statistics
         within = lambda key: statistics.fmean(statistics.variance(by[s][key]) for s in seeds) ** 0.5
         rec.summary = {
@@ -612,6 +616,9 @@ def draws(a) -> None:
             "run_means": {k: [sum(x) / len(x) for x in g] for k, g in groups.items()},
             # one network's cost from one input draw scatters this much (rms over networks of the std over draws)
             "std_within_network_orders": within("order_costs"), "std_within_network_draws": within("draw_costs")}
+        dm = rec.summary["spread"]["draw_mean"]
+        # the cost of the asynchronous order to a network, its input noise averaged out: 95 % CI over the networks
+        rec.summary["draw_mean_ci95_half_width"] = t975(dm["n"] - 1) * dm["std"] / dm["n"] ** 0.5
     print(VIEWS["draws"](rec.as_dict()))
 
 
@@ -624,6 +631,9 @@ def view_draws(rec: dict) -> str:
     what = {"recorded": "as recorded (one arrival order, the run's test encoding)",
             "order_mean": f"mean over {p['orders']} new arrival orders (the test encoding as recorded)",
             "draw_mean": f"mean over {p['draws']} new test encodings, each with a new order"}
+    what.update({"order_effect": "the recorded arrival order's part (as recorded − mean over new orders)",
+                 "encoding_effect": "the recorded test encoding's part (mean over new orders − mean over new "
+                                    "encodings)"} if "order_effect" in s["run_means"] else {})
     for k, label in what.items():
         lines.append(f"| {label} | " + " | ".join(f"{m:+.2f}" for m in s["run_means"][k]) +
                      f" | {_pm(s['spread'][k], '+.2f')} | {_p(s['anova'][k]['p'])} |")
@@ -631,7 +641,11 @@ def view_draws(rec: dict) -> str:
                               "the recorded synchronous and asynchronous accuracies bit for bit. One network's cost "
                               f"scatters ± {s['std_within_network_orders']:.2f} points over arrival orders alone "
                               f"and ± {s['std_within_network_draws']:.2f} over new encodings with new orders "
-                              "(rms over the networks of the std over draws)."])
+                              "(rms over the networks of the std over draws)."]
+                 + ([f"The cost to a network with its input noise averaged out: "
+                     f"{s['spread']['draw_mean']['mean']:+.2f} ± {s['draw_mean_ci95_half_width']:.2f} points (95 % CI "
+                     f"of the mean over the {s['spread']['draw_mean']['n']} networks)."]
+                    if "draw_mean_ci95_half_width" in s else []))
 
 
 def view_reproduced(rec: dict) -> str:

@@ -130,3 +130,29 @@ def test_fresh_run_within_the_between_run_spread_lands_inside(tmp_path, monkeypa
     off = abs(row["fresh"]["mean"] - row["pooled"]["mean"])
     assert row["prediction_half_width_seeds"] < off < row["prediction_half_width_runs"] and row["inside"]
     assert "t(0.975, k−1) · std(run means)" in bl.VIEWS["fresh"](rec)
+
+
+def test_draws_splits_the_recorded_cost_into_network_encoding_and_order(tmp_path, monkeypatch):
+    pub = tmp_path / "pub"
+    monkeypatch.setattr(bench.records, "PUBLISHED", pub)
+    monkeypatch.setattr(bench.records, "SCRATCH", tmp_path / "scratch")
+    _lever_records(pub, "", [301, 302, 303], mh_too=False)
+    _lever_records(pub, "_401", [401, 402, 403], shift=0.01, mh_too=False)
+
+    def job(j):                              # a fake re-training: the recorded accuracies back, one seed changed
+        method, seed, orders, draws = j
+        i = seed % 100 - 1
+        return {"method": method, "seed": seed, "fast_test": 0.95,
+                "async_test": 0.94 - 0.001 * i - (0.01 if seed > 400 else 0) + (0.5 if seed == 303 else 0),
+                "order_costs": [1.0 + 0.1 * k for k in range(orders)], "draw_costs": [0.5] * draws}
+    monkeypatch.setattr(bl, "_async_draws_job", job)
+    bl.draws(argparse.Namespace(name=None, out=tmp_path / "out", publish=False, workers=1, method="bptt_qat",
+                                records=["lever_async_order", "lever_async_order_401"], orders=3, draws=2))
+    rec = json.loads((tmp_path / "out" / "lever_async_draws.json").read_text())
+    s = rec["summary"]
+    assert s["n"] == 6 and s["same"] == 5                # seed 303 re-derived differently: said so
+    assert s["run_means"]["recorded"][1] == pytest.approx(s["run_means"]["recorded"][0] + 1.0)
+    assert s["anova"]["draw_mean"]["p"] is None          # no scatter at all among the networks' mean costs
+    assert s["spread"]["encoding_effect"]["mean"] == pytest.approx(0.6)
+    v = bl.VIEWS["draws"](rec)
+    assert "| 301–303 | 401–403 |" in v and "5 of 6 programmes" in v and "+0.50 ± 0.00 points" in v
