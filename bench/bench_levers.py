@@ -550,10 +550,14 @@ def fresh_against(a) -> None:
                          "prediction_interval": [pooled["mean"] - half, pooled["mean"] + half],
                          "prediction_half_width_5": srow["prediction_half_width_5"],
                          "fresh_record": new_name, "fresh_seeds": new["seeds"], "fresh_values": values(new),
-                         "fresh": nv, "inside": abs(nv["mean"] - pooled["mean"]) <= half})
+                         "fresh": nv, "inside": abs(nv["mean"] - pooled["mean"]) <= half,
+                         # what the seed-level interval alone would have said (the rule before the run-level one)
+                         "inside_seed_level": abs(nv["mean"] - pooled["mean"]) <= h["seeds"]})
             rec.seeds = sorted(set(rec.seeds) | set(new["seeds"]))
         run = [r for r in rows if r["fresh"] is not None]
-        rec.summary = {"rows": rows, "inside": sum(r["inside"] for r in run), "n": len(run), "n_levers": len(rows)}
+        rec.summary = {"rows": rows, "inside": sum(r["inside"] for r in run), "n": len(run), "n_levers": len(rows),
+                       "inside_seed_level": sum(r["inside_seed_level"] for r in run),
+                       "by_runs": sum(r["prediction_half_width_by"] == "runs" for r in run)}
     print(VIEWS["fresh"](rec.as_dict()))
 
 

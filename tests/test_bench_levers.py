@@ -129,6 +129,7 @@ def test_fresh_run_within_the_between_run_spread_lands_inside(tmp_path, monkeypa
     row = {r["label"]: r for r in rec["summary"]["rows"]}["async order cost, BPTT, test points"]
     off = abs(row["fresh"]["mean"] - row["pooled"]["mean"])
     assert row["prediction_half_width_seeds"] < off < row["prediction_half_width_runs"] and row["inside"]
+    assert not row["inside_seed_level"] and rec["summary"]["inside"] > rec["summary"]["inside_seed_level"]
     assert "t(0.975, k−1) · std(run means)" in bl.VIEWS["fresh"](rec)
 
 
