@@ -640,7 +640,7 @@ def view_draws(rec: dict) -> str:
                                     "encodings)"} if "order_effect" in s["run_means"] else {})
     for k, label in what.items():
         lines.append(f"| {label} | " + " | ".join(f"{m:+.2f}" for m in s["run_means"][k]) +
-                     f" | {_pm(s['spread'][k], '+.2f')} | {_p(s['anova'][k]['p'])} |")
+                     f" | {_pm(s['spread'][k], '+.2f')} | {_p(s['anova'][k]['p']).lstrip('= ')} |")
     return "\n".join(lines + ["", f"{s['same']} of {s['n']} programmes re-trained at commit {rec['commit'][:7]} give "
                               "the recorded synchronous and asynchronous accuracies bit for bit. One network's cost "
                               f"scatters ± {s['std_within_network_orders']:.2f} points over arrival orders alone "
