@@ -7,6 +7,8 @@
     python -m bench.bench_levers stated [--publish]                                 # record lever_stated
     python -m bench.bench_levers fresh --against lever_stated --fresh-run 601 [--publish]   # record lever_fresh_601
     python -m bench.bench_levers reproduce --seeds 301 501 [--publish]              # record lever_async_reproduced
+    python -m bench.bench_levers reproduce --seeds 601 --workers 1 --name X         # one seed alone, one process
+    python -m bench.bench_levers draws [--records ...] [--publish]                  # record lever_async_draws
 
 ``rerun``: issue #21's test of a stated lever — does a fresh re-run on seeds no record used land within the
 spread the docs state? For each lever rendered in the docs (the two above, and MH's default set-up,
@@ -21,10 +23,14 @@ on seeds no record used before (501–505: ``--name lever_conv_seed002_501`` / `
 ``bench_mh_setup check --name mh_cli_default_501``, run first).
 
 ``stated``: what the docs state per lever now: EVERY run on record pooled (``RUNS``: the levers' 301–305,
-401–405 and 501–505, fifteen seeds; MH's default set-up 101–105, 201–205, 301–305 and 501–505, twenty) with the
-95 % prediction interval for the mean of a new run of five seeds. ``fresh --against lever_stated --fresh-run T``
-checks the runs ``X_T`` (``--name lever_conv_seed002_T`` / ``lever_async_order_T`` / ``mh_cli_default_T``, on
-seeds no record used, run first) against that statement, as record ``lever_fresh_T``.
+401–405, 501–505 and 601–605, twenty seeds; MH's default set-up 101–105, 201–205, 301–305, 501–505 and 601–605,
+twenty-five) with the 95 % prediction interval for the mean of a new run of five seeds: the pooled mean ± the
+larger of the seed-level half-width t(0.975, n−1) · std · √(1/n + 1/m) and the run-level one t(0.975, k−1) ·
+std(run means) · √(1 + 1/k) (k runs on record) — runs may differ more than their seeds predict (one-way ANOVA
+over the runs, recorded per row), and a new run's mean carries that between-run spread too (one rule for every
+row: ``stated_half_width``). ``fresh --against lever_stated --fresh-run T`` checks the runs ``X_T`` (``--name
+lever_conv_seed002_T`` / ``lever_async_order_T`` / ``mh_cli_default_T``, on seeds no record used, run first)
+against that statement, as record ``lever_fresh_T``.
 
 A run named as a fresh check (``--name`` other than the default) must use seeds no published record of its
 lever used: ``conv`` / ``async`` (and ``bench_mh_setup check``) refuse an overlapping ``--seeds`` in one line,
@@ -110,6 +116,45 @@ def _async_job(job):
         for split, x, y in (("val", data.x_val, data.y_val), ("test", data.x_test, data.y_test)):
             out[f"{mode}_{split}"] = accuracy(np.asarray(c.run(x).output), y)
     return out
+
+
+def _async_draws_job(job):
+    """One seed's BPTT(+QAT) programme (trained as ``_async_job`` does) and its asynchronous-order cost on test
+    under new input draws: ``orders`` arrival orders on the recorded test encoding, and ``draws`` new test
+    encodings each with a new arrival order (seeds far from any record's: no stream shared with a seed's own)."""
+    import numpy as np
+    import torch
+    torch.set_num_threads(1)
+    from hw.config import ChipConfig
+    from sim.chip import make_chip
+    from train.common import accuracy
+    from train.config import TrainConfig
+    from train.encode import encode
+    from train.run import load_split, prepare, run_training
+    method, seed, orders, draws = job
+    chip = ChipConfig(layer_sizes=(64, 64, 10), lanes=8, beta=0.9, weight_bits=4)
+    tc = TrainConfig(method=method, dataset="digits", chip=chip, seed=seed, params={"epochs": 30})
+    split = load_split(tc)
+    _, data = prepare(tc, split)
+    r = run_training(tc, data=data, progress=False)
+    q = ChipConfig.from_dict(r.chip_config)
+
+    def acc(mode, x, order_seed=None):
+        c = make_chip(q, mode, **({"seed": order_seed} if mode == "async" else {}))
+        c.load(r.chip_weights, cfg=q)
+        return accuracy(np.asarray(c.run(x).output), data.y_test)
+    fast = acc("fast", data.x_test)
+    out = {"method": method, "seed": seed, "fast_test": fast, "async_test": acc("async", data.x_test, seed),
+           "order_costs": [100 * (fast - acc("async", data.x_test, ORDER_BASE + 1000 * seed + i))
+                           for i in range(orders)], "draw_costs": []}
+    for i in range(draws):
+        x = encode(split.x_test, tc.steps, tc.encoder, DRAW_BASE + 1000 * seed + i)
+        out["draw_costs"].append(100 * (acc("fast", x) - acc("async", x, ORDER_BASE + 500 + 1000 * seed + i)))
+    return out
+
+
+#: seeds of the new input draws of ``draws``: far above any training seed s and its streams s, s + 1, s + 2
+ORDER_BASE, DRAW_BASE = 10_000_000, 20_000_000
 
 
 def _run(fn, jobs, workers):
@@ -308,11 +353,58 @@ def prediction_half_width(values: list[float], m: int) -> float:
     return t975(n - 1) * st["std"] * (1 / n + 1 / m) ** 0.5
 
 
+def between_runs(groups: list[list[float]]) -> dict:
+    """Do the runs (``groups``: each run's per-seed values) differ more than their seeds predict? One-way ANOVA
+    over the runs: F, its p-value, and the run means' std (sample) — the between-run spread a new run's mean
+    carries, which a pooled seed-level std leaves out when runs share something or chance scatters them."""
+    groups = [[float(v) for v in g] for g in groups if g]
+    k, n = len(groups), sum(len(g) for g in groups)
+    means = [sum(g) / len(g) for g in groups]
+    out = {"k": k, "run_n": [len(g) for g in groups], "run_means": means,
+           "std_run_means": spread(means)["std"] if k > 1 else None, "F": None, "p": None}
+    if k < 2 or n - k < 1:
+        return out
+    grand = sum(sum(g) for g in groups) / n
+    ss_b = sum(len(g) * (m - grand) ** 2 for g, m in zip(groups, means))
+    ss_w = sum((v - m) ** 2 for g, m in zip(groups, means) for v in g)
+    ms_b, ms_w = ss_b / (k - 1), ss_w / (n - k)
+    if ms_w == 0:
+        out["F"], out["p"] = (float("inf"), 0.0) if ms_b > 0 else (None, None)
+        return out
+    from scipy.stats import f
+    out["F"] = ms_b / ms_w
+    out["p"] = float(f.sf(out["F"], k - 1, n - k))
+    return out
+
+
+def stated_half_width(groups: list[list[float]], m: int) -> dict:
+    """Half-width of the 95 % prediction interval for the mean of a new run of m seeds, from the runs on record
+    (``groups``: each run's per-seed values), one rule for every row: the larger of
+    the seed-level interval, t(0.975, n−1) · std · √(1/n + 1/m) over the n pooled seeds (right when the runs are
+    draws of one experiment), and the run-level one, t(0.975, k−1) · std(run means) · √(1 + 1/k) over the k run
+    means (right for a run like those on record whatever the runs share: a random-effects interval; it needs two
+    runs). A lever whose runs scatter more than its seeds predict is stated with the wider run-level spread."""
+    pooled = [v for g in groups for v in g]
+    seeds = prediction_half_width(pooled, m)
+    br = between_runs(groups)
+    k = br["k"]
+    runs = t975(k - 1) * br["std_run_means"] * (1 + 1 / k) ** 0.5 if k > 1 else float("inf")
+    half = max(seeds, runs) if k > 1 else seeds
+    return {"half": half, "seeds": seeds, "runs": runs, "by": "runs" if k > 1 and runs > seeds else "seeds",
+            "between_runs": br}
+
+
+INTERVAL = ("pooled mean ± the larger of t(0.975, n−1) · std · √(1/n + 1/m) (n pooled seeds) and "
+            "t(0.975, k−1) · std(run means) · √(1 + 1/k) (k runs on record), m = 5")
+
 #: every run on record of each lever of LEVERS (by its stated record), pooled by ``stated``: the same command
 #: and set-up on disjoint seeds (MH's 101–105 ran the final default too, after the 201–205 check)
-RUNS = {"lever_conv_seed002": ("lever_conv_seed002", "lever_conv_seed002_401", "lever_conv_seed002_501"),
-        "lever_async_order": ("lever_async_order", "lever_async_order_401", "lever_async_order_501"),
-        "mh_cli_default": ("mh_cli_default_101", "mh_cli_default", "mh_cli_default_301", "mh_cli_default_501")}
+RUNS = {"lever_conv_seed002": ("lever_conv_seed002", "lever_conv_seed002_401", "lever_conv_seed002_501",
+                               "lever_conv_seed002_601"),
+        "lever_async_order": ("lever_async_order", "lever_async_order_401", "lever_async_order_501",
+                              "lever_async_order_601"),
+        "mh_cli_default": ("mh_cli_default_101", "mh_cli_default", "mh_cli_default_301", "mh_cli_default_501",
+                           "mh_cli_default_601")}
 
 
 def _find(prog, name):
@@ -368,16 +460,19 @@ def stated(a) -> None:
     run's mean: what the docs state."""
     with Recorder(a.name or "lever_stated", args=a, seeds=[], params={
             "levers": [x[0] for x in LEVERS], "runs": {k: list(v) for k, v in RUNS.items()},
-            "interval": "pooled mean ± t(0.975, n−1) · std · √(1/n + 1/m), m = 5"}) as rec:
+            "interval": INTERVAL}) as rec:
         rows = []
         for label, base, _, values, fmt in LEVERS:
             runs = [_find("stated", n) for n in RUNS[base]]
-            pooled_values = [v for r in runs for v in values(r)]
+            groups = [values(r) for r in runs]
+            pooled_values = [v for g in groups for v in g]
             seeds = sorted(s for r in runs for s in r["seeds"])
+            h = stated_half_width(groups, 5)
             rows.append({"label": label, "fmt": fmt, "lever": base, "stated_records": list(RUNS[base]),
                          "stated_seeds": seeds, "stated_seed_ranges": _ranges(seeds), "values": pooled_values,
-                         "pooled": spread(pooled_values),
-                         "prediction_half_width_5": prediction_half_width(pooled_values, 5)})
+                         "pooled": spread(pooled_values), "between_runs": h["between_runs"],
+                         "prediction_half_width_5_seeds": h["seeds"], "prediction_half_width_5_runs": h["runs"],
+                         "prediction_half_width_5_by": h["by"], "prediction_half_width_5": h["half"]})
             rec.seeds = sorted(set(rec.seeds) | set(seeds))
         rec.summary = {"rows": rows, "n": len(rows)}
     print(VIEWS["stated"](rec.as_dict()))
@@ -421,13 +516,13 @@ def fresh_against(a) -> None:
     st = _find("fresh", a.against)
     name = a.name or f"lever_fresh_{a.fresh_run}"
     with Recorder(name, args=a, seeds=[], params={"levers": [x[0] for x in LEVERS], "against": a.against,
-                  "fresh_run": a.fresh_run,
-                  "interval": "pooled mean ± t(0.975, n−1) · std · √(1/n + 1/m)"}) as rec:
+                  "fresh_run": a.fresh_run, "interval": INTERVAL.replace(", m = 5", "")}) as rec:
         rows = []
         for (label, base, _, values, fmt), srow in zip(LEVERS, st["summary"]["rows"]):
             if srow["label"] != label:
                 raise SystemExit(f"bench_levers fresh: record {a.against} states {srow['label']!r}, not {label!r}")
-            pooled_values = [v for n in srow["stated_records"] for v in values(_find("fresh", n))]
+            groups = [values(_find("fresh", n)) for n in srow["stated_records"]]
+            pooled_values = [v for g in groups for v in g]
             if pooled_values != srow["values"]:
                 raise SystemExit(f"bench_levers fresh: the records of {label!r} no longer give what {a.against} "
                                  "states; re-run `bench_levers stated` first")
@@ -445,17 +540,24 @@ def fresh_against(a) -> None:
                                  f"{a.against} already pools; a fresh check needs seeds no record used")
             pooled, nv = spread(pooled_values), spread(values(new))
             m = nv["n"]
-            half = prediction_half_width(pooled_values, m)
+            h = stated_half_width(groups, m)
+            half = h["half"]
             rows.append({"label": label, "fmt": fmt, "stated_records": srow["stated_records"],
                          "stated_seeds": srow["stated_seeds"], "pooled": pooled, "m": m,
                          "planned_m": len(new["seeds"]), "prediction_half_width": half,
+                         "prediction_half_width_seeds": h["seeds"], "prediction_half_width_runs": h["runs"],
+                         "prediction_half_width_by": h["by"], "between_runs": h["between_runs"],
                          "prediction_interval": [pooled["mean"] - half, pooled["mean"] + half],
                          "prediction_half_width_5": srow["prediction_half_width_5"],
                          "fresh_record": new_name, "fresh_seeds": new["seeds"], "fresh_values": values(new),
-                         "fresh": nv, "inside": abs(nv["mean"] - pooled["mean"]) <= half})
+                         "fresh": nv, "inside": abs(nv["mean"] - pooled["mean"]) <= half,
+                         # what the seed-level interval alone would have said (the rule before the run-level one)
+                         "inside_seed_level": abs(nv["mean"] - pooled["mean"]) <= h["seeds"]})
             rec.seeds = sorted(set(rec.seeds) | set(new["seeds"]))
         run = [r for r in rows if r["fresh"] is not None]
-        rec.summary = {"rows": rows, "inside": sum(r["inside"] for r in run), "n": len(run), "n_levers": len(rows)}
+        rec.summary = {"rows": rows, "inside": sum(r["inside"] for r in run), "n": len(run), "n_levers": len(rows),
+                       "inside_seed_level": sum(r["inside_seed_level"] for r in run),
+                       "by_runs": sum(r["prediction_half_width_by"] == "runs" for r in run)}
     print(VIEWS["fresh"](rec.as_dict()))
 
 
@@ -482,6 +584,74 @@ def reproduce(a) -> None:
     print(VIEWS["reproduced"](rec.as_dict()))
 
 
+def draws(a) -> None:
+    """Where the async-order cost's scatter lives: each seed's programme of the runs ``--records`` re-trained at
+    this commit (its recorded accuracies re-derived bit for bit), then its cost under ``--orders`` new arrival
+    orders and ``--draws`` new test encodings (each with a new order): one-way ANOVA over the runs of the recorded
+    per-seed costs and of each network's mean cost over the new draws (the input noise averaged out)."""
+    recs = {n: _find("draws", n) for n in a.records}
+    held = {r["seed"]: (n, r) for n, rec in recs.items() for r in rec["rounds"] if r["method"] == a.method}
+    seeds = sorted(held)
+    with Recorder(a.name or "lever_async_draws", args=a, seeds=seeds, params={
+            "method": a.method, "records": list(a.records), "orders": a.orders, "draws": a.draws,
+            "order_seeds": f"{ORDER_BASE} + 1000·seed + i", "encoding_seeds": f"{DRAW_BASE} + 1000·seed + i"}) as rec:
+        res = _run(_async_draws_job, [(a.method, s, a.orders, a.draws) for s in seeds], a.workers)
+        for r in res:
+            name, old = held[r["seed"]]
+            rec.round(record=name, recorded_cost=100 * (old["fast_test"] - old["async_test"]),
+                      same=old["fast_test"] == r["fast_test"] and old["async_test"] == r["async_test"], **r)
+        by = {r["seed"]: r for r in rec.rounds}
+        groups = {"recorded": [], "order_mean": [], "draw_mean": [], "order_effect": [], "encoding_effect": []}
+        mean = lambda v: sum(v) / len(v)
+        for n in a.records:
+            ss = [s for s in seeds if held[s][0] == n]
+            groups["recorded"].append([by[s]["recorded_cost"] for s in ss])
+            groups["order_mean"].append([mean(by[s]["order_costs"]) for s in ss])
+            groups["draw_mean"].append([mean(by[s]["draw_costs"]) for s in ss])
+            # the recorded arrival order's part of a seed's cost, and the recorded test encoding's part
+            groups["order_effect"].append([by[s]["recorded_cost"] - mean(by[s]["order_costs"]) for s in ss])
+            groups["encoding_effect"].append([mean(by[s]["order_costs"]) - mean(by[s]["draw_costs"]) for s in ss])
+        import statistics
+        within = lambda key: statistics.fmean(statistics.variance(by[s][key]) for s in seeds) ** 0.5
+        rec.summary = {
+            "same": sum(r["same"] for r in rec.rounds), "n": len(rec.rounds),
+            "anova": {k: between_runs(g) for k, g in groups.items()},
+            "spread": {k: spread([v for x in g for v in x]) for k, g in groups.items()},
+            "run_means": {k: [sum(x) / len(x) for x in g] for k, g in groups.items()},
+            # one network's cost from one input draw scatters this much (rms over networks of the std over draws)
+            "std_within_network_orders": within("order_costs"), "std_within_network_draws": within("draw_costs")}
+        dm = rec.summary["spread"]["draw_mean"]
+        # the cost of the asynchronous order to a network, its input noise averaged out: 95 % CI over the networks
+        rec.summary["draw_mean_ci95_half_width"] = t975(dm["n"] - 1) * dm["std"] / dm["n"] ** 0.5
+    print(VIEWS["draws"](rec.as_dict()))
+
+
+def view_draws(rec: dict) -> str:
+    s, p = rec["summary"], rec["params"]
+    runs = [f"{min(x['seed'] for x in rec['rounds'] if x['record'] == n)}–"
+            f"{max(x['seed'] for x in rec['rounds'] if x['record'] == n)}" for n in p["records"]]
+    lines = [f"| {p['method']} cost on test, points | " + " | ".join(runs) + " | all seeds: mean ± std | "
+             "runs differ? ANOVA p |", "|---" * (len(runs) + 3) + "|"]
+    what = {"recorded": "as recorded (one arrival order, the run's test encoding)",
+            "order_mean": f"mean over {p['orders']} new arrival orders (the test encoding as recorded)",
+            "draw_mean": f"mean over {p['draws']} new test encodings, each with a new order"}
+    what.update({"order_effect": "the recorded arrival order's part (as recorded − mean over new orders)",
+                 "encoding_effect": "the recorded test encoding's part (mean over new orders − mean over new "
+                                    "encodings)"} if "order_effect" in s["run_means"] else {})
+    for k, label in what.items():
+        lines.append(f"| {label} | " + " | ".join(f"{m:+.2f}" for m in s["run_means"][k]) +
+                     f" | {_pm(s['spread'][k], '+.2f')} | {_p(s['anova'][k]['p']).lstrip('= ')} |")
+    return "\n".join(lines + ["", f"{s['same']} of {s['n']} programmes re-trained at commit {rec['commit'][:7]} give "
+                              "the recorded synchronous and asynchronous accuracies bit for bit. One network's cost "
+                              f"scatters ± {s['std_within_network_orders']:.2f} points over arrival orders alone "
+                              f"and ± {s['std_within_network_draws']:.2f} over new encodings with new orders "
+                              "(rms over the networks of the std over draws)."]
+                 + ([f"The cost to a network with its input noise averaged out: "
+                     f"{s['spread']['draw_mean']['mean']:+.2f} ± {s['draw_mean_ci95_half_width']:.2f} points (95 % CI "
+                     f"of the mean over the {s['spread']['draw_mean']['n']} networks)."]
+                    if "draw_mean_ci95_half_width" in s else []))
+
+
 def view_reproduced(rec: dict) -> str:
     s = rec["summary"]
     return (f"{s['same']} of {s['n']} BPTT+QAT programmes (seeds {', '.join(map(str, rec['seeds']))}, from "
@@ -492,6 +662,8 @@ def view_reproduced(rec: dict) -> str:
 def view_stated(rec: dict) -> str:
     """What the docs state per lever: every run on record pooled, and where a new five-seed run's mean should
     land."""
+    if "between_runs" in rec["summary"]["rows"][0]:
+        return _view_stated_runs(rec)
     lines = ["| lever | seeds pooled | pooled: mean ± std | a new run of 5 seeds: 95 % prediction interval of its "
              "mean |", "|---|---|---|---|"]
     for r in rec["summary"]["rows"]:
@@ -503,6 +675,35 @@ def view_stated(rec: dict) -> str:
         lines.append(f"| {r['label']} | {which} | {_pm(r['pooled'], f)} | "
                      f"{r['pooled']['mean']:{f}} ± {h:{f.lstrip('+')}} [{lo:{f.lstrip('+')}}, {hi:{f.lstrip('+')}}] |")
     return "\n".join(lines)
+
+
+def _p(p) -> str:
+    return "—" if p is None else f"= {p:.3f}" if p >= 0.001 else "< 0.001"
+
+
+def _view_stated_runs(rec: dict) -> str:
+    """The statement with its between-run component: per row the seed-level and the run-level half-widths and
+    the one stated (the larger)."""
+    lines = ["| lever | seeds pooled | pooled: mean ± std | run means: std (k runs); runs differ more than seeds "
+             "predict? ANOVA p | a new run of 5 seeds: ± seed-level / ± run-level | stated 95 % prediction interval "
+             "of its mean |", "|---|---|---|---|---|---|"]
+    for r in rec["summary"]["rows"]:
+        f, h, b = r["fmt"], r["prediction_half_width_5"], r["between_runs"]
+        g = f.lstrip("+")
+        lo, hi = r["pooled"]["mean"] - h, r["pooled"]["mean"] + h
+        n, planned = r["pooled"]["n"], len(r["stated_seeds"])
+        which = f"{n} ({_ranges(r['stated_seeds'])})" if n == planned else \
+            f"{n} of {planned} ({_ranges(r['stated_seeds'])}; {planned - n} with a dead network left out)"
+        hs, hr = r["prediction_half_width_5_seeds"], r["prediction_half_width_5_runs"]
+        bold = lambda x, on: f"**{x}**" if on else x
+        lines.append(f"| {r['label']} | {which} | {_pm(r['pooled'], f)} | {b['std_run_means']:{g}} ({b['k']}); "
+                     f"p {_p(b['p'])} | {bold(f'± {hs:{g}}', r['prediction_half_width_5_by'] == 'seeds')} / "
+                     f"{bold(f'± {hr:{g}}', r['prediction_half_width_5_by'] == 'runs')} | "
+                     f"{r['pooled']['mean']:{f}} ± {h:{g}} [{lo:{g}}, {hi:{g}}] |")
+    return "\n".join(lines + ["", "Stated: the pooled mean ± the larger (in bold) of the seed-level half-width "
+                              "t(0.975, n−1) · std · √(1/n + 1/5) over the n pooled seeds and the run-level one "
+                              "t(0.975, k−1) · std(run means) · √(1 + 1/k) over the k runs on record; p: one-way "
+                              "ANOVA of the runs' per-seed values (F over k−1 and n−k degrees of freedom)."])
 
 
 def view_fresh_stated(rec: dict) -> str:
@@ -539,8 +740,15 @@ def view_fresh(rec: dict) -> str:
     lines += ["", f"{missing} of {s['n_levers']} rows not run (yet)."] if missing else []
     return "\n".join(lines + ["", f"**{s['inside']} of {s['n']}** fresh means (seeds {_ranges(seeds) or 'none yet'}, "
                               f"used by no record before) land inside the 95 % prediction interval {stated}, "
-                              "mean ± t(0.975, n−1) · std · √(1/n + 1/m) (n pooled seeds, m fresh seeds "
-                              "that count: a row over the seeds where neither network is dead counts those)."])
+                              + (RULE if "prediction_half_width_by" in next(
+                                  (r for r in s["rows"] if r["fresh"] is not None), {}) else
+                                 "mean ± t(0.975, n−1) · std · √(1/n + 1/m) (n pooled seeds, m fresh seeds "
+                                 "that count: a row over the seeds where neither network is dead counts those).")])
+
+
+RULE = ("mean ± the larger of t(0.975, n−1) · std · √(1/n + 1/m) (n pooled seeds, m fresh seeds that count: a row "
+        "over the seeds where neither network is dead counts those) and t(0.975, k−1) · std(run means) · √(1 + 1/k) "
+        "(k runs on record: the spread between runs, which the seeds alone leave out).")
 
 
 def view_rerun(rec: dict) -> str:
@@ -561,12 +769,13 @@ def view_rerun(rec: dict) -> str:
 
 
 VIEWS = {"conv": view_conv, "async": view_async, "rerun": view_rerun, "fresh": view_fresh,
-         "fresh_stated": view_fresh_stated, "stated": view_stated, "reproduced": view_reproduced}
+         "fresh_stated": view_fresh_stated, "stated": view_stated, "reproduced": view_reproduced,
+         "draws": view_draws}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("which", choices=["conv", "async", "rerun", "fresh", "stated", "reproduce"])
+    ap.add_argument("which", choices=["conv", "async", "rerun", "fresh", "stated", "reproduce", "draws"])
     ap.add_argument("--seeds", type=int, nargs="+", default=[301, 302, 303, 304, 305])
     ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     ap.add_argument("--name", help="the record's name (default lever_conv_seed002 / lever_async_order / "
@@ -574,13 +783,18 @@ def main() -> None:
                     "check, refused on seeds a published record of the lever used")
     ap.add_argument("--against", help="fresh: the stated record to check against (e.g. lever_stated)")
     ap.add_argument("--fresh-run", help="fresh --against: the fresh runs' suffix T (records X_T, e.g. 601)")
+    ap.add_argument("--records", nargs="+", default=list(RUNS["lever_async_order"]),
+                    help="draws: the async-order runs whose seeds are re-trained (default every run on record)")
+    ap.add_argument("--method", choices=ASYNC_METHODS, default="bptt_qat", help="draws: the training method")
+    ap.add_argument("--orders", type=int, default=10, help="draws: new arrival orders per network")
+    ap.add_argument("--draws", type=int, default=10, help="draws: new test encodings (each with a new order)")
     add_record_args(ap)
     a = ap.parse_args()
     if a.which in ("conv", "async"):
         refuse_overlap(f"bench_levers {a.which}", "lever_conv_seed002" if a.which == "conv" else "lever_async_order",
                        a.name, a.seeds)
     {"conv": conv, "async": async_order, "rerun": rerun, "fresh": fresh, "stated": stated,
-     "reproduce": reproduce}[a.which](a)
+     "reproduce": reproduce, "draws": draws}[a.which](a)
 
 
 if __name__ == "__main__":
