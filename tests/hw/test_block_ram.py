@@ -83,7 +83,7 @@ CONFIGS = [
     # rows lie on both sides of a bank boundary as in 784-128-10's two banks of 16K)
     ("ice40", ChipConfig(layer_sizes=(100, 120, 5), lanes=4, weight_bits=8)),
     # update by touch on the ECP5: the leak and the flush in MULT18X18Ds, the last stage's select a stage early
-    ("ecp5", ChipConfig(input_shape=(2, 7, 7), layers=({"kind": "conv", "channels": 5, "kernel": 3, "padding": 1},
+    ("ecp5", ChipConfig(input_shape=(2, 6, 6), layers=({"kind": "conv", "channels": 5, "kernel": 3, "padding": 1},
                                                       {"kind": "pool", "size": 2}, {"kind": "fc", "size": 4}),
                         lanes=2, threshold=(30, 20), beta=(0.8, 0.6), reset="zero", overlap=False, update="touched",
                         max_steps=9)),
