@@ -98,6 +98,7 @@ class Sequencer(EventEngine, UpdateEngine, TouchedUpdate, BiasPath, wiring.Compo
 
     def elaborate(self, platform):
         m = Module()
+        self._platform = platform                         # update by touch: how the flush multiplies
         s = self._state(m)
         if s.decoder is not None:
             m.submodules.conv_decoder = s.decoder

@@ -20,24 +20,36 @@
   position) are computed from the word number of the group moving into the last stage (constant divides as
   reciprocal multiplies, :func:`hw.core.conv.divide_by_constant`) instead of being stepped group by group.
 * **Flush** (command bit 1): every word's pending leak applied, ``u = L_{now - stamp}(u)``, stamp ``= now``,
-  one word at a time (``FLUSH`` state, 4 cycles per word, not counted).
+  one word at a time (``FLUSH`` state, 5 cycles per word, not counted).
 """
 from __future__ import annotations
 
-from amaranth.hdl import C, Cat, Mux, Signal
+from amaranth.hdl import C, Cat, Mux, Signal, signed
 
 from hw.core.conv import const_mul, divide_by_constant
+from hw.core.lanes import NeuronLanes, registered_multiply
 from hw.core.shapes import _per_layer
 
 
-def _first_set(bits: list, lo: int = 0):
-    """(any, index) of the first of ``bits`` (a list of 1-bit values) that is set: a balanced tree."""
+def _first_set(bits: list, values: list):
+    """(any, value) of the first of ``bits`` (a list of 1-bit values) that is set, ``values`` its constant
+    (same-width :class:`Const`) per bit: a balanced tree."""
     if len(bits) == 1:
-        return bits[0], C(lo, max(1, lo.bit_length()))
+        return bits[0], values[0]
     half = len(bits) // 2
-    a_any, a_idx = _first_set(bits[:half], lo)
-    b_any, b_idx = _first_set(bits[half:], lo + half)
-    return a_any | b_any, Mux(a_any, a_idx, b_idx)
+    a_any, a_val = _first_set(bits[:half], values[:half])
+    b_any, b_val = _first_set(bits[half:], values[half:])
+    return a_any | b_any, Mux(a_any, a_val, b_val)
+
+
+def _after_first(bits: list) -> list:
+    """Bit ``w``: some bit before ``w`` is set (``bits`` shifted one up, prefix-ORed; Kogge–Stone, depth
+    ``log2 n``)."""
+    out, d = list(bits), 1
+    while d < len(out):
+        out = [out[i] | out[i - d] if i >= d else out[i] for i in range(len(out))]
+        d *= 2
+    return [C(0, 1)] + out[:-1]
 
 
 class TouchedUpdate:
@@ -48,15 +60,20 @@ class TouchedUpdate:
         s.now = Signal(range(cfg.max_steps + 1), name="step_now")          # steps since the clear
         s.touched_words = Signal(cfg.state_depth, name="touched_words")
         s.hot_words = Signal(cfg.state_depth, name="hot_words")
-        s.scan_word = Signal(word_range, name="scan_word")     # the first visited word at or after fetch_group
+        s.scan_word = Signal(word_range, name="scan_word")     # the first visited word at or after the pointer
         s.scan_any = Signal(name="scan_any")
+        # the fetch's pointer as a mask: bit w, the layer's word w is at or after it (all ones while not fetching;
+        # a fetch of word v leaves the bits after v), so the scan masks with a register instead of comparing
+        W = max(cfg.state_words(l) for l in range(cfg.num_layers))
+        s.scan_from = Signal(W, init=(1 << W) - 1, name="scan_from")
+        s.scan_after = Signal(W, name="scan_after")            # the words after scan_word
         s.end_token = Signal(name="update_end_token")          # no word left: the end token enters the pipeline
         s.stage_end = [Signal(name=f"stage{i}_end") for i in range(1, P + 1)]
         s.event_stored = Signal.like(self.event_stored, name="event_stored")   # u, stamp of the accumulated word
         s.fetch_word = s.scan_word
         s.flush_pending = Signal(name="flush_pending")         # a flush command waits for the step to end
         s.flush_addr = Signal(range(cfg.state_depth + 1), name="flush_addr")
-        s.flush_cycle = Signal(2, name="flush_cycle")           # read, table read, leak, write
+        s.flush_cycle = Signal(3, name="flush_cycle")           # read, table read, B_k, multiply, write
         s.flush_u = Signal(cfg.lanes * cfg.acc_bits, name="flush_stored")
         s.flush_b = Signal(cfg.beta_frac_bits + 1, name="flush_elapsed")
         s.flush_new = Signal(cfg.lanes * cfg.acc_bits, name="flush_leaked")
@@ -66,12 +83,12 @@ class TouchedUpdate:
             for l in range(cfg.num_layers):
                 with m.Case(l):
                     base, n = cfg.bank_base(l), cfg.state_words(l)
-                    bits = [(s.touched_words[base + w] | s.hot_words[base + w]) & (s.fetch_group <= w)
-                            for w in range(n)]
-                    found, index = _first_set(bits)
-                    G = cfg.groups(l)
-                    g = s.scan_word - const_mul(divide_by_constant(s.scan_word, G, n + 1), G)
-                    m.d.comb += [s.scan_any.eq(found), s.scan_word.eq(index), last.eq(g == G - 1)]
+                    bits = [(s.touched_words[base + w] | s.hot_words[base + w]) & s.scan_from[w] for w in range(n)]
+                    G, wb = cfg.groups(l), len(s.scan_word)
+                    # the word and whether it is the last group of its position, both constants per bit
+                    found, value = _first_set(bits, [C(w | (int(w % G == G - 1) << wb), wb + 1) for w in range(n)])
+                    m.d.comb += [s.scan_any.eq(found), s.scan_word.eq(value[:wb]), last.eq(value[wb]),
+                                 s.scan_after.eq(Cat(*_after_first(bits)))]
 
     def _touched_datapath(self, m, s):
         """The word's other fields on the write ports, the word bits, the leak table's address, the end token
@@ -99,8 +116,10 @@ class TouchedUpdate:
 
     def _flush_datapath(self, m, s):
         """The flush's memory ports (overriding the engines', idle then) and its leak: word ``flush_addr``'s u and
-        stamp are read (cycle 0), the stamp addresses the table (1), the table's ``B_k`` is registered (2), the
-        word is written back with ``h = 0``, ``L_k(u)`` (computed from the registers) and the stamp ``now`` (3)."""
+        stamp are read (cycle 0), the stamp addresses the table (1), the table's ``B_k`` is registered (2),
+        ``u·B_k`` is registered (3: on an ECP5 in the ``MULT18X18D``'s own output register, as the lanes' leak,
+        :func:`hw.core.lanes.registered_multiply`; a width of ``u`` above 18 bits: a generic register), the word
+        is written back with ``h = 0``, ``L_k(u)`` (the product rounded) and the stamp ``now`` (4)."""
         cfg, A, F = self.cfg, self.cfg.acc_bits, self.cfg.beta_frac_bits
         S = cfg.max_steps
         with m.If(self.flush):
@@ -112,6 +131,17 @@ class TouchedUpdate:
             with m.If(s.flush_addr >= cfg.state_base(l)):
                 m.d.comb += layer_base.eq(l * (S + 1))
         s.flush_active = Signal(name="flush_active")              # set by the FLUSH state
+        leaked = []
+        for k in range(cfg.lanes):                    # u·B_k registered (3), then rounded on the way to the write
+            u = s.flush_u[k * A:(k + 1) * A].as_signed()
+            product = Signal(signed(A + F + 1), name=f"flush_product{k}")
+            if NeuronLanes.dsp_kind(cfg, self._platform, A) == "mult18x18d":
+                registered_multiply(m, "flush", k, u, s.flush_b, product, s.flush_cycle == 3)
+            else:
+                with m.If(s.flush_cycle == 3):
+                    m.d.sync += product.eq(u * s.flush_b)
+            leaked.append(((product + (1 << (F - 1))) >> F)[:A])
+        m.d.comb += s.flush_new.eq(Cat(*leaked))
         with m.If(s.flush_active):
             m.d.sync += s.leak_base.eq(layer_base + s.now)        # word flush_addr's, from its cycle 0 on
             m.d.comb += [self.membrane_read_addr[0].eq(s.flush_addr), self.leak_en.eq(1)]
@@ -119,22 +149,17 @@ class TouchedUpdate:
                 m.d.sync += s.flush_u.eq(self.stored)
             with m.If(s.flush_cycle == 2):             # the table's word, registered (nothing follows a block
                 m.d.sync += s.flush_b.eq(self.elapsed)   # RAM read without an output register but a register)
-            leaked = []
-            for k in range(cfg.lanes):
-                u = s.flush_u[k * A:(k + 1) * A].as_signed()
-                leaked.append(((u * s.flush_b + (1 << (F - 1))) >> F)[:A])
-            m.d.comb += s.flush_new.eq(Cat(*leaked))
-            with m.If(s.flush_cycle == 3):
+            with m.If(s.flush_cycle == 4):
                 m.d.comb += [self.membrane_write_en[0].eq(1), self.membrane_write_addr[0].eq(s.flush_addr),
                              self.membrane_write_data[0].eq(Cat(C(0, cfg.lanes * A), s.flush_new,
                                                                 s.now[:cfg.stamp_bits]))]
 
     def _flush_phase(self, m, s):
-        """FLUSH: every word, 4 cycles each (not counted in ``cycles``), then back to STEP."""
+        """FLUSH: every word, 5 cycles each (not counted in ``cycles``), then back to STEP."""
         m.d.comb += s.flush_active.eq(1)
         m.d.sync += s.flush_cycle.eq(s.flush_cycle + 1)
-        with m.If(s.flush_cycle == 3):
-            m.d.sync += s.flush_addr.eq(s.flush_addr + 1)
+        with m.If(s.flush_cycle == 4):
+            m.d.sync += [s.flush_addr.eq(s.flush_addr + 1), s.flush_cycle.eq(0)]
             with m.If(s.flush_addr == self.cfg.state_depth - 1):
                 self._goto(m, s, "STEP")
 
@@ -178,10 +203,12 @@ class TouchedUpdate:
         with m.If(s.fetching & self.advance):             # the next visited word, or the end token
             with m.If(s.scan_any):
                 m.d.comb += s.fetch.eq(1)
-                m.d.sync += s.fetch_group.eq(s.scan_word + 1)
+                m.d.sync += s.scan_from.eq(s.scan_after)         # (fetch_group = scan_word + 1)
             with m.Else():
                 m.d.comb += s.end_token.eq(1)
                 m.d.sync += s.fetching.eq(0)
+        with m.If(~s.fetching):                           # fetch_group = 0 as the fetch begins
+            m.d.sync += s.scan_from.eq((1 << len(s.scan_from)) - 1)
         with m.If(s.have_group):                          # the last stage: write back, emit the spikes
             with m.If(s.unsent != 0):
                 m.d.comb += self.events.append.eq(1)

@@ -82,12 +82,17 @@ CONFIGS = [
     # 3240 words of 32 bits need 26 block RAMs: SPRAM (two tiles a bank; banks of 2048 words here, so that
     # rows lie on both sides of a bank boundary as in 784-128-10's two banks of 16K)
     ("ice40", ChipConfig(layer_sizes=(100, 120, 5), lanes=4, weight_bits=8)),
+    # update by touch on the ECP5: the leak and the flush in MULT18X18Ds, the last stage's select a stage early
+    ("ecp5", ChipConfig(input_shape=(2, 6, 6), layers=({"kind": "conv", "channels": 5, "kernel": 3, "padding": 1},
+                                                      {"kind": "pool", "size": 2}, {"kind": "fc", "size": 4}),
+                        lanes=2, threshold=(30, 20), beta=(0.8, 0.6), reset="zero", overlap=False, update="touched",
+                        max_steps=9)),
 ]
 
 
 @pytest.mark.cocotb
 @pytest.mark.parametrize("simulator,index", [
-    ("icarus", 0), ("icarus", 1), ("icarus", 2), ("verilator", 0),
+    ("icarus", 0), ("icarus", 1), ("icarus", 2), ("icarus", 3), ("verilator", 0),
     # one ECP5 tile, and SPRAM banks: Icarus covers them by default
     pytest.param("verilator", 1, marks=pytest.mark.slow), pytest.param("verilator", 2, marks=pytest.mark.slow)])
 def test_core_with_vendor_banks_matches_the_model(simulator, index, monkeypatch):
@@ -98,8 +103,7 @@ def test_core_with_vendor_banks_matches_the_model(simulator, index, monkeypatch)
         assert WeightMemory.bank_kind(cfg, SimpleNamespace(family="ice40", device="iCE40UP5K")) == "spram"
         monkeypatch.setitem(WeightBank.DEPTH, "spram", 2048)
     rng = np.random.default_rng(index)
-    weights = [rng.integers(cfg.weight_min, cfg.weight_max + 1, (cfg.fan_in(l), cfg.fan_out(l)))
-               for l in range(cfg.num_layers)]
+    weights = [rng.integers(cfg.weight_min, cfg.weight_max + 1, cfg.weight_shape(l)) for l in range(cfg.num_layers)]
     fast, rtl = make_chip(cfg, "fast"), make_chip(cfg, simulator, family=family)
     fast.load(weights)
     rtl.load(weights)

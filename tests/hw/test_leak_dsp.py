@@ -52,7 +52,8 @@ def _run(tmp_path: Path, cfg: ChipConfig, model: str, cycles: int = 4000, seed: 
     from amaranth.back import verilog
     generic = verilog.convert(NeuronLanes(cfg), name="lanes_generic", platform=None)
     ecp5 = verilog.convert(NeuronLanes(cfg), name="lanes_ecp5", platform=SimpleNamespace(family="ecp5"))
-    assert "MULT18X18D" not in generic and ecp5.count("MULT18X18D ") == cfg.lanes
+    # (update by touch: stage B's u·B_k too)
+    assert "MULT18X18D" not in generic and ecp5.count("MULT18X18D ") == cfg.lanes * (2 if cfg.touched else 1)
     assert _ports(generic, "lanes_generic") == _ports(ecp5, "lanes_ecp5")
     files = {"generic.v": generic, "ecp5.v": ecp5, "model.v": model,
              "bench.v": _bench(_ports(generic, "lanes_generic"), cycles, seed)}
