@@ -1,7 +1,5 @@
-"""train.optim.Adam: bit for bit torch.optim.Adam on CPU, and no torch._dynamo import."""
-import subprocess
-import sys
-
+"""train.optim.Adam: bit for bit torch.optim.Adam on CPU (that training imports no torch._dynamo:
+tests/train/test_data_fast.py::test_training_imports_neither_dynamo_nor_sklearn)."""
 import pytest
 import torch
 
@@ -33,15 +31,3 @@ def test_bit_for_bit_torch_adam(seed, lr, skip):
     for a, b in zip(ours, theirs):
         assert torch.equal(a, b)
     assert not all(torch.equal(a, b) for a, b in zip(ours, _run(lambda p, lr: Adam(p, lr=lr * 1.01), seed, lr, 60, skip)))
-
-
-def test_training_imports_no_dynamo():
-    """A BPTT training run in a fresh interpreter never imports torch._dynamo (~1.7 CPU s)."""
-    code = ("import sys\n"
-            "from train.config import TrainConfig\n"
-            "from train.run import run_training\n"
-            "run_training(TrainConfig(method='bptt', dataset='digits', params={'epochs': 1}), progress=False)\n"
-            "print('torch._dynamo' in sys.modules)\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.strip().splitlines()[-1] == "False"
