@@ -259,3 +259,11 @@ def test_machine_scaling_record(tmp_path, monkeypatch):
     twos = [sum(r["rates"]) for r in rec["rounds"] if r["processes"] == 2]
     assert rec["summary"]["scaling"] == pytest.approx(sum(twos) / sum(ones))
     assert rec["summary"]["pair_scaling"]["n"] == 2 and 0 <= rec["summary"]["steal_max"] <= 1
+
+
+def test_startup_bench_refuses_an_unknown_revision_in_one_line(capsys):
+    from bench import bench_startup
+    with pytest.raises(SystemExit) as e:
+        bench_startup.main(["--against", "no-such-revision-xyz"])
+    assert e.value.code == 2
+    assert "--against='no-such-revision-xyz': not a commit of this repository" in capsys.readouterr().err
