@@ -393,15 +393,21 @@ def _sigterm_interrupts() -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run `spikeloop ARGV`; a user's mistake (ConfigError) is one line on stderr and exit code 2."""
     _sigterm_interrupts()
-    a = build_parser().parse_args(argv)
-    if a.command in ("study", "dse"):          # both drive Optuna storages (dse: its build queue)
-        import warnings
-        import optuna
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    from hw.cli import MADE_DIRS, remove_made_dirs
-    from train.common import one_line_warnings
-    from tune.errors import explain
+    try:
+        a = build_parser().parse_args(argv)
+        if a.command in ("study", "dse"):          # both drive Optuna storages (dse: its build queue)
+            import warnings
+            import optuna
+            optuna.logging.set_verbosity(optuna.logging.WARNING)
+            warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+        from hw.cli import MADE_DIRS, remove_made_dirs
+        from train.common import one_line_warnings
+        from tune.errors import explain
+    except KeyboardInterrupt as e:      # Ctrl-C or SIGTERM while the command still imports: the same one line
+        from tune.errors import explain
+        code, line = explain(e)
+        print(line, file=sys.stderr)
+        return code
     one_line_warnings()
     MADE_DIRS.clear()
     try:

@@ -392,6 +392,23 @@ def test_sigterm_before_a_study_runs_is_the_one_line():
     assert len(err.splitlines()) == 1 and "stopped by signal SIGTERM" in err, err
 
 
+def test_ctrl_c_while_the_command_imports_is_the_one_line(cli, monkeypatch):
+    """Ctrl-C (or SIGTERM) in the command's first moment, while it builds its parser or imports Optuna, before
+    its own handling: the same one line and exit 130 (it was a KeyboardInterrupt traceback of the imports)."""
+    from tune import cli as tune_cli
+    real = tune_cli.build_parser
+
+    def interrupted():
+        real()
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tune_cli, "build_parser", interrupted)
+    r = cli("study", "template")
+    err = r.stderr.strip()
+    assert r.returncode == 130 and "Traceback" not in err and len(err.splitlines()) == 1, err
+    assert err.startswith("spikeloop: interrupted"), err
+
+
 def test_study_run_starts_the_fork_server_before_its_heavy_imports(tmp_path):
     """``study run --jobs 2`` starts the fork server right after parsing its arguments, before the command imports
     torch (tune.config) for its config, so the server's imports overlap the command's; a config refused after

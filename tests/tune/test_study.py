@@ -323,3 +323,53 @@ def test_report_process_writes_the_report_and_the_command_imports_none_of_it(tin
     broken = ReportProcess(cfg(tiny_toml, tmp_path / "nowhere", n_trials=2))   # no such study: it cannot write
     broken.start()
     assert broken.write(tmp_path / "none") is None and not (tmp_path / "none" / "report.md").exists()
+
+
+def test_a_ctrl_c_whose_interrupt_python_swallowed_still_stops_the_study(tiny_toml, tmp_path, monkeypatch):
+    """The study's SIGINT/SIGTERM handler raises KeyboardInterrupt wherever the main thread is; inside a weakref
+    callback or a ``__del__`` Python prints "Exception ignored" and goes on: the study then ran to its end (its
+    workers already ended) with exit code 0. The stop must still come, at the latest after the running trial."""
+    import tune.objective
+    real = tune.objective.objective
+    calls = []
+
+    def objective(trial, sc, data):
+        calls.append(trial.number)
+        if len(calls) == 1:
+            try:                                    # the handler's exception, lost as in a weakref callback
+                signal.getsignal(signal.SIGINT)(signal.SIGINT, None)
+            except KeyboardInterrupt:
+                pass
+        return real(trial, sc, data)
+
+    monkeypatch.setattr(tune.objective, "objective", objective)
+    with pytest.raises(KeyboardInterrupt, match="SIGINT"):
+        run_study(cfg(tiny_toml, tmp_path))
+    assert calls == [0]
+    from tune.study import _SIGNALLED
+    assert _SIGNALLED == []                         # the next study in this process starts afresh
+
+
+def test_a_worker_that_cannot_be_started_is_one_line(tiny_toml, tmp_path, monkeypatch, capsys):
+    """The fork server gone while the starter thread waits for it (Ctrl-C's clean-up stops it; or killed): no
+    thread traceback under the command's line; the study goes on with the workers it has."""
+    import tune.study
+
+    class Unstartable:
+        pid = exitcode = None
+
+        def start(self):
+            raise EOFError("unexpected EOF")
+
+    class Context:
+        Process = staticmethod(lambda *a, **k: Unstartable())
+
+        def get_start_method(self):
+            return "forkserver"
+
+    monkeypatch.setattr(tune.study, "worker_context", lambda: Context())
+    monkeypatch.setattr(tune.study, "STARTER_GRACE_S", 0.0, raising=False)     # no stop comes: say so at once
+    study = run_study(cfg(tiny_toml, tmp_path, n_trials=2), jobs=2)
+    assert len(finished(study)) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "study worker 1 could not be started (EOFError: unexpected EOF)" in err, err
