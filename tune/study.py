@@ -906,11 +906,14 @@ def run_study(sc: StudyConfig, jobs: int = 1, baseline: bool = True, new: bool =
                           "worker processes; use --jobs 1, or a file storage such as sqlite:///runs/study.db")
     _SIGNALLED.clear()
     stop = _stop_workers_on_signal([])          # SIGTERM during the set-up: the same one line as later
-    try:
+    hook = sys.unraisablehook                   # a stop's KeyboardInterrupt swallowed in a weakref callback: no
+    sys.unraisablehook = lambda u: None if _SIGNALLED and isinstance(u.exc_value, KeyboardInterrupt) else hook(u)
+    try:                                        # "Exception ignored" traceback (it is raised again, below)
         study = _run_study(sc, jobs, baseline, new, report)
         _raise_if_signalled()
     finally:
         stop()
+        sys.unraisablehook = hook
         _SIGNALLED.clear()
     return study
 
