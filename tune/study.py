@@ -132,9 +132,17 @@ def remove_if_empty(dirs: list[Path]) -> None:
             break
 
 
+#: :func:`_sqlite_tables` of a file that is not an SQLite database
+NOT_SQLITE = frozenset({"<not an SQLite database>"})
+
+
 def _sqlite_tables(path: Path) -> set[str] | None:
-    """The table names of an SQLite file, read without writing (None if it cannot be read: SQLAlchemy
-    will then name the problem)."""
+    """The table names of an SQLite file, read without writing through SQLite itself (None if it cannot be
+    read: SQLAlchemy will then name the problem; :data:`NOT_SQLITE` if it is no SQLite database). Never through
+    a plain ``open()``: closing any descriptor of the file drops every POSIX lock this process holds on it, also
+    those of its open storages' connections, and another process that then closes its last connection takes the
+    file for unused and deletes its ``-wal`` and ``-shm`` files under them (this process's later commits went to
+    the deleted log, unseen by every other process: the report process wrote a report without the re-check)."""
     import sqlite3
     try:
         con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=60)
@@ -142,6 +150,10 @@ def _sqlite_tables(path: Path) -> set[str] | None:
             return {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         finally:
             con.close()
+    except sqlite3.DatabaseError as e:
+        if getattr(e, "sqlite_errorcode", None) == 26 or "file is not a database" in str(e):    # SQLITE_NOTADB
+            return NOT_SQLITE
+        return None
     except sqlite3.Error:
         return None
 
@@ -171,11 +183,10 @@ def _check_sqlite_file(url: str, path: Path, create: bool) -> None:
         elif not path.is_file():
             raise ConfigError(f"storage {url}: {path} is not a regular file")
         elif path.stat().st_size > 0:
-            with open(path, "rb") as f:
-                if f.read(16) != b"SQLite format 3\x00":
-                    raise ConfigError(f"storage {url}: {path} exists but is not an SQLite database; "
-                                      "it was left untouched — move it away or choose another --storage")
             tables = _sqlite_tables(path)
+            if tables is NOT_SQLITE:
+                raise ConfigError(f"storage {url}: {path} exists but is not an SQLite database; "
+                                  "it was left untouched — move it away or choose another --storage")
             if tables is not None and not tables and not create:
                 raise ConfigError(f"storage {url}: {path} is an empty SQLite database (no study was run with this "
                                   "--storage)")

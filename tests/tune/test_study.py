@@ -410,3 +410,28 @@ def test_closing_a_busy_report_process_does_not_wait_for_it():
     r.close()
     assert busy.calls[0][0] == "join" and busy.calls[0][1] <= 0.5 and ("terminate",) in busy.calls
     assert r._proc is None
+
+
+def test_opening_the_study_again_leaves_the_commands_sqlite_locks(tiny_toml, tmp_path):
+    """Every opening of an SQLite storage checks its file; a plain open() and close() of it dropped all the POSIX
+    locks of this process's open connections (worker 0 opens the study the command has open): a worker that then
+    closed its last connection deleted the -wal and -shm files under the command, whose later commits (the
+    re-check) no other process saw (the report process wrote its report without them)."""
+    import sqlite3
+    sc = cfg(tiny_toml, tmp_path, n_trials=1)
+    study = open_study(sc)
+    study.set_user_attr("before", 1)
+    open_study(sc)                                  # the file checked again while this process has it open
+    other = ("import sqlite3, sys\n"
+             "c = sqlite3.connect(sys.argv[1])\n"
+             "print(sorted(r[0] for r in c.execute('SELECT key FROM study_user_attributes')))\n"
+             "c.close()\n")
+    db = str(tmp_path / "s.db")
+    subprocess.run([sys.executable, "-c", other, db], check=True, capture_output=True)     # a worker ending
+    study.set_user_attr("after", 2)
+    seen = subprocess.run([sys.executable, "-c", other, db], check=True, capture_output=True, text=True).stdout
+    assert "'after'" in seen, seen
+    assert sorted(p.name for p in tmp_path.glob("s.db*")) == ["s.db", "s.db-shm", "s.db-wal"]
+    with pytest.raises(Exception, match="exists but is not an SQLite database"):       # still refused, as before
+        (tmp_path / "x.db").write_bytes(b"SQLite format 3\x00 but garbage after it" * 4)
+        open_study(cfg(tiny_toml, tmp_path, storage=f"sqlite:///{tmp_path}/x.db"))
