@@ -52,6 +52,9 @@ def cmd_study_run(a: argparse.Namespace) -> int:
         # environment when imported, below) are one worker's share of the cores, as the other workers' are
         with _thread_env(thread_share(a.jobs)) if a.jobs > 1 else nullcontext():
             code = _study_run(a)
+        if started:                             # its workers and report process have ended; one that started none
+            from tune.workers import stop_fork_server   # (a finished study resumed) still imports: not after exit
+            stop_fork_server()
         FAST_EXIT = True                        # done: no interpreter teardown (entry)
         return code
     except BaseException:
