@@ -259,3 +259,15 @@ def test_machine_scaling_record(tmp_path, monkeypatch):
     twos = [sum(r["rates"]) for r in rec["rounds"] if r["processes"] == 2]
     assert rec["summary"]["scaling"] == pytest.approx(sum(twos) / sum(ones))
     assert rec["summary"]["pair_scaling"]["n"] == 2 and 0 <= rec["summary"]["steal_max"] <= 1
+
+
+@pytest.mark.parametrize("under", ["a_file", "a_file/deeper"])
+def test_an_out_folder_that_cannot_be_made_is_one_line(tmp_path, under):
+    """``--out`` naming a file (or a path under one): one line before any work, not mkdir's traceback."""
+    import argparse
+    (tmp_path / "a_file").write_text("")
+    with pytest.raises(SystemExit, match=r"--out .*a_file.*: cannot write records there \((File exists|Not a "
+                                         r"directory)") as e:
+        with Recorder("x", args=argparse.Namespace(out=str(tmp_path / under)), seeds=[]):
+            raise AssertionError("the work must not start")
+    assert "\n" not in str(e.value.code)
