@@ -211,7 +211,7 @@ class ReportProcess:
 
     def close(self) -> None:
         """End the process (it writes nothing more): at once if it is still importing or writing (a study that
-        ended without a report to write, or a Ctrl-C during the report: waiting for it took up to 5 s)."""
+        ended without a report to write, or a Ctrl-C during the report), not after waiting for it."""
         if self._proc is None:
             return
         try:
