@@ -515,6 +515,10 @@ def fresh_against(a) -> None:
     from bench import records
     st = _find("fresh", a.against)
     name = a.name or f"lever_fresh_{a.fresh_run}"
+    if not any((folder / f"{base}_{a.fresh_run}.json").exists() for _, base, *_ in LEVERS
+               for folder in (records.PUBLISHED, records.SCRATCH)):     # a mistyped T: no vacuous "0 of 0" record
+        raise SystemExit(f"bench_levers fresh: --fresh-run {a.fresh_run}: no lever has a fresh run "
+                         f"{LEVERS[0][1]}_{a.fresh_run} (or the like) in docs/results or runs/results; run them first")
     with Recorder(name, args=a, seeds=[], params={"levers": [x[0] for x in LEVERS], "against": a.against,
                   "fresh_run": a.fresh_run, "interval": INTERVAL.replace(", m = 5", "")}) as rec:
         rows = []
@@ -790,6 +794,9 @@ def main() -> None:
     ap.add_argument("--draws", type=int, default=10, help="draws: new test encodings (each with a new order)")
     add_record_args(ap)
     a = ap.parse_args()
+    for flag, v in (("--workers", a.workers), ("--orders", a.orders), ("--draws", a.draws)):
+        if v < 1:
+            ap.exit(2, f"bench_levers: {flag} {v}: must be >= 1\n")
     if a.which in ("conv", "async"):
         refuse_overlap(f"bench_levers {a.which}", "lever_conv_seed002" if a.which == "conv" else "lever_async_order",
                        a.name, a.seeds)

@@ -143,7 +143,11 @@ class Recorder:
         self.rounds.append(values)
 
     def __enter__(self) -> "Recorder":
-        self.folder.mkdir(parents=True, exist_ok=True)      # fail before the work, not after it
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)  # fail before the work, not after it: one line
+        except OSError as e:
+            raise SystemExit(f"{Path(sys.argv[0]).name}: --out {self.folder}: cannot write records there "
+                             f"({e.strerror or type(e).__name__}: {e.filename or self.folder})") from None
         self._load_before = os.getloadavg()
         if self._start is None:
             self._start = provenance()                      # the code that runs is the code at the start

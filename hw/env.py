@@ -13,8 +13,8 @@ def environ(values: Mapping[str, str]) -> Iterator[None]:
     """``os.environ`` with ``values`` set for the block (processes started in it inherit them); afterwards each of
     those variables is as it was, unset again if it was unset, also when the block raises."""
     saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
     try:
+        os.environ.update(values)       # inside: a value it refuses (not a str) leaves none of the others set
         yield
     finally:
         for k, v in saved.items():

@@ -2,6 +2,7 @@
 refusal of a fresh check on seeds a record used (synthetic records, no training)."""
 import argparse
 import json
+import sys
 
 import pytest
 
@@ -82,6 +83,11 @@ def test_stated_pools_every_run_and_fresh_checks_against_it(tmp_path, monkeypatc
     bl.fresh(f)
     rec = json.loads((tmp_path / "out" / "lever_fresh_701.json").read_text())
     assert rec["seeds"] == [701, 702, 703, 704, 705] and rec["params"]["against"] == "lever_stated"
+    # a --fresh-run no lever has a record of (a typo): one line, no vacuous "0 of 0 inside" record
+    with pytest.raises(SystemExit, match="--fresh-run 710: no lever has a fresh run"):
+        bl.fresh(argparse.Namespace(name=None, out=tmp_path / "out", publish=False, against="lever_stated",
+                                    fresh_run="710"))
+    assert not (tmp_path / "out" / "lever_fresh_710.json").exists()
     by = {r["label"]: r for r in rec["summary"]["rows"]}
     assert not by["async order cost, BPTT, test points"]["inside"]          # shifted by 5 points: outside
     assert by["`train --method mh --distortion 4`: MH test accuracy"]["inside"]
@@ -157,3 +163,13 @@ def test_draws_splits_the_recorded_cost_into_network_encoding_and_order(tmp_path
     assert s["spread"]["encoding_effect"]["mean"] == pytest.approx(0.6)
     v = bl.VIEWS["draws"](rec)
     assert "| 301–303 | 401–403 |" in v and "5 of 6 programmes" in v and "+0.50 ± 0.00 points" in v
+
+
+@pytest.mark.parametrize("flag", ["--orders", "--draws", "--workers"])
+def test_counts_below_one_are_one_line(flag, monkeypatch, capsys):
+    """--orders 0 / --draws -1 / --workers 0 started the work (minutes) instead of refusing."""
+    monkeypatch.setattr(sys, "argv", ["bench_levers.py", "draws", flag, "0"])
+    monkeypatch.setattr(bl, "draws", lambda a: pytest.fail("the work started"))
+    with pytest.raises(SystemExit) as e:
+        bl.main()
+    assert e.value.code == 2 and f"{flag} 0: must be >= 1" in capsys.readouterr().err

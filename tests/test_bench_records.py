@@ -267,3 +267,15 @@ def test_startup_bench_refuses_an_unknown_revision_in_one_line(capsys):
         bench_startup.main(["--against", "no-such-revision-xyz"])
     assert e.value.code == 2
     assert "--against='no-such-revision-xyz': not a commit of this repository" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("under", ["a_file", "a_file/deeper"])
+def test_an_out_folder_that_cannot_be_made_is_one_line(tmp_path, under):
+    """``--out`` naming a file (or a path under one): one line before any work, not mkdir's traceback."""
+    import argparse
+    (tmp_path / "a_file").write_text("")
+    with pytest.raises(SystemExit, match=r"--out .*a_file.*: cannot write records there \((File exists|Not a "
+                                         r"directory)") as e:
+        with Recorder("x", args=argparse.Namespace(out=str(tmp_path / under)), seeds=[]):
+            raise AssertionError("the work must not start")
+    assert "\n" not in str(e.value.code)

@@ -204,19 +204,32 @@ def stratified_split(y: np.ndarray, seed: int, test_frac: float | None = None,
     return rng.permutation(keep), rng.permutation(held)
 
 
+def _labels(y, what: str) -> np.ndarray:
+    """Labels ``y`` as int64 class indices; ConfigError unless they are whole numbers >= 0 (the output neuron
+    of each class: a negative or fractional label would silently name another class)."""
+    y = np.asarray(y)
+    if y.dtype.kind not in "biuf":
+        raise ConfigError(f"{what}: labels must be class indices (integers >= 0), got dtype {y.dtype}")
+    yi = y.astype(np.int64)
+    if len(y) and (not np.array_equal(yi, y) or yi.min() < 0):
+        bad = y[(yi != y) | (yi < 0)][0].item()
+        raise ConfigError(f"{what}: labels must be class indices (integers >= 0), got {bad!r}")
+    return yi
+
+
 def split_dataset(x: np.ndarray, y: np.ndarray, seed: int = 0, val_frac: float = 0.2, test_frac: float = 0.2,
                   train_size: int | None = None, name: str = "", spikes: bool = False) -> Split:
     """Stratified seeded split; ``train_size`` keeps that many training samples (data-efficiency studies).
     Features are standardised with the training part's statistics; spike trains (``spikes``) are kept."""
     x = np.asarray(x, bool if spikes else np.float64)
-    y = np.asarray(y).astype(np.int64)
+    y = _labels(y, name or "data")
     check_xy(x, y, name or "data", spikes)
     if not (0 < val_frac < 1 and 0 < test_frac < 1 and val_frac + test_frac < 1):
         raise ConfigError(f"val_frac={val_frac}, test_frac={test_frac}: each in (0, 1) with sum < 1")
     try:
         rest, test = stratified_split(y, seed, test_frac=test_frac)
         x_rest, x_test, y_rest, y_test = x[rest], x[test], y[rest], y[test]
-        train, val = stratified_split(y_rest, seed + 1, test_frac=val_frac / (1 - test_frac))
+        train, val = stratified_split(y_rest, (seed + 1) % 2**32, test_frac=val_frac / (1 - test_frac))
         x_train, x_val, y_train, y_val = x_rest[train], x_rest[val], y_rest[train], y_rest[val]
     except ValueError as e:         # too few samples of a class for a stratified split
         counts = np.bincount(y - y.min()) if len(y) else np.zeros(1, np.int64)
@@ -225,10 +238,18 @@ def split_dataset(x: np.ndarray, y: np.ndarray, seed: int = 0, val_frac: float =
                           f"({str(e).splitlines()[0][:100]})")
     n_classes = int(y.max()) + 1
     if train_size is not None:
-        if not n_classes <= train_size <= len(x_train):
-            raise ConfigError(f"train_size={train_size}: allowed range is {n_classes}..{len(x_train)}")
+        # the samples left out are a stratified part too: at least one of each class (or none)
+        top = len(x_train) - len(np.unique(y_train))
+        if not (n_classes <= train_size <= top or train_size == len(x_train)):
+            raise ConfigError(f"train_size={train_size}: allowed range is {n_classes}..{top} or {len(x_train)} "
+                              f"(all {len(x_train)} training samples)")
         if train_size < len(x_train):
-            keep, _ = stratified_split(y_train, seed + 2, train_size=train_size)
+            try:
+                keep, _ = stratified_split(y_train, (seed + 2) % 2**32, train_size=train_size)
+            except ValueError as e:     # a class with a single training sample
+                raise ConfigError(f"train_size={train_size}: the training part of {name or 'data'} cannot be "
+                                  f"subsampled stratified ({str(e).splitlines()[0][:100]}); use "
+                                  f"{len(x_train)}") from None
             x_train, y_train = x_train[keep], y_train[keep]
     shape = DATASETS[name].shape if name in DATASETS else None
     if spikes:

@@ -23,10 +23,20 @@ class Adam:
 
     def __init__(self, params: Iterable[torch.Tensor], lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8):
+        if isinstance(params, torch.Tensor):     # iterating it would give its rows (views), not the tensor
+            raise TypeError("Adam: params must be an iterable of tensors, not a tensor")
         self.params = list(params)
         if not self.params:
             raise ValueError("Adam: no parameters to optimise")
+        if len({id(p) for p in self.params}) != len(self.params):   # its moments would be kept twice
+            raise ValueError("Adam: a parameter is given more than once")
         self.lr, self.betas, self.eps = float(lr), (float(betas[0]), float(betas[1])), float(eps)
+        if not 0.0 <= self.lr < float("inf"):      # torch.optim.Adam's checks (NaN fails them too)
+            raise ValueError(f"Adam: lr={lr}: allowed range is >= 0")
+        if not (0.0 <= self.betas[0] < 1.0 and 0.0 <= self.betas[1] < 1.0):
+            raise ValueError(f"Adam: betas={tuple(betas)}: each in [0, 1)")
+        if not 0.0 <= self.eps < float("inf"):
+            raise ValueError(f"Adam: eps={eps}: allowed range is >= 0")
         # per parameter, as torch: a step count (a float32 tensor read back as a Python float) and two moments
         self._step = [torch.tensor(0.0, dtype=torch.float32) for _ in self.params]
         self._exp_avg = [torch.zeros_like(p, memory_format=torch.preserve_format) for p in self.params]

@@ -52,6 +52,9 @@ def cmd_study_run(a: argparse.Namespace) -> int:
         # environment when imported, below) are one worker's share of the cores, as the other workers' are
         with _thread_env(thread_share(a.jobs)) if a.jobs > 1 else nullcontext():
             code = _study_run(a)
+        if started:                             # its workers and report process have ended; one that started none
+            from tune.workers import stop_fork_server   # (a finished study resumed) still imports: not after exit
+            stop_fork_server()
         FAST_EXIT = True                        # done: no interpreter teardown (entry)
         return code
     except BaseException:
@@ -393,15 +396,21 @@ def _sigterm_interrupts() -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run `spikeloop ARGV`; a user's mistake (ConfigError) is one line on stderr and exit code 2."""
     _sigterm_interrupts()
-    a = build_parser().parse_args(argv)
-    if a.command in ("study", "dse"):          # both drive Optuna storages (dse: its build queue)
-        import warnings
-        import optuna
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    from hw.cli import MADE_DIRS, remove_made_dirs
-    from train.common import one_line_warnings
-    from tune.errors import explain
+    try:
+        a = build_parser().parse_args(argv)
+        if a.command in ("study", "dse"):          # both drive Optuna storages (dse: its build queue)
+            import warnings
+            import optuna
+            optuna.logging.set_verbosity(optuna.logging.WARNING)
+            warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+        from hw.cli import MADE_DIRS, remove_made_dirs
+        from train.common import one_line_warnings
+        from tune.errors import explain
+    except KeyboardInterrupt as e:      # Ctrl-C or SIGTERM while the command still imports: the same one line
+        from tune.errors import explain
+        code, line = explain(e)
+        print(line, file=sys.stderr)
+        return code
     one_line_warnings()
     MADE_DIRS.clear()
     try:

@@ -46,6 +46,9 @@ def storage_problem(url: str, e: BaseException) -> str:
 
 def explain(e: BaseException, storage: str | None = None) -> tuple[int, str] | None:
     """``(exit code, one line)`` for an exception a user can act on, or None for a bug (keep the traceback)."""
+    if isinstance(e, KeyboardInterrupt):        # first: it may have stopped the imports below half-way
+        return 130, (f"spikeloop: interrupted{': ' + str(e) if str(e) else ''}; completed work is kept "
+                     "(run the same command again to resume a study)")
     from train.surrogates import TrainingDiverged
     if isinstance(e, ConfigError):
         return 2, f"spikeloop: error: {e}"
@@ -56,9 +59,6 @@ def explain(e: BaseException, storage: str | None = None) -> tuple[int, str] | N
         return 1, f"spikeloop: error: {e}"
     if isinstance(e, StudyStopped):
         return 1, f"spikeloop: study stopped: {e}"
-    if isinstance(e, KeyboardInterrupt):
-        return 130, (f"spikeloop: interrupted{': ' + str(e) if str(e) else ''}; completed work is kept "
-                     "(run the same command again to resume a study)")
     try:
         import optuna
         import sqlalchemy.exc

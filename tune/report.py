@@ -161,6 +161,10 @@ def preload() -> None:
     import optuna.importance._fanova  # noqa: F401
 
 
+#: how long :meth:`ReportProcess.close` lets the process end by itself before it is terminated, s
+CLOSE_WAIT_S = 0.2
+
+
 class ReportProcess:
     """The report of a study with several workers, written by a process of its own.
 
@@ -206,7 +210,8 @@ class ReportProcess:
         return {k: Path(v) for k, v in value.items()} if ok else None
 
     def close(self) -> None:
-        """End the process (it writes nothing more)."""
+        """End the process (it writes nothing more): at once if it is still importing or writing (a study that
+        ended without a report to write, or a Ctrl-C during the report), not after waiting for it."""
         if self._proc is None:
             return
         try:
@@ -214,7 +219,7 @@ class ReportProcess:
         except (OSError, ValueError):
             pass
         self._conn.close()
-        self._proc.join(timeout=5)
+        self._proc.join(timeout=CLOSE_WAIT_S)   # one waiting for its order ends on the None at once
         if self._proc.exitcode is None:
             self._proc.terminate()
             self._proc.join()

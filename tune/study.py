@@ -132,9 +132,17 @@ def remove_if_empty(dirs: list[Path]) -> None:
             break
 
 
+#: :func:`_sqlite_tables` of a file that is not an SQLite database
+NOT_SQLITE = frozenset({"<not an SQLite database>"})
+
+
 def _sqlite_tables(path: Path) -> set[str] | None:
-    """The table names of an SQLite file, read without writing (None if it cannot be read: SQLAlchemy
-    will then name the problem)."""
+    """The table names of an SQLite file, read without writing through SQLite itself (None if it cannot be
+    read: SQLAlchemy will then name the problem; :data:`NOT_SQLITE` if it is no SQLite database). Never through
+    a plain ``open()``: closing any descriptor of the file drops every POSIX lock this process holds on it, also
+    those of its open storages' connections, and another process that then closes its last connection takes the
+    file for unused and deletes its ``-wal`` and ``-shm`` files under them (this process's later commits went to
+    the deleted log, unseen by every other process: the report process wrote a report without the re-check)."""
     import sqlite3
     try:
         con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=60)
@@ -142,6 +150,10 @@ def _sqlite_tables(path: Path) -> set[str] | None:
             return {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         finally:
             con.close()
+    except sqlite3.DatabaseError as e:
+        if getattr(e, "sqlite_errorcode", None) == 26 or "file is not a database" in str(e):    # SQLITE_NOTADB
+            return NOT_SQLITE
+        return None
     except sqlite3.Error:
         return None
 
@@ -171,11 +183,10 @@ def _check_sqlite_file(url: str, path: Path, create: bool) -> None:
         elif not path.is_file():
             raise ConfigError(f"storage {url}: {path} is not a regular file")
         elif path.stat().st_size > 0:
-            with open(path, "rb") as f:
-                if f.read(16) != b"SQLite format 3\x00":
-                    raise ConfigError(f"storage {url}: {path} exists but is not an SQLite database; "
-                                      "it was left untouched — move it away or choose another --storage")
             tables = _sqlite_tables(path)
+            if tables is NOT_SQLITE:
+                raise ConfigError(f"storage {url}: {path} exists but is not an SQLite database; "
+                                  "it was left untouched — move it away or choose another --storage")
             if tables is not None and not tables and not create:
                 raise ConfigError(f"storage {url}: {path} is an empty SQLite database (no study was run with this "
                                   "--storage)")
@@ -650,6 +661,7 @@ def _worker(sc: StudyConfig, n_total: int, worker: int, show_progress: bool, par
     failures = 0
     try:
         while True:
+            _raise_if_signalled()
             trials = study.get_trials(deepcopy=False)
             done = sum(t.state in DONE for t in trials)
             if done >= n_total:
@@ -735,6 +747,18 @@ def _worker_process(*args) -> None:
         sys.exit(known[0])
 
 
+#: the stop signals :func:`_stop_workers_on_signal`'s handler took in this process: its KeyboardInterrupt can be
+#: lost (raised inside a weakref callback or a ``__del__``, Python prints "Exception ignored" and goes on), so the
+#: study loop and :func:`run_study` check here too (:func:`_raise_if_signalled`)
+_SIGNALLED: list[str] = []
+
+
+def _raise_if_signalled() -> None:
+    """KeyboardInterrupt if a stop signal came whose own KeyboardInterrupt was lost."""
+    if _SIGNALLED:
+        raise KeyboardInterrupt(f"stopped by signal {_SIGNALLED[-1]}")
+
+
 def _stop_workers_on_signal(procs, stopping=None) -> Callable[[], None]:
     """SIGTERM/SIGINT to this process stop its workers too (then the usual exit); returns the clean-up. With
     ``stopping`` (an event a thread starting ``procs`` checks after each start): that thread ends a worker it
@@ -754,6 +778,7 @@ def _stop_workers_on_signal(procs, stopping=None) -> Callable[[], None]:
                     p.join(timeout=10)
 
     def handler(signum, frame):
+        _SIGNALLED.append(signal.Signals(signum).name)
         end_all(wait=True)
         raise KeyboardInterrupt(f"stopped by signal {signal.Signals(signum).name}")
 
@@ -801,6 +826,10 @@ def _worker_problem(i: int, p) -> str | None:
     return f"spikeloop: study worker {i} (pid {p.pid}) {how}; its running trial is failed as stale and run again"
 
 
+#: how long the thread starting the workers waits for the stop that explains a fork server gone under it
+STARTER_GRACE_S = 2.0
+
+
 def _run_parallel(sc: StudyConfig, jobs: int, data, report=None) -> None:
     """``jobs`` workers: this process is worker 0 and starts its trials at once; workers 1.. are forks of the fork
     server, started by a thread while worker 0 trains, so the server's imports overlap worker 0's first trials
@@ -821,7 +850,13 @@ def _run_parallel(sc: StudyConfig, jobs: int, data, report=None) -> None:
         for i, p in enumerate(procs, start=1):
             if stopping.is_set():
                 return
-            p.start()                       # blocks while the fork server imports
+            try:
+                p.start()                   # blocks while the fork server imports
+            except Exception as e:          # the server ended under it: stopped (Ctrl-C, SIGTERM), or gone
+                if not stopping.wait(STARTER_GRACE_S):    # (the stop's clean-up sets it; its signal may reach
+                    _say(f"spikeloop: study worker {i} could not be started ({type(e).__name__}: {e}); "
+                         "the workers started go on")   # the main thread after the server's end reaches this one)
+                return
             if stopping.is_set():           # set meanwhile: this worker is not needed (the clean-up may not have
                 cancelled.add(i)            # seen its pid yet, so it is ended here)
                 p.terminate()
@@ -880,11 +915,18 @@ def run_study(sc: StudyConfig, jobs: int = 1, baseline: bool = True, new: bool =
     if sc.storage in MEMORY_URLS and jobs > 1:
         raise ConfigError(f"--jobs {jobs} with storage {sc.storage}: an in-memory storage cannot be shared between "
                           "worker processes; use --jobs 1, or a file storage such as sqlite:///runs/study.db")
+    _SIGNALLED.clear()
     stop = _stop_workers_on_signal([])          # SIGTERM during the set-up: the same one line as later
-    try:
-        return _run_study(sc, jobs, baseline, new, report)
+    hook = sys.unraisablehook                   # a stop's KeyboardInterrupt swallowed in a weakref callback: no
+    sys.unraisablehook = lambda u: None if _SIGNALLED and isinstance(u.exc_value, KeyboardInterrupt) else hook(u)
+    try:                                        # "Exception ignored" traceback (it is raised again, below)
+        study = _run_study(sc, jobs, baseline, new, report)
+        _raise_if_signalled()
     finally:
         stop()
+        sys.unraisablehook = hook
+        _SIGNALLED.clear()
+    return study
 
 
 def _run_study(sc: StudyConfig, jobs: int, baseline: bool, new: bool, report=None) -> optuna.Study:

@@ -80,3 +80,35 @@ def test_training_imports_neither_dynamo_nor_sklearn():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_train_size_leaving_fewer_than_a_class_out_is_one_line():
+    """A train_size that leaves fewer samples out than there are classes cannot be drawn stratified: the allowed
+    range says so (it was a ValueError traceback for train_size in len(train) - classes + 1 .. len(train) - 1)."""
+    x, y = np.random.default_rng(0).normal(size=(100, 3)), np.arange(100) % 4
+    n_train = len(split_dataset(x, y, seed=0).y_train)
+    for size in (n_train - 3, n_train - 1):
+        with pytest.raises(ConfigError, match=rf"train_size={size}: allowed range is 4\.\.{n_train - 4} or {n_train}"):
+            split_dataset(x, y, seed=0, train_size=size)
+    assert len(split_dataset(x, y, seed=0, train_size=n_train - 4).y_train) == n_train - 4
+    assert len(split_dataset(x, y, seed=0, train_size=n_train).y_train) == n_train
+
+
+def test_the_largest_seeds_split():
+    """Every seed the command line takes (0..2**32-1) splits: the validation and subset draws' seeds (seed + 1,
+    seed + 2) wrap around 2**32 instead of failing as 'too few for a stratified split'."""
+    x, y = np.random.default_rng(0).normal(size=(60, 3)), np.arange(60) % 3
+    for seed in (2**32 - 2, 2**32 - 1):
+        s = split_dataset(x, y, seed=seed, train_size=20)
+        assert len(s.y_train) == 20 and len(s.y_val) == 12 and len(s.y_test) == 12
+
+
+@pytest.mark.parametrize("labels,match", [([-1, 1], "got -1"), ([0.2, 0.7], "got 0.2"), (["a", "b"], "dtype"),
+                                          (["0", "1"], "dtype")])
+def test_labels_that_are_not_class_indices_are_one_line(labels, match):
+    """A negative label would silently be trained as the last class (rate_targets indexes with it), fractional
+    ones were truncated into one class, strings gave a ValueError traceback."""
+    with pytest.raises(ConfigError, match=f"labels must be class indices.*{match}"):
+        split_dataset(np.zeros((40, 2)) + np.arange(40)[:, None], np.array(labels * 20), name="odd")
+    s = split_dataset(np.arange(80.0).reshape(40, 2), np.array([0.0, 3.0] * 20))
+    assert s.n_classes == 4 and s.y_train.dtype == np.int64

@@ -31,3 +31,25 @@ def test_bit_for_bit_torch_adam(seed, lr, skip):
     for a, b in zip(ours, theirs):
         assert torch.equal(a, b)
     assert not all(torch.equal(a, b) for a, b in zip(ours, _run(lambda p, lr: Adam(p, lr=lr * 1.01), seed, lr, 60, skip)))
+
+
+@pytest.mark.parametrize("kwargs,match", [({"lr": -1e-3}, "lr=-0.001"), ({"lr": float("nan")}, "lr=nan"),
+                                          ({"betas": (0.9, 1.0)}, "betas"), ({"betas": (-0.1, 0.9)}, "betas"),
+                                          ({"eps": -1e-8}, "eps")])
+def test_bad_settings_refused_as_torch_does(kwargs, match):
+    """torch.optim.Adam refuses these (a negative or NaN lr would silently climb the loss or poison the weights)."""
+    p = torch.nn.Parameter(torch.zeros(3))
+    with pytest.raises(ValueError):
+        torch.optim.Adam([p], **kwargs)
+    with pytest.raises(ValueError, match=match):
+        Adam([p], **kwargs)
+
+
+def test_params_given_twice_or_as_one_tensor_refused():
+    """A parameter listed twice would get two sets of moments and two updates a step; a bare tensor would be
+    iterated into its rows."""
+    p = torch.nn.Parameter(torch.zeros(3))
+    with pytest.raises(ValueError, match="more than once"):
+        Adam([p, p])
+    with pytest.raises(TypeError, match="iterable of tensors"):
+        Adam(p)

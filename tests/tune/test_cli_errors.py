@@ -392,6 +392,23 @@ def test_sigterm_before_a_study_runs_is_the_one_line():
     assert len(err.splitlines()) == 1 and "stopped by signal SIGTERM" in err, err
 
 
+def test_ctrl_c_while_the_command_imports_is_the_one_line(cli, monkeypatch):
+    """Ctrl-C (or SIGTERM) in the command's first moment, while it builds its parser or imports Optuna, before
+    its own handling: the same one line and exit 130 (it was a KeyboardInterrupt traceback of the imports)."""
+    from tune import cli as tune_cli
+    real = tune_cli.build_parser
+
+    def interrupted():
+        real()
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tune_cli, "build_parser", interrupted)
+    r = cli("study", "template")
+    err = r.stderr.strip()
+    assert r.returncode == 130 and "Traceback" not in err and len(err.splitlines()) == 1, err
+    assert err.startswith("spikeloop: interrupted"), err
+
+
 def test_study_run_starts_the_fork_server_before_its_heavy_imports(tmp_path):
     """``study run --jobs 2`` starts the fork server right after parsing its arguments, before the command imports
     torch (tune.config) for its config, so the server's imports overlap the command's; a config refused after
@@ -420,3 +437,21 @@ def test_study_run_starts_the_fork_server_before_its_heavy_imports(tmp_path):
     assert len(err) == 2 and "Traceback" not in r.stderr, r.stderr[-2000:]
     assert "in-memory storage cannot be shared" in err[0] and "none.toml" in err[1], err
     assert not (tmp_path / "out").exists()
+
+
+def test_resuming_a_finished_study_with_jobs_ends_its_fork_server(study_toml, tmp_path, cli, monkeypatch):
+    """``study run --jobs 2`` of a study that has all its trials starts its fork server and runs no worker: the
+    server, still importing torch & co. when the command ended, ran on for seconds after it (seen with ``ps``; its
+    imports' CPU time spent for nothing); the command ends the server it started once its work is done."""
+    import tune.study
+    import tune.workers
+    args = ["study", "run", "--config", study_toml(), "--storage", f"sqlite:///{tmp_path}/s.db", "--out",
+            tmp_path / "out", "--n-trials", "1"]
+    assert cli(*args).returncode == 0
+    stopped = []
+    monkeypatch.setattr(tune.workers, "start_fork_server", lambda jobs: True)     # as if started here
+    monkeypatch.setattr(tune.study, "start_fork_server", lambda jobs: False)
+    monkeypatch.setattr(tune.workers, "stop_fork_server", lambda: stopped.append(1))
+    r = cli(*args, "--jobs", "2")
+    assert r.returncode == 0 and "report:" in r.stdout, r.stderr[-2000:]
+    assert stopped == [1]
