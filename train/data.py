@@ -35,8 +35,8 @@ class Dataset:
     shape: tuple[int, int, int] | None = None     # (C, H, W) of an image/signal dataset (features in HWC order)
 
 
-#: scikit-learn's bundled data files, read here directly: importing scikit-learn
-#: (its estimators' base, SciPy's statistics) costs about a second of CPU time at the head of every command that trains
+#: scikit-learn's bundled data files, read here directly: importing scikit-learn (its estimators' base, SciPy's
+#: statistics) costs about a second of CPU time at the head of every command that trains
 _SKLEARN_FILES = {"digits": "digits.csv.gz", "breast_cancer": "breast_cancer.csv"}
 
 

@@ -171,8 +171,8 @@ class ReportProcess:
     Started beside the workers (:func:`tune.study.run_study`'s ``report``), a fork of the workers' fork server,
     at a lower CPU priority than theirs (nice + 5: about a quarter of a core beside two busy workers), it imports
     what :func:`write_report` needs (matplotlib, and Optuna's fANOVA importances, which import scikit-learn:
-    ~2 CPU s) while they train, then waits; :meth:`write` has it write the report of the finished study. Those
-    imports then cost the study their CPU time spread over its cores instead of their whole time serially after
+    about as much CPU time as importing torch) while they train, then waits; :meth:`write` has it write the
+    report of the finished study. Those imports then cost the study their CPU time spread over its cores instead of their whole time serially after
     the last trial, in the command. (At the lowest priority they waited for an idle core, and a study whose
     workers end together has none before its end: measured, no gain.) A report process that failed, or never
     started, writes nothing: :meth:`write` returns None and the caller writes the report itself (and says any

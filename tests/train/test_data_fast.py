@@ -76,7 +76,8 @@ def test_training_imports_neither_dynamo_nor_sklearn():
             "from train.config import TrainConfig\n"
             "from train.run import run_training\n"
             "run_training(TrainConfig(method='bptt', dataset='digits', params={'epochs': 1}), progress=False)\n"
-            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'sklearn' or m.startswith('torch._dynamo'))[:3])\n")
+            "print(sorted(m for m in sys.modules\n"
+            "             if m.split('.')[0] == 'sklearn' or m.startswith('torch._dynamo'))[:3])\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "[]"
