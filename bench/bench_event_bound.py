@@ -4,6 +4,11 @@ model, which is cycle-exact with the RTL), over input densities and hidden firin
 record.
 
     python -m bench.bench_event_bound [--seeds 5] [--quick] [--publish]
+    python -m bench.bench_event_bound --nmnist-sweep [--seeds 5] [--publish]
+
+``--nmnist-sweep`` writes the ``event_bound_nmnist`` record instead: the N-MNIST-shaped stand-in at its input
+density (0.6 %) over hidden rates 0.2-5 % (``NMNIST_RATES``), with the share of the first conv layer's words its
+input touches per step -- what bounds any UPDATE schedule's saving there.
 
 Networks: fc 256-256-128-16 (bench_chip's), and the conv chip of issue 23 with 3x3 and with 5x5 kernels
 (2x16x16 -> conv 16 kxk -> conv 16 kxk -> pool 2 -> fc 10, 'same' padding), 8 lanes, overlap off, 30 steps,
@@ -26,6 +31,7 @@ from sim.sample import random_spikes, random_weights
 
 DENSITIES = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5)
 RATES = (0.01, 0.07, 0.2)
+NMNIST_RATES = (0.002, 0.005, 0.01, 0.02, 0.05)
 
 
 def conv(c, k, p):
@@ -75,6 +81,7 @@ def measure(cfg: ChipConfig, density: float, rate: float, seed: int, batch: int,
             "utilisation": float((synops / (c.lanes * p.cycles)).mean()),
             "lazy_utilisation": float((t_synops / (c.lanes * t.cycles)).mean()),
             "bound_utilisation": float((synops / (c.lanes * p.bound)).mean()),
+            "synaptic_ceiling": float((c.lanes * p.cycles / synops).mean()),
             "touched_words": float((p.touched / p.words).mean()), "live_words": float((p.live / p.words).mean()),
             "lazy_words": float((p.lazy / p.words).mean()),
             "lazy_speedup": float((p.cycles / t.cycles).mean()),
@@ -108,10 +115,16 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=5, help="weight/input seeds per point (1..10)")
     ap.add_argument("--quick", action="store_true", help="densities 0.02 and 0.1, rates 0.02 and 0.07, no N-MNIST")
+    ap.add_argument("--nmnist-sweep", action="store_true",
+                    help="only the N-MNIST-shaped stand-in over hidden rates (record event_bound_nmnist)")
     add_record_args(ap)
     a = ap.parse_args(argv)
     if not 1 <= a.seeds <= 10:
         ap.error(f"--seeds={a.seeds}: allowed range is 1..10")
+    if a.nmnist_sweep and a.quick:
+        ap.error("--nmnist-sweep and --quick: choose one")
+    if a.nmnist_sweep:
+        return nmnist_sweep(a)
     dens, rates = ((0.02, 0.1), (0.02, 0.07)) if a.quick else (DENSITIES, RATES)
     seeds = list(range(a.seeds))
     params = {"densities": dens, "rates": rates, "steps": 30, "batch": 4, "lanes": 8,
@@ -134,6 +147,42 @@ def main(argv=None):
             rec.summary["nmnist-shaped"] = {k: _ms([g[k] for g in got]) for k in got[0]
                                             if k not in ("hidden_rates", "touched_hidden_rates", "thresholds")}
             print("nmnist", {k: round(v[0], 3) for k, v in rec.summary["nmnist-shaped"].items()})
+
+
+def first_layer_touched(cfg: ChipConfig, density: float, seed: int, batch: int, steps: int) -> float:
+    """The share of layer 0's state words that the input (``measure``'s, same seed) touches per step."""
+    from sim.event_bound import touched_words
+    x = random_spikes(cfg, batch, steps, density, seed + 1000)
+    return float(touched_words(cfg, 0, x).mean())
+
+
+def nmnist_sweep(a) -> None:
+    """The ``event_bound_nmnist`` record: the N-MNIST-shaped stand-in at 0.6 % input over ``NMNIST_RATES``."""
+    seeds = list(range(a.seeds))
+    params = {"density": 0.006, "rates": NMNIST_RATES, "steps": 300, "batch": 2, "lanes": 8}
+    with Recorder("event_bound_nmnist", args=a, seeds=seeds, params=params) as rec:
+        for q in NMNIST_RATES:
+            got = [dict(measure(NMNIST, 0.006, q, s, 2, 300), first_touched=first_layer_touched(NMNIST, 0.006, s, 2, 300))
+                   for s in seeds]
+            for s, g in zip(seeds, got):
+                rec.round(net="nmnist-shaped", density=0.006, rate=q, seed=s, **g)
+            key = f"nmnist-shaped | 0.006 | {q}"
+            rec.summary[key] = {k: _ms([g[k] for g in got]) for k in got[0]
+                                if k not in ("hidden_rates", "touched_hidden_rates", "thresholds")}
+            print(key, {k: round(v[0], 3) for k, v in rec.summary[key].items()}, flush=True)
+
+
+def nmnist_table(record: dict) -> str:
+    """Markdown table of ``event_bound_nmnist``: per hidden rate, mean ± std over seeds."""
+    rows = ["| hidden rate | first layer's words touched per step | today's cycles / bound (the most any UPDATE "
+            "sequential schedule can save) | today's cycles / (synops / lanes) (the most any schedule can save) | "
+            "touched chip: cycles saved | touched vs the default chip (overlap on) | utilisation today | touched chip |",
+            "|---|---|---|---|---|---|---|---|"]
+    for key, v in record["summary"].items():
+        f = lambda k: f"{v[k][0]:.2f} ± {v[k][1]:.2f}"                          # noqa: E731
+        rows.append(f"| {key.split(' | ')[2]} | {f('first_touched')} | {f('ratio')}x | {f('synaptic_ceiling')}x | {f('lazy_speedup')}x | "
+                    f"{f('default_speedup')}x | {f('utilisation')} | {f('lazy_utilisation')} |")
+    return "\n".join(rows)
 
 
 def table(record: dict) -> str:
@@ -190,7 +239,7 @@ def seeds(record: dict) -> str:
     return of(record)
 
 
-VIEWS = {"table": table, "stat": stat, "seeds": seeds}
+VIEWS = {"table": table, "stat": stat, "seeds": seeds, "nmnist_table": nmnist_table}
 
 
 if __name__ == "__main__":

@@ -279,3 +279,26 @@ def test_an_out_folder_that_cannot_be_made_is_one_line(tmp_path, under):
         with Recorder("x", args=argparse.Namespace(out=str(tmp_path / under)), seeds=[]):
             raise AssertionError("the work must not start")
     assert "\n" not in str(e.value.code)
+
+
+def test_event_bound_nmnist_sweep_invariants(capsys):
+    """What the ``event_bound_nmnist`` record's prose leans on, on a small conv chip: the touched chip never beats
+    the event bound (so today's cycles / bound caps what it saves), and the bound is never below the synaptic work
+    (so cycles / (synops / lanes) caps every schedule); bad arguments end in one line."""
+    from bench.bench_event_bound import conv, first_layer_touched, main, measure, nmnist_table
+    from hw.config import ChipConfig
+    cfg = ChipConfig(input_shape=(2, 8, 8), layers=(conv(8, 5, 2), {"kind": "pool", "size": 2}, {"kind": "fc", "size": 4}),
+                     lanes=4, overlap=False)
+    g = measure(cfg, 0.02, 0.05, 3, 2, 6)
+    assert 1 <= g["lazy_speedup"] <= g["ratio"] + 1e-9 <= g["synaptic_ceiling"] + 2e-9
+    touched = first_layer_touched(cfg, 0.02, 3, 2, 6)
+    assert 0 < touched <= 1
+    row = {k: [1.5, 0.01] for k in ("first_touched", "ratio", "synaptic_ceiling", "lazy_speedup", "default_speedup",
+                                    "utilisation", "lazy_utilisation")}
+    text = nmnist_table({"summary": {"nmnist-shaped | 0.006 | 0.002": row}})
+    assert text.splitlines()[2].startswith("| 0.002 | 1.50 ± 0.01 |") and text.count("\n") == 2
+    for argv in (["--nmnist-sweep", "--quick"], ["--nmnist-sweep", "--seeds", "0"]):
+        with pytest.raises(SystemExit) as e:
+            main(argv)
+        assert e.value.code == 2
+    assert "choose one" in capsys.readouterr().err
