@@ -82,6 +82,8 @@ def measure(cfg: ChipConfig, density: float, rate: float, seed: int, batch: int,
             "lazy_utilisation": float((t_synops / (c.lanes * t.cycles)).mean()),
             "bound_utilisation": float((synops / (c.lanes * p.bound)).mean()),
             "synaptic_ceiling": float((c.lanes * p.cycles / synops).mean()),
+            # the touched words' update cycles against the synaptic cycles (one datapath does both)
+            "touched_share": float((p.touched / (synops / c.lanes)).mean()),
             "touched_words": float((p.touched / p.words).mean()), "live_words": float((p.live / p.words).mean()),
             "lazy_words": float((p.lazy / p.words).mean()),
             "lazy_speedup": float((p.cycles / t.cycles).mean()),
