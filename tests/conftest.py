@@ -8,6 +8,9 @@ settings.register_profile("default", deadline=None, suppress_health_check=[Healt
 settings.register_profile("exhaustive", deadline=None, max_examples=500,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+# Verilator models compiled without C++ optimisation: the suite's simulations are short, so its Verilator tests
+# spend their time compiling (sim.cocotb_sim.verilator_opt); a run may choose another level.
+os.environ.setdefault("SPIKELOOP_VERILATOR_OPT", "-O0")
 
 
 @pytest.fixture
