@@ -86,16 +86,17 @@ def measure(cfg: ChipConfig, density: float, rate: float, seed: int, batch: int,
 
 
 def _extra_appends(cfg: ChipConfig, l: int, spikes: np.ndarray) -> np.ndarray:
-    """Per sample, the UPDATE cycles layer ``l`` spends appending spikes beyond the first of a state word
-    (``max(1, pc) - 1`` summed over the words that fired: one spike enters the event list per cycle), which the
-    event bound does not charge."""
+    """Per sample, the UPDATE cycles layer ``l`` spends appending spikes beyond a state word's first cycle
+    (``max(1, ceil(pc / A)) - 1`` summed over the words that fired, ``A = cfg.appends_per_cycle`` spikes entering
+    the event list per cycle: 2 on the touched chip), which the event bound does not charge."""
     B, T, _ = spikes.shape
     pos, co, G = cfg.positions(l), cfg.out_channels(l), cfg.groups(l)
     words = spikes.reshape(B, T, pos, co)
     if G * cfg.lanes > co:
         words = np.concatenate([words, np.zeros((B, T, pos, G * cfg.lanes - co), bool)], axis=3)
     pc = words.reshape(B, T, pos, G, cfg.lanes).sum(axis=4, dtype=np.int64)
-    return np.maximum(pc - 1, 0).sum(axis=(1, 2, 3))
+    A = cfg.appends_per_cycle
+    return np.maximum((pc + A - 1) // A - 1, 0).sum(axis=(1, 2, 3))
 
 
 def _ms(v):
