@@ -162,7 +162,6 @@ class EventList(wiring.Component):
         m.d.comb += self.empty.eq(empty)
         return m
 
-
     def _elaborate_two_wide(self, platform):
         """``width = 2``: entries ``2i`` in the ``even`` memories, ``2i + 1`` in the ``odd`` ones (word ``i``)."""
         depth = self.cfg.event_depth

@@ -264,8 +264,9 @@ class TouchedUpdate:
             with m.If(s.unsent_second != 0):
                 m.d.comb += self.events.append_second.eq(1)
             with m.If(s.hold):
-                m.d.sync += [s.pending_spikes.eq(s.unsent_after_two), s.pending_lowest.eq(lowest_one(s.unsent_after_two)),
-                             s.pending_second.eq(_second_one(s.unsent_after_two)), s.emitting.eq(1)]
+                left = s.unsent_after_two
+                m.d.sync += [s.pending_spikes.eq(left), s.pending_lowest.eq(lowest_one(left)),
+                             s.pending_second.eq(_second_one(left)), s.emitting.eq(1)]
             with m.Else():
                 m.d.sync += s.emitting.eq(0)
         with m.If(s.stage_end[P - 2] & self.advance):     # the layer is done (its last word leaves now)
