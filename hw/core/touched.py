@@ -133,9 +133,9 @@ class TouchedUpdate:
         s.flush_active = Signal(name="flush_active")              # set by the FLUSH state
         leaked = []
         for k in range(cfg.lanes):                    # u·B_k registered (3), then rounded on the way to the write
-            u = s.flush_u[k * A:(k + 1) * A].as_signed()
+            u = s.flush_u[k * A:k * A + cfg.membrane_bits].as_signed()     # u is within the membrane range
             product = Signal(signed(A + F + 1), name=f"flush_product{k}")
-            if NeuronLanes.dsp_kind(cfg, self._platform, A) == "mult18x18d":
+            if NeuronLanes.dsp_kind(cfg, self._platform) == "mult18x18d":
                 registered_multiply(m, "flush", k, u, s.flush_b, product, s.flush_cycle == 3)
             else:
                 with m.If(s.flush_cycle == 3):
