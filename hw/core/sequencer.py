@@ -57,7 +57,8 @@ class Sequencer(EventEngine, UpdateEngine, TouchedUpdate, BiasPath, wiring.Compo
         word = _lanes_of(signed(cfg.acc_bits), cfg)
         touched = {
             "event_stored": In(cfg.lanes * cfg.acc_bits + cfg.stamp_bits),   # u, stamp of the event engine's word
-            "update_stamp": In(cfg.stamp_bits),                              # stamp of the word entering UPDATE
+            "update_stamp": In(cfg.stamp_bits),                              # stamp of word `stamp_addr`
+            "stamp_addr": Out(bank_addr),                                    # the stamps' copy's read address
             "leak_addr": Out(range(max(1, cfg.leak_table_depth))),           # the elapsed-leak table's read port
             "leak_en": Out(1),
             "hot": In(1),
@@ -304,6 +305,8 @@ class Sequencer(EventEngine, UpdateEngine, TouchedUpdate, BiasPath, wiring.Compo
         update_read = Mux(s.hold, update_addr_2, s.update_addr)
         for b in range(banks):
             m.d.comb += self.membrane_read_addr[b].eq(Mux(s.update_owns[b], update_read, s.acc_addr[1]))
+        if cfg.touched:                   # the update engine's read address, whoever owns the port (hw.core.touched)
+            m.d.comb += self.stamp_addr.eq(update_read)
         # the word read now is written back (by the accumulation of the previous read) in the cycle it
         # reaches the lanes' register: take the sum then, not the memory's stale word (an event's read right
         # after another of the same word, or the first UPDATE read of a word accumulated last)

@@ -96,14 +96,22 @@ class TouchedUpdate:
         cfg, lanes, P = self.cfg, self.cfg.lanes, self.cfg.update_latency
         m.d.sync += s.event_stored.eq(self.event_stored)    # beside the lanes' sum register, every cycle
         S = cfg.max_steps
-        # The table's address is l·(S+1) + now - stamp, the stamp straight from the membrane block RAM (late in the
-        # cycle): l·(S+1) + now is a register (the update engine's layer and `now` are set at least two cycles
-        # before the first word of a layer is presented, the flush's word address a cycle before its table read),
-        # so only the subtract follows the memory.
+        # The table's address is l·(S+1) + now - stamp, a register: computed a cycle ahead, from `update_stamp`
+        # (the stamps' copy, hw.core.top, read at `stamp_addr`: the update engine's read address, which names the
+        # word the membrane memory presents in the next cycle whenever the update engine owns its port; the
+        # flush's below) and l·(S+1) + now, a register (the update engine's layer is set the cycle before its
+        # first read address is presented; the flush's, before its word's first cycle). No write bypass: a write
+        # in the cycle of a read of the same word never changes its stamp where the table's word is used (the
+        # event engine writes the stamp as read; the update engine writes a word back P cycles after its read,
+        # and reads no word twice in a layer; the flush reads a word after writing the one before).
         s.leak_base = Signal(range(cfg.leak_table_depth + 1), name="leak_base")
         m.d.sync += s.leak_base.eq(_per_layer(cfg, self.layer, lambda l: l * (S + 1), range(cfg.leak_table_depth))
                                    + s.now)
-        m.d.comb += [self.leak_addr.eq(s.leak_base - self.update_stamp), self.leak_en.eq(self.advance)]
+        with m.If(s.flush_go):                        # the flush's first word: layer 0's
+            m.d.sync += s.leak_base.eq(s.now)
+        leak_addr = Signal.like(self.leak_addr, name="leak_addr_ahead")
+        m.d.sync += leak_addr.eq(s.leak_base - self.update_stamp)
+        m.d.comb += [self.leak_addr.eq(leak_addr), self.leak_en.eq(self.advance)]
         with m.If(s.issue):
             m.d.sync += s.touched_words.bit_select(s.issue_state_addr, 1).eq(1)
         with m.If(s.write_back):
@@ -127,8 +135,8 @@ class TouchedUpdate:
         flushing = Signal(name="flushing")
         m.d.comb += flushing.eq(s.flush_addr < cfg.state_depth)
         layer_base = Signal(range(cfg.leak_table_depth + 1), name="flush_layer_base")
-        for l in range(cfg.num_layers):
-            with m.If(s.flush_addr >= cfg.state_base(l)):
+        for l in range(cfg.num_layers):              # the word read in the next cycle's (the next word's in cycle 4)
+            with m.If(Mux(s.flush_cycle == 4, s.flush_addr >= cfg.state_base(l) - 1, s.flush_addr >= cfg.state_base(l))):
                 m.d.comb += layer_base.eq(l * (S + 1))
         s.flush_active = Signal(name="flush_active")              # set by the FLUSH state
         leaked = []
@@ -143,8 +151,10 @@ class TouchedUpdate:
             leaked.append(((product + (1 << (F - 1))) >> F)[:A])
         m.d.comb += s.flush_new.eq(Cat(*leaked))
         with m.If(s.flush_active):
-            m.d.sync += s.leak_base.eq(layer_base + s.now)        # word flush_addr's, from its cycle 0 on
-            m.d.comb += [self.membrane_read_addr[0].eq(s.flush_addr), self.leak_en.eq(1)]
+            m.d.sync += s.leak_base.eq(layer_base + s.now)        # word flush_addr's, from its cycle 0 on (the
+            #                                                         table's address from its cycle 1)
+            m.d.comb += [self.membrane_read_addr[0].eq(s.flush_addr), self.stamp_addr.eq(s.flush_addr),
+                         self.leak_en.eq(1)]
             with m.If(s.flush_cycle == 1):
                 m.d.sync += s.flush_u.eq(self.stored)
             with m.If(s.flush_cycle == 2):             # the table's word, registered (nothing follows a block
