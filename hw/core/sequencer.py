@@ -57,8 +57,6 @@ class Sequencer(EventEngine, UpdateEngine, TouchedUpdate, BiasPath, wiring.Compo
         word = _lanes_of(signed(cfg.acc_bits), cfg)
         touched = {
             "event_stored": In(cfg.lanes * cfg.acc_bits + cfg.stamp_bits),   # u, stamp of the event engine's word
-            "update_stamp": In(cfg.stamp_bits),                              # stamp of word `stamp_addr`
-            "stamp_addr": Out(bank_addr),                                    # the stamps' copy's read address
             "leak_addr": Out(range(max(1, cfg.leak_table_depth))),           # the elapsed-leak table's read port
             "leak_en": Out(1),
             "hot": In(1),
@@ -296,6 +294,7 @@ class Sequencer(EventEngine, UpdateEngine, TouchedUpdate, BiasPath, wiring.Compo
         # the update engine's read addresses are registers (stage 1); while the pipeline holds, the ports read
         # the words of the group in stage 2 again (the memories' read data is that stage's register)
         update_addr_2, offset_addr_2 = Signal.like(s.update_addr), Signal.like(s.offset_addr)
+        s.update_addr_2 = update_addr_2
         with m.If(self.advance):
             m.d.sync += [s.update_addr.eq(s.up.base + s.fetch_word), s.offset_addr.eq(s.up.state_base + s.fetch_word),
                          update_addr_2.eq(s.update_addr), offset_addr_2.eq(s.offset_addr)]
@@ -305,8 +304,6 @@ class Sequencer(EventEngine, UpdateEngine, TouchedUpdate, BiasPath, wiring.Compo
         update_read = Mux(s.hold, update_addr_2, s.update_addr)
         for b in range(banks):
             m.d.comb += self.membrane_read_addr[b].eq(Mux(s.update_owns[b], update_read, s.acc_addr[1]))
-        if cfg.touched:                   # the update engine's read address, whoever owns the port (hw.core.touched)
-            m.d.comb += self.stamp_addr.eq(update_read)
         # the word read now is written back (by the accumulation of the previous read) in the cycle it
         # reaches the lanes' register: take the sum then, not the memory's stale word (an event's read right
         # after another of the same word, or the first UPDATE read of a word accumulated last)

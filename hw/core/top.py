@@ -100,17 +100,6 @@ class LifCore(wiring.Component):
         if cfg.touched:       # the word: h (what the event engine accumulates), u, stamp (hw.core.touched)
             update_word, event_word = bank_data[sequencer.update_bank], bank_data[sequencer.event_bank]
             wiring.connect(m, registers.leak, leak_write)
-            # the stamps again, in a memory read without a clock (LUT RAM), written as the membrane memory is and
-            # read at the sequencer's `stamp_addr` (the update engine's or the flush's read address): the stamp
-            # the membrane memory presents in the next cycle, a cycle ahead, so that the leak table's address is a
-            # register (hw.core.touched)
-            (bank,) = banks         # update by touch: no overlap, one bank
-            m.submodules.stamp_memory = stamp_memory = memory.Memory(
-                shape=unsigned(cfg.stamp_bits), depth=cfg.bank_depth(0), init=[])
-            stamp_write, stamp_read = stamp_memory.write_port(), stamp_memory.read_port(domain="comb")
-            m.d.comb += [stamp_write.en.eq(bank.write.en), stamp_write.addr.eq(bank.write.addr),
-                         stamp_write.data.eq(bank.write.data[2 * LA:]), stamp_read.addr.eq(sequencer.stamp_addr),
-                         sequencer.update_stamp.eq(stamp_read.data)]
             m.d.comb += [leak_read.addr.eq(sequencer.leak_addr), leak_read.en.eq(sequencer.leak_en),
                          lanes.elapsed.eq(leak_read.data), lanes.membrane_stored.eq(update_word[LA:2 * LA]),
                          sequencer.event_stored.eq(event_word[LA:]),
