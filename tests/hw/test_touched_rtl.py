@@ -140,6 +140,18 @@ def test_clear_mid_step(interrupt_after):
     simulate_against_model(cfg, dut, tb, w, x, samples)
 
 
+@pytest.mark.parametrize("interrupt_after", [5, 7])
+def test_clear_while_the_update_fetches(interrupt_after):
+    """A clear in the first cycles of a layer's UPDATE, after its fetch has moved the scan pointer past a word:
+    the next step's first UPDATE scans the layer from word 0 again (every neuron of the flood fires)."""
+    from tests.strategies import flood
+    cfg = ChipConfig(layer_sizes=(5, 14, 9), lanes=7, threshold=1, overlap=False, update="touched", max_steps=4)
+    w, _, x = flood(cfg, 1, 2)
+    dut, samples = LifCore(cfg), []
+    tb = clear_mid_step_testbench(cfg, dut, w, x, [0, 1, 2, 3, 4, None], interrupt_after, samples)
+    simulate_against_model(cfg, dut, tb, w, x, samples)
+
+
 @pytest.mark.parametrize("conv_chip", [False, True])
 def test_flush_applies_the_pending_leak(conv_chip):
     """A flush after a sample: every word's membrane read back leaked by the steps since its last visit
