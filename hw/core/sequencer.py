@@ -129,8 +129,10 @@ class Sequencer(EventEngine, UpdateEngine, TouchedUpdate, BiasPath, wiring.Compo
                          s.forward.eq(0), s.forward_update.eq(0), s.hold.eq(0)]
             m.d.sync += [v.eq(0) for v in s.valid]
             if self.cfg.touched:
-                m.d.sync += ([s.now.eq(0), s.touched_words.eq(0), s.hot_words.eq(0), s.flush_pending.eq(0)] +
-                             [e.eq(0) for e in s.stage_end])
+                # the scan pointer too: a clear part-way through a fetch leaves it past words, and only an UPDATE
+                # resets it (the next step's first UPDATE would skip them)
+                m.d.sync += ([s.now.eq(0), s.touched_words.eq(0), s.hot_words.eq(0), s.flush_pending.eq(0),
+                              s.scan_from.eq((1 << len(s.scan_from)) - 1)] + [e.eq(0) for e in s.stage_end])
         m.d.comb += self.busy.eq(~fsm.ongoing("STEP") | (s.event_layer != 0) | s.event_waiting | s.updating |
                                  s.in_event | (s.decoder.pending if s.decoder is not None else 0))
         if self.cfg.touched:                              # a flush is waiting for the step to end

@@ -9,7 +9,8 @@
 * **Which words.** Two bit vectors over the state words: *touched* (set by every issue of the event engine,
   cleared by the word's write-back) and *hot* (written by the write-back: a lane of the new ``u`` is above
   its firing level, ``NeuronLanes.hot``). The fetch takes, every cycle the pipeline moves, the first word at or
-  after its pointer that is touched or hot (a find-first tree), so words that are neither cost no cycle; when
+  after its pointer (a mask register: all ones again when the fetch ends, and after a clear) that is touched or
+  hot (a find-first tree), so words that are neither cost no cycle; when
   none is left it sends an *end* token down the pipeline, and the layer's UPDATE ends in the cycle the token
   is in stage ``P - 1`` and the pipeline moves (the cycle the last word's last spike leaves, or ``P`` cycles
   after the fetch began when no word is visited): ``P + sum_visited max(1, ceil(pc / 2))`` cycles.

@@ -103,6 +103,26 @@ def test_random_spike_counts_per_word_conv_chip():
     assert set(range(9)) <= counts, counts                            # odd and even counts above 2 occur
 
 
+def test_odd_lanes_partial_groups_pooled_into_conv_and_fc():
+    """3 lanes, channels 5 and 7 (G = 2 and 3, a partial last group of 2 and of 1): the second spike of a cycle as
+    a packed coordinate through a pool into a decoded conv layer and as a pooled fc row, words of 0..3 spikes, then
+    a flood (every neuron of every layer fires: the event list full, an odd total in the output layer)."""
+    from tests.strategies import flood
+    conv = [{"kind": "conv", "channels": c, "kernel": 3, "padding": 1} for c in (5, 7)]
+    pool = {"kind": "pool", "size": 2}
+    cfg = ChipConfig(input_shape=(1, 2, 4), layers=(conv[0], pool, conv[1], pool, {"kind": "fc", "size": 3}), lanes=3,
+                     threshold=(12, 40, 10), overlap=False, update="touched", max_steps=3)
+    rng = np.random.default_rng(2)
+    w = [rng.integers(-4, 12, cfg.weight_shape(l)) for l in range(3)]
+    model, rtl = run_both(cfg, w, None, rng.random((2, 3, 8)) < 0.6)
+    assert_same(model, rtl)
+    counts = {int(c) for l in range(2) for c in model.spikes[l].reshape(-1, cfg.out_channels(l))[:, :3].sum(axis=1)}
+    assert counts == {0, 1, 2, 3}, counts
+    model, rtl = run_both(cfg, *flood(cfg, 1, 3))
+    assert_same(model, rtl)
+    assert all(s.all() for s in model.spikes)
+
+
 def test_if_neurons_and_reprogrammed_beta():
     """beta = 1 (B_k = 2^f: no leak), then new betas through load(): the driver rewrites the leak table."""
     cfg = ChipConfig(layer_sizes=(6, 5, 3), lanes=3, threshold=(25, 15), beta=1.0, overlap=False, update="touched",
@@ -137,6 +157,18 @@ def test_clear_mid_step(interrupt_after):
     x = rng.random((2, 3, 16)) < 0.3
     dut, samples = LifCore(cfg), []
     tb = clear_mid_step_testbench(cfg, dut, w, x, [0, 5, 5, 6, 15, None], interrupt_after, samples)
+    simulate_against_model(cfg, dut, tb, w, x, samples)
+
+
+@pytest.mark.parametrize("interrupt_after", [5, 7])
+def test_clear_while_the_update_fetches(interrupt_after):
+    """A clear in the first cycles of a layer's UPDATE, after its fetch has moved the scan pointer past a word:
+    the next step's first UPDATE scans the layer from word 0 again (every neuron of the flood fires)."""
+    from tests.strategies import flood
+    cfg = ChipConfig(layer_sizes=(5, 14, 9), lanes=7, threshold=1, overlap=False, update="touched", max_steps=4)
+    w, _, x = flood(cfg, 1, 2)
+    dut, samples = LifCore(cfg), []
+    tb = clear_mid_step_testbench(cfg, dut, w, x, [0, 1, 2, 3, 4, None], interrupt_after, samples)
     simulate_against_model(cfg, dut, tb, w, x, samples)
 
 
