@@ -79,6 +79,19 @@ def test_design_that_does_not_fit_fails_clearly(tmp_path):
         synthesize(ChipConfig(), "ice40-up5k", tmp_path)
 
 
+@pytest.mark.slow        # a full build of a conv chip (minutes)
+@pytest.mark.parametrize("toml", ["conv_digits.toml", "conv_digits_touched.toml"])
+def test_the_digits_conv_chip_builds_on_the_ecp5(tmp_path, toml):
+    """Both schedules of docs/experiments' digits conv chip go through Yosys and nextpnr on the ECP5-25F. (The
+    touched chip of commit c44dcf2 made Yosys 0.70's ABC9 reintegration fail an assertion; the merge was
+    reverted: docs/guides/synthesis.md.)"""
+    from pathlib import Path
+    from hw.cli import load_chip
+    cfg = load_chip(str(Path(__file__).parents[2] / "docs" / "experiments" / toml))
+    r = synthesize(cfg, "ecp5-25k", tmp_path)
+    assert 0 < r.logic_cells <= r.logic_cells_total and r.fmax_mhz > 25.0
+
+
 def test_weight_banks_have_no_collision_bypass(tmp_path):
     # Yosys builds a bypass (a registered address compare and a mux per bit) in front of each bank's read-data
     # register unless the read ports are marked undefined on a collision with the write port, as synthesize does
