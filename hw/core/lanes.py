@@ -119,11 +119,8 @@ class NeuronLanes(wiring.Component):
                 clamped = Mux(subtracted < lo, lo, Mux(subtracted > hi, hi, subtracted))
                 m.d.comb += self.next_membrane[k].eq(Mux(self.fired[k], Mux(self.reset_zero, 0, clamped), leaked))
             stage[4 + X].append(self.fired[k].eq(fired4[k]))
-            if cfg.touched:                               # the level of the group in the last stage
-                level4, level5 = (Signal(signed(M + 1), name=f"level{i}_{k}") for i in (4, 5))
-                stage[3 + X].append(level4.eq(threshold3))
-                stage[4 + X].append(level5.eq(level4))
-                above.append(self.next_membrane[k] > level5)
+            if cfg.touched:                               # next_membrane above the level, registered beside it
+                above.append(self._hot_lane)
         stage[4 + X] += [self.fired_count.eq(sum(fired4[k] for k in range(cfg.lanes)))]
         if cfg.touched:
             m.d.comb += self.hot.eq(Cat(above).any())
@@ -165,6 +162,18 @@ class NeuronLanes(wiring.Component):
         clamped = Mux(under, lo, Mux(over, hi, subtracted))
         stage[4 + X].append(new.eq(Mux(fired4, Mux(self.reset_zero, 0, clamped), leaked)))
         m.d.comb += self.next_membrane[k].eq(new)
+        # `new > level` (the level: threshold3, the group's threshold + offset), registered with `new` from the same
+        # choice: leaked > level iff product + 2^(f-1) - ((level + 1) << f) >= 0, subtracted > level iff product + bias
+        # - ((level + 1) << f) >= 0 (both biases registered in stage 3), the rails and 0 against the level directly
+        level4 = Signal(signed(M + 1), name=f"level4_{k}")
+        bias_leak, bias_sub = (Signal(signed(M + F + 4), name=f"bias_{n}_above{k}") for n in ("leak", "sub"))
+        stage[3 + X] += [level4.eq(threshold3), bias_leak.eq((1 << (F - 1)) - ((threshold3 + 1) << F)),
+                         bias_sub.eq((1 << (F - 1)) - (threshold3 << F) - ((threshold3 + 1) << F))]
+        leak_above, sub_above = Signal(name=f"leaked_above{k}"), Signal(name=f"subtracted_above{k}")
+        m.d.comb += [leak_above.eq((product + bias_leak) >= 0), sub_above.eq((product + bias_sub) >= 0)]
+        clamped_above = Mux(under, lo > level4, Mux(over, hi > level4, sub_above))
+        self._hot_lane = Signal(name=f"hot_lane{k}")
+        stage[4 + X].append(self._hot_lane.eq(Mux(fired4, Mux(self.reset_zero, 0 > level4, clamped_above), leak_above)))
 
     def _leak_multiply(self, m, k, potential, product, enable):
         """Lane ``k``'s leak multiply as an ECP5 ``MULT18X18D`` with its output register on (``REG_OUTPUT_CLK``
@@ -201,12 +210,12 @@ class NeuronLanes(wiring.Component):
         if k == 0:
             self._elapsed_a = Signal.like(self.elapsed, name="elapsed_a")      # one B_k for every lane
             stage[2].append(self._elapsed_a.eq(self.elapsed))
-        u_a = Signal(signed(cfg.acc_bits), name=f"stored_a{k}")
+        u_a = Signal(signed(cfg.membrane_bits), name=f"stored_a{k}")   # u is within the membrane range
         hs_a = Signal(signed(len(h) + F + 1), name=f"sum_scaled_a{k}")
         offset_a, offset_b = (Signal.like(offset, name=f"offset_{i}{k}") for i in "ab")
         stage[2] += [u_a.eq(u), hs_a.eq((h << F) + (1 << (F - 1))), offset_a.eq(offset)]   # stage A
         product = Signal(signed(cfg.acc_bits + F + 1), name=f"stored_product_b{k}")       # stage B
-        if self.dsp_kind(cfg, platform, cfg.acc_bits) == "mult18x18d":
+        if self.dsp_kind(cfg, platform) == "mult18x18d":
             registered_multiply(m, "elapsed", k, u_a, self._elapsed_a, product, self.advance & self.valid[3])
         else:
             stage[3].append(product.eq(u_a * self._elapsed_a))

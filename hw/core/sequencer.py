@@ -57,7 +57,6 @@ class Sequencer(EventEngine, UpdateEngine, TouchedUpdate, BiasPath, wiring.Compo
         word = _lanes_of(signed(cfg.acc_bits), cfg)
         touched = {
             "event_stored": In(cfg.lanes * cfg.acc_bits + cfg.stamp_bits),   # u, stamp of the event engine's word
-            "update_stamp": In(cfg.stamp_bits),                              # stamp of the word entering UPDATE
             "leak_addr": Out(range(max(1, cfg.leak_table_depth))),           # the elapsed-leak table's read port
             "leak_en": Out(1),
             "hot": In(1),
@@ -297,6 +296,7 @@ class Sequencer(EventEngine, UpdateEngine, TouchedUpdate, BiasPath, wiring.Compo
         # the update engine's read addresses are registers (stage 1); while the pipeline holds, the ports read
         # the words of the group in stage 2 again (the memories' read data is that stage's register)
         update_addr_2, offset_addr_2 = Signal.like(s.update_addr), Signal.like(s.offset_addr)
+        s.update_addr_2 = update_addr_2
         with m.If(self.advance):
             m.d.sync += [s.update_addr.eq(s.up.base + s.fetch_word), s.offset_addr.eq(s.up.state_base + s.fetch_word),
                          update_addr_2.eq(s.update_addr), offset_addr_2.eq(s.offset_addr)]

@@ -102,7 +102,7 @@ class LifCore(wiring.Component):
             wiring.connect(m, registers.leak, leak_write)
             m.d.comb += [leak_read.addr.eq(sequencer.leak_addr), leak_read.en.eq(sequencer.leak_en),
                          lanes.elapsed.eq(leak_read.data), lanes.membrane_stored.eq(update_word[LA:2 * LA]),
-                         sequencer.update_stamp.eq(update_word[2 * LA:]), sequencer.event_stored.eq(event_word[LA:]),
+                         sequencer.event_stored.eq(event_word[LA:]),
                          sequencer.hot.eq(lanes.hot), sequencer.flush.eq(registers.flush),
                          sequencer.stored.eq(update_word[LA:2 * LA]), sequencer.elapsed.eq(leak_read.data)]
             bank_data = Array(bank.read.data[:LA] for bank in banks)

@@ -15,7 +15,8 @@
   is in stage ``P - 1`` and the pipeline moves (the cycle the last word's last spike leaves, or ``P`` cycles
   after the fetch began when no word is visited): ``P + sum_visited max(1, pc)`` cycles.
 * **The leak.** The stamp of the word the memory presents to the pipeline addresses the elapsed-leak table
-  (``B_{l,k}``, ``k = now - stamp``, written by the host, :func:`hw.bus.leak_table_words`); the lanes apply
+  (``B_{l,k}``, ``k = now - stamp``, written by the host, :func:`hw.bus.leak_table_words`; the address a
+  register, from a LUT-RAM copy of the stamps read a cycle ahead, :meth:`TouchedUpdate._leak_address`); the lanes apply
   ``L_k(u) + h`` in two extra stages (:meth:`hw.core.lanes.NeuronLanes._elapsed_leak`).
 * **Where the spikes go.** The fetch skips words, so the append registers (neuron index, next-layer row,
   position) are computed from the word number of the group moving into the last stage (constant divides as
@@ -25,7 +26,8 @@
 """
 from __future__ import annotations
 
-from amaranth.hdl import C, Cat, Mux, Signal, signed
+from amaranth.hdl import C, Cat, Mux, Signal, signed, unsigned
+from amaranth.lib import memory
 
 from hw.core.conv import const_mul, divide_by_constant
 from hw.core.lanes import NeuronLanes, registered_multiply
@@ -96,15 +98,6 @@ class TouchedUpdate:
         and the append registers of the group moving into the last stage."""
         cfg, lanes, P = self.cfg, self.cfg.lanes, self.cfg.update_latency
         m.d.sync += s.event_stored.eq(self.event_stored)    # beside the lanes' sum register, every cycle
-        S = cfg.max_steps
-        # The table's address is l·(S+1) + now - stamp, the stamp straight from the membrane block RAM (late in the
-        # cycle): l·(S+1) + now is a register (the update engine's layer and `now` are set at least two cycles
-        # before the first word of a layer is presented, the flush's word address a cycle before its table read),
-        # so only the subtract follows the memory.
-        s.leak_base = Signal(range(cfg.leak_table_depth + 1), name="leak_base")
-        m.d.sync += s.leak_base.eq(_per_layer(cfg, self.layer, lambda l: l * (S + 1), range(cfg.leak_table_depth))
-                                   + s.now)
-        m.d.comb += [self.leak_addr.eq(s.leak_base - self.update_stamp), self.leak_en.eq(self.advance)]
         with m.If(s.issue):
             m.d.sync += s.touched_words.bit_select(s.issue_state_addr, 1).eq(1)
         with m.If(s.write_back):
@@ -114,6 +107,42 @@ class TouchedUpdate:
             m.d.sync += [s.stage_end[0].eq(s.end_token)] + [a.eq(b) for a, b in zip(s.stage_end[1:], s.stage_end[:-1])]
         self._touched_append_registers(m, s)
         self._flush_datapath(m, s)
+        self._leak_address(m, s)
+
+    def _leak_address(self, m, s):
+        """The elapsed-leak table's address, ``l·(S+1) + now - stamp``, a register computed a cycle ahead: the stamps
+        are also kept in a memory read without a clock (LUT RAM; written as the membrane memory is), read at the
+        update engine's two read addresses (``update_addr``, and ``update_addr_2`` while the pipeline holds) and at
+        the flush's (``flush_addr``), registers all, so the stamp of the word the membrane memory presents in the
+        next cycle is chosen after the reads (by ``hold`` and the flush, registers) instead of read from the block
+        RAM's data. ``l·(S+1) + now`` is a register (the update engine's layer is set the cycle before its first
+        read address; the flush's a word ahead). The table's word is used only where the update engine (or the
+        flush) owns the membrane memory's read port. No write bypass: a write in the cycle of a read of the same
+        word never changes its stamp where the table's word is used (the event engine writes the stamp as read;
+        the update engine writes a word back P cycles after its read and reads no word twice in a layer; the
+        flush reads a word after writing the one before)."""
+        cfg, S, LA = self.cfg, self.cfg.max_steps, self.cfg.lanes * self.cfg.acc_bits
+        s.leak_base = Signal(range(cfg.leak_table_depth + 1), name="leak_base")
+        m.d.sync += s.leak_base.eq(_per_layer(cfg, self.layer, lambda l: l * (S + 1), range(cfg.leak_table_depth))
+                                   + s.now)
+        with m.If(s.flush_go):                        # the flush's first word: layer 0's
+            m.d.sync += s.leak_base.eq(s.now)
+        with m.If(s.flush_active):                    # word flush_addr's (the next word's in its cycle 4)
+            m.d.sync += s.leak_base.eq(s.flush_layer_base + s.now)
+        m.submodules.stamp_memory = stamps = memory.Memory(shape=unsigned(cfg.stamp_bits), depth=cfg.state_depth,
+                                                           init=[])
+        write = stamps.write_port()
+        m.d.comb += [write.en.eq(self.membrane_write_en[0]), write.addr.eq(self.membrane_write_addr[0]),
+                     write.data.eq(self.membrane_write_data[0][2 * LA:])]
+        reads = []
+        for addr in (s.update_addr, s.update_addr_2, s.flush_addr):
+            port = stamps.read_port(domain="comb")
+            m.d.comb += port.addr.eq(addr)
+            reads.append(port.data)
+        stamp = Mux(s.flush_active, reads[2], Mux(s.hold, reads[1], reads[0]))
+        leak_addr = Signal.like(self.leak_addr, name="leak_addr_ahead")
+        m.d.sync += leak_addr.eq(s.leak_base - stamp)
+        m.d.comb += [self.leak_addr.eq(leak_addr), self.leak_en.eq(self.advance)]
 
     def _flush_datapath(self, m, s):
         """The flush's memory ports (overriding the engines', idle then) and its leak: word ``flush_addr``'s u and
@@ -127,16 +156,16 @@ class TouchedUpdate:
             m.d.sync += s.flush_pending.eq(1)
         flushing = Signal(name="flushing")
         m.d.comb += flushing.eq(s.flush_addr < cfg.state_depth)
-        layer_base = Signal(range(cfg.leak_table_depth + 1), name="flush_layer_base")
-        for l in range(cfg.num_layers):
-            with m.If(s.flush_addr >= cfg.state_base(l)):
+        s.flush_layer_base = layer_base = Signal(range(cfg.leak_table_depth + 1), name="flush_layer_base")
+        for l in range(cfg.num_layers):              # the word read in the next cycle's (the next word's in cycle 4)
+            with m.If(Mux(s.flush_cycle == 4, s.flush_addr >= cfg.state_base(l) - 1, s.flush_addr >= cfg.state_base(l))):
                 m.d.comb += layer_base.eq(l * (S + 1))
         s.flush_active = Signal(name="flush_active")              # set by the FLUSH state
         leaked = []
         for k in range(cfg.lanes):                    # u·B_k registered (3), then rounded on the way to the write
-            u = s.flush_u[k * A:(k + 1) * A].as_signed()
+            u = s.flush_u[k * A:k * A + cfg.membrane_bits].as_signed()     # u is within the membrane range
             product = Signal(signed(A + F + 1), name=f"flush_product{k}")
-            if NeuronLanes.dsp_kind(cfg, self._platform, A) == "mult18x18d":
+            if NeuronLanes.dsp_kind(cfg, self._platform) == "mult18x18d":
                 registered_multiply(m, "flush", k, u, s.flush_b, product, s.flush_cycle == 3)
             else:
                 with m.If(s.flush_cycle == 3):
@@ -144,7 +173,6 @@ class TouchedUpdate:
             leaked.append(((product + (1 << (F - 1))) >> F)[:A])
         m.d.comb += s.flush_new.eq(Cat(*leaked))
         with m.If(s.flush_active):
-            m.d.sync += s.leak_base.eq(layer_base + s.now)        # word flush_addr's, from its cycle 0 on
             m.d.comb += [self.membrane_read_addr[0].eq(s.flush_addr), self.leak_en.eq(1)]
             with m.If(s.flush_cycle == 1):
                 m.d.sync += s.flush_u.eq(self.stored)
