@@ -408,7 +408,7 @@ def _follows_logic(drivers, signal) -> bool:
 
 
 def design_facts(cfg: ChipConfig, slice_bits: int) -> DesignFacts:
-    from amaranth.hdl import Fragment
+    from amaranth.hdl import Fragment, Signal
     from hw.core import LifCore, WeightMemory
     fragment = Fragment.get(LifCore(cfg.structure()), None)
     registers, _, ports = _design_parts(fragment)
@@ -421,8 +421,10 @@ def design_facts(cfg: ChipConfig, slice_bits: int) -> DesignFacts:
     # read ports outside the weight memory: an undriven enable reads on every cycle; a driven one reads when
     # used — the threshold offsets once per UPDATE fetch, the membranes' host ports on host reads only (not
     # charged: a sample's busy cycles have none)
+    # A read port without a clock (its enable the constant 1: LUT RAM, e.g. the touched chip's stamp copy) is no
+    # block-RAM port and is not charged as one.
     other = [(name, en, width) for name, kind, en, width in ports
-             if kind == "reads" and not name.startswith("weight_memory.")]
+             if kind == "reads" and not name.startswith("weight_memory.") and isinstance(en, Signal)]
     return DesignFacts(register_bits=sum(s.shape().width for s in registers),
                        read_slices=sum(sl(width) for name, en, width in other if not _follows_logic(drivers, en)),
                        offset_read_slices=sum(sl(width) for name, en, width in other
