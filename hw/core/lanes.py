@@ -109,8 +109,8 @@ class NeuronLanes(wiring.Component):
                 stage[3 + X].append(product.eq(potential * self.beta))
             stage[3 + X].append(bias.eq((1 << (F - 1)) - (threshold3 << F)))
             # stage 4 -> 5: round the leak; leaked - threshold = (product + bias) >> F
-            if cfg.touched:
-                self._select_ahead(m, k, product, bias, threshold3, fired4[k], stage)
+            if cfg.touched:                               # next_membrane above the level, registered beside it
+                above.append(self._select_ahead(m, k, product, bias, threshold3, fired4[k], stage))
             else:
                 leaked = Signal(signed(M), name=f"leaked{k}")
                 subtracted = Signal(signed(M + 2), name=f"subtracted{k}")
@@ -119,8 +119,6 @@ class NeuronLanes(wiring.Component):
                 clamped = Mux(subtracted < lo, lo, Mux(subtracted > hi, hi, subtracted))
                 m.d.comb += self.next_membrane[k].eq(Mux(self.fired[k], Mux(self.reset_zero, 0, clamped), leaked))
             stage[4 + X].append(self.fired[k].eq(fired4[k]))
-            if cfg.touched:                               # next_membrane above the level, registered beside it
-                above.append(self._hot_lane)
         stage[4 + X] += [self.fired_count.eq(sum(fired4[k] for k in range(cfg.lanes)))]
         if cfg.touched:
             m.d.comb += self.hot.eq(Cat(above).any())
@@ -130,13 +128,13 @@ class NeuronLanes(wiring.Component):
         return m
 
     @staticmethod
-    def dsp_kind(cfg: ChipConfig, platform, a_bits: int | None = None) -> str:
+    def dsp_kind(cfg: ChipConfig, platform) -> str:
         """How the leak multiply is built on ``platform`` (None: simulation): ``"mult18x18d"`` — an ECP5
         ``MULT18X18D`` whose output register is the stage-4 ``product`` register (the potential and beta fit its
         18-bit inputs) — or ``"generic"`` (a multiply and a register; Yosys maps it to a DSP with no register
         inside, ``share/lattice/dsp_map_18x18.v``)."""
         family = str(getattr(platform, "family", "")).lower()
-        if family == "ecp5" and (a_bits or cfg.membrane_bits) <= 18 and cfg.beta_frac_bits + 1 <= 17:
+        if family == "ecp5" and cfg.membrane_bits <= 18 and cfg.beta_frac_bits + 1 <= 17:
             return "mult18x18d"
         return "generic"
 
@@ -148,7 +146,8 @@ class NeuronLanes(wiring.Component):
         ``product + bias - ((hi + 1) << f) >= 0`` (``lo << f`` and ``(hi + 1) << f`` are multiples of ``2^f``),
         the two biases registered in stage 3 beside ``bias``. Same value, same cycle as the default lanes'
         stage-5 clamp, reset and select of the stage-5 ``leaked`` and ``subtracted`` (``reset_zero`` is a
-        runtime register, ``fired4`` stage 4's ``fired``)."""
+        runtime register, ``fired4`` stage 4's ``fired``). Returns the lane's hot bit: the stored word above the
+        group's level, registered beside it."""
         cfg, M, F, X = self.cfg, self.cfg.membrane_bits, self.cfg.beta_frac_bits, 2
         lo, hi = cfg.membrane_min, cfg.membrane_max
         bias_lo, bias_hi = (Signal(signed(M + F + 3), name=f"bias_{n}{k}") for n in ("lo", "hi"))
@@ -172,8 +171,9 @@ class NeuronLanes(wiring.Component):
         leak_above, sub_above = Signal(name=f"leaked_above{k}"), Signal(name=f"subtracted_above{k}")
         m.d.comb += [leak_above.eq((product + bias_leak) >= 0), sub_above.eq((product + bias_sub) >= 0)]
         clamped_above = Mux(under, lo > level4, Mux(over, hi > level4, sub_above))
-        self._hot_lane = Signal(name=f"hot_lane{k}")
-        stage[4 + X].append(self._hot_lane.eq(Mux(fired4, Mux(self.reset_zero, 0 > level4, clamped_above), leak_above)))
+        hot = Signal(name=f"hot_lane{k}")
+        stage[4 + X].append(hot.eq(Mux(fired4, Mux(self.reset_zero, 0 > level4, clamped_above), leak_above)))
+        return hot
 
     def _leak_multiply(self, m, k, potential, product, enable):
         """Lane ``k``'s leak multiply as an ECP5 ``MULT18X18D`` with its output register on (``REG_OUTPUT_CLK``
