@@ -72,6 +72,13 @@ def measure(cfg: ChipConfig, density: float, rate: float, seed: int, batch: int,
     appends = sum(_extra_appends(t_cfg, l, t.spikes[l]) for l in range(c.num_layers))
     synops = r.counters["synops"].astype(float)
     t_synops = t.counters["synops"].astype(float)
+    # the rest of the touched chip's excess over its own bound: the hot words (visited with no event: a visited
+    # word is a state read beyond the events' ones) and the events' partial last groups (a word per group, where the
+    # bound charges synops / lanes)
+    t_inputs = [x] + list(t.spikes[:-1])
+    t_touched = sum(touched_words(t_cfg, l, t_inputs[l]).sum(axis=(1, 2)) for l in range(c.num_layers))
+    hot = t.counters["state_reads"] - t.counters["weight_reads"] - t_touched
+    partial = t.counters["weight_reads"] - t_synops / c.lanes
     hidden = [float(r.counters[f"spikes_l{l}"].mean() / (steps * c.fan_out(l))) for l in range(c.num_layers - 1)]
     t_hidden = [float(t.counters[f"spikes_l{l}"].mean() / (steps * c.fan_out(l))) for l in range(c.num_layers - 1)]
     return {"cycles": float(p.cycles.mean()), "bound": float(p.bound.mean()),
@@ -91,21 +98,23 @@ def measure(cfg: ChipConfig, density: float, rate: float, seed: int, batch: int,
             "default_speedup": float((on.cycles / t.cycles).mean()),
             "lazy_own_ratio": float((t.cycles / own_bound).mean()),
             "append_share": float((appends / own_bound).mean()),
+            "hot_share": float((hot / own_bound).mean()), "partial_share": float((partial / own_bound).mean()),
             "lazy_same_output": float(np.all(t.output == r.output, axis=(1, 2)).mean()), "hidden_rates": hidden,
             "touched_hidden_rates": t_hidden, "thresholds": list(c.threshold)}
 
 
 def _extra_appends(cfg: ChipConfig, l: int, spikes: np.ndarray) -> np.ndarray:
-    """Per sample, the UPDATE cycles layer ``l`` spends appending spikes beyond the first of a state word
-    (``max(1, pc) - 1`` summed over the words that fired: one spike enters the event list per cycle), which the
-    event bound does not charge."""
+    """Per sample, the UPDATE cycles layer ``l`` spends appending spikes beyond a state word's first cycle
+    (``max(1, ceil(pc / A)) - 1`` summed over the words that fired, ``A = cfg.appends_per_cycle`` spikes entering
+    the event list per cycle: 2 on the touched chip), which the event bound does not charge."""
     B, T, _ = spikes.shape
     pos, co, G = cfg.positions(l), cfg.out_channels(l), cfg.groups(l)
     words = spikes.reshape(B, T, pos, co)
     if G * cfg.lanes > co:
         words = np.concatenate([words, np.zeros((B, T, pos, G * cfg.lanes - co), bool)], axis=3)
     pc = words.reshape(B, T, pos, G, cfg.lanes).sum(axis=4, dtype=np.int64)
-    return np.maximum(pc - 1, 0).sum(axis=(1, 2, 3))
+    A = cfg.appends_per_cycle
+    return np.maximum((pc + A - 1) // A - 1, 0).sum(axis=(1, 2, 3))
 
 
 def _ms(v):

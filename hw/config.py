@@ -62,6 +62,11 @@ TOUCHED_UPDATE_LATENCY = UPDATE_LATENCY + 2
 #: registered ``word + b`` before the saturate stage). Read the depth as :attr:`ChipConfig.update_latency`.
 BIAS_UPDATE_STAGES = 1
 
+#: Spikes an ``update = "touched"`` chip appends to its event list per UPDATE cycle (a two-wide list: a word with
+#: ``pc`` spikes costs ``max(1, ceil(pc / 2))`` cycles; an ``"all"`` chip appends one). Read it as
+#: :attr:`ChipConfig.appends_per_cycle`.
+TOUCHED_APPENDS_PER_CYCLE = 2
+
 #: Fill cycles of a conv layer's event decoder (pooled coordinate -> first (position, group) issue), paid
 #: once per time step and conv layer at the start of its EVENT phase (``docs/chip.md``, "Convolution and
 #: pooling"). Read it as :meth:`ChipConfig.decode_latency`. Set by the RTL.
@@ -613,6 +618,13 @@ class ChipConfig:
     def touched(self) -> bool:
         """``update == "touched"``: the update-by-touch schedule (``docs/chip.md``, "Update by touch")."""
         return self.update == "touched"
+
+    @property
+    def appends_per_cycle(self) -> int:
+        """Spikes the UPDATE phase appends to the event list per cycle: a state word with ``pc`` spikes costs
+        ``max(1, ceil(pc / appends_per_cycle))`` UPDATE cycles (``docs/chip.md``, "Update by touch": 2,
+        :data:`TOUCHED_APPENDS_PER_CYCLE`, with ``update = "touched"``; 1 otherwise)."""
+        return TOUCHED_APPENDS_PER_CYCLE if self.touched else 1
 
     @property
     def stamp_bits(self) -> int:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hw.config import TOUCHED_UPDATE_LATENCY, UPDATE_LATENCY, ChipConfig, ConfigError
+from hw.config import TOUCHED_APPENDS_PER_CYCLE, TOUCHED_UPDATE_LATENCY, UPDATE_LATENCY, ChipConfig, ConfigError
 
 
 def touched_words(cfg: ChipConfig, layer: int, x: np.ndarray) -> np.ndarray:
@@ -198,8 +198,10 @@ class LazyRun:
 def lazy_run(model, spikes: np.ndarray, visit_all: bool = False) -> LazyRun:
     """Run the lazy-leak update-by-touch schedule (``docs/chip.md``) with ``model``'s weights, offsets and
     leaks. Overlap is not modelled (the cycles are those of the sequential schedule); the UPDATE fill is the touched
-    chip's, :data:`hw.config.TOUCHED_UPDATE_LATENCY`. ``visit_all``: visit every word in every step (then it is
-    ``update = "all"``, with its fill :data:`hw.config.UPDATE_LATENCY`: the fast model's results and cycles)."""
+    chip's, :data:`hw.config.TOUCHED_UPDATE_LATENCY`, and a visited word with ``pc`` spikes costs
+    ``max(1, ceil(pc / 2))`` UPDATE cycles (:data:`hw.config.TOUCHED_APPENDS_PER_CYCLE` spikes appended per cycle).
+    ``visit_all``: visit every word in every step (then it is ``update = "all"``, with its fill
+    :data:`hw.config.UPDATE_LATENCY` and one spike appended per cycle: the fast model's results and cycles)."""
     cfg = model.cfg
     _no_bias(cfg)
     x = cfg.check_spikes(spikes)
@@ -209,6 +211,7 @@ def lazy_run(model, spikes: np.ndarray, visit_all: bool = False) -> LazyRun:
     # it from an "all" chip's model; visiting every word is the "all" chip
     lo, hi = cfg.membrane_min, cfg.membrane_max
     P = UPDATE_LATENCY if visit_all else TOUCHED_UPDATE_LATENCY
+    A = 1 if visit_all else TOUCHED_APPENDS_PER_CYCLE             # spikes appended per UPDATE cycle
     out_s, out_u = [], []
     visited_n = np.zeros(B, np.int64)
     cycles = np.zeros(B, np.int64)
@@ -242,13 +245,13 @@ def lazy_run(model, spikes: np.ndarray, visit_all: bool = False) -> LazyRun:
             last = np.where(visit, t, last)
             s_all[:, t], u_all[:, t] = s, u
             visited_n += visit_w.sum(axis=1)
-            spiking = np.zeros_like(hot)
-            np.logical_or.at(spiking, (slice(None), word_of), s)
-            busy += (visit_w.sum(axis=1) - spiking.sum(axis=1))       # words with no spike: 1 cycle each
+            pc = np.zeros(hot.shape, np.int64)                            # spikes per word
+            np.add.at(pc, (slice(None), word_of), s)
+            busy += np.where(visit_w, np.maximum(1, (pc + A - 1) // A), 0).sum(axis=1)   # max(1, ceil(pc / A))
         e = np.count_nonzero(xin.reshape(B, -1), axis=1)
         ev = xin.sum(axis=1, dtype=np.int64) @ cfg.receptive_counts(l) if cfg.layer_kind(l) == "conv" else e
         cycles += (T * cfg.decode_latency(l) + ev * G + e * cfg.event_overhead(l) + (1 + P) * T
-                   + busy + s_all.reshape(B, -1).sum(axis=1))
+                   + busy)
         out_s.append(s_all)
         out_u.append(u_all)
         xin = s_all

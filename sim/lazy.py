@@ -10,8 +10,9 @@ gets the leak of its ``k = t - 1 - last`` idle steps as one multiply by ``B_k``
 saturates, fires, leaks once and resets as every step on an ``"all"`` chip. A word not visited keeps its
 stored ``u`` (what the read port returns) and fires nothing.
 
-Cycles per step and layer: ``D_l + Σ_e (V_e·G_l + O_l) + 1 + P + Σ_visited max(1, pc_w)`` with ``P =
-cfg.update_latency`` (the touched chip's pipeline), then ``E_out + 1``; ``state_reads``/``state_writes`` count the
+Cycles per step and layer: ``D_l + Σ_e (V_e·G_l + O_l) + 1 + P + Σ_visited max(1, ceil(pc_w / A))`` with ``P =
+cfg.update_latency`` (the touched chip's pipeline) and ``A = cfg.appends_per_cycle`` (2: spikes appended two per
+cycle), then ``E_out + 1``; ``state_reads``/``state_writes`` count the
 events' words and the visited words, ``neuron_updates`` the neurons of the visited words. Overlap is refused by
 :class:`hw.config.ChipConfig` for a touched chip, the membrane distortion by :class:`sim.model.FastModel`.
 """
@@ -27,12 +28,13 @@ except ImportError:              # pragma: no cover - numba ships with neurobenc
     njit = None
 
 
-def _lazy(h, touched, table, level, co, lanes, lo, hi, frac_bits, subtract, record, spikes, state, stats):
+def _lazy(h, touched, table, level, co, lanes, lo, hi, frac_bits, subtract, per_cycle, record, spikes, state, stats):
     """One layer, every sample. ``h`` (B, T, N) synaptic sums (integer values, any dtype); ``touched`` (B, T,
     words) bool; ``table`` (K + 1, N) int64 ``B_k`` per neuron (``K >= T``); ``level`` (N,) int64 threshold +
-    offset; ``co`` output channels (a word ``w = pos·G + g`` holds neurons ``pos·co + g·lanes ..``). Writes bool
-    ``spikes`` (B, T, N), if ``record`` the stored state ``state`` (B, T, N), and per sample ``stats`` (B, 3):
-    visited words, ``Σ_visited max(1, pc)``, neurons of the visited words."""
+    offset; ``co`` output channels (a word ``w = pos·G + g`` holds neurons ``pos·co + g·lanes ..``);
+    ``per_cycle`` spikes appended per UPDATE cycle. Writes bool ``spikes`` (B, T, N), if ``record`` the stored
+    state ``state`` (B, T, N), and per sample ``stats`` (B, 3): visited words, ``Σ_visited max(1, ceil(pc /
+    per_cycle))``, neurons of the visited words."""
     B, T, N = h.shape
     W = touched.shape[2]
     G = (co + lanes - 1) // lanes
@@ -71,7 +73,7 @@ def _lazy(h, touched, table, level, co, lanes, lo, hi, frac_bits, subtract, reco
                 hot[w] = above
                 last[w] = t
                 stats[b, 0] += 1
-                stats[b, 1] += max(1, fired)
+                stats[b, 1] += max(1, (fired + per_cycle - 1) // per_cycle)
                 stats[b, 2] += j1 - j0
             if record:
                 state[b, t, :] = u
@@ -111,7 +113,8 @@ def run_touched(model, x: np.ndarray, record_state: bool = True):
         u = np.zeros((B, T, N), np.int64) if record_state else np.zeros((1, 1, 1), np.int64)
         stats = np.zeros((B, 3), np.int64)
         lazy_layer(h, touched, table, level, co, cfg.lanes, np.int64(cfg.membrane_min), np.int64(cfg.membrane_max),
-                   np.int64(cfg.beta_frac_bits), cfg.reset == "subtract", record_state, s, u, stats)
+                   np.int64(cfg.beta_frac_bits), cfg.reset == "subtract", np.int64(cfg.appends_per_cycle), record_state,
+                   s, u, stats)
         e = np.count_nonzero(xin.reshape(B, -1), axis=1).astype(np.int64)
         ev = xin.sum(axis=1, dtype=np.int64) @ cfg.receptive_counts(l) if cfg.layer_kind(l) == "conv" else e
         c[f"spikes_l{l}"] = np.count_nonzero(s.reshape(B, -1), axis=1).astype(np.int64)

@@ -12,11 +12,12 @@ cycle follows both the UPDATE and the last event.
 
 ``update="touched"``: the lazy-leak update by touch of docs/chip.md ("Update by touch"): UPDATE visits only the words an event accumulated into or that hold a neuron above its firing level;
 a visited word first gets the leak of its idle steps, ``k`` of them, as one multiply by ``B_k``, the ``k``-th
-power of ``beta_int / 2^f`` rounded once; its UPDATE pipeline is ``TOUCHED_UPDATE_LATENCY`` deep. Overlap is not
-modelled in that mode."""
+power of ``beta_int / 2^f`` rounded once; its UPDATE pipeline is ``TOUCHED_UPDATE_LATENCY`` deep and its last
+stage appends ``TOUCHED_APPENDS_PER_CYCLE`` (2) spikes per cycle, so a word with ``pc`` spikes holds it
+``max(1, ceil(pc / 2))`` cycles. Overlap is not modelled in that mode."""
 from __future__ import annotations
 
-from hw.config import BIAS_UPDATE_STAGES, TOUCHED_UPDATE_LATENCY, UPDATE_LATENCY, ChipConfig
+from hw.config import BIAS_UPDATE_STAGES, TOUCHED_APPENDS_PER_CYCLE, TOUCHED_UPDATE_LATENCY, UPDATE_LATENCY, ChipConfig
 
 
 def _pooled(cfg: ChipConfig, l: int, i: int) -> tuple[int, int, int]:
@@ -34,6 +35,7 @@ def reference_run(cfg: ChipConfig, weights, offsets, spikes, counters: dict | No
     L, lanes, f = cfg.num_layers, cfg.lanes, cfg.beta_frac_bits
     lazy = (update or cfg.update) == "touched"
     P = TOUCHED_UPDATE_LATENCY if lazy else UPDATE_LATENCY     # the touched chip's UPDATE pipeline is deeper
+    per_cycle = TOUCHED_APPENDS_PER_CYCLE if lazy else 1       # and appends two spikes per cycle
     if cfg.bias is not None:                                   # so is a biased chip's (the add: docs/chip.md, "Bias")
         P += BIAS_UPDATE_STAGES
     if lazy and any(cfg.overlapped(l) for l in range(L)):
@@ -136,11 +138,11 @@ def reference_run(cfg: ChipConfig, weights, offsets, spikes, counters: dict | No
                             u[l][j] = min(max(lv - thr, lo), hi)
                         else:
                             u[l][j] = lv
-                        if s:
-                            emitted.append(update_cycle + fired)
+                        if s:                          # the last stage's cycle that appends it
+                            emitted.append(update_cycle + fired // per_cycle)
                             fired += 1
                             new_events.append(j)
-                    update_cycle += max(1, fired)
+                    update_cycle += max(1, -(-fired // per_cycle))
             if cfg.overlapped(l):                          # layer l+1's events run during this UPDATE
                 G_next, end = cfg.groups(l + 1), 0
                 for cycle in emitted:                      # the event engine, one spike after another

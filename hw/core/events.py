@@ -63,6 +63,13 @@ class EventList(wiring.Component):
     reads from the start again, ``restart`` also empties the list (these two win over the others).
     The read port is addressed one entry ahead and never beyond the memory; it is transparent to the
     write port, so an entry appended in one cycle is the ``head`` in the next.
+
+    ``width = 2`` (an ``update = "touched"`` chip, :attr:`hw.config.ChipConfig.appends_per_cycle`): ``append_second``
+    (with ``append``) writes ``append_second_index`` / ``append_second_row`` after ``append_index``, two entries in
+    one cycle. The entries are then kept in two memories, the even-numbered in one and the odd in the other, each
+    with one write port (entries ``count`` and ``count + 1`` are in different memories); both are read one entry
+    ahead and the read position's lowest bit selects the ``head``, so the reader still takes one entry per cycle
+    and an entry appended in one cycle is the ``head`` in the next.
     """
 
     class Signature(wiring.Signature):
@@ -96,28 +103,38 @@ class EventList(wiring.Component):
             Its ``append_row``.
         empty : :py:`Out(1)`
             Every entry has been read (the read position is at the end).
+        append_second, append_second_index, append_second_row : :py:`In(1)`, :py:`In(index_bits)`, :py:`In(row_bits)`
+            (``width = 2`` only) a second entry, written after ``append_index`` in the same cycle (with ``append``).
         """
 
-        def __init__(self, index_bits: int, row_bits: int):
-            self.index_bits, self.row_bits = index_bits, row_bits
+        def __init__(self, index_bits: int, row_bits: int, width: int = 1):
+            if width not in (1, 2):
+                raise ValueError(f"width={width}: allowed values are 1, 2")
+            self.index_bits, self.row_bits, self.width = index_bits, row_bits, width
+            second = {"append_second": In(1), "append_second_index": In(index_bits),
+                      "append_second_row": In(row_bits)} if width == 2 else {}
             super().__init__({
                 "append": In(1), "append_index": In(index_bits), "append_row": In(row_bits),
                 "advance": In(1), "rewind": In(1), "restart": In(1),
                 "head": Out(index_bits), "head_row": Out(row_bits), "empty": Out(1),
+                **second,
             })
 
         def __eq__(self, other):
             return (type(self) is type(other) and self.index_bits == other.index_bits and
-                    self.row_bits == other.row_bits)
+                    self.row_bits == other.row_bits and self.width == other.width)
 
         def __repr__(self):
-            return f"EventList.Signature(index_bits={self.index_bits}, row_bits={self.row_bits})"
+            width = f", width={self.width}" if self.width != 1 else ""
+            return f"EventList.Signature(index_bits={self.index_bits}, row_bits={self.row_bits}{width})"
 
     def __init__(self, cfg: ChipConfig):
         self.cfg = cfg
-        super().__init__(EventList.Signature(event_index_bits(cfg), _row_bits(cfg)))
+        super().__init__(EventList.Signature(event_index_bits(cfg), _row_bits(cfg), cfg.appends_per_cycle))
 
     def elaborate(self, platform):
+        if self.signature.width == 2:
+            return self._elaborate_two_wide(platform)
         depth = self.cfg.event_depth
         m = Module()
         m.submodules.storage = storage = memory.Memory(shape=unsigned(self.signature.index_bits), depth=depth, init=[])
@@ -145,3 +162,49 @@ class EventList(wiring.Component):
         m.d.comb += self.empty.eq(empty)
         return m
 
+    def _elaborate_two_wide(self, platform):
+        """``width = 2``: entries ``2i`` in the ``even`` memories, ``2i + 1`` in the ``odd`` ones (word ``i``)."""
+        depth = self.cfg.event_depth
+        m = Module()
+        distributed = getattr(platform, "family", None) == "ecp5"
+        index_shape, row_shape = unsigned(self.signature.index_bits), unsigned(_row_bits(self.cfg))
+        # a word more than the entries need in each: the read side's address one entry ahead of a full, fully
+        # read list stays inside the memory
+        halves = {"even": (depth + 1) // 2 + 1, "odd": depth // 2 + 1}
+        read_pos = Signal(range(depth + 1))
+        count = Signal(range(depth + 2))
+        next_pos = Mux(read_pos == depth - 1, 0, read_pos + 1)   # past the last entry: anything in range
+        ahead = Mux(self.advance, next_pos, read_pos)             # the entry the ports read for the next cycle
+        # entry `count` goes to the memory of its parity, `count + 1` to the other: the even memory's word is
+        # (count + 1) >> 1 (count, or count + 1, whichever is even), the odd's count >> 1
+        first_odd = count[0]
+        ports = {}
+        for half, words in halves.items():
+            odd = half == "odd"
+            store = memory.Memory(shape=index_shape, depth=words, init=[])
+            rows = memory.Memory(shape=row_shape, depth=words, init=[],
+                                 attrs={"ram_style": "distributed"} if distributed else None)
+            m.submodules[f"storage_{half}"], m.submodules[f"rows_{half}"] = store, rows
+            write, row_write = store.write_port(), rows.write_port()
+            read = store.read_port(transparent_for=(write,))
+            row_read = rows.read_port(transparent_for=(row_write,))
+            takes_first = first_odd if odd else ~first_odd           # this memory holds entry `count`
+            m.d.comb += [
+                write.addr.eq((count >> 1) if odd else ((count + 1) >> 1)), row_write.addr.eq(write.addr),
+                write.data.eq(Mux(takes_first, self.append_index, self.append_second_index)),
+                row_write.data.eq(Mux(takes_first, self.append_row, self.append_second_row)),
+                write.en.eq(Mux(takes_first, self.append, self.append & self.append_second)),
+                row_write.en.eq(write.en),
+                read.addr.eq((ahead >> 1) if odd else ((ahead + 1) >> 1)), row_read.addr.eq(read.addr),
+            ]
+            ports[half] = (read, row_read)
+        odd_now = read_pos[0]                                     # the head's memory
+        m.d.comb += [self.head.eq(Mux(odd_now, ports["odd"][0].data, ports["even"][0].data)),
+                     self.head_row.eq(Mux(odd_now, ports["odd"][1].data, ports["even"][1].data))]
+        read_pos_next = Mux(self.rewind | self.restart, 0, Mux(self.advance, read_pos + 1, read_pos))
+        appended = Mux(self.append, Mux(self.append_second, 2, 1), 0)
+        count_next = Mux(self.restart, 0, count + appended)
+        empty = Signal(init=1)
+        m.d.sync += [read_pos.eq(read_pos_next), count.eq(count_next), empty.eq(read_pos_next == count_next)]
+        m.d.comb += self.empty.eq(empty)
+        return m

@@ -78,7 +78,8 @@ class Sequencer(EventEngine, UpdateEngine, TouchedUpdate, BiasPath, wiring.Compo
             "membrane_write_data": Out(data.ArrayLayout(state_word_shape(cfg), banks)),
             "event_bank": Out(range(banks)),            # the bank whose read data the lanes accumulate now
             "update_bank": Out(range(banks)),           # the bank whose read data enters the update pipeline
-            "events": In(EventList.Signature(event_index_bits(cfg), _row_bits(cfg))),   # drives an EventList
+            "events": In(EventList.Signature(event_index_bits(cfg), _row_bits(cfg),   # drives an EventList
+                                             cfg.appends_per_cycle)),
             "layer": Out(range(cfg.num_layers)),        # the update engine's layer
             "active_lanes": Out(range(lanes + 1)),      # lanes holding neurons in the group in stage 3
             "advance": Out(1),                          # the update pipeline moves on (lanes' stage enable)
@@ -277,6 +278,8 @@ class Sequencer(EventEngine, UpdateEngine, TouchedUpdate, BiasPath, wiring.Compo
         s.unsent = Mux(s.emitting, s.pending_spikes, self.fired)
         s.unsent_lowest = Mux(s.emitting, s.pending_lowest, s.fired_lowest)     # = unsent & -unsent
         s.unsent_after = s.unsent & ~s.unsent_lowest      # all but the lowest spike (no carry chain)
+        if cfg.touched:                                   # two spikes per cycle (hw.core.touched)
+            self._touched_second(s)
         return s
 
     def _datapath(self, m, s):
@@ -352,8 +355,11 @@ class Sequencer(EventEngine, UpdateEngine, TouchedUpdate, BiasPath, wiring.Compo
         # registered (`hold`): from what moves into the last stage (2+ spikes), or what is left in it (2+ spikes
         # after the one sent now: 3+ unsent) — counted by a LUT tree, not `x & (x - 1)`'s carry chain (hw.core.bits)
         m.d.comb += [self.advance.eq(~s.hold), self.stage_valid.eq(Cat(*s.valid))]
-        m.d.sync += s.hold.eq(Mux(self.advance, s.valid[-2] & at_least(self.fired_next, 2, m, "fired_next_count"),
-                                 at_least(s.unsent, 3, m, "unsent_count")))
+        if cfg.touched:                                   # two spikes leave per cycle (hw.core.touched)
+            self._touched_hold(m, s)
+        else:
+            m.d.sync += s.hold.eq(Mux(self.advance, s.valid[-2] & at_least(self.fired_next, 2, m, "fired_next_count"),
+                                     at_least(s.unsent, 3, m, "unsent_count")))
         with m.If(self.advance):
             m.d.sync += [s.valid[0].eq(s.fetch), s.stage_group[0].eq(s.fetch_word), s.stage_last[0].eq(s.fetch_last)]
             m.d.sync += [v.eq(u) for v, u in zip(s.valid[1:], s.valid[:-1])]
@@ -383,6 +389,8 @@ class Sequencer(EventEngine, UpdateEngine, TouchedUpdate, BiasPath, wiring.Compo
                         m.d.comb += self.events.append_index.eq(Cat(channel[:bc], s.out_x[:bx], s.out_y[:by]))
                     else:
                         m.d.comb += self.events.append_row.eq(pick(s.row, cfg.groups(l + 1)))
+        if cfg.touched:                                   # the second spike of the cycle, picked the same way
+            self._touched_append_second(m, s)
 
     def _step_phase(self, m, s):
         """A time step's layers: the event engine (unless it waits) and the update engine (when it has a layer)."""

@@ -13,7 +13,7 @@
   hot (a find-first tree), so words that are neither cost no cycle; when
   none is left it sends an *end* token down the pipeline, and the layer's UPDATE ends in the cycle the token
   is in stage ``P - 1`` and the pipeline moves (the cycle the last word's last spike leaves, or ``P`` cycles
-  after the fetch began when no word is visited): ``P + sum_visited max(1, pc)`` cycles.
+  after the fetch began when no word is visited): ``P + sum_visited max(1, ceil(pc / 2))`` cycles.
 * **The leak.** The stamp of the word the memory presents to the pipeline addresses the elapsed-leak table
   (``B_{l,k}``, ``k = now - stamp``, written by the host, :func:`hw.bus.leak_table_words`; the address a
   register, from a LUT-RAM copy of the stamps read a cycle ahead, :meth:`TouchedUpdate._leak_address`); the lanes apply
@@ -21,6 +21,10 @@
 * **Where the spikes go.** The fetch skips words, so the append registers (neuron index, next-layer row,
   position) are computed from the word number of the group moving into the last stage (constant divides as
   reciprocal multiplies, :func:`hw.core.conv.divide_by_constant`) instead of being stepped group by group.
+* **Two spikes per cycle.** The last stage appends the lowest two unsent spikes of its group (one-hot registers
+  ``fired_second`` / ``pending_second`` beside the lowest's) into a two-wide :class:`hw.core.events.EventList`;
+  the pipeline holds while more than two are left after this cycle's, so a word costs ``max(1, ceil(pc / 2))``
+  cycles in the last stage.
 * **Flush** (command bit 1): every word's pending leak applied, ``u = L_{now - stamp}(u)``, stamp ``= now``,
   one word at a time (``FLUSH`` state, 5 cycles per word, not counted).
 """
@@ -29,7 +33,9 @@ from __future__ import annotations
 from amaranth.hdl import C, Cat, Mux, Signal, signed, unsigned
 from amaranth.lib import memory
 
+from hw.core.bits import at_least, lowest_one
 from hw.core.conv import const_mul, divide_by_constant
+from hw.core.events import aer_fields
 from hw.core.lanes import NeuronLanes, registered_multiply
 from hw.core.shapes import _per_layer
 
@@ -55,8 +61,51 @@ def _after_first(bits: list) -> list:
     return [C(0, 1)] + out[:-1]
 
 
+def _second_one(x):
+    """The second lowest set bit of ``x``, one-hot (0 for fewer than two): the lowest of ``x`` without its lowest."""
+    return lowest_one(x & ~lowest_one(x))
+
+
 class TouchedUpdate:
     """The update-by-touch methods of :class:`hw.core.sequencer.Sequencer` (``s``: its shared state)."""
+
+    def _touched_second(self, s):
+        """The second spike of a cycle: the second lowest unsent spike, one-hot, from registers as the lowest
+        (``fired_second`` registered from ``fired_next``, ``pending_second`` with the pending spikes), and what is
+        left after the two."""
+        lanes = self.cfg.lanes
+        s.fired_second = Signal(lanes, name="fired_second")
+        s.pending_second = Signal(lanes, name="pending_second")
+        s.unsent_second = Mux(s.emitting, s.pending_second, s.fired_second)
+        s.unsent_after_two = s.unsent_after & ~s.unsent_second
+
+    def _touched_hold(self, m, s):
+        """``hold`` (a register): the group in the last stage has more than two spikes left after this cycle's —
+        3+ in the group moving in, or 3+ left after the two sent now (5+ unsent)."""
+        m.d.sync += s.hold.eq(Mux(self.advance, s.valid[-2] & at_least(self.fired_next, 3, m, "fired_next_count"),
+                                 at_least(s.unsent_after_two, 3, m, "unsent_count")))
+        with m.If(self.advance):
+            m.d.sync += s.fired_second.eq(_second_one(self.fired_next))
+
+    def _touched_append_second(self, m, s):
+        """The second spike's entry (index, next-layer row or packed coordinate), picked as the first's."""
+        cfg, lanes = self.cfg, self.cfg.lanes
+
+        def pick(base, step=1):
+            out = C(0, 1)
+            for k in range(lanes):
+                out = out | Mux(s.unsent_second[k], base + k * step, 0)
+            return out
+        m.d.comb += self.events.append_second_index.eq(pick(s.nbase))
+        with m.Switch(self.layer):
+            for l in range(cfg.num_layers - 1):
+                with m.Case(l):
+                    if cfg.decoded(l + 1):
+                        bc, bx, by = aer_fields(cfg.out_shape(l))
+                        m.d.comb += self.events.append_second_index.eq(
+                            Cat(pick(s.cbase)[:bc], s.out_x[:bx], s.out_y[:by]))
+                    else:
+                        m.d.comb += self.events.append_second_row.eq(pick(s.row, cfg.groups(l + 1)))
 
     def _touched_state(self, m, s, word_range):
         cfg, P = self.cfg, self.cfg.update_latency
@@ -241,9 +290,12 @@ class TouchedUpdate:
         with m.If(s.have_group):                          # the last stage: write back, emit the spikes
             with m.If(s.unsent != 0):
                 m.d.comb += self.events.append.eq(1)
+            with m.If(s.unsent_second != 0):
+                m.d.comb += self.events.append_second.eq(1)
             with m.If(s.hold):
-                m.d.sync += [s.pending_spikes.eq(s.unsent_after), s.pending_lowest.eq(s.unsent_after & -s.unsent_after),
-                             s.emitting.eq(1)]
+                left = s.unsent_after_two
+                m.d.sync += [s.pending_spikes.eq(left), s.pending_lowest.eq(lowest_one(left)),
+                             s.pending_second.eq(_second_one(left)), s.emitting.eq(1)]
             with m.Else():
                 m.d.sync += s.emitting.eq(0)
         with m.If(s.stage_end[P - 2] & self.advance):     # the layer is done (its last word leaves now)

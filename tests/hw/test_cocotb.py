@@ -187,6 +187,19 @@ def test_touched_fixed_configs(simulator, index):
     check(cfg, weights, offsets, spikes, simulator)
 
 
+@pytest.mark.parametrize("simulator", ["icarus", "verilator"])
+def test_touched_words_with_many_spikes(simulator):
+    """8 lanes, words with every spike count 0..8: two spikes appended per cycle into the two-wide event list (its
+    even and odd memories), the second as a packed coordinate (into a decoded conv layer) and as a pooled fc row."""
+    need(simulator)
+    conv = {"kind": "conv", "channels": 8, "kernel": 3, "padding": 1}
+    cfg = ChipConfig(input_shape=(2, 4, 4), layers=(conv, conv, {"kind": "pool", "size": 2}, {"kind": "fc", "size": 5}),
+                     lanes=8, threshold=(40, 80, 10), overlap=False, update="touched", max_steps=4)
+    rng = np.random.default_rng(3)
+    weights = [rng.integers(-8, 30, cfg.weight_shape(l)) for l in range(3)]
+    check(cfg, weights, None, rng.random((2, 4, 32)) < 0.4, simulator)
+
+
 @given(data=st.data())
 @settings(max_examples=2, deadline=None)
 def test_random_touched_configs_icarus(data):

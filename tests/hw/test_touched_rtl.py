@@ -71,10 +71,42 @@ def test_every_neuron_firing_and_silent_input(reset):
     assert_same(*run_both(cfg, weights, offsets, np.concatenate([x, ~x])))
 
 
+@pytest.mark.parametrize("reset", ["subtract", "zero"])
+def test_words_with_many_spikes_append_two_per_cycle(reset):
+    """Every lane fires (flood): words of 8, 5 (the partial last group), 7 and 3 spikes — even and odd counts
+    above 2 — each cost ceil(pc / 2) UPDATE cycles, the RTL cycle-exact with the model and the closed form."""
+    from tests.strategies import flood
+    cfg = ChipConfig(layer_sizes=(9, 13, 7, 3), lanes=8, threshold=1, reset=reset, overlap=False, update="touched",
+                     max_steps=4)
+    weights, offsets, x = flood(cfg, 1, 3)
+    model, rtl = run_both(cfg, weights, offsets, x)
+    assert_same(model, rtl)
+    assert all(s.all() for s in model.spikes)                       # every neuron fires in every step
+    P = cfg.update_latency
+    per_step = ((9 * 2 + 1 + P + 4 + 3) + (13 + 1 + P + 4) + (7 + 1 + P + 2)   # Σ_w max(1, ceil(pc_w / 2))
+                + 3 + 1)                                              # OUTPUT: E_out + end token
+    assert (rtl.cycles == 3 * per_step).all()
+
+
+def test_random_spike_counts_per_word_conv_chip():
+    """8 lanes, a conv layer into a decoded conv layer (the second spike as a packed coordinate) into a pooled fc
+    layer (the second spike's weight row): words with every spike count 0..8, cycle-exact."""
+    conv = {"kind": "conv", "channels": 8, "kernel": 3, "padding": 1}
+    cfg = ChipConfig(input_shape=(2, 4, 4), layers=(conv, conv, {"kind": "pool", "size": 2}, {"kind": "fc", "size": 5}),
+                     lanes=8, threshold=(40, 80, 10), overlap=False, update="touched", max_steps=4)
+    rng = np.random.default_rng(3)
+    w = [rng.integers(-8, 30, cfg.weight_shape(l)) for l in range(3)]
+    x = rng.random((2, 4, 32)) < 0.4
+    model, rtl = run_both(cfg, w, None, x)
+    assert_same(model, rtl)
+    counts = {int(c) for s in model.spikes[:2] for c in np.unique(s.reshape(-1, 8).sum(axis=1))}
+    assert set(range(9)) <= counts, counts                            # odd and even counts above 2 occur
+
+
 def test_odd_lanes_partial_groups_pooled_into_conv_and_fc():
-    """3 lanes, channels 5 and 7 (G = 2 and 3, a partial last group of 2 and of 1): spikes as packed coordinates
-    through a pool into a decoded conv layer and as pooled fc rows, words of 0..3 spikes, then a flood (every
-    neuron of every layer fires: the event list full, an odd total in the output layer)."""
+    """3 lanes, channels 5 and 7 (G = 2 and 3, a partial last group of 2 and of 1): the second spike of a cycle as
+    a packed coordinate through a pool into a decoded conv layer and as a pooled fc row, words of 0..3 spikes, then
+    a flood (every neuron of every layer fires: the event list full, an odd total in the output layer)."""
     from tests.strategies import flood
     conv = [{"kind": "conv", "channels": c, "kernel": 3, "padding": 1} for c in (5, 7)]
     pool = {"kind": "pool", "size": 2}

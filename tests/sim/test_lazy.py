@@ -54,6 +54,26 @@ def test_fast_model_counters_match_the_reference(data):
                 assert list(r.spikes[l][b, t]) == spk[t][l] and list(r.state[l][b, t]) == state[t][l]
 
 
+@pytest.mark.parametrize("lanes", [8, 7])
+def test_many_spikes_per_word_against_the_reference(lanes):
+    """Every lane fires (flood, 8 and 7 lanes: full and partial groups, even and odd spike counts above 2): two
+    spikes appended per cycle, max(1, ceil(pc / 2)) per word, in the model, the specification and the reference."""
+    from tests.reference import reference_run
+    from tests.strategies import flood
+    cfg = ChipConfig(layer_sizes=(9, 13, 7, 3), lanes=lanes, threshold=1, overlap=False, update="touched",
+                     max_steps=3)
+    weights, offsets, x = flood(cfg, 1, 3)
+    model = FastModel(cfg, weights, offsets)
+    r = model.run(x)
+    np.testing.assert_array_equal(r.cycles, lazy_run(model, x).cycles)
+    cnt = {}
+    reference_run(cfg, weights, cfg.check_offsets(offsets), x[0], counters=cnt)
+    assert r.counters["cycles"][0] == cnt["cycles"]
+    words = sum(-(-min(lanes, n - g) // 2) for n in (13, 7, 3) for g in range(0, n, lanes))   # Σ ceil(pc / 2)
+    events = 9 * cfg.groups(0) + 13 * cfg.groups(1) + 7 * cfg.groups(2)
+    assert cnt["cycles"] == 3 * (events + 3 * (1 + cfg.update_latency) + words + 3 + 1)
+
+
 def test_per_neuron_leak_multipliers():
     """sim.faults' leak mismatch: one B_k table per neuron."""
     cfg = ChipConfig(layer_sizes=(6, 5, 3), lanes=2, threshold=20, beta=0.8, overlap=False, update="touched",
