@@ -97,6 +97,10 @@ def measure(cfg: ChipConfig, density: float, rate: float, seed: int, batch: int,
             "lazy_speedup": float((p.cycles / t.cycles).mean()),
             "default_speedup": float((on.cycles / t.cycles).mean()),
             "lazy_own_ratio": float((t.cycles / own_bound).mean()),
+            # projections (sim.event_bound.overlap_ceilings, not built): the touched chip's utilisation if every
+            # UPDATE ran beside the next layer's EVENT phase, and if both engines were busy all the time
+            "next_overlap_utilisation": float((t_synops / (c.lanes * p.lazy_next_overlap)).mean()),
+            "busy_utilisation": float((t_synops / (c.lanes * p.lazy_busy)).mean()),
             "append_share": float((appends / own_bound).mean()),
             "hot_share": float((hot / own_bound).mean()), "partial_share": float((partial / own_bound).mean()),
             "lazy_same_output": float(np.all(t.output == r.output, axis=(1, 2)).mean()), "hidden_rates": hidden,

@@ -89,6 +89,9 @@ class Projection:
     lazy_cycles: np.ndarray
     lazy_same_output: np.ndarray
     overlap_ignored: bool
+    #: the lazy schedule's phases overlapped (:func:`overlap_ceilings`): next-layer overlap, engines always busy
+    lazy_next_overlap: np.ndarray | None = None
+    lazy_busy: np.ndarray | None = None
 
 
 def event_bound(cfg: ChipConfig, counters: dict, touched: np.ndarray) -> np.ndarray:
@@ -163,7 +166,8 @@ def touched_schedule(model, spikes: np.ndarray) -> Projection:
                       touched_cycles=np.asarray(r.cycles, np.int64) + hidden - saved,
                       lazy=lz.visited, lazy_cycles=lz.cycles,
                       lazy_same_output=np.all(lz.spikes[-1] == r.spikes[-1], axis=(1, 2)),
-                      overlap_ignored=overlap_ignored)
+                      overlap_ignored=overlap_ignored, **dict(zip(("lazy_next_overlap", "lazy_busy"),
+                                                                  overlap_ceilings(lz))))
 
 
 def elapsed_leak_table(beta_int, frac_bits: int, k_max: int) -> np.ndarray:
@@ -193,6 +197,12 @@ class LazyRun:
     state: list
     visited: np.ndarray
     cycles: np.ndarray
+    #: ``(B, layers, T)``: each step's EVENT-phase cycles (decoder fill, events' words and overheads, the closing
+    #: cycle) and UPDATE-phase cycles (pipeline fill, visited words' cycles) per layer; with ``output`` ``(B, T)``
+    #: (output events and the end token) they sum to ``cycles``
+    event_cycles: np.ndarray | None = None
+    update_cycles: np.ndarray | None = None
+    output_cycles: np.ndarray | None = None
 
 
 def lazy_run(model, spikes: np.ndarray, visit_all: bool = False) -> LazyRun:
@@ -215,6 +225,8 @@ def lazy_run(model, spikes: np.ndarray, visit_all: bool = False) -> LazyRun:
     out_s, out_u = [], []
     visited_n = np.zeros(B, np.int64)
     cycles = np.zeros(B, np.int64)
+    event_c = np.zeros((B, cfg.num_layers, T), np.int64)
+    update_c = np.zeros((B, cfg.num_layers, T), np.int64)
     xin = x
     for l in range(cfg.num_layers):
         N, lanes, G = cfg.fan_out(l), cfg.lanes, cfg.groups(l)
@@ -247,13 +259,35 @@ def lazy_run(model, spikes: np.ndarray, visit_all: bool = False) -> LazyRun:
             visited_n += visit_w.sum(axis=1)
             pc = np.zeros(hot.shape, np.int64)                            # spikes per word
             np.add.at(pc, (slice(None), word_of), s)
-            busy += np.where(visit_w, np.maximum(1, (pc + A - 1) // A), 0).sum(axis=1)   # max(1, ceil(pc / A))
+            step_busy = np.where(visit_w, np.maximum(1, (pc + A - 1) // A), 0).sum(axis=1)   # max(1, ceil(pc / A))
+            busy += step_busy
+            update_c[:, l, t] = P + step_busy
         e = np.count_nonzero(xin.reshape(B, -1), axis=1)
         ev = xin.sum(axis=1, dtype=np.int64) @ cfg.receptive_counts(l) if cfg.layer_kind(l) == "conv" else e
         cycles += (T * cfg.decode_latency(l) + ev * G + e * cfg.event_overhead(l) + (1 + P) * T
                    + busy)
+        e_t = np.count_nonzero(xin, axis=2)                                                   # (B, T)
+        ev_t = xin.astype(np.int64) @ cfg.receptive_counts(l) if cfg.layer_kind(l) == "conv" else e_t
+        event_c[:, l] = cfg.decode_latency(l) + ev_t * G + e_t * cfg.event_overhead(l) + 1
         out_s.append(s_all)
         out_u.append(u_all)
         xin = s_all
     cycles += np.count_nonzero(xin.reshape(B, -1), axis=1) + T
-    return LazyRun(spikes=out_s, state=out_u, visited=visited_n, cycles=cycles)
+    output_c = np.count_nonzero(xin, axis=2) + 1
+    return LazyRun(spikes=out_s, state=out_u, visited=visited_n, cycles=cycles, event_cycles=event_c,
+                   update_cycles=update_c, output_cycles=output_c)
+
+
+def overlap_ceilings(run: LazyRun) -> tuple[np.ndarray, np.ndarray]:
+    """Per sample, the fewest cycles two schedules that hide UPDATE work behind EVENT work could take with the same
+    phases as ``run`` (a :class:`LazyRun`): lower bounds, projections only (not built; ``docs/chip.md``, "Standing
+    against issue 23's targets").
+
+    * *next-layer overlap*: every layer's UPDATE runs beside the next layer's EVENT phase of the same step (the
+      ``overlap`` setting extended to conv layers and to the touched chip), each step
+      ``E_0 + sum_l max(U_l, E_(l+1)) + U_last + output``, as if the next layer's events never waited for a spike;
+    * *engines busy*: the event engine and the update engine each busy all the time, across layers and steps
+      (``max(sum E, sum U) + sum output``): no schedule on one event engine and one update engine does better."""
+    E, U, O = run.event_cycles, run.update_cycles, run.output_cycles
+    step = E[:, 0] + np.maximum(U[:, :-1], E[:, 1:]).sum(axis=1) + U[:, -1] + O
+    return step.sum(axis=1), np.maximum(E.sum(axis=(1, 2)), U.sum(axis=(1, 2))) + O.sum(axis=1)

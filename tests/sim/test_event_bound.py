@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hw.config import TOUCHED_UPDATE_LATENCY, UPDATE_LATENCY, ChipConfig
-from sim.event_bound import elapsed_leak_table, lazy_run, touched_schedule, touched_words
+from sim.event_bound import elapsed_leak_table, lazy_run, overlap_ceilings, touched_schedule, touched_words
 from sim.model import FastModel
 from tests.strategies import configs, conv_configs, programmes
 
@@ -46,6 +46,24 @@ def test_schedules_order(data):
     extra = (TOUCHED_UPDATE_LATENCY - UPDATE_LATENCY) * spikes.shape[1] * cfg.num_layers
     assert (p.lazy_cycles - extra <= p.touched_cycles).all() and (p.touched_cycles <= p.cycles).all()
     assert (p.touched <= p.lazy).all() and (p.lazy <= p.live).all() and (p.live <= p.words).all()
+
+
+@given(data=st.data())
+@settings(max_examples=20, deadline=None)
+def test_overlap_ceilings_are_lower_bounds(data):
+    """lazy_run's per-step phase cycles add up to its cycles; the two overlap ceilings are below them (engines busy
+    <= next-layer overlap <= sequential), and below the cycles of the overlap the chip has built (an "all" chip with
+    overlap on: UPDATE beside the next fc layer's events), which the next-layer ceiling generalises."""
+    cfg = data.draw(st.one_of(configs(overlap=False), conv_configs(max_hw=6, max_channels=4, overlap=False)))
+    weights, offsets, spikes = data.draw(programmes(cfg, batch=2, steps=4))
+    for visit_all in (False, True):
+        lz = lazy_run(FastModel(cfg, weights, offsets), spikes, visit_all=visit_all)
+        total = lz.event_cycles.sum(axis=(1, 2)) + lz.update_cycles.sum(axis=(1, 2)) + lz.output_cycles.sum(axis=1)
+        np.testing.assert_array_equal(total, lz.cycles)
+        nxt, busy = overlap_ceilings(lz)
+        assert (busy <= nxt).all() and (nxt <= lz.cycles).all()
+    overlapped = FastModel(cfg.replace(overlap=True), weights, offsets).run(spikes, record_state=False)
+    assert (nxt <= overlapped.cycles).all()
 
 
 def _skipping_run(cfg: ChipConfig, weights, offsets, x):
