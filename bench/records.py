@@ -74,7 +74,8 @@ def provenance() -> dict:
             versions[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             pass
-    status = _git("status", "--porcelain", "--untracked-files=no")
+    # the records themselves do not make a tree dirty: a chain of benches writes one before the next starts
+    status = _git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)docs/results")
     return {
         "commit": _git("rev-parse", "HEAD"),
         "dirty": None if status is None else bool(status),

@@ -301,3 +301,26 @@ def test_event_bound_nmnist_sweep_invariants(capsys):
             main(argv)
         assert e.value.code == 2
     assert "choose one" in capsys.readouterr().err
+
+
+def test_a_record_written_before_does_not_make_the_tree_dirty(tmp_path, monkeypatch):
+    """A chain of benches writes a record before the next starts: docs/results/ does not count as dirty, code does."""
+    import subprocess
+
+    from bench import records
+
+    def git(*a):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *a], cwd=tmp_path, check=True,
+                       capture_output=True)
+    (tmp_path / "docs" / "results").mkdir(parents=True)
+    (tmp_path / "docs" / "results" / "a.json").write_text("{}")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    git("init", "-q")
+    git("add", "-A")
+    git("commit", "-qm", "one")
+    monkeypatch.setattr(records, "ROOT", tmp_path)
+    assert records.provenance()["dirty"] is False
+    (tmp_path / "docs" / "results" / "a.json").write_text('{"b": 1}')
+    assert records.provenance()["dirty"] is False
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert records.provenance()["dirty"] is True
