@@ -250,6 +250,20 @@ def test_flush_applies_the_pending_leak(conv_chip):
         {k: v for k, v in got["sample"]["counters"].items() if k not in host}
 
 
+@pytest.mark.parametrize("lanes", [8, 16])
+def test_netlist_size_of_the_second_spike_pick(lanes):
+    """The second spike's one-hot pick (the lowest of ``x`` without its lowest) goes through wires: as one nested
+    expression Amaranth emits it with every inner term copied (the touched 8-lane chip's netlist was 10x, the
+    16-lane one's 80x the "all" chip's, and Amaranth's simulator took 25 s to start a 16-lane chip, minutes at 32)."""
+    import re
+    from amaranth.back import rtlil
+    plain = ChipConfig(layer_sizes=(8, lanes, 4), lanes=lanes, overlap=False)
+
+    def cells(cfg):
+        return len(re.findall(r"\n\s*cell ", rtlil.convert(LifCore(cfg), name="top")))
+    assert cells(touched(plain)) < 2 * cells(plain)
+
+
 def test_cli_verilog_of_a_touched_chip(tmp_path):
     """``spikeloop verilog`` with update = "touched" in the TOML: the leak table is in the Verilog (a memory with
     the config's B_k as its power-up contents) and ports.md names region 3 and the flush."""
