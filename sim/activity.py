@@ -433,7 +433,11 @@ def design_facts(cfg: ChipConfig, slice_bits: int) -> DesignFacts:
                        weight_reads_gated=_follows_logic(_drivers(fragment), weight_memory.read.en),
                        membrane_write_slices=max((w for name, w in writes.items()     # any bank: equal words
                                                   if name.startswith("membrane_memory")), default=0),
-                       event_write_slices=writes.get("event_list.storage", 0) + writes.get("event_list.rows", 0),
+                       # an append writes one entry: of a two-wide list (touched chip: ``storage_even`` /
+                       # ``storage_odd``, ``rows_even`` / ``rows_odd``, equal words) one memory of each kind
+                       event_write_slices=sum(max((w for name, w in writes.items()
+                                                   if name.startswith(f"event_list.{kind}")), default=0)
+                                              for kind in ("storage", "rows")),
                        update_follows_events=follows_events(cfg))
 
 

@@ -62,7 +62,9 @@ class EventList(wiring.Component):
     not ``empty``: everything appended has been read); ``advance`` moves to the next entry. ``rewind``
     reads from the start again, ``restart`` also empties the list (these two win over the others).
     The read port is addressed one entry ahead and never beyond the memory; it is transparent to the
-    write port, so an entry appended in one cycle is the ``head`` in the next.
+    write port, so an entry appended in one cycle is the ``head`` in the next. The address does not follow a
+    ``rewind``: the first entry is the ``head`` from the second cycle after it (OUTPUT's rewind is followed by
+    layer 0's events from the input stream and a ``restart`` before the list is read again).
 
     ``width = 2`` (an ``update = "touched"`` chip, :attr:`hw.config.ChipConfig.appends_per_cycle`): ``append_second``
     (with ``append``) writes ``append_second_index`` / ``append_second_row`` after ``append_index``, two entries in

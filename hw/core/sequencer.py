@@ -279,7 +279,7 @@ class Sequencer(EventEngine, UpdateEngine, TouchedUpdate, BiasPath, wiring.Compo
         s.unsent_lowest = Mux(s.emitting, s.pending_lowest, s.fired_lowest)     # = unsent & -unsent
         s.unsent_after = s.unsent & ~s.unsent_lowest      # all but the lowest spike (no carry chain)
         if cfg.touched:                                   # two spikes per cycle (hw.core.touched)
-            self._touched_second(s)
+            self._touched_second(m, s)
         return s
 
     def _datapath(self, m, s):

@@ -61,23 +61,32 @@ def _after_first(bits: list) -> list:
     return [C(0, 1)] + out[:-1]
 
 
-def _second_one(x):
-    """The second lowest set bit of ``x``, one-hot (0 for fewer than two): the lowest of ``x`` without its lowest."""
-    return lowest_one(x & ~lowest_one(x))
+def _second_one(m, x, name: str):
+    """The second lowest set bit of ``x``, one-hot (0 for fewer than two): the lowest of ``x`` without its lowest.
+    The lowest and the rest are wires ``{name}_lowest`` / ``{name}_rest`` of ``m``: as one nested expression
+    Amaranth emits the inner prefix chain again for every bit of the outer one (the touched chip's netlist 10x at 8
+    lanes, 80x at 16; hardware tools merge the copies, Amaranth's simulator runs them all)."""
+    lowest, rest = Signal(len(x), name=f"{name}_lowest"), Signal(len(x), name=f"{name}_rest")
+    m.d.comb += [lowest.eq(lowest_one(x)), rest.eq(x & ~lowest)]
+    return lowest_one(rest)
 
 
 class TouchedUpdate:
     """The update-by-touch methods of :class:`hw.core.sequencer.Sequencer` (``s``: its shared state)."""
 
-    def _touched_second(self, s):
+    def _touched_second(self, m, s):
         """The second spike of a cycle: the second lowest unsent spike, one-hot, from registers as the lowest
         (``fired_second`` registered from ``fired_next``, ``pending_second`` with the pending spikes), and what is
-        left after the two."""
+        left after the two (a wire: its lowest and second lowest are registered while the pipeline holds)."""
         lanes = self.cfg.lanes
         s.fired_second = Signal(lanes, name="fired_second")
         s.pending_second = Signal(lanes, name="pending_second")
         s.unsent_second = Mux(s.emitting, s.pending_second, s.fired_second)
-        s.unsent_after_two = s.unsent_after & ~s.unsent_second
+        s.unsent_after_two = Signal(lanes, name="unsent_after_two")
+        m.d.comb += s.unsent_after_two.eq(s.unsent_after & ~s.unsent_second)
+        # the second lowest of the spikes moving into the last stage / of those left (its wires outside any If)
+        s.fired_next_second = _second_one(m, self.fired_next, "fired_next")
+        s.after_two_second = _second_one(m, s.unsent_after_two, "unsent_after_two")
 
     def _touched_hold(self, m, s):
         """``hold`` (a register): the group in the last stage has more than two spikes left after this cycle's —
@@ -85,7 +94,7 @@ class TouchedUpdate:
         m.d.sync += s.hold.eq(Mux(self.advance, s.valid[-2] & at_least(self.fired_next, 3, m, "fired_next_count"),
                                  at_least(s.unsent_after_two, 3, m, "unsent_count")))
         with m.If(self.advance):
-            m.d.sync += s.fired_second.eq(_second_one(self.fired_next))
+            m.d.sync += s.fired_second.eq(s.fired_next_second)
 
     def _touched_append_second(self, m, s):
         """The second spike's entry (index, next-layer row or packed coordinate), picked as the first's."""
@@ -295,7 +304,7 @@ class TouchedUpdate:
             with m.If(s.hold):
                 left = s.unsent_after_two
                 m.d.sync += [s.pending_spikes.eq(left), s.pending_lowest.eq(lowest_one(left)),
-                             s.pending_second.eq(_second_one(left)), s.emitting.eq(1)]
+                             s.pending_second.eq(s.after_two_second), s.emitting.eq(1)]
             with m.Else():
                 m.d.sync += s.emitting.eq(0)
         with m.If(s.stage_end[P - 2] & self.advance):     # the layer is done (its last word leaves now)

@@ -137,3 +137,14 @@ def test_update_pipeline_holds_between_update_phases(monkeypatch):
     import sim.activity as act
     monkeypatch.setattr(act, "update_stages_hold", lambda cfg: False)
     assert not follows_events(quiet) and follows_events(spans) and follows_events(spans.replace(overlap=False))
+
+
+def test_event_append_charged_on_a_touched_chip():
+    """The touched chip's event list is two memories of each kind (``storage_even`` / ``storage_odd``, ``rows_even``
+    / ``rows_odd``), one of which an append writes: an appended spike costs the index and row slices as on the
+    ``"all"`` chip of the same structure (not 0, as the names ``event_list.storage`` / ``.rows`` found nothing)."""
+    from sim.activity import design_facts
+    cfg = ChipConfig(layer_sizes=(8, 6, 4), lanes=2, overlap=False)
+    plain = design_facts(cfg, 16).event_write_slices
+    assert plain > 0
+    assert design_facts(cfg.replace(update="touched", max_steps=8), 16).event_write_slices == plain
