@@ -78,6 +78,12 @@ class TouchedUpdate:
         s.pending_second = Signal(lanes, name="pending_second")
         s.unsent_second = Mux(s.emitting, s.pending_second, s.fired_second)
         s.unsent_after_two = s.unsent_after & ~s.unsent_second
+        # whether there is a first / a second unsent spike (the appends' enables), registered with them: `fired`'s
+        # from `fired_next`, the pending spikes' from what is left
+        s.fired_any, s.fired_two = Signal(name="fired_any"), Signal(name="fired_two")
+        s.pending_any, s.pending_two = Signal(name="pending_any"), Signal(name="pending_two")
+        s.unsent_any = Mux(s.emitting, s.pending_any, s.fired_any)            # = unsent != 0
+        s.unsent_two = Mux(s.emitting, s.pending_two, s.fired_two)            # = unsent_second != 0
         # each lane's neuron index and next-layer row (`nbase + k`, `row + k·G`), registered with `nbase` and
         # `row` as a group moves into the last stage (:meth:`_touched_append_registers`), so the picks of the two
         # spikes only select registers (no adder on the path to the event list's write data)
@@ -90,7 +96,8 @@ class TouchedUpdate:
         m.d.sync += s.hold.eq(Mux(self.advance, s.valid[-2] & at_least(self.fired_next, 3, m, "fired_next_count"),
                                  at_least(s.unsent_after_two, 3, m, "unsent_count")))
         with m.If(self.advance):
-            m.d.sync += s.fired_second.eq(_second_one(self.fired_next))
+            m.d.sync += [s.fired_second.eq(_second_one(self.fired_next)), s.fired_any.eq(self.fired_next.any()),
+                         s.fired_two.eq(_second_one(self.fired_next).any())]
 
     def _touched_append_second(self, m, s):
         """The second spike's entry (index, next-layer row or packed coordinate), picked as the first's."""
@@ -311,14 +318,15 @@ class TouchedUpdate:
         with m.If(~s.fetching):                           # fetch_group = 0 as the fetch begins
             m.d.sync += s.scan_from.eq((1 << len(s.scan_from)) - 1)
         with m.If(s.have_group):                          # the last stage: write back, emit the spikes
-            with m.If(s.unsent != 0):
+            with m.If(s.unsent_any):
                 m.d.comb += self.events.append.eq(1)
-            with m.If(s.unsent_second != 0):
+            with m.If(s.unsent_two):
                 m.d.comb += self.events.append_second.eq(1)
             with m.If(s.hold):
                 left = s.unsent_after_two
                 m.d.sync += [s.pending_spikes.eq(left), s.pending_lowest.eq(lowest_one(left)),
-                             s.pending_second.eq(_second_one(left)), s.emitting.eq(1)]
+                             s.pending_second.eq(_second_one(left)), s.emitting.eq(1),
+                             s.pending_any.eq(left.any()), s.pending_two.eq(_second_one(left).any())]
             with m.Else():
                 m.d.sync += s.emitting.eq(0)
         with m.If(s.stage_end[P - 2] & self.advance):     # the layer is done (its last word leaves now)
