@@ -159,10 +159,24 @@ class EventList(wiring.Component):
         # decisions start at a register, not at a comparator)
         read_pos_next = Mux(self.rewind | self.restart, 0, Mux(self.advance, read_pos + 1, read_pos))
         count_next = Mux(self.restart, 0, Mux(self.append, count + 1, count))
-        empty = Signal(init=1)
-        m.d.sync += [read_pos.eq(read_pos_next), count.eq(count_next), empty.eq(read_pos_next == count_next)]
-        m.d.comb += self.empty.eq(empty)
+        m.d.sync += [read_pos.eq(read_pos_next), count.eq(count_next)]
+        self._empty(m, read_pos, count, {1: self.append})
         return m
+
+    def _empty(self, m, read_pos, count, appended):
+        """The ``empty`` register, ``read_pos_next == count_next``, without the next values' adders after the
+        engines' late ``advance`` / ``append`` / ``restart``: each outcome is a compare of the registers
+        (``read_pos + a == count + n``, ``a`` the advance, ``n`` the entries appended), chosen by the late signals
+        at the last LUTs. ``appended`` maps each ``n > 0`` to its condition (exclusive conditions)."""
+        same = read_pos == count
+        stay, step = same, read_pos + 1 == count          # no entry appended: without / with advance
+        for n, cond in sorted(appended.items()):
+            stay = Mux(cond, read_pos == count + n, stay)
+            step = Mux(cond, same if n == 1 else read_pos == count + (n - 1), step)
+        rewound = (count == 0) & ~self.append             # after a rewind the read position is 0
+        empty = Signal(init=1)
+        m.d.sync += empty.eq(Mux(self.restart, 1, Mux(self.rewind, rewound, Mux(self.advance, step, stay))))
+        m.d.comb += self.empty.eq(empty)
 
     def _elaborate_two_wide(self, platform):
         """``width = 2``: entries ``2i`` in the ``even`` memories, ``2i + 1`` in the ``odd`` ones (word ``i``)."""
@@ -175,8 +189,17 @@ class EventList(wiring.Component):
         halves = {"even": (depth + 1) // 2 + 1, "odd": depth // 2 + 1}
         read_pos = Signal(range(depth + 1))
         count = Signal(range(depth + 2))
-        next_pos = Mux(read_pos == depth - 1, 0, read_pos + 1)   # past the last entry: anything in range
-        ahead = Mux(self.advance, next_pos, read_pos)             # the entry the ports read for the next cycle
+        # the ports read the entry at the read position, or (with `advance`) the next one, past the last entry
+        # anything in range: each memory's word for both, as registers kept beside the read position (from its
+        # value after an advance, read_pos + 1, computed from the register), so `advance` only chooses the word
+        def next_pos(p):
+            return Mux(p == depth - 1, 0, p + 1)
+
+        def word(p, odd):                                         # the word of entry p in the even / odd memory
+            return (p >> 1) if odd else ((p + 1) >> 1)
+
+        advanced = (read_pos + 1)[:len(read_pos)]                 # read_pos after an advance
+        moves = self.rewind | self.restart
         # entry `count` goes to the memory of its parity, `count + 1` to the other: the even memory's word is
         # (count + 1) >> 1 (count, or count + 1, whichever is even), the odd's count >> 1
         first_odd = count[0]
@@ -197,8 +220,15 @@ class EventList(wiring.Component):
                 row_write.data.eq(Mux(takes_first, self.append_row, self.append_second_row)),
                 write.en.eq(Mux(takes_first, self.append, self.append & self.append_second)),
                 row_write.en.eq(write.en),
-                read.addr.eq((ahead >> 1) if odd else ((ahead + 1) >> 1)), row_read.addr.eq(read.addr),
+                row_read.addr.eq(read.addr),
             ]
+            words_at = {}                                         # this memory's word of the entry read now / next
+            for which, pos in (("now", lambda p: p), ("next", next_pos)):
+                first = word(0 if which == "now" else (0 if depth == 1 else 1), odd)    # at read position 0
+                reg = Signal.like(read.addr, name=f"{half}_word_{which}", init=first % (1 << len(read.addr)))
+                m.d.sync += reg.eq(Mux(moves, first, Mux(self.advance, word(pos(advanced), odd), reg)))
+                words_at[which] = reg
+            m.d.comb += read.addr.eq(Mux(self.advance, words_at["next"], words_at["now"]))
             ports[half] = (read, row_read)
         odd_now = read_pos[0]                                     # the head's memory
         m.d.comb += [self.head.eq(Mux(odd_now, ports["odd"][0].data, ports["even"][0].data)),
@@ -206,7 +236,6 @@ class EventList(wiring.Component):
         read_pos_next = Mux(self.rewind | self.restart, 0, Mux(self.advance, read_pos + 1, read_pos))
         appended = Mux(self.append, Mux(self.append_second, 2, 1), 0)
         count_next = Mux(self.restart, 0, count + appended)
-        empty = Signal(init=1)
-        m.d.sync += [read_pos.eq(read_pos_next), count.eq(count_next), empty.eq(read_pos_next == count_next)]
-        m.d.comb += self.empty.eq(empty)
+        m.d.sync += [read_pos.eq(read_pos_next), count.eq(count_next)]
+        self._empty(m, read_pos, count, {1: self.append & ~self.append_second, 2: self.append & self.append_second})
         return m

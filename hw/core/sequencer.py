@@ -375,11 +375,12 @@ class Sequencer(EventEngine, UpdateEngine, TouchedUpdate, BiasPath, wiring.Compo
         # (of the pooled position when pooled), into a decoded layer as a packed coordinate
         # (each lane's value is added from registers beside the pick, which only selects with the registered
         # one-hot lowest spike: an AND-OR, no priority encoder or adder on the path to the event list)
-        def pick(base, step=1):
-            values = [base + k * step for k in range(lanes)]
+        def pick(base, step=1, values=None):
+            values = [base + k * step for k in range(lanes)] if values is None else values
             return functools.reduce(operator.or_, [Mux(s.unsent_lowest[k], v, 0) for k, v in enumerate(values)])
+        # (update by touch: each lane's value is a register of its own, hw.core.touched)
         m.d.comb += [self.active_lanes.eq(Mux(s.compare_last, s.up.last_group_lanes, lanes)),
-                     self.events.append_index.eq(pick(s.nbase))]
+                     self.events.append_index.eq(pick(s.nbase, values=s.nbase_lanes if cfg.touched else None))]
         with m.Switch(self.layer):
             for l in range(cfg.num_layers - 1):
                 with m.Case(l):
@@ -388,7 +389,8 @@ class Sequencer(EventEngine, UpdateEngine, TouchedUpdate, BiasPath, wiring.Compo
                         channel = pick(s.cbase)
                         m.d.comb += self.events.append_index.eq(Cat(channel[:bc], s.out_x[:bx], s.out_y[:by]))
                     else:
-                        m.d.comb += self.events.append_row.eq(pick(s.row, cfg.groups(l + 1)))
+                        m.d.comb += self.events.append_row.eq(pick(s.row, cfg.groups(l + 1),
+                                                                   values=s.row_lanes if cfg.touched else None))
         if cfg.touched:                                   # the second spike of the cycle, picked the same way
             self._touched_append_second(m, s)
 

@@ -30,7 +30,7 @@
 """
 from __future__ import annotations
 
-from amaranth.hdl import C, Cat, Mux, Signal, signed, unsigned
+from amaranth.hdl import C, Cat, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import memory
 
 from hw.core.bits import at_least, lowest_one
@@ -87,6 +87,17 @@ class TouchedUpdate:
         # the second lowest of the spikes moving into the last stage / of those left (its wires outside any If)
         s.fired_next_second = _second_one(m, self.fired_next, "fired_next")
         s.after_two_second = _second_one(m, s.unsent_after_two, "unsent_after_two")
+        # whether there is a first / a second unsent spike (the appends' enables), registered with them: `fired`'s
+        # from `fired_next`, the pending spikes' from what is left
+        s.fired_any, s.fired_two = Signal(name="fired_any"), Signal(name="fired_two")
+        s.pending_any, s.pending_two = Signal(name="pending_any"), Signal(name="pending_two")
+        s.unsent_any = Mux(s.emitting, s.pending_any, s.fired_any)            # = unsent != 0
+        s.unsent_two = Mux(s.emitting, s.pending_two, s.fired_two)            # = unsent_second != 0
+        # each lane's neuron index and next-layer row (`nbase + k`, `row + k·G`), registered with `nbase` and
+        # `row` as a group moves into the last stage (:meth:`_touched_append_registers`), so the picks of the two
+        # spikes only select registers (no adder on the path to the event list's write data)
+        s.nbase_lanes = [Signal(len(self.events.append_index), name=f"append_nbase_{k}") for k in range(lanes)]
+        s.row_lanes = [Signal(len(self.events.append_row), name=f"append_row_{k}") for k in range(lanes)]
 
     def _touched_hold(self, m, s):
         """``hold`` (a register): the group in the last stage has more than two spikes left after this cycle's —
@@ -94,7 +105,8 @@ class TouchedUpdate:
         m.d.sync += s.hold.eq(Mux(self.advance, s.valid[-2] & at_least(self.fired_next, 3, m, "fired_next_count"),
                                  at_least(s.unsent_after_two, 3, m, "unsent_count")))
         with m.If(self.advance):
-            m.d.sync += s.fired_second.eq(s.fired_next_second)
+            m.d.sync += [s.fired_second.eq(s.fired_next_second), s.fired_any.eq(self.fired_next.any()),
+                         s.fired_two.eq(s.fired_next_second.any())]
 
     def _touched_append_second(self, m, s):
         """The second spike's entry (index, next-layer row or packed coordinate), picked as the first's."""
@@ -105,7 +117,13 @@ class TouchedUpdate:
             for k in range(lanes):
                 out = out | Mux(s.unsent_second[k], base + k * step, 0)
             return out
-        m.d.comb += self.events.append_second_index.eq(pick(s.nbase))
+
+        def pick_lanes(values):
+            out = C(0, 1)
+            for k in range(lanes):
+                out = out | Mux(s.unsent_second[k], values[k], 0)
+            return out
+        m.d.comb += self.events.append_second_index.eq(pick_lanes(s.nbase_lanes))
         with m.Switch(self.layer):
             for l in range(cfg.num_layers - 1):
                 with m.Case(l):
@@ -114,7 +132,7 @@ class TouchedUpdate:
                         m.d.comb += self.events.append_second_index.eq(
                             Cat(pick(s.cbase)[:bc], s.out_x[:bx], s.out_y[:by]))
                     else:
-                        m.d.comb += self.events.append_second_row.eq(pick(s.row, cfg.groups(l + 1)))
+                        m.d.comb += self.events.append_second_row.eq(pick_lanes(s.row_lanes))
 
     def _touched_state(self, m, s, word_range):
         cfg, P = self.cfg, self.cfg.update_latency
@@ -269,6 +287,7 @@ class TouchedUpdate:
                         next_base = cfg.weight_base(l + 1) if l + 1 < L else 0
                         if cfg.layer_kind(l) == "fc":
                             m.d.sync += [s.nbase.eq(const_mul(w, lanes)), s.row.eq(next_base + const_mul(w, lanes * Gn))]
+                            self._touched_lane_values(m, s, const_mul(w, lanes), next_base + const_mul(w, lanes * Gn), Gn)
                             if s.spatial:
                                 m.d.sync += [s.cbase.eq(const_mul(w, lanes)), s.out_x.eq(0), s.out_y.eq(0)]
                             continue
@@ -279,11 +298,22 @@ class TouchedUpdate:
                         x = pos - const_mul(y, Wo)
                         m.d.sync += [s.nbase.eq(const_mul(pos, Co) + cbase), s.cbase.eq(cbase), s.out_x.eq(x),
                                      s.out_y.eq(y)]
+                        row = None
                         if l + 1 < L and not cfg.decoded(l + 1):          # into an fc layer (maybe pooled)
                             ph, pw = cfg.pool_window(l + 1)
                             pooled = (const_mul(divide_by_constant(y, ph, Ho + 1), Wo // pw)
                                       + divide_by_constant(x, pw, Wo + 1))
-                            m.d.sync += s.row.eq(next_base + const_mul(pooled, Co * Gn) + const_mul(cbase, Gn))
+                            row = next_base + const_mul(pooled, Co * Gn) + const_mul(cbase, Gn)
+                            m.d.sync += s.row.eq(row)
+                        self._touched_lane_values(m, s, const_mul(pos, Co) + cbase, row, Gn)
+
+    def _touched_lane_values(self, m, s, nbase, row, step):
+        """``nbase_lanes`` / ``row_lanes``: the values ``nbase`` and ``row`` take now, each plus lane ``k``'s
+        offset (``k``, ``k·step``) as the picks added it (from ``nbase`` / ``row`` at their width)."""
+        for k in range(self.cfg.lanes):
+            m.d.sync += s.nbase_lanes[k].eq(Value.cast(nbase)[:len(s.nbase)] + k)
+            if row is not None:
+                m.d.sync += s.row_lanes[k].eq(Value.cast(row)[:len(s.row)] + k * step)
 
     def _touched_update_engine(self, m, s):
         P = self.cfg.update_latency
@@ -297,14 +327,15 @@ class TouchedUpdate:
         with m.If(~s.fetching):                           # fetch_group = 0 as the fetch begins
             m.d.sync += s.scan_from.eq((1 << len(s.scan_from)) - 1)
         with m.If(s.have_group):                          # the last stage: write back, emit the spikes
-            with m.If(s.unsent != 0):
+            with m.If(s.unsent_any):
                 m.d.comb += self.events.append.eq(1)
-            with m.If(s.unsent_second != 0):
+            with m.If(s.unsent_two):
                 m.d.comb += self.events.append_second.eq(1)
             with m.If(s.hold):
                 left = s.unsent_after_two
                 m.d.sync += [s.pending_spikes.eq(left), s.pending_lowest.eq(lowest_one(left)),
-                             s.pending_second.eq(s.after_two_second), s.emitting.eq(1)]
+                             s.pending_second.eq(s.after_two_second), s.emitting.eq(1),
+                             s.pending_any.eq(left.any()), s.pending_two.eq(s.after_two_second.any())]
             with m.Else():
                 m.d.sync += s.emitting.eq(0)
         with m.If(s.stage_end[P - 2] & self.advance):     # the layer is done (its last word leaves now)
