@@ -94,7 +94,7 @@ class TouchedUpdate:
         s.unsent_any = Mux(s.emitting, s.pending_any, s.fired_any)            # = unsent != 0
         s.unsent_two = Mux(s.emitting, s.pending_two, s.fired_two)            # = unsent_second != 0
         # each lane's neuron index and next-layer row (`nbase + k`, `row + k·G`), registered with `nbase` and
-        # `row` as a group moves into the last stage (:meth:`_touched_append_registers`), so the picks of the two
+        # `row` as a group moves into the last stage (:meth:`_touched_lane_values`), so the picks of the two
         # spikes only select registers (no adder on the path to the event list's write data)
         s.nbase_lanes = [Signal(len(self.events.append_index), name=f"append_nbase_{k}") for k in range(lanes)]
         s.row_lanes = [Signal(len(self.events.append_row), name=f"append_row_{k}") for k in range(lanes)]
@@ -112,27 +112,21 @@ class TouchedUpdate:
         """The second spike's entry (index, next-layer row or packed coordinate), picked as the first's."""
         cfg, lanes = self.cfg, self.cfg.lanes
 
-        def pick(base, step=1):
-            out = C(0, 1)
-            for k in range(lanes):
-                out = out | Mux(s.unsent_second[k], base + k * step, 0)
-            return out
-
-        def pick_lanes(values):
+        def pick(values):                                 # lane k's value where the second spike is
             out = C(0, 1)
             for k in range(lanes):
                 out = out | Mux(s.unsent_second[k], values[k], 0)
             return out
-        m.d.comb += self.events.append_second_index.eq(pick_lanes(s.nbase_lanes))
+        m.d.comb += self.events.append_second_index.eq(pick(s.nbase_lanes))
         with m.Switch(self.layer):
             for l in range(cfg.num_layers - 1):
                 with m.Case(l):
                     if cfg.decoded(l + 1):
                         bc, bx, by = aer_fields(cfg.out_shape(l))
                         m.d.comb += self.events.append_second_index.eq(
-                            Cat(pick(s.cbase)[:bc], s.out_x[:bx], s.out_y[:by]))
+                            Cat(pick([s.cbase + k for k in range(lanes)])[:bc], s.out_x[:bx], s.out_y[:by]))
                     else:
-                        m.d.comb += self.events.append_second_row.eq(pick_lanes(s.row_lanes))
+                        m.d.comb += self.events.append_second_row.eq(pick(s.row_lanes))
 
     def _touched_state(self, m, s, word_range):
         cfg, P = self.cfg, self.cfg.update_latency
