@@ -90,8 +90,8 @@ class Projection:
     lazy_same_output: np.ndarray
     overlap_ignored: bool
     #: the lazy schedule's phases overlapped (:func:`overlap_ceilings`): next-layer overlap, engines always busy
-    lazy_next_overlap: np.ndarray | None = None
-    lazy_busy: np.ndarray | None = None
+    lazy_next_overlap: np.ndarray
+    lazy_busy: np.ndarray
 
 
 def event_bound(cfg: ChipConfig, counters: dict, touched: np.ndarray) -> np.ndarray:
@@ -157,6 +157,7 @@ def touched_schedule(model, spikes: np.ndarray) -> Projection:
         c[f"_events_l{l}"] = ev[l]
     overlap_ignored = any(cfg.overlapped(l) for l in range(cfg.num_layers))
     lz = lazy_run(model, x)
+    next_overlap, busy = overlap_ceilings(lz)
     hidden = 0
     if overlap_ignored:
         from sim.model import overlap_hidden
@@ -166,8 +167,7 @@ def touched_schedule(model, spikes: np.ndarray) -> Projection:
                       touched_cycles=np.asarray(r.cycles, np.int64) + hidden - saved,
                       lazy=lz.visited, lazy_cycles=lz.cycles,
                       lazy_same_output=np.all(lz.spikes[-1] == r.spikes[-1], axis=(1, 2)),
-                      overlap_ignored=overlap_ignored, **dict(zip(("lazy_next_overlap", "lazy_busy"),
-                                                                  overlap_ceilings(lz))))
+                      overlap_ignored=overlap_ignored, lazy_next_overlap=next_overlap, lazy_busy=busy)
 
 
 def elapsed_leak_table(beta_int, frac_bits: int, k_max: int) -> np.ndarray:
@@ -200,9 +200,9 @@ class LazyRun:
     #: ``(B, layers, T)``: each step's EVENT-phase cycles (decoder fill, events' words and overheads, the closing
     #: cycle) and UPDATE-phase cycles (pipeline fill, visited words' cycles) per layer; with ``output`` ``(B, T)``
     #: (output events and the end token) they sum to ``cycles``
-    event_cycles: np.ndarray | None = None
-    update_cycles: np.ndarray | None = None
-    output_cycles: np.ndarray | None = None
+    event_cycles: np.ndarray
+    update_cycles: np.ndarray
+    output_cycles: np.ndarray
 
 
 def lazy_run(model, spikes: np.ndarray, visit_all: bool = False) -> LazyRun:
@@ -224,7 +224,6 @@ def lazy_run(model, spikes: np.ndarray, visit_all: bool = False) -> LazyRun:
     A = 1 if visit_all else TOUCHED_APPENDS_PER_CYCLE             # spikes appended per UPDATE cycle
     out_s, out_u = [], []
     visited_n = np.zeros(B, np.int64)
-    cycles = np.zeros(B, np.int64)
     event_c = np.zeros((B, cfg.num_layers, T), np.int64)
     update_c = np.zeros((B, cfg.num_layers, T), np.int64)
     xin = x
@@ -240,7 +239,6 @@ def lazy_run(model, spikes: np.ndarray, visit_all: bool = False) -> LazyRun:
         last = np.full((B, N), -1, np.int64)
         s_all = np.zeros((B, T, N), bool)
         u_all = np.zeros((B, T, N), np.int64)
-        busy = np.zeros(B, np.int64)
         for t in range(T):
             hot = np.zeros((B, cfg.state_words(l)), bool)
             np.logical_or.at(hot, (slice(None), word_of), u > level)
@@ -259,21 +257,16 @@ def lazy_run(model, spikes: np.ndarray, visit_all: bool = False) -> LazyRun:
             visited_n += visit_w.sum(axis=1)
             pc = np.zeros(hot.shape, np.int64)                            # spikes per word
             np.add.at(pc, (slice(None), word_of), s)
-            step_busy = np.where(visit_w, np.maximum(1, (pc + A - 1) // A), 0).sum(axis=1)   # max(1, ceil(pc / A))
-            busy += step_busy
-            update_c[:, l, t] = P + step_busy
-        e = np.count_nonzero(xin.reshape(B, -1), axis=1)
-        ev = xin.sum(axis=1, dtype=np.int64) @ cfg.receptive_counts(l) if cfg.layer_kind(l) == "conv" else e
-        cycles += (T * cfg.decode_latency(l) + ev * G + e * cfg.event_overhead(l) + (1 + P) * T
-                   + busy)
+            # the fill, then max(1, ceil(pc / A)) per visited word
+            update_c[:, l, t] = P + np.where(visit_w, np.maximum(1, (pc + A - 1) // A), 0).sum(axis=1)
         e_t = np.count_nonzero(xin, axis=2)                                                   # (B, T)
         ev_t = xin.astype(np.int64) @ cfg.receptive_counts(l) if cfg.layer_kind(l) == "conv" else e_t
         event_c[:, l] = cfg.decode_latency(l) + ev_t * G + e_t * cfg.event_overhead(l) + 1
         out_s.append(s_all)
         out_u.append(u_all)
         xin = s_all
-    cycles += np.count_nonzero(xin.reshape(B, -1), axis=1) + T
     output_c = np.count_nonzero(xin, axis=2) + 1
+    cycles = event_c.sum(axis=(1, 2)) + update_c.sum(axis=(1, 2)) + output_c.sum(axis=1)
     return LazyRun(spikes=out_s, state=out_u, visited=visited_n, cycles=cycles, event_cycles=event_c,
                    update_cycles=update_c, output_cycles=output_c)
 
