@@ -82,6 +82,39 @@ def write_record(cfg: ChipConfig, sweep: dict, args=None, name: str | None = Non
     return rec.path
 
 
+def design_status(rec: dict) -> tuple[str, str]:
+    """Whether a ``synth_seeds`` record is of today's RTL: ``("current", hash)``, ``("stale", why)`` (its builds'
+    Yosys input differs from what :func:`hw.synth.design_hash` gives for its chip today) or ``("unknown", why)``
+    (no design hash: built before the hash was recorded, or builds of different inputs). Builds with weights or
+    another baud rate are not what ``synth_seeds`` builds, so only its own records are checked."""
+    from hw.synth import design_hash
+    built = (rec.get("summary") or {}).get("design_hash", "")
+    if not built:
+        return "unknown", f"no design hash (built at {str(rec.get('commit'))[:7]}, before hashes were recorded)"
+    p = rec["params"]
+    now = design_hash(ChipConfig.from_dict(p["chip"]), p["target"])
+    if now != built:
+        return "stale", f"built {built} at {str(rec.get('commit'))[:7]}, today's RTL is {now}"
+    return "current", built
+
+
+def check(names) -> int:
+    """``--check``: print each record's :func:`design_status`; 0 if every one is current."""
+    from bench.records import load
+    worst = 0
+    for name in names:
+        try:
+            rec = load(name)
+        except (OSError, ValueError, KeyError) as e:
+            print(f"{name}: no such record ({type(e).__name__})", file=sys.stderr)
+            worst = 2
+            continue
+        status, detail = design_status(rec)
+        print(f"{name}: {status}: {detail}")
+        worst = max(worst, 0 if status == "current" else 1)
+    return worst
+
+
 def main(argv=None) -> int:
     from hw.cli import seeds
     from hw.synth import seed_sweep
@@ -99,11 +132,16 @@ def main(argv=None) -> int:
                     help="report the seeds whose Fmax reaches it (default: the board clock)")
     ap.add_argument("--build-dir", default="runs/synth_seeds",
                     help="where the builds go: <build-dir>/<record name>/seed<k> (default runs/synth_seeds)")
+    ap.add_argument("--check", nargs="+", metavar="NAME", default=None,
+                    help="build nothing: say whether these published records (docs/results/NAME.json) are of "
+                         "today's RTL (their design hash against hw.synth.design_hash now); exit 1 if any is not")
     ap.add_argument("--from", dest="from_json", default=None,
                     help="record this `spikeloop synth --seeds` sweep (<out>/<target>-seeds.json) instead of building")
     ap.add_argument("--name", default=None, help="the record's name (default synth_seeds_<target>_<net>_l<lanes>)")
     add_record_args(ap)
     a = ap.parse_args(argv)
+    if a.check:
+        return check(a.check)
     if a.from_json:
         try:
             sweep = json.loads(Path(a.from_json).read_text())

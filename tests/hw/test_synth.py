@@ -149,7 +149,7 @@ def test_spram_weights_cannot_be_baked_into_the_bitstream(tmp_path):
     assert not any(tmp_path.iterdir())
 
 
-def _seed_fake(calls: list, failing=()):
+def _seed_fake(calls: list, failing=(), design_hash=""):
     """A stand-in for synthesize whose Fmax is 100 + seed MHz (seeds in ``failing`` do not route)."""
     from hw.synth import SynthReport
 
@@ -160,7 +160,7 @@ def _seed_fake(calls: list, failing=()):
         return SynthReport(target=target, device="LFE5U-25F", layer_sizes=cfg.layer_sizes, lanes=cfg.lanes,
                            weight_bits=cfg.weight_bits, logic_cells=1000, logic_cells_total=24288, luts=800, ffs=600,
                            bram=2, bram_total=56, dsp=2, fmax_mhz=100.0 + seed, clock_mhz=25.0, timing_met=True,
-                           bitstream="", seconds=1.0, router=router, seed=seed)
+                           bitstream="", seconds=1.0, router=router, seed=seed, design_hash=design_hash)
     return fake
 
 
@@ -254,6 +254,30 @@ def test_synth_seeds_bad_input_is_one_line(args, msg, capsys):
     assert e.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and msg in err
+
+
+def test_design_hash_says_which_rtl_a_record_is_of(tmp_path):
+    """The design hash is the Yosys input: the same for the same chip and target, another for another chip or
+    target; a synth_seeds record carries its builds' hash, and is current while today's RTL gives the same hash,
+    stale when it does not, unknown without one (built before hashes were recorded)."""
+    import json
+    from bench import synth_seeds
+    from hw.synth import design_hash, seed_sweep
+    cfg = ChipConfig(layer_sizes=(6, 5, 3), lanes=2)
+    h = design_hash(cfg, "ecp5-25k")
+    assert len(h) == 16 and h == design_hash(cfg, "ecp5-25k")
+    assert len({h, design_hash(cfg.replace(lanes=3), "ecp5-25k"), design_hash(cfg, "ice40-up5k")}) == 3
+    seed_sweep(cfg, "ecp5-25k", tmp_path / "b", [1, 2], synth=_seed_fake([], design_hash=h))
+    assert synth_seeds.main(["--from", str(tmp_path / "b" / "ecp5-25k-seeds.json"), "--out", str(tmp_path)]) == 0
+    rec = json.loads((tmp_path / "synth_seeds_ecp5-25k_6-5-3_l2.json").read_text())
+    assert rec["summary"]["design_hash"] == h and {r["design_hash"] for r in rec["rounds"]} == {h}
+    assert synth_seeds.design_status(rec) == ("current", h)
+    other = json.loads(json.dumps(rec))
+    other["params"]["chip"]["lanes"] = 3                   # today's RTL for its chip is another design
+    status, why = synth_seeds.design_status(other)
+    assert status == "stale" and h in why and design_hash(cfg.replace(lanes=3), "ecp5-25k") in why
+    rec["summary"]["design_hash"] = ""
+    assert synth_seeds.design_status(rec)[0] == "unknown"
 
 
 def test_bench_synth_seeds_wraps_a_sweep_in_a_record(tmp_path):
