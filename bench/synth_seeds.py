@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -98,6 +99,79 @@ def design_status(rec: dict) -> tuple[str, str]:
     return "current", built
 
 
+#: run in a record's commit's tree (``--backfill``): that commit's ``synthesize`` up to Yosys, its Yosys input printed
+_CAPTURE = r"""
+import json, sys, tempfile
+from amaranth.build.plat import BuildPlan
+class Captured(BaseException):
+    pass
+files = {}
+def capture(self, *args, **kwargs):
+    files.update({n: v if isinstance(v, str) else v.decode() for n, v in self.files.items() if n in ("top.il", "top.ys")})
+    raise Captured
+BuildPlan.execute_local = capture
+import hw.synth
+from hw.config import ChipConfig
+try:
+    hw.synth.synthesize(ChipConfig.from_dict(json.loads(sys.argv[1])), sys.argv[2], tempfile.mkdtemp())
+except Captured:
+    pass
+json.dump(files, sys.stdout)
+"""
+
+
+def backfill(names, folder: Path | None = None) -> int:
+    """``--backfill``: give records written before builds carried a design hash the hash of the Yosys input their
+    commit builds: the commit (clean, as the record says) is checked out in a temporary git worktree and its own
+    ``synthesize`` runs up to Yosys; the hash is :func:`hw.synth.design_hash`'s. Refused where the record's
+    Amaranth differs from today's (the netlist would be today's Amaranth's) or its tree was dirty."""
+    import subprocess
+    import tempfile
+    from types import SimpleNamespace
+    import amaranth
+    from bench.records import PUBLISHED, ROOT
+    from hw.synth import _plan_hash
+    folder = Path(folder or PUBLISHED)
+    worst = 0
+    for name in names:
+        path = folder / f"{name}.json"
+        try:
+            rec = json.loads(path.read_text())
+            commit, p = rec["commit"], rec["params"]
+        except (OSError, ValueError, KeyError) as e:
+            print(f"{name}: no such record ({type(e).__name__})", file=sys.stderr)
+            worst = 2
+            continue
+        why = ("its tree was dirty" if rec.get("dirty") else
+               f"built with Amaranth {rec.get('versions', {}).get('amaranth')}, today's is {amaranth.__version__}"
+               if rec.get("versions", {}).get("amaranth") != amaranth.__version__ else
+               "it already has one" if (rec.get("summary") or {}).get("design_hash") else "")
+        if why:
+            print(f"{name}: not backfilled: {why}")
+            worst = max(worst, 0 if why == "it already has one" else 1)
+            continue
+        with tempfile.TemporaryDirectory() as tmp:
+            tree = Path(tmp) / "tree"
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "-q", "--detach", str(tree), commit], check=True)
+            try:
+                out = subprocess.run([sys.executable, "-c", _CAPTURE, json.dumps(p["chip"]), p["target"]], cwd=tree,
+                                     env={**os.environ, "PYTHONPATH": str(tree)}, capture_output=True, text=True)
+            finally:
+                subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], check=False)
+        files = json.loads(out.stdout or "{}")
+        if set(files) != {"top.il", "top.ys"}:
+            print(f"{name}: not backfilled: commit {commit[:7]}'s synthesize gave no Yosys input "
+                  f"({(out.stderr.strip().splitlines() or ['no error'])[-1][:120]})")
+            worst = 1
+            continue
+        h = _plan_hash(SimpleNamespace(files=files))
+        rec["summary"]["design_hash"] = h
+        rec["summary"]["design_hash_from"] = f"backfilled from commit {commit[:7]}'s tree (synth_seeds --backfill)"
+        path.write_text(json.dumps(rec, indent=1) + "\n")
+        print(f"{name}: {h} (commit {commit[:7]})")
+    return worst
+
+
 def check(names) -> int:
     """``--check``: print each record's :func:`design_status`; 0 if every one is current."""
     from bench.records import load
@@ -135,6 +209,9 @@ def main(argv=None) -> int:
     ap.add_argument("--check", nargs="+", metavar="NAME", default=None,
                     help="build nothing: say whether these published records (docs/results/NAME.json) are of "
                          "today's RTL (their design hash against hw.synth.design_hash now); exit 1 if any is not")
+    ap.add_argument("--backfill", nargs="+", metavar="NAME", default=None,
+                    help="build nothing: give these published records, written before builds carried a design hash, "
+                         "the hash of the Yosys input their commit builds (a temporary git worktree at it)")
     ap.add_argument("--from", dest="from_json", default=None,
                     help="record this `spikeloop synth --seeds` sweep (<out>/<target>-seeds.json) instead of building")
     ap.add_argument("--name", default=None, help="the record's name (default synth_seeds_<target>_<net>_l<lanes>)")
@@ -142,6 +219,8 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     if a.check:
         return check(a.check)
+    if a.backfill:
+        return backfill(a.backfill)
     if a.from_json:
         try:
             sweep = json.loads(Path(a.from_json).read_text())
