@@ -280,6 +280,33 @@ def test_design_hash_says_which_rtl_a_record_is_of(tmp_path):
     assert synth_seeds.design_status(rec)[0] == "unknown"
 
 
+def test_backfill_hashes_what_the_records_commit_builds(tmp_path):
+    """--backfill: a record from before design hashes gets the hash of the Yosys input its commit builds (here
+    HEAD's, checked out in a temporary worktree: today's RTL where hw/ has no uncommitted change); a record that has
+    one, or whose Amaranth is not today's, is left as it is."""
+    import json
+    import subprocess
+    import amaranth
+    from bench import synth_seeds
+    from bench.records import ROOT
+    from hw.synth import design_hash
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True)
+    dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "hw"], capture_output=True, text=True)
+    if head.returncode or dirty.stdout.strip():
+        pytest.skip("needs a git checkout whose hw/ is committed")
+    cfg = ChipConfig(layer_sizes=(6, 5, 3), lanes=2)
+    rec = {"commit": head.stdout.strip(), "dirty": False, "versions": {"amaranth": amaranth.__version__},
+           "params": {"chip": cfg.to_dict(), "target": "ice40-up5k"}, "summary": {"ok": 1}}
+    (tmp_path / "a.json").write_text(json.dumps(rec))
+    (tmp_path / "b.json").write_text(json.dumps({**rec, "versions": {"amaranth": "0.4.0"}}))
+    assert synth_seeds.backfill(["a", "b"], folder=tmp_path) == 1
+    a = json.loads((tmp_path / "a.json").read_text())
+    assert a["summary"]["design_hash"] == design_hash(cfg, "ice40-up5k") and "backfilled" in a["summary"]["design_hash_from"]
+    assert "design_hash" not in json.loads((tmp_path / "b.json").read_text())["summary"]
+    assert synth_seeds.backfill(["a"], folder=tmp_path) == 0          # it already has one: unchanged
+    assert json.loads((tmp_path / "a.json").read_text()) == a
+
+
 def test_bench_synth_seeds_wraps_a_sweep_in_a_record(tmp_path):
     """bench/synth_seeds.py --from: a `spikeloop synth --seeds` sweep becomes a record whose views render it."""
     import json
