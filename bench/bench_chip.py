@@ -40,6 +40,10 @@ def timed(chip, x, repeat=1):
     return r, best
 
 
+#: the benchmark's network (both tables)
+NETWORK = ChipConfig(layer_sizes=(256, 256, 128, 16), lanes=8, threshold=64, beta=0.9)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--steps", type=int, default=25)
@@ -53,7 +57,7 @@ def main() -> None:
         ap.error(f"--seeds {a.seeds}: allowed range 1..10")
     if not 1 <= a.steps <= 65535:
         ap.error(f"--steps {a.steps}: allowed range 1..65535")
-    cfg = ChipConfig(layer_sizes=(256, 256, 128, 16), lanes=8, threshold=64, beta=0.9)
+    cfg = NETWORK
     w = random_weights(cfg, seed=0, input_density=a.density)
     x = random_spikes(cfg, 256, a.steps, a.density, seed=1)
     print(f"network {cfg.layer_sizes}, lanes {cfg.lanes}, {a.steps} steps, input density {a.density}")
