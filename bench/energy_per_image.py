@@ -15,8 +15,20 @@ import numpy as np
 
 from bench.records import Recorder, add_record_args
 from bench.spiker_compare import CFG, DENSITY, mnist_like
+from hw.synth import design_hash
 from sim.activity import PARTS, energy_per_sample, measure_activity
 from sim.sample import random_weights
+
+
+def design_status(rec: dict) -> tuple[str, str]:
+    """Whether an energy record is of today's RTL (as :func:`bench.synth_seeds.design_status`): ``current``,
+    ``stale`` or ``unknown`` (a record from before the hash was kept)."""
+    built = rec["params"].get("design_hash", "")
+    if not built:
+        return "unknown", f"no design hash (measured at {str(rec.get('commit'))[:7]})"
+    now = design_hash(CFG, "ecp5-25k")
+    return ("current", built) if now == built else \
+        ("stale", f"simulated {built} at {str(rec.get('commit'))[:7]}, today's RTL is {now}")
 
 
 def main(argv=None):
@@ -29,8 +41,10 @@ def main(argv=None):
         ap.error(f"--images={a.images}: allowed range is 1..20")
     x = mnist_like(a.images)
     w = random_weights(CFG, 0, DENSITY)
-    with Recorder(a.name, args=a, seeds=[0], params={"network": "784-128-10", "lanes": 8, "steps": x.shape[1],
-                                                       "images": a.images, "input_density": float(x.mean())}) as rec:
+    # which RTL is simulated: the ECP5 board top's Yosys input around it (hw.synth.design_hash; design_status)
+    params = {"network": "784-128-10", "lanes": 8, "steps": x.shape[1], "images": a.images,
+              "input_density": float(x.mean()), "design_hash": design_hash(CFG, "ecp5-25k")}
+    with Recorder(a.name, args=a, seeds=[0], params=params) as rec:
         t0 = time.time()
         act = measure_activity(CFG, w, x)
         for part in ("ecp5-25k", "ice40-up5k"):
