@@ -21,14 +21,9 @@ from sim.sample import random_weights
 
 
 def design_status(rec: dict) -> tuple[str, str]:
-    """Whether an energy record is of today's RTL (as :func:`bench.synth_seeds.design_status`): ``current``,
-    ``stale`` or ``unknown`` (a record from before the hash was kept)."""
-    built = rec["params"].get("design_hash", "")
-    if not built:
-        return "unknown", f"no design hash (measured at {str(rec.get('commit'))[:7]})"
-    now = design_hash(CFG, "ecp5-25k")
-    return ("current", built) if now == built else \
-        ("stale", f"simulated {built} at {str(rec.get('commit'))[:7]}, today's RTL is {now}")
+    """Whether an energy record is of today's RTL (:func:`bench.synth_seeds.hash_status`)."""
+    from bench.synth_seeds import hash_status
+    return hash_status(rec["params"].get("design_hash", ""), rec.get("commit"), lambda: CFG, "ecp5-25k")
 
 
 def main(argv=None):

@@ -37,6 +37,7 @@ import numpy as np
 
 from bench.records import PUBLISHED, Recorder, add_record_args
 from hw.config import ChipConfig
+from hw.synth import design_hash
 from sim.activity import ECP5_25K, PARTS, design_facts, estimate_energy, structural_profile
 from sim.chip import make_chip
 from sim.power import performance
@@ -136,6 +137,12 @@ def measure(clocks: list[dict], rtl: int = 0) -> tuple[dict, np.ndarray]:
     return res, r.counters["cycles"]
 
 
+def design_status(rec: dict) -> tuple[str, str]:
+    """Whether the record's RTL activity estimate is of today's RTL (:func:`bench.synth_seeds.hash_status`)."""
+    from bench.synth_seeds import hash_status
+    return hash_status(rec["params"].get("design_hash", ""), rec.get("commit"), lambda: CFG, "ecp5-25k")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--fmax-record", help="a bench/synth_seeds.py record in docs/results/ (784-128-10 / 8 lanes, "
@@ -154,7 +161,9 @@ def main(argv=None) -> int:
               "membrane_bits": CFG.membrane_bits, "steps": STEPS, "images": IMAGES, "input_density": DENSITY,
               "weights": "sim.sample.random_weights seed 0 (untrained)", "inputs": "sklearn digits 0..19, "
               "upsampled to 28x28, rate-coded with seed 0", "rtl_images": a.rtl,
-              "static_mw_assumed": ECP5_25K.static_mw}
+              "static_mw_assumed": ECP5_25K.static_mw,
+              # which RTL the activity estimate simulated (the ECP5 board top's Yosys input around it)
+              "design_hash": design_hash(CFG, "ecp5-25k")}
     with Recorder("spiker_compare", args=a, seeds=[0], params=params, script=__file__) as rec:
         res, per_image = measure(clocks, a.rtl)
         rec.summary = res

@@ -88,14 +88,22 @@ def design_status(rec: dict) -> tuple[str, str]:
     Yosys input differs from what :func:`hw.synth.design_hash` gives for its chip today) or ``("unknown", why)``
     (no design hash: built before the hash was recorded, or builds of different inputs). Builds with weights or
     another baud rate are not what ``synth_seeds`` builds, so only its own records are checked."""
-    from hw.synth import design_hash
-    built = (rec.get("summary") or {}).get("design_hash", "")
-    if not built:
-        return "unknown", f"no design hash (built at {str(rec.get('commit'))[:7]}, before hashes were recorded)"
     p = rec["params"]
-    now = design_hash(ChipConfig.from_dict(p["chip"]), p["target"])
+    return hash_status((rec.get("summary") or {}).get("design_hash", ""), rec.get("commit"),
+                       lambda: ChipConfig.from_dict(p["chip"]), p["target"])
+
+
+def hash_status(built: str, commit, chip, target: str) -> tuple[str, str]:
+    """``("current", hash)``, ``("stale", why)`` or ``("unknown", why)`` for a figure measured on the design
+    ``built`` (a :func:`hw.synth.design_hash`, "" if none was kept) at ``commit``, against today's design of
+    ``chip()`` (a :class:`ChipConfig`, made only when needed) on ``target``: the one comparison every record that
+    depends on the RTL (Fmax, RTL-activity energy) uses."""
+    from hw.synth import design_hash
+    if not built:
+        return "unknown", f"no design hash (measured at {str(commit)[:7]}, before hashes were recorded)"
+    now = design_hash(chip(), target)
     if now != built:
-        return "stale", f"built {built} at {str(rec.get('commit'))[:7]}, today's RTL is {now}"
+        return "stale", f"measured on {built} at {str(commit)[:7]}, today's RTL is {now}"
     return "current", built
 
 
