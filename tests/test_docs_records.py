@@ -1,5 +1,6 @@
 """The docs' measured numbers are rendered from records (bench/records.py, bench/render.py): no drift."""
 import json
+import re
 
 import pytest
 
@@ -103,3 +104,62 @@ def test_history_markers_name_real_commits(page):
     for commit in render.history_commits(page.read_text()):
         r = subprocess.run(["git", "cat-file", "-e", f"{commit}^{{commit}}"], cwd=ROOT, capture_output=True)
         assert r.returncode == 0, f"{page.name}: 'not re-measured since {commit}': no such commit"
+
+
+def _synth_records(text: str) -> set[str]:
+    """The ``synth_seeds`` records a page renders (a block's record and the records a ``table`` view lists)."""
+    names = set()
+    for m in re.finditer(r"<!-- render (\S+)([^>]*?)-->", text):
+        names |= {n for n in [m.group(1), *m.group(2).split()] if n.startswith("synth_seeds_")}
+    return names
+
+
+#: where the docs state Fmax as today's: the README, the synthesis table's first section and the chip
+#: specification's standing against issue 23 (a page's section runs to its next ``## `` heading)
+TODAYS_FMAX = {"README.md": None, "docs/synth_table.md": "## Today's RTL",
+               "docs/chip.md": "### Standing against issue 23's targets"}
+
+
+def test_stated_fmax_is_of_todays_rtl():
+    """Every Fmax the README states, and those of the pages' sections in :data:`TODAYS_FMAX`, is of today's RTL: each
+    ``synth_seeds`` record rendered there was built from the Yosys input today's code gives its chip
+    (:func:`bench.synth_seeds.design_status`, a netlist written per chip, nothing synthesised). When the RTL
+    changes, re-measure (``python -m bench.synth_seeds ... --publish``) or move the figure to a history section."""
+    from bench.synth_seeds import design_status
+    names = set()
+    for page, section in TODAYS_FMAX.items():
+        text = (ROOT / page).read_text()
+        if section is not None:
+            assert section in text, f"{page}: no section {section!r}"
+            text = text.split(section, 1)[1].split("\n## ", 1)[0]
+        names |= _synth_records(text)
+    assert names
+    status = {n: design_status(json.loads((ROOT / "docs" / "results" / f"{n}.json").read_text())) for n in sorted(names)}
+    assert {n: s for n, s in status.items() if s[0] != "current"} == {}
+
+
+def test_stated_rtl_figures_are_of_todays_rtl():
+    """A record of a figure that depends on the RTL beyond Fmax (the RTL-activity energy: ``bench.energy_per_image``,
+    ``bench.spiker_compare``), that says which RTL it measured (``params.design_hash``) and is rendered where
+    :data:`TODAYS_FMAX` says figures are today's, is of today's RTL (its module's ``design_status``). Such records
+    from before the hash (the README's history of the energy changes) are named there as measured at their commit."""
+    import importlib
+    found = {}
+    for page, section in TODAYS_FMAX.items():
+        text = (ROOT / page).read_text()
+        if section is not None:
+            text = text.split(section, 1)[1].split("\n## ", 1)[0]
+        for name in set(re.findall(r"<!-- render (\S+)", text)):
+            path = ROOT / "docs" / "results" / f"{name}.json"
+            rec = json.loads(path.read_text()) if path.exists() else {}
+            status = getattr(importlib.import_module(rec["module"]), "design_status", None) if rec else None
+            if status and not name.startswith("synth_seeds_") and rec["params"].get("design_hash"):
+                found[name] = status(rec)
+    assert "energy_per_image_today" in found
+    assert {n: s for n, s in found.items() if s[0] != "current"} == {}
+
+
+def test_synth_records_of_a_page_are_found():
+    text = ("a <!-- render synth_seeds_a line -->x<!-- end render --> b <!-- render synth_seeds_b table synth_seeds_c "
+            "synth_seeds_d -->\n|t|\n<!-- end render --> <!-- render event_bound stat x -->1<!-- end render -->")
+    assert _synth_records(text) == {"synth_seeds_a", "synth_seeds_b", "synth_seeds_c", "synth_seeds_d"}
