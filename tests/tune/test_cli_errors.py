@@ -314,6 +314,13 @@ def _comm(pid: int) -> str:
         return ""
 
 
+def report_process_named(pid: int) -> bool:
+    """The command ``pid``'s report process (a fork of its fork server, started after the workers) has named
+    itself, so :func:`study_workers` no longer counts it."""
+    return any(_comm(w) == "spikeloop-repor" for c in _children(pid) if "forkserver" in _cmdline(c)
+               for w in _children(c))
+
+
 def _alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
@@ -336,7 +343,8 @@ def test_signal_to_the_study_stops_its_workers(sig, study_toml, tmp_path):
     while time.monotonic() < deadline and len(workers) < 1:
         time.sleep(0.5)
         workers = study_workers(proc.pid) if _alive(proc.pid) else []
-    time.sleep(3)
+    while time.monotonic() < deadline and _alive(proc.pid) and not report_process_named(proc.pid):
+        time.sleep(0.5)                           # not a fixed wait: how soon it starts depends on the load
     workers = study_workers(proc.pid)             # again: the report process has named itself by now
     assert len(workers) == 1, proc.communicate(timeout=600)      # --jobs 2: the command and one forked worker
     proc.send_signal(sig)

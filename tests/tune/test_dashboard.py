@@ -5,11 +5,13 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import ExitStack
 from pathlib import Path
 
 import optuna
 import pytest
 
+from tests.loopback import loopback_lock
 from tune.config import StudyConfig
 from tune.dashboard import free_port
 from tune.study import open_study
@@ -30,6 +32,8 @@ def test_dashboard_serves_the_study_on_loopback(tiny_toml, tmp_path):
         study.add_trial(optuna.trial.create_trial(params={"beta": 0.5 + k / 10},
                                                   distributions={"beta": optuna.distributions.FloatDistribution(0.1, 0.99)},
                                                   values=[0.9 - k / 10, 3.0 + k, 1e5]))
+    picking = ExitStack()
+    picking.enter_context(loopback_lock())                    # from picking the port until the server answers on it
     port = free_port()
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen([sys.executable, "-m", "tune.cli", "study", "dashboard", "--config", str(tiny_toml),
@@ -44,12 +48,14 @@ def test_dashboard_serves_the_study_on_loopback(tiny_toml, tmp_path):
                 studies = _get(f"http://127.0.0.1:{port}/api/studies")["study_summaries"]
             except OSError:
                 time.sleep(0.3)
+        picking.close()
         assert studies is not None, "dashboard did not answer within 600 s"
         assert [s["study_name"] for s in studies] == ["t"]
         detail = _get(f"http://127.0.0.1:{port}/api/studies/{studies[0]['study_id']}")
         assert len(detail["trials"]) == 3
         assert sorted(t["values"][0] for t in detail["trials"]) == pytest.approx([0.7, 0.8, 0.9])
     finally:
+        picking.close()
         proc.terminate()
         try:
             proc.wait(timeout=60)

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from optuna.trial import TrialState
 
+from tests.loopback import loopback_lock
 from tune.config import StudyConfig
 from tune.study import CLAIM_ATTR, open_study
 
@@ -39,26 +40,28 @@ def _install():
 
 @pytest.fixture(scope="module")
 def postgres_url():
-    if _pg_bin() is None:
-        reason = _install()
-        if reason:
-            pytest.skip(reason)
-    bindir = _pg_bin()
-    base = Path(tempfile.mkdtemp(prefix="spikeloop-pg-"))     # pytest's tmp root is 0700: not for postgres
-    data, sock = base / "data", base / "sock"
-    sock.mkdir()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    as_user = []
-    if os.geteuid() == 0:                         # initdb refuses to run as root
-        shutil.chown(base, "postgres")
-        shutil.chown(sock, "postgres")
-        as_user = ["runuser", "-u", "postgres", "--"]
-    run = lambda *cmd: subprocess.run(as_user + list(cmd), check=True, capture_output=True, text=True, timeout=600)
-    run(f"{bindir}/initdb", "-D", str(data), "-A", "trust", "-U", "postgres")
-    run(f"{bindir}/pg_ctl", "-D", str(data), "-l", str(base / "log"), "-w", "-t", "600", "-o",
-        f"-p {port} -k {sock} -c listen_addresses=127.0.0.1", "start")
+    with loopback_lock():                         # the install, and from picking the port until the server listens
+        if _pg_bin() is None:
+            reason = _install()
+            if reason:
+                pytest.skip(reason)
+        bindir = _pg_bin()
+        base = Path(tempfile.mkdtemp(prefix="spikeloop-pg-"))     # pytest's tmp root is 0700: not for postgres
+        data, sock = base / "data", base / "sock"
+        sock.mkdir()
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        as_user = []
+        if os.geteuid() == 0:                         # initdb refuses to run as root
+            shutil.chown(base, "postgres")
+            shutil.chown(sock, "postgres")
+            as_user = ["runuser", "-u", "postgres", "--"]
+        run = lambda *cmd: subprocess.run(as_user + list(cmd), check=True, capture_output=True, text=True,
+                                          timeout=600)
+        run(f"{bindir}/initdb", "-D", str(data), "-A", "trust", "-U", "postgres")
+        run(f"{bindir}/pg_ctl", "-D", str(data), "-l", str(base / "log"), "-w", "-t", "600", "-o",
+            f"-p {port} -k {sock} -c listen_addresses=127.0.0.1", "start")
     try:
         run(f"{bindir}/createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "spikeloop")
         yield f"postgresql://postgres@127.0.0.1:{port}/spikeloop"
