@@ -108,6 +108,29 @@ def build_key(cfg: ChipConfig, simulator: str, text: str) -> str:
     return f"{simulator}-{cfg.structure_hash[:12]}-{hashlib.sha256(text.encode()).hexdigest()[:20]}"
 
 
+#: beside a Verilator build: the cocotb library folder its binary was linked against (:func:`relink_for_this_venv`)
+LINKED_LIBS = ".cocotb_libs"
+
+
+def _cocotb_libs() -> str:
+    import cocotb_tools.config
+    return str(cocotb_tools.config.libs_dir)
+
+
+def relink_for_this_venv(build_dir: Path) -> bool:
+    """A Verilator build links cocotb's VPI library by its absolute path (an rpath into the venv that built it), and
+    the build cache is shared by every checkout and venv on the machine: a build linked from another venv would
+    load that venv's library, or none once that venv is gone. Where the binary was not linked against this venv's
+    library (or it is not known against which), remove it so that the build links it again (the compiled objects
+    stay: seconds). Returns whether it was removed."""
+    exe, stamp = Path(build_dir) / TOPLEVEL, Path(build_dir) / LINKED_LIBS
+    if not exe.exists() or (stamp.exists() and stamp.read_text() == _cocotb_libs()):
+        return False
+    exe.unlink()
+    stamp.unlink(missing_ok=True)
+    return True
+
+
 class CocotbChip(Chip):
     """The core's Verilog under ``simulator``; ``family="ecp5"`` simulates the core as built for an ECP5 (its
     weight banks as ``DP16KD`` block RAMs with their output registers, modelled by ``sim/primitives``)."""
@@ -150,6 +173,8 @@ class CocotbChip(Chip):
                 tmp.write_text(text)
                 tmp.rename(src)
             runner = get_runner(self.simulator)
+            if self.simulator == "verilator":
+                relink_for_this_venv(build_dir)
             build_args = ["-Wno-fatal", "-Wno-WIDTH"] if self.simulator == "verilator" else []
             saved = os.environ.get("MAKEFLAGS")
             if self.simulator == "verilator":
@@ -161,6 +186,8 @@ class CocotbChip(Chip):
                 runner.build(sources=[src, *models], hdl_toplevel=TOPLEVEL, build_dir=build_dir,
                              timescale=("1ns", "1ps"), build_args=build_args, log_file=build_dir / "build.log",
                              waves=bool(self.vcd))
+                if self.simulator == "verilator":
+                    (build_dir / LINKED_LIBS).write_text(_cocotb_libs())
             finally:
                 if saved is None:
                     os.environ.pop("MAKEFLAGS", None)
