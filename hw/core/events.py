@@ -4,7 +4,7 @@ and :class:`EventList` — the spikes of one layer in one time step, written by 
 EVENT phase or by OUTPUT."""
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -69,9 +69,9 @@ class EventList(wiring.Component):
     ``width = 2`` (an ``update = "touched"`` chip, :attr:`hw.config.ChipConfig.appends_per_cycle`): ``append_second``
     (with ``append``) writes ``append_second_index`` / ``append_second_row`` after ``append_index``, two entries in
     one cycle. The entries are then kept in two memories, the even-numbered in one and the odd in the other, each
-    with one write port (entries ``count`` and ``count + 1`` are in different memories); both are read one entry
-    ahead and the read position's lowest bit selects the ``head``, so the reader still takes one entry per cycle
-    and an entry appended in one cycle is the ``head`` in the next.
+    with one write port (entries ``count`` and ``count + 1`` are in different memories); the ``head`` is a register
+    kept with the entry after it (:meth:`_elaborate_two_wide`), so the reader still takes one entry per cycle and an
+    entry appended in one cycle is the ``head`` in the next.
     """
 
     class Signature(wiring.Signature):
@@ -179,40 +179,43 @@ class EventList(wiring.Component):
         m.d.comb += self.empty.eq(empty)
 
     def _elaborate_two_wide(self, platform):
-        """``width = 2``: entries ``2i`` in the ``even`` memories, ``2i + 1`` in the ``odd`` ones (word ``i``)."""
+        """``width = 2``: entries ``2i`` in the ``even`` memories, ``2i + 1`` in the ``odd`` ones (word ``i``).
+
+        ``head`` / ``head_row`` are a register, ``H0`` (the entry at the read position), kept with a second, ``H1``
+        (the entry after it), so that the late ``advance`` only chooses between registers and the entries being
+        written (the write's bypass, its conditions compares of the position registers): an advance moves ``H1``
+        into ``H0`` and loads ``H1`` with the entry two after the read position, read from the memory of the read
+        position's parity without a clock (LUT RAM) at a word register, ``(read_pos >> 1) + 1`` (0 past the memory). In the cycle
+        after a rewind both are loaded from the memories' word 0 (no advance in that cycle, as above)."""
         depth = self.cfg.event_depth
         m = Module()
         distributed = getattr(platform, "family", None) == "ecp5"
         index_shape, row_shape = unsigned(self.signature.index_bits), unsigned(_row_bits(self.cfg))
-        # a word more than the entries need in each: the read side's address one entry ahead of a full, fully
-        # read list stays inside the memory
-        halves = {"even": (depth + 1) // 2 + 1, "odd": depth // 2 + 1}
+        # the entries' words only (a power of two where `depth` is one: LUT RAM's read mux one block shorter); the
+        # word register wraps to 0 past them (an entry two ahead past the list: anything)
+        words = (depth + 1) // 2
         read_pos = Signal(range(depth + 1))
         count = Signal(range(depth + 2))
-        # the ports read the entry at the read position, or (with `advance`) the next one, past the last entry
-        # anything in range: each memory's word for both, as registers kept beside the read position (from its
-        # value after an advance, read_pos + 1, computed from the register), so `advance` only chooses the word
-        def next_pos(p):
-            return Mux(p == depth - 1, 0, p + 1)
-
-        def word(p, odd):                                         # the word of entry p in the even / odd memory
-            return (p >> 1) if odd else ((p + 1) >> 1)
-
-        advanced = (read_pos + 1)[:len(read_pos)]                 # read_pos after an advance
         moves = self.rewind | self.restart
+        advanced = (read_pos + 1)[:len(read_pos)]                 # read_pos after an advance
+        ahead = Signal(range(words), name="word_ahead")           # the word of entry read_pos + 2 in its memory
+        def wrap(w):
+            return Mux(w >= words, 0, w)
+        m.d.sync += ahead.eq(Mux(moves, 0, Mux(self.advance, wrap((advanced >> 1) + 1), wrap((read_pos >> 1) + 1))))
+        stale = Signal(name="rewound")                            # the cycle after a rewind: read word 0
+        m.d.sync += stale.eq(self.rewind & ~self.restart)
         # entry `count` goes to the memory of its parity, `count + 1` to the other: the even memory's word is
         # (count + 1) >> 1 (count, or count + 1, whichever is even), the odd's count >> 1
         first_odd = count[0]
-        ports = {}
-        for half, words in halves.items():
+        reads = {}
+        for half in ("even", "odd"):
             odd = half == "odd"
             store = memory.Memory(shape=index_shape, depth=words, init=[])
             rows = memory.Memory(shape=row_shape, depth=words, init=[],
                                  attrs={"ram_style": "distributed"} if distributed else None)
             m.submodules[f"storage_{half}"], m.submodules[f"rows_{half}"] = store, rows
             write, row_write = store.write_port(), rows.write_port()
-            read = store.read_port(transparent_for=(write,))
-            row_read = rows.read_port(transparent_for=(row_write,))
+            read, row_read = store.read_port(domain="comb"), rows.read_port(domain="comb")
             takes_first = first_odd if odd else ~first_odd           # this memory holds entry `count`
             m.d.comb += [
                 write.addr.eq((count >> 1) if odd else ((count + 1) >> 1)), row_write.addr.eq(write.addr),
@@ -220,19 +223,22 @@ class EventList(wiring.Component):
                 row_write.data.eq(Mux(takes_first, self.append_row, self.append_second_row)),
                 write.en.eq(Mux(takes_first, self.append, self.append & self.append_second)),
                 row_write.en.eq(write.en),
-                row_read.addr.eq(read.addr),
+                read.addr.eq(ahead), row_read.addr.eq(ahead),
             ]
-            words_at = {}                                         # this memory's word of the entry read now / next
-            for which, pos in (("now", lambda p: p), ("next", next_pos)):
-                first = word(0 if which == "now" else (0 if depth == 1 else 1), odd)    # at read position 0
-                reg = Signal.like(read.addr, name=f"{half}_word_{which}", init=first % (1 << len(read.addr)))
-                m.d.sync += reg.eq(Mux(moves, first, Mux(self.advance, word(pos(advanced), odd), reg)))
-                words_at[which] = reg
-            m.d.comb += read.addr.eq(Mux(self.advance, words_at["next"], words_at["now"]))
-            ports[half] = (read, row_read)
-        odd_now = read_pos[0]                                     # the head's memory
-        m.d.comb += [self.head.eq(Mux(odd_now, ports["odd"][0].data, ports["even"][0].data)),
-                     self.head_row.eq(Mux(odd_now, ports["odd"][1].data, ports["even"][1].data))]
+            reads[half] = Cat(read.data, row_read.data)
+        h0 = Signal(len(self.head) + len(self.head_row), name="head_now")
+        h1 = Signal.like(h0, name="head_after")
+        w0 = Cat(self.append_index, self.append_row)              # entry `count` if appended
+        w1 = Cat(self.append_second_index, self.append_second_row)    # entry `count + 1`
+        z0, z1, z2 = read_pos == count, read_pos + 1 == count, read_pos + 2 == count
+        two_ahead = Mux(read_pos[0], reads["odd"], reads["even"])  # entry read_pos + 2
+        with m.If(~moves):
+            m.d.sync += [
+                h0.eq(Mux(self.advance, Mux(z1, w0, h1), Mux(z0, w0, Mux(stale, reads["even"], h0)))),
+                h1.eq(Mux(self.advance, Mux(z2, w0, Mux(z1, w1, two_ahead)),
+                          Mux(z1, w0, Mux(z0, w1, Mux(stale, reads["odd"], h1))))),
+            ]
+        m.d.comb += [self.head.eq(h0[:len(self.head)]), self.head_row.eq(h0[len(self.head):])]
         read_pos_next = Mux(self.rewind | self.restart, 0, Mux(self.advance, read_pos + 1, read_pos))
         appended = Mux(self.append, Mux(self.append_second, 2, 1), 0)
         count_next = Mux(self.restart, 0, count + appended)
