@@ -185,23 +185,20 @@ class EventList(wiring.Component):
         (the entry after it), so that the late ``advance`` only chooses between registers and the entries being
         written (the write's bypass, its conditions compares of the position registers): an advance moves ``H1``
         into ``H0`` and loads ``H1`` with the entry two after the read position, read from the memory of the read
-        position's parity without a clock (LUT RAM) at a word register, ``(read_pos >> 1) + 1`` (0 past the memory). In the cycle
+        position's parity without a clock (LUT RAM) at a word register, ``(read_pos >> 1) + 1``. In the cycle
         after a rewind both are loaded from the memories' word 0 (no advance in that cycle, as above)."""
         depth = self.cfg.event_depth
         m = Module()
         distributed = getattr(platform, "family", None) == "ecp5"
         index_shape, row_shape = unsigned(self.signature.index_bits), unsigned(_row_bits(self.cfg))
-        # the entries' words only (a power of two where `depth` is one: LUT RAM's read mux one block shorter); the
-        # word register wraps to 0 past them (an entry two ahead past the list: anything)
-        words = (depth + 1) // 2
+        # word (read_pos >> 1) + 1 of either memory stays inside it for every read position up to `depth`
+        words = depth // 2 + 2
         read_pos = Signal(range(depth + 1))
         count = Signal(range(depth + 2))
         moves = self.rewind | self.restart
         advanced = (read_pos + 1)[:len(read_pos)]                 # read_pos after an advance
         ahead = Signal(range(words), name="word_ahead")           # the word of entry read_pos + 2 in its memory
-        def wrap(w):
-            return Mux(w >= words, 0, w)
-        m.d.sync += ahead.eq(Mux(moves, 0, Mux(self.advance, wrap((advanced >> 1) + 1), wrap((read_pos >> 1) + 1))))
+        m.d.sync += ahead.eq(Mux(moves, 0, Mux(self.advance, (advanced >> 1) + 1, (read_pos >> 1) + 1)))
         stale = Signal(name="rewound")                            # the cycle after a rewind: read word 0
         m.d.sync += stale.eq(self.rewind & ~self.restart)
         # entry `count` goes to the memory of its parity, `count + 1` to the other: the even memory's word is
