@@ -4,7 +4,7 @@ and :class:`EventList` — the spikes of one layer in one time step, written by 
 EVENT phase or by OUTPUT."""
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
+from amaranth.hdl import Module, Mux, Signal, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -69,9 +69,9 @@ class EventList(wiring.Component):
     ``width = 2`` (an ``update = "touched"`` chip, :attr:`hw.config.ChipConfig.appends_per_cycle`): ``append_second``
     (with ``append``) writes ``append_second_index`` / ``append_second_row`` after ``append_index``, two entries in
     one cycle. The entries are then kept in two memories, the even-numbered in one and the odd in the other, each
-    with one write port (entries ``count`` and ``count + 1`` are in different memories); the ``head`` is a register
-    kept with the entry after it (:meth:`_elaborate_two_wide`), so the reader still takes one entry per cycle and an
-    entry appended in one cycle is the ``head`` in the next.
+    with one write port (entries ``count`` and ``count + 1`` are in different memories); both are read one entry
+    ahead and the read position's lowest bit selects the ``head``, so the reader still takes one entry per cycle
+    and an entry appended in one cycle is the ``head`` in the next.
     """
 
     class Signature(wiring.Signature):
@@ -179,63 +179,72 @@ class EventList(wiring.Component):
         m.d.comb += self.empty.eq(empty)
 
     def _elaborate_two_wide(self, platform):
-        """``width = 2``: entries ``2i`` in the ``even`` memories, ``2i + 1`` in the ``odd`` ones (word ``i``).
-
-        ``head`` / ``head_row`` are a register, ``H0`` (the entry at the read position), kept with a second, ``H1``
-        (the entry after it), so that the late ``advance`` only chooses between registers and the entries being
-        written (the write's bypass, its conditions compares of the position registers): an advance moves ``H1``
-        into ``H0`` and loads ``H1`` with the entry two after the read position, read from the memory of the read
-        position's parity without a clock (LUT RAM) at a word register, ``(read_pos >> 1) + 1``. In the cycle
-        after a rewind both are loaded from the memories' word 0 (no advance in that cycle, as above)."""
+        """``width = 2``: entries ``2i`` in the ``even`` memories, ``2i + 1`` in the ``odd`` ones (word ``i``)."""
         depth = self.cfg.event_depth
         m = Module()
         distributed = getattr(platform, "family", None) == "ecp5"
         index_shape, row_shape = unsigned(self.signature.index_bits), unsigned(_row_bits(self.cfg))
-        # word (read_pos >> 1) + 1 of either memory stays inside it for every read position up to `depth`
-        words = depth // 2 + 2
+        # a word more than the entries need in each: the read side's address one entry ahead of a full, fully
+        # read list stays inside the memory
+        halves = {"even": (depth + 1) // 2 + 1, "odd": depth // 2 + 1}
         read_pos = Signal(range(depth + 1))
         count = Signal(range(depth + 2))
-        moves = self.rewind | self.restart
+        # the ports read the entry at the read position, or (with `advance`) the next one, past the last entry
+        # anything in range: each memory's word for both, as registers kept beside the read position (from its
+        # value after an advance, read_pos + 1, computed from the register), so `advance` only chooses the word
+        def next_pos(p):
+            return Mux(p == depth - 1, 0, p + 1)
+
+        def word(p, odd):                                         # the word of entry p in the even / odd memory
+            return (p >> 1) if odd else ((p + 1) >> 1)
+
         advanced = (read_pos + 1)[:len(read_pos)]                 # read_pos after an advance
-        ahead = Signal(range(words), name="word_ahead")           # the word of entry read_pos + 2 in its memory
-        m.d.sync += ahead.eq(Mux(moves, 0, Mux(self.advance, (advanced >> 1) + 1, (read_pos >> 1) + 1)))
-        stale = Signal(name="rewound")                            # the cycle after a rewind: read word 0
-        m.d.sync += stale.eq(self.rewind & ~self.restart)
+        moves = self.rewind | self.restart
         # entry `count` goes to the memory of its parity, `count + 1` to the other: the even memory's word is
         # (count + 1) >> 1 (count, or count + 1, whichever is even), the odd's count >> 1
         first_odd = count[0]
-        reads = {}
-        for half in ("even", "odd"):
+        # each memory is read without a register (LUT RAM's asynchronous read) at both of its word registers, the
+        # entry at the read position's and the next one's, each with the write's bypass (the write address and the
+        # word register compared, both registers); `head` / `head_row` are registers of their own, loaded with the
+        # entry the read position holds after this cycle: `advance` and the read position's lowest bit choose
+        # between the four reads at the last LUTs (the values of a read port addressed at the chosen word register
+        # and transparent to the write, in every cycle). Each read has a memory of its own (the same writes): two
+        # read ports of one memory, used under exclusive conditions, are merged by Yosys's `share` into one port
+        # behind an address mux, which would put `advance` before the LUT RAM again.
+        values = {}                                               # (half, which) -> (index, row)
+        for half, words in halves.items():
             odd = half == "odd"
-            store = memory.Memory(shape=index_shape, depth=words, init=[])
-            rows = memory.Memory(shape=row_shape, depth=words, init=[],
-                                 attrs={"ram_style": "distributed"} if distributed else None)
-            m.submodules[f"storage_{half}"], m.submodules[f"rows_{half}"] = store, rows
-            write, row_write = store.write_port(), rows.write_port()
-            read, row_read = store.read_port(domain="comb"), rows.read_port(domain="comb")
             takes_first = first_odd if odd else ~first_odd           # this memory holds entry `count`
+            waddr = Signal(range(words), name=f"{half}_write_addr")
+            windex, wrow = Signal(index_shape, name=f"{half}_write_index"), Signal(row_shape, name=f"{half}_write_row")
+            wen = Signal(name=f"{half}_write_en")
             m.d.comb += [
-                write.addr.eq((count >> 1) if odd else ((count + 1) >> 1)), row_write.addr.eq(write.addr),
-                write.data.eq(Mux(takes_first, self.append_index, self.append_second_index)),
-                row_write.data.eq(Mux(takes_first, self.append_row, self.append_second_row)),
-                write.en.eq(Mux(takes_first, self.append, self.append & self.append_second)),
-                row_write.en.eq(write.en),
-                read.addr.eq(ahead), row_read.addr.eq(ahead),
+                waddr.eq((count >> 1) if odd else ((count + 1) >> 1)),
+                windex.eq(Mux(takes_first, self.append_index, self.append_second_index)),
+                wrow.eq(Mux(takes_first, self.append_row, self.append_second_row)),
+                wen.eq(Mux(takes_first, self.append, self.append & self.append_second)),
             ]
-            reads[half] = Cat(read.data, row_read.data)
-        h0 = Signal(len(self.head) + len(self.head_row), name="head_now")
-        h1 = Signal.like(h0, name="head_after")
-        w0 = Cat(self.append_index, self.append_row)              # entry `count` if appended
-        w1 = Cat(self.append_second_index, self.append_second_row)    # entry `count + 1`
-        z0, z1, z2 = read_pos == count, read_pos + 1 == count, read_pos + 2 == count
-        two_ahead = Mux(read_pos[0], reads["odd"], reads["even"])  # entry read_pos + 2
-        with m.If(~moves):
-            m.d.sync += [
-                h0.eq(Mux(self.advance, Mux(z1, w0, h1), Mux(z0, w0, Mux(stale, reads["even"], h0)))),
-                h1.eq(Mux(self.advance, Mux(z2, w0, Mux(z1, w1, two_ahead)),
-                          Mux(z1, w0, Mux(z0, w1, Mux(stale, reads["odd"], h1))))),
-            ]
-        m.d.comb += [self.head.eq(h0[:len(self.head)]), self.head_row.eq(h0[len(self.head):])]
+            for which, pos in (("now", lambda p: p), ("next", next_pos)):
+                first = word(0 if which == "now" else (0 if depth == 1 else 1), odd)    # at read position 0
+                reg = Signal.like(waddr, name=f"{half}_word_{which}", init=first % (1 << len(waddr)))
+                m.d.sync += reg.eq(Mux(moves, first, Mux(self.advance, word(pos(advanced), odd), reg)))
+                store = memory.Memory(shape=index_shape, depth=words, init=[])
+                rows = memory.Memory(shape=row_shape, depth=words, init=[],
+                                     attrs={"ram_style": "distributed"} if distributed else None)
+                m.submodules[f"storage_{half}_{which}"], m.submodules[f"rows_{half}_{which}"] = store, rows
+                read, row_read = store.read_port(domain="comb"), rows.read_port(domain="comb")
+                for port, data in ((store.write_port(), windex), (rows.write_port(), wrow)):
+                    m.d.comb += [port.addr.eq(waddr), port.data.eq(data), port.en.eq(wen)]
+                m.d.comb += [read.addr.eq(reg), row_read.addr.eq(reg)]
+                bypass = wen & (waddr == reg)
+                values[half, which] = (Mux(bypass, windex, read.data), Mux(bypass, wrow, row_read.data))
+        # the read position's lowest bit after this cycle: 0 after a rewind or restart, flipped by an advance
+        odd_now, moves_n = read_pos[0], ~moves
+        stay = [Mux(moves_n & odd_now, o, e) for o, e in zip(values["odd", "now"], values["even", "now"])]
+        step = [Mux(moves_n & ~odd_now, o, e) for o, e in zip(values["odd", "next"], values["even", "next"])]
+        head, head_row = Signal.like(self.head, name="head_reg"), Signal.like(self.head_row, name="head_row_reg")
+        m.d.sync += [head.eq(Mux(self.advance, step[0], stay[0])), head_row.eq(Mux(self.advance, step[1], stay[1]))]
+        m.d.comb += [self.head.eq(head), self.head_row.eq(head_row)]
         read_pos_next = Mux(self.rewind | self.restart, 0, Mux(self.advance, read_pos + 1, read_pos))
         appended = Mux(self.append, Mux(self.append_second, 2, 1), 0)
         count_next = Mux(self.restart, 0, count + appended)
