@@ -181,8 +181,7 @@ class TouchedUpdate:
 
     def _leak_address(self, m, s):
         """The elapsed-leak table's address, ``l·(S+1) + now - stamp``, a register computed a cycle ahead: the stamps
-        are also kept in memories read without a clock (LUT RAM; written as the membrane memory is; one for each
-        read, so that Yosys's `share` does not merge the reads into one behind an address mux), read at the
+        are also kept in a memory read without a clock (LUT RAM; written as the membrane memory is), read at the
         update engine's two read addresses (``update_addr``, and ``update_addr_2`` while the pipeline holds) and at
         the flush's (``flush_addr``), registers all, so the stamp of the word the membrane memory presents in the
         next cycle is chosen after the reads (by ``hold`` and the flush, registers) instead of read from the block
@@ -200,15 +199,13 @@ class TouchedUpdate:
             m.d.sync += s.leak_base.eq(s.now)
         with m.If(s.flush_active):                    # word flush_addr's (the next word's in its cycle 4)
             m.d.sync += s.leak_base.eq(s.flush_layer_base + s.now)
-        # a memory for each read (the same writes): read ports of one memory used under exclusive conditions are
-        # merged by Yosys's `share` into one port behind an address mux (`hold`, the flush before the LUT RAM)
+        m.submodules.stamp_memory = stamps = memory.Memory(shape=unsigned(cfg.stamp_bits), depth=cfg.state_depth,
+                                                           init=[])
+        write = stamps.write_port()
+        m.d.comb += [write.en.eq(self.membrane_write_en[0]), write.addr.eq(self.membrane_write_addr[0]),
+                     write.data.eq(self.membrane_write_data[0][2 * LA:])]
         reads = []
-        for i, addr in enumerate((s.update_addr, s.update_addr_2, s.flush_addr)):
-            stamps = memory.Memory(shape=unsigned(cfg.stamp_bits), depth=cfg.state_depth, init=[])
-            m.submodules[f"stamp_memory_{i}"] = stamps
-            write = stamps.write_port()
-            m.d.comb += [write.en.eq(self.membrane_write_en[0]), write.addr.eq(self.membrane_write_addr[0]),
-                         write.data.eq(self.membrane_write_data[0][2 * LA:])]
+        for addr in (s.update_addr, s.update_addr_2, s.flush_addr):
             port = stamps.read_port(domain="comb")
             m.d.comb += port.addr.eq(addr)
             reads.append(port.data)
