@@ -208,36 +208,31 @@ class EventList(wiring.Component):
         # word register compared, both registers); `head` / `head_row` are registers of their own, loaded with the
         # entry the read position holds after this cycle: `advance` and the read position's lowest bit choose
         # between the four reads at the last LUTs (the values of a read port addressed at the chosen word register
-        # and transparent to the write, in every cycle). Each read has a memory of its own (the same writes): two
-        # read ports of one memory, used under exclusive conditions, are merged by Yosys's `share` into one port
-        # behind an address mux, which would put `advance` before the LUT RAM again.
+        # and transparent to the write, in every cycle)
         values = {}                                               # (half, which) -> (index, row)
         for half, words in halves.items():
             odd = half == "odd"
+            store = memory.Memory(shape=index_shape, depth=words, init=[])
+            rows = memory.Memory(shape=row_shape, depth=words, init=[],
+                                 attrs={"ram_style": "distributed"} if distributed else None)
+            m.submodules[f"storage_{half}"], m.submodules[f"rows_{half}"] = store, rows
+            write, row_write = store.write_port(), rows.write_port()
             takes_first = first_odd if odd else ~first_odd           # this memory holds entry `count`
-            waddr = Signal(range(words), name=f"{half}_write_addr")
-            windex, wrow = Signal(index_shape, name=f"{half}_write_index"), Signal(row_shape, name=f"{half}_write_row")
-            wen = Signal(name=f"{half}_write_en")
             m.d.comb += [
-                waddr.eq((count >> 1) if odd else ((count + 1) >> 1)),
-                windex.eq(Mux(takes_first, self.append_index, self.append_second_index)),
-                wrow.eq(Mux(takes_first, self.append_row, self.append_second_row)),
-                wen.eq(Mux(takes_first, self.append, self.append & self.append_second)),
+                write.addr.eq((count >> 1) if odd else ((count + 1) >> 1)), row_write.addr.eq(write.addr),
+                write.data.eq(Mux(takes_first, self.append_index, self.append_second_index)),
+                row_write.data.eq(Mux(takes_first, self.append_row, self.append_second_row)),
+                write.en.eq(Mux(takes_first, self.append, self.append & self.append_second)),
+                row_write.en.eq(write.en),
             ]
             for which, pos in (("now", lambda p: p), ("next", next_pos)):
                 first = word(0 if which == "now" else (0 if depth == 1 else 1), odd)    # at read position 0
-                reg = Signal.like(waddr, name=f"{half}_word_{which}", init=first % (1 << len(waddr)))
+                reg = Signal.like(write.addr, name=f"{half}_word_{which}", init=first % (1 << len(write.addr)))
                 m.d.sync += reg.eq(Mux(moves, first, Mux(self.advance, word(pos(advanced), odd), reg)))
-                store = memory.Memory(shape=index_shape, depth=words, init=[])
-                rows = memory.Memory(shape=row_shape, depth=words, init=[],
-                                     attrs={"ram_style": "distributed"} if distributed else None)
-                m.submodules[f"storage_{half}_{which}"], m.submodules[f"rows_{half}_{which}"] = store, rows
                 read, row_read = store.read_port(domain="comb"), rows.read_port(domain="comb")
-                for port, data in ((store.write_port(), windex), (rows.write_port(), wrow)):
-                    m.d.comb += [port.addr.eq(waddr), port.data.eq(data), port.en.eq(wen)]
                 m.d.comb += [read.addr.eq(reg), row_read.addr.eq(reg)]
-                bypass = wen & (waddr == reg)
-                values[half, which] = (Mux(bypass, windex, read.data), Mux(bypass, wrow, row_read.data))
+                bypass = write.en & (write.addr == reg)
+                values[half, which] = (Mux(bypass, write.data, read.data), Mux(bypass, row_write.data, row_read.data))
         # the read position's lowest bit after this cycle: 0 after a rewind or restart, flipped by an advance
         odd_now, moves_n = read_pos[0], ~moves
         stay = [Mux(moves_n & odd_now, o, e) for o, e in zip(values["odd", "now"], values["even", "now"])]
