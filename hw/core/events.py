@@ -203,13 +203,7 @@ class EventList(wiring.Component):
         # entry `count` goes to the memory of its parity, `count + 1` to the other: the even memory's word is
         # (count + 1) >> 1 (count, or count + 1, whichever is even), the odd's count >> 1
         first_odd = count[0]
-        # each memory is read without a register (LUT RAM's asynchronous read) at both of its word registers, the
-        # entry at the read position's and the next one's, each with the write's bypass (the write address and the
-        # word register compared, both registers); `head` / `head_row` are registers of their own, loaded with the
-        # entry the read position holds after this cycle: `advance` and the read position's lowest bit choose
-        # between the four reads at the last LUTs (the values of a read port addressed at the chosen word register
-        # and transparent to the write, in every cycle)
-        values = {}                                               # (half, which) -> (index, row)
+        ports = {}
         for half, words in halves.items():
             odd = half == "odd"
             store = memory.Memory(shape=index_shape, depth=words, init=[])
@@ -217,6 +211,8 @@ class EventList(wiring.Component):
                                  attrs={"ram_style": "distributed"} if distributed else None)
             m.submodules[f"storage_{half}"], m.submodules[f"rows_{half}"] = store, rows
             write, row_write = store.write_port(), rows.write_port()
+            read = store.read_port(transparent_for=(write,))
+            row_read = rows.read_port(transparent_for=(row_write,))
             takes_first = first_odd if odd else ~first_odd           # this memory holds entry `count`
             m.d.comb += [
                 write.addr.eq((count >> 1) if odd else ((count + 1) >> 1)), row_write.addr.eq(write.addr),
@@ -224,22 +220,19 @@ class EventList(wiring.Component):
                 row_write.data.eq(Mux(takes_first, self.append_row, self.append_second_row)),
                 write.en.eq(Mux(takes_first, self.append, self.append & self.append_second)),
                 row_write.en.eq(write.en),
+                row_read.addr.eq(read.addr),
             ]
+            words_at = {}                                         # this memory's word of the entry read now / next
             for which, pos in (("now", lambda p: p), ("next", next_pos)):
                 first = word(0 if which == "now" else (0 if depth == 1 else 1), odd)    # at read position 0
-                reg = Signal.like(write.addr, name=f"{half}_word_{which}", init=first % (1 << len(write.addr)))
+                reg = Signal.like(read.addr, name=f"{half}_word_{which}", init=first % (1 << len(read.addr)))
                 m.d.sync += reg.eq(Mux(moves, first, Mux(self.advance, word(pos(advanced), odd), reg)))
-                read, row_read = store.read_port(domain="comb"), rows.read_port(domain="comb")
-                m.d.comb += [read.addr.eq(reg), row_read.addr.eq(reg)]
-                bypass = write.en & (write.addr == reg)
-                values[half, which] = (Mux(bypass, write.data, read.data), Mux(bypass, row_write.data, row_read.data))
-        # the read position's lowest bit after this cycle: 0 after a rewind or restart, flipped by an advance
-        odd_now, moves_n = read_pos[0], ~moves
-        stay = [Mux(moves_n & odd_now, o, e) for o, e in zip(values["odd", "now"], values["even", "now"])]
-        step = [Mux(moves_n & ~odd_now, o, e) for o, e in zip(values["odd", "next"], values["even", "next"])]
-        head, head_row = Signal.like(self.head, name="head_reg"), Signal.like(self.head_row, name="head_row_reg")
-        m.d.sync += [head.eq(Mux(self.advance, step[0], stay[0])), head_row.eq(Mux(self.advance, step[1], stay[1]))]
-        m.d.comb += [self.head.eq(head), self.head_row.eq(head_row)]
+                words_at[which] = reg
+            m.d.comb += read.addr.eq(Mux(self.advance, words_at["next"], words_at["now"]))
+            ports[half] = (read, row_read)
+        odd_now = read_pos[0]                                     # the head's memory
+        m.d.comb += [self.head.eq(Mux(odd_now, ports["odd"][0].data, ports["even"][0].data)),
+                     self.head_row.eq(Mux(odd_now, ports["odd"][1].data, ports["even"][1].data))]
         read_pos_next = Mux(self.rewind | self.restart, 0, Mux(self.advance, read_pos + 1, read_pos))
         appended = Mux(self.append, Mux(self.append_second, 2, 1), 0)
         count_next = Mux(self.restart, 0, count + appended)
