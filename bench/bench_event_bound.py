@@ -101,6 +101,8 @@ def measure(cfg: ChipConfig, density: float, rate: float, seed: int, batch: int,
             # UPDATE ran beside the next layer's EVENT phase, and if both engines were busy all the time
             "next_overlap_utilisation": float((t_synops / (c.lanes * p.lazy_next_overlap)).mean()),
             "busy_utilisation": float((t_synops / (c.lanes * p.lazy_busy)).mean()),
+            # in-order layer pipelining (sim.event_bound.pipelined_ceiling, not built)
+            "pipelined_utilisation": float((t_synops / (c.lanes * p.lazy_pipelined)).mean()),
             "append_share": float((appends / own_bound).mean()),
             "hot_share": float((hot / own_bound).mean()), "partial_share": float((partial / own_bound).mean()),
             "lazy_same_output": float(np.all(t.output == r.output, axis=(1, 2)).mean()), "hidden_rates": hidden,

@@ -92,6 +92,8 @@ class Projection:
     #: the lazy schedule's phases overlapped (:func:`overlap_ceilings`): next-layer overlap, engines always busy
     lazy_next_overlap: np.ndarray
     lazy_busy: np.ndarray
+    #: the lazy schedule's phases in in-order layer pipelining (:func:`pipelined_ceiling`)
+    lazy_pipelined: np.ndarray
 
 
 def event_bound(cfg: ChipConfig, counters: dict, touched: np.ndarray) -> np.ndarray:
@@ -167,7 +169,8 @@ def touched_schedule(model, spikes: np.ndarray) -> Projection:
                       touched_cycles=np.asarray(r.cycles, np.int64) + hidden - saved,
                       lazy=lz.visited, lazy_cycles=lz.cycles,
                       lazy_same_output=np.all(lz.spikes[-1] == r.spikes[-1], axis=(1, 2)),
-                      overlap_ignored=overlap_ignored, lazy_next_overlap=next_overlap, lazy_busy=busy)
+                      overlap_ignored=overlap_ignored, lazy_next_overlap=next_overlap, lazy_busy=busy,
+                      lazy_pipelined=pipelined_ceiling(lz))
 
 
 def elapsed_leak_table(beta_int, frac_bits: int, k_max: int) -> np.ndarray:
@@ -284,3 +287,36 @@ def overlap_ceilings(run: LazyRun) -> tuple[np.ndarray, np.ndarray]:
     E, U, O = run.event_cycles, run.update_cycles, run.output_cycles
     step = E[:, 0] + np.maximum(U[:, :-1], E[:, 1:]).sum(axis=1) + U[:, -1] + O
     return step.sum(axis=1), np.maximum(E.sum(axis=(1, 2)), U.sum(axis=(1, 2))) + O.sum(axis=1)
+
+
+def pipelined_ceiling(run: LazyRun) -> np.ndarray:
+    """Per sample, the fewest cycles of *in-order layer pipelining* with the phases of ``run`` (a :class:`LazyRun`;
+    a projection, not built): one event engine and one update engine, each taking (step, layer) in order, a step's
+    output on the update engine after its last layer's UPDATE, and
+
+    * a layer's EVENT phase starting no earlier than the previous layer's UPDATE of the step (its events are that
+      UPDATE's spikes, streamed as today's ``overlap`` streams them) and ending no earlier than that UPDATE ends;
+    * a layer's UPDATE after its EVENT phase (it needs the step's every sum);
+    * a layer's EVENT phase of the next step after its UPDATE (the same words, in one state memory): so the next
+      step's first layer may start while the last layers' UPDATE and events of this step still run.
+
+    Optimistic where it is silent (a streamed event never waits for its spike), so a lower bound for such a
+    schedule: between the update engine's own work and :func:`overlap_ceilings`'s next-layer overlap."""
+    E, U, O = run.event_cycles, run.update_cycles, run.output_cycles
+    B, L, T = E.shape
+    ev, up = np.zeros(B, np.int64), np.zeros(B, np.int64)
+    state_free = np.zeros((B, L), np.int64)             # each layer's words: free after its UPDATE
+    for t in range(T):
+        u_start = u_end = None
+        for l in range(L):
+            start = np.maximum(ev, state_free[:, l])
+            if l:
+                start = np.maximum(start, u_start)
+            ev = start + E[:, l, t]
+            if l:
+                ev = np.maximum(ev, u_end)
+            u_start = np.maximum(up, ev)
+            u_end = u_start + U[:, l, t]
+            up = state_free[:, l] = u_end
+        up = up + O[:, t]
+    return np.maximum(ev, up)

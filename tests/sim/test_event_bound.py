@@ -7,7 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hw.config import TOUCHED_UPDATE_LATENCY, UPDATE_LATENCY, ChipConfig
-from sim.event_bound import elapsed_leak_table, lazy_run, overlap_ceilings, touched_schedule, touched_words
+from sim.event_bound import (elapsed_leak_table, lazy_run, overlap_ceilings, pipelined_ceiling, touched_schedule,
+                             touched_words)
 from sim.model import FastModel
 from tests.strategies import configs, conv_configs, programmes
 
@@ -62,6 +63,11 @@ def test_overlap_ceilings_are_lower_bounds(data):
         np.testing.assert_array_equal(total, lz.cycles)
         nxt, busy = overlap_ceilings(lz)
         assert (busy <= nxt).all() and (nxt <= lz.cycles).all()
+        # in-order layer pipelining: no better than the update engine's own work, no worse than next-layer overlap
+        piped = pipelined_ceiling(lz)
+        assert (piped <= nxt).all()
+        assert (piped >= lz.update_cycles.sum(axis=(1, 2)) + lz.output_cycles.sum(axis=1)).all()
+        assert (piped >= lz.event_cycles.sum(axis=(1, 2))).all()
     overlapped = FastModel(cfg.replace(overlap=True), weights, offsets).run(spikes, record_state=False)
     assert (nxt <= overlapped.cycles).all()
 
@@ -183,3 +189,16 @@ def test_lazy_run_and_touched_schedule_refuse_a_biased_chip():
         with pytest.raises(ConfigError, match=r"^bias: .*update-by-touch") as e:
             f()
         assert "\n" not in str(e.value)
+
+
+def test_pipelined_ceiling_by_hand():
+    """Two layers, two steps (EVENT 4 / 2, UPDATE 3 / 6, output 1 cycles per step): sequentially 2 x 16 = 32 cycles,
+    next-layer overlap 2 x 14 = 28; in-order pipelining starts step 1's first layer at cycle 7, while layer 1's
+    UPDATE of step 0 runs (cycles 7-13), and ends at 24."""
+    from types import SimpleNamespace
+    E = np.array([[[4, 4], [2, 2]]])
+    U = np.array([[[3, 3], [6, 6]]])
+    O = np.array([[1, 1]])
+    run = SimpleNamespace(event_cycles=E, update_cycles=U, output_cycles=O)
+    assert overlap_ceilings(run)[0].tolist() == [28]
+    assert pipelined_ceiling(run).tolist() == [24]
