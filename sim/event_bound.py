@@ -282,11 +282,12 @@ def overlap_ceilings(run: LazyRun) -> tuple[np.ndarray, np.ndarray]:
     * *next-layer overlap*: every layer's UPDATE runs beside the next layer's EVENT phase of the same step (the
       ``overlap`` setting extended to conv layers and to the touched chip), each step
       ``E_0 + sum_l max(U_l, E_(l+1)) + U_last + output``, as if the next layer's events never waited for a spike;
-    * *engines busy*: the event engine and the update engine each busy all the time, across layers and steps
-      (``max(sum E, sum U) + sum output``): no schedule on one event engine and one update engine does better."""
+    * *engines busy*: the event engine and the update engine each busy all the time, across layers and steps, the
+      output on the update engine (``max(sum E, sum U + sum output)``): no schedule on one event engine and one
+      update engine does better."""
     E, U, O = run.event_cycles, run.update_cycles, run.output_cycles
     step = E[:, 0] + np.maximum(U[:, :-1], E[:, 1:]).sum(axis=1) + U[:, -1] + O
-    return step.sum(axis=1), np.maximum(E.sum(axis=(1, 2)), U.sum(axis=(1, 2))) + O.sum(axis=1)
+    return step.sum(axis=1), np.maximum(E.sum(axis=(1, 2)), U.sum(axis=(1, 2)) + O.sum(axis=1))
 
 
 def pipelined_ceiling(run: LazyRun) -> np.ndarray:
@@ -301,7 +302,7 @@ def pipelined_ceiling(run: LazyRun) -> np.ndarray:
       step's first layer may start while the last layers' UPDATE and events of this step still run.
 
     Optimistic where it is silent (a streamed event never waits for its spike), so a lower bound for such a
-    schedule: between the update engine's own work and :func:`overlap_ceilings`'s next-layer overlap."""
+    schedule: between :func:`overlap_ceilings`'s two (engines busy, next-layer overlap)."""
     E, U, O = run.event_cycles, run.update_cycles, run.output_cycles
     B, L, T = E.shape
     ev, up = np.zeros(B, np.int64), np.zeros(B, np.int64)

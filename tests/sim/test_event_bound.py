@@ -65,9 +65,7 @@ def test_overlap_ceilings_are_lower_bounds(data):
         assert (busy <= nxt).all() and (nxt <= lz.cycles).all()
         # in-order layer pipelining: no better than the update engine's own work, no worse than next-layer overlap
         piped = pipelined_ceiling(lz)
-        assert (piped <= nxt).all()
-        assert (piped >= lz.update_cycles.sum(axis=(1, 2)) + lz.output_cycles.sum(axis=1)).all()
-        assert (piped >= lz.event_cycles.sum(axis=(1, 2))).all()
+        assert (busy <= piped).all() and (piped <= nxt).all()
     overlapped = FastModel(cfg.replace(overlap=True), weights, offsets).run(spikes, record_state=False)
     assert (nxt <= overlapped.cycles).all()
 
@@ -200,5 +198,5 @@ def test_pipelined_ceiling_by_hand():
     U = np.array([[[3, 3], [6, 6]]])
     O = np.array([[1, 1]])
     run = SimpleNamespace(event_cycles=E, update_cycles=U, output_cycles=O)
-    assert overlap_ceilings(run)[0].tolist() == [28]
+    assert [c.tolist() for c in overlap_ceilings(run)] == [[28], [20]]       # engines busy: 2 x (3 + 6 + 1)
     assert pipelined_ceiling(run).tolist() == [24]
