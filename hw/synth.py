@@ -322,14 +322,14 @@ def design_hash(cfg: ChipConfig, target: str, weights: Sequence[np.ndarray] | No
 
 def _reuse_netlist(plan, prev: Path) -> bool:
     """Give ``plan`` the netlist Yosys wrote in ``prev`` and drop its Yosys step, if ``prev`` ran Yosys on the same
-    input (``top.il``, ``top.ys``, compared byte for byte) and finished it; else leave ``plan`` as it is."""
+    input (:data:`DESIGN_FILES`, compared byte for byte) and finished it; else leave ``plan`` as it is."""
     def same(name: str) -> bool:
         f, mine = prev / name, plan.files.get(name)
         if not f.exists() or mine is None:
             return False
         return f.read_bytes() == (mine.encode() if isinstance(mine, str) else mine)
     script = f"{plan.script}.sh"
-    if not (same("top.il") and same("top.ys") and (prev / "top.json").exists() and (prev / "top.rpt").exists()
+    if not (all(same(name) for name in DESIGN_FILES) and (prev / "top.json").exists() and (prev / "top.rpt").exists()
             and script in plan.files):
         return False
     lines = plan.files[script].splitlines(keepends=True)
