@@ -14,16 +14,10 @@ import time
 import numpy as np
 
 from bench.records import Recorder, add_record_args
-from bench.spiker_compare import CFG, DENSITY, mnist_like
-from hw.synth import design_hash
+# design_status: whether a record of this bench is of today's RTL, as spiker_compare's (the same network and board top)
+from bench.spiker_compare import CFG, DENSITY, design_status, mnist_like, rtl_hash  # noqa: F401
 from sim.activity import PARTS, energy_per_sample, measure_activity
 from sim.sample import random_weights
-
-
-def design_status(rec: dict) -> tuple[str, str]:
-    """Whether an energy record is of today's RTL (:func:`bench.synth_seeds.hash_status`)."""
-    from bench.synth_seeds import hash_status
-    return hash_status(rec["params"].get("design_hash", ""), rec.get("commit"), lambda: CFG, "ecp5-25k")
 
 
 def main(argv=None):
@@ -36,9 +30,8 @@ def main(argv=None):
         ap.error(f"--images={a.images}: allowed range is 1..20")
     x = mnist_like(a.images)
     w = random_weights(CFG, 0, DENSITY)
-    # which RTL is simulated: the ECP5 board top's Yosys input around it (hw.synth.design_hash; design_status)
     params = {"network": "784-128-10", "lanes": 8, "steps": x.shape[1], "images": a.images,
-              "input_density": float(x.mean()), "design_hash": design_hash(CFG, "ecp5-25k")}
+              "input_density": float(x.mean()), "design_hash": rtl_hash()}
     with Recorder(a.name, args=a, seeds=[0], params=params) as rec:
         t0 = time.time()
         act = measure_activity(CFG, w, x)

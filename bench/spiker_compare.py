@@ -137,10 +137,21 @@ def measure(clocks: list[dict], rtl: int = 0) -> tuple[dict, np.ndarray]:
     return res, r.counters["cycles"]
 
 
+#: the part whose board top around :data:`CFG` names the simulated RTL (:func:`rtl_hash`)
+RTL_TARGET = "ecp5-25k"
+
+
+def rtl_hash() -> str:
+    """Which RTL an activity estimate of :data:`CFG` simulates: the design hash of the board top around it
+    (:func:`hw.synth.design_hash`), kept in this bench's and ``bench.energy_per_image``'s records."""
+    return design_hash(CFG, RTL_TARGET)
+
+
 def design_status(rec: dict) -> tuple[str, str]:
-    """Whether the record's RTL activity estimate is of today's RTL (:func:`bench.synth_seeds.hash_status`)."""
+    """Whether a record's RTL activity estimate of :data:`CFG` (this bench's, ``bench.energy_per_image``'s) is of
+    today's RTL (:func:`bench.synth_seeds.hash_status`)."""
     from bench.synth_seeds import hash_status
-    return hash_status(rec["params"].get("design_hash", ""), rec.get("commit"), lambda: CFG, "ecp5-25k")
+    return hash_status(rec["params"].get("design_hash", ""), rec.get("commit"), lambda: CFG, RTL_TARGET)
 
 
 def main(argv=None) -> int:
@@ -162,8 +173,7 @@ def main(argv=None) -> int:
               "weights": "sim.sample.random_weights seed 0 (untrained)", "inputs": "sklearn digits 0..19, "
               "upsampled to 28x28, rate-coded with seed 0", "rtl_images": a.rtl,
               "static_mw_assumed": ECP5_25K.static_mw,
-              # which RTL the activity estimate simulated (the ECP5 board top's Yosys input around it)
-              "design_hash": design_hash(CFG, "ecp5-25k")}
+              "design_hash": rtl_hash()}
     with Recorder("spiker_compare", args=a, seeds=[0], params=params, script=__file__) as rec:
         res, per_image = measure(clocks, a.rtl)
         rec.summary = res

@@ -150,13 +150,15 @@ def backfill(names, folder: Path | None = None) -> int:
             print(f"{name}: no such record ({type(e).__name__})", file=sys.stderr)
             worst = 2
             continue
-        why = ("its tree was dirty" if rec.get("dirty") else
-               f"built with Amaranth {rec.get('versions', {}).get('amaranth')}, today's is {amaranth.__version__}"
-               if rec.get("versions", {}).get("amaranth") != amaranth.__version__ else
-               "it already has one" if (rec.get("summary") or {}).get("design_hash") else "")
-        if why:
+        built_with = rec.get("versions", {}).get("amaranth")
+        if (rec.get("summary") or {}).get("design_hash"):
+            print(f"{name}: not backfilled: it already has one")
+            continue
+        if rec.get("dirty") or built_with != amaranth.__version__:
+            why = "its tree was dirty" if rec.get("dirty") else \
+                f"built with Amaranth {built_with}, today's is {amaranth.__version__}"
             print(f"{name}: not backfilled: {why}")
-            worst = max(worst, 0 if why == "it already has one" else 1)
+            worst = max(worst, 1)
             continue
         with tempfile.TemporaryDirectory() as tmp:
             tree = Path(tmp) / "tree"
