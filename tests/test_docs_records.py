@@ -120,19 +120,25 @@ TODAYS_FMAX = {"README.md": None, "docs/synth_table.md": "## Today's RTL",
                "docs/chip.md": "### Standing against issue 23's targets"}
 
 
+def _todays_text() -> str:
+    """The text of every page section in :data:`TODAYS_FMAX`."""
+    parts = []
+    for page, section in TODAYS_FMAX.items():
+        text = (ROOT / page).read_text()
+        if section is not None:
+            assert section in text, f"{page}: no section {section!r}"
+            text = text.split(section, 1)[1].split("\n## ", 1)[0]
+        parts.append(text)
+    return "\n".join(parts)
+
+
 def test_stated_fmax_is_of_todays_rtl():
     """Every Fmax the README states, and those of the pages' sections in :data:`TODAYS_FMAX`, is of today's RTL: each
     ``synth_seeds`` record rendered there was built from the Yosys input today's code gives its chip
     (:func:`bench.synth_seeds.design_status`, a netlist written per chip, nothing synthesised). When the RTL
     changes, re-measure (``python -m bench.synth_seeds ... --publish``) or move the figure to a history section."""
     from bench.synth_seeds import design_status
-    names = set()
-    for page, section in TODAYS_FMAX.items():
-        text = (ROOT / page).read_text()
-        if section is not None:
-            assert section in text, f"{page}: no section {section!r}"
-            text = text.split(section, 1)[1].split("\n## ", 1)[0]
-        names |= _synth_records(text)
+    names = _synth_records(_todays_text())
     assert names
     status = {n: design_status(json.loads((ROOT / "docs" / "results" / f"{n}.json").read_text())) for n in sorted(names)}
     assert {n: s for n, s in status.items() if s[0] != "current"} == {}
@@ -145,16 +151,12 @@ def test_stated_rtl_figures_are_of_todays_rtl():
     from before the hash (the README's history of the energy changes) are named there as measured at their commit."""
     import importlib
     found = {}
-    for page, section in TODAYS_FMAX.items():
-        text = (ROOT / page).read_text()
-        if section is not None:
-            text = text.split(section, 1)[1].split("\n## ", 1)[0]
-        for name in set(re.findall(r"<!-- render (\S+)", text)):
-            path = ROOT / "docs" / "results" / f"{name}.json"
-            rec = json.loads(path.read_text()) if path.exists() else {}
-            status = getattr(importlib.import_module(rec["module"]), "design_status", None) if rec else None
-            if status and not name.startswith("synth_seeds_") and rec["params"].get("design_hash"):
-                found[name] = status(rec)
+    for name in set(re.findall(r"<!-- render (\S+)", _todays_text())):
+        path = ROOT / "docs" / "results" / f"{name}.json"
+        rec = json.loads(path.read_text()) if path.exists() else {}
+        status = getattr(importlib.import_module(rec["module"]), "design_status", None) if rec else None
+        if status and not name.startswith("synth_seeds_") and rec["params"].get("design_hash"):
+            found[name] = status(rec)
     assert "energy_per_image_today" in found
     assert {n: s for n, s in found.items() if s[0] != "current"} == {}
 
