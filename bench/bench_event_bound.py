@@ -66,7 +66,7 @@ def measure(cfg: ChipConfig, density: float, rate: float, seed: int, batch: int,
     t = FastModel(c.replace(update="touched", max_steps=steps), w).run(x, record_state=False)
     if not (t.cycles == p.lazy_cycles).all():
         raise AssertionError("the touched chip's cycles differ from sim.event_bound.lazy_run's")
-    # the default chip (update "all", overlap on: an UPDATE streams into the next fc layer's events); same outputs
+    # the default chip (update "all", overlap on: an UPDATE streams into the next layer's events); same outputs
     on = FastModel(c.replace(overlap=True), w).run(x, record_state=False)
     own_bound = bound_of(t_cfg := c.replace(update="touched", max_steps=steps), x, t)   # with its own P_T
     appends = sum(_extra_appends(t_cfg, l, t.spikes[l]) for l in range(c.num_layers))
@@ -96,6 +96,7 @@ def measure(cfg: ChipConfig, density: float, rate: float, seed: int, batch: int,
             "lazy_words": float((p.lazy / p.words).mean()),
             "lazy_speedup": float((p.cycles / t.cycles).mean()),
             "default_speedup": float((on.cycles / t.cycles).mean()),
+            "default_utilisation": float((synops / (c.lanes * on.cycles)).mean()),
             "lazy_own_ratio": float((t.cycles / own_bound).mean()),
             # projections (sim.event_bound.overlap_ceilings, not built): the touched chip's utilisation if every
             # UPDATE ran beside the next layer's EVENT phase, and if both engines were busy all the time

@@ -280,7 +280,7 @@ def chip_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--threshold", type=number(int, 1), help="chip threshold in membrane LSBs (>= 1; default 64)")
     g.add_argument("--reset", choices=RESET_MODES)
     g.add_argument("--overlap", type=on_off, metavar="{on,off}",
-                   help="a layer's UPDATE overlaps the next fc layer's EVENT phase (default "
+                   help="a layer's UPDATE overlaps the next layer's EVENT phase (default "
                         f"{'on' if ChipConfig.overlap else 'off'})")
     g.add_argument("--update", choices=UPDATE_MODES,
                    help=f"UPDATE schedule (default {ChipConfig.update}): every word, or only touched/hot words "

@@ -192,7 +192,7 @@ class ChipConfig:
     reset: str = "subtract"                        # "subtract" or "zero"
     input_shape: tuple[int, int, int] | None = None   # (C, H, W) of the input; HWC address numbering
     layers: tuple[Layer, ...] | None = None        # fc/conv/pool entries; then layer_sizes is derived
-    overlap: bool = True    # a layer's UPDATE streams its spikes into the next fc layer's EVENT phase
+    overlap: bool = True    # a layer's UPDATE streams its spikes into the next layer's EVENT phase
     update: str = "all"     # "all": UPDATE walks every word; "touched": only touched or hot words (lazy leak)
     max_steps: int = MAX_STEPS_DEFAULT   # update="touched": the longest sample (step stamps' width)
     # per layer, the bias in membrane LSBs: one per output neuron (fc) / output channel (conv), added to the
@@ -510,11 +510,11 @@ class ChipConfig:
         return self.layer_kind(layer) == "conv" or (layer == 0 and self.packed_input)
 
     def overlapped(self, layer: int) -> bool:
-        """Whether ``layer``'s UPDATE phase streams its spikes into the EVENT phase of ``layer + 1`` (an event
-        starts the cycle after its spike is appended; ``docs/chip.md``, "Overlap"): with :attr:`overlap`, when
-        ``layer + 1`` is a layer whose events are not decoded (fc). The last layer's spikes go to OUTPUT after
-        its UPDATE; a decoded next layer starts after it."""
-        return self.overlap and layer + 1 < self.num_layers and not self.decoded(layer + 1)
+        """Whether ``layer``'s UPDATE phase streams its spikes into the EVENT phase of ``layer + 1`` (an fc
+        event starts the cycle after its spike is appended, a conv event goes through the event decoder from
+        then; ``docs/chip.md``, "Overlap"): with :attr:`overlap`, for every layer but the last, whose spikes
+        go to OUTPUT after its UPDATE."""
+        return self.overlap and layer + 1 < self.num_layers
 
     def event_overhead(self, layer: int) -> int:
         """Extra cycles per input event of ``layer`` (:data:`CONV_EVENT_OVERHEAD` for conv, 0 for fc)."""

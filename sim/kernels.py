@@ -150,6 +150,34 @@ def _overlap(pc, gn, out):
         out[b] = total
 
 
+def _overlap_costs(pc, gw, out):
+    """:func:`_overlap` for a next layer whose events cost differently by the spike's position (a conv layer's
+    ``V*G + O``): ``gw`` (W,) the cost of one spike of each state word, so a word's spikes cost ``gw*pc`` and
+    ``d = max(1, pc) - gw*pc`` (:func:`sim.model.overlap_hidden`)."""
+    B, T, W = pc.shape
+    for b in range(B):
+        total = np.int64(0)
+        for t in range(T):
+            c = np.int64(0)
+            top = np.int64(0)
+            before = np.int64(0)
+            n = np.int64(0)
+            for w in range(W):
+                p = np.int64(pc[b, t, w])
+                if p == 0:
+                    c += 1
+                else:
+                    cost = gw[w] * p
+                    n += cost
+                    c += p - cost
+                before = top
+                if c > top:
+                    top = c
+            last = c - 1
+            total += last - max(before, last) + n
+        out[b] = total
+
+
 def _gather(x, w, out):
     """``out = x @ w`` by events: for each row of ``x`` (rows, n_in) (0/1 spikes as uint8, or int8 event
     counts), the sum of the rows of ``w`` (n_in, n_out) of its nonzero inputs, each times its count; ``out``
@@ -194,6 +222,7 @@ if njit is not None:
     row_sums = njit(cache=True, nogil=True)(_row_sums)
     row_nonzero = njit(cache=True, nogil=True)(_row_nonzero)
     overlap_hidden = njit(cache=True, nogil=True)(_overlap)
+    overlap_costs = njit(cache=True, nogil=True)(_overlap_costs)
     gather_product = njit(cache=True, nogil=True)(_gather)
 else:                           # pragma: no cover - numba ships with neurobench
-    row_sums = row_nonzero = overlap_hidden = gather_product = None
+    row_sums = row_nonzero = overlap_hidden = overlap_costs = gather_product = None

@@ -575,6 +575,8 @@ def overlap_hidden(cfg: ChipConfig, layer: int, s: np.ndarray) -> np.ndarray:
     by word over every row at once (an array call per word); otherwise row by row (an axis-wise cumsum,
     whose cost per row dominates short rows). Where numba is installed (and :data:`COMPILED_COUNTERS`), one
     compiled pass over the spikes computes the same sums (:func:`sim.kernels.overlap_hidden`)."""
+    if cfg.decoded(layer + 1):
+        return _decoded_overlap_hidden(cfg, layer, s)
     if COMPILED_COUNTERS:
         from sim import kernels
         if kernels.overlap_hidden is not None:
@@ -608,6 +610,36 @@ def overlap_hidden(cfg: ChipConfig, layer: int, s: np.ndarray) -> np.ndarray:
         last = d[:, -1]
     hidden = (last.astype(np.int64) - top).reshape(B, T).sum(axis=1)
     return hidden + Gn * pc.reshape(B, -1).sum(axis=1, dtype=np.int64)
+
+
+def word_event_costs(cfg: ChipConfig, layer: int) -> np.ndarray:
+    """Per state word of ``layer`` (address order) the EVENT cycles one of its spikes costs in ``layer + 1``,
+    int64 ``(state_words(layer),)``: ``V*G + O`` (:meth:`hw.config.ChipConfig.receptive_counts` of ``layer + 1``
+    at the word's position — the same for every channel there —, its groups and event overhead)."""
+    V = cfg.receptive_counts(layer + 1)[::cfg.out_channels(layer)]                # per position (HWC)
+    cost = V * cfg.groups(layer + 1) + cfg.event_overhead(layer + 1)
+    return np.repeat(cost, cfg.groups(layer)).astype(np.int64)
+
+
+def _decoded_overlap_hidden(cfg: ChipConfig, layer: int, s: np.ndarray) -> np.ndarray:
+    """:func:`overlap_hidden` into a decoded (conv) next layer, whose events cost ``V*G + O`` cycles each
+    (:func:`word_event_costs`) and start ``D`` cycles after their take (the decoder's fill, also of the end
+    token: ``D`` cancels, ``docs/chip.md``, "Overlap"): the same closed form with ``d = cost_w - C_w``,
+    ``C_w = gw_w*pc_w`` the word's spikes' summed costs, and ``sum_w C_w`` in place of ``n*G'``."""
+    pc = word_spike_counts(cfg, layer, s)
+    gw = word_event_costs(cfg, layer)
+    if COMPILED_COUNTERS:
+        from sim import kernels
+        if kernels.overlap_costs is not None:
+            out = np.empty(pc.shape[0], np.int64)
+            kernels.overlap_costs(pc, gw, out)
+            return out
+    cw = pc * gw                                                                # (B, T, W) int64
+    d = np.maximum(pc, 1) - cw
+    d[..., -1] -= 1
+    np.cumsum(d, axis=2, out=d)
+    top = np.maximum(d.max(axis=2), 0)
+    return (d[..., -1] - top).sum(axis=1) + cw.reshape(pc.shape[0], -1).sum(axis=1)
 
 
 #: :func:`overlap_hidden` scans word by word when there are at least this many (sample, step) rows per word

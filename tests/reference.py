@@ -145,10 +145,12 @@ def reference_run(cfg: ChipConfig, weights, offsets, spikes, counters: dict | No
                     update_cycle += max(1, -(-fired // per_cycle))
             if cfg.overlapped(l):                          # layer l+1's events run during this UPDATE
                 G_next, end = cfg.groups(l + 1), 0
-                for cycle in emitted:                      # the event engine, one spike after another
-                    start = max(cycle + 1, end)
-                    end = start + G_next
-                tick(max(update_cycle, end) + 1)           # + layer l+1's end-of-events cycle
+                D = cfg.decode_latency(l + 1)              # a conv event's first visit: D cycles after its take
+                V = cfg.receptive_counts(l + 1)
+                for cycle, j in zip(emitted, new_events):  # the event engine, one spike after another
+                    start = max(cycle + 1 + D, end)
+                    end = start + int(V[j]) * G_next + cfg.event_overhead(l + 1)
+                tick(max(update_cycle + D, end) + 1)       # + layer l+1's end-of-events cycle
                 timed = False
             else:
                 tick(update_cycle)

@@ -300,7 +300,7 @@ def register_dse(sub) -> None:
                    help="membrane widths (4..32; default 16)")
     from hw.config import ChipConfig
     p.add_argument("--overlap", nargs="+", type=on_off, metavar="{on,off}", default=[ChipConfig.overlap],
-                   help="a layer's UPDATE overlapping the next fc layer's EVENT phase (default on)")
+                   help="a layer's UPDATE overlapping the next layer's EVENT phase (default on)")
     from hw.config import MAX_STEPS_DEFAULT, MAX_STEPS_RANGE, UPDATE_MODES
     p.add_argument("--update", nargs="+", choices=UPDATE_MODES, default=[ChipConfig.update],
                    help="UPDATE schedules to sweep: every word, or only touched/hot words (docs/chip.md, \"Update by "

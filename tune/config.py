@@ -545,7 +545,7 @@ CHIP_NOTES = {
     "input_shape": "conv chip: the input's [C, H, W] (features arrive HWC-flattened)",
     "layers": "conv chip: conv / pool / fc entries; layer_sizes is then derived "
               "(docs/guides/training.md#convolutional-layers)",
-    "overlap": "a layer's UPDATE streams its spikes into the next fc layer's EVENT phase",
+    "overlap": "a layer's UPDATE streams its spikes into the next layer's EVENT phase",
     "update": f"UPDATE schedule, one of {', '.join(UPDATE_MODES)}: \"touched\" visits only touched/hot words (quiet conv chips), "
               "sets overlap off unless given",
     "max_steps": f"update = \"touched\": the longest sample in steps (its step stamps' width), "

@@ -12,8 +12,8 @@ One shared datapath of ``lanes`` neuron units serves all layers in turn. Per tim
    while a group has more than one spike left).
 
 The two phases are two engines: with ``cfg.overlap``, layer ``l``'s UPDATE and layer ``l + 1``'s EVENT phase
-run at the same time when ``l + 1`` is an fc layer (:meth:`hw.config.ChipConfig.overlapped`): each spike's
-event starts the cycle after the spike is appended, and the two layers' membranes live in different
+run at the same time (:meth:`hw.config.ChipConfig.overlapped`: every layer but the last): each spike's
+event starts the cycle after the spike is appended (a conv layer's: through the conv event decoder), and the two layers' membranes live in different
 memories (banks by layer parity). After the last layer, **OUTPUT** streams the event list to
 ``events_out`` and an ``end`` token (whose ``index`` is 0). ``docs/chip.md`` specifies the arithmetic and
 the schedule; :mod:`sim.model` is its bit- and cycle-exact model.

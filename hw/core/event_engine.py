@@ -63,9 +63,15 @@ class EventEngine:
                      s.take.eq(dec.take), events.advance.eq(dec.take & ~s.source_end & (s.event_layer != 0)),
                      s.issue.eq(dec.issue), s.issue_group.eq(dec.group), s.issue_weight_addr.eq(dec.weight_addr),
                      s.issue_state_addr.eq(dec.state_addr)]
+        idle = ~dec.issue & ~dec.fill
+        cfg = self.cfg
+        if any(cfg.overlapped(l) and cfg.decoded(l + 1) for l in range(cfg.num_layers - 1)):
+            # a list-fed layer idles only while the UPDATE feeding it runs (overlap): those cycles count;
+            # only the host's input (layer 0) stalls. (Without such a layer the logic is today's, unchanged.)
+            idle = idle & (s.event_layer == 0)
         with m.If(dec.end):
             self._start_update(m, s)
-        with m.Elif(~dec.issue & ~dec.fill):
+        with m.Elif(idle):
             m.d.comb += s.stall.eq(1)
 
     def _fc_events(self, m, s):

@@ -46,10 +46,14 @@ def test_bad_update_settings_are_one_line_errors(kwargs, match):
 
 
 def test_touched_with_overlap_on_where_no_layer_overlaps():
-    """overlap only matters between a layer and an fc next layer: a one-layer chip or conv -> conv is accepted."""
+    """overlap only matters between a layer and the next: a one-layer chip is accepted, conv -> conv is not
+    (its UPDATE would stream into the conv layer's event decoder)."""
     assert ChipConfig(layer_sizes=(4, 3), update="touched").touched
     conv = {"kind": "conv", "channels": 2, "kernel": 3, "padding": 1}
-    assert ChipConfig(input_shape=(1, 4, 4), layers=(conv, conv), update="touched").touched
+    assert ChipConfig(input_shape=(1, 4, 4), layers=(conv,), update="touched").touched
+    with pytest.raises(ConfigError, match=r"^update='touched': not built with overlap \(layer 0's UPDATE"):
+        ChipConfig(input_shape=(1, 4, 4), layers=(conv, conv), update="touched")
+    assert ChipConfig(input_shape=(1, 4, 4), layers=(conv, conv), update="touched", overlap=False).touched
 
 
 def test_a_sample_longer_than_max_steps_is_refused():

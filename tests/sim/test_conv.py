@@ -124,38 +124,44 @@ def _conv_chain(*layers):
     return ChipConfig(input_shape=(1, 1, 4), layers=layers, lanes=1, threshold=1, overlap=True)
 
 
-def test_overlap_only_the_fc_transition_overlaps():
+def test_overlap_into_conv_and_fc_layers():
     """conv 1ch k1 -> conv 2ch k1 -> pool 2 -> fc 3 (lanes 1), input spikes at x = 1, 3: conv A copies them;
     conv B fires channel 0 there (neurons 2 and 6 of 8: state words 2 and 6, one per (position, channel)).
-    Only conv B -> fc overlaps: its UPDATE (U = P + 8 words) appends the spikes in P+2 and P+6; the fc layer
-    (G' = 3) takes them in P+3..P+5 and P+7..P+9, S = P + 10 > U: the pair costs P + 11, not U + 2*3 + 1."""
+    conv A -> conv B: A's UPDATE (U = P + 4 words) appends its spikes in P+1 and P+3; B's decoder takes them
+    and visits from D cycles later (each event V*G = 2 cycles): P+5..P+6 and P+7..P+8, S = P + 9 > U + D: the
+    pair costs P + 10, not U + D + 2*2 + 1. conv B -> fc: B's UPDATE (U = P + 8 words) appends in P+2 and P+6;
+    the fc layer (G' = 3) takes them in P+3..P+5 and P+7..P+9, S = P + 10 > U: P + 11, not U + 2*3 + 1."""
     cfg = _conv_chain({"kind": "conv", "channels": 1, "kernel": 1}, {"kind": "conv", "channels": 2, "kernel": 1},
                       {"kind": "pool", "size": 2}, {"kind": "fc", "size": 3})
-    assert [cfg.overlapped(l) for l in range(3)] == [False, True, False]
+    assert [cfg.overlapped(l) for l in range(3)] == [True, True, False]
     w = [np.full((1, 1, 1, 1), 5), np.array([5, 0]).reshape(1, 1, 1, 2), np.zeros((4, 3), int)]
     x = np.zeros((1, 1, 4), bool)
     x[0, 0, [1, 3]] = True
     on, off = (FastModel(cfg.replace(overlap=v), w).run(x) for v in (True, False))
     assert on.spikes[1][0, 0].nonzero()[0].tolist() == [2, 6] and not on.output.any()
     P, D = cfg.update_latency, cfg.decode_latency(0)
-    conv_a = D + 2 * 1 + 1 + (P + 4)
-    assert on.cycles[0] == conv_a + (D + 2 * 2 + 1) + (P + 11) + (P + 3) + 1
-    assert off.cycles[0] == conv_a + (D + 2 * 2 + 1) + (P + 8) + (2 * 3 + 1) + (P + 3) + 1
+    assert on.cycles[0] == (D + 2 * 1 + 1) + (P + 10) + (P + 11) + (P + 3) + 1
+    assert off.cycles[0] == (D + 2 * 1 + 1 + P + 4) + (D + 2 * 2 + 1) + (P + 8) + (2 * 3 + 1) + (P + 3) + 1
     want = {}
     reference_run(cfg, w, None, x[0].tolist(), want)
     assert want["cycles"] == on.cycles[0]
 
 
-def test_overlap_conv_next_layer_overlaps_nothing():
-    """conv -> conv: the next layer's events go through the event decoder, so nothing overlaps."""
-    cfg = _conv_chain({"kind": "conv", "channels": 1, "kernel": 1}, {"kind": "conv", "channels": 2, "kernel": 1})
-    assert not any(cfg.overlapped(l) for l in range(2))
-    w = [np.full((1, 1, 1, 1), 5), np.array([5, 0]).reshape(1, 1, 1, 2)]
+def test_overlap_into_a_conv_layer_hides_its_events_behind_the_update():
+    """conv -> conv, the second conv's events cheap against the first's UPDATE: the end of events is the
+    UPDATE's end plus the decoder's fill (the end token's path), U + D, every event hidden."""
+    cfg = _conv_chain({"kind": "conv", "channels": 1, "kernel": 1}, {"kind": "conv", "channels": 1, "kernel": 1})
+    assert [cfg.overlapped(l) for l in range(2)] == [True, False]
+    w = [np.full((1, 1, 1, 1), 5), np.full((1, 1, 1, 1), 5)]
     x = np.zeros((1, 1, 4), bool)
-    x[0, 0, [1, 3]] = True
+    x[0, 0, [0]] = True                        # A fires at x = 0: appended in P + 0, B visits P+4 (1 cycle)
     on, off = (FastModel(cfg.replace(overlap=v), w).run(x) for v in (True, False))
     P, D = cfg.update_latency, cfg.decode_latency(0)
-    assert on.cycles[0] == off.cycles[0] == (D + 2 + 1 + P + 4) + (D + 4 + 1 + P + 8) + (2 + 1)
+    assert off.cycles[0] == (D + 1 + 1 + P + 4) + (D + 1 + 1 + P + 4) + (1 + 1)
+    assert on.cycles[0] == (D + 1 + 1) + (P + 4 + D + 1) + (P + 4) + (1 + 1)     # max(U + D, P + 5) = U + D
+    want = {}
+    reference_run(cfg, w, None, x[0].tolist(), want)
+    assert want["cycles"] == on.cycles[0]
 
 
 @pytest.mark.parametrize("shape, layers", [

@@ -434,6 +434,37 @@ def test_compiled_counters_equal_numpy(data, lanes, Gn, positions, co, density):
         assert a.dtype == np.int64 and (a == b).all()
 
 
+@given(data=st.data(), lanes=st.integers(1, 12), co=st.integers(1, 20), c_next=st.integers(1, 20),
+       hw=st.integers(1, 6), kernel=st.sampled_from([(1, 0), (2, 0), (3, 1), (5, 2)]), pool=st.booleans(),
+       density=st.sampled_from([0.0, 0.05, 0.3, 1.0]))
+@settings(max_examples=60, deadline=None)
+def test_compiled_overlap_into_a_conv_layer_equals_numpy(data, lanes, co, c_next, hw, kernel, pool, density):
+    """The overlap into a decoded (conv) next layer, each spike costing ``V*G'``: the compiled pass over the
+    spikes against numpy's word sums, with partly empty groups, pools in between and image edges."""
+    import sim.model as M
+    from sim import kernels
+    if kernels.overlap_costs is None:
+        pytest.skip("numba not installed")
+    k, pad = kernel
+    size = 2 * hw if pool else hw
+    if k > hw + 2 * pad:
+        return
+    layers = [{"kind": "conv", "channels": co, "kernel": 1}] + ([{"kind": "pool", "size": 2}] if pool else []) + \
+        [{"kind": "conv", "channels": c_next, "kernel": k, "padding": pad}]
+    cfg = ChipConfig(input_shape=(1, size, size), layers=layers, lanes=lanes)
+    assert cfg.overlapped(0) and cfg.decoded(1)
+    seed = data.draw(st.integers(0, 2**32 - 1))
+    s = np.random.default_rng(seed).random((data.draw(st.integers(1, 4)), data.draw(st.integers(1, 5)),
+                                             cfg.fan_out(0))) < density
+    got = {}
+    for compiled in (True, False):
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(M, "COMPILED_COUNTERS", compiled)
+            got[compiled] = M.overlap_hidden(cfg, 0, s)
+    assert got[True].dtype == got[False].dtype == np.int64 and (got[True] == got[False]).all()
+    assert (got[False] >= 0).all()
+
+
 @given(data=st.data(), rows=st.integers(1, 30), n_in=st.integers(1, 70), n_out=st.integers(1, 40),
        bits=st.integers(2, 16), counts=st.booleans(), density=st.sampled_from([0.0, 0.02, 0.3, 1.0]),
        wide=st.booleans())
