@@ -10,7 +10,7 @@ fc 10; random integer weights (``sim.sample.random_weights``), Bernoulli input e
   cycles per conv layer, ``fan_in·G`` per fc layer) plus the same decode, end, fill, update and output
   cycles;
 * where the cycles go (:func:`cycle_breakdown`): input events, hidden events, decoder fill, end/fill,
-  update, output emission, and (negative) the cycles the chip's overlap of an UPDATE with the next fc
+  update, output emission, and (negative) the cycles the chip's overlap of an UPDATE with the next
   layer's EVENT phase hides (docs/chip.md, "Overlap"; 0 with ``overlap`` off);
 * fast-model samples per CPU-second at batch 1 and 32 (one thread, best of several repetitions; wall time
   also printed).

@@ -68,6 +68,10 @@ def measure(cfg: ChipConfig, density: float, rate: float, seed: int, batch: int,
         raise AssertionError("the touched chip's cycles differ from sim.event_bound.lazy_run's")
     # the default chip (update "all", overlap on: an UPDATE streams into the next layer's events); same outputs
     on = FastModel(c.replace(overlap=True), w).run(x, record_state=False)
+    # the touched chip with overlap on (its default, as the "all" chip's): same outputs as the touched chip's
+    t_on = FastModel(c.replace(update="touched", max_steps=steps, overlap=True), w).run(x, record_state=False)
+    if not all((a == b).all() for a, b in zip(t_on.spikes, t.spikes)):
+        raise AssertionError("the touched chip's spikes change with overlap")
     own_bound = bound_of(t_cfg := c.replace(update="touched", max_steps=steps), x, t)   # with its own P_T
     appends = sum(_extra_appends(t_cfg, l, t.spikes[l]) for l in range(c.num_layers))
     synops = r.counters["synops"].astype(float)
@@ -97,6 +101,10 @@ def measure(cfg: ChipConfig, density: float, rate: float, seed: int, batch: int,
             "lazy_speedup": float((p.cycles / t.cycles).mean()),
             "default_speedup": float((on.cycles / t.cycles).mean()),
             "default_utilisation": float((synops / (c.lanes * on.cycles)).mean()),
+            "default_ratio": float((on.cycles / p.bound).mean()),
+            "touched_overlap_utilisation": float((t_synops / (c.lanes * t_on.cycles)).mean()),
+            "touched_overlap_ratio": float((t_on.cycles / p.bound).mean()),
+            "touched_overlap_vs_default": float((on.cycles / t_on.cycles).mean()),
             "lazy_own_ratio": float((t.cycles / own_bound).mean()),
             # projections (sim.event_bound.overlap_ceilings, not built): the touched chip's utilisation if every
             # UPDATE ran beside the next layer's EVENT phase, and if both engines were busy all the time
@@ -187,30 +195,35 @@ def nmnist_table(record: dict) -> str:
     """Markdown table of ``event_bound_nmnist``: per hidden rate, mean ± std over seeds."""
     rows = ["| hidden rate | first layer's words touched per step | today's cycles / bound (the most any UPDATE "
             "sequential schedule can save) | today's cycles / (synops / lanes) (the most any schedule can save) | "
-            "touched chip: cycles saved | touched vs the default chip (overlap on) | utilisation today | touched chip |",
-            "|---|---|---|---|---|---|---|---|"]
+            "touched chip: cycles saved | touched vs the default chip (overlap on) | utilisation today | default chip "
+            "(overlap on) | touched chip |",
+            "|---|---|---|---|---|---|---|---|---|"]
     for key, v in record["summary"].items():
         f = lambda k: f"{v[k][0]:.2f} ± {v[k][1]:.2f}"                          # noqa: E731
         rows.append(f"| {key.split(' | ')[2]} | {f('first_touched')} | {f('ratio')}x | {f('synaptic_ceiling')}x | {f('lazy_speedup')}x | "
-                    f"{f('default_speedup')}x | {f('utilisation')} | {f('lazy_utilisation')} |")
+                    f"{f('default_speedup')}x | {f('utilisation')} | "
+                    f"{f('default_utilisation') if 'default_utilisation' in v else 'not measured'} | {f('lazy_utilisation')} |")
     return "\n".join(rows)
 
 
 def table(record: dict) -> str:
     """Markdown table of the summary: mean ± std over seeds."""
     rows = ["| network | input density | hidden rate | cycles / bound (today) | exact live-word schedule / bound | "
-            "touched chip / bound | utilisation today | touched chip | bound's own utilisation | touched: cycles "
-            "saved | touched vs the default chip (overlap on) | touched chip / its own bound | touched: output spikes as "
+            "touched chip / bound | utilisation today | default chip (overlap on) | touched chip | touched chip, "
+            "overlap on | bound's own utilisation | touched: cycles saved | touched vs the default chip (overlap on) "
+            "| touched, overlap on, vs the default chip | touched chip / its own bound | touched: output spikes as "
             "today |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for key, v in record["summary"].items():
         parts = key.split(" | ") if " | " in key else [key, "", ""]
         f = lambda k: f"{v[k][0]:.2f} ± {v[k][1]:.2f}"                          # noqa: E731
         g = lambda k: (f(k) + ("x" if k == "default_speedup" else "")) if k in v else "not measured"  # noqa: E731
         rows.append(f"| {parts[0]} | {parts[1]} | {parts[2]} | {f('ratio')} | {f('live_ratio')} | {f('lazy_ratio')} | "
-                    f"{f('utilisation')} | {f('lazy_utilisation')} | {f('bound_utilisation')} | "
-                    f"{f('lazy_speedup')}x | {g('default_speedup')} | {g('lazy_own_ratio')} | "
-                    f"{f('lazy_same_output')} |")
+                    f"{f('utilisation')} | {g('default_utilisation')} | {f('lazy_utilisation')} | "
+                    f"{g('touched_overlap_utilisation')} | {f('bound_utilisation')} | "
+                    f"{f('lazy_speedup')}x | {g('default_speedup')} | "
+                    f"{g('touched_overlap_vs_default') + ('x' if 'touched_overlap_vs_default' in v else '')} | "
+                    f"{g('lazy_own_ratio')} | {f('lazy_same_output')} |")
     return "\n".join(rows)
 
 

@@ -295,8 +295,7 @@ class ChipConfig:
         return self.bias_base(self.num_layers) if self.has_bias else 0
 
     def _init_update(self) -> None:
-        """Validate ``update`` and ``max_steps``; refuse ``update = "touched"`` where a layer overlaps (the
-        schedule is specified, built and modelled without overlap). With ``update = "all"`` ``max_steps`` means
+        """Validate ``update`` and ``max_steps``. With ``update = "all"`` ``max_steps`` means
         nothing and is kept at its default (so it never changes an ``"all"`` chip's structure)."""
         if not isinstance(self.update, str) or self.update not in UPDATE_MODES:
             raise ConfigError(f"update={self.update!r}: allowed values are {UPDATE_MODES}")
@@ -304,10 +303,6 @@ class ChipConfig:
             object.__setattr__(self, "max_steps", MAX_STEPS_DEFAULT)
             return
         object.__setattr__(self, "max_steps", check_int("max_steps", self.max_steps, *MAX_STEPS_RANGE))
-        over = [l for l in range(self.num_layers) if self.overlapped(l)]
-        if over:
-            raise ConfigError(f"update='touched': not built with overlap (layer {over[0]}'s UPDATE would overlap "
-                              f"layer {over[0] + 1}'s events); set overlap=false")
 
     def _init_layers(self) -> None:
         """Validate ``input_shape``/``layers``, derive ``layer_sizes`` and the per-layer geometry."""

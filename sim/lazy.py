@@ -13,8 +13,10 @@ stored ``u`` (what the read port returns) and fires nothing.
 Cycles per step and layer: ``D_l + Σ_e (V_e·G_l + O_l) + 1 + P + Σ_visited max(1, ceil(pc_w / A))`` with ``P =
 cfg.update_latency`` (the touched chip's pipeline) and ``A = cfg.appends_per_cycle`` (2: spikes appended two per
 cycle), then ``E_out + 1``; ``state_reads``/``state_writes`` count the
-events' words and the visited words, ``neuron_updates`` the neurons of the visited words. Overlap is refused by
-:class:`hw.config.ChipConfig` for a touched chip, the membrane distortion by :class:`sim.model.FastModel`.
+events' words and the visited words, ``neuron_updates`` the neurons of the visited words. With overlap (every layer
+but the last, ``docs/chip.md``, "Overlap") each overlapped layer's step is shorter by the cycles the next layer's
+events hide behind its UPDATE (:func:`_lazy`'s fourth statistic). The membrane distortion is refused by
+:class:`sim.model.FastModel`.
 """
 from __future__ import annotations
 
@@ -28,13 +30,20 @@ except ImportError:              # pragma: no cover - numba ships with neurobenc
     njit = None
 
 
-def _lazy(h, touched, table, level, co, lanes, lo, hi, frac_bits, subtract, per_cycle, record, spikes, state, stats):
+def _lazy(h, touched, table, level, co, lanes, lo, hi, frac_bits, subtract, per_cycle, record, spikes, state, stats,
+          costs):
     """One layer, every sample. ``h`` (B, T, N) synaptic sums (integer values, any dtype); ``touched`` (B, T,
     words) bool; ``table`` (K + 1, N) int64 ``B_k`` per neuron (``K >= T``); ``level`` (N,) int64 threshold +
     offset; ``co`` output channels (a word ``w = pos·G + g`` holds neurons ``pos·co + g·lanes ..``);
-    ``per_cycle`` spikes appended per UPDATE cycle. Writes bool ``spikes`` (B, T, N), if ``record`` the stored
-    state ``state`` (B, T, N), and per sample ``stats`` (B, 3): visited words, ``Σ_visited max(1, ceil(pc /
-    per_cycle))``, neurons of the visited words."""
+    ``per_cycle`` spikes appended per UPDATE cycle; ``costs`` (words,) int64: the EVENT cycles one spike of
+    each word costs in the next layer when this layer's UPDATE overlaps its EVENT phase (empty: no overlap).
+    Writes bool ``spikes`` (B, T, N), if ``record`` the stored state ``state`` (B, T, N), and per sample
+    ``stats`` (B, 4): visited words, ``Σ_visited max(1, ceil(pc / per_cycle))``, neurons of the visited words,
+    and the cycles the overlap hides (``docs/chip.md``, "Overlap": per step ``C - max(0, 1 + m + C - F)``,
+    ``C`` the step's spikes' summed costs, ``F`` its UPDATE cycles after the fill, ``m`` the largest
+    ``fetch_w - C_w`` over the words with a spike, ``fetch_w`` the UPDATE cycles of the visited words before
+    ``w`` and ``C_w`` the costs of the spikes before it; 0 without spikes)."""
+    overlapped = costs.shape[0] > 0
     B, T, N = h.shape
     W = touched.shape[2]
     G = (co + lanes - 1) // lanes
@@ -47,6 +56,9 @@ def _lazy(h, touched, table, level, co, lanes, lo, hi, frac_bits, subtract, per_
         last[:] = -1
         hot[:] = False
         for t in range(T):
+            fetch = np.int64(0)                 # UPDATE cycles of the visited words so far (after the fill)
+            spent = np.int64(0)                 # the next layer's EVENT cycles of the spikes so far
+            top = np.int64(-1) << 62            # max over the words with a spike of fetch - spent there
             for w in range(W):
                 if not (touched[b, t, w] or hot[w]):
                     continue
@@ -72,9 +84,16 @@ def _lazy(h, touched, table, level, co, lanes, lo, hi, frac_bits, subtract, per_
                     above = above or new > level[j]
                 hot[w] = above
                 last[w] = t
+                cost = max(1, (fired + per_cycle - 1) // per_cycle)
+                if overlapped and fired > 0:
+                    top = max(top, fetch - spent)
+                    spent += fired * costs[w]
+                fetch += cost
                 stats[b, 0] += 1
-                stats[b, 1] += max(1, (fired + per_cycle - 1) // per_cycle)
+                stats[b, 1] += cost
                 stats[b, 2] += j1 - j0
+            if overlapped and spent > 0:
+                stats[b, 3] += spent - max(0, 1 + top + spent - fetch)
             if record:
                 state[b, t, :] = u
 
@@ -95,7 +114,7 @@ def run_touched(model, x: np.ndarray, record_state: bool = True):
     """``model`` (a :class:`sim.model.FastModel` of a touched chip) on checked bool spikes ``x`` (B, T, N0):
     a :class:`sim.model.ChipResult` with every counter (see the module doc)."""
     from sim.event_bound import synaptic_sums, touched_words
-    from sim.model import ChipResult
+    from sim.model import ChipResult, word_event_costs
     cfg = model.cfg
     B, T, _ = x.shape
     L = cfg.num_layers
@@ -111,15 +130,16 @@ def run_touched(model, x: np.ndarray, record_state: bool = True):
         level = (cfg.threshold[l] + model.offsets[l].reshape(-1)).astype(np.int64)
         s = np.zeros((B, T, N), bool)
         u = np.zeros((B, T, N), np.int64) if record_state else np.zeros((1, 1, 1), np.int64)
-        stats = np.zeros((B, 3), np.int64)
+        stats = np.zeros((B, 4), np.int64)
+        costs = word_event_costs(cfg, l) if cfg.overlapped(l) else np.zeros(0, np.int64)
         lazy_layer(h, touched, table, level, co, cfg.lanes, np.int64(cfg.membrane_min), np.int64(cfg.membrane_max),
                    np.int64(cfg.beta_frac_bits), cfg.reset == "subtract", np.int64(cfg.appends_per_cycle), record_state,
-                   s, u, stats)
+                   s, u, stats, costs)
         e = np.count_nonzero(xin.reshape(B, -1), axis=1).astype(np.int64)
         ev = xin.sum(axis=1, dtype=np.int64) @ cfg.receptive_counts(l) if cfg.layer_kind(l) == "conv" else e
         c[f"spikes_l{l}"] = np.count_nonzero(s.reshape(B, -1), axis=1).astype(np.int64)
         c["cycles"] += (T * cfg.decode_latency(l) + ev * G + e * cfg.event_overhead(l)
-                        + (1 + cfg.update_latency) * T + stats[:, 1])
+                        + (1 + cfg.update_latency) * T + stats[:, 1] - stats[:, 3])
         c["synops"] += ev * co
         c["weight_reads"] += ev * G
         c["state_reads"] += ev * G + stats[:, 0]

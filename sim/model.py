@@ -615,7 +615,10 @@ def overlap_hidden(cfg: ChipConfig, layer: int, s: np.ndarray) -> np.ndarray:
 def word_event_costs(cfg: ChipConfig, layer: int) -> np.ndarray:
     """Per state word of ``layer`` (address order) the EVENT cycles one of its spikes costs in ``layer + 1``,
     int64 ``(state_words(layer),)``: ``V*G + O`` (:meth:`hw.config.ChipConfig.receptive_counts` of ``layer + 1``
-    at the word's position — the same for every channel there —, its groups and event overhead)."""
+    at the word's position — the same for every channel there —, its groups and event overhead; an fc next
+    layer's ``G``)."""
+    if not cfg.decoded(layer + 1):
+        return np.full(cfg.state_words(layer), cfg.groups(layer + 1), np.int64)
     V = cfg.receptive_counts(layer + 1)[::cfg.out_channels(layer)]                # per position (HWC)
     cost = V * cfg.groups(layer + 1) + cfg.event_overhead(layer + 1)
     return np.repeat(cost, cfg.groups(layer)).astype(np.int64)

@@ -14,7 +14,8 @@ cycle follows both the UPDATE and the last event.
 a visited word first gets the leak of its idle steps, ``k`` of them, as one multiply by ``B_k``, the ``k``-th
 power of ``beta_int / 2^f`` rounded once; its UPDATE pipeline is ``TOUCHED_UPDATE_LATENCY`` deep and its last
 stage appends ``TOUCHED_APPENDS_PER_CYCLE`` (2) spikes per cycle, so a word with ``pc`` spikes holds it
-``max(1, ceil(pc / 2))`` cycles. Overlap is not modelled in that mode."""
+``max(1, ceil(pc / 2))`` cycles; with overlap the next layer's event engine takes the spikes in the cycles
+they are appended, as above."""
 from __future__ import annotations
 
 from hw.config import BIAS_UPDATE_STAGES, TOUCHED_APPENDS_PER_CYCLE, TOUCHED_UPDATE_LATENCY, UPDATE_LATENCY, ChipConfig
@@ -38,8 +39,6 @@ def reference_run(cfg: ChipConfig, weights, offsets, spikes, counters: dict | No
     per_cycle = TOUCHED_APPENDS_PER_CYCLE if lazy else 1       # and appends two spikes per cycle
     if cfg.bias is not None:                                   # so is a biased chip's (the add: docs/chip.md, "Bias")
         P += BIAS_UPDATE_STAGES
-    if lazy and any(cfg.overlapped(l) for l in range(L)):
-        raise ValueError("update='touched' is specified without overlap")
     last = [[-1] * cfg.state_words(l) for l in range(L)]     # the step of each word's last update
 
     def elapsed(u_j, k, l):                                   # L_k(u): k idle steps' leak at once

@@ -304,7 +304,7 @@ def register_dse(sub) -> None:
     from hw.config import MAX_STEPS_DEFAULT, MAX_STEPS_RANGE, UPDATE_MODES
     p.add_argument("--update", nargs="+", choices=UPDATE_MODES, default=[ChipConfig.update],
                    help="UPDATE schedules to sweep: every word, or only touched/hot words (docs/chip.md, \"Update by "
-                        "touch\"; a touched chip has overlap off; default all)")
+                        "touch\"; default all)")
     p.add_argument("--max-steps", dest="max_steps", type=number(int, *MAX_STEPS_RANGE), default=MAX_STEPS_DEFAULT,
                    help=f"--update touched: the longest sample in steps, at least --steps ({MAX_STEPS_RANGE[0]}.."
                         f"{MAX_STEPS_RANGE[1]}; default {MAX_STEPS_DEFAULT})")

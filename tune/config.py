@@ -8,9 +8,8 @@ not told about; see :mod:`sim.faults`), ``[chip]`` (ChipConfig fields, also ``in
 conv chip, see ``docs/chip.md``; beta is searched, the chip threshold follows from the software threshold
 ``theta``), ``[device]`` (a profile name in ``base`` plus overrides),
 ``[search]`` (methods, surrogates, surrogate_scale_factor, beta, theta, optional lanes / weight_bits / overlap /
-update / bias_input choices; a trial whose chip has ``update = "touched"`` has overlap off — the schedule is built
-without it, :class:`hw.config.ChipConfig` refuses the pair —, and ``[chip] update = "touched"`` without an
-``overlap`` key sets it off; without ``bias_input`` each method trains with its default, ``Trainer.bias_input``)
+update / bias_input choices; ``overlap`` applies to either UPDATE schedule; without ``bias_input`` each method
+trains with its default, ``Trainer.bias_input``)
 and ``[search.<method>]`` for each method's own ranges (the parameters of :data:`train.trainers.TRAINERS`);
 ``[hardware]`` (optional: ``fits`` — a part every design must fit, synthesised once per structure through
 :func:`tune.dse.synth_cached`; ``synth_cache`` — its directory; ``clock`` — ``"fmax"`` scores latency at the
@@ -93,8 +92,8 @@ SEARCH_KEYS = {
     "lanes": "optional hardware knob: a list of lane counts 1..64 to search (default: [chip] lanes)",
     "weight_bits": "optional hardware knob: a list of weight widths 2..membrane_bits to search",
     "overlap": "optional hardware knob: [true, false] searches the UPDATE/EVENT overlap",
-    "update": f"optional hardware knob: UPDATE schedules to search, of {', '.join(UPDATE_MODES)} (a trial drawing \"touched\" "
-              "has overlap off; docs/chip.md#update-by-touch)",
+    "update": f"optional hardware knob: UPDATE schedules to search, of {', '.join(UPDATE_MODES)} "
+              "(docs/chip.md#update-by-touch)",
     "bias_input": "optional: [true, false] searches the always-on bias input (default: each method's own)",
 }
 
@@ -350,8 +349,6 @@ class StudyConfig:
         fd = _table(d, "faults", "")
         faults = Faults.from_dict({"seed": seed} | fd, "faults")
         ct = _table(d, "chip", "")
-        if ct.get("update") == "touched" and "overlap" not in ct:
-            ct["overlap"] = False       # the touched schedule is built without overlap (ChipConfig refuses the pair)
         chip = ChipConfig.from_dict(ct)
         train = TrainConfig(dataset=da.get("dataset", "breast_cancer"), data_path=da.get("data_path"),
                             steps=da.get("steps", 16), encoder=da.get("encoder", "rate"),
@@ -397,9 +394,9 @@ class StudyConfig:
         update = _update_choices(se.get("update"))
         max_steps = chip.max_steps if chip.touched else ct.get("max_steps", MAX_STEPS_DEFAULT)
         if chip.touched or (update and "touched" in update):
-            # the touched chip of every trial that can draw it: ChipConfig's own checks (max_steps, overlap) now,
-            # never at a trial
-            touched = chip.replace(update="touched", overlap=False, max_steps=max_steps)
+            # the touched chip of every trial that can draw it: ChipConfig's own checks (max_steps) now, never at
+            # a trial
+            touched = chip.replace(update="touched", max_steps=max_steps)
             if touched.max_steps < train.steps:
                 raise ConfigError(f"data.steps={train.steps}: a chip with update='touched' runs at most "
                                   f"chip.max_steps={touched.max_steps} steps per sample; allowed range is "

@@ -224,7 +224,7 @@ class Sweep:
     weight_bits: tuple = (4, 8)
     membrane_bits: tuple = (16,)
     overlap: tuple = (ChipConfig.overlap,)   # the UPDATE -> next EVENT overlap (its default): a pipeline knob
-    update: tuple = (ChipConfig.update,)     # UPDATE schedules (hw.config.UPDATE_MODES); "touched": overlap off
+    update: tuple = (ChipConfig.update,)     # UPDATE schedules (hw.config.UPDATE_MODES)
     max_steps: int = MAX_STEPS_DEFAULT       # a touched chip's longest sample (ChipConfig.max_steps; >= steps)
     targets: tuple = ("ice40-up5k",)
     clock_mhz: float | None = None      # None: run each design at its post-route Fmax
@@ -250,14 +250,13 @@ class Sweep:
 
     def configs(self) -> list[ChipConfig]:
         """Every chip of the sweep (lanes x weight bits x membrane bits x overlap x update; weights no wider than
-        the membrane; an ``update = "touched"`` chip has overlap off — ChipConfig refuses the pair — so its
-        overlap values are one chip)."""
+        the membrane)."""
         out = []
         for l, w, m, u, o in itertools.product(self.lanes, self.weight_bits, self.membrane_bits, self.update,
                                                self.overlap):
             if w > m:
                 continue                # weights wider than the membrane are not a chip (ChipConfig refuses)
-            extra = {"update": u, "overlap": False, "max_steps": self.max_steps} if u == "touched" else \
+            extra = {"update": u, "overlap": o, "max_steps": self.max_steps} if u == "touched" else \
                 {"update": u, "overlap": o}
             cfg = ChipConfig(layer_sizes=tuple(self.layer_sizes), lanes=l, weight_bits=w, membrane_bits=m, **extra)
             if cfg.touched and cfg.max_steps < self.steps:

@@ -59,12 +59,9 @@ def trial_config(trial: optuna.Trial, sc: StudyConfig) -> TrainConfig:
     update = cfg.update
     if sc.update:
         update = sc.update[0] if len(sc.update) == 1 else trial.suggest_categorical("update", list(sc.update))
-    if update == "touched":     # built without overlap (ChipConfig refuses the pair): overlap is off, not drawn
-        cfg = cfg.replace(update="touched", overlap=False, max_steps=sc.max_steps)
-    else:
-        cfg = cfg.replace(update="all")
-        if sc.overlap:
-            cfg = cfg.replace(overlap=trial.suggest_categorical("overlap", list(sc.overlap)))
+    cfg = cfg.replace(update="touched", max_steps=sc.max_steps) if update == "touched" else cfg.replace(update="all")
+    if sc.overlap:              # either schedule overlaps (docs/chip.md, "Overlap")
+        cfg = cfg.replace(overlap=trial.suggest_categorical("overlap", list(sc.overlap)))
     params = {name: _suggest(trial, f"{method}_{name}", r) for name, r in sc.method_ranges[method].items()}
     if sc.bias_input is None:
         bias = sc.train.replace(method=method, bias_input=None, chip=cfg).bias     # the method's default

@@ -71,8 +71,22 @@ def _second_one(m, x, name: str):
     return lowest_one(rest)
 
 
+def flat_start(cfg, layer: int) -> int:
+    """The first bit of ``layer``'s words in the touched / hot bit vectors and the flush's walk: the membrane
+    memories' words one after another, bank 0's then bank 1's (``bank_base`` in its bank; with one bank the
+    state address)."""
+    return (cfg.bank_depth(0) if cfg.state_bank(layer) else 0) + cfg.bank_base(layer)
+
+
 class TouchedUpdate:
     """The update-by-touch methods of :class:`hw.core.sequencer.Sequencer` (``s``: its shared state)."""
+
+    def _flat(self, bank, addr):
+        """Word ``addr`` of membrane memory ``bank`` as an index of the bit vectors (:func:`flat_start`): ``addr``
+        with one bank (the chip without overlap), after bank 0's words for bank 1."""
+        if self.cfg.state_banks == 1:
+            return addr
+        return addr + Mux(bank, self.cfg.bank_depth(0), 0)
 
     def _touched_second(self, m, s):
         """The second spike of a cycle: the second lowest unsent spike, one-hot, from registers as the lowest
@@ -145,7 +159,14 @@ class TouchedUpdate:
         s.event_stored = Signal.like(self.event_stored, name="event_stored")   # u, stamp of the accumulated word
         s.fetch_word = s.scan_word
         s.flush_pending = Signal(name="flush_pending")         # a flush command waits for the step to end
-        s.flush_addr = Signal(range(cfg.state_depth + 1), name="flush_addr")
+        s.flush_addr = Signal(range(cfg.state_depth + 1), name="flush_addr")   # in the walk (flat_start)
+        if cfg.state_banks == 1:
+            s.flush_bank, s.flush_word = C(0, 1), s.flush_addr
+        else:                                      # its membrane memory and the word there
+            s.flush_bank = Signal(name="flush_bank")
+            s.flush_word = Signal(range(max(cfg.bank_depth(0), cfg.bank_depth(1)) + 1), name="flush_word")
+            m.d.comb += [s.flush_bank.eq(s.flush_addr >= cfg.bank_depth(0)),
+                         s.flush_word.eq(s.flush_addr - Mux(s.flush_bank, cfg.bank_depth(0), 0))]
         s.flush_cycle = Signal(3, name="flush_cycle")           # read, table read, B_k, multiply, write
         s.flush_u = Signal(cfg.lanes * cfg.acc_bits, name="flush_stored")
         s.flush_b = Signal(cfg.beta_frac_bits + 1, name="flush_elapsed")
@@ -155,7 +176,7 @@ class TouchedUpdate:
         with m.Switch(self.layer):
             for l in range(cfg.num_layers):
                 with m.Case(l):
-                    base, n = cfg.bank_base(l), cfg.state_words(l)
+                    base, n = flat_start(cfg, l), cfg.state_words(l)
                     bits = [(s.touched_words[base + w] | s.hot_words[base + w]) & s.scan_from[w] for w in range(n)]
                     G, wb = cfg.groups(l), len(s.scan_word)
                     # the word and whether it is the last group of its position, both constants per bit
@@ -169,10 +190,11 @@ class TouchedUpdate:
         cfg, lanes, P = self.cfg, self.cfg.lanes, self.cfg.update_latency
         m.d.sync += s.event_stored.eq(self.event_stored)    # beside the lanes' sum register, every cycle
         with m.If(s.issue):
-            m.d.sync += s.touched_words.bit_select(s.issue_state_addr, 1).eq(1)
+            m.d.sync += s.touched_words.bit_select(self._flat(s.ev.bank, s.issue_state_addr), 1).eq(1)
         with m.If(s.write_back):
-            m.d.sync += [s.touched_words.bit_select(s.write_back_addr, 1).eq(0),
-                         s.hot_words.bit_select(s.write_back_addr, 1).eq(self.hot)]
+            written = self._flat(s.update_bank, s.write_back_addr)
+            m.d.sync += [s.touched_words.bit_select(written, 1).eq(0),
+                         s.hot_words.bit_select(written, 1).eq(self.hot)]
         with m.If(self.advance):
             m.d.sync += [s.stage_end[0].eq(s.end_token)] + [a.eq(b) for a, b in zip(s.stage_end[1:], s.stage_end[:-1])]
         self._touched_append_registers(m, s)
@@ -199,16 +221,25 @@ class TouchedUpdate:
             m.d.sync += s.leak_base.eq(s.now)
         with m.If(s.flush_active):                    # word flush_addr's (the next word's in its cycle 4)
             m.d.sync += s.leak_base.eq(s.flush_layer_base + s.now)
-        m.submodules.stamp_memory = stamps = memory.Memory(shape=unsigned(cfg.stamp_bits), depth=cfg.state_depth,
-                                                           init=[])
-        write = stamps.write_port()
-        m.d.comb += [write.en.eq(self.membrane_write_en[0]), write.addr.eq(self.membrane_write_addr[0]),
-                     write.data.eq(self.membrane_write_data[0][2 * LA:])]
-        reads = []
-        for addr in (s.update_addr, s.update_addr_2, s.flush_addr):
-            port = stamps.read_port(domain="comb")
-            m.d.comb += port.addr.eq(addr)
-            reads.append(port.data)
+        banks = cfg.state_banks
+        per_bank = []
+        for b in range(banks):                        # a copy per membrane memory, written with it
+            stamps = memory.Memory(shape=unsigned(cfg.stamp_bits), depth=cfg.bank_depth(b), init=[])
+            m.submodules["stamp_memory" if banks == 1 else f"stamp_memory{b}"] = stamps
+            write = stamps.write_port()
+            m.d.comb += [write.en.eq(self.membrane_write_en[b]), write.addr.eq(self.membrane_write_addr[b]),
+                         write.data.eq(self.membrane_write_data[b][2 * LA:])]
+            reads = []
+            for addr in (s.update_addr, s.update_addr_2, s.flush_word):
+                port = stamps.read_port(domain="comb")
+                m.d.comb += port.addr.eq(addr)
+                reads.append(port.data)
+            per_bank.append(reads)
+        reads = per_bank[0]
+        if banks > 1:                                 # the update engine's memory; the flush's word's
+            reads = [Mux(s.update_bank, per_bank[1][0], per_bank[0][0]),
+                     Mux(s.update_bank, per_bank[1][1], per_bank[0][1]),
+                     Mux(s.flush_bank, per_bank[1][2], per_bank[0][2])]
         stamp = Mux(s.flush_active, reads[2], Mux(s.hold, reads[1], reads[0]))
         leak_addr = Signal.like(self.leak_addr, name="leak_addr_ahead")
         m.d.sync += leak_addr.eq(s.leak_base - stamp)
@@ -227,8 +258,10 @@ class TouchedUpdate:
         flushing = Signal(name="flushing")
         m.d.comb += flushing.eq(s.flush_addr < cfg.state_depth)
         s.flush_layer_base = layer_base = Signal(range(cfg.leak_table_depth + 1), name="flush_layer_base")
-        for l in range(cfg.num_layers):              # the word read in the next cycle's (the next word's in cycle 4)
-            with m.If(Mux(s.flush_cycle == 4, s.flush_addr >= cfg.state_base(l) - 1, s.flush_addr >= cfg.state_base(l))):
+        # the layers in the order of the walk (flat_start: bank 0's words, then bank 1's)
+        for l in sorted(range(cfg.num_layers), key=lambda l: flat_start(cfg, l)):
+            start = flat_start(cfg, l)                # the word read in the next cycle's (the next word's in cycle 4)
+            with m.If(Mux(s.flush_cycle == 4, s.flush_addr >= start - 1, s.flush_addr >= start)):
                 m.d.comb += layer_base.eq(l * (S + 1))
         s.flush_active = Signal(name="flush_active")              # set by the FLUSH state
         leaked = []
@@ -243,15 +276,27 @@ class TouchedUpdate:
             leaked.append(((product + (1 << (F - 1))) >> F)[:A])
         m.d.comb += s.flush_new.eq(Cat(*leaked))
         with m.If(s.flush_active):
-            m.d.comb += [self.membrane_read_addr[0].eq(s.flush_addr), self.leak_en.eq(1)]
+            if cfg.state_banks == 1:
+                m.d.comb += [self.membrane_read_addr[0].eq(s.flush_addr), self.leak_en.eq(1)]
+            else:                                     # the flush's word's memory; its read data for the lanes
+                m.d.comb += [self.leak_en.eq(1), self.update_bank.eq(s.flush_bank)]
+                for b in range(cfg.state_banks):
+                    with m.If(s.flush_bank == b):
+                        m.d.comb += self.membrane_read_addr[b].eq(s.flush_word)
             with m.If(s.flush_cycle == 1):
                 m.d.sync += s.flush_u.eq(self.stored)
             with m.If(s.flush_cycle == 2):             # the table's word, registered (nothing follows a block
                 m.d.sync += s.flush_b.eq(self.elapsed)   # RAM read without an output register but a register)
             with m.If(s.flush_cycle == 4):
-                m.d.comb += [self.membrane_write_en[0].eq(1), self.membrane_write_addr[0].eq(s.flush_addr),
-                             self.membrane_write_data[0].eq(Cat(C(0, cfg.lanes * A), s.flush_new,
-                                                                s.now[:cfg.stamp_bits]))]
+                if cfg.state_banks == 1:
+                    m.d.comb += [self.membrane_write_en[0].eq(1), self.membrane_write_addr[0].eq(s.flush_addr),
+                                 self.membrane_write_data[0].eq(Cat(C(0, cfg.lanes * A), s.flush_new,
+                                                                    s.now[:cfg.stamp_bits]))]
+                for b in range(cfg.state_banks if cfg.state_banks > 1 else 0):
+                    word = Cat(C(0, cfg.lanes * A), s.flush_new, s.now[:cfg.stamp_bits])
+                    with m.If(s.flush_bank == b):
+                        m.d.comb += [self.membrane_write_en[b].eq(1), self.membrane_write_addr[b].eq(s.flush_word),
+                                     self.membrane_write_data[b].eq(word)]
 
     def _flush_phase(self, m, s):
         """FLUSH: every word, 5 cycles each (not counted in ``cycles``), then back to STEP."""

@@ -171,12 +171,18 @@ TOUCHED_FIXED = [
     ChipConfig(input_shape=(1, 8, 8), layers=({"kind": "pool", "size": 2}, {"kind": "conv", "channels": 3, "kernel": 3,
                                               "padding": 1}, {"kind": "conv", "channels": 2, "kernel": 2}),
                lanes=3, threshold=(20, 10), overlap=False, update="touched", max_steps=9),
+    # the same with overlap (two membrane memories; each UPDATE streams into the next layer's decoder)
+    ChipConfig(input_shape=(1, 8, 8), layers=({"kind": "pool", "size": 2}, {"kind": "conv", "channels": 3, "kernel": 3,
+                                              "padding": 1}, {"kind": "conv", "channels": 2, "kernel": 2}),
+               lanes=3, threshold=(20, 10), overlap=True, update="touched", max_steps=9),
 ]
 
 
-@pytest.mark.parametrize("simulator,index", [("icarus", 0), ("icarus", 1), ("icarus", 2), ("verilator", 0),
+@pytest.mark.parametrize("simulator,index", [("icarus", 0), ("icarus", 1), ("icarus", 2), ("icarus", 3),
+                                             ("verilator", 0),
                                              pytest.param("verilator", 1, marks=pytest.mark.slow),
-                                             pytest.param("verilator", 2, marks=pytest.mark.slow)])
+                                             pytest.param("verilator", 2, marks=pytest.mark.slow),
+                                             pytest.param("verilator", 3, marks=pytest.mark.slow)])
 def test_touched_fixed_configs(simulator, index):
     """update = "touched": silent, sparse and dense input (no word, some words, most words visited), 7 steps (idle
     stretches of several steps: the leak table's B_k for k > 1)."""
@@ -187,14 +193,16 @@ def test_touched_fixed_configs(simulator, index):
     check(cfg, weights, offsets, spikes, simulator)
 
 
-@pytest.mark.parametrize("simulator", ["icarus", "verilator"])
-def test_touched_words_with_many_spikes(simulator):
+@pytest.mark.parametrize("simulator,overlap", [("icarus", False), ("icarus", True), ("verilator", True),
+                                               pytest.param("verilator", False, marks=pytest.mark.slow)])
+def test_touched_words_with_many_spikes(simulator, overlap):
     """8 lanes, words with every spike count 0..8: two spikes appended per cycle into the two-wide event list (its
-    even and odd memories), the second as a packed coordinate (into a decoded conv layer) and as a pooled fc row."""
+    even and odd memories), the second as a packed coordinate (into a decoded conv layer) and as a pooled fc row;
+    with overlap the next layer's event engine takes them while they are appended."""
     need(simulator)
     conv = {"kind": "conv", "channels": 8, "kernel": 3, "padding": 1}
     cfg = ChipConfig(input_shape=(2, 4, 4), layers=(conv, conv, {"kind": "pool", "size": 2}, {"kind": "fc", "size": 5}),
-                     lanes=8, threshold=(40, 80, 10), overlap=False, update="touched", max_steps=4)
+                     lanes=8, threshold=(40, 80, 10), overlap=overlap, update="touched", max_steps=4)
     rng = np.random.default_rng(3)
     weights = [rng.integers(-8, 30, cfg.weight_shape(l)) for l in range(3)]
     check(cfg, weights, None, rng.random((2, 4, 32)) < 0.4, simulator)
@@ -205,7 +213,7 @@ def test_touched_words_with_many_spikes(simulator):
 def test_random_touched_configs_icarus(data):
     """Random update = "touched" fc and conv/pool chips under Icarus: any X on an output port fails."""
     need("icarus")
-    cfg = data.draw(st.one_of(configs(max_size=10, overlap=False), conv_configs(max_hw=6, overlap=False)))
+    cfg = data.draw(st.one_of(configs(max_size=10), conv_configs(max_hw=6)))      # overlap drawn
     cfg = cfg.replace(update="touched", max_steps=data.draw(st.integers(3, 10)))
     check(cfg, *data.draw(programmes(cfg, batch=2, steps=3)), "icarus")
 
@@ -216,8 +224,8 @@ def test_random_touched_configs_icarus(data):
 @settings(max_examples=25, deadline=None)
 def test_random_touched_configs_exhaustive(simulator, data):
     need(simulator)
-    cfg = data.draw(st.one_of(configs(max_size=16, max_layers=4, overlap=False),
-                              conv_configs(max_hw=8, max_channels=6, max_image_layers=3, overlap=False)))
+    cfg = data.draw(st.one_of(configs(max_size=16, max_layers=4),
+                              conv_configs(max_hw=8, max_channels=6, max_image_layers=3)))
     cfg = cfg.replace(update="touched", max_steps=data.draw(st.integers(6, 30)))
     check(cfg, *data.draw(programmes(cfg, batch=2, steps=6)), simulator)
 

@@ -1,4 +1,4 @@
-"""ChipConfig.update ("all" | "touched") and max_steps: validation, the overlap refusal, the structure hash
+"""ChipConfig.update ("all" | "touched") and max_steps: validation, the overlap's banks, the structure hash
 (an "all" chip's dict is as before), the step limit of a touched chip and the command-line flags."""
 import json
 
@@ -37,23 +37,20 @@ def test_max_steps_means_nothing_with_update_all():
     (dict(update=None), r"^update=None: allowed values are"),
     (dict(update="touched", overlap=False, max_steps=0), r"^max_steps=0: allowed range is integers 1..65535$"),
     (dict(update="touched", overlap=False, max_steps=2.5), r"^max_steps=2.5: allowed range is integers 1..65535$"),
-    (dict(update="touched"), r"^update='touched': not built with overlap \(layer 0's UPDATE would overlap layer 1's "
-                             r"events\); set overlap=false$"),
 ])
 def test_bad_update_settings_are_one_line_errors(kwargs, match):
     with pytest.raises(ConfigError, match=match):
         ChipConfig(layer_sizes=(4, 3, 2), **kwargs)
 
 
-def test_touched_with_overlap_on_where_no_layer_overlaps():
-    """overlap only matters between a layer and the next: a one-layer chip is accepted, conv -> conv is not
-    (its UPDATE would stream into the conv layer's event decoder)."""
-    assert ChipConfig(layer_sizes=(4, 3), update="touched").touched
+def test_touched_with_overlap_has_two_membrane_memories():
+    """Update by touch overlaps as the default chip does (every layer but the last): two membrane memories,
+    layer l in bank l % 2; a one-layer chip has nothing to overlap."""
+    assert ChipConfig(layer_sizes=(4, 3), update="touched").state_banks == 1
     conv = {"kind": "conv", "channels": 2, "kernel": 3, "padding": 1}
-    assert ChipConfig(input_shape=(1, 4, 4), layers=(conv,), update="touched").touched
-    with pytest.raises(ConfigError, match=r"^update='touched': not built with overlap \(layer 0's UPDATE"):
-        ChipConfig(input_shape=(1, 4, 4), layers=(conv, conv), update="touched")
-    assert ChipConfig(input_shape=(1, 4, 4), layers=(conv, conv), update="touched", overlap=False).touched
+    cfg = ChipConfig(input_shape=(1, 4, 4), layers=(conv, conv), update="touched")
+    assert cfg.touched and cfg.overlapped(0) and cfg.state_banks == 2
+    assert ChipConfig(input_shape=(1, 4, 4), layers=(conv, conv), update="touched", overlap=False).state_banks == 1
 
 
 def test_a_sample_longer_than_max_steps_is_refused():

@@ -23,7 +23,7 @@ def touched(cfg: ChipConfig, max_steps: int = 8) -> ChipConfig:
 @given(data=st.data())
 @settings(max_examples=5, deadline=None)
 def test_touched_rtl_matches_model_random(data):
-    cfg = touched(data.draw(configs(max_size=10, overlap=False)), data.draw(st.integers(4, 9)))
+    cfg = touched(data.draw(configs(max_size=10)), data.draw(st.integers(4, 9)))
     weights, offsets, spikes = data.draw(programmes(cfg, batch=2, steps=4))
     assert_same(*run_both(cfg, weights, offsets, spikes))
 
@@ -31,7 +31,7 @@ def test_touched_rtl_matches_model_random(data):
 @given(data=st.data())
 @settings(max_examples=4, deadline=None)
 def test_touched_conv_rtl_matches_model_random(data):
-    cfg = touched(data.draw(conv_configs(max_hw=6, max_channels=4, overlap=False)))
+    cfg = touched(data.draw(conv_configs(max_hw=6, max_channels=4)))
     weights, offsets, spikes = data.draw(programmes(cfg, batch=2, steps=3))
     assert_same(*run_both(cfg, weights, offsets, spikes))
 
@@ -40,8 +40,7 @@ def test_touched_conv_rtl_matches_model_random(data):
 @settings(max_examples=4, deadline=None)
 def test_touched_rtl_many_lanes_random(data):
     """6-9 lanes (the strategies draw 1-5): words of up to 9 spikes, held up to 4 cycles, two appended per cycle."""
-    cfg = data.draw(st.one_of(configs(max_size=14, overlap=False),
-                              conv_configs(max_hw=5, max_channels=9, overlap=False)))
+    cfg = data.draw(st.one_of(configs(max_size=14), conv_configs(max_hw=5, max_channels=9)))
     cfg = touched(cfg.replace(lanes=data.draw(st.integers(6, 9))), data.draw(st.integers(4, 9)))
     weights, offsets, spikes = data.draw(programmes(cfg, batch=2, steps=4))
     assert_same(*run_both(cfg, weights, offsets, spikes))
@@ -52,8 +51,7 @@ def test_touched_rtl_many_lanes_random(data):
 def test_touched_clear_at_a_random_cycle(data):
     """A clear at a random point of a random step (EVENT, UPDATE with words held, OUTPUT part-way through an odd
     or even number of entries): the samples after it equal the model's from the cleared state."""
-    cfg = data.draw(st.one_of(configs(max_size=10, overlap=False),
-                              conv_configs(max_hw=4, max_channels=5, overlap=False)))
+    cfg = data.draw(st.one_of(configs(max_size=10), conv_configs(max_hw=4, max_channels=5)))
     cfg = touched(cfg.replace(lanes=data.draw(st.integers(1, 7))), 6)
     weights, _, spikes = data.draw(programmes(cfg, batch=2, steps=3, flooded=False))
     n0 = cfg.layer_sizes[0]
@@ -69,8 +67,8 @@ def test_touched_clear_at_a_random_cycle(data):
 @given(data=st.data())
 @settings(max_examples=150, deadline=None)
 def test_touched_rtl_matches_model_exhaustive(data):
-    cfg = data.draw(st.one_of(configs(max_size=20, max_layers=4, overlap=False),
-                              conv_configs(max_hw=8, max_channels=6, max_image_layers=4, overlap=False)))
+    cfg = data.draw(st.one_of(configs(max_size=20, max_layers=4),
+                              conv_configs(max_hw=8, max_channels=6, max_image_layers=4)))
     cfg = touched(cfg, data.draw(st.integers(8, 40)))
     weights, offsets, spikes = data.draw(programmes(cfg, batch=2, steps=8))
     assert_same(*run_both(cfg, weights, offsets, spikes))
@@ -201,10 +199,11 @@ def test_clear_while_the_update_fetches(interrupt_after):
     simulate_against_model(cfg, dut, tb, w, x, samples)
 
 
-@pytest.mark.parametrize("conv_chip", [False, True])
-def test_flush_applies_the_pending_leak(conv_chip):
+@pytest.mark.parametrize("conv_chip,overlap", [(False, False), (True, False), (False, True), (True, True)])
+def test_flush_applies_the_pending_leak(conv_chip, overlap):
     """A flush after a sample: every word's membrane read back leaked by the steps since its last visit
-    (sim.lazy.flushed_membranes); a second flush changes nothing; the counters do not count it."""
+    (sim.lazy.flushed_membranes); a second flush changes nothing; the counters do not count it. With overlap
+    the layers are in two membrane memories: the flush walks bank 0's words, then bank 1's."""
     from sim.amaranth_sim import AmaranthPins
     from sim.driver import HostDriver
     from sim.lazy import flushed_membranes
@@ -212,10 +211,11 @@ def test_flush_applies_the_pending_leak(conv_chip):
     if conv_chip:
         conv = {"kind": "conv", "channels": 3, "kernel": 3, "padding": 1}
         cfg = ChipConfig(input_shape=(1, 5, 5), layers=(conv, {"kind": "fc", "size": 3}), lanes=2,
-                         threshold=(60, 40), beta=(0.75, 0.9), overlap=False, update="touched", max_steps=8)
+                         threshold=(60, 40), beta=(0.75, 0.9), overlap=overlap, update="touched", max_steps=8)
     else:
-        cfg = ChipConfig(layer_sizes=(6, 5, 3), lanes=2, threshold=(60, 40), beta=(0.75, 0.5), overlap=False,
+        cfg = ChipConfig(layer_sizes=(6, 5, 3), lanes=2, threshold=(60, 40), beta=(0.75, 0.5), overlap=overlap,
                          update="touched", max_steps=8, beta_frac_bits=4)
+    assert cfg.state_banks == (2 if overlap else 1)
     rng = np.random.default_rng(21)
     w = [rng.integers(0, 40, cfg.weight_shape(l)) for l in range(2)]
     x = np.zeros((1, 6, cfg.layer_sizes[0]), bool)

@@ -16,7 +16,7 @@ def touched(cfg: ChipConfig, max_steps: int = 16) -> ChipConfig:
     return cfg.replace(update="touched", max_steps=max_steps)
 
 
-chips = st.one_of(configs(overlap=False), conv_configs(max_hw=6, max_channels=4, overlap=False)).map(touched)
+chips = st.one_of(configs(), conv_configs(max_hw=6, max_channels=4)).map(touched)    # overlap drawn
 
 
 @given(data=st.data())
@@ -30,7 +30,10 @@ def test_fast_model_is_the_lazy_specification(data):
     for l in range(cfg.num_layers):
         np.testing.assert_array_equal(r.spikes[l], lz.spikes[l])
         np.testing.assert_array_equal(r.state[l], lz.state[l])
-    np.testing.assert_array_equal(r.cycles, lz.cycles)
+    # lazy_run's cycles are the sequential schedule's (it does not model the overlap)
+    sequential = r if not cfg.overlap else FastModel(cfg.replace(overlap=False), weights, offsets).run(spikes)
+    np.testing.assert_array_equal(sequential.cycles, lz.cycles)
+    assert (r.cycles <= sequential.cycles).all()
     without = model.run(spikes, record_state=False)
     assert without.state is None and all((a == b).all() for a, b in zip(without.spikes, r.spikes))
 

@@ -22,7 +22,6 @@ from tune.study import storage_for
     ("[chip]\noverlap = 1", r"overlap=1: allowed values are true and false"),
     ("[search]\nupdate = ['all', 'lazy']", r"search.update=\['all', 'lazy'\]: allowed values are \['all', 'touched'\]"),
     ("[chip]\nupdate = 'lazy'", r"update='lazy': allowed values are \('all', 'touched'\)"),
-    ("[chip]\nupdate = 'touched'\noverlap = true", r"update='touched': not built with overlap .* set overlap=false"),
     ("[search]\nupdate = ['touched']\n[chip]\nmax_steps = 8",
      r"data.steps=16: a chip with update='touched' runs at most chip.max_steps=8 steps per sample"),
     ("[search]\nupdate = ['touched']\n[chip]\nmax_steps = 0", r"max_steps=0: allowed range is integers 1..65535"),
@@ -84,9 +83,9 @@ FIXED = {"method": "bptt", "surrogate": "atan", "surrogate_scale_factor": 1.0, "
          "bptt_epochs": 2, "bptt_lr": 0.01}
 
 
-def test_update_is_a_searched_hardware_knob_with_overlap_off_when_touched(tiny_toml):
-    """[search] update = ["all", "touched"]: a trial drawing "touched" gets a touched chip with overlap off (not
-    drawn: ChipConfig refuses the pair), one drawing "all" draws overlap as before; [chip] max_steps goes with it."""
+def test_update_is_a_searched_hardware_knob_beside_overlap(tiny_toml):
+    """[search] update = ["all", "touched"]: a trial drawing either schedule draws overlap too (both are built
+    with and without it); [chip] max_steps goes with the touched chip."""
     import optuna
     from tune.objective import trial_config
     tiny_toml.write_text(tiny_toml.read_text().replace("[search]\n", "[search]\nupdate = ['all', 'touched']\n"
@@ -94,24 +93,24 @@ def test_update_is_a_searched_hardware_knob_with_overlap_off_when_touched(tiny_t
                          .replace("[chip]\n", "[chip]\nmax_steps = 12\n"))
     sc = StudyConfig.load(tiny_toml)
     assert sc.update == ("all", "touched") and sc.max_steps == 12 and sc.chip.update == "all"
-    chip = trial_config(optuna.trial.FixedTrial(FIXED | {"update": "touched", "overlap": True}), sc).chip
-    assert (chip.update, chip.overlap, chip.max_steps) == ("touched", False, 12)
     for o in (True, False):
+        chip = trial_config(optuna.trial.FixedTrial(FIXED | {"update": "touched", "overlap": o}), sc).chip
+        assert (chip.update, chip.overlap, chip.max_steps, chip.state_banks) == ("touched", o, 12, 1 + o)
         chip = trial_config(optuna.trial.FixedTrial(FIXED | {"update": "all", "overlap": o}), sc).chip
         assert (chip.update, chip.overlap) == ("all", o)
 
 
-def test_fixed_touched_chip_sets_overlap_off(tiny_toml):
-    """[chip] update = "touched" without an overlap key: overlap off (the schedule is built without it); the
+def test_fixed_touched_chip_keeps_the_overlap_setting(tiny_toml):
+    """[chip] update = "touched" without an overlap key: overlap on, the chip's default, as for "all"; the
     touched chip is part of the study's identity, so a resumed study cannot switch schedules silently."""
     import optuna
     from tune.objective import trial_config
     tiny_toml.write_text(tiny_toml.read_text().replace("[chip]\n", "[chip]\nupdate = 'touched'\nmax_steps = 6\n"))
     sc = StudyConfig.load(tiny_toml)
-    assert (sc.chip.update, sc.chip.overlap, sc.chip.max_steps, sc.update) == ("touched", False, 6, None)
+    assert (sc.chip.update, sc.chip.overlap, sc.chip.max_steps, sc.update) == ("touched", True, 6, None)
     assert sc.identity()["chip.update"] == "touched" and sc.identity()["chip.max_steps"] == 6
     chip = trial_config(optuna.trial.FixedTrial(FIXED), sc).chip
-    assert (chip.update, chip.overlap, chip.max_steps) == ("touched", False, 6)
+    assert (chip.update, chip.overlap, chip.max_steps) == ("touched", True, 6)
 
 
 def test_bad_update_is_one_line_from_the_command_line(tmp_path):

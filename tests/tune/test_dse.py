@@ -279,24 +279,26 @@ def test_sweep_over_seeds_scores_at_the_minimum_fmax(tmp_path):
 
 
 def test_update_is_a_swept_dimension_scored_by_its_own_schedule(tmp_path):
-    """--update all touched: a touched chip is its own structure with overlap off (its overlap on and off are one
-    point, never refused), and its latency rests on the fast model's cycles of the touched schedule."""
+    """--update all touched: a touched chip is its own structure, with overlap on and off as an "all" chip, and its
+    latency rests on the fast model's cycles of the touched schedule."""
     from sim.chip import make_chip
     from sim.sample import random_spikes, random_weights
     sw = Sweep(layer_sizes=SIZES, lanes=(2,), weight_bits=(4,), overlap=(True, False), update=("all", "touched"),
                batch=2, steps=5, density=0.3, power="fast", max_steps=8)
     cfgs = sw.configs()
-    assert [(c.update, c.overlap) for c in cfgs] == [("all", True), ("all", False), ("touched", False)]
-    assert cfgs[2].max_steps == 8 and len({c.structure_hash for c in cfgs}) == 3
+    assert [(c.update, c.overlap) for c in cfgs] == [("all", True), ("all", False), ("touched", True),
+                                                     ("touched", False)]
+    assert cfgs[2].max_steps == cfgs[3].max_steps == 8 and len({c.structure_hash for c in cfgs}) == 4
     rows = run_dse(sw, tmp_path, progress=False, synth=FakeSynth())
-    assert [r["update"] for r in rows] == ["all", "all", "touched"] and all(r["status"] == "ok" for r in rows)
+    assert [r["update"] for r in rows] == ["all", "all", "touched", "touched"] and all(r["status"] == "ok" for r in rows)
     for cfg, r in zip(cfgs, rows):
         chip = make_chip(cfg)
         chip.load(random_weights(cfg, sw.seed, sw.density))
         cycles = chip.run(random_spikes(cfg, sw.batch, sw.steps, sw.density, sw.seed + 1)).cycles
         assert r["cycles"] == pytest.approx(float(cycles.mean()))
         assert r["latency_us"] == pytest.approx(r["cycles"] / r["fmax_mhz"])
-    assert rows[2]["cycles"] != rows[1]["cycles"]          # another schedule, other cycles
+    assert rows[3]["cycles"] != rows[1]["cycles"]          # another schedule, other cycles
+    assert rows[2]["cycles"] <= rows[3]["cycles"]          # the overlap hides cycles or none
     with pytest.raises(ConfigError, match=r"steps=9: a chip with update='touched' runs at most max_steps=8"):
         Sweep(layer_sizes=SIZES, update=("touched",), steps=9, max_steps=8)
     with pytest.raises(ConfigError, match=r"update='lazy': allowed values are \('all', 'touched'\)"):
@@ -309,7 +311,7 @@ def test_cli_dse_update_flag(tmp_path, capsys, monkeypatch):
     assert main(["dse", "--sizes", "8,4,2", "--lanes", "2", "--weight-bits", "4", "--update", "all", "touched",
                  "--steps", "4", "--batch", "1", "--power", "fast", "--out", str(tmp_path), "--no-progress"]) == 0
     table = [l for l in capsys.readouterr().out.splitlines() if l.startswith("| ice40-up5k")]
-    assert [l.split(" | ")[4:6] for l in table] == [["on", "all"], ["off", "touched"]]
+    assert [l.split(" | ")[4:6] for l in table] == [["on", "all"], ["on", "touched"]]
     with pytest.raises(SystemExit) as e:
         main(["dse", "--update", "lazy", "--out", str(tmp_path)])
     assert e.value.code == 2

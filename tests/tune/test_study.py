@@ -172,7 +172,7 @@ def test_random_and_gp_samplers_run_a_study(tiny_toml, tmp_path, sampler):
 
 def test_study_searching_update_runs_both_schedules(tiny_toml, tmp_path):
     """[search] update = ["all", "touched"] with overlap searched too: the baseline keeps [chip] update ("all"), an
-    enqueued "touched" trial trains and is measured on a touched chip with overlap off — no trial fails."""
+    enqueued "touched" trial with overlap off trains and is measured on that chip — no trial fails."""
     import json
 
     from hw.config import ChipConfig
@@ -182,13 +182,14 @@ def test_study_searching_update_runs_both_schedules(tiny_toml, tmp_path):
     study = run_study(sc)
     (first,) = study.trials
     assert first.params["update"] == "all" and first.user_attrs.get("baseline")
-    study.enqueue_trial({k: v for k, v in first.params.items() if k != "overlap"} | {"update": "touched"})
+    study.enqueue_trial({k: v for k, v in first.params.items() if k != "overlap"} | {"update": "touched",
+                                                                                      "overlap": False})
     study = run_study(cfg(tiny_toml, tmp_path, n_trials=2))
     assert [t.params["update"] for t in study.trials] == ["all", "touched"]
     assert not study.get_trials(states=(TrialState.FAIL,))
     assert len(finished(study)) == 2
     touched = study.trials[1]
-    assert "overlap" not in touched.params                   # not drawn: a touched chip has overlap off
+    assert touched.params["overlap"] is False                # drawn for either schedule
     assert touched.state == TrialState.COMPLETE, touched.user_attrs    # the baseline's design, seeded: trains
     art = json.loads((Path(touched.user_attrs["artefacts"]) / "result.json").read_text())   # measured on it
     chip = ChipConfig.from_dict(art["chip_config"])
