@@ -195,14 +195,15 @@ def nmnist_table(record: dict) -> str:
     """Markdown table of ``event_bound_nmnist``: per hidden rate, mean ± std over seeds."""
     rows = ["| hidden rate | first layer's words touched per step | today's cycles / bound (the most any UPDATE "
             "sequential schedule can save) | today's cycles / (synops / lanes) (the most any schedule can save) | "
-            "touched chip: cycles saved | touched vs the default chip (overlap on) | utilisation today | default chip "
-            "(overlap on) | touched chip |",
-            "|---|---|---|---|---|---|---|---|---|"]
+            "touched chip: cycles saved | touched vs the default chip (overlap on) | touched, overlap on, vs the "
+            "default chip | utilisation today | default chip (overlap on) | touched chip | touched chip, overlap on |",
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
     for key, v in record["summary"].items():
         f = lambda k: f"{v[k][0]:.2f} ± {v[k][1]:.2f}"                          # noqa: E731
+        g = lambda k: (f(k) + ("x" if k.endswith("vs_default") else "")) if k in v else "not measured"  # noqa: E731
         rows.append(f"| {key.split(' | ')[2]} | {f('first_touched')} | {f('ratio')}x | {f('synaptic_ceiling')}x | {f('lazy_speedup')}x | "
-                    f"{f('default_speedup')}x | {f('utilisation')} | "
-                    f"{f('default_utilisation') if 'default_utilisation' in v else 'not measured'} | {f('lazy_utilisation')} |")
+                    f"{f('default_speedup')}x | {g('touched_overlap_vs_default')} | {f('utilisation')} | "
+                    f"{g('default_utilisation')} | {f('lazy_utilisation')} | {g('touched_overlap_utilisation')} |")
     return "\n".join(rows)
 
 
