@@ -186,9 +186,13 @@ class EventList(wiring.Component):
         m = Module()
         distributed = getattr(platform, "family", None) == "ecp5"
         index_shape, row_shape = unsigned(self.signature.index_bits), unsigned(_row_bits(self.cfg))
-        # a word more than the entries need in each: the read side's address at the end of a full, fully read list
-        # stays inside the memory
-        halves = {"even": (depth + 1) // 2 + 1, "odd": depth // 2 + 1}
+        # the entries' words in each; the read side's address at the end of a full, fully read list (one word past
+        # them) wraps to word 0 where the words are a power of two (the address is as wide as the memory's: one
+        # LUT-RAM block fewer in the read mux), else a word more keeps it inside the memory
+        def words(n):
+            return n if n and not n & (n - 1) else n + 1
+
+        halves = {"even": words((depth + 1) // 2), "odd": words(depth // 2)}
         read_pos = Signal(range(depth + 1))
         count = Signal(range(depth + 2))
         # each memory is read at the word of its first entry at or after the read position, a register kept beside
