@@ -69,9 +69,11 @@ class EventList(wiring.Component):
     ``width = 2`` (an ``update = "touched"`` chip, :attr:`hw.config.ChipConfig.appends_per_cycle`): ``append_second``
     (with ``append``) writes ``append_second_index`` / ``append_second_row`` after ``append_index``, two entries in
     one cycle. The entries are then kept in two memories, the even-numbered in one and the odd in the other, each
-    with one write port (entries ``count`` and ``count + 1`` are in different memories); both are read one entry
-    ahead and the read position's lowest bit selects the ``head``, so the reader still takes one entry per cycle
-    and an entry appended in one cycle is the ``head`` in the next.
+    with one write port (entries ``count`` and ``count + 1`` are in different memories); each is read at its first
+    entry at or after the read position (the entry at the read position in one, the one after it in the other,
+    so whether the reader advances does not change the addresses) and the read position's lowest bit selects the
+    ``head``, so the reader still takes one entry per cycle and an entry appended in one cycle is the ``head`` in
+    the next.
     """
 
     class Signature(wiring.Signature):
@@ -184,17 +186,20 @@ class EventList(wiring.Component):
         m = Module()
         distributed = getattr(platform, "family", None) == "ecp5"
         index_shape, row_shape = unsigned(self.signature.index_bits), unsigned(_row_bits(self.cfg))
-        # a word more than the entries need in each: the read side's address one entry ahead of a full, fully
-        # read list stays inside the memory
-        halves = {"even": (depth + 1) // 2 + 1, "odd": depth // 2 + 1}
+        # the entries' words in each; the read side's address at the end of a full, fully read list (one word past
+        # them) wraps to word 0 where the words are a power of two (the address is as wide as the memory's: one
+        # LUT-RAM block fewer in the read mux), else a word more keeps it inside the memory
+        def words(n):
+            return n if n and not n & (n - 1) else n + 1
+
+        halves = {"even": words((depth + 1) // 2), "odd": words(depth // 2)}
         read_pos = Signal(range(depth + 1))
         count = Signal(range(depth + 2))
-        # the ports read the entry at the read position, or (with `advance`) the next one, past the last entry
-        # anything in range: each memory's word for both, as registers kept beside the read position (from its
-        # value after an advance, read_pos + 1, computed from the register), so `advance` only chooses the word
-        def next_pos(p):
-            return Mux(p == depth - 1, 0, p + 1)
-
+        # each memory is read at the word of its first entry at or after the read position, a register kept beside
+        # the read position (from its value after an advance, read_pos + 1, computed from the register): the entry at
+        # the read position in the next cycle, read_pos or (with `advance`) read_pos + 1, is that word of the memory
+        # of its parity (read_pos + 1's memory holds no entry at read_pos), so no late signal comes before the
+        # memories' read address; past the last entry anything in range
         def word(p, odd):                                         # the word of entry p in the even / odd memory
             return (p >> 1) if odd else ((p + 1) >> 1)
 
@@ -222,13 +227,10 @@ class EventList(wiring.Component):
                 row_write.en.eq(write.en),
                 row_read.addr.eq(read.addr),
             ]
-            words_at = {}                                         # this memory's word of the entry read now / next
-            for which, pos in (("now", lambda p: p), ("next", next_pos)):
-                first = word(0 if which == "now" else (0 if depth == 1 else 1), odd)    # at read position 0
-                reg = Signal.like(read.addr, name=f"{half}_word_{which}", init=first % (1 << len(read.addr)))
-                m.d.sync += reg.eq(Mux(moves, first, Mux(self.advance, word(pos(advanced), odd), reg)))
-                words_at[which] = reg
-            m.d.comb += read.addr.eq(Mux(self.advance, words_at["next"], words_at["now"]))
+            first = word(0, odd)                                  # at read position 0
+            reg = Signal.like(read.addr, name=f"{half}_word_now", init=first)
+            m.d.sync += reg.eq(Mux(moves, first, Mux(self.advance, word(advanced, odd), reg)))
+            m.d.comb += read.addr.eq(reg)
             ports[half] = (read, row_read)
         odd_now = read_pos[0]                                     # the head's memory
         m.d.comb += [self.head.eq(Mux(odd_now, ports["odd"][0].data, ports["even"][0].data)),

@@ -15,9 +15,9 @@
   is in stage ``P - 1`` and the pipeline moves (the cycle the last word's last spike leaves, or ``P`` cycles
   after the fetch began when no word is visited): ``P + sum_visited max(1, ceil(pc / 2))`` cycles.
 * **The leak.** The stamp of the word the memory presents to the pipeline addresses the elapsed-leak table
-  (``B_{l,k}``, ``k = now - stamp``, written by the host, :func:`hw.bus.leak_table_words`; the address a
-  register, from a LUT-RAM copy of the stamps read a cycle ahead, :meth:`TouchedUpdate._leak_address`); the lanes apply
-  ``L_k(u) + h`` in two extra stages (:meth:`hw.core.lanes.NeuronLanes._elapsed_leak`).
+  (``B_{l,k}``, ``k = now - stamp``, written by the host, :func:`hw.bus.leak_table_words`; the address chosen
+  from registers, from a LUT-RAM copy of the stamps read a cycle ahead, :meth:`TouchedUpdate._leak_address`); the
+  lanes apply ``L_k(u) + h`` in two extra stages (:meth:`hw.core.lanes.NeuronLanes._elapsed_leak`).
 * **Where the spikes go.** The fetch skips words, so the append registers (neuron index, next-layer row,
   position) are computed from the word number of the group moving into the last stage (constant divides as
   reciprocal multiplies, :func:`hw.core.conv.divide_by_constant`) instead of being stepped group by group.
@@ -202,17 +202,17 @@ class TouchedUpdate:
         self._leak_address(m, s)
 
     def _leak_address(self, m, s):
-        """The elapsed-leak table's address, ``l·(S+1) + now - stamp``, a register computed a cycle ahead: the stamps
-        are also kept in a memory read without a clock (LUT RAM; written as the membrane memory is), read at the
-        update engine's two read addresses (``update_addr``, and ``update_addr_2`` while the pipeline holds) and at
-        the flush's (``flush_addr``), registers all, so the stamp of the word the membrane memory presents in the
-        next cycle is chosen after the reads (by ``hold`` and the flush, registers) instead of read from the block
-        RAM's data. ``l·(S+1) + now`` is a register (the update engine's layer is set the cycle before its first
-        read address; the flush's a word ahead). The table's word is used only where the update engine (or the
-        flush) owns the membrane memory's read port. No write bypass: a write in the cycle of a read of the same
-        word never changes its stamp where the table's word is used (the event engine writes the stamp as read;
-        the update engine writes a word back P cycles after its read and reads no word twice in a layer; the
-        flush reads a word after writing the one before)."""
+        """The elapsed-leak table's address, ``l·(S+1) + now - stamp``, computed a cycle ahead: the stamps are also
+        kept in a memory read without a clock (LUT RAM; written as the membrane memory is), read at the update
+        engine's two read addresses (``update_addr``, and ``update_addr_2`` while the pipeline holds) and at the
+        flush's (``flush_addr``), registers all; the address from each read is a register, and the one for the word
+        the membrane memory presents is chosen after them (by ``hold`` and the flush, registered beside them)
+        instead of read from the block RAM's data. ``l·(S+1) + now`` is a register (the update engine's layer is
+        set the cycle before its first read address; the flush's a word ahead). The table's word is used only where
+        the update engine (or the flush) owns the membrane memory's read port. No write bypass: a write in the cycle
+        of a read of the same word never changes its stamp where the table's word is used (the event engine writes
+        the stamp as read; the update engine writes a word back P cycles after its read and reads no word twice in
+        a layer; the flush reads a word after writing the one before)."""
         cfg, S, LA = self.cfg, self.cfg.max_steps, self.cfg.lanes * self.cfg.acc_bits
         s.leak_base = Signal(range(cfg.leak_table_depth + 1), name="leak_base")
         m.d.sync += s.leak_base.eq(_per_layer(cfg, self.layer, lambda l: l * (S + 1), range(cfg.leak_table_depth))
@@ -221,29 +221,45 @@ class TouchedUpdate:
             m.d.sync += s.leak_base.eq(s.now)
         with m.If(s.flush_active):                    # word flush_addr's (the next word's in its cycle 4)
             m.d.sync += s.leak_base.eq(s.flush_layer_base + s.now)
-        banks = cfg.state_banks
-        per_bank = []
-        for b in range(banks):                        # a copy per membrane memory, written with it
-            stamps = memory.Memory(shape=unsigned(cfg.stamp_bits), depth=cfg.bank_depth(b), init=[])
-            m.submodules["stamp_memory" if banks == 1 else f"stamp_memory{b}"] = stamps
+        if cfg.state_banks == 1:
+            m.submodules.stamp_memory = stamps = memory.Memory(shape=unsigned(cfg.stamp_bits), depth=cfg.state_depth,
+                                                               init=[])
             write = stamps.write_port()
-            m.d.comb += [write.en.eq(self.membrane_write_en[b]), write.addr.eq(self.membrane_write_addr[b]),
-                         write.data.eq(self.membrane_write_data[b][2 * LA:])]
-            reads = []
-            for addr in (s.update_addr, s.update_addr_2, s.flush_word):
+            m.d.comb += [write.en.eq(self.membrane_write_en[0]), write.addr.eq(self.membrane_write_addr[0]),
+                         write.data.eq(self.membrane_write_data[0][2 * LA:])]
+            # each read's address into a register of its own, the choice (`hold`, the flush, registered beside them)
+            # after the registers: a choice before them would let Yosys's `share` merge the three reads into one port
+            # behind an address mux (the ports are used under exclusive conditions), whose mux then precedes the read
+            addrs = []
+            for i, addr in enumerate((s.update_addr, s.update_addr_2, s.flush_addr)):
                 port = stamps.read_port(domain="comb")
+                reg = Signal.like(self.leak_addr, name=f"leak_addr_ahead{i}")
                 m.d.comb += port.addr.eq(addr)
-                reads.append(port.data)
-            per_bank.append(reads)
-        reads = per_bank[0]
-        if banks > 1:                                 # the update engine's memory; the flush's word's
-            reads = [Mux(s.update_bank, per_bank[1][0], per_bank[0][0]),
-                     Mux(s.update_bank, per_bank[1][1], per_bank[0][1]),
-                     Mux(s.flush_bank, per_bank[1][2], per_bank[0][2])]
-        stamp = Mux(s.flush_active, reads[2], Mux(s.hold, reads[1], reads[0]))
-        leak_addr = Signal.like(self.leak_addr, name="leak_addr_ahead")
-        m.d.sync += leak_addr.eq(s.leak_base - stamp)
-        m.d.comb += [self.leak_addr.eq(leak_addr), self.leak_en.eq(self.advance)]
+                m.d.sync += reg.eq(s.leak_base - port.data)
+                addrs.append(reg)
+        else:                                         # overlap: a copy per membrane memory, written with it; each
+            per_bank = []                             # read of the update engine's memory (the flush's word's)
+            for b in range(cfg.state_banks):
+                stamps = memory.Memory(shape=unsigned(cfg.stamp_bits), depth=cfg.bank_depth(b), init=[])
+                m.submodules[f"stamp_memory{b}"] = stamps
+                write = stamps.write_port()
+                m.d.comb += [write.en.eq(self.membrane_write_en[b]), write.addr.eq(self.membrane_write_addr[b]),
+                             write.data.eq(self.membrane_write_data[b][2 * LA:])]
+                reads = []
+                for addr in (s.update_addr, s.update_addr_2, s.flush_word):
+                    port = stamps.read_port(domain="comb")
+                    m.d.comb += port.addr.eq(addr)
+                    reads.append(port.data)
+                per_bank.append(reads)
+            addrs = []
+            for i, bank in enumerate((s.update_bank, s.update_bank, s.flush_bank)):
+                reg = Signal.like(self.leak_addr, name=f"leak_addr_ahead{i}")
+                m.d.sync += reg.eq(s.leak_base - Mux(bank, per_bank[1][i], per_bank[0][i]))
+                addrs.append(reg)
+        flushed, held = Signal(name="leak_addr_flush"), Signal(name="leak_addr_hold")
+        m.d.sync += [flushed.eq(s.flush_active), held.eq(s.hold)]
+        m.d.comb += [self.leak_addr.eq(Mux(flushed, addrs[2], Mux(held, addrs[1], addrs[0]))),
+                     self.leak_en.eq(self.advance)]
 
     def _flush_datapath(self, m, s):
         """The flush's memory ports (overriding the engines', idle then) and its leak: word ``flush_addr``'s u and
