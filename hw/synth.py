@@ -219,7 +219,6 @@ def synthesize(cfg: ChipConfig, target: str, out: Path, weights: Sequence[np.nda
     ``netlist_from`` is an earlier build folder (``<out>/<target>``) of the same design: where its Yosys input
     (``top.il``, ``top.ys``) is byte for byte this build's, its netlist (``top.json``, ``top.rpt``) is reused and
     only nextpnr and the packer run (Yosys is deterministic: a placement-seed sweep needs one synthesis)."""
-    from hw.board import BoardTop
     from hw.core import WeightMemory
     check_size(cfg, target)
     if router not in ROUTERS:
@@ -239,8 +238,7 @@ def synthesize(cfg: ChipConfig, target: str, out: Path, weights: Sequence[np.nda
     with environ({k: os.environ.get(k, _tool_path(v)) for k, v in TOOLS.items()}):   # the tools' paths
         t0 = time.perf_counter()
         try:
-            offsets = cfg.check_offsets(threshold_offsets) if threshold_offsets is not None else None
-            plan = platform.build(BoardTop(cfg, baud, weights, offsets), build_dir=str(build), do_build=False, **opts)
+            plan = _board_plan(platform, opts, cfg, weights, baud, threshold_offsets)
             digest = _plan_hash(plan)
             if netlist_from is not None:
                 _reuse_netlist(plan, Path(netlist_from))
@@ -292,6 +290,16 @@ def _yosys_platform(target: str, synth_opts: str = ""):
     return platform, opts
 
 
+def _board_plan(platform, opts: dict, cfg: ChipConfig, weights, baud: int, threshold_offsets):
+    """The build plan of ``cfg``'s board top on ``platform`` with ``opts`` (from :func:`_yosys_platform`), nothing run:
+    the offsets checked, the tools' paths set, the top elaborated and its files written out. One place for
+    :func:`synthesize` (which then executes it) and :func:`design_hash` (which hashes it), so they cannot drift."""
+    from hw.board import BoardTop
+    offsets = cfg.check_offsets(threshold_offsets) if threshold_offsets is not None else None
+    with environ({k: os.environ.get(k, _tool_path(v)) for k, v in TOOLS.items()}):   # the tools' paths
+        return platform.prepare(BoardTop(cfg, baud, weights, offsets), name="top", **opts)
+
+
 def _plan_hash(plan) -> str:
     """16 hex digits of the SHA-256 of a build plan's :data:`DESIGN_FILES`, with the netlist's source-line
     attributes taken out (they move with any edit of the Python and change no logic)."""
@@ -311,13 +319,9 @@ def design_hash(cfg: ChipConfig, target: str, weights: Sequence[np.ndarray] | No
     commits exactly when their Yosys input is the same (source-line attributes aside). Every :func:`synthesize`
     report carries it (``design_hash``), so a figure measured once can be checked against today's RTL without a
     build (a few seconds: the netlist is written, nothing is synthesised; ``bench.synth_seeds --check``)."""
-    from hw.board import BoardTop
     check_size(cfg, target)
     platform, opts = _yosys_platform(target, synth_opts)
-    offsets = cfg.check_offsets(threshold_offsets) if threshold_offsets is not None else None
-    with environ({k: os.environ.get(k, _tool_path(v)) for k, v in TOOLS.items()}):
-        plan = platform.prepare(BoardTop(cfg, baud, weights, offsets), name="top", **opts)
-    return _plan_hash(plan)
+    return _plan_hash(_board_plan(platform, opts, cfg, weights, baud, threshold_offsets))
 
 
 def _reuse_netlist(plan, prev: Path) -> bool:
