@@ -3,7 +3,8 @@
 import pytest
 
 from hw.config import ChipConfig, ConfigError
-from hw.synth import TARGETS, SynthError, over_capacity, _over_datasheet, fmax_from_report, synthesize
+from hw.synth import (TARGETS, SynthError, over_capacity, _over_datasheet, design_hash, fmax_from_report,
+                      synthesize)
 
 
 def test_ice40_build_reports_resources_and_fmax(tmp_path):
@@ -14,6 +15,7 @@ def test_ice40_build_reports_resources_and_fmax(tmp_path):
     assert r.fmax_mhz > 1.0
     assert r.bitstream.endswith("top.bin") and (tmp_path / "ice40-up5k" / "top.bin").stat().st_size > 1000
     assert fmax_from_report(tmp_path / "ice40-up5k.json") == r.fmax_mhz
+    assert r.design_hash == design_hash(cfg, "ice40-up5k")      # the plan built is the plan hashed
 
 
 def test_unknown_target():
