@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 import sys
@@ -345,11 +346,18 @@ def _reuse_netlist(plan, prev: Path) -> bool:
 
 def fmax_from_report(path: str | Path) -> float:
     """The Fmax (MHz) of a report written by :func:`synthesize` — the latency model's clock for that target."""
+    if not isinstance(path, (str, Path)):
+        raise ConfigError(f"synth_report={path!r}: expected the path of a `spikeloop synth` report (<target>.json)")
     p = Path(path)
     if not p.exists():
         raise ConfigError(f"synth_report {path}: no such file (run `spikeloop synth` first)")
-    f = json.loads(p.read_text()).get("fmax_mhz", 0)
-    if not f > 0:
+    try:
+        d = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ConfigError(f"synth_report {path}: not a `spikeloop synth` report (<target>.json): cannot read it "
+                          f"as JSON ({type(e).__name__})") from None
+    f = d.get("fmax_mhz", 0) if isinstance(d, dict) else 0
+    if isinstance(f, bool) or not isinstance(f, (int, float)) or not (math.isfinite(f) and f > 0):
         raise ConfigError(f"synth_report {path}: no positive fmax_mhz in it")
     return float(f)
 

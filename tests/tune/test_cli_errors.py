@@ -229,6 +229,15 @@ def test_study_config_types(extra, fragments, study_toml, tmp_path, cli):
     assert studies_in(db) == []
 
 
+def test_study_device_synth_report_that_is_not_a_report(study_toml, tmp_path, cli):
+    """[device] synth_report pointing at a file that is not a `spikeloop synth` report: one line, no study."""
+    db, rep = tmp_path / "s.db", tmp_path / "ice40-up5k.json"
+    rep.write_text("not json")
+    fails_cleanly(cli("study", "run", "--config", study_toml(f'\n[device]\nsynth_report = "{rep}"\n'),
+                      "--storage", f"sqlite:///{db}"), f"synth_report {rep}", "not a `spikeloop synth` report")
+    assert studies_in(db) == []
+
+
 def test_study_section_that_is_not_a_table(tmp_path, cli):
     p = tmp_path / "s.toml"
     p.write_text("study = 5\n")
