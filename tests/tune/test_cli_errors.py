@@ -238,6 +238,16 @@ def test_study_device_synth_report_that_is_not_a_report(study_toml, tmp_path, cl
     assert studies_in(db) == []
 
 
+def test_study_synth_cache_that_cannot_be_written_is_refused_before_the_study_exists(study_toml, tmp_path, cli):
+    """[hardware] synth_cache under a file: refused before the first trial's build (it used to fail after it)."""
+    db, blocker = tmp_path / "s.db", tmp_path / "file"
+    blocker.write_text("x")
+    toml = study_toml(f'\n[hardware]\nfits = "ice40-up5k"\nsynth_cache = "{blocker / "cache"}"\n')
+    fails_cleanly(cli("study", "run", "--config", toml, "--storage", f"sqlite:///{db}"),
+                  "[hardware] synth_cache", "cannot write there", f"{blocker} is a file")
+    assert studies_in(db) == []
+
+
 def test_study_section_that_is_not_a_table(tmp_path, cli):
     p = tmp_path / "s.toml"
     p.write_text("study = 5\n")
