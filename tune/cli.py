@@ -251,7 +251,10 @@ def cmd_dse(a: argparse.Namespace) -> int:
     """`spikeloop dse`: synthesise and score the sweep, print the table and the estimator's error."""
     from hw.cli import check_writable
     from hw.synth import TARGETS
+    from tune.config import check_name
     from tune.dse import Sweep, format_table, run_dse
+    if a.study is not None:             # an empty name would fall back to the default build study unseen
+        check_name(a.study, "--study")
     if a.worker:
         return cmd_dse_worker(a)
     targets = tuple(a.target or (TARGETS[0],))

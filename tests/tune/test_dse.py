@@ -103,6 +103,9 @@ def test_cli_clock_above_fmax(tmp_path, capsys, fake_toolchain):
 @pytest.mark.parametrize("args, msg", [
     (["--target", "gowin-1k"], "target='gowin-1k': unknown part; allowed values are ice40-up5k, ecp5-12k, ecp5-25k"),
     (["--weight-bits", "16", "--membrane-bits", "8"], "no combination has weight_bits <= membrane_bits"),
+    (["--study", ""], "--study='': expected a non-empty string"),      # it fell back to the default build study
+    (["--study", "a b"], "--study='a b': allowed are 1..100 characters"),
+    (["--worker", "--study", ""], "--study='': expected a non-empty string"),
 ])
 def test_cli_bad_input_is_one_line(tmp_path, capsys, fake_toolchain, args, msg):
     assert main(ARGS + args + ["--out", str(tmp_path)]) == 2
