@@ -347,6 +347,10 @@ class StudyConfig:
             raise ConfigError(f"study.weights={weights!r}: expected a table like {{accuracy = 1.0}}")
         _check_keys(weights, OBJECTIVE_NAMES, "study.weights")
         weights = {k: check_float(f"study.weights.{k}", v, -1e12, 1e12) for k, v in weights.items()}
+        if "weights" in st and objective != "weighted":     # a Pareto front has no sum to weight: they would be dropped
+            raise ConfigError(f"study.weights: only with objective = \"weighted\" (this study's objective is "
+                              f"{objective!r}, a Pareto front the weights do not change); set objective = "
+                              f"\"weighted\" or remove weights")
         fd = _table(d, "faults", "")
         faults = Faults.from_dict({"seed": seed} | fd, "faults")
         ct = _table(d, "chip", "")
