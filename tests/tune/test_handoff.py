@@ -116,7 +116,7 @@ def test_imported_offsets_reach_verilog_and_synthesis(tmp_path, monkeypatch, cap
     class Stop(Exception):
         pass
 
-    def build(top, **kw):
+    def prepare(top, **kw):      # the board top handed to Yosys (hw.synth._board_plan)
         seen["top"] = top
         raise Stop
 
@@ -124,7 +124,7 @@ def test_imported_offsets_reach_verilog_and_synthesis(tmp_path, monkeypatch, cap
 
     def platform(target):
         p, opts = real(target)
-        p.build = build
+        p.prepare = prepare
         return p, opts
     monkeypatch.setattr(hw.synth, "_platform", platform)
     with pytest.raises(hw.synth.SynthError):
@@ -183,7 +183,7 @@ def test_imported_biases_reach_verilog_synthesis_and_nir(tmp_path, monkeypatch, 
     class Stop(Exception):
         pass
 
-    def build(top, **kw):
+    def prepare(top, **kw):      # the board top handed to Yosys (hw.synth._board_plan)
         seen["top"] = top
         raise Stop
 
@@ -191,7 +191,7 @@ def test_imported_biases_reach_verilog_synthesis_and_nir(tmp_path, monkeypatch, 
 
     def platform(target):
         p, opts = real(target)
-        p.build = build
+        p.prepare = prepare
         return p, opts
     monkeypatch.setattr(hw.synth, "_platform", platform)
     capsys.readouterr()
