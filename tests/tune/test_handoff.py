@@ -47,6 +47,20 @@ def test_run_model_scores_the_runs_own_test_split(run, capsys):
     assert "latency per sample" in text and "synops" in text
 
 
+def test_run_model_of_a_run_with_the_bias_input(tmp_path, capsys):
+    """A run trained with the always-on bias input (mh's default) is scored on its test split with that input: it
+    failed with "spikes: expected shape (batch, steps, 31), got (114, 16, 30)" for every default mh run."""
+    tc = TrainConfig(method="mh", dataset="breast_cancer", steps=4, params={"iters": 10},
+                     chip=ChipConfig(layer_sizes=(31, 4, 2), lanes=4), seed=1)
+    r = run_training(tc, progress=False)
+    assert r.train_config["bias_input"] is True
+    r.save(tmp_path / "r")
+    assert main(["run", "--model", str(tmp_path / "r"), "--no-neurobench"]) == 0
+    text = capsys.readouterr().out
+    assert "with the bias input" in text
+    assert float(text.split("accuracy ")[1].split()[0]) == pytest.approx(r.chip_accuracy, abs=1e-4)
+
+
 def test_run_on_an_npz_of_spikes_with_labels(run, tmp_path, capsys):
     out, r, cfg = run
     x = np.random.default_rng(0).random((5, 6, 30)) < 0.3
