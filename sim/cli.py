@@ -72,6 +72,10 @@ def _model_inputs(a: argparse.Namespace, cfg):
         if a.dataset_inputs is None:
             raise ConfigError("--dataset: datasets need the full spikeloop command (tune.cli)")
         x, y, where = a.dataset_inputs(train_config, a.dataset, a.data_path, a.steps_given, a.seed)
+        if x.shape[2] != cfg.layer_sizes[0]:            # before the chip is built: named by the flag, not "spikes"
+            raise ConfigError(f"{f'--dataset {a.dataset}' if a.dataset else '--model'}: {where} has "
+                              f"{x.shape[2]} input neurons, the chip {cfg.layer_sizes[0]} (layer_sizes[0]); "
+                              f"score a chip on a dataset of its input size")
         if a.limit:
             x, y = x[:a.limit], y[:a.limit]
         return x, y, where
