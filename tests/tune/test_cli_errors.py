@@ -177,6 +177,9 @@ def test_corrupt_truncated_or_pickled_weights(tmp_path, cli):
     (["--threshold", "5"], ["--threshold", "--theta"]),
     (["--sizes", "31,8,3"], ["layer_sizes[-1]=3", "allowed value is 2", "classes that do not exist"]),
     (["--method", "bptt", "--sizes", "30,8,1"], ["layer_sizes[-1]=1", "allowed value is 2"]),
+    # a touched chip's step stamps: refused before training (it failed when the trained chip was scored)
+    (["--method", "bptt", "--update", "touched", "--overlap", "off", "--max-steps", "3", "--steps", "16"],
+     ["steps=16", "update='touched'", "max_steps=3", "1..3"]),
 ])
 def test_train_rejects(args, fragments, cli):
     fails_cleanly(cli("train", *args), *fragments)
