@@ -54,6 +54,11 @@ def cmd_train(a: argparse.Namespace) -> int:
     data, fault_table, table = {}, {}, {}
     if a.config:
         table = read_table(a.config)
+        unknown = sorted(k for k, v in table.items() if isinstance(v, dict) and k not in SECTIONS | {"chip"})
+        if unknown and Path(a.config).suffix == ".toml":    # e.g. [train]: its keys would be dropped unread
+            raise ConfigError(f"--config {a.config}: unknown tables {', '.join(f'[{k}]' for k in unknown)}; "
+                              f"train reads [chip], [data] and [faults] (a study's other tables are allowed); "
+                              f"the method's settings are flags (spikeloop train --help)")
         data = data_table(table.get("data", {}))
         fault_table = table.get("faults", {})
         if not isinstance(fault_table, dict):

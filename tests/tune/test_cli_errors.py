@@ -129,7 +129,9 @@ def test_config_fields_a_command_would_drop(tmp_path, cli, monkeypatch):
     bad = tmp_path / "bad.toml"
     for text, fragment in (("[chip]\nlane = 4\n", "unknown chip config fields ['lane']"),
                            ("[faults]\nstuck = 0.1\n", "[faults]: unknown fields ['stuck']"),
-                           ("[faults]\nseed = -4\n", "faults seed=-4")):
+                           ("[faults]\nseed = -4\n", "faults seed=-4"),
+                           # a table train does not read: its keys were dropped and the defaults trained
+                           ("[chip]\nlanes = 4\n[train]\nepochs = 3\n", "unknown tables [train]; train reads [chip]")):
         bad.write_text(text)
         fails_cleanly(cli("train", "--method", "mh", "--iters", "5", "--config", bad), fragment)
 
