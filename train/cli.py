@@ -141,7 +141,9 @@ def cmd_import(a: argparse.Namespace) -> int:
                   f"used; the NIR file sets {'it' if len(unused) == 1 else 'them'} (the file gives widths and lanes)",
                   file=sys.stderr)
         kept = {k: v for k, v in table.items() if k not in GRAPH_FLAGS}      # not validated: the graph replaces them
-    base = load_chip(None, {**kept, **chip_overrides(a)})
+    # threshold 1 until the graph sets it (as import_graph does): the default 64 does not fit a membrane under 8
+    # bits, and was refused as "threshold=64" though --threshold is refused here
+    base = load_chip(None, {"threshold": 1, **kept, **chip_overrides(a)})
     out = Path(a.out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {a.out}: is a file, not a directory")
