@@ -127,6 +127,17 @@ def test_sweep_refuses_bad_fields():
         Sweep(layer_sizes=SIZES, power="x")
 
 
+def test_membranes_under_8_bits_are_swept_at_a_threshold_they_hold(tmp_path, capsys, fake_toolchain):
+    """--membrane-bits 4..32 as the help says: a membrane under 8 bits cannot hold ChipConfig's threshold 64, so the
+    sample network runs at its largest (every such sweep was refused as "threshold=64", a flag dse does not have);
+    8 bits and wider keep 64, as before."""
+    sw = Sweep(layer_sizes=SIZES, lanes=(2,), weight_bits=(4,), membrane_bits=(4, 6, 16))
+    assert [(c.membrane_bits, c.threshold) for c in sw.configs()] == [(4, (7,) * 2), (6, (31,) * 2), (16, (64,) * 2)]
+    assert main(ARGS + ["--lanes", "2", "--weight-bits", "4", "--membrane-bits", "6", "--power", "fast",
+                        "--out", str(tmp_path)]) == 0, capsys.readouterr().err
+    assert "| ice40-up5k | 2 | 4 | 6 | " in capsys.readouterr().out
+
+
 @pytest.mark.slow
 def test_real_tiny_synthesis_is_cached(tmp_path):
     """The real toolchain on a tiny net (~1-2 min on iCE40): a second run is a cache hit."""
