@@ -354,6 +354,9 @@ class StudyConfig:
         fd = _table(d, "faults", "")
         faults = Faults.from_dict({"seed": seed} | fd, "faults")
         ct = _table(d, "chip", "")
+        # the quantiser sets each trial's chip threshold from theta: a placeholder (as train --config has) unless
+        # given, so a membrane under 8 bits is not refused for the default threshold 64 no study uses
+        ct.setdefault("threshold", 1)
         if ct.get("update") == "touched" and "overlap" not in ct:
             ct["overlap"] = False       # the touched schedule is built without overlap (ChipConfig refuses the pair)
         chip = ChipConfig.from_dict(ct)

@@ -44,6 +44,17 @@ def test_weights_with_the_weighted_objective(tmp_path):
     assert StudyConfig.load(p).weights == {"accuracy": 2.0}
 
 
+def test_a_membrane_under_8_bits_needs_no_threshold(tmp_path):
+    """The quantiser sets the trial chips' thresholds from theta: [chip] membrane_bits = 6 is not refused for the
+    default threshold 64 (it was, as "threshold=64: allowed range is integers 1..31"); a given one is checked."""
+    p = tmp_path / "s.toml"
+    p.write_text("[chip]\nlayer_sizes = [30, 8, 2]\nweight_bits = 4\nmembrane_bits = 6\n")
+    assert StudyConfig.load(p).chip.membrane_bits == 6
+    p.write_text("[chip]\nlayer_sizes = [30, 8, 2]\nweight_bits = 4\nmembrane_bits = 6\nthreshold = 40\n")
+    with pytest.raises(ConfigError, match=r"threshold=40: allowed range is integers 1..31"):
+        StudyConfig.load(p)
+
+
 def test_defaults_and_override(tiny_toml):
     sc = StudyConfig.load(tiny_toml, {"n_trials": 7})
     assert sc.n_trials == 7 and sc.methods == ("bptt", "mh") and sc.chip.layer_sizes == (30, 8, 2)
