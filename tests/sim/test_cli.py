@@ -56,3 +56,11 @@ def test_a_dataset_of_another_input_size_is_one_line_naming_it(capsys):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--dataset breast_cancer: " in err and "has 30 input neurons, the chip 8 " \
         "(layer_sizes[0])" in err, err
+
+
+def test_a_config_file_with_whole_floats_runs(tmp_path, capsys):
+    """lanes = 2.0 (JSON numbers are floats to many writers) runs as lanes 2; it was a TypeError traceback."""
+    (tmp_path / "c.json").write_text(json.dumps({"layer_sizes": [8, 4], "lanes": 2.0, "weight_bits": 4.0}))
+    assert main(["run", "--config", str(tmp_path / "c.json"), "--batch", "1", "--steps", "2",
+                 "--no-neurobench"]) == 0, capsys.readouterr().err
+    assert "lanes=2 w4/m16" in capsys.readouterr().out
