@@ -206,6 +206,16 @@ def test_train_chip_flags_apply_without_sizes(tmp_path, cli):
     assert saved["train_config"]["params"]["iters"] == 20 and saved["extra"]["burn_in"] == 10   # half of iters
 
 
+def test_train_config_file_with_whole_floats(tmp_path, cli):
+    """A --config whose counts are written as floats ([data] steps = 3.0, [faults] seed = 1.0) trains; steps was a
+    numpy TypeError traceback and the seed a refusal."""
+    p = tmp_path / "f.toml"
+    p.write_text("[chip]\nlanes = 4.0\n[data]\nsteps = 3.0\ntrain_size = 40.0\n[faults]\nseed = 1.0\n")
+    r = cli("train", "--method", "mh", "--iters", "10", "--thin", "1", "--config", p)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "lanes=4 " in r.stdout
+
+
 # -- spikeloop study --------------------------------------------------------------------------------------
 @pytest.mark.parametrize("extra, fragments", [
     ('\n[device]\nclock_mhz = "fast"\n', ["device.clock_mhz='fast'"]),
