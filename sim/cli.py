@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hw.cli import (chip_arguments, check_writable, load_model_arguments, model_argument, model_paths, number,
-                    offsets_text, writing)
+from hw.cli import (chip_arguments, check_writable, load_model_arguments, model_argument, model_paths,
+                    nonempty, number, offsets_text, writing)
 from hw.config import ConfigError
 from sim.chip import BACKENDS
 
@@ -211,15 +211,17 @@ def register(sub) -> None:
                        epilog=RUN_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     chip_arguments(p)
     model_argument(p)
-    p.add_argument("--weights", help=".npz with integer arrays w0..w{L-1} (and o0.. offsets); its chip config is "
-                                     "--config, or RUN.json / config.json beside it")
+    p.add_argument("--weights", type=nonempty, help=".npz with integer arrays w0..w{L-1} (and o0.. offsets); its "
+                                                    "chip config is --config, or RUN.json / config.json beside it")
     p.add_argument("--spikes", help=".npz of input spikes: x (batch, steps, N0) 0/1, optional labels y; a conv "
-                   "chip's x may be (batch, steps, C, H, W) (flat N0 is HWC order)")
-    p.add_argument("--dataset", help="score on this dataset's test split (a training run's own by default)")
-    p.add_argument("--data-path", dest="data_path", help="local files of datasets that need them (nmnist, svhn)")
+                   "chip's x may be (batch, steps, C, H, W) (flat N0 is HWC order)", type=nonempty)
+    p.add_argument("--dataset", help="score on this dataset's test split (a training run's own by default)",
+                   type=nonempty)
+    p.add_argument("--data-path", dest="data_path", help="local files of datasets that need them (nmnist, svhn)",
+                   type=nonempty)
     p.add_argument("--limit", type=number(int, 1), help="score only the first LIMIT test samples (>= 1)")
     p.add_argument("--backend", default="fast", choices=BACKENDS)
-    p.add_argument("--port", help="serial port of the board (backend board)")
+    p.add_argument("--port", type=nonempty, help="serial port of the board (backend board)")
     p.add_argument("--baud", type=number(int, 300, 12_000_000),
                    help="UART rate of the board (backend board; 300..12000000, default 115200)")
     p.add_argument("--batch", type=number(int, 1, 1_000_000),
@@ -233,8 +235,9 @@ def register(sub) -> None:
                    help="seed of the random inputs and weights (0..2^32-1; default 0)")
     p.add_argument("--clock-mhz", dest="clock_mhz", type=number(float, 0, 10_000, open_low=True), default=100.0,
                    help="clock for the latency figures, MHz (0..10000, above 0; default 100)")
-    p.add_argument("--raster", help="write a spike raster of sample 0 to this PNG (or .pdf / .svg)")
-    p.add_argument("--vcd", help=f"write the core's waveforms to this VCD file ({', '.join(VCD_BACKENDS)} backends)")
+    p.add_argument("--raster", type=nonempty, help="write a spike raster of sample 0 to this PNG (or .pdf / .svg)")
+    p.add_argument("--vcd", type=nonempty,
+                   help=f"write the core's waveforms to this VCD file ({', '.join(VCD_BACKENDS)} backends)")
     from sim.vcd import signal_patterns, step_window
     p.add_argument("--vcd-signals", dest="vcd_signals", type=signal_patterns, metavar="PATTERN[,PATTERN]",
                    help="only the signals whose name or dotted path matches one of these glob patterns, "

@@ -324,7 +324,7 @@ class StudyConfig:
                 st[k] = v
         _check_keys(st, tuple(STUDY_KEYS), "study")
         _check_keys(da, DATA_FIELDS, "data")
-        name = check_name(st.get("name", "spikeloop"), "--name" if (overrides or {}).get("name") else "study.name")
+        name = check_name(st.get("name", "spikeloop"), "--name" if (overrides or {}).get("name") is not None else "study.name")
         storage, out = st.get("storage", "sqlite:///runs/spikeloop.db"), st.get("out", f"runs/{name}")
         for key, v in (("storage", storage), ("out", out)):
             if not isinstance(v, str) or not v.strip():

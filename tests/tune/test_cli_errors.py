@@ -72,6 +72,24 @@ def test_run_rejects(args, fragments, cli):
     fails_cleanly(cli("run", *args), *fragments)
 
 
+@pytest.mark.parametrize("args", [
+    ["run", "--weights", ""], ["run", "--model", ""], ["run", "--config", ""], ["run", "--spikes", ""],
+    ["run", "--raster", ""], ["run", "--dataset", ""], ["run", "--data-path", ""],
+    ["run", "--backend", "board", "--port", ""], ["run", "--backend", "amaranth", "--vcd", ""],
+    ["verilog", "--weights", ""], ["verilog", "--out", ""], ["synth", "--out", ""], ["export", "--out", ""],
+    ["import", "m.nir", "--out", ""], ["import", "--out", "o", ""], ["train", "--out", ""],
+    ["train", "--data-path", ""], ["study", "run", "--storage", ""], ["study", "run", "--out", ""],
+    ["study", "run", "--config", ""], ["study", "report", "--report-dir", ""], ["study", "export", "0", "--dest", ""],
+    ["dse", "--storage", ""], ["dse", "--out", ""]])
+def test_an_empty_path_is_refused_not_taken_as_left_out(args, cli):
+    """``--weights "$W"`` with W unset: the empty value read as the option left out — random weights, a training
+    result not saved, the default storage and a full dse sweep."""
+    flag = args[-2] if args[-2].startswith("--") else "model"        # import's NIR file is positional
+    r = cli(*args)
+    fails_cleanly(r, f"argument {flag}: '': empty; give a value or leave the option out")
+    assert r.stdout == ""
+
+
 def test_run_batch_with_a_spikes_file_is_refused_after_reading_a_real_one(tmp_path):
     np.savez(tmp_path / "s.npz", x=np.zeros((2, 3, 8), np.uint8))
     fails_cleanly(spikeloop("run", "--sizes", "8,4", "--spikes", tmp_path / "s.npz", "--batch", "5"), "--batch")
