@@ -326,12 +326,17 @@ def seeds(text: str) -> list[int]:
 
 
 def cmd_synth(a: argparse.Namespace) -> int:
-    from hw.synth import SynthError, check_size, synthesize
+    from hw.synth import SynthError, check_size, output_paths, synthesize
     if a.jobs is not None and not a.seeds:      # before anything is built: one build has no workers to share
         raise ConfigError("--jobs: builds of a placement-seed sweep at once; give --seeds (e.g. 1-8) or drop --jobs")
     cfg, weights, offsets, source = load_model_arguments(
         a, need_weights=False, before_weights=lambda c: check_size(c, a.target))   # before anything is built
     check_writable(a.out, "--out")
+    dirs, files = output_paths(a.out, a.target, a.seeds)    # every path the build(s) write, before the first one
+    for d in dirs:
+        check_writable(d, "--out")
+    for f in files:
+        check_writable(f, "--out", is_dir=False)
     if a.seeds:
         return _synth_seeds(a, cfg, weights, offsets)
     try:

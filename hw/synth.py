@@ -235,7 +235,7 @@ def synthesize(cfg: ChipConfig, target: str, out: Path, weights: Sequence[np.nda
         opts = {**opts, "nextpnr_opts": f"{opts['nextpnr_opts']} --router {router}"}
     if seed is not None:
         opts = {**opts, "nextpnr_opts": f"{opts['nextpnr_opts']} --seed {seed}"}
-    build = Path(out) / target
+    (build,), (report,) = output_paths(out, target)
     with environ({k: os.environ.get(k, _tool_path(v)) for k, v in TOOLS.items()}):   # the tools' paths
         t0 = time.perf_counter()
         try:
@@ -276,8 +276,20 @@ def synthesize(cfg: ChipConfig, target: str, out: Path, weights: Sequence[np.nda
                       timing_met=p["fmax"] >= platform.default_clk_frequency / 1e6,
                       bitstream=str(bit) if bit.exists() else "", seconds=time.perf_counter() - t0, router=router,
                       spram=p["used"].get("spram", (0, 0))[0], seed=seed, design_hash=digest)
-    (Path(out) / f"{target}.json").write_text(json.dumps(rep.to_dict(), indent=1))
+    report.write_text(json.dumps(rep.to_dict(), indent=1))
     return rep
+
+
+def output_paths(out: str | Path, target: str, seeds: Sequence[int] | None = None) -> tuple[list[Path], list[Path]]:
+    """The folders and the files a build of ``target`` into ``out`` writes (:func:`synthesize`: ``out/<target>/``
+    and ``out/<target>.json``), or with ``seeds`` a placement-seed sweep (:func:`seed_sweep`: each seed's build in
+    ``out/seed<k>/``, and ``out/<target>-seeds.json``). ``spikeloop synth`` checks them all before the first build:
+    a name taken by the wrong kind (a file where the build folder goes) failed at the build or, for the report,
+    after the whole synthesis."""
+    out = Path(out)
+    roots = [out] if seeds is None else [out / f"seed{s}" for s in seeds]
+    files = [r / f"{target}.json" for r in roots] + ([] if seeds is None else [out / f"{target}-seeds.json"])
+    return [r / target for r in roots], files
 
 
 def _yosys_platform(target: str, synth_opts: str = ""):
