@@ -59,15 +59,28 @@ def load_spikes(path: str, cfg) -> tuple[np.ndarray, np.ndarray | None]:
 def _model_inputs(a: argparse.Namespace, cfg):
     """``(x, y, description)`` for ``run``: --spikes, a dataset (a training run's own test split by default),
     or random spikes."""
-    if a.spikes:
-        if a.dataset:
-            raise ConfigError("--spikes: give either --spikes or --dataset, not both")
-        x, y = load_spikes(a.spikes, cfg)
-        return x, y, f"{a.spikes}"
     train_config = None
     if a.model:
         cpath, _ = model_paths(a.model)
         train_config = json.loads(cpath.read_text()).get("train_config") or None
+    if a.spikes:
+        if a.dataset:
+            raise ConfigError("--spikes: give either --spikes or --dataset, not both")
+        try:
+            x, y = load_spikes(a.spikes, cfg)
+            return x, y, f"{a.spikes}"
+        except ConfigError as e:
+            if not (train_config and train_config.get("bias_input")) or cfg.input_shape is not None:
+                raise
+            wrong = e
+        # a run trained with the always-on bias input (the last input address, train.common.with_bias_channel):
+        # a file of the dataset's features gets it, as the run's own test split does
+        try:
+            x, y = load_spikes(a.spikes, cfg.replace(layer_sizes=(cfg.layer_sizes[0] - 1,) + cfg.layer_sizes[1:]))
+        except ConfigError:
+            raise wrong from None
+        x = np.concatenate([x, np.ones(x.shape[:2] + (1,), bool)], axis=2)
+        return x, y, f"{a.spikes} + the run's always-on bias input"
     if a.dataset or train_config:
         if a.dataset_inputs is None:
             raise ConfigError("--dataset: datasets need the full spikeloop command (tune.cli)")
@@ -214,7 +227,8 @@ def register(sub) -> None:
     p.add_argument("--weights", type=nonempty, help=".npz with integer arrays w0..w{L-1} (and o0.. offsets); its "
                                                     "chip config is --config, or RUN.json / config.json beside it")
     p.add_argument("--spikes", help=".npz of input spikes: x (batch, steps, N0) 0/1, optional labels y; a conv "
-                   "chip's x may be (batch, steps, C, H, W) (flat N0 is HWC order)", type=nonempty)
+                   "chip's x may be (batch, steps, C, H, W) (flat N0 is HWC order); a training run with the bias "
+                   "input takes N0 - 1 features and adds it", type=nonempty)
     p.add_argument("--dataset", help="score on this dataset's test split (a training run's own by default)",
                    type=nonempty)
     p.add_argument("--data-path", dest="data_path", help="local files of datasets that need them (nmnist, svhn)",

@@ -59,6 +59,21 @@ def test_run_model_of_a_run_with_the_bias_input(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "with the bias input" in text
     assert float(text.split("accuracy ")[1].split()[0]) == pytest.approx(r.chip_accuracy, abs=1e-4)
+    # a --spikes file of the dataset's 30 features gets the always-on input too (a 31-wide one is taken as it is)
+    x = np.random.default_rng(0).random((3, 4, 30)) < 0.3
+    np.savez(tmp_path / "s30.npz", x=x)
+    np.savez(tmp_path / "s31.npz", x=np.concatenate([x, np.ones((3, 4, 1), bool)], axis=2))
+    outs, texts = [], []
+    for f in ("s30", "s31"):
+        assert main(["run", "--model", str(tmp_path / "r"), "--spikes", str(tmp_path / f"{f}.npz"),
+                     "--no-neurobench"]) == 0
+        texts.append(capsys.readouterr().out)
+        outs.append([l for l in texts[-1].splitlines() if l.startswith("sample ")])
+    assert outs[0] == outs[1] and outs[0]
+    assert "s30.npz + the run's always-on bias input" in texts[0] and "bias" not in texts[1].split("\n")[1]
+    np.savez(tmp_path / "s29.npz", x=x[:, :, :29])
+    assert main(["run", "--model", str(tmp_path / "r"), "--spikes", str(tmp_path / "s29.npz")]) == 2
+    assert "expected shape (batch, steps, 31), got (3, 4, 29)" in capsys.readouterr().err
 
 
 def test_run_on_an_npz_of_spikes_with_labels(run, tmp_path, capsys):
