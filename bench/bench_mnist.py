@@ -36,6 +36,7 @@ from sim.sample import random_weights
 
 SIZES = (784, 128, 10)
 STEPS = 25
+THRESHOLD, BETA = 64, 0.9             # the chip's neurons in every round
 TARGET_US = 390.0                     # issue 10: 2x faster than Spiker+
 REFERENCES = {"Spiker+ (arXiv 2401.01141)": 780.0, "snn-fpga, Artix-7 (arXiv 2507.07284)": 520.0}
 
@@ -76,6 +77,29 @@ def breakdown(cfg: ChipConfig, r) -> dict[str, np.ndarray]:
     return out
 
 
+def measure_round(lanes: int, seed: int, samples: int, overlap: bool | None = None, threshold: int = THRESHOLD,
+                  beta: float = BETA) -> dict:
+    """One round of the record ``mnist_cycles``: ``samples`` MNIST-like images (input seed ``seed``) through the
+    784-128-10 chip at ``lanes`` with seeded random weights (the same seed); ``overlap`` None is ChipConfig's
+    default. Returns the round's fields: cycles per image (mean over the images), input density, hidden firing
+    rate (per neuron per step) and the cycle breakdown (:func:`breakdown`, means), with the cycles of the same chip
+    with the overlap the other way. The bench records these; tests/test_records_reproduce.py re-runs one."""
+    cfg = ChipConfig(layer_sizes=SIZES, lanes=lanes, threshold=threshold, beta=beta)
+    if overlap is not None:
+        cfg = cfg.replace(overlap=overlap)
+    x, _ = mnist_like(samples, STEPS, seed)
+    chip = FastModel(cfg, random_weights(cfg, seed=seed, input_density=float(x.mean())))
+    r = chip.run(x, record_state=False)
+    b = breakdown(cfg, r)
+    b["layer 0 (events+end+fill+update)"] = b["events l0"] + b["end + fill l0"] + b["update l0"]
+    other = FastModel(cfg.replace(overlap=not cfg.overlap), chip.weights).run(x, record_state=False)
+    b[f"the chip with overlap {'off' if cfg.overlap else 'on'}"] = other.cycles
+    return {"lanes": lanes, "overlap": bool(cfg.overlap), "seed": seed, "cycles_mean": float(r.cycles.mean()),
+            "input_density": float(x.mean()),
+            "hidden_rate": float(r.counters["spikes_l0"].mean() / (STEPS * SIZES[1])),
+            "parts": {k: float(np.mean(v)) for k, v in b.items()}}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--samples", type=int, default=256)
@@ -93,40 +117,28 @@ def main(argv=None) -> int:
     if a.samples < 1 or a.seeds < 1 or min(lanes_list) < 1:
         print("bench_mnist: --samples, --seeds and --lanes must be >= 1", file=sys.stderr)
         return 2
-    params = {"network": "784-128-10", "steps": STEPS, "samples": a.samples, "threshold": 64, "beta": 0.9,
+    params = {"network": "784-128-10", "steps": STEPS, "samples": a.samples, "threshold": THRESHOLD, "beta": BETA,
               "overlap": a.overlap or "ChipConfig default", "inputs": "sklearn digits, 20x20 in 28x28, rate-coded",
               "weights": "sim.sample.random_weights (untrained), seed = input seed"}
     rec = Recorder("mnist_cycles", args=a, seeds=list(range(a.seeds)), params=params, script=__file__)
     rec.__enter__()
     rows = []
     for lanes in lanes_list:
-        cfg = ChipConfig(layer_sizes=SIZES, lanes=lanes, threshold=64, beta=0.9)
-        if a.overlap:
-            cfg = cfg.replace(overlap=a.overlap == "on")
-        per_seed, parts, dens, hid = [], {}, [], []
+        rounds = []
         for seed in range(a.seeds):
-            x, _ = mnist_like(a.samples, STEPS, seed)
-            chip = FastModel(cfg, random_weights(cfg, seed=seed, input_density=float(x.mean())))
-            r = chip.run(x, record_state=False)
-            b = breakdown(cfg, r)
-            per_seed.append(r.cycles.mean())
-            b["layer 0 (events+end+fill+update)"] = b["events l0"] + b["end + fill l0"] + b["update l0"]
-            other = FastModel(cfg.replace(overlap=not cfg.overlap), chip.weights).run(x, record_state=False)
-            b[f"the chip with overlap {'off' if cfg.overlap else 'on'}"] = other.cycles
-            for k, v in b.items():
-                parts.setdefault(k, []).append(v.mean())
-            dens.append(x.mean())
-            hid.append(r.counters["spikes_l0"].mean() / (STEPS * SIZES[1]))
-            rec.round(lanes=lanes, overlap=bool(cfg.overlap), seed=seed, cycles_mean=float(r.cycles.mean()),
-                      input_density=float(x.mean()), hidden_rate=float(hid[-1]),
-                      parts={k: float(np.mean(v)) for k, v in b.items()})
+            rounds.append(measure_round(lanes, seed, a.samples, None if a.overlap is None else a.overlap == "on"))
+            rec.round(**rounds[-1])
+        overlap = rounds[0]["overlap"]
+        per_seed = [r["cycles_mean"] for r in rounds]
+        dens, hid = [r["input_density"] for r in rounds], [r["hidden_rate"] for r in rounds]
+        parts = {k: [r["parts"][k] for r in rounds] for k in rounds[0]["parts"]}
         cyc = np.array(per_seed)
         rows.append((lanes, cyc, np.mean(parts['events l0']) / cyc.mean()))
-        rec.summary[str(lanes)] = {"overlap": bool(cfg.overlap), "cycles": spread(cyc),
+        rec.summary[str(lanes)] = {"overlap": overlap, "cycles": spread(cyc),
                                    "layer0_events_share": float(np.mean(parts['events l0']) / cyc.mean()),
                                    "input_density": float(np.mean(dens)), "hidden_rate": float(np.mean(hid)),
                                    "parts": {k: float(np.mean(v)) for k, v in parts.items()}}
-        print(f"\nlanes {lanes}, overlap {'on' if cfg.overlap else 'off'}: {cyc.mean():,.0f} ± {cyc.std():,.0f} "
+        print(f"\nlanes {lanes}, overlap {'on' if overlap else 'off'}: {cyc.mean():,.0f} ± {cyc.std():,.0f} "
               f"cycles/image over {a.seeds} seeds "
               f"x {a.samples} images; input density {np.mean(dens):.3f}, hidden firing {np.mean(hid):.3f}/neuron/step")
         for k, v in parts.items():

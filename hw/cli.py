@@ -269,9 +269,17 @@ def number(kind, low=None, high=None, open_low=False):
     return parse
 
 
+def nonempty(text: str) -> str:
+    """An argparse type for a path, URL or port: not empty. An empty value (an unset shell variable, as in
+    ``--weights "$W"``) read as the option left out: random weights, no saved result, the default storage."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"{text!r}: empty; give a value or leave the option out")
+    return text
+
+
 def chip_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("chip (a --config file, then these overrides)")
-    g.add_argument("--config", help="chip config file (.json, or .toml with a [chip] table)")
+    g.add_argument("--config", type=nonempty, help="chip config file (.json, or .toml with a [chip] table)")
     g.add_argument("--sizes", dest="layer_sizes", type=sizes, help="layer sizes, e.g. 64,128,64,10")
     g.add_argument("--lanes", type=number(int, 1, 64), help="neurons per cycle (1..64)")
     g.add_argument("--weight-bits", dest="weight_bits", type=number(int, 2, 16), help="2..16")
@@ -290,7 +298,7 @@ def chip_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def model_argument(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", help="a trained or imported chip: a folder with config.json + weights.npz "
+    p.add_argument("--model", type=nonempty, help="a trained or imported chip: a folder with config.json + weights.npz "
                                    "(spikeloop import, study export) or a training run RUN (RUN.json + RUN.npz "
                                    "from spikeloop train --out RUN); its thresholds, betas, reset and offsets go along")
 
@@ -318,12 +326,17 @@ def seeds(text: str) -> list[int]:
 
 
 def cmd_synth(a: argparse.Namespace) -> int:
-    from hw.synth import SynthError, check_size, synthesize
+    from hw.synth import SynthError, check_size, output_paths, synthesize
     if a.jobs is not None and not a.seeds:      # before anything is built: one build has no workers to share
         raise ConfigError("--jobs: builds of a placement-seed sweep at once; give --seeds (e.g. 1-8) or drop --jobs")
     cfg, weights, offsets, source = load_model_arguments(
         a, need_weights=False, before_weights=lambda c: check_size(c, a.target))   # before anything is built
     check_writable(a.out, "--out")
+    dirs, files = output_paths(a.out, a.target, a.seeds)    # every path the build(s) write, before the first one
+    for d in dirs:
+        check_writable(d, "--out")
+    for f in files:
+        check_writable(f, "--out", is_dir=False)
     if a.seeds:
         return _synth_seeds(a, cfg, weights, offsets)
     try:
@@ -370,8 +383,8 @@ def register(sub) -> None:
                               "(checks before the work), docs/guides/nir.md (a trained or imported --model)")
     chip_arguments(p)
     model_argument(p)
-    p.add_argument("--weights", help=".npz with integer arrays w0..w{L-1} (e.g. from a trained model)")
-    p.add_argument("--out", default="out/verilog", help="output directory (default out/verilog)")
+    p.add_argument("--weights", type=nonempty, help=".npz with integer arrays w0..w{L-1} (e.g. from a trained model)")
+    p.add_argument("--out", type=nonempty, default="out/verilog", help="output directory (default out/verilog)")
     p.set_defaults(func=cmd_verilog)
 
     p = sub.add_parser("synth", help="synthesise, place and route the board top; resource and Fmax report",
@@ -380,7 +393,7 @@ def register(sub) -> None:
     chip_arguments(p)
     model_argument(p)
     p.add_argument("--target", default=TARGETS[0], choices=TARGETS)
-    p.add_argument("--weights", help=".npz with integer arrays w0..w{L-1} (memory contents)")
+    p.add_argument("--weights", type=nonempty, help=".npz with integer arrays w0..w{L-1} (memory contents)")
     p.add_argument("--baud", type=number(int, 300, 12_000_000), default=115200,
                    help="UART rate of the board's host link (300..12000000; default 115200)")
     p.add_argument("--router", default=ROUTERS[0], choices=ROUTERS,
@@ -393,8 +406,8 @@ def register(sub) -> None:
                         "min / median / max, written to out/<target>-seeds.json")
     p.add_argument("--jobs", type=number(int, 1, 256), default=None,
                    help="seed builds at once (1..256; default: the cores the load average leaves free)")
-    p.add_argument("--out", default="runs/synth", help="output directory; the build goes to OUT/<target>/ "
-                                                        "(default runs/synth)")
+    p.add_argument("--out", type=nonempty, default="runs/synth",
+                   help="output directory; the build goes to OUT/<target>/ (default runs/synth)")
     p.set_defaults(func=cmd_synth)
 
 

@@ -211,11 +211,10 @@ class ChipConfig:
             if not 1 <= s <= 65536:
                 raise ConfigError(f"layer_sizes[{i}]={s}: allowed range is 1..65536")
         object.__setattr__(self, "layer_sizes", sizes)
-        check_int("weight_bits", self.weight_bits, 2, 16)
-        check_int("membrane_bits", self.membrane_bits, 4, 32)
-        check_int("lanes", self.lanes, 1, 64)
-        check_int("beta_frac_bits", self.beta_frac_bits, 1, 16)
-        check_int("threshold_offset_bits", self.threshold_offset_bits, 1, 16)
+        for name, lo, hi in (("weight_bits", 2, 16), ("membrane_bits", 4, 32), ("lanes", 1, 64),
+                             ("beta_frac_bits", 1, 16), ("threshold_offset_bits", 1, 16)):
+            # stored as int: a JSON/TOML 8.0 passes the check and must not reach numpy dtypes and shifts as a float
+            object.__setattr__(self, name, check_int(name, getattr(self, name), lo, hi))
         if self.weight_bits > self.membrane_bits:
             raise ConfigError(f"weight_bits={self.weight_bits}: must not exceed membrane_bits={self.membrane_bits}")
         n = self.num_layers

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 import sys
@@ -219,7 +220,6 @@ def synthesize(cfg: ChipConfig, target: str, out: Path, weights: Sequence[np.nda
     ``netlist_from`` is an earlier build folder (``<out>/<target>``) of the same design: where its Yosys input
     (``top.il``, ``top.ys``) is byte for byte this build's, its netlist (``top.json``, ``top.rpt``) is reused and
     only nextpnr and the packer run (Yosys is deterministic: a placement-seed sweep needs one synthesis)."""
-    from hw.board import BoardTop
     from hw.core import WeightMemory
     check_size(cfg, target)
     if router not in ROUTERS:
@@ -235,12 +235,11 @@ def synthesize(cfg: ChipConfig, target: str, out: Path, weights: Sequence[np.nda
         opts = {**opts, "nextpnr_opts": f"{opts['nextpnr_opts']} --router {router}"}
     if seed is not None:
         opts = {**opts, "nextpnr_opts": f"{opts['nextpnr_opts']} --seed {seed}"}
-    build = Path(out) / target
+    (build,), (report,) = output_paths(out, target)
     with environ({k: os.environ.get(k, _tool_path(v)) for k, v in TOOLS.items()}):   # the tools' paths
         t0 = time.perf_counter()
         try:
-            offsets = cfg.check_offsets(threshold_offsets) if threshold_offsets is not None else None
-            plan = platform.build(BoardTop(cfg, baud, weights, offsets), build_dir=str(build), do_build=False, **opts)
+            plan = _board_plan(platform, opts, cfg, weights, baud, threshold_offsets)
             digest = _plan_hash(plan)
             if netlist_from is not None:
                 _reuse_netlist(plan, Path(netlist_from))
@@ -277,8 +276,20 @@ def synthesize(cfg: ChipConfig, target: str, out: Path, weights: Sequence[np.nda
                       timing_met=p["fmax"] >= platform.default_clk_frequency / 1e6,
                       bitstream=str(bit) if bit.exists() else "", seconds=time.perf_counter() - t0, router=router,
                       spram=p["used"].get("spram", (0, 0))[0], seed=seed, design_hash=digest)
-    (Path(out) / f"{target}.json").write_text(json.dumps(rep.to_dict(), indent=1))
+    report.write_text(json.dumps(rep.to_dict(), indent=1))
     return rep
+
+
+def output_paths(out: str | Path, target: str, seeds: Sequence[int] | None = None) -> tuple[list[Path], list[Path]]:
+    """The folders and the files a build of ``target`` into ``out`` writes (:func:`synthesize`: ``out/<target>/``
+    and ``out/<target>.json``), or with ``seeds`` a placement-seed sweep (:func:`seed_sweep`: each seed's build in
+    ``out/seed<k>/``, and ``out/<target>-seeds.json``). ``spikeloop synth`` checks them all before the first build:
+    a name taken by the wrong kind (a file where the build folder goes) failed at the build or, for the report,
+    after the whole synthesis."""
+    out = Path(out)
+    roots = [out] if seeds is None else [out / f"seed{s}" for s in seeds]
+    files = [r / f"{target}.json" for r in roots] + ([] if seeds is None else [out / f"{target}-seeds.json"])
+    return [r / target for r in roots], files
 
 
 def _yosys_platform(target: str, synth_opts: str = ""):
@@ -290,6 +301,16 @@ def _yosys_platform(target: str, synth_opts: str = ""):
     if synth_opts:
         opts["synth_opts"] = f"{opts.get('synth_opts', '')} {synth_opts}".strip()
     return platform, opts
+
+
+def _board_plan(platform, opts: dict, cfg: ChipConfig, weights, baud: int, threshold_offsets):
+    """The build plan of ``cfg``'s board top on ``platform`` with ``opts`` (from :func:`_yosys_platform`), nothing run:
+    the offsets checked, the tools' paths set, the top elaborated and its files written out. One place for
+    :func:`synthesize` (which then executes it) and :func:`design_hash` (which hashes it), so they cannot drift."""
+    from hw.board import BoardTop
+    offsets = cfg.check_offsets(threshold_offsets) if threshold_offsets is not None else None
+    with environ({k: os.environ.get(k, _tool_path(v)) for k, v in TOOLS.items()}):   # the tools' paths
+        return platform.prepare(BoardTop(cfg, baud, weights, offsets), name="top", **opts)
 
 
 def _plan_hash(plan) -> str:
@@ -311,13 +332,9 @@ def design_hash(cfg: ChipConfig, target: str, weights: Sequence[np.ndarray] | No
     commits exactly when their Yosys input is the same (source-line attributes aside). Every :func:`synthesize`
     report carries it (``design_hash``), so a figure measured once can be checked against today's RTL without a
     build (a few seconds: the netlist is written, nothing is synthesised; ``bench.synth_seeds --check``)."""
-    from hw.board import BoardTop
     check_size(cfg, target)
     platform, opts = _yosys_platform(target, synth_opts)
-    offsets = cfg.check_offsets(threshold_offsets) if threshold_offsets is not None else None
-    with environ({k: os.environ.get(k, _tool_path(v)) for k, v in TOOLS.items()}):
-        plan = platform.prepare(BoardTop(cfg, baud, weights, offsets), name="top", **opts)
-    return _plan_hash(plan)
+    return _plan_hash(_board_plan(platform, opts, cfg, weights, baud, threshold_offsets))
 
 
 def _reuse_netlist(plan, prev: Path) -> bool:
@@ -341,11 +358,18 @@ def _reuse_netlist(plan, prev: Path) -> bool:
 
 def fmax_from_report(path: str | Path) -> float:
     """The Fmax (MHz) of a report written by :func:`synthesize` — the latency model's clock for that target."""
+    if not isinstance(path, (str, Path)):
+        raise ConfigError(f"synth_report={path!r}: expected the path of a `spikeloop synth` report (<target>.json)")
     p = Path(path)
     if not p.exists():
         raise ConfigError(f"synth_report {path}: no such file (run `spikeloop synth` first)")
-    f = json.loads(p.read_text()).get("fmax_mhz", 0)
-    if not f > 0:
+    try:
+        d = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ConfigError(f"synth_report {path}: not a `spikeloop synth` report (<target>.json): cannot read it "
+                          f"as JSON ({type(e).__name__})") from None
+    f = d.get("fmax_mhz", 0) if isinstance(d, dict) else 0
+    if isinstance(f, bool) or not isinstance(f, (int, float)) or not (math.isfinite(f) and f > 0):
         raise ConfigError(f"synth_report {path}: no positive fmax_mhz in it")
     return float(f)
 

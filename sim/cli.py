@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hw.cli import (chip_arguments, check_writable, load_model_arguments, model_argument, model_paths, number,
-                    offsets_text, writing)
+from hw.cli import (chip_arguments, check_writable, load_model_arguments, model_argument, model_paths,
+                    nonempty, number, offsets_text, writing)
 from hw.config import ConfigError
 from sim.chip import BACKENDS
 
@@ -59,19 +59,36 @@ def load_spikes(path: str, cfg) -> tuple[np.ndarray, np.ndarray | None]:
 def _model_inputs(a: argparse.Namespace, cfg):
     """``(x, y, description)`` for ``run``: --spikes, a dataset (a training run's own test split by default),
     or random spikes."""
-    if a.spikes:
-        if a.dataset:
-            raise ConfigError("--spikes: give either --spikes or --dataset, not both")
-        x, y = load_spikes(a.spikes, cfg)
-        return x, y, f"{a.spikes}"
     train_config = None
     if a.model:
         cpath, _ = model_paths(a.model)
         train_config = json.loads(cpath.read_text()).get("train_config") or None
+    if a.spikes:
+        if a.dataset:
+            raise ConfigError("--spikes: give either --spikes or --dataset, not both")
+        try:
+            x, y = load_spikes(a.spikes, cfg)
+            return x, y, f"{a.spikes}"
+        except ConfigError as e:
+            if not (train_config and train_config.get("bias_input")) or cfg.input_shape is not None:
+                raise
+            wrong = e
+        # a run trained with the always-on bias input (the last input address, train.common.with_bias_channel):
+        # a file of the dataset's features gets it, as the run's own test split does
+        try:
+            x, y = load_spikes(a.spikes, cfg.replace(layer_sizes=(cfg.layer_sizes[0] - 1,) + cfg.layer_sizes[1:]))
+        except ConfigError:
+            raise wrong from None
+        x = np.concatenate([x, np.ones(x.shape[:2] + (1,), bool)], axis=2)
+        return x, y, f"{a.spikes} + the run's always-on bias input"
     if a.dataset or train_config:
         if a.dataset_inputs is None:
             raise ConfigError("--dataset: datasets need the full spikeloop command (tune.cli)")
         x, y, where = a.dataset_inputs(train_config, a.dataset, a.data_path, a.steps_given, a.seed)
+        if x.shape[2] != cfg.layer_sizes[0]:            # before the chip is built: named by the flag, not "spikes"
+            raise ConfigError(f"{f'--dataset {a.dataset}' if a.dataset else '--model'}: {where} has "
+                              f"{x.shape[2]} input neurons, the chip {cfg.layer_sizes[0]} (layer_sizes[0]); "
+                              f"score a chip on a dataset of its input size")
         if a.limit:
             x, y = x[:a.limit], y[:a.limit]
         return x, y, where
@@ -207,15 +224,18 @@ def register(sub) -> None:
                        epilog=RUN_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     chip_arguments(p)
     model_argument(p)
-    p.add_argument("--weights", help=".npz with integer arrays w0..w{L-1} (and o0.. offsets); its chip config is "
-                                     "--config, or RUN.json / config.json beside it")
+    p.add_argument("--weights", type=nonempty, help=".npz with integer arrays w0..w{L-1} (and o0.. offsets); its "
+                                                    "chip config is --config, or RUN.json / config.json beside it")
     p.add_argument("--spikes", help=".npz of input spikes: x (batch, steps, N0) 0/1, optional labels y; a conv "
-                   "chip's x may be (batch, steps, C, H, W) (flat N0 is HWC order)")
-    p.add_argument("--dataset", help="score on this dataset's test split (a training run's own by default)")
-    p.add_argument("--data-path", dest="data_path", help="local files of datasets that need them (nmnist, svhn)")
+                   "chip's x may be (batch, steps, C, H, W) (flat N0 is HWC order); a training run with the bias "
+                   "input takes N0 - 1 features and adds it", type=nonempty)
+    p.add_argument("--dataset", help="score on this dataset's test split (a training run's own by default)",
+                   type=nonempty)
+    p.add_argument("--data-path", dest="data_path", help="local files of datasets that need them (nmnist, svhn)",
+                   type=nonempty)
     p.add_argument("--limit", type=number(int, 1), help="score only the first LIMIT test samples (>= 1)")
     p.add_argument("--backend", default="fast", choices=BACKENDS)
-    p.add_argument("--port", help="serial port of the board (backend board)")
+    p.add_argument("--port", type=nonempty, help="serial port of the board (backend board)")
     p.add_argument("--baud", type=number(int, 300, 12_000_000),
                    help="UART rate of the board (backend board; 300..12000000, default 115200)")
     p.add_argument("--batch", type=number(int, 1, 1_000_000),
@@ -229,8 +249,9 @@ def register(sub) -> None:
                    help="seed of the random inputs and weights (0..2^32-1; default 0)")
     p.add_argument("--clock-mhz", dest="clock_mhz", type=number(float, 0, 10_000, open_low=True), default=100.0,
                    help="clock for the latency figures, MHz (0..10000, above 0; default 100)")
-    p.add_argument("--raster", help="write a spike raster of sample 0 to this PNG (or .pdf / .svg)")
-    p.add_argument("--vcd", help=f"write the core's waveforms to this VCD file ({', '.join(VCD_BACKENDS)} backends)")
+    p.add_argument("--raster", type=nonempty, help="write a spike raster of sample 0 to this PNG (or .pdf / .svg)")
+    p.add_argument("--vcd", type=nonempty,
+                   help=f"write the core's waveforms to this VCD file ({', '.join(VCD_BACKENDS)} backends)")
     from sim.vcd import signal_patterns, step_window
     p.add_argument("--vcd-signals", dest="vcd_signals", type=signal_patterns, metavar="PATTERN[,PATTERN]",
                    help="only the signals whose name or dotted path matches one of these glob patterns, "

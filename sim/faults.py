@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hw.config import ChipConfig, ConfigError
+from hw.config import ChipConfig, ConfigError, check_int
 from sim.chip import Chip, FastChip
 
 
@@ -41,8 +41,8 @@ class Faults:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float, np.number)) or not lo <= v <= hi:
                 raise ConfigError(f"{name}={v!r}: allowed range is {lo:g}..{hi:g}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or not 0 <= self.seed < 2**32:
-            raise ConfigError(f"faults seed={self.seed!r}: allowed range is integers 0..{2**32 - 1}")
+        # hw.config.check_int, as every other integer of a config file: a TOML 1.0 is the seed 1
+        object.__setattr__(self, "seed", check_int("faults seed", self.seed, 0, 2**32 - 1))
 
     @classmethod
     def from_dict(cls, d, where: str = "faults") -> "Faults":

@@ -43,17 +43,11 @@ def test_chip_schedule_round_reproduces():
 
 
 def test_mnist_cycles_round_reproduces():
-    from bench.bench_mnist import SIZES, STEPS, mnist_like
-    from hw.config import ChipConfig
-    from sim.model import FastModel
-    from sim.sample import random_weights
+    from bench.bench_mnist import measure_round
     rec = load("mnist_cycles")
     p = rec["params"]
     (published,) = [r for r in rec["rounds"] if r["lanes"] == 8 and r["seed"] == 0]
-    cfg = ChipConfig(layer_sizes=SIZES, lanes=8, threshold=p["threshold"], beta=p["beta"])
-    assert cfg.overlap == published["overlap"]
-    x, _ = mnist_like(p["samples"], STEPS, 0)
-    r = FastModel(cfg, random_weights(cfg, seed=0, input_density=float(x.mean()))).run(x, record_state=False)
-    got = {"cycles_mean": float(r.cycles.mean()), "input_density": float(x.mean()),
-           "hidden_rate": float(r.counters["spikes_l0"].mean() / (STEPS * SIZES[1]))}
-    _assert_same({k: published[k] for k in got}, got, "mnist_cycles")
+    got = measure_round(8, 0, p["samples"], {"on": True, "off": False}.get(p["overlap"]), p["threshold"], p["beta"])
+    assert got["overlap"] == published["overlap"]
+    _assert_same(published, got, "mnist_cycles")
+    _assert_same(published["parts"], got["parts"], "mnist_cycles parts")

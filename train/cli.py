@@ -10,7 +10,8 @@ import sys
 from pathlib import Path
 
 from hw.cli import (chip_arguments, chip_overrides, chip_table, check_writable, load_chip, load_model_arguments,
-                    model_argument, number, offsets_text, on_off, read_table, writing)
+                    model_argument, nonempty, number, offsets_text, on_off, read_table,
+                    writing)
 from hw.config import ChipConfig, ConfigError
 from sim.chip import BACKENDS
 from train.quant import SCALES
@@ -54,6 +55,11 @@ def cmd_train(a: argparse.Namespace) -> int:
     data, fault_table, table = {}, {}, {}
     if a.config:
         table = read_table(a.config)
+        unknown = sorted(k for k, v in table.items() if isinstance(v, dict) and k not in SECTIONS | {"chip"})
+        if unknown and Path(a.config).suffix == ".toml":    # e.g. [train]: its keys would be dropped unread
+            raise ConfigError(f"--config {a.config}: unknown tables {', '.join(f'[{k}]' for k in unknown)}; "
+                              f"train reads [chip], [data] and [faults] (a study's other tables are allowed); "
+                              f"the method's settings are flags (spikeloop train --help)")
         data = data_table(table.get("data", {}))
         fault_table = table.get("faults", {})
         if not isinstance(fault_table, dict):
@@ -136,7 +142,9 @@ def cmd_import(a: argparse.Namespace) -> int:
                   f"used; the NIR file sets {'it' if len(unused) == 1 else 'them'} (the file gives widths and lanes)",
                   file=sys.stderr)
         kept = {k: v for k, v in table.items() if k not in GRAPH_FLAGS}      # not validated: the graph replaces them
-    base = load_chip(None, {**kept, **chip_overrides(a)})
+    # threshold 1 until the graph sets it (as import_graph does): the default 64 does not fit a membrane under 8
+    # bits, and was refused as "threshold=64" though --threshold is refused here
+    base = load_chip(None, {"threshold": 1, **kept, **chip_overrides(a)})
     out = Path(a.out)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {a.out}: is a file, not a directory")
@@ -191,9 +199,10 @@ docs: docs/guides/training.md (methods, datasets, conv chips), docs/guides/seed-
 def register(sub) -> None:
     p = sub.add_parser("import", help="map a NIR graph (.nir) onto the chip: config, weights, offsets, report",
                        epilog="docs: docs/guides/nir.md (import, report, hand-off), docs/guides/interchange.md")
-    p.add_argument("model", help="NIR file (e.g. from snnTorch export_to_nir or Rockpool to_nir)")
+    p.add_argument("model", type=nonempty, help="NIR file (e.g. from snnTorch export_to_nir or Rockpool to_nir)")
     chip_arguments(p)
-    p.add_argument("--out", required=True, help="directory for config.json, weights.npz, nir_report.{json,txt}")
+    p.add_argument("--out", required=True, help="directory for config.json, weights.npz, nir_report.{json,txt}",
+                   type=nonempty)
     p.add_argument("--dt", type=number(float, 0, 10, open_low=True),
                    help="time step, s (0..10, above 0; default: tau/r when the graph agrees on it, else 1e-4 as "
                         "snnTorch)")
@@ -210,9 +219,9 @@ def register(sub) -> None:
                        epilog="docs: docs/guides/nir.md (export), docs/guides/interchange.md")
     chip_arguments(p)
     model_argument(p)
-    p.add_argument("--weights", help=".npz with integer arrays w0..w{L-1} (and o0.. offsets); its chip config "
-                                     "is --config, or RUN.json / config.json beside it")
-    p.add_argument("--out", required=True, help="NIR file to write, e.g. model.nir")
+    p.add_argument("--weights", type=nonempty, help=".npz with integer arrays w0..w{L-1} (and o0.. offsets); its "
+                                                    "chip config is --config, or RUN.json / config.json beside it")
+    p.add_argument("--out", required=True, type=nonempty, help="NIR file to write, e.g. model.nir")
     p.set_defaults(func=cmd_export)
 
     methods = "; ".join(f"{t.name}: {t.description}" for t in TRAINERS.values())
@@ -224,7 +233,8 @@ def register(sub) -> None:
     p.add_argument("--dataset", choices=list(DATASETS),
                    help="default: the --config file's [data] dataset, else breast_cancer; " +
                         "; ".join(f"{d.name}: {d.description}" for d in DATASETS.values()))
-    p.add_argument("--data-path", dest="data_path", help="local files of datasets that need them (nmnist, svhn)")
+    p.add_argument("--data-path", dest="data_path", help="local files of datasets that need them (nmnist, svhn)",
+                   type=nonempty)
     p.add_argument("--backend", default="fast", choices=[b for b in BACKENDS if b != "board"],
                    help="chip in the loop (a board is used from Python: make_chip(cfg, 'board', port=...))")
     p.add_argument("--steps", type=number(int, 1, 10000),
@@ -259,5 +269,6 @@ def register(sub) -> None:
                    help="training seed (0..2^32-1; default 0)")
     p.add_argument("--threads", type=number(int, 1, 256), default=1,
                    help="torch threads for the software network (1..256; small networks are fastest with 1)")
-    p.add_argument("--out", help="save the result as OUT.json + OUT.npz and its training curves as OUT.png")
+    p.add_argument("--out", help="save the result as OUT.json + OUT.npz and its training curves as OUT.png",
+                   type=nonempty)
     p.set_defaults(func=cmd_train)

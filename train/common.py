@@ -68,6 +68,10 @@ def check_fit(cfg: ChipConfig, data: Encoded) -> None:
                              "output neuron i is class i, so the extra outputs answer classes that do not exist"))
     if len(data.x_train) == 0:
         raise ConfigError("data: the training set is empty")
+    if cfg.touched and data.x_train.shape[1] > cfg.max_steps:     # the chip would refuse them after training
+        raise ConfigError(f"steps={data.x_train.shape[1]}: a chip with update='touched' runs at most "
+                          f"max_steps={cfg.max_steps} steps per sample (its step stamps); allowed range is "
+                          f"1..{cfg.max_steps}, or raise max_steps (1..65535)")
     if cfg.input_shape is not None and data.shape is not None and tuple(cfg.input_shape) != tuple(data.shape):
         raise ConfigError(f"chip.input_shape={list(cfg.input_shape)}: the {data.name or 'data'} images have shape "
                           f"{list(data.shape)} (C, H, W); they must match")

@@ -118,11 +118,11 @@ class TrainConfig:
         check_choice("surrogate", self.surrogate, SURROGATES)
         check_choice("quantiser", self.quantiser, SCALES)
         check_choice("backend", self.backend, [b for b in BACKENDS if b != "board"])
-        check_int("steps", self.steps, 1, 10000)
-        check_int("seed", self.seed, 0, 2**32 - 1)
-        check_int("threads", self.threads, 1, 256)
+        # stored as int: a config file's 16.0 passes the check and must not reach numpy's shapes as a float
+        for name, lo, hi in (("steps", 1, 10000), ("seed", 0, 2**32 - 1), ("threads", 1, 256)):
+            object.__setattr__(self, name, check_int(name, getattr(self, name), lo, hi))
         if self.train_size is not None:
-            check_int("train_size", self.train_size, 1, 10_000_000)
+            object.__setattr__(self, "train_size", check_int("train_size", self.train_size, 1, 10_000_000))
         if self.data_path is not None and not isinstance(self.data_path, str):
             raise ConfigError(f"data_path={self.data_path!r}: expected a path")
         if DATASETS[self.dataset].needs_path and not self.data_path:

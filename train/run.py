@@ -114,4 +114,7 @@ def test_inputs(train_config: dict | None, dataset: str | None = None, data_path
         where = f"{tc.dataset} test split (seed {tc.seed}, rate encoder, {tc.steps} steps)"
     split = load_split(tc)
     data = Encoded.from_split(split, steps=tc.steps, encoder=tc.encoder, seed=tc.seed)
+    if train_config:            # the run's chip has the bias input if it trained with one (mh, cilspl by default)
+        data = with_bias(tc, data)
+        where += ", with the bias input" if data.bias else ""
     return data.x_test, data.y_test, where

@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from hw.cli import number, on_off
+from hw.cli import nonempty, number, on_off
 from hw.config import ConfigError
 
 
@@ -196,28 +196,30 @@ def register(sub) -> None:
         p = ssub.add_parser(name, help=hlp, epilog="docs: docs/guides/studies.md"
                             + (" (the dashboard: docs/guides/interchange.md)" if name == "dashboard" else ""))
         p.add_argument("--config", help="study TOML; `spikeloop study template` prints every key with its default "
-                                            "(docs/guides/studies.md); without it: the default study")
-        p.add_argument("--storage", help="Optuna storage URL, e.g. sqlite:///runs/s.db or postgresql://...")
+                                            "(docs/guides/studies.md); without it: the default study", type=nonempty)
+        p.add_argument("--storage", help="Optuna storage URL, e.g. sqlite:///runs/s.db or postgresql://...",
+                       type=nonempty)
         p.add_argument("--name", help="study name")
         p.set_defaults(func=fn)
         if name == "run":
             p.add_argument("--n-trials", type=number(int, 1, 100000), dest="n_trials",
                            help="total trials the study should have (1..100000)")
             p.add_argument("--jobs", type=number(int, 1, 256), default=1, help="worker processes here (1..256)")
-            p.add_argument("--out", help="artefact directory (default runs/<name>)")
+            p.add_argument("--out", type=nonempty, help="artefact directory (default runs/<name>)")
             p.add_argument("--max-consecutive-failures", dest="max_failures", type=number(int, 1, 100000),
                            help="stop after this many failed trials in a row (1..100000; "
                                 "[study] max_consecutive_failures, default 3)")
             p.add_argument("--new", action="store_true",
                            help="delete an existing study of this name (its trials) and start again")
         elif name == "report":
-            p.add_argument("--report-dir", help="where the report goes (default: the study's out/report)")
+            p.add_argument("--report-dir", help="where the report goes (default: the study's out/report)",
+                           type=nonempty)
         elif name == "dashboard":
             p.add_argument("--port", type=number(int, 1, 65535), default=8080,
                            help="TCP port on 127.0.0.1 (1..65535; default 8080)")
         else:
             p.add_argument("trial", type=number(int, 0), help="trial number (0..)")
-            p.add_argument("--dest", help="output directory (default: the study's out/export_<trial>)")
+            p.add_argument("--dest", type=nonempty, help="output directory (default: the study's out/export_<trial>)")
             p.add_argument("--nir", action="store_true", help="also write the network as NIR (model.nir)")
 
 
@@ -251,7 +253,10 @@ def cmd_dse(a: argparse.Namespace) -> int:
     """`spikeloop dse`: synthesise and score the sweep, print the table and the estimator's error."""
     from hw.cli import check_writable
     from hw.synth import TARGETS
+    from tune.config import check_name
     from tune.dse import Sweep, format_table, run_dse
+    if a.study is not None:             # an empty name would fall back to the default build study unseen
+        check_name(a.study, "--study")
     if a.worker:
         return cmd_dse_worker(a)
     targets = tuple(a.target or (TARGETS[0],))
@@ -325,13 +330,13 @@ def register_dse(sub) -> None:
                    help="nextpnr placement seeds per structure, e.g. 1-8 or 1,4,9: every (structure, part, seed) is a "
                         "build; a structure is scored at its minimum Fmax over them (default: nextpnr's seed)")
     p.add_argument("--jobs", type=number(int, 1, 256), default=1, help="synthesis worker processes (1..256; default 1)")
-    p.add_argument("--storage", default=None,
+    p.add_argument("--storage", type=nonempty, default=None,
                    help="Optuna storage of the build queue (default sqlite:///<out>/synth-cache/pnr.db); a "
                         "postgresql:// URL lets `spikeloop dse --worker` on other machines share the builds")
     p.add_argument("--study", default=None, help="name of the build study in --storage (default spikeloop-pnr)")
     p.add_argument("--worker", action="store_true",
                    help="only build what the study has queued (from any machine's sweep), then exit")
-    p.add_argument("--out", default="runs/dse", help="output directory (table, plot, synthesis cache)")
+    p.add_argument("--out", type=nonempty, default="runs/dse", help="output directory (table, plot, synthesis cache)")
     p.add_argument("--no-progress", dest="no_progress", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_dse)
 

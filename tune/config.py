@@ -323,7 +323,7 @@ class StudyConfig:
                 st[k] = v
         _check_keys(st, tuple(STUDY_KEYS), "study")
         _check_keys(da, DATA_FIELDS, "data")
-        name = check_name(st.get("name", "spikeloop"), "--name" if (overrides or {}).get("name") else "study.name")
+        name = check_name(st.get("name", "spikeloop"), "--name" if (overrides or {}).get("name") is not None else "study.name")
         storage, out = st.get("storage", "sqlite:///runs/spikeloop.db"), st.get("out", f"runs/{name}")
         for key, v in (("storage", storage), ("out", out)):
             if not isinstance(v, str) or not v.strip():
@@ -346,9 +346,16 @@ class StudyConfig:
             raise ConfigError(f"study.weights={weights!r}: expected a table like {{accuracy = 1.0}}")
         _check_keys(weights, OBJECTIVE_NAMES, "study.weights")
         weights = {k: check_float(f"study.weights.{k}", v, -1e12, 1e12) for k, v in weights.items()}
+        if "weights" in st and objective != "weighted":     # a Pareto front has no sum to weight: they would be dropped
+            raise ConfigError(f"study.weights: only with objective = \"weighted\" (this study's objective is "
+                              f"{objective!r}, a Pareto front the weights do not change); set objective = "
+                              f"\"weighted\" or remove weights")
         fd = _table(d, "faults", "")
         faults = Faults.from_dict({"seed": seed} | fd, "faults")
         ct = _table(d, "chip", "")
+        # the quantiser sets each trial's chip threshold from theta: a placeholder (as train --config has) unless
+        # given, so a membrane under 8 bits is not refused for the default threshold 64 no study uses
+        ct.setdefault("threshold", 1)
         chip = ChipConfig.from_dict(ct)
         train = TrainConfig(dataset=da.get("dataset", "breast_cancer"), data_path=da.get("data_path"),
                             steps=da.get("steps", 16), encoder=da.get("encoder", "rate"),

@@ -940,6 +940,13 @@ def _run_study(sc: StudyConfig, jobs: int, baseline: bool, new: bool, report=Non
     # as written, not resolved (a symbolic link to nothing would resolve to its target); before the storage file
     given = sc.out_given if sc.out_given and Path(sc.out_given).expanduser().resolve() == sc.out else sc.out
     check_writable(given, sc.out_option)
+    if sc.fits is not None and sc.synth_cache is not None:   # every trial synthesises into it: found unusable now,
+        made += [d for d in missing_dirs(sc.synth_cache) if d not in made]     # not after the first trial's build
+        try:
+            check_writable(sc.synth_cache, "[hardware] synth_cache")
+        except ConfigError:
+            remove_if_empty(made)
+            raise
     try:
         storage = storage_for(sc.storage)
         if not new:                                          # an existing study must match this config

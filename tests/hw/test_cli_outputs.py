@@ -49,6 +49,24 @@ def test_synth_bad_out_exits_2_not_1(blocker, cli):
     fails_cleanly(r, "--out", "is a file, not a directory")
 
 
+@pytest.mark.parametrize("args, taken, kind", [
+    ([], "ice40-up5k", "file"), ([], "ice40-up5k.json", "dir"),
+    (["--seeds", "1-2"], "seed2", "file"), (["--seeds", "1-2"], "ice40-up5k-seeds.json", "dir")])
+def test_synth_output_names_of_the_wrong_kind_are_refused_before_building(args, taken, kind, tmp_path, cli,
+                                                                         monkeypatch):
+    """hw.synth.output_paths: the build folder under a file failed at the build, the report path a directory
+    failed after the whole synthesis; both are refused first, and the folders the check made are removed."""
+    import hw.synth
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / taken).mkdir() if kind == "dir" else (out / taken).write_text("x")
+    monkeypatch.setattr(hw.synth, "synthesize", lambda *a, **k: pytest.fail("a build started"))
+    before = sorted(tmp_path.rglob("*"))
+    r = cli("synth", "--sizes", "6,5,3", "--lanes", "2", *args, "--out", out)
+    fails_cleanly(r, "--out", str(out / taken))
+    assert r.stdout == "" and sorted(tmp_path.rglob("*")) == before
+
+
 def test_check_writable_accepts_good_paths(tmp_path):
     from hw.cli import check_writable
     assert check_writable(tmp_path / "new" / "dir") == tmp_path / "new" / "dir"

@@ -45,6 +45,16 @@ def test_unsigned_out_of_range_is_rejected_not_wrapped(dtype):
     assert ok.dtype == np.int64 and (ok == 7).all()
 
 
+@pytest.mark.parametrize("field, value", [("weight_bits", 4.0), ("membrane_bits", 12.0), ("lanes", 2.0),
+                                          ("beta_frac_bits", 6.0), ("threshold_offset_bits", 4.0)])
+def test_a_whole_float_width_is_stored_as_an_int(field, value):
+    """8.0 from a JSON/TOML file passes the integer check; kept a float it reached numpy as dtype 'u2.0' (lanes)
+    and a traceback from `spikeloop run --config`."""
+    cfg = ChipConfig.from_dict({"layer_sizes": [8, 4], field: value})
+    assert type(getattr(cfg, field)) is int and getattr(cfg, field) == value
+    assert cfg.structure_hash == ChipConfig.from_dict({"layer_sizes": [8, 4], field: int(value)}).structure_hash
+
+
 def test_counter_names_are_in_read_bus_order():
     cfg = ChipConfig(layer_sizes=(4, 3, 2))
     assert cfg.counter_names == ("spikes_l0", "spikes_l1") + COUNTER_NAMES

@@ -1,9 +1,12 @@
 """Synthesis with the open toolchain: a real build of a small board top, and the report's parser."""
 
+import re
+
 import pytest
 
 from hw.config import ChipConfig, ConfigError
-from hw.synth import TARGETS, SynthError, over_capacity, _over_datasheet, fmax_from_report, synthesize
+from hw.synth import (TARGETS, SynthError, over_capacity, _over_datasheet, design_hash, fmax_from_report,
+                      synthesize)
 
 
 def test_ice40_build_reports_resources_and_fmax(tmp_path):
@@ -14,6 +17,7 @@ def test_ice40_build_reports_resources_and_fmax(tmp_path):
     assert r.fmax_mhz > 1.0
     assert r.bitstream.endswith("top.bin") and (tmp_path / "ice40-up5k" / "top.bin").stat().st_size > 1000
     assert fmax_from_report(tmp_path / "ice40-up5k.json") == r.fmax_mhz
+    assert r.design_hash == design_hash(cfg, "ice40-up5k")      # the plan built is the plan hashed
 
 
 def test_unknown_target():
@@ -326,3 +330,16 @@ def test_bench_synth_seeds_wraps_a_sweep_in_a_record(tmp_path):
     assert "| 2 | failed |" in render_spec(f"{name} seeds", tmp_path)
     assert "| 101.00 / 103.00 / 105.00 (2 seeds) |" in render_spec(f"{name} row", tmp_path)
     assert synth_seeds.main(["--from", str(tmp_path / "nope.json"), "--out", str(tmp_path)]) == 2
+
+
+@pytest.mark.parametrize("content, msg", [
+    (b"x", "cannot read it as JSON (JSONDecodeError)"), (b"\xff\xfe", "cannot read it as JSON (UnicodeDecodeError)"),
+    (b"[1, 2]", "no positive fmax_mhz"), (b'{"fmax_mhz": "fast"}', "no positive fmax_mhz"),
+    (b'{"fmax_mhz": NaN}', "no positive fmax_mhz"), (None, "cannot read it as JSON (IsADirectoryError)")])
+def test_a_synth_report_that_is_not_one_is_a_config_error(tmp_path, content, msg):
+    p = tmp_path / "r.json"
+    p.mkdir() if content is None else p.write_bytes(content)
+    with pytest.raises(ConfigError, match=rf"synth_report {p}: .*{re.escape(msg)}"):
+        fmax_from_report(p)
+    with pytest.raises(ConfigError, match=r"synth_report=3: expected the path"):
+        fmax_from_report(3)

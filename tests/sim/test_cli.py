@@ -47,3 +47,20 @@ def test_an_image_of_the_wrong_shape_is_one_line(tmp_path, shape):
     np.savez(tmp_path / "x.npz", x=np.zeros(shape, bool))
     with pytest.raises(ConfigError, match=r"\(batch, steps, 2, 5, 4\) \(C, H, W\) or flat \(batch, steps, 40\)"):
         load_spikes(str(tmp_path / "x.npz"), CONV)
+
+
+def test_a_dataset_of_another_input_size_is_one_line_naming_it(capsys):
+    """--dataset whose samples do not fit the chip's input: named by the flag and both sizes (it was a
+    "spikes: expected shape" message from inside the run, about an array the user never gave)."""
+    assert main(["run", "--sizes", "8,4", "--dataset", "breast_cancer", "--no-neurobench"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--dataset breast_cancer: " in err and "has 30 input neurons, the chip 8 " \
+        "(layer_sizes[0])" in err, err
+
+
+def test_a_config_file_with_whole_floats_runs(tmp_path, capsys):
+    """lanes = 2.0 (JSON numbers are floats to many writers) runs as lanes 2; it was a TypeError traceback."""
+    (tmp_path / "c.json").write_text(json.dumps({"layer_sizes": [8, 4], "lanes": 2.0, "weight_bits": 4.0}))
+    assert main(["run", "--config", str(tmp_path / "c.json"), "--batch", "1", "--steps", "2",
+                 "--no-neurobench"]) == 0, capsys.readouterr().err
+    assert "lanes=2 w4/m16" in capsys.readouterr().out

@@ -61,3 +61,14 @@ def test_from_dict_rejects_unknown_and_mistyped_tables():
         TrainConfig.from_dict({"faults": {"noise": 1}})
     with pytest.raises(ConfigError, match="expected a table"):
         TrainConfig.from_dict(5)
+
+
+def test_whole_float_counts_are_stored_as_ints():
+    """steps = 4.0 in a --config's [data] passed the check and reached numpy's shapes as a float (a TypeError
+    traceback from `spikeloop train --config`); the faults' seed 1.0 was refused though every other count took it."""
+    tc = TrainConfig.from_dict({"steps": 4.0, "seed": 2.0, "threads": 1.0, "train_size": 50.0,
+                                "faults": {"seed": 1.0}})
+    assert (tc.steps, tc.seed, tc.threads, tc.train_size, tc.faults.seed) == (4, 2, 1, 50, 1)
+    assert all(type(v) is int for v in (tc.steps, tc.seed, tc.threads, tc.train_size, tc.faults.seed))
+    with pytest.raises(ConfigError, match=r"faults seed=1.5: allowed range is integers 0..4294967295"):
+        Faults(seed=1.5)

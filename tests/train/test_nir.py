@@ -1,4 +1,5 @@
 """NIR in and out: round trips through snnTorch, a Rockpool graph, agreement figures, and bad graphs."""
+import json
 import os
 
 import nir
@@ -170,6 +171,17 @@ def test_sizes_must_match_the_graph(tmp_path, capsys):
     assert not (tmp_path / "never").exists()
     assert main(["import", str(src), "--sizes", "12,10,4", "--lanes", "4", "--check-samples", "0",
                  "--out", str(tmp_path / "ok")]) == 0
+
+
+def test_narrow_widths_import_without_a_threshold_flag(tmp_path, capsys):
+    """--membrane-bits under 8: the graph sets the thresholds, so the default threshold 64 (which such a membrane
+    cannot hold) is not in the way; it was refused as "threshold=64: allowed range is integers 1..31" though
+    import refuses --threshold."""
+    src = tn.export_nir(tmp_path / "m.nir", CFG, _weights())
+    assert main(["import", str(src), "--weight-bits", "4", "--membrane-bits", "6", "--check-samples", "0",
+                 "--out", str(tmp_path / "imp")]) == 0, capsys.readouterr().err
+    cfg = json.loads((tmp_path / "imp" / "config.json").read_text())
+    assert cfg["membrane_bits"] == 6 and max(np.ravel(cfg["threshold"])) <= 31
 
 
 @pytest.mark.parametrize("mask", [0o022, 0o027, 0o002])

@@ -74,6 +74,10 @@ def test_bad_input_fails_before_training(blobs):
     for fn, kw in TRAINERS.values():
         with pytest.raises(ConfigError, match=r"layer_sizes\[0\]=9 but the data has 8 input neurons"):
             fn(wrong, NetSpec(), blobs, make_chip(wrong), progress=False, **kw)
+    touched = CFG.replace(update="touched", overlap=False, max_steps=8)      # the blobs have 12 steps
+    for fn, kw in TRAINERS.values():          # refused before training, not by the chip when the result is scored
+        with pytest.raises(ConfigError, match=r"steps=12: a chip with update='touched' runs at most max_steps=8 "):
+            fn(touched, NetSpec(), blobs, make_chip(touched), progress=False, **kw)
     with pytest.raises(ConfigError, match=r"burn_in=700: allowed range is 0..iters-1 \(599\)"):
         train_mh(CFG, NetSpec(), blobs, make_chip(CFG), iters=600, burn_in=700, progress=False)
     with pytest.raises(ConfigError, match=r"lr=0: allowed range is \(0, 1\]"):

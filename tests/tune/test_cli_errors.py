@@ -72,6 +72,24 @@ def test_run_rejects(args, fragments, cli):
     fails_cleanly(cli("run", *args), *fragments)
 
 
+@pytest.mark.parametrize("args", [
+    ["run", "--weights", ""], ["run", "--model", ""], ["run", "--config", ""], ["run", "--spikes", ""],
+    ["run", "--raster", ""], ["run", "--dataset", ""], ["run", "--data-path", ""],
+    ["run", "--backend", "board", "--port", ""], ["run", "--backend", "amaranth", "--vcd", ""],
+    ["verilog", "--weights", ""], ["verilog", "--out", ""], ["synth", "--out", ""], ["export", "--out", ""],
+    ["import", "m.nir", "--out", ""], ["import", "--out", "o", ""], ["train", "--out", ""],
+    ["train", "--data-path", ""], ["study", "run", "--storage", ""], ["study", "run", "--out", ""],
+    ["study", "run", "--config", ""], ["study", "report", "--report-dir", ""], ["study", "export", "0", "--dest", ""],
+    ["dse", "--storage", ""], ["dse", "--out", ""]])
+def test_an_empty_path_is_refused_not_taken_as_left_out(args, cli):
+    """``--weights "$W"`` with W unset: the empty value read as the option left out — random weights, a training
+    result not saved, the default storage and a full dse sweep."""
+    flag = args[-2] if args[-2].startswith("--") else "model"        # import's NIR file is positional
+    r = cli(*args)
+    fails_cleanly(r, f"argument {flag}: '': empty; give a value or leave the option out")
+    assert r.stdout == ""
+
+
 def test_run_batch_with_a_spikes_file_is_refused_after_reading_a_real_one(tmp_path):
     np.savez(tmp_path / "s.npz", x=np.zeros((2, 3, 8), np.uint8))
     fails_cleanly(spikeloop("run", "--sizes", "8,4", "--spikes", tmp_path / "s.npz", "--batch", "5"), "--batch")
@@ -129,7 +147,9 @@ def test_config_fields_a_command_would_drop(tmp_path, cli, monkeypatch):
     bad = tmp_path / "bad.toml"
     for text, fragment in (("[chip]\nlane = 4\n", "unknown chip config fields ['lane']"),
                            ("[faults]\nstuck = 0.1\n", "[faults]: unknown fields ['stuck']"),
-                           ("[faults]\nseed = -4\n", "faults seed=-4")):
+                           ("[faults]\nseed = -4\n", "faults seed=-4"),
+                           # a table train does not read: its keys were dropped and the defaults trained
+                           ("[chip]\nlanes = 4\n[train]\nepochs = 3\n", "unknown tables [train]; train reads [chip]")):
         bad.write_text(text)
         fails_cleanly(cli("train", "--method", "mh", "--iters", "5", "--config", bad), fragment)
 
@@ -177,6 +197,9 @@ def test_corrupt_truncated_or_pickled_weights(tmp_path, cli):
     (["--threshold", "5"], ["--threshold", "--theta"]),
     (["--sizes", "31,8,3"], ["layer_sizes[-1]=3", "allowed value is 2", "classes that do not exist"]),
     (["--method", "bptt", "--sizes", "30,8,1"], ["layer_sizes[-1]=1", "allowed value is 2"]),
+    # a touched chip's step stamps: refused before training (it failed when the trained chip was scored)
+    (["--method", "bptt", "--update", "touched", "--overlap", "off", "--max-steps", "3", "--steps", "16"],
+     ["steps=16", "update='touched'", "max_steps=3", "1..3"]),
 ])
 def test_train_rejects(args, fragments, cli):
     fails_cleanly(cli("train", *args), *fragments)
@@ -199,6 +222,16 @@ def test_train_chip_flags_apply_without_sizes(tmp_path, cli):
     saved = json.loads((tmp_path / "r.json").read_text())
     assert saved["chip_config"]["lanes"] == 4 and saved["chip_config"]["weight_bits"] == 6
     assert saved["train_config"]["params"]["iters"] == 20 and saved["extra"]["burn_in"] == 10   # half of iters
+
+
+def test_train_config_file_with_whole_floats(tmp_path, cli):
+    """A --config whose counts are written as floats ([data] steps = 3.0, [faults] seed = 1.0) trains; steps was a
+    numpy TypeError traceback and the seed a refusal."""
+    p = tmp_path / "f.toml"
+    p.write_text("[chip]\nlanes = 4.0\n[data]\nsteps = 3.0\ntrain_size = 40.0\n[faults]\nseed = 1.0\n")
+    r = cli("train", "--method", "mh", "--iters", "10", "--thin", "1", "--config", p)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "lanes=4 " in r.stdout
 
 
 # -- spikeloop study --------------------------------------------------------------------------------------
@@ -226,6 +259,25 @@ def test_study_config_types(extra, fragments, study_toml, tmp_path, cli):
         toml = study_toml(extra)
     db = tmp_path / "s.db"
     fails_cleanly(cli("study", "run", "--config", toml, "--storage", f"sqlite:///{db}"), *fragments)
+    assert studies_in(db) == []
+
+
+def test_study_device_synth_report_that_is_not_a_report(study_toml, tmp_path, cli):
+    """[device] synth_report pointing at a file that is not a `spikeloop synth` report: one line, no study."""
+    db, rep = tmp_path / "s.db", tmp_path / "ice40-up5k.json"
+    rep.write_text("not json")
+    fails_cleanly(cli("study", "run", "--config", study_toml(f'\n[device]\nsynth_report = "{rep}"\n'),
+                      "--storage", f"sqlite:///{db}"), f"synth_report {rep}", "not a `spikeloop synth` report")
+    assert studies_in(db) == []
+
+
+def test_study_synth_cache_that_cannot_be_written_is_refused_before_the_study_exists(study_toml, tmp_path, cli):
+    """[hardware] synth_cache under a file: refused before the first trial's build (it used to fail after it)."""
+    db, blocker = tmp_path / "s.db", tmp_path / "file"
+    blocker.write_text("x")
+    toml = study_toml(f'\n[hardware]\nfits = "ice40-up5k"\nsynth_cache = "{blocker / "cache"}"\n')
+    fails_cleanly(cli("study", "run", "--config", toml, "--storage", f"sqlite:///{db}"),
+                  "[hardware] synth_cache", "cannot write there", f"{blocker} is a file")
     assert studies_in(db) == []
 
 

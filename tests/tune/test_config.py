@@ -27,11 +27,30 @@ from tune.study import storage_for
     ("[search]\nupdate = ['touched']\n[chip]\nmax_steps = 0", r"max_steps=0: allowed range is integers 1..65535"),
     ("[chip]\nupdate = 'touched'\n[faults]\ndistortion = 0.1", r"faults.distortion=0.1: .* not modelled with "
                                                                    r"update='touched'"),
+    ("[study]\nweights = {accuracy = 1.0}", r'study.weights: only with objective = "weighted" \(.* \'multi\''),
+    ("[study]\nobjective = 'multi'\nweights = {}", r'study.weights: only with objective = "weighted"'),
 ])
 def test_bad_study_configs(text, match, tmp_path):
     p = tmp_path / "s.toml"
     p.write_text(text)
     with pytest.raises(ConfigError, match=match):
+        StudyConfig.load(p)
+
+
+def test_weights_with_the_weighted_objective(tmp_path):
+    p = tmp_path / "s.toml"
+    p.write_text("[study]\nobjective = 'weighted'\nweights = {accuracy = 2.0}")
+    assert StudyConfig.load(p).weights == {"accuracy": 2.0}
+
+
+def test_a_membrane_under_8_bits_needs_no_threshold(tmp_path):
+    """The quantiser sets the trial chips' thresholds from theta: [chip] membrane_bits = 6 is not refused for the
+    default threshold 64 (it was, as "threshold=64: allowed range is integers 1..31"); a given one is checked."""
+    p = tmp_path / "s.toml"
+    p.write_text("[chip]\nlayer_sizes = [30, 8, 2]\nweight_bits = 4\nmembrane_bits = 6\n")
+    assert StudyConfig.load(p).chip.membrane_bits == 6
+    p.write_text("[chip]\nlayer_sizes = [30, 8, 2]\nweight_bits = 4\nmembrane_bits = 6\nthreshold = 40\n")
+    with pytest.raises(ConfigError, match=r"threshold=40: allowed range is integers 1..31"):
         StudyConfig.load(p)
 
 

@@ -103,6 +103,9 @@ def test_cli_clock_above_fmax(tmp_path, capsys, fake_toolchain):
 @pytest.mark.parametrize("args, msg", [
     (["--target", "gowin-1k"], "target='gowin-1k': unknown part; allowed values are ice40-up5k, ecp5-12k, ecp5-25k"),
     (["--weight-bits", "16", "--membrane-bits", "8"], "no combination has weight_bits <= membrane_bits"),
+    (["--study", ""], "--study='': expected a non-empty string"),      # it fell back to the default build study
+    (["--study", "a b"], "--study='a b': allowed are 1..100 characters"),
+    (["--worker", "--study", ""], "--study='': expected a non-empty string"),
 ])
 def test_cli_bad_input_is_one_line(tmp_path, capsys, fake_toolchain, args, msg):
     assert main(ARGS + args + ["--out", str(tmp_path)]) == 2
@@ -122,6 +125,17 @@ def test_cli_bad_number_is_one_line(tmp_path, capsys):
 def test_sweep_refuses_bad_fields():
     with pytest.raises(ConfigError, match="power='x'"):
         Sweep(layer_sizes=SIZES, power="x")
+
+
+def test_membranes_under_8_bits_are_swept_at_a_threshold_they_hold(tmp_path, capsys, fake_toolchain):
+    """--membrane-bits 4..32 as the help says: a membrane under 8 bits cannot hold ChipConfig's threshold 64, so the
+    sample network runs at its largest (every such sweep was refused as "threshold=64", a flag dse does not have);
+    8 bits and wider keep 64, as before."""
+    sw = Sweep(layer_sizes=SIZES, lanes=(2,), weight_bits=(4,), membrane_bits=(4, 6, 16))
+    assert [(c.membrane_bits, c.threshold) for c in sw.configs()] == [(4, (7,) * 2), (6, (31,) * 2), (16, (64,) * 2)]
+    assert main(ARGS + ["--lanes", "2", "--weight-bits", "4", "--membrane-bits", "6", "--power", "fast",
+                        "--out", str(tmp_path)]) == 0, capsys.readouterr().err
+    assert "| ice40-up5k | 2 | 4 | 6 | " in capsys.readouterr().out
 
 
 @pytest.mark.slow

@@ -47,6 +47,35 @@ def test_run_model_scores_the_runs_own_test_split(run, capsys):
     assert "latency per sample" in text and "synops" in text
 
 
+def test_run_model_of_a_run_with_the_bias_input(tmp_path, capsys):
+    """A run trained with the always-on bias input (mh's default) is scored on its test split with that input: it
+    failed with "spikes: expected shape (batch, steps, 31), got (114, 16, 30)" for every default mh run."""
+    tc = TrainConfig(method="mh", dataset="breast_cancer", steps=4, params={"iters": 10},
+                     chip=ChipConfig(layer_sizes=(31, 4, 2), lanes=4), seed=1)
+    r = run_training(tc, progress=False)
+    assert r.train_config["bias_input"] is True
+    r.save(tmp_path / "r")
+    assert main(["run", "--model", str(tmp_path / "r"), "--no-neurobench"]) == 0
+    text = capsys.readouterr().out
+    assert "with the bias input" in text
+    assert float(text.split("accuracy ")[1].split()[0]) == pytest.approx(r.chip_accuracy, abs=1e-4)
+    # a --spikes file of the dataset's 30 features gets the always-on input too (a 31-wide one is taken as it is)
+    x = np.random.default_rng(0).random((3, 4, 30)) < 0.3
+    np.savez(tmp_path / "s30.npz", x=x)
+    np.savez(tmp_path / "s31.npz", x=np.concatenate([x, np.ones((3, 4, 1), bool)], axis=2))
+    outs, texts = [], []
+    for f in ("s30", "s31"):
+        assert main(["run", "--model", str(tmp_path / "r"), "--spikes", str(tmp_path / f"{f}.npz"),
+                     "--no-neurobench"]) == 0
+        texts.append(capsys.readouterr().out)
+        outs.append([l for l in texts[-1].splitlines() if l.startswith("sample ")])
+    assert outs[0] == outs[1] and outs[0]
+    assert "s30.npz + the run's always-on bias input" in texts[0] and "bias" not in texts[1].split("\n")[1]
+    np.savez(tmp_path / "s29.npz", x=x[:, :, :29])
+    assert main(["run", "--model", str(tmp_path / "r"), "--spikes", str(tmp_path / "s29.npz")]) == 2
+    assert "expected shape (batch, steps, 31), got (3, 4, 29)" in capsys.readouterr().err
+
+
 def test_run_on_an_npz_of_spikes_with_labels(run, tmp_path, capsys):
     out, r, cfg = run
     x = np.random.default_rng(0).random((5, 6, 30)) < 0.3
@@ -116,7 +145,7 @@ def test_imported_offsets_reach_verilog_and_synthesis(tmp_path, monkeypatch, cap
     class Stop(Exception):
         pass
 
-    def build(top, **kw):
+    def prepare(top, **kw):      # the board top handed to Yosys (hw.synth._board_plan)
         seen["top"] = top
         raise Stop
 
@@ -124,7 +153,7 @@ def test_imported_offsets_reach_verilog_and_synthesis(tmp_path, monkeypatch, cap
 
     def platform(target):
         p, opts = real(target)
-        p.build = build
+        p.prepare = prepare
         return p, opts
     monkeypatch.setattr(hw.synth, "_platform", platform)
     with pytest.raises(hw.synth.SynthError):
@@ -183,7 +212,7 @@ def test_imported_biases_reach_verilog_synthesis_and_nir(tmp_path, monkeypatch, 
     class Stop(Exception):
         pass
 
-    def build(top, **kw):
+    def prepare(top, **kw):      # the board top handed to Yosys (hw.synth._board_plan)
         seen["top"] = top
         raise Stop
 
@@ -191,7 +220,7 @@ def test_imported_biases_reach_verilog_synthesis_and_nir(tmp_path, monkeypatch, 
 
     def platform(target):
         p, opts = real(target)
-        p.build = build
+        p.prepare = prepare
         return p, opts
     monkeypatch.setattr(hw.synth, "_platform", platform)
     capsys.readouterr()
