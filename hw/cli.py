@@ -292,7 +292,7 @@ def chip_arguments(p: argparse.ArgumentParser) -> None:
                         f"{'on' if ChipConfig.overlap else 'off'})")
     g.add_argument("--update", choices=UPDATE_MODES,
                    help=f"UPDATE schedule (default {ChipConfig.update}): every word, or only touched/hot words "
-                        "with the lazy leak (needs --overlap off; docs/chip.md, 'Update by touch')")
+                        "with the lazy leak (docs/chip.md, 'Update by touch')")
     g.add_argument("--max-steps", dest="max_steps", type=number(int, *MAX_STEPS_RANGE),
                    help=f"--update touched: the longest sample in steps ({MAX_STEPS_RANGE[0]}..{MAX_STEPS_RANGE[1]})")
 

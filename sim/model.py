@@ -14,10 +14,12 @@ Cycles of one step, with ``E_l`` events into layer ``l``, ``G_l`` groups and ``p
 ``g``: ``sum_l (E_l*G_l + 1 + U_l) + E_L + 1`` with ``U_l = P + sum_g max(1, pc_{l,g})`` (the UPDATE phase),
 ``P = cfg.update_latency``. With :attr:`hw.config.ChipConfig.overlap` (``docs/chip.md``, "Overlap"), for every
 layer ``l`` with ``cfg.overlapped(l)`` the terms ``U_l + E_{l+1}*G_{l+1} + 1`` (its UPDATE, the next layer's
-EVENT phase and end-of-events cycle) become ``max(U_l, S_l) + 1``, ``S_l = max_k (emit_k + 1 + (n - k)*G_{l+1})``
-over the ``n = E_{l+1}`` spikes ``k`` of layer ``l`` in HWC order, appended in UPDATE cycle
+EVENT phase and end-of-events cycle) become ``max(U_l + D, S_l) + 1``, ``S_l = max_k (emit_k + 1 + D +
+sum_{k' >= k} c_{k'})`` over the ``n = E_{l+1}`` spikes ``k`` of layer ``l`` in HWC order, appended in UPDATE cycle
 ``emit_k = P + sum_{w < w_k} max(1, pc_{l,w}) + j_k`` (``j_k`` earlier spikes of its word ``w_k``), ``S_l = 0``
-without spikes: :func:`overlap_hidden` counts the difference.
+without spikes; ``c_k`` is the EVENT cycles of spike ``k`` in layer ``l + 1`` (``G_{l+1}`` for an fc layer, ``V_k*G_{l+1}
++ O`` for a conv layer: :func:`word_event_costs`) and ``D = decode_latency(l + 1)`` (0 for an fc layer): :func:`overlap_hidden`
+counts the difference.
 
 Conv layers (``docs/chip.md``, "Convolution and pooling"): input events are sum-pooled into per-address
 counts, the synaptic sums are one product of the im2col matrix of those counts (rows: output positions,
@@ -574,7 +576,8 @@ def overlap_hidden(cfg: ChipConfig, layer: int, s: np.ndarray) -> np.ndarray:
     With few words and many (sample, step) rows (``W * OVERLAP_ROWS_PER_WORD <= rows``) the sum runs word
     by word over every row at once (an array call per word); otherwise row by row (an axis-wise cumsum,
     whose cost per row dominates short rows). Where numba is installed (and :data:`COMPILED_COUNTERS`), one
-    compiled pass over the spikes computes the same sums (:func:`sim.kernels.overlap_hidden`)."""
+    compiled pass over the spikes computes the same sums (:func:`sim.kernels.overlap_hidden`). Into a decoded (conv)
+    next layer, whose events cost differently by position: :func:`_decoded_overlap_hidden`."""
     if cfg.decoded(layer + 1):
         return _decoded_overlap_hidden(cfg, layer, s)
     if COMPILED_COUNTERS:

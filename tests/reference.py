@@ -7,8 +7,9 @@ x' ascending, group innermost), one cycle per (position, group).
 
 Overlap (``cfg.overlapped(l)``, docs/chip.md "Overlap"): layer ``l``'s UPDATE is walked cycle by cycle, each
 spike is appended in its cycle, and layer ``l+1``'s event engine takes the spikes one by one, each in the
-cycle after it is appended or when the previous event's ``G`` cycles end; layer ``l+1``'s end-of-events
-cycle follows both the UPDATE and the last event.
+cycle after it is appended (a conv layer's: ``D = decode_latency(l+1)`` cycles later, through its decoder) or
+when the previous event's cycles (``G``; a conv layer's ``V*G + O``) end; layer ``l+1``'s end-of-events
+cycle follows both the UPDATE (plus ``D``) and the last event.
 
 ``update="touched"``: the lazy-leak update by touch of docs/chip.md ("Update by touch"): UPDATE visits only the words an event accumulated into or that hold a neuron above its firing level;
 a visited word first gets the leak of its idle steps, ``k`` of them, as one multiply by ``B_k``, the ``k``-th

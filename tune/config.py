@@ -550,8 +550,7 @@ CHIP_NOTES = {
     "layers": "conv chip: conv / pool / fc entries; layer_sizes is then derived "
               "(docs/guides/training.md#convolutional-layers)",
     "overlap": "a layer's UPDATE streams its spikes into the next layer's EVENT phase",
-    "update": f"UPDATE schedule, one of {', '.join(UPDATE_MODES)}: \"touched\" visits only touched/hot words (quiet conv chips), "
-              "sets overlap off unless given",
+    "update": f"UPDATE schedule, one of {', '.join(UPDATE_MODES)}: \"touched\" visits only touched/hot words (quiet conv chips)",
     "max_steps": f"update = \"touched\": the longest sample in steps (its step stamps' width), "
                  f"{MAX_STEPS_RANGE[0]}..{MAX_STEPS_RANGE[1]}",
     "bias": "per layer, one integer per output neuron (fc) / channel (conv) in membrane LSBs, in the membrane's "

@@ -13,8 +13,8 @@ report when the structure does not fit (:func:`hw.synth.over_capacity`), else th
 record's ``synth_opts`` and ``message`` say so.
 
 Each point is then scored: cycles per sample from the fast model (bit- and cycle-exact with the RTL) on
-seeded sample inputs (for ``update = "touched"`` the touched schedule's cycles, :mod:`sim.lazy`; such a chip
-has overlap off, so its ``overlap`` on and off are one point), latency at the post-route Fmax (or at ``clock_mhz``, which must not exceed it), logic
+seeded sample inputs (for ``update = "touched"`` the touched schedule's cycles, :mod:`sim.lazy`, with or without
+overlap as an ``"all"`` chip), latency at the post-route Fmax (or at ``clock_mhz``, which must not exceed it), logic
 cells, BRAM, DSP, and energy / FPS/W from :func:`sim.activity.estimate_energy` (static from the part's
 figure, dynamic from the design's activity; see :mod:`sim.activity` for what is measured and what is
 assumed). :func:`fit_estimator` fits logic cells, LUTs, FFs and Fmax to the structures synthesised, with

@@ -203,16 +203,16 @@ class TouchedUpdate:
 
     def _leak_address(self, m, s):
         """The elapsed-leak table's address, ``l·(S+1) + now - stamp``, computed a cycle ahead: the stamps are also
-        kept in a memory read without a clock (LUT RAM; written as the membrane memory is), read at the update
+        kept in a memory per membrane memory read without a clock (LUT RAM; written as it is), read at the update
         engine's two read addresses (``update_addr``, and ``update_addr_2`` while the pipeline holds) and at the
-        flush's (``flush_addr``), registers all; the address from each read is a register, and the one for the word
-        the membrane memory presents is chosen after them (by ``hold`` and the flush, registered beside them)
-        instead of read from the block RAM's data. ``l·(S+1) + now`` is a register (the update engine's layer is
-        set the cycle before its first read address; the flush's a word ahead). The table's word is used only where
-        the update engine (or the flush) owns the membrane memory's read port. No write bypass: a write in the cycle
-        of a read of the same word never changes its stamp where the table's word is used (the event engine writes
-        the stamp as read; the update engine writes a word back P cycles after its read and reads no word twice in
-        a layer; the flush reads a word after writing the one before)."""
+        flush's (``flush_word``, in ``flush_bank``'s copy), registers all; the address from each read is a register,
+        and the one for the word the membrane memory presents is chosen after them (by ``hold`` and the flush,
+        registered beside them) instead of read from the block RAM's data. ``l·(S+1) + now`` is a register (the
+        update engine's layer is set the cycle before its first read address; the flush's a word ahead). The table's
+        word is used only where the update engine (or the flush) owns the membrane memory's read port. No write
+        bypass: a write in the cycle of a read of the same word never changes its stamp where the table's word is
+        used (the event engine writes the stamp as read; the update engine writes a word back P cycles after its
+        read and reads no word twice in a layer; the flush reads a word after writing the one before)."""
         cfg, S, LA = self.cfg, self.cfg.max_steps, self.cfg.lanes * self.cfg.acc_bits
         s.leak_base = Signal(range(cfg.leak_table_depth + 1), name="leak_base")
         m.d.sync += s.leak_base.eq(_per_layer(cfg, self.layer, lambda l: l * (S + 1), range(cfg.leak_table_depth))

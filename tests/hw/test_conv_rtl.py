@@ -148,6 +148,42 @@ def test_conv_clear_mid_step(interrupt_after):
     simulate_against_model(cfg, dut, tb, w, x, samples)
 
 
+def conv_into_conv(update, **kw):
+    """conv -> conv -> fc with overlap (the default): layer 0's UPDATE streams its spikes into layer 1's decoder."""
+    extra = {"max_steps": 6} if update == "touched" else {}
+    return conv_chip((1, 4, 4), [conv(3, 3, 1, 1), conv(2, 3, 1, 1), fc(3)], lanes=2, update=update, **kw, **extra)
+
+
+@pytest.mark.parametrize("update", ["all", "touched"])
+def test_host_stalls_with_overlap_into_a_conv_layer(update):
+    """A stuttering host on a chip whose conv layer 1 takes layer 0's spikes during its UPDATE: the host's gaps are
+    stall cycles, the list-fed decoder's idle cycles while that UPDATE runs are not (``EventEngine._decoded_events``'
+    gating), so everything but ``stall_cycles`` equals the model, whose overlap hides cycles here."""
+    from sim.model import FastModel
+    cfg = conv_into_conv(update, threshold=12)
+    rng = np.random.default_rng(1)
+    w = [rng.integers(-5, 30, cfg.weight_shape(l)) for l in range(cfg.num_layers)]
+    x = rng.random((2, 4, 16)) < 0.4
+    rtl = simulate_with_stuttering_host(cfg, w, x)
+    assert (rtl.counters["stall_cycles"] > 0).all()
+    assert (rtl.counters["cycles"] < FastModel(cfg.replace(overlap=False), w).run(x).cycles).all()
+
+
+@pytest.mark.parametrize("update", ["all", "touched"])
+@pytest.mark.parametrize("interrupt_after", [50, 66])
+def test_clear_during_an_overlapped_update_into_a_conv_layer(update, interrupt_after):
+    """A clear while layer 0's UPDATE streams its spikes into conv layer 1's decoder (these ``interrupt_after`` land
+    there for both schedules, the list holding spikes not yet taken: checked on the sequencer's registers when
+    written): the samples after it run as from power-up."""
+    cfg = conv_into_conv(update, threshold=(3, 4, 2))
+    rng = np.random.default_rng(13)
+    w = [rng.integers(0, 40, cfg.weight_shape(l)) for l in range(cfg.num_layers)]
+    x = rng.random((2, 3, 16)) < 0.3
+    dut, samples = LifCore(cfg), []
+    tb = clear_mid_step_testbench(cfg, dut, w, x, [0, 5, 6, 9, 15, None], interrupt_after, samples)
+    simulate_against_model(cfg, dut, tb, w, x, samples)
+
+
 def test_decoder_issues_back_to_back():
     """No cycle between events: an EVENT phase of a conv layer costs exactly its fill, one cycle per
     (position, group) and the end cycle — read off the model's formula and met by the RTL above; here

@@ -199,31 +199,44 @@ def test_clear_while_the_update_fetches(interrupt_after):
     simulate_against_model(cfg, dut, tb, w, x, samples)
 
 
-@pytest.mark.parametrize("conv_chip,overlap", [(False, False), (True, False), (False, True), (True, True)])
-def test_flush_applies_the_pending_leak(conv_chip, overlap):
+@pytest.mark.parametrize("conv_chip,overlap,layers", [(False, False, 2), (True, False, 2), (False, True, 2),
+                                                      (True, True, 2), (False, True, 3), (True, True, 3)])
+def test_flush_applies_the_pending_leak(conv_chip, overlap, layers):
     """A flush after a sample: every word's membrane read back leaked by the steps since its last visit
     (sim.lazy.flushed_membranes); a second flush changes nothing; the counters do not count it. With overlap
-    the layers are in two membrane memories: the flush walks bank 0's words, then bank 1's."""
+    the layers are in two membrane memories: the flush walks bank 0's words, then bank 1's — with three layers
+    (a beta each) layer 2's words come before layer 1's in the walk but after them in the host's map, so a
+    walk that picked a word's leak table by its host address would leak layer 1 or 2 with the other's beta."""
     from sim.amaranth_sim import AmaranthPins
     from sim.driver import HostDriver
     from sim.lazy import flushed_membranes
     from sim.model import FastModel
-    if conv_chip:
+    if conv_chip and layers == 3:
+        conv = {"kind": "conv", "channels": 2, "kernel": 3, "padding": 1}
+        cfg = ChipConfig(input_shape=(1, 1, 6), layers=(conv, conv, {"kind": "fc", "size": 3}), lanes=2,
+                         threshold=20, beta=(0.9, 0.73, 0.56), beta_frac_bits=5, overlap=overlap, update="touched",
+                         max_steps=8)
+    elif conv_chip:
         conv = {"kind": "conv", "channels": 3, "kernel": 3, "padding": 1}
         cfg = ChipConfig(input_shape=(1, 5, 5), layers=(conv, {"kind": "fc", "size": 3}), lanes=2,
                          threshold=(60, 40), beta=(0.75, 0.9), overlap=overlap, update="touched", max_steps=8)
+    elif layers == 3:
+        cfg = ChipConfig(layer_sizes=(6, 5, 4, 3), lanes=2, threshold=20, beta=(0.9, 0.73, 0.56), beta_frac_bits=5,
+                         overlap=overlap, update="touched", max_steps=8)
     else:
         cfg = ChipConfig(layer_sizes=(6, 5, 3), lanes=2, threshold=(60, 40), beta=(0.75, 0.5), overlap=overlap,
                          update="touched", max_steps=8, beta_frac_bits=4)
-    assert cfg.state_banks == (2 if overlap else 1)
-    rng = np.random.default_rng(21)
-    w = [rng.integers(0, 40, cfg.weight_shape(l)) for l in range(2)]
+    assert cfg.state_banks == (2 if overlap else 1) and cfg.num_layers == layers
+    rng = np.random.default_rng(21 if layers == 2 else 0)
+    w = [rng.integers(0 if layers == 2 else 1, 40 if layers == 2 else 30, cfg.weight_shape(l)) for l in range(layers)]
     x = np.zeros((1, 6, cfg.layer_sizes[0]), bool)
     x[0, 0, :3] = x[0, 1, 2] = True                    # early input, then idle steps: pending leak everywhere
     model = FastModel(cfg, w)
     r = model.run(x)
     want = flushed_membranes(model, x, r)
     assert any((a != b[:, -1]).any() for a, b in zip(want, r.state))      # the flush has work to do
+    if layers == 3:                                    # in layers 1 and 2 (the two whose order the walk swaps)
+        assert all((want[l] != r.state[l][:, -1]).any() for l in (1, 2))
     dut, got = LifCore(cfg), {}
 
     async def tb(ctx):

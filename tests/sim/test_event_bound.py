@@ -54,7 +54,7 @@ def test_schedules_order(data):
 def test_overlap_ceilings_are_lower_bounds(data):
     """lazy_run's per-step phase cycles add up to its cycles; the two overlap ceilings are below them (engines busy
     <= next-layer overlap <= sequential), and below the cycles of the overlap the chip has built (an "all" chip with
-    overlap on: UPDATE beside the next fc layer's events), which the next-layer ceiling generalises."""
+    overlap on: UPDATE beside the next layer's events), which the next-layer ceiling generalises."""
     cfg = data.draw(st.one_of(configs(overlap=False), conv_configs(max_hw=6, max_channels=4, overlap=False)))
     weights, offsets, spikes = data.draw(programmes(cfg, batch=2, steps=4))
     for visit_all in (False, True):

@@ -300,7 +300,7 @@ def test_every_path_matches_reference_exhaustive(data):
             assert_matches_reference(cfg, weights, offsets, spikes, r)
 
 
-# -- overlap: a layer's UPDATE streams into the next fc layer's EVENT phase (docs/chip.md, "Overlap") ----
+# -- overlap: a layer's UPDATE streams into the next layer's EVENT phase (docs/chip.md, "Overlap") ----
 def _one_step(cfg, weights, fired_inputs=(0,)):
     x = np.zeros((1, 1, cfg.layer_sizes[0]), bool)
     x[0, 0, list(fired_inputs)] = True
