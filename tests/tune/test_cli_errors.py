@@ -409,6 +409,37 @@ def test_signal_to_the_study_stops_its_workers(sig, study_toml, tmp_path):
     assert not any(_alive(w) for w in workers)
 
 
+@pytest.mark.parametrize("write, arg", [("_create_new_trial", "template_trial"), ("set_trial_state_values", "state")])
+def test_a_signal_in_a_storage_write_stops_after_it(write, arg, study_toml, tmp_path):
+    """SIGTERM while Optuna writes to the storage (here: right after the write of a new trial (ask) or of a
+    finished trial's state (tell), before Optuna's bookkeeping around it is done) ends the command with the one
+    line, not a traceback of Optuna's ("Should not reach.") or a trial left RUNNING: the interrupt waits for the
+    write and Optuna's bookkeeping to end (tune.study._interrupt). A finished trial is kept."""
+    script = ("import os, signal, sys\n"
+              "from optuna.storages import RDBStorage\n"
+              "from tune import cli\n"
+              f"real = RDBStorage.{write}\n"
+              "def signalled(self, *args, **kw):\n"
+              "    out = real(self, *args, **kw)\n"
+              f"    x = kw.get('{arg}', args[1] if len(args) > 1 else None)\n"
+              "    if (x is None) if " + repr(arg == "template_trial") + " else x.is_finished():\n"
+              "        os.kill(os.getpid(), signal.SIGTERM)   # its handler runs in this frame, Optuna's below\n"
+              "    return out\n"
+              f"RDBStorage.{write} = signalled\n"
+              "sys.exit(cli.main(sys.argv[1:]))\n")
+    db = tmp_path / "s.db"
+    r = subprocess.run([sys.executable, "-c", script, "study", "run", "--config", str(study_toml()), "--storage",
+                        f"sqlite:///{db}", "--out", str(tmp_path / "out")], capture_output=True, text=True,
+                       timeout=COMMAND_TIMEOUT, cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    err = r.stderr.strip()
+    assert r.returncode == 130, (r.returncode, err[-2000:])
+    lines = [line for line in err.splitlines() if not line.startswith("study t:")]     # not the progress bar
+    assert len(lines) == 1 and "stopped by signal SIGTERM" in lines[0] and "Traceback" not in err, err
+    states = [t.state for t in optuna.load_study(study_name="t", storage=f"sqlite:///{db}").trials]
+    assert states[0] == optuna.trial.TrialState.COMPLETE, states        # the baseline, finished before the signal
+    assert optuna.trial.TrialState.RUNNING not in states, states
+
+
 def test_rerun_right_after_a_kill_reaches_the_requested_count(study_toml, tmp_path, monkeypatch):
     """A trial of a killed run still looks RUNNING (its heartbeat has not lapsed yet): the rerun waits for
     it to lapse and runs the missing trial instead of exiting with the study short."""
