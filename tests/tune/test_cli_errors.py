@@ -409,23 +409,32 @@ def test_signal_to_the_study_stops_its_workers(sig, study_toml, tmp_path):
     assert not any(_alive(w) for w in workers)
 
 
-@pytest.mark.parametrize("write, arg", [("_create_new_trial", "template_trial"), ("set_trial_state_values", "state")])
-def test_a_signal_in_a_storage_write_stops_after_it(write, arg, study_toml, tmp_path):
-    """SIGTERM while Optuna writes to the storage (here: right after the write of a new trial (ask) or of a
-    finished trial's state (tell), before Optuna's bookkeeping around it is done) ends the command with the one
-    line, not a traceback of Optuna's ("Should not reach.") or a trial left RUNNING: the interrupt waits for the
-    write and Optuna's bookkeeping to end (tune.study._interrupt). A finished trial is kept."""
+@pytest.mark.parametrize("where, when", [
+    ("optuna.storages.RDBStorage._create_new_trial", "[*args[1:], kw.get('template_trial')][0] is None"),  # ask
+    ("optuna.storages.RDBStorage.set_trial_state_values",                                                     # tell
+     "(kw['state'] if 'state' in kw else args[1]).is_finished()"),
+    ("optuna.storages._heartbeat.HeartbeatThread.start", "calls == 2"),         # trial 1's heartbeat thread
+])
+def test_a_signal_in_optunas_bookkeeping_stops_after_it(where, when, study_toml, tmp_path):
+    """SIGTERM while Optuna writes to the storage or starts a trial's heartbeat thread (here: right after the
+    write of a new trial (ask) or of a finished trial's state (tell), or the thread's start, before Optuna's
+    bookkeeping around it is done) ends the command promptly with the one line: not a traceback of Optuna's
+    (its tell half-done: "Should not reach."), a trial left RUNNING, or a heartbeat thread that never stops (the
+    command then never exits). The interrupt waits for Optuna (tune.study._interrupt). A finished trial is kept."""
+    module, cls, method = where.rsplit(".", 2)
     script = ("import os, signal, sys\n"
-              "from optuna.storages import RDBStorage\n"
+              f"from {module} import {cls}\n"
               "from tune import cli\n"
-              f"real = RDBStorage.{write}\n"
+              f"real = {cls}.{method}\n"
+              "calls = 0\n"
               "def signalled(self, *args, **kw):\n"
+              "    global calls\n"
               "    out = real(self, *args, **kw)\n"
-              f"    x = kw.get('{arg}', args[1] if len(args) > 1 else None)\n"
-              "    if (x is None) if " + repr(arg == "template_trial") + " else x.is_finished():\n"
+              "    calls += 1\n"
+              f"    if {when}:\n"
               "        os.kill(os.getpid(), signal.SIGTERM)   # its handler runs in this frame, Optuna's below\n"
               "    return out\n"
-              f"RDBStorage.{write} = signalled\n"
+              f"{cls}.{method} = signalled\n"
               "sys.exit(cli.main(sys.argv[1:]))\n")
     db = tmp_path / "s.db"
     r = subprocess.run([sys.executable, "-c", script, "study", "run", "--config", str(study_toml()), "--storage",
