@@ -90,7 +90,7 @@ def _adopt(state: dict | None) -> None:
         return
     if not state.get("sigint_ignored", True):   # the fork server started with Ctrl-C ignored (start_fork_server)
         import signal
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGINT, _stop_on_signal)     # Ctrl-C's interrupt at a safe point, as in the command
     os.environ.clear()
     os.environ.update(state["environ"])
     os.chdir(state["cwd"])
@@ -831,6 +831,14 @@ def _disarm_retry() -> None:
     _IN_OBJECTIVE[0] = _DELIVERED[0] = False
 
 
+def _stop_on_signal(signum, frame) -> None:
+    """A stop signal's handler: recorded, then its KeyboardInterrupt at a safe point (:func:`_interrupt`)."""
+    import signal
+    _SIGNALLED.append(signal.Signals(signum).name)
+    _DELIVERED[0] = False               # this signal's interrupt is raised (once outside the objective) too
+    _interrupt(frame)
+
+
 def _stop_workers_on_signal(procs, stopping=None) -> Callable[[], None]:
     """SIGTERM/SIGINT to this process stop its workers too (then the usual exit); returns the clean-up. With
     ``stopping`` (an event a thread starting ``procs`` checks after each start): that thread ends a worker it
@@ -854,8 +862,8 @@ def _stop_workers_on_signal(procs, stopping=None) -> Callable[[], None]:
 
     def handler(signum, frame):
         _SIGNALLED.append(signal.Signals(signum).name)
-        _DELIVERED[0] = False           # this signal's interrupt is raised (once outside the objective) too
         end_all(wait=True)
+        _DELIVERED[0] = False           # this signal's interrupt is raised (once outside the objective) too
         _interrupt(frame)
 
     for sig in previous:
