@@ -825,10 +825,11 @@ def _arm_retry(seconds: float) -> None:
 def _disarm_retry() -> None:
     """No retry left pending (at the end of :func:`run_study`, once its stop is raised or it ended normally)."""
     import signal
+    _IN_OBJECTIVE[0] = False
+    _DELIVERED[0] = True                # first: a retry already under way raises nothing now
     if _ALARM_PREVIOUS:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, _ALARM_PREVIOUS.pop())
-    _IN_OBJECTIVE[0] = _DELIVERED[0] = False
 
 
 def _stop_on_signal(signum, frame) -> None:
@@ -1007,10 +1008,12 @@ def run_study(sc: StudyConfig, jobs: int = 1, baseline: bool = True, new: bool =
         study = _run_study(sc, jobs, baseline, new, report)
         _raise_if_signalled()
     finally:
-        stop()
-        _disarm_retry()
-        sys.unraisablehook = hook
-        _SIGNALLED.clear()
+        _disarm_retry()                         # first: no retry raises in the clean-up below or after it
+        try:
+            stop()
+        finally:
+            sys.unraisablehook = hook
+            _SIGNALLED.clear()
     return study
 
 
