@@ -457,8 +457,8 @@ def entry() -> None:
     """The console command ``spikeloop`` and ``python -m tune.cli``: :func:`main`, then the exit (quick after a
     command that set :data:`FAST_EXIT`; an exception, e.g. argparse's exit or a traceback, leaves the usual way)."""
     code = main()
-    if FAST_EXIT:
-        exit_now(code)
+    if FAST_EXIT or code == 130:        # interrupted: its one line said, the exit code is 130 whatever the teardown
+        exit_now(code)                  # meets (a late signal, an interrupt flagged inside an extension: -2)
     sys.exit(code)
 
 

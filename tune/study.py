@@ -90,7 +90,7 @@ def _adopt(state: dict | None) -> None:
         return
     if not state.get("sigint_ignored", True):   # the fork server started with Ctrl-C ignored (start_fork_server)
         import signal
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGINT, _stop_on_signal)     # Ctrl-C's interrupt at a safe point, as in the command
     os.environ.clear()
     os.environ.update(state["environ"])
     os.chdir(state["cwd"])
@@ -641,6 +641,8 @@ def _worker(sc: StudyConfig, n_total: int, worker: int, show_progress: bool, par
         study._storage.set_trial_system_attr(trial._trial_id, CLAIM_ATTR, os.getpid())
         cpu = time.process_time()
         try:
+            _IN_OBJECTIVE[0] = True     # a stop (SIGTERM, Ctrl-C) is raised in the objective (_interrupt)
+            _raise_if_signalled()
             return objective(trial, sc, data)
         except optuna.exceptions.UpdateFinishedTrialError:
             raise                 # another process failed this trial (heartbeat lapse): the loop below says so
@@ -648,6 +650,7 @@ def _worker(sc: StudyConfig, n_total: int, worker: int, show_progress: bool, par
             current["error"] = f"{type(e).__name__}: {first_line(e, 200)}"
             raise
         finally:                  # this process's CPU time in the trial (the rest: start-up, polling)
+            _IN_OBJECTIVE[0] = False
             current["cpu_s"] = round(time.process_time() - cpu, 3)
             current["gap_s"] = heartbeat_gap(study._storage, trial._trial_id)
             if study._storage.get_trial(trial._trial_id).state == TrialState.RUNNING:
@@ -656,6 +659,7 @@ def _worker(sc: StudyConfig, n_total: int, worker: int, show_progress: bool, par
                 if current["gap_s"] is not None:
                     trial.set_user_attr("heartbeat_max_gap_s", round(current["gap_s"], 3))
 
+    _GUARDED_CODE[0] = guarded.__code__
     bar = tqdm(total=n_total, initial=n_total - missing_trials(study, n_total), desc=f"study {sc.name}",
                disable=not show_progress)
     failures = 0
@@ -752,6 +756,21 @@ def _worker_process(*args) -> None:
 #: study loop and :func:`run_study` check here too (:func:`_raise_if_signalled`)
 _SIGNALLED: list[str] = []
 
+#: code that a stop's KeyboardInterrupt must not land in: a KeyboardInterrupt half-way through Optuna's trial
+#: bookkeeping (its ``tell``: "Should not reach." assertions) or a storage write (an SQLAlchemy session or pool lock
+#: left taken: the heartbeat thread then waits on it forever, and so does the command that joins that thread) is
+#: put off until the main thread is back in spikeloop's or the trainers' code (:func:`_interrupt`)
+UNSAFE_MODULES = ("optuna", "sqlalchemy", "alembic", "sqlite3")
+
+#: how soon a put-off stop retries (s); and how often, while the objective still runs, its KeyboardInterrupt is
+#: raised again (one swallowed in a ``__del__`` or weakref callback would let the trial train on to its end)
+INTERRUPT_RETRY_S = 0.05
+INTERRUPT_REPEAT_S = 2.0
+
+_IN_OBJECTIVE: list[bool] = [False]     # the main thread runs the objective (set by _worker's trial wrapper)
+_DELIVERED: list[bool] = [False]        # the last stop's KeyboardInterrupt has been raised
+_GUARDED_CODE: list = [None]            # the code object of _worker's trial wrapper (set by _worker)
+
 
 def _raise_if_signalled() -> None:
     """KeyboardInterrupt if a stop signal came whose own KeyboardInterrupt was lost."""
@@ -759,10 +778,75 @@ def _raise_if_signalled() -> None:
         raise KeyboardInterrupt(f"stopped by signal {_SIGNALLED[-1]}")
 
 
+def _safe_point(frame) -> bool:
+    """The main thread, interrupted at ``frame``, may take a KeyboardInterrupt here: in the objective with no
+    frame of :data:`UNSAFE_MODULES` between it and the objective's wrapper (Optuna catches a KeyboardInterrupt of
+    the objective and fails the trial cleanly), or outside it with none in the whole stack."""
+    while frame is not None:
+        if frame.f_code is _GUARDED_CODE[0] and _IN_OBJECTIVE[0]:
+            return True
+        name = frame.f_globals.get("__name__") or ""
+        if name.split(".", 1)[0] in UNSAFE_MODULES:
+            return False
+        frame = frame.f_back
+    return True
+
+
+def _interrupt(frame) -> None:
+    """Raise the stop's KeyboardInterrupt now if ``frame`` is a safe point, else retry shortly (SIGALRM timer).
+    While the objective runs it is raised again every :data:`INTERRUPT_REPEAT_S` until the objective has ended;
+    outside it once (the study loop checks :data:`_SIGNALLED` as well)."""
+    if not _SIGNALLED:
+        return
+    if _safe_point(frame) and (_IN_OBJECTIVE[0] or not _DELIVERED[0]):
+        _DELIVERED[0] = True
+        if _IN_OBJECTIVE[0]:
+            _arm_retry(INTERRUPT_REPEAT_S)
+        raise KeyboardInterrupt(f"stopped by signal {_SIGNALLED[-1]}")
+    if not _DELIVERED[0]:
+        _arm_retry(INTERRUPT_RETRY_S)
+    elif _IN_OBJECTIVE[0]:
+        _arm_retry(INTERRUPT_REPEAT_S)
+
+
+_ALARM_PREVIOUS: list = []              # SIGALRM's handler before the first retry was armed
+
+
+def _arm_retry(seconds: float) -> None:
+    import signal
+    import threading
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if not _ALARM_PREVIOUS:
+        _ALARM_PREVIOUS.append(signal.signal(signal.SIGALRM, lambda signum, frame: _interrupt(frame)))
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+
+
+def _disarm_retry() -> None:
+    """No retry left pending (at the end of :func:`run_study`, once its stop is raised or it ended normally)."""
+    import signal
+    _IN_OBJECTIVE[0] = False
+    _DELIVERED[0] = True                # first: a retry already under way raises nothing now
+    if _ALARM_PREVIOUS:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, _ALARM_PREVIOUS.pop())
+
+
+def _stop_on_signal(signum, frame) -> None:
+    """A stop signal's handler: recorded, then its KeyboardInterrupt at a safe point (:func:`_interrupt`)."""
+    import signal
+    _SIGNALLED.append(signal.Signals(signum).name)
+    _DELIVERED[0] = False               # this signal's interrupt is raised (once outside the objective) too
+    _interrupt(frame)
+
+
 def _stop_workers_on_signal(procs, stopping=None) -> Callable[[], None]:
     """SIGTERM/SIGINT to this process stop its workers too (then the usual exit); returns the clean-up. With
     ``stopping`` (an event a thread starting ``procs`` checks after each start): that thread ends a worker it
-    started after the clean-up began."""
+    started after the clean-up began. The KeyboardInterrupt that ends the command is raised at a safe point
+    (:func:`_interrupt`): at once in the objective or spikeloop's own code, after the storage write or Optuna's
+    bookkeeping it arrived in otherwise; the signal is recorded first, so a later check
+    (:func:`_raise_if_signalled`) stops the command even if that interrupt is lost."""
     import signal
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
 
@@ -780,7 +864,8 @@ def _stop_workers_on_signal(procs, stopping=None) -> Callable[[], None]:
     def handler(signum, frame):
         _SIGNALLED.append(signal.Signals(signum).name)
         end_all(wait=True)
-        raise KeyboardInterrupt(f"stopped by signal {signal.Signals(signum).name}")
+        _DELIVERED[0] = False           # this signal's interrupt is raised (once outside the objective) too
+        _interrupt(frame)
 
     for sig in previous:
         signal.signal(sig, handler)
@@ -923,9 +1008,12 @@ def run_study(sc: StudyConfig, jobs: int = 1, baseline: bool = True, new: bool =
         study = _run_study(sc, jobs, baseline, new, report)
         _raise_if_signalled()
     finally:
-        stop()
-        sys.unraisablehook = hook
-        _SIGNALLED.clear()
+        _disarm_retry()                         # first: no retry raises in the clean-up below or after it
+        try:
+            stop()
+        finally:
+            sys.unraisablehook = hook
+            _SIGNALLED.clear()
     return study
 
 

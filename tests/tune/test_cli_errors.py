@@ -409,6 +409,46 @@ def test_signal_to_the_study_stops_its_workers(sig, study_toml, tmp_path):
     assert not any(_alive(w) for w in workers)
 
 
+@pytest.mark.parametrize("where, when", [
+    ("optuna.storages.RDBStorage._create_new_trial", "[*args[1:], kw.get('template_trial')][0] is None"),  # ask
+    ("optuna.storages.RDBStorage.set_trial_state_values",                                                     # tell
+     "(kw['state'] if 'state' in kw else args[1]).is_finished()"),
+    ("optuna.storages._heartbeat.HeartbeatThread.start", "calls == 2"),         # trial 1's heartbeat thread
+])
+def test_a_signal_in_optunas_bookkeeping_stops_after_it(where, when, study_toml, tmp_path):
+    """SIGTERM while Optuna writes to the storage or starts a trial's heartbeat thread (here: right after the
+    write of a new trial (ask) or of a finished trial's state (tell), or the thread's start, before Optuna's
+    bookkeeping around it is done) ends the command promptly with the one line: not a traceback of Optuna's
+    (its tell half-done: "Should not reach."), a trial left RUNNING, or a heartbeat thread that never stops (the
+    command then never exits). The interrupt waits for Optuna (tune.study._interrupt). A finished trial is kept."""
+    module, cls, method = where.rsplit(".", 2)
+    script = ("import os, signal, sys\n"
+              f"from {module} import {cls}\n"
+              "from tune import cli\n"
+              f"real = {cls}.{method}\n"
+              "calls = 0\n"
+              "def signalled(self, *args, **kw):\n"
+              "    global calls\n"
+              "    out = real(self, *args, **kw)\n"
+              "    calls += 1\n"
+              f"    if {when}:\n"
+              "        os.kill(os.getpid(), signal.SIGTERM)   # its handler runs in this frame, Optuna's below\n"
+              "    return out\n"
+              f"{cls}.{method} = signalled\n"
+              "sys.exit(cli.main(sys.argv[1:]))\n")
+    db = tmp_path / "s.db"
+    r = subprocess.run([sys.executable, "-c", script, "study", "run", "--config", str(study_toml()), "--storage",
+                        f"sqlite:///{db}", "--out", str(tmp_path / "out")], capture_output=True, text=True,
+                       timeout=COMMAND_TIMEOUT, cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    err = r.stderr.strip()
+    assert r.returncode == 130, (r.returncode, err[-2000:])
+    lines = [line for line in err.splitlines() if not line.startswith("study t:")]     # not the progress bar
+    assert len(lines) == 1 and "stopped by signal SIGTERM" in lines[0] and "Traceback" not in err, err
+    states = [t.state for t in optuna.load_study(study_name="t", storage=f"sqlite:///{db}").trials]
+    assert states[0] == optuna.trial.TrialState.COMPLETE, states        # the baseline, finished before the signal
+    assert optuna.trial.TrialState.RUNNING not in states, states
+
+
 def test_rerun_right_after_a_kill_reaches_the_requested_count(study_toml, tmp_path, monkeypatch):
     """A trial of a killed run still looks RUNNING (its heartbeat has not lapsed yet): the rerun waits for
     it to lapse and runs the missing trial instead of exiting with the study short."""

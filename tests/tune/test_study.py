@@ -236,11 +236,12 @@ def _run_script(script: str, **kw) -> subprocess.CompletedProcess:
 
 
 def _sigint_is_the_default(conn, state):
-    """A worker as the study's: after taking on the command's state, does Ctrl-C raise KeyboardInterrupt?"""
+    """A worker as the study's: after taking on the command's state, does Ctrl-C raise KeyboardInterrupt (at a
+    safe point: tune.study._stop_on_signal, the command's own)?"""
     import signal
-    from tune.study import _adopt
+    from tune.study import _adopt, _stop_on_signal
     _adopt(state)
-    conn.send(signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+    conn.send(signal.getsignal(signal.SIGINT) is _stop_on_signal)
 
 
 def test_ctrl_c_while_the_fork_server_imports_is_no_traceback():
