@@ -365,6 +365,15 @@ class Parser(argparse.ArgumentParser):
         return a
 
 
+def _version() -> str:
+    """The installed distribution's version (pyproject.toml), or "unknown" when run from a tree not installed."""
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("spikeloop")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The `spikeloop` parser with every floor's subcommands."""
     import hw.cli
@@ -373,6 +382,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap = Parser(prog="spikeloop", description=__doc__.split("\n\n")[0].replace("``", ""), allow_abbrev=False,
                 epilog="`spikeloop COMMAND --help` lists every option with its allowed range. docs: "
                        "docs/getting-started.md (a tour of every command), docs/index.md (the site)")
+    ap.add_argument("--version", action="version", version=f"spikeloop {_version()}")
     sub = ap.add_subparsers(dest="command", required=True)
     sim.cli.register(sub)
     sub.choices["run"].set_defaults(dataset_inputs=_test_inputs)   # the top floor hands `run` its dataset loader

@@ -92,3 +92,13 @@ def test_every_method_parameter_states_its_default(capsys):
     assert "see help" not in text
     for name, (param, _) in _method_params().items():
         assert param.default is not None or "(default:" in param.help, name
+
+
+def test_version_is_the_installed_distributions(capsys):
+    """`spikeloop --version`: one line, the version pyproject.toml gives, exit 0 (argparse's own action)."""
+    from importlib.metadata import version
+    from tune.cli import main
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0
+    assert capsys.readouterr().out == f"spikeloop {version('spikeloop')}\n"
