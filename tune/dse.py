@@ -256,13 +256,12 @@ class Sweep:
                                                self.overlap):
             if w > m:
                 continue                # weights wider than the membrane are not a chip (ChipConfig refuses)
-            extra = {"update": u, "overlap": o, "max_steps": self.max_steps} if u == "touched" else \
-                {"update": u, "overlap": o}
             # the sample network's threshold: ChipConfig's default, or the largest a narrower membrane holds (the
             # sample weights scale with it); the default alone made every membrane under 8 bits a ConfigError
             thr = min(ChipConfig.threshold, (1 << (m - 1)) - 1)
+            # (max_steps means nothing to an "all" chip: ChipConfig keeps its default there)
             cfg = ChipConfig(layer_sizes=tuple(self.layer_sizes), lanes=l, weight_bits=w, membrane_bits=m,
-                             threshold=thr, **extra)
+                             threshold=thr, update=u, overlap=o, max_steps=self.max_steps)
             if cfg.touched and cfg.max_steps < self.steps:
                 raise ConfigError(f"steps={self.steps}: a chip with update='touched' runs at most "
                                   f"max_steps={cfg.max_steps} steps per sample; allowed range is 1..{cfg.max_steps}")
