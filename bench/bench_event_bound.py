@@ -112,6 +112,10 @@ def measure(cfg: ChipConfig, density: float, rate: float, seed: int, batch: int,
             "busy_utilisation": float((t_synops / (c.lanes * p.lazy_busy)).mean()),
             # in-order layer pipelining (sim.event_bound.pipelined_ceiling, not built)
             "pipelined_utilisation": float((t_synops / (c.lanes * p.lazy_pipelined)).mean()),
+            # a wavefront (sim.event_bound.wavefront_ceiling, not built): layer l runs step t in slot t + l, with a
+            # membrane memory per layer, and with two (even and odd layers, as the touched chip with overlap has)
+            "wavefront_utilisation": float((t_synops / (c.lanes * p.lazy_wavefront)).mean()),
+            "wavefront_two_memories_utilisation": float((t_synops / (c.lanes * p.lazy_wavefront_two)).mean()),
             "append_share": float((appends / own_bound).mean()),
             "hot_share": float((hot / own_bound).mean()), "partial_share": float((partial / own_bound).mean()),
             "lazy_same_output": float(np.all(t.output == r.output, axis=(1, 2)).mean()), "hidden_rates": hidden,

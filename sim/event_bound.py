@@ -94,6 +94,9 @@ class Projection:
     lazy_busy: np.ndarray
     #: the lazy schedule's phases in in-order layer pipelining (:func:`pipelined_ceiling`)
     lazy_pipelined: np.ndarray
+    #: the lazy schedule's phases in a wavefront (:func:`wavefront_ceiling`): a membrane memory per layer, and two
+    lazy_wavefront: np.ndarray
+    lazy_wavefront_two: np.ndarray
 
 
 def event_bound(cfg: ChipConfig, counters: dict, touched: np.ndarray) -> np.ndarray:
@@ -170,7 +173,8 @@ def touched_schedule(model, spikes: np.ndarray) -> Projection:
                       lazy=lz.visited, lazy_cycles=lz.cycles,
                       lazy_same_output=np.all(lz.spikes[-1] == r.spikes[-1], axis=(1, 2)),
                       overlap_ignored=overlap_ignored, lazy_next_overlap=next_overlap, lazy_busy=busy,
-                      lazy_pipelined=pipelined_ceiling(lz))
+                      lazy_pipelined=pipelined_ceiling(lz), lazy_wavefront=wavefront_ceiling(lz),
+                      lazy_wavefront_two=wavefront_ceiling(lz, memories=2))
 
 
 def elapsed_leak_table(beta_int, frac_bits: int, k_max: int) -> np.ndarray:
@@ -321,3 +325,58 @@ def pipelined_ceiling(run: LazyRun) -> np.ndarray:
             up = state_free[:, l] = u_end
         up = up + O[:, t]
     return np.maximum(ev, up)
+
+
+def wavefront_ceiling(run: LazyRun, memories: int | None = None) -> np.ndarray:
+    """Per sample, the fewest cycles of a *wavefront* schedule with the phases of ``run`` (a :class:`LazyRun`; a
+    projection, not built: ``docs/chip.md``, "Standing against issue 23's targets").
+
+    Layer ``l`` runs step ``t`` in slot ``t + l``, so the layers of one slot work on different steps and do not wait
+    for each other within it; the output of step ``t`` leaves in slot ``t + L - 1``. One event engine and one update
+    engine each take (slot, layer) in that order, layers 0 .. L-1 within a slot, the step's output on the update
+    engine after its last layer's UPDATE, and
+
+    * a layer's EVENT phase of step ``t`` starts after its own UPDATE of step ``t - 1`` (the same words) and after
+      the previous layer's UPDATE of step ``t`` has ended (its whole spike list: no streaming; each layer's list is
+      double-buffered, one written while the other is read);
+    * a layer's UPDATE after its EVENT phase (it needs the step's every sum);
+    * the two engines never work in the same membrane memory at once (layer ``l``'s words in memory ``l % memories``;
+      ``memories=None``: a memory per layer, no such wait).
+
+    Optimistic where it is silent (no cycle is lost handing a phase from one layer to the next beyond ``run``'s own
+    phase cycles), so a lower bound for such a schedule, as :func:`pipelined_ceiling` is for in-order pipelining."""
+    E, U, O = run.event_cycles, run.update_cycles, run.output_cycles
+    B, L, T = E.shape
+    memories = L if memories is None else memories
+    order = [(s - l, l) for s in range(T + L - 1) for l in range(L) if 0 <= s - l < T]
+    out = np.zeros(B, np.int64)
+    for b in range(B):
+        ev = up = 0
+        update_end = {}
+        events, updates = [], []               # (start, end, memory) of the phases placed so far
+
+        def clear_of(start: int, length: int, memory: int, others) -> int:
+            """The earliest start >= ``start`` at which ``length`` cycles in ``memory`` meet none of ``others``."""
+            moved = length > 0
+            while moved:
+                moved = False
+                for a, z, mem in others:
+                    if mem == memory and a < start + length and start < z:
+                        start, moved = z, True
+            return start
+        for t, l in order:
+            e = int(E[b, l, t])
+            u = int(U[b, l, t]) + (int(O[b, t]) if l == L - 1 else 0)
+            mem = l % memories
+            start = max(ev, update_end.get((t - 1, l), 0), update_end.get((t, l - 1), 0))
+            start = clear_of(start, e, mem, updates)
+            ev = start + e
+            events.append((start, ev, mem))
+            u_start = clear_of(max(up, ev), u, mem, events)
+            up = update_end[(t, l)] = u_start + u
+            updates.append((u_start, up, mem))
+            now = min(ev, up)                          # a later phase starts after this: drop what ended
+            events = [p for p in events if p[1] > now]
+            updates = [p for p in updates if p[1] > now]
+        out[b] = max(ev, up)
+    return out

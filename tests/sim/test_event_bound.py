@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from hw.config import TOUCHED_UPDATE_LATENCY, UPDATE_LATENCY, ChipConfig
 from sim.event_bound import (elapsed_leak_table, lazy_run, overlap_ceilings, pipelined_ceiling, touched_schedule,
+                             wavefront_ceiling,
                              touched_words)
 from sim.model import FastModel
 from tests.strategies import configs, conv_configs, programmes
@@ -66,6 +67,13 @@ def test_overlap_ceilings_are_lower_bounds(data):
         # in-order layer pipelining: no better than the update engine's own work, no worse than next-layer overlap
         piped = pipelined_ceiling(lz)
         assert (busy <= piped).all() and (piped <= nxt).all()
+        # the wavefront: no better than the engines' own work; in one membrane memory no two phases meet, so it is
+        # the sequential schedule; with one layer there is nothing to interleave
+        wave = wavefront_ceiling(lz)
+        assert (busy <= wave).all() and (busy <= wavefront_ceiling(lz, memories=2)).all()
+        np.testing.assert_array_equal(wavefront_ceiling(lz, memories=1), lz.cycles)
+        if cfg.num_layers == 1:
+            np.testing.assert_array_equal(wave, lz.cycles)
     overlapped = FastModel(cfg.replace(overlap=True), weights, offsets).run(spikes, record_state=False)
     assert (nxt <= overlapped.cycles).all()
 
@@ -200,3 +208,15 @@ def test_pipelined_ceiling_by_hand():
     run = SimpleNamespace(event_cycles=E, update_cycles=U, output_cycles=O)
     assert [c.tolist() for c in overlap_ceilings(run)] == [[28], [20]]       # engines busy: 2 x (3 + 6 + 1)
     assert pipelined_ceiling(run).tolist() == [24]
+
+
+def test_wavefront_ceiling_by_hand():
+    """The phases of test_pipelined_ceiling_by_hand in a wavefront (layer 1 a step behind layer 0): slot 1 takes
+    layer 0's step 1 (cycles 7-11, after its UPDATE of step 0), then layer 1's step 0 (11-13), whose UPDATE and
+    output (14-21) hold layer 1's step 1 (events 21-23, UPDATE and output 23-30): 30 cycles, more than in-order
+    pipelining's 24 on two layers. In one membrane memory the engines never overlap: the sequential 32."""
+    from types import SimpleNamespace
+    run = SimpleNamespace(event_cycles=np.array([[[4, 4], [2, 2]]]), update_cycles=np.array([[[3, 3], [6, 6]]]),
+                          output_cycles=np.array([[1, 1]]))
+    assert wavefront_ceiling(run).tolist() == [30]
+    assert wavefront_ceiling(run, memories=1).tolist() == [32]
