@@ -575,19 +575,19 @@ def overlap_hidden(cfg: ChipConfig, layer: int, s: np.ndarray) -> np.ndarray:
 
     With few words and many (sample, step) rows (``W * OVERLAP_ROWS_PER_WORD <= rows``) the sum runs word
     by word over every row at once (an array call per word); otherwise row by row (an axis-wise cumsum,
-    whose cost per row dominates short rows). Where numba is installed (and :data:`COMPILED_COUNTERS`), one
-    compiled pass over the spikes computes the same sums (:func:`sim.kernels.overlap_hidden`). Into a decoded (conv)
-    next layer, whose events cost differently by position: :func:`_decoded_overlap_hidden`."""
-    if cfg.decoded(layer + 1):
-        return _decoded_overlap_hidden(cfg, layer, s)
+    whose cost per row dominates short rows). Into a decoded (conv) next layer, whose events cost differently
+    by position: :func:`_decoded_overlap_hidden`. Where numba is installed (and :data:`COMPILED_COUNTERS`), one
+    compiled pass over the spike counts computes either (:func:`sim.kernels.overlap_hidden`, with each word's
+    spike cost from :func:`word_event_costs`: ``G'`` for every word of an fc next layer)."""
+    pc = word_spike_counts(cfg, layer, s)                                       # (B, T, W) uint8
     if COMPILED_COUNTERS:
         from sim import kernels
         if kernels.overlap_hidden is not None:
-            pc = word_spike_counts(cfg, layer, s)
             out = np.empty(pc.shape[0], np.int64)
-            kernels.overlap_hidden(pc, cfg.groups(layer + 1), out)
+            kernels.overlap_hidden(pc, word_event_costs(cfg, layer), out)
             return out
-    pc = word_spike_counts(cfg, layer, s)                                       # (B, T, W) uint8
+    if cfg.decoded(layer + 1):
+        return _decoded_overlap_hidden(cfg, layer, pc)
     B, T, W = pc.shape
     Gn = cfg.groups(layer + 1)
     bound = W * max(1, cfg.lanes * (Gn - 1)) + 1                                # |c_w| <= bound
@@ -627,19 +627,13 @@ def word_event_costs(cfg: ChipConfig, layer: int) -> np.ndarray:
     return np.repeat(cost, cfg.groups(layer)).astype(np.int64)
 
 
-def _decoded_overlap_hidden(cfg: ChipConfig, layer: int, s: np.ndarray) -> np.ndarray:
-    """:func:`overlap_hidden` into a decoded (conv) next layer, whose events cost ``V*G + O`` cycles each
+def _decoded_overlap_hidden(cfg: ChipConfig, layer: int, pc: np.ndarray) -> np.ndarray:
+    """:func:`overlap_hidden` (numpy) into a decoded (conv) next layer, whose events cost ``V*G + O`` cycles each
     (:func:`word_event_costs`) and start ``D`` cycles after their take (the decoder's fill, also of the end
-    token: ``D`` cancels, ``docs/chip.md``, "Overlap"): the same closed form with ``d = cost_w - C_w``,
-    ``C_w = gw_w*pc_w`` the word's spikes' summed costs, and ``sum_w C_w`` in place of ``n*G'``."""
-    pc = word_spike_counts(cfg, layer, s)
+    token: ``D`` cancels, ``docs/chip.md``, "Overlap"), for the spikes per word ``pc`` of ``layer``
+    (:func:`word_spike_counts`): the same closed form with ``d = cost_w - C_w``, ``C_w = gw_w*pc_w`` the word's
+    spikes' summed costs, and ``sum_w C_w`` in place of ``n*G'``."""
     gw = word_event_costs(cfg, layer)
-    if COMPILED_COUNTERS:
-        from sim import kernels
-        if kernels.overlap_costs is not None:
-            out = np.empty(pc.shape[0], np.int64)
-            kernels.overlap_costs(pc, gw, out)
-            return out
     cw = pc * gw                                                                # (B, T, W) int64
     d = np.maximum(pc, 1) - cw
     d[..., -1] -= 1

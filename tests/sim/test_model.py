@@ -443,7 +443,7 @@ def test_compiled_overlap_into_a_conv_layer_equals_numpy(data, lanes, co, c_next
     spikes against numpy's word sums, with partly empty groups, pools in between and image edges."""
     import sim.model as M
     from sim import kernels
-    if kernels.overlap_costs is None:
+    if kernels.overlap_hidden is None:
         pytest.skip("numba not installed")
     k, pad = kernel
     size = 2 * hw if pool else hw
