@@ -128,27 +128,36 @@ def _overlap(pc, gw, out):
     ``d = max(1, pc) - gw*pc`` and 1 taken off the last word), for the spikes per state word ``pc`` (B, T, W)
     in address order and ``gw`` (W,) the EVENT cycles one spike of each word costs in the next layer
     (:func:`sim.model.word_event_costs`: ``G'`` for every word of an fc next layer, a conv layer's ``V*G' + O``
-    by position). Branch-free (``max``, not ``if``: whether a word has a spike is data, and a mispredicted
-    branch per word cost more than the scan)."""
+    by position), into ``out[0]``; and, from the same pass, the (step, word) pairs with a spike into ``out[1]``
+    (the UPDATE phase's ``sum_w max(1, pc_w) = spikes + words - out[1]``) and the spikes into ``out[2]``
+    (``out``: (3, B) int64). The scan is branch-free (``max``, not ``if``: whether a word has a spike is data,
+    and a mispredicted branch per word cost more than the scan); the sums run in a second, vectorised loop
+    over the step's words while they are in cache."""
     B, T, W = pc.shape
     one = np.int64(1)
     for b in range(B):
         total = np.int64(0)
+        n = np.int64(0)                     # the spikes' summed costs
+        busy = np.int64(0)
+        spikes = np.int64(0)
         for t in range(T):
             c = np.int64(0)                 # inclusive sum of d up to the current word
             top = np.int64(0)               # max(0, c_w) over the words before the last
-            n = np.int64(0)                 # the spikes' summed costs
             for w in range(W - 1):
                 p = np.int64(pc[b, t, w])
-                cost = gw[w] * p
-                n += cost
-                c += max(p, one) - cost
+                c += max(p, one) - gw[w] * p
                 top = max(top, c)
             p = np.int64(pc[b, t, W - 1])
-            cost = gw[W - 1] * p
-            last = c + max(p, one) - cost - 1
-            total += last - max(top, last) + n + cost
-        out[b] = total
+            last = c + max(p, one) - gw[W - 1] * p - 1
+            total += last - max(top, last)
+            for w in range(W):
+                p = np.int64(pc[b, t, w])
+                n += gw[w] * p
+                busy += min(p, one)
+                spikes += p
+        out[0, b] = total + n
+        out[1, b] = busy
+        out[2, b] = spikes
 
 
 def _gather(x, w, out):
