@@ -220,6 +220,7 @@ class FastModel:
         self._w = [w.reshape(cfg.weight_rows(l), -1).astype(dt)
                    for l, (w, dt) in enumerate(zip(self.weights, self.dtypes))]
         self._V = [cfg.receptive_counts(l) for l in range(cfg.num_layers)]
+        self._costs = [word_event_costs(cfg, l) if cfg.overlapped(l) else None for l in range(cfg.num_layers)]
         self._tiled: dict = {}
         self._int8 = cfg.weight_bits <= 8 and _int_mm() is not None
         if path == "int8" and not self._int8:
@@ -515,7 +516,7 @@ class FastModel:
             if record_state:
                 st.append(u.transpose(1, 0, 2).astype(np.int64, order="C", copy=True))
             if cfg.overlapped(l):       # hidden cycles, busy words and spikes in one pass over the spikes
-                hidden[l], busy[l], n = overlap_counts(cfg, l, spk[l])
+                hidden[l], busy[l], n = overlap_counts(cfg, l, spk[l], self._costs[l])
                 events.append(n)
             else:
                 events.append(_spike_counts(spk[l]))
@@ -589,19 +590,19 @@ def overlap_hidden(cfg: ChipConfig, layer: int, s: np.ndarray) -> np.ndarray:
     return overlap_counts(cfg, layer, s)[0]
 
 
-def overlap_counts(cfg: ChipConfig, layer: int, s: np.ndarray) -> np.ndarray:
+def overlap_counts(cfg: ChipConfig, layer: int, s: np.ndarray, costs: np.ndarray | None = None) -> np.ndarray:
     """Per sample, from one pass over the spike counts per word of ``layer`` (its bool spikes ``s`` (B, T, N),
     HWC), ``(3, B)`` int64: the cycles the overlap hides (:func:`overlap_hidden`), the (step, state word) pairs
     with a spike (the UPDATE phase's ``sum_w max(1, pc_w)`` is the spikes plus the words minus them, as
     :func:`_busy_groups` counts) and the spikes (:func:`_spike_counts`): :class:`FastModel` takes all three
-    from here for an overlapped layer."""
+    from here for an overlapped layer. ``costs``: :func:`word_event_costs` of ``layer``, if already made."""
     pc = word_spike_counts(cfg, layer, s)                                       # (B, T, W) uint8
     B = pc.shape[0]
     out = np.empty((3, B), np.int64)
     if COMPILED_COUNTERS:
         from sim import kernels
         if kernels.overlap_hidden is not None:
-            kernels.overlap_hidden(pc, word_event_costs(cfg, layer), out)
+            kernels.overlap_hidden(pc, word_event_costs(cfg, layer) if costs is None else costs, out)
             return out
     flat = pc.reshape(B, -1)
     out[0] = _decoded_overlap_hidden(cfg, layer, pc) if cfg.decoded(layer + 1) else _overlap_hidden_fc(cfg, layer, pc)
