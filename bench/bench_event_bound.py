@@ -20,6 +20,7 @@ weights and thresholds (its hidden rates are recorded too). Every (network, dens
 from __future__ import annotations
 
 import argparse
+import functools
 
 import numpy as np
 
@@ -195,6 +196,15 @@ def nmnist_sweep(a) -> None:
             print(key, {k: round(v[0], 3) for k, v in rec.summary[key].items()}, flush=True)
 
 
+def _cell(v: dict, k: str, unit: str = "", optional: bool = False) -> str:
+    """One cell of the tables below from a summary row ``v``: field ``k``'s mean ± std over seeds, ``unit``
+    (``"x"``) after it; an ``optional`` field, one that records from before it was measured lack, is "not
+    measured" there (without the unit)."""
+    if optional and k not in v:
+        return "not measured"
+    return f"{v[k][0]:.2f} ± {v[k][1]:.2f}{unit}"
+
+
 def nmnist_table(record: dict) -> str:
     """Markdown table of ``event_bound_nmnist``: per hidden rate, mean ± std over seeds."""
     rows = ["| hidden rate | first layer's words touched per step | today's cycles / bound (the most any UPDATE "
@@ -203,11 +213,12 @@ def nmnist_table(record: dict) -> str:
             "default chip | utilisation today | default chip (overlap on) | touched chip | touched chip, overlap on |",
             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for key, v in record["summary"].items():
-        f = lambda k: f"{v[k][0]:.2f} ± {v[k][1]:.2f}"                          # noqa: E731
-        g = lambda k: (f(k) + ("x" if k.endswith("vs_default") else "")) if k in v else "not measured"  # noqa: E731
-        rows.append(f"| {key.split(' | ')[2]} | {f('first_touched')} | {f('ratio')}x | {f('synaptic_ceiling')}x | {f('lazy_speedup')}x | "
-                    f"{f('default_speedup')}x | {g('touched_overlap_vs_default')} | {f('utilisation')} | "
-                    f"{g('default_utilisation')} | {f('lazy_utilisation')} | {g('touched_overlap_utilisation')} |")
+        c = functools.partial(_cell, v)
+        rows.append(f"| {key.split(' | ')[2]} | {c('first_touched')} | {c('ratio', 'x')} | "
+                    f"{c('synaptic_ceiling', 'x')} | {c('lazy_speedup', 'x')} | {c('default_speedup', 'x')} | "
+                    f"{c('touched_overlap_vs_default', 'x', optional=True)} | {c('utilisation')} | "
+                    f"{c('default_utilisation', optional=True)} | {c('lazy_utilisation')} | "
+                    f"{c('touched_overlap_utilisation', optional=True)} |")
     return "\n".join(rows)
 
 
@@ -221,14 +232,13 @@ def table(record: dict) -> str:
             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for key, v in record["summary"].items():
         parts = key.split(" | ") if " | " in key else [key, "", ""]
-        f = lambda k: f"{v[k][0]:.2f} ± {v[k][1]:.2f}"                          # noqa: E731
-        g = lambda k: (f(k) + ("x" if k == "default_speedup" else "")) if k in v else "not measured"  # noqa: E731
-        rows.append(f"| {parts[0]} | {parts[1]} | {parts[2]} | {f('ratio')} | {f('live_ratio')} | {f('lazy_ratio')} | "
-                    f"{f('utilisation')} | {g('default_utilisation')} | {f('lazy_utilisation')} | "
-                    f"{g('touched_overlap_utilisation')} | {f('bound_utilisation')} | "
-                    f"{f('lazy_speedup')}x | {g('default_speedup')} | "
-                    f"{g('touched_overlap_vs_default') + ('x' if 'touched_overlap_vs_default' in v else '')} | "
-                    f"{g('lazy_own_ratio')} | {f('lazy_same_output')} |")
+        c = functools.partial(_cell, v)
+        rows.append(f"| {parts[0]} | {parts[1]} | {parts[2]} | {c('ratio')} | {c('live_ratio')} | {c('lazy_ratio')} | "
+                    f"{c('utilisation')} | {c('default_utilisation', optional=True)} | {c('lazy_utilisation')} | "
+                    f"{c('touched_overlap_utilisation', optional=True)} | {c('bound_utilisation')} | "
+                    f"{c('lazy_speedup', 'x')} | {c('default_speedup', 'x', optional=True)} | "
+                    f"{c('touched_overlap_vs_default', 'x', optional=True)} | "
+                    f"{c('lazy_own_ratio', optional=True)} | {c('lazy_same_output')} |")
     return "\n".join(rows)
 
 

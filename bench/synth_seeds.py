@@ -48,9 +48,15 @@ def network_label(cfg: ChipConfig) -> str:
 
 
 def record_name(cfg: ChipConfig, target: str) -> str:
+    """The default name of a sweep's record: part, network, lanes, weight bits other than 8, and for a touched
+    chip ``_touched`` (overlap off, as every touched sweep before 51ef58d was built) or ``_touched_overlap``
+    (overlap on: two membrane memories, another design, never filed under the overlap-off records). An
+    ``"all"`` chip's name does not say its overlap (on, the default, for every such record)."""
     name = f"synth_seeds_{target}_{network_label(cfg)}_l{cfg.lanes}"
     name += f"_w{cfg.weight_bits}" if cfg.weight_bits != 8 else ""
-    return name + ("_touched" if cfg.touched else "")
+    if cfg.touched:
+        name += "_touched_overlap" if cfg.overlap else "_touched"
+    return name
 
 
 def write_record(cfg: ChipConfig, sweep: dict, args=None, name: str | None = None, config: str | None = None,

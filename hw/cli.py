@@ -47,9 +47,31 @@ def chip_overrides(a: argparse.Namespace) -> dict:
     return {k: getattr(a, k) for k in CHIP_FLAGS if getattr(a, k, None) is not None}
 
 
-def chip_table(t: dict, path: str, flag: str = "--config") -> dict:
+#: tables of a config file besides ``[chip]`` that every command allows: a study's (``spikeloop study template``),
+#: so that a study's config is a valid ``--config`` of run, verilog, synth and train
+STUDY_TABLES = ("data", "faults", "study", "search", "device", "hardware", "report")
+
+
+def check_tables(t: dict, path: str, reads: str, flag: str = "--config", hint: str = "") -> None:
+    """Refuse the tables of a TOML config that no command reads (a ``[train]``, a misspelt ``[chp]``: their keys
+    would be dropped unread) by name, with the ones allowed: ``[chip]`` and a study's (:data:`STUDY_TABLES`).
+    ``reads``: what the command takes from the file, e.g. ``"spikeloop run reads [chip]"``; ``hint`` ends the
+    message (where the rest goes instead). JSON files (a training run's RUN.json, an import's config.json) carry
+    other tables by design and are not checked."""
+    if Path(path).suffix != ".toml":
+        return
+    unknown = sorted(k for k, v in t.items() if isinstance(v, dict) and k != "chip" and k not in STUDY_TABLES)
+    if unknown:
+        raise ConfigError(f"{flag} {path}: unknown tables {', '.join(f'[{k}]' for k in unknown)}; {reads} "
+                          f"(a study's other tables are allowed: {', '.join(f'[{k}]' for k in STUDY_TABLES)})"
+                          + (f"; {hint}" if hint else ""))
+
+
+def chip_table(t: dict, path: str, flag: str = "--config", command: str | None = None) -> dict:
     """The chip fields of a config table: a ``[chip]`` table, a training run's ``chip_config`` (``spikeloop
-    train --out RUN`` writes RUN.json: the deployed thresholds, betas and reset), or the fields at top level."""
+    train --out RUN`` writes RUN.json: the deployed thresholds, betas and reset), or the fields at top level.
+    Tables besides ``[chip]`` that no command reads are refused (:func:`check_tables`; ``command``, e.g.
+    ``"run"``, names the command in the message)."""
     if "chip" not in t and "chip_config" not in t:
         tables = sorted(k for k, v in t.items() if isinstance(v, dict))
         if tables:      # a study-style file without [chip]: its tables are not chip fields
@@ -60,18 +82,21 @@ def chip_table(t: dict, path: str, flag: str = "--config") -> dict:
         if loose:       # TOML keys above the first [table]: outside [chip], so they would be dropped
             raise ConfigError(f"{flag} {path}: {', '.join(loose)} at the top level, outside every table; a "
                               f"chip's fields go under [chip]")
+        check_tables(t, path, f"{'spikeloop ' + command if command else 'the command'} reads [chip]", flag)
     d = t.get("chip", t.get("chip_config", t))
     if not isinstance(d, dict):
         raise ConfigError(f"{flag} {path}: chip={d!r}: expected a table ([chip])")
     return d
 
 
-def load_chip(path: str | None, overrides: dict | None = None, base: ChipConfig | None = None) -> ChipConfig:
+def load_chip(path: str | None, overrides: dict | None = None, base: ChipConfig | None = None,
+              command: str | None = None) -> ChipConfig:
     """A ChipConfig from a JSON/TOML file (a ``[chip]`` table, a training run's ``chip_config``, or the fields
-    at top level) over ``base`` (or the defaults), with ``overrides`` applied."""
+    at top level) over ``base`` (or the defaults), with ``overrides`` applied (``command``: for a message,
+    :func:`chip_table`)."""
     d = base.to_dict() if base is not None else {}
     if path:
-        d = {**d, **chip_table(read_table(path), path)}
+        d = {**d, **chip_table(read_table(path), path, command=command)}
     d = dict(d)
     overrides = overrides or {}
     _fit_per_layer(d, overrides)
@@ -189,7 +214,7 @@ def load_model_arguments(a: argparse.Namespace, need_weights: bool = True, befor
     unconfigured = weights and not config and not {"threshold", "beta", "reset"} <= set(overrides)
     if unconfigured and "layer_sizes" not in overrides:
         raise ConfigError(unconfigured_message(weights))
-    cfg = load_chip(config, overrides)
+    cfg = load_chip(config, overrides, command=getattr(a, "command", None))
     if before_weights is not None:
         before_weights(cfg)
     w, off = load_programme(weights, cfg)

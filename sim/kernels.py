@@ -122,60 +122,42 @@ def _row_nonzero(a, out):
         out[b] = c
 
 
-def _overlap(pc, gn, out):
-    """Per sample the cycles the overlap hides (:func:`sim.model.overlap_hidden`, the same closed form:
-    per step ``c_{W-1} - max(0, max_w c_w) + gn*n`` with ``c_w`` the inclusive sums of
-    ``d = (pc == 0) - (gn - 1)*pc`` and 1 taken off the last word), for the spikes per state word ``pc``
-    (B, T, W) in address order and ``gn`` the next layer's groups."""
+def _overlap(pc, gw, out):
+    """Per sample the cycles the overlap hides (:func:`sim.model.overlap_hidden`, the same closed form: per step
+    ``c_{W-1} - max(0, max_{w < W-1} c_w) + sum_w gw_w*pc_w`` with ``c_w`` the inclusive sums of
+    ``d = max(1, pc) - gw*pc`` and 1 taken off the last word), for the spikes per state word ``pc`` (B, T, W)
+    in address order and ``gw`` (W,) the EVENT cycles one spike of each word costs in the next layer
+    (:func:`sim.model.word_event_costs`: ``G'`` for every word of an fc next layer, a conv layer's ``V*G' + O``
+    by position), into ``out[0]``; and, from the same pass, the (step, word) pairs with a spike into ``out[1]``
+    (the UPDATE phase's ``sum_w max(1, pc_w) = spikes + words - out[1]``) and the spikes into ``out[2]``
+    (``out``: (3, B) int64). The scan is branch-free (``max``, not ``if``: whether a word has a spike is data,
+    and a mispredicted branch per word cost more than the scan); the sums run in a second, vectorised loop
+    over the step's words while they are in cache."""
     B, T, W = pc.shape
+    one = np.int64(1)
     for b in range(B):
         total = np.int64(0)
+        n = np.int64(0)                     # the spikes' summed costs
+        busy = np.int64(0)
+        spikes = np.int64(0)
         for t in range(T):
-            c = np.int64(0)                 # inclusive sum up to the current word
-            top = np.int64(0)               # max(0, c_w) over the words so far
-            before = np.int64(0)            # the same before the current word
-            n = np.int64(0)
+            c = np.int64(0)                 # inclusive sum of d up to the current word
+            top = np.int64(0)               # max(0, c_w) over the words before the last
+            for w in range(W - 1):
+                p = np.int64(pc[b, t, w])
+                c += max(p, one) - gw[w] * p
+                top = max(top, c)
+            p = np.int64(pc[b, t, W - 1])
+            last = c + max(p, one) - gw[W - 1] * p - 1
+            total += last - max(top, last)
             for w in range(W):
                 p = np.int64(pc[b, t, w])
-                n += p
-                if p == 0:
-                    c += 1
-                else:
-                    c -= (gn - 1) * p
-                before = top
-                if c > top:
-                    top = c
-            last = c - 1
-            total += last - max(before, last) + gn * n
-        out[b] = total
-
-
-def _overlap_costs(pc, gw, out):
-    """:func:`_overlap` for a next layer whose events cost differently by the spike's position (a conv layer's
-    ``V*G + O``): ``gw`` (W,) the cost of one spike of each state word, so a word's spikes cost ``gw*pc`` and
-    ``d = max(1, pc) - gw*pc`` (:func:`sim.model.overlap_hidden`)."""
-    B, T, W = pc.shape
-    for b in range(B):
-        total = np.int64(0)
-        for t in range(T):
-            c = np.int64(0)
-            top = np.int64(0)
-            before = np.int64(0)
-            n = np.int64(0)
-            for w in range(W):
-                p = np.int64(pc[b, t, w])
-                if p == 0:
-                    c += 1
-                else:
-                    cost = gw[w] * p
-                    n += cost
-                    c += p - cost
-                before = top
-                if c > top:
-                    top = c
-            last = c - 1
-            total += last - max(before, last) + n
-        out[b] = total
+                n += gw[w] * p
+                busy += min(p, one)
+                spikes += p
+        out[0, b] = total + n
+        out[1, b] = busy
+        out[2, b] = spikes
 
 
 def _gather(x, w, out):
@@ -222,7 +204,6 @@ if njit is not None:
     row_sums = njit(cache=True, nogil=True)(_row_sums)
     row_nonzero = njit(cache=True, nogil=True)(_row_nonzero)
     overlap_hidden = njit(cache=True, nogil=True)(_overlap)
-    overlap_costs = njit(cache=True, nogil=True)(_overlap_costs)
     gather_product = njit(cache=True, nogil=True)(_gather)
 else:                           # pragma: no cover - numba ships with neurobench
-    row_sums = row_nonzero = overlap_hidden = overlap_costs = gather_product = None
+    row_sums = row_nonzero = overlap_hidden = gather_product = None

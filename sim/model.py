@@ -220,6 +220,7 @@ class FastModel:
         self._w = [w.reshape(cfg.weight_rows(l), -1).astype(dt)
                    for l, (w, dt) in enumerate(zip(self.weights, self.dtypes))]
         self._V = [cfg.receptive_counts(l) for l in range(cfg.num_layers)]
+        self._costs = [word_event_costs(cfg, l) if cfg.overlapped(l) else None for l in range(cfg.num_layers)]
         self._tiled: dict = {}
         self._int8 = cfg.weight_bits <= 8 and _int_mm() is not None
         if path == "int8" and not self._int8:
@@ -491,6 +492,7 @@ class FastModel:
         rec = (self._recurrence_distorted if self.distortion is not None else
                self._recurrence_compiled if self.compiled else self._recurrence)
         weighted = []                                               # sum of V over events, per sample
+        hidden, busy = [None] * L, [None] * L                       # per overlapped layer, per sample
         for l in range(L):
             if cfg.layer_kind(l) == "conv" or cfg.pool_area(l) > 1:
                 if cfg.layer_kind(l) == "conv":                     # fc behind a pool: V = 1
@@ -513,7 +515,11 @@ class FastModel:
             spk.append(s.transpose(1, 0, 2).copy())
             if record_state:
                 st.append(u.transpose(1, 0, 2).astype(np.int64, order="C", copy=True))
-            events.append(_spike_counts(spk[l]))
+            if cfg.overlapped(l):       # hidden cycles, busy words and spikes in one pass over the spikes
+                hidden[l], busy[l], n = overlap_counts(cfg, l, spk[l], self._costs[l])
+                events.append(n)
+            else:
+                events.append(_spike_counts(spk[l]))
             inp = s
         c = {name: np.zeros(B, np.int64) for name in cfg.counter_names}
         c["in_events"] = events[0]
@@ -522,8 +528,9 @@ class FastModel:
             words, pos, co = cfg.state_words(l), cfg.positions(l), cfg.out_channels(l)
             c[f"spikes_l{l}"] = events[l + 1]
             # update phase per step: sum_words max(1, pc) = spikes + words - (words that have a spike)
-            busy = _busy_groups(spk[l].reshape(B, T * pos, co), cfg.lanes)
-            upd = events[l + 1] + T * words - busy
+            if busy[l] is None:
+                busy[l] = _busy_groups(spk[l].reshape(B, T * pos, co), cfg.lanes)
+            upd = events[l + 1] + T * words - busy[l]
             c["cycles"] += (T * cfg.decode_latency(l) + ev * G + e * cfg.event_overhead(l)
                             + (1 + cfg.update_latency) * T + upd)
             c["synops"] += ev * co
@@ -531,8 +538,8 @@ class FastModel:
             c["state_reads"] += ev * G + T * words
             c["state_writes"] += ev * G + T * words
             c["neuron_updates"] += T * n_out
-            if cfg.overlapped(l):
-                c["cycles"] -= overlap_hidden(cfg, l, spk[l])
+            if hidden[l] is not None:
+                c["cycles"] -= hidden[l]
         c["out_events"] = events[L].copy()
         c["cycles"] += events[L] + T
         return ChipResult(spikes=spk, state=st, counters=c)
@@ -575,19 +582,38 @@ def overlap_hidden(cfg: ChipConfig, layer: int, s: np.ndarray) -> np.ndarray:
 
     With few words and many (sample, step) rows (``W * OVERLAP_ROWS_PER_WORD <= rows``) the sum runs word
     by word over every row at once (an array call per word); otherwise row by row (an axis-wise cumsum,
-    whose cost per row dominates short rows). Where numba is installed (and :data:`COMPILED_COUNTERS`), one
-    compiled pass over the spikes computes the same sums (:func:`sim.kernels.overlap_hidden`). Into a decoded (conv)
-    next layer, whose events cost differently by position: :func:`_decoded_overlap_hidden`."""
-    if cfg.decoded(layer + 1):
-        return _decoded_overlap_hidden(cfg, layer, s)
+    whose cost per row dominates short rows): :func:`_overlap_hidden_fc`. Into a decoded (conv) next layer, whose
+    events cost differently by position: :func:`_decoded_overlap_hidden`. Where numba is installed (and
+    :data:`COMPILED_COUNTERS`), one compiled pass over the spike counts computes either
+    (:func:`sim.kernels.overlap_hidden`, with each word's spike cost from :func:`word_event_costs`: ``G'`` for
+    every word of an fc next layer) and the counts :func:`overlap_counts` returns with it."""
+    return overlap_counts(cfg, layer, s)[0]
+
+
+def overlap_counts(cfg: ChipConfig, layer: int, s: np.ndarray, costs: np.ndarray | None = None) -> np.ndarray:
+    """Per sample, from one pass over the spike counts per word of ``layer`` (its bool spikes ``s`` (B, T, N),
+    HWC), ``(3, B)`` int64: the cycles the overlap hides (:func:`overlap_hidden`), the (step, state word) pairs
+    with a spike (the UPDATE phase's ``sum_w max(1, pc_w)`` is the spikes plus the words minus them, as
+    :func:`_busy_groups` counts) and the spikes (:func:`_spike_counts`): :class:`FastModel` takes all three
+    from here for an overlapped layer. ``costs``: :func:`word_event_costs` of ``layer``, if already made."""
+    pc = word_spike_counts(cfg, layer, s)                                       # (B, T, W) uint8
+    B = pc.shape[0]
+    out = np.empty((3, B), np.int64)
     if COMPILED_COUNTERS:
         from sim import kernels
         if kernels.overlap_hidden is not None:
-            pc = word_spike_counts(cfg, layer, s)
-            out = np.empty(pc.shape[0], np.int64)
-            kernels.overlap_hidden(pc, cfg.groups(layer + 1), out)
+            kernels.overlap_hidden(pc, word_event_costs(cfg, layer) if costs is None else costs, out)
             return out
-    pc = word_spike_counts(cfg, layer, s)                                       # (B, T, W) uint8
+    flat = pc.reshape(B, -1)
+    out[0] = _decoded_overlap_hidden(cfg, layer, pc) if cfg.decoded(layer + 1) else _overlap_hidden_fc(cfg, layer, pc)
+    out[1] = np.count_nonzero(flat, axis=1)
+    out[2] = flat.sum(axis=1, dtype=np.int64)
+    return out
+
+
+def _overlap_hidden_fc(cfg: ChipConfig, layer: int, pc: np.ndarray) -> np.ndarray:
+    """:func:`overlap_hidden` (numpy) into an fc next layer, for the spikes per word ``pc`` of ``layer``
+    (:func:`word_spike_counts`): word by word or row by row (``OVERLAP_ROWS_PER_WORD``)."""
     B, T, W = pc.shape
     Gn = cfg.groups(layer + 1)
     bound = W * max(1, cfg.lanes * (Gn - 1)) + 1                                # |c_w| <= bound
@@ -627,19 +653,13 @@ def word_event_costs(cfg: ChipConfig, layer: int) -> np.ndarray:
     return np.repeat(cost, cfg.groups(layer)).astype(np.int64)
 
 
-def _decoded_overlap_hidden(cfg: ChipConfig, layer: int, s: np.ndarray) -> np.ndarray:
-    """:func:`overlap_hidden` into a decoded (conv) next layer, whose events cost ``V*G + O`` cycles each
+def _decoded_overlap_hidden(cfg: ChipConfig, layer: int, pc: np.ndarray) -> np.ndarray:
+    """:func:`overlap_hidden` (numpy) into a decoded (conv) next layer, whose events cost ``V*G + O`` cycles each
     (:func:`word_event_costs`) and start ``D`` cycles after their take (the decoder's fill, also of the end
-    token: ``D`` cancels, ``docs/chip.md``, "Overlap"): the same closed form with ``d = cost_w - C_w``,
-    ``C_w = gw_w*pc_w`` the word's spikes' summed costs, and ``sum_w C_w`` in place of ``n*G'``."""
-    pc = word_spike_counts(cfg, layer, s)
+    token: ``D`` cancels, ``docs/chip.md``, "Overlap"), for the spikes per word ``pc`` of ``layer``
+    (:func:`word_spike_counts`): the same closed form with ``d = cost_w - C_w``, ``C_w = gw_w*pc_w`` the word's
+    spikes' summed costs, and ``sum_w C_w`` in place of ``n*G'``."""
     gw = word_event_costs(cfg, layer)
-    if COMPILED_COUNTERS:
-        from sim import kernels
-        if kernels.overlap_costs is not None:
-            out = np.empty(pc.shape[0], np.int64)
-            kernels.overlap_costs(pc, gw, out)
-            return out
     cw = pc * gw                                                                # (B, T, W) int64
     d = np.maximum(pc, 1) - cw
     d[..., -1] -= 1

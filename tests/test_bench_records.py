@@ -108,6 +108,33 @@ def test_a_touched_chip_has_its_own_synth_record_and_row(tmp_path):
     assert "| 64-128-64-10, update touched | 8 |" in synth_seeds.view_row(rec)
 
 
+def test_a_touched_chip_with_overlap_has_its_own_record_name():
+    """A touched chip with overlap (two membrane memories) is filed as ``_touched_overlap``, not under the
+    overlap-off touched chip's ``_touched`` records; every published seed sweep is still filed under its own
+    chip's default name (none renamed), the touched overlap sweep on record among them."""
+    from pathlib import Path
+    from hw.config import ChipConfig
+    cfg = ChipConfig(layer_sizes=(64, 128, 64, 10), lanes=8)
+    assert synth_seeds.record_name(cfg.replace(update="touched"), "ecp5-25k") == \
+        "synth_seeds_ecp5-25k_64-128-64-10_l8_touched_overlap"
+    assert synth_seeds.record_name(cfg.replace(update="touched", overlap=False), "ecp5-25k") == \
+        "synth_seeds_ecp5-25k_64-128-64-10_l8_touched"
+    assert synth_seeds.record_name(cfg.replace(overlap=False), "ecp5-25k") == synth_seeds.record_name(cfg, "ecp5-25k")
+    results = Path(__file__).resolve().parents[1] / "docs" / "results"
+    seen = set()
+    for f in sorted(results.glob("synth_seeds_*.json")):
+        p = json.loads(f.read_text())["params"]
+        if not p.get("chip"):
+            continue
+        chip = ChipConfig.from_dict(p["chip"])
+        name = synth_seeds.record_name(chip, p["target"])
+        rest = f.stem[len(name):]
+        assert f.stem.startswith(name) and (not rest or rest.startswith("_")), (f.stem, name)
+        assert not rest.startswith(("_touched", "_overlap")), (f.stem, name)
+        seen.add((chip.touched, chip.overlap))
+    assert (True, True) in seen and (True, False) in seen
+
+
 def test_synth_table_rows_and_bad_rows(capsys):
     assert synth_table.main(["--rows", "99"]) == 2
     assert "allowed row numbers are 0 to" in capsys.readouterr().err

@@ -9,8 +9,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from hw.cli import (chip_arguments, chip_overrides, chip_table, check_writable, load_chip, load_model_arguments,
-                    model_argument, nonempty, number, offsets_text, on_off, read_table,
+from hw.cli import (STUDY_TABLES, chip_arguments, chip_overrides, chip_table, check_tables, check_writable, load_chip,
+                    load_model_arguments, model_argument, nonempty, number, offsets_text, on_off, read_table,
                     writing)
 from hw.config import ChipConfig, ConfigError
 from sim.chip import BACKENDS
@@ -32,7 +32,7 @@ def _method_params():
 
 
 #: sections of a config file besides ``[chip]`` (a study's config is a valid ``train --config``)
-SECTIONS = {"data", "faults", "study", "search", "device", "hardware", "report"}
+SECTIONS = set(STUDY_TABLES)
 
 
 def cmd_train(a: argparse.Namespace) -> int:
@@ -55,11 +55,9 @@ def cmd_train(a: argparse.Namespace) -> int:
     data, fault_table, table = {}, {}, {}
     if a.config:
         table = read_table(a.config)
-        unknown = sorted(k for k, v in table.items() if isinstance(v, dict) and k not in SECTIONS | {"chip"})
-        if unknown and Path(a.config).suffix == ".toml":    # e.g. [train]: its keys would be dropped unread
-            raise ConfigError(f"--config {a.config}: unknown tables {', '.join(f'[{k}]' for k in unknown)}; "
-                              f"train reads [chip], [data] and [faults] (a study's other tables are allowed); "
-                              f"the method's settings are flags (spikeloop train --help)")
+        # e.g. [train]: its keys would be dropped unread
+        check_tables(table, a.config, "spikeloop train reads [chip], [data] and [faults]",
+                     hint="the method's settings are flags (spikeloop train --help)")
         data = data_table(table.get("data", {}))
         fault_table = table.get("faults", {})
         if not isinstance(fault_table, dict):

@@ -201,6 +201,20 @@ def _range(p: Param, value, where: str) -> Range:
     return Range(lo, hi, p.log, p.integer)
 
 
+def _int_list(se: dict, key: str, lo: int, hi: int) -> list[int] | None:
+    """``search.<key>``: a non-empty list of integers ``lo..hi`` as ints (``2.0`` counts, as everywhere else:
+    :func:`hw.config.check_int`), or None when not given; else a ConfigError naming it and the range."""
+    v = se.get(key)
+    if v is None:
+        return None
+    try:
+        if not isinstance(v, list) or not v:
+            raise ConfigError(key)
+        return [check_int(key, x, lo, hi) for x in v]
+    except ConfigError:
+        raise ConfigError(f"search.{key}={v!r}: expected a list of integers {lo}..{hi}") from None
+
+
 def _check_keys(d: dict, allowed, where: str) -> None:
     extra = set(d) - set(allowed)
     for old, new in RENAMED.items():
@@ -384,16 +398,8 @@ class StudyConfig:
             method_ranges[m] = {k: _range(trainer.param(k), v, f"search.{m}") for k, v in md.items()}
         if "mh" in method_ranges:
             _check_mh_ranges(method_ranges["mh"])
-        lanes = se.get("lanes")
-        if lanes is not None and (not isinstance(lanes, list) or not lanes or
-                                  not all(isinstance(x, int) and not isinstance(x, bool) and 1 <= x <= 64
-                                          for x in lanes)):
-            raise ConfigError(f"search.lanes={lanes!r}: expected a list of integers 1..64")
-        wbits = se.get("weight_bits")
-        if wbits is not None and (not isinstance(wbits, list) or not wbits or
-                                  not all(isinstance(x, int) and not isinstance(x, bool) and
-                                          2 <= x <= chip.membrane_bits for x in wbits)):
-            raise ConfigError(f"search.weight_bits={wbits!r}: expected a list of integers 2..{chip.membrane_bits}")
+        lanes = _int_list(se, "lanes", 1, 64)
+        wbits = _int_list(se, "weight_bits", 2, chip.membrane_bits)
         overlap = se.get("overlap")
         if overlap is not None and (not isinstance(overlap, list) or not overlap or
                                     not all(isinstance(x, bool) for x in overlap)):

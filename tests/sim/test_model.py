@@ -425,13 +425,15 @@ def test_compiled_counters_equal_numpy(data, lanes, Gn, positions, co, density):
         with pytest.MonkeyPatch.context() as mp:
             mp.setattr(M, "COMPILED_COUNTERS", compiled)
             got[compiled] = (M._spike_counts(s), M._busy_groups(s.reshape(s.shape[0], -1, co), lanes),
-                             M._busy_groups(s, lanes), M.overlap_hidden(cfg, 0, s))
+                             M._busy_groups(s, lanes), M.overlap_hidden(cfg, 0, s), *M.overlap_counts(cfg, 0, s))
             for rows_per_word in (0, 10**9):                # both numpy scans
                 mp.setattr(M, "OVERLAP_ROWS_PER_WORD", rows_per_word)
                 got[compiled, rows_per_word] = (M.overlap_hidden(cfg, 0, s),)
     assert (got[True, 0][0] == got[False, 0][0]).all() and (got[False, 0][0] == got[False, 10**9][0]).all()
     for a, b in zip(got[True], got[False]):
         assert a.dtype == np.int64 and (a == b).all()
+    for g in (got[True], got[False]):       # overlap_counts: the hidden cycles, busy words, spikes of one pass
+        assert (g[4] == g[3]).all() and (g[5] == g[1]).all() and (g[6] == g[0]).all()
 
 
 @given(data=st.data(), lanes=st.integers(1, 12), co=st.integers(1, 20), c_next=st.integers(1, 20),
@@ -443,7 +445,7 @@ def test_compiled_overlap_into_a_conv_layer_equals_numpy(data, lanes, co, c_next
     spikes against numpy's word sums, with partly empty groups, pools in between and image edges."""
     import sim.model as M
     from sim import kernels
-    if kernels.overlap_costs is None:
+    if kernels.overlap_hidden is None:
         pytest.skip("numba not installed")
     k, pad = kernel
     size = 2 * hw if pool else hw
@@ -461,6 +463,9 @@ def test_compiled_overlap_into_a_conv_layer_equals_numpy(data, lanes, co, c_next
         with pytest.MonkeyPatch.context() as mp:
             mp.setattr(M, "COMPILED_COUNTERS", compiled)
             got[compiled] = M.overlap_hidden(cfg, 0, s)
+            counts = M.overlap_counts(cfg, 0, s)
+            assert (counts[0] == got[compiled]).all() and (counts[2] == M._spike_counts(s)).all()
+            assert (counts[1] == M._busy_groups(s.reshape(s.shape[0], -1, co), lanes)).all()
     assert got[True].dtype == got[False].dtype == np.int64 and (got[True] == got[False]).all()
     assert (got[False] >= 0).all()
 

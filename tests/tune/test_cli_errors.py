@@ -149,9 +149,31 @@ def test_config_fields_a_command_would_drop(tmp_path, cli, monkeypatch):
                            ("[faults]\nstuck = 0.1\n", "[faults]: unknown fields ['stuck']"),
                            ("[faults]\nseed = -4\n", "faults seed=-4"),
                            # a table train does not read: its keys were dropped and the defaults trained
-                           ("[chip]\nlanes = 4\n[train]\nepochs = 3\n", "unknown tables [train]; train reads [chip]")):
+                           ("[chip]\nlanes = 4\n[train]\nepochs = 3\n", "unknown tables [train]; spikeloop train reads [chip]")):
         bad.write_text(text)
         fails_cleanly(cli("train", "--method", "mh", "--iters", "5", "--config", bad), fragment)
+
+
+def test_unknown_config_tables_are_refused_by_every_command(tmp_path, cli):
+    """A TOML table no command reads ([train], a misspelt [chp]) is refused by name with the allowed ones by
+    run, verilog and synth as by train (it was dropped unread: the run used the file's [chip] alone); a
+    study's tables beside [chip] are allowed, and a JSON bundle (RUN.json) is not checked."""
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[chip]\nlayer_sizes = [30, 16, 2]\n[chp]\nlanes = 4\n[train]\nepochs = 3\n")
+    for cmd in (["run"], ["verilog", "--out", tmp_path / "v"], ["synth", "--out", tmp_path / "s"],
+                ["train", "--method", "mh", "--iters", "5"]):
+        err = fails_cleanly(cli(*cmd, "--config", bad), f"--config {bad}: unknown tables [chp], [train]; "
+                            f"spikeloop {cmd[0]} reads [chip]", "[data], [faults], [study], [search]")
+    assert not (tmp_path / "v").exists() and not (tmp_path / "s").exists()
+    study = tmp_path / "study.toml"
+    study.write_text("[chip]\nlayer_sizes = [30, 16, 2]\n[data]\nsteps = 3\n[search]\nlanes = [2.0]\n"
+                     "[search.mh]\niters = 5\n[study]\nn_trials = 1\n")
+    r = cli("run", "--config", study, "--batch", "1", "--steps", "2")
+    assert r.returncode == 0, r.stderr[-2000:]
+    run_json = tmp_path / "RUN.json"
+    run_json.write_text('{"chip_config": {"layer_sizes": [30, 16, 2]}, "train_config": {"steps": 3}}')
+    r = cli("run", "--config", run_json, "--batch", "1", "--steps", "2")
+    assert r.returncode == 0, r.stderr[-2000:]
 
 
 # -- spikeloop verilog: weights files ---------------------------------------------------------------------

@@ -20,6 +20,11 @@ from tune.study import storage_for
     ("[study", r"not valid TOML"),
     ("[search]\noverlap = ['yes']", r"search.overlap=\['yes'\]: expected a list of true/false"),
     ("[chip]\noverlap = 1", r"overlap=1: allowed values are true and false"),
+    ("[search]\nlanes = [2.5]", r"search.lanes=\[2.5\]: expected a list of integers 1..64"),
+    ("[search]\nlanes = [0]", r"search.lanes=\[0\]: expected a list of integers 1..64"),
+    ("[search]\nlanes = 4", r"search.lanes=4: expected a list of integers 1..64"),
+    ("[search]\nlanes = [true]", r"search.lanes=\[True\]: expected a list of integers 1..64"),
+    ("[search]\nweight_bits = [4.5]", r"search.weight_bits=\[4.5\]: expected a list of integers 2..16"),
     ("[search]\nupdate = ['all', 'lazy']", r"search.update=\['all', 'lazy'\]: allowed values are \['all', 'touched'\]"),
     ("[chip]\nupdate = 'lazy'", r"update='lazy': allowed values are \('all', 'touched'\)"),
     ("[search]\nupdate = ['touched']\n[chip]\nmax_steps = 8",
@@ -41,6 +46,16 @@ def test_weights_with_the_weighted_objective(tmp_path):
     p = tmp_path / "s.toml"
     p.write_text("[study]\nobjective = 'weighted'\nweights = {accuracy = 2.0}")
     assert StudyConfig.load(p).weights == {"accuracy": 2.0}
+
+
+def test_whole_number_floats_in_search_lists_count_as_integers(tmp_path):
+    """[search] lanes = [2.0] is lanes 2, as 2.0 is anywhere else in a config (hw.config.check_int): it was
+    refused, while [chip] lanes = 2.0 and [study] n_trials = 2.0 were accepted."""
+    p = tmp_path / "s.toml"
+    p.write_text("[study]\nn_trials = 2.0\n[chip]\nlanes = 2.0\n[search]\nlanes = [2.0, 4]\nweight_bits = [4.0]\n")
+    sc = StudyConfig.load(p)
+    assert (sc.n_trials, sc.chip.lanes, sc.lanes, sc.weight_bits) == (2, 2, (2, 4), (4,))
+    assert all(type(v) is int for v in sc.lanes + sc.weight_bits)
 
 
 def test_a_membrane_under_8_bits_needs_no_threshold(tmp_path):
