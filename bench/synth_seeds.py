@@ -108,7 +108,8 @@ def hash_status(built: str, commit, chip, target: str) -> tuple[str, str]:
 
 
 #: run in a record's commit's tree (``--backfill``, ``--rehash``): that commit's ``synthesize`` up to Yosys, its
-#: Yosys input printed. argv: the chip as JSON, or ``module:<name>`` for a bench module's ``CFG`` (on ``RTL_TARGET``)
+#: Yosys input printed. argv: the chip as JSON, or ``module:<name>`` for a bench module's ``CFG``; the target (a
+#: module's own ``RTL_TARGET`` where it has one)
 _CAPTURE = r"""
 import importlib, json, sys, tempfile
 from amaranth.build.plat import BuildPlan
@@ -123,7 +124,7 @@ import hw.synth
 from hw.config import ChipConfig
 if sys.argv[1].startswith("module:"):
     mod = importlib.import_module(sys.argv[1][len("module:"):])
-    cfg, target = mod.CFG, mod.RTL_TARGET
+    cfg, target = mod.CFG, getattr(mod, "RTL_TARGET", sys.argv[2])
 else:
     cfg, target = ChipConfig.from_dict(json.loads(sys.argv[1])), sys.argv[2]
 try:
@@ -229,7 +230,11 @@ def rehash(names, folder: Path | None = None) -> int:
         if not old:
             print(f"{name}: not re-hashed: no design hash")
             continue
-        chip, target = (json.dumps(p["chip"]), p["target"]) if "chip" in p else (f"module:{rec['module']}", "")
+        if "chip" in p:
+            chip, target = json.dumps(p["chip"]), p["target"]
+        else:                                           # an RTL-activity record: its module's chip and target
+            import importlib
+            chip, target = f"module:{rec['module']}", importlib.import_module(rec["module"]).RTL_TARGET
         key = (commit, chip, target)
         if key not in done:
             done[key] = _capture_at(commit, chip, target)
