@@ -120,7 +120,8 @@ def graph_hash(netlist: dict, top: str = "top") -> str:
             node(b, _h64("net", sorted(attrs)))
     for memid in sorted(mod.get("memories", {})):
         m = mod["memories"][memid]
-        node(("mem", memid), _h64("mem", m["width"], m["size"], m.get("start_offset", 0), _attrs(m.get("attributes", {}))))
+        node(("mem", memid), _h64("mem", m["width"], m["size"], m.get("start_offset", 0),
+                                  _attrs(m.get("attributes", {}))))
 
     slot_of: dict = {}
     cell_label, ec, es, en = [], [], [], []
