@@ -83,8 +83,8 @@ def test_names_and_source_lines_do_not_count_but_a_top_port_name_does():
 
 
 def test_a_real_chip_and_its_script():
-    """A chip's hash: stable under renumbering of its netlist's generated names; another for another chip, target
-    or synthesis option (the Yosys script is in the hash)."""
+    """A chip's hash: stable under renumbering of its netlist's generated names; another for one bit of a constant
+    flipped, another chip, target or synthesis option (the Yosys script is in the hash)."""
     from types import SimpleNamespace
     from hw.synth import _board_plan, _plan_hash, _yosys_platform, design_hash
     cfg = ChipConfig(layer_sizes=(6, 5, 3), lanes=2)
@@ -96,6 +96,10 @@ def test_a_real_chip_and_its_script():
     renumbered = re.sub(r"\$(\d+)\b", lambda g: f"${int(g.group(1)) * 7 + 3}", files["top.il"])
     assert renumbered != files["top.il"]
     assert _plan_hash(SimpleNamespace(files={**files, "top.il": renumbered})) == h
+    const = re.search(r"    connect \\B (\d+)'([01]+)\n", files["top.il"])      # a cell's constant operand, one bit flipped
+    flipped = const.group(0).replace(f"'{const.group(2)}", f"'{const.group(2)[:-1]}{1 - int(const.group(2)[-1])}")
+    changed = files["top.il"].replace(const.group(0), flipped, 1)
+    assert _plan_hash(SimpleNamespace(files={**files, "top.il": changed})) != h
     assert len({h, design_hash(cfg, "ecp5-25k", synth_opts="-dff"), design_hash(cfg.replace(lanes=3), "ecp5-25k"),
                 design_hash(cfg, "ice40-up5k")}) == 4
 
