@@ -18,7 +18,8 @@ class Small(Elaboratable):
     """Two registers, a comparison and a memory with two read ports, writable in several equivalent ways."""
 
     def __init__(self, split=False, swap=False, submodule=False, const=3, cmp="lt", init=1, name_a="a"):
-        self.split, self.swap, self.submodule, self.const, self.cmp, self.init = split, swap, submodule, const, cmp, init
+        self.split, self.swap, self.submodule = split, swap, submodule
+        self.const, self.cmp, self.init = const, cmp, init
         self.a, self.b = Signal(8, name=name_a), Signal(8, name="b")
         self.o, self.p = Signal(8, name="o"), Signal(8, name="p")
         self.q = Signal(name="q")
@@ -96,7 +97,7 @@ def test_a_real_chip_and_its_script():
     renumbered = re.sub(r"\$(\d+)\b", lambda g: f"${int(g.group(1)) * 7 + 3}", files["top.il"])
     assert renumbered != files["top.il"]
     assert _plan_hash(SimpleNamespace(files={**files, "top.il": renumbered})) == h
-    const = re.search(r"    connect \\B (\d+)'([01]+)\n", files["top.il"])      # a cell's constant operand, one bit flipped
+    const = re.search(r"    connect \\B (\d+)'([01]+)\n", files["top.il"])   # a cell's constant operand: flip a bit
     flipped = const.group(0).replace(f"'{const.group(2)}", f"'{const.group(2)[:-1]}{1 - int(const.group(2)[-1])}")
     changed = files["top.il"].replace(const.group(0), flipped, 1)
     assert _plan_hash(SimpleNamespace(files={**files, "top.il": changed})) != h
