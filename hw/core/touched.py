@@ -221,41 +221,29 @@ class TouchedUpdate:
             m.d.sync += s.leak_base.eq(s.now)
         with m.If(s.flush_active):                    # word flush_addr's (the next word's in its cycle 4)
             m.d.sync += s.leak_base.eq(s.flush_layer_base + s.now)
-        if cfg.state_banks == 1:
-            m.submodules.stamp_memory = stamps = memory.Memory(shape=unsigned(cfg.stamp_bits), depth=cfg.state_depth,
-                                                               init=[])
+        per_bank = []                                 # a copy per membrane memory (overlap: two), written with it
+        for b in range(cfg.state_banks):
+            stamps = memory.Memory(shape=unsigned(cfg.stamp_bits), depth=cfg.bank_depth(b), init=[])
+            m.submodules[f"stamp_memory{b}"] = stamps
             write = stamps.write_port()
-            m.d.comb += [write.en.eq(self.membrane_write_en[0]), write.addr.eq(self.membrane_write_addr[0]),
-                         write.data.eq(self.membrane_write_data[0][2 * LA:])]
-            # each read's address into a register of its own, the choice (`hold`, the flush, registered beside them)
-            # after the registers: a choice before them would let Yosys's `share` merge the three reads into one port
-            # behind an address mux (the ports are used under exclusive conditions), whose mux then precedes the read
-            addrs = []
-            for i, addr in enumerate((s.update_addr, s.update_addr_2, s.flush_addr)):
+            m.d.comb += [write.en.eq(self.membrane_write_en[b]), write.addr.eq(self.membrane_write_addr[b]),
+                         write.data.eq(self.membrane_write_data[b][2 * LA:])]
+            reads = []                                # the update engine's two reads, the flush's word's
+            for addr in (s.update_addr, s.update_addr_2, s.flush_word):
                 port = stamps.read_port(domain="comb")
-                reg = Signal.like(self.leak_addr, name=f"leak_addr_ahead{i}")
                 m.d.comb += port.addr.eq(addr)
-                m.d.sync += reg.eq(s.leak_base - port.data)
-                addrs.append(reg)
-        else:                                         # overlap: a copy per membrane memory, written with it; each
-            per_bank = []                             # read of the update engine's memory (the flush's word's)
-            for b in range(cfg.state_banks):
-                stamps = memory.Memory(shape=unsigned(cfg.stamp_bits), depth=cfg.bank_depth(b), init=[])
-                m.submodules[f"stamp_memory{b}"] = stamps
-                write = stamps.write_port()
-                m.d.comb += [write.en.eq(self.membrane_write_en[b]), write.addr.eq(self.membrane_write_addr[b]),
-                             write.data.eq(self.membrane_write_data[b][2 * LA:])]
-                reads = []
-                for addr in (s.update_addr, s.update_addr_2, s.flush_word):
-                    port = stamps.read_port(domain="comb")
-                    m.d.comb += port.addr.eq(addr)
-                    reads.append(port.data)
-                per_bank.append(reads)
-            addrs = []
-            for i, bank in enumerate((s.update_bank, s.update_bank, s.flush_bank)):
-                reg = Signal.like(self.leak_addr, name=f"leak_addr_ahead{i}")
-                m.d.sync += reg.eq(s.leak_base - Mux(bank, per_bank[1][i], per_bank[0][i]))
-                addrs.append(reg)
+                reads.append(port.data)
+            per_bank.append(reads)
+        # each read's address into a register of its own (from the read's memory), the choice (`hold`, the flush,
+        # registered beside them) after the registers: a choice before them would let Yosys's `share` merge the
+        # three reads into one port behind an address mux (the ports are used under exclusive conditions), whose
+        # mux then precedes the read
+        addrs = []
+        for i, bank in enumerate((s.update_bank, s.update_bank, s.flush_bank)):
+            stamp = per_bank[0][i] if cfg.state_banks == 1 else Mux(bank, per_bank[1][i], per_bank[0][i])
+            reg = Signal.like(self.leak_addr, name=f"leak_addr_ahead{i}")
+            m.d.sync += reg.eq(s.leak_base - stamp)
+            addrs.append(reg)
         flushed, held = Signal(name="leak_addr_flush"), Signal(name="leak_addr_hold")
         m.d.sync += [flushed.eq(s.flush_active), held.eq(s.hold)]
         m.d.comb += [self.leak_addr.eq(Mux(flushed, addrs[2], Mux(held, addrs[1], addrs[0]))),
