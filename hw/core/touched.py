@@ -162,11 +162,14 @@ class TouchedUpdate:
         s.flush_addr = Signal(range(cfg.state_depth + 1), name="flush_addr")   # in the walk (flat_start)
         if cfg.state_banks == 1:
             s.flush_bank, s.flush_word = C(0, 1), s.flush_addr
-        else:                                      # its membrane memory and the word there
-            s.flush_bank = Signal(name="flush_bank")
+        else:                                      # its membrane memory and the word there: registers stepped
+            s.flush_bank = Signal(name="flush_bank")   # with flush_addr (_flush_phase), always equal to
             s.flush_word = Signal(range(max(cfg.bank_depth(0), cfg.bank_depth(1)) + 1), name="flush_word")
-            m.d.comb += [s.flush_bank.eq(s.flush_addr >= cfg.bank_depth(0)),
-                         s.flush_word.eq(s.flush_addr - Mux(s.flush_bank, cfg.bank_depth(0), 0))]
+            # (flush_addr >= bank_depth(0)) and flush_addr - (bank_depth(0) if so): no compare or subtract
+            # before the memories' addresses
+            # the flush's write (cycle 4) into bank b, registered in cycle 3 (no flush_cycle decode before the
+            # write enable; a clear in cycle 3 leaves FLUSH, so no write)
+            s.flush_write = [Signal(name=f"flush_write{b}") for b in range(cfg.state_banks)]
         s.flush_cycle = Signal(3, name="flush_cycle")           # read, table read, B_k, multiply, write
         s.flush_u = Signal(cfg.lanes * cfg.acc_bits, name="flush_stored")
         s.flush_b = Signal(cfg.beta_frac_bits + 1, name="flush_elapsed")
@@ -308,11 +311,16 @@ class TouchedUpdate:
                     m.d.comb += [self.membrane_write_en[0].eq(1), self.membrane_write_addr[0].eq(s.flush_addr),
                                  self.membrane_write_data[0].eq(Cat(C(0, cfg.lanes * A), s.flush_new,
                                                                     s.now[:cfg.stamp_bits]))]
-                for b in range(cfg.state_banks if cfg.state_banks > 1 else 0):
-                    word = Cat(C(0, cfg.lanes * A), s.flush_new, s.now[:cfg.stamp_bits])
-                    with m.If(s.flush_bank == b):
-                        m.d.comb += [self.membrane_write_en[b].eq(1), self.membrane_write_addr[b].eq(s.flush_word),
-                                     self.membrane_write_data[b].eq(word)]
+        if cfg.state_banks > 1:                       # cycle 4's write, by the registers of cycle 3
+            with m.If(s.flush_go):
+                m.d.sync += [s.flush_bank.eq(0), s.flush_word.eq(0)]
+            for b in range(cfg.state_banks):
+                m.d.sync += s.flush_write[b].eq(s.flush_active & (s.flush_cycle == 3) & (s.flush_bank == b) &
+                                                ~self.clear)
+                word = Cat(C(0, cfg.lanes * A), s.flush_new, s.now[:cfg.stamp_bits])
+                with m.If(s.flush_write[b]):
+                    m.d.comb += [self.membrane_write_en[b].eq(1), self.membrane_write_addr[b].eq(s.flush_word),
+                                 self.membrane_write_data[b].eq(word)]
 
     def _flush_phase(self, m, s):
         """FLUSH: every word, 5 cycles each (not counted in ``cycles``), then back to STEP."""
@@ -320,6 +328,9 @@ class TouchedUpdate:
         m.d.sync += s.flush_cycle.eq(s.flush_cycle + 1)
         with m.If(s.flush_cycle == 4):
             m.d.sync += [s.flush_addr.eq(s.flush_addr + 1), s.flush_cycle.eq(0)]
+            if self.cfg.state_banks > 1:              # flush_bank / flush_word follow flush_addr
+                last0 = s.flush_addr == self.cfg.bank_depth(0) - 1
+                m.d.sync += [s.flush_bank.eq(s.flush_bank | last0), s.flush_word.eq(Mux(last0, 0, s.flush_word + 1))]
             with m.If(s.flush_addr == self.cfg.state_depth - 1):
                 self._goto(m, s, "STEP")
 
