@@ -192,17 +192,36 @@ class TouchedUpdate:
         and the append registers of the group moving into the last stage."""
         cfg, lanes, P = self.cfg, self.cfg.lanes, self.cfg.update_latency
         m.d.sync += s.event_stored.eq(self.event_stored)    # beside the lanes' sum register, every cycle
-        with m.If(s.issue):
-            m.d.sync += s.touched_words.bit_select(self._flat(s.ev.bank, s.issue_state_addr), 1).eq(1)
-        with m.If(s.write_back):
-            written = self._flat(s.update_bank, s.write_back_addr)
-            m.d.sync += [s.touched_words.bit_select(written, 1).eq(0),
-                         s.hot_words.bit_select(written, 1).eq(self.hot)]
+        if cfg.state_banks > 1:                       # a decoder per membrane memory's bits, chosen by the bank
+            self._touched_bits_by_bank(m, s)          # (no adder of the bank's offset before the decoder)
+        else:
+            with m.If(s.issue):
+                m.d.sync += s.touched_words.bit_select(self._flat(s.ev.bank, s.issue_state_addr), 1).eq(1)
+            with m.If(s.write_back):
+                written = self._flat(s.update_bank, s.write_back_addr)
+                m.d.sync += [s.touched_words.bit_select(written, 1).eq(0),
+                             s.hot_words.bit_select(written, 1).eq(self.hot)]
         with m.If(self.advance):
             m.d.sync += [s.stage_end[0].eq(s.end_token)] + [a.eq(b) for a, b in zip(s.stage_end[1:], s.stage_end[:-1])]
         self._touched_append_registers(m, s)
         self._flush_datapath(m, s)
         self._leak_address(m, s)
+
+    def _touched_bits_by_bank(self, m, s):
+        """Two membrane memories: the issue's touched bit and the write-back's touched / hot bits, as the one-bank
+        chip's but the bit ``_flat(bank, addr)`` set through a decoder of ``addr`` over each memory's bits
+        (:func:`flat_start`: bank 0's, then bank 1's), enabled by the bank."""
+        cfg = self.cfg
+        spans = [(0, cfg.bank_depth(0)), (cfg.bank_depth(0), cfg.bank_depth(0) + cfg.bank_depth(1))]
+        with m.If(s.issue):
+            for b, (lo, hi) in enumerate(spans):
+                with m.If(s.ev.bank == b):
+                    m.d.sync += s.touched_words[lo:hi].bit_select(s.issue_state_addr, 1).eq(1)
+        with m.If(s.write_back):
+            for b, (lo, hi) in enumerate(spans):
+                with m.If(s.update_bank == b):
+                    m.d.sync += [s.touched_words[lo:hi].bit_select(s.write_back_addr, 1).eq(0),
+                                 s.hot_words[lo:hi].bit_select(s.write_back_addr, 1).eq(self.hot)]
 
     def _leak_address(self, m, s):
         """The elapsed-leak table's address, ``l·(S+1) + now - stamp``, computed a cycle ahead: the stamps are also
