@@ -162,11 +162,12 @@ class TouchedUpdate:
         s.flush_addr = Signal(range(cfg.state_depth + 1), name="flush_addr")   # in the walk (flat_start)
         if cfg.state_banks == 1:
             s.flush_bank, s.flush_word = C(0, 1), s.flush_addr
-        else:                                      # its membrane memory and the word there: registers stepped
-            s.flush_bank = Signal(name="flush_bank")   # with flush_addr (_flush_phase), always equal to
+        else:
+            # its membrane memory and the word there, registers stepped with flush_addr (_flush_phase, set by
+            # flush_go): always flush_addr >= bank_depth(0) and flush_addr - (bank_depth(0) if so), without the
+            # compare and subtract before the memories' addresses
+            s.flush_bank = Signal(name="flush_bank")
             s.flush_word = Signal(range(max(cfg.bank_depth(0), cfg.bank_depth(1)) + 1), name="flush_word")
-            # (flush_addr >= bank_depth(0)) and flush_addr - (bank_depth(0) if so): no compare or subtract
-            # before the memories' addresses
             # the flush's write (cycle 4) into bank b, registered in cycle 3 (no flush_cycle decode before the
             # write enable; a clear in cycle 3 leaves FLUSH, so no write)
             s.flush_write = [Signal(name=f"flush_write{b}") for b in range(cfg.state_banks)]
