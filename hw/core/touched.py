@@ -162,11 +162,15 @@ class TouchedUpdate:
         s.flush_addr = Signal(range(cfg.state_depth + 1), name="flush_addr")   # in the walk (flat_start)
         if cfg.state_banks == 1:
             s.flush_bank, s.flush_word = C(0, 1), s.flush_addr
-        else:                                      # its membrane memory and the word there
+        else:
+            # its membrane memory and the word there, registers stepped with flush_addr (_flush_phase, set by
+            # flush_go): always flush_addr >= bank_depth(0) and flush_addr - (bank_depth(0) if so), without the
+            # compare and subtract before the memories' addresses
             s.flush_bank = Signal(name="flush_bank")
             s.flush_word = Signal(range(max(cfg.bank_depth(0), cfg.bank_depth(1)) + 1), name="flush_word")
-            m.d.comb += [s.flush_bank.eq(s.flush_addr >= cfg.bank_depth(0)),
-                         s.flush_word.eq(s.flush_addr - Mux(s.flush_bank, cfg.bank_depth(0), 0))]
+            # the flush's write (cycle 4) into bank b, registered in cycle 3 (no flush_cycle decode before the
+            # write enable; a clear in cycle 3 leaves FLUSH, so no write)
+            s.flush_write = [Signal(name=f"flush_write{b}") for b in range(cfg.state_banks)]
         s.flush_cycle = Signal(3, name="flush_cycle")           # read, table read, B_k, multiply, write
         s.flush_u = Signal(cfg.lanes * cfg.acc_bits, name="flush_stored")
         s.flush_b = Signal(cfg.beta_frac_bits + 1, name="flush_elapsed")
@@ -189,17 +193,36 @@ class TouchedUpdate:
         and the append registers of the group moving into the last stage."""
         cfg, lanes, P = self.cfg, self.cfg.lanes, self.cfg.update_latency
         m.d.sync += s.event_stored.eq(self.event_stored)    # beside the lanes' sum register, every cycle
-        with m.If(s.issue):
-            m.d.sync += s.touched_words.bit_select(self._flat(s.ev.bank, s.issue_state_addr), 1).eq(1)
-        with m.If(s.write_back):
-            written = self._flat(s.update_bank, s.write_back_addr)
-            m.d.sync += [s.touched_words.bit_select(written, 1).eq(0),
-                         s.hot_words.bit_select(written, 1).eq(self.hot)]
+        if cfg.state_banks > 1:                       # a decoder per membrane memory's bits, chosen by the bank
+            self._touched_bits_by_bank(m, s)          # (no adder of the bank's offset before the decoder)
+        else:
+            with m.If(s.issue):
+                m.d.sync += s.touched_words.bit_select(self._flat(s.ev.bank, s.issue_state_addr), 1).eq(1)
+            with m.If(s.write_back):
+                written = self._flat(s.update_bank, s.write_back_addr)
+                m.d.sync += [s.touched_words.bit_select(written, 1).eq(0),
+                             s.hot_words.bit_select(written, 1).eq(self.hot)]
         with m.If(self.advance):
             m.d.sync += [s.stage_end[0].eq(s.end_token)] + [a.eq(b) for a, b in zip(s.stage_end[1:], s.stage_end[:-1])]
         self._touched_append_registers(m, s)
         self._flush_datapath(m, s)
         self._leak_address(m, s)
+
+    def _touched_bits_by_bank(self, m, s):
+        """Two membrane memories: the issue's touched bit and the write-back's touched / hot bits, as the one-bank
+        chip's but the bit ``_flat(bank, addr)`` set through a decoder of ``addr`` over each memory's bits
+        (:func:`flat_start`: bank 0's, then bank 1's), enabled by the bank."""
+        cfg = self.cfg
+        spans = [(0, cfg.bank_depth(0)), (cfg.bank_depth(0), cfg.bank_depth(0) + cfg.bank_depth(1))]
+        with m.If(s.issue):
+            for b, (lo, hi) in enumerate(spans):
+                with m.If(s.ev.bank == b):
+                    m.d.sync += s.touched_words[lo:hi].bit_select(s.issue_state_addr, 1).eq(1)
+        with m.If(s.write_back):
+            for b, (lo, hi) in enumerate(spans):
+                with m.If(s.update_bank == b):
+                    m.d.sync += [s.touched_words[lo:hi].bit_select(s.write_back_addr, 1).eq(0),
+                                 s.hot_words[lo:hi].bit_select(s.write_back_addr, 1).eq(self.hot)]
 
     def _leak_address(self, m, s):
         """The elapsed-leak table's address, ``l·(S+1) + now - stamp``, computed a cycle ahead: the stamps are also
@@ -296,11 +319,16 @@ class TouchedUpdate:
                     m.d.comb += [self.membrane_write_en[0].eq(1), self.membrane_write_addr[0].eq(s.flush_addr),
                                  self.membrane_write_data[0].eq(Cat(C(0, cfg.lanes * A), s.flush_new,
                                                                     s.now[:cfg.stamp_bits]))]
-                for b in range(cfg.state_banks if cfg.state_banks > 1 else 0):
-                    word = Cat(C(0, cfg.lanes * A), s.flush_new, s.now[:cfg.stamp_bits])
-                    with m.If(s.flush_bank == b):
-                        m.d.comb += [self.membrane_write_en[b].eq(1), self.membrane_write_addr[b].eq(s.flush_word),
-                                     self.membrane_write_data[b].eq(word)]
+        if cfg.state_banks > 1:                       # cycle 4's write, by the registers of cycle 3
+            with m.If(s.flush_go):
+                m.d.sync += [s.flush_bank.eq(0), s.flush_word.eq(0)]
+            for b in range(cfg.state_banks):
+                m.d.sync += s.flush_write[b].eq(s.flush_active & (s.flush_cycle == 3) & (s.flush_bank == b) &
+                                                ~self.clear)
+                word = Cat(C(0, cfg.lanes * A), s.flush_new, s.now[:cfg.stamp_bits])
+                with m.If(s.flush_write[b]):
+                    m.d.comb += [self.membrane_write_en[b].eq(1), self.membrane_write_addr[b].eq(s.flush_word),
+                                 self.membrane_write_data[b].eq(word)]
 
     def _flush_phase(self, m, s):
         """FLUSH: every word, 5 cycles each (not counted in ``cycles``), then back to STEP."""
@@ -308,6 +336,9 @@ class TouchedUpdate:
         m.d.sync += s.flush_cycle.eq(s.flush_cycle + 1)
         with m.If(s.flush_cycle == 4):
             m.d.sync += [s.flush_addr.eq(s.flush_addr + 1), s.flush_cycle.eq(0)]
+            if self.cfg.state_banks > 1:              # flush_bank / flush_word follow flush_addr
+                last0 = s.flush_addr == self.cfg.bank_depth(0) - 1
+                m.d.sync += [s.flush_bank.eq(s.flush_bank | last0), s.flush_word.eq(Mux(last0, 0, s.flush_word + 1))]
             with m.If(s.flush_addr == self.cfg.state_depth - 1):
                 self._goto(m, s, "STEP")
 
