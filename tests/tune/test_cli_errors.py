@@ -381,6 +381,15 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
+def settled_workers(pid: int, deadline: float) -> list[int]:
+    """:func:`study_workers` of the running command ``pid`` once its report process has named itself (or the command
+    has ended, or ``deadline`` passed): until then a fork of its fork server may be the report process, started
+    after the workers and not named yet, and :func:`study_workers` would count it as a worker."""
+    while time.monotonic() < deadline and _alive(pid) and not report_process_named(pid):
+        time.sleep(0.2)                           # not a fixed wait: how soon it starts depends on the load
+    return study_workers(pid)
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_signal_to_the_study_stops_its_workers(sig, study_toml, tmp_path):
     toml = tmp_path / "slow.toml"
@@ -395,9 +404,7 @@ def test_signal_to_the_study_stops_its_workers(sig, study_toml, tmp_path):
     while time.monotonic() < deadline and len(workers) < 1:
         time.sleep(0.5)
         workers = study_workers(proc.pid) if _alive(proc.pid) else []
-    while time.monotonic() < deadline and _alive(proc.pid) and not report_process_named(proc.pid):
-        time.sleep(0.5)                           # not a fixed wait: how soon it starts depends on the load
-    workers = study_workers(proc.pid)             # again: the report process has named itself by now
+    workers = settled_workers(proc.pid, deadline)     # again: the report process has named itself by now
     assert len(workers) == 1, proc.communicate(timeout=600)      # --jobs 2: the command and one forked worker
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=600)
