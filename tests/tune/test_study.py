@@ -121,14 +121,28 @@ def test_killed_study_resumes_keeping_completed_trials(tiny_toml, tmp_path, monk
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     sc = StudyConfig.load(toml, {"storage": f"sqlite:///{tmp_path}/s.db", "out": str(tmp_path / "out")})
     from tune.study import CLAIM_ATTR
+
+    def claimed_running() -> bool:                    # read-only: the stopped command may hold the write lock
+        import sqlite3
+        try:
+            con = sqlite3.connect(f"file:{tmp_path}/s.db?mode=ro", uri=True, timeout=1)
+        except sqlite3.Error:
+            return False                              # not created yet
+        try:
+            return con.execute("SELECT COUNT(*) FROM trials JOIN trial_system_attributes USING (trial_id) "
+                               "WHERE state = 'RUNNING' AND key = ?", (CLAIM_ATTR,)).fetchone()[0] > 0
+        except sqlite3.Error:
+            return False                              # its tables not created yet
+        finally:
+            con.close()
+
     deadline = time.monotonic() + 900                 # generous: only a hang reaches it, not a loaded machine
     while time.monotonic() < deadline:                # wait until a trial is running and has sent a heartbeat
         time.sleep(0.5)
-        try:
-            if any(t.state == TrialState.RUNNING and CLAIM_ATTR in t.system_attrs for t in open_study(sc).trials):
-                break
-        except Exception:
-            pass
+        proc.send_signal(signal.SIGSTOP)              # frozen: a trial seen running is still running at the kill,
+        if claimed_running():                         # however long this process takes to send it
+            break
+        proc.send_signal(signal.SIGCONT)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     before = open_study(sc).trials
