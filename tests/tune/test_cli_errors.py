@@ -406,10 +406,19 @@ def test_signal_to_the_study_stops_its_workers(sig, study_toml, tmp_path):
         workers = study_workers(proc.pid) if _alive(proc.pid) else []
     workers = settled_workers(proc.pid, deadline)     # again: the report process has named itself by now
     assert len(workers) == 1, proc.communicate(timeout=600)      # --jobs 2: the command and one forked worker
+    from tune.study import CLAIM_ATTR
+    storage = f"sqlite:///{tmp_path}/s.db"
+    theirs = lambda: [t.number for t in optuna.load_study(study_name="t", storage=storage).trials
+                      if t.state == optuna.trial.TrialState.RUNNING and t.system_attrs.get(CLAIM_ATTR) in workers]
+    while time.monotonic() < deadline and _alive(proc.pid) and not theirs():     # the forked worker is in a trial
+        time.sleep(0.5)
+    (trial,) = theirs()
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=600)
     assert proc.returncode == 130 and "Traceback" not in err, err[-2000:]
     assert "interrupted" in err
+    states = {t.number: t.state.name for t in optuna.load_study(study_name="t", storage=storage).trials}
+    assert states[trial] == "FAIL" and "RUNNING" not in states.values(), states   # the worker's trial too: not left
     deadline = time.monotonic() + 300             # terminated workers exit; how soon depends on the load
     while any(_alive(w) for w in workers) and time.monotonic() < deadline:
         time.sleep(0.2)
