@@ -465,6 +465,34 @@ def test_a_signal_in_optunas_bookkeeping_stops_after_it(where, when, study_toml,
     assert optuna.trial.TrialState.RUNNING not in states, states
 
 
+def test_a_second_stop_signal_in_the_clean_up_ends_the_command_at_once(study_toml, tmp_path):
+    """Ctrl-C pressed again, or a SIGTERM after a Ctrl-C, while the interrupted command cleans up (here: SIGTERM
+    after the baseline's tell, then SIGINT from an exit handler): exit 130 with the one line. Its KeyboardInterrupt
+    was raised in the clean-up: a traceback (SQLAlchemy's pool disposal at exit), or exit -2 out of it."""
+    script = ("import atexit, os, signal, sys\n"
+              "from optuna.storages import RDBStorage\n"
+              "from tune import cli\n"
+              "real = RDBStorage.set_trial_state_values\n"
+              "sent = []\n"
+              "def signalled(self, *args, **kw):\n"
+              "    out = real(self, *args, **kw)\n"
+              "    if not sent and (kw['state'] if 'state' in kw else args[1]).is_finished():\n"
+              "        sent.append(1)\n"
+              "        os.kill(os.getpid(), signal.SIGTERM)      # the stop\n"
+              "    return out\n"
+              "RDBStorage.set_trial_state_values = signalled\n"
+              "atexit.register(os.kill, os.getpid(), signal.SIGINT)   # the second, in the exit's clean-up\n"
+              "cli.entry()\n")
+    db = tmp_path / "s.db"
+    r = subprocess.run([sys.executable, "-c", script, "study", "run", "--config", str(study_toml()), "--storage",
+                        f"sqlite:///{db}", "--out", str(tmp_path / "out")], capture_output=True, text=True,
+                       timeout=COMMAND_TIMEOUT, cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    err = r.stderr.strip()
+    assert r.returncode == 130, (r.returncode, err[-2000:])
+    lines = [line for line in err.splitlines() if not line.startswith("study t:")]     # not the progress bar
+    assert len(lines) == 1 and "stopped by signal SIGTERM" in lines[0] and "Traceback" not in err, err
+
+
 def test_rerun_right_after_a_kill_reaches_the_requested_count(study_toml, tmp_path, monkeypatch):
     """A trial of a killed run still looks RUNNING (its heartbeat has not lapsed yet): the rerun waits for
     it to lapse and runs the missing trial instead of exiting with the study short."""
