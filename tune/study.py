@@ -773,8 +773,11 @@ _GUARDED_CODE: list = [None]            # the code object of _worker's trial wra
 
 
 def _raise_if_signalled() -> None:
-    """KeyboardInterrupt if a stop signal came whose own KeyboardInterrupt was lost."""
+    """KeyboardInterrupt if a stop signal came whose own KeyboardInterrupt was lost (or put off: then this one is
+    its delivery, and a retry still pending raises nothing more, :func:`_interrupt`; it raised a second one in the
+    clean-up, e.g. inside the progress bar's close, whose line then ran into the command's one line)."""
     if _SIGNALLED:
+        _DELIVERED[0] = True
         raise KeyboardInterrupt(f"stopped by signal {_SIGNALLED[-1]}")
 
 
