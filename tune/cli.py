@@ -408,6 +408,32 @@ def _sigterm_interrupts() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
+#: main() runs as the console command (entry), not called from Python (the tests' ``cli``): its process ends with it
+_AS_COMMAND: list[bool] = []
+
+
+def _later_stops_end_the_process(code: int) -> None:
+    """Interrupted, in the console command: a later SIGINT or SIGTERM (Ctrl-C pressed again, a supervisor's SIGTERM
+    after a Ctrl-C) ends the process at once with ``code``. It raised its KeyboardInterrupt in the clean-up instead
+    (a study's SQLAlchemy pool disposal at exit, the thread joins of :func:`exit_now`): a traceback under the
+    command's one line, and exit -2 where it left the clean-up."""
+    import signal
+    import threading
+    if not _AS_COMMAND or threading.current_thread() is not threading.main_thread():
+        return
+
+    def handler(signum, frame):
+        for f in (sys.stdout, sys.stderr):
+            try:
+                f.flush()
+            except (OSError, ValueError, RuntimeError):      # RuntimeError: a write it interrupted (reentrant)
+                pass
+        os._exit(code)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(sig) is not signal.SIG_IGN:
+            signal.signal(sig, handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run `spikeloop ARGV`; a user's mistake (ConfigError) is one line on stderr and exit code 2."""
     _sigterm_interrupts()
@@ -422,6 +448,7 @@ def main(argv: list[str] | None = None) -> int:
         from train.common import one_line_warnings
         from tune.errors import explain
     except KeyboardInterrupt as e:      # Ctrl-C or SIGTERM while the command still imports: the same one line
+        _later_stops_end_the_process(130)
         from tune.errors import explain
         code, line = explain(e)
         print(line, file=sys.stderr)
@@ -431,6 +458,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return a.func(a)
     except BaseException as e:            # the one place an exception becomes the line a user sees
+        if isinstance(e, KeyboardInterrupt):
+            _later_stops_end_the_process(130)
         remove_made_dirs()                # a refused or failed command leaves no empty output folder it made
         known = explain(e, getattr(a, "storage_url", None))
         if known is None:
@@ -466,9 +495,16 @@ def exit_now(code: int) -> None:
 def entry() -> None:
     """The console command ``spikeloop`` and ``python -m tune.cli``: :func:`main`, then the exit (quick after a
     command that set :data:`FAST_EXIT`; an exception, e.g. argparse's exit or a traceback, leaves the usual way)."""
-    code = main()
+    _AS_COMMAND.append(True)
+    try:
+        code = main()
+    except KeyboardInterrupt as e:      # a stop signal main() had not caught yet (in its first instructions)
+        _later_stops_end_the_process(130)
+        from tune.errors import explain
+        code, line = explain(e)
+        print(line, file=sys.stderr)
     if FAST_EXIT or code == 130:        # interrupted: its one line said, the exit code is 130 whatever the teardown
-        exit_now(code)                  # meets (a late signal, an interrupt flagged inside an extension: -2)
+        exit_now(code)                  # meets (a later signal ends it at once: _later_stops_end_the_process)
     sys.exit(code)
 
 

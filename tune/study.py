@@ -773,8 +773,11 @@ _GUARDED_CODE: list = [None]            # the code object of _worker's trial wra
 
 
 def _raise_if_signalled() -> None:
-    """KeyboardInterrupt if a stop signal came whose own KeyboardInterrupt was lost."""
+    """KeyboardInterrupt if a stop signal came whose own KeyboardInterrupt was lost (or put off: then this one is
+    its delivery, and a retry still pending raises nothing more, :func:`_interrupt`; it raised a second one in the
+    clean-up, e.g. inside the progress bar's close, whose line then ran into the command's one line)."""
     if _SIGNALLED:
+        _DELIVERED[0] = True
         raise KeyboardInterrupt(f"stopped by signal {_SIGNALLED[-1]}")
 
 
@@ -915,6 +918,32 @@ def _worker_problem(i: int, p) -> str | None:
 STARTER_GRACE_S = 2.0
 
 
+def _fail_trials_of_stopped(sc: StudyConfig, procs) -> None:
+    """After a stop signal ended the workers ``procs`` (SIGTERM, from :func:`_stop_workers_on_signal`): the trials
+    they were running, still RUNNING in the storage (a worker ended so cannot mark its own), are marked FAILED now,
+    as the command's own trial is. They were left RUNNING until their heartbeats lapsed: a run right after waited out
+    the grace period for them. Only trials a worker has claimed (:data:`CLAIM_ATTR`) and only once it has ended."""
+    _disarm_retry()                             # no put-off interrupt of this stop raises in the writes below
+    ended = set()
+    for p in procs:
+        if p.pid is not None:
+            p.join(timeout=10)                  # ended by the signal's handler; not waited for beyond that
+            if p.exitcode is not None:
+                ended.add(p.pid)
+    if not ended:
+        return
+    try:
+        study = open_study(sc)
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            if t.system_attrs.get(CLAIM_ATTR) in ended:
+                try:
+                    study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+                except optuna.exceptions.UpdateFinishedTrialError:
+                    pass
+    except Exception:                           # the storage gone too: the stop's one line stays the command's
+        pass                                    # line; the trials are failed as stale when the study next runs
+
+
 def _run_parallel(sc: StudyConfig, jobs: int, data, report=None) -> None:
     """``jobs`` workers: this process is worker 0 and starts its trials at once; workers 1.. are forks of the fork
     server, started by a thread while worker 0 trains, so the server's imports overlap worker 0's first trials
@@ -978,6 +1007,10 @@ def _run_parallel(sc: StudyConfig, jobs: int, data, report=None) -> None:
         for i, p in enumerate(procs, start=1):
             if p.pid is not None and i not in cancelled:
                 p.join()
+    except KeyboardInterrupt:                   # a stop signal: the workers are ended (the handler, or stop() here)
+        stop()
+        _fail_trials_of_stopped(sc, procs)
+        raise
     finally:
         stop()
     for i, p in enumerate(procs, start=1):

@@ -403,6 +403,15 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
+def settled_workers(pid: int, deadline: float) -> list[int]:
+    """:func:`study_workers` of the running command ``pid`` once its report process has named itself (or the command
+    has ended, or ``deadline`` passed): until then a fork of its fork server may be the report process, started
+    after the workers and not named yet, and :func:`study_workers` would count it as a worker."""
+    while time.monotonic() < deadline and _alive(pid) and not report_process_named(pid):
+        time.sleep(0.2)                           # not a fixed wait: how soon it starts depends on the load
+    return study_workers(pid)
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_signal_to_the_study_stops_its_workers(sig, study_toml, tmp_path):
     toml = tmp_path / "slow.toml"
@@ -417,14 +426,21 @@ def test_signal_to_the_study_stops_its_workers(sig, study_toml, tmp_path):
     while time.monotonic() < deadline and len(workers) < 1:
         time.sleep(0.5)
         workers = study_workers(proc.pid) if _alive(proc.pid) else []
-    while time.monotonic() < deadline and _alive(proc.pid) and not report_process_named(proc.pid):
-        time.sleep(0.5)                           # not a fixed wait: how soon it starts depends on the load
-    workers = study_workers(proc.pid)             # again: the report process has named itself by now
+    workers = settled_workers(proc.pid, deadline)     # again: the report process has named itself by now
     assert len(workers) == 1, proc.communicate(timeout=600)      # --jobs 2: the command and one forked worker
+    from tune.study import CLAIM_ATTR
+    storage = f"sqlite:///{tmp_path}/s.db"
+    theirs = lambda: [t.number for t in optuna.load_study(study_name="t", storage=storage).trials
+                      if t.state == optuna.trial.TrialState.RUNNING and t.system_attrs.get(CLAIM_ATTR) in workers]
+    while time.monotonic() < deadline and _alive(proc.pid) and not theirs():     # the forked worker is in a trial
+        time.sleep(0.5)
+    (trial,) = theirs()
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=600)
     assert proc.returncode == 130 and "Traceback" not in err, err[-2000:]
     assert "interrupted" in err
+    states = {t.number: t.state.name for t in optuna.load_study(study_name="t", storage=storage).trials}
+    assert states[trial] == "FAIL" and "RUNNING" not in states.values(), states   # the worker's trial too: not left
     deadline = time.monotonic() + 300             # terminated workers exit; how soon depends on the load
     while any(_alive(w) for w in workers) and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -469,6 +485,34 @@ def test_a_signal_in_optunas_bookkeeping_stops_after_it(where, when, study_toml,
     states = [t.state for t in optuna.load_study(study_name="t", storage=f"sqlite:///{db}").trials]
     assert states[0] == optuna.trial.TrialState.COMPLETE, states        # the baseline, finished before the signal
     assert optuna.trial.TrialState.RUNNING not in states, states
+
+
+def test_a_second_stop_signal_in_the_clean_up_ends_the_command_at_once(study_toml, tmp_path):
+    """Ctrl-C pressed again, or a SIGTERM after a Ctrl-C, while the interrupted command cleans up (here: SIGTERM
+    after the baseline's tell, then SIGINT from an exit handler): exit 130 with the one line. Its KeyboardInterrupt
+    was raised in the clean-up: a traceback (SQLAlchemy's pool disposal at exit), or exit -2 out of it."""
+    script = ("import atexit, os, signal, sys\n"
+              "from optuna.storages import RDBStorage\n"
+              "from tune import cli\n"
+              "real = RDBStorage.set_trial_state_values\n"
+              "sent = []\n"
+              "def signalled(self, *args, **kw):\n"
+              "    out = real(self, *args, **kw)\n"
+              "    if not sent and (kw['state'] if 'state' in kw else args[1]).is_finished():\n"
+              "        sent.append(1)\n"
+              "        os.kill(os.getpid(), signal.SIGTERM)      # the stop\n"
+              "    return out\n"
+              "RDBStorage.set_trial_state_values = signalled\n"
+              "atexit.register(os.kill, os.getpid(), signal.SIGINT)   # the second, in the exit's clean-up\n"
+              "cli.entry()\n")
+    db = tmp_path / "s.db"
+    r = subprocess.run([sys.executable, "-c", script, "study", "run", "--config", str(study_toml()), "--storage",
+                        f"sqlite:///{db}", "--out", str(tmp_path / "out")], capture_output=True, text=True,
+                       timeout=COMMAND_TIMEOUT, cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    err = r.stderr.strip()
+    assert r.returncode == 130, (r.returncode, err[-2000:])
+    lines = [line for line in err.splitlines() if not line.startswith("study t:")]     # not the progress bar
+    assert len(lines) == 1 and "stopped by signal SIGTERM" in lines[0] and "Traceback" not in err, err
 
 
 def test_rerun_right_after_a_kill_reaches_the_requested_count(study_toml, tmp_path, monkeypatch):

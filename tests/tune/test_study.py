@@ -121,14 +121,28 @@ def test_killed_study_resumes_keeping_completed_trials(tiny_toml, tmp_path, monk
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     sc = StudyConfig.load(toml, {"storage": f"sqlite:///{tmp_path}/s.db", "out": str(tmp_path / "out")})
     from tune.study import CLAIM_ATTR
+
+    def claimed_running() -> bool:                    # read-only: the stopped command may hold the write lock
+        import sqlite3
+        try:
+            con = sqlite3.connect(f"file:{tmp_path}/s.db?mode=ro", uri=True, timeout=1)
+        except sqlite3.Error:
+            return False                              # not created yet
+        try:
+            return con.execute("SELECT COUNT(*) FROM trials JOIN trial_system_attributes USING (trial_id) "
+                               "WHERE state = 'RUNNING' AND key = ?", (CLAIM_ATTR,)).fetchone()[0] > 0
+        except sqlite3.Error:
+            return False                              # its tables not created yet
+        finally:
+            con.close()
+
     deadline = time.monotonic() + 900                 # generous: only a hang reaches it, not a loaded machine
     while time.monotonic() < deadline:                # wait until a trial is running and has sent a heartbeat
         time.sleep(0.5)
-        try:
-            if any(t.state == TrialState.RUNNING and CLAIM_ATTR in t.system_attrs for t in open_study(sc).trials):
-                break
-        except Exception:
-            pass
+        proc.send_signal(signal.SIGSTOP)              # frozen: a trial seen running is still running at the kill,
+        if claimed_running():                         # however long this process takes to send it
+            break
+        proc.send_signal(signal.SIGCONT)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     before = open_study(sc).trials
@@ -437,3 +451,38 @@ def test_opening_the_study_again_leaves_the_commands_sqlite_locks(tiny_toml, tmp
     with pytest.raises(Exception, match="exists but is not an SQLite database"):       # still refused, as before
         (tmp_path / "x.db").write_bytes(b"SQLite format 3\x00 but garbage after it" * 4)
         open_study(cfg(tiny_toml, tmp_path, storage=f"sqlite:///{tmp_path}/x.db"))
+
+
+def test_a_stop_the_check_raised_is_not_raised_again_by_its_pending_retry(monkeypatch):
+    """A stop signal in Optuna's code is put off (a SIGALRM retry, tune.study._interrupt); if the study's own check
+    (_raise_if_signalled: the objective's start, the study loop) raises its KeyboardInterrupt first, that is its
+    delivery: the pending retry must not raise a second one in the clean-up (it did inside the progress bar's close,
+    whose line then ran into the command's one line: test_a_signal_in_optunas_bookkeeping_stops_after_it, once in a
+    loaded run)."""
+    import threading
+    import tune.study
+    from tune.study import _DELIVERED, _SIGNALLED, _arm_retry, _disarm_retry, _raise_if_signalled
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signal handlers are the main thread's")
+    real, fired, again = tune.study._interrupt, [], []
+
+    def interrupt(frame):
+        fired.append(True)
+        real(frame)
+    monkeypatch.setattr(tune.study, "_interrupt", interrupt)
+    _SIGNALLED.append("SIGTERM")
+    _DELIVERED[0] = False                           # as the handler leaves it when it put the stop off
+    try:
+        _arm_retry(0.01)
+        with pytest.raises(KeyboardInterrupt, match="SIGTERM"):
+            _raise_if_signalled()
+        deadline = time.monotonic() + 600           # a condition, not a duration: until the retry has run
+        try:
+            while not fired and time.monotonic() < deadline:
+                sum(range(1000))                    # Python code, where the retry's handler runs
+        except KeyboardInterrupt as e:
+            again.append(e)
+    finally:
+        _disarm_retry()
+        _SIGNALLED.clear()
+    assert fired and not again

@@ -17,7 +17,7 @@ import pytest
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState
 
-from tests.tune.test_cli_errors import ROOT, fails_cleanly, spikeloop, studies_in, study_workers
+from tests.tune.test_cli_errors import ROOT, fails_cleanly, settled_workers, spikeloop, studies_in
 from tune import cli
 from tune.config import StudyConfig
 from tune.study import open_study
@@ -442,7 +442,7 @@ def test_a_killed_worker_is_named_and_the_report_still_written(study_toml, tmp_p
     while time.monotonic() < deadline and not forked and proc.poll() is None:     # the forked worker is in a trial
         time.sleep(0.5)
         forked = [t.system_attrs[CLAIM_ATTR] for t in _claimed(storage) if t.system_attrs[CLAIM_ATTR] != proc.pid]
-    workers = study_workers(proc.pid)
+    workers = settled_workers(proc.pid, deadline)
     assert len(workers) == 1 and forked == workers, proc.communicate(timeout=600)   # --jobs 2: the command is worker 0
     victim = workers[0]
     os.kill(victim, signal.SIGKILL)
@@ -468,7 +468,7 @@ def test_workers_end_when_the_command_is_killed(study_toml, tmp_path):
     deadline = time.monotonic() + 900             # generous: only a hang reaches it
     while time.monotonic() < deadline and len(_running(storage)) < 2:
         time.sleep(0.5)
-    workers = study_workers(proc.pid)
+    workers = settled_workers(proc.pid, deadline)
     helpers = _children(proc.pid)                 # the fork server (and multiprocessing's resource tracker)
     helpers += [p for h in helpers for p in _children(h) if p not in workers]     # the report process
     assert len(workers) == 1                      # --jobs 2: the command is worker 0, and one forked worker
