@@ -70,6 +70,11 @@ def clocks_of(a) -> list[dict]:
                                                                                  CFG.lanes):
             raise SystemExit(f"spiker_compare: --fmax-record {a.fmax_record!r} is {p.get('target')} "
                              f"{p.get('layer_sizes')} / {p.get('lanes')} lanes, not ecp5-25k 784,128,10 / 8 lanes")
+        chip = ChipConfig.from_dict(p["chip"]) if p.get("chip") else None
+        if chip is None or chip.structure_hash != CFG.structure_hash:     # weight/membrane bits, overlap, ...
+            raise SystemExit(f"spiker_compare: --fmax-record {a.fmax_record!r} builds another chip than "
+                             f"{CFG.layer_sizes} / {CFG.lanes} lanes / w{CFG.weight_bits}/m{CFG.membrane_bits}, "
+                             f"overlap {CFG.overlap}: {p.get('chip')}")
         f = r["summary"]["fmax"]
         note = (f"post-route Fmax over {f['n']} placement seeds ({a.fmax_record}, commit "
                 f"{str(r['commit'])[:7]})")
