@@ -1,7 +1,7 @@
 """Energy per image of the MNIST-sized network against Spiker+ (arXiv 2401.01141: 780 us, 180 mW per MNIST
 image), at our estimate and at equal static power.
 
-    python -m bench.spiker_compare --fmax-record synth_seeds_ecp5-25k_784-128-10_l8 [--rtl N] [--publish]
+    python -m bench.spiker_compare --fmax-record synth_seeds_ecp5-25k_784-128-10_l8_seeds51-52 [--rtl N] [--publish]
     python -m bench.spiker_compare --cache SYNTH_CACHE            # one build of the DSE cache
     python -m bench.spiker_compare --clock-mhz F --clock-note "where F comes from"
 
@@ -15,7 +15,8 @@ Network 784-128-10, 8 lanes, w8/m16, 25 steps; weights are the seeded sample net
 trained); inputs are MNIST-like: scikit-learn's 8x8 digits upsampled to 28x28 (bilinear) and rate-coded with a
 per-pixel probability scaled so the mean input density is ~0.17. Cycles from the fast model (cycle-exact);
 the clock is the post-route Fmax of that structure on the ECP5-25F (``python -m bench.synth_seeds --sizes
-784,128,10 --lanes 8 --target ecp5-25k --seeds 1-5 --publish``, ~45 min per seed here). Dynamic energy from the fast model's counters x
+784,128,10 --lanes 8 --weight-bits 8 --target ecp5-25k --seeds 51-55 --jobs 1 --publish``, ~40 min per seed here;
+the record must build this chip: its structure hash is checked). Dynamic energy from the fast model's counters x
 ``sim.activity.structural_profile`` (and, with ``--rtl N``, from the RTL's activity on N images as a check, both
 parts: ~10-15 min per image, cached by ``bench/power_calibration.py``); static power from ``sim.activity.ECP5_25K`` (assumed, see there).
 """
