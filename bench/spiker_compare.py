@@ -1,7 +1,7 @@
 """Energy per image of the MNIST-sized network against Spiker+ (arXiv 2401.01141: 780 us, 180 mW per MNIST
 image), at our estimate and at equal static power.
 
-    python -m bench.spiker_compare --fmax-record synth_seeds_ecp5-25k_784-128-10_l8_seeds51-52 [--rtl N] [--publish]
+    python -m bench.spiker_compare --fmax-record synth_seeds_ecp5-25k_784-128-10_l8_seeds51-55 [--rtl N] [--publish]
     python -m bench.spiker_compare --cache SYNTH_CACHE            # one build of the DSE cache
     python -m bench.spiker_compare --clock-mhz F --clock-note "where F comes from"
 
