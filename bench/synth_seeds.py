@@ -167,17 +167,9 @@ def backfill(names, folder: Path | None = None) -> int:
     import amaranth
     from bench.records import PUBLISHED
     from hw.synth import _plan_hash
-    folder = Path(folder or PUBLISHED)
-    worst = 0
-    for name in names:
-        path = folder / f"{name}.json"
-        try:
-            rec = json.loads(path.read_text())
-            commit, p = rec["commit"], rec["params"]
-        except (OSError, ValueError, KeyError) as e:
-            print(f"{name}: no such record ({type(e).__name__})", file=sys.stderr)
-            worst = 2
-            continue
+    records, worst = _read_records(names, Path(folder or PUBLISHED))
+    for name, path, rec in records:
+        commit, p = rec["commit"], rec["params"]
         built_with = rec.get("versions", {}).get("amaranth")
         if (rec.get("summary") or {}).get("design_hash"):
             print(f"{name}: not backfilled: it already has one")
@@ -201,6 +193,26 @@ def backfill(names, folder: Path | None = None) -> int:
     return worst
 
 
+def _read_records(names, folder: Path) -> tuple[list[tuple[str, Path, dict]], int]:
+    """The records ``names`` in ``folder`` that can be read and have a commit and params, as (name, path, record);
+    and 2 if any could not (said on stderr), else 0."""
+    out, worst = [], 0
+    for name in names:
+        path = folder / f"{name}.json"
+        try:
+            rec = json.loads(path.read_text())
+        except (OSError, ValueError) as e:
+            print(f"{name}: no such record ({type(e).__name__})", file=sys.stderr)
+            worst = 2
+            continue
+        if not isinstance(rec, dict) or "commit" not in rec or "params" not in rec:
+            print(f"{name}: no such record (not a record: no commit or params)", file=sys.stderr)
+            worst = 2
+            continue
+        out.append((name, path, rec))
+    return out, worst
+
+
 def _hash_slots(rec: dict) -> tuple[list[tuple[dict, str]], dict]:
     """Where a record keeps its design hash: ``[(dict, key), ...]`` (a ``synth_seeds`` record's summary and its
     rounds, another record's params) and the dict for the note of where it came from."""
@@ -220,17 +232,10 @@ def rehash(names, folder: Path | None = None) -> int:
     from types import SimpleNamespace
     from bench.records import PUBLISHED
     from hw.synth import _plan_hash, _plan_text_hash
-    folder = Path(folder or PUBLISHED)
-    worst, done, new = 0, {}, {}        # (commit, chip, target) -> its Yosys input; its hash
-    for name in names:
-        path = folder / f"{name}.json"
-        try:
-            rec = json.loads(path.read_text())
-            commit, p = rec["commit"], rec["params"]
-        except (OSError, ValueError, KeyError) as e:
-            print(f"{name}: no such record ({type(e).__name__})", file=sys.stderr)
-            worst = 2
-            continue
+    done, new = {}, {}        # (commit, chip, target) -> its Yosys input; its hash
+    records, worst = _read_records(names, Path(folder or PUBLISHED))
+    for name, path, rec in records:
+        commit, p = rec["commit"], rec["params"]
         slots, note = _hash_slots(rec)
         old = {d[k] for d, k in slots if d.get(k)}
         if not old:

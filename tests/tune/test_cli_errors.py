@@ -474,14 +474,7 @@ def test_a_signal_in_optunas_bookkeeping_stops_after_it(where, when, study_toml,
               "    return out\n"
               f"{cls}.{method} = signalled\n"
               "sys.exit(cli.main(sys.argv[1:]))\n")
-    db = tmp_path / "s.db"
-    r = subprocess.run([sys.executable, "-c", script, "study", "run", "--config", str(study_toml()), "--storage",
-                        f"sqlite:///{db}", "--out", str(tmp_path / "out")], capture_output=True, text=True,
-                       timeout=COMMAND_TIMEOUT, cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(ROOT)))
-    err = r.stderr.strip()
-    assert r.returncode == 130, (r.returncode, err[-2000:])
-    lines = [line for line in err.splitlines() if not line.startswith("study t:")]     # not the progress bar
-    assert len(lines) == 1 and "stopped by signal SIGTERM" in lines[0] and "Traceback" not in err, err
+    db = _stopped_study_run(script, study_toml, tmp_path)
     states = [t.state for t in optuna.load_study(study_name="t", storage=f"sqlite:///{db}").trials]
     assert states[0] == optuna.trial.TrialState.COMPLETE, states        # the baseline, finished before the signal
     assert optuna.trial.TrialState.RUNNING not in states, states
@@ -505,14 +498,7 @@ def test_a_second_stop_signal_in_the_clean_up_ends_the_command_at_once(study_tom
               "RDBStorage.set_trial_state_values = signalled\n"
               "atexit.register(os.kill, os.getpid(), signal.SIGINT)   # the second, in the exit's clean-up\n"
               "cli.entry()\n")
-    db = tmp_path / "s.db"
-    r = subprocess.run([sys.executable, "-c", script, "study", "run", "--config", str(study_toml()), "--storage",
-                        f"sqlite:///{db}", "--out", str(tmp_path / "out")], capture_output=True, text=True,
-                       timeout=COMMAND_TIMEOUT, cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(ROOT)))
-    err = r.stderr.strip()
-    assert r.returncode == 130, (r.returncode, err[-2000:])
-    lines = [line for line in err.splitlines() if not line.startswith("study t:")]     # not the progress bar
-    assert len(lines) == 1 and "stopped by signal SIGTERM" in lines[0] and "Traceback" not in err, err
+    _stopped_study_run(script, study_toml, tmp_path)
 
 
 def test_rerun_right_after_a_kill_reaches_the_requested_count(study_toml, tmp_path, monkeypatch):
@@ -621,3 +607,17 @@ def test_resuming_a_finished_study_with_jobs_ends_its_fork_server(study_toml, tm
     r = cli(*args, "--jobs", "2")
     assert r.returncode == 0 and "report:" in r.stdout, r.stderr[-2000:]
     assert stopped == [1]
+
+
+def _stopped_study_run(script: str, study_toml, tmp_path) -> Path:
+    """Run ``script`` (which stops itself) as ``spikeloop study run`` of the test study; it must end with 130 and
+    the one line of a SIGTERM, no traceback. Returns the study's database."""
+    db = tmp_path / "s.db"
+    r = subprocess.run([sys.executable, "-c", script, "study", "run", "--config", str(study_toml()), "--storage",
+                        f"sqlite:///{db}", "--out", str(tmp_path / "out")], capture_output=True, text=True,
+                       timeout=COMMAND_TIMEOUT, cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    err = r.stderr.strip()
+    assert r.returncode == 130, (r.returncode, err[-2000:])
+    lines = [line for line in err.splitlines() if not line.startswith("study t:")]     # not the progress bar
+    assert len(lines) == 1 and "stopped by signal SIGTERM" in lines[0] and "Traceback" not in err, err
+    return db
