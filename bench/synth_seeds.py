@@ -256,13 +256,14 @@ def rehash(names, folder: Path | None = None) -> int:
             continue
         plan = SimpleNamespace(files=files)
         was = _plan_text_hash(plan)
+        if key not in new:
+            new[key] = _plan_hash(plan)
+        h = new[key]
         if old != {was}:
-            h = new.get(key) or new.setdefault(key, _plan_hash(plan))
             print(f"{name}: not re-hashed: " + ("it has today's kind of hash already" if old == {h} else
                                               f"it keeps {', '.join(sorted(old))}, commit {commit[:7]} builds {was}"))
             worst = max(worst, 0 if old == {h} else 1)
             continue
-        h = new.get(key) or new.setdefault(key, _plan_hash(plan))
         for d, k in slots:
             d[k] = h
         before = f"; before: {note['design_hash_from']}" if note.get("design_hash_from") else ""

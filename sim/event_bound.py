@@ -327,6 +327,18 @@ def pipelined_ceiling(run: LazyRun) -> np.ndarray:
     return np.maximum(ev, up)
 
 
+def _clear_of(start: int, length: int, memory: int, others) -> int:
+    """The earliest start >= ``start`` at which ``length`` cycles in ``memory`` meet none of ``others`` (phases
+    ``(start, end, memory)``; :func:`wavefront_ceiling`)."""
+    moved = length > 0
+    while moved:
+        moved = False
+        for a, z, mem in others:
+            if mem == memory and a < start + length and start < z:
+                start, moved = z, True
+    return start
+
+
 def wavefront_ceiling(run: LazyRun, memories: int | None = None) -> np.ndarray:
     """Per sample, the fewest cycles of a *wavefront* schedule with the phases of ``run`` (a :class:`LazyRun`; a
     projection, not built: ``docs/chip.md``, "Standing against issue 23's targets").
@@ -354,25 +366,15 @@ def wavefront_ceiling(run: LazyRun, memories: int | None = None) -> np.ndarray:
         ev = up = 0
         update_end = {}
         events, updates = [], []               # (start, end, memory) of the phases placed so far
-
-        def clear_of(start: int, length: int, memory: int, others) -> int:
-            """The earliest start >= ``start`` at which ``length`` cycles in ``memory`` meet none of ``others``."""
-            moved = length > 0
-            while moved:
-                moved = False
-                for a, z, mem in others:
-                    if mem == memory and a < start + length and start < z:
-                        start, moved = z, True
-            return start
         for t, l in order:
             e = int(E[b, l, t])
             u = int(U[b, l, t]) + (int(O[b, t]) if l == L - 1 else 0)
             mem = l % memories
             start = max(ev, update_end.get((t - 1, l), 0), update_end.get((t, l - 1), 0))
-            start = clear_of(start, e, mem, updates)
+            start = _clear_of(start, e, mem, updates)
             ev = start + e
             events.append((start, ev, mem))
-            u_start = clear_of(max(up, ev), u, mem, events)
+            u_start = _clear_of(max(up, ev), u, mem, events)
             up = update_end[(t, l)] = u_start + u
             updates.append((u_start, up, mem))
             now = min(ev, up)                          # a later phase starts after this: drop what ended
