@@ -31,10 +31,6 @@ def _method_params():
     return out
 
 
-#: sections of a config file besides ``[chip]`` (a study's config is a valid ``train --config``)
-SECTIONS = set(STUDY_TABLES)
-
-
 def cmd_train(a: argparse.Namespace) -> int:
     from train.config import DATA_FIELDS, TrainConfig, data_table
     from train.run import load_split, run_training
@@ -77,7 +73,7 @@ def cmd_train(a: argparse.Namespace) -> int:
     overrides = chip_overrides(a)
     # the chip: the file's [chip] table, or its top-level fields; a file of other sections only (a study's
     # [data], [faults], ...) leaves the dataset's default chip
-    chip_file = a.config if a.config and ("chip" in table or not set(table) & SECTIONS) else None
+    chip_file = a.config if a.config and ("chip" in table or not set(table) & set(STUDY_TABLES)) else None
     fields = table.get("chip", table) if chip_file else {}
     if a.config and not chip_file:        # a study-style file: fields above its first [table] would be dropped
         loose = sorted(k for k, v in table.items() if not isinstance(v, dict))
