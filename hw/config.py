@@ -195,6 +195,9 @@ class ChipConfig:
     overlap: bool = True    # a layer's UPDATE streams its spikes into the next layer's EVENT phase
     update: str = "all"     # "all": UPDATE walks every word; "touched": only touched or hot words (lazy leak)
     max_steps: int = MAX_STEPS_DEFAULT   # update="touched": the longest sample (step stamps' width)
+    # update="touched": the layers as a dataflow, each layer's step t as soon as its input is complete and its own
+    # UPDATE of t - 1 is over (docs/chip.md, "Wavefront"); a membrane memory per layer; overlap is then stored false
+    wavefront: bool = False
     # per layer, the bias in membrane LSBs: one per output neuron (fc) / output channel (conv), added to the
     # membrane with the layer's input each step (docs/chip.md, "Bias"); None: the chip has no bias memory
     bias: tuple[tuple[int, ...], ...] | None = None
@@ -298,10 +301,18 @@ class ChipConfig:
         nothing and is kept at its default (so it never changes an ``"all"`` chip's structure)."""
         if not isinstance(self.update, str) or self.update not in UPDATE_MODES:
             raise ConfigError(f"update={self.update!r}: allowed values are {UPDATE_MODES}")
+        if not isinstance(self.wavefront, (bool, np.bool_)):
+            raise ConfigError(f"wavefront={self.wavefront!r}: allowed values are true and false")
+        object.__setattr__(self, "wavefront", bool(self.wavefront))
         if self.update == "all":
+            if self.wavefront:
+                raise ConfigError("wavefront=true: built for update='touched' only; set update='touched' "
+                                  "(or wavefront=false)")
             object.__setattr__(self, "max_steps", MAX_STEPS_DEFAULT)
             return
         object.__setattr__(self, "max_steps", check_int("max_steps", self.max_steps, *MAX_STEPS_RANGE))
+        if self.wavefront:                      # no UPDATE streams into a running EVENT phase (docs/chip.md)
+            object.__setattr__(self, "overlap", False)
 
     def _init_layers(self) -> None:
         """Validate ``input_shape``/``layers``, derive ``layer_sizes`` and the per-layer geometry."""
@@ -659,8 +670,11 @@ class ChipConfig:
 
     @property
     def state_banks(self) -> int:
-        """Membrane memories: 2 when a layer's UPDATE overlaps the next layer's EVENT phase (layer ``l`` in bank
-        ``l % 2``, so the two phases never share a memory port), else 1."""
+        """Membrane memories: one per layer on a :attr:`wavefront` chip (layer ``l`` in bank ``l``); 2 when a
+        layer's UPDATE overlaps the next layer's EVENT phase (layer ``l`` in bank ``l % 2``, so the two phases
+        never share a memory port); else 1."""
+        if self.wavefront:
+            return self.num_layers
         return 2 if any(self.overlapped(l) for l in range(self.num_layers)) else 1
 
     def state_bank(self, layer: int) -> int:
@@ -738,6 +752,8 @@ class ChipConfig:
             d["layers"] = [ly.to_dict() for ly in self.layers]
         if self.update == "all":                # an "all" chip's dict and structure hash are as before
             del d["update"], d["max_steps"]
+        if not self.wavefront:                  # so is every chip's without a wavefront
+            del d["wavefront"]
         if self.bias is None:                   # so is a chip's without a bias
             del d["bias"]
         else:

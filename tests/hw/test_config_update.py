@@ -53,6 +53,28 @@ def test_touched_with_overlap_has_two_membrane_memories():
     assert ChipConfig(input_shape=(1, 4, 4), layers=(conv, conv), update="touched", overlap=False).state_banks == 1
 
 
+def test_a_wavefront_chip_has_a_membrane_memory_per_layer_and_no_overlap():
+    """docs/chip.md, "Wavefront": layer l in bank l; overlap stored false (no UPDATE streams into a running EVENT
+    phase); the field is in the structure only when set, so every other chip's structure hash is as before."""
+    cfg = ChipConfig(layer_sizes=(6, 5, 4, 3), update="touched", wavefront=True)
+    assert cfg.state_banks == 3 and [cfg.state_bank(l) for l in range(3)] == [0, 1, 2]
+    assert not cfg.overlap and not any(cfg.overlapped(l) for l in range(3))
+    assert [cfg.bank_base(l) for l in range(3)] == [0, 0, 0]
+    assert cfg.to_dict()["wavefront"] is True and "wavefront" not in ChipConfig(update="touched").to_dict()
+    assert ChipConfig.from_dict(cfg.to_dict()) == cfg
+    assert cfg.structure_hash != cfg.replace(wavefront=False, overlap=False).structure_hash
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"wavefront": True}, r"^wavefront=true: built for update='touched' only; set update='touched' \(or "
+                          r"wavefront=false\)$"),
+    ({"wavefront": "yes", "update": "touched"}, r"^wavefront='yes': allowed values are true and false$"),
+])
+def test_bad_wavefront_settings_are_one_line_errors(kwargs, match):
+    with pytest.raises(ConfigError, match=match):
+        ChipConfig(layer_sizes=(4, 3, 2), **kwargs)
+
+
 def test_a_sample_longer_than_max_steps_is_refused():
     cfg = ChipConfig(layer_sizes=(4, 3), update="touched", max_steps=5)
     cfg.check_spikes(np.zeros((1, 5, 4), bool))
