@@ -70,6 +70,10 @@ class BusHost:
         return {name: await self.read(self.bus.read_addr(READ_COUNTERS, k))
                 for k, name in enumerate(self.cfg.counter_names)}
 
+    def _check_output(self, t: int, idx: list[int]) -> None:
+        if len(set(idx)) != len(idx) or any(i >= self.cfg.layer_sizes[-1] for i in idx):
+            raise RuntimeError(f"chip emitted malformed output events at step {t}: {idx}")
+
     async def run_sample(self, spikes: np.ndarray, record_state: bool) -> dict:
         """One sample ``(T, N0)`` bool from a cleared chip: output spikes, states, counters. Input
         address ``i`` (HWC flat) is sent as ``cfg.input_address(i)`` (packed coordinates on a conv chip)."""
@@ -79,11 +83,19 @@ class BusHost:
         out = np.zeros((T, cfg.layer_sizes[-1]), bool)
         state = [np.zeros((T, cfg.fan_out(l)), np.int64) for l in range(cfg.num_layers)] if record_state else None
         marks = []                  # clock cycle at the start of each step, then at the end of the last
+        steps = [[cfg.input_address(i) for i in np.flatnonzero(spikes[t])] for t in range(T)]
+        if cfg.wavefront and not record_state and hasattr(self, "stream"):
+            # a wavefront chip takes the input of later steps while it finishes earlier ones (docs/chip.md,
+            # "Wavefront"): stream it all, take the output as it comes
+            outputs, marks = await self.stream(steps)
+            for t, idx in enumerate(outputs):
+                self._check_output(t, idx)
+                out[t, idx] = True
+            return {"output": out, "state": state, "counters": await self.read_counters(), "step_cycles": marks}
         for t in range(T):
             marks.append(getattr(self, "cycles", 0))
-            idx = await self.step([cfg.input_address(i) for i in np.flatnonzero(spikes[t])])
-            if len(set(idx)) != len(idx) or any(i >= cfg.layer_sizes[-1] for i in idx):
-                raise RuntimeError(f"chip emitted malformed output events at step {t}: {idx}")
+            idx = await self.step(steps[t])
+            self._check_output(t, idx)
             out[t, idx] = True
             if record_state:
                 for l, v in enumerate(await self.read_membranes()):
@@ -157,6 +169,48 @@ class HostDriver(BusHost):
                 return
             await self.pins.tick()
         raise ChipTimeout(f"chip still busy after {self.max_wait} cycles")
+
+    async def stream(self, steps: Sequence[Sequence[int]]) -> tuple[list[list[int]], list[int]]:
+        """Send every step's input events (+ end token) back to back while taking every output event: a
+        wavefront chip's host (``docs/chip.md``, "Wavefront"), always ready on both streams. Returns each step's
+        output events and the clock cycle at which each step's first input token was presented, then the cycle of
+        the last output end token."""
+        p, bus = self.pins, self.bus
+        words, firsts = [], []
+        for events in steps:
+            firsts.append(len(words))
+            words += [bus.pack_event(i) for i in events] + [bus.pack_event(0, end=True)]
+        outputs, current, marks = [], [], []
+        sent, waited = 0, 0
+        p.set("events_out__ready", 1)
+        try:
+            while len(outputs) < len(steps):
+                if sent < len(words):
+                    if len(marks) < len(firsts) and sent == firsts[len(marks)]:
+                        marks.append(self.cycles)
+                    p.set("events_in__payload", words[sent])
+                    p.set("events_in__valid", 1)
+                else:
+                    p.set("events_in__valid", 0)
+                taken = sent < len(words) and p.get("events_in__ready")
+                valid, word = p.get("events_out__valid"), p.get("events_out__payload")
+                await p.tick()
+                sent += int(bool(taken))
+                waited = 0 if (taken or valid) else waited + 1
+                if waited > self.max_wait:
+                    raise ChipTimeout(f"no progress on either event stream for {self.max_wait} cycles")
+                if valid:
+                    index, end = bus.unpack_event(word)
+                    if end:
+                        outputs.append(current)
+                        current = []
+                    else:
+                        current.append(index)
+        finally:
+            p.set("events_in__valid", 0)
+            p.set("events_out__ready", 0)
+        marks.append(self.cycles)
+        return outputs, marks
 
     async def step(self, events: Sequence[int]) -> list[int]:
         """Send one time step's input events (+ end token); return the output events of that step."""

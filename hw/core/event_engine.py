@@ -14,13 +14,20 @@ class EventEngine:
         """The end-of-events cycle of the event engine's layer: the update engine takes that layer from the
         next cycle; the event engine moves on to the next layer (overlapped) or waits for the UPDATE."""
         ev, L, nxt = s.ev, self.cfg.num_layers, s.nxt
+        if self.cfg.wavefront:                            # handed over or queued (hw.core.wavefront)
+            self._wavefront_hand_over(m, s)
+            return
         m.d.comb += [self.events.restart.eq(1), nxt.event_waiting.eq(~ev.overlapped)]
-        m.d.sync += [s.updating.eq(1), self.layer.eq(s.event_layer), s.update_bank.eq(ev.bank),
-                     s.fetching.eq(1), s.fetch_group.eq(0), s.emitting.eq(0), s.nbase.eq(0), s.row.eq(ev.next_base)]
+        self._take_update(m, s, s.event_layer, ev)
         with m.If(s.event_layer != L - 1):
             m.d.comb += nxt.event_layer.eq(s.event_layer + 1)
+
+    def _take_update(self, m, s, layer, c):
+        """The update engine takes ``layer`` (constants ``c``, :meth:`_layer_constants`) from the next cycle."""
+        m.d.sync += [s.updating.eq(1), self.layer.eq(layer), s.update_bank.eq(c.bank),
+                     s.fetching.eq(1), s.fetch_group.eq(0), s.emitting.eq(0), s.nbase.eq(0), s.row.eq(c.next_base)]
         if s.spatial:
-            m.d.sync += [s.fetch_g.eq(0), s.cbase.eq(0), s.row_pos.eq(ev.next_base), s.row_line.eq(ev.next_base),
+            m.d.sync += [s.fetch_g.eq(0), s.cbase.eq(0), s.row_pos.eq(c.next_base), s.row_line.eq(c.next_base),
                          s.out_x.eq(0), s.out_y.eq(0), s.pool_x.eq(0), s.pool_y.eq(0)]
 
     def _ready_ahead(self, m, s, fsm):
@@ -51,7 +58,8 @@ class EventEngine:
                              s.source_index.eq(self.events_in.payload.index), self.events_in.ready.eq(s.decoder.accept),
                              s.taken_in.eq(s.decoder.take & ~self.events_in.payload.end)]
             with m.Else():                                # the list: ended when the UPDATE feeding it is over
-                m.d.comb += [s.source_valid.eq(~events.empty | ~s.updating), s.source_end.eq(events.empty),
+                complete = 1 if self.cfg.wavefront else ~s.updating      # (a wavefront's is complete)
+                m.d.comb += [s.source_valid.eq(~events.empty | complete), s.source_end.eq(events.empty),
                              s.source_index.eq(events.head)]
             self._decoded_events(m, s)
 
@@ -82,7 +90,8 @@ class EventEngine:
         ready_in = s.ready_in if not self.cfg.touched else s.ready_in & ~s.flush_go
         # a new event (layer 0: the input's; later: the list's), the end of the layer's events
         new_event = (s.ready_list & ~events.empty) | (ready_in & inp.valid & ~inp.payload.end)
-        end_events = (s.ready_list & events.empty & ~s.updating) | (ready_in & inp.valid & inp.payload.end)
+        complete = 1 if self.cfg.wavefront else ~s.updating          # (a wavefront's list is complete)
+        end_events = (s.ready_list & events.empty & complete) | (ready_in & inp.valid & inp.payload.end)
         m.d.comb += [s.issue_state_addr.eq(s.ev.base + s.issue_group), inp.ready.eq(ready_in),
                      s.stall.eq(ready_in & ~inp.valid),   # the host's next token (layer 0)
                      s.taken_in.eq(ready_in & inp.valid & ~inp.payload.end)]

@@ -132,14 +132,15 @@ class EventList(wiring.Component):
             width = f", width={self.width}" if self.width != 1 else ""
             return f"EventList.Signature(index_bits={self.index_bits}, row_bits={self.row_bits}{width})"
 
-    def __init__(self, cfg: ChipConfig):
+    def __init__(self, cfg: ChipConfig, depth: int | None = None):
         self.cfg = cfg
+        self.depth = cfg.event_depth if depth is None else depth     # entries (a wavefront chip's: its layer's)
         super().__init__(EventList.Signature(event_index_bits(cfg), _row_bits(cfg), cfg.appends_per_cycle))
 
     def elaborate(self, platform):
         if self.signature.width == 2:
             return self._elaborate_two_wide(platform)
-        depth = self.cfg.event_depth
+        depth = self.depth
         m = Module()
         m.submodules.storage = storage = memory.Memory(shape=unsigned(self.signature.index_bits), depth=depth, init=[])
         # distributed RAM where there is (ECP5): a block RAM's read data is too slow for the path into the
@@ -182,7 +183,7 @@ class EventList(wiring.Component):
 
     def _elaborate_two_wide(self, platform):
         """``width = 2``: entries ``2i`` in the ``even`` memories, ``2i + 1`` in the ``odd`` ones (word ``i``)."""
-        depth = self.cfg.event_depth
+        depth = self.depth
         m = Module()
         distributed = getattr(platform, "family", None) == "ecp5"
         index_shape, row_shape = unsigned(self.signature.index_bits), unsigned(_row_bits(self.cfg))
@@ -240,4 +241,73 @@ class EventList(wiring.Component):
         count_next = Mux(self.restart, 0, count + appended)
         m.d.sync += [read_pos.eq(read_pos_next), count.eq(count_next)]
         self._empty(m, read_pos, count, {1: self.append & ~self.append_second, 2: self.append & self.append_second})
+        return m
+
+
+def wavefront_lists(cfg: ChipConfig) -> list[int]:
+    """The entries of each list of a :attr:`~hw.config.ChipConfig.wavefront` chip (:class:`WavefrontLists`): list
+    ``2·l + p`` holds layer ``l``'s spikes of the steps of parity ``p`` (``l < L − 1``), the last list the output
+    layer's (``docs/chip.md``, "Wavefront")."""
+    L = cfg.num_layers
+    return [cfg.fan_out(l) for l in range(L - 1) for _ in range(2)] + [cfg.fan_out(L - 1)]
+
+
+class WavefrontLists(wiring.Component):
+    """The event lists of a :attr:`~hw.config.ChipConfig.wavefront` chip (``docs/chip.md``, "Wavefront"): two per
+    layer but the last (one per step parity: the next layer reads one while this layer's next UPDATE writes the
+    other) and the *output list* (the last layer's spikes, read by the output sender), each an :class:`EventList`
+    of its layer's ``fan_out`` entries (:func:`wavefront_lists`).
+
+    The update engine's side (``append``…, ``restart``) goes to list ``write_list``, the event engine's (``advance``,
+    ``rewind``, ``head``, ``head_row``, ``empty``) to list ``read_list``, as on one :class:`EventList`; the sender reads
+    the output list through ``output_head``, ``output_empty`` and ``output_advance``.
+
+    Members
+    -------
+    (every member of :class:`EventList.Signature`)
+        Of list ``write_list`` (the append side and ``restart``) and ``read_list`` (the read side).
+    write_list, read_list : :py:`In(range(lists))`
+        The lists the two sides address (registers of the sequencer).
+    output_head : :py:`Out(index_bits)`
+        The output list's entry at its read position.
+    output_empty : :py:`Out(1)`
+        Every entry of the output list has been read.
+    output_advance : :py:`In(1)`
+        Move the output list's read position to its next entry.
+    """
+
+    @staticmethod
+    def signature_of(cfg: ChipConfig) -> wiring.Signature:
+        """The lists' signature for ``cfg`` (see Members)."""
+        n, bits = len(wavefront_lists(cfg)), event_index_bits(cfg)
+        members = dict(EventList.Signature(bits, _row_bits(cfg), cfg.appends_per_cycle).members)
+        members.update({"write_list": In(range(n)), "read_list": In(range(n)), "output_head": Out(bits),
+                        "output_empty": Out(1), "output_advance": In(1)})
+        return wiring.Signature(members)
+
+    def __init__(self, cfg: ChipConfig):
+        self.cfg = cfg
+        self.depths = wavefront_lists(cfg)
+        super().__init__(WavefrontLists.signature_of(cfg))
+
+    def elaborate(self, platform):
+        m = Module()
+        lists = [EventList(self.cfg, depth) for depth in self.depths]
+        for k, one in enumerate(lists):
+            m.submodules[f"list{k}"] = one
+            write, read = self.write_list == k, self.read_list == k
+            m.d.comb += [one.append_index.eq(self.append_index), one.append_row.eq(self.append_row),
+                         one.append.eq(self.append & write), one.restart.eq(self.restart & write)]
+            if k < len(lists) - 1:
+                m.d.comb += [one.advance.eq(self.advance & read), one.rewind.eq(self.rewind & read)]
+            if self.cfg.appends_per_cycle == 2:
+                m.d.comb += [one.append_second.eq(self.append_second & write),
+                             one.append_second_index.eq(self.append_second_index),
+                             one.append_second_row.eq(self.append_second_row)]
+        out = lists[-1]
+        m.d.comb += [self.output_head.eq(out.head), self.output_empty.eq(out.empty), out.advance.eq(self.output_advance)]
+        with m.Switch(self.read_list):                    # the event engine reads the layers' lists only
+            for k, one in enumerate(lists[:-1]):
+                with m.Case(k):
+                    m.d.comb += [self.head.eq(one.head), self.head_row.eq(one.head_row), self.empty.eq(one.empty)]
         return m

@@ -18,10 +18,11 @@ from hw.core.bits import at_least, lowest_one
 from hw.core.conv import ConvDecoder
 from hw.core.counters import increment_layout
 from hw.core.event_engine import EventEngine
-from hw.core.events import EventList, aer_fields, event_index_bits, event_stream_signature
+from hw.core.events import EventList, WavefrontLists, aer_fields, event_index_bits, event_stream_signature
 from hw.core.shapes import _bank_addr, _lanes_of, _per_layer, _row_bits, _signals
 from hw.core.touched import TouchedUpdate
 from hw.core.update_engine import UpdateEngine
+from hw.core.wavefront import Wavefront
 
 
 def state_word_shape(cfg: ChipConfig):
@@ -32,7 +33,7 @@ def state_word_shape(cfg: ChipConfig):
     return _lanes_of(signed(cfg.acc_bits), cfg)
 
 
-class Sequencer(EventEngine, UpdateEngine, TouchedUpdate, BiasPath, wiring.Component):
+class Sequencer(EventEngine, UpdateEngine, TouchedUpdate, Wavefront, BiasPath, wiring.Component):
     """The two engines of a time step and the phase state machine (STEP, OUTPUT, CLEAR).
 
     The *event engine* takes the events of layer ``event_layer`` — layer 0's from ``events_in``, a later
@@ -79,7 +80,8 @@ class Sequencer(EventEngine, UpdateEngine, TouchedUpdate, BiasPath, wiring.Compo
             "event_bank": Out(range(banks)),            # the bank whose read data the lanes accumulate now
             "update_bank": Out(range(banks)),           # the bank whose read data enters the update pipeline
             "events": In(EventList.Signature(event_index_bits(cfg), _row_bits(cfg),   # drives an EventList
-                                             cfg.appends_per_cycle)),
+                                             cfg.appends_per_cycle)
+                         if not cfg.wavefront else WavefrontLists.signature_of(cfg)),   # (wavefront: the lists)
             "layer": Out(range(cfg.num_layers)),        # the update engine's layer
             "active_lanes": Out(range(lanes + 1)),      # lanes holding neurons in the group in stage 3
             "advance": Out(1),                          # the update pipeline moves on (lanes' stage enable)
@@ -114,6 +116,8 @@ class Sequencer(EventEngine, UpdateEngine, TouchedUpdate, BiasPath, wiring.Compo
         self._fc_events(m, s)                             # in STEP by its registers (the decoded: in the phase)
         with m.FSM(name="phase") as fsm:
             phases = (("STEP", self._step_phase), ("OUTPUT", self._output_phase), ("CLEAR", self._clear_phase))
+            if self.cfg.wavefront:                        # the output sender streams beside the engines
+                phases = (phases[0], phases[2])
             if self.cfg.touched:
                 phases += (("FLUSH", self._flush_phase),)
             for name, phase in phases:
@@ -122,22 +126,31 @@ class Sequencer(EventEngine, UpdateEngine, TouchedUpdate, BiasPath, wiring.Compo
                     phase(m, s)
                     with m.If(self.clear):                # a clear request wins in every state
                         self._goto(m, s, "CLEAR")
+        if self.cfg.wavefront:
+            self._wavefront_sender(m, s)
         with m.If(self.clear):
             m.d.comb += [self.events.restart.eq(1), nxt.event_layer.eq(0), nxt.event_waiting.eq(0),
                          nxt.in_event.eq(0)]
+            if self.cfg.wavefront:                        # a decision cycle at layer 0 next
+                self._wavefront_clear(m, s)
             m.d.sync += [s.clear_addr.eq(0), self.layer.eq(0), s.updating.eq(0), s.fetching.eq(0), s.emitting.eq(0),
                          s.forward.eq(0), s.forward_update.eq(0), s.hold.eq(0)]
             m.d.sync += [v.eq(0) for v in s.valid]
             if self.cfg.touched:
                 # the scan pointer too: a clear part-way through a fetch leaves it past words, and only an UPDATE
                 # resets it (the next step's first UPDATE would skip them)
-                m.d.sync += ([s.now.eq(0), s.touched_words.eq(0), s.hot_words.eq(0), s.flush_pending.eq(0),
+                m.d.sync += (([s.now.eq(0)] if not self.cfg.wavefront else []) +
+                             [s.touched_words.eq(0), s.hot_words.eq(0), s.flush_pending.eq(0),
                               s.scan_from.eq((1 << len(s.scan_from)) - 1)] + [e.eq(0) for e in s.stage_end])
         m.d.comb += self.busy.eq(~fsm.ongoing("STEP") | (s.event_layer != 0) | s.event_waiting | s.updating |
                                  s.in_event | (s.decoder.pending if s.decoder is not None else 0))
         if self.cfg.touched:                              # a flush is waiting for the step to end
             m.d.comb += self.busy.eq(~fsm.ongoing("STEP") | (s.event_layer != 0) | s.event_waiting | s.updating |
                                      s.in_event | (s.decoder.pending if s.decoder is not None else 0) | s.flush_pending)
+        if self.cfg.wavefront:                            # idle: parked with nothing left anywhere
+            m.d.comb += self.busy.eq(~fsm.ongoing("STEP") | ~s.idle | s.flush_pending)
+            self._wavefront_work(m, s, fsm.ongoing("STEP"))
+            self._wavefront_inputs(m, s)
         self._count(m, s, fsm)
         self._ready_ahead(m, s, fsm)
         return m
@@ -234,6 +247,9 @@ class Sequencer(EventEngine, UpdateEngine, TouchedUpdate, BiasPath, wiring.Compo
         P = cfg.update_latency
         s.valid = [Signal(name=f"stage{i}_valid") for i in range(1, P + 1)]
         s.ready_in = Signal(init=int(not cfg.decoded(0)), name="ready_in")   # reset: STEP, layer 0
+        if cfg.wavefront:                                 # reset: a decision cycle at layer 0 (hw.core.wavefront)
+            s.event_waiting = Signal(init=1, name="event_waiting")
+            s.ready_in = Signal(name="ready_in")
         s.flush_go = Signal(name="flush_go")              # update by touch: STEP moves to FLUSH
         s.nxt = SimpleNamespace(step=Signal(name="step_next"), event_waiting=Signal(name="event_waiting_next"),
                                 in_event=Signal(name="in_event_next"),
@@ -248,6 +264,8 @@ class Sequencer(EventEngine, UpdateEngine, TouchedUpdate, BiasPath, wiring.Compo
         s.fetch_word = s.fetch_group                      # the word fetched (update by touch: the scan's)
         if cfg.touched:
             self._touched_state(m, s, word_range)
+        if cfg.wavefront:
+            self._wavefront_state(m, s)
         # event engine: cycle t decides; the weight word's address is registered in the weight memory (three-
         # cycle read); the membrane word is read at t+2 (`read`) from a registered address; both reach the
         # lanes' registers at t+3 (`lanes`), are added and written back at t+4 (`write`)
@@ -399,6 +417,8 @@ class Sequencer(EventEngine, UpdateEngine, TouchedUpdate, BiasPath, wiring.Compo
         if self.cfg.touched:
             m.d.comb += s.flush_go.eq(s.flush_pending & (s.event_layer == 0) & ~s.event_waiting & ~s.updating &
                                       ~s.in_event & (~s.decoder.pending if s.decoder is not None else 1))
+            if self.cfg.wavefront:                        # between samples: nothing left anywhere
+                m.d.comb += s.flush_go.eq(s.flush_pending & s.idle)
             with m.If(s.flush_go):
                 m.d.sync += [s.flush_pending.eq(0), s.flush_addr.eq(0), s.flush_cycle.eq(0)]
                 self._goto(m, s, "FLUSH")                 # between steps: the flush (hw.core.touched), uncounted
@@ -411,11 +431,16 @@ class Sequencer(EventEngine, UpdateEngine, TouchedUpdate, BiasPath, wiring.Compo
         m.d.comb += s.counting.eq(1)
         with m.If(~s.event_waiting):
             self._event_engine(m, s)
+        if self.cfg.wavefront:                            # a decision cycle (hw.core.wavefront)
+            with m.Else():
+                self._wavefront_decide(m, s)
         with m.If(s.updating):
             if self.cfg.touched:
                 self._touched_update_engine(m, s)
             else:
                 self._update_engine(m, s)
+        if self.cfg.wavefront:                            # after the update engine's end: a start wins
+            self._wavefront_update_start(m, s)
 
     def _output_phase(self, m, s):
         events, out = self.events, self.events_out
@@ -441,16 +466,18 @@ class Sequencer(EventEngine, UpdateEngine, TouchedUpdate, BiasPath, wiring.Compo
     def _count(self, m, s, fsm):
         """This cycle's increment of every performance counter (both engines may act in one cycle)."""
         inc, lanes = self.increments, self.cfg.lanes
+        wave = self.cfg.wavefront
         m.d.comb += [
-            inc.cycles.eq(s.counting & ~s.stall),
-            inc.stall_cycles.eq(s.stall),
+            inc.cycles.eq(s.counting & ~s.stall if not wave else s.work),
+            inc.stall_cycles.eq(s.stall if not wave else fsm.ongoing("STEP") & ~s.work),
             inc.in_events.eq(s.taken_in),
             inc.synops.eq(Mux(s.issue, Mux(s.issue_group == s.ev.groups - 1, s.ev.last_group_lanes, lanes), 0)),
             inc.weight_reads.eq(s.issue),
             inc.state_reads.eq(s.issue + s.fetch),
             inc.state_writes.eq(s.acc_valid[3] + s.write_back),
             inc.neuron_updates.eq(Mux(s.write_back, s.last_active, 0)),
-            inc.out_events.eq(fsm.ongoing("OUTPUT") & s.take & ~s.source_end),
+            inc.out_events.eq(fsm.ongoing("OUTPUT") & s.take & ~s.source_end if not wave else
+                              s.sending & self.events_out.ready & ~self.events.output_empty),
         ]
         for l in range(self.cfg.num_layers):
             m.d.comb += inc[f"spikes_l{l}"].eq(Mux(s.write_back & (self.layer == l), self.fired_count, 0))

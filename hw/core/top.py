@@ -15,7 +15,7 @@ from hw.bus import BusMap, leak_table_words, offset_words, weight_words
 from hw.config import ChipConfig
 from hw.core.bias import bias_memory
 from hw.core.counters import PerformanceCounters
-from hw.core.events import EventList, event_stream_signature
+from hw.core.events import EventList, WavefrontLists, event_stream_signature
 from hw.core.host import ReadBus, ReadBusSignature, RuntimeRegisters, WriteBusSignature
 from hw.core.lanes import NeuronLanes
 from hw.core.sequencer import Sequencer, state_word_shape
@@ -85,7 +85,7 @@ class LifCore(wiring.Component):
         m.submodules.lanes = lanes = NeuronLanes(cfg)
         if cfg.has_bias:
             m.d.comb += lanes.bias.eq(bias_read.data)
-        m.submodules.event_list = event_list = EventList(cfg)
+        m.submodules.event_list = event_list = EventList(cfg) if not cfg.wavefront else WavefrontLists(cfg)
         m.submodules.counters = counters = PerformanceCounters(cfg)
         m.submodules.read_bus = read_bus = ReadBus(cfg, self.bus)
         LA = cfg.lanes * cfg.acc_bits

@@ -30,7 +30,10 @@
 """
 from __future__ import annotations
 
-from amaranth.hdl import C, Cat, Mux, Signal, Value, signed, unsigned
+import functools
+import operator
+
+from amaranth.hdl import Array, C, Cat, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import memory
 
 from hw.core.bits import at_least, lowest_one
@@ -73,9 +76,9 @@ def _second_one(m, x, name: str):
 
 def flat_start(cfg, layer: int) -> int:
     """The first bit of ``layer``'s words in the touched / hot bit vectors and the flush's walk: the membrane
-    memories' words one after another, bank 0's then bank 1's (``bank_base`` in its bank; with one bank the
+    memories' words one after another, bank 0's, then bank 1's, … (``bank_base`` in its bank; with one bank the
     state address)."""
-    return (cfg.bank_depth(0) if cfg.state_bank(layer) else 0) + cfg.bank_base(layer)
+    return sum(cfg.bank_depth(b) for b in range(cfg.state_bank(layer))) + cfg.bank_base(layer)
 
 
 class TouchedUpdate:
@@ -84,9 +87,13 @@ class TouchedUpdate:
     def _flat(self, bank, addr):
         """Word ``addr`` of membrane memory ``bank`` as an index of the bit vectors (:func:`flat_start`): ``addr``
         with one bank (the chip without overlap), after bank 0's words for bank 1."""
-        if self.cfg.state_banks == 1:
+        cfg = self.cfg
+        if cfg.state_banks == 1:
             return addr
-        return addr + Mux(bank, self.cfg.bank_depth(0), 0)
+        if cfg.state_banks == 2:
+            return addr + Mux(bank, cfg.bank_depth(0), 0)
+        starts = [sum(cfg.bank_depth(k) for k in range(b)) for b in range(cfg.state_banks)]
+        return addr + Array(C(v, range(cfg.state_depth + 1)) for v in starts)[bank]
 
     def _touched_second(self, m, s):
         """The second spike of a cycle: the second lowest unsent spike, one-hot, from registers as the lowest
@@ -166,8 +173,9 @@ class TouchedUpdate:
             # its membrane memory and the word there, registers stepped with flush_addr (_flush_phase, set by
             # flush_go): always flush_addr >= bank_depth(0) and flush_addr - (bank_depth(0) if so), without the
             # compare and subtract before the memories' addresses
-            s.flush_bank = Signal(name="flush_bank")
-            s.flush_word = Signal(range(max(cfg.bank_depth(0), cfg.bank_depth(1)) + 1), name="flush_word")
+            s.flush_bank = Signal(range(cfg.state_banks), name="flush_bank")
+            s.flush_word = Signal(range(max(cfg.bank_depth(b) for b in range(cfg.state_banks)) + 1),
+                                  name="flush_word")
             # the flush's write (cycle 4) into bank b, registered in cycle 3 (no flush_cycle decode before the
             # write enable; a clear in cycle 3 leaves FLUSH, so no write)
             s.flush_write = [Signal(name=f"flush_write{b}") for b in range(cfg.state_banks)]
@@ -209,11 +217,12 @@ class TouchedUpdate:
         self._leak_address(m, s)
 
     def _touched_bits_by_bank(self, m, s):
-        """Two membrane memories: the issue's touched bit and the write-back's touched / hot bits, as the one-bank
-        chip's but the bit ``_flat(bank, addr)`` set through a decoder of ``addr`` over each memory's bits
-        (:func:`flat_start`: bank 0's, then bank 1's), enabled by the bank."""
+        """Two or more membrane memories: the issue's touched bit and the write-back's touched / hot bits, as the
+        one-bank chip's but the bit ``_flat(bank, addr)`` set through a decoder of ``addr`` over each memory's bits
+        (:func:`flat_start`: bank 0's, then bank 1's, …), enabled by the bank."""
         cfg = self.cfg
-        spans = [(0, cfg.bank_depth(0)), (cfg.bank_depth(0), cfg.bank_depth(0) + cfg.bank_depth(1))]
+        starts = [sum(cfg.bank_depth(k) for k in range(b)) for b in range(cfg.state_banks + 1)]
+        spans = list(zip(starts[:-1], starts[1:]))
         with m.If(s.issue):
             for b, (lo, hi) in enumerate(spans):
                 with m.If(s.ev.bank == b):
@@ -263,7 +272,10 @@ class TouchedUpdate:
         # mux then precedes the read
         addrs = []
         for i, bank in enumerate((s.update_bank, s.update_bank, s.flush_bank)):
-            stamp = per_bank[0][i] if cfg.state_banks == 1 else Mux(bank, per_bank[1][i], per_bank[0][i])
+            if cfg.state_banks <= 2:
+                stamp = per_bank[0][i] if cfg.state_banks == 1 else Mux(bank, per_bank[1][i], per_bank[0][i])
+            else:
+                stamp = Array(reads[i] for reads in per_bank)[bank]
             reg = Signal.like(self.leak_addr, name=f"leak_addr_ahead{i}")
             m.d.sync += reg.eq(s.leak_base - stamp)
             addrs.append(reg)
@@ -336,9 +348,14 @@ class TouchedUpdate:
         m.d.sync += s.flush_cycle.eq(s.flush_cycle + 1)
         with m.If(s.flush_cycle == 4):
             m.d.sync += [s.flush_addr.eq(s.flush_addr + 1), s.flush_cycle.eq(0)]
-            if self.cfg.state_banks > 1:              # flush_bank / flush_word follow flush_addr
-                last0 = s.flush_addr == self.cfg.bank_depth(0) - 1
+            cfg = self.cfg
+            if cfg.state_banks == 2:                  # flush_bank / flush_word follow flush_addr
+                last0 = s.flush_addr == cfg.bank_depth(0) - 1
                 m.d.sync += [s.flush_bank.eq(s.flush_bank | last0), s.flush_word.eq(Mux(last0, 0, s.flush_word + 1))]
+            elif cfg.state_banks > 2:                 # the same, at the last word of any memory but the last
+                ends = [sum(cfg.bank_depth(k) for k in range(b + 1)) - 1 for b in range(cfg.state_banks - 1)]
+                last = functools.reduce(operator.or_, [s.flush_addr == e for e in ends])
+                m.d.sync += [s.flush_bank.eq(s.flush_bank + last), s.flush_word.eq(Mux(last, 0, s.flush_word + 1))]
             with m.If(s.flush_addr == self.cfg.state_depth - 1):
                 self._goto(m, s, "STEP")
 
@@ -413,6 +430,10 @@ class TouchedUpdate:
             with m.Else():
                 m.d.sync += s.emitting.eq(0)
         with m.If(s.stage_end[P - 2] & self.advance):     # the layer is done (its last word leaves now)
+            if self.cfg.wavefront:                        # its step counted, the next layer's input (wavefront)
+                m.d.comb += s.update_ends.eq(1)
+                self._wavefront_update_end(m, s)
+                return
             m.d.sync += s.updating.eq(0)
             with m.If(self.layer == self.cfg.num_layers - 1):
                 self._goto(m, s, "OUTPUT")
