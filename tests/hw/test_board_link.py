@@ -112,6 +112,23 @@ def test_lost_output_event_is_an_error_not_a_wrong_result(model):
         run(from_board=FrameFault(P.OUT_EVENT, 0))
 
 
+def test_wavefront_chip_over_the_link():
+    """A wavefront chip (docs/chip.md, "Wavefront") behind the link: the board's host sends a step and waits for its
+    output, which the chip gives without the next step's input — the model's spikes, membranes and every counter
+    but the cycles (a streaming host's)."""
+    from tests.compare import LOCKSTEP_DEPENDENT
+    cfg = CFG.replace(update="touched", max_steps=8, wavefront=True)
+    f = make_chip(cfg, "fast")
+    f.load(W)
+    tr = SimBoardTransport(cfg, divisor=4)
+    try:
+        chip = BoardChip(cfg, tr, timeout=SIM_TIMEOUT)
+        chip.load(W)
+        assert_same(f.run(X, record_state=True), chip.run(X, record_state=True), LOCKSTEP_DEPENDENT)
+    finally:
+        tr.close()
+
+
 def test_dead_link_times_out_clearly():
     with pytest.raises(LinkError, match=r"failed after 2 tries: no answer within 0.0002 s"):
         run(to_board=lambda data: b"", timeout=2e-4, retries=1)

@@ -1,7 +1,7 @@
 """The fc event engine's take decision starts at registers decided a cycle ahead (hw/core/event_engine.py,
 ``Sequencer._ready_ahead``): ``ready_list`` / ``ready_in`` must equal, in every cycle, what they stand for — the
 phase is STEP, the engine neither waits nor is part-way through an event, and its layer is an fc layer after
-the first / layer 0 — on fc, conv, update-by-touch chips, a host that clears mid-step. Cycle-exactness against
+the first / layer 0 — on fc, conv, update-by-touch and wavefront chips, a host that clears mid-step. Cycle-exactness against
 the fast model is the other tests' (test_core_amaranth, test_pipeline, test_cocotb, ...)."""
 import numpy as np
 import pytest
@@ -75,14 +75,17 @@ def test_ready_registers_fc(data):
 def test_ready_registers_conv_and_touched(data):
     cfg = data.draw(conv_configs(max_hw=6, max_channels=4, overlap=False))
     if data.draw(st.booleans()):
-        cfg = cfg.replace(update="touched", max_steps=8)
+        cfg = cfg.replace(update="touched", max_steps=8, wavefront=data.draw(st.booleans()))
     weights, offsets, spikes = data.draw(programmes(cfg, batch=2, steps=3))
     _run_checked(cfg, _samples(cfg, weights, offsets, spikes))
 
 
 @pytest.mark.parametrize("interrupt_after", [0, 3, 9])
-def test_ready_registers_clear_mid_step(interrupt_after):
+@pytest.mark.parametrize("wavefront", [False, True])
+def test_ready_registers_clear_mid_step(interrupt_after, wavefront):
     cfg = ChipConfig(layer_sizes=(9, 7, 5), lanes=3, threshold=20)
+    if wavefront:               # the decisions, the update queue and the sender (hw/core/wavefront.py)
+        cfg = cfg.replace(update="touched", max_steps=8, wavefront=True)
     rng = np.random.default_rng(interrupt_after)
     w = [rng.integers(-20, 60, (9, 7)), rng.integers(-20, 60, (7, 5))]
     x = rng.random((2, 3, 9)) < 0.6
