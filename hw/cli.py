@@ -18,7 +18,7 @@ from hw.config import MAX_STEPS_RANGE, RESET_MODES, UPDATE_MODES, ChipConfig, Co
 
 #: chip fields a command line can override, in the order of :func:`chip_arguments`
 CHIP_FLAGS = ("layer_sizes", "lanes", "weight_bits", "membrane_bits", "beta", "threshold", "reset", "overlap",
-              "update", "max_steps")
+              "update", "max_steps", "wavefront")
 
 
 def read_table(path: str, flag: str = "--config") -> dict:
@@ -320,6 +320,9 @@ def chip_arguments(p: argparse.ArgumentParser) -> None:
                         "with the lazy leak (docs/chip.md, 'Update by touch')")
     g.add_argument("--max-steps", dest="max_steps", type=number(int, *MAX_STEPS_RANGE),
                    help=f"--update touched: the longest sample in steps ({MAX_STEPS_RANGE[0]}..{MAX_STEPS_RANGE[1]})")
+    g.add_argument("--wavefront", type=on_off, metavar="{on,off}",
+                   help="--update touched: the layers as a dataflow, later layers a step or more behind earlier ones, "
+                        "a membrane memory per layer (default off; docs/chip.md, 'Wavefront')")
 
 
 def model_argument(p: argparse.ArgumentParser) -> None:

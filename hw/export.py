@@ -123,7 +123,11 @@ State words: {cfg.state_depth} x {cfg.lanes * cfg.acc_bits} bits.
 Update by touch (`update = "touched"`, max_steps = {cfg.max_steps}): region 3 holds the elapsed-leak table, word
 l*{cfg.max_steps + 1}+k = B_(l,k) ({cfg.beta_frac_bits + 1} bits; written with the registers by the drivers); command
 value 2 flushes (every membrane's pending leak applied). A sample runs at most {cfg.max_steps} steps.
-""" if cfg.touched else "") + (f"""
+""" if cfg.touched else "") + ("""
+Wavefront (`wavefront = true`): the layers run as a dataflow (docs/chip.md, "Wavefront"). The host may send the input
+of later steps before it has the output of earlier ones; the output of each step still arrives in order, closed by an
+end token. `busy` is low only when no step is under way anywhere (read the membranes or flush then).
+""" if cfg.wavefront else "") + (f"""
 Bias (`bias`): region 3 holds the bias memory, word bias_base(l)+g = the biases of channels (fc: neurons)
 g*{cfg.lanes}.. of layer l, {cfg.membrane_bits} bits each ({cfg.bias_depth} x {cfg.lanes * cfg.membrane_bits} bits, `bias.hex`; powered up with
 the config's biases, written with the registers by the drivers). The UPDATE pipeline is {cfg.update_latency} stages deep.
