@@ -15,8 +15,10 @@ cfg.update_latency`` (the touched chip's pipeline) and ``A = cfg.appends_per_cyc
 cycle), then ``E_out + 1``; ``state_reads``/``state_writes`` count the
 events' words and the visited words, ``neuron_updates`` the neurons of the visited words. With overlap (every layer
 but the last, ``docs/chip.md``, "Overlap") each overlapped layer's step is shorter by the cycles the next layer's
-events hide behind its UPDATE (:func:`_lazy`'s fourth statistic). The membrane distortion is refused by
-:class:`sim.model.FastModel`.
+events hide behind its UPDATE (:func:`_lazy`'s fourth statistic). On a ``wavefront`` chip (``docs/chip.md``,
+"Wavefront"; no overlap) the arithmetic and every other counter are these; ``cycles`` come from
+:func:`wavefront_cycles` over the per-step phases (:func:`_lazy` writes each step's UPDATE cycles). The membrane
+distortion is refused by :class:`sim.model.FastModel`.
 """
 from __future__ import annotations
 
@@ -31,7 +33,7 @@ except ImportError:              # pragma: no cover - numba ships with neurobenc
 
 
 def _lazy(h, touched, table, level, co, lanes, lo, hi, frac_bits, subtract, per_cycle, record, spikes, state, stats,
-          costs):
+          costs, steps):
     """One layer, every sample. ``h`` (B, T, N) synaptic sums (integer values, any dtype); ``touched`` (B, T,
     words) bool; ``table`` (K + 1, N) int64 ``B_k`` per neuron (``K >= T``); ``level`` (N,) int64 threshold +
     offset; ``co`` output channels (a word ``w = pos·G + g`` holds neurons ``pos·co + g·lanes ..``);
@@ -42,8 +44,11 @@ def _lazy(h, touched, table, level, co, lanes, lo, hi, frac_bits, subtract, per_
     and the cycles the overlap hides (``docs/chip.md``, "Overlap": per step ``C - max(0, 1 + m + C - F)``,
     ``C`` the step's spikes' summed costs, ``F`` its UPDATE cycles after the fill, ``m`` the largest
     ``fetch_w - C_w`` over the words with a spike, ``fetch_w`` the UPDATE cycles of the visited words before
-    ``w`` and ``C_w`` the costs of the spikes before it; 0 without spikes)."""
+    ``w`` and ``C_w`` the costs of the spikes before it; 0 without spikes). ``steps`` (B, T) int64, unless
+    empty: each step's ``Σ_visited max(1, ceil(pc / per_cycle))`` (the UPDATE's cycles after the fill; the
+    wavefront schedule needs them per step)."""
     overlapped = costs.shape[0] > 0
+    per_step = steps.shape[0] > 0
     B, T, N = h.shape
     W = touched.shape[2]
     G = (co + lanes - 1) // lanes
@@ -94,12 +99,100 @@ def _lazy(h, touched, table, level, co, lanes, lo, hi, frac_bits, subtract, per_
                 stats[b, 2] += j1 - j0
             if overlapped and spent > 0:
                 stats[b, 3] += spent - max(0, 1 + top + spent - fetch)
+            if per_step:
+                steps[b, t] = fetch
             if record:
                 state[b, t, :] = u
 
 
 #: numba-compiled where numba is installed, else the same function in plain Python (slow, same results)
 lazy_layer = njit(cache=True, nogil=True)(_lazy) if njit is not None else _lazy
+
+
+def _wavefront(E, U, O, out):
+    """:func:`wavefront_cycles`' schedule (``E``, ``U`` (B, L, T), ``O`` (B, T) int64; ``out`` (B,) int64), one
+    phase at a time: the event engine's position ``l`` and decision cycle ``c``, per layer the next step it starts
+    ``s[l]`` and the last cycle it is busy, per (layer, step) the cycle from which the next layer sees that step's
+    input (its UPDATE's last cycle + 1); the update engine's last cycle ``up``. A phase's UPDATE is placed when
+    its EVENT phase is (the update engine takes them in that order), so every time a decision reads is known."""
+    B, L, T = E.shape
+    s = np.zeros(L, np.int64)
+    busy = np.zeros(L, np.int64)
+    ready = np.zeros((L, T), np.int64)
+    for b in range(B):
+        s[:] = 0
+        busy[:] = -1
+        c = np.int64(0)                     # the decision cycle
+        l = 0                               # the event engine's layer
+        up = np.int64(-1)                   # the last cycle of the last UPDATE placed
+        while s[L - 1] < T:
+            if l == 0:
+                has = s[0] < T              # the host streams: the next token is there while steps remain
+            else:
+                has = s[l] < s[l - 1] and ready[l - 1, s[l]] <= c
+            if has:
+                if c <= busy[l]:            # wait at l: decisions c .. busy, the next one not busy
+                    c = busy[l] + 1
+                    continue
+                t = s[l]
+                eoe = c + E[b, l, t]        # EVENT phase c+1 .. eoe (its end-of-events cycle)
+                f = max(eoe, up) + U[b, l, t]     # UPDATE max(eoe, up)+1 .. f
+                up = f
+                if l == L - 1:
+                    busy[l] = f + O[b, t]   # the sender f+1 .. f+O, its end token in f+O
+                else:
+                    busy[l] = f
+                    ready[l, t] = f + 1
+                s[l] = t + 1
+                c = eoe + 1
+                l = (l + 1) % L
+            elif l == 0:                    # layer 0 without input (every step taken): parks unless a layer has
+                nxt = np.int64(1) << 62     # input; the earliest cycle one has
+                for m in range(1, L):
+                    if s[m] < s[m - 1]:
+                        nxt = min(nxt, ready[m - 1, s[m]])
+                if nxt <= c:
+                    c += 1
+                    l = 1
+                else:
+                    c = nxt                 # parked until then (those cycles are no decision cycles)
+            else:
+                c += 1
+                l = (l + 1) % L
+        out[b] = busy[L - 1] + 1
+
+
+#: numba-compiled where numba is installed, else the same function in plain Python
+wavefront_kernel = njit(cache=True, nogil=True)(_wavefront) if njit is not None else _wavefront
+
+
+def wavefront_cycles(event_cycles, update_cycles, output_cycles) -> np.ndarray:
+    """Per sample, the ``cycles`` of the wavefront schedule (``docs/chip.md``, "Wavefront") with a host that always
+    has the next input token ready and always takes the output: from cycle 0 (the first decision cycle, at layer
+    0) to the last end token, inclusive. ``event_cycles`` ``(B, L, T)``: each (layer, step)'s EVENT phase with its
+    end-of-events cycle, ``D_l + Σ_e (V_e·G_l + O_l) + 1``; ``update_cycles`` ``(B, L, T)``: its UPDATE, ``P_T +
+    Σ_visited max(1, ceil(pc / 2))``; ``output_cycles`` ``(B, T)``: ``E_out + 1`` (the arrays of
+    :class:`sim.event_bound.LazyRun`).
+
+    The event engine visits the layers ``0, 1, …, L − 1, 0, …``, one decision cycle ``c`` per visit: a layer with
+    input and not busy runs its EVENT phase in ``c + 1 … c + X`` and the next decision, at ``l + 1``, is ``c + X +
+    1``; with input and busy it waits (``c + 1`` at ``l``); without input the next decision is ``c + 1`` at ``l +
+    1``, but at layer 0 with no layer having input it parks. Layer 0 has input while steps remain; layer ``l ≥ 1``
+    from the cycle after layer ``l − 1``'s UPDATE of its next step ends. The update engine takes the UPDATEs in the
+    order their EVENT phases end, each from ``max(end of events, last cycle of the UPDATE before) + 1``. A layer is
+    busy from its end-of-events cycle through its UPDATE's last cycle ``f``; the last layer through its output
+    sender's end token (the sender sends from ``f + 1``, ``E_out + 1`` cycles)."""
+    E = np.ascontiguousarray(event_cycles, np.int64)
+    U = np.ascontiguousarray(update_cycles, np.int64)
+    O = np.ascontiguousarray(output_cycles, np.int64)
+    B, L, T = E.shape
+    if U.shape != (B, L, T) or O.shape != (B, T):
+        raise ValueError(f"wavefront_cycles: shapes {E.shape}, {U.shape}, {O.shape}; expected (B, L, T) twice "
+                         "and (B, T)")
+    out = np.zeros(B, np.int64)
+    if T and L:
+        wavefront_kernel(E, U, O, out)
+    return out
 
 
 def leak_tables(cfg: ChipConfig, beta_int, steps: int, n: int) -> np.ndarray:
@@ -121,6 +214,10 @@ def run_touched(model, x: np.ndarray, record_state: bool = True):
     c = {name: np.zeros(B, np.int64) for name in cfg.counter_names}
     c["in_events"] = np.count_nonzero(x.reshape(B, -1), axis=1).astype(np.int64)
     spk, st = [], [] if record_state else None
+    wave = cfg.wavefront                      # the cycles come from the wavefront schedule of the per-step phases
+    if wave:
+        ev_c, up_c = np.zeros((B, L, T), np.int64), np.zeros((B, L, T), np.int64)
+    per_step = np.zeros((B, T) if wave else (0, 0), np.int64)
     xin = x
     for l in range(L):
         N, G, co = cfg.fan_out(l), cfg.groups(l), cfg.out_channels(l)
@@ -134,10 +231,15 @@ def run_touched(model, x: np.ndarray, record_state: bool = True):
         costs = word_event_costs(cfg, l) if cfg.overlapped(l) else np.zeros(0, np.int64)
         lazy_layer(h, touched, table, level, co, cfg.lanes, np.int64(cfg.membrane_min), np.int64(cfg.membrane_max),
                    np.int64(cfg.beta_frac_bits), cfg.reset == "subtract", np.int64(cfg.appends_per_cycle), record_state,
-                   s, u, stats, costs)
+                   s, u, stats, costs, per_step)
         e = np.count_nonzero(xin.reshape(B, -1), axis=1).astype(np.int64)
         ev = xin.sum(axis=1, dtype=np.int64) @ cfg.receptive_counts(l) if cfg.layer_kind(l) == "conv" else e
         c[f"spikes_l{l}"] = np.count_nonzero(s.reshape(B, -1), axis=1).astype(np.int64)
+        if wave:                                                       # per step: as below, step by step
+            e_t = np.count_nonzero(xin, axis=2)
+            ev_t = xin.astype(np.int64) @ cfg.receptive_counts(l) if cfg.layer_kind(l) == "conv" else e_t
+            ev_c[:, l] = cfg.decode_latency(l) + ev_t * G + e_t * cfg.event_overhead(l) + 1
+            up_c[:, l] = cfg.update_latency + per_step
         c["cycles"] += (T * cfg.decode_latency(l) + ev * G + e * cfg.event_overhead(l)
                         + (1 + cfg.update_latency) * T + stats[:, 1] - stats[:, 3])
         c["synops"] += ev * co
@@ -151,6 +253,8 @@ def run_touched(model, x: np.ndarray, record_state: bool = True):
         xin = s
     c["out_events"] = c[f"spikes_l{L - 1}"].copy()
     c["cycles"] += c["out_events"] + T
+    if wave:
+        c["cycles"] = wavefront_cycles(ev_c, up_c, np.count_nonzero(xin, axis=2) + 1)
     return ChipResult(spikes=spk, state=st, counters=c)
 
 

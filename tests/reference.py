@@ -16,7 +16,11 @@ a visited word first gets the leak of its idle steps, ``k`` of them, as one mult
 power of ``beta_int / 2^f`` rounded once; its UPDATE pipeline is ``TOUCHED_UPDATE_LATENCY`` deep and its last
 stage appends ``TOUCHED_APPENDS_PER_CYCLE`` (2) spikes per cycle, so a word with ``pc`` spikes holds it
 ``max(1, ceil(pc / 2))`` cycles; with overlap the next layer's event engine takes the spikes in the cycles
-they are appended, as above."""
+they are appended, as above.
+
+``wavefront`` (docs/chip.md, "Wavefront"; touched, no overlap): the arithmetic and every counter but ``cycles``
+as above; ``cycles`` from :func:`wavefront_schedule`, a cycle-by-cycle walk of the event engine's decisions, the
+update engine and the output sender over this reference's own per-step, per-layer phase lengths."""
 from __future__ import annotations
 
 from hw.config import BIAS_UPDATE_STAGES, TOUCHED_APPENDS_PER_CYCLE, TOUCHED_UPDATE_LATENCY, UPDATE_LATENCY, ChipConfig
@@ -54,6 +58,8 @@ def reference_run(cfg: ChipConfig, weights, offsets, spikes, counters: dict | No
     out_spk, out_state, cycles = [], [], 0
 
     timed = True                        # False: this layer's EVENT phase was timed in the previous UPDATE
+    wave = lazy and cfg.wavefront       # cycles from the wavefront's engines (see wavefront_schedule)
+    phase_e, phase_u, phase_o = [], [], []   # per step: each layer's EVENT and UPDATE cycles; the output's
 
     def tick(n=1):
         nonlocal cycles
@@ -65,6 +71,8 @@ def reference_run(cfg: ChipConfig, weights, offsets, spikes, counters: dict | No
         cnt["in_events"] += len(events)
         spk_t, st_t = [], []
         timed = True
+        phase_e.append([])
+        phase_u.append([])
         for l in range(L):
             n = cfg.fan_out(l)
             co_n = cfg.out_channels(l)
@@ -72,6 +80,7 @@ def reference_run(cfg: ChipConfig, weights, offsets, spikes, counters: dict | No
             Wi = cfg.in_shape(l)[2]
             acc = list(u[l])
             touched = set()
+            mark = cycles                                  # this layer's EVENT phase starts (no overlap: timed)
             tick(cfg.decode_latency(l))
             for i in events:
                 c, y, x = _pooled(cfg, l, i)
@@ -102,6 +111,8 @@ def reference_run(cfg: ChipConfig, weights, offsets, spikes, counters: dict | No
                             w = weights[l][row][co] if tap is None else weights[l][tap[0]][tap[1]][tap[2]][co]
                             acc[pos * co_n + co] += int(w)
             tick()                                         # end of events
+            if wave:
+                phase_e[-1].append(cycles - mark)
             timed = True
             update_cycle = P                               # update fill (the update pipeline's depth)
             emitted = []                                   # the UPDATE cycle each spike is appended in
@@ -154,16 +165,94 @@ def reference_run(cfg: ChipConfig, weights, offsets, spikes, counters: dict | No
                 timed = False
             else:
                 tick(update_cycle)
+            if wave:
+                phase_u[-1].append(update_cycle)
             cnt[f"spikes_l{l}"] += len(new_events)
             fired_set = set(new_events)
             spk_t.append([j in fired_set for j in range(n)])
             st_t.append(list(u[l]))
             events = new_events
         tick(len(events) + 1)                              # output events + end token
+        phase_o.append(len(events) + 1)
         cnt["out_events"] += len(events)
         out_spk.append(spk_t)
         out_state.append(st_t)
+    if wave:
+        cycles = wavefront_schedule(phase_e, phase_u, phase_o)
     cnt["cycles"] = cycles
     if counters is not None:
         counters.update(cnt)
     return out_spk, out_state, cycles
+
+
+def wavefront_schedule(event_len, update_len, output_len) -> int:
+    """The ``cycles`` of docs/chip.md's "Wavefront" schedule, walked cycle by cycle with a host that always has the
+    next token ready and always takes the output: ``event_len[t][l]`` a phase's EVENT cycles (with its
+    end-of-events cycle), ``update_len[t][l]`` its UPDATE cycles, ``output_len[t]`` the output events + end token.
+
+    Every cycle the event engine, the update engine and the output sender act on the registers as they were at
+    the cycle's start (a count or flag changed in a cycle is seen from the next); the cycle counts when anything
+    works: an EVENT cycle, a decision cycle other than parking, an UPDATE's cycle or one with an UPDATE waiting
+    to start, a cycle in which the sender sends."""
+    T, L = len(event_len), len(event_len[0]) if event_len else 0
+    count = [0] * L                     # l >= 1: layer l - 1's steps finished, not yet started by l (0..2)
+    busy = [False] * L
+    taken = [0] * L                     # steps each layer has started
+    at, phase_left = 0, 0               # the event engine's layer; cycles of its EVENT phase still to come
+    handed = []                         # layers handed to the update engine, in order: (layer, step)
+    upd = None                          # the running UPDATE: [layer, step, cycles left]
+    send = 0                            # the sender's cycles still to come (it starts the cycle after the UPDATE)
+    counted = cycle = 0
+    while taken[L - 1] < T or phase_left or handed or upd is not None or send:
+        seen_count, seen_busy = list(count), list(busy)
+        works = False
+        # the output sender: one event per cycle, then the end token (the last layer not busy from the next cycle)
+        if send:
+            works = True
+            send -= 1
+            if send == 0:
+                busy[L - 1] = False
+        # the update engine: the next handed layer starts in the cycle after its hand-over or the last UPDATE
+        if upd is None and handed:
+            layer, step = handed.pop(0)
+            upd = [layer, step, update_len[step][layer]]
+        if upd is not None or handed:
+            works = True
+        if upd is not None:
+            upd[2] -= 1
+            if upd[2] == 0:                                 # the UPDATE's last cycle
+                layer, step, _ = upd
+                upd = None
+                if layer == L - 1:
+                    send = output_len[step]                 # from the next cycle
+                else:
+                    count[layer + 1] += 1
+                    assert count[layer + 1] <= 2, "a layer's input count above 2"
+                    busy[layer] = False
+        # the event engine
+        if phase_left:
+            works = True
+            phase_left -= 1
+            if phase_left == 0:                             # the end-of-events cycle: hand over, busy
+                handed.append((at, taken[at] - 1))
+                busy[at] = True
+                at = (at + 1) % L
+        else:
+            has = taken[0] < T if at == 0 else seen_count[at] > 0
+            if has and not seen_busy[at]:
+                works = True
+                phase_left = event_len[taken[at]][at]       # from the next cycle
+                taken[at] += 1
+                if at:
+                    count[at] -= 1
+            elif has:
+                works = True                                # waits at this layer
+            elif at == 0 and not any(seen_count[m] > 0 for m in range(1, L)):
+                pass                                        # parks
+            else:
+                works = True
+                at = (at + 1) % L
+        counted += works
+        cycle += 1
+        assert cycle < 1 << 24, "the wavefront schedule does not end"
+    return counted

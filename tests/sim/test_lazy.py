@@ -116,3 +116,160 @@ def test_refusals():
     from sim.async_model import AsyncModel
     with pytest.raises(ConfigError, match=r"^update='touched': the asynchronous mode has no UPDATE phase"):
         AsyncModel(cfg, w)
+
+
+# --- the wavefront schedule (docs/chip.md, "Wavefront"): the touched chip's arithmetic, its own cycles ---------------
+
+wave_chips = chips.map(lambda cfg: cfg.replace(wavefront=True))      # overlap stored false
+
+
+def phases(E, U, O):
+    """Arrays as :class:`sim.event_bound.LazyRun` has them, from per-layer lists ``E[l][t]``, ``U[l][t]`` and
+    ``O[t]`` of one sample: ``(1, L, T)``, ``(1, L, T)``, ``(1, T)``."""
+    return np.array([E], np.int64), np.array([U], np.int64), np.array([O], np.int64)
+
+
+def by_cycle(E, U, O) -> int:
+    """tests/reference.py's cycle-by-cycle walk of the same phases (one sample; its lists are step-major)."""
+    from tests.reference import wavefront_schedule
+    return wavefront_schedule(np.asarray(E[0]).T.tolist(), np.asarray(U[0]).T.tolist(), np.asarray(O[0]).tolist())
+
+
+@given(data=st.data())
+@settings(max_examples=20, deadline=None)
+def test_wavefront_model_matches_the_reference(data):
+    """Spikes, membranes and every counter (cycles included) of the fast model against the per-neuron, per-cycle
+    reference, on random fc and conv/pool wavefront chips."""
+    from tests.reference import reference_run
+    cfg = data.draw(wave_chips)
+    weights, offsets, spikes = data.draw(programmes(cfg, batch=2, steps=5))
+    r = FastModel(cfg, weights, offsets).run(spikes)
+    offs = cfg.check_offsets(offsets)
+    for b in range(spikes.shape[0]):
+        cnt = {}
+        spk, state, cycles = reference_run(cfg, weights, offs, spikes[b], counters=cnt)
+        assert cycles == cnt["cycles"]
+        for name in cfg.counter_names:
+            if name != "stall_cycles":
+                assert r.counters[name][b] == cnt[name], name
+        for t in range(spikes.shape[1]):
+            for l in range(cfg.num_layers):
+                assert list(r.spikes[l][b, t]) == spk[t][l] and list(r.state[l][b, t]) == state[t][l]
+
+
+@given(data=st.data())
+@settings(max_examples=30, deadline=None)
+def test_wavefront_is_the_touched_chip_without_overlap_but_for_its_cycles(data):
+    """docs/chip.md: spikes, membranes and every counter but cycles (and stall_cycles) equal the touched chip's
+    without overlap; the cycles are wavefront_cycles of lazy_run's per-step phases (the specification's arrays)."""
+    from sim.lazy import wavefront_cycles
+    cfg = data.draw(wave_chips)
+    weights, offsets, spikes = data.draw(programmes(cfg, batch=3, steps=6))
+    model = FastModel(cfg, weights, offsets)
+    r = model.run(spikes)
+    seq = FastModel(cfg.replace(wavefront=False, overlap=False), weights, offsets).run(spikes)
+    for l in range(cfg.num_layers):
+        np.testing.assert_array_equal(r.spikes[l], seq.spikes[l])
+        np.testing.assert_array_equal(r.state[l], seq.state[l])
+    for name in cfg.counter_names:
+        if name not in ("cycles", "stall_cycles"):
+            np.testing.assert_array_equal(r.counters[name], seq.counters[name], err_msg=name)
+    lz = lazy_run(model, spikes)
+    np.testing.assert_array_equal(r.cycles, wavefront_cycles(lz.event_cycles, lz.update_cycles, lz.output_cycles))
+    L, T = cfg.num_layers, spikes.shape[1]
+    assert (r.cycles <= seq.cycles + T * L * (L + 1) // 2).all()
+    without = model.run(spikes, record_state=False)
+    np.testing.assert_array_equal(without.cycles, r.cycles)
+
+
+def chain_bounds(E, U, O) -> np.ndarray:
+    """Per sample, the longest of the wavefront's dependency chains (each a lower bound of its cycles): through
+    layer ``l``'s steps (step 0 of the layers before it, every step of ``l`` — a decision cycle, its EVENT phase,
+    its UPDATE, one after the other —, the last step of the layers after it, the last output; the last layer's
+    steps each with its output: the sender keeps it busy), and the event engine's (every phase after its decision
+    cycle, then the last UPDATE and output)."""
+    S = 1 + E + U                                                    # (B, L, T)
+    L = E.shape[1]
+    chains = [S[:, :l, 0].sum(1) + S[:, l].sum(1) + S[:, l + 1:, -1].sum(1)
+              + (O.sum(1) if l == L - 1 else O[:, -1]) for l in range(L)]
+    chains.append((1 + E).sum((1, 2)) + U[:, -1, -1] + O[:, -1])
+    chains.append(U.sum((1, 2)) + 1 + E[:, 0, 0] + O[:, -1])          # the update engine's
+    return np.max(chains, axis=0)
+
+
+@given(L=st.integers(1, 4), T=st.integers(1, 7), data=st.data())
+@settings(max_examples=200, deadline=None)
+def test_wavefront_cycles_equal_the_cycle_by_cycle_walk(L, T, data):
+    """sim.lazy.wavefront_cycles (phase by phase) against tests/reference.py's cycle-by-cycle walk on random
+    phases (short and long EVENT phases, UPDATEs from the touched chip's fill up, outputs); with the bounds that
+    hold: the dependency chains below it, and at most the sequential schedule (the touched chip without overlap)
+    plus L(L+1)/2 decision cycles per step above it — exactly that with one step (layer l's decision after layer
+    l - 1's UPDATE comes after the engine parks at layer 0 and visits layers 0 .. l: l + 1 decision cycles, when
+    an UPDATE lasts at least L cycles). The L decision cycles per step of a sequential host do not bound it."""
+    from sim.lazy import wavefront_cycles
+    top = data.draw(st.sampled_from([3, 12, 60]))
+    ints = lambda lo, hi, n: st.lists(st.integers(lo, hi), min_size=n, max_size=n)
+    E = [data.draw(ints(1, top, T)) for _ in range(L)]
+    U = [data.draw(ints(8, 40, T)) for _ in range(L)]
+    O = data.draw(ints(1, 12, T))
+    E, U, O = phases(E, U, O)
+    cycles = wavefront_cycles(E, U, O)
+    assert cycles[0] == by_cycle(E, U, O)
+    sequential = E.sum() + U.sum() + O.sum()
+    assert chain_bounds(E, U, O)[0] <= cycles[0] <= sequential + T * L * (L + 1) // 2
+    # sim.event_bound.wavefront_ceiling's slot order is the one the round-robin engine keeps, and its rules are
+    # the built ones without decision cycles: a lower bound once its output leaves the update engine (the built
+    # chip has a sender of its own; with the output on the update engine the ceiling can exceed the cycles)
+    from sim.event_bound import LazyRun, wavefront_ceiling
+    run = LazyRun(spikes=[], state=[], visited=None, cycles=None, event_cycles=E, update_cycles=U,
+                  output_cycles=0 * O)
+    assert wavefront_ceiling(run)[0] + O[0, -1] <= cycles[0]
+    if T == 1:
+        assert cycles[0] == sequential + L * (L + 1) // 2
+    # a batch is its samples
+    both = wavefront_cycles(np.concatenate([E, E[:, :, ::-1]]), np.concatenate([U, U[:, :, ::-1]]),
+                            np.concatenate([O, O[:, ::-1]]))
+    np.testing.assert_array_equal(both, [cycles[0], wavefront_cycles(E[:, :, ::-1], U[:, :, ::-1], O[:, ::-1])[0]])
+
+
+def test_one_layer_wavefront_by_hand():
+    """One layer: a step's decision cycle, EVENT phase (X, with its end-of-events cycle), UPDATE (U) and output
+    (E_out + 1) one after the other — the next step's decision comes after the end token (the layer is busy
+    through it; seen from the next cycle): Σ_t (1 + X + U + E_out + 1), one cycle per step more than the touched
+    chip without overlap. Flood: 5 inputs, 7 neurons on 4 lanes (G = 2) all firing: X = 5·2 + 1, U = P_T +
+    ceil(4/2) + ceil(3/2), output 7 + 1."""
+    from tests.reference import reference_run
+    from tests.strategies import flood
+    cfg = ChipConfig(layer_sizes=(5, 7), lanes=4, threshold=1, update="touched", wavefront=True, max_steps=3)
+    weights, offsets, x = flood(cfg, 1, 3)
+    X, U, out = 5 * 2 + 1, cfg.update_latency + 2 + 2, 7 + 1
+    assert cfg.update_latency == 8
+    r = FastModel(cfg, weights, offsets).run(x)
+    assert r.counters["cycles"][0] == 3 * (1 + X + U + out) == 96
+    seq = FastModel(cfg.replace(wavefront=False), weights, offsets).run(x)
+    assert seq.counters["cycles"][0] == 3 * (X + U + out)
+    cnt = {}
+    reference_run(cfg, weights, cfg.check_offsets(offsets), x[0], counters=cnt)
+    assert cnt["cycles"] == 96
+
+
+def test_two_layer_wavefront_by_hand():
+    """Two layers, two steps; layer l's phases E[l][t] (EVENT with its end-of-events cycle), U[l][t], output O[t]:
+    cycle 0, decision at layer 0: EVENT 1..3, UPDATE 4..13 (layer 1 has that input from 14);
+    4 at layer 1: no input; 5 at layer 0: input, busy with its own UPDATE: it waits, 5..13;
+    14 at layer 0: EVENT of step 1, 15..17, its UPDATE 18..27 (layer 1's input of step 1 from 28);
+    18 at layer 1: EVENT of step 0, 19..20; its UPDATE waits for the update engine: 28..36; sender 37..38;
+    21 at layer 0: every step taken, no layer has input (28): parks 21..27; 28 at layer 0, 29 at layer 1: input,
+    busy through the sender's end token (38): waits; 39: EVENT 40..41, UPDATE 42..50, sender 51..52: 53 cycles,
+    one more than the sequential schedule's 52 (layer 1 waits for its sender, the update engine for layer 0)."""
+    from sim.lazy import wavefront_cycles
+    E, U, O = phases([[3, 3], [2, 2]], [[10, 10], [9, 9]], [2, 2])
+    assert wavefront_cycles(E, U, O)[0] == by_cycle(E, U, O) == 53
+    assert E.sum() + U.sum() + O.sum() == 52
+    # a third step: 21 at layer 0 waits for its UPDATE of step 1 (27); 28: EVENT 29..31, UPDATE 37..46 (after
+    # layer 1's); 32 at layer 1 waits for its sender (38); 39: EVENT 40..41, UPDATE 47..55, sender 56..57; 42 at
+    # layer 0 parks until 47; 48 at layer 1 waits (57); 58: EVENT 59..60, UPDATE 61..69, sender 70..71: 72 cycles,
+    # 6 fewer than the sequential 78 (layer 0's step 2 ran beside layer 1's step 0)
+    E, U, O = phases([[3, 3, 3], [2, 2, 2]], [[10, 10, 10], [9, 9, 9]], [2, 2, 2])
+    assert wavefront_cycles(E, U, O)[0] == by_cycle(E, U, O) == 72
+    assert E.sum() + U.sum() + O.sum() == 78
