@@ -73,6 +73,10 @@ def measure(cfg: ChipConfig, density: float, rate: float, seed: int, batch: int,
     t_on = FastModel(c.replace(update="touched", max_steps=steps, overlap=True), w).run(x, record_state=False)
     if not all((a == b).all() for a, b in zip(t_on.spikes, t.spikes)):
         raise AssertionError("the touched chip's spikes change with overlap")
+    # the touched chip as a wavefront (docs/chip.md, "Wavefront"; its model cycle-exact with the RTL): same spikes
+    wf = FastModel(c.replace(update="touched", max_steps=steps, wavefront=True), w).run(x, record_state=False)
+    if not all((a == b).all() for a, b in zip(wf.spikes, t.spikes)):
+        raise AssertionError("the wavefront chip's spikes differ from the touched chip's")
     own_bound = bound_of(t_cfg := c.replace(update="touched", max_steps=steps), x, t)   # with its own P_T
     appends = sum(_extra_appends(t_cfg, l, t.spikes[l]) for l in range(c.num_layers))
     synops = r.counters["synops"].astype(float)
@@ -117,6 +121,11 @@ def measure(cfg: ChipConfig, density: float, rate: float, seed: int, batch: int,
             # membrane memory per layer, and with two (even and odd layers, as the touched chip with overlap has)
             "wavefront_utilisation": float((t_synops / (c.lanes * p.lazy_wavefront)).mean()),
             "wavefront_two_memories_utilisation": float((t_synops / (c.lanes * p.lazy_wavefront_two)).mean()),
+            # the wavefront, built (hw/core/wavefront.py): a host that streams the input
+            "wavefront_built_utilisation": float((t_synops / (c.lanes * wf.cycles)).mean()),
+            "wavefront_ratio": float((wf.cycles / p.bound).mean()),
+            "wavefront_vs_default": float((on.cycles / wf.cycles).mean()),
+            "wavefront_vs_ceiling": float((wf.cycles / p.lazy_wavefront).mean()),
             "append_share": float((appends / own_bound).mean()),
             "hot_share": float((hot / own_bound).mean()), "partial_share": float((partial / own_bound).mean()),
             "lazy_same_output": float(np.all(t.output == r.output, axis=(1, 2)).mean()), "hidden_rates": hidden,
@@ -228,8 +237,8 @@ def table(record: dict) -> str:
             "touched chip / bound | utilisation today | default chip (overlap on) | touched chip | touched chip, "
             "overlap on | bound's own utilisation | touched: cycles saved | touched vs the default chip (overlap on) "
             "| touched, overlap on, vs the default chip | touched chip / its own bound | touched: output spikes as "
-            "today |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+            "today | wavefront chip | wavefront vs the default chip |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for key, v in record["summary"].items():
         parts = key.split(" | ") if " | " in key else [key, "", ""]
         c = functools.partial(_cell, v)
@@ -238,7 +247,8 @@ def table(record: dict) -> str:
                     f"{c('touched_overlap_utilisation', optional=True)} | {c('bound_utilisation')} | "
                     f"{c('lazy_speedup', 'x')} | {c('default_speedup', 'x', optional=True)} | "
                     f"{c('touched_overlap_vs_default', 'x', optional=True)} | "
-                    f"{c('lazy_own_ratio', optional=True)} | {c('lazy_same_output')} |")
+                    f"{c('lazy_own_ratio', optional=True)} | {c('lazy_same_output')} | "
+                    f"{c('wavefront_built_utilisation', optional=True)} | {c('wavefront_vs_default', 'x', optional=True)} |")
     return "\n".join(rows)
 
 
