@@ -132,6 +132,9 @@ def touched_schedule(model, spikes: np.ndarray) -> Projection:
     """Run ``model`` (a :class:`sim.model.FastModel`) on ``spikes`` ``(B, T, N0)`` and project update by touch."""
     cfg = model.cfg
     _no_bias(cfg)
+    if cfg.touched:                 # its run's states are the lazy leak's, its cycles (wavefront too) its own
+        raise ConfigError("update='touched': touched_schedule projects update by touch from an update='all' "
+                          "chip's run; pass the model of the chip with update='all'")
     x = cfg.check_spikes(spikes)
     r = model.run(x, record_state=True)
     B, T, _ = x.shape

@@ -114,8 +114,16 @@ def test_refusals():
     with pytest.raises(ConfigError, match=r"^distortion: the membrane distortion is not modelled with update='touched'$"):
         FastModel(cfg, w, distortion=lambda v, l: v)
     from sim.async_model import AsyncModel
-    with pytest.raises(ConfigError, match=r"^update='touched': the asynchronous mode has no UPDATE phase"):
-        AsyncModel(cfg, w)
+    for chip in (cfg, cfg.replace(wavefront=True)):
+        with pytest.raises(ConfigError, match=r"^update='touched': the asynchronous mode has no UPDATE phase"):
+            AsyncModel(chip, w)
+        from sim.event_bound import touched_schedule
+        with pytest.raises(ConfigError, match=r"^update='touched': touched_schedule projects update by touch from an "
+                                              r"update='all' chip's run; pass the model of the chip with "
+                                              r"update='all'$"):
+            touched_schedule(FastModel(chip, w), np.zeros((1, 2, 4), bool))
+    with pytest.raises(ConfigError, match=r"^distortion: the membrane distortion is not modelled with update='touched'$"):
+        FastModel(cfg.replace(wavefront=True), w, distortion=lambda v, l: v)
 
 
 # --- the wavefront schedule (docs/chip.md, "Wavefront"): the touched chip's arithmetic, its own cycles ---------------
