@@ -49,13 +49,14 @@ def network_label(cfg: ChipConfig) -> str:
 
 def record_name(cfg: ChipConfig, target: str) -> str:
     """The default name of a sweep's record: part, network, lanes, weight bits other than 8, and for a touched
-    chip ``_touched`` (overlap off, as every touched sweep before 51ef58d was built) or ``_touched_overlap``
-    (overlap on: two membrane memories, another design, never filed under the overlap-off records). An
+    chip ``_touched`` (overlap off, as every touched sweep before 51ef58d was built), ``_touched_overlap``
+    (overlap on: two membrane memories, another design, never filed under the overlap-off records) or
+    ``_touched_wavefront`` (a membrane memory per layer, docs/chip.md "Wavefront"). An
     ``"all"`` chip's name does not say its overlap (on, the default, for every such record)."""
     name = f"synth_seeds_{target}_{network_label(cfg)}_l{cfg.lanes}"
     name += f"_w{cfg.weight_bits}" if cfg.weight_bits != 8 else ""
     if cfg.touched:
-        name += "_touched_overlap" if cfg.overlap else "_touched"
+        name += "_touched_wavefront" if cfg.wavefront else "_touched_overlap" if cfg.overlap else "_touched"
     return name
 
 
@@ -374,7 +375,11 @@ def _range(v) -> str:
 def view_row(rec: dict) -> str:
     """One table row: target | network | lanes | w bits | LC | LUT4 | FF | BRAM | DSP | Fmax min/median/max."""
     s, p = rec["summary"], rec["params"]
-    net = p["network"] + (", update touched" if (p.get("chip") or {}).get("update") == "touched" else "")
+    chip = p.get("chip") or {}
+    net = p["network"]
+    if chip.get("update") == "touched":               # its schedule: the design differs with each
+        net += ", update touched" + (", wavefront" if chip.get("wavefront") else ", overlap" if chip.get("overlap")
+                                     else "")
     if not s.get("ok"):
         why = next((r.get("message", "") for r in rec["rounds"]), "")[:110]
         return f"| {p['target']} | {net} | {p['lanes']} | {p['weight_bits']} | failed: {why} ||||||"

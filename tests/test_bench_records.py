@@ -106,6 +106,13 @@ def test_a_touched_chip_has_its_own_synth_record_and_row(tmp_path):
     assert "| 64-128-64-10 | 8 |" in synth_seeds.view_row(rec)
     rec["params"]["chip"] = touched.to_dict()
     assert "| 64-128-64-10, update touched | 8 |" in synth_seeds.view_row(rec)
+    # with overlap (two membrane memories) and as a wavefront (one per layer): other designs, other rows and names
+    rec["params"]["chip"] = touched.replace(overlap=True).to_dict()
+    assert "| 64-128-64-10, update touched, overlap | 8 |" in synth_seeds.view_row(rec)
+    wavefront = touched.replace(wavefront=True)
+    rec["params"]["chip"] = wavefront.to_dict()
+    assert "| 64-128-64-10, update touched, wavefront | 8 |" in synth_seeds.view_row(rec)
+    assert synth_seeds.record_name(wavefront, "ecp5-25k") == "synth_seeds_ecp5-25k_64-128-64-10_l8_touched_wavefront"
 
 
 def test_a_touched_chip_with_overlap_has_its_own_record_name():
