@@ -164,6 +164,36 @@ class BoardHost(BusHost):
                 self._take_out_event(f[0], f[2])
 
 
+    async def stream(self, steps) -> tuple[list[list[int]], list[int]]:
+        """A wavefront chip's host (``docs/chip.md``, "Wavefront"): every step's events and end token sent one after
+        another, each EVENT answered once the chip took it, the output events taken as they arrive; returns each
+        step's output indices and (no cycle count on the link) empty step marks."""
+        outputs, current = [], []
+
+        def drain():
+            while self.out:
+                index, end = self.bus.unpack_event(self.out.pop(0))
+                if end:
+                    outputs.append(current.copy())
+                    current.clear()
+                else:
+                    current.append(index)
+        for events in steps:
+            for word in [self.bus.pack_event(i) for i in events] + [self.bus.pack_event(0, end=True)]:
+                self._transact(P.EVENT, P.le(word, self.format.event_bytes), P.ACK)
+                drain()
+        deadline = self.now() + self.timeout * (self.retries + 1)
+        while len(outputs) < len(steps):
+            f = self._frame(deadline)
+            if f is None:
+                raise LinkError(f"the output of step {len(outputs)} never ended ({self.bad_frames} corrupted frames "
+                                f"dropped)")
+            if f[1] == P.OUT_EVENT:
+                self._take_out_event(f[0], f[2])
+                drain()
+        return outputs, []
+
+
 class BoardChip(Chip):
     """A board (or its simulation) behind ``transport`` as the chip in the loop."""
 

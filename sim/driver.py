@@ -87,7 +87,7 @@ class BusHost:
         if cfg.wavefront and not record_state and hasattr(self, "stream"):
             # a wavefront chip takes the input of later steps while it finishes earlier ones (docs/chip.md,
             # "Wavefront"): stream it all, take the output as it comes
-            outputs, marks = await self.stream(steps)
+            outputs, marks = await self.stream(steps)        # (a board link has no cycle marks)
             for t, idx in enumerate(outputs):
                 self._check_output(t, idx)
                 out[t, idx] = True
