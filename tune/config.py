@@ -424,7 +424,8 @@ class StudyConfig:
                                   "modelled with update='touched'; allowed is 0 (or leave \"touched\" out)")
             max_steps = touched.max_steps
         wavefront = _wavefront_choices(se.get("wavefront"), chip, update)
-        if overlap is not None and (chip.wavefront or (wavefront == (True,) and (update or ("touched",)) == ("touched",))):
+        every_wave = chip.wavefront or (wavefront == (True,) and (update or ("touched",)) == ("touched",))
+        if overlap is not None and every_wave:
             raise ConfigError(f"search.overlap={overlap!r}: every trial's chip is a wavefront chip, which has no "
                               "overlap (docs/chip.md#wavefront); allowed: leave search.overlap out")
         bias = se.get("bias_input")
