@@ -492,6 +492,18 @@ TOUCHED_FEATURE = "touched"
 WAVEFRONT_FEATURES = "wavefront, lanes*wavefront"
 
 
+def estimator_features(rows: Sequence[dict]) -> tuple[np.ndarray, str]:
+    """The feature matrix of synthesised rows (one part's) and its feature names: ``touched`` only when a row is
+    touched, the wavefront's only when a row has one (rows of sweeps from before it have no ``wavefront``)."""
+    touched = [r.get("update") == "touched" for r in rows]
+    touched = touched if any(touched) else None
+    wave = [bool(r.get("wavefront", False)) for r in rows]
+    wave = wave if any(wave) else None
+    X = _est_features([r["lanes"] for r in rows], [r["weight_bits"] for r in rows], [r["membrane_bits"] for r in rows],
+                      [bool(r.get("overlap", True)) for r in rows], touched, wave)
+    return X, FEATURES + (f", {TOUCHED_FEATURE}" if touched else "") + (f", {WAVEFRONT_FEATURES}" if wave else "")
+
+
 def fit_estimator(rows: Sequence[dict]) -> dict:
     """Per part, least-squares models of logic cells, LUTs, FFs and Fmax on ``[1, lanes, lanes*w, lanes*m,
     lanes*overlap]`` (the overlap's second membrane register per lane; minimum-norm when a sweep has one value;
@@ -506,14 +518,8 @@ def fit_estimator(rows: Sequence[dict]) -> dict:
         ok = [r for r in rows if r["target"] == t and r.get("fmax_mhz") not in ("", None)]
         if len(ok) < 3:
             continue
-        touched = [r.get("update") == "touched" for r in ok]
-        touched = touched if any(touched) else None
-        wave = [bool(r.get("wavefront", False)) for r in ok]      # rows of sweeps before it have none
-        wave = wave if any(wave) else None
-        X = _est_features([r["lanes"] for r in ok], [r["weight_bits"] for r in ok], [r["membrane_bits"] for r in ok],
-                          [bool(r.get("overlap", True)) for r in ok], touched, wave)
-        entry = {"n": len(ok), "features": FEATURES + (f", {TOUCHED_FEATURE}" if touched else "")
-                 + (f", {WAVEFRONT_FEATURES}" if wave else ""), "estimates": [], "no_estimate": {}}
+        X, features = estimator_features(ok)
+        entry = {"n": len(ok), "features": features, "estimates": [], "no_estimate": {}}
         for k in ESTIMATED:
             y = np.array([float(r[k]) for r in ok])
             coef = np.linalg.lstsq(X, y, rcond=None)[0]
