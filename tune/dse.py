@@ -1,8 +1,8 @@
 """``spikeloop dse``: design-space exploration on synthesised area and Fmax.
 
 A sweep is the product ``lanes x weight_bits x membrane_bits x overlap x update x wavefront`` (the wavefront for
-touched chips only; a wavefront chip has no overlap, so its overlap values are one structure) for one network (``layer_sizes``) and one or
-more parts (:data:`hw.synth.TARGETS`). Each distinct *structure* (``ChipConfig.structure_hash``) is
+touched chips only; a wavefront chip has no overlap, so its overlap values are one structure) for one network
+(``layer_sizes``) and one or more parts (:data:`hw.synth.TARGETS`). Each distinct *structure* (``ChipConfig.structure_hash``) is
 synthesised, placed and routed once per part; the result — nextpnr's resource counts and post-route Fmax,
 or the reason it does not build — is cached on disk under ``<out>/synth-cache/<part>/<hash>.json`` and
 reused by every later run (and by a study's ``fits`` constraint). Distinct structures are built by
@@ -15,8 +15,8 @@ record's ``synth_opts`` and ``message`` say so.
 
 Each point is then scored: cycles per sample from the fast model (bit- and cycle-exact with the RTL) on
 seeded sample inputs (for ``update = "touched"`` the touched schedule's cycles, :mod:`sim.lazy`, with or without
-overlap as an ``"all"`` chip; with ``wavefront`` the wavefront schedule's, :func:`sim.lazy.wavefront_cycles`), latency at the post-route Fmax (or at ``clock_mhz``, which must not exceed it), logic
-cells, BRAM, DSP, and energy / FPS/W from :func:`sim.activity.estimate_energy` (static from the part's
+overlap as an ``"all"`` chip; with ``wavefront`` the wavefront schedule's, :func:`sim.lazy.wavefront_cycles`),
+latency at the post-route Fmax (or at ``clock_mhz``, which must not exceed it), logic cells, BRAM, DSP, and energy / FPS/W from :func:`sim.activity.estimate_energy` (static from the part's
 figure, dynamic from the design's activity; see :mod:`sim.activity` for what is measured and what is
 assumed). :func:`fit_estimator` fits logic cells, LUTs, FFs and Fmax to the structures synthesised, with
 its leave-one-out error against nextpnr.
