@@ -37,7 +37,7 @@ VIEWS = {"table": _table}
 
 def main(argv=None) -> int:
     import numpy as np
-    from tune.dse import ESTIMATED, _est_features, fit_estimator
+    from tune.dse import ESTIMATED, estimator_features, fit_estimator
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dse", default="docs/experiments/dse/dse.json", help="a spikeloop dse sweep's dse.json")
     ap.add_argument("--name", default="dse_estimator")
@@ -57,10 +57,7 @@ def main(argv=None) -> int:
                   params={"dse": a.dse, "sweep": sweep["sweep"], "features": next(iter(model.values()))["features"]}) as rec:
         for t in model:
             ok = [r for r in rows if r["target"] == t]
-            touched = [r.get("update") == "touched" for r in ok]       # as fit_estimator: a column only if any
-            X = _est_features([r["lanes"] for r in ok], [r["weight_bits"] for r in ok],
-                              [r["membrane_bits"] for r in ok], [bool(r.get("overlap", True)) for r in ok],
-                              touched if any(touched) else None)
+            X = estimator_features(ok)[0]                               # as fit_estimator
             for k in ESTIMATED:
                 y = np.array([float(r[k]) for r in ok])
                 for i, r in enumerate(ok):

@@ -262,7 +262,7 @@ def cmd_dse(a: argparse.Namespace) -> int:
     targets = tuple(a.target or (TARGETS[0],))
     sw = Sweep(layer_sizes=a.sizes, lanes=tuple(a.lanes), weight_bits=tuple(a.weight_bits),
                membrane_bits=tuple(a.membrane_bits), overlap=tuple(a.overlap), update=tuple(a.update),
-               max_steps=a.max_steps,
+               wavefront=tuple(a.wavefront), max_steps=a.max_steps,
                targets=targets, clock_mhz=a.clock_mhz, batch=a.batch,
                steps=a.steps, density=a.density, seed=a.seed, seeds=tuple(a.seeds or ()), power=a.power)
     from hw.synth import size_problem
@@ -275,7 +275,8 @@ def cmd_dse(a: argparse.Namespace) -> int:
     bad = [r for r in rows if r["status"] != "ok"]
     for r in bad:
         print(f"spikeloop: dse: {','.join(map(str, sw.layer_sizes))} lanes={r['lanes']} w{r['weight_bits']} "
-              f"m{r['membrane_bits']} overlap={'on' if r['overlap'] else 'off'} update={r['update']} on {r['target']}: "
+              f"m{r['membrane_bits']} overlap={'on' if r['overlap'] else 'off'} update={r['update']}"
+              f"{' wavefront=on' if r['wavefront'] else ''} on {r['target']}: "
               f"{r['status']}: {r['message']}", file=sys.stderr)
     from tune.dse import estimator_lines, fit_estimator
     for line in estimator_lines(fit_estimator([r for r in rows if r["status"] in ("ok", "timing")])):
@@ -292,7 +293,7 @@ def register_dse(sub) -> None:
     """Add `spikeloop dse` to the command line."""
     from hw.cli import sizes
     p = sub.add_parser("dse", help="design-space exploration: synthesise lanes x weight bits x membrane bits x overlap "
-                                   "x update, "
+                                   "x update x wavefront, "
                                    "score latency at Fmax, area and FPS/W, Pareto plot",
                        epilog="docs: docs/dse.md, docs/guides/fpga.md#design-space-exploration, "
                               "docs/guides/synthesis.md (seed sweeps, builds shared through --storage), "
@@ -310,6 +311,9 @@ def register_dse(sub) -> None:
     p.add_argument("--update", nargs="+", choices=UPDATE_MODES, default=[ChipConfig.update],
                    help="UPDATE schedules to sweep: every word, or only touched/hot words (docs/chip.md, \"Update by "
                         "touch\"; default all)")
+    p.add_argument("--wavefront", nargs="+", type=on_off, metavar="{on,off}", default=[ChipConfig.wavefront],
+                   help="--update touched: the touched chips with the layers as a dataflow (a membrane memory per "
+                        "layer, no overlap), without or with (docs/chip.md, \"Wavefront\"; default off)")
     p.add_argument("--max-steps", dest="max_steps", type=number(int, *MAX_STEPS_RANGE), default=MAX_STEPS_DEFAULT,
                    help=f"--update touched: the longest sample in steps, at least --steps ({MAX_STEPS_RANGE[0]}.."
                         f"{MAX_STEPS_RANGE[1]}; default {MAX_STEPS_DEFAULT})")

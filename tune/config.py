@@ -8,7 +8,8 @@ not told about; see :mod:`sim.faults`), ``[chip]`` (ChipConfig fields, also ``in
 conv chip, see ``docs/chip.md``; beta is searched, the chip threshold follows from the software threshold
 ``theta``), ``[device]`` (a profile name in ``base`` plus overrides),
 ``[search]`` (methods, surrogates, surrogate_scale_factor, beta, theta, optional lanes / weight_bits / overlap /
-update / bias_input choices; ``overlap`` applies to either UPDATE schedule; without ``bias_input`` each method
+update / wavefront / bias_input choices; ``overlap`` applies to either UPDATE schedule, ``wavefront`` to the trials
+whose chip is touched (its chip has no overlap: none is drawn); without ``bias_input`` each method
 trains with its default, ``Trainer.bias_input``)
 and ``[search.<method>]`` for each method's own ranges (the parameters of :data:`train.trainers.TRAINERS`);
 ``[hardware]`` (optional: ``fits`` — a part every design must fit, synthesised once per structure through
@@ -94,6 +95,8 @@ SEARCH_KEYS = {
     "overlap": "optional hardware knob: [true, false] searches the UPDATE/EVENT overlap",
     "update": f"optional hardware knob: UPDATE schedules to search, of {', '.join(UPDATE_MODES)} "
               "(docs/chip.md#update-by-touch)",
+    "wavefront": "optional hardware knob: [false, true] searches the wavefront of the trials whose update is "
+                 "\"touched\" (docs/chip.md#wavefront)",
     "bias_input": "optional: [true, false] searches the always-on bias input (default: each method's own)",
 }
 
@@ -261,6 +264,8 @@ class StudyConfig:
     overlap: tuple | None = None    # [search] overlap = [true, false]: the chip's UPDATE/EVENT overlap
     update: tuple | None = None     # [search] update = ["all", "touched"]: the UPDATE schedule (None = [chip] update)
     max_steps: int = MAX_STEPS_DEFAULT   # a touched trial chip's max_steps ([chip] max_steps)
+    # [search] wavefront = [false, true]: the wavefront of a trial whose update is "touched" (None = [chip] wavefront)
+    wavefront: tuple | None = None
     bias_input: tuple | None = None  # [search] bias_input = [true, false] (None: each method's default)
     fits: str | None = None         # [hardware]: a part the design must fit (a constraint), or None
     synth_cache: Path | None = None
@@ -418,6 +423,11 @@ class StudyConfig:
                 raise ConfigError(f"faults.distortion={faults.distortion:g}: the membrane distortion is not "
                                   "modelled with update='touched'; allowed is 0 (or leave \"touched\" out)")
             max_steps = touched.max_steps
+        wavefront = _wavefront_choices(se.get("wavefront"), chip, update)
+        every_wave = chip.wavefront or (wavefront == (True,) and (update or ("touched",)) == ("touched",))
+        if overlap is not None and every_wave:
+            raise ConfigError(f"search.overlap={overlap!r}: every trial's chip is a wavefront chip, which has no "
+                              "overlap (docs/chip.md#wavefront); allowed: leave search.overlap out")
         bias = se.get("bias_input")
         if isinstance(bias, bool):
             bias = [bias]
@@ -447,6 +457,7 @@ class StudyConfig:
                    method_ranges=method_ranges, lanes=tuple(lanes) if lanes else None,
                    weight_bits=tuple(wbits) if wbits else None,
                    overlap=tuple(dict.fromkeys(overlap)) if overlap else None, update=update, max_steps=max_steps,
+                   wavefront=wavefront,
                    bias_input=tuple(dict.fromkeys(bias)) if bias else None, fits=fits,
                    synth_cache=resolved_path(cache, "hardware.synth_cache"), clock=clock, max_consecutive_failures=max_failures,
                    seeds_per_trial=seeds_per_trial, recheck_seeds=recheck_seeds, recheck_trials=recheck_trials,
@@ -510,6 +521,33 @@ def _update_choices(v) -> tuple | None:
     return tuple(dict.fromkeys(vals))
 
 
+def _wavefront_choices(v, chip: ChipConfig, update: tuple | None) -> tuple | None:
+    """``[search] wavefront``: true, false or a list of them, as a tuple without repeats; ``None`` when not given
+    (each touched trial keeps ``[chip] wavefront``). Only a trial whose update is "touched" has a wavefront (and
+    draws it), so a wavefront must be reachable: ``true`` needs a trial that can be touched (``[search] update``
+    with "touched", or ``[chip] update = "touched"`` without ``[search] update``). ``[chip] wavefront = true``
+    fixes it for every trial: then every trial must be touched, and ``[search] wavefront`` is not given too."""
+    touched = ("touched" in update) if update else chip.touched     # can a trial be touched?
+    where = f"search.update={list(update)!r}" if update else f"chip.update={chip.update!r}"
+    if chip.wavefront:
+        if update and "all" in update:
+            raise ConfigError(f"chip.wavefront=true: every trial's chip would be a wavefront chip, but {where} "
+                              "draws update='all' too, which has none; allowed: search.update=['touched'], or "
+                              "chip.wavefront=false with search.wavefront=[true] (the touched trials only)")
+        if v is not None:
+            raise ConfigError(f"search.wavefront={v!r} with chip.wavefront=true: give the wavefront in one place "
+                              "(chip.wavefront fixes it, search.wavefront searches it; allowed: leave one out)")
+    if v is None:
+        return None
+    vals = [v] if isinstance(v, bool) else v
+    if not isinstance(vals, list) or not vals or not all(isinstance(x, bool) for x in vals):
+        raise ConfigError(f"search.wavefront={v!r}: allowed values are true and false (one or a list)")
+    if any(vals) and not touched:
+        raise ConfigError(f"search.wavefront={v!r}: a wavefront chip needs update='touched', and no trial is "
+                          f"touched ({where}); allowed: search.wavefront=[false], or \"touched\" in search.update")
+    return tuple(dict.fromkeys(vals))
+
+
 def _check_mh_ranges(r: dict) -> None:
     """Every (iters, burn_in, thin) the sampler can draw must be a valid chain — checked at the worst draw
     (fewest iters, most burn-in, widest thinning) by the chain's own rule (:func:`train.mh.check_mh`), so a
@@ -561,6 +599,8 @@ CHIP_NOTES = {
                  f"{MAX_STEPS_RANGE[0]}..{MAX_STEPS_RANGE[1]}",
     "bias": "per layer, one integer per output neuron (fc) / channel (conv) in membrane LSBs, in the membrane's "
             "range; left out: no bias memory; not with update = \"touched\" (docs/chip.md#bias)",
+    "wavefront": "update = \"touched\": the layers as a dataflow, a membrane memory per layer; overlap is then off "
+                 "(docs/chip.md#wavefront)",
 }
 #: notes on the [device] fields (the fields themselves: sim.power.DeviceProfile)
 DEVICE_NOTES = {
@@ -708,8 +748,9 @@ def template(conv: bool = False) -> str:
                      True))
     for k, p in COMMON.items():
         out.append(_line(k, se.get(k, [p.low, p.high]), f"{p.help} ({p.range_text})", True))
-    hw_choices = {"lanes": [4, 8], "weight_bits": [4, 8], "overlap": [True, False], "update": list(UPDATE_MODES)}
-    for k in ("lanes", "weight_bits", "overlap", "update"):
+    hw_choices = {"lanes": [4, 8], "weight_bits": [4, 8], "overlap": [True, False], "update": list(UPDATE_MODES),
+                  "wavefront": [False, True]}
+    for k in ("lanes", "weight_bits", "overlap", "update", "wavefront"):
         out.append(_line(k, hw_choices[k], SEARCH_KEYS[k], k in se))
     out.append(_line("bias_input", se.get("bias_input", [True, False]), SEARCH_KEYS["bias_input"], "bias_input" in se))
     for m, trainer in TRAINERS.items():

@@ -1,7 +1,8 @@
 """``spikeloop dse``: design-space exploration on synthesised area and Fmax.
 
-A sweep is the product ``lanes x weight_bits x membrane_bits x overlap x update`` for one network (``layer_sizes``) and one or
-more parts (:data:`hw.synth.TARGETS`). Each distinct *structure* (``ChipConfig.structure_hash``) is
+A sweep is the product ``lanes x weight_bits x membrane_bits x overlap x update x wavefront`` (the wavefront for
+touched chips only; a wavefront chip has no overlap, so its overlap values are one structure) for one network
+(``layer_sizes``) and one or more parts (:data:`hw.synth.TARGETS`). Each distinct *structure* (``ChipConfig.structure_hash``) is
 synthesised, placed and routed once per part; the result — nextpnr's resource counts and post-route Fmax,
 or the reason it does not build — is cached on disk under ``<out>/synth-cache/<part>/<hash>.json`` and
 reused by every later run (and by a study's ``fits`` constraint). Distinct structures are built by
@@ -14,8 +15,8 @@ record's ``synth_opts`` and ``message`` say so.
 
 Each point is then scored: cycles per sample from the fast model (bit- and cycle-exact with the RTL) on
 seeded sample inputs (for ``update = "touched"`` the touched schedule's cycles, :mod:`sim.lazy`, with or without
-overlap as an ``"all"`` chip), latency at the post-route Fmax (or at ``clock_mhz``, which must not exceed it), logic
-cells, BRAM, DSP, and energy / FPS/W from :func:`sim.activity.estimate_energy` (static from the part's
+overlap as an ``"all"`` chip; with ``wavefront`` the wavefront schedule's, :func:`sim.lazy.wavefront_cycles`),
+latency at the post-route Fmax (or at ``clock_mhz``, which must not exceed it), logic cells, BRAM, DSP, and energy / FPS/W from :func:`sim.activity.estimate_energy` (static from the part's
 figure, dynamic from the design's activity; see :mod:`sim.activity` for what is measured and what is
 assumed). :func:`fit_estimator` fits logic cells, LUTs, FFs and Fmax to the structures synthesised, with
 its leave-one-out error against nextpnr.
@@ -209,7 +210,7 @@ def synth_all(cfgs: Sequence[ChipConfig], targets: Sequence[str], cache: Path, j
 # -- the sweep ------------------------------------------------------------------------------------------
 
 #: columns of the DSE table, in order
-COLUMNS = ("target", "lanes", "weight_bits", "membrane_bits", "overlap", "update", "status", "fmax_mhz", "fmax_median_mhz",
+COLUMNS = ("target", "lanes", "weight_bits", "membrane_bits", "overlap", "update", "wavefront", "status", "fmax_mhz", "fmax_median_mhz",
            "fmax_max_mhz", "n_seeds", "clock_mhz", "cycles",
            "latency_us", "logic_cells", "logic_cells_total", "luts", "ffs", "bram", "bram_total", "dsp",
            "dynamic_nj", "static_mw", "static_nj", "energy_nj", "power_mw", "fps_per_watt", "pareto",
@@ -225,6 +226,7 @@ class Sweep:
     membrane_bits: tuple = (16,)
     overlap: tuple = (ChipConfig.overlap,)   # the UPDATE -> next EVENT overlap (its default): a pipeline knob
     update: tuple = (ChipConfig.update,)     # UPDATE schedules (hw.config.UPDATE_MODES)
+    wavefront: tuple = (ChipConfig.wavefront,)   # the touched chips' wavefront (docs/chip.md, "Wavefront")
     max_steps: int = MAX_STEPS_DEFAULT       # a touched chip's longest sample (ChipConfig.max_steps; >= steps)
     targets: tuple = ("ice40-up5k",)
     clock_mhz: float | None = None      # None: run each design at its post-route Fmax
@@ -246,22 +248,30 @@ class Sweep:
             raise ConfigError(f"seeds={list(self.seeds)}: allowed values are integers 1 to {SEED_MAX}")
         if self.clock_mhz is not None and not self.clock_mhz > 0:
             raise ConfigError(f"clock_mhz={self.clock_mhz}: allowed range is > 0")
+        if not self.wavefront or not all(isinstance(v, (bool, np.bool_)) for v in self.wavefront):
+            raise ConfigError(f"wavefront={list(self.wavefront)}: allowed values are on and off (true, false)")
+        if any(self.wavefront) and "touched" not in self.update:
+            raise ConfigError(f"wavefront={['on' if v else 'off' for v in self.wavefront]}: a wavefront chip needs "
+                              f"update='touched', which update={list(self.update)} does not sweep; allowed: "
+                              "wavefront off, or touched in update (--update all touched)")
         self.configs()                  # every combination must be a valid chip (ConfigError otherwise)
 
     def configs(self) -> list[ChipConfig]:
-        """Every chip of the sweep (lanes x weight bits x membrane bits x overlap x update; weights no wider than
-        the membrane)."""
+        """Every chip of the sweep (lanes x weight bits x membrane bits x overlap x update x wavefront; weights no
+        wider than the membrane; a wavefront on touched chips only, each once: it has no overlap)."""
         out = []
-        for l, w, m, u, o in itertools.product(self.lanes, self.weight_bits, self.membrane_bits, self.update,
-                                               self.overlap):
+        for l, w, m, u, f, o in itertools.product(self.lanes, self.weight_bits, self.membrane_bits, self.update,
+                                                  self.wavefront, self.overlap):
             if w > m:
                 continue                # weights wider than the membrane are not a chip (ChipConfig refuses)
+            if f and u != "touched":
+                continue                # only a touched chip has a wavefront
             # the sample network's threshold: ChipConfig's default, or the largest a narrower membrane holds (the
             # sample weights scale with it); the default alone made every membrane under 8 bits a ConfigError
             thr = min(ChipConfig.threshold, (1 << (m - 1)) - 1)
             # (max_steps means nothing to an "all" chip: ChipConfig keeps its default there)
             cfg = ChipConfig(layer_sizes=tuple(self.layer_sizes), lanes=l, weight_bits=w, membrane_bits=m,
-                             threshold=thr, update=u, overlap=o, max_steps=self.max_steps)
+                             threshold=thr, update=u, overlap=o, max_steps=self.max_steps, wavefront=bool(f))
             if cfg.touched and cfg.max_steps < self.steps:
                 raise ConfigError(f"steps={self.steps}: a chip with update='touched' runs at most "
                                   f"max_steps={cfg.max_steps} steps per sample; allowed range is 1..{cfg.max_steps}")
@@ -346,7 +356,8 @@ def run_dse(sw: Sweep, out: Path, jobs: int = 1, progress: bool = True, synth: C
             rec = recs[(cfg.structure_hash, t)]
             row = dict.fromkeys(COLUMNS, "")
             row |= {"target": t, "lanes": cfg.lanes, "weight_bits": cfg.weight_bits,
-                    "membrane_bits": cfg.membrane_bits, "overlap": cfg.overlap, "update": cfg.update, "status": rec["status"], "message": rec.get("message", ""),
+                    "membrane_bits": cfg.membrane_bits, "overlap": cfg.overlap, "update": cfg.update,
+                    "wavefront": cfg.wavefront, "status": rec["status"], "message": rec.get("message", ""),
                     "structure_hash": cfg.structure_hash[:12], "synth_seconds": round(rec["seconds"], 1),
                     "cached": rec["cached"], "pareto": False}
             if rec["status"] == "ok":
@@ -412,7 +423,8 @@ def pareto_plot(rows: list[dict], path: Path, sw: Sweep) -> Path | None:
         front = sorted((r for r in pts if r["pareto"]), key=lambda r: r["luts"])
         ax.step([r["luts"] for r in front], [r["latency_us"] for r in front], where="post", color="grey", lw=1)
         for r in pts:
-            ax.annotate(f"{r['lanes']}L w{r['weight_bits']}" + (" touched" if r.get("update") == "touched" else ""),
+            ax.annotate(f"{r['lanes']}L w{r['weight_bits']}" + (" touched" if r.get("update") == "touched" else "")
+                        + (" wavefront" if r.get("wavefront") else ""),
                         (r["luts"], r["latency_us"]), fontsize=7,
                         xytext=(4, 3), textcoords="offset points")
     fig.colorbar(sc, ax=ax, label="FPS/W (estimated)")
@@ -430,12 +442,13 @@ def pareto_plot(rows: list[dict], path: Path, sw: Sweep) -> Path | None:
 
 def format_table(rows: list[dict]) -> list[str]:
     """Markdown table of the rows (what ``spikeloop dse`` prints and the README shows)."""
-    lines = ["| part | lanes | w bits | m bits | overlap | update | logic cells | LUT4 | FF | BRAM | DSP | Fmax (MHz) | cycles | "
-             "latency (µs) | dynamic (nJ) | static (mW) | FPS/W (est.) | Pareto |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| part | lanes | w bits | m bits | overlap | update | wavefront | logic cells | LUT4 | FF | BRAM | DSP | "
+             "Fmax (MHz) | cycles | latency (µs) | dynamic (nJ) | static (mW) | FPS/W (est.) | Pareto |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         knobs = f"| {r['target']} | {r['lanes']} | {r['weight_bits']} | {r['membrane_bits']} | " \
-                f"{'on' if r.get('overlap', True) else 'off'} | {r.get('update') or ChipConfig.update} | "
+                f"{'on' if r.get('overlap', True) else 'off'} | {r.get('update') or ChipConfig.update} | " \
+                f"{'on' if r.get('wavefront') else 'off'} | "
         if r["status"] == "ok":
             lines.append(knobs +
                          f"{r['logic_cells']}/{r['logic_cells_total']} | {r['luts']} | {r['ffs']} | "
@@ -455,24 +468,46 @@ def format_table(rows: list[dict]) -> list[str]:
 ESTIMATED = ("logic_cells", "luts", "ffs", "fmax_mhz")
 
 
-def _est_features(lanes, weight_bits, membrane_bits, overlap=True, touched=None) -> np.ndarray:
+def _est_features(lanes, weight_bits, membrane_bits, overlap=True, touched=None, wavefront=None) -> np.ndarray:
     """The estimator's features; ``touched`` (``update = "touched"``, None: a sweep without touched chips) adds
-    one column, ``touched`` (its step stamps, elapsed-leak table and deeper pipeline: per structure)."""
+    one column, ``touched`` (its step stamps, elapsed-leak table and deeper pipeline: per structure);
+    ``wavefront`` (None: a sweep without wavefront chips) two more, ``wavefront`` (the per-layer step counters,
+    event lists and hand-over logic: per structure) and ``lanes*wavefront`` (the lanes' read data muxed from a
+    membrane memory per layer instead of one or two). One sweep is one network, so the layer count is in the
+    coefficients: a model fitted on one network does not predict another's wavefront."""
     lanes, w, m, o = (np.asarray(v, float) for v in (lanes, weight_bits, membrane_bits, overlap))
     cols = [np.ones_like(lanes), lanes, lanes * w, lanes * m, lanes * o]
     if touched is not None:
         cols.append(np.asarray(touched, float))
+    if wavefront is not None:
+        f = np.asarray(wavefront, float)
+        cols += [f, lanes * f]
     return np.stack(np.broadcast_arrays(*cols), axis=-1)
 
 
-#: the estimator's feature names (:func:`_est_features`); with touched chips in the sweep, ``TOUCHED_FEATURE`` too
+#: the estimator's feature names (:func:`_est_features`); with touched chips in the sweep, ``TOUCHED_FEATURE`` too,
+#: with wavefront chips ``WAVEFRONT_FEATURES`` after it
 FEATURES = "1, lanes, lanes*weight_bits, lanes*membrane_bits, lanes*overlap"
 TOUCHED_FEATURE = "touched"
+WAVEFRONT_FEATURES = "wavefront, lanes*wavefront"
+
+
+def estimator_features(rows: Sequence[dict]) -> tuple[np.ndarray, str]:
+    """The feature matrix of synthesised rows (one part's) and its feature names: ``touched`` only when a row is
+    touched, the wavefront's only when a row has one (rows of sweeps from before it have no ``wavefront``)."""
+    touched = [r.get("update") == "touched" for r in rows]
+    touched = touched if any(touched) else None
+    wave = [bool(r.get("wavefront", False)) for r in rows]
+    wave = wave if any(wave) else None
+    X = _est_features([r["lanes"] for r in rows], [r["weight_bits"] for r in rows], [r["membrane_bits"] for r in rows],
+                      [bool(r.get("overlap", True)) for r in rows], touched, wave)
+    return X, FEATURES + (f", {TOUCHED_FEATURE}" if touched else "") + (f", {WAVEFRONT_FEATURES}" if wave else "")
 
 
 def fit_estimator(rows: Sequence[dict]) -> dict:
     """Per part, least-squares models of logic cells, LUTs, FFs and Fmax on ``[1, lanes, lanes*w, lanes*m,
-    lanes*overlap]`` (the overlap's second membrane register per lane; minimum-norm when a sweep has one value)
+    lanes*overlap]`` (the overlap's second membrane register per lane; minimum-norm when a sweep has one value;
+    with touched chips ``touched``, with wavefront chips ``wavefront, lanes*wavefront`` too: :func:`_est_features`)
     from the synthesised rows, each with its leave-one-out error against nextpnr (each structure predicted by a
     model fitted without it) **and the baseline's**: predicting each structure by the mean of the others. A model
     earns its place only if its leave-one-out mean error is below the baseline's: ``estimates`` lists those
@@ -483,12 +518,8 @@ def fit_estimator(rows: Sequence[dict]) -> dict:
         ok = [r for r in rows if r["target"] == t and r.get("fmax_mhz") not in ("", None)]
         if len(ok) < 3:
             continue
-        touched = [r.get("update") == "touched" for r in ok]
-        touched = touched if any(touched) else None
-        X = _est_features([r["lanes"] for r in ok], [r["weight_bits"] for r in ok], [r["membrane_bits"] for r in ok],
-                          [bool(r.get("overlap", True)) for r in ok], touched)
-        entry = {"n": len(ok), "features": FEATURES + (f", {TOUCHED_FEATURE}" if touched else ""),
-                 "estimates": [], "no_estimate": {}}
+        X, features = estimator_features(ok)
+        entry = {"n": len(ok), "features": features, "estimates": [], "no_estimate": {}}
         for k in ESTIMATED:
             y = np.array([float(r[k]) for r in ok])
             coef = np.linalg.lstsq(X, y, rcond=None)[0]
@@ -513,16 +544,24 @@ def fit_estimator(rows: Sequence[dict]) -> dict:
 
 
 def estimate(model: dict, target: str, lanes: int, weight_bits: int, membrane_bits: int,
-             overlap: bool = True, update: str = "all") -> dict:
+             overlap: bool = True, update: str = "all", wavefront: bool = False) -> dict:
     """Predicted logic cells, LUTs, FFs and Fmax of a structure from :func:`fit_estimator`'s model — only the
     metrics whose model beat the mean-of-others baseline (``model[target]["estimates"]``). A touched structure
-    needs a model fitted on a sweep with touched chips (a ConfigError otherwise)."""
+    needs a model fitted on a sweep with touched chips, a wavefront structure one fitted with wavefront chips (a
+    ConfigError otherwise); a wavefront chip has no overlap (``overlap`` is then taken as off)."""
     m = model[target]
-    fitted = m.get("features", FEATURES).endswith(TOUCHED_FEATURE)
+    names = [f.strip() for f in m.get("features", FEATURES).split(",")]
+    fitted, fitted_wave = TOUCHED_FEATURE in names, WAVEFRONT_FEATURES.split(", ")[0] in names
     if update == "touched" and not fitted:
         raise ConfigError("update='touched': the estimator was fitted without touched chips; sweep --update "
                           "all touched to fit one")
-    x = _est_features(lanes, weight_bits, membrane_bits, overlap, (update == "touched") if fitted else None)
+    if wavefront and update != "touched":
+        raise ConfigError("wavefront=true: built for update='touched' only; set update='touched' (or wavefront=false)")
+    if wavefront and not fitted_wave:
+        raise ConfigError("wavefront=true: the estimator was fitted without wavefront chips; sweep --update "
+                          "touched --wavefront off on to fit one")
+    x = _est_features(lanes, weight_bits, membrane_bits, overlap and not wavefront,
+                      (update == "touched") if fitted else None, bool(wavefront) if fitted_wave else None)
     return {k: float(x @ np.array(m[k]["coef"])) for k in m.get("estimates", ESTIMATED)}
 
 

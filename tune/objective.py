@@ -59,8 +59,15 @@ def trial_config(trial: optuna.Trial, sc: StudyConfig) -> TrainConfig:
     update = cfg.update
     if sc.update:
         update = sc.update[0] if len(sc.update) == 1 else trial.suggest_categorical("update", list(sc.update))
-    cfg = cfg.replace(update="touched", max_steps=sc.max_steps) if update == "touched" else cfg.replace(update="all")
-    if sc.overlap:              # either schedule overlaps (docs/chip.md, "Overlap")
+    if update == "touched":     # only a touched chip has a wavefront, and only its trials draw one
+        wave = cfg.wavefront
+        if sc.wavefront:
+            wave = sc.wavefront[0] if len(sc.wavefront) == 1 else trial.suggest_categorical("wavefront",
+                                                                                          list(sc.wavefront))
+        cfg = cfg.replace(update="touched", max_steps=sc.max_steps, wavefront=wave)
+    else:                       # ([chip] wavefront = true is refused with update "all" in the search: tune.config)
+        cfg = cfg.replace(update="all", wavefront=False)
+    if sc.overlap and not cfg.wavefront:    # either schedule overlaps (docs/chip.md, "Overlap"); a wavefront has none
         cfg = cfg.replace(overlap=trial.suggest_categorical("overlap", list(sc.overlap)))
     params = {name: _suggest(trial, f"{method}_{name}", r) for name, r in sc.method_ranges[method].items()}
     if sc.bias_input is None:

@@ -1093,6 +1093,9 @@ def _run_study(sc: StudyConfig, jobs: int, baseline: bool, new: bool, report=Non
             params["bias_input"] = False                     # snnTorch's network has no bias input
         if sc.update and len(sc.update) > 1 and sc.chip.update in sc.update:
             params["update"] = sc.chip.update                # the [chip] schedule (default "all": today's)
+        touched = params.get("update", sc.update[0] if sc.update else sc.chip.update) == "touched"
+        if touched and sc.wavefront and len(sc.wavefront) > 1:
+            params["wavefront"] = sc.chip.wavefront          # the [chip] wavefront (default off: today's)
         study.enqueue_trial(params, user_attrs={"baseline": "snntorch defaults"}, skip_if_exists=True)
     if missing_trials(study, sc.n_trials) == 0:
         return study

@@ -32,6 +32,21 @@ from tune.study import storage_for
     ("[search]\nupdate = ['touched']\n[chip]\nmax_steps = 0", r"max_steps=0: allowed range is integers 1..65535"),
     ("[chip]\nupdate = 'touched'\n[faults]\ndistortion = 0.1", r"faults.distortion=0.1: .* not modelled with "
                                                                    r"update='touched'"),
+    ("[search]\nwavefront = ['yes']", r"search.wavefront=\['yes'\]: allowed values are true and false"),
+    ("[search]\nwavefront = []", r"search.wavefront=\[\]: allowed values are true and false"),
+    ("[search]\nwavefront = [false, true]", r"search.wavefront=\[False, True\]: a wavefront chip needs "
+                                           r"update='touched', and no trial is touched \(chip.update='all'\)"),
+    ("[search]\nwavefront = true\nupdate = ['all']\n[chip]\nupdate = 'touched'",
+     r"search.wavefront=True: .* no trial is touched \(search.update=\['all'\]\)"),
+    ("[chip]\nwavefront = true", r"wavefront=true: built for update='touched' only"),
+    ("[chip]\nupdate = 'touched'\nwavefront = true\n[search]\nupdate = ['all', 'touched']",
+     r"chip.wavefront=true: .* search.update=\['all', 'touched'\] draws update='all' too"),
+    ("[chip]\nupdate = 'touched'\nwavefront = true\n[search]\nwavefront = [false, true]",
+     r"search.wavefront=\[False, True\] with chip.wavefront=true: give the wavefront in one place"),
+    ("[chip]\nupdate = 'touched'\nwavefront = true\n[search]\noverlap = [true, false]",
+     r"search.overlap=\[True, False\]: every trial's chip is a wavefront chip, which has no overlap"),
+    ("[search]\nupdate = 'touched'\nwavefront = true\noverlap = [true, false]",
+     r"search.overlap=\[True, False\]: every trial's chip is a wavefront chip"),
     ("[study]\nweights = {accuracy = 1.0}", r'study.weights: only with objective = "weighted" \(.* \'multi\''),
     ("[study]\nobjective = 'multi'\nweights = {}", r'study.weights: only with objective = "weighted"'),
 ])
@@ -155,4 +170,67 @@ def test_bad_update_is_one_line_from_the_command_line(tmp_path):
     fails_cleanly(spikeloop("study", "run", "--config", p, "--storage", f"sqlite:///{tmp_path}/s.db",
                             "--out", tmp_path / "out", cwd=tmp_path),
                   "search.update='lazy': allowed values are ['all', 'touched']")
+    assert not (tmp_path / "s.db").exists()
+
+
+def test_wavefront_is_drawn_only_by_touched_trials(tiny_toml):
+    """[search] update = ["all", "touched"] with wavefront = [false, true] and overlap searched: a touched trial
+    draws the wavefront (a membrane memory per layer, no overlap: none drawn), an "all" trial neither has nor draws
+    one; [search] wavefront = true fixes it for the touched trials."""
+    import optuna
+    from tune.objective import trial_config
+    tiny_toml.write_text(tiny_toml.read_text().replace("[search]\n", "[search]\nupdate = ['all', 'touched']\n"
+                                                       "wavefront = [false, true]\noverlap = [true, false]\n")
+                         .replace("[chip]\n", "[chip]\nmax_steps = 12\n"))
+    sc = StudyConfig.load(tiny_toml)
+    assert sc.wavefront == (False, True) and sc.chip.wavefront is False
+    trial = optuna.trial.FixedTrial(FIXED | {"update": "touched", "wavefront": True, "overlap": True})
+    chip = trial_config(trial, sc).chip
+    assert (chip.update, chip.wavefront, chip.overlap, chip.max_steps, chip.state_banks) == ("touched", True, False,
+                                                                                            12, 2)
+    assert "overlap" not in trial.params and trial.params["wavefront"] is True      # recorded as update is
+    trial = optuna.trial.FixedTrial(FIXED | {"update": "touched", "wavefront": False, "overlap": True})
+    chip = trial_config(trial, sc).chip
+    assert (chip.wavefront, chip.overlap) == (False, True) and trial.params["overlap"] is True
+    trial = optuna.trial.FixedTrial(FIXED | {"update": "all", "overlap": False})
+    chip = trial_config(trial, sc).chip
+    assert (chip.update, chip.wavefront, chip.overlap) == ("all", False, False) and "wavefront" not in trial.params
+    tiny_toml.write_text(tiny_toml.read_text().replace("wavefront = [false, true]", "wavefront = true"))
+    sc = StudyConfig.load(tiny_toml)
+    assert sc.wavefront == (True,)
+    trial = optuna.trial.FixedTrial(FIXED | {"update": "touched"})
+    assert trial_config(trial, sc).chip.wavefront is True and "wavefront" not in trial.params
+    assert trial_config(optuna.trial.FixedTrial(FIXED | {"update": "all", "overlap": True}), sc).chip.wavefront is False
+
+
+def test_fixed_wavefront_chip_is_the_studys_identity(tiny_toml):
+    """[chip] update = "touched", wavefront = true: every trial's chip is a wavefront chip, and the study's identity
+    names it (a resumed study cannot drop it silently)."""
+    import optuna
+    from tune.objective import trial_config
+    tiny_toml.write_text(tiny_toml.read_text().replace("[chip]\n", "[chip]\nupdate = 'touched'\nwavefront = true\n"))
+    sc = StudyConfig.load(tiny_toml)
+    assert sc.wavefront is None and sc.identity()["chip.wavefront"] is True
+    chip = trial_config(optuna.trial.FixedTrial(FIXED), sc).chip
+    assert (chip.update, chip.wavefront, chip.overlap) == ("touched", True, False)
+    assert "chip.wavefront" not in StudyConfig.load(None).identity()     # absent unless on: older studies resume
+
+
+def test_template_lists_the_wavefront_knob():
+    """`spikeloop study template` shows [search] wavefront (commented out) and the [chip] note; the template loads."""
+    import tomllib
+    from tune.config import template
+    text = template()
+    assert "# wavefront = [false, true]" in text and "docs/chip.md#wavefront" in text
+    StudyConfig.from_dict(tomllib.loads(text))
+
+
+def test_bad_wavefront_is_one_line_from_the_command_line(tmp_path):
+    """`study run --config` with [search] wavefront but no touched trial: exit 2, one line naming it."""
+    from tests.tune.test_cli_errors import fails_cleanly, spikeloop
+    p = tmp_path / "bad.toml"
+    p.write_text("[search]\nwavefront = [true]\n")
+    fails_cleanly(spikeloop("study", "run", "--config", p, "--storage", f"sqlite:///{tmp_path}/s.db",
+                            "--out", tmp_path / "out", cwd=tmp_path),
+                  "search.wavefront=[True]: a wavefront chip needs update='touched'")
     assert not (tmp_path / "s.db").exists()

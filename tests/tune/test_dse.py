@@ -348,3 +348,82 @@ def test_estimator_gains_a_touched_feature_only_with_touched_chips():
     assert not plain["ice40-up5k"]["features"].endswith("touched")
     with pytest.raises(ConfigError, match="fitted without touched chips"):
         estimate(plain, "ice40-up5k", 2, 8, 16, update="touched")
+
+
+def test_wavefront_is_swept_for_touched_chips_only(tmp_path):
+    """--update all touched --wavefront off on: the wavefront is one more structure per touched chip (its overlap
+    values are one: it has none), never an "all" chip; its latency rests on the wavefront schedule's cycles, the
+    touched chip's without overlap or more; the row, table and CSV name it."""
+    import csv
+
+    from sim.chip import make_chip
+    from sim.sample import random_spikes, random_weights
+    from tune.dse import format_table
+    sw = Sweep(layer_sizes=SIZES, lanes=(2,), weight_bits=(4,), overlap=(True, False), update=("all", "touched"),
+               wavefront=(False, True), batch=2, steps=5, density=0.3, power="fast", max_steps=8)
+    cfgs = sw.configs()
+    assert [(c.update, c.overlap, c.wavefront) for c in cfgs] == [
+        ("all", True, False), ("all", False, False), ("touched", True, False), ("touched", False, False),
+        ("touched", False, True)]
+    assert cfgs[4].state_banks == cfgs[4].num_layers and len({c.structure_hash for c in cfgs}) == 5
+    rows = run_dse(sw, tmp_path, progress=False, synth=FakeSynth())
+    assert [r["wavefront"] for r in rows] == [False] * 4 + [True] and all(r["status"] == "ok" for r in rows)
+    chip = make_chip(cfgs[4])
+    chip.load(random_weights(cfgs[4], sw.seed, sw.density))
+    cycles = chip.run(random_spikes(cfgs[4], sw.batch, sw.steps, sw.density, sw.seed + 1)).cycles
+    assert rows[4]["cycles"] == pytest.approx(float(cycles.mean()))
+    assert rows[4]["cycles"] <= rows[3]["cycles"]          # the dataflow hides cycles or none
+    table = [l for l in format_table(rows) if l.startswith("| ice40-up5k")]
+    assert [l.split(" | ")[4:7] for l in table] == [["on", "all", "off"], ["off", "all", "off"],
+                                                   ["on", "touched", "off"], ["off", "touched", "off"],
+                                                   ["off", "touched", "on"]]
+    with open(tmp_path / "dse.csv") as f:
+        assert [r["wavefront"] for r in csv.DictReader(f)] == ["False"] * 4 + ["True"]
+    assert json.loads((tmp_path / "dse.json").read_text())["sweep"]["wavefront"] == [False, True]
+    with pytest.raises(ConfigError, match=r"wavefront=\['on'\]: a wavefront chip needs update='touched', which "
+                                          r"update=\['all'\] does not sweep"):
+        Sweep(layer_sizes=SIZES, wavefront=(True,))
+
+
+def test_cli_dse_wavefront_flag(tmp_path, capsys, monkeypatch):
+    """`spikeloop dse --update touched --wavefront off on`: both touched chips in the table; the wavefront without a
+    touched chip, or a bad value, is one line."""
+    monkeypatch.setattr(hw.synth, "synthesize", FakeSynth())
+    assert main(["dse", "--sizes", "8,4,2", "--lanes", "2", "--weight-bits", "4", "--update", "touched",
+                 "--wavefront", "off", "on", "--steps", "4", "--batch", "1", "--power", "fast", "--out", str(tmp_path),
+                 "--no-progress"]) == 0
+    table = [l for l in capsys.readouterr().out.splitlines() if l.startswith("| ice40-up5k")]
+    assert [l.split(" | ")[4:7] for l in table] == [["on", "touched", "off"], ["off", "touched", "on"]]
+    from tests.tune.test_cli_errors import fails_cleanly, spikeloop
+    fails_cleanly(spikeloop("dse", "--wavefront", "on", "--out", tmp_path / "w", cwd=tmp_path),
+                  "wavefront=['on']: a wavefront chip needs update='touched', which update=['all'] does not sweep")
+    with pytest.raises(SystemExit) as e:
+        main(["dse", "--wavefront", "maybe", "--out", str(tmp_path)])
+    assert e.value.code == 2
+    assert "--wavefront: " in capsys.readouterr().err
+
+
+def test_estimator_gains_wavefront_features_only_with_wavefront_chips():
+    """A sweep with wavefront chips fits two more features (per structure, and per lane: a membrane memory per
+    layer) and predicts a wavefront structure; a model fitted without them refuses to."""
+    from tune.dse import estimate, fit_estimator
+    rows = [{"target": "ice40-up5k", "lanes": l, "weight_bits": w, "membrane_bits": 16, "overlap": o and not f,
+             "update": u, "wavefront": f,
+             "logic_cells": 500 + 300 * l + 20 * l * w + 50 * l * (o and not f) + (200 if u == "touched" else 0)
+             + (150 + 40 * l if f else 0),
+             "luts": 400 + 200 * l, "ffs": 300 + 10 * l * w, "fmax_mhz": 40.0 - l}
+            for l in (1, 2, 4) for w in (4, 8) for o in (True, False) for u, f in (("all", False), ("touched", False),
+                                                                                  ("touched", True))
+            if not (f and o)]
+    m = fit_estimator(rows)
+    assert m["ice40-up5k"]["features"].endswith(", touched, wavefront, lanes*wavefront")
+    assert estimate(m, "ice40-up5k", 2, 8, 16, update="touched", wavefront=True)["logic_cells"] == pytest.approx(
+        500 + 600 + 320 + 200 + 150 + 80)
+    assert estimate(m, "ice40-up5k", 2, 8, 16, overlap=False, update="touched")["logic_cells"] == pytest.approx(
+        500 + 600 + 320 + 200)
+    plain = fit_estimator([r for r in rows if not r["wavefront"]])
+    assert plain["ice40-up5k"]["features"].endswith(", touched")
+    with pytest.raises(ConfigError, match="fitted without wavefront chips"):
+        estimate(plain, "ice40-up5k", 2, 8, 16, update="touched", wavefront=True)
+    with pytest.raises(ConfigError, match="wavefront=true: built for update='touched' only"):
+        estimate(m, "ice40-up5k", 2, 8, 16, wavefront=True)

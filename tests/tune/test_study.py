@@ -210,6 +210,31 @@ def test_study_searching_update_runs_both_schedules(tiny_toml, tmp_path):
     assert (chip.update, chip.overlap) == ("touched", False) and touched.user_attrs["cycles"] > 0
 
 
+def test_study_searching_wavefront_runs_both_touched_chips(tiny_toml, tmp_path):
+    """[search] update = ["touched"], wavefront = [false, true]: the baseline keeps [chip] wavefront (off), an
+    enqueued wavefront trial trains and is measured on the wavefront chip (a membrane memory per layer, no
+    overlap) — no trial fails."""
+    import json
+
+    from hw.config import ChipConfig
+    tiny_toml.write_text(tiny_toml.read_text().replace('methods = ["bptt", "mh"]', 'methods = ["bptt"]')
+                         .replace("[search]\n", "[search]\nupdate = ['touched']\nwavefront = [false, true]\n"))
+    sc = cfg(tiny_toml, tmp_path, n_trials=1)
+    study = run_study(sc)
+    (first,) = study.trials
+    assert first.params["wavefront"] is False and first.user_attrs.get("baseline")
+    study.enqueue_trial(first.params | {"wavefront": True})
+    study = run_study(cfg(tiny_toml, tmp_path, n_trials=2))
+    assert [t.params["wavefront"] for t in study.trials] == [False, True]
+    assert not study.get_trials(states=(TrialState.FAIL,)) and len(finished(study)) == 2
+    wave = study.trials[1]
+    assert wave.state == TrialState.COMPLETE, wave.user_attrs
+    art = json.loads((Path(wave.user_attrs["artefacts"]) / "result.json").read_text())
+    chip = ChipConfig.from_dict(art["chip_config"])
+    assert (chip.update, chip.wavefront, chip.overlap, chip.state_banks) == ("touched", True, False, chip.num_layers)
+    assert wave.user_attrs["cycles"] > 0
+
+
 def _bar_then_wait(conn):
     """A worker as the study's: takes on the command's state, draws a progress bar, waits to be stopped."""
     from tqdm import tqdm
