@@ -115,3 +115,60 @@ def test_wavefront_flush_applies_the_pending_leak():
     for l in range(cfg.num_layers):
         np.testing.assert_array_equal(got["stored"][l], r.state[l][0, -1])
         np.testing.assert_array_equal(got["flushed"][l], want[l][0])
+
+
+def test_wavefront_clear_at_every_cycle_of_a_stream():
+    """A clear in every cycle of a streamed sample, one after another in one simulation — in an UPDATE's last cycle
+    (a step counted, the next layer's input raised), a decision, the sender part-way: each time the next sample,
+    streamed from the cleared chip, equals the model's in its outputs and every counter."""
+    from amaranth.sim import Simulator
+    from sim.amaranth_sim import AmaranthPins
+    from sim.driver import HostDriver
+    from sim.model import FastModel
+    from hw.bus import REGION_REGS
+    cfg = ChipConfig(layer_sizes=(6, 5, 4, 3), lanes=2, threshold=12, beta=0.75, update="touched", max_steps=6,
+                     wavefront=True)
+    rng = np.random.default_rng(4)
+    w = [rng.integers(-2, 14, cfg.weight_shape(l)) for l in range(3)]
+    first = rng.random((3, 6)) < 0.6
+    x = rng.random((1, 2, 6)) < 0.5
+    want = FastModel(cfg, w).run(x)
+    whole = FastModel(cfg, w).run(first[None]).counters["cycles"][0]
+    dut, got = LifCore(cfg), []
+
+    async def tb(ctx):
+        drv = HostDriver(cfg, AmaranthPins(ctx, dut), max_wait_cycles=5000)
+        await drv.load(cfg, w)
+        p, words = drv.pins, []
+        for t in range(len(first)):
+            words += [drv.bus.pack_event(int(i)) for i in np.flatnonzero(first[t])] + [drv.bus.pack_event(0, end=True)]
+        for cut in range(0, whole + 4):
+            await drv.clear()
+            p.set("events_out__ready", 1)
+            sent = 0
+            for _ in range(cut):                       # stream the first sample, cut after `cut` cycles
+                if sent < len(words):
+                    p.set("events_in__payload", words[sent])
+                    p.set("events_in__valid", 1)
+                taken = sent < len(words) and p.get("events_in__ready")
+                await p.tick()
+                sent += int(bool(taken))
+            p.set("events_in__valid", 0)
+            p.set("events_out__ready", 0)
+            await drv.write(drv.bus.write_addr(REGION_REGS, drv.bus.reg_command), 1)      # the clear request
+            await drv._wait_idle()                     # (no second clear: the next sample from this one's state)
+            outputs, _ = await drv.stream([[int(i) for i in np.flatnonzero(x[0, t])] for t in range(x.shape[1])])
+            out = np.zeros(want.output[0].shape, bool)
+            for t, idx in enumerate(outputs):
+                out[t, idx] = True
+            got.append({"output": out, "counters": await drv.read_counters()})
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(tb)
+    sim.run()
+    for cut, r in enumerate(got):
+        np.testing.assert_array_equal(r["output"], want.output[0], err_msg=f"clear after {cut} cycles")
+        for name, v in want.counters.items():
+            if name != "stall_cycles":
+                assert r["counters"][name] == v[0], (cut, name, r["counters"][name], v[0])
