@@ -70,3 +70,17 @@ def clear_mid_step_testbench(cfg, dut, weights, x, events, interrupt_after: int,
         for s in x:
             samples.append(await drv.run_sample(s, True))
     return tb
+
+
+def clear_mid_step_case(data, cfg, weights, spikes, host_dependent=HOST_DEPENDENT) -> ChipResult:
+    """Draw a clear at a random point of a random first step (hypothesis ``data``: up to 6 then 3 input events),
+    run it with :func:`clear_mid_step_testbench` and check the samples ``spikes`` after it against the model."""
+    from hypothesis import strategies as st
+    from hw.core import LifCore
+    n0 = cfg.layer_sizes[0]
+    first = data.draw(st.lists(st.integers(0, n0 - 1), max_size=6, unique=True))
+    second = data.draw(st.lists(st.integers(0, n0 - 1), max_size=3, unique=True))
+    dut, samples = LifCore(cfg), []
+    tb = clear_mid_step_testbench(cfg, dut, weights, spikes, sorted(first) + [None] + sorted(second) + [None],
+                                  data.draw(st.integers(0, 80)), samples)
+    return simulate_against_model(cfg, dut, tb, weights, spikes, samples, host_dependent)

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from hw.config import ChipConfig
 from hw.core import LifCore
 from sim.chip import make_chip
-from tests.compare import assert_same, clear_mid_step_testbench, simulate_against_model
+from tests.compare import assert_same, clear_mid_step_case, clear_mid_step_testbench, simulate_against_model
 from tests.hw.test_core_amaranth import run_both, simulate_with_stuttering_host
 from tests.strategies import configs, conv_configs, programmes
 
@@ -54,13 +54,7 @@ def test_touched_clear_at_a_random_cycle(data):
     cfg = data.draw(st.one_of(configs(max_size=10), conv_configs(max_hw=4, max_channels=5)))
     cfg = touched(cfg.replace(lanes=data.draw(st.integers(1, 7))), 6)
     weights, _, spikes = data.draw(programmes(cfg, batch=2, steps=3, flooded=False))
-    n0 = cfg.layer_sizes[0]
-    first = data.draw(st.lists(st.integers(0, n0 - 1), max_size=6, unique=True))
-    second = data.draw(st.lists(st.integers(0, n0 - 1), max_size=3, unique=True))
-    dut, samples = LifCore(cfg), []
-    tb = clear_mid_step_testbench(cfg, dut, weights, spikes, sorted(first) + [None] + sorted(second) + [None],
-                                  data.draw(st.integers(0, 80)), samples)
-    simulate_against_model(cfg, dut, tb, weights, spikes, samples)
+    clear_mid_step_case(data, cfg, weights, spikes)
 
 
 @pytest.mark.slow
