@@ -128,6 +128,7 @@ class Sequencer(EventEngine, UpdateEngine, TouchedUpdate, Wavefront, BiasPath, w
                         self._goto(m, s, "CLEAR")
         if self.cfg.wavefront:
             self._wavefront_sender(m, s)
+            self._wavefront_inputs(m, s)                  # before the clear, whose zeroing must win
         with m.If(self.clear):
             m.d.comb += [self.events.restart.eq(1), nxt.event_layer.eq(0), nxt.event_waiting.eq(0),
                          nxt.in_event.eq(0)]
@@ -150,7 +151,6 @@ class Sequencer(EventEngine, UpdateEngine, TouchedUpdate, Wavefront, BiasPath, w
         if self.cfg.wavefront:                            # idle: parked with nothing left anywhere
             m.d.comb += self.busy.eq(~fsm.ongoing("STEP") | ~s.idle | s.flush_pending)
             self._wavefront_work(m, s, fsm.ongoing("STEP"))
-            self._wavefront_inputs(m, s)
         self._count(m, s, fsm)
         self._ready_ahead(m, s, fsm)
         return m

@@ -115,3 +115,51 @@ def test_wavefront_flush_applies_the_pending_leak():
     for l in range(cfg.num_layers):
         np.testing.assert_array_equal(got["stored"][l], r.state[l][0, -1])
         np.testing.assert_array_equal(got["flushed"][l], want[l][0])
+
+
+def test_wavefront_clear_in_any_cycle_of_a_streamed_sample():
+    """A clear requested in every cycle of a streamed sample in turn (the output not taken when it comes): the chip
+    is idle after it and the next sample is the model's. (A clear in the last cycle of layer 0's UPDATE once left
+    layer 1 a phantom input — ``inputs`` was counted after the clear's zeroing — whose step then ran and sent an
+    end token nobody asked for, busy until the host took it.)"""
+    from amaranth.sim import Simulator
+    from sim.amaranth_sim import AmaranthPins
+    from sim.chip import result_from_samples
+    from sim.driver import ChipTimeout, HostDriver
+    cfg = ChipConfig(layer_sizes=(3, 2, 2), lanes=2, threshold=1, update="touched", max_steps=4, wavefront=True)
+    w = [np.full(cfg.weight_shape(l), 3) for l in range(2)]
+    x = np.ones((1, 4, 3), bool)
+    dut, samples, hung = LifCore(cfg), [], []
+
+    async def tb(ctx):
+        drv = HostDriver(cfg, AmaranthPins(ctx, dut), max_wait_cycles=50)
+        await drv.load(cfg, w)
+        p, bus = drv.pins, drv.bus
+        words = [bus.pack_event(0, end=True) if i is None else bus.pack_event(i) for t in range(4) for i in (0, 1, 2, None)]
+        for c in range(60):                       # a clear c cycles into the sample
+            await drv.clear()
+            p.set("events_out__ready", 1)
+            sent = 0
+            for _ in range(c):
+                p.set("events_in__payload", words[min(sent, len(words) - 1)])
+                p.set("events_in__valid", int(sent < len(words)))
+                taken = sent < len(words) and p.get("events_in__ready")
+                await p.tick()
+                sent += int(bool(taken))
+            p.set("events_in__valid", 0)
+            p.set("events_out__ready", 0)
+            try:
+                await drv.clear()
+            except ChipTimeout:
+                hung.append(c)
+                return
+        samples.append(await drv.run_sample(x[0], False))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(tb)
+    sim.run()
+    assert not hung, f"still busy after a clear requested {hung[0]} cycles into a streamed sample"
+    fast = make_chip(cfg, "fast")
+    fast.load(w)
+    assert_same(fast.run(x), result_from_samples(cfg, samples))
