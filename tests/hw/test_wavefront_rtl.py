@@ -5,6 +5,7 @@ membranes after every step (and so waits for each step's output) gets the model'
 counter but the cycles, on random fc and conv/pool chips; a clear at a random cycle; the flush after a sample. Icarus
 and Verilator runs are in test_cocotb.py."""
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -12,6 +13,7 @@ from hw.config import ChipConfig
 from hw.core import LifCore
 from sim.amaranth_sim import AmaranthChip
 from sim.chip import make_chip
+from sim.driver import ChipTimeout, HostDriver
 from tests.compare import LOCKSTEP_DEPENDENT, assert_same, clear_mid_step_testbench, simulate_against_model
 from tests.strategies import configs, conv_configs, programmes
 
@@ -125,7 +127,6 @@ def test_wavefront_clear_in_any_cycle_of_a_streamed_sample():
     from amaranth.sim import Simulator
     from sim.amaranth_sim import AmaranthPins
     from sim.chip import result_from_samples
-    from sim.driver import ChipTimeout, HostDriver
     cfg = ChipConfig(layer_sizes=(3, 2, 2), lanes=2, threshold=1, update="touched", max_steps=4, wavefront=True)
     w = [np.full(cfg.weight_shape(l), 3) for l in range(2)]
     x = np.ones((1, 4, 3), bool)
@@ -163,3 +164,188 @@ def test_wavefront_clear_in_any_cycle_of_a_streamed_sample():
     fast = make_chip(cfg, "fast")
     fast.load(w)
     assert_same(fast.run(x), result_from_samples(cfg, samples))
+
+
+class StutteringHost(HostDriver):
+    """A streaming host with gaps: the next input token is offered only some cycles (once offered it is held until
+    taken), the output taken only some cycles; ``rng`` decides."""
+
+    def __init__(self, cfg, pins, rng, p_gap: float, p_block: float):
+        super().__init__(cfg, pins, max_wait_cycles=20000)
+        self.rng, self.p_gap, self.p_block = rng, p_gap, p_block
+
+    async def stream(self, steps):
+        p, bus, rng = self.pins, self.bus, self.rng
+        words = [w for events in steps for w in [bus.pack_event(i) for i in events] + [bus.pack_event(0, end=True)]]
+        outputs, current, sent, offering, waited = [], [], 0, False, 0
+        try:
+            while len(outputs) < len(steps):
+                offering = sent < len(words) and (offering or rng.random() >= self.p_gap)
+                p.set("events_in__payload", words[min(sent, len(words) - 1)])
+                p.set("events_in__valid", int(offering))
+                ready = int(rng.random() >= self.p_block)
+                p.set("events_out__ready", ready)
+                taken = offering and p.get("events_in__ready")
+                valid, word = p.get("events_out__valid"), p.get("events_out__payload")
+                await p.tick()
+                if taken:
+                    sent, offering = sent + 1, False
+                waited = 0 if taken or (valid and ready) else waited + 1
+                if waited > self.max_wait:
+                    raise ChipTimeout(f"no progress on either event stream for {self.max_wait} cycles")
+                if valid and ready:
+                    index, end = bus.unpack_event(word)
+                    if end:
+                        outputs.append(current)
+                        current = []
+                    else:
+                        current.append(index)
+        finally:
+            p.set("events_in__valid", 0)
+            p.set("events_out__ready", 0)
+        return outputs, [0] * (len(steps) + 1)
+
+
+@given(data=st.data())
+@settings(max_examples=4, deadline=None)
+def test_wavefront_stuttering_host(data):
+    """A host with gaps in its input (between tokens, inside steps) that takes the output only now and then, on fc
+    chips of up to six layers and conv/pool chips: the model's spikes and every counter but the cycles and stalls
+    (the decisions made while the host holds back are counted, and depend on when it does)."""
+    from amaranth.sim import Simulator
+    from sim.amaranth_sim import AmaranthPins
+    from sim.chip import result_from_samples
+    cfg = data.draw(st.one_of(configs(max_size=8, max_layers=6), conv_configs(max_hw=5, max_channels=3)))
+    cfg = wavefront(cfg.replace(lanes=data.draw(st.integers(1, 8))), data.draw(st.integers(1, 6)))
+    weights, offsets, spikes = data.draw(programmes(cfg, batch=2, steps=data.draw(st.integers(1, cfg.max_steps))))
+    p_gap, p_block = data.draw(st.sampled_from([0.2, 0.6, 0.9])), data.draw(st.sampled_from([0.2, 0.6, 0.9]))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    dut, samples = LifCore(cfg), []
+
+    async def tb(ctx):
+        drv = StutteringHost(cfg, AmaranthPins(ctx, dut), rng, p_gap, p_block)
+        await drv.load(cfg, weights, offsets)
+        for x in spikes:
+            samples.append(await drv.run_sample(x, False))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(tb)
+    sim.run()
+    fast = make_chip(cfg, "fast")
+    fast.load(weights, offsets)
+    assert_same(fast.run(spikes), result_from_samples(cfg, samples), LOCKSTEP_DEPENDENT)
+
+
+@pytest.mark.xfail(strict=True, reason="liveness: layer 0's EVENT phase, once begun, holds the event engine until its "
+                   "end token, so a host that pauses inside step t + 1 until it has step t's output hangs (an "
+                   "update-by-touch chip without the wavefront takes step t + 1 only after step t's output)")
+def test_wavefront_host_pausing_inside_the_next_step_gets_the_output():
+    """A host sends step 0, then offers step 1's first event while it takes the output, and sends the rest of step 1
+    only when step 0's output is complete (input that arrives late, as from a sensor, or depends on the output).
+    The touched chip without the wavefront takes that event after step 0's output; the wavefront chip takes it at
+    once and its event engine then waits in layer 0's EVENT phase for the rest of step 1, while layer 1's step 0
+    waits for the event engine: step 0's end token never comes."""
+    from amaranth.sim import Simulator
+    from sim.amaranth_sim import AmaranthPins
+    cfg = ChipConfig(layer_sizes=(4, 3, 2), lanes=2, threshold=2, update="touched", max_steps=4, wavefront=True)
+    w = [np.full(cfg.weight_shape(l), 3) for l in range(2)]
+    dut, got = LifCore(cfg), {}
+
+    async def tb(ctx):
+        drv = HostDriver(cfg, AmaranthPins(ctx, dut))
+        await drv.load(cfg, w)
+        await drv.clear()
+        p, bus = drv.pins, drv.bus
+        for word in [bus.pack_event(0), bus.pack_event(1), bus.pack_event(0, end=True)]:       # step 0
+            p.set("events_in__payload", word)
+            p.set("events_in__valid", 1)
+            while not p.get("events_in__ready"):
+                await p.tick()
+            await p.tick()
+        p.set("events_in__payload", bus.pack_event(2))      # step 1's first event, held until taken
+        p.set("events_out__ready", 1)
+        out = []
+        for _ in range(500):
+            taken = p.get("events_in__ready")
+            valid, word = p.get("events_out__valid"), p.get("events_out__payload")
+            await p.tick()
+            if taken:
+                p.set("events_in__valid", 0)
+            if valid:
+                out.append(bus.unpack_event(word))
+                if out[-1][1]:
+                    break
+        got["out"] = out
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(tb)
+    sim.run()
+    assert got["out"] and got["out"][-1][1], "no end token of step 0 within 500 cycles"
+
+
+@given(data=st.data())
+@settings(max_examples=3, deadline=None)
+def test_wavefront_flush_requested_while_streaming(data):
+    """A flush written at a random cycle of a streamed sample (the host never pauses, so the chip is busy until the
+    sample ends): it waits, runs after the last step, and leaves the model's flushed membranes; the spikes and every
+    counter but the cycles are the model's."""
+    from amaranth.sim import Simulator
+    from hw.bus import COMMAND_FLUSH, REGION_REGS
+    from sim.amaranth_sim import AmaranthPins
+    from sim.lazy import flushed_membranes
+    from sim.model import FastModel
+    cfg = data.draw(st.one_of(configs(max_size=8, max_layers=5), conv_configs(max_hw=5, max_channels=3)))
+    cfg = wavefront(cfg, data.draw(st.integers(2, 6)))
+    weights, offsets, spikes = data.draw(programmes(cfg, batch=1, steps=cfg.max_steps, flooded=False))
+    model = FastModel(cfg, weights, offsets)
+    r = model.run(spikes)
+    want = flushed_membranes(model, spikes, r)
+    flush_at = data.draw(st.integers(0, 60))
+    dut, got = LifCore(cfg), {}
+
+    async def tb(ctx):
+        drv = HostDriver(cfg, AmaranthPins(ctx, dut))
+        await drv.load(cfg, weights, offsets)
+        await drv.clear()
+        p, bus = drv.pins, drv.bus
+        words = [w for t in range(cfg.max_steps) for w in
+                 [bus.pack_event(cfg.input_address(i)) for i in np.flatnonzero(spikes[0, t])] + [bus.pack_event(0, True)]]
+        outputs, current, sent, c = [], [], 0, 0
+        p.set("events_out__ready", 1)
+        while len(outputs) < cfg.max_steps:
+            p.set("events_in__payload", words[min(sent, len(words) - 1)])
+            p.set("events_in__valid", int(sent < len(words)))
+            p.set("wr__addr", bus.write_addr(REGION_REGS, bus.reg_command))
+            p.set("wr__data", COMMAND_FLUSH)
+            p.set("wr__en", int(c == flush_at))
+            taken = sent < len(words) and p.get("events_in__ready")
+            valid, word = p.get("events_out__valid"), p.get("events_out__payload")
+            await p.tick()
+            p.set("wr__en", 0)
+            sent, c = sent + int(bool(taken)), c + 1
+            if valid:
+                index, end = bus.unpack_event(word)
+                if end:
+                    outputs.append(current)
+                    current = []
+                else:
+                    current.append(index)
+        p.set("events_in__valid", 0)
+        if c <= flush_at:                     # the sample ended first
+            await drv.flush()
+        await drv._wait_idle()
+        got["outputs"], got["flushed"], got["counters"] = outputs, await drv.read_membranes(), await drv.read_counters()
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(tb)
+    sim.run()
+    for t, idx in enumerate(got["outputs"]):
+        assert sorted(idx) == np.flatnonzero(r.output[0, t]).tolist(), f"step {t}"
+    for l in range(cfg.num_layers):
+        np.testing.assert_array_equal(got["flushed"][l], want[l][0], err_msg=f"layer {l}")
+    for name, v in r.counters.items():
+        if name not in LOCKSTEP_DEPENDENT:
+            assert got["counters"][name] == v[0], name
