@@ -349,3 +349,74 @@ def test_wavefront_flush_requested_while_streaming(data):
     for name, v in r.counters.items():
         if name not in LOCKSTEP_DEPENDENT:
             assert got["counters"][name] == v[0], name
+
+
+def _clear_while_streaming(data, max_layers, examples_hw):
+    """A random chip; a sample streamed by a host with gaps for a random number of cycles (steps under way in several
+    layers, updates queued, the sender part-way), the output then left untaken and a clear requested: the chip is
+    idle after it, and the samples after it are the model's (streamed: every counter; recorded: every membrane)."""
+    from amaranth.sim import Simulator
+    from sim.amaranth_sim import AmaranthPins
+    from sim.chip import result_from_samples
+    cfg = data.draw(st.one_of(configs(max_size=8, max_layers=max_layers),
+                              conv_configs(max_hw=examples_hw, max_channels=3)))
+    cfg = wavefront(cfg.replace(lanes=data.draw(st.integers(1, 6))), data.draw(st.integers(2, 6)))
+    weights, offsets, spikes = data.draw(programmes(cfg, batch=1, steps=data.draw(st.integers(1, cfg.max_steps))))
+    first = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1))).random((cfg.max_steps, cfg.layer_sizes[0]))
+    first = first < data.draw(st.sampled_from([0.2, 0.6, 1.0]))
+    cycles, p_gap, p_block = data.draw(st.integers(0, 200)), data.draw(st.sampled_from([0.0, 0.5])), \
+        data.draw(st.sampled_from([0.0, 0.5, 1.0]))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    dut, streamed, recorded = LifCore(cfg), [], []
+
+    async def tb(ctx):
+        drv = HostDriver(cfg, AmaranthPins(ctx, dut), max_wait_cycles=5000)
+        await drv.load(cfg, weights, offsets)
+        await drv.clear()
+        p, bus = drv.pins, drv.bus
+        words = [w for t in range(cfg.max_steps) for w in
+                 [bus.pack_event(cfg.input_address(i)) for i in np.flatnonzero(first[t])] + [bus.pack_event(0, True)]]
+        sent, offering = 0, False
+        for _ in range(cycles):
+            offering = sent < len(words) and (offering or rng.random() >= p_gap)
+            p.set("events_in__payload", words[min(sent, len(words) - 1)])
+            p.set("events_in__valid", int(offering))
+            p.set("events_out__ready", int(rng.random() >= p_block))
+            taken = offering and p.get("events_in__ready")
+            await p.tick()
+            if taken:
+                sent, offering = sent + 1, False
+        p.set("events_in__valid", 0)
+        p.set("events_out__ready", 0)
+        await drv.clear()                          # a ChipTimeout if still busy after it
+        streamed.append(await drv.run_sample(spikes[0], False))
+        recorded.append(await drv.run_sample(spikes[0], True))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(tb)
+    sim.run()
+    fast = make_chip(cfg, "fast")
+    fast.load(weights, offsets)
+    assert_same(fast.run(spikes), result_from_samples(cfg, streamed))
+    assert_same(fast.run(spikes, record_state=True), result_from_samples(cfg, recorded), LOCKSTEP_DEPENDENT)
+
+
+@given(data=st.data())
+@settings(max_examples=4, deadline=None)
+def test_wavefront_clear_while_streaming(data):
+    _clear_while_streaming(data, 4, 4)
+
+
+@pytest.mark.slow
+@given(data=st.data())
+@settings(max_examples=60, deadline=None)
+def test_wavefront_clear_while_streaming_exhaustive(data):
+    _clear_while_streaming(data, 6, 6)
+
+
+@pytest.mark.slow
+@given(data=st.data())
+@settings(max_examples=40, deadline=None)
+def test_wavefront_stuttering_host_exhaustive(data):
+    test_wavefront_stuttering_host.hypothesis.inner_test(data)
