@@ -420,3 +420,57 @@ def test_wavefront_clear_while_streaming_exhaustive(data):
 @settings(max_examples=40, deadline=None)
 def test_wavefront_stuttering_host_exhaustive(data):
     test_wavefront_stuttering_host.hypothesis.inner_test(data)
+
+
+@pytest.mark.parametrize("wave", [True, pytest.param(False, marks=pytest.mark.xfail(
+    strict=True, reason="the touched chip without the wavefront runs a flush written inside a step's input at once "
+                        "(flush_go holds in layer 0's EVENT phase between tokens) and zeroes the step's sums h"))])
+def test_flush_written_inside_a_step_waits_for_its_end(wave):
+    """A flush written after a step's first input event (the host pauses there): the wavefront chip runs it when idle,
+    after the step, and with IF neurons (the flush leaks nothing) the membranes are the model's without it. (The
+    update-by-touch chip without the wavefront runs it at once, between two events of layer 0's EVENT phase, and
+    loses the sums of the events before it: 6 for 9 here.)"""
+    from amaranth.sim import Simulator
+    from hw.bus import COMMAND_FLUSH, REGION_REGS
+    from sim.amaranth_sim import AmaranthPins
+    from sim.model import FastModel
+    cfg = ChipConfig(layer_sizes=(4, 3, 2), lanes=2, threshold=100, beta=1.0, update="touched", max_steps=4,
+                     wavefront=wave)
+    w = [np.full(cfg.weight_shape(l), 3) for l in range(2)]
+    x = np.zeros((1, 1, 4), bool)
+    x[0, 0, :3] = True
+    want = FastModel(cfg, w).run(x, record_state=True)
+    dut, got = LifCore(cfg), {}
+
+    async def tb(ctx):
+        drv = HostDriver(cfg, AmaranthPins(ctx, dut))
+        await drv.load(cfg, w)
+        await drv.clear()
+        p, bus = drv.pins, drv.bus
+        for k, word in enumerate([bus.pack_event(0), bus.pack_event(1), bus.pack_event(2), bus.pack_event(0, True)]):
+            if k == 1:
+                p.set("events_in__valid", 0)
+                await drv.write(bus.write_addr(REGION_REGS, bus.reg_command), COMMAND_FLUSH)
+                for _ in range(60):
+                    await p.tick()
+            p.set("events_in__payload", word)
+            p.set("events_in__valid", 1)
+            while not p.get("events_in__ready"):
+                await p.tick()
+            await p.tick()
+        p.set("events_in__valid", 0)
+        p.set("events_out__ready", 1)
+        for _ in range(300):
+            valid, word = p.get("events_out__valid"), p.get("events_out__payload")
+            await p.tick()
+            if valid and bus.unpack_event(word)[1]:
+                break
+        await drv._wait_idle()
+        got["membranes"] = await drv.read_membranes()
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(tb)
+    sim.run()
+    for l in range(cfg.num_layers):
+        np.testing.assert_array_equal(got["membranes"][l], want.state[l][0, -1], err_msg=f"layer {l}")
