@@ -12,7 +12,8 @@ dataflow.
 * **The update engine's queue.** A layer whose EVENT phase ends is handed to the update engine at once when that is
   free (or frees in that cycle) and nothing waits, else it waits in ``pending``; the update engine takes the waiting
   layers in the order they were handed over — the first pending layer after its own, cyclically (the event engine
-  hands layers over in turn and never hands one over twice before its UPDATE). The list an UPDATE writes
+  hands layers over in turn and never hands one over twice before its UPDATE; with a host that holds its input back
+  layer 0 can be handed over out of that cyclic order, and is then taken early: only the cycles differ). The list an UPDATE writes
   (``write_list``: the layer's list of its step's parity, the output list for the last layer) is restarted in the
   cycle after it is taken.
 * **Step counters.** ``steps[l]``, a layer's UPDATEs since the clear, is the layer's ``now`` for the stamps (the
