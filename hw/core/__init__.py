@@ -36,7 +36,8 @@ the schedule; :mod:`sim.model` is its bit- and cycle-exact model.
 The package has one module per component (as :mod:`amaranth.lib` has ``fifo`` and ``memory``); every name is
 re-exported here, so ``from hw.core import X`` works for all of them:
 
-* :mod:`hw.core.events` — the event payload and stream signature, the packed AER fields, :class:`EventList`;
+* :mod:`hw.core.events` — the event payload and stream signature, the packed AER fields, :class:`EventList`, and a
+  wavefront chip's lists, :class:`WavefrontLists`;
 * :mod:`hw.core.conv` — :class:`ConvDecoder` and its constant multiply/divide helpers;
 * :mod:`hw.core.weights` — :class:`WeightMemory` and :class:`WeightBank`;
 * :mod:`hw.core.lanes` — :class:`NeuronLanes`;
@@ -45,23 +46,29 @@ re-exported here, so ``from hw.core import X`` works for all of them:
 * :mod:`hw.core.counters` — :class:`PerformanceCounters` and :func:`increment_layout`;
 * :mod:`hw.core.host` — the bus signatures, :class:`RuntimeRegisters`, :class:`ReadBus`;
 * :mod:`hw.core.top` — :class:`LifCore`;
-* :mod:`hw.core.shapes` — shape helpers.
+* :mod:`hw.core.shapes` — shape helpers;
+* :mod:`hw.core.touched`, :mod:`hw.core.wavefront` — the sequencer's parts built only for ``update = "touched"``
+  (update by touch) and for ``wavefront = true`` (the layers as a dataflow): ``docs/chip.md``.
 """
 from hw.core.conv import ConvDecoder, const_mul, divide_by_constant
 from hw.core.counters import PerformanceCounters, increment_layout
 from hw.core.event_engine import EventEngine
-from hw.core.events import EventList, aer_fields, event_index_bits, event_layout, event_stream_signature
+from hw.core.events import (EventList, WavefrontLists, aer_fields, event_index_bits, event_layout,
+                            event_stream_signature, wavefront_lists)
 from hw.core.host import ReadBus, ReadBusSignature, RuntimeRegisters, WriteBusSignature, _WordBusSignature  # noqa: F401
 from hw.core.lanes import NeuronLanes
 from hw.core.sequencer import Sequencer
 from hw.core.shapes import _bank_addr, _lanes_of, _per_layer, _row_bits, _signals  # noqa: F401
 from hw.core.top import LifCore
+from hw.core.touched import TouchedUpdate
 from hw.core.update_engine import UpdateEngine
+from hw.core.wavefront import Wavefront
 from hw.core.weights import WeightBank, WeightMemory
 
 __all__ = [
     "ConvDecoder", "EventEngine", "EventList", "LifCore", "NeuronLanes", "PerformanceCounters", "ReadBus",
-    "ReadBusSignature", "RuntimeRegisters", "Sequencer", "UpdateEngine", "WeightBank", "WeightMemory",
-    "WriteBusSignature", "aer_fields", "const_mul", "divide_by_constant", "event_index_bits", "event_layout",
-    "event_stream_signature", "increment_layout",
+    "ReadBusSignature", "RuntimeRegisters", "Sequencer", "TouchedUpdate", "UpdateEngine", "Wavefront",
+    "WavefrontLists", "WeightBank", "WeightMemory", "WriteBusSignature", "aer_fields", "const_mul",
+    "divide_by_constant", "event_index_bits", "event_layout", "event_stream_signature", "increment_layout",
+    "wavefront_lists",
 ]
