@@ -215,6 +215,14 @@ class LazyRun:
     output_cycles: np.ndarray
 
 
+def event_phase_cycles(cfg: ChipConfig, layer: int, x: np.ndarray) -> np.ndarray:
+    """``(B, T)`` int64: each step's EVENT phase of ``layer`` for its input spikes ``x`` ``(B, T, N)``, with the
+    end-of-events cycle: ``D_l + Σ_e (V_e·G_l + O_l) + 1`` (``docs/chip.md``, "Schedule")."""
+    e_t = np.count_nonzero(x, axis=2)
+    ev_t = x.astype(np.int64) @ cfg.receptive_counts(layer) if cfg.layer_kind(layer) == "conv" else e_t
+    return cfg.decode_latency(layer) + ev_t * cfg.groups(layer) + e_t * cfg.event_overhead(layer) + 1
+
+
 def lazy_run(model, spikes: np.ndarray, visit_all: bool = False) -> LazyRun:
     """Run the lazy-leak update-by-touch schedule (``docs/chip.md``) with ``model``'s weights, offsets and
     leaks. Overlap is not modelled (the cycles are those of the sequential schedule); the UPDATE fill is the touched
@@ -269,9 +277,7 @@ def lazy_run(model, spikes: np.ndarray, visit_all: bool = False) -> LazyRun:
             np.add.at(pc, (slice(None), word_of), s)
             # the fill, then max(1, ceil(pc / A)) per visited word
             update_c[:, l, t] = P + np.where(visit_w, np.maximum(1, (pc + A - 1) // A), 0).sum(axis=1)
-        e_t = np.count_nonzero(xin, axis=2)                                                   # (B, T)
-        ev_t = xin.astype(np.int64) @ cfg.receptive_counts(l) if cfg.layer_kind(l) == "conv" else e_t
-        event_c[:, l] = cfg.decode_latency(l) + ev_t * G + e_t * cfg.event_overhead(l) + 1
+        event_c[:, l] = event_phase_cycles(cfg, l, xin)
         out_s.append(s_all)
         out_u.append(u_all)
         xin = s_all

@@ -206,7 +206,7 @@ def leak_tables(cfg: ChipConfig, beta_int, steps: int, n: int) -> np.ndarray:
 def run_touched(model, x: np.ndarray, record_state: bool = True):
     """``model`` (a :class:`sim.model.FastModel` of a touched chip) on checked bool spikes ``x`` (B, T, N0):
     a :class:`sim.model.ChipResult` with every counter (see the module doc)."""
-    from sim.event_bound import synaptic_sums, touched_words
+    from sim.event_bound import event_phase_cycles, synaptic_sums, touched_words
     from sim.model import ChipResult, word_event_costs
     cfg = model.cfg
     B, T, _ = x.shape
@@ -236,9 +236,7 @@ def run_touched(model, x: np.ndarray, record_state: bool = True):
         ev = xin.sum(axis=1, dtype=np.int64) @ cfg.receptive_counts(l) if cfg.layer_kind(l) == "conv" else e
         c[f"spikes_l{l}"] = np.count_nonzero(s.reshape(B, -1), axis=1).astype(np.int64)
         if wave:                                                       # per step: as below, step by step
-            e_t = np.count_nonzero(xin, axis=2)
-            ev_t = xin.astype(np.int64) @ cfg.receptive_counts(l) if cfg.layer_kind(l) == "conv" else e_t
-            ev_c[:, l] = cfg.decode_latency(l) + ev_t * G + e_t * cfg.event_overhead(l) + 1
+            ev_c[:, l] = event_phase_cycles(cfg, l, xin)
             up_c[:, l] = cfg.update_latency + per_step
         c["cycles"] += (T * cfg.decode_latency(l) + ev * G + e * cfg.event_overhead(l)
                         + (1 + cfg.update_latency) * T + stats[:, 1] - stats[:, 3])
