@@ -22,7 +22,7 @@ from hw import protocol as P
 from hw.bus import REGION_REGS, BusMap
 from hw.config import ChipConfig, ConfigError
 from sim.chip import Chip, result_from_samples
-from sim.driver import BusHost, ChipTimeout
+from sim.driver import BusHost, ChipTimeout, OutputSteps
 
 
 class LinkError(ChipTimeout):
@@ -168,30 +168,25 @@ class BoardHost(BusHost):
         """A wavefront chip's host (``docs/chip.md``, "Wavefront"): every step's events and end token sent one after
         another, each EVENT answered once the chip took it, the output events taken as they arrive; returns each
         step's output indices and (no cycle count on the link) empty step marks."""
-        outputs, current = [], []
+        outputs = OutputSteps(self.bus)
 
         def drain():
             while self.out:
-                index, end = self.bus.unpack_event(self.out.pop(0))
-                if end:
-                    outputs.append(current.copy())
-                    current.clear()
-                else:
-                    current.append(index)
+                outputs.take(self.out.pop(0))
         for events in steps:
             for word in [self.bus.pack_event(i) for i in events] + [self.bus.pack_event(0, end=True)]:
                 self._transact(P.EVENT, P.le(word, self.format.event_bytes), P.ACK)
                 drain()
         deadline = self.now() + self.timeout * (self.retries + 1)
-        while len(outputs) < len(steps):
+        while len(outputs.steps) < len(steps):
             f = self._frame(deadline)
             if f is None:
-                raise LinkError(f"the output of step {len(outputs)} never ended ({self.bad_frames} corrupted frames "
-                                f"dropped)")
+                raise LinkError(f"the output of step {len(outputs.steps)} never ended ({self.bad_frames} corrupted "
+                                f"frames dropped)")
             if f[1] == P.OUT_EVENT:
                 self._take_out_event(f[0], f[2])
                 drain()
-        return outputs, []
+        return outputs.steps, []
 
 
 class BoardChip(Chip):

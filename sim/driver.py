@@ -30,6 +30,22 @@ class ChipTimeout(RuntimeError):
     """The chip did not answer within the cycle budget (a hung design or a broken link)."""
 
 
+class OutputSteps:
+    """The output stream's tokens gathered into steps: ``take(word)`` adds an event to the step under way or, for an
+    end token, closes it into ``steps`` (a list of each step's output indices, in order)."""
+
+    def __init__(self, bus: BusMap):
+        self.bus, self.steps, self._current = bus, [], []
+
+    def take(self, word: int) -> None:
+        index, end = self.bus.unpack_event(word)
+        if end:
+            self.steps.append(self._current)
+            self._current = []
+        else:
+            self._current.append(index)
+
+
 class BusHost:
     """Transactions every host needs, on four primitives a transport supplies: ``write``, ``read``,
     ``clear`` and ``step`` (all async)."""
@@ -170,47 +186,44 @@ class HostDriver(BusHost):
             await self.pins.tick()
         raise ChipTimeout(f"chip still busy after {self.max_wait} cycles")
 
-    async def stream(self, steps: Sequence[Sequence[int]]) -> tuple[list[list[int]], list[int]]:
+    async def stream(self, steps: Sequence[Sequence[int]], offer=None,
+                     accept=None) -> tuple[list[list[int]], list[int]]:
         """Send every step's input events (+ end token) back to back while taking every output event: a
-        wavefront chip's host (``docs/chip.md``, "Wavefront"), always ready on both streams. Returns each step's
-        output events and the clock cycle at which each step's first input token was presented, then the cycle of
-        the last output end token."""
+        wavefront chip's host (``docs/chip.md``, "Wavefront"). ``offer()`` / ``accept()``: whether the host offers
+        its next input token / takes an output token this cycle (default: always, both streams always ready); a
+        token once offered is held until taken. Returns each step's output events and the clock cycle at which each
+        step's first input token was offered, then the cycle of the last output end token."""
         p, bus = self.pins, self.bus
         words, firsts = [], []
         for events in steps:
             firsts.append(len(words))
             words += [bus.pack_event(i) for i in events] + [bus.pack_event(0, end=True)]
-        outputs, current, marks = [], [], []
-        sent, waited = 0, 0
-        p.set("events_out__ready", 1)
+        outputs, marks = OutputSteps(bus), []
+        sent, offering, waited = 0, False, 0
         try:
-            while len(outputs) < len(steps):
-                if sent < len(words):
-                    if len(marks) < len(firsts) and sent == firsts[len(marks)]:
-                        marks.append(self.cycles)
-                    p.set("events_in__payload", words[sent])
-                    p.set("events_in__valid", 1)
-                else:
-                    p.set("events_in__valid", 0)
-                taken = sent < len(words) and p.get("events_in__ready")
+            while len(outputs.steps) < len(steps):
+                offering = sent < len(words) and (offering or offer is None or offer())
+                if offering and len(marks) < len(firsts) and sent == firsts[len(marks)]:
+                    marks.append(self.cycles)
+                p.set("events_in__payload", words[min(sent, len(words) - 1)])
+                p.set("events_in__valid", int(offering))
+                ready = 1 if accept is None else int(accept())
+                p.set("events_out__ready", ready)
+                taken = offering and p.get("events_in__ready")
                 valid, word = p.get("events_out__valid"), p.get("events_out__payload")
                 await p.tick()
-                sent += int(bool(taken))
-                waited = 0 if (taken or valid) else waited + 1
+                if taken:
+                    sent, offering = sent + 1, False
+                waited = 0 if taken or (valid and ready) else waited + 1
                 if waited > self.max_wait:
                     raise ChipTimeout(f"no progress on either event stream for {self.max_wait} cycles")
-                if valid:
-                    index, end = bus.unpack_event(word)
-                    if end:
-                        outputs.append(current)
-                        current = []
-                    else:
-                        current.append(index)
+                if valid and ready:
+                    outputs.take(word)
         finally:
             p.set("events_in__valid", 0)
             p.set("events_out__ready", 0)
         marks.append(self.cycles)
-        return outputs, marks
+        return outputs.steps, marks
 
     async def step(self, events: Sequence[int]) -> list[int]:
         """Send one time step's input events (+ end token); return the output events of that step."""

@@ -13,7 +13,7 @@ from hw.config import ChipConfig
 from hw.core import LifCore
 from sim.amaranth_sim import AmaranthChip
 from sim.chip import make_chip
-from sim.driver import ChipTimeout, HostDriver
+from sim.driver import HostDriver
 from tests.compare import (LOCKSTEP_DEPENDENT, assert_same, clear_mid_step_case, clear_mid_step_testbench,
                            simulate_against_model)
 from tests.strategies import configs, conv_configs, programmes
@@ -180,35 +180,9 @@ class StutteringHost(HostDriver):
         self.rng, self.p_gap, self.p_block = rng, p_gap, p_block
 
     async def stream(self, steps):
-        p, bus, rng = self.pins, self.bus, self.rng
-        words = [w for events in steps for w in [bus.pack_event(i) for i in events] + [bus.pack_event(0, end=True)]]
-        outputs, current, sent, offering, waited = [], [], 0, False, 0
-        try:
-            while len(outputs) < len(steps):
-                offering = sent < len(words) and (offering or rng.random() >= self.p_gap)
-                p.set("events_in__payload", words[min(sent, len(words) - 1)])
-                p.set("events_in__valid", int(offering))
-                ready = int(rng.random() >= self.p_block)
-                p.set("events_out__ready", ready)
-                taken = offering and p.get("events_in__ready")
-                valid, word = p.get("events_out__valid"), p.get("events_out__payload")
-                await p.tick()
-                if taken:
-                    sent, offering = sent + 1, False
-                waited = 0 if taken or (valid and ready) else waited + 1
-                if waited > self.max_wait:
-                    raise ChipTimeout(f"no progress on either event stream for {self.max_wait} cycles")
-                if valid and ready:
-                    index, end = bus.unpack_event(word)
-                    if end:
-                        outputs.append(current)
-                        current = []
-                    else:
-                        current.append(index)
-        finally:
-            p.set("events_in__valid", 0)
-            p.set("events_out__ready", 0)
-        return outputs, [0] * (len(steps) + 1)
+        rng = self.rng
+        return await super().stream(steps, offer=lambda: rng.random() >= self.p_gap,
+                                    accept=lambda: rng.random() >= self.p_block)
 
 
 @given(data=st.data())
@@ -316,7 +290,8 @@ def test_wavefront_flush_requested_while_streaming(data):
         await drv.clear()
         p, bus = drv.pins, drv.bus
         words = [w for t in range(cfg.max_steps) for w in
-                 [bus.pack_event(cfg.input_address(i)) for i in np.flatnonzero(spikes[0, t])] + [bus.pack_event(0, True)]]
+                 [bus.pack_event(cfg.input_address(i)) for i in np.flatnonzero(spikes[0, t])]
+                 + [bus.pack_event(0, True)]]
         outputs, current, sent, c = [], [], 0, 0
         p.set("events_out__ready", 1)
         while len(outputs) < cfg.max_steps:
