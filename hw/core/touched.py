@@ -78,7 +78,16 @@ def flat_start(cfg, layer: int) -> int:
     """The first bit of ``layer``'s words in the touched / hot bit vectors and the flush's walk: the membrane
     memories' words one after another, bank 0's, then bank 1's, … (``bank_base`` in its bank; with one bank the
     state address)."""
-    return sum(cfg.bank_depth(b) for b in range(cfg.state_bank(layer))) + cfg.bank_base(layer)
+    return bank_starts(cfg)[cfg.state_bank(layer)] + cfg.bank_base(layer)
+
+
+def bank_starts(cfg) -> list[int]:
+    """The first bit of each membrane memory's words in the bit vectors and the flush's walk (:func:`flat_start`),
+    and the end of the last: ``state_banks + 1`` offsets."""
+    starts = [0]
+    for b in range(cfg.state_banks):
+        starts.append(starts[-1] + cfg.bank_depth(b))
+    return starts
 
 
 class TouchedUpdate:
@@ -92,8 +101,7 @@ class TouchedUpdate:
             return addr
         if cfg.state_banks == 2:
             return addr + Mux(bank, cfg.bank_depth(0), 0)
-        starts = [sum(cfg.bank_depth(k) for k in range(b)) for b in range(cfg.state_banks)]
-        return addr + Array(C(v, range(cfg.state_depth + 1)) for v in starts)[bank]
+        return addr + Array(C(v, range(cfg.state_depth + 1)) for v in bank_starts(cfg)[:-1])[bank]
 
     def _touched_second(self, m, s):
         """The second spike of a cycle: the second lowest unsent spike, one-hot, from registers as the lowest
@@ -221,7 +229,7 @@ class TouchedUpdate:
         one-bank chip's but the bit ``_flat(bank, addr)`` set through a decoder of ``addr`` over each memory's bits
         (:func:`flat_start`: bank 0's, then bank 1's, …), enabled by the bank."""
         cfg = self.cfg
-        starts = [sum(cfg.bank_depth(k) for k in range(b)) for b in range(cfg.state_banks + 1)]
+        starts = bank_starts(cfg)
         spans = list(zip(starts[:-1], starts[1:]))
         with m.If(s.issue):
             for b, (lo, hi) in enumerate(spans):
@@ -353,7 +361,7 @@ class TouchedUpdate:
                 last0 = s.flush_addr == cfg.bank_depth(0) - 1
                 m.d.sync += [s.flush_bank.eq(s.flush_bank | last0), s.flush_word.eq(Mux(last0, 0, s.flush_word + 1))]
             elif cfg.state_banks > 2:                 # the same, at the last word of any memory but the last
-                ends = [sum(cfg.bank_depth(k) for k in range(b + 1)) - 1 for b in range(cfg.state_banks - 1)]
+                ends = [start - 1 for start in bank_starts(cfg)[1:-1]]
                 last = functools.reduce(operator.or_, [s.flush_addr == e for e in ends])
                 m.d.sync += [s.flush_bank.eq(s.flush_bank + last), s.flush_word.eq(Mux(last, 0, s.flush_word + 1))]
             with m.If(s.flush_addr == self.cfg.state_depth - 1):
