@@ -143,14 +143,15 @@ class Sequencer(EventEngine, UpdateEngine, TouchedUpdate, Wavefront, BiasPath, w
                 m.d.sync += (([s.now.eq(0)] if not self.cfg.wavefront else []) +
                              [s.touched_words.eq(0), s.hot_words.eq(0), s.flush_pending.eq(0),
                               s.scan_from.eq((1 << len(s.scan_from)) - 1)] + [e.eq(0) for e in s.stage_end])
-        m.d.comb += self.busy.eq(~fsm.ongoing("STEP") | (s.event_layer != 0) | s.event_waiting | s.updating |
-                                 s.in_event | (s.decoder.pending if s.decoder is not None else 0))
-        if self.cfg.touched:                              # a flush is waiting for the step to end
-            m.d.comb += self.busy.eq(~fsm.ongoing("STEP") | (s.event_layer != 0) | s.event_waiting | s.updating |
-                                     s.in_event | (s.decoder.pending if s.decoder is not None else 0) | s.flush_pending)
         if self.cfg.wavefront:                            # idle: parked with nothing left anywhere
-            m.d.comb += self.busy.eq(~fsm.ongoing("STEP") | ~s.idle | s.flush_pending)
+            busy = ~fsm.ongoing("STEP") | ~s.idle | s.flush_pending
             self._wavefront_work(m, s, fsm.ongoing("STEP"))
+        else:
+            busy = (~fsm.ongoing("STEP") | (s.event_layer != 0) | s.event_waiting | s.updating | s.in_event |
+                    (s.decoder.pending if s.decoder is not None else 0))
+            if self.cfg.touched:                          # a flush is waiting for the step to end
+                busy = busy | s.flush_pending
+        m.d.comb += self.busy.eq(busy)
         self._count(m, s, fsm)
         self._ready_ahead(m, s, fsm)
         return m
