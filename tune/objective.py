@@ -38,6 +38,11 @@ def _suggest(trial: optuna.Trial, name: str, r: Range):
     return trial.suggest_float(name, r.low, r.high, log=r.log)
 
 
+def _choose(trial: optuna.Trial, name: str, choices: tuple):
+    """One of ``choices``: the only one (not a trial parameter), else drawn as the categorical ``name``."""
+    return choices[0] if len(choices) == 1 else trial.suggest_categorical(name, list(choices))
+
+
 def firing_rate(activity: dict, cfg, steps: int) -> float:
     """Mean spikes per neuron per time step over all layers."""
     spikes = sum(v for k, v in activity.items() if k.startswith("spikes_l"))
@@ -58,12 +63,9 @@ def trial_config(trial: optuna.Trial, sc: StudyConfig) -> TrainConfig:
         cfg = cfg.replace(weight_bits=trial.suggest_categorical("weight_bits", list(sc.weight_bits)))
     update = cfg.update
     if sc.update:
-        update = sc.update[0] if len(sc.update) == 1 else trial.suggest_categorical("update", list(sc.update))
+        update = _choose(trial, "update", sc.update)
     if update == "touched":     # only a touched chip has a wavefront, and only its trials draw one
-        wave = cfg.wavefront
-        if sc.wavefront:
-            wave = sc.wavefront[0] if len(sc.wavefront) == 1 else trial.suggest_categorical("wavefront",
-                                                                                          list(sc.wavefront))
+        wave = _choose(trial, "wavefront", sc.wavefront) if sc.wavefront else cfg.wavefront
         cfg = cfg.replace(update="touched", max_steps=sc.max_steps, wavefront=wave)
     else:                       # ([chip] wavefront = true is refused with update "all" in the search: tune.config)
         cfg = cfg.replace(update="all", wavefront=False)
@@ -72,10 +74,8 @@ def trial_config(trial: optuna.Trial, sc: StudyConfig) -> TrainConfig:
     params = {name: _suggest(trial, f"{method}_{name}", r) for name, r in sc.method_ranges[method].items()}
     if sc.bias_input is None:
         bias = sc.train.replace(method=method, bias_input=None, chip=cfg).bias     # the method's default
-    elif len(sc.bias_input) == 1:
-        bias = sc.bias_input[0]
     else:
-        bias = trial.suggest_categorical("bias_input", list(sc.bias_input))
+        bias = _choose(trial, "bias_input", sc.bias_input)
     if bias:        # [chip] layer_sizes[0] is the dataset's features: the bias input is one more
         cfg = cfg.replace(layer_sizes=(cfg.layer_sizes[0] + 1,) + tuple(cfg.layer_sizes[1:]))
     default = SURROGATES[surrogate][2]
