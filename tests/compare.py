@@ -23,16 +23,21 @@ def assert_same(model: ChipResult, rtl: ChipResult, host_dependent=HOST_DEPENDEN
             assert (rtl.counters[name] == m).all(), f"counter {name}: model {m.tolist()}, rtl {rtl.counters[name].tolist()}"
 
 
-def simulate_against_model(cfg, dut, testbench, weights, x, samples: list,
-                           host_dependent=HOST_DEPENDENT) -> ChipResult:
-    """Run ``testbench`` on ``dut`` in Amaranth's simulator (it appends one driver result per sample of
-    ``x`` to ``samples``), then check the RTL's result against the fast model's; returns the RTL's."""
+def simulate(dut, testbench) -> None:
+    """Run ``testbench`` on ``dut`` in Amaranth's simulator (a 100 MHz clock) to its end."""
     from amaranth.sim import Simulator
-    from sim.chip import make_chip, result_from_samples
     sim = Simulator(dut)
     sim.add_clock(1e-8)
     sim.add_testbench(testbench)
     sim.run()
+
+
+def simulate_against_model(cfg, dut, testbench, weights, x, samples: list,
+                           host_dependent=HOST_DEPENDENT) -> ChipResult:
+    """Run ``testbench`` on ``dut`` in Amaranth's simulator (it appends one driver result per sample of
+    ``x`` to ``samples``), then check the RTL's result against the fast model's; returns the RTL's."""
+    from sim.chip import make_chip, result_from_samples
+    simulate(dut, testbench)
     rtl = result_from_samples(cfg, samples)
     fast = make_chip(cfg, "fast")
     fast.load(weights)

@@ -14,8 +14,7 @@ from hw.core import LifCore
 from sim.amaranth_sim import AmaranthChip
 from sim.chip import make_chip
 from sim.driver import HostDriver
-from tests.compare import (LOCKSTEP_DEPENDENT, assert_same, clear_mid_step_case, clear_mid_step_testbench,
-                           simulate_against_model)
+from tests.compare import LOCKSTEP_DEPENDENT, assert_same, clear_mid_step_case, simulate
 from tests.strategies import configs, conv_configs, programmes
 
 
@@ -79,7 +78,6 @@ def test_wavefront_clear_at_a_random_cycle(data):
 def test_wavefront_flush_applies_the_pending_leak():
     """After a streamed sample the layers have run the same steps: the flush leaks every word by the steps since its
     last visit (sim.lazy.flushed_membranes), in three membrane memories with a beta each."""
-    from amaranth.sim import Simulator
     from sim.amaranth_sim import AmaranthPins
     from sim.driver import HostDriver
     from sim.lazy import flushed_membranes
@@ -104,10 +102,7 @@ def test_wavefront_flush_applies_the_pending_leak():
         await drv.flush()
         got["flushed"] = await drv.read_membranes()
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(tb)
-    sim.run()
+    simulate(dut, tb)
     np.testing.assert_array_equal(got["sample"]["output"], r.output[0])
     for l in range(cfg.num_layers):
         np.testing.assert_array_equal(got["stored"][l], r.state[l][0, -1])
@@ -118,7 +113,6 @@ def test_wavefront_clear_at_every_cycle_of_a_stream():
     """A clear in every cycle of a streamed sample, one after another in one simulation — in an UPDATE's last cycle
     (a step counted, the next layer's input raised), a decision, the sender part-way: each time the next sample,
     streamed from the cleared chip, equals the model's in its outputs and every counter."""
-    from amaranth.sim import Simulator
     from sim.amaranth_sim import AmaranthPins
     from sim.driver import HostDriver
     from sim.model import FastModel
@@ -160,10 +154,7 @@ def test_wavefront_clear_at_every_cycle_of_a_stream():
                 out[t, idx] = True
             got.append({"output": out, "counters": await drv.read_counters()})
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(tb)
-    sim.run()
+    simulate(dut, tb)
     for cut, r in enumerate(got):
         np.testing.assert_array_equal(r["output"], want.output[0], err_msg=f"clear after {cut} cycles")
         for name, v in want.counters.items():
@@ -191,7 +182,6 @@ def test_wavefront_stuttering_host(data):
     """A host with gaps in its input (between tokens, inside steps) that takes the output only now and then, on fc
     chips of up to six layers and conv/pool chips: the model's spikes and every counter but the cycles and stalls
     (the decisions made while the host holds back are counted, and depend on when it does)."""
-    from amaranth.sim import Simulator
     from sim.amaranth_sim import AmaranthPins
     from sim.chip import result_from_samples
     cfg = data.draw(st.one_of(configs(max_size=8, max_layers=6), conv_configs(max_hw=5, max_channels=3)))
@@ -207,10 +197,7 @@ def test_wavefront_stuttering_host(data):
         for x in spikes:
             samples.append(await drv.run_sample(x, False))
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(tb)
-    sim.run()
+    simulate(dut, tb)
     fast = make_chip(cfg, "fast")
     fast.load(weights, offsets)
     assert_same(fast.run(spikes), result_from_samples(cfg, samples), LOCKSTEP_DEPENDENT)
@@ -225,7 +212,6 @@ def test_wavefront_host_pausing_inside_the_next_step_gets_the_output():
     The touched chip without the wavefront takes that event after step 0's output; the wavefront chip takes it at
     once and its event engine then waits in layer 0's EVENT phase for the rest of step 1, while layer 1's step 0
     waits for the event engine: step 0's end token never comes."""
-    from amaranth.sim import Simulator
     from sim.amaranth_sim import AmaranthPins
     cfg = ChipConfig(layer_sizes=(4, 3, 2), lanes=2, threshold=2, update="touched", max_steps=4, wavefront=True)
     w = [np.full(cfg.weight_shape(l), 3) for l in range(2)]
@@ -257,10 +243,7 @@ def test_wavefront_host_pausing_inside_the_next_step_gets_the_output():
                     break
         got["out"] = out
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(tb)
-    sim.run()
+    simulate(dut, tb)
     assert got["out"] and got["out"][-1][1], "no end token of step 0 within 500 cycles"
 
 
@@ -270,7 +253,6 @@ def test_wavefront_flush_requested_while_streaming(data):
     """A flush written at a random cycle of a streamed sample (the host never pauses, so the chip is busy until the
     sample ends): it waits, runs after the last step, and leaves the model's flushed membranes; the spikes and every
     counter but the cycles are the model's."""
-    from amaranth.sim import Simulator
     from hw.bus import COMMAND_FLUSH, REGION_REGS
     from sim.amaranth_sim import AmaranthPins
     from sim.lazy import flushed_membranes
@@ -318,10 +300,7 @@ def test_wavefront_flush_requested_while_streaming(data):
         await drv._wait_idle()
         got["outputs"], got["flushed"], got["counters"] = outputs, await drv.read_membranes(), await drv.read_counters()
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(tb)
-    sim.run()
+    simulate(dut, tb)
     for t, idx in enumerate(got["outputs"]):
         assert sorted(idx) == np.flatnonzero(r.output[0, t]).tolist(), f"step {t}"
     for l in range(cfg.num_layers):
@@ -335,7 +314,6 @@ def _clear_while_streaming(data, max_layers, examples_hw):
     """A random chip; a sample streamed by a host with gaps for a random number of cycles (steps under way in several
     layers, updates queued, the sender part-way), the output then left untaken and a clear requested: the chip is
     idle after it, and the samples after it are the model's (streamed: every counter; recorded: every membrane)."""
-    from amaranth.sim import Simulator
     from sim.amaranth_sim import AmaranthPins
     from sim.chip import result_from_samples
     cfg = data.draw(st.one_of(configs(max_size=8, max_layers=max_layers),
@@ -372,10 +350,7 @@ def _clear_while_streaming(data, max_layers, examples_hw):
         streamed.append(await drv.run_sample(spikes[0], False))
         recorded.append(await drv.run_sample(spikes[0], True))
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(tb)
-    sim.run()
+    simulate(dut, tb)
     fast = make_chip(cfg, "fast")
     fast.load(weights, offsets)
     assert_same(fast.run(spikes), result_from_samples(cfg, streamed))
@@ -410,7 +385,6 @@ def test_flush_written_inside_a_step_waits_for_its_end(wave):
     after the step, and with IF neurons (the flush leaks nothing) the membranes are the model's without it. (The
     update-by-touch chip without the wavefront runs it at once, between two events of layer 0's EVENT phase, and
     loses the sums of the events before it: 6 for 9 here.)"""
-    from amaranth.sim import Simulator
     from hw.bus import COMMAND_FLUSH, REGION_REGS
     from sim.amaranth_sim import AmaranthPins
     from sim.model import FastModel
@@ -448,9 +422,6 @@ def test_flush_written_inside_a_step_waits_for_its_end(wave):
         await drv._wait_idle()
         got["membranes"] = await drv.read_membranes()
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(tb)
-    sim.run()
+    simulate(dut, tb)
     for l in range(cfg.num_layers):
         np.testing.assert_array_equal(got["membranes"][l], want.state[l][0, -1], err_msg=f"layer {l}")
